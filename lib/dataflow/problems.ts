@@ -1,0 +1,28 @@
+/** Validation problems: every one coded and located, so tools and people can act on it. */
+
+/** One problem found in a dataflow. */
+export interface Problem {
+  /** Stable code, e.g. `IDX_PARAM_MISSING`. */
+  readonly code: string;
+  /** Errors make the dataflow invalid; warnings are reported and the dataflow still runs. */
+  readonly severity: 'error' | 'warning';
+  readonly file?: string;
+  readonly stepId?: string;
+  /** JSON path inside the dataflow object, e.g. `$.steps[3].params.fields[0].sourceField`. */
+  readonly path: string;
+  readonly message: string;
+  readonly expected?: string;
+  readonly received?: string;
+}
+
+/** Renders a problem as one readable line. */
+export function formatProblem(p: Problem): string {
+  const where = [p.file, p.stepId === undefined ? undefined : `step "${p.stepId}"`, p.path].filter(Boolean).join(' › ');
+  const exp = [p.expected && `expected ${p.expected}`, p.received && `received ${p.received}`].filter(Boolean).join(', ');
+  return `${p.severity === 'error' ? 'error' : 'warning'} ${p.code}: ${p.message}${exp ? ` (${exp})` : ''} [${where}]`;
+}
+
+/** True when a list holds at least one error. */
+export function hasErrors(problems: readonly Problem[]): boolean {
+  return problems.some((p) => p.severity === 'error');
+}

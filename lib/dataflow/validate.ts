@@ -1,0 +1,337 @@
+/**
+ * Validates a loaded dataflow against the script registry and the graph rules. Every problem is reported at
+ * once, each with a stable code, the file, the step id, the JSON path, and what was expected vs. received.
+ */
+import { showValue } from '../errors.ts';
+import { checkObject, stringLeaves, type ParamProblem } from '../scripts/params.ts';
+import type { ScriptRegistry } from '../scripts/registry.ts';
+import { CREDENTIAL_PARAMS, IDENTITYSYNC_TYPES } from './catalog.ts';
+import { cyclesOf, edgesOf, entriesOf, unreachableFrom } from './graph.ts';
+import { loadDataflowFile, parseDataflow } from './load.ts';
+import { isProblem, isSecretReference, placeholdersIn } from './placeholders.ts';
+import { hasErrors, type Problem } from './problems.ts';
+import type { Dataflow, Step } from './types.ts';
+
+/** The console's mask for stored secrets. */
+export const MASKED_SECRET = '********';
+
+/** A validated dataflow with its problems (warnings only when `valid`). */
+export interface ValidationResult {
+  readonly dataflow?: Dataflow;
+  readonly problems: Problem[];
+  readonly valid: boolean;
+}
+
+/** Loads and validates a dataflow file. */
+export function validateFile(file: string, registry: ScriptRegistry): ValidationResult {
+  const loaded = loadDataflowFile(file);
+  return finish(loaded.dataflow, loaded.problems, registry);
+}
+
+/** Parses and validates dataflow JSON text. */
+export function validateText(text: string, registry: ScriptRegistry, options: { file?: string } = {}): ValidationResult {
+  const loaded = parseDataflow(text, options);
+  return finish(loaded.dataflow, loaded.problems, registry);
+}
+
+function finish(dataflow: Dataflow | undefined, problems: Problem[], registry: ScriptRegistry): ValidationResult {
+  if (dataflow) problems.push(...validateDataflow(dataflow, registry));
+  return { ...(dataflow ? { dataflow } : {}), problems, valid: dataflow !== undefined && !hasErrors(problems) };
+}
+
+/** Checks a dataflow's steps, params, graph and schedules. */
+export function validateDataflow(dataflow: Dataflow, registry: ScriptRegistry): Problem[] {
+  const problems: Problem[] = [];
+  const file = dataflow.file;
+  const indexOf = new Map<Step, number>(dataflow.steps.map((s, i) => [s, i]));
+  const add = (p: Omit<Problem, 'file' | 'severity'> & { severity?: Problem['severity'] }) =>
+    problems.push({ severity: 'error', ...(file ? { file } : {}), ...p });
+  const stepPath = (s: Step) => `$.steps[${indexOf.get(s)}]`;
+
+  // Step ids and types.
+  const seen = new Map<string, Step>();
+  for (const s of dataflow.steps) {
+    if (seen.has(s.id)) {
+      add({
+        code: 'IDX_STEP_DUPLICATE_ID',
+        stepId: s.id,
+        path: `${stepPath(s)}.id`,
+        message: `step id "${s.id}" is used by more than one step`,
+        expected: 'a unique step id',
+        received: JSON.stringify(s.id),
+      });
+    } else seen.set(s.id, s);
+  }
+  for (const s of dataflow.steps) {
+    const def = registry.get(s.type);
+    if (!def) {
+      if (IDENTITYSYNC_TYPES.has(s.type)) {
+        add({
+          code: 'IDX_STEP_TYPE_NOT_IMPLEMENTED',
+          stepId: s.id,
+          path: `${stepPath(s)}.type`,
+          message: `step type "${s.type}" is an IdentitySync component that identity-sync does not implement yet`,
+          expected: 'an implemented script type (see `idx scripts`)',
+          received: JSON.stringify(s.type),
+        });
+      } else {
+        add({
+          code: 'IDX_STEP_TYPE_UNKNOWN',
+          stepId: s.id,
+          path: `${stepPath(s)}.type`,
+          message: `step type "${s.type}" is not a known component`,
+          expected: 'a script type listed by `idx scripts`',
+          received: JSON.stringify(s.type),
+        });
+      }
+    } else {
+      const paramProblems: ParamProblem[] = [];
+      checkObject(def.params, s.params as Record<string, unknown>, '', paramProblems);
+      for (const p of paramProblems) {
+        add({
+          code: p.code,
+          stepId: s.id,
+          path: `${stepPath(s)}.params.${p.path}`,
+          message: `${s.type}: ${p.message}`,
+          expected: p.expected,
+          received: p.received,
+        });
+      }
+      if (def.check && paramProblems.length === 0) {
+        for (const p of def.check(s.params as never)) {
+          add({
+            code: p.code,
+            stepId: s.id,
+            path: `${stepPath(s)}.params${p.path ? `.${p.path}` : ''}`,
+            message: `${s.type}: ${p.message}`,
+            ...(p.expected === undefined ? {} : { expected: p.expected }),
+            ...(p.received === undefined ? {} : { received: p.received }),
+          });
+        }
+      }
+    }
+    checkStrings(s, stepPath(s), registry, add);
+  }
+
+  // Edges.
+  const ids = new Set(dataflow.steps.map((s) => s.id));
+  for (const s of dataflow.steps) {
+    for (const via of ['next', 'error'] as const) {
+      s[via].forEach((to, i) => {
+        if (!ids.has(to)) {
+          add({
+            code: 'IDX_EDGE_MISSING_STEP',
+            stepId: s.id,
+            path: `${stepPath(s)}.${via}[${i}]`,
+            message: `${via} names step "${to}", which does not exist`,
+            expected: `one of ${[...ids].map((x) => JSON.stringify(x)).join(', ')}`,
+            received: JSON.stringify(to),
+          });
+        }
+      });
+    }
+  }
+  for (const e of edgesOf(dataflow.steps)) {
+    const from = seen.get(e.from) as Step;
+    const to = seen.get(e.to) as Step;
+    const fromDef = registry.get(from.type);
+    const toDef = registry.get(to.type);
+    if (!fromDef || !toDef) continue;
+    const carries = e.via === 'error' ? 'records' : fromDef.produces;
+    const path = `${stepPath(from)}.${e.via}[${from[e.via].indexOf(e.to)}]`;
+    if (e.via === 'error' && fromDef.consumes !== 'records' && fromDef.produces !== 'records') {
+      add({
+        code: 'IDX_EDGE_ERROR_PATH',
+        stepId: from.id,
+        path,
+        message: `step "${from.id}" (${from.type}) has no record-level error path, so it cannot route rejects to "${to.id}"`,
+        expected: 'an error edge from a step that handles records',
+        received: `${from.type} (consumes ${fromDef.consumes}, produces ${fromDef.produces})`,
+      });
+    } else if (carries !== toDef.consumes) {
+      add({
+        code: 'IDX_EDGE_KIND',
+        stepId: from.id,
+        path,
+        message:
+          carries === 'nothing'
+            ? `step "${from.id}" (${from.type}) produces nothing, so it cannot feed "${to.id}"`
+            : `step "${from.id}" sends ${carries} to "${to.id}" (${to.type}), which consumes ${toDef.consumes}`,
+        expected: `a step that consumes ${carries}`,
+        received: `${to.type} (consumes ${toDef.consumes})`,
+      });
+    }
+  }
+
+  // Graph shape.
+  const entries = entriesOf(dataflow.steps);
+  const cycles = cyclesOf(dataflow.steps);
+  if (entries.length === 0) {
+    add({
+      code: 'IDX_GRAPH_NO_ENTRY',
+      path: '$.steps',
+      message: 'every step is pointed to by another step, so the dataflow has no entry point',
+      expected: 'exactly one step that no other step lists in next or error',
+      received: 'none',
+    });
+  } else if (entries.length > 1) {
+    add({
+      code: 'IDX_GRAPH_MULTIPLE_ENTRIES',
+      path: '$.steps',
+      message: `the dataflow has ${entries.length} entry points; connect them or remove the extra ones`,
+      expected: 'exactly one step that no other step lists in next or error',
+      received: entries.map((e) => JSON.stringify(e)).join(', '),
+    });
+  }
+  for (const c of cycles) {
+    const first = seen.get(c[0] as string) as Step;
+    add({
+      code: 'IDX_GRAPH_CYCLE',
+      stepId: first.id,
+      path: stepPath(first),
+      message: `the steps form a cycle: ${[...c, c[0]].map((x) => JSON.stringify(x)).join(' → ')}`,
+      expected: 'an acyclic graph',
+      received: 'a cycle',
+    });
+  }
+  if (entries.length >= 1) {
+    for (const id of unreachableFrom(dataflow.steps, entries.slice(0, 1))) {
+      if (entries.includes(id)) continue;
+      const s = seen.get(id) as Step;
+      add({
+        code: 'IDX_GRAPH_UNREACHABLE',
+        stepId: id,
+        path: stepPath(s),
+        message: `step "${id}" cannot be reached from the entry step "${entries[0]}"`,
+        expected: 'every step reachable from the entry',
+        received: 'an unreachable step',
+      });
+    }
+  }
+  const entry = entries.length === 1 ? seen.get(entries[0] as string) : undefined;
+  const entryDef = entry && registry.get(entry.type);
+  if (entry && entryDef && entryDef.consumes !== 'nothing') {
+    add({
+      code: 'IDX_GRAPH_ENTRY_KIND',
+      stepId: entry.id,
+      path: stepPath(entry),
+      message: `the entry step "${entry.id}" (${entry.type}) needs input, so nothing would feed it`,
+      expected: 'a reader (a step that consumes nothing) as the entry',
+      received: `${entry.type} (consumes ${entryDef.consumes})`,
+    });
+  }
+
+  problems.push(...validateSchedules(dataflow));
+  return problems;
+}
+
+/** Credentials must be secret references; placeholders must be known. */
+function checkStrings(
+  s: Step,
+  path: string,
+  registry: ScriptRegistry,
+  add: (p: Omit<Problem, 'file' | 'severity'> & { severity?: Problem['severity'] }) => void,
+): void {
+  const def = registry.get(s.type);
+  for (const leaf of stringLeaves(def?.params ?? {}, s.params as Record<string, unknown>)) {
+    const name = leaf.path.split('.').pop()?.replace(/\[\d+\]$/, '') ?? '';
+    const isCredential = leaf.spec?.secret === true || CREDENTIAL_PARAMS.has(name);
+    const at = `${path}.params.${leaf.path}`;
+    if (isCredential && !isSecretReference(leaf.value) && leaf.value !== MASKED_SECRET) {
+      const v = leaf.value.trim();
+      // Templates ship credentials empty, elided ("...") or as {{mustache}} blanks: unset, not leaked.
+      if (v === '' || /^\.+$/.test(v) || /^\{\{.*\}\}$/.test(v)) {
+        add({
+          code: 'IDX_CREDENTIAL_UNSET',
+          severity: 'warning',
+          stepId: s.id,
+          path: at,
+          message: `credential "${leaf.path}" is not set; the step fails at run time until it names a secret`,
+          expected: '${secret:NAME}',
+          received: showValue(leaf.value),
+        });
+      } else {
+        add({
+          code: 'IDX_CREDENTIAL_PLAINTEXT',
+          stepId: s.id,
+          path: at,
+          message: `credential "${leaf.path}" holds a plaintext value; store it as a secret and reference it`,
+          expected: '${secret:NAME} (or the console mask ********)',
+          // Never echo the value: it is a secret.
+          received: `a plaintext string of ${leaf.value.length} characters`,
+        });
+      }
+      continue;
+    }
+    if (leaf.spec?.verbatim) continue;
+    for (const p of placeholdersIn(leaf.value)) {
+      if (isProblem(p)) {
+        add({ code: p.code, stepId: s.id, path: at, message: p.message, expected: p.expected, received: p.raw });
+      }
+    }
+  }
+}
+
+const FREQUENCIES = ['once', 'minute', 'hour', 'day', 'week', 'month'];
+const LOG_LEVELS = ['error', 'info', 'debug'];
+const EMAILS = /^\s*[^\s@,]+@[^\s@,]+\s*(,\s*[^\s@,]+@[^\s@,]+\s*)*$/;
+
+/** Parses a scheduling time: `yyyy-MM-dd HH:mm:ss` (UTC) or ISO-8601. */
+export function parseScheduleTime(value: string): Date | undefined {
+  const plain = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?$/.exec(value.trim());
+  const ms = plain
+    ? Date.UTC(+plain[1]!, +plain[2]! - 1, +plain[3]!, +plain[4]!, +plain[5]!, +(plain[6] ?? 0))
+    : Date.parse(value);
+  return Number.isNaN(ms) ? undefined : new Date(ms);
+}
+
+/** Checks the scheduling objects of a dataflow. */
+export function validateSchedules(dataflow: Dataflow): Problem[] {
+  const problems: Problem[] = [];
+  const names = new Set<string>();
+  dataflow.schedules.forEach((s, i) => {
+    const path = `$.schedules[${i}]`;
+    const add = (field: string, message: string, expected: string, received: unknown) =>
+      problems.push({
+        code: 'IDX_SCHEDULE_FIELD',
+        severity: 'error',
+        ...(dataflow.file ? { file: dataflow.file } : {}),
+        path: `${path}.${field}`,
+        message: `schedule ${JSON.stringify(s.name ?? i)}: ${message}`,
+        expected,
+        received: showValue(received),
+      });
+    if (typeof s.name !== 'string' || s.name === '') add('name', 'needs a name', 'a non-empty string', s.name);
+    else if (names.has(s.name)) add('name', 'schedule names must be unique', 'a unique name', s.name);
+    else names.add(s.name);
+    if (!FREQUENCIES.includes(s.frequencyType as string)) {
+      add('frequencyType', 'unknown frequency', `one of ${FREQUENCIES.join(', ')}`, s.frequencyType);
+    }
+    if (s.frequencyType !== 'once' && s.frequencyInterval !== undefined) {
+      if (!Number.isInteger(s.frequencyInterval) || (s.frequencyInterval as number) < 1) {
+        add('frequencyInterval', 'must be a positive whole number', 'an integer ≥ 1', s.frequencyInterval);
+      }
+    }
+    if (s.nextJobStartTime !== undefined && s.nextJobStartTime !== null) {
+      if (typeof s.nextJobStartTime !== 'string' || !parseScheduleTime(s.nextJobStartTime)) {
+        add('nextJobStartTime', 'is not a time', '"yyyy-MM-dd HH:mm:ss" (UTC) or ISO-8601', s.nextJobStartTime);
+      }
+    }
+    if (s.logLevel !== undefined && !LOG_LEVELS.includes(s.logLevel as string)) {
+      add('logLevel', 'unknown log level', LOG_LEVELS.join(', '), s.logLevel);
+    }
+    if (s.limit !== undefined && s.limit !== null && (!Number.isInteger(s.limit) || (s.limit as number) < 1)) {
+      add('limit', 'must be a positive whole number or null', 'an integer ≥ 1 or null', s.limit);
+    }
+    for (const f of ['fullExtract', 'enabled'] as const) {
+      if (s[f] !== undefined && typeof s[f] !== 'boolean') add(f, 'must be true or false', 'a boolean', s[f]);
+    }
+    for (const f of ['successEmailNotification', 'failureEmailNotification'] as const) {
+      const v = s[f];
+      if (v !== undefined && v !== null && v !== '' && (typeof v !== 'string' || !EMAILS.test(v))) {
+        add(f, 'must be comma-separated email addresses', 'a@example.com,b@example.com', v);
+      }
+    }
+  });
+  return problems;
+}

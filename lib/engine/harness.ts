@@ -1,0 +1,202 @@
+/**
+ * Runs a script in memory, outside any job or stage: records and files in, records, rejects and files out.
+ * It goes through the same params resolution, output and driving code as a staged step, so a test of a
+ * script built from the JSON a dataflow author writes exercises what production runs.
+ */
+import { Readable, Writable } from 'node:stream';
+import { IdxError } from '../errors.ts';
+import { checkObject, type ParamProblem } from '../scripts/params.ts';
+import type { AnyScriptDefinition, DataRecord, InputFile, JobContext, ScriptDefinition } from '../scripts/types.ts';
+import type { ParamsSchema } from '../scripts/params.ts';
+import { drive } from './drive.ts';
+import { TraceLogger } from './logger.ts';
+import { EngineOutput, type RecordSink } from './output.ts';
+import { zeroCounters, type StepCounters } from './refs.ts';
+import { resolveParams } from './resolve.ts';
+import { LocalSecretResolver } from './secrets.ts';
+import { createServices, type Services } from './services.ts';
+
+/** Input of {@link runScript}. */
+export interface HarnessInput {
+  readonly records?: readonly DataRecord[];
+  readonly files?: readonly { readonly name: string; readonly content: Buffer | string }[];
+  readonly job?: Partial<JobContext>;
+  readonly services?: Services;
+  /** Secret values by name, for `${secret:NAME}` params. */
+  readonly secrets?: Record<string, string>;
+  readonly continuation?: unknown;
+  /** Epoch ms deadline for continuable readers. @default one hour from now */
+  readonly deadline?: number;
+  readonly stepId?: string;
+  readonly batchSize?: number;
+}
+
+/** What a script produced in memory. */
+export interface HarnessOutput {
+  readonly records: DataRecord[];
+  readonly rejected: DataRecord[];
+  readonly files: { name: string; content: Buffer }[];
+  readonly counters: StepCounters;
+  readonly continuation?: unknown;
+  readonly trace: string[];
+}
+
+class MemorySink implements RecordSink {
+  text = '';
+  async write(chunk: string): Promise<void> {
+    this.text += chunk;
+  }
+  records(): DataRecord[] {
+    return this.text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as DataRecord);
+  }
+}
+
+/** A job context for tests. */
+export function testJob(overrides: Partial<JobContext> = {}): JobContext {
+  return {
+    id: 'job-test',
+    dataflowId: 'df-test',
+    startTime: '2026-01-02T03:04:05.000Z',
+    test: false,
+    fullExtract: false,
+    logLevel: 'info',
+    attempt: 1,
+    ...overrides,
+  };
+}
+
+/** Services that reach nothing; scripts that need a network get real services passed in. */
+export function offlineServices(secrets: Record<string, string> = {}): Services {
+  return createServices(
+    {
+      region: 'us-east-1',
+      stageBucket: 'offline',
+      tables: { jobs: 'jobs', state: 'state', uidMap: 'uidmap' },
+      endpoints: { s3: 'http://127.0.0.1:9', dynamodb: 'http://127.0.0.1:9' },
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+      local: true,
+      watermarkOverlapMs: 300_000,
+      lockTtlMs: 3_600_000,
+    },
+    new LocalSecretResolver({ env: {}, values: secrets }),
+  );
+}
+
+/** Checks params against a script's schema and own checks; throws a coded error listing every problem. */
+export function checkParams(definition: AnyScriptDefinition, params: Record<string, unknown>): void {
+  const problems: ParamProblem[] = [];
+  checkObject(definition.params, params, '', problems);
+  const extra = problems.length === 0 && definition.check ? definition.check(params as never) : [];
+  const all = [...problems, ...extra];
+  if (all.length) {
+    const first = all[0]!;
+    throw new IdxError(first.code, all.map((p) => p.message).join('; '), {
+      ...(first.path ? { param: first.path } : {}),
+      ...(first.expected === undefined ? {} : { expected: first.expected }),
+      ...(first.received === undefined ? {} : { received: first.received }),
+    });
+  }
+}
+
+/** Runs one script over in-memory input. */
+export async function runScript<S extends ParamsSchema>(
+  definition: ScriptDefinition<S>,
+  params: Record<string, unknown>,
+  input: HarnessInput = {},
+): Promise<HarnessOutput> {
+  const def = definition as unknown as AnyScriptDefinition;
+  checkParams(def, params);
+  const job = testJob(input.job);
+  const services = input.services ?? offlineServices(input.secrets);
+  const stepId = input.stepId ?? def.type;
+  const log = new TraceLogger({
+    jobId: job.id,
+    stepId,
+    level: job.logLevel,
+    redactor: services.secrets.redactor,
+    echo: false,
+  });
+  const resolved = await resolveParams(def.params, params, job, services.secrets, stepId);
+  const counters = zeroCounters();
+  const records = new MemorySink();
+  const rejected = new MemorySink();
+  const files: { name: string; content: Buffer }[] = [];
+  const pending: Promise<void>[] = [];
+  const out = new EngineOutput({
+    stepId,
+    produces: def.produces,
+    ...(def.produces === 'records' ? { records } : {}),
+    rejected,
+    ...(def.produces === 'files'
+      ? {
+          files: {
+            create(name: string) {
+              const chunks: Buffer[] = [];
+              const w = new Writable({
+                write(chunk: Buffer, _enc, cb) {
+                  chunks.push(Buffer.from(chunk));
+                  cb();
+                },
+              });
+              pending.push(
+                new Promise((resolve, reject) => {
+                  w.on('finish', () => {
+                    const content = Buffer.concat(chunks);
+                    files.push({ name, content });
+                    counters.filesOut++;
+                    counters.bytesOut += content.length;
+                    resolve();
+                  });
+                  w.on('error', reject);
+                }),
+              );
+              return w;
+            },
+          },
+        }
+      : {}),
+    limit: def.consumes === 'nothing' && job.limit !== undefined ? job.limit : Number.POSITIVE_INFINITY,
+    counters,
+    log,
+    debug: job.logLevel === 'debug',
+  });
+  const controller = new AbortController();
+  const instance = await def.create(resolved as never, {
+    job,
+    stepId,
+    log,
+    services,
+    ...(input.continuation === undefined ? {} : { continuation: input.continuation }),
+    deadline: input.deadline ?? Date.now() + 3_600_000,
+    signal: controller.signal,
+  });
+  const size = input.batchSize ?? 1000;
+  async function* batches(): AsyncGenerator<DataRecord[]> {
+    const all = input.records ?? [];
+    for (let i = 0; i < all.length; i += size) yield all.slice(i, i + size).map((r) => structuredClone(r));
+  }
+  async function* inputFiles(): AsyncGenerator<InputFile> {
+    for (const f of input.files ?? []) {
+      const content = typeof f.content === 'string' ? Buffer.from(f.content) : f.content;
+      yield { name: f.name, size: content.length, open: () => Readable.from([content]) };
+    }
+  }
+  let result: Awaited<ReturnType<typeof drive>>;
+  try {
+    result = await drive(def, instance, { records: batches(), files: inputFiles() }, out, counters, stepId);
+    await Promise.all(pending);
+  } finally {
+    await instance.close?.();
+  }
+  return {
+    records: records.records(),
+    rejected: rejected.records(),
+    files,
+    counters,
+    ...(result?.continuation === undefined ? {} : { continuation: result.continuation }),
+    trace: log.trace,
+  };
+}

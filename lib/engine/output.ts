@@ -1,0 +1,145 @@
+/**
+ * The engine's implementation of {@link StepOutput}: it serializes emitted and rejected records into coalesced
+ * NDJSON chunks, counts everything, enforces the job's record limit and the script's declared kinds, and hands
+ * files to a file sink. Where the bytes go (S3 stage or memory) is the sink's business.
+ */
+import type { Writable } from 'node:stream';
+import { IdxError } from '../errors.ts';
+import type { DataRecord, Kind, RecordError, StepLogger, StepOutput } from '../scripts/types.ts';
+import type { StepCounters } from './refs.ts';
+
+/** Receives NDJSON text in coalesced chunks. */
+export interface RecordSink {
+  /** Writes a chunk of `count` NDJSON lines; resolves when the sink can take more. */
+  write(chunk: string, count: number): Promise<void>;
+}
+
+/** Creates output files. */
+export interface FileSink {
+  create(name: string): Writable;
+}
+
+/** Coalescing threshold: one write per ~256 KB instead of one per record. */
+const CHUNK = 256 * 1024;
+/** How many records `logLevel: debug` logs at each step boundary. */
+const DEBUG_SAMPLE = 3;
+
+/** Options of {@link EngineOutput}. */
+export interface EngineOutputOptions {
+  readonly stepId: string;
+  readonly produces: Kind;
+  readonly records?: RecordSink;
+  readonly rejected: RecordSink;
+  readonly files?: FileSink;
+  /** Records this step may still emit (readers under a job limit); Infinity otherwise. */
+  readonly limit: number;
+  readonly counters: StepCounters;
+  readonly log: StepLogger;
+  readonly debug: boolean;
+}
+
+/** A line-buffered writer in front of a sink. */
+class Coalescer {
+  #buf = '';
+  #count = 0;
+  #pending: Promise<void> = Promise.resolve();
+  #failure: unknown;
+
+  constructor(private readonly sink: RecordSink) {}
+
+  add(line: string): void {
+    this.#buf += line;
+    this.#count++;
+    if (this.#buf.length >= CHUNK) this.spill();
+  }
+
+  spill(): void {
+    if (this.#count === 0) return;
+    const chunk = this.#buf;
+    const count = this.#count;
+    this.#buf = '';
+    this.#count = 0;
+    this.#pending = this.#pending.then(() => this.sink.write(chunk, count));
+    this.#pending.catch((e) => {
+      this.#failure ??= e;
+    });
+  }
+
+  async flush(): Promise<void> {
+    this.spill();
+    await this.#pending;
+    if (this.#failure) throw this.#failure;
+  }
+}
+
+/** The output a script writes to during one step invocation. */
+export class EngineOutput implements StepOutput {
+  readonly #opts: EngineOutputOptions;
+  readonly #records: Coalescer | undefined;
+  readonly #rejected: Coalescer;
+  #emitted = 0;
+  #debugEmitted = 0;
+  #debugRejected = 0;
+  #overLimit = 0;
+
+  constructor(options: EngineOutputOptions) {
+    this.#opts = options;
+    this.#records = options.records ? new Coalescer(options.records) : undefined;
+    this.#rejected = new Coalescer(options.rejected);
+  }
+
+  get remaining(): number {
+    return Math.max(0, this.#opts.limit - this.#emitted);
+  }
+
+  /** Records emitted past the limit and discarded (readers that overshoot a test run's 10 records). */
+  get overLimit(): number {
+    return this.#overLimit;
+  }
+
+  emit(record: DataRecord): void {
+    if (!this.#records) {
+      throw new IdxError('IDX_SCRIPT_CONTRACT', `step "${this.#opts.stepId}" emitted a record but produces ${this.#opts.produces}`, {
+        stepId: this.#opts.stepId,
+      });
+    }
+    if (this.#emitted >= this.#opts.limit) {
+      this.#overLimit++;
+      return;
+    }
+    this.#emitted++;
+    this.#opts.counters.recordsOut++;
+    if (this.#opts.debug && this.#debugEmitted < DEBUG_SAMPLE) {
+      this.#debugEmitted++;
+      this.#opts.log.debug('record out', { record });
+    }
+    this.#records.add(`${JSON.stringify(record)}\n`);
+  }
+
+  reject(record: DataRecord, error: RecordError): void {
+    this.#opts.counters.recordsRejected++;
+    const details = { ...error, stepId: this.#opts.stepId };
+    if (this.#opts.debug && this.#debugRejected < DEBUG_SAMPLE) {
+      this.#debugRejected++;
+      this.#opts.log.debug('record rejected', { record, error: details });
+    }
+    this.#rejected.add(`${JSON.stringify({ ...record, _errorDetails: details })}\n`);
+  }
+
+  drop(_record: DataRecord): void {
+    this.#opts.counters.recordsDropped++;
+  }
+
+  async flush(): Promise<void> {
+    await Promise.all([this.#records?.flush(), this.#rejected.flush()]);
+  }
+
+  createFile(name: string): Writable {
+    if (!this.#opts.files) {
+      throw new IdxError('IDX_SCRIPT_CONTRACT', `step "${this.#opts.stepId}" created a file but produces ${this.#opts.produces}`, {
+        stepId: this.#opts.stepId,
+      });
+    }
+    return this.#opts.files.create(name);
+  }
+}

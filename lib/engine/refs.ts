@@ -1,0 +1,83 @@
+/** References that travel between steps in the state machine's state: keys and counts, never data. */
+
+/** One staged NDJSON part. */
+export interface PartRef {
+  readonly key: string;
+  readonly count: number;
+  readonly bytes: number;
+}
+
+/** A staged record stream. */
+export interface RecordsRef {
+  readonly kind: 'records';
+  readonly parts: readonly PartRef[];
+  readonly count: number;
+}
+
+/** One staged file with its logical name. */
+export interface FileRef {
+  readonly name: string;
+  readonly key: string;
+  readonly size: number;
+}
+
+/** Staged files. */
+export interface FilesRef {
+  readonly kind: 'files';
+  readonly files: readonly FileRef[];
+}
+
+/** What a step produced on its success path. */
+export type OutputRef = RecordsRef | FilesRef | { readonly kind: 'nothing' };
+
+/** Per-step counters; for record steps `recordsIn = recordsOut + recordsRejected + recordsDropped` unless the script expands. */
+export interface StepCounters {
+  recordsIn: number;
+  recordsOut: number;
+  recordsRejected: number;
+  recordsDropped: number;
+  filesIn: number;
+  bytesIn: number;
+  filesOut: number;
+  bytesOut: number;
+  durationMs: number;
+  invocations: number;
+}
+
+/** What a step invocation returns to the state machine. */
+export interface StepResult {
+  readonly stepId: string;
+  readonly type: string;
+  readonly out: OutputRef;
+  readonly rejected: RecordsRef;
+  readonly counters: StepCounters;
+  /** False while a continuable reader has more to read; the compiled Choice loops the Task. */
+  readonly done: boolean;
+  /** Present when not done: what the next invocation resumes from. */
+  readonly continuation?: unknown;
+  /** Invocation count so far (0 before the first). */
+  readonly iteration: number;
+  /** Names and sizes of the files this step wrote or uploaded, for the job record. */
+  readonly files?: readonly { readonly name: string; readonly size: number }[];
+}
+
+/** Counters at zero. */
+export function zeroCounters(): StepCounters {
+  return {
+    recordsIn: 0,
+    recordsOut: 0,
+    recordsRejected: 0,
+    recordsDropped: 0,
+    filesIn: 0,
+    bytesIn: 0,
+    filesOut: 0,
+    bytesOut: 0,
+    durationMs: 0,
+    invocations: 0,
+  };
+}
+
+/** An empty records reference. */
+export function emptyRecords(): RecordsRef {
+  return { kind: 'records', parts: [], count: 0 };
+}

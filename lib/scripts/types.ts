@@ -1,0 +1,150 @@
+/**
+ * The contract between the engine and a script. A script only transforms: it never knows whether it runs in
+ * Lambda or locally, where its input is staged, or how it is counted and logged; the engine adds all that.
+ */
+import type { Readable, Writable } from 'node:stream';
+import type { Services } from '../engine/services.ts';
+import type { ParamsOf, ParamsSchema } from './params.ts';
+
+/** What a script consumes or produces: a record stream, named files, or nothing. */
+export type Kind = 'records' | 'files' | 'nothing';
+
+/** A record: a JSON object, nested Gigya-style, addressed by dotted paths. */
+export type DataRecord = Record<string, unknown>;
+
+/** One input file, staged by the previous step. */
+export interface InputFile {
+  /** The logical file name (may contain `/` for sub-folders, as in `success/x.json`). */
+  readonly name: string;
+  /** Size in bytes. */
+  readonly size: number;
+  /** Opens a fresh stream of the content; may be called more than once. */
+  open(): Readable;
+}
+
+/** Why a record was rejected; becomes the record's `_errorDetails`. */
+export interface RecordError {
+  readonly message: string;
+  readonly code?: string | number;
+  readonly [key: string]: unknown;
+}
+
+/** The job's log levels, most to least severe. */
+export type LogLevel = 'error' | 'info' | 'debug';
+
+/** The logger a script gets; lines go to the job trace (filtered by the schedule's logLevel) and to stdout. */
+export interface StepLogger {
+  debug(message: string, data?: Record<string, unknown>): void;
+  info(message: string, data?: Record<string, unknown>): void;
+  warn(message: string, data?: Record<string, unknown>): void;
+  error(message: string, data?: Record<string, unknown>): void;
+}
+
+/** Where a script sends what it produces. */
+export interface StepOutput {
+  /** Passes a record to the next steps. */
+  emit(record: DataRecord): void;
+  /** Sends a record down the error path; the engine attaches `_errorDetails`. */
+  reject(record: DataRecord, error: RecordError): void;
+  /** Records that a record was deliberately filtered out (counted, not lost silently). */
+  drop(record: DataRecord): void;
+  /** Waits until emitted records are staged (backpressure for readers). */
+  flush(): Promise<void>;
+  /**
+   * Creates an output file with a logical name. Write the content and end the stream; the engine stages it
+   * (streaming, multipart) and waits for it before the step completes.
+   */
+  createFile(name: string): Writable;
+  /** How many more records a reader may emit (the job's limit, 10 for test runs); Infinity when unlimited. */
+  readonly remaining: number;
+}
+
+/** The job a step runs in: identity, timing and the delta window. */
+export interface JobContext {
+  readonly id: string;
+  readonly dataflowId: string;
+  readonly dataflowName?: string;
+  readonly scheduleId?: string;
+  /** ISO-8601 UTC; `${now}` renders this instant so every step of a job agrees. */
+  readonly startTime: string;
+  readonly test: boolean;
+  /** Maximum records the readers emit (10 for test runs). */
+  readonly limit?: number;
+  readonly fullExtract: boolean;
+  readonly logLevel: LogLevel;
+  /** The delta window for delta readers: changes after `from` (exclusive) up to `to`. No `from`: everything. */
+  readonly delta?: { readonly from?: string; readonly to: string };
+  readonly attempt: number;
+  /** The site's API key when the dataflow names one (for `${apiKey}`). */
+  readonly apiKey?: string;
+}
+
+/** What a script gets besides its params. */
+export interface ScriptContext {
+  readonly job: JobContext;
+  readonly stepId: string;
+  readonly log: StepLogger;
+  readonly services: Services;
+  /** The state a reader returned from its previous invocation, when the Task loops. */
+  readonly continuation?: unknown;
+  /** Epoch ms by which a continuable reader should return a continuation. */
+  readonly deadline: number;
+  /** Aborted when the step must stop (timeout or shutdown). */
+  readonly signal: AbortSignal;
+}
+
+/** What `read` returns: a continuation when there is more to read in a later invocation. */
+export interface ReadResult {
+  readonly continuation?: unknown;
+}
+
+/**
+ * A running script. Implement the hook for what the script consumes: `records` (batches of records), `file`
+ * (one call per input file) or `read` (sources). `end` runs after the last input; `close` always runs.
+ */
+export interface ScriptInstance {
+  records?(batch: readonly DataRecord[], out: StepOutput): void | Promise<void>;
+  file?(file: InputFile, out: StepOutput): Promise<void>;
+  read?(out: StepOutput): Promise<ReadResult | undefined>;
+  end?(out: StepOutput): void | Promise<void>;
+  close?(): void | Promise<void>;
+}
+
+/** A problem a script's own check found in its params (beyond the schema). */
+export interface ScriptCheckProblem {
+  readonly code: string;
+  /** Path below `params`. */
+  readonly path?: string;
+  readonly message: string;
+  readonly expected?: string;
+  readonly received?: string;
+}
+
+/** A script type: its identity, params, what it consumes and produces, and its implementation. */
+export interface ScriptDefinition<S extends ParamsSchema = ParamsSchema> {
+  /** IdentitySync component id, e.g. `field.rename`. */
+  readonly type: string;
+  /** One line for listings. */
+  readonly summary: string;
+  /** Longer notes for the generated docs. */
+  readonly description?: string;
+  readonly params: S;
+  readonly consumes: Kind;
+  readonly produces: Kind;
+  /** The script may emit more records than it consumes (e.g. one per array element). */
+  readonly expands?: boolean;
+  /** `read` may return a continuation; the compiler loops the Task until it does not. */
+  readonly continues?: boolean;
+  /** Checks params beyond the schema (expressions that must compile, regexes, …). Runs at validation. */
+  readonly check?: (params: ParamsOf<S>) => ScriptCheckProblem[];
+  /** Starts the script for one step execution with resolved params (defaults applied, placeholders resolved). */
+  readonly create: (params: ParamsOf<S>, ctx: ScriptContext) => ScriptInstance | Promise<ScriptInstance>;
+}
+
+/** A definition whose params type is erased, as the registry stores it. */
+export type AnyScriptDefinition = ScriptDefinition<ParamsSchema>;
+
+/** Declares a script type with params typed from its schema. */
+export function defineScript<const S extends ParamsSchema>(definition: ScriptDefinition<S>): ScriptDefinition<S> {
+  return definition;
+}
