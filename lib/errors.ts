@@ -81,7 +81,11 @@ export const PERMANENT_ERROR_NAME = 'IdxError';
 /** Formats an error with its code and location on one line; unknown errors keep their message. */
 export function describeError(error: unknown): string {
   if (error instanceof IdxError) {
-    const where = [error.location.file, error.location.stepId && `step "${error.location.stepId}"`, error.location.param]
+    const where = [
+      error.location.file,
+      error.location.stepId && `step "${error.location.stepId}"`,
+      error.location.param,
+    ]
       .filter(Boolean)
       .join(' › ');
     const exp = [

@@ -93,7 +93,9 @@ export function levelsOf(steps: readonly Step[]): string[][] {
   const levels: string[][] = [];
   for (const s of steps) {
     const d = depth(s.id, new Set());
-    (levels[d] ??= []).push(s.id);
+    const level = levels[d] ?? [];
+    level.push(s.id);
+    levels[d] = level;
   }
   return levels.filter((l) => l.length > 0);
 }

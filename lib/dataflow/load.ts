@@ -101,8 +101,17 @@ export function readDataflow(json: unknown, options: { file?: string; id?: strin
   if (obj.id !== undefined && (typeof obj.id !== 'string' || obj.id === '')) {
     at('$.id', 'IDX_DATAFLOW_SHAPE', 'id must be a non-empty string', 'a string', obj.id);
   }
-  if (obj.lastRuntime !== undefined && (typeof obj.lastRuntime !== 'string' || Number.isNaN(Date.parse(obj.lastRuntime)))) {
-    at('$.lastRuntime', 'IDX_DATAFLOW_SHAPE', 'lastRuntime must be an ISO-8601 time', 'an ISO-8601 string', obj.lastRuntime);
+  if (
+    obj.lastRuntime !== undefined &&
+    (typeof obj.lastRuntime !== 'string' || Number.isNaN(Date.parse(obj.lastRuntime)))
+  ) {
+    at(
+      '$.lastRuntime',
+      'IDX_DATAFLOW_SHAPE',
+      'lastRuntime must be an ISO-8601 time',
+      'an ISO-8601 string',
+      obj.lastRuntime,
+    );
   }
   const steps: Step[] = [];
   if (!Array.isArray(obj.steps) || obj.steps.length === 0) {
@@ -163,7 +172,13 @@ export function readDataflow(json: unknown, options: { file?: string; id?: strin
   const schedules: Schedule[] = [];
   if (obj.schedules !== undefined) {
     if (!Array.isArray(obj.schedules)) {
-      at('$.schedules', 'IDX_SCHEDULE_SHAPE', 'schedules must be an array', 'an array of scheduling objects', obj.schedules);
+      at(
+        '$.schedules',
+        'IDX_SCHEDULE_SHAPE',
+        'schedules must be an array',
+        'an array of scheduling objects',
+        obj.schedules,
+      );
     } else {
       obj.schedules.forEach((raw, i) => {
         if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {

@@ -73,7 +73,7 @@ export function parsePlaceholder(body: string): Placeholder | PlaceholderProblem
           code: 'IDX_PLACEHOLDER_PATTERN',
           raw,
           message: `${raw}: date pattern letter "${bad}" is not supported`,
-          expected: 'pattern letters y Y M d H h m s S a, other text quoted with \'',
+          expected: "pattern letters y Y M d H h m s S a, other text quoted with '",
         };
       }
       return { kind: 'now', offsetMs, pattern, raw };

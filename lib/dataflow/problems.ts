@@ -18,7 +18,9 @@ export interface Problem {
 /** Renders a problem as one readable line. */
 export function formatProblem(p: Problem): string {
   const where = [p.file, p.stepId === undefined ? undefined : `step "${p.stepId}"`, p.path].filter(Boolean).join(' › ');
-  const exp = [p.expected && `expected ${p.expected}`, p.received && `received ${p.received}`].filter(Boolean).join(', ');
+  const exp = [p.expected && `expected ${p.expected}`, p.received && `received ${p.received}`]
+    .filter(Boolean)
+    .join(', ');
   return `${p.severity === 'error' ? 'error' : 'warning'} ${p.code}: ${p.message}${exp ? ` (${exp})` : ''} [${where}]`;
 }
 

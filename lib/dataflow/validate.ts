@@ -3,7 +3,7 @@
  * once, each with a stable code, the file, the step id, the JSON path, and what was expected vs. received.
  */
 import { showValue } from '../errors.ts';
-import { checkObject, stringLeaves, type ParamProblem } from '../scripts/params.ts';
+import { checkObject, type ParamProblem, stringLeaves } from '../scripts/params.ts';
 import type { ScriptRegistry } from '../scripts/registry.ts';
 import { CREDENTIAL_PARAMS, IDENTITYSYNC_TYPES } from './catalog.ts';
 import { cyclesOf, edgesOf, entriesOf, unreachableFrom } from './graph.ts';
@@ -29,7 +29,11 @@ export function validateFile(file: string, registry: ScriptRegistry): Validation
 }
 
 /** Parses and validates dataflow JSON text. */
-export function validateText(text: string, registry: ScriptRegistry, options: { file?: string } = {}): ValidationResult {
+export function validateText(
+  text: string,
+  registry: ScriptRegistry,
+  options: { file?: string } = {},
+): ValidationResult {
   const loaded = parseDataflow(text, options);
   return finish(loaded.dataflow, loaded.problems, registry);
 }
@@ -234,7 +238,11 @@ function checkStrings(
 ): void {
   const def = registry.get(s.type);
   for (const leaf of stringLeaves(def?.params ?? {}, s.params as Record<string, unknown>)) {
-    const name = leaf.path.split('.').pop()?.replace(/\[\d+\]$/, '') ?? '';
+    const name =
+      leaf.path
+        .split('.')
+        .pop()
+        ?.replace(/\[\d+\]$/, '') ?? '';
     const isCredential = leaf.spec?.secret === true || CREDENTIAL_PARAMS.has(name);
     const at = `${path}.params.${leaf.path}`;
     if (isCredential && !isSecretReference(leaf.value) && leaf.value !== MASKED_SECRET) {

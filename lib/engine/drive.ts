@@ -24,9 +24,13 @@ export async function drive(
   onProgress?: (counters: StepCounters) => void,
 ): Promise<ReadResult | undefined> {
   const missing = (hook: string) =>
-    new IdxError('IDX_SCRIPT_CONTRACT', `script ${definition.type} consumes ${definition.consumes} but has no ${hook}()`, {
-      stepId,
-    });
+    new IdxError(
+      'IDX_SCRIPT_CONTRACT',
+      `script ${definition.type} consumes ${definition.consumes} but has no ${hook}()`,
+      {
+        stepId,
+      },
+    );
   let result: ReadResult | undefined;
   let nextProgress = 100_000;
   switch (definition.consumes) {

@@ -5,13 +5,13 @@
  */
 import { Readable, Writable } from 'node:stream';
 import { IdxError } from '../errors.ts';
+import type { ParamsSchema } from '../scripts/params.ts';
 import { checkObject, type ParamProblem } from '../scripts/params.ts';
 import type { AnyScriptDefinition, DataRecord, InputFile, JobContext, ScriptDefinition } from '../scripts/types.ts';
-import type { ParamsSchema } from '../scripts/params.ts';
 import { drive } from './drive.ts';
 import { TraceLogger } from './logger.ts';
 import { EngineOutput, type RecordSink } from './output.ts';
-import { zeroCounters, type StepCounters } from './refs.ts';
+import { type StepCounters, zeroCounters } from './refs.ts';
 import { resolveParams } from './resolve.ts';
 import { LocalSecretResolver } from './secrets.ts';
 import { createServices, type Services } from './services.ts';

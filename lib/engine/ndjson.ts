@@ -21,7 +21,10 @@ export async function* ndjsonBatches(
     try {
       return JSON.parse(text) as DataRecord;
     } catch (error) {
-      throw new IdxError('IDX_STAGE_CORRUPT', `staged record ${line} of ${where} is not JSON: ${(error as Error).message}`);
+      throw new IdxError(
+        'IDX_STAGE_CORRUPT',
+        `staged record ${line} of ${where} is not JSON: ${(error as Error).message}`,
+      );
     }
   };
   for await (const chunk of stream) {

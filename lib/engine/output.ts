@@ -99,9 +99,13 @@ export class EngineOutput implements StepOutput {
 
   emit(record: DataRecord): void {
     if (!this.#records) {
-      throw new IdxError('IDX_SCRIPT_CONTRACT', `step "${this.#opts.stepId}" emitted a record but produces ${this.#opts.produces}`, {
-        stepId: this.#opts.stepId,
-      });
+      throw new IdxError(
+        'IDX_SCRIPT_CONTRACT',
+        `step "${this.#opts.stepId}" emitted a record but produces ${this.#opts.produces}`,
+        {
+          stepId: this.#opts.stepId,
+        },
+      );
     }
     if (this.#emitted >= this.#opts.limit) {
       this.#overLimit++;
@@ -126,6 +130,14 @@ export class EngineOutput implements StepOutput {
     this.#rejected.add(`${JSON.stringify({ ...record, _errorDetails: details })}\n`);
   }
 
+  /** Files writers reported as delivered. */
+  readonly deliveredFiles: { name: string; size: number }[] = [];
+
+  delivered(name: string, size: number): void {
+    this.deliveredFiles.push({ name, size });
+    this.#opts.log.info(`delivered file ${name} (${size} bytes)`);
+  }
+
   drop(_record: DataRecord): void {
     this.#opts.counters.recordsDropped++;
   }
@@ -136,9 +148,13 @@ export class EngineOutput implements StepOutput {
 
   createFile(name: string): Writable {
     if (!this.#opts.files) {
-      throw new IdxError('IDX_SCRIPT_CONTRACT', `step "${this.#opts.stepId}" created a file but produces ${this.#opts.produces}`, {
-        stepId: this.#opts.stepId,
-      });
+      throw new IdxError(
+        'IDX_SCRIPT_CONTRACT',
+        `step "${this.#opts.stepId}" created a file but produces ${this.#opts.produces}`,
+        {
+          stepId: this.#opts.stepId,
+        },
+      );
     }
     return this.#opts.files.create(name);
   }

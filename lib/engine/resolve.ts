@@ -27,12 +27,16 @@ export async function resolveParams(
   const visit = async (spec: ParamSpec | undefined, value: unknown, name: string, path: string): Promise<unknown> => {
     if (typeof value === 'string') {
       if (value === MASKED_SECRET && (spec?.type === 'string' && spec.secret ? true : CREDENTIAL_PARAMS.has(name))) {
-        throw new IdxError('IDX_SECRET_MASKED', `credential "${path}" holds the console mask "********", not a secret`, {
-          stepId,
-          param: path,
-          expected: '${secret:NAME}',
-          received: '"********"',
-        });
+        throw new IdxError(
+          'IDX_SECRET_MASKED',
+          `credential "${path}" holds the console mask "********", not a secret`,
+          {
+            stepId,
+            param: path,
+            expected: '${secret:NAME}',
+            received: '"********"',
+          },
+        );
       }
       if (spec?.type === 'string' && spec.verbatim) return value;
       let out = renderPlaceholders(value, values, spec?.type === 'string' ? spec.timeFormat : undefined);

@@ -78,7 +78,11 @@ type ValueOf<S extends ParamSpec> = S extends StringSpec
           ? ParamsOf<S['properties']>
           : never;
 
-type HasValue<S extends ParamSpec> = S extends { required: true } ? true : S extends { default: unknown } ? true : false;
+type HasValue<S extends ParamSpec> = S extends { required: true }
+  ? true
+  : S extends { default: unknown }
+    ? true
+    : false;
 
 /** The typed params a script receives: required or defaulted params are present, others optional. */
 export type ParamsOf<P extends ParamsSchema> = {
@@ -137,7 +141,10 @@ export function checkValue(spec: ParamSpec, value: unknown, path: string, proble
     case 'integer':
       if (typeof value !== 'number' || !Number.isFinite(value)) return void typeProblem();
       if (spec.type === 'integer' && !Number.isInteger(value)) return void typeProblem();
-      if ((spec.minimum !== undefined && value < spec.minimum) || (spec.maximum !== undefined && value > spec.maximum)) {
+      if (
+        (spec.minimum !== undefined && value < spec.minimum) ||
+        (spec.maximum !== undefined && value > spec.maximum)
+      ) {
         problems.push({
           code: 'IDX_PARAM_VALUE',
           path,
@@ -161,11 +168,17 @@ export function checkValue(spec: ParamSpec, value: unknown, path: string, proble
           received: `${value.length}`,
         });
       }
-      value.forEach((item, i) => checkValue(spec.items, item, join(path, i), problems));
+      for (let i = 0; i < value.length; i++) checkValue(spec.items, value[i], join(path, i), problems);
       return;
     case 'object':
       if (typeof value !== 'object' || value === null || Array.isArray(value)) return void typeProblem();
-      checkObject(spec.properties, value as Record<string, unknown>, path, problems, spec.additionalProperties ?? false);
+      checkObject(
+        spec.properties,
+        value as Record<string, unknown>,
+        path,
+        problems,
+        spec.additionalProperties ?? false,
+      );
       return;
   }
 }
@@ -211,7 +224,10 @@ export function checkObject(
 }
 
 /** Returns params with defaults filled in, recursively; nulls count as unset. Input is not modified. */
-export function applyDefaults(schema: ParamsSchema, value: Record<string, unknown> | undefined): Record<string, unknown> {
+export function applyDefaults(
+  schema: ParamsSchema,
+  value: Record<string, unknown> | undefined,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const input = value ?? {};
   for (const [key, item] of Object.entries(input)) if (item !== null) out[key] = item;
@@ -223,7 +239,9 @@ export function applyDefaults(schema: ParamsSchema, value: Record<string, unknow
     } else if (spec.type === 'array' && spec.items.type === 'object' && Array.isArray(current)) {
       const itemSchema = spec.items.properties;
       out[key] = current.map((el) =>
-        el && typeof el === 'object' && !Array.isArray(el) ? applyDefaults(itemSchema, el as Record<string, unknown>) : el,
+        el && typeof el === 'object' && !Array.isArray(el)
+          ? applyDefaults(itemSchema, el as Record<string, unknown>)
+          : el,
       );
     }
   }

@@ -55,6 +55,8 @@ export interface StepOutput {
    * (streaming, multipart) and waits for it before the step completes.
    */
   createFile(name: string): Writable;
+  /** A writer reports a file it delivered to its target (listed in the job record with its size). */
+  delivered(name: string, size: number): void;
   /** How many more records a reader may emit (the job's limit, 10 for test runs); Infinity when unlimited. */
   readonly remaining: number;
 }

@@ -1,0 +1,286 @@
+/**
+ * Compiles a dataflow into an Amazon States Language definition. A pure function of the dataflow and the
+ * registry: the same input always gives the same definition, and tests assert it as data.
+ *
+ * Shape: `Job: prepare` (state skeleton) → `Job: start` (lock, delta window, job record) → the steps, level by
+ * level (steps whose predecessors all ran; several independent steps of a level run in one Parallel state) →
+ * `Job: complete` → success. Any failure is caught into `Job: record failure` → Fail. Continuable readers loop
+ * (Task → Choice → Task) until they report `done`. Results live at `$.r.<key>.value` (or
+ * `$.r.<group>.<key>.value` after a Parallel); only references and counters travel in the state.
+ */
+import { entriesOf, incomingOf, levelsOf } from '../dataflow/graph.ts';
+import { hasErrors } from '../dataflow/problems.ts';
+import type { Dataflow, Step } from '../dataflow/types.ts';
+import { validateDataflow } from '../dataflow/validate.ts';
+import { IdxError, TRANSIENT_ERROR_NAME } from '../errors.ts';
+import type { ScriptRegistry } from '../scripts/registry.ts';
+
+/** An ASL state (kept loose: ASL is JSON). */
+export type AslState = Record<string, unknown>;
+
+/** An ASL definition. */
+export interface AslDefinition {
+  readonly Comment: string;
+  readonly StartAt: string;
+  readonly States: Record<string, AslState>;
+  readonly TimeoutSeconds?: number;
+}
+
+/** Options of {@link compile}. */
+export interface CompileOptions {
+  /** The step function's ARN, or a substitution placeholder. @default '${StepFunctionArn}' */
+  readonly functionArn?: string;
+  /** Compile even when some steps are IdentitySync types not implemented here (they fail when run). @default false */
+  readonly allowNotImplemented?: boolean;
+  /** Whole-execution timeout. @default 86400 (24 h) */
+  readonly timeoutSeconds?: number;
+}
+
+/** The placeholder substituted with the step function's ARN at deploy time. */
+export const FUNCTION_ARN_PLACEHOLDER = '${StepFunctionArn}';
+
+/** Error names a Task retries, with backoff and jitter: ours and Lambda's own transient failures. */
+export const RETRYABLE_ERRORS = [
+  TRANSIENT_ERROR_NAME,
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+];
+
+/** The Task timeout: Lambda's maximum duration. */
+export const TASK_TIMEOUT_SECONDS = 900;
+
+const RETRY = [
+  {
+    ErrorEquals: RETRYABLE_ERRORS,
+    IntervalSeconds: 5,
+    MaxAttempts: 4,
+    BackoffRate: 2,
+    MaxDelaySeconds: 120,
+    JitterStrategy: 'FULL',
+  },
+];
+
+const S = {
+  prepare: 'Job: prepare',
+  start: 'Job: start',
+  complete: 'Job: complete',
+  succeeded: 'Job: succeeded',
+  fail: 'Job: record failure',
+  failed: 'Job: failed',
+} as const;
+
+const CATCH = [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: S.fail }];
+
+/** Makes unique state names of at most 80 characters. */
+class Names {
+  readonly #used = new Set<string>(Object.values(S));
+  take(wanted: string, key: string): string {
+    let name = wanted.length <= 80 ? wanted : `${wanted.slice(0, 80 - key.length - 3)}… ${key}`;
+    if (this.#used.has(name)) name = `${wanted.slice(0, 80 - key.length - 3)} #${key}`;
+    this.#used.add(name);
+    return name;
+  }
+}
+
+interface StepPlan {
+  readonly step: Step;
+  readonly key: string;
+  readonly continues: boolean;
+}
+
+/** Compiles a dataflow; throws `IDX_COMPILE_INVALID` listing the problems when the dataflow is not valid. */
+export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: CompileOptions = {}): AslDefinition {
+  const problems = validateDataflow(dataflow, registry).filter(
+    (p) => !(options.allowNotImplemented && p.code === 'IDX_STEP_TYPE_NOT_IMPLEMENTED'),
+  );
+  if (hasErrors(problems)) {
+    const errors = problems.filter((p) => p.severity === 'error');
+    throw new IdxError(
+      'IDX_COMPILE_INVALID',
+      `dataflow "${dataflow.id}" has ${errors.length} problem(s): ${errors.map((p) => `${p.code} at ${p.path}`).join('; ')}`,
+      {
+        dataflowId: dataflow.id,
+        ...(dataflow.file ? { file: dataflow.file } : {}),
+        details: { problems: errors },
+      },
+    );
+  }
+  const fn = options.functionArn ?? FUNCTION_ARN_PLACEHOLDER;
+  const names = new Names();
+  const plans = new Map<string, StepPlan>(
+    dataflow.steps.map((step, i) => [
+      step.id,
+      { step, key: `s${i}`, continues: registry.get(step.type)?.continues === true },
+    ]),
+  );
+  const incoming = incomingOf(dataflow.steps);
+  /** Where each step's result is in the state after it ran. */
+  const location = new Map<string, string>();
+  const states: Record<string, AslState> = {};
+  const invoke = (payload: Record<string, unknown>) => ({
+    Type: 'Task',
+    Resource: 'arn:aws:states:::lambda:invoke',
+    Parameters: { FunctionName: fn, Payload: payload },
+    ResultSelector: { 'value.$': '$.Payload' },
+    // Lambda's own ceiling; continuable readers hand back a continuation well before it.
+    TimeoutSeconds: TASK_TIMEOUT_SECONDS,
+    Retry: RETRY,
+  });
+
+  /** The states of one step, appended to `target`; returns the name of its first state. */
+  const stepStates = (
+    plan: StepPlan,
+    target: Record<string, AslState>,
+    at: string,
+    next: string | undefined,
+    inBranch: boolean,
+  ): string => {
+    const { step, key } = plan;
+    const inputs: Record<string, string> = {};
+    (incoming.get(step.id) ?? []).forEach((e, i) => {
+      inputs[`i${i}.$`] = `${location.get(e.from)}.value.${e.via === 'error' ? 'rejected' : 'out'}`;
+    });
+    const payload: Record<string, unknown> = {
+      action: 'step',
+      'job.$': '$.job.value',
+      step: { id: step.id, type: step.type, key, params: step.params },
+      inputs,
+    };
+    const taskName = names.take(`Step: ${step.id}`, key);
+    const end = (state: AslState): AslState =>
+      next === undefined ? { ...state, End: true } : { ...state, Next: next };
+    if (!plan.continues) {
+      target[taskName] = end({
+        ...invoke(payload),
+        ResultPath: at,
+        ...(inBranch ? { OutputPath: at } : { Catch: CATCH }),
+      });
+      return taskName;
+    }
+    const init = names.take(`Init: ${step.id}`, key);
+    const more = names.take(`More: ${step.id}`, key);
+    target[init] = { Type: 'Pass', Result: { value: { iteration: 0 } }, ResultPath: at, Next: taskName };
+    target[taskName] = {
+      ...invoke({ ...payload, 'previous.$': `${at}.value` }),
+      ResultPath: at,
+      ...(inBranch ? {} : { Catch: CATCH }),
+      Next: more,
+    };
+    const after = inBranch ? names.take(`Result: ${step.id}`, key) : next;
+    target[more] = {
+      Type: 'Choice',
+      Choices: [{ Variable: `${at}.value.done`, BooleanEquals: false, Next: taskName }],
+      ...(after === undefined ? {} : { Default: after }),
+    };
+    if (inBranch && after !== undefined) target[after] = { Type: 'Pass', InputPath: at, End: true };
+    return init;
+  };
+
+  // Locations first (a step's inputs name where its predecessors' results are), then states from the last
+  // level back, so each level knows the name of the state that follows it.
+  const levels = levelsOf(dataflow.steps);
+  levels.forEach((ids, li) => {
+    for (const id of ids) {
+      const key = (plans.get(id) as StepPlan).key;
+      location.set(id, ids.length === 1 ? `$.r.${key}` : `$.r.g${li}.${key}`);
+    }
+  });
+  let next: string = S.complete;
+  for (let li = levels.length - 1; li >= 0; li--) {
+    const group = (levels[li] as string[]).map((id) => plans.get(id) as StepPlan);
+    if (group.length === 1) {
+      const plan = group[0] as StepPlan;
+      next = stepStates(plan, states, `$.r.${plan.key}`, next, false);
+      continue;
+    }
+    const gkey = `g${li}`;
+    const name = names.take(`Parallel: ${group.map((p) => p.step.id).join(', ')}`, gkey);
+    const selector: Record<string, string> = {};
+    group.forEach((plan, i) => {
+      selector[`${plan.key}.$`] = `$[${i}]`;
+    });
+    states[name] = {
+      Type: 'Parallel',
+      Branches: group.map((plan) => {
+        const branchStates: Record<string, AslState> = {};
+        const start = stepStates(plan, branchStates, `$.r.${plan.key}`, undefined, true);
+        return { StartAt: start, States: branchStates };
+      }),
+      ResultSelector: selector,
+      ResultPath: `$.r.${gkey}`,
+      Catch: CATCH,
+      Next: next,
+    };
+    next = name;
+  }
+
+  const entries = entriesOf(dataflow.steps);
+  states[S.prepare] = {
+    Type: 'Pass',
+    Parameters: { 'input.$': '$', job: { value: null }, r: {} },
+    Next: S.start,
+  };
+  states[S.start] = {
+    ...invoke({
+      action: 'start',
+      dataflow: {
+        id: dataflow.id,
+        name: dataflow.name,
+        ...(dataflow.apiKey === undefined ? {} : { apiKey: dataflow.apiKey }),
+        ...(dataflow.lastRuntime === undefined ? {} : { lastRuntime: dataflow.lastRuntime }),
+        schedules: dataflow.schedules.map((s) => ({
+          name: s.name,
+          ...(typeof s.id === 'string' ? { id: s.id } : {}),
+          frequencyType: s.frequencyType,
+          ...(s.frequencyInterval === undefined ? {} : { frequencyInterval: s.frequencyInterval }),
+        })),
+      },
+      'input.$': '$.input',
+      'execution.$': '$$.Execution',
+    }),
+    ResultPath: '$.job',
+    Catch: CATCH,
+    Next: next,
+  };
+  states[S.complete] = {
+    ...invoke({ action: 'complete', 'job.$': '$.job.value', entryStepId: entries[0] ?? '', 'results.$': '$.r' }),
+    ResultPath: '$.outcome',
+    Catch: CATCH,
+    Next: S.succeeded,
+  };
+  states[S.succeeded] = { Type: 'Succeed' };
+  states[S.fail] = {
+    ...invoke({
+      action: 'fail',
+      'job.$': '$.job.value',
+      dataflow: { id: dataflow.id, name: dataflow.name },
+      'input.$': '$.input',
+      'execution.$': '$$.Execution',
+      'error.$': '$.error',
+    }),
+    ResultPath: '$.failure',
+    Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.failureRecording', Next: S.failed }],
+    Next: S.failed,
+  };
+  states[S.failed] = { Type: 'Fail', ErrorPath: '$.error.Error', CausePath: '$.error.Cause' };
+  return {
+    Comment: `identity-sync dataflow "${dataflow.name}" (${dataflow.id})`,
+    StartAt: S.prepare,
+    States: states,
+    TimeoutSeconds: options.timeoutSeconds ?? 86_400,
+  };
+}
+
+/** The names of every Task state in a definition, including inside Parallel branches. */
+export function taskStateNames(definition: { States: Record<string, AslState> }): string[] {
+  const out: string[] = [];
+  for (const [name, state] of Object.entries(definition.States)) {
+    if (state.Type === 'Task') out.push(name);
+    if (state.Type === 'Parallel') {
+      for (const b of state.Branches as { States: Record<string, AslState> }[]) out.push(...taskStateNames(b));
+    }
+  }
+  return out;
+}

@@ -1,0 +1,82 @@
+/**
+ * The payloads the compiled state machine sends to the step function, one per action. The compiler builds
+ * them (as ASL Parameters), the handler dispatches on `action`.
+ */
+import type { JobContext } from '../scripts/types.ts';
+import type { OutputRef, StepResult } from './refs.ts';
+
+/** Execution input: what EventBridge schedules, the console or `idx run` start an execution with. */
+export interface ExecutionInput {
+  readonly scheduleId?: string;
+  readonly fullExtract?: boolean;
+  readonly limit?: number | null;
+  readonly logLevel?: 'error' | 'info' | 'debug';
+  /** A test run: 10 records, never moves the watermark. */
+  readonly test?: boolean;
+  readonly attempt?: number;
+}
+
+/** The schedule facts job start needs for a first run's window. */
+export interface ScheduleSummary {
+  readonly name: string;
+  readonly id?: string;
+  readonly frequencyType: string;
+  readonly frequencyInterval?: number;
+}
+
+/** Starts a job: lock, delta window, job record. Returns the {@link JobContext}. */
+export interface StartEvent {
+  readonly action: 'start';
+  readonly dataflow: {
+    readonly id: string;
+    readonly name: string;
+    readonly apiKey?: string;
+    readonly lastRuntime?: string;
+    readonly schedules: readonly ScheduleSummary[];
+  };
+  readonly input: ExecutionInput;
+  /** The Step Functions context object's `Execution` (Name becomes the job id). */
+  readonly execution: { readonly Name?: string; readonly Id?: string; readonly StartTime?: string };
+}
+
+/** Runs one step. */
+export interface StepEvent {
+  readonly action: 'step';
+  readonly job: JobContext;
+  readonly step: {
+    readonly id: string;
+    readonly type: string;
+    /** A short, stable key used in staged object keys (`s0`, `s1`, …). */
+    readonly key: string;
+    readonly params: Readonly<Record<string, unknown>>;
+  };
+  /** Outputs of the predecessors, in a stable order (keys `i0`, `i1`, …). */
+  readonly inputs: Readonly<Record<string, OutputRef>>;
+  /** The result of the previous invocation when a continuable step loops. */
+  readonly previous?: StepResult | { readonly iteration: 0 };
+}
+
+/** Completes a job successfully. */
+export interface CompleteEvent {
+  readonly action: 'complete';
+  readonly job: JobContext;
+  /** The entry step's id, whose output counts as the job's total records. */
+  readonly entryStepId: string;
+  /** Every step result, possibly nested by parallel group. */
+  readonly results: Readonly<Record<string, unknown>>;
+}
+
+/** Records a failed job. */
+export interface FailEvent {
+  readonly action: 'fail';
+  /** Null when the job never started (e.g. the run lock was held). */
+  readonly job: JobContext | null;
+  readonly dataflow: { readonly id: string; readonly name: string };
+  readonly input: ExecutionInput;
+  readonly execution: { readonly Name?: string; readonly Id?: string; readonly StartTime?: string };
+  /** The Catch output: `{Error, Cause}`. */
+  readonly error: { readonly Error?: string; readonly Cause?: string };
+}
+
+/** Any action the step function handles. */
+export type EngineEvent = StartEvent | StepEvent | CompleteEvent | FailEvent;

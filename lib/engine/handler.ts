@@ -1,0 +1,64 @@
+/**
+ * One entry point for every action of the compiled state machine. The Lambda handler and the local runner
+ * both call {@link handle}, so the deployed and the local code paths are the same.
+ */
+import { IdxError } from '../errors.ts';
+import type { ScriptRegistry } from '../scripts/registry.ts';
+import type { EngineEvent } from './events.ts';
+import { completeJob, failJob, startJob } from './job.ts';
+import { type RunStepOptions, runStep } from './runner.ts';
+import type { Services } from './services.ts';
+
+/**
+ * An error as it leaves the step function: its `name` is what Retry/Catch match; its message is the JSON of
+ * the coded error, so the failure handler can record code, step and parameter from the Catch's Cause.
+ */
+export class StepFailure extends Error {
+  constructor(name: string, payload: Record<string, unknown>) {
+    super(JSON.stringify(payload));
+    this.name = name;
+  }
+}
+
+/** Converts any thrown value into a {@link StepFailure}. */
+export function toStepFailure(error: unknown): StepFailure {
+  if (error instanceof StepFailure) return error;
+  if (error instanceof IdxError) return new StepFailure(error.name, error.toJSON());
+  const e = error as Error;
+  const transient = /ECONNRESET|ETIMEDOUT|EPIPE|socket hang up|ECONNREFUSED/i.test(
+    `${e?.message ?? ''} ${(e as { code?: string })?.code ?? ''}`,
+  );
+  return new StepFailure(transient ? 'IdxTransientError' : 'Error', {
+    code: transient ? 'IDX_NETWORK' : 'IDX_INTERNAL',
+    message: e?.message ?? String(error),
+    transient,
+  });
+}
+
+/** Dispatches one event. */
+export async function handle(
+  event: EngineEvent,
+  services: Services,
+  registry: ScriptRegistry,
+  options: RunStepOptions,
+): Promise<unknown> {
+  try {
+    switch (event.action) {
+      case 'start':
+        return await startJob(event, services);
+      case 'step':
+        return await runStep(event, services, registry, options);
+      case 'complete':
+        return await completeJob(event, services);
+      case 'fail':
+        return await failJob(event, services);
+      default:
+        throw new IdxError('IDX_EVENT', 'the step function received an event with an unknown action', {
+          expected: 'start, step, complete or fail',
+          received: String((event as { action?: unknown }).action),
+        });
+    }
+  } catch (error) {
+    throw toStepFailure(error);
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * The job lifecycle around the steps: start (run lock, delta window, job record), complete (totals, watermark,
+ * unlock) and fail (error, unlock). The watermark moves only when a non-test, non-limited run succeeds, to the
+ * time the run started minus an overlap, because search results lag writes.
+ */
+import { randomUUID } from 'node:crypto';
+import { IdxError, showValue } from '../errors.ts';
+import type { JobContext, LogLevel } from '../scripts/types.ts';
+import { type JobRecord, JobStore } from '../stores/jobs.ts';
+import { DataflowStateStore } from '../stores/state.ts';
+import type { CompleteEvent, ExecutionInput, FailEvent, ScheduleSummary, StartEvent } from './events.ts';
+import { TraceLogger } from './logger.ts';
+import type { StepResult } from './refs.ts';
+import type { Services } from './services.ts';
+import { jobPrefix } from './stage.ts';
+
+/** Records a test run processes (the console's "Run Test"). */
+export const TEST_RUN_LIMIT = 10;
+/** How long job records are kept before DynamoDB's TTL may remove them. */
+const JOB_RETENTION_S = 90 * 86_400;
+
+const PERIOD_MS: Record<string, number> = {
+  minute: 60_000,
+  hour: 3_600_000,
+  day: 86_400_000,
+  week: 7 * 86_400_000,
+};
+
+/** Checks and normalizes the execution input; bad input fails the job with a coded error. */
+export function parseInput(input: unknown): ExecutionInput {
+  if (input === null || input === undefined) return {};
+  if (typeof input !== 'object' || Array.isArray(input)) {
+    throw new IdxError('IDX_INPUT', 'the execution input must be a JSON object', {
+      expected: '{"test"?, "limit"?, "fullExtract"?, "logLevel"?, "scheduleId"?}',
+      received: showValue(input),
+    });
+  }
+  const i = input as Record<string, unknown>;
+  const bad = (field: string, expected: string) =>
+    new IdxError('IDX_INPUT', `execution input field "${field}" is invalid`, {
+      param: field,
+      expected,
+      received: showValue(i[field]),
+    });
+  if (i.test !== undefined && typeof i.test !== 'boolean') throw bad('test', 'true or false');
+  if (i.fullExtract !== undefined && typeof i.fullExtract !== 'boolean') throw bad('fullExtract', 'true or false');
+  if (i.limit !== undefined && i.limit !== null && (!Number.isInteger(i.limit) || (i.limit as number) < 1)) {
+    throw bad('limit', 'a positive integer or null');
+  }
+  if (i.logLevel !== undefined && !['error', 'info', 'debug'].includes(i.logLevel as string)) {
+    throw bad('logLevel', 'error, info or debug');
+  }
+  if (i.scheduleId !== undefined && typeof i.scheduleId !== 'string') throw bad('scheduleId', 'a string');
+  if (i.attempt !== undefined && (!Number.isInteger(i.attempt) || (i.attempt as number) < 1))
+    throw bad('attempt', 'a positive integer');
+  return i as ExecutionInput;
+}
+
+/**
+ * Where a delta run with no watermark starts: a `once` schedule (or a manual run) reads the last 24 hours, a
+ * recurring schedule reads one period back (IdentitySync's documented first-run behaviour).
+ */
+export function firstRunFrom(start: Date, schedule: ScheduleSummary | undefined): Date {
+  if (!schedule || schedule.frequencyType === 'once') return new Date(start.getTime() - 86_400_000);
+  const n = schedule.frequencyInterval ?? 1;
+  if (schedule.frequencyType === 'month') {
+    const d = new Date(start.getTime());
+    d.setUTCMonth(d.getUTCMonth() - n);
+    return d;
+  }
+  return new Date(start.getTime() - n * (PERIOD_MS[schedule.frequencyType] ?? 86_400_000));
+}
+
+/** Starts a job: takes the run lock, computes the delta window, writes the running job record. */
+export async function startJob(event: StartEvent, services: Services): Promise<JobContext> {
+  const input = parseInput(event.input);
+  const jobId = event.execution.Name ?? randomUUID();
+  const start = event.execution.StartTime ? new Date(event.execution.StartTime) : new Date();
+  const startTime = start.toISOString();
+  const test = input.test === true;
+  const limit = test ? TEST_RUN_LIMIT : (input.limit ?? undefined);
+  const fullExtract = input.fullExtract === true;
+  const logLevel: LogLevel = input.logLevel ?? 'info';
+  const state = new DataflowStateStore(services.dynamo, services.config.tables.state);
+  await state.acquireLock(event.dataflow.id, jobId, Date.now(), services.config.lockTtlMs);
+  try {
+    const current = await state.get(event.dataflow.id);
+    const schedule = event.dataflow.schedules.find((s) => s.id === input.scheduleId || s.name === input.scheduleId);
+    const from = current.watermark ?? event.dataflow.lastRuntime ?? firstRunFrom(start, schedule).toISOString();
+    const job: JobContext = {
+      id: jobId,
+      dataflowId: event.dataflow.id,
+      dataflowName: event.dataflow.name,
+      ...(input.scheduleId === undefined ? {} : { scheduleId: input.scheduleId }),
+      startTime,
+      test,
+      ...(limit === undefined ? {} : { limit }),
+      fullExtract,
+      logLevel,
+      ...(fullExtract ? {} : { delta: { from, to: startTime } }),
+      attempt: input.attempt ?? 1,
+      ...(event.dataflow.apiKey === undefined ? {} : { apiKey: event.dataflow.apiKey }),
+    };
+    const log = new TraceLogger({ jobId, level: logLevel, redactor: services.secrets.redactor });
+    log.info(
+      `job started${test ? ' (test run, 10 records)' : ''}${fullExtract ? ', full extract' : `, changes after ${from}`}${limit && !test ? `, limit ${limit}` : ''}`,
+    );
+    const now = new Date().toISOString();
+    const record: JobRecord = {
+      id: jobId,
+      dataflowId: job.dataflowId,
+      dataflowName: event.dataflow.name,
+      ...(job.scheduleId === undefined ? {} : { schedulingId: job.scheduleId }),
+      status: 'running',
+      createTime: now,
+      updateTime: now,
+      startTime,
+      totalRecords: 0,
+      processedRecords: 0,
+      attemptNumber: job.attempt,
+      trace: log.trace,
+      steps: {},
+      test,
+      ...(limit === undefined ? {} : { limit }),
+      fullExtract,
+      logLevel,
+      ...(job.delta ? { delta: job.delta } : {}),
+      stage: { bucket: services.config.stageBucket, prefix: jobPrefix(job.dataflowId, jobId) },
+      expiresAt: Math.floor(Date.now() / 1000) + JOB_RETENTION_S,
+    };
+    await new JobStore(services.dynamo, services.config.tables.jobs).create(record);
+    return job;
+  } catch (error) {
+    await state.releaseLock(event.dataflow.id, jobId);
+    throw error;
+  }
+}
+
+/** Collects step results from the state machine's `$.r`, flattening parallel groups. */
+export function collectResults(results: Readonly<Record<string, unknown>>): StepResult[] {
+  const out: StepResult[] = [];
+  const visit = (v: unknown) => {
+    if (!v || typeof v !== 'object') return;
+    const o = v as Record<string, unknown>;
+    if (typeof o.value === 'object' && o.value && 'stepId' in (o.value as object)) {
+      out.push(o.value as StepResult);
+      return;
+    }
+    for (const x of Object.values(o)) visit(x);
+  };
+  visit(results);
+  return out;
+}
+
+/** The outcome summary of a job: totals from the step results. */
+export function totalsOf(
+  results: readonly StepResult[],
+  entryStepId: string,
+): { totalRecords: number; processedRecords: number } {
+  const entry = results.find((r) => r.stepId === entryStepId);
+  const totalRecords = entry ? entry.counters.recordsOut + entry.counters.recordsRejected : 0;
+  const rejected = results.reduce((n, r) => n + r.counters.recordsRejected, 0);
+  return { totalRecords, processedRecords: Math.max(0, totalRecords - rejected) };
+}
+
+/** Completes a job: totals, watermark (non-test, non-limited runs only), unlock. */
+export async function completeJob(
+  event: CompleteEvent,
+  services: Services,
+): Promise<{ status: 'succeeded'; totalRecords: number; processedRecords: number }> {
+  const { job } = event;
+  const endTime = new Date().toISOString();
+  const totals = totalsOf(collectResults(event.results), event.entryStepId);
+  const log = new TraceLogger({ jobId: job.id, level: job.logLevel, redactor: services.secrets.redactor });
+  const state = new DataflowStateStore(services.dynamo, services.config.tables.state);
+  let watermark: string | undefined;
+  if (!job.test && job.limit === undefined) {
+    watermark = new Date(new Date(job.startTime).getTime() - services.config.watermarkOverlapMs).toISOString();
+    log.info(
+      `watermark moves to ${watermark} (job start minus ${Math.round(services.config.watermarkOverlapMs / 1000)} s overlap)`,
+    );
+  } else {
+    log.info(`watermark not moved (${job.test ? 'test run' : `limited run, limit ${job.limit}`})`);
+  }
+  log.info(`job succeeded: ${totals.totalRecords} records read, ${totals.processedRecords} processed`);
+  if (!job.test) await state.recordSuccess(job.dataflowId, job.id, watermark, endTime);
+  await new JobStore(services.dynamo, services.config.tables.jobs).finish(job.id, {
+    status: 'succeeded',
+    endTime,
+    ...totals,
+    trace: log.trace,
+  });
+  await state.releaseLock(job.dataflowId, job.id);
+  return { status: 'succeeded', ...totals };
+}
+
+/** Reads the structured error the step function put in a failure's Cause (Lambda wraps it once more). */
+export function parseCause(error: FailEvent['error']): Record<string, unknown> {
+  const parse = (text: string | undefined): unknown => {
+    if (!text) return undefined;
+    try {
+      return JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+  };
+  let cause = parse(error.Cause) as Record<string, unknown> | undefined;
+  if (cause && typeof cause.errorMessage === 'string')
+    cause = (parse(cause.errorMessage) as Record<string, unknown>) ?? { message: cause.errorMessage };
+  return { name: error.Error ?? 'Error', ...(cause ?? { message: error.Cause ?? 'unknown failure' }) };
+}
+
+/** Records a failed job and releases the lock it held. The watermark does not move. */
+export async function failJob(
+  event: FailEvent,
+  services: Services,
+): Promise<{ status: 'failed'; error: Record<string, unknown> }> {
+  const error = parseCause(event.error);
+  const jobs = new JobStore(services.dynamo, services.config.tables.jobs);
+  const endTime = new Date().toISOString();
+  const message = `job failed: ${String(error.code ?? error.name)}: ${String(error.message ?? '')}`;
+  if (event.job) {
+    const log = new TraceLogger({ jobId: event.job.id, level: 'error', redactor: services.secrets.redactor });
+    log.error(message);
+    await jobs.finish(event.job.id, { status: 'failed', endTime, error, trace: log.trace });
+    await new DataflowStateStore(services.dynamo, services.config.tables.state).releaseLock(
+      event.job.dataflowId,
+      event.job.id,
+    );
+  } else {
+    // The job never started (bad input, lock held): keep a record so the failure is visible in `idx jobs`.
+    const id = event.execution.Name ?? randomUUID();
+    const startTime = event.execution.StartTime ? new Date(event.execution.StartTime).toISOString() : endTime;
+    await jobs.create({
+      id,
+      dataflowId: event.dataflow.id,
+      dataflowName: event.dataflow.name,
+      ...(event.input?.scheduleId === undefined ? {} : { schedulingId: event.input.scheduleId }),
+      status: 'failed',
+      createTime: endTime,
+      updateTime: endTime,
+      startTime,
+      endTime,
+      totalRecords: 0,
+      processedRecords: 0,
+      attemptNumber: event.input?.attempt ?? 1,
+      trace: [services.secrets.redactor.redact(`${endTime} ERROR ${message}`)],
+      steps: {},
+      test: event.input?.test === true,
+      fullExtract: event.input?.fullExtract === true,
+      logLevel: event.input?.logLevel ?? 'info',
+      error,
+      expiresAt: Math.floor(Date.now() / 1000) + JOB_RETENTION_S,
+    });
+  }
+  return { status: 'failed', error };
+}

@@ -1,0 +1,215 @@
+/**
+ * The embedded stand-ins of local mode, started in-process on 127.0.0.1: DynamoDB (dynalite) and S3 (s3rver),
+ * both persisted under `.idx/`, with the tables and the stage bucket created on first use. The Gigya emulator
+ * and the SFTP server join through {@link LocalEnvironmentOptions.extras}. Environment variables point any of
+ * them at a real service instead.
+ */
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import dynalite from 'dynalite';
+import S3rver from 's3rver';
+import { LocalSecretResolver } from '../engine/secrets.ts';
+import { createServices, makeS3Client, type RuntimeConfig, type Services } from '../engine/services.ts';
+
+/** Credentials the local servers accept. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+
+/** Options of {@link startLocalEnvironment}. */
+export interface LocalEnvironmentOptions {
+  /** Where state persists. @default `<cwd>/.idx` */
+  readonly dir?: string;
+  /** Keep data in memory only (tests). @default false */
+  readonly ephemeral?: boolean;
+  /** Secret values by name, besides the environment and `<dir>/secrets.json`. */
+  readonly secrets?: Record<string, string>;
+  /** Overlap subtracted when the watermark moves. @default 5 minutes */
+  readonly watermarkOverlapMs?: number;
+  /** Run lock expiry. @default 6 hours */
+  readonly lockTtlMs?: number;
+  /** Environment to read overrides from. @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+  /**
+   * Further stand-ins (Gigya emulator, SFTP server): each starts with the environment directory and returns
+   * endpoint overrides plus a close function.
+   */
+  readonly extras?: readonly LocalExtra[];
+}
+
+/** A stand-in started with the local environment. */
+export type LocalExtra = (context: { dir: string; ephemeral: boolean }) => Promise<{
+  readonly endpoints: Partial<RuntimeConfig['endpoints']>;
+  readonly close: () => Promise<void>;
+  /** Facts to show the user (e.g. the SFTP folder). */
+  readonly info?: Record<string, string>;
+}>;
+
+/** A running local environment. */
+export interface LocalEnvironment {
+  readonly config: RuntimeConfig;
+  readonly services: Services;
+  readonly dir: string;
+  readonly info: Record<string, string>;
+  close(): Promise<void>;
+}
+
+/** Names used locally for the stage bucket and tables. */
+export const LOCAL_NAMES = {
+  stageBucket: 'identity-sync-stage',
+  tables: { jobs: 'identity-sync-jobs', state: 'identity-sync-state', uidMap: 'identity-sync-uidmap' },
+} as const;
+
+function listen(server: {
+  listen: (port: number, host: string, cb: () => void) => unknown;
+  address: () => unknown;
+}): Promise<number> {
+  return new Promise((res) => {
+    server.listen(0, '127.0.0.1', () => res((server.address() as AddressInfo).port));
+  });
+}
+
+/** Creates the tables and the bucket if they do not exist (idempotent). */
+export async function ensureResources(config: RuntimeConfig): Promise<void> {
+  const ddb = new DynamoDBClient({
+    region: config.region,
+    ...(config.endpoints.dynamodb ? { endpoint: config.endpoints.dynamodb } : {}),
+    ...(config.credentials ? { credentials: config.credentials } : {}),
+  });
+  const create = async (input: ConstructorParameters<typeof CreateTableCommand>[0]) => {
+    try {
+      await ddb.send(new CreateTableCommand(input));
+    } catch (error) {
+      if (!(error instanceof ResourceInUseException) && (error as Error).name !== 'ResourceInUseException') throw error;
+    }
+  };
+  await create({
+    TableName: config.tables.jobs,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: 'id', AttributeType: 'S' },
+      { AttributeName: 'dataflowId', AttributeType: 'S' },
+      { AttributeName: 'startTime', AttributeType: 'S' },
+    ],
+    KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: 'byDataflow',
+        KeySchema: [
+          { AttributeName: 'dataflowId', KeyType: 'HASH' },
+          { AttributeName: 'startTime', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      },
+    ],
+  });
+  await create({
+    TableName: config.tables.state,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: 'pk', AttributeType: 'S' },
+      { AttributeName: 'sk', AttributeType: 'S' },
+    ],
+    KeySchema: [
+      { AttributeName: 'pk', KeyType: 'HASH' },
+      { AttributeName: 'sk', KeyType: 'RANGE' },
+    ],
+  });
+  await create({
+    TableName: config.tables.uidMap,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+    KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+  });
+  ddb.destroy();
+  const s3 = makeS3Client(config);
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: config.stageBucket }));
+  } catch (error) {
+    const name = (error as Error).name;
+    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw error;
+  } finally {
+    s3.destroy();
+  }
+}
+
+/**
+ * Starts the local environment. Environment overrides: `IDX_DYNAMODB_ENDPOINT`, `IDX_S3_ENDPOINT` (use an
+ * existing server instead of starting one), `IDX_STAGE_BUCKET`, `IDX_GIGYA_ENDPOINT`.
+ */
+export async function startLocalEnvironment(options: LocalEnvironmentOptions = {}): Promise<LocalEnvironment> {
+  const env = options.env ?? process.env;
+  const dir = resolve(options.dir ?? join(process.cwd(), '.idx'));
+  const ephemeral = options.ephemeral ?? false;
+  const closers: (() => Promise<void>)[] = [];
+  const info: Record<string, string> = {};
+  let dynamodbEndpoint = env.IDX_DYNAMODB_ENDPOINT;
+  let s3Endpoint = env.IDX_S3_ENDPOINT;
+  try {
+    if (!dynamodbEndpoint) {
+      if (!ephemeral) mkdirSync(join(dir, 'dynamodb'), { recursive: true });
+      const server = dynalite({
+        createTableMs: 0,
+        deleteTableMs: 0,
+        updateTableMs: 0,
+        ...(ephemeral ? {} : { path: join(dir, 'dynamodb') }),
+      });
+      const port = await listen(server);
+      dynamodbEndpoint = `http://127.0.0.1:${port}`;
+      closers.push(() => new Promise<void>((r) => server.close(() => r())));
+    }
+    if (!s3Endpoint) {
+      const directory = ephemeral ? join(dir, `s3-${process.pid}-${Date.now()}`) : join(dir, 's3');
+      mkdirSync(directory, { recursive: true });
+      const s3rver = new S3rver({ port: 0, address: '127.0.0.1', directory, silent: true, resetOnClose: ephemeral });
+      const address = (await s3rver.run()) as AddressInfo;
+      s3Endpoint = `http://127.0.0.1:${address.port}`;
+      closers.push(() => s3rver.close());
+    }
+    let endpoints: RuntimeConfig['endpoints'] = {
+      s3: s3Endpoint,
+      dynamodb: dynamodbEndpoint,
+      ...(env.IDX_GIGYA_ENDPOINT ? { gigya: env.IDX_GIGYA_ENDPOINT } : {}),
+    };
+    for (const extra of options.extras ?? []) {
+      const started = await extra({ dir, ephemeral });
+      closers.push(started.close);
+      endpoints = { ...endpoints, ...started.endpoints };
+      Object.assign(info, started.info ?? {});
+    }
+    const config: RuntimeConfig = {
+      region: 'us-east-1',
+      stageBucket: env.IDX_STAGE_BUCKET ?? LOCAL_NAMES.stageBucket,
+      tables: { ...LOCAL_NAMES.tables },
+      endpoints,
+      credentials: LOCAL_CREDENTIALS,
+      local: true,
+      watermarkOverlapMs: options.watermarkOverlapMs ?? Number(env.IDX_WATERMARK_OVERLAP_MS ?? 5 * 60_000),
+      lockTtlMs: options.lockTtlMs ?? Number(env.IDX_LOCK_TTL_MS ?? 6 * 3_600_000),
+    };
+    await ensureResources(config);
+    const services = createServices(
+      config,
+      new LocalSecretResolver({
+        file: join(dir, 'secrets.json'),
+        env,
+        ...(options.secrets ? { values: options.secrets } : {}),
+      }),
+    );
+    return {
+      config,
+      services,
+      dir,
+      info,
+      async close() {
+        services.s3.destroy();
+        services.dynamo.destroy();
+        for (const c of closers.reverse()) await c().catch(() => undefined);
+      },
+    };
+  } catch (error) {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * The jobs table: one IdentitySync JobStatus record per run, plus our per-step counters and where each step's
+ * rejected records are. Steps update their own entry as they finish, so a running job shows progress.
+ */
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { StepCounters } from '../engine/refs.ts';
+
+/** IdentitySync job status values. */
+export type JobState = 'running' | 'succeeded' | 'failed' | 'killed';
+
+/** What the job record keeps of one step. */
+export interface StepSummary extends StepCounters {
+  readonly stepId: string;
+  readonly type: string;
+  /** Files the step wrote or uploaded. */
+  readonly files?: readonly { readonly name: string; readonly size: number }[];
+  /** S3 location of the step's rejected records (`s3://bucket/prefix`), when it rejected any. */
+  readonly rejectedLocation?: string;
+  readonly updateTime: string;
+}
+
+/** A job record (IdentitySync JobStatus fields plus per-step counters). */
+export interface JobRecord {
+  readonly id: string;
+  readonly dataflowId: string;
+  readonly dataflowName?: string;
+  readonly schedulingId?: string;
+  status: JobState;
+  readonly createTime: string;
+  updateTime: string;
+  readonly startTime: string;
+  endTime?: string;
+  totalRecords: number;
+  processedRecords: number;
+  readonly attemptNumber: number;
+  trace: string[];
+  steps: Record<string, StepSummary>;
+  readonly test: boolean;
+  readonly limit?: number;
+  readonly fullExtract: boolean;
+  readonly logLevel: string;
+  /** The delta window the readers used. */
+  readonly delta?: { readonly from?: string; readonly to: string };
+  /** How the job ended, when it failed: error name, code and message. */
+  error?: Record<string, unknown>;
+  /** Where the job's staged objects are. */
+  readonly stage?: { readonly bucket: string; readonly prefix: string };
+  /** Epoch seconds after which DynamoDB may expire the record. */
+  readonly expiresAt?: number;
+}
+
+/** Most trace lines a job record keeps (DynamoDB items are limited to 400 KB). */
+export const MAX_TRACE_LINES = 1000;
+
+/** Reads and writes job records. */
+export class JobStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  /** Writes a new job record (or replaces the record of a retried start of the same execution). */
+  async create(job: JobRecord): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.table, Item: job }));
+  }
+
+  async get(id: string): Promise<JobRecord | undefined> {
+    const out = await this.db.send(new GetCommand({ TableName: this.table, Key: { id }, ConsistentRead: true }));
+    return out.Item as JobRecord | undefined;
+  }
+
+  /** Records one step's counters and appends its trace lines. */
+  async recordStep(id: string, summary: StepSummary, trace: readonly string[]): Promise<void> {
+    const job = await this.get(id);
+    const room = Math.max(0, MAX_TRACE_LINES - (job?.trace.length ?? 0));
+    const lines =
+      trace.length > room
+        ? [...trace.slice(0, room - 1), `… ${trace.length - room + 1} more trace lines not kept`].slice(0, room)
+        : [...trace];
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { id },
+        UpdateExpression:
+          'SET #steps.#step = :summary, #trace = list_append(if_not_exists(#trace, :empty), :lines), updateTime = :now',
+        ExpressionAttributeNames: { '#steps': 'steps', '#step': summary.stepId, '#trace': 'trace' },
+        ExpressionAttributeValues: { ':summary': summary, ':lines': lines, ':empty': [], ':now': summary.updateTime },
+        ConditionExpression: 'attribute_exists(id)',
+      }),
+    );
+  }
+
+  /** Sets the final status, end time, totals and (on failure) the error; appends closing trace lines. */
+  async finish(
+    id: string,
+    update: {
+      status: JobState;
+      endTime: string;
+      totalRecords?: number;
+      processedRecords?: number;
+      error?: Record<string, unknown>;
+      trace?: readonly string[];
+    },
+  ): Promise<void> {
+    const names: Record<string, string> = { '#status': 'status', '#trace': 'trace' };
+    const values: Record<string, unknown> = {
+      ':status': update.status,
+      ':end': update.endTime,
+      ':lines': [...(update.trace ?? [])],
+      ':empty': [],
+    };
+    let expr =
+      'SET #status = :status, endTime = :end, updateTime = :end, #trace = list_append(if_not_exists(#trace, :empty), :lines)';
+    if (update.totalRecords !== undefined) {
+      expr += ', totalRecords = :total';
+      values[':total'] = update.totalRecords;
+    }
+    if (update.processedRecords !== undefined) {
+      expr += ', processedRecords = :processed';
+      values[':processed'] = update.processedRecords;
+    }
+    if (update.error !== undefined) {
+      expr += ', #error = :error';
+      names['#error'] = 'error';
+      values[':error'] = update.error;
+    }
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { id },
+        UpdateExpression: expr,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+    );
+  }
+
+  /** Jobs, newest first; by dataflow through the `byDataflow` index when a dataflow is given. */
+  async list(options: { dataflowId?: string; limit?: number } = {}): Promise<JobRecord[]> {
+    const limit = options.limit ?? 50;
+    if (options.dataflowId) {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: 'byDataflow',
+          KeyConditionExpression: 'dataflowId = :d',
+          ExpressionAttributeValues: { ':d': options.dataflowId },
+          ScanIndexForward: false,
+          Limit: limit,
+        }),
+      );
+      return (out.Items ?? []) as JobRecord[];
+    }
+    const items: JobRecord[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.db.send(new ScanCommand({ TableName: this.table, ExclusiveStartKey: start }));
+      items.push(...((out.Items ?? []) as JobRecord[]));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items.sort((a, b) => b.startTime.localeCompare(a.startTime)).slice(0, limit);
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The files a dataflow's file readers already imported, so a scheduled import never imports the same file
+ * twice. One item per file on the state table: `{pk: dataflowId, sk: 'file#<source>#<path>'}` with the size and
+ * modification time seen when it was read, and the job that read it.
+ *
+ * A file counts as processed only while the job that read it has not failed: marks are written when the
+ * reading step has staged the file (there is no job-level "succeeded" hook for steps), and a failed or killed
+ * job's marks are ignored, which gives the same result as marking on success. A mark by the current job is
+ * also ignored, so a retried step re-reads what its failed attempt read.
+ */
+import { BatchGetCommand, type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { IdxError } from '../errors.ts';
+import { JobStore } from './jobs.ts';
+
+/** What identifies one version of a remote file. */
+export interface FileVersion {
+  /** Full path (or S3 key) on the source. */
+  readonly path: string;
+  readonly size: number;
+  /** Epoch ms. */
+  readonly modifiedAt: number;
+}
+
+/** A stored mark. */
+export interface ProcessedFile extends FileVersion {
+  readonly source: string;
+  readonly jobId: string;
+  /** ISO time the mark was written. */
+  readonly processedAt: string;
+}
+
+/** The sort key of a file's mark. */
+export function processedFileKey(source: string, path: string): string {
+  return `file#${source}#${path}`;
+}
+
+/** BatchGetItem takes at most 100 keys. */
+const BATCH = 100;
+
+function storeError(error: unknown, action: string): IdxError {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode ?? 0;
+  const transient =
+    status >= 500 || /Throttl|ProvisionedThroughput|RequestLimit|ECONN|ETIMEDOUT|socket/i.test(String(e.name));
+  return new IdxError(
+    'IDX_STATE_IO',
+    `cannot ${action} processed-file marks: ${e.name ?? 'error'} ${(error as Error).message ?? ''}`.trim(),
+    {
+      transient,
+      cause: error,
+    },
+  );
+}
+
+/** Reads and writes processed-file marks. */
+export class ProcessedFileStore {
+  readonly #jobStatus = new Map<string, Promise<string | undefined>>();
+
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly stateTable: string,
+    private readonly jobsTable: string,
+  ) {}
+
+  /** The marks of the given paths that exist (by path). */
+  async marks(dataflowId: string, source: string, paths: readonly string[]): Promise<Map<string, ProcessedFile>> {
+    const found = new Map<string, ProcessedFile>();
+    const unique = [...new Set(paths)];
+    for (let i = 0; i < unique.length; i += BATCH) {
+      let keys: Record<string, unknown>[] | undefined = unique
+        .slice(i, i + BATCH)
+        .map((p) => ({ pk: dataflowId, sk: processedFileKey(source, p) }));
+      for (let round = 0; keys && keys.length > 0; round++) {
+        if (round > 0) await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** round)));
+        if (round > 8) throw storeError(new Error('unprocessed keys remain after retries'), 'read');
+        const out = await this.db
+          .send(new BatchGetCommand({ RequestItems: { [this.stateTable]: { Keys: keys, ConsistentRead: true } } }))
+          .catch((error: unknown) => {
+            throw storeError(error, 'read');
+          });
+        for (const item of out.Responses?.[this.stateTable] ?? []) {
+          const mark = item as ProcessedFile;
+          found.set(mark.path, mark);
+        }
+        keys = out.UnprocessedKeys?.[this.stateTable]?.Keys as Record<string, unknown>[] | undefined;
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Which of `files` were already imported by an earlier job that did not fail: same path, same size, same
+   * modification time. A file replaced on the server (new size or time) is new again.
+   */
+  async processed(
+    dataflowId: string,
+    source: string,
+    files: readonly FileVersion[],
+    currentJobId: string,
+  ): Promise<Set<string>> {
+    const marks = await this.marks(
+      dataflowId,
+      source,
+      files.map((f) => f.path),
+    );
+    const done = new Set<string>();
+    for (const f of files) {
+      const mark = marks.get(f.path);
+      if (!mark || mark.size !== f.size || mark.modifiedAt !== f.modifiedAt) continue;
+      if (mark.jobId === currentJobId) continue;
+      const status = await this.#status(mark.jobId);
+      if (status === 'failed' || status === 'killed') continue;
+      done.add(f.path);
+    }
+    return done;
+  }
+
+  /** Records that the current job imported these files. */
+  async mark(
+    dataflowId: string,
+    source: string,
+    files: readonly FileVersion[],
+    jobId: string,
+    now = new Date(),
+  ): Promise<void> {
+    for (const f of files) {
+      const item: ProcessedFile & { pk: string; sk: string } = {
+        pk: dataflowId,
+        sk: processedFileKey(source, f.path),
+        source,
+        path: f.path,
+        size: f.size,
+        modifiedAt: f.modifiedAt,
+        jobId,
+        processedAt: now.toISOString(),
+      };
+      await this.db.send(new PutCommand({ TableName: this.stateTable, Item: item })).catch((error: unknown) => {
+        throw storeError(error, 'write');
+      });
+    }
+  }
+
+  /** The status of a job; undefined when the job record is gone (expired): its marks then stand. */
+  #status(jobId: string): Promise<string | undefined> {
+    let p = this.#jobStatus.get(jobId);
+    if (!p) {
+      p = new JobStore(this.db, this.jobsTable)
+        .get(jobId)
+        .then((job) => job?.status)
+        .catch((error: unknown) => {
+          throw storeError(error, 'check the job of');
+        });
+      this.#jobStatus.set(jobId, p);
+    }
+    return p;
+  }
+}
