@@ -2,15 +2,14 @@
  * The default registry: every script type the project ships, one file each. Add a script by importing its
  * definition here; docs, the JSON Schema and validation pick it up from the registry.
  */
+import { datasourceReadAmazonS3 } from './datasource.read.amazon.s3.ts';
+import { datasourceWriteAmazonS3 } from './datasource.write.amazon.s3.ts';
 import { fieldRemove } from './field.remove.ts';
 import { fieldRename } from './field.rename.ts';
 import { ScriptRegistry } from './registry.ts';
 
 /** Every shipped definition. */
-export const definitions = [
-  fieldRename,
-  fieldRemove,
-] as const;
+export const definitions = [datasourceReadAmazonS3, datasourceWriteAmazonS3, fieldRemove, fieldRename] as const;
 
 /** A fresh registry of every shipped script (clone it before changing it in tests). */
 export function defaultRegistry(): ScriptRegistry {

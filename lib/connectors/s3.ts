@@ -1,0 +1,289 @@
+/**
+ * S3 for the file steps: a {@link FileSource} over one "folder" of a bucket (keys under a prefix, not
+ * recursive) and a streaming, encrypted upload. Credentials come from the execution role unless a step names
+ * an access key pair; a region can be given for buckets outside the runtime's region.
+ */
+import type { Readable } from 'node:stream';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  type S3Client,
+  type ServerSideEncryption,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { Services } from '../engine/services.ts';
+import { IdxError } from '../errors.ts';
+import { checkRelativeName, normalizeRoot } from './remote-path.ts';
+import type { FileSource, RemoteFile } from './transfer.ts';
+
+/** How a step reaches S3: region and optional explicit keys (already resolved from secrets). */
+export interface S3Access {
+  readonly region?: string;
+  readonly accessKey?: string;
+  readonly secretKey?: string;
+}
+
+/**
+ * The client for a step: the runtime's own client (execution role, runtime region) unless the step gives a
+ * region or a key pair. Blank values count as unset, as console templates ship them blank.
+ */
+export function s3ClientFor(services: Services, access: S3Access): S3Client {
+  const region = access.region?.trim() || undefined;
+  const accessKeyId = access.accessKey?.trim() || undefined;
+  const secretAccessKey = access.secretKey?.trim() || undefined;
+  if (accessKeyId && secretAccessKey)
+    return services.s3For({ ...(region ? { region } : {}), accessKeyId, secretAccessKey });
+  if (region) return services.s3For({ region });
+  return services.s3;
+}
+
+/** Checks that an access key pair is given whole or not at all. */
+export function checkKeyPair(access: S3Access, stepId: string): void {
+  const a = Boolean(access.accessKey?.trim());
+  const s = Boolean(access.secretKey?.trim());
+  if (a !== s) {
+    throw new IdxError(
+      'IDX_S3_CREDENTIALS',
+      'accessKey and secretKey go together: give both, or neither to use the execution role',
+      {
+        stepId,
+        param: a ? 'secretKey' : 'accessKey',
+        expected: 'both accessKey and secretKey, or neither',
+        received: `only ${a ? 'accessKey' : 'secretKey'}`,
+      },
+    );
+  }
+}
+
+const NETWORK =
+  /ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EAI_AGAIN|socket hang up|TimeoutError|RequestTimeout|aborted|premature close/i;
+
+/** True for S3 failures worth retrying: throttling, 5xx, dropped connections, stalled transfers. */
+export function isTransientS3Error(error: unknown): boolean {
+  const e = error as {
+    name?: string;
+    code?: string;
+    message?: string;
+    $metadata?: { httpStatusCode?: number };
+    $retryable?: unknown;
+  };
+  const status = e.$metadata?.httpStatusCode ?? 0;
+  if (status >= 500 || status === 429) return true;
+  if (e.name === 'SlowDown' || e.name === 'ThrottlingException' || e.$retryable) return true;
+  return NETWORK.test(`${e.code ?? ''} ${e.name ?? ''} ${e.message ?? ''}`);
+}
+
+/** Maps an S3 failure to a coded error naming bucket and key. */
+export function s3Failure(error: unknown, action: string, where: string, stepId: string): IdxError {
+  if (error instanceof IdxError) return error;
+  const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  const code =
+    e.name === 'AccessDenied' || status === 403
+      ? 'IDX_S3_ACCESS_DENIED'
+      : e.name === 'NoSuchBucket' || e.name === 'NoSuchKey' || status === 404
+        ? 'IDX_S3_NOT_FOUND'
+        : e.name === 'PermanentRedirect' || status === 301
+          ? 'IDX_S3_WRONG_REGION'
+          : 'IDX_S3_IO';
+  return new IdxError(code, `${action} ${where} failed: ${e.name ?? 'error'}${e.message ? ` ${e.message}` : ''}`, {
+    stepId,
+    transient: isTransientS3Error(error),
+    cause: error,
+    ...(code === 'IDX_S3_WRONG_REGION' ? { param: 'region', expected: "the bucket's region" } : {}),
+    ...(status === undefined ? {} : { details: { httpStatus: status } }),
+  });
+}
+
+/** Splits a reader's `objectKeyPrefix` into the folder part (up to the last `/`) and the rest. */
+export function prefixFolder(prefix: string): string {
+  const i = prefix.lastIndexOf('/');
+  return i < 0 ? '' : prefix.slice(0, i + 1);
+}
+
+/**
+ * The key folder of a writer (and of `moveToPath`): a folder path with a trailing `/`, or `''` for the bucket
+ * root. `.`/`..` segments are refused.
+ */
+export function keyFolder(path: string, param: string, stepId: string): string {
+  const root = normalizeRoot(path.replace(/^\/+/, ''), { param, stepId });
+  return root === '.' || root === '/' ? '' : `${root}/`;
+}
+
+/** Options of {@link S3FileSource}. */
+export interface S3SourceOptions {
+  readonly client: S3Client;
+  readonly bucket: string;
+  /** Keys starting with this; a prefix naming a folder without its trailing `/` is read as that folder. */
+  readonly prefix: string;
+  /** The folder files are moved into after reading: relative to the prefix's folder, or from the bucket root when it starts with `/`. */
+  readonly moveToPath?: string;
+  readonly stepId: string;
+}
+
+/** The objects directly under a prefix (not in its sub-folders) as remote files. */
+export class S3FileSource implements FileSource {
+  readonly id: string;
+  readonly #o: S3SourceOptions;
+  #prefix: string;
+
+  constructor(options: S3SourceOptions) {
+    this.#o = options;
+    this.#prefix = options.prefix.replace(/^\/+/, '');
+    this.id = `s3://${options.bucket}`;
+    // Refuse a bad folder before anything is read, not after.
+    if (options.moveToPath !== undefined) keyFolder(options.moveToPath, 'moveToPath', options.stepId);
+  }
+
+  async list(): Promise<RemoteFile[]> {
+    const { files, folders } = await this.#list(this.#prefix);
+    // `objectKeyPrefix: "in"` with a folder "in/" and no key "in…" means the folder.
+    if (
+      files.length === 0 &&
+      this.#prefix !== '' &&
+      !this.#prefix.endsWith('/') &&
+      folders.includes(`${this.#prefix}/`)
+    ) {
+      this.#prefix = `${this.#prefix}/`;
+      return (await this.#list(this.#prefix)).files;
+    }
+    return files;
+  }
+
+  async #list(prefix: string): Promise<{ files: RemoteFile[]; folders: string[] }> {
+    const folder = prefixFolder(prefix);
+    const files: RemoteFile[] = [];
+    const folders: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.#o.client
+        .send(
+          new ListObjectsV2Command({
+            Bucket: this.#o.bucket,
+            Prefix: prefix,
+            Delimiter: '/',
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+        )
+        .catch((error: unknown) => {
+          throw s3Failure(error, 'listing', `s3://${this.#o.bucket}/${prefix}`, this.#o.stepId);
+        });
+      for (const o of page.Contents ?? []) {
+        if (!o.Key || o.Key.endsWith('/')) continue;
+        files.push({
+          name: o.Key.slice(folder.length),
+          path: o.Key,
+          size: o.Size ?? 0,
+          modifiedAt: o.LastModified?.getTime() ?? 0,
+          ...(o.ETag ? { version: o.ETag } : {}),
+        });
+      }
+      for (const p of page.CommonPrefixes ?? []) if (p.Prefix) folders.push(p.Prefix);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return { files, folders };
+  }
+
+  async open(file: RemoteFile, start: number): Promise<Readable> {
+    const out = await this.#o.client
+      .send(
+        new GetObjectCommand({
+          Bucket: this.#o.bucket,
+          Key: file.path,
+          ...(start > 0 ? { Range: `bytes=${start}-` } : {}),
+          // A resumed read must continue the same version of the object.
+          ...(start > 0 && file.version ? { IfMatch: file.version } : {}),
+        }),
+      )
+      .catch((error: unknown) => {
+        throw s3Failure(error, 'reading', `s3://${this.#o.bucket}/${file.path}`, this.#o.stepId);
+      });
+    return out.Body as Readable;
+  }
+
+  async remove(file: RemoteFile): Promise<void> {
+    await this.#o.client
+      .send(new DeleteObjectCommand({ Bucket: this.#o.bucket, Key: file.path }))
+      .catch((error: unknown) => {
+        throw s3Failure(error, 'deleting', `s3://${this.#o.bucket}/${file.path}`, this.#o.stepId);
+      });
+  }
+
+  async move(file: RemoteFile): Promise<void> {
+    const name = checkRelativeName(file.name, { stepId: this.#o.stepId, allowFolders: false }).join('/');
+    const to = this.#o.moveToPath ?? '';
+    const folder = to.startsWith('/')
+      ? keyFolder(to, 'moveToPath', this.#o.stepId)
+      : `${prefixFolder(this.#prefix)}${keyFolder(to, 'moveToPath', this.#o.stepId)}`;
+    const key = `${folder}${name}`;
+    await this.#o.client
+      .send(
+        new CopyObjectCommand({
+          Bucket: this.#o.bucket,
+          Key: key,
+          CopySource: `${this.#o.bucket}/${encodeURIComponent(file.path).replace(/%2F/g, '/')}`,
+        }),
+      )
+      .catch((error: unknown) => {
+        throw s3Failure(error, 'moving', `s3://${this.#o.bucket}/${file.path} to ${key}`, this.#o.stepId);
+      });
+    await this.remove(file);
+  }
+
+  async reset(): Promise<void> {
+    // The SDK client pools its own connections; nothing to drop.
+  }
+
+  isTransient(error: unknown): boolean {
+    const cause = error instanceof IdxError ? (error.transient ? error : error.cause) : error;
+    return cause instanceof IdxError ? cause.transient : isTransientS3Error(cause);
+  }
+}
+
+/** Options of {@link uploadObject}. */
+export interface S3UploadOptions {
+  readonly client: S3Client;
+  readonly bucket: string;
+  readonly key: string;
+  readonly body: Readable;
+  /** `none` sends no encryption header (the bucket's default encryption still applies). */
+  readonly serverSideEncryption: 'AES256' | 'aws:kms' | 'aws:kms:dsse' | 'none';
+  readonly kmsKeyId?: string;
+  readonly contentType?: string;
+  readonly signal?: AbortSignal;
+}
+
+/** Part size of multipart uploads: 8 MB parts, two in flight, so memory stays near 16 MB whatever the size. */
+const PART_SIZE = 8 * 1024 * 1024;
+
+/**
+ * Streams one object into S3 (multipart above one part). S3 makes the object visible only when complete, and
+ * a failed multipart upload is aborted, so no partial object is ever left under the key.
+ */
+export async function uploadObject(options: S3UploadOptions): Promise<void> {
+  const sse =
+    options.serverSideEncryption === 'none' ? undefined : (options.serverSideEncryption as ServerSideEncryption);
+  const upload = new Upload({
+    client: options.client,
+    params: {
+      Bucket: options.bucket,
+      Key: options.key,
+      Body: options.body,
+      ...(options.contentType ? { ContentType: options.contentType } : {}),
+      ...(sse ? { ServerSideEncryption: sse } : {}),
+      ...(sse && sse !== 'AES256' && options.kmsKeyId ? { SSEKMSKeyId: options.kmsKeyId } : {}),
+    },
+    partSize: PART_SIZE,
+    queueSize: 2,
+    leavePartsOnError: false,
+  });
+  const abort = () => void upload.abort();
+  options.signal?.addEventListener('abort', abort, { once: true });
+  try {
+    await upload.done();
+  } finally {
+    options.signal?.removeEventListener('abort', abort);
+  }
+}

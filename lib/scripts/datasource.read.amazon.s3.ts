@@ -1,0 +1,67 @@
+import { checkKeyPair, S3FileSource, s3ClientFor } from '../connectors/s3.ts';
+import { readRemoteFiles } from '../connectors/transfer.ts';
+import { defineScript } from './types.ts';
+import { checkReaderParams, fileReaderParams, transferRetryParams } from './util/file-transfer.ts';
+
+/** `datasource.read.amazon.s3`: reads the matching objects of a bucket folder as files. */
+export const datasourceReadAmazonS3 = defineScript({
+  type: 'datasource.read.amazon.s3',
+  summary: 'Reads the objects under a key prefix whose names match a regex; each becomes a file for the next step.',
+  description:
+    'Lists the keys directly under objectKeyPrefix (not in deeper folders), keeps those whose name (the part ' +
+    'after the prefix folder) matches fileNameRegex, sorts them, skips those already imported, and streams each ' +
+    'into the stage; a dropped connection resumes with a range request. Credentials are the execution role ' +
+    'unless accessKey and secretKey name secrets.',
+  consumes: 'nothing',
+  produces: 'files',
+  continues: true,
+  params: {
+    bucketName: { type: 'string', required: true, description: 'The bucket to read from.' },
+    objectKeyPrefix: {
+      type: 'string',
+      default: '',
+      description:
+        'Key prefix to read: a folder ("imports/"), a folder and name prefix ("imports/accounts_"), or one key. A ' +
+        'folder given without its trailing "/" is read as that folder. Empty: the bucket root.',
+      examples: ['imports/', 'imports/accounts_'],
+    },
+    region: {
+      type: 'string',
+      description: "The bucket's region when it differs from the runtime's region (e.g. eu-west-1).",
+    },
+    accessKey: {
+      type: 'string',
+      secret: true,
+      description: 'Access key id of another account, as ${secret:NAME}; leave unset to use the execution role.',
+    },
+    secretKey: {
+      type: 'string',
+      secret: true,
+      description: 'Secret access key matching accessKey, as ${secret:NAME}.',
+    },
+    ...fileReaderParams,
+    ...transferRetryParams,
+    timeout: {
+      type: 'integer',
+      default: 60,
+      minimum: 1,
+      maximum: 3600,
+      description: 'Seconds without a byte after which a download counts as dropped (and resumes).',
+    },
+  },
+  check: (params) => checkReaderParams(params),
+  create(params, ctx) {
+    checkKeyPair(params, ctx.stepId);
+    const client = s3ClientFor(ctx.services, params);
+    const source = new S3FileSource({
+      client,
+      bucket: params.bucketName,
+      prefix: params.objectKeyPrefix,
+      ...(params.afterRead === 'move' && params.moveToPath !== undefined ? { moveToPath: params.moveToPath } : {}),
+      stepId: ctx.stepId,
+    });
+    return {
+      read: (out) => readRemoteFiles(source, params, ctx, out, { io: 'IDX_S3_IO' }),
+    };
+  },
+});

@@ -1,0 +1,111 @@
+import { Transform } from 'node:stream';
+import { joinRemote } from '../connectors/remote-path.ts';
+import { withRetry } from '../connectors/retry.ts';
+import { checkKeyPair, isTransientS3Error, keyFolder, s3ClientFor, s3Failure, uploadObject } from '../connectors/s3.ts';
+import { IdxError } from '../errors.ts';
+import { defineScript } from './types.ts';
+import { transferRetryParams } from './util/file-transfer.ts';
+
+/** `datasource.write.amazon.s3`: puts every incoming file into a bucket folder. */
+export const datasourceWriteAmazonS3 = defineScript({
+  type: 'datasource.write.amazon.s3',
+  summary: 'Uploads every incoming file to a bucket under a key prefix, encrypted at rest.',
+  description:
+    'Each file is streamed as a multipart upload to <objectKeyPrefix><file name>; S3 shows the object only once ' +
+    'it is complete, so a reader never sees a partial file. A failed upload is retried from the start. ' +
+    'Credentials are the execution role unless accessKey and secretKey name secrets.',
+  consumes: 'files',
+  produces: 'nothing',
+  params: {
+    bucketName: { type: 'string', required: true, description: 'The bucket to write to.' },
+    objectKeyPrefix: {
+      type: 'string',
+      default: '',
+      description:
+        'The key folder files go to ("exports/daily/"); a missing trailing "/" is added. Folders in S3 are only ' +
+        'key prefixes, so nothing needs to exist beforehand. Empty: the bucket root.',
+      examples: ['exports/', 'gigya/${now:yyyy/MM/dd}/'],
+    },
+    region: {
+      type: 'string',
+      description: "The bucket's region when it differs from the runtime's region (e.g. eu-west-1).",
+    },
+    accessKey: {
+      type: 'string',
+      secret: true,
+      description: 'Access key id of another account, as ${secret:NAME}; leave unset to use the execution role.',
+    },
+    secretKey: {
+      type: 'string',
+      secret: true,
+      description: 'Secret access key matching accessKey, as ${secret:NAME}.',
+    },
+    serverSideEncryption: {
+      type: 'string',
+      enum: ['AES256', 'aws:kms', 'aws:kms:dsse', 'none'],
+      default: 'AES256',
+      description:
+        'Server-side encryption of the objects: S3-managed keys (AES256), KMS (aws:kms, with kmsKeyId or the ' +
+        "account's S3 key), dual-layer KMS, or none (the bucket's default encryption still applies).",
+    },
+    kmsKeyId: {
+      type: 'string',
+      description: 'KMS key id or ARN for aws:kms encryption; unset uses the AWS managed key for S3.',
+    },
+    contentType: {
+      type: 'string',
+      description: 'Content-Type of the objects; unset lets S3 store binary/octet-stream.',
+      examples: ['text/csv', 'application/gzip'],
+    },
+    ...transferRetryParams,
+  },
+  create(params, ctx) {
+    checkKeyPair(params, ctx.stepId);
+    const client = s3ClientFor(ctx.services, params);
+    const folder = keyFolder(params.objectKeyPrefix, 'objectKeyPrefix', ctx.stepId);
+    const root = folder === '' ? '.' : folder.slice(0, -1);
+    return {
+      async file(file, out) {
+        const key = joinRemote(root, file.name, { stepId: ctx.stepId, param: 'file name' });
+        const where = `s3://${params.bucketName}/${key}`;
+        let size = 0;
+        await withRetry(
+          async () => {
+            size = 0;
+            const body = file.open().pipe(
+              new Transform({
+                transform(chunk: Buffer, _enc, cb) {
+                  size += chunk.length;
+                  cb(null, chunk);
+                },
+              }),
+            );
+            await uploadObject({
+              client,
+              bucket: params.bucketName,
+              key,
+              body,
+              serverSideEncryption: params.serverSideEncryption,
+              ...(params.kmsKeyId ? { kmsKeyId: params.kmsKeyId } : {}),
+              ...(params.contentType ? { contentType: params.contentType } : {}),
+              signal: ctx.signal,
+            });
+          },
+          {
+            attempts: params.maxAttempts,
+            isTransient: isTransientS3Error,
+            signal: ctx.signal,
+            onRetry: (error, attempt, delay) =>
+              ctx.log.warn(
+                `uploading ${where} failed (attempt ${attempt} of ${params.maxAttempts}), retrying in ${delay} ms: ${(error as Error).message}`,
+              ),
+          },
+        ).catch((error: unknown) => {
+          throw error instanceof IdxError ? error : s3Failure(error, 'uploading', where, ctx.stepId);
+        });
+        ctx.log.info(`uploaded ${where} (${size} bytes)`);
+        out.delivered(where, size);
+      },
+    };
+  },
+});

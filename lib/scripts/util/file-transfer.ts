@@ -1,0 +1,100 @@
+/**
+ * Params shared by the file readers and writers (SFTP, FTP, S3), so the same option has the same name,
+ * default and meaning everywhere, and the checks they need.
+ */
+import type { ScriptCheckProblem } from '../types.ts';
+
+/** Selection, memory and post-read params of every file reader. */
+export const fileReaderParams = {
+  fileNameRegex: {
+    type: 'string',
+    default: '.*',
+    description:
+      'Regular expression a file name must match as a whole (not a substring), e.g. ".*\\.csv" or "accounts.json". ' +
+      'Only files directly in the folder are considered; placeholders such as ${now:yyyyMMdd} are rendered first.',
+    examples: ['.*.csv', 'accounts.json', 'export_${now:yyyyMMdd}_.*\\.csv'],
+  },
+  sortBy: {
+    type: 'string',
+    enum: ['time', 'name'],
+    default: 'time',
+    description: 'Order in which the selected files are read: by modification time (then name) or by name.',
+  },
+  sortOrder: {
+    type: 'string',
+    enum: ['ASC', 'DESC'],
+    default: 'ASC',
+    description: 'ASC reads the oldest (or first by name) file first; DESC the newest first.',
+  },
+  skipProcessedFiles: {
+    type: 'boolean',
+    default: true,
+    description:
+      'Remember imported files (path, size, modification time) in the dataflow state and skip them on later runs, ' +
+      'so a scheduled import never imports a file twice; a file replaced with a new size or time is read again. ' +
+      'A file read by a job that then failed counts as not imported. A schedule with fullExtract reads every ' +
+      'matching file again. Test and limited runs neither skip by nor update this memory.',
+  },
+  afterRead: {
+    type: 'string',
+    enum: ['leave', 'delete', 'move'],
+    default: 'leave',
+    description:
+      'What happens to a file on the server once this step has staged it: leave it, delete it, or move it into ' +
+      'moveToPath. Applied when the reading step has finished (not when the whole job has): prefer move over ' +
+      'delete if a later step may fail. Test and limited runs always leave files where they are.',
+  },
+  moveToPath: {
+    type: 'string',
+    description:
+      'Folder files are moved into when afterRead is "move"; a relative folder is taken inside the read folder ' +
+      '(e.g. "processed"), an absolute one as is. A file of the same name there is replaced.',
+    examples: ['processed', '/archive/imports'],
+  },
+} as const;
+
+/** Retry params of every file reader and writer. */
+export const transferRetryParams = {
+  maxAttempts: {
+    type: 'integer',
+    default: 4,
+    minimum: 1,
+    maximum: 10,
+    description:
+      'Attempts per transfer when the connection drops or times out, with exponential backoff between them ' +
+      '(1 s, 2 s, 4 s, …); a download resumes where it stopped, an upload starts over. When attempts run out the ' +
+      'step fails with a transient error, which the job retries as a whole.',
+  },
+} as const;
+
+/** Checks of reader params that the schema cannot express. */
+export function checkReaderParams(params: {
+  fileNameRegex?: string;
+  afterRead?: string;
+  moveToPath?: string;
+}): ScriptCheckProblem[] {
+  const problems: ScriptCheckProblem[] = [];
+  if (params.fileNameRegex !== undefined) {
+    try {
+      new RegExp(`^(?:${params.fileNameRegex})$`);
+    } catch (error) {
+      problems.push({
+        code: 'IDX_REGEX_INVALID',
+        path: 'fileNameRegex',
+        message: `fileNameRegex is not a valid regular expression: ${(error as Error).message}`,
+        expected: 'a regular expression',
+        received: JSON.stringify(params.fileNameRegex),
+      });
+    }
+  }
+  if (params.afterRead === 'move' && !params.moveToPath?.trim()) {
+    problems.push({
+      code: 'IDX_PARAM_MISSING',
+      path: 'moveToPath',
+      message: 'afterRead "move" needs moveToPath, the folder files are moved into',
+      expected: 'a folder such as "processed"',
+      received: 'nothing',
+    });
+  }
+  return problems;
+}
