@@ -159,22 +159,22 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
       });
       return taskName;
     }
+    if (inBranch) {
+      // Only sources continue, and a valid dataflow has exactly one source, at the top level.
+      throw new IdxError('IDX_COMPILE_UNSUPPORTED', `step "${step.id}" continues across invocations but runs in a parallel branch`, {
+        stepId: step.id,
+        expected: 'continuable steps only as the entry step',
+      });
+    }
     const init = names.take(`Init: ${step.id}`, key);
     const more = names.take(`More: ${step.id}`, key);
     target[init] = { Type: 'Pass', Result: { value: { iteration: 0 } }, ResultPath: at, Next: taskName };
-    target[taskName] = {
-      ...invoke({ ...payload, 'previous.$': `${at}.value` }),
-      ResultPath: at,
-      ...(inBranch ? {} : { Catch: CATCH }),
-      Next: more,
-    };
-    const after = inBranch ? names.take(`Result: ${step.id}`, key) : next;
+    target[taskName] = { ...invoke({ ...payload, 'previous.$': `${at}.value` }), ResultPath: at, Catch: CATCH, Next: more };
     target[more] = {
       Type: 'Choice',
       Choices: [{ Variable: `${at}.value.done`, BooleanEquals: false, Next: taskName }],
-      ...(after === undefined ? {} : { Default: after }),
+      ...(next === undefined ? {} : { Default: next }),
     };
-    if (inBranch && after !== undefined) target[after] = { Type: 'Pass', InputPath: at, End: true };
     return init;
   };
 

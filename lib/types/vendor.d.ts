@@ -31,3 +31,13 @@ declare module 's3rver' {
     close(): Promise<void>;
   }
 }
+
+declare module 'asl-validator' {
+  interface AslValidationResult {
+    isValid: boolean;
+    errors: unknown[];
+    errorsText(separator?: string): string;
+  }
+  function validator(definition: unknown, options?: Record<string, unknown>): AslValidationResult;
+  export default validator;
+}

@@ -1,0 +1,132 @@
+/** CLI commands that work on dataflow files alone: validate, compile, graph, scripts, schema. */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { compile } from '../compiler/compile.ts';
+import { toMermaid } from '../dataflow/mermaid.ts';
+import { formatProblem, type Problem } from '../dataflow/problems.ts';
+import type { Dataflow } from '../dataflow/types.ts';
+import { validateFile } from '../dataflow/validate.ts';
+import { IdxError } from '../errors.ts';
+import { defaultRegistry } from '../scripts/index.ts';
+import { dataflowJsonSchema, scriptsMarkdown } from '../scripts/schema.ts';
+import { table } from './format.ts';
+
+/** Exit codes: 0 ok, 1 failed run or operation, 2 invalid input (dataflow or arguments). */
+export const EXIT = { ok: 0, failed: 1, invalid: 2 } as const;
+
+/** Loads and validates one dataflow; prints problems and throws an invalid-dataflow error when it has errors. */
+export function loadValid(file: string): Dataflow {
+  const result = validateFile(file, defaultRegistry());
+  for (const p of result.problems) process.stderr.write(`${formatProblem(p)}\n`);
+  if (!result.valid || !result.dataflow) {
+    throw new IdxError('IDX_DATAFLOW_INVALID', `${file} is not a valid dataflow (${result.problems.filter((p) => p.severity === 'error').length} error(s) above)`, {
+      file,
+    });
+  }
+  return result.dataflow;
+}
+
+/** `idx validate <file...> [--json]` */
+export function validateCommand(args: string[]): number {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
+  if (positionals.length === 0) throw usage('idx validate <file...> [--json]');
+  const registry = defaultRegistry();
+  const all: Problem[] = [];
+  let invalid = 0;
+  for (const file of positionals) {
+    const r = validateFile(file, registry);
+    all.push(...r.problems);
+    if (!r.valid) invalid++;
+    if (!values.json) {
+      for (const p of r.problems) process.stdout.write(`${formatProblem(p)}\n`);
+      process.stdout.write(`${r.valid ? '✓' : '✗'} ${file}: ${r.valid ? 'valid' : 'invalid'}${r.problems.length ? ` (${r.problems.length} problem(s))` : ''}\n`);
+    }
+  }
+  if (values.json) process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
+  return invalid ? EXIT.invalid : EXIT.ok;
+}
+
+/** `idx compile <file> [--out f]` */
+export function compileCommand(args: string[]): number {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string' } } });
+  const file = positionals[0];
+  if (!file) throw usage('idx compile <file> [--out file.asl.json]');
+  const asl = `${JSON.stringify(compile(loadValid(file), defaultRegistry()), null, 2)}\n`;
+  if (values.out) {
+    mkdirSync(dirname(values.out), { recursive: true });
+    writeFileSync(values.out, asl);
+    process.stdout.write(`wrote ${values.out}\n`);
+  } else process.stdout.write(asl);
+  return EXIT.ok;
+}
+
+/** `idx graph <file>` (Mermaid) */
+export function graphCommand(args: string[]): number {
+  const file = args[0];
+  if (!file) throw usage('idx graph <file>');
+  process.stdout.write(toMermaid(loadValid(file)));
+  return EXIT.ok;
+}
+
+/** `idx scripts [--json]` */
+export function scriptsCommand(args: string[]): number {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' } } });
+  const list = defaultRegistry().list();
+  if (values.json) {
+    const out = list.map((s) => ({ type: s.type, summary: s.summary, consumes: s.consumes, produces: s.produces, params: s.params }));
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  } else {
+    process.stdout.write(`${table(['type', 'consumes', 'produces', 'summary'], list.map((s) => [s.type, s.consumes, s.produces, s.summary]))}\n`);
+  }
+  return EXIT.ok;
+}
+
+/** Where the generated artefacts live, relative to the project root. */
+export const GENERATED = { schema: join('schema', 'dataflow.schema.json'), docs: join('docs', 'scripts.md') } as const;
+
+/** The generated artefacts' current text. */
+export function generatedFiles(): Record<string, string> {
+  const registry = defaultRegistry();
+  return {
+    [GENERATED.schema]: `${JSON.stringify(dataflowJsonSchema(registry), null, 2)}\n`,
+    [GENERATED.docs]: scriptsMarkdown(registry),
+  };
+}
+
+/** `idx schema [--write | --check]`: prints, writes or checks the JSON Schema and the script reference. */
+export function schemaCommand(args: string[]): number {
+  const { values } = parseArgs({ args, options: { write: { type: 'boolean' }, check: { type: 'boolean' } } });
+  const files = generatedFiles();
+  if (values.write) {
+    for (const [path, text] of Object.entries(files)) {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, text);
+      process.stdout.write(`wrote ${path}\n`);
+    }
+    return EXIT.ok;
+  }
+  if (values.check) {
+    let stale = 0;
+    for (const [path, text] of Object.entries(files)) {
+      let current = '';
+      try {
+        current = readFileSync(path, 'utf8');
+      } catch {
+        // missing counts as stale
+      }
+      if (current !== text) {
+        stale++;
+        process.stderr.write(`${path} is stale; run \`idx schema --write\`\n`);
+      }
+    }
+    return stale ? EXIT.failed : EXIT.ok;
+  }
+  process.stdout.write(files[GENERATED.schema] ?? '');
+  return EXIT.ok;
+}
+
+/** A usage error. */
+export function usage(text: string): IdxError {
+  return new IdxError('IDX_USAGE', `usage: ${text}`);
+}

@@ -1,0 +1,134 @@
+/** `idx run` and `idx start`: run a dataflow locally on the embedded services, with live progress. */
+import { parseArgs } from 'node:util';
+import type { ExecutionInput } from '../engine/events.ts';
+import { startLocalEnvironment, type LocalEnvironment } from '../local/environment.ts';
+import { defaultExtras } from '../local/extras.ts';
+import { runLocal, type LocalRunResult, type RunEvent } from '../local/runner.ts';
+import { SAMPLE, seedSample } from '../local/sample.ts';
+import { defaultRegistry } from '../scripts/index.ts';
+import type { JobRecord } from '../stores/jobs.ts';
+import { EXIT, loadValid, usage } from './dataflow-commands.ts';
+import { bytes, table } from './format.ts';
+
+/** Prints run events as progress lines on stderr (stdout stays clean for `--json`). */
+export function progressPrinter(write: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): (e: RunEvent) => void {
+  return (e) => {
+    switch (e.kind) {
+      case 'job-started':
+        write(`job ${e.jobId} started`);
+        break;
+      case 'step-started':
+        write(`▶ ${e.stepId} (${e.type})${e.iteration > 0 ? `, invocation ${e.iteration + 1}` : ''}`);
+        break;
+      case 'step-progress':
+        write(`  … ${e.stepId}: ${e.counters.recordsIn.toLocaleString('en-US')} records in`);
+        break;
+      case 'step-finished': {
+        const c = e.result.counters;
+        const files = e.result.files?.length ? `, files: ${e.result.files.map((f) => `${f.name} (${bytes(f.size)})`).join(', ')}` : '';
+        write(`✓ ${e.result.stepId}: ${c.recordsIn} in, ${c.recordsOut} out, ${c.recordsRejected} rejected${c.recordsDropped ? `, ${c.recordsDropped} dropped` : ''}${files}${e.result.done ? '' : ' (continues)'}`);
+        break;
+      }
+      case 'retry':
+        write(`↻ ${e.state}: retrying after ${e.error}`);
+        break;
+      case 'job-finished':
+        break;
+    }
+  };
+}
+
+/** The job summary: status line, per-step counters, files, rejects, failure. */
+export function jobSummary(job: JobRecord | undefined, result: Pick<LocalRunResult, 'jobId' | 'status' | 'error'>): string {
+  if (!job) return `job ${result.jobId} ${result.status}${result.error ? `: ${result.error.Cause ?? result.error.Error}` : ''}`;
+  const ms = job.endTime ? Date.parse(job.endTime) - Date.parse(job.startTime) : 0;
+  const lines = [
+    `job ${job.id} ${job.status} in ${(ms / 1000).toFixed(1)} s — ${job.totalRecords} records read, ${job.processedRecords} processed${job.test ? ' (test run)' : ''}`,
+  ];
+  const steps = Object.values(job.steps ?? {});
+  if (steps.length) {
+    lines.push(
+      table(
+        ['step', 'type', 'in', 'out', 'rejected', 'dropped', 'files', 'ms'],
+        steps.map((s) => [s.stepId, s.type, s.recordsIn, s.recordsOut, s.recordsRejected, s.recordsDropped, s.files?.length ?? 0, s.durationMs]),
+      ),
+    );
+    for (const s of steps) for (const f of s.files ?? []) lines.push(`  ${s.stepId} → ${f.name} (${bytes(f.size)})`);
+    for (const s of steps) if (s.rejectedLocation) lines.push(`  ${s.stepId}: ${s.recordsRejected} rejected records at ${s.rejectedLocation}`);
+  }
+  if (job.error) lines.push(`failed: ${String(job.error.code ?? job.error.name)}: ${String(job.error.message ?? '')}`);
+  return lines.join('\n');
+}
+
+/** Options shared by run and start. */
+interface RunFlags {
+  readonly limit?: string;
+  readonly test?: boolean;
+  readonly 'full-extract'?: boolean;
+  readonly 'log-level'?: string;
+  readonly schedule?: string;
+}
+
+function inputFrom(flags: RunFlags): ExecutionInput {
+  const limit = flags.limit === undefined ? undefined : Number(flags.limit);
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw usage('--limit takes a positive whole number');
+  return {
+    ...(flags.test ? { test: true } : {}),
+    ...(limit === undefined ? {} : { limit }),
+    ...(flags['full-extract'] ? { fullExtract: true } : {}),
+    ...(flags['log-level'] ? { logLevel: flags['log-level'] as ExecutionInput['logLevel'] } : {}),
+    ...(flags.schedule ? { scheduleId: flags.schedule } : {}),
+  };
+}
+
+const RUN_OPTIONS = {
+  limit: { type: 'string' },
+  test: { type: 'boolean' },
+  'full-extract': { type: 'boolean' },
+  'log-level': { type: 'string' },
+  schedule: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+/** Runs a dataflow file in a started environment and prints progress and the summary. */
+export async function runFile(env: LocalEnvironment, file: string, input: ExecutionInput, json: boolean): Promise<LocalRunResult> {
+  const dataflow = loadValid(file);
+  const result = await runLocal(dataflow, { services: env.services, registry: defaultRegistry(), input, onEvent: progressPrinter() });
+  if (json) process.stdout.write(`${JSON.stringify(result.job ?? { id: result.jobId, status: result.status, error: result.error }, null, 2)}\n`);
+  else process.stdout.write(`${jobSummary(result.job, result)}\n`);
+  return result;
+}
+
+/** `idx run <file> [--limit N] [--test] [--full-extract] [--log-level L] [--schedule NAME] [--json]` */
+export async function runCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: RUN_OPTIONS });
+  const file = positionals[0];
+  if (!file) throw usage('idx run <file> [--limit N] [--test] [--full-extract] [--log-level info|error|debug] [--schedule NAME] [--json]');
+  const input = inputFrom(values);
+  loadValid(file);
+  const env = await startLocalEnvironment({ extras: defaultExtras() });
+  try {
+    const result = await runFile(env, file, input, values.json === true);
+    return result.status === 'succeeded' ? EXIT.ok : EXIT.failed;
+  } finally {
+    await env.close();
+  }
+}
+
+/** `idx start [--records N]`: seeds the sample input and runs the sample dataflow. */
+export async function startCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { records: { type: 'string' }, ...RUN_OPTIONS } });
+  const records = Number(values.records ?? 1000);
+  const env = await startLocalEnvironment({ extras: defaultExtras() });
+  try {
+    const size = await seedSample(env.services.s3, records);
+    process.stderr.write(`seeded s3://${SAMPLE.bucket}/${SAMPLE.inputKey} with ${records} accounts (${bytes(size)})\n`);
+    const result = await runFile(env, 'dataflows/sample-s3-csv.json', inputFrom(values), values.json === true);
+    if (!values.json && result.status === 'succeeded') {
+      process.stdout.write(`output: s3://${SAMPLE.bucket}/${SAMPLE.outputPrefix} in the local S3 under ${env.dir}/s3/${SAMPLE.bucket}/${SAMPLE.outputPrefix}\n`);
+    }
+    return result.status === 'succeeded' ? EXIT.ok : EXIT.failed;
+  } finally {
+    await env.close();
+  }
+}

@@ -1,0 +1,10 @@
+/**
+ * The stand-ins local mode starts besides DynamoDB and S3. Each returns endpoint overrides that steps use when
+ * their own endpoint params are empty.
+ */
+import type { LocalExtra } from './environment.ts';
+
+/** Every extra stand-in of local mode. */
+export function defaultExtras(): LocalExtra[] {
+  return [];
+}

@@ -1,0 +1,27 @@
+/** Dataflow builders for tests: a valid base to mutate, and the public fixtures folder. */
+import { readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+/** The public IdentitySync dataflows beside the project (read in place, never copied). */
+export const FIXTURES_DIR = resolve(__dirname, '../../../shared/fixtures/public-dataflows');
+
+/** Paths of every public fixture dataflow. */
+export function fixtureFiles(): string[] {
+  return readdirSync(FIXTURES_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => join(FIXTURES_DIR, f));
+}
+
+/** A valid dataflow: S3 CSV → parse → rename → remove → format → gzip → S3, built from registered types. */
+export function baseDataflow(): { id: string; name: string; steps: Record<string, unknown>[]; schedules?: unknown[] } {
+  return {
+    id: 'base',
+    name: 'Base',
+    steps: [
+      { id: 'read', type: 'test.generate', params: { count: 5 }, next: ['rename'] },
+      { id: 'rename', type: 'field.rename', params: { fields: [{ sourceField: 'profile.email', targetField: 'MAIL' }] }, next: ['remove'] },
+      { id: 'remove', type: 'field.remove', params: { fields: ['profile'] } },
+    ],
+  };
+}

@@ -1,0 +1,201 @@
+import { describe, expect, it } from 'vitest';
+import { compile, taskStateNames, type AslState } from '../../../lib/compiler/compile.ts';
+import { readDataflow } from '../../../lib/dataflow/load.ts';
+import type { Dataflow } from '../../../lib/dataflow/types.ts';
+import { aslVerdict } from '../../support/asl.ts';
+import { testRegistry } from '../../support/scripts.ts';
+
+const registry = testRegistry();
+const load = (json: unknown): Dataflow => {
+  const { dataflow, problems } = readDataflow(json);
+  if (!dataflow) throw new Error(JSON.stringify(problems));
+  return dataflow;
+};
+const rename = (next: string[] = []) => ({ type: 'field.rename', params: { fields: [{ sourceField: 'a', targetField: 'b' }] }, next });
+const payload = (s: AslState) => (s.Parameters as { Payload: Record<string, unknown> }).Payload;
+
+const linear = load({
+  id: 'linear',
+  name: 'Linear',
+  steps: [
+    { id: 'read', type: 'test.generate', params: { count: 3 }, next: ['rename'] },
+    { id: 'rename', ...rename(['remove']) },
+    { id: 'remove', type: 'field.remove', params: { fields: ['x'] } },
+  ],
+});
+
+describe('compile', () => {
+  it('chains job start, one Task per step and job completion', () => {
+    // Act
+    const asl = compile(linear, registry);
+
+    // Assess
+    expect(asl.StartAt).toBe('Job: prepare');
+    expect(asl.States['Job: prepare']?.Next).toBe('Job: start');
+    expect(asl.States['Job: start']?.Next).toBe('Init: read');
+    expect(asl.States['Init: read']).toMatchObject({ Type: 'Pass', ResultPath: '$.r.s0', Next: 'Step: read' });
+    expect(asl.States['Step: read']?.Next).toBe('More: read');
+    expect(asl.States['More: read']).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.r.s0.value.done', BooleanEquals: false, Next: 'Step: read' }],
+      Default: 'Step: rename',
+    });
+    expect(asl.States['Step: rename']?.Next).toBe('Step: remove');
+    expect(asl.States['Step: remove']?.Next).toBe('Job: complete');
+    expect(asl.States['Job: complete']?.Next).toBe('Job: succeeded');
+    expect(aslVerdict(asl)).toEqual({ isValid: true, errors: [] });
+  });
+
+  it('passes the job, the step and references to the predecessors’ staged output', () => {
+    // Act
+    const asl = compile(linear, registry);
+
+    // Assess
+    const task = asl.States['Step: rename'] as AslState;
+    expect(task).toMatchObject({
+      Type: 'Task',
+      Resource: 'arn:aws:states:::lambda:invoke',
+      ResultSelector: { 'value.$': '$.Payload' },
+      ResultPath: '$.r.s1',
+    });
+    expect(payload(task)).toEqual({
+      action: 'step',
+      'job.$': '$.job.value',
+      step: { id: 'rename', type: 'field.rename', key: 's1', params: { fields: [{ sourceField: 'a', targetField: 'b' }] } },
+      inputs: { 'i0.$': '$.r.s0.value.out' },
+    });
+    expect((task.Parameters as Record<string, unknown>).FunctionName).toBe('${StepFunctionArn}');
+  });
+
+  it('retries transient errors with backoff and catches everything into the failure path', () => {
+    // Act
+    const asl = compile(linear, registry);
+
+    // Assess
+    const task = asl.States['Step: rename'] as AslState;
+    expect(task.Retry).toEqual([
+      expect.objectContaining({ ErrorEquals: expect.arrayContaining(['IdxTransientError', 'Lambda.ServiceException']), BackoffRate: 2, MaxAttempts: 4 }),
+    ]);
+    expect(task.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Job: record failure' }]);
+    expect(asl.States['Job: record failure']?.Next).toBe('Job: failed');
+    expect(asl.States['Job: failed']).toMatchObject({ Type: 'Fail' });
+  });
+
+  it('runs the branches of a split in a Parallel state and gives a fan-in step every predecessor’s output', () => {
+    // Prepare
+    const df = load({
+      id: 'split',
+      name: 'Split',
+      steps: [
+        { id: 'read', type: 'test.generate', next: ['a', 'b'] },
+        { id: 'a', ...rename(['join']) },
+        { id: 'b', type: 'test.reject', params: { every: 2 }, next: ['join'], error: ['join'] },
+        { id: 'join', type: 'field.remove', params: { fields: [] } },
+      ],
+    });
+
+    // Act
+    const asl = compile(df, registry);
+
+    // Assess
+    const par = asl.States['Parallel: a, b'] as AslState;
+    expect(par).toMatchObject({ Type: 'Parallel', ResultSelector: { 's1.$': '$[0]', 's2.$': '$[1]' }, ResultPath: '$.r.g1', Next: 'Step: join' });
+    const branches = par.Branches as { StartAt: string; States: Record<string, AslState> }[];
+    expect(branches.map((b) => b.StartAt)).toEqual(['Step: a', 'Step: b']);
+    expect(branches[0]?.States['Step: a']).toMatchObject({ ResultPath: '$.r.s1', OutputPath: '$.r.s1', End: true });
+    expect(payload(asl.States['Step: join'] as AslState).inputs).toEqual({
+      'i0.$': '$.r.g1.s1.value.out',
+      'i1.$': '$.r.g1.s2.value.out',
+      'i2.$': '$.r.g1.s2.value.rejected',
+    });
+    expect(aslVerdict(asl)).toEqual({ isValid: true, errors: [] });
+  });
+
+  it('lists every Task state, including those inside Parallel branches', () => {
+    // Prepare
+    const df = load({
+      id: 'x',
+      name: 'x',
+      steps: [
+        { id: 'read', type: 'test.generate', next: ['a', 'b'] },
+        { id: 'a', ...rename() },
+        { id: 'b', ...rename() },
+      ],
+    });
+
+    // Act
+    const names = taskStateNames(compile(df, registry));
+
+    // Assess
+    expect(names.sort()).toEqual(['Job: complete', 'Job: record failure', 'Job: start', 'Step: a', 'Step: b', 'Step: read']);
+  });
+
+  it('keeps state names unique and within 80 characters for long or clashing step ids', () => {
+    // Prepare
+    const long = 'x'.repeat(120);
+    const df = load({
+      id: 'names',
+      name: 'names',
+      steps: [
+        { id: 'read', type: 'test.generate', next: [`${long}1`] },
+        { id: `${long}1`, ...rename([`${long}2`]) },
+        { id: `${long}2`, ...rename(['Job: start']) },
+        { id: 'Job: start', ...rename() },
+      ],
+    });
+
+    // Act
+    const asl = compile(df, registry);
+
+    // Assess
+    const names = Object.keys(asl.States);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names.every((n) => n.length <= 80)).toBe(true);
+    expect(aslVerdict(asl)).toEqual({ isValid: true, errors: [] });
+  });
+
+  it('is a pure function: the same dataflow gives the same definition and is not modified', () => {
+    // Prepare
+    const before = JSON.stringify(linear);
+
+    // Act
+    const a = compile(linear, registry);
+    const b = compile(linear, registry, {});
+
+    // Assess
+    expect(a).toEqual(b);
+    expect(JSON.stringify(linear)).toBe(before);
+  });
+
+  it('substitutes the function ARN it is given', () => {
+    // Act
+    const asl = compile(linear, registry, { functionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:step' });
+
+    // Assess
+    expect(JSON.stringify(asl)).not.toContain('${StepFunctionArn}');
+  });
+
+  it('refuses an invalid dataflow with a coded error listing the problems', () => {
+    // Prepare
+    const broken = load({ id: 'b', name: 'b', steps: [{ id: 'read', type: 'test.generate', next: ['gone'] }] });
+
+    // Act / Assess
+    expect(() => compile(broken, registry)).toThrow(expect.objectContaining({ code: 'IDX_COMPILE_INVALID' }));
+  });
+
+  it('hands the schedules to job start for the first run’s window', () => {
+    // Prepare
+    const df = load({ ...JSON.parse(JSON.stringify({ id: 'linear', name: 'Linear', steps: linear.steps })), schedules: [{ name: 'nightly', frequencyType: 'day', frequencyInterval: 1 }] });
+
+    // Act
+    const asl = compile(df, registry);
+
+    // Assess
+    expect(payload(asl.States['Job: start'] as AslState)).toMatchObject({
+      action: 'start',
+      dataflow: { id: 'linear', name: 'Linear', schedules: [{ name: 'nightly', frequencyType: 'day', frequencyInterval: 1 }] },
+      'input.$': '$.input',
+      'execution.$': '$$.Execution',
+    });
+  });
+});
