@@ -1,0 +1,526 @@
+/**
+ * A thin client for the Gigya / SAP Customer Data Cloud REST API (apis.md §A): data-centre hosts or an explicit
+ * endpoint, `userKey` + `secret` or signed requests or RSA bearer tokens, form-encoded POSTs with objects sent as
+ * JSON strings, the response envelope turned into typed errors, retries with exponential backoff and jitter on
+ * transient errors only, and a per-job budget of concurrent calls and calls per second.
+ *
+ * The local emulator (lib/local/gigya-emulator.ts) speaks the same protocol over HTTP, so the code path here is
+ * the one that runs against a real tenant.
+ */
+import { IdxError } from '../errors.ts';
+import type { StepLogger } from '../scripts/types.ts';
+import { bearerToken, signParams } from './gigya-signer.ts';
+
+/** The response envelope every Gigya method returns (apis.md §A.3), plus the method's own members. */
+export interface GigyaResponse {
+  readonly callId?: string;
+  readonly errorCode: number;
+  readonly errorMessage?: string;
+  readonly errorDetails?: string;
+  readonly statusCode?: number;
+  readonly statusReason?: string;
+  readonly apiVersion?: number;
+  readonly time?: string;
+  readonly validationErrors?: readonly { errorCode?: number; message?: string; fieldName?: string }[];
+  readonly [member: string]: unknown;
+}
+
+/** One page of `accounts.search`, `ds.search` or `audit.search`. */
+export interface GigyaSearchPage {
+  readonly results: Record<string, unknown>[];
+  /** Absent on the last page: the only reliable end-of-results signal (pages may come back short). */
+  readonly nextCursorId?: string;
+  readonly totalCount?: number;
+  readonly objectsCount?: number;
+  readonly callId?: string;
+}
+
+/**
+ * Error codes worth retrying (apis.md §A.4): rate limit, general server error, search timeout, concurrent update.
+ * Everything else is permanent for the call that got it.
+ */
+export const RETRYABLE_ERROR_CODES: ReadonlySet<number> = new Set([403048, 500001, 504001, 409030]);
+
+/**
+ * Codes that say the step's configuration is wrong (key, secret, permission, data centre), so no other record
+ * would fare better: writers fail the step on these instead of rejecting record after record.
+ */
+export const CONFIGURATION_ERROR_CODES: ReadonlySet<number> = new Set([
+  301001, 400093, 403002, 403003, 403004, 403006, 403007,
+]);
+
+/** Informational codes the SDKs treat as success (account pending registration / verification). */
+const SUCCESS_CODES: ReadonlySet<number> = new Set([0, 206001, 206002]);
+
+/**
+ * The credentials the local emulator accepts by default. Steps that leave `apiKey` / `userKey` / `secret` empty
+ * use them when the runtime is local and points Gigya at the emulator, so the public templates (which ship
+ * without credentials) run on a laptop unchanged. They guard nothing real.
+ */
+export const LOCAL_GIGYA_CREDENTIALS = {
+  apiKey: '3_localEmulatorApiKey',
+  userKey: 'localEmulatorUserKey',
+  // base64("identity-sync local emulator secret"): the signature key is the base64-decoded secret.
+  secret: 'aWRlbnRpdHktc3luYyBsb2NhbCBlbXVsYXRvciBzZWNyZXQ=',
+} as const;
+
+/** A Gigya method answered with an error (`errorCode` ≠ 0). */
+export class GigyaError extends IdxError {
+  /** Gigya's numeric error code, e.g. 403005. */
+  readonly errorCode: number;
+  /** Gigya's short message, e.g. "Unauthorized user". */
+  readonly errorMessage: string;
+  readonly errorDetails?: string;
+  /** The HTTP-like status in the body (the transport status is 200). */
+  readonly statusCode?: number;
+  /** Gigya's transaction id: quote it to SAP support. */
+  readonly callId?: string;
+  /** The REST method, e.g. `accounts.setAccountInfo`. */
+  readonly method: string;
+  readonly validationErrors?: GigyaResponse['validationErrors'];
+  /** How many calls were made before giving up (1 when the error is permanent). */
+  readonly attempts: number;
+
+  constructor(method: string, response: GigyaResponse, attempts: number) {
+    const transient = RETRYABLE_ERROR_CODES.has(response.errorCode);
+    const errorMessage = response.errorMessage ?? response.statusReason ?? 'error';
+    super(
+      'IDX_GIGYA_API',
+      `Gigya ${method} failed with ${response.errorCode} ${errorMessage}${response.errorDetails ? `: ${response.errorDetails}` : ''}` +
+        `${response.callId ? ` (callId ${response.callId})` : ''}${attempts > 1 ? ` after ${attempts} attempts` : ''}`,
+      {
+        expected: 'errorCode 0',
+        received: `errorCode ${response.errorCode}`,
+        transient,
+        details: {
+          method,
+          errorCode: response.errorCode,
+          errorMessage,
+          ...(response.errorDetails === undefined ? {} : { errorDetails: response.errorDetails }),
+          ...(response.statusCode === undefined ? {} : { statusCode: response.statusCode }),
+          ...(response.callId === undefined ? {} : { callId: response.callId }),
+          ...(response.validationErrors === undefined ? {} : { validationErrors: response.validationErrors }),
+        },
+      },
+    );
+    this.errorCode = response.errorCode;
+    this.errorMessage = errorMessage;
+    if (response.errorDetails !== undefined) this.errorDetails = response.errorDetails;
+    if (response.statusCode !== undefined) this.statusCode = response.statusCode;
+    if (response.callId !== undefined) this.callId = response.callId;
+    if (response.validationErrors !== undefined) this.validationErrors = response.validationErrors;
+    this.method = method;
+    this.attempts = attempts;
+  }
+}
+
+/** The domain of a data centre: `us1` → `us1.gigya.com`, `cn1` → `cn1.gigya-api.cn`; a value with a dot is a domain. */
+export function dataCenterDomain(dataCenter: string): string {
+  const dc = dataCenter.trim().toLowerCase();
+  if (dc.includes('.')) return dc;
+  if (dc === 'cn1') return 'cn1.gigya-api.cn';
+  return `${dc}.gigya.com`;
+}
+
+/** The URL of a method: `https://<namespace>.<dc-domain>/<method>`, or `<endpoint>/<method>` with an override. */
+export function methodUrl(method: string, target: { dataCenter?: string; endpoint?: string }): string {
+  if (target.endpoint) return `${target.endpoint.replace(/\/+$/, '')}/${method}`;
+  const namespace = method.split('.')[0] ?? 'accounts';
+  return `https://${namespace}.${dataCenterDomain(target.dataCenter ?? 'us1')}/${method}`;
+}
+
+/** Sleeps, or rejects as soon as the signal aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * A budget of concurrent calls and calls per second. Calls start evenly spaced (1 / rate apart) rather than in
+ * bursts, so a client kept under the tenant's per-second ceiling does not trip it in a sliding window.
+ */
+export class CallBudget {
+  readonly maxConcurrency: number;
+  readonly callsPerSecond: number;
+  #active = 0;
+  readonly #waiting: (() => void)[] = [];
+  /** When the next call may start (epoch ms). */
+  #nextStart = 0;
+
+  constructor(options: { maxConcurrency?: number; callsPerSecond?: number } = {}) {
+    this.maxConcurrency = Math.max(1, options.maxConcurrency ?? 10);
+    this.callsPerSecond = options.callsPerSecond ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** Calls in flight. */
+  get active(): number {
+    return this.#active;
+  }
+
+  /** Waits for a slot and for the rate; returns the function that frees the slot. */
+  async acquire(signal?: AbortSignal): Promise<() => void> {
+    if (this.#active >= this.maxConcurrency) {
+      await new Promise<void>((resolve, reject) => {
+        const wake = () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        const onAbort = () => {
+          const i = this.#waiting.indexOf(wake);
+          if (i >= 0) this.#waiting.splice(i, 1);
+          reject(signal?.reason);
+        };
+        if (signal?.aborted) return reject(signal.reason);
+        signal?.addEventListener('abort', onAbort, { once: true });
+        this.#waiting.push(wake);
+      });
+    } else this.#active++;
+    // A woken waiter inherits the slot of the caller that released it, so #active is unchanged for it.
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#active--;
+    };
+    if (Number.isFinite(this.callsPerSecond) && this.callsPerSecond > 0) {
+      const now = Date.now();
+      const start = Math.max(now, this.#nextStart);
+      this.#nextStart = start + 1000 / this.callsPerSecond;
+      if (start > now) {
+        try {
+          await sleep(start - now, signal);
+        } catch (error) {
+          release();
+          throw error;
+        }
+      }
+    }
+    return release;
+  }
+}
+
+const sharedBudgets = new Map<string, { budget: CallBudget; refs: number }>();
+
+/**
+ * The budget shared by every client of one job and site in this process (steps of a split run side by side).
+ * The first caller's limits win; `release` drops the reference.
+ */
+export function sharedCallBudget(
+  key: string,
+  options: { maxConcurrency?: number; callsPerSecond?: number },
+): { budget: CallBudget; release: () => void } {
+  let entry = sharedBudgets.get(key);
+  if (!entry) {
+    entry = { budget: new CallBudget(options), refs: 0 };
+    sharedBudgets.set(key, entry);
+  }
+  entry.refs++;
+  const held = entry;
+  let released = false;
+  return {
+    budget: held.budget,
+    release: () => {
+      if (released) return;
+      released = true;
+      held.refs--;
+      if (held.refs === 0 && sharedBudgets.get(key) === held) sharedBudgets.delete(key);
+    },
+  };
+}
+
+/** Retry policy: exponential backoff with jitter, capped in attempts and in total time. */
+export interface RetryOptions {
+  /** Calls in all, the first included. @default 8 */
+  readonly maxAttempts?: number;
+  /** The first backoff; each retry doubles it. @default 1000 */
+  readonly baseDelayMs?: number;
+  /** The largest single backoff. @default 30000 */
+  readonly maxDelayMs?: number;
+  /** No retry starts after this much time since the first call. @default 300000 */
+  readonly maxTotalMs?: number;
+}
+
+/** How the client authenticates (apis.md §A.2). */
+export type GigyaAuthMode = 'secret' | 'signature' | 'bearer';
+
+/** Options of {@link GigyaClient}. */
+export interface GigyaClientOptions {
+  readonly apiKey: string;
+  /** The user (application) key; required for cursors, imports and bearer tokens. */
+  readonly userKey?: string;
+  /** The user key's secret (base64). Sent as a form field in `secret` mode; the HMAC key in `signature` mode. */
+  readonly secret?: string;
+  /** PEM private key of an RSA application key (`bearer` mode). */
+  readonly privateKey?: string;
+  /** @default 'secret' when a secret is given, 'bearer' when only a private key is */
+  readonly auth?: GigyaAuthMode;
+  /** Data centre (`us1`, `eu1`, `au1`, `cn1`, …) or a full domain. @default 'us1' */
+  readonly dataCenter?: string;
+  /** Base URL replacing `https://<namespace>.<dc-domain>` (the local emulator, a proxy). */
+  readonly endpoint?: string;
+  readonly retry?: RetryOptions;
+  /** A budget shared with other clients; otherwise one is made from the two limits below. */
+  readonly budget?: CallBudget;
+  /** @default 10 */
+  readonly maxConcurrency?: number;
+  /** @default unlimited */
+  readonly callsPerSecond?: number;
+  /** Per-request timeout (search may take up to 60 s server-side). @default 75000 */
+  readonly timeoutMs?: number;
+  readonly log?: StepLogger;
+  readonly signal?: AbortSignal;
+  readonly fetch?: typeof fetch;
+  /** Randomness for jitter (tests pin it). @default Math.random */
+  readonly random?: () => number;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  /** Retry transient errors. @default true */
+  readonly retry?: boolean;
+}
+
+/** Counters of what a client did, for logs and tests. */
+export interface GigyaClientStats {
+  calls: number;
+  retries: number;
+  backoffMs: number;
+}
+
+/** A Gigya REST client bound to one site (API key) and one set of credentials. */
+export class GigyaClient {
+  readonly #o: GigyaClientOptions;
+  readonly #budget: CallBudget;
+  readonly #fetch: typeof fetch;
+  /** Set after a 301001 answer names the site's real data centre. */
+  #redirectedDomain: string | undefined;
+  readonly stats: GigyaClientStats = { calls: 0, retries: 0, backoffMs: 0 };
+
+  constructor(options: GigyaClientOptions) {
+    if (!options.apiKey) {
+      throw new IdxError('IDX_GIGYA_CREDENTIALS', 'a Gigya client needs an apiKey', {
+        param: 'apiKey',
+        expected: 'the site API key',
+        received: 'nothing',
+      });
+    }
+    this.#o = options;
+    this.#budget =
+      options.budget ??
+      new CallBudget({
+        maxConcurrency: options.maxConcurrency ?? 10,
+        ...(options.callsPerSecond === undefined ? {} : { callsPerSecond: options.callsPerSecond }),
+      });
+    this.#fetch = options.fetch ?? fetch;
+  }
+
+  /** The authentication mode in use. */
+  get auth(): GigyaAuthMode {
+    return this.#o.auth ?? (this.#o.secret ? 'secret' : this.#o.privateKey ? 'bearer' : 'secret');
+  }
+
+  /** The URL a method is posted to. */
+  urlOf(method: string): string {
+    if (this.#redirectedDomain && !this.#o.endpoint) return methodUrl(method, { dataCenter: this.#redirectedDomain });
+    return methodUrl(method, {
+      ...(this.#o.dataCenter === undefined ? {} : { dataCenter: this.#o.dataCenter }),
+      ...(this.#o.endpoint === undefined ? {} : { endpoint: this.#o.endpoint }),
+    });
+  }
+
+  /**
+   * Calls a method; resolves with the response when `errorCode` is 0 (or informational), throws a
+   * {@link GigyaError} otherwise. Transient errors are retried with backoff within the retry caps.
+   */
+  async call(
+    method: string,
+    params: Readonly<Record<string, unknown>> = {},
+    options: CallOptions = {},
+  ): Promise<GigyaResponse> {
+    const retry = this.#o.retry ?? {};
+    const maxAttempts = options.retry === false ? 1 : Math.max(1, retry.maxAttempts ?? 8);
+    const base = retry.baseDelayMs ?? 1000;
+    const cap = retry.maxDelayMs ?? 30_000;
+    const maxTotal = retry.maxTotalMs ?? 300_000;
+    const random = this.#o.random ?? Math.random;
+    const started = Date.now();
+    let redirected = false;
+    for (let attempt = 1; ; attempt++) {
+      let response: GigyaResponse | undefined;
+      let failure: IdxError | undefined;
+      try {
+        response = await this.#send(method, params);
+      } catch (error) {
+        if (this.#o.signal?.aborted) throw error;
+        failure = error instanceof IdxError ? error : networkError(method, error);
+      }
+      if (response) {
+        if (SUCCESS_CODES.has(response.errorCode)) return response;
+        if (
+          response.errorCode === 301001 &&
+          !redirected &&
+          !this.#o.endpoint &&
+          typeof response.apiDomain === 'string'
+        ) {
+          // The site lives in another data centre: follow the answer once, then treat 301001 as fatal.
+          redirected = true;
+          this.#redirectedDomain = response.apiDomain;
+          this.#o.log?.warn(`Gigya ${method}: site is in data centre ${response.apiDomain}; switching`, {
+            callId: response.callId,
+          });
+          attempt--;
+          continue;
+        }
+        failure = new GigyaError(method, response, attempt);
+      }
+      const error = failure as IdxError;
+      const retryable =
+        error.transient ||
+        // A stale timestamp or a reused nonce is cured by signing again (each attempt re-signs).
+        (error instanceof GigyaError && (error.errorCode === 403002 || error.errorCode === 403004) && attempt === 1);
+      const exp = Math.min(cap, base * 2 ** (attempt - 1));
+      const delay = Math.round(exp / 2 + (random() * exp) / 2);
+      if (!retryable || attempt >= maxAttempts || Date.now() - started + delay > maxTotal) {
+        throw error;
+      }
+      this.stats.retries++;
+      this.stats.backoffMs += delay;
+      const details =
+        error instanceof GigyaError ? { errorCode: error.errorCode, callId: error.callId } : { error: error.message };
+      this.#o.log?.warn(`Gigya ${method}: attempt ${attempt} failed, retrying in ${delay} ms`, details);
+      await sleep(delay, this.#o.signal);
+    }
+  }
+
+  /** One search page: either `query` (optionally opening a cursor) or `cursorId`, never both. */
+  async searchPage(
+    method: string,
+    request: { query?: string; cursorId?: string; openCursor?: boolean; params?: Record<string, unknown> },
+  ): Promise<GigyaSearchPage> {
+    const params: Record<string, unknown> = { ...(request.params ?? {}) };
+    if (request.cursorId) params.cursorId = request.cursorId;
+    else {
+      params.query = request.query;
+      if (request.openCursor) params.openCursor = true;
+    }
+    const r = await this.call(method, params);
+    return {
+      results: Array.isArray(r.results) ? (r.results as Record<string, unknown>[]) : [],
+      ...(typeof r.nextCursorId === 'string' && r.nextCursorId ? { nextCursorId: r.nextCursorId } : {}),
+      ...(typeof r.totalCount === 'number' ? { totalCount: r.totalCount } : {}),
+      ...(typeof r.objectsCount === 'number' ? { objectsCount: r.objectsCount } : {}),
+      ...(r.callId === undefined ? {} : { callId: r.callId }),
+    };
+  }
+
+  /**
+   * Walks a query with a cursor, page by page, until a page comes back without `nextCursorId` (short pages do
+   * not end the walk).
+   */
+  async *search(method: string, query: string, params: Record<string, unknown> = {}): AsyncGenerator<GigyaSearchPage> {
+    let page = await this.searchPage(method, { query, openCursor: true, params });
+    yield page;
+    while (page.nextCursorId) {
+      page = await this.searchPage(method, { cursorId: page.nextCursorId, params });
+      yield page;
+    }
+  }
+
+  async #send(method: string, params: Readonly<Record<string, unknown>>): Promise<GigyaResponse> {
+    const release = await this.#budget.acquire(this.#o.signal);
+    try {
+      this.stats.calls++;
+      const url = this.urlOf(method);
+      const form: Record<string, string> = { apiKey: this.#o.apiKey, format: 'json', httpStatusCodes: 'false' };
+      for (const [k, v] of Object.entries(params)) {
+        if (v === undefined) continue;
+        form[k] = encodeParam(v);
+      }
+      const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+      let body: Record<string, string>;
+      switch (this.auth) {
+        case 'signature':
+          if (this.#o.userKey) form.userKey = this.#o.userKey;
+          body = signParams(url, form, this.#o.secret ?? '');
+          break;
+        case 'bearer':
+          headers.authorization = `Bearer ${bearerToken(this.#o.userKey ?? '', this.#o.privateKey ?? '')}`;
+          body = form;
+          break;
+        default:
+          if (this.#o.userKey) form.userKey = this.#o.userKey;
+          if (this.#o.secret) form.secret = this.#o.secret;
+          body = form;
+      }
+      const timeout = AbortSignal.timeout(this.#o.timeoutMs ?? 75_000);
+      const signal = this.#o.signal ? AbortSignal.any([this.#o.signal, timeout]) : timeout;
+      const res = await this.#fetch(url, {
+        method: 'POST',
+        headers,
+        body: new URLSearchParams(body).toString(),
+        signal,
+      });
+      const text = await res.text();
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // A proxy or load balancer answered instead of Gigya: 5xx is worth another try, anything else is not.
+        throw new IdxError(
+          'IDX_GIGYA_RESPONSE',
+          `Gigya ${method} answered HTTP ${res.status} with a body that is not JSON`,
+          {
+            expected: 'a JSON response envelope',
+            received: `HTTP ${res.status}, ${text.length} bytes`,
+            transient: res.status >= 500 || res.status === 429,
+            details: { method, httpStatus: res.status },
+          },
+        );
+      }
+      if (!parsed || typeof parsed !== 'object' || typeof (parsed as GigyaResponse).errorCode !== 'number') {
+        throw new IdxError('IDX_GIGYA_RESPONSE', `Gigya ${method} answered without an errorCode`, {
+          expected: 'a response envelope with errorCode',
+          received: `HTTP ${res.status}`,
+          details: { method, httpStatus: res.status },
+        });
+      }
+      return parsed as GigyaResponse;
+    } finally {
+      release();
+    }
+  }
+}
+
+function encodeParam(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+function networkError(method: string, error: unknown): IdxError {
+  const e = error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  const what = e.cause?.code ?? e.name ?? 'error';
+  return new IdxError(
+    'IDX_GIGYA_NETWORK',
+    `Gigya ${method}: the request failed (${what}: ${e.cause?.message ?? e.message ?? ''})`,
+    {
+      expected: 'an HTTP response',
+      received: what,
+      transient: true,
+      cause: error,
+      details: { method },
+    },
+  );
+}

@@ -1,0 +1,636 @@
+/**
+ * The Gigya emulator: an HTTP server on 127.0.0.1 that answers the REST methods an ETL uses the way apis.md §C.1
+ * describes — accounts.search / ds.search / audit.search with the query subset and cursors, getAccountInfo,
+ * setAccountInfo, importLiteAccount, deleteAccount, ds.store, ds.get — with the real envelope (HTTP 200 and the
+ * error in the body), the real authentication checks (user key + secret, signatures verified with the client's
+ * own signer, RSA bearer tokens), and fault injection: scripted errors per method, latency, and a per-second
+ * ceiling that answers 403048.
+ *
+ * Local mode starts it with the credentials in {@link LOCAL_GIGYA_CREDENTIALS} and keeps its state under
+ * `.idx/gigya/`; tests start it on an ephemeral port with in-memory state.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { LOCAL_GIGYA_CREDENTIALS } from '../connectors/gigya.ts';
+import { verifyBearerToken, verifySignature } from '../connectors/gigya-signer.ts';
+import { generateAccounts } from './gigya-accounts.ts';
+import { matches, parseQuery, project, type Query, QueryError, sortDocuments } from './gigya-query.ts';
+import { type AuditEntry, type DsObject, type GigyaAccount, GigyaStore, StoreError } from './gigya-store.ts';
+
+/** Options of {@link startGigyaEmulator}. */
+export interface GigyaEmulatorOptions {
+  /** @default 0 (ephemeral) */
+  readonly port?: number;
+  /** @default LOCAL_GIGYA_CREDENTIALS.apiKey */
+  readonly apiKey?: string;
+  /** @default LOCAL_GIGYA_CREDENTIALS.userKey */
+  readonly userKey?: string;
+  /** base64. @default LOCAL_GIGYA_CREDENTIALS.secret */
+  readonly secret?: string;
+  /** A site (partner) secret accepted without a user key; none by default. */
+  readonly partnerSecret?: string;
+  /** PEM public key of the user key's RSA key pair, to accept `Authorization: Bearer` tokens. */
+  readonly rsaPublicKey?: string;
+  /** Folder where the state is loaded from and saved to (NDJSON files); in memory only when absent. */
+  readonly dataDir?: string;
+  /** Accounts to start with (added after what `dataDir` holds). */
+  readonly accounts?: Iterable<Record<string, unknown>>;
+  /** The emulator's clock (epoch ms), for deterministic timestamps and cursor expiry. @default Date.now */
+  readonly now?: () => number;
+  /** Idle time after which a cursor id is refused. @default 300000 (apis.md §A.5) */
+  readonly cursorTtlMs?: number;
+  /** Return fewer than LIMIT results on some cursor pages (the real service does not guarantee full pages). */
+  readonly shortPages?: boolean;
+  /** Writes become visible to search only this long after they happen (search-index lag). @default 0 */
+  readonly searchLagMs?: number;
+  /** How far a signed request's timestamp may be from the emulator's clock. @default 120000 */
+  readonly maxClockSkewMs?: number;
+  /** API keys that live "in another data centre": calls answer 301001 with this `apiDomain`. */
+  readonly otherDataCenters?: Readonly<Record<string, string>>;
+  /** A strict schema for profile/data writes (see {@link GigyaStore}). */
+  readonly strictFields?: readonly string[];
+  /** Delay before a write is saved to `dataDir` (writes are coalesced). @default 1000 */
+  readonly saveDelayMs?: number;
+}
+
+/** A scripted failure. */
+interface Failure {
+  remaining: number;
+  readonly errorCode: number;
+  readonly errorMessage?: string;
+}
+
+/** Fault injection, per method (`'*'` for every method). */
+export interface GigyaFaults {
+  /** The next `times` calls of `method` fail with `errorCode`. */
+  failNext(method: string, errorCode: number, times?: number, errorMessage?: string): void;
+  /** Every call of `method` waits `ms` before it is answered. */
+  latency(method: string, ms: number): void;
+  /** More than `callsPerSecond` calls of `method` within one second answer 403048; `undefined` lifts it. */
+  rateLimit(method: string, callsPerSecond: number | undefined): void;
+  /** Removes every fault. */
+  clear(): void;
+}
+
+/** A running emulator. */
+export interface GigyaEmulator {
+  /** Base URL, e.g. `http://127.0.0.1:43210`: methods are at `<url>/<method>`. */
+  readonly url: string;
+  readonly port: number;
+  readonly apiKey: string;
+  readonly userKey: string;
+  readonly secret: string;
+  readonly store: GigyaStore;
+  readonly faults: GigyaFaults;
+  /** Calls received per method (including refused ones). */
+  readonly calls: Map<string, number>;
+  /** Adds accounts, or `count` generated ones; returns how many were added. */
+  seed(accounts: Iterable<Record<string, unknown>> | { count: number; seed?: number }): number;
+  /** Writes the state to `dataDir` now (no-op without one). */
+  save(): Promise<void>;
+  /** Stops the server (saving the state first when there is a `dataDir`). */
+  close(): Promise<void>;
+}
+
+const MESSAGES: Record<number, string> = {
+  0: 'OK',
+  301001: 'Invalid data center',
+  400001: 'Invalid request format',
+  400002: 'Missing required parameter',
+  400006: 'Invalid parameter value',
+  400009: 'Validation error',
+  400093: 'Invalid ApiKey parameter',
+  403002: 'Request has expired',
+  403003: 'Invalid request signature',
+  403004: 'Duplicate nonce',
+  403005: 'Unauthorized user',
+  403007: 'Permission denied',
+  403048: 'Api rate limit exceeded',
+  404000: 'Not found',
+  409030: 'Concurrent updates not allowed',
+  413003: 'Object too large',
+  500001: 'General Server Error',
+  504001: 'Timeout',
+};
+
+const REASONS: Record<number, string> = {
+  200: 'OK',
+  301: 'Moved Permanently',
+  400: 'Bad Request',
+  403: 'Forbidden',
+  404: 'Not Found',
+  409: 'Conflict',
+  413: 'Request Entity Too Large',
+  500: 'Internal Server Error',
+  504: 'Gateway Timeout',
+};
+
+/** Parameters decoded as JSON (objects travel as JSON strings in the form). */
+const JSON_PARAMS = new Set(['profile', 'data', 'subscriptions', 'preferences', 'communications']);
+
+/** A Gigya error answered by a handler. */
+class ApiError extends Error {
+  constructor(
+    readonly errorCode: number,
+    readonly details?: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(details ?? MESSAGES[errorCode] ?? 'error');
+  }
+}
+
+interface Snapshot {
+  readonly ids: readonly string[];
+  readonly lookup: (id: string) => Record<string, unknown> | undefined;
+  readonly select: Query['select'];
+  readonly limit: number;
+}
+
+interface CursorEntry {
+  readonly snapshot: Snapshot;
+  readonly offset: number;
+  lastUsed: number;
+}
+
+type Handler = (
+  params: Record<string, string>,
+  callId: string,
+) => Record<string, unknown> | Promise<Record<string, unknown>>;
+
+/** Starts the emulator on 127.0.0.1. */
+export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Promise<GigyaEmulator> {
+  const apiKey = options.apiKey ?? LOCAL_GIGYA_CREDENTIALS.apiKey;
+  const userKey = options.userKey ?? LOCAL_GIGYA_CREDENTIALS.userKey;
+  const secret = options.secret ?? LOCAL_GIGYA_CREDENTIALS.secret;
+  const now = options.now ?? Date.now;
+  const cursorTtl = options.cursorTtlMs ?? 300_000;
+  const skew = options.maxClockSkewMs ?? 120_000;
+  const store = new GigyaStore(options.strictFields ? { strictFields: options.strictFields } : {});
+  if (options.dataDir) await store.load(options.dataDir);
+  if (options.accounts) store.seed(options.accounts, now());
+
+  const calls = new Map<string, number>();
+  const failures = new Map<string, Failure[]>();
+  const latencies = new Map<string, number>();
+  const limits = new Map<string, { perSecond: number; times: number[] }>();
+  const nonces = new Map<string, number>();
+  const cursors = new Map<string, CursorEntry>();
+  let pageSeed = 1;
+
+  const faults: GigyaFaults = {
+    failNext(method, errorCode, times = 1, errorMessage) {
+      const list = failures.get(method) ?? [];
+      list.push({ remaining: times, errorCode, ...(errorMessage === undefined ? {} : { errorMessage }) });
+      failures.set(method, list);
+    },
+    latency(method, ms) {
+      latencies.set(method, ms);
+    },
+    rateLimit(method, perSecond) {
+      if (perSecond === undefined) limits.delete(method);
+      else limits.set(method, { perSecond, times: [] });
+    },
+    clear() {
+      failures.clear();
+      latencies.clear();
+      limits.clear();
+    },
+  };
+
+  function takeFailure(method: string): Failure | undefined {
+    for (const key of [method, '*']) {
+      const list = failures.get(key);
+      const f = list?.[0];
+      if (f && list) {
+        f.remaining--;
+        if (f.remaining <= 0) list.shift();
+        return f;
+      }
+    }
+    return undefined;
+  }
+
+  function overLimit(method: string): boolean {
+    let over = false;
+    const t = now();
+    for (const key of [method, '*']) {
+      const l = limits.get(key);
+      if (!l) continue;
+      while (l.times.length && (l.times[0] as number) <= t - 1000) l.times.shift();
+      if (l.times.length >= l.perSecond) over = true;
+      else l.times.push(t);
+    }
+    return over;
+  }
+
+  // ---- search -------------------------------------------------------------------------------------------
+
+  function visibleAccounts(q: Query, params: Record<string, string>): GigyaAccount[] {
+    const from = q.from;
+    let types: Set<string>;
+    if (from === 'emailAccounts') types = new Set(['lite']);
+    else if (from === 'accounts') {
+      // The reference is unsure whether the parameter is `accountTypes` or `type`: both are accepted.
+      const raw = params.accountTypes ?? params.type ?? 'full';
+      types = new Set(raw.split(',').map((s) => s.trim()));
+    } else throw new ApiError(400006, `accounts.search cannot search ${JSON.stringify(from)}`);
+    const lagBefore = now() - (options.searchLagMs ?? 0);
+    const out: GigyaAccount[] = [];
+    for (const a of store.accounts.values()) {
+      if (!types.has(GigyaStore.isLite(a) ? 'lite' : 'full')) continue;
+      if (options.searchLagMs && typeof a.lastUpdatedTimestamp === 'number' && a.lastUpdatedTimestamp > lagBefore)
+        continue;
+      out.push(a);
+    }
+    return out;
+  }
+
+  function runSearch(
+    params: Record<string, string>,
+    collect: (q: Query) => {
+      docs: Record<string, unknown>[];
+      idOf: (d: Record<string, unknown>) => string;
+      lookup: Snapshot['lookup'];
+    },
+  ): Record<string, unknown> {
+    const t = now();
+    if (params.cursorId !== undefined) {
+      if (params.query !== undefined) throw new ApiError(400006, 'query and cursorId cannot be sent together');
+      const entry = cursors.get(params.cursorId);
+      if (!entry || t - entry.lastUsed > cursorTtl) {
+        cursors.delete(params.cursorId);
+        // [verify] the code a real tenant answers for an expired cursor; 400006 as apis.md §C.1 suggests.
+        throw new ApiError(400006, 'invalid or expired cursorId');
+      }
+      entry.lastUsed = t;
+      return page(entry.snapshot, entry.offset, t);
+    }
+    if (params.query === undefined) throw new ApiError(400002, 'query is required');
+    let q: Query;
+    try {
+      q = parseQuery(params.query);
+    } catch (error) {
+      if (error instanceof QueryError) throw new ApiError(400006, `invalid query: ${error.message}`);
+      throw error;
+    }
+    const openCursor = params.openCursor === 'true';
+    if (openCursor && q.start !== undefined) throw new ApiError(400006, 'START cannot be used with openCursor');
+    const { docs, idOf, lookup } = collect(q);
+    const matched = docs.filter((d) => matches(d, q.where));
+    if (q.orderBy.length) sortDocuments(matched, q.orderBy, idOf);
+    if (q.select === 'count') {
+      return { results: [{ 'count(*)': matched.length }], objectsCount: 1, totalCount: matched.length };
+    }
+    if (openCursor) {
+      purgeCursors(t);
+      const snapshot: Snapshot = {
+        ids: matched.map(idOf),
+        lookup,
+        select: q.select,
+        limit: Math.min(Math.max(q.limit ?? 300, 1), 1000),
+      };
+      return page(snapshot, 0, t);
+    }
+    const start = q.start ?? 0;
+    // [verify] the real per-call maximum without a cursor; 10000 is the commonly cited one.
+    const limit = Math.min(q.limit ?? 300, 10_000);
+    const results: Record<string, unknown>[] = [];
+    for (const d of matched.slice(start, start + limit)) {
+      const doc = lookup(idOf(d));
+      if (doc) results.push(project(doc, q.select));
+    }
+    return { results, objectsCount: results.length, totalCount: matched.length };
+  }
+
+  function page(snapshot: Snapshot, offset: number, t: number): Record<string, unknown> {
+    let size = snapshot.limit;
+    if (options.shortPages && size > 1) {
+      // Deterministic but uneven: between half and all of LIMIT.
+      pageSeed = (pageSeed * 1103515245 + 12345) & 0x7fffffff;
+      size = Math.ceil(size / 2) + (pageSeed % Math.ceil(size / 2 + 1));
+      size = Math.min(size, snapshot.limit);
+    }
+    const slice = snapshot.ids.slice(offset, offset + size);
+    const results: Record<string, unknown>[] = [];
+    for (const id of slice) {
+      const doc = snapshot.lookup(id);
+      // Deleted since the cursor opened: the real service never returns deleted accounts.
+      if (doc) results.push(project(doc, snapshot.select));
+    }
+    const next = offset + slice.length;
+    const out: Record<string, unknown> = { results, objectsCount: results.length, totalCount: snapshot.ids.length };
+    if (next < snapshot.ids.length) {
+      const id = randomBytes(24).toString('base64url');
+      cursors.set(id, { snapshot, offset: next, lastUsed: t });
+      out.nextCursorId = id;
+    }
+    return out;
+  }
+
+  function purgeCursors(t: number): void {
+    if (cursors.size < 256) return;
+    for (const [id, c] of cursors) if (t - c.lastUsed > cursorTtl) cursors.delete(id);
+  }
+
+  // ---- methods ------------------------------------------------------------------------------------------
+
+  const need = (params: Record<string, string>, name: string): string => {
+    const v = params[name];
+    if (v === undefined || v === '') throw new ApiError(400002, `${name} is required`);
+    return v;
+  };
+  const json = (params: Record<string, string>, name: string): Record<string, unknown> | undefined => {
+    const v = params[name];
+    if (v === undefined) return undefined;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(v);
+    } catch {
+      throw new ApiError(400006, `${name} is not valid JSON`);
+    }
+    if (parsed === null) return undefined;
+    if (typeof parsed !== 'object' || Array.isArray(parsed))
+      throw new ApiError(400006, `${name} must be a JSON object`);
+    return parsed as Record<string, unknown>;
+  };
+  const bool = (v: string | undefined): boolean | undefined =>
+    v === 'true' ? true : v === 'false' ? false : undefined;
+
+  const handlers: Record<string, Handler> = {
+    'accounts.search': (params) =>
+      runSearch(params, (q) => ({
+        docs: visibleAccounts(q, params),
+        idOf: (d) => d.UID as string,
+        lookup: (id) => store.accounts.get(id),
+      })),
+    'accounts.getAccountInfo': (params) => {
+      const uid = need(params, 'UID');
+      return store.getAccount(uid, params.include ?? 'profile,data,subscriptions');
+    },
+    'accounts.setAccountInfo': (params) => {
+      const uid = need(params, 'UID');
+      const patch: Record<string, unknown> = {};
+      for (const k of JSON_PARAMS) {
+        const v = json(params, k);
+        if (v !== undefined) patch[k] = v;
+      }
+      for (const k of ['isActive', 'isVerified'] as const) {
+        const v = bool(params[k]);
+        if (v !== undefined) patch[k] = v;
+      }
+      if (params.lang !== undefined) patch.lang = params.lang;
+      store.setAccount(uid, patch, now());
+      return {};
+    },
+    'accounts.importLiteAccount': (params) => {
+      const email = need(params, 'email');
+      const patch: Record<string, unknown> = {};
+      for (const k of ['profile', 'data', 'subscriptions', 'preferences']) {
+        const v = json(params, k);
+        if (v !== undefined) patch[k] = v;
+      }
+      return { UID: store.importLite(email, patch, now()) };
+    },
+    'accounts.deleteAccount': (params) => {
+      store.deleteAccount(need(params, 'UID'));
+      return {};
+    },
+    'ds.store': (params) => {
+      const type = need(params, 'type');
+      const oid = need(params, 'oid');
+      const raw = need(params, 'data');
+      if (Buffer.byteLength(raw) > 512 * 1024) throw new ApiError(413003, 'data is larger than 512 KB');
+      const data = json(params, 'data') ?? {};
+      const behavior = params.updateBehavior ?? 'arrayPush';
+      if (behavior !== 'arrayPush' && behavior !== 'arraySet' && behavior !== 'replace') {
+        throw new ApiError(400006, 'updateBehavior must be arrayPush, arraySet or replace');
+      }
+      return { oid: store.dsStore(type, oid, params.UID || undefined, data, behavior, now()) };
+    },
+    'ds.get': (params) => {
+      const o = store.dsGet(need(params, 'type'), need(params, 'oid'), params.UID || undefined);
+      const doc = GigyaStore.dsDocument(o);
+      const fields = params.fields;
+      if (fields && fields !== '*') {
+        const paths = fields
+          .split(',')
+          .map((f) => ({ path: f.trim().startsWith('data.') ? f.trim() : `data.${f.trim()}` }));
+        doc.data = project(doc, paths).data ?? {};
+      }
+      return doc;
+    },
+    'ds.search': (params) =>
+      runSearch(params, (q) => {
+        const docs: Record<string, unknown>[] = [];
+        const byKey = new Map<string, DsObject>();
+        for (const [key, o] of store.ds) {
+          if (o.type !== q.from) continue;
+          byKey.set(key, o);
+          docs.push({ ...GigyaStore.dsDocument(o), __key: key });
+        }
+        return {
+          docs,
+          idOf: (d) => d.__key as string,
+          lookup: (id) => {
+            const o = store.ds.get(id);
+            return o ? GigyaStore.dsDocument(o) : undefined;
+          },
+        };
+      }),
+    'audit.search': (params) =>
+      runSearch(params, (q) => {
+        if (q.from !== 'auditLog') throw new ApiError(400006, `audit.search cannot search ${JSON.stringify(q.from)}`);
+        const byId = new Map<string, AuditEntry>();
+        for (const e of store.audit) byId.set(e.callID, e);
+        return { docs: [...byId.values()], idOf: (d) => d.callID as string, lookup: (id) => byId.get(id) };
+      }),
+  };
+
+  // ---- HTTP ---------------------------------------------------------------------------------------------
+
+  function authenticate(req: IncomingMessage, url: string, params: Record<string, string>): void {
+    const key = params.apiKey;
+    if (!key) throw new ApiError(400002, 'apiKey is required');
+    const otherDc = options.otherDataCenters?.[key];
+    if (otherDc) throw new ApiError(301001, `the site is in ${otherDc}`, { apiDomain: otherDc });
+    if (key !== apiKey) throw new ApiError(400093, 'unknown apiKey');
+    const auth = req.headers.authorization;
+    if (auth?.startsWith('Bearer ')) {
+      if (!options.rsaPublicKey) throw new ApiError(403003, 'bearer tokens are not enabled');
+      const claims = verifyBearerToken(auth.slice(7), options.rsaPublicKey);
+      if (!claims || claims.kid !== userKey) throw new ApiError(403003, 'invalid bearer token');
+      checkFreshness(claims.iat * 1000, claims.jti);
+      return;
+    }
+    if (params.sig !== undefined) {
+      if (params.userKey !== userKey) throw new ApiError(403003, 'unknown userKey');
+      const ts = Number(params.timestamp) * 1000;
+      if (!Number.isFinite(ts)) throw new ApiError(403002, 'timestamp is missing');
+      if (!verifySignature(url, params, secret)) throw new ApiError(403003, 'signature mismatch');
+      checkFreshness(ts, params.nonce ?? '');
+      return;
+    }
+    if (params.secret !== undefined) {
+      if (params.userKey === undefined) {
+        if (options.partnerSecret && params.secret === options.partnerSecret) return;
+        throw new ApiError(403003, 'invalid secret');
+      }
+      // [verify] what a real tenant answers for an unknown user key; 403003 keeps it apart from 403005, which
+      // UID-keyed writers read as "no such account".
+      if (params.userKey !== userKey) throw new ApiError(403003, 'unknown userKey');
+      if (params.secret !== secret) throw new ApiError(403003, 'invalid secret');
+      return;
+    }
+    throw new ApiError(403007, 'server credentials (userKey and secret, or a signature) are required');
+  }
+
+  function checkFreshness(ts: number, nonce: string): void {
+    const t = now();
+    if (Math.abs(t - ts) > skew) throw new ApiError(403002, 'the request timestamp is too far from the server clock');
+    if (!nonce) throw new ApiError(403003, 'nonce is missing');
+    if (nonces.has(nonce)) throw new ApiError(403004, 'the nonce was used before');
+    nonces.set(nonce, t);
+    if (nonces.size > 100_000) for (const [n, at] of nonces) if (t - at > 2 * skew) nonces.delete(n);
+  }
+
+  let saveTimer: NodeJS.Timeout | undefined;
+  let savedVersion = store.version;
+  let saving: Promise<void> = Promise.resolve();
+  const save = async (): Promise<void> => {
+    if (!options.dataDir) return;
+    const dir = options.dataDir;
+    saving = saving.then(async () => {
+      if (store.version === savedVersion) return;
+      const v = store.version;
+      await store.save(dir);
+      savedVersion = v;
+    });
+    await saving;
+  };
+  const scheduleSave = () => {
+    if (!options.dataDir || saveTimer) return;
+    saveTimer = setTimeout(() => {
+      saveTimer = undefined;
+      save().catch(() => undefined);
+    }, options.saveDelayMs ?? 1000);
+    saveTimer.unref();
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const callId = randomBytes(16).toString('hex');
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > 8 * 1024 * 1024) {
+        res.writeHead(413).end();
+        return;
+      }
+      chunks.push(chunk as Buffer);
+    }
+    const u = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
+    const method = u.pathname.replace(/^\/+/, '');
+    const params: Record<string, string> = {};
+    for (const [k, v] of u.searchParams) params[k] = v;
+    for (const [k, v] of new URLSearchParams(Buffer.concat(chunks).toString('utf8'))) params[k] = v;
+    calls.set(method, (calls.get(method) ?? 0) + 1);
+    const delay = latencies.get(method) ?? latencies.get('*');
+    if (delay) await new Promise((r) => setTimeout(r, delay));
+
+    let body: Record<string, unknown>;
+    let errorCode = 0;
+    try {
+      const handler = handlers[method];
+      if (!handler) throw new ApiError(404000, `unknown method ${JSON.stringify(method)}`);
+      authenticate(req, `http://${req.headers.host}${u.pathname}`, params);
+      if (overLimit(method)) throw new ApiError(403048, 'Api rate limit exceeded');
+      const fault = takeFailure(method);
+      if (fault) throw new ApiError(fault.errorCode, fault.errorMessage ?? 'injected fault');
+      body = await handler(params, callId);
+    } catch (error) {
+      if (error instanceof ApiError) {
+        errorCode = error.errorCode;
+        body = { errorDetails: error.details, ...error.extra };
+      } else if (error instanceof StoreError) {
+        errorCode = error.errorCode;
+        body = {
+          errorDetails: error.details,
+          ...(error.validationErrors ? { validationErrors: error.validationErrors } : {}),
+        };
+      } else {
+        errorCode = 500001;
+        body = { errorDetails: error instanceof Error ? error.message : String(error) };
+      }
+    }
+    const statusCode = errorCode === 0 ? 200 : Math.floor(errorCode / 1000);
+    const envelope = {
+      callId,
+      errorCode,
+      ...(errorCode === 0 ? {} : { errorMessage: MESSAGES[errorCode] ?? 'Error' }),
+      ...body,
+      apiVersion: 2,
+      statusCode,
+      statusReason: REASONS[statusCode] ?? 'Error',
+      time: new Date(now()).toISOString(),
+    };
+    if (method !== 'audit.search' && handlers[method]) {
+      store.addAudit({
+        '@timestamp': envelope.time,
+        callID: callId,
+        endpoint: method,
+        apikey: params.apiKey ?? '',
+        errCode: errorCode,
+        ...(errorCode === 0 ? {} : { errMessage: envelope.errorMessage }),
+        ...(params.UID ? { uid: params.UID } : typeof body.UID === 'string' ? { uid: body.UID } : {}),
+      });
+    }
+    if (options.dataDir) scheduleSave();
+    const httpStatus = params.httpStatusCodes === 'true' ? statusCode : 200;
+    res.writeHead(httpStatus, { 'content-type': 'application/json; charset=utf-8' });
+    res.end(JSON.stringify(envelope));
+  }
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    });
+  });
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    apiKey,
+    userKey,
+    secret,
+    store,
+    faults,
+    calls,
+    seed(accounts) {
+      const items =
+        'count' in accounts && typeof accounts.count === 'number'
+          ? generateAccounts({ count: accounts.count, seed: accounts.seed ?? 1, now: now() })
+          : (accounts as Iterable<Record<string, unknown>>);
+      const n = store.seed(items, now());
+      scheduleSave();
+      return n;
+    },
+    save,
+    async close() {
+      if (saveTimer) clearTimeout(saveTimer);
+      saveTimer = undefined;
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await save();
+    },
+  };
+}
