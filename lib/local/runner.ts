@@ -95,11 +95,12 @@ export async function runLocal(dataflow: Dataflow, options: LocalRunOptions): Pr
     } as never,
   );
   const watch = (async () => {
+    // A retry event does not carry the error; the failure event just before it does.
+    const lastError = new Map<string, string>();
     for await (const e of execution.eventLogs as AsyncIterable<Record<string, unknown>>) {
-      if (e.type === 'StateRetried') {
-        const state = e.state as { name: string };
-        emit({ kind: 'retry', state: state.name, error: String((e as { Error?: unknown }).Error ?? '') });
-      }
+      const state = (e.state as { name?: string } | undefined)?.name ?? '';
+      if (e.type === 'StateFailed') lastError.set(state, String(e.Error ?? ''));
+      if (e.type === 'StateRetried') emit({ kind: 'retry', state, error: lastError.get(state) ?? '' });
     }
   })().catch(() => undefined);
   let status: 'succeeded' | 'failed' = 'succeeded';
