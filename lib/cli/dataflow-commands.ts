@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { compile } from '../compiler/compile.ts';
+import { loadDataflowFile } from '../dataflow/load.ts';
 import { toMermaid } from '../dataflow/mermaid.ts';
 import { formatProblem, type Problem } from '../dataflow/problems.ts';
 import type { Dataflow } from '../dataflow/types.ts';
@@ -65,7 +66,13 @@ export function compileCommand(args: string[]): number {
 export function graphCommand(args: string[]): number {
   const file = args[0];
   if (!file) throw usage('idx graph <file>');
-  process.stdout.write(toMermaid(loadValid(file)));
+  // The graph is drawn from the structure alone, so a dataflow with unimplemented steps can still be seen.
+  const { dataflow, problems } = loadDataflowFile(file);
+  if (!dataflow) {
+    for (const p of problems) process.stderr.write(`${formatProblem(p)}\n`);
+    throw new IdxError('IDX_DATAFLOW_INVALID', `${file} cannot be read as a dataflow`, { file });
+  }
+  process.stdout.write(toMermaid(dataflow));
   return EXIT.ok;
 }
 
