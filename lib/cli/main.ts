@@ -2,7 +2,7 @@
 import { describeError, IdxError } from '../errors.ts';
 import { compileCommand, EXIT, graphCommand, schemaCommand, scriptsCommand, validateCommand } from './dataflow-commands.ts';
 import { jobsCommand } from './jobs.ts';
-import { runCommand, startCommand } from './run.ts';
+import { runCommand, sampleCommand, startCommand } from './run.ts';
 
 type Command = (args: string[]) => number | Promise<number>;
 
@@ -14,6 +14,7 @@ export const COMMANDS: Record<string, { run: Command; help: string }> = {
   scripts: { run: scriptsCommand, help: 'scripts [--json]                    list the script registry' },
   schema: { run: schemaCommand, help: 'schema [--write|--check]            the dataflow JSON Schema and script docs' },
   run: { run: runCommand, help: 'run <file> [--limit N] [--test] [--full-extract] [--json]   run locally' },
+  sample: { run: sampleCommand, help: 'sample [--records N]                write the sample input CSV to the local S3' },
   start: { run: startCommand, help: 'start                               seed the sample and run the main job locally' },
   jobs: { run: jobsCommand, help: 'jobs [--dataflow ID] [--json] | jobs show <jobId>   local job records' },
 };

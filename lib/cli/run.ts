@@ -88,14 +88,26 @@ const RUN_OPTIONS = {
   'log-level': { type: 'string' },
   schedule: { type: 'string' },
   json: { type: 'boolean' },
+  stats: { type: 'boolean' },
 } as const;
 
+/** `--stats`: throughput of the job and the process's peak resident memory. */
+export function statsLine(job: JobRecord | undefined): string {
+  const peak = process.resourceUsage().maxRSS * 1024;
+  if (!job?.endTime) return `peak RSS ${bytes(peak)}`;
+  const seconds = (Date.parse(job.endTime) - Date.parse(job.startTime)) / 1000;
+  const bytesIn = Object.values(job.steps ?? {}).reduce((n, s) => n + s.bytesIn, 0);
+  const rate = seconds > 0 ? Math.round(job.totalRecords / seconds) : 0;
+  return `stats: ${job.totalRecords} records in ${seconds.toFixed(2)} s = ${rate} records/s, ${bytes(seconds > 0 ? bytesIn / seconds : 0)}/s of input, peak RSS ${bytes(peak)}`;
+}
+
 /** Runs a dataflow file in a started environment and prints progress and the summary. */
-export async function runFile(env: LocalEnvironment, file: string, input: ExecutionInput, json: boolean): Promise<LocalRunResult> {
+export async function runFile(env: LocalEnvironment, file: string, input: ExecutionInput, json: boolean, stats = false): Promise<LocalRunResult> {
   const dataflow = loadValid(file);
   const result = await runLocal(dataflow, { services: env.services, registry: defaultRegistry(), input, onEvent: progressPrinter() });
   if (json) process.stdout.write(`${JSON.stringify(result.job ?? { id: result.jobId, status: result.status, error: result.error }, null, 2)}\n`);
   else process.stdout.write(`${jobSummary(result.job, result)}\n`);
+  if (stats) process.stderr.write(`${statsLine(result.job)}\n`);
   return result;
 }
 
@@ -108,8 +120,23 @@ export async function runCommand(args: string[]): Promise<number> {
   loadValid(file);
   const env = await startLocalEnvironment({ extras: defaultExtras() });
   try {
-    const result = await runFile(env, file, input, values.json === true);
+    const result = await runFile(env, file, input, values.json === true, values.stats === true);
     return result.status === 'succeeded' ? EXIT.ok : EXIT.failed;
+  } finally {
+    await env.close();
+  }
+}
+
+/** `idx sample [--records N]`: writes the sample input CSV to the local S3, without running anything. */
+export async function sampleCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { records: { type: 'string' } } });
+  const records = Number(values.records ?? 1000);
+  if (!Number.isInteger(records) || records < 0) throw usage('idx sample [--records N]');
+  const env = await startLocalEnvironment();
+  try {
+    const size = await seedSample(env.services.s3, records);
+    process.stdout.write(`seeded s3://${SAMPLE.bucket}/${SAMPLE.inputKey} with ${records} accounts (${bytes(size)})\n`);
+    return EXIT.ok;
   } finally {
     await env.close();
   }
@@ -123,7 +150,7 @@ export async function startCommand(args: string[]): Promise<number> {
   try {
     const size = await seedSample(env.services.s3, records);
     process.stderr.write(`seeded s3://${SAMPLE.bucket}/${SAMPLE.inputKey} with ${records} accounts (${bytes(size)})\n`);
-    const result = await runFile(env, 'dataflows/sample-s3-csv.json', inputFrom(values), values.json === true);
+    const result = await runFile(env, 'dataflows/sample-s3-csv.json', inputFrom(values), values.json === true, values.stats === true);
     if (!values.json && result.status === 'succeeded') {
       process.stdout.write(`output: s3://${SAMPLE.bucket}/${SAMPLE.outputPrefix} in the local S3 under ${env.dir}/s3/${SAMPLE.bucket}/${SAMPLE.outputPrefix}\n`);
     }

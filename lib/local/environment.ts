@@ -19,7 +19,7 @@ export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RV
 
 /** Options of {@link startLocalEnvironment}. */
 export interface LocalEnvironmentOptions {
-  /** Where state persists. @default `<cwd>/.idx` */
+  /** Where state persists. @default `$IDX_HOME` or `<cwd>/.idx` */
   readonly dir?: string;
   /** Keep data in memory only (tests). @default false */
   readonly ephemeral?: boolean;
@@ -140,7 +140,7 @@ export async function ensureResources(config: RuntimeConfig): Promise<void> {
  */
 export async function startLocalEnvironment(options: LocalEnvironmentOptions = {}): Promise<LocalEnvironment> {
   const env = options.env ?? process.env;
-  const dir = resolve(options.dir ?? join(process.cwd(), '.idx'));
+  const dir = resolve(options.dir ?? env.IDX_HOME ?? join(process.cwd(), '.idx'));
   const ephemeral = options.ephemeral ?? false;
   const closers: (() => Promise<void>)[] = [];
   const info: Record<string, string> = {};

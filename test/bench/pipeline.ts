@@ -1,0 +1,68 @@
+/**
+ * Benchmark of `idx run` on the sample dataflow (S3 CSV → parse → rename → remove → format → gzip → S3) on the
+ * embedded services: records/s, MB/s of input and peak RSS at several sizes, each in a fresh child process
+ * and a fresh local state folder, so the figures are the CLI's own.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+function idx(home: string, args: string[]): { stdout: string; stderr: string; status: number | null } {
+  const r = spawnSync(process.execPath, ['bin/idx.js', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, IDX_HOME: home },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return { stdout: r.stdout, stderr: r.stderr, status: r.status };
+}
+
+/** One measured run. */
+export interface PipelineFigures {
+  readonly records: number;
+  readonly seconds: number;
+  readonly recordsPerSecond: number;
+  readonly mbPerSecond: number;
+  readonly peakRssMb: number;
+}
+
+/** Seeds N sample accounts and runs the sample dataflow in a child process; returns its figures. */
+export function measure(records: number): PipelineFigures {
+  const home = mkdtempSync(join(tmpdir(), 'idx-bench-'));
+  try {
+    const seeded = idx(home, ['sample', '--records', String(records)]);
+    if (seeded.status !== 0) throw new Error(`seeding failed: ${seeded.stderr}`);
+    const run = idx(home, ['run', 'dataflows/sample-s3-csv.json', '--json', '--stats']);
+    if (run.status !== 0) throw new Error(`run failed: ${run.stderr.slice(-2000)}`);
+    const job = JSON.parse(run.stdout) as { startTime: string; endTime: string; totalRecords: number; steps: Record<string, { bytesIn: number; type: string }> };
+    const seconds = (Date.parse(job.endTime) - Date.parse(job.startTime)) / 1000;
+    const csvBytes = Object.values(job.steps).find((s) => s.type === 'file.parse.dsv')?.bytesIn ?? 0;
+    const rss = /peak RSS ([\d.]+) (MB|GB|KB)/.exec(run.stderr);
+    const peak = rss ? Number(rss[1]) * (rss[2] === 'GB' ? 1024 : rss[2] === 'KB' ? 1 / 1024 : 1) : Number.NaN;
+    return {
+      records: job.totalRecords,
+      seconds,
+      recordsPerSecond: Math.round(job.totalRecords / seconds),
+      mbPerSecond: csvBytes / 1024 / 1024 / seconds,
+      peakRssMb: peak,
+    };
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+/** Runs the pipeline benchmark at each size and prints a table. */
+export async function run(options: { sizes?: readonly number[] } = {}): Promise<PipelineFigures[]> {
+  const sizes = options.sizes ?? [100_000, 1_000_000];
+  const rows: PipelineFigures[] = [];
+  process.stdout.write('\n## idx run: sample dataflow on embedded services (S3 CSV → … → gzip → S3)\n\n');
+  process.stdout.write('| records | seconds | records/s | MB/s (CSV in) | peak RSS MB |\n| ---: | ---: | ---: | ---: | ---: |\n');
+  for (const n of sizes) {
+    const f = measure(n);
+    rows.push(f);
+    process.stdout.write(`| ${f.records} | ${f.seconds.toFixed(1)} | ${f.recordsPerSecond} | ${f.mbPerSecond.toFixed(1)} | ${f.peakRssMb.toFixed(0)} |\n`);
+  }
+  const growth = rows.length > 1 ? (rows[rows.length - 1]?.peakRssMb ?? 0) - (rows[0]?.peakRssMb ?? 0) : 0;
+  process.stdout.write(`\npeak RSS growth from ${sizes[0]} to ${sizes[sizes.length - 1]} records: ${growth.toFixed(0)} MB (target: under 300 MB and flat)\n`);
+  return rows;
+}
