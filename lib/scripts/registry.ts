@@ -3,8 +3,8 @@
  * JSON Schema generator all read from one registry, so what runs is what is documented.
  */
 import { IdxError } from '../errors.ts';
-import type { AnyScriptDefinition, ScriptDefinition } from './types.ts';
 import type { ParamsSchema } from './params.ts';
+import type { AnyScriptDefinition, ScriptDefinition } from './types.ts';
 
 /** A set of script definitions keyed by type. */
 export class ScriptRegistry {
