@@ -1,0 +1,52 @@
+import { UidMapStore } from '../stores/uidmap.ts';
+import { defineScript } from './types.ts';
+import { getPath } from './util/paths.ts';
+
+/** `uidmap.write`: remembers key → UID for every passing record. */
+export const uidmapWrite = defineScript({
+  type: 'uidmap.write',
+  summary: 'Stores keyField → UID of every passing record in the UID map, under a namespace; records pass on unchanged.',
+  description:
+    'An identity-sync extension (not an IdentitySync component). Outbound flows write it (e.g. Eloqua email → UID) so the ' +
+    'inbound flow can find the account of a contact that comes back without its UID. Records without a key or a UID ' +
+    'pass on unchanged and are counted in the trace; they store nothing.',
+  consumes: 'records',
+  produces: 'records',
+  params: {
+    namespace: {
+      type: 'string',
+      default: 'default',
+      description: 'Separates maps of different systems (e.g. `eloqua`); the inbound lookup must use the same namespace.',
+    },
+    keyField: { type: 'string', required: true, description: 'Path of the external key in the record, e.g. `C_EmailAddress`.' },
+    uidField: { type: 'string', default: 'UID', description: 'Path of the Gigya UID in the record.' },
+    isCaseSensitive: {
+      type: 'boolean',
+      default: false,
+      description: 'Compare keys as written; when false (the default), keys are stored lower-cased so emails match in any case.',
+    },
+  },
+  create(params, ctx) {
+    const store = new UidMapStore(ctx.services.dynamo, ctx.services.config.tables.uidMap);
+    let missing = 0;
+    return {
+      async records(batch, out) {
+        const entries: { key: string; uid: string }[] = [];
+        for (const record of batch) {
+          const key = getPath(record, params.keyField);
+          const uid = getPath(record, params.uidField);
+          if ((typeof key === 'string' || typeof key === 'number') && String(key).trim() !== '' && typeof uid === 'string' && uid !== '') {
+            const k = String(key).trim();
+            entries.push({ key: params.isCaseSensitive ? k : k.toLowerCase(), uid });
+          } else missing++;
+        }
+        // Store before passing records on: a record downstream always has its mapping.
+        await store.put(params.namespace, entries);
+        for (const record of batch) out.emit(record);
+      },
+      end() {
+        if (missing > 0) ctx.log.warn(`${missing} record(s) had no ${params.keyField} or no ${params.uidField}; nothing stored for them`);
+      },
+    };
+  },
+});
