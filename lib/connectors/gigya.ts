@@ -80,6 +80,8 @@ export class GigyaError extends IdxError {
   readonly validationErrors?: GigyaResponse['validationErrors'];
   /** How many calls were made before giving up (1 when the error is permanent). */
   readonly attempts: number;
+  /** The response body as received. */
+  readonly response: GigyaResponse;
 
   constructor(method: string, response: GigyaResponse, attempts: number) {
     const transient = RETRYABLE_ERROR_CODES.has(response.errorCode);
@@ -111,6 +113,7 @@ export class GigyaError extends IdxError {
     if (response.validationErrors !== undefined) this.validationErrors = response.validationErrors;
     this.method = method;
     this.attempts = attempts;
+    this.response = response;
   }
 }
 
@@ -271,11 +274,14 @@ export interface GigyaClientOptions {
   /** Base URL replacing `https://<namespace>.<dc-domain>` (the local emulator, a proxy). */
   readonly endpoint?: string;
   readonly retry?: RetryOptions;
-  /** A budget shared with other clients; otherwise one is made from the two limits below. */
+  /**
+   * A budget shared with other clients (e.g. the job's calls per second on one site, see
+   * {@link sharedCallBudget}); honoured in addition to this client's own two limits below.
+   */
   readonly budget?: CallBudget;
-  /** @default 10 */
+  /** Calls in flight at once from this client. @default 10 */
   readonly maxConcurrency?: number;
-  /** @default unlimited */
+  /** Calls per second from this client. @default unlimited */
   readonly callsPerSecond?: number;
   /** Per-request timeout (search may take up to 60 s server-side). @default 75000 */
   readonly timeoutMs?: number;
@@ -302,7 +308,10 @@ export interface GigyaClientStats {
 /** A Gigya REST client bound to one site (API key) and one set of credentials. */
 export class GigyaClient {
   readonly #o: GigyaClientOptions;
+  /** This client's own limits. */
   readonly #budget: CallBudget;
+  /** A budget shared with other clients (the job's calls per second), acquired after the own one. */
+  readonly #shared: CallBudget | undefined;
   readonly #fetch: typeof fetch;
   /** Set after a 301001 answer names the site's real data centre. */
   #redirectedDomain: string | undefined;
@@ -317,12 +326,11 @@ export class GigyaClient {
       });
     }
     this.#o = options;
-    this.#budget =
-      options.budget ??
-      new CallBudget({
-        maxConcurrency: options.maxConcurrency ?? 10,
-        ...(options.callsPerSecond === undefined ? {} : { callsPerSecond: options.callsPerSecond }),
-      });
+    this.#budget = new CallBudget({
+      maxConcurrency: options.maxConcurrency ?? 10,
+      ...(options.callsPerSecond === undefined ? {} : { callsPerSecond: options.callsPerSecond }),
+    });
+    this.#shared = options.budget;
     this.#fetch = options.fetch ?? fetch;
   }
 
@@ -439,7 +447,18 @@ export class GigyaClient {
   }
 
   async #send(method: string, params: Readonly<Record<string, unknown>>): Promise<GigyaResponse> {
-    const release = await this.#budget.acquire(this.#o.signal);
+    const releaseOwn = await this.#budget.acquire(this.#o.signal);
+    let releaseShared: (() => void) | undefined;
+    try {
+      releaseShared = await this.#shared?.acquire(this.#o.signal);
+    } catch (error) {
+      releaseOwn();
+      throw error;
+    }
+    const release = () => {
+      releaseShared?.();
+      releaseOwn();
+    };
     try {
       this.stats.calls++;
       const url = this.urlOf(method);

@@ -2,9 +2,16 @@
  * The default registry: every script type the project ships, one file each. Add a script by importing its
  * definition here; docs, the JSON Schema and validation pick it up from the registry.
  */
+import { datasourceLookupGigyaAccount } from './datasource.lookup.gigya.account.ts';
 import { datasourceReadAmazonS3 } from './datasource.read.amazon.s3.ts';
+import { datasourceReadGigyaAccount } from './datasource.read.gigya.account.ts';
+import { datasourceReadGigyaAudit } from './datasource.read.gigya.audit.ts';
+import { datasourceReadGigyaDs } from './datasource.read.gigya.ds.ts';
 import { datasourceReadSftp } from './datasource.read.sftp.ts';
 import { datasourceWriteAmazonS3 } from './datasource.write.amazon.s3.ts';
+import { datasourceWriteGigyaAccount } from './datasource.write.gigya.account.ts';
+import { datasourceWriteGigyaDs } from './datasource.write.gigya.ds.ts';
+import { datasourceWriteGigyaGeneric } from './datasource.write.gigya.generic.ts';
 import { datasourceWriteSftp } from './datasource.write.sftp.ts';
 import { fieldRemove } from './field.remove.ts';
 import { fieldRename } from './field.rename.ts';
@@ -14,9 +21,16 @@ import { uidmapWrite } from './uidmap.write.ts';
 
 /** Every shipped definition. */
 export const definitions = [
+  datasourceLookupGigyaAccount,
   datasourceReadAmazonS3,
+  datasourceReadGigyaAccount,
+  datasourceReadGigyaAudit,
+  datasourceReadGigyaDs,
   datasourceReadSftp,
   datasourceWriteAmazonS3,
+  datasourceWriteGigyaAccount,
+  datasourceWriteGigyaDs,
+  datasourceWriteGigyaGeneric,
   datasourceWriteSftp,
   fieldRemove,
   fieldRename,

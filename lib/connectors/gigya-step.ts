@@ -1,0 +1,300 @@
+/**
+ * What the Gigya scripts share: the connection params (credentials, data centre, limits, retries), the client a
+ * step gets from them, the paged reader loop that continues past an invocation's time budget, and helpers for
+ * record-level errors. The scripts themselves (lib/scripts/datasource.*.gigya.*.ts) stay small.
+ *
+ * Credentials, in order: the step's `apiKey` / `userKey` / `secret` params (written as `${secret:NAME}`); when
+ * they are empty and the runtime is local with a Gigya endpoint (the emulator), the emulator's own credentials
+ * ({@link LOCAL_GIGYA_CREDENTIALS}); otherwise the dataflow's `apiKey` and the secrets `GIGYA_API_KEY`,
+ * `GIGYA_USER_KEY` and `GIGYA_SECRET`. Every value used is registered with the log redactor.
+ */
+import { IdxError } from '../errors.ts';
+import type { DataRecord, ReadResult, ScriptContext, StepOutput } from '../scripts/types.ts';
+import {
+  CONFIGURATION_ERROR_CODES,
+  type GigyaAuthMode,
+  GigyaClient,
+  GigyaError,
+  LOCAL_GIGYA_CREDENTIALS,
+  sharedCallBudget,
+} from './gigya.ts';
+
+/** Connection params every Gigya script accepts (spread into its `params`). */
+export const GIGYA_CONNECTION_PARAMS = {
+  apiKey: {
+    type: 'string',
+    description:
+      "Site API key. Empty: the dataflow's apiKey, then the secret GIGYA_API_KEY; in local mode the emulator's key.",
+    examples: ['${secret:gigyaApiKey}'],
+  },
+  userKey: {
+    type: 'string',
+    secret: true,
+    description:
+      "User (application) key, as `${secret:NAME}`. Empty: the secret GIGYA_USER_KEY; in local mode the emulator's.",
+  },
+  secret: {
+    type: 'string',
+    secret: true,
+    description:
+      "Secret of the user key, as `${secret:NAME}`. Empty: the secret GIGYA_SECRET; in local mode the emulator's.",
+  },
+  privateKey: {
+    type: 'string',
+    secret: true,
+    description:
+      'PEM private key of an RSA application key, as `${secret:NAME}`: requests then carry a signed bearer token ' +
+      'instead of the secret.',
+  },
+  dataCenter: {
+    type: 'string',
+    default: 'us1',
+    description:
+      'Data centre of the site: us1, eu1, au1, ru1, cn1, … or a full domain (global.gigya.com). Ignored in local ' +
+      'mode, where calls go to the emulator.',
+  },
+  signRequests: {
+    type: 'boolean',
+    default: false,
+    description: 'Sign each request (timestamp, nonce, HMAC-SHA1) instead of sending the secret with it.',
+  },
+  maxCallsPerSecond: {
+    type: 'number',
+    minimum: 0.1,
+    default: 20,
+    description:
+      'Calls per second this job makes to the site, shared by its Gigya steps (the first step to start sets it). ' +
+      "Keep it under the site's fair-use ceiling; throttled calls (403048) are retried with backoff anyway.",
+  },
+  maxRetries: {
+    type: 'integer',
+    minimum: 0,
+    maximum: 20,
+    default: 7,
+    description: 'Retries of a call after a transient error (403048, 500001, 504001, 409030, network).',
+  },
+  retryBaseDelayMs: {
+    type: 'integer',
+    minimum: 1,
+    default: 1000,
+    description: 'First backoff before a retry; it doubles on each retry (with jitter), up to 30 s.',
+  },
+} as const;
+
+/** The connection params as a script receives them. */
+export interface GigyaConnectionParams {
+  apiKey?: string;
+  userKey?: string;
+  secret?: string;
+  privateKey?: string;
+  dataCenter: string;
+  signRequests: boolean;
+  maxCallsPerSecond: number;
+  maxRetries: number;
+  retryBaseDelayMs: number;
+}
+
+/** True for a credential a template left blank: empty, `...`, or a `{{mustache}}` placeholder. */
+export function isUnset(value: string | undefined): boolean {
+  if (value === undefined) return true;
+  const v = value.trim();
+  return v === '' || /^\.+$/.test(v) || /^\{\{.*\}\}$/.test(v);
+}
+
+async function conventional(ctx: ScriptContext, name: string): Promise<string | undefined> {
+  try {
+    return await ctx.services.secrets.resolve(name);
+  } catch (error) {
+    if (error instanceof IdxError && error.code === 'IDX_SECRET_MISSING' && !error.transient) return undefined;
+    throw error;
+  }
+}
+
+/** A client for a step, with the job's shared calls-per-second budget; `close` releases the budget. */
+export interface StepClient {
+  readonly client: GigyaClient;
+  close(): void;
+}
+
+/** Builds the client of a step from its connection params (see the module notes for the credential order). */
+export async function gigyaClientFor(
+  params: GigyaConnectionParams,
+  ctx: ScriptContext,
+  options: { maxConcurrency: number },
+): Promise<StepClient> {
+  const endpoint = ctx.services.config.endpoints.gigya;
+  const emulator = ctx.services.config.local && endpoint !== undefined;
+  let apiKey = isUnset(params.apiKey) ? undefined : params.apiKey;
+  let userKey = isUnset(params.userKey) ? undefined : params.userKey;
+  let secret = isUnset(params.secret) ? undefined : params.secret;
+  const privateKey = isUnset(params.privateKey) ? undefined : params.privateKey;
+  if (emulator && userKey === undefined && secret === undefined && privateKey === undefined) {
+    // Templates ship without credentials; locally they run against the emulator with its own.
+    apiKey = LOCAL_GIGYA_CREDENTIALS.apiKey;
+    userKey = LOCAL_GIGYA_CREDENTIALS.userKey;
+    secret = LOCAL_GIGYA_CREDENTIALS.secret;
+  } else {
+    apiKey ??= isUnset(ctx.job.apiKey) ? await conventional(ctx, 'GIGYA_API_KEY') : ctx.job.apiKey;
+    if (privateKey === undefined) {
+      userKey ??= await conventional(ctx, 'GIGYA_USER_KEY');
+      secret ??= await conventional(ctx, 'GIGYA_SECRET');
+    }
+  }
+  const missing = !apiKey ? 'apiKey' : privateKey === undefined && !secret ? 'secret' : undefined;
+  if (missing) {
+    throw new IdxError('IDX_GIGYA_CREDENTIALS', `Gigya credentials are incomplete: ${missing} is not set`, {
+      stepId: ctx.stepId,
+      param: missing,
+      expected: `a \${secret:NAME} reference in the step's ${missing}, or the secret ${missing === 'apiKey' ? 'GIGYA_API_KEY' : 'GIGYA_SECRET'}`,
+      received: 'nothing',
+    });
+  }
+  for (const v of [secret, privateKey, userKey]) if (v) ctx.services.secrets.redactor.add(v);
+  const auth: GigyaAuthMode = privateKey !== undefined ? 'bearer' : params.signRequests ? 'signature' : 'secret';
+  const target = endpoint ?? params.dataCenter;
+  const shared = sharedCallBudget(`${ctx.job.id}|${target}|${apiKey}`, {
+    maxConcurrency: Number.MAX_SAFE_INTEGER,
+    callsPerSecond: params.maxCallsPerSecond,
+  });
+  const client = new GigyaClient({
+    apiKey: apiKey as string,
+    ...(userKey === undefined ? {} : { userKey }),
+    ...(secret === undefined ? {} : { secret }),
+    ...(privateKey === undefined ? {} : { privateKey }),
+    auth,
+    ...(endpoint ? { endpoint } : { dataCenter: params.dataCenter }),
+    budget: shared.budget,
+    maxConcurrency: options.maxConcurrency,
+    retry: { maxAttempts: params.maxRetries + 1, baseDelayMs: params.retryBaseDelayMs },
+    log: ctx.log,
+    signal: ctx.signal,
+  });
+  return { client, close: shared.release };
+}
+
+/** Normalises a comma list of fields: trims the stray spaces templates carry (`"a ,b, c"`). */
+export function normalizeSelect(select: string): string {
+  return select
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .join(', ');
+}
+
+/** Quotes a value as a search-language literal: numbers and booleans bare, strings in double quotes. */
+export function queryLiteral(value: unknown): string {
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  if (typeof value === 'boolean') return String(value);
+  return `"${String(value).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+/** The continuation a paged reader hands to its next invocation. */
+export interface SearchContinuation {
+  /** The cursor of the next page (valid for 5 minutes, so the next invocation must follow promptly). */
+  readonly cursorId: string;
+  /** Records emitted by this step so far, over all invocations. */
+  readonly emitted: number;
+  readonly pages: number;
+}
+
+/**
+ * Reads a query page by page with a cursor, emitting every result and flushing per page. It stops when the last
+ * page has no `nextCursorId`, when `out.remaining` or `limit` is reached, or — after at least one page — when the
+ * invocation's deadline is near, returning the cursor as a continuation.
+ */
+export async function readWithCursor(args: {
+  readonly client: GigyaClient;
+  readonly method: string;
+  readonly query: string;
+  readonly ctx: ScriptContext;
+  readonly out: StepOutput;
+  readonly limit?: number;
+  readonly params?: Record<string, unknown>;
+  readonly transform?: (record: DataRecord) => DataRecord;
+}): Promise<ReadResult> {
+  const { client, method, ctx, out } = args;
+  const state = ctx.continuation as SearchContinuation | undefined;
+  let cursorId = state?.cursorId;
+  let emitted = state?.emitted ?? 0;
+  let pages = state?.pages ?? 0;
+  const limit = args.limit ?? Number.POSITIVE_INFINITY;
+  let slowest = 0;
+  const firstPage = pages;
+  if (cursorId === undefined) ctx.log.info(`${method}: ${args.query}`);
+  for (;;) {
+    if (Math.min(out.remaining, limit - emitted) <= 0) {
+      ctx.log.info(`${method}: stopped at the record limit after ${emitted} records`);
+      return {};
+    }
+    if (pages > firstPage && cursorId && Date.now() + Math.max(2 * slowest, 1000) >= ctx.deadline) {
+      ctx.log.info(`${method}: time budget reached after ${emitted} records in ${pages} pages; continuing`);
+      return { continuation: { cursorId, emitted, pages } satisfies SearchContinuation };
+    }
+    const started = Date.now();
+    const page = cursorId
+      ? await client.searchPage(method, { cursorId, ...(args.params ? { params: args.params } : {}) })
+      : await client.searchPage(method, {
+          query: args.query,
+          openCursor: true,
+          ...(args.params ? { params: args.params } : {}),
+        });
+    pages++;
+    if (pages === 1 && page.totalCount !== undefined) ctx.log.info(`${method}: ${page.totalCount} matching`);
+    for (const r of page.results) {
+      if (out.remaining <= 0 || emitted >= limit) break;
+      out.emit(args.transform ? args.transform(r) : r);
+      emitted++;
+    }
+    await out.flush();
+    slowest = Math.max(slowest, Date.now() - started);
+    if (!page.nextCursorId) {
+      ctx.log.info(`${method}: read ${emitted} records in ${pages} pages`);
+      return {};
+    }
+    cursorId = page.nextCursorId;
+  }
+}
+
+/**
+ * What a record-level failure becomes: a GigyaError that concerns only this record (not a configuration error,
+ * not a transient error that outlived its retries) → the details for `_errorDetails`; anything else → undefined,
+ * and the caller rethrows so the step fails.
+ */
+export function recordErrorOf(error: unknown): (Record<string, unknown> & { message: string }) | undefined {
+  if (!(error instanceof GigyaError) || error.transient || CONFIGURATION_ERROR_CODES.has(error.errorCode))
+    return undefined;
+  return {
+    message: error.message,
+    code: error.errorCode,
+    errorCode: error.errorCode,
+    errorMessage: error.errorMessage,
+    ...(error.errorDetails === undefined ? {} : { errorDetails: error.errorDetails }),
+    ...(error.callId === undefined ? {} : { callId: error.callId }),
+    ...(error.validationErrors === undefined ? {} : { validationErrors: error.validationErrors }),
+  };
+}
+
+/** Runs `fn` over items with at most `concurrency` in flight; results keep the input order. */
+export async function mapConcurrent<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (next < items.length && !failed) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i] as T, i);
+      } catch (error) {
+        // The other workers stop taking items; the first failure is what the caller sees.
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
+  return results;
+}

@@ -1,0 +1,166 @@
+import { GIGYA_CONNECTION_PARAMS, gigyaClientFor, normalizeSelect, readWithCursor } from '../connectors/gigya-step.ts';
+import { isProblem, placeholdersIn, renderPlaceholders } from '../dataflow/placeholders.ts';
+import { IdxError } from '../errors.ts';
+import { defineScript, type ScriptCheckProblem } from './types.ts';
+
+/** Timestamp fields a delta may key on (identitysync-spec.md §3). */
+const DELTA_FIELDS = [
+  'lastUpdatedTimestamp',
+  'lastLoginTimestamp',
+  'oldestDataUpdatedTimestamp',
+  'createdTimestamp',
+  'verifiedTimestamp',
+  'registeredTimestamp',
+] as const;
+
+/** A time placeholder (`${now}`, `${now-1h}`, `${unix}`): allowed in `where` only with fullExtract. */
+const TIME_PLACEHOLDER = /\$\{(?:now|unix)(?:[-+:][^}]*)?\}/;
+
+/** Checks the placeholders of a `where` clause (it is `verbatim`, so the validator leaves them to us). */
+export function checkWherePlaceholders(where: string | undefined): ScriptCheckProblem[] {
+  const problems: ScriptCheckProblem[] = [];
+  for (const p of placeholdersIn(where ?? '')) {
+    if (isProblem(p))
+      problems.push({ code: p.code, path: 'where', message: p.message, expected: p.expected, received: p.raw });
+    else if (p.kind === 'secret') {
+      problems.push({
+        code: 'IDX_GIGYA_WHERE_SECRET',
+        path: 'where',
+        message: 'a where clause cannot hold a secret: it is sent as query text and logged',
+        expected: 'no ${secret:…} in where',
+        received: p.raw,
+      });
+    }
+  }
+  return problems;
+}
+
+/**
+ * `datasource.read.gigya.account`: pulls accounts through `accounts.search` with a cursor, by default only those
+ * changed within the job's delta window.
+ */
+export const datasourceReadGigyaAccount = defineScript({
+  type: 'datasource.read.gigya.account',
+  summary:
+    'Reads accounts with accounts.search (cursor paging), by default only those changed since the last successful run.',
+  description:
+    'The query is `SELECT <select> FROM <from> WHERE (<where>) AND <deltaField> > <from> AND <deltaField> <= <to> ' +
+    'ORDER BY <deltaField>` with the delta window of the job (no lower bound on a first run). With fullExtract ' +
+    "(the schedule's or this step's) the window is left out and `where` may use `${now-1h}`-style times, which " +
+    'render as epoch milliseconds; without fullExtract such a where fails the run (IDX_GIGYA_WHERE_TIME). Pages ' +
+    "are read until the last one (short pages do not end the walk); near the invocation's time budget the reader " +
+    'returns its cursor and the next invocation continues it, so exports of any size fit in 15-minute Lambdas.',
+  consumes: 'nothing',
+  produces: 'records',
+  continues: true,
+  params: {
+    select: {
+      type: 'string',
+      required: true,
+      description:
+        'Comma list of fields, e.g. `UID,profile.email,data.subscribed`; `profile` returns the whole object; `*` every field.',
+      examples: ['UID,profile.firstName,profile.lastName,profile.email'],
+    },
+    from: {
+      type: 'string',
+      default: 'accounts',
+      enum: ['accounts', 'emailAccounts'],
+      description: 'Full accounts, or lite (email) accounts.',
+    },
+    where: {
+      type: 'string',
+      verbatim: true,
+      timeFormat: 'epochMillis',
+      description:
+        'Filter in the search language (double-quoted strings), e.g. `profile.country = "DE"`. Time expressions ' +
+        '`${now-1h}` (units y M w d h m s) render as epoch ms and are allowed only with fullExtract.',
+      examples: ['profile.firstName IS NOT NULL', 'lastLoginTimestamp > ${now-7d}'],
+    },
+    deltaField: {
+      type: 'string',
+      default: 'lastUpdatedTimestamp',
+      enum: DELTA_FIELDS,
+      description: 'The timestamp the delta window applies to; results are ordered by it.',
+    },
+    fullExtract: {
+      type: 'boolean',
+      default: false,
+      description: "Read everything that matches `where`, ignoring the delta window (as the schedule's fullExtract).",
+    },
+    limit: {
+      type: 'integer',
+      minimum: 1,
+      description: 'At most this many accounts (besides the job limit, e.g. 10 in test runs).',
+    },
+    batchSize: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1000,
+      default: 1000,
+      description: 'Page size (the cursor LIMIT); Gigya allows at most 1000 and may return fewer.',
+    },
+    ...GIGYA_CONNECTION_PARAMS,
+  },
+  check(params) {
+    const problems = checkWherePlaceholders(params.where);
+    if (normalizeSelect(params.select) === '') {
+      problems.push({
+        code: 'IDX_GIGYA_SELECT',
+        path: 'select',
+        message: 'select names no field',
+        expected: 'a comma list of fields, e.g. UID,profile.email',
+        received: JSON.stringify(params.select),
+      });
+    }
+    return problems;
+  },
+  async create(params, ctx) {
+    const fullExtract = ctx.job.fullExtract || params.fullExtract;
+    const rawWhere = (params.where ?? '').trim();
+    if (!fullExtract && TIME_PLACEHOLDER.test(rawWhere)) {
+      throw new IdxError('IDX_GIGYA_WHERE_TIME', 'a time expression in where needs fullExtract', {
+        stepId: ctx.stepId,
+        param: 'where',
+        expected: 'fullExtract on the schedule or the step, or a where without ${now…}',
+        received: rawWhere,
+      });
+    }
+    const where = renderPlaceholders(
+      rawWhere,
+      {
+        now: new Date(ctx.job.startTime),
+        jobId: ctx.job.id,
+        dataflowId: ctx.job.dataflowId,
+        ...(ctx.job.apiKey === undefined ? {} : { apiKey: ctx.job.apiKey }),
+      },
+      'epochMillis',
+    );
+    const conditions: string[] = where ? [`(${where})`] : [];
+    if (!fullExtract && ctx.job.delta) {
+      const to = Date.parse(ctx.job.delta.to);
+      if (ctx.job.delta.from !== undefined) conditions.push(`${params.deltaField} > ${Date.parse(ctx.job.delta.from)}`);
+      conditions.push(`${params.deltaField} <= ${to}`);
+    }
+    const pageSize = Math.max(
+      1,
+      Math.min(params.batchSize, params.limit ?? params.batchSize, ctx.job.limit ?? params.batchSize),
+    );
+    const query =
+      `SELECT ${normalizeSelect(params.select)} FROM ${params.from}` +
+      (conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '') +
+      ` ORDER BY ${params.deltaField} LIMIT ${pageSize}`;
+    const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: 1 });
+    return {
+      read: (out) =>
+        readWithCursor({
+          client,
+          method: 'accounts.search',
+          query,
+          ctx,
+          out,
+          ...(params.limit === undefined ? {} : { limit: params.limit }),
+        }),
+      close,
+    };
+  },
+});

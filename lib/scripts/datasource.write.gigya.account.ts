@@ -1,0 +1,114 @@
+import { GIGYA_CONNECTION_PARAMS, gigyaClientFor, mapConcurrent, recordErrorOf } from '../connectors/gigya-step.ts';
+import { type DataRecord, defineScript } from './types.ts';
+import { setPath } from './util/paths.ts';
+
+/** Record fields sent to setAccountInfo (apis.md §A.6); everything else is left out. */
+const WRITABLE = new Set([
+  'profile',
+  'data',
+  'subscriptions',
+  'preferences',
+  'communications',
+  'isActive',
+  'isVerified',
+  'lang',
+  'addLoginEmails',
+  'removeLoginEmails',
+]);
+
+/** The setAccountInfo params of a record: writable fields, with flat dotted keys (`profile.email`) nested. */
+function accountParams(record: DataRecord, ignored: Set<string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(record)) {
+    if (key === 'UID' || key.startsWith('_')) continue;
+    const head = key.split('.')[0] as string;
+    if (!WRITABLE.has(head)) {
+      ignored.add(key);
+      continue;
+    }
+    if (key.includes('.')) setPath(out, key, value);
+    else if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      // A copy: flat keys merged in later must not change the record that continues downstream.
+      out[key] = {
+        ...(structuredClone(value) as Record<string, unknown>),
+        ...((out[key] as object | undefined) ?? {}),
+      };
+    } else out[key] = value;
+  }
+  return out;
+}
+
+/**
+ * `datasource.write.gigya.account`: updates existing accounts with `accounts.setAccountInfo`, one call per
+ * record keyed by its `UID`.
+ */
+export const datasourceWriteGigyaAccount = defineScript({
+  type: 'datasource.write.gigya.account',
+  summary:
+    'Updates existing accounts with accounts.setAccountInfo, one call per record keyed by UID; never creates accounts.',
+  description:
+    'Each record needs a `UID`; its `profile`, `data`, `subscriptions`, `preferences`, `communications`, ' +
+    '`isActive`, `isVerified` and `lang` are sent (flat keys such as `profile.email` are nested first), and merged ' +
+    'into the account by Gigya: fields not sent are left unchanged, `null` clears a field. Other top-level fields ' +
+    'are not sent (listed once in the trace). A record whose UID has no account (403005), or that Gigya refuses ' +
+    '(validation, schema), goes down the error path with `_errorDetails {errorCode, errorMessage, callId}`; ' +
+    'written records continue on the success path. Credential, permission and data-centre errors fail the step; ' +
+    'throttling and server errors are retried with backoff.',
+  consumes: 'records',
+  produces: 'records',
+  params: {
+    maxConnections: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 100,
+      default: 10,
+      description: 'Calls in flight at once (SAP suggests 10–20 for write-backs).',
+    },
+    muteWebhooks: {
+      type: 'boolean',
+      default: false,
+      description: 'Ask Gigya not to fire webhooks for these updates (avoids loops when a webhook feeds the ESP).',
+    },
+    ...GIGYA_CONNECTION_PARAMS,
+    maxCallsPerSecond: { ...GIGYA_CONNECTION_PARAMS.maxCallsPerSecond, default: 50 },
+  },
+  async create(params, ctx) {
+    const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: params.maxConnections });
+    const ignored = new Set<string>();
+    let warned = false;
+    return {
+      async records(batch, out) {
+        const outcomes = await mapConcurrent(batch, params.maxConnections, async (record) => {
+          const uid = record.UID;
+          if (typeof uid !== 'string' || uid === '') {
+            return { message: 'the record has no UID, so no account can be updated', code: 'IDX_GIGYA_NO_UID' };
+          }
+          try {
+            await client.call('accounts.setAccountInfo', {
+              UID: uid,
+              ...accountParams(record, ignored),
+              ...(params.muteWebhooks ? { muteWebhooks: true } : {}),
+            });
+            return undefined;
+          } catch (error) {
+            const details = recordErrorOf(error);
+            if (!details) throw error;
+            return details;
+          }
+        });
+        outcomes.forEach((failure, i) => {
+          const record = batch[i] as DataRecord;
+          if (failure) out.reject(record, failure);
+          else out.emit(record);
+        });
+        if (!warned && ignored.size) {
+          warned = true;
+          ctx.log.warn(
+            `fields not sent to setAccountInfo (not account fields): ${[...ignored].slice(0, 20).join(', ')}`,
+          );
+        }
+      },
+      close,
+    };
+  },
+});

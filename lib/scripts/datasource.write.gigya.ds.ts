@@ -1,0 +1,86 @@
+import { GIGYA_CONNECTION_PARAMS, gigyaClientFor, mapConcurrent, recordErrorOf } from '../connectors/gigya-step.ts';
+import { type DataRecord, defineScript } from './types.ts';
+import { getPath, setPath } from './util/paths.ts';
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** `datasource.write.gigya.ds`: stores each record as a Data Store object with `ds.store`. */
+export const datasourceWriteGigyaDs = defineScript({
+  type: 'datasource.write.gigya.ds',
+  summary: 'Stores each record as a Data Store object of one type with ds.store.',
+  description:
+    'The object id comes from the record field named by `oid` (records without it get a generated id, which is ' +
+    "written back into that field); the owner account from `uidField`. The stored data is the record's `data` " +
+    'object when it has one, otherwise the record without its id fields and `_`-prefixed fields (Data Store ' +
+    'objects read by datasource.read.gigya.ds round-trip). Refused records (e.g. over 512 KB, unknown UID) go ' +
+    'down the error path with `_errorDetails {errorCode, errorMessage, callId}`.',
+  consumes: 'records',
+  produces: 'records',
+  params: {
+    type: { type: 'string', required: true, description: 'The Data Store type (collection).', examples: ['purchases'] },
+    oid: {
+      type: 'string',
+      default: 'oid',
+      description: 'Record field holding the object id; a record without it gets a generated one (`auto`).',
+    },
+    uidField: {
+      type: 'string',
+      default: 'UID',
+      description: 'Record field holding the UID of the account the object belongs to; absent: a site-level object.',
+    },
+    updateBehavior: {
+      type: 'string',
+      enum: ['arrayPush', 'arraySet', 'replace'],
+      default: 'arrayPush',
+      description: 'How an existing object changes: merge appending to arrays, merge replacing arrays, or replace it.',
+    },
+    maxConnections: { type: 'integer', minimum: 1, maximum: 100, default: 10, description: 'Calls in flight at once.' },
+    ...GIGYA_CONNECTION_PARAMS,
+    maxCallsPerSecond: { ...GIGYA_CONNECTION_PARAMS.maxCallsPerSecond, default: 50 },
+  },
+  async create(params, ctx) {
+    const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: params.maxConnections });
+    const store = async (record: DataRecord) => {
+      const oid = getPath(record, params.oid);
+      const uid = getPath(record, params.uidField);
+      let data: Record<string, unknown>;
+      if (isObject(record.data)) data = record.data;
+      else {
+        data = {};
+        for (const [k, v] of Object.entries(record)) {
+          if (k === params.oid || k === params.uidField || k.startsWith('_')) continue;
+          data[k] = v;
+        }
+      }
+      const id = oid === undefined || oid === null || oid === '' ? 'auto' : String(oid);
+      try {
+        const r = await client.call('ds.store', {
+          type: params.type,
+          oid: id,
+          ...(uid === undefined || uid === null || uid === '' ? {} : { UID: String(uid) }),
+          data,
+          updateBehavior: params.updateBehavior,
+        });
+        if (id === 'auto' && typeof r.oid === 'string') setPath(record, params.oid, r.oid);
+        return undefined;
+      } catch (error) {
+        const details = recordErrorOf(error);
+        if (!details) throw error;
+        return details;
+      }
+    };
+    return {
+      async records(batch, out) {
+        const outcomes = await mapConcurrent(batch, params.maxConnections, store);
+        outcomes.forEach((failure, i) => {
+          const record = batch[i] as DataRecord;
+          if (failure) out.reject(record, failure);
+          else out.emit(record);
+        });
+      },
+      close,
+    };
+  },
+});

@@ -1,0 +1,86 @@
+import { GigyaError } from '../connectors/gigya.ts';
+import { GIGYA_CONNECTION_PARAMS, gigyaClientFor, mapConcurrent, recordErrorOf } from '../connectors/gigya-step.ts';
+import { type DataRecord, defineScript } from './types.ts';
+import { getPath } from './util/paths.ts';
+
+/** `datasource.write.gigya.generic`: calls any Gigya REST method once per record. */
+export const datasourceWriteGigyaGeneric = defineScript({
+  type: 'datasource.write.gigya.generic',
+  summary:
+    'Calls any Gigya REST method once per record (importLiteAccount, setAccountInfo, deleteAccount, ds.store, …).',
+  description:
+    'Each entry of `apiParams` becomes one parameter of the call: the value of the record field `sourceField` ' +
+    '(dotted paths, e.g. `_response.UID` from an earlier step) when that is given and present in the record, else ' +
+    'the constant `value`; a parameter with neither is not sent. Objects are sent as JSON. With `addResponse` the ' +
+    'reply is added to the record as `_response` (on the error path too). `{{…}}` texts are template blanks and ' +
+    'are sent as written. With `apiKey` / `userKey` / `secret` the calls go to another site (site-to-site copy).',
+  consumes: 'records',
+  produces: 'records',
+  params: {
+    apiMethod: {
+      type: 'string',
+      required: true,
+      description: 'The REST method, e.g. `accounts.importLiteAccount`.',
+      examples: ['accounts.setAccountInfo', 'accounts.importLiteAccount', 'accounts.deleteAccount', 'ds.store'],
+    },
+    apiParams: {
+      type: 'array',
+      default: [],
+      description: 'The parameters of the call.',
+      items: {
+        type: 'object',
+        description: 'One parameter: its name and where its value comes from.',
+        properties: {
+          paramName: { type: 'string', required: true, description: 'The parameter name, e.g. `UID`, `profile`.' },
+          sourceField: { type: 'string', description: 'Record field (dotted path) holding the value.' },
+          value: {
+            type: 'string',
+            description: 'A constant value, used when sourceField is empty or absent from the record.',
+          },
+        },
+      },
+    },
+    addResponse: {
+      type: 'boolean',
+      default: false,
+      description: 'Add the API reply to the record as `_response`, for later steps.',
+    },
+    maxConnections: { type: 'integer', minimum: 1, maximum: 100, default: 10, description: 'Calls in flight at once.' },
+    ...GIGYA_CONNECTION_PARAMS,
+    maxCallsPerSecond: { ...GIGYA_CONNECTION_PARAMS.maxCallsPerSecond, default: 50 },
+  },
+  async create(params, ctx) {
+    const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: params.maxConnections });
+    const callParams = (record: DataRecord): Record<string, unknown> => {
+      const out: Record<string, unknown> = {};
+      for (const p of params.apiParams) {
+        let v: unknown;
+        if (p.sourceField) v = getPath(record, p.sourceField);
+        if (v === undefined && p.value !== undefined && p.value !== '') v = p.value;
+        if (v !== undefined) out[p.paramName] = v;
+      }
+      return out;
+    };
+    return {
+      async records(batch, out) {
+        const outcomes = await mapConcurrent(batch, params.maxConnections, async (record) => {
+          try {
+            const response = await client.call(params.apiMethod, callParams(record));
+            return { response };
+          } catch (error) {
+            const failure = recordErrorOf(error);
+            if (!failure) throw error;
+            return { failure, response: error instanceof GigyaError ? error.response : {} };
+          }
+        });
+        outcomes.forEach((o, i) => {
+          const record = batch[i] as DataRecord;
+          if (params.addResponse) record._response = o.response;
+          if ('failure' in o && o.failure) out.reject(record, o.failure);
+          else out.emit(record);
+        });
+      },
+      close,
+    };
+  },
+});
