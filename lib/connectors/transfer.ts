@@ -124,7 +124,16 @@ async function pump(source: Readable, target: Writable, idleMs: number, onBytes:
     }
   } finally {
     clearTimeout(timer);
+    // Closing the remote handle may still fail once the connection is gone; that must not surface later as an
+    // unhandled stream error. Waiting for the close also keeps handles from piling up on the server.
+    source.on('error', () => undefined);
     if (!source.destroyed) source.destroy();
+    if (!source.closed) {
+      await Promise.race([
+        once(source, 'close').catch(() => undefined),
+        new Promise((r) => setTimeout(r, 5000).unref()),
+      ]);
+    }
   }
 }
 
@@ -288,6 +297,8 @@ export interface WriteOptions {
   readonly root: string;
   readonly temporaryUploadExtension: boolean;
   readonly maxAttempts: number;
+  /** Seconds without progress before an upload counts as dropped. */
+  readonly timeout: number;
   /** Initial backoff between attempts. @default 1000 */
   readonly retryDelayMs?: number;
 }
@@ -328,12 +339,30 @@ export async function uploadRemoteFile(
       async () => {
         if (folder && folder !== '/') await target.ensureFolder(folder);
         let sent = 0;
-        const body = file.open().pipe(
+        const source = file.open();
+        let stalled: NodeJS.Timeout | undefined;
+        const body = source.pipe(
           counter((n) => {
             sent += n;
+            arm();
           }),
         );
-        await target.upload(temp, body);
+        // A server that stops answering leaves the write pending forever; drop the connection instead.
+        const arm = () => {
+          clearTimeout(stalled);
+          stalled = setTimeout(() => {
+            body.destroy(Object.assign(new Error(`no progress for ${options.timeout} s`), { code: 'ETIMEDOUT' }));
+            void target.reset();
+          }, options.timeout * 1000);
+        };
+        source.on('error', (e) => body.destroy(e));
+        try {
+          arm();
+          await target.upload(temp, body);
+        } finally {
+          clearTimeout(stalled);
+          if (!source.destroyed) source.destroy();
+        }
         const size = await target.size(temp);
         if (size !== sent) {
           throw Object.assign(new Error(`the server holds ${size ?? 'no'} bytes of ${sent} sent`), {

@@ -3,8 +3,9 @@
  * their own endpoint params are empty.
  */
 import type { LocalExtra } from './environment.ts';
+import { sftpExtra } from './sftp-server.ts';
 
 /** Every extra stand-in of local mode. */
 export function defaultExtras(): LocalExtra[] {
-  return [];
+  return [sftpExtra()];
 }

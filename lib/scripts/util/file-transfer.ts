@@ -98,3 +98,47 @@ export function checkReaderParams(params: {
   }
   return problems;
 }
+
+/** Connection params of the SFTP steps (names as in IdentitySync, plus host key pinning). */
+export const sftpConnectionParams = {
+  host: {
+    type: 'string',
+    default: '',
+    description:
+      'SFTP server name or address. Empty in local mode: the embedded SFTP server (folder .idx/sftp/), with its ' +
+      'host key pinned and, when username is empty too, the local login idx / idx.',
+    examples: ['sftp.example.com'],
+  },
+  port: { type: 'integer', default: 22, minimum: 1, maximum: 65535, description: 'SSH port.' },
+  username: { type: 'string', default: '', description: 'Login name.' },
+  password: {
+    type: 'string',
+    secret: true,
+    description: 'Password, as ${secret:NAME}; leave unset for key authentication.',
+  },
+  privateKey: {
+    type: 'string',
+    secret: true,
+    description: 'Private key for key authentication (OpenSSH/PEM text, or base64 of it), as ${secret:NAME}.',
+  },
+  passphrase: {
+    type: 'string',
+    secret: true,
+    description: 'Passphrase of an encrypted privateKey, as ${secret:NAME}.',
+  },
+  hostKeyFingerprint: {
+    type: 'string',
+    description:
+      "SHA256 fingerprint of the server's host key, as `ssh-keygen -lf` prints it (SHA256:…; hex also accepted). " +
+      'A server presenting another key is refused before any credential or data is sent. Unset: any key is ' +
+      'accepted and the job trace warns with the key seen, ready to pin.',
+    examples: ['SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU'],
+  },
+  timeout: {
+    type: 'integer',
+    default: 60,
+    minimum: 1,
+    maximum: 600,
+    description: 'Seconds to wait for the connection, and for progress during a transfer, before it counts as dropped.',
+  },
+} as const;

@@ -1,0 +1,382 @@
+/**
+ * SFTP for the file steps (ssh2-sftp-client over ssh2): one lazily opened connection per step, dropped and
+ * reopened after a failure; host key pinning checked before any credential or byte is sent; reads and writes
+ * as streams. {@link SftpFileSource} and {@link SftpFileTarget} plug it into the generic reader and writer.
+ */
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import SftpClient from 'ssh2-sftp-client';
+import type { Services } from '../engine/services.ts';
+import { IdxError } from '../errors.ts';
+import type { StepLogger } from '../scripts/types.ts';
+import { joinRemote, normalizeRoot } from './remote-path.ts';
+import type { FileSource, FileTarget, RemoteFile } from './transfer.ts';
+
+/** The login of the embedded SFTP server, used by steps whose host is empty in local mode. */
+export const LOCAL_SFTP_USERNAME = 'idx';
+/** The password of {@link LOCAL_SFTP_USERNAME} (a local stand-in, not a secret). */
+export const LOCAL_SFTP_PASSWORD = 'idx';
+
+/** Where and how to log in. Credentials are resolved values, never logged. */
+export interface SftpEndpoint {
+  readonly host: string;
+  readonly port: number;
+  readonly username: string;
+  readonly password?: string;
+  /** PEM / OpenSSH private key text. */
+  readonly privateKey?: string;
+  readonly passphrase?: string;
+  /** `SHA256:<base64>` (or bare base64, or hex); unset: any host key is accepted, with a warning. */
+  readonly hostKeyFingerprint?: string;
+  /** Connection and idle timeout. */
+  readonly timeoutMs: number;
+}
+
+/** The connection params of the SFTP steps, as resolved. */
+export interface SftpConnectionParams {
+  readonly host: string;
+  readonly port: number;
+  readonly username: string;
+  readonly password?: string;
+  readonly privateKey?: string;
+  readonly passphrase?: string;
+  readonly hostKeyFingerprint?: string;
+  readonly timeout: number;
+}
+
+/** The OpenSSH-style fingerprint of a host key blob: `SHA256:<base64 without padding>`. */
+export function sshFingerprint(publicKeyBlob: Buffer): string {
+  return `SHA256:${createHash('sha256').update(publicKeyBlob).digest('base64').replace(/=+$/, '')}`;
+}
+
+/** Normalizes a pinned fingerprint written as `SHA256:b64`, bare base64, or hex with or without colons. */
+export function normalizeFingerprint(value: string): string {
+  const v = value.trim().replace(/^SHA256:/i, '');
+  const hex = v.replace(/:/g, '');
+  if (/^[0-9a-f]{64}$/i.test(hex)) return `SHA256:${Buffer.from(hex, 'hex').toString('base64').replace(/=+$/, '')}`;
+  return `SHA256:${v.replace(/=+$/, '')}`;
+}
+
+/** A private key given as text or as base64 of the text (the form console schemas use). */
+export function decodePrivateKey(value: string): string {
+  const v = value.trim();
+  if (v.includes('-----BEGIN') || v.includes('PuTTY-User-Key-File')) return v;
+  const decoded = Buffer.from(v, 'base64').toString('utf8');
+  return decoded.includes('-----BEGIN') ? decoded : v;
+}
+
+/**
+ * The endpoint of a step. An empty host in local mode means the embedded server, with its pinned host key and
+ * the local login for empty credentials; an empty host anywhere else is an error.
+ */
+export function resolveSftpEndpoint(params: SftpConnectionParams, services: Services, stepId: string): SftpEndpoint {
+  const host = params.host.trim();
+  const local = services.config.local ? services.config.endpoints.sftp : undefined;
+  const blank = (v: string | undefined) => (v?.trim() ? v : undefined);
+  if (!host) {
+    if (!local) {
+      throw new IdxError('IDX_PARAM_MISSING', 'host is empty', {
+        stepId,
+        param: 'host',
+        expected: 'the SFTP server name (an empty host only means the embedded server in local mode)',
+        received: '""',
+      });
+    }
+    const useLocalLogin = !blank(params.username);
+    const fingerprint = blank(params.hostKeyFingerprint) ?? local.hostKeyFingerprint;
+    return {
+      host: local.host,
+      port: local.port,
+      username: useLocalLogin ? LOCAL_SFTP_USERNAME : params.username,
+      ...(useLocalLogin ? { password: LOCAL_SFTP_PASSWORD } : credentials(params)),
+      ...(fingerprint ? { hostKeyFingerprint: fingerprint } : {}),
+      timeoutMs: params.timeout * 1000,
+    };
+  }
+  const fingerprint = blank(params.hostKeyFingerprint);
+  return {
+    host,
+    port: params.port,
+    username: params.username,
+    ...credentials(params),
+    ...(fingerprint ? { hostKeyFingerprint: fingerprint } : {}),
+    timeoutMs: params.timeout * 1000,
+  };
+}
+
+function credentials(params: SftpConnectionParams): { password?: string; privateKey?: string; passphrase?: string } {
+  return {
+    ...(params.password ? { password: params.password } : {}),
+    ...(params.privateKey?.trim() ? { privateKey: decodePrivateKey(params.privateKey) } : {}),
+    ...(params.passphrase ? { passphrase: params.passphrase } : {}),
+  };
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ERR_NOT_CONNECTED',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
+const NETWORK_TEXT =
+  /unexpected (end|close)|connection lost|not connected|no sftp connection|socket|timed out|timeout|closed|ECONNRESET|EPIPE|premature/i;
+
+/** A lazily opened SFTP connection that reopens after {@link reset}. */
+export class SftpConnection {
+  readonly #endpoint: SftpEndpoint;
+  readonly #log: StepLogger;
+  readonly #stepId: string;
+  #client: SftpClient | undefined;
+  #connecting: Promise<SftpClient> | undefined;
+  /** Set when the current connection closed or failed; an operation failing then failed for that reason. */
+  #lost = false;
+  #warned = false;
+
+  constructor(endpoint: SftpEndpoint, log: StepLogger, stepId: string) {
+    this.#endpoint = endpoint;
+    this.#log = log;
+    this.#stepId = stepId;
+  }
+
+  /** `sftp://user@host:port`: names the account in processed-file marks and messages. */
+  get id(): string {
+    return `sftp://${this.#endpoint.username}@${this.#endpoint.host}:${this.#endpoint.port}`;
+  }
+
+  /** The open client, connecting first when needed. */
+  client(): Promise<SftpClient> {
+    if (this.#client && !this.#lost) return Promise.resolve(this.#client);
+    if (this.#lost) void this.reset();
+    this.#connecting ??= this.#connect().finally(() => {
+      this.#connecting = undefined;
+    });
+    return this.#connecting;
+  }
+
+  async #connect(): Promise<SftpClient> {
+    const e = this.#endpoint;
+    // The library prints unexpected closes to the console by default; here they only mark the connection lost.
+    const onLost = () => {
+      if (this.#client === client) this.#lost = true;
+    };
+    const client: SftpClient = new SftpClient('identity-sync', { error: onLost, end: onLost, close: onLost } as never);
+    // The library's own listeners stand aside while an operation runs; this one always sees the socket go.
+    const raw = (client as unknown as { client: { on(event: string, listener: () => void): void } }).client;
+    for (const event of ['end', 'close', 'error']) raw.on(event, onLost);
+    const pinned = e.hostKeyFingerprint ? normalizeFingerprint(e.hostKeyFingerprint) : undefined;
+    let seen: string | undefined;
+    try {
+      await client.connect({
+        host: e.host,
+        port: e.port,
+        username: e.username,
+        ...(e.password ? { password: e.password } : {}),
+        ...(e.privateKey ? { privateKey: e.privateKey } : {}),
+        ...(e.passphrase ? { passphrase: e.passphrase } : {}),
+        readyTimeout: e.timeoutMs,
+        keepaliveInterval: Math.max(1000, Math.floor(e.timeoutMs / 3)),
+        keepaliveCountMax: 3,
+        // Runs before authentication: a wrong key refuses the server before a password or a byte is sent.
+        hostVerifier: (key: Buffer) => {
+          seen = sshFingerprint(key);
+          return pinned === undefined || seen === pinned;
+        },
+      });
+    } catch (error) {
+      void client.end().catch(() => undefined);
+      if (pinned !== undefined && seen !== undefined && seen !== pinned) {
+        throw new IdxError(
+          'IDX_SFTP_HOST_KEY_MISMATCH',
+          `the host key of ${e.host}:${e.port} is not the pinned one; refusing to connect`,
+          {
+            stepId: this.#stepId,
+            param: 'hostKeyFingerprint',
+            expected: pinned,
+            received: seen,
+          },
+        );
+      }
+      const level = (error as { level?: string }).level;
+      if (level === 'client-authentication' || /authentication|auth methods/i.test((error as Error).message)) {
+        throw new IdxError('IDX_SFTP_AUTH', `login as "${e.username}" on ${e.host}:${e.port} was refused`, {
+          stepId: this.#stepId,
+          param: e.privateKey ? 'privateKey' : 'password',
+          expected: 'credentials the server accepts',
+          received: 'an authentication failure',
+        });
+      }
+      throw error;
+    }
+    if (pinned === undefined && !this.#warned) {
+      this.#warned = true;
+      this.#log.warn(
+        `the host key of ${e.host}:${e.port} is not pinned (it is ${seen}); set hostKeyFingerprint to refuse an impostor server`,
+      );
+    }
+    this.#lost = false;
+    this.#client = client;
+    return client;
+  }
+
+  /** True when the SFTP server supports replacing renames (OpenSSH's posix-rename extension). */
+  async hasPosixRename(): Promise<boolean> {
+    const c = await this.client();
+    const wrapper = (c as unknown as { sftp?: { _extensions?: Record<string, string> } }).sftp;
+    const ext = wrapper?._extensions ?? {};
+    return 'posix-rename@openssh.com' in ext;
+  }
+
+  /** Drops the connection (after a failure); the next call connects afresh. */
+  async reset(): Promise<void> {
+    const c = this.#client;
+    this.#client = undefined;
+    this.#lost = false;
+    if (!c) return;
+    // A dead connection may never answer a polite end; destroy the socket instead.
+    const raw = c as unknown as { client?: { destroy?: () => void }; sftp?: unknown };
+    raw.client?.destroy?.();
+    raw.sftp = undefined;
+  }
+
+  /** Closes the connection at the end of the step. */
+  async close(): Promise<void> {
+    const c = this.#client;
+    this.#client = undefined;
+    if (!c) return;
+    await Promise.race([c.end().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+    (c as unknown as { client?: { destroy?: () => void } }).client?.destroy?.();
+  }
+
+  /** True when an error may go away with a new connection. */
+  isTransient(error: unknown): boolean {
+    if (error instanceof IdxError) return error.transient;
+    if (this.#lost) return true;
+    const e = error as { code?: unknown; level?: string; message?: string };
+    if (e.level === 'client-socket' || e.level === 'client-timeout') return true;
+    if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return true;
+    // SFTP status codes (numbers: no such file, permission denied, failure) are the server's answer, not a drop.
+    if (typeof e.code === 'number') return false;
+    return NETWORK_TEXT.test(e.message ?? '');
+  }
+}
+
+/** The regular files of one SFTP folder as a {@link FileSource}. */
+export class SftpFileSource implements FileSource {
+  readonly #c: SftpConnection;
+  readonly #root: string;
+  readonly #moveTo: string | undefined;
+
+  /** `moveToPath` relative to the folder, or absolute. */
+  constructor(connection: SftpConnection, remotePath: string, moveToPath: string | undefined, stepId: string) {
+    this.#c = connection;
+    this.#root = normalizeRoot(remotePath, { param: 'remotePath', stepId });
+    if (moveToPath !== undefined) {
+      const to = normalizeRoot(moveToPath, { param: 'moveToPath', stepId });
+      this.#moveTo = to.startsWith('/') || this.#root === '.' ? to : to === '.' ? this.#root : `${this.#root}/${to}`;
+    }
+  }
+
+  get id(): string {
+    return this.#c.id;
+  }
+
+  async list(): Promise<RemoteFile[]> {
+    const client = await this.#c.client();
+    const entries = await client.list(this.#root);
+    return entries
+      .filter((e) => e.type === '-')
+      .map((e) => ({
+        name: e.name,
+        // Unsafe names are refused by the reader before use; the path is only built for safe ones.
+        path: this.#root === '.' ? e.name : `${this.#root === '/' ? '' : this.#root}/${e.name}`,
+        size: e.size,
+        modifiedAt: e.modifyTime,
+      }));
+  }
+
+  async open(file: RemoteFile, start: number): Promise<Readable> {
+    const client = await this.#c.client();
+    return client.createReadStream(file.path, { start, highWaterMark: 256 * 1024 }) as unknown as Readable;
+  }
+
+  async remove(file: RemoteFile): Promise<void> {
+    const client = await this.#c.client();
+    await client.delete(file.path, true);
+  }
+
+  async move(file: RemoteFile): Promise<void> {
+    const folder = this.#moveTo ?? this.#root;
+    const client = await this.#c.client();
+    if (folder !== '.' && folder !== '/' && !(await client.exists(folder))) await client.mkdir(folder, true);
+    await renameReplacing(this.#c, file.path, joinRemote(folder, file.name, { allowFolders: false }));
+  }
+
+  reset(): Promise<void> {
+    return this.#c.reset();
+  }
+
+  isTransient(error: unknown): boolean {
+    return this.#c.isTransient(error);
+  }
+}
+
+/** Renames, replacing the target: atomically where the server has posix-rename, else remove then rename. */
+async function renameReplacing(c: SftpConnection, from: string, to: string): Promise<void> {
+  const client = await c.client();
+  if (await c.hasPosixRename()) {
+    await client.posixRename(from, to);
+    return;
+  }
+  if (await client.exists(to)) await client.delete(to, true);
+  await client.rename(from, to);
+}
+
+/** An SFTP folder as a {@link FileTarget}. */
+export class SftpFileTarget implements FileTarget {
+  readonly #c: SftpConnection;
+
+  constructor(connection: SftpConnection) {
+    this.#c = connection;
+  }
+
+  async upload(path: string, body: Readable): Promise<void> {
+    const client = await this.#c.client();
+    // Flags "w": create or truncate, so a stale temporary file from a crashed run is overwritten.
+    await client.put(body, path, { writeStreamOptions: { flags: 'w', mode: 0o644 } });
+  }
+
+  rename(from: string, to: string): Promise<void> {
+    return renameReplacing(this.#c, from, to);
+  }
+
+  async remove(path: string): Promise<void> {
+    const client = await this.#c.client();
+    await client.delete(path, true);
+  }
+
+  async size(path: string): Promise<number | undefined> {
+    const client = await this.#c.client();
+    if (!(await client.exists(path))) return undefined;
+    return (await client.stat(path)).size;
+  }
+
+  async ensureFolder(path: string): Promise<void> {
+    const client = await this.#c.client();
+    if (!(await client.exists(path))) await client.mkdir(path, true);
+  }
+
+  reset(): Promise<void> {
+    return this.#c.reset();
+  }
+
+  isTransient(error: unknown): boolean {
+    return this.#c.isTransient(error);
+  }
+}
