@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { IdxError, showValue } from '../errors.ts';
 import type { JobContext, LogLevel } from '../scripts/types.ts';
-import { type JobRecord, JobStore } from '../stores/jobs.ts';
+import { type JobRecord, type JobState, JobStore } from '../stores/jobs.ts';
 import { DataflowStateStore } from '../stores/state.ts';
 import type { CompleteEvent, ExecutionInput, FailEvent, ScheduleSummary, StartEvent } from './events.ts';
 import { TraceLogger } from './logger.ts';
@@ -229,29 +229,55 @@ export async function failJob(
     );
   } else {
     // The job never started (bad input, lock held): keep a record so the failure is visible in `idx jobs`.
-    const id = event.execution.Name ?? randomUUID();
-    const startTime = event.execution.StartTime ? new Date(event.execution.StartTime).toISOString() : endTime;
-    await jobs.create({
-      id,
-      dataflowId: event.dataflow.id,
-      dataflowName: event.dataflow.name,
-      ...(event.input?.scheduleId === undefined ? {} : { schedulingId: event.input.scheduleId }),
-      status: 'failed',
-      createTime: endTime,
-      updateTime: endTime,
-      startTime,
-      endTime,
-      totalRecords: 0,
-      processedRecords: 0,
-      attemptNumber: event.input?.attempt ?? 1,
-      trace: [services.secrets.redactor.redact(`${endTime} ERROR ${message}`)],
-      steps: {},
-      test: event.input?.test === true,
-      fullExtract: event.input?.fullExtract === true,
-      logLevel: event.input?.logLevel ?? 'info',
-      error,
-      expiresAt: Math.floor(Date.now() / 1000) + JOB_RETENTION_S,
-    });
+    await jobs.create(
+      unstartedJobRecord({
+        id: event.execution.Name ?? randomUUID(),
+        dataflow: event.dataflow,
+        input: event.input,
+        startTime: event.execution.StartTime ? new Date(event.execution.StartTime).toISOString() : endTime,
+        endTime,
+        status: 'failed',
+        error,
+        trace: [services.secrets.redactor.redact(`${endTime} ERROR ${message}`)],
+      }),
+    );
   }
   return { status: 'failed', error };
+}
+
+/**
+ * The record of a job whose start action never wrote one: the input was bad, the lock was held, or the
+ * execution ended (timed out, was stopped) before the job started.
+ */
+export function unstartedJobRecord(job: {
+  readonly id: string;
+  readonly dataflow: { readonly id: string; readonly name: string };
+  readonly input: ExecutionInput | undefined;
+  readonly startTime: string;
+  readonly endTime: string;
+  readonly status: JobState;
+  readonly error?: Record<string, unknown>;
+  readonly trace: string[];
+}): JobRecord {
+  return {
+    id: job.id,
+    dataflowId: job.dataflow.id,
+    dataflowName: job.dataflow.name,
+    ...(job.input?.scheduleId === undefined ? {} : { schedulingId: job.input.scheduleId }),
+    status: job.status,
+    createTime: job.endTime,
+    updateTime: job.endTime,
+    startTime: job.startTime,
+    endTime: job.endTime,
+    totalRecords: 0,
+    processedRecords: 0,
+    attemptNumber: job.input?.attempt ?? 1,
+    trace: job.trace,
+    steps: {},
+    test: job.input?.test === true,
+    fullExtract: job.input?.fullExtract === true,
+    logLevel: job.input?.logLevel ?? 'info',
+    ...(job.error === undefined ? {} : { error: job.error }),
+    expiresAt: Math.floor(Date.now() / 1000) + JOB_RETENTION_S,
+  };
 }

@@ -14,9 +14,14 @@ import type { FileRef, FilesRef, PartRef, RecordsRef } from './refs.ts';
 /** Records per staged part; parts keep retries and later parallel readers cheap. */
 export const PART_RECORDS = 100_000;
 
-/** The key prefix of a job: `stage/<dataflowId>/<jobId>/`. Grants are scoped to `stage/<dataflowId>/`. */
+/** The key prefix of a dataflow's jobs: `stage/<dataflowId>/`. Its function's grants are scoped to it. */
+export function dataflowPrefix(dataflowId: string): string {
+  return `stage/${safeSegment(dataflowId)}/`;
+}
+
+/** The key prefix of a job: `stage/<dataflowId>/<jobId>/`. */
 export function jobPrefix(dataflowId: string, jobId: string): string {
-  return `stage/${safeSegment(dataflowId)}/${safeSegment(jobId)}/`;
+  return `${dataflowPrefix(dataflowId)}${safeSegment(jobId)}/`;
 }
 
 /** Makes a string safe as one S3 key segment (ids may hold spaces and punctuation). */

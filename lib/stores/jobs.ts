@@ -97,7 +97,11 @@ export class JobStore {
     );
   }
 
-  /** Sets the final status, end time, totals and (on failure) the error; appends closing trace lines. */
+  /**
+   * Sets the final status, end time, totals and (on failure) the error; appends closing trace lines. With
+   * `onlyIf`, writes only while the record has that status (a record another writer already finished is kept)
+   * and resolves `false` when it did not.
+   */
   async finish(
     id: string,
     update: {
@@ -107,8 +111,9 @@ export class JobStore {
       processedRecords?: number;
       error?: Record<string, unknown>;
       trace?: readonly string[];
+      onlyIf?: JobState;
     },
-  ): Promise<void> {
+  ): Promise<boolean> {
     const names: Record<string, string> = { '#status': 'status', '#trace': 'trace' };
     const values: Record<string, unknown> = {
       ':status': update.status,
@@ -131,15 +136,23 @@ export class JobStore {
       names['#error'] = 'error';
       values[':error'] = update.error;
     }
-    await this.db.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { id },
-        UpdateExpression: expr,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-      }),
-    );
+    if (update.onlyIf !== undefined) values[':expected'] = update.onlyIf;
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { id },
+          UpdateExpression: expr,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ...(update.onlyIf === undefined ? {} : { ConditionExpression: '#status = :expected' }),
+        }),
+      );
+    } catch (error) {
+      if (update.onlyIf !== undefined && (error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+    return true;
   }
 
   /** Jobs, newest first; by dataflow through the `byDataflow` index when a dataflow is given. */

@@ -1,0 +1,86 @@
+/**
+ * The CDK app's wiring: context values → stack props, the dataflows folder → validated dataflows → the stack.
+ * bin/app.ts only calls {@link buildApp}.
+ *
+ * Context keys (cdk.json or `cdk synth -c key=value`):
+ * - `identity-sync:dataflowsDir`: folder of dataflow files (default `dataflows`)
+ * - `identity-sync:stackName`: the stack id (default `IdentitySync`)
+ * - `identity-sync:namePrefix`: prefix of named resources (default `identity-sync`)
+ * - `identity-sync:secretPrefix`: prefix of secret names (default `identity-sync/`)
+ * - `identity-sync:stageExpirationDays`: days staged objects are kept (default 7)
+ * - `identity-sync:functions`: step function settings, `{"*": {...}, "<dataflow id>": {...}}` with
+ *   `memorySize` (MB) and `timeoutSeconds`
+ */
+import { Annotations, type App, Duration } from 'aws-cdk-lib';
+import { formatProblem } from '../dataflow/problems.ts';
+import { defaultRegistry } from '../scripts/index.ts';
+import { loadDataflowDir } from './load.ts';
+import { IdentitySyncStack, type IdentitySyncStackProps } from './stack.ts';
+import type { StepFunctionSettings } from './step-function.ts';
+
+const KEY = 'identity-sync';
+
+function settingsOf(value: unknown, where: string): StepFunctionSettings {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error(`${where} must be an object`);
+  const v = value as Record<string, unknown>;
+  for (const k of Object.keys(v)) {
+    if (k !== 'memorySize' && k !== 'timeoutSeconds')
+      throw new Error(`${where}.${k} is unknown (memorySize, timeoutSeconds)`);
+  }
+  const num = (k: string) => {
+    const n = typeof v[k] === 'string' ? Number(v[k]) : v[k];
+    if (n !== undefined && (typeof n !== 'number' || !Number.isInteger(n)))
+      throw new Error(`${where}.${k} must be a whole number`);
+    return n as number | undefined;
+  };
+  const memorySize = num('memorySize');
+  const timeoutSeconds = num('timeoutSeconds');
+  return {
+    ...(memorySize === undefined ? {} : { memorySize }),
+    ...(timeoutSeconds === undefined ? {} : { timeout: Duration.seconds(timeoutSeconds) }),
+  };
+}
+
+/** Stack props from the app's context (everything but the dataflows). */
+export function propsFromContext(get: (key: string) => unknown): Omit<IdentitySyncStackProps, 'dataflows'> {
+  const str = (k: string) => {
+    const v = get(`${KEY}:${k}`);
+    return typeof v === 'string' && v !== '' ? v : undefined;
+  };
+  const days = get(`${KEY}:stageExpirationDays`);
+  const functions = get(`${KEY}:functions`);
+  const parsedFunctions =
+    typeof functions === 'string' ? (JSON.parse(functions) as unknown) : (functions as unknown | undefined);
+  const settings: Record<string, StepFunctionSettings> = {};
+  let defaults: StepFunctionSettings | undefined;
+  if (parsedFunctions !== undefined) {
+    if (!parsedFunctions || typeof parsedFunctions !== 'object') throw new Error(`${KEY}:functions must be an object`);
+    for (const [id, value] of Object.entries(parsedFunctions)) {
+      const s = settingsOf(value, `${KEY}:functions.${id}`);
+      if (id === '*') defaults = s;
+      else settings[id] = s;
+    }
+  }
+  return {
+    ...(str('namePrefix') ? { namePrefix: str('namePrefix') } : {}),
+    ...(str('secretPrefix') ? { secretPrefix: str('secretPrefix') } : {}),
+    ...(days === undefined ? {} : { stageExpiration: Duration.days(Number(days)) }),
+    ...(defaults ? { functionDefaults: defaults } : {}),
+    ...(Object.keys(settings).length ? { functionSettings: settings } : {}),
+  };
+}
+
+/** Loads and validates the dataflows named by the app's context and adds the stack to the app. */
+export function buildApp(app: App): IdentitySyncStack {
+  const get = (key: string) => app.node.tryGetContext(key) as unknown;
+  const dir = (get(`${KEY}:dataflowsDir`) as string | undefined) ?? 'dataflows';
+  const registry = defaultRegistry();
+  const { dataflows, warnings } = loadDataflowDir(dir, registry);
+  const stack = new IdentitySyncStack(app, (get(`${KEY}:stackName`) as string | undefined) ?? 'IdentitySync', {
+    dataflows,
+    registry,
+    ...propsFromContext(get),
+  });
+  for (const w of warnings) Annotations.of(stack).addWarningV2(`${KEY}:${w.code}`, formatProblem(w));
+  return stack;
+}

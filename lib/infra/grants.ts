@@ -1,0 +1,87 @@
+/**
+ * Narrow grants: a key prefix of a bucket, the items of one partition of a table, named secrets. Each adds one
+ * statement to the grantee's policy, so a test can read exactly what a role may do from the rendered template.
+ */
+import { ArnFormat, Stack } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { Grant, type IGrantable, type IRole } from 'aws-cdk-lib/aws-iam';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { S3Access } from './access.ts';
+
+/** Object actions a staged job needs: write parts and files, read them back, overwrite on retry. */
+const STAGE_OBJECT_ACTIONS = ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'];
+
+/** Read, write and list objects under `prefix` (which should end with `/`) of a bucket, and nothing else. */
+export function grantStagePrefix(bucket: IBucket, grantee: IGrantable, prefix: string): void {
+  Grant.addToPrincipal({ grantee, actions: STAGE_OBJECT_ACTIONS, resourceArns: [bucket.arnForObjects(`${prefix}*`)] });
+  Grant.addToPrincipal({
+    grantee,
+    actions: ['s3:ListBucket'],
+    resourceArns: [bucket.bucketArn],
+    conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } },
+  });
+}
+
+/**
+ * Item actions on a table; with `leadingKeys`, only on items whose partition key is one of them (the state
+ * table's partition key is the dataflow id, so a dataflow reaches only its own state and file marks).
+ */
+export function grantTableItems(
+  table: ITable,
+  grantee: IGrantable,
+  actions: readonly string[],
+  leadingKeys?: readonly string[],
+): void {
+  Grant.addToPrincipal({
+    grantee,
+    actions: actions.map((a) => `dynamodb:${a}`),
+    resourceArns: [table.tableArn],
+    ...(leadingKeys
+      ? { conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [...leadingKeys] } } }
+      : {}),
+  });
+}
+
+/**
+ * `secretsmanager:GetSecretValue` on exactly the named secrets (`<prefix><NAME>`). Secrets Manager appends six
+ * random characters to a secret's ARN, hence the `-??????` suffix that matches those and nothing longer.
+ */
+export function grantSecrets(role: IRole, names: readonly string[], prefix: string): void {
+  if (names.length === 0) return;
+  const stack = Stack.of(role);
+  Grant.addToPrincipal({
+    grantee: role,
+    actions: ['secretsmanager:GetSecretValue'],
+    resourceArns: names.map((name) =>
+      stack.formatArn({
+        service: 'secretsmanager',
+        resource: 'secret',
+        resourceName: `${prefix}${name}-??????`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      }),
+    ),
+  });
+}
+
+/** Grants what a dataflow's S3 steps do with the execution role, location by location. */
+export function grantS3Access(role: IRole, access: readonly S3Access[]): void {
+  const stack = Stack.of(role);
+  for (const a of access) {
+    const bucketArn = stack.formatArn({ service: 's3', region: '', account: '', resource: a.bucket });
+    const objects = `${bucketArn}/${a.prefix}*`;
+    const actions = [
+      ...(a.read ? ['s3:GetObject'] : []),
+      ...(a.write ? ['s3:PutObject', 's3:AbortMultipartUpload'] : []),
+      ...(a.remove ? ['s3:DeleteObject'] : []),
+    ];
+    Grant.addToPrincipal({ grantee: role, actions, resourceArns: [objects] });
+    if (a.read) {
+      Grant.addToPrincipal({
+        grantee: role,
+        actions: ['s3:ListBucket'],
+        resourceArns: [bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${a.prefix}*`] } },
+      });
+    }
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * The step function of one dataflow: the Lambda every Task of that dataflow's state machine invokes, with a role
+ * that reaches only that dataflow's stage prefix, its own state items, the shared jobs and UID-map tables, the
+ * secrets its params name, and the S3 locations its S3 steps use with the execution role.
+ */
+import { type CfnElement, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { type IRole, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import type { Dataflow } from '../dataflow/types.ts';
+import { dataflowPrefix } from '../engine/stage.ts';
+import { dataflowS3Access, dataflowSecretNames } from './access.ts';
+import { BUNDLING, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, LAMBDA_RUNTIME_REASON, LAMBDA_TRACING } from './bundling.ts';
+import { grantS3Access, grantSecrets, grantStagePrefix, grantTableItems } from './grants.ts';
+import { acknowledge } from './nag.ts';
+import type { Tables } from './tables.ts';
+
+/** The secret name prefix: `${secret:NAME}` reads the Secrets Manager secret `<prefix>NAME`. */
+export const DEFAULT_SECRET_PREFIX = 'identity-sync/';
+
+/** Where the step handler is, from the project root (the CDK app runs there). */
+export const STEP_ENTRY = 'lambdas/step.ts';
+
+/** Lambda's limits for the settings a dataflow may change. */
+const MEMORY_MB = { min: 128, max: 10_240 };
+const TIMEOUT_S = { min: 60, max: 900 };
+
+/** Settings of a dataflow's function that ops may change per dataflow. */
+export interface StepFunctionSettings {
+  /**
+   * Memory in MB (CPU grows with it). Parsing and formatting large files is CPU-bound.
+   * @default 1024
+   */
+  readonly memorySize?: number;
+  /**
+   * The Lambda timeout. Continuable readers hand back a continuation well before it; other steps must finish
+   * within it.
+   * @default Duration.minutes(15)
+   */
+  readonly timeout?: Duration;
+}
+
+/** Props of {@link StepFunction}. */
+export interface StepFunctionProps extends StepFunctionSettings {
+  readonly dataflow: Dataflow;
+  readonly stageBucket: IBucket;
+  readonly tables: Tables;
+  /**
+   * The prefix of secret names in Secrets Manager.
+   * @default 'identity-sync/'
+   */
+  readonly secretPrefix?: string;
+  /**
+   * How long the function's logs are kept.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
+  /**
+   * Overlap subtracted from the extraction start when the watermark moves (search results lag writes).
+   * @default Duration.minutes(5)
+   */
+  readonly watermarkOverlap?: Duration;
+  /**
+   * How long a run lock holds before another run may take it over (a crashed run).
+   * @default Duration.hours(6)
+   */
+  readonly lockTtl?: Duration;
+}
+
+/** One dataflow's step function and its role. */
+export class StepFunction extends Construct {
+  readonly function: IFunction;
+  readonly role: IRole;
+  /** The secrets the role may read (names without the prefix). */
+  readonly secretNames: readonly string[];
+
+  constructor(scope: Construct, id: string, props: StepFunctionProps) {
+    super(scope, id);
+    const { dataflow, stageBucket, tables } = props;
+    const memorySize = props.memorySize ?? 1024;
+    const timeout = props.timeout ?? Duration.minutes(15);
+    if (!Number.isInteger(memorySize) || memorySize < MEMORY_MB.min || memorySize > MEMORY_MB.max) {
+      throw new Error(
+        `dataflow "${dataflow.id}": memorySize must be ${MEMORY_MB.min}–${MEMORY_MB.max} MB, got ${memorySize}`,
+      );
+    }
+    if (timeout.toSeconds() < TIMEOUT_S.min || timeout.toSeconds() > TIMEOUT_S.max) {
+      throw new Error(
+        `dataflow "${dataflow.id}": timeout must be ${TIMEOUT_S.min}–${TIMEOUT_S.max} s, got ${timeout.toSeconds()} s`,
+      );
+    }
+    const secretPrefix = props.secretPrefix ?? DEFAULT_SECRET_PREFIX;
+    const logGroup = new LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    // Our own role instead of the managed basic-execution policy: logs go to this function's group only.
+    const role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `identity-sync step function of dataflow ${dataflow.id}`.slice(0, 1000),
+    });
+    logGroup.grantWrite(role);
+    this.role = role;
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: STEP_ENTRY,
+      handler: 'handler',
+      runtime: LAMBDA_RUNTIME,
+      architecture: LAMBDA_ARCHITECTURE,
+      tracing: LAMBDA_TRACING,
+      memorySize,
+      timeout,
+      role,
+      logGroup,
+      description: `identity-sync: steps of dataflow "${dataflow.name}" (${dataflow.id})`.slice(0, 256),
+      bundling: BUNDLING,
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        IDX_DATAFLOW_ID: dataflow.id,
+        IDX_STAGE_BUCKET: stageBucket.bucketName,
+        IDX_JOBS_TABLE: tables.jobs.tableName,
+        IDX_STATE_TABLE: tables.state.tableName,
+        IDX_UIDMAP_TABLE: tables.uidMap.tableName,
+        IDX_SECRET_PREFIX: secretPrefix,
+        IDX_WATERMARK_OVERLAP_MS: String((props.watermarkOverlap ?? Duration.minutes(5)).toMilliseconds()),
+        IDX_LOCK_TTL_MS: String((props.lockTtl ?? Duration.hours(6)).toMilliseconds()),
+      },
+    });
+
+    const stagePrefix = dataflowPrefix(dataflow.id);
+    grantStagePrefix(stageBucket, role, stagePrefix);
+    grantTableItems(tables.jobs, role, ['GetItem', 'PutItem', 'UpdateItem']);
+    grantTableItems(
+      tables.state,
+      role,
+      ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'],
+      [dataflow.id],
+    );
+    grantTableItems(tables.uidMap, role, [
+      'GetItem',
+      'BatchGetItem',
+      'PutItem',
+      'UpdateItem',
+      'DeleteItem',
+      'BatchWriteItem',
+    ]);
+    this.secretNames = dataflowSecretNames(dataflow);
+    grantSecrets(role, this.secretNames, secretPrefix);
+    const s3Access = dataflowS3Access(dataflow).access;
+    grantS3Access(role, s3Access);
+
+    acknowledge(role, 'X-Ray trace segments have no resource-level permissions.', ['AwsSolutions-IAM5[Resource::*]']);
+    const bucketId = Stack.of(this).getLogicalId(stageBucket.node.defaultChild as CfnElement);
+    acknowledge(
+      role,
+      "Objects are granted by key prefix: this dataflow's own stage prefix, and the S3 folders its steps name.",
+      [
+        `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${stagePrefix}*]`,
+        ...s3Access.map((a) => `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${a.bucket}/${a.prefix}*]`),
+      ],
+    );
+    acknowledge(this.function, LAMBDA_RUNTIME_REASON, ['AwsSolutions-L1']);
+  }
+}

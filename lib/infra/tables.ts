@@ -1,0 +1,66 @@
+/**
+ * The DynamoDB tables (shapes as in lib/local/environment.ts): jobs (IdentitySync job status, kept 90 days by
+ * TTL on `expiresAt`), dataflow state (watermark, run lock, processed-file marks: never expire, so no TTL) and
+ * the UID map (external key ↔ UID, kept as long as the integration lives: no TTL). On-demand billing and
+ * point-in-time recovery on all three.
+ */
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { AttributeType, BillingMode, type ITable, ProjectionType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { Construct } from 'constructs';
+import { DEFAULT_NAME_PREFIX, jobsTableName } from './names.ts';
+
+/** The index of the jobs table that lists a dataflow's jobs by start time (see lib/stores/jobs.ts). */
+export const JOBS_BY_DATAFLOW_INDEX = 'byDataflow';
+
+/** Props of {@link Tables}. */
+export interface TablesProps {
+  /**
+   * The resource name prefix; the jobs table is named `<prefix>-jobs` so the CLI can find it.
+   * @default 'identity-sync'
+   */
+  readonly namePrefix?: string;
+  /**
+   * What happens to the tables when the stack is deleted. The state table holds the delta watermark and the UID
+   * map the mappings inbound flows depend on: losing them means full re-extracts and lookups.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/** The three tables of the runtime. */
+export class Tables extends Construct {
+  readonly jobs: ITable;
+  readonly state: ITable;
+  readonly uidMap: ITable;
+
+  constructor(scope: Construct, id: string, props: TablesProps = {}) {
+    super(scope, id);
+    const common = {
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    };
+    const jobs = new Table(this, 'Jobs', {
+      ...common,
+      tableName: jobsTableName(props.namePrefix ?? DEFAULT_NAME_PREFIX),
+      partitionKey: { name: 'id', type: AttributeType.STRING },
+      timeToLiveAttribute: 'expiresAt',
+    });
+    jobs.addGlobalSecondaryIndex({
+      indexName: JOBS_BY_DATAFLOW_INDEX,
+      partitionKey: { name: 'dataflowId', type: AttributeType.STRING },
+      sortKey: { name: 'startTime', type: AttributeType.STRING },
+      projectionType: ProjectionType.ALL,
+    });
+    this.jobs = jobs;
+    this.state = new Table(this, 'State', {
+      ...common,
+      partitionKey: { name: 'pk', type: AttributeType.STRING },
+      sortKey: { name: 'sk', type: AttributeType.STRING },
+    });
+    this.uidMap = new Table(this, 'UidMap', {
+      ...common,
+      partitionKey: { name: 'pk', type: AttributeType.STRING },
+    });
+  }
+}
