@@ -15,6 +15,10 @@ import { datasourceWriteGigyaGeneric } from './datasource.write.gigya.generic.ts
 import { datasourceWriteSftp } from './datasource.write.sftp.ts';
 import { fieldRemove } from './field.remove.ts';
 import { fieldRename } from './field.rename.ts';
+import { fileCompressGzip } from './file.compress.gzip.ts';
+import { fileFormatDsv } from './file.format.dsv.ts';
+import { fileParseDsv } from './file.parse.dsv.ts';
+import { fileUncompressGzip } from './file.uncompress.gzip.ts';
 import { ScriptRegistry } from './registry.ts';
 import { uidmapLookup } from './uidmap.lookup.ts';
 import { uidmapWrite } from './uidmap.write.ts';
@@ -34,6 +38,10 @@ export const definitions = [
   datasourceWriteSftp,
   fieldRemove,
   fieldRename,
+  fileCompressGzip,
+  fileFormatDsv,
+  fileParseDsv,
+  fileUncompressGzip,
   uidmapLookup,
   uidmapWrite,
 ] as const;

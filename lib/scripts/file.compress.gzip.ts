@@ -1,0 +1,51 @@
+import { pipeline } from 'node:stream/promises';
+import { constants, createGzip } from 'node:zlib';
+import { IdxError } from '../errors.ts';
+import { defineScript } from './types.ts';
+import { copyToFile } from './util/io.ts';
+
+/** `file.compress.gzip`: gzips every file. */
+export const fileCompressGzip = defineScript({
+  type: 'file.compress.gzip',
+  summary: 'Compresses every file with gzip; `x.csv` becomes `x.csv.gz`.',
+  description:
+    'Each input file becomes one gzip file named after it with `.gz` appended. Streaming: memory does not grow ' +
+    'with the file size.',
+  consumes: 'files',
+  produces: 'files',
+  params: {
+    compressionLevel: {
+      type: 'integer',
+      default: 6,
+      minimum: 1,
+      maximum: 9,
+      description: 'zlib level: 1 is fastest, 9 smallest; 6 is the gzip command’s default.',
+    },
+  },
+  create(params, ctx) {
+    return {
+      async file(file, out) {
+        const name = `${file.name}.gz`;
+        try {
+          const target = out.createFile(name);
+          await pipeline(
+            file.open(),
+            createGzip({
+              level: params.compressionLevel,
+              chunkSize: 64 * 1024,
+              memLevel: constants.Z_DEFAULT_MEMLEVEL,
+            }),
+            (source: AsyncIterable<Buffer>) => copyToFile(source, target),
+          );
+        } catch (error) {
+          if (error instanceof IdxError) throw error;
+          throw new IdxError('IDX_GZIP_FAILED', `cannot gzip ${file.name}: ${(error as Error).message}`, {
+            stepId: ctx.stepId,
+            cause: error,
+          });
+        }
+        ctx.log.debug(`compressed ${file.name} (${file.size} bytes) into ${name}`);
+      },
+    };
+  },
+});

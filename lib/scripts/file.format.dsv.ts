@@ -1,0 +1,214 @@
+import { type DataRecord, defineScript, type StepOutput } from './types.ts';
+import { checkDsvSyntax, DsvFormatter } from './util/dsv.ts';
+import { CoalescingWriter, unescapeControl } from './util/io.ts';
+import { partName } from './util/parts.ts';
+import { getPath } from './util/paths.ts';
+
+/** Bytes in one MB as `maxFileSize` counts them. */
+const MB = 1024 * 1024;
+/** New field names reported in the trace as they appear; all are counted in the summary. */
+const MAX_REPORTED = 20;
+/** Distinct unknown field names tracked; a flood of dynamic keys must not grow memory. */
+const MAX_TRACKED = 1000;
+
+/** `file.format.dsv`: writes records as a CSV or other delimiter-separated file. */
+export const fileFormatDsv = defineScript({
+  type: 'file.format.dsv',
+  summary: 'Writes the records as a CSV (or any delimiter-separated) file, one row per record.',
+  description:
+    'Columns come from `columns` or, without it, from the field names of the first record in their order; a ' +
+    'field that appears only in later records is not written, and each such name is reported in the job trace ' +
+    '(with the number of records that had it), never dropped silently. Values that are objects or arrays are ' +
+    'written as JSON. An empty string is written as `""` and a missing or null value as nothing, so the two stay ' +
+    'apart. Output is streamed in large chunks; memory does not grow with the number of records.',
+  consumes: 'records',
+  produces: 'files',
+  params: {
+    fileName: {
+      type: 'string',
+      required: true,
+      description:
+        'Name of the file; placeholders such as ${now}, ${now:yyyyMMdd} and ${jobId} are rendered, and a path ' +
+        '(`exports/x.csv`) makes a sub-folder. When maxFileSize splits the output, the first file keeps this ' +
+        'name and the next ones get `_2`, `_3`, … before the extension (`x.csv`, `x_2.csv`, `x_3.csv`).',
+      examples: ['GIGYA_TO_SFTP_${now}.csv', 'export_${now:yyyyMMdd}.csv'],
+    },
+    columnSeparator: {
+      type: 'string',
+      default: ',',
+      description: 'The text between two columns. The escapes "\\t" (tab) and "\\n", "\\r" may be written as text.',
+      examples: [',', ';', '|', '\t'],
+    },
+    quoteFields: {
+      type: 'boolean',
+      default: true,
+      description:
+        'Wrap every value (and header) in quotes. When false, only values that need it are quoted: those holding ' +
+        'the separator, a quote, the escape character, a line break, or leading/trailing blanks, and empty ' +
+        'strings; so the file can always be read back.',
+    },
+    quoteCharacter: {
+      type: 'string',
+      default: '"',
+      description: 'The quote character.',
+    },
+    escapeCharacter: {
+      type: 'string',
+      description:
+        'How a quote is written inside a quoted value. By default it is the quote character itself, i.e. the ' +
+        'quote is doubled (`""`, RFC 4180); with `\\\\` a quote is written `\\"` and a backslash `\\\\`.',
+      examples: ['"', '\\'],
+    },
+    writeHeader: {
+      type: 'boolean',
+      default: true,
+      description: 'Write the column names as the first row (of every part when the output is split).',
+    },
+    lineEnd: {
+      type: 'string',
+      default: '\n',
+      description: 'Line break after each row: "\\n" (LF) or "\\r\\n" (CRLF); the escapes may be written as text.',
+      examples: ['\n', '\r\n'],
+    },
+    columns: {
+      type: 'array',
+      description:
+        'The columns in order, as field names or dotted paths into nested records (`profile.email`). Fields not ' +
+        'listed are not written (deliberately, so not reported). Default: the fields of the first record.',
+      items: { type: 'string', description: 'A field name or dotted path.' },
+    },
+    maxFileSize: {
+      type: 'number',
+      minimum: 0.001,
+      description:
+        'Largest size of one file in MB (1 MB = 1,048,576 bytes, counted before any compression). When the next ' +
+        'row would pass it, the file is closed and a new part is started (see fileName for the part names); a ' +
+        'part always holds at least one row. Default: no limit.',
+      examples: [1, 10],
+    },
+    createEmptyFile: {
+      type: 'boolean',
+      default: false,
+      description:
+        'Write a file even when no record arrives (just the header when the columns are known from `columns`). ' +
+        'When false, no record means no file.',
+    },
+    writeBom: {
+      type: 'boolean',
+      default: false,
+      description: 'Start the file with a UTF-8 byte-order mark (spreadsheet programs then detect UTF-8).',
+    },
+    dsvFormatVersion: {
+      type: 'string',
+      default: 'Standard',
+      description:
+        'Accepted for compatibility with dataflows exported from IdentitySync, where "Standard" is the value ' +
+        'seen; the output is always the dialect the other params describe.',
+    },
+  },
+  check(params) {
+    return checkDsvSyntax(params);
+  },
+  create(params, ctx) {
+    const separator = unescapeControl(params.columnSeparator);
+    const lineEnd = unescapeControl(params.lineEnd);
+    const quote = params.quoteCharacter;
+    const formatter = new DsvFormatter({
+      separator,
+      quote,
+      escape: params.escapeCharacter ?? quote,
+      quoteAll: params.quoteFields,
+    });
+    const maxBytes = params.maxFileSize === undefined ? 0 : Math.floor(params.maxFileSize * MB);
+    const explicit = params.columns !== undefined;
+    let columns: string[] | undefined = params.columns ? [...params.columns] : undefined;
+    let dotted: boolean[] = columns ? columns.map((c) => c.includes('.')) : [];
+    let known = new Set(columns);
+    const unknown = new Map<string, number>();
+    let part: { writer: CoalescingWriter; bytes: number; rows: number } | undefined;
+    let parts = 0;
+    let written = 0;
+
+    const header = (cols: readonly string[]) => cols.map((c) => formatter.cell(c)).join(separator) + lineEnd;
+
+    const open = (out: StepOutput) => {
+      parts++;
+      const writer = new CoalescingWriter(out.createFile(partName(params.fileName, parts)));
+      let bytes = 0;
+      if (params.writeBom) {
+        writer.add('\uFEFF');
+        bytes += 3;
+      }
+      if (params.writeHeader && columns?.length) {
+        const text = header(columns);
+        writer.add(text);
+        bytes += Buffer.byteLength(text);
+      }
+      return { writer, bytes, rows: 0 };
+    };
+
+    const noteUnknown = (record: DataRecord, index: number) => {
+      for (const key in record) {
+        if (known.has(key)) continue;
+        const seen = unknown.get(key);
+        if (seen === undefined) {
+          if (unknown.size < MAX_REPORTED) {
+            ctx.log.warn(
+              `field "${key}" first appears in record ${index + 1}, after the columns were set from the first record; it is not written`,
+            );
+          }
+          if (unknown.size < MAX_TRACKED) unknown.set(key, 1);
+        } else unknown.set(key, seen + 1);
+      }
+    };
+
+    return {
+      async records(batch, out) {
+        for (const record of batch) {
+          if (!columns) {
+            columns = Object.keys(record);
+            dotted = columns.map(() => false);
+            known = new Set(columns);
+          } else if (!explicit) noteUnknown(record, written);
+          const cols = columns;
+          let line = '';
+          for (let c = 0; c < cols.length; c++) {
+            if (c > 0) line += separator;
+            const name = cols[c]!;
+            line += formatter.cell(dotted[c] ? getPath(record, name) : record[name]);
+          }
+          line += lineEnd;
+          if (!part) part = open(out);
+          if (maxBytes) {
+            const bytes = Buffer.byteLength(line);
+            if (part.rows > 0 && part.bytes + bytes > maxBytes) {
+              await part.writer.end();
+              part = open(out);
+            }
+            part.bytes += bytes;
+          }
+          part.rows++;
+          written++;
+          if (part.writer.add(line)) await part.writer.spill();
+        }
+      },
+      async end(out) {
+        if (!part && params.createEmptyFile) part = open(out);
+        if (part) {
+          const last = part;
+          part = undefined;
+          await last.writer.end();
+        }
+        if (unknown.size) {
+          const list = [...unknown].map(([k, n]) => `${k} (${n})`).join(', ');
+          ctx.log.warn(`fields not written because they are not among the columns: ${list}`);
+        }
+        ctx.log.info(`${written} record(s) written to ${parts} file(s)`);
+      },
+      close() {
+        // A step that failed half-way must not leave a stream open.
+        if (part) part.writer.target.destroy();
+      },
+    };
+  },
+});

@@ -1,0 +1,195 @@
+import { type DataRecord, defineScript } from './types.ts';
+import { checkDsvSyntax, type DsvCell, DsvParser, inferCell } from './util/dsv.ts';
+import { CHARSET_NAMES, decodeText, isKnownCharset, unescapeControl } from './util/io.ts';
+
+/** Records emitted between two waits for the stage (backpressure). */
+const FLUSH_EVERY = 2000;
+
+/** `file.parse.dsv`: reads CSV and other delimiter-separated files into records. */
+export const fileParseDsv = defineScript({
+  type: 'file.parse.dsv',
+  summary: 'Reads CSV or other delimiter-separated files into records, one record per row.',
+  description:
+    'The header row gives the field names; a dotted header such as `profile.firstName` stays one flat field ' +
+    '(follow with field.rename or record.evaluate to nest it). Values are text unless inferTypes is on. Quoted ' +
+    'values may hold separators, quotes and line breaks; blank lines are skipped; rows may end with LF or CRLF ' +
+    '(a file whose first line break is a lone CR uses CR). A malformed row (a quote that is never closed or is ' +
+    'followed by text, or a column count that differs from the header) goes to the error path as ' +
+    '`{"_raw": "<the row as written>"}` with the file name and line number in `_errorDetails`; the rest of the ' +
+    'file is read on. Files are streamed: memory does not grow with the file.',
+  consumes: 'files',
+  produces: 'records',
+  params: {
+    columnSeparator: {
+      type: 'string',
+      default: ',',
+      description: 'The text between two columns. The escapes "\\t" (tab) and "\\n", "\\r" may be written as text.',
+      examples: [',', ';', '|', '\t'],
+    },
+    quoteCharacter: {
+      type: 'string',
+      default: '"',
+      description: 'The character that wraps a value holding separators, quotes or line breaks.',
+    },
+    escapeCharacter: {
+      type: 'string',
+      description:
+        'How a quote is written inside a quoted value. By default it is the quote character itself, i.e. the ' +
+        'quote is doubled (`""`, RFC 4180); `\\` means ' +
+        '`\\"`, and then `\\\\` stands for one backslash (a backslash before any other character is kept as is).',
+    },
+    fileCharset: {
+      type: 'string',
+      default: 'UTF-8',
+      description:
+        'Character set of the files: UTF-8 (with or without byte-order mark), ISO-8859-1 / Latin-1 (read as ' +
+        'windows-1252, its superset), UTF-16LE/BE, or "auto-detect": a byte-order mark decides, otherwise the ' +
+        'first 64 KB are checked and the file is read as UTF-8 when they are valid UTF-8, else as windows-1252.',
+      examples: CHARSET_NAMES,
+    },
+    hasHeader: {
+      type: 'boolean',
+      default: true,
+      description: 'The first row holds the column names. Without it, give the names in `columns`.',
+    },
+    columns: {
+      type: 'array',
+      description:
+        'Field names for the columns, in file order. With hasHeader the header row is then read and ignored; ' +
+        'without hasHeader these names are required.',
+      items: { type: 'string', description: 'A field name.' },
+    },
+    inferTypes: {
+      type: 'boolean',
+      default: false,
+      description:
+        'Turn values that are unambiguously numbers (`42`, `-1.5`, `1e3`; not `007`, not integers beyond 2^53) ' +
+        'into numbers and `true`/`false` (any case) into booleans; everything else stays text.',
+    },
+    addFilename: {
+      type: 'boolean',
+      default: false,
+      description: 'Add the source file name to every record, in the field `_fileName`.',
+    },
+    emptyValue: {
+      type: 'string',
+      enum: ['emptyString', 'omit', 'null'],
+      default: 'emptyString',
+      description:
+        'What an unquoted empty cell (`a,,c`) becomes: an empty string, no field at all ("omit"), or null. A ' +
+        'quoted empty cell (`""`) is always an empty string, so files written by file.format.dsv (which writes an ' +
+        'empty string as `""` and a missing value as nothing) read back exactly with "omit".',
+    },
+  },
+  check(params) {
+    const problems = checkDsvSyntax(params);
+    const charset = params.fileCharset ?? 'UTF-8';
+    if (!isKnownCharset(charset)) {
+      problems.push({
+        code: 'IDX_PARAM_VALUE',
+        path: 'fileCharset',
+        message: `unknown character set "${charset}"`,
+        expected: CHARSET_NAMES.join(', '),
+        received: JSON.stringify(charset),
+      });
+    }
+    if (params.hasHeader === false && !params.columns?.length) {
+      problems.push({
+        code: 'IDX_PARAM_MISSING',
+        path: 'columns',
+        message: 'without a header row the column names must be given in "columns"',
+        expected: 'an array of field names',
+        received: 'nothing',
+      });
+    }
+    return problems;
+  },
+  create(params, ctx) {
+    const syntax = {
+      separator: unescapeControl(params.columnSeparator),
+      quote: params.quoteCharacter,
+      escape: params.escapeCharacter ?? params.quoteCharacter,
+    };
+    const unquotedEmpty = params.emptyValue === 'omit' ? undefined : params.emptyValue === 'null' ? null : '';
+    const infer = params.inferTypes;
+    return {
+      async file(file, out) {
+        let names: string[] | undefined = params.hasHeader ? undefined : params.columns;
+        let expectHeader = params.hasHeader;
+        let emitted = 0;
+        let rejected = 0;
+        let unflushed = 0;
+        const parser = new DsvParser(
+          syntax,
+          {
+            row(cells: DsvCell[], line: number, start: number, end: number) {
+              if (expectHeader) {
+                expectHeader = false;
+                names = params.columns ?? cells.map((c) => c ?? '');
+                const dup = names.filter((n, i) => names!.indexOf(n) !== i);
+                if (dup.length) {
+                  ctx.log.warn(
+                    `${file.name}: repeated column names ${JSON.stringify([...new Set(dup)])}; the last one wins`,
+                  );
+                }
+                return;
+              }
+              const cols = names!;
+              if (cells.length !== cols.length) {
+                rejected++;
+                out.reject(
+                  { _raw: parser.raw(start, end) },
+                  {
+                    code: 'IDX_DSV_COLUMNS',
+                    message: `${file.name} line ${line}: ${cells.length} column(s) where the header has ${cols.length}`,
+                    fileName: file.name,
+                    line,
+                    expected: `${cols.length} columns`,
+                    received: `${cells.length} columns`,
+                  },
+                );
+                return;
+              }
+              const record: DataRecord = {};
+              for (let c = 0; c < cols.length; c++) {
+                const v = cells[c];
+                if (v === undefined) continue;
+                const name = cols[c]!;
+                const value = infer && typeof v === 'string' && v !== '' ? inferCell(v) : v;
+                if (name === '__proto__')
+                  Object.defineProperty(record, name, { value, enumerable: true, writable: true, configurable: true });
+                else record[name] = value;
+              }
+              if (params.addFilename) record._fileName = file.name;
+              out.emit(record);
+              emitted++;
+              unflushed++;
+            },
+            malformed(problem) {
+              rejected++;
+              out.reject(
+                { _raw: problem.raw },
+                {
+                  code: problem.code,
+                  message: `${file.name} line ${problem.line}: ${problem.message}`,
+                  fileName: file.name,
+                  line: problem.line,
+                },
+              );
+            },
+          },
+          { unquotedEmpty },
+        );
+        for await (const text of decodeText(file.open(), params.fileCharset, `file ${file.name}`)) {
+          parser.push(text);
+          if (unflushed >= FLUSH_EVERY) {
+            unflushed = 0;
+            await out.flush();
+          }
+        }
+        parser.end();
+        ctx.log.info(`${file.name}: ${emitted} record(s) read, ${rejected} row(s) rejected`);
+      },
+    };
+  },
+});

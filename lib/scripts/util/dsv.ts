@@ -1,0 +1,508 @@
+/**
+ * Delimiter-separated values: a streaming parser and a cell formatter. The parser is fed decoded text in chunks
+ * of any size and reports rows as arrays of cells with the line each row starts on; malformed rows are reported
+ * with their raw text and parsing goes on at the next line, so one bad row never costs the rest of a file.
+ *
+ * Dialect: cells are separated by `separator` (any non-empty string); a cell may be wrapped in `quote`; inside a
+ * quoted cell the quote is written doubled when `escape` equals `quote` (RFC 4180), or preceded by `escape`
+ * otherwise (`escape` also escapes itself; before any other character it is kept literally). A quote inside an
+ * unquoted cell is kept as text, as spreadsheets do. Rows end with LF or CRLF; a file whose first line break is a
+ * lone CR uses CR. Blank lines are skipped.
+ */
+import { IdxError } from '../../errors.ts';
+import type { ScriptCheckProblem } from '../types.ts';
+import { unescapeControl } from './io.ts';
+
+/** The characters of a DSV dialect. */
+export interface DsvSyntax {
+  readonly separator: string;
+  readonly quote: string;
+  readonly escape: string;
+}
+
+/** A cell as parsed: text, or the value chosen for an unquoted empty cell. */
+export type DsvCell = string | null | undefined;
+
+/** A row the parser could not read. */
+export interface DsvProblem {
+  readonly code: 'IDX_DSV_QUOTE';
+  readonly message: string;
+  /** The line the row starts on (1-based). */
+  readonly line: number;
+  /** The row's text as found, cut at {@link MAX_RAW_CHARS}. */
+  readonly raw: string;
+}
+
+/** Receives what the parser reads. */
+export interface DsvRowSink {
+  /** A row; `start` and `end` locate its text for {@link DsvParser.raw} during this call. */
+  row(cells: DsvCell[], line: number, start: number, end: number): void;
+  malformed(problem: DsvProblem): void;
+}
+
+/** Options of {@link DsvParser}. */
+export interface DsvParserOptions {
+  /** What an unquoted empty cell becomes (a quoted `""` is always the empty string). @default '' */
+  readonly unquotedEmpty?: '' | null | undefined;
+  /**
+   * Longest row, in characters, kept while looking for its end; longer means an opening quote that is never
+   * closed, and the row is rejected. @default 64 Mi characters
+   */
+  readonly maxRowChars?: number;
+}
+
+/** Rejected rows keep at most this much of their text. */
+export const MAX_RAW_CHARS = 10_000;
+
+const INCOMPLETE = -1;
+
+/** A streaming DSV parser. */
+export class DsvParser {
+  readonly #sep: string;
+  readonly #sepLen: number;
+  readonly #quote: string;
+  readonly #q: number;
+  readonly #escape: string;
+  readonly #e: number;
+  readonly #doubled: boolean;
+  readonly #empty: '' | null | undefined;
+  readonly #maxRow: number;
+  readonly #sink: DsvRowSink;
+  #buf = '';
+  #line = 1;
+  #nl = '';
+  #nlCode = 10;
+  #minParse = 0;
+  /** The text being scanned, for {@link raw}. */
+  #text = '';
+
+  constructor(syntax: DsvSyntax, sink: DsvRowSink, options: DsvParserOptions = {}) {
+    if (!syntax.separator) throw new Error('the column separator must not be empty');
+    this.#sep = syntax.separator;
+    this.#sepLen = syntax.separator.length;
+    this.#quote = syntax.quote;
+    this.#q = syntax.quote ? syntax.quote.charCodeAt(0) : -2;
+    this.#escape = syntax.escape || syntax.quote;
+    this.#e = this.#escape ? this.#escape.charCodeAt(0) : -2;
+    this.#doubled = this.#escape === this.#quote;
+    this.#empty = 'unquotedEmpty' in options ? options.unquotedEmpty : '';
+    this.#maxRow = options.maxRowChars ?? 64 * 1024 * 1024;
+    this.#sink = sink;
+  }
+
+  /** The text of the row being reported (between the `start` and `end` given to `row`), without its line break. */
+  raw(start: number, end: number): string {
+    let stop = Math.min(end, start + MAX_RAW_CHARS);
+    while (stop > start && (this.#text.charCodeAt(stop - 1) === 10 || this.#text.charCodeAt(stop - 1) === 13)) stop--;
+    return this.#text.slice(start, stop);
+  }
+
+  /** The line the next row starts on. */
+  get line(): number {
+    return this.#line;
+  }
+
+  /** Feeds text; complete rows are reported before it returns. */
+  push(text: string): void {
+    if (!text) return;
+    this.#buf = this.#buf ? this.#buf + text : text;
+    if (this.#buf.length < this.#minParse) return;
+    this.#parse(false);
+  }
+
+  /** Ends the input: the last row may lack its line break; an unclosed quote is reported. */
+  end(): void {
+    this.#parse(true);
+    this.#buf = '';
+  }
+
+  #detectNewline(s: string): boolean {
+    if (this.#nl) return true;
+    // Only a break outside quotes counts, but a header row rarely holds quotes; good enough to pick CR vs LF.
+    const lf = s.indexOf('\n');
+    const cr = s.indexOf('\r');
+    if (lf === -1 && cr === -1) return false;
+    if (cr !== -1 && (lf === -1 || cr < lf - 1)) {
+      this.#nl = '\r';
+      this.#nlCode = 13;
+    } else {
+      this.#nl = '\n';
+      this.#nlCode = 10;
+    }
+    return true;
+  }
+
+  #parse(final: boolean): void {
+    let s = this.#buf;
+    if (!this.#detectNewline(s)) {
+      if (!final) return;
+      this.#nl = '\n';
+    }
+    for (;;) {
+      const stop = this.#scan(s, final);
+      if (stop.kind === 'done') {
+        this.#buf = stop.rest;
+        this.#minParse = stop.rest.length > 65_536 ? stop.rest.length * 2 : 0;
+        return;
+      }
+      // An opening quote that never closes: reject the line it opened on and read on from the next line.
+      s = s.slice(stop.rowStart);
+      const from = stop.quoteAt - stop.rowStart;
+      const nlAt = s.indexOf(this.#nl, from);
+      if (nlAt === -1) {
+        if (!final && s.length <= this.#maxRow) {
+          this.#buf = s;
+          this.#minParse = s.length * 2;
+          return;
+        }
+        this.#sink.malformed({
+          code: 'IDX_DSV_QUOTE',
+          message: `the quoted value opened on line ${this.#line + count(s, this.#nl, 0, from)} is never closed`,
+          line: this.#line,
+          raw: s.slice(0, MAX_RAW_CHARS),
+        });
+        if (!final) {
+          throw new IdxError('IDX_DSV_ROW_TOO_LONG', `a line is longer than ${this.#maxRow} characters`, {
+            expected: 'rows separated by line breaks',
+            received: `${s.length} characters without a line break`,
+          });
+        }
+        this.#buf = '';
+        return;
+      }
+      this.#sink.malformed({
+        code: 'IDX_DSV_QUOTE',
+        message: final
+          ? `the quoted value opened on line ${this.#line + count(s, this.#nl, 0, from)} is never closed`
+          : `no closing quote within ${this.#maxRow} characters of the quoted value opened on line ${this.#line + count(s, this.#nl, 0, from)}`,
+        line: this.#line,
+        raw: s.slice(0, Math.min(nlAt, MAX_RAW_CHARS)),
+      });
+      this.#line += count(s, this.#nl, 0, nlAt) + 1;
+      s = s.slice(nlAt + 1);
+    }
+  }
+
+  /**
+   * Reads rows from `s`. Returns the unread rest, or where an unclosed quote opened when the rest cannot be a row
+   * (end of input, or longer than the row limit).
+   */
+  #scan(
+    s: string,
+    final: boolean,
+  ): { kind: 'done'; rest: string } | { kind: 'unclosed'; rowStart: number; quoteAt: number } {
+    const n = s.length;
+    const sep = this.#sep;
+    const sepLen = this.#sepLen;
+    const nl = this.#nl;
+    const nlCode = this.#nlCode;
+    const quote = this.#quote;
+    const empty = this.#empty;
+    const sink = this.#sink;
+    this.#text = s;
+    let i = 0;
+    let line = this.#line;
+    let nextQuote = quote ? s.indexOf(quote) : -1;
+    while (i < n) {
+      const rowStart = i;
+      const rowLine = line;
+      let nlAt = s.indexOf(nl, i);
+      if (nlAt === -1 && !final) break;
+      const lineEnd = nlAt === -1 ? n : nlAt;
+      if (nextQuote !== -1 && nextQuote < i) nextQuote = s.indexOf(quote, i);
+      if (nextQuote === -1 || nextQuote >= lineEnd) {
+        // No quote on this line: the common case, split in one native call.
+        let textEnd = lineEnd;
+        if (nlCode === 10 && textEnd > i && s.charCodeAt(textEnd - 1) === 13) textEnd--;
+        i = lineEnd + 1;
+        line++;
+        if (textEnd === rowStart) continue;
+        const cells: DsvCell[] = s.slice(rowStart, textEnd).split(sep);
+        if (empty !== '') {
+          for (let c = 0; c < cells.length; c++) if (cells[c] === '') cells[c] = empty;
+        }
+        sink.row(cells, rowLine, rowStart, textEnd);
+        continue;
+      }
+      // A quote on this line: read cell by cell.
+      const cells: DsvCell[] = [];
+      let j = i;
+      let status = 0; // 0 reading, 1 row complete, 2 malformed, INCOMPLETE
+      let problem = '';
+      let rowEnd = 0;
+      let cellStart = i;
+      while (status === 0) {
+        if (j < n && s.charCodeAt(j) === this.#q) {
+          cellStart = j;
+          const cell = this.#quoted(s, j, final);
+          if (cell.end === INCOMPLETE) {
+            if (cell.unclosed) {
+              if (final || n - rowStart > this.#maxRow) {
+                this.#line = rowLine;
+                return { kind: 'unclosed', rowStart, quoteAt: j };
+              }
+            }
+            status = INCOMPLETE;
+            break;
+          }
+          cells.push(cell.value);
+          j = cell.end;
+          if (j >= n) {
+            if (!final) {
+              status = INCOMPLETE;
+              break;
+            }
+            rowEnd = n;
+            status = 1;
+            break;
+          }
+          if (s.startsWith(sep, j)) {
+            j += sepLen;
+            continue;
+          }
+          const c = s.charCodeAt(j);
+          if (c === nlCode) {
+            rowEnd = j + 1;
+            status = 1;
+          } else if (c === 13 && nlCode === 10 && s.charCodeAt(j + 1) === 10) {
+            rowEnd = j + 2;
+            status = 1;
+          } else if (c === 13 && nlCode === 10 && j + 1 >= n && !final) {
+            status = INCOMPLETE;
+          } else {
+            status = 2;
+            problem = `unexpected text after the closing quote of column ${cells.length}`;
+          }
+        } else {
+          if (nlAt !== -1 && nlAt < j) nlAt = s.indexOf(nl, j);
+          if (nlAt === -1 && !final) {
+            status = INCOMPLETE;
+            break;
+          }
+          const end = nlAt === -1 ? n : nlAt;
+          const sepAt = s.indexOf(sep, j);
+          if (sepAt !== -1 && sepAt < end) {
+            cells.push(sepAt === j ? empty : s.slice(j, sepAt));
+            j = sepAt + sepLen;
+            continue;
+          }
+          let textEnd = end;
+          if (nlCode === 10 && textEnd > j && s.charCodeAt(textEnd - 1) === 13) textEnd--;
+          cells.push(textEnd === j ? empty : s.slice(j, textEnd));
+          rowEnd = end + 1;
+          status = 1;
+        }
+      }
+      if (status === INCOMPLETE) {
+        i = rowStart;
+        line = rowLine;
+        break;
+      }
+      if (status === 2) {
+        // A quoted value that ran over line breaks before going wrong most likely opened by mistake: reject only
+        // the line it opened on and read on from the next one.
+        const afterOpen = s.indexOf(nl, cellStart);
+        let skipTo = s.indexOf(nl, j);
+        if (afterOpen !== -1 && afterOpen < j) {
+          skipTo = afterOpen;
+          problem = `unbalanced quote: the quoted value in column ${cells.length} is not closed on its line`;
+        }
+        if (skipTo === -1) {
+          if (!final) {
+            i = rowStart;
+            line = rowLine;
+            break;
+          }
+          skipTo = n;
+        }
+        sink.malformed({
+          code: 'IDX_DSV_QUOTE',
+          message: problem,
+          line: rowLine,
+          raw: s.slice(rowStart, Math.min(skipTo, rowStart + MAX_RAW_CHARS)),
+        });
+        line = rowLine + count(s, nl, rowStart, skipTo) + 1;
+        i = skipTo + 1;
+        continue;
+      }
+      line = rowLine + count(s, nl, rowStart, Math.min(rowEnd, n));
+      i = rowEnd;
+      sink.row(cells, rowLine, rowStart, rowEnd);
+    }
+    this.#line = line;
+    this.#text = '';
+    return { kind: 'done', rest: i >= n ? '' : s.slice(i) };
+  }
+
+  /** Reads the quoted cell opening at `at`; `end` is INCOMPLETE when the text stops before it closes. */
+  #quoted(s: string, at: number, final: boolean): { value: string; end: number; unclosed: boolean } {
+    const quote = this.#quote;
+    const q = this.#q;
+    let value = '';
+    let k = at + 1;
+    if (this.#doubled) {
+      for (;;) {
+        const close = s.indexOf(quote, k);
+        if (close === -1) return { value: '', end: INCOMPLETE, unclosed: true };
+        if (close + 1 >= s.length && !final) return { value: '', end: INCOMPLETE, unclosed: false };
+        if (s.charCodeAt(close + 1) === q) {
+          value += s.slice(k, close + 1);
+          k = close + 2;
+          continue;
+        }
+        value += s.slice(k, close);
+        return { value, end: close + 1, unclosed: false };
+      }
+    }
+    const escapeChar = this.#escape;
+    const e = this.#e;
+    for (;;) {
+      const close = s.indexOf(quote, k);
+      let esc = s.indexOf(escapeChar, k);
+      if (esc !== -1 && close !== -1 && esc > close) esc = -1;
+      if (esc !== -1) {
+        if (esc + 1 >= s.length) return { value: '', end: INCOMPLETE, unclosed: final };
+        const next = s.charCodeAt(esc + 1);
+        if (next === q || next === e) {
+          value += s.slice(k, esc) + s[esc + 1];
+          k = esc + 2;
+        } else {
+          value += s.slice(k, esc + 1);
+          k = esc + 1;
+        }
+        continue;
+      }
+      if (close === -1) return { value: '', end: INCOMPLETE, unclosed: true };
+      value += s.slice(k, close);
+      return { value, end: close + 1, unclosed: false };
+    }
+  }
+}
+
+/** Occurrences of `needle` in `s` between `from` and `to` (exclusive). */
+function count(s: string, needle: string, from: number, to: number): number {
+  let n = 0;
+  let at = s.indexOf(needle, from);
+  while (at !== -1 && at < to) {
+    n++;
+    at = s.indexOf(needle, at + 1);
+  }
+  return n;
+}
+
+/** Options of {@link DsvFormatter}. */
+export interface DsvFormatterOptions extends DsvSyntax {
+  /** Quote every cell (true) or only cells that need it (false). */
+  readonly quoteAll: boolean;
+}
+
+function regexEscape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+}
+
+/**
+ * Formats cells. An empty string is always written quoted (`""`) and a missing value (undefined or null) as
+ * nothing, so the two stay apart in the file. Objects and arrays are written as JSON.
+ */
+export class DsvFormatter {
+  readonly #quote: string;
+  readonly #quoteAll: boolean;
+  readonly #needs: RegExp;
+  readonly #doubled: boolean;
+  readonly #inner: RegExp;
+  readonly #innerWith: string;
+
+  constructor(options: DsvFormatterOptions) {
+    const q = options.quote;
+    const e = options.escape || q;
+    if (!q) throw new Error('the quote character must not be empty');
+    this.#quote = q;
+    this.#quoteAll = options.quoteAll;
+    const special = [options.separator, q, e, '\r', '\n'].map(regexEscape);
+    // Leading or trailing blanks are quoted too: some readers trim unquoted cells.
+    this.#needs = new RegExp(`${special.join('|')}|^\\s|\\s$`);
+    this.#doubled = e === q;
+    this.#inner = new RegExp(`${regexEscape(e)}|${regexEscape(q)}`, 'g');
+    this.#innerWith = this.#doubled ? q + q : `${e.replace(/\$/g, '$$$$')}$&`;
+  }
+
+  /** The text of one cell, quoted as the options say; '' for a missing value. */
+  cell(value: unknown): string {
+    let text: string;
+    if (typeof value === 'string') text = value;
+    else if (value === undefined || value === null) return '';
+    else if (typeof value === 'object') text = JSON.stringify(value);
+    else text = String(value);
+    if (this.#quoteAll || text === '' || this.#needs.test(text)) {
+      const q = this.#quote;
+      if (this.#doubled) return text.indexOf(q) === -1 ? q + text + q : q + text.replaceAll(q, this.#innerWith) + q;
+      return q + text.replace(this.#inner, this.#innerWith) + q;
+    }
+    return text;
+  }
+}
+
+const NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+
+/** Turns a cell into a number or boolean when it is unambiguously one; anything else stays text. */
+export function inferCell(text: string): unknown {
+  const c = text.charCodeAt(0);
+  if ((c >= 48 && c <= 57) || c === 45) {
+    if (!NUMBER.test(text)) return text;
+    const n = Number(text);
+    // Identifiers longer than a double can hold exactly stay text rather than silently change.
+    if (!Number.isFinite(n) || (Number.isInteger(n) && !Number.isSafeInteger(n))) return text;
+    return n;
+  }
+  if (c === 116 || c === 84 || c === 102 || c === 70) {
+    const lower = text.toLowerCase();
+    if (lower === 'true') return true;
+    if (lower === 'false') return false;
+  }
+  return text;
+}
+
+/** Checks the characters of a DSV dialect (shared by the parser and the formatter). */
+export function checkDsvSyntax(params: {
+  columnSeparator?: string | undefined;
+  quoteCharacter?: string | undefined;
+  escapeCharacter?: string | undefined;
+}): ScriptCheckProblem[] {
+  const problems: ScriptCheckProblem[] = [];
+  const sep = unescapeControl(params.columnSeparator ?? ',');
+  const quote = params.quoteCharacter ?? '"';
+  const escapeChar = params.escapeCharacter ?? quote;
+  if (sep.length === 0) {
+    problems.push({
+      code: 'IDX_PARAM_VALUE',
+      path: 'columnSeparator',
+      message: 'the column separator is empty',
+      expected: 'one or more characters, e.g. "," ";" "|" or "\\t"',
+      received: '""',
+    });
+  }
+  for (const [path, value] of [
+    ['quoteCharacter', quote],
+    ['escapeCharacter', escapeChar],
+  ] as const) {
+    if ([...value].length !== 1) {
+      problems.push({
+        code: 'IDX_PARAM_VALUE',
+        path,
+        message: `${path} must be exactly one character`,
+        expected: 'one character, e.g. "\\"" or "\\\\"',
+        received: JSON.stringify(value),
+      });
+    }
+  }
+  if (sep && (sep.includes(quote) || sep.includes('\n') || sep.includes('\r'))) {
+    problems.push({
+      code: 'IDX_PARAM_VALUE',
+      path: 'columnSeparator',
+      message: 'the column separator cannot contain the quote character or a line break',
+      expected: 'a separator distinct from the quote character and line breaks',
+      received: JSON.stringify(sep),
+    });
+  }
+  return problems;
+}

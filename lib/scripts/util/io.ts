@@ -1,0 +1,213 @@
+/**
+ * Stream helpers shared by the file scripts: writing with backpressure, coalescing many small strings into a
+ * few large writes, finishing an output file, and reading a byte stream as decoded text.
+ */
+import type { Readable, Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { TextDecoder } from 'node:util';
+import { IdxError } from '../../errors.ts';
+
+/** Size of the coalesced chunks written to files and compressors: large enough that per-write costs vanish. */
+export const CHUNK_CHARS = 128 * 1024;
+
+/** Waits until a writable can take more data; rejects when it fails or closes first. */
+export function drained(w: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (error?: unknown) => {
+      w.off('drain', onDrain);
+      w.off('error', onError);
+      w.off('close', onClose);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onError = (error: unknown) => done(error);
+    const onClose = () => done(w.errored ?? new Error('the output stream closed before it drained'));
+    w.on('drain', onDrain);
+    w.on('error', onError);
+    w.on('close', onClose);
+  });
+}
+
+/** Writes one chunk and waits when the writable asks for it (`write` returned false). */
+export async function writeChunk(w: Writable, chunk: string | Uint8Array): Promise<void> {
+  if (w.errored) throw w.errored;
+  if (!w.write(chunk)) await drained(w);
+}
+
+/** Ends a writable and waits until everything written has been handed on. */
+export async function endWritable(w: Writable): Promise<void> {
+  w.end();
+  await finished(w, { readable: false });
+}
+
+/**
+ * Copies a stream into an output file with backpressure and ends it. On failure the file is destroyed without an
+ * error of its own (the caller's error is what fails the step), so no half-written file is ever finished.
+ */
+export async function copyToFile(source: AsyncIterable<Uint8Array | string>, target: Writable): Promise<void> {
+  try {
+    for await (const chunk of source) await writeChunk(target, chunk);
+    await endWritable(target);
+  } catch (error) {
+    if (!target.destroyed) target.destroy();
+    throw error;
+  }
+}
+
+/**
+ * Coalesces strings into chunks of about {@link CHUNK_CHARS} before writing them, so a formatter can append one
+ * row at a time without paying one stream write (and, downstream, one zlib call) per row.
+ */
+export class CoalescingWriter {
+  #buf = '';
+  /** Characters appended since creation (a cheap upper bound helper for size checks). */
+  chars = 0;
+
+  constructor(readonly target: Writable) {}
+
+  /** Appends text; returns true when a chunk is due and {@link spill} should be awaited. */
+  add(text: string): boolean {
+    this.#buf += text;
+    this.chars += text.length;
+    return this.#buf.length >= CHUNK_CHARS;
+  }
+
+  /** Characters buffered and not yet written. */
+  get buffered(): number {
+    return this.#buf.length;
+  }
+
+  /** The buffered text, removed from the buffer without writing it. */
+  take(): string {
+    const text = this.#buf;
+    this.#buf = '';
+    return text;
+  }
+
+  /** Writes what is buffered (with backpressure). */
+  async spill(): Promise<void> {
+    if (this.#buf.length === 0) return;
+    const text = this.#buf;
+    this.#buf = '';
+    await writeChunk(this.target, text);
+  }
+
+  /** Writes what is left and ends the target. */
+  async end(): Promise<void> {
+    await this.spill();
+    await endWritable(this.target);
+  }
+}
+
+/** Character sets the file parsers read, by the names dataflows use. */
+const CHARSETS: Record<string, string> = {
+  'utf-8': 'utf-8',
+  utf8: 'utf-8',
+  'iso-8859-1': 'windows-1252',
+  'iso8859-1': 'windows-1252',
+  'latin-1': 'windows-1252',
+  latin1: 'windows-1252',
+  'windows-1252': 'windows-1252',
+  cp1252: 'windows-1252',
+  'us-ascii': 'windows-1252',
+  ascii: 'windows-1252',
+  'utf-16le': 'utf-16le',
+  'utf-16be': 'utf-16be',
+  'utf-16': 'utf-16le',
+};
+
+/** The charset names {@link decodeText} accepts, for docs and checks. */
+export const CHARSET_NAMES = ['UTF-8', 'ISO-8859-1', 'Latin-1', 'windows-1252', 'UTF-16LE', 'UTF-16BE', 'auto-detect'];
+
+/** True when a charset name is known (case-insensitive). */
+export function isKnownCharset(name: string): boolean {
+  const n = name.toLowerCase();
+  return n === 'auto-detect' || n === 'auto' || n in CHARSETS;
+}
+
+/** Bytes inspected by `auto-detect` when the file has no byte-order mark. */
+const SNIFF_BYTES = 64 * 1024;
+
+/**
+ * Picks an encoding from the start of a file: a byte-order mark wins; otherwise text that is valid UTF-8 is read
+ * as UTF-8 and anything else as windows-1252 (the superset of Latin-1 that spreadsheets write).
+ */
+export function sniffCharset(head: Uint8Array): string {
+  if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) return 'utf-8';
+  if (head[0] === 0xff && head[1] === 0xfe) return 'utf-16le';
+  if (head[0] === 0xfe && head[1] === 0xff) return 'utf-16be';
+  // A multi-byte sequence cut at the end of the sample is not evidence against UTF-8.
+  let end = head.length;
+  for (let back = 1; back <= 3 && end - back >= 0; back++) {
+    const b = head[end - back]!;
+    if ((b & 0xc0) === 0xc0) {
+      end -= back;
+      break;
+    }
+    if ((b & 0x80) === 0) break;
+  }
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(head.subarray(0, end));
+    return 'utf-8';
+  } catch {
+    return 'windows-1252';
+  }
+}
+
+/**
+ * Reads a byte stream as text chunks in the given charset (`auto-detect` sniffs the first 64 KB). A leading
+ * byte-order mark is dropped. Chunks are yielded as they arrive, so memory stays flat.
+ */
+export async function* decodeText(
+  stream: Readable | AsyncIterable<Buffer | string>,
+  charset = 'utf-8',
+  where = 'the file',
+): AsyncGenerator<string> {
+  const wanted = charset.toLowerCase();
+  let decoder: TextDecoder | undefined;
+  if (wanted !== 'auto-detect' && wanted !== 'auto') {
+    const label = CHARSETS[wanted];
+    if (!label) {
+      throw new IdxError('IDX_CHARSET_UNKNOWN', `cannot read ${where}: unknown character set "${charset}"`, {
+        expected: CHARSET_NAMES.join(', '),
+        received: JSON.stringify(charset),
+      });
+    }
+    decoder = new TextDecoder(label);
+  }
+  let head: Buffer[] = [];
+  let headBytes = 0;
+  for await (const raw of stream) {
+    const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
+    if (!decoder) {
+      head.push(chunk);
+      headBytes += chunk.length;
+      if (headBytes < SNIFF_BYTES) continue;
+      const joined = Buffer.concat(head);
+      head = [];
+      decoder = new TextDecoder(sniffCharset(joined));
+      const text = decoder.decode(joined, { stream: true });
+      if (text) yield text;
+      continue;
+    }
+    const text = decoder.decode(chunk, { stream: true });
+    if (text) yield text;
+  }
+  if (!decoder) {
+    const joined = Buffer.concat(head);
+    decoder = new TextDecoder(sniffCharset(joined));
+    const text = decoder.decode(joined, { stream: true });
+    if (text) yield text;
+  }
+  const rest = decoder.decode();
+  if (rest) yield rest;
+}
+
+/** Turns the escapes `\t`, `\n`, `\r` and `\\` written as text in a param into the characters they name. */
+export function unescapeControl(text: string): string {
+  if (!text.includes('\\')) return text;
+  return text.replace(/\\([tnr\\])/g, (_m, c: string) =>
+    c === 't' ? '\t' : c === 'n' ? '\n' : c === 'r' ? '\r' : '\\',
+  );
+}

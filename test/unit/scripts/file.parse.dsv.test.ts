@@ -1,0 +1,196 @@
+import { describe, expect, it } from 'vitest';
+import { runScript } from '../../../lib/engine/harness.ts';
+import { fileParseDsv } from '../../../lib/scripts/file.parse.dsv.ts';
+
+const parse = (params: Record<string, unknown>, content: string | Buffer, name = 'in.csv') =>
+  runScript(fileParseDsv, params, { files: [{ name, content }] });
+
+describe('file.parse.dsv', () => {
+  it('reads the header row as field names and quoted values with separators, quotes and line breaks', async () => {
+    // Prepare
+    const csv =
+      'UID,profile.firstName,note\r\n' +
+      'u1,Anna,"a, b"\r\n' +
+      'u2,"Ben ""the"" Bold","two\r\nlines"\r\n' +
+      '\r\n' +
+      'u3,,""\r\n';
+
+    // Act
+    const out = await parse({ columnSeparator: ',' }, csv);
+
+    // Assess
+    expect(out.records).toEqual([
+      { UID: 'u1', 'profile.firstName': 'Anna', note: 'a, b' },
+      { UID: 'u2', 'profile.firstName': 'Ben "the" Bold', note: 'two\r\nlines' },
+      { UID: 'u3', 'profile.firstName': '', note: '' },
+    ]);
+    expect(out.rejected).toEqual([]);
+    expect(out.counters).toMatchObject({ filesIn: 1, recordsOut: 3, recordsRejected: 0 });
+  });
+
+  it('rejects a row with the wrong column count and an unbalanced quote with file and line, and reads on', async () => {
+    // Prepare
+    const csv = ['a,b', '1,2', '3', '"4,5', '6,7', '8,"x"y', '9,10'].join('\n');
+
+    // Act
+    const out = await parse({}, csv, 'accounts.csv');
+
+    // Assess
+    expect(out.records).toEqual([
+      { a: '1', b: '2' },
+      { a: '6', b: '7' },
+      { a: '9', b: '10' },
+    ]);
+    expect(out.rejected).toEqual([
+      {
+        _raw: '3',
+        _errorDetails: {
+          code: 'IDX_DSV_COLUMNS',
+          message: 'accounts.csv line 3: 1 column(s) where the header has 2',
+          fileName: 'accounts.csv',
+          line: 3,
+          expected: '2 columns',
+          received: '1 columns',
+          stepId: 'file.parse.dsv',
+        },
+      },
+      {
+        _raw: '"4,5',
+        _errorDetails: {
+          code: 'IDX_DSV_QUOTE',
+          message: 'accounts.csv line 4: unbalanced quote: the quoted value in column 1 is not closed on its line',
+          fileName: 'accounts.csv',
+          line: 4,
+          stepId: 'file.parse.dsv',
+        },
+      },
+      {
+        _raw: '8,"x"y',
+        _errorDetails: {
+          code: 'IDX_DSV_QUOTE',
+          message: 'accounts.csv line 6: unexpected text after the closing quote of column 2',
+          fileName: 'accounts.csv',
+          line: 6,
+          stepId: 'file.parse.dsv',
+        },
+      },
+    ]);
+    expect(out.counters).toMatchObject({ recordsOut: 3, recordsRejected: 3 });
+  });
+
+  it('rejects a quote that is never closed at the end of the file without losing the rows before it', async () => {
+    // Prepare
+    const csv = 'a,b\n1,2\n3,"open\n5,6\n';
+
+    // Act
+    const out = await parse({}, csv, 'x.csv');
+
+    // Assess
+    expect(out.records).toEqual([
+      { a: '1', b: '2' },
+      { a: '5', b: '6' },
+    ]);
+    expect(out.rejected.map((r) => [r._raw, (r._errorDetails as { line: number }).line])).toEqual([['3,"open', 3]]);
+    expect((out.rejected[0]!._errorDetails as { message: string }).message).toBe(
+      'x.csv line 3: the quoted value opened on line 3 is never closed',
+    );
+  });
+
+  it('counts line numbers across quoted line breaks', async () => {
+    // Prepare
+    const csv = 'a,b\n"x\ny\nz",1\n2\n';
+
+    // Act
+    const out = await parse({}, csv);
+
+    // Assess
+    expect(out.records).toEqual([{ a: 'x\ny\nz', b: '1' }]);
+    expect((out.rejected[0]!._errorDetails as { line: number }).line).toBe(5);
+  });
+
+  it('reads Latin-1, UTF-8 with a byte-order mark, and picks either with auto-detect', async () => {
+    // Prepare
+    const latin1 = Buffer.from('name;city\nJosé;Zürich\n', 'latin1');
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('name;city\nJosé;Zürich 🚀\n')]);
+
+    // Act
+    const a = await parse({ columnSeparator: ';', fileCharset: 'ISO-8859-1' }, latin1);
+    const b = await parse({ columnSeparator: ';', fileCharset: 'UTF-8' }, bom);
+    const c = await parse({ columnSeparator: ';', fileCharset: 'auto-detect' }, latin1);
+    const d = await parse({ columnSeparator: ';', fileCharset: 'auto-detect' }, bom);
+
+    // Assess
+    expect(a.records).toEqual([{ name: 'José', city: 'Zürich' }]);
+    expect(b.records).toEqual([{ name: 'José', city: 'Zürich 🚀' }]);
+    expect(c.records).toEqual(a.records);
+    expect(d.records).toEqual(b.records);
+  });
+
+  it('infers numbers and booleans only when asked, keeping leading zeros and huge integers as text', async () => {
+    // Prepare
+    const csv = 'zip,n,f,ok,id,t\n00123,42,-1.5,TRUE,12345678901234567890,true story\n';
+
+    // Act
+    const typed = await parse({ inferTypes: true }, csv);
+    const plain = await parse({ inferTypes: false }, csv);
+
+    // Assess
+    expect(typed.records).toEqual([
+      { zip: '00123', n: 42, f: -1.5, ok: true, id: '12345678901234567890', t: 'true story' },
+    ]);
+    expect(plain.records).toEqual([
+      { zip: '00123', n: '42', f: '-1.5', ok: 'TRUE', id: '12345678901234567890', t: 'true story' },
+    ]);
+  });
+
+  it('adds the file name, and keeps empty apart from missing with emptyValue "omit"', async () => {
+    // Prepare
+    const csv = 'a,b,c\n"",,x\n';
+
+    // Act
+    const out = await parse({ addFilename: true, emptyValue: 'omit' }, csv, 'in/2026.csv');
+    const nulls = await parse({ emptyValue: 'null' }, csv);
+
+    // Assess
+    expect(out.records).toEqual([{ a: '', c: 'x', _fileName: 'in/2026.csv' }]);
+    expect(nulls.records).toEqual([{ a: '', b: null, c: 'x' }]);
+  });
+
+  it('reads tab-separated files without a header using the given columns, and backslash escapes', async () => {
+    // Prepare
+    const tsv = 'u1\t"say \\"hi\\" \\\\ bye"\nu2\tplain\n';
+
+    // Act
+    const out = await parse(
+      { columnSeparator: '\\t', hasHeader: false, columns: ['UID', 'msg'], escapeCharacter: '\\' },
+      tsv,
+    );
+
+    // Assess
+    expect(out.records).toEqual([
+      { UID: 'u1', msg: 'say "hi" \\ bye' },
+      { UID: 'u2', msg: 'plain' },
+    ]);
+  });
+
+  it('accepts the params of the IdentitySync toolkit import templates', async () => {
+    // Prepare
+    const params = { columnSeparator: ',', fileCharset: 'UTF-8', inferTypes: false, addFilename: false };
+
+    // Act
+    const out = await parse(params, 'UID,profile.email\nu1,a@b.c\n');
+
+    // Assess
+    expect(out.records).toEqual([{ UID: 'u1', 'profile.email': 'a@b.c' }]);
+  });
+
+  it('refuses an unknown character set and a missing header without columns at validation', async () => {
+    // Act / Assess
+    await expect(parse({ fileCharset: 'EBCDIC' }, 'a\n1\n')).rejects.toMatchObject({
+      code: 'IDX_PARAM_VALUE',
+      location: { param: 'fileCharset' },
+    });
+    await expect(parse({ hasHeader: false }, 'a\n1\n')).rejects.toMatchObject({ code: 'IDX_PARAM_MISSING' });
+    await expect(parse({ columnSeparator: '"' }, 'a\n1\n')).rejects.toMatchObject({ code: 'IDX_PARAM_VALUE' });
+  });
+});

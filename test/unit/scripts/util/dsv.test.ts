@@ -1,0 +1,247 @@
+import { parse as csvParse } from 'csv-parse/sync';
+import { describe, expect, it } from 'vitest';
+import { runScript } from '../../../../lib/engine/harness.ts';
+import { fileFormatDsv } from '../../../../lib/scripts/file.format.dsv.ts';
+import { fileParseDsv } from '../../../../lib/scripts/file.parse.dsv.ts';
+import type { DataRecord } from '../../../../lib/scripts/types.ts';
+import { type DsvCell, DsvParser } from '../../../../lib/scripts/util/dsv.ts';
+
+/** Values that break naive CSV code. */
+const NASTY = [
+  'plain',
+  'with,comma',
+  'with;semicolon',
+  'with\ttab',
+  'with|pipe',
+  'say "hi"',
+  '"',
+  '""',
+  '"quoted at both ends"',
+  'line\nbreak',
+  'carriage\rreturn',
+  'crlf\r\nend',
+  '\n',
+  '\r\n\r\n',
+  ' leading',
+  'trailing ',
+  '  both  ',
+  '\ttabbed\t',
+  '',
+  'emoji 🚀 👩‍👩‍👧 🇫🇷',
+  'עברית RTL مرحبا بالعالم',
+  '\u200Fright-to-left mark',
+  '\uFEFFbyte-order mark inside',
+  'back\\slash',
+  'back\\"slash quote',
+  '\\',
+  "it's",
+  'NULL',
+  'null',
+  '0',
+  '007',
+  '=SUM(A1)',
+  'x'.repeat(1024 * 1024),
+];
+
+interface Dialect {
+  readonly name: string;
+  readonly format: Record<string, unknown>;
+  readonly parse: Record<string, unknown>;
+  readonly csvParse: Record<string, unknown>;
+}
+
+const DIALECTS: Dialect[] = [
+  {
+    name: 'comma, every value quoted, LF',
+    format: {},
+    parse: {},
+    csvParse: { delimiter: ',' },
+  },
+  {
+    name: 'comma, minimal quoting, CRLF',
+    format: { quoteFields: false, lineEnd: '\r\n' },
+    parse: {},
+    csvParse: { delimiter: ',' },
+  },
+  {
+    name: 'semicolon, minimal quoting, backslash escape',
+    format: { columnSeparator: ';', quoteFields: false, escapeCharacter: '\\' },
+    parse: { columnSeparator: ';', escapeCharacter: '\\' },
+    csvParse: { delimiter: ';', escape: '\\' },
+  },
+  {
+    name: 'tab, every value quoted, byte-order mark',
+    format: { columnSeparator: '\\t', writeBom: true },
+    parse: { columnSeparator: '\\t' },
+    csvParse: { delimiter: '\t' },
+  },
+  {
+    name: 'pipe, minimal quoting, backslash escape, CRLF, byte-order mark',
+    format: { columnSeparator: '|', quoteFields: false, escapeCharacter: '\\', lineEnd: '\r\n', writeBom: true },
+    parse: { columnSeparator: '|', escapeCharacter: '\\' },
+    csvParse: { delimiter: '|', escape: '\\' },
+  },
+];
+
+/** A deterministic generator, so a failure reproduces. */
+function random(seed: number): () => number {
+  let s = seed;
+  return () => {
+    s = (s * 1103515245 + 12345) >>> 0;
+    return s / 4294967296;
+  };
+}
+
+/** The corpus records: every nasty value in every column position, with empty and missing values. */
+function corpusRecords(): DataRecord[] {
+  const records: DataRecord[] = [{ id: 'r0', v: 'first', w: 'has every column', x: '' }];
+  NASTY.forEach((value, i) => {
+    const record: DataRecord = { id: `r${i + 1}`, v: value, w: NASTY[(i + 7) % NASTY.length]!.slice(0, 100) };
+    if (i % 3 === 0) record.x = value.slice(0, 50);
+    if (i % 4 === 1) delete record.w;
+    records.push(record);
+  });
+  const next = random(7);
+  const alphabet = ['a', 'Z', ' ', ',', ';', '|', '\t', '"', "'", '\\', '\n', '\r', 'é', '🚀', 'ש', '\uFEFF'];
+  for (let i = 0; i < 200; i++) {
+    const cell = () => {
+      const n = Math.floor(next() * 12);
+      let s = '';
+      for (let k = 0; k < n; k++) s += alphabet[Math.floor(next() * alphabet.length)];
+      return s;
+    };
+    const record: DataRecord = { id: `f${i}`, v: cell(), w: cell() };
+    if (next() < 0.5) record.x = cell();
+    records.push(record);
+  }
+  return records;
+}
+
+async function format(records: DataRecord[], dialect: Dialect): Promise<Buffer> {
+  const out = await runScript(fileFormatDsv, { fileName: 'corpus.csv', ...dialect.format }, { records });
+  expect(out.files).toHaveLength(1);
+  return out.files[0]!.content;
+}
+
+async function parse(content: Buffer | string, params: Record<string, unknown>): Promise<DataRecord[]> {
+  const out = await runScript(fileParseDsv, params, { files: [{ name: 'corpus.csv', content }] });
+  expect(out.rejected).toEqual([]);
+  return out.records;
+}
+
+/** Feeds text to the parser in pieces of the given sizes and collects rows. */
+function parseInPieces(text: string, sizes: () => number, separator = ','): { rows: DsvCell[][]; lines: number[] } {
+  const rows: DsvCell[][] = [];
+  const lines: number[] = [];
+  const parser = new DsvParser(
+    { separator, quote: '"', escape: '"' },
+    {
+      row(cells, line) {
+        rows.push(cells);
+        lines.push(line);
+      },
+      malformed(problem) {
+        throw new Error(`unexpected malformed row: ${problem.message}`);
+      },
+    },
+  );
+  let at = 0;
+  while (at < text.length) {
+    const n = Math.max(1, sizes());
+    parser.push(text.slice(at, at + n));
+    at += n;
+  }
+  parser.end();
+  return { rows, lines };
+}
+
+describe('DSV corpus', () => {
+  const records = corpusRecords();
+
+  for (const dialect of DIALECTS) {
+    it(`round-trips every nasty value: parse(format(x)) = x (${dialect.name})`, async () => {
+      // Act
+      const file = await format(records, dialect);
+      const back = await parse(file, { ...dialect.parse, emptyValue: 'omit' });
+
+      // Assess
+      expect(back.length).toBe(records.length);
+      for (const [i, record] of back.entries()) expect(record).toEqual(records[i]);
+    });
+
+    it(`agrees with csv-parse on the formatted file (${dialect.name})`, async () => {
+      // Prepare
+      const file = await format(records, dialect);
+
+      // Act
+      const ours = await parse(file, dialect.parse);
+      const theirs = csvParse(file, {
+        columns: true,
+        bom: true,
+        skip_empty_lines: true,
+        ...dialect.csvParse,
+      }) as DataRecord[];
+
+      // Assess
+      expect(ours.length).toBe(theirs.length);
+      for (const [i, record] of ours.entries()) expect(record).toEqual(theirs[i]);
+    });
+  }
+
+  it('agrees with csv-parse on hand-written files: spreadsheet export, no final line break, blank lines', async () => {
+    // Prepare
+    const files = [
+      '\uFEFFName,City,Note\r\n"Müller, Jörg",Zürich,"He said ""Grüezi""\r\nand left"\r\nAna,São Paulo,\r\n',
+      'a,b\n1,2\n\n\n3,4',
+      'a,b\n"",x\n" ",\n',
+      'h\n"only one column"\nplain\n',
+    ];
+
+    for (const file of files) {
+      // Act
+      const ours = await parse(file, {});
+      const theirs = csvParse(file, { columns: true, bom: true, skip_empty_lines: true }) as DataRecord[];
+
+      // Assess
+      expect(ours).toEqual(theirs);
+    }
+  });
+
+  it('reads the same rows and line numbers however the text is cut into chunks', () => {
+    // Prepare
+    const text = `a,b\n"x,""y""\r\nz",1\r\n\n"${'q'.repeat(200_000)}",2\nplain,"3"\n"last","no break"`;
+    const whole = parseInPieces(text, () => text.length);
+    const next = random(11);
+
+    // Act
+    const ones = parseInPieces(text, () => 1);
+    const small = parseInPieces(text, () => Math.floor(next() * 7));
+    const mixed = parseInPieces(text, () => Math.floor(next() * 70_000));
+
+    // Assess
+    expect(whole.rows).toEqual([
+      ['a', 'b'],
+      ['x,"y"\r\nz', '1'],
+      ['q'.repeat(200_000), '2'],
+      ['plain', '3'],
+      ['last', 'no break'],
+    ]);
+    expect(whole.lines).toEqual([1, 2, 5, 6, 7]);
+    for (const run of [ones, small, mixed]) {
+      expect(run.rows).toEqual(whole.rows);
+      expect(run.lines).toEqual(whole.lines);
+    }
+  });
+
+  it('reads files whose line breaks are a lone CR', () => {
+    // Act
+    const { rows } = parseInPieces('a,b\r1,"x\ry"\r2,3\r', () => 3);
+
+    // Assess
+    expect(rows).toEqual([
+      ['a', 'b'],
+      ['1', 'x\ry'],
+      ['2', '3'],
+    ]);
+  });
+});
