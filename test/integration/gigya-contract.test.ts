@@ -205,7 +205,7 @@ describe('the Gigya client against the emulator', () => {
     const known = [...harness.emu.store.accounts.keys()].slice(1000, 1990);
     const records = known.map((UID, i) => ({ UID, profile: { firstName: `Renamed${i}` }, data: { batch: 'b1' } }));
     const unknown = Array.from({ length: 10 }, (_, i) => ({ UID: `missing-${i}`, profile: { firstName: 'Nobody' } }));
-    unknown.forEach((r, i) => records.splice(i * 97 + 5, 0, r as (typeof records)[number]));
+    for (const [i, r] of unknown.entries()) records.splice(i * 97 + 5, 0, r as (typeof records)[number]);
 
     // Act
     const out = await runScript(
