@@ -1,6 +1,14 @@
 /** The `idx` command line: dispatches to one function per command; errors print as readable lines. */
 import { describeError, IdxError } from '../errors.ts';
-import { compileCommand, EXIT, graphCommand, schemaCommand, scriptsCommand, validateCommand } from './dataflow-commands.ts';
+import {
+  compileCommand,
+  EXIT,
+  graphCommand,
+  schemaCommand,
+  scriptsCommand,
+  validateCommand,
+} from './dataflow-commands.ts';
+import { jobsDeployedCommand, testDeployedCommand } from './deployed.ts';
 import { jobsCommand } from './jobs.ts';
 import { runCommand, sampleCommand, startCommand } from './run.ts';
 
@@ -9,14 +17,30 @@ type Command = (args: string[]) => number | Promise<number>;
 /** Every command with its one-line help. */
 export const COMMANDS: Record<string, { run: Command; help: string }> = {
   validate: { run: validateCommand, help: 'validate <file...> [--json]         check dataflows; exit 2 when invalid' },
-  compile: { run: compileCommand, help: 'compile <file> [--out f]            print the Step Functions (ASL) definition' },
+  compile: {
+    run: compileCommand,
+    help: 'compile <file> [--out f]            print the Step Functions (ASL) definition',
+  },
   graph: { run: graphCommand, help: 'graph <file>                        print the graph as Mermaid' },
   scripts: { run: scriptsCommand, help: 'scripts [--json]                    list the script registry' },
   schema: { run: schemaCommand, help: 'schema [--write|--check]            the dataflow JSON Schema and script docs' },
   run: { run: runCommand, help: 'run <file> [--limit N] [--test] [--full-extract] [--json]   run locally' },
-  sample: { run: sampleCommand, help: 'sample [--records N]                write the sample input CSV to the local S3' },
-  start: { run: startCommand, help: 'start                               seed the sample and run the main job locally' },
-  jobs: { run: jobsCommand, help: 'jobs [--dataflow ID] [--json] | jobs show <jobId>   local job records' },
+  sample: {
+    run: sampleCommand,
+    help: 'sample [--records N]                write the sample input CSV to the local S3',
+  },
+  start: {
+    run: startCommand,
+    help: 'start                               seed the sample and run the main job locally',
+  },
+  jobs: {
+    run: (args) => (args.includes('--deployed') ? jobsDeployedCommand(args) : jobsCommand(args)),
+    help: 'jobs [--dataflow ID] [--json] [--deployed] | jobs show <jobId>   job records (local, or the deployed jobs table)',
+  },
+  test: {
+    run: (args) => (args.includes('--deployed') ? testDeployedCommand(args) : runCommand([...args, '--test'])),
+    help: 'test <file|id> [--deployed]        a test run (10 records) locally, or of the deployed state machine',
+  },
 };
 
 function help(): string {
@@ -41,8 +65,12 @@ export async function main(argv: string[]): Promise<number> {
     return await command.run(args);
   } catch (error) {
     process.stderr.write(`${describeError(error)}\n`);
-    if (error instanceof IdxError && (error.code === 'IDX_USAGE' || error.code === 'IDX_DATAFLOW_INVALID')) return EXIT.invalid;
-    if ((error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (error as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    if (error instanceof IdxError && (error.code === 'IDX_USAGE' || error.code === 'IDX_DATAFLOW_INVALID'))
+      return EXIT.invalid;
+    if (
+      (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
+      (error as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE'
+    ) {
       return EXIT.invalid;
     }
     return EXIT.failed;

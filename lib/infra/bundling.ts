@@ -27,8 +27,15 @@ export const BUNDLING: BundlingOptions = {
   sourceMap: true,
   // The map only has to name files and lines; leaving the sources out keeps the package small.
   sourcesContent: false,
-  // ESM output has no `require`; a few CommonJS dependencies still call it.
-  banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
+  // ESM output has no `require`, `__filename` or `__dirname`; bundled CommonJS dependencies (ssh2) use them.
+  banner: [
+    "import { createRequire as __idxCreateRequire } from 'node:module';",
+    "import { fileURLToPath as __idxFileURLToPath } from 'node:url';",
+    "import { dirname as __idxDirname } from 'node:path';",
+    'const require = __idxCreateRequire(import.meta.url);',
+    'const __filename = __idxFileURLToPath(import.meta.url);',
+    'const __dirname = __idxDirname(__filename);',
+  ].join(' '),
   bundleAwsSDK: true,
   // Native add-ons are left out: built for this machine, not for Lambda's ARM64, and ssh2 loads both inside
   // try/catch and falls back to its JavaScript implementation.

@@ -1,0 +1,186 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { App, Duration } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { formatProblem } from '../../lib/dataflow/problems.ts';
+import { validateFile } from '../../lib/dataflow/validate.ts';
+import { buildApp, propsFromContext } from '../../lib/infra/app.ts';
+import { loadDataflowDir } from '../../lib/infra/load.ts';
+import { stateMachineName } from '../../lib/infra/names.ts';
+import { defaultRegistry } from '../../lib/scripts/index.ts';
+import { ALPHA, BETA } from './dataflows.ts';
+
+const ROOT = resolve(__dirname, '../..');
+
+/** Runs the CDK app as `cdk synth` does: a child process with the context and output folder in the environment. */
+function synthApp(context: Record<string, unknown>, outdir: string) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'bin/app.ts'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify(context), CDK_OUTDIR: outdir },
+    timeout: 240_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function tempDir(files: Record<string, unknown>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'idx-infra-'));
+  for (const [name, content] of Object.entries(files)) {
+    writeFileSync(join(dir, name), typeof content === 'string' ? content : JSON.stringify(content, null, 2));
+  }
+  return dir;
+}
+
+describe('the CDK app', () => {
+  it('deploys every dataflow of the dataflows/ folder as a state machine, with no cdk-nag finding left', () => {
+    // Prepare
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const files = readdirSync(join(ROOT, 'dataflows')).filter((f) => f.endsWith('.json'));
+
+    // Act
+    const stack = buildApp(app);
+
+    // Assess
+    const names = Object.values(Template.fromStack(stack).findResources('AWS::StepFunctions::StateMachine')).map(
+      (r) => (r as { Properties: { StateMachineName: string } }).Properties.StateMachineName,
+    );
+    const ids = loadDataflowDir(join(ROOT, 'dataflows'), defaultRegistry()).dataflows.map((d) => d.id);
+    expect(ids).toHaveLength(files.length);
+    expect(names.sort()).toEqual(ids.map((id) => stateMachineName(id)).sort());
+    expect(new AwsSolutionsChecks(app).validateScope(app).violations).toEqual([]);
+  });
+
+  it('fails the synth of a bad dataflow with the coded messages `idx validate` prints', () => {
+    // Prepare
+    const bad = {
+      name: 'Broken',
+      steps: [{ id: 'r', type: 'field.rename', params: { fields: 'x' }, next: ['gone'] }],
+      schedules: [{ name: 's', frequencyType: 'fortnight' }],
+    };
+    const dir = tempDir({ 'ok.json': BETA, 'broken.json': bad });
+    const expected = validateFile(join(dir, 'broken.json'), defaultRegistry())
+      .problems.filter((p) => p.severity === 'error')
+      .map(formatProblem);
+
+    // Act
+    const r = synthApp({ 'identity-sync:dataflowsDir': dir }, mkdtempSync(join(tmpdir(), 'idx-cdkout-')));
+
+    // Assess
+    expect(r.code).not.toBe(0);
+    expect(expected.length).toBeGreaterThanOrEqual(3);
+    for (const line of expected) expect(r.stderr).toContain(line);
+    expect(r.stderr).toContain('IDX_DEPLOY_INVALID');
+    for (const code of ['IDX_PARAM_TYPE', 'IDX_EDGE_MISSING_STEP', 'IDX_SCHEDULE_FIELD'])
+      expect(r.stderr).toContain(code);
+  });
+
+  it('refuses two dataflow files with one id', () => {
+    // Prepare
+    const dir = tempDir({ 'a.json': BETA, 'b.json': BETA });
+
+    // Act / Assess
+    expect(() => loadDataflowDir(dir, defaultRegistry())).toThrow(/IDX_DATAFLOW_DUPLICATE_ID|also the id of/);
+  });
+
+  it('reads function settings, prefixes and stage expiry from the context', () => {
+    // Prepare
+    const context: Record<string, unknown> = {
+      'identity-sync:namePrefix': 'idx-prod',
+      'identity-sync:stageExpirationDays': 3,
+      'identity-sync:functions': JSON.stringify({
+        '*': { memorySize: 512 },
+        beta: { memorySize: '3008', timeoutSeconds: 600 },
+      }),
+    };
+
+    // Act
+    const props = propsFromContext((k) => context[k]);
+
+    // Assess
+    expect(props).toEqual({
+      namePrefix: 'idx-prod',
+      stageExpiration: Duration.days(3),
+      functionDefaults: { memorySize: 512 },
+      functionSettings: { beta: { memorySize: 3008, timeout: Duration.seconds(600) } },
+    });
+    expect(() =>
+      propsFromContext((k) => (k === 'identity-sync:functions' ? { beta: { memory: 1 } } : undefined)),
+    ).toThrow(/memory is unknown/);
+  });
+});
+
+describe('the Lambda bundles (real esbuild bundling)', () => {
+  let out: string;
+  let synth: ReturnType<typeof synthApp>;
+  /** Asset folders by the handler they hold. */
+  const assets: Record<'step' | 'notify', string> = { step: '', notify: '' };
+
+  beforeAll(() => {
+    out = mkdtempSync(join(tmpdir(), 'idx-cdkout-'));
+    synth = synthApp({ 'identity-sync:dataflowsDir': tempDir({ 'alpha.json': ALPHA, 'beta.json': BETA }) }, out);
+    for (const dir of readdirSync(out).filter((d) => d.startsWith('asset.'))) {
+      const map = readFileSync(join(out, dir, 'index.mjs.map'), 'utf8');
+      assets[map.includes('lambdas/notify.ts') ? 'notify' : 'step'] = join(out, dir);
+    }
+  }, 240_000);
+
+  it('synthesizes with esbuild from node_modules, bundling the step handler once for every dataflow', () => {
+    // Assess
+    expect(synth.code, synth.stderr).toBe(0);
+    expect(readdirSync(out).filter((d) => d.startsWith('asset.'))).toHaveLength(2);
+    const template = JSON.parse(readFileSync(join(out, 'IdentitySync.template.json'), 'utf8')) as {
+      Resources: Record<string, { Type: string; Properties: { Code?: { S3Key?: string } } }>;
+    };
+    const keys = Object.values(template.Resources)
+      .filter((r) => r.Type === 'AWS::Lambda::Function')
+      .map((r) => r.Properties.Code?.S3Key);
+    expect(new Set(keys).size).toBe(2);
+  });
+
+  it('keeps local-only dependencies out of the step bundle and stays small', () => {
+    // Prepare
+    const sources = (JSON.parse(readFileSync(join(assets.step, 'index.mjs.map'), 'utf8')) as { sources: string[] })
+      .sources;
+
+    // Assess
+    expect(sources.some((s) => s.endsWith('lib/engine/handler.ts'))).toBe(true);
+    for (const local of ['/lib/local/', '/dynalite/', '/s3rver/', '/aws-local-stepfunctions/', '/ftp-srv/']) {
+      expect(sources.filter((s) => s.includes(local))).toEqual([]);
+    }
+    expect(statSync(join(assets.step, 'index.mjs')).size).toBeLessThan(5 * 1024 * 1024);
+    expect(statSync(join(assets.notify, 'index.mjs')).size).toBeLessThan(2 * 1024 * 1024);
+  });
+
+  it('loads each bundle as Lambda would and finds its handler', () => {
+    // Prepare
+    const env = {
+      ...process.env,
+      IDX_STAGE_BUCKET: 'b',
+      IDX_JOBS_TABLE: 'j',
+      IDX_STATE_TABLE: 's',
+      IDX_UIDMAP_TABLE: 'u',
+      AWS_REGION: 'eu-west-1',
+    };
+
+    // Act
+    const results = [assets.step, assets.notify].map((dir) =>
+      spawnSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const m = await import(${JSON.stringify(join(dir, 'index.mjs'))}); console.log(typeof m.handler);`,
+        ],
+        { encoding: 'utf8', env },
+      ),
+    );
+
+    // Assess
+    for (const r of results) expect(r.stdout.trim(), r.stderr.slice(-2000)).toBe('function');
+    expect(existsSync(join(assets.step, 'index.mjs.map'))).toBe(true);
+  });
+});
