@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { runScript } from '../../../lib/engine/harness.ts';
+import { datasourceWriteGigyaGeneric } from '../../../lib/scripts/datasource.write.gigya.generic.ts';
+import { emulatorClient, emulatorServices, useGigyaEmulator } from '../../support/gigya.ts';
+
+const harness = useGigyaEmulator({ accounts: [{ UID: 'g1', profile: { firstName: 'G' } }] });
+
+describe('datasource.write.gigya.generic', () => {
+  it('imports lite accounts from record fields and adds the reply as _response', async () => {
+    // Prepare
+    const params = {
+      apiMethod: 'accounts.importLiteAccount',
+      addResponse: true,
+      apiParams: [
+        { paramName: 'email', sourceField: 'email', value: '' },
+        { paramName: 'profile', sourceField: 'request.profile', value: '' },
+        { paramName: 'data', sourceField: 'request.missing', value: '' },
+      ],
+    };
+    const records = [{ email: 'lite1@example.com', request: { profile: { firstName: 'L' } } }];
+
+    // Act
+    const out = await runScript(datasourceWriteGigyaGeneric, params, {
+      records,
+      services: emulatorServices(harness.emu),
+    });
+
+    // Assess
+    const response = out.records[0]?._response as { UID: string; errorCode: number };
+    expect(response.errorCode).toBe(0);
+    expect(harness.emu.store.accounts.get(response.UID)?.profile).toEqual({
+      email: 'lite1@example.com',
+      firstName: 'L',
+    });
+  });
+
+  it('uses a constant value when the source field is empty, and _response of an earlier step as a source', async () => {
+    // Prepare
+    const params = {
+      apiMethod: 'accounts.setAccountInfo',
+      apiParams: [
+        { paramName: 'UID', sourceField: '_response.UID' },
+        { paramName: 'data', sourceField: '', value: '{"source":"generic"}' },
+      ],
+    };
+
+    // Act
+    const out = await runScript(datasourceWriteGigyaGeneric, params, {
+      records: [{ _response: { UID: 'g1' } }],
+      services: emulatorServices(harness.emu),
+    });
+
+    // Assess
+    expect(out.counters.recordsOut).toBe(1);
+    const a = await emulatorClient(harness.emu).call('accounts.getAccountInfo', { UID: 'g1' });
+    expect(a.data).toEqual({ source: 'generic' });
+  });
+
+  it('sends a refused call to the error path with its details and the reply', async () => {
+    // Prepare
+    const params = {
+      apiMethod: 'accounts.deleteAccount',
+      addResponse: true,
+      apiParams: [{ paramName: 'UID', sourceField: 'uid' }],
+    };
+
+    // Act
+    const out = await runScript(datasourceWriteGigyaGeneric, params, {
+      records: [{ uid: 'nobody' }],
+      services: emulatorServices(harness.emu),
+    });
+
+    // Assess
+    expect(out.rejected).toHaveLength(1);
+    expect(out.rejected[0]?._errorDetails).toMatchObject({ errorCode: 403005, errorMessage: 'Unauthorized user' });
+    expect(out.rejected[0]?._response).toMatchObject({ errorCode: 403005, statusCode: 403 });
+  });
+});
