@@ -4,11 +4,13 @@
  */
 import { datasourceLookupGigyaAccount } from './datasource.lookup.gigya.account.ts';
 import { datasourceReadAmazonS3 } from './datasource.read.amazon.s3.ts';
+import { datasourceReadFtp } from './datasource.read.ftp.ts';
 import { datasourceReadGigyaAccount } from './datasource.read.gigya.account.ts';
 import { datasourceReadGigyaAudit } from './datasource.read.gigya.audit.ts';
 import { datasourceReadGigyaDs } from './datasource.read.gigya.ds.ts';
 import { datasourceReadSftp } from './datasource.read.sftp.ts';
 import { datasourceWriteAmazonS3 } from './datasource.write.amazon.s3.ts';
+import { datasourceWriteFtp } from './datasource.write.ftp.ts';
 import { datasourceWriteGigyaAccount } from './datasource.write.gigya.account.ts';
 import { datasourceWriteGigyaDs } from './datasource.write.gigya.ds.ts';
 import { datasourceWriteGigyaGeneric } from './datasource.write.gigya.generic.ts';
@@ -27,11 +29,13 @@ import { uidmapWrite } from './uidmap.write.ts';
 export const definitions = [
   datasourceLookupGigyaAccount,
   datasourceReadAmazonS3,
+  datasourceReadFtp,
   datasourceReadGigyaAccount,
   datasourceReadGigyaAudit,
   datasourceReadGigyaDs,
   datasourceReadSftp,
   datasourceWriteAmazonS3,
+  datasourceWriteFtp,
   datasourceWriteGigyaAccount,
   datasourceWriteGigyaDs,
   datasourceWriteGigyaGeneric,

@@ -142,3 +142,34 @@ export const sftpConnectionParams = {
     description: 'Seconds to wait for the connection, and for progress during a transfer, before it counts as dropped.',
   },
 } as const;
+
+/** Connection params of the FTP steps. */
+export const ftpConnectionParams = {
+  host: { type: 'string', required: true, description: 'FTP server name or address.', examples: ['ftp.example.com'] },
+  port: { type: 'integer', default: 21, minimum: 1, maximum: 65535, description: 'Control connection port.' },
+  username: { type: 'string', default: '', description: 'Login name; empty logs in as anonymous.' },
+  password: { type: 'string', secret: true, description: 'Password, as ${secret:NAME}.' },
+  secure: {
+    type: 'string',
+    enum: ['none', 'explicit'],
+    default: 'none',
+    description:
+      'none: plain FTP (credentials and data travel in clear text); explicit: FTPS, TLS negotiated with AUTH TLS ' +
+      'before the login, data connections protected too.',
+  },
+  certificateFingerprint: {
+    type: 'string',
+    description:
+      "SHA-256 fingerprint of the server's TLS certificate (hex, colons optional), for servers whose certificate " +
+      'no public CA signed. Checked before the login is sent; a different certificate is refused. Unset: the ' +
+      'certificate must be trusted by a CA.',
+    examples: ['AB:CD:…'],
+  },
+  timeout: {
+    type: 'integer',
+    default: 60,
+    minimum: 1,
+    maximum: 600,
+    description: 'Seconds to wait for the connection, and for progress during a transfer, before it counts as dropped.',
+  },
+} as const;
