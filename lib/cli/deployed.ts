@@ -11,7 +11,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DescribeExecutionCommand,
   type ExecutionStatus,
-  paginateListStateMachines,
+  ListStateMachinesCommand,
   SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
@@ -46,10 +46,13 @@ export function testJobId(now = new Date()): string {
 
 /** The ARN of the state machine named `name`; `IDX_DEPLOYED_NOT_FOUND` when the account has none. */
 export async function findStateMachineArn(sfn: SFNClient, name: string): Promise<string> {
-  for await (const page of paginateListStateMachines({ client: sfn }, {})) {
+  let nextToken: string | undefined;
+  do {
+    const page = await sfn.send(new ListStateMachinesCommand(nextToken ? { nextToken } : {}));
     const hit = page.stateMachines?.find((m) => m.name === name);
     if (hit?.stateMachineArn) return hit.stateMachineArn;
-  }
+    nextToken = page.nextToken;
+  } while (nextToken);
   throw new IdxError('IDX_DEPLOYED_NOT_FOUND', `no state machine named ${name} in this account and region`, {
     expected: `a deployed state machine ${name} (npx cdk deploy; check AWS_REGION and --prefix)`,
     received: 'none',

@@ -1,0 +1,210 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DescribeExecutionCommand,
+  ListStateMachinesCommand,
+  SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  jobsDeployedCommand,
+  listDeployedJobs,
+  runDeployedTest,
+  testDeployedCommand,
+} from '../../../lib/cli/deployed.ts';
+import type { JobRecord } from '../../../lib/stores/jobs.ts';
+
+const SM = 'arn:aws:states:eu-west-1:123456789012:stateMachine:identity-sync-alpha';
+const EXEC = 'arn:aws:states:eu-west-1:123456789012:execution:identity-sync-alpha:test-1';
+const sfnMock = mockClient(SFNClient);
+const ddbMock = mockClient(DynamoDBDocumentClient);
+const clients = {
+  sfn: new SFNClient({ region: 'eu-west-1' }),
+  dynamo: DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'eu-west-1' })),
+};
+
+const job: JobRecord = {
+  id: 'test-1',
+  dataflowId: 'alpha',
+  status: 'succeeded',
+  createTime: '2026-01-02T03:00:01.000Z',
+  updateTime: '2026-01-02T03:01:00.000Z',
+  startTime: '2026-01-02T03:00:00.000Z',
+  endTime: '2026-01-02T03:01:00.000Z',
+  totalRecords: 10,
+  processedRecords: 10,
+  attemptNumber: 1,
+  trace: [],
+  steps: {},
+  test: true,
+  limit: 10,
+  fullExtract: false,
+  logLevel: 'info',
+};
+
+beforeEach(() => {
+  sfnMock.reset();
+  ddbMock.reset();
+  sfnMock
+    .on(ListStateMachinesCommand)
+    .resolvesOnce({
+      stateMachines: [
+        { name: 'identity-sync-beta', stateMachineArn: `${SM}x`, type: 'STANDARD', creationDate: new Date() },
+      ],
+      nextToken: 'page-2',
+    })
+    .resolves({
+      stateMachines: [{ name: 'identity-sync-alpha', stateMachineArn: SM, type: 'STANDARD', creationDate: new Date() }],
+    });
+  sfnMock.on(StartExecutionCommand).resolves({ executionArn: EXEC, startDate: new Date() });
+  sfnMock
+    .on(DescribeExecutionCommand)
+    .resolvesOnce({ executionArn: EXEC, status: 'RUNNING', stateMachineArn: SM, startDate: new Date() })
+    .resolves({ executionArn: EXEC, status: 'SUCCEEDED', stateMachineArn: SM, startDate: new Date() });
+  ddbMock.on(GetCommand).resolves({ Item: job });
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('runDeployedTest', () => {
+  it("starts a test execution of the dataflow's state machine, waits for it and reads the job record", async () => {
+    // Prepare
+    const sleeps: number[] = [];
+
+    // Act
+    const result = await runDeployedTest(clients, {
+      dataflowId: 'alpha',
+      jobId: 'test-1',
+      pollMs: 1500,
+      sleep: async (ms) => {
+        sleeps.push(ms);
+      },
+    });
+
+    // Assess
+    expect(result).toEqual({ jobId: 'test-1', executionArn: EXEC, status: 'SUCCEEDED', job });
+    expect(sfnMock.commandCalls(ListStateMachinesCommand).map((c) => c.args[0].input)).toEqual([
+      {},
+      { nextToken: 'page-2' },
+    ]);
+    expect(sfnMock.commandCalls(StartExecutionCommand).map((c) => c.args[0].input)).toEqual([
+      { stateMachineArn: SM, name: 'test-1', input: '{"test":true}' },
+    ]);
+    expect(sfnMock.commandCalls(DescribeExecutionCommand).map((c) => c.args[0].input)).toEqual([
+      { executionArn: EXEC },
+      { executionArn: EXEC },
+    ]);
+    expect(sleeps).toEqual([1500]);
+    expect(ddbMock.commandCalls(GetCommand).map((c) => c.args[0].input)).toEqual([
+      { TableName: 'identity-sync-jobs', Key: { id: 'test-1' }, ConsistentRead: true },
+    ]);
+  });
+
+  it('names the state machine and table with the deployment prefix', async () => {
+    // Prepare
+    sfnMock.on(ListStateMachinesCommand).resolves({
+      stateMachines: [{ name: 'idx-prod-alpha', stateMachineArn: SM, type: 'STANDARD', creationDate: new Date() }],
+    });
+
+    // Act
+    await runDeployedTest(clients, { dataflowId: 'alpha', prefix: 'idx-prod', jobId: 'test-1', sleep: async () => {} });
+
+    // Assess
+    expect(ddbMock.commandCalls(GetCommand)[0]?.args[0].input.TableName).toBe('idx-prod-jobs');
+  });
+
+  it('says so when the dataflow is not deployed', async () => {
+    // Prepare
+    sfnMock.on(ListStateMachinesCommand).resolves({ stateMachines: [] });
+
+    // Act / Assess
+    await expect(runDeployedTest(clients, { dataflowId: 'nope' })).rejects.toMatchObject({
+      code: 'IDX_DEPLOYED_NOT_FOUND',
+    });
+    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+});
+
+describe('idx test --deployed', () => {
+  it('prints the job summary and exits 0 when the test run succeeded', async () => {
+    // Prepare
+    const out: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((s) => out.push(String(s)) > 0);
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    sfnMock
+      .on(DescribeExecutionCommand)
+      .resolves({ executionArn: EXEC, status: 'SUCCEEDED', stateMachineArn: SM, startDate: new Date() });
+
+    // Act
+    const code = await testDeployedCommand(['alpha', '--deployed'], clients);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(out.join('')).toContain('job test-1 succeeded in 60.0 s — 10 records read, 10 processed (test run)');
+    expect(sfnMock.commandCalls(StartExecutionCommand)[0]?.args[0].input).toMatchObject({
+      stateMachineArn: SM,
+      input: '{"test":true}',
+    });
+    expect(sfnMock.commandCalls(StartExecutionCommand)[0]?.args[0].input.name).toMatch(/^test-\d{14}-[0-9a-f]{6}$/);
+  });
+
+  it('exits 1 when the execution failed', async () => {
+    // Prepare
+    vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    sfnMock.on(DescribeExecutionCommand).resolves({
+      executionArn: EXEC,
+      status: 'FAILED',
+      error: 'IdxError',
+      cause: 'bad',
+      stateMachineArn: SM,
+      startDate: new Date(),
+    });
+    ddbMock.on(GetCommand).resolves({});
+
+    // Act / Assess
+    expect(await testDeployedCommand(['alpha', '--deployed'], clients)).toBe(1);
+  });
+});
+
+describe('idx jobs --deployed', () => {
+  it("lists a dataflow's jobs from the byDataflow index, newest first", async () => {
+    // Prepare
+    ddbMock.on(QueryCommand).resolves({ Items: [job] });
+    const out: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((s) => out.push(String(s)) > 0);
+
+    // Act
+    const code = await jobsDeployedCommand(['--deployed', '--dataflow', 'alpha', '--limit', '5'], clients);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(ddbMock.commandCalls(QueryCommand).map((c) => c.args[0].input)).toEqual([
+      {
+        TableName: 'identity-sync-jobs',
+        IndexName: 'byDataflow',
+        KeyConditionExpression: 'dataflowId = :d',
+        ExpressionAttributeValues: { ':d': 'alpha' },
+        ScanIndexForward: false,
+        Limit: 5,
+      },
+    ]);
+    expect(out.join('')).toMatch(/test-1\s+alpha\s+succeeded/);
+  });
+
+  it('reads the jobs table named by the prefix', async () => {
+    // Prepare
+    ddbMock.on(QueryCommand).resolves({ Items: [] });
+
+    // Act
+    const jobs = await listDeployedJobs(clients.dynamo, { prefix: 'idx-prod', dataflowId: 'alpha' });
+
+    // Assess
+    expect(jobs).toEqual([]);
+    expect(ddbMock.commandCalls(QueryCommand)[0]?.args[0].input.TableName).toBe('idx-prod-jobs');
+  });
+});
