@@ -3,9 +3,10 @@
  * their own endpoint params are empty.
  */
 import type { LocalExtra } from './environment.ts';
+import { gigyaExtra } from './gigya-extra.ts';
 import { sftpExtra } from './sftp-server.ts';
 
 /** Every extra stand-in of local mode. */
 export function defaultExtras(): LocalExtra[] {
-  return [sftpExtra()];
+  return [gigyaExtra(), sftpExtra()];
 }

@@ -64,6 +64,22 @@ export function mergeDeleting(
   }
 }
 
+/** A seeded account as the store keeps it: a UID, timestamps and flags filled in where missing. */
+export function normalizeAccount(raw: Record<string, unknown>, now: number = Date.now()): GigyaAccount {
+  const a = structuredClone(raw) as GigyaAccount;
+  if (typeof a.UID !== 'string' || a.UID === '') a.UID = newUid();
+  const created = typeof a.createdTimestamp === 'number' ? a.createdTimestamp : now;
+  a.createdTimestamp = created;
+  a.created ??= iso(created);
+  if (typeof a.lastUpdatedTimestamp !== 'number') a.lastUpdatedTimestamp = created;
+  a.lastUpdated ??= iso(a.lastUpdatedTimestamp as number);
+  a.isActive ??= true;
+  a.hasFullAccount ??= true;
+  a.hasLiteAccount ??= a.hasFullAccount === false;
+  a.isRegistered ??= a.hasFullAccount !== false;
+  return a;
+}
+
 /** A new UID: 32 hex characters, as Gigya's look. */
 export function newUid(): string {
   return randomBytes(16).toString('hex');
@@ -143,17 +159,7 @@ export class GigyaStore {
   seed(accounts: Iterable<Record<string, unknown>>, now: number = Date.now()): number {
     let n = 0;
     for (const raw of accounts) {
-      const a = structuredClone(raw) as GigyaAccount;
-      if (typeof a.UID !== 'string' || a.UID === '') a.UID = newUid();
-      const created = typeof a.createdTimestamp === 'number' ? a.createdTimestamp : now;
-      a.createdTimestamp = created;
-      a.created ??= iso(created);
-      if (typeof a.lastUpdatedTimestamp !== 'number') a.lastUpdatedTimestamp = created;
-      a.lastUpdated ??= iso(a.lastUpdatedTimestamp as number);
-      a.isActive ??= true;
-      a.hasFullAccount ??= true;
-      a.hasLiteAccount ??= a.hasFullAccount === false;
-      a.isRegistered ??= a.hasFullAccount !== false;
+      const a = normalizeAccount(raw, now);
       this.accounts.set(a.UID, a);
       n++;
     }
