@@ -6,7 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { fixtureFiles } from '../../support/dataflows.ts';
 
 function idx(...args: string[]) {
-  const r = spawnSync(process.execPath, ['bin/idx.js', ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  const r = spawnSync(process.execPath, ['bin/idx.js', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -14,7 +17,13 @@ const dir = mkdtempSync(join(tmpdir(), 'idx-cli-'));
 const broken = join(dir, 'broken.json');
 writeFileSync(
   broken,
-  JSON.stringify({ name: 'b', steps: [{ id: 'r', type: 'field.rename', params: { fields: 'x' }, next: ['gone'] }, { id: 'z', type: 'nope' }] }),
+  JSON.stringify({
+    name: 'b',
+    steps: [
+      { id: 'r', type: 'field.rename', params: { fields: 'x' }, next: ['gone'] },
+      { id: 'z', type: 'nope' },
+    ],
+  }),
 );
 
 describe('idx', () => {
@@ -33,7 +42,13 @@ describe('idx', () => {
 
     // Assess
     expect(r.code).toBe(2);
-    for (const code of ['IDX_PARAM_TYPE', 'IDX_EDGE_MISSING_STEP', 'IDX_STEP_TYPE_UNKNOWN', 'IDX_GRAPH_MULTIPLE_ENTRIES']) expect(r.stdout).toContain(code);
+    for (const code of [
+      'IDX_PARAM_TYPE',
+      'IDX_EDGE_MISSING_STEP',
+      'IDX_STEP_TYPE_UNKNOWN',
+      'IDX_GRAPH_MULTIPLE_ENTRIES',
+    ])
+      expect(r.stdout).toContain(code);
   });
 
   it('prints problems as JSON objects with code, file, stepId, path and message', () => {
@@ -43,7 +58,8 @@ describe('idx', () => {
     // Assess
     const problems = JSON.parse(r.stdout) as Record<string, unknown>[];
     expect(problems.length).toBeGreaterThanOrEqual(4);
-    for (const p of problems) expect(Object.keys(p)).toEqual(expect.arrayContaining(['code', 'file', 'path', 'message']));
+    for (const p of problems)
+      expect(Object.keys(p)).toEqual(expect.arrayContaining(['code', 'file', 'path', 'message']));
     expect(problems.find((p) => p.code === 'IDX_PARAM_TYPE')).toMatchObject({ stepId: 'r', file: broken });
   });
 
@@ -92,7 +108,11 @@ describe('idx', () => {
     const r = idx('validate', '--json', ...fixtureFiles());
 
     // Assess
-    const codes = new Set((JSON.parse(r.stdout) as { code: string; severity: string }[]).filter((p) => p.severity === 'error').map((p) => p.code));
+    const codes = new Set(
+      (JSON.parse(r.stdout) as { code: string; severity: string }[])
+        .filter((p) => p.severity === 'error')
+        .map((p) => p.code),
+    );
     expect([...codes]).toEqual(['IDX_STEP_TYPE_NOT_IMPLEMENTED']);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compile, taskStateNames, type AslState } from '../../../lib/compiler/compile.ts';
+import { type AslState, compile, taskStateNames } from '../../../lib/compiler/compile.ts';
 import { readDataflow } from '../../../lib/dataflow/load.ts';
 import type { Dataflow } from '../../../lib/dataflow/types.ts';
 import { aslVerdict } from '../../support/asl.ts';
@@ -11,7 +11,11 @@ const load = (json: unknown): Dataflow => {
   if (!dataflow) throw new Error(JSON.stringify(problems));
   return dataflow;
 };
-const rename = (next: string[] = []) => ({ type: 'field.rename', params: { fields: [{ sourceField: 'a', targetField: 'b' }] }, next });
+const rename = (next: string[] = []) => ({
+  type: 'field.rename',
+  params: { fields: [{ sourceField: 'a', targetField: 'b' }] },
+  next,
+});
 const payload = (s: AslState) => (s.Parameters as { Payload: Record<string, unknown> }).Payload;
 
 const linear = load({
@@ -61,7 +65,12 @@ describe('compile', () => {
     expect(payload(task)).toEqual({
       action: 'step',
       'job.$': '$.job.value',
-      step: { id: 'rename', type: 'field.rename', key: 's1', params: { fields: [{ sourceField: 'a', targetField: 'b' }] } },
+      step: {
+        id: 'rename',
+        type: 'field.rename',
+        key: 's1',
+        params: { fields: [{ sourceField: 'a', targetField: 'b' }] },
+      },
       inputs: { 'i0.$': '$.r.s0.value.out' },
     });
     expect((task.Parameters as Record<string, unknown>).FunctionName).toBe('${StepFunctionArn}');
@@ -74,7 +83,11 @@ describe('compile', () => {
     // Assess
     const task = asl.States['Step: rename'] as AslState;
     expect(task.Retry).toEqual([
-      expect.objectContaining({ ErrorEquals: expect.arrayContaining(['IdxTransientError', 'Lambda.ServiceException']), BackoffRate: 2, MaxAttempts: 4 }),
+      expect.objectContaining({
+        ErrorEquals: expect.arrayContaining(['IdxTransientError', 'Lambda.ServiceException']),
+        BackoffRate: 2,
+        MaxAttempts: 4,
+      }),
     ]);
     expect(task.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Job: record failure' }]);
     expect(asl.States['Job: record failure']?.Next).toBe('Job: failed');
@@ -99,7 +112,12 @@ describe('compile', () => {
 
     // Assess
     const par = asl.States['Parallel: a, b'] as AslState;
-    expect(par).toMatchObject({ Type: 'Parallel', ResultSelector: { 's1.$': '$[0]', 's2.$': '$[1]' }, ResultPath: '$.r.g1', Next: 'Step: join' });
+    expect(par).toMatchObject({
+      Type: 'Parallel',
+      ResultSelector: { 's1.$': '$[0]', 's2.$': '$[1]' },
+      ResultPath: '$.r.g1',
+      Next: 'Step: join',
+    });
     const branches = par.Branches as { StartAt: string; States: Record<string, AslState> }[];
     expect(branches.map((b) => b.StartAt)).toEqual(['Step: a', 'Step: b']);
     expect(branches[0]?.States['Step: a']).toMatchObject({ ResultPath: '$.r.s1', OutputPath: '$.r.s1', End: true });
@@ -127,7 +145,14 @@ describe('compile', () => {
     const names = taskStateNames(compile(df, registry));
 
     // Assess
-    expect(names.sort()).toEqual(['Job: complete', 'Job: record failure', 'Job: start', 'Step: a', 'Step: b', 'Step: read']);
+    expect(names.sort()).toEqual([
+      'Job: complete',
+      'Job: record failure',
+      'Job: start',
+      'Step: a',
+      'Step: b',
+      'Step: read',
+    ]);
   });
 
   it('keeps state names unique and within 80 characters for long or clashing step ids', () => {
@@ -185,7 +210,10 @@ describe('compile', () => {
 
   it('hands the schedules to job start for the first run’s window', () => {
     // Prepare
-    const df = load({ ...JSON.parse(JSON.stringify({ id: 'linear', name: 'Linear', steps: linear.steps })), schedules: [{ name: 'nightly', frequencyType: 'day', frequencyInterval: 1 }] });
+    const df = load({
+      ...JSON.parse(JSON.stringify({ id: 'linear', name: 'Linear', steps: linear.steps })),
+      schedules: [{ name: 'nightly', frequencyType: 'day', frequencyInterval: 1 }],
+    });
 
     // Act
     const asl = compile(df, registry);
@@ -193,7 +221,11 @@ describe('compile', () => {
     // Assess
     expect(payload(asl.States['Job: start'] as AslState)).toMatchObject({
       action: 'start',
-      dataflow: { id: 'linear', name: 'Linear', schedules: [{ name: 'nightly', frequencyType: 'day', frequencyInterval: 1 }] },
+      dataflow: {
+        id: 'linear',
+        name: 'Linear',
+        schedules: [{ name: 'nightly', frequencyType: 'day', frequencyInterval: 1 }],
+      },
       'input.$': '$.input',
       'execution.$': '$$.Execution',
     });

@@ -15,17 +15,20 @@ describe('public IdentitySync dataflows', () => {
     expect(files).toHaveLength(21);
   });
 
-  it.each(files.map((f) => [basename(f), f]))('%s loads unchanged and its only errors are types not implemented yet', (_name, file) => {
-    // Act
-    const result = validateFile(file, defaultRegistry());
+  it.each(files.map((f) => [basename(f), f]))(
+    '%s loads unchanged and its only errors are types not implemented yet',
+    (_name, file) => {
+      // Act
+      const result = validateFile(file, defaultRegistry());
 
-    // Assess
-    expect(result.dataflow).toBeDefined();
-    const errors = result.problems.filter((p) => p.severity === 'error');
-    expect(errors.filter((p) => p.code !== 'IDX_STEP_TYPE_NOT_IMPLEMENTED')).toEqual([]);
-    const source = JSON.parse(readFileSync(file, 'utf8')) as { steps: unknown[] };
-    expect(result.dataflow?.steps).toHaveLength(source.steps.length);
-  });
+      // Assess
+      expect(result.dataflow).toBeDefined();
+      const errors = result.problems.filter((p) => p.severity === 'error');
+      expect(errors.filter((p) => p.code !== 'IDX_STEP_TYPE_NOT_IMPLEMENTED')).toEqual([]);
+      const source = JSON.parse(readFileSync(file, 'utf8')) as { steps: unknown[] };
+      expect(result.dataflow?.steps).toHaveLength(source.steps.length);
+    },
+  );
 
   it.each(files.map((f) => [basename(f), f]))('%s compiles to a valid state machine', (_name, file) => {
     // Prepare

@@ -23,34 +23,144 @@ const cases: [string, Mutate, string, string?][] = [
   ['the file is not an object', () => [1, 2], 'IDX_DATAFLOW_SHAPE'],
   ['the name is missing', (d) => ({ ...d, name: undefined }), 'IDX_DATAFLOW_SHAPE'],
   ['steps is empty', (d) => ({ ...d, steps: [] }), 'IDX_DATAFLOW_SHAPE'],
-  ['a step has no id', (d) => ({ ...d, steps: [...d.steps, { type: 'field.remove', params: { fields: [] } }] }), 'IDX_STEP_SHAPE'],
+  [
+    'a step has no id',
+    (d) => ({ ...d, steps: [...d.steps, { type: 'field.remove', params: { fields: [] } }] }),
+    'IDX_STEP_SHAPE',
+  ],
   ['a step has no type', (d) => ({ ...d, steps: [...d.steps, { id: 'x' }] }), 'IDX_STEP_SHAPE'],
-  ['next is not a list', (d) => (step(d, 0).next = 'rename', d), 'IDX_STEP_SHAPE', 'read'],
-  ['a type nobody knows', (d) => (step(d, 2).type = 'field.teleport', d), 'IDX_STEP_TYPE_UNKNOWN', 'remove'],
-  ['an IdentitySync type not implemented here', (d) => (step(d, 2).type = 'datasource.write.bluekai', d), 'IDX_STEP_TYPE_NOT_IMPLEMENTED', 'remove'],
-  ['an unknown param', (d) => ((step(d, 2).params as Record<string, unknown>).feilds = ['x'], d), 'IDX_PARAM_UNKNOWN', 'remove'],
-  ['a mistyped param', (d) => (step(d, 2).params = { fields: 'profile' }, d), 'IDX_PARAM_TYPE', 'remove'],
-  ['a mistyped nested param', (d) => (step(d, 1).params = { fields: [{ sourceField: 1, targetField: 'A' }] }, d), 'IDX_PARAM_TYPE', 'rename'],
-  ['a missing required param', (d) => (step(d, 1).params = {}, d), 'IDX_PARAM_MISSING', 'rename'],
-  ['a missing required nested param', (d) => (step(d, 1).params = { fields: [{ sourceField: 'a' }] }, d), 'IDX_PARAM_MISSING', 'rename'],
-  ['a number out of range', (d) => (step(d, 0).params = { count: 1.5 }, d), 'IDX_PARAM_TYPE', 'read'],
-  ['a duplicate step id', (d) => ({ ...d, steps: [...d.steps, { id: 'remove', type: 'field.remove', params: { fields: [] } }] }), 'IDX_STEP_DUPLICATE_ID', 'remove'],
-  ['next names a missing step', (d) => (step(d, 2).next = ['nowhere'], d), 'IDX_EDGE_MISSING_STEP', 'remove'],
-  ['error names a missing step', (d) => (step(d, 1).error = ['nowhere'], d), 'IDX_EDGE_MISSING_STEP', 'rename'],
-  ['no entry point', (d) => (step(d, 2).next = ['read'], d), 'IDX_GRAPH_NO_ENTRY'],
-  ['two entry points', (d) => ({ ...d, steps: [...d.steps, { id: 'other', type: 'test.generate', next: ['remove'] }] }), 'IDX_GRAPH_MULTIPLE_ENTRIES'],
-  ['a cycle', (d) => (step(d, 2).next = ['rename'], d), 'IDX_GRAPH_CYCLE'],
-  ['an unreachable step', (d) => ({ ...d, steps: [...d.steps, { id: 'x', type: 'field.remove', params: { fields: [] }, next: ['y'] }, { id: 'y', type: 'field.remove', params: { fields: [] }, next: ['x'] }] }), 'IDX_GRAPH_UNREACHABLE', 'x'],
-  ['records into a step that consumes files', (d) => ({ ...d, steps: [...d.steps.slice(0, 2), { ...step(d, 2), next: ['files'] }, { id: 'files', type: 'test.files' }] }), 'IDX_EDGE_KIND', 'remove'],
-  ['a step that produces nothing feeding another', (d) => ({ ...d, steps: [...d.steps.slice(0, 2), { ...step(d, 2), next: ['files'] }, { id: 'files', type: 'test.files', next: ['more'] }, { id: 'more', type: 'test.files' }] }), 'IDX_EDGE_KIND', 'files'],
-  ['a reader in the middle of the flow', (d) => ({ ...d, steps: [...d.steps.slice(0, 2), { ...step(d, 2), next: ['again'] }, { id: 'again', type: 'test.generate' }] }), 'IDX_EDGE_KIND', 'remove'],
+  ['next is not a list', (d) => ((step(d, 0).next = 'rename'), d), 'IDX_STEP_SHAPE', 'read'],
+  ['a type nobody knows', (d) => ((step(d, 2).type = 'field.teleport'), d), 'IDX_STEP_TYPE_UNKNOWN', 'remove'],
+  [
+    'an IdentitySync type not implemented here',
+    (d) => ((step(d, 2).type = 'datasource.write.bluekai'), d),
+    'IDX_STEP_TYPE_NOT_IMPLEMENTED',
+    'remove',
+  ],
+  [
+    'an unknown param',
+    (d) => (((step(d, 2).params as Record<string, unknown>).feilds = ['x']), d),
+    'IDX_PARAM_UNKNOWN',
+    'remove',
+  ],
+  ['a mistyped param', (d) => ((step(d, 2).params = { fields: 'profile' }), d), 'IDX_PARAM_TYPE', 'remove'],
+  [
+    'a mistyped nested param',
+    (d) => ((step(d, 1).params = { fields: [{ sourceField: 1, targetField: 'A' }] }), d),
+    'IDX_PARAM_TYPE',
+    'rename',
+  ],
+  ['a missing required param', (d) => ((step(d, 1).params = {}), d), 'IDX_PARAM_MISSING', 'rename'],
+  [
+    'a missing required nested param',
+    (d) => ((step(d, 1).params = { fields: [{ sourceField: 'a' }] }), d),
+    'IDX_PARAM_MISSING',
+    'rename',
+  ],
+  ['a number out of range', (d) => ((step(d, 0).params = { count: 1.5 }), d), 'IDX_PARAM_TYPE', 'read'],
+  [
+    'a duplicate step id',
+    (d) => ({ ...d, steps: [...d.steps, { id: 'remove', type: 'field.remove', params: { fields: [] } }] }),
+    'IDX_STEP_DUPLICATE_ID',
+    'remove',
+  ],
+  ['next names a missing step', (d) => ((step(d, 2).next = ['nowhere']), d), 'IDX_EDGE_MISSING_STEP', 'remove'],
+  ['error names a missing step', (d) => ((step(d, 1).error = ['nowhere']), d), 'IDX_EDGE_MISSING_STEP', 'rename'],
+  ['no entry point', (d) => ((step(d, 2).next = ['read']), d), 'IDX_GRAPH_NO_ENTRY'],
+  [
+    'two entry points',
+    (d) => ({ ...d, steps: [...d.steps, { id: 'other', type: 'test.generate', next: ['remove'] }] }),
+    'IDX_GRAPH_MULTIPLE_ENTRIES',
+  ],
+  ['a cycle', (d) => ((step(d, 2).next = ['rename']), d), 'IDX_GRAPH_CYCLE'],
+  [
+    'an unreachable step',
+    (d) => ({
+      ...d,
+      steps: [
+        ...d.steps,
+        { id: 'x', type: 'field.remove', params: { fields: [] }, next: ['y'] },
+        { id: 'y', type: 'field.remove', params: { fields: [] }, next: ['x'] },
+      ],
+    }),
+    'IDX_GRAPH_UNREACHABLE',
+    'x',
+  ],
+  [
+    'records into a step that consumes files',
+    (d) => ({
+      ...d,
+      steps: [...d.steps.slice(0, 2), { ...step(d, 2), next: ['files'] }, { id: 'files', type: 'test.files' }],
+    }),
+    'IDX_EDGE_KIND',
+    'remove',
+  ],
+  [
+    'a step that produces nothing feeding another',
+    (d) => ({
+      ...d,
+      steps: [
+        ...d.steps.slice(0, 2),
+        { ...step(d, 2), next: ['files'] },
+        { id: 'files', type: 'test.files', next: ['more'] },
+        { id: 'more', type: 'test.files' },
+      ],
+    }),
+    'IDX_EDGE_KIND',
+    'files',
+  ],
+  [
+    'a reader in the middle of the flow',
+    (d) => ({
+      ...d,
+      steps: [...d.steps.slice(0, 2), { ...step(d, 2), next: ['again'] }, { id: 'again', type: 'test.generate' }],
+    }),
+    'IDX_EDGE_KIND',
+    'remove',
+  ],
   ['an entry step that needs input', (d) => ({ ...d, steps: d.steps.slice(1) }), 'IDX_GRAPH_ENTRY_KIND', 'rename'],
-  ['a plaintext password', (d) => ((step(d, 2).params as Record<string, unknown>).password = 'hunter22', d), 'IDX_CREDENTIAL_PLAINTEXT', 'remove'],
-  ['a plaintext nested secretKey', (d) => ((step(d, 1).params as Record<string, unknown>).fields = [{ sourceField: 'a', targetField: 'b', secretKey: 'AKIAxyz' }], d), 'IDX_CREDENTIAL_PLAINTEXT', 'rename'],
-  ['an unknown placeholder', (d) => (step(d, 1).params = { fields: [{ sourceField: 'a', targetField: '${tomorrow}' }] }, d), 'IDX_PLACEHOLDER_UNKNOWN', 'rename'],
-  ['an unsupported date pattern letter', (d) => (step(d, 1).params = { fields: [{ sourceField: 'a', targetField: 'x_${now:yyyyQQ}' }] }, d), 'IDX_PLACEHOLDER_PATTERN', 'rename'],
-  ['a schedule with an unknown frequency', (d) => ({ ...d, schedules: [{ name: 'n', frequencyType: 'fortnight' }] }), 'IDX_SCHEDULE_FIELD'],
-  ['a schedule with a bad start time', (d) => ({ ...d, schedules: [{ name: 'n', frequencyType: 'day', frequencyInterval: 1, nextJobStartTime: 'tomorrow at two' }] }), 'IDX_SCHEDULE_FIELD'],
+  [
+    'a plaintext password',
+    (d) => (((step(d, 2).params as Record<string, unknown>).password = 'hunter22'), d),
+    'IDX_CREDENTIAL_PLAINTEXT',
+    'remove',
+  ],
+  [
+    'a plaintext nested secretKey',
+    (d) => (
+      ((step(d, 1).params as Record<string, unknown>).fields = [
+        { sourceField: 'a', targetField: 'b', secretKey: 'AKIAxyz' },
+      ]),
+      d
+    ),
+    'IDX_CREDENTIAL_PLAINTEXT',
+    'rename',
+  ],
+  [
+    'an unknown placeholder',
+    (d) => ((step(d, 1).params = { fields: [{ sourceField: 'a', targetField: '${tomorrow}' }] }), d),
+    'IDX_PLACEHOLDER_UNKNOWN',
+    'rename',
+  ],
+  [
+    'an unsupported date pattern letter',
+    (d) => ((step(d, 1).params = { fields: [{ sourceField: 'a', targetField: 'x_${now:yyyyQQ}' }] }), d),
+    'IDX_PLACEHOLDER_PATTERN',
+    'rename',
+  ],
+  [
+    'a schedule with an unknown frequency',
+    (d) => ({ ...d, schedules: [{ name: 'n', frequencyType: 'fortnight' }] }),
+    'IDX_SCHEDULE_FIELD',
+  ],
+  [
+    'a schedule with a bad start time',
+    (d) => ({
+      ...d,
+      schedules: [{ name: 'n', frequencyType: 'day', frequencyInterval: 1, nextJobStartTime: 'tomorrow at two' }],
+    }),
+    'IDX_SCHEDULE_FIELD',
+  ],
   ['schedules that is not a list', (d) => ({ ...d, schedules: { name: 'n' } }), 'IDX_SCHEDULE_SHAPE'],
 ];
 
@@ -92,7 +202,9 @@ describe('validateDataflow', () => {
     const codes = validateText(JSON.stringify(d), registry).problems.map((p) => p.code);
 
     // Assess
-    expect(codes).toEqual(expect.arrayContaining(['IDX_PARAM_MISSING', 'IDX_STEP_TYPE_UNKNOWN', 'IDX_EDGE_MISSING_STEP']));
+    expect(codes).toEqual(
+      expect.arrayContaining(['IDX_PARAM_MISSING', 'IDX_STEP_TYPE_UNKNOWN', 'IDX_EDGE_MISSING_STEP']),
+    );
   });
 
   it('reports a file that is not JSON with its own code', () => {
@@ -123,7 +235,9 @@ describe('validateDataflow', () => {
     (step(d, 2).params as Record<string, unknown>).passphrase = '{{ passphrase }}';
 
     // Act
-    const problems = validateText(JSON.stringify(d), registry).problems.filter((p) => p.code.startsWith('IDX_CREDENTIAL'));
+    const problems = validateText(JSON.stringify(d), registry).problems.filter((p) =>
+      p.code.startsWith('IDX_CREDENTIAL'),
+    );
 
     // Assess
     expect(problems.map((p) => [p.code, p.severity])).toEqual([['IDX_CREDENTIAL_UNSET', 'warning']]);
@@ -131,7 +245,14 @@ describe('validateDataflow', () => {
 
   it('keeps the fields a console export carries', () => {
     // Prepare
-    const json = { ...baseDataflow(), apiKey: '3_abc', siteId: 123, status: 'published', version: 4, updatedByEmail: 'a@b.c' };
+    const json = {
+      ...baseDataflow(),
+      apiKey: '3_abc',
+      siteId: 123,
+      status: 'published',
+      version: 4,
+      updatedByEmail: 'a@b.c',
+    };
 
     // Act
     const { dataflow } = readDataflow(json);

@@ -1,11 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { generatedFiles } from '../../../lib/cli/dataflow-commands.ts';
 import { IDENTITYSYNC_TYPES } from '../../../lib/dataflow/catalog.ts';
-import type { ParamSpec } from '../../../lib/scripts/params.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
+import type { ParamSpec } from '../../../lib/scripts/params.ts';
 import { ScriptRegistry } from '../../../lib/scripts/registry.ts';
 import { defineScript } from '../../../lib/scripts/types.ts';
-import { generatedFiles } from '../../../lib/cli/dataflow-commands.ts';
-import { readFileSync } from 'node:fs';
 
 function* specs(name: string, spec: ParamSpec): Generator<[string, ParamSpec]> {
   yield [name, spec];
@@ -25,7 +25,9 @@ describe('the script registry', () => {
     for (const [name, spec] of Object.entries(s.params).flatMap(([k, v]) => [...specs(k, v)])) {
       expect(spec.description.length, `${s.type} ${name} needs a description`).toBeGreaterThan(5);
       if (spec.default !== undefined && spec.type !== 'array' && spec.type !== 'object') {
-        expect(typeof spec.default, `${s.type} ${name} default type`).toBe(spec.type === 'integer' ? 'number' : spec.type);
+        expect(typeof spec.default, `${s.type} ${name} default type`).toBe(
+          spec.type === 'integer' ? 'number' : spec.type,
+        );
       }
     }
     if (s.continues) expect(s.consumes).toBe('nothing');
@@ -41,7 +43,14 @@ describe('the script registry', () => {
 
   it('is cloned for tests without touching the default', () => {
     // Prepare
-    const extra = defineScript({ type: 'test.extra', summary: 'A test script.', consumes: 'records', produces: 'records', params: {}, create: () => ({}) });
+    const extra = defineScript({
+      type: 'test.extra',
+      summary: 'A test script.',
+      consumes: 'records',
+      produces: 'records',
+      params: {},
+      create: () => ({}),
+    });
 
     // Act
     const clone = defaultRegistry().clone().register(extra);
@@ -53,14 +62,24 @@ describe('the script registry', () => {
 
   it('refuses a type registered twice', () => {
     // Prepare
-    const extra = defineScript({ type: 'test.extra', summary: 'A test script.', consumes: 'records', produces: 'records', params: {}, create: () => ({}) });
+    const extra = defineScript({
+      type: 'test.extra',
+      summary: 'A test script.',
+      consumes: 'records',
+      produces: 'records',
+      params: {},
+      create: () => ({}),
+    });
 
     // Act / Assess
-    expect(() => new ScriptRegistry([extra, extra] as never)).toThrow(expect.objectContaining({ code: 'IDX_REGISTRY_DUPLICATE' }));
+    expect(() => new ScriptRegistry([extra, extra] as never)).toThrow(
+      expect.objectContaining({ code: 'IDX_REGISTRY_DUPLICATE' }),
+    );
   });
 
   it('matches the checked-in JSON Schema and script reference (run `idx schema --write` after changing scripts)', () => {
     // Act / Assess
-    for (const [path, text] of Object.entries(generatedFiles())) expect(readFileSync(path, 'utf8'), `${path} is stale`).toBe(text);
+    for (const [path, text] of Object.entries(generatedFiles()))
+      expect(readFileSync(path, 'utf8'), `${path} is stale`).toBe(text);
   });
 });
