@@ -8,7 +8,7 @@
  * job's marks are ignored, which gives the same result as marking on success. A mark by the current job is
  * also ignored, so a retried step re-reads what its failed attempt read.
  */
-import { BatchGetCommand, type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { IdxError } from '../errors.ts';
 import { JobStore } from './jobs.ts';
 
@@ -36,6 +36,8 @@ export function processedFileKey(source: string, path: string): string {
 
 /** BatchGetItem takes at most 100 keys. */
 const BATCH = 100;
+/** BatchWriteItem takes at most 25 items. */
+const WRITE_BATCH = 25;
 
 function storeError(error: unknown, action: string): IdxError {
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -123,20 +125,30 @@ export class ProcessedFileStore {
     jobId: string,
     now = new Date(),
   ): Promise<void> {
-    for (const f of files) {
-      const item: ProcessedFile & { pk: string; sk: string } = {
-        pk: dataflowId,
-        sk: processedFileKey(source, f.path),
-        source,
-        path: f.path,
-        size: f.size,
-        modifiedAt: f.modifiedAt,
-        jobId,
-        processedAt: now.toISOString(),
-      };
-      await this.db.send(new PutCommand({ TableName: this.stateTable, Item: item })).catch((error: unknown) => {
-        throw storeError(error, 'write');
-      });
+    const items = files.map((f) => ({
+      pk: dataflowId,
+      sk: processedFileKey(source, f.path),
+      source,
+      path: f.path,
+      size: f.size,
+      modifiedAt: f.modifiedAt,
+      jobId,
+      processedAt: now.toISOString(),
+    }));
+    for (let i = 0; i < items.length; i += WRITE_BATCH) {
+      let requests: Record<string, unknown>[] | undefined = items
+        .slice(i, i + WRITE_BATCH)
+        .map((Item) => ({ PutRequest: { Item } }));
+      for (let round = 0; requests && requests.length > 0; round++) {
+        if (round > 8) throw storeError(new Error('unprocessed writes remain after retries'), 'write');
+        if (round > 0) await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** round)));
+        const out = await this.db
+          .send(new BatchWriteCommand({ RequestItems: { [this.stateTable]: requests as never } }))
+          .catch((error: unknown) => {
+            throw storeError(error, 'write');
+          });
+        requests = out.UnprocessedItems?.[this.stateTable] as Record<string, unknown>[] | undefined;
+      }
     }
   }
 
