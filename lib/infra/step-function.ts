@@ -3,7 +3,7 @@
  * that reaches only that dataflow's stage prefix, its own state items, the shared jobs and UID-map tables, the
  * secrets its params name, and the S3 locations its S3 steps use with the execution role.
  */
-import { type CfnElement, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, type CfnElement, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { type IRole, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -135,7 +135,7 @@ export class StepFunction extends Construct {
     grantTableItems(
       tables.state,
       role,
-      ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'],
+      ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem'],
       [dataflow.id],
     );
     grantTableItems(tables.uidMap, role, [
@@ -148,8 +148,14 @@ export class StepFunction extends Construct {
     ]);
     this.secretNames = dataflowSecretNames(dataflow);
     grantSecrets(role, this.secretNames, secretPrefix);
-    const s3Access = dataflowS3Access(dataflow).access;
+    const { access: s3Access, unresolved } = dataflowS3Access(dataflow);
     grantS3Access(role, s3Access);
+    for (const stepId of unresolved) {
+      Annotations.of(this).addWarningV2(
+        'identity-sync:s3-bucket-unresolved',
+        `dataflow "${dataflow.id}", step "${stepId}": the bucket name is only known at run time, so its function is granted no access to it; grant the role access yourself or give the step accessKey/secretKey`,
+      );
+    }
 
     acknowledge(role, 'X-Ray trace segments have no resource-level permissions.', ['AwsSolutions-IAM5[Resource::*]']);
     const bucketId = Stack.of(this).getLogicalId(stageBucket.node.defaultChild as CfnElement);
