@@ -108,7 +108,10 @@ describe('Gigya dataflows run locally against the emulator', () => {
     expect(fullRows).toHaveLength(ACCOUNTS);
     const byUid = new Map(accounts.map((a) => [a.UID, a]));
     for (const row of fullRows) {
-      const a = byUid.get(row.UID as string) as { profile: { email: string }; data: { subscribed: boolean } };
+      const a = byUid.get(row.UID as string) as unknown as {
+        profile: { email: string };
+        data: { subscribed: boolean };
+      };
       expect(row.EMAIL).toBe(a.profile.email);
       expect(row.SUBSCRIBED).toBe(String(a.data.subscribed));
     }
