@@ -45,13 +45,13 @@ export async function handle(
   try {
     switch (event.action) {
       case 'start':
-        return await startJob(event, services);
+        return await startJob(event, services, options.echo ?? true);
       case 'step':
         return await runStep(event, services, registry, options);
       case 'complete':
-        return await completeJob(event, services);
+        return await completeJob(event, services, options.echo ?? true);
       case 'fail':
-        return await failJob(event, services);
+        return await failJob(event, services, options.echo ?? true);
       default:
         throw new IdxError('IDX_EVENT', 'the step function received an event with an unknown action', {
           expected: 'start, step, complete or fail',

@@ -72,7 +72,7 @@ export function firstRunFrom(start: Date, schedule: ScheduleSummary | undefined)
 }
 
 /** Starts a job: takes the run lock, computes the delta window, writes the running job record. */
-export async function startJob(event: StartEvent, services: Services): Promise<JobContext> {
+export async function startJob(event: StartEvent, services: Services, echo = true): Promise<JobContext> {
   const input = parseInput(event.input);
   const jobId = event.execution.Name ?? randomUUID();
   const start = event.execution.StartTime ? new Date(event.execution.StartTime) : new Date();
@@ -101,7 +101,7 @@ export async function startJob(event: StartEvent, services: Services): Promise<J
       attempt: input.attempt ?? 1,
       ...(event.dataflow.apiKey === undefined ? {} : { apiKey: event.dataflow.apiKey }),
     };
-    const log = new TraceLogger({ jobId, level: logLevel, redactor: services.secrets.redactor });
+    const log = new TraceLogger({ jobId, level: logLevel, redactor: services.secrets.redactor, echo });
     log.info(
       `job started${test ? ' (test run, 10 records)' : ''}${fullExtract ? ', full extract' : `, changes after ${from}`}${limit && !test ? `, limit ${limit}` : ''}`,
     );
@@ -167,11 +167,12 @@ export function totalsOf(
 export async function completeJob(
   event: CompleteEvent,
   services: Services,
+  echo = true,
 ): Promise<{ status: 'succeeded'; totalRecords: number; processedRecords: number }> {
   const { job } = event;
   const endTime = new Date().toISOString();
   const totals = totalsOf(collectResults(event.results), event.entryStepId);
-  const log = new TraceLogger({ jobId: job.id, level: job.logLevel, redactor: services.secrets.redactor });
+  const log = new TraceLogger({ jobId: job.id, level: job.logLevel, redactor: services.secrets.redactor, echo });
   const state = new DataflowStateStore(services.dynamo, services.config.tables.state);
   let watermark: string | undefined;
   if (!job.test && job.limit === undefined) {
@@ -214,13 +215,14 @@ export function parseCause(error: FailEvent['error']): Record<string, unknown> {
 export async function failJob(
   event: FailEvent,
   services: Services,
+  echo = true,
 ): Promise<{ status: 'failed'; error: Record<string, unknown> }> {
   const error = parseCause(event.error);
   const jobs = new JobStore(services.dynamo, services.config.tables.jobs);
   const endTime = new Date().toISOString();
   const message = `job failed: ${String(error.code ?? error.name)}: ${String(error.message ?? '')}`;
   if (event.job) {
-    const log = new TraceLogger({ jobId: event.job.id, level: 'error', redactor: services.secrets.redactor });
+    const log = new TraceLogger({ jobId: event.job.id, level: 'error', redactor: services.secrets.redactor, echo });
     log.error(message);
     await jobs.finish(event.job.id, { status: 'failed', endTime, error, trace: log.trace });
     await new DataflowStateStore(services.dynamo, services.config.tables.state).releaseLock(

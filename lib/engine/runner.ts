@@ -126,6 +126,10 @@ export async function runStep(
     continuation = result?.continuation;
   } catch (error) {
     controller.abort();
+    const reason = error instanceof Error ? error : new Error(String(error));
+    recordSink?.abort(reason);
+    rejectedSink.abort(reason);
+    fileSink?.abort(reason);
     log.error(`step failed: ${error instanceof Error ? error.message : String(error)}`);
     throw error instanceof IdxError && error.location.stepId === undefined
       ? new IdxError(error.code, error.message, {

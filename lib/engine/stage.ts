@@ -109,7 +109,13 @@ export class StagedRecordSink implements RecordSink {
     if (!cur) return;
     this.#current = undefined;
     cur.upload.body.end();
-    this.#closed.push(cur.upload.done.then((bytes) => ({ key: cur.key, count: cur.count, bytes })));
+    this.#closed.push(settled(cur.upload.done.then((bytes) => ({ key: cur.key, count: cur.count, bytes }))));
+  }
+
+  /** Stops a failed step's unfinished part so its upload ends instead of waiting for more data. */
+  abort(error: Error): void {
+    this.#current?.upload.body.destroy(error);
+    this.#current = undefined;
   }
 
   /** Ends the last part and waits for every part; returns the staged reference. */
@@ -118,6 +124,12 @@ export class StagedRecordSink implements RecordSink {
     const parts = await Promise.all(this.#closed);
     return { kind: 'records', parts, count: parts.reduce((n, p) => n + p.count, 0) };
   }
+}
+
+/** Marks a promise as handled (its failure surfaces where it is awaited) so an abandoned step cannot crash the process. */
+function settled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
 }
 
 async function waitDrain(stream: PassThrough, failed: Promise<unknown>): Promise<void> {
@@ -130,6 +142,7 @@ export class StagedFileSink implements FileSink {
   readonly #bucket: string;
   readonly #prefix: string;
   readonly #files: Promise<FileRef>[] = [];
+  readonly #bodies: PassThrough[] = [];
   #n = 0;
 
   constructor(s3: S3Client, bucket: string, prefix: string) {
@@ -141,8 +154,14 @@ export class StagedFileSink implements FileSink {
   create(name: string): Writable {
     const key = `${this.#prefix}files/${String(this.#n++).padStart(4, '0')}-${safeSegment(name)}`;
     const upload = new ObjectUpload(this.#s3, this.#bucket, key, { 'idx-name': encodeURIComponent(name) });
-    this.#files.push(upload.done.then((size) => ({ name, key, size })));
+    this.#files.push(settled(upload.done.then((size) => ({ name, key, size }))));
+    this.#bodies.push(upload.body);
     return upload.body;
+  }
+
+  /** Stops the unfinished files of a failed step. */
+  abort(error: Error): void {
+    for (const body of this.#bodies) if (!body.writableFinished) body.destroy(error);
   }
 
   /** Waits for every staged file. */
