@@ -214,9 +214,11 @@ export class S3FileSource implements FileSource {
   async move(file: RemoteFile): Promise<void> {
     const name = checkRelativeName(file.name, { stepId: this.#o.stepId, allowFolders: false }).join('/');
     const to = this.#o.moveToPath ?? '';
+    // Relative to the folder of the prefix as written (the deployed grants are computed from it).
+    const written = this.#o.prefix.replace(/^\/+/, '');
     const folder = to.startsWith('/')
       ? keyFolder(to, 'moveToPath', this.#o.stepId)
-      : `${prefixFolder(this.#prefix)}${keyFolder(to, 'moveToPath', this.#o.stepId)}`;
+      : `${prefixFolder(written)}${keyFolder(to, 'moveToPath', this.#o.stepId)}`;
     const key = `${folder}${name}`;
     await this.#o.client
       .send(
