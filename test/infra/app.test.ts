@@ -76,7 +76,7 @@ describe('the CDK app', () => {
     expect(r.stderr).toContain('IDX_DEPLOY_INVALID');
     for (const code of ['IDX_PARAM_TYPE', 'IDX_EDGE_MISSING_STEP', 'IDX_SCHEDULE_FIELD'])
       expect(r.stderr).toContain(code);
-  });
+  }, 240_000);
 
   it('refuses two dataflow files with one id', () => {
     // Prepare
