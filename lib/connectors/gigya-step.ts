@@ -8,8 +8,10 @@
  * ({@link LOCAL_GIGYA_CREDENTIALS}); otherwise the dataflow's `apiKey` and the secrets `GIGYA_API_KEY`,
  * `GIGYA_USER_KEY` and `GIGYA_SECRET`. Every value used is registered with the log redactor.
  */
+
+import { renderPlaceholders } from '../dataflow/placeholders.ts';
 import { IdxError } from '../errors.ts';
-import type { DataRecord, ReadResult, ScriptContext, StepOutput } from '../scripts/types.ts';
+import type { DataRecord, ReadResult, ScriptContext, ScriptInstance, StepOutput } from '../scripts/types.ts';
 import {
   CONFIGURATION_ERROR_CODES,
   type GigyaAuthMode,
@@ -297,4 +299,74 @@ export async function mapConcurrent<T, R>(
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
   return results;
+}
+
+/** Renders the `${now…}`, `${jobId}` … placeholders of a (verbatim) where clause for this job. */
+export function renderWhere(where: string | undefined, ctx: ScriptContext, timeFormat: 'epochMillis' | 'iso'): string {
+  return renderPlaceholders(
+    (where ?? '').trim(),
+    {
+      now: new Date(ctx.job.startTime),
+      jobId: ctx.job.id,
+      dataflowId: ctx.job.dataflowId,
+      ...(ctx.job.apiKey === undefined ? {} : { apiKey: ctx.job.apiKey }),
+    },
+    timeFormat,
+  );
+}
+
+/** What a paged search reader reads. */
+export interface SearchReaderSpec {
+  readonly method: 'accounts.search' | 'ds.search' | 'audit.search';
+  readonly select: string;
+  readonly from: string;
+  /** The rendered where clause ('' for none). */
+  readonly where: string;
+  /** The field the job's delta window applies to; none: no window. */
+  readonly deltaField?: string;
+  /** How the window's bounds are written: epoch ms, or ISO-8601 strings. */
+  readonly deltaFormat: 'epochMillis' | 'iso';
+  /** Order by this field (the delta field keeps a cursor walk stable). */
+  readonly orderBy?: string;
+}
+
+/**
+ * Builds a paged reader: `SELECT … FROM … WHERE (where) AND <window> ORDER BY … LIMIT <page>`, read with
+ * {@link readWithCursor}. The window is left out on a full extract.
+ */
+export async function createSearchReader(
+  params: GigyaConnectionParams & { batchSize: number; limit?: number },
+  ctx: ScriptContext,
+  spec: SearchReaderSpec,
+  fullExtract: boolean = ctx.job.fullExtract,
+): Promise<ScriptInstance> {
+  const conditions: string[] = spec.where ? [`(${spec.where})`] : [];
+  const bound = (iso: string) =>
+    spec.deltaFormat === 'iso' ? queryLiteral(new Date(iso).toISOString()) : String(Date.parse(iso));
+  if (spec.deltaField && !fullExtract && ctx.job.delta) {
+    if (ctx.job.delta.from !== undefined) conditions.push(`${spec.deltaField} > ${bound(ctx.job.delta.from)}`);
+    conditions.push(`${spec.deltaField} <= ${bound(ctx.job.delta.to)}`);
+  }
+  const pageSize = Math.max(
+    1,
+    Math.min(params.batchSize, params.limit ?? params.batchSize, ctx.job.limit ?? params.batchSize),
+  );
+  const query =
+    `SELECT ${normalizeSelect(spec.select) || '*'} FROM ${spec.from}` +
+    (conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '') +
+    (spec.orderBy ? ` ORDER BY ${spec.orderBy}` : '') +
+    ` LIMIT ${pageSize}`;
+  const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: 1 });
+  return {
+    read: (out) =>
+      readWithCursor({
+        client,
+        method: spec.method,
+        query,
+        ctx,
+        out,
+        ...(params.limit === undefined ? {} : { limit: params.limit }),
+      }),
+    close,
+  };
 }

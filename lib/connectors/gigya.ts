@@ -7,6 +7,7 @@
  * The local emulator (lib/local/gigya-emulator.ts) speaks the same protocol over HTTP, so the code path here is
  * the one that runs against a real tenant.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { IdxError } from '../errors.ts';
 import type { StepLogger } from '../scripts/types.ts';
 import { bearerToken, signParams } from './gigya-signer.ts';
@@ -132,22 +133,6 @@ export function methodUrl(method: string, target: { dataCenter?: string; endpoin
   return `https://${namespace}.${dataCenterDomain(target.dataCenter ?? 'us1')}/${method}`;
 }
 
-/** Sleeps, or rejects as soon as the signal aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /**
  * A budget of concurrent calls and calls per second. Calls start evenly spaced (1 / rate apart) rather than in
  * bursts, so a client kept under the tenant's per-second ceiling does not trip it in a sliding window.
@@ -203,7 +188,7 @@ export class CallBudget {
       this.#nextStart = start + 1000 / this.callsPerSecond;
       if (start > now) {
         try {
-          await sleep(start - now, signal);
+          await sleep(start - now, undefined, signal ? { signal } : {});
         } catch (error) {
           release();
           throw error;
@@ -408,7 +393,7 @@ export class GigyaClient {
       const details =
         error instanceof GigyaError ? { errorCode: error.errorCode, callId: error.callId } : { error: error.message };
       this.#o.log?.warn(`Gigya ${method}: attempt ${attempt} failed, retrying in ${delay} ms`, details);
-      await sleep(delay, this.#o.signal);
+      await sleep(delay, undefined, this.#o.signal ? { signal: this.#o.signal } : {});
     }
   }
 

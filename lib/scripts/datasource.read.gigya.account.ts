@@ -1,5 +1,5 @@
-import { GIGYA_CONNECTION_PARAMS, gigyaClientFor, normalizeSelect, readWithCursor } from '../connectors/gigya-step.ts';
-import { isProblem, placeholdersIn, renderPlaceholders } from '../dataflow/placeholders.ts';
+import { createSearchReader, GIGYA_CONNECTION_PARAMS, normalizeSelect, renderWhere } from '../connectors/gigya-step.ts';
+import { isProblem, placeholdersIn } from '../dataflow/placeholders.ts';
 import { IdxError } from '../errors.ts';
 import { defineScript, type ScriptCheckProblem } from './types.ts';
 
@@ -125,42 +125,19 @@ export const datasourceReadGigyaAccount = defineScript({
         received: rawWhere,
       });
     }
-    const where = renderPlaceholders(
-      rawWhere,
+    return createSearchReader(
+      params,
+      ctx,
       {
-        now: new Date(ctx.job.startTime),
-        jobId: ctx.job.id,
-        dataflowId: ctx.job.dataflowId,
-        ...(ctx.job.apiKey === undefined ? {} : { apiKey: ctx.job.apiKey }),
+        method: 'accounts.search',
+        select: params.select,
+        from: params.from,
+        where: renderWhere(rawWhere, ctx, 'epochMillis'),
+        deltaField: params.deltaField,
+        deltaFormat: 'epochMillis',
+        orderBy: params.deltaField,
       },
-      'epochMillis',
+      fullExtract,
     );
-    const conditions: string[] = where ? [`(${where})`] : [];
-    if (!fullExtract && ctx.job.delta) {
-      const to = Date.parse(ctx.job.delta.to);
-      if (ctx.job.delta.from !== undefined) conditions.push(`${params.deltaField} > ${Date.parse(ctx.job.delta.from)}`);
-      conditions.push(`${params.deltaField} <= ${to}`);
-    }
-    const pageSize = Math.max(
-      1,
-      Math.min(params.batchSize, params.limit ?? params.batchSize, ctx.job.limit ?? params.batchSize),
-    );
-    const query =
-      `SELECT ${normalizeSelect(params.select)} FROM ${params.from}` +
-      (conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '') +
-      ` ORDER BY ${params.deltaField} LIMIT ${pageSize}`;
-    const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: 1 });
-    return {
-      read: (out) =>
-        readWithCursor({
-          client,
-          method: 'accounts.search',
-          query,
-          ctx,
-          out,
-          ...(params.limit === undefined ? {} : { limit: params.limit }),
-        }),
-      close,
-    };
   },
 });

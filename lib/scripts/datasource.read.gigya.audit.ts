@@ -1,11 +1,4 @@
-import {
-  GIGYA_CONNECTION_PARAMS,
-  gigyaClientFor,
-  normalizeSelect,
-  queryLiteral,
-  readWithCursor,
-} from '../connectors/gigya-step.ts';
-import { renderPlaceholders } from '../dataflow/placeholders.ts';
+import { createSearchReader, GIGYA_CONNECTION_PARAMS, renderWhere } from '../connectors/gigya-step.ts';
 import { checkWherePlaceholders } from './datasource.read.gigya.account.ts';
 import { defineScript } from './types.ts';
 
@@ -53,39 +46,15 @@ export const datasourceReadGigyaAudit = defineScript({
     return checkWherePlaceholders(params.where);
   },
   async create(params, ctx) {
-    const where = renderPlaceholders(
-      (params.where ?? '').trim(),
-      { now: new Date(ctx.job.startTime), jobId: ctx.job.id, dataflowId: ctx.job.dataflowId },
-      'iso',
-    );
-    const conditions: string[] = where ? [`(${where})`] : [];
-    if (!ctx.job.fullExtract && ctx.job.delta) {
-      // [verify] how audit.search compares @timestamp; ISO strings in double quotes, as the search language takes.
-      if (ctx.job.delta.from !== undefined) {
-        conditions.push(`${params.deltaField} > ${queryLiteral(new Date(ctx.job.delta.from).toISOString())}`);
-      }
-      conditions.push(`${params.deltaField} <= ${queryLiteral(new Date(ctx.job.delta.to).toISOString())}`);
-    }
-    const pageSize = Math.max(
-      1,
-      Math.min(params.batchSize, params.limit ?? params.batchSize, ctx.job.limit ?? params.batchSize),
-    );
-    const query =
-      `SELECT ${normalizeSelect(params.select) || '*'} FROM auditLog` +
-      (conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '') +
-      ` ORDER BY ${params.deltaField} LIMIT ${pageSize}`;
-    const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: 1 });
-    return {
-      read: (out) =>
-        readWithCursor({
-          client,
-          method: 'audit.search',
-          query,
-          ctx,
-          out,
-          ...(params.limit === undefined ? {} : { limit: params.limit }),
-        }),
-      close,
-    };
+    // [verify] how audit.search compares @timestamp; the window is sent as ISO strings in double quotes.
+    return createSearchReader(params, ctx, {
+      method: 'audit.search',
+      select: params.select,
+      from: 'auditLog',
+      where: renderWhere(params.where, ctx, 'iso'),
+      deltaField: params.deltaField,
+      deltaFormat: 'iso',
+      orderBy: params.deltaField,
+    });
   },
 });

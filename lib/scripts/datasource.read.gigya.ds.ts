@@ -1,5 +1,4 @@
-import { GIGYA_CONNECTION_PARAMS, gigyaClientFor, normalizeSelect, readWithCursor } from '../connectors/gigya-step.ts';
-import { renderPlaceholders } from '../dataflow/placeholders.ts';
+import { createSearchReader, GIGYA_CONNECTION_PARAMS, renderWhere } from '../connectors/gigya-step.ts';
 import { checkWherePlaceholders } from './datasource.read.gigya.account.ts';
 import { defineScript } from './types.ts';
 
@@ -53,37 +52,13 @@ export const datasourceReadGigyaDs = defineScript({
     return checkWherePlaceholders(params.where);
   },
   async create(params, ctx) {
-    const where = renderPlaceholders(
-      (params.where ?? '').trim(),
-      { now: new Date(ctx.job.startTime), jobId: ctx.job.id, dataflowId: ctx.job.dataflowId },
-      'epochMillis',
-    );
-    const conditions: string[] = where ? [`(${where})`] : [];
-    if (params.deltaField && !ctx.job.fullExtract && ctx.job.delta) {
-      if (ctx.job.delta.from !== undefined) conditions.push(`${params.deltaField} > ${Date.parse(ctx.job.delta.from)}`);
-      conditions.push(`${params.deltaField} <= ${Date.parse(ctx.job.delta.to)}`);
-    }
-    const pageSize = Math.max(
-      1,
-      Math.min(params.batchSize, params.limit ?? params.batchSize, ctx.job.limit ?? params.batchSize),
-    );
-    const query =
-      `SELECT ${normalizeSelect(params.select) || '*'} FROM ${params.from}` +
-      (conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '') +
-      (params.deltaField ? ` ORDER BY ${params.deltaField}` : '') +
-      ` LIMIT ${pageSize}`;
-    const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: 1 });
-    return {
-      read: (out) =>
-        readWithCursor({
-          client,
-          method: 'ds.search',
-          query,
-          ctx,
-          out,
-          ...(params.limit === undefined ? {} : { limit: params.limit }),
-        }),
-      close,
-    };
+    return createSearchReader(params, ctx, {
+      method: 'ds.search',
+      select: params.select,
+      from: params.from,
+      where: renderWhere(params.where, ctx, 'epochMillis'),
+      ...(params.deltaField ? { deltaField: params.deltaField, orderBy: params.deltaField } : {}),
+      deltaFormat: 'epochMillis',
+    });
   },
 });
