@@ -9,7 +9,7 @@ import { PassThrough, type Readable, Writable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { Client, FTPError } from 'basic-ftp';
 import { IdxError } from '../errors.ts';
-import { joinRemote, normalizeRoot } from './remote-path.ts';
+import { joinRemote, moveFolder, normalizeRoot } from './remote-path.ts';
 import type { FileSource, FileTarget, RemoteFile } from './transfer.ts';
 
 /** Where and how to log in. Credentials are resolved values, never logged. */
@@ -219,10 +219,7 @@ export class FtpFileSource implements FileSource {
   constructor(connection: FtpConnection, remotePath: string, moveToPath: string | undefined, stepId: string) {
     this.#c = connection;
     this.#root = normalizeRoot(remotePath, { param: 'remotePath', stepId });
-    if (moveToPath !== undefined) {
-      const to = normalizeRoot(moveToPath, { param: 'moveToPath', stepId });
-      this.#moveTo = to.startsWith('/') || this.#root === '.' ? to : to === '.' ? this.#root : `${this.#root}/${to}`;
-    }
+    this.#moveTo = moveToPath === undefined ? undefined : moveFolder(this.#root, moveToPath, stepId);
   }
 
   get id(): string {

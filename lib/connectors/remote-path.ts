@@ -82,6 +82,16 @@ export function joinRemote(
   return joined;
 }
 
+/**
+ * The folder files are moved into after reading: `moveToPath` inside the (normalized) read folder when
+ * relative, as written when absolute.
+ */
+export function moveFolder(root: string, moveToPath: string, stepId?: string): string {
+  const to = normalizeRoot(moveToPath, { param: 'moveToPath', ...(stepId === undefined ? {} : { stepId }) });
+  if (to.startsWith('/') || root === '.') return to;
+  return to === '.' ? root : `${root}/${to}`;
+}
+
 /** The folder part of a joined path (`a/b/c.csv` → `a/b`), or undefined for a bare name. */
 export function parentOf(path: string): string | undefined {
   const i = path.lastIndexOf('/');

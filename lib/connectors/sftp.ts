@@ -9,7 +9,7 @@ import SftpClient from 'ssh2-sftp-client';
 import type { Services } from '../engine/services.ts';
 import { IdxError } from '../errors.ts';
 import type { StepLogger } from '../scripts/types.ts';
-import { joinRemote, normalizeRoot } from './remote-path.ts';
+import { joinRemote, moveFolder, normalizeRoot } from './remote-path.ts';
 import type { FileSource, FileTarget, RemoteFile } from './transfer.ts';
 
 /** The login of the embedded SFTP server, used by steps whose host is empty in local mode. */
@@ -277,10 +277,7 @@ export class SftpFileSource implements FileSource {
   constructor(connection: SftpConnection, remotePath: string, moveToPath: string | undefined, stepId: string) {
     this.#c = connection;
     this.#root = normalizeRoot(remotePath, { param: 'remotePath', stepId });
-    if (moveToPath !== undefined) {
-      const to = normalizeRoot(moveToPath, { param: 'moveToPath', stepId });
-      this.#moveTo = to.startsWith('/') || this.#root === '.' ? to : to === '.' ? this.#root : `${this.#root}/${to}`;
-    }
+    this.#moveTo = moveToPath === undefined ? undefined : moveFolder(this.#root, moveToPath, stepId);
   }
 
   get id(): string {

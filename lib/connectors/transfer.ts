@@ -394,3 +394,22 @@ export async function uploadRemoteFile(
   }
   return path;
 }
+
+/**
+ * The `file` hook of a remote writer: uploads each staged file with {@link uploadRemoteFile}, then logs and
+ * reports it delivered under the location `locate` gives for its path.
+ */
+export function remoteWriterHook(
+  target: FileTarget,
+  options: WriteOptions,
+  ctx: ScriptContext,
+  codes: { readonly io: string },
+  locate: (path: string) => string | Promise<string>,
+): (file: InputFile, out: StepOutput) => Promise<void> {
+  return async (file, out) => {
+    const path = await uploadRemoteFile(target, file, options, ctx, codes);
+    const where = await locate(path);
+    ctx.log.info(`uploaded ${where} (${file.size} bytes)`);
+    out.delivered(where, file.size);
+  };
+}

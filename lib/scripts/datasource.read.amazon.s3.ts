@@ -1,7 +1,7 @@
 import { checkKeyPair, S3FileSource, s3ClientFor } from '../connectors/s3.ts';
 import { readRemoteFiles } from '../connectors/transfer.ts';
 import { defineScript } from './types.ts';
-import { checkReaderParams, fileReaderParams, transferRetryParams } from './util/file-transfer.ts';
+import { checkReaderParams, fileReaderParams, s3AccessParams, transferRetryParams } from './util/file-transfer.ts';
 
 /** `datasource.read.amazon.s3`: reads the matching objects of a bucket folder as files. */
 export const datasourceReadAmazonS3 = defineScript({
@@ -25,20 +25,7 @@ export const datasourceReadAmazonS3 = defineScript({
         'folder given without its trailing "/" is read as that folder. Empty: the bucket root.',
       examples: ['imports/', 'imports/accounts_'],
     },
-    region: {
-      type: 'string',
-      description: "The bucket's region when it differs from the runtime's region (e.g. eu-west-1).",
-    },
-    accessKey: {
-      type: 'string',
-      secret: true,
-      description: 'Access key id of another account, as ${secret:NAME}; leave unset to use the execution role.',
-    },
-    secretKey: {
-      type: 'string',
-      secret: true,
-      description: 'Secret access key matching accessKey, as ${secret:NAME}.',
-    },
+    ...s3AccessParams,
     ...fileReaderParams,
     ...transferRetryParams,
     timeout: {

@@ -4,7 +4,7 @@ import { withRetry } from '../connectors/retry.ts';
 import { checkKeyPair, isTransientS3Error, keyFolder, s3ClientFor, s3Failure, uploadObject } from '../connectors/s3.ts';
 import { IdxError } from '../errors.ts';
 import { defineScript } from './types.ts';
-import { transferRetryParams } from './util/file-transfer.ts';
+import { s3AccessParams, transferRetryParams } from './util/file-transfer.ts';
 
 /** `datasource.write.amazon.s3`: puts every incoming file into a bucket folder. */
 export const datasourceWriteAmazonS3 = defineScript({
@@ -26,20 +26,7 @@ export const datasourceWriteAmazonS3 = defineScript({
         'key prefixes, so nothing needs to exist beforehand. Empty: the bucket root.',
       examples: ['exports/', 'gigya/${now:yyyy/MM/dd}/'],
     },
-    region: {
-      type: 'string',
-      description: "The bucket's region when it differs from the runtime's region (e.g. eu-west-1).",
-    },
-    accessKey: {
-      type: 'string',
-      secret: true,
-      description: 'Access key id of another account, as ${secret:NAME}; leave unset to use the execution role.',
-    },
-    secretKey: {
-      type: 'string',
-      secret: true,
-      description: 'Secret access key matching accessKey, as ${secret:NAME}.',
-    },
+    ...s3AccessParams,
     serverSideEncryption: {
       type: 'string',
       enum: ['AES256', 'aws:kms', 'aws:kms:dsse', 'none'],

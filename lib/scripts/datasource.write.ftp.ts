@@ -1,6 +1,6 @@
 import { FtpConnection, FtpFileTarget, ftpEndpoint } from '../connectors/ftp.ts';
 import { normalizeRoot } from '../connectors/remote-path.ts';
-import { uploadRemoteFile } from '../connectors/transfer.ts';
+import { remoteWriterHook } from '../connectors/transfer.ts';
 import { defineScript } from './types.ts';
 import { ftpConnectionParams, transferRetryParams } from './util/file-transfer.ts';
 
@@ -37,24 +37,20 @@ export const datasourceWriteFtp = defineScript({
     const root = normalizeRoot(params.remotePath, { param: 'remotePath', stepId: ctx.stepId });
     const connection = new FtpConnection(ftpEndpoint(params), ctx.stepId);
     const target = new FtpFileTarget(connection);
+    const options = {
+      root,
+      temporaryUploadExtension: params.temporaryUploadExtension,
+      maxAttempts: params.maxAttempts,
+      timeout: params.timeout,
+    };
     return {
-      async file(file, out) {
-        const path = await uploadRemoteFile(
-          target,
-          file,
-          {
-            root,
-            temporaryUploadExtension: params.temporaryUploadExtension,
-            maxAttempts: params.maxAttempts,
-            timeout: params.timeout,
-          },
-          ctx,
-          { io: 'IDX_FTP_IO' },
-        );
-        const where = `${connection.id}/${(await connection.absolute(path)).replace(/^\//, '')}`;
-        ctx.log.info(`uploaded ${where} (${file.size} bytes)`);
-        out.delivered(where, file.size);
-      },
+      file: remoteWriterHook(
+        target,
+        options,
+        ctx,
+        { io: 'IDX_FTP_IO' },
+        async (path) => `${connection.id}/${(await connection.absolute(path)).replace(/^\//, '')}`,
+      ),
       close: () => connection.close(),
     };
   },

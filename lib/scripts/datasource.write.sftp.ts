@@ -1,6 +1,6 @@
 import { normalizeRoot } from '../connectors/remote-path.ts';
 import { resolveSftpEndpoint, SftpConnection, SftpFileTarget } from '../connectors/sftp.ts';
-import { uploadRemoteFile } from '../connectors/transfer.ts';
+import { remoteWriterHook } from '../connectors/transfer.ts';
 import { defineScript } from './types.ts';
 import { sftpConnectionParams, transferRetryParams } from './util/file-transfer.ts';
 
@@ -39,23 +39,20 @@ export const datasourceWriteSftp = defineScript({
     const root = normalizeRoot(params.remotePath, { param: 'remotePath', stepId: ctx.stepId });
     const connection = new SftpConnection(resolveSftpEndpoint(params, ctx.services, ctx.stepId), ctx.log, ctx.stepId);
     const target = new SftpFileTarget(connection);
+    const options = {
+      root,
+      temporaryUploadExtension: params.temporaryUploadExtension,
+      maxAttempts: params.maxAttempts,
+      timeout: params.timeout,
+    };
     return {
-      async file(file, out) {
-        const path = await uploadRemoteFile(
-          target,
-          file,
-          {
-            root,
-            temporaryUploadExtension: params.temporaryUploadExtension,
-            maxAttempts: params.maxAttempts,
-            timeout: params.timeout,
-          },
-          ctx,
-          { io: 'IDX_SFTP_IO' },
-        );
-        ctx.log.info(`uploaded ${connection.id}/${path.replace(/^\//, '')} (${file.size} bytes)`);
-        out.delivered(`${connection.id}/${path.replace(/^\//, '')}`, file.size);
-      },
+      file: remoteWriterHook(
+        target,
+        options,
+        ctx,
+        { io: 'IDX_SFTP_IO' },
+        (path) => `${connection.id}/${path.replace(/^\//, '')}`,
+      ),
       close: () => connection.close(),
     };
   },

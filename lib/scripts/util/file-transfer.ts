@@ -173,3 +173,21 @@ export const ftpConnectionParams = {
     description: 'Seconds to wait for the connection, and for progress during a transfer, before it counts as dropped.',
   },
 } as const;
+
+/** Region and credentials of the S3 steps: the execution role unless a key pair names secrets. */
+export const s3AccessParams = {
+  region: {
+    type: 'string',
+    description: "The bucket's region when it differs from the runtime's region (e.g. eu-west-1).",
+  },
+  accessKey: {
+    type: 'string',
+    secret: true,
+    description: 'Access key id of another account, as ${secret:NAME}; leave unset to use the execution role.',
+  },
+  secretKey: {
+    type: 'string',
+    secret: true,
+    description: 'Secret access key matching accessKey, as ${secret:NAME}.',
+  },
+} as const;
