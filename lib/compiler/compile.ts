@@ -8,7 +8,7 @@
  * (Task → Choice → Task) until they report `done`. Results live at `$.r.<key>.value` (or
  * `$.r.<group>.<key>.value` after a Parallel); only references and counters travel in the state.
  */
-import { entriesOf, incomingOf, levelsOf } from '../dataflow/graph.ts';
+import { incomingOf, levelsOf } from '../dataflow/graph.ts';
 import { hasErrors } from '../dataflow/problems.ts';
 import type { Dataflow, Step } from '../dataflow/types.ts';
 import { validateDataflow } from '../dataflow/validate.ts';
@@ -32,6 +32,11 @@ export interface CompileOptions {
   readonly functionArn?: string;
   /** Compile even when some steps are IdentitySync types not implemented here (they fail when run). @default false */
   readonly allowNotImplemented?: boolean;
+  /**
+   * Fuse runs of record steps into one Task: a step whose only successor is a record step that has no other
+   * predecessor hands it its records in memory instead of staging them. @default true
+   */
+  readonly fuse?: boolean;
   /** Whole-execution timeout. @default 86400 (24 h) */
   readonly timeoutSeconds?: number;
 }
@@ -88,6 +93,8 @@ interface StepPlan {
   readonly step: Step;
   readonly key: string;
   readonly continues: boolean;
+  /** Steps fused after this one (records handed on in memory). */
+  readonly then: readonly { readonly step: Step; readonly key: string }[];
 }
 
 /** Compiles a dataflow; throws `IDX_COMPILE_INVALID` listing the problems when the dataflow is not valid. */
@@ -109,14 +116,53 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
   }
   const fn = options.functionArn ?? FUNCTION_ARN_PLACEHOLDER;
   const names = new Names();
-  const plans = new Map<string, StepPlan>(
-    dataflow.steps.map((step, i) => [
-      step.id,
-      { step, key: `s${i}`, continues: registry.get(step.type)?.continues === true },
-    ]),
-  );
   const incoming = incomingOf(dataflow.steps);
-  /** Where each step's result is in the state after it ran. */
+  const keyOf = new Map(dataflow.steps.map((step, i) => [step.id, `s${i}`]));
+  const byId = new Map(dataflow.steps.map((step) => [step.id, step]));
+  /** The step a record step hands its records to in memory, if it can. */
+  const fusedNext = (step: Step): Step | undefined => {
+    if (options.fuse === false || step.next.length !== 1) return undefined;
+    const to = byId.get(step.next[0] as string);
+    const from = registry.get(step.type);
+    const target = to && registry.get(to.type);
+    if (!to || !from || !target || from.produces !== 'records' || target.consumes !== 'records' || target.continues)
+      return undefined;
+    return incoming.get(to.id)?.length === 1 ? to : undefined;
+  };
+  const fusedInto = new Set<string>();
+  for (const step of dataflow.steps) {
+    const to = fusedNext(step);
+    if (to) fusedInto.add(to.id);
+  }
+  /** One plan per Task: a step that is not fused into its predecessor, with the steps fused after it. */
+  const plans = new Map<string, StepPlan>();
+  for (const step of dataflow.steps) {
+    if (fusedInto.has(step.id)) continue;
+    const then: { step: Step; key: string }[] = [];
+    for (let to = fusedNext(step); to; to = fusedNext(to)) then.push({ step: to, key: keyOf.get(to.id) as string });
+    plans.set(step.id, {
+      step,
+      key: keyOf.get(step.id) as string,
+      continues: registry.get(step.type)?.continues === true,
+      then,
+    });
+  }
+  /** The plan (Task) each step runs in. */
+  const planOf = new Map<string, StepPlan>();
+  for (const plan of plans.values())
+    for (const s of [plan.step, ...plan.then.map((t) => t.step)]) planOf.set(s.id, plan);
+  /** The graph of Tasks: a plan's edges are its members' edges to other plans. */
+  const units: Step[] = [...plans.values()].map((plan) => {
+    const members = [plan.step, ...plan.then.map((t) => t.step)];
+    const outside = (ids: readonly string[]) =>
+      [...new Set(ids.map((id) => planOf.get(id)?.step.id ?? id))].filter((id) => id !== plan.step.id);
+    return {
+      ...plan.step,
+      next: outside(members.flatMap((m) => m.next)),
+      error: outside(members.flatMap((m) => m.error)),
+    };
+  });
+  /** Where each step's result object is in the state after it ran. */
   const location = new Map<string, string>();
   const states: Record<string, AslState> = {};
   const invoke = (payload: Record<string, unknown>) => ({
@@ -140,15 +186,23 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
     const { step, key } = plan;
     const inputs: Record<string, string> = {};
     (incoming.get(step.id) ?? []).forEach((e, i) => {
-      inputs[`i${i}.$`] = `${location.get(e.from)}.value.${e.via === 'error' ? 'rejected' : 'out'}`;
+      inputs[`i${i}.$`] = `${location.get(e.from)}.${e.via === 'error' ? 'rejected' : 'out'}`;
     });
     const payload: Record<string, unknown> = {
       action: 'step',
       'job.$': '$.job.value',
       step: { id: step.id, type: step.type, key, params: step.params },
+      ...(plan.then.length
+        ? { fused: plan.then.map((t) => ({ id: t.step.id, type: t.step.type, key: t.key, params: t.step.params })) }
+        : {}),
       inputs,
     };
-    const taskName = names.take(`Step: ${step.id}`, key);
+    const taskName = names.take(
+      plan.then.length
+        ? `Steps: ${[step, ...plan.then.map((t) => t.step)].map((x) => x.id).join(' → ')}`
+        : `Step: ${step.id}`,
+      key,
+    );
     const end = (state: AslState): AslState =>
       next === undefined ? { ...state, End: true } : { ...state, Next: next };
     if (!plan.continues) {
@@ -161,15 +215,24 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
     }
     if (inBranch) {
       // Only sources continue, and a valid dataflow has exactly one source, at the top level.
-      throw new IdxError('IDX_COMPILE_UNSUPPORTED', `step "${step.id}" continues across invocations but runs in a parallel branch`, {
-        stepId: step.id,
-        expected: 'continuable steps only as the entry step',
-      });
+      throw new IdxError(
+        'IDX_COMPILE_UNSUPPORTED',
+        `step "${step.id}" continues across invocations but runs in a parallel branch`,
+        {
+          stepId: step.id,
+          expected: 'continuable steps only as the entry step',
+        },
+      );
     }
     const init = names.take(`Init: ${step.id}`, key);
     const more = names.take(`More: ${step.id}`, key);
     target[init] = { Type: 'Pass', Result: { value: { iteration: 0 } }, ResultPath: at, Next: taskName };
-    target[taskName] = { ...invoke({ ...payload, 'previous.$': `${at}.value` }), ResultPath: at, Catch: CATCH, Next: more };
+    target[taskName] = {
+      ...invoke({ ...payload, 'previous.$': `${at}.value` }),
+      ResultPath: at,
+      Catch: CATCH,
+      Next: more,
+    };
     target[more] = {
       Type: 'Choice',
       Choices: [{ Variable: `${at}.value.done`, BooleanEquals: false, Next: taskName }],
@@ -180,11 +243,15 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
 
   // Locations first (a step's inputs name where its predecessors' results are), then states from the last
   // level back, so each level knows the name of the state that follows it.
-  const levels = levelsOf(dataflow.steps);
+  const levels = levelsOf(units);
   levels.forEach((ids, li) => {
     for (const id of ids) {
-      const key = (plans.get(id) as StepPlan).key;
-      location.set(id, ids.length === 1 ? `$.r.${key}` : `$.r.g${li}.${key}`);
+      const plan = plans.get(id) as StepPlan;
+      const at = ids.length === 1 ? `$.r.${plan.key}` : `$.r.g${li}.${plan.key}`;
+      location.set(id, `${at}.value`);
+      plan.then.forEach((t, j) => {
+        location.set(t.step.id, `${at}.value.chain[${j}]`);
+      });
     }
   });
   let next: string = S.complete;
@@ -216,7 +283,6 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
     next = name;
   }
 
-  const entries = entriesOf(dataflow.steps);
   states[S.prepare] = {
     Type: 'Pass',
     Parameters: { 'input.$': '$', job: { value: null }, r: {} },
@@ -245,7 +311,7 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
     Next: next,
   };
   states[S.complete] = {
-    ...invoke({ action: 'complete', 'job.$': '$.job.value', entryStepId: entries[0] ?? '', 'results.$': '$.r' }),
+    ...invoke({ action: 'complete', 'job.$': '$.job.value', 'results.$': '$.r' }),
     ResultPath: '$.outcome',
     Catch: CATCH,
     Next: S.succeeded,

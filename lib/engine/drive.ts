@@ -13,6 +13,123 @@ export interface DriveInputs {
   readonly files?: AsyncIterable<InputFile>;
 }
 
+/**
+ * One running script with its output and counters. Records can be pushed into it batch by batch, which is how
+ * a fused run of steps hands records from one script to the next in memory.
+ */
+export class ScriptDriver {
+  #nextProgress = 100_000;
+
+  constructor(
+    readonly definition: AnyScriptDefinition,
+    readonly instance: ScriptInstance,
+    readonly out: EngineOutput,
+    readonly counters: StepCounters,
+    readonly stepId: string,
+    private readonly onProgress?: (counters: StepCounters) => void,
+  ) {
+    const hook = { records: 'records', files: 'file', nothing: 'read' }[definition.consumes] as
+      | 'records'
+      | 'file'
+      | 'read';
+    if (!instance[hook]) {
+      throw new IdxError(
+        'IDX_SCRIPT_CONTRACT',
+        `script ${definition.type} consumes ${definition.consumes} but has no ${hook}()`,
+        {
+          stepId,
+        },
+      );
+    }
+  }
+
+  /** Adds this step to an error raised inside it that does not say where it happened. */
+  async #at<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof IdxError && error.location.stepId === undefined) {
+        throw new IdxError(error.code, error.message, {
+          ...error.location,
+          stepId: this.stepId,
+          ...(error.expected === undefined ? {} : { expected: error.expected }),
+          ...(error.received === undefined ? {} : { received: error.received }),
+          ...(error.details === undefined ? {} : { details: error.details }),
+          transient: error.transient,
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  /** Processes one batch of records. */
+  async push(batch: DataRecord[]): Promise<void> {
+    this.counters.recordsIn += batch.length;
+    await this.#at(async () => {
+      await this.instance.records?.(batch, this.out);
+    });
+    await this.out.flush();
+    if (this.onProgress && this.counters.recordsIn >= this.#nextProgress) {
+      this.#nextProgress += 100_000;
+      this.onProgress(this.counters);
+    }
+  }
+
+  /** Processes one file. */
+  async file(file: InputFile): Promise<void> {
+    this.counters.filesIn++;
+    this.counters.bytesIn += file.size;
+    await this.#at(async () => {
+      await this.instance.file?.(file, this.out);
+    });
+    await this.out.flush();
+  }
+
+  /** Runs a source. */
+  async read(): Promise<ReadResult | undefined> {
+    const result = (await this.#at(async () => this.instance.read?.(this.out))) ?? undefined;
+    await this.out.flush();
+    return result;
+  }
+
+  /** Ends the script (`end`, last flush) and checks that every record is accounted for. */
+  async finish(): Promise<void> {
+    const { definition, counters, stepId } = this;
+    await this.#at(async () => {
+      await this.instance.end?.(this.out);
+    });
+    await this.out.flush();
+    if (definition.consumes === 'records' && definition.produces === 'records' && !definition.expands) {
+      const accounted = counters.recordsOut + counters.recordsRejected + counters.recordsDropped;
+      if (accounted !== counters.recordsIn) {
+        throw new IdxError(
+          'IDX_ACCOUNTING',
+          `step "${stepId}" (${definition.type}) lost track of records: ${counters.recordsIn} in, ${counters.recordsOut} out, ${counters.recordsRejected} rejected, ${counters.recordsDropped} dropped`,
+          { stepId, expected: `in = out + rejected + dropped = ${counters.recordsIn}`, received: String(accounted) },
+        );
+      }
+    } else if (definition.consumes === 'records' && definition.produces !== 'records') {
+      // Formatters and writers: every record not rejected or dropped went into a file or to the target.
+      counters.recordsOut = counters.recordsIn - counters.recordsRejected - counters.recordsDropped;
+    }
+  }
+}
+
+/** Feeds a driver its inputs (without finishing it); returns what `read` returned. */
+export async function feed(driver: ScriptDriver, inputs: DriveInputs): Promise<ReadResult | undefined> {
+  switch (driver.definition.consumes) {
+    case 'records':
+      for await (const batch of inputs.records ?? []) await driver.push(batch);
+      return undefined;
+    case 'files':
+      for await (const file of inputs.files ?? []) await driver.file(file);
+      return undefined;
+    case 'nothing':
+      return driver.read();
+  }
+}
+
 /** Runs the script over its inputs, then `end`; returns what `read` returned. */
 export async function drive(
   definition: AnyScriptDefinition,
@@ -23,61 +140,8 @@ export async function drive(
   stepId: string,
   onProgress?: (counters: StepCounters) => void,
 ): Promise<ReadResult | undefined> {
-  const missing = (hook: string) =>
-    new IdxError(
-      'IDX_SCRIPT_CONTRACT',
-      `script ${definition.type} consumes ${definition.consumes} but has no ${hook}()`,
-      {
-        stepId,
-      },
-    );
-  let result: ReadResult | undefined;
-  let nextProgress = 100_000;
-  switch (definition.consumes) {
-    case 'records': {
-      if (!instance.records) throw missing('records');
-      for await (const batch of inputs.records ?? []) {
-        counters.recordsIn += batch.length;
-        await instance.records(batch, out);
-        await out.flush();
-        if (onProgress && counters.recordsIn >= nextProgress) {
-          nextProgress += 100_000;
-          onProgress(counters);
-        }
-      }
-      break;
-    }
-    case 'files': {
-      if (!instance.file) throw missing('file');
-      for await (const file of inputs.files ?? []) {
-        counters.filesIn++;
-        counters.bytesIn += file.size;
-        await instance.file(file, out);
-        await out.flush();
-      }
-      break;
-    }
-    case 'nothing': {
-      if (!instance.read) throw missing('read');
-      result = (await instance.read(out)) ?? undefined;
-      await out.flush();
-      break;
-    }
-  }
-  await instance.end?.(out);
-  await out.flush();
-  if (definition.consumes === 'records' && definition.produces === 'records' && !definition.expands) {
-    const accounted = counters.recordsOut + counters.recordsRejected + counters.recordsDropped;
-    if (accounted !== counters.recordsIn) {
-      throw new IdxError(
-        'IDX_ACCOUNTING',
-        `step "${stepId}" (${definition.type}) lost track of records: ${counters.recordsIn} in, ${counters.recordsOut} out, ${counters.recordsRejected} rejected, ${counters.recordsDropped} dropped`,
-        { stepId, expected: `in = out + rejected + dropped = ${counters.recordsIn}`, received: String(accounted) },
-      );
-    }
-  } else if (definition.consumes === 'records' && definition.produces !== 'records') {
-    // Formatters and writers: every record not rejected or dropped went into a file or to the target.
-    counters.recordsOut = counters.recordsIn - counters.recordsRejected - counters.recordsDropped;
-  }
+  const driver = new ScriptDriver(definition, instance, out, counters, stepId, onProgress);
+  const result = await feed(driver, inputs);
+  await driver.finish();
   return result;
 }

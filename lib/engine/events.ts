@@ -39,17 +39,25 @@ export interface StartEvent {
   readonly execution: { readonly Name?: string; readonly Id?: string; readonly StartTime?: string };
 }
 
-/** Runs one step. */
+/** One step as the compiled state machine passes it. */
+export interface StepSpec {
+  readonly id: string;
+  readonly type: string;
+  /** A short, stable key used in staged object keys (`s0`, `s1`, …). */
+  readonly key: string;
+  readonly params: Readonly<Record<string, unknown>>;
+}
+
+/** Runs one step (or a fused run of steps). */
 export interface StepEvent {
   readonly action: 'step';
   readonly job: JobContext;
-  readonly step: {
-    readonly id: string;
-    readonly type: string;
-    /** A short, stable key used in staged object keys (`s0`, `s1`, …). */
-    readonly key: string;
-    readonly params: Readonly<Record<string, unknown>>;
-  };
+  readonly step: StepSpec;
+  /**
+   * Steps fused after `step`: each consumes the previous one's records in memory, without staging them. Only
+   * the last one's output is staged; every member stages its own rejected records and keeps its own counters.
+   */
+  readonly fused?: readonly StepSpec[];
   /** Outputs of the predecessors, in a stable order (keys `i0`, `i1`, …). */
   readonly inputs: Readonly<Record<string, OutputRef>>;
   /** The result of the previous invocation when a continuable step loops. */
@@ -60,8 +68,6 @@ export interface StepEvent {
 export interface CompleteEvent {
   readonly action: 'complete';
   readonly job: JobContext;
-  /** The entry step's id, whose output counts as the job's total records. */
-  readonly entryStepId: string;
   /** Every step result, possibly nested by parallel group. */
   readonly results: Readonly<Record<string, unknown>>;
 }

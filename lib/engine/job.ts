@@ -136,14 +136,16 @@ export async function startJob(event: StartEvent, services: Services, echo = tru
   }
 }
 
-/** Collects step results from the state machine's `$.r`, flattening parallel groups. */
+/** Collects step results from the state machine's `$.r`, flattening parallel groups and fused runs. */
 export function collectResults(results: Readonly<Record<string, unknown>>): StepResult[] {
   const out: StepResult[] = [];
   const visit = (v: unknown) => {
     if (!v || typeof v !== 'object') return;
     const o = v as Record<string, unknown>;
-    if (typeof o.value === 'object' && o.value && 'stepId' in (o.value as object)) {
-      out.push(o.value as StepResult);
+    if (typeof o.stepId === 'string' && typeof o.counters === 'object') {
+      const { chain, ...result } = o as unknown as StepResult;
+      out.push(result as StepResult);
+      for (const c of chain ?? []) visit(c);
       return;
     }
     for (const x of Object.values(o)) visit(x);
@@ -152,13 +154,15 @@ export function collectResults(results: Readonly<Record<string, unknown>>): Step
   return out;
 }
 
-/** The outcome summary of a job: totals from the step results. */
-export function totalsOf(
-  results: readonly StepResult[],
-  entryStepId: string,
-): { totalRecords: number; processedRecords: number } {
-  const entry = results.find((r) => r.stepId === entryStepId);
-  const totalRecords = entry ? entry.counters.recordsOut + entry.counters.recordsRejected : 0;
+/**
+ * The job's totals: `totalRecords` are the records its sources produced (readers, and parsers of the files
+ * readers fetched: the steps that made records without consuming any); `processedRecords` are those not
+ * rejected by any step.
+ */
+export function totalsOf(results: readonly StepResult[]): { totalRecords: number; processedRecords: number } {
+  const totalRecords = results
+    .filter((r) => r.counters.recordsIn === 0)
+    .reduce((n, r) => n + r.counters.recordsOut + r.counters.recordsRejected, 0);
   const rejected = results.reduce((n, r) => n + r.counters.recordsRejected, 0);
   return { totalRecords, processedRecords: Math.max(0, totalRecords - rejected) };
 }
@@ -171,7 +175,7 @@ export async function completeJob(
 ): Promise<{ status: 'succeeded'; totalRecords: number; processedRecords: number }> {
   const { job } = event;
   const endTime = new Date().toISOString();
-  const totals = totalsOf(collectResults(event.results), event.entryStepId);
+  const totals = totalsOf(collectResults(event.results));
   const log = new TraceLogger({ jobId: job.id, level: job.logLevel, redactor: services.secrets.redactor, echo });
   const state = new DataflowStateStore(services.dynamo, services.config.tables.state);
   let watermark: string | undefined;

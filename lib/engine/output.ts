@@ -29,6 +29,8 @@ export interface EngineOutputOptions {
   readonly stepId: string;
   readonly produces: Kind;
   readonly records?: RecordSink;
+  /** Instead of staging, hand emitted records to the next script of a fused run, batch by batch. */
+  readonly forward?: (batch: DataRecord[]) => Promise<void>;
   readonly rejected: RecordSink;
   readonly files?: FileSink;
   /** Records this step may still emit (readers under a job limit); Infinity otherwise. */
@@ -81,6 +83,7 @@ export class EngineOutput implements StepOutput {
   #debugEmitted = 0;
   #debugRejected = 0;
   #overLimit = 0;
+  #forwardBatch: DataRecord[] = [];
 
   constructor(options: EngineOutputOptions) {
     this.#opts = options;
@@ -98,7 +101,7 @@ export class EngineOutput implements StepOutput {
   }
 
   emit(record: DataRecord): void {
-    if (!this.#records) {
+    if (!this.#records && !this.#opts.forward) {
       throw new IdxError(
         'IDX_SCRIPT_CONTRACT',
         `step "${this.#opts.stepId}" emitted a record but produces ${this.#opts.produces}`,
@@ -117,7 +120,8 @@ export class EngineOutput implements StepOutput {
       this.#debugEmitted++;
       this.#opts.log.debug('record out', { record });
     }
-    this.#records.add(`${JSON.stringify(record)}\n`);
+    if (this.#opts.forward) this.#forwardBatch.push(record);
+    else this.#records?.add(`${JSON.stringify(record)}\n`);
   }
 
   reject(record: DataRecord, error: RecordError): void {
@@ -143,6 +147,11 @@ export class EngineOutput implements StepOutput {
   }
 
   async flush(): Promise<void> {
+    if (this.#opts.forward && this.#forwardBatch.length > 0) {
+      const batch = this.#forwardBatch;
+      this.#forwardBatch = [];
+      await this.#opts.forward(batch);
+    }
     await Promise.all([this.#records?.flush(), this.#rejected.flush()]);
   }
 

@@ -1,14 +1,15 @@
 /**
  * The step runner: reads a step's inputs from the stage, runs its script as a stream, stages the outputs under
  * deterministic keys and returns only references and counters. It adds logging, counting and timing around
- * the script; the script only transforms.
+ * the script; the script only transforms. A fused run of steps (StepEvent.fused) passes records from one script
+ * to the next in memory and stages only the last step's output, each step still counted and logged on its own.
  */
 import { IdxError } from '../errors.ts';
 import type { ScriptRegistry } from '../scripts/registry.ts';
-import type { DataRecord, InputFile } from '../scripts/types.ts';
+import type { AnyScriptDefinition, DataRecord, InputFile, JobContext } from '../scripts/types.ts';
 import { JobStore, type StepSummary } from '../stores/jobs.ts';
-import { drive } from './drive.ts';
-import type { StepEvent } from './events.ts';
+import { feed, ScriptDriver } from './drive.ts';
+import type { StepEvent, StepSpec } from './events.ts';
 import { TraceLogger } from './logger.ts';
 import { EngineOutput } from './output.ts';
 import {
@@ -47,7 +48,21 @@ function mergeRefs(a: OutputRef | undefined, b: OutputRef): OutputRef {
   return b;
 }
 
-/** Runs one invocation of a step. */
+/** One step of an invocation: its script, output, sinks and counters. */
+interface Member {
+  readonly spec: StepSpec;
+  readonly definition: AnyScriptDefinition;
+  readonly driver: ScriptDriver;
+  readonly out: EngineOutput;
+  readonly log: TraceLogger;
+  readonly counters: StepCounters;
+  readonly recordSink?: StagedRecordSink;
+  readonly rejectedSink: StagedRecordSink;
+  readonly fileSink?: StagedFileSink;
+  readonly previous?: StepResult;
+}
+
+/** Runs one invocation of a step, or of a fused run of steps. */
 export async function runStep(
   event: StepEvent,
   services: Services,
@@ -55,145 +70,221 @@ export async function runStep(
   options: RunStepOptions,
 ): Promise<StepResult> {
   const started = Date.now();
-  const { job, step } = event;
-  const definition = registry.get(step.type);
-  if (!definition) {
-    throw new IdxError('IDX_STEP_TYPE_UNKNOWN', `step type "${step.type}" is not registered in this build`, {
-      stepId: step.id,
-      dataflowId: job.dataflowId,
-      received: step.type,
+  const { job } = event;
+  const specs = [event.step, ...(event.fused ?? [])];
+  const headPrevious = event.previous && 'stepId' in event.previous ? event.previous : undefined;
+  const previousOf = (i: number): StepResult | undefined => (i === 0 ? headPrevious : headPrevious?.chain?.[i - 1]);
+  const iteration = headPrevious?.iteration ?? 0;
+  const bucket = services.config.stageBucket;
+  const controller = new AbortController();
+  const members: Member[] = [];
+
+  // Open from the last member back, so each member can forward its records to the one after it.
+  for (let i = specs.length - 1; i >= 0; i--) {
+    const spec = specs[i] as StepSpec;
+    const definition = registry.get(spec.type);
+    if (!definition) {
+      throw new IdxError('IDX_STEP_TYPE_UNKNOWN', `step type "${spec.type}" is not registered in this build`, {
+        stepId: spec.id,
+        dataflowId: job.dataflowId,
+        received: spec.type,
+      });
+    }
+    const previous = previousOf(i);
+    const base = `${jobPrefix(job.dataflowId, job.id)}${spec.key}/i${String(iteration).padStart(4, '0')}/`;
+    const log = new TraceLogger({
+      jobId: job.id,
+      stepId: spec.id,
+      level: job.logLevel,
+      redactor: services.secrets.redactor,
+      echo: options.echo ?? true,
+    });
+    const counters = zeroCounters();
+    const next = members[0];
+    const staged = definition.produces === 'records' && !next;
+    const recordSink = staged ? new StagedRecordSink(services.s3, bucket, `${base}out/`) : undefined;
+    const rejectedSink = new StagedRecordSink(services.s3, bucket, `${base}rejected/`);
+    const fileSink = definition.produces === 'files' ? new StagedFileSink(services.s3, bucket, base) : undefined;
+    const limit =
+      definition.consumes === 'nothing' && job.limit !== undefined
+        ? job.limit - (previous?.counters.recordsOut ?? 0)
+        : Number.POSITIVE_INFINITY;
+    const out = new EngineOutput({
+      stepId: spec.id,
+      produces: definition.produces,
+      ...(recordSink ? { records: recordSink } : {}),
+      ...(next ? { forward: (batch: DataRecord[]) => next.driver.push(batch) } : {}),
+      rejected: rejectedSink,
+      ...(fileSink ? { files: fileSink } : {}),
+      limit,
+      counters,
+      log,
+      debug: job.logLevel === 'debug',
+    });
+    const params = await resolveParams(definition.params, spec.params, job, services.secrets, spec.id);
+    log.info(
+      iteration === 0 ? `step started (${spec.type})` : `step continues (${spec.type}, invocation ${iteration + 1})`,
+    );
+    const instance = await definition.create(params as never, {
+      job,
+      stepId: spec.id,
+      log,
+      services,
+      ...(previous?.continuation === undefined ? {} : { continuation: previous.continuation }),
+      deadline: options.deadline,
+      signal: controller.signal,
+    });
+    const driver = new ScriptDriver(definition, instance, out, counters, spec.id, (c) => {
+      log.info(`progress: ${c.recordsIn} records in, ${c.recordsOut} out, ${c.recordsRejected} rejected`);
+      options.onProgress?.(spec.id, c);
+    });
+    members.unshift({
+      spec,
+      definition,
+      driver,
+      out,
+      log,
+      counters,
+      ...(recordSink ? { recordSink } : {}),
+      rejectedSink,
+      ...(fileSink ? { fileSink } : {}),
+      ...(previous ? { previous } : {}),
     });
   }
-  const previous = event.previous && 'stepId' in event.previous ? event.previous : undefined;
-  const iteration = previous?.iteration ?? 0;
-  const bucket = services.config.stageBucket;
-  const base = `${jobPrefix(job.dataflowId, job.id)}${step.key}/i${String(iteration).padStart(4, '0')}/`;
-  const log = new TraceLogger({
-    jobId: job.id,
-    stepId: step.id,
-    level: job.logLevel,
-    redactor: services.secrets.redactor,
-    echo: options.echo ?? true,
-  });
-  const counters = zeroCounters();
-  const recordSink =
-    definition.produces === 'records' ? new StagedRecordSink(services.s3, bucket, `${base}out/`) : undefined;
-  const rejectedSink = new StagedRecordSink(services.s3, bucket, `${base}rejected/`);
-  const fileSink = definition.produces === 'files' ? new StagedFileSink(services.s3, bucket, base) : undefined;
-  const alreadyRead = previous?.counters.recordsOut ?? 0;
-  const limit =
-    definition.consumes === 'nothing' && job.limit !== undefined ? job.limit - alreadyRead : Number.POSITIVE_INFINITY;
-  const out = new EngineOutput({
-    stepId: step.id,
-    produces: definition.produces,
-    ...(recordSink ? { records: recordSink } : {}),
-    rejected: rejectedSink,
-    ...(fileSink ? { files: fileSink } : {}),
-    limit,
-    counters,
-    log,
-    debug: job.logLevel === 'debug',
-  });
 
+  const head = members[0] as Member;
   const inputs = Object.keys(event.inputs)
     .sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)))
     .map((k) => event.inputs[k] as OutputRef);
-  const recordRefs = inputs.filter((r): r is RecordsRef => r.kind === 'records');
-  const fileRefs = inputs.filter((r): r is FilesRef => r.kind === 'files');
-
-  const params = await resolveParams(definition.params, step.params, job, services.secrets, step.id);
-  const controller = new AbortController();
-  log.info(
-    iteration === 0 ? `step started (${step.type})` : `step continues (${step.type}, invocation ${iteration + 1})`,
-  );
-  const instance = await definition.create(params as never, {
-    job,
-    stepId: step.id,
-    log,
-    services,
-    ...(previous?.continuation === undefined ? {} : { continuation: previous.continuation }),
-    deadline: options.deadline,
-    signal: controller.signal,
-  });
   let continuation: unknown;
   try {
-    const records: AsyncIterable<DataRecord[]> = stagedRecords(services.s3, bucket, recordRefs);
-    const files: AsyncIterable<InputFile> = stagedFiles(services.s3, bucket, fileRefs);
-    const result = await drive(definition, instance, { records, files }, out, counters, step.id, (c) => {
-      log.info(`progress: ${c.recordsIn} records in, ${c.recordsOut} out, ${c.recordsRejected} rejected`);
-      options.onProgress?.(step.id, c);
-    });
-    continuation = result?.continuation;
+    const records: AsyncIterable<DataRecord[]> = stagedRecords(
+      services.s3,
+      bucket,
+      inputs.filter((r): r is RecordsRef => r.kind === 'records'),
+    );
+    const files: AsyncIterable<InputFile> = stagedFiles(
+      services.s3,
+      bucket,
+      inputs.filter((r): r is FilesRef => r.kind === 'files'),
+    );
+    continuation = (await feed(head.driver, { records, files }))?.continuation;
+    // End each script in order: a member's last records reach the next before the next one ends.
+    for (const m of members) await m.driver.finish();
   } catch (error) {
     controller.abort();
     const reason = error instanceof Error ? error : new Error(String(error));
-    recordSink?.abort(reason);
-    rejectedSink.abort(reason);
-    fileSink?.abort(reason);
-    log.error(`step failed: ${error instanceof Error ? error.message : String(error)}`);
-    throw error instanceof IdxError && error.location.stepId === undefined
-      ? new IdxError(error.code, error.message, {
-          ...error.location,
-          stepId: step.id,
-          dataflowId: job.dataflowId,
-          ...(error.expected === undefined ? {} : { expected: error.expected }),
-          ...(error.received === undefined ? {} : { received: error.received }),
-          ...(error.details === undefined ? {} : { details: error.details }),
-          transient: error.transient,
-          cause: error,
-        })
-      : error;
+    for (const m of members) {
+      m.recordSink?.abort(reason);
+      m.rejectedSink.abort(reason);
+      m.fileSink?.abort(reason);
+      m.log.error(`step failed: ${reason.message}`);
+    }
+    throw locate(error, head.spec.id, job);
   } finally {
-    await instance.close?.();
+    for (const m of members) await m.driver.instance.close?.();
   }
 
+  const total = (m: Member) => (m.previous ? addCounters(m.previous.counters, m.counters) : m.counters);
+  const reachedLimit =
+    head.definition.consumes === 'nothing' && job.limit !== undefined && total(head).recordsOut >= job.limit;
+  const done = continuation === undefined || reachedLimit;
+  const results: StepResult[] = [];
+  for (const m of members)
+    results.push(
+      await finishMember(m, {
+        services,
+        job,
+        iteration,
+        started,
+        done,
+        continuation: m === head ? continuation : undefined,
+      }),
+    );
+  const [first, ...chain] = results as [StepResult, ...StepResult[]];
+  return chain.length ? { ...first, chain } : first;
+}
+
+/** Closes a member's sinks, records its summary in the job and builds its result. */
+async function finishMember(
+  m: Member,
+  ctx: {
+    services: Services;
+    job: JobContext;
+    iteration: number;
+    started: number;
+    done: boolean;
+    continuation: unknown;
+  },
+): Promise<StepResult> {
+  const { services, job } = ctx;
+  const bucket = services.config.stageBucket;
   const [outRef, rejectedRef, filesRef] = await Promise.all([
-    recordSink?.close(),
-    rejectedSink.close(),
-    fileSink?.close(),
+    m.recordSink?.close(),
+    m.rejectedSink.close(),
+    m.fileSink?.close(),
   ]);
-  const thisOut: OutputRef = outRef ?? filesRef ?? { kind: 'nothing' };
+  const counters = m.counters;
+  // A member whose records went on in memory has no staged output of its own.
+  const thisOut: OutputRef =
+    outRef ??
+    filesRef ??
+    (m.definition.produces === 'records' ? { kind: 'records', parts: [], count: 0 } : { kind: 'nothing' });
   if (filesRef) {
     counters.filesOut = filesRef.files.length;
     counters.bytesOut = filesRef.files.reduce((n, f) => n + f.size, 0);
   }
-  counters.durationMs = Date.now() - started;
+  counters.durationMs = Date.now() - ctx.started;
   counters.invocations = 1;
-  if (out.overLimit > 0) log.info(`limit reached: ${out.overLimit} records beyond the job limit were not passed on`);
-  const total = previous ? addCounters(previous.counters, counters) : counters;
-  const reachedLimit = definition.consumes === 'nothing' && job.limit !== undefined && total.recordsOut >= job.limit;
-  const done = continuation === undefined || reachedLimit;
+  if (m.out.overLimit > 0)
+    m.log.info(`limit reached: ${m.out.overLimit} records beyond the job limit were not passed on`);
+  const total = m.previous ? addCounters(m.previous.counters, counters) : counters;
   const fileList = [
-    ...(previous?.files ?? []),
+    ...(m.previous?.files ?? []),
     ...(filesRef?.files.map((f) => ({ name: f.name, size: f.size })) ?? []),
-    ...out.deliveredFiles,
+    ...m.out.deliveredFiles,
   ];
   const result: StepResult = {
-    stepId: step.id,
-    type: step.type,
-    out: mergeRefs(previous?.out, thisOut),
-    rejected: mergeRefs(previous?.rejected, rejectedRef) as RecordsRef,
+    stepId: m.spec.id,
+    type: m.spec.type,
+    out: mergeRefs(m.previous?.out, thisOut),
+    rejected: mergeRefs(m.previous?.rejected, rejectedRef) as RecordsRef,
     counters: total,
-    done,
-    ...(done ? {} : { continuation }),
-    iteration: iteration + 1,
+    done: ctx.done,
+    ...(ctx.done || ctx.continuation === undefined ? {} : { continuation: ctx.continuation }),
+    iteration: ctx.iteration + 1,
     ...(fileList.length ? { files: fileList } : {}),
   };
-  log.info(
-    `step ${done ? 'finished' : 'paused for continuation'}: ${total.recordsIn} records in, ${total.recordsOut} out, ${total.recordsRejected} rejected, ${total.recordsDropped} dropped${
+  m.log.info(
+    `step ${ctx.done ? 'finished' : 'paused for continuation'}: ${total.recordsIn} records in, ${total.recordsOut} out, ${total.recordsRejected} rejected, ${total.recordsDropped} dropped${
       total.filesOut ? `, ${total.filesOut} file(s) ${total.bytesOut} bytes` : ''
     } in ${counters.durationMs} ms`,
   );
   const summary: StepSummary = {
-    stepId: step.id,
-    type: step.type,
+    stepId: m.spec.id,
+    type: m.spec.type,
     ...total,
     ...(fileList.length ? { files: fileList } : {}),
     ...(result.rejected.count > 0
-      ? { rejectedLocation: `s3://${bucket}/${jobPrefix(job.dataflowId, job.id)}${step.key}/` }
+      ? { rejectedLocation: `s3://${bucket}/${jobPrefix(job.dataflowId, job.id)}${m.spec.key}/` }
       : {}),
     updateTime: new Date().toISOString(),
   };
-  await new JobStore(services.dynamo, services.config.tables.jobs).recordStep(job.id, summary, log.trace);
+  await new JobStore(services.dynamo, services.config.tables.jobs).recordStep(job.id, summary, m.log.trace);
   return result;
+}
+
+/** Adds the step and dataflow to an error that does not say where it happened. */
+function locate(error: unknown, stepId: string, job: JobContext): unknown {
+  if (!(error instanceof IdxError) || error.location.stepId !== undefined) return error;
+  return new IdxError(error.code, error.message, {
+    ...error.location,
+    stepId,
+    dataflowId: job.dataflowId,
+    ...(error.expected === undefined ? {} : { expected: error.expected }),
+    ...(error.received === undefined ? {} : { received: error.received }),
+    ...(error.details === undefined ? {} : { details: error.details }),
+    transient: error.transient,
+    cause: error,
+  });
 }

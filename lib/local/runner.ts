@@ -67,9 +67,13 @@ export async function runLocal(dataflow: Dataflow, options: LocalRunOptions): Pr
   const invoke = async (input: { Payload: Record<string, unknown> }) => {
     const payload = input.Payload;
     if (payload.action === 'step') {
-      const step = payload.step as { id: string; type: string };
+      const steps = [payload.step, ...((payload.fused as unknown[] | undefined) ?? [])] as {
+        id: string;
+        type: string;
+      }[];
       const previous = payload.previous as { iteration?: number } | undefined;
-      emit({ kind: 'step-started', stepId: step.id, type: step.type, iteration: previous?.iteration ?? 0 });
+      for (const step of steps)
+        emit({ kind: 'step-started', stepId: step.id, type: step.type, iteration: previous?.iteration ?? 0 });
     }
     const result = await handle(payload as never, options.services, options.registry, {
       deadline: Date.now() + budget,
@@ -77,7 +81,10 @@ export async function runLocal(dataflow: Dataflow, options: LocalRunOptions): Pr
       onProgress: (stepId, counters) => emit({ kind: 'step-progress', stepId, counters }),
     });
     if (payload.action === 'start') emit({ kind: 'job-started', jobId });
-    if (payload.action === 'step') emit({ kind: 'step-finished', result: result as StepResult });
+    if (payload.action === 'step') {
+      const { chain, ...head } = result as StepResult;
+      for (const r of [head, ...(chain ?? [])]) emit({ kind: 'step-finished', result: r as StepResult });
+    }
     return { Payload: result };
   };
   const tasks = taskStateNames(definition);

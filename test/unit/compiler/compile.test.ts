@@ -31,7 +31,7 @@ const linear = load({
 describe('compile', () => {
   it('chains job start, one Task per step and job completion', () => {
     // Act
-    const asl = compile(linear, registry);
+    const asl = compile(linear, registry, { fuse: false });
 
     // Assess
     expect(asl.StartAt).toBe('Job: prepare');
@@ -52,7 +52,7 @@ describe('compile', () => {
 
   it('passes the job, the step and references to the predecessors’ staged output', () => {
     // Act
-    const asl = compile(linear, registry);
+    const asl = compile(linear, registry, { fuse: false });
 
     // Assess
     const task = asl.States['Step: rename'] as AslState;
@@ -78,7 +78,7 @@ describe('compile', () => {
 
   it('retries transient errors with backoff and catches everything into the failure path', () => {
     // Act
-    const asl = compile(linear, registry);
+    const asl = compile(linear, registry, { fuse: false });
 
     // Assess
     const task = asl.States['Step: rename'] as AslState;
@@ -177,6 +177,60 @@ describe('compile', () => {
     expect(new Set(names).size).toBe(names.length);
     expect(names.every((n) => n.length <= 80)).toBe(true);
     expect(aslVerdict(asl)).toEqual({ isValid: true, errors: [] });
+  });
+
+  it('fuses a run of record steps into one Task and points later steps into its chain', () => {
+    // Prepare
+    const df = load({
+      id: 'fused',
+      name: 'Fused',
+      steps: [
+        { id: 'read', type: 'test.generate', next: ['rename'] },
+        { id: 'rename', ...rename(['reject']) },
+        { id: 'reject', type: 'test.reject', next: ['remove'], error: ['errors'] },
+        { id: 'remove', type: 'field.remove', params: { fields: [] } },
+        { id: 'errors', type: 'field.remove', params: { fields: [] } },
+      ],
+    });
+
+    // Act
+    const asl = compile(df, registry);
+
+    // Assess
+    const task = asl.States['Steps: read → rename → reject → remove'] as AslState;
+    expect(payload(task)).toMatchObject({
+      step: { id: 'read', key: 's0' },
+      fused: [
+        { id: 'rename', key: 's1' },
+        { id: 'reject', key: 's2' },
+        { id: 'remove', key: 's3' },
+      ],
+      'previous.$': '$.r.s0.value',
+    });
+    expect(payload(asl.States['Step: errors'] as AslState).inputs).toEqual({
+      'i0.$': '$.r.s0.value.chain[1].rejected',
+    });
+    expect(aslVerdict(asl)).toEqual({ isValid: true, errors: [] });
+  });
+
+  it('does not fuse a step with several successors or a step fed by several', () => {
+    // Prepare
+    const df = load({
+      id: 'split',
+      name: 'Split',
+      steps: [
+        { id: 'read', type: 'test.generate', next: ['a', 'b'] },
+        { id: 'a', ...rename(['join']) },
+        { id: 'b', ...rename(['join']) },
+        { id: 'join', type: 'field.remove', params: { fields: [] } },
+      ],
+    });
+
+    // Act
+    const names = taskStateNames(compile(df, registry));
+
+    // Assess
+    expect(names).toEqual(expect.arrayContaining(['Step: read', 'Step: a', 'Step: b', 'Step: join']));
   });
 
   it('is a pure function: the same dataflow gives the same definition and is not modified', () => {
