@@ -9,6 +9,7 @@ import {
   validateCommand,
 } from './dataflow-commands.ts';
 import { jobsDeployedCommand, testDeployedCommand } from './deployed.ts';
+import { gigyaCommand } from './gigya.ts';
 import { jobsCommand } from './jobs.ts';
 import { runCommand, sampleCommand, startCommand } from './run.ts';
 
@@ -32,6 +33,10 @@ export const COMMANDS: Record<string, { run: Command; help: string }> = {
   start: {
     run: startCommand,
     help: 'start                               seed the sample and run the main job locally',
+  },
+  gigya: {
+    run: gigyaCommand,
+    help: 'gigya seed --accounts N [--from f.ndjson] | clear | serve   the local Gigya emulator',
   },
   jobs: {
     run: (args) => (args.includes('--deployed') ? jobsDeployedCommand(args) : jobsCommand(args)),

@@ -9,7 +9,7 @@
  * `GIGYA_USER_KEY` and `GIGYA_SECRET`. Every value used is registered with the log redactor.
  */
 
-import { renderPlaceholders } from '../dataflow/placeholders.ts';
+import { isBlankTemplateValue, renderPlaceholders } from '../dataflow/placeholders.ts';
 import { IdxError } from '../errors.ts';
 import type { DataRecord, ReadResult, ScriptContext, ScriptInstance, StepOutput } from '../scripts/types.ts';
 import {
@@ -96,12 +96,12 @@ export interface GigyaConnectionParams {
   retryBaseDelayMs: number;
 }
 
-/** True for a credential a template left blank: empty, `...`, or a `{{mustache}}` placeholder. */
-export function isUnset(value: string | undefined): boolean {
-  if (value === undefined) return true;
-  const v = value.trim();
-  return v === '' || /^\.+$/.test(v) || /^\{\{.*\}\}$/.test(v);
-}
+/** The secrets a Gigya step falls back to when its own credential params are blank (deployed only). */
+export const GIGYA_FALLBACK_SECRETS = {
+  apiKey: 'GIGYA_API_KEY',
+  userKey: 'GIGYA_USER_KEY',
+  secret: 'GIGYA_SECRET',
+} as const;
 
 async function conventional(ctx: ScriptContext, name: string): Promise<string | undefined> {
   try {
@@ -126,20 +126,22 @@ export async function gigyaClientFor(
 ): Promise<StepClient> {
   const endpoint = ctx.services.config.endpoints.gigya;
   const emulator = ctx.services.config.local && endpoint !== undefined;
-  let apiKey = isUnset(params.apiKey) ? undefined : params.apiKey;
-  let userKey = isUnset(params.userKey) ? undefined : params.userKey;
-  let secret = isUnset(params.secret) ? undefined : params.secret;
-  const privateKey = isUnset(params.privateKey) ? undefined : params.privateKey;
+  let apiKey = isBlankTemplateValue(params.apiKey) ? undefined : params.apiKey;
+  let userKey = isBlankTemplateValue(params.userKey) ? undefined : params.userKey;
+  let secret = isBlankTemplateValue(params.secret) ? undefined : params.secret;
+  const privateKey = isBlankTemplateValue(params.privateKey) ? undefined : params.privateKey;
   if (emulator && userKey === undefined && secret === undefined && privateKey === undefined) {
     // Templates ship without credentials; locally they run against the emulator with its own.
     apiKey = LOCAL_GIGYA_CREDENTIALS.apiKey;
     userKey = LOCAL_GIGYA_CREDENTIALS.userKey;
     secret = LOCAL_GIGYA_CREDENTIALS.secret;
   } else {
-    apiKey ??= isUnset(ctx.job.apiKey) ? await conventional(ctx, 'GIGYA_API_KEY') : ctx.job.apiKey;
+    apiKey ??= isBlankTemplateValue(ctx.job.apiKey)
+      ? await conventional(ctx, GIGYA_FALLBACK_SECRETS.apiKey)
+      : ctx.job.apiKey;
     if (privateKey === undefined) {
-      userKey ??= await conventional(ctx, 'GIGYA_USER_KEY');
-      secret ??= await conventional(ctx, 'GIGYA_SECRET');
+      userKey ??= await conventional(ctx, GIGYA_FALLBACK_SECRETS.userKey);
+      secret ??= await conventional(ctx, GIGYA_FALLBACK_SECRETS.secret);
     }
   }
   const missing = !apiKey ? 'apiKey' : privateKey === undefined && !secret ? 'secret' : undefined;

@@ -251,3 +251,13 @@ export function formatDate(date: Date, pattern: string): string {
   }
   return out;
 }
+
+/**
+ * True for a value a template left blank: empty, elided (`...`) or a `{{mustache}}` placeholder. Templates ship
+ * credentials and hosts this way; such a value means "not set", not a plaintext secret.
+ */
+export function isBlankTemplateValue(value: string | undefined): boolean {
+  if (value === undefined) return true;
+  const v = value.trim();
+  return v === '' || /^\.+$/.test(v) || /^\{\{.*\}\}$/.test(v);
+}

@@ -8,7 +8,7 @@ import type { ScriptRegistry } from '../scripts/registry.ts';
 import { CREDENTIAL_PARAMS, IDENTITYSYNC_TYPES } from './catalog.ts';
 import { cyclesOf, edgesOf, entriesOf, unreachableFrom } from './graph.ts';
 import { loadDataflowFile, parseDataflow } from './load.ts';
-import { isProblem, isSecretReference, placeholdersIn } from './placeholders.ts';
+import { isBlankTemplateValue, isProblem, isSecretReference, placeholdersIn } from './placeholders.ts';
 import { hasErrors, type Problem } from './problems.ts';
 import type { Dataflow, Step } from './types.ts';
 
@@ -246,9 +246,8 @@ function checkStrings(
     const isCredential = leaf.spec?.secret === true || CREDENTIAL_PARAMS.has(name);
     const at = `${path}.params.${leaf.path}`;
     if (isCredential && !isSecretReference(leaf.value) && leaf.value !== MASKED_SECRET) {
-      const v = leaf.value.trim();
       // Templates ship credentials empty, elided ("...") or as {{mustache}} blanks: unset, not leaked.
-      if (v === '' || /^\.+$/.test(v) || /^\{\{.*\}\}$/.test(v)) {
+      if (isBlankTemplateValue(leaf.value)) {
         add({
           code: 'IDX_CREDENTIAL_UNSET',
           severity: 'warning',

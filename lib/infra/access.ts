@@ -3,7 +3,8 @@
  * secrets its params name, and the S3 locations its S3 steps use with the execution role. The stack turns this
  * into IAM statements, so a function can reach nothing its dataflow does not name.
  */
-import { secretNames } from '../dataflow/placeholders.ts';
+import { GIGYA_FALLBACK_SECRETS } from '../connectors/gigya-step.ts';
+import { isBlankTemplateValue, secretNames } from '../dataflow/placeholders.ts';
 import type { Dataflow } from '../dataflow/types.ts';
 
 /** Every string in a params value, however deep. */
@@ -16,9 +17,24 @@ function* strings(value: unknown): Generator<string> {
 /** The names of every secret the dataflow's params reference (`${secret:NAME}`), sorted and unique. */
 export function dataflowSecretNames(dataflow: Dataflow): string[] {
   const names = new Set<string>();
-  for (const step of dataflow.steps)
+  for (const step of dataflow.steps) {
     for (const text of strings(step.params)) for (const n of secretNames(text)) names.add(n);
+    for (const n of gigyaFallbacks(dataflow, step.type, step.params)) names.add(n);
+  }
   return [...names].sort();
+}
+
+/** A Gigya step with blank credentials reads the conventional GIGYA_* secrets at run time, so it needs them. */
+function gigyaFallbacks(dataflow: Dataflow, type: string, params: Readonly<Record<string, unknown>>): string[] {
+  if (!/^datasource\.(read|write|lookup)\.gigya\./.test(type)) return [];
+  const blank = (k: string) => typeof params[k] !== 'string' || isBlankTemplateValue(params[k] as string);
+  const out: string[] = [];
+  if (blank('apiKey') && isBlankTemplateValue(dataflow.apiKey)) out.push(GIGYA_FALLBACK_SECRETS.apiKey);
+  if (blank('privateKey')) {
+    if (blank('userKey')) out.push(GIGYA_FALLBACK_SECRETS.userKey);
+    if (blank('secret')) out.push(GIGYA_FALLBACK_SECRETS.secret);
+  }
+  return out;
 }
 
 /** One S3 location a step reaches with the execution role. */

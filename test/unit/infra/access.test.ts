@@ -22,6 +22,21 @@ describe('dataflowSecretNames', () => {
     // Act / Assess
     expect(dataflowSecretNames(d)).toEqual(['b', 'gigya-key']);
   });
+
+  it('adds the conventional GIGYA_* secrets a Gigya step with blank credentials reads at run time', () => {
+    // Prepare
+    const blank = flow([{ type: 'datasource.read.gigya.account', params: { select: 'UID', userKey: '{{userKey}}' } }]);
+    const named = flow([
+      {
+        type: 'datasource.write.gigya.account',
+        params: { apiKey: '3_site', userKey: '${secret:APP_KEY}', secret: '${secret:APP_SECRET}' },
+      },
+    ]);
+
+    // Act / Assess
+    expect(dataflowSecretNames(blank)).toEqual(['GIGYA_API_KEY', 'GIGYA_SECRET', 'GIGYA_USER_KEY']);
+    expect(dataflowSecretNames(named)).toEqual(['APP_KEY', 'APP_SECRET']);
+  });
 });
 
 describe('dataflowS3Access', () => {
