@@ -32,7 +32,7 @@ export const COMMANDS: Record<string, { run: Command; help: string }> = {
   },
   start: {
     run: startCommand,
-    help: 'start                               seed the sample and run the main job locally',
+    help: 'start                               run the main job (Eloqua outbound) locally on embedded services',
   },
   gigya: {
     run: gigyaCommand,

@@ -1,4 +1,5 @@
 /** `idx run` and `idx start`: run a dataflow locally on the embedded services, with live progress. */
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ExecutionInput } from '../engine/events.ts';
 import { startLocalEnvironment, type LocalEnvironment } from '../local/environment.ts';
@@ -7,6 +8,7 @@ import { runLocal, type LocalRunResult, type RunEvent } from '../local/runner.ts
 import { SAMPLE, seedSample } from '../local/sample.ts';
 import { defaultRegistry } from '../scripts/index.ts';
 import type { JobRecord } from '../stores/jobs.ts';
+import { DataflowStateStore } from '../stores/state.ts';
 import { EXIT, loadValid, usage } from './dataflow-commands.ts';
 import { bytes, table } from './format.ts';
 
@@ -142,17 +144,31 @@ export async function sampleCommand(args: string[]): Promise<number> {
   }
 }
 
-/** `idx start [--records N]`: seeds the sample input and runs the sample dataflow. */
+/** The main job `idx start` runs. */
+export const MAIN_DATAFLOW = 'dataflows/eloqua-outbound.json';
+
+/**
+ * `idx start`: runs the main job, Eloqua outbound, on the embedded services. The Gigya emulator starts with 1,000
+ * generated accounts; the first run is an initial load (full extract), later runs export what changed since.
+ * Prints the job summary and where the CSV landed in the embedded SFTP server's folder.
+ */
 export async function startCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { records: { type: 'string' }, ...RUN_OPTIONS } });
-  const records = Number(values.records ?? 1000);
+  const { values } = parseArgs({ args, options: RUN_OPTIONS });
+  const dataflow = loadValid(MAIN_DATAFLOW);
   const env = await startLocalEnvironment({ extras: defaultExtras() });
   try {
-    const size = await seedSample(env.services.s3, records);
-    process.stderr.write(`seeded s3://${SAMPLE.bucket}/${SAMPLE.inputKey} with ${records} accounts (${bytes(size)})\n`);
-    const result = await runFile(env, 'dataflows/sample-s3-csv.json', inputFrom(values), values.json === true, values.stats === true);
+    for (const line of Object.values(env.info)) process.stderr.write(`${line}\n`);
+    const state = await new DataflowStateStore(env.services.dynamo, env.config.tables.state).get(dataflow.id);
+    const input = inputFrom(values);
+    const initial = state.watermark === undefined && !input.test && input.limit === undefined;
+    if (initial) process.stderr.write(`first run of ${dataflow.id}: initial load of every account (full extract)\n`);
+    const result = await runFile(env, MAIN_DATAFLOW, initial ? { ...input, fullExtract: true } : input, values.json === true, values.stats === true);
     if (!values.json && result.status === 'succeeded') {
-      process.stdout.write(`output: s3://${SAMPLE.bucket}/${SAMPLE.outputPrefix} in the local S3 under ${env.dir}/s3/${SAMPLE.bucket}/${SAMPLE.outputPrefix}\n`);
+      const uploads = Object.values(result.job?.steps ?? {})
+        .filter((s) => s.type === 'datasource.write.sftp')
+        .flatMap((s) => s.files ?? []);
+      for (const f of uploads) process.stdout.write(`CSV for Eloqua: ${join(env.dir, 'sftp', f.name.replace(/^sftp:\/\/[^/]+\//, ''))} (${bytes(f.size)})\n`);
+      process.stdout.write('list jobs with `npx idx jobs`; run again to export only what changed\n');
     }
     return result.status === 'succeeded' ? EXIT.ok : EXIT.failed;
   } finally {
