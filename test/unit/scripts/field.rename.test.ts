@@ -34,6 +34,17 @@ describe('field.rename', () => {
     expect(out.records).toEqual([{ UID: 'u1' }]);
   });
 
+  it('writes a single-quoted target as one flat key, as the Epsilon template names its JSON columns', async () => {
+    // Prepare
+    const params = { fields: [{ sourceField: 'profile.gender', targetField: "'profile.gender'" }] };
+
+    // Act
+    const out = await runScript(fieldRename, params, { records: [{ profile: { gender: 'f' } }] });
+
+    // Assess
+    expect(out.records).toEqual([{ profile: {}, 'profile.gender': 'f' }]);
+  });
+
   it('refuses params without fields with a coded error', async () => {
     // Act / Assess
     await expect(runScript(fieldRename, {}, { records: [] })).rejects.toMatchObject({ code: 'IDX_PARAM_MISSING' });

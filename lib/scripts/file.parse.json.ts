@@ -1,0 +1,210 @@
+import type { Readable } from 'node:stream';
+import { IdxError } from '../errors.ts';
+import { type DataRecord, defineScript, type InputFile, type StepOutput } from './types.ts';
+import { decodeText } from './util/io.ts';
+import { type JsonLayout, JsonScanError, JsonValueScanner } from './util/json-scan.ts';
+
+/** Records emitted between two waits for the stage (backpressure). */
+const FLUSH_EVERY = 2000;
+/** Rejected lines keep at most this much of their text. */
+const MAX_RAW = 10_000;
+
+function isRecord(value: unknown): value is DataRecord {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** The first character of a file that is not a byte-order mark or white space ('' for an empty file). */
+async function firstChar(file: InputFile): Promise<string> {
+  const stream = file.open();
+  try {
+    for await (const text of decodeText(stream, 'utf-8', file.name)) {
+      const m = /[^\s\uFEFF]/.exec(text);
+      if (m) return m[0];
+    }
+    return '';
+  } finally {
+    stream.destroy();
+  }
+}
+
+/** `file.parse.json`: reads JSON files (an array, a wrapped array, or JSON Lines) into records. */
+export const fileParseJson = defineScript({
+  type: 'file.parse.json',
+  summary: 'Reads JSON files into records: a top-level array, an array wrapped in an object, or JSON Lines.',
+  description:
+    'The layout is recognised per file: a file that starts with `[` is an array whose elements are the ' +
+    'records; otherwise it is JSON Lines (one object per line) or, when its first line is not a complete JSON ' +
+    'value, a sequence of pretty-printed objects. With wrapField the records are the array under that property ' +
+    '(`{"accounts": […]}`, as file.format.json writes it). Files are streamed: a 1 GB array never sits in ' +
+    'memory. A JSON Lines line that is not JSON, and any element that is not an object, goes to the error ' +
+    'path with the file name and line or index; the rest is read on. Text between the elements of an array ' +
+    'that is not JSON (a missing comma, an unclosed bracket) fails the step, naming the file and position, ' +
+    'since nothing after it can be trusted.',
+  consumes: 'files',
+  produces: 'records',
+  params: {
+    addFilename: {
+      type: 'boolean',
+      default: false,
+      description: 'Add the source file name to every record, in the field `_fileName`.',
+    },
+    wrapField: {
+      type: 'string',
+      description: 'Read the array under this top-level property instead of a top-level array.',
+      examples: ['accounts'],
+    },
+  },
+  create(params, ctx) {
+    return {
+      async file(file, out) {
+        let emitted = 0;
+        let rejected = 0;
+        let unflushed = 0;
+        const take = async (value: unknown, where: Record<string, unknown>, label: string) => {
+          if (!isRecord(value)) {
+            rejected++;
+            out.reject(
+              { _value: value },
+              {
+                code: 'IDX_JSON_NOT_OBJECT',
+                message: `${file.name} ${label}: ${Array.isArray(value) ? 'an array' : typeof value}, not an object`,
+                fileName: file.name,
+                ...where,
+              },
+            );
+            return;
+          }
+          if (params.addFilename) value._fileName = file.name;
+          out.emit(value);
+          emitted++;
+          if (++unflushed >= FLUSH_EVERY) {
+            unflushed = 0;
+            await out.flush();
+          }
+        };
+        // Arrays and pretty-printed files: values are cut out by the scanner and parsed one by one.
+        const scanned = async (layout: JsonLayout, label: string) => {
+          const values: [string, number][] = [];
+          const scanner = new JsonValueScanner(layout, (text, index) => values.push([text, index]));
+          const drain = async () => {
+            for (const [text, index] of values) {
+              let value: unknown;
+              try {
+                value = JSON.parse(text);
+              } catch (error) {
+                rejected++;
+                out.reject(
+                  { _raw: text.slice(0, MAX_RAW) },
+                  {
+                    code: 'IDX_JSON_VALUE',
+                    message: `${file.name} ${label} ${index}: ${(error as Error).message}`,
+                    fileName: file.name,
+                    index,
+                  },
+                );
+                continue;
+              }
+              await take(value, { index }, `${label} ${index}`);
+            }
+            values.length = 0;
+          };
+          try {
+            for await (const text of decodeText(file.open(), 'utf-8', file.name)) {
+              scanner.push(text);
+              await drain();
+            }
+            scanner.end();
+            await drain();
+          } catch (error) {
+            if (!(error instanceof JsonScanError)) throw error;
+            throw new IdxError('IDX_JSON_INVALID', `${file.name} is not valid JSON: ${error.message}`, {
+              stepId: ctx.stepId,
+              expected:
+                layout.kind === 'array'
+                  ? 'a JSON array'
+                  : layout.kind === 'wrapped'
+                    ? `an object with "${layout.key}": [...]`
+                    : 'JSON values',
+            });
+          }
+          if (layout.kind === 'wrapped' && !scanner.found && scanner.started) {
+            ctx.log.warn(`${file.name}: no property "${layout.key}" in the top-level object; no record read`);
+          }
+        };
+
+        if (params.wrapField !== undefined) {
+          await scanned({ kind: 'wrapped', key: params.wrapField }, 'element');
+        } else {
+          const first = await firstChar(file);
+          if (first === '[') await scanned({ kind: 'array' }, 'element');
+          else if (
+            first !== '' &&
+            !(await readLines(file, take, (record, error) => {
+              rejected++;
+              out.reject(record, error);
+            }))
+          ) {
+            await scanned({ kind: 'values' }, 'value');
+          }
+        }
+        ctx.log.info(`${file.name}: ${emitted} record(s) read, ${rejected} rejected`);
+      },
+    };
+  },
+});
+
+/**
+ * Reads JSON Lines. Returns false, before anything is emitted, when the first line is not JSON on its own (the
+ * file is then pretty-printed JSON, read another way).
+ */
+async function readLines(
+  file: InputFile,
+  take: (value: unknown, where: Record<string, unknown>, label: string) => Promise<void>,
+  reject: StepOutput['reject'],
+): Promise<boolean> {
+  const stream: Readable = file.open();
+  let rest = '';
+  let line = 0;
+  let seen = false;
+  const one = async (text: string): Promise<boolean> => {
+    line++;
+    const trimmed = text.endsWith('\r') ? text.slice(0, -1) : text;
+    if (trimmed.trim() === '') return true;
+    let value: unknown;
+    try {
+      value = JSON.parse(trimmed);
+    } catch (error) {
+      if (!seen) return false;
+      reject(
+        { _raw: trimmed.slice(0, MAX_RAW) },
+        {
+          code: 'IDX_JSON_LINE',
+          message: `${file.name} line ${line}: ${(error as Error).message}`,
+          fileName: file.name,
+          line,
+        },
+      );
+      return true;
+    }
+    seen = true;
+    await take(value, { line }, `line ${line}`);
+    return true;
+  };
+  try {
+    for await (const chunk of decodeText(stream, 'utf-8', file.name)) {
+      const text = rest + chunk;
+      let start = 0;
+      let nl = text.indexOf('\n');
+      while (nl !== -1) {
+        if (!(await one(text.slice(start, nl)))) return false;
+        start = nl + 1;
+        nl = text.indexOf('\n', start);
+      }
+      rest = text.slice(start);
+    }
+    if (rest && !(await one(rest))) return false;
+    return true;
+  } finally {
+    stream.destroy();
+  }
+}

@@ -1,0 +1,171 @@
+import { TextDecoder } from 'node:util';
+import { IdxError } from '../errors.ts';
+import { type DataRecord, defineScript, type ScriptCheckProblem, type StepOutput } from './types.ts';
+import { compileProblem, type Outcome, Sandbox, ScriptProblem } from './util/sandbox.ts';
+
+/** Script log lines written to the job trace per step; more are counted, so a per-record log cannot flood it. */
+const MAX_LOG_LINES = 100;
+const BASE64 = /^[A-Za-z0-9+/\s]*={0,2}\s*$/;
+
+/** Decodes the base64 `script` param; throws a ScriptProblem when it is not base64 of UTF-8 text. */
+export function decodeScript(base64: string): string {
+  if (!BASE64.test(base64)) throw new ScriptProblem('the script is not base64 text');
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(base64, 'base64'));
+  } catch {
+    throw new ScriptProblem('the script, once base64-decoded, is not UTF-8 text');
+  }
+}
+
+/** `record.evaluate`: runs user JavaScript once per record. */
+export const recordEvaluate = defineScript({
+  type: 'record.evaluate',
+  summary: 'Runs your JavaScript function process(record, ctx, logger, next, error) on every record.',
+  description:
+    'The base64 `script` defines `function process(record, ctx, logger, next, error)`. Return the record ' +
+    '(changed or not) to pass it on, `null` to drop it (counted as dropped), or call ' +
+    '`error.accept(errRecord, originalRecord)` to send errRecord (or the original when errRecord is empty) down ' +
+    'the error path; what process returns after error.accept is ignored. A thrown error, a result that is not an ' +
+    'object or null, or a run longer than `timeoutMs` rejects that record with the reason; the job goes on. ' +
+    '`logger.info(message, object)` (also debug/warn/error, and console.log) writes to the job trace (the first ' +
+    '100 lines; the rest are counted). `ctx.getSharedVariable(name)` / `ctx.setSharedVariable(name, value)` share ' +
+    'values between records of one step run; `ctx.jobId`, `ctx.stepId`, `ctx.dataflowId` and `ctx.test` are ' +
+    'there to read. `next` exists for compatibility and does nothing. The script runs in an isolated JavaScript ' +
+    'context: no `require`, `process`, `import()`, timers, network, file system, `eval` or `Function(...)`; ' +
+    'records enter and leave it as JSON. With notifyLastRecord, process is called once more with `null` after the ' +
+    'last record; a record it returns is passed on (so this step may emit one more record than it received).',
+  consumes: 'records',
+  produces: 'records',
+  expands: true,
+  params: {
+    script: {
+      type: 'string',
+      required: true,
+      verbatim: true,
+      description: 'The JavaScript source, base64-encoded (UTF-8).',
+    },
+    ECMAScriptVersion: {
+      type: 'string',
+      default: '12',
+      description:
+        'The language version the script was written for ("5.1", "6" … "12" are seen). Accepted for ' +
+        'compatibility: scripts run on the current JavaScript engine, which reads every one of these versions.',
+    },
+    notifyLastRecord: {
+      type: 'boolean',
+      default: false,
+      description: 'Call process once more with record = null after the last record (for totals or a footer).',
+    },
+    timeoutMs: {
+      type: 'integer',
+      default: 5000,
+      minimum: 10,
+      maximum: 600_000,
+      description: 'Longest time process may spend on one record, in milliseconds; the record is then rejected.',
+    },
+  },
+  check(params) {
+    const problems: ScriptCheckProblem[] = [];
+    let source: string;
+    try {
+      source = decodeScript(params.script);
+    } catch (error) {
+      return [
+        {
+          code: 'IDX_SCRIPT_INVALID',
+          path: 'script',
+          message: (error as Error).message,
+          expected: 'base64 of a JavaScript source',
+        },
+      ];
+    }
+    const compiled = compileProblem(source, 'script');
+    if (compiled) {
+      problems.push({
+        code: 'IDX_SCRIPT_INVALID',
+        path: 'script',
+        message: `the script does not compile: ${compiled.message}`,
+        expected: 'JavaScript defining function process(record, ctx, logger, next, error)',
+        received: `a script of ${source.split('\n').length} lines`,
+      });
+      return problems;
+    }
+    try {
+      new Sandbox(source, { filename: 'script', timeoutMs: params.timeoutMs ?? 5000, log: () => undefined, info: {} });
+    } catch (error) {
+      problems.push({
+        code: 'IDX_SCRIPT_INVALID',
+        path: 'script',
+        message: (error as Error).message,
+        expected: 'JavaScript defining function process(record, ctx, logger, next, error)',
+      });
+    }
+    return problems;
+  },
+  create(params, ctx) {
+    let logged = 0;
+    let suppressed = 0;
+    let sandbox: Sandbox;
+    try {
+      sandbox = new Sandbox(decodeScript(params.script), {
+        filename: 'script',
+        timeoutMs: params.timeoutMs,
+        info: { jobId: ctx.job.id, dataflowId: ctx.job.dataflowId, stepId: ctx.stepId, test: ctx.job.test },
+        log(level, message, json) {
+          if (logged >= MAX_LOG_LINES) {
+            suppressed++;
+            return;
+          }
+          logged++;
+          let data: Record<string, unknown> | undefined;
+          if (json !== undefined) {
+            try {
+              data = { data: JSON.parse(json) };
+            } catch {
+              data = { data: json };
+            }
+          }
+          ctx.log[level](message, data);
+        },
+      });
+    } catch (error) {
+      throw new IdxError('IDX_SCRIPT_INVALID', `record.evaluate: ${(error as Error).message}`, {
+        stepId: ctx.stepId,
+        param: 'script',
+        expected: 'JavaScript defining function process(record, ctx, logger, next, error)',
+      });
+    }
+    const apply = (outcome: Outcome, input: DataRecord | undefined, out: StepOutput) => {
+      switch (outcome.kind) {
+        case 'record':
+          out.emit(outcome.record);
+          return;
+        case 'drop':
+          if (input) out.drop(input);
+          return;
+        case 'reject':
+          out.reject(outcome.record ?? input ?? {}, { code: 'IDX_SCRIPT_REJECTED', message: outcome.message });
+          return;
+        case 'fail':
+          out.reject(input ?? {}, { code: outcome.code, message: outcome.message });
+          return;
+      }
+    };
+    return {
+      records(batch, out) {
+        const outcomes = sandbox.run(batch);
+        for (let i = 0; i < batch.length; i++) {
+          apply(outcomes[i] ?? { kind: 'fail', code: 'IDX_SCRIPT_ERROR', message: 'no result' }, batch[i], out);
+        }
+      },
+      end(out) {
+        if (params.notifyLastRecord) {
+          const outcome = sandbox.last();
+          if (outcome.kind === 'fail') ctx.log.error(`process(null) after the last record failed: ${outcome.message}`);
+          apply(outcome, undefined, out);
+        }
+        if (suppressed) ctx.log.warn(`${suppressed} more log line(s) from the script were not written to the trace`);
+      },
+    };
+  },
+});

@@ -1,0 +1,73 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runScript } from '../../../lib/engine/harness.ts';
+import { fileEncryptPgp } from '../../../lib/scripts/file.encrypt.pgp.ts';
+import { GnuPgHome } from '../../support/gnupg.ts';
+
+describe('file.encrypt.pgp', () => {
+  let gpg: GnuPgHome;
+  beforeAll(() => {
+    gpg = new GnuPgHome();
+    gpg.generate('receiver@example.com');
+    gpg.generate('sender@example.com', 'sender pass');
+  });
+  afterAll(() => gpg?.dispose());
+
+  it('writes files that gpg --decrypt reads back byte for byte', async () => {
+    // Prepare
+    const csv = Buffer.from(`UID,MAIL\n${'u1,zoë@example.com 🚀\n'.repeat(20_000)}`);
+    const params = { publicKey: gpg.publicKey('receiver@example.com') };
+
+    // Act
+    const out = await runScript(fileEncryptPgp, params, { files: [{ name: 'export/x.csv', content: csv }] });
+    writeFileSync(join(gpg.home, 'x.csv.pgp'), out.files[0]!.content);
+    const decrypted = gpg.run(['--decrypt', join(gpg.home, 'x.csv.pgp')]);
+
+    // Assess
+    expect(out.files[0]!.name).toBe('export/x.csv.pgp');
+    expect(out.files[0]!.content.includes(Buffer.from('zoë@example.com'))).toBe(false);
+    expect(decrypted.equals(csv)).toBe(true);
+  });
+
+  it('signs with a passphrase-protected key from secrets, armored, and gpg verifies the signature', async () => {
+    // Prepare
+    const params = {
+      publicKey: gpg.publicKey('receiver@example.com'),
+      signingKey: '${secret:PGP_SIGNING_KEY}',
+      signingKeyPassphrase: '${secret:PGP_SIGNING_PASSPHRASE}',
+      armor: true,
+    };
+    const secrets = {
+      PGP_SIGNING_KEY: gpg.privateKey('sender@example.com', 'sender pass'),
+      PGP_SIGNING_PASSPHRASE: 'sender pass',
+    };
+
+    // Act
+    const out = await runScript(fileEncryptPgp, params, { files: [{ name: 'x.csv', content: 'a,b\n' }], secrets });
+    writeFileSync(join(gpg.home, 'signed.asc'), out.files[0]!.content);
+    const status = gpg
+      .run(['--status-fd', '1', '--decrypt', '--output', join(gpg.home, 'signed.out'), join(gpg.home, 'signed.asc')])
+      .toString();
+
+    // Assess
+    expect(out.files[0]!.name).toBe('x.csv.asc');
+    expect(out.files[0]!.content.toString()).toMatch(/^-----BEGIN PGP MESSAGE-----/);
+    expect(status).toMatch(/\[GNUPG:\] GOODSIG [0-9A-F]+ Test <sender@example.com>/);
+  });
+
+  it('fails naming the param when the public key is not a key, and refuses a signing key written in clear', async () => {
+    // Act / Assess
+    await expect(runScript(fileEncryptPgp, { publicKey: 'not a key' }, { files: [] })).rejects.toMatchObject({
+      code: 'IDX_PGP_KEY',
+      location: { param: 'publicKey' },
+    });
+    await expect(
+      runScript(
+        fileEncryptPgp,
+        { publicKey: gpg.publicKey('receiver@example.com'), signingKey: '-----BEGIN PGP PRIVATE KEY BLOCK-----' },
+        { files: [] },
+      ),
+    ).rejects.toMatchObject({ location: { param: 'signingKey' } });
+  });
+});

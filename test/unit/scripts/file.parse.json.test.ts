@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { runScript } from '../../../lib/engine/harness.ts';
+import { fileParseJson } from '../../../lib/scripts/file.parse.json.ts';
+
+const parse = (params: Record<string, unknown>, files: { name: string; content: string | Buffer }[]) =>
+  runScript(fileParseJson, params, { files });
+
+describe('file.parse.json', () => {
+  it('reads an array, JSON Lines and pretty-printed objects, adding the file name when asked', async () => {
+    // Prepare
+    const files = [
+      {
+        name: 'accounts.json',
+        content: '\uFEFF [\n {"UID":"u1","profile":{"email":"a@b.c"}},\n {"UID":"u2","s":"]}\\"["}\n]',
+      },
+      { name: 'more.jsonl', content: '{"UID":"u3"}\r\n\n{"UID":"u4"}' },
+      { name: 'pretty.json', content: '{\n  "UID": "u5"\n}\n{\n  "UID": "u6"\n}\n' },
+      { name: 'empty.json', content: '  \n' },
+    ];
+
+    // Act
+    const out = await parse({ addFilename: true }, files);
+
+    // Assess
+    expect(out.records).toEqual([
+      { UID: 'u1', profile: { email: 'a@b.c' }, _fileName: 'accounts.json' },
+      { UID: 'u2', s: ']}"[', _fileName: 'accounts.json' },
+      { UID: 'u3', _fileName: 'more.jsonl' },
+      { UID: 'u4', _fileName: 'more.jsonl' },
+      { UID: 'u5', _fileName: 'pretty.json' },
+      { UID: 'u6', _fileName: 'pretty.json' },
+    ]);
+  });
+
+  it('reads the array under wrapField, as file.format.json writes it', async () => {
+    // Act
+    const out = await parse({ wrapField: 'accounts' }, [
+      { name: 'w.json', content: '{"meta":{"accounts":[0]},"accounts":[{"a":1},{"a":2}],"after":true}' },
+    ]);
+
+    // Assess
+    expect(out.records).toEqual([{ a: 1 }, { a: 2 }]);
+  });
+
+  it('rejects lines and elements that are not JSON objects with file and position, and reads on', async () => {
+    // Prepare
+    const files = [
+      { name: 'a.jsonl', content: '{"a":1}\n{"a":\n{"a":3}\n[1]\n' },
+      { name: 'b.json', content: '[{"b":1}, 42, {"b":tru}, {"b":2}]' },
+    ];
+
+    // Act
+    const out = await parse({}, files);
+
+    // Assess
+    expect(out.records).toEqual([{ a: 1 }, { a: 3 }, { b: 1 }, { b: 2 }]);
+    expect(
+      out.rejected.map((r) => [
+        (r._errorDetails as { code: string }).code,
+        (r._errorDetails as { message: string }).message,
+      ]),
+    ).toEqual([
+      ['IDX_JSON_LINE', expect.stringMatching(/^a\.jsonl line 2: /)],
+      ['IDX_JSON_NOT_OBJECT', 'a.jsonl line 4: an array, not an object'],
+      ['IDX_JSON_NOT_OBJECT', 'b.json element 1: number, not an object'],
+      ['IDX_JSON_VALUE', expect.stringMatching(/^b\.json element 2: /)],
+    ]);
+  });
+
+  it('fails with the file name when an array is cut short', async () => {
+    // Act / Assess
+    await expect(parse({}, [{ name: 'cut.json', content: '[{"a":1},{"a":' }])).rejects.toMatchObject({
+      code: 'IDX_JSON_INVALID',
+      message: expect.stringContaining('cut.json is not valid JSON'),
+    });
+  });
+
+  it('reads a large array element by element', async () => {
+    // Prepare
+    const records = Array.from({ length: 20_000 }, (_, i) => ({
+      UID: `u${i}`,
+      profile: { firstName: 'Zoë 🚀', n: i },
+    }));
+
+    // Act
+    const out = await parse({}, [{ name: 'big.json', content: Buffer.from(JSON.stringify(records)) }]);
+
+    // Assess
+    expect(out.records).toEqual(records);
+  });
+});

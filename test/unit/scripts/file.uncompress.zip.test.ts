@@ -1,0 +1,60 @@
+import type { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import yazl from 'yazl';
+import { runScript } from '../../../lib/engine/harness.ts';
+import { fileUncompressZip } from '../../../lib/scripts/file.uncompress.zip.ts';
+
+/** Builds an archive with an independent writer. */
+async function zipOf(entries: Record<string, string>, folders: string[] = []): Promise<Buffer> {
+  const zip = new yazl.ZipFile();
+  for (const f of folders) zip.addEmptyDirectory(f);
+  for (const [name, content] of Object.entries(entries)) zip.addBuffer(Buffer.from(content), name);
+  zip.end();
+  const chunks: Buffer[] = [];
+  for await (const c of zip.outputStream as Readable) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe('file.uncompress.zip', () => {
+  it('extracts every file of every archive, keeping folders in the names and skipping folder entries', async () => {
+    // Prepare
+    const big = 'row\n'.repeat(50_000);
+    const files = [
+      { name: 'a.zip', content: await zipOf({ 'accounts.csv': big, 'in/b.csv': 'x' }, ['in/']) },
+      { name: 'b.zip', content: await zipOf({ 'c.json': '[]' }) },
+    ];
+
+    // Act
+    const out = await runScript(fileUncompressZip, {}, { files });
+
+    // Assess
+    expect(out.files.map((f) => [f.name, f.content.length])).toEqual([
+      ['accounts.csv', big.length],
+      ['in/b.csv', 1],
+      ['c.json', 2],
+    ]);
+    expect(out.files[0]!.content.toString()).toBe(big);
+  });
+
+  it('keeps base names only when keepPaths is false', async () => {
+    // Act
+    const out = await runScript(
+      fileUncompressZip,
+      { keepPaths: false },
+      { files: [{ name: 'a.zip', content: await zipOf({ 'deep/er/x.csv': 'x' }) }] },
+    );
+
+    // Assess
+    expect(out.files.map((f) => f.name)).toEqual(['x.csv']);
+  });
+
+  it('fails with the archive named when it is not a zip', async () => {
+    // Act / Assess
+    await expect(
+      runScript(fileUncompressZip, {}, { files: [{ name: 'fake.zip', content: 'not a zip at all' }] }),
+    ).rejects.toMatchObject({
+      code: 'IDX_ZIP_CORRUPT',
+      message: expect.stringContaining('fake.zip'),
+    });
+  });
+});
