@@ -255,6 +255,24 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
     }
   });
   let next: string = S.complete;
+  // Work steps defer until the job succeeded (deleting the files a reader read) runs after the last level.
+  const deferring = dataflow.steps.filter((step) => registry.get(step.type)?.defers === true).reverse();
+  for (const step of deferring) {
+    const key = keyOf.get(step.id) as string;
+    const name = names.take(`After: ${step.id}`, key);
+    states[name] = {
+      ...invoke({
+        action: 'after',
+        'job.$': '$.job.value',
+        step: { id: step.id, type: step.type, key, params: step.params },
+        'result.$': location.get(step.id),
+      }),
+      ResultPath: null,
+      Catch: CATCH,
+      Next: next,
+    };
+    next = name;
+  }
   for (let li = levels.length - 1; li >= 0; li--) {
     const group = (levels[li] as string[]).map((id) => plans.get(id) as StepPlan);
     if (group.length === 1) {

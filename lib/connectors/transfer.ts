@@ -148,7 +148,7 @@ export async function readRemoteFiles(
   ctx: ScriptContext,
   out: StepOutput,
   codes: { readonly io: string },
-): Promise<{ continuation?: ReadContinuation } | undefined> {
+): Promise<{ continuation?: ReadContinuation; deferred?: RemoteFile[] } | undefined> {
   const { job, log, stepId } = ctx;
   const retry = {
     attempts: options.maxAttempts,
@@ -211,19 +211,49 @@ export async function readRemoteFiles(
     read.push(file);
   }
 
-  if (consumes && read.length > 0) {
-    if (options.skipProcessedFiles) await store.mark(job.dataflowId, source.id, read, job.id);
-    for (const file of read) {
-      if (options.afterRead === 'leave') continue;
-      const action = options.afterRead === 'delete' ? `deleting ${file.path}` : `moving ${file.path}`;
-      await withRetry(() => (options.afterRead === 'delete' ? source.remove(file) : source.move(file)), {
-        ...retry,
-        onRetry: onRetry(action),
-      }).catch(fail(action));
-      log.info(`${options.afterRead === 'delete' ? 'deleted' : 'moved'} ${file.path} after reading`);
-    }
+  if (consumes && read.length > 0 && options.skipProcessedFiles)
+    await store.mark(job.dataflowId, source.id, read, job.id);
+  // Deleting or moving waits until the whole job succeeded: a later step that fails must find the file again.
+  const deferred = consumes && read.length > 0 && options.afterRead !== 'leave' ? read : undefined;
+  if (deferred)
+    log.info(
+      `${deferred.length} file(s) will be ${options.afterRead === 'delete' ? 'deleted' : 'moved'} once the job succeeds`,
+    );
+  return continuation || deferred
+    ? { ...(continuation ? { continuation } : {}), ...(deferred ? { deferred } : {}) }
+    : undefined;
+}
+
+/** Applies the post-read action (delete or move) to files a reader read, once their job has succeeded. */
+export async function finishRemoteFiles(
+  source: FileSource,
+  options: Pick<ReadOptions, 'afterRead' | 'maxAttempts' | 'retryDelayMs'>,
+  ctx: ScriptContext,
+  deferred: readonly unknown[],
+  codes: { readonly io: string },
+): Promise<void> {
+  if (options.afterRead === 'leave') return;
+  const retry = {
+    attempts: options.maxAttempts,
+    baseDelayMs: options.retryDelayMs ?? 1000,
+    isTransient: (e: unknown) => source.isTransient(e),
+    signal: ctx.signal,
+  };
+  for (const file of deferred.flat() as RemoteFile[]) {
+    const action = options.afterRead === 'delete' ? `deleting ${file.path}` : `moving ${file.path}`;
+    await withRetry(() => (options.afterRead === 'delete' ? source.remove(file) : source.move(file)), {
+      ...retry,
+      onRetry: (error: unknown, attempt: number, delay: number) => {
+        ctx.log.warn(
+          `${action} failed (attempt ${attempt} of ${options.maxAttempts}), retrying in ${delay} ms: ${(error as Error).message}`,
+        );
+        void source.reset();
+      },
+    }).catch((error: unknown) => {
+      throw transferError(codes.io, action, error, source.isTransient(error), ctx.stepId);
+    });
+    ctx.log.info(`${options.afterRead === 'delete' ? 'deleted' : 'moved'} ${file.path} after the job succeeded`);
   }
-  return continuation ? { continuation } : undefined;
 }
 
 async function download(

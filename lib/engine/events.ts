@@ -64,6 +64,15 @@ export interface StepEvent {
   readonly previous?: StepResult | { readonly iteration: 0 };
 }
 
+/** Runs a step's deferred work once every step succeeded. */
+export interface AfterEvent {
+  readonly action: 'after';
+  readonly job: JobContext;
+  readonly step: StepSpec;
+  /** The step's result, with what it deferred. */
+  readonly result: StepResult;
+}
+
 /** Completes a job successfully. */
 export interface CompleteEvent {
   readonly action: 'complete';
@@ -85,4 +94,4 @@ export interface FailEvent {
 }
 
 /** Any action the step function handles. */
-export type EngineEvent = StartEvent | StepEvent | CompleteEvent | FailEvent;
+export type EngineEvent = StartEvent | StepEvent | AfterEvent | CompleteEvent | FailEvent;

@@ -6,7 +6,7 @@ import { IdxError } from '../errors.ts';
 import type { ScriptRegistry } from '../scripts/registry.ts';
 import type { EngineEvent } from './events.ts';
 import { completeJob, failJob, startJob } from './job.ts';
-import { type RunStepOptions, runStep } from './runner.ts';
+import { type RunStepOptions, runAfterJob, runStep } from './runner.ts';
 import type { Services } from './services.ts';
 
 /**
@@ -48,6 +48,8 @@ export async function handle(
         return await startJob(event, services, options.echo ?? true);
       case 'step':
         return await runStep(event, services, registry, options);
+      case 'after':
+        return await runAfterJob(event, services, registry, options);
       case 'complete':
         return await completeJob(event, services, options.echo ?? true);
       case 'fail':

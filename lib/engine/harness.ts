@@ -29,6 +29,8 @@ export interface HarnessInput {
   readonly deadline?: number;
   readonly stepId?: string;
   readonly batchSize?: number;
+  /** Run the work the script deferred until the job succeeds. @default true */
+  readonly afterJob?: boolean;
 }
 
 /** What a script produced in memory. */
@@ -188,6 +190,8 @@ export async function runScript<S extends ParamsSchema>(
   try {
     result = await drive(def, instance, { records: batches(), files: inputFiles() }, out, counters, stepId);
     await Promise.all(pending);
+    // The harness stands for a job that succeeded: deferred work runs, as it would after the last step.
+    if (result?.deferred !== undefined && input.afterJob !== false) await instance.afterJob?.([result.deferred]);
   } finally {
     await instance.close?.();
   }

@@ -57,6 +57,8 @@ export interface StepResult {
   readonly continuation?: unknown;
   /** Invocation count so far (0 before the first). */
   readonly iteration: number;
+  /** What `read` deferred until the job succeeds, one entry per invocation that deferred something. */
+  readonly deferred?: readonly unknown[];
   /** Results of the steps fused after this one, in order (see StepEvent.fused). */
   readonly chain?: readonly StepResult[];
   /** Names and sizes of the files this step wrote or uploaded, for the job record. */

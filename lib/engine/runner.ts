@@ -9,7 +9,7 @@ import type { ScriptRegistry } from '../scripts/registry.ts';
 import type { AnyScriptDefinition, DataRecord, InputFile, JobContext } from '../scripts/types.ts';
 import { JobStore, type StepSummary } from '../stores/jobs.ts';
 import { feed, ScriptDriver } from './drive.ts';
-import type { StepEvent, StepSpec } from './events.ts';
+import type { AfterEvent, StepEvent, StepSpec } from './events.ts';
 import { TraceLogger } from './logger.ts';
 import { EngineOutput } from './output.ts';
 import {
@@ -157,6 +157,7 @@ export async function runStep(
     .sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)))
     .map((k) => event.inputs[k] as OutputRef);
   let continuation: unknown;
+  let deferred: unknown;
   try {
     const records: AsyncIterable<DataRecord[]> = stagedRecords(
       services.s3,
@@ -168,7 +169,9 @@ export async function runStep(
       bucket,
       inputs.filter((r): r is FilesRef => r.kind === 'files'),
     );
-    continuation = (await feed(head.driver, { records, files }))?.continuation;
+    const read = await feed(head.driver, { records, files });
+    continuation = read?.continuation;
+    deferred = read?.deferred;
     // End each script in order: a member's last records reach the next before the next one ends.
     for (const m of members) await m.driver.finish();
   } catch (error) {
@@ -199,6 +202,7 @@ export async function runStep(
         started,
         done,
         continuation: m === head ? continuation : undefined,
+        deferred: m === head ? deferred : undefined,
       }),
     );
   const [first, ...chain] = results as [StepResult, ...StepResult[]];
@@ -215,10 +219,12 @@ async function finishMember(
     started: number;
     done: boolean;
     continuation: unknown;
+    deferred: unknown;
   },
 ): Promise<StepResult> {
   const { services, job } = ctx;
   const bucket = services.config.stageBucket;
+  const deferredList = [...(m.previous?.deferred ?? []), ...(ctx.deferred === undefined ? [] : [ctx.deferred])];
   const [outRef, rejectedRef, filesRef] = await Promise.all([
     m.recordSink?.close(),
     m.rejectedSink.close(),
@@ -253,6 +259,7 @@ async function finishMember(
     done: ctx.done,
     ...(ctx.done || ctx.continuation === undefined ? {} : { continuation: ctx.continuation }),
     iteration: ctx.iteration + 1,
+    ...(deferredList.length ? { deferred: deferredList } : {}),
     ...(fileList.length ? { files: fileList } : {}),
   };
   m.log.info(
@@ -287,4 +294,52 @@ function locate(error: unknown, stepId: string, job: JobContext): unknown {
     transient: error.transient,
     cause: error,
   });
+}
+
+/**
+ * Runs a step's deferred work after the whole job succeeded. A failure here is logged in the job trace as an
+ * error but does not fail the job: the data is delivered and the watermark may move; what is left undone (a file
+ * not deleted) is safe to repeat, and the processed-file memory keeps it from being imported twice.
+ */
+export async function runAfterJob(
+  event: AfterEvent,
+  services: Services,
+  registry: ScriptRegistry,
+  options: RunStepOptions,
+): Promise<{ ok: boolean; error?: string }> {
+  const { job, step, result } = event;
+  const deferred = result.deferred ?? [];
+  if (deferred.length === 0) return { ok: true };
+  const definition = registry.require(step.type);
+  const log = new TraceLogger({
+    jobId: job.id,
+    stepId: step.id,
+    level: job.logLevel,
+    redactor: services.secrets.redactor,
+    echo: options.echo ?? true,
+  });
+  const controller = new AbortController();
+  let outcome: { ok: boolean; error?: string } = { ok: true };
+  try {
+    const params = await resolveParams(definition.params, step.params, job, services.secrets, step.id);
+    const instance = await definition.create(params as never, {
+      job,
+      stepId: step.id,
+      log,
+      services,
+      deadline: options.deadline,
+      signal: controller.signal,
+    });
+    try {
+      await instance.afterJob?.(deferred);
+    } finally {
+      await instance.close?.();
+    }
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    log.error(`work deferred until the job succeeded did not complete: ${message}`);
+    outcome = { ok: false, error: message };
+  }
+  await new JobStore(services.dynamo, services.config.tables.jobs).appendTrace(job.id, log.trace);
+  return outcome;
 }

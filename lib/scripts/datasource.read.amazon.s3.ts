@@ -1,5 +1,5 @@
 import { checkKeyPair, S3FileSource, s3ClientFor } from '../connectors/s3.ts';
-import { readRemoteFiles } from '../connectors/transfer.ts';
+import { finishRemoteFiles, readRemoteFiles } from '../connectors/transfer.ts';
 import { defineScript } from './types.ts';
 import { checkReaderParams, fileReaderParams, s3AccessParams, transferRetryParams } from './util/file-transfer.ts';
 
@@ -15,6 +15,7 @@ export const datasourceReadAmazonS3 = defineScript({
   consumes: 'nothing',
   produces: 'files',
   continues: true,
+  defers: true,
   params: {
     bucketName: { type: 'string', required: true, description: 'The bucket to read from.' },
     objectKeyPrefix: {
@@ -49,6 +50,7 @@ export const datasourceReadAmazonS3 = defineScript({
     });
     return {
       read: (out) => readRemoteFiles(source, params, ctx, out, { io: 'IDX_S3_IO' }),
+      afterJob: (deferred) => finishRemoteFiles(source, params, ctx, deferred, { io: 'IDX_S3_IO' }),
     };
   },
 });

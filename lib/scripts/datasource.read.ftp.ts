@@ -1,5 +1,5 @@
 import { FtpConnection, FtpFileSource, ftpEndpoint } from '../connectors/ftp.ts';
-import { readRemoteFiles } from '../connectors/transfer.ts';
+import { finishRemoteFiles, readRemoteFiles } from '../connectors/transfer.ts';
 import { defineScript } from './types.ts';
 import { checkReaderParams, fileReaderParams, ftpConnectionParams, transferRetryParams } from './util/file-transfer.ts';
 
@@ -15,6 +15,7 @@ export const datasourceReadFtp = defineScript({
   consumes: 'nothing',
   produces: 'files',
   continues: true,
+  defers: true,
   params: {
     ...ftpConnectionParams,
     remotePath: {
@@ -34,6 +35,7 @@ export const datasourceReadFtp = defineScript({
     const source = new FtpFileSource(connection, params.remotePath, moveTo, ctx.stepId);
     return {
       read: (out) => readRemoteFiles(source, params, ctx, out, { io: 'IDX_FTP_IO' }),
+      afterJob: (deferred) => finishRemoteFiles(source, params, ctx, deferred, { io: 'IDX_FTP_IO' }),
       close: () => connection.close(),
     };
   },

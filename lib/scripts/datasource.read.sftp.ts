@@ -1,5 +1,5 @@
 import { resolveSftpEndpoint, SftpConnection, SftpFileSource } from '../connectors/sftp.ts';
-import { readRemoteFiles } from '../connectors/transfer.ts';
+import { finishRemoteFiles, readRemoteFiles } from '../connectors/transfer.ts';
 import { defineScript } from './types.ts';
 import {
   checkReaderParams,
@@ -19,6 +19,7 @@ export const datasourceReadSftp = defineScript({
   consumes: 'nothing',
   produces: 'files',
   continues: true,
+  defers: true,
   params: {
     ...sftpConnectionParams,
     remotePath: {
@@ -38,6 +39,7 @@ export const datasourceReadSftp = defineScript({
     const source = new SftpFileSource(connection, params.remotePath, moveTo, ctx.stepId);
     return {
       read: (out) => readRemoteFiles(source, params, ctx, out, { io: 'IDX_SFTP_IO' }),
+      afterJob: (deferred) => finishRemoteFiles(source, params, ctx, deferred, { io: 'IDX_SFTP_IO' }),
       close: () => connection.close(),
     };
   },

@@ -98,6 +98,8 @@ export interface ScriptContext {
 /** What `read` returns: a continuation when there is more to read in a later invocation. */
 export interface ReadResult {
   readonly continuation?: unknown;
+  /** Work to do only once the whole job has succeeded (e.g. delete or move the files read); JSON data. */
+  readonly deferred?: unknown;
 }
 
 /**
@@ -109,6 +111,11 @@ export interface ScriptInstance {
   file?(file: InputFile, out: StepOutput): Promise<void>;
   read?(out: StepOutput): Promise<ReadResult | undefined>;
   end?(out: StepOutput): void | Promise<void>;
+  /**
+   * Runs after every step of the job succeeded, in an invocation of its own, with what `read` deferred in each
+   * invocation. Work that must not happen if the job fails (deleting the source files) belongs here.
+   */
+  afterJob?(deferred: readonly unknown[]): Promise<void>;
   close?(): void | Promise<void>;
 }
 
@@ -135,6 +142,8 @@ export interface ScriptDefinition<S extends ParamsSchema = ParamsSchema> {
   readonly produces: Kind;
   /** The script may emit more records than it consumes (e.g. one per array element). */
   readonly expands?: boolean;
+  /** The script defers work until the job succeeded (`read` returns `deferred`, `afterJob` does it). */
+  readonly defers?: boolean;
   /** `read` may return a continuation; the compiler loops the Task until it does not. */
   readonly continues?: boolean;
   /** Checks params beyond the schema (expressions that must compile, regexes, …). Runs at validation. */

@@ -97,6 +97,21 @@ export class JobStore {
     );
   }
 
+  /** Appends trace lines (work done outside a step, such as deferred clean-up). */
+  async appendTrace(id: string, lines: readonly string[]): Promise<void> {
+    if (lines.length === 0) return;
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { id },
+        UpdateExpression: 'SET #trace = list_append(if_not_exists(#trace, :empty), :lines), updateTime = :now',
+        ExpressionAttributeNames: { '#trace': 'trace' },
+        ExpressionAttributeValues: { ':lines': [...lines], ':empty': [], ':now': new Date().toISOString() },
+        ConditionExpression: 'attribute_exists(id)',
+      }),
+    );
+  }
+
   /**
    * Sets the final status, end time, totals and (on failure) the error; appends closing trace lines. With
    * `onlyIf`, writes only while the record has that status (a record another writer already finished is kept)
