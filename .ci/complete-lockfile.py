@@ -3,6 +3,7 @@
 # (Biome, Rollup); npm then leaves them out of package-lock.json and `npm ci` refuses the lock as out of sync.
 # This adds an entry for every optional dependency the lock misses, marked with the os/cpu/libc its name
 # names, so `npm ci` skips it on other platforms. Run after `npm install`: python3 .ci/complete-lockfile.py .
+import json, os, sys
 root=sys.argv[1]
 lock=json.load(open(os.path.join(root,'package-lock.json')))
 pk=lock['packages']
