@@ -1,11 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
+// Node 20 runs the tests here; Lambda runs Node 22. Set before the test workers fork so they inherit it: the
+// SDK's end-of-support notice is noise in test output.
+process.env.AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE = '1';
+
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     setupFiles: ['test/setup.ts'],
-    // Node 20 runs the tests here; Lambda runs Node 22. The SDK's end-of-support notice is noise in test output.
-    env: { AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1' },
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
