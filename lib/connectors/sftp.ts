@@ -12,6 +12,25 @@ import type { StepLogger } from '../scripts/types.ts';
 import { joinRemote, moveFolder, normalizeRoot } from './remote-path.ts';
 import type { FileSource, FileTarget, RemoteFile } from './transfer.ts';
 
+/**
+ * Turns off Nagle's algorithm on an SSH socket. Without ssh2's optional native add-on (never present in Lambda)
+ * a packet leaves in several small writes; with Nagle on, each waits for the peer's delayed ACK, about 40 ms per
+ * packet, which made 20 MB take a minute instead of a second.
+ */
+export function noDelay(socket: { setNoDelay?: (on: boolean) => unknown } | undefined): void {
+  socket?.setNoDelay?.(true);
+}
+
+/** Cipher preference of SFTP connections: hardware-accelerated AES first, chacha20-poly1305 only as a fallback. */
+export const SFTP_CIPHERS = [
+  'aes128-gcm@openssh.com',
+  'aes256-gcm@openssh.com',
+  'aes128-ctr',
+  'aes192-ctr',
+  'aes256-ctr',
+  'chacha20-poly1305@openssh.com',
+];
+
 /** The login of the embedded SFTP server, used by steps whose host is empty in local mode. */
 export const LOCAL_SFTP_USERNAME = 'idx';
 /** The password of {@link LOCAL_SFTP_USERNAME} (a local stand-in, not a secret). */
@@ -181,6 +200,9 @@ export class SftpConnection {
         ...(e.privateKey ? { privateKey: e.privateKey } : {}),
         ...(e.passphrase ? { passphrase: e.passphrase } : {}),
         readyTimeout: e.timeoutMs,
+        // AES ciphers run in Node's OpenSSL; ssh2's default first choice, chacha20-poly1305, falls back to
+        // JavaScript without its optional native add-on (never present in Lambda) and moves 200 MB ten times slower.
+        algorithms: { cipher: SFTP_CIPHERS as never },
         keepaliveInterval: Math.max(1000, Math.floor(e.timeoutMs / 3)),
         keepaliveCountMax: 3,
         // Runs before authentication: a wrong key refuses the server before a password or a byte is sent.
@@ -189,6 +211,7 @@ export class SftpConnection {
           return pinned === undefined || seen === pinned;
         },
       });
+      noDelay((client as unknown as { client: { _sock?: { setNoDelay?: (on: boolean) => unknown } } }).client._sock);
     } catch (error) {
       void client.end().catch(() => undefined);
       if (pinned !== undefined && seen !== undefined && seen !== pinned) {

@@ -9,7 +9,7 @@ import { constants, existsSync, promises as fsp, mkdirSync, readFileSync, realpa
 import type { AddressInfo } from 'node:net';
 import { dirname, join, posix, resolve, sep } from 'node:path';
 import ssh2, { type AuthContext, type Connection, type ParsedKey, type SFTPWrapper } from 'ssh2';
-import { LOCAL_SFTP_PASSWORD, LOCAL_SFTP_USERNAME, sshFingerprint } from '../connectors/sftp.ts';
+import { LOCAL_SFTP_PASSWORD, LOCAL_SFTP_USERNAME, noDelay, sshFingerprint } from '../connectors/sftp.ts';
 import type { LocalExtra } from './environment.ts';
 
 // ssh2 is CommonJS: take its members from the default export.
@@ -290,6 +290,7 @@ export async function startSftpServer(options: SftpServerOptions): Promise<SftpS
   let authAttempts = 0;
   const server = new Server({ hostKeys: [key] }, (client) => {
     connections.add(client);
+    noDelay((client as unknown as { _sock?: { setNoDelay?: (on: boolean) => unknown } })._sock);
     let moved = 0;
     let cut = false;
     // Returns false when this connection has just been cut.
