@@ -11,6 +11,28 @@ const MAX_REPORTED = 20;
 /** Distinct unknown field names tracked; a flood of dynamic keys must not grow memory. */
 const MAX_TRACKED = 1000;
 
+/**
+ * Compiles the row of a column list into one function with the column names written in (named property reads
+ * instead of reads by a variable key, several times faster per record). Names enter the source only through
+ * JSON.stringify, so any text is a safe string literal.
+ */
+function compileRow(
+  columns: readonly string[],
+  formatter: DsvFormatter,
+  separator: string,
+  lineEnd: string,
+): (record: DataRecord) => string {
+  const q = (text: string) => JSON.stringify(text);
+  const cells = columns.map((c) =>
+    c.includes('.') || c.startsWith("'") ? `fmt.cell(getPath(r, ${q(c)}))` : `fmt.cell(r[${q(c)}])`,
+  );
+  const body = `return function row(r) { return ${[...cells.flatMap((cell, i) => (i ? [q(separator), cell] : [cell])), q(lineEnd)].join(' + ')}; };`;
+  return (new Function('fmt', 'getPath', body) as (f: DsvFormatter, g: typeof getPath) => (r: DataRecord) => string)(
+    formatter,
+    getPath,
+  );
+}
+
 /** `file.format.dsv`: writes records as a CSV or other delimiter-separated file. */
 export const fileFormatDsv = defineScript({
   type: 'file.format.dsv',
@@ -122,7 +144,7 @@ export const fileFormatDsv = defineScript({
     const maxBytes = params.maxFileSize === undefined ? 0 : Math.floor(params.maxFileSize * MB);
     const explicit = params.columns !== undefined;
     let columns: string[] | undefined = params.columns ? [...params.columns] : undefined;
-    let dotted: boolean[] = columns ? columns.map((c) => c.includes('.')) : [];
+    let row = columns ? compileRow(columns, formatter, separator, lineEnd) : undefined;
     let known = new Set(columns);
     const unknown = new Map<string, number>();
     let part: { writer: CoalescingWriter; bytes: number; rows: number } | undefined;
@@ -165,19 +187,18 @@ export const fileFormatDsv = defineScript({
     return {
       async records(batch, out) {
         for (const record of batch) {
-          if (!columns) {
+          if (!columns || !row) {
             columns = Object.keys(record);
-            dotted = columns.map(() => false);
+            // The first record's own keys are read as flat names, even when they hold dots.
+            row = compileRow(
+              columns.map((c) => (c.includes('.') || c.startsWith("'") ? `'${c}'` : c)),
+              formatter,
+              separator,
+              lineEnd,
+            );
             known = new Set(columns);
           } else if (!explicit) noteUnknown(record, written);
-          const cols = columns;
-          let line = '';
-          for (let c = 0; c < cols.length; c++) {
-            if (c > 0) line += separator;
-            const name = cols[c]!;
-            line += formatter.cell(dotted[c] ? getPath(record, name) : record[name]);
-          }
-          line += lineEnd;
+          const line = row(record);
           if (!part) part = open(out);
           if (maxBytes) {
             const bytes = Buffer.byteLength(line);

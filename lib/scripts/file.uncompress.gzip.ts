@@ -29,7 +29,7 @@ export const fileUncompressGzip = defineScript({
         const name = gunzippedName(file.name);
         try {
           const target = out.createFile(name);
-          await pipeline(file.open(), createGunzip({ chunkSize: 64 * 1024 }), (source: AsyncIterable<Buffer>) =>
+          await pipeline(file.open(), createGunzip({ chunkSize: 256 * 1024 }), (source: AsyncIterable<Buffer>) =>
             copyToFile(source, target),
           );
         } catch (error) {

@@ -407,7 +407,10 @@ function regexEscape(text: string): string {
 export class DsvFormatter {
   readonly #quote: string;
   readonly #quoteAll: boolean;
-  readonly #needs: RegExp;
+  /** Characters that force quotes, as one character class (the separator too when it is one character). */
+  readonly #special: RegExp;
+  /** A separator of several characters, searched on its own. */
+  readonly #longSeparator: string | undefined;
   readonly #doubled: boolean;
   readonly #inner: RegExp;
   readonly #innerWith: string;
@@ -418,12 +421,21 @@ export class DsvFormatter {
     if (!q) throw new Error('the quote character must not be empty');
     this.#quote = q;
     this.#quoteAll = options.quoteAll;
-    const special = [options.separator, q, e, '\r', '\n'].map(regexEscape);
-    // Leading or trailing blanks are quoted too: some readers trim unquoted cells.
-    this.#needs = new RegExp(`${special.join('|')}|^\\s|\\s$`);
+    const single = [...options.separator].length === 1;
+    const chars = [q, e, '\r', '\n', ...(single ? [options.separator] : [])];
+    this.#special = new RegExp(`[${chars.map((c) => c.replace(/[\\\]^-]/g, '\\$&')).join('')}]`, 'u');
+    this.#longSeparator = single ? undefined : options.separator;
     this.#doubled = e === q;
     this.#inner = new RegExp(`${regexEscape(e)}|${regexEscape(q)}`, 'g');
     this.#innerWith = this.#doubled ? q + q : `${e.replace(/\$/g, '$$$$')}$&`;
+  }
+
+  /** True when a text must be quoted: special characters, or blanks at either end (some readers trim them). */
+  #needs(text: string): boolean {
+    if (text === '') return true;
+    if (isBlank(text.charCodeAt(0)) || isBlank(text.charCodeAt(text.length - 1))) return true;
+    if (this.#special.test(text)) return true;
+    return this.#longSeparator !== undefined && text.includes(this.#longSeparator);
   }
 
   /** The text of one cell, quoted as the options say; '' for a missing value. */
@@ -433,13 +445,30 @@ export class DsvFormatter {
     else if (value === undefined || value === null) return '';
     else if (typeof value === 'object') text = JSON.stringify(value);
     else text = String(value);
-    if (this.#quoteAll || text === '' || this.#needs.test(text)) {
+    if (this.#quoteAll || this.#needs(text)) {
       const q = this.#quote;
       if (this.#doubled) return text.indexOf(q) === -1 ? q + text + q : q + text.replaceAll(q, this.#innerWith) + q;
       return q + text.replace(this.#inner, this.#innerWith) + q;
     }
     return text;
   }
+}
+
+/** The characters JavaScript's `\s` matches. */
+function isBlank(c: number): boolean {
+  if (c <= 32) return c === 32 || (c >= 9 && c <= 13);
+  if (c < 0xa0) return false;
+  return (
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
 }
 
 const NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;

@@ -7,8 +7,12 @@ import { finished } from 'node:stream/promises';
 import { TextDecoder } from 'node:util';
 import { IdxError } from '../../errors.ts';
 
-/** Size of the coalesced chunks written to files and compressors: large enough that per-write costs vanish. */
-export const CHUNK_CHARS = 128 * 1024;
+/**
+ * Size of the coalesced chunks written to files and compressors. Large on purpose: a compressor in the same
+ * process does one thread-pool job per chunk and needs a turn of the event loop between jobs, so small chunks
+ * leave it waiting while records are being formatted.
+ */
+export const CHUNK_CHARS = 512 * 1024;
 
 /** Waits until a writable can take more data; rejects when it fails or closes first. */
 export function drained(w: Writable): Promise<void> {
@@ -98,6 +102,27 @@ export class CoalescingWriter {
     await this.spill();
     await endWritable(this.target);
   }
+}
+
+/** Regroups a byte stream into chunks of at least `min` bytes (the last may be smaller). */
+export async function* regroup(source: AsyncIterable<Buffer | string>, min: number): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let size = 0;
+  for await (const raw of source) {
+    const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
+    if (size === 0 && chunk.length >= min) {
+      yield chunk;
+      continue;
+    }
+    parts.push(chunk);
+    size += chunk.length;
+    if (size >= min) {
+      yield parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, size);
+      parts = [];
+      size = 0;
+    }
+  }
+  if (size > 0) yield parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, size);
 }
 
 /** Character sets the file parsers read, by the names dataflows use. */

@@ -45,6 +45,65 @@ describe('field.rename', () => {
     expect(out.records).toEqual([{ profile: {}, 'profile.gender': 'f' }]);
   });
 
+  it('gives the same records as renaming one field at a time, for flat, nested, deeper and chained renames', async () => {
+    // Prepare
+    const records = [
+      {
+        'profile.email': 'flat@x',
+        profile: { email: 'nested@x', address: { city: 'Paris', zip: '75001' }, age: 3 },
+        UID: 'u1',
+      },
+      { profile: { email: 'n@x', address: { city: 'Rome' } }, keep: 1 },
+      { other: true },
+    ];
+    const independent = {
+      fields: [
+        { sourceField: 'profile.email', targetField: 'EMAIL' },
+        { sourceField: 'profile.address.city', targetField: 'CITY' },
+        { sourceField: 'UID', targetField: 'data.uid' },
+      ],
+    };
+    const chained = {
+      fields: [
+        { sourceField: 'UID', targetField: 'tmp' },
+        { sourceField: 'tmp', targetField: 'ID' },
+        { sourceField: 'profile', targetField: 'p' },
+        { sourceField: 'p.age', targetField: 'AGE' },
+      ],
+    };
+
+    // Act
+    const a = await runScript(fieldRename, independent, { records });
+    const b = await runScript(fieldRename, chained, { records });
+
+    // Assess
+    expect(a.records).toEqual([
+      {
+        profile: { email: 'nested@x', address: { zip: '75001' }, age: 3 },
+        CITY: 'Paris',
+        EMAIL: 'flat@x',
+        data: { uid: 'u1' },
+      },
+      { profile: { address: {} }, keep: 1, EMAIL: 'n@x', CITY: 'Rome' },
+      { other: true },
+    ]);
+    expect(a.records.map((r) => Object.keys(r))).toEqual([
+      ['profile', 'EMAIL', 'CITY', 'data'],
+      ['profile', 'keep', 'EMAIL', 'CITY'],
+      ['other'],
+    ]);
+    expect(b.records).toEqual([
+      {
+        'profile.email': 'flat@x',
+        ID: 'u1',
+        p: { email: 'nested@x', address: { city: 'Paris', zip: '75001' } },
+        AGE: 3,
+      },
+      { keep: 1, p: { email: 'n@x', address: { city: 'Rome' } } },
+      { other: true },
+    ]);
+  });
+
   it('refuses params without fields with a coded error', async () => {
     // Act / Assess
     await expect(runScript(fieldRename, {}, { records: [] })).rejects.toMatchObject({ code: 'IDX_PARAM_MISSING' });

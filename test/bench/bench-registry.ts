@@ -1,0 +1,17 @@
+/** The scripts the benchmark pipelines use, imported one by one so a benchmark process loads nothing else. */
+import { fieldEvaluate } from '../../lib/scripts/field.evaluate.ts';
+import { fieldRename } from '../../lib/scripts/field.rename.ts';
+import { fileCompressGzip } from '../../lib/scripts/file.compress.gzip.ts';
+import { fileFormatDsv } from '../../lib/scripts/file.format.dsv.ts';
+import { fileParseDsv } from '../../lib/scripts/file.parse.dsv.ts';
+import { fileUncompressGzip } from '../../lib/scripts/file.uncompress.gzip.ts';
+
+/** Definitions by type. */
+export const benchDefinitions = [
+  fieldEvaluate,
+  fieldRename,
+  fileCompressGzip,
+  fileFormatDsv,
+  fileParseDsv,
+  fileUncompressGzip,
+] as const;

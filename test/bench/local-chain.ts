@@ -1,0 +1,390 @@
+/**
+ * Runs a chain of steps over local files with the engine's own pieces (params resolution, ScriptDriver,
+ * EngineOutput with its NDJSON coalescing, ndjsonBatches), as a compiled dataflow runs them but on local files
+ * instead of the S3 stage:
+ *
+ * - consecutive record steps are fused: records pass from one script to the next in memory (as in a fused Task);
+ * - a file a step writes for a file-consuming step is streamed to that step running in a worker thread while it
+ *   is written, the way `mlr … | gzip` runs two processes;
+ * - the first step reads a local NDJSON file (records) or local files; the last writes NDJSON or files.
+ *
+ * Only the transport differs from a deployed run; every script runs its own code.
+ */
+import { createReadStream, createWriteStream, statSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
+import { ScriptDriver } from '../../lib/engine/drive.ts';
+import { TraceLogger } from '../../lib/engine/logger.ts';
+import { ndjsonBatches } from '../../lib/engine/ndjson.ts';
+import { EngineOutput, type FileSink, type RecordSink } from '../../lib/engine/output.ts';
+import { type StepCounters, zeroCounters } from '../../lib/engine/refs.ts';
+import { resolveParams } from '../../lib/engine/resolve.ts';
+import { Redactor, type SecretResolver } from '../../lib/engine/secrets.ts';
+import type { Services } from '../../lib/engine/services.ts';
+import type { AnyScriptDefinition, DataRecord, InputFile, JobContext } from '../../lib/scripts/types.ts';
+import { endWritable, writeChunk } from '../../lib/scripts/util/io.ts';
+import { benchDefinitions } from './bench-registry.ts';
+
+/** One step as a dataflow author writes it. */
+export interface ChainStep {
+  readonly type: string;
+  readonly params: Record<string, unknown>;
+}
+
+/** What the chain reads and where it writes. */
+export interface ChainIo {
+  /** An NDJSON file of records, for a chain that starts with a record step. */
+  readonly records?: string;
+  /** Files, for a chain that starts with a file step. */
+  readonly files?: readonly string[];
+  /** Folder for the last step's files, `records.ndjson` and `rejected.ndjson`. */
+  readonly outDir: string;
+  /** Path of the compiled worker module (see {@link runFileStepWorker}); without it file steps run in-thread. */
+  readonly worker?: string;
+}
+
+/** Per-step figures. */
+export interface StepFigures {
+  readonly type: string;
+  readonly counters: StepCounters;
+}
+
+const JOB: JobContext = {
+  id: 'bench',
+  dataflowId: 'bench',
+  startTime: '2026-01-02T03:04:05.000Z',
+  test: false,
+  fullExtract: false,
+  logLevel: 'error',
+  attempt: 1,
+};
+
+/** Resolves nothing: the benchmark's steps hold no secrets. */
+const NO_SECRETS: SecretResolver = {
+  redactor: new Redactor(),
+  resolve: async (name) => {
+    throw new Error(`no secret ${name} in the benchmark`);
+  },
+};
+
+/** The scripts used here reach no service. */
+const NO_SERVICES = {} as Services;
+
+/** An NDJSON sink on a local file, waiting for the disk when it asks to. */
+class LocalRecordSink implements RecordSink {
+  readonly #w: Writable;
+  readonly #closed: Promise<void>;
+
+  constructor(path: string) {
+    const w = createWriteStream(path, { highWaterMark: 1 << 20 });
+    this.#w = w;
+    this.#closed = new Promise((resolve, reject) => {
+      w.on('close', resolve);
+      w.on('error', reject);
+    });
+  }
+
+  async write(chunk: string): Promise<void> {
+    await writeChunk(this.#w, chunk);
+  }
+
+  async close(): Promise<void> {
+    await endWritable(this.#w);
+    await this.#closed;
+  }
+}
+
+/** Files written into a local folder. */
+class FolderSink implements FileSink {
+  readonly written: Promise<void>[] = [];
+  readonly paths: string[] = [];
+  constructor(readonly dir: string) {}
+
+  create(name: string): Writable {
+    const path = join(this.dir, name);
+    this.paths.push(path);
+    const w = createWriteStream(path, { highWaterMark: 1 << 20 });
+    this.written.push(
+      new Promise<void>((resolve, reject) => {
+        w.on('close', resolve);
+        w.on('error', reject);
+      }),
+    );
+    return w;
+  }
+}
+
+async function createDriver(
+  definition: AnyScriptDefinition,
+  step: ChainStep,
+  stepId: string,
+  sinks: {
+    records?: RecordSink;
+    forward?: (batch: DataRecord[]) => Promise<void>;
+    files?: FileSink;
+    rejected: RecordSink;
+  },
+): Promise<ScriptDriver> {
+  const counters = zeroCounters();
+  const log = new TraceLogger({ jobId: JOB.id, stepId, level: 'error', echo: false });
+  const out = new EngineOutput({
+    stepId,
+    produces: definition.produces,
+    ...(sinks.records ? { records: sinks.records } : {}),
+    ...(sinks.forward ? { forward: sinks.forward } : {}),
+    rejected: sinks.rejected,
+    ...(sinks.files ? { files: sinks.files } : {}),
+    limit: Number.POSITIVE_INFINITY,
+    counters,
+    log,
+    debug: false,
+  });
+  const params = await resolveParams(definition.params, step.params, JOB, NO_SECRETS, stepId);
+  const instance = await definition.create(params as never, {
+    job: JOB,
+    stepId,
+    log,
+    services: NO_SERVICES,
+    deadline: Date.now() + 3_600_000,
+    signal: new AbortController().signal,
+  });
+  return new ScriptDriver(definition, instance, out, counters, stepId);
+}
+
+function definitionOf(type: string): AnyScriptDefinition {
+  const definition = benchDefinitions.find((d) => d.type === type);
+  if (!definition) throw new Error(`step type ${type} is not in the benchmark registry`);
+  return definition as unknown as AnyScriptDefinition;
+}
+
+/** The side of a message channel a thread talks through (a Worker from the main thread, parentPort inside). */
+interface Port {
+  postMessage(message: unknown, transfer?: readonly ArrayBuffer[]): void;
+  on(event: 'message', listener: (message: FileMessage) => void): unknown;
+}
+
+/** Messages of a file stream between threads. */
+type FileMessage =
+  | { kind: 'open'; name: string }
+  | { kind: 'chunk'; chunk: Uint8Array }
+  | { kind: 'close' }
+  | { kind: 'consumed'; bytes: number }
+  | { kind: 'end' }
+  | { kind: 'done'; figures: StepFigures }
+  | { kind: 'failed'; message: string };
+
+/** Bytes sent and not yet read by the other side before the sender waits. */
+const IN_FLIGHT = 8 << 20;
+
+/** Sends files over a port: each file is a Writable whose chunks are transferred, with backpressure by acks. */
+class FileSender implements FileSink {
+  #inFlight = 0;
+  #waiting: (() => void)[] = [];
+
+  constructor(private readonly port: Port) {}
+
+  /** Call with every `consumed` message from the other side. */
+  consumed(bytes: number): void {
+    this.#inFlight -= bytes;
+    if (this.#inFlight < IN_FLIGHT) for (const w of this.#waiting.splice(0)) w();
+  }
+
+  create(name: string): Writable {
+    this.port.postMessage({ kind: 'open', name });
+    const sender = this;
+    return new Writable({
+      highWaterMark: 1 << 20,
+      write(chunk: Buffer, _encoding, callback) {
+        const copy = new Uint8Array(chunk.length);
+        copy.set(chunk);
+        sender.#inFlight += copy.length;
+        sender.port.postMessage({ kind: 'chunk', chunk: copy }, [copy.buffer as ArrayBuffer]);
+        if (sender.#inFlight < IN_FLIGHT) callback();
+        else sender.#waiting.push(() => callback());
+      },
+      final(callback) {
+        sender.port.postMessage({ kind: 'close' });
+        callback();
+      },
+    });
+  }
+}
+
+/** Receives files sent by a {@link FileSender}: each becomes an InputFile handed to `onFile`, one at a time. */
+class FileReceiver {
+  #current: PassThrough | undefined;
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly port: Port,
+    private readonly onFile: (file: InputFile) => Promise<void>,
+  ) {}
+
+  /** Every file handed on so far has been read. */
+  get settled(): Promise<void> {
+    return this.#queue;
+  }
+
+  handle(m: FileMessage): void {
+    if (m.kind === 'open') {
+      const stream = new PassThrough({ highWaterMark: 1 << 20 });
+      this.#current = stream;
+      const file: InputFile = { name: m.name, size: 0, open: () => stream };
+      this.#queue = this.#queue.then(() => this.onFile(file));
+      this.#queue.catch(() => undefined);
+    } else if (m.kind === 'chunk') {
+      const chunk = Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.byteLength);
+      // The write completes once the reader has room for it: that is the acknowledgement the sender waits for.
+      this.#current?.write(chunk, () => this.port.postMessage({ kind: 'consumed', bytes: chunk.length }));
+    } else if (m.kind === 'close') {
+      this.#current?.end();
+      this.#current = undefined;
+    }
+  }
+}
+
+/** The file step a worker thread runs over the files sent to it. */
+export interface WorkerTask {
+  readonly step: ChainStep;
+  readonly outDir: string;
+}
+
+/** Starts a file step in a worker thread; returns its port and its figures once done. */
+function startWorker(
+  path: string,
+  task: WorkerTask,
+  onMessage: (m: FileMessage) => void,
+): { worker: Worker; done: Promise<StepFigures> } {
+  const worker = new Worker(path, { workerData: task });
+  const done = new Promise<StepFigures>((resolve, reject) => {
+    worker.on('message', (m: FileMessage) => {
+      if (m.kind === 'done') resolve(m.figures);
+      else if (m.kind === 'failed') reject(new Error(m.message));
+      else onMessage(m);
+    });
+    worker.on('error', reject);
+    worker.on('exit', (code) => {
+      if (code !== 0) reject(new Error(`the worker step stopped with code ${code}`));
+    });
+  });
+  done.catch(() => undefined);
+  return { worker, done };
+}
+
+/** Runs the chain; returns each step's counters. */
+export async function runChain(steps: readonly ChainStep[], io: ChainIo): Promise<StepFigures[]> {
+  await mkdir(io.outDir, { recursive: true });
+  const rejected = new LocalRecordSink(join(io.outDir, 'rejected.ndjson'));
+  const recordSinks: LocalRecordSink[] = [rejected];
+  const figures: StepFigures[] = [];
+  const defs = steps.map((s) => definitionOf(s.type));
+  let inputs = io.files ?? [];
+  let from = 0;
+  while (from < steps.length) {
+    // A phase: one step, then every record step after it (fused in memory).
+    let to = from + 1;
+    while (to < steps.length && (defs[to] as AnyScriptDefinition).consumes === 'records') to++;
+    const last = defs[to - 1] as AnyScriptDefinition;
+    // A trailing file step (gzip) runs in a worker thread fed while the files are written, like `… | gzip`.
+    let consumer: { done: Promise<StepFigures>; sender: FileSender; worker: Worker } | undefined;
+    let folder: FolderSink | undefined;
+    if (last.produces === 'files') {
+      const next = defs[to];
+      if (io.worker && to === steps.length - 1 && next?.consumes === 'files' && next.produces === 'files') {
+        let sender: FileSender | undefined;
+        const started = startWorker(io.worker, { step: steps[to] as ChainStep, outDir: io.outDir }, (m) => {
+          if (m.kind === 'consumed') sender?.consumed(m.bytes);
+        });
+        sender = new FileSender(started.worker);
+        consumer = { done: started.done, sender, worker: started.worker };
+      } else {
+        folder = new FolderSink(to < steps.length ? join(io.outDir, `after-step-${to}`) : io.outDir);
+        await mkdir(folder.dir, { recursive: true });
+      }
+    }
+    const drivers: ScriptDriver[] = [];
+    for (let k = to - 1; k >= from; k--) {
+      const definition = defs[k] as AnyScriptDefinition;
+      const next = drivers[0];
+      let records: LocalRecordSink | undefined;
+      if (definition.produces === 'records' && !next) {
+        records = new LocalRecordSink(join(io.outDir, 'records.ndjson'));
+        recordSinks.push(records);
+      }
+      const files = definition.produces === 'files' ? (consumer?.sender ?? folder) : undefined;
+      drivers.unshift(
+        await createDriver(definition, steps[k] as ChainStep, `${k + 1}-${definition.type}`, {
+          ...(records ? { records } : {}),
+          ...(next ? { forward: (batch: DataRecord[]) => next.push(batch) } : {}),
+          ...(files ? { files } : {}),
+          rejected,
+        }),
+      );
+    }
+    const head = drivers[0] as ScriptDriver;
+    if (head.definition.consumes === 'records') {
+      if (!io.records) throw new Error('the first step reads records: give an NDJSON file');
+      for await (const batch of ndjsonBatches(createReadStream(io.records, { highWaterMark: 1 << 20 }), io.records)) {
+        await head.push(batch);
+      }
+    } else {
+      for (const path of inputs) {
+        await head.file({
+          name: basename(path),
+          size: statSync(path).size,
+          open: () => createReadStream(path, { highWaterMark: 1 << 20 }),
+        });
+      }
+    }
+    for (const d of drivers) await d.finish();
+    for (const d of drivers) await d.instance.close?.();
+    figures.push(...drivers.map((d) => ({ type: d.definition.type, counters: d.counters })));
+    if (consumer) {
+      consumer.worker.postMessage({ kind: 'end' });
+      figures.push(await consumer.done);
+      break;
+    }
+    if (folder) {
+      await Promise.all(folder.written);
+      inputs = folder.paths;
+    }
+    from = to;
+  }
+  await Promise.all(recordSinks.map((s) => s.close()));
+  return figures;
+}
+
+/** Body of the worker thread: runs one file step over the files streamed to it, writing into the output folder. */
+export async function runFileStepWorker(
+  port: import('node:worker_threads').MessagePort,
+  task: WorkerTask,
+): Promise<void> {
+  const definition = definitionOf(task.step.type);
+  const rejected = new LocalRecordSink(join(task.outDir, 'rejected-worker.ndjson'));
+  try {
+    const folder = new FolderSink(task.outDir);
+    const driver = await createDriver(definition, task.step, `worker-${definition.type}`, { files: folder, rejected });
+    const receiver = new FileReceiver(port as unknown as Port, (file) => driver.file(file));
+    await new Promise<void>((resolve, reject) => {
+      port.on('message', (m: FileMessage) => {
+        if (m.kind !== 'end') return receiver.handle(m);
+        receiver.settled
+          .then(async () => {
+            await driver.finish();
+            await driver.instance.close?.();
+            await Promise.all(folder.written);
+            await rejected.close();
+            port.postMessage({ kind: 'done', figures: { type: definition.type, counters: driver.counters } });
+            resolve();
+          })
+          .catch(reject);
+      });
+    });
+  } catch (error) {
+    port.postMessage({ kind: 'failed', message: (error as Error).message });
+  } finally {
+    port.close();
+  }
+}
