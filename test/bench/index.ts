@@ -6,6 +6,7 @@ import '../../lib/local/polyfills.ts';
 
 const suites: Record<string, () => Promise<unknown>> = {
   pipeline: async () => (await import('./pipeline.ts')).run(),
+  scripts: async () => (await import('./scripts.ts')).run({}),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
