@@ -25,6 +25,45 @@ function without(obj: Record<string, unknown>, keys: Set<string>): Record<string
   return rest;
 }
 
+/** Shapes compiled before {@link restOf} gives up on a stream whose records keep changing shape. */
+const MAX_SHAPES = 64;
+
+/**
+ * Copies a record without the given top-level keys. Records of one stream mostly share one key list, so the copy
+ * is compiled for the last key list seen (one object literal instead of a store per key) and reused while the
+ * next record has the same keys in the same order.
+ */
+function restOf(removed: Set<string>): (record: DataRecord) => DataRecord {
+  let lastKeys: string[] | undefined;
+  let build: ((record: DataRecord) => DataRecord) | undefined;
+  let compiled = 0;
+  return (record) => {
+    if (compiled > MAX_SHAPES) return without(record, removed);
+    const keys = Object.keys(record);
+    if (build && lastKeys && keys.length === lastKeys.length) {
+      let same = true;
+      for (let i = 0; i < keys.length; i++) {
+        if (keys[i] !== lastKeys[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return build(record);
+    }
+    compiled++;
+    lastKeys = keys;
+    const kept = keys.filter((k) => !removed.has(k));
+    if (kept.includes('__proto__')) build = (r) => without(r, removed);
+    else {
+      const q = (text: string) => JSON.stringify(text);
+      build = new Function('r', `return { ${kept.map((k) => `${q(k)}: r[${q(k)}]`).join(', ')} };`) as (
+        r: DataRecord,
+      ) => DataRecord;
+    }
+    return build(record);
+  };
+}
+
 type Plan = readonly { readonly source: string; readonly target: string; readonly parts: readonly string[] }[];
 type Groups = readonly {
   readonly parts: readonly string[];
@@ -74,7 +113,7 @@ function compileBatched(
   groups.forEach((group, g) => {
     lines.push(`if (g${g}) h${g}[${q(group.parts[group.parts.length - 1]!)}] = without(p${g}, leaves[${g}]);`);
   });
-  lines.push('const out = literal ? without(r, sources) : r;');
+  lines.push('const out = literal ? rest(r) : r;');
   plan.forEach((step, i) => {
     const flat = !step.target.includes('.') && !step.target.startsWith("'") && step.target !== '__proto__';
     lines.push(
@@ -88,7 +127,7 @@ function compileBatched(
     'without',
     'setPath',
     'sequential',
-    'sources',
+    'rest',
     'leaves',
     `return function rename(r) {\n${lines.join('\n')}\n};`,
   ) as (...deps: unknown[]) => (record: DataRecord) => DataRecord;
@@ -98,7 +137,7 @@ function compileBatched(
     without,
     setPath,
     sequential,
-    sources,
+    restOf(sources),
     groups.map((g) => g.leaves),
   );
 }

@@ -423,7 +423,8 @@ export class DsvFormatter {
     this.#quoteAll = options.quoteAll;
     const single = [...options.separator].length === 1;
     const chars = [q, e, '\r', '\n', ...(single ? [options.separator] : [])];
-    this.#special = new RegExp(`[${chars.map((c) => c.replace(/[\\\]^-]/g, '\\$&')).join('')}]`, 'u');
+    // No `u` flag: a third faster, and an astral separator then matches by its halves (quoting more, never less).
+    this.#special = new RegExp(`[${chars.map((c) => c.replace(/[\\\]^-]/g, '\\$&')).join('')}]`);
     this.#longSeparator = single ? undefined : options.separator;
     this.#doubled = e === q;
     this.#inner = new RegExp(`${regexEscape(e)}|${regexEscape(q)}`, 'g');
