@@ -176,7 +176,7 @@ type FileMessage =
   | { kind: 'failed'; message: string };
 
 /** Bytes sent and not yet read by the other side before the sender waits. */
-const IN_FLIGHT = 8 << 20;
+const IN_FLIGHT = 4 << 20;
 
 /** Sends files over a port: each file is a Writable whose chunks are transferred, with backpressure by acks. */
 class FileSender implements FileSink {
@@ -257,7 +257,11 @@ function startWorker(
   task: WorkerTask,
   onMessage: (m: FileMessage) => void,
 ): { worker: Worker; done: Promise<StepFigures> } {
-  const worker = new Worker(path, { workerData: task });
+  // A file step keeps little on its heap; a small young generation keeps the thread's memory small too.
+  const worker = new Worker(path, {
+    workerData: task,
+    resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
+  });
   const done = new Promise<StepFigures>((resolve, reject) => {
     worker.on('message', (m: FileMessage) => {
       if (m.kind === 'done') resolve(m.figures);

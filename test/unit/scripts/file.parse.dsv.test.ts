@@ -173,6 +173,15 @@ describe('file.parse.dsv', () => {
     ]);
   });
 
+  it('keeps a __proto__ column as an ordinary field, never as the record prototype', async () => {
+    // Act
+    const out = await parse({}, '__proto__,a\n{"polluted":1},x\n');
+
+    // Assess
+    expect(out.records).toEqual([JSON.parse('{"__proto__":"{\\"polluted\\":1}","a":"x"}')]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
   it('accepts the params of the IdentitySync toolkit import templates', async () => {
     // Prepare
     const params = { columnSeparator: ',', fileCharset: 'UTF-8', inferTypes: false, addFilename: false };
