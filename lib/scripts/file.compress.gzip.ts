@@ -2,7 +2,7 @@ import { pipeline } from 'node:stream/promises';
 import { constants, createGzip } from 'node:zlib';
 import { IdxError } from '../errors.ts';
 import { defineScript } from './types.ts';
-import { copyToFile, regroup } from './util/io.ts';
+import { copyToFile } from './util/io.ts';
 
 /** `file.compress.gzip`: gzips every file. */
 export const fileCompressGzip = defineScript({

@@ -104,27 +104,6 @@ export class CoalescingWriter {
   }
 }
 
-/** Regroups a byte stream into chunks of at least `min` bytes (the last may be smaller). */
-export async function* regroup(source: AsyncIterable<Buffer | string>, min: number): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
-  let size = 0;
-  for await (const raw of source) {
-    const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
-    if (size === 0 && chunk.length >= min) {
-      yield chunk;
-      continue;
-    }
-    parts.push(chunk);
-    size += chunk.length;
-    if (size >= min) {
-      yield parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, size);
-      parts = [];
-      size = 0;
-    }
-  }
-  if (size > 0) yield parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, size);
-}
-
 /** Character sets the file parsers read, by the names dataflows use. */
 const CHARSETS: Record<string, string> = {
   'utf-8': 'utf-8',
