@@ -155,6 +155,8 @@ export async function runScript<S extends ParamsSchema>(
                   w.on('error', reject);
                 }),
               );
+              // A failed step never awaits its files; its failure surfaces from the script, not as a stray rejection.
+              pending[pending.length - 1]?.catch(() => undefined);
               return w;
             },
           },

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 function idx(home: string, args: string[]): { stdout: string; stderr: string; status: number | null } {
-  const r = spawnSync(process.execPath, ['bin/idx.js', ...args], {
+  const r = spawnSync(process.execPath, ['--max-old-space-size=192', 'bin/idx.js', ...args], {
     encoding: 'utf8',
     env: { ...process.env, IDX_HOME: home },
     maxBuffer: 64 * 1024 * 1024,
@@ -34,7 +34,12 @@ export function measure(records: number): PipelineFigures {
     if (seeded.status !== 0) throw new Error(`seeding failed: ${seeded.stderr}`);
     const run = idx(home, ['run', 'dataflows/sample-s3-csv.json', '--json', '--stats']);
     if (run.status !== 0) throw new Error(`run failed: ${run.stderr.slice(-2000)}`);
-    const job = JSON.parse(run.stdout) as { startTime: string; endTime: string; totalRecords: number; steps: Record<string, { bytesIn: number; type: string }> };
+    const job = JSON.parse(run.stdout) as {
+      startTime: string;
+      endTime: string;
+      totalRecords: number;
+      steps: Record<string, { bytesIn: number; type: string }>;
+    };
     const seconds = (Date.parse(job.endTime) - Date.parse(job.startTime)) / 1000;
     const csvBytes = Object.values(job.steps).find((s) => s.type === 'file.parse.dsv')?.bytesIn ?? 0;
     const rss = /peak RSS ([\d.]+) (MB|GB|KB)/.exec(run.stderr);
@@ -56,13 +61,19 @@ export async function run(options: { sizes?: readonly number[] } = {}): Promise<
   const sizes = options.sizes ?? [100_000, 1_000_000];
   const rows: PipelineFigures[] = [];
   process.stdout.write('\n## idx run: sample dataflow on embedded services (S3 CSV → … → gzip → S3)\n\n');
-  process.stdout.write('| records | seconds | records/s | MB/s (CSV in) | peak RSS MB |\n| ---: | ---: | ---: | ---: | ---: |\n');
+  process.stdout.write(
+    '| records | seconds | records/s | MB/s (CSV in) | peak RSS MB |\n| ---: | ---: | ---: | ---: | ---: |\n',
+  );
   for (const n of sizes) {
     const f = measure(n);
     rows.push(f);
-    process.stdout.write(`| ${f.records} | ${f.seconds.toFixed(1)} | ${f.recordsPerSecond} | ${f.mbPerSecond.toFixed(1)} | ${f.peakRssMb.toFixed(0)} |\n`);
+    process.stdout.write(
+      `| ${f.records} | ${f.seconds.toFixed(1)} | ${f.recordsPerSecond} | ${f.mbPerSecond.toFixed(1)} | ${f.peakRssMb.toFixed(0)} |\n`,
+    );
   }
   const growth = rows.length > 1 ? (rows[rows.length - 1]?.peakRssMb ?? 0) - (rows[0]?.peakRssMb ?? 0) : 0;
-  process.stdout.write(`\npeak RSS growth from ${sizes[0]} to ${sizes[sizes.length - 1]} records: ${growth.toFixed(0)} MB (target: under 300 MB and flat)\n`);
+  process.stdout.write(
+    `\npeak RSS growth from ${sizes[0]} to ${sizes[sizes.length - 1]} records: ${growth.toFixed(0)} MB (target: under 300 MB and flat)\n`,
+  );
   return rows;
 }
