@@ -21,9 +21,13 @@ export function loadValid(file: string): Dataflow {
   const result = validateFile(file, defaultRegistry());
   for (const p of result.problems) process.stderr.write(`${formatProblem(p)}\n`);
   if (!result.valid || !result.dataflow) {
-    throw new IdxError('IDX_DATAFLOW_INVALID', `${file} is not a valid dataflow (${result.problems.filter((p) => p.severity === 'error').length} error(s) above)`, {
-      file,
-    });
+    throw new IdxError(
+      'IDX_DATAFLOW_INVALID',
+      `${file} is not a valid dataflow (${result.problems.filter((p) => p.severity === 'error').length} error(s) above)`,
+      {
+        file,
+      },
+    );
   }
   return result.dataflow;
 }
@@ -41,7 +45,9 @@ export function validateCommand(args: string[]): number {
     if (!r.valid) invalid++;
     if (!values.json) {
       for (const p of r.problems) process.stdout.write(`${formatProblem(p)}\n`);
-      process.stdout.write(`${r.valid ? '✓' : '✗'} ${file}: ${r.valid ? 'valid' : 'invalid'}${r.problems.length ? ` (${r.problems.length} problem(s))` : ''}\n`);
+      process.stdout.write(
+        `${r.valid ? '✓' : '✗'} ${file}: ${r.valid ? 'valid' : 'invalid'}${r.problems.length ? ` (${r.problems.length} problem(s))` : ''}\n`,
+      );
     }
   }
   if (values.json) process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
@@ -81,10 +87,21 @@ export function scriptsCommand(args: string[]): number {
   const { values } = parseArgs({ args, options: { json: { type: 'boolean' } } });
   const list = defaultRegistry().list();
   if (values.json) {
-    const out = list.map((s) => ({ type: s.type, summary: s.summary, consumes: s.consumes, produces: s.produces, params: s.params }));
+    const out = list.map((s) => ({
+      type: s.type,
+      summary: s.summary,
+      consumes: s.consumes,
+      produces: s.produces,
+      params: s.params,
+    }));
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   } else {
-    process.stdout.write(`${table(['type', 'consumes', 'produces', 'summary'], list.map((s) => [s.type, s.consumes, s.produces, s.summary]))}\n`);
+    process.stdout.write(
+      `${table(
+        ['type', 'consumes', 'produces', 'summary'],
+        list.map((s) => [s.type, s.consumes, s.produces, s.summary]),
+      )}\n`,
+    );
   }
   return EXIT.ok;
 }

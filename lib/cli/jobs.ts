@@ -25,17 +25,32 @@ export async function jobsCommand(args: string[]): Promise<number> {
         return EXIT.failed;
       }
       if (values.json) process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
-      else process.stdout.write(`${jobSummary(job, { jobId: job.id, status: job.status === 'succeeded' ? 'succeeded' : 'failed' })}\n\ntrace:\n${job.trace.join('\n')}\n`);
+      else
+        process.stdout.write(
+          `${jobSummary(job, { jobId: job.id, status: job.status === 'succeeded' ? 'succeeded' : 'failed' })}\n\ntrace:\n${job.trace.join('\n')}\n`,
+        );
       return EXIT.ok;
     }
-    const jobs = await store.list({ ...(values.dataflow ? { dataflowId: values.dataflow } : {}), limit: Number(values.limit ?? 50) });
+    const jobs = await store.list({
+      ...(values.dataflow ? { dataflowId: values.dataflow } : {}),
+      limit: Number(values.limit ?? 50),
+    });
     if (values.json) process.stdout.write(`${JSON.stringify(jobs, null, 2)}\n`);
     else if (jobs.length === 0) process.stdout.write('no jobs yet\n');
     else {
       process.stdout.write(
         `${table(
           ['job', 'dataflow', 'status', 'start', 'end', 'records', 'processed', 'test'],
-          jobs.map((j) => [j.id, j.dataflowId, j.status, j.startTime, j.endTime ?? '', j.totalRecords, j.processedRecords, j.test ? 'yes' : '']),
+          jobs.map((j) => [
+            j.id,
+            j.dataflowId,
+            j.status,
+            j.startTime,
+            j.endTime ?? '',
+            j.totalRecords,
+            j.processedRecords,
+            j.test ? 'yes' : '',
+          ]),
         )}\n`,
       );
     }

@@ -2,9 +2,9 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ExecutionInput } from '../engine/events.ts';
-import { startLocalEnvironment, type LocalEnvironment } from '../local/environment.ts';
+import { type LocalEnvironment, startLocalEnvironment } from '../local/environment.ts';
 import { defaultExtras } from '../local/extras.ts';
-import { runLocal, type LocalRunResult, type RunEvent } from '../local/runner.ts';
+import { type LocalRunResult, type RunEvent, runLocal } from '../local/runner.ts';
 import { SAMPLE, seedSample } from '../local/sample.ts';
 import { defaultRegistry } from '../scripts/index.ts';
 import type { JobRecord } from '../stores/jobs.ts';
@@ -13,7 +13,9 @@ import { EXIT, loadValid, usage } from './dataflow-commands.ts';
 import { bytes, table } from './format.ts';
 
 /** Prints run events as progress lines on stderr (stdout stays clean for `--json`). */
-export function progressPrinter(write: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): (e: RunEvent) => void {
+export function progressPrinter(
+  write: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): (e: RunEvent) => void {
   return (e) => {
     switch (e.kind) {
       case 'job-started':
@@ -27,8 +29,12 @@ export function progressPrinter(write: (line: string) => void = (l) => process.s
         break;
       case 'step-finished': {
         const c = e.result.counters;
-        const files = e.result.files?.length ? `, files: ${e.result.files.map((f) => `${f.name} (${bytes(f.size)})`).join(', ')}` : '';
-        write(`✓ ${e.result.stepId}: ${c.recordsIn} in, ${c.recordsOut} out, ${c.recordsRejected} rejected${c.recordsDropped ? `, ${c.recordsDropped} dropped` : ''}${files}${e.result.done ? '' : ' (continues)'}`);
+        const files = e.result.files?.length
+          ? `, files: ${e.result.files.map((f) => `${f.name} (${bytes(f.size)})`).join(', ')}`
+          : '';
+        write(
+          `✓ ${e.result.stepId}: ${c.recordsIn} in, ${c.recordsOut} out, ${c.recordsRejected} rejected${c.recordsDropped ? `, ${c.recordsDropped} dropped` : ''}${files}${e.result.done ? '' : ' (continues)'}`,
+        );
         break;
       }
       case 'retry':
@@ -41,8 +47,12 @@ export function progressPrinter(write: (line: string) => void = (l) => process.s
 }
 
 /** The job summary: status line, per-step counters, files, rejects, failure. */
-export function jobSummary(job: JobRecord | undefined, result: Pick<LocalRunResult, 'jobId' | 'status' | 'error'>): string {
-  if (!job) return `job ${result.jobId} ${result.status}${result.error ? `: ${result.error.Cause ?? result.error.Error}` : ''}`;
+export function jobSummary(
+  job: JobRecord | undefined,
+  result: Pick<LocalRunResult, 'jobId' | 'status' | 'error'>,
+): string {
+  if (!job)
+    return `job ${result.jobId} ${result.status}${result.error ? `: ${result.error.Cause ?? result.error.Error}` : ''}`;
   const ms = job.endTime ? Date.parse(job.endTime) - Date.parse(job.startTime) : 0;
   const lines = [
     `job ${job.id} ${job.status} in ${(ms / 1000).toFixed(1)} s — ${job.totalRecords} records read, ${job.processedRecords} processed${job.test ? ' (test run)' : ''}`,
@@ -52,11 +62,22 @@ export function jobSummary(job: JobRecord | undefined, result: Pick<LocalRunResu
     lines.push(
       table(
         ['step', 'type', 'in', 'out', 'rejected', 'dropped', 'files', 'ms'],
-        steps.map((s) => [s.stepId, s.type, s.recordsIn, s.recordsOut, s.recordsRejected, s.recordsDropped, s.files?.length ?? 0, s.durationMs]),
+        steps.map((s) => [
+          s.stepId,
+          s.type,
+          s.recordsIn,
+          s.recordsOut,
+          s.recordsRejected,
+          s.recordsDropped,
+          s.files?.length ?? 0,
+          s.durationMs,
+        ]),
       ),
     );
     for (const s of steps) for (const f of s.files ?? []) lines.push(`  ${s.stepId} → ${f.name} (${bytes(f.size)})`);
-    for (const s of steps) if (s.rejectedLocation) lines.push(`  ${s.stepId}: ${s.recordsRejected} rejected records at ${s.rejectedLocation}`);
+    for (const s of steps)
+      if (s.rejectedLocation)
+        lines.push(`  ${s.stepId}: ${s.recordsRejected} rejected records at ${s.rejectedLocation}`);
   }
   if (job.error) lines.push(`failed: ${String(job.error.code ?? job.error.name)}: ${String(job.error.message ?? '')}`);
   return lines.join('\n');
@@ -73,7 +94,8 @@ interface RunFlags {
 
 function inputFrom(flags: RunFlags): ExecutionInput {
   const limit = flags.limit === undefined ? undefined : Number(flags.limit);
-  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw usage('--limit takes a positive whole number');
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1))
+    throw usage('--limit takes a positive whole number');
   return {
     ...(flags.test ? { test: true } : {}),
     ...(limit === undefined ? {} : { limit }),
@@ -104,10 +126,24 @@ export function statsLine(job: JobRecord | undefined): string {
 }
 
 /** Runs a dataflow file in a started environment and prints progress and the summary. */
-export async function runFile(env: LocalEnvironment, file: string, input: ExecutionInput, json: boolean, stats = false): Promise<LocalRunResult> {
+export async function runFile(
+  env: LocalEnvironment,
+  file: string,
+  input: ExecutionInput,
+  json: boolean,
+  stats = false,
+): Promise<LocalRunResult> {
   const dataflow = loadValid(file);
-  const result = await runLocal(dataflow, { services: env.services, registry: defaultRegistry(), input, onEvent: progressPrinter() });
-  if (json) process.stdout.write(`${JSON.stringify(result.job ?? { id: result.jobId, status: result.status, error: result.error }, null, 2)}\n`);
+  const result = await runLocal(dataflow, {
+    services: env.services,
+    registry: defaultRegistry(),
+    input,
+    onEvent: progressPrinter(),
+  });
+  if (json)
+    process.stdout.write(
+      `${JSON.stringify(result.job ?? { id: result.jobId, status: result.status, error: result.error }, null, 2)}\n`,
+    );
   else process.stdout.write(`${jobSummary(result.job, result)}\n`);
   if (stats) process.stderr.write(`${statsLine(result.job)}\n`);
   return result;
@@ -117,7 +153,10 @@ export async function runFile(env: LocalEnvironment, file: string, input: Execut
 export async function runCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: RUN_OPTIONS });
   const file = positionals[0];
-  if (!file) throw usage('idx run <file> [--limit N] [--test] [--full-extract] [--log-level info|error|debug] [--schedule NAME] [--json]');
+  if (!file)
+    throw usage(
+      'idx run <file> [--limit N] [--test] [--full-extract] [--log-level info|error|debug] [--schedule NAME] [--json]',
+    );
   const input = inputFrom(values);
   loadValid(file);
   const env = await startLocalEnvironment({ extras: defaultExtras() });
@@ -162,12 +201,21 @@ export async function startCommand(args: string[]): Promise<number> {
     const input = inputFrom(values);
     const initial = state.watermark === undefined && !input.test && input.limit === undefined;
     if (initial) process.stderr.write(`first run of ${dataflow.id}: initial load of every account (full extract)\n`);
-    const result = await runFile(env, MAIN_DATAFLOW, initial ? { ...input, fullExtract: true } : input, values.json === true, values.stats === true);
+    const result = await runFile(
+      env,
+      MAIN_DATAFLOW,
+      initial ? { ...input, fullExtract: true } : input,
+      values.json === true,
+      values.stats === true,
+    );
     if (!values.json && result.status === 'succeeded') {
       const uploads = Object.values(result.job?.steps ?? {})
         .filter((s) => s.type === 'datasource.write.sftp')
         .flatMap((s) => s.files ?? []);
-      for (const f of uploads) process.stdout.write(`CSV for Eloqua: ${join(env.dir, 'sftp', f.name.replace(/^sftp:\/\/[^/]+\//, ''))} (${bytes(f.size)})\n`);
+      for (const f of uploads)
+        process.stdout.write(
+          `CSV for Eloqua: ${join(env.dir, 'sftp', f.name.replace(/^sftp:\/\/[^/]+\//, ''))} (${bytes(f.size)})\n`,
+        );
       process.stdout.write('list jobs with `npx idx jobs`; run again to export only what changed\n');
     }
     return result.status === 'succeeded' ? EXIT.ok : EXIT.failed;

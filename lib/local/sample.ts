@@ -7,13 +7,58 @@ import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 
 /** The bucket and keys the sample dataflow reads and writes. */
-export const SAMPLE = { bucket: 'identity-sync-samples', inputKey: 'input/accounts.csv', outputPrefix: 'output/' } as const;
+export const SAMPLE = {
+  bucket: 'identity-sync-samples',
+  inputKey: 'input/accounts.csv',
+  outputPrefix: 'output/',
+} as const;
 
 /** Columns of the sample CSV. */
-export const SAMPLE_COLUMNS = ['UID', 'email', 'firstName', 'lastName', 'gender', 'birthYear', 'city', 'country', 'zip', 'subscribed'] as const;
+export const SAMPLE_COLUMNS = [
+  'UID',
+  'email',
+  'firstName',
+  'lastName',
+  'gender',
+  'birthYear',
+  'city',
+  'country',
+  'zip',
+  'subscribed',
+] as const;
 
-const FIRST = ['Ada', 'Björn', 'Chloé', 'Dmitri', 'Eva', 'Farid', 'Grace', 'Hiro', 'Inès', 'José', 'Kai', 'Lena', 'Mía', 'Noor', 'Olu', 'Pia'];
-const LAST = ['Lovelace', 'Borg', "O'Neil", 'Ivanov', 'Müller', 'Haddad', 'Hopper', 'Tanaka', 'Dubois', 'García', 'Smith, Jr.', 'Okafor'];
+const FIRST = [
+  'Ada',
+  'Björn',
+  'Chloé',
+  'Dmitri',
+  'Eva',
+  'Farid',
+  'Grace',
+  'Hiro',
+  'Inès',
+  'José',
+  'Kai',
+  'Lena',
+  'Mía',
+  'Noor',
+  'Olu',
+  'Pia',
+];
+const LAST = [
+  'Lovelace',
+  'Borg',
+  "O'Neil",
+  'Ivanov',
+  'Müller',
+  'Haddad',
+  'Hopper',
+  'Tanaka',
+  'Dubois',
+  'García',
+  'Smith, Jr.',
+  'Okafor',
+];
 const CITY = ['Berlin', 'Paris', 'São Paulo', 'Tokyo', 'New York', 'Lagos', 'Zürich', 'Montréal'];
 const COUNTRY = ['DE', 'FR', 'BR', 'JP', 'US', 'NG', 'CH', 'CA'];
 
@@ -23,7 +68,10 @@ export function sampleRow(i: number): Record<(typeof SAMPLE_COLUMNS)[number], st
   const last = LAST[(i * 7) % LAST.length] as string;
   return {
     UID: `uid-${String(i).padStart(8, '0')}`,
-    email: `${first.toLowerCase().normalize('NFD').replace(/[^a-z]/g, '')}.${i}@example.com`,
+    email: `${first
+      .toLowerCase()
+      .normalize('NFD')
+      .replace(/[^a-z]/g, '')}.${i}@example.com`,
     firstName: first,
     lastName: last,
     gender: ['f', 'm', 'u'][i % 3] as string,
@@ -54,7 +102,10 @@ export async function seedSample(s3: S3Client, count: number): Promise<number> {
   });
   const out = new PassThrough();
   body.pipe(out);
-  const upload = new Upload({ client: s3, params: { Bucket: SAMPLE.bucket, Key: SAMPLE.inputKey, Body: out, ContentType: 'text/csv' } });
+  const upload = new Upload({
+    client: s3,
+    params: { Bucket: SAMPLE.bucket, Key: SAMPLE.inputKey, Body: out, ContentType: 'text/csv' },
+  });
   const done = upload.done();
   let chunk = `${SAMPLE_COLUMNS.join(',')}\n`;
   for (let i = 0; i < count; i++) {

@@ -12,6 +12,7 @@ export function dataflowJsonSchema(registry: ScriptRegistry): Record<string, unk
   const implemented = new Set(scripts.map((s) => s.type));
   const stepVariants = scripts.map((s) => ({
     if: { properties: { type: { const: s.type } }, required: ['type'] },
+    // biome-ignore lint/suspicious/noThenProperty: `then` is JSON Schema's conditional keyword, not a thenable.
     then: {
       properties: { params: { ...objectSchema(s.params), description: `Params of ${s.type}: ${s.summary}` } },
     },
@@ -82,7 +83,12 @@ function specLine(name: string, spec: ParamSpec, depth: number): string[] {
   if (spec.type === 'string' && spec.enum) bits.push(`one of ${spec.enum.map((e) => `\`${e}\``).join(', ')}`);
   if (spec.type === 'string' && spec.secret) bits.push('secret: `${secret:NAME}`');
   const lines = [`${pad}- \`${name}\` (${bits.join(', ')}): ${spec.description}`];
-  const props = spec.type === 'object' ? spec.properties : spec.type === 'array' && spec.items.type === 'object' ? spec.items.properties : undefined;
+  const props =
+    spec.type === 'object'
+      ? spec.properties
+      : spec.type === 'array' && spec.items.type === 'object'
+        ? spec.items.properties
+        : undefined;
   if (props) for (const [k, s] of Object.entries(props)) lines.push(...specLine(k, s, depth + 1));
   return lines;
 }
@@ -97,11 +103,15 @@ export function scriptsMarkdown(registry: ScriptRegistry): string {
     '| type | consumes | produces | summary |',
     '| --- | --- | --- | --- |',
   ];
-  for (const s of registry.list()) out.push(`| [\`${s.type}\`](#${s.type.replace(/\./g, '')}) | ${s.consumes} | ${s.produces} | ${s.summary} |`);
+  for (const s of registry.list())
+    out.push(`| [\`${s.type}\`](#${s.type.replace(/\./g, '')}) | ${s.consumes} | ${s.produces} | ${s.summary} |`);
   for (const s of registry.list()) {
     out.push('', `## ${s.type}`, '', s.summary, '');
     if (s.description) out.push(s.description, '');
-    out.push(`Consumes **${s.consumes}**, produces **${s.produces}**.${s.expands ? ' May emit more records than it consumes.' : ''}${s.continues ? ' Continues across invocations (the state machine loops it).' : ''}`, '');
+    out.push(
+      `Consumes **${s.consumes}**, produces **${s.produces}**.${s.expands ? ' May emit more records than it consumes.' : ''}${s.continues ? ' Continues across invocations (the state machine loops it).' : ''}`,
+      '',
+    );
     const entries = Object.entries(s.params);
     if (entries.length === 0) out.push('No params.');
     else for (const [k, spec] of entries) out.push(...specLine(k, spec, 0));

@@ -12,11 +12,27 @@ export const uidmapLookup = defineScript({
   consumes: 'records',
   produces: 'records',
   params: {
-    namespace: { type: 'string', default: 'default', description: 'The namespace `uidmap.write` stored the mappings under.' },
-    keyField: { type: 'string', required: true, description: 'Path of the external key in the record, e.g. `C_EmailAddress`.' },
-    uidField: { type: 'string', default: 'UID', description: 'Path the UID is written to (and read from, to skip records that have one).' },
+    namespace: {
+      type: 'string',
+      default: 'default',
+      description: 'The namespace `uidmap.write` stored the mappings under.',
+    },
+    keyField: {
+      type: 'string',
+      required: true,
+      description: 'Path of the external key in the record, e.g. `C_EmailAddress`.',
+    },
+    uidField: {
+      type: 'string',
+      default: 'UID',
+      description: 'Path the UID is written to (and read from, to skip records that have one).',
+    },
     isCaseSensitive: { type: 'boolean', default: false, description: 'Must match the setting `uidmap.write` used.' },
-    overwrite: { type: 'boolean', default: false, description: 'Look up records that already have a UID too, replacing it.' },
+    overwrite: {
+      type: 'boolean',
+      default: false,
+      description: 'Look up records that already have a UID too, replacing it.',
+    },
   },
   create(params, ctx) {
     const store = new UidMapStore(ctx.services.dynamo, ctx.services.config.tables.uidMap);
@@ -32,7 +48,10 @@ export const uidmapLookup = defineScript({
     };
     return {
       async records(batch, out) {
-        const wanted = batch.filter((r) => params.overwrite || !hasUid(r)).map(keyOf).filter((k): k is string => k !== undefined);
+        const wanted = batch
+          .filter((r) => params.overwrite || !hasUid(r))
+          .map(keyOf)
+          .filter((k): k is string => k !== undefined);
         const found = await store.get(params.namespace, wanted);
         for (const record of batch) {
           if (!params.overwrite && hasUid(record)) {
@@ -44,7 +63,10 @@ export const uidmapLookup = defineScript({
           if (uid === undefined) {
             out.reject(record, {
               code: 'IDX_UIDMAP_NO_MATCH',
-              message: key === undefined ? `record has no ${params.keyField} to look up` : `no UID mapped to ${params.keyField} "${key}" in namespace "${params.namespace}"`,
+              message:
+                key === undefined
+                  ? `record has no ${params.keyField} to look up`
+                  : `no UID mapped to ${params.keyField} "${key}" in namespace "${params.namespace}"`,
             });
           } else {
             setPath(record, params.uidField, uid);

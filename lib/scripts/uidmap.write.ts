@@ -5,7 +5,8 @@ import { getPath } from './util/paths.ts';
 /** `uidmap.write`: remembers key → UID for every passing record. */
 export const uidmapWrite = defineScript({
   type: 'uidmap.write',
-  summary: 'Stores keyField → UID of every passing record in the UID map, under a namespace; records pass on unchanged.',
+  summary:
+    'Stores keyField → UID of every passing record in the UID map, under a namespace; records pass on unchanged.',
   description:
     'An identity-sync extension (not an IdentitySync component). Outbound flows write it (e.g. Eloqua email → UID) so the ' +
     'inbound flow can find the account of a contact that comes back without its UID. Records without a key or a UID ' +
@@ -16,14 +17,20 @@ export const uidmapWrite = defineScript({
     namespace: {
       type: 'string',
       default: 'default',
-      description: 'Separates maps of different systems (e.g. `eloqua`); the inbound lookup must use the same namespace.',
+      description:
+        'Separates maps of different systems (e.g. `eloqua`); the inbound lookup must use the same namespace.',
     },
-    keyField: { type: 'string', required: true, description: 'Path of the external key in the record, e.g. `C_EmailAddress`.' },
+    keyField: {
+      type: 'string',
+      required: true,
+      description: 'Path of the external key in the record, e.g. `C_EmailAddress`.',
+    },
     uidField: { type: 'string', default: 'UID', description: 'Path of the Gigya UID in the record.' },
     isCaseSensitive: {
       type: 'boolean',
       default: false,
-      description: 'Compare keys as written; when false (the default), keys are stored lower-cased so emails match in any case.',
+      description:
+        'Compare keys as written; when false (the default), keys are stored lower-cased so emails match in any case.',
     },
   },
   create(params, ctx) {
@@ -35,7 +42,12 @@ export const uidmapWrite = defineScript({
         for (const record of batch) {
           const key = getPath(record, params.keyField);
           const uid = getPath(record, params.uidField);
-          if ((typeof key === 'string' || typeof key === 'number') && String(key).trim() !== '' && typeof uid === 'string' && uid !== '') {
+          if (
+            (typeof key === 'string' || typeof key === 'number') &&
+            String(key).trim() !== '' &&
+            typeof uid === 'string' &&
+            uid !== ''
+          ) {
             const k = String(key).trim();
             entries.push({ key: params.isCaseSensitive ? k : k.toLowerCase(), uid });
           } else missing++;
@@ -45,7 +57,10 @@ export const uidmapWrite = defineScript({
         for (const record of batch) out.emit(record);
       },
       end() {
-        if (missing > 0) ctx.log.warn(`${missing} record(s) had no ${params.keyField} or no ${params.uidField}; nothing stored for them`);
+        if (missing > 0)
+          ctx.log.warn(
+            `${missing} record(s) had no ${params.keyField} or no ${params.uidField}; nothing stored for them`,
+          );
       },
     };
   },

@@ -45,7 +45,11 @@ export class UidMapStore {
   }
 
   /** Stores mappings; the last one wins for a key repeated in the input. */
-  async put(namespace: string, entries: readonly { key: string; uid: string }[], now = new Date().toISOString()): Promise<void> {
+  async put(
+    namespace: string,
+    entries: readonly { key: string; uid: string }[],
+    now = new Date().toISOString(),
+  ): Promise<void> {
     const unique = new Map(entries.map((e) => [e.key, e.uid]));
     const items = [...unique].map(([key, uid]) => ({
       PutRequest: { Item: { pk: UidMapStore.pk(namespace, key), namespace, key, uid, updatedAt: now } },
@@ -54,11 +58,15 @@ export class UidMapStore {
       let pending: typeof items = items.slice(i, i + WRITE_BATCH);
       for (let attempt = 0; pending.length > 0; attempt++) {
         if (attempt >= this.#attempts) {
-          throw new IdxError('IDX_UIDMAP_THROTTLED', `${pending.length} UID mappings were still unprocessed after ${this.#attempts} attempts`, {
-            transient: true,
-            expected: 'DynamoDB to accept the batch',
-            received: `${pending.length} unprocessed items`,
-          });
+          throw new IdxError(
+            'IDX_UIDMAP_THROTTLED',
+            `${pending.length} UID mappings were still unprocessed after ${this.#attempts} attempts`,
+            {
+              transient: true,
+              expected: 'DynamoDB to accept the batch',
+              received: `${pending.length} unprocessed items`,
+            },
+          );
         }
         if (attempt > 0) await this.#backoff(attempt);
         const out = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.table]: pending } }));
@@ -72,17 +80,25 @@ export class UidMapStore {
     const found = new Map<string, string>();
     const unique = [...new Set(keys)];
     for (let i = 0; i < unique.length; i += READ_BATCH) {
-      let pending: Record<string, unknown>[] = unique.slice(i, i + READ_BATCH).map((k) => ({ pk: UidMapStore.pk(namespace, k) }));
+      let pending: Record<string, unknown>[] = unique
+        .slice(i, i + READ_BATCH)
+        .map((k) => ({ pk: UidMapStore.pk(namespace, k) }));
       for (let attempt = 0; pending.length > 0; attempt++) {
         if (attempt >= this.#attempts) {
-          throw new IdxError('IDX_UIDMAP_THROTTLED', `${pending.length} UID lookups were still unprocessed after ${this.#attempts} attempts`, {
-            transient: true,
-            expected: 'DynamoDB to answer the batch',
-            received: `${pending.length} unprocessed keys`,
-          });
+          throw new IdxError(
+            'IDX_UIDMAP_THROTTLED',
+            `${pending.length} UID lookups were still unprocessed after ${this.#attempts} attempts`,
+            {
+              transient: true,
+              expected: 'DynamoDB to answer the batch',
+              received: `${pending.length} unprocessed keys`,
+            },
+          );
         }
         if (attempt > 0) await this.#backoff(attempt);
-        const out = await this.db.send(new BatchGetCommand({ RequestItems: { [this.table]: { Keys: pending, ConsistentRead: true } } }));
+        const out = await this.db.send(
+          new BatchGetCommand({ RequestItems: { [this.table]: { Keys: pending, ConsistentRead: true } } }),
+        );
         for (const item of out.Responses?.[this.table] ?? []) found.set(String(item.key), String(item.uid));
         pending = (out.UnprocessedKeys?.[this.table]?.Keys ?? []) as Record<string, unknown>[];
       }

@@ -20,7 +20,12 @@ export function baseDataflow(): { id: string; name: string; steps: Record<string
     name: 'Base',
     steps: [
       { id: 'read', type: 'test.generate', params: { count: 5 }, next: ['rename'] },
-      { id: 'rename', type: 'field.rename', params: { fields: [{ sourceField: 'profile.email', targetField: 'MAIL' }] }, next: ['remove'] },
+      {
+        id: 'rename',
+        type: 'field.rename',
+        params: { fields: [{ sourceField: 'profile.email', targetField: 'MAIL' }] },
+        next: ['remove'],
+      },
       { id: 'remove', type: 'field.remove', params: { fields: ['profile'] } },
     ],
   };

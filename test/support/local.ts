@@ -3,7 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { type LocalEnvironment, type LocalEnvironmentOptions, startLocalEnvironment } from '../../lib/local/environment.ts';
+import {
+  type LocalEnvironment,
+  type LocalEnvironmentOptions,
+  startLocalEnvironment,
+} from '../../lib/local/environment.ts';
 
 /** Starts the environment before the file's tests and stops it (and removes its folder) after them. */
 export function useLocalEnvironment(options: LocalEnvironmentOptions = {}): { readonly env: LocalEnvironment } {

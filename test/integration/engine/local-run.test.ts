@@ -5,7 +5,7 @@ import type { Dataflow } from '../../../lib/dataflow/types.ts';
 import type { StepEvent } from '../../../lib/engine/events.ts';
 import { handle } from '../../../lib/engine/handler.ts';
 import type { StepResult } from '../../../lib/engine/refs.ts';
-import { runLocal, type RunEvent } from '../../../lib/local/runner.ts';
+import { type RunEvent, runLocal } from '../../../lib/local/runner.ts';
 import { DataflowStateStore } from '../../../lib/stores/state.ts';
 import { useLocalEnvironment } from '../../support/local.ts';
 import { testRegistry } from '../../support/scripts.ts';
@@ -22,7 +22,12 @@ function flow(id: string, steps: unknown[]): Dataflow {
 const splitFlow = (id: string, count = 2500) =>
   flow(id, [
     { id: 'gen', type: 'test.generate', params: { count, perInvocation: 1000 }, next: ['rename', 'rej'] },
-    { id: 'rename', type: 'field.rename', params: { fields: [{ sourceField: 'profile.email', targetField: 'MAIL' }] }, next: ['remove'] },
+    {
+      id: 'rename',
+      type: 'field.rename',
+      params: { fields: [{ sourceField: 'profile.email', targetField: 'MAIL' }] },
+      next: ['remove'],
+    },
     { id: 'rej', type: 'test.reject', params: { every: 100 }, next: ['remove'], error: ['remove'] },
     { id: 'remove', type: 'field.remove', params: { fields: ['profile'] } },
   ]);
@@ -33,7 +38,11 @@ describe('runLocal', () => {
     const events: RunEvent[] = [];
 
     // Act
-    const result = await runLocal(splitFlow('split'), { services: local.env.services, registry, onEvent: (e) => events.push(e) });
+    const result = await runLocal(splitFlow('split'), {
+      services: local.env.services,
+      registry,
+      onEvent: (e) => events.push(e),
+    });
 
     // Assess
     expect(result.status).toBe('succeeded');
@@ -44,7 +53,12 @@ describe('runLocal', () => {
     for (const s of Object.values(steps).filter((x) => x.type !== 'test.generate')) {
       expect(s.recordsIn).toBe(s.recordsOut + s.recordsRejected + s.recordsDropped);
     }
-    expect(result.job).toMatchObject({ status: 'succeeded', totalRecords: 2500, processedRecords: 2475, attemptNumber: 1 });
+    expect(result.job).toMatchObject({
+      status: 'succeeded',
+      totalRecords: 2500,
+      processedRecords: 2475,
+      attemptNumber: 1,
+    });
     expect(steps.rej?.rejectedLocation).toMatch(/^s3:\/\/identity-sync-stage\/stage\/split\//);
     expect(events.filter((e) => e.kind === 'step-started').length).toBe(6);
   });
@@ -54,7 +68,9 @@ describe('runLocal', () => {
     const result = await runLocal(splitFlow('watermark', 10), { services: local.env.services, registry });
 
     // Assess
-    const state = await new DataflowStateStore(local.env.services.dynamo, local.env.config.tables.state).get('watermark');
+    const state = await new DataflowStateStore(local.env.services.dynamo, local.env.config.tables.state).get(
+      'watermark',
+    );
     expect(state.watermark).toBe(new Date(Date.parse(result.job!.startTime) - 60_000).toISOString());
     expect(state.lockJobId).toBeUndefined();
   });
@@ -66,7 +82,11 @@ describe('runLocal', () => {
     const before = await store.get('testrun');
 
     // Act
-    const result = await runLocal(splitFlow('testrun', 50), { services: local.env.services, registry, input: { test: true } });
+    const result = await runLocal(splitFlow('testrun', 50), {
+      services: local.env.services,
+      registry,
+      input: { test: true },
+    });
 
     // Assess
     expect(result.job).toMatchObject({ status: 'succeeded', test: true, limit: 10, totalRecords: 10 });
@@ -82,11 +102,19 @@ describe('runLocal', () => {
     const events: RunEvent[] = [];
 
     // Act
-    const result = await runLocal(df, { services: local.env.services, registry, onEvent: (e) => events.push(e), retryIntervalMs: 10 });
+    const result = await runLocal(df, {
+      services: local.env.services,
+      registry,
+      onEvent: (e) => events.push(e),
+      retryIntervalMs: 10,
+    });
 
     // Assess
     expect(result.status).toBe('succeeded');
-    expect(events.filter((e) => e.kind === 'retry').map((e) => (e as { error: string }).error)).toEqual(['IdxTransientError', 'IdxTransientError']);
+    expect(events.filter((e) => e.kind === 'retry').map((e) => (e as { error: string }).error)).toEqual([
+      'IdxTransientError',
+      'IdxTransientError',
+    ]);
   });
 
   it('records a permanent failure with its code, releases the lock and keeps the watermark', async () => {
@@ -101,9 +129,14 @@ describe('runLocal', () => {
 
     // Assess
     expect(result.status).toBe('failed');
-    expect(result.job).toMatchObject({ status: 'failed', error: { code: 'IDX_INTERNAL', message: 'simulated permanent failure' } });
+    expect(result.job).toMatchObject({
+      status: 'failed',
+      error: { code: 'IDX_INTERNAL', message: 'simulated permanent failure' },
+    });
     expect(result.job?.endTime).toBeDefined();
-    const state = await new DataflowStateStore(local.env.services.dynamo, local.env.config.tables.state).get('permanent');
+    const state = await new DataflowStateStore(local.env.services.dynamo, local.env.config.tables.state).get(
+      'permanent',
+    );
     expect(state.lockJobId).toBeUndefined();
     expect(state.watermark).toBeUndefined();
   });
@@ -124,7 +157,11 @@ describe('runLocal', () => {
 
   it('rejects a bad execution input with a coded error', async () => {
     // Act
-    const result = await runLocal(splitFlow('badinput', 5), { services: local.env.services, registry, input: { limit: -3 } });
+    const result = await runLocal(splitFlow('badinput', 5), {
+      services: local.env.services,
+      registry,
+      input: { limit: -3 },
+    });
 
     // Assess
     expect(result.job).toMatchObject({ status: 'failed', error: { code: 'IDX_INPUT', param: 'limit' } });
@@ -135,22 +172,51 @@ describe('runStep', () => {
   it('overwrites its staged objects when retried instead of duplicating them', async () => {
     // Prepare
     const { services } = local.env;
-    const job = { id: 'retry-job', dataflowId: 'retry', startTime: new Date().toISOString(), test: false, fullExtract: true, logLevel: 'info' as const, attempt: 1 };
+    const job = {
+      id: 'retry-job',
+      dataflowId: 'retry',
+      startTime: new Date().toISOString(),
+      test: false,
+      fullExtract: true,
+      logLevel: 'info' as const,
+      attempt: 1,
+    };
     await services.dynamo.send(
-      new (await import('@aws-sdk/lib-dynamodb')).PutCommand({ TableName: services.config.tables.jobs, Item: { id: job.id, dataflowId: 'retry', startTime: job.startTime, steps: {}, trace: [] } }),
+      new (await import('@aws-sdk/lib-dynamodb')).PutCommand({
+        TableName: services.config.tables.jobs,
+        Item: { id: job.id, dataflowId: 'retry', startTime: job.startTime, steps: {}, trace: [] },
+      }),
     );
-    const event: StepEvent = { action: 'step', job, step: { id: 'gen', type: 'test.generate', key: 's0', params: { count: 250_000 } }, inputs: {} };
+    const event: StepEvent = {
+      action: 'step',
+      job,
+      step: { id: 'gen', type: 'test.generate', key: 's0', params: { count: 250_000 } },
+      inputs: {},
+    };
     const list = async () =>
-      (await services.s3.send(new ListObjectsV2Command({ Bucket: services.config.stageBucket, Prefix: 'stage/retry/' }))).Contents?.map((o) => o.Key);
+      (
+        await services.s3.send(
+          new ListObjectsV2Command({ Bucket: services.config.stageBucket, Prefix: 'stage/retry/' }),
+        )
+      ).Contents?.map((o) => o.Key);
 
     // Act
-    const first = (await handle(event, services, registry, { deadline: Date.now() + 60_000, echo: false })) as StepResult;
+    const first = (await handle(event, services, registry, {
+      deadline: Date.now() + 60_000,
+      echo: false,
+    })) as StepResult;
     const keysAfterFirst = await list();
-    const second = (await handle(event, services, registry, { deadline: Date.now() + 60_000, echo: false })) as StepResult;
+    const second = (await handle(event, services, registry, {
+      deadline: Date.now() + 60_000,
+      echo: false,
+    })) as StepResult;
 
     // Assess
     expect(await list()).toEqual(keysAfterFirst);
     expect(keysAfterFirst).toHaveLength(3);
-    expect(second.out).toEqual({ ...first.out, parts: first.out.kind === 'records' ? first.out.parts.map((p) => ({ ...p })) : [] });
+    expect(second.out).toEqual({
+      ...first.out,
+      parts: first.out.kind === 'records' ? first.out.parts.map((p) => ({ ...p })) : [],
+    });
   });
 });

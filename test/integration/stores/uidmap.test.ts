@@ -1,5 +1,5 @@
-import { BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { runScript } from '../../../lib/engine/harness.ts';
@@ -13,15 +13,30 @@ const local = useLocalEnvironment();
 describe('uidmap.write and uidmap.lookup', () => {
   it('stores email → UID for 1,000 records and finds them again in any case, batched', async () => {
     // Prepare
-    const records = Array.from({ length: 1000 }, (_, i) => ({ UID: `uid-${i}`, C_EmailAddress: `User${i}@Example.com` }));
+    const records = Array.from({ length: 1000 }, (_, i) => ({
+      UID: `uid-${i}`,
+      C_EmailAddress: `User${i}@Example.com`,
+    }));
     const services = local.env.services;
 
     // Act
-    const written = await runScript(uidmapWrite, { namespace: 'eloqua', keyField: 'C_EmailAddress' }, { records, services });
+    const written = await runScript(
+      uidmapWrite,
+      { namespace: 'eloqua', keyField: 'C_EmailAddress' },
+      { records, services },
+    );
     const looked = await runScript(
       uidmapLookup,
       { namespace: 'eloqua', keyField: 'email' },
-      { records: [{ email: 'user7@example.com' }, { email: 'USER999@EXAMPLE.COM' }, { email: 'nobody@example.com' }, { email: '' }], services },
+      {
+        records: [
+          { email: 'user7@example.com' },
+          { email: 'USER999@EXAMPLE.COM' },
+          { email: 'nobody@example.com' },
+          { email: '' },
+        ],
+        services,
+      },
     );
 
     // Assess
@@ -31,7 +46,10 @@ describe('uidmap.write and uidmap.lookup', () => {
       { email: 'user7@example.com', UID: 'uid-7' },
       { email: 'USER999@EXAMPLE.COM', UID: 'uid-999' },
     ]);
-    expect(looked.rejected.map((r) => (r._errorDetails as { code: string }).code)).toEqual(['IDX_UIDMAP_NO_MATCH', 'IDX_UIDMAP_NO_MATCH']);
+    expect(looked.rejected.map((r) => (r._errorDetails as { code: string }).code)).toEqual([
+      'IDX_UIDMAP_NO_MATCH',
+      'IDX_UIDMAP_NO_MATCH',
+    ]);
     expect(looked.counters).toMatchObject({ recordsIn: 4, recordsOut: 2, recordsRejected: 2 });
   });
 
@@ -42,7 +60,11 @@ describe('uidmap.write and uidmap.lookup', () => {
     await runScript(uidmapWrite, { namespace: 'b', keyField: 'k' }, { records: [{ UID: 'from-b', k: 'x' }], services });
 
     // Act
-    const out = await runScript(uidmapLookup, { namespace: 'b', keyField: 'k' }, { records: [{ k: 'x' }, { k: 'x', UID: 'kept' }], services });
+    const out = await runScript(
+      uidmapLookup,
+      { namespace: 'b', keyField: 'k' },
+      { records: [{ k: 'x' }, { k: 'x', UID: 'kept' }], services },
+    );
 
     // Assess
     expect(out.records).toEqual([
@@ -56,7 +78,11 @@ describe('uidmap.write and uidmap.lookup', () => {
     const services = local.env.services;
 
     // Act
-    const out = await runScript(uidmapWrite, { namespace: 'c', keyField: 'k' }, { records: [{ k: 'no-uid' }, { UID: 'no-key' }], services });
+    const out = await runScript(
+      uidmapWrite,
+      { namespace: 'c', keyField: 'k' },
+      { records: [{ k: 'no-uid' }, { UID: 'no-key' }], services },
+    );
     const found = await new UidMapStore(services.dynamo, services.config.tables.uidMap).get('c', ['no-uid']);
 
     // Assess
@@ -73,7 +99,10 @@ describe('UidMapStore', () => {
     // Prepare
     const mock = mockClient(db);
     const first = { PutRequest: { Item: { pk: 'n#a' } } };
-    mock.on(BatchWriteCommand).resolvesOnce({ UnprocessedItems: { t: [first] } }).resolves({ UnprocessedItems: {} });
+    mock
+      .on(BatchWriteCommand)
+      .resolvesOnce({ UnprocessedItems: { t: [first] } })
+      .resolves({ UnprocessedItems: {} });
     const store = new UidMapStore(db, 't', { baseDelayMs: 1 });
 
     // Act
@@ -108,12 +137,17 @@ describe('UidMapStore', () => {
     const store = new UidMapStore(db, 't');
 
     // Act
-    await store.put('n', [...Array.from({ length: 60 }, (_, i) => ({ key: `k${i}`, uid: `u${i}` })), { key: 'k0', uid: 'latest' }]);
+    await store.put('n', [
+      ...Array.from({ length: 60 }, (_, i) => ({ key: `k${i}`, uid: `u${i}` })),
+      { key: 'k0', uid: 'latest' },
+    ]);
 
     // Assess
     const sizes = mock.commandCalls(BatchWriteCommand).map((c) => (c.args[0].input.RequestItems?.t ?? []).length);
     expect(sizes).toEqual([25, 25, 10]);
-    const firstItem = mock.commandCalls(BatchWriteCommand)[0]?.args[0].input.RequestItems?.t?.[0] as { PutRequest: { Item: { uid: string } } };
+    const firstItem = mock.commandCalls(BatchWriteCommand)[0]?.args[0].input.RequestItems?.t?.[0] as {
+      PutRequest: { Item: { uid: string } };
+    };
     expect(firstItem.PutRequest.Item.uid).toBe('latest');
     mock.restore();
   });

@@ -17,6 +17,16 @@ const registry = testRegistry().register(filesOnly);
 
 type Mutate = (d: ReturnType<typeof baseDataflow>) => unknown;
 const step = (d: ReturnType<typeof baseDataflow>, i: number) => d.steps[i] as Record<string, unknown>;
+/** Changes fields of step i and returns the dataflow. */
+const withStep = (d: ReturnType<typeof baseDataflow>, i: number, patch: Record<string, unknown>) => {
+  Object.assign(step(d, i), patch);
+  return d;
+};
+/** Sets one param of step i and returns the dataflow. */
+const withParam = (d: ReturnType<typeof baseDataflow>, i: number, key: string, value: unknown) => {
+  (step(d, i).params as Record<string, unknown>)[key] = value;
+  return d;
+};
 
 /** Each case breaks the valid base dataflow in one way and names the code it must produce. */
 const cases: [string, Mutate, string, string?][] = [
@@ -29,50 +39,45 @@ const cases: [string, Mutate, string, string?][] = [
     'IDX_STEP_SHAPE',
   ],
   ['a step has no type', (d) => ({ ...d, steps: [...d.steps, { id: 'x' }] }), 'IDX_STEP_SHAPE'],
-  ['next is not a list', (d) => ((step(d, 0).next = 'rename'), d), 'IDX_STEP_SHAPE', 'read'],
-  ['a type nobody knows', (d) => ((step(d, 2).type = 'field.teleport'), d), 'IDX_STEP_TYPE_UNKNOWN', 'remove'],
+  ['next is not a list', (d) => withStep(d, 0, { next: 'rename' }), 'IDX_STEP_SHAPE', 'read'],
+  ['a type nobody knows', (d) => withStep(d, 2, { type: 'field.teleport' }), 'IDX_STEP_TYPE_UNKNOWN', 'remove'],
   [
     'an IdentitySync type not implemented here',
-    (d) => ((step(d, 2).type = 'datasource.write.bluekai'), d),
+    (d) => withStep(d, 2, { type: 'datasource.write.bluekai' }),
     'IDX_STEP_TYPE_NOT_IMPLEMENTED',
     'remove',
   ],
-  [
-    'an unknown param',
-    (d) => (((step(d, 2).params as Record<string, unknown>).feilds = ['x']), d),
-    'IDX_PARAM_UNKNOWN',
-    'remove',
-  ],
-  ['a mistyped param', (d) => ((step(d, 2).params = { fields: 'profile' }), d), 'IDX_PARAM_TYPE', 'remove'],
+  ['an unknown param', (d) => withParam(d, 2, 'feilds', ['x']), 'IDX_PARAM_UNKNOWN', 'remove'],
+  ['a mistyped param', (d) => withStep(d, 2, { params: { fields: 'profile' } }), 'IDX_PARAM_TYPE', 'remove'],
   [
     'a mistyped nested param',
-    (d) => ((step(d, 1).params = { fields: [{ sourceField: 1, targetField: 'A' }] }), d),
+    (d) => withStep(d, 1, { params: { fields: [{ sourceField: 1, targetField: 'A' }] } }),
     'IDX_PARAM_TYPE',
     'rename',
   ],
-  ['a missing required param', (d) => ((step(d, 1).params = {}), d), 'IDX_PARAM_MISSING', 'rename'],
+  ['a missing required param', (d) => withStep(d, 1, { params: {} }), 'IDX_PARAM_MISSING', 'rename'],
   [
     'a missing required nested param',
-    (d) => ((step(d, 1).params = { fields: [{ sourceField: 'a' }] }), d),
+    (d) => withStep(d, 1, { params: { fields: [{ sourceField: 'a' }] } }),
     'IDX_PARAM_MISSING',
     'rename',
   ],
-  ['a number out of range', (d) => ((step(d, 0).params = { count: 1.5 }), d), 'IDX_PARAM_TYPE', 'read'],
+  ['a number out of range', (d) => withStep(d, 0, { params: { count: 1.5 } }), 'IDX_PARAM_TYPE', 'read'],
   [
     'a duplicate step id',
     (d) => ({ ...d, steps: [...d.steps, { id: 'remove', type: 'field.remove', params: { fields: [] } }] }),
     'IDX_STEP_DUPLICATE_ID',
     'remove',
   ],
-  ['next names a missing step', (d) => ((step(d, 2).next = ['nowhere']), d), 'IDX_EDGE_MISSING_STEP', 'remove'],
-  ['error names a missing step', (d) => ((step(d, 1).error = ['nowhere']), d), 'IDX_EDGE_MISSING_STEP', 'rename'],
-  ['no entry point', (d) => ((step(d, 2).next = ['read']), d), 'IDX_GRAPH_NO_ENTRY'],
+  ['next names a missing step', (d) => withStep(d, 2, { next: ['nowhere'] }), 'IDX_EDGE_MISSING_STEP', 'remove'],
+  ['error names a missing step', (d) => withStep(d, 1, { error: ['nowhere'] }), 'IDX_EDGE_MISSING_STEP', 'rename'],
+  ['no entry point', (d) => withStep(d, 2, { next: ['read'] }), 'IDX_GRAPH_NO_ENTRY'],
   [
     'two entry points',
     (d) => ({ ...d, steps: [...d.steps, { id: 'other', type: 'test.generate', next: ['remove'] }] }),
     'IDX_GRAPH_MULTIPLE_ENTRIES',
   ],
-  ['a cycle', (d) => ((step(d, 2).next = ['rename']), d), 'IDX_GRAPH_CYCLE'],
+  ['a cycle', (d) => withStep(d, 2, { next: ['rename'] }), 'IDX_GRAPH_CYCLE'],
   [
     'an unreachable step',
     (d) => ({
@@ -119,32 +124,22 @@ const cases: [string, Mutate, string, string?][] = [
     'remove',
   ],
   ['an entry step that needs input', (d) => ({ ...d, steps: d.steps.slice(1) }), 'IDX_GRAPH_ENTRY_KIND', 'rename'],
-  [
-    'a plaintext password',
-    (d) => (((step(d, 2).params as Record<string, unknown>).password = 'hunter22'), d),
-    'IDX_CREDENTIAL_PLAINTEXT',
-    'remove',
-  ],
+  ['a plaintext password', (d) => withParam(d, 2, 'password', 'hunter22'), 'IDX_CREDENTIAL_PLAINTEXT', 'remove'],
   [
     'a plaintext nested secretKey',
-    (d) => (
-      ((step(d, 1).params as Record<string, unknown>).fields = [
-        { sourceField: 'a', targetField: 'b', secretKey: 'AKIAxyz' },
-      ]),
-      d
-    ),
+    (d) => withParam(d, 1, 'fields', [{ sourceField: 'a', targetField: 'b', secretKey: 'AKIAxyz' }]),
     'IDX_CREDENTIAL_PLAINTEXT',
     'rename',
   ],
   [
     'an unknown placeholder',
-    (d) => ((step(d, 1).params = { fields: [{ sourceField: 'a', targetField: '${tomorrow}' }] }), d),
+    (d) => withStep(d, 1, { params: { fields: [{ sourceField: 'a', targetField: '${tomorrow}' }] } }),
     'IDX_PLACEHOLDER_UNKNOWN',
     'rename',
   ],
   [
     'an unsupported date pattern letter',
-    (d) => ((step(d, 1).params = { fields: [{ sourceField: 'a', targetField: 'x_${now:yyyyQQ}' }] }), d),
+    (d) => withStep(d, 1, { params: { fields: [{ sourceField: 'a', targetField: 'x_${now:yyyyQQ}' }] } }),
     'IDX_PLACEHOLDER_PATTERN',
     'rename',
   ],
