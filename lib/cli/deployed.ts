@@ -4,6 +4,7 @@
  * `idx jobs --deployed` lists job records from the jobs table. Names come from lib/infra/names.ts, so nothing
  * is looked up but the state machine's ARN. Credentials and region are the AWS SDK's usual ones.
  */
+
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -22,7 +23,7 @@ import { IdxError } from '../errors.ts';
 import { DEFAULT_NAME_PREFIX, jobsTableName, stateMachineName } from '../infra/names.ts';
 import { type JobRecord, JobStore } from '../stores/jobs.ts';
 import { EXIT, usage } from './dataflow-commands.ts';
-import { table } from './format.ts';
+import { printJobs } from './jobs.ts';
 import { jobSummary } from './run.ts';
 
 /** The clients the deployed commands use (tests pass mocked ones). */
@@ -239,25 +240,6 @@ export async function jobsDeployedCommand(args: string[], clients?: DeployedClie
     ...(values.dataflow ? { dataflowId: dataflowIdOf(values.dataflow) } : {}),
     limit,
   });
-  if (values.json) process.stdout.write(`${JSON.stringify(jobs, null, 2)}\n`);
-  else if (jobs.length === 0) process.stdout.write('no jobs yet\n');
-  else {
-    process.stdout.write(
-      `${table(
-        ['job', 'dataflow', 'status', 'start', 'end', 'records', 'processed', 'attempt', 'test'],
-        jobs.map((j) => [
-          j.id,
-          j.dataflowId,
-          j.status,
-          j.startTime,
-          j.endTime ?? '',
-          j.totalRecords,
-          j.processedRecords,
-          j.attemptNumber,
-          j.test ? 'yes' : '',
-        ]),
-      )}\n`,
-    );
-  }
+  printJobs(jobs, values.json === true);
   return EXIT.ok;
 }

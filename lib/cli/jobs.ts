@@ -1,10 +1,34 @@
 /** `idx jobs [--dataflow ID] [--json]` and `idx jobs show <jobId> [--json]` on the local jobs table. */
 import { parseArgs } from 'node:util';
 import { startLocalEnvironment } from '../local/environment.ts';
-import { JobStore } from '../stores/jobs.ts';
+import { type JobRecord, JobStore } from '../stores/jobs.ts';
 import { EXIT, usage } from './dataflow-commands.ts';
 import { table } from './format.ts';
 import { jobSummary } from './run.ts';
+
+/** Prints job records as JSON or as a table (local and deployed listings alike). */
+export function printJobs(jobs: readonly JobRecord[], json: boolean): void {
+  if (json) process.stdout.write(`${JSON.stringify(jobs, null, 2)}\n`);
+  else if (jobs.length === 0) process.stdout.write('no jobs yet\n');
+  else {
+    process.stdout.write(
+      `${table(
+        ['job', 'dataflow', 'status', 'start', 'end', 'records', 'processed', 'attempt', 'test'],
+        jobs.map((j) => [
+          j.id,
+          j.dataflowId,
+          j.status,
+          j.startTime,
+          j.endTime ?? '',
+          j.totalRecords,
+          j.processedRecords,
+          j.attemptNumber,
+          j.test ? 'yes' : '',
+        ]),
+      )}\n`,
+    );
+  }
+}
 
 /** Lists local jobs or shows one. */
 export async function jobsCommand(args: string[]): Promise<number> {
@@ -35,25 +59,7 @@ export async function jobsCommand(args: string[]): Promise<number> {
       ...(values.dataflow ? { dataflowId: values.dataflow } : {}),
       limit: Number(values.limit ?? 50),
     });
-    if (values.json) process.stdout.write(`${JSON.stringify(jobs, null, 2)}\n`);
-    else if (jobs.length === 0) process.stdout.write('no jobs yet\n');
-    else {
-      process.stdout.write(
-        `${table(
-          ['job', 'dataflow', 'status', 'start', 'end', 'records', 'processed', 'test'],
-          jobs.map((j) => [
-            j.id,
-            j.dataflowId,
-            j.status,
-            j.startTime,
-            j.endTime ?? '',
-            j.totalRecords,
-            j.processedRecords,
-            j.test ? 'yes' : '',
-          ]),
-        )}\n`,
-      );
-    }
+    printJobs(jobs, values.json === true);
     return EXIT.ok;
   } finally {
     await env.close();
