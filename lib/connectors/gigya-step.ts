@@ -22,6 +22,15 @@ import {
 } from './gigya.ts';
 
 /** Connection params every Gigya script accepts (spread into its `params`). */
+/** The page size of the search readers (the cursor LIMIT). */
+export const GIGYA_PAGE_SIZE_PARAM = {
+  type: 'integer',
+  minimum: 1,
+  maximum: 1000,
+  default: 1000,
+  description: 'Page size (the cursor LIMIT); Gigya allows at most 1000 and may return fewer.',
+} as const;
+
 export const GIGYA_CONNECTION_PARAMS = {
   apiKey: {
     type: 'string',

@@ -1,4 +1,10 @@
-import { createSearchReader, GIGYA_CONNECTION_PARAMS, normalizeSelect, renderWhere } from '../connectors/gigya-step.ts';
+import {
+  createSearchReader,
+  GIGYA_CONNECTION_PARAMS,
+  GIGYA_PAGE_SIZE_PARAM,
+  normalizeSelect,
+  renderWhere,
+} from '../connectors/gigya-step.ts';
 import { isProblem, placeholdersIn } from '../dataflow/placeholders.ts';
 import { IdxError } from '../errors.ts';
 import { defineScript, type ScriptCheckProblem } from './types.ts';
@@ -92,13 +98,7 @@ export const datasourceReadGigyaAccount = defineScript({
       minimum: 1,
       description: 'At most this many accounts (besides the job limit, e.g. 10 in test runs).',
     },
-    batchSize: {
-      type: 'integer',
-      minimum: 1,
-      maximum: 1000,
-      default: 1000,
-      description: 'Page size (the cursor LIMIT); Gigya allows at most 1000 and may return fewer.',
-    },
+    batchSize: GIGYA_PAGE_SIZE_PARAM,
     ...GIGYA_CONNECTION_PARAMS,
   },
   check(params) {

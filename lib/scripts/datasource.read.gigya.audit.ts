@@ -1,4 +1,9 @@
-import { createSearchReader, GIGYA_CONNECTION_PARAMS, renderWhere } from '../connectors/gigya-step.ts';
+import {
+  createSearchReader,
+  GIGYA_CONNECTION_PARAMS,
+  GIGYA_PAGE_SIZE_PARAM,
+  renderWhere,
+} from '../connectors/gigya-step.ts';
 import { checkWherePlaceholders } from './datasource.read.gigya.account.ts';
 import { defineScript } from './types.ts';
 
@@ -33,13 +38,7 @@ export const datasourceReadGigyaAudit = defineScript({
       description: 'The ISO timestamp the delta window applies to; results are ordered by it.',
     },
     limit: { type: 'integer', minimum: 1, description: 'At most this many entries (besides the job limit).' },
-    batchSize: {
-      type: 'integer',
-      minimum: 1,
-      maximum: 1000,
-      default: 1000,
-      description: 'Page size (the cursor LIMIT), at most 1000.',
-    },
+    batchSize: GIGYA_PAGE_SIZE_PARAM,
     ...GIGYA_CONNECTION_PARAMS,
   },
   check(params) {
