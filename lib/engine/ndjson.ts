@@ -11,11 +11,12 @@ export async function* ndjsonBatches(
   stream: AsyncIterable<Buffer | string>,
   where: string,
   batchSize = BATCH_SIZE,
+  firstLine = 1,
 ): AsyncGenerator<DataRecord[]> {
   const decoder = new StringDecoder('utf8');
   let rest = '';
   let batch: DataRecord[] = [];
-  let line = 0;
+  let line = firstLine - 1;
   const parse = (text: string): DataRecord => {
     line++;
     try {

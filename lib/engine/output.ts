@@ -10,8 +10,8 @@ import type { StepCounters } from './refs.ts';
 
 /** Receives NDJSON text in coalesced chunks. */
 export interface RecordSink {
-  /** Writes a chunk of `count` NDJSON lines; resolves when the sink can take more. */
-  write(chunk: string, count: number): Promise<void>;
+  /** Writes a chunk of `count` NDJSON lines (text, or its UTF-8 bytes); resolves when the sink can take more. */
+  write(chunk: string | Uint8Array, count: number): Promise<void>;
 }
 
 /** Creates output files. */

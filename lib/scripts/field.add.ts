@@ -56,6 +56,7 @@ export const fieldAdd = defineScript({
       },
     },
   },
+  lanes: { records: true },
   check(params) {
     const problems: ScriptCheckProblem[] = [];
     params.fields.forEach((f, i) => {

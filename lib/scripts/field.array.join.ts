@@ -18,6 +18,7 @@ export const fieldArrayJoin = defineScript({
       description: 'Where to write the joined text. Default: replace the array field itself.',
     },
   },
+  lanes: { records: true },
   create(params) {
     const { field, separator } = params;
     const target = params.targetField ?? field;

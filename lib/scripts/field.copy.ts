@@ -27,6 +27,7 @@ export const fieldCopy = defineScript({
       },
     },
   },
+  lanes: { records: true },
   create(params) {
     const pairs = params.fields.map((f) => [f.sourceField, f.targetField] as const);
     return {

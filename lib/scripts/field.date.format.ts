@@ -43,6 +43,7 @@ export const fieldDateFormat = defineScript({
       examples: [[{ field: 'created', inputFormat: 'iso', outputFormat: 'yyyy-MM-dd' }]],
     },
   },
+  lanes: { records: true },
   check(params) {
     const problems: ScriptCheckProblem[] = [];
     params.fields.forEach((f, i) => {

@@ -47,6 +47,7 @@ export const fieldEvaluate = defineScript({
       },
     },
   },
+  lanes: { records: true },
   check(params) {
     const problems: ScriptCheckProblem[] = [];
     const jexl = createJexl();

@@ -62,6 +62,7 @@ export const fieldFlatten = defineScript({
         'key holding the array as it is.',
     },
   },
+  lanes: { records: true },
   create(params) {
     const { delimiter } = params;
     const arrays = params.arrays;

@@ -24,6 +24,7 @@ export const fieldMove = defineScript({
       description: 'The field the moved fields follow. Default: none, i.e. the moved fields come first.',
     },
   },
+  lanes: { records: true },
   create(params) {
     const moved = [...params.fields];
     const movedSet = new Set(moved);

@@ -16,6 +16,7 @@ export const fieldRemove = defineScript({
       items: { type: 'string', description: 'A dotted path.' },
     },
   },
+  lanes: { records: true },
   create(params) {
     const paths = [...params.fields];
     return {

@@ -1,4 +1,5 @@
 import { type DataRecord, defineScript } from './types.ts';
+import { cachedFunction } from './util/compiled.ts';
 import { deletePath, getPath, hasPath, setPath, splitPath } from './util/paths.ts';
 
 const hasOwn = Object.hasOwn as (o: object, key: string) => boolean;
@@ -56,9 +57,10 @@ function restOf(removed: Set<string>): (record: DataRecord) => DataRecord {
     if (kept.includes('__proto__')) build = (r) => without(r, removed);
     else {
       const q = (text: string) => JSON.stringify(text);
-      build = new Function('r', `return { ${kept.map((k) => `${q(k)}: r[${q(k)}]`).join(', ')} };`) as (
-        r: DataRecord,
-      ) => DataRecord;
+      build = cachedFunction<(r: DataRecord) => DataRecord>(
+        ['r'],
+        `return { ${kept.map((k) => `${q(k)}: r[${q(k)}]`).join(', ')} };`,
+      );
     }
     return build(record);
   };
@@ -121,16 +123,10 @@ function compileBatched(
     );
   });
   lines.push('return out;');
-  const factory = new Function(
-    'hasOwn',
-    'isObject',
-    'without',
-    'setPath',
-    'sequential',
-    'rest',
-    'leaves',
+  const factory = cachedFunction<(...deps: unknown[]) => (record: DataRecord) => DataRecord>(
+    ['hasOwn', 'isObject', 'without', 'setPath', 'sequential', 'rest', 'leaves'],
     `return function rename(r) {\n${lines.join('\n')}\n};`,
-  ) as (...deps: unknown[]) => (record: DataRecord) => DataRecord;
+  );
   return factory(
     hasOwn,
     isObject,
@@ -167,6 +163,7 @@ export const fieldRename = defineScript({
       },
     },
   },
+  lanes: { records: true },
   create(params) {
     const pairs = params.fields
       .filter((f) => f.sourceField !== f.targetField)

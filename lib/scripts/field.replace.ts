@@ -133,6 +133,7 @@ export const fieldReplace = defineScript({
       },
     },
   },
+  lanes: { records: true },
   check(params) {
     const problems: ScriptCheckProblem[] = [];
     params.fields.forEach((f, i) => {

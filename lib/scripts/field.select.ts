@@ -21,6 +21,7 @@ export const fieldSelect = defineScript({
       examples: [['UID', 'status']],
     },
   },
+  lanes: { records: true },
   create(params) {
     const paths = [...params.fields];
     const flat = paths.every((p) => !p.includes('.') && !p.startsWith("'"));

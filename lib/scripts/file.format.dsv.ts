@@ -1,5 +1,6 @@
 import { type DataRecord, defineScript, type StepOutput } from './types.ts';
-import { checkDsvSyntax, DsvFormatter } from './util/dsv.ts';
+import { cachedFunction } from './util/compiled.ts';
+import { checkDsvSyntax, DsvFormatter, isBlank } from './util/dsv.ts';
 import { CoalescingWriter, unescapeControl } from './util/io.ts';
 import { partName } from './util/parts.ts';
 import { getPath } from './util/paths.ts';
@@ -14,7 +15,10 @@ const MAX_TRACKED = 1000;
 /**
  * Compiles the row of a column list into one function with the column names written in (named property reads
  * instead of reads by a variable key, several times faster per record). Names enter the source only through
- * JSON.stringify, so any text is a safe string literal.
+ * JSON.stringify, so any text is a safe string literal. When the formatter allows it, a row whose values are all
+ * plain (text, numbers or booleans; no text empty or with blanks at its ends) is checked for characters that
+ * force quotes with one test over all its values, and written as is when there are none; any other row is
+ * written cell by cell.
  */
 function compileRow(
   columns: readonly string[],
@@ -23,14 +27,36 @@ function compileRow(
   lineEnd: string,
 ): (record: DataRecord) => string {
   const q = (text: string) => JSON.stringify(text);
-  const cells = columns.map((c) =>
-    c.includes('.') || c.startsWith("'") ? `fmt.cell(getPath(r, ${q(c)}))` : `fmt.cell(r[${q(c)}])`,
+  const reads = columns.map((c, i) =>
+    c.includes('.') || c.startsWith("'") ? `v${i} = getPath(r, ${q(c)})` : `v${i} = r[${q(c)}]`,
   );
-  const body = `return function row(r) { return ${[...cells.flatMap((cell, i) => (i ? [q(separator), cell] : [cell])), q(lineEnd)].join(' + ')}; };`;
-  return (new Function('fmt', 'getPath', body) as (f: DsvFormatter, g: typeof getPath) => (r: DataRecord) => string)(
-    formatter,
-    getPath,
-  );
+  const join = (parts: string[]) => [...parts.flatMap((p, i) => (i ? [q(separator), p] : [p])), q(lineEnd)].join(' + ');
+  const slow = `return ${join(columns.map((_, i) => `fmt.cell(v${i})`))};`;
+  // Numbers and booleans never need quotes unless the separator is a character their text can hold.
+  const scalars = !/[0-9a-zA-Z.+-]/.test(separator);
+  const fast = formatter.quoting
+    ? [
+        'plain: {',
+        ...columns.map(
+          (_, i) =>
+            `  if (typeof v${i} === 'string') { if (v${i} === '' || v${i}.indexOf(sep) !== -1 || blank(v${i}.charCodeAt(0)) || blank(v${i}.charCodeAt(v${i}.length - 1))) break plain; } else if (${scalars ? `typeof v${i} !== 'number' && typeof v${i} !== 'boolean'` : 'true'}) break plain;`,
+        ),
+        `  const line = ${columns.map((_, i) => `v${i}`).join(' + sep + ')};`,
+        '  if (quoting.test(line)) break plain;',
+        `  return line + ${q(lineEnd)};`,
+        '}',
+      ]
+    : [];
+  const body = `return function row(r) {\nconst ${reads.join(', ')};\n${fast.join('\n')}\n${slow}\n};`;
+  return cachedFunction<
+    (
+      f: DsvFormatter,
+      g: typeof getPath,
+      b: typeof isBlank,
+      q: RegExp | undefined,
+      s: string,
+    ) => (r: DataRecord) => string
+  >(['fmt', 'getPath', 'blank', 'quoting', 'sep'], body)(formatter, getPath, isBlank, formatter.quoting, separator);
 }
 
 /** `file.format.dsv`: writes records as a CSV or other delimiter-separated file. */
@@ -127,6 +153,18 @@ export const fileFormatDsv = defineScript({
         'Accepted for compatibility with dataflows exported from IdentitySync, where "Standard" is the value ' +
         'seen; the output is always the dialect the other params describe.',
     },
+  },
+  lanes: {
+    // With fixed columns and no size limit, rows are formatted independently: the header and the byte-order
+    // mark are what a file has once.
+    fragments: (params) =>
+      params.columns && params.maxFileSize === undefined
+        ? {
+            head: { ...params, createEmptyFile: true },
+            body: { ...params, writeHeader: false, writeBom: false, createEmptyFile: false },
+            emptyFile: params.createEmptyFile,
+          }
+        : undefined,
   },
   check(params) {
     return checkDsvSyntax(params);

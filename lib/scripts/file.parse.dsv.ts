@@ -1,4 +1,5 @@
 import { type DataRecord, defineScript } from './types.ts';
+import { cachedFunction } from './util/compiled.ts';
 import { checkDsvSyntax, type DsvCell, DsvParser, inferCell } from './util/dsv.ts';
 import { CHARSET_NAMES, decodeText, isKnownCharset, unescapeControl } from './util/io.ts';
 
@@ -15,10 +16,9 @@ function compileRecord(
   const props = names.map((n, i) => `${n === '__proto__' ? `[${q(n)}]` : q(n)}: ${infer ? `v(c[${i}])` : `c[${i}]`}`);
   const body = `return function record(c, fileName) { return fileName === undefined ? { ${props.join(', ')} } : { ${[...props, '"_fileName": fileName'].join(', ')} }; };`;
   const v = (x: DsvCell) => (typeof x === 'string' && x !== '' ? inferCell(x) : x);
-  return (
-    new Function('v', body) as (
-      v: (x: DsvCell) => unknown,
-    ) => (cells: DsvCell[], fileName: string | undefined) => DataRecord
+  return cachedFunction<(v: (x: DsvCell) => unknown) => (cells: DsvCell[], fileName: string | undefined) => DataRecord>(
+    ['v'],
+    body,
   )(v);
 }
 
@@ -106,6 +106,19 @@ export const fileParseDsv = defineScript({
         'empty string as `""` and a missing value as nothing) read back exactly with "omit".',
     },
   },
+  lanes: {
+    // Cutting needs to know where rows end from the bytes: a charset must be fixed and keep line feeds as one
+    // byte (UTF-16 does not; auto-detect could decide differently for each chunk).
+    split: (params) =>
+      /^(utf-?8|iso-8859-1|latin-?1|windows-1252)$/i.test(params.fileCharset)
+        ? {
+            separator: unescapeControl(params.columnSeparator),
+            quote: params.quoteCharacter,
+            escape: params.escapeCharacter ?? params.quoteCharacter,
+            header: params.hasHeader,
+          }
+        : undefined,
+  },
   check(params) {
     const problems = checkDsvSyntax(params);
     const charset = params.fileCharset ?? 'UTF-8';
@@ -141,7 +154,7 @@ export const fileParseDsv = defineScript({
       async file(file, out) {
         let names: string[] | undefined = params.hasHeader ? undefined : params.columns;
         // Empty cells left out ("omit") change a record's shape, so only the other modes use the compiled record.
-        const compiled = params.emptyValue !== 'omit' && !process.env.NOCOMPILE;
+        const compiled = params.emptyValue !== 'omit';
         let make = names && compiled ? compileRecord(names, infer) : undefined;
         const fileName = params.addFilename ? file.name : undefined;
         let expectHeader = params.hasHeader;
@@ -214,7 +227,7 @@ export const fileParseDsv = defineScript({
               );
             },
           },
-          { unquotedEmpty },
+          { unquotedEmpty, firstLine: file.firstLine ?? 1 },
         );
         for await (const text of decodeText(file.open(), params.fileCharset, `file ${file.name}`)) {
           for (let at = 0; at < text.length; at += SLICE_CHARS) {

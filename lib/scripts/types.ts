@@ -20,6 +20,11 @@ export interface InputFile {
   readonly size: number;
   /** Opens a fresh stream of the content; may be called more than once. */
   open(): Readable;
+  /**
+   * The line of the whole file this content starts on, when it is one piece of a larger file read in parallel
+   * lanes (its header row, if any, comes first and counts before it). Parsers number rows from here. @default 1
+   */
+  readonly firstLine?: number;
 }
 
 /** Why a record was rejected; becomes the record's `_errorDetails`. */
@@ -150,6 +155,39 @@ export interface ScriptDefinition<S extends ParamsSchema = ParamsSchema> {
   readonly check?: (params: ParamsOf<S>) => ScriptCheckProblem[];
   /** Starts the script for one step execution with resolved params (defaults applied, placeholders resolved). */
   readonly create: (params: ParamsOf<S>, ctx: ScriptContext) => ScriptInstance | Promise<ScriptInstance>;
+  /** How the step can run in parallel lanes (lib/engine/lanes.ts). Without it, the step always runs in one. */
+  readonly lanes?: LaneSupport<ParamsOf<S>>;
+}
+
+/** The delimiter-separated dialect of a file a parser can have cut into chunks (see lib/engine/split.ts). */
+export interface SplitSyntax {
+  readonly separator: string;
+  readonly quote: string;
+  readonly escape: string;
+  /** The first row is a header, repeated before every chunk. */
+  readonly header: boolean;
+}
+
+/**
+ * What a script promises so that several instances of it can share one step's input, each taking whole chunks
+ * of it, with the outputs put back together in input order.
+ */
+export interface LaneSupport<P> {
+  /** Each record is transformed on its own: no state carries from one record to the next. */
+  readonly records?: boolean;
+  /**
+   * A file parser: the dialect in which a file can be cut on row boundaries and each chunk, preceded by the
+   * header row, parsed on its own (rows numbered from {@link InputFile.firstLine}); undefined when these params
+   * do not allow it.
+   */
+  readonly split?: (params: P) => SplitSyntax | undefined;
+  /**
+   * A formatter whose file is the concatenation of independently formatted runs of records: `body` formats a run
+   * without anything that appears once per file; `head`, given no records, writes only what starts the file.
+   * `emptyFile`: a file is written even when no record arrives. Undefined when these params do not allow it
+   * (for example when the columns come from the first record or the file is split by size).
+   */
+  readonly fragments?: (params: P) => { readonly head: P; readonly body: P; readonly emptyFile: boolean } | undefined;
 }
 
 /** A definition whose params type is erased, as the registry stores it. */

@@ -15,15 +15,15 @@ import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
-import { ScriptDriver } from '../../lib/engine/drive.ts';
+import type { ScriptDriver } from '../../lib/engine/drive.ts';
+import { createDrivers, type LaneStep, Lanes, planLanes } from '../../lib/engine/lanes.ts';
 import { TraceLogger } from '../../lib/engine/logger.ts';
 import { ndjsonBatches } from '../../lib/engine/ndjson.ts';
-import { EngineOutput, type FileSink, type RecordSink } from '../../lib/engine/output.ts';
-import { type StepCounters, zeroCounters } from '../../lib/engine/refs.ts';
+import type { FileSink, RecordSink } from '../../lib/engine/output.ts';
+import type { StepCounters } from '../../lib/engine/refs.ts';
 import { resolveParams } from '../../lib/engine/resolve.ts';
 import { Redactor, type SecretResolver } from '../../lib/engine/secrets.ts';
-import type { Services } from '../../lib/engine/services.ts';
-import type { AnyScriptDefinition, DataRecord, InputFile, JobContext } from '../../lib/scripts/types.ts';
+import type { AnyScriptDefinition, InputFile, JobContext } from '../../lib/scripts/types.ts';
 import { endWritable, writeChunk } from '../../lib/scripts/util/io.ts';
 import { benchDefinitions } from './bench-registry.ts';
 
@@ -43,6 +43,10 @@ export interface ChainIo {
   readonly outDir: string;
   /** Path of the compiled worker module (see {@link runFileStepWorker}); without it file steps run in-thread. */
   readonly worker?: string;
+  /** Lanes (worker threads) for runs of steps that allow them; 1 runs everything on the main thread. @default 1 */
+  readonly lanes?: number;
+  /** Path of the compiled lane worker module (test/bench/lane-worker.ts), needed with more than one lane. */
+  readonly laneWorker?: string;
 }
 
 /** Per-step figures. */
@@ -68,9 +72,6 @@ const NO_SECRETS: SecretResolver = {
     throw new Error(`no secret ${name} in the benchmark`);
   },
 };
-
-/** The scripts used here reach no service. */
-const NO_SERVICES = {} as Services;
 
 /** An NDJSON sink on a local file, waiting for the disk when it asks to. */
 class LocalRecordSink implements RecordSink {
@@ -116,41 +117,25 @@ class FolderSink implements FileSink {
   }
 }
 
-async function createDriver(
-  definition: AnyScriptDefinition,
-  step: ChainStep,
-  stepId: string,
-  sinks: {
-    records?: RecordSink;
-    forward?: (batch: DataRecord[]) => Promise<void>;
-    files?: FileSink;
-    rejected: RecordSink;
-  },
-): Promise<ScriptDriver> {
-  const counters = zeroCounters();
-  const log = new TraceLogger({ jobId: JOB.id, stepId, level: 'error', echo: false });
-  const out = new EngineOutput({
-    stepId,
-    produces: definition.produces,
-    ...(sinks.records ? { records: sinks.records } : {}),
-    ...(sinks.forward ? { forward: sinks.forward } : {}),
-    rejected: sinks.rejected,
-    ...(sinks.files ? { files: sinks.files } : {}),
-    limit: Number.POSITIVE_INFINITY,
-    counters,
-    log,
-    debug: false,
-  });
-  const params = await resolveParams(definition.params, step.params, JOB, NO_SECRETS, stepId);
-  const instance = await definition.create(params as never, {
-    job: JOB,
-    stepId,
-    log,
-    services: NO_SERVICES,
-    deadline: Date.now() + 3_600_000,
-    signal: new AbortController().signal,
-  });
-  return new ScriptDriver(definition, instance, out, counters, stepId);
+/** Resolves the params of a run of steps as the engine does before it starts them. */
+async function resolveSteps(
+  defs: readonly AnyScriptDefinition[],
+  steps: readonly ChainStep[],
+  first: number,
+): Promise<LaneStep[]> {
+  const out: LaneStep[] = [];
+  for (let k = 0; k < steps.length; k++) {
+    const definition = defs[k] as AnyScriptDefinition;
+    const id = `${first + k + 1}-${definition.type}`;
+    const step = steps[k] as ChainStep;
+    out.push({ id, type: step.type, params: await resolveParams(definition.params, step.params, JOB, NO_SECRETS, id) });
+  }
+  return out;
+}
+
+/** A logger per step that keeps errors only. */
+function quietLog(stepId: string): TraceLogger {
+  return new TraceLogger({ jobId: JOB.id, stepId, level: 'error', echo: false });
 }
 
 function definitionOf(type: string): AnyScriptDefinition {
@@ -245,6 +230,52 @@ class FileReceiver {
   }
 }
 
+/** A file step on the main thread, reading each file while the step before writes it. */
+class InThreadConsumer implements FileSink {
+  #queue: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly driver: ScriptDriver,
+    private readonly folder: FolderSink,
+  ) {}
+
+  static async start(
+    definition: AnyScriptDefinition,
+    step: ChainStep,
+    index: number,
+    outDir: string,
+    rejected: RecordSink,
+  ): Promise<InThreadConsumer> {
+    const [resolved] = (await resolveSteps([definition], [step], index)) as [LaneStep];
+    const folder = new FolderSink(outDir);
+    const [driver] = (await createDrivers(
+      [definition],
+      [resolved],
+      [resolved.params],
+      JOB,
+      { files: folder, rejected },
+      () => quietLog(resolved.id),
+    )) as [ScriptDriver];
+    return new InThreadConsumer(driver, folder);
+  }
+
+  create(name: string): Writable {
+    const stream = new PassThrough({ highWaterMark: 1 << 20 });
+    const file: InputFile = { name, size: 0, open: () => stream };
+    this.#queue = this.#queue.then(() => this.driver.file(file));
+    this.#queue.catch(() => undefined);
+    return stream;
+  }
+
+  async finish(): Promise<StepFigures> {
+    await this.#queue;
+    await this.driver.finish();
+    await this.driver.instance.close?.();
+    await Promise.all(this.folder.written);
+    return { type: this.driver.definition.type, counters: this.driver.counters };
+  }
+}
+
 /** The file step a worker thread runs over the files sent to it. */
 export interface WorkerTask {
   readonly step: ChainStep;
@@ -277,6 +308,15 @@ function startWorker(
   return { worker, done };
 }
 
+/** A local file as a step input. */
+function localFile(path: string): InputFile {
+  return {
+    name: basename(path),
+    size: statSync(path).size,
+    open: () => createReadStream(path, { highWaterMark: 1 << 20 }),
+  };
+}
+
 /** Runs the chain; returns each step's counters. */
 export async function runChain(steps: readonly ChainStep[], io: ChainIo): Promise<StepFigures[]> {
   await mkdir(io.outDir, { recursive: true });
@@ -293,10 +333,21 @@ export async function runChain(steps: readonly ChainStep[], io: ChainIo): Promis
     const last = defs[to - 1] as AnyScriptDefinition;
     // A trailing file step (gzip) runs in a worker thread fed while the files are written, like `… | gzip`.
     let consumer: { done: Promise<StepFigures>; sender: FileSender; worker: Worker } | undefined;
+    let streamed: InThreadConsumer | undefined;
     let folder: FolderSink | undefined;
     if (last.produces === 'files') {
       const next = defs[to];
-      if (io.worker && to === steps.length - 1 && next?.consumes === 'files' && next.produces === 'files') {
+      const trailing = to === steps.length - 1 && next?.consumes === 'files' && next.produces === 'files';
+      if (trailing && (io.lanes ?? 1) > 1) {
+        // The lanes do the record work; the main thread is free to run the file step on the files as they come.
+        streamed = await InThreadConsumer.start(
+          definitionOf((steps[to] as ChainStep).type),
+          steps[to] as ChainStep,
+          to,
+          io.outDir,
+          rejected,
+        );
+      } else if (io.worker && trailing) {
         let sender: FileSender | undefined;
         const started = startWorker(io.worker, { step: steps[to] as ChainStep, outDir: io.outDir }, (m) => {
           if (m.kind === 'consumed') sender?.consumed(m.bytes);
@@ -308,43 +359,72 @@ export async function runChain(steps: readonly ChainStep[], io: ChainIo): Promis
         await mkdir(folder.dir, { recursive: true });
       }
     }
-    const drivers: ScriptDriver[] = [];
-    for (let k = to - 1; k >= from; k--) {
-      const definition = defs[k] as AnyScriptDefinition;
-      const next = drivers[0];
-      let records: LocalRecordSink | undefined;
-      if (definition.produces === 'records' && !next) {
-        records = new LocalRecordSink(join(io.outDir, 'records.ndjson'));
-        recordSinks.push(records);
-      }
-      const files = definition.produces === 'files' ? (consumer?.sender ?? folder) : undefined;
-      drivers.unshift(
-        await createDriver(definition, steps[k] as ChainStep, `${k + 1}-${definition.type}`, {
-          ...(records ? { records } : {}),
-          ...(next ? { forward: (batch: DataRecord[]) => next.push(batch) } : {}),
-          ...(files ? { files } : {}),
-          rejected,
-        }),
-      );
+    const phaseDefs = defs.slice(from, to);
+    const phaseSteps = await resolveSteps(phaseDefs, steps.slice(from, to), from);
+    let records: LocalRecordSink | undefined;
+    if (last.produces === 'records') {
+      records = new LocalRecordSink(join(io.outDir, 'records.ndjson'));
+      recordSinks.push(records);
     }
-    const head = drivers[0] as ScriptDriver;
-    if (head.definition.consumes === 'records') {
-      if (!io.records) throw new Error('the first step reads records: give an NDJSON file');
-      for await (const batch of ndjsonBatches(createReadStream(io.records, { highWaterMark: 1 << 20 }), io.records)) {
-        await head.push(batch);
+    const files = consumer?.sender ?? streamed ?? folder;
+    const sinks = { ...(records ? { records } : {}), rejected, ...(files ? { files } : {}) };
+    const plan =
+      (io.lanes ?? 1) > 1 && io.laneWorker
+        ? planLanes(
+            phaseDefs,
+            phaseSteps.map((s) => s.params),
+          )
+        : 'one lane';
+    const head = phaseDefs[0] as AnyScriptDefinition;
+    if (typeof plan !== 'string') {
+      const lanes = new Lanes({
+        worker: io.laneWorker as string,
+        count: io.lanes ?? 1,
+        steps: phaseSteps,
+        definitions: phaseDefs,
+        plan,
+        job: JOB,
+        sinks,
+        logs: phaseSteps.map((s) => quietLog(s.id)),
+      });
+      try {
+        if (head.consumes === 'records') {
+          if (!io.records) throw new Error('the first step reads records: give an NDJSON file');
+          await lanes.records(createReadStream(io.records, { highWaterMark: 1 << 20 }));
+        } else {
+          for (const path of inputs) await lanes.file(localFile(path));
+        }
+        const counters = await lanes.finish();
+        figures.push(...phaseDefs.map((d, k) => ({ type: d.type, counters: counters[k] as StepCounters })));
+      } finally {
+        await lanes.close();
       }
     } else {
-      for (const path of inputs) {
-        await head.file({
-          name: basename(path),
-          size: statSync(path).size,
-          open: () => createReadStream(path, { highWaterMark: 1 << 20 }),
-        });
+      const drivers = await createDrivers(
+        phaseDefs,
+        phaseSteps,
+        phaseSteps.map((s) => s.params),
+        JOB,
+        sinks,
+        (k) => quietLog((phaseSteps[k] as LaneStep).id),
+      );
+      const first = drivers[0] as ScriptDriver;
+      if (head.consumes === 'records') {
+        if (!io.records) throw new Error('the first step reads records: give an NDJSON file');
+        for await (const batch of ndjsonBatches(createReadStream(io.records, { highWaterMark: 1 << 20 }), io.records)) {
+          await first.push(batch);
+        }
+      } else {
+        for (const path of inputs) await first.file(localFile(path));
       }
+      for (const d of drivers) await d.finish();
+      for (const d of drivers) await d.instance.close?.();
+      figures.push(...drivers.map((d) => ({ type: d.definition.type, counters: d.counters })));
     }
-    for (const d of drivers) await d.finish();
-    for (const d of drivers) await d.instance.close?.();
-    figures.push(...drivers.map((d) => ({ type: d.definition.type, counters: d.counters })));
+    if (streamed) {
+      figures.push(await streamed.finish());
+      break;
+    }
     if (consumer) {
       consumer.worker.postMessage({ kind: 'end' });
       figures.push(await consumer.done);
@@ -369,7 +449,15 @@ export async function runFileStepWorker(
   const rejected = new LocalRecordSink(join(task.outDir, 'rejected-worker.ndjson'));
   try {
     const folder = new FolderSink(task.outDir);
-    const driver = await createDriver(definition, task.step, `worker-${definition.type}`, { files: folder, rejected });
+    const [step] = await resolveSteps([definition], [task.step], 0);
+    const [driver] = (await createDrivers(
+      [definition],
+      [step as LaneStep],
+      [(step as LaneStep).params],
+      JOB,
+      { files: folder, rejected },
+      () => quietLog((step as LaneStep).id),
+    )) as [ScriptDriver];
     const receiver = new FileReceiver(port as unknown as Port, (file) => driver.file(file));
     await new Promise<void>((resolve, reject) => {
       port.on('message', (m: FileMessage) => {

@@ -49,6 +49,8 @@ export interface DsvParserOptions {
    * closed, and the row is rejected. @default 64 Mi characters
    */
   readonly maxRowChars?: number;
+  /** The line number of the first line of the text (a chunk of a larger file starts further on). @default 1 */
+  readonly firstLine?: number;
 }
 
 /** Rejected rows keep at most this much of their text. */
@@ -87,6 +89,7 @@ export class DsvParser {
     this.#doubled = this.#escape === this.#quote;
     this.#empty = 'unquotedEmpty' in options ? options.unquotedEmpty : '';
     this.#maxRow = options.maxRowChars ?? 64 * 1024 * 1024;
+    this.#line = options.firstLine ?? 1;
     this.#sink = sink;
   }
 
@@ -411,6 +414,7 @@ export class DsvFormatter {
   readonly #special: RegExp;
   /** A separator of several characters, searched on its own. */
   readonly #longSeparator: string | undefined;
+  readonly #quoting: RegExp;
   readonly #doubled: boolean;
   readonly #inner: RegExp;
   readonly #innerWith: string;
@@ -426,9 +430,19 @@ export class DsvFormatter {
     // No `u` flag: a third faster, and an astral separator then matches by its halves (quoting more, never less).
     this.#special = new RegExp(`[${chars.map((c) => c.replace(/[\\\]^-]/g, '\\$&')).join('')}]`);
     this.#longSeparator = single ? undefined : options.separator;
+    this.#quoting = new RegExp(`[${[q, e, '\r', '\n'].map((c) => c.replace(/[\\\]^-]/g, '\\$&')).join('')}]`);
     this.#doubled = e === q;
     this.#inner = new RegExp(`${regexEscape(e)}|${regexEscape(q)}`, 'g');
     this.#innerWith = this.#doubled ? q + q : `${e.replace(/\$/g, '$$$$')}$&`;
+  }
+
+  /**
+   * The characters other than the separator that force quotes, as one regular expression, when quoting depends
+   * only on them, the separator, empty text and blanks at the ends (values are not all quoted and the separator
+   * is one character); else undefined. A row formatter can then test a whole row at once.
+   */
+  get quoting(): RegExp | undefined {
+    return this.#quoteAll || this.#longSeparator !== undefined ? undefined : this.#quoting;
   }
 
   /** True when a text must be quoted: special characters, or blanks at either end (some readers trim them). */
@@ -456,7 +470,7 @@ export class DsvFormatter {
 }
 
 /** The characters JavaScript's `\s` matches. */
-function isBlank(c: number): boolean {
+export function isBlank(c: number): boolean {
   if (c <= 32) return c === 32 || (c >= 9 && c <= 13);
   if (c < 0xa0) return false;
   return (
