@@ -67,7 +67,8 @@ export function planLanes(
   if (!first || !last) return 'no steps';
   let input: LaneInput;
   if (first.consumes === 'records') {
-    if (!first.lanes?.records) return `${first.type} keeps state between records`;
+    const formatterAlone = definitions.length === 1 && first.produces === 'files';
+    if (!formatterAlone && !first.lanes?.records) return `${first.type} keeps state between records`;
     input = { kind: 'records' };
   } else if (first.consumes === 'files' && first.produces === 'records') {
     const syntax = first.lanes?.split?.(params[0] as never);
@@ -330,10 +331,19 @@ export function serveLane(
       (i) => new LaneLogger(i, logs),
     );
     const head = drivers[0] as ScriptDriver;
+    const header = task.file?.header;
     const content = (): Readable => {
-      if (stream) return stream;
-      const parts = [task.file?.header, task.data].filter((p): p is Uint8Array => p !== undefined);
-      return Readable.from(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+      const first = [header, task.data]
+        .filter((p): p is Uint8Array => p !== undefined)
+        .map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+      if (!stream) return Readable.from(first);
+      const rest = stream;
+      return Readable.from(
+        (async function* () {
+          yield* first;
+          yield* rest;
+        })(),
+      );
     };
     try {
       if (task.file) {

@@ -129,7 +129,7 @@ describe('dsvChunks', () => {
         [64, 1],
       ] as const) {
         // Act
-        let header = Buffer.alloc(0);
+        let header: Buffer = Buffer.alloc(0);
         let headerLines = 0;
         const { chunks, rest } = await collect(
           dsvChunks(

@@ -1,0 +1,302 @@
+import { Readable, Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createDrivers, type LaneStep, Lanes, planLanes } from '../../../lib/engine/lanes.ts';
+import { ndjsonBatches } from '../../../lib/engine/ndjson.ts';
+import type { FileSink, RecordSink } from '../../../lib/engine/output.ts';
+import type { StepCounters } from '../../../lib/engine/refs.ts';
+import { resolveParams } from '../../../lib/engine/resolve.ts';
+import { LocalSecretResolver } from '../../../lib/engine/secrets.ts';
+import { IdxError } from '../../../lib/errors.ts';
+import { defaultRegistry } from '../../../lib/scripts/index.ts';
+import type { AnyScriptDefinition, JobContext } from '../../../lib/scripts/types.ts';
+
+const WORKER = new URL('../../../bin/lane-worker.js', import.meta.url);
+const registry = defaultRegistry();
+const JOB: JobContext = {
+  id: 'job-1',
+  dataflowId: 'lanes',
+  startTime: '2026-01-02T03:04:05.000Z',
+  test: false,
+  fullExtract: false,
+  logLevel: 'info',
+  attempt: 1,
+};
+
+/** A step as a dataflow author writes it. */
+interface Step {
+  readonly type: string;
+  readonly params: Record<string, unknown>;
+}
+
+class BytesSink implements RecordSink {
+  readonly parts: Buffer[] = [];
+  count = 0;
+  async write(chunk: string | Uint8Array, count: number): Promise<void> {
+    this.parts.push(Buffer.from(chunk));
+    this.count += count;
+  }
+  get text(): string {
+    return Buffer.concat(this.parts).toString();
+  }
+}
+
+class FilesSink implements FileSink {
+  readonly files = new Map<string, Buffer[]>();
+  create(name: string): Writable {
+    const parts: Buffer[] = [];
+    this.files.set(name, parts);
+    return new Writable({
+      write(chunk: Buffer, _e, callback) {
+        parts.push(chunk);
+        callback();
+      },
+    });
+  }
+  text(): Record<string, string> {
+    return Object.fromEntries([...this.files].map(([name, parts]) => [name, Buffer.concat(parts).toString()]));
+  }
+}
+
+interface RunOutput {
+  readonly records: string;
+  readonly rejected: string;
+  readonly files: Record<string, string>;
+  readonly counters: StepCounters[];
+}
+
+async function prepare(steps: readonly Step[]): Promise<{ definitions: AnyScriptDefinition[]; resolved: LaneStep[] }> {
+  const definitions = steps.map((s) => registry.require(s.type));
+  const secrets = new LocalSecretResolver({});
+  const resolved: LaneStep[] = [];
+  for (const [i, s] of steps.entries()) {
+    const id = `step-${i + 1}`;
+    const params = await resolveParams((definitions[i] as AnyScriptDefinition).params, s.params, JOB, secrets, id);
+    resolved.push({ id, type: s.type, params });
+  }
+  return { definitions, resolved };
+}
+
+type Input = { readonly ndjson: string } | { readonly file: { readonly name: string; readonly text: string } };
+
+const fileOf = (f: { name: string; text: string }) => ({
+  name: f.name,
+  size: Buffer.byteLength(f.text),
+  open: () => Readable.from([Buffer.from(f.text)]),
+});
+
+/** The steps on the main thread, one after the other: what lanes must reproduce. */
+async function runInOne(steps: readonly Step[], input: Input): Promise<RunOutput> {
+  const { definitions, resolved } = await prepare(steps);
+  const records = new BytesSink();
+  const rejected = new BytesSink();
+  const files = new FilesSink();
+  const drivers = await createDrivers(
+    definitions,
+    resolved,
+    resolved.map((s) => s.params),
+    JOB,
+    { records, rejected, files },
+    () => ({ debug() {}, info() {}, warn() {}, error() {} }),
+  );
+  const head = drivers[0];
+  if (!head) throw new Error('no steps');
+  if ('ndjson' in input) {
+    for await (const batch of ndjsonBatches(Readable.from([Buffer.from(input.ndjson)]), 'input'))
+      await head.push(batch);
+  } else await head.file(fileOf(input.file));
+  for (const d of drivers) await d.finish();
+  return {
+    records: records.text,
+    rejected: rejected.text,
+    files: files.text(),
+    counters: drivers.map((d) => d.counters),
+  };
+}
+
+/** The steps in lanes. */
+async function runInLanes(steps: readonly Step[], input: Input, count = 2, chunkBytes = 2048): Promise<RunOutput> {
+  const { definitions, resolved } = await prepare(steps);
+  const plan = planLanes(
+    definitions,
+    resolved.map((s) => s.params),
+  );
+  if (typeof plan === 'string') throw new Error(plan);
+  const records = new BytesSink();
+  const rejected = new BytesSink();
+  const files = new FilesSink();
+  const warnings: string[] = [];
+  const lanes = new Lanes({
+    worker: WORKER,
+    count,
+    steps: resolved,
+    definitions,
+    plan,
+    job: JOB,
+    sinks: { records, rejected, files },
+    logs: resolved.map(() => ({ debug() {}, info() {}, warn: (m: string) => warnings.push(m), error() {} })),
+    chunkBytes,
+  });
+  try {
+    if ('ndjson' in input) await lanes.records(Readable.from([Buffer.from(input.ndjson)]));
+    else await lanes.file(fileOf(input.file));
+    const counters = await lanes.finish();
+    return { records: records.text, rejected: rejected.text, files: files.text(), counters };
+  } finally {
+    await lanes.close();
+  }
+}
+
+/** Counters without timing. */
+const counts = (cs: StepCounters[]) => cs.map(({ durationMs: _d, invocations: _i, ...rest }) => rest);
+
+function accounts(n: number): string {
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    lines.push(
+      JSON.stringify({
+        UID: `uid-${i}`,
+        profile: { firstName: i % 11 === 0 ? 'Zoë, "Z"' : `First ${i}`, lastName: `Last ${i}` },
+        created: i % 13 === 0 ? 'not a date' : `2024-03-0${1 + (i % 9)}T10:11:12.000Z`,
+      }),
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+const exportSteps: Step[] = [
+  {
+    type: 'field.rename',
+    params: {
+      fields: [
+        { sourceField: 'profile.firstName', targetField: 'FirstName' },
+        { sourceField: 'profile.lastName', targetField: 'LastName' },
+      ],
+    },
+  },
+  {
+    type: 'field.evaluate',
+    params: { language: 'jexl', fields: [{ field: 'FullName', expression: 'FirstName + " " + LastName' }] },
+  },
+  { type: 'field.date.format', params: { fields: [{ field: 'created', outputFormat: 'yyyy-MM-dd' }] } },
+  {
+    type: 'file.format.dsv',
+    params: {
+      fileName: 'export_${now:yyyyMMdd}.csv',
+      columns: ['UID', 'FirstName', 'LastName', 'FullName', 'created'],
+      quoteFields: false,
+    },
+  },
+];
+
+describe('Lanes', () => {
+  it('formats staged records in two lanes into the same file, rejects and counts as one thread does', async () => {
+    // Prepare
+    const input = { ndjson: accounts(3000) };
+
+    // Act
+    const one = await runInOne(exportSteps, input);
+    const two = await runInLanes(exportSteps, input);
+
+    // Assess
+    expect(Object.keys(two.files)).toEqual(['export_20260102.csv']);
+    expect(two.files).toEqual(one.files);
+    expect(two.rejected).toBe(one.rejected);
+    expect(counts(two.counters)).toEqual(counts(one.counters));
+    expect(two.counters[2]?.recordsRejected).toBe(Math.ceil(3000 / 13));
+    expect(two.files['export_20260102.csv']?.split('\n')[0]).toBe('UID,FirstName,LastName,FullName,created');
+  });
+
+  it('parses a CSV in chunks to the same records, and rejects bad rows with the same line numbers', async () => {
+    // Prepare
+    const rows = ['id,name,note'];
+    for (let i = 0; i < 2000; i++) {
+      if (i === 700) rows.push('700,too,many,columns');
+      else if (i % 9 === 0) rows.push(`${i},"multi\nline ""${i}""","a,b"`);
+      else rows.push(`${i},name ${i},`);
+    }
+    rows.push('2000,"never closed,x', '2001,after,x');
+    const input = { file: { name: 'in.csv', text: `${rows.join('\r\n')}\r\n` } };
+    const steps: Step[] = [
+      { type: 'file.parse.dsv', params: { inferTypes: true, addFilename: true } },
+      { type: 'field.rename', params: { fields: [{ sourceField: 'name', targetField: 'data.name' }] } },
+    ];
+
+    // Act
+    const one = await runInOne(steps, input);
+    const two = await runInLanes(steps, input, 2, 1024);
+
+    // Assess
+    expect(two.records).toBe(one.records);
+    expect(two.rejected).toBe(one.rejected);
+    expect(counts(two.counters)).toEqual(counts(one.counters));
+    expect(two.counters[0]).toMatchObject({ filesIn: 1, bytesIn: Buffer.byteLength(input.file.text) });
+    const errors = two.rejected
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l)._errorDetails as { code: string; line: number });
+    // Row 700 starts after the header and 700 rows, 78 of which span two lines.
+    expect(errors[0]).toMatchObject({ code: 'IDX_DSV_COLUMNS', line: 2 + 700 + 78 });
+    expect(errors.map((e) => e.code)).toContain('IDX_DSV_QUOTE');
+  });
+
+  it('writes the header-only file of an empty input when the formatter is asked to', async () => {
+    // Prepare
+    const steps: Step[] = [
+      {
+        type: 'file.format.dsv',
+        params: { fileName: 'empty.csv', columns: ['a', 'b'], createEmptyFile: true, writeBom: true },
+      },
+    ];
+
+    // Act
+    const one = await runInOne(steps, { ndjson: '' });
+    const two = await runInLanes(steps, { ndjson: '' });
+
+    // Assess
+    expect(two.files).toEqual(one.files);
+    expect(two.files['empty.csv']).toBe('\uFEFF"a","b"\n');
+  });
+
+  it('fails with the coded error of the lane, naming the line of a corrupt staged record', async () => {
+    // Prepare
+    const ndjson = `${accounts(500)}{"UID": broken\n${accounts(10)}`;
+
+    // Act
+    const failure = await runInLanes(exportSteps, { ndjson }).catch((e: unknown) => e);
+
+    // Assess
+    expect(failure).toBeInstanceOf(IdxError);
+    expect((failure as IdxError).code).toBe('IDX_STAGE_CORRUPT');
+    expect((failure as IdxError).message).toContain('staged record 501');
+  });
+});
+
+describe('planLanes', () => {
+  it('says why a run cannot go in lanes', async () => {
+    // Prepare
+    const plan = async (steps: Step[]) => {
+      const { definitions, resolved } = await prepare(steps);
+      return planLanes(
+        definitions,
+        resolved.map((s) => s.params),
+      );
+    };
+
+    // Act
+    const stateful = await plan([
+      { type: 'record.evaluate', params: { script: Buffer.from('function process(r){return r}').toString('base64') } },
+    ]);
+    const inferred = await plan([
+      { type: 'field.remove', params: { fields: ['a'] } },
+      { type: 'file.format.dsv', params: { fileName: 'x.csv' } },
+    ]);
+    const utf16 = await plan([{ type: 'file.parse.dsv', params: { fileCharset: 'UTF-16LE' } }]);
+    const ok = await plan(exportSteps);
+
+    // Assess
+    expect(stateful).toBe('record.evaluate keeps state between records');
+    expect(inferred).toBe('file.format.dsv cannot write its file in fragments with these params');
+    expect(utf16).toBe('file.parse.dsv cannot cut its files with these params');
+    expect(ok).toMatchObject({ input: { kind: 'records' }, emptyFile: false });
+  });
+});
