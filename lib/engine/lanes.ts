@@ -162,7 +162,8 @@ const NO_SERVICES = new Proxy({} as Services, {
 /** The sinks a run of drivers writes into. */
 interface RunSinks {
   readonly records?: RecordSink;
-  readonly rejected: RecordSink;
+  /** Rejected records: one sink for all steps, or one per step. */
+  readonly rejected: RecordSink | readonly RecordSink[];
   readonly files?: FileSink;
 }
 
@@ -191,7 +192,7 @@ export async function createDrivers(
       produces: definition.produces,
       ...(definition.produces === 'records' && !next && sinks.records ? { records: sinks.records } : {}),
       ...(next ? { forward: (batch: DataRecord[]) => next.push(batch) } : {}),
-      rejected: sinks.rejected,
+      rejected: rejectedOf(sinks, i),
       ...(definition.produces === 'files' && sinks.files ? { files: sinks.files } : {}),
       limit: Number.POSITIVE_INFINITY,
       counters,
@@ -209,6 +210,15 @@ export async function createDrivers(
     drivers.unshift(new ScriptDriver(definition, instance, out, counters, step.id));
   }
   return drivers;
+}
+
+/** The sink of a step's rejected records. */
+function rejectedOf(sinks: RunSinks, step: number): RecordSink {
+  const r = sinks.rejected;
+  if (!Array.isArray(r)) return r as RecordSink;
+  const sink = r[step];
+  if (!sink) throw new Error(`no sink for the rejected records of step ${step + 1}`);
+  return sink;
 }
 
 /** Adds `b` into `a`. */
@@ -241,8 +251,8 @@ interface TaskOutput {
   readonly index: number;
   readonly records?: Uint8Array;
   readonly recordCount: number;
-  readonly rejected?: Uint8Array;
-  readonly rejectedCount: number;
+  /** Rejected records per step (NDJSON bytes and count), for steps that rejected any. */
+  readonly rejected: { readonly step: number; readonly data: Uint8Array; readonly count: number }[];
   readonly files: { readonly name: string; readonly data: Uint8Array }[];
   readonly logs: LaneLog[];
 }
@@ -320,7 +330,7 @@ export function serveLane(
   const run = async (task: TaskMessage, stream: PassThrough | undefined): Promise<void> => {
     const logs: LaneLog[] = [];
     const records = last.produces === 'records' ? new MemoryRecords() : undefined;
-    const rejected = new MemoryRecords();
+    const rejected = init.steps.map(() => new MemoryRecords());
     const files = last.produces === 'files' ? new MemoryFiles() : undefined;
     const drivers = await createDrivers(
       definitions,
@@ -370,12 +380,14 @@ export function serveLane(
       index: task.index,
       ...(records?.chunks.length ? { records: records.bytes() } : {}),
       recordCount: records?.count ?? 0,
-      ...(rejected.chunks.length ? { rejected: rejected.bytes() } : {}),
-      rejectedCount: rejected.count,
+      rejected: rejected.flatMap((r, step) => {
+        const data = r.bytes();
+        return data ? [{ step, data, count: r.count }] : [];
+      }),
       files: (files?.files ?? []).map((f) => ({ name: f.name, data: Buffer.concat(f.parts) })),
       logs,
     };
-    const transfer = [output.records, output.rejected, ...output.files.map((f) => f.data)]
+    const transfer = [output.records, ...output.rejected.map((r) => r.data), ...output.files.map((f) => f.data)]
       .filter((b): b is Uint8Array => b !== undefined)
       .map((b) => b.buffer as ArrayBuffer);
     port.postMessage({ kind: 'output', ...output } satisfies LaneMessage, [...new Set(transfer)]);
@@ -553,7 +565,7 @@ export class Lanes {
   async #write(out: TaskOutput): Promise<void> {
     const { sinks } = this.#o;
     if (out.records && sinks.records) await sinks.records.write(out.records, out.recordCount);
-    if (out.rejected) await sinks.rejected.write(out.rejected, out.rejectedCount);
+    for (const r of out.rejected) await rejectedOf(sinks, r.step).write(r.data, r.count);
     for (const f of out.files) await writeChunk(await this.#file(f.name), f.data);
     for (const l of out.logs) {
       const key = `${l.step}\u0000${l.message}`;

@@ -10,6 +10,8 @@ import type { AnyScriptDefinition, DataRecord, InputFile, JobContext } from '../
 import { JobStore, type StepSummary } from '../stores/jobs.ts';
 import { feed, ScriptDriver } from './drive.ts';
 import type { AfterEvent, StepEvent, StepSpec } from './events.ts';
+import type { LaneSettings } from './lane-settings.ts';
+import { type LanePlan, Lanes, planLanes } from './lanes.ts';
 import { TraceLogger } from './logger.ts';
 import { EngineOutput } from './output.ts';
 import {
@@ -22,7 +24,7 @@ import {
 } from './refs.ts';
 import { resolveParams } from './resolve.ts';
 import type { Services } from './services.ts';
-import { jobPrefix, StagedFileSink, StagedRecordSink, stagedFiles, stagedRecords } from './stage.ts';
+import { jobPrefix, StagedFileSink, StagedRecordSink, stagedFiles, stagedRecordBytes, stagedRecords } from './stage.ts';
 
 /** Options of {@link runStep}. */
 export interface RunStepOptions {
@@ -78,6 +80,7 @@ export async function runStep(
   const bucket = services.config.stageBucket;
   const controller = new AbortController();
   const members: Member[] = [];
+  const resolved: Record<string, unknown>[] = [];
 
   // Open from the last member back, so each member can forward its records to the one after it.
   for (let i = specs.length - 1; i >= 0; i--) {
@@ -122,6 +125,7 @@ export async function runStep(
       debug: job.logLevel === 'debug',
     });
     const params = await resolveParams(definition.params, spec.params, job, services.secrets, spec.id);
+    resolved.unshift(params);
     log.info(
       iteration === 0 ? `step started (${spec.type})` : `step continues (${spec.type}, invocation ${iteration + 1})`,
     );
@@ -169,11 +173,28 @@ export async function runStep(
       bucket,
       inputs.filter((r): r is FilesRef => r.kind === 'files'),
     );
-    const read = await feed(head.driver, { records, files });
-    continuation = read?.continuation;
-    deferred = read?.deferred;
-    // End each script in order: a member's last records reach the next before the next one ends.
-    for (const m of members) await m.driver.finish();
+    const lanes = laneRun(members, resolved, inputs, services.config.lanes);
+    if (lanes) {
+      head.log.info(`running in ${lanes.count} parallel lanes`);
+      const totals = await runInLanes(lanes, members, resolved, job, () =>
+        lanes.plan.input.kind === 'records'
+          ? stagedRecordBytes(
+              services.s3,
+              bucket,
+              inputs.filter((r): r is RecordsRef => r.kind === 'records'),
+            )
+          : files,
+      );
+      members.forEach((m, i) => {
+        Object.assign(m.counters, totals[i]);
+      });
+    } else {
+      const read = await feed(head.driver, { records, files });
+      continuation = read?.continuation;
+      deferred = read?.deferred;
+      // End each script in order: a member's last records reach the next before the next one ends.
+      for (const m of members) await m.driver.finish();
+    }
   } catch (error) {
     controller.abort();
     const reason = error instanceof Error ? error : new Error(String(error));
@@ -207,6 +228,68 @@ export async function runStep(
     );
   const [first, ...chain] = results as [StepResult, ...StepResult[]];
   return chain.length ? { ...first, chain } : first;
+}
+
+/** A run of members that goes in lanes: the settings and the plan. */
+interface LaneRun extends LaneSettings {
+  readonly plan: LanePlan;
+}
+
+/**
+ * Whether this invocation runs in lanes: lanes are on, the members allow it (see planLanes), and the input is
+ * large enough for the threads to pay off.
+ */
+function laneRun(
+  members: readonly Member[],
+  params: readonly Record<string, unknown>[],
+  inputs: readonly OutputRef[],
+  settings: LaneSettings | undefined,
+): LaneRun | undefined {
+  if (!settings) return undefined;
+  const records = inputs.reduce((n, r) => n + (r.kind === 'records' ? r.count : 0), 0);
+  const bytes = inputs.reduce((n, r) => n + (r.kind === 'files' ? r.files.reduce((b, f) => b + f.size, 0) : 0), 0);
+  if (records < settings.minRecords && bytes < settings.minBytes) return undefined;
+  const plan = planLanes(
+    members.map((m) => m.definition),
+    params,
+  );
+  if (typeof plan === 'string') {
+    members[0]?.log.debug(`one lane: ${plan}`);
+    return undefined;
+  }
+  return { ...settings, plan };
+}
+
+/** Runs the members in lanes over the invocation's input; returns each member's counters. */
+async function runInLanes(
+  run: LaneRun,
+  members: readonly Member[],
+  params: readonly Record<string, unknown>[],
+  job: JobContext,
+  input: () => AsyncIterable<Buffer> | AsyncIterable<InputFile>,
+): Promise<StepCounters[]> {
+  const last = members[members.length - 1] as Member;
+  const lanes = new Lanes({
+    worker: run.worker,
+    count: run.count,
+    steps: members.map((m, i) => ({ id: m.spec.id, type: m.spec.type, params: params[i] as Record<string, unknown> })),
+    definitions: members.map((m) => m.definition),
+    plan: run.plan,
+    job,
+    sinks: {
+      ...(last.recordSink ? { records: last.recordSink } : {}),
+      rejected: members.map((m) => m.rejectedSink),
+      ...(last.fileSink ? { files: last.fileSink } : {}),
+    },
+    logs: members.map((m) => m.log),
+  });
+  try {
+    if (run.plan.input.kind === 'records') await lanes.records(input() as AsyncIterable<Buffer>);
+    else for await (const file of input() as AsyncIterable<InputFile>) await lanes.file(file);
+    return await lanes.finish();
+  } finally {
+    await lanes.close();
+  }
 }
 
 /** Closes a member's sinks, records its summary in the job and builds its result. */

@@ -6,6 +6,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type LaneSettings, laneSettings } from './lane-settings.ts';
 import type { SecretResolver } from './secrets.ts';
 
 /** Names and endpoints of the runtime's resources. */
@@ -35,6 +36,8 @@ export interface RuntimeConfig {
   readonly watermarkOverlapMs: number;
   /** How long a run lock holds before another run may take it over (crashed runs). */
   readonly lockTtlMs: number;
+  /** Parallel lanes for large steps that allow them; absent: every step runs on one thread. */
+  readonly lanes?: LaneSettings;
 }
 
 /** The clients a step or job action uses. */
@@ -100,5 +103,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
     local: false,
     watermarkOverlapMs: Number(env.IDX_WATERMARK_OVERLAP_MS ?? 5 * 60_000),
     lockTtlMs: Number(env.IDX_LOCK_TTL_MS ?? 6 * 3_600_000),
+    ...lanesOf(env),
   };
+}
+
+/** The `lanes` entry of a config, when lanes are on. */
+export function lanesOf(env: NodeJS.ProcessEnv): { lanes?: LaneSettings } {
+  const lanes = laneSettings(env);
+  return lanes ? { lanes } : {};
 }

@@ -196,6 +196,25 @@ export async function* stagedRecords(
   }
 }
 
+/** The bytes of staged NDJSON records, part after part (each part ends its last line). */
+export async function* stagedRecordBytes(
+  s3: S3Client,
+  bucket: string,
+  refs: readonly RecordsRef[],
+): AsyncGenerator<Buffer> {
+  for (const ref of refs) {
+    for (const part of ref.parts) {
+      let last = 10;
+      for await (const chunk of openStaged(s3, bucket, part.key)) {
+        const b = chunk as Buffer;
+        if (b.length) last = b[b.length - 1] as number;
+        yield b;
+      }
+      if (last !== 10) yield Buffer.from('\n');
+    }
+  }
+}
+
 /** The staged files of references as script inputs. */
 export async function* stagedFiles(s3: S3Client, bucket: string, refs: readonly FilesRef[]): AsyncGenerator<InputFile> {
   for (const ref of refs) {

@@ -12,7 +12,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
 import { LocalSecretResolver } from '../engine/secrets.ts';
-import { createServices, makeS3Client, type RuntimeConfig, type Services } from '../engine/services.ts';
+import { createServices, lanesOf, makeS3Client, type RuntimeConfig, type Services } from '../engine/services.ts';
 
 /** Credentials the local servers accept. */
 export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
@@ -187,6 +187,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
       local: true,
       watermarkOverlapMs: options.watermarkOverlapMs ?? Number(env.IDX_WATERMARK_OVERLAP_MS ?? 5 * 60_000),
       lockTtlMs: options.lockTtlMs ?? Number(env.IDX_LOCK_TTL_MS ?? 6 * 3_600_000),
+      ...lanesOf(env),
     };
     await ensureResources(config);
     const services = createServices(
