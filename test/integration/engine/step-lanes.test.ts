@@ -1,0 +1,118 @@
+import { fileURLToPath } from 'node:url';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { describe, expect, it } from 'vitest';
+import type { StepEvent } from '../../../lib/engine/events.ts';
+import { handle } from '../../../lib/engine/handler.ts';
+import type { RecordsRef, StepResult } from '../../../lib/engine/refs.ts';
+import type { Services } from '../../../lib/engine/services.ts';
+import { readStagedText, StagedRecordSink } from '../../../lib/engine/stage.ts';
+import { defaultRegistry } from '../../../lib/scripts/index.ts';
+import { JobStore } from '../../../lib/stores/jobs.ts';
+import { useLocalEnvironment } from '../../support/local.ts';
+
+const local = useLocalEnvironment();
+const registry = defaultRegistry();
+const WORKER = fileURLToPath(new URL('../../../bin/lane-worker.js', import.meta.url));
+
+function accounts(n: number): string {
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    lines.push(
+      JSON.stringify({
+        UID: `uid-${i}`,
+        profile: { firstName: `First ${i}`, lastName: i % 17 === 0 ? 'O"Brien, Jr.' : `Last ${i}` },
+        created: i % 13 === 0 ? 'not a date' : `2024-03-0${1 + (i % 9)}T10:11:12.000Z`,
+      }),
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** A fused run as the compiler emits it: rename → date format (rejects bad dates) → CSV with fixed columns. */
+function event(jobId: string, input: RecordsRef): StepEvent {
+  return {
+    action: 'step',
+    job: {
+      id: jobId,
+      dataflowId: 'lanes',
+      startTime: '2026-01-02T03:04:05.000Z',
+      test: false,
+      fullExtract: true,
+      logLevel: 'info',
+      attempt: 1,
+    },
+    step: {
+      id: 'rename',
+      type: 'field.rename',
+      key: 's1',
+      params: { fields: [{ sourceField: 'profile.lastName', targetField: 'LastName' }] },
+    },
+    fused: [
+      {
+        id: 'dates',
+        type: 'field.date.format',
+        key: 's2',
+        params: { fields: [{ field: 'created', outputFormat: 'dd.MM.yyyy' }] },
+      },
+      {
+        id: 'csv',
+        type: 'file.format.dsv',
+        key: 's3',
+        params: { fileName: 'out.csv', columns: ['UID', 'LastName', 'created'] },
+      },
+    ],
+    inputs: { i0: input },
+  };
+}
+
+async function runAs(services: Services, jobId: string, input: RecordsRef) {
+  await services.dynamo.send(
+    new PutCommand({
+      TableName: services.config.tables.jobs,
+      Item: { id: jobId, dataflowId: 'lanes', startTime: '2026-01-02T03:04:05.000Z', steps: {}, trace: [] },
+    }),
+  );
+  const result = (await handle(event(jobId, input), services, registry, {
+    deadline: Date.now() + 60_000,
+    echo: false,
+  })) as StepResult;
+  const bucket = services.config.stageBucket;
+  const chain = [result, ...(result.chain ?? [])];
+  const csv = chain[2]?.out.kind === 'files' ? chain[2].out.files[0] : undefined;
+  const rejectedKeys = chain[1]?.rejected.parts.map((p) => p.key) ?? [];
+  const job = await new JobStore(services.dynamo, services.config.tables.jobs).get(jobId);
+  return {
+    csv: csv ? await readStagedText(services.s3, bucket, csv.key) : undefined,
+    rejected: (await Promise.all(rejectedKeys.map((k) => readStagedText(services.s3, bucket, k)))).join(''),
+    counters: chain.map(({ counters: { durationMs: _d, ...c } }) => c),
+    trace: job?.trace ?? [],
+  };
+}
+
+describe('runStep in lanes', () => {
+  it('stages the same file, rejects and counters from two lanes as from one thread', async () => {
+    // Prepare
+    const base = local.env.services;
+    const sink = new StagedRecordSink(base.s3, base.config.stageBucket, 'stage/lanes/input/');
+    await sink.write(accounts(6000), 6000);
+    const input = await sink.close();
+    const one: Services = { ...base, config: { ...base.config, lanes: undefined } };
+    const two: Services = {
+      ...base,
+      config: { ...base.config, lanes: { count: 2, worker: WORKER, minRecords: 1000, minBytes: 1 << 20 } },
+    };
+
+    // Act
+    const single = await runAs(one, 'job-one', input);
+    const laned = await runAs(two, 'job-two', input);
+
+    // Assess
+    expect(laned.csv).toBe(single.csv);
+    expect(laned.csv?.split('\n')[0]).toBe('"UID","LastName","created"');
+    expect(laned.rejected).toBe(single.rejected);
+    expect(laned.rejected.trim().split('\n')).toHaveLength(Math.ceil(6000 / 13));
+    expect(laned.counters).toEqual(single.counters);
+    expect(laned.trace.join('\n')).toContain('running in 2 parallel lanes');
+    expect(single.trace.join('\n')).not.toContain('parallel lanes');
+  });
+});
