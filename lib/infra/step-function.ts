@@ -15,6 +15,7 @@ import { dataflowPrefix } from '../engine/stage.ts';
 import { dataflowS3Access, dataflowSecretNames } from './access.ts';
 import { BUNDLING, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, LAMBDA_RUNTIME_REASON, LAMBDA_TRACING } from './bundling.ts';
 import { grantS3Access, grantSecrets, grantStagePrefix, grantTableItems } from './grants.ts';
+import { LANE_WORKER_FILE } from './lane-worker-build.ts';
 import { acknowledge } from './nag.ts';
 import type { Tables } from './tables.ts';
 
@@ -70,6 +71,11 @@ export interface StepFunctionProps extends StepFunctionSettings {
   readonly lockTtl?: Duration;
 }
 
+/** Lanes a step function of this memory size runs: one per full vCPU Lambda gives it (at most 6). */
+export function lanesFor(memorySize: number): number {
+  return Math.max(1, Math.min(6, Math.floor(memorySize / 1769)));
+}
+
 /** One dataflow's step function and its role. */
 export class StepFunction extends Construct {
   readonly function: IFunction;
@@ -115,10 +121,21 @@ export class StepFunction extends Construct {
       role,
       logGroup,
       description: `identity-sync: steps of dataflow "${dataflow.name}" (${dataflow.id})`.slice(0, 256),
-      bundling: BUNDLING,
+      bundling: {
+        ...BUNDLING,
+        // The lane worker goes into the package beside the handler, so large steps can use every vCPU.
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (inputDir, outputDir) => [`node "${inputDir}/bin/build-lane-worker.js" "${outputDir}"`],
+        },
+      },
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
         IDX_DATAFLOW_ID: dataflow.id,
+        // Lambda gives one vCPU per 1,769 MB of memory; below two there is nothing to run lanes on.
+        IDX_LANES: String(lanesFor(memorySize)),
+        IDX_LANE_WORKER: `/var/task/${LANE_WORKER_FILE}`,
         IDX_STAGE_BUCKET: stageBucket.bucketName,
         IDX_JOBS_TABLE: tables.jobs.tableName,
         IDX_STATE_TABLE: tables.state.tableName,

@@ -210,13 +210,15 @@ describe('IdentitySyncStack', () => {
           IDX_SECRET_PREFIX: 'identity-sync/',
           IDX_WATERMARK_OVERLAP_MS: '300000',
           IDX_LOCK_TTL_MS: '21600000',
+          IDX_LANES: '1',
+          IDX_LANE_WORKER: '/var/task/lane-worker.mjs',
         },
       },
     });
     template.hasResourceProperties('AWS::Lambda::Function', {
       MemorySize: 2048,
       Timeout: 300,
-      Environment: { Variables: Match.objectLike({ IDX_DATAFLOW_ID: 'beta' }) },
+      Environment: { Variables: Match.objectLike({ IDX_DATAFLOW_ID: 'beta', IDX_LANES: '1' }) },
     });
     template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
   });

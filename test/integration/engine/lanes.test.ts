@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createDrivers, type LaneStep, Lanes, planLanes } from '../../../lib/engine/lanes.ts';
@@ -7,6 +10,7 @@ import type { StepCounters } from '../../../lib/engine/refs.ts';
 import { resolveParams } from '../../../lib/engine/resolve.ts';
 import { LocalSecretResolver } from '../../../lib/engine/secrets.ts';
 import { IdxError } from '../../../lib/errors.ts';
+import { buildLaneWorker } from '../../../lib/infra/lane-worker-build.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
 import type { AnyScriptDefinition, JobContext } from '../../../lib/scripts/types.ts';
 
@@ -114,7 +118,13 @@ async function runInOne(steps: readonly Step[], input: Input): Promise<RunOutput
 }
 
 /** The steps in lanes. */
-async function runInLanes(steps: readonly Step[], input: Input, count = 2, chunkBytes = 2048): Promise<RunOutput> {
+async function runInLanes(
+  steps: readonly Step[],
+  input: Input,
+  count = 2,
+  chunkBytes = 2048,
+  worker: string | URL = WORKER,
+): Promise<RunOutput> {
   const { definitions, resolved } = await prepare(steps);
   const plan = planLanes(
     definitions,
@@ -126,7 +136,7 @@ async function runInLanes(steps: readonly Step[], input: Input, count = 2, chunk
   const files = new FilesSink();
   const warnings: string[] = [];
   const lanes = new Lanes({
-    worker: WORKER,
+    worker,
     count,
     steps: resolved,
     definitions,
@@ -255,6 +265,26 @@ describe('Lanes', () => {
     // Assess
     expect(two.files).toEqual(one.files);
     expect(two.files['empty.csv']).toBe('\uFEFF"a","b"\n');
+  });
+
+  it('runs the same with the lane worker bundled as a deployed step function carries it', async () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'idx-lane-worker-'));
+    try {
+      const worker = await buildLaneWorker(dir);
+      const input = { ndjson: accounts(1500) };
+
+      // Act
+      const one = await runInOne(exportSteps, input);
+      const bundled = await runInLanes(exportSteps, input, 2, 4096, worker);
+
+      // Assess
+      expect(basename(worker)).toBe('lane-worker.mjs');
+      expect(bundled.files).toEqual(one.files);
+      expect(bundled.rejected).toBe(one.rejected);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('fails with the coded error of the lane, naming the line of a corrupt staged record', async () => {

@@ -1,0 +1,32 @@
+/**
+ * Bundles the lane worker (lib/engine/lane-worker.ts) next to a bundled step handler, with the same esbuild
+ * settings as the handlers, so a deployed step can start parallel lanes (lanes.ts). Run by the step function's
+ * bundling as `node bin/build-lane-worker.js <output dir>`.
+ */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { BUNDLING } from './bundling.ts';
+
+/** The file name of the bundled worker in a function's package. */
+export const LANE_WORKER_FILE = 'lane-worker.mjs';
+
+/** Writes the bundled lane worker into `outDir`; returns its path. */
+export async function buildLaneWorker(outDir: string): Promise<string> {
+  const outfile = join(outDir, LANE_WORKER_FILE);
+  await build({
+    entryPoints: [fileURLToPath(new URL('../engine/lane-worker.ts', import.meta.url))],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: BUNDLING.target ?? 'node22',
+    minify: BUNDLING.minify ?? true,
+    sourcemap: BUNDLING.sourceMap ?? false,
+    sourcesContent: false,
+    ...(BUNDLING.banner ? { banner: { js: BUNDLING.banner } } : {}),
+    external: [...(BUNDLING.externalModules ?? [])],
+    logLevel: 'warning',
+  });
+  return outfile;
+}
