@@ -5,6 +5,7 @@
 import { IDENTITYSYNC_TYPES } from '../dataflow/catalog.ts';
 import { objectSchema, type ParamSpec } from './params.ts';
 import type { ScriptRegistry } from './registry.ts';
+import type { AnyScriptDefinition } from './types.ts';
 
 /** The JSON Schema of a dataflow file. */
 export function dataflowJsonSchema(registry: ScriptRegistry): Record<string, unknown> {
@@ -109,7 +110,7 @@ export function scriptsMarkdown(registry: ScriptRegistry): string {
     out.push('', `## ${s.type}`, '', s.summary, '');
     if (s.description) out.push(s.description, '');
     out.push(
-      `Consumes **${s.consumes}**, produces **${s.produces}**.${s.expands ? ' May emit more records than it consumes.' : ''}${s.continues ? ' Continues across invocations (the state machine loops it).' : ''}`,
+      `Consumes **${s.consumes}**, produces **${s.produces}**.${s.expands ? ' May emit more records than it consumes.' : ''}${s.continues ? ' Continues across invocations (the state machine loops it).' : ''}${laneNote(s)}`,
       '',
     );
     const entries = Object.entries(s.params);
@@ -117,4 +118,13 @@ export function scriptsMarkdown(registry: ScriptRegistry): string {
     else for (const [k, spec] of entries) out.push(...specLine(k, spec, 0));
   }
   return `${out.join('\n')}\n`;
+}
+
+/** What the docs say about a script's parallel lanes (see lib/engine/lanes.ts). */
+function laneNote(s: AnyScriptDefinition): string {
+  if (s.lanes?.records) return ' Can run in parallel lanes: it keeps no state between records.';
+  if (s.lanes?.split) return ' Can run in parallel lanes where its params allow: each file is cut into chunks of rows.';
+  if (s.lanes?.fragments)
+    return ' Can run in parallel lanes where its params allow: the file is written from fragments formatted apart.';
+  return '';
 }
