@@ -26,7 +26,7 @@ import { ndjsonBatches } from './ndjson.ts';
 import { EngineOutput, type FileSink, type RecordSink } from './output.ts';
 import { type StepCounters, zeroCounters } from './refs.ts';
 import type { Services } from './services.ts';
-import { type Chunk, dsvChunks, ndjsonChunks, splittable } from './split.ts';
+import { type Chunk, countLines, dsvChunks, ndjsonChunks, splittable } from './split.ts';
 
 /** One step of a laned run, with its params already resolved (secrets and placeholders rendered once). */
 export interface LaneStep {
@@ -357,7 +357,7 @@ export function serveLane(
     };
     try {
       if (task.file) {
-        const headerLines = task.file.header ? countLf(task.file.header) : 0;
+        const headerLines = task.file.header ? countLines(task.file.header) : 0;
         const input: InputFile = {
           name: task.file.name,
           size: task.file.size,
@@ -422,12 +422,6 @@ export function serveLane(
       });
     }
   });
-}
-
-function countLf(data: Uint8Array): number {
-  let n = 0;
-  for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, i + 1)) n++;
-  return n;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -668,7 +662,7 @@ export class Lanes {
     if (header && tasks === 0) {
       // A file with a header and no rows: one empty chunk, so the parser still reads (and checks) the header.
       const meta = { name: file.name, size: file.size, header: Uint8Array.from(header) };
-      await this.#dispatch({ data: new Uint8Array(0), streamed: false, firstLine: countLf(header) + 1, file: meta });
+      await this.#dispatch({ data: new Uint8Array(0), streamed: false, firstLine: countLines(header) + 1, file: meta });
     }
   }
 

@@ -33,7 +33,7 @@ export const CHUNK_BYTES = 1 << 20;
 const LF = 10;
 
 /** Counts line feeds in `data` between `from` and `to`. */
-export function countLines(data: Buffer, from = 0, to = data.length): number {
+export function countLines(data: Uint8Array, from = 0, to = data.length): number {
   let n = 0;
   let at = data.indexOf(LF, from);
   while (at !== -1 && at < to) {

@@ -58,11 +58,31 @@ export interface SftpServer {
   close(): Promise<void>;
 }
 
+/**
+ * An ed25519 key pair in OpenSSH format that ssh2 can read back. ssh2's generator drops the leading zero bytes of
+ * a public key that starts with one (about 1 key in 256), and its own parser then rejects the pair as malformed
+ * (mscdex/ssh2 issues 1390 and 1513); such a pair is generated again.
+ */
+export function generateSshKeyPair(options: Parameters<typeof utils.generateKeyPairSync>[1] = {}): {
+  private: string;
+  public: string;
+} {
+  for (;;) {
+    const keys = utils.generateKeyPairSync('ed25519', options);
+    const unreadable = [keys.public, keys.private].some((k) => {
+      const passphrase = (options as { passphrase?: string }).passphrase;
+      const parsed = utils.parseKey(k, passphrase);
+      return parsed instanceof Error;
+    });
+    if (!unreadable) return keys;
+  }
+}
+
 /** Reads the host key, creating it on first use (mode 600). */
 function hostKey(path: string): Buffer {
   if (!existsSync(path)) {
     mkdirSync(dirname(path), { recursive: true });
-    const keys = utils.generateKeyPairSync('ed25519', { comment: 'identity-sync local sftp' });
+    const keys = generateSshKeyPair({ comment: 'identity-sync local sftp' });
     writeFileSync(path, keys.private, { mode: 0o600 });
   }
   return readFileSync(path);

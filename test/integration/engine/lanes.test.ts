@@ -13,6 +13,7 @@ import { IdxError } from '../../../lib/errors.ts';
 import { buildLaneWorker } from '../../../lib/infra/lane-worker-build.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
 import type { AnyScriptDefinition, JobContext } from '../../../lib/scripts/types.ts';
+import { accountLines } from '../../support/accounts.ts';
 
 const WORKER = new URL('../../../bin/lane-worker.js', import.meta.url);
 const registry = defaultRegistry();
@@ -159,20 +160,6 @@ async function runInLanes(
 /** Counters without timing. */
 const counts = (cs: StepCounters[]) => cs.map(({ durationMs: _d, invocations: _i, ...rest }) => rest);
 
-function accounts(n: number): string {
-  const lines: string[] = [];
-  for (let i = 0; i < n; i++) {
-    lines.push(
-      JSON.stringify({
-        UID: `uid-${i}`,
-        profile: { firstName: i % 11 === 0 ? 'Zoë, "Z"' : `First ${i}`, lastName: `Last ${i}` },
-        created: i % 13 === 0 ? 'not a date' : `2024-03-0${1 + (i % 9)}T10:11:12.000Z`,
-      }),
-    );
-  }
-  return `${lines.join('\n')}\n`;
-}
-
 const exportSteps: Step[] = [
   {
     type: 'field.rename',
@@ -201,7 +188,7 @@ const exportSteps: Step[] = [
 describe('Lanes', () => {
   it('formats staged records in two lanes into the same file, rejects and counts as one thread does', async () => {
     // Prepare
-    const input = { ndjson: accounts(3000) };
+    const input = { ndjson: accountLines(3000) };
 
     // Act
     const one = await runInOne(exportSteps, input);
@@ -272,7 +259,7 @@ describe('Lanes', () => {
     const dir = mkdtempSync(join(tmpdir(), 'idx-lane-worker-'));
     try {
       const worker = await buildLaneWorker(dir);
-      const input = { ndjson: accounts(1500) };
+      const input = { ndjson: accountLines(1500) };
 
       // Act
       const one = await runInOne(exportSteps, input);
@@ -289,7 +276,7 @@ describe('Lanes', () => {
 
   it('fails with the coded error of the lane, naming the line of a corrupt staged record', async () => {
     // Prepare
-    const ndjson = `${accounts(500)}{"UID": broken\n${accounts(10)}`;
+    const ndjson = `${accountLines(500)}{"UID": broken\n${accountLines(10)}`;
 
     // Act
     const failure = await runInLanes(exportSteps, { ndjson }).catch((e: unknown) => e);

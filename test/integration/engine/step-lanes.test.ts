@@ -8,25 +8,12 @@ import type { Services } from '../../../lib/engine/services.ts';
 import { readStagedText, StagedRecordSink } from '../../../lib/engine/stage.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
 import { JobStore } from '../../../lib/stores/jobs.ts';
+import { accountLines } from '../../support/accounts.ts';
 import { useLocalEnvironment } from '../../support/local.ts';
 
 const local = useLocalEnvironment();
 const registry = defaultRegistry();
 const WORKER = fileURLToPath(new URL('../../../bin/lane-worker.js', import.meta.url));
-
-function accounts(n: number): string {
-  const lines: string[] = [];
-  for (let i = 0; i < n; i++) {
-    lines.push(
-      JSON.stringify({
-        UID: `uid-${i}`,
-        profile: { firstName: `First ${i}`, lastName: i % 17 === 0 ? 'O"Brien, Jr.' : `Last ${i}` },
-        created: i % 13 === 0 ? 'not a date' : `2024-03-0${1 + (i % 9)}T10:11:12.000Z`,
-      }),
-    );
-  }
-  return `${lines.join('\n')}\n`;
-}
 
 /** A fused run as the compiler emits it: rename → date format (rejects bad dates) → CSV with fixed columns. */
 function event(jobId: string, input: RecordsRef): StepEvent {
@@ -94,7 +81,7 @@ describe('runStep in lanes', () => {
     // Prepare
     const base = local.env.services;
     const sink = new StagedRecordSink(base.s3, base.config.stageBucket, 'stage/lanes/input/');
-    await sink.write(accounts(6000), 6000);
+    await sink.write(accountLines(6000), 6000);
     const input = await sink.close();
     const one: Services = { ...base, config: { ...base.config, lanes: undefined } };
     const two: Services = {

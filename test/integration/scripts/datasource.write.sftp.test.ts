@@ -1,11 +1,10 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runScript } from '../../../lib/engine/harness.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../../../lib/local/environment.ts';
-import { type SftpServer, sftpExtra, startSftpServer } from '../../../lib/local/sftp-server.ts';
+import { generateSshKeyPair, type SftpServer, sftpExtra, startSftpServer } from '../../../lib/local/sftp-server.ts';
 import { datasourceWriteSftp } from '../../../lib/scripts/datasource.write.sftp.ts';
 
 let env: LocalEnvironment;
@@ -186,7 +185,7 @@ describe('datasource.write.sftp', () => {
 
   it('logs in with a private key given as base64 and a passphrase', async () => {
     // Prepare
-    const keys = ssh2.utils.generateKeyPairSync('ed25519', {
+    const keys = generateSshKeyPair({
       passphrase: 'kp-secret',
       cipher: 'aes256-ctr',
       rounds: 4,
