@@ -455,6 +455,8 @@ const LANE_CHUNK = 256 * 1024;
 const PER_LANE = 2;
 /** Bytes of a streamed rest sent and not yet read by its lane before the main thread waits. */
 const IN_FLIGHT_BYTES = 4 << 20;
+/** Input between two progress lines. */
+const PROGRESS_BYTES = 64 * 1024 * 1024;
 /** Distinct lane warnings kept per step. */
 const MAX_LANE_LOGS = 50;
 
@@ -480,6 +482,10 @@ export class Lanes {
   #bytesIn = 0;
   readonly #logged = new Set<string>();
   #logCount = 0;
+  /** Input bytes of each chunk in flight, and of all chunks written back, for progress lines. */
+  readonly #sizes = new Map<number, number>();
+  #doneBytes = 0;
+  #nextProgress = PROGRESS_BYTES;
 
   constructor(options: LanesOptions) {
     this.#o = options;
@@ -546,6 +552,7 @@ export class Lanes {
       for (let out = this.#done.get(this.#written); out; out = this.#done.get(this.#written)) {
         this.#done.delete(this.#written);
         await this.#write(out);
+        this.#progress(this.#written);
         this.#written++;
       }
       this.#poke();
@@ -606,6 +613,16 @@ export class Lanes {
     return this.#headFiles;
   }
 
+  /** Logs a progress line on the first step every {@link PROGRESS_BYTES} of input done. */
+  #progress(index: number): void {
+    this.#doneBytes += this.#sizes.get(index) ?? 0;
+    this.#sizes.delete(index);
+    if (this.#doneBytes < this.#nextProgress) return;
+    this.#nextProgress += PROGRESS_BYTES;
+    const mb = Math.round(this.#doneBytes / (1024 * 1024));
+    this.#o.logs[0]?.info(`progress: ${mb} MB of input done in ${this.#lanes.length} lanes`);
+  }
+
   /** Hands a task to the lane with the least work, waiting while every lane is full. */
   async #dispatch(task: Omit<TaskMessage, 'kind' | 'index'>): Promise<{ index: number; lane: LaneState }> {
     // Outputs waiting to be written also count, so a slow sink holds the input back instead of filling memory.
@@ -616,6 +633,7 @@ export class Lanes {
     let lane = this.#lanes[0] as LaneState;
     for (const l of this.#lanes) if (l.pending < lane.pending) lane = l;
     const index = this.#next++;
+    this.#sizes.set(index, task.data?.byteLength ?? 0);
     lane.pending++;
     const message: TaskMessage = { kind: 'task', index, ...task };
     lane.worker.postMessage(message, task.data ? [task.data.buffer as ArrayBuffer] : []);
