@@ -221,49 +221,31 @@ async function parseStreaming(file: InputFile, out: CountingOutput): Promise<voi
 }
 
 describe('file.parse.json on large input', () => {
-  it(`streams a ${ARRAY_BYTES / MB} MB array of accounts with resident memory growing less than 150 MB`, {
-    timeout: 600_000,
-  }, async () => {
-    // Prepare
-    const generated: Generated = { count: 0, checksum: '', bytes: 0 };
-    const file = generatedFile('accounts.json', ARRAY_BYTES, 'array', generated);
-    const out = new CountingOutput();
+  const cases = [
+    { form: 'array', name: 'accounts.json', bytes: ARRAY_BYTES, what: `a ${ARRAY_BYTES / MB} MB array of accounts` },
+    { form: 'lines', name: 'accounts.jsonl', bytes: LINES_BYTES, what: `${LINES_BYTES / MB} MB of JSON Lines` },
+  ] as const;
 
-    // Act
-    await parseStreaming(file, out);
+  for (const c of cases) {
+    it(`streams ${c.what} with resident memory growing less than 150 MB`, { timeout: 600_000 }, async () => {
+      // Prepare
+      const generated: Generated = { count: 0, checksum: '', bytes: 0 };
+      const file = generatedFile(c.name, c.bytes, c.form, generated);
+      const out = new CountingOutput();
 
-    // Assess
-    console.log(
-      `file.parse.json array: ${generated.count} records, ${(generated.bytes / MB).toFixed(0)} MB, ` +
-        `peak RSS growth ${(out.growth / MB).toFixed(1)} MB`,
-    );
-    expect(generated.bytes).toBeGreaterThanOrEqual(ARRAY_BYTES);
-    expect(out.rejected).toEqual([]);
-    expect(out.emitted).toBe(generated.count);
-    expect(out.checksum).toBe(generated.checksum);
-    expect(out.growth).toBeLessThan(LIMIT);
-  });
+      // Act
+      await parseStreaming(file, out);
 
-  it(`streams ${LINES_BYTES / MB} MB of JSON Lines with resident memory growing less than 150 MB`, {
-    timeout: 600_000,
-  }, async () => {
-    // Prepare
-    const generated: Generated = { count: 0, checksum: '', bytes: 0 };
-    const file = generatedFile('accounts.jsonl', LINES_BYTES, 'lines', generated);
-    const out = new CountingOutput();
-
-    // Act
-    await parseStreaming(file, out);
-
-    // Assess
-    console.log(
-      `file.parse.json lines: ${generated.count} records, ${(generated.bytes / MB).toFixed(0)} MB, ` +
-        `peak RSS growth ${(out.growth / MB).toFixed(1)} MB`,
-    );
-    expect(generated.bytes).toBeGreaterThanOrEqual(LINES_BYTES);
-    expect(out.rejected).toEqual([]);
-    expect(out.emitted).toBe(generated.count);
-    expect(out.checksum).toBe(generated.checksum);
-    expect(out.growth).toBeLessThan(LIMIT);
-  });
+      // Assess
+      console.log(
+        `file.parse.json ${c.form}: ${generated.count} records, ${(generated.bytes / MB).toFixed(0)} MB, ` +
+          `peak RSS growth ${(out.growth / MB).toFixed(1)} MB`,
+      );
+      expect(generated.bytes).toBeGreaterThanOrEqual(c.bytes);
+      expect(out.rejected).toEqual([]);
+      expect(out.emitted).toBe(generated.count);
+      expect(out.checksum).toBe(generated.checksum);
+      expect(out.growth).toBeLessThan(LIMIT);
+    });
+  }
 });
