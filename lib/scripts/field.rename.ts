@@ -113,7 +113,7 @@ function compileBatched(
   });
   lines.push(`if (!(${plan.map((_, i) => `f${i}`).join(' || ') || 'false'})) return r;`);
   groups.forEach((group, g) => {
-    lines.push(`if (g${g}) h${g}[${q(group.parts[group.parts.length - 1]!)}] = without(p${g}, leaves[${g}]);`);
+    lines.push(`if (g${g}) h${g}[${q(group.parts[group.parts.length - 1]!)}] = parents[${g}](p${g});`);
   });
   lines.push('const out = literal ? rest(r) : r;');
   plan.forEach((step, i) => {
@@ -124,7 +124,7 @@ function compileBatched(
   });
   lines.push('return out;');
   const factory = cachedFunction<(...deps: unknown[]) => (record: DataRecord) => DataRecord>(
-    ['hasOwn', 'isObject', 'without', 'setPath', 'sequential', 'rest', 'leaves'],
+    ['hasOwn', 'isObject', 'without', 'setPath', 'sequential', 'rest', 'parents'],
     `return function rename(r) {\n${lines.join('\n')}\n};`,
   );
   return factory(
@@ -134,7 +134,8 @@ function compileBatched(
     setPath,
     sequential,
     restOf(sources),
-    groups.map((g) => g.leaves),
+    // Each parent that loses fields is copied by a builder compiled for its key list, like the record itself.
+    groups.map((g) => restOf(g.leaves)),
   );
 }
 

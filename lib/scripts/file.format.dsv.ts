@@ -36,10 +36,12 @@ function compileRow(
   const scalars = !/[0-9a-zA-Z.+-]/.test(separator);
   const fast = formatter.quoting
     ? [
+        'let c = 0;',
         'plain: {',
         ...columns.map(
           (_, i) =>
-            `  if (typeof v${i} === 'string') { if (v${i} === '' || v${i}.indexOf(sep) !== -1 || blank(v${i}.charCodeAt(0)) || blank(v${i}.charCodeAt(v${i}.length - 1))) break plain; } else if (${scalars ? `typeof v${i} !== 'number' && typeof v${i} !== 'boolean'` : 'true'}) break plain;`,
+            // A character between 33 and 159 is never blank: most values skip the call.
+            `  if (typeof v${i} === 'string') { if (v${i}.length === 0 || v${i}.indexOf(sep) !== -1) break plain; c = v${i}.charCodeAt(0); if ((c < 33 || c > 159) && blank(c)) break plain; c = v${i}.charCodeAt(v${i}.length - 1); if ((c < 33 || c > 159) && blank(c)) break plain; } else if (${scalars ? `typeof v${i} !== 'number' && typeof v${i} !== 'boolean'` : 'true'}) break plain;`,
         ),
         `  const line = ${columns.map((_, i) => `v${i}`).join(' + sep + ')};`,
         '  if (quoting.test(line)) break plain;',
