@@ -30,16 +30,27 @@ function without(obj: Record<string, unknown>, keys: Set<string>): Record<string
 const MAX_SHAPES = 64;
 
 /**
- * Copies a record without the given top-level keys. Records of one stream mostly share one key list, so the copy
- * is compiled for the last key list seen (one object literal instead of a store per key) and reused while the
- * next record has the same keys in the same order.
+ * Copies a record without the given top-level keys, adding `targets` at the end with the values passed after the
+ * record (a target that is also a kept key keeps its place and takes the new value, as an assignment would).
+ * Records of one stream mostly share one key list, so the copy is compiled for the last key list seen (one object
+ * literal instead of a store per key) and reused while the next record has the same keys in the same order.
  */
-function restOf(removed: Set<string>): (record: DataRecord) => DataRecord {
+function restOf(
+  removed: Set<string>,
+  targets: readonly string[] = [],
+): (record: DataRecord, ...values: unknown[]) => DataRecord {
   let lastKeys: string[] | undefined;
-  let build: ((record: DataRecord) => DataRecord) | undefined;
+  let build: ((record: DataRecord, ...values: unknown[]) => DataRecord) | undefined;
   let compiled = 0;
-  return (record) => {
-    if (compiled > MAX_SHAPES) return without(record, removed);
+  const slow = (record: DataRecord, ...values: unknown[]): DataRecord => {
+    const out = without(record, removed);
+    targets.forEach((t, i) => {
+      setPath(out, `'${t}'`, values[i]);
+    });
+    return out;
+  };
+  return (record, ...values) => {
+    if (compiled > MAX_SHAPES) return slow(record, ...values);
     const keys = Object.keys(record);
     if (build && lastKeys && keys.length === lastKeys.length) {
       let same = true;
@@ -49,20 +60,21 @@ function restOf(removed: Set<string>): (record: DataRecord) => DataRecord {
           break;
         }
       }
-      if (same) return build(record);
+      if (same) return build(record, ...values);
     }
     compiled++;
     lastKeys = keys;
     const kept = keys.filter((k) => !removed.has(k));
-    if (kept.includes('__proto__')) build = (r) => without(r, removed);
+    if (kept.includes('__proto__') || targets.includes('__proto__')) build = slow;
     else {
       const q = (text: string) => JSON.stringify(text);
-      build = cachedFunction<(r: DataRecord) => DataRecord>(
-        ['r'],
-        `return { ${kept.map((k) => `${q(k)}: r[${q(k)}]`).join(', ')} };`,
+      const args = targets.map((_, i) => `a${i}`);
+      build = cachedFunction<(r: DataRecord, ...values: unknown[]) => DataRecord>(
+        ['r', ...args],
+        `return { ${[...kept.map((k) => `${q(k)}: r[${q(k)}]`), ...targets.map((t, i) => `${q(t)}: a${i}`)].join(', ')} };`,
       );
     }
-    return build(record);
+    return build(record, ...values);
   };
 }
 
@@ -115,16 +127,27 @@ function compileBatched(
   groups.forEach((group, g) => {
     lines.push(`if (g${g}) h${g}[${q(group.parts[group.parts.length - 1]!)}] = parents[${g}](p${g});`);
   });
+  // Flat keys moved, every source found and every target flat (a CSV's columns renamed): the copy the record
+  // needs anyway is built with its targets in one literal. When only nested fields moved, the record keeps its
+  // object and takes the targets as new keys, which costs less than a copy.
+  const flat = (t: string) => !t.includes('.') && !t.startsWith("'") && t !== '__proto__';
+  const allFlat = plan.length > 0 && plan.every((step) => flat(step.target));
+  if (allFlat) {
+    lines.push(
+      `if (literal && ${plan.map((_, i) => `f${i}`).join(' && ')}) return whole(r, ${plan.map((_, i) => `v${i}`).join(', ')});`,
+    );
+  }
   lines.push('const out = literal ? rest(r) : r;');
   plan.forEach((step, i) => {
-    const flat = !step.target.includes('.') && !step.target.startsWith("'") && step.target !== '__proto__';
     lines.push(
-      flat ? `if (f${i}) out[${q(step.target)}] = v${i};` : `if (f${i}) setPath(out, ${q(step.target)}, v${i});`,
+      flat(step.target)
+        ? `if (f${i}) out[${q(step.target)}] = v${i};`
+        : `if (f${i}) setPath(out, ${q(step.target)}, v${i});`,
     );
   });
   lines.push('return out;');
   const factory = cachedFunction<(...deps: unknown[]) => (record: DataRecord) => DataRecord>(
-    ['hasOwn', 'isObject', 'without', 'setPath', 'sequential', 'rest', 'parents'],
+    ['hasOwn', 'isObject', 'without', 'setPath', 'sequential', 'rest', 'parents', 'whole'],
     `return function rename(r) {\n${lines.join('\n')}\n};`,
   );
   return factory(
@@ -136,6 +159,10 @@ function compileBatched(
     restOf(sources),
     // Each parent that loses fields is copied by a builder compiled for its key list, like the record itself.
     groups.map((g) => restOf(g.leaves)),
+    restOf(
+      sources,
+      plan.map((step) => step.target),
+    ),
   );
 }
 

@@ -23,6 +23,57 @@ describe('field.rename', () => {
     expect(out.counters).toMatchObject({ recordsIn: 1, recordsOut: 1, recordsRejected: 0 });
   });
 
+  it('renames the columns of flat records of changing shapes, keeping key order and overwriting a target in place', async () => {
+    // Prepare
+    const params = {
+      fields: [
+        { sourceField: 'profile.email', targetField: 'MAIL' },
+        { sourceField: 'first', targetField: 'FIRST' },
+      ],
+    };
+    const records = [
+      { UID: 'u1', 'profile.email': 'a@b.c', first: 'A', last: 'Z' },
+      { UID: 'u2', 'profile.email': 'd@e.f', first: 'D', last: 'Y' },
+      { MAIL: 'old', UID: 'u3', 'profile.email': 'g@h.i', first: 'G' },
+      { UID: 'u4', first: 'J' },
+      { UID: 'u5', 'profile.email': 'k@l.m', first: 'K', last: 'X' },
+    ];
+
+    // Act
+    const out = await runScript(fieldRename, params, { records });
+
+    // Assess
+    expect(out.records.map((r) => Object.entries(r))).toEqual([
+      [
+        ['UID', 'u1'],
+        ['last', 'Z'],
+        ['MAIL', 'a@b.c'],
+        ['FIRST', 'A'],
+      ],
+      [
+        ['UID', 'u2'],
+        ['last', 'Y'],
+        ['MAIL', 'd@e.f'],
+        ['FIRST', 'D'],
+      ],
+      [
+        ['MAIL', 'g@h.i'],
+        ['UID', 'u3'],
+        ['FIRST', 'G'],
+      ],
+      [
+        ['UID', 'u4'],
+        ['FIRST', 'J'],
+      ],
+      [
+        ['UID', 'u5'],
+        ['last', 'X'],
+        ['MAIL', 'k@l.m'],
+        ['FIRST', 'K'],
+      ],
+    ]);
+  });
+
   it('leaves a record unchanged when the source field is absent', async () => {
     // Prepare
     const params = { fields: [{ sourceField: 'profile.likes', targetField: 'LIKES' }] };
