@@ -33,8 +33,10 @@ export interface CompileOptions {
   /** Compile even when some steps are IdentitySync types not implemented here (they fail when run). @default false */
   readonly allowNotImplemented?: boolean;
   /**
-   * Fuse runs of record steps into one Task: a step whose only successor is a record step that has no other
-   * predecessor hands it its records in memory instead of staging them. @default true
+   * Fuse runs of steps into one Task: a step whose only successor has no other predecessor hands it its records
+   * in memory (record steps), or streams each file it writes into it (a file transformer such as gunzip or
+   * decrypt before a step that reads each file once, see ScriptDefinition.readsOnce), instead of staging them.
+   * @default true
    */
   readonly fuse?: boolean;
   /** Whole-execution timeout. @default 86400 (24 h) */
@@ -125,9 +127,14 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
     const to = byId.get(step.next[0] as string);
     const from = registry.get(step.type);
     const target = to && registry.get(to.type);
-    if (!to || !from || !target || from.produces !== 'records' || target.consumes !== 'records' || target.continues)
-      return undefined;
-    return incoming.get(to.id)?.length === 1 ? to : undefined;
+    if (!to || !from || !target || target.continues || incoming.get(to.id)?.length !== 1) return undefined;
+    const records = from.produces === 'records' && target.consumes === 'records';
+    // A file transformer (gunzip, unzip, decrypt) streams each file it writes straight into a step that reads
+    // each file once (a parser), so the bigger plain file is not staged and read back. Not into writers: they
+    // open a file again to retry an upload.
+    const files =
+      from.consumes === 'files' && from.produces === 'files' && target.consumes === 'files' && target.readsOnce;
+    return records || files ? to : undefined;
   };
   const fusedInto = new Set<string>();
   for (const step of dataflow.steps) {

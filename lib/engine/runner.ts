@@ -10,6 +10,7 @@ import type { AnyScriptDefinition, DataRecord, InputFile, JobContext } from '../
 import { JobStore, type StepSummary } from '../stores/jobs.ts';
 import { feed, ScriptDriver } from './drive.ts';
 import type { AfterEvent, StepEvent, StepSpec } from './events.ts';
+import { FileForward } from './forward.ts';
 import type { LaneSettings } from './lane-settings.ts';
 import { type LanePlan, Lanes, planLanes } from './lanes.ts';
 import { TraceLogger } from './logger.ts';
@@ -61,6 +62,8 @@ interface Member {
   readonly recordSink?: StagedRecordSink;
   readonly rejectedSink: StagedRecordSink;
   readonly fileSink?: StagedFileSink;
+  /** A file transformer's files streamed into the next member instead of being staged. */
+  readonly forward?: FileForward;
   readonly previous?: StepResult;
 }
 
@@ -107,7 +110,12 @@ export async function runStep(
     const staged = definition.produces === 'records' && !next;
     const recordSink = staged ? new StagedRecordSink(services.s3, bucket, `${base}out/`) : undefined;
     const rejectedSink = new StagedRecordSink(services.s3, bucket, `${base}rejected/`);
-    const fileSink = definition.produces === 'files' ? new StagedFileSink(services.s3, bucket, base) : undefined;
+    const forward =
+      definition.produces === 'files' && next?.definition.consumes === 'files'
+        ? new FileForward((file) => next.driver.file(file))
+        : undefined;
+    const fileSink =
+      definition.produces === 'files' && !forward ? new StagedFileSink(services.s3, bucket, base) : undefined;
     const limit =
       definition.consumes === 'nothing' && job.limit !== undefined
         ? job.limit - (previous?.counters.recordsOut ?? 0)
@@ -119,6 +127,7 @@ export async function runStep(
       ...(next ? { forward: (batch: DataRecord[]) => next.driver.push(batch) } : {}),
       rejected: rejectedSink,
       ...(fileSink ? { files: fileSink } : {}),
+      ...(forward ? { files: forward } : {}),
       limit,
       counters,
       log,
@@ -152,6 +161,7 @@ export async function runStep(
       ...(recordSink ? { recordSink } : {}),
       rejectedSink,
       ...(fileSink ? { fileSink } : {}),
+      ...(forward ? { forward } : {}),
       ...(previous ? { previous } : {}),
     });
   }
@@ -173,27 +183,47 @@ export async function runStep(
       bucket,
       inputs.filter((r): r is FilesRef => r.kind === 'files'),
     );
-    const lanes = laneRun(members, resolved, inputs, services.config.lanes);
+    // Lanes take the run from its first member, or from the parser that file transformers (gunzip) feed.
+    const from = members.findIndex((m) => m.definition.consumes !== 'files' || m.definition.produces !== 'files');
+    const lanes =
+      from >= 0 ? laneRun(members.slice(from), resolved.slice(from), inputs, services.config.lanes) : undefined;
     if (lanes) {
-      head.log.info(`running in ${lanes.count} parallel lanes`);
-      const totals = await runInLanes(lanes, members, resolved, job, () =>
-        lanes.plan.input.kind === 'records'
-          ? stagedRecordBytes(
-              services.s3,
-              bucket,
-              inputs.filter((r): r is RecordsRef => r.kind === 'records'),
-            )
-          : files,
-      );
-      members.forEach((m, i) => {
+      const laned = members.slice(from);
+      (laned[0] as Member).log.info(`running in ${lanes.count} parallel lanes`);
+      const totals = await runInLanes(lanes, laned, resolved.slice(from), job, async (run) => {
+        if (from === 0) {
+          if (lanes.plan.input.kind === 'records') {
+            const refs = inputs.filter((r): r is RecordsRef => r.kind === 'records');
+            await run.records(stagedRecordBytes(services.s3, bucket, refs));
+          } else for await (const file of files) await run.file(file);
+          return;
+        }
+        // The file transformers run here and stream their files into the lanes.
+        const feeder = members[from - 1]?.forward;
+        if (feeder) feeder.consume = (file) => run.file(file);
+        await feed(head.driver, { records, files });
+        for (const m of members.slice(0, from)) {
+          await m.driver.finish();
+          await m.forward?.settle();
+        }
+      });
+      laned.forEach((m, i) => {
         Object.assign(m.counters, totals[i]);
       });
+      const feeder = members[from - 1]?.forward;
+      if (feeder) (laned[0] as Member).counters.bytesIn = feeder.bytes;
     } else {
       const read = await feed(head.driver, { records, files });
       continuation = read?.continuation;
       deferred = read?.deferred;
-      // End each script in order: a member's last records reach the next before the next one ends.
-      for (const m of members) await m.driver.finish();
+      // End each script in order: a member's last records (or files) reach the next before the next one ends.
+      for (const [i, m] of members.entries()) {
+        await m.driver.finish();
+        if (!m.forward) continue;
+        await m.forward.settle();
+        // The next member counted each file at its start, before its size was known.
+        (members[i + 1] as Member).counters.bytesIn += m.forward.bytes;
+      }
     }
   } catch (error) {
     controller.abort();
@@ -260,13 +290,13 @@ function laneRun(
   return { ...settings, plan };
 }
 
-/** Runs the members in lanes over the invocation's input; returns each member's counters. */
+/** Runs the members in lanes, `input` handing them the invocation's input; returns each member's counters. */
 async function runInLanes(
   run: LaneRun,
   members: readonly Member[],
   params: readonly Record<string, unknown>[],
   job: JobContext,
-  input: () => AsyncIterable<Buffer> | AsyncIterable<InputFile>,
+  input: (lanes: Lanes) => Promise<void>,
 ): Promise<StepCounters[]> {
   const last = members[members.length - 1] as Member;
   const lanes = new Lanes({
@@ -284,8 +314,7 @@ async function runInLanes(
     logs: members.map((m) => m.log),
   });
   try {
-    if (run.plan.input.kind === 'records') await lanes.records(input() as AsyncIterable<Buffer>);
-    else for await (const file of input() as AsyncIterable<InputFile>) await lanes.file(file);
+    await input(lanes);
     return await lanes.finish();
   } finally {
     await lanes.close();
@@ -322,6 +351,9 @@ async function finishMember(
   if (filesRef) {
     counters.filesOut = filesRef.files.length;
     counters.bytesOut = filesRef.files.reduce((n, f) => n + f.size, 0);
+  } else if (m.forward) {
+    counters.filesOut = m.forward.files;
+    counters.bytesOut = m.forward.bytes;
   }
   counters.durationMs = Date.now() - ctx.started;
   counters.invocations = 1;

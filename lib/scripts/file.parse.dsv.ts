@@ -44,6 +44,7 @@ export const fileParseDsv = defineScript({
     'file is read on. Files are streamed: memory does not grow with the file.',
   consumes: 'files',
   produces: 'records',
+  readsOnce: true,
   params: {
     columnSeparator: {
       type: 'string',

@@ -149,6 +149,11 @@ export interface ScriptDefinition<S extends ParamsSchema = ParamsSchema> {
   readonly expands?: boolean;
   /** The script defers work until the job succeeded (`read` returns `deferred`, `afterJob` does it). */
   readonly defers?: boolean;
+  /**
+   * The script reads each input file once, from start to end (never `open()` twice), so the step before can stream
+   * a file into it while writing it instead of staging it (a gunzip before a parser).
+   */
+  readonly readsOnce?: boolean;
   /** `read` may return a continuation; the compiler loops the Task until it does not. */
   readonly continues?: boolean;
   /** Checks params beyond the schema (expressions that must compile, regexes, …). Runs at validation. */

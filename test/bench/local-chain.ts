@@ -4,6 +4,7 @@
  * instead of the S3 stage:
  *
  * - consecutive record steps are fused: records pass from one script to the next in memory (as in a fused Task);
+ * - a file transformer before a parser streams its files into it (as in a fused Task);
  * - a file a step writes for a file-consuming step is streamed to that step running in a worker thread while it
  *   is written, the way `mlr … | gzip` runs two processes;
  * - the first step reads a local NDJSON file (records) or local files; the last writes NDJSON or files.
@@ -16,6 +17,7 @@ import { basename, join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { ScriptDriver } from '../../lib/engine/drive.ts';
+import { FileForward } from '../../lib/engine/forward.ts';
 import { createDrivers, type LaneStep, Lanes, planLanes } from '../../lib/engine/lanes.ts';
 import { TraceLogger } from '../../lib/engine/logger.ts';
 import { ndjsonBatches } from '../../lib/engine/ndjson.ts';
@@ -327,6 +329,37 @@ export async function runChain(steps: readonly ChainStep[], io: ChainIo): Promis
   let inputs = io.files ?? [];
   let from = 0;
   while (from < steps.length) {
+    // A file transformer before a step that reads each file once streams its files into it, as in a fused Task.
+    let feeder: { definition: AnyScriptDefinition; step: ChainStep; index: number } | undefined;
+    const maybe = defs[from] as AnyScriptDefinition;
+    const after = defs[from + 1];
+    if (maybe.consumes === 'files' && maybe.produces === 'files' && after?.consumes === 'files' && after.readsOnce) {
+      feeder = { definition: maybe, step: steps[from] as ChainStep, index: from };
+      from++;
+    }
+    const phaseInputs = inputs;
+    /** Hands the phase its input files: the files read, or what the feeder writes from them. */
+    const eachFile = async (consume: (file: InputFile) => Promise<void>): Promise<void> => {
+      if (!feeder) {
+        for (const path of phaseInputs) await consume(localFile(path));
+        return;
+      }
+      const [resolved] = (await resolveSteps([feeder.definition], [feeder.step], feeder.index)) as [LaneStep];
+      const forward = new FileForward(consume);
+      const [driver] = (await createDrivers(
+        [feeder.definition],
+        [resolved],
+        [resolved.params],
+        JOB,
+        { rejected, files: forward },
+        () => quietLog(resolved.id),
+      )) as [ScriptDriver];
+      for (const path of phaseInputs) await driver.file(localFile(path));
+      await driver.finish();
+      await forward.settle();
+      await driver.instance.close?.();
+      figures.push({ type: feeder.definition.type, counters: driver.counters });
+    };
     // A phase: one step, then every record step after it (fused in memory).
     let to = from + 1;
     while (to < steps.length && (defs[to] as AnyScriptDefinition).consumes === 'records') to++;
@@ -391,9 +424,7 @@ export async function runChain(steps: readonly ChainStep[], io: ChainIo): Promis
         if (head.consumes === 'records') {
           if (!io.records) throw new Error('the first step reads records: give an NDJSON file');
           await lanes.records(createReadStream(io.records, { highWaterMark: 1 << 20 }));
-        } else {
-          for (const path of inputs) await lanes.file(localFile(path));
-        }
+        } else await eachFile((file) => lanes.file(file));
         const counters = await lanes.finish();
         figures.push(...phaseDefs.map((d, k) => ({ type: d.type, counters: counters[k] as StepCounters })));
       } finally {
@@ -414,9 +445,7 @@ export async function runChain(steps: readonly ChainStep[], io: ChainIo): Promis
         for await (const batch of ndjsonBatches(createReadStream(io.records, { highWaterMark: 1 << 20 }), io.records)) {
           await first.push(batch);
         }
-      } else {
-        for (const path of inputs) await first.file(localFile(path));
-      }
+      } else await eachFile((file) => first.file(file));
       for (const d of drivers) await d.finish();
       for (const d of drivers) await d.instance.close?.();
       figures.push(...drivers.map((d) => ({ type: d.definition.type, counters: d.counters })));

@@ -1,11 +1,13 @@
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import type { StepEvent } from '../../../lib/engine/events.ts';
 import { handle } from '../../../lib/engine/handler.ts';
-import type { RecordsRef, StepResult } from '../../../lib/engine/refs.ts';
+import type { FilesRef, RecordsRef, StepResult } from '../../../lib/engine/refs.ts';
 import type { Services } from '../../../lib/engine/services.ts';
-import { readStagedText, StagedRecordSink } from '../../../lib/engine/stage.ts';
+import { readStagedText, StagedFileSink, StagedRecordSink } from '../../../lib/engine/stage.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
 import { JobStore } from '../../../lib/stores/jobs.ts';
 import { accountLines } from '../../support/accounts.ts';
@@ -76,6 +78,49 @@ async function runAs(services: Services, jobId: string, input: RecordsRef) {
   };
 }
 
+/** A fused run of a file transformer into a parser: gunzip → parse CSV → rename. */
+function importEvent(jobId: string, input: FilesRef): StepEvent {
+  return {
+    action: 'step',
+    job: { ...event(jobId, { kind: 'records', parts: [], count: 0 }).job },
+    step: { id: 'gunzip', type: 'file.uncompress.gzip', key: 's1', params: {} },
+    fused: [
+      { id: 'parse', type: 'file.parse.dsv', key: 's2', params: { inferTypes: true } },
+      {
+        id: 'rename',
+        type: 'field.rename',
+        key: 's3',
+        params: { fields: [{ sourceField: 'name', targetField: 'profile.firstName' }] },
+      },
+    ],
+    inputs: { i0: input },
+  };
+}
+
+async function importAs(services: Services, jobId: string, input: FilesRef) {
+  await services.dynamo.send(
+    new PutCommand({
+      TableName: services.config.tables.jobs,
+      Item: { id: jobId, dataflowId: 'lanes', startTime: '2026-01-02T03:04:05.000Z', steps: {}, trace: [] },
+    }),
+  );
+  const result = (await handle(importEvent(jobId, input), services, registry, {
+    deadline: Date.now() + 60_000,
+    echo: false,
+  })) as StepResult;
+  const bucket = services.config.stageBucket;
+  const chain = [result, ...(result.chain ?? [])];
+  const read = async (ref: RecordsRef | undefined) =>
+    (await Promise.all((ref?.parts ?? []).map((p) => readStagedText(services.s3, bucket, p.key)))).join('');
+  const out = chain[2]?.out;
+  return {
+    records: await read(out?.kind === 'records' ? out : undefined),
+    rejected: await read(chain[1]?.rejected),
+    counters: chain.map(({ counters: { durationMs: _d, ...c } }) => c),
+    job: await new JobStore(services.dynamo, services.config.tables.jobs).get(jobId),
+  };
+}
+
 describe('runStep in lanes', () => {
   it('stages the same file, rejects and counters from two lanes as from one thread', async () => {
     // Prepare
@@ -101,5 +146,47 @@ describe('runStep in lanes', () => {
     expect(laned.counters).toEqual(single.counters);
     expect(laned.trace.join('\n')).toContain('running in 2 parallel lanes');
     expect(single.trace.join('\n')).not.toContain('parallel lanes');
+  });
+
+  it('streams a gunzipped CSV into the parser, in one thread and in lanes alike, without staging it', async () => {
+    // Prepare
+    const base = local.env.services;
+    const rows = ['id,name,city'];
+    for (let i = 0; i < 5000; i++) rows.push(i === 2500 ? '2500,"unclosed,x' : `${i},Name ${i},"Paris, FR"`);
+    const csv = `${rows.join('\n')}\n`;
+    const sink = new StagedFileSink(base.s3, base.config.stageBucket, 'stage/lanes/files/');
+    const w = sink.create('in.csv.gz');
+    w.end(gzipSync(csv));
+    const input = await sink.close();
+    const one: Services = { ...base, config: { ...base.config, lanes: undefined } };
+    const two: Services = {
+      ...base,
+      config: { ...base.config, lanes: { count: 2, worker: WORKER, minRecords: 1000, minBytes: 1 } },
+    };
+
+    // Act
+    const single = await importAs(one, 'import-one', input);
+    const laned = await importAs(two, 'import-two', input);
+
+    // Assess
+    expect(laned.records).toBe(single.records);
+    expect(laned.rejected).toBe(single.rejected);
+    expect(laned.counters).toEqual(single.counters);
+    const plain = Buffer.byteLength(csv);
+    expect(single.counters[0]).toMatchObject({ filesIn: 1, filesOut: 1, bytesOut: plain });
+    expect(single.counters[1]).toMatchObject({ filesIn: 1, bytesIn: plain, recordsOut: 4999, recordsRejected: 1 });
+    expect(JSON.parse(single.records.split('\n')[1] ?? '{}')).toEqual({
+      id: 1,
+      city: 'Paris, FR',
+      profile: { firstName: 'Name 1' },
+    });
+    const keys =
+      (
+        await base.s3.send(
+          new ListObjectsV2Command({ Bucket: base.config.stageBucket, Prefix: 'stage/lanes/import-one/' }),
+        )
+      ).Contents?.map((o) => o.Key) ?? [];
+    expect(keys.some((k) => k?.includes('/s1/') && k.includes('/files/'))).toBe(false);
+    expect(laned.job?.trace.join('\n')).toContain('running in 2 parallel lanes');
   });
 });

@@ -213,6 +213,41 @@ describe('compile', () => {
     expect(aslVerdict(asl)).toEqual({ isValid: true, errors: [] });
   });
 
+  it('streams a gunzip into the parser after it, but stages what a writer uploads', () => {
+    // Prepare
+    const df = load({
+      id: 'files',
+      name: 'Files',
+      steps: [
+        {
+          id: 'read',
+          type: 'datasource.read.sftp',
+          params: { host: 'h', username: 'u', password: '${secret:PW}', remotePath: '/in' },
+          next: ['gunzip'],
+        },
+        { id: 'gunzip', type: 'file.uncompress.gzip', next: ['parse'] },
+        { id: 'parse', type: 'file.parse.dsv', next: ['rename'] },
+        { id: 'rename', ...rename(['format']) },
+        { id: 'format', type: 'file.format.dsv', params: { fileName: 'out.csv' }, next: ['gzip'] },
+        { id: 'gzip', type: 'file.compress.gzip', next: ['write'] },
+        {
+          id: 'write',
+          type: 'datasource.write.sftp',
+          params: { host: 'h', username: 'u', password: '${secret:PW}', remotePath: '/out' },
+        },
+      ],
+    });
+
+    // Act
+    const asl = compile(df, registry);
+
+    // Assess
+    expect(taskStateNames(asl)).toEqual(
+      expect.arrayContaining(['Step: read', 'Steps: gunzip → parse → rename → format', 'Step: gzip', 'Step: write']),
+    );
+    expect(aslVerdict(asl)).toEqual({ isValid: true, errors: [] });
+  });
+
   it('does not fuse a step with several successors or a step fed by several', () => {
     // Prepare
     const df = load({

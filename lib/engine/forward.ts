@@ -1,0 +1,82 @@
+/**
+ * Files handed from one step to the next in a fused run: each file a step writes becomes the next step's input
+ * while it is written, so it is never staged and read back. A file transformer writes its files one after the
+ * other; the next step (a parser) reads them in the same order, each once.
+ */
+import { Transform, type Writable } from 'node:stream';
+import { IdxError } from '../errors.ts';
+import type { InputFile } from '../scripts/types.ts';
+import type { FileSink } from './output.ts';
+
+/** Streams each created file into a consumer, one file at a time, counting files and bytes. */
+export class FileForward implements FileSink {
+  /** Where the files go: the next step's driver, or the lanes that run the rest of the fused run. */
+  consume: (file: InputFile) => Promise<void>;
+  files = 0;
+  bytes = 0;
+  #queue: Promise<void> = Promise.resolve();
+  #failure: unknown;
+
+  constructor(consume: (file: InputFile) => Promise<void>) {
+    this.consume = consume;
+  }
+
+  create(name: string): Writable {
+    let size = 0;
+    const stream = new Transform({
+      // A little buffering is enough to keep both sides busy; the writer waits for the reader beyond it.
+      highWaterMark: 256 * 1024,
+      transform(chunk: Buffer, _encoding, callback) {
+        size += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    this.files++;
+    let opened = false;
+    const file: InputFile = {
+      name,
+      size: 0,
+      open: () => {
+        if (opened) {
+          throw new IdxError(
+            'IDX_SCRIPT_CONTRACT',
+            `file ${name} is streamed from the step before and can be read once`,
+            {
+              expected: 'a script that reads each input file once',
+              received: 'a second open()',
+            },
+          );
+        }
+        opened = true;
+        return stream;
+      },
+    };
+    this.#queue = this.#queue.then(async () => {
+      if (this.#failure) {
+        stream.destroy(this.#failure as Error);
+        return;
+      }
+      try {
+        await this.consume(file);
+        // A consumer that stopped reading early must not leave the writer waiting for room.
+        if (!stream.readableEnded) stream.resume();
+        await new Promise<void>((resolve) => {
+          if (stream.writableFinished || stream.destroyed) resolve();
+          else stream.once('finish', resolve).once('close', resolve);
+        });
+        this.bytes += size;
+      } catch (error) {
+        this.#failure ??= error;
+        // The writer gets an error instead of waiting forever for a reader that is gone.
+        stream.destroy(error as Error);
+      }
+    });
+    return stream;
+  }
+
+  /** Waits until every file was read by the consumer; throws what the consumer threw. */
+  async settle(): Promise<void> {
+    await this.#queue;
+    if (this.#failure) throw this.#failure;
+  }
+}
