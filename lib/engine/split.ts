@@ -48,29 +48,20 @@ export async function* ndjsonChunks(
   stream: AsyncIterable<Buffer | string>,
   target = CHUNK_BYTES,
 ): AsyncGenerator<Chunk> {
-  let pending: Buffer[] = [];
-  let size = 0;
+  const win = new Window();
   let line = 1;
-  const take = (end: number): Buffer => {
-    const all = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, size);
-    const data = all.subarray(0, end);
-    const rest = all.subarray(end);
-    pending = rest.length ? [rest] : [];
-    size = rest.length;
-    return data;
-  };
   for await (const raw of stream) {
     const buf = typeof raw === 'string' ? Buffer.from(raw) : raw;
-    pending.push(buf);
-    size += buf.length;
-    if (size < target) continue;
+    const before = win.size;
+    win.push(buf);
+    if (win.size < target) continue;
     const nl = buf.lastIndexOf(LF);
     if (nl === -1) continue;
-    const data = take(size - buf.length + nl + 1);
+    const data = win.take(before + nl + 1);
     yield { data, firstLine: line };
     line += countLines(data);
   }
-  if (size > 0) yield { data: take(size), firstLine: line };
+  if (win.size > 0) yield { data: win.take(win.size), firstLine: line };
 }
 
 /** True when the splitter can follow this dialect byte by byte (one-byte quote and escape, ASCII separator). */
@@ -88,34 +79,36 @@ export function splittable(syntax: SplitSyntax): boolean {
   );
 }
 
-/** A pending region of bytes that grows as data arrives; offsets are relative to its start. */
+/**
+ * A pending region of bytes that grows as data arrives; offsets are relative to its start. The bytes sit in one
+ * buffer that is reused, and each piece taken is a buffer of its own, so it can be transferred to another thread
+ * as it is: the only garbage left behind is the input's own chunks.
+ */
 class Window {
-  parts: Buffer[] = [];
+  #buf = Buffer.allocUnsafeSlow(0);
   size = 0;
-  #flat: Buffer | undefined;
 
-  push(b: Buffer): void {
-    this.parts.push(b);
-    this.size += b.length;
-    this.#flat = undefined;
-  }
-
-  get flat(): Buffer {
-    if (!this.#flat) {
-      this.#flat = this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts, this.size);
-      this.parts = [this.#flat];
+  push(b: Uint8Array): void {
+    if (this.size + b.length > this.#buf.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(this.size + b.length, this.#buf.length * 2, 64 * 1024));
+      this.#buf.copy(grown, 0, 0, this.size);
+      this.#buf = grown;
     }
-    return this.#flat;
+    this.#buf.set(b, this.size);
+    this.size += b.length;
   }
 
-  /** Removes and returns the first `end` bytes. */
+  /** The pending bytes (a view, valid until the next push or take). */
+  get flat(): Buffer {
+    return this.#buf.subarray(0, this.size);
+  }
+
+  /** Removes and returns the first `end` bytes, in a buffer of their own. */
   take(end: number): Buffer {
-    const all = this.flat;
-    const head = all.subarray(0, end);
-    const rest = all.subarray(end);
-    this.parts = rest.length ? [rest] : [];
-    this.size = rest.length;
-    this.#flat = rest.length ? rest : undefined;
+    const head = Buffer.allocUnsafeSlow(end);
+    this.#buf.copy(head, 0, 0, end);
+    this.#buf.copyWithin(0, end, this.size);
+    this.size -= end;
     return head;
   }
 }
