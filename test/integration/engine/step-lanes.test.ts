@@ -54,26 +54,34 @@ function event(jobId: string, input: RecordsRef): StepEvent {
   };
 }
 
-async function runAs(services: Services, jobId: string, input: RecordsRef) {
+/** Runs a step event as the state machine would, in a job of its own; returns its chain of results and the job. */
+async function runEvent(services: Services, e: StepEvent) {
   await services.dynamo.send(
     new PutCommand({
       TableName: services.config.tables.jobs,
-      Item: { id: jobId, dataflowId: 'lanes', startTime: '2026-01-02T03:04:05.000Z', steps: {}, trace: [] },
+      Item: { id: e.job.id, dataflowId: 'lanes', startTime: e.job.startTime, steps: {}, trace: [] },
     }),
   );
-  const result = (await handle(event(jobId, input), services, registry, {
-    deadline: Date.now() + 60_000,
-    echo: false,
-  })) as StepResult;
+  const result = (await handle(e, services, registry, { deadline: Date.now() + 60_000, echo: false })) as StepResult;
   const bucket = services.config.stageBucket;
+  const read = async (keys: readonly string[]) =>
+    (await Promise.all(keys.map((k) => readStagedText(services.s3, bucket, k)))).join('');
   const chain = [result, ...(result.chain ?? [])];
-  const csv = chain[2]?.out.kind === 'files' ? chain[2].out.files[0] : undefined;
-  const rejectedKeys = chain[1]?.rejected.parts.map((p) => p.key) ?? [];
-  const job = await new JobStore(services.dynamo, services.config.tables.jobs).get(jobId);
   return {
-    csv: csv ? await readStagedText(services.s3, bucket, csv.key) : undefined,
-    rejected: (await Promise.all(rejectedKeys.map((k) => readStagedText(services.s3, bucket, k)))).join(''),
+    chain,
+    read,
     counters: chain.map(({ counters: { durationMs: _d, ...c } }) => c),
+    job: await new JobStore(services.dynamo, services.config.tables.jobs).get(e.job.id),
+  };
+}
+
+async function runAs(services: Services, jobId: string, input: RecordsRef) {
+  const { chain, read, counters, job } = await runEvent(services, event(jobId, input));
+  const csv = chain[2]?.out.kind === 'files' ? chain[2].out.files[0] : undefined;
+  return {
+    csv: csv ? await read([csv.key]) : undefined,
+    rejected: await read(chain[1]?.rejected.parts.map((p) => p.key) ?? []),
+    counters,
     trace: job?.trace ?? [],
   };
 }
@@ -98,26 +106,13 @@ function importEvent(jobId: string, input: FilesRef): StepEvent {
 }
 
 async function importAs(services: Services, jobId: string, input: FilesRef) {
-  await services.dynamo.send(
-    new PutCommand({
-      TableName: services.config.tables.jobs,
-      Item: { id: jobId, dataflowId: 'lanes', startTime: '2026-01-02T03:04:05.000Z', steps: {}, trace: [] },
-    }),
-  );
-  const result = (await handle(importEvent(jobId, input), services, registry, {
-    deadline: Date.now() + 60_000,
-    echo: false,
-  })) as StepResult;
-  const bucket = services.config.stageBucket;
-  const chain = [result, ...(result.chain ?? [])];
-  const read = async (ref: RecordsRef | undefined) =>
-    (await Promise.all((ref?.parts ?? []).map((p) => readStagedText(services.s3, bucket, p.key)))).join('');
+  const { chain, read, counters, job } = await runEvent(services, importEvent(jobId, input));
   const out = chain[2]?.out;
   return {
-    records: await read(out?.kind === 'records' ? out : undefined),
-    rejected: await read(chain[1]?.rejected),
-    counters: chain.map(({ counters: { durationMs: _d, ...c } }) => c),
-    job: await new JobStore(services.dynamo, services.config.tables.jobs).get(jobId),
+    records: await read(out?.kind === 'records' ? out.parts.map((p) => p.key) : []),
+    rejected: await read(chain[1]?.rejected.parts.map((p) => p.key) ?? []),
+    counters,
+    job,
   };
 }
 
