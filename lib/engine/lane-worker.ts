@@ -1,10 +1,12 @@
 /**
- * The worker module of a lane with every script the project ships (see lanes.ts). A deployment bundles it next
+ * The worker module of a lane, with the scripts that can run in lanes (see lanes.ts). A deployment bundles it next
  * to the step handler.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { defaultRegistry } from '../scripts/index.ts';
+import { laneDefinitions } from '../scripts/lane-scripts.ts';
+import { ScriptRegistry } from '../scripts/registry.ts';
 import { type LaneInit, serveLane } from './lanes.ts';
 
-const registry = defaultRegistry();
+// Only the scripts that can run in lanes: a lane that loaded every script would cost three times the memory.
+const registry = new ScriptRegistry(laneDefinitions as never);
 if (parentPort) serveLane(parentPort, workerData as LaneInit, (type) => registry.get(type));

@@ -15,30 +15,18 @@ import { datasourceWriteGigyaAccount } from './datasource.write.gigya.account.ts
 import { datasourceWriteGigyaDs } from './datasource.write.gigya.ds.ts';
 import { datasourceWriteGigyaGeneric } from './datasource.write.gigya.generic.ts';
 import { datasourceWriteSftp } from './datasource.write.sftp.ts';
-import { fieldAdd } from './field.add.ts';
 import { fieldArrayExtract } from './field.array.extract.ts';
-import { fieldArrayJoin } from './field.array.join.ts';
-import { fieldCopy } from './field.copy.ts';
-import { fieldDateFormat } from './field.date.format.ts';
-import { fieldEvaluate } from './field.evaluate.ts';
-import { fieldFlatten } from './field.flatten.ts';
-import { fieldMove } from './field.move.ts';
-import { fieldRemove } from './field.remove.ts';
-import { fieldRename } from './field.rename.ts';
-import { fieldReplace } from './field.replace.ts';
-import { fieldSelect } from './field.select.ts';
 import { fileCompressGzip } from './file.compress.gzip.ts';
 import { fileCompressZip } from './file.compress.zip.ts';
 import { fileDecryptPgp } from './file.decrypt.pgp.ts';
 import { fileEmpty } from './file.empty.ts';
 import { fileEncryptPgp } from './file.encrypt.pgp.ts';
 import { fileFormatCount } from './file.format.count.ts';
-import { fileFormatDsv } from './file.format.dsv.ts';
 import { fileFormatJson } from './file.format.json.ts';
-import { fileParseDsv } from './file.parse.dsv.ts';
 import { fileParseJson } from './file.parse.json.ts';
 import { fileUncompressGzip } from './file.uncompress.gzip.ts';
 import { fileUncompressZip } from './file.uncompress.zip.ts';
+import { laneDefinitions } from './lane-scripts.ts';
 import { recordEvaluate } from './record.evaluate.ts';
 import { ScriptRegistry } from './registry.ts';
 import { uidmapLookup } from './uidmap.lookup.ts';
@@ -46,6 +34,7 @@ import { uidmapWrite } from './uidmap.write.ts';
 
 /** Every shipped definition. */
 export const definitions = [
+  ...laneDefinitions,
   datasourceLookupGigyaAccount,
   datasourceReadAmazonS3,
   datasourceReadFtp,
@@ -59,27 +48,14 @@ export const definitions = [
   datasourceWriteGigyaDs,
   datasourceWriteGigyaGeneric,
   datasourceWriteSftp,
-  fieldAdd,
   fieldArrayExtract,
-  fieldArrayJoin,
-  fieldCopy,
-  fieldDateFormat,
-  fieldEvaluate,
-  fieldFlatten,
-  fieldMove,
-  fieldRemove,
-  fieldRename,
-  fieldReplace,
-  fieldSelect,
   fileCompressGzip,
   fileCompressZip,
   fileDecryptPgp,
   fileEmpty,
   fileEncryptPgp,
   fileFormatCount,
-  fileFormatDsv,
   fileFormatJson,
-  fileParseDsv,
   fileParseJson,
   fileUncompressGzip,
   fileUncompressZip,

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { generatedFiles } from '../../../lib/cli/dataflow-commands.ts';
 import { IDENTITYSYNC_TYPES } from '../../../lib/dataflow/catalog.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
+import { laneDefinitions } from '../../../lib/scripts/lane-scripts.ts';
 import type { ParamSpec } from '../../../lib/scripts/params.ts';
 import { ScriptRegistry } from '../../../lib/scripts/registry.ts';
 import { defineScript } from '../../../lib/scripts/types.ts';
@@ -39,6 +40,19 @@ describe('the script registry', () => {
 
     // Assess
     expect(extensions.every((t) => /^(uidmap|file|field|record|datasource)\./.test(t))).toBe(true);
+  });
+
+  it('gives lane workers exactly the scripts that declare lane support', () => {
+    // Prepare
+    const declaring = scripts.filter((s) => s.lanes).map((s) => s.type);
+
+    // Act
+    const loaded = laneDefinitions.map((d) => d.type);
+
+    // Assess
+    expect([...loaded].sort()).toEqual([...declaring].sort());
+    expect(declaring).toContain('file.parse.dsv');
+    expect(declaring).not.toContain('record.evaluate');
   });
 
   it('is cloned for tests without touching the default', () => {
