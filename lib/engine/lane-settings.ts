@@ -16,13 +16,18 @@ export interface LaneSettings {
 }
 
 /**
- * Lane settings from the environment: `IDX_LANES` (default: one per core, at most 4; 1 turns lanes off),
- * `IDX_LANE_WORKER` (default: bin/lane-worker.js next to the sources), `IDX_LANES_MIN_RECORDS` (default 50,000)
- * and `IDX_LANES_MIN_BYTES` (default 16 MiB). Undefined when lanes are off or the worker module is missing (a
- * bundle deployed without it).
+ * Lane settings from the environment: `IDX_LANES` (a number, or `auto` for one per core, at most 4; unset or 1:
+ * lanes are off), `IDX_LANE_WORKER` (default: bin/lane-worker.js next to the sources), `IDX_LANES_MIN_RECORDS`
+ * (default 50,000) and `IDX_LANES_MIN_BYTES` (default 16 MiB). Undefined when lanes are off or the worker module
+ * is missing (a bundle deployed without it).
+ *
+ * Off unless asked for: a deployed step function is given its count from its memory size (infra), where the
+ * bundled worker starts in milliseconds. Run from the sources, each lane first compiles the TypeScript it loads,
+ * which costs more than it saves on inputs of a few hundred thousand records.
  */
 export function laneSettings(env: NodeJS.ProcessEnv = process.env): LaneSettings | undefined {
-  const count = Number(env.IDX_LANES ?? Math.min(4, availableParallelism()));
+  const wanted = env.IDX_LANES ?? '1';
+  const count = wanted === 'auto' ? Math.min(4, availableParallelism()) : Number(wanted);
   const worker = env.IDX_LANE_WORKER ?? fileURLToPath(new URL('../../bin/lane-worker.js', import.meta.url));
   if (!(count > 1) || !existsSync(worker)) return undefined;
   return {

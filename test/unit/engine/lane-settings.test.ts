@@ -1,0 +1,34 @@
+import { availableParallelism } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { laneSettings } from '../../../lib/engine/lane-settings.ts';
+
+describe('laneSettings', () => {
+  it('keeps lanes off unless IDX_LANES asks for more than one', () => {
+    // Act
+    const unset = laneSettings({});
+    const one = laneSettings({ IDX_LANES: '1' });
+
+    // Assess
+    expect(unset).toBeUndefined();
+    expect(one).toBeUndefined();
+  });
+
+  it('reads the count, the thresholds and the worker bundled next to the sources', () => {
+    // Act
+    const settings = laneSettings({ IDX_LANES: '3', IDX_LANES_MIN_RECORDS: '10', IDX_LANES_MIN_BYTES: '20' });
+
+    // Assess
+    expect(settings).toMatchObject({ count: 3, minRecords: 10, minBytes: 20 });
+    expect(settings?.worker).toMatch(/bin\/lane-worker\.js$/);
+  });
+
+  it('gives one lane per core for auto, and none where the worker module is missing', () => {
+    // Act
+    const auto = laneSettings({ IDX_LANES: 'auto' });
+    const missing = laneSettings({ IDX_LANES: '2', IDX_LANE_WORKER: '/nowhere/lane-worker.mjs' });
+
+    // Assess
+    expect(auto?.count).toBe(availableParallelism() > 1 ? Math.min(4, availableParallelism()) : undefined);
+    expect(missing).toBeUndefined();
+  });
+});
