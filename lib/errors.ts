@@ -73,6 +73,23 @@ export class IdxError extends Error {
   }
 }
 
+/**
+ * Adds where an error happened when it does not say so itself: a coded error without a step gets `location`
+ * (with everything else it said kept, and itself as the cause); any other error is returned as it is.
+ */
+export function locateError(error: unknown, location: ErrorLocation): unknown {
+  if (!(error instanceof IdxError) || error.location.stepId !== undefined) return error;
+  return new IdxError(error.code, error.message, {
+    ...error.location,
+    ...location,
+    ...(error.expected === undefined ? {} : { expected: error.expected }),
+    ...(error.received === undefined ? {} : { received: error.received }),
+    ...(error.details === undefined ? {} : { details: error.details }),
+    transient: error.transient,
+    cause: error,
+  });
+}
+
 /** The Step Functions error name of errors worth retrying. */
 export const TRANSIENT_ERROR_NAME = 'IdxTransientError';
 /** The Step Functions error name of errors that will fail again. */

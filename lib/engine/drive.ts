@@ -2,7 +2,7 @@
  * Drives one script over its inputs: the same loop whether the inputs come from the S3 stage or from memory.
  * It counts what goes in, calls the hook for what the script consumes, and checks the record accounting.
  */
-import { IdxError } from '../errors.ts';
+import { IdxError, locateError } from '../errors.ts';
 import type { AnyScriptDefinition, DataRecord, InputFile, ReadResult, ScriptInstance } from '../scripts/types.ts';
 import type { EngineOutput } from './output.ts';
 import type { StepCounters } from './refs.ts';
@@ -48,18 +48,7 @@ export class ScriptDriver {
     try {
       return await work();
     } catch (error) {
-      if (error instanceof IdxError && error.location.stepId === undefined) {
-        throw new IdxError(error.code, error.message, {
-          ...error.location,
-          stepId: this.stepId,
-          ...(error.expected === undefined ? {} : { expected: error.expected }),
-          ...(error.received === undefined ? {} : { received: error.received }),
-          ...(error.details === undefined ? {} : { details: error.details }),
-          transient: error.transient,
-          cause: error,
-        });
-      }
-      throw error;
+      throw locateError(error, { stepId: this.stepId });
     }
   }
 

@@ -4,7 +4,7 @@
  * the script; the script only transforms. A fused run of steps (StepEvent.fused) passes records from one script
  * to the next in memory and stages only the last step's output, each step still counted and logged on its own.
  */
-import { IdxError } from '../errors.ts';
+import { IdxError, locateError } from '../errors.ts';
 import type { ScriptRegistry } from '../scripts/registry.ts';
 import type { AnyScriptDefinition, DataRecord, InputFile, JobContext } from '../scripts/types.ts';
 import { JobStore, type StepSummary } from '../stores/jobs.ts';
@@ -234,7 +234,7 @@ export async function runStep(
       m.fileSink?.abort(reason);
       m.log.error(`step failed: ${reason.message}`);
     }
-    throw locate(error, head.spec.id, job);
+    throw locateError(error, { stepId: head.spec.id, dataflowId: job.dataflowId });
   } finally {
     for (const m of members) await m.driver.instance.close?.();
   }
@@ -394,21 +394,6 @@ async function finishMember(
   };
   await new JobStore(services.dynamo, services.config.tables.jobs).recordStep(job.id, summary, m.log.trace);
   return result;
-}
-
-/** Adds the step and dataflow to an error that does not say where it happened. */
-function locate(error: unknown, stepId: string, job: JobContext): unknown {
-  if (!(error instanceof IdxError) || error.location.stepId !== undefined) return error;
-  return new IdxError(error.code, error.message, {
-    ...error.location,
-    stepId,
-    dataflowId: job.dataflowId,
-    ...(error.expected === undefined ? {} : { expected: error.expected }),
-    ...(error.received === undefined ? {} : { received: error.received }),
-    ...(error.details === undefined ? {} : { details: error.details }),
-    transient: error.transient,
-    cause: error,
-  });
 }
 
 /**
