@@ -37,6 +37,17 @@ export interface RunStepOptions {
   readonly onProgress?: (stepId: string, counters: StepCounters) => void;
 }
 
+/** The trace logger of one step of a job, masking the job's secrets. */
+function stepLogger(job: JobContext, stepId: string, services: Services, options: RunStepOptions): TraceLogger {
+  return new TraceLogger({
+    jobId: job.id,
+    stepId,
+    level: job.logLevel,
+    redactor: services.secrets.redactor,
+    echo: options.echo ?? true,
+  });
+}
+
 function addCounters(a: StepCounters, b: StepCounters): StepCounters {
   const out = zeroCounters();
   for (const k of Object.keys(out) as (keyof StepCounters)[]) out[k] = a[k] + b[k];
@@ -98,13 +109,7 @@ export async function runStep(
     }
     const previous = previousOf(i);
     const base = `${jobPrefix(job.dataflowId, job.id)}${spec.key}/i${String(iteration).padStart(4, '0')}/`;
-    const log = new TraceLogger({
-      jobId: job.id,
-      stepId: spec.id,
-      level: job.logLevel,
-      redactor: services.secrets.redactor,
-      echo: options.echo ?? true,
-    });
+    const log = stepLogger(job, spec.id, services, options);
     const counters = zeroCounters();
     const next = members[0];
     const staged = definition.produces === 'records' && !next;
@@ -411,13 +416,7 @@ export async function runAfterJob(
   const deferred = result.deferred ?? [];
   if (deferred.length === 0) return { ok: true };
   const definition = registry.require(step.type);
-  const log = new TraceLogger({
-    jobId: job.id,
-    stepId: step.id,
-    level: job.logLevel,
-    redactor: services.secrets.redactor,
-    echo: options.echo ?? true,
-  });
+  const log = stepLogger(job, step.id, services, options);
   const controller = new AbortController();
   let outcome: { ok: boolean; error?: string } = { ok: true };
   try {

@@ -233,12 +233,12 @@ class FileReceiver {
 }
 
 /** A file step on the main thread, reading each file while the step before writes it. */
-class InThreadConsumer implements FileSink {
-  #queue: Promise<void> = Promise.resolve();
-
+class InThreadConsumer {
   private constructor(
     private readonly driver: ScriptDriver,
     private readonly folder: FolderSink,
+    /** The files of the step before, streamed into this one. */
+    readonly files: FileForward,
   ) {}
 
   static async start(
@@ -258,19 +258,11 @@ class InThreadConsumer implements FileSink {
       { files: folder, rejected },
       () => quietLog(resolved.id),
     )) as [ScriptDriver];
-    return new InThreadConsumer(driver, folder);
-  }
-
-  create(name: string): Writable {
-    const stream = new PassThrough({ highWaterMark: 1 << 20 });
-    const file: InputFile = { name, size: 0, open: () => stream };
-    this.#queue = this.#queue.then(() => this.driver.file(file));
-    this.#queue.catch(() => undefined);
-    return stream;
+    return new InThreadConsumer(driver, folder, new FileForward((file) => driver.file(file)));
   }
 
   async finish(): Promise<StepFigures> {
-    await this.#queue;
+    await this.files.settle();
     await this.driver.finish();
     await this.driver.instance.close?.();
     await Promise.all(this.folder.written);
@@ -399,7 +391,7 @@ export async function runChain(steps: readonly ChainStep[], io: ChainIo): Promis
       records = new LocalRecordSink(join(io.outDir, 'records.ndjson'));
       recordSinks.push(records);
     }
-    const files = consumer?.sender ?? streamed ?? folder;
+    const files = consumer?.sender ?? streamed?.files ?? folder;
     const sinks = { ...(records ? { records } : {}), rejected, ...(files ? { files } : {}) };
     const plan =
       (io.lanes ?? 1) > 1 && io.laneWorker
