@@ -99,6 +99,15 @@ export function checkReaderParams(params: {
   return problems;
 }
 
+/** How long an SFTP or FTP connection may make no progress before it counts as dropped. */
+const transferTimeoutParam = {
+  type: 'integer',
+  default: 60,
+  minimum: 1,
+  maximum: 600,
+  description: 'Seconds to wait for the connection, and for progress during a transfer, before it counts as dropped.',
+} as const;
+
 /** Connection params of the SFTP steps (names as in IdentitySync, plus host key pinning). */
 export const sftpConnectionParams = {
   host: {
@@ -134,13 +143,7 @@ export const sftpConnectionParams = {
       'accepted and the job trace warns with the key seen, ready to pin.',
     examples: ['SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU'],
   },
-  timeout: {
-    type: 'integer',
-    default: 60,
-    minimum: 1,
-    maximum: 600,
-    description: 'Seconds to wait for the connection, and for progress during a transfer, before it counts as dropped.',
-  },
+  timeout: transferTimeoutParam,
 } as const;
 
 /** Connection params of the FTP steps. */
@@ -165,13 +168,7 @@ export const ftpConnectionParams = {
       'certificate must be trusted by a CA.',
     examples: ['AB:CD:…'],
   },
-  timeout: {
-    type: 'integer',
-    default: 60,
-    minimum: 1,
-    maximum: 600,
-    description: 'Seconds to wait for the connection, and for progress during a transfer, before it counts as dropped.',
-  },
+  timeout: transferTimeoutParam,
 } as const;
 
 /** Region and credentials of the S3 steps: the execution role unless a key pair names secrets. */
