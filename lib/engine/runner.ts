@@ -188,6 +188,13 @@ export async function runStep(
       bucket,
       inputs.filter((r): r is FilesRef => r.kind === 'files'),
     );
+    // End each script in order: a member's last records (or files) reach the next before the next one ends.
+    const finishInOrder = async (ms: readonly Member[]) => {
+      for (const m of ms) {
+        await m.driver.finish();
+        await m.forward?.settle();
+      }
+    };
     // Lanes take the run from its first member, or from the parser that file transformers (gunzip) feed.
     const from = members.findIndex((m) => m.definition.consumes !== 'files' || m.definition.produces !== 'files');
     const lanes =
@@ -207,29 +214,21 @@ export async function runStep(
         const feeder = members[from - 1]?.forward;
         if (feeder) feeder.consume = (file) => run.file(file);
         await feed(head.driver, { records, files });
-        for (const m of members.slice(0, from)) {
-          await m.driver.finish();
-          await m.forward?.settle();
-        }
+        await finishInOrder(members.slice(0, from));
       });
       laned.forEach((m, i) => {
         Object.assign(m.counters, totals[i]);
       });
-      const feeder = members[from - 1]?.forward;
-      if (feeder) (laned[0] as Member).counters.bytesIn = feeder.bytes;
     } else {
       const read = await feed(head.driver, { records, files });
       continuation = read?.continuation;
       deferred = read?.deferred;
-      // End each script in order: a member's last records (or files) reach the next before the next one ends.
-      for (const [i, m] of members.entries()) {
-        await m.driver.finish();
-        if (!m.forward) continue;
-        await m.forward.settle();
-        // The next member counted each file at its start, before its size was known.
-        (members[i + 1] as Member).counters.bytesIn += m.forward.bytes;
-      }
+      await finishInOrder(members);
     }
+    // A member fed by a file transformer counted each file when it began, before its size was known.
+    members.forEach((m, i) => {
+      if (m.forward) (members[i + 1] as Member).counters.bytesIn += m.forward.bytes;
+    });
   } catch (error) {
     controller.abort();
     const reason = error instanceof Error ? error : new Error(String(error));
