@@ -11,7 +11,7 @@
  */
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { type MessagePort, Worker } from 'node:worker_threads';
-import { IdxError } from '../errors.ts';
+import { IdxError, type IdxErrorOptions } from '../errors.ts';
 import type {
   AnyScriptDefinition,
   DataRecord,
@@ -257,15 +257,8 @@ interface TaskOutput {
   readonly logs: LaneLog[];
 }
 
-interface SerializedError {
-  readonly message: string;
-  readonly code?: string;
-  readonly stepId?: string;
-  readonly param?: string;
-  readonly expected?: string;
-  readonly received?: string;
-  readonly transient?: boolean;
-}
+/** An error as it crosses from a lane: a coded error's own JSON view, or the message of any other error. */
+type SerializedError = { readonly message: string; readonly code?: string } & IdxErrorOptions;
 
 type LaneMessage =
   | ({ readonly kind: 'output' } & TaskOutput)
@@ -274,29 +267,14 @@ type LaneMessage =
   | { readonly kind: 'finished'; readonly counters: StepCounters[] };
 
 function serialize(error: unknown): SerializedError {
-  if (error instanceof IdxError) {
-    return {
-      message: error.message,
-      code: error.code,
-      ...(error.location.stepId === undefined ? {} : { stepId: error.location.stepId }),
-      ...(error.location.param === undefined ? {} : { param: error.location.param }),
-      ...(error.expected === undefined ? {} : { expected: error.expected }),
-      ...(error.received === undefined ? {} : { received: error.received }),
-      transient: error.transient,
-    };
-  }
+  if (error instanceof IdxError)
+    return { ...(error.toJSON() as IdxErrorOptions), message: error.message, code: error.code };
   return { message: error instanceof Error ? error.message : String(error) };
 }
 
 function revive(error: SerializedError): Error {
-  if (!error.code) return new Error(error.message);
-  return new IdxError(error.code, error.message, {
-    ...(error.stepId === undefined ? {} : { stepId: error.stepId }),
-    ...(error.param === undefined ? {} : { param: error.param }),
-    ...(error.expected === undefined ? {} : { expected: error.expected }),
-    ...(error.received === undefined ? {} : { received: error.received }),
-    transient: error.transient ?? false,
-  });
+  const { code, message, ...options } = error;
+  return code ? new IdxError(code, message, options) : new Error(message);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
