@@ -1,16 +1,10 @@
 /** Streaming NDJSON: batches of parsed records from a byte stream, without holding the stream in memory. */
 import { IdxError } from '../errors.ts';
 import type { DataRecord } from '../scripts/types.ts';
+import { DECODE_BYTES } from '../scripts/util/io.ts';
 
 /** Records per batch handed to a script. */
 export const BATCH_SIZE = 1000;
-
-/**
- * Most bytes turned into one string at a time. V8 decodes UTF-8 about half as fast into a string too large for
- * its regular heap pages (128 KiB and up, which it allocates one by one) as into a smaller one, so a large chunk
- * is decoded in pieces of whole lines below that size.
- */
-const DECODE_BYTES = 64 * 1024;
 
 const NL = 0x0a;
 

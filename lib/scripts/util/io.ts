@@ -14,6 +14,13 @@ import { IdxError } from '../../errors.ts';
  */
 export const CHUNK_CHARS = 512 * 1024;
 
+/**
+ * Most bytes decoded into one string at a time. V8 decodes UTF-8 up to half as fast into a string too large for
+ * its regular heap pages (128 KiB and up, which it allocates one by one) as into a smaller one, so large chunks
+ * are decoded in pieces below that size.
+ */
+export const DECODE_BYTES = 64 * 1024;
+
 /** Waits until a writable can take more data; rejects when it fails or closes first. */
 export function drained(w: Writable): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -195,8 +202,10 @@ export async function* decodeText(
       if (text) yield text;
       continue;
     }
-    const text = decoder.decode(chunk, { stream: true });
-    if (text) yield text;
+    for (let at = 0; at < chunk.length; at += DECODE_BYTES) {
+      const text = decoder.decode(chunk.subarray(at, at + DECODE_BYTES), { stream: true });
+      if (text) yield text;
+    }
   }
   if (!decoder) {
     const joined = Buffer.concat(head);
