@@ -26,7 +26,7 @@ import { ndjsonBatches } from './ndjson.ts';
 import { EngineOutput, type FileSink, type RecordSink } from './output.ts';
 import { type StepCounters, zeroCounters } from './refs.ts';
 import type { Services } from './services.ts';
-import { type Chunk, countLines, dsvChunks, ndjsonChunks, splittable } from './split.ts';
+import { type ChunkMemory, countLines, dsvChunks, ndjsonChunks, splittable } from './split.ts';
 
 /** One step of a laned run, with its params already resolved (secrets and placeholders rendered once). */
 export interface LaneStep {
@@ -39,6 +39,8 @@ export interface LaneStep {
 export interface LaneInit {
   readonly steps: readonly LaneStep[];
   readonly job: JobContext;
+  /** The memory whose slots carry input chunks (see {@link SharedSlots}). */
+  readonly shared?: SharedArrayBuffer;
 }
 
 /** How the input of a laned run is cut. */
@@ -233,7 +235,9 @@ function addInto(a: StepCounters, b: StepCounters): void {
 type TaskMessage = {
   readonly kind: 'task';
   readonly index: number;
+  /** The chunk, in a buffer transferred with the message, or where it sits in the shared memory. */
   readonly data?: Uint8Array;
+  readonly slot?: { readonly offset: number; readonly length: number };
   /** More data follows in `data` messages, ended by an `end` message (the uncut rest of a file). */
   readonly streamed: boolean;
   readonly firstLine: number;
@@ -301,6 +305,7 @@ export function serveLane(
   const fragments = last.lanes?.fragments?.(params[params.length - 1] as never);
   const runParams = fragments ? [...params.slice(0, -1), fragments.body as Record<string, unknown>] : params;
   const totals = init.steps.map(() => zeroCounters());
+  const shared = init.shared ? Buffer.from(init.shared) : undefined;
   const streams = new Map<number, PassThrough>();
   let queue: Promise<void> = Promise.resolve();
   let failed = false;
@@ -320,8 +325,9 @@ export function serveLane(
     );
     const head = drivers[0] as ScriptDriver;
     const header = task.file?.header;
+    const data = task.slot ? shared?.subarray(task.slot.offset, task.slot.offset + task.slot.length) : task.data;
     const content = (): Readable => {
-      const first = [header, task.data]
+      const first = [header, data]
         .filter((p): p is Uint8Array => p !== undefined)
         .map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength));
       if (!stream) return Readable.from(first);
@@ -438,6 +444,44 @@ const PROGRESS_BYTES = 64 * 1024 * 1024;
 /** Distinct lane warnings kept per step. */
 const MAX_LANE_LOGS = 50;
 
+/**
+ * Memory shared with the lanes, in slots that input chunks are copied into and that are reused once a lane is
+ * done with its chunk. A chunk sent in a buffer of its own is freed only when the receiving lane's heap collects
+ * it, and a chunk that waits its turn in a lane outlives the young generation, so a fast input left tens of MB
+ * of spent chunks waiting for a full collection; the slots keep that memory fixed.
+ */
+class SharedSlots {
+  readonly memory: SharedArrayBuffer;
+  readonly #view: Buffer;
+  readonly #free: number[] = [];
+
+  constructor(
+    count: number,
+    readonly slotBytes: number,
+  ) {
+    this.memory = new SharedArrayBuffer(count * slotBytes);
+    this.#view = Buffer.from(this.memory);
+    for (let i = count - 1; i >= 0; i--) this.#free.push(i);
+  }
+
+  /** A free slot for a chunk of `size` bytes; memory of the chunk's own when none is free or big enough. */
+  readonly memoryFor: ChunkMemory = (size) => {
+    const slot = size <= this.slotBytes ? this.#free.pop() : undefined;
+    if (slot === undefined) return Buffer.allocUnsafeSlow(size);
+    return this.#view.subarray(slot * this.slotBytes, slot * this.slotBytes + size);
+  };
+
+  /** Where `data` sits in the shared memory, if it does. */
+  slotOf(data: Uint8Array): { readonly offset: number; readonly length: number } | undefined {
+    return data.buffer === this.memory ? { offset: data.byteOffset, length: data.byteLength } : undefined;
+  }
+
+  /** Frees the slot that starts at `offset`. */
+  release(offset: number): void {
+    this.#free.push(offset / this.slotBytes);
+  }
+}
+
 interface LaneState {
   readonly worker: Worker;
   pending: number;
@@ -464,11 +508,18 @@ export class Lanes {
   readonly #sizes = new Map<number, number>();
   #doneBytes = 0;
   #nextProgress = PROGRESS_BYTES;
+  readonly #slots: SharedSlots;
+  /** The slot offset of each task whose chunk sits in shared memory, until its lane is done with it. */
+  readonly #inSlot = new Map<number, number>();
 
   constructor(options: LanesOptions) {
     this.#o = options;
-    const init: LaneInit = { steps: options.steps, job: options.job };
-    for (let i = 0; i < Math.max(1, options.count); i++) {
+    const count = Math.max(1, options.count);
+    // Every lane's tasks, plus the chunk cut while they all wait; twice the chunk size, as a chunk may run on to
+    // the end of the line it reached.
+    this.#slots = new SharedSlots(PER_LANE * count + 1, 2 * (options.chunkBytes ?? LANE_CHUNK));
+    const init: LaneInit = { steps: options.steps, job: options.job, shared: this.#slots.memory };
+    for (let i = 0; i < count; i++) {
       const worker = new Worker(options.worker, {
         workerData: init,
         resourceLimits: {
@@ -492,6 +543,11 @@ export class Lanes {
       worker.on('message', (m: LaneMessage) => {
         if (m.kind === 'output') {
           lane.pending--;
+          const offset = this.#inSlot.get(m.index);
+          if (offset !== undefined) {
+            this.#inSlot.delete(m.index);
+            this.#slots.release(offset);
+          }
           this.#done.set(m.index, m);
           this.#drain();
         } else if (m.kind === 'consumed') {
@@ -613,15 +669,25 @@ export class Lanes {
     const index = this.#next++;
     this.#sizes.set(index, task.data?.byteLength ?? 0);
     lane.pending++;
-    const message: TaskMessage = { kind: 'task', index, ...task };
-    lane.worker.postMessage(message, task.data ? [task.data.buffer as ArrayBuffer] : []);
+    const { data, ...rest } = task;
+    const slot = data && this.#slots.slotOf(data);
+    if (slot) {
+      this.#inSlot.set(index, slot.offset);
+      lane.worker.postMessage({ kind: 'task', index, slot, ...rest } satisfies TaskMessage);
+    } else {
+      const own = data && ownBuffer(data);
+      lane.worker.postMessage(
+        { kind: 'task', index, ...rest, ...(own ? { data: own } : {}) } satisfies TaskMessage,
+        own ? [own.buffer as ArrayBuffer] : [],
+      );
+    }
     return { index, lane };
   }
 
   /** Runs the steps over staged NDJSON records. */
   async records(stream: AsyncIterable<Buffer | string>): Promise<void> {
-    for await (const chunk of ndjsonChunks(stream, this.#o.chunkBytes ?? LANE_CHUNK))
-      await this.#dispatch({ data: own(chunk), streamed: false, firstLine: chunk.firstLine });
+    for await (const chunk of ndjsonChunks(stream, this.#o.chunkBytes ?? LANE_CHUNK, this.#slots.memoryFor))
+      await this.#dispatch({ data: chunk.data, streamed: false, firstLine: chunk.firstLine });
   }
 
   /** Runs the steps over one file, cut into chunks of rows. */
@@ -639,11 +705,13 @@ export class Lanes {
         header = h;
       },
       this.#o.chunkBytes ?? LANE_CHUNK,
+      undefined,
+      this.#slots.memoryFor,
     )) {
       const meta = { name: file.name, size: file.size, ...(header ? { header: Uint8Array.from(header) } : {}) };
       tasks++;
       if (item.kind === 'chunk') {
-        await this.#dispatch({ data: own(item.chunk), streamed: false, firstLine: item.chunk.firstLine, file: meta });
+        await this.#dispatch({ data: item.chunk.data, streamed: false, firstLine: item.chunk.firstLine, file: meta });
         continue;
       }
       const { index, lane } = await this.#dispatch({ streamed: true, firstLine: item.rest.firstLine, file: meta });
@@ -693,9 +761,8 @@ export class Lanes {
   }
 }
 
-/** A chunk's bytes in an ArrayBuffer of their own, so they can be transferred instead of copied. */
-function own(chunk: Chunk): Uint8Array {
-  const { data } = chunk;
+/** Bytes in an ArrayBuffer of their own, so they can be transferred instead of copied. */
+function ownBuffer(data: Uint8Array): Uint8Array {
   if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) return data;
   return Uint8Array.from(data);
 }

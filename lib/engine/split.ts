@@ -30,6 +30,15 @@ export interface Rest {
 /** Bytes per chunk the splitters aim at. */
 export const CHUNK_BYTES = 1 << 20;
 
+/**
+ * Gives the memory a chunk of `size` bytes is copied into: memory of the chunk's own unless the caller has a
+ * place for it (the lanes' shared slots). It must not be in use by anything else until the chunk is done.
+ */
+export type ChunkMemory = (size: number) => Buffer;
+
+/** Memory of the chunk's own, which can be transferred to another thread as it is. */
+const ownMemory: ChunkMemory = (size) => Buffer.allocUnsafeSlow(size);
+
 const LF = 10;
 
 /** Counts line feeds in `data` between `from` and `to`. */
@@ -43,25 +52,38 @@ export function countLines(data: Uint8Array, from = 0, to = data.length): number
   return n;
 }
 
-/** Cuts NDJSON into chunks of whole lines of about `target` bytes. */
+/**
+ * Cuts NDJSON into chunks of whole lines of at most `target` bytes (a longer line is a chunk of its own), each
+ * copied into memory from `memory`. A piece of input larger than `target` is cut into several chunks.
+ */
 export async function* ndjsonChunks(
   stream: AsyncIterable<Buffer | string>,
   target = CHUNK_BYTES,
+  memory: ChunkMemory = ownMemory,
 ): AsyncGenerator<Chunk> {
   const win = new Window();
   let line = 1;
+  /** Where the search for the end of a line longer than `target` goes on. */
+  let searched = target;
   for await (const raw of stream) {
-    const buf = typeof raw === 'string' ? Buffer.from(raw) : raw;
-    const before = win.size;
-    win.push(buf);
-    if (win.size < target) continue;
-    const nl = buf.lastIndexOf(LF);
-    if (nl === -1) continue;
-    const data = win.take(before + nl + 1);
-    yield { data, firstLine: line };
-    line += countLines(data);
+    win.push(typeof raw === 'string' ? Buffer.from(raw) : raw);
+    while (win.size >= target) {
+      const flat = win.flat;
+      let end = flat.lastIndexOf(LF, target - 1) + 1;
+      if (end === 0) {
+        end = flat.indexOf(LF, searched) + 1;
+        if (end === 0) {
+          searched = win.size;
+          break;
+        }
+      }
+      searched = target;
+      const data = win.take(end, memory);
+      yield { data, firstLine: line };
+      line += countLines(data);
+    }
   }
-  if (win.size > 0) yield { data: win.take(win.size), firstLine: line };
+  if (win.size > 0) yield { data: win.take(win.size, memory), firstLine: line };
 }
 
 /** True when the splitter can follow this dialect byte by byte (one-byte quote and escape, ASCII separator). */
@@ -81,8 +103,8 @@ export function splittable(syntax: SplitSyntax): boolean {
 
 /**
  * A pending region of bytes that grows as data arrives; offsets are relative to its start. The bytes sit in one
- * buffer that is reused, and each piece taken is a buffer of its own, so it can be transferred to another thread
- * as it is: the only garbage left behind is the input's own chunks.
+ * buffer that is reused, and each piece taken is copied out into memory of its own (by default a buffer that can
+ * be transferred to another thread as it is): the only garbage left behind is the input's own chunks.
  */
 class Window {
   #buf = Buffer.allocUnsafeSlow(0);
@@ -103,9 +125,9 @@ class Window {
     return this.#buf.subarray(0, this.size);
   }
 
-  /** Removes and returns the first `end` bytes, in a buffer of their own. */
-  take(end: number): Buffer {
-    const head = Buffer.allocUnsafeSlow(end);
+  /** Removes and returns the first `end` bytes, copied into memory from `memory`. */
+  take(end: number, memory: ChunkMemory = ownMemory): Buffer {
+    const head = memory(end);
     this.#buf.copy(head, 0, 0, end);
     this.#buf.copyWithin(0, end, this.size);
     this.size -= end;
@@ -228,7 +250,8 @@ class QuoteFollower {
  * Cuts delimiter-separated text into chunks of whole rows of about `target` bytes. The header row (when the
  * syntax has one) goes to `onHeader` with the number of lines it spans, and is not part of any chunk. When the
  * quotes cannot be followed with certainty, or `limit` bytes pass without a row boundary, the rest of the file
- * comes as one `rest` item whose data is the remaining bytes, streamed.
+ * comes as one `rest` item whose data is the remaining bytes, streamed. Chunks are copied into memory from
+ * `memory`; the header and the rest, into memory of their own.
  */
 export async function* dsvChunks(
   stream: AsyncIterable<Buffer | string>,
@@ -236,6 +259,7 @@ export async function* dsvChunks(
   onHeader: (header: Buffer, lines: number) => void,
   target = CHUNK_BYTES,
   limit = 16 * target,
+  memory: ChunkMemory = ownMemory,
 ): AsyncGenerator<SplitItem> {
   const follower = new QuoteFollower(syntax);
   const win = new Window();
@@ -286,12 +310,12 @@ export async function* dsvChunks(
         yield fallBack();
         return;
       }
-      const last = win.take(win.size);
+      const last = win.take(win.size, needHeader ? ownMemory : memory);
       if (needHeader) onHeader(last, countLines(last));
       else yield { kind: 'chunk', chunk: { data: last, firstLine: line } };
       return;
     }
-    const piece = win.take(found + 1);
+    const piece = win.take(found + 1, needHeader ? ownMemory : memory);
     follower.reset();
     atFileStart = false;
     const lines = countLines(piece);

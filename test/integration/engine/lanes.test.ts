@@ -236,6 +236,23 @@ describe('Lanes', () => {
     expect(errors.map((e) => e.code)).toContain('IDX_DSV_QUOTE');
   });
 
+  it('stages the same records when some are longer than the shared memory a chunk goes in', async () => {
+    // Prepare
+    const long = (i: number) =>
+      `${JSON.stringify({ UID: `long${i}`, profile: { firstName: 'Zoë', lastName: 'x'.repeat(9000) } })}\n`;
+    const ndjson = [0, 1, 2, 3].map((i) => accountLines(400) + long(i)).join('');
+    const steps: Step[] = [exportSteps[0] as Step, exportSteps[1] as Step];
+
+    // Act
+    const one = await runInOne(steps, { ndjson });
+    const two = await runInLanes(steps, { ndjson });
+
+    // Assess
+    expect(two.records).toBe(one.records);
+    expect(two.records.split('\n').filter(Boolean)).toHaveLength(1604);
+    expect(counts(two.counters)).toEqual(counts(one.counters));
+  });
+
   it('writes the header-only file of an empty input when the formatter is asked to', async () => {
     // Prepare
     const steps: Step[] = [

@@ -87,6 +87,23 @@ describe('ndjsonChunks', () => {
     }
   });
 
+  it('cuts a piece larger than the target into several chunks, and gives a longer line a chunk of its own', async () => {
+    // Prepare
+    const long = `{"text":"${'é'.repeat(3000)}"}`;
+    const text = `${['{"a":1}', '{"a":2}', long, '{"a":3}', '{"a":4}', '{"a":5}'].join('\n')}\n`;
+
+    // Act
+    const whole: string[] = [];
+    for await (const c of ndjsonChunks(pieces(text, 1 << 20), 20)) whole.push(c.data.toString());
+    const small: string[] = [];
+    for await (const c of ndjsonChunks(pieces(text, 7), 20)) small.push(c.data.toString());
+
+    // Assess
+    const expected = ['{"a":1}\n{"a":2}\n', `${long}\n`, '{"a":3}\n{"a":4}\n', '{"a":5}\n'];
+    expect(whole).toEqual(expected);
+    expect(small).toEqual(expected);
+  });
+
   it('hands on a last line without a line feed as the final chunk', async () => {
     // Prepare
     const text = '{"a":1}\n{"a":2}';
