@@ -107,8 +107,7 @@ class MemoryRecords implements RecordSink {
 
   /** The chunks as one byte array. */
   bytes(): Uint8Array | undefined {
-    if (this.chunks.length === 0) return undefined;
-    return this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+    return this.chunks.length === 0 ? undefined : joined(this.chunks);
   }
 }
 
@@ -360,21 +359,24 @@ export function serveLane(
     drivers.forEach((d, i) => {
       addInto(totals[i] as StepCounters, d.counters);
     });
+    const recordBytes = records?.bytes();
     const output: TaskOutput = {
       index: task.index,
-      ...(records?.chunks.length ? { records: records.bytes() } : {}),
+      ...(recordBytes ? { records: ownBuffer(recordBytes) } : {}),
       recordCount: records?.count ?? 0,
       rejected: rejected.flatMap((r, step) => {
         const data = r.bytes();
-        return data ? [{ step, data, count: r.count }] : [];
+        return data ? [{ step, data: ownBuffer(data), count: r.count }] : [];
       }),
-      files: (files?.files ?? []).map((f) => ({ name: f.name, data: Buffer.concat(f.parts) })),
+      files: (files?.files ?? []).map((f) => ({ name: f.name, data: ownBuffer(joined(f.parts)) })),
       logs,
     };
-    const transfer = [output.records, ...output.rejected.map((r) => r.data), ...output.files.map((f) => f.data)]
-      .filter((b): b is Uint8Array => b !== undefined)
-      .map((b) => b.buffer as ArrayBuffer);
-    port.postMessage({ kind: 'output', ...output } satisfies LaneMessage, [...new Set(transfer)]);
+    const transfer = memoryOf([
+      output.records,
+      ...output.rejected.map((r) => r.data),
+      ...output.files.map((f) => f.data),
+    ]);
+    port.postMessage({ kind: 'output', ...output } satisfies LaneMessage, transfer);
   };
 
   port.on('message', (m: MainMessage) => {
@@ -678,7 +680,7 @@ export class Lanes {
       const own = data && ownBuffer(data);
       lane.worker.postMessage(
         { kind: 'task', index, ...rest, ...(own ? { data: own } : {}) } satisfies TaskMessage,
-        own ? [own.buffer as ArrayBuffer] : [],
+        memoryOf([own]),
       );
     }
     return { index, lane };
@@ -761,8 +763,24 @@ export class Lanes {
   }
 }
 
-/** Bytes in an ArrayBuffer of their own, so they can be transferred instead of copied. */
-function ownBuffer(data: Uint8Array): Uint8Array {
-  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) return data;
+/** Parts as one buffer; a single part as it is. */
+function joined(parts: readonly Buffer[]): Buffer {
+  return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+}
+
+/**
+ * `data` in an ArrayBuffer of its own, so that it can be transferred to another thread instead of copied; copied
+ * into one when it shares its memory. A small Buffer sits in Node's pool, which Node 21 and later refuse to
+ * transfer (a DataCloneError) and earlier versions copy whole; a view of part of a larger buffer would be cloned
+ * with all of it.
+ */
+export function ownBuffer(data: Uint8Array): Uint8Array {
+  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer)
+    return data;
   return Uint8Array.from(data);
+}
+
+/** The memory of buffers that {@link ownBuffer} gave, for the transfer list of the message that carries them. */
+function memoryOf(buffers: readonly (Uint8Array | undefined)[]): ArrayBuffer[] {
+  return [...new Set(buffers.flatMap((b) => (b ? [b.buffer as ArrayBuffer] : [])))];
 }

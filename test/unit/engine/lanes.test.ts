@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { ownBuffer } from '../../../lib/engine/lanes.ts';
+
+describe('ownBuffer', () => {
+  it('keeps a buffer that has its memory to itself', () => {
+    // Prepare
+    const whole = Buffer.allocUnsafeSlow(10_000).fill(7);
+
+    // Act
+    const own = ownBuffer(whole);
+
+    // Assess
+    expect(own).toBe(whole);
+  });
+
+  it("copies a small Buffer out of Node's pool, which cannot be transferred", () => {
+    // Prepare
+    const pooled = Buffer.from('{"a":1}\n');
+
+    // Act
+    const own = ownBuffer(pooled);
+
+    // Assess
+    expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.byteLength);
+    expect(own).not.toBe(pooled);
+    expect(own.byteLength).toBe(own.buffer.byteLength);
+    expect(Buffer.from(own).toString()).toBe('{"a":1}\n');
+  });
+
+  it('copies a view of part of a larger buffer, so only its own bytes cross', () => {
+    // Prepare
+    const large = Buffer.allocUnsafeSlow(1 << 20).fill(1);
+    const view = large.subarray(100, 200);
+
+    // Act
+    const own = ownBuffer(view);
+
+    // Assess
+    expect(own.byteLength).toBe(100);
+    expect(own.buffer.byteLength).toBe(100);
+  });
+
+  it('copies a view of shared memory, which is shared, not transferred', () => {
+    // Prepare
+    const shared = Buffer.from(new SharedArrayBuffer(16));
+
+    // Act
+    const own = ownBuffer(shared);
+
+    // Assess
+    expect(own.buffer).toBeInstanceOf(ArrayBuffer);
+  });
+});
