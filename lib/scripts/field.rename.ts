@@ -127,14 +127,17 @@ function compileBatched(
   groups.forEach((group, g) => {
     lines.push(`if (g${g}) h${g}[${q(group.parts[group.parts.length - 1]!)}] = parents[${g}](p${g});`);
   });
-  // Flat keys moved, every source found and every target flat (a CSV's columns renamed): the copy the record
-  // needs anyway is built with its targets in one literal. When only nested fields moved, the record keeps its
-  // object and takes the targets as new keys, which costs less than a copy.
+  // Every source found and every target flat (a CSV's columns renamed, or Gigya paths flattened for an export):
+  // the record is rebuilt with its targets in one literal, with the same keys in the same order as assigning them
+  // would give. When flat keys moved the record needs a copy anyway; when only nested fields moved, adding the
+  // targets one by one would grow the object's out-of-line property store several times (measured on the
+  // benchmark's ten Gigya paths: 0.97 µs a record for rename and evaluate with the literal, 1.24–1.34 µs
+  // without). A target that is nested, or a source that is missing, takes the assignment path below.
   const flat = (t: string) => !t.includes('.') && !t.startsWith("'") && t !== '__proto__';
   const allFlat = plan.length > 0 && plan.every((step) => flat(step.target));
   if (allFlat) {
     lines.push(
-      `if (literal && ${plan.map((_, i) => `f${i}`).join(' && ')}) return whole(r, ${plan.map((_, i) => `v${i}`).join(', ')});`,
+      `if (${plan.map((_, i) => `f${i}`).join(' && ')}) return whole(r, ${plan.map((_, i) => `v${i}`).join(', ')});`,
     );
   }
   lines.push('const out = literal ? rest(r) : r;');

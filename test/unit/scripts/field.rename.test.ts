@@ -96,6 +96,34 @@ describe('field.rename', () => {
     expect(out.records).toEqual([{ profile: {}, 'profile.gender': 'f' }]);
   });
 
+  it('flattens nested paths into columns in the same key order whether every source is there or not', async () => {
+    // Prepare
+    const params = {
+      fields: [
+        { sourceField: 'profile.firstName', targetField: 'C_FirstName' },
+        { sourceField: 'profile.email', targetField: 'C_Email' },
+        { sourceField: 'data.tier', targetField: 'C_Tier' },
+      ],
+    };
+    const records = [
+      { UID: 'u1', profile: { firstName: 'A', email: 'a@x', age: 1 }, data: { tier: 'gold' }, ok: true },
+      { UID: 'u2', profile: { firstName: 'B', email: 'b@x' }, data: { tier: 'silver' } },
+      { C_Email: 'old', UID: 'u3', profile: { firstName: 'C', email: 'c@x' }, data: { tier: 'x' } },
+      { UID: 'u4', profile: { firstName: 'D' }, data: { tier: 'bronze' } },
+    ];
+
+    // Act
+    const out = await runScript(fieldRename, params, { records });
+
+    // Assess
+    expect(out.records.map((r) => JSON.stringify(r))).toEqual([
+      '{"UID":"u1","profile":{"age":1},"data":{},"ok":true,"C_FirstName":"A","C_Email":"a@x","C_Tier":"gold"}',
+      '{"UID":"u2","profile":{},"data":{},"C_FirstName":"B","C_Email":"b@x","C_Tier":"silver"}',
+      '{"C_Email":"c@x","UID":"u3","profile":{},"data":{},"C_FirstName":"C","C_Tier":"x"}',
+      '{"UID":"u4","profile":{},"data":{},"C_FirstName":"D","C_Tier":"bronze"}',
+    ]);
+  });
+
   it('gives the same records as renaming one field at a time, for flat, nested, deeper and chained renames', async () => {
     // Prepare
     const records = [
