@@ -51,17 +51,20 @@ function restOf(
   };
   return (record, ...values) => {
     if (compiled > MAX_SHAPES) return slow(record, ...values);
-    const keys = Object.keys(record);
-    if (build && lastKeys && keys.length === lastKeys.length) {
+    if (build && lastKeys) {
+      // Compared while enumerating, without a key list per record.
+      let i = 0;
       let same = true;
-      for (let i = 0; i < keys.length; i++) {
-        if (keys[i] !== lastKeys[i]) {
+      for (const key in record) {
+        if (key !== lastKeys[i]) {
           same = false;
           break;
         }
+        i++;
       }
-      if (same) return build(record, ...values);
+      if (same && i === lastKeys.length) return build(record, ...values);
     }
+    const keys = Object.keys(record);
     compiled++;
     lastKeys = keys;
     const kept = keys.filter((k) => !removed.has(k));
