@@ -129,11 +129,12 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
     const target = to && registry.get(to.type);
     if (!to || !from || !target || target.continues || incoming.get(to.id)?.length !== 1) return undefined;
     const records = from.produces === 'records' && target.consumes === 'records';
-    // A file transformer (gunzip, unzip, decrypt) streams each file it writes straight into a step that reads
-    // each file once (a parser), so the bigger plain file is not staged and read back. Not into writers: they
+    // A step that writes files as it works (a formatter, or a file transformer such as gunzip) streams each file
+    // straight into a step that reads each file once (a parser, gzip, encryption), so the plain file is not
+    // staged and read back. Not from readers, which may fetch several files at once, and not into writers: they
     // open a file again to retry an upload.
     const files =
-      from.consumes === 'files' && from.produces === 'files' && target.consumes === 'files' && target.readsOnce;
+      from.consumes !== 'nothing' && from.produces === 'files' && target.consumes === 'files' && target.readsOnce;
     return records || files ? to : undefined;
   };
   const fusedInto = new Set<string>();

@@ -195,12 +195,17 @@ export async function runStep(
         await m.forward?.settle();
       }
     };
-    // Lanes take the run from its first member, or from the parser that file transformers (gunzip) feed.
-    const from = members.findIndex((m) => m.definition.consumes !== 'files' || m.definition.produces !== 'files');
+    // Lanes take the run from its first member, or from the parser that file transformers (gunzip) feed, to its
+    // last member, or to the formatter whose files go on to file transformers (gzip) on this thread.
+    const transforms = (m: Member | undefined) =>
+      m?.definition.consumes === 'files' && m.definition.produces === 'files';
+    const from = members.findIndex((m) => !transforms(m));
+    let to = members.length;
+    while (to > from + 1 && transforms(members[to - 1])) to--;
     const lanes =
-      from >= 0 ? laneRun(members.slice(from), resolved.slice(from), inputs, services.config.lanes) : undefined;
+      from >= 0 ? laneRun(members.slice(from, to), resolved.slice(from, to), inputs, services.config.lanes) : undefined;
     if (lanes) {
-      const laned = members.slice(from);
+      const laned = members.slice(from, to);
       (laned[0] as Member).log.info(`running in ${lanes.count} parallel lanes`);
       const totals = await runInLanes(lanes, laned, resolved.slice(from), job, async (run) => {
         if (from === 0) {
@@ -216,6 +221,9 @@ export async function runStep(
         await feed(head.driver, { records, files });
         await finishInOrder(members.slice(0, from));
       });
+      // The transformers after the lanes finish once the last file reached them.
+      await laned[laned.length - 1]?.forward?.settle();
+      await finishInOrder(members.slice(to));
       laned.forEach((m, i) => {
         Object.assign(m.counters, totals[i]);
       });
@@ -314,6 +322,7 @@ async function runInLanes(
       ...(last.recordSink ? { records: last.recordSink } : {}),
       rejected: members.map((m) => m.rejectedSink),
       ...(last.fileSink ? { files: last.fileSink } : {}),
+      ...(last.forward ? { files: last.forward } : {}),
     },
     logs: members.map((m) => m.log),
   });

@@ -13,6 +13,7 @@ export const fileCompressGzip = defineScript({
     'with the file size.',
   consumes: 'files',
   produces: 'files',
+  readsOnce: true,
   params: {
     compressionLevel: {
       type: 'integer',

@@ -14,6 +14,7 @@ export const fileEncryptPgp = defineScript({
     'can check who sent it. Streaming: memory does not grow with the file size.',
   consumes: 'files',
   produces: 'files',
+  readsOnce: true,
   params: {
     publicKey: {
       type: 'string',

@@ -150,8 +150,9 @@ export interface ScriptDefinition<S extends ParamsSchema = ParamsSchema> {
   /** The script defers work until the job succeeded (`read` returns `deferred`, `afterJob` does it). */
   readonly defers?: boolean;
   /**
-   * The script reads each input file once, from start to end (never `open()` twice), so the step before can stream
-   * a file into it while writing it instead of staging it (a gunzip before a parser).
+   * The script reads each input file once, from start to end, before its `file` hook returns (never `open()`
+   * twice, never later), so the step before can stream a file into it while writing it instead of staging it (a
+   * gunzip before a parser, a CSV formatter before gzip).
    */
   readonly readsOnce?: boolean;
   /** `read` may return a continuation; the compiler loops the Task until it does not. */

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import type { StepEvent } from '../../../lib/engine/events.ts';
 import { handle } from '../../../lib/engine/handler.ts';
 import type { FilesRef, RecordsRef, StepResult } from '../../../lib/engine/refs.ts';
 import type { Services } from '../../../lib/engine/services.ts';
-import { readStagedText, StagedFileSink, StagedRecordSink } from '../../../lib/engine/stage.ts';
+import { openStaged, readStagedText, StagedFileSink, StagedRecordSink } from '../../../lib/engine/stage.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
 import { JobStore } from '../../../lib/stores/jobs.ts';
 import { accountLines } from '../../support/accounts.ts';
@@ -116,6 +116,20 @@ async function importAs(services: Services, jobId: string, input: FilesRef) {
   };
 }
 
+/** The export run with gzip fused after the formatter: rename → date format → CSV → gzip. */
+async function exportGzAs(services: Services, jobId: string, input: RecordsRef) {
+  const base = event(jobId, input);
+  const e: StepEvent = {
+    ...base,
+    fused: [...(base.fused ?? []), { id: 'gzip', type: 'file.compress.gzip', key: 's4', params: {} }],
+  };
+  const { chain, counters, job } = await runEvent(services, e);
+  const gz = chain[3]?.out.kind === 'files' ? chain[3].out.files[0] : undefined;
+  const parts: Buffer[] = [];
+  if (gz) for await (const p of openStaged(services.s3, services.config.stageBucket, gz.key)) parts.push(p as Buffer);
+  return { gz, csv: gunzipSync(Buffer.concat(parts)).toString(), counters, job };
+}
+
 describe('runStep in lanes', () => {
   it('stages the same file, rejects and counters from two lanes as from one thread', async () => {
     // Prepare
@@ -141,6 +155,44 @@ describe('runStep in lanes', () => {
     expect(laned.counters).toEqual(single.counters);
     expect(laned.trace.join('\n')).toContain('running in 2 parallel lanes');
     expect(single.trace.join('\n')).not.toContain('parallel lanes');
+  });
+
+  it('streams the CSV it formats into gzip, in one thread and in lanes alike, without staging the plain file', async () => {
+    // Prepare
+    const base = local.env.services;
+    const sink = new StagedRecordSink(base.s3, base.config.stageBucket, 'stage/lanes/gz-input/');
+    await sink.write(accountLines(6000), 6000);
+    const input = await sink.close();
+    const one: Services = { ...base, config: { ...base.config, lanes: undefined } };
+    const two: Services = {
+      ...base,
+      config: { ...base.config, lanes: { count: 2, worker: WORKER, minRecords: 1000, minBytes: 1 << 20 } },
+    };
+
+    // Act
+    const single = await exportGzAs(one, 'gz-one', input);
+    const laned = await exportGzAs(two, 'gz-two', input);
+    const plain = await runAs(one, 'gz-plain', input);
+
+    // Assess
+    expect(single.gz?.name).toBe('out.csv.gz');
+    expect(single.csv).toBe(plain.csv);
+    expect(laned.csv).toBe(single.csv);
+    expect(laned.counters).toEqual(single.counters);
+    const bytes = Buffer.byteLength(single.csv);
+    expect(single.counters[2]).toMatchObject({ recordsIn: 6000 - Math.ceil(6000 / 13), filesOut: 1, bytesOut: bytes });
+    expect(single.counters[3]).toMatchObject({ filesIn: 1, bytesIn: bytes, filesOut: 1 });
+    for (const jobId of ['gz-one', 'gz-two']) {
+      const keys =
+        (
+          await base.s3.send(
+            new ListObjectsV2Command({ Bucket: base.config.stageBucket, Prefix: `stage/lanes/${jobId}/` }),
+          )
+        ).Contents?.map((o) => o.Key ?? '') ?? [];
+      expect(keys.filter((k) => k.endsWith('.csv'))).toEqual([]);
+      expect(keys.filter((k) => k.endsWith('.csv.gz'))).toHaveLength(1);
+    }
+    expect(laned.job?.trace.join('\n')).toContain('running in 2 parallel lanes');
   });
 
   it('streams a gunzipped CSV into the parser, in one thread and in lanes alike, without staging it', async () => {

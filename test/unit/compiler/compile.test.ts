@@ -213,7 +213,7 @@ describe('compile', () => {
     expect(aslVerdict(asl)).toEqual({ isValid: true, errors: [] });
   });
 
-  it('streams a gunzip into the parser after it, but stages what a writer uploads', () => {
+  it('streams a gunzip into the parser after it and a CSV into gzip, but stages what a writer uploads', () => {
     // Prepare
     const df = load({
       id: 'files',
@@ -243,8 +243,11 @@ describe('compile', () => {
 
     // Assess
     expect(taskStateNames(asl)).toEqual(
-      expect.arrayContaining(['Step: read', 'Steps: gunzip → parse → rename → format', 'Step: gzip', 'Step: write']),
+      expect.arrayContaining(['Step: read', 'Steps: gunzip → parse → rename → format → gzip', 'Step: write']),
     );
+    expect(taskStateNames(asl).filter((n) => n.includes('gzip') || n.includes('format'))).toEqual([
+      'Steps: gunzip → parse → rename → format → gzip',
+    ]);
     expect(aslVerdict(asl)).toEqual({ isValid: true, errors: [] });
   });
 
