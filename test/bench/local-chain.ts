@@ -4,9 +4,9 @@
  * instead of the S3 stage:
  *
  * - consecutive record steps are fused: records pass from one script to the next in memory (as in a fused Task);
- * - a file transformer before a parser streams its files into it (as in a fused Task);
- * - a file a step writes for a file-consuming step is streamed to that step running in a worker thread while it
- *   is written, the way `mlr … | gzip` runs two processes;
+ * - a file transformer before a parser streams its files into it, and a formatter streams its file into a
+ *   transformer after it that reads each file once (gzip), as in a fused Task; with lanes, that transformer runs
+ *   on the main thread, fed as the lanes write the file back;
  * - the first step reads a local NDJSON file (records) or local files; the last writes NDJSON or files.
  *
  * Only the transport differs from a deployed run; every script runs its own code.
@@ -14,8 +14,7 @@
 import { createReadStream, createWriteStream, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
-import { Worker } from 'node:worker_threads';
+import type { Writable } from 'node:stream';
 import type { ScriptDriver } from '../../lib/engine/drive.ts';
 import { FileForward } from '../../lib/engine/forward.ts';
 import { createDrivers, type LaneStep, Lanes, planLanes } from '../../lib/engine/lanes.ts';
@@ -43,8 +42,6 @@ export interface ChainIo {
   readonly files?: readonly string[];
   /** Folder for the last step's files, `records.ndjson` and `rejected.ndjson`. */
   readonly outDir: string;
-  /** Path of the compiled worker module (see {@link runFileStepWorker}); without it file steps run in-thread. */
-  readonly worker?: string;
   /** Lanes (worker threads) for runs of steps that allow them; 1 runs everything on the main thread. @default 1 */
   readonly lanes?: number;
   /** Path of the compiled lane worker module (test/bench/lane-worker.ts), needed with more than one lane. */
@@ -146,92 +143,6 @@ function definitionOf(type: string): AnyScriptDefinition {
   return definition as unknown as AnyScriptDefinition;
 }
 
-/** The side of a message channel a thread talks through (a Worker from the main thread, parentPort inside). */
-interface Port {
-  postMessage(message: unknown, transfer?: readonly ArrayBuffer[]): void;
-  on(event: 'message', listener: (message: FileMessage) => void): unknown;
-}
-
-/** Messages of a file stream between threads. */
-type FileMessage =
-  | { kind: 'open'; name: string }
-  | { kind: 'chunk'; chunk: Uint8Array }
-  | { kind: 'close' }
-  | { kind: 'consumed'; bytes: number }
-  | { kind: 'end' }
-  | { kind: 'done'; figures: StepFigures }
-  | { kind: 'failed'; message: string };
-
-/** Bytes sent and not yet read by the other side before the sender waits. */
-const IN_FLIGHT = 4 << 20;
-
-/** Sends files over a port: each file is a Writable whose chunks are transferred, with backpressure by acks. */
-class FileSender implements FileSink {
-  #inFlight = 0;
-  #waiting: (() => void)[] = [];
-
-  constructor(private readonly port: Port) {}
-
-  /** Call with every `consumed` message from the other side. */
-  consumed(bytes: number): void {
-    this.#inFlight -= bytes;
-    if (this.#inFlight < IN_FLIGHT) for (const w of this.#waiting.splice(0)) w();
-  }
-
-  create(name: string): Writable {
-    this.port.postMessage({ kind: 'open', name });
-    const sender = this;
-    return new Writable({
-      highWaterMark: 1 << 20,
-      write(chunk: Buffer, _encoding, callback) {
-        const copy = new Uint8Array(chunk.length);
-        copy.set(chunk);
-        sender.#inFlight += copy.length;
-        sender.port.postMessage({ kind: 'chunk', chunk: copy }, [copy.buffer as ArrayBuffer]);
-        if (sender.#inFlight < IN_FLIGHT) callback();
-        else sender.#waiting.push(() => callback());
-      },
-      final(callback) {
-        sender.port.postMessage({ kind: 'close' });
-        callback();
-      },
-    });
-  }
-}
-
-/** Receives files sent by a {@link FileSender}: each becomes an InputFile handed to `onFile`, one at a time. */
-class FileReceiver {
-  #current: PassThrough | undefined;
-  #queue: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly port: Port,
-    private readonly onFile: (file: InputFile) => Promise<void>,
-  ) {}
-
-  /** Every file handed on so far has been read. */
-  get settled(): Promise<void> {
-    return this.#queue;
-  }
-
-  handle(m: FileMessage): void {
-    if (m.kind === 'open') {
-      const stream = new PassThrough({ highWaterMark: 1 << 20 });
-      this.#current = stream;
-      const file: InputFile = { name: m.name, size: 0, open: () => stream };
-      this.#queue = this.#queue.then(() => this.onFile(file));
-      this.#queue.catch(() => undefined);
-    } else if (m.kind === 'chunk') {
-      const chunk = Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.byteLength);
-      // The write completes once the reader has room for it: that is the acknowledgement the sender waits for.
-      this.#current?.write(chunk, () => this.port.postMessage({ kind: 'consumed', bytes: chunk.length }));
-    } else if (m.kind === 'close') {
-      this.#current?.end();
-      this.#current = undefined;
-    }
-  }
-}
-
 /** A file step on the main thread, reading each file while the step before writes it. */
 class InThreadConsumer {
   private constructor(
@@ -268,38 +179,6 @@ class InThreadConsumer {
     await Promise.all(this.folder.written);
     return { type: this.driver.definition.type, counters: this.driver.counters };
   }
-}
-
-/** The file step a worker thread runs over the files sent to it. */
-export interface WorkerTask {
-  readonly step: ChainStep;
-  readonly outDir: string;
-}
-
-/** Starts a file step in a worker thread; returns its port and its figures once done. */
-function startWorker(
-  path: string,
-  task: WorkerTask,
-  onMessage: (m: FileMessage) => void,
-): { worker: Worker; done: Promise<StepFigures> } {
-  // A file step keeps little on its heap; a small young generation keeps the thread's memory small too.
-  const worker = new Worker(path, {
-    workerData: task,
-    resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
-  });
-  const done = new Promise<StepFigures>((resolve, reject) => {
-    worker.on('message', (m: FileMessage) => {
-      if (m.kind === 'done') resolve(m.figures);
-      else if (m.kind === 'failed') reject(new Error(m.message));
-      else onMessage(m);
-    });
-    worker.on('error', reject);
-    worker.on('exit', (code) => {
-      if (code !== 0) reject(new Error(`the worker step stopped with code ${code}`));
-    });
-  });
-  done.catch(() => undefined);
-  return { worker, done };
 }
 
 /** A local file as a step input. */
@@ -356,29 +235,16 @@ export async function runChain(steps: readonly ChainStep[], io: ChainIo): Promis
     let to = from + 1;
     while (to < steps.length && (defs[to] as AnyScriptDefinition).consumes === 'records') to++;
     const last = defs[to - 1] as AnyScriptDefinition;
-    // A trailing file step (gzip) runs in a worker thread fed while the files are written, like `… | gzip`.
-    let consumer: { done: Promise<StepFigures>; sender: FileSender; worker: Worker } | undefined;
+    // A trailing file transformer that reads each file once (gzip) is fed while the files are written, in this
+    // thread, as in a fused Task.
     let streamed: InThreadConsumer | undefined;
     let folder: FolderSink | undefined;
     if (last.produces === 'files') {
       const next = defs[to];
-      const trailing = to === steps.length - 1 && next?.consumes === 'files' && next.produces === 'files';
-      if (trailing && (io.lanes ?? 1) > 1) {
-        // The lanes do the record work; the main thread is free to run the file step on the files as they come.
-        streamed = await InThreadConsumer.start(
-          definitionOf((steps[to] as ChainStep).type),
-          steps[to] as ChainStep,
-          to,
-          io.outDir,
-          rejected,
-        );
-      } else if (io.worker && trailing) {
-        let sender: FileSender | undefined;
-        const started = startWorker(io.worker, { step: steps[to] as ChainStep, outDir: io.outDir }, (m) => {
-          if (m.kind === 'consumed') sender?.consumed(m.bytes);
-        });
-        sender = new FileSender(started.worker);
-        consumer = { done: started.done, sender, worker: started.worker };
+      const trailing =
+        to === steps.length - 1 && next?.consumes === 'files' && next.produces === 'files' && next.readsOnce;
+      if (trailing) {
+        streamed = await InThreadConsumer.start(next, steps[to] as ChainStep, to, io.outDir, rejected);
       } else {
         folder = new FolderSink(to < steps.length ? join(io.outDir, `after-step-${to}`) : io.outDir);
         await mkdir(folder.dir, { recursive: true });
@@ -391,7 +257,7 @@ export async function runChain(steps: readonly ChainStep[], io: ChainIo): Promis
       records = new LocalRecordSink(join(io.outDir, 'records.ndjson'));
       recordSinks.push(records);
     }
-    const files = consumer?.sender ?? streamed?.files ?? folder;
+    const files = streamed?.files ?? folder;
     const sinks = { ...(records ? { records } : {}), rejected, ...(files ? { files } : {}) };
     const plan =
       (io.lanes ?? 1) > 1 && io.laneWorker
@@ -446,11 +312,6 @@ export async function runChain(steps: readonly ChainStep[], io: ChainIo): Promis
       figures.push(await streamed.finish());
       break;
     }
-    if (consumer) {
-      consumer.worker.postMessage({ kind: 'end' });
-      figures.push(await consumer.done);
-      break;
-    }
     if (folder) {
       await Promise.all(folder.written);
       inputs = folder.paths;
@@ -459,45 +320,4 @@ export async function runChain(steps: readonly ChainStep[], io: ChainIo): Promis
   }
   await Promise.all(recordSinks.map((s) => s.close()));
   return figures;
-}
-
-/** Body of the worker thread: runs one file step over the files streamed to it, writing into the output folder. */
-export async function runFileStepWorker(
-  port: import('node:worker_threads').MessagePort,
-  task: WorkerTask,
-): Promise<void> {
-  const definition = definitionOf(task.step.type);
-  const rejected = new LocalRecordSink(join(task.outDir, 'rejected-worker.ndjson'));
-  try {
-    const folder = new FolderSink(task.outDir);
-    const [step] = await resolveSteps([definition], [task.step], 0);
-    const [driver] = (await createDrivers(
-      [definition],
-      [step as LaneStep],
-      [(step as LaneStep).params],
-      JOB,
-      { files: folder, rejected },
-      () => quietLog((step as LaneStep).id),
-    )) as [ScriptDriver];
-    const receiver = new FileReceiver(port as unknown as Port, (file) => driver.file(file));
-    await new Promise<void>((resolve, reject) => {
-      port.on('message', (m: FileMessage) => {
-        if (m.kind !== 'end') return receiver.handle(m);
-        receiver.settled
-          .then(async () => {
-            await driver.finish();
-            await driver.instance.close?.();
-            await Promise.all(folder.written);
-            await rejected.close();
-            port.postMessage({ kind: 'done', figures: { type: definition.type, counters: driver.counters } });
-            resolve();
-          })
-          .catch(reject);
-      });
-    });
-  } catch (error) {
-    port.postMessage({ kind: 'failed', message: (error as Error).message });
-  } finally {
-    port.close();
-  }
 }

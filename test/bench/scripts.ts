@@ -7,9 +7,10 @@
  *     Miller: `mlr --gzin --icsv --ojsonl rename …`.
  *
  * Our pipeline runs as an esbuild bundle (as a Lambda handler is deployed) in a fresh child process, timed from
- * start to exit, with the trailing gzip step fed while the CSV is written (Miller's gzip is a second process). It
- * runs with one lane (the record work on the main thread, gzip in a worker thread) and with one lane per core
- * (lib/engine/lanes.ts: worker threads parse, transform and format chunks of the input; the main thread moves
+ * start to exit, with the trailing gzip step fused after the formatter as the engine fuses it, fed while the CSV is
+ * written (Miller's gzip is a second process). It
+ * runs with one lane (the record work and gzip on the main thread, deflate in Node's thread pool) and with one lane
+ * per core (lib/engine/lanes.ts: worker threads parse, transform and format chunks of the input; the main thread moves
  * bytes and runs gzip). Peak RSS comes from GNU time for both tools. Each figure is the fastest of three runs (the
  * highest RSS of the three), which keeps a shared machine's noise out of the ratios. MB/s counts the uncompressed CSV of each pipeline (the CSV written in (a),
  * the CSV read in (b)), the same bytes for both tools. Our pipeline also runs at 200k records to show that its
@@ -86,12 +87,11 @@ function timed(
   return { seconds, peakRssMb: rss ? Number(rss[1]) / 1024 : Number.NaN, stdout: r.stdout };
 }
 
-/** Bundles the child process and its worker the way a Lambda handler is bundled. */
-async function bundle(dir: string): Promise<{ child: string; worker: string; lane: string }> {
+/** Bundles the child process and its lane worker the way a Lambda handler is bundled. */
+async function bundle(dir: string): Promise<{ child: string; lane: string }> {
   await build({
     entryPoints: {
       child: join(HERE, 'scripts-child.ts'),
-      worker: join(HERE, 'file-step-worker.ts'),
       lane: join(HERE, 'lane-worker.ts'),
     },
     bundle: true,
@@ -105,7 +105,7 @@ async function bundle(dir: string): Promise<{ child: string; worker: string; lan
     },
     logLevel: 'warning',
   });
-  return { child: join(dir, 'child.mjs'), worker: join(dir, 'worker.mjs'), lane: join(dir, 'lane.mjs') };
+  return { child: join(dir, 'child.mjs'), lane: join(dir, 'lane.mjs') };
 }
 
 /**
@@ -223,7 +223,6 @@ export async function run(options: { records?: number } = {}): Promise<Figures[]
           ours(code.child, EXPORT_STEPS, {
             records: input.ndjson,
             outDir: outA,
-            worker: code.worker,
             ...laneIo(lanes),
           });
       }
@@ -283,7 +282,7 @@ function print(rows: Figures[], records: number): void {
   }
   out.push(
     '',
-    `(fastest of ${REPEAT} runs taken in turns with the other tools, highest RSS of the ${REPEAT}; identity-sync runs as an esbuild bundle with --max-old-space-size=${OLD_SPACE_MB}; with one lane, gzip in (a) runs in a worker thread; with more, the lanes do the record work and gzip runs on the main thread)`,
+    `(fastest of ${REPEAT} runs taken in turns with the other tools, highest RSS of the ${REPEAT}; identity-sync runs as an esbuild bundle with --max-old-space-size=${OLD_SPACE_MB}; gzip in (a) is fused after the CSV formatter as the engine fuses it, on the main thread, with deflate in Node's thread pool; with more than one lane, the lanes do the record work)`,
   );
   for (const p of ['a', 'b'] as const) {
     const them = rows.find((r) => r.tool === 'Miller 6' && r.pipeline === p);
