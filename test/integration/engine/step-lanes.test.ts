@@ -130,18 +130,24 @@ async function exportGzAs(services: Services, jobId: string, input: RecordsRef) 
   return { gz, csv: gunzipSync(Buffer.concat(parts)).toString(), counters, job };
 }
 
+/** 6,000 staged accounts, with the services to run them in one thread and in two lanes. */
+async function stagedAccounts(prefix: string) {
+  const base = local.env.services;
+  const sink = new StagedRecordSink(base.s3, base.config.stageBucket, prefix);
+  await sink.write(accountLines(6000), 6000);
+  const input = await sink.close();
+  const one: Services = { ...base, config: { ...base.config, lanes: undefined } };
+  const two: Services = {
+    ...base,
+    config: { ...base.config, lanes: { count: 2, worker: WORKER, minRecords: 1000, minBytes: 1 << 20 } },
+  };
+  return { base, one, two, input };
+}
+
 describe('runStep in lanes', () => {
   it('stages the same file, rejects and counters from two lanes as from one thread', async () => {
     // Prepare
-    const base = local.env.services;
-    const sink = new StagedRecordSink(base.s3, base.config.stageBucket, 'stage/lanes/input/');
-    await sink.write(accountLines(6000), 6000);
-    const input = await sink.close();
-    const one: Services = { ...base, config: { ...base.config, lanes: undefined } };
-    const two: Services = {
-      ...base,
-      config: { ...base.config, lanes: { count: 2, worker: WORKER, minRecords: 1000, minBytes: 1 << 20 } },
-    };
+    const { one, two, input } = await stagedAccounts('stage/lanes/input/');
 
     // Act
     const single = await runAs(one, 'job-one', input);
@@ -159,15 +165,7 @@ describe('runStep in lanes', () => {
 
   it('streams the CSV it formats into gzip, in one thread and in lanes alike, without staging the plain file', async () => {
     // Prepare
-    const base = local.env.services;
-    const sink = new StagedRecordSink(base.s3, base.config.stageBucket, 'stage/lanes/gz-input/');
-    await sink.write(accountLines(6000), 6000);
-    const input = await sink.close();
-    const one: Services = { ...base, config: { ...base.config, lanes: undefined } };
-    const two: Services = {
-      ...base,
-      config: { ...base.config, lanes: { count: 2, worker: WORKER, minRecords: 1000, minBytes: 1 << 20 } },
-    };
+    const { base, one, two, input } = await stagedAccounts('stage/lanes/gz-input/');
 
     // Act
     const single = await exportGzAs(one, 'gz-one', input);
