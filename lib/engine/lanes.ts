@@ -426,12 +426,12 @@ export interface LanesOptions {
   readonly sinks: RunSinks;
   /** The step loggers, one per step: warnings and errors from the lanes go there (each distinct one once). */
   readonly logs: readonly StepLogger[];
+  /** Bytes of input per chunk. @default 512 KiB */
+  readonly chunkBytes?: number;
   /**
    * Heap limits of each lane. A chunk's records live briefly, so a small young generation is enough; a smaller
    * one than the default costs collections, a larger one memory. @default 64 MB old generation, 16 MB young
    */
-  /** Bytes of input per chunk. @default 512 KiB */
-  readonly chunkBytes?: number;
   readonly resourceLimits?: { readonly maxOldGenerationSizeMb?: number; readonly maxYoungGenerationSizeMb?: number };
 }
 
