@@ -207,7 +207,7 @@ export async function runStep(
     if (lanes) {
       const laned = members.slice(from, to);
       (laned[0] as Member).log.info(`running in ${lanes.count} parallel lanes`);
-      const totals = await runInLanes(lanes, laned, resolved.slice(from), job, async (run) => {
+      const totals = await runInLanes(lanes, laned, resolved.slice(from, to), job, async (run) => {
         if (from === 0) {
           if (lanes.plan.input.kind === 'records') {
             const refs = inputs.filter((r): r is RecordsRef => r.kind === 'records');
