@@ -17,7 +17,6 @@ import { BUNDLING, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, LAMBDA_RUNTIME_REASON, L
 import { grantS3Access, grantSecrets, grantStagePrefix, grantTableItems } from './grants.ts';
 import { LANE_WORKER_FILE } from './lane-worker-build.ts';
 import { acknowledge } from './nag.ts';
-import { STEP_NODE_OPTIONS } from './node-options.ts';
 import type { Tables } from './tables.ts';
 
 /** The secret name prefix: `${secret:NAME}` reads the Secrets Manager secret `<prefix>NAME`. */
@@ -132,7 +131,7 @@ export class StepFunction extends Construct {
         },
       },
       environment: {
-        NODE_OPTIONS: STEP_NODE_OPTIONS,
+        NODE_OPTIONS: '--enable-source-maps',
         IDX_DATAFLOW_ID: dataflow.id,
         // Lambda gives one vCPU per 1,769 MB of memory; below two there is nothing to run lanes on.
         IDX_LANES: String(lanesFor(memorySize)),

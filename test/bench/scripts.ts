@@ -21,7 +21,6 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { STEP_HEAP_OPTIONS } from '../../lib/infra/node-options.ts';
 import { RENAMES, writeAccounts } from './accounts.ts';
 import type { ChainStep } from './local-chain.ts';
 
@@ -112,14 +111,13 @@ async function bundle(dir: string): Promise<{ child: string; lane: string }> {
 /**
  * V8 heap cap of our child process. The pipeline's live heap is 10–15 MB; without a cap V8 lets garbage grow
  * the heap towards ~100 MB between full collections, so peak RSS would reflect that heuristic, not the data.
- * Deployed, V8 sizes the old generation from the function's memory; the young generation gets the step
- * functions' own heap options (lib/infra/node-options.ts), which the child runs with too.
+ * Deployments set such a cap through NODE_OPTIONS to fit the function's memory.
  */
 export const OLD_SPACE_MB = 96;
 
 function ours(child: string, steps: ChainStep[], io: Record<string, unknown>): { seconds: number; peakRssMb: number } {
   const payload = JSON.stringify({ steps, io });
-  const r = timed([process.execPath, `--max-old-space-size=${OLD_SPACE_MB}`, ...STEP_HEAP_OPTIONS, child, payload]);
+  const r = timed([process.execPath, `--max-old-space-size=${OLD_SPACE_MB}`, child, payload]);
   const line = r.stdout.trim().split('\n').pop() ?? '{}';
   JSON.parse(line);
   return r;
@@ -284,7 +282,7 @@ function print(rows: Figures[], records: number): void {
   }
   out.push(
     '',
-    `(fastest of ${REPEAT} runs taken in turns with the other tools, highest RSS of the ${REPEAT}; identity-sync runs as an esbuild bundle with --max-old-space-size=${OLD_SPACE_MB} ${STEP_HEAP_OPTIONS.join(' ')} (the step functions' heap options); gzip in (a) is fused after the CSV formatter as the engine fuses it, on the main thread, with deflate in Node's thread pool; with more than one lane, the lanes do the record work)`,
+    `(fastest of ${REPEAT} runs taken in turns with the other tools, highest RSS of the ${REPEAT}; identity-sync runs as an esbuild bundle with --max-old-space-size=${OLD_SPACE_MB}; gzip in (a) is fused after the CSV formatter as the engine fuses it, on the main thread, with deflate in Node's thread pool; with more than one lane, the lanes do the record work)`,
   );
   for (const p of ['a', 'b'] as const) {
     const them = rows.find((r) => r.tool === 'Miller 6' && r.pipeline === p);

@@ -201,7 +201,7 @@ describe('IdentitySyncStack', () => {
       Timeout: 900,
       Environment: {
         Variables: {
-          NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=32',
+          NODE_OPTIONS: '--enable-source-maps',
           IDX_DATAFLOW_ID: 'alpha',
           IDX_STAGE_BUCKET: { Ref: logicalId('Stage/Bucket') },
           IDX_JOBS_TABLE: { Ref: logicalId('Tables/Jobs') },
