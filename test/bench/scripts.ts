@@ -111,7 +111,7 @@ async function bundle(dir: string): Promise<{ child: string; lane: string }> {
 /**
  * V8 heap cap of our child process. The pipeline's live heap is 10–15 MB; without a cap V8 lets garbage grow
  * the heap towards ~100 MB between full collections, so peak RSS would reflect that heuristic, not the data.
- * Deployments set such a cap through NODE_OPTIONS to fit the function's memory.
+ * Deployed, V8 sizes the heap from the function's memory instead.
  */
 export const OLD_SPACE_MB = 96;
 
