@@ -14,6 +14,7 @@ import type { Dataflow, Step } from '../dataflow/types.ts';
 import { validateDataflow } from '../dataflow/validate.ts';
 import { IdxError, TRANSIENT_ERROR_NAME } from '../errors.ts';
 import type { ScriptRegistry } from '../scripts/registry.ts';
+import { streamsFilesInto } from '../scripts/types.ts';
 
 /** An ASL state (kept loose: ASL is JSON). */
 export type AslState = Record<string, unknown>;
@@ -34,8 +35,8 @@ export interface CompileOptions {
   readonly allowNotImplemented?: boolean;
   /**
    * Fuse runs of steps into one Task: a step whose only successor has no other predecessor hands it its records
-   * in memory (record steps), or streams each file it writes into it (a file transformer such as gunzip or
-   * decrypt before a step that reads each file once, see ScriptDefinition.readsOnce), instead of staging them.
+   * in memory (record steps), or streams each file it writes into it (see streamsFilesInto: a CSV into gzip, a
+   * gunzip into a parser), instead of staging them.
    * @default true
    */
   readonly fuse?: boolean;
@@ -129,13 +130,7 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
     const target = to && registry.get(to.type);
     if (!to || !from || !target || target.continues || incoming.get(to.id)?.length !== 1) return undefined;
     const records = from.produces === 'records' && target.consumes === 'records';
-    // A step that writes files as it works (a formatter, or a file transformer such as gunzip) streams each file
-    // straight into a step that reads each file once (a parser, gzip, encryption), so the plain file is not
-    // staged and read back. Not from readers, which may fetch several files at once, and not into writers: they
-    // open a file again to retry an upload.
-    const files =
-      from.consumes !== 'nothing' && from.produces === 'files' && target.consumes === 'files' && target.readsOnce;
-    return records || files ? to : undefined;
+    return records || streamsFilesInto(from, target) ? to : undefined;
   };
   const fusedInto = new Set<string>();
   for (const step of dataflow.steps) {

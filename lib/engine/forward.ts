@@ -1,7 +1,7 @@
 /**
  * Files handed from one step to the next in a fused run: each file a step writes becomes the next step's input
- * while it is written, so it is never staged and read back. A file transformer writes its files one after the
- * other; the next step (a parser) reads them in the same order, each once.
+ * while it is written, so it is never staged and read back. A formatter or file transformer writes its files one
+ * after the other; the next step (a parser, gzip, encryption) reads them in the same order, each once.
  */
 import { Transform, type Writable } from 'node:stream';
 import { IdxError } from '../errors.ts';

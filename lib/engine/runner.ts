@@ -73,7 +73,7 @@ interface Member {
   readonly recordSink?: StagedRecordSink;
   readonly rejectedSink: StagedRecordSink;
   readonly fileSink?: StagedFileSink;
-  /** A file transformer's files streamed into the next member instead of being staged. */
+  /** The files this member writes, streamed into the next member instead of being staged (see streamsFilesInto). */
   readonly forward?: FileForward;
   readonly previous?: StepResult;
 }

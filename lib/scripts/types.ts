@@ -199,6 +199,16 @@ export interface LaneSupport<P> {
 /** A definition whose params type is erased, as the registry stores it. */
 export type AnyScriptDefinition = ScriptDefinition<ParamsSchema>;
 
+/**
+ * Whether `from` streams each file it writes straight into `to` when the two share a Task, so the file is never
+ * staged and read back: `from` writes files as it works (a formatter or a file transformer such as gunzip; not a
+ * reader, which may fetch several files at once) and `to` reads each file once (a parser, gzip, encryption; never
+ * a writer, which opens a file again to retry an upload).
+ */
+export function streamsFilesInto(from: AnyScriptDefinition, to: AnyScriptDefinition): boolean {
+  return from.consumes !== 'nothing' && from.produces === 'files' && to.consumes === 'files' && to.readsOnce === true;
+}
+
 /** Declares a script type with params typed from its schema. */
 export function defineScript<const S extends ParamsSchema>(definition: ScriptDefinition<S>): ScriptDefinition<S> {
   return definition;

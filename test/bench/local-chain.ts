@@ -24,7 +24,12 @@ import type { FileSink, RecordSink } from '../../lib/engine/output.ts';
 import type { StepCounters } from '../../lib/engine/refs.ts';
 import { resolveParams } from '../../lib/engine/resolve.ts';
 import { Redactor, type SecretResolver } from '../../lib/engine/secrets.ts';
-import type { AnyScriptDefinition, InputFile, JobContext } from '../../lib/scripts/types.ts';
+import {
+  type AnyScriptDefinition,
+  type InputFile,
+  type JobContext,
+  streamsFilesInto,
+} from '../../lib/scripts/types.ts';
 import { endWritable, writeChunk } from '../../lib/scripts/util/io.ts';
 import { benchDefinitions } from './bench-registry.ts';
 
@@ -204,7 +209,7 @@ export async function runChain(steps: readonly ChainStep[], io: ChainIo): Promis
     let feeder: { definition: AnyScriptDefinition; step: ChainStep; index: number } | undefined;
     const maybe = defs[from] as AnyScriptDefinition;
     const after = defs[from + 1];
-    if (maybe.consumes === 'files' && maybe.produces === 'files' && after?.consumes === 'files' && after.readsOnce) {
+    if (maybe.consumes === 'files' && after && streamsFilesInto(maybe, after)) {
       feeder = { definition: maybe, step: steps[from] as ChainStep, index: from };
       from++;
     }
@@ -241,9 +246,7 @@ export async function runChain(steps: readonly ChainStep[], io: ChainIo): Promis
     let folder: FolderSink | undefined;
     if (last.produces === 'files') {
       const next = defs[to];
-      const trailing =
-        to === steps.length - 1 && next?.consumes === 'files' && next.produces === 'files' && next.readsOnce;
-      if (trailing) {
+      if (to === steps.length - 1 && next?.produces === 'files' && streamsFilesInto(last, next)) {
         streamed = await InThreadConsumer.start(next, steps[to] as ChainStep, to, io.outDir, rejected);
       } else {
         folder = new FolderSink(to < steps.length ? join(io.outDir, `after-step-${to}`) : io.outDir);
