@@ -399,6 +399,11 @@ export interface DsvFormatterOptions extends DsvSyntax {
   readonly quoteAll: boolean;
 }
 
+/** A regular expression matching any one of `chars`. */
+function anyOf(chars: readonly string[]): RegExp {
+  return new RegExp(`[${chars.map((c) => c.replace(/[\\\]^-]/g, '\\$&')).join('')}]`);
+}
+
 function regexEscape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
 }
@@ -428,9 +433,9 @@ export class DsvFormatter {
     const single = [...options.separator].length === 1;
     const chars = [q, e, '\r', '\n', ...(single ? [options.separator] : [])];
     // No `u` flag: a third faster, and an astral separator then matches by its halves (quoting more, never less).
-    this.#special = new RegExp(`[${chars.map((c) => c.replace(/[\\\]^-]/g, '\\$&')).join('')}]`);
+    this.#special = anyOf(chars);
     this.#longSeparator = single ? undefined : options.separator;
-    this.#quoting = new RegExp(`[${[q, e, '\r', '\n'].map((c) => c.replace(/[\\\]^-]/g, '\\$&')).join('')}]`);
+    this.#quoting = anyOf([q, e, '\r', '\n']);
     this.#doubled = e === q;
     this.#inner = new RegExp(`${regexEscape(e)}|${regexEscape(q)}`, 'g');
     this.#innerWith = this.#doubled ? q + q : `${e.replace(/\$/g, '$$$$')}$&`;

@@ -189,6 +189,13 @@ export async function* decodeText(
   }
   let head: Buffer[] = [];
   let headBytes = 0;
+  /** Decodes `bytes` in pieces of at most {@link DECODE_BYTES}. */
+  function* pieces(active: TextDecoder, bytes: Buffer): Generator<string> {
+    for (let at = 0; at < bytes.length; at += DECODE_BYTES) {
+      const text = active.decode(bytes.subarray(at, at + DECODE_BYTES), { stream: true });
+      if (text) yield text;
+    }
+  }
   for await (const raw of stream) {
     const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
     if (!decoder) {
@@ -198,20 +205,15 @@ export async function* decodeText(
       const joined = Buffer.concat(head);
       head = [];
       decoder = new TextDecoder(sniffCharset(joined));
-      const text = decoder.decode(joined, { stream: true });
-      if (text) yield text;
+      yield* pieces(decoder, joined);
       continue;
     }
-    for (let at = 0; at < chunk.length; at += DECODE_BYTES) {
-      const text = decoder.decode(chunk.subarray(at, at + DECODE_BYTES), { stream: true });
-      if (text) yield text;
-    }
+    yield* pieces(decoder, chunk);
   }
   if (!decoder) {
     const joined = Buffer.concat(head);
     decoder = new TextDecoder(sniffCharset(joined));
-    const text = decoder.decode(joined, { stream: true });
-    if (text) yield text;
+    yield* pieces(decoder, joined);
   }
   const rest = decoder.decode();
   if (rest) yield rest;
