@@ -7,7 +7,15 @@ import { Readable, Writable } from 'node:stream';
 import { IdxError } from '../errors.ts';
 import type { ParamsSchema } from '../scripts/params.ts';
 import { checkObject, type ParamProblem } from '../scripts/params.ts';
-import type { AnyScriptDefinition, DataRecord, InputFile, JobContext, ScriptDefinition } from '../scripts/types.ts';
+import type {
+  AnyScriptDefinition,
+  DataRecord,
+  InputFile,
+  JobContext,
+  ScriptDefinition,
+  ScriptInstance,
+  StepLogger,
+} from '../scripts/types.ts';
 import { drive } from './drive.ts';
 import { TraceLogger } from './logger.ts';
 import { EngineOutput, type RecordSink } from './output.ts';
@@ -103,6 +111,37 @@ export function checkParams(definition: AnyScriptDefinition, params: Record<stri
   }
 }
 
+/** What a script is started with besides its params. */
+export interface StartContext {
+  readonly job: JobContext;
+  readonly services: Services;
+  readonly stepId: string;
+  readonly log: StepLogger;
+  readonly continuation?: unknown;
+  /** @default an hour from now */
+  readonly deadline?: number;
+  /** @default a signal that never aborts */
+  readonly signal?: AbortSignal;
+}
+
+/** Resolves a script's params as the engine does (defaults, placeholders, secrets) and starts one invocation. */
+export async function startScript(
+  definition: AnyScriptDefinition,
+  params: Record<string, unknown>,
+  ctx: StartContext,
+): Promise<ScriptInstance> {
+  const resolved = await resolveParams(definition.params, params, ctx.job, ctx.services.secrets, ctx.stepId);
+  return definition.create(resolved as never, {
+    job: ctx.job,
+    stepId: ctx.stepId,
+    log: ctx.log,
+    services: ctx.services,
+    ...(ctx.continuation === undefined ? {} : { continuation: ctx.continuation }),
+    deadline: ctx.deadline ?? Date.now() + 3_600_000,
+    signal: ctx.signal ?? new AbortController().signal,
+  });
+}
+
 /** Runs one script over in-memory input. */
 export async function runScript<S extends ParamsSchema>(
   definition: ScriptDefinition<S>,
@@ -121,7 +160,6 @@ export async function runScript<S extends ParamsSchema>(
     redactor: services.secrets.redactor,
     echo: false,
   });
-  const resolved = await resolveParams(def.params, params, job, services.secrets, stepId);
   const counters = zeroCounters();
   const records = new MemorySink();
   const rejected = new MemorySink();
@@ -168,13 +206,13 @@ export async function runScript<S extends ParamsSchema>(
     debug: job.logLevel === 'debug',
   });
   const controller = new AbortController();
-  const instance = await def.create(resolved as never, {
+  const instance = await startScript(def, params, {
     job,
     stepId,
     log,
     services,
     ...(input.continuation === undefined ? {} : { continuation: input.continuation }),
-    deadline: input.deadline ?? Date.now() + 3_600_000,
+    ...(input.deadline === undefined ? {} : { deadline: input.deadline }),
     signal: controller.signal,
   });
   const size = input.batchSize ?? 1000;

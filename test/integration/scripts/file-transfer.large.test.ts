@@ -9,8 +9,7 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testJob } from '../../../lib/engine/harness.ts';
-import { resolveParams } from '../../../lib/engine/resolve.ts';
+import { startScript, testJob } from '../../../lib/engine/harness.ts';
 import { LocalSecretResolver } from '../../../lib/engine/secrets.ts';
 import { createServices, type Services } from '../../../lib/engine/services.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../../../lib/local/environment.ts';
@@ -116,15 +115,11 @@ async function runStreaming(
   params: Record<string, unknown>,
   input: { files?: InputFile[]; hashes?: Map<string, Promise<string>> },
 ): Promise<void> {
-  const job = testJob({ id: `large-${Date.now()}`, dataflowId: 'df-large' });
-  const resolved = await resolveParams(definition.params, params, job, services.secrets, 'large');
-  const instance = await definition.create(resolved as never, {
-    job,
+  const instance = await startScript(definition, params, {
+    job: testJob({ id: `large-${Date.now()}`, dataflowId: 'df-large' }),
     stepId: 'large',
     log: silent,
     services,
-    deadline: Date.now() + 3_600_000,
-    signal: new AbortController().signal,
   });
   const out = hashingOutput(input.hashes ?? new Map());
   try {

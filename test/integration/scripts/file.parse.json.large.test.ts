@@ -18,8 +18,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Readable, type Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { offlineServices, testJob } from '../../../lib/engine/harness.ts';
-import { resolveParams } from '../../../lib/engine/resolve.ts';
+import { offlineServices, startScript, testJob } from '../../../lib/engine/harness.ts';
 import { fileParseJson } from '../../../lib/scripts/file.parse.json.ts';
 import type {
   AnyScriptDefinition,
@@ -198,17 +197,16 @@ const silent: StepLogger = {
 /** Runs one step invocation over a streamed file, as a staged step does, with a sampler running beside it. */
 async function parseStreaming(file: InputFile, out: CountingOutput): Promise<void> {
   const definition = fileParseJson as unknown as AnyScriptDefinition;
-  const services = offlineServices();
-  const job = testJob();
-  const resolved = await resolveParams(definition.params, {}, job, services.secrets, 'parse');
-  const instance = await definition.create(resolved as never, {
-    job,
-    stepId: 'parse',
-    log: silent,
-    services,
-    deadline: Date.now() + 3_600_000,
-    signal: new AbortController().signal,
-  });
+  const instance = await startScript(
+    definition,
+    {},
+    {
+      job: testJob(),
+      stepId: 'parse',
+      log: silent,
+      services: offlineServices(),
+    },
+  );
   const timer = setInterval(() => out.sample(), 10);
   try {
     await instance.file?.(file, out);
