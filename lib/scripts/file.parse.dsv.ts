@@ -1,7 +1,7 @@
 import { type DataRecord, defineScript } from './types.ts';
 import { cachedFunction } from './util/compiled.ts';
 import { checkDsvSyntax, type DsvCell, DsvParser, inferCell } from './util/dsv.ts';
-import { CHARSET_NAMES, decodeText, isKnownCharset, unescapeControl } from './util/io.ts';
+import { CHARSET_NAMES, decodeText, isKnownCharset, keepsLineFeeds, unescapeControl } from './util/io.ts';
 
 /**
  * Compiles the record of a header into one object literal with the names written in: building a record becomes
@@ -111,7 +111,7 @@ export const fileParseDsv = defineScript({
     // Cutting needs to know where rows end from the bytes: a charset must be fixed and keep line feeds as one
     // byte (UTF-16 does not; auto-detect could decide differently for each chunk).
     split: (params) =>
-      /^(utf-?8|iso-8859-1|latin-?1|windows-1252)$/i.test(params.fileCharset)
+      keepsLineFeeds(params.fileCharset)
         ? {
             separator: unescapeControl(params.columnSeparator),
             quote: params.quoteCharacter,

@@ -137,6 +137,16 @@ export function isKnownCharset(name: string): boolean {
   return n === 'auto-detect' || n === 'auto' || n in CHARSETS;
 }
 
+/**
+ * True when a charset is fixed (not `auto-detect`) and writes a line feed as the one byte 10, which no other
+ * character contains (UTF-8 and the single-byte charsets; not UTF-16), so text in it can be cut into lines in its
+ * bytes.
+ */
+export function keepsLineFeeds(name: string): boolean {
+  const label = CHARSETS[name.toLowerCase()];
+  return label === 'utf-8' || label === 'windows-1252';
+}
+
 /** Bytes inspected by `auto-detect` when the file has no byte-order mark. */
 const SNIFF_BYTES = 64 * 1024;
 

@@ -325,12 +325,16 @@ describe('planLanes', () => {
       { type: 'file.format.dsv', params: { fileName: 'x.csv' } },
     ]);
     const utf16 = await plan([{ type: 'file.parse.dsv', params: { fileCharset: 'UTF-16LE' } }]);
+    const sniffed = await plan([{ type: 'file.parse.dsv', params: { fileCharset: 'auto-detect' } }]);
+    const cp1252 = await plan([{ type: 'file.parse.dsv', params: { fileCharset: 'cp1252' } }]);
     const ok = await plan(exportSteps);
 
     // Assess
     expect(stateful).toBe('record.evaluate keeps state between records');
     expect(inferred).toBe('file.format.dsv cannot write its file in fragments with these params');
     expect(utf16).toBe('file.parse.dsv cannot cut its files with these params');
+    expect(sniffed).toBe('file.parse.dsv cannot cut its files with these params');
+    expect(cp1252).toMatchObject({ input: { kind: 'files' } });
     expect(ok).toMatchObject({ input: { kind: 'records' }, emptyFile: false });
   });
 });
