@@ -1,5 +1,6 @@
 import { IdxError } from '../errors.ts';
 import { defineScript, type ScriptCheckProblem } from './types.ts';
+import { cachedValue } from './util/compiled.ts';
 import { type CompiledExpression, compileExpression, createJexl } from './util/jexl.ts';
 import { deletePath, getPath, hasPath, setPath } from './util/paths.ts';
 
@@ -67,22 +68,25 @@ export const fieldEvaluate = defineScript({
     return problems;
   },
   create(params, ctx) {
-    const jexl = createJexl();
-    const rules: { field: string; expression: CompiledExpression }[] = params.fields.map((f, i) => {
-      try {
-        return { field: f.field, expression: compileExpression(jexl, f.expression) };
-      } catch (error) {
-        throw new IdxError(
-          'IDX_EXPRESSION_INVALID',
-          `the expression for "${f.field}" does not compile: ${(error as Error).message}`,
-          {
-            stepId: ctx.stepId,
-            param: `fields[${i}].expression`,
-            expected: 'a JEXL expression',
-            received: JSON.stringify(f.expression),
-          },
-        );
-      }
+    // Compiled once per list of expressions in this process: a laned step starts again for every chunk.
+    const rules = cachedValue(`field.evaluate\u0000${JSON.stringify(params.fields)}`, () => {
+      const jexl = createJexl();
+      return params.fields.map((f, i): { field: string; expression: CompiledExpression } => {
+        try {
+          return { field: f.field, expression: compileExpression(jexl, f.expression) };
+        } catch (error) {
+          throw new IdxError(
+            'IDX_EXPRESSION_INVALID',
+            `the expression for "${f.field}" does not compile: ${(error as Error).message}`,
+            {
+              stepId: ctx.stepId,
+              param: `fields[${i}].expression`,
+              expected: 'a JEXL expression',
+              received: JSON.stringify(f.expression),
+            },
+          );
+        }
+      });
     });
     const single = rules.length === 1 ? rules[0] : undefined;
     return {

@@ -1,5 +1,5 @@
 import { type DataRecord, defineScript } from './types.ts';
-import { cachedFunction } from './util/compiled.ts';
+import { cachedFunction, cachedValue } from './util/compiled.ts';
 import { deletePath, getPath, hasPath, setPath, splitPath } from './util/paths.ts';
 
 const hasOwn = Object.hasOwn as (o: object, key: string) => boolean;
@@ -33,7 +33,9 @@ const MAX_SHAPES = 64;
  * Copies a record without the given top-level keys, adding `targets` at the end with the values passed after the
  * record (a target that is also a kept key keeps its place and takes the new value, as an assignment would).
  * Records of one stream mostly share one key list, so the copy is compiled for the last key list seen (one object
- * literal instead of a store per key) and reused while the next record has the same keys in the same order.
+ * literal instead of a store per key) and reused while the next record has the same keys in the same order. The
+ * copier lives as long as the rename function that holds it (one per list of renames in a process), so the key list
+ * seen last and the count of shapes carry over from one start of the step to the next.
  */
 function restOf(
   removed: Set<string>,
@@ -172,6 +174,43 @@ function compileBatched(
   );
 }
 
+/** The function that applies a list of renames (source, target) to a record. */
+function compileRename(pairs: readonly (readonly [string, string])[]): (record: DataRecord) => DataRecord {
+  // Renames that do not touch each other's paths can all be read first and written after, which lets the
+  // record be rebuilt once instead of deleting keys one by one (a deleted key sends a V8 object to its slow
+  // dictionary form). Chained or overlapping renames keep the one-at-a-time order.
+  const independent = pairs.every(([s, t], i) =>
+    pairs.every(([s2, t2], j) => i === j || (!overlaps(s, s2) && !overlaps(t, s2) && !overlaps(s, t2))),
+  );
+  const plan = pairs.map(([source, target]) => ({ source, target, parts: splitPath(source) }));
+  const sources = new Set(pairs.map(([source]) => source));
+  // Nested sources grouped by the object they sit in, deepest first: a parent copied later then holds the
+  // already rebuilt child.
+  const groupsByPath = new Map<string, { parts: string[]; leaves: Set<string>; members: number[] }>();
+  plan.forEach((step, i) => {
+    if (step.parts.length < 2) return;
+    const parentPath = step.parts.slice(0, -1).join('\u0000');
+    let group = groupsByPath.get(parentPath);
+    if (!group) {
+      group = { parts: step.parts.slice(0, -1), leaves: new Set(), members: [] };
+      groupsByPath.set(parentPath, group);
+    }
+    group.leaves.add(step.parts[step.parts.length - 1]!);
+    group.members.push(i);
+  });
+  const groups = [...groupsByPath.values()].sort((a, b) => b.parts.length - a.parts.length);
+  const sequential = (record: DataRecord): DataRecord => {
+    for (const [from, to] of pairs) {
+      if (!hasPath(record, from)) continue;
+      const value = getPath(record, from);
+      deletePath(record, from);
+      setPath(record, to, value);
+    }
+    return record;
+  };
+  return independent ? compileBatched(plan, groups, sources, sequential) : sequential;
+}
+
 /** `field.rename`: renames or moves fields, nested paths in both directions. */
 export const fieldRename = defineScript({
   type: 'field.rename',
@@ -202,40 +241,9 @@ export const fieldRename = defineScript({
     const pairs = params.fields
       .filter((f) => f.sourceField !== f.targetField)
       .map((f) => [f.sourceField, f.targetField] as const);
-    // Renames that do not touch each other's paths can all be read first and written after, which lets the
-    // record be rebuilt once instead of deleting keys one by one (a deleted key sends a V8 object to its slow
-    // dictionary form). Chained or overlapping renames keep the one-at-a-time order.
-    const independent = pairs.every(([s, t], i) =>
-      pairs.every(([s2, t2], j) => i === j || (!overlaps(s, s2) && !overlaps(t, s2) && !overlaps(s, t2))),
-    );
-    const plan = pairs.map(([source, target]) => ({ source, target, parts: splitPath(source) }));
-    const sources = new Set(pairs.map(([source]) => source));
-    // Nested sources grouped by the object they sit in, deepest first: a parent copied later then holds the
-    // already rebuilt child.
-    const groupsByPath = new Map<string, { parts: string[]; leaves: Set<string>; members: number[] }>();
-    plan.forEach((step, i) => {
-      if (step.parts.length < 2) return;
-      const parentPath = step.parts.slice(0, -1).join('\u0000');
-      let group = groupsByPath.get(parentPath);
-      if (!group) {
-        group = { parts: step.parts.slice(0, -1), leaves: new Set(), members: [] };
-        groupsByPath.set(parentPath, group);
-      }
-      group.leaves.add(step.parts[step.parts.length - 1]!);
-      group.members.push(i);
-    });
-    const groups = [...groupsByPath.values()].sort((a, b) => b.parts.length - a.parts.length);
-    const sequential = (record: DataRecord): DataRecord => {
-      for (const [from, to] of pairs) {
-        if (!hasPath(record, from)) continue;
-        const value = getPath(record, from);
-        deletePath(record, from);
-        setPath(record, to, value);
-      }
-      return record;
-    };
-    const batched = independent ? compileBatched(plan, groups, sources, sequential) : sequential;
-
+    // One function per list of renames in this process: a laned step starts again for every chunk, and new
+    // closures would each be optimized anew (see cachedValue).
+    const batched = cachedValue(`field.rename\u0000${JSON.stringify(pairs)}`, () => compileRename(pairs));
     return {
       records(batch, out) {
         for (const record of batch) out.emit(batched(record));

@@ -1,5 +1,5 @@
 import { type DataRecord, defineScript, type StepOutput } from './types.ts';
-import { cachedFunction } from './util/compiled.ts';
+import { cachedFunction, cachedValue } from './util/compiled.ts';
 import { checkDsvSyntax, DsvFormatter, isBlank } from './util/dsv.ts';
 import { CoalescingWriter, unescapeControl } from './util/io.ts';
 import { partName } from './util/parts.ts';
@@ -61,6 +61,27 @@ function compileRow(
       s: string,
     ) => (r: DataRecord) => string
   >(['fmt', 'getPath', 'blank', 'quoting', 'sep'], body)(formatter, getPath, isBlank, formatter.quoting, separator);
+}
+
+/** The dialect of a file: what the formatter and the row function are built from. */
+interface Dialect {
+  readonly separator: string;
+  readonly lineEnd: string;
+  readonly quote: string;
+  readonly escape: string;
+  readonly quoteAll: boolean;
+}
+
+/** The formatter of a dialect, one per dialect in this process (see cachedValue). */
+function formatterFor(d: Dialect): DsvFormatter {
+  return cachedValue(`file.format.dsv\u0000${JSON.stringify(d)}`, () => new DsvFormatter({ ...d }));
+}
+
+/** The row function of a column list in a dialect, one per both in this process (see cachedValue). */
+function rowFor(columns: readonly string[], d: Dialect): (record: DataRecord) => string {
+  return cachedValue(`file.format.dsv\u0000${JSON.stringify([d, columns])}`, () =>
+    compileRow(columns, formatterFor(d), d.separator, d.lineEnd),
+  );
 }
 
 /** `file.format.dsv`: writes records as a CSV or other delimiter-separated file. */
@@ -177,16 +198,19 @@ export const fileFormatDsv = defineScript({
     const separator = unescapeControl(params.columnSeparator);
     const lineEnd = unescapeControl(params.lineEnd);
     const quote = params.quoteCharacter;
-    const formatter = new DsvFormatter({
+    // Shared by every start of the step with this dialect: a laned step starts again for every chunk.
+    const dialect: Dialect = {
       separator,
+      lineEnd,
       quote,
       escape: params.escapeCharacter ?? quote,
       quoteAll: params.quoteFields,
-    });
+    };
+    const formatter = formatterFor(dialect);
     const maxBytes = params.maxFileSize === undefined ? 0 : Math.floor(params.maxFileSize * MB);
     const explicit = params.columns !== undefined;
     let columns: string[] | undefined = params.columns ? [...params.columns] : undefined;
-    let row = columns ? compileRow(columns, formatter, separator, lineEnd) : undefined;
+    let row = columns ? rowFor(columns, dialect) : undefined;
     let known = new Set(columns);
     const unknown = new Map<string, number>();
     let part: { writer: CoalescingWriter; bytes: number; rows: number } | undefined;
@@ -232,11 +256,9 @@ export const fileFormatDsv = defineScript({
           if (!columns || !row) {
             columns = Object.keys(record);
             // The first record's own keys are read as flat names, even when they hold dots.
-            row = compileRow(
+            row = rowFor(
               columns.map((c) => (c.includes('.') || c.startsWith("'") ? `'${c}'` : c)),
-              formatter,
-              separator,
-              lineEnd,
+              dialect,
             );
             known = new Set(columns);
           } else if (!explicit) noteUnknown(record, written);

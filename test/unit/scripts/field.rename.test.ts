@@ -124,6 +124,32 @@ describe('field.rename', () => {
     ]);
   });
 
+  it('renames right when the same step starts again on records of another shape, as a laned step does per chunk', async () => {
+    // Prepare
+    const params = {
+      fields: [
+        { sourceField: 'profile.firstName', targetField: 'C_FirstName' },
+        { sourceField: 'data.tier', targetField: 'C_Tier' },
+      ],
+    };
+    const chunks = [
+      [{ UID: 'u1', profile: { firstName: 'A' }, data: { tier: 'gold' } }],
+      [{ created: 1, UID: 'u2', profile: { firstName: 'B', age: 2 }, data: { tier: 'silver' }, ok: false }],
+      [{ UID: 'u3', profile: { firstName: 'C' }, data: { tier: 'bronze' } }],
+    ];
+
+    // Act
+    const outs = [];
+    for (const records of chunks) outs.push(await runScript(fieldRename, params, { records }));
+
+    // Assess
+    expect(outs.map((out) => JSON.stringify(out.records))).toEqual([
+      '[{"UID":"u1","profile":{},"data":{},"C_FirstName":"A","C_Tier":"gold"}]',
+      '[{"created":1,"UID":"u2","profile":{"age":2},"data":{},"ok":false,"C_FirstName":"B","C_Tier":"silver"}]',
+      '[{"UID":"u3","profile":{},"data":{},"C_FirstName":"C","C_Tier":"bronze"}]',
+    ]);
+  });
+
   it('gives the same records as renaming one field at a time, for flat, nested, deeper and chained renames', async () => {
     // Prepare
     const records = [
