@@ -149,8 +149,19 @@ function compileNode(jexl: Jexl, ast: Ast): Fn {
       const segments = chain(ast);
       if (segments) {
         const root = segments[0]!;
-        if (segments.length === 1) return (r) => (hasOwn(r, root) ? r[root] : alias(r, segments));
-        return (r) => (hasOwn(r, root) ? walk(r[root], segments, 1) : alias(r, segments));
+        // Records are plain data (their objects inherit from Object.prototype or nothing), and jexl refuses
+        // Object.prototype's names as identifiers (its grammar lookup finds them): a defined value read from the
+        // record is its own, and `in` tells an own undefined from an absent field. Both are checks of the record's
+        // shape once optimized, where Object.hasOwn stays a call.
+        if (segments.length === 1)
+          return (r) => {
+            const v = r[root];
+            return v !== undefined || root in r ? v : alias(r, segments);
+          };
+        return (r) => {
+          const v = r[root];
+          return v !== undefined || root in r ? walk(v, segments, 1) : alias(r, segments);
+        };
       }
       if (ast.relative || !ast.from) throw new Unsupported();
       const from = compileNode(jexl, ast.from);

@@ -85,6 +85,32 @@ describe('field.rename', () => {
     expect(out.records).toEqual([{ UID: 'u1' }]);
   });
 
+  it('renames only own fields, never what every object inherits, even under inherited names', async () => {
+    // Prepare: nested targets, so a function wrongly taken from Object.prototype would leave its parent object.
+    const params = {
+      fields: [
+        { sourceField: 'constructor', targetField: 'meta.c' },
+        { sourceField: 'profile.toString', targetField: 'meta.t' },
+        { sourceField: 'profile.email', targetField: 'MAIL' },
+      ],
+    };
+    const records: Record<string, unknown>[] = [
+      { UID: 'u1', profile: { email: 'a@b.c' } },
+      { UID: 'u2', constructor: 'own', profile: { toString: 'also own', email: 'd@e.f' } },
+      { UID: 'u3', profile: Object.assign(Object.create(null), { email: 'g@h.i' }) },
+    ];
+
+    // Act
+    const out = await runScript(fieldRename, params, { records });
+
+    // Assess
+    expect(out.records.map((r) => JSON.stringify(r))).toEqual([
+      '{"UID":"u1","profile":{},"MAIL":"a@b.c"}',
+      '{"UID":"u2","profile":{},"meta":{"c":"own","t":"also own"},"MAIL":"d@e.f"}',
+      '{"UID":"u3","profile":{},"MAIL":"g@h.i"}',
+    ]);
+  });
+
   it('writes a single-quoted target as one flat key, as the Epsilon template names its JSON columns', async () => {
     // Prepare
     const params = { fields: [{ sourceField: 'profile.gender', targetField: "'profile.gender'" }] };

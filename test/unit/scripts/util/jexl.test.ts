@@ -64,6 +64,28 @@ describe('compiled JEXL', () => {
     expect(value).toBe(12);
   });
 
+  it('reads a field whose value is undefined as the field, not through its alias', () => {
+    // Prepare
+    const compiled = compileExpression(jexl, 'x_y');
+
+    // Act
+    const values = [
+      compiled.evaluate({ x: { y: 'via alias' } }),
+      compiled.evaluate({ x_y: undefined, x: { y: 'not read' } }),
+      compiled.evaluate(Object.assign(Object.create(null), { x_y: 'no prototype' })),
+    ];
+
+    // Assess
+    expect(values).toEqual(['via alias', undefined, 'no prototype']);
+  });
+
+  it("refuses Object.prototype's names as identifiers, so a record's inherited members are never read", () => {
+    // Act / Assess
+    for (const name of Object.getOwnPropertyNames(Object.prototype)) {
+      expect(() => compileExpression(jexl, name), name).toThrow('unexpected in expression');
+    }
+  });
+
   it('refuses an expression that does not parse or names an unknown function', () => {
     // Act / Assess
     expect(() => compileExpression(jexl, 'a +')).toThrow(/Unexpected end of expression/);
