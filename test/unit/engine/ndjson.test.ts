@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ndjsonBatches } from '../../../lib/engine/ndjson.ts';
+import { LineDecoder, ndjsonBatches } from '../../../lib/engine/ndjson.ts';
 import { IdxError } from '../../../lib/errors.ts';
 import type { DataRecord } from '../../../lib/scripts/types.ts';
 
@@ -95,5 +95,52 @@ describe('ndjsonBatches', () => {
     const out = await batches(stream);
     // Assess
     expect(out).toEqual([]);
+  });
+});
+
+describe('LineDecoder', () => {
+  const texts = [
+    'plain ascii\n',
+    'Júlia Müller, São Paulo, ÿ\n',
+    'a question? and an é?\n',
+    'euro € sign\n',
+    'emoji 😀 and ü\n',
+    'byte-order mark \uFEFF inside é\n',
+    'Ā just past Latin-1\n',
+    'control \u0000\u0001 and \u0080\u009f é\n',
+  ];
+
+  it.each(texts)('decodes to what toString gives: %j', (text) => {
+    // Prepare
+    const bytes = Buffer.from(text);
+
+    // Act
+    const decoded = new LineDecoder().decode(bytes);
+
+    // Assess
+    expect(decoded).toBe(text);
+  });
+
+  it('decodes broken UTF-8 as toString does, with replacement characters', () => {
+    // Prepare: a lead byte without its continuation, a byte never valid, an overlong NUL, an encoded surrogate.
+    const bytes = Buffer.from([0x61, 0xc3, 0x28, 0x62, 0xff, 0x0a, 0xc0, 0x80, 0xed, 0xa0, 0x80, 0x0a]);
+
+    // Act
+    const decoded = new LineDecoder().decode(bytes);
+
+    // Assess
+    expect(decoded).toBe(bytes.toString('utf8'));
+  });
+
+  it('keeps decoding right after text beyond Latin-1 has been seen', () => {
+    // Prepare
+    const decoder = new LineDecoder();
+    const lines = ['é first\n', '€ beyond\n', 'é after\n', 'ascii\n'];
+
+    // Act
+    const decoded = lines.map((line) => decoder.decode(Buffer.from(line)));
+
+    // Assess
+    expect(decoded).toEqual(lines);
   });
 });
