@@ -3,10 +3,28 @@
  * while it is written, so it is never staged and read back. A formatter or file transformer writes its files one
  * after the other; the next step (a parser, gzip, encryption) reads them in the same order, each once.
  */
-import { Transform, type Writable } from 'node:stream';
+import { type Readable, Transform, type Writable } from 'node:stream';
 import { IdxError } from '../errors.ts';
 import type { InputFile } from '../scripts/types.ts';
 import type { FileSink } from './output.ts';
+
+/**
+ * The `open` of a file that can be read once (it streams past, or stands for one that does): a second call fails
+ * with IDX_SCRIPT_CONTRACT instead of handing out a stream that was already read.
+ */
+export function openOnce(name: string, open: () => Readable): () => Readable {
+  let opened = false;
+  return () => {
+    if (opened) {
+      throw new IdxError('IDX_SCRIPT_CONTRACT', `file ${name} is streamed from the step before and can be read once`, {
+        expected: 'a script that reads each input file once',
+        received: 'a second open()',
+      });
+    }
+    opened = true;
+    return open();
+  };
+}
 
 /** Streams each created file into a consumer, one file at a time, counting files and bytes. */
 export class FileForward implements FileSink {
@@ -32,25 +50,7 @@ export class FileForward implements FileSink {
       },
     });
     this.files++;
-    let opened = false;
-    const file: InputFile = {
-      name,
-      size: 0,
-      open: () => {
-        if (opened) {
-          throw new IdxError(
-            'IDX_SCRIPT_CONTRACT',
-            `file ${name} is streamed from the step before and can be read once`,
-            {
-              expected: 'a script that reads each input file once',
-              received: 'a second open()',
-            },
-          );
-        }
-        opened = true;
-        return stream;
-      },
-    };
+    const file: InputFile = { name, size: 0, open: openOnce(name, () => stream) };
     this.#queue = this.#queue.then(async () => {
       if (this.#failure) {
         stream.destroy(this.#failure as Error);

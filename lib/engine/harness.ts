@@ -17,6 +17,7 @@ import type {
   StepLogger,
 } from '../scripts/types.ts';
 import { drive } from './drive.ts';
+import { openOnce } from './forward.ts';
 import { TraceLogger } from './logger.ts';
 import { EngineOutput, type RecordSink } from './output.ts';
 import { type StepCounters, zeroCounters } from './refs.ts';
@@ -223,7 +224,9 @@ export async function runScript<S extends ParamsSchema>(
   async function* inputFiles(): AsyncGenerator<InputFile> {
     for (const f of input.files ?? []) {
       const content = typeof f.content === 'string' ? Buffer.from(f.content) : f.content;
-      yield { name: f.name, size: content.length, open: () => Readable.from([content]) };
+      const open = () => Readable.from([content]);
+      // A script that promises to read each file once gets files it can open only once, as when fused.
+      yield { name: f.name, size: content.length, open: def.readsOnce ? openOnce(f.name, open) : open };
     }
   }
   let result: Awaited<ReturnType<typeof drive>>;

@@ -1,6 +1,5 @@
-import type { Readable } from 'node:stream';
 import { IdxError } from '../errors.ts';
-import { type DataRecord, defineScript, type InputFile, type StepOutput } from './types.ts';
+import { type DataRecord, defineScript, type StepOutput } from './types.ts';
 import { decodeText } from './util/io.ts';
 import { type JsonLayout, JsonScanError, JsonValueScanner } from './util/json-scan.ts';
 
@@ -13,17 +12,49 @@ function isRecord(value: unknown): value is DataRecord {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-/** The first character of a file that is not a byte-order mark or white space ('' for an empty file). */
-async function firstChar(file: InputFile): Promise<string> {
-  const stream = file.open();
-  try {
-    for await (const text of decodeText(stream, 'utf-8', file.name)) {
+/**
+ * The decoded text of one file, read once, with what was read kept until the layout is settled, so that a reader
+ * that took the file for JSON Lines can hand it to the scanner from the first character. Only the head of a file
+ * is ever kept: the white space before its first character, and its first line.
+ */
+class ReplayableText {
+  readonly #source: AsyncIterator<string>;
+  #kept: string[] | undefined = [];
+
+  constructor(source: AsyncIterable<string>) {
+    this.#source = source[Symbol.asyncIterator]();
+  }
+
+  /** The text from the start: what was kept, then the rest of the file (kept as well until {@link settle}). */
+  read(): AsyncIterable<string> {
+    const replay = [...(this.#kept ?? [])];
+    const next = async (): Promise<IteratorResult<string>> => {
+      const kept = replay.shift();
+      if (kept !== undefined) return { done: false, value: kept };
+      const r = await this.#source.next();
+      if (!r.done) this.#kept?.push(r.value);
+      return r;
+    };
+    return { [Symbol.asyncIterator]: () => ({ next }) };
+  }
+
+  /** The layout is known: nothing more is kept. */
+  settle(): void {
+    this.#kept = undefined;
+  }
+
+  /** The first character that is not a byte-order mark or white space ('' for an empty file). */
+  async firstChar(): Promise<string> {
+    for await (const text of this.read()) {
       const m = /[^\s\uFEFF]/.exec(text);
       if (m) return m[0];
     }
     return '';
-  } finally {
-    stream.destroy();
+  }
+
+  /** Stops reading the file (closes it when it was not read to the end). */
+  async close(): Promise<void> {
+    await this.#source.return?.();
   }
 }
 
@@ -42,6 +73,7 @@ export const fileParseJson = defineScript({
     'since nothing after it can be trusted.',
   consumes: 'files',
   produces: 'records',
+  readsOnce: true,
   params: {
     addFilename: {
       type: 'boolean',
@@ -83,7 +115,7 @@ export const fileParseJson = defineScript({
           }
         };
         // Arrays and pretty-printed files: values are cut out by the scanner and parsed one by one.
-        const scanned = async (layout: JsonLayout, label: string) => {
+        const scanned = async (layout: JsonLayout, label: string, source: AsyncIterable<string>) => {
           const values: [string, number][] = [];
           const scanner = new JsonValueScanner(layout, (text, index) => values.push([text, index]));
           const drain = async () => {
@@ -109,7 +141,7 @@ export const fileParseJson = defineScript({
             values.length = 0;
           };
           try {
-            for await (const text of decodeText(file.open(), 'utf-8', file.name)) {
+            for await (const text of source) {
               scanner.push(text);
               await drain();
             }
@@ -132,20 +164,30 @@ export const fileParseJson = defineScript({
           }
         };
 
-        if (params.wrapField !== undefined) {
-          await scanned({ kind: 'wrapped', key: params.wrapField }, 'element');
-        } else {
-          const first = await firstChar(file);
-          if (first === '[') await scanned({ kind: 'array' }, 'element');
-          else if (
+        // The file is opened once (a gunzip before may stream it in): its head is kept until the layout is known.
+        const text = new ReplayableText(decodeText(file.open(), 'utf-8', file.name));
+        try {
+          const first = params.wrapField === undefined ? await text.firstChar() : '';
+          if (params.wrapField !== undefined) {
+            text.settle();
+            await scanned({ kind: 'wrapped', key: params.wrapField }, 'element', text.read());
+          } else if (first === '[') {
+            const source = text.read();
+            text.settle();
+            await scanned({ kind: 'array' }, 'element', source);
+          } else if (
             first !== '' &&
-            !(await readLines(file, take, (record, error) => {
+            !(await readLines(file.name, text, take, (record, error) => {
               rejected++;
               out.reject(record, error);
             }))
           ) {
-            await scanned({ kind: 'values' }, 'value');
+            const source = text.read();
+            text.settle();
+            await scanned({ kind: 'values' }, 'value', source);
           }
+        } finally {
+          await text.close();
         }
         ctx.log.info(`${file.name}: ${emitted} record(s) read, ${rejected} rejected`);
       },
@@ -155,14 +197,14 @@ export const fileParseJson = defineScript({
 
 /**
  * Reads JSON Lines. Returns false, before anything is emitted, when the first line is not JSON on its own (the
- * file is then pretty-printed JSON, read another way).
+ * file is then pretty-printed JSON, read another way, from the text kept); settles the text once a line is read.
  */
 async function readLines(
-  file: InputFile,
+  fileName: string,
+  source: ReplayableText,
   take: (value: unknown, where: Record<string, unknown>, label: string) => Promise<void>,
   reject: StepOutput['reject'],
 ): Promise<boolean> {
-  const stream: Readable = file.open();
   let rest = '';
   let line = 0;
   let seen = false;
@@ -179,32 +221,28 @@ async function readLines(
         { _raw: trimmed.slice(0, MAX_RAW) },
         {
           code: 'IDX_JSON_LINE',
-          message: `${file.name} line ${line}: ${(error as Error).message}`,
-          fileName: file.name,
+          message: `${fileName} line ${line}: ${(error as Error).message}`,
+          fileName,
           line,
         },
       );
       return true;
     }
+    if (!seen) source.settle();
     seen = true;
     await take(value, { line }, `line ${line}`);
     return true;
   };
-  try {
-    for await (const chunk of decodeText(stream, 'utf-8', file.name)) {
-      const text = rest + chunk;
-      let start = 0;
-      let nl = text.indexOf('\n');
-      while (nl !== -1) {
-        if (!(await one(text.slice(start, nl)))) return false;
-        start = nl + 1;
-        nl = text.indexOf('\n', start);
-      }
-      rest = text.slice(start);
+  for await (const chunk of source.read()) {
+    const text = rest + chunk;
+    let start = 0;
+    let nl = text.indexOf('\n');
+    while (nl !== -1) {
+      if (!(await one(text.slice(start, nl)))) return false;
+      start = nl + 1;
+      nl = text.indexOf('\n', start);
     }
-    if (rest && !(await one(rest))) return false;
-    return true;
-  } finally {
-    stream.destroy();
+    rest = text.slice(start);
   }
+  return !rest || (await one(rest));
 }

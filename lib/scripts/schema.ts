@@ -110,7 +110,7 @@ export function scriptsMarkdown(registry: ScriptRegistry): string {
     out.push('', `## ${s.type}`, '', s.summary, '');
     if (s.description) out.push(s.description, '');
     out.push(
-      `Consumes **${s.consumes}**, produces **${s.produces}**.${s.expands ? ' May emit more records than it consumes.' : ''}${s.continues ? ' Continues across invocations (the state machine loops it).' : ''}${laneNote(s)}`,
+      `Consumes **${s.consumes}**, produces **${s.produces}**.${s.expands ? ' May emit more records than it consumes.' : ''}${s.continues ? ' Continues across invocations (the state machine loops it).' : ''}${s.readsOnce ? ' Reads each file once, so a formatter or file transformer (gunzip, unzip, decrypt) right before it streams its files in, in the same Task, without staging them.' : ''}${laneNote(s)}`,
       '',
     );
     const entries = Object.entries(s.params);

@@ -235,3 +235,56 @@ describe('runStep in lanes', () => {
     expect(laned.job?.trace.join('\n')).toContain('running in 2 parallel lanes');
   });
 });
+
+describe('runStep fusing gunzip into file.parse.json', () => {
+  it('streams each gunzipped JSON file into the parser, whatever its layout, without staging it', async () => {
+    // Prepare
+    const base = local.env.services;
+    const sink = new StagedFileSink(base.s3, base.config.stageBucket, 'stage/json-fused/files/');
+    const contents = {
+      'array.json.gz': `[${Array.from({ length: 3000 }, (_, i) => JSON.stringify({ id: i, name: `A ${i}` })).join(',\n')}]`,
+      'lines.jsonl.gz': `${Array.from({ length: 2000 }, (_, i) => JSON.stringify({ id: i, name: `L ${i}` })).join('\n')}\n{"id":\n`,
+      'pretty.json.gz': '{\n  "id": "p1",\n  "name": "P"\n}\n{ "id": "p2" }\n',
+    };
+    for (const [name, text] of Object.entries(contents)) sink.create(name).end(gzipSync(text));
+    const input = await sink.close();
+    const e: StepEvent = {
+      ...importEvent('json-fused', input),
+      fused: [
+        { id: 'parse', type: 'file.parse.json', key: 's2', params: { addFilename: true } },
+        ...(importEvent('json-fused', input).fused ?? []).slice(1),
+      ],
+    };
+
+    // Act
+    const { chain, read, counters } = await runEvent(base, e);
+
+    // Assess
+    const out = chain[2]?.out;
+    const records = (await read(out?.kind === 'records' ? out.parts.map((p) => p.key) : []))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(records).toHaveLength(5002);
+    expect(records[0]).toEqual({ id: 0, profile: { firstName: 'A 0' }, _fileName: 'array.json' });
+    expect(records[3000]).toEqual({ id: 0, profile: { firstName: 'L 0' }, _fileName: 'lines.jsonl' });
+    expect(records.slice(-2)).toEqual([
+      { id: 'p1', profile: { firstName: 'P' }, _fileName: 'pretty.json' },
+      { id: 'p2', _fileName: 'pretty.json' },
+    ]);
+    const plain = Object.values(contents).reduce((n, t) => n + Buffer.byteLength(t), 0);
+    expect(counters[0]).toMatchObject({ filesIn: 3, filesOut: 3, bytesOut: plain });
+    expect(counters[1]).toMatchObject({ filesIn: 3, bytesIn: plain, recordsOut: 5002, recordsRejected: 1 });
+    const keys =
+      (
+        await base.s3.send(
+          new ListObjectsV2Command({ Bucket: base.config.stageBucket, Prefix: 'stage/lanes/json-fused/' }),
+        )
+      ).Contents?.map((o) => o.Key ?? '') ?? [];
+    // Only the parser's rejects and the records are staged: no gunzipped file.
+    expect(keys).toEqual([
+      'stage/lanes/json-fused/s2/i0000/rejected/part-00000.ndjson',
+      'stage/lanes/json-fused/s3/i0000/out/part-00000.ndjson',
+    ]);
+  });
+});

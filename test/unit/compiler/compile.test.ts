@@ -251,6 +251,32 @@ describe('compile', () => {
     expect(aslVerdict(asl)).toEqual({ isValid: true, errors: [] });
   });
 
+  it('streams a gunzipped JSON file into file.parse.json in the same Task', () => {
+    // Prepare
+    const df = load({
+      id: 'json-in',
+      name: 'JSON in',
+      steps: [
+        {
+          id: 'read',
+          type: 'datasource.read.sftp',
+          params: { host: 'h', username: 'u', password: '${secret:PW}', remotePath: '/in' },
+          next: ['gunzip'],
+        },
+        { id: 'gunzip', type: 'file.uncompress.gzip', next: ['parse'] },
+        { id: 'parse', type: 'file.parse.json', next: ['rename'] },
+        { id: 'rename', ...rename([]) },
+      ],
+    });
+
+    // Act
+    const asl = compile(df, registry);
+
+    // Assess
+    expect(taskStateNames(asl)).toEqual(expect.arrayContaining(['Step: read', 'Steps: gunzip → parse → rename']));
+    expect(aslVerdict(asl)).toEqual({ isValid: true, errors: [] });
+  });
+
   it('does not fuse a step with several successors or a step fed by several', () => {
     // Prepare
     const df = load({

@@ -88,4 +88,30 @@ describe('file.parse.json', () => {
     // Assess
     expect(out.records).toEqual(records);
   });
+
+  it('reads each file in one pass, even when its head spans several decoded pieces', async () => {
+    // Prepare: white space and first lines longer than a decoded piece (64 KiB), so the layout is known only
+    // after several pieces, which the reader then reads again from memory (the harness opens a file once).
+    const blank = ' \n'.repeat(50_000);
+    const long = 'x'.repeat(150_000);
+    const files = [
+      { name: 'pretty.json', content: `${blank}{\n  "UID": "p1",\n  "long": "${long}"\n}\n{ "UID": "p2" }\n` },
+      { name: 'lines.jsonl', content: `${blank}{"UID":"l1","long":"${long}"}\n{"UID":"l2"}\n` },
+      { name: 'array.json', content: `${blank}[{"UID":"a1","long":"${long}"},{"UID":"a2"}]` },
+    ];
+
+    // Act
+    const out = await parse({}, files);
+
+    // Assess
+    expect(out.records).toEqual([
+      { UID: 'p1', long },
+      { UID: 'p2' },
+      { UID: 'l1', long },
+      { UID: 'l2' },
+      { UID: 'a1', long },
+      { UID: 'a2' },
+    ]);
+    expect(out.rejected).toEqual([]);
+  });
 });
