@@ -104,12 +104,12 @@ function timed(command: string[], options: { cwd?: string } = {}): Cost & { stdo
   };
 }
 
-/** Bundles the child process and its lane worker the way a Lambda handler is bundled. */
+/** Bundles the child process and the lane worker that deployed step functions carry, as a Lambda handler is bundled. */
 async function bundle(dir: string): Promise<{ child: string; lane: string }> {
   await build({
     entryPoints: {
       child: join(HERE, 'scripts-child.ts'),
-      lane: join(HERE, 'lane-worker.ts'),
+      lane: join(ROOT, 'lib', 'engine', 'lane-worker.ts'),
     },
     bundle: true,
     platform: 'node',
