@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ownBuffer } from '../../../lib/engine/lanes.ts';
+import { ByteCollector, ownBuffer } from '../../../lib/engine/lanes.ts';
 
 describe('ownBuffer', () => {
   it('keeps a buffer that has its memory to itself', () => {
@@ -49,5 +49,40 @@ describe('ownBuffer', () => {
 
     // Assess
     expect(own.buffer).toBeInstanceOf(ArrayBuffer);
+  });
+});
+
+describe('ByteCollector', () => {
+  it('encodes text and bytes into one buffer of their own, growing past its first size', () => {
+    // Prepare
+    const collector = new ByteCollector(8);
+    const parts = ['{"n":"Zoë 🚀 שלום"}\n', Buffer.from('raw bytes\n'), 'x'.repeat(100_000), '\n'];
+
+    // Act
+    for (const p of parts) collector.add(p);
+    const out = collector.take();
+
+    // Assess
+    expect(Buffer.from(out ?? []).toString()).toBe(parts.map((p) => p.toString()).join(''));
+    expect(out?.byteOffset).toBe(0);
+    expect(out?.byteLength).toBe(out?.buffer.byteLength);
+    expect(ownBuffer(out as Uint8Array)).toBe(out);
+  });
+
+  it('starts again empty after take, and gives nothing when nothing was added', () => {
+    // Prepare
+    const collector = new ByteCollector();
+    collector.add('first chunk');
+    const first = collector.take();
+
+    // Act
+    const empty = collector.take();
+    collector.add('second');
+    const second = collector.take();
+
+    // Assess
+    expect(Buffer.from(first ?? []).toString()).toBe('first chunk');
+    expect(empty).toBeUndefined();
+    expect(Buffer.from(second ?? []).toString()).toBe('second');
   });
 });
