@@ -1,13 +1,26 @@
 /**
  * `npm run bench`: every benchmark of the project in one run, each printing its own table. Pass names to run a
- * subset: `npm run bench -- pipeline`.
+ * subset: `npm run bench -- pipeline`. `IDX_BENCH_ALSO_AT=3000000` also runs the scripts suite at that many records
+ * (identity-sync only), to show that its peak memory does not follow the input.
  */
 import '../../lib/local/polyfills.ts';
 
 const suites: Record<string, () => Promise<unknown>> = {
   pipeline: async () => (await import('./pipeline.ts')).run(),
-  scripts: async () => (await import('./scripts.ts')).run({}),
+  scripts: async () => (await import('./scripts.ts')).run({ alsoAt: sizes(process.env.IDX_BENCH_ALSO_AT) }),
 };
+
+/** Record counts from a comma-separated list such as `3000000,5000000`. */
+function sizes(list: string | undefined): number[] {
+  const out = (list ?? '')
+    .split(',')
+    .filter((x) => x.trim() !== '')
+    .map(Number);
+  const bad = out.find((n) => !Number.isInteger(n) || n <= 0);
+  if (bad !== undefined)
+    throw new Error(`IDX_BENCH_ALSO_AT: expected record counts such as 3000000,5000000; got "${list}"`);
+  return out;
+}
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 for (const [name, suite] of Object.entries(suites)) {

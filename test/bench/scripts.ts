@@ -203,8 +203,11 @@ function figures(tool: string, pipeline: 'a' | 'b', records: number, csvBytes: n
   };
 }
 
-/** Measures both pipelines, ours and Miller's, at `records`, plus ours at 200k; prints a table. */
-export async function run(options: { records?: number } = {}): Promise<Figures[]> {
+/**
+ * Measures both pipelines, ours and Miller's, at `records`, plus ours at 200k and at each of `alsoAt` (to show
+ * that peak memory does not follow the input); prints a table.
+ */
+export async function run(options: { records?: number; alsoAt?: readonly number[] } = {}): Promise<Figures[]> {
   const records = options.records ?? 1_000_000;
   const small = Math.min(200_000, records);
   const mlr = findMiller();
@@ -213,7 +216,7 @@ export async function run(options: { records?: number } = {}): Promise<Figures[]
   try {
     const code = await bundle(join(dir, 'bundle'));
     process.stdout.write(`\n## scripts vs Miller 6: ${records} generated accounts (preparing input…)\n`);
-    const sizes = records === small ? [records] : [small, records];
+    const sizes = [...new Set([small, ...(options.alsoAt ?? []), records])].sort((x, y) => x - y);
     for (const n of sizes) {
       const input = {
         ndjson: join(dir, `accounts-${n}.ndjson`),
@@ -302,12 +305,12 @@ function print(rows: Figures[], records: number): void {
     const target = p === 'a' ? 1.2 : 1.5;
     for (const lanes of LANES) {
       const us = rows.find((r) => r.tool === tool(lanes) && r.pipeline === p && r.records === records);
-      const smallRun = rows.find((r) => r.tool === tool(lanes) && r.pipeline === p && r.records !== records);
+      const others = rows.filter((r) => r.tool === tool(lanes) && r.pipeline === p && r.records !== records);
       if (!us) continue;
       const ratio = us.recordsPerSecond / them.recordsPerSecond;
       out.push(
         `${label[p]}, ${tool(lanes)}: ${ratio.toFixed(2)}× Miller's throughput (target ≥ ${target}×), Miller takes ${(them.cpuSeconds / us.cpuSeconds).toFixed(2)}× our CPU time, peak RSS ${us.peakRssMb.toFixed(0)} MB vs ${them.peakRssMb.toFixed(0)} MB` +
-          (smallRun ? `; at ${smallRun.records} records: ${smallRun.peakRssMb.toFixed(0)} MB` : ''),
+          others.map((r) => `; at ${r.records} records: ${r.peakRssMb.toFixed(0)} MB`).join(''),
       );
     }
   }
