@@ -16,6 +16,12 @@ const rename = (next: string[] = []) => ({
   params: { fields: [{ sourceField: 'a', targetField: 'b' }] },
   next,
 });
+/** An SFTP reader or writer step, its password from a secret. */
+const sftp = (type: string, remotePath: string, next: string[] = []) => ({
+  type,
+  params: { host: 'h', username: 'u', password: '${secret:PW}', remotePath },
+  next,
+});
 const payload = (s: AslState) => (s.Parameters as { Payload: Record<string, unknown> }).Payload;
 
 const linear = load({
@@ -219,22 +225,13 @@ describe('compile', () => {
       id: 'files',
       name: 'Files',
       steps: [
-        {
-          id: 'read',
-          type: 'datasource.read.sftp',
-          params: { host: 'h', username: 'u', password: '${secret:PW}', remotePath: '/in' },
-          next: ['gunzip'],
-        },
+        { id: 'read', ...sftp('datasource.read.sftp', '/in', ['gunzip']) },
         { id: 'gunzip', type: 'file.uncompress.gzip', next: ['parse'] },
         { id: 'parse', type: 'file.parse.dsv', next: ['rename'] },
         { id: 'rename', ...rename(['format']) },
         { id: 'format', type: 'file.format.dsv', params: { fileName: 'out.csv' }, next: ['gzip'] },
         { id: 'gzip', type: 'file.compress.gzip', next: ['write'] },
-        {
-          id: 'write',
-          type: 'datasource.write.sftp',
-          params: { host: 'h', username: 'u', password: '${secret:PW}', remotePath: '/out' },
-        },
+        { id: 'write', ...sftp('datasource.write.sftp', '/out') },
       ],
     });
 
@@ -257,12 +254,7 @@ describe('compile', () => {
       id: 'json-in',
       name: 'JSON in',
       steps: [
-        {
-          id: 'read',
-          type: 'datasource.read.sftp',
-          params: { host: 'h', username: 'u', password: '${secret:PW}', remotePath: '/in' },
-          next: ['gunzip'],
-        },
+        { id: 'read', ...sftp('datasource.read.sftp', '/in', ['gunzip']) },
         { id: 'gunzip', type: 'file.uncompress.gzip', next: ['parse'] },
         { id: 'parse', type: 'file.parse.json', next: ['rename'] },
         { id: 'rename', ...rename([]) },
