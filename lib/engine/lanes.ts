@@ -93,7 +93,6 @@ export function planLanes(
   return `${last.type} does not stage records or format a file`;
 }
 
-/** Records collected as NDJSON, encoded as they come so the text dies young in the lane's heap. */
 /**
  * Output bytes of a chunk, encoded into memory that is reused from one chunk to the next. A lane's output used to
  * become an ArrayBuffer per part written (a few dozen per chunk); those outlived the young generation while the
@@ -111,8 +110,9 @@ export class ByteCollector {
 
   /** Appends text (as UTF-8) or bytes. */
   add(part: string | Uint8Array): void {
-    // UTF-8 takes at most three bytes per UTF-16 unit.
-    const most = typeof part === 'string' ? part.length * 3 : part.byteLength;
+    // UTF-8 takes at most three bytes per UTF-16 unit; a long text is measured instead of reserving three times it.
+    const most =
+      typeof part === 'string' ? (part.length > 1 << 20 ? Buffer.byteLength(part) : part.length * 3) : part.byteLength;
     if (this.#used + most > this.#buffer.length) {
       const grown = Buffer.allocUnsafeSlow(Math.max(2 * this.#buffer.length, this.#used + most));
       this.#buffer.copy(grown, 0, 0, this.#used);
@@ -154,6 +154,7 @@ class CollectorPool {
 /** A lane's pool: every chunk it runs collects its output in the same memory. */
 const COLLECTORS = new CollectorPool();
 
+/** Records collected as NDJSON, encoded as they come so the text dies young in the lane's heap. */
 class MemoryRecords implements RecordSink {
   readonly #bytes = COLLECTORS.get();
   count = 0;
@@ -835,7 +836,6 @@ export class Lanes {
   }
 }
 
-/** Parts as one buffer; a single part as it is. */
 /**
  * `data` in an ArrayBuffer of its own, so that it can be transferred to another thread instead of copied; copied
  * into one when it shares its memory. A small Buffer sits in Node's pool, which Node 21 and later refuse to

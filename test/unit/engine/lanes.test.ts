@@ -56,7 +56,14 @@ describe('ByteCollector', () => {
   it('encodes text and bytes into one buffer of their own, growing past its first size', () => {
     // Prepare
     const collector = new ByteCollector(8);
-    const parts = ['{"n":"Zoë 🚀 שלום"}\n', Buffer.from('raw bytes\n'), 'x'.repeat(100_000), '\n'];
+    const parts = [
+      '{"n":"Zoë 🚀 שלום"}\n',
+      Buffer.from('raw bytes\n'),
+      'x'.repeat(100_000),
+      // Longer than 1 MiB: measured, not reserved at three bytes a unit.
+      'é'.repeat(1_100_000),
+      '\n',
+    ];
 
     // Act
     for (const p of parts) collector.add(p);
