@@ -28,12 +28,16 @@ class ReplayableText {
   /** The text from the start: what was kept, then the rest of the file (kept as well until {@link settle}). */
   read(): AsyncIterable<string> {
     const replay = [...(this.#kept ?? [])];
-    const next = async (): Promise<IteratorResult<string>> => {
-      const kept = replay.shift();
-      if (kept !== undefined) return { done: false, value: kept };
-      const r = await this.#source.next();
-      if (!r.done) this.#kept?.push(r.value);
-      return r;
+    const next = (): Promise<IteratorResult<string>> => {
+      const again = replay.shift();
+      if (again !== undefined) return Promise.resolve({ done: false, value: again });
+      const keep = this.#kept;
+      // Once settled, the source's own results pass through untouched.
+      if (!keep) return this.#source.next();
+      return this.#source.next().then((r) => {
+        if (!r.done) keep.push(r.value);
+        return r;
+      });
     };
     return { [Symbol.asyncIterator]: () => ({ next }) };
   }

@@ -1,8 +1,8 @@
 /**
- * file.parse.json over a JSON array (and JSON Lines) far larger than the memory it may use: the content is
- * generated on the fly as a stream of Gigya-shaped accounts, never built as one string, and the records come out
- * into an output that counts and checksums them without keeping any. The process's resident memory is sampled
- * during the run; streaming means its growth stays far below the input size, whatever the size.
+ * file.parse.json over a JSON array (and JSON Lines) far larger than the memory it may use. Each case runs in a
+ * process of its own (test/support/large-json.ts): the content is generated on the fly, the records are counted and
+ * checksummed without being kept, and the process's resident memory is sampled during the run; streaming means its
+ * growth stays far below the input size, whatever the size.
  *
  * The array is 400 MB by default. Set IDX_LARGE_JSON_MB to run another size by hand, e.g. the 1 GB the
  * script's description promises:
@@ -11,238 +11,53 @@
  *
  * The JSON Lines case reads a quarter of that size (its reader is simpler; the point is the same).
  *
- * The bound holds whatever the size: the growth levels off at about 110 MB for 400 MB and 120-145 MB for 1 and
- * 2 GB on a 2-core machine (V8's young generation, JSON.parse's working memory and the generator's own garbage),
- * where an input kept in memory, even as text, would add more than its size.
+ * The bound holds whatever the size: the growth levels off at about 100 MB for 400 MB and 115 MB for 1 GB on a
+ * 2-core machine (V8's young generation, JSON.parse's working memory and the generator's own garbage), where an
+ * input kept in memory, even as text, would add more than its size.
  */
-import { createHash, type Hash } from 'node:crypto';
-import { Readable, type Writable } from 'node:stream';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { offlineServices, startScript, testJob } from '../../../lib/engine/harness.ts';
-import { fileParseJson } from '../../../lib/scripts/file.parse.json.ts';
-import type {
-  AnyScriptDefinition,
-  DataRecord,
-  InputFile,
-  RecordError,
-  StepLogger,
-  StepOutput,
-} from '../../../lib/scripts/types.ts';
+import type { LargeJsonCase } from '../../support/large-json.ts';
 
 const MB = 1024 * 1024;
-/** Size of the generated array; JSON Lines gets a quarter of it. */
-const ARRAY_BYTES = Number(process.env.IDX_LARGE_JSON_MB ?? 400) * MB;
-const LINES_BYTES = Math.ceil(ARRAY_BYTES / 4);
-/** Resident memory the whole run may add, whatever the input size. */
+/** Size of the generated array in MB; JSON Lines gets a quarter of it. */
+const ARRAY_MB = Number(process.env.IDX_LARGE_JSON_MB ?? 400);
+const LINES_MB = Math.ceil(ARRAY_MB / 4);
+/** Resident memory a case may add, whatever the input size. */
 const LIMIT = 150 * MB;
-/** Resident memory before any test ran: growth is measured from here, so the order of the tests does not matter. */
-const BASELINE = process.memoryUsage.rss();
-/** Text generated per pushed chunk. */
-const CHUNK = 64 * 1024;
+const CASE = fileURLToPath(new URL('../../support/large-json.ts', import.meta.url));
 
-const FIRST = ['Anna', 'Ben', 'Chloé', 'Dmitri', 'Émile', 'Fatima', 'Giovanni', 'Hana', 'Igor', 'Júlia', 'Kenji'];
-const LAST = ['Müller', 'Smith', 'García', 'Nguyen', "O'Brien", 'Kowalski', 'Rossi', 'Dubois', 'Tanaka', 'Silva'];
-const CITIES = ['Paris', 'Berlin', 'São Paulo', 'New York, NY', 'Tokyo', 'Zürich', 'Madrid', 'القاهرة'];
-const GENDERS = ['m', 'f', 'u'];
-const TIERS = ['gold', 'silver', 'bronze'];
-
-/** The fields the checksum covers, as the generator writes them for account `i`. */
-interface Checked {
-  UID: string;
-  email: string;
-  bio: string | null;
-  lastUpdatedTimestamp: number;
-}
-
-function checked(i: number): Checked {
-  const first = FIRST[i % FIRST.length]!;
-  const last = LAST[(i * 7) % LAST.length]!;
-  return {
-    UID: `uid${i.toString(16).padStart(12, '0')}`,
-    email: `${first}.${last}${i}@example.com`.toLowerCase(),
-    bio: i % 5 === 0 ? `says "hi" \\ [not] {a}, 🚀 #${i}` : null,
-    lastUpdatedTimestamp: 1_700_000_000_000 + i,
-  };
-}
-
-/**
- * Account `i` as accounts.search returns it, as JSON text: nested objects, arrays, escaped quotes, backslashes,
- * brackets inside strings and non-ASCII text. Written from a template (JSON.stringify of an object per record
- * would cost more than the parsing under test).
- */
-function accountJson(i: number, c: Checked): string {
-  const first = FIRST[i % FIRST.length]!;
-  const last = LAST[(i * 7) % LAST.length]!;
-  const bio = c.bio === null ? 'null' : JSON.stringify(c.bio);
-  const unverified = i % 4 ? '' : `"alt${i}@example.org"`;
-  return (
-    `{"UID":"${c.UID}","isActive":true,"isVerified":${i % 3 !== 0},"created":"2024-03-0${1 + (i % 9)}T10:11:12.000Z",` +
-    `"lastUpdatedTimestamp":${c.lastUpdatedTimestamp},"loginProvider":"${i % 2 ? 'site' : 'googleplus'}",` +
-    `"profile":{"firstName":"${first}","lastName":"${last}","email":"${c.email}","gender":"${GENDERS[i % 3]}",` +
-    `"birthYear":${1950 + (i % 55)},"city":"${CITIES[i % CITIES.length]}","zip":"${String((i * 7919) % 99_999).padStart(5, '0')}",` +
-    `"bio":${bio}},"emails":{"verified":["${c.email}"],"unverified":[${unverified}]},` +
-    `"data":{"subscribed":${i % 2 === 0},"loyaltyTier":"${TIERS[i % 3]}","points":${(i * 13) % 10_000}},` +
-    `"identities":[{"provider":"site","providerUID":"p${i}","isLoginIdentity":true,"lastUpdated":"2024-03-01"}]}`
-  );
-}
-
-/** Folds the checked fields of one record into the checksum, in record order on both sides. */
-function fold(hash: Hash, c: Checked): void {
-  hash.update(`${c.UID}|${c.email}|${c.bio}|${c.lastUpdatedTimestamp}\n`);
-}
-
-/** What the generator wrote: filled in as the stream ends. */
-interface Generated {
-  count: number;
-  checksum: string;
-  bytes: number;
-}
-
-/**
- * An input file of at least `bytes` of accounts, as a JSON array (`[`, elements joined by `,\n`, `]`) or as
- * JSON Lines. Each `open()` starts a fresh stream; the last stream to end fills in `generated`.
- */
-function generatedFile(name: string, bytes: number, layout: 'array' | 'lines', generated: Generated): InputFile {
-  return {
-    name,
-    size: bytes,
-    open() {
-      let i = 0;
-      let written = 0;
-      let done = false;
-      const hash = createHash('sha256');
-      return new Readable({
-        read() {
-          if (done) return void this.push(null);
-          let text = i === 0 && layout === 'array' ? '[\n' : '';
-          let size = text.length;
-          while (size < CHUNK && written + size < bytes) {
-            const c = checked(i);
-            fold(hash, c);
-            const json = accountJson(i, c);
-            const piece = layout === 'array' ? (i === 0 ? json : `,\n${json}`) : `${json}\n`;
-            text += piece;
-            size += Buffer.byteLength(piece);
-            i++;
-          }
-          if (written + size >= bytes) {
-            if (layout === 'array') text += '\n]\n';
-            done = true;
-            Object.assign(generated, { count: i, checksum: hash.digest('hex') });
-          }
-          const chunk = Buffer.from(text);
-          written += chunk.length;
-          generated.bytes = written;
-          this.push(chunk);
-        },
-      });
-    },
-  };
-}
-
-/** Counts and checksums what comes out, keeping nothing; samples resident memory as it goes. */
-class CountingOutput implements StepOutput {
-  readonly remaining = Number.POSITIVE_INFINITY;
-  emitted = 0;
-  readonly rejected: RecordError[] = [];
-  readonly #hash = createHash('sha256');
-  #peak = process.memoryUsage.rss();
-
-  emit(record: DataRecord): void {
-    const profile = record.profile as { email: string; bio: string | null };
-    fold(this.#hash, {
-      UID: record.UID as string,
-      email: profile.email,
-      bio: profile.bio,
-      lastUpdatedTimestamp: record.lastUpdatedTimestamp as number,
-    });
-    // The script may run long stretches without yielding to timers; sample from the output as well.
-    if (++this.emitted % 1000 === 0) this.sample();
-  }
-  reject(_record: DataRecord, error: RecordError): void {
-    if (this.rejected.length < 10) this.rejected.push(error);
-  }
-  drop(): void {
-    throw new Error('file.parse.json does not drop records');
-  }
-  async flush(): Promise<void> {
-    this.sample();
-  }
-  createFile(): Writable {
-    throw new Error('file.parse.json writes no files');
-  }
-  delivered(): void {
-    throw new Error('file.parse.json delivers no files');
-  }
-
-  sample(): void {
-    this.#peak = Math.max(this.#peak, process.memoryUsage.rss());
-  }
-  /** Peak resident memory over the level before the tests. */
-  get growth(): number {
-    return this.#peak - BASELINE;
-  }
-  get checksum(): string {
-    return this.#hash.copy().digest('hex');
-  }
-}
-
-const silent: StepLogger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
-
-/** Runs one step invocation over a streamed file, as a staged step does, with a sampler running beside it. */
-async function parseStreaming(file: InputFile, out: CountingOutput): Promise<void> {
-  const definition = fileParseJson as unknown as AnyScriptDefinition;
-  const instance = await startScript(
-    definition,
-    {},
-    {
-      job: testJob(),
-      stepId: 'parse',
-      log: silent,
-      services: offlineServices(),
-    },
-  );
-  const timer = setInterval(() => out.sample(), 10);
-  try {
-    await instance.file?.(file, out);
-    await instance.end?.(out);
-  } finally {
-    clearInterval(timer);
-    out.sample();
-    await instance.close?.();
-  }
+/** Runs one case in a fresh Node.js process. */
+function runCase(layout: 'array' | 'lines', megabytes: number): LargeJsonCase {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', CASE, layout, String(megabytes)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
+  if (r.status !== 0) throw new Error(`the ${layout} case failed (${r.status}): ${r.stderr.slice(-3000)}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as LargeJsonCase;
 }
 
 describe('file.parse.json on large input', () => {
   const cases = [
-    { form: 'array', name: 'accounts.json', bytes: ARRAY_BYTES, what: `a ${ARRAY_BYTES / MB} MB array of accounts` },
-    { form: 'lines', name: 'accounts.jsonl', bytes: LINES_BYTES, what: `${LINES_BYTES / MB} MB of JSON Lines` },
+    { layout: 'array', megabytes: ARRAY_MB, what: `a ${ARRAY_MB} MB array of accounts` },
+    { layout: 'lines', megabytes: LINES_MB, what: `${LINES_MB} MB of JSON Lines` },
   ] as const;
 
   for (const c of cases) {
-    it(`streams ${c.what} with resident memory growing less than 150 MB`, { timeout: 600_000 }, async () => {
-      // Prepare
-      const generated: Generated = { count: 0, checksum: '', bytes: 0 };
-      const file = generatedFile(c.name, c.bytes, c.form, generated);
-      const out = new CountingOutput();
-
+    it(`streams ${c.what} with resident memory growing less than 150 MB`, { timeout: 600_000 }, () => {
       // Act
-      await parseStreaming(file, out);
+      const out = runCase(c.layout, c.megabytes);
 
       // Assess
       console.log(
-        `file.parse.json ${c.form}: ${generated.count} records, ${(generated.bytes / MB).toFixed(0)} MB, ` +
+        `file.parse.json ${c.layout}: ${out.generated.count} records, ${(out.generated.bytes / MB).toFixed(0)} MB, ` +
           `peak RSS growth ${(out.growth / MB).toFixed(1)} MB`,
       );
-      expect(generated.bytes).toBeGreaterThanOrEqual(c.bytes);
+      expect(out.generated.bytes).toBeGreaterThanOrEqual(c.megabytes * MB);
       expect(out.rejected).toEqual([]);
-      expect(out.emitted).toBe(generated.count);
-      expect(out.checksum).toBe(generated.checksum);
+      expect(out.emitted).toBe(out.generated.count);
+      expect(out.checksum).toBe(out.generated.checksum);
       expect(out.growth).toBeLessThan(LIMIT);
     });
   }
