@@ -428,11 +428,11 @@ export function serveLane(
     const recordBytes = records?.bytes();
     const output: TaskOutput = {
       index: task.index,
-      ...(recordBytes ? { records: ownBuffer(recordBytes) } : {}),
+      ...(recordBytes ? { records: recordBytes } : {}),
       recordCount: records?.count ?? 0,
       rejected: rejected.flatMap((r, step) => {
         const data = r.bytes();
-        return data ? [{ step, data: ownBuffer(data), count: r.count }] : [];
+        return data ? [{ step, data, count: r.count }] : [];
       }),
       files: files?.take() ?? [],
       logs,

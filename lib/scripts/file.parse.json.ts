@@ -47,6 +47,13 @@ class ReplayableText {
     this.#kept = undefined;
   }
 
+  /** The text from the start, the layout being known: {@link read}, keeping nothing more. */
+  rest(): AsyncIterable<string> {
+    const text = this.read();
+    this.settle();
+    return text;
+  }
+
   /** The first character that is not a byte-order mark or white space ('' for an empty file). */
   async firstChar(): Promise<string> {
     for await (const text of this.read()) {
@@ -118,8 +125,10 @@ export const fileParseJson = defineScript({
             await out.flush();
           }
         };
+        // The file is opened once (a gunzip before may stream it in): its head is kept until the layout is known.
+        const text = new ReplayableText(decodeText(file.open(), 'utf-8', file.name));
         // Arrays and pretty-printed files: values are cut out by the scanner and parsed one by one.
-        const scanned = async (layout: JsonLayout, label: string, source: AsyncIterable<string>) => {
+        const scanned = async (layout: JsonLayout, label: string) => {
           const values: [string, number][] = [];
           const scanner = new JsonValueScanner(layout, (text, index) => values.push([text, index]));
           const drain = async () => {
@@ -145,8 +154,8 @@ export const fileParseJson = defineScript({
             values.length = 0;
           };
           try {
-            for await (const text of source) {
-              scanner.push(text);
+            for await (const piece of text.rest()) {
+              scanner.push(piece);
               await drain();
             }
             scanner.end();
@@ -168,27 +177,21 @@ export const fileParseJson = defineScript({
           }
         };
 
-        // The file is opened once (a gunzip before may stream it in): its head is kept until the layout is known.
-        const text = new ReplayableText(decodeText(file.open(), 'utf-8', file.name));
         try {
-          const first = params.wrapField === undefined ? await text.firstChar() : '';
           if (params.wrapField !== undefined) {
-            text.settle();
-            await scanned({ kind: 'wrapped', key: params.wrapField }, 'element', text.read());
-          } else if (first === '[') {
-            const source = text.read();
-            text.settle();
-            await scanned({ kind: 'array' }, 'element', source);
-          } else if (
-            first !== '' &&
-            !(await readLines(file.name, text, take, (record, error) => {
-              rejected++;
-              out.reject(record, error);
-            }))
-          ) {
-            const source = text.read();
-            text.settle();
-            await scanned({ kind: 'values' }, 'value', source);
+            await scanned({ kind: 'wrapped', key: params.wrapField }, 'element');
+          } else {
+            const first = await text.firstChar();
+            if (first === '[') await scanned({ kind: 'array' }, 'element');
+            else if (
+              first !== '' &&
+              !(await readLines(file.name, text, take, (record, error) => {
+                rejected++;
+                out.reject(record, error);
+              }))
+            ) {
+              await scanned({ kind: 'values' }, 'value');
+            }
           }
         } finally {
           await text.close();
