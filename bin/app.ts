@@ -1,6 +1,6 @@
 /** The CDK app: every dataflow in dataflows/ becomes a state machine (see lib/infra/app.ts). */
 import { App } from 'aws-cdk-lib';
-import { describeError } from '../lib/errors.ts';
+import { describeError } from '../lib/core/errors.ts';
 import { buildApp } from '../lib/infra/app.ts';
 
 const app = new App();

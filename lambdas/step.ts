@@ -3,7 +3,7 @@
  * per container, then hands the event to the engine.
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { EngineEvent } from '../lib/engine/events.ts';
+import type { EngineEvent } from '../lib/core/events.ts';
 import { handle } from '../lib/engine/handler.ts';
 import { AwsSecretResolver } from '../lib/engine/secrets.ts';
 import { configFromEnv, createServices } from '../lib/engine/services.ts';

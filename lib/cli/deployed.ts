@@ -17,9 +17,9 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { IdxError } from '../core/errors.ts';
 import { loadDataflowFile } from '../dataflow/load.ts';
 import { formatDate } from '../dataflow/placeholders.ts';
-import { IdxError } from '../errors.ts';
 import { DEFAULT_NAME_PREFIX, jobsTableName, stateMachineName } from '../infra/names.ts';
 import { type JobRecord, JobStore } from '../stores/jobs.ts';
 import { EXIT, usage } from './dataflow-commands.ts';

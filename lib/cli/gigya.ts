@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { IdxError } from '../errors.ts';
+import { IdxError } from '../core/errors.ts';
 import { generateAccounts } from '../local/gigya-accounts.ts';
 import { startGigyaEmulator } from '../local/gigya-emulator.ts';
 import { normalizeAccount, readNdjson, writeNdjson } from '../local/gigya-store.ts';

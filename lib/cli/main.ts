@@ -1,5 +1,5 @@
 /** The `idx` command line: dispatches to one function per command; errors print as readable lines. */
-import { describeError, IdxError } from '../errors.ts';
+import { describeError, IdxError } from '../core/errors.ts';
 import {
   compileCommand,
   EXIT,

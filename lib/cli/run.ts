@@ -1,7 +1,7 @@
 /** `idx run` and `idx start`: run a dataflow locally on the embedded services, with live progress. */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ExecutionInput } from '../engine/events.ts';
+import type { ExecutionInput } from '../core/events.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../local/environment.ts';
 import { defaultExtras } from '../local/extras.ts';
 import { type LocalRunResult, type RunEvent, runLocal } from '../local/runner.ts';

@@ -8,13 +8,14 @@
  * (Task → Choice → Task) until they report `done`. Results live at `$.r.<key>.value` (or
  * `$.r.<group>.<key>.value` after a Parallel); only references and counters travel in the state.
  */
+
+import { IdxError, TRANSIENT_ERROR_NAME } from '../core/errors.ts';
+import type { ScriptRegistry } from '../core/registry.ts';
+import { streamsFilesInto } from '../core/script.ts';
 import { incomingOf, levelsOf } from '../dataflow/graph.ts';
 import { hasErrors } from '../dataflow/problems.ts';
 import type { Dataflow, Step } from '../dataflow/types.ts';
 import { validateDataflow } from '../dataflow/validate.ts';
-import { IdxError, TRANSIENT_ERROR_NAME } from '../errors.ts';
-import type { ScriptRegistry } from '../scripts/registry.ts';
-import { streamsFilesInto } from '../scripts/types.ts';
 
 /** An ASL state (kept loose: ASL is JSON). */
 export type AslState = Record<string, unknown>;

@@ -8,7 +8,7 @@ import { posix } from 'node:path';
 import { PassThrough, type Readable, Writable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { Client, FTPError } from 'basic-ftp';
-import { IdxError } from '../errors.ts';
+import { IdxError } from '../core/errors.ts';
 import { joinRemote, moveFolder, normalizeRoot } from './remote-path.ts';
 import type { FileSource, FileTarget, RemoteFile } from './transfer.ts';
 

@@ -9,9 +9,9 @@
  * `GIGYA_USER_KEY` and `GIGYA_SECRET`. Every value used is registered with the log redactor.
  */
 
+import { IdxError } from '../core/errors.ts';
+import type { DataRecord, ReadResult, ScriptContext, ScriptInstance, StepOutput } from '../core/script.ts';
 import { isBlankTemplateValue, renderPlaceholders } from '../dataflow/placeholders.ts';
-import { IdxError } from '../errors.ts';
-import type { DataRecord, ReadResult, ScriptContext, ScriptInstance, StepOutput } from '../scripts/types.ts';
 import {
   CONFIGURATION_ERROR_CODES,
   type GigyaAuthMode,

@@ -8,8 +8,8 @@
  * the one that runs against a real tenant.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { IdxError } from '../errors.ts';
-import type { StepLogger } from '../scripts/types.ts';
+import { IdxError } from '../core/errors.ts';
+import type { StepLogger } from '../core/script.ts';
 import { bearerToken, signParams } from './gigya-signer.ts';
 
 /** The response envelope every Gigya method returns (apis.md §A.3), plus the method's own members. */

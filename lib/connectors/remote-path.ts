@@ -4,7 +4,7 @@
  * the folder the step is configured with, whatever the protocol (SFTP, FTP, S3 keys).
  */
 import { posix } from 'node:path';
-import { IdxError } from '../errors.ts';
+import { IdxError } from '../core/errors.ts';
 
 /** The error code of every refused name or path. */
 export const UNSAFE_PATH = 'IDX_REMOTE_PATH_UNSAFE';

@@ -13,8 +13,8 @@ import {
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { Services } from '../engine/services.ts';
-import { IdxError } from '../errors.ts';
+import { IdxError } from '../core/errors.ts';
+import type { Services } from '../core/services.ts';
 import { checkRelativeName, normalizeRoot } from './remote-path.ts';
 import type { FileSource, RemoteFile } from './transfer.ts';
 

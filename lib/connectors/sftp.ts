@@ -6,9 +6,9 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import SftpClient from 'ssh2-sftp-client';
-import type { Services } from '../engine/services.ts';
-import { IdxError } from '../errors.ts';
-import type { StepLogger } from '../scripts/types.ts';
+import { IdxError } from '../core/errors.ts';
+import type { StepLogger } from '../core/script.ts';
+import type { Services } from '../core/services.ts';
 import { joinRemote, moveFolder, normalizeRoot } from './remote-path.ts';
 import type { FileSource, FileTarget, RemoteFile } from './transfer.ts';
 

@@ -6,8 +6,8 @@
  */
 import { once } from 'node:events';
 import { type Readable, Transform, type Writable } from 'node:stream';
-import { IdxError } from '../errors.ts';
-import type { InputFile, ScriptContext, StepOutput } from '../scripts/types.ts';
+import { IdxError } from '../core/errors.ts';
+import type { InputFile, ScriptContext, StepOutput } from '../core/script.ts';
 import { ProcessedFileStore } from '../stores/processed-files.ts';
 import { checkRelativeName, joinRemote, parentOf } from './remote-path.ts';
 import { withRetry } from './retry.ts';

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { showValue } from '../errors.ts';
+import { showValue } from '../core/errors.ts';
 import type { Problem } from './problems.ts';
 import type { Dataflow, Schedule, Step } from './types.ts';
 

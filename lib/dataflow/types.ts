@@ -2,7 +2,7 @@
  * The IdentitySync dataflow object as it appears in files and console exports. Unknown top-level and step
  * fields are kept (see {@link Dataflow.extra}) so a console export round-trips unchanged.
  */
-import type { LogLevel } from '../scripts/types.ts';
+import type { LogLevel } from '../core/script.ts';
 
 /** A step of a dataflow. */
 export interface Step {

@@ -2,9 +2,9 @@
  * Validates a loaded dataflow against the script registry and the graph rules. Every problem is reported at
  * once, each with a stable code, the file, the step id, the JSON path, and what was expected vs. received.
  */
-import { showValue } from '../errors.ts';
-import { checkObject, type ParamProblem, stringLeaves } from '../scripts/params.ts';
-import type { ScriptRegistry } from '../scripts/registry.ts';
+import { showValue } from '../core/errors.ts';
+import { checkObject, type ParamProblem, stringLeaves } from '../core/params.ts';
+import type { ScriptRegistry } from '../core/registry.ts';
 import { CREDENTIAL_PARAMS, IDENTITYSYNC_TYPES } from './catalog.ts';
 import { cyclesOf, edgesOf, entriesOf, unreachableFrom } from './graph.ts';
 import { loadDataflowFile, parseDataflow } from './load.ts';

@@ -3,10 +3,10 @@
  * It counts what goes in, calls the hook for what the script consumes, and checks the record accounting.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { IdxError, locateError } from '../errors.ts';
-import type { AnyScriptDefinition, DataRecord, InputFile, ReadResult, ScriptInstance } from '../scripts/types.ts';
+import { IdxError, locateError } from '../core/errors.ts';
+import type { StepCounters } from '../core/refs.ts';
+import type { AnyScriptDefinition, DataRecord, InputFile, ReadResult, ScriptInstance } from '../core/script.ts';
 import type { EngineOutput } from './output.ts';
-import type { StepCounters } from './refs.ts';
 
 /**
  * Longest stretch of record work before the event loop gets a turn. Records arrive in batches that resolve one

@@ -16,9 +16,9 @@
  */
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { ExecutionInput } from '../core/events.ts';
 import { type JobRecord, type JobState, JobStore } from '../stores/jobs.ts';
 import { DataflowStateStore } from '../stores/state.ts';
-import type { ExecutionInput } from './events.ts';
 import { parseCause, unstartedJobRecord } from './job.ts';
 
 /** Terminal execution statuses and the job status each ends in. */

@@ -4,8 +4,8 @@
  * after the other; the next step (a parser, gzip, encryption) reads them in the same order, each once.
  */
 import { type Readable, Transform, type Writable } from 'node:stream';
-import { IdxError } from '../errors.ts';
-import type { InputFile } from '../scripts/types.ts';
+import { IdxError } from '../core/errors.ts';
+import type { InputFile } from '../core/script.ts';
 import type { FileSink } from './output.ts';
 
 /**

@@ -2,12 +2,12 @@
  * One entry point for every action of the compiled state machine. The Lambda handler and the local runner
  * both call {@link handle}, so the deployed and the local code paths are the same.
  */
-import { IdxError } from '../errors.ts';
-import type { ScriptRegistry } from '../scripts/registry.ts';
-import type { EngineEvent } from './events.ts';
+import { IdxError } from '../core/errors.ts';
+import type { EngineEvent } from '../core/events.ts';
+import type { ScriptRegistry } from '../core/registry.ts';
+import type { Services } from '../core/services.ts';
 import { completeJob, failJob, startJob } from './job.ts';
 import { type RunStepOptions, runAfterJob, runStep } from './runner.ts';
-import type { Services } from './services.ts';
 
 /**
  * An error as it leaves the step function: its `name` is what Retry/Catch match; its message is the JSON of

@@ -4,9 +4,10 @@
  * script built from the JSON a dataflow author writes exercises what production runs.
  */
 import { Readable, Writable } from 'node:stream';
-import { IdxError } from '../errors.ts';
-import type { ParamsSchema } from '../scripts/params.ts';
-import { checkObject, type ParamProblem } from '../scripts/params.ts';
+import { IdxError } from '../core/errors.ts';
+import type { ParamsSchema } from '../core/params.ts';
+import { checkObject, type ParamProblem } from '../core/params.ts';
+import { type StepCounters, zeroCounters } from '../core/refs.ts';
 import type {
   AnyScriptDefinition,
   DataRecord,
@@ -15,15 +16,15 @@ import type {
   ScriptDefinition,
   ScriptInstance,
   StepLogger,
-} from '../scripts/types.ts';
+} from '../core/script.ts';
+import type { Services } from '../core/services.ts';
 import { drive } from './drive.ts';
 import { openOnce } from './forward.ts';
 import { TraceLogger } from './logger.ts';
 import { EngineOutput, type RecordSink } from './output.ts';
-import { type StepCounters, zeroCounters } from './refs.ts';
 import { resolveParams } from './resolve.ts';
 import { LocalSecretResolver } from './secrets.ts';
-import { createServices, type Services } from './services.ts';
+import { createServices } from './services.ts';
 
 /** Input of {@link runScript}. */
 export interface HarnessInput {

@@ -4,15 +4,15 @@
  * time the run started minus an overlap, because search results lag writes.
  */
 import { randomUUID } from 'node:crypto';
-import { IdxError, showValue } from '../errors.ts';
-import type { JobContext, LogLevel } from '../scripts/types.ts';
+import { IdxError, showValue } from '../core/errors.ts';
+import type { CompleteEvent, ExecutionInput, FailEvent, ScheduleSummary, StartEvent } from '../core/events.ts';
+import { jobPrefix } from '../core/keys.ts';
+import type { StepResult } from '../core/refs.ts';
+import type { JobContext, LogLevel } from '../core/script.ts';
+import type { Services } from '../core/services.ts';
 import { type JobRecord, type JobState, JobStore } from '../stores/jobs.ts';
 import { DataflowStateStore } from '../stores/state.ts';
-import type { CompleteEvent, ExecutionInput, FailEvent, ScheduleSummary, StartEvent } from './events.ts';
 import { TraceLogger } from './logger.ts';
-import type { StepResult } from './refs.ts';
-import type { Services } from './services.ts';
-import { jobPrefix } from './stage.ts';
 
 /** Records a test run processes (the console's "Run Test"). */
 export const TEST_RUN_LIMIT = 10;

@@ -2,18 +2,7 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-
-/** Lane settings of a runtime. */
-export interface LaneSettings {
-  /** Lanes (worker threads) per laned step. */
-  readonly count: number;
-  /** The worker module (bin/lane-worker.js from the sources; the bundled lane worker when deployed). */
-  readonly worker: string;
-  /** Staged records a step reads before it goes in lanes; below it, starting the threads costs more than it saves. */
-  readonly minRecords: number;
-  /** Bytes of files a parser reads before it goes in lanes. */
-  readonly minBytes: number;
-}
+import type { LaneSettings } from '../core/services.ts';
 
 /**
  * Lane settings from the environment: `IDX_LANES` (a number, or `auto` for one per core, at most 4; unset or 1:

@@ -3,8 +3,8 @@
  * to the step handler.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { ScriptRegistry } from '../core/registry.ts';
 import { laneDefinitions } from '../scripts/lane-scripts.ts';
-import { ScriptRegistry } from '../scripts/registry.ts';
 import { type LaneInit, serveLane } from './lanes.ts';
 
 // Only the scripts that can run in lanes: a lane that loaded every script would cost three times the memory.

@@ -11,7 +11,8 @@
  */
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { type MessagePort, Worker } from 'node:worker_threads';
-import { IdxError, type IdxErrorOptions } from '../errors.ts';
+import { IdxError, type IdxErrorOptions } from '../core/errors.ts';
+import { type StepCounters, zeroCounters } from '../core/refs.ts';
 import type {
   AnyScriptDefinition,
   DataRecord,
@@ -19,13 +20,12 @@ import type {
   JobContext,
   SplitSyntax,
   StepLogger,
-} from '../scripts/types.ts';
+} from '../core/script.ts';
+import type { Services } from '../core/services.ts';
 import { endWritable, writeChunk } from '../scripts/util/io.ts';
 import { ScriptDriver } from './drive.ts';
 import { ndjsonBatches } from './ndjson.ts';
 import { EngineOutput, type FileSink, type RecordSink } from './output.ts';
-import { type StepCounters, zeroCounters } from './refs.ts';
-import type { Services } from './services.ts';
 import { type ChunkMemory, countLines, dsvChunks, ndjsonChunks, splittable } from './split.ts';
 
 /** One step of a laned run, with its params already resolved (secrets and placeholders rendered once). */

@@ -2,8 +2,8 @@
  * Step and job logging. Every line is redacted of secret values, written as one JSON object to stdout (when
  * echo is on, as CloudWatch wants it) and, when its level passes the job's logLevel, kept for the job trace.
  */
-import type { LogLevel, StepLogger } from '../scripts/types.ts';
-import type { Redactor } from './secrets.ts';
+import type { LogLevel, StepLogger } from '../core/script.ts';
+import type { Redactor } from '../core/secrets.ts';
 
 const RANK: Record<string, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 

@@ -1,7 +1,7 @@
 /** Streaming NDJSON: batches of parsed records from a byte stream, without holding the stream in memory. */
 import { isAscii, transcode } from 'node:buffer';
-import { IdxError } from '../errors.ts';
-import type { DataRecord } from '../scripts/types.ts';
+import { IdxError } from '../core/errors.ts';
+import type { DataRecord } from '../core/script.ts';
 import { DECODE_BYTES } from '../scripts/util/io.ts';
 
 /** Records per batch handed to a script. */

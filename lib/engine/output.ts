@@ -4,9 +4,9 @@
  * files to a file sink. Where the bytes go (S3 stage or memory) is the sink's business.
  */
 import type { Writable } from 'node:stream';
-import { IdxError } from '../errors.ts';
-import type { DataRecord, Kind, RecordError, StepLogger, StepOutput } from '../scripts/types.ts';
-import type { StepCounters } from './refs.ts';
+import { IdxError } from '../core/errors.ts';
+import type { StepCounters } from '../core/refs.ts';
+import type { DataRecord, Kind, RecordError, StepLogger, StepOutput } from '../core/script.ts';
 
 /** Receives NDJSON text in coalesced chunks. */
 export interface RecordSink {

@@ -2,13 +2,14 @@
  * Turns a step's params as written into what the script receives: defaults applied, `${...}` placeholders
  * rendered for this job, `${secret:NAME}` references resolved (and registered for redaction).
  */
+
+import { IdxError } from '../core/errors.ts';
+import { applyDefaults, type ParamSpec, type ParamsSchema } from '../core/params.ts';
+import type { JobContext } from '../core/script.ts';
+import type { SecretResolver } from '../core/secrets.ts';
 import { CREDENTIAL_PARAMS } from '../dataflow/catalog.ts';
 import { renderPlaceholders, secretNames } from '../dataflow/placeholders.ts';
 import { MASKED_SECRET } from '../dataflow/validate.ts';
-import { IdxError } from '../errors.ts';
-import { applyDefaults, type ParamSpec, type ParamsSchema } from '../scripts/params.ts';
-import type { JobContext } from '../scripts/types.ts';
-import type { SecretResolver } from './secrets.ts';
 
 /** Resolves params for one step invocation. */
 export async function resolveParams(

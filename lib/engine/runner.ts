@@ -4,17 +4,9 @@
  * the script; the script only transforms. A fused run of steps (StepEvent.fused) passes records from one script
  * to the next in memory and stages only the last step's output, each step still counted and logged on its own.
  */
-import { IdxError, locateError } from '../errors.ts';
-import type { ScriptRegistry } from '../scripts/registry.ts';
-import type { AnyScriptDefinition, DataRecord, InputFile, JobContext } from '../scripts/types.ts';
-import { JobStore, type StepSummary } from '../stores/jobs.ts';
-import { feed, ScriptDriver } from './drive.ts';
-import type { AfterEvent, StepEvent, StepSpec } from './events.ts';
-import { FileForward } from './forward.ts';
-import type { LaneSettings } from './lane-settings.ts';
-import { type LanePlan, Lanes, planLanes } from './lanes.ts';
-import { TraceLogger } from './logger.ts';
-import { EngineOutput } from './output.ts';
+import { IdxError, locateError } from '../core/errors.ts';
+import type { AfterEvent, StepEvent, StepSpec } from '../core/events.ts';
+import { jobPrefix } from '../core/keys.ts';
 import {
   type FilesRef,
   type OutputRef,
@@ -22,10 +14,18 @@ import {
   type StepCounters,
   type StepResult,
   zeroCounters,
-} from './refs.ts';
+} from '../core/refs.ts';
+import type { ScriptRegistry } from '../core/registry.ts';
+import type { AnyScriptDefinition, DataRecord, InputFile, JobContext } from '../core/script.ts';
+import type { LaneSettings, Services } from '../core/services.ts';
+import { JobStore, type StepSummary } from '../stores/jobs.ts';
+import { feed, ScriptDriver } from './drive.ts';
+import { FileForward } from './forward.ts';
+import { type LanePlan, Lanes, planLanes } from './lanes.ts';
+import { TraceLogger } from './logger.ts';
+import { EngineOutput } from './output.ts';
 import { resolveParams } from './resolve.ts';
-import type { Services } from './services.ts';
-import { jobPrefix, StagedFileSink, StagedRecordSink, stagedFiles, stagedRecordBytes, stagedRecords } from './stage.ts';
+import { StagedFileSink, StagedRecordSink, stagedFiles, stagedRecordBytes, stagedRecords } from './stage.ts';
 
 /** Options of {@link runStep}. */
 export interface RunStepOptions {

@@ -5,30 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { IdxError } from '../errors.ts';
-
-/** Resolves secret names to values. */
-export interface SecretResolver {
-  resolve(name: string): Promise<string>;
-  /** Masks every value this resolver has handed out. */
-  readonly redactor: Redactor;
-}
-
-/** Replaces known secret values in text with `***`. */
-export class Redactor {
-  readonly #values = new Set<string>();
-
-  add(value: string): void {
-    // Very short values would mask ordinary text; they are still never logged on purpose.
-    if (value.length >= 4) this.#values.add(value);
-  }
-
-  redact(text: string): string {
-    let out = text;
-    for (const v of this.#values) if (out.includes(v)) out = out.split(v).join('***');
-    return out;
-  }
-}
+import { IdxError } from '../core/errors.ts';
+import { Redactor, type SecretResolver } from '../core/secrets.ts';
 
 /** The environment variable a local secret is read from: `IDX_SECRET_` + NAME in upper snake case. */
 export function secretEnvName(name: string): string {

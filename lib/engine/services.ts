@@ -1,55 +1,10 @@
-/**
- * What the runtime needs from the outside world, resolved once per process: clients, table and bucket names,
- * endpoint overrides. Deployed, endpoints are AWS's; locally they point at the embedded stand-ins. Scripts and
- * the engine only ever see this interface, so one code path serves both.
- */
+/** Builds the runtime's clients from its config: the implementations of the contracts in core/services. */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { type LaneSettings, laneSettings } from './lane-settings.ts';
-import type { SecretResolver } from './secrets.ts';
-
-/** Names and endpoints of the runtime's resources. */
-export interface RuntimeConfig {
-  readonly region: string;
-  /** The bucket where steps stage records and files. */
-  readonly stageBucket: string;
-  readonly tables: {
-    readonly jobs: string;
-    readonly state: string;
-    readonly uidMap: string;
-  };
-  /** Endpoint overrides (local mode); absent means the real AWS / Gigya endpoints. */
-  readonly endpoints: {
-    readonly s3?: string;
-    readonly dynamodb?: string;
-    /** Base URL that replaces `https://<namespace>.<dataCenter>.gigya.com` (the local emulator). */
-    readonly gigya?: string;
-    /** Default SFTP host:port for steps whose `host` is empty (the embedded SFTP server). */
-    readonly sftp?: { readonly host: string; readonly port: number; readonly hostKeyFingerprint?: string };
-  };
-  /** Credentials for the local stand-ins; absent when deployed (the execution role is used). */
-  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
-  /** True when running on embedded services. */
-  readonly local: boolean;
-  /** Overlap subtracted from the extraction start when the watermark moves (search results lag writes). */
-  readonly watermarkOverlapMs: number;
-  /** How long a run lock holds before another run may take it over (crashed runs). */
-  readonly lockTtlMs: number;
-  /** Parallel lanes for large steps that allow them; absent: every step runs on one thread. */
-  readonly lanes?: LaneSettings;
-}
-
-/** The clients a step or job action uses. */
-export interface Services {
-  readonly config: RuntimeConfig;
-  /** S3 client for the stage bucket (and S3 steps without explicit credentials). */
-  readonly s3: S3Client;
-  /** An S3 client for a given region / explicit credentials (S3 steps with `accessKey`/`secretKey`). */
-  s3For(options: { region?: string; accessKeyId?: string; secretAccessKey?: string }): S3Client;
-  readonly dynamo: DynamoDBDocumentClient;
-  readonly secrets: SecretResolver;
-}
+import type { SecretResolver } from '../core/secrets.ts';
+import type { LaneSettings, RuntimeConfig, Services } from '../core/services.ts';
+import { laneSettings } from './lane-settings.ts';
 
 /** Builds an S3 client honouring the endpoint override (path-style for local servers). */
 export function makeS3Client(

@@ -5,29 +5,15 @@
 import { PassThrough, Readable, type Writable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { IdxError } from '../errors.ts';
-import type { DataRecord, InputFile } from '../scripts/types.ts';
+import { IdxError } from '../core/errors.ts';
+import { safeSegment } from '../core/keys.ts';
+import type { FileRef, FilesRef, PartRef, RecordsRef } from '../core/refs.ts';
+import type { DataRecord, InputFile } from '../core/script.ts';
 import { ndjsonBatches } from './ndjson.ts';
 import type { FileSink, RecordSink } from './output.ts';
-import type { FileRef, FilesRef, PartRef, RecordsRef } from './refs.ts';
 
 /** Records per staged part; parts keep retries and later parallel readers cheap. */
 export const PART_RECORDS = 100_000;
-
-/** The key prefix of a dataflow's jobs: `stage/<dataflowId>/`. Its function's grants are scoped to it. */
-export function dataflowPrefix(dataflowId: string): string {
-  return `stage/${safeSegment(dataflowId)}/`;
-}
-
-/** The key prefix of a job: `stage/<dataflowId>/<jobId>/`. */
-export function jobPrefix(dataflowId: string, jobId: string): string {
-  return `${dataflowPrefix(dataflowId)}${safeSegment(jobId)}/`;
-}
-
-/** Makes a string safe as one S3 key segment (ids may hold spaces and punctuation). */
-export function safeSegment(value: string): string {
-  return value.replace(/[^A-Za-z0-9._=-]+/g, '_').slice(0, 200) || '_';
-}
 
 function s3Error(error: unknown, action: string, key: string): IdxError {
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number }; code?: string };

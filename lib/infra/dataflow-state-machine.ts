@@ -11,8 +11,8 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { DefinitionBody, LogLevel, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { compile } from '../compiler/compile.ts';
+import type { ScriptRegistry } from '../core/registry.ts';
 import type { Dataflow } from '../dataflow/types.ts';
-import type { ScriptRegistry } from '../scripts/registry.ts';
 import { acknowledge } from './nag.ts';
 
 /** Props of {@link DataflowStateMachine}. */

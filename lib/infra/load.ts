@@ -4,11 +4,11 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { IdxError } from '../core/errors.ts';
+import type { ScriptRegistry } from '../core/registry.ts';
 import { formatProblem, type Problem } from '../dataflow/problems.ts';
 import type { Dataflow } from '../dataflow/types.ts';
 import { validateFile } from '../dataflow/validate.ts';
-import { IdxError } from '../errors.ts';
-import type { ScriptRegistry } from '../scripts/registry.ts';
 
 /** The valid dataflows of a folder and the warnings found in them. */
 export interface LoadedDataflows {

@@ -17,9 +17,10 @@
  * Without a start time ("now" in IdentitySync) recurring schedules use `rate()`, and `month` runs at 00:00 UTC on
  * the 1st.
  */
+
+import type { ExecutionInput } from '../core/events.ts';
 import type { Schedule } from '../dataflow/types.ts';
 import { parseScheduleTime } from '../dataflow/validate.ts';
-import type { ExecutionInput } from '../engine/events.ts';
 
 const WEEKDAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
 

@@ -6,9 +6,9 @@
 import { CfnOutput, type Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import type { ScriptRegistry } from '../core/registry.ts';
 import type { Dataflow } from '../dataflow/types.ts';
 import { defaultRegistry } from '../scripts/index.ts';
-import type { ScriptRegistry } from '../scripts/registry.ts';
 import { DataflowStateMachine } from './dataflow-state-machine.ts';
 import { DEFAULT_NAME_PREFIX, dataflowConstructId, stateMachineName } from './names.ts';
 import { DataflowNotifications, NotifyFunction } from './notifications.ts';

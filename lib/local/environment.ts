@@ -11,8 +11,9 @@ import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
+import type { RuntimeConfig, Services } from '../core/services.ts';
 import { LocalSecretResolver } from '../engine/secrets.ts';
-import { createServices, lanesOf, makeS3Client, type RuntimeConfig, type Services } from '../engine/services.ts';
+import { createServices, lanesOf, makeS3Client } from '../engine/services.ts';
 
 /** Credentials the local servers accept. */
 export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;

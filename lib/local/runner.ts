@@ -6,13 +6,13 @@ import './polyfills.ts';
 import { randomBytes } from 'node:crypto';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { type AslDefinition, compile, taskStateNames } from '../compiler/compile.ts';
+import type { ExecutionInput } from '../core/events.ts';
+import type { StepCounters, StepResult } from '../core/refs.ts';
+import type { ScriptRegistry } from '../core/registry.ts';
+import type { Services } from '../core/services.ts';
 import { formatDate } from '../dataflow/placeholders.ts';
 import type { Dataflow } from '../dataflow/types.ts';
-import type { ExecutionInput } from '../engine/events.ts';
 import { handle } from '../engine/handler.ts';
-import type { StepCounters, StepResult } from '../engine/refs.ts';
-import type { Services } from '../engine/services.ts';
-import type { ScriptRegistry } from '../scripts/registry.ts';
 import { type JobRecord, JobStore } from '../stores/jobs.ts';
 
 /** Progress of a local run, for the CLI's live display. */

@@ -5,7 +5,7 @@ import {
   normalizeSelect,
   queryLiteral,
 } from '../connectors/gigya-step.ts';
-import { type DataRecord, defineScript } from './types.ts';
+import { type DataRecord, defineScript } from '../core/script.ts';
 import { getPath } from './util/paths.ts';
 
 type Key = string | number | boolean;

@@ -1,6 +1,6 @@
 import { checkKeyPair, S3FileSource, s3ClientFor } from '../connectors/s3.ts';
 import { finishRemoteFiles, readRemoteFiles } from '../connectors/transfer.ts';
-import { defineScript } from './types.ts';
+import { defineScript } from '../core/script.ts';
 import { checkReaderParams, fileReaderParams, s3AccessParams, transferRetryParams } from './util/file-transfer.ts';
 
 /** `datasource.read.amazon.s3`: reads the matching objects of a bucket folder as files. */

@@ -1,6 +1,6 @@
 import { FtpConnection, FtpFileSource, ftpEndpoint } from '../connectors/ftp.ts';
 import { finishRemoteFiles, readRemoteFiles } from '../connectors/transfer.ts';
-import { defineScript } from './types.ts';
+import { defineScript } from '../core/script.ts';
 import { checkReaderParams, fileReaderParams, ftpConnectionParams, transferRetryParams } from './util/file-transfer.ts';
 
 /** `datasource.read.ftp`: downloads the matching files of an FTP(S) folder. */

@@ -5,9 +5,9 @@ import {
   normalizeSelect,
   renderWhere,
 } from '../connectors/gigya-step.ts';
+import { IdxError } from '../core/errors.ts';
+import { defineScript, type ScriptCheckProblem } from '../core/script.ts';
 import { isProblem, placeholdersIn } from '../dataflow/placeholders.ts';
-import { IdxError } from '../errors.ts';
-import { defineScript, type ScriptCheckProblem } from './types.ts';
 
 /** Timestamp fields a delta may key on (identitysync-spec.md §3). */
 const DELTA_FIELDS = [

@@ -4,8 +4,8 @@ import {
   GIGYA_PAGE_SIZE_PARAM,
   renderWhere,
 } from '../connectors/gigya-step.ts';
+import { defineScript } from '../core/script.ts';
 import { checkWherePlaceholders } from './datasource.read.gigya.account.ts';
-import { defineScript } from './types.ts';
 
 /** `datasource.read.gigya.ds`: reads Data Store objects of one type with `ds.search` (cursor paging). */
 export const datasourceReadGigyaDs = defineScript({

@@ -1,6 +1,6 @@
 import { resolveSftpEndpoint, SftpConnection, SftpFileSource } from '../connectors/sftp.ts';
 import { finishRemoteFiles, readRemoteFiles } from '../connectors/transfer.ts';
-import { defineScript } from './types.ts';
+import { defineScript } from '../core/script.ts';
 import {
   checkReaderParams,
   fileReaderParams,

@@ -2,8 +2,8 @@ import { Transform } from 'node:stream';
 import { joinRemote } from '../connectors/remote-path.ts';
 import { withRetry } from '../connectors/retry.ts';
 import { checkKeyPair, isTransientS3Error, keyFolder, s3ClientFor, s3Failure, uploadObject } from '../connectors/s3.ts';
-import { IdxError } from '../errors.ts';
-import { defineScript } from './types.ts';
+import { IdxError } from '../core/errors.ts';
+import { defineScript } from '../core/script.ts';
 import { s3AccessParams, transferRetryParams } from './util/file-transfer.ts';
 
 /** `datasource.write.amazon.s3`: puts every incoming file into a bucket folder. */

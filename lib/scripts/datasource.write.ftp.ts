@@ -1,7 +1,7 @@
 import { FtpConnection, FtpFileTarget, ftpEndpoint } from '../connectors/ftp.ts';
 import { normalizeRoot } from '../connectors/remote-path.ts';
 import { remoteWriterHook } from '../connectors/transfer.ts';
-import { defineScript } from './types.ts';
+import { defineScript } from '../core/script.ts';
 import { ftpConnectionParams, transferRetryParams } from './util/file-transfer.ts';
 
 /** `datasource.write.ftp`: uploads every incoming file to an FTP(S) folder. */

@@ -1,7 +1,7 @@
 import { normalizeRoot } from '../connectors/remote-path.ts';
 import { resolveSftpEndpoint, SftpConnection, SftpFileTarget } from '../connectors/sftp.ts';
 import { remoteWriterHook } from '../connectors/transfer.ts';
-import { defineScript } from './types.ts';
+import { defineScript } from '../core/script.ts';
 import { sftpConnectionParams, transferRetryParams } from './util/file-transfer.ts';
 
 /** `datasource.write.sftp`: uploads every incoming file to an SFTP folder. */

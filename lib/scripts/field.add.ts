@@ -1,5 +1,5 @@
-import { IdxError } from '../errors.ts';
-import { defineScript, type ScriptCheckProblem } from './types.ts';
+import { IdxError } from '../core/errors.ts';
+import { defineScript, type ScriptCheckProblem } from '../core/script.ts';
 import { setPath } from './util/paths.ts';
 
 type ValueType = 'string' | 'number' | 'boolean' | 'json';

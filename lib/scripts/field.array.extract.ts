@@ -1,4 +1,4 @@
-import { type DataRecord, defineScript } from './types.ts';
+import { type DataRecord, defineScript } from '../core/script.ts';
 import { getPath, hasPath, setPath, splitPath } from './util/paths.ts';
 
 /** `field.array.extract`: one record per array element. */

@@ -1,4 +1,4 @@
-import { defineScript } from './types.ts';
+import { defineScript } from '../core/script.ts';
 import { getPath, hasPath, setPath } from './util/paths.ts';
 
 /** `field.array.join`: turns an array field into one text field. */

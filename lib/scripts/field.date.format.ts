@@ -1,5 +1,5 @@
+import { defineScript, type ScriptCheckProblem } from '../core/script.ts';
 import { formatDate } from '../dataflow/placeholders.ts';
-import { defineScript, type ScriptCheckProblem } from './types.ts';
 import { checkDatePattern, dateParser, NAMED_FORMATS } from './util/dates.ts';
 import { getPath, hasPath, setPath } from './util/paths.ts';
 

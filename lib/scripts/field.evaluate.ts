@@ -1,5 +1,5 @@
-import { IdxError } from '../errors.ts';
-import { defineScript, type ScriptCheckProblem } from './types.ts';
+import { IdxError } from '../core/errors.ts';
+import { defineScript, type ScriptCheckProblem } from '../core/script.ts';
 import { cachedValue } from './util/compiled.ts';
 import { type CompiledExpression, compileExpression, createJexl } from './util/jexl.ts';
 import { deletePath, getPath, hasPath, setPath } from './util/paths.ts';

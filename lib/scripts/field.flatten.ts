@@ -1,4 +1,4 @@
-import { type DataRecord, defineScript } from './types.ts';
+import { type DataRecord, defineScript } from '../core/script.ts';
 import { deletePath, getPath, hasPath } from './util/paths.ts';
 
 type Arrays = 'index' | 'json' | 'keep';

@@ -1,4 +1,4 @@
-import { type DataRecord, defineScript } from './types.ts';
+import { type DataRecord, defineScript } from '../core/script.ts';
 
 /** `field.move`: changes the order of fields (the column order of a file written later). */
 export const fieldMove = defineScript({

@@ -1,4 +1,4 @@
-import { defineScript } from './types.ts';
+import { defineScript } from '../core/script.ts';
 import { deletePath } from './util/paths.ts';
 
 /** `field.remove`: deletes fields or whole sub-objects. */

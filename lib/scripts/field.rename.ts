@@ -1,4 +1,4 @@
-import { type DataRecord, defineScript } from './types.ts';
+import { type DataRecord, defineScript } from '../core/script.ts';
 import { cachedFunction, cachedValue } from './util/compiled.ts';
 import { deletePath, getPath, hasPath, setPath, splitPath } from './util/paths.ts';
 

@@ -1,4 +1,4 @@
-import { defineScript, type ScriptCheckProblem } from './types.ts';
+import { defineScript, type ScriptCheckProblem } from '../core/script.ts';
 import { getPath, hasPath, setPath } from './util/paths.ts';
 
 /** Expands a replacement template for one match: `$1`, `${name}`, `$<name>`, `$&`, `$$`, and `\x` for x. */

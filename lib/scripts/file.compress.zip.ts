@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import yazl from 'yazl';
-import { IdxError } from '../errors.ts';
-import { defineScript } from './types.ts';
+import { IdxError } from '../core/errors.ts';
+import { defineScript } from '../core/script.ts';
 import { copyToFile } from './util/io.ts';
 
 /** The last part of a logical file name. */

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import * as openpgp from 'openpgp';
-import { IdxError } from '../errors.ts';
-import { defineScript, type InputFile } from './types.ts';
+import { IdxError } from '../core/errors.ts';
+import { defineScript, type InputFile } from '../core/script.ts';
 import { copyToFile } from './util/io.ts';
 import { fromWeb, readPrivateKey, readPublicKeys, toWeb } from './util/pgp.ts';
 

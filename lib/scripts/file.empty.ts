@@ -1,4 +1,4 @@
-import { defineScript } from './types.ts';
+import { defineScript } from '../core/script.ts';
 import { endWritable, writeChunk } from './util/io.ts';
 
 /** `file.empty`: writes a marker file once the input is complete. */

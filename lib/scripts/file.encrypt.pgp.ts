@@ -1,6 +1,6 @@
 import * as openpgp from 'openpgp';
-import { IdxError } from '../errors.ts';
-import { defineScript } from './types.ts';
+import { IdxError } from '../core/errors.ts';
+import { defineScript } from '../core/script.ts';
 import { copyToFile } from './util/io.ts';
 import { fromWeb, readPrivateKey, readPublicKeys, toWeb } from './util/pgp.ts';
 

@@ -1,4 +1,4 @@
-import { defineScript } from './types.ts';
+import { defineScript } from '../core/script.ts';
 import { endWritable, unescapeControl, writeChunk } from './util/io.ts';
 
 /** `file.format.count`: writes a control file with the number of records. */

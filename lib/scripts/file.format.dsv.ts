@@ -1,4 +1,4 @@
-import { type DataRecord, defineScript, type StepOutput } from './types.ts';
+import { type DataRecord, defineScript, type StepOutput } from '../core/script.ts';
 import { cachedFunction, cachedValue } from './util/compiled.ts';
 import { checkDsvSyntax, DsvFormatter, isBlank } from './util/dsv.ts';
 import { CoalescingWriter, unescapeControl } from './util/io.ts';

@@ -1,4 +1,4 @@
-import { defineScript, type StepOutput } from './types.ts';
+import { defineScript, type StepOutput } from '../core/script.ts';
 import { CoalescingWriter } from './util/io.ts';
 import { partName } from './util/parts.ts';
 

@@ -1,4 +1,4 @@
-import { type DataRecord, defineScript } from './types.ts';
+import { type DataRecord, defineScript } from '../core/script.ts';
 import { cachedFunction } from './util/compiled.ts';
 import { checkDsvSyntax, type DsvCell, DsvParser, inferCell } from './util/dsv.ts';
 import { CHARSET_NAMES, decodeText, isKnownCharset, keepsLineFeeds, unescapeControl } from './util/io.ts';

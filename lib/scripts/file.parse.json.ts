@@ -1,5 +1,5 @@
-import { IdxError } from '../errors.ts';
-import { type DataRecord, defineScript, type StepOutput } from './types.ts';
+import { IdxError } from '../core/errors.ts';
+import { type DataRecord, defineScript, type StepOutput } from '../core/script.ts';
 import { decodeText } from './util/io.ts';
 import { type JsonLayout, JsonScanError, JsonValueScanner } from './util/json-scan.ts';
 

@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { IdxError } from '../errors.ts';
-import { defineScript } from './types.ts';
+import { IdxError } from '../core/errors.ts';
+import { defineScript } from '../core/script.ts';
 import { copyToFile } from './util/io.ts';
 
 /** The name of a file once its gzip layer is removed. */

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';
-import { IdxError } from '../errors.ts';
-import { defineScript } from './types.ts';
+import { IdxError } from '../core/errors.ts';
+import { defineScript } from '../core/script.ts';
 import { copyToFile } from './util/io.ts';
 
 /** The next entry of an archive opened with lazyEntries, or undefined after the last. */

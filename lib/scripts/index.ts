@@ -2,6 +2,8 @@
  * The default registry: every script type the project ships, one file each. Add a script by importing its
  * definition here; docs, the JSON Schema and validation pick it up from the registry.
  */
+
+import { ScriptRegistry } from '../core/registry.ts';
 import { datasourceLookupGigyaAccount } from './datasource.lookup.gigya.account.ts';
 import { datasourceReadAmazonS3 } from './datasource.read.amazon.s3.ts';
 import { datasourceReadFtp } from './datasource.read.ftp.ts';
@@ -28,7 +30,6 @@ import { fileUncompressGzip } from './file.uncompress.gzip.ts';
 import { fileUncompressZip } from './file.uncompress.zip.ts';
 import { laneDefinitions } from './lane-scripts.ts';
 import { recordEvaluate } from './record.evaluate.ts';
-import { ScriptRegistry } from './registry.ts';
 import { uidmapLookup } from './uidmap.lookup.ts';
 import { uidmapWrite } from './uidmap.write.ts';
 

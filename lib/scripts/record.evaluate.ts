@@ -1,6 +1,6 @@
 import { TextDecoder } from 'node:util';
-import { IdxError } from '../errors.ts';
-import { type DataRecord, defineScript, type ScriptCheckProblem, type StepOutput } from './types.ts';
+import { IdxError } from '../core/errors.ts';
+import { type DataRecord, defineScript, type ScriptCheckProblem, type StepOutput } from '../core/script.ts';
 import { compileProblem, type Outcome, Sandbox, ScriptProblem } from './util/sandbox.ts';
 
 /** Script log lines written to the job trace per step; more are counted, so a per-record log cannot flood it. */

@@ -2,10 +2,11 @@
  * Generated artefacts of the registry: the JSON Schema for dataflow files (editor completion of step types and
  * params) and the script reference in Markdown. Both are checked in and a test fails when they are stale.
  */
+
+import { objectSchema, type ParamSpec } from '../core/params.ts';
+import type { ScriptRegistry } from '../core/registry.ts';
+import type { AnyScriptDefinition } from '../core/script.ts';
 import { IDENTITYSYNC_TYPES } from '../dataflow/catalog.ts';
-import { objectSchema, type ParamSpec } from './params.ts';
-import type { ScriptRegistry } from './registry.ts';
-import type { AnyScriptDefinition } from './types.ts';
 
 /** The JSON Schema of a dataflow file. */
 export function dataflowJsonSchema(registry: ScriptRegistry): Record<string, unknown> {

@@ -1,5 +1,5 @@
+import { defineScript } from '../core/script.ts';
 import { UidMapStore } from '../stores/uidmap.ts';
-import { defineScript } from './types.ts';
 import { getPath, setPath } from './util/paths.ts';
 
 /** `uidmap.lookup`: fills the UID from the UID map by an external key. */

@@ -1,5 +1,5 @@
+import { defineScript } from '../core/script.ts';
 import { UidMapStore } from '../stores/uidmap.ts';
-import { defineScript } from './types.ts';
 import { getPath } from './util/paths.ts';
 
 /** `uidmap.write`: remembers key → UID for every passing record. */

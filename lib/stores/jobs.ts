@@ -10,7 +10,7 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { StepCounters } from '../engine/refs.ts';
+import type { StepCounters } from '../core/refs.ts';
 
 /** IdentitySync job status values. */
 export type JobState = 'running' | 'succeeded' | 'failed' | 'killed';

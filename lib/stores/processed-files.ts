@@ -9,7 +9,7 @@
  * also ignored, so a retried step re-reads what its failed attempt read.
  */
 import { BatchGetCommand, BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { IdxError } from '../errors.ts';
+import { IdxError } from '../core/errors.ts';
 import { JobStore } from './jobs.ts';
 
 /** What identifies one version of a remote file. */

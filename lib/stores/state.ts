@@ -4,7 +4,7 @@
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { IdxError } from '../errors.ts';
+import { IdxError } from '../core/errors.ts';
 
 /** The state item of a dataflow. */
 export interface DataflowState {

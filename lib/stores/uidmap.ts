@@ -5,7 +5,7 @@
  * with a transient error (the step is retried as a whole, which is safe: writes are idempotent).
  */
 import { BatchGetCommand, BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { IdxError } from '../errors.ts';
+import { IdxError } from '../core/errors.ts';
 
 /** DynamoDB's limits per batch request. */
 export const WRITE_BATCH = 25;

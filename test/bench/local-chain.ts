@@ -15,21 +15,16 @@ import { createReadStream, createWriteStream, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Writable } from 'node:stream';
+import type { StepCounters } from '../../lib/core/refs.ts';
+import { type AnyScriptDefinition, type InputFile, type JobContext, streamsFilesInto } from '../../lib/core/script.ts';
+import { Redactor, type SecretResolver } from '../../lib/core/secrets.ts';
 import type { ScriptDriver } from '../../lib/engine/drive.ts';
 import { FileForward } from '../../lib/engine/forward.ts';
 import { createDrivers, type LaneStep, Lanes, planLanes } from '../../lib/engine/lanes.ts';
 import { TraceLogger } from '../../lib/engine/logger.ts';
 import { ndjsonBatches } from '../../lib/engine/ndjson.ts';
 import type { FileSink, RecordSink } from '../../lib/engine/output.ts';
-import type { StepCounters } from '../../lib/engine/refs.ts';
 import { resolveParams } from '../../lib/engine/resolve.ts';
-import { Redactor, type SecretResolver } from '../../lib/engine/secrets.ts';
-import {
-  type AnyScriptDefinition,
-  type InputFile,
-  type JobContext,
-  streamsFilesInto,
-} from '../../lib/scripts/types.ts';
 import { endWritable, writeChunk } from '../../lib/scripts/util/io.ts';
 import { benchDefinitions } from './bench-registry.ts';
 

@@ -1,8 +1,9 @@
 /** Starts the Gigya emulator for a test file and builds services whose Gigya endpoint points at it. */
 import { afterAll, beforeAll } from 'vitest';
 import { GigyaClient, type GigyaClientOptions } from '../../lib/connectors/gigya.ts';
+import type { Services } from '../../lib/core/services.ts';
 import { LocalSecretResolver } from '../../lib/engine/secrets.ts';
-import { createServices, type Services } from '../../lib/engine/services.ts';
+import { createServices } from '../../lib/engine/services.ts';
 import { type GigyaEmulator, type GigyaEmulatorOptions, startGigyaEmulator } from '../../lib/local/gigya-emulator.ts';
 
 /** Starts an emulator before the file's tests and stops it after them. */

@@ -11,8 +11,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Readable, type Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
-import { offlineServices, startScript, testJob } from '../../lib/engine/harness.ts';
-import { fileParseJson } from '../../lib/scripts/file.parse.json.ts';
 import type {
   AnyScriptDefinition,
   DataRecord,
@@ -20,7 +18,9 @@ import type {
   RecordError,
   StepLogger,
   StepOutput,
-} from '../../lib/scripts/types.ts';
+} from '../../lib/core/script.ts';
+import { offlineServices, startScript, testJob } from '../../lib/engine/harness.ts';
+import { fileParseJson } from '../../lib/scripts/file.parse.json.ts';
 
 const MB = 1024 * 1024;
 

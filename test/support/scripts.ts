@@ -3,9 +3,9 @@
  * continuable reader, a failing step and a collecting sink.
  */
 
+import type { ScriptRegistry } from '../../lib/core/registry.ts';
+import { defineScript } from '../../lib/core/script.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
-import type { ScriptRegistry } from '../../lib/scripts/registry.ts';
-import { defineScript } from '../../lib/scripts/types.ts';
 
 /** Emits `count` records `{UID, profile: {email, firstName, lastName}, n}`. */
 export const testGenerate = defineScript({

@@ -9,8 +9,8 @@
  * unquoted cell is kept as text, as spreadsheets do. Rows end with LF or CRLF; a file whose first line break is a
  * lone CR uses CR. Blank lines are skipped.
  */
-import { IdxError } from '../../errors.ts';
-import type { ScriptCheckProblem } from '../types.ts';
+import { IdxError } from '../../core/errors.ts';
+import type { ScriptCheckProblem } from '../../core/script.ts';
 import { unescapeControl } from './io.ts';
 
 /** The characters of a DSV dialect. */

@@ -2,7 +2,7 @@
  * Params shared by the file readers and writers (SFTP, FTP, S3), so the same option has the same name,
  * default and meaning everywhere, and the checks they need.
  */
-import type { ScriptCheckProblem } from '../types.ts';
+import type { ScriptCheckProblem } from '../../core/script.ts';
 
 /** Selection, memory and post-read params of every file reader. */
 export const fileReaderParams = {

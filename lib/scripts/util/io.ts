@@ -5,7 +5,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { TextDecoder } from 'node:util';
-import { IdxError } from '../../errors.ts';
+import { IdxError } from '../../core/errors.ts';
 
 /**
  * Size of the coalesced chunks written to files and compressors. Large on purpose: a compressor in the same

@@ -15,7 +15,7 @@
  * IdentitySync templates use.
  */
 import jexlPackage from 'jexl';
-import type { DataRecord } from '../types.ts';
+import type { DataRecord } from '../../core/script.ts';
 import { getPath } from './paths.ts';
 
 type Ast = ReturnType<ReturnType<InstanceType<typeof jexlPackage.Jexl>['compile']>['_getAst']>;

@@ -4,7 +4,7 @@
  * wrapped in single quotes (`'profile.gender'`, as IdentitySync templates write flat target columns) names one
  * literal key. Only own properties count: `toString` or `constructor` are not fields of a record.
  */
-import type { DataRecord } from '../types.ts';
+import type { DataRecord } from '../../core/script.ts';
 
 /** Splits a dotted path once; cached because the same paths are used for every record. */
 const cache = new Map<string, string[]>();

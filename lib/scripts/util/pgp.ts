@@ -2,7 +2,7 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import * as openpgp from 'openpgp';
-import { IdxError } from '../../errors.ts';
+import { IdxError } from '../../core/errors.ts';
 
 /** A Node stream as the web stream openpgp streams from. */
 export function toWeb(stream: Readable): ReadableStream<Uint8Array> {

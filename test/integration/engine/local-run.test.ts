@@ -1,10 +1,10 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
+import type { StepEvent } from '../../../lib/core/events.ts';
+import type { StepResult } from '../../../lib/core/refs.ts';
 import { readDataflow } from '../../../lib/dataflow/load.ts';
 import type { Dataflow } from '../../../lib/dataflow/types.ts';
-import type { StepEvent } from '../../../lib/engine/events.ts';
 import { handle } from '../../../lib/engine/handler.ts';
-import type { StepResult } from '../../../lib/engine/refs.ts';
 import { type RunEvent, runLocal } from '../../../lib/local/runner.ts';
 import { DataflowStateStore } from '../../../lib/stores/state.ts';
 import { useLocalEnvironment } from '../../support/local.ts';

@@ -2,9 +2,10 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Services } from '../../../lib/core/services.ts';
 import { runScript } from '../../../lib/engine/harness.ts';
 import { LocalSecretResolver } from '../../../lib/engine/secrets.ts';
-import { createServices, type Services } from '../../../lib/engine/services.ts';
+import { createServices } from '../../../lib/engine/services.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../../../lib/local/environment.ts';
 import { datasourceReadFtp } from '../../../lib/scripts/datasource.read.ftp.ts';
 import { startFtpServer, type TestFtpServer } from '../../support/ftp-server.ts';

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Services } from '../../../lib/core/services.ts';
 import { runScript } from '../../../lib/engine/harness.ts';
-import type { Services } from '../../../lib/engine/services.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../../../lib/local/environment.ts';
 import { datasourceWriteAmazonS3 } from '../../../lib/scripts/datasource.write.amazon.s3.ts';
 

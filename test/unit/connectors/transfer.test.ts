@@ -10,8 +10,8 @@ import {
   sortFiles,
   uploadRemoteFile,
 } from '../../../lib/connectors/transfer.ts';
+import type { ScriptContext, StepOutput } from '../../../lib/core/script.ts';
 import { offlineServices, testJob } from '../../../lib/engine/harness.ts';
-import type { ScriptContext, StepOutput } from '../../../lib/scripts/types.ts';
 
 const file = (name: string, modifiedAt: number, content = name): RemoteFile & { content: string } => ({
   name,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { defineScript } from '../../../lib/core/script.ts';
 import { readDataflow } from '../../../lib/dataflow/load.ts';
 import { validateDataflow, validateText } from '../../../lib/dataflow/validate.ts';
-import { defineScript } from '../../../lib/scripts/types.ts';
 import { baseDataflow } from '../../support/dataflows.ts';
 import { testRegistry } from '../../support/scripts.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { defineScript } from '../../../lib/core/script.ts';
 import { runScript } from '../../../lib/engine/harness.ts';
-import { defineScript } from '../../../lib/scripts/types.ts';
 
 /** A record step that works for `ms` on each batch before passing it on. */
 const busy = (ms: number) =>

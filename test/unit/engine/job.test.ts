@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { type StepResult, zeroCounters } from '../../../lib/core/refs.ts';
 import { collectResults, firstRunFrom, parseCause, parseInput, totalsOf } from '../../../lib/engine/job.ts';
-import { type StepResult, zeroCounters } from '../../../lib/engine/refs.ts';
 
 const start = new Date('2026-03-31T02:00:00.000Z');
 const result = (

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { generatedFiles } from '../../../lib/cli/dataflow-commands.ts';
+import type { ParamSpec } from '../../../lib/core/params.ts';
+import { ScriptRegistry } from '../../../lib/core/registry.ts';
+import { defineScript } from '../../../lib/core/script.ts';
 import { IDENTITYSYNC_TYPES } from '../../../lib/dataflow/catalog.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
 import { laneDefinitions } from '../../../lib/scripts/lane-scripts.ts';
-import type { ParamSpec } from '../../../lib/scripts/params.ts';
-import { ScriptRegistry } from '../../../lib/scripts/registry.ts';
-import { defineScript } from '../../../lib/scripts/types.ts';
 
 function* specs(name: string, spec: ParamSpec): Generator<[string, ParamSpec]> {
   yield [name, spec];

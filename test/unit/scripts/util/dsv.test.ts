@@ -1,9 +1,9 @@
 import { parse as csvParse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
+import type { DataRecord } from '../../../../lib/core/script.ts';
 import { runScript } from '../../../../lib/engine/harness.ts';
 import { fileFormatDsv } from '../../../../lib/scripts/file.format.dsv.ts';
 import { fileParseDsv } from '../../../../lib/scripts/file.parse.dsv.ts';
-import type { DataRecord } from '../../../../lib/scripts/types.ts';
 import { type DsvCell, DsvParser } from '../../../../lib/scripts/util/dsv.ts';
 
 /** Values that break naive CSV code. */

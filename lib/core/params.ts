@@ -3,7 +3,7 @@
  * so they cannot drift: validation of dataflow files (with coded, located problems), the defaults a script
  * receives, and the generated JSON Schema / docs.
  */
-import { showValue } from '../errors.ts';
+import { showValue } from './errors.ts';
 
 interface BaseSpec {
   /** What the parameter does; flows into the docs and the editor tooltip. */

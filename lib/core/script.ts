@@ -3,8 +3,8 @@
  * Lambda or locally, where its input is staged, or how it is counted and logged; the engine adds all that.
  */
 import type { Readable, Writable } from 'node:stream';
-import type { Services } from '../engine/services.ts';
 import type { ParamsOf, ParamsSchema } from './params.ts';
+import type { Services } from './services.ts';
 
 /** What a script consumes or produces: a record stream, named files, or nothing. */
 export type Kind = 'records' | 'files' | 'nothing';

@@ -2,8 +2,9 @@
  * The payloads the compiled state machine sends to the step function, one per action. The compiler builds
  * them (as ASL Parameters), the handler dispatches on `action`.
  */
-import type { JobContext } from '../scripts/types.ts';
+
 import type { OutputRef, StepResult } from './refs.ts';
+import type { JobContext } from './script.ts';
 
 /** Execution input: what EventBridge schedules, the console or `idx run` start an execution with. */
 export interface ExecutionInput {

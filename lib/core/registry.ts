@@ -2,9 +2,9 @@
  * The script registry: every script type by name. The engine, the validator, the compiler, the CLI and the
  * JSON Schema generator all read from one registry, so what runs is what is documented.
  */
-import { IdxError } from '../errors.ts';
+import { IdxError } from './errors.ts';
 import type { ParamsSchema } from './params.ts';
-import type { AnyScriptDefinition, ScriptDefinition } from './types.ts';
+import type { AnyScriptDefinition, ScriptDefinition } from './script.ts';
 
 /** A set of script definitions keyed by type. */
 export class ScriptRegistry {
