@@ -9,6 +9,7 @@
  * `GIGYA_USER_KEY` and `GIGYA_SECRET`. Every value used is registered with the log redactor.
  */
 
+import type { Reach, ScriptReaches } from '../core/access.ts';
 import { IdxError } from '../core/errors.ts';
 import type { DataRecord, ReadResult, ScriptContext, ScriptInstance, StepOutput } from '../core/script.ts';
 import { isBlankTemplateValue, renderPlaceholders } from '../dataflow/placeholders.ts';
@@ -111,6 +112,28 @@ export const GIGYA_FALLBACK_SECRETS = {
   userKey: 'GIGYA_USER_KEY',
   secret: 'GIGYA_SECRET',
 } as const;
+
+/**
+ * What a Gigya step reaches deployed beyond the secrets its params name: the conventional secrets
+ * {@link gigyaClientFor} falls back to when its credential params are blank.
+ */
+export const GIGYA_REACHES: ScriptReaches<GigyaConnectionParams> = {
+  summary:
+    'Secrets Manager, for blank credential params: GIGYA_API_KEY (blank apiKey, and no dataflow apiKey), ' +
+    'GIGYA_USER_KEY (blank userKey) and GIGYA_SECRET (blank secret), these two only without privateKey.',
+  of(params, dataflow) {
+    const out: Reach[] = [];
+    const secret = (name: string) => out.push({ kind: 'secret', name });
+    if (isBlankTemplateValue(params.apiKey) && isBlankTemplateValue(dataflow.apiKey)) {
+      secret(GIGYA_FALLBACK_SECRETS.apiKey);
+    }
+    if (isBlankTemplateValue(params.privateKey)) {
+      if (isBlankTemplateValue(params.userKey)) secret(GIGYA_FALLBACK_SECRETS.userKey);
+      if (isBlankTemplateValue(params.secret)) secret(GIGYA_FALLBACK_SECRETS.secret);
+    }
+    return out;
+  },
+};
 
 async function conventional(ctx: ScriptContext, name: string): Promise<string | undefined> {
   try {

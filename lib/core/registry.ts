@@ -1,10 +1,13 @@
 /**
- * The script registry: every script type by name. The engine, the validator, the compiler, the CLI and the
- * JSON Schema generator all read from one registry, so what runs is what is documented.
+ * The script registry: every script type by name. The engine, the validator, the compiler, the CLI, the
+ * deployment's grants and the JSON Schema generator all read from one registry, so what runs is what is documented
+ * and granted.
  */
+import type { Reach, ReachContext } from './access.ts';
 import { IdxError } from './errors.ts';
-import type { ParamsSchema } from './params.ts';
+import { applyDefaults, type ParamsSchema, stringLeaves } from './params.ts';
 import type { AnyScriptDefinition, ScriptDefinition } from './script.ts';
+import { secretReferences } from './secrets.ts';
 
 /** A set of script definitions keyed by type. */
 export class ScriptRegistry {
@@ -33,6 +36,21 @@ export class ScriptRegistry {
     const d = this.#scripts.get(type);
     if (!d) throw new IdxError('IDX_STEP_TYPE_UNKNOWN', `script type "${type}" is not registered`, { received: type });
     return d;
+  }
+
+  /**
+   * What a step of this type reaches in AWS with these params as written in the dataflow: the secrets any of its
+   * params name with `${secret:NAME}`, then what its script declares (see lib/core/access.ts). Known before
+   * the job runs, so the deployment can grant exactly that.
+   */
+  reach(type: string, params: Readonly<Record<string, unknown>>, dataflow: ReachContext): Reach[] {
+    const definition = this.require(type);
+    const values = applyDefaults(definition.params, params);
+    const named: Reach[] = [];
+    for (const leaf of stringLeaves(definition.params, values)) {
+      for (const name of secretReferences(leaf.value)) named.push({ kind: 'secret', name });
+    }
+    return [...named, ...(definition.reaches?.of(values as never, dataflow) ?? [])];
   }
 
   has(type: string): boolean {

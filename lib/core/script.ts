@@ -3,6 +3,7 @@
  * Lambda or locally, where its input is staged, or how it is counted and logged; the engine adds all that.
  */
 import type { Readable, Writable } from 'node:stream';
+import type { ScriptReaches } from './access.ts';
 import type { ParamsOf, ParamsSchema } from './params.ts';
 import type { Services } from './services.ts';
 
@@ -163,6 +164,12 @@ export interface ScriptDefinition<S extends ParamsSchema = ParamsSchema> {
   readonly create: (params: ParamsOf<S>, ctx: ScriptContext) => ScriptInstance | Promise<ScriptInstance>;
   /** How the step can run in parallel lanes (lib/engine/lanes.ts). Without it, the step always runs in one. */
   readonly lanes?: LaneSupport<ParamsOf<S>>;
+  /**
+   * What the script reaches in AWS itself (S3 objects, secrets it reads beyond those its params name), so a
+   * deployed step's role is granted exactly that (lib/core/access.ts). Without it, the script reaches nothing
+   * but the secrets its params name and what the engine's services reach for every step.
+   */
+  readonly reaches?: ScriptReaches<ParamsOf<S>>;
 }
 
 /** The delimiter-separated dialect of a file a parser can have cut into chunks (see lib/engine/split.ts). */

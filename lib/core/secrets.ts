@@ -1,4 +1,22 @@
-/** The contract of secret resolution: what resolves `${secret:NAME}`, and what masks the values it handed out. */
+/**
+ * The contract of secret resolution: the `${secret:NAME}` reference, what resolves it, and what masks the values
+ * it handed out.
+ */
+
+/** What a secret name may hold: the characters Secrets Manager allows in a name. */
+export const SECRET_NAME = /^[A-Za-z0-9_+=.@/-]+$/;
+
+/** The names of the well-formed `${secret:NAME}` references in a text, in order. */
+export function secretReferences(text: string): string[] {
+  const names: string[] = [];
+  for (const m of text.matchAll(/\$\{([^}]*)\}/g)) {
+    const body = m[1] ?? '';
+    if (!body.startsWith('secret:')) continue;
+    const name = body.slice('secret:'.length);
+    if (SECRET_NAME.test(name)) names.push(name);
+  }
+  return names;
+}
 
 /** Resolves secret names to values. */
 export interface SecretResolver {

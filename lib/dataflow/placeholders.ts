@@ -9,6 +9,8 @@
  * render `${now±x}` as epoch milliseconds, the unit of Gigya's timestamp fields.
  */
 
+import { SECRET_NAME, secretReferences } from '../core/secrets.ts';
+
 /** A parsed placeholder. */
 export type Placeholder =
   | { readonly kind: 'now'; readonly offsetMs: number; readonly pattern?: string; readonly raw: string }
@@ -25,7 +27,6 @@ export interface PlaceholderProblem {
 }
 
 const PLACEHOLDER = /\$\{([^}]*)\}/g;
-const SECRET_NAME = /^[A-Za-z0-9_+=.@/-]+$/;
 const TIME = /^(now|unix)(?:([+-])(\d+)([yMwdDhHms]))?(?::(.+))?$/;
 const UNIT_MS: Record<string, number> = {
   s: 1000,
@@ -105,11 +106,7 @@ export function isProblem(p: Placeholder | PlaceholderProblem): p is Placeholder
 }
 
 /** The names of the secrets a text refers to. */
-export function secretNames(text: string): string[] {
-  return placeholdersIn(text)
-    .filter((p): p is Extract<Placeholder, { kind: 'secret' }> => !isProblem(p) && p.kind === 'secret')
-    .map((p) => p.name);
-}
+export const secretNames: (text: string) => string[] = secretReferences;
 
 /** Whether a whole value is exactly one secret reference. */
 export function isSecretReference(value: string): boolean {

@@ -1,115 +1,71 @@
 /**
- * What a dataflow's function must reach beyond the stage and the tables, read from the dataflow itself: the
- * secrets its params name, and the S3 locations its S3 steps use with the execution role. The stack turns this
- * into IAM statements, so a function can reach nothing its dataflow does not name.
+ * What a dataflow's function must reach beyond the stage and the tables: what each of its steps reaches, as the
+ * registry declares it for the step's params (lib/core/access.ts). The stack turns this into IAM statements, so
+ * a function can reach nothing its dataflow does not name.
  */
-import { GIGYA_FALLBACK_SECRETS } from '../connectors/gigya-step.ts';
-import { isBlankTemplateValue, secretNames } from '../dataflow/placeholders.ts';
+import type { S3Reach, UnresolvedReach } from '../core/access.ts';
+import type { ScriptRegistry } from '../core/registry.ts';
 import type { Dataflow } from '../dataflow/types.ts';
 
-/** Every string in a params value, however deep. */
-function* strings(value: unknown): Generator<string> {
-  if (typeof value === 'string') yield value;
-  else if (Array.isArray(value)) for (const v of value) yield* strings(v);
-  else if (value && typeof value === 'object') for (const v of Object.values(value)) yield* strings(v);
-}
-
-/** The names of every secret the dataflow's params reference (`${secret:NAME}`), sorted and unique. */
-export function dataflowSecretNames(dataflow: Dataflow): string[] {
-  const names = new Set<string>();
-  for (const step of dataflow.steps) {
-    for (const text of strings(step.params)) for (const n of secretNames(text)) names.add(n);
-    for (const n of gigyaFallbacks(dataflow, step.type, step.params)) names.add(n);
-  }
-  return [...names].sort();
-}
-
-/** A Gigya step with blank credentials reads the conventional GIGYA_* secrets at run time, so it needs them. */
-function gigyaFallbacks(dataflow: Dataflow, type: string, params: Readonly<Record<string, unknown>>): string[] {
-  if (!/^datasource\.(read|write|lookup)\.gigya\./.test(type)) return [];
-  const blank = (k: string) => typeof params[k] !== 'string' || isBlankTemplateValue(params[k] as string);
-  const out: string[] = [];
-  if (blank('apiKey') && isBlankTemplateValue(dataflow.apiKey)) out.push(GIGYA_FALLBACK_SECRETS.apiKey);
-  if (blank('privateKey')) {
-    if (blank('userKey')) out.push(GIGYA_FALLBACK_SECRETS.userKey);
-    if (blank('secret')) out.push(GIGYA_FALLBACK_SECRETS.secret);
-  }
-  return out;
-}
-
 /** One S3 location a step reaches with the execution role. */
-export interface S3Access {
+export interface S3Access extends Omit<S3Reach, 'kind'> {
   readonly stepId: string;
-  readonly bucket: string;
-  /** The literal key prefix (cut before the first placeholder); access covers every key that starts with it. */
-  readonly prefix: string;
-  /** Get + List; Put and Delete when the step writes, moves or deletes. */
-  readonly read: boolean;
-  readonly write: boolean;
-  readonly remove: boolean;
 }
 
-/** The part of a key before its first `${...}` placeholder: what is known before the job runs. */
-export function literalPrefix(key: string): string {
-  const at = key.indexOf('${');
-  return (at === -1 ? key : key.slice(0, at)).replace(/^\/+/, '');
+/** A resource a step reaches that cannot be granted before the job runs. */
+export interface UnresolvedAccess extends Omit<UnresolvedReach, 'kind'> {
+  readonly stepId: string;
 }
 
-/** A key folder: the prefix with one trailing `/` (empty stays empty: the bucket root). */
-function folderOf(prefix: string): string {
-  const p = prefix.replace(/^\/+/, '');
-  return p === '' || p.endsWith('/') ? p : `${p}/`;
+/** What a dataflow's function reaches, step by step, gathered into what its role is granted. */
+export interface DataflowAccess {
+  /** The secrets its steps read (names without the deployment's prefix), sorted and unique. */
+  readonly secrets: string[];
+  /** The S3 locations its steps reach with the execution role, in step order. */
+  readonly s3: S3Access[];
+  /** What its steps reach that no grant can name ahead of time; the deployment warns about each. */
+  readonly unresolved: UnresolvedAccess[];
 }
 
-/**
- * The S3 locations the dataflow's S3 readers and writers reach with the execution role (steps that carry their
- * own access key are left out: their credentials, not the role, decide). A bucket name holding a placeholder
- * cannot be granted ahead of time and is reported as `unresolved`.
- */
-export function dataflowS3Access(dataflow: Dataflow): { access: S3Access[]; unresolved: string[] } {
-  const access: S3Access[] = [];
-  const unresolved: string[] = [];
+/** Asks the registry what each step of the dataflow reaches with its params, and gathers it by kind. */
+export function dataflowAccess(dataflow: Dataflow, registry: ScriptRegistry): DataflowAccess {
+  const secrets = new Set<string>();
+  const s3: S3Access[] = [];
+  const unresolved: UnresolvedAccess[] = [];
+  const context = { dataflowId: dataflow.id, ...(dataflow.apiKey === undefined ? {} : { apiKey: dataflow.apiKey }) };
   for (const step of dataflow.steps) {
-    const reads = step.type === 'datasource.read.amazon.s3';
-    const writes = step.type === 'datasource.write.amazon.s3';
-    if (!reads && !writes) continue;
-    const p = step.params as Record<string, unknown>;
-    if (typeof p.accessKey === 'string' && p.accessKey !== '') continue;
-    const bucket = typeof p.bucketName === 'string' ? p.bucketName : '';
-    if (bucket === '' || bucket.includes('${')) {
-      unresolved.push(step.id);
-      continue;
-    }
-    const keyPrefix = typeof p.objectKeyPrefix === 'string' ? p.objectKeyPrefix : '';
-    if (writes) {
-      access.push({
-        stepId: step.id,
-        bucket,
-        prefix: literalPrefix(folderOf(keyPrefix)),
-        read: false,
-        write: true,
-        remove: false,
-      });
-      continue;
-    }
-    const after = typeof p.afterRead === 'string' ? p.afterRead : 'leave';
-    const prefix = literalPrefix(keyPrefix);
-    access.push({ stepId: step.id, bucket, prefix, read: true, write: false, remove: after !== 'leave' });
-    const moveTo = typeof p.moveToPath === 'string' ? p.moveToPath : '';
-    if (after === 'move') {
-      // The target folder is absolute from the bucket root, or relative to the read prefix's folder (which a
-      // name prefix such as "imports/accounts_" does not cover): it gets its own write grant.
-      const folder = keyPrefix.lastIndexOf('/') < 0 ? '' : keyPrefix.slice(0, keyPrefix.lastIndexOf('/') + 1);
-      const target = moveTo.startsWith('/') ? folderOf(moveTo) : `${folder}${folderOf(moveTo)}`;
-      access.push({
-        stepId: step.id,
-        bucket,
-        prefix: literalPrefix(target),
-        read: false,
-        write: true,
-        remove: false,
-      });
+    for (const reach of registry.reach(step.type, step.params, context)) {
+      switch (reach.kind) {
+        case 'secret':
+          secrets.add(reach.name);
+          break;
+        case 's3': {
+          const { bucket, prefix, read, write, remove } = reach;
+          s3.push({ stepId: step.id, bucket, prefix, read, write, remove });
+          break;
+        }
+        case 'unresolved': {
+          const { resource, param, reason, remedy } = reach;
+          unresolved.push({ stepId: step.id, resource, param, reason, remedy });
+          break;
+        }
+        default:
+          unreachable(reach);
+      }
     }
   }
-  return { access, unresolved };
+  return { secrets: [...secrets].sort(), s3, unresolved };
+}
+
+/** A reach of a kind this module does not grant yet: adding a kind to `Reach` without a case fails to compile. */
+function unreachable(reach: never): never {
+  throw new Error(`no grant for the reach ${JSON.stringify(reach)}`);
+}
+
+/** The warning a deployment gives for what it cannot grant. */
+export function unresolvedWarning(dataflowId: string, u: UnresolvedAccess): { id: string; message: string } {
+  return {
+    id: `identity-sync:${u.resource}-unresolved`,
+    message: `dataflow "${dataflowId}", step "${u.stepId}": ${u.reason}, so its function is granted no access to it; ${u.remedy}`,
+  };
 }

@@ -112,6 +112,7 @@ export class IdentitySyncStack extends Stack {
       const group = new Construct(this, dataflowConstructId(dataflow.id));
       const stepFunction = new StepFunction(group, 'Step', {
         dataflow,
+        registry,
         stageBucket: this.stage.bucket,
         tables: this.tables,
         secretPrefix: props.secretPrefix ?? DEFAULT_SECRET_PREFIX,

@@ -1,7 +1,7 @@
 /**
  * The step function of one dataflow: the Lambda every Task of that dataflow's state machine invokes, with a role
  * that reaches only that dataflow's stage prefix, its own state items, the shared jobs and UID-map tables, the
- * secrets its params name, and the S3 locations its S3 steps use with the execution role.
+ * secrets its steps read, and the S3 locations its steps use with the execution role, as their scripts declare them.
  */
 import { Annotations, type CfnElement, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { type IRole, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
@@ -11,8 +11,9 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { dataflowPrefix } from '../core/keys.ts';
+import type { ScriptRegistry } from '../core/registry.ts';
 import type { Dataflow } from '../dataflow/types.ts';
-import { dataflowS3Access, dataflowSecretNames } from './access.ts';
+import { dataflowAccess, unresolvedWarning } from './access.ts';
 import { BUNDLING, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, LAMBDA_RUNTIME_REASON, LAMBDA_TRACING } from './bundling.ts';
 import { grantS3Access, grantSecrets, grantStagePrefix, grantTableItems } from './grants.ts';
 import { LANE_WORKER_FILE } from './lane-worker-build.ts';
@@ -47,6 +48,8 @@ export interface StepFunctionSettings {
 /** Props of {@link StepFunction}. */
 export interface StepFunctionProps extends StepFunctionSettings {
   readonly dataflow: Dataflow;
+  /** The script registry the dataflow runs with: each step's script declares what its role must reach. */
+  readonly registry: ScriptRegistry;
   readonly stageBucket: IBucket;
   readonly tables: Tables;
   /**
@@ -163,15 +166,13 @@ export class StepFunction extends Construct {
       'DeleteItem',
       'BatchWriteItem',
     ]);
-    this.secretNames = dataflowSecretNames(dataflow);
+    const access = dataflowAccess(dataflow, props.registry);
+    this.secretNames = access.secrets;
     grantSecrets(role, this.secretNames, secretPrefix);
-    const { access: s3Access, unresolved } = dataflowS3Access(dataflow);
-    grantS3Access(role, s3Access);
-    for (const stepId of unresolved) {
-      Annotations.of(this).addWarningV2(
-        'identity-sync:s3-bucket-unresolved',
-        `dataflow "${dataflow.id}", step "${stepId}": the bucket name is only known at run time, so its function is granted no access to it; grant the role access yourself or give the step accessKey/secretKey`,
-      );
+    grantS3Access(role, access.s3);
+    for (const u of access.unresolved) {
+      const warning = unresolvedWarning(dataflow.id, u);
+      Annotations.of(this).addWarningV2(warning.id, warning.message);
     }
 
     acknowledge(role, 'X-Ray trace segments have no resource-level permissions.', ['AwsSolutions-IAM5[Resource::*]']);
@@ -181,7 +182,7 @@ export class StepFunction extends Construct {
       "Objects are granted by key prefix: this dataflow's own stage prefix, and the S3 folders its steps name.",
       [
         `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${stagePrefix}*]`,
-        ...s3Access.map((a) => `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${a.bucket}/${a.prefix}*]`),
+        ...access.s3.map((a) => `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${a.bucket}/${a.prefix}*]`),
       ],
     );
     acknowledge(this.function, LAMBDA_RUNTIME_REASON, ['AwsSolutions-L1']);

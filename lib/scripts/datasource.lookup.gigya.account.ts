@@ -1,5 +1,6 @@
 import {
   GIGYA_CONNECTION_PARAMS,
+  GIGYA_REACHES,
   gigyaClientFor,
   mapConcurrent,
   normalizeSelect,
@@ -158,6 +159,7 @@ export const datasourceLookupGigyaAccount = defineScript({
     },
     ...GIGYA_CONNECTION_PARAMS,
   },
+  reaches: GIGYA_REACHES,
   async create(params, ctx) {
     const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: params.maxConcurrency });
     const pairs = params.lookupFields.map((f) => ({ source: f.sourceField, gigya: f.gigyaField }));

@@ -1,7 +1,15 @@
-import { checkKeyPair, S3FileSource, s3ClientFor } from '../connectors/s3.ts';
+import { checkKeyPair, prefixFolder, S3FileSource, s3ClientFor } from '../connectors/s3.ts';
 import { finishRemoteFiles, readRemoteFiles } from '../connectors/transfer.ts';
+import { literalPrefix } from '../core/access.ts';
 import { defineScript } from '../core/script.ts';
-import { checkReaderParams, fileReaderParams, s3AccessParams, transferRetryParams } from './util/file-transfer.ts';
+import {
+  checkReaderParams,
+  fileReaderParams,
+  s3AccessParams,
+  s3GrantFolder,
+  s3RoleReaches,
+  transferRetryParams,
+} from './util/file-transfer.ts';
 
 /** `datasource.read.amazon.s3`: reads the matching objects of a bucket folder as files. */
 export const datasourceReadAmazonS3 = defineScript({
@@ -38,6 +46,27 @@ export const datasourceReadAmazonS3 = defineScript({
     },
   },
   check: (params) => checkReaderParams(params),
+  reaches: {
+    summary:
+      "S3, with the function's role unless accessKey is set: gets and lists the keys under objectKeyPrefix of " +
+      'bucketName; deletes them when afterRead is "delete" or "move", and puts them into moveToPath when it is "move".',
+    of: (params) =>
+      s3RoleReaches(params, (bucket) => {
+        const remove = params.afterRead !== 'leave';
+        const read = { kind: 's3', bucket, read: true, write: false, remove } as const;
+        if (params.afterRead !== 'move') return [{ ...read, prefix: literalPrefix(params.objectKeyPrefix) }];
+        // The target folder is absolute from the bucket root, or relative to the read prefix's folder (which a
+        // name prefix such as "imports/accounts_" does not cover): it gets its own write grant.
+        const moveTo = params.moveToPath ?? '';
+        const target = moveTo.startsWith('/')
+          ? s3GrantFolder(moveTo)
+          : `${prefixFolder(params.objectKeyPrefix)}${s3GrantFolder(moveTo)}`;
+        return [
+          { ...read, prefix: literalPrefix(params.objectKeyPrefix) },
+          { kind: 's3', bucket, prefix: literalPrefix(target), read: false, write: true, remove: false },
+        ];
+      }),
+  },
   create(params, ctx) {
     checkKeyPair(params, ctx.stepId);
     const client = s3ClientFor(ctx.services, params);

@@ -2,6 +2,7 @@ import {
   createSearchReader,
   GIGYA_CONNECTION_PARAMS,
   GIGYA_PAGE_SIZE_PARAM,
+  GIGYA_REACHES,
   normalizeSelect,
   renderWhere,
 } from '../connectors/gigya-step.ts';
@@ -101,6 +102,7 @@ export const datasourceReadGigyaAccount = defineScript({
     batchSize: GIGYA_PAGE_SIZE_PARAM,
     ...GIGYA_CONNECTION_PARAMS,
   },
+  reaches: GIGYA_REACHES,
   check(params) {
     const problems = checkWherePlaceholders(params.where);
     if (normalizeSelect(params.select) === '') {

@@ -2,6 +2,7 @@ import {
   createSearchReader,
   GIGYA_CONNECTION_PARAMS,
   GIGYA_PAGE_SIZE_PARAM,
+  GIGYA_REACHES,
   renderWhere,
 } from '../connectors/gigya-step.ts';
 import { defineScript } from '../core/script.ts';
@@ -41,6 +42,7 @@ export const datasourceReadGigyaAudit = defineScript({
     batchSize: GIGYA_PAGE_SIZE_PARAM,
     ...GIGYA_CONNECTION_PARAMS,
   },
+  reaches: GIGYA_REACHES,
   check(params) {
     return checkWherePlaceholders(params.where);
   },

@@ -2,6 +2,7 @@ import {
   createSearchReader,
   GIGYA_CONNECTION_PARAMS,
   GIGYA_PAGE_SIZE_PARAM,
+  GIGYA_REACHES,
   renderWhere,
 } from '../connectors/gigya-step.ts';
 import { defineScript } from '../core/script.ts';
@@ -47,6 +48,7 @@ export const datasourceReadGigyaDs = defineScript({
     batchSize: GIGYA_PAGE_SIZE_PARAM,
     ...GIGYA_CONNECTION_PARAMS,
   },
+  reaches: GIGYA_REACHES,
   check(params) {
     return checkWherePlaceholders(params.where);
   },

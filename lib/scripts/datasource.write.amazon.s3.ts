@@ -2,9 +2,10 @@ import { Transform } from 'node:stream';
 import { joinRemote } from '../connectors/remote-path.ts';
 import { withRetry } from '../connectors/retry.ts';
 import { checkKeyPair, isTransientS3Error, keyFolder, s3ClientFor, s3Failure, uploadObject } from '../connectors/s3.ts';
+import { literalPrefix } from '../core/access.ts';
 import { IdxError } from '../core/errors.ts';
 import { defineScript } from '../core/script.ts';
-import { s3AccessParams, transferRetryParams } from './util/file-transfer.ts';
+import { s3AccessParams, s3GrantFolder, s3RoleReaches, transferRetryParams } from './util/file-transfer.ts';
 
 /** `datasource.write.amazon.s3`: puts every incoming file into a bucket folder. */
 export const datasourceWriteAmazonS3 = defineScript({
@@ -45,6 +46,20 @@ export const datasourceWriteAmazonS3 = defineScript({
       examples: ['text/csv', 'application/gzip'],
     },
     ...transferRetryParams,
+  },
+  reaches: {
+    summary: "S3, with the function's role unless accessKey is set: puts objects under objectKeyPrefix of bucketName.",
+    of: (params) =>
+      s3RoleReaches(params, (bucket) => [
+        {
+          kind: 's3',
+          bucket,
+          prefix: literalPrefix(s3GrantFolder(params.objectKeyPrefix)),
+          read: false,
+          write: true,
+          remove: false,
+        },
+      ]),
   },
   create(params, ctx) {
     checkKeyPair(params, ctx.stepId);

@@ -1,4 +1,10 @@
-import { GIGYA_CONNECTION_PARAMS, gigyaClientFor, mapConcurrent, recordErrorOf } from '../connectors/gigya-step.ts';
+import {
+  GIGYA_CONNECTION_PARAMS,
+  GIGYA_REACHES,
+  gigyaClientFor,
+  mapConcurrent,
+  recordErrorOf,
+} from '../connectors/gigya-step.ts';
 import { type DataRecord, defineScript } from '../core/script.ts';
 import { setPath } from './util/paths.ts';
 
@@ -72,6 +78,7 @@ export const datasourceWriteGigyaAccount = defineScript({
     ...GIGYA_CONNECTION_PARAMS,
     maxCallsPerSecond: { ...GIGYA_CONNECTION_PARAMS.maxCallsPerSecond, default: 50 },
   },
+  reaches: GIGYA_REACHES,
   async create(params, ctx) {
     const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: params.maxConnections });
     const ignored = new Set<string>();

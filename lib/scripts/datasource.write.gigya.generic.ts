@@ -1,5 +1,11 @@
 import { GigyaError } from '../connectors/gigya.ts';
-import { GIGYA_CONNECTION_PARAMS, gigyaClientFor, mapConcurrent, recordErrorOf } from '../connectors/gigya-step.ts';
+import {
+  GIGYA_CONNECTION_PARAMS,
+  GIGYA_REACHES,
+  gigyaClientFor,
+  mapConcurrent,
+  recordErrorOf,
+} from '../connectors/gigya-step.ts';
 import { type DataRecord, defineScript } from '../core/script.ts';
 import { getPath } from './util/paths.ts';
 
@@ -49,6 +55,7 @@ export const datasourceWriteGigyaGeneric = defineScript({
     ...GIGYA_CONNECTION_PARAMS,
     maxCallsPerSecond: { ...GIGYA_CONNECTION_PARAMS.maxCallsPerSecond, default: 50 },
   },
+  reaches: GIGYA_REACHES,
   async create(params, ctx) {
     const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: params.maxConnections });
     const callParams = (record: DataRecord): Record<string, unknown> => {

@@ -102,6 +102,10 @@ export function scriptsMarkdown(registry: ScriptRegistry): string {
     '',
     'Generated from the script registry by `idx schema --write`; do not edit by hand.',
     '',
+    "Deployed, a step's function may read the Secrets Manager secrets its params name (`${secret:NAME}`); what a " +
+      'script reaches in AWS beyond them is listed under **Reaches**, and granted to the function of every ' +
+      'dataflow that uses it.',
+    '',
     '| type | consumes | produces | summary |',
     '| --- | --- | --- | --- |',
   ];
@@ -114,6 +118,7 @@ export function scriptsMarkdown(registry: ScriptRegistry): string {
       `Consumes **${s.consumes}**, produces **${s.produces}**.${s.expands ? ' May emit more records than it consumes.' : ''}${s.continues ? ' Continues across invocations (the state machine loops it).' : ''}${s.readsOnce ? ' Reads each file once, so a formatter or file transformer (gunzip, unzip, decrypt) right before it streams its files in, in the same Task, without staging them.' : ''}${laneNote(s)}`,
       '',
     );
+    if (s.reaches) out.push(`**Reaches**: ${s.reaches.summary}`, '');
     const entries = Object.entries(s.params);
     if (entries.length === 0) out.push('No params.');
     else for (const [k, spec] of entries) out.push(...specLine(k, spec, 0));

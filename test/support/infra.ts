@@ -1,6 +1,7 @@
 /** Synth helpers for the infra tests: dataflows built in the test, a stack without bundling, rendered values. */
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import type { ScriptRegistry } from '../../lib/core/registry.ts';
 import { readDataflow } from '../../lib/dataflow/load.ts';
 import { formatProblem } from '../../lib/dataflow/problems.ts';
 import type { Dataflow } from '../../lib/dataflow/types.ts';
@@ -8,11 +9,11 @@ import { validateDataflow } from '../../lib/dataflow/validate.ts';
 import { IdentitySyncStack, type IdentitySyncStackProps } from '../../lib/infra/stack.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 
-/** A dataflow from its JSON form, which must be valid. */
-export function validDataflow(json: Record<string, unknown>): Dataflow {
+/** A dataflow from its JSON form, which must be valid against the registry. */
+export function validDataflow(json: Record<string, unknown>, registry: ScriptRegistry = defaultRegistry()): Dataflow {
   const loaded = readDataflow(json);
   if (!loaded.dataflow) throw new Error(loaded.problems.map(formatProblem).join('\n'));
-  const problems = [...loaded.problems, ...validateDataflow(loaded.dataflow, defaultRegistry())].filter(
+  const problems = [...loaded.problems, ...validateDataflow(loaded.dataflow, registry)].filter(
     (p) => p.severity === 'error',
   );
   if (problems.length) throw new Error(problems.map(formatProblem).join('\n'));

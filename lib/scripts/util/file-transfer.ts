@@ -2,6 +2,7 @@
  * Params shared by the file readers and writers (SFTP, FTP, S3), so the same option has the same name,
  * default and meaning everywhere, and the checks they need.
  */
+import { hasPlaceholder, type Reach } from '../../core/access.ts';
 import type { ScriptCheckProblem } from '../../core/script.ts';
 
 /** Selection, memory and post-read params of every file reader. */
@@ -188,3 +189,33 @@ export const s3AccessParams = {
     description: 'Secret access key matching accessKey, as ${secret:NAME}.',
   },
 } as const;
+
+/**
+ * What an S3 step reaches with its function's role, before the job runs: nothing when the step names its own
+ * access key (its credentials, not the role, decide), an unresolved reach when the bucket's name is only known
+ * at run time, and otherwise the `locations` of the bucket.
+ */
+export function s3RoleReaches(
+  params: { readonly bucketName: string; readonly accessKey?: string | undefined },
+  locations: (bucket: string) => Reach[],
+): Reach[] {
+  if (params.accessKey !== undefined && params.accessKey !== '') return [];
+  if (params.bucketName === '' || hasPlaceholder(params.bucketName)) {
+    return [
+      {
+        kind: 'unresolved',
+        resource: 's3-bucket',
+        param: 'bucketName',
+        reason: 'the bucket name is only known at run time',
+        remedy: 'grant the role access yourself or give the step accessKey/secretKey',
+      },
+    ];
+  }
+  return locations(params.bucketName);
+}
+
+/** A key folder as granted: without leading `/`, with one trailing `/` (empty stays empty: the bucket root). */
+export function s3GrantFolder(path: string): string {
+  const p = path.replace(/^\/+/, '');
+  return p === '' || p.endsWith('/') ? p : `${p}/`;
+}

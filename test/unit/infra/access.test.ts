@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Dataflow, Step } from '../../../lib/dataflow/types.ts';
-import { dataflowS3Access, dataflowSecretNames, literalPrefix } from '../../../lib/infra/access.ts';
+import { dataflowAccess } from '../../../lib/infra/access.ts';
 import { dataflowConstructId, jobsTableName, stateMachineName } from '../../../lib/infra/names.ts';
+import { defaultRegistry } from '../../../lib/scripts/index.ts';
 
 const flow = (steps: Partial<Step>[]): Dataflow => ({
   id: 'd',
@@ -11,7 +12,9 @@ const flow = (steps: Partial<Step>[]): Dataflow => ({
   extra: {},
 });
 
-describe('dataflowSecretNames', () => {
+const registry = defaultRegistry();
+
+describe('dataflowAccess', () => {
   it('finds every secret reference in params, however deep, once', () => {
     // Prepare
     const d = flow([
@@ -20,7 +23,7 @@ describe('dataflowSecretNames', () => {
     ]);
 
     // Act / Assess
-    expect(dataflowSecretNames(d)).toEqual(['b', 'gigya-key']);
+    expect(dataflowAccess(d, registry).secrets).toEqual(['b', 'gigya-key']);
   });
 
   it('adds the conventional GIGYA_* secrets a Gigya step with blank credentials reads at run time', () => {
@@ -34,12 +37,14 @@ describe('dataflowSecretNames', () => {
     ]);
 
     // Act / Assess
-    expect(dataflowSecretNames(blank)).toEqual(['GIGYA_API_KEY', 'GIGYA_SECRET', 'GIGYA_USER_KEY']);
-    expect(dataflowSecretNames(named)).toEqual(['APP_KEY', 'APP_SECRET']);
+    expect(dataflowAccess(blank, registry).secrets).toEqual(['GIGYA_API_KEY', 'GIGYA_SECRET', 'GIGYA_USER_KEY']);
+    expect(dataflowAccess(named, registry).secrets).toEqual(['APP_KEY', 'APP_SECRET']);
+    expect(dataflowAccess({ ...blank, apiKey: '3_site' }, registry).secrets).toEqual([
+      'GIGYA_SECRET',
+      'GIGYA_USER_KEY',
+    ]);
   });
-});
 
-describe('dataflowS3Access', () => {
   it('grants readers their prefix, writers their folder, and movers their target folder', () => {
     // Prepare
     const d = flow([
@@ -57,22 +62,24 @@ describe('dataflowS3Access', () => {
     ]);
 
     // Act
-    const { access, unresolved } = dataflowS3Access(d);
+    const { s3, unresolved } = dataflowAccess(d, registry);
 
     // Assess
-    expect(access).toEqual([
+    expect(s3).toEqual([
       { stepId: 's0', bucket: 'in', prefix: 'drop/acc_', read: true, write: false, remove: true },
       { stepId: 's0', bucket: 'in', prefix: 'drop/done/', read: false, write: true, remove: false },
       { stepId: 's1', bucket: 'in2', prefix: '', read: true, write: false, remove: true },
       { stepId: 's2', bucket: 'out', prefix: 'exports/', read: false, write: true, remove: false },
     ]);
-    expect(unresolved).toEqual(['s4']);
-  });
-
-  it('cuts a key before its first placeholder', () => {
-    // Act / Assess
-    expect(literalPrefix('/a/${now:yyyy}/b')).toBe('a/');
-    expect(literalPrefix('plain/')).toBe('plain/');
+    expect(unresolved).toEqual([
+      {
+        stepId: 's4',
+        resource: 's3-bucket',
+        param: 'bucketName',
+        reason: 'the bucket name is only known at run time',
+        remedy: 'grant the role access yourself or give the step accessKey/secretKey',
+      },
+    ]);
   });
 });
 
