@@ -52,19 +52,17 @@ export const datasourceReadAmazonS3 = defineScript({
       'bucketName; deletes them when afterRead is "delete" or "move", and puts them into moveToPath when it is "move".',
     of: (params) =>
       s3RoleReaches(params, (bucket) => {
+        const prefix = literalPrefix(params.objectKeyPrefix);
         const remove = params.afterRead !== 'leave';
-        const read = { kind: 's3', bucket, read: true, write: false, remove } as const;
-        if (params.afterRead !== 'move') return [{ ...read, prefix: literalPrefix(params.objectKeyPrefix) }];
+        const source = { kind: 's3', bucket, prefix, read: true, write: false, remove } as const;
+        if (params.afterRead !== 'move') return [source];
         // The target folder is absolute from the bucket root, or relative to the read prefix's folder (which a
         // name prefix such as "imports/accounts_" does not cover): it gets its own write grant.
         const moveTo = params.moveToPath ?? '';
         const target = moveTo.startsWith('/')
           ? s3GrantFolder(moveTo)
           : `${prefixFolder(params.objectKeyPrefix)}${s3GrantFolder(moveTo)}`;
-        return [
-          { ...read, prefix: literalPrefix(params.objectKeyPrefix) },
-          { kind: 's3', bucket, prefix: literalPrefix(target), read: false, write: true, remove: false },
-        ];
+        return [source, { kind: 's3', bucket, prefix: literalPrefix(target), read: false, write: true, remove: false }];
       }),
   },
   create(params, ctx) {
