@@ -1,6 +1,6 @@
 /**
- * FTP and explicit FTPS for the file steps (basic-ftp): one lazily opened connection per step, dropped and
- * reopened after a failure; the TLS certificate optionally pinned and checked before the login is sent; paths
+ * An FTP and explicit FTPS client (basic-ftp): one lazily opened connection, dropped and reopened after a
+ * failure; the TLS certificate optionally pinned and checked before the login is sent; paths
  * made absolute from the login folder because basic-ftp's folder creation changes the working folder.
  * {@link FtpFileSource} and {@link FtpFileTarget} plug it into the generic reader and writer.
  */
@@ -9,7 +9,7 @@ import { PassThrough, type Readable, Writable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { Client, FTPError } from 'basic-ftp';
 import { IdxError } from '../core/errors.ts';
-import { joinRemote, moveFolder, normalizeRoot } from './remote-path.ts';
+import { joinRemote } from './remote-path.ts';
 import type { FileSource, FileTarget, RemoteFile } from './transfer.ts';
 
 /** Where and how to log in. Credentials are resolved values, never logged. */
@@ -23,30 +23,6 @@ export interface FtpEndpoint {
   /** SHA-256 fingerprint of the server certificate (hex, colons optional); set: a self-signed certificate is fine. */
   readonly certificateFingerprint?: string;
   readonly timeoutMs: number;
-}
-
-/** The connection params of the FTP steps, as resolved. */
-export interface FtpConnectionParams {
-  readonly host: string;
-  readonly port: number;
-  readonly username: string;
-  readonly password?: string;
-  readonly secure: 'none' | 'explicit';
-  readonly certificateFingerprint?: string;
-  readonly timeout: number;
-}
-
-/** The endpoint of a step from its params; blank optional values count as unset. */
-export function ftpEndpoint(params: FtpConnectionParams): FtpEndpoint {
-  return {
-    host: params.host.trim(),
-    port: params.port,
-    username: params.username,
-    ...(params.password ? { password: params.password } : {}),
-    secure: params.secure,
-    ...(params.certificateFingerprint?.trim() ? { certificateFingerprint: params.certificateFingerprint } : {}),
-    timeoutMs: params.timeout * 1000,
-  };
 }
 
 /** Normalizes a certificate fingerprint to upper-case hex without separators. */
@@ -74,14 +50,12 @@ const NETWORK_TEXT =
 /** A lazily opened FTP connection that reopens after {@link reset}. */
 export class FtpConnection {
   readonly #e: FtpEndpoint;
-  readonly #stepId: string;
   #client: Client | undefined;
   #home = '/';
   #connecting: Promise<Client> | undefined;
 
-  constructor(endpoint: FtpEndpoint, stepId: string) {
+  constructor(endpoint: FtpEndpoint) {
     this.#e = endpoint;
-    this.#stepId = stepId;
   }
 
   /** `ftp://user@host:port` (or `ftps://`): names the account in processed-file marks and messages. */
@@ -126,7 +100,6 @@ export class FtpConnection {
               'IDX_FTP_CERTIFICATE_MISMATCH',
               `the TLS certificate of ${e.host}:${e.port} is not the pinned one; refusing to log in`,
               {
-                stepId: this.#stepId,
                 param: 'certificateFingerprint',
                 expected: pinned,
                 received: seen,
@@ -142,7 +115,6 @@ export class FtpConnection {
             'IDX_FTP_AUTH',
             `login as "${e.username}" on ${e.host}:${e.port} was refused (${error.code})`,
             {
-              stepId: this.#stepId,
               param: 'password',
               expected: 'credentials the server accepts',
               received: `FTP reply ${error.code}`,
@@ -161,7 +133,6 @@ export class FtpConnection {
           'IDX_FTP_CERTIFICATE',
           `the TLS certificate of ${e.host}:${e.port} is not trusted: ${error.message}`,
           {
-            stepId: this.#stepId,
             param: 'certificateFingerprint',
             expected: 'a certificate from a trusted CA, or a pinned fingerprint',
             received: error.message,
@@ -216,10 +187,11 @@ export class FtpFileSource implements FileSource {
   readonly #root: string;
   readonly #moveTo: string | undefined;
 
-  constructor(connection: FtpConnection, remotePath: string, moveToPath: string | undefined, stepId: string) {
+  /** `root` and `moveTo` are normalized folders (`normalizeRoot`, `moveFolder`); no `moveTo`: moves stay in `root`. */
+  constructor(connection: FtpConnection, root: string, moveTo?: string) {
     this.#c = connection;
-    this.#root = normalizeRoot(remotePath, { param: 'remotePath', stepId });
-    this.#moveTo = moveToPath === undefined ? undefined : moveFolder(this.#root, moveToPath, stepId);
+    this.#root = root;
+    this.#moveTo = moveTo;
   }
 
   get id(): string {

@@ -3,6 +3,7 @@
  * Lambda or locally, where its input is staged, or how it is counted and logged; the engine adds all that.
  */
 import type { Readable, Writable } from 'node:stream';
+import type { Logger } from './logger.ts';
 import type { ParamsOf, ParamsSchema } from './params.ts';
 import type { Services } from './services.ts';
 
@@ -38,12 +39,7 @@ export interface RecordError {
 export type LogLevel = 'error' | 'info' | 'debug';
 
 /** The logger a script gets; lines go to the job trace (filtered by the schedule's logLevel) and to stdout. */
-export interface StepLogger {
-  debug(message: string, data?: Record<string, unknown>): void;
-  info(message: string, data?: Record<string, unknown>): void;
-  warn(message: string, data?: Record<string, unknown>): void;
-  error(message: string, data?: Record<string, unknown>): void;
-}
+export type StepLogger = Logger;
 
 /** Where a script sends what it produces. */
 export interface StepOutput {

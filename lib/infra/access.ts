@@ -3,9 +3,9 @@
  * secrets its params name, and the S3 locations its S3 steps use with the execution role. The stack turns this
  * into IAM statements, so a function can reach nothing its dataflow does not name.
  */
-import { GIGYA_FALLBACK_SECRETS } from '../connectors/gigya-step.ts';
 import { isBlankTemplateValue, secretNames } from '../dataflow/placeholders.ts';
 import type { Dataflow } from '../dataflow/types.ts';
+import { GIGYA_FALLBACK_SECRETS } from '../scripts/util/gigya-step.ts';
 
 /** Every string in a params value, however deep. */
 function* strings(value: unknown): Generator<string> {

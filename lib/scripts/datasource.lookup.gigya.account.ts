@@ -1,11 +1,11 @@
+import { type DataRecord, defineScript } from '../core/script.ts';
 import {
   GIGYA_CONNECTION_PARAMS,
   gigyaClientFor,
   mapConcurrent,
   normalizeSelect,
   queryLiteral,
-} from '../connectors/gigya-step.ts';
-import { type DataRecord, defineScript } from '../core/script.ts';
+} from './util/gigya-step.ts';
 import { getPath } from './util/paths.ts';
 
 type Key = string | number | boolean;

@@ -1,7 +1,8 @@
-import { checkKeyPair, S3FileSource, s3ClientFor } from '../connectors/s3.ts';
-import { finishRemoteFiles, readRemoteFiles } from '../connectors/transfer.ts';
+import { keyFolder, S3FileSource } from '../connectors/s3.ts';
 import { defineScript } from '../core/script.ts';
 import { checkReaderParams, fileReaderParams, s3AccessParams, transferRetryParams } from './util/file-transfer.ts';
+import { readerInstance } from './util/remote-files.ts';
+import { checkKeyPair, s3ClientFor } from './util/s3-access.ts';
 
 /** `datasource.read.amazon.s3`: reads the matching objects of a bucket folder as files. */
 export const datasourceReadAmazonS3 = defineScript({
@@ -40,17 +41,15 @@ export const datasourceReadAmazonS3 = defineScript({
   check: (params) => checkReaderParams(params),
   create(params, ctx) {
     checkKeyPair(params, ctx.stepId);
-    const client = s3ClientFor(ctx.services, params);
+    const moveToPath = params.afterRead === 'move' ? params.moveToPath : undefined;
+    // Refuse a bad folder before anything is read, not after.
+    if (moveToPath !== undefined) keyFolder(moveToPath, { param: 'moveToPath', stepId: ctx.stepId });
     const source = new S3FileSource({
-      client,
+      client: s3ClientFor(ctx.services, params),
       bucket: params.bucketName,
       prefix: params.objectKeyPrefix,
-      ...(params.afterRead === 'move' && params.moveToPath !== undefined ? { moveToPath: params.moveToPath } : {}),
-      stepId: ctx.stepId,
+      ...(moveToPath === undefined ? {} : { moveToPath }),
     });
-    return {
-      read: (out) => readRemoteFiles(source, params, ctx, out, { io: 'IDX_S3_IO' }),
-      afterJob: (deferred) => finishRemoteFiles(source, params, ctx, deferred, { io: 'IDX_S3_IO' }),
-    };
+    return readerInstance(source, params, ctx, 'IDX_S3_IO');
   },
 });

@@ -1,13 +1,13 @@
+import { IdxError } from '../core/errors.ts';
+import { defineScript, type ScriptCheckProblem } from '../core/script.ts';
+import { isProblem, placeholdersIn } from '../dataflow/placeholders.ts';
 import {
   createSearchReader,
   GIGYA_CONNECTION_PARAMS,
   GIGYA_PAGE_SIZE_PARAM,
   normalizeSelect,
   renderWhere,
-} from '../connectors/gigya-step.ts';
-import { IdxError } from '../core/errors.ts';
-import { defineScript, type ScriptCheckProblem } from '../core/script.ts';
-import { isProblem, placeholdersIn } from '../dataflow/placeholders.ts';
+} from './util/gigya-step.ts';
 
 /** Timestamp fields a delta may key on (identitysync-spec.md §3). */
 const DELTA_FIELDS = [
