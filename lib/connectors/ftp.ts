@@ -10,7 +10,7 @@ import type { TLSSocket } from 'node:tls';
 import { Client, FTPError } from 'basic-ftp';
 import { IdxError } from '../core/errors.ts';
 import { joinRemote } from './remote-path.ts';
-import type { FileSource, FileTarget, RemoteFile } from './transfer.ts';
+import { ConnectedFolder, type FileSource, type FileTarget, NETWORK_ERROR_CODES, type RemoteFile } from './transfer.ts';
 
 /** Where and how to log in. Credentials are resolved values, never logged. */
 export interface FtpEndpoint {
@@ -34,16 +34,6 @@ export function normalizeCertificateFingerprint(value: string): string {
     .toUpperCase();
 }
 
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-]);
 const NETWORK_TEXT =
   /socket|closed connection|FIN packet|timeout|connection (closed|lost|reset)|premature|ECONNRESET|EPIPE/i;
 
@@ -159,7 +149,7 @@ export class FtpConnection {
     if (error instanceof IdxError) return error.transient;
     if (error instanceof FTPError) return error.code >= 400 && error.code < 500;
     const e = error as { code?: unknown; message?: string };
-    if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return true;
+    if (typeof e.code === 'string' && NETWORK_ERROR_CODES.has(e.code)) return true;
     return NETWORK_TEXT.test(e.message ?? '');
   }
 }
@@ -182,25 +172,10 @@ async function renameReplacing(c: FtpConnection, from: string, to: string): Prom
 }
 
 /** The regular files of one FTP folder as a {@link FileSource}. */
-export class FtpFileSource implements FileSource {
-  readonly #c: FtpConnection;
-  readonly #root: string;
-  readonly #moveTo: string | undefined;
-
-  /** `root` and `moveTo` are normalized folders (`normalizeRoot`, `moveFolder`); no `moveTo`: moves stay in `root`. */
-  constructor(connection: FtpConnection, root: string, moveTo?: string) {
-    this.#c = connection;
-    this.#root = root;
-    this.#moveTo = moveTo;
-  }
-
-  get id(): string {
-    return this.#c.id;
-  }
-
+export class FtpFileSource extends ConnectedFolder<FtpConnection> implements FileSource {
   async list(): Promise<RemoteFile[]> {
-    const folder = await this.#c.absolute(this.#root);
-    const client = await this.#c.client();
+    const folder = await this.connection.absolute(this.root);
+    const client = await this.connection.client();
     const entries = await client.list(folder);
     const files: RemoteFile[] = [];
     for (const e of entries.filter((x) => x.isFile)) {
@@ -218,7 +193,7 @@ export class FtpFileSource implements FileSource {
   }
 
   async open(file: RemoteFile, start: number): Promise<Readable> {
-    const client = await this.#c.client();
+    const client = await this.connection.client();
     const out = new PassThrough({ highWaterMark: 1 << 20 });
     // basic-ftp ends its destination even when the transfer fails, so it writes into a forwarder whose end
     // means nothing; the outcome of the transfer decides whether the stream ends or fails.
@@ -243,56 +218,42 @@ export class FtpFileSource implements FileSource {
   }
 
   async remove(file: RemoteFile): Promise<void> {
-    const client = await this.#c.client();
+    const client = await this.connection.client();
     await client.remove(file.path).catch((error: unknown) => {
       if (!isMissing(error)) throw error;
     });
   }
 
   async move(file: RemoteFile): Promise<void> {
-    const folder = await this.#c.absolute(this.#moveTo ?? this.#root);
-    const client = await this.#c.client();
+    const folder = await this.connection.absolute(this.moveTo ?? this.root);
+    const client = await this.connection.client();
     await client.ensureDir(folder);
-    await renameReplacing(this.#c, file.path, joinRemote(folder, file.name, { allowFolders: false }));
-  }
-
-  reset(): Promise<void> {
-    return this.#c.reset();
-  }
-
-  isTransient(error: unknown): boolean {
-    return this.#c.isTransient(error);
+    await renameReplacing(this.connection, file.path, joinRemote(folder, file.name, { allowFolders: false }));
   }
 }
 
 /** An FTP folder as a {@link FileTarget}. Paths it receives are absolute or relative to the login folder. */
-export class FtpFileTarget implements FileTarget {
-  readonly #c: FtpConnection;
-
-  constructor(connection: FtpConnection) {
-    this.#c = connection;
-  }
-
+export class FtpFileTarget extends ConnectedFolder<FtpConnection> implements FileTarget {
   async upload(path: string, body: Readable): Promise<void> {
-    const target = await this.#c.absolute(path);
-    const client = await this.#c.client();
+    const target = await this.connection.absolute(path);
+    const client = await this.connection.client();
     // STOR replaces a file of the same name, including a stale temporary file from a crashed run.
     await client.uploadFrom(body, target);
   }
 
   async rename(from: string, to: string): Promise<void> {
-    await renameReplacing(this.#c, await this.#c.absolute(from), await this.#c.absolute(to));
+    await renameReplacing(this.connection, await this.connection.absolute(from), await this.connection.absolute(to));
   }
 
   async remove(path: string): Promise<void> {
-    const target = await this.#c.absolute(path);
-    const client = await this.#c.client();
+    const target = await this.connection.absolute(path);
+    const client = await this.connection.client();
     await client.remove(target, true);
   }
 
   async size(path: string): Promise<number | undefined> {
-    const target = await this.#c.absolute(path);
-    const client = await this.#c.client();
+    const target = await this.connection.absolute(path);
+    const client = await this.connection.client();
     return client.size(target).catch((error: unknown) => {
       if (isMissing(error)) return undefined;
       throw error;
@@ -300,16 +261,8 @@ export class FtpFileTarget implements FileTarget {
   }
 
   async ensureFolder(path: string): Promise<void> {
-    const target = await this.#c.absolute(path);
-    const client = await this.#c.client();
+    const target = await this.connection.absolute(path);
+    const client = await this.connection.client();
     await client.ensureDir(target);
-  }
-
-  reset(): Promise<void> {
-    return this.#c.reset();
-  }
-
-  isTransient(error: unknown): boolean {
-    return this.#c.isTransient(error);
   }
 }

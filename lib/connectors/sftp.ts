@@ -11,7 +11,7 @@ import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { SftpAddress } from '../core/services.ts';
 import { joinRemote } from './remote-path.ts';
-import type { FileSource, FileTarget, RemoteFile } from './transfer.ts';
+import { ConnectedFolder, type FileSource, type FileTarget, NETWORK_ERROR_CODES, type RemoteFile } from './transfer.ts';
 
 /**
  * Turns off Nagle's algorithm on an SSH socket. Without ssh2's optional native add-on (never present in Lambda)
@@ -56,19 +56,8 @@ export function normalizeFingerprint(value: string): string {
   return `SHA256:${v.replace(/=+$/, '')}`;
 }
 
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ERR_NOT_CONNECTED',
-  'ERR_STREAM_PREMATURE_CLOSE',
-]);
+/** Besides a dropped connection, ssh2's own codes of a connection that went away under an operation. */
+const NETWORK_CODES = new Set([...NETWORK_ERROR_CODES, 'ENETDOWN', 'ERR_NOT_CONNECTED', 'ERR_STREAM_PREMATURE_CLOSE']);
 const NETWORK_TEXT =
   /unexpected (end|close)|connection lost|not connected|no sftp connection|socket|timed out|timeout|closed|ECONNRESET|EPIPE|premature/i;
 
@@ -212,59 +201,36 @@ export class SftpConnection {
 }
 
 /** The regular files of one SFTP folder as a {@link FileSource}. */
-export class SftpFileSource implements FileSource {
-  readonly #c: SftpConnection;
-  readonly #root: string;
-  readonly #moveTo: string | undefined;
-
-  /** `root` and `moveTo` are normalized folders (`normalizeRoot`, `moveFolder`); no `moveTo`: moves stay in `root`. */
-  constructor(connection: SftpConnection, root: string, moveTo?: string) {
-    this.#c = connection;
-    this.#root = root;
-    this.#moveTo = moveTo;
-  }
-
-  get id(): string {
-    return this.#c.id;
-  }
-
+export class SftpFileSource extends ConnectedFolder<SftpConnection> implements FileSource {
   async list(): Promise<RemoteFile[]> {
-    const client = await this.#c.client();
-    const entries = await client.list(this.#root);
+    const client = await this.connection.client();
+    const entries = await client.list(this.root);
     return entries
       .filter((e) => e.type === '-')
       .map((e) => ({
         name: e.name,
         // Unsafe names are refused by the reader before use; the path is only built for safe ones.
-        path: this.#root === '.' ? e.name : `${this.#root === '/' ? '' : this.#root}/${e.name}`,
+        path: this.root === '.' ? e.name : `${this.root === '/' ? '' : this.root}/${e.name}`,
         size: e.size,
         modifiedAt: e.modifyTime,
       }));
   }
 
   async open(file: RemoteFile, start: number): Promise<Readable> {
-    const client = await this.#c.client();
+    const client = await this.connection.client();
     return client.createReadStream(file.path, { start, highWaterMark: 256 * 1024 }) as unknown as Readable;
   }
 
   async remove(file: RemoteFile): Promise<void> {
-    const client = await this.#c.client();
+    const client = await this.connection.client();
     await client.delete(file.path, true);
   }
 
   async move(file: RemoteFile): Promise<void> {
-    const folder = this.#moveTo ?? this.#root;
-    const client = await this.#c.client();
+    const folder = this.moveTo ?? this.root;
+    const client = await this.connection.client();
     if (folder !== '.' && folder !== '/' && !(await client.exists(folder))) await client.mkdir(folder, true);
-    await renameReplacing(this.#c, file.path, joinRemote(folder, file.name, { allowFolders: false }));
-  }
-
-  reset(): Promise<void> {
-    return this.#c.reset();
-  }
-
-  isTransient(error: unknown): boolean {
-    return this.#c.isTransient(error);
+    await renameReplacing(this.connection, file.path, joinRemote(folder, file.name, { allowFolders: false }));
   }
 }
 
@@ -280,44 +246,30 @@ async function renameReplacing(c: SftpConnection, from: string, to: string): Pro
 }
 
 /** An SFTP folder as a {@link FileTarget}. */
-export class SftpFileTarget implements FileTarget {
-  readonly #c: SftpConnection;
-
-  constructor(connection: SftpConnection) {
-    this.#c = connection;
-  }
-
+export class SftpFileTarget extends ConnectedFolder<SftpConnection> implements FileTarget {
   async upload(path: string, body: Readable): Promise<void> {
-    const client = await this.#c.client();
+    const client = await this.connection.client();
     // Flags "w": create or truncate, so a stale temporary file from a crashed run is overwritten.
     await client.put(body, path, { writeStreamOptions: { flags: 'w', mode: 0o644 } });
   }
 
   rename(from: string, to: string): Promise<void> {
-    return renameReplacing(this.#c, from, to);
+    return renameReplacing(this.connection, from, to);
   }
 
   async remove(path: string): Promise<void> {
-    const client = await this.#c.client();
+    const client = await this.connection.client();
     await client.delete(path, true);
   }
 
   async size(path: string): Promise<number | undefined> {
-    const client = await this.#c.client();
+    const client = await this.connection.client();
     if (!(await client.exists(path))) return undefined;
     return (await client.stat(path)).size;
   }
 
   async ensureFolder(path: string): Promise<void> {
-    const client = await this.#c.client();
+    const client = await this.connection.client();
     if (!(await client.exists(path))) await client.mkdir(path, true);
-  }
-
-  reset(): Promise<void> {
-    return this.#c.reset();
-  }
-
-  isTransient(error: unknown): boolean {
-    return this.#c.isTransient(error);
   }
 }

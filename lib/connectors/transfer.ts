@@ -11,6 +11,18 @@ import type { Logger } from '../core/logger.ts';
 import { parentOf } from './remote-path.ts';
 import { withRetry } from './retry.ts';
 
+/** Node's codes of a connection that dropped, was refused or timed out: worth another attempt on any protocol. */
+export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
 /** One regular file in a remote folder. */
 export interface RemoteFile {
   /** The plain name (no folder). */
@@ -30,6 +42,42 @@ export interface Reconnecting {
   reset(): Promise<void>;
   /** True when an error may go away on another attempt (dropped connection, timeout, 5xx). */
   isTransient(error: unknown): boolean;
+}
+
+/** A connection to one account on a server: it names the account and decides resets and transient failures. */
+export interface Connection extends Reconnecting {
+  /** Names the server and account in processed-file marks and messages, e.g. `sftp://user@host:22`. */
+  readonly id: string;
+}
+
+/**
+ * A folder reached over one connection, the common part of a protocol's {@link FileSource} and
+ * {@link FileTarget}: the connection names the account, drops itself after a failure and judges which failures
+ * may pass. `root` and `moveTo` are normalized folders (`normalizeRoot`, `moveFolder`); without `moveTo`, files
+ * are moved within `root`.
+ */
+export abstract class ConnectedFolder<C extends Connection> implements Reconnecting {
+  protected readonly connection: C;
+  protected readonly root: string;
+  protected readonly moveTo: string | undefined;
+
+  constructor(connection: C, root = '.', moveTo?: string) {
+    this.connection = connection;
+    this.root = root;
+    this.moveTo = moveTo;
+  }
+
+  get id(): string {
+    return this.connection.id;
+  }
+
+  reset(): Promise<void> {
+    return this.connection.reset();
+  }
+
+  isTransient(error: unknown): boolean {
+    return this.connection.isTransient(error);
+  }
 }
 
 /** What a protocol gives the generic reader. Every call may (re)connect; `reset` drops a broken connection. */
