@@ -5,6 +5,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ENV } from '../lib/core/env.ts';
 import { type ExecutionStatusNotice, type FinalizeResult, finalizeExecution } from '../lib/engine/finalize.ts';
 
 const need = (name: string): string => {
@@ -18,7 +19,7 @@ const deps = {
     marshallOptions: { removeUndefinedValues: true },
   }),
   sns: new SNSClient({ maxAttempts: 5 }),
-  tables: { jobs: need('IDX_JOBS_TABLE'), state: need('IDX_STATE_TABLE') },
+  tables: { jobs: need(ENV.jobsTable.name), state: need(ENV.stateTable.name) },
 };
 
 /** Lambda entry point. */

@@ -3,6 +3,7 @@
  * per container, then hands the event to the engine.
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ENV } from '../lib/core/env.ts';
 import type { EngineEvent } from '../lib/core/events.ts';
 import { handle } from '../lib/engine/handler.ts';
 import { AwsSecretResolver } from '../lib/engine/secrets.ts';
@@ -12,7 +13,7 @@ import { defaultRegistry } from '../lib/scripts/index.ts';
 const config = configFromEnv();
 const services = createServices(
   config,
-  new AwsSecretResolver(new SecretsManagerClient({}), process.env.IDX_SECRET_PREFIX ?? 'identity-sync/'),
+  new AwsSecretResolver(new SecretsManagerClient({}), process.env[ENV.secretPrefix.name] ?? 'identity-sync/'),
 );
 const registry = defaultRegistry();
 /** Time kept back from the Lambda timeout for staging and bookkeeping after a reader pauses. */

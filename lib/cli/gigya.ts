@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ENV } from '../core/env.ts';
 import { IdxError } from '../core/errors.ts';
 import { generateAccounts } from '../local/gigya-accounts.ts';
 import { startGigyaEmulator } from '../local/gigya-emulator.ts';
@@ -20,7 +21,7 @@ function usageError(): IdxError {
 }
 
 function stateDir(dir: string | undefined): string {
-  return join(resolve(dir ?? process.env.IDX_HOME ?? join(process.cwd(), '.idx')), 'gigya');
+  return join(resolve(dir ?? process.env[ENV.home.name] ?? join(process.cwd(), '.idx')), 'gigya');
 }
 
 /** Runs `idx gigya <subcommand>`; resolves with the exit code. */

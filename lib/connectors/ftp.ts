@@ -1,6 +1,6 @@
 /**
- * FTP and explicit FTPS for the file steps (basic-ftp): one lazily opened connection per step, dropped and
- * reopened after a failure; the TLS certificate optionally pinned and checked before the login is sent; paths
+ * An FTP and explicit FTPS client (basic-ftp): one lazily opened connection, dropped and reopened after a
+ * failure; the TLS certificate optionally pinned and checked before the login is sent; paths
  * made absolute from the login folder because basic-ftp's folder creation changes the working folder.
  * {@link FtpFileSource} and {@link FtpFileTarget} plug it into the generic reader and writer.
  */
@@ -9,8 +9,8 @@ import { PassThrough, type Readable, Writable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { Client, FTPError } from 'basic-ftp';
 import { IdxError } from '../core/errors.ts';
-import { joinRemote, moveFolder, normalizeRoot } from './remote-path.ts';
-import type { FileSource, FileTarget, RemoteFile } from './transfer.ts';
+import { joinRemote } from './remote-path.ts';
+import { ConnectedFolder, type FileSource, type FileTarget, NETWORK_ERROR_CODES, type RemoteFile } from './transfer.ts';
 
 /** Where and how to log in. Credentials are resolved values, never logged. */
 export interface FtpEndpoint {
@@ -25,30 +25,6 @@ export interface FtpEndpoint {
   readonly timeoutMs: number;
 }
 
-/** The connection params of the FTP steps, as resolved. */
-export interface FtpConnectionParams {
-  readonly host: string;
-  readonly port: number;
-  readonly username: string;
-  readonly password?: string;
-  readonly secure: 'none' | 'explicit';
-  readonly certificateFingerprint?: string;
-  readonly timeout: number;
-}
-
-/** The endpoint of a step from its params; blank optional values count as unset. */
-export function ftpEndpoint(params: FtpConnectionParams): FtpEndpoint {
-  return {
-    host: params.host.trim(),
-    port: params.port,
-    username: params.username,
-    ...(params.password ? { password: params.password } : {}),
-    secure: params.secure,
-    ...(params.certificateFingerprint?.trim() ? { certificateFingerprint: params.certificateFingerprint } : {}),
-    timeoutMs: params.timeout * 1000,
-  };
-}
-
 /** Normalizes a certificate fingerprint to upper-case hex without separators. */
 export function normalizeCertificateFingerprint(value: string): string {
   return value
@@ -58,30 +34,18 @@ export function normalizeCertificateFingerprint(value: string): string {
     .toUpperCase();
 }
 
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-]);
 const NETWORK_TEXT =
   /socket|closed connection|FIN packet|timeout|connection (closed|lost|reset)|premature|ECONNRESET|EPIPE/i;
 
 /** A lazily opened FTP connection that reopens after {@link reset}. */
 export class FtpConnection {
   readonly #e: FtpEndpoint;
-  readonly #stepId: string;
   #client: Client | undefined;
   #home = '/';
   #connecting: Promise<Client> | undefined;
 
-  constructor(endpoint: FtpEndpoint, stepId: string) {
+  constructor(endpoint: FtpEndpoint) {
     this.#e = endpoint;
-    this.#stepId = stepId;
   }
 
   /** `ftp://user@host:port` (or `ftps://`): names the account in processed-file marks and messages. */
@@ -126,7 +90,6 @@ export class FtpConnection {
               'IDX_FTP_CERTIFICATE_MISMATCH',
               `the TLS certificate of ${e.host}:${e.port} is not the pinned one; refusing to log in`,
               {
-                stepId: this.#stepId,
                 param: 'certificateFingerprint',
                 expected: pinned,
                 received: seen,
@@ -142,7 +105,6 @@ export class FtpConnection {
             'IDX_FTP_AUTH',
             `login as "${e.username}" on ${e.host}:${e.port} was refused (${error.code})`,
             {
-              stepId: this.#stepId,
               param: 'password',
               expected: 'credentials the server accepts',
               received: `FTP reply ${error.code}`,
@@ -161,7 +123,6 @@ export class FtpConnection {
           'IDX_FTP_CERTIFICATE',
           `the TLS certificate of ${e.host}:${e.port} is not trusted: ${error.message}`,
           {
-            stepId: this.#stepId,
             param: 'certificateFingerprint',
             expected: 'a certificate from a trusted CA, or a pinned fingerprint',
             received: error.message,
@@ -188,7 +149,7 @@ export class FtpConnection {
     if (error instanceof IdxError) return error.transient;
     if (error instanceof FTPError) return error.code >= 400 && error.code < 500;
     const e = error as { code?: unknown; message?: string };
-    if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return true;
+    if (typeof e.code === 'string' && NETWORK_ERROR_CODES.has(e.code)) return true;
     return NETWORK_TEXT.test(e.message ?? '');
   }
 }
@@ -211,24 +172,10 @@ async function renameReplacing(c: FtpConnection, from: string, to: string): Prom
 }
 
 /** The regular files of one FTP folder as a {@link FileSource}. */
-export class FtpFileSource implements FileSource {
-  readonly #c: FtpConnection;
-  readonly #root: string;
-  readonly #moveTo: string | undefined;
-
-  constructor(connection: FtpConnection, remotePath: string, moveToPath: string | undefined, stepId: string) {
-    this.#c = connection;
-    this.#root = normalizeRoot(remotePath, { param: 'remotePath', stepId });
-    this.#moveTo = moveToPath === undefined ? undefined : moveFolder(this.#root, moveToPath, stepId);
-  }
-
-  get id(): string {
-    return this.#c.id;
-  }
-
+export class FtpFileSource extends ConnectedFolder<FtpConnection> implements FileSource {
   async list(): Promise<RemoteFile[]> {
-    const folder = await this.#c.absolute(this.#root);
-    const client = await this.#c.client();
+    const folder = await this.connection.absolute(this.root);
+    const client = await this.connection.client();
     const entries = await client.list(folder);
     const files: RemoteFile[] = [];
     for (const e of entries.filter((x) => x.isFile)) {
@@ -246,7 +193,7 @@ export class FtpFileSource implements FileSource {
   }
 
   async open(file: RemoteFile, start: number): Promise<Readable> {
-    const client = await this.#c.client();
+    const client = await this.connection.client();
     const out = new PassThrough({ highWaterMark: 1 << 20 });
     // basic-ftp ends its destination even when the transfer fails, so it writes into a forwarder whose end
     // means nothing; the outcome of the transfer decides whether the stream ends or fails.
@@ -271,56 +218,42 @@ export class FtpFileSource implements FileSource {
   }
 
   async remove(file: RemoteFile): Promise<void> {
-    const client = await this.#c.client();
+    const client = await this.connection.client();
     await client.remove(file.path).catch((error: unknown) => {
       if (!isMissing(error)) throw error;
     });
   }
 
   async move(file: RemoteFile): Promise<void> {
-    const folder = await this.#c.absolute(this.#moveTo ?? this.#root);
-    const client = await this.#c.client();
+    const folder = await this.connection.absolute(this.moveTo ?? this.root);
+    const client = await this.connection.client();
     await client.ensureDir(folder);
-    await renameReplacing(this.#c, file.path, joinRemote(folder, file.name, { allowFolders: false }));
-  }
-
-  reset(): Promise<void> {
-    return this.#c.reset();
-  }
-
-  isTransient(error: unknown): boolean {
-    return this.#c.isTransient(error);
+    await renameReplacing(this.connection, file.path, joinRemote(folder, file.name, { allowFolders: false }));
   }
 }
 
 /** An FTP folder as a {@link FileTarget}. Paths it receives are absolute or relative to the login folder. */
-export class FtpFileTarget implements FileTarget {
-  readonly #c: FtpConnection;
-
-  constructor(connection: FtpConnection) {
-    this.#c = connection;
-  }
-
+export class FtpFileTarget extends ConnectedFolder<FtpConnection> implements FileTarget {
   async upload(path: string, body: Readable): Promise<void> {
-    const target = await this.#c.absolute(path);
-    const client = await this.#c.client();
+    const target = await this.connection.absolute(path);
+    const client = await this.connection.client();
     // STOR replaces a file of the same name, including a stale temporary file from a crashed run.
     await client.uploadFrom(body, target);
   }
 
   async rename(from: string, to: string): Promise<void> {
-    await renameReplacing(this.#c, await this.#c.absolute(from), await this.#c.absolute(to));
+    await renameReplacing(this.connection, await this.connection.absolute(from), await this.connection.absolute(to));
   }
 
   async remove(path: string): Promise<void> {
-    const target = await this.#c.absolute(path);
-    const client = await this.#c.client();
+    const target = await this.connection.absolute(path);
+    const client = await this.connection.client();
     await client.remove(target, true);
   }
 
   async size(path: string): Promise<number | undefined> {
-    const target = await this.#c.absolute(path);
-    const client = await this.#c.client();
+    const target = await this.connection.absolute(path);
+    const client = await this.connection.client();
     return client.size(target).catch((error: unknown) => {
       if (isMissing(error)) return undefined;
       throw error;
@@ -328,16 +261,8 @@ export class FtpFileTarget implements FileTarget {
   }
 
   async ensureFolder(path: string): Promise<void> {
-    const target = await this.#c.absolute(path);
-    const client = await this.#c.client();
+    const target = await this.connection.absolute(path);
+    const client = await this.connection.client();
     await client.ensureDir(target);
-  }
-
-  reset(): Promise<void> {
-    return this.#c.reset();
-  }
-
-  isTransient(error: unknown): boolean {
-    return this.#c.isTransient(error);
   }
 }

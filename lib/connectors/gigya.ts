@@ -9,7 +9,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IdxError } from '../core/errors.ts';
-import type { StepLogger } from '../core/script.ts';
+import type { Logger } from '../core/logger.ts';
 import { bearerToken, signParams } from './gigya-signer.ts';
 
 /** The response envelope every Gigya method returns (apis.md §A.3), plus the method's own members. */
@@ -52,18 +52,6 @@ export const CONFIGURATION_ERROR_CODES: ReadonlySet<number> = new Set([
 
 /** Informational codes the SDKs treat as success (account pending registration / verification). */
 const SUCCESS_CODES: ReadonlySet<number> = new Set([0, 206001, 206002]);
-
-/**
- * The credentials the local emulator accepts by default. Steps that leave `apiKey` / `userKey` / `secret` empty
- * use them when the runtime is local and points Gigya at the emulator, so the public templates (which ship
- * without credentials) run on a laptop unchanged. They guard nothing real.
- */
-export const LOCAL_GIGYA_CREDENTIALS = {
-  apiKey: '3_localEmulatorApiKey',
-  userKey: 'localEmulatorUserKey',
-  // base64("identity-sync local emulator secret"): the signature key is the base64-decoded secret.
-  secret: 'aWRlbnRpdHktc3luYyBsb2NhbCBlbXVsYXRvciBzZWNyZXQ=',
-} as const;
 
 /** A Gigya method answered with an error (`errorCode` ≠ 0). */
 export class GigyaError extends IdxError {
@@ -270,7 +258,7 @@ export interface GigyaClientOptions {
   readonly callsPerSecond?: number;
   /** Per-request timeout (search may take up to 60 s server-side). @default 75000 */
   readonly timeoutMs?: number;
-  readonly log?: StepLogger;
+  readonly log?: Logger;
   readonly signal?: AbortSignal;
   readonly fetch?: typeof fetch;
   /** Randomness for jitter (tests pin it). @default Math.random */

@@ -1,7 +1,7 @@
 /**
  * S3 for the file steps: a {@link FileSource} over one "folder" of a bucket (keys under a prefix, not
- * recursive) and a streaming, encrypted upload. Credentials come from the execution role unless a step names
- * an access key pair; a region can be given for buckets outside the runtime's region.
+ * recursive) and a streaming, encrypted upload, both over a client the caller builds (which credentials and
+ * region a step uses is decided in lib/scripts/util/s3-access.ts).
  */
 import type { Readable } from 'node:stream';
 import {
@@ -14,48 +14,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { IdxError } from '../core/errors.ts';
-import type { Services } from '../core/services.ts';
 import { checkRelativeName, normalizeRoot } from './remote-path.ts';
 import type { FileSource, RemoteFile } from './transfer.ts';
-
-/** How a step reaches S3: region and optional explicit keys (already resolved from secrets). */
-export interface S3Access {
-  readonly region?: string;
-  readonly accessKey?: string;
-  readonly secretKey?: string;
-}
-
-/**
- * The client for a step: the runtime's own client (execution role, runtime region) unless the step gives a
- * region or a key pair. Blank values count as unset, as console templates ship them blank.
- */
-export function s3ClientFor(services: Services, access: S3Access): S3Client {
-  const region = access.region?.trim() || undefined;
-  const accessKeyId = access.accessKey?.trim() || undefined;
-  const secretAccessKey = access.secretKey?.trim() || undefined;
-  if (accessKeyId && secretAccessKey)
-    return services.s3For({ ...(region ? { region } : {}), accessKeyId, secretAccessKey });
-  if (region) return services.s3For({ region });
-  return services.s3;
-}
-
-/** Checks that an access key pair is given whole or not at all. */
-export function checkKeyPair(access: S3Access, stepId: string): void {
-  const a = Boolean(access.accessKey?.trim());
-  const s = Boolean(access.secretKey?.trim());
-  if (a !== s) {
-    throw new IdxError(
-      'IDX_S3_CREDENTIALS',
-      'accessKey and secretKey go together: give both, or neither to use the execution role',
-      {
-        stepId,
-        param: a ? 'secretKey' : 'accessKey',
-        expected: 'both accessKey and secretKey, or neither',
-        received: `only ${a ? 'accessKey' : 'secretKey'}`,
-      },
-    );
-  }
-}
 
 const NETWORK =
   /ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EAI_AGAIN|socket hang up|TimeoutError|RequestTimeout|aborted|premature close/i;
@@ -76,7 +36,7 @@ export function isTransientS3Error(error: unknown): boolean {
 }
 
 /** Maps an S3 failure to a coded error naming bucket and key. */
-export function s3Failure(error: unknown, action: string, where: string, stepId: string): IdxError {
+export function s3Failure(error: unknown, action: string, where: string): IdxError {
   if (error instanceof IdxError) return error;
   const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;
@@ -89,7 +49,6 @@ export function s3Failure(error: unknown, action: string, where: string, stepId:
           ? 'IDX_S3_WRONG_REGION'
           : 'IDX_S3_IO';
   return new IdxError(code, `${action} ${where} failed: ${e.name ?? 'error'}${e.message ? ` ${e.message}` : ''}`, {
-    stepId,
     transient: isTransientS3Error(error),
     cause: error,
     ...(code === 'IDX_S3_WRONG_REGION' ? { param: 'region', expected: "the bucket's region" } : {}),
@@ -107,8 +66,8 @@ export function prefixFolder(prefix: string): string {
  * The key folder of a writer (and of `moveToPath`): a folder path with a trailing `/`, or `''` for the bucket
  * root. `.`/`..` segments are refused.
  */
-export function keyFolder(path: string, param: string, stepId: string): string {
-  const root = normalizeRoot(path.replace(/^\/+/, ''), { param, stepId });
+export function keyFolder(path: string, location: { param: string; stepId?: string }): string {
+  const root = normalizeRoot(path.replace(/^\/+/, ''), location);
   return root === '.' || root === '/' ? '' : `${root}/`;
 }
 
@@ -118,9 +77,11 @@ export interface S3SourceOptions {
   readonly bucket: string;
   /** Keys starting with this; a prefix naming a folder without its trailing `/` is read as that folder. */
   readonly prefix: string;
-  /** The folder files are moved into after reading: relative to the prefix's folder, or from the bucket root when it starts with `/`. */
+  /**
+   * The folder files are moved into after reading: relative to the prefix's folder, or from the bucket root when
+   * it starts with `/`. Checked with {@link keyFolder} before the source is made.
+   */
   readonly moveToPath?: string;
-  readonly stepId: string;
 }
 
 /** The objects directly under a prefix (not in its sub-folders) as remote files. */
@@ -133,8 +94,6 @@ export class S3FileSource implements FileSource {
     this.#o = options;
     this.#prefix = options.prefix.replace(/^\/+/, '');
     this.id = `s3://${options.bucket}`;
-    // Refuse a bad folder before anything is read, not after.
-    if (options.moveToPath !== undefined) keyFolder(options.moveToPath, 'moveToPath', options.stepId);
   }
 
   async list(): Promise<RemoteFile[]> {
@@ -168,7 +127,7 @@ export class S3FileSource implements FileSource {
           }),
         )
         .catch((error: unknown) => {
-          throw s3Failure(error, 'listing', `s3://${this.#o.bucket}/${prefix}`, this.#o.stepId);
+          throw s3Failure(error, 'listing', `s3://${this.#o.bucket}/${prefix}`);
         });
       for (const o of page.Contents ?? []) {
         if (!o.Key || o.Key.endsWith('/')) continue;
@@ -198,7 +157,7 @@ export class S3FileSource implements FileSource {
         }),
       )
       .catch((error: unknown) => {
-        throw s3Failure(error, 'reading', `s3://${this.#o.bucket}/${file.path}`, this.#o.stepId);
+        throw s3Failure(error, 'reading', `s3://${this.#o.bucket}/${file.path}`);
       });
     return out.Body as Readable;
   }
@@ -207,18 +166,18 @@ export class S3FileSource implements FileSource {
     await this.#o.client
       .send(new DeleteObjectCommand({ Bucket: this.#o.bucket, Key: file.path }))
       .catch((error: unknown) => {
-        throw s3Failure(error, 'deleting', `s3://${this.#o.bucket}/${file.path}`, this.#o.stepId);
+        throw s3Failure(error, 'deleting', `s3://${this.#o.bucket}/${file.path}`);
       });
   }
 
   async move(file: RemoteFile): Promise<void> {
-    const name = checkRelativeName(file.name, { stepId: this.#o.stepId, allowFolders: false }).join('/');
+    const name = checkRelativeName(file.name, { allowFolders: false }).join('/');
     const to = this.#o.moveToPath ?? '';
     // Relative to the folder of the prefix as written (the deployed grants are computed from it).
     const written = this.#o.prefix.replace(/^\/+/, '');
     const folder = to.startsWith('/')
-      ? keyFolder(to, 'moveToPath', this.#o.stepId)
-      : `${prefixFolder(written)}${keyFolder(to, 'moveToPath', this.#o.stepId)}`;
+      ? keyFolder(to, { param: 'moveToPath' })
+      : `${prefixFolder(written)}${keyFolder(to, { param: 'moveToPath' })}`;
     const key = `${folder}${name}`;
     await this.#o.client
       .send(
@@ -229,7 +188,7 @@ export class S3FileSource implements FileSource {
         }),
       )
       .catch((error: unknown) => {
-        throw s3Failure(error, 'moving', `s3://${this.#o.bucket}/${file.path} to ${key}`, this.#o.stepId);
+        throw s3Failure(error, 'moving', `s3://${this.#o.bucket}/${file.path} to ${key}`);
       });
     await this.remove(file);
   }

@@ -1,16 +1,17 @@
 /**
- * SFTP for the file steps (ssh2-sftp-client over ssh2): one lazily opened connection per step, dropped and
- * reopened after a failure; host key pinning checked before any credential or byte is sent; reads and writes
- * as streams. {@link SftpFileSource} and {@link SftpFileTarget} plug it into the generic reader and writer.
+ * An SFTP client (ssh2-sftp-client over ssh2): one lazily opened connection, dropped and reopened after a
+ * failure; host key pinning checked before any credential or byte is sent; reads and writes as streams.
+ * {@link SftpFileSource} and {@link SftpFileTarget} plug it into the generic transfers of ./transfer.ts. Which
+ * server a step reaches (local mode's embedded one included) is decided in lib/scripts/util/sftp-folder.ts.
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import SftpClient from 'ssh2-sftp-client';
 import { IdxError } from '../core/errors.ts';
-import type { StepLogger } from '../core/script.ts';
-import type { Services } from '../core/services.ts';
-import { joinRemote, moveFolder, normalizeRoot } from './remote-path.ts';
-import type { FileSource, FileTarget, RemoteFile } from './transfer.ts';
+import type { Logger } from '../core/logger.ts';
+import type { SftpAddress } from '../core/services.ts';
+import { joinRemote } from './remote-path.ts';
+import { ConnectedFolder, type FileSource, type FileTarget, NETWORK_ERROR_CODES, type RemoteFile } from './transfer.ts';
 
 /**
  * Turns off Nagle's algorithm on an SSH socket. Without ssh2's optional native add-on (never present in Lambda)
@@ -31,36 +32,15 @@ export const SFTP_CIPHERS = [
   'chacha20-poly1305@openssh.com',
 ];
 
-/** The login of the embedded SFTP server, used by steps whose host is empty in local mode. */
-export const LOCAL_SFTP_USERNAME = 'idx';
-/** The password of {@link LOCAL_SFTP_USERNAME} (a local stand-in, not a secret). */
-export const LOCAL_SFTP_PASSWORD = 'idx';
-
 /** Where and how to log in. Credentials are resolved values, never logged. */
-export interface SftpEndpoint {
-  readonly host: string;
-  readonly port: number;
+export interface SftpEndpoint extends SftpAddress {
   readonly username: string;
   readonly password?: string;
   /** PEM / OpenSSH private key text. */
   readonly privateKey?: string;
   readonly passphrase?: string;
-  /** `SHA256:<base64>` (or bare base64, or hex); unset: any host key is accepted, with a warning. */
-  readonly hostKeyFingerprint?: string;
   /** Connection and idle timeout. */
   readonly timeoutMs: number;
-}
-
-/** The connection params of the SFTP steps, as resolved. */
-export interface SftpConnectionParams {
-  readonly host: string;
-  readonly port: number;
-  readonly username: string;
-  readonly password?: string;
-  readonly privateKey?: string;
-  readonly passphrase?: string;
-  readonly hostKeyFingerprint?: string;
-  readonly timeout: number;
 }
 
 /** The OpenSSH-style fingerprint of a host key blob: `SHA256:<base64 without padding>`. */
@@ -76,92 +56,24 @@ export function normalizeFingerprint(value: string): string {
   return `SHA256:${v.replace(/=+$/, '')}`;
 }
 
-/** A private key given as text or as base64 of the text (the form console schemas use). */
-export function decodePrivateKey(value: string): string {
-  const v = value.trim();
-  if (v.includes('-----BEGIN') || v.includes('PuTTY-User-Key-File')) return v;
-  const decoded = Buffer.from(v, 'base64').toString('utf8');
-  return decoded.includes('-----BEGIN') ? decoded : v;
-}
-
-/**
- * The endpoint of a step. An empty host in local mode means the embedded server, with its pinned host key and
- * the local login for empty credentials; an empty host anywhere else is an error.
- */
-export function resolveSftpEndpoint(params: SftpConnectionParams, services: Services, stepId: string): SftpEndpoint {
-  const host = params.host.trim();
-  const local = services.config.local ? services.config.endpoints.sftp : undefined;
-  const blank = (v: string | undefined) => (v?.trim() ? v : undefined);
-  if (!host) {
-    if (!local) {
-      throw new IdxError('IDX_PARAM_MISSING', 'host is empty', {
-        stepId,
-        param: 'host',
-        expected: 'the SFTP server name (an empty host only means the embedded server in local mode)',
-        received: '""',
-      });
-    }
-    const useLocalLogin = !blank(params.username);
-    const fingerprint = blank(params.hostKeyFingerprint) ?? local.hostKeyFingerprint;
-    return {
-      host: local.host,
-      port: local.port,
-      username: useLocalLogin ? LOCAL_SFTP_USERNAME : params.username,
-      ...(useLocalLogin ? { password: LOCAL_SFTP_PASSWORD } : credentials(params)),
-      ...(fingerprint ? { hostKeyFingerprint: fingerprint } : {}),
-      timeoutMs: params.timeout * 1000,
-    };
-  }
-  const fingerprint = blank(params.hostKeyFingerprint);
-  return {
-    host,
-    port: params.port,
-    username: params.username,
-    ...credentials(params),
-    ...(fingerprint ? { hostKeyFingerprint: fingerprint } : {}),
-    timeoutMs: params.timeout * 1000,
-  };
-}
-
-function credentials(params: SftpConnectionParams): { password?: string; privateKey?: string; passphrase?: string } {
-  return {
-    ...(params.password ? { password: params.password } : {}),
-    ...(params.privateKey?.trim() ? { privateKey: decodePrivateKey(params.privateKey) } : {}),
-    ...(params.passphrase ? { passphrase: params.passphrase } : {}),
-  };
-}
-
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ERR_NOT_CONNECTED',
-  'ERR_STREAM_PREMATURE_CLOSE',
-]);
+/** Besides a dropped connection, ssh2's own codes of a connection that went away under an operation. */
+const NETWORK_CODES = new Set([...NETWORK_ERROR_CODES, 'ENETDOWN', 'ERR_NOT_CONNECTED', 'ERR_STREAM_PREMATURE_CLOSE']);
 const NETWORK_TEXT =
   /unexpected (end|close)|connection lost|not connected|no sftp connection|socket|timed out|timeout|closed|ECONNRESET|EPIPE|premature/i;
 
 /** A lazily opened SFTP connection that reopens after {@link reset}. */
 export class SftpConnection {
   readonly #endpoint: SftpEndpoint;
-  readonly #log: StepLogger;
-  readonly #stepId: string;
+  readonly #log: Logger;
   #client: SftpClient | undefined;
   #connecting: Promise<SftpClient> | undefined;
   /** Set when the current connection closed or failed; an operation failing then failed for that reason. */
   #lost = false;
   #warned = false;
 
-  constructor(endpoint: SftpEndpoint, log: StepLogger, stepId: string) {
+  constructor(endpoint: SftpEndpoint, log: Logger) {
     this.#endpoint = endpoint;
     this.#log = log;
-    this.#stepId = stepId;
   }
 
   /** `sftp://user@host:port`: names the account in processed-file marks and messages. */
@@ -219,7 +131,6 @@ export class SftpConnection {
           'IDX_SFTP_HOST_KEY_MISMATCH',
           `the host key of ${e.host}:${e.port} is not the pinned one; refusing to connect`,
           {
-            stepId: this.#stepId,
             param: 'hostKeyFingerprint',
             expected: pinned,
             received: seen,
@@ -229,7 +140,6 @@ export class SftpConnection {
       const level = (error as { level?: string }).level;
       if (level === 'client-authentication' || /authentication|auth methods/i.test((error as Error).message)) {
         throw new IdxError('IDX_SFTP_AUTH', `login as "${e.username}" on ${e.host}:${e.port} was refused`, {
-          stepId: this.#stepId,
           param: e.privateKey ? 'privateKey' : 'password',
           expected: 'credentials the server accepts',
           received: 'an authentication failure',
@@ -291,59 +201,36 @@ export class SftpConnection {
 }
 
 /** The regular files of one SFTP folder as a {@link FileSource}. */
-export class SftpFileSource implements FileSource {
-  readonly #c: SftpConnection;
-  readonly #root: string;
-  readonly #moveTo: string | undefined;
-
-  /** `moveToPath` relative to the folder, or absolute. */
-  constructor(connection: SftpConnection, remotePath: string, moveToPath: string | undefined, stepId: string) {
-    this.#c = connection;
-    this.#root = normalizeRoot(remotePath, { param: 'remotePath', stepId });
-    this.#moveTo = moveToPath === undefined ? undefined : moveFolder(this.#root, moveToPath, stepId);
-  }
-
-  get id(): string {
-    return this.#c.id;
-  }
-
+export class SftpFileSource extends ConnectedFolder<SftpConnection> implements FileSource {
   async list(): Promise<RemoteFile[]> {
-    const client = await this.#c.client();
-    const entries = await client.list(this.#root);
+    const client = await this.connection.client();
+    const entries = await client.list(this.root);
     return entries
       .filter((e) => e.type === '-')
       .map((e) => ({
         name: e.name,
         // Unsafe names are refused by the reader before use; the path is only built for safe ones.
-        path: this.#root === '.' ? e.name : `${this.#root === '/' ? '' : this.#root}/${e.name}`,
+        path: this.root === '.' ? e.name : `${this.root === '/' ? '' : this.root}/${e.name}`,
         size: e.size,
         modifiedAt: e.modifyTime,
       }));
   }
 
   async open(file: RemoteFile, start: number): Promise<Readable> {
-    const client = await this.#c.client();
+    const client = await this.connection.client();
     return client.createReadStream(file.path, { start, highWaterMark: 256 * 1024 }) as unknown as Readable;
   }
 
   async remove(file: RemoteFile): Promise<void> {
-    const client = await this.#c.client();
+    const client = await this.connection.client();
     await client.delete(file.path, true);
   }
 
   async move(file: RemoteFile): Promise<void> {
-    const folder = this.#moveTo ?? this.#root;
-    const client = await this.#c.client();
+    const folder = this.moveTo ?? this.root;
+    const client = await this.connection.client();
     if (folder !== '.' && folder !== '/' && !(await client.exists(folder))) await client.mkdir(folder, true);
-    await renameReplacing(this.#c, file.path, joinRemote(folder, file.name, { allowFolders: false }));
-  }
-
-  reset(): Promise<void> {
-    return this.#c.reset();
-  }
-
-  isTransient(error: unknown): boolean {
-    return this.#c.isTransient(error);
+    await renameReplacing(this.connection, file.path, joinRemote(folder, file.name, { allowFolders: false }));
   }
 }
 
@@ -359,44 +246,30 @@ async function renameReplacing(c: SftpConnection, from: string, to: string): Pro
 }
 
 /** An SFTP folder as a {@link FileTarget}. */
-export class SftpFileTarget implements FileTarget {
-  readonly #c: SftpConnection;
-
-  constructor(connection: SftpConnection) {
-    this.#c = connection;
-  }
-
+export class SftpFileTarget extends ConnectedFolder<SftpConnection> implements FileTarget {
   async upload(path: string, body: Readable): Promise<void> {
-    const client = await this.#c.client();
+    const client = await this.connection.client();
     // Flags "w": create or truncate, so a stale temporary file from a crashed run is overwritten.
     await client.put(body, path, { writeStreamOptions: { flags: 'w', mode: 0o644 } });
   }
 
   rename(from: string, to: string): Promise<void> {
-    return renameReplacing(this.#c, from, to);
+    return renameReplacing(this.connection, from, to);
   }
 
   async remove(path: string): Promise<void> {
-    const client = await this.#c.client();
+    const client = await this.connection.client();
     await client.delete(path, true);
   }
 
   async size(path: string): Promise<number | undefined> {
-    const client = await this.#c.client();
+    const client = await this.connection.client();
     if (!(await client.exists(path))) return undefined;
     return (await client.stat(path)).size;
   }
 
   async ensureFolder(path: string): Promise<void> {
-    const client = await this.#c.client();
+    const client = await this.connection.client();
     if (!(await client.exists(path))) await client.mkdir(path, true);
-  }
-
-  reset(): Promise<void> {
-    return this.#c.reset();
-  }
-
-  isTransient(error: unknown): boolean {
-    return this.#c.isTransient(error);
   }
 }

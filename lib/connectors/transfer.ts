@@ -1,16 +1,27 @@
 /**
- * What every file reader and writer does the same way, whatever the protocol: pick files (regex, sort,
- * processed-file memory), download them into the stage with resume on a dropped connection, then leave, delete
- * or move them; and upload under a temporary name with bounded retries, then rename. Protocols (SFTP, FTP, S3)
- * only implement {@link FileSource} / {@link FileTarget}.
+ * Moving files the same way whatever the protocol (SFTP, FTP, S3): the protocol plugs in as a {@link FileSource}
+ * or {@link FileTarget}; files are picked by a whole-name regex and ordered; a download resumes from the byte
+ * where a dropped connection stopped it; an upload goes under a temporary name, is verified by size and renamed;
+ * every action is retried with backoff while its failure is transient, then fails with a coded error.
  */
 import { once } from 'node:events';
 import { type Readable, Transform, type Writable } from 'node:stream';
 import { IdxError } from '../core/errors.ts';
-import type { InputFile, ScriptContext, StepOutput } from '../core/script.ts';
-import { ProcessedFileStore } from '../stores/processed-files.ts';
-import { checkRelativeName, joinRemote, parentOf } from './remote-path.ts';
+import type { Logger } from '../core/logger.ts';
+import { parentOf } from './remote-path.ts';
 import { withRetry } from './retry.ts';
+
+/** Node's codes of a connection that dropped, was refused or timed out: worth another attempt on any protocol. */
+export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
 
 /** One regular file in a remote folder. */
 export interface RemoteFile {
@@ -25,8 +36,52 @@ export interface RemoteFile {
   readonly version?: string;
 }
 
+/** What every protocol endpoint offers: a way to start afresh after a failure, and which failures may pass. */
+export interface Reconnecting {
+  /** Forgets the current connection after a failure, so the next call connects afresh. */
+  reset(): Promise<void>;
+  /** True when an error may go away on another attempt (dropped connection, timeout, 5xx). */
+  isTransient(error: unknown): boolean;
+}
+
+/** A connection to one account on a server: it names the account and decides resets and transient failures. */
+export interface Connection extends Reconnecting {
+  /** Names the server and account in processed-file marks and messages, e.g. `sftp://user@host:22`. */
+  readonly id: string;
+}
+
+/**
+ * A folder reached over one connection, the common part of a protocol's {@link FileSource} and
+ * {@link FileTarget}: the connection names the account, drops itself after a failure and judges which failures
+ * may pass. `root` and `moveTo` are normalized folders (`normalizeRoot`, `moveFolder`); without `moveTo`, files
+ * are moved within `root`.
+ */
+export abstract class ConnectedFolder<C extends Connection> implements Reconnecting {
+  protected readonly connection: C;
+  protected readonly root: string;
+  protected readonly moveTo: string | undefined;
+
+  constructor(connection: C, root = '.', moveTo?: string) {
+    this.connection = connection;
+    this.root = root;
+    this.moveTo = moveTo;
+  }
+
+  get id(): string {
+    return this.connection.id;
+  }
+
+  reset(): Promise<void> {
+    return this.connection.reset();
+  }
+
+  isTransient(error: unknown): boolean {
+    return this.connection.isTransient(error);
+  }
+}
+
 /** What a protocol gives the generic reader. Every call may (re)connect; `reset` drops a broken connection. */
-export interface FileSource {
+export interface FileSource extends Reconnecting {
   /** Identifies the server and account in processed-file marks, e.g. `sftp://user@host:22`. */
   readonly id: string;
   /** The regular files in the configured folder, not recursive. Names are as the server sent them. */
@@ -36,34 +91,37 @@ export interface FileSource {
   remove(file: RemoteFile): Promise<void>;
   /** Moves a file into the post-read folder (replacing a file of the same name there). */
   move(file: RemoteFile): Promise<void>;
-  /** Forgets the current connection after a failure, so the next call connects afresh. */
-  reset(): Promise<void>;
-  /** True when an error may go away on another attempt (dropped connection, timeout, 5xx). */
-  isTransient(error: unknown): boolean;
 }
 
-/** Options shared by file readers (the params of the same names). */
-export interface ReadOptions {
-  readonly fileNameRegex: string;
-  readonly sortBy: 'time' | 'name';
-  readonly sortOrder: 'ASC' | 'DESC';
-  readonly skipProcessedFiles: boolean;
-  readonly afterRead: 'leave' | 'delete' | 'move';
-  /** Attempts per file transfer. */
+/** What a protocol gives the generic uploader. Every call may (re)connect; `reset` drops a broken connection. */
+export interface FileTarget extends Reconnecting {
+  /** Writes a whole file from a stream, replacing any file of that name. */
+  upload(path: string, body: Readable): Promise<void>;
+  /** Renames, replacing the target if it exists. */
+  rename(from: string, to: string): Promise<void>;
+  /** Removes a file; a missing file is fine. */
+  remove(path: string): Promise<void>;
+  /** The size of a file, or undefined when it does not exist. */
+  size(path: string): Promise<number | undefined>;
+  /** Creates a folder and its parents when missing. */
+  ensureFolder(path: string): Promise<void>;
+}
+
+/** How one transfer action is retried and reported. */
+export interface TransferOptions {
+  /** Attempts in total, the first included. */
   readonly maxAttempts: number;
-  /** Seconds without a byte before a transfer counts as dropped. */
+  /** Seconds without a byte (or without progress) before a transfer counts as dropped. */
   readonly timeout: number;
   /** Initial backoff between attempts. @default 1000 */
   readonly retryDelayMs?: number;
+  /** The code of the error raised when attempts run out or a failure is permanent (`IDX_SFTP_IO`, …). */
+  readonly code: string;
+  /** Receives a warning before each retry. */
+  readonly log: Logger;
+  /** Stops waiting between attempts when aborted. */
+  readonly signal?: AbortSignal;
 }
-
-/** The continuation of a file reader that ran out of time: the paths it already staged in this job. */
-interface ReadContinuation {
-  readonly read: string[];
-}
-
-/** Leaves this much of a Lambda's budget for staging and bookkeeping before handing back a continuation. */
-const DEADLINE_MARGIN_MS = 60_000;
 
 /** Compiles a `fileNameRegex` as a full match, as IdentitySync's (Java) regexes are. */
 export function fileNameMatcher(regex: string): RegExp {
@@ -79,18 +137,11 @@ export function sortFiles(files: RemoteFile[], sortBy: 'time' | 'name', sortOrde
   );
 }
 
-/** A transfer error that exhausted its attempts (or is permanent), coded and located. */
-export function transferError(
-  code: string,
-  action: string,
-  error: unknown,
-  transient: boolean,
-  stepId: string,
-): IdxError {
+/** A transfer error that exhausted its attempts (or is permanent), coded; a coded error stays as it is. */
+export function transferError(code: string, action: string, error: unknown, transient: boolean): IdxError {
   if (error instanceof IdxError) return error;
   const e = error as { code?: string | number; message?: string };
   return new IdxError(code, `${action} failed: ${e.message ?? String(error)}`, {
-    stepId,
     transient,
     cause: error,
     ...(e.code === undefined ? {} : { details: { cause: String(e.code) } }),
@@ -98,8 +149,38 @@ export function transferError(
 }
 
 /**
- * Copies a stream into a writable without ending it, returning the bytes copied. A source silent for
- * `idleMs` is destroyed with a timeout error, which counts as a dropped connection.
+ * Runs one action against an endpoint until it succeeds, fails permanently or runs out of attempts: before each
+ * retry it warns and drops the connection, so the next attempt connects afresh; the last failure becomes a
+ * {@link transferError}. `isTransient` widens the endpoint's own judgement (an incomplete upload).
+ */
+export async function retryTransfer<T>(
+  endpoint: Reconnecting,
+  action: string,
+  work: () => Promise<T>,
+  options: TransferOptions,
+  isTransient: (error: unknown) => boolean = (e) => endpoint.isTransient(e),
+): Promise<T> {
+  try {
+    return await withRetry(work, {
+      attempts: options.maxAttempts,
+      baseDelayMs: options.retryDelayMs ?? 1000,
+      isTransient,
+      ...(options.signal ? { signal: options.signal } : {}),
+      onRetry: (error, attempt, delay) => {
+        options.log.warn(
+          `${action} failed (attempt ${attempt} of ${options.maxAttempts}), retrying in ${delay} ms: ${(error as Error).message}`,
+        );
+        void endpoint.reset();
+      },
+    });
+  } catch (error) {
+    throw transferError(options.code, action, error, isTransient(error));
+  }
+}
+
+/**
+ * Copies a stream into a writable without ending it, counting the bytes copied. A source silent for `idleMs` is
+ * destroyed with a timeout error, which counts as a dropped connection.
  */
 async function pump(source: Readable, target: Writable, idleMs: number, onBytes: (n: number) => void): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -138,142 +219,24 @@ async function pump(source: Readable, target: Writable, idleMs: number, onBytes:
 }
 
 /**
- * The generic file reader: lists, selects, downloads into the stage (resuming after a dropped connection),
- * remembers what it imported and applies the post-read action. Test runs and limited runs read only the first
- * selected file and change nothing on the server or in the dataflow's state.
+ * Downloads one file into `target` and ends it, resuming from the byte where a dropped connection stopped. A
+ * file whose size differs from its listing changed while it was read: a transient error, as the next attempt of
+ * the job may find it complete.
  */
-export async function readRemoteFiles(
-  source: FileSource,
-  options: ReadOptions,
-  ctx: ScriptContext,
-  out: StepOutput,
-  codes: { readonly io: string },
-): Promise<{ continuation?: ReadContinuation; deferred?: RemoteFile[] } | undefined> {
-  const { job, log, stepId } = ctx;
-  const retry = {
-    attempts: options.maxAttempts,
-    baseDelayMs: options.retryDelayMs ?? 1000,
-    isTransient: (e: unknown) => source.isTransient(e),
-    signal: ctx.signal,
-  };
-  const onRetry = (action: string) => (error: unknown, attempt: number, delay: number) => {
-    log.warn(
-      `${action} failed (attempt ${attempt} of ${options.maxAttempts}), retrying in ${delay} ms: ${(error as Error).message}`,
-    );
-    void source.reset();
-  };
-  const fail = (action: string) => (error: unknown) => {
-    throw transferError(codes.io, action, error, source.isTransient(error), stepId);
-  };
-
-  const listed = await withRetry(() => source.list(), { ...retry, onRetry: onRetry('listing the folder') }).catch(
-    fail('listing the folder'),
-  );
-  const matcher = fileNameMatcher(options.fileNameRegex);
-  const matching = listed.filter((f) => matcher.test(f.name));
-  // A name from the server is data like any other: one that could leave the folder is refused, not read.
-  for (const f of matching) checkRelativeName(f.name, { stepId, allowFolders: false });
-  let files = sortFiles(matching, options.sortBy, options.sortOrder);
-  const consumes = !job.test && job.limit === undefined;
-  const previous = (ctx.continuation as ReadContinuation | undefined)?.read ?? [];
-  const already = new Set(previous);
-  files = files.filter((f) => !already.has(f.path));
-
-  const store = new ProcessedFileStore(
-    ctx.services.dynamo,
-    ctx.services.config.tables.state,
-    ctx.services.config.tables.jobs,
-  );
-  if (options.skipProcessedFiles && !job.fullExtract && files.length > 0) {
-    const done = await store.processed(job.dataflowId, source.id, files, job.id);
-    if (done.size > 0) log.info(`${done.size} matching file(s) already imported by an earlier run, skipped`);
-    files = files.filter((f) => !done.has(f.path));
-  }
-  if (!consumes && files.length > 1) {
-    log.info(
-      `${job.test ? 'test' : 'limited'} run: reading only the first of ${files.length} selected files, changing nothing on the server`,
-    );
-    files = files.slice(0, 1);
-  }
-  log.info(
-    files.length ? `selected ${files.length} file(s): ${files.map((f) => f.name).join(', ')}` : 'no new file to read',
-  );
-
-  const read: RemoteFile[] = [];
-  let continuation: ReadContinuation | undefined;
-  for (const file of files) {
-    if (read.length > 0 && Date.now() > ctx.deadline - DEADLINE_MARGIN_MS) {
-      continuation = { read: [...previous, ...read.map((f) => f.path)] };
-      log.info(`time budget nearly spent: ${files.length - read.length} file(s) left for the next invocation`);
-      break;
-    }
-    await download(source, file, out, options, retry, onRetry, codes.io, stepId);
-    read.push(file);
-  }
-
-  if (consumes && read.length > 0 && options.skipProcessedFiles)
-    await store.mark(job.dataflowId, source.id, read, job.id);
-  // Deleting or moving waits until the whole job succeeded: a later step that fails must find the file again.
-  const deferred = consumes && read.length > 0 && options.afterRead !== 'leave' ? read : undefined;
-  if (deferred)
-    log.info(
-      `${deferred.length} file(s) will be ${options.afterRead === 'delete' ? 'deleted' : 'moved'} once the job succeeds`,
-    );
-  return continuation || deferred
-    ? { ...(continuation ? { continuation } : {}), ...(deferred ? { deferred } : {}) }
-    : undefined;
-}
-
-/** Applies the post-read action (delete or move) to files a reader read, once their job has succeeded. */
-export async function finishRemoteFiles(
-  source: FileSource,
-  options: Pick<ReadOptions, 'afterRead' | 'maxAttempts' | 'retryDelayMs'>,
-  ctx: ScriptContext,
-  deferred: readonly unknown[],
-  codes: { readonly io: string },
-): Promise<void> {
-  if (options.afterRead === 'leave') return;
-  const retry = {
-    attempts: options.maxAttempts,
-    baseDelayMs: options.retryDelayMs ?? 1000,
-    isTransient: (e: unknown) => source.isTransient(e),
-    signal: ctx.signal,
-  };
-  for (const file of deferred.flat() as RemoteFile[]) {
-    const action = options.afterRead === 'delete' ? `deleting ${file.path}` : `moving ${file.path}`;
-    await withRetry(() => (options.afterRead === 'delete' ? source.remove(file) : source.move(file)), {
-      ...retry,
-      onRetry: (error: unknown, attempt: number, delay: number) => {
-        ctx.log.warn(
-          `${action} failed (attempt ${attempt} of ${options.maxAttempts}), retrying in ${delay} ms: ${(error as Error).message}`,
-        );
-        void source.reset();
-      },
-    }).catch((error: unknown) => {
-      throw transferError(codes.io, action, error, source.isTransient(error), ctx.stepId);
-    });
-    ctx.log.info(`${options.afterRead === 'delete' ? 'deleted' : 'moved'} ${file.path} after the job succeeded`);
-  }
-}
-
-async function download(
+export async function downloadFile(
   source: FileSource,
   file: RemoteFile,
-  out: StepOutput,
-  options: ReadOptions,
-  retry: { attempts: number; baseDelayMs: number; isTransient: (e: unknown) => boolean; signal: AbortSignal },
-  onRetry: (action: string) => (error: unknown, attempt: number, delay: number) => void,
-  code: string,
-  stepId: string,
+  target: Writable,
+  options: TransferOptions,
 ): Promise<void> {
-  const target = out.createFile(file.name);
-  // The stage sink fails on its own (an S3 error); that must end the transfer rather than leave it waiting.
+  // The target fails on its own (an S3 error while staging); that must end the transfer rather than leave it waiting.
   const targetFailed = new Promise<never>((_, reject) => target.once('error', reject));
   targetFailed.catch(() => undefined);
   let written = 0;
-  const action = `downloading ${file.path}`;
   try {
-    await withRetry(
+    await retryTransfer(
+      source,
+      `downloading ${file.path}`,
       async () => {
         const stream = await source.open(file, written);
         await Promise.race([
@@ -283,54 +246,21 @@ async function download(
           targetFailed,
         ]);
       },
-      { ...retry, onRetry: onRetry(action) },
+      options,
     );
   } catch (error) {
     target.destroy();
-    throw transferError(code, action, error, source.isTransient(error), stepId);
+    throw error;
   }
   target.end();
   await Promise.race([once(target, 'finish'), targetFailed]);
   if (written !== file.size) {
     throw new IdxError(
-      code,
+      options.code,
       `${file.path} changed while it was read: listed with ${file.size} bytes, read ${written}`,
-      {
-        stepId,
-        expected: `${file.size} bytes`,
-        received: `${written} bytes`,
-        transient: true,
-      },
+      { expected: `${file.size} bytes`, received: `${written} bytes`, transient: true },
     );
   }
-}
-
-/** What a protocol gives the generic uploader. Every call may (re)connect; `reset` drops a broken connection. */
-export interface FileTarget {
-  /** Writes a whole file from a stream, replacing any file of that name. */
-  upload(path: string, body: Readable): Promise<void>;
-  /** Renames, replacing the target if it exists. */
-  rename(from: string, to: string): Promise<void>;
-  /** Removes a file; a missing file is fine. */
-  remove(path: string): Promise<void>;
-  /** The size of a file, or undefined when it does not exist. */
-  size(path: string): Promise<number | undefined>;
-  /** Creates a folder and its parents when missing. */
-  ensureFolder(path: string): Promise<void>;
-  reset(): Promise<void>;
-  isTransient(error: unknown): boolean;
-}
-
-/** Options shared by file writers. */
-export interface WriteOptions {
-  /** The normalized folder files go to. */
-  readonly root: string;
-  readonly temporaryUploadExtension: boolean;
-  readonly maxAttempts: number;
-  /** Seconds without progress before an upload counts as dropped. */
-  readonly timeout: number;
-  /** Initial backoff between attempts. @default 1000 */
-  readonly retryDelayMs?: number;
 }
 
 /** The suffix of a file while it uploads. */
@@ -346,30 +276,31 @@ function counter(onBytes: (n: number) => void): Transform {
   });
 }
 
+/** True for an upload the server holds fewer bytes of than were sent: worth another attempt. */
+const incomplete = (error: unknown) => (error as { code?: string }).code === 'EINCOMPLETE';
+
 /**
- * Uploads one staged file under the writer's folder: to `<name>.uploading` then renamed (or straight to the
- * name), verified by size, retried with backoff on a dropped connection. Every attempt restarts from the
+ * Uploads a file to `path`: to `<path>.uploading` then renamed (or straight to the path), its parent folder
+ * created, its size verified, retried with backoff on a dropped connection. Every attempt restarts from the
  * beginning over whatever a failed attempt left. When attempts run out, a partial file is removed on a best
  * effort basis so nothing half-written stays under the final name.
  */
-export async function uploadRemoteFile(
+export async function uploadFile(
   target: FileTarget,
-  file: InputFile,
-  options: WriteOptions,
-  ctx: ScriptContext,
-  codes: { readonly io: string },
-): Promise<string> {
-  const { log, stepId } = ctx;
-  const path = joinRemote(options.root, file.name, { stepId, param: 'file name' });
+  path: string,
+  content: { open(): Readable },
+  options: TransferOptions & { readonly temporaryUploadExtension: boolean },
+): Promise<void> {
   const temp = options.temporaryUploadExtension ? `${path}${UPLOADING_SUFFIX}` : path;
   const folder = parentOf(path);
-  const action = `uploading ${path}`;
   try {
-    await withRetry(
+    await retryTransfer(
+      target,
+      `uploading ${path}`,
       async () => {
         if (folder && folder !== '/') await target.ensureFolder(folder);
         let sent = 0;
-        const source = file.open();
+        const source = content.open();
         let stalled: NodeJS.Timeout | undefined;
         const body = source.pipe(
           counter((n) => {
@@ -401,45 +332,14 @@ export async function uploadRemoteFile(
         }
         if (temp !== path) await target.rename(temp, path);
       },
-      {
-        attempts: options.maxAttempts,
-        baseDelayMs: options.retryDelayMs ?? 1000,
-        isTransient: (e) => (e as { code?: string }).code === 'EINCOMPLETE' || target.isTransient(e),
-        signal: ctx.signal,
-        onRetry: (error, attempt, delay) => {
-          log.warn(
-            `${action} failed (attempt ${attempt} of ${options.maxAttempts}), retrying in ${delay} ms: ${(error as Error).message}`,
-          );
-          void target.reset();
-        },
-      },
+      options,
+      (e) => incomplete(e) || target.isTransient(e),
     );
   } catch (error) {
-    const transient = (error as { code?: string }).code === 'EINCOMPLETE' || target.isTransient(error);
     await target
       .reset()
       .then(() => target.remove(temp))
-      .catch(() => log.warn(`could not remove the partial upload ${temp}; remove it by hand`));
-    throw transferError(codes.io, action, error, transient, stepId);
+      .catch(() => options.log.warn(`could not remove the partial upload ${temp}; remove it by hand`));
+    throw error;
   }
-  return path;
-}
-
-/**
- * The `file` hook of a remote writer: uploads each staged file with {@link uploadRemoteFile}, then logs and
- * reports it delivered under the location `locate` gives for its path.
- */
-export function remoteWriterHook(
-  target: FileTarget,
-  options: WriteOptions,
-  ctx: ScriptContext,
-  codes: { readonly io: string },
-  locate: (path: string) => string | Promise<string>,
-): (file: InputFile, out: StepOutput) => Promise<void> {
-  return async (file, out) => {
-    const path = await uploadRemoteFile(target, file, options, ctx, codes);
-    const where = await locate(path);
-    ctx.log.info(`uploaded ${where} (${file.size} bytes)`);
-    out.delivered(where, file.size);
-  };
 }

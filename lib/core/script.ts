@@ -4,6 +4,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import type { ScriptReaches } from './access.ts';
+import type { Logger } from './logger.ts';
 import type { ParamsOf, ParamsSchema } from './params.ts';
 import type { Services } from './services.ts';
 
@@ -39,12 +40,7 @@ export interface RecordError {
 export type LogLevel = 'error' | 'info' | 'debug';
 
 /** The logger a script gets; lines go to the job trace (filtered by the schedule's logLevel) and to stdout. */
-export interface StepLogger {
-  debug(message: string, data?: Record<string, unknown>): void;
-  info(message: string, data?: Record<string, unknown>): void;
-  warn(message: string, data?: Record<string, unknown>): void;
-  error(message: string, data?: Record<string, unknown>): void;
-}
+export type StepLogger = Logger;
 
 /** Where a script sends what it produces. */
 export interface StepOutput {

@@ -23,8 +23,8 @@ export interface RuntimeConfig {
     readonly dynamodb?: string;
     /** Base URL that replaces `https://<namespace>.<dataCenter>.gigya.com` (the local emulator). */
     readonly gigya?: string;
-    /** Default SFTP host:port for steps whose `host` is empty (the embedded SFTP server). */
-    readonly sftp?: { readonly host: string; readonly port: number; readonly hostKeyFingerprint?: string };
+    /** Default SFTP server for steps whose `host` is empty (the embedded SFTP server). */
+    readonly sftp?: SftpAddress;
   };
   /** Credentials for the local stand-ins; absent when deployed (the execution role is used). */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
@@ -36,6 +36,17 @@ export interface RuntimeConfig {
   readonly lockTtlMs: number;
   /** Parallel lanes for large steps that allow them; absent: every step runs on one thread. */
   readonly lanes?: LaneSettings;
+}
+
+/**
+ * Where an SFTP server listens and which host key it must present: the runtime's default server, the embedded
+ * server's own address, and the part of an SFTP connection's options that names the server.
+ */
+export interface SftpAddress {
+  readonly host: string;
+  readonly port: number;
+  /** `SHA256:<base64>` as OpenSSH prints it (bare base64 or hex also read); unset: any host key, with a warning. */
+  readonly hostKeyFingerprint?: string;
 }
 
 /** The clients a step or job action uses. */

@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { ENV } from '../core/env.ts';
 import type { LaneSettings } from '../core/services.ts';
 
 /**
@@ -15,14 +16,14 @@ import type { LaneSettings } from '../core/services.ts';
  * which costs more than it saves on inputs of a few hundred thousand records.
  */
 export function laneSettings(env: NodeJS.ProcessEnv = process.env): LaneSettings | undefined {
-  const wanted = env.IDX_LANES ?? '1';
+  const wanted = env[ENV.lanes.name] ?? '1';
   const count = wanted === 'auto' ? Math.min(4, availableParallelism()) : Number(wanted);
-  const worker = env.IDX_LANE_WORKER ?? fileURLToPath(new URL('../../bin/lane-worker.js', import.meta.url));
+  const worker = env[ENV.laneWorker.name] ?? fileURLToPath(new URL('../../bin/lane-worker.js', import.meta.url));
   if (!(count > 1) || !existsSync(worker)) return undefined;
   return {
     count: Math.floor(count),
     worker,
-    minRecords: Number(env.IDX_LANES_MIN_RECORDS ?? 50_000),
-    minBytes: Number(env.IDX_LANES_MIN_BYTES ?? 16 * 1024 * 1024),
+    minRecords: Number(env[ENV.lanesMinRecords.name] ?? 50_000),
+    minBytes: Number(env[ENV.lanesMinBytes.name] ?? 16 * 1024 * 1024),
   };
 }

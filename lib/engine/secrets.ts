@@ -5,12 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ENV } from '../core/env.ts';
 import { IdxError } from '../core/errors.ts';
 import { Redactor, type SecretResolver } from '../core/secrets.ts';
 
 /** The environment variable a local secret is read from: `IDX_SECRET_` + NAME in upper snake case. */
 export function secretEnvName(name: string): string {
-  return `IDX_SECRET_${name.replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}`;
+  return `${ENV.localSecret.name}${name.replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}`;
 }
 
 /** Local secrets: environment first, then a JSON file of name → value. */

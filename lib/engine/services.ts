@@ -2,6 +2,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ENV } from '../core/env.ts';
 import type { SecretResolver } from '../core/secrets.ts';
 import type { LaneSettings, RuntimeConfig, Services } from '../core/services.ts';
 import { laneSettings } from './lane-settings.ts';
@@ -52,12 +53,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
   };
   return {
     region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
-    stageBucket: need('IDX_STAGE_BUCKET'),
-    tables: { jobs: need('IDX_JOBS_TABLE'), state: need('IDX_STATE_TABLE'), uidMap: need('IDX_UIDMAP_TABLE') },
+    stageBucket: need(ENV.stageBucket.name),
+    tables: { jobs: need(ENV.jobsTable.name), state: need(ENV.stateTable.name), uidMap: need(ENV.uidMapTable.name) },
     endpoints: {},
     local: false,
-    watermarkOverlapMs: Number(env.IDX_WATERMARK_OVERLAP_MS ?? 5 * 60_000),
-    lockTtlMs: Number(env.IDX_LOCK_TTL_MS ?? 6 * 3_600_000),
+    watermarkOverlapMs: Number(env[ENV.watermarkOverlapMs.name] ?? 5 * 60_000),
+    lockTtlMs: Number(env[ENV.lockTtlMs.name] ?? 6 * 3_600_000),
     ...lanesOf(env),
   };
 }

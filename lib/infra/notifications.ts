@@ -16,6 +16,7 @@ import { type ITopic, SubscriptionFilter, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { ENV } from '../core/env.ts';
 import type { Dataflow, Schedule } from '../dataflow/types.ts';
 import { BUNDLING, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, LAMBDA_RUNTIME_REASON, LAMBDA_TRACING } from './bundling.ts';
 import { grantTableItems } from './grants.ts';
@@ -70,8 +71,8 @@ export class NotifyFunction extends Construct {
       bundling: BUNDLING,
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
-        IDX_JOBS_TABLE: props.tables.jobs.tableName,
-        IDX_STATE_TABLE: props.tables.state.tableName,
+        [ENV.jobsTable.name]: props.tables.jobs.tableName,
+        [ENV.stateTable.name]: props.tables.state.tableName,
       },
     });
     grantTableItems(props.tables.jobs, role, ['GetItem', 'PutItem', 'UpdateItem']);

@@ -10,6 +10,7 @@ import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { ENV } from '../core/env.ts';
 import { dataflowPrefix } from '../core/keys.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
 import type { Dataflow } from '../dataflow/types.ts';
@@ -135,17 +136,17 @@ export class StepFunction extends Construct {
       },
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
-        IDX_DATAFLOW_ID: dataflow.id,
+        [ENV.dataflowId.name]: dataflow.id,
         // Lambda gives one vCPU per 1,769 MB of memory; below two there is nothing to run lanes on.
-        IDX_LANES: String(lanesFor(memorySize)),
-        IDX_LANE_WORKER: `/var/task/${LANE_WORKER_FILE}`,
-        IDX_STAGE_BUCKET: stageBucket.bucketName,
-        IDX_JOBS_TABLE: tables.jobs.tableName,
-        IDX_STATE_TABLE: tables.state.tableName,
-        IDX_UIDMAP_TABLE: tables.uidMap.tableName,
-        IDX_SECRET_PREFIX: secretPrefix,
-        IDX_WATERMARK_OVERLAP_MS: String((props.watermarkOverlap ?? Duration.minutes(5)).toMilliseconds()),
-        IDX_LOCK_TTL_MS: String((props.lockTtl ?? Duration.hours(6)).toMilliseconds()),
+        [ENV.lanes.name]: String(lanesFor(memorySize)),
+        [ENV.laneWorker.name]: `/var/task/${LANE_WORKER_FILE}`,
+        [ENV.stageBucket.name]: stageBucket.bucketName,
+        [ENV.jobsTable.name]: tables.jobs.tableName,
+        [ENV.stateTable.name]: tables.state.tableName,
+        [ENV.uidMapTable.name]: tables.uidMap.tableName,
+        [ENV.secretPrefix.name]: secretPrefix,
+        [ENV.watermarkOverlapMs.name]: String((props.watermarkOverlap ?? Duration.minutes(5)).toMilliseconds()),
+        [ENV.lockTtlMs.name]: String((props.lockTtl ?? Duration.hours(6)).toMilliseconds()),
       },
     });
 

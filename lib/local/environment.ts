@@ -11,6 +11,7 @@ import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
+import { ENV } from '../core/env.ts';
 import type { RuntimeConfig, Services } from '../core/services.ts';
 import { LocalSecretResolver } from '../engine/secrets.ts';
 import { createServices, lanesOf, makeS3Client } from '../engine/services.ts';
@@ -141,12 +142,12 @@ export async function ensureResources(config: RuntimeConfig): Promise<void> {
  */
 export async function startLocalEnvironment(options: LocalEnvironmentOptions = {}): Promise<LocalEnvironment> {
   const env = options.env ?? process.env;
-  const dir = resolve(options.dir ?? env.IDX_HOME ?? join(process.cwd(), '.idx'));
+  const dir = resolve(options.dir ?? env[ENV.home.name] ?? join(process.cwd(), '.idx'));
   const ephemeral = options.ephemeral ?? false;
   const closers: (() => Promise<void>)[] = [];
   const info: Record<string, string> = {};
-  let dynamodbEndpoint = env.IDX_DYNAMODB_ENDPOINT;
-  let s3Endpoint = env.IDX_S3_ENDPOINT;
+  let dynamodbEndpoint = env[ENV.dynamodbEndpoint.name];
+  let s3Endpoint = env[ENV.s3Endpoint.name];
   try {
     if (!dynamodbEndpoint) {
       if (!ephemeral) mkdirSync(join(dir, 'dynamodb'), { recursive: true });
@@ -171,7 +172,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
     let endpoints: RuntimeConfig['endpoints'] = {
       s3: s3Endpoint,
       dynamodb: dynamodbEndpoint,
-      ...(env.IDX_GIGYA_ENDPOINT ? { gigya: env.IDX_GIGYA_ENDPOINT } : {}),
+      ...(env[ENV.gigyaEndpoint.name] ? { gigya: env[ENV.gigyaEndpoint.name] } : {}),
     };
     for (const extra of options.extras ?? []) {
       const started = await extra({ dir, ephemeral });
@@ -181,13 +182,13 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
     }
     const config: RuntimeConfig = {
       region: 'us-east-1',
-      stageBucket: env.IDX_STAGE_BUCKET ?? LOCAL_NAMES.stageBucket,
+      stageBucket: env[ENV.stageBucket.name] ?? LOCAL_NAMES.stageBucket,
       tables: { ...LOCAL_NAMES.tables },
       endpoints,
       credentials: LOCAL_CREDENTIALS,
       local: true,
-      watermarkOverlapMs: options.watermarkOverlapMs ?? Number(env.IDX_WATERMARK_OVERLAP_MS ?? 5 * 60_000),
-      lockTtlMs: options.lockTtlMs ?? Number(env.IDX_LOCK_TTL_MS ?? 6 * 3_600_000),
+      watermarkOverlapMs: options.watermarkOverlapMs ?? Number(env[ENV.watermarkOverlapMs.name] ?? 5 * 60_000),
+      lockTtlMs: options.lockTtlMs ?? Number(env[ENV.lockTtlMs.name] ?? 6 * 3_600_000),
       ...lanesOf(env),
     };
     await ensureResources(config);

@@ -12,8 +12,8 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { LOCAL_GIGYA_CREDENTIALS } from '../connectors/gigya.ts';
 import { verifyBearerToken, verifySignature } from '../connectors/gigya-signer.ts';
+import { LOCAL_GIGYA_CREDENTIALS } from '../scripts/util/gigya-step.ts';
 import { generateAccounts } from './gigya-accounts.ts';
 import { matches, parseQuery, project, type Query, QueryError, sortDocuments } from './gigya-query.ts';
 import { type AuditEntry, type DsObject, type GigyaAccount, GigyaStore, StoreError } from './gigya-store.ts';

@@ -4,6 +4,7 @@
  * laptop unchanged. `IDX_GIGYA_ENDPOINT` points local runs at another Gigya instead (then nothing is started).
  */
 import { join } from 'node:path';
+import { ENV } from '../core/env.ts';
 import type { LocalExtra } from './environment.ts';
 import { generateAccounts } from './gigya-accounts.ts';
 import { startGigyaEmulator } from './gigya-emulator.ts';
@@ -22,11 +23,12 @@ export interface GigyaExtraOptions {
 export function gigyaExtra(options: GigyaExtraOptions = {}): LocalExtra {
   return async ({ dir, ephemeral }) => {
     const env = options.env ?? process.env;
-    if (env.IDX_GIGYA_ENDPOINT) {
+    const given = env[ENV.gigyaEndpoint.name];
+    if (given) {
       return {
         endpoints: {},
         close: async () => undefined,
-        info: { gigya: `${env.IDX_GIGYA_ENDPOINT} (IDX_GIGYA_ENDPOINT)` },
+        info: { gigya: `${given} (${ENV.gigyaEndpoint.name})` },
       };
     }
     const dataDir = ephemeral ? undefined : join(dir, 'gigya');

@@ -9,7 +9,9 @@ import { constants, existsSync, promises as fsp, mkdirSync, readFileSync, realpa
 import type { AddressInfo } from 'node:net';
 import { dirname, join, posix, resolve, sep } from 'node:path';
 import ssh2, { type AuthContext, type Connection, type ParsedKey, type SFTPWrapper } from 'ssh2';
-import { LOCAL_SFTP_PASSWORD, LOCAL_SFTP_USERNAME, noDelay, sshFingerprint } from '../connectors/sftp.ts';
+import { noDelay, sshFingerprint } from '../connectors/sftp.ts';
+import type { SftpAddress } from '../core/services.ts';
+import { LOCAL_SFTP_PASSWORD, LOCAL_SFTP_USERNAME } from '../scripts/util/sftp-folder.ts';
 import type { LocalExtra } from './environment.ts';
 
 // ssh2 is CommonJS: take its members from the default export.
@@ -45,12 +47,8 @@ export interface SftpServerOptions {
   };
 }
 
-/** A running embedded SFTP server. */
-export interface SftpServer {
-  readonly host: string;
-  readonly port: number;
-  /** `SHA256:<base64>` of the host key, as OpenSSH prints it. */
-  readonly hostKeyFingerprint: string;
+/** A running embedded SFTP server; its host key is always known. */
+export interface SftpServer extends Required<SftpAddress> {
   /** Connections cut by fault injection so far. */
   readonly cuts: number;
   /** Authentication requests received so far (a client that refused the host key sends none). */

@@ -1,3 +1,4 @@
+import { type DataRecord, defineScript } from '../core/script.ts';
 import {
   GIGYA_CONNECTION_PARAMS,
   GIGYA_REACHES,
@@ -5,8 +6,7 @@ import {
   mapConcurrent,
   normalizeSelect,
   queryLiteral,
-} from '../connectors/gigya-step.ts';
-import { type DataRecord, defineScript } from '../core/script.ts';
+} from './util/gigya-step.ts';
 import { getPath } from './util/paths.ts';
 
 type Key = string | number | boolean;

@@ -1,5 +1,4 @@
-import { checkKeyPair, prefixFolder, S3FileSource, s3ClientFor } from '../connectors/s3.ts';
-import { finishRemoteFiles, readRemoteFiles } from '../connectors/transfer.ts';
+import { keyFolder, prefixFolder, S3FileSource } from '../connectors/s3.ts';
 import { literalPrefix } from '../core/access.ts';
 import { defineScript } from '../core/script.ts';
 import {
@@ -10,6 +9,8 @@ import {
   s3RoleReaches,
   transferRetryParams,
 } from './util/file-transfer.ts';
+import { readerInstance } from './util/remote-files.ts';
+import { checkKeyPair, s3ClientFor } from './util/s3-access.ts';
 
 /** `datasource.read.amazon.s3`: reads the matching objects of a bucket folder as files. */
 export const datasourceReadAmazonS3 = defineScript({
@@ -67,17 +68,15 @@ export const datasourceReadAmazonS3 = defineScript({
   },
   create(params, ctx) {
     checkKeyPair(params, ctx.stepId);
-    const client = s3ClientFor(ctx.services, params);
+    const moveToPath = params.afterRead === 'move' ? params.moveToPath : undefined;
+    // Refuse a bad folder before anything is read, not after.
+    if (moveToPath !== undefined) keyFolder(moveToPath, { param: 'moveToPath', stepId: ctx.stepId });
     const source = new S3FileSource({
-      client,
+      client: s3ClientFor(ctx.services, params),
       bucket: params.bucketName,
       prefix: params.objectKeyPrefix,
-      ...(params.afterRead === 'move' && params.moveToPath !== undefined ? { moveToPath: params.moveToPath } : {}),
-      stepId: ctx.stepId,
+      ...(moveToPath === undefined ? {} : { moveToPath }),
     });
-    return {
-      read: (out) => readRemoteFiles(source, params, ctx, out, { io: 'IDX_S3_IO' }),
-      afterJob: (deferred) => finishRemoteFiles(source, params, ctx, deferred, { io: 'IDX_S3_IO' }),
-    };
+    return readerInstance(source, params, ctx, 'IDX_S3_IO');
   },
 });

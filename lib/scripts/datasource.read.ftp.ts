@@ -1,7 +1,7 @@
-import { FtpConnection, FtpFileSource, ftpEndpoint } from '../connectors/ftp.ts';
-import { finishRemoteFiles, readRemoteFiles } from '../connectors/transfer.ts';
 import { defineScript } from '../core/script.ts';
-import { checkReaderParams, fileReaderParams, ftpConnectionParams, transferRetryParams } from './util/file-transfer.ts';
+import { checkReaderParams, folderReaderParams, ftpConnectionParams } from './util/file-transfer.ts';
+import { ftpFolder } from './util/ftp-folder.ts';
+import { readFolder } from './util/remote-files.ts';
 
 /** `datasource.read.ftp`: downloads the matching files of an FTP(S) folder. */
 export const datasourceReadFtp = defineScript({
@@ -16,27 +16,7 @@ export const datasourceReadFtp = defineScript({
   produces: 'files',
   continues: true,
   defers: true,
-  params: {
-    ...ftpConnectionParams,
-    remotePath: {
-      type: 'string',
-      default: '',
-      description:
-        'Folder to read from; relative to the login folder unless it starts with "/". Empty: the login folder.',
-      examples: ['/outbound'],
-    },
-    ...fileReaderParams,
-    ...transferRetryParams,
-  },
+  params: { ...ftpConnectionParams, ...folderReaderParams },
   check: (params) => checkReaderParams(params),
-  create(params, ctx) {
-    const connection = new FtpConnection(ftpEndpoint(params), ctx.stepId);
-    const moveTo = params.afterRead === 'move' ? params.moveToPath : undefined;
-    const source = new FtpFileSource(connection, params.remotePath, moveTo, ctx.stepId);
-    return {
-      read: (out) => readRemoteFiles(source, params, ctx, out, { io: 'IDX_FTP_IO' }),
-      afterJob: (deferred) => finishRemoteFiles(source, params, ctx, deferred, { io: 'IDX_FTP_IO' }),
-      close: () => connection.close(),
-    };
-  },
+  create: (params, ctx) => readFolder(ftpFolder(params), params, ctx),
 });

@@ -1,3 +1,6 @@
+import { IdxError } from '../core/errors.ts';
+import { defineScript, type ScriptCheckProblem } from '../core/script.ts';
+import { isProblem, placeholdersIn } from '../dataflow/placeholders.ts';
 import {
   createSearchReader,
   GIGYA_CONNECTION_PARAMS,
@@ -5,10 +8,7 @@ import {
   GIGYA_REACHES,
   normalizeSelect,
   renderWhere,
-} from '../connectors/gigya-step.ts';
-import { IdxError } from '../core/errors.ts';
-import { defineScript, type ScriptCheckProblem } from '../core/script.ts';
-import { isProblem, placeholdersIn } from '../dataflow/placeholders.ts';
+} from './util/gigya-step.ts';
 
 /** Timestamp fields a delta may key on (identitysync-spec.md §3). */
 const DELTA_FIELDS = [

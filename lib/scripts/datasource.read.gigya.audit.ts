@@ -1,12 +1,12 @@
+import { defineScript } from '../core/script.ts';
+import { checkWherePlaceholders } from './datasource.read.gigya.account.ts';
 import {
   createSearchReader,
   GIGYA_CONNECTION_PARAMS,
   GIGYA_PAGE_SIZE_PARAM,
   GIGYA_REACHES,
   renderWhere,
-} from '../connectors/gigya-step.ts';
-import { defineScript } from '../core/script.ts';
-import { checkWherePlaceholders } from './datasource.read.gigya.account.ts';
+} from './util/gigya-step.ts';
 
 /** `datasource.read.gigya.audit`: reads the site's audit log with `audit.search` (cursor paging). */
 export const datasourceReadGigyaAudit = defineScript({

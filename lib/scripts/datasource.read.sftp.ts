@@ -1,12 +1,7 @@
-import { resolveSftpEndpoint, SftpConnection, SftpFileSource } from '../connectors/sftp.ts';
-import { finishRemoteFiles, readRemoteFiles } from '../connectors/transfer.ts';
 import { defineScript } from '../core/script.ts';
-import {
-  checkReaderParams,
-  fileReaderParams,
-  sftpConnectionParams,
-  transferRetryParams,
-} from './util/file-transfer.ts';
+import { checkReaderParams, folderReaderParams, sftpConnectionParams } from './util/file-transfer.ts';
+import { readFolder } from './util/remote-files.ts';
+import { sftpFolder } from './util/sftp-folder.ts';
 
 /** `datasource.read.sftp`: downloads the matching files of an SFTP folder. */
 export const datasourceReadSftp = defineScript({
@@ -20,27 +15,7 @@ export const datasourceReadSftp = defineScript({
   produces: 'files',
   continues: true,
   defers: true,
-  params: {
-    ...sftpConnectionParams,
-    remotePath: {
-      type: 'string',
-      default: '',
-      description:
-        'Folder to read from; relative to the login folder unless it starts with "/". Empty: the login folder.',
-      examples: ['/outbound', 'exports/daily'],
-    },
-    ...fileReaderParams,
-    ...transferRetryParams,
-  },
+  params: { ...sftpConnectionParams, ...folderReaderParams },
   check: (params) => checkReaderParams(params),
-  create(params, ctx) {
-    const connection = new SftpConnection(resolveSftpEndpoint(params, ctx.services, ctx.stepId), ctx.log, ctx.stepId);
-    const moveTo = params.afterRead === 'move' ? params.moveToPath : undefined;
-    const source = new SftpFileSource(connection, params.remotePath, moveTo, ctx.stepId);
-    return {
-      read: (out) => readRemoteFiles(source, params, ctx, out, { io: 'IDX_SFTP_IO' }),
-      afterJob: (deferred) => finishRemoteFiles(source, params, ctx, deferred, { io: 'IDX_SFTP_IO' }),
-      close: () => connection.close(),
-    };
-  },
+  create: (params, ctx) => readFolder(sftpFolder(params, ctx), params, ctx),
 });

@@ -1,11 +1,12 @@
 import { Transform } from 'node:stream';
 import { joinRemote } from '../connectors/remote-path.ts';
 import { withRetry } from '../connectors/retry.ts';
-import { checkKeyPair, isTransientS3Error, keyFolder, s3ClientFor, s3Failure, uploadObject } from '../connectors/s3.ts';
+import { isTransientS3Error, keyFolder, s3Failure, uploadObject } from '../connectors/s3.ts';
 import { literalPrefix } from '../core/access.ts';
-import { IdxError } from '../core/errors.ts';
+import { IdxError, locateError } from '../core/errors.ts';
 import { defineScript } from '../core/script.ts';
 import { s3AccessParams, s3GrantFolder, s3RoleReaches, transferRetryParams } from './util/file-transfer.ts';
+import { checkKeyPair, s3ClientFor } from './util/s3-access.ts';
 
 /** `datasource.write.amazon.s3`: puts every incoming file into a bucket folder. */
 export const datasourceWriteAmazonS3 = defineScript({
@@ -64,7 +65,7 @@ export const datasourceWriteAmazonS3 = defineScript({
   create(params, ctx) {
     checkKeyPair(params, ctx.stepId);
     const client = s3ClientFor(ctx.services, params);
-    const folder = keyFolder(params.objectKeyPrefix, 'objectKeyPrefix', ctx.stepId);
+    const folder = keyFolder(params.objectKeyPrefix, { param: 'objectKeyPrefix', stepId: ctx.stepId });
     const root = folder === '' ? '.' : folder.slice(0, -1);
     return {
       async file(file, out) {
@@ -103,7 +104,9 @@ export const datasourceWriteAmazonS3 = defineScript({
               ),
           },
         ).catch((error: unknown) => {
-          throw error instanceof IdxError ? error : s3Failure(error, 'uploading', where, ctx.stepId);
+          throw locateError(error instanceof IdxError ? error : s3Failure(error, 'uploading', where), {
+            stepId: ctx.stepId,
+          });
         });
         ctx.log.info(`uploaded ${where} (${size} bytes)`);
         out.delivered(where, size);

@@ -1,11 +1,11 @@
+import { type DataRecord, defineScript } from '../core/script.ts';
 import {
   GIGYA_CONNECTION_PARAMS,
   GIGYA_REACHES,
   gigyaClientFor,
   mapConcurrent,
   recordErrorOf,
-} from '../connectors/gigya-step.ts';
-import { type DataRecord, defineScript } from '../core/script.ts';
+} from './util/gigya-step.ts';
 import { getPath, setPath } from './util/paths.ts';
 
 function isObject(v: unknown): v is Record<string, unknown> {

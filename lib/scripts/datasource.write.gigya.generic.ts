@@ -1,12 +1,12 @@
 import { GigyaError } from '../connectors/gigya.ts';
+import { type DataRecord, defineScript } from '../core/script.ts';
 import {
   GIGYA_CONNECTION_PARAMS,
   GIGYA_REACHES,
   gigyaClientFor,
   mapConcurrent,
   recordErrorOf,
-} from '../connectors/gigya-step.ts';
-import { type DataRecord, defineScript } from '../core/script.ts';
+} from './util/gigya-step.ts';
 import { getPath } from './util/paths.ts';
 
 /** `datasource.write.gigya.generic`: calls any Gigya REST method once per record. */

@@ -1,8 +1,7 @@
-import { normalizeRoot } from '../connectors/remote-path.ts';
-import { resolveSftpEndpoint, SftpConnection, SftpFileTarget } from '../connectors/sftp.ts';
-import { remoteWriterHook } from '../connectors/transfer.ts';
 import { defineScript } from '../core/script.ts';
-import { sftpConnectionParams, transferRetryParams } from './util/file-transfer.ts';
+import { folderWriterParams, sftpConnectionParams } from './util/file-transfer.ts';
+import { writeFolder } from './util/remote-files.ts';
+import { sftpFolder } from './util/sftp-folder.ts';
 
 /** `datasource.write.sftp`: uploads every incoming file to an SFTP folder. */
 export const datasourceWriteSftp = defineScript({
@@ -16,44 +15,6 @@ export const datasourceWriteSftp = defineScript({
     'IDX_REMOTE_PATH_UNSAFE.',
   consumes: 'files',
   produces: 'nothing',
-  params: {
-    ...sftpConnectionParams,
-    remotePath: {
-      type: 'string',
-      default: '',
-      description:
-        'Folder to upload into (created when missing); relative to the login folder unless it starts with "/". ' +
-        'Empty: the login folder.',
-      examples: ['/inbound', 'errors'],
-    },
-    temporaryUploadExtension: {
-      type: 'boolean',
-      default: true,
-      description:
-        'Upload as <name>.uploading, then rename to <name> when complete, so the receiver never sees a partial ' +
-        'file. When false the file is written under its final name and, if every attempt fails, removed.',
-    },
-    ...transferRetryParams,
-  },
-  create(params, ctx) {
-    const root = normalizeRoot(params.remotePath, { param: 'remotePath', stepId: ctx.stepId });
-    const connection = new SftpConnection(resolveSftpEndpoint(params, ctx.services, ctx.stepId), ctx.log, ctx.stepId);
-    const target = new SftpFileTarget(connection);
-    const options = {
-      root,
-      temporaryUploadExtension: params.temporaryUploadExtension,
-      maxAttempts: params.maxAttempts,
-      timeout: params.timeout,
-    };
-    return {
-      file: remoteWriterHook(
-        target,
-        options,
-        ctx,
-        { io: 'IDX_SFTP_IO' },
-        (path) => `${connection.id}/${path.replace(/^\//, '')}`,
-      ),
-      close: () => connection.close(),
-    };
-  },
+  params: { ...sftpConnectionParams, ...folderWriterParams },
+  create: (params, ctx) => writeFolder(sftpFolder(params, ctx), params, ctx),
 });

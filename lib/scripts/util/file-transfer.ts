@@ -2,6 +2,8 @@
  * Params shared by the file readers and writers (SFTP, FTP, S3), so the same option has the same name,
  * default and meaning everywhere, and the checks they need.
  */
+
+import { fileNameMatcher } from '../../connectors/transfer.ts';
 import { hasPlaceholder, type Reach } from '../../core/access.ts';
 import type { ScriptCheckProblem } from '../../core/script.ts';
 
@@ -77,7 +79,7 @@ export function checkReaderParams(params: {
   const problems: ScriptCheckProblem[] = [];
   if (params.fileNameRegex !== undefined) {
     try {
-      new RegExp(`^(?:${params.fileNameRegex})$`);
+      fileNameMatcher(params.fileNameRegex);
     } catch (error) {
       problems.push({
         code: 'IDX_REGEX_INVALID',
@@ -170,6 +172,39 @@ export const ftpConnectionParams = {
     examples: ['AB:CD:…'],
   },
   timeout: transferTimeoutParam,
+} as const;
+
+/** The params of the SFTP and FTP readers after their connection params: the folder, selection, memory, retries. */
+export const folderReaderParams = {
+  remotePath: {
+    type: 'string',
+    default: '',
+    description:
+      'Folder to read from; relative to the login folder unless it starts with "/". Empty: the login folder.',
+    examples: ['/outbound', 'exports/daily'],
+  },
+  ...fileReaderParams,
+  ...transferRetryParams,
+} as const;
+
+/** The params of the SFTP and FTP writers after their connection params: the folder, atomic upload, retries. */
+export const folderWriterParams = {
+  remotePath: {
+    type: 'string',
+    default: '',
+    description:
+      'Folder to upload into (created when missing); relative to the login folder unless it starts with "/". ' +
+      'Empty: the login folder.',
+    examples: ['/inbound', 'errors'],
+  },
+  temporaryUploadExtension: {
+    type: 'boolean',
+    default: true,
+    description:
+      'Upload as <name>.uploading, then rename to <name> when complete, so the receiver never sees a partial ' +
+      'file. When false the file is written under its final name and, if every attempt fails, removed.',
+  },
+  ...transferRetryParams,
 } as const;
 
 /** Region and credentials of the S3 steps: the execution role unless a key pair names secrets. */

@@ -1,115 +1,40 @@
-import { Readable, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import {
-  type FileSource,
-  type FileTarget,
+  downloadFile,
   fileNameMatcher,
-  type ReadOptions,
-  type RemoteFile,
-  readRemoteFiles,
   sortFiles,
-  uploadRemoteFile,
+  type TransferOptions,
+  uploadFile,
 } from '../../../lib/connectors/transfer.ts';
-import type { ScriptContext, StepOutput } from '../../../lib/core/script.ts';
-import { offlineServices, testJob } from '../../../lib/engine/harness.ts';
+import { MemorySource, MemoryTarget, memoryFile, memoryInput } from '../../support/memory-files.ts';
 
-const file = (name: string, modifiedAt: number, content = name): RemoteFile & { content: string } => ({
-  name,
-  path: `/in/${name}`,
-  size: Buffer.byteLength(content),
-  modifiedAt,
-  content,
-});
-
-/** An in-memory folder whose reads can fail once after some bytes, like a dropped connection. */
-class MemorySource implements FileSource {
-  readonly id = 'mem://test';
-  resets = 0;
-  opens: number[] = [];
-  constructor(
-    readonly files: (RemoteFile & { content: string })[],
-    private failAfter?: number,
-  ) {}
-  async list() {
-    return this.files;
-  }
-  async open(f: RemoteFile, start: number) {
-    this.opens.push(start);
-    const content = Buffer.from((f as RemoteFile & { content: string }).content).subarray(start);
-    const cut = this.failAfter;
-    this.failAfter = undefined;
-    if (cut === undefined) return Readable.from([content]);
-    return Readable.from(
-      (async function* () {
-        yield content.subarray(0, cut);
-        throw Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
-      })(),
-    );
-  }
-  async remove() {}
-  async move() {}
-  async reset() {
-    this.resets++;
-  }
-  isTransient(e: unknown) {
-    return (e as { code?: string }).code === 'ECONNRESET';
-  }
-}
-
-function context(overrides: Partial<ScriptContext> = {}): ScriptContext & { lines: string[] } {
+/** Transfer options whose warnings land in `lines`. */
+function transferOptions(overrides: Partial<TransferOptions> = {}): TransferOptions & { lines: string[] } {
   const lines: string[] = [];
   const log = (m: string) => void lines.push(m);
   return {
-    job: testJob(),
-    stepId: 'read',
+    maxAttempts: 3,
+    timeout: 5,
+    retryDelayMs: 1,
+    code: 'IDX_TEST_IO',
     log: { debug: log, info: log, warn: log, error: log },
-    services: offlineServices(),
-    deadline: Date.now() + 3_600_000,
-    signal: new AbortController().signal,
     lines,
     ...overrides,
   };
 }
 
-function memoryOutput(): StepOutput & { files: Map<string, string> } {
-  const files = new Map<string, string>();
-  const no = () => {
-    throw new Error('no records here');
-  };
-  return {
-    files,
-    emit: no,
-    reject: no,
-    drop: no,
-    flush: async () => undefined,
-    delivered: () => undefined,
-    remaining: Number.POSITIVE_INFINITY,
-    createFile(name) {
-      let text = '';
-      return new Writable({
-        write(chunk: Buffer, _e, cb) {
-          text += chunk.toString();
-          cb();
-        },
-        final(cb) {
-          files.set(name, text);
-          cb();
-        },
-      });
+/** A writable that keeps what it is given as text. */
+function collector(): Writable & { text: string } {
+  const sink = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      sink.text += chunk.toString();
+      cb();
     },
-  };
+  }) as Writable & { text: string };
+  sink.text = '';
+  return sink;
 }
-
-const options: ReadOptions = {
-  fileNameRegex: '.*',
-  sortBy: 'time',
-  sortOrder: 'ASC',
-  skipProcessedFiles: false,
-  afterRead: 'leave',
-  maxAttempts: 3,
-  timeout: 5,
-  retryDelayMs: 1,
-};
 
 describe('fileNameMatcher', () => {
   it('matches whole names only, as Java regexes do', () => {
@@ -128,7 +53,7 @@ describe('fileNameMatcher', () => {
 describe('sortFiles', () => {
   it('orders by time with ties broken by name, or by name; DESC is the exact reverse of ASC', () => {
     // Prepare
-    const files = [file('b', 2), file('c', 1), file('a', 2)];
+    const files = [memoryFile('b', 2), memoryFile('c', 1), memoryFile('a', 2)];
 
     // Act / Assess
     expect(sortFiles(files, 'time', 'ASC').map((f) => f.name)).toEqual(['c', 'a', 'b']);
@@ -137,115 +62,50 @@ describe('sortFiles', () => {
   });
 });
 
-describe('readRemoteFiles', () => {
-  it('resumes a broken download from the byte where it stopped', async () => {
+describe('downloadFile', () => {
+  it('resumes a broken download from the byte where it stopped, after a warning and a fresh connection', async () => {
     // Prepare
-    const source = new MemorySource([file('a.csv', 1, 'abcdefghij')], 4);
-    const out = memoryOutput();
+    const file = memoryFile('a.csv', 1, 'abcdefghij');
+    const source = new MemorySource([file], 4);
+    const target = collector();
+    const options = transferOptions();
 
     // Act
-    await readRemoteFiles(source, options, context(), out, { io: 'IDX_TEST_IO' });
+    await downloadFile(source, file, target, options);
 
     // Assess
-    expect(out.files.get('a.csv')).toBe('abcdefghij');
+    expect(target.text).toBe('abcdefghij');
     expect(source.opens).toEqual([0, 4]);
     expect(source.resets).toBe(1);
-  });
-
-  it('hands back a continuation when the time budget is spent, and the next invocation reads the rest', async () => {
-    // Prepare
-    const source = new MemorySource([file('a.csv', 1), file('b.csv', 2), file('c.csv', 3)]);
-    const first = memoryOutput();
-    const second = memoryOutput();
-
-    // Act
-    const paused = await readRemoteFiles(source, options, context({ deadline: Date.now() }), first, {
-      io: 'IDX_TEST_IO',
-    });
-    const resumed = await readRemoteFiles(source, options, context({ continuation: paused?.continuation }), second, {
-      io: 'IDX_TEST_IO',
-    });
-
-    // Assess
-    expect([...first.files.keys()]).toEqual(['a.csv']);
-    expect(paused?.continuation).toEqual({ read: ['/in/a.csv'] });
-    expect([...second.files.keys()]).toEqual(['b.csv', 'c.csv']);
-    expect(resumed).toBeUndefined();
+    expect(options.lines).toEqual([expect.stringMatching(/^downloading \/in\/a\.csv failed \(attempt 1 of 3\)/)]);
   });
 
   it('fails with a transient coded error when a file changes size while it is read', async () => {
     // Prepare
-    const source = new MemorySource([{ ...file('a.csv', 1, 'abc'), size: 10 }]);
+    const file = { ...memoryFile('a.csv', 1, 'abc'), size: 10 };
 
-    // Act / Assess
-    await expect(
-      readRemoteFiles(source, options, context(), memoryOutput(), { io: 'IDX_TEST_IO' }),
-    ).rejects.toMatchObject({
-      code: 'IDX_TEST_IO',
-      transient: true,
-    });
+    // Act
+    const run = downloadFile(new MemorySource([file]), file, collector(), transferOptions());
+
+    // Assess
+    await expect(run).rejects.toMatchObject({ code: 'IDX_TEST_IO', transient: true, received: '3 bytes' });
   });
 });
 
-/** An in-memory folder that can lose bytes of uploads, like a server that drops the end of a transfer. */
-class MemoryTarget implements FileTarget {
-  readonly files = new Map<string, Buffer>();
-  truncateNext = 0;
-  failAll = false;
-  async upload(path: string, body: Readable) {
-    const chunks: Buffer[] = [];
-    for await (const c of body) chunks.push(c as Buffer);
-    if (this.failAll) {
-      this.files.set(path, Buffer.concat(chunks).subarray(0, 1));
-      throw Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
-    }
-    const all = Buffer.concat(chunks);
-    this.files.set(path, this.truncateNext > 0 ? all.subarray(0, all.length - 1) : all);
-    if (this.truncateNext > 0) this.truncateNext--;
-  }
-  async rename(from: string, to: string) {
-    const b = this.files.get(from);
-    if (!b) throw new Error('missing');
-    this.files.delete(from);
-    this.files.set(to, b);
-  }
-  async remove(path: string) {
-    this.files.delete(path);
-  }
-  async size(path: string) {
-    return this.files.get(path)?.length;
-  }
-  async ensureFolder() {}
-  async reset() {}
-  isTransient(e: unknown) {
-    return (e as { code?: string }).code === 'ECONNRESET';
-  }
-}
-
-const input = (name: string, content: string) => ({
-  name,
-  size: content.length,
-  open: () => Readable.from([Buffer.from(content)]),
-});
-
-describe('uploadRemoteFile', () => {
+describe('uploadFile', () => {
   it('uploads again when the server holds fewer bytes than were sent, then renames', async () => {
     // Prepare
     const target = new MemoryTarget();
     target.truncateNext = 1;
 
     // Act
-    const path = await uploadRemoteFile(
-      target,
-      input('a.csv', 'hello'),
-      { root: '/in', temporaryUploadExtension: true, maxAttempts: 3, timeout: 5, retryDelayMs: 1 },
-      context(),
-      { io: 'IDX_TEST_IO' },
-    );
+    await uploadFile(target, '/in/a.csv', memoryInput('a.csv', 'hello'), {
+      ...transferOptions(),
+      temporaryUploadExtension: true,
+    });
 
     // Assess
-    expect(path).toBe('/in/a.csv');
-    expect([...target.files.entries()].map(([k, v]) => [k, v.toString()])).toEqual([['/in/a.csv', 'hello']]);
+    expect(target.texts()).toEqual([['/in/a.csv', 'hello']]);
   });
 
   it('removes the partial upload and fails transiently when every attempt drops', async () => {
@@ -254,13 +114,10 @@ describe('uploadRemoteFile', () => {
     target.failAll = true;
 
     // Act
-    const run = uploadRemoteFile(
-      target,
-      input('a.csv', 'hello'),
-      { root: '/in', temporaryUploadExtension: false, maxAttempts: 2, timeout: 5, retryDelayMs: 1 },
-      context(),
-      { io: 'IDX_TEST_IO' },
-    );
+    const run = uploadFile(target, '/in/a.csv', memoryInput('a.csv', 'hello'), {
+      ...transferOptions({ maxAttempts: 2 }),
+      temporaryUploadExtension: false,
+    });
 
     // Assess
     await expect(run).rejects.toMatchObject({ code: 'IDX_TEST_IO', transient: true });

@@ -9,20 +9,31 @@
  * `GIGYA_USER_KEY` and `GIGYA_SECRET`. Every value used is registered with the log redactor.
  */
 
-import type { Reach, ScriptReaches } from '../core/access.ts';
-import { IdxError } from '../core/errors.ts';
-import type { DataRecord, ReadResult, ScriptContext, ScriptInstance, StepOutput } from '../core/script.ts';
-import { isBlankTemplateValue, renderPlaceholders } from '../dataflow/placeholders.ts';
 import {
   CONFIGURATION_ERROR_CODES,
   type GigyaAuthMode,
   GigyaClient,
   GigyaError,
-  LOCAL_GIGYA_CREDENTIALS,
   sharedCallBudget,
-} from './gigya.ts';
+} from '../../connectors/gigya.ts';
+import type { Reach, ScriptReaches } from '../../core/access.ts';
+import { IdxError } from '../../core/errors.ts';
+import type { ParamsOf } from '../../core/params.ts';
+import type { DataRecord, ReadResult, ScriptContext, ScriptInstance, StepOutput } from '../../core/script.ts';
+import { isBlankTemplateValue, renderPlaceholders } from '../../dataflow/placeholders.ts';
 
-/** Connection params every Gigya script accepts (spread into its `params`). */
+/**
+ * The credentials the local emulator accepts by default. Steps that leave `apiKey` / `userKey` / `secret` empty
+ * use them when the runtime is local and points Gigya at the emulator, so the public templates (which ship
+ * without credentials) run on a laptop unchanged. They guard nothing real.
+ */
+export const LOCAL_GIGYA_CREDENTIALS = {
+  apiKey: '3_localEmulatorApiKey',
+  userKey: 'localEmulatorUserKey',
+  // base64("identity-sync local emulator secret"): the signature key is the base64-decoded secret.
+  secret: 'aWRlbnRpdHktc3luYyBsb2NhbCBlbXVsYXRvciBzZWNyZXQ=',
+} as const;
+
 /** The page size of the search readers (the cursor LIMIT). */
 export const GIGYA_PAGE_SIZE_PARAM = {
   type: 'integer',
@@ -32,6 +43,7 @@ export const GIGYA_PAGE_SIZE_PARAM = {
   description: 'Page size (the cursor LIMIT); Gigya allows at most 1000 and may return fewer.',
 } as const;
 
+/** Connection params every Gigya script accepts (spread into its `params`). */
 export const GIGYA_CONNECTION_PARAMS = {
   apiKey: {
     type: 'string',
@@ -94,17 +106,7 @@ export const GIGYA_CONNECTION_PARAMS = {
 } as const;
 
 /** The connection params as a script receives them. */
-export interface GigyaConnectionParams {
-  apiKey?: string;
-  userKey?: string;
-  secret?: string;
-  privateKey?: string;
-  dataCenter: string;
-  signRequests: boolean;
-  maxCallsPerSecond: number;
-  maxRetries: number;
-  retryBaseDelayMs: number;
-}
+export type GigyaConnectionParams = ParamsOf<typeof GIGYA_CONNECTION_PARAMS>;
 
 /** The secrets a Gigya step falls back to when its own credential params are blank (deployed only). */
 export const GIGYA_FALLBACK_SECRETS = {

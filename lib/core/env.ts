@@ -1,0 +1,59 @@
+/**
+ * The environment variables the runtime reads, each named once with what it means. The deployed stack sets the
+ * step functions' ones (lib/infra); local mode and the CLI read overrides from the others. Each reader applies its
+ * own default, said here.
+ */
+
+/** An environment variable: its name and what it means. */
+export interface EnvVar {
+  readonly name: string;
+  readonly meaning: string;
+}
+
+/** Every `IDX_*` environment variable the runtime reads. */
+export const ENV = {
+  home: { name: 'IDX_HOME', meaning: 'local state folder (embedded DynamoDB, S3, SFTP, Gigya); default .idx/' },
+  dynamodbEndpoint: {
+    name: 'IDX_DYNAMODB_ENDPOINT',
+    meaning: 'local mode: a DynamoDB endpoint to use instead of starting the embedded one',
+  },
+  s3Endpoint: {
+    name: 'IDX_S3_ENDPOINT',
+    meaning: 'local mode: an S3 endpoint to use instead of starting the embedded one',
+  },
+  gigyaEndpoint: {
+    name: 'IDX_GIGYA_ENDPOINT',
+    meaning: 'local mode: a Gigya base URL to call instead of starting the emulator',
+  },
+  stageBucket: { name: 'IDX_STAGE_BUCKET', meaning: 'the bucket where steps stage records and files' },
+  jobsTable: { name: 'IDX_JOBS_TABLE', meaning: 'deployed: the job status table' },
+  stateTable: { name: 'IDX_STATE_TABLE', meaning: 'deployed: the dataflow state table (watermark, run lock, marks)' },
+  uidMapTable: { name: 'IDX_UIDMAP_TABLE', meaning: 'deployed: the UID map table' },
+  dataflowId: { name: 'IDX_DATAFLOW_ID', meaning: 'deployed: the dataflow a step function serves (for operators)' },
+  secretPrefix: {
+    name: 'IDX_SECRET_PREFIX',
+    meaning: 'deployed: the Secrets Manager name prefix of ${secret:NAME}; default identity-sync/',
+  },
+  localSecret: {
+    name: 'IDX_SECRET_',
+    meaning: 'local mode, a prefix: IDX_SECRET_<NAME> (upper snake case) holds the value of ${secret:NAME}',
+  },
+  watermarkOverlapMs: {
+    name: 'IDX_WATERMARK_OVERLAP_MS',
+    meaning: 'how far before the run start the delta watermark moves (search lags writes); default 5 minutes',
+  },
+  lockTtlMs: {
+    name: 'IDX_LOCK_TTL_MS',
+    meaning: 'how long a run lock holds before another run may take it; default 6 h',
+  },
+  lanes: { name: 'IDX_LANES', meaning: 'parallel lanes of a large step: a number, or auto (one per core); default 1' },
+  laneWorker: { name: 'IDX_LANE_WORKER', meaning: 'the lane worker module; default bin/lane-worker.js' },
+  lanesMinRecords: {
+    name: 'IDX_LANES_MIN_RECORDS',
+    meaning: 'staged records from which a step runs in lanes; default 50,000',
+  },
+  lanesMinBytes: {
+    name: 'IDX_LANES_MIN_BYTES',
+    meaning: 'bytes of files from which a parser runs in lanes; default 16 MiB',
+  },
+} as const satisfies Record<string, EnvVar>;

@@ -1,0 +1,44 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ENV } from '../../../lib/core/env.ts';
+
+const ROOT = join(__dirname, '../../..');
+
+/** Every TypeScript and JavaScript source of the runtime, as [path, text]. */
+function sources(): [string, string][] {
+  const out: [string, string][] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) walk(path);
+      else if (/\.(ts|js)$/.test(e.name)) out.push([relative(ROOT, path), readFileSync(path, 'utf8')]);
+    }
+  };
+  for (const dir of ['bin', 'lambdas', 'lib']) walk(join(ROOT, dir));
+  return out;
+}
+
+describe('ENV', () => {
+  it('names every variable once, each with IDX_ in front and a meaning', () => {
+    // Act
+    const vars = Object.values(ENV);
+
+    // Assess
+    expect(new Set(vars.map((v) => v.name)).size).toBe(vars.length);
+    expect(vars.filter((v) => !/^IDX_[A-Z0-9_]*$/.test(v.name) || v.meaning.trim() === '')).toEqual([]);
+  });
+
+  it('is where the sources take the names of the variables they read or set', () => {
+    // Prepare: a read such as env.IDX_X or env['IDX_X'], need('IDX_X'), or a key IDX_X: in a Lambda environment
+    const spelled = /\benv\s*(?:\.|\[\s*['"`])IDX_|\bneed\(\s*['"`]IDX_|^\s*IDX_[A-Z_]+\s*:/m;
+
+    // Act
+    const offenders = sources()
+      .filter(([path, text]) => path !== join('lib', 'core', 'env.ts') && spelled.test(text))
+      .map(([path]) => path);
+
+    // Assess
+    expect(offenders).toEqual([]);
+  });
+});

@@ -1,0 +1,138 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import type { ScriptContext, StepOutput } from '../../../../lib/core/script.ts';
+import { offlineServices, testJob } from '../../../../lib/engine/harness.ts';
+import { type ReadOptions, readRemoteFiles, uploadRemoteFile } from '../../../../lib/scripts/util/remote-files.ts';
+import { MemorySource, MemoryTarget, memoryFile, memoryInput } from '../../../support/memory-files.ts';
+
+function context(overrides: Partial<ScriptContext> = {}): ScriptContext {
+  const log = () => undefined;
+  return {
+    job: testJob(),
+    stepId: 'read',
+    log: { debug: log, info: log, warn: log, error: log },
+    services: offlineServices(),
+    deadline: Date.now() + 3_600_000,
+    signal: new AbortController().signal,
+    ...overrides,
+  };
+}
+
+function memoryOutput(): StepOutput & { files: Map<string, string> } {
+  const files = new Map<string, string>();
+  const no = () => {
+    throw new Error('no records here');
+  };
+  return {
+    files,
+    emit: no,
+    reject: no,
+    drop: no,
+    flush: async () => undefined,
+    delivered: () => undefined,
+    remaining: Number.POSITIVE_INFINITY,
+    createFile(name) {
+      let text = '';
+      return new Writable({
+        write(chunk: Buffer, _e, cb) {
+          text += chunk.toString();
+          cb();
+        },
+        final(cb) {
+          files.set(name, text);
+          cb();
+        },
+      });
+    },
+  };
+}
+
+const options: ReadOptions = {
+  fileNameRegex: '.*',
+  sortBy: 'time',
+  sortOrder: 'ASC',
+  skipProcessedFiles: false,
+  afterRead: 'leave',
+  maxAttempts: 3,
+  timeout: 5,
+  retryDelayMs: 1,
+};
+
+describe('readRemoteFiles', () => {
+  it('hands back a continuation when the time budget is spent, and the next invocation reads the rest', async () => {
+    // Prepare
+    const source = new MemorySource([memoryFile('a.csv', 1), memoryFile('b.csv', 2), memoryFile('c.csv', 3)]);
+    const first = memoryOutput();
+    const second = memoryOutput();
+
+    // Act
+    const paused = await readRemoteFiles(source, options, context({ deadline: Date.now() }), first, {
+      io: 'IDX_TEST_IO',
+    });
+    const resumed = await readRemoteFiles(source, options, context({ continuation: paused?.continuation }), second, {
+      io: 'IDX_TEST_IO',
+    });
+
+    // Assess
+    expect([...first.files.keys()]).toEqual(['a.csv']);
+    expect(paused?.continuation).toEqual({ read: ['/in/a.csv'] });
+    expect([...second.files.keys()]).toEqual(['b.csv', 'c.csv']);
+    expect(resumed).toBeUndefined();
+  });
+
+  it('names the step in a transfer failure, which the protocol client raised without one', async () => {
+    // Prepare
+    const source = new MemorySource([{ ...memoryFile('a.csv', 1, 'abc'), size: 10 }]);
+
+    // Act
+    const run = readRemoteFiles(source, options, context({ stepId: 'from partner' }), memoryOutput(), {
+      io: 'IDX_TEST_IO',
+    });
+
+    // Assess
+    await expect(run).rejects.toMatchObject({
+      code: 'IDX_TEST_IO',
+      transient: true,
+      location: { stepId: 'from partner' },
+    });
+  });
+});
+
+describe('uploadRemoteFile', () => {
+  it('uploads a staged file under the folder and returns its path', async () => {
+    // Prepare
+    const target = new MemoryTarget();
+
+    // Act
+    const path = await uploadRemoteFile(
+      target,
+      memoryInput('a.csv', 'hello'),
+      { root: '/in', temporaryUploadExtension: true, maxAttempts: 3, timeout: 5, retryDelayMs: 1 },
+      context(),
+      { io: 'IDX_TEST_IO' },
+    );
+
+    // Assess
+    expect(path).toBe('/in/a.csv');
+    expect(target.texts()).toEqual([['/in/a.csv', 'hello']]);
+  });
+
+  it('names the step when every attempt drops', async () => {
+    // Prepare
+    const target = new MemoryTarget();
+    target.failAll = true;
+
+    // Act
+    const run = uploadRemoteFile(
+      target,
+      memoryInput('a.csv', 'hello'),
+      { root: '/in', temporaryUploadExtension: false, maxAttempts: 2, timeout: 5, retryDelayMs: 1 },
+      context({ stepId: 'to partner' }),
+      { io: 'IDX_TEST_IO' },
+    );
+
+    // Assess
+    await expect(run).rejects.toMatchObject({ code: 'IDX_TEST_IO', location: { stepId: 'to partner' } });
+    expect(target.files.size).toBe(0);
+  });
+});
