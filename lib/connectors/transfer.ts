@@ -6,7 +6,7 @@
  */
 import { once } from 'node:events';
 import { type Readable, Transform, type Writable } from 'node:stream';
-import { IdxError } from '../core/errors.ts';
+import { IdxError, type IdxErrorCode } from '../core/errors.ts';
 import type { InputFile, ScriptContext, StepOutput } from '../core/script.ts';
 import { ProcessedFileStore } from '../stores/processed-files.ts';
 import { checkRelativeName, joinRemote, parentOf } from './remote-path.ts';
@@ -81,7 +81,7 @@ export function sortFiles(files: RemoteFile[], sortBy: 'time' | 'name', sortOrde
 
 /** A transfer error that exhausted its attempts (or is permanent), coded and located. */
 export function transferError(
-  code: string,
+  code: IdxErrorCode,
   action: string,
   error: unknown,
   transient: boolean,
@@ -147,7 +147,7 @@ export async function readRemoteFiles(
   options: ReadOptions,
   ctx: ScriptContext,
   out: StepOutput,
-  codes: { readonly io: string },
+  codes: { readonly io: IdxErrorCode },
 ): Promise<{ continuation?: ReadContinuation; deferred?: RemoteFile[] } | undefined> {
   const { job, log, stepId } = ctx;
   const retry = {
@@ -230,7 +230,7 @@ export async function finishRemoteFiles(
   options: Pick<ReadOptions, 'afterRead' | 'maxAttempts' | 'retryDelayMs'>,
   ctx: ScriptContext,
   deferred: readonly unknown[],
-  codes: { readonly io: string },
+  codes: { readonly io: IdxErrorCode },
 ): Promise<void> {
   if (options.afterRead === 'leave') return;
   const retry = {
@@ -263,7 +263,7 @@ async function download(
   options: ReadOptions,
   retry: { attempts: number; baseDelayMs: number; isTransient: (e: unknown) => boolean; signal: AbortSignal },
   onRetry: (action: string) => (error: unknown, attempt: number, delay: number) => void,
-  code: string,
+  code: IdxErrorCode,
   stepId: string,
 ): Promise<void> {
   const target = out.createFile(file.name);
@@ -357,7 +357,7 @@ export async function uploadRemoteFile(
   file: InputFile,
   options: WriteOptions,
   ctx: ScriptContext,
-  codes: { readonly io: string },
+  codes: { readonly io: IdxErrorCode },
 ): Promise<string> {
   const { log, stepId } = ctx;
   const path = joinRemote(options.root, file.name, { stepId, param: 'file name' });
@@ -433,7 +433,7 @@ export function remoteWriterHook(
   target: FileTarget,
   options: WriteOptions,
   ctx: ScriptContext,
-  codes: { readonly io: string },
+  codes: { readonly io: IdxErrorCode },
   locate: (path: string) => string | Promise<string>,
 ): (file: InputFile, out: StepOutput) => Promise<void> {
   return async (file, out) => {

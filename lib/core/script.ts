@@ -3,6 +3,7 @@
  * Lambda or locally, where its input is staged, or how it is counted and logged; the engine adds all that.
  */
 import type { Readable, Writable } from 'node:stream';
+import type { IdxErrorCode } from './error-codes.ts';
 import type { ParamsOf, ParamsSchema } from './params.ts';
 import type { Services } from './services.ts';
 
@@ -126,7 +127,7 @@ export interface ScriptInstance {
 
 /** A problem a script's own check found in its params (beyond the schema). */
 export interface ScriptCheckProblem {
-  readonly code: string;
+  readonly code: IdxErrorCode;
   /** Path below `params`. */
   readonly path?: string;
   readonly message: string;

@@ -144,7 +144,7 @@ describe('readRemoteFiles', () => {
     const out = memoryOutput();
 
     // Act
-    await readRemoteFiles(source, options, context(), out, { io: 'IDX_TEST_IO' });
+    await readRemoteFiles(source, options, context(), out, { io: 'IDX_SFTP_IO' });
 
     // Assess
     expect(out.files.get('a.csv')).toBe('abcdefghij');
@@ -160,10 +160,10 @@ describe('readRemoteFiles', () => {
 
     // Act
     const paused = await readRemoteFiles(source, options, context({ deadline: Date.now() }), first, {
-      io: 'IDX_TEST_IO',
+      io: 'IDX_SFTP_IO',
     });
     const resumed = await readRemoteFiles(source, options, context({ continuation: paused?.continuation }), second, {
-      io: 'IDX_TEST_IO',
+      io: 'IDX_SFTP_IO',
     });
 
     // Assess
@@ -179,9 +179,9 @@ describe('readRemoteFiles', () => {
 
     // Act / Assess
     await expect(
-      readRemoteFiles(source, options, context(), memoryOutput(), { io: 'IDX_TEST_IO' }),
+      readRemoteFiles(source, options, context(), memoryOutput(), { io: 'IDX_SFTP_IO' }),
     ).rejects.toMatchObject({
-      code: 'IDX_TEST_IO',
+      code: 'IDX_SFTP_IO',
       transient: true,
     });
   });
@@ -240,7 +240,7 @@ describe('uploadRemoteFile', () => {
       input('a.csv', 'hello'),
       { root: '/in', temporaryUploadExtension: true, maxAttempts: 3, timeout: 5, retryDelayMs: 1 },
       context(),
-      { io: 'IDX_TEST_IO' },
+      { io: 'IDX_SFTP_IO' },
     );
 
     // Assess
@@ -259,11 +259,11 @@ describe('uploadRemoteFile', () => {
       input('a.csv', 'hello'),
       { root: '/in', temporaryUploadExtension: false, maxAttempts: 2, timeout: 5, retryDelayMs: 1 },
       context(),
-      { io: 'IDX_TEST_IO' },
+      { io: 'IDX_SFTP_IO' },
     );
 
     // Assess
-    await expect(run).rejects.toMatchObject({ code: 'IDX_TEST_IO', transient: true });
+    await expect(run).rejects.toMatchObject({ code: 'IDX_SFTP_IO', transient: true });
     expect(target.files.size).toBe(0);
   });
 });
