@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { compile } from '../compiler/compile.ts';
+import { errorCodesMarkdown } from '../core/error-codes.ts';
 import { IdxError } from '../core/errors.ts';
 import { loadDataflowFile } from '../dataflow/load.ts';
 import { toMermaid } from '../dataflow/mermaid.ts';
@@ -107,7 +108,11 @@ export function scriptsCommand(args: string[]): number {
 }
 
 /** Where the generated artefacts live, relative to the project root. */
-export const GENERATED = { schema: join('schema', 'dataflow.schema.json'), docs: join('docs', 'scripts.md') } as const;
+export const GENERATED = {
+  schema: join('schema', 'dataflow.schema.json'),
+  docs: join('docs', 'scripts.md'),
+  errors: join('docs', 'errors.md'),
+} as const;
 
 /** The generated artefacts' current text. */
 export function generatedFiles(): Record<string, string> {
@@ -115,10 +120,11 @@ export function generatedFiles(): Record<string, string> {
   return {
     [GENERATED.schema]: `${JSON.stringify(dataflowJsonSchema(registry), null, 2)}\n`,
     [GENERATED.docs]: scriptsMarkdown(registry),
+    [GENERATED.errors]: errorCodesMarkdown(),
   };
 }
 
-/** `idx schema [--write | --check]`: prints, writes or checks the JSON Schema and the script reference. */
+/** `idx schema [--write | --check]`: prints, writes or checks the JSON Schema, the script reference and the error codes. */
 export function schemaCommand(args: string[]): number {
   const { values } = parseArgs({ args, options: { write: { type: 'boolean' }, check: { type: 'boolean' } } });
   const files = generatedFiles();

@@ -24,7 +24,10 @@ export const COMMANDS: Record<string, { run: Command; help: string }> = {
   },
   graph: { run: graphCommand, help: 'graph <file>                        print the graph as Mermaid' },
   scripts: { run: scriptsCommand, help: 'scripts [--json]                    list the script registry' },
-  schema: { run: schemaCommand, help: 'schema [--write|--check]            the dataflow JSON Schema and script docs' },
+  schema: {
+    run: schemaCommand,
+    help: 'schema [--write|--check]            the dataflow JSON Schema, script docs and error codes',
+  },
   run: { run: runCommand, help: 'run <file> [--limit N] [--test] [--full-extract] [--json]   run locally' },
   sample: {
     run: sampleCommand,

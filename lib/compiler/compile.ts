@@ -9,7 +9,8 @@
  * `$.r.<group>.<key>.value` after a Parallel); only references and counters travel in the state.
  */
 
-import { IdxError, TRANSIENT_ERROR_NAME } from '../core/errors.ts';
+import { retryableErrorNames } from '../core/error-codes.ts';
+import { IdxError } from '../core/errors.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
 import { streamsFilesInto } from '../core/script.ts';
 import { incomingOf, levelsOf } from '../dataflow/graph.ts';
@@ -48,9 +49,12 @@ export interface CompileOptions {
 /** The placeholder substituted with the step function's ARN at deploy time. */
 export const FUNCTION_ARN_PLACEHOLDER = '${StepFunctionArn}';
 
-/** Error names a Task retries, with backoff and jitter: ours and Lambda's own transient failures. */
+/**
+ * Error names a Task retries, with backoff and jitter: those of the catalogue's codes that may be transient, and
+ * Lambda's own transient failures.
+ */
 export const RETRYABLE_ERRORS = [
-  TRANSIENT_ERROR_NAME,
+  ...retryableErrorNames(),
   'Lambda.ServiceException',
   'Lambda.AWSLambdaException',
   'Lambda.SdkClientException',

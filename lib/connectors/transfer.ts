@@ -6,7 +6,7 @@
  */
 import { once } from 'node:events';
 import { type Readable, Transform, type Writable } from 'node:stream';
-import { IdxError } from '../core/errors.ts';
+import { IdxError, type IdxErrorCode } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { parentOf } from './remote-path.ts';
 import { withRetry } from './retry.ts';
@@ -116,7 +116,7 @@ export interface TransferOptions {
   /** Initial backoff between attempts. @default 1000 */
   readonly retryDelayMs?: number;
   /** The code of the error raised when attempts run out or a failure is permanent (`IDX_SFTP_IO`, …). */
-  readonly code: string;
+  readonly code: IdxErrorCode;
   /** Receives a warning before each retry. */
   readonly log: Logger;
   /** Stops waiting between attempts when aborted. */
@@ -138,7 +138,7 @@ export function sortFiles(files: RemoteFile[], sortBy: 'time' | 'name', sortOrde
 }
 
 /** A transfer error that exhausted its attempts (or is permanent), coded; a coded error stays as it is. */
-export function transferError(code: string, action: string, error: unknown, transient: boolean): IdxError {
+export function transferError(code: IdxErrorCode, action: string, error: unknown, transient: boolean): IdxError {
   if (error instanceof IdxError) return error;
   const e = error as { code?: string | number; message?: string };
   return new IdxError(code, `${action} failed: ${e.message ?? String(error)}`, {

@@ -1,7 +1,12 @@
 /**
  * Typed errors shared by every layer. Each carries a stable `code` and says what was expected, what was
  * received and where (dataflow file, step id, parameter), so a message is actionable without a stack trace.
+ * Codes come from the catalogue in `error-codes.ts`: a code that is not catalogued does not compile.
  */
+import { ERROR_CODES, errorNameOf, type IdxErrorCode, isIdxErrorCode } from './error-codes.ts';
+
+export type { IdxErrorCode } from './error-codes.ts';
+export { PERMANENT_ERROR_NAME, TRANSIENT_ERROR_NAME } from './error-codes.ts';
 
 /** Where in a dataflow an error was found. */
 export interface ErrorLocation {
@@ -19,7 +24,10 @@ export interface ErrorLocation {
 export interface IdxErrorOptions extends ErrorLocation {
   readonly expected?: string;
   readonly received?: string;
-  /** True when retrying the same work may succeed (throttling, 5xx, dropped connection). */
+  /**
+   * True when retrying the same work may succeed (throttling, 5xx, dropped connection).
+   * @default true for codes the catalogue marks `transient`, false for the others
+   */
   readonly transient?: boolean;
   readonly cause?: unknown;
   /** Extra structured details (e.g. a remote error code and call id). */
@@ -31,18 +39,19 @@ export interface IdxErrorOptions extends ErrorLocation {
  * Catch: transient errors are named {@link TRANSIENT_ERROR_NAME}, all others {@link PERMANENT_ERROR_NAME}.
  */
 export class IdxError extends Error {
-  readonly code: string;
+  readonly code: IdxErrorCode;
   readonly expected?: string;
   readonly received?: string;
   readonly location: ErrorLocation;
   readonly transient: boolean;
   readonly details?: Record<string, unknown>;
 
-  constructor(code: string, message: string, options: IdxErrorOptions = {}) {
+  constructor(code: IdxErrorCode, message: string, options: IdxErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
-    this.transient = options.transient ?? false;
-    this.name = this.transient ? TRANSIENT_ERROR_NAME : PERMANENT_ERROR_NAME;
+    // A code that crossed a thread or came from JSON escaped the compiler's check: it is then permanent.
+    this.transient = options.transient ?? (isIdxErrorCode(code) && ERROR_CODES[code].transience === 'transient');
+    this.name = errorNameOf(this.transient);
     if (options.expected !== undefined) this.expected = options.expected;
     if (options.received !== undefined) this.received = options.received;
     if (options.details !== undefined) this.details = options.details;
@@ -89,11 +98,6 @@ export function locateError(error: unknown, location: ErrorLocation): unknown {
     cause: error,
   });
 }
-
-/** The Step Functions error name of errors worth retrying. */
-export const TRANSIENT_ERROR_NAME = 'IdxTransientError';
-/** The Step Functions error name of errors that will fail again. */
-export const PERMANENT_ERROR_NAME = 'IdxError';
 
 /** Formats an error with its code and location on one line; unknown errors keep their message. */
 export function describeError(error: unknown): string {

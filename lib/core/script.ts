@@ -4,6 +4,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import type { ScriptReaches } from './access.ts';
+import type { IdxErrorCode } from './error-codes.ts';
 import type { Logger } from './logger.ts';
 import type { ParamsOf, ParamsSchema } from './params.ts';
 import type { Services } from './services.ts';
@@ -123,7 +124,7 @@ export interface ScriptInstance {
 
 /** A problem a script's own check found in its params (beyond the schema). */
 export interface ScriptCheckProblem {
-  readonly code: string;
+  readonly code: IdxErrorCode;
   /** Path below `params`. */
   readonly path?: string;
   readonly message: string;

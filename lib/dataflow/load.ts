@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { showValue } from '../core/errors.ts';
+import { type IdxErrorCode, showValue } from '../core/errors.ts';
 import type { Problem } from './problems.ts';
 import type { Dataflow, Schedule, Step } from './types.ts';
 
@@ -75,7 +75,14 @@ export function parseDataflow(text: string, options: { file?: string; id?: strin
 export function readDataflow(json: unknown, options: { file?: string; id?: string } = {}): LoadResult {
   const problems: Problem[] = [];
   const file = options.file;
-  const at = (path: string, code: string, message: string, expected: string, received: unknown, stepId?: string) =>
+  const at = (
+    path: string,
+    code: IdxErrorCode,
+    message: string,
+    expected: string,
+    received: unknown,
+    stepId?: string,
+  ) =>
     problems.push({
       code,
       severity: 'error',

@@ -1,9 +1,10 @@
 /** Validation problems: every one coded and located, so tools and people can act on it. */
+import type { IdxErrorCode } from '../core/errors.ts';
 
 /** One problem found in a dataflow. */
 export interface Problem {
-  /** Stable code, e.g. `IDX_PARAM_MISSING`. */
-  readonly code: string;
+  /** Stable code from the catalogue (lib/core/error-codes.ts), e.g. `IDX_PARAM_MISSING`. */
+  readonly code: IdxErrorCode;
   /** Errors make the dataflow invalid; warnings are reported and the dataflow still runs. */
   readonly severity: 'error' | 'warning';
   readonly file?: string;

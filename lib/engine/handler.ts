@@ -2,7 +2,7 @@
  * One entry point for every action of the compiled state machine. The Lambda handler and the local runner
  * both call {@link handle}, so the deployed and the local code paths are the same.
  */
-import { IdxError } from '../core/errors.ts';
+import { IdxError, TRANSIENT_ERROR_NAME } from '../core/errors.ts';
 import type { EngineEvent } from '../core/events.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
 import type { Services } from '../core/services.ts';
@@ -28,7 +28,7 @@ export function toStepFailure(error: unknown): StepFailure {
   const transient = /ECONNRESET|ETIMEDOUT|EPIPE|socket hang up|ECONNREFUSED/i.test(
     `${e?.message ?? ''} ${(e as { code?: string })?.code ?? ''}`,
   );
-  return new StepFailure(transient ? 'IdxTransientError' : 'Error', {
+  return new StepFailure(transient ? TRANSIENT_ERROR_NAME : 'Error', {
     code: transient ? 'IDX_NETWORK' : 'IDX_INTERNAL',
     message: e?.message ?? String(error),
     transient,

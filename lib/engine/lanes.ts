@@ -11,7 +11,7 @@
  */
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { type MessagePort, Worker } from 'node:worker_threads';
-import { IdxError, type IdxErrorOptions } from '../core/errors.ts';
+import { IdxError, type IdxErrorCode, type IdxErrorOptions } from '../core/errors.ts';
 import { type StepCounters, zeroCounters } from '../core/refs.ts';
 import type {
   AnyScriptDefinition,
@@ -327,7 +327,7 @@ interface TaskOutput {
 }
 
 /** An error as it crosses from a lane: a coded error's own JSON view, or the message of any other error. */
-type SerializedError = { readonly message: string; readonly code?: string } & IdxErrorOptions;
+type SerializedError = { readonly message: string; readonly code?: IdxErrorCode } & IdxErrorOptions;
 
 type LaneMessage =
   | ({ readonly kind: 'output' } & TaskOutput)

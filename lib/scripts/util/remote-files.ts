@@ -17,7 +17,7 @@ import {
   type TransferOptions,
   uploadFile,
 } from '../../connectors/transfer.ts';
-import { locateError } from '../../core/errors.ts';
+import { type IdxErrorCode, locateError } from '../../core/errors.ts';
 import type { ParamsOf } from '../../core/params.ts';
 import type { InputFile, ScriptContext, ScriptInstance, StepOutput } from '../../core/script.ts';
 import { ProcessedFileStore } from '../../stores/processed-files.ts';
@@ -54,7 +54,7 @@ const DEADLINE_MARGIN_MS = 60_000;
 function transferOptions(
   options: { maxAttempts: number; timeout: number; retryDelayMs?: number },
   ctx: ScriptContext,
-  code: string,
+  code: IdxErrorCode,
 ): TransferOptions {
   return {
     maxAttempts: options.maxAttempts,
@@ -85,7 +85,7 @@ export function readRemoteFiles(
   options: ReadOptions,
   ctx: ScriptContext,
   out: StepOutput,
-  codes: { readonly io: string },
+  codes: { readonly io: IdxErrorCode },
 ): Promise<{ continuation?: ReadContinuation; deferred?: RemoteFile[] } | undefined> {
   return atStep(ctx, async () => {
     const { job, log, stepId } = ctx;
@@ -153,7 +153,7 @@ export async function finishRemoteFiles(
   options: Pick<ReadOptions, 'afterRead' | 'maxAttempts' | 'timeout' | 'retryDelayMs'>,
   ctx: ScriptContext,
   deferred: readonly unknown[],
-  codes: { readonly io: string },
+  codes: { readonly io: IdxErrorCode },
 ): Promise<void> {
   if (options.afterRead === 'leave') return;
   const transfer = transferOptions(options, ctx, codes.io);
@@ -180,7 +180,7 @@ export function uploadRemoteFile(
   file: InputFile,
   options: WriteOptions,
   ctx: ScriptContext,
-  codes: { readonly io: string },
+  codes: { readonly io: IdxErrorCode },
 ): Promise<string> {
   return atStep(ctx, async () => {
     const path = joinRemote(options.root, file.name, { stepId: ctx.stepId, param: 'file name' });
@@ -200,7 +200,7 @@ export function remoteWriterHook(
   target: FileTarget,
   options: WriteOptions,
   ctx: ScriptContext,
-  codes: { readonly io: string },
+  codes: { readonly io: IdxErrorCode },
   locate: (path: string) => string | Promise<string>,
 ): (file: InputFile, out: StepOutput) => Promise<void> {
   return async (file, out) => {
@@ -216,7 +216,7 @@ export function readerInstance(
   source: FileSource,
   params: ReadOptions,
   ctx: ScriptContext,
-  io: string,
+  io: IdxErrorCode,
   close?: () => Promise<void>,
 ): ScriptInstance {
   return {
@@ -229,7 +229,7 @@ export function readerInstance(
 /** One account on a file server (SFTP, FTP) as the shared folder reader and writer use it. */
 export interface RemoteFolder {
   /** The code of transfer failures: `IDX_SFTP_IO`, `IDX_FTP_IO`. */
-  readonly io: string;
+  readonly io: IdxErrorCode;
   /** The files of the normalized folder `root`; files read are moved into `moveTo` (else they stay in `root`). */
   source(root: string, moveTo: string | undefined): FileSource;
   /** The account as an upload target. */

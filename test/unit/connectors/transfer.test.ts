@@ -17,7 +17,7 @@ function transferOptions(overrides: Partial<TransferOptions> = {}): TransferOpti
     maxAttempts: 3,
     timeout: 5,
     retryDelayMs: 1,
-    code: 'IDX_TEST_IO',
+    code: 'IDX_SFTP_IO',
     log: { debug: log, info: log, warn: log, error: log },
     lines,
     ...overrides,
@@ -88,7 +88,7 @@ describe('downloadFile', () => {
     const run = downloadFile(new MemorySource([file]), file, collector(), transferOptions());
 
     // Assess
-    await expect(run).rejects.toMatchObject({ code: 'IDX_TEST_IO', transient: true, received: '3 bytes' });
+    await expect(run).rejects.toMatchObject({ code: 'IDX_SFTP_IO', transient: true, received: '3 bytes' });
   });
 });
 
@@ -120,7 +120,7 @@ describe('uploadFile', () => {
     });
 
     // Assess
-    await expect(run).rejects.toMatchObject({ code: 'IDX_TEST_IO', transient: true });
+    await expect(run).rejects.toMatchObject({ code: 'IDX_SFTP_IO', transient: true });
     expect(target.files.size).toBe(0);
   });
 });

@@ -230,8 +230,8 @@ describe('validateDataflow', () => {
     (step(d, 2).params as Record<string, unknown>).passphrase = '{{ passphrase }}';
 
     // Act
-    const problems = validateText(JSON.stringify(d), registry).problems.filter((p) =>
-      p.code.startsWith('IDX_CREDENTIAL'),
+    const problems = validateText(JSON.stringify(d), registry).problems.filter(
+      (p) => p.code === 'IDX_CREDENTIAL_UNSET' || p.code === 'IDX_CREDENTIAL_PLAINTEXT',
     );
 
     // Assess

@@ -91,7 +91,7 @@ describe('the script registry', () => {
     );
   });
 
-  it('matches the checked-in JSON Schema and script reference (run `idx schema --write` after changing scripts)', () => {
+  it('matches the checked-in JSON Schema, script reference and error codes (run `idx schema --write` after changing them)', () => {
     // Act / Assess
     for (const [path, text] of Object.entries(generatedFiles()))
       expect(readFileSync(path, 'utf8'), `${path} is stale`).toBe(text);

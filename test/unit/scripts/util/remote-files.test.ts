@@ -67,10 +67,10 @@ describe('readRemoteFiles', () => {
 
     // Act
     const paused = await readRemoteFiles(source, options, context({ deadline: Date.now() }), first, {
-      io: 'IDX_TEST_IO',
+      io: 'IDX_SFTP_IO',
     });
     const resumed = await readRemoteFiles(source, options, context({ continuation: paused?.continuation }), second, {
-      io: 'IDX_TEST_IO',
+      io: 'IDX_SFTP_IO',
     });
 
     // Assess
@@ -86,12 +86,12 @@ describe('readRemoteFiles', () => {
 
     // Act
     const run = readRemoteFiles(source, options, context({ stepId: 'from partner' }), memoryOutput(), {
-      io: 'IDX_TEST_IO',
+      io: 'IDX_SFTP_IO',
     });
 
     // Assess
     await expect(run).rejects.toMatchObject({
-      code: 'IDX_TEST_IO',
+      code: 'IDX_SFTP_IO',
       transient: true,
       location: { stepId: 'from partner' },
     });
@@ -109,7 +109,7 @@ describe('uploadRemoteFile', () => {
       memoryInput('a.csv', 'hello'),
       { root: '/in', temporaryUploadExtension: true, maxAttempts: 3, timeout: 5, retryDelayMs: 1 },
       context(),
-      { io: 'IDX_TEST_IO' },
+      { io: 'IDX_SFTP_IO' },
     );
 
     // Assess
@@ -128,11 +128,11 @@ describe('uploadRemoteFile', () => {
       memoryInput('a.csv', 'hello'),
       { root: '/in', temporaryUploadExtension: false, maxAttempts: 2, timeout: 5, retryDelayMs: 1 },
       context({ stepId: 'to partner' }),
-      { io: 'IDX_TEST_IO' },
+      { io: 'IDX_SFTP_IO' },
     );
 
     // Assess
-    await expect(run).rejects.toMatchObject({ code: 'IDX_TEST_IO', location: { stepId: 'to partner' } });
+    await expect(run).rejects.toMatchObject({ code: 'IDX_SFTP_IO', location: { stepId: 'to partner' } });
     expect(target.files.size).toBe(0);
   });
 });

@@ -1,0 +1,768 @@
+/**
+ * The catalogue of every error code identity-sync raises on purpose: what it means, whether retrying can help,
+ * where it shows up and what the user should do. {@link IdxErrorCode} is derived from it, so an `IdxError` or a
+ * validation problem with a code that is not catalogued does not compile; `docs/errors.md` is generated from it
+ * by `idx schema --write`, and the compiled Retry lists come from its transient entries.
+ */
+
+/**
+ * Whether retrying the same work can succeed: `transient` always (throttling, a dropped connection),
+ * `permanent` never (bad input or configuration), `either` when the error says so itself (its `transient`
+ * field), e.g. an S3 failure that is a 503 one time and a 403 the next.
+ */
+export type Transience = 'transient' | 'permanent' | 'either';
+
+/**
+ * Where a code shows up: `validation` a problem in a dataflow (`idx validate`, `cdk synth`); `step` a failed
+ * step, and so a failed job once retries are spent; `record` one rejected record, sent down the step's `error`
+ * path with the code in `_errorDetails.code` while the job goes on; `job` the error recorded on a job whose
+ * execution ended without finishing it; `command` a stopped `idx` command or `cdk synth`.
+ */
+export type ErrorSurface = 'validation' | 'step' | 'record' | 'job' | 'command';
+
+/** One catalogued code. */
+export interface ErrorCodeEntry {
+  /** What happened, in one sentence. */
+  readonly summary: string;
+  readonly transience: Transience;
+  /** Where the code shows up, most common first. */
+  readonly seen: readonly ErrorSurface[];
+  /** What the user should do about it. */
+  readonly action: string;
+}
+
+/** Every error code, in alphabetical order. */
+export const ERROR_CODES = {
+  IDX_ACCOUNTING: {
+    summary: 'A record step lost track of records: records in ≠ out + rejected + dropped.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'A script broke the counting contract (it neither emitted, rejected nor dropped some record). Report it with the step type and the counters in the message.',
+  },
+  IDX_CHARSET_UNKNOWN: {
+    summary: 'A file is to be decoded with a character set that is not supported.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Set the step’s `fileCharset` to one of the names listed under “expected”.',
+  },
+  IDX_COMPILE_INVALID: {
+    summary: 'A dataflow with validation errors was given to the compiler.',
+    transience: 'permanent',
+    seen: ['command'],
+    action: 'Fix the problems listed in the message (`idx validate <file>` shows each with its step and path).',
+  },
+  IDX_COMPILE_UNSUPPORTED: {
+    summary: 'A step that continues across Lambda invocations sits in a parallel branch, which cannot loop.',
+    transience: 'permanent',
+    seen: ['command'],
+    action: 'Make the continuing reader the dataflow’s entry step, or split the dataflow in two.',
+  },
+  IDX_CREDENTIAL_PLAINTEXT: {
+    summary: 'A credential param holds a plaintext value.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action:
+      'Store the value as a secret (Secrets Manager `identity-sync/NAME`, or `IDX_SECRET_NAME` locally) and write `${secret:NAME}` in the param.',
+  },
+  IDX_CREDENTIAL_UNSET: {
+    summary: 'A credential param is empty, so the step will fail when it runs (a warning).',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Set the param to a `${secret:NAME}` reference before running the dataflow.',
+  },
+  IDX_DATAFLOW_DUPLICATE_ID: {
+    summary: 'Two dataflow files to deploy have the same id.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Give each file in `dataflows/` its own `id`: the id names the state machine and its state.',
+  },
+  IDX_DATAFLOW_INVALID: {
+    summary: 'A command was given a dataflow file that has errors or cannot be read as a dataflow.',
+    transience: 'permanent',
+    seen: ['command'],
+    action: 'Fix the problems printed above the message; `idx validate <file>` lists them again.',
+  },
+  IDX_DATAFLOW_SHAPE: {
+    summary: 'The dataflow object itself is malformed: no name, or a top-level field of the wrong type.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Correct the field at the JSON path given, to the type named under “expected”.',
+  },
+  IDX_DATE_INVALID: {
+    summary: 'A record’s date field does not match the format the step reads.',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Fix the value at the source, or set the field’s `inputFormat` to the format the data uses.',
+  },
+  IDX_DATE_PATTERN: {
+    summary: 'A date pattern uses a letter that is not supported.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Use only the pattern letters listed under “expected”, or a named format (ISO, epoch).',
+  },
+  IDX_DEPLOYED_NOT_FOUND: {
+    summary: 'No deployed state machine has the name derived from the dataflow id and prefix.',
+    transience: 'permanent',
+    seen: ['command'],
+    action: 'Deploy first (`npx cdk deploy`), and check `AWS_REGION`, the account and `--prefix`.',
+  },
+  IDX_DEPLOYED_TIMEOUT: {
+    summary: 'A deployed test run was still running when the command stopped waiting for it.',
+    transience: 'permanent',
+    seen: ['command'],
+    action:
+      'Follow the execution in the Step Functions console (link in the message), or look it up later with `idx jobs show <jobId> --deployed`.',
+  },
+  IDX_DEPLOY_INVALID: {
+    summary: 'At least one dataflow in `dataflows/` has errors, so nothing is synthesized or deployed.',
+    transience: 'permanent',
+    seen: ['command'],
+    action: 'Fix every problem listed (file, step, parameter), then run `cdk synth` or `cdk deploy` again.',
+  },
+  IDX_DSV_COLUMNS: {
+    summary: 'A delimited row has a different number of columns than the header.',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Fix the row in the source file, or check the column separator and quote character the step is given.',
+  },
+  IDX_DSV_QUOTE: {
+    summary: 'A delimited row has a quoted value that is never closed, or text after a closing quote.',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Fix the quoting in the source file (the rejected record keeps the raw row in `_raw`).',
+  },
+  IDX_DSV_ROW_TOO_LONG: {
+    summary: 'A delimited file has a line longer than the parser accepts.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Check that the file is the delimited text expected and that its line breaks are not missing.',
+  },
+  IDX_EDGE_ERROR_PATH: {
+    summary: 'A step lists `error` steps but has no record-level error path to send them.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Remove the `error` edge, or move it to a step that handles records.',
+  },
+  IDX_EDGE_KIND: {
+    summary: 'An edge connects steps whose data does not match (records into a file step, or the reverse).',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Put a parser or formatter between the two steps (`idx scripts` shows what each consumes and produces).',
+  },
+  IDX_EDGE_MISSING_STEP: {
+    summary: '`next` or `error` names a step id that does not exist.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Correct the id (ids are compared verbatim, spaces and case included) or add the step.',
+  },
+  IDX_EVENT: {
+    summary: 'The step function received an event with an unknown action.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'The state machine and the function come from different versions: deploy again so both are built from the same sources.',
+  },
+  IDX_EXECUTION_ABORTED: {
+    summary: 'The execution was stopped before the job finished.',
+    transience: 'permanent',
+    seen: ['job'],
+    action: 'Nothing, if it was stopped on purpose; otherwise start the dataflow again.',
+  },
+  IDX_EXECUTION_FAILED: {
+    summary: 'The execution failed before its own failure state could record why.',
+    transience: 'permanent',
+    seen: ['job'],
+    action: 'Read the error and cause in the job record or in the execution’s history in the Step Functions console.',
+  },
+  IDX_EXECUTION_TIMED_OUT: {
+    summary: 'The execution reached its timeout before the job finished.',
+    transience: 'permanent',
+    seen: ['job'],
+    action:
+      'Look at the job’s per-step counters to see where the time went; raise the state machine timeout or give the slow step more memory.',
+  },
+  IDX_EXPRESSION_FAILED: {
+    summary: 'A field expression threw while evaluated on a record.',
+    transience: 'permanent',
+    seen: ['record'],
+    action:
+      'Guard the expression against the record’s values (missing fields, wrong types), or fix the record at the source.',
+  },
+  IDX_EXPRESSION_INVALID: {
+    summary: 'A field expression does not compile.',
+    transience: 'permanent',
+    seen: ['validation', 'step'],
+    action: 'Correct the JEXL syntax of the expression at the path given.',
+  },
+  IDX_FILE_READ: {
+    summary: 'The dataflow file cannot be read.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Check the path and the file’s permissions.',
+  },
+  IDX_FTP_AUTH: {
+    summary: 'The FTP server refused the login.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Check `username` and the secret behind `password`.',
+  },
+  IDX_FTP_CERTIFICATE: {
+    summary: 'The FTPS server’s TLS certificate is not trusted.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Pin the certificate with `certificateFingerprint` (its SHA-256), or have the server use a certificate from a trusted CA.',
+  },
+  IDX_FTP_CERTIFICATE_MISMATCH: {
+    summary: 'The FTPS server presented a certificate other than the pinned one.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'If the server’s certificate was renewed, pin the new fingerprint; if not, do not connect: someone may be in between.',
+  },
+  IDX_FTP_IO: {
+    summary: 'An FTP listing, transfer, rename or delete failed.',
+    transience: 'either',
+    seen: ['step'],
+    action:
+      'Transient failures (dropped connections) are retried; for a permanent one, check the path, the folder’s permissions and free space on the server.',
+  },
+  IDX_GIGYA_API: {
+    summary: 'A Gigya method answered with an error code.',
+    transience: 'either',
+    seen: ['step'],
+    action:
+      'Read Gigya’s error code and message in the details (quote the callId to SAP support). Throttling and server errors (403048, 500001, 504001, 409030) are retried; others need the request, the credentials or the site’s settings fixed.',
+  },
+  IDX_GIGYA_CREDENTIALS: {
+    summary: 'The Gigya credentials of a step are incomplete.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Give the step `apiKey`, and `userKey` with `secret` (or `privateKey`), as `${secret:NAME}` references; or create the secrets GIGYA_API_KEY, GIGYA_USER_KEY and GIGYA_SECRET, which steps without their own credentials use.',
+  },
+  IDX_GIGYA_NETWORK: {
+    summary: 'A Gigya request got no HTTP response (connection refused, reset or timed out).',
+    transience: 'transient',
+    seen: ['step'],
+    action:
+      'It is retried; if it keeps failing, check the data center in the step and that the function can reach the internet.',
+  },
+  IDX_GIGYA_NO_UID: {
+    summary: 'A record to write to a Gigya account has no UID.',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Look the UID up before this step (datasource.lookup.gigya.account or uidmap.lookup).',
+  },
+  IDX_GIGYA_RESPONSE: {
+    summary: 'Gigya answered with something other than its JSON envelope.',
+    transience: 'either',
+    seen: ['step'],
+    action:
+      'HTTP 5xx and 429 are retried; otherwise check that the endpoint (data center, or a proxy in between) is Gigya’s.',
+  },
+  IDX_GIGYA_SELECT: {
+    summary: 'The `select` param names no field.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'List the fields to read, e.g. `UID,profile.email`, or leave `select` out to read whole accounts.',
+  },
+  IDX_GIGYA_WHERE_SECRET: {
+    summary: 'A `where` clause holds a secret reference, which would be sent as query text and logged.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Remove the `${secret:…}` from `where`.',
+  },
+  IDX_GIGYA_WHERE_TIME: {
+    summary: 'A `where` clause uses a time placeholder in a run that is not a full extract.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Set `fullExtract` on the schedule or the step, or remove the `${now…}` from `where`.',
+  },
+  IDX_GRAPH_CYCLE: {
+    summary: 'The steps form a cycle.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Remove one of the `next` or `error` edges of the cycle the message lists.',
+  },
+  IDX_GRAPH_ENTRY_KIND: {
+    summary: 'The entry step needs input, so nothing would feed it.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Start the dataflow with a reader (a step that consumes nothing).',
+  },
+  IDX_GRAPH_MULTIPLE_ENTRIES: {
+    summary: 'More than one step is pointed to by no other step.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Connect the extra entry steps to the graph, or remove them.',
+  },
+  IDX_GRAPH_NO_ENTRY: {
+    summary: 'Every step is pointed to by another step, so the dataflow has no entry.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Remove the edge that points to the reader.',
+  },
+  IDX_GRAPH_UNREACHABLE: {
+    summary: 'A step cannot be reached from the entry step.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'List the step in some step’s `next` or `error`, or remove it.',
+  },
+  IDX_GZIP_CORRUPT: {
+    summary: 'A file to uncompress is not readable gzip data.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Check that the source delivers gzip files, complete (a truncated upload fails the same way).',
+  },
+  IDX_GZIP_FAILED: {
+    summary: 'Compressing a file with gzip failed.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Read the cause in the message; run the job again, and report it if it repeats.',
+  },
+  IDX_INPUT: {
+    summary: 'The execution input is not a JSON object, or one of its fields has the wrong type.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Start the execution with `{}` or with the fields `test`, `limit`, `fullExtract`, `logLevel`, `scheduleId` of the types named under “expected”.',
+  },
+  IDX_INTERNAL: {
+    summary: 'An unexpected error that carries no code of its own.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Report it with the message and the job’s trace.',
+  },
+  IDX_JSON_INVALID: {
+    summary: 'A file to parse is not valid JSON.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Fix the file at the source; for an array wrapped in an object, set `wrapField` to the property that holds it.',
+  },
+  IDX_JSON_LINE: {
+    summary: 'A line of a JSON Lines file is not valid JSON.',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Fix the line in the source file (its line number is in `_errorDetails.line`).',
+  },
+  IDX_JSON_NOT_OBJECT: {
+    summary: 'A JSON value that should become a record is not an object.',
+    transience: 'permanent',
+    seen: ['record'],
+    action:
+      'Fix the value at the source; for an array wrapped in an object, set `wrapField` to the property that holds it.',
+  },
+  IDX_JSON_SYNTAX: {
+    summary: 'The dataflow file is not valid JSON.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Fix the JSON syntax at the position the message gives.',
+  },
+  IDX_JSON_VALUE: {
+    summary: 'An element of a JSON array cannot be read as a record.',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Fix the element in the source file (its index is in `_errorDetails.index`).',
+  },
+  IDX_LANE_EXIT: {
+    summary: 'A worker thread running a parallel lane stopped with a non-zero exit code.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Usually memory: give the step function more memory, or turn lanes off (`IDX_LANES=1`) to compare; report it if it repeats.',
+  },
+  IDX_LANE_PLAN: {
+    summary: 'Steps were sent to parallel lanes that cannot run in them.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Report it with the step types in the message; running without lanes (`IDX_LANES=1`) avoids it.',
+  },
+  IDX_LANE_SERVICES: {
+    summary: 'A script running in a parallel lane asked for a service lanes do not provide.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'A script declares lane support it cannot honour; report it with the step type.',
+  },
+  IDX_LOOKUP_MATCH: {
+    summary: 'An account matches the record, and the step is set to reject matches.',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Expected when `matchBehavior` is `error`; otherwise set it to `process` or `skip`.',
+  },
+  IDX_LOOKUP_MULTI_MATCH: {
+    summary: 'More than one account matches the record, and the step is set to reject that.',
+    transience: 'permanent',
+    seen: ['record'],
+    action:
+      'Make the lookup keys unique in Gigya, or set `multiMatchBehavior` to `process` (first match, or one record per match with `separateMultiMatches`) or `skip`.',
+  },
+  IDX_LOOKUP_NO_MATCH: {
+    summary: 'No account matches the record (or it has no key value), and the step is set to reject that.',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Check the record’s `lookupFields`, or set `mismatchBehavior` to `process` or `skip`.',
+  },
+  IDX_NETWORK: {
+    summary: 'A network failure (connection reset, refused or timed out) that no connector coded.',
+    transience: 'transient',
+    seen: ['step'],
+    action: 'It is retried; if it keeps failing, check that the function can reach the endpoint.',
+  },
+  IDX_NOT_AN_ARRAY: {
+    summary: 'The field to extract from a record holds something other than an array.',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Fix the record at the source, or set `field` to the path of the array.',
+  },
+  IDX_PARAM_MISSING: {
+    summary: 'A required param is missing or empty.',
+    transience: 'permanent',
+    seen: ['validation', 'step'],
+    action: 'Add the param named in the message (`idx scripts` and docs/scripts.md list every param).',
+  },
+  IDX_PARAM_TYPE: {
+    summary: 'A param has the wrong type.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Give the param a value of the type named under “expected”.',
+  },
+  IDX_PARAM_UNKNOWN: {
+    summary: 'A step has a param its script does not know.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Correct the name (the message lists the known ones) or remove the param.',
+  },
+  IDX_PARAM_VALUE: {
+    summary: 'A param has a value the script does not allow.',
+    transience: 'permanent',
+    seen: ['validation', 'step'],
+    action: 'Use one of the values described under “expected”.',
+  },
+  IDX_PGP_FAILED: {
+    summary: 'Encrypting or decrypting a file with PGP failed.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'For decryption: check that the file was encrypted for the step’s private key and arrived complete; for encryption, check the public keys.',
+  },
+  IDX_PGP_KEY: {
+    summary: 'A PGP key param cannot be read, or its passphrase is missing.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Store the armored key (and its passphrase) as secrets and reference them with `${secret:NAME}`.',
+  },
+  IDX_PLACEHOLDER_PATTERN: {
+    summary: 'A placeholder has a pattern or offset it does not take.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Write it as shown under “expected”, e.g. `${now:yyyy-MM-dd}` or `${now-1h}`.',
+  },
+  IDX_PLACEHOLDER_UNKNOWN: {
+    summary: 'A `${…}` placeholder is not one identity-sync knows, or a secret name is invalid.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Use `${now}`, `${unix}`, `${jobId}`, `${dataflowId}`, `${apiKey}` or `${secret:NAME}`.',
+  },
+  IDX_REGEX_INVALID: {
+    summary: 'A regular expression param does not compile.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Fix the expression (JavaScript syntax; backslashes are doubled inside JSON strings).',
+  },
+  IDX_REGISTRY_DUPLICATE: {
+    summary: 'Two scripts were registered under one type.',
+    transience: 'permanent',
+    seen: ['command', 'step'],
+    action: 'Give the new script a type of its own in `lib/scripts/`.',
+  },
+  IDX_REMOTE_PATH_UNSAFE: {
+    summary: 'A file or folder name could leave the configured folder (`..`, an absolute path, control characters).',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Use plain relative names in the step’s params; a name that came from the server is refused on purpose: ask its owner.',
+  },
+  IDX_RUN_LOCKED: {
+    summary: 'Another run of the same dataflow holds the run lock.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Wait for the running job to end (`idx jobs`); a lock left by a crashed run expires after its time to live (6 hours by default).',
+  },
+  IDX_S3_ACCESS_DENIED: {
+    summary: 'S3 refused access to a bucket or object.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Grant the function’s role (or the step’s access key) the bucket and prefix; a bucket name with a placeholder, or a KMS key of your own, needs a grant of your own.',
+  },
+  IDX_S3_CREDENTIALS: {
+    summary: 'Only one of `accessKey` and `secretKey` is given.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Give both (as secrets), or neither to use the function’s role.',
+  },
+  IDX_S3_IO: {
+    summary: 'An S3 request failed.',
+    transience: 'either',
+    seen: ['step'],
+    action: 'Throttling, 5xx and dropped connections are retried; for others, read the S3 error name in the message.',
+  },
+  IDX_S3_NOT_FOUND: {
+    summary: 'The bucket or object does not exist.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Check `bucketName` and `objectKeyPrefix`; an object may have been removed after it was listed.',
+  },
+  IDX_S3_WRONG_REGION: {
+    summary: 'The bucket is in another region than the one the step uses.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Set the step’s `region` to the bucket’s region.',
+  },
+  IDX_SCHEDULE_FIELD: {
+    summary: 'A scheduling object has a field with an invalid value.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Correct the field named in the path (frequencyType, frequencyInterval, nextJobStartTime in UTC, …).',
+  },
+  IDX_SCHEDULE_SHAPE: {
+    summary: '`schedules` is not an array of objects.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Write `schedules` as an array of IdentitySync scheduling objects.',
+  },
+  IDX_SCRIPT_CONTRACT: {
+    summary: 'A script broke the engine’s contract (a missing hook, a file read twice that streams once).',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Report it with the step type; the script must be fixed.',
+  },
+  IDX_SCRIPT_ERROR: {
+    summary: 'The `process` function of a record.evaluate script threw on a record.',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Fix the script for the record the error shows (the record goes down the error path).',
+  },
+  IDX_SCRIPT_INVALID: {
+    summary: 'A record.evaluate script is not base64 JavaScript that defines `process`.',
+    transience: 'permanent',
+    seen: ['validation', 'step', 'record'],
+    action: 'Encode the script in base64, and define `function process(record, ctx, logger, next, error)` in it.',
+  },
+  IDX_SCRIPT_REJECTED: {
+    summary: 'A record.evaluate script rejected the record by calling `error()`.',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Expected when the script rejects on purpose; the script’s message says why.',
+  },
+  IDX_SCRIPT_RESULT: {
+    summary: 'A record.evaluate script returned something other than a record or null.',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Return the record to pass it on, or null to drop it, synchronously.',
+  },
+  IDX_SCRIPT_TIMEOUT: {
+    summary: 'A record.evaluate script ran longer than its time limit on one record.',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Make the script faster (no unbounded loops), or raise `timeoutMs`.',
+  },
+  IDX_SECRET_MASKED: {
+    summary: 'A credential holds the console mask `********` instead of a secret reference.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Replace the mask with `${secret:NAME}` (a dataflow exported from the console masks its credentials).',
+  },
+  IDX_SECRET_MISSING: {
+    summary: 'A secret the dataflow references is not set, has no string value or cannot be read.',
+    transience: 'either',
+    seen: ['step'],
+    action:
+      'Deployed: create `identity-sync/NAME` in Secrets Manager (a plain string). Locally: set `IDX_SECRET_NAME` or add the name to `.idx/secrets.json`. Throttling and 5xx are retried.',
+  },
+  IDX_SFTP_AUTH: {
+    summary: 'The SFTP server refused the login.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Check `username` and the secret behind `password` or `privateKey`.',
+  },
+  IDX_SFTP_HOST_KEY_MISMATCH: {
+    summary: 'The SFTP server presented a host key other than the pinned one.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'If the server’s key was changed, pin the new `hostKeyFingerprint` (SHA256:…); if not, do not connect: someone may be in between.',
+  },
+  IDX_SFTP_IO: {
+    summary: 'An SFTP listing, transfer, rename or delete failed.',
+    transience: 'either',
+    seen: ['step'],
+    action:
+      'Transient failures (dropped connections) are retried; for a permanent one, check the path, the folder’s permissions and free space on the server.',
+  },
+  IDX_STAGE_CORRUPT: {
+    summary: 'A staged record between two steps is not JSON.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Staged objects are written by the engine only: run the job again, and report it if it repeats.',
+  },
+  IDX_STAGE_IO: {
+    summary: 'Reading or writing a staged object in the stage bucket failed.',
+    transience: 'either',
+    seen: ['step'],
+    action:
+      'Throttling and 5xx are retried; otherwise check the function’s access to the stage bucket and that the object has not expired.',
+  },
+  IDX_STATE_IO: {
+    summary: 'Reading or writing the processed-file marks in DynamoDB failed.',
+    transience: 'either',
+    seen: ['step'],
+    action: 'Throttling and 5xx are retried; otherwise check the function’s access to the dataflow state table.',
+  },
+  IDX_STEP_DUPLICATE_ID: {
+    summary: 'Two steps have the same id.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Give each step its own id.',
+  },
+  IDX_STEP_FIELD_UNKNOWN: {
+    summary: 'A step has a field that is not part of the step object; it is kept but not used (a warning).',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Move the value into `params` if it was meant as one, or remove it.',
+  },
+  IDX_STEP_SHAPE: {
+    summary: 'A step is malformed: not an object, no id or type, or params not an object.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Correct the step at the JSON path given.',
+  },
+  IDX_STEP_TYPE_NOT_IMPLEMENTED: {
+    summary: 'A step type is an IdentitySync component identity-sync does not implement yet.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Replace the step with an implemented script (`idx scripts`), or leave it out.',
+  },
+  IDX_STEP_TYPE_UNKNOWN: {
+    summary: 'A step type is not a known script.',
+    transience: 'permanent',
+    seen: ['validation', 'step'],
+    action:
+      'Correct the type (`idx scripts` lists them); at run time, deploy again so the function has the scripts the dataflow uses.',
+  },
+  IDX_UIDMAP_NO_MATCH: {
+    summary: 'The UID map has no UID for the record’s key (or the record has no key).',
+    transience: 'permanent',
+    seen: ['record'],
+    action:
+      'Expected for contacts no outbound flow mapped yet; check `keyField` and `namespace` if every record lands here.',
+  },
+  IDX_UIDMAP_THROTTLED: {
+    summary: 'DynamoDB left UID map reads or writes unprocessed after every attempt.',
+    transience: 'transient',
+    seen: ['step'],
+    action: 'It is retried; if it persists, check the UID map table’s capacity and throttling metrics.',
+  },
+  IDX_USAGE: {
+    summary: 'A command was given arguments it does not accept.',
+    transience: 'permanent',
+    seen: ['command'],
+    action: 'Run it as the usage line in the message shows (`idx help` lists the commands).',
+  },
+  IDX_ZIP_CORRUPT: {
+    summary: 'A zip file, or an entry in it, cannot be extracted.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Check that the source delivers complete zip files (a truncated upload fails the same way).',
+  },
+  IDX_ZIP_FAILED: {
+    summary: 'Writing a zip file failed.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Read the cause in the message; run the job again, and report it if it repeats.',
+  },
+} as const satisfies Record<`IDX_${string}`, ErrorCodeEntry>;
+
+/** A catalogued error code: the only codes an `IdxError` or a validation problem may carry. */
+export type IdxErrorCode = keyof typeof ERROR_CODES;
+
+/** True when `code` is catalogued (for codes that arrive as data, e.g. across a worker thread). */
+export function isIdxErrorCode(code: unknown): code is IdxErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
+}
+
+/** The Step Functions error name of errors worth retrying. */
+export const TRANSIENT_ERROR_NAME = 'IdxTransientError';
+/** The Step Functions error name of errors that will fail again. */
+export const PERMANENT_ERROR_NAME = 'IdxError';
+
+/** The Step Functions error name an error takes: what Retry and Catch match. */
+export function errorNameOf(transient: boolean): string {
+  return transient ? TRANSIENT_ERROR_NAME : PERMANENT_ERROR_NAME;
+}
+
+/** True when an error with this code may be transient, so the state machine must retry it. */
+export function mayBeTransient(code: IdxErrorCode): boolean {
+  return ERROR_CODES[code].transience !== 'permanent';
+}
+
+/** The error names the compiled Retry must match: the name each code that may be transient takes when it is. */
+export function retryableErrorNames(): string[] {
+  // Every transient error takes one name, whatever its code.
+  return (Object.keys(ERROR_CODES) as IdxErrorCode[]).some(mayBeTransient) ? [errorNameOf(true)] : [];
+}
+
+const TRANSIENCE_TEXT: Record<Transience, string> = {
+  transient: 'transient',
+  permanent: 'permanent',
+  either: 'transient or permanent',
+};
+
+/** The error code reference (docs/errors.md), generated from {@link ERROR_CODES}. */
+export function errorCodesMarkdown(): string {
+  const out = [
+    '# Error codes',
+    '',
+    'Generated from the catalogue in `lib/core/error-codes.ts` by `idx schema --write`; do not edit by hand.',
+    '',
+    'Every error identity-sync raises on purpose carries one of these codes, with what was expected, what was',
+    'received and where (dataflow file, step, parameter). The code starts every error line `idx` prints, is kept in',
+    'the job record, and is the `_errorDetails.code` of a rejected record.',
+    '',
+    `- **Transient** errors are retried with backoff: deployed, every Task retries the error name \`${TRANSIENT_ERROR_NAME}\`;`,
+    '  locally, `idx run` does the same. **Permanent** errors fail at once. For codes that are **transient or',
+    '  permanent**, the error says which (its `transient` field), e.g. an S3 503 is retried and a 403 is not.',
+    '- **Shows up**: `validation` a problem in a dataflow (`idx validate`, `cdk synth`); `step` a failed step, and so',
+    '  a failed job once retries are spent; `record` one rejected record, sent down the step’s `error` path while the',
+    '  job goes on; `job` the error of a job whose execution ended without finishing it; `command` a stopped `idx`',
+    '  command or `cdk synth`.',
+    '',
+    '| code | transient? | shows up | summary |',
+    '| --- | --- | --- | --- |',
+  ];
+  const codes = (Object.keys(ERROR_CODES) as IdxErrorCode[]).sort();
+  for (const code of codes) {
+    const e: ErrorCodeEntry = ERROR_CODES[code];
+    out.push(
+      `| [\`${code}\`](#${code.toLowerCase()}) | ${TRANSIENCE_TEXT[e.transience]} | ${e.seen.join(', ')} | ${e.summary} |`,
+    );
+  }
+  for (const code of codes) {
+    const e: ErrorCodeEntry = ERROR_CODES[code];
+    out.push(
+      '',
+      `## ${code}`,
+      '',
+      e.summary,
+      '',
+      `**${TRANSIENCE_TEXT[e.transience][0]?.toUpperCase()}${TRANSIENCE_TEXT[e.transience].slice(1)}**; shows up as: ${e.seen.join(', ')}.`,
+      '',
+      `**What to do:** ${e.action}`,
+    );
+  }
+  return `${out.join('\n')}\n`;
+}
