@@ -4,7 +4,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SecretResolver } from '../core/secrets.ts';
 import type { LaneSettings, RuntimeConfig, Services } from '../core/services.ts';
-import { laneSettings } from './lane-settings.ts';
+import { laneSettings } from './lanes/settings.ts';
 
 /** Builds an S3 client honouring the endpoint override (path-style for local servers). */
 export function makeS3Client(

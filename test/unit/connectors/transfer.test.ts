@@ -11,7 +11,7 @@ import {
   uploadRemoteFile,
 } from '../../../lib/connectors/transfer.ts';
 import type { ScriptContext, StepOutput } from '../../../lib/core/script.ts';
-import { offlineServices, testJob } from '../../../lib/engine/harness.ts';
+import { offlineServices, testJob } from '../../../lib/testing/harness.ts';
 
 const file = (name: string, modifiedAt: number, content = name): RemoteFile & { content: string } => ({
   name,
