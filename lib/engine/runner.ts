@@ -19,7 +19,7 @@ import type { ScriptRegistry } from '../core/registry.ts';
 import type { AnyScriptDefinition, DataRecord, InputFile, JobContext, ReadResult } from '../core/script.ts';
 import type { LaneSettings, Services } from '../core/services.ts';
 import { JobStore, type StepSummary } from '../stores/jobs.ts';
-import { buildChain, createInstance } from './chain.ts';
+import { buildChain, createInstance, type LinkStart, type LinkWiring } from './chain.ts';
 import { type DriveInputs, feed, type ScriptDriver } from './drive.ts';
 import type { FileForward } from './forward.ts';
 import type { LanePlan } from './lanes/plan.ts';
@@ -140,6 +140,9 @@ function invocationOf(event: StepEvent): Invocation {
   };
 }
 
+/** A member as it is wired, before its script is started. */
+type MemberStage = Omit<Member, 'driver' | 'params' | 'out' | 'counters' | 'forward'>;
+
 /**
  * Builds the chain of members: each one's records go on to the next in memory and its files stream into the next
  * when it reads them; the last stages its records or files, and every member stages its rejected records.
@@ -152,8 +155,7 @@ async function openMembers(
   signal: AbortSignal,
 ): Promise<Member[]> {
   const { job, specs, iteration } = invocation;
-  const bucket = services.config.stageBucket;
-  const wired: Omit<Member, 'driver' | 'params' | 'out' | 'counters' | 'forward'>[] = [];
+  const stages: MemberStage[] = [];
   const links = await buildChain(
     specs.map((spec) => ({ id: spec.id, definition: definitionOf(spec, registry, job), params: spec.params })),
     {
@@ -162,58 +164,77 @@ async function openMembers(
       deadline: options.deadline,
       signal,
       resolve: paramsResolver(job, services.secrets),
-      wire: ({ index, step, next, forward }) => {
-        const spec = specs[index] as StepSpec;
-        const { definition } = step;
-        const previous = invocation.previous(index);
-        const base = `${jobPrefix(job.dataflowId, job.id)}${spec.key}/i${String(iteration).padStart(4, '0')}/`;
-        const log = stepLogger(job, spec.id, services, options);
-        const staged = definition.produces === 'records' && !next;
-        const recordSink = staged ? new StagedRecordSink(services.s3, bucket, `${base}out/`) : undefined;
-        const rejectedSink = new StagedRecordSink(services.s3, bucket, `${base}rejected/`);
-        const fileSink =
-          definition.produces === 'files' && !forward ? new StagedFileSink(services.s3, bucket, base) : undefined;
-        wired[index] = {
-          spec,
-          definition,
-          log,
-          ...(recordSink ? { recordSink } : {}),
-          rejectedSink,
-          ...(fileSink ? { fileSink } : {}),
-          ...(previous ? { previous } : {}),
-        };
-        log.info(
+      wire: (link) => {
+        const stage = stageMember(invocation, link, services, options);
+        stages[link.index] = stage;
+        stage.log.info(
           iteration === 0
-            ? `step started (${spec.type})`
-            : `step continues (${spec.type}, invocation ${iteration + 1})`,
+            ? `step started (${stage.spec.type})`
+            : `step continues (${stage.spec.type}, invocation ${iteration + 1})`,
         );
-        return {
-          log,
-          ...(recordSink ? { records: recordSink } : {}),
-          rejected: rejectedSink,
-          ...(fileSink ? { files: fileSink } : {}),
-          limit:
-            definition.consumes === 'nothing' && job.limit !== undefined
-              ? job.limit - (previous?.counters.recordsOut ?? 0)
-              : Number.POSITIVE_INFINITY,
-          debug: job.logLevel === 'debug',
-          continuation: previous?.continuation,
-          onProgress: (c) => {
-            log.info(`progress: ${c.recordsIn} records in, ${c.recordsOut} out, ${c.recordsRejected} rejected`);
-            options.onProgress?.(spec.id, c);
-          },
-        };
+        return memberWiring(stage, job, options);
       },
     },
   );
   return links.map((link, i) => ({
-    ...(wired[i] as (typeof wired)[number]),
+    ...(stages[i] as MemberStage),
     driver: link.driver,
     params: link.params,
     out: link.driver.out,
     counters: link.driver.counters,
     ...(link.forward ? { forward: link.forward } : {}),
   }));
+}
+
+/**
+ * A member's logger and staged sinks, under this invocation's keys: its records when no member follows, its files
+ * when no member reads them, and its rejected records.
+ */
+function stageMember(
+  invocation: Invocation,
+  { index, step, next, forward }: LinkStart,
+  services: Services,
+  options: RunStepOptions,
+): MemberStage {
+  const { job, iteration } = invocation;
+  const spec = invocation.specs[index] as StepSpec;
+  const { definition } = step;
+  const bucket = services.config.stageBucket;
+  const previous = invocation.previous(index);
+  const base = `${jobPrefix(job.dataflowId, job.id)}${spec.key}/i${String(iteration).padStart(4, '0')}/`;
+  const staged = definition.produces === 'records' && !next;
+  const recordSink = staged ? new StagedRecordSink(services.s3, bucket, `${base}out/`) : undefined;
+  const fileSink =
+    definition.produces === 'files' && !forward ? new StagedFileSink(services.s3, bucket, base) : undefined;
+  return {
+    spec,
+    definition,
+    log: stepLogger(job, spec.id, services, options),
+    ...(recordSink ? { recordSink } : {}),
+    rejectedSink: new StagedRecordSink(services.s3, bucket, `${base}rejected/`),
+    ...(fileSink ? { fileSink } : {}),
+    ...(previous ? { previous } : {}),
+  };
+}
+
+/** Where a member's script writes and what it continues from: a reader under the job's limit emits what is left. */
+function memberWiring(m: MemberStage, job: JobContext, options: RunStepOptions): LinkWiring {
+  return {
+    log: m.log,
+    ...(m.recordSink ? { records: m.recordSink } : {}),
+    rejected: m.rejectedSink,
+    ...(m.fileSink ? { files: m.fileSink } : {}),
+    limit:
+      m.definition.consumes === 'nothing' && job.limit !== undefined
+        ? job.limit - (m.previous?.counters.recordsOut ?? 0)
+        : Number.POSITIVE_INFINITY,
+    debug: job.logLevel === 'debug',
+    continuation: m.previous?.continuation,
+    onProgress: (c) => {
+      m.log.info(`progress: ${c.recordsIn} records in, ${c.recordsOut} out, ${c.recordsRejected} rejected`);
+      options.onProgress?.(m.spec.id, c);
+    },
+  };
 }
 
 /** The script of a step, which this build must have. */
