@@ -46,7 +46,7 @@ export interface ChainIo {
   readonly outDir: string;
   /** Lanes (worker threads) for runs of steps that allow them; 1 runs everything on the main thread. @default 1 */
   readonly lanes?: number;
-  /** Path of the compiled lane worker module (lib/engine/lanes/worker-entry.ts, as deployed), needed with more than one lane. */
+  /** Path of the compiled lane worker module (lanes/worker-entry.ts, as deployed), needed with more than one lane. */
   readonly laneWorker?: string;
 }
 

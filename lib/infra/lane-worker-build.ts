@@ -1,6 +1,6 @@
 /**
- * Bundles the lane worker (lib/engine/lanes/worker-entry.ts) next to a bundled step handler, with the same esbuild
- * settings as the handlers, so a deployed step can start parallel lanes (lib/engine/lanes/). Run by the step function's
+ * Bundles the lane worker (lib/engine/lanes/worker-entry.ts) next to a bundled step handler, with the same
+ * esbuild settings as the handlers, so a deployed step can start parallel lanes. Run by the step function's
  * bundling as `node bin/build-lane-worker.js <output dir>`.
  */
 import { join } from 'node:path';
