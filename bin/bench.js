@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// `npm run bench`: runs test/bench/index.ts through tsx.
+// `npm run bench`: runs bin/bench/index.ts through tsx.
 import { register } from 'tsx/esm/api';
 
 register();
-await import('../test/bench/index.ts');
+await import('./bench/index.ts');

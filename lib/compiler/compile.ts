@@ -13,7 +13,7 @@ import { retryableErrorNames } from '../core/error-codes.ts';
 import { IdxError } from '../core/errors.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
 import { streamsFilesInto } from '../core/script.ts';
-import { incomingOf, levelsOf } from '../dataflow/graph.ts';
+import { type Edge, incomingOf, levelsOf } from '../dataflow/graph.ts';
 import { hasErrors } from '../dataflow/problems.ts';
 import type { Dataflow, Step } from '../dataflow/types.ts';
 import { validateDataflow } from '../dataflow/validate.ts';
@@ -97,6 +97,7 @@ class Names {
   }
 }
 
+/** One Task: a step that is not fused into its predecessor, with the steps fused after it. */
 interface StepPlan {
   readonly step: Step;
   readonly key: string;
@@ -105,31 +106,80 @@ interface StepPlan {
   readonly then: readonly { readonly step: Step; readonly key: string }[];
 }
 
+/** The Tasks of a dataflow and the graph they form. */
+interface TaskPlan {
+  /** One plan per Task, by the id of its first step. */
+  readonly plans: Map<string, StepPlan>;
+  /** The graph of Tasks: each Task as a step whose edges are its members' edges to other Tasks. */
+  readonly units: Step[];
+  /** Each step's stable key (`s0`, `s1`, …): its index in the dataflow. */
+  readonly keyOf: Map<string, string>;
+  readonly incoming: Map<string, Edge[]>;
+}
+
+/** What building the states needs at every step. */
+interface StateContext {
+  readonly fn: string;
+  readonly names: Names;
+  readonly incoming: Map<string, Edge[]>;
+  /** Where each step's result object is in the state after it ran. */
+  readonly location: Map<string, string>;
+}
+
 /** Compiles a dataflow; throws `IDX_COMPILE_INVALID` listing the problems when the dataflow is not valid. */
 export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: CompileOptions = {}): AslDefinition {
+  assertCompilable(dataflow, registry, options);
+  const tasks = planTasks(dataflow, registry, options.fuse !== false);
+  const ctx: StateContext = {
+    fn: options.functionArn ?? FUNCTION_ARN_PLACEHOLDER,
+    names: new Names(),
+    incoming: tasks.incoming,
+    location: new Map(),
+  };
+  const levels = levelsOf(tasks.units);
+  locateResults(levels, tasks.plans, ctx.location);
+  // States from the last level back, so each level knows the name of the state that follows it.
+  const states: Record<string, AslState> = {};
+  let next = afterJobStates(dataflow, registry, tasks.keyOf, ctx, states, S.complete);
+  next = levelStates(levels, tasks.plans, ctx, states, next);
+  jobStates(dataflow, ctx, states, next);
+  return {
+    Comment: `identity-sync dataflow "${dataflow.name}" (${dataflow.id})`,
+    StartAt: S.prepare,
+    States: states,
+    TimeoutSeconds: options.timeoutSeconds ?? 86_400,
+  };
+}
+
+/** Throws `IDX_COMPILE_INVALID` with every error when the dataflow is not valid. */
+function assertCompilable(dataflow: Dataflow, registry: ScriptRegistry, options: CompileOptions): void {
   const problems = validateDataflow(dataflow, registry).filter(
     (p) => !(options.allowNotImplemented && p.code === 'IDX_STEP_TYPE_NOT_IMPLEMENTED'),
   );
-  if (hasErrors(problems)) {
-    const errors = problems.filter((p) => p.severity === 'error');
-    throw new IdxError(
-      'IDX_COMPILE_INVALID',
-      `dataflow "${dataflow.id}" has ${errors.length} problem(s): ${errors.map((p) => `${p.code} at ${p.path}`).join('; ')}`,
-      {
-        dataflowId: dataflow.id,
-        ...(dataflow.file ? { file: dataflow.file } : {}),
-        details: { problems: errors },
-      },
-    );
-  }
-  const fn = options.functionArn ?? FUNCTION_ARN_PLACEHOLDER;
-  const names = new Names();
+  if (!hasErrors(problems)) return;
+  const errors = problems.filter((p) => p.severity === 'error');
+  throw new IdxError(
+    'IDX_COMPILE_INVALID',
+    `dataflow "${dataflow.id}" has ${errors.length} problem(s): ${errors.map((p) => `${p.code} at ${p.path}`).join('; ')}`,
+    {
+      dataflowId: dataflow.id,
+      ...(dataflow.file ? { file: dataflow.file } : {}),
+      details: { problems: errors },
+    },
+  );
+}
+
+/**
+ * Plans the Tasks: a step whose only successor has no other predecessor hands it its records in memory, or
+ * streams each file it writes into it, in one Task (when `fuse`); every other step starts a Task of its own.
+ */
+function planTasks(dataflow: Dataflow, registry: ScriptRegistry, fuse: boolean): TaskPlan {
   const incoming = incomingOf(dataflow.steps);
   const keyOf = new Map(dataflow.steps.map((step, i) => [step.id, `s${i}`]));
   const byId = new Map(dataflow.steps.map((step) => [step.id, step]));
-  /** The step a record step hands its records to in memory, if it can. */
+  /** The step a step hands its output to in memory, if it can. */
   const fusedNext = (step: Step): Step | undefined => {
-    if (options.fuse === false || step.next.length !== 1) return undefined;
+    if (!fuse || step.next.length !== 1) return undefined;
     const to = byId.get(step.next[0] as string);
     const from = registry.get(step.type);
     const target = to && registry.get(to.type);
@@ -142,7 +192,6 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
     const to = fusedNext(step);
     if (to) fusedInto.add(to.id);
   }
-  /** One plan per Task: a step that is not fused into its predecessor, with the steps fused after it. */
   const plans = new Map<string, StepPlan>();
   for (const step of dataflow.steps) {
     if (fusedInto.has(step.id)) continue;
@@ -155,12 +204,16 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
       then,
     });
   }
+  return { plans, units: taskGraph(plans), keyOf, incoming };
+}
+
+/** The graph of Tasks: a plan's edges are its members' edges to other plans. */
+function taskGraph(plans: ReadonlyMap<string, StepPlan>): Step[] {
   /** The plan (Task) each step runs in. */
   const planOf = new Map<string, StepPlan>();
   for (const plan of plans.values())
     for (const s of [plan.step, ...plan.then.map((t) => t.step)]) planOf.set(s.id, plan);
-  /** The graph of Tasks: a plan's edges are its members' edges to other plans. */
-  const units: Step[] = [...plans.values()].map((plan) => {
+  return [...plans.values()].map((plan) => {
     const members = [plan.step, ...plan.then.map((t) => t.step)];
     const outside = (ids: readonly string[]) =>
       [...new Set(ids.map((id) => planOf.get(id)?.step.id ?? id))].filter((id) => id !== plan.step.id);
@@ -170,88 +223,17 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
       error: outside(members.flatMap((m) => m.error)),
     };
   });
-  /** Where each step's result object is in the state after it ran. */
-  const location = new Map<string, string>();
-  const states: Record<string, AslState> = {};
-  const invoke = (payload: Record<string, unknown>) => ({
-    Type: 'Task',
-    Resource: 'arn:aws:states:::lambda:invoke',
-    Parameters: { FunctionName: fn, Payload: payload },
-    ResultSelector: { 'value.$': '$.Payload' },
-    // Lambda's own ceiling; continuable readers hand back a continuation well before it.
-    TimeoutSeconds: TASK_TIMEOUT_SECONDS,
-    Retry: RETRY,
-  });
+}
 
-  /** The states of one step, appended to `target`; returns the name of its first state. */
-  const stepStates = (
-    plan: StepPlan,
-    target: Record<string, AslState>,
-    at: string,
-    next: string | undefined,
-    inBranch: boolean,
-  ): string => {
-    const { step, key } = plan;
-    const inputs: Record<string, string> = {};
-    (incoming.get(step.id) ?? []).forEach((e, i) => {
-      inputs[`i${i}.$`] = `${location.get(e.from)}.${e.via === 'error' ? 'rejected' : 'out'}`;
-    });
-    const payload: Record<string, unknown> = {
-      action: 'step',
-      'job.$': '$.job.value',
-      step: { id: step.id, type: step.type, key, params: step.params },
-      ...(plan.then.length
-        ? { fused: plan.then.map((t) => ({ id: t.step.id, type: t.step.type, key: t.key, params: t.step.params })) }
-        : {}),
-      inputs,
-    };
-    const taskName = names.take(
-      plan.then.length
-        ? `Steps: ${[step, ...plan.then.map((t) => t.step)].map((x) => x.id).join(' → ')}`
-        : `Step: ${step.id}`,
-      key,
-    );
-    const end = (state: AslState): AslState =>
-      next === undefined ? { ...state, End: true } : { ...state, Next: next };
-    if (!plan.continues) {
-      target[taskName] = end({
-        ...invoke(payload),
-        ResultPath: at,
-        ...(inBranch ? { OutputPath: at } : { Catch: CATCH }),
-      });
-      return taskName;
-    }
-    if (inBranch) {
-      // Only sources continue, and a valid dataflow has exactly one source, at the top level.
-      throw new IdxError(
-        'IDX_COMPILE_UNSUPPORTED',
-        `step "${step.id}" continues across invocations but runs in a parallel branch`,
-        {
-          stepId: step.id,
-          expected: 'continuable steps only as the entry step',
-        },
-      );
-    }
-    const init = names.take(`Init: ${step.id}`, key);
-    const more = names.take(`More: ${step.id}`, key);
-    target[init] = { Type: 'Pass', Result: { value: { iteration: 0 } }, ResultPath: at, Next: taskName };
-    target[taskName] = {
-      ...invoke({ ...payload, 'previous.$': `${at}.value` }),
-      ResultPath: at,
-      Catch: CATCH,
-      Next: more,
-    };
-    target[more] = {
-      Type: 'Choice',
-      Choices: [{ Variable: `${at}.value.done`, BooleanEquals: false, Next: taskName }],
-      ...(next === undefined ? {} : { Default: next }),
-    };
-    return init;
-  };
-
-  // Locations first (a step's inputs name where its predecessors' results are), then states from the last
-  // level back, so each level knows the name of the state that follows it.
-  const levels = levelsOf(units);
+/**
+ * Sets where each step's result is in the state: `$.r.<key>.value`, or `$.r.g<level>.<key>.value` after a
+ * Parallel; a fused step's is in its Task's `chain`. A step's inputs name these, so they are known first.
+ */
+function locateResults(
+  levels: readonly string[][],
+  plans: ReadonlyMap<string, StepPlan>,
+  location: Map<string, string>,
+): void {
   levels.forEach((ids, li) => {
     for (const id of ids) {
       const plan = plans.get(id) as StepPlan;
@@ -262,18 +244,112 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
       });
     }
   });
-  let next: string = S.complete;
-  // Work steps defer until the job succeeded (deleting the files a reader read) runs after the last level.
+}
+
+/** A Task that invokes the step function with `payload`, with Lambda's timeout and the transient-error Retry. */
+function invoke(fn: string, payload: Record<string, unknown>): AslState {
+  return {
+    Type: 'Task',
+    Resource: 'arn:aws:states:::lambda:invoke',
+    Parameters: { FunctionName: fn, Payload: payload },
+    ResultSelector: { 'value.$': '$.Payload' },
+    // Lambda's own ceiling; continuable readers hand back a continuation well before it.
+    TimeoutSeconds: TASK_TIMEOUT_SECONDS,
+    Retry: RETRY,
+  };
+}
+
+/**
+ * The states of one Task, added to `target` (the top level or a Parallel branch); returns the name of its first
+ * state. A continuable Task loops (Init → Task → More → Task) until its result says `done`.
+ */
+function stepStates(
+  plan: StepPlan,
+  ctx: StateContext,
+  target: Record<string, AslState>,
+  at: string,
+  next: string | undefined,
+  inBranch: boolean,
+): string {
+  const { step, key } = plan;
+  const inputs: Record<string, string> = {};
+  (ctx.incoming.get(step.id) ?? []).forEach((e, i) => {
+    inputs[`i${i}.$`] = `${ctx.location.get(e.from)}.${e.via === 'error' ? 'rejected' : 'out'}`;
+  });
+  const payload: Record<string, unknown> = {
+    action: 'step',
+    'job.$': '$.job.value',
+    step: { id: step.id, type: step.type, key, params: step.params },
+    ...(plan.then.length
+      ? { fused: plan.then.map((t) => ({ id: t.step.id, type: t.step.type, key: t.key, params: t.step.params })) }
+      : {}),
+    inputs,
+  };
+  const taskName = ctx.names.take(
+    plan.then.length
+      ? `Steps: ${[step, ...plan.then.map((t) => t.step)].map((x) => x.id).join(' → ')}`
+      : `Step: ${step.id}`,
+    key,
+  );
+  const end = (state: AslState): AslState => (next === undefined ? { ...state, End: true } : { ...state, Next: next });
+  if (!plan.continues) {
+    target[taskName] = end({
+      ...invoke(ctx.fn, payload),
+      ResultPath: at,
+      ...(inBranch ? { OutputPath: at } : { Catch: CATCH }),
+    });
+    return taskName;
+  }
+  if (inBranch) {
+    // Only sources continue, and a valid dataflow has exactly one source, at the top level.
+    throw new IdxError(
+      'IDX_COMPILE_UNSUPPORTED',
+      `step "${step.id}" continues across invocations but runs in a parallel branch`,
+      {
+        stepId: step.id,
+        expected: 'continuable steps only as the entry step',
+      },
+    );
+  }
+  const init = ctx.names.take(`Init: ${step.id}`, key);
+  const more = ctx.names.take(`More: ${step.id}`, key);
+  target[init] = { Type: 'Pass', Result: { value: { iteration: 0 } }, ResultPath: at, Next: taskName };
+  target[taskName] = {
+    ...invoke(ctx.fn, { ...payload, 'previous.$': `${at}.value` }),
+    ResultPath: at,
+    Catch: CATCH,
+    Next: more,
+  };
+  target[more] = {
+    Type: 'Choice',
+    Choices: [{ Variable: `${at}.value.done`, BooleanEquals: false, Next: taskName }],
+    ...(next === undefined ? {} : { Default: next }),
+  };
+  return init;
+}
+
+/**
+ * The states of the work steps defer until the job succeeded (deleting the files a reader read), which run after
+ * the last level, before `next`; returns the name of the first.
+ */
+function afterJobStates(
+  dataflow: Dataflow,
+  registry: ScriptRegistry,
+  keyOf: ReadonlyMap<string, string>,
+  ctx: StateContext,
+  states: Record<string, AslState>,
+  next: string,
+): string {
   const deferring = dataflow.steps.filter((step) => registry.get(step.type)?.defers === true).reverse();
   for (const step of deferring) {
     const key = keyOf.get(step.id) as string;
-    const name = names.take(`After: ${step.id}`, key);
+    const name = ctx.names.take(`After: ${step.id}`, key);
     states[name] = {
-      ...invoke({
+      ...invoke(ctx.fn, {
         action: 'after',
         'job.$': '$.job.value',
         step: { id: step.id, type: step.type, key, params: step.params },
-        'result.$': location.get(step.id),
+        'result.$': ctx.location.get(step.id),
       }),
       ResultPath: null,
       Catch: CATCH,
@@ -281,15 +357,29 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
     };
     next = name;
   }
+  return next;
+}
+
+/**
+ * The states of the levels (steps whose predecessors all ran), from the last back to `next`: one Task, or a
+ * Parallel state with a branch per Task when a level has several; returns the name of the first.
+ */
+function levelStates(
+  levels: readonly string[][],
+  plans: ReadonlyMap<string, StepPlan>,
+  ctx: StateContext,
+  states: Record<string, AslState>,
+  next: string,
+): string {
   for (let li = levels.length - 1; li >= 0; li--) {
     const group = (levels[li] as string[]).map((id) => plans.get(id) as StepPlan);
     if (group.length === 1) {
       const plan = group[0] as StepPlan;
-      next = stepStates(plan, states, `$.r.${plan.key}`, next, false);
+      next = stepStates(plan, ctx, states, `$.r.${plan.key}`, next, false);
       continue;
     }
     const gkey = `g${li}`;
-    const name = names.take(`Parallel: ${group.map((p) => p.step.id).join(', ')}`, gkey);
+    const name = ctx.names.take(`Parallel: ${group.map((p) => p.step.id).join(', ')}`, gkey);
     const selector: Record<string, string> = {};
     group.forEach((plan, i) => {
       selector[`${plan.key}.$`] = `$[${i}]`;
@@ -298,7 +388,7 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
       Type: 'Parallel',
       Branches: group.map((plan) => {
         const branchStates: Record<string, AslState> = {};
-        const start = stepStates(plan, branchStates, `$.r.${plan.key}`, undefined, true);
+        const start = stepStates(plan, ctx, branchStates, `$.r.${plan.key}`, undefined, true);
         return { StartAt: start, States: branchStates };
       }),
       ResultSelector: selector,
@@ -308,14 +398,21 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
     };
     next = name;
   }
+  return next;
+}
 
+/**
+ * The job's own states: prepare (the state skeleton), start (lock, delta window, job record) before `first`,
+ * complete and succeed after the steps, and the failure path every Catch leads to.
+ */
+function jobStates(dataflow: Dataflow, ctx: StateContext, states: Record<string, AslState>, first: string): void {
   states[S.prepare] = {
     Type: 'Pass',
     Parameters: { 'input.$': '$', job: { value: null }, r: {} },
     Next: S.start,
   };
   states[S.start] = {
-    ...invoke({
+    ...invoke(ctx.fn, {
       action: 'start',
       dataflow: {
         id: dataflow.id,
@@ -334,17 +431,17 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
     }),
     ResultPath: '$.job',
     Catch: CATCH,
-    Next: next,
+    Next: first,
   };
   states[S.complete] = {
-    ...invoke({ action: 'complete', 'job.$': '$.job.value', 'results.$': '$.r' }),
+    ...invoke(ctx.fn, { action: 'complete', 'job.$': '$.job.value', 'results.$': '$.r' }),
     ResultPath: '$.outcome',
     Catch: CATCH,
     Next: S.succeeded,
   };
   states[S.succeeded] = { Type: 'Succeed' };
   states[S.fail] = {
-    ...invoke({
+    ...invoke(ctx.fn, {
       action: 'fail',
       'job.$': '$.job.value',
       dataflow: { id: dataflow.id, name: dataflow.name },
@@ -357,12 +454,6 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
     Next: S.failed,
   };
   states[S.failed] = { Type: 'Fail', ErrorPath: '$.error.Error', CausePath: '$.error.Cause' };
-  return {
-    Comment: `identity-sync dataflow "${dataflow.name}" (${dataflow.id})`,
-    StartAt: S.prepare,
-    States: states,
-    TimeoutSeconds: options.timeoutSeconds ?? 86_400,
-  };
 }
 
 /** The names of every Task state in a definition, including inside Parallel branches. */

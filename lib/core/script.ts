@@ -159,7 +159,7 @@ export interface ScriptDefinition<S extends ParamsSchema = ParamsSchema> {
   readonly check?: (params: ParamsOf<S>) => ScriptCheckProblem[];
   /** Starts the script for one step execution with resolved params (defaults applied, placeholders resolved). */
   readonly create: (params: ParamsOf<S>, ctx: ScriptContext) => ScriptInstance | Promise<ScriptInstance>;
-  /** How the step can run in parallel lanes (lib/engine/lanes.ts). Without it, the step always runs in one. */
+  /** How the step can run in parallel lanes (lib/engine/lanes/). Without it, the step always runs in one. */
   readonly lanes?: LaneSupport<ParamsOf<S>>;
   /**
    * What the script reaches in AWS itself (S3 objects, secrets it reads beyond those its params name), so a
@@ -169,7 +169,7 @@ export interface ScriptDefinition<S extends ParamsSchema = ParamsSchema> {
   readonly reaches?: ScriptReaches<ParamsOf<S>>;
 }
 
-/** The delimiter-separated dialect of a file a parser can have cut into chunks (see lib/engine/split.ts). */
+/** The delimiter-separated dialect of a file a parser can have cut into chunks (see lib/engine/lanes/split.ts). */
 export interface SplitSyntax {
   readonly separator: string;
   readonly quote: string;

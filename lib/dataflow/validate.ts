@@ -43,18 +43,44 @@ function finish(dataflow: Dataflow | undefined, problems: Problem[], registry: S
   return { ...(dataflow ? { dataflow } : {}), problems, valid: dataflow !== undefined && !hasErrors(problems) };
 }
 
+/** Adds a problem of the dataflow being checked (an error unless it says otherwise). */
+type AddProblem = (p: Omit<Problem, 'file' | 'severity'> & { severity?: Problem['severity'] }) => void;
+
+/** What every check of one dataflow needs. */
+interface Check {
+  readonly dataflow: Dataflow;
+  readonly registry: ScriptRegistry;
+  readonly add: AddProblem;
+  /** The JSON path of a step. */
+  readonly stepPath: (s: Step) => string;
+  /** The first step with each id. */
+  readonly seen: ReadonlyMap<string, Step>;
+}
+
 /** Checks a dataflow's steps, params, graph and schedules. */
 export function validateDataflow(dataflow: Dataflow, registry: ScriptRegistry): Problem[] {
   const problems: Problem[] = [];
   const file = dataflow.file;
   const indexOf = new Map<Step, number>(dataflow.steps.map((s, i) => [s, i]));
-  const add = (p: Omit<Problem, 'file' | 'severity'> & { severity?: Problem['severity'] }) =>
-    problems.push({ severity: 'error', ...(file ? { file } : {}), ...p });
+  const add: AddProblem = (p) => problems.push({ severity: 'error', ...(file ? { file } : {}), ...p });
   const stepPath = (s: Step) => `$.steps[${indexOf.get(s)}]`;
-
-  // Step ids and types.
-  const seen = new Map<string, Step>();
+  const seen = checkStepIds(dataflow.steps, stepPath, add);
+  const check: Check = { dataflow, registry, add, stepPath, seen };
   for (const s of dataflow.steps) {
+    checkStep(s, check);
+    checkStrings(s, stepPath(s), registry, add);
+  }
+  checkEdgeTargets(check);
+  checkEdgeKinds(check);
+  checkGraphShape(check);
+  problems.push(...validateSchedules(dataflow));
+  return problems;
+}
+
+/** Step ids must be unique; returns the first step with each id. */
+function checkStepIds(steps: readonly Step[], stepPath: (s: Step) => string, add: AddProblem): Map<string, Step> {
+  const seen = new Map<string, Step>();
+  for (const s of steps) {
     if (seen.has(s.id)) {
       add({
         code: 'IDX_STEP_DUPLICATE_ID',
@@ -66,75 +92,76 @@ export function validateDataflow(dataflow: Dataflow, registry: ScriptRegistry): 
       });
     } else seen.set(s.id, s);
   }
-  for (const s of dataflow.steps) {
-    const def = registry.get(s.type);
-    if (!def) {
-      if (IDENTITYSYNC_TYPES.has(s.type)) {
-        add({
-          code: 'IDX_STEP_TYPE_NOT_IMPLEMENTED',
-          stepId: s.id,
-          path: `${stepPath(s)}.type`,
-          message: `step type "${s.type}" is an IdentitySync component that identity-sync does not implement yet`,
-          expected: 'an implemented script type (see `idx scripts`)',
-          received: JSON.stringify(s.type),
-        });
-      } else {
-        add({
-          code: 'IDX_STEP_TYPE_UNKNOWN',
-          stepId: s.id,
-          path: `${stepPath(s)}.type`,
-          message: `step type "${s.type}" is not a known component`,
-          expected: 'a script type listed by `idx scripts`',
-          received: JSON.stringify(s.type),
-        });
-      }
-    } else {
-      const paramProblems: ParamProblem[] = [];
-      checkObject(def.params, s.params as Record<string, unknown>, '', paramProblems);
-      for (const p of paramProblems) {
-        add({
-          code: p.code,
-          stepId: s.id,
-          path: `${stepPath(s)}.params.${p.path}`,
-          message: `${s.type}: ${p.message}`,
-          expected: p.expected,
-          received: p.received,
-        });
-      }
-      if (def.check && paramProblems.length === 0) {
-        for (const p of def.check(s.params as never)) {
-          add({
-            code: p.code,
-            stepId: s.id,
-            path: `${stepPath(s)}.params${p.path ? `.${p.path}` : ''}`,
-            message: `${s.type}: ${p.message}`,
-            ...(p.expected === undefined ? {} : { expected: p.expected }),
-            ...(p.received === undefined ? {} : { received: p.received }),
-          });
-        }
-      }
-    }
-    checkStrings(s, stepPath(s), registry, add);
-  }
+  return seen;
+}
 
-  // Edges.
+/** A step's type must be a script of the registry, and its params must fit the script's. */
+function checkStep(s: Step, { registry, add, stepPath }: Check): void {
+  const def = registry.get(s.type);
+  if (!def) {
+    const implemented = !IDENTITYSYNC_TYPES.has(s.type);
+    add({
+      code: implemented ? 'IDX_STEP_TYPE_UNKNOWN' : 'IDX_STEP_TYPE_NOT_IMPLEMENTED',
+      stepId: s.id,
+      path: `${stepPath(s)}.type`,
+      message: implemented
+        ? `step type "${s.type}" is not a known component`
+        : `step type "${s.type}" is an IdentitySync component that identity-sync does not implement yet`,
+      expected: implemented
+        ? 'a script type listed by `idx scripts`'
+        : 'an implemented script type (see `idx scripts`)',
+      received: JSON.stringify(s.type),
+    });
+    return;
+  }
+  const paramProblems: ParamProblem[] = [];
+  checkObject(def.params, s.params as Record<string, unknown>, '', paramProblems);
+  for (const p of paramProblems) {
+    add({
+      code: p.code,
+      stepId: s.id,
+      path: `${stepPath(s)}.params.${p.path}`,
+      message: `${s.type}: ${p.message}`,
+      expected: p.expected,
+      received: p.received,
+    });
+  }
+  // A script's own checks assume params of the declared shapes.
+  if (!def.check || paramProblems.length > 0) return;
+  for (const p of def.check(s.params as never)) {
+    add({
+      code: p.code,
+      stepId: s.id,
+      path: `${stepPath(s)}.params${p.path ? `.${p.path}` : ''}`,
+      message: `${s.type}: ${p.message}`,
+      ...(p.expected === undefined ? {} : { expected: p.expected }),
+      ...(p.received === undefined ? {} : { received: p.received }),
+    });
+  }
+}
+
+/** Every id in `next` and `error` must name a step. */
+function checkEdgeTargets({ dataflow, add, stepPath }: Check): void {
   const ids = new Set(dataflow.steps.map((s) => s.id));
   for (const s of dataflow.steps) {
     for (const via of ['next', 'error'] as const) {
       s[via].forEach((to, i) => {
-        if (!ids.has(to)) {
-          add({
-            code: 'IDX_EDGE_MISSING_STEP',
-            stepId: s.id,
-            path: `${stepPath(s)}.${via}[${i}]`,
-            message: `${via} names step "${to}", which does not exist`,
-            expected: `one of ${[...ids].map((x) => JSON.stringify(x)).join(', ')}`,
-            received: JSON.stringify(to),
-          });
-        }
+        if (ids.has(to)) return;
+        add({
+          code: 'IDX_EDGE_MISSING_STEP',
+          stepId: s.id,
+          path: `${stepPath(s)}.${via}[${i}]`,
+          message: `${via} names step "${to}", which does not exist`,
+          expected: `one of ${[...ids].map((x) => JSON.stringify(x)).join(', ')}`,
+          received: JSON.stringify(to),
+        });
       });
     }
   }
+}
+
+/** Every edge must carry what its target consumes; only a step that handles records has an error path. */
+function checkEdgeKinds({ dataflow, registry, add, stepPath, seen }: Check): void {
   for (const e of edgesOf(dataflow.steps)) {
     const from = seen.get(e.from) as Step;
     const to = seen.get(e.to) as Step;
@@ -166,28 +193,14 @@ export function validateDataflow(dataflow: Dataflow, registry: ScriptRegistry): 
       });
     }
   }
+}
 
-  // Graph shape.
+/** One entry, which reads; no cycle; every step reachable from the entry. */
+function checkGraphShape(check: Check): void {
+  const { dataflow, registry, add, stepPath, seen } = check;
   const entries = entriesOf(dataflow.steps);
-  const cycles = cyclesOf(dataflow.steps);
-  if (entries.length === 0) {
-    add({
-      code: 'IDX_GRAPH_NO_ENTRY',
-      path: '$.steps',
-      message: 'every step is pointed to by another step, so the dataflow has no entry point',
-      expected: 'exactly one step that no other step lists in next or error',
-      received: 'none',
-    });
-  } else if (entries.length > 1) {
-    add({
-      code: 'IDX_GRAPH_MULTIPLE_ENTRIES',
-      path: '$.steps',
-      message: `the dataflow has ${entries.length} entry points; connect them or remove the extra ones`,
-      expected: 'exactly one step that no other step lists in next or error',
-      received: entries.map((e) => JSON.stringify(e)).join(', '),
-    });
-  }
-  for (const c of cycles) {
+  checkEntryCount(entries, add);
+  for (const c of cyclesOf(dataflow.steps)) {
     const first = seen.get(c[0] as string) as Step;
     add({
       code: 'IDX_GRAPH_CYCLE',
@@ -201,11 +214,10 @@ export function validateDataflow(dataflow: Dataflow, registry: ScriptRegistry): 
   if (entries.length >= 1) {
     for (const id of unreachableFrom(dataflow.steps, entries.slice(0, 1))) {
       if (entries.includes(id)) continue;
-      const s = seen.get(id) as Step;
       add({
         code: 'IDX_GRAPH_UNREACHABLE',
         stepId: id,
-        path: stepPath(s),
+        path: stepPath(seen.get(id) as Step),
         message: `step "${id}" cannot be reached from the entry step "${entries[0]}"`,
         expected: 'every step reachable from the entry',
         received: 'an unreachable step',
@@ -224,18 +236,25 @@ export function validateDataflow(dataflow: Dataflow, registry: ScriptRegistry): 
       received: `${entry.type} (consumes ${entryDef.consumes})`,
     });
   }
+}
 
-  problems.push(...validateSchedules(dataflow));
-  return problems;
+/** Exactly one step that no other step points to. */
+function checkEntryCount(entries: readonly string[], add: AddProblem): void {
+  if (entries.length === 1) return;
+  add({
+    code: entries.length === 0 ? 'IDX_GRAPH_NO_ENTRY' : 'IDX_GRAPH_MULTIPLE_ENTRIES',
+    path: '$.steps',
+    message:
+      entries.length === 0
+        ? 'every step is pointed to by another step, so the dataflow has no entry point'
+        : `the dataflow has ${entries.length} entry points; connect them or remove the extra ones`,
+    expected: 'exactly one step that no other step lists in next or error',
+    received: entries.length === 0 ? 'none' : entries.map((e) => JSON.stringify(e)).join(', '),
+  });
 }
 
 /** Credentials must be secret references; placeholders must be known. */
-function checkStrings(
-  s: Step,
-  path: string,
-  registry: ScriptRegistry,
-  add: (p: Omit<Problem, 'file' | 'severity'> & { severity?: Problem['severity'] }) => void,
-): void {
+function checkStrings(s: Step, path: string, registry: ScriptRegistry, add: AddProblem): void {
   const def = registry.get(s.type);
   for (const leaf of stringLeaves(def?.params ?? {}, s.params as Record<string, unknown>)) {
     const name =

@@ -138,19 +138,3 @@ export async function feed(driver: ScriptDriver, inputs: DriveInputs): Promise<R
       return driver.read();
   }
 }
-
-/** Runs the script over its inputs, then `end`; returns what `read` returned. */
-export async function drive(
-  definition: AnyScriptDefinition,
-  instance: ScriptInstance,
-  inputs: DriveInputs,
-  out: EngineOutput,
-  counters: StepCounters,
-  stepId: string,
-  onProgress?: (counters: StepCounters) => void,
-): Promise<ReadResult | undefined> {
-  const driver = new ScriptDriver(definition, instance, out, counters, stepId, onProgress);
-  const result = await feed(driver, inputs);
-  await driver.finish();
-  return result;
-}

@@ -10,6 +10,7 @@ import type { SecretResolver } from '../core/secrets.ts';
 import { CREDENTIAL_PARAMS } from '../dataflow/catalog.ts';
 import { renderPlaceholders, secretNames } from '../dataflow/placeholders.ts';
 import { MASKED_SECRET } from '../dataflow/validate.ts';
+import type { ChainStep } from './chain.ts';
 
 /** Resolves params for one step invocation. */
 export async function resolveParams(
@@ -74,4 +75,12 @@ export async function resolveParams(
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(withDefaults)) out[k] = await visit(schema[k], v, k, k);
   return out;
+}
+
+/** The params of each member of a chain as one job resolves them (see buildChain). */
+export function paramsResolver(
+  job: JobContext,
+  secrets: SecretResolver,
+): (step: ChainStep) => Promise<Record<string, unknown>> {
+  return (step) => resolveParams(step.definition.params, step.params, job, secrets, step.id);
 }

@@ -16,15 +16,18 @@ import {
   zeroCounters,
 } from '../core/refs.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
-import type { AnyScriptDefinition, DataRecord, InputFile, JobContext } from '../core/script.ts';
+import type { AnyScriptDefinition, DataRecord, InputFile, JobContext, ReadResult } from '../core/script.ts';
 import type { LaneSettings, Services } from '../core/services.ts';
 import { JobStore, type StepSummary } from '../stores/jobs.ts';
-import { feed, ScriptDriver } from './drive.ts';
-import { FileForward } from './forward.ts';
-import { type LanePlan, Lanes, planLanes } from './lanes.ts';
+import { buildChain, createInstance, type LinkStart, type LinkWiring } from './chain.ts';
+import { type DriveInputs, feed, type ScriptDriver } from './drive.ts';
+import type { FileForward } from './forward.ts';
+import type { LanePlan } from './lanes/plan.ts';
+import { planLanes } from './lanes/plan.ts';
+import { Lanes } from './lanes/pool.ts';
 import { TraceLogger } from './logger.ts';
-import { EngineOutput } from './output.ts';
-import { resolveParams } from './resolve.ts';
+import type { EngineOutput } from './output.ts';
+import { paramsResolver, resolveParams } from './resolve.ts';
 import { StagedFileSink, StagedRecordSink, stagedFiles, stagedRecordBytes, stagedRecords } from './stage.ts';
 
 /** Options of {@link runStep}. */
@@ -67,6 +70,8 @@ interface Member {
   readonly spec: StepSpec;
   readonly definition: AnyScriptDefinition;
   readonly driver: ScriptDriver;
+  /** The params its script got (placeholders and secrets resolved). */
+  readonly params: Record<string, unknown>;
   readonly out: EngineOutput;
   readonly log: TraceLogger;
   readonly counters: StepCounters;
@@ -78,6 +83,26 @@ interface Member {
   readonly previous?: StepResult;
 }
 
+/** This invocation of a step or fused run: its members' specs and what their previous invocation returned. */
+interface Invocation {
+  readonly job: JobContext;
+  readonly specs: readonly StepSpec[];
+  /** Invocations of this step that ran before this one. */
+  readonly iteration: number;
+  /** Member `i`'s result from the previous invocation, when the step continues. */
+  previous(i: number): StepResult | undefined;
+}
+
+/** The opened inputs of an invocation. */
+interface StepInputs extends DriveInputs {
+  readonly records: AsyncIterable<DataRecord[]>;
+  readonly files: AsyncIterable<InputFile>;
+  /** The predecessors' outputs, in the order of the event's input keys (`i0`, `i1`, …). */
+  readonly refs: readonly OutputRef[];
+  /** The staged records as NDJSON bytes, for lanes that cut them into chunks. */
+  recordBytes(): AsyncIterable<Buffer>;
+}
+
 /** Runs one invocation of a step, or of a fused run of steps. */
 export async function runStep(
   event: StepEvent,
@@ -86,190 +111,255 @@ export async function runStep(
   options: RunStepOptions,
 ): Promise<StepResult> {
   const started = Date.now();
-  const { job } = event;
-  const specs = [event.step, ...(event.fused ?? [])];
-  const headPrevious = event.previous && 'stepId' in event.previous ? event.previous : undefined;
-  const previousOf = (i: number): StepResult | undefined => (i === 0 ? headPrevious : headPrevious?.chain?.[i - 1]);
-  const iteration = headPrevious?.iteration ?? 0;
-  const bucket = services.config.stageBucket;
+  const invocation = invocationOf(event);
+  const { job } = invocation;
   const controller = new AbortController();
-  const members: Member[] = [];
-  const resolved: Record<string, unknown>[] = [];
-
-  // Open from the last member back, so each member can forward its records to the one after it.
-  for (let i = specs.length - 1; i >= 0; i--) {
-    const spec = specs[i] as StepSpec;
-    const definition = registry.get(spec.type);
-    if (!definition) {
-      throw new IdxError('IDX_STEP_TYPE_UNKNOWN', `step type "${spec.type}" is not registered in this build`, {
-        stepId: spec.id,
-        dataflowId: job.dataflowId,
-        received: spec.type,
-      });
-    }
-    const previous = previousOf(i);
-    const base = `${jobPrefix(job.dataflowId, job.id)}${spec.key}/i${String(iteration).padStart(4, '0')}/`;
-    const log = stepLogger(job, spec.id, services, options);
-    const counters = zeroCounters();
-    const next = members[0];
-    const staged = definition.produces === 'records' && !next;
-    const recordSink = staged ? new StagedRecordSink(services.s3, bucket, `${base}out/`) : undefined;
-    const rejectedSink = new StagedRecordSink(services.s3, bucket, `${base}rejected/`);
-    const forward =
-      definition.produces === 'files' && next?.definition.consumes === 'files'
-        ? new FileForward((file) => next.driver.file(file))
-        : undefined;
-    const fileSink =
-      definition.produces === 'files' && !forward ? new StagedFileSink(services.s3, bucket, base) : undefined;
-    const limit =
-      definition.consumes === 'nothing' && job.limit !== undefined
-        ? job.limit - (previous?.counters.recordsOut ?? 0)
-        : Number.POSITIVE_INFINITY;
-    const out = new EngineOutput({
-      stepId: spec.id,
-      produces: definition.produces,
-      ...(recordSink ? { records: recordSink } : {}),
-      ...(next ? { forward: (batch: DataRecord[]) => next.driver.push(batch) } : {}),
-      rejected: rejectedSink,
-      ...(fileSink ? { files: fileSink } : {}),
-      ...(forward ? { files: forward } : {}),
-      limit,
-      counters,
-      log,
-      debug: job.logLevel === 'debug',
-    });
-    const params = await resolveParams(definition.params, spec.params, job, services.secrets, spec.id);
-    resolved.unshift(params);
-    log.info(
-      iteration === 0 ? `step started (${spec.type})` : `step continues (${spec.type}, invocation ${iteration + 1})`,
-    );
-    const instance = await definition.create(params as never, {
-      job,
-      stepId: spec.id,
-      log,
-      services,
-      ...(previous?.continuation === undefined ? {} : { continuation: previous.continuation }),
-      deadline: options.deadline,
-      signal: controller.signal,
-    });
-    const driver = new ScriptDriver(definition, instance, out, counters, spec.id, (c) => {
-      log.info(`progress: ${c.recordsIn} records in, ${c.recordsOut} out, ${c.recordsRejected} rejected`);
-      options.onProgress?.(spec.id, c);
-    });
-    members.unshift({
-      spec,
-      definition,
-      driver,
-      out,
-      log,
-      counters,
-      ...(recordSink ? { recordSink } : {}),
-      rejectedSink,
-      ...(fileSink ? { fileSink } : {}),
-      ...(forward ? { forward } : {}),
-      ...(previous ? { previous } : {}),
-    });
-  }
-
+  const members = await openMembers(invocation, services, registry, options, controller.signal);
   const head = members[0] as Member;
-  const inputs = Object.keys(event.inputs)
-    .sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)))
-    .map((k) => event.inputs[k] as OutputRef);
-  let continuation: unknown;
-  let deferred: unknown;
+  let read: ReadResult | undefined;
   try {
-    const records: AsyncIterable<DataRecord[]> = stagedRecords(
-      services.s3,
-      bucket,
-      inputs.filter((r): r is RecordsRef => r.kind === 'records'),
-    );
-    const files: AsyncIterable<InputFile> = stagedFiles(
-      services.s3,
-      bucket,
-      inputs.filter((r): r is FilesRef => r.kind === 'files'),
-    );
-    // End each script in order: a member's last records (or files) reach the next before the next one ends.
-    const finishInOrder = async (ms: readonly Member[]) => {
-      for (const m of ms) {
-        await m.driver.finish();
-        await m.forward?.settle();
-      }
-    };
-    // Lanes take the run from its first member, or from the parser that file transformers (gunzip) feed, to its
-    // last member, or to the formatter whose files go on to file transformers (gzip) on this thread.
-    const transforms = (m: Member | undefined) =>
-      m?.definition.consumes === 'files' && m.definition.produces === 'files';
-    const from = members.findIndex((m) => !transforms(m));
-    let to = members.length;
-    while (to > from + 1 && transforms(members[to - 1])) to--;
-    const lanes =
-      from >= 0 ? laneRun(members.slice(from, to), resolved.slice(from, to), inputs, services.config.lanes) : undefined;
-    if (lanes) {
-      const laned = members.slice(from, to);
-      (laned[0] as Member).log.info(`running in ${lanes.count} parallel lanes`);
-      const totals = await runInLanes(lanes, laned, resolved.slice(from, to), job, async (run) => {
-        if (from === 0) {
-          if (lanes.plan.input.kind === 'records') {
-            const refs = inputs.filter((r): r is RecordsRef => r.kind === 'records');
-            await run.records(stagedRecordBytes(services.s3, bucket, refs));
-          } else for await (const file of files) await run.file(file);
-          return;
-        }
-        // The file transformers run here and stream their files into the lanes.
-        const feeder = members[from - 1]?.forward;
-        if (feeder) feeder.consume = (file) => run.file(file);
-        await feed(head.driver, { records, files });
-        await finishInOrder(members.slice(0, from));
-      });
-      // The transformers after the lanes finish once the last file reached them.
-      await laned[laned.length - 1]?.forward?.settle();
-      await finishInOrder(members.slice(to));
-      laned.forEach((m, i) => {
-        Object.assign(m.counters, totals[i]);
-      });
-    } else {
-      const read = await feed(head.driver, { records, files });
-      continuation = read?.continuation;
-      deferred = read?.deferred;
-      await finishInOrder(members);
-    }
-    // A member fed by a file transformer counted each file when it began, before its size was known.
-    members.forEach((m, i) => {
-      if (m.forward) (members[i + 1] as Member).counters.bytesIn += m.forward.bytes;
-    });
+    read = await runMembers(members, openInputs(event, services), job, services);
   } catch (error) {
     controller.abort();
-    const reason = error instanceof Error ? error : new Error(String(error));
-    for (const m of members) {
-      m.recordSink?.abort(reason);
-      m.rejectedSink.abort(reason);
-      m.fileSink?.abort(reason);
-      m.log.error(`step failed: ${reason.message}`);
-    }
+    abortMembers(members, error);
     throw locateError(error, { stepId: head.spec.id, dataflowId: job.dataflowId });
   } finally {
     for (const m of members) await m.driver.instance.close?.();
   }
+  return finishMembers(members, read, { services, job, iteration: invocation.iteration, started });
+}
 
-  const total = (m: Member) => (m.previous ? addCounters(m.previous.counters, m.counters) : m.counters);
-  const reachedLimit =
-    head.definition.consumes === 'nothing' && job.limit !== undefined && total(head).recordsOut >= job.limit;
-  const done = continuation === undefined || reachedLimit;
-  const results: StepResult[] = [];
-  for (const m of members)
-    results.push(
-      await finishMember(m, {
-        services,
-        job,
-        iteration,
-        started,
-        done,
-        continuation: m === head ? continuation : undefined,
-        deferred: m === head ? deferred : undefined,
-      }),
-    );
-  const [first, ...chain] = results as [StepResult, ...StepResult[]];
-  return chain.length ? { ...first, chain } : first;
+/** What the event says about this invocation. */
+function invocationOf(event: StepEvent): Invocation {
+  const headPrevious = event.previous && 'stepId' in event.previous ? event.previous : undefined;
+  return {
+    job: event.job,
+    specs: [event.step, ...(event.fused ?? [])],
+    iteration: headPrevious?.iteration ?? 0,
+    previous: (i) => (i === 0 ? headPrevious : headPrevious?.chain?.[i - 1]),
+  };
+}
+
+/** A member as it is wired, before its script is started. */
+type MemberStage = Omit<Member, 'driver' | 'params' | 'out' | 'counters' | 'forward'>;
+
+/**
+ * Builds the chain of members: each one's records go on to the next in memory and its files stream into the next
+ * when it reads them; the last stages its records or files, and every member stages its rejected records.
+ */
+async function openMembers(
+  invocation: Invocation,
+  services: Services,
+  registry: ScriptRegistry,
+  options: RunStepOptions,
+  signal: AbortSignal,
+): Promise<Member[]> {
+  const { job, specs, iteration } = invocation;
+  const stages: MemberStage[] = [];
+  const links = await buildChain(
+    specs.map((spec) => ({ id: spec.id, definition: definitionOf(spec, registry, job), params: spec.params })),
+    {
+      job,
+      services,
+      deadline: options.deadline,
+      signal,
+      resolve: paramsResolver(job, services.secrets),
+      wire: (link) => {
+        const stage = stageMember(invocation, link, services, options);
+        stages[link.index] = stage;
+        stage.log.info(
+          iteration === 0
+            ? `step started (${stage.spec.type})`
+            : `step continues (${stage.spec.type}, invocation ${iteration + 1})`,
+        );
+        return memberWiring(stage, job, options);
+      },
+    },
+  );
+  return links.map((link, i) => ({
+    ...(stages[i] as MemberStage),
+    driver: link.driver,
+    params: link.params,
+    out: link.driver.out,
+    counters: link.driver.counters,
+    ...(link.forward ? { forward: link.forward } : {}),
+  }));
+}
+
+/**
+ * A member's logger and staged sinks, under this invocation's keys: its records when no member follows, its files
+ * when no member reads them, and its rejected records.
+ */
+function stageMember(
+  invocation: Invocation,
+  { index, step, next, forward }: LinkStart,
+  services: Services,
+  options: RunStepOptions,
+): MemberStage {
+  const { job, iteration } = invocation;
+  const spec = invocation.specs[index] as StepSpec;
+  const { definition } = step;
+  const bucket = services.config.stageBucket;
+  const previous = invocation.previous(index);
+  const base = `${jobPrefix(job.dataflowId, job.id)}${spec.key}/i${String(iteration).padStart(4, '0')}/`;
+  const staged = definition.produces === 'records' && !next;
+  const recordSink = staged ? new StagedRecordSink(services.s3, bucket, `${base}out/`) : undefined;
+  const fileSink =
+    definition.produces === 'files' && !forward ? new StagedFileSink(services.s3, bucket, base) : undefined;
+  return {
+    spec,
+    definition,
+    log: stepLogger(job, spec.id, services, options),
+    ...(recordSink ? { recordSink } : {}),
+    rejectedSink: new StagedRecordSink(services.s3, bucket, `${base}rejected/`),
+    ...(fileSink ? { fileSink } : {}),
+    ...(previous ? { previous } : {}),
+  };
+}
+
+/** Where a member's script writes and what it continues from: a reader under the job's limit emits what is left. */
+function memberWiring(m: MemberStage, job: JobContext, options: RunStepOptions): LinkWiring {
+  return {
+    log: m.log,
+    ...(m.recordSink ? { records: m.recordSink } : {}),
+    rejected: m.rejectedSink,
+    ...(m.fileSink ? { files: m.fileSink } : {}),
+    limit:
+      m.definition.consumes === 'nothing' && job.limit !== undefined
+        ? job.limit - (m.previous?.counters.recordsOut ?? 0)
+        : Number.POSITIVE_INFINITY,
+    debug: job.logLevel === 'debug',
+    continuation: m.previous?.continuation,
+    onProgress: (c) => {
+      m.log.info(`progress: ${c.recordsIn} records in, ${c.recordsOut} out, ${c.recordsRejected} rejected`);
+      options.onProgress?.(m.spec.id, c);
+    },
+  };
+}
+
+/** The script of a step, which this build must have. */
+function definitionOf(spec: StepSpec, registry: ScriptRegistry, job: JobContext): AnyScriptDefinition {
+  const definition = registry.get(spec.type);
+  if (definition) return definition;
+  throw new IdxError('IDX_STEP_TYPE_UNKNOWN', `step type "${spec.type}" is not registered in this build`, {
+    stepId: spec.id,
+    dataflowId: job.dataflowId,
+    received: spec.type,
+  });
+}
+
+/** Opens the invocation's inputs: the staged records and files its predecessors handed on. */
+function openInputs(event: StepEvent, services: Services): StepInputs {
+  const bucket = services.config.stageBucket;
+  const refs = Object.keys(event.inputs)
+    .sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)))
+    .map((k) => event.inputs[k] as OutputRef);
+  const records = refs.filter((r): r is RecordsRef => r.kind === 'records');
+  return {
+    refs,
+    records: stagedRecords(services.s3, bucket, records),
+    files: stagedFiles(
+      services.s3,
+      bucket,
+      refs.filter((r): r is FilesRef => r.kind === 'files'),
+    ),
+    recordBytes: () => stagedRecordBytes(services.s3, bucket, records),
+  };
+}
+
+/**
+ * Runs the members over the inputs, on this thread or, when they go there, in lanes; returns what the first
+ * member's `read` returned.
+ */
+async function runMembers(
+  members: readonly Member[],
+  inputs: StepInputs,
+  job: JobContext,
+  services: Services,
+): Promise<ReadResult | undefined> {
+  const span = laneSpan(members);
+  const lanes = span && laneRun(members.slice(span.from, span.to), inputs.refs, services.config.lanes);
+  let read: ReadResult | undefined;
+  if (span && lanes) await runLaned(members, span, lanes, inputs, job);
+  else {
+    read = await feed((members[0] as Member).driver, inputs);
+    await finishInOrder(members);
+  }
+  // A member fed by a file transformer counted each file when it began, before its size was known.
+  members.forEach((m, i) => {
+    if (m.forward) (members[i + 1] as Member).counters.bytesIn += m.forward.bytes;
+  });
+  return read;
+}
+
+/** Ends each script in order: a member's last records (or files) reach the next before the next one ends. */
+async function finishInOrder(members: readonly Member[]): Promise<void> {
+  for (const m of members) {
+    await m.driver.finish();
+    await m.forward?.settle();
+  }
+}
+
+/** The members that may go in lanes: `from` up to (not including) `to`. */
+interface LaneSpan {
+  readonly from: number;
+  readonly to: number;
+}
+
+/**
+ * Lanes take the run from its first member, or from the parser that file transformers (gunzip) feed, to its last
+ * member, or to the formatter whose files go on to file transformers (gzip) on this thread.
+ */
+function laneSpan(members: readonly Member[]): LaneSpan | undefined {
+  const transforms = (m: Member | undefined) => m?.definition.consumes === 'files' && m.definition.produces === 'files';
+  const from = members.findIndex((m) => !transforms(m));
+  if (from < 0) return undefined;
+  let to = members.length;
+  while (to > from + 1 && transforms(members[to - 1])) to--;
+  return { from, to };
+}
+
+/**
+ * Runs the span's members in lanes. The members before it (file transformers) run here and stream their files
+ * into the lanes; the members after it run here too, fed as the lanes write the files back.
+ */
+async function runLaned(
+  members: readonly Member[],
+  { from, to }: LaneSpan,
+  lanes: LaneRun,
+  inputs: StepInputs,
+  job: JobContext,
+): Promise<void> {
+  const laned = members.slice(from, to);
+  (laned[0] as Member).log.info(`running in ${lanes.count} parallel lanes`);
+  const totals = await runInLanes(lanes, laned, job, async (run) => {
+    if (from === 0) {
+      if (lanes.plan.input.kind === 'records') await run.records(inputs.recordBytes());
+      else for await (const file of inputs.files) await run.file(file);
+      return;
+    }
+    const feeder = members[from - 1]?.forward;
+    if (feeder) feeder.consume = (file) => run.file(file);
+    await feed((members[0] as Member).driver, inputs);
+    await finishInOrder(members.slice(0, from));
+  });
+  // The transformers after the lanes finish once the last file reached them.
+  await laned[laned.length - 1]?.forward?.settle();
+  await finishInOrder(members.slice(to));
+  laned.forEach((m, i) => {
+    Object.assign(m.counters, totals[i]);
+  });
+}
+
+/** Stops a failed invocation's uploads, so none waits for data that will not come, and logs the failure. */
+function abortMembers(members: readonly Member[], error: unknown): void {
+  const reason = error instanceof Error ? error : new Error(String(error));
+  for (const m of members) {
+    m.recordSink?.abort(reason);
+    m.rejectedSink.abort(reason);
+    m.fileSink?.abort(reason);
+    m.log.error(`step failed: ${reason.message}`);
+  }
 }
 
 /** A run of members that goes in lanes: the settings and the plan. */
@@ -283,7 +373,6 @@ interface LaneRun extends LaneSettings {
  */
 function laneRun(
   members: readonly Member[],
-  params: readonly Record<string, unknown>[],
   inputs: readonly OutputRef[],
   settings: LaneSettings | undefined,
 ): LaneRun | undefined {
@@ -293,7 +382,7 @@ function laneRun(
   if (records < settings.minRecords && bytes < settings.minBytes) return undefined;
   const plan = planLanes(
     members.map((m) => m.definition),
-    params,
+    members.map((m) => m.params),
   );
   if (typeof plan === 'string') {
     members[0]?.log.debug(`one lane: ${plan}`);
@@ -306,7 +395,6 @@ function laneRun(
 async function runInLanes(
   run: LaneRun,
   members: readonly Member[],
-  params: readonly Record<string, unknown>[],
   job: JobContext,
   input: (lanes: Lanes) => Promise<void>,
 ): Promise<StepCounters[]> {
@@ -314,7 +402,7 @@ async function runInLanes(
   const lanes = new Lanes({
     worker: run.worker,
     count: run.count,
-    steps: members.map((m, i) => ({ id: m.spec.id, type: m.spec.type, params: params[i] as Record<string, unknown> })),
+    steps: members.map((m) => ({ id: m.spec.id, type: m.spec.type, params: m.params })),
     definitions: members.map((m) => m.definition),
     plan: run.plan,
     job,
@@ -334,21 +422,49 @@ async function runInLanes(
   }
 }
 
+/** What finishing an invocation's members needs to know. */
+interface FinishContext {
+  readonly services: Services;
+  readonly job: JobContext;
+  readonly iteration: number;
+  readonly started: number;
+}
+
+/**
+ * Closes every member's sinks, records its summary in the job and builds its result; the first member's result
+ * carries the others' in `chain`. The step is done unless its reader handed back a continuation below the limit.
+ */
+async function finishMembers(
+  members: readonly Member[],
+  read: ReadResult | undefined,
+  ctx: FinishContext,
+): Promise<StepResult> {
+  const { job } = ctx;
+  const head = members[0] as Member;
+  const continuation = read?.continuation;
+  const total = (m: Member) => (m.previous ? addCounters(m.previous.counters, m.counters) : m.counters);
+  const reachedLimit =
+    head.definition.consumes === 'nothing' && job.limit !== undefined && total(head).recordsOut >= job.limit;
+  const done = continuation === undefined || reachedLimit;
+  const results: StepResult[] = [];
+  for (const m of members)
+    results.push(
+      await finishMember(m, {
+        ...ctx,
+        done,
+        continuation: m === head ? continuation : undefined,
+        deferred: m === head ? read?.deferred : undefined,
+      }),
+    );
+  const [first, ...chain] = results as [StepResult, ...StepResult[]];
+  return chain.length ? { ...first, chain } : first;
+}
+
 /** Closes a member's sinks, records its summary in the job and builds its result. */
 async function finishMember(
   m: Member,
-  ctx: {
-    services: Services;
-    job: JobContext;
-    iteration: number;
-    started: number;
-    done: boolean;
-    continuation: unknown;
-    deferred: unknown;
-  },
+  ctx: FinishContext & { readonly done: boolean; readonly continuation: unknown; readonly deferred: unknown },
 ): Promise<StepResult> {
-  const { services, job } = ctx;
-  const bucket = services.config.stageBucket;
   const deferredList = [...(m.previous?.deferred ?? []), ...(ctx.deferred === undefined ? [] : [ctx.deferred])];
   const [outRef, rejectedRef, filesRef] = await Promise.all([
     m.recordSink?.close(),
@@ -395,18 +511,26 @@ async function finishMember(
       total.filesOut ? `, ${total.filesOut} file(s) ${total.bytesOut} bytes` : ''
     } in ${counters.durationMs} ms`,
   );
+  await recordSummary(m, result, ctx);
+  return result;
+}
+
+/** Records a member's counters, files and rejected records' location in the job. */
+async function recordSummary(m: Member, result: StepResult, ctx: FinishContext): Promise<void> {
+  const { services, job } = ctx;
   const summary: StepSummary = {
     stepId: m.spec.id,
     type: m.spec.type,
-    ...total,
-    ...(fileList.length ? { files: fileList } : {}),
+    ...result.counters,
+    ...(result.files ? { files: result.files } : {}),
     ...(result.rejected.count > 0
-      ? { rejectedLocation: `s3://${bucket}/${jobPrefix(job.dataflowId, job.id)}${m.spec.key}/` }
+      ? {
+          rejectedLocation: `s3://${services.config.stageBucket}/${jobPrefix(job.dataflowId, job.id)}${m.spec.key}/`,
+        }
       : {}),
     updateTime: new Date().toISOString(),
   };
   await new JobStore(services.dynamo, services.config.tables.jobs).recordStep(job.id, summary, m.log.trace);
-  return result;
 }
 
 /**
@@ -429,7 +553,7 @@ export async function runAfterJob(
   let outcome: { ok: boolean; error?: string } = { ok: true };
   try {
     const params = await resolveParams(definition.params, step.params, job, services.secrets, step.id);
-    const instance = await definition.create(params as never, {
+    const instance = await createInstance(definition, params, {
       job,
       stepId: step.id,
       log,

@@ -5,7 +5,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ENV } from '../core/env.ts';
 import type { SecretResolver } from '../core/secrets.ts';
 import type { LaneSettings, RuntimeConfig, Services } from '../core/services.ts';
-import { laneSettings } from './lane-settings.ts';
+import { laneSettings } from './lanes/settings.ts';
 
 /** Builds an S3 client honouring the endpoint override (path-style for local servers). */
 export function makeS3Client(

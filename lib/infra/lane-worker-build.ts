@@ -1,6 +1,6 @@
 /**
- * Bundles the lane worker (lib/engine/lane-worker.ts) next to a bundled step handler, with the same esbuild
- * settings as the handlers, so a deployed step can start parallel lanes (lanes.ts). Run by the step function's
+ * Bundles the lane worker (lib/engine/lanes/worker-entry.ts) next to a bundled step handler, with the same
+ * esbuild settings as the handlers, so a deployed step can start parallel lanes. Run by the step function's
  * bundling as `node bin/build-lane-worker.js <output dir>`.
  */
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ export const LANE_WORKER_FILE = 'lane-worker.mjs';
 export async function buildLaneWorker(outDir: string): Promise<string> {
   const outfile = join(outDir, LANE_WORKER_FILE);
   await build({
-    entryPoints: [fileURLToPath(new URL('../engine/lane-worker.ts', import.meta.url))],
+    entryPoints: [fileURLToPath(new URL('../engine/lanes/worker-entry.ts', import.meta.url))],
     outfile,
     bundle: true,
     platform: 'node',

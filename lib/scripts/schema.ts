@@ -126,7 +126,7 @@ export function scriptsMarkdown(registry: ScriptRegistry): string {
   return `${out.join('\n')}\n`;
 }
 
-/** What the docs say about a script's parallel lanes (see lib/engine/lanes.ts). */
+/** What the docs say about a script's parallel lanes (see lib/engine/lanes/). */
 function laneNote(s: AnyScriptDefinition): string {
   if (s.lanes?.records) return ' Can run in parallel lanes: it keeps no state between records.';
   if (s.lanes?.split) return ' Can run in parallel lanes where its params allow: each file is cut into chunks of rows.';

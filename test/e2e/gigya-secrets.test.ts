@@ -6,12 +6,12 @@
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it, vi } from 'vitest';
 import { validateText } from '../../lib/dataflow/validate.ts';
-import { runScript } from '../../lib/engine/harness.ts';
 import { generateAccounts } from '../../lib/local/gigya-accounts.ts';
 import { type GigyaEmulator, startGigyaEmulator } from '../../lib/local/gigya-emulator.ts';
 import { runLocal } from '../../lib/local/runner.ts';
 import { datasourceReadGigyaAccount } from '../../lib/scripts/datasource.read.gigya.account.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
+import { runScript } from '../../lib/testing/harness.ts';
 import { emulatorServices } from '../support/gigya.ts';
 import { useLocalEnvironment } from '../support/local.ts';
 

@@ -6,10 +6,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { GigyaError } from '../../lib/connectors/gigya.ts';
 import { IdxError } from '../../lib/core/errors.ts';
-import { runScript } from '../../lib/engine/harness.ts';
 import { generateAccounts } from '../../lib/local/gigya-accounts.ts';
 import { datasourceReadGigyaAccount } from '../../lib/scripts/datasource.read.gigya.account.ts';
 import { datasourceWriteGigyaAccount } from '../../lib/scripts/datasource.write.gigya.account.ts';
+import { runScript } from '../../lib/testing/harness.ts';
 import { emulatorClient, emulatorServices, useGigyaEmulator } from '../support/gigya.ts';
 
 const ACCOUNTS = 25_000;

@@ -19,8 +19,8 @@ import type {
   StepLogger,
   StepOutput,
 } from '../../lib/core/script.ts';
-import { offlineServices, startScript, testJob } from '../../lib/engine/harness.ts';
 import { fileParseJson } from '../../lib/scripts/file.parse.json.ts';
+import { offlineServices, startScript, testJob } from '../../lib/testing/harness.ts';
 
 const MB = 1024 * 1024;
 

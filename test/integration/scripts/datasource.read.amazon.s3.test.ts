@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { LocalSecretResolver } from '../../../lib/engine/secrets.ts';
 import { createServices } from '../../../lib/engine/services.ts';
 import { LOCAL_CREDENTIALS, type LocalEnvironment, startLocalEnvironment } from '../../../lib/local/environment.ts';
 import { datasourceReadAmazonS3 } from '../../../lib/scripts/datasource.read.amazon.s3.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 let env: LocalEnvironment;
 let dir: string;

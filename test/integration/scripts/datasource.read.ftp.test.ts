@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Services } from '../../../lib/core/services.ts';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { LocalSecretResolver } from '../../../lib/engine/secrets.ts';
 import { createServices } from '../../../lib/engine/services.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../../../lib/local/environment.ts';
 import { datasourceReadFtp } from '../../../lib/scripts/datasource.read.ftp.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 import { startFtpServer, type TestFtpServer } from '../../support/ftp-server.ts';
 
 let env: LocalEnvironment;

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../../../lib/local/environment.ts';
 import { type SftpServer, sftpExtra, startSftpServer } from '../../../lib/local/sftp-server.ts';
 import { datasourceReadSftp } from '../../../lib/scripts/datasource.read.sftp.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 let env: LocalEnvironment;
 let dir: string;

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Services } from '../../../lib/core/services.ts';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../../../lib/local/environment.ts';
 import { datasourceWriteAmazonS3 } from '../../../lib/scripts/datasource.write.amazon.s3.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 let env: LocalEnvironment;
 let dir: string;

@@ -2,8 +2,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { datasourceWriteFtp } from '../../../lib/scripts/datasource.write.ftp.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 import { startFtpServer, type TestFtpServer } from '../../support/ftp-server.ts';
 
 let dir: string;

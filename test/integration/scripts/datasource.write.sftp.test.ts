@@ -2,10 +2,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../../../lib/local/environment.ts';
 import { generateSshKeyPair, type SftpServer, sftpExtra, startSftpServer } from '../../../lib/local/sftp-server.ts';
 import { datasourceWriteSftp } from '../../../lib/scripts/datasource.write.sftp.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 let env: LocalEnvironment;
 let dir: string;

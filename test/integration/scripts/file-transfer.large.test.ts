@@ -11,7 +11,6 @@ import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnyScriptDefinition, InputFile, StepLogger, StepOutput } from '../../../lib/core/script.ts';
 import type { Services } from '../../../lib/core/services.ts';
-import { startScript, testJob } from '../../../lib/engine/harness.ts';
 import { LocalSecretResolver } from '../../../lib/engine/secrets.ts';
 import { createServices } from '../../../lib/engine/services.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../../../lib/local/environment.ts';
@@ -20,6 +19,7 @@ import { datasourceReadFtp } from '../../../lib/scripts/datasource.read.ftp.ts';
 import { datasourceReadSftp } from '../../../lib/scripts/datasource.read.sftp.ts';
 import { datasourceWriteFtp } from '../../../lib/scripts/datasource.write.ftp.ts';
 import { datasourceWriteSftp } from '../../../lib/scripts/datasource.write.sftp.ts';
+import { startScript, testJob } from '../../../lib/testing/harness.ts';
 import { startFtpServer, type TestFtpServer } from '../../support/ftp-server.ts';
 
 const SIZE = 200 * 1024 * 1024;

@@ -2,10 +2,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { uidmapLookup } from '../../../lib/scripts/uidmap.lookup.ts';
 import { uidmapWrite } from '../../../lib/scripts/uidmap.write.ts';
 import { UidMapStore } from '../../../lib/stores/uidmap.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 import { useLocalEnvironment } from '../../support/local.ts';
 
 const local = useLocalEnvironment();

@@ -5,6 +5,9 @@ import { ENV } from '../../../lib/core/env.ts';
 
 const ROOT = join(__dirname, '../../..');
 
+/** Sources that spell IDX_ names which are not the runtime's variables. */
+const NOT_VARIABLES = [join('lib', 'core', 'error-codes.ts'), join('bin', 'bench') + '/'];
+
 /** Every TypeScript and JavaScript source of the runtime, as [path, text]. */
 function sources(): [string, string][] {
   const out: [string, string][] = [];
@@ -30,11 +33,14 @@ describe('ENV', () => {
   });
 
   it('is where the sources take the names of the variables they read or set', () => {
-    // Prepare: a read such as env.IDX_X or env['IDX_X'], need('IDX_X'), or a key IDX_X: in a Lambda environment
+    // Prepare: a read such as env.IDX_… or env['IDX_…'], need('IDX_…'), or a key IDX_…: in a Lambda environment
     const spelled = /\benv\s*(?:\.|\[\s*['"`])IDX_|\bneed\(\s*['"`]IDX_|^\s*IDX_[A-Z_]+\s*:/m;
 
     // Act
     const offenders = sources()
+      // The error-code catalogue's keys are codes, not variables; the benchmarks' own variables (IDX_BENCH_ALSO_AT …) are
+      // documented with the benchmarks and read nowhere else.
+      .filter(([path]) => !NOT_VARIABLES.some((p) => path === p || path.startsWith(p)))
       .filter(([path, text]) => path !== join('lib', 'core', 'env.ts') && spelled.test(text))
       .map(([path]) => path);
 

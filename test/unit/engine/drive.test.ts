@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defineScript } from '../../../lib/core/script.ts';
-import { runScript } from '../../../lib/engine/harness.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 /** A record step that works for `ms` on each batch before passing it on. */
 const busy = (ms: number) =>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defineScript } from '../../../lib/core/script.ts';
-import { runScript } from '../../../lib/engine/harness.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 /** A file step that reads each file twice (to sniff it, then to read it), counting its bytes into a record. */
 const readsTwice = (readsOnce: boolean) =>

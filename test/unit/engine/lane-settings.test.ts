@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { laneSettings } from '../../../lib/engine/lane-settings.ts';
+import { laneSettings } from '../../../lib/engine/lanes/settings.ts';
 
 describe('laneSettings', () => {
   it('keeps lanes off unless IDX_LANES asks for more than one', () => {

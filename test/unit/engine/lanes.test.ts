@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ByteCollector, ownBuffer } from '../../../lib/engine/lanes.ts';
+import { ByteCollector } from '../../../lib/engine/lanes/output-memory.ts';
+import { ownBuffer } from '../../../lib/engine/lanes/protocol.ts';
 
 describe('ownBuffer', () => {
   it('keeps a buffer that has its memory to itself', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SplitSyntax } from '../../../lib/core/script.ts';
-import { countLines, dsvChunks, ndjsonChunks, type SplitItem } from '../../../lib/engine/split.ts';
+import { countLines, dsvChunks, ndjsonChunks, type SplitItem } from '../../../lib/engine/lanes/split.ts';
 import { type DsvCell, DsvParser } from '../../../lib/scripts/util/dsv.ts';
 
 /** The bytes of `text`, arriving in pieces of `size` bytes (cutting UTF-8 characters anywhere). */

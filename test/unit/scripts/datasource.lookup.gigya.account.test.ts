@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { datasourceLookupGigyaAccount } from '../../../lib/scripts/datasource.lookup.gigya.account.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 import { emulatorServices, useGigyaEmulator } from '../../support/gigya.ts';
 
 const ACCOUNTS = [

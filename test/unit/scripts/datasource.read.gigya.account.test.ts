@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { generateAccounts } from '../../../lib/local/gigya-accounts.ts';
 import { datasourceReadGigyaAccount } from '../../../lib/scripts/datasource.read.gigya.account.ts';
 import type { SearchContinuation } from '../../../lib/scripts/util/gigya-step.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 import { emulatorServices, useGigyaEmulator } from '../../support/gigya.ts';
 
 const START = '2026-01-02T03:04:05.000Z';

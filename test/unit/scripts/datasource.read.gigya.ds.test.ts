@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { datasourceReadGigyaDs } from '../../../lib/scripts/datasource.read.gigya.ds.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 import { emulatorServices, useGigyaEmulator } from '../../support/gigya.ts';
 
 const harness = useGigyaEmulator();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { datasourceWriteGigyaDs } from '../../../lib/scripts/datasource.write.gigya.ds.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 import { emulatorClient, emulatorServices, useGigyaEmulator } from '../../support/gigya.ts';
 
 const harness = useGigyaEmulator({ accounts: [{ UID: 'owner' }] });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fieldAdd } from '../../../lib/scripts/field.add.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 describe('field.add', () => {
   it('adds the job id and a constant as the toolkit import template does', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fieldArrayExtract } from '../../../lib/scripts/field.array.extract.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 describe('field.array.extract', () => {
   it('makes one record per achievement with the UID and a key, as the game mechanics template does', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fieldArrayJoin } from '../../../lib/scripts/field.array.join.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 describe('field.array.join', () => {
   it('joins an array into one text value with the separator', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fieldCopy } from '../../../lib/scripts/field.copy.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 describe('field.copy', () => {
   it('copies values to flat and nested targets and leaves the source in place', async () => {

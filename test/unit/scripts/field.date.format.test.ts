@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fieldDateFormat } from '../../../lib/scripts/field.date.format.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 describe('field.date.format', () => {
   it('converts ISO timestamps, epochs and patterns, in UTC', async () => {

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateText } from '../../../lib/dataflow/validate.ts';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fieldEvaluate } from '../../../lib/scripts/field.evaluate.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 import { FIXTURES_DIR } from '../../support/dataflows.ts';
 
 /** The field.evaluate params of a public fixture dataflow. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fieldFlatten } from '../../../lib/scripts/field.flatten.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 describe('field.flatten', () => {
   it('flattens the profile as the BlueKai template asks, arrays by index', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fieldMove } from '../../../lib/scripts/field.move.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 const keys = (out: { records: Record<string, unknown>[] }) => out.records.map((r) => Object.keys(r));
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fieldRemove } from '../../../lib/scripts/field.remove.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 describe('field.remove', () => {
   it('drops what is left of the nested objects after a rename, as the export template does', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fieldRename } from '../../../lib/scripts/field.rename.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 describe('field.rename', () => {
   it('moves nested fields to flat columns and flat columns into nested paths', async () => {

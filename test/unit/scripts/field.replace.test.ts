@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fieldReplace } from '../../../lib/scripts/field.replace.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 import { FIXTURES_DIR } from '../../support/dataflows.ts';
 
 describe('field.replace', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fieldSelect } from '../../../lib/scripts/field.select.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 describe('field.select', () => {
   it('keeps only the listed fields, as the Mailchimp inbound template selects UID and status', async () => {

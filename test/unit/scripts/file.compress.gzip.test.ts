@@ -1,7 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fileCompressGzip } from '../../../lib/scripts/file.compress.gzip.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 describe('file.compress.gzip', () => {
   it('gzips every file under its name with .gz appended, as the export template declares it (no params)', async () => {

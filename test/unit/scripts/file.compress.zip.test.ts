@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import yauzl from 'yauzl';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fileCompressZip } from '../../../lib/scripts/file.compress.zip.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'idx-zip-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

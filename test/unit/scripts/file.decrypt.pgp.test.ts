@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fileDecryptPgp } from '../../../lib/scripts/file.decrypt.pgp.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 import { GnuPgHome } from '../../support/gnupg.ts';
 
 describe('file.decrypt.pgp', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fileEmpty } from '../../../lib/scripts/file.empty.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 describe('file.empty', () => {
   it('writes the gigya.ok marker once all records have arrived', async () => {

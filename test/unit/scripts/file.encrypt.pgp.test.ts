@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fileEncryptPgp } from '../../../lib/scripts/file.encrypt.pgp.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 import { GnuPgHome } from '../../support/gnupg.ts';
 
 describe('file.encrypt.pgp', () => {

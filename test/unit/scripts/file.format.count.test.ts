@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fileFormatCount } from '../../../lib/scripts/file.format.count.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 describe('file.format.count', () => {
   it('writes the number of records received across batches', async () => {

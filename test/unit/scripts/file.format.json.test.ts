@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fileFormatJson } from '../../../lib/scripts/file.format.json.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 const text = (out: { files: { name: string; content: Buffer }[] }) =>
   out.files.map((f) => [f.name, f.content.toString()]);

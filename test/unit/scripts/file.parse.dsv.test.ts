@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fileParseDsv } from '../../../lib/scripts/file.parse.dsv.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 const parse = (params: Record<string, unknown>, content: string | Buffer, name = 'in.csv') =>
   runScript(fileParseDsv, params, { files: [{ name, content }] });

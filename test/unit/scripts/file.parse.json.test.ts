@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fileParseJson } from '../../../lib/scripts/file.parse.json.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 const parse = (params: Record<string, unknown>, files: { name: string; content: string | Buffer }[]) =>
   runScript(fileParseJson, params, { files });

@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fileUncompressGzip } from '../../../lib/scripts/file.uncompress.gzip.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 describe('file.uncompress.gzip', () => {
   it('decompresses each file and drops the .gz suffix', async () => {

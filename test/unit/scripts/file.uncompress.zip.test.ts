@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import yazl from 'yazl';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { fileUncompressZip } from '../../../lib/scripts/file.uncompress.zip.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 
 /** Builds an archive with an independent writer. */
 async function zipOf(entries: Record<string, string>, folders: string[] = []): Promise<Buffer> {

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateText } from '../../../lib/dataflow/validate.ts';
-import { runScript } from '../../../lib/engine/harness.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
 import { recordEvaluate } from '../../../lib/scripts/record.evaluate.ts';
+import { runScript } from '../../../lib/testing/harness.ts';
 import { fixtureFiles } from '../../support/dataflows.ts';
 
 const b64 = (source: string) => Buffer.from(source).toString('base64');

@@ -1,10 +1,10 @@
 import { parse as csvParse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import type { DataRecord } from '../../../../lib/core/script.ts';
-import { runScript } from '../../../../lib/engine/harness.ts';
 import { fileFormatDsv } from '../../../../lib/scripts/file.format.dsv.ts';
 import { fileParseDsv } from '../../../../lib/scripts/file.parse.dsv.ts';
 import { type DsvCell, DsvParser } from '../../../../lib/scripts/util/dsv.ts';
+import { runScript } from '../../../../lib/testing/harness.ts';
 
 /** Values that break naive CSV code. */
 const NASTY = [

@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { ScriptContext, StepOutput } from '../../../../lib/core/script.ts';
-import { offlineServices, testJob } from '../../../../lib/engine/harness.ts';
 import { type ReadOptions, readRemoteFiles, uploadRemoteFile } from '../../../../lib/scripts/util/remote-files.ts';
+import { offlineServices, testJob } from '../../../../lib/testing/harness.ts';
 import { MemorySource, MemoryTarget, memoryFile, memoryInput } from '../../../support/memory-files.ts';
 
 function context(overrides: Partial<ScriptContext> = {}): ScriptContext {

@@ -20,7 +20,9 @@ import { type AnyScriptDefinition, type InputFile, type JobContext, streamsFiles
 import { Redactor, type SecretResolver } from '../../lib/core/secrets.ts';
 import type { ScriptDriver } from '../../lib/engine/drive.ts';
 import { FileForward } from '../../lib/engine/forward.ts';
-import { createDrivers, type LaneStep, Lanes, planLanes } from '../../lib/engine/lanes.ts';
+import { createDrivers } from '../../lib/engine/lanes/drivers.ts';
+import { type LaneStep, planLanes } from '../../lib/engine/lanes/plan.ts';
+import { Lanes } from '../../lib/engine/lanes/pool.ts';
 import { TraceLogger } from '../../lib/engine/logger.ts';
 import { ndjsonBatches } from '../../lib/engine/ndjson.ts';
 import type { FileSink, RecordSink } from '../../lib/engine/output.ts';
@@ -44,7 +46,7 @@ export interface ChainIo {
   readonly outDir: string;
   /** Lanes (worker threads) for runs of steps that allow them; 1 runs everything on the main thread. @default 1 */
   readonly lanes?: number;
-  /** Path of the compiled lane worker module (lib/engine/lane-worker.ts, as deployed), needed with more than one lane. */
+  /** Path of the compiled lane worker module (lanes/worker-entry.ts, as deployed), needed with more than one lane. */
   readonly laneWorker?: string;
 }
 

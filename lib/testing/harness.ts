@@ -1,30 +1,33 @@
 /**
- * Runs a script in memory, outside any job or stage: records and files in, records, rejects and files out.
- * It goes through the same params resolution, output and driving code as a staged step, so a test of a
- * script built from the JSON a dataflow author writes exercises what production runs.
+ * The testing entry point: runs a script in memory, outside any job or stage: records and files in, records,
+ * rejects and files out. It builds the script as a chain of one (engine/chain.ts), with the same params
+ * resolution, output and driving code as a staged step, so a test of a script built from the JSON a dataflow
+ * author writes exercises what production runs.
  */
 import { Readable, Writable } from 'node:stream';
 import { IdxError } from '../core/errors.ts';
 import type { ParamsSchema } from '../core/params.ts';
 import { checkObject, type ParamProblem } from '../core/params.ts';
-import { type StepCounters, zeroCounters } from '../core/refs.ts';
+import type { StepCounters } from '../core/refs.ts';
 import type {
   AnyScriptDefinition,
   DataRecord,
   InputFile,
   JobContext,
+  ReadResult,
   ScriptDefinition,
   ScriptInstance,
   StepLogger,
 } from '../core/script.ts';
 import type { Services } from '../core/services.ts';
-import { drive } from './drive.ts';
-import { openOnce } from './forward.ts';
-import { TraceLogger } from './logger.ts';
-import { EngineOutput, type RecordSink } from './output.ts';
-import { resolveParams } from './resolve.ts';
-import { LocalSecretResolver } from './secrets.ts';
-import { createServices } from './services.ts';
+import { buildChain, type ChainLink, createInstance } from '../engine/chain.ts';
+import { feed } from '../engine/drive.ts';
+import { openOnce } from '../engine/forward.ts';
+import { TraceLogger } from '../engine/logger.ts';
+import type { FileSink, RecordSink } from '../engine/output.ts';
+import { paramsResolver, resolveParams } from '../engine/resolve.ts';
+import { LocalSecretResolver } from '../engine/secrets.ts';
+import { createServices } from '../engine/services.ts';
 
 /** Input of {@link runScript}. */
 export interface HarnessInput {
@@ -133,7 +136,7 @@ export async function startScript(
   ctx: StartContext,
 ): Promise<ScriptInstance> {
   const resolved = await resolveParams(definition.params, params, ctx.job, ctx.services.secrets, ctx.stepId);
-  return definition.create(resolved as never, {
+  return createInstance(definition, resolved, {
     job: ctx.job,
     stepId: ctx.stepId,
     log: ctx.log,
@@ -142,6 +145,64 @@ export async function startScript(
     deadline: ctx.deadline ?? Date.now() + 3_600_000,
     signal: ctx.signal ?? new AbortController().signal,
   });
+}
+
+/**
+ * Files collected in memory as the script ends them, each counted in `counters`; `pending` holds one promise a
+ * file, settled when it is complete.
+ */
+function memoryFiles(
+  files: { name: string; content: Buffer }[],
+  pending: Promise<void>[],
+  counters: StepCounters,
+): FileSink {
+  return {
+    create(name: string) {
+      const chunks: Buffer[] = [];
+      const w = new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          chunks.push(Buffer.from(chunk));
+          cb();
+        },
+      });
+      pending.push(
+        new Promise((resolve, reject) => {
+          w.on('finish', () => {
+            const content = Buffer.concat(chunks);
+            files.push({ name, content });
+            counters.filesOut++;
+            counters.bytesOut += content.length;
+            resolve();
+          });
+          w.on('error', reject);
+        }),
+      );
+      // A failed step never awaits its files; its failure surfaces from the script, not as a stray rejection.
+      pending[pending.length - 1]?.catch(() => undefined);
+      return w;
+    },
+  };
+}
+
+/** The input of a harness run as a script reads it: batches of copied records, and files. */
+function harnessInputs(
+  definition: AnyScriptDefinition,
+  input: HarnessInput,
+): { records: AsyncIterable<DataRecord[]>; files: AsyncIterable<InputFile> } {
+  const size = input.batchSize ?? 1000;
+  async function* batches(): AsyncGenerator<DataRecord[]> {
+    const all = input.records ?? [];
+    for (let i = 0; i < all.length; i += size) yield all.slice(i, i + size).map((r) => structuredClone(r));
+  }
+  async function* inputFiles(): AsyncGenerator<InputFile> {
+    for (const f of input.files ?? []) {
+      const content = typeof f.content === 'string' ? Buffer.from(f.content) : f.content;
+      const open = () => Readable.from([content]);
+      // A script that promises to read each file once gets files it can open only once, as when fused.
+      yield { name: f.name, size: content.length, open: definition.readsOnce ? openOnce(f.name, open) : open };
+    }
+  }
+  return { records: batches(), files: inputFiles() };
 }
 
 /** Runs one script over in-memory input. */
@@ -162,88 +223,42 @@ export async function runScript<S extends ParamsSchema>(
     redactor: services.secrets.redactor,
     echo: false,
   });
-  const counters = zeroCounters();
   const records = new MemorySink();
   const rejected = new MemorySink();
   const files: { name: string; content: Buffer }[] = [];
   const pending: Promise<void>[] = [];
-  const out = new EngineOutput({
-    stepId,
-    produces: def.produces,
-    ...(def.produces === 'records' ? { records } : {}),
-    rejected,
-    ...(def.produces === 'files'
-      ? {
-          files: {
-            create(name: string) {
-              const chunks: Buffer[] = [];
-              const w = new Writable({
-                write(chunk: Buffer, _enc, cb) {
-                  chunks.push(Buffer.from(chunk));
-                  cb();
-                },
-              });
-              pending.push(
-                new Promise((resolve, reject) => {
-                  w.on('finish', () => {
-                    const content = Buffer.concat(chunks);
-                    files.push({ name, content });
-                    counters.filesOut++;
-                    counters.bytesOut += content.length;
-                    resolve();
-                  });
-                  w.on('error', reject);
-                }),
-              );
-              // A failed step never awaits its files; its failure surfaces from the script, not as a stray rejection.
-              pending[pending.length - 1]?.catch(() => undefined);
-              return w;
-            },
-          },
-        }
-      : {}),
-    limit: def.consumes === 'nothing' && job.limit !== undefined ? job.limit : Number.POSITIVE_INFINITY,
-    counters,
-    log,
-    debug: job.logLevel === 'debug',
-  });
-  const controller = new AbortController();
-  const instance = await startScript(def, params, {
+  const [link] = await buildChain([{ id: stepId, definition: def, params }], {
     job,
-    stepId,
-    log,
     services,
-    ...(input.continuation === undefined ? {} : { continuation: input.continuation }),
-    ...(input.deadline === undefined ? {} : { deadline: input.deadline }),
-    signal: controller.signal,
+    deadline: input.deadline ?? Date.now() + 3_600_000,
+    signal: new AbortController().signal,
+    resolve: paramsResolver(job, services.secrets),
+    wire: ({ counters }) => ({
+      log,
+      ...(def.produces === 'records' ? { records } : {}),
+      rejected,
+      ...(def.produces === 'files' ? { files: memoryFiles(files, pending, counters) } : {}),
+      limit: def.consumes === 'nothing' && job.limit !== undefined ? job.limit : Number.POSITIVE_INFINITY,
+      debug: job.logLevel === 'debug',
+      continuation: input.continuation,
+    }),
   });
-  const size = input.batchSize ?? 1000;
-  async function* batches(): AsyncGenerator<DataRecord[]> {
-    const all = input.records ?? [];
-    for (let i = 0; i < all.length; i += size) yield all.slice(i, i + size).map((r) => structuredClone(r));
-  }
-  async function* inputFiles(): AsyncGenerator<InputFile> {
-    for (const f of input.files ?? []) {
-      const content = typeof f.content === 'string' ? Buffer.from(f.content) : f.content;
-      const open = () => Readable.from([content]);
-      // A script that promises to read each file once gets files it can open only once, as when fused.
-      yield { name: f.name, size: content.length, open: def.readsOnce ? openOnce(f.name, open) : open };
-    }
-  }
-  let result: Awaited<ReturnType<typeof drive>>;
+  const { driver } = link as ChainLink;
+  let result: ReadResult | undefined;
   try {
-    result = await drive(def, instance, { records: batches(), files: inputFiles() }, out, counters, stepId);
+    result = await feed(driver, harnessInputs(def, input));
+    await driver.finish();
     await Promise.all(pending);
     // The harness stands for a job that succeeded: deferred work runs, as it would after the last step.
-    if (result?.deferred !== undefined && input.afterJob !== false) await instance.afterJob?.([result.deferred]);
+    if (result?.deferred !== undefined && input.afterJob !== false) await driver.instance.afterJob?.([result.deferred]);
   } finally {
-    await instance.close?.();
+    await driver.instance.close?.();
   }
   return {
     records: records.records(),
     rejected: rejected.records(),
     files,
-    counters,
+    counters: driver.counters,
     ...(result?.continuation === undefined ? {} : { continuation: result.continuation }),
     trace: log.trace,
   };

@@ -9,7 +9,7 @@
  * Our pipeline runs as an esbuild bundle (as a Lambda handler is deployed) in a fresh child process, timed from
  * start to exit, with the trailing gzip step fused after the formatter as the engine fuses it, fed while the CSV is
  * written (Miller's gzip is a second process). It runs with one lane (the record work and gzip on the main thread,
- * deflate in Node's thread pool) and with one lane per core (lib/engine/lanes.ts: worker threads parse, transform
+ * deflate in Node's thread pool) and with one lane per core (lib/engine/lanes/: worker threads parse, transform
  * and format chunks of the input; the main thread moves bytes and runs gzip).
  *
  * Peak RSS and CPU time (user + system, every thread and process) come from GNU time for both tools; CPU time shows
@@ -109,7 +109,7 @@ async function bundle(dir: string): Promise<{ child: string; lane: string }> {
   await build({
     entryPoints: {
       child: join(HERE, 'scripts-child.ts'),
-      lane: join(ROOT, 'lib', 'engine', 'lane-worker.ts'),
+      lane: join(ROOT, 'lib', 'engine', 'lanes', 'worker-entry.ts'),
     },
     bundle: true,
     platform: 'node',

@@ -1,9 +1,9 @@
-/** When a step runs in parallel lanes (lanes.ts): how many, with which worker module, from what input size. */
+/** When a step runs in parallel lanes (see pool.ts): how many, with which worker module, from what input size. */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { ENV } from '../core/env.ts';
-import type { LaneSettings } from '../core/services.ts';
+import { ENV } from '../../core/env.ts';
+import type { LaneSettings } from '../../core/services.ts';
 
 /**
  * Lane settings from the environment: `IDX_LANES` (a number, or `auto` for one per core, at most 4; unset or 1:
@@ -18,7 +18,7 @@ import type { LaneSettings } from '../core/services.ts';
 export function laneSettings(env: NodeJS.ProcessEnv = process.env): LaneSettings | undefined {
   const wanted = env[ENV.lanes.name] ?? '1';
   const count = wanted === 'auto' ? Math.min(4, availableParallelism()) : Number(wanted);
-  const worker = env[ENV.laneWorker.name] ?? fileURLToPath(new URL('../../bin/lane-worker.js', import.meta.url));
+  const worker = env[ENV.laneWorker.name] ?? fileURLToPath(new URL('../../../bin/lane-worker.js', import.meta.url));
   if (!(count > 1) || !existsSync(worker)) return undefined;
   return {
     count: Math.floor(count),

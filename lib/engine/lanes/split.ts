@@ -6,7 +6,7 @@
  * close within the chunk limit) it stops cutting and hands the rest of the file on as one piece, which is then
  * read exactly as a single parser would read it.
  */
-import type { SplitSyntax } from '../core/script.ts';
+import type { SplitSyntax } from '../../core/script.ts';
 
 /** A piece of input that ends on a record boundary (or is the end of its file). */
 export interface Chunk {

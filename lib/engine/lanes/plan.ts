@@ -1,0 +1,63 @@
+/**
+ * Which fused runs of steps can go in parallel lanes, and how their input is cut. Both sides ask: the main
+ * thread before it starts the lanes, each lane before it serves, so a lane never runs steps the plan refuses.
+ */
+import type { AnyScriptDefinition, SplitSyntax } from '../../core/script.ts';
+import { splittable } from './split.ts';
+
+/** One step of a laned run, with its params already resolved (secrets and placeholders rendered once). */
+export interface LaneStep {
+  readonly id: string;
+  readonly type: string;
+  readonly params: Record<string, unknown>;
+}
+
+/** How the input of a laned run is cut. */
+export type LaneInput = { readonly kind: 'records' } | { readonly kind: 'files'; readonly syntax: SplitSyntax };
+
+/** A run of steps that can go in lanes, as {@link planLanes} found it. */
+export interface LanePlan {
+  readonly input: LaneInput;
+  /** The last step writes files as fragments: the params of its head (what starts each file). */
+  readonly head?: Record<string, unknown>;
+  /** A file is written even when no record arrives. */
+  readonly emptyFile: boolean;
+}
+
+/**
+ * Decides whether a run of steps can go in lanes: the first reads staged records or parses files it can cut,
+ * every step transforms records one at a time, and the last stages records or formats fragments. Returns why
+ * not otherwise, for the trace.
+ */
+export function planLanes(
+  definitions: readonly AnyScriptDefinition[],
+  params: readonly Record<string, unknown>[],
+): LanePlan | string {
+  const first = definitions[0];
+  const last = definitions[definitions.length - 1];
+  if (!first || !last) return 'no steps';
+  let input: LaneInput;
+  if (first.consumes === 'records') {
+    const formatterAlone = definitions.length === 1 && first.produces === 'files';
+    if (!formatterAlone && !first.lanes?.records) return `${first.type} keeps state between records`;
+    input = { kind: 'records' };
+  } else if (first.consumes === 'files' && first.produces === 'records') {
+    const syntax = first.lanes?.split?.(params[0] as never);
+    if (!syntax) return `${first.type} cannot cut its files with these params`;
+    if (!splittable(syntax)) return 'the separator, quote or escape is not a single ASCII character';
+    input = { kind: 'files', syntax };
+  } else return `${first.type} does not read records or parse files`;
+  for (let i = 1; i < definitions.length - 1; i++) {
+    const d = definitions[i] as AnyScriptDefinition;
+    if (!d.lanes?.records) return `${d.type} keeps state between records`;
+  }
+  if (definitions.length > 1 && last.consumes === 'records' && last.produces === 'records' && !last.lanes?.records)
+    return `${last.type} keeps state between records`;
+  if (last.produces === 'records') return { input, emptyFile: false };
+  if (last.produces === 'files' && last.consumes === 'records') {
+    const fragments = last.lanes?.fragments?.(params[params.length - 1] as never);
+    if (!fragments) return `${last.type} cannot write its file in fragments with these params`;
+    return { input, head: fragments.head as Record<string, unknown>, emptyFile: fragments.emptyFile };
+  }
+  return `${last.type} does not stage records or format a file`;
+}

@@ -1,0 +1,193 @@
+/**
+ * The lane's side: a worker thread that runs every chunk it is given through fresh instances of the planned steps
+ * and posts the outputs back (see pool.ts for the main thread's side).
+ */
+import { PassThrough, Readable } from 'node:stream';
+import type { MessagePort } from 'node:worker_threads';
+import { IdxError } from '../../core/errors.ts';
+import { type StepCounters, zeroCounters } from '../../core/refs.ts';
+import type { AnyScriptDefinition, InputFile } from '../../core/script.ts';
+import type { ScriptDriver } from '../drive.ts';
+import { ndjsonBatches } from '../ndjson.ts';
+import { addInto, createDrivers } from './drivers.ts';
+import { MemoryFiles, MemoryRecords } from './output-memory.ts';
+import { planLanes } from './plan.ts';
+import {
+  type LaneInit,
+  type LaneLog,
+  LaneLogger,
+  type LaneMessage,
+  type MainMessage,
+  memoryOf,
+  serialize,
+  type TaskMessage,
+  type TaskOutput,
+} from './protocol.ts';
+import { countLines } from './split.ts';
+
+/** The steps a lane runs, as planned, and the params each runs with. */
+interface LaneRun {
+  readonly definitions: readonly AnyScriptDefinition[];
+  /** The last step's params replaced by its body params when it writes fragments of a file. */
+  readonly params: readonly Record<string, unknown>[];
+  readonly last: AnyScriptDefinition;
+}
+
+/** Finds the steps' scripts and checks that they can run in lanes, as the main thread planned. */
+function laneRun(init: LaneInit, definitionOf: (type: string) => AnyScriptDefinition | undefined): LaneRun {
+  const definitions = init.steps.map((s) => {
+    const d = definitionOf(s.type);
+    if (!d) throw new IdxError('IDX_STEP_TYPE_UNKNOWN', `step type "${s.type}" is not registered in this lane`);
+    return d;
+  });
+  const params = init.steps.map((s) => s.params);
+  const plan = planLanes(definitions, params);
+  if (typeof plan === 'string') throw new IdxError('IDX_LANE_PLAN', `these steps cannot run in lanes: ${plan}`);
+  const last = definitions[definitions.length - 1] as AnyScriptDefinition;
+  const fragments = last.lanes?.fragments?.(params[params.length - 1] as never);
+  return {
+    definitions,
+    params: fragments ? [...params.slice(0, -1), fragments.body as Record<string, unknown>] : params,
+    last,
+  };
+}
+
+/** Opens a task's input: the header repeated before the chunk, the chunk, and the streamed rest if any. */
+function chunkOpener(task: TaskMessage, shared: Buffer | undefined, stream: PassThrough | undefined): () => Readable {
+  const header = task.file?.header;
+  const data = task.slot ? shared?.subarray(task.slot.offset, task.slot.offset + task.slot.length) : task.data;
+  return () => {
+    const first = [header, data]
+      .filter((p): p is Uint8Array => p !== undefined)
+      .map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+    if (!stream) return Readable.from(first);
+    const rest = stream;
+    return Readable.from(
+      (async function* () {
+        yield* first;
+        yield* rest;
+      })(),
+    );
+  };
+}
+
+/** Feeds a task's chunk to the first step: a file of its own, or NDJSON records numbered from its first line. */
+async function feedChunk(head: ScriptDriver, task: TaskMessage, open: () => Readable): Promise<void> {
+  if (task.file) {
+    const headerLines = task.file.header ? countLines(task.file.header) : 0;
+    const input: InputFile = {
+      name: task.file.name,
+      size: task.file.size,
+      firstLine: task.firstLine - headerLines,
+      open,
+    };
+    await head.file(input);
+  } else {
+    for await (const batch of ndjsonBatches(open(), `chunk ${task.index}`, undefined, task.firstLine))
+      await head.push(batch);
+  }
+}
+
+/** Where a task's steps write, in the lane's memory. */
+interface ChunkSinks {
+  readonly records?: MemoryRecords;
+  readonly rejected: MemoryRecords[];
+  readonly files?: MemoryFiles;
+  readonly logs: LaneLog[];
+}
+
+/** Posts a task's output to the main thread, its buffers transferred. */
+function postOutput(port: MessagePort, index: number, sinks: ChunkSinks): void {
+  const recordBytes = sinks.records?.bytes();
+  const output: TaskOutput = {
+    index,
+    ...(recordBytes ? { records: recordBytes } : {}),
+    recordCount: sinks.records?.count ?? 0,
+    rejected: sinks.rejected.flatMap((r, step) => {
+      const data = r.bytes();
+      return data ? [{ step, data, count: r.count }] : [];
+    }),
+    files: sinks.files?.take() ?? [],
+    logs: sinks.logs,
+  };
+  const transfer = memoryOf([
+    output.records,
+    ...output.rejected.map((r) => r.data),
+    ...output.files.map((f) => f.data),
+  ]);
+  port.postMessage({ kind: 'output', ...output } satisfies LaneMessage, transfer);
+}
+
+/**
+ * Serves one lane on `port`: runs every chunk it is given through fresh instances of the steps and posts the
+ * outputs back. `definitionOf` finds a script by type (a worker loads only the registry it is given).
+ */
+export function serveLane(
+  port: MessagePort,
+  init: LaneInit,
+  definitionOf: (type: string) => AnyScriptDefinition | undefined,
+): void {
+  const { definitions, params, last } = laneRun(init, definitionOf);
+  const totals = init.steps.map(() => zeroCounters());
+  const shared = init.shared ? Buffer.from(init.shared) : undefined;
+  const streams = new Map<number, PassThrough>();
+  let queue: Promise<void> = Promise.resolve();
+  let failed = false;
+
+  const run = async (task: TaskMessage, stream: PassThrough | undefined): Promise<void> => {
+    const sinks: ChunkSinks = {
+      ...(last.produces === 'records' ? { records: new MemoryRecords() } : {}),
+      rejected: init.steps.map(() => new MemoryRecords()),
+      ...(last.produces === 'files' ? { files: new MemoryFiles() } : {}),
+      logs: [],
+    };
+    const drivers = await createDrivers(
+      definitions,
+      init.steps,
+      params,
+      init.job,
+      sinks,
+      (i) => new LaneLogger(i, sinks.logs),
+    );
+    try {
+      await feedChunk(drivers[0] as ScriptDriver, task, chunkOpener(task, shared, stream));
+      for (const d of drivers) await d.finish();
+    } finally {
+      for (const d of drivers) await d.instance.close?.();
+    }
+    drivers.forEach((d, i) => {
+      addInto(totals[i] as StepCounters, d.counters);
+    });
+    postOutput(port, task.index, sinks);
+  };
+
+  port.on('message', (m: MainMessage) => {
+    if (m.kind === 'task') {
+      const stream = m.streamed ? new PassThrough({ highWaterMark: 1 << 20 }) : undefined;
+      if (stream) streams.set(m.index, stream);
+      queue = queue.then(async () => {
+        if (failed) return;
+        try {
+          await run(m, stream);
+        } catch (error) {
+          failed = true;
+          stream?.destroy();
+          port.postMessage({ kind: 'failed', error: serialize(error) } satisfies LaneMessage);
+        }
+      });
+    } else if (m.kind === 'data') {
+      const stream = streams.get(m.index);
+      const bytes = m.data.byteLength;
+      stream?.write(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength), () =>
+        port.postMessage({ kind: 'consumed', bytes } satisfies LaneMessage),
+      );
+    } else if (m.kind === 'end') {
+      streams.get(m.index)?.end();
+      streams.delete(m.index);
+    } else if (m.kind === 'finish') {
+      queue = queue.then(() => {
+        if (!failed) port.postMessage({ kind: 'finished', counters: totals } satisfies LaneMessage);
+      });
+    }
+  });
+}
