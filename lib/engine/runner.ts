@@ -378,6 +378,7 @@ async function finishMember(
     ...(filesRef?.files.map((f) => ({ name: f.name, size: f.size })) ?? []),
     ...m.out.deliveredFiles,
   ];
+  const skipped = [...(m.previous?.skipped ?? []), ...m.out.skippedFiles];
   const result: StepResult = {
     stepId: m.spec.id,
     type: m.spec.type,
@@ -389,6 +390,7 @@ async function finishMember(
     iteration: ctx.iteration + 1,
     ...(deferredList.length ? { deferred: deferredList } : {}),
     ...(fileList.length ? { files: fileList } : {}),
+    ...(skipped.length ? { skipped } : {}),
   };
   m.log.info(
     `step ${ctx.done ? 'finished' : 'paused for continuation'}: ${total.recordsIn} records in, ${total.recordsOut} out, ${total.recordsRejected} rejected, ${total.recordsDropped} dropped${
@@ -400,6 +402,7 @@ async function finishMember(
     type: m.spec.type,
     ...total,
     ...(fileList.length ? { files: fileList } : {}),
+    ...(skipped.length ? { skipped } : {}),
     ...(result.rejected.count > 0
       ? { rejectedLocation: `s3://${bucket}/${jobPrefix(job.dataflowId, job.id)}${m.spec.key}/` }
       : {}),
