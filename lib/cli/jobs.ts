@@ -1,12 +1,12 @@
 /** `idx jobs [--dataflow ID] [--json]` and `idx jobs show <jobId> [--json]` on the local jobs table. */
 import { parseArgs } from 'node:util';
 import { IdxError } from '../core/errors.ts';
-import { startLocalEnvironment } from '../local/environment.ts';
 import { type JobRecord, JobStore } from '../stores/jobs.ts';
 import { DataflowStateStore } from '../stores/state.ts';
 import { dataflowIdOf, EXIT, usage } from './dataflow-commands.ts';
 import { table } from './format.ts';
 import type { Flags } from './help.ts';
+import { commandEnvironment } from './run.ts';
 import { jobSummary } from './summary.ts';
 
 /** Prints job records as JSON or as a table (local and deployed listings alike). */
@@ -51,7 +51,7 @@ export const JOBS_FLAGS = {
 /** Lists local jobs or shows one. */
 export async function jobsCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: JOBS_FLAGS });
-  const env = await startLocalEnvironment();
+  const env = await commandEnvironment();
   try {
     const store = new JobStore(env.services.dynamo, env.config.tables.jobs);
     if (positionals[0] === 'show') {

@@ -5,7 +5,7 @@ import { IdxError } from '../core/errors.ts';
 import type { ExecutionInput } from '../core/events.ts';
 import type { Dataflow } from '../dataflow/types.ts';
 import { scheduleInput } from '../infra/schedule-expressions.ts';
-import { type LocalEnvironment, startLocalEnvironment } from '../local/environment.ts';
+import { type LocalEnvironment, type LocalEnvironmentOptions, startLocalEnvironment } from '../local/environment.ts';
 import { defaultExtras } from '../local/extras.ts';
 import { type LocalRunResult, type RunEvent, runLocal } from '../local/runner.ts';
 import { SAMPLE, seedSample } from '../local/sample.ts';
@@ -49,6 +49,20 @@ export function progressPrinter(
         break;
     }
   };
+}
+
+/**
+ * The local environment of a command. Its state folder's services may be shared with other idx processes (a
+ * second terminal); closing says so when it waits for them.
+ */
+export function commandEnvironment(options: Pick<LocalEnvironmentOptions, 'extras'> = {}): Promise<LocalEnvironment> {
+  return startLocalEnvironment({
+    ...options,
+    onWait: (pids) =>
+      process.stderr.write(
+        `waiting for ${pids.length} other idx process(es) (pid ${pids.join(', ')}) still using the local services\n`,
+      ),
+  });
 }
 
 /** The flags of `idx run` that shape the execution input. */
@@ -156,7 +170,7 @@ export async function runCommand(args: string[]): Promise<number> {
   if (!arg) throw usage('idx run <file|id> [options] (idx run --help lists them)');
   const file = dataflowFileOf(arg);
   const input = inputFrom(values, loadValid(file));
-  const env = await startLocalEnvironment({ extras: defaultExtras() });
+  const env = await commandEnvironment({ extras: defaultExtras() });
   try {
     const result = await runFile(env, file, input, values.json === true, values.stats === true);
     return result.status === 'succeeded' ? EXIT.ok : EXIT.failed;
@@ -170,7 +184,7 @@ export async function sampleCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: SAMPLE_FLAGS });
   const records = Number(values.records ?? 1000);
   if (!Number.isInteger(records) || records < 0) throw usage('idx sample [--records N]');
-  const env = await startLocalEnvironment();
+  const env = await commandEnvironment();
   try {
     const size = await seedSample(env.services.s3, records);
     process.stdout.write(`seeded s3://${SAMPLE.bucket}/${SAMPLE.inputKey} with ${records} accounts (${bytes(size)})\n`);
@@ -191,7 +205,7 @@ export const MAIN_DATAFLOW = 'dataflows/eloqua-outbound.json';
 export async function startCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: RUN_FLAGS });
   const dataflow = loadValid(MAIN_DATAFLOW);
-  const env = await startLocalEnvironment({ extras: defaultExtras() });
+  const env = await commandEnvironment({ extras: defaultExtras() });
   try {
     for (const line of Object.values(env.info)) process.stderr.write(`${line}\n`);
     const state = await new DataflowStateStore(env.services.dynamo, env.config.tables.state).get(dataflow.id);

@@ -49,6 +49,8 @@ export interface SftpEndpoint {
   readonly hostKeyFingerprint?: string;
   /** Connection and idle timeout. */
   readonly timeoutMs: number;
+  /** Names the server in {@link SftpConnection.id} instead of host:port (a server whose port is not stable). */
+  readonly label?: string;
 }
 
 /** The connection params of the SFTP steps, as resolved. */
@@ -110,6 +112,7 @@ export function resolveSftpEndpoint(params: SftpConnectionParams, services: Serv
       ...(useLocalLogin ? { password: LOCAL_SFTP_PASSWORD } : credentials(params)),
       ...(fingerprint ? { hostKeyFingerprint: fingerprint } : {}),
       timeoutMs: params.timeout * 1000,
+      ...(local.label ? { label: local.label } : {}),
     };
   }
   const fingerprint = blank(params.hostKeyFingerprint);
@@ -164,9 +167,10 @@ export class SftpConnection {
     this.#stepId = stepId;
   }
 
-  /** `sftp://user@host:port`: names the account in processed-file marks and messages. */
+  /** `sftp://user@host:port` (or `sftp://user@label`): names the account in processed-file marks and messages. */
   get id(): string {
-    return `sftp://${this.#endpoint.username}@${this.#endpoint.host}:${this.#endpoint.port}`;
+    const e = this.#endpoint;
+    return `sftp://${e.username}@${e.label ?? `${e.host}:${e.port}`}`;
   }
 
   /** The open client, connecting first when needed. */

@@ -23,8 +23,16 @@ export interface RuntimeConfig {
     readonly dynamodb?: string;
     /** Base URL that replaces `https://<namespace>.<dataCenter>.gigya.com` (the local emulator). */
     readonly gigya?: string;
-    /** Default SFTP host:port for steps whose `host` is empty (the embedded SFTP server). */
-    readonly sftp?: { readonly host: string; readonly port: number; readonly hostKeyFingerprint?: string };
+    /**
+     * Default SFTP host:port for steps whose `host` is empty (the embedded SFTP server); `label` names it in
+     * processed-file marks and file names instead of host:port, which change from run to run.
+     */
+    readonly sftp?: {
+      readonly host: string;
+      readonly port: number;
+      readonly hostKeyFingerprint?: string;
+      readonly label?: string;
+    };
   };
   /** Credentials for the local stand-ins; absent when deployed (the execution role is used). */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };

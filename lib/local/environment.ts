@@ -2,7 +2,8 @@
  * The embedded stand-ins of local mode, started in-process on 127.0.0.1: DynamoDB (dynalite) and S3 (s3rver),
  * both persisted under `.idx/`, with the tables and the stage bucket created on first use. The Gigya emulator
  * and the SFTP server join through {@link LocalEnvironmentOptions.extras}. Environment variables point any of
- * them at a real service instead.
+ * them at a real service instead. Processes using one state folder share the services the first one started
+ * (lib/local/shared.ts), so `idx jobs` works while `idx run` is active.
  */
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +15,7 @@ import S3rver from 's3rver';
 import type { RuntimeConfig, Services } from '../core/services.ts';
 import { LocalSecretResolver } from '../engine/secrets.ts';
 import { createServices, lanesOf, makeS3Client } from '../engine/services.ts';
+import { claimServices } from './shared.ts';
 
 /** Credentials the local servers accept. */
 export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
@@ -37,15 +39,23 @@ export interface LocalEnvironmentOptions {
    * endpoint overrides plus a close function.
    */
   readonly extras?: readonly LocalExtra[];
+  /**
+   * Called once when closing waits for other processes still using this folder's services (see
+   * lib/local/shared.ts), with their pids.
+   */
+  readonly onWait?: (pids: readonly number[]) => void;
 }
 
-/** A stand-in started with the local environment. */
-export type LocalExtra = (context: { dir: string; ephemeral: boolean }) => Promise<{
+/**
+ * A stand-in started with the local environment. `provides` names the endpoints it sets, so a process using
+ * another process's services (lib/local/shared.ts) starts only the stand-ins that one does not run.
+ */
+export type LocalExtra = ((context: { dir: string; ephemeral: boolean }) => Promise<{
   readonly endpoints: Partial<RuntimeConfig['endpoints']>;
   readonly close: () => Promise<void>;
   /** Facts to show the user (e.g. the SFTP folder). */
   readonly info?: Record<string, string>;
-}>;
+}>) & { readonly provides?: readonly (keyof RuntimeConfig['endpoints'])[] };
 
 /** A running local environment. */
 export interface LocalEnvironment {
@@ -145,8 +155,13 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
   const ephemeral = options.ephemeral ?? false;
   const closers: (() => Promise<void>)[] = [];
   const info: Record<string, string> = {};
-  let dynamodbEndpoint = env.IDX_DYNAMODB_ENDPOINT;
-  let s3Endpoint = env.IDX_S3_ENDPOINT;
+  // A state folder on disk is shared with the other idx processes using it: the first starts the services.
+  const claim = ephemeral ? undefined : await claimServices(dir);
+  const shared = claim?.kind === 'client' ? claim.services : undefined;
+  if (claim?.kind === 'client') closers.push(async () => claim.detach());
+  if (shared) Object.assign(info, shared.info);
+  let dynamodbEndpoint = env.IDX_DYNAMODB_ENDPOINT ?? shared?.endpoints.dynamodb;
+  let s3Endpoint = env.IDX_S3_ENDPOINT ?? shared?.endpoints.s3;
   try {
     if (!dynamodbEndpoint) {
       if (!ephemeral) mkdirSync(join(dir, 'dynamodb'), { recursive: true });
@@ -169,11 +184,13 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
       closers.push(() => s3rver.close());
     }
     let endpoints: RuntimeConfig['endpoints'] = {
+      ...shared?.endpoints,
       s3: s3Endpoint,
       dynamodb: dynamodbEndpoint,
       ...(env.IDX_GIGYA_ENDPOINT ? { gigya: env.IDX_GIGYA_ENDPOINT } : {}),
     };
     for (const extra of options.extras ?? []) {
+      if (shared && extra.provides?.every((k) => shared.endpoints[k] !== undefined)) continue;
       const started = await extra({ dir, ephemeral });
       closers.push(started.close);
       endpoints = { ...endpoints, ...started.endpoints };
@@ -191,6 +208,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
       ...lanesOf(env),
     };
     await ensureResources(config);
+    if (claim?.kind === 'owner') claim.publish({ endpoints, info });
     const services = createServices(
       config,
       new LocalSecretResolver({
@@ -207,11 +225,14 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
       async close() {
         services.s3.destroy();
         services.dynamo.destroy();
+        if (claim?.kind === 'owner') await claim.retire(options.onWait);
         for (const c of closers.reverse()) await c().catch(() => undefined);
+        if (claim?.kind === 'owner') claim.release();
       },
     };
   } catch (error) {
     for (const c of closers.reverse()) await c().catch(() => undefined);
+    if (claim?.kind === 'owner') claim.release();
     throw error;
   }
 }

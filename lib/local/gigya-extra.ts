@@ -20,7 +20,7 @@ export interface GigyaExtraOptions {
 
 /** The local-environment stand-in that runs the Gigya emulator. */
 export function gigyaExtra(options: GigyaExtraOptions = {}): LocalExtra {
-  return async ({ dir, ephemeral }) => {
+  const start: LocalExtra = async ({ dir, ephemeral }) => {
     const env = options.env ?? process.env;
     if (env.IDX_GIGYA_ENDPOINT) {
       return {
@@ -45,4 +45,5 @@ export function gigyaExtra(options: GigyaExtraOptions = {}): LocalExtra {
       },
     };
   };
+  return Object.assign(start, { provides: ['gigya'] as const });
 }
