@@ -194,7 +194,7 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
       latencies.set(method, ms);
     },
     hold(method) {
-      let release = () => undefined as void;
+      let release: () => void = () => undefined;
       const promise = new Promise<void>((r) => {
         release = r;
       });
