@@ -23,10 +23,14 @@ const BASIS: Record<DeltaBasis, string> = {
   'full-extract': 'full extract',
 };
 
-/** The delta window line: which changes the delta readers read, and why from there. */
-export function deltaLine(job: JobRecord): string {
+/**
+ * The delta window line: which changes the delta readers read, and why from there; undefined for a job that
+ * never started (it has no window).
+ */
+export function deltaLine(job: JobRecord): string | undefined {
   const test = job.test ? '; a test run never moves the watermark' : '';
-  if (job.fullExtract || !job.delta) return `delta window: none, full extract (every record)${test}`;
+  if (job.fullExtract) return `delta window: none, full extract (every record)${test}`;
+  if (!job.delta) return undefined;
   const from = job.delta.from ? `changes after ${job.delta.from}` : 'every change';
   const why = job.deltaBasis
     ? ` (${BASIS[job.deltaBasis]}${job.schedulingId ? `, schedule ${job.schedulingId}` : ''})`
@@ -56,8 +60,9 @@ export function jobSummary(job: JobRecord | undefined, result: RunOutcome, state
   const ms = job.endTime ? Date.parse(job.endTime) - Date.parse(job.startTime) : 0;
   const lines = [
     `job ${job.id} ${job.status} in ${(ms / 1000).toFixed(1)} s — ${job.totalRecords} records read, ${job.processedRecords} processed${job.test ? ' (test run)' : ''}${job.limit !== undefined && !job.test ? ` (limit ${job.limit})` : ''}`,
-    deltaLine(job),
   ];
+  const window = deltaLine(job);
+  if (window) lines.push(window);
   const steps = Object.values(job.steps ?? {});
   if (steps.length) {
     lines.push(
