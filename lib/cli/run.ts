@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { IdxError } from '../core/errors.ts';
 import type { ExecutionInput } from '../core/events.ts';
+import type { StepCounters } from '../core/refs.ts';
 import type { Dataflow } from '../dataflow/types.ts';
 import { scheduleInput } from '../infra/schedule-expressions.ts';
 import { type LocalEnvironment, type LocalEnvironmentOptions, startLocalEnvironment } from '../local/environment.ts';
@@ -17,33 +18,113 @@ import { bytes } from './format.ts';
 import type { Flags } from './help.ts';
 import { jobSummary } from './summary.ts';
 
-/** Prints run events as progress lines on stderr (stdout stays clean for `--json`). */
+/** Where progress goes: lines, and on a terminal one live line rewritten in place. */
+export interface ProgressSink {
+  line(text: string): void;
+  /** Shows a line that the next one replaces; undefined: not a terminal, progress comes as lines. */
+  live?(text: string): void;
+}
+
+/** Progress on stderr (stdout stays clean for `--json`); a live line only when stderr is a terminal. */
+function stderrSink(): ProgressSink {
+  const tty = process.stderr.isTTY === true;
+  let shown = false;
+  const clear = () => {
+    if (shown) process.stderr.write('\r\x1b[K');
+    shown = false;
+  };
+  return {
+    line(text) {
+      clear();
+      process.stderr.write(`${text}\n`);
+    },
+    ...(tty
+      ? {
+          live(text: string) {
+            clear();
+            process.stderr.write(text.slice(0, Math.max(20, (process.stderr.columns ?? 100) - 1)));
+            shown = true;
+          },
+        }
+      : {}),
+  };
+}
+
+/** Between two progress lines of one step when they are not rewritten in place (logs). */
+const PROGRESS_LINE_MS = 10_000;
+
+const count = (n: number) => n.toLocaleString('en-US');
+
+/** What a step has done so far: records (out for readers, in for the rest) and, for file steps, files and bytes. */
+function progressText(c: StepCounters, seconds: number): string {
+  const records = c.recordsIn > 0 ? c.recordsIn : c.recordsOut;
+  const parts = [`${count(records)} records${c.recordsIn > 0 ? ' in' : ' out'}`];
+  if (seconds > 0 && records > 0) parts.push(`${count(Math.round(records / seconds))}/s`);
+  if (c.filesIn || c.bytesIn) parts.push(`${c.filesIn} file(s) ${bytes(c.bytesIn)} in`);
+  if (c.filesOut || c.bytesOut) parts.push(`${c.filesOut} file(s) ${bytes(c.bytesOut)} out`);
+  return `${parts.join(', ')} after ${seconds.toFixed(0)} s`;
+}
+
+/**
+ * Prints run events as progress: a line per step started and finished, and while a step runs its records so far
+ * and their rate, as one live line on a terminal or as a line every {@link PROGRESS_LINE_MS} otherwise. Of steps
+ * running together (one Task), the first speaks for all.
+ */
 export function progressPrinter(
-  write: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+  sink: ProgressSink | ((line: string) => void) = stderrSink(),
+  now: () => number = Date.now,
 ): (e: RunEvent) => void {
+  const out: ProgressSink = typeof sink === 'function' ? { line: sink } : sink;
+  const started = new Map<string, number>();
+  const lastLine = new Map<string, number>();
+  const lastText = new Map<string, string>();
+  const finished = new Set<string>();
   return (e) => {
     switch (e.kind) {
       case 'job-started':
-        write(`job ${e.jobId} started`);
+        out.line(`job ${e.jobId} started`);
         break;
       case 'step-started':
-        write(`▶ ${e.stepId} (${e.type})${e.iteration > 0 ? `, invocation ${e.iteration + 1}` : ''}`);
+        started.set(e.stepId, now());
+        finished.delete(e.stepId);
+        out.line(`▶ ${e.stepId} (${e.type})${e.iteration > 0 ? `, invocation ${e.iteration + 1}` : ''}`);
         break;
-      case 'step-progress':
-        write(`  … ${e.stepId}: ${e.counters.recordsIn.toLocaleString('en-US')} records in`);
+      case 'step-progress': {
+        const c = e.counters;
+        if (c.recordsIn + c.recordsOut + c.filesIn + c.filesOut === 0) break;
+        // Steps sharing a Task report together; the first one still running (the source) speaks for them.
+        const lead = [...started.keys()].find((id) => !finished.has(id));
+        if (lead !== undefined && lead !== e.stepId) break;
+        const seconds = (now() - (started.get(e.stepId) ?? now())) / 1000;
+        const text = `  … ${e.stepId}: ${progressText(c, seconds)}`;
+        const key = progressText({ ...c }, 0);
+        if (lastText.get(e.stepId) === key) break;
+        if (out.live) out.live(text);
+        else {
+          if (now() - (lastLine.get(e.stepId) ?? Number.NEGATIVE_INFINITY) < PROGRESS_LINE_MS) break;
+          out.line(text);
+          lastLine.set(e.stepId, now());
+        }
+        lastText.set(e.stepId, key);
         break;
+      }
       case 'step-finished': {
+        finished.add(e.result.stepId);
         const c = e.result.counters;
+        const fileCounts = [
+          c.filesIn ? `${c.filesIn} file(s) ${bytes(c.bytesIn)} in` : '',
+          c.filesOut ? `${c.filesOut} file(s) ${bytes(c.bytesOut)} out` : '',
+        ].filter(Boolean);
         const files = e.result.files?.length
-          ? `, files: ${e.result.files.map((f) => `${f.name} (${bytes(f.size)})`).join(', ')}`
+          ? `: ${e.result.files.map((f) => `${f.name} (${bytes(f.size)})`).join(', ')}`
           : '';
-        write(
-          `✓ ${e.result.stepId}: ${c.recordsIn} in, ${c.recordsOut} out, ${c.recordsRejected} rejected${c.recordsDropped ? `, ${c.recordsDropped} dropped` : ''}${files}${e.result.done ? '' : ' (continues)'}`,
+        out.line(
+          `✓ ${e.result.stepId}: ${c.recordsIn} in, ${c.recordsOut} out, ${c.recordsRejected} rejected${c.recordsDropped ? `, ${c.recordsDropped} dropped` : ''}${fileCounts.length ? `, ${fileCounts.join(', ')}` : ''}${files}${e.result.done ? '' : ' (continues)'}`,
         );
         break;
       }
       case 'retry':
-        write(`↻ ${e.state}: retrying after ${e.error}`);
+        out.line(`↻ ${e.state}: retrying after ${e.error}`);
         break;
       case 'job-finished':
         break;

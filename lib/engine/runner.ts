@@ -33,8 +33,13 @@ export interface RunStepOptions {
   readonly deadline: number;
   /** Write JSON log lines to stdout. @default true */
   readonly echo?: boolean;
-  /** Called on progress of long steps (every 100,000 records). */
+  /** Called on progress of long steps (every 100,000 records, and every `progressIntervalMs`). */
   readonly onProgress?: (stepId: string, counters: StepCounters) => void;
+  /**
+   * Also report every step's counters at this interval while it runs: readers count no records in, and a slow
+   * source reaches 100,000 records late. @default no periodic report
+   */
+  readonly progressIntervalMs?: number;
 }
 
 /** The trace logger of one step of a job, masking the job's secrets. */
@@ -172,6 +177,13 @@ export async function runStep(
   }
 
   const head = members[0] as Member;
+  const ticker =
+    options.onProgress && options.progressIntervalMs
+      ? setInterval(() => {
+          for (const m of members) options.onProgress?.(m.spec.id, { ...m.counters });
+        }, options.progressIntervalMs)
+      : undefined;
+  ticker?.unref();
   const inputs = Object.keys(event.inputs)
     .sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)))
     .map((k) => event.inputs[k] as OutputRef);
@@ -248,6 +260,7 @@ export async function runStep(
     }
     throw locateError(error, { stepId: head.spec.id, dataflowId: job.dataflowId });
   } finally {
+    clearInterval(ticker);
     for (const m of members) await m.driver.instance.close?.();
   }
 
