@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,15 +16,29 @@ import { ALPHA, BETA } from './dataflows.ts';
 
 const ROOT = resolve(__dirname, '../..');
 
-/** Runs the CDK app as `cdk synth` does: a child process with the context and output folder in the environment. */
-function synthApp(context: Record<string, unknown>, outdir: string) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'bin/app.ts'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify(context), CDK_OUTDIR: outdir },
-    timeout: 240_000,
+/**
+ * Runs the CDK app as `cdk synth` does: a child process with the context and output folder in the environment.
+ * Asynchronously: a synth with bundling can take minutes on a loaded machine, and a test worker blocked that long
+ * misses its own runner's calls.
+ */
+function synthApp(
+  context: Record<string, unknown>,
+  outdir: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'bin/app.ts'],
+      {
+        cwd: ROOT,
+        env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify(context), CDK_OUTDIR: outdir },
+        timeout: 240_000,
+        maxBuffer: 64 * 1024 * 1024,
+      },
+      (error, stdout, stderr) =>
+        done({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+    );
   });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 function tempDir(files: Record<string, unknown>): string {
@@ -68,9 +82,9 @@ describe('the CDK app', () => {
     expect(new AwsSolutionsChecks(app).validateScope(app).violations).toEqual([]);
   });
 
-  it('fails `cdk synth` of the shipped Eloqua dataflows while their SFTP hosts and logins are empty, naming every one', () => {
+  it('fails `cdk synth` of the shipped Eloqua dataflows while their SFTP hosts and logins are empty, naming every one', async () => {
     // Act
-    const r = synthApp(CDK_CONTEXT, mkdtempSync(join(tmpdir(), 'idx-cdkout-')));
+    const r = await synthApp(CDK_CONTEXT, mkdtempSync(join(tmpdir(), 'idx-cdkout-')));
 
     // Assess
     expect(r.code).not.toBe(0);
@@ -124,7 +138,7 @@ describe('the CDK app', () => {
     expect(chosen.dataflows.map((d) => d.id)).toEqual(['beta']);
   });
 
-  it('fails the synth of a bad dataflow with the coded messages `idx validate` prints', () => {
+  it('fails the synth of a bad dataflow with the coded messages `idx validate` prints', async () => {
     // Prepare
     const bad = {
       name: 'Broken',
@@ -137,7 +151,7 @@ describe('the CDK app', () => {
       .map(formatProblem);
 
     // Act
-    const r = synthApp({ 'identity-sync:dataflowsDir': dir }, mkdtempSync(join(tmpdir(), 'idx-cdkout-')));
+    const r = await synthApp({ 'identity-sync:dataflowsDir': dir }, mkdtempSync(join(tmpdir(), 'idx-cdkout-')));
 
     // Assess
     expect(r.code).not.toBe(0);
@@ -185,13 +199,13 @@ describe('the CDK app', () => {
 
 describe('the Lambda bundles (real esbuild bundling)', () => {
   let out: string;
-  let synth: ReturnType<typeof synthApp>;
+  let synth: Awaited<ReturnType<typeof synthApp>>;
   /** Asset folders by the handler they hold. */
   const assets: Record<'step' | 'notify', string> = { step: '', notify: '' };
 
-  beforeAll(() => {
+  beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'idx-cdkout-'));
-    synth = synthApp({ 'identity-sync:dataflowsDir': tempDir({ 'alpha.json': ALPHA, 'beta.json': BETA }) }, out);
+    synth = await synthApp({ 'identity-sync:dataflowsDir': tempDir({ 'alpha.json': ALPHA, 'beta.json': BETA }) }, out);
     for (const dir of readdirSync(out).filter((d) => d.startsWith('asset.'))) {
       const map = readFileSync(join(out, dir, 'index.mjs.map'), 'utf8');
       assets[map.includes('lambdas/notify.ts') ? 'notify' : 'step'] = join(out, dir);
