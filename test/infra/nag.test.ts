@@ -16,9 +16,20 @@ function findings(app: App): string[] {
 }
 
 describe('cdk-nag AwsSolutions', () => {
-  it('finds nothing unfixed or unacknowledged in a stack of dataflows with secrets, schedules of every kind, emails and S3 folders', () => {
+  it('finds nothing unfixed or unacknowledged in a stack of dataflows with secrets, schedules, emails and S3 folders', () => {
     // Prepare
-    const { app } = synthStack([alpha(), beta(), gamma(), delta()]);
+    const { app } = synthStack([alpha(), beta(), gamma()]);
+
+    // Act
+    const left = findings(app);
+
+    // Assess
+    expect(left).toEqual([]);
+  });
+
+  it('finds nothing unfixed or unacknowledged in the Scheduler schedules and the run at deployment', () => {
+    // Prepare: its own stack, as one synth and check of every kind of schedule at once keeps a worker busy too long.
+    const { app } = synthStack([delta()]);
 
     // Act
     const left = findings(app);
