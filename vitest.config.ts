@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 // Node 20 runs the tests here; Lambda runs Node 22. Set before the test workers fork so they inherit it: the
 // SDK's end-of-support notice is noise in test output.
 process.env.AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE = '1';
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 export default defineConfig({
   test: {

@@ -4,7 +4,9 @@
 // up between collections (over 300 MB at a million records instead of about 240 MB).
 import { register } from 'tsx/esm/api';
 
-// The SDK's Node 20 end-of-support notice is noise for CLI users; Lambda runs Node 22.
+// The SDK's notices about Node.js 20 (end of support, future versions needing 22) are noise for CLI users, who
+// cannot act on them mid-command; Lambda runs Node 22.
 process.env.AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE ??= '1';
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 register();
 await import('./idx.ts');

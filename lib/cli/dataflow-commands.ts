@@ -1,5 +1,5 @@
 /** CLI commands that work on dataflow files alone: validate, compile, graph, scripts, schema. */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { compile } from '../compiler/compile.ts';
@@ -13,9 +13,50 @@ import { validateFile } from '../dataflow/validate.ts';
 import { defaultRegistry } from '../scripts/index.ts';
 import { dataflowJsonSchema, scriptsMarkdown } from '../scripts/schema.ts';
 import { table } from './format.ts';
+import type { Flags } from './help.ts';
 
 /** Exit codes: 0 ok, 1 failed run or operation, 2 invalid input (dataflow or arguments). */
 export const EXIT = { ok: 0, failed: 1, invalid: 2 } as const;
+
+/** Where a dataflow named by its id is looked for. */
+export const DATAFLOWS_DIR = 'dataflows';
+
+/**
+ * A dataflow argument as a file: a path that exists, or the id of a dataflow in `dataflows/`. Anything else fails
+ * with `IDX_FILE_NOT_FOUND` saying where it looked, rather than as an invalid dataflow.
+ */
+export function dataflowFileOf(arg: string, dir = DATAFLOWS_DIR): string {
+  if (existsSync(arg)) return arg;
+  const maybeId = !/[\\/]/.test(arg) && !arg.toLowerCase().endsWith('.json');
+  if (maybeId && existsSync(dir)) {
+    for (const name of readdirSync(dir)
+      .filter((f) => f.toLowerCase().endsWith('.json'))
+      .sort()) {
+      const file = join(dir, name);
+      if (loadDataflowFile(file).dataflow?.id === arg) return file;
+    }
+  }
+  throw new IdxError(
+    'IDX_FILE_NOT_FOUND',
+    `no dataflow file ${arg}${maybeId ? ` and no dataflow with id "${arg}" in ${dir}/` : ''}`,
+    {
+      expected: `a dataflow file, or the id of a dataflow in ${dir}/`,
+      received: JSON.stringify(arg),
+    },
+  );
+}
+
+/**
+ * A dataflow argument as an id: read from the file when it names one, else taken as the id itself (of a deployed
+ * dataflow, which need not be in this checkout). A `.json` name that does not exist is an error, not an id.
+ */
+export function dataflowIdOf(arg: string): string {
+  if (!existsSync(arg) && !arg.toLowerCase().endsWith('.json')) return arg;
+  const file = dataflowFileOf(arg);
+  const loaded = loadDataflowFile(file);
+  if (!loaded.dataflow) throw new IdxError('IDX_DATAFLOW_INVALID', `${file} cannot be read as a dataflow`, { file });
+  return loaded.dataflow.id;
+}
 
 /** Loads and validates one dataflow; prints problems and throws an invalid-dataflow error when it has errors. */
 export function loadValid(file: string): Dataflow {
@@ -33,9 +74,14 @@ export function loadValid(file: string): Dataflow {
   return result.dataflow;
 }
 
+/** Flags of `idx validate`. */
+export const VALIDATE_FLAGS = {
+  json: { type: 'boolean', description: 'print the problems as a JSON array instead of lines' },
+} as const satisfies Flags;
+
 /** `idx validate <file...> [--json]` */
 export function validateCommand(args: string[]): number {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: VALIDATE_FLAGS });
   if (positionals.length === 0) throw usage('idx validate <file...> [--json]');
   const registry = defaultRegistry();
   const all: Problem[] = [];
@@ -55,9 +101,14 @@ export function validateCommand(args: string[]): number {
   return invalid ? EXIT.invalid : EXIT.ok;
 }
 
+/** Flags of `idx compile`. */
+export const COMPILE_FLAGS = {
+  out: { type: 'string', value: 'FILE', description: 'write the definition to FILE instead of printing it' },
+} as const satisfies Flags;
+
 /** `idx compile <file> [--out f]` */
 export function compileCommand(args: string[]): number {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: COMPILE_FLAGS });
   const file = positionals[0];
   if (!file) throw usage('idx compile <file> [--out file.asl.json]');
   const asl = `${JSON.stringify(compile(loadValid(file), defaultRegistry()), null, 2)}\n`;
@@ -71,7 +122,8 @@ export function compileCommand(args: string[]): number {
 
 /** `idx graph <file>` (Mermaid) */
 export function graphCommand(args: string[]): number {
-  const file = args[0];
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  const file = positionals[0];
   if (!file) throw usage('idx graph <file>');
   // The graph is drawn from the structure alone, so a dataflow with unimplemented steps can still be seen.
   const { dataflow, problems } = loadDataflowFile(file);
@@ -83,9 +135,14 @@ export function graphCommand(args: string[]): number {
   return EXIT.ok;
 }
 
+/** Flags of `idx scripts`. */
+export const SCRIPTS_FLAGS = {
+  json: { type: 'boolean', description: 'print every script with its params as JSON' },
+} as const satisfies Flags;
+
 /** `idx scripts [--json]` */
 export function scriptsCommand(args: string[]): number {
-  const { values } = parseArgs({ args, options: { json: { type: 'boolean' } } });
+  const { values } = parseArgs({ args, options: SCRIPTS_FLAGS });
   const list = defaultRegistry().list();
   if (values.json) {
     const out = list.map((s) => ({
@@ -124,9 +181,15 @@ export function generatedFiles(): Record<string, string> {
   };
 }
 
+/** Flags of `idx schema`. */
+export const SCHEMA_FLAGS = {
+  write: { type: 'boolean', description: `write ${GENERATED.schema}, ${GENERATED.docs} and ${GENERATED.errors}` },
+  check: { type: 'boolean', description: 'exit 1 when a generated file is stale' },
+} as const satisfies Flags;
+
 /** `idx schema [--write | --check]`: prints, writes or checks the JSON Schema, the script reference and the error codes. */
 export function schemaCommand(args: string[]): number {
-  const { values } = parseArgs({ args, options: { write: { type: 'boolean' }, check: { type: 'boolean' } } });
+  const { values } = parseArgs({ args, options: SCHEMA_FLAGS });
   const files = generatedFiles();
   if (values.write) {
     for (const [path, text] of Object.entries(files)) {

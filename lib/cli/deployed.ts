@@ -6,7 +6,6 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
@@ -18,13 +17,13 @@ import {
 } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { IdxError } from '../core/errors.ts';
-import { loadDataflowFile } from '../dataflow/load.ts';
 import { formatDate } from '../dataflow/placeholders.ts';
 import { DEFAULT_NAME_PREFIX, jobsTableName, stateMachineName } from '../infra/names.ts';
 import { type JobRecord, JobStore } from '../stores/jobs.ts';
-import { EXIT, usage } from './dataflow-commands.ts';
-import { printJobs } from './jobs.ts';
-import { jobSummary } from './run.ts';
+import { dataflowIdOf, EXIT, usage } from './dataflow-commands.ts';
+import type { Flags } from './help.ts';
+import { noJob, printJobs } from './jobs.ts';
+import { jobSummary } from './summary.ts';
 
 /** The clients the deployed commands use (tests pass mocked ones). */
 export interface DeployedClients {
@@ -145,32 +144,89 @@ export function deployedClients(region?: string): DeployedClients {
   };
 }
 
-const COMMON = {
-  deployed: { type: 'boolean' },
-  prefix: { type: 'string' },
-  'jobs-table': { type: 'string' },
-  region: { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
+const NETWORK =
+  /ENOTFOUND|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|TimeoutError|socket hang up/;
 
-/** A dataflow argument: a dataflow file (its id is read from it) or a dataflow id. */
-export function dataflowIdOf(arg: string): string {
-  if (arg.toLowerCase().endsWith('.json') || existsSync(arg)) {
-    const loaded = loadDataflowFile(arg);
-    if (!loaded.dataflow) {
-      throw new IdxError('IDX_DATAFLOW_INVALID', `${arg} cannot be read as a dataflow`, { file: arg });
-    }
-    return loaded.dataflow.id;
-  }
-  return arg;
+/**
+ * An AWS SDK failure as one coded line saying what is missing or refused and what to do; the SDK's own messages
+ * ("Region is missing") do not say how to fix them. Coded errors pass through.
+ */
+export function deployedError(error: unknown): IdxError {
+  if (error instanceof IdxError) return error;
+  const e = error as { name?: string; message?: string; code?: string };
+  const name = e.name ?? 'Error';
+  const message = (e.message ?? String(error)).replace(/\s+/g, ' ').trim();
+  const cause = { cause: error };
+  if (/region is missing/i.test(message))
+    return new IdxError('IDX_DEPLOYED_REGION', 'no AWS region: set AWS_REGION or --region', {
+      expected: 'a region from --region, AWS_REGION or the profile',
+      received: 'none',
+      ...cause,
+    });
+  if (name === 'CredentialsProviderError' || /could not load credentials/i.test(message))
+    return new IdxError(
+      'IDX_DEPLOYED_CREDENTIALS',
+      'no AWS credentials: set AWS_PROFILE (after `aws sso login` or `aws configure`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY',
+      { received: message, ...cause },
+    );
+  if (/Expired|UnrecognizedClient|InvalidClientTokenId|InvalidSignature|SignatureDoesNotMatch/.test(name))
+    return new IdxError('IDX_DEPLOYED_CREDENTIALS', `AWS did not accept the credentials: ${name}: ${message}`, cause);
+  if (/AccessDenied|NotAuthorized|Forbidden/.test(name))
+    return new IdxError('IDX_DEPLOYED_ACCESS', `AWS refused the call: ${name}: ${message}`, {
+      expected: 'permission to start executions and read the jobs table of the stack',
+      ...cause,
+    });
+  if (name === 'ResourceNotFoundException')
+    return new IdxError('IDX_DEPLOYED_NOT_FOUND', message, {
+      expected: 'the deployed stack in this account and region (check --prefix, --jobs-table and --region)',
+      ...cause,
+    });
+  if (NETWORK.test(`${name} ${e.code ?? ''} ${message}`))
+    return new IdxError('IDX_DEPLOYED_NETWORK', `cannot reach AWS: ${message}`, { transient: true, ...cause });
+  return new IdxError('IDX_DEPLOYED_AWS', `${name}: ${message}`, cause);
 }
+
+/** Runs a deployed command, turning any SDK failure into one coded line (see {@link deployedError}). */
+async function asDeployed<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw deployedError(error);
+  }
+}
+
+/** Flags every command against the deployed stack takes. */
+export const DEPLOYED_FLAGS = {
+  deployed: { type: 'boolean', description: 'work on the deployed stack in AWS instead of the local services' },
+  prefix: {
+    type: 'string',
+    value: 'P',
+    description: 'deployed: the name prefix the stack was deployed with (default identity-sync)',
+  },
+  'jobs-table': { type: 'string', value: 'T', description: 'deployed: the jobs table (default <prefix>-jobs)' },
+  region: { type: 'string', value: 'R', description: 'deployed: the AWS region (default AWS_REGION or your profile)' },
+  json: { type: 'boolean', description: 'print the job record(s) as JSON' },
+} as const satisfies Flags;
+
+/** Flags of `idx test --deployed`. */
+export const TEST_DEPLOYED_FLAGS = {
+  ...DEPLOYED_FLAGS,
+  timeout: { type: 'string', value: 'S', description: 'deployed: stop waiting after S seconds (default 1800)' },
+} as const satisfies Flags;
+
+/** Flags of `idx jobs --deployed`. */
+export const JOBS_DEPLOYED_FLAGS = {
+  ...DEPLOYED_FLAGS,
+  dataflow: { type: 'string', value: 'ID', description: 'only the jobs of this dataflow (an id, or a dataflow file)' },
+  limit: { type: 'string', value: 'N', description: 'at most N jobs, newest first (default 50)' },
+} as const satisfies Flags;
 
 /** `idx test <dataflow file|id> --deployed [--prefix P] [--jobs-table T] [--region R] [--json]` */
 export async function testDeployedCommand(args: string[], clients?: DeployedClients): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { ...COMMON, timeout: { type: 'string' } },
+    options: TEST_DEPLOYED_FLAGS,
   });
   const target = positionals[0];
   if (!target) throw usage('idx test <dataflow file or id> --deployed [--prefix P] [--region R] [--json]');
@@ -178,16 +234,18 @@ export async function testDeployedCommand(args: string[], clients?: DeployedClie
   const c = clients ?? deployedClients(values.region);
   process.stderr.write(`starting a test run (10 records) of ${dataflowId}\n`);
   let last = '';
-  const result = await runDeployedTest(c, {
-    dataflowId,
-    ...(values.prefix ? { prefix: values.prefix } : {}),
-    ...(values['jobs-table'] ? { jobsTable: values['jobs-table'] } : {}),
-    ...(values.timeout ? { timeoutMs: Number(values.timeout) * 1000 } : {}),
-    onStatus: (s) => {
-      if (s !== last) process.stderr.write(`execution ${s.toLowerCase()}\n`);
-      last = s;
-    },
-  });
+  const result = await asDeployed(() =>
+    runDeployedTest(c, {
+      dataflowId,
+      ...(values.prefix ? { prefix: values.prefix } : {}),
+      ...(values['jobs-table'] ? { jobsTable: values['jobs-table'] } : {}),
+      ...(values.timeout ? { timeoutMs: Number(values.timeout) * 1000 } : {}),
+      onStatus: (s) => {
+        if (s !== last) process.stderr.write(`execution ${s.toLowerCase()}\n`);
+        last = s;
+      },
+    }),
+  );
   if (values.json) {
     process.stdout.write(`${JSON.stringify(result.job ?? result, null, 2)}\n`);
   } else {
@@ -211,7 +269,7 @@ export async function jobsDeployedCommand(args: string[], clients?: DeployedClie
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { ...COMMON, dataflow: { type: 'string' }, limit: { type: 'string' } },
+    options: JOBS_DEPLOYED_FLAGS,
   });
   const names = {
     ...(values.prefix ? { prefix: values.prefix } : {}),
@@ -221,11 +279,8 @@ export async function jobsDeployedCommand(args: string[], clients?: DeployedClie
   if (positionals[0] === 'show') {
     const id = positionals[1];
     if (!id) throw usage('idx jobs show <jobId> --deployed [--json]');
-    const job = await new JobStore(c.dynamo, names.jobsTable ?? jobsTableName(names.prefix)).get(id);
-    if (!job) {
-      process.stderr.write(`no job ${id}\n`);
-      return EXIT.failed;
-    }
+    const job = await asDeployed(() => new JobStore(c.dynamo, names.jobsTable ?? jobsTableName(names.prefix)).get(id));
+    if (!job) throw noJob(id);
     process.stdout.write(
       values.json
         ? `${JSON.stringify(job, null, 2)}\n`
@@ -235,11 +290,10 @@ export async function jobsDeployedCommand(args: string[], clients?: DeployedClie
   }
   const limit = values.limit === undefined ? 50 : Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1) throw usage('--limit takes a positive whole number');
-  const jobs = await listDeployedJobs(c.dynamo, {
-    ...names,
-    ...(values.dataflow ? { dataflowId: dataflowIdOf(values.dataflow) } : {}),
-    limit,
-  });
+  const dataflowId = values.dataflow ? dataflowIdOf(values.dataflow) : undefined;
+  const jobs = await asDeployed(() =>
+    listDeployedJobs(c.dynamo, { ...names, ...(dataflowId ? { dataflowId } : {}), limit }),
+  );
   printJobs(jobs, values.json === true);
   return EXIT.ok;
 }

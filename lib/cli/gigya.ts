@@ -12,6 +12,7 @@ import { IdxError } from '../core/errors.ts';
 import { generateAccounts } from '../local/gigya-accounts.ts';
 import { startGigyaEmulator } from '../local/gigya-emulator.ts';
 import { normalizeAccount, readNdjson, writeNdjson } from '../local/gigya-store.ts';
+import type { Flags } from './help.ts';
 
 function usageError(): IdxError {
   return new IdxError(
@@ -24,20 +25,20 @@ function stateDir(dir: string | undefined): string {
   return join(resolve(dir ?? process.env[ENV.home.name] ?? join(process.cwd(), '.idx')), 'gigya');
 }
 
+/** Flags of `idx gigya`. */
+export const GIGYA_FLAGS = {
+  accounts: { type: 'string', value: 'N', description: 'seed: accounts to generate (default 1000, or 0 with --from)' },
+  from: { type: 'string', value: 'FILE', description: 'seed: add the accounts of an NDJSON file' },
+  seed: { type: 'string', value: 'S', description: 'seed: seed of the generated accounts (default 1)' },
+  append: { type: 'boolean', description: 'seed: keep the accounts already there' },
+  dir: { type: 'string', value: 'DIR', description: 'the state folder (default $IDX_HOME or .idx)' },
+  port: { type: 'string', value: 'N', description: 'serve: the port to listen on (default any free port)' },
+} as const satisfies Flags;
+
 /** Runs `idx gigya <subcommand>`; resolves with the exit code. */
 export async function gigyaCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      accounts: { type: 'string' },
-      from: { type: 'string' },
-      seed: { type: 'string' },
-      append: { type: 'boolean' },
-      dir: { type: 'string' },
-      port: { type: 'string' },
-    },
-  });
+  const { values } = parseArgs({ args: rest, options: GIGYA_FLAGS });
   const dir = stateDir(values.dir);
   switch (sub) {
     case 'seed': {

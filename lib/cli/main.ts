@@ -1,67 +1,166 @@
 /** The `idx` command line: dispatches to one function per command; errors print as readable lines. */
+import { readFileSync } from 'node:fs';
 import { describeError, IdxError } from '../core/errors.ts';
 import {
+  COMPILE_FLAGS,
   compileCommand,
   EXIT,
   graphCommand,
+  SCHEMA_FLAGS,
+  SCRIPTS_FLAGS,
   schemaCommand,
   scriptsCommand,
+  VALIDATE_FLAGS,
   validateCommand,
 } from './dataflow-commands.ts';
-import { jobsDeployedCommand, testDeployedCommand } from './deployed.ts';
-import { gigyaCommand } from './gigya.ts';
-import { jobsCommand } from './jobs.ts';
-import { runCommand, sampleCommand, startCommand } from './run.ts';
+import { JOBS_DEPLOYED_FLAGS, jobsDeployedCommand, TEST_DEPLOYED_FLAGS, testDeployedCommand } from './deployed.ts';
+import { GIGYA_FLAGS, gigyaCommand } from './gigya.ts';
+import { type CommandHelp, type Flags, renderCommandHelp, wantsHelp } from './help.ts';
+import { JOBS_FLAGS, jobsCommand } from './jobs.ts';
+import { RUN_FLAGS, runCommand, SAMPLE_FLAGS, sampleCommand, startCommand } from './run.ts';
 
 type Command = (args: string[]) => number | Promise<number>;
 
-/** Every command with its one-line help. */
-export const COMMANDS: Record<string, { run: Command; help: string }> = {
-  validate: { run: validateCommand, help: 'validate <file...> [--json]         check dataflows; exit 2 when invalid' },
+/** The local `idx test` takes the flags of `idx run` but `--test`, which it sets itself. */
+const LOCAL_TEST_FLAGS: Flags = Object.fromEntries(Object.entries(RUN_FLAGS).filter(([k]) => k !== 'test'));
+
+/** Every command with its help: usage, summary and every flag it takes. */
+export const COMMANDS: Record<string, CommandHelp & { readonly brief: string; readonly run: Command }> = {
+  validate: {
+    brief: 'check dataflow files; exit 2 when invalid',
+    run: validateCommand,
+    usage: ['validate <file...> [--json]'],
+    summary:
+      'Checks dataflow files: every problem with its code, file, step, JSON path, expected and received. Exit 0 valid, 2 invalid.',
+    flags: VALIDATE_FLAGS,
+  },
   compile: {
+    brief: 'print the Step Functions (ASL) definition',
     run: compileCommand,
-    help: 'compile <file> [--out f]            print the Step Functions (ASL) definition',
+    usage: ['compile <file> [--out FILE]'],
+    summary: 'Prints the Amazon States Language definition the dataflow deploys as.',
+    flags: COMPILE_FLAGS,
   },
-  graph: { run: graphCommand, help: 'graph <file>                        print the graph as Mermaid' },
-  scripts: { run: scriptsCommand, help: 'scripts [--json]                    list the script registry' },
+  graph: {
+    brief: 'print the graph as Mermaid',
+    run: graphCommand,
+    usage: ['graph <file>'],
+    summary: 'Prints the graph of a dataflow as Mermaid text (error edges dotted).',
+    flags: {},
+  },
+  scripts: {
+    brief: 'list the script registry',
+    run: scriptsCommand,
+    usage: ['scripts [--json]'],
+    summary: 'Lists the script registry: step types, what they consume and produce, and their params.',
+    flags: SCRIPTS_FLAGS,
+  },
   schema: {
+    brief: 'the dataflow JSON Schema and script docs',
     run: schemaCommand,
-    help: 'schema [--write|--check]            the dataflow JSON Schema, script docs and error codes',
+    usage: ['schema [--write | --check]'],
+    summary: 'Prints, writes or checks the JSON Schema of dataflow files and the script reference (docs/scripts.md).',
+    flags: SCHEMA_FLAGS,
   },
-  run: { run: runCommand, help: 'run <file> [--limit N] [--test] [--full-extract] [--json]   run locally' },
+  run: {
+    brief: 'run a dataflow locally, with progress and a job summary',
+    run: runCommand,
+    usage: ['run <file|id> [options]'],
+    summary:
+      'Runs a dataflow (a file, or the id of a dataflow in dataflows/) on the local embedded services, with live ' +
+      'progress and a job summary. Exit 0 succeeded, 1 failed.',
+    flags: RUN_FLAGS,
+  },
   sample: {
+    brief: 'write the sample input CSV to the local S3',
     run: sampleCommand,
-    help: 'sample [--records N]                write the sample input CSV to the local S3',
+    usage: ['sample [--records N]'],
+    summary: 'Writes the input CSV of dataflows/sample-s3-csv.json to the local S3, without running anything.',
+    flags: SAMPLE_FLAGS,
   },
   start: {
+    brief: 'run the main job (Eloqua outbound) locally',
     run: startCommand,
-    help: 'start                               run the main job (Eloqua outbound) locally on embedded services',
+    usage: ['start [options]'],
+    summary:
+      'Runs the main job, Eloqua outbound, on the embedded services: the first run is an initial load, later runs ' +
+      'export what changed.',
+    flags: RUN_FLAGS,
   },
   gigya: {
+    brief: "the local Gigya emulator's accounts",
     run: gigyaCommand,
-    help: 'gigya seed --accounts N [--from f.ndjson] | clear | serve   the local Gigya emulator',
+    usage: ['gigya seed [--accounts N] [--from FILE] [--seed S] [--append]', 'gigya clear', 'gigya serve [--port N]'],
+    summary: "The local Gigya emulator's accounts: generate or import them, remove them, or serve them on their own.",
+    flags: GIGYA_FLAGS,
   },
   jobs: {
+    brief: 'job records (local, or the deployed jobs table)',
     run: (args) => (args.includes('--deployed') ? jobsDeployedCommand(args) : jobsCommand(args)),
-    help: 'jobs [--dataflow ID] [--json] [--deployed] | jobs show <jobId>   job records (local, or the deployed jobs table)',
+    usage: ['jobs [--dataflow ID] [--limit N] [--json] [--deployed]', 'jobs show <jobId> [--json] [--deployed]'],
+    summary:
+      'Lists job records, newest first, or shows one with its per-step counters, files and trace: local jobs, or ' +
+      "with --deployed the deployed stack's jobs table. Works while a local run is active.",
+    flags: { ...JOBS_FLAGS, ...JOBS_DEPLOYED_FLAGS },
   },
   test: {
+    brief: 'a test run (10 records), locally or deployed',
     run: (args) => (args.includes('--deployed') ? testDeployedCommand(args) : runCommand([...args, '--test'])),
-    help: 'test <file|id> [--deployed]        a test run (10 records) locally, or of the deployed state machine',
+    usage: ['test <file|id> [options]', 'test <file|id> --deployed [--prefix P] [--region R] [--timeout S] [--json]'],
+    summary:
+      'A test run (10 records; the watermark stays), locally, or with --deployed of the deployed state machine ' +
+      '(the same as starting an execution with {"test": true}).',
+    flags: { ...LOCAL_TEST_FLAGS, ...TEST_DEPLOYED_FLAGS },
   },
 };
 
+/** The package version, from package.json next to bin/ and lib/. */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 function help(): string {
-  return `idx — identity-sync command line\n\nusage: idx <command> [options]\n\n${Object.values(COMMANDS)
-    .map((c) => `  idx ${c.help}`)
-    .join('\n')}\n`;
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
+  return [
+    'idx — identity-sync command line',
+    '',
+    'usage: idx <command> [options]',
+    '',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.brief}`),
+    '',
+    '`idx <command> --help` lists every option of a command; `idx --version` prints the version.',
+    '',
+  ].join('\n');
+}
+
+/** The exit code and one coded line for an error a command threw. */
+function failure(error: unknown, name: string): { code: number; line: string } {
+  const code = (error as { code?: unknown }).code;
+  // node:util parseArgs throws a TypeError naming the flag; say which command and where its flags are listed.
+  if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) {
+    const usage = new IdxError('IDX_USAGE', `idx ${name}: ${(error as Error).message.split('. ')[0]}`, {
+      expected: `the flags \`idx ${name} --help\` lists`,
+    });
+    return { code: EXIT.invalid, line: describeError(usage) };
+  }
+  const line = describeError(error);
+  if (error instanceof IdxError && (error.code === 'IDX_USAGE' || error.code === 'IDX_DATAFLOW_INVALID'))
+    return { code: EXIT.invalid, line };
+  if (error instanceof IdxError && error.code === 'IDX_FILE_NOT_FOUND') return { code: EXIT.invalid, line };
+  return { code: EXIT.failed, line };
 }
 
 /** Runs the CLI; resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`identity-sync ${version()}\n`);
+    return EXIT.ok;
+  }
   if (!name || name === 'help' || name === '--help' || name === '-h') {
-    process.stdout.write(help());
+    const about = name === 'help' && args[0] ? COMMANDS[args[0]] : undefined;
+    process.stdout.write(about ? renderCommandHelp(about) : help());
     return name ? EXIT.ok : EXIT.invalid;
   }
   const command = COMMANDS[name];
@@ -69,18 +168,15 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`unknown command "${name}"\n\n${help()}`);
     return EXIT.invalid;
   }
+  if (wantsHelp(args)) {
+    process.stdout.write(renderCommandHelp(command));
+    return EXIT.ok;
+  }
   try {
     return await command.run(args);
   } catch (error) {
-    process.stderr.write(`${describeError(error)}\n`);
-    if (error instanceof IdxError && (error.code === 'IDX_USAGE' || error.code === 'IDX_DATAFLOW_INVALID'))
-      return EXIT.invalid;
-    if (
-      (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
-      (error as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE'
-    ) {
-      return EXIT.invalid;
-    }
-    return EXIT.failed;
+    const { code, line } = failure(error, name);
+    process.stderr.write(`${line}\n`);
+    return code;
   }
 }

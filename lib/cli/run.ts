@@ -1,44 +1,130 @@
 /** `idx run` and `idx start`: run a dataflow locally on the embedded services, with live progress. */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { IdxError } from '../core/errors.ts';
 import type { ExecutionInput } from '../core/events.ts';
-import { type LocalEnvironment, startLocalEnvironment } from '../local/environment.ts';
+import type { StepCounters } from '../core/refs.ts';
+import type { Dataflow } from '../dataflow/types.ts';
+import { scheduleInput } from '../infra/schedule-expressions.ts';
+import { type LocalEnvironment, type LocalEnvironmentOptions, startLocalEnvironment } from '../local/environment.ts';
 import { defaultExtras } from '../local/extras.ts';
 import { type LocalRunResult, type RunEvent, runLocal } from '../local/runner.ts';
 import { SAMPLE, seedSample } from '../local/sample.ts';
 import { defaultRegistry } from '../scripts/index.ts';
 import type { JobRecord } from '../stores/jobs.ts';
 import { DataflowStateStore } from '../stores/state.ts';
-import { EXIT, loadValid, usage } from './dataflow-commands.ts';
-import { bytes, table } from './format.ts';
+import { dataflowFileOf, EXIT, loadValid, usage } from './dataflow-commands.ts';
+import { bytes } from './format.ts';
+import type { Flags } from './help.ts';
+import { jobSummary } from './summary.ts';
 
-/** Prints run events as progress lines on stderr (stdout stays clean for `--json`). */
+/** Where progress goes: lines, and on a terminal one live line rewritten in place. */
+export interface ProgressSink {
+  line(text: string): void;
+  /** Shows a line that the next one replaces; undefined: not a terminal, progress comes as lines. */
+  live?(text: string): void;
+}
+
+/** Progress on stderr (stdout stays clean for `--json`); a live line only when stderr is a terminal. */
+function stderrSink(): ProgressSink {
+  const tty = process.stderr.isTTY === true;
+  let shown = false;
+  const clear = () => {
+    if (shown) process.stderr.write('\r\x1b[K');
+    shown = false;
+  };
+  return {
+    line(text) {
+      clear();
+      process.stderr.write(`${text}\n`);
+    },
+    ...(tty
+      ? {
+          live(text: string) {
+            clear();
+            process.stderr.write(text.slice(0, Math.max(20, (process.stderr.columns ?? 100) - 1)));
+            shown = true;
+          },
+        }
+      : {}),
+  };
+}
+
+/** Between two progress lines of one step when they are not rewritten in place (logs). */
+const PROGRESS_LINE_MS = 10_000;
+
+const count = (n: number) => n.toLocaleString('en-US');
+
+/** What a step has done so far: records (out for readers, in for the rest) and, for file steps, files and bytes. */
+function progressText(c: StepCounters, seconds: number): string {
+  const records = c.recordsIn > 0 ? c.recordsIn : c.recordsOut;
+  const parts = [`${count(records)} records${c.recordsIn > 0 ? ' in' : ' out'}`];
+  if (seconds > 0 && records > 0) parts.push(`${count(Math.round(records / seconds))}/s`);
+  if (c.filesIn || c.bytesIn) parts.push(`${c.filesIn} file(s) ${bytes(c.bytesIn)} in`);
+  if (c.filesOut || c.bytesOut) parts.push(`${c.filesOut} file(s) ${bytes(c.bytesOut)} out`);
+  return `${parts.join(', ')} after ${seconds.toFixed(0)} s`;
+}
+
+/**
+ * Prints run events as progress: a line per step started and finished, and while a step runs its records so far
+ * and their rate, as one live line on a terminal or as a line every {@link PROGRESS_LINE_MS} otherwise. Of steps
+ * running together (one Task), the first speaks for all.
+ */
 export function progressPrinter(
-  write: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+  sink: ProgressSink | ((line: string) => void) = stderrSink(),
+  now: () => number = Date.now,
 ): (e: RunEvent) => void {
+  const out: ProgressSink = typeof sink === 'function' ? { line: sink } : sink;
+  const started = new Map<string, number>();
+  const lastLine = new Map<string, number>();
+  const lastText = new Map<string, string>();
+  const finished = new Set<string>();
   return (e) => {
     switch (e.kind) {
       case 'job-started':
-        write(`job ${e.jobId} started`);
+        out.line(`job ${e.jobId} started`);
         break;
       case 'step-started':
-        write(`▶ ${e.stepId} (${e.type})${e.iteration > 0 ? `, invocation ${e.iteration + 1}` : ''}`);
+        started.set(e.stepId, now());
+        finished.delete(e.stepId);
+        out.line(`▶ ${e.stepId} (${e.type})${e.iteration > 0 ? `, invocation ${e.iteration + 1}` : ''}`);
         break;
-      case 'step-progress':
-        write(`  … ${e.stepId}: ${e.counters.recordsIn.toLocaleString('en-US')} records in`);
+      case 'step-progress': {
+        const c = e.counters;
+        if (c.recordsIn + c.recordsOut + c.filesIn + c.filesOut === 0) break;
+        // Steps sharing a Task report together; the first one still running (the source) speaks for them.
+        const lead = [...started.keys()].find((id) => !finished.has(id));
+        if (lead !== undefined && lead !== e.stepId) break;
+        const seconds = (now() - (started.get(e.stepId) ?? now())) / 1000;
+        const text = `  … ${e.stepId}: ${progressText(c, seconds)}`;
+        const key = progressText({ ...c }, 0);
+        if (lastText.get(e.stepId) === key) break;
+        if (out.live) out.live(text);
+        else {
+          if (now() - (lastLine.get(e.stepId) ?? Number.NEGATIVE_INFINITY) < PROGRESS_LINE_MS) break;
+          out.line(text);
+          lastLine.set(e.stepId, now());
+        }
+        lastText.set(e.stepId, key);
         break;
+      }
       case 'step-finished': {
+        finished.add(e.result.stepId);
         const c = e.result.counters;
+        const fileCounts = [
+          c.filesIn ? `${c.filesIn} file(s) ${bytes(c.bytesIn)} in` : '',
+          c.filesOut ? `${c.filesOut} file(s) ${bytes(c.bytesOut)} out` : '',
+        ].filter(Boolean);
         const files = e.result.files?.length
-          ? `, files: ${e.result.files.map((f) => `${f.name} (${bytes(f.size)})`).join(', ')}`
+          ? `: ${e.result.files.map((f) => `${f.name} (${bytes(f.size)})`).join(', ')}`
           : '';
-        write(
-          `✓ ${e.result.stepId}: ${c.recordsIn} in, ${c.recordsOut} out, ${c.recordsRejected} rejected${c.recordsDropped ? `, ${c.recordsDropped} dropped` : ''}${files}${e.result.done ? '' : ' (continues)'}`,
+        out.line(
+          `✓ ${e.result.stepId}: ${c.recordsIn} in, ${c.recordsOut} out, ${c.recordsRejected} rejected${c.recordsDropped ? `, ${c.recordsDropped} dropped` : ''}${fileCounts.length ? `, ${fileCounts.join(', ')}` : ''}${files}${e.result.done ? '' : ' (continues)'}`,
         );
         break;
       }
       case 'retry':
-        write(`↻ ${e.state}: retrying after ${e.error}`);
+        out.line(`↻ ${e.state}: retrying after ${e.error}`);
         break;
       case 'job-finished':
         break;
@@ -46,45 +132,22 @@ export function progressPrinter(
   };
 }
 
-/** The job summary: status line, per-step counters, files, rejects, failure. */
-export function jobSummary(
-  job: JobRecord | undefined,
-  result: Pick<LocalRunResult, 'jobId' | 'status' | 'error'>,
-): string {
-  if (!job)
-    return `job ${result.jobId} ${result.status}${result.error ? `: ${result.error.Cause ?? result.error.Error}` : ''}`;
-  const ms = job.endTime ? Date.parse(job.endTime) - Date.parse(job.startTime) : 0;
-  const lines = [
-    `job ${job.id} ${job.status} in ${(ms / 1000).toFixed(1)} s — ${job.totalRecords} records read, ${job.processedRecords} processed${job.test ? ' (test run)' : ''}`,
-  ];
-  const steps = Object.values(job.steps ?? {});
-  if (steps.length) {
-    lines.push(
-      table(
-        ['step', 'type', 'in', 'out', 'rejected', 'dropped', 'files', 'ms'],
-        steps.map((s) => [
-          s.stepId,
-          s.type,
-          s.recordsIn,
-          s.recordsOut,
-          s.recordsRejected,
-          s.recordsDropped,
-          s.files?.length ?? 0,
-          s.durationMs,
-        ]),
+/**
+ * The local environment of a command. Its state folder's services may be shared with other idx processes (a
+ * second terminal); closing says so when it waits for them.
+ */
+export function commandEnvironment(options: Pick<LocalEnvironmentOptions, 'extras'> = {}): Promise<LocalEnvironment> {
+  return startLocalEnvironment({
+    ...options,
+    onWait: (pids) =>
+      process.stderr.write(
+        `waiting for ${pids.length} other idx process(es) (pid ${pids.join(', ')}) still using the local services\n`,
       ),
-    );
-    for (const s of steps) for (const f of s.files ?? []) lines.push(`  ${s.stepId} → ${f.name} (${bytes(f.size)})`);
-    for (const s of steps)
-      if (s.rejectedLocation)
-        lines.push(`  ${s.stepId}: ${s.recordsRejected} rejected records at ${s.rejectedLocation}`);
-  }
-  if (job.error) lines.push(`failed: ${String(job.error.code ?? job.error.name)}: ${String(job.error.message ?? '')}`);
-  return lines.join('\n');
+  });
 }
 
-/** Options shared by run and start. */
-interface RunFlags {
+/** The flags of `idx run` that shape the execution input. */
+export interface RunFlags {
   readonly limit?: string;
   readonly test?: boolean;
   readonly 'full-extract'?: boolean;
@@ -92,28 +155,57 @@ interface RunFlags {
   readonly schedule?: string;
 }
 
-function inputFrom(flags: RunFlags): ExecutionInput {
+/**
+ * The execution input of a local run. With `--schedule`, the run starts as that schedule's rule starts it
+ * deployed (its id, limit, fullExtract and logLevel); flags given on the command line override each of them.
+ */
+export function inputFrom(flags: RunFlags, dataflow?: Pick<Dataflow, 'id' | 'schedules'>): ExecutionInput {
   const limit = flags.limit === undefined ? undefined : Number(flags.limit);
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1))
     throw usage('--limit takes a positive whole number');
+  let scheduled: ExecutionInput = {};
+  if (flags.schedule !== undefined) {
+    const name = flags.schedule;
+    const schedule = dataflow?.schedules.find((s) => s.name === name || s.id === name);
+    if (!schedule) {
+      const names = (dataflow?.schedules ?? []).map((s) => JSON.stringify(s.name));
+      throw new IdxError('IDX_SCHEDULE_NOT_FOUND', `dataflow "${dataflow?.id ?? '?'}" has no schedule "${name}"`, {
+        param: 'schedules',
+        expected: names.length ? `one of ${names.join(', ')} (a name or an id)` : 'a dataflow with schedules',
+        received: JSON.stringify(name),
+      });
+    }
+    const { limit: scheduleLimit, ...rest } = scheduleInput(schedule);
+    scheduled = { ...rest, ...(scheduleLimit === null ? {} : { limit: scheduleLimit }) };
+  }
   return {
+    ...scheduled,
     ...(flags.test ? { test: true } : {}),
     ...(limit === undefined ? {} : { limit }),
     ...(flags['full-extract'] ? { fullExtract: true } : {}),
     ...(flags['log-level'] ? { logLevel: flags['log-level'] as ExecutionInput['logLevel'] } : {}),
-    ...(flags.schedule ? { scheduleId: flags.schedule } : {}),
   };
 }
 
-const RUN_OPTIONS = {
-  limit: { type: 'string' },
-  test: { type: 'boolean' },
-  'full-extract': { type: 'boolean' },
-  'log-level': { type: 'string' },
-  schedule: { type: 'string' },
-  json: { type: 'boolean' },
-  stats: { type: 'boolean' },
-} as const;
+/** Flags of `idx run` (and of `idx start` and the local `idx test`). */
+export const RUN_FLAGS = {
+  limit: { type: 'string', value: 'N', description: 'read at most N records from the sources; the watermark stays' },
+  test: { type: 'boolean', description: 'a test run: 10 records, the watermark stays' },
+  'full-extract': { type: 'boolean', description: 'read everything, ignoring the delta watermark' },
+  'log-level': { type: 'string', value: 'L', description: 'trace detail: error, info (default) or debug' },
+  schedule: {
+    type: 'string',
+    value: 'NAME',
+    description: 'run as the schedule NAME (name or id) runs: its limit, fullExtract and logLevel, unless given here',
+  },
+  json: { type: 'boolean', description: 'print the job record as JSON instead of the summary' },
+  stats: { type: 'boolean', description: 'also print throughput and peak memory' },
+} as const satisfies Flags;
+
+/** Flags of `idx sample`. */
+export const SAMPLE_FLAGS = {
+  records: { type: 'string', value: 'N', description: 'accounts in the sample CSV (default 1000)' },
+} as const satisfies Flags;
 
 /** `--stats`: throughput of the job and the process's peak resident memory. */
 export function statsLine(job: JobRecord | undefined): string {
@@ -144,22 +236,22 @@ export async function runFile(
     process.stdout.write(
       `${JSON.stringify(result.job ?? { id: result.jobId, status: result.status, error: result.error }, null, 2)}\n`,
     );
-  else process.stdout.write(`${jobSummary(result.job, result)}\n`);
+  else {
+    const state = await new DataflowStateStore(env.services.dynamo, env.config.tables.state).get(dataflow.id);
+    process.stdout.write(`${jobSummary(result.job, result, state)}\n`);
+  }
   if (stats) process.stderr.write(`${statsLine(result.job)}\n`);
   return result;
 }
 
-/** `idx run <file> [--limit N] [--test] [--full-extract] [--log-level L] [--schedule NAME] [--json]` */
+/** `idx run <file|id> [--limit N] [--test] [--full-extract] [--log-level L] [--schedule NAME] [--json]` */
 export async function runCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: RUN_OPTIONS });
-  const file = positionals[0];
-  if (!file)
-    throw usage(
-      'idx run <file> [--limit N] [--test] [--full-extract] [--log-level info|error|debug] [--schedule NAME] [--json]',
-    );
-  const input = inputFrom(values);
-  loadValid(file);
-  const env = await startLocalEnvironment({ extras: defaultExtras() });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: RUN_FLAGS });
+  const arg = positionals[0];
+  if (!arg) throw usage('idx run <file|id> [options] (idx run --help lists them)');
+  const file = dataflowFileOf(arg);
+  const input = inputFrom(values, loadValid(file));
+  const env = await commandEnvironment({ extras: defaultExtras() });
   try {
     const result = await runFile(env, file, input, values.json === true, values.stats === true);
     return result.status === 'succeeded' ? EXIT.ok : EXIT.failed;
@@ -170,10 +262,10 @@ export async function runCommand(args: string[]): Promise<number> {
 
 /** `idx sample [--records N]`: writes the sample input CSV to the local S3, without running anything. */
 export async function sampleCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { records: { type: 'string' } } });
+  const { values } = parseArgs({ args, options: SAMPLE_FLAGS });
   const records = Number(values.records ?? 1000);
   if (!Number.isInteger(records) || records < 0) throw usage('idx sample [--records N]');
-  const env = await startLocalEnvironment();
+  const env = await commandEnvironment();
   try {
     const size = await seedSample(env.services.s3, records);
     process.stdout.write(`seeded s3://${SAMPLE.bucket}/${SAMPLE.inputKey} with ${records} accounts (${bytes(size)})\n`);
@@ -192,13 +284,13 @@ export const MAIN_DATAFLOW = 'dataflows/eloqua-outbound.json';
  * Prints the job summary and where the CSV landed in the embedded SFTP server's folder.
  */
 export async function startCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: RUN_OPTIONS });
+  const { values } = parseArgs({ args, options: RUN_FLAGS });
   const dataflow = loadValid(MAIN_DATAFLOW);
-  const env = await startLocalEnvironment({ extras: defaultExtras() });
+  const env = await commandEnvironment({ extras: defaultExtras() });
   try {
     for (const line of Object.values(env.info)) process.stderr.write(`${line}\n`);
     const state = await new DataflowStateStore(env.services.dynamo, env.config.tables.state).get(dataflow.id);
-    const input = inputFrom(values);
+    const input = inputFrom(values, dataflow);
     const initial = state.watermark === undefined && !input.test && input.limit === undefined;
     if (initial) process.stderr.write(`first run of ${dataflow.id}: initial load of every account (full extract)\n`);
     const result = await runFile(

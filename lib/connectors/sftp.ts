@@ -41,6 +41,8 @@ export interface SftpEndpoint extends SftpAddress {
   readonly passphrase?: string;
   /** Connection and idle timeout. */
   readonly timeoutMs: number;
+  /** Names the server in {@link SftpConnection.id} instead of host:port (a server whose port is not stable). */
+  readonly label?: string;
 }
 
 /** The OpenSSH-style fingerprint of a host key blob: `SHA256:<base64 without padding>`. */
@@ -76,9 +78,10 @@ export class SftpConnection {
     this.#log = log;
   }
 
-  /** `sftp://user@host:port`: names the account in processed-file marks and messages. */
+  /** `sftp://user@host:port` (or `sftp://user@label`): names the account in processed-file marks and messages. */
   get id(): string {
-    return `sftp://${this.#endpoint.username}@${this.#endpoint.host}:${this.#endpoint.port}`;
+    const e = this.#endpoint;
+    return `sftp://${e.username}@${e.label ?? `${e.host}:${e.port}`}`;
   }
 
   /** The open client, connecting first when needed. */

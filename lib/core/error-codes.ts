@@ -101,11 +101,44 @@ export const ERROR_CODES = {
     seen: ['validation'],
     action: 'Use only the pattern letters listed under “expected”, or a named format (ISO, epoch).',
   },
+  IDX_DEPLOYED_ACCESS: {
+    summary: 'AWS refused a call of a `--deployed` command (access denied, or the resource does not exist).',
+    transience: 'permanent',
+    seen: ['command'],
+    action:
+      'Check that the stack is deployed with this prefix and region, and that your identity may read its tables and start its state machines.',
+  },
+  IDX_DEPLOYED_AWS: {
+    summary: 'AWS answered a `--deployed` command with an error not listed above.',
+    transience: 'either',
+    seen: ['command'],
+    action:
+      'Read AWS’s error name and message in the line; retry when it says the service was throttled or unavailable.',
+  },
+  IDX_DEPLOYED_CREDENTIALS: {
+    summary: 'AWS did not accept (or could not find) the credentials of a `--deployed` command.',
+    transience: 'permanent',
+    seen: ['command'],
+    action:
+      'Configure AWS credentials (`AWS_PROFILE`, environment variables or SSO login) for the account the stack is deployed in.',
+  },
+  IDX_DEPLOYED_NETWORK: {
+    summary: 'A `--deployed` command could not reach AWS.',
+    transience: 'transient',
+    seen: ['command'],
+    action: 'Check the network or proxy settings and try again.',
+  },
   IDX_DEPLOYED_NOT_FOUND: {
     summary: 'No deployed state machine has the name derived from the dataflow id and prefix.',
     transience: 'permanent',
     seen: ['command'],
     action: 'Deploy first (`npx cdk deploy`), and check `AWS_REGION`, the account and `--prefix`.',
+  },
+  IDX_DEPLOYED_REGION: {
+    summary: 'A `--deployed` command has no AWS region.',
+    transience: 'permanent',
+    seen: ['command'],
+    action: 'Set `AWS_REGION` (or your profile’s region) or pass `--region`.',
   },
   IDX_DEPLOYED_TIMEOUT: {
     summary: 'A deployed test run was still running when the command stopped waiting for it.',
@@ -114,11 +147,44 @@ export const ERROR_CODES = {
     action:
       'Follow the execution in the Step Functions console (link in the message), or look it up later with `idx jobs show <jobId> --deployed`.',
   },
+  IDX_DEPLOY_CONTEXT: {
+    summary: 'A deployment setting in the CDK context has the wrong shape.',
+    transience: 'permanent',
+    seen: ['command'],
+    action: 'Fix the setting in `cdk.json` (or `-c`) as the message says.',
+  },
   IDX_DEPLOY_INVALID: {
     summary: 'At least one dataflow in `dataflows/` has errors, so nothing is synthesized or deployed.',
     transience: 'permanent',
     seen: ['command'],
     action: 'Fix every problem listed (file, step, parameter), then run `cdk synth` or `cdk deploy` again.',
+  },
+  IDX_DEPLOY_OVERRIDE: {
+    summary: '`identity-sync:params` sets a param for a dataflow or step that does not exist.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Fix the dataflow id or step id under `identity-sync:params` in `cdk.json`.',
+  },
+  IDX_DEPLOY_PARAM_EMPTY: {
+    summary:
+      'A deployed dataflow leaves empty a connection param that only has a meaning locally (an SFTP/FTP host, an S3 bucket).',
+    transience: 'permanent',
+    seen: ['validation'],
+    action:
+      'Set the param in the dataflow, or for this deployment in `cdk.json` under `identity-sync:params`; or leave the dataflow out with `identity-sync:skipDataflows`.',
+  },
+  IDX_DEPLOY_SECRET_UNKNOWN: {
+    summary: 'A deployed dataflow names a secret that `identity-sync:secrets` does not list.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action:
+      'Create the secret in Secrets Manager and add its name to `identity-sync:secrets`, or fix the name in the dataflow.',
+  },
+  IDX_DEPLOY_SELECTION: {
+    summary: '`identity-sync:dataflows` or `identity-sync:skipDataflows` names a dataflow that is not in `dataflows/`.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Fix the id in `cdk.json`, or add the dataflow file.',
   },
   IDX_DSV_COLUMNS: {
     summary: 'A delimited row has a different number of columns than the header.',
@@ -194,6 +260,12 @@ export const ERROR_CODES = {
     transience: 'permanent',
     seen: ['validation', 'step'],
     action: 'Correct the JEXL syntax of the expression at the path given.',
+  },
+  IDX_FILE_NOT_FOUND: {
+    summary: 'A file named on the command line does not exist (or an id names no file in `dataflows/`).',
+    transience: 'permanent',
+    seen: ['command'],
+    action: 'Check the path, or give the id of a dataflow in `dataflows/`.',
   },
   IDX_FILE_READ: {
     summary: 'The dataflow file cannot be read.',
@@ -335,6 +407,12 @@ export const ERROR_CODES = {
     seen: ['step'],
     action: 'Report it with the message and the job’s trace.',
   },
+  IDX_JOB_NOT_FOUND: {
+    summary: 'No job has the id given to `idx jobs show`.',
+    transience: 'permanent',
+    seen: ['command'],
+    action: 'List the jobs with `idx jobs` (add `--deployed` for the deployed table) and copy the id from there.',
+  },
   IDX_JSON_INVALID: {
     summary: 'A file to parse is not valid JSON.',
     transience: 'permanent',
@@ -385,6 +463,12 @@ export const ERROR_CODES = {
     transience: 'permanent',
     seen: ['step'],
     action: 'A script declares lane support it cannot honour; report it with the step type.',
+  },
+  IDX_LOCAL_BUSY: {
+    summary: 'The embedded services of a local state folder are held by another idx process that does not share them.',
+    transience: 'transient',
+    seen: ['command'],
+    action: 'Wait for the other `idx` process to end, or point `IDX_HOME` at another state folder.',
   },
   IDX_LOOKUP_MATCH: {
     summary: 'An account matches the record, and the step is set to reject matches.',
@@ -528,6 +612,12 @@ export const ERROR_CODES = {
     transience: 'permanent',
     seen: ['validation'],
     action: 'Correct the field named in the path (frequencyType, frequencyInterval, nextJobStartTime in UTC, …).',
+  },
+  IDX_SCHEDULE_NOT_FOUND: {
+    summary: '`idx run --schedule` names a schedule the dataflow does not have.',
+    transience: 'permanent',
+    seen: ['command'],
+    action: 'Use the `id` or `name` of one of the dataflow’s `schedules`.',
   },
   IDX_SCHEDULE_SHAPE: {
     summary: '`schedules` is not an array of objects.',

@@ -63,6 +63,14 @@ export interface StepResult {
   readonly chain?: readonly StepResult[];
   /** Names and sizes of the files this step wrote or uploaded, for the job record. */
   readonly files?: readonly { readonly name: string; readonly size: number }[];
+  /** Files a reader selected but did not read, and why (see StepOutput.skipped). */
+  readonly skipped?: readonly SkippedFile[];
+}
+
+/** A file a reader selected but did not read. */
+export interface SkippedFile {
+  readonly name: string;
+  readonly reason: string;
 }
 
 /** Counters at zero. */

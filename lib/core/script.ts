@@ -60,6 +60,11 @@ export interface StepOutput {
   createFile(name: string): Writable;
   /** A writer reports a file it delivered to its target (listed in the job record with its size). */
   delivered(name: string, size: number): void;
+  /**
+   * A reader reports a file it selected by name but did not read, and why (already imported, a test run reading
+   * one file); the job record lists them. Optional: outputs that keep no job record ignore it.
+   */
+  skipped?(name: string, reason: string): void;
   /** How many more records a reader may emit (the job's limit, 10 for test runs); Infinity when unlimited. */
   readonly remaining: number;
 }

@@ -47,6 +47,11 @@ export interface SftpAddress {
   readonly port: number;
   /** `SHA256:<base64>` as OpenSSH prints it (bare base64 or hex also read); unset: any host key, with a warning. */
   readonly hostKeyFingerprint?: string;
+  /**
+   * Names the server in processed-file marks and file names instead of host:port (the embedded server, whose port
+   * changes from run to run).
+   */
+  readonly label?: string;
 }
 
 /** The clients a step or job action uses. */

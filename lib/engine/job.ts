@@ -10,7 +10,7 @@ import { jobPrefix } from '../core/keys.ts';
 import type { StepResult } from '../core/refs.ts';
 import type { JobContext, LogLevel } from '../core/script.ts';
 import type { Services } from '../core/services.ts';
-import { type JobRecord, type JobState, JobStore } from '../stores/jobs.ts';
+import { type DeltaBasis, type JobRecord, type JobState, JobStore } from '../stores/jobs.ts';
 import { DataflowStateStore } from '../stores/state.ts';
 import { TraceLogger } from './logger.ts';
 
@@ -85,8 +85,21 @@ export async function startJob(event: StartEvent, services: Services, echo = tru
   await state.acquireLock(event.dataflow.id, jobId, Date.now(), services.config.lockTtlMs);
   try {
     const current = await state.get(event.dataflow.id);
-    const schedule = event.dataflow.schedules.find((s) => s.id === input.scheduleId || s.name === input.scheduleId);
+    // A manual run names no schedule; it must not take the period of a schedule that has no id either.
+    const schedule =
+      input.scheduleId === undefined
+        ? undefined
+        : event.dataflow.schedules.find((s) => s.id === input.scheduleId || s.name === input.scheduleId);
     const from = current.watermark ?? event.dataflow.lastRuntime ?? firstRunFrom(start, schedule).toISOString();
+    const deltaBasis: DeltaBasis = fullExtract
+      ? 'full-extract'
+      : current.watermark !== undefined
+        ? 'watermark'
+        : event.dataflow.lastRuntime !== undefined
+          ? 'lastRuntime'
+          : schedule && schedule.frequencyType !== 'once'
+            ? 'first-run-schedule'
+            : 'first-run';
     const job: JobContext = {
       id: jobId,
       dataflowId: event.dataflow.id,
@@ -103,7 +116,7 @@ export async function startJob(event: StartEvent, services: Services, echo = tru
     };
     const log = new TraceLogger({ jobId, level: logLevel, redactor: services.secrets.redactor, echo });
     log.info(
-      `job started${test ? ' (test run, 10 records)' : ''}${fullExtract ? ', full extract' : `, changes after ${from}`}${limit && !test ? `, limit ${limit}` : ''}`,
+      `job started${test ? ' (test run, 10 records)' : ''}${fullExtract ? ', full extract' : `, changes after ${from} (${deltaBasis})`}${limit && !test ? `, limit ${limit}` : ''}`,
     );
     const now = new Date().toISOString();
     const record: JobRecord = {
@@ -125,6 +138,7 @@ export async function startJob(event: StartEvent, services: Services, echo = tru
       fullExtract,
       logLevel,
       ...(job.delta ? { delta: job.delta } : {}),
+      deltaBasis,
       stage: { bucket: services.config.stageBucket, prefix: jobPrefix(job.dataflowId, jobId) },
       expiresAt: Math.floor(Date.now() / 1000) + JOB_RETENTION_S,
     };
@@ -188,7 +202,8 @@ export async function completeJob(
     log.info(`watermark not moved (${job.test ? 'test run' : `limited run, limit ${job.limit}`})`);
   }
   log.info(`job succeeded: ${totals.totalRecords} records read, ${totals.processedRecords} processed`);
-  if (!job.test) await state.recordSuccess(job.dataflowId, job.id, watermark, endTime);
+  if (job.test) await state.recordTestSuccess(job.dataflowId, job.id, endTime);
+  else await state.recordSuccess(job.dataflowId, job.id, watermark, endTime);
   await new JobStore(services.dynamo, services.config.tables.jobs).finish(job.id, {
     status: 'succeeded',
     endTime,

@@ -5,7 +5,7 @@
  */
 import type { Writable } from 'node:stream';
 import { IdxError } from '../core/errors.ts';
-import type { StepCounters } from '../core/refs.ts';
+import type { SkippedFile, StepCounters } from '../core/refs.ts';
 import type { DataRecord, Kind, RecordError, StepLogger, StepOutput } from '../core/script.ts';
 
 /** Receives NDJSON text in coalesced chunks. */
@@ -21,6 +21,8 @@ export interface FileSink {
 
 /** Coalescing threshold: one write per ~256 KB instead of one per record. */
 const CHUNK = 256 * 1024;
+/** Skipped files a job record lists one by one per step (a DynamoDB item holds at most 400 KB). */
+const MAX_SKIPPED = 100;
 /** How many records `logLevel: debug` logs at each step boundary. */
 const DEBUG_SAMPLE = 3;
 
@@ -140,6 +142,21 @@ export class EngineOutput implements StepOutput {
   delivered(name: string, size: number): void {
     this.deliveredFiles.push({ name, size });
     this.#opts.log.info(`delivered file ${name} (${size} bytes)`);
+  }
+
+  readonly #skipped: SkippedFile[] = [];
+  #skippedUnlisted = 0;
+
+  /** Files a reader skipped, with the reason: the first {@link MAX_SKIPPED}, then one entry counting the rest. */
+  get skippedFiles(): SkippedFile[] {
+    return this.#skippedUnlisted
+      ? [...this.#skipped, { name: `${this.#skippedUnlisted} more file(s)`, reason: 'not listed one by one' }]
+      : this.#skipped;
+  }
+
+  skipped(name: string, reason: string): void {
+    if (this.#skipped.length < MAX_SKIPPED) this.#skipped.push({ name, reason });
+    else this.#skippedUnlisted++;
   }
 
   drop(_record: DataRecord): void {

@@ -36,8 +36,13 @@ export interface RunStepOptions {
   readonly deadline: number;
   /** Write JSON log lines to stdout. @default true */
   readonly echo?: boolean;
-  /** Called on progress of long steps (every 100,000 records). */
+  /** Called on progress of long steps (every 100,000 records, and every `progressIntervalMs`). */
   readonly onProgress?: (stepId: string, counters: StepCounters) => void;
+  /**
+   * Also report every step's counters at this interval while it runs: readers count no records in, and a slow
+   * source reaches 100,000 records late. @default no periodic report
+   */
+  readonly progressIntervalMs?: number;
 }
 
 /** The trace logger of one step of a job, masking the job's secrets. */
@@ -117,6 +122,13 @@ export async function runStep(
   const members = await openMembers(invocation, services, registry, options, controller.signal);
   const head = members[0] as Member;
   let read: ReadResult | undefined;
+  const ticker =
+    options.onProgress && options.progressIntervalMs
+      ? setInterval(() => {
+          for (const m of members) options.onProgress?.(m.spec.id, { ...m.counters });
+        }, options.progressIntervalMs)
+      : undefined;
+  ticker?.unref();
   try {
     read = await runMembers(members, openInputs(event, services), job, services);
   } catch (error) {
@@ -124,6 +136,7 @@ export async function runStep(
     abortMembers(members, error);
     throw locateError(error, { stepId: head.spec.id, dataflowId: job.dataflowId });
   } finally {
+    clearInterval(ticker);
     for (const m of members) await m.driver.instance.close?.();
   }
   return finishMembers(members, read, { services, job, iteration: invocation.iteration, started });
@@ -494,6 +507,7 @@ async function finishMember(
     ...(filesRef?.files.map((f) => ({ name: f.name, size: f.size })) ?? []),
     ...m.out.deliveredFiles,
   ];
+  const skipped = [...(m.previous?.skipped ?? []), ...m.out.skippedFiles];
   const result: StepResult = {
     stepId: m.spec.id,
     type: m.spec.type,
@@ -505,6 +519,7 @@ async function finishMember(
     iteration: ctx.iteration + 1,
     ...(deferredList.length ? { deferred: deferredList } : {}),
     ...(fileList.length ? { files: fileList } : {}),
+    ...(skipped.length ? { skipped } : {}),
   };
   m.log.info(
     `step ${ctx.done ? 'finished' : 'paused for continuation'}: ${total.recordsIn} records in, ${total.recordsOut} out, ${total.recordsRejected} rejected, ${total.recordsDropped} dropped${
@@ -523,6 +538,7 @@ async function recordSummary(m: Member, result: StepResult, ctx: FinishContext):
     type: m.spec.type,
     ...result.counters,
     ...(result.files ? { files: result.files } : {}),
+    ...(result.skipped ? { skipped: result.skipped } : {}),
     ...(result.rejected.count > 0
       ? {
           rejectedLocation: `s3://${services.config.stageBucket}/${jobPrefix(job.dataflowId, job.id)}${m.spec.key}/`,

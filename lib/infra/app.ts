@@ -10,10 +10,19 @@
  * - `identity-sync:stageExpirationDays`: days staged objects are kept (default 7)
  * - `identity-sync:functions`: step function settings, `{"*": {...}, "<dataflow id>": {...}}` with
  *   `memorySize` (MB) and `timeoutSeconds`
+ * - `identity-sync:dataflows`: ids of the dataflows to deploy (default every file of the folder)
+ * - `identity-sync:skipDataflows`: ids of dataflows not to deploy (cdk.json: the local sample)
+ * - `identity-sync:params`: step params set for the deployment, `{"<dataflow id>": {"<step id>" | "*": {...}}}`
+ *   (SFTP hosts and logins the files leave empty so they run locally)
+ * - `identity-sync:secrets`: the secret names created in Secrets Manager; when set, a dataflow needing another
+ *   one fails the synth
+ * Values given with `-c key=value` are JSON text (`-c 'identity-sync:skipDataflows=["sample-s3-csv"]'`).
  */
 import { Annotations, type App, Duration } from 'aws-cdk-lib';
+import { IdxError, showValue } from '../core/errors.ts';
 import { formatProblem } from '../dataflow/problems.ts';
 import { defaultRegistry } from '../scripts/index.ts';
+import type { DeploySettings, ParamOverrides } from './deploy-checks.ts';
 import { loadDataflowDir } from './load.ts';
 import { IdentitySyncStack, type IdentitySyncStackProps } from './stack.ts';
 import type { StepFunctionSettings } from './step-function.ts';
@@ -70,12 +79,59 @@ export function propsFromContext(get: (key: string) => unknown): Omit<IdentitySy
   };
 }
 
+/** A context value as given in cdk.json (JSON already) or with `-c key=value` (JSON text). */
+function jsonOf(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    return value;
+  }
+}
+
+function idList(value: unknown, key: string): string[] | undefined {
+  const v = jsonOf(value);
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+    throw new IdxError('IDX_DEPLOY_CONTEXT', `${KEY}:${key} must be a list of names`, {
+      expected: 'a JSON array of strings, e.g. ["sample-s3-csv"]',
+      received: showValue(value),
+    });
+  return v as string[];
+}
+
+/** The deployment settings of the app's context: which dataflows, their params, the secrets provided. */
+export function deploySettingsFromContext(get: (key: string) => unknown): DeploySettings {
+  const only = idList(get(`${KEY}:dataflows`), 'dataflows');
+  const skip = idList(get(`${KEY}:skipDataflows`), 'skipDataflows');
+  const secrets = idList(get(`${KEY}:secrets`), 'secrets');
+  const params = jsonOf(get(`${KEY}:params`));
+  const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+  if (
+    params !== undefined &&
+    !(
+      isObject(params) &&
+      Object.values(params).every((steps) => isObject(steps) && Object.values(steps).every(isObject))
+    )
+  )
+    throw new IdxError('IDX_DEPLOY_CONTEXT', `${KEY}:params must map dataflow ids to step ids to params`, {
+      expected: '{"<dataflow id>": {"<step id>" or "*": {"<param>": value}}}',
+      received: showValue(params),
+    });
+  return {
+    ...(only ? { only } : {}),
+    ...(skip ? { skip } : {}),
+    ...(secrets ? { secrets } : {}),
+    ...(params ? { params: params as ParamOverrides } : {}),
+  };
+}
+
 /** Loads and validates the dataflows named by the app's context and adds the stack to the app. */
 export function buildApp(app: App): IdentitySyncStack {
   const get = (key: string) => app.node.tryGetContext(key) as unknown;
   const dir = (get(`${KEY}:dataflowsDir`) as string | undefined) ?? 'dataflows';
   const registry = defaultRegistry();
-  const { dataflows, warnings } = loadDataflowDir(dir, registry);
+  const { dataflows, warnings } = loadDataflowDir(dir, registry, deploySettingsFromContext(get));
   const stack = new IdentitySyncStack(app, (get(`${KEY}:stackName`) as string | undefined) ?? 'IdentitySync', {
     dataflows,
     registry,

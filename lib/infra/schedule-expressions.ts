@@ -16,6 +16,12 @@
  *   30th or 31st runs on the last day of each month instead (`L`), so short months are not skipped.
  * Without a start time ("now" in IdentitySync) recurring schedules use `rate()`, and `month` runs at 00:00 UTC on
  * the 1st.
+ *
+ * {@link schedulePlan} says how a schedule deploys as IdentitySync means it, so a start time is the phase of every
+ * interval: where a cron expression keeps it, a rule with that expression; where one cannot (every 7 minutes, 5
+ * hours, 3 days, 2 weeks), an EventBridge Scheduler schedule with that `rate()` whose start date is the next
+ * occurrence on the phase; every n months where n does not divide 12, one rule per year of the cycle (the months
+ * of that year, every lcm(12, n)/12 years); and `once` without a start time runs when the stack is deployed.
  */
 
 import type { ExecutionInput } from '../core/events.ts';
@@ -68,6 +74,93 @@ export function scheduleExpression(schedule: Schedule): string | undefined {
     default:
       throw new Error(`unknown frequencyType ${JSON.stringify(schedule.frequencyType)}`);
   }
+}
+
+/** How a scheduling object deploys (see the notes at the top of this file). */
+export type SchedulePlan =
+  /** EventBridge rules, one per expression. */
+  | { readonly kind: 'rules'; readonly expressions: readonly string[] }
+  /** An EventBridge Scheduler `rate()` schedule that first fires at `start`. */
+  | { readonly kind: 'scheduler'; readonly expression: string; readonly start: Date }
+  /** One execution started when the stack is deployed (a `once` schedule without a start time). */
+  | { readonly kind: 'at-deploy' };
+
+/**
+ * How far after synthesis a Scheduler start date must be: the deployment takes a while, and a start date passed
+ * by then would fire at once. An occurrence due sooner is left out; the next one starts the schedule.
+ */
+export const SCHEDULER_START_MARGIN_MS = 10 * 60_000;
+
+const MINUTE_MS = 60_000;
+
+/** The first occurrence of `start + k × period` (k ≥ 0) at or after `notBefore`. */
+export function nextOccurrence(start: Date, periodMs: number, notBefore: Date): Date {
+  const behind = notBefore.getTime() - start.getTime();
+  if (behind <= 0) return start;
+  return new Date(start.getTime() + Math.ceil(behind / periodMs) * periodMs);
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+/**
+ * Every n months from the start's month, n not dividing 12: the months repeat only every lcm(12, n) months, so
+ * there is one cron expression per year of that cycle, listing its months and stepping by the cycle's years.
+ */
+function monthCycleExpressions(start: Date, n: number, minute: number, hour: number, dom: string): string[] {
+  const years = n / gcd(12, n);
+  const first = start.getUTCMonth();
+  const out: string[] = [];
+  for (let k = 0; k < years; k++) {
+    const months: number[] = [];
+    for (let m = 0; m < 12; m++) if ((((12 * k + m - first) % n) + n) % n === 0) months.push(m + 1);
+    if (months.length)
+      out.push(`cron(${minute} ${hour} ${dom} ${months.join(',')} ? ${start.getUTCFullYear() + k}/${years})`);
+  }
+  return out;
+}
+
+/**
+ * How a scheduling object deploys: rules, a Scheduler rate schedule on the start time's phase, or a run at
+ * deployment. `now` is when the stack is synthesized.
+ */
+export function schedulePlan(schedule: Schedule, now: Date): SchedulePlan {
+  const n = schedule.frequencyInterval ?? 1;
+  const start = scheduleStart(schedule);
+  const expression = scheduleExpression(schedule);
+  if (expression === undefined) return { kind: 'at-deploy' };
+  const onPhase = (periodMs: number, rateText: string): SchedulePlan => ({
+    kind: 'scheduler',
+    expression: rateText,
+    start: nextOccurrence(start as Date, periodMs, new Date(now.getTime() + SCHEDULER_START_MARGIN_MS)),
+  });
+  if (start) {
+    switch (schedule.frequencyType) {
+      case 'minute':
+        if (n > 1 && 60 % n !== 0) return onPhase(n * MINUTE_MS, rate(n, 'minute'));
+        break;
+      case 'hour':
+        if (24 % n !== 0) return onPhase(n * 60 * MINUTE_MS, rate(n, 'hour'));
+        break;
+      case 'day':
+        if (n > 1) return onPhase(n * 1440 * MINUTE_MS, rate(n, 'day'));
+        break;
+      case 'week':
+        if (n > 1) return onPhase(7 * n * 1440 * MINUTE_MS, rate(7 * n, 'day'));
+        break;
+      case 'month':
+        if (12 % n !== 0) {
+          const dom = start.getUTCDate() > 28 ? 'L' : String(start.getUTCDate());
+          return {
+            kind: 'rules',
+            expressions: monthCycleExpressions(start, n, start.getUTCMinutes(), start.getUTCHours(), dom),
+          };
+        }
+        break;
+    }
+  }
+  return { kind: 'rules', expressions: [expression] };
 }
 
 /** The id a schedule passes as `scheduleId`: its IdentitySync id when it has one, else its (unique) name. */

@@ -1,15 +1,20 @@
 /**
- * A dataflow's scheduling objects as EventBridge rules (UTC, like IdentitySync). Each rule starts the state
- * machine with `{scheduleId, fullExtract, limit, logLevel}`; a disabled schedule is a disabled rule. How
- * `nextJobStartTime` anchors each frequency is explained in lib/infra/schedule-expressions.ts.
+ * A dataflow's scheduling objects as EventBridge rules and Scheduler schedules (UTC, like IdentitySync). Each starts
+ * the state machine with `{scheduleId, fullExtract, limit, logLevel}`; a disabled schedule is a disabled rule or
+ * schedule. How `nextJobStartTime` anchors each frequency is explained in lib/infra/schedule-expressions.ts.
  */
-import { Annotations } from 'aws-cdk-lib';
+import { Annotations, Stack } from 'aws-cdk-lib';
 import { Schedule as EventSchedule, Rule, RuleTargetInput } from 'aws-cdk-lib/aws-events';
 import { SfnStateMachine } from 'aws-cdk-lib/aws-events-targets';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { ScheduleExpression, Schedule as SchedulerSchedule, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
+import { StepFunctionsStartExecution } from 'aws-cdk-lib/aws-scheduler-targets';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import type { Dataflow } from '../dataflow/types.ts';
-import { scheduleExpression, scheduleInput, scheduleStart } from './schedule-expressions.ts';
+import { acknowledge } from './nag.ts';
+import { scheduleInput, schedulePlan, scheduleStart } from './schedule-expressions.ts';
 
 /** Props of {@link DataflowSchedules}. */
 export interface DataflowSchedulesProps {
@@ -22,23 +27,46 @@ export interface DataflowSchedulesProps {
   readonly now?: Date;
 }
 
-/** One EventBridge rule per scheduling object. */
+/**
+ * Every scheduling object as IdentitySync runs it: EventBridge rules where cron expressions keep its rhythm, an
+ * EventBridge Scheduler schedule where only a rate with a start date does, and a run at deployment for a `once`
+ * schedule without a start time.
+ */
 export class DataflowSchedules extends Construct {
-  /** The rules by schedule name. */
+  /** The rules by schedule name (the first rule of a schedule that needs several). */
   readonly rules: ReadonlyMap<string, Rule>;
+  /** The EventBridge Scheduler schedules by schedule name. */
+  readonly schedulers: ReadonlyMap<string, SchedulerSchedule>;
 
   constructor(scope: Construct, id: string, props: DataflowSchedulesProps) {
     super(scope, id);
     const { dataflow } = props;
     const now = props.now ?? new Date();
     const rules = new Map<string, Rule>();
+    const schedulers = new Map<string, SchedulerSchedule>();
     for (const schedule of dataflow.schedules) {
-      const expression = scheduleExpression(schedule);
-      if (expression === undefined) {
-        Annotations.of(this).addWarningV2(
-          'identity-sync:schedule-once-without-start',
-          `dataflow "${dataflow.id}", schedule "${schedule.name}": a "once" schedule needs nextJobStartTime to be deployed; no rule was created (start a run from the console or with idx test --deployed instead)`,
+      const name = schedule.name.replace(/\//g, '_');
+      const plan = schedulePlan(schedule, now);
+      const input = scheduleInput(schedule);
+      const enabled = schedule.enabled !== false;
+      const every =
+        schedule.frequencyType === 'once'
+          ? 'once'
+          : `every ${schedule.frequencyInterval ?? 1} ${schedule.frequencyType}(s)`;
+      const description =
+        `identity-sync: dataflow "${dataflow.name}" (${dataflow.id}), schedule "${schedule.name}", ${every}`.slice(
+          0,
+          512,
         );
+      if (plan.kind === 'at-deploy') {
+        if (!enabled) {
+          Annotations.of(this).addWarningV2(
+            'identity-sync:schedule-once-disabled',
+            `dataflow "${dataflow.id}", schedule "${schedule.name}": a disabled "once" schedule without nextJobStartTime does not run at deployment`,
+          );
+          continue;
+        }
+        runAtDeployment(this, `RunOnce-${name}`, props.stateMachine, input);
         continue;
       }
       const start = scheduleStart(schedule);
@@ -48,24 +76,63 @@ export class DataflowSchedules extends Construct {
           `dataflow "${dataflow.id}", schedule "${schedule.name}": nextJobStartTime ${start.toISOString()} is in the past; its rule never fires`,
         );
       }
-      const every =
-        schedule.frequencyType === 'once'
-          ? 'once'
-          : `every ${schedule.frequencyInterval ?? 1} ${schedule.frequencyType}(s)`;
-      const rule = new Rule(this, `Schedule-${schedule.name.replace(/\//g, '_')}`, {
-        description:
-          `identity-sync: dataflow "${dataflow.name}" (${dataflow.id}), schedule "${schedule.name}", ${every}`.slice(
-            0,
-            512,
-          ),
-        schedule: EventSchedule.expression(expression),
-        enabled: schedule.enabled !== false,
-        targets: [
-          new SfnStateMachine(props.stateMachine, { input: RuleTargetInput.fromObject(scheduleInput(schedule)) }),
-        ],
+      if (plan.kind === 'scheduler') {
+        schedulers.set(
+          schedule.name,
+          new SchedulerSchedule(this, `Scheduler-${name}`, {
+            description: description.slice(0, 512),
+            schedule: ScheduleExpression.expression(plan.expression),
+            start: plan.start,
+            enabled,
+            target: new StepFunctionsStartExecution(props.stateMachine, {
+              input: ScheduleTargetInput.fromObject(input),
+            }),
+          }),
+        );
+        continue;
+      }
+      plan.expressions.forEach((expression, i) => {
+        const rule = new Rule(this, i === 0 ? `Schedule-${name}` : `Schedule-${name}-${i + 1}`, {
+          description,
+          schedule: EventSchedule.expression(expression),
+          enabled,
+          targets: [new SfnStateMachine(props.stateMachine, { input: RuleTargetInput.fromObject(input) })],
+        });
+        if (i === 0) rules.set(schedule.name, rule);
       });
-      rules.set(schedule.name, rule);
     }
     this.rules = rules;
+    this.schedulers = schedulers;
   }
+}
+
+/**
+ * Starts one execution when the stack is first deployed with this schedule (IdentitySync runs a `once` schedule
+ * without a start time at once). A later deployment does not start it again.
+ */
+function runAtDeployment(scope: Construct, id: string, stateMachine: IStateMachine, input: object): AwsCustomResource {
+  const start = {
+    service: 'SFN',
+    action: 'startExecution',
+    parameters: { stateMachineArn: stateMachine.stateMachineArn, input: JSON.stringify(input) },
+    physicalResourceId: PhysicalResourceId.of(id),
+  };
+  const run = new AwsCustomResource(scope, id, {
+    onCreate: start,
+    installLatestAwsSdk: false,
+    policy: AwsCustomResourcePolicy.fromStatements([
+      new PolicyStatement({ actions: ['states:StartExecution'], resources: [stateMachine.stateMachineArn] }),
+    ]),
+  });
+  // The provider function is one per stack, shared by every run at deployment.
+  const provider = Stack.of(scope).node.tryFindChild(
+    `AWS${AwsCustomResource.PROVIDER_FUNCTION_UUID.replace(/-/g, '')}`,
+  );
+  if (provider)
+    acknowledge(
+      provider,
+      "CDK's custom-resource provider logs through the AWS managed basic execution policy (its own log group only).",
+      ['AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]'],
+    );
+  return run;
 }

@@ -2,7 +2,8 @@
  * The embedded stand-ins of local mode, started in-process on 127.0.0.1: DynamoDB (dynalite) and S3 (s3rver),
  * both persisted under `.idx/`, with the tables and the stage bucket created on first use. The Gigya emulator
  * and the SFTP server join through {@link LocalEnvironmentOptions.extras}. Environment variables point any of
- * them at a real service instead.
+ * them at a real service instead. Processes using one state folder share the services the first one started
+ * (lib/local/shared.ts), so `idx jobs` works while `idx run` is active.
  */
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +16,7 @@ import { ENV } from '../core/env.ts';
 import type { RuntimeConfig, Services } from '../core/services.ts';
 import { LocalSecretResolver } from '../engine/secrets.ts';
 import { createServices, lanesOf, makeS3Client } from '../engine/services.ts';
+import { claimServices } from './shared.ts';
 
 /** Credentials the local servers accept. */
 export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
@@ -38,15 +40,23 @@ export interface LocalEnvironmentOptions {
    * endpoint overrides plus a close function.
    */
   readonly extras?: readonly LocalExtra[];
+  /**
+   * Called once when closing waits for other processes still using this folder's services (see
+   * lib/local/shared.ts), with their pids.
+   */
+  readonly onWait?: (pids: readonly number[]) => void;
 }
 
-/** A stand-in started with the local environment. */
-export type LocalExtra = (context: { dir: string; ephemeral: boolean }) => Promise<{
+/**
+ * A stand-in started with the local environment. `provides` names the endpoints it sets, so a process using
+ * another process's services (lib/local/shared.ts) starts only the stand-ins that one does not run.
+ */
+export type LocalExtra = ((context: { dir: string; ephemeral: boolean }) => Promise<{
   readonly endpoints: Partial<RuntimeConfig['endpoints']>;
   readonly close: () => Promise<void>;
   /** Facts to show the user (e.g. the SFTP folder). */
   readonly info?: Record<string, string>;
-}>;
+}>) & { readonly provides?: readonly (keyof RuntimeConfig['endpoints'])[] };
 
 /** A running local environment. */
 export interface LocalEnvironment {
@@ -146,8 +156,13 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
   const ephemeral = options.ephemeral ?? false;
   const closers: (() => Promise<void>)[] = [];
   const info: Record<string, string> = {};
-  let dynamodbEndpoint = env[ENV.dynamodbEndpoint.name];
-  let s3Endpoint = env[ENV.s3Endpoint.name];
+  // A state folder on disk is shared with the other idx processes using it: the first starts the services.
+  const claim = ephemeral ? undefined : await claimServices(dir);
+  const shared = claim?.kind === 'client' ? claim.services : undefined;
+  if (claim?.kind === 'client') closers.push(async () => claim.detach());
+  if (shared) Object.assign(info, shared.info);
+  let dynamodbEndpoint = env[ENV.dynamodbEndpoint.name] ?? shared?.endpoints.dynamodb;
+  let s3Endpoint = env[ENV.s3Endpoint.name] ?? shared?.endpoints.s3;
   try {
     if (!dynamodbEndpoint) {
       if (!ephemeral) mkdirSync(join(dir, 'dynamodb'), { recursive: true });
@@ -170,11 +185,13 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
       closers.push(() => s3rver.close());
     }
     let endpoints: RuntimeConfig['endpoints'] = {
+      ...shared?.endpoints,
       s3: s3Endpoint,
       dynamodb: dynamodbEndpoint,
       ...(env[ENV.gigyaEndpoint.name] ? { gigya: env[ENV.gigyaEndpoint.name] } : {}),
     };
     for (const extra of options.extras ?? []) {
+      if (shared && extra.provides?.every((k) => shared.endpoints[k] !== undefined)) continue;
       const started = await extra({ dir, ephemeral });
       closers.push(started.close);
       endpoints = { ...endpoints, ...started.endpoints };
@@ -192,6 +209,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
       ...lanesOf(env),
     };
     await ensureResources(config);
+    if (claim?.kind === 'owner') claim.publish({ endpoints, info });
     const services = createServices(
       config,
       new LocalSecretResolver({
@@ -208,11 +226,14 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
       async close() {
         services.s3.destroy();
         services.dynamo.destroy();
+        if (claim?.kind === 'owner') await claim.retire(options.onWait);
         for (const c of closers.reverse()) await c().catch(() => undefined);
+        if (claim?.kind === 'owner') claim.release();
       },
     };
   } catch (error) {
     for (const c of closers.reverse()) await c().catch(() => undefined);
+    if (claim?.kind === 'owner') claim.release();
     throw error;
   }
 }

@@ -67,6 +67,11 @@ export interface GigyaFaults {
   failNext(method: string, errorCode: number, times?: number, errorMessage?: string): void;
   /** Every call of `method` waits `ms` before it is answered. */
   latency(method: string, ms: number): void;
+  /**
+   * Calls of `method` wait, unanswered, until the returned function is called (or the faults are cleared): a run
+   * held at a known point, without guessing how long it takes to get there.
+   */
+  hold(method: string): () => void;
   /** More than `callsPerSecond` calls of `method` within one second answer 403048; `undefined` lifts it. */
   rateLimit(method: string, callsPerSecond: number | undefined): void;
   /** Removes every fault. */
@@ -173,6 +178,7 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
   const calls = new Map<string, number>();
   const failures = new Map<string, Failure[]>();
   const latencies = new Map<string, number>();
+  const holds = new Map<string, { promise: Promise<void>; release: () => void }>();
   const limits = new Map<string, { perSecond: number; times: number[] }>();
   const nonces = new Map<string, number>();
   const cursors = new Map<string, CursorEntry>();
@@ -187,6 +193,22 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
     latency(method, ms) {
       latencies.set(method, ms);
     },
+    hold(method) {
+      let release: () => void = () => undefined;
+      const promise = new Promise<void>((r) => {
+        release = r;
+      });
+      const held = {
+        promise,
+        release: () => {
+          if (holds.get(method) === held) holds.delete(method);
+          release();
+        },
+      };
+      holds.get(method)?.release();
+      holds.set(method, held);
+      return held.release;
+    },
     rateLimit(method, perSecond) {
       if (perSecond === undefined) limits.delete(method);
       else limits.set(method, { perSecond, times: [] });
@@ -195,6 +217,7 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
       failures.clear();
       latencies.clear();
       limits.clear();
+      for (const held of [...holds.values()]) held.release();
     },
   };
 
@@ -538,6 +561,8 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
     calls.set(method, (calls.get(method) ?? 0) + 1);
     const delay = latencies.get(method) ?? latencies.get('*');
     if (delay) await new Promise((r) => setTimeout(r, delay));
+    const held = holds.get(method) ?? holds.get('*');
+    if (held) await held.promise;
 
     let body: Record<string, unknown>;
     let errorCode = 0;
@@ -625,6 +650,7 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
     },
     save,
     async close() {
+      for (const held of [...holds.values()]) held.release();
       if (saveTimer) clearTimeout(saveTimer);
       saveTimer = undefined;
       await new Promise<void>((resolve) => {

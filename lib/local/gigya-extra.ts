@@ -21,7 +21,7 @@ export interface GigyaExtraOptions {
 
 /** The local-environment stand-in that runs the Gigya emulator. */
 export function gigyaExtra(options: GigyaExtraOptions = {}): LocalExtra {
-  return async ({ dir, ephemeral }) => {
+  const start: LocalExtra = async ({ dir, ephemeral }) => {
     const env = options.env ?? process.env;
     const given = env[ENV.gigyaEndpoint.name];
     if (given) {
@@ -47,4 +47,5 @@ export function gigyaExtra(options: GigyaExtraOptions = {}): LocalExtra {
       },
     };
   };
+  return Object.assign(start, { provides: ['gigya'] as const });
 }

@@ -38,6 +38,8 @@ export interface LocalRunOptions {
   readonly invocationBudgetMs?: number;
   /** Write JSON log lines to stdout as Lambda would. @default false */
   readonly echo?: boolean;
+  /** How often a running step reports its counters (`step-progress`). @default 2000 ms */
+  readonly progressIntervalMs?: number;
 }
 
 /** The outcome of a local run. */
@@ -79,6 +81,7 @@ export async function runLocal(dataflow: Dataflow, options: LocalRunOptions): Pr
       deadline: Date.now() + budget,
       echo: options.echo ?? false,
       onProgress: (stepId, counters) => emit({ kind: 'step-progress', stepId, counters }),
+      progressIntervalMs: options.progressIntervalMs ?? 2000,
     });
     if (payload.action === 'start') emit({ kind: 'job-started', jobId });
     if (payload.action === 'step') {

@@ -48,7 +48,7 @@ export interface SftpServerOptions {
 }
 
 /** A running embedded SFTP server; its host key is always known. */
-export interface SftpServer extends Required<SftpAddress> {
+export interface SftpServer extends Required<Omit<SftpAddress, 'label'>> {
   /** Connections cut by fault injection so far. */
   readonly cuts: number;
   /** Authentication requests received so far (a client that refused the host key sends none). */
@@ -369,11 +369,17 @@ export async function startSftpServer(options: SftpServerOptions): Promise<SftpS
 }
 
 /**
+ * How the embedded SFTP server is named in processed-file marks and delivered file names
+ * (`sftp://idx@embedded/to-eloqua/x.csv`): the same across runs, whatever port the server listens on.
+ */
+export const EMBEDDED_SFTP_LABEL = 'embedded';
+
+/**
  * The embedded SFTP server as a stand-in of the local environment: the folder `<dir>/sftp/` served as `/`, the
  * host key kept in `<dir>/sftp-host-key`, the local login. Steps with an empty host use it.
  */
 export function sftpExtra(options: { port?: number; users?: readonly SftpUser[] } = {}): LocalExtra {
-  return async ({ dir }) => {
+  const start: LocalExtra = async ({ dir }) => {
     const root = join(dir, 'sftp');
     const server = await startSftpServer({
       root,
@@ -382,11 +388,20 @@ export function sftpExtra(options: { port?: number; users?: readonly SftpUser[] 
       ...(options.users ? { users: options.users } : {}),
     });
     return {
-      endpoints: { sftp: { host: server.host, port: server.port, hostKeyFingerprint: server.hostKeyFingerprint } },
+      endpoints: {
+        sftp: {
+          host: server.host,
+          port: server.port,
+          hostKeyFingerprint: server.hostKeyFingerprint,
+          // The port changes every run; processed-file marks and file names must not.
+          label: EMBEDDED_SFTP_LABEL,
+        },
+      },
       close: () => server.close(),
       info: {
         sftp: `sftp://${LOCAL_SFTP_USERNAME}@${server.host}:${server.port} (password ${LOCAL_SFTP_PASSWORD}) serving ${root}`,
       },
     };
   };
+  return Object.assign(start, { provides: ['sftp'] as const });
 }

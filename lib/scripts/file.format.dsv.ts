@@ -1,3 +1,9 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { type DataRecord, defineScript, type StepOutput } from '../core/script.ts';
 import { cachedFunction, cachedValue } from './util/compiled.ts';
 import { checkDsvSyntax, DsvFormatter, isBlank } from './util/dsv.ts';
@@ -63,6 +69,33 @@ function compileRow(
   >(['fmt', 'getPath', 'blank', 'quoting', 'sep'], body)(formatter, getPath, isBlank, formatter.quoting, separator);
 }
 
+/**
+ * Records held on local disk as JSON lines until the columns are known (`columnsFrom: allRecords`): memory stays
+ * flat whatever their number. The file is created on the first record and removed once read back.
+ */
+class Spool {
+  readonly #path = join(tmpdir(), `idx-dsv-${process.pid}-${randomBytes(6).toString('hex')}.ndjson`);
+  #writer: CoalescingWriter | undefined;
+
+  async add(record: DataRecord): Promise<void> {
+    this.#writer ??= new CoalescingWriter(createWriteStream(this.#path));
+    if (this.#writer.add(`${JSON.stringify(record)}\n`)) await this.#writer.spill();
+  }
+
+  async *records(): AsyncGenerator<DataRecord> {
+    if (!this.#writer) return;
+    await this.#writer.end();
+    const lines = createInterface({ input: createReadStream(this.#path), crlfDelay: Number.POSITIVE_INFINITY });
+    for await (const line of lines) if (line !== '') yield JSON.parse(line) as DataRecord;
+  }
+
+  async remove(): Promise<void> {
+    this.#writer?.target.destroy();
+    this.#writer = undefined;
+    await rm(this.#path, { force: true });
+  }
+}
+
 /** The dialect of a file: what the formatter and the row function are built from. */
 interface Dialect {
   readonly separator: string;
@@ -89,9 +122,11 @@ export const fileFormatDsv = defineScript({
   type: 'file.format.dsv',
   summary: 'Writes the records as a CSV (or any delimiter-separated) file, one row per record.',
   description:
-    'Columns come from `columns` or, without it, from the field names of the first record in their order; a ' +
-    'field that appears only in later records is not written, and each such name is reported in the job trace ' +
-    '(with the number of records that had it), never dropped silently. Values that are objects or arrays are ' +
+    'Columns come from `columns` or, without it, as `columnsFrom` says: from the field names of the first record ' +
+    'in their order (a field that appears only in later records is not written, and each such name is reported ' +
+    'in the job trace with the number of records that had it, never dropped silently), or from every field of ' +
+    'every record. Records rejected by another step (reaching this one over an `error` edge, with their ' +
+    '`_errorDetails`) get every field by default, so each error row keeps who it was. Values that are objects or arrays are ' +
     'written as JSON. An empty string is written as `""` and a missing or null value as nothing, so the two stay ' +
     'apart. Output is streamed in large chunks; memory does not grow with the number of records.',
   consumes: 'records',
@@ -149,6 +184,15 @@ export const fileFormatDsv = defineScript({
         'The columns in order, as field names or dotted paths into nested records (`profile.email`). Fields not ' +
         'listed are not written (deliberately, so not reported). Default: the fields of the first record.',
       items: { type: 'string', description: 'A field name or dotted path.' },
+    },
+    columnsFrom: {
+      type: 'string',
+      enum: ['firstRecord', 'allRecords'],
+      description:
+        'Without `columns`: `firstRecord` takes the fields of the first record and streams each row as it comes; ' +
+        '`allRecords` takes every field any record has, in the order they first appear, and holds the rows in a ' +
+        'temporary file until the last record arrives, so the header that comes first names them all. Default: ' +
+        '`allRecords` for rejected records (the first record carries `_errorDetails`), else `firstRecord`.',
     },
     maxFileSize: {
       type: 'number',
@@ -235,6 +279,26 @@ export const fileFormatDsv = defineScript({
       return { writer, bytes, rows: 0 };
     };
 
+    /** Writes one row, starting a new part when `maxFileSize` says so. */
+    const write = async (line: string, out: StepOutput) => {
+      if (!part) part = open(out);
+      if (maxBytes) {
+        const bytes = Buffer.byteLength(line);
+        if (part.rows > 0 && part.bytes + bytes > maxBytes) {
+          await part.writer.end();
+          part = open(out);
+        }
+        part.bytes += bytes;
+      }
+      part.rows++;
+      written++;
+      if (part.writer.add(line)) await part.writer.spill();
+    };
+    // The first record's own keys are read as flat names, even when they hold dots.
+    const flat = (names: readonly string[]) => names.map((c) => (c.includes('.') || c.startsWith("'") ? `'${c}'` : c));
+    /** Every record's fields, in order of first appearance, while the rows wait in a spool file. */
+    let union: { fields: Set<string>; spool: Spool; beyond: number } | undefined;
+
     const noteUnknown = (record: DataRecord, index: number) => {
       for (const key in record) {
         if (known.has(key)) continue;
@@ -253,31 +317,42 @@ export const fileFormatDsv = defineScript({
     return {
       async records(batch, out) {
         for (const record of batch) {
+          if (!columns && !union) {
+            const all =
+              params.columnsFrom === 'allRecords' || (params.columnsFrom === undefined && '_errorDetails' in record);
+            if (all) union = { fields: new Set(), spool: new Spool(), beyond: 0 };
+          }
+          if (union) {
+            for (const key in record) {
+              if (union.fields.has(key)) continue;
+              if (union.fields.size < MAX_TRACKED) union.fields.add(key);
+              else union.beyond++;
+            }
+            await union.spool.add(record);
+            continue;
+          }
           if (!columns || !row) {
             columns = Object.keys(record);
-            // The first record's own keys are read as flat names, even when they hold dots.
-            row = rowFor(
-              columns.map((c) => (c.includes('.') || c.startsWith("'") ? `'${c}'` : c)),
-              dialect,
-            );
+            row = rowFor(flat(columns), dialect);
             known = new Set(columns);
           } else if (!explicit) noteUnknown(record, written);
-          const line = row(record);
-          if (!part) part = open(out);
-          if (maxBytes) {
-            const bytes = Buffer.byteLength(line);
-            if (part.rows > 0 && part.bytes + bytes > maxBytes) {
-              await part.writer.end();
-              part = open(out);
-            }
-            part.bytes += bytes;
-          }
-          part.rows++;
-          written++;
-          if (part.writer.add(line)) await part.writer.spill();
+          await write(row(record), out);
         }
       },
       async end(out) {
+        if (union) {
+          const spooled = union;
+          union = undefined;
+          columns = [...spooled.fields];
+          row = rowFor(flat(columns), dialect);
+          if (spooled.beyond)
+            ctx.log.warn(`${spooled.beyond} field name(s) beyond the first ${MAX_TRACKED} are not written as columns`);
+          try {
+            for await (const record of spooled.spool.records()) await write(row(record), out);
+          } finally {
+            await spooled.spool.remove();
+          }
+        }
         if (!part && params.createEmptyFile) part = open(out);
         if (part) {
           const last = part;
@@ -290,9 +365,10 @@ export const fileFormatDsv = defineScript({
         }
         ctx.log.info(`${written} record(s) written to ${parts} file(s)`);
       },
-      close() {
-        // A step that failed half-way must not leave a stream open.
+      async close() {
+        // A step that failed half-way must not leave a stream open, nor its spool file behind.
         if (part) part.writer.target.destroy();
+        await union?.spool.remove();
       },
     };
   },

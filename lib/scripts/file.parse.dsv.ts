@@ -41,7 +41,10 @@ export const fileParseDsv = defineScript({
     '(a file whose first line break is a lone CR uses CR). A malformed row (a quote that is never closed or is ' +
     'followed by text, or a column count that differs from the header) goes to the error path as ' +
     '`{"_raw": "<the row as written>"}` with the file name and line number in `_errorDetails`; the rest of the ' +
-    'file is read on. Files are streamed: memory does not grow with the file.',
+    'file is read on. A row with more or fewer cells than the header also keeps its cells under the names of the ' +
+    'columns they stand in (as far as both go), so an error file can still say whose row it was; after a ' +
+    'misplaced separator, later cells stand under the wrong names. Files are streamed: memory does not grow with ' +
+    'the file.',
   consumes: 'files',
   produces: 'records',
   readsOnce: true,
@@ -181,8 +184,13 @@ export const fileParseDsv = defineScript({
               const cols = names!;
               if (cells.length !== cols.length) {
                 rejected++;
+                const known: DataRecord = {};
+                for (let c = 0; c < Math.min(cells.length, cols.length); c++) {
+                  const name = cols[c]!;
+                  if (name !== '__proto__' && name !== '_raw' && cells[c] !== undefined) known[name] = cells[c];
+                }
                 out.reject(
-                  { _raw: parser.raw(start, end) },
+                  { ...known, _raw: parser.raw(start, end) },
                   {
                     code: 'IDX_DSV_COLUMNS',
                     message: `${file.name} line ${line}: ${cells.length} column(s) where the header has ${cols.length}`,

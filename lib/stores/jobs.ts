@@ -10,7 +10,14 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { StepCounters } from '../core/refs.ts';
+import type { SkippedFile, StepCounters } from '../core/refs.ts';
+
+/**
+ * Where a job's delta window starts: the watermark of the last successful run; the dataflow file's `lastRuntime`
+ * (no successful run recorded yet); on a first run, one day back (a manual run or a `once` schedule) or one
+ * period of the schedule back; or no window at all (a full extract).
+ */
+export type DeltaBasis = 'watermark' | 'lastRuntime' | 'first-run' | 'first-run-schedule' | 'full-extract';
 
 /** IdentitySync job status values. */
 export type JobState = 'running' | 'succeeded' | 'failed' | 'killed';
@@ -21,6 +28,8 @@ export interface StepSummary extends StepCounters {
   readonly type: string;
   /** Files the step wrote or uploaded. */
   readonly files?: readonly { readonly name: string; readonly size: number }[];
+  /** Files a reader selected but did not read, and why. */
+  readonly skipped?: readonly SkippedFile[];
   /** S3 location of the step's rejected records (`s3://bucket/prefix`), when it rejected any. */
   readonly rejectedLocation?: string;
   readonly updateTime: string;
@@ -48,6 +57,8 @@ export interface JobRecord {
   readonly logLevel: string;
   /** The delta window the readers used. */
   readonly delta?: { readonly from?: string; readonly to: string };
+  /** Why the delta window starts where it does. */
+  readonly deltaBasis?: DeltaBasis;
   /** How the job ended, when it failed: error name, code and message. */
   error?: Record<string, unknown>;
   /** Where the job's staged objects are. */

@@ -100,19 +100,29 @@ export class ProcessedFileStore {
     files: readonly FileVersion[],
     currentJobId: string,
   ): Promise<Set<string>> {
+    return new Set((await this.processedMarks(dataflowId, source, files, currentJobId)).keys());
+  }
+
+  /** As {@link processed}, with the mark that makes each file count as imported (which job, when), by path. */
+  async processedMarks(
+    dataflowId: string,
+    source: string,
+    files: readonly FileVersion[],
+    currentJobId: string,
+  ): Promise<Map<string, ProcessedFile>> {
     const marks = await this.marks(
       dataflowId,
       source,
       files.map((f) => f.path),
     );
-    const done = new Set<string>();
+    const done = new Map<string, ProcessedFile>();
     for (const f of files) {
       const mark = marks.get(f.path);
       if (!mark || mark.size !== f.size || mark.modifiedAt !== f.modifiedAt) continue;
       if (mark.jobId === currentJobId) continue;
       const status = await this.#status(mark.jobId);
       if (status === 'failed' || status === 'killed') continue;
-      done.add(f.path);
+      done.set(f.path, mark);
     }
     return done;
   }

@@ -1,6 +1,6 @@
 /**
- * Dataflow state: the delta watermark (`lastRuntime`), the last successful run (for display, kept apart from
- * the watermark), and the run lock that keeps two runs of one dataflow from overlapping.
+ * Dataflow state: the delta watermark (`lastRuntime`), the last successful run and the last successful test run
+ * (for display, kept apart from the watermark), and the run lock that keeps two runs of one dataflow from overlapping.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -14,6 +14,9 @@ export interface DataflowState {
   /** ISO time the last successful non-test run ended. */
   readonly lastSuccessfulRun?: string;
   readonly lastJobId?: string;
+  /** ISO time the last successful test run ended (IdentitySync's dashboard shows it beside the last run). */
+  readonly lastSuccessfulTestRun?: string;
+  readonly lastTestJobId?: string;
   readonly lockJobId?: string;
   /** Epoch ms after which the lock may be taken over. */
   readonly lockExpires?: number;
@@ -91,6 +94,18 @@ export class DataflowStateStore {
     } catch (error) {
       if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
     }
+  }
+
+  /** Records a successful test run; the watermark and the last (non-test) run stay as they are. */
+  async recordTestSuccess(dataflowId: string, jobId: string, endTime: string): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: dataflowId, sk: SK },
+        UpdateExpression: 'SET lastSuccessfulTestRun = :end, lastTestJobId = :job',
+        ExpressionAttributeValues: { ':end': endTime, ':job': jobId },
+      }),
+    );
   }
 
   /**

@@ -16,7 +16,7 @@ const load = (file: string) => {
 const csvCell = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
 
 describe('the Eloqua round trip', () => {
-  it('brings subscription changes back to existing accounts, resolves contacts without a UID, and creates nobody', async () => {
+  it('brings subscription changes back to existing accounts, resolves contacts without a UID, creates nobody, and lists every rejected row with its email and UID', async () => {
     // Prepare: the outbound CSV, then an Eloqua export built from it the way Eloqua writes one.
     const out = await runLocal(load('dataflows/eloqua-outbound.json'), {
       services: world.env.services,
@@ -62,6 +62,8 @@ describe('the Eloqua round trip', () => {
     const csv = [
       header.join(','),
       ...rows.map((r) => header.map((h) => csvCell((r as Record<string, string>)[h]!)).join(',')),
+      // A malformed row: one cell too many (an unquoted comma in the last name).
+      'broken@example.com,uid-of-broken,B,Smith, Jr,true',
     ].join('\r\n');
     mkdirSync(join(world.root, 'from-eloqua'), { recursive: true });
     writeFileSync(join(world.root, 'from-eloqua', 'eloqua_export_20261123.csv'), `${csv}\r\n`);
@@ -82,13 +84,14 @@ describe('the Eloqua round trip', () => {
     }
     expect(world.emu.store.accounts.size).toBe(accountsBefore);
     const errors = [...world.csvs('errors').values()].flat();
-    expect(errors.map((e) => e.C_EmailAddress).sort()).toEqual([
-      'ghost@example.com',
-      'stranger1@example.com',
-      'stranger2@example.com',
+    // Every error row says who it was, whichever step rejected it; the malformed one comes first.
+    expect(errors.map((e) => [e.C_EmailAddress, e.UID, e.failedStep, e.errorCode])).toEqual([
+      ['broken@example.com', 'uid-of-broken', 'dsv', 'IDX_DSV_COLUMNS'],
+      ['stranger1@example.com', '', 'UID from email', 'IDX_UIDMAP_NO_MATCH'],
+      ['stranger2@example.com', '', 'UID from email', 'IDX_UIDMAP_NO_MATCH'],
+      ['ghost@example.com', 'uid-that-does-not-exist', 'account', '403005'],
     ]);
-    expect(JSON.stringify(errors)).toContain('IDX_UIDMAP_NO_MATCH');
-    expect(JSON.stringify(errors)).toContain('403005');
+    expect(errors[0]?._raw).toBe('broken@example.com,uid-of-broken,B,Smith, Jr,true');
     const steps = result.job!.steps;
     expect(steps.account).toMatchObject({ recordsIn: 21, recordsRejected: 1 });
     expect(steps['UID from email']).toMatchObject({ recordsIn: 23, recordsOut: 21, recordsRejected: 2 });

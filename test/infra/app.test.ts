@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,15 +16,29 @@ import { ALPHA, BETA } from './dataflows.ts';
 
 const ROOT = resolve(__dirname, '../..');
 
-/** Runs the CDK app as `cdk synth` does: a child process with the context and output folder in the environment. */
-function synthApp(context: Record<string, unknown>, outdir: string) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'bin/app.ts'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify(context), CDK_OUTDIR: outdir },
-    timeout: 240_000,
+/**
+ * Runs the CDK app as `cdk synth` does: a child process with the context and output folder in the environment.
+ * Asynchronously: a synth with bundling can take minutes on a loaded machine, and a test worker blocked that long
+ * misses its own runner's calls.
+ */
+function synthApp(
+  context: Record<string, unknown>,
+  outdir: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'bin/app.ts'],
+      {
+        cwd: ROOT,
+        env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify(context), CDK_OUTDIR: outdir },
+        timeout: 240_000,
+        maxBuffer: 64 * 1024 * 1024,
+      },
+      (error, stdout, stderr) =>
+        done({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+    );
   });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 function tempDir(files: Record<string, unknown>): string {
@@ -35,10 +49,20 @@ function tempDir(files: Record<string, unknown>): string {
   return dir;
 }
 
+/** The context cdk.json gives every `cdk` command. */
+const CDK_CONTEXT = (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> })
+  .context;
+
+/** The SFTP logins of the shipped Eloqua dataflows, as a deployment sets them in cdk.json. */
+const ELOQUA_SFTP = { host: 'sftp.example.com', username: 'gigya', password: '${secret:ELOQUA_SFTP_PASSWORD}' };
+const ELOQUA_PARAMS = { 'eloqua-outbound': { '*': ELOQUA_SFTP }, 'eloqua-inbound': { '*': ELOQUA_SFTP } };
+
 describe('the CDK app', () => {
-  it('deploys every dataflow of the dataflows/ folder as a state machine, with no cdk-nag finding left', () => {
+  it('deploys every dataflow of the dataflows/ folder but the local sample as a state machine, with no cdk-nag finding left', () => {
     // Prepare
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = new App({
+      context: { ...CDK_CONTEXT, 'identity-sync:params': ELOQUA_PARAMS, 'aws:cdk:bundling-stacks': [] },
+    });
     const files = readdirSync(join(ROOT, 'dataflows')).filter((f) => f.endsWith('.json'));
 
     // Act
@@ -48,13 +72,73 @@ describe('the CDK app', () => {
     const names = Object.values(Template.fromStack(stack).findResources('AWS::StepFunctions::StateMachine')).map(
       (r) => (r as { Properties: { StateMachineName: string } }).Properties.StateMachineName,
     );
-    const ids = loadDataflowDir(join(ROOT, 'dataflows'), defaultRegistry()).dataflows.map((d) => d.id);
-    expect(ids).toHaveLength(files.length);
+    const ids = loadDataflowDir(join(ROOT, 'dataflows'), defaultRegistry(), {
+      skip: ['sample-s3-csv'],
+      params: ELOQUA_PARAMS,
+    }).dataflows.map((d) => d.id);
+    expect(ids).toHaveLength(files.length - 1);
+    expect(ids).not.toContain('sample-s3-csv');
     expect(names.sort()).toEqual(ids.map((id) => stateMachineName(id)).sort());
     expect(new AwsSolutionsChecks(app).validateScope(app).violations).toEqual([]);
   });
 
-  it('fails the synth of a bad dataflow with the coded messages `idx validate` prints', () => {
+  it('fails `cdk synth` of the shipped Eloqua dataflows while their SFTP hosts and logins are empty, naming every one', async () => {
+    // Act
+    const r = await synthApp(CDK_CONTEXT, mkdtempSync(join(tmpdir(), 'idx-cdkout-')));
+
+    // Assess
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('IDX_DEPLOY_INVALID');
+    const empty = r.stderr.split('\n').filter((l) => l.includes('IDX_DEPLOY_PARAM_EMPTY'));
+    expect(empty.map((l) => /\[(.*)\]$/.exec(l)?.[1])).toEqual([
+      'dataflows/eloqua-inbound.json › step "sftp" › $.steps[0].params.host',
+      'dataflows/eloqua-inbound.json › step "sftp" › $.steps[0].params.username',
+      'dataflows/eloqua-inbound.json › step "errors to sftp" › $.steps[9].params.host',
+      'dataflows/eloqua-inbound.json › step "errors to sftp" › $.steps[9].params.username',
+      'dataflows/eloqua-outbound.json › step "sftp" › $.steps[5].params.host',
+      'dataflows/eloqua-outbound.json › step "sftp" › $.steps[5].params.username',
+    ]);
+    expect(r.stderr).not.toContain('sample-s3-csv');
+  }, 240_000);
+
+  it('passes the synth once the hosts are set through identity-sync:params, and validates what it sets', () => {
+    // Prepare
+    const context = { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [] };
+    const wrong = { 'eloqua-inbound': { sftp: { port: 'twenty-two' } }, 'eloqua-outbound': { ftp: { host: 'x' } } };
+
+    // Act
+    const stack = buildApp(new App({ context: { ...context, 'identity-sync:params': JSON.stringify(ELOQUA_PARAMS) } }));
+    const refused = () => buildApp(new App({ context: { ...context, 'identity-sync:params': wrong } }));
+
+    // Assess
+    const template = Template.fromStack(stack);
+    const definition = JSON.stringify(template.findResources('AWS::StepFunctions::StateMachine'));
+    expect(definition).toContain('sftp.example.com');
+    expect(refused).toThrow(
+      /IDX_PARAM_TYPE.*port[\s\S]*IDX_DEPLOY_OVERRIDE: identity-sync:params sets params of step "ftp"/,
+    );
+  });
+
+  it('fails the synth when a deployed dataflow needs a secret the deployment does not list, or the selection names no dataflow', () => {
+    // Prepare
+    const dir = tempDir({ 'alpha.json': ALPHA, 'beta.json': BETA });
+
+    // Act
+    const missing = () =>
+      loadDataflowDir(dir, defaultRegistry(), { secrets: ['alpha-key', 'alpha-secret', 'beta-sftp-user'] });
+    const unknown = () => loadDataflowDir(dir, defaultRegistry(), { only: ['alpha', 'gamma'] });
+    const chosen = loadDataflowDir(dir, defaultRegistry(), {
+      only: ['beta'],
+      secrets: ['beta-sftp-user', 'beta-sftp-password'],
+    });
+
+    // Assess
+    expect(missing).toThrow(/IDX_DEPLOY_SECRET_UNKNOWN: dataflow "beta" needs the secret "beta-sftp-password"/);
+    expect(unknown).toThrow(/IDX_DEPLOY_SELECTION: identity-sync:dataflows names dataflow "gamma"/);
+    expect(chosen.dataflows.map((d) => d.id)).toEqual(['beta']);
+  });
+
+  it('fails the synth of a bad dataflow with the coded messages `idx validate` prints', async () => {
     // Prepare
     const bad = {
       name: 'Broken',
@@ -67,7 +151,7 @@ describe('the CDK app', () => {
       .map(formatProblem);
 
     // Act
-    const r = synthApp({ 'identity-sync:dataflowsDir': dir }, mkdtempSync(join(tmpdir(), 'idx-cdkout-')));
+    const r = await synthApp({ 'identity-sync:dataflowsDir': dir }, mkdtempSync(join(tmpdir(), 'idx-cdkout-')));
 
     // Assess
     expect(r.code).not.toBe(0);
@@ -115,13 +199,13 @@ describe('the CDK app', () => {
 
 describe('the Lambda bundles (real esbuild bundling)', () => {
   let out: string;
-  let synth: ReturnType<typeof synthApp>;
+  let synth: Awaited<ReturnType<typeof synthApp>>;
   /** Asset folders by the handler they hold. */
   const assets: Record<'step' | 'notify', string> = { step: '', notify: '' };
 
-  beforeAll(() => {
+  beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'idx-cdkout-'));
-    synth = synthApp({ 'identity-sync:dataflowsDir': tempDir({ 'alpha.json': ALPHA, 'beta.json': BETA }) }, out);
+    synth = await synthApp({ 'identity-sync:dataflowsDir': tempDir({ 'alpha.json': ALPHA, 'beta.json': BETA }) }, out);
     for (const dir of readdirSync(out).filter((d) => d.startsWith('asset.'))) {
       const map = readFileSync(join(out, dir, 'index.mjs.map'), 'utf8');
       assets[map.includes('lambdas/notify.ts') ? 'notify' : 'step'] = join(out, dir);

@@ -107,7 +107,26 @@ export const GAMMA = {
   ],
 };
 
+/**
+ * Delta: schedules that no single cron expression keeps: a `once` without a start time (runs at deployment), every
+ * 3 days from a start (Scheduler rate on that phase), every 5 months (one rule per year of the cycle).
+ */
+export const DELTA = {
+  id: 'delta',
+  name: 'Delta',
+  steps: [
+    { id: 'read', type: 'datasource.read.amazon.s3', params: { bucketName: 'delta-drop' }, next: ['parse'] },
+    { id: 'parse', type: 'file.parse.dsv' },
+  ],
+  schedules: [
+    { name: 'first load', frequencyType: 'once', fullExtract: true },
+    { name: 'every third day', frequencyType: 'day', frequencyInterval: 3, nextJobStartTime: '2025-12-01 05:00:00' },
+    { name: 'five-monthly', frequencyType: 'month', frequencyInterval: 5, nextJobStartTime: '2026-02-15 04:30:00' },
+  ],
+};
+
 /** The dataflows, loaded and validated. */
 export const alpha = (): Dataflow => validDataflow(ALPHA);
 export const beta = (): Dataflow => validDataflow(BETA);
 export const gamma = (): Dataflow => validDataflow(GAMMA);
+export const delta = (): Dataflow => validDataflow(DELTA);

@@ -7,7 +7,7 @@ import type { IdentitySyncStack } from '../../lib/infra/stack.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 import { aslVerdict } from '../support/asl.ts';
 import { render, resourcesOf, statementsOfRole, synthStack } from '../support/infra.ts';
-import { alpha, beta, gamma } from './dataflows.ts';
+import { alpha, beta, delta, gamma } from './dataflows.ts';
 
 let stack: IdentitySyncStack;
 let template: Template;
@@ -368,23 +368,68 @@ describe('DataflowSchedules', () => {
     }
   });
 
-  it('warns about a once schedule without a start time and creates no rule for it', () => {
+  it('runs a once schedule without a start time at deployment, with its input, and only its own state machine', () => {
     // Prepare
-    const df = { ...alpha(), schedules: [{ name: 'now', frequencyType: 'once' as const }] };
+    const { stack: s, template: t } = synthStack([delta()]);
+    const machine = (s.node.findAll().find((c) => c.node.path === 'Test/Dataflow-delta/Machine/StateMachine')?.node
+      .defaultChild ?? {}) as { logicalId?: string };
+    const machineId = s.resolve(machine.logicalId) as string;
 
     // Act
-    const { stack: s, template: t } = synthStack([df]);
+    const runs = Object.values(resourcesOf(t, 'Custom::AWS')).map((r) => ({
+      create: JSON.parse(String(render(r.Properties.Create))) as Record<string, unknown>,
+      update: r.Properties.Update,
+    }));
 
     // Assess
-    expect(Object.values(resourcesOf(t, 'AWS::Events::Rule')).filter((r) => r.Properties.ScheduleExpression)).toEqual(
-      [],
-    );
-    const warnings = s.node
-      .findAll()
-      .flatMap((c) => c.node.metadata)
-      .filter((m) => m.type === 'aws:cdk:warning')
-      .map((m) => String(m.data));
-    expect(warnings.some((w) => w.includes('"once" schedule needs nextJobStartTime'))).toBe(true);
+    expect(runs).toEqual([
+      {
+        create: {
+          service: 'SFN',
+          action: 'startExecution',
+          parameters: {
+            stateMachineArn: `<${machineId}>`,
+            input: JSON.stringify({ scheduleId: 'first load', fullExtract: true, limit: null, logLevel: 'info' }),
+          },
+          physicalResourceId: { id: 'RunOnce-first load' },
+        },
+        update: undefined,
+      },
+    ]);
+    const grants = Object.values(resourcesOf(t, 'AWS::IAM::Policy'))
+      .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement)
+      .filter((st) => [st.Action].flat().includes('states:StartExecution'));
+    expect(grants.map((g) => g.Resource)).toEqual(expect.arrayContaining([{ Ref: machineId }]));
+    for (const g of grants) expect(g.Resource).toEqual({ Ref: machineId });
+  });
+
+  it('deploys an interval a cron cannot keep as a Scheduler rate starting on its phase, and months as one rule per year of the cycle', () => {
+    // Act
+    const { template: t } = synthStack([delta()]);
+
+    // Assess
+    const schedules = Object.values(resourcesOf(t, 'AWS::Scheduler::Schedule')).map((r) => r.Properties);
+    expect(schedules).toEqual([
+      expect.objectContaining({
+        ScheduleExpression: 'rate(3 days)',
+        // From 2025-12-01 05:00 every 3 days; synthesized on 2026-01-01 00:00, the next is 2026-01-03 05:00.
+        StartDate: '2026-01-03T05:00:00.000Z',
+        State: 'ENABLED',
+        Target: expect.objectContaining({
+          Input: JSON.stringify({ scheduleId: 'every third day', fullExtract: false, limit: null, logLevel: 'info' }),
+        }),
+      }),
+    ]);
+    const rules = Object.values(resourcesOf(t, 'AWS::Events::Rule'))
+      .map((r) => r.Properties.ScheduleExpression)
+      .filter(Boolean);
+    expect(rules).toEqual([
+      'cron(30 4 15 2,7,12 ? 2026/5)',
+      'cron(30 4 15 5,10 ? 2027/5)',
+      'cron(30 4 15 3,8 ? 2028/5)',
+      'cron(30 4 15 1,6,11 ? 2029/5)',
+      'cron(30 4 15 4,9 ? 2030/5)',
+    ]);
   });
 });
 

@@ -1,9 +1,19 @@
 /** Dataflow builders for tests: a valid base to mutate, and the public fixtures folder. */
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-/** The public IdentitySync dataflows beside the project (read in place, never copied). */
-export const FIXTURES_DIR = resolve(__dirname, '../../../shared/fixtures/public-dataflows');
+/**
+ * The public IdentitySync dataflows beside the project (read in place, never copied): the nearest
+ * `shared/fixtures/public-dataflows` above the checkout, which is one level deeper in a git worktree.
+ */
+export const FIXTURES_DIR = ((): string => {
+  const tail = 'shared/fixtures/public-dataflows';
+  for (let up = '../../..'; up.split('/').length < 8; up += '/..') {
+    const dir = resolve(__dirname, up, tail);
+    if (existsSync(dir)) return dir;
+  }
+  return resolve(__dirname, '../../..', tail);
+})();
 
 /** Paths of every public fixture dataflow. */
 export function fixtureFiles(): string[] {

@@ -107,14 +107,21 @@ export function readRemoteFiles(
       ctx.services.config.tables.jobs,
     );
     if (options.skipProcessedFiles && !job.fullExtract && files.length > 0) {
-      const done = await store.processed(job.dataflowId, source.id, files, job.id);
+      const done = await store.processedMarks(job.dataflowId, source.id, files, job.id);
       if (done.size > 0) log.info(`${done.size} matching file(s) already imported by an earlier run, skipped`);
+      for (const f of files) {
+        const mark = done.get(f.path);
+        if (mark)
+          out.skipped?.(f.name, `already imported by job ${mark.jobId} at ${mark.processedAt} (same size and time)`);
+      }
       files = files.filter((f) => !done.has(f.path));
     }
     if (!consumes && files.length > 1) {
       log.info(
         `${job.test ? 'test' : 'limited'} run: reading only the first of ${files.length} selected files, changing nothing on the server`,
       );
+      for (const f of files.slice(1))
+        out.skipped?.(f.name, `${job.test ? 'a test run' : 'a limited run'} reads only the first selected file`);
       files = files.slice(0, 1);
     }
     log.info(

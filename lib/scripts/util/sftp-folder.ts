@@ -53,6 +53,7 @@ export function resolveSftpEndpoint(params: SftpParams, config: RuntimeConfig, s
       ...(useLocalLogin ? { password: LOCAL_SFTP_PASSWORD } : credentials(params)),
       ...(fingerprint ? { hostKeyFingerprint: fingerprint } : {}),
       timeoutMs: params.timeout * 1000,
+      ...(local.label ? { label: local.label } : {}),
     };
   }
   const fingerprint = blank(params.hostKeyFingerprint);

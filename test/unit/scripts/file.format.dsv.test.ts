@@ -69,6 +69,63 @@ describe('file.format.dsv', () => {
     ]);
   });
 
+  it('writes rejected records with every field any of them has, header first, so no error row loses who it was', async () => {
+    // Prepare: a malformed row first, then a contact without a UID, then an account Gigya did not know.
+    const records = [
+      { _raw: 'bad,row,,', C_EmailAddress: 'bad@example.com', _errorDetails: { code: 'IDX_DSV_COLUMNS' } },
+      { C_EmailAddress: 'new@example.com', C_Gigya_UID1: '', _errorDetails: { code: 'IDX_UIDMAP_NO_MATCH' } },
+      {
+        UID: 'ghost',
+        C_EmailAddress: 'ghost@example.com',
+        data: { subscribed: true },
+        _errorDetails: { code: 403005 },
+      },
+    ];
+
+    // Act
+    const out = await runScript(fileFormatDsv, { fileName: 'errors.csv', quoteFields: false }, { records });
+
+    // Assess
+    expect(text(out)).toEqual([
+      [
+        'errors.csv',
+        [
+          '_raw,C_EmailAddress,_errorDetails,C_Gigya_UID1,UID,data',
+          '"bad,row,,",bad@example.com,"{""code"":""IDX_DSV_COLUMNS""}",,,',
+          ',new@example.com,"{""code"":""IDX_UIDMAP_NO_MATCH""}","",,',
+          ',ghost@example.com,"{""code"":403005}",,ghost,"{""subscribed"":true}"',
+          '',
+        ].join('\n'),
+      ],
+    ]);
+    expect(out.trace.filter((l) => l.includes('WARN'))).toEqual([]);
+  });
+
+  it("takes every field of every record when columnsFrom says so, and the first record's when it says that", async () => {
+    // Prepare
+    const records = [{ a: 1 }, { b: 2, a: 3 }];
+    const rejected = [
+      { a: 1, _errorDetails: { code: 'X' } },
+      { b: 2, _errorDetails: { code: 'Y' } },
+    ];
+
+    // Act
+    const all = await runScript(
+      fileFormatDsv,
+      { fileName: 'x.csv', quoteFields: false, columnsFrom: 'allRecords' },
+      { records },
+    );
+    const first = await runScript(
+      fileFormatDsv,
+      { fileName: 'x.csv', quoteFields: false, columnsFrom: 'firstRecord' },
+      { records: rejected },
+    );
+
+    // Assess
+    expect(text(all)).toEqual([['x.csv', 'a,b\n1,\n3,2\n']]);
+    expect(text(first)).toEqual([['x.csv', 'a,_errorDetails\n1,"{""code"":""X""}"\n,"{""code"":""Y""}"\n']]);
+  });
+
   it('splits the output into parts of at most maxFileSize MB, each with the header', async () => {
     // Prepare
     const value = 'x'.repeat(400 * 1024);

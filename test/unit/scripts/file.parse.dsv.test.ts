@@ -28,7 +28,7 @@ describe('file.parse.dsv', () => {
     expect(out.counters).toMatchObject({ filesIn: 1, recordsOut: 3, recordsRejected: 0 });
   });
 
-  it('rejects a row with the wrong column count and an unbalanced quote with file and line, and reads on', async () => {
+  it('rejects a row with the wrong column count (keeping its cells under their column names) and an unbalanced quote with file and line, and reads on', async () => {
     // Prepare
     const csv = ['a,b', '1,2', '3', '"4,5', '6,7', '8,"x"y', '9,10'].join('\n');
 
@@ -43,6 +43,7 @@ describe('file.parse.dsv', () => {
     ]);
     expect(out.rejected).toEqual([
       {
+        a: '3',
         _raw: '3',
         _errorDetails: {
           code: 'IDX_DSV_COLUMNS',

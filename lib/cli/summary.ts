@@ -1,0 +1,102 @@
+/**
+ * The job summary `idx run`, `idx test` and `idx jobs show` print: what ran, on which delta window and why, the
+ * files read, skipped and written, the per-step counters, where the rejected records are, and the dataflow's last
+ * successful run and test run.
+ */
+import { defaultRegistry } from '../scripts/index.ts';
+import type { DeltaBasis, JobRecord, StepSummary } from '../stores/jobs.ts';
+import type { DataflowState } from '../stores/state.ts';
+import { bytes, table } from './format.ts';
+
+/** How a run ended, when there may be no job record to say it. */
+export interface RunOutcome {
+  readonly jobId: string;
+  readonly status: 'succeeded' | 'failed';
+  readonly error?: { readonly Error?: string; readonly Cause?: string };
+}
+
+const BASIS: Record<DeltaBasis, string> = {
+  watermark: 'the watermark of the last successful run',
+  lastRuntime: "the dataflow's lastRuntime (no successful run recorded yet)",
+  'first-run': 'first run, no watermark yet: one day back',
+  'first-run-schedule': 'first run, no watermark yet: one period of the schedule back',
+  'full-extract': 'full extract',
+};
+
+/**
+ * The delta window line: which changes the delta readers read, and why from there; undefined for a job that
+ * never started (it has no window).
+ */
+export function deltaLine(job: JobRecord): string | undefined {
+  const test = job.test ? '; a test run never moves the watermark' : '';
+  if (job.fullExtract) return `delta window: none, full extract (every record)${test}`;
+  if (!job.delta) return undefined;
+  const from = job.delta.from ? `changes after ${job.delta.from}` : 'every change';
+  const why = job.deltaBasis
+    ? ` (${BASIS[job.deltaBasis]}${job.schedulingId ? `, schedule ${job.schedulingId}` : ''})`
+    : '';
+  return `delta window: ${from} up to ${job.delta.to}${why}${test}`;
+}
+
+/**
+ * Whether a step reads files from a source (consumes nothing, produces files), reads records from one, writes to a
+ * target (produces nothing), or works in between.
+ */
+function roleOf(step: StepSummary): 'file reader' | 'reader' | 'writer' | 'other' {
+  const definition = defaultRegistry().get(step.type);
+  if (definition?.consumes === 'nothing') return definition.produces === 'files' ? 'file reader' : 'reader';
+  if (definition?.produces === 'nothing') return 'writer';
+  return 'other';
+}
+
+function when(time: string | undefined, jobId: string | undefined): string {
+  return time ? `${time}${jobId ? ` (job ${jobId})` : ''}` : 'never';
+}
+
+/** The job summary: status line, delta window, files, per-step counters, rejects, failure, last runs. */
+export function jobSummary(job: JobRecord | undefined, result: RunOutcome, state?: DataflowState): string {
+  if (!job)
+    return `job ${result.jobId} ${result.status}${result.error ? `: ${result.error.Cause ?? result.error.Error}` : ''}`;
+  const ms = job.endTime ? Date.parse(job.endTime) - Date.parse(job.startTime) : 0;
+  const lines = [
+    `job ${job.id} ${job.status} in ${(ms / 1000).toFixed(1)} s — ${job.totalRecords} records read, ${job.processedRecords} processed${job.test ? ' (test run)' : ''}${job.limit !== undefined && !job.test ? ` (limit ${job.limit})` : ''}`,
+  ];
+  const window = deltaLine(job);
+  if (window) lines.push(window);
+  const steps = Object.values(job.steps ?? {});
+  if (steps.length) {
+    lines.push(
+      table(
+        ['step', 'type', 'in', 'out', 'rejected', 'dropped', 'files', 'ms'],
+        steps.map((s) => [
+          s.stepId,
+          s.type,
+          s.recordsIn,
+          s.recordsOut,
+          s.recordsRejected,
+          s.recordsDropped,
+          s.files?.length ?? 0,
+          s.durationMs,
+        ]),
+      ),
+    );
+    for (const s of steps.filter((s) => roleOf(s) === 'file reader')) {
+      if (!s.files?.length && !s.skipped?.length) lines.push(`files read:    none [${s.stepId}]`);
+      for (const f of s.files ?? []) lines.push(`files read:    ${f.name} (${bytes(f.size)}) [${s.stepId}]`);
+      for (const f of s.skipped ?? []) lines.push(`files skipped: ${f.name}: ${f.reason} [${s.stepId}]`);
+    }
+    for (const s of steps.filter((s) => roleOf(s) === 'other'))
+      for (const f of s.files ?? []) lines.push(`files made:    ${f.name} (${bytes(f.size)}) [${s.stepId}]`);
+    for (const s of steps.filter((s) => roleOf(s) === 'writer'))
+      for (const f of s.files ?? []) lines.push(`files written: ${f.name} (${bytes(f.size)}) [${s.stepId}]`);
+    for (const s of steps)
+      if (s.rejectedLocation)
+        lines.push(`rejected:      ${s.recordsRejected} records at ${s.rejectedLocation} [${s.stepId}]`);
+  }
+  if (job.error) lines.push(`failed: ${String(job.error.code ?? job.error.name)}: ${String(job.error.message ?? '')}`);
+  if (state)
+    lines.push(
+      `last successful run: ${when(state.lastSuccessfulRun, state.lastJobId)}; last successful test run: ${when(state.lastSuccessfulTestRun, state.lastTestJobId)}`,
+    );
+  return lines.join('\n');
+}
