@@ -5,7 +5,6 @@
  */
 import { join } from 'node:path';
 import type { LocalExtra } from './environment.ts';
-import { generateAccounts } from './gigya-accounts.ts';
 import { startGigyaEmulator } from './gigya-emulator.ts';
 
 /** Options of {@link gigyaExtra}. */
@@ -35,7 +34,7 @@ export function gigyaExtra(options: GigyaExtraOptions = {}): LocalExtra {
       ...(dataDir ? { dataDir } : {}),
     });
     if (emu.store.accounts.size === 0 && (options.sampleAccounts ?? 1000) > 0) {
-      emu.seed(generateAccounts({ count: options.sampleAccounts ?? 1000, seed: 1 }));
+      emu.seed({ count: options.sampleAccounts ?? 1000, seed: 1 });
     }
     return {
       endpoints: { gigya: emu.url },
