@@ -686,7 +686,6 @@ export class AccountFile {
   }
 
   #load(): void {
-    const log = this.#log as string;
     const fd = this.#descriptor();
     this.#size = fstatSync(fd).size;
     this.#flushed = this.#size;

@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { LOCAL_GIGYA_CREDENTIALS } from '../connectors/gigya.ts';
 import { verifyBearerToken, verifySignature } from '../connectors/gigya-signer.ts';
 import { matches, parseQuery, project, type Query, QueryError, sortDocuments } from './gigya-query.ts';
-import { type AuditEntry, type DsObject, GigyaStore, StoreError } from './gigya-store.ts';
+import { type AuditEntry, GigyaStore, StoreError } from './gigya-store.ts';
 
 /** Options of {@link startGigyaEmulator}. */
 export interface GigyaEmulatorOptions {
@@ -599,8 +599,8 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
         ...(params.UID ? { uid: params.UID } : typeof body.UID === 'string' ? { uid: body.UID } : {}),
       });
     }
-    let byCode = answers.get(method);
-    if (!byCode) answers.set(method, (byCode = new Map()));
+    const byCode = answers.get(method) ?? new Map<number, number>();
+    answers.set(method, byCode);
     byCode.set(errorCode, (byCode.get(errorCode) ?? 0) + 1);
     if (options.dataDir) scheduleSave();
     const httpStatus = params.httpStatusCodes === 'true' ? statusCode : 200;
