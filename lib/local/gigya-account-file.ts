@@ -391,13 +391,14 @@ export class AccountFile {
     let turn = this.#reads;
     const residual = range.residual;
     const residualKey = residual && exprKey(residual);
-    const whereKey = sel.where && exprKey(sel.where);
+    if (residualKey) this.#useVerdicts(residualKey);
     const accept = (r: number): boolean => {
       if (!typeOk(r)) return false;
       const t = this.#ts[r] as number;
       if (Number.isNaN(t)) {
-        // No numeric timestamp: neither the range nor the search lag can tell; the whole clause decides.
-        return !sel.where || this.#test(r, sel.where, whereKey as string);
+        // No numeric timestamp (only a hand-written log holds such an account: seeding and writes set one):
+        // neither the range nor the search lag can tell, the whole clause decides.
+        return !sel.where || matches(this.read(r), sel.where);
       }
       if (lo && (t < lo.value || (t === lo.value && !lo.inclusive))) return false;
       if (hi && (t > hi.value || (t === hi.value && !hi.inclusive))) return false;
@@ -450,14 +451,21 @@ export class AccountFile {
     return sel.orderBy.length ? this.#sortBy(matched, sel.orderBy) : matched;
   }
 
-  /** Whether an account matches a condition, remembered until the account changes. */
-  #test(r: number, expr: Expr, key: string): boolean {
+  /** The verdicts of a condition, made the most recently used (the least recently used goes beyond the limit). */
+  #useVerdicts(key: string): Verdicts {
     let v = this.#verdicts.get(key);
-    if (!v) {
+    if (v) this.#verdicts.delete(key);
+    else {
       if (this.#verdicts.size >= MAX_VERDICTS) this.#verdicts.delete(this.#verdicts.keys().next().value as string);
       v = { known: new Uint8Array(this.#flags.length >> 3), value: new Uint8Array(this.#flags.length >> 3) };
-      this.#verdicts.set(key, v);
     }
+    this.#verdicts.set(key, v);
+    return v;
+  }
+
+  /** Whether an account matches a condition, remembered until the account changes. */
+  #test(r: number, expr: Expr, key: string): boolean {
+    const v = this.#verdicts.get(key) ?? this.#useVerdicts(key);
     const byte = r >> 3;
     const bit = 1 << (r & 7);
     if (byte >= v.known.length) {
