@@ -36,7 +36,7 @@ export const COMMANDS: Record<string, { run: Command; help: string }> = {
   },
   gigya: {
     run: gigyaCommand,
-    help: 'gigya seed --accounts N [--from f.ndjson] | clear | serve   the local Gigya emulator',
+    help: 'gigya seed --accounts N [--from f.ndjson] | clear | serve [--port N] [--latency MS] [--rate-limit N]   the local Gigya emulator',
   },
   jobs: {
     run: (args) => (args.includes('--deployed') ? jobsDeployedCommand(args) : jobsCommand(args)),
