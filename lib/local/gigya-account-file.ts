@@ -502,13 +502,22 @@ export class AccountFile {
 
   /** Sorted live records, brought up to date with what moved since the last search. */
   #ordered(): Uint32Array {
-    const cmp = (a: number, b: number): number => {
-      const d = keyOf(this.#ts[a] as number) - keyOf(this.#ts[b] as number);
-      if (d !== 0 && !Number.isNaN(d)) return d;
+    const ts = this.#ts;
+    const tie = (a: number, b: number): number => {
       if (a === b) return 0;
       const ua = this.uidOf(a);
       const ub = this.uidOf(b);
       return ua < ub ? -1 : ua > ub ? 1 : 0;
+    };
+    // Accounts without a numeric timestamp (NaN) sort last; equal timestamps by UID, as sortDocuments orders.
+    const cmp = (a: number, b: number): number => {
+      const ta = ts[a] as number;
+      const tb = ts[b] as number;
+      if (ta < tb) return -1;
+      if (ta > tb) return 1;
+      if (ta === tb) return tie(a, b);
+      const na = Number.isNaN(ta);
+      return na === Number.isNaN(tb) ? tie(a, b) : na ? 1 : -1;
     };
     const live = (r: number) => ((this.#flags[r] as number) & LIVE) !== 0;
     if (this.#order && this.#movedCount === 0) return this.#order;
@@ -572,19 +581,20 @@ export class AccountFile {
 
   // ---- the index ----------------------------------------------------------------------------------------
 
-  /** Records an account at a place in the log (or in a generated run) under its UID. */
-  #upsert(uid: string, flags: number, loc: number, len: number, account?: Record<string, unknown>): number {
+  /**
+   * Records an account at a place in the log under its UID, or (`account` a timestamp) a generated account at its
+   * place in a run.
+   */
+  #upsert(uid: string, flags: number, loc: number, len: number, account: Record<string, unknown> | number): number {
     let ts = Number.NaN;
     let email: string | undefined;
     let lite = false;
-    if (account) {
+    if (typeof account === 'number') ts = account;
+    else {
       const t = account.lastUpdatedTimestamp;
       if (typeof t === 'number') ts = t;
       lite = account.hasFullAccount === false;
       email = liteEmail(account);
-    } else if (flags & GENERATED) {
-      const run = this.#runs[len] as GeneratedRun;
-      ts = generatedKey(loc, run.seed, run.now, run.updatedWithinMs).lastUpdatedTimestamp;
     }
     let r = this.find(uid);
     const isNew = r < 0;
@@ -635,8 +645,8 @@ export class AccountFile {
       this.#resize(cap);
     }
     for (let i = run.start; i < run.start + run.count; i++) {
-      const { uid } = generatedKey(i, run.seed, run.now, run.updatedWithinMs);
-      this.#upsert(uid, GENERATED, i, index);
+      const { uid, lastUpdatedTimestamp } = generatedKey(i, run.seed, run.now, run.updatedWithinMs);
+      this.#upsert(uid, GENERATED, i, index, lastUpdatedTimestamp);
     }
   }
 
@@ -866,11 +876,6 @@ interface IndexHeader {
   readonly covered: number;
   readonly count: number;
   readonly runs: GeneratedRun[];
-}
-
-/** Sort key of a timestamp: accounts without a numeric one sort last. */
-function keyOf(t: number): number {
-  return Number.isNaN(t) ? Number.POSITIVE_INFINITY : t;
 }
 
 function grownBytes(a: Uint8Array, size: number): Uint8Array {

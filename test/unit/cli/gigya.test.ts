@@ -100,7 +100,9 @@ describe('idx gigya', () => {
       received: '"fast"',
     });
     await expect(gigyaCommand(['serve', '--port', '70000', '--dir', dir])).rejects.toMatchObject({ code: 'IDX_USAGE' });
-    await expect(gigyaCommand(['seed', '--accounts', '1.5', '--dir', dir])).rejects.toMatchObject({ code: 'IDX_USAGE' });
+    await expect(gigyaCommand(['seed', '--accounts', '1.5', '--dir', dir])).rejects.toMatchObject({
+      code: 'IDX_USAGE',
+    });
   });
 
   it('refuses an unknown subcommand with a usage error', async () => {
