@@ -7,7 +7,8 @@
  * ceiling that answers 403048.
  *
  * Local mode starts it with the credentials in {@link LOCAL_GIGYA_CREDENTIALS} and keeps its state under
- * `.idx/gigya/`; tests start it on an ephemeral port with in-memory state.
+ * `.idx/gigya/`; tests start it on an ephemeral port with state of their own (accounts in a temporary file that
+ * disappears with the process). Accounts stay on disk either way (gigya-store.ts), so it serves millions of them.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';

@@ -147,7 +147,10 @@ export interface GigyaStoreOptions {
   readonly strictFields?: readonly string[];
   /** Maximum audit entries kept (oldest dropped). @default 100000 */
   readonly maxAudit?: number;
-  /** Folder of the state (NDJSON files and the account index); none: accounts in a temporary file, the rest in memory. */
+  /**
+   * Folder of the state (NDJSON files and the account index); none: accounts in a temporary file, the rest in
+   * memory.
+   */
   readonly dir?: string;
 }
 
@@ -167,11 +170,13 @@ export class AccountsView {
     return this.#file.size;
   }
 
+  /** A fresh copy of the account, or undefined. */
   get(uid: string): GigyaAccount | undefined {
     const r = this.#file.find(uid);
     return r < 0 ? undefined : this.#file.read(r);
   }
 
+  /** Whether there is an account with this UID. */
   has(uid: string): boolean {
     return this.#file.find(uid) >= 0;
   }
