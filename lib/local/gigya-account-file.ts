@@ -32,6 +32,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { IdxError, showValue } from '../core/errors.ts';
 import { DEFAULT_UPDATED_WITHIN_MS, generateAccount, generatedKey } from './gigya-accounts.ts';
 import { type Expr, exprKey, matches, project, type Query, rangeOf, sortDocuments } from './gigya-query.ts';
 
@@ -761,7 +762,17 @@ export class AccountFile {
     } catch {
       v = undefined;
     }
-    if (!isObject(v)) throw new Error(`${this.#log}: the line at byte ${offset} is not a JSON object`);
+    if (!isObject(v)) {
+      throw new IdxError(
+        'IDX_GIGYA_STATE',
+        `the line at byte ${offset} of the emulator's account log is not a JSON object`,
+        {
+          file: this.#log as string,
+          expected: 'one JSON object per line (an account, $delete or $generate)',
+          received: showValue(text),
+        },
+      );
+    }
     if (isObject(v.$generate)) {
       const g = v.$generate;
       this.#addRun({

@@ -193,7 +193,14 @@ describe('AccountFile', () => {
     appendFileSync(join(dir, 'accounts.ndjson'), '{"UID":"ok"}\nnot json\n');
 
     // Act / Assess
-    expect(() => AccountFile.open({ dir })).toThrow(/accounts\.ndjson: the line at byte 13 is not a JSON object/);
+    expect(() => AccountFile.open({ dir })).toThrow(
+      expect.objectContaining({
+        code: 'IDX_GIGYA_STATE',
+        message: "the line at byte 13 of the emulator's account log is not a JSON object",
+        location: { file: join(dir, 'accounts.ndjson') },
+        received: '"not json"',
+      }),
+    );
   });
 
   it('finds a lite account by its email, and not a full one', () => {
