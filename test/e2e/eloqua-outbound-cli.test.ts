@@ -3,30 +3,26 @@
  * it, each in a process of its own with the CLI's 192 MB heap. With every account in memory, the run's embedded
  * emulator died of a V8 out-of-memory error while loading them.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runNode } from '../support/node-process.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'idx-outbound-cli-'));
 afterAll(() => rmSync(home, { recursive: true, force: true }));
 
 function idx(...args: string[]) {
-  return spawnSync(process.execPath, ['--max-old-space-size=192', 'bin/idx.js', ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, IDX_HOME: home },
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  return runNode(['--max-old-space-size=192', 'bin/idx.js', ...args], { ...process.env, IDX_HOME: home });
 }
 
 describe('idx run over 100,000 seeded accounts', () => {
   it("exports the accounts changed in the last day to the SFTP folder within the CLI's 192 MB heap", {
     timeout: 600_000,
-  }, () => {
+  }, async () => {
     // Act
-    const seeded = idx('gigya', 'seed', '--accounts', '100000');
-    const run = idx('run', 'dataflows/eloqua-outbound.json', '--json');
+    const seeded = await idx('gigya', 'seed', '--accounts', '100000');
+    const run = await idx('run', 'dataflows/eloqua-outbound.json', '--json');
 
     // Assess
     expect(seeded.status, seeded.stderr).toBe(0);

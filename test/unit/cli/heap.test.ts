@@ -1,22 +1,18 @@
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { outOfMemoryError } from '../../../lib/cli/heap.ts';
+import { runNode } from '../../support/node-process.ts';
 
 const HOG = fileURLToPath(new URL('../../support/heap-hog.ts', import.meta.url));
 
 function hog(...args: string[]) {
-  return spawnSync(process.execPath, ['--max-old-space-size=48', '--import', 'tsx', HOG, ...args], {
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
+  return runNode(['--max-old-space-size=48', '--import', 'tsx', HOG, ...args]);
 }
 
 describe('the heap watch', () => {
-  it("ends a process that runs out of heap with one coded line instead of V8's crash report", () => {
+  it("ends a process that runs out of heap with one coded line instead of V8's crash report", async () => {
     // Act
-    const watched = hog('watch');
-    const unwatched = hog();
+    const [watched, unwatched] = await Promise.all([hog('watch'), hog()]);
 
     // Assess
     expect(watched.status).toBe(1);
