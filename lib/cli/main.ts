@@ -90,7 +90,11 @@ export const COMMANDS: Record<string, CommandHelp & { readonly brief: string; re
   gigya: {
     brief: "the local Gigya emulator's accounts",
     run: gigyaCommand,
-    usage: ['gigya seed [--accounts N] [--from FILE] [--seed S] [--append]', 'gigya clear', 'gigya serve [--port N]'],
+    usage: [
+      'gigya seed [--accounts N] [--from FILE] [--seed S] [--append]',
+      'gigya clear',
+      'gigya serve [--port N] [--latency MS] [--rate-limit N] [--method M]',
+    ],
     summary: "The local Gigya emulator's accounts: generate or import them, remove them, or serve them on their own.",
     flags: GIGYA_FLAGS,
   },

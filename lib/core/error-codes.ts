@@ -340,6 +340,12 @@ export const ERROR_CODES = {
     seen: ['validation'],
     action: 'List the fields to read, e.g. `UID,profile.email`, or leave `select` out to read whole accounts.',
   },
+  IDX_GIGYA_STATE: {
+    summary: "The local Gigya emulator's state folder holds a line it cannot read (a corrupt account log).",
+    transience: 'permanent',
+    seen: ['command'],
+    action: 'Remove the bad line named in the message, or start afresh with `idx gigya clear` and `idx gigya seed`.',
+  },
   IDX_GIGYA_WHERE_SECRET: {
     summary: 'A `where` clause holds a secret reference, which would be sent as query text and logged.',
     transience: 'permanent',
@@ -500,6 +506,14 @@ export const ERROR_CODES = {
     transience: 'permanent',
     seen: ['record'],
     action: 'Fix the record at the source, or set `field` to the path of the array.',
+  },
+  IDX_OUT_OF_MEMORY: {
+    summary:
+      "A local run needed more memory than the CLI's heap allows (live heap after a full garbage collection above 85 % of the limit).",
+    transience: 'permanent',
+    seen: ['command'],
+    action:
+      'Give the process more heap (`node --max-old-space-size=N bin/idx.js …`), or lower `IDX_LANES`; report it if the step should stream.',
   },
   IDX_PARAM_MISSING: {
     summary: 'A required param is missing or empty.',

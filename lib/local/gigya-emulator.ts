@@ -7,16 +7,16 @@
  * ceiling that answers 403048.
  *
  * Local mode starts it with the credentials in {@link LOCAL_GIGYA_CREDENTIALS} and keeps its state under
- * `.idx/gigya/`; tests start it on an ephemeral port with in-memory state.
+ * `.idx/gigya/`; tests start it on an ephemeral port with state of their own (accounts in a temporary file that
+ * disappears with the process). Accounts stay on disk either way (gigya-store.ts), so it serves millions of them.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { verifyBearerToken, verifySignature } from '../connectors/gigya-signer.ts';
 import { LOCAL_GIGYA_CREDENTIALS } from '../scripts/util/gigya-step.ts';
-import { generateAccounts } from './gigya-accounts.ts';
 import { matches, parseQuery, project, type Query, QueryError, sortDocuments } from './gigya-query.ts';
-import { type AuditEntry, type DsObject, type GigyaAccount, GigyaStore, StoreError } from './gigya-store.ts';
+import { type AuditEntry, GigyaStore, StoreError } from './gigya-store.ts';
 
 /** Options of {@link startGigyaEmulator}. */
 export interface GigyaEmulatorOptions {
@@ -32,7 +32,10 @@ export interface GigyaEmulatorOptions {
   readonly partnerSecret?: string;
   /** PEM public key of the user key's RSA key pair, to accept `Authorization: Bearer` tokens. */
   readonly rsaPublicKey?: string;
-  /** Folder where the state is loaded from and saved to (NDJSON files); in memory only when absent. */
+  /**
+   * Folder where the state is loaded from and saved to (NDJSON files and the account index); when absent,
+   * accounts go to a temporary file that disappears with the process, and the rest stays in memory.
+   */
   readonly dataDir?: string;
   /** Accounts to start with (added after what `dataDir` holds). */
   readonly accounts?: Iterable<Record<string, unknown>>;
@@ -90,7 +93,12 @@ export interface GigyaEmulator {
   readonly faults: GigyaFaults;
   /** Calls received per method (including refused ones). */
   readonly calls: Map<string, number>;
-  /** Adds accounts, or `count` generated ones; returns how many were added. */
+  /** Answers per method, counted by error code (0: success). */
+  readonly answers: Map<string, Map<number, number>>;
+  /**
+   * Adds accounts, or `count` generated ones (stored as one line, whatever the count: see gigya-account-file.ts);
+   * returns how many were added.
+   */
   seed(accounts: Iterable<Record<string, unknown>> | { count: number; seed?: number }): number;
   /** Writes the state to `dataDir` now (no-op without one). */
   save(): Promise<void>;
@@ -145,9 +153,16 @@ class ApiError extends Error {
   }
 }
 
-interface Snapshot {
-  readonly ids: readonly string[];
-  readonly lookup: (id: string) => Record<string, unknown> | undefined;
+/** The documents a search matched, in order. */
+interface Found {
+  readonly size: number;
+  /** Document `i`, read now (undefined when it was deleted since the search). */
+  readonly docAt: (i: number) => Record<string, unknown> | undefined;
+  /** Whether {@link docAt} hands out a fresh copy, which the answer may use without copying it again. */
+  readonly owned: boolean;
+}
+
+interface Snapshot extends Found {
   readonly select: Query['select'];
   readonly limit: number;
 }
@@ -171,11 +186,14 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
   const now = options.now ?? Date.now;
   const cursorTtl = options.cursorTtlMs ?? 300_000;
   const skew = options.maxClockSkewMs ?? 120_000;
-  const store = new GigyaStore(options.strictFields ? { strictFields: options.strictFields } : {});
-  if (options.dataDir) await store.load(options.dataDir);
+  const store = await GigyaStore.open({
+    ...(options.strictFields ? { strictFields: options.strictFields } : {}),
+    ...(options.dataDir ? { dir: options.dataDir } : {}),
+  });
   if (options.accounts) store.seed(options.accounts, now());
 
   const calls = new Map<string, number>();
+  const answers = new Map<string, Map<number, number>>();
   const failures = new Map<string, Failure[]>();
   const latencies = new Map<string, number>();
   const holds = new Map<string, { promise: Promise<void>; release: () => void }>();
@@ -250,7 +268,7 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
 
   // ---- search -------------------------------------------------------------------------------------------
 
-  function visibleAccounts(q: Query, params: Record<string, string>): GigyaAccount[] {
+  async function searchAccounts(q: Query, params: Record<string, string>): Promise<Found> {
     const from = q.from;
     let types: Set<string>;
     if (from === 'emailAccounts') types = new Set(['lite']);
@@ -259,25 +277,34 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
       const raw = params.accountTypes ?? params.type ?? 'full';
       types = new Set(raw.split(',').map((s) => s.trim()));
     } else throw new ApiError(400006, `accounts.search cannot search ${JSON.stringify(from)}`);
-    const lagBefore = now() - (options.searchLagMs ?? 0);
-    const out: GigyaAccount[] = [];
-    for (const a of store.accounts.values()) {
-      if (!types.has(GigyaStore.isLite(a) ? 'lite' : 'full')) continue;
-      if (options.searchLagMs && typeof a.lastUpdatedTimestamp === 'number' && a.lastUpdatedTimestamp > lagBefore)
-        continue;
-      out.push(a);
-    }
-    return out;
+    const records = await store.selectAccounts({
+      full: types.has('full'),
+      lite: types.has('lite'),
+      ...(options.searchLagMs ? { visibleUpTo: now() - options.searchLagMs } : {}),
+      ...(q.where ? { where: q.where } : {}),
+      orderBy: q.orderBy,
+    });
+    return { size: records.length, docAt: (i) => store.readAccount(records[i] as number), owned: true };
   }
 
-  function runSearch(
+  /** A search over documents held in memory (Data Store objects, the audit log). */
+  function searchDocuments(
+    q: Query,
+    docs: Record<string, unknown>[],
+    idOf: (d: Record<string, unknown>) => string,
+    lookup: (id: string) => Record<string, unknown> | undefined,
+    owned: boolean,
+  ): Found {
+    const matched = docs.filter((d) => matches(d, q.where));
+    if (q.orderBy.length) sortDocuments(matched, q.orderBy, idOf);
+    const ids = matched.map(idOf);
+    return { size: ids.length, docAt: (i) => lookup(ids[i] as string), owned };
+  }
+
+  async function runSearch(
     params: Record<string, string>,
-    collect: (q: Query) => {
-      docs: Record<string, unknown>[];
-      idOf: (d: Record<string, unknown>) => string;
-      lookup: Snapshot['lookup'];
-    },
-  ): Record<string, unknown> {
+    collect: (q: Query) => Found | Promise<Found>,
+  ): Promise<Record<string, unknown>> {
     const t = now();
     if (params.cursorId !== undefined) {
       if (params.query !== undefined) throw new ApiError(400006, 'query and cursorId cannot be sent together');
@@ -300,31 +327,24 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
     }
     const openCursor = params.openCursor === 'true';
     if (openCursor && q.start !== undefined) throw new ApiError(400006, 'START cannot be used with openCursor');
-    const { docs, idOf, lookup } = collect(q);
-    const matched = docs.filter((d) => matches(d, q.where));
-    if (q.orderBy.length) sortDocuments(matched, q.orderBy, idOf);
+    const found = await collect(q);
     if (q.select === 'count') {
-      return { results: [{ 'count(*)': matched.length }], objectsCount: 1, totalCount: matched.length };
+      return { results: [{ 'count(*)': found.size }], objectsCount: 1, totalCount: found.size };
     }
     if (openCursor) {
       purgeCursors(t);
-      const snapshot: Snapshot = {
-        ids: matched.map(idOf),
-        lookup,
-        select: q.select,
-        limit: Math.min(Math.max(q.limit ?? 300, 1), 1000),
-      };
+      const snapshot: Snapshot = { ...found, select: q.select, limit: Math.min(Math.max(q.limit ?? 300, 1), 1000) };
       return page(snapshot, 0, t);
     }
     const start = q.start ?? 0;
     // [verify] the real per-call maximum without a cursor; 10000 is the commonly cited one.
     const limit = Math.min(q.limit ?? 300, 10_000);
     const results: Record<string, unknown>[] = [];
-    for (const d of matched.slice(start, start + limit)) {
-      const doc = lookup(idOf(d));
-      if (doc) results.push(project(doc, q.select));
+    for (let i = start; i < Math.min(found.size, start + limit); i++) {
+      const doc = found.docAt(i);
+      if (doc) results.push(project(doc, q.select, found.owned));
     }
-    return { results, objectsCount: results.length, totalCount: matched.length };
+    return { results, objectsCount: results.length, totalCount: found.size };
   }
 
   function page(snapshot: Snapshot, offset: number, t: number): Record<string, unknown> {
@@ -335,18 +355,17 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
       size = Math.ceil(size / 2) + (pageSeed % Math.ceil(size / 2 + 1));
       size = Math.min(size, snapshot.limit);
     }
-    const slice = snapshot.ids.slice(offset, offset + size);
+    const end = Math.min(snapshot.size, offset + size);
     const results: Record<string, unknown>[] = [];
-    for (const id of slice) {
-      const doc = snapshot.lookup(id);
+    for (let i = offset; i < end; i++) {
+      const doc = snapshot.docAt(i);
       // Deleted since the cursor opened: the real service never returns deleted accounts.
-      if (doc) results.push(project(doc, snapshot.select));
+      if (doc) results.push(project(doc, snapshot.select, snapshot.owned));
     }
-    const next = offset + slice.length;
-    const out: Record<string, unknown> = { results, objectsCount: results.length, totalCount: snapshot.ids.length };
-    if (next < snapshot.ids.length) {
+    const out: Record<string, unknown> = { results, objectsCount: results.length, totalCount: snapshot.size };
+    if (end < snapshot.size) {
       const id = randomBytes(24).toString('base64url');
-      cursors.set(id, { snapshot, offset: next, lastUsed: t });
+      cursors.set(id, { snapshot, offset: end, lastUsed: t });
       out.nextCursorId = id;
     }
     return out;
@@ -382,12 +401,7 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
     v === 'true' ? true : v === 'false' ? false : undefined;
 
   const handlers: Record<string, Handler> = {
-    'accounts.search': (params) =>
-      runSearch(params, (q) => ({
-        docs: visibleAccounts(q, params),
-        idOf: (d) => d.UID as string,
-        lookup: (id) => store.accounts.get(id),
-      })),
+    'accounts.search': (params) => runSearch(params, (q) => searchAccounts(q, params)),
     'accounts.getAccountInfo': (params) => {
       const uid = need(params, 'UID');
       return store.getAccount(uid, params.include ?? 'profile,data,subscriptions');
@@ -447,27 +461,28 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
     'ds.search': (params) =>
       runSearch(params, (q) => {
         const docs: Record<string, unknown>[] = [];
-        const byKey = new Map<string, DsObject>();
         for (const [key, o] of store.ds) {
           if (o.type !== q.from) continue;
-          byKey.set(key, o);
           docs.push({ ...GigyaStore.dsDocument(o), __key: key });
         }
-        return {
-          docs,
-          idOf: (d) => d.__key as string,
-          lookup: (id) => {
-            const o = store.ds.get(id);
-            return o ? GigyaStore.dsDocument(o) : undefined;
-          },
+        const lookup = (id: string) => {
+          const o = store.ds.get(id);
+          return o ? GigyaStore.dsDocument(o) : undefined;
         };
+        return searchDocuments(q, docs, (d) => d.__key as string, lookup, true);
       }),
     'audit.search': (params) =>
       runSearch(params, (q) => {
         if (q.from !== 'auditLog') throw new ApiError(400006, `audit.search cannot search ${JSON.stringify(q.from)}`);
         const byId = new Map<string, AuditEntry>();
         for (const e of store.audit) byId.set(e.callID, e);
-        return { docs: [...byId.values()], idOf: (d) => d.callID as string, lookup: (id) => byId.get(id) };
+        return searchDocuments(
+          q,
+          [...byId.values()],
+          (d) => d.callID as string,
+          (id) => byId.get(id),
+          false,
+        );
       }),
   };
 
@@ -523,11 +538,10 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
   let saving: Promise<void> = Promise.resolve();
   const save = async (): Promise<void> => {
     if (!options.dataDir) return;
-    const dir = options.dataDir;
     saving = saving.then(async () => {
       if (store.version === savedVersion) return;
       const v = store.version;
-      await store.save(dir);
+      await store.save();
       savedVersion = v;
     });
     await saving;
@@ -611,6 +625,9 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
         ...(params.UID ? { uid: params.UID } : typeof body.UID === 'string' ? { uid: body.UID } : {}),
       });
     }
+    const byCode = answers.get(method) ?? new Map<number, number>();
+    answers.set(method, byCode);
+    byCode.set(errorCode, (byCode.get(errorCode) ?? 0) + 1);
     if (options.dataDir) scheduleSave();
     const httpStatus = params.httpStatusCodes === 'true' ? statusCode : 200;
     res.writeHead(httpStatus, { 'content-type': 'application/json; charset=utf-8' });
@@ -639,12 +656,12 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
     store,
     faults,
     calls,
+    answers,
     seed(accounts) {
-      const items =
+      const n =
         'count' in accounts && typeof accounts.count === 'number'
-          ? generateAccounts({ count: accounts.count, seed: accounts.seed ?? 1, now: now() })
-          : (accounts as Iterable<Record<string, unknown>>);
-      const n = store.seed(items, now());
+          ? store.seedGenerated({ count: accounts.count, seed: accounts.seed ?? 1, now: now() })
+          : store.seed(accounts as Iterable<Record<string, unknown>>, now());
       scheduleSave();
       return n;
     },
@@ -657,7 +674,8 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await save();
+      await saving;
+      await store.close();
     },
   };
 }

@@ -6,7 +6,6 @@
 import { join } from 'node:path';
 import { ENV } from '../core/env.ts';
 import type { LocalExtra } from './environment.ts';
-import { generateAccounts } from './gigya-accounts.ts';
 import { startGigyaEmulator } from './gigya-emulator.ts';
 
 /** Options of {@link gigyaExtra}. */
@@ -37,7 +36,7 @@ export function gigyaExtra(options: GigyaExtraOptions = {}): LocalExtra {
       ...(dataDir ? { dataDir } : {}),
     });
     if (emu.store.accounts.size === 0 && (options.sampleAccounts ?? 1000) > 0) {
-      emu.seed(generateAccounts({ count: options.sampleAccounts ?? 1000, seed: 1 }));
+      emu.seed({ count: options.sampleAccounts ?? 1000, seed: 1 });
     }
     return {
       endpoints: { gigya: emu.url },

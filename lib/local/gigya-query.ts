@@ -488,16 +488,16 @@ export function sortDocuments<T>(docs: T[], orderBy: Query['orderBy'], idOf: (do
   });
 }
 
-function pick(src: unknown, parts: readonly string[], i: number): unknown {
-  if (i === parts.length) return structuredClone(src);
+function pick(src: unknown, parts: readonly string[], i: number, copy: <T>(v: T) => T): unknown {
+  if (i === parts.length) return copy(src);
   if (Array.isArray(src)) {
-    const items = src.map((el) => pick(el, parts, i)).filter((v) => v !== undefined);
+    const items = src.map((el) => pick(el, parts, i, copy)).filter((v) => v !== undefined);
     return items.length ? items : undefined;
   }
   if (!isObject(src)) return undefined;
   const key = parts[i] as string;
   if (!(key in src)) return undefined;
-  const v = pick(src[key], parts, i + 1);
+  const v = pick(src[key], parts, i + 1, copy);
   return v === undefined ? undefined : { [key]: v };
 }
 
@@ -509,18 +509,95 @@ function mergeInto(target: Record<string, unknown>, source: Record<string, unkno
   }
 }
 
-/** Projects a document onto a SELECT list: nested paths keep their nesting, aliases become top-level keys. */
-export function project(doc: Record<string, unknown>, select: Query['select']): Record<string, unknown> {
-  if (select === '*' || select === 'count') return structuredClone(doc);
+/**
+ * Projects a document onto a SELECT list: nested paths keep their nesting, aliases become top-level keys. The
+ * result shares nothing with `doc`, unless `owned` says the caller hands `doc` over (a copy read for this answer
+ * only), when copying again would be wasted.
+ */
+export function project(doc: Record<string, unknown>, select: Query['select'], owned = false): Record<string, unknown> {
+  const copy = owned ? <T>(v: T): T => v : structuredClone;
+  if (select === '*' || select === 'count') return copy(doc);
   const out: Record<string, unknown> = {};
   for (const item of select) {
     if (item.alias !== undefined) {
       const vals = valuesAt(doc, item.path);
-      if (vals.length) out[item.alias] = structuredClone(vals.length === 1 ? vals[0] : vals);
+      if (vals.length) out[item.alias] = copy(vals.length === 1 ? vals[0] : vals);
       continue;
     }
-    const picked = pick(doc, item.path.split('.'), 0);
+    const picked = pick(doc, item.path.split('.'), 0, copy);
     if (isObject(picked)) mergeInto(out, picked);
   }
   return out;
+}
+
+/** One end of a range of a numeric field. */
+export interface Bound {
+  readonly value: number;
+  readonly inclusive: boolean;
+}
+
+/** A WHERE clause split into a range of one numeric field and what else it asks. */
+export interface FieldRange {
+  readonly low?: Bound;
+  readonly high?: Bound;
+  /** The conditions the range does not cover (none: the range says it all). */
+  readonly residual?: Expr;
+}
+
+/** The number a literal compares as against a numeric field (as {@link matches} compares), if it is one. */
+function numericLiteral(value: Literal): number | undefined {
+  if (typeof value === 'number') return value;
+  if (typeof value !== 'string') return undefined;
+  if (value.trim() !== '' && !Number.isNaN(Number(value))) return Number(value);
+  if (!DATE_LIKE.test(value)) return undefined;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+/**
+ * Splits the top-level AND of a WHERE clause into a range of `field` (from its `=`, `<`, `<=`, `>`, `>=`
+ * comparisons with numbers, numeric strings or dates) and the other conditions. For a document whose `field` is a
+ * number, the clause matches exactly when the number is in the range and the residual matches; an index sorted by
+ * the field can then read just the range.
+ */
+export function rangeOf(where: Expr | undefined, field: string): FieldRange {
+  if (!where) return {};
+  const conjuncts: Expr[] = [];
+  const flatten = (e: Expr) => {
+    if (e.kind === 'and') {
+      flatten(e.left);
+      flatten(e.right);
+    } else conjuncts.push(e);
+  };
+  flatten(where);
+  let low: Bound | undefined;
+  let high: Bound | undefined;
+  const rest: Expr[] = [];
+  const raise = (b: Bound) => {
+    if (!low || b.value > low.value || (b.value === low.value && !b.inclusive)) low = b;
+  };
+  const lower = (b: Bound) => {
+    if (!high || b.value < high.value || (b.value === high.value && !b.inclusive)) high = b;
+  };
+  for (const c of conjuncts) {
+    const value = c.kind === 'cmp' && c.field === field && c.op !== '!=' ? numericLiteral(c.value) : undefined;
+    if (c.kind !== 'cmp' || value === undefined) {
+      rest.push(c);
+      continue;
+    }
+    if (c.op === '=' || c.op === '>=') raise({ value, inclusive: true });
+    if (c.op === '=' || c.op === '<=') lower({ value, inclusive: true });
+    if (c.op === '>') raise({ value, inclusive: false });
+    if (c.op === '<') lower({ value, inclusive: false });
+  }
+  const residual = rest.reduce<Expr | undefined>(
+    (acc, e) => (acc ? { kind: 'and', left: acc, right: e } : e),
+    undefined,
+  );
+  return { ...(low ? { low } : {}), ...(high ? { high } : {}), ...(residual ? { residual } : {}) };
+}
+
+/** A text that is the same for two expressions exactly when they ask the same (regexes by their source). */
+export function exprKey(expr: Expr): string {
+  return JSON.stringify(expr, (_k, v: unknown) => (v instanceof RegExp ? `/${v.source}/${v.flags}` : v));
 }

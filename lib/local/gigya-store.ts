@@ -2,6 +2,10 @@
  * The Gigya emulator's state: accounts (full and lite), Data Store objects and an audit log, with the write
  * semantics the emulator promises (apis.md §A.6–A.8, §C.1) and optional persistence as NDJSON files in a folder
  * (local mode keeps them under `.idx/gigya/`). The HTTP layer (gigya-emulator.ts) turns failures into envelopes.
+ *
+ * Accounts are kept on disk with a small index in memory ({@link AccountFile}), so the store holds millions of
+ * them in flat memory; every read hands out a fresh copy, and every write goes through the store's methods.
+ * Data Store objects and the audit log stay in memory.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -9,9 +13,9 @@ import { once } from 'node:events';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { AccountFile, type AccountSelection, type GigyaAccount } from './gigya-account-file.ts';
 
-/** A stored account: the shape getAccountInfo returns (plus everything search can see). */
-export type GigyaAccount = Record<string, unknown> & { UID: string };
+export type { GigyaAccount } from './gigya-account-file.ts';
 
 /** A Data Store object. */
 export interface DsObject {
@@ -64,9 +68,12 @@ export function mergeDeleting(
   }
 }
 
-/** A seeded account as the store keeps it: a UID, timestamps and flags filled in where missing. */
+/**
+ * A seeded account as the store keeps it: a UID, timestamps and flags filled in where missing. Only top-level
+ * fields are added, to a shallow copy: `raw` is left as it was.
+ */
 export function normalizeAccount(raw: Record<string, unknown>, now: number = Date.now()): GigyaAccount {
-  const a = structuredClone(raw) as GigyaAccount;
+  const a = { ...raw } as GigyaAccount;
   if (typeof a.UID !== 'string' || a.UID === '') a.UID = newUid();
   const created = typeof a.createdTimestamp === 'number' ? a.createdTimestamp : now;
   a.createdTimestamp = created;
@@ -140,31 +147,138 @@ export interface GigyaStoreOptions {
   readonly strictFields?: readonly string[];
   /** Maximum audit entries kept (oldest dropped). @default 100000 */
   readonly maxAudit?: number;
+  /**
+   * Folder of the state (NDJSON files and the account index); none: accounts in a temporary file, the rest in
+   * memory.
+   */
+  readonly dir?: string;
+}
+
+/**
+ * The accounts of a store as a read-only map from UID to account, in the order accounts were first added. Each
+ * value is read from disk (or generated) when asked for: a fresh copy that the caller may keep or change without
+ * changing the store.
+ */
+export class AccountsView {
+  readonly #file: AccountFile;
+
+  constructor(file: AccountFile) {
+    this.#file = file;
+  }
+
+  get size(): number {
+    return this.#file.size;
+  }
+
+  /** A fresh copy of the account, or undefined. */
+  get(uid: string): GigyaAccount | undefined {
+    const r = this.#file.find(uid);
+    return r < 0 ? undefined : this.#file.read(r);
+  }
+
+  /** Whether there is an account with this UID. */
+  has(uid: string): boolean {
+    return this.#file.find(uid) >= 0;
+  }
+
+  *keys(): Generator<string> {
+    for (const r of this.#file.records()) yield this.#file.uidOf(r);
+  }
+
+  *values(): Generator<GigyaAccount> {
+    for (const r of this.#file.records()) {
+      const a = this.#file.read(r);
+      if (a) yield a;
+    }
+  }
+
+  *entries(): Generator<[string, GigyaAccount]> {
+    for (const a of this.values()) yield [a.UID, a];
+  }
+
+  [Symbol.iterator](): Generator<[string, GigyaAccount]> {
+    return this.entries();
+  }
+
+  forEach(fn: (account: GigyaAccount, uid: string, view: AccountsView) => void): void {
+    for (const [uid, a] of this.entries()) fn(a, uid, this);
+  }
 }
 
 /** The emulator's state. */
 export class GigyaStore {
-  readonly accounts = new Map<string, GigyaAccount>();
+  /** The accounts, read-only: writes go through {@link seed}, {@link setAccount} and the other methods. */
+  readonly accounts: AccountsView;
   readonly ds = new Map<string, DsObject>();
-  audit: AuditEntry[] = [];
   /** Bumped on every write, so persistence knows when to save. */
   version = 0;
   readonly #o: GigyaStoreOptions;
+  readonly #file: AccountFile;
+  /** Audit entries; those before {@link #auditHead} are dropped (removed in batches, not one by one). */
+  #audit: AuditEntry[] = [];
+  #auditHead = 0;
 
+  /** A store over `options.dir` (accounts only: {@link open} also loads the rest), or a temporary one. */
   constructor(options: GigyaStoreOptions = {}) {
     this.#o = options;
+    this.#file = AccountFile.open(options.dir === undefined ? {} : { dir: options.dir });
+    this.accounts = new AccountsView(this.#file);
+  }
+
+  /** Opens a store, with the Data Store objects and audit log saved in `options.dir`. */
+  static async open(options: GigyaStoreOptions = {}): Promise<GigyaStore> {
+    const store = new GigyaStore(options);
+    if (options.dir !== undefined) await store.#load(options.dir);
+    return store;
+  }
+
+  /** The audit log, oldest first. */
+  get audit(): readonly AuditEntry[] {
+    return this.#auditHead === 0 ? this.#audit : this.#audit.slice(this.#auditHead);
   }
 
   /** Adds or replaces accounts as given (seeding), filling missing UID and timestamps. */
   seed(accounts: Iterable<Record<string, unknown>>, now: number = Date.now()): number {
     let n = 0;
     for (const raw of accounts) {
-      const a = normalizeAccount(raw, now);
-      this.accounts.set(a.UID, a);
+      this.#file.put(normalizeAccount(raw, now));
       n++;
     }
     if (n) this.version++;
     return n;
+  }
+
+  /**
+   * Adds `count` generated accounts (numbers `start`… of the generator, gigya-accounts.ts), replacing accounts
+   * with the same UIDs. They take no room on disk until they change.
+   */
+  seedGenerated(spec: { count: number; seed?: number; start?: number; now: number; updatedWithinMs?: number }): number {
+    const n = this.#file.generate(spec);
+    if (n) this.version++;
+    return n;
+  }
+
+  /** Removes every account. */
+  clearAccounts(): void {
+    this.#file.clear();
+    this.version++;
+  }
+
+  /** The accounts a search reads, in its order (record numbers for {@link readAccount}). */
+  selectAccounts(selection: AccountSelection): Promise<Uint32Array> {
+    return this.#file.select(selection);
+  }
+
+  /** A fresh copy of a selected account; undefined when it was deleted since. */
+  readAccount(record: number): GigyaAccount | undefined {
+    return this.#file.read(record);
+  }
+
+  #account(uid: string): GigyaAccount {
+    const r = this.#file.find(uid);
+    const a = r < 0 ? undefined : this.#file.read(r);
+    if (!a) throw new StoreError(403005, `no account with UID ${JSON.stringify(uid)}`);
+    return a;
   }
 
   /** Whether an account is a lite (email) account. */
@@ -174,8 +288,7 @@ export class GigyaStore {
 
   /** getAccountInfo: the account with the base fields and the included sections; 403005 when unknown. */
   getAccount(uid: string, include = 'profile,data,subscriptions'): GigyaAccount {
-    const a = this.accounts.get(uid);
-    if (!a) throw new StoreError(403005, `no account with UID ${JSON.stringify(uid)}`);
+    const a = this.#account(uid);
     const wanted = new Set(
       include
         .split(',')
@@ -183,8 +296,9 @@ export class GigyaStore {
         .filter((s) => INCLUDABLE.includes(s)),
     );
     const out: Record<string, unknown> = {};
-    for (const k of BASE_FIELDS) if (a[k] !== undefined) out[k] = structuredClone(a[k]);
-    for (const k of wanted) if (a[k] !== undefined) out[k] = structuredClone(a[k]);
+    // `a` is a fresh copy: its values can be handed out as they are.
+    for (const k of BASE_FIELDS) if (a[k] !== undefined) out[k] = a[k];
+    for (const k of wanted) if (a[k] !== undefined) out[k] = a[k];
     for (const k of ['profile', 'data', 'subscriptions'] as const) {
       if (wanted.has(k) && out[k] === undefined) out[k] = {};
     }
@@ -193,8 +307,7 @@ export class GigyaStore {
 
   /** setAccountInfo: merges what is given, checks the writable shapes, bumps `lastUpdated*`. */
   setAccount(uid: string, patch: Record<string, unknown>, now: number): void {
-    const a = this.accounts.get(uid);
-    if (!a) throw new StoreError(403005, `no account with UID ${JSON.stringify(uid)}`);
+    const a = this.#account(uid);
     const errors: { errorCode: number; message: string; fieldName: string }[] = [];
     for (const section of ['profile', 'data'] as const) {
       const p = patch[section];
@@ -311,13 +424,8 @@ export class GigyaStore {
 
   /** importLiteAccount: creates or updates the lite account of an email; returns its UID. */
   importLite(email: string, patch: Record<string, unknown>, now: number): string {
-    let a: GigyaAccount | undefined;
-    for (const x of this.accounts.values()) {
-      if (GigyaStore.isLite(x) && (x.profile as { email?: unknown } | undefined)?.email === email) {
-        a = x;
-        break;
-      }
-    }
+    const found = this.#file.findLite(email);
+    let a = found < 0 ? undefined : this.#file.read(found);
     if (!a) {
       a = {
         UID: newUid(),
@@ -330,7 +438,6 @@ export class GigyaStore {
         hasFullAccount: false,
         profile: { email },
       };
-      this.accounts.set(a.UID, a);
     }
     for (const section of ['profile', 'data', 'subscriptions', 'preferences'] as const) {
       const p = patch[section];
@@ -348,16 +455,18 @@ export class GigyaStore {
 
   /** deleteAccount. */
   deleteAccount(uid: string): void {
-    if (!this.accounts.delete(uid)) throw new StoreError(403005, `no account with UID ${JSON.stringify(uid)}`);
+    if (!this.#file.delete(uid)) throw new StoreError(403005, `no account with UID ${JSON.stringify(uid)}`);
     this.version++;
   }
 
+  /** Moves the update timestamps and writes the account. */
   #touch(a: GigyaAccount, now: number): void {
     // Two writes in the same millisecond still move the timestamp forward, so a delta query sees the second.
     const prev = typeof a.lastUpdatedTimestamp === 'number' ? a.lastUpdatedTimestamp : 0;
     const ts = Math.max(now, prev + 1);
     a.lastUpdatedTimestamp = ts;
     a.lastUpdated = iso(ts);
+    this.#file.put(a);
     this.version++;
   }
 
@@ -420,30 +529,41 @@ export class GigyaStore {
 
   /** Appends an audit entry. */
   addAudit(entry: AuditEntry): void {
-    this.audit.push(entry);
+    this.#audit.push(entry);
     const max = this.#o.maxAudit ?? 100_000;
-    if (this.audit.length > max) this.audit = this.audit.slice(this.audit.length - max);
+    if (this.#audit.length - this.#auditHead > max) this.#auditHead = this.#audit.length - max;
+    // Dropped entries leave in batches: removing one at each call would copy the whole log every time.
+    if (this.#auditHead > Math.max(1024, max / 4)) {
+      this.#audit = this.#audit.slice(this.#auditHead);
+      this.#auditHead = 0;
+    }
   }
 
-  /** Loads the state saved in a folder (missing files are empty). */
-  async load(dir: string): Promise<void> {
-    for await (const a of readNdjson(join(dir, 'accounts.ndjson'))) {
-      const acc = a as GigyaAccount;
-      if (typeof acc.UID === 'string') this.accounts.set(acc.UID, acc);
-    }
+  async #load(dir: string): Promise<void> {
     for await (const o of readNdjson(join(dir, 'ds.ndjson'))) {
       const d = o as unknown as DsObject;
       this.ds.set(GigyaStore.dsKey(d.type, d.oid, d.UID), d);
     }
-    for await (const e of readNdjson(join(dir, 'audit.ndjson'))) this.audit.push(e as AuditEntry);
+    for await (const e of readNdjson(join(dir, 'audit.ndjson'))) this.addAudit(e as AuditEntry);
   }
 
-  /** Saves the state to a folder atomically (temporary files, then renames). */
-  async save(dir: string): Promise<void> {
+  /**
+   * Saves the state to its folder (no-op without one): Data Store objects and the audit log atomically
+   * (temporary files, then renames), and the account index when the account log has grown enough since.
+   */
+  async save(): Promise<void> {
+    const dir = this.#o.dir;
+    if (dir === undefined) return;
     mkdirSync(dir, { recursive: true });
-    await writeNdjson(join(dir, 'accounts.ndjson'), this.accounts.values());
+    this.#file.checkpoint();
     await writeNdjson(join(dir, 'ds.ndjson'), this.ds.values());
     await writeNdjson(join(dir, 'audit.ndjson'), this.audit);
+  }
+
+  /** Saves the state and writes the account index; the store stays readable. */
+  async close(): Promise<void> {
+    await this.save();
+    this.#file.close();
   }
 }
 

@@ -1,0 +1,234 @@
+/**
+ * Benchmark of a full export from Gigya at the speed its rate limit allows. Seeds N accounts into the emulator
+ * (`idx gigya seed`), serves them with `idx gigya serve` in a process of its own, as a remote site would be, with
+ * 1 s of latency per `accounts.search` and at most 20 searches/s, then runs an Eloqua-outbound-like dataflow
+ * (account reader → rename → dsv → embedded SFTP) with `idx run --full-extract` pointed at it through
+ * `IDX_GIGYA_ENDPOINT`. Prints the job's wall time, the pages read, the searches/s achieved and the ratio to the
+ * rate-limit bound (pages ÷ 20 s: the time the limit alone would need).
+ *
+ * Each case is a number of accounts and a number of `partitions` for the reader: 1 is today's single cursor and
+ * leaves the param out; other values set it, for a reader that reads partitions in parallel. Environment:
+ * `IDX_BENCH_EXTRACT_ACCOUNTS` (default 200000) and `IDX_BENCH_EXTRACT_PARTITIONS` (a comma list, default 1).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** One export to measure. */
+export interface ExtractCase {
+  readonly accounts: number;
+  /** Partitions of the reader; 1 is the single cursor. */
+  readonly partitions: number;
+}
+
+/** The site the export reads from. */
+export interface ExtractSite {
+  /** Latency of each accounts.search, ms. */
+  readonly latencyMs: number;
+  /** accounts.search calls per second above which the site answers 403048. */
+  readonly searchesPerSecond: number;
+}
+
+/** What one export measured. */
+export interface ExtractFigures extends ExtractCase {
+  readonly seedSeconds: number;
+  readonly records: number;
+  /** The job's wall time (start to end, as its record says). */
+  readonly seconds: number;
+  /** Searches answered with results (pages, and any counting probes). */
+  readonly pages: number;
+  /** Searches refused with 403048. */
+  readonly throttled: number;
+  readonly searchesPerSecond: number;
+  /** What the rate limit alone would need: pages ÷ the limit. */
+  readonly boundSeconds: number;
+  /** Wall time ÷ bound. */
+  readonly ratio: number;
+  readonly peakRssMb: number;
+}
+
+const SITE: ExtractSite = { latencyMs: 1000, searchesPerSecond: 20 };
+
+/** The dataflow: the account reader of dataflows/eloqua-outbound.json, renamed columns as CSV to the SFTP. */
+export function exportDataflow(partitions: number): Record<string, unknown> {
+  return {
+    id: 'bench-extract',
+    name: 'Benchmark: full export of Gigya accounts to CSV on SFTP',
+    steps: [
+      {
+        id: 'account',
+        type: 'datasource.read.gigya.account',
+        params: {
+          select: 'UID,profile.email,profile.firstName,profile.lastName,data.subscribed',
+          where: 'profile.email IS NOT NULL',
+          ...(partitions === 1 ? {} : { partitions }),
+        },
+        next: ['rename'],
+      },
+      {
+        id: 'rename',
+        type: 'field.rename',
+        params: {
+          fields: [
+            { sourceField: 'UID', targetField: 'C_Gigya_UID1' },
+            { sourceField: 'profile.email', targetField: 'C_EmailAddress' },
+            { sourceField: 'profile.firstName', targetField: 'C_FirstName' },
+            { sourceField: 'profile.lastName', targetField: 'C_LastName' },
+            { sourceField: 'data.subscribed', targetField: 'C_Subscribed1' },
+          ],
+        },
+        next: ['dsv'],
+      },
+      {
+        id: 'dsv',
+        type: 'file.format.dsv',
+        params: {
+          fileName: 'gigya_export_${now}.csv',
+          columnSeparator: ',',
+          quoteFields: true,
+          writeHeader: true,
+          columns: ['C_Gigya_UID1', 'C_EmailAddress', 'C_FirstName', 'C_LastName', 'C_Subscribed1'],
+        },
+        next: ['sftp'],
+      },
+      {
+        id: 'sftp',
+        type: 'datasource.write.sftp',
+        params: { host: '', username: '', remotePath: 'export', temporaryUploadExtension: true },
+      },
+    ],
+  };
+}
+
+/** Starts `idx <args>` as the CLI runs (192 MB heap) with a state folder; stdout and stderr are collected. */
+function idx(
+  home: string,
+  args: string[],
+  env: Record<string, string> = {},
+): { child: ChildProcess; out: { stdout: string; stderr: string } } {
+  const child = spawn(process.execPath, ['--max-old-space-size=192', 'bin/idx.js', ...args], {
+    env: { ...process.env, IDX_HOME: home, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const out = { stdout: '', stderr: '' };
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    out.stdout += d;
+  });
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    out.stderr += d;
+  });
+  return { child, out };
+}
+
+async function finished(run: ReturnType<typeof idx>, what: string): Promise<{ stdout: string; stderr: string }> {
+  const [code] = (await once(run.child, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`${what} failed (${code}): ${run.out.stderr.slice(-2000)}`);
+  return run.out;
+}
+
+/** Seeds, serves and exports one case; returns its figures. */
+export async function measure(c: ExtractCase, site: ExtractSite = SITE): Promise<ExtractFigures> {
+  const home = mkdtempSync(join(tmpdir(), 'idx-bench-extract-'));
+  let serve: ReturnType<typeof idx> | undefined;
+  try {
+    const seedStart = Date.now();
+    await finished(idx(home, ['gigya', 'seed', '--accounts', String(c.accounts)]), 'idx gigya seed');
+    const seedSeconds = (Date.now() - seedStart) / 1000;
+    const flow = join(home, 'extract.json');
+    writeFileSync(flow, JSON.stringify(exportDataflow(c.partitions), null, 2));
+
+    serve = idx(home, [
+      'gigya',
+      'serve',
+      '--latency',
+      String(site.latencyMs),
+      '--rate-limit',
+      String(site.searchesPerSecond),
+      '--method',
+      'accounts.search',
+    ]);
+    const server = serve;
+    while (!/IDX_GIGYA_ENDPOINT=\S+/.test(server.out.stdout)) {
+      if (server.child.exitCode !== null) throw new Error(`idx gigya serve ended: ${server.out.stderr.slice(-2000)}`);
+      await once(server.child.stdout as NodeJS.ReadableStream, 'data');
+    }
+    const endpoint = /IDX_GIGYA_ENDPOINT=(\S+)/.exec(server.out.stdout)?.[1] as string;
+
+    const run = await finished(
+      idx(home, ['run', flow, '--full-extract', '--json', '--stats'], { IDX_GIGYA_ENDPOINT: endpoint }),
+      'idx run',
+    );
+    server.child.kill('SIGTERM');
+    const { stdout: served } = await finished(server, 'idx gigya serve');
+    serve = undefined;
+
+    const job = JSON.parse(run.stdout) as { startTime: string; endTime: string; totalRecords: number };
+    const seconds = (Date.parse(job.endTime) - Date.parse(job.startTime)) / 1000;
+    const calls = /calls: accounts\.search \d+ \(([^)]*)\)/.exec(served)?.[1] ?? '';
+    const pages = Number(/(\d+) OK/.exec(calls)?.[1] ?? 0);
+    const throttled = Number(/(\d+) × 403048/.exec(calls)?.[1] ?? 0);
+    const rss = /peak RSS ([\d.]+) (MB|GB|KB)/.exec(run.stderr);
+    const boundSeconds = pages / site.searchesPerSecond;
+    return {
+      ...c,
+      seedSeconds,
+      records: job.totalRecords,
+      seconds,
+      pages,
+      throttled,
+      searchesPerSecond: pages / seconds,
+      boundSeconds,
+      ratio: seconds / boundSeconds,
+      peakRssMb: rss ? Number(rss[1]) * (rss[2] === 'GB' ? 1024 : rss[2] === 'KB' ? 1 / 1024 : 1) : Number.NaN,
+    };
+  } finally {
+    serve?.child.kill('SIGTERM');
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+/** Numbers from a comma-separated list. */
+function list(name: string, raw: string | undefined, fallback: number[]): number[] {
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const out = raw.split(',').map((x) => Number(x.trim()));
+  if (out.some((n) => !Number.isInteger(n) || n <= 0)) {
+    throw new Error(`${name}: expected whole numbers such as 1,4,8; got "${raw}"`);
+  }
+  return out;
+}
+
+/** Runs the extraction benchmark over its cases and prints a table. */
+export async function run(
+  options: { cases?: readonly ExtractCase[]; site?: ExtractSite } = {},
+): Promise<ExtractFigures[]> {
+  const site = options.site ?? SITE;
+  const [accounts] = list('IDX_BENCH_EXTRACT_ACCOUNTS', process.env.IDX_BENCH_EXTRACT_ACCOUNTS, [200_000]);
+  const cases =
+    options.cases ??
+    list('IDX_BENCH_EXTRACT_PARTITIONS', process.env.IDX_BENCH_EXTRACT_PARTITIONS, [1]).map((partitions) => ({
+      accounts: accounts as number,
+      partitions,
+    }));
+  process.stdout.write(
+    `\n## Full export from Gigya: emulator with ${site.latencyMs} ms per accounts.search and at most ` +
+      `${site.searchesPerSecond} searches/s → rename → CSV → SFTP\n\n` +
+      '| accounts | partitions | seed s | records | seconds | pages | searches/s | 403048 | bound s | × bound | peak RSS MB |\n' +
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
+  );
+  const rows: ExtractFigures[] = [];
+  for (const c of cases) {
+    const f = await measure(c, site);
+    rows.push(f);
+    process.stdout.write(
+      `| ${f.accounts} | ${f.partitions} | ${f.seedSeconds.toFixed(1)} | ${f.records} | ${f.seconds.toFixed(1)} | ` +
+        `${f.pages} | ${f.searchesPerSecond.toFixed(2)} | ${f.throttled} | ${f.boundSeconds.toFixed(1)} | ` +
+        `${f.ratio.toFixed(2)} | ${f.peakRssMb.toFixed(0)} |\n`,
+    );
+  }
+  process.stdout.write(
+    `\nbound: pages ÷ ${site.searchesPerSecond}/s, the time the rate limit alone allows; seed s: idx gigya seed\n`,
+  );
+  return rows;
+}
