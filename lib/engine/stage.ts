@@ -7,7 +7,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { IdxError } from '../core/errors.ts';
 import { safeSegment } from '../core/keys.ts';
-import type { FileRef, FilesRef, PartRef, RecordsRef } from '../core/refs.ts';
+import { type FileRef, type FilesRef, filePieces, type PartRef, type RecordsRef } from '../core/refs.ts';
 import type { DataRecord, InputFile } from '../core/script.ts';
 import { ndjsonBatches } from './ndjson.ts';
 import type { FileSink, RecordSink } from './output.ts';
@@ -171,6 +171,19 @@ export function openStaged(s3: S3Client, bucket: string, key: string): Readable 
   return out;
 }
 
+/**
+ * Opens a staged file as one stream: its pieces (one per invocation that wrote to it) one after the other, each
+ * opened only when the one before it ended, so a file written across invocations reads as the one file it is.
+ */
+export function openStagedFile(s3: S3Client, bucket: string, file: FileRef): Readable {
+  const pieces = filePieces(file);
+  if (pieces.length === 1) return openStaged(s3, bucket, file.key);
+  async function* concatenated(): AsyncGenerator<Buffer> {
+    for (const piece of pieces) for await (const chunk of openStaged(s3, bucket, piece.key)) yield chunk as Buffer;
+  }
+  return Readable.from(concatenated(), { objectMode: false, highWaterMark: 1 << 20 });
+}
+
 /** Streams the records of staged references in batches. */
 export async function* stagedRecords(
   s3: S3Client,
@@ -204,7 +217,7 @@ export async function* stagedRecordBytes(
 /** The staged files of references as script inputs. */
 export async function* stagedFiles(s3: S3Client, bucket: string, refs: readonly FilesRef[]): AsyncGenerator<InputFile> {
   for (const ref of refs) {
-    for (const f of ref.files) yield { name: f.name, size: f.size, open: () => openStaged(s3, bucket, f.key) };
+    for (const f of ref.files) yield { name: f.name, size: f.size, open: () => openStagedFile(s3, bucket, f) };
   }
 }
 

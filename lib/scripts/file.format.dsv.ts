@@ -84,6 +84,17 @@ function rowFor(columns: readonly string[], d: Dialect): (record: DataRecord) =>
   );
 }
 
+/** What the formatter keeps from one invocation of its step to the next. */
+interface DsvState {
+  /** The columns, when known (from the params or the first record). */
+  readonly columns?: string[];
+  /** Files started so far. */
+  readonly parts: number;
+  readonly written: number;
+  /** The file left open: its bytes and rows so far (for maxFileSize). */
+  readonly part?: { readonly bytes: number; readonly rows: number };
+}
+
 /** `file.format.dsv`: writes records as a CSV or other delimiter-separated file. */
 export const fileFormatDsv = defineScript({
   type: 'file.format.dsv',
@@ -216,6 +227,21 @@ export const fileFormatDsv = defineScript({
     let part: { writer: CoalescingWriter; bytes: number; rows: number } | undefined;
     let parts = 0;
     let written = 0;
+    // The step's previous invocation: the columns it found and the file it left open, which this one continues.
+    const kept = ctx.continuation as DsvState | undefined;
+    let pending = kept?.part;
+    if (kept) {
+      parts = kept.parts;
+      written = kept.written;
+      if (kept.columns) {
+        columns = kept.columns;
+        row = rowFor(
+          explicit ? columns : columns.map((c) => (c.includes('.') || c.startsWith("'") ? `'${c}'` : c)),
+          dialect,
+        );
+        known = new Set(columns);
+      }
+    }
 
     const header = (cols: readonly string[]) => cols.map((c) => formatter.cell(c)).join(separator) + lineEnd;
 
@@ -234,6 +260,12 @@ export const fileFormatDsv = defineScript({
       }
       return { writer, bytes, rows: 0 };
     };
+    /** The next piece of the file the previous invocation left open: same name, no header again. */
+    const reopen = (out: StepOutput, at: { bytes: number; rows: number }) => ({
+      writer: new CoalescingWriter(out.createFile(partName(params.fileName, parts))),
+      bytes: at.bytes,
+      rows: at.rows,
+    });
 
     const noteUnknown = (record: DataRecord, index: number) => {
       for (const key in record) {
@@ -263,6 +295,10 @@ export const fileFormatDsv = defineScript({
             known = new Set(columns);
           } else if (!explicit) noteUnknown(record, written);
           const line = row(record);
+          if (!part && pending) {
+            part = reopen(out, pending);
+            pending = undefined;
+          }
           if (!part) part = open(out);
           if (maxBytes) {
             const bytes = Buffer.byteLength(line);
@@ -277,18 +313,29 @@ export const fileFormatDsv = defineScript({
           if (part.writer.add(line)) await part.writer.spill();
         }
       },
-      async end(out) {
-        if (!part && params.createEmptyFile) part = open(out);
+      async end(out, { final }) {
+        if (final && parts === 0 && params.createEmptyFile) part = open(out);
+        const left = part ?? pending;
         if (part) {
           const last = part;
           part = undefined;
           await last.writer.end();
+        }
+        if (!final) {
+          const state: DsvState = {
+            ...(columns ? { columns } : {}),
+            parts,
+            written,
+            ...(left ? { part: { bytes: left.bytes, rows: left.rows } } : {}),
+          };
+          return { continuation: state };
         }
         if (unknown.size) {
           const list = [...unknown].map(([k, n]) => `${k} (${n})`).join(', ');
           ctx.log.warn(`fields not written because they are not among the columns: ${list}`);
         }
         ctx.log.info(`${written} record(s) written to ${parts} file(s)`);
+        return undefined;
       },
       close() {
         // A step that failed half-way must not leave a stream open.
