@@ -28,7 +28,10 @@ export const COMMANDS: Record<string, { run: Command; help: string }> = {
     run: schemaCommand,
     help: 'schema [--write|--check]            the dataflow JSON Schema, script docs and error codes',
   },
-  run: { run: runCommand, help: 'run <file> [--limit N] [--test] [--full-extract] [--json]   run locally' },
+  run: {
+    run: runCommand,
+    help: 'run <file> [--limit N] [--test] [--full-extract] [--invocation-budget 30s] [--json]   run locally',
+  },
   sample: {
     run: sampleCommand,
     help: 'sample [--records N]                write the sample input CSV to the local S3',

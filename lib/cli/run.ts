@@ -1,6 +1,7 @@
 /** `idx run` and `idx start`: run a dataflow locally on the embedded services, with live progress. */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ENV } from '../core/env.ts';
 import type { ExecutionInput } from '../core/events.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../local/environment.ts';
 import { defaultExtras } from '../local/extras.ts';
@@ -33,7 +34,7 @@ export function progressPrinter(
           ? `, files: ${e.result.files.map((f) => `${f.name} (${bytes(f.size)})`).join(', ')}`
           : '';
         write(
-          `✓ ${e.result.stepId}: ${c.recordsIn} in, ${c.recordsOut} out, ${c.recordsRejected} rejected${c.recordsDropped ? `, ${c.recordsDropped} dropped` : ''}${files}${e.result.done ? '' : ' (continues)'}`,
+          `✓ ${e.result.stepId}: ${c.recordsIn} in, ${c.recordsOut} out, ${c.recordsRejected} rejected${c.recordsDropped ? `, ${c.recordsDropped} dropped` : ''}${files}${c.invocations > 1 ? `, ${c.invocations} invocations` : ''}${e.result.done ? '' : ' (continues)'}`,
         );
         break;
       }
@@ -61,7 +62,7 @@ export function jobSummary(
   if (steps.length) {
     lines.push(
       table(
-        ['step', 'type', 'in', 'out', 'rejected', 'dropped', 'files', 'ms'],
+        ['step', 'type', 'in', 'out', 'rejected', 'dropped', 'files', 'invocations', 'ms'],
         steps.map((s) => [
           s.stepId,
           s.type,
@@ -70,6 +71,7 @@ export function jobSummary(
           s.recordsRejected,
           s.recordsDropped,
           s.files?.length ?? 0,
+          s.invocations,
           s.durationMs,
         ]),
       ),
@@ -90,6 +92,38 @@ interface RunFlags {
   readonly 'full-extract'?: boolean;
   readonly 'log-level'?: string;
   readonly schedule?: string;
+  readonly 'invocation-budget'?: string;
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * A duration as `idx run --invocation-budget` takes it: a number with a unit (`1ms`, `30s`, `13m`, `1h`), or
+ * plain milliseconds. Undefined for anything else.
+ */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) return undefined;
+  const ms = Number(m[1]) * (UNITS[m[2] ?? 'ms'] as number);
+  return ms > 0 ? ms : undefined;
+}
+
+/**
+ * The time budget of every step invocation: `--invocation-budget`, else IDX_INVOCATION_BUDGET_MS, else the
+ * runner's default (the Lambda's 15 minutes less a margin).
+ */
+export function invocationBudget(flags: RunFlags, env = process.env): number | undefined {
+  const flag = flags['invocation-budget'];
+  if (flag !== undefined) {
+    const ms = parseDuration(flag);
+    if (ms === undefined) throw usage('--invocation-budget takes a duration such as 1ms, 30s or 13m');
+    return ms;
+  }
+  const value = env[ENV.invocationBudgetMs.name];
+  if (value === undefined || value === '') return undefined;
+  const ms = Number(value);
+  if (!Number.isFinite(ms) || ms <= 0) throw usage(`${ENV.invocationBudgetMs.name} takes a positive number of ms`);
+  return ms;
 }
 
 function inputFrom(flags: RunFlags): ExecutionInput {
@@ -111,6 +145,7 @@ const RUN_OPTIONS = {
   'full-extract': { type: 'boolean' },
   'log-level': { type: 'string' },
   schedule: { type: 'string' },
+  'invocation-budget': { type: 'string' },
   json: { type: 'boolean' },
   stats: { type: 'boolean' },
 } as const;
@@ -132,6 +167,7 @@ export async function runFile(
   input: ExecutionInput,
   json: boolean,
   stats = false,
+  invocationBudgetMs?: number,
 ): Promise<LocalRunResult> {
   const dataflow = loadValid(file);
   const result = await runLocal(dataflow, {
@@ -139,6 +175,7 @@ export async function runFile(
     registry: defaultRegistry(),
     input,
     onEvent: progressPrinter(),
+    ...(invocationBudgetMs === undefined ? {} : { invocationBudgetMs }),
   });
   if (json)
     process.stdout.write(
@@ -149,19 +186,23 @@ export async function runFile(
   return result;
 }
 
-/** `idx run <file> [--limit N] [--test] [--full-extract] [--log-level L] [--schedule NAME] [--json]` */
+/**
+ * `idx run <file> [--limit N] [--test] [--full-extract] [--log-level L] [--schedule NAME] [--invocation-budget D]
+ * [--json]`
+ */
 export async function runCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: RUN_OPTIONS });
   const file = positionals[0];
   if (!file)
     throw usage(
-      'idx run <file> [--limit N] [--test] [--full-extract] [--log-level info|error|debug] [--schedule NAME] [--json]',
+      'idx run <file> [--limit N] [--test] [--full-extract] [--log-level info|error|debug] [--schedule NAME] [--invocation-budget 30s] [--json]',
     );
   const input = inputFrom(values);
+  const budget = invocationBudget(values);
   loadValid(file);
   const env = await startLocalEnvironment({ extras: defaultExtras() });
   try {
-    const result = await runFile(env, file, input, values.json === true, values.stats === true);
+    const result = await runFile(env, file, input, values.json === true, values.stats === true, budget);
     return result.status === 'succeeded' ? EXIT.ok : EXIT.failed;
   } finally {
     await env.close();
@@ -207,6 +248,7 @@ export async function startCommand(args: string[]): Promise<number> {
       initial ? { ...input, fullExtract: true } : input,
       values.json === true,
       values.stats === true,
+      invocationBudget(values),
     );
     if (!values.json && result.status === 'succeeded') {
       const uploads = Object.values(result.job?.steps ?? {})

@@ -256,15 +256,15 @@ describe('compile', () => {
     expect(aslVerdict(asl)).toEqual({ isValid: true, errors: [] });
   });
 
-  it('runs zip after a formatter as a step of its own, since a file that arrives in pieces needs one stream', () => {
+  it('runs PGP after a formatter as a step of its own, since a file that arrives in pieces needs one stream', () => {
     // Prepare
     const df = load({
-      id: 'zipped',
-      name: 'Zipped',
+      id: 'encrypted',
+      name: 'Encrypted',
       steps: [
         { id: 'read', type: 'test.generate', next: ['format'] },
-        { id: 'format', type: 'file.format.dsv', params: { fileName: 'out.csv' }, next: ['zip'] },
-        { id: 'zip', type: 'file.compress.zip', next: ['write'] },
+        { id: 'format', type: 'file.format.dsv', params: { fileName: 'out.csv' }, next: ['pgp'] },
+        { id: 'pgp', type: 'file.encrypt.pgp', params: { publicKey: '${secret:KEY}' }, next: ['write'] },
         { id: 'write', ...sftp('datasource.write.sftp', '/out') },
       ],
     });
@@ -273,7 +273,7 @@ describe('compile', () => {
     const asl = compile(df, registry);
 
     // Assess
-    expect(taskStateNames(asl)).toEqual(expect.arrayContaining(['Steps: read → format', 'Step: zip', 'Step: write']));
+    expect(taskStateNames(asl)).toEqual(expect.arrayContaining(['Steps: read → format', 'Step: pgp', 'Step: write']));
     expect(aslVerdict(asl)).toEqual({ isValid: true, errors: [] });
   });
 
