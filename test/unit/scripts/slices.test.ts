@@ -4,6 +4,7 @@ import { fileEmpty } from '../../../lib/scripts/file.empty.ts';
 import { fileFormatCount } from '../../../lib/scripts/file.format.count.ts';
 import { fileFormatDsv } from '../../../lib/scripts/file.format.dsv.ts';
 import { fileFormatJson } from '../../../lib/scripts/file.format.json.ts';
+import { recordEvaluate } from '../../../lib/scripts/record.evaluate.ts';
 import { runScript, runScriptSliced } from '../../../lib/testing/harness.ts';
 
 /** Accounts whose later records carry a field the first lacks, and text that needs quoting. */
@@ -115,5 +116,26 @@ describe('file.empty across invocations', () => {
 
     // Assess
     expect(sliced.files).toEqual([{ name: 'done.ok', content: Buffer.from('ok') }]);
+  });
+});
+
+describe('record.evaluate across invocations', () => {
+  it('keeps shared variables and calls process(null) once, after the last invocation', async () => {
+    // Prepare
+    const source = `function process(record, ctx) {
+      if (record === null) return { total: ctx.getSharedVariable('n') };
+      ctx.setSharedVariable('n', (ctx.getSharedVariable('n') || 0) + 1);
+      return { UID: record.UID, seen: ctx.getSharedVariable('n') };
+    }`;
+    const params = { script: Buffer.from(source).toString('base64'), notifyLastRecord: true };
+
+    // Act
+    const whole = await runScript(recordEvaluate, params, { records });
+    const sliced = await runScriptSliced(recordEvaluate, params, { records, slice: 1000 });
+
+    // Assess
+    expect(sliced.invocations).toBe(6);
+    expect(sliced.records).toEqual(whole.records);
+    expect(sliced.records.at(-1)).toEqual({ total: 5_500 });
   });
 });
