@@ -69,8 +69,11 @@ export class InputCursor {
     return this.#taken && this.stop();
   }
 
-  /** The records from the position on, in batches. */
-  async *records(): AsyncGenerator<DataRecord[]> {
+  /**
+   * The staged parts from the position on with the records of each already consumed; the position moves past a
+   * part once the caller asks for the next. Stops before a part when the time is up.
+   */
+  async *#parts(): AsyncGenerator<{ readonly key: string; readonly skip: number; readonly at: (n: number) => void }> {
     const from = this.#at;
     for (let i = from.input; i < this.refs.length; i++) {
       const ref = this.refs[i];
@@ -80,21 +83,28 @@ export class InputCursor {
         const skip = i === from.input && p === from.part ? from.records : 0;
         if (skip < part.count) {
           if (this.#stopping()) return;
-          let seen = 0;
-          for await (const batch of ndjsonBatches(openStaged(this.s3, this.bucket, part.key), part.key)) {
-            // Batches before the position were consumed by an earlier invocation.
-            const fresh = seen + batch.length <= skip ? [] : seen < skip ? batch.slice(skip - seen) : batch;
-            seen += batch.length;
-            if (fresh.length === 0) continue;
-            if (this.#stopping()) return;
-            this.#taken = true;
-            yield fresh;
-            this.#at = { input: i, part: p, records: seen };
-          }
+          yield { key: part.key, skip, at: (records) => (this.#at = { input: i, part: p, records }) };
         }
         this.#at = { input: i, part: p + 1, records: 0 };
       }
       this.#at = { input: i + 1, part: 0, records: 0 };
+    }
+  }
+
+  /** The records from the position on, in batches. */
+  async *records(): AsyncGenerator<DataRecord[]> {
+    for await (const { key, skip, at } of this.#parts()) {
+      let seen = 0;
+      for await (const batch of ndjsonBatches(openStaged(this.s3, this.bucket, key), key)) {
+        // Batches before the position were consumed by an earlier invocation.
+        const fresh = seen + batch.length <= skip ? [] : seen < skip ? batch.slice(skip - seen) : batch;
+        seen += batch.length;
+        if (fresh.length === 0) continue;
+        if (this.#stopping()) return;
+        this.#taken = true;
+        yield fresh;
+        at(seen);
+      }
     }
   }
 
@@ -104,32 +114,25 @@ export class InputCursor {
    * remaining records.
    */
   async *recordBytes(): AsyncGenerator<Buffer> {
-    const from = this.#at;
-    for (let i = from.input; i < this.refs.length; i++) {
-      const ref = this.refs[i];
-      if (ref?.kind !== 'records') continue;
-      for (let p = i === from.input ? from.part : 0; p < ref.parts.length; p++) {
-        const part = ref.parts[p] as RecordsRef['parts'][number];
-        const skip = i === from.input && p === from.part ? from.records : 0;
-        if (skip < part.count) {
-          if (this.#stopping()) return;
-          this.#taken = true;
-          if (skip > 0) {
-            for await (const batch of ndjsonBatches(openStaged(this.s3, this.bucket, part.key), part.key))
-              yield Buffer.from(batch.map((r) => `${JSON.stringify(r)}\n`).join(''));
-          } else {
-            let last = 10;
-            for await (const chunk of openStaged(this.s3, this.bucket, part.key)) {
-              const b = chunk as Buffer;
-              if (b.length) last = b[b.length - 1] as number;
-              yield b;
-            }
-            if (last !== 10) yield Buffer.from('\n');
-          }
+    for await (const { key, skip } of this.#parts()) {
+      this.#taken = true;
+      if (skip > 0) {
+        let seen = 0;
+        for await (const batch of ndjsonBatches(openStaged(this.s3, this.bucket, key), key)) {
+          const fresh = seen >= skip ? batch : batch.slice(Math.min(batch.length, skip - seen));
+          seen += batch.length;
+          if (fresh.length) yield Buffer.from(fresh.map((r) => `${JSON.stringify(r)}\n`).join(''));
         }
-        this.#at = { input: i, part: p + 1, records: 0 };
+        continue;
       }
-      this.#at = { input: i + 1, part: 0, records: 0 };
+      let last = 10;
+      for await (const chunk of openStaged(this.s3, this.bucket, key)) {
+        const b = chunk as Buffer;
+        if (b.length) last = b[b.length - 1] as number;
+        yield b;
+      }
+      // Each part ends its last line, so the next one starts a record.
+      if (last !== 10) yield Buffer.from('\n');
     }
   }
 

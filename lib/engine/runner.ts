@@ -9,7 +9,6 @@ import type { AfterEvent, StepEvent, StepSpec } from '../core/events.ts';
 import { jobPrefix } from '../core/keys.ts';
 import {
   type FileRef,
-  type FilesRef,
   filePieces,
   type OutputRef,
   type RecordsRef,
