@@ -1,6 +1,7 @@
 /** `idx run` and `idx start`: run a dataflow locally on the embedded services, with live progress. */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ENV } from '../core/env.ts';
 import { IdxError } from '../core/errors.ts';
 import type { ExecutionInput } from '../core/events.ts';
 import type { StepCounters } from '../core/refs.ts';
@@ -119,7 +120,7 @@ export function progressPrinter(
           ? `: ${e.result.files.map((f) => `${f.name} (${bytes(f.size)})`).join(', ')}`
           : '';
         out.line(
-          `✓ ${e.result.stepId}: ${c.recordsIn} in, ${c.recordsOut} out, ${c.recordsRejected} rejected${c.recordsDropped ? `, ${c.recordsDropped} dropped` : ''}${fileCounts.length ? `, ${fileCounts.join(', ')}` : ''}${files}${e.result.done ? '' : ' (continues)'}`,
+          `✓ ${e.result.stepId}: ${c.recordsIn} in, ${c.recordsOut} out, ${c.recordsRejected} rejected${c.recordsDropped ? `, ${c.recordsDropped} dropped` : ''}${fileCounts.length ? `, ${fileCounts.join(', ')}` : ''}${files}${c.invocations > 1 ? `, ${c.invocations} invocations` : ''}${e.result.done ? '' : ' (continues)'}`,
         );
         break;
       }
@@ -153,6 +154,38 @@ export interface RunFlags {
   readonly 'full-extract'?: boolean;
   readonly 'log-level'?: string;
   readonly schedule?: string;
+  readonly 'invocation-budget'?: string;
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * A duration as `idx run --invocation-budget` takes it: a number with a unit (`1ms`, `30s`, `13m`, `1h`), or
+ * plain milliseconds. Undefined for anything else.
+ */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) return undefined;
+  const ms = Number(m[1]) * (UNITS[m[2] ?? 'ms'] as number);
+  return ms > 0 ? ms : undefined;
+}
+
+/**
+ * The time budget of every step invocation: `--invocation-budget`, else IDX_INVOCATION_BUDGET_MS, else the
+ * runner's default (the Lambda's 15 minutes less a margin).
+ */
+export function invocationBudget(flags: RunFlags, env = process.env): number | undefined {
+  const flag = flags['invocation-budget'];
+  if (flag !== undefined) {
+    const ms = parseDuration(flag);
+    if (ms === undefined) throw usage('--invocation-budget takes a duration such as 1ms, 30s or 13m');
+    return ms;
+  }
+  const value = env[ENV.invocationBudgetMs.name];
+  if (value === undefined || value === '') return undefined;
+  const ms = Number(value);
+  if (!Number.isFinite(ms) || ms <= 0) throw usage(`${ENV.invocationBudgetMs.name} takes a positive number of ms`);
+  return ms;
 }
 
 /**
@@ -198,6 +231,11 @@ export const RUN_FLAGS = {
     value: 'NAME',
     description: 'run as the schedule NAME (name or id) runs: its limit, fullExtract and logLevel, unless given here',
   },
+  'invocation-budget': {
+    type: 'string',
+    value: 'D',
+    description: 'time budget of every step invocation (1ms, 30s, 13m; default as deployed), to run every continuation',
+  },
   json: { type: 'boolean', description: 'print the job record as JSON instead of the summary' },
   stats: { type: 'boolean', description: 'also print throughput and peak memory' },
 } as const satisfies Flags;
@@ -224,6 +262,7 @@ export async function runFile(
   input: ExecutionInput,
   json: boolean,
   stats = false,
+  invocationBudgetMs?: number,
 ): Promise<LocalRunResult> {
   const dataflow = loadValid(file);
   const result = await runLocal(dataflow, {
@@ -231,6 +270,7 @@ export async function runFile(
     registry: defaultRegistry(),
     input,
     onEvent: progressPrinter(),
+    ...(invocationBudgetMs === undefined ? {} : { invocationBudgetMs }),
   });
   if (json)
     process.stdout.write(
@@ -244,16 +284,20 @@ export async function runFile(
   return result;
 }
 
-/** `idx run <file|id> [--limit N] [--test] [--full-extract] [--log-level L] [--schedule NAME] [--json]` */
+/**
+ * `idx run <file|id> [--limit N] [--test] [--full-extract] [--log-level L] [--schedule NAME] [--invocation-budget D]
+ * [--json]`
+ */
 export async function runCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: RUN_FLAGS });
   const arg = positionals[0];
   if (!arg) throw usage('idx run <file|id> [options] (idx run --help lists them)');
   const file = dataflowFileOf(arg);
   const input = inputFrom(values, loadValid(file));
+  const budget = invocationBudget(values);
   const env = await commandEnvironment({ extras: defaultExtras() });
   try {
-    const result = await runFile(env, file, input, values.json === true, values.stats === true);
+    const result = await runFile(env, file, input, values.json === true, values.stats === true, budget);
     return result.status === 'succeeded' ? EXIT.ok : EXIT.failed;
   } finally {
     await env.close();
@@ -299,6 +343,7 @@ export async function startCommand(args: string[]): Promise<number> {
       initial ? { ...input, fullExtract: true } : input,
       values.json === true,
       values.stats === true,
+      invocationBudget(values),
     );
     if (!values.json && result.status === 'succeeded') {
       const uploads = Object.values(result.job?.steps ?? {})

@@ -67,7 +67,7 @@ export function jobSummary(job: JobRecord | undefined, result: RunOutcome, state
   if (steps.length) {
     lines.push(
       table(
-        ['step', 'type', 'in', 'out', 'rejected', 'dropped', 'files', 'ms'],
+        ['step', 'type', 'in', 'out', 'rejected', 'dropped', 'files', 'invocations', 'ms'],
         steps.map((s) => [
           s.stepId,
           s.type,
@@ -76,6 +76,7 @@ export function jobSummary(job: JobRecord | undefined, result: RunOutcome, state
           s.recordsRejected,
           s.recordsDropped,
           s.files?.length ?? 0,
+          s.invocations,
           s.durationMs,
         ]),
       ),

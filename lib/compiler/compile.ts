@@ -4,8 +4,9 @@
  *
  * Shape: `Job: prepare` (state skeleton) → `Job: start` (lock, delta window, job record) → the steps, level by
  * level (steps whose predecessors all ran; several independent steps of a level run in one Parallel state) →
- * `Job: complete` → success. Any failure is caught into `Job: record failure` → Fail. Continuable readers loop
- * (Task → Choice → Task) until they report `done`. Results live at `$.r.<key>.value` (or
+ * `Job: complete` → success. Any failure is caught into `Job: record failure` → Fail. Every Task loops
+ * (Init → Task → Choice → Task) until its result says `done`, in Parallel branches too: any step may need several
+ * invocations. Results live at `$.r.<key>.value` (or
  * `$.r.<group>.<key>.value` after a Parallel); only references and counters travel in the state.
  */
 
@@ -101,7 +102,6 @@ class Names {
 interface StepPlan {
   readonly step: Step;
   readonly key: string;
-  readonly continues: boolean;
   /** Steps fused after this one (records handed on in memory). */
   readonly then: readonly { readonly step: Step; readonly key: string }[];
 }
@@ -183,7 +183,7 @@ function planTasks(dataflow: Dataflow, registry: ScriptRegistry, fuse: boolean):
     const to = byId.get(step.next[0] as string);
     const from = registry.get(step.type);
     const target = to && registry.get(to.type);
-    if (!to || !from || !target || target.continues || incoming.get(to.id)?.length !== 1) return undefined;
+    if (!to || !from || !target || incoming.get(to.id)?.length !== 1) return undefined;
     const records = from.produces === 'records' && target.consumes === 'records';
     return records || streamsFilesInto(from, target) ? to : undefined;
   };
@@ -200,7 +200,6 @@ function planTasks(dataflow: Dataflow, registry: ScriptRegistry, fuse: boolean):
     plans.set(step.id, {
       step,
       key: keyOf.get(step.id) as string,
-      continues: registry.get(step.type)?.continues === true,
       then,
     });
   }
@@ -253,7 +252,7 @@ function invoke(fn: string, payload: Record<string, unknown>): AslState {
     Resource: 'arn:aws:states:::lambda:invoke',
     Parameters: { FunctionName: fn, Payload: payload },
     ResultSelector: { 'value.$': '$.Payload' },
-    // Lambda's own ceiling; continuable readers hand back a continuation well before it.
+    // Lambda's own ceiling; every step hands back a continuation well before it.
     TimeoutSeconds: TASK_TIMEOUT_SECONDS,
     Retry: RETRY,
   };
@@ -261,7 +260,8 @@ function invoke(fn: string, payload: Record<string, unknown>): AslState {
 
 /**
  * The states of one Task, added to `target` (the top level or a Parallel branch); returns the name of its first
- * state. A continuable Task loops (Init → Task → More → Task) until its result says `done`.
+ * state. The Task loops (Init → Task → More → Task) until its result says `done`; in a branch, a last Pass hands
+ * on only the result, as the branch's output.
  */
 function stepStates(
   plan: StepPlan,
@@ -291,39 +291,25 @@ function stepStates(
       : `Step: ${step.id}`,
     key,
   );
-  const end = (state: AslState): AslState => (next === undefined ? { ...state, End: true } : { ...state, Next: next });
-  if (!plan.continues) {
-    target[taskName] = end({
-      ...invoke(ctx.fn, payload),
-      ResultPath: at,
-      ...(inBranch ? { OutputPath: at } : { Catch: CATCH }),
-    });
-    return taskName;
-  }
-  if (inBranch) {
-    // Only sources continue, and a valid dataflow has exactly one source, at the top level.
-    throw new IdxError(
-      'IDX_COMPILE_UNSUPPORTED',
-      `step "${step.id}" continues across invocations but runs in a parallel branch`,
-      {
-        stepId: step.id,
-        expected: 'continuable steps only as the entry step',
-      },
-    );
-  }
   const init = ctx.names.take(`Init: ${step.id}`, key);
   const more = ctx.names.take(`More: ${step.id}`, key);
   target[init] = { Type: 'Pass', Result: { value: { iteration: 0 } }, ResultPath: at, Next: taskName };
   target[taskName] = {
     ...invoke(ctx.fn, { ...payload, 'previous.$': `${at}.value` }),
     ResultPath: at,
-    Catch: CATCH,
+    // A branch's failure reaches the Parallel state's Catch.
+    ...(inBranch ? {} : { Catch: CATCH }),
     Next: more,
   };
+  let after = next;
+  if (inBranch) {
+    after = ctx.names.take(`Done: ${step.id}`, key);
+    target[after] = { Type: 'Pass', OutputPath: at, End: true };
+  }
   target[more] = {
     Type: 'Choice',
     Choices: [{ Variable: `${at}.value.done`, BooleanEquals: false, Next: taskName }],
-    ...(next === undefined ? {} : { Default: next }),
+    ...(after === undefined ? {} : { Default: after }),
   };
   return init;
 }

@@ -46,6 +46,11 @@ export const ENV = {
     name: 'IDX_LOCK_TTL_MS',
     meaning: 'how long a run lock holds before another run may take it; default 6 h',
   },
+  invocationBudgetMs: {
+    name: 'IDX_INVOCATION_BUDGET_MS',
+    meaning:
+      'local runs: the time budget of every step invocation in ms (as `idx run --invocation-budget`); default 13.5 min',
+  },
   lanes: { name: 'IDX_LANES', meaning: 'parallel lanes of a large step: a number, or auto (one per core); default 1' },
   laneWorker: { name: 'IDX_LANE_WORKER', meaning: 'the lane worker module; default bin/lane-worker.js' },
   lanesMinRecords: {

@@ -52,12 +52,6 @@ export const ERROR_CODES = {
     seen: ['command'],
     action: 'Fix the problems listed in the message (`idx validate <file>` shows each with its step and path).',
   },
-  IDX_COMPILE_UNSUPPORTED: {
-    summary: 'A step that continues across Lambda invocations sits in a parallel branch, which cannot loop.',
-    transience: 'permanent',
-    seen: ['command'],
-    action: 'Make the continuing reader the dataflow’s entry step, or split the dataflow in two.',
-  },
   IDX_CREDENTIAL_PLAINTEXT: {
     summary: 'A credential param holds a plaintext value.',
     transience: 'permanent',

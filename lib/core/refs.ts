@@ -14,11 +14,28 @@ export interface RecordsRef {
   readonly count: number;
 }
 
-/** One staged file with its logical name. */
+/** One staged piece of a file. */
+export interface FilePartRef {
+  readonly key: string;
+  readonly size: number;
+}
+
+/**
+ * One staged file with its logical name. A file a step wrote across several invocations is still one file: its
+ * pieces, one per invocation that wrote to it, are `parts` in order, and whoever opens it reads them as one
+ * stream (no copy, no assembly step). `key` is the first piece's; `size` is the total.
+ */
 export interface FileRef {
   readonly name: string;
   readonly key: string;
   readonly size: number;
+  /** The ordered pieces when there are more than one. */
+  readonly parts?: readonly FilePartRef[];
+}
+
+/** The ordered pieces of a staged file (its only key when it was written in one invocation). */
+export function filePieces(file: FileRef): readonly FilePartRef[] {
+  return file.parts ?? [{ key: file.key, size: file.size }];
 }
 
 /** Staged files. */
@@ -51,9 +68,12 @@ export interface StepResult {
   readonly out: OutputRef;
   readonly rejected: RecordsRef;
   readonly counters: StepCounters;
-  /** False while a continuable reader has more to read; the compiled Choice loops the Task. */
+  /** False while the step has more to do; the compiled Choice loops the Task. */
   readonly done: boolean;
-  /** Present when not done: what the next invocation resumes from. */
+  /**
+   * Present when not done: what the next invocation resumes from. A reader's own continuation; for a step that
+   * consumes records or files, a {@link StepContinuation}.
+   */
   readonly continuation?: unknown;
   /** Invocation count so far (0 before the first). */
   readonly iteration: number;
@@ -71,6 +91,22 @@ export interface StepResult {
 export interface SkippedFile {
   readonly name: string;
   readonly reason: string;
+}
+
+/**
+ * Where a step that consumes records or files resumes: the position in its ordered staged inputs (records at
+ * record granularity, files at file granularity), and what its script handed back from `end` to keep across
+ * invocations (see ScriptInstance.end).
+ */
+export interface StepContinuation {
+  /** Input index (the order of the event's `i0`, `i1`, …). */
+  readonly input: number;
+  /** Part index in that input (records), or file index (files). */
+  readonly part: number;
+  /** Records already consumed in that part. */
+  readonly records: number;
+  /** The script's own state, from `end(out, { final: false })`. */
+  readonly script?: unknown;
 }
 
 /** Counters at zero. */

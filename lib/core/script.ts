@@ -95,12 +95,34 @@ export interface ScriptContext {
   readonly stepId: string;
   readonly log: StepLogger;
   readonly services: Services;
-  /** The state a reader returned from its previous invocation, when the Task loops. */
+  /**
+   * The state the script handed back in its previous invocation of this step, when the Task loops: a reader's
+   * `read` continuation, or what `end(out, { final: false })` returned for a script that consumes.
+   */
   readonly continuation?: unknown;
-  /** Epoch ms by which a continuable reader should return a continuation. */
+  /**
+   * Epoch ms by which the invocation should hand back a continuation. The engine checks it between batches of
+   * records and between files for scripts that consume; a reader checks it itself.
+   */
   readonly deadline: number;
   /** Aborted when the step must stop (timeout or shutdown). */
   readonly signal: AbortSignal;
+}
+
+/** What the engine tells `end`. */
+export interface EndOptions {
+  /**
+   * The input is exhausted: this is the step's last invocation. When false, the step continues in another
+   * invocation from where this one stopped: write nothing that a file has once at its end (a JSON array's `]`, a
+   * count), end the files open in this invocation (their next pieces continue them under the same names), and
+   * return what the next invocation needs as `continuation`.
+   */
+  readonly final: boolean;
+}
+
+/** What `end` may return when the step continues: state the next invocation gets as `ScriptContext.continuation`. */
+export interface EndResult {
+  readonly continuation?: unknown;
 }
 
 /** What `read` returns: a continuation when there is more to read in a later invocation. */
@@ -118,7 +140,12 @@ export interface ScriptInstance {
   records?(batch: readonly DataRecord[], out: StepOutput): void | Promise<void>;
   file?(file: InputFile, out: StepOutput): Promise<void>;
   read?(out: StepOutput): Promise<ReadResult | undefined>;
-  end?(out: StepOutput): void | Promise<void>;
+  /**
+   * Runs after the last input of this invocation. Every step may run in several invocations (see
+   * {@link EndOptions}); a script that keeps state from one record or file to the next returns it here when
+   * `final` is false.
+   */
+  end?(out: StepOutput, options: EndOptions): void | EndResult | Promise<void | EndResult>;
   /**
    * Runs after every step of the job succeeded, in an invocation of its own, with what `read` deferred in each
    * invocation. Work that must not happen if the job fails (deleting the source files) belongs here.
@@ -158,8 +185,24 @@ export interface ScriptDefinition<S extends ParamsSchema = ParamsSchema> {
    * gunzip before a parser, a CSV formatter before gzip).
    */
   readonly readsOnce?: boolean;
-  /** `read` may return a continuation; the compiler loops the Task until it does not. */
+  /**
+   * A reader that keeps its own continuation (cursors, files staged): `read` may return one. Every Task loops
+   * until its result says `done`, so this only documents the reader; steps that consume continue at a position
+   * the engine keeps.
+   */
   readonly continues?: boolean;
+  /**
+   * The files this script writes, when its input arrives in several invocations, are valid as the concatenation of
+   * what each invocation wrote (gzip: concatenated members are one valid gzip file). Only such a file transform is
+   * fused after a formatter, whose file arrives in pieces; PGP and zip need one stream, so they run as their own
+   * step over the whole file.
+   */
+  readonly concatenates?: boolean;
+  /**
+   * With these params the step must see its whole input in one invocation (a zip archive that receives every
+   * file). Such a step is not cut between files; its input must fit one invocation.
+   */
+  readonly wholeInput?: (params: ParamsOf<S>) => boolean;
   /** Checks params beyond the schema (expressions that must compile, regexes, …). Runs at validation. */
   readonly check?: (params: ParamsOf<S>) => ScriptCheckProblem[];
   /** Starts the script for one step execution with resolved params (defaults applied, placeholders resolved). */
@@ -215,7 +258,11 @@ export type AnyScriptDefinition = ScriptDefinition<ParamsSchema>;
  * a writer, which opens a file again to retry an upload).
  */
 export function streamsFilesInto(from: AnyScriptDefinition, to: AnyScriptDefinition): boolean {
-  return from.consumes !== 'nothing' && from.produces === 'files' && to.consumes === 'files' && to.readsOnce === true;
+  if (from.consumes === 'nothing' || from.produces !== 'files' || to.consumes !== 'files' || to.readsOnce !== true)
+    return false;
+  // A formatter continues at record granularity, so its file reaches `to` in pieces, one per invocation: only a
+  // transform whose outputs concatenate into a valid whole can take them (gzip yes; PGP, zip no).
+  return from.consumes === 'files' || to.concatenates === true;
 }
 
 /** Declares a script type with params typed from its schema. */

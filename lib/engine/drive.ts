@@ -5,7 +5,14 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { IdxError, locateError } from '../core/errors.ts';
 import type { StepCounters } from '../core/refs.ts';
-import type { AnyScriptDefinition, DataRecord, InputFile, ReadResult, ScriptInstance } from '../core/script.ts';
+import type {
+  AnyScriptDefinition,
+  DataRecord,
+  EndOptions,
+  InputFile,
+  ReadResult,
+  ScriptInstance,
+} from '../core/script.ts';
 import type { EngineOutput } from './output.ts';
 
 /**
@@ -102,12 +109,13 @@ export class ScriptDriver {
     return result;
   }
 
-  /** Ends the script (`end`, last flush) and checks that every record is accounted for. */
-  async finish(): Promise<void> {
+  /**
+   * Ends the script's invocation (`end`, last flush) and checks that every record is accounted for; returns the
+   * state the script keeps for the step's next invocation (none when `final`).
+   */
+  async finish(options: EndOptions = { final: true }): Promise<unknown> {
     const { definition, counters, stepId } = this;
-    await this.#at(async () => {
-      await this.instance.end?.(this.out);
-    });
+    const ended = await this.#at(async () => this.instance.end?.(this.out, options));
     await this.out.flush();
     if (definition.consumes === 'records' && definition.produces === 'records' && !definition.expands) {
       const accounted = counters.recordsOut + counters.recordsRejected + counters.recordsDropped;
@@ -122,6 +130,7 @@ export class ScriptDriver {
       // Formatters and writers: every record not rejected or dropped went into a file or to the target.
       counters.recordsOut = counters.recordsIn - counters.recordsRejected - counters.recordsDropped;
     }
+    return options.final ? undefined : (ended ?? undefined)?.continuation;
   }
 }
 

@@ -8,9 +8,11 @@ import { IdxError, locateError } from '../core/errors.ts';
 import type { AfterEvent, StepEvent, StepSpec } from '../core/events.ts';
 import { jobPrefix } from '../core/keys.ts';
 import {
-  type FilesRef,
+  type FileRef,
+  filePieces,
   type OutputRef,
   type RecordsRef,
+  type StepContinuation,
   type StepCounters,
   type StepResult,
   zeroCounters,
@@ -27,12 +29,16 @@ import { planLanes } from './lanes/plan.ts';
 import { Lanes } from './lanes/pool.ts';
 import { TraceLogger } from './logger.ts';
 import type { EngineOutput } from './output.ts';
+import { InputCursor, START } from './position.ts';
 import { paramsResolver, resolveParams } from './resolve.ts';
-import { StagedFileSink, StagedRecordSink, stagedFiles, stagedRecordBytes, stagedRecords } from './stage.ts';
+import { StagedFileSink, StagedRecordSink } from './stage.ts';
 
 /** Options of {@link runStep}. */
 export interface RunStepOptions {
-  /** Epoch ms by which a continuable reader should hand back a continuation. */
+  /**
+   * Epoch ms by which the invocation hands back a continuation: the engine stops a step that consumes between
+   * batches of records or between files once it passed, a reader stops itself.
+   */
   readonly deadline: number;
   /** Write JSON log lines to stdout. @default true */
   readonly echo?: boolean;
@@ -62,12 +68,34 @@ function addCounters(a: StepCounters, b: StepCounters): StepCounters {
   return out;
 }
 
-function mergeRefs(a: OutputRef | undefined, b: OutputRef): OutputRef {
+/**
+ * A step's output so far: the previous invocations' and this one's. With `joinFiles`, a file this invocation wrote
+ * under a name an earlier invocation wrote too continues that file: its piece becomes the file's next part.
+ */
+function mergeRefs(a: OutputRef | undefined, b: OutputRef, joinFiles = false): OutputRef {
   if (!a || a.kind === 'nothing' || a.kind !== b.kind) return b;
   if (a.kind === 'records' && b.kind === 'records')
     return { kind: 'records', parts: [...a.parts, ...b.parts], count: a.count + b.count };
-  if (a.kind === 'files' && b.kind === 'files') return { kind: 'files', files: [...a.files, ...b.files] };
+  if (a.kind === 'files' && b.kind === 'files')
+    return { kind: 'files', files: joinFiles ? joinPieces(a.files, b.files) : [...a.files, ...b.files] };
   return b;
+}
+
+/** Files written so far followed by this invocation's, each piece of an earlier file appended to it. */
+function joinPieces(before: readonly FileRef[], now: readonly FileRef[]): FileRef[] {
+  const files = [...before];
+  const at = new Map(before.map((f, i) => [f.name, i]));
+  for (const f of now) {
+    const i = at.get(f.name);
+    const earlier = i === undefined ? undefined : files[i];
+    if (i === undefined || !earlier) {
+      at.set(f.name, files.length);
+      files.push(f);
+      continue;
+    }
+    files[i] = { ...earlier, size: earlier.size + f.size, parts: [...filePieces(earlier), ...filePieces(f)] };
+  }
+  return files;
 }
 
 /** One step of an invocation: its script, output, sinks and counters. */
@@ -106,6 +134,18 @@ interface StepInputs extends DriveInputs {
   readonly refs: readonly OutputRef[];
   /** The staged records as NDJSON bytes, for lanes that cut them into chunks. */
   recordBytes(): AsyncIterable<Buffer>;
+  /** Where the head member stands in them. */
+  readonly cursor: InputCursor;
+}
+
+/** What running the members gave: the reader's result, or where a consuming head stopped; each member's state. */
+interface Ran {
+  readonly read?: ReadResult | undefined;
+  /** The head consumed its whole input (or, for a reader, read everything). */
+  readonly final: boolean;
+  readonly cursor: InputCursor;
+  /** What each member's `end` kept for the next invocation. */
+  readonly states: readonly unknown[];
 }
 
 /** Runs one invocation of a step, or of a fused run of steps. */
@@ -121,7 +161,7 @@ export async function runStep(
   const controller = new AbortController();
   const members = await openMembers(invocation, services, registry, options, controller.signal);
   const head = members[0] as Member;
-  let read: ReadResult | undefined;
+  let ran: Ran;
   const ticker =
     options.onProgress && options.progressIntervalMs
       ? setInterval(() => {
@@ -130,7 +170,7 @@ export async function runStep(
       : undefined;
   ticker?.unref();
   try {
-    read = await runMembers(members, openInputs(event, services), job, services);
+    ran = await runMembers(members, openInputs(event, services, head, options.deadline), job, services, invocation);
   } catch (error) {
     controller.abort();
     abortMembers(members, error);
@@ -139,7 +179,7 @@ export async function runStep(
     clearInterval(ticker);
     for (const m of members) await m.driver.instance.close?.();
   }
-  return finishMembers(members, read, { services, job, iteration: invocation.iteration, started });
+  return finishMembers(members, ran, { services, job, iteration: invocation.iteration, started });
 }
 
 /** What the event says about this invocation. */
@@ -185,7 +225,7 @@ async function openMembers(
             ? `step started (${stage.spec.type})`
             : `step continues (${stage.spec.type}, invocation ${iteration + 1})`,
         );
-        return memberWiring(stage, job, options);
+        return memberWiring(stage, job, options, link.index === 0);
       },
     },
   );
@@ -231,7 +271,7 @@ function stageMember(
 }
 
 /** Where a member's script writes and what it continues from: a reader under the job's limit emits what is left. */
-function memberWiring(m: MemberStage, job: JobContext, options: RunStepOptions): LinkWiring {
+function memberWiring(m: MemberStage, job: JobContext, options: RunStepOptions, head: boolean): LinkWiring {
   return {
     log: m.log,
     ...(m.recordSink ? { records: m.recordSink } : {}),
@@ -242,12 +282,21 @@ function memberWiring(m: MemberStage, job: JobContext, options: RunStepOptions):
         ? job.limit - (m.previous?.counters.recordsOut ?? 0)
         : Number.POSITIVE_INFINITY,
     debug: job.logLevel === 'debug',
-    continuation: m.previous?.continuation,
+    continuation: scriptState(m.definition, m.previous?.continuation, head),
     onProgress: (c) => {
       m.log.info(`progress: ${c.recordsIn} records in, ${c.recordsOut} out, ${c.recordsRejected} rejected`);
       options.onProgress?.(m.spec.id, c);
     },
   };
+}
+
+/**
+ * What a member's script gets back from its previous invocation: a reader its own continuation; the head of a
+ * consuming run its script's state beside the engine's position; a fused member what its `end` returned.
+ */
+function scriptState(definition: AnyScriptDefinition, continuation: unknown, head: boolean): unknown {
+  if (continuation === undefined || definition.consumes === 'nothing' || !head) return continuation;
+  return (continuation as StepContinuation).script;
 }
 
 /** The script of a step, which this build must have. */
@@ -261,23 +310,26 @@ function definitionOf(spec: StepSpec, registry: ScriptRegistry, job: JobContext)
   });
 }
 
-/** Opens the invocation's inputs: the staged records and files its predecessors handed on. */
-function openInputs(event: StepEvent, services: Services): StepInputs {
-  const bucket = services.config.stageBucket;
+/**
+ * Opens the invocation's inputs: the staged records and files its predecessors handed on, from where the head's
+ * previous invocation stopped, up to the deadline (never, for a script that must see its whole input at once).
+ */
+function openInputs(
+  event: StepEvent,
+  services: Services,
+  head: MemberStage & Pick<Member, 'params'>,
+  deadline: number,
+): StepInputs {
   const refs = Object.keys(event.inputs)
     .sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)))
     .map((k) => event.inputs[k] as OutputRef);
-  const records = refs.filter((r): r is RecordsRef => r.kind === 'records');
-  return {
-    refs,
-    records: stagedRecords(services.s3, bucket, records),
-    files: stagedFiles(
-      services.s3,
-      bucket,
-      refs.filter((r): r is FilesRef => r.kind === 'files'),
-    ),
-    recordBytes: () => stagedRecordBytes(services.s3, bucket, records),
-  };
+  const previous = head.previous?.continuation as StepContinuation | undefined;
+  const from = previous ? { input: previous.input, part: previous.part, records: previous.records } : START;
+  const whole = head.definition.wholeInput?.(head.params as never) === true;
+  const cursor = new InputCursor(services.s3, services.config.stageBucket, refs, from, () =>
+    whole ? false : Date.now() >= deadline,
+  );
+  return { refs, cursor, records: cursor.records(), files: cursor.files(), recordBytes: () => cursor.recordBytes() };
 }
 
 /**
@@ -289,28 +341,42 @@ async function runMembers(
   inputs: StepInputs,
   job: JobContext,
   services: Services,
-): Promise<ReadResult | undefined> {
+  invocation: Invocation,
+): Promise<Ran> {
+  const head = members[0] as Member;
   const span = laneSpan(members);
-  const lanes = span && laneRun(members.slice(span.from, span.to), inputs.refs, services.config.lanes);
+  // Lanes stop only between staged parts: a position inside a part continues on this thread.
+  const lanes =
+    span &&
+    inputs.cursor.position.records === 0 &&
+    laneRun(members.slice(span.from, span.to), inputs.refs, services.config.lanes);
+  const final = (read: ReadResult | undefined) =>
+    head.definition.consumes === 'nothing' ? read?.continuation === undefined : inputs.cursor.exhausted;
   let read: ReadResult | undefined;
-  if (span && lanes) await runLaned(members, span, lanes, inputs, job);
+  let states: unknown[];
+  if (span && lanes) states = await runLaned(members, span, lanes, inputs, job, invocation.iteration === 0, final);
   else {
-    read = await feed((members[0] as Member).driver, inputs);
-    await finishInOrder(members);
+    read = await feed(head.driver, inputs);
+    states = await finishInOrder(members, final(read));
   }
   // A member fed by a file transformer counted each file when it began, before its size was known.
   members.forEach((m, i) => {
     if (m.forward) (members[i + 1] as Member).counters.bytesIn += m.forward.bytes;
   });
-  return read;
+  return { read, final: final(read), cursor: inputs.cursor, states };
 }
 
-/** Ends each script in order: a member's last records (or files) reach the next before the next one ends. */
-async function finishInOrder(members: readonly Member[]): Promise<void> {
+/**
+ * Ends each script in order: a member's last records (or files) reach the next before the next one ends. Returns
+ * what each kept for the next invocation when this one is not the last.
+ */
+async function finishInOrder(members: readonly Member[], final: boolean): Promise<unknown[]> {
+  const states: unknown[] = [];
   for (const m of members) {
-    await m.driver.finish();
+    states.push(await m.driver.finish({ final }));
     await m.forward?.settle();
   }
+  return states;
 }
 
 /** The members that may go in lanes: `from` up to (not including) `to`. */
@@ -342,10 +408,20 @@ async function runLaned(
   lanes: LaneRun,
   inputs: StepInputs,
   job: JobContext,
-): Promise<void> {
+  first: boolean,
+  final: (read: ReadResult | undefined) => boolean,
+): Promise<unknown[]> {
   const laned = members.slice(from, to);
   (laned[0] as Member).log.info(`running in ${lanes.count} parallel lanes`);
-  const totals = await runInLanes(lanes, laned, job, async (run) => {
+  let before: unknown[] = [];
+  // The lanes end their files when the input is done; whether it is the last input is known only then.
+  const slice = {
+    first,
+    get final() {
+      return final(undefined);
+    },
+  };
+  const totals = await runInLanes(lanes, laned, job, slice, async (run) => {
     if (from === 0) {
       if (lanes.plan.input.kind === 'records') await run.records(inputs.recordBytes());
       else for await (const file of inputs.files) await run.file(file);
@@ -354,14 +430,15 @@ async function runLaned(
     const feeder = members[from - 1]?.forward;
     if (feeder) feeder.consume = (file) => run.file(file);
     await feed((members[0] as Member).driver, inputs);
-    await finishInOrder(members.slice(0, from));
+    before = await finishInOrder(members.slice(0, from), final(undefined));
   });
   // The transformers after the lanes finish once the last file reached them.
   await laned[laned.length - 1]?.forward?.settle();
-  await finishInOrder(members.slice(to));
+  const after = await finishInOrder(members.slice(to), final(undefined));
   laned.forEach((m, i) => {
     Object.assign(m.counters, totals[i]);
   });
+  return [...before, ...laned.map(() => undefined), ...after];
 }
 
 /** Stops a failed invocation's uploads, so none waits for data that will not come, and logs the failure. */
@@ -409,6 +486,7 @@ async function runInLanes(
   run: LaneRun,
   members: readonly Member[],
   job: JobContext,
+  slice: { readonly first: boolean; readonly final: boolean },
   input: (lanes: Lanes) => Promise<void>,
 ): Promise<StepCounters[]> {
   const last = members[members.length - 1] as Member;
@@ -426,6 +504,7 @@ async function runInLanes(
       ...(last.forward ? { files: last.forward } : {}),
     },
     logs: members.map((m) => m.log),
+    slice,
   });
   try {
     await input(lanes);
@@ -447,25 +526,29 @@ interface FinishContext {
  * Closes every member's sinks, records its summary in the job and builds its result; the first member's result
  * carries the others' in `chain`. The step is done unless its reader handed back a continuation below the limit.
  */
-async function finishMembers(
-  members: readonly Member[],
-  read: ReadResult | undefined,
-  ctx: FinishContext,
-): Promise<StepResult> {
+async function finishMembers(members: readonly Member[], ran: Ran, ctx: FinishContext): Promise<StepResult> {
   const { job } = ctx;
+  const { read, cursor, states } = ran;
   const head = members[0] as Member;
-  const continuation = read?.continuation;
   const total = (m: Member) => (m.previous ? addCounters(m.previous.counters, m.counters) : m.counters);
   const reachedLimit =
     head.definition.consumes === 'nothing' && job.limit !== undefined && total(head).recordsOut >= job.limit;
-  const done = continuation === undefined || reachedLimit;
+  const done = ran.final || reachedLimit;
+  const position = (state: unknown): StepContinuation => ({
+    ...cursor.position,
+    ...(state === undefined ? {} : { script: state }),
+  });
+  const continuationOf = (i: number): unknown => {
+    if (i > 0) return states[i];
+    return head.definition.consumes === 'nothing' ? read?.continuation : position(states[0]);
+  };
   const results: StepResult[] = [];
-  for (const m of members)
+  for (const [i, m] of members.entries())
     results.push(
       await finishMember(m, {
         ...ctx,
         done,
-        continuation: m === head ? continuation : undefined,
+        continuation: continuationOf(i),
         deferred: m === head ? read?.deferred : undefined,
       }),
     );
@@ -502,16 +585,22 @@ async function finishMember(
   if (m.out.overLimit > 0)
     m.log.info(`limit reached: ${m.out.overLimit} records beyond the job limit were not passed on`);
   const total = m.previous ? addCounters(m.previous.counters, counters) : counters;
-  const fileList = [
-    ...(m.previous?.files ?? []),
-    ...(filesRef?.files.map((f) => ({ name: f.name, size: f.size })) ?? []),
-    ...m.out.deliveredFiles,
-  ];
+  const fileList = joinedList(
+    m.previous?.files ?? [],
+    [...(filesRef?.files.map((f) => ({ name: f.name, size: f.size })) ?? []), ...m.out.deliveredFiles],
+    m.definition.consumes !== 'nothing' && filesRef !== undefined,
+  );
+  const out = mergeRefs(m.previous?.out, thisOut, m.definition.consumes !== 'nothing');
+  // A file continued in this invocation is still one file.
+  if (filesRef && out.kind === 'files') {
+    total.filesOut = out.files.length;
+    total.bytesOut = out.files.reduce((n, f) => n + f.size, 0);
+  }
   const skipped = [...(m.previous?.skipped ?? []), ...m.out.skippedFiles];
   const result: StepResult = {
     stepId: m.spec.id,
     type: m.spec.type,
-    out: mergeRefs(m.previous?.out, thisOut),
+    out,
     rejected: mergeRefs(m.previous?.rejected, rejectedRef) as RecordsRef,
     counters: total,
     done: ctx.done,
@@ -528,6 +617,19 @@ async function finishMember(
   );
   await recordSummary(m, result, ctx);
   return result;
+}
+
+/** The files listed for the job: a staged file continued in this invocation is listed once, with its whole size. */
+function joinedList(
+  before: readonly { readonly name: string; readonly size: number }[],
+  now: readonly { readonly name: string; readonly size: number }[],
+  join: boolean,
+): { name: string; size: number }[] {
+  if (!join) return [...before, ...now];
+  return joinPieces(
+    before.map((f) => ({ ...f, key: '' })),
+    now.map((f) => ({ ...f, key: '' })),
+  ).map((f) => ({ name: f.name, size: f.size }));
 }
 
 /** Records a member's counters, files and rejected records' location in the job. */

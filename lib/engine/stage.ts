@@ -7,9 +7,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { IdxError } from '../core/errors.ts';
 import { safeSegment } from '../core/keys.ts';
-import type { FileRef, FilesRef, PartRef, RecordsRef } from '../core/refs.ts';
-import type { DataRecord, InputFile } from '../core/script.ts';
-import { ndjsonBatches } from './ndjson.ts';
+import { type FileRef, type FilesRef, filePieces, type PartRef, type RecordsRef } from '../core/refs.ts';
 import type { FileSink, RecordSink } from './output.ts';
 
 /** Records per staged part; parts keep retries and later parallel readers cheap. */
@@ -171,41 +169,17 @@ export function openStaged(s3: S3Client, bucket: string, key: string): Readable 
   return out;
 }
 
-/** Streams the records of staged references in batches. */
-export async function* stagedRecords(
-  s3: S3Client,
-  bucket: string,
-  refs: readonly RecordsRef[],
-): AsyncGenerator<DataRecord[]> {
-  for (const ref of refs) {
-    for (const part of ref.parts) yield* ndjsonBatches(openStaged(s3, bucket, part.key), part.key);
+/**
+ * Opens a staged file as one stream: its pieces (one per invocation that wrote to it) one after the other, each
+ * opened only when the one before it ended, so a file written across invocations reads as the one file it is.
+ */
+export function openStagedFile(s3: S3Client, bucket: string, file: FileRef): Readable {
+  const pieces = filePieces(file);
+  if (pieces.length === 1) return openStaged(s3, bucket, file.key);
+  async function* concatenated(): AsyncGenerator<Buffer> {
+    for (const piece of pieces) for await (const chunk of openStaged(s3, bucket, piece.key)) yield chunk as Buffer;
   }
-}
-
-/** The bytes of staged NDJSON records, part after part (each part ends its last line). */
-export async function* stagedRecordBytes(
-  s3: S3Client,
-  bucket: string,
-  refs: readonly RecordsRef[],
-): AsyncGenerator<Buffer> {
-  for (const ref of refs) {
-    for (const part of ref.parts) {
-      let last = 10;
-      for await (const chunk of openStaged(s3, bucket, part.key)) {
-        const b = chunk as Buffer;
-        if (b.length) last = b[b.length - 1] as number;
-        yield b;
-      }
-      if (last !== 10) yield Buffer.from('\n');
-    }
-  }
-}
-
-/** The staged files of references as script inputs. */
-export async function* stagedFiles(s3: S3Client, bucket: string, refs: readonly FilesRef[]): AsyncGenerator<InputFile> {
-  for (const ref of refs) {
-    for (const f of ref.files) yield { name: f.name, size: f.size, open: () => openStaged(s3, bucket, f.key) };
-  }
+  return Readable.from(concatenated(), { objectMode: false, highWaterMark: 1 << 20 });
 }
 
 /** Reads a whole small staged object as text (tests and summaries; never for data streams). */

@@ -34,7 +34,10 @@ export interface LocalRunOptions {
   readonly onEvent?: (event: RunEvent) => void;
   /** Pause between retries of transient failures, instead of the deployed backoff. @default 200 ms */
   readonly retryIntervalMs?: number;
-  /** Time budget per invocation of a continuable reader (the Lambda's 15 minutes, less a margin). @default 13.5 min */
+  /**
+   * Time budget of every step invocation (the Lambda's 15 minutes, less a margin): each step stops once it passed
+   * and continues in another invocation, so a budget of 1 ms runs every continuation path. @default 13.5 min
+   */
   readonly invocationBudgetMs?: number;
   /** Write JSON log lines to stdout as Lambda would. @default false */
   readonly echo?: boolean;

@@ -14,6 +14,8 @@ export const fileCompressGzip = defineScript({
   consumes: 'files',
   produces: 'files',
   readsOnce: true,
+  // Concatenated gzip members are one valid gzip file, so a file compressed in pieces is still one gzip file.
+  concatenates: true,
   params: {
     compressionLevel: {
       type: 'integer',

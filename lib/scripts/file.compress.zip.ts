@@ -35,6 +35,8 @@ export const fileCompressZip = defineScript({
       description: 'Deflate level: 0 stores without compressing, 1 is fastest, 9 smallest.',
     },
   },
+  // One archive for every file is one stream: its step takes its whole input in one invocation.
+  wholeInput: (params) => params.fileName !== undefined,
   create(params, ctx) {
     const mtime = new Date(ctx.job.startTime);
     const entryOptions = { mtime, compress: params.compressionLevel > 0, compressionLevel: params.compressionLevel };

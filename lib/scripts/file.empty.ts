@@ -29,7 +29,9 @@ export const fileEmpty = defineScript({
       records() {
         // The marker only needs the input to be complete.
       },
-      async end(out) {
+      async end(out, { final }) {
+        // The marker is written once the whole input arrived, in the step's last invocation.
+        if (!final) return;
         const file = out.createFile(params.fileName);
         if (params.content) await writeChunk(file, params.content);
         await endWritable(file);

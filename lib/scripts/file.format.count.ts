@@ -20,16 +20,19 @@ export const fileFormatCount = defineScript({
     prefix: { type: 'string', default: '', description: 'Text before the count, e.g. "records=".' },
     lineEnd: { type: 'string', default: '\n', description: 'Text after the count; "\\n" may be written as text.' },
   },
-  create(params) {
-    let count = 0;
+  create(params, ctx) {
+    // The count so far, when the step continues from a previous invocation.
+    let count = (ctx.continuation as { count?: number } | undefined)?.count ?? 0;
     return {
       records(batch) {
         count += batch.length;
       },
-      async end(out) {
+      async end(out, { final }) {
+        if (!final) return { continuation: { count } };
         const file = out.createFile(params.fileName);
         await writeChunk(file, `${params.prefix}${count}${unescapeControl(params.lineEnd)}`);
         await endWritable(file);
+        return undefined;
       },
     };
   },

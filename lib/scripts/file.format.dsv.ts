@@ -117,6 +117,17 @@ function rowFor(columns: readonly string[], d: Dialect): (record: DataRecord) =>
   );
 }
 
+/** What the formatter keeps from one invocation of its step to the next. */
+interface DsvState {
+  /** The columns, when known (from the params or the first record). */
+  readonly columns?: string[];
+  /** Files started so far. */
+  readonly parts: number;
+  readonly written: number;
+  /** The file left open: its bytes and rows so far (for maxFileSize). */
+  readonly part?: { readonly bytes: number; readonly rows: number };
+}
+
 /** `file.format.dsv`: writes records as a CSV or other delimiter-separated file. */
 export const fileFormatDsv = defineScript({
   type: 'file.format.dsv',
@@ -260,6 +271,21 @@ export const fileFormatDsv = defineScript({
     let part: { writer: CoalescingWriter; bytes: number; rows: number } | undefined;
     let parts = 0;
     let written = 0;
+    // The step's previous invocation: the columns it found and the file it left open, which this one continues.
+    const kept = ctx.continuation as DsvState | undefined;
+    let pending = kept?.part;
+    if (kept) {
+      parts = kept.parts;
+      written = kept.written;
+      if (kept.columns) {
+        columns = kept.columns;
+        row = rowFor(
+          explicit ? columns : columns.map((c) => (c.includes('.') || c.startsWith("'") ? `'${c}'` : c)),
+          dialect,
+        );
+        known = new Set(columns);
+      }
+    }
 
     const header = (cols: readonly string[]) => cols.map((c) => formatter.cell(c)).join(separator) + lineEnd;
 
@@ -278,9 +304,19 @@ export const fileFormatDsv = defineScript({
       }
       return { writer, bytes, rows: 0 };
     };
+    /** The next piece of the file the previous invocation left open: same name, no header again. */
+    const reopen = (out: StepOutput, at: { bytes: number; rows: number }) => ({
+      writer: new CoalescingWriter(out.createFile(partName(params.fileName, parts))),
+      bytes: at.bytes,
+      rows: at.rows,
+    });
 
     /** Writes one row, starting a new part when `maxFileSize` says so. */
     const write = async (line: string, out: StepOutput) => {
+      if (!part && pending) {
+        part = reopen(out, pending);
+        pending = undefined;
+      }
       if (!part) part = open(out);
       if (maxBytes) {
         const bytes = Buffer.byteLength(line);
@@ -339,12 +375,16 @@ export const fileFormatDsv = defineScript({
           await write(row(record), out);
         }
       },
-      async end(out) {
+      async end(out, { final }) {
         if (union) {
+          // The rows waited for the union of every record's fields. A spool lives only as long as one invocation:
+          // when the input goes on in the next one, this invocation's rows are written with the fields found so
+          // far, which the next invocation keeps as its columns (a later field is then reported, not written).
           const spooled = union;
           union = undefined;
           columns = [...spooled.fields];
           row = rowFor(flat(columns), dialect);
+          known = new Set(columns);
           if (spooled.beyond)
             ctx.log.warn(`${spooled.beyond} field name(s) beyond the first ${MAX_TRACKED} are not written as columns`);
           try {
@@ -353,17 +393,28 @@ export const fileFormatDsv = defineScript({
             await spooled.spool.remove();
           }
         }
-        if (!part && params.createEmptyFile) part = open(out);
+        if (final && parts === 0 && params.createEmptyFile) part = open(out);
+        const left = part ?? pending;
         if (part) {
           const last = part;
           part = undefined;
           await last.writer.end();
+        }
+        if (!final) {
+          const state: DsvState = {
+            ...(columns ? { columns } : {}),
+            parts,
+            written,
+            ...(left ? { part: { bytes: left.bytes, rows: left.rows } } : {}),
+          };
+          return { continuation: state };
         }
         if (unknown.size) {
           const list = [...unknown].map(([k, n]) => `${k} (${n})`).join(', ');
           ctx.log.warn(`fields not written because they are not among the columns: ${list}`);
         }
         ctx.log.info(`${written} record(s) written to ${parts} file(s)`);
+        return undefined;
       },
       async close() {
         // A step that failed half-way must not leave a stream open, nor its spool file behind.

@@ -4,6 +4,15 @@ import { partName } from './util/parts.ts';
 
 const MB = 1024 * 1024;
 
+/** What the formatter keeps from one invocation of its step to the next. */
+interface JsonState {
+  /** Files started so far. */
+  readonly parts: number;
+  readonly written: number;
+  /** The file left open: its bytes and records so far. */
+  readonly part?: { readonly bytes: number; readonly rows: number };
+}
+
 /** `file.format.json`: writes records as a JSON array file or as JSON Lines. */
 export const fileFormatJson = defineScript({
   type: 'file.format.json',
@@ -57,8 +66,11 @@ export const fileFormatJson = defineScript({
     const maxBytes = params.maxFileSize === undefined ? 0 : Math.floor(params.maxFileSize * MB);
     const closeBytes = Buffer.byteLength(close);
     let part: { writer: CoalescingWriter; bytes: number; rows: number } | undefined;
-    let parts = 0;
-    let written = 0;
+    // The step's previous invocation: the files it started and the one it left open, which this one continues.
+    const kept = ctx.continuation as JsonState | undefined;
+    let pending = kept?.part;
+    let parts = kept?.parts ?? 0;
+    let written = kept?.written ?? 0;
 
     const start = (out: StepOutput) => {
       parts++;
@@ -66,6 +78,12 @@ export const fileFormatJson = defineScript({
       writer.add(open);
       return { writer, bytes: Buffer.byteLength(open), rows: 0 };
     };
+    /** The next piece of the file the previous invocation left open: same name, the array already opened. */
+    const reopen = (out: StepOutput, at: { bytes: number; rows: number }) => ({
+      writer: new CoalescingWriter(out.createFile(partName(params.fileName, parts))),
+      bytes: at.bytes,
+      rows: at.rows,
+    });
     const finish = async () => {
       if (!part) return;
       const last = part;
@@ -78,6 +96,10 @@ export const fileFormatJson = defineScript({
       async records(batch, out) {
         for (const record of batch) {
           const text = JSON.stringify(record);
+          if (!part && pending) {
+            part = reopen(out, pending);
+            pending = undefined;
+          }
           if (!part) part = start(out);
           if (maxBytes) {
             const bytes = Buffer.byteLength(text) + separator.length;
@@ -93,10 +115,25 @@ export const fileFormatJson = defineScript({
           if (due) await part.writer.spill();
         }
       },
-      async end(out) {
-        if (!part && params.createEmptyFile) part = start(out);
+      async end(out, { final }) {
+        if (!final) {
+          const left = part ?? pending;
+          if (part) await part.writer.end();
+          part = undefined;
+          const state: JsonState = {
+            parts,
+            written,
+            ...(left ? { part: { bytes: left.bytes, rows: left.rows } } : {}),
+          };
+          return { continuation: state };
+        }
+        // The file left open by the previous invocation still needs its closing bracket.
+        if (!part && pending) part = reopen(out, pending);
+        pending = undefined;
+        if (!part && parts === 0 && params.createEmptyFile) part = start(out);
         await finish();
         ctx.log.info(`${written} record(s) written to ${parts} file(s)`);
+        return undefined;
       },
       close() {
         if (part) part.writer.target.destroy();

@@ -29,7 +29,8 @@ export const recordEvaluate = defineScript({
     'object or null, or a run longer than `timeoutMs` rejects that record with the reason; the job goes on. ' +
     '`logger.info(message, object)` (also debug/warn/error, and console.log) writes to the job trace (the first ' +
     '100 lines; the rest are counted). `ctx.getSharedVariable(name)` / `ctx.setSharedVariable(name, value)` share ' +
-    'values between records of one step run; `ctx.jobId`, `ctx.stepId`, `ctx.dataflowId` and `ctx.test` are ' +
+    'values between records of one step run, across its invocations when the values are JSON (variables of the ' +
+    'script itself start afresh in each invocation of a long step); `ctx.jobId`, `ctx.stepId`, `ctx.dataflowId` and `ctx.test` are ' +
     'there to read. `next` exists for compatibility and does nothing. The script runs in an isolated JavaScript ' +
     'context: no `require`, `process`, `import()`, timers, network, file system, `eval` or `Function(...)`; ' +
     'records enter and leave it as JSON. With notifyLastRecord, process is called once more with `null` after the ' +
@@ -135,6 +136,10 @@ export const recordEvaluate = defineScript({
         expected: 'JavaScript defining function process(record, ctx, logger, next, error)',
       });
     }
+    // The step's previous invocation: its shared variables and how many log lines the script wrote.
+    const kept = ctx.continuation as { shared?: string; logged?: number } | undefined;
+    if (kept?.shared !== undefined) sandbox.restoreSharedVariables(kept.shared);
+    logged = kept?.logged ?? 0;
     const apply = (outcome: Outcome, input: DataRecord | undefined, out: StepOutput) => {
       switch (outcome.kind) {
         case 'record':
@@ -158,13 +163,20 @@ export const recordEvaluate = defineScript({
           apply(outcomes[i] ?? { kind: 'fail', code: 'IDX_SCRIPT_ERROR', message: 'no result' }, batch[i], out);
         }
       },
-      end(out) {
+      end(out, { final }) {
+        if (!final) {
+          const shared = sandbox.sharedVariables();
+          if (shared === undefined)
+            ctx.log.warn('shared variables that cannot be written as JSON do not carry to the next invocation');
+          return { continuation: { logged, ...(shared === undefined ? {} : { shared }) } };
+        }
         if (params.notifyLastRecord) {
           const outcome = sandbox.last();
           if (outcome.kind === 'fail') ctx.log.error(`process(null) after the last record failed: ${outcome.message}`);
           apply(outcome, undefined, out);
         }
         if (suppressed) ctx.log.warn(`${suppressed} more log line(s) from the script were not written to the trace`);
+        return undefined;
       },
     };
   },

@@ -37,9 +37,15 @@ export interface HarnessInput {
   readonly services?: Services;
   /** Secret values by name, for `${secret:NAME}` params. */
   readonly secrets?: Record<string, string>;
+  /** What the script handed back in the step's previous invocation (a reader's `read`, or `end`). */
   readonly continuation?: unknown;
   /** Epoch ms deadline for continuable readers. @default one hour from now */
   readonly deadline?: number;
+  /**
+   * This invocation's input is the last of the step (`end` gets `final`); when false, `continuation` of the output
+   * holds what `end` kept for the next invocation. @default true
+   */
+  readonly final?: boolean;
   readonly stepId?: string;
   readonly batchSize?: number;
   /** Run the work the script deferred until the job succeeds. @default true */
@@ -52,8 +58,15 @@ export interface HarnessOutput {
   readonly rejected: DataRecord[];
   readonly files: { name: string; content: Buffer }[];
   readonly counters: StepCounters;
+  /** What a reader's `read` returned, or what `end` kept when the invocation was not the last. */
   readonly continuation?: unknown;
   readonly trace: string[];
+}
+
+/** What {@link runScriptSliced} produced: the files joined across invocations, as the engine joins them. */
+export interface SlicedOutput extends HarnessOutput {
+  /** Invocations the script ran in. */
+  readonly invocations: number;
 }
 
 class MemorySink implements RecordSink {
@@ -245,9 +258,10 @@ export async function runScript<S extends ParamsSchema>(
   });
   const { driver } = link as ChainLink;
   let result: ReadResult | undefined;
+  let kept: unknown;
   try {
     result = await feed(driver, harnessInputs(def, input));
-    await driver.finish();
+    kept = await driver.finish({ final: input.final ?? true });
     await Promise.all(pending);
     // The harness stands for a job that succeeded: deferred work runs, as it would after the last step.
     if (result?.deferred !== undefined && input.afterJob !== false) await driver.instance.afterJob?.([result.deferred]);
@@ -260,6 +274,60 @@ export async function runScript<S extends ParamsSchema>(
     files,
     counters: driver.counters,
     ...(result?.continuation === undefined ? {} : { continuation: result.continuation }),
+    ...(kept === undefined ? {} : { continuation: kept }),
     trace: log.trace,
   };
+}
+
+/**
+ * Runs a script that consumes as a step does across invocations with a tiny time budget: one invocation per
+ * `slice` records (one batch, by default) or per file, each started afresh with what the one before kept, and the
+ * files written under one name in several invocations joined in order into one, as the stage's parts are read.
+ * Compare its output with {@link runScript}'s over the same input: they must be equal byte for byte.
+ */
+export async function runScriptSliced<S extends ParamsSchema>(
+  definition: ScriptDefinition<S>,
+  params: Record<string, unknown>,
+  input: HarnessInput & { readonly slice?: number } = {},
+): Promise<SlicedOutput> {
+  const def = definition as unknown as AnyScriptDefinition;
+  const slice = input.slice ?? input.batchSize ?? 1000;
+  const pieces: { records?: readonly DataRecord[]; files?: HarnessInput['files'] }[] = [];
+  if (def.consumes === 'files') for (const f of input.files ?? []) pieces.push({ files: [f] });
+  else
+    for (let i = 0; i < (input.records ?? []).length; i += slice)
+      pieces.push({ records: (input.records ?? []).slice(i, i + slice) });
+  if (pieces.length === 0) pieces.push({});
+  const records: DataRecord[] = [];
+  const rejected: DataRecord[] = [];
+  const files: { name: string; content: Buffer }[] = [];
+  const trace: string[] = [];
+  let counters: StepCounters | undefined;
+  let continuation = input.continuation;
+  for (const [i, piece] of pieces.entries()) {
+    const out = await runScript(definition, params, {
+      ...input,
+      records: piece.records ?? [],
+      files: piece.files ?? [],
+      final: i === pieces.length - 1,
+      ...(continuation === undefined ? {} : { continuation }),
+    });
+    continuation = out.continuation;
+    records.push(...out.records);
+    rejected.push(...out.rejected);
+    trace.push(...out.trace);
+    for (const f of out.files) {
+      const earlier = files.find((g) => g.name === f.name);
+      if (earlier) earlier.content = Buffer.concat([earlier.content, f.content]);
+      else files.push({ ...f });
+    }
+    counters = counters ? sumCounters(counters, out.counters) : out.counters;
+  }
+  return { records, rejected, files, counters: counters as StepCounters, trace, invocations: pieces.length };
+}
+
+function sumCounters(a: StepCounters, b: StepCounters): StepCounters {
+  const out = { ...a };
+  for (const k of Object.keys(out) as (keyof StepCounters)[]) out[k] = a[k] + b[k];
+  return out;
 }

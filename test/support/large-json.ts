@@ -199,7 +199,7 @@ async function parseStreaming(file: InputFile, out: CountingOutput): Promise<voi
   const timer = setInterval(() => out.sample(), 10);
   try {
     await instance.file?.(file, out);
-    await instance.end?.(out);
+    await instance.end?.(out, { final: true });
   } finally {
     clearInterval(timer);
     out.sample();

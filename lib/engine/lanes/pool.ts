@@ -51,6 +51,12 @@ export interface LanesOptions {
   readonly sinks: RunSinks;
   /** The step loggers, one per step: warnings and errors from the lanes go there (each distinct one once). */
   readonly logs: readonly StepLogger[];
+  /**
+   * Which invocation of the step this is: a file a formatter writes across invocations gets its head (header,
+   * byte-order mark) only in the first, and an empty file only when one invocation takes the whole input.
+   * @default the step's only invocation
+   */
+  readonly slice?: { readonly first: boolean; readonly final: boolean };
   /** Bytes of input per chunk. @default 512 KiB */
   readonly chunkBytes?: number;
   /**
@@ -213,7 +219,8 @@ export class Lanes {
     if (!files) throw new IdxError('IDX_SCRIPT_CONTRACT', `a lane wrote file ${name} but the run writes no files`);
     w = files.create(name);
     this.#files.set(name, w);
-    for (const head of await this.#heads()) if (head.name === name) await writeChunk(w, head.data);
+    if (this.#o.slice?.first ?? true)
+      for (const head of await this.#heads()) if (head.name === name) await writeChunk(w, head.data);
     return w;
   }
 
@@ -345,7 +352,8 @@ export class Lanes {
       first.filesIn = this.#filesIn;
       first.bytesIn = this.#bytesIn;
     }
-    if (this.#files.size === 0 && this.#o.plan.emptyFile)
+    const { first, final } = this.#o.slice ?? { first: true, final: true };
+    if (this.#files.size === 0 && this.#o.plan.emptyFile && first && final)
       for (const head of await this.#heads()) await writeChunk(await this.#file(head.name), Buffer.alloc(0));
     for (const w of this.#files.values()) await endWritable(w);
     return totals;

@@ -119,6 +119,8 @@ const BOOTSTRAP = `(function (hostLog, info) {
     take: function () { const out = '[' + apply(arrayJoin, done, [',']) + ']'; done = []; return out; },
     where: function () { return index; },
     skip: function () { batch[index] = undefined; index++; },
+    saveShared: function () { try { return stringify(Array.from(shared.entries())); } catch (e) { return undefined; } },
+    loadShared: function (json) { for (const [k, v] of parse(json)) shared.set(k, v); },
   };
   define(globalThis, '__idxStep', { value: function (sliceMs) {
     const start = now();
@@ -140,6 +142,8 @@ interface Api {
   take(): string;
   where(): number;
   skip(): void;
+  saveShared(): string | undefined;
+  loadShared(json: string): void;
 }
 
 /** Promise prototypes of every sandbox context, to recognise rejections that belong to user scripts. */
@@ -279,6 +283,19 @@ export class Sandbox {
   }
 
   /** Calls process(null) once more (notifyLastRecord); returns its outcome. */
+  /**
+   * The shared variables (`ctx.setSharedVariable`) as JSON, so the step's next invocation starts with them;
+   * undefined when a value cannot be written as JSON.
+   */
+  sharedVariables(): string | undefined {
+    return this.#api.saveShared();
+  }
+
+  /** Restores shared variables saved by {@link sharedVariables} in the step's previous invocation. */
+  restoreSharedVariables(json: string): void {
+    this.#api.loadShared(json);
+  }
+
   last(): Outcome {
     try {
       LAST.runInContext(this.#context, { timeout: this.#timeoutMs * 2 });

@@ -48,10 +48,11 @@ describe('compile', () => {
     expect(asl.States['More: read']).toMatchObject({
       Type: 'Choice',
       Choices: [{ Variable: '$.r.s0.value.done', BooleanEquals: false, Next: 'Step: read' }],
-      Default: 'Step: rename',
+      Default: 'Init: rename',
     });
-    expect(asl.States['Step: rename']?.Next).toBe('Step: remove');
-    expect(asl.States['Step: remove']?.Next).toBe('Job: complete');
+    expect(asl.States['Step: rename']?.Next).toBe('More: rename');
+    expect(asl.States['More: rename']).toMatchObject({ Default: 'Init: remove' });
+    expect(asl.States['More: remove']).toMatchObject({ Default: 'Job: complete' });
     expect(asl.States['Job: complete']?.Next).toBe('Job: succeeded');
     expect(aslVerdict(asl)).toEqual({ isValid: true, errors: [] });
   });
@@ -78,6 +79,7 @@ describe('compile', () => {
         params: { fields: [{ sourceField: 'a', targetField: 'b' }] },
       },
       inputs: { 'i0.$': '$.r.s0.value.out' },
+      'previous.$': '$.r.s1.value',
     });
     expect((task.Parameters as Record<string, unknown>).FunctionName).toBe('${StepFunctionArn}');
   });
@@ -122,11 +124,17 @@ describe('compile', () => {
       Type: 'Parallel',
       ResultSelector: { 's1.$': '$[0]', 's2.$': '$[1]' },
       ResultPath: '$.r.g1',
-      Next: 'Step: join',
+      Next: 'Init: join',
     });
     const branches = par.Branches as { StartAt: string; States: Record<string, AslState> }[];
-    expect(branches.map((b) => b.StartAt)).toEqual(['Step: a', 'Step: b']);
-    expect(branches[0]?.States['Step: a']).toMatchObject({ ResultPath: '$.r.s1', OutputPath: '$.r.s1', End: true });
+    expect(branches.map((b) => b.StartAt)).toEqual(['Init: a', 'Init: b']);
+    expect(branches[0]?.States['Step: a']).toMatchObject({ ResultPath: '$.r.s1', Next: 'More: a' });
+    expect(branches[0]?.States['More: a']).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.r.s1.value.done', BooleanEquals: false, Next: 'Step: a' }],
+      Default: 'Done: a',
+    });
+    expect(branches[0]?.States['Done: a']).toEqual({ Type: 'Pass', OutputPath: '$.r.s1', End: true });
     expect(payload(asl.States['Step: join'] as AslState).inputs).toEqual({
       'i0.$': '$.r.g1.s1.value.out',
       'i1.$': '$.r.g1.s2.value.out',
@@ -245,6 +253,27 @@ describe('compile', () => {
     expect(taskStateNames(asl).filter((n) => n.includes('gzip') || n.includes('format'))).toEqual([
       'Steps: gunzip → parse → rename → format → gzip',
     ]);
+    expect(aslVerdict(asl)).toEqual({ isValid: true, errors: [] });
+  });
+
+  it('runs PGP after a formatter as a step of its own, since a file that arrives in pieces needs one stream', () => {
+    // Prepare
+    const df = load({
+      id: 'encrypted',
+      name: 'Encrypted',
+      steps: [
+        { id: 'read', type: 'test.generate', next: ['format'] },
+        { id: 'format', type: 'file.format.dsv', params: { fileName: 'out.csv' }, next: ['pgp'] },
+        { id: 'pgp', type: 'file.encrypt.pgp', params: { publicKey: '${secret:KEY}' }, next: ['write'] },
+        { id: 'write', ...sftp('datasource.write.sftp', '/out') },
+      ],
+    });
+
+    // Act
+    const asl = compile(df, registry);
+
+    // Assess
+    expect(taskStateNames(asl)).toEqual(expect.arrayContaining(['Steps: read → format', 'Step: pgp', 'Step: write']));
     expect(aslVerdict(asl)).toEqual({ isValid: true, errors: [] });
   });
 
