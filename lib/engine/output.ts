@@ -139,7 +139,13 @@ export class EngineOutput implements StepOutput {
 
   delivered(name: string, size: number): void {
     this.deliveredFiles.push({ name, size });
+    this.#opts.counters.filesOut++;
+    this.#opts.counters.bytesDelivered = (this.#opts.counters.bytesDelivered ?? 0) + size;
     this.#opts.log.info(`delivered file ${name} (${size} bytes)`);
+  }
+
+  deliveredRecords(count: number): void {
+    this.#opts.counters.recordsDelivered = (this.#opts.counters.recordsDelivered ?? 0) + count;
   }
 
   drop(_record: DataRecord): void {
