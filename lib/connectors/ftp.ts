@@ -10,7 +10,14 @@ import type { TLSSocket } from 'node:tls';
 import { Client, FTPError } from 'basic-ftp';
 import { IdxError } from '../core/errors.ts';
 import { joinRemote } from './remote-path.ts';
-import { ConnectedFolder, type FileSource, type FileTarget, NETWORK_ERROR_CODES, type RemoteFile } from './transfer.ts';
+import {
+  ConnectedFolder,
+  type FileSource,
+  type FileTarget,
+  NETWORK_ERROR_CODES,
+  type RemoteFile,
+  targetExists,
+} from './transfer.ts';
 
 /** Where and how to log in. Credentials are resolved values, never logged. */
 export interface FtpEndpoint {
@@ -241,8 +248,14 @@ export class FtpFileTarget extends ConnectedFolder<FtpConnection> implements Fil
     await client.uploadFrom(body, target);
   }
 
-  async rename(from: string, to: string): Promise<void> {
-    await renameReplacing(this.connection, await this.connection.absolute(from), await this.connection.absolute(to));
+  async rename(from: string, to: string, replace: boolean): Promise<void> {
+    const [source, target] = [await this.connection.absolute(from), await this.connection.absolute(to)];
+    if (replace) return renameReplacing(this.connection, source, target);
+    // RNTO replaces an existing file on most servers and FTP has no conditional rename: the target is checked
+    // just before, which leaves a window of one round trip in which another client's file could be replaced.
+    if ((await this.size(to)) !== undefined) throw targetExists(to);
+    const client = await this.connection.client();
+    await client.rename(source, target);
   }
 
   async remove(path: string): Promise<void> {

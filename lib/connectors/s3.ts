@@ -8,6 +8,7 @@ import {
   CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   type S3Client,
   type ServerSideEncryption,
@@ -15,7 +16,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { IdxError } from '../core/errors.ts';
 import { checkRelativeName, normalizeRoot } from './remote-path.ts';
-import type { FileSource, RemoteFile } from './transfer.ts';
+import { type FileSource, type RemoteFile, targetExists } from './transfer.ts';
 
 const NETWORK =
   /ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EAI_AGAIN|socket hang up|TimeoutError|RequestTimeout|aborted|premature close/i;
@@ -214,6 +215,11 @@ export interface S3UploadOptions {
   readonly kmsKeyId?: string;
   readonly contentType?: string;
   readonly signal?: AbortSignal;
+  /**
+   * Put the object only if no object has the key (`If-None-Match: *` on the put or the multipart completion):
+   * S3 decides atomically, and a key taken in the meantime fails with `IDX_TARGET_EXISTS`. @default false
+   */
+  readonly ifNoneMatch?: boolean;
 }
 
 /** Part size of multipart uploads: 8 MB parts, two in flight, so memory stays near 16 MB whatever the size. */
@@ -235,6 +241,7 @@ export async function uploadObject(options: S3UploadOptions): Promise<void> {
       ...(options.contentType ? { ContentType: options.contentType } : {}),
       ...(sse ? { ServerSideEncryption: sse } : {}),
       ...(sse && sse !== 'AES256' && options.kmsKeyId ? { SSEKMSKeyId: options.kmsKeyId } : {}),
+      ...(options.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
     },
     partSize: PART_SIZE,
     queueSize: 2,
@@ -244,7 +251,24 @@ export async function uploadObject(options: S3UploadOptions): Promise<void> {
   options.signal?.addEventListener('abort', abort, { once: true });
   try {
     await upload.done();
+  } catch (error) {
+    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (options.ifNoneMatch && (status === 412 || (error as Error).name === 'PreconditionFailed'))
+      throw targetExists(`s3://${options.bucket}/${options.key}`);
+    throw error;
   } finally {
     options.signal?.removeEventListener('abort', abort);
+  }
+}
+
+/** The size of an object, or undefined when there is none under the key. */
+export async function objectSize(client: S3Client, bucket: string, key: string): Promise<number | undefined> {
+  try {
+    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return head.ContentLength ?? 0;
+  } catch (error) {
+    const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return undefined;
+    throw error;
   }
 }

@@ -256,8 +256,12 @@ export class SftpFileTarget extends ConnectedFolder<SftpConnection> implements F
     await client.put(body, path, { writeStreamOptions: { flags: 'w', mode: 0o644 } });
   }
 
-  rename(from: string, to: string): Promise<void> {
-    return renameReplacing(this.connection, from, to);
+  async rename(from: string, to: string, replace: boolean): Promise<void> {
+    if (replace) return renameReplacing(this.connection, from, to);
+    // SSH_FXP_RENAME fails when the target exists (draft-ietf-secsh-filexfer-02 §6.5, as OpenSSH does it): the
+    // check and the rename are one step on the server, so no other job's file can be replaced in between.
+    const client = await this.connection.client();
+    await client.rename(from, to);
   }
 
   async remove(path: string): Promise<void> {

@@ -97,8 +97,12 @@ export interface FileSource extends Reconnecting {
 export interface FileTarget extends Reconnecting {
   /** Writes a whole file from a stream, replacing any file of that name. */
   upload(path: string, body: Readable): Promise<void>;
-  /** Renames, replacing the target if it exists. */
-  rename(from: string, to: string): Promise<void>;
+  /**
+   * Renames. With `replace`, a file at `to` is replaced; without, the rename fails when `to` exists (atomically on
+   * SFTP, whose plain rename refuses to replace; FTP's RNTO replaces on most servers, so there the target is
+   * checked just before, which leaves a window of one round trip).
+   */
+  rename(from: string, to: string, replace: boolean): Promise<void>;
   /** Removes a file; a missing file is fine. */
   remove(path: string): Promise<void>;
   /** The size of a file, or undefined when it does not exist. */
@@ -263,6 +267,18 @@ export async function downloadFile(
   }
 }
 
+/**
+ * The error of a writer that found `where` already on its target and was not asked to replace it: nothing was
+ * replaced, and the message says how to opt in.
+ */
+export function targetExists(where: string): IdxError {
+  return new IdxError(
+    'IDX_TARGET_EXISTS',
+    `${where} already exists on the target and was left as it is; set overwrite: true on the writer to replace it`,
+    { param: 'overwrite', expected: `no file at ${where}`, received: 'an existing file' },
+  );
+}
+
 /** The suffix of a file while it uploads. */
 export const UPLOADING_SUFFIX = '.uploading';
 
@@ -284,17 +300,23 @@ const incomplete = (error: unknown) => (error as { code?: string }).code === 'EI
  * created, its size verified, retried with backoff on a dropped connection. Every attempt restarts from the
  * beginning over whatever a failed attempt left. When attempts run out, a partial file is removed on a best
  * effort basis so nothing half-written stays under the final name.
+ *
+ * Without `replace`, a file already at `path` is never replaced: the rename refuses it (`IDX_TARGET_EXISTS`).
+ * After the rename the file is measured again where it now is; a target that holds fewer bytes than were sent
+ * fails with `IDX_DELIVERY_SHORTFALL`. Returns the bytes the target holds.
  */
 export async function uploadFile(
   target: FileTarget,
   path: string,
   content: { open(): Readable },
-  options: TransferOptions & { readonly temporaryUploadExtension: boolean },
-): Promise<void> {
+  options: TransferOptions & { readonly temporaryUploadExtension: boolean; readonly replace?: boolean },
+): Promise<number> {
+  const replace = options.replace ?? true;
+  let renameTried = false;
   const temp = options.temporaryUploadExtension ? `${path}${UPLOADING_SUFFIX}` : path;
   const folder = parentOf(path);
   try {
-    await retryTransfer(
+    return await retryTransfer(
       target,
       `uploading ${path}`,
       async () => {
@@ -330,7 +352,25 @@ export async function uploadFile(
             code: 'EINCOMPLETE',
           });
         }
-        if (temp !== path) await target.rename(temp, path);
+        if (temp !== path) {
+          // An attempt whose rename went through but whose answer was lost left this upload at `path`: a later
+          // attempt replaces it instead of taking it for another job's file.
+          const mayReplace = replace || renameTried;
+          renameTried = true;
+          await renameInPlace(target, temp, path, mayReplace);
+        }
+        const held = await target.size(path);
+        if (held !== sent) {
+          throw new IdxError(
+            'IDX_DELIVERY_SHORTFALL',
+            `${path} holds ${held ?? 'no'} bytes after the upload of ${sent}`,
+            {
+              expected: `${sent} bytes`,
+              received: `${held ?? 0} bytes`,
+            },
+          );
+        }
+        return sent;
       },
       options,
       (e) => incomplete(e) || target.isTransient(e),
@@ -340,6 +380,19 @@ export async function uploadFile(
       .reset()
       .then(() => target.remove(temp))
       .catch(() => options.log.warn(`could not remove the partial upload ${temp}; remove it by hand`));
+    throw error;
+  }
+}
+
+/**
+ * Renames a finished upload to its final name; when the rename must not replace and the name is taken, fails
+ * with `IDX_TARGET_EXISTS` (the target's own refusal does not say why).
+ */
+async function renameInPlace(target: FileTarget, temp: string, path: string, replace: boolean): Promise<void> {
+  try {
+    await target.rename(temp, path, replace);
+  } catch (error) {
+    if (!replace && (await target.size(path).catch(() => undefined)) !== undefined) throw targetExists(path);
     throw error;
   }
 }

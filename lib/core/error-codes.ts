@@ -95,6 +95,13 @@ export const ERROR_CODES = {
     seen: ['validation'],
     action: 'Use only the pattern letters listed under “expected”, or a named format (ISO, epoch).',
   },
+  IDX_DELIVERY_SHORTFALL: {
+    summary: 'A writer delivered fewer records or bytes than it received (minus its rejected records).',
+    transience: 'permanent',
+    seen: ['step', 'job'],
+    action:
+      'The target holds less than was sent (a full disk, a server that truncates, a script that skipped records): check the target named in the message; the watermark did not move, so the next run sends the data again.',
+  },
   IDX_DEPLOYED_ACCESS: {
     summary: 'AWS refused a call of a `--deployed` command (access denied, or the resource does not exist).',
     transience: 'permanent',
@@ -254,6 +261,13 @@ export const ERROR_CODES = {
     transience: 'permanent',
     seen: ['validation', 'step'],
     action: 'Correct the JEXL syntax of the expression at the path given.',
+  },
+  IDX_FILE_NAME_COLLISION: {
+    summary: 'Two files of one job would be delivered under the same name on the same target.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Make the names differ (a `${now}` or per-step part in fileName, or a different remotePath), or set `overwrite: true` on the writer when the later file may replace the earlier one.',
   },
   IDX_FILE_NOT_FOUND: {
     summary: 'A file named on the command line does not exist (or an id names no file in `dataflows/`).',
@@ -751,6 +765,13 @@ export const ERROR_CODES = {
     seen: ['validation', 'step'],
     action:
       'Correct the type (`idx scripts` lists them); at run time, deploy again so the function has the scripts the dataflow uses.',
+  },
+  IDX_TARGET_EXISTS: {
+    summary: 'A writer found a file of the same name already on its target, delivered by another job.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Nothing was replaced. Move or remove the file on the target, make the names unique (e.g. `${now}` in fileName), or set `overwrite: true` on the writer to replace files of the same name.',
   },
   IDX_UIDMAP_NO_MATCH: {
     summary: 'The UID map has no UID for the record’s key (or the record has no key).',

@@ -59,6 +59,10 @@ export interface StepCounters {
   bytesOut: number;
   durationMs: number;
   invocations: number;
+  /** What a writer (`delivers: 'records'`) reported its target accepted; absent for other steps. */
+  recordsDelivered?: number;
+  /** What a file writer (`delivers: 'files'`) reported its target holds, in bytes; absent for other steps. */
+  bytesDelivered?: number;
 }
 
 /** What a step invocation returns to the state machine. */

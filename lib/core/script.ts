@@ -58,13 +58,22 @@ export interface StepOutput {
    * (streaming, multipart) and waits for it before the step completes.
    */
   createFile(name: string): Writable;
-  /** A writer reports a file it delivered to its target (listed in the job record with its size). */
+  /**
+   * A writer reports a file it delivered to its target (listed in the job record with its size): `size` is what
+   * the target holds, verified after the upload where the protocol allows. The sizes add up to the step's
+   * `bytesDelivered`, which the job checks against the bytes the step received.
+   */
   delivered(name: string, size: number): void;
   /**
    * A reader reports a file it selected by name but did not read, and why (already imported, a test run reading
    * one file); the job record lists them. Optional: outputs that keep no job record ignore it.
    */
   skipped?(name: string, reason: string): void;
+  /**
+   * A writer of records (Gigya, the UID map) reports `count` records its target accepted. They add up to the
+   * step's `recordsDelivered`, which the job checks against the records received minus those rejected and dropped.
+   */
+  deliveredRecords(count: number): void;
   /** How many more records a reader may emit (the job's limit, 10 for test runs); Infinity when unlimited. */
   readonly remaining: number;
 }
@@ -105,6 +114,11 @@ export interface ScriptContext {
    * records and between files for scripts that consume; a reader checks it itself.
    */
   readonly deadline: number;
+  /**
+   * Which invocation of the step this is (0 for the first); with the step id it names what this invocation
+   * produces, so a retried invocation is recognised as the same producer. @default 0
+   */
+  readonly invocation?: number;
   /** Aborted when the step must stop (timeout or shutdown). */
   readonly signal: AbortSignal;
 }
@@ -177,6 +191,12 @@ export interface ScriptDefinition<S extends ParamsSchema = ParamsSchema> {
   readonly produces: Kind;
   /** The script may emit more records than it consumes (e.g. one per array element). */
   readonly expands?: boolean;
+  /**
+   * The script delivers to a target outside the job: `files` (file writers, reporting each with `delivered`) or
+   * `records` (record writers, reporting with `deliveredRecords`). The engine counts what it reports as delivered
+   * and the job fails when that is less than what the step received (`IDX_DELIVERY_SHORTFALL`).
+   */
+  readonly delivers?: 'files' | 'records';
   /** The script defers work until the job succeeded (`read` returns `deferred`, `afterJob` does it). */
   readonly defers?: boolean;
   /**

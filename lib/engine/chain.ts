@@ -52,6 +52,8 @@ export interface LinkWiring {
   readonly debug?: boolean;
   /** What a continuable reader returned from its previous invocation. */
   readonly continuation?: unknown;
+  /** Which invocation of the step this is (see ScriptContext.invocation). @default 0 */
+  readonly invocation?: number;
   readonly onProgress?: (counters: StepCounters) => void;
 }
 
@@ -148,6 +150,7 @@ async function buildLink(
     log: wiring.log,
     services: options.services,
     continuation: wiring.continuation,
+    ...(wiring.invocation === undefined ? {} : { invocation: wiring.invocation }),
     deadline: options.deadline,
     signal: options.signal,
   });

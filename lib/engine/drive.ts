@@ -58,6 +58,9 @@ export class ScriptDriver {
       | 'records'
       | 'file'
       | 'read';
+    // A writer that reports nothing delivered nothing: its count starts at 0, not absent, so the job checks it.
+    if (definition.delivers === 'records') counters.recordsDelivered ??= 0;
+    if (definition.delivers === 'files') counters.bytesDelivered ??= 0;
     if (!instance[hook]) {
       throw new IdxError(
         'IDX_SCRIPT_CONTRACT',
@@ -127,8 +130,12 @@ export class ScriptDriver {
         );
       }
     } else if (definition.consumes === 'records' && definition.produces !== 'records') {
-      // Formatters and writers: every record not rejected or dropped went into a file or to the target.
-      counters.recordsOut = counters.recordsIn - counters.recordsRejected - counters.recordsDropped;
+      // A writer's records out are those its target accepted, as it reported them; a formatter's are every record
+      // not rejected or dropped, all of which went into a file.
+      counters.recordsOut =
+        definition.delivers === 'records'
+          ? (counters.recordsDelivered ?? 0)
+          : counters.recordsIn - counters.recordsRejected - counters.recordsDropped;
     }
     return options.final ? undefined : (ended ?? undefined)?.continuation;
   }

@@ -181,6 +181,31 @@ export function totalsOf(results: readonly StepResult[]): { totalRecords: number
   return { totalRecords, processedRecords: Math.max(0, totalRecords - rejected) };
 }
 
+/**
+ * Fails with `IDX_DELIVERY_SHORTFALL` when a writer delivered less than it received, over all its invocations:
+ * a record writer fewer records than its input minus its rejected and dropped records, a file writer fewer bytes
+ * than its input files held. Called before the job is recorded as succeeded, so the watermark does not move.
+ */
+export function checkDelivery(results: readonly StepResult[]): void {
+  for (const { stepId, type, counters: c } of results) {
+    const owed = c.recordsIn - c.recordsRejected - c.recordsDropped;
+    if (c.recordsDelivered !== undefined && c.recordsDelivered < owed) {
+      throw new IdxError(
+        'IDX_DELIVERY_SHORTFALL',
+        `step "${stepId}" (${type}) delivered ${c.recordsDelivered} of ${owed} records (${c.recordsIn} in, ${c.recordsRejected} rejected, ${c.recordsDropped} dropped)`,
+        { stepId, expected: `${owed} records delivered`, received: `${c.recordsDelivered} records` },
+      );
+    }
+    if (c.bytesDelivered !== undefined && c.bytesDelivered < c.bytesIn) {
+      throw new IdxError(
+        'IDX_DELIVERY_SHORTFALL',
+        `step "${stepId}" (${type}) delivered ${c.bytesDelivered} of ${c.bytesIn} bytes in ${c.filesOut} of ${c.filesIn} files`,
+        { stepId, expected: `${c.bytesIn} bytes delivered`, received: `${c.bytesDelivered} bytes` },
+      );
+    }
+  }
+}
+
 /** Completes a job: totals, watermark (non-test, non-limited runs only), unlock. */
 export async function completeJob(
   event: CompleteEvent,
@@ -189,7 +214,9 @@ export async function completeJob(
 ): Promise<{ status: 'succeeded'; totalRecords: number; processedRecords: number }> {
   const { job } = event;
   const endTime = new Date().toISOString();
-  const totals = totalsOf(collectResults(event.results));
+  const results = collectResults(event.results);
+  checkDelivery(results);
+  const totals = totalsOf(results);
   const log = new TraceLogger({ jobId: job.id, level: job.logLevel, redactor: services.secrets.redactor, echo });
   const state = new DataflowStateStore(services.dynamo, services.config.tables.state);
   let watermark: string | undefined;

@@ -141,6 +141,8 @@ export class EngineOutput implements StepOutput {
 
   delivered(name: string, size: number): void {
     this.deliveredFiles.push({ name, size });
+    this.#opts.counters.filesOut++;
+    this.#opts.counters.bytesDelivered = (this.#opts.counters.bytesDelivered ?? 0) + size;
     this.#opts.log.info(`delivered file ${name} (${size} bytes)`);
   }
 
@@ -157,6 +159,11 @@ export class EngineOutput implements StepOutput {
   skipped(name: string, reason: string): void {
     if (this.#skipped.length < MAX_SKIPPED) this.#skipped.push({ name, reason });
     else this.#skippedUnlisted++;
+  }
+
+  /** Adds to the records a writer's target accepted (see StepOutput.deliveredRecords). */
+  deliveredRecords(count: number): void {
+    this.#opts.counters.recordsDelivered = (this.#opts.counters.recordsDelivered ?? 0) + count;
   }
 
   drop(_record: DataRecord): void {

@@ -64,7 +64,10 @@ function stepLogger(job: JobContext, stepId: string, services: Services, options
 
 function addCounters(a: StepCounters, b: StepCounters): StepCounters {
   const out = zeroCounters();
-  for (const k of Object.keys(out) as (keyof StepCounters)[]) out[k] = a[k] + b[k];
+  for (const k of Object.keys(out) as (keyof StepCounters)[]) out[k] = (a[k] ?? 0) + (b[k] ?? 0);
+  // What a writer delivered is present only for writers; it adds up over invocations like the rest.
+  for (const k of ['recordsDelivered', 'bytesDelivered'] as const)
+    if (a[k] !== undefined || b[k] !== undefined) out[k] = (a[k] ?? 0) + (b[k] ?? 0);
   return out;
 }
 
@@ -283,6 +286,7 @@ function memberWiring(m: MemberStage, job: JobContext, options: RunStepOptions, 
         : Number.POSITIVE_INFINITY,
     debug: job.logLevel === 'debug',
     continuation: scriptState(m.definition, m.previous?.continuation, head),
+    invocation: m.previous?.iteration ?? 0,
     onProgress: (c) => {
       m.log.info(`progress: ${c.recordsIn} records in, ${c.recordsOut} out, ${c.recordsRejected} rejected`);
       options.onProgress?.(m.spec.id, c);

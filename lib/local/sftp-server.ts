@@ -44,6 +44,8 @@ export interface SftpServerOptions {
     readonly closeAfterBytes?: number;
     /** How many connections to cut. @default 1 */
     readonly times?: number;
+    /** Drop this many bytes from the end of every file renamed on the server: a target that loses data. */
+    readonly truncateRenamedBy?: number;
   };
 }
 
@@ -161,7 +163,12 @@ function statusOf(error: unknown): number {
 }
 
 /** Serves one SFTP session confined to `root`. */
-function serve(sftp: SFTPWrapper, root: string, onBytes: (n: number) => boolean): void {
+function serve(
+  sftp: SFTPWrapper,
+  root: string,
+  onBytes: (n: number) => boolean,
+  faults: SftpServerOptions['faults'] = {},
+): void {
   const handles = new Map<number, Handle>();
   let next = 1;
 
@@ -283,6 +290,8 @@ function serve(sftp: SFTPWrapper, root: string, onBytes: (n: number) => boolean)
         // OpenSSH's plain rename refuses to replace a file; clients that need to must remove it first.
         if (existsSync(target)) throw Object.assign(new Error('target exists'), { code: 'EEXIST' });
         await fsp.rename(real(from), target);
+        const drop = faults.truncateRenamedBy;
+        if (drop !== undefined) await fsp.truncate(target, Math.max(0, (await fsp.stat(target)).size - drop));
       })
       .then(() => sftp.status(reqid, STATUS_CODE.OK), fail(reqid));
   });
@@ -337,7 +346,7 @@ export async function startSftpServer(options: SftpServerOptions): Promise<SftpS
         session.on('sftp', (acceptSftp) => {
           const sftp = acceptSftp();
           sftp.on('error', () => undefined);
-          serve(sftp, root, onBytes);
+          serve(sftp, root, onBytes, options.faults);
         });
       });
     });

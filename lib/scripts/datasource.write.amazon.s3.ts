@@ -1,11 +1,18 @@
 import { Transform } from 'node:stream';
 import { joinRemote } from '../connectors/remote-path.ts';
 import { withRetry } from '../connectors/retry.ts';
-import { isTransientS3Error, keyFolder, s3Failure, uploadObject } from '../connectors/s3.ts';
+import { isTransientS3Error, keyFolder, objectSize, s3Failure, uploadObject } from '../connectors/s3.ts';
 import { literalPrefix } from '../core/access.ts';
 import { IdxError, locateError } from '../core/errors.ts';
 import { defineScript } from '../core/script.ts';
-import { s3AccessParams, s3GrantFolder, s3RoleReaches, transferRetryParams } from './util/file-transfer.ts';
+import {
+  OVERWRITE_PARAM,
+  s3AccessParams,
+  s3GrantFolder,
+  s3RoleReaches,
+  transferRetryParams,
+} from './util/file-transfer.ts';
+import { claimTarget } from './util/remote-files.ts';
 import { checkKeyPair, s3ClientFor } from './util/s3-access.ts';
 
 /** `datasource.write.amazon.s3`: puts every incoming file into a bucket folder. */
@@ -14,10 +21,13 @@ export const datasourceWriteAmazonS3 = defineScript({
   summary: 'Uploads every incoming file to a bucket under a key prefix, encrypted at rest.',
   description:
     'Each file is streamed as a multipart upload to <objectKeyPrefix><file name>; S3 shows the object only once ' +
-    'it is complete, so a reader never sees a partial file. A failed upload is retried from the start. ' +
+    'it is complete, so a reader never sees a partial file. A failed upload is retried from the start. An object ' +
+    'already under the key is not replaced unless overwrite is true (If-None-Match: *), and the object is measured ' +
+    'after the upload: what S3 holds is what counts as delivered. ' +
     'Credentials are the execution role unless accessKey and secretKey name secrets.',
   consumes: 'files',
   produces: 'nothing',
+  delivers: 'files',
   params: {
     bucketName: { type: 'string', required: true, description: 'The bucket to write to.' },
     objectKeyPrefix: {
@@ -46,17 +56,21 @@ export const datasourceWriteAmazonS3 = defineScript({
       description: 'Content-Type of the objects; unset lets S3 store binary/octet-stream.',
       examples: ['text/csv', 'application/gzip'],
     },
+    overwrite: OVERWRITE_PARAM,
     ...transferRetryParams,
   },
   reaches: {
-    summary: "S3, with the function's role unless accessKey is set: puts objects under objectKeyPrefix of bucketName.",
+    summary:
+      "S3, with the function's role unless accessKey is set: puts objects under objectKeyPrefix of bucketName, and " +
+      'reads their metadata (HEAD: is the key taken, what does S3 hold after the upload).',
     of: (params) =>
       s3RoleReaches(params, (bucket) => [
         {
           kind: 's3',
           bucket,
           prefix: literalPrefix(s3GrantFolder(params.objectKeyPrefix)),
-          read: false,
+          // HEAD needs s3:GetObject, and tells a missing key (404) from a forbidden one only with s3:ListBucket.
+          read: true,
           write: true,
           remove: false,
         },
@@ -67,10 +81,34 @@ export const datasourceWriteAmazonS3 = defineScript({
     const client = s3ClientFor(ctx.services, params);
     const folder = keyFolder(params.objectKeyPrefix, { param: 'objectKeyPrefix', stepId: ctx.stepId });
     const root = folder === '' ? '.' : folder.slice(0, -1);
+    let ordinal = 0;
+    /** Runs an S3 request with the step's retries; a failure becomes a coded error naming the object. */
+    const retried = <T>(action: string, where: string, work: () => Promise<T>): Promise<T> =>
+      withRetry(work, {
+        attempts: params.maxAttempts,
+        isTransient: isTransientS3Error,
+        signal: ctx.signal,
+        onRetry: (error, attempt, delay) =>
+          ctx.log.warn(
+            `${action} ${where} failed (attempt ${attempt} of ${params.maxAttempts}), retrying in ${delay} ms: ${(error as Error).message}`,
+          ),
+      }).catch((error: unknown) => {
+        throw locateError(error instanceof IdxError ? error : s3Failure(error, action, where), {
+          stepId: ctx.stepId,
+        });
+      });
     return {
       async file(file, out) {
         const key = joinRemote(root, file.name, { stepId: ctx.stepId, param: 'file name' });
         const where = `s3://${params.bucketName}/${key}`;
+        const { replace } = await claimTarget(
+          ctx,
+          where,
+          { ordinal: ordinal++, file: file.name },
+          params.overwrite,
+          async () =>
+            (await retried('checking', where, () => objectSize(client, params.bucketName, key))) !== undefined,
+        );
         let size = 0;
         await withRetry(
           async () => {
@@ -91,6 +129,9 @@ export const datasourceWriteAmazonS3 = defineScript({
               serverSideEncryption: params.serverSideEncryption,
               ...(params.kmsKeyId ? { kmsKeyId: params.kmsKeyId } : {}),
               ...(params.contentType ? { contentType: params.contentType } : {}),
+              // Atomic on S3 (a key taken since the check fails the put); s3rver ignores the condition, so
+              // locally only the check above guards, with a window of one upload.
+              ifNoneMatch: !replace,
               signal: ctx.signal,
             });
           },
@@ -108,8 +149,21 @@ export const datasourceWriteAmazonS3 = defineScript({
             stepId: ctx.stepId,
           });
         });
-        ctx.log.info(`uploaded ${where} (${size} bytes)`);
-        out.delivered(where, size);
+        // What S3 holds under the key, not what was sent, is what the job counts as delivered.
+        const held = await retried('checking', where, () => objectSize(client, params.bucketName, key));
+        if (held !== size) {
+          throw new IdxError(
+            'IDX_DELIVERY_SHORTFALL',
+            `${where} holds ${held ?? 'no'} bytes after an upload of ${size}`,
+            {
+              stepId: ctx.stepId,
+              expected: `${size} bytes`,
+              received: `${held ?? 0} bytes`,
+            },
+          );
+        }
+        ctx.log.info(`uploaded ${where} (${held} bytes)`);
+        out.delivered(where, held);
       },
     };
   },

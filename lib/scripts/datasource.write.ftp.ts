@@ -13,6 +13,7 @@ export const datasourceWriteFtp = defineScript({
     'leave remotePath refused with IDX_REMOTE_PATH_UNSAFE.',
   consumes: 'files',
   produces: 'nothing',
+  delivers: 'files',
   params: { ...ftpConnectionParams, ...folderWriterParams },
   create: (params, ctx) => writeFolder(ftpFolder(params), params, ctx),
 });

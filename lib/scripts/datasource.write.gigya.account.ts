@@ -62,6 +62,7 @@ export const datasourceWriteGigyaAccount = defineScript({
     'throttling and server errors are retried with backoff.',
   consumes: 'records',
   produces: 'records',
+  delivers: 'records',
   params: {
     maxConnections: {
       type: 'integer',
@@ -108,6 +109,8 @@ export const datasourceWriteGigyaAccount = defineScript({
           if (failure) out.reject(record, failure);
           else out.emit(record);
         });
+        // Gigya answered every call without an error code for these: what the job counts as delivered.
+        out.deliveredRecords(outcomes.filter((failure) => !failure).length);
         if (!warned && ignored.size) {
           warned = true;
           ctx.log.warn(

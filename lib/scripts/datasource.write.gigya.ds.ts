@@ -24,6 +24,7 @@ export const datasourceWriteGigyaDs = defineScript({
     'down the error path with `_errorDetails {errorCode, errorMessage, callId}`.',
   consumes: 'records',
   produces: 'records',
+  delivers: 'records',
   params: {
     type: { type: 'string', required: true, description: 'The Data Store type (collection).', examples: ['purchases'] },
     oid: {
@@ -86,6 +87,8 @@ export const datasourceWriteGigyaDs = defineScript({
           if (failure) out.reject(record, failure);
           else out.emit(record);
         });
+        // Gigya answered every call without an error code for these: what the job counts as delivered.
+        out.deliveredRecords(outcomes.filter((failure) => !failure).length);
       },
       close,
     };

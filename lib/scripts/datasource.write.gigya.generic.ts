@@ -22,6 +22,7 @@ export const datasourceWriteGigyaGeneric = defineScript({
     'are sent as written. With `apiKey` / `userKey` / `secret` the calls go to another site (site-to-site copy).',
   consumes: 'records',
   produces: 'records',
+  delivers: 'records',
   params: {
     apiMethod: {
       type: 'string',
@@ -86,6 +87,8 @@ export const datasourceWriteGigyaGeneric = defineScript({
           if ('failure' in o && o.failure) out.reject(record, o.failure);
           else out.emit(record);
         });
+        // Gigya answered every call without an error code for these: what the job counts as delivered.
+        out.deliveredRecords(outcomes.filter((o) => !('failure' in o && o.failure)).length);
       },
       close,
     };

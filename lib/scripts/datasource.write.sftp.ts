@@ -15,6 +15,7 @@ export const datasourceWriteSftp = defineScript({
     'IDX_REMOTE_PATH_UNSAFE.',
   consumes: 'files',
   produces: 'nothing',
+  delivers: 'files',
   params: { ...sftpConnectionParams, ...folderWriterParams },
   create: (params, ctx) => writeFolder(sftpFolder(params, ctx), params, ctx),
 });

@@ -13,6 +13,7 @@ export const uidmapWrite = defineScript({
     'pass on unchanged and are counted in the trace; they store nothing.',
   consumes: 'records',
   produces: 'records',
+  delivers: 'records',
   params: {
     namespace: {
       type: 'string',
@@ -55,6 +56,9 @@ export const uidmapWrite = defineScript({
         // Store before passing records on: a record downstream always has its mapping.
         await store.put(params.namespace, entries);
         for (const record of batch) out.emit(record);
+        // put returns once DynamoDB processed every item (it throws otherwise): each record of the batch now has
+        // its mapping stored, or had none to store (no key or no UID, counted in `missing`).
+        out.deliveredRecords(batch.length);
       },
       end() {
         if (missing > 0)

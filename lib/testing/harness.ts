@@ -328,6 +328,6 @@ export async function runScriptSliced<S extends ParamsSchema>(
 
 function sumCounters(a: StepCounters, b: StepCounters): StepCounters {
   const out = { ...a };
-  for (const k of Object.keys(out) as (keyof StepCounters)[]) out[k] = a[k] + b[k];
+  for (const k of Object.keys(out) as (keyof StepCounters)[]) out[k] = (a[k] ?? 0) + (b[k] ?? 0);
   return out;
 }

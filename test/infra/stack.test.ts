@@ -144,17 +144,20 @@ describe('IdentitySyncStack', () => {
       secret('beta-sftp-user'),
     ]);
     expect(resourcesFor(logicalId('Dataflow-gamma/Step/Role'), 'secretsmanager:GetSecretValue')).toEqual([]);
-    expect(resourcesFor(a, 's3:GetObject')).toEqual([`<${bucket}.Arn>/stage/alpha/*`]);
+    // Besides its stage, A's role reads its S3 writer's folder: the writer HEADs what it delivers.
+    expect(resourcesFor(a, 's3:GetObject')).toEqual([
+      `<${bucket}.Arn>/stage/alpha/*`,
+      'arn:<AWS::Partition>:s3:::alpha-out/exports/*',
+    ]);
     expect(resourcesFor(b, 's3:GetObject')).toEqual([`<${bucket}.Arn>/stage/beta/*`]);
     const list = statementsOfRole(template, a).filter((s) => s.Action === 's3:ListBucket');
-    expect(list).toEqual([
-      {
-        Action: 's3:ListBucket',
-        Effect: 'Allow',
-        Resource: { 'Fn::GetAtt': [bucket, 'Arn'] },
-        Condition: { StringLike: { 's3:prefix': ['stage/alpha/*'] } },
-      },
-    ]);
+    expect(list).toContainEqual({
+      Action: 's3:ListBucket',
+      Effect: 'Allow',
+      Resource: { 'Fn::GetAtt': [bucket, 'Arn'] },
+      Condition: { StringLike: { 's3:prefix': ['stage/alpha/*'] } },
+    });
+    expect(JSON.stringify(list)).not.toMatch(/stage\/beta/);
     for (const s of statementsOfRole(template, a)) {
       expect(JSON.stringify(s)).not.toMatch(/beta/);
       expect(s.Effect).toBe('Allow');

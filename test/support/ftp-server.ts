@@ -1,8 +1,10 @@
 /**
  * An FTP / explicit FTPS server on loopback for tests (ftp-srv over a local folder), with fault injection: it
- * cuts the connection of a transfer after a number of bytes, the way a flaky network does.
+ * cuts the connection of a transfer after a number of bytes, the way a flaky network does, and can lose the end of
+ * files renamed on it, the way a full disk does.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
+import { truncate } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { Transform, Writable } from 'node:stream';
 import { FileSystem, FtpSrv } from 'ftp-srv';
@@ -14,7 +16,12 @@ export interface TestFtpServerOptions {
   readonly users?: readonly { username: string; password: string }[];
   /** Offer AUTH TLS with a self-signed certificate. */
   readonly tls?: boolean;
-  readonly faults?: { readonly closeAfterBytes?: number; readonly times?: number };
+  readonly faults?: {
+    readonly closeAfterBytes?: number;
+    readonly times?: number;
+    /** Drop this many bytes from the end of every file renamed on the server: a target that loses data. */
+    readonly truncateRenamedBy?: number;
+  };
 }
 
 /** A running test FTP server. */
@@ -120,6 +127,13 @@ export async function startFtpServer(options: TestFtpServerOptions): Promise<Tes
     override write(fileName: string, opts?: { append?: boolean; start?: unknown }) {
       const out = super.write(fileName, opts) as { stream: NodeJS.WritableStream; clientPath: string };
       return { stream: counted(this.connection as Connection, out.stream, true), clientPath: out.clientPath };
+    }
+    override async rename(from: string, to: string) {
+      await super.rename(from, to);
+      const drop = options.faults?.truncateRenamedBy;
+      if (drop === undefined) return;
+      const { fsPath } = (this as unknown as { _resolvePath(p: string): { fsPath: string } })._resolvePath(to);
+      await truncate(fsPath, Math.max(0, statSync(fsPath).size - drop));
     }
     override async read(fileName: string, opts?: { start?: unknown }) {
       const out = (await super.read(fileName, opts)) as { stream: NodeJS.ReadableStream; clientPath: string };

@@ -163,6 +163,9 @@ class CountingOutput implements StepOutput {
   delivered(): void {
     throw new Error('file.parse.json delivers no files');
   }
+  deliveredRecords(): void {
+    throw new Error('file.parse.json delivers no records');
+  }
 
   sample(): void {
     this.#peak = Math.max(this.#peak, process.memoryUsage.rss());

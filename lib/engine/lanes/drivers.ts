@@ -78,5 +78,5 @@ export function rejectedOf(sinks: RunSinks, step: number): RecordSink {
 
 /** Adds `b` into `a`. */
 export function addInto(a: StepCounters, b: StepCounters): void {
-  for (const k of Object.keys(a) as (keyof StepCounters)[]) a[k] += b[k];
+  for (const k of Object.keys(a) as (keyof StepCounters)[]) a[k] = (a[k] ?? 0) + (b[k] ?? 0);
 }

@@ -187,6 +187,20 @@ export const folderReaderParams = {
   ...transferRetryParams,
 } as const;
 
+/**
+ * The `overwrite` param of every file writer (SFTP, FTP, S3): an identity-sync addition, IdentitySync has no such
+ * param. Without it a writer never replaces a file: one already on the target fails the step with
+ * `IDX_TARGET_EXISTS`, and two files of one job under the same name with `IDX_FILE_NAME_COLLISION`.
+ */
+export const OVERWRITE_PARAM = {
+  type: 'boolean',
+  default: false,
+  description:
+    'Replace a file of the same name on the target (identity-sync addition). When false (the default), a file ' +
+    'already there fails the step with IDX_TARGET_EXISTS, and two files of this job with the same name fail it ' +
+    'with IDX_FILE_NAME_COLLISION: nothing delivered is ever replaced silently.',
+} as const;
+
 /** The params of the SFTP and FTP writers after their connection params: the folder, atomic upload, retries. */
 export const folderWriterParams = {
   remotePath: {
@@ -204,6 +218,7 @@ export const folderWriterParams = {
       'Upload as <name>.uploading, then rename to <name> when complete, so the receiver never sees a partial ' +
       'file. When false the file is written under its final name and, if every attempt fails, removed.',
   },
+  overwrite: OVERWRITE_PARAM,
   ...transferRetryParams,
 } as const;
 

@@ -2,7 +2,8 @@
  * What every file reader and writer step does the same way, over the protocol clients of
  * lib/connectors/transfer.ts: a reader picks files (regex, order, the processed-file memory, test and limited
  * runs, the invocation's time budget), stages them, and leaves, deletes or moves them once the job succeeded; a
- * writer uploads each staged file and reports it delivered. The SFTP and FTP readers and writers are one
+ * writer claims each file's target for the job, uploads it without replacing another job's file and reports what
+ * the target holds. The SFTP and FTP readers and writers are one
  * implementation ({@link readFolder}, {@link writeFolder}) over a {@link RemoteFolder}.
  */
 import { checkRelativeName, joinRemote, moveFolder, normalizeRoot } from '../../connectors/remote-path.ts';
@@ -15,12 +16,14 @@ import {
   retryTransfer,
   sortFiles,
   type TransferOptions,
+  targetExists,
   uploadFile,
 } from '../../connectors/transfer.ts';
 import { type IdxErrorCode, locateError } from '../../core/errors.ts';
 import type { ParamsOf } from '../../core/params.ts';
 import type { InputFile, ScriptContext, ScriptInstance, StepOutput } from '../../core/script.ts';
 import { ProcessedFileStore } from '../../stores/processed-files.ts';
+import { TargetClaimStore } from '../../stores/target-claims.ts';
 import type { fileReaderParams, folderWriterParams, transferRetryParams } from './file-transfer.ts';
 
 /** What a file reader reads with: its params of the same names. */
@@ -33,7 +36,10 @@ export type ReadOptions = ParamsOf<typeof fileReaderParams> &
   };
 
 /** What a file writer writes with. */
-export type WriteOptions = Pick<ParamsOf<typeof folderWriterParams>, 'temporaryUploadExtension' | 'maxAttempts'> & {
+export type WriteOptions = Pick<
+  ParamsOf<typeof folderWriterParams>,
+  'temporaryUploadExtension' | 'maxAttempts' | 'overwrite'
+> & {
   /** The normalized folder files go to. */
   readonly root: string;
   /** Seconds without progress before an upload counts as dropped. */
@@ -179,29 +185,36 @@ export async function finishRemoteFiles(
 }
 
 /**
- * Uploads one staged file under the writer's folder with {@link uploadFile} (temporary name, verified size,
- * retries); a name that could leave the folder is refused. Returns the path written.
+ * Claims a writer's target for one file of the job (see lib/stores/target-claims.ts) and, for a first claim, checks
+ * that no other job left a file there. With `overwrite`, neither: the file replaces whatever is there. Returns
+ * whether the file may replace a file at the target: with `overwrite`, or when an earlier attempt of this very
+ * upload (a retried invocation) put it there.
  */
-export function uploadRemoteFile(
-  target: FileTarget,
-  file: InputFile,
-  options: WriteOptions,
+export async function claimTarget(
   ctx: ScriptContext,
-  codes: { readonly io: IdxErrorCode },
-): Promise<string> {
-  return atStep(ctx, async () => {
-    const path = joinRemote(options.root, file.name, { stepId: ctx.stepId, param: 'file name' });
-    await uploadFile(target, path, file, {
-      ...transferOptions(options, ctx, codes.io),
-      temporaryUploadExtension: options.temporaryUploadExtension,
-    });
-    return path;
+  where: string,
+  producer: { readonly ordinal: number; readonly file: string },
+  overwrite: boolean,
+  exists: () => Promise<boolean>,
+): Promise<{ readonly replace: boolean }> {
+  if (overwrite) return { replace: true };
+  const claims = new TargetClaimStore(ctx.services.dynamo, ctx.services.config.tables.state);
+  const outcome = await claims.claim(ctx.job.id, where, {
+    // The same step, invocation and place in the input: what a retry of this upload repeats and no other file has.
+    id: `${ctx.stepId}#${ctx.invocation ?? 0}#${producer.ordinal}#${producer.file}`,
+    stepId: ctx.stepId,
+    file: producer.file,
   });
+  if (outcome === 'retried') return { replace: true };
+  if (await exists()) throw locateError(targetExists(where), { stepId: ctx.stepId });
+  return { replace: false };
 }
 
 /**
- * The `file` hook of a remote writer: uploads each staged file with {@link uploadRemoteFile}, then logs and
- * reports it delivered under the location `locate` gives for its path.
+ * The `file` hook of a remote writer: claims each staged file's target ({@link claimTarget}), uploads it under the
+ * writer's folder with {@link uploadFile} (temporary name, verified size, retries; a name that could leave the
+ * folder is refused), then logs and reports it delivered, with the size the target holds, under the location
+ * `locate` gives for its path.
  */
 export function remoteWriterHook(
   target: FileTarget,
@@ -210,12 +223,27 @@ export function remoteWriterHook(
   codes: { readonly io: IdxErrorCode },
   locate: (path: string) => string | Promise<string>,
 ): (file: InputFile, out: StepOutput) => Promise<void> {
-  return async (file, out) => {
-    const path = await uploadRemoteFile(target, file, options, ctx, codes);
-    const where = await locate(path);
-    ctx.log.info(`uploaded ${where} (${file.size} bytes)`);
-    out.delivered(where, file.size);
-  };
+  let ordinal = 0;
+  return (file, out) =>
+    atStep(ctx, async () => {
+      const path = joinRemote(options.root, file.name, { stepId: ctx.stepId, param: 'file name' });
+      const where = await locate(path);
+      const transfer = transferOptions(options, ctx, codes.io);
+      const { replace } = await claimTarget(
+        ctx,
+        where,
+        { ordinal: ordinal++, file: file.name },
+        options.overwrite,
+        async () => (await retryTransfer(target, `checking ${path}`, () => target.size(path), transfer)) !== undefined,
+      );
+      const size = await uploadFile(target, path, file, {
+        ...transfer,
+        temporaryUploadExtension: options.temporaryUploadExtension,
+        replace,
+      });
+      ctx.log.info(`uploaded ${where} (${size} bytes)`);
+      out.delivered(where, size);
+    });
 }
 
 /** A reader step over a source: reads in the step, applies the post-read action once the job succeeded. */
@@ -270,6 +298,7 @@ export function writeFolder(
   const options: WriteOptions = {
     root: normalizeRoot(params.remotePath, { param: 'remotePath', stepId: ctx.stepId }),
     temporaryUploadExtension: params.temporaryUploadExtension,
+    overwrite: params.overwrite,
     maxAttempts: params.maxAttempts,
     timeout: params.timeout,
   };

@@ -1,14 +1,30 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalSecretResolver } from '../../../lib/engine/secrets.ts';
+import { createServices } from '../../../lib/engine/services.ts';
 import { datasourceWriteFtp } from '../../../lib/scripts/datasource.write.ftp.ts';
 import { runScript } from '../../../lib/testing/harness.ts';
 import { startFtpServer, type TestFtpServer } from '../../support/ftp-server.ts';
+import { useLocalEnvironment } from '../../support/local.ts';
 
 let dir: string;
 const servers: TestFtpServer[] = [];
 const secrets = { FTP_PW: 'pw-123456' };
+const environment = useLocalEnvironment();
+
+/**
+ * Services over the local environment with these secrets, and a job of its own: writers claim their targets per
+ * job in the state table, so every run is a job apart unless a test says otherwise.
+ */
+function local(values: Record<string, string>, jobId: string = randomUUID()) {
+  return {
+    services: createServices(environment.env.config, new LocalSecretResolver({ env: {}, values })),
+    job: { id: jobId },
+  };
+}
 
 function tree(root: string, prefix = ''): Record<string, string> {
   const out: Record<string, string> = {};
@@ -37,7 +53,7 @@ afterAll(async () => {
 });
 
 describe('datasource.write.ftp', () => {
-  it('uploads every file into remotePath through a temporary name, replacing older files', async () => {
+  it('uploads every file into remotePath through a temporary name, replacing older files when overwrite is true', async () => {
     // Prepare
     const { root, params } = await server('plain');
     mkdirSync(join(root, 'in'));
@@ -47,9 +63,9 @@ describe('datasource.write.ftp', () => {
     // Act
     const out = await runScript(
       datasourceWriteFtp,
-      { ...params, remotePath: 'in' },
+      { ...params, remotePath: 'in', overwrite: true },
       {
-        secrets,
+        ...local(secrets),
         files: [
           { name: 'a.csv', content: 'new' },
           { name: 'success/b.json', content: '{}' },
@@ -70,7 +86,7 @@ describe('datasource.write.ftp', () => {
     await runScript(
       datasourceWriteFtp,
       { ...params, secure: 'explicit', certificateFingerprint: s.certificateFingerprint },
-      { secrets, files: [{ name: 't.csv', content: 'T' }] },
+      { ...local(secrets), files: [{ name: 't.csv', content: 'T' }] },
     );
 
     // Assess
@@ -85,12 +101,12 @@ describe('datasource.write.ftp', () => {
     const pinnedOther = await runScript(
       datasourceWriteFtp,
       { ...params, secure: 'explicit', certificateFingerprint: 'AA'.repeat(32) },
-      { secrets, files: [{ name: 'x.csv', content: 'X' }] },
+      { ...local(secrets), files: [{ name: 'x.csv', content: 'X' }] },
     ).catch((e: unknown) => e);
     const unpinned = await runScript(
       datasourceWriteFtp,
       { ...params, secure: 'explicit' },
-      { secrets, files: [{ name: 'x.csv', content: 'X' }] },
+      { ...local(secrets), files: [{ name: 'x.csv', content: 'X' }] },
     ).catch((e: unknown) => e);
 
     // Assess
@@ -110,7 +126,7 @@ describe('datasource.write.ftp', () => {
     const out = await runScript(
       datasourceWriteFtp,
       { ...params, remotePath: 'in' },
-      { secrets, files: [{ name: 'big.csv', content }] },
+      { ...local(secrets), files: [{ name: 'big.csv', content }] },
     );
 
     // Assess
@@ -127,7 +143,7 @@ describe('datasource.write.ftp', () => {
     // Act / Assess
     await expect(
       runScript(datasourceWriteFtp, params, {
-        secrets: { FTP_PW: 'wrong-password' },
+        ...local({ FTP_PW: 'wrong-password' }),
         files: [{ name: 'a', content: 'A' }],
       }),
     ).rejects.toMatchObject({ code: 'IDX_FTP_AUTH', transient: false });
@@ -141,7 +157,7 @@ describe('datasource.write.ftp', () => {
     const run = runScript(
       datasourceWriteFtp,
       { ...params, remotePath: 'in' },
-      { secrets, files: [{ name: '../../x.csv', content: 'X' }] },
+      { ...local(secrets), files: [{ name: '../../x.csv', content: 'X' }] },
     );
 
     // Assess

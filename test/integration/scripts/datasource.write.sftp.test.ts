@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalSecretResolver } from '../../../lib/engine/secrets.ts';
+import { createServices } from '../../../lib/engine/services.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../../../lib/local/environment.ts';
 import { generateSshKeyPair, type SftpServer, sftpExtra, startSftpServer } from '../../../lib/local/sftp-server.ts';
 import { datasourceWriteSftp } from '../../../lib/scripts/datasource.write.sftp.ts';
@@ -37,6 +40,17 @@ async function server(name: string, options: Partial<Parameters<typeof startSftp
 
 const secrets = { SFTP_PW: 'pw-123456' };
 
+/**
+ * Services over the local environment with these secrets, and a job of its own: writers claim their targets per
+ * job in the state table, so every run is a job apart unless a test says otherwise.
+ */
+function local(values: Record<string, string>, jobId: string = randomUUID()) {
+  return {
+    services: createServices(env.config, new LocalSecretResolver({ env: {}, values })),
+    job: { id: jobId },
+  };
+}
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'idx-sftp-write-'));
   env = await startLocalEnvironment({ dir, ephemeral: true, env: {}, extras: [sftpExtra()] });
@@ -70,7 +84,7 @@ describe('datasource.write.sftp', () => {
     expect(out.trace.join('\n')).not.toContain('not pinned');
   });
 
-  it('replaces an existing file and a stale .uploading file left by a crashed run', async () => {
+  it('replaces an existing file and a stale .uploading file left by a crashed run when overwrite is true', async () => {
     // Prepare
     const { root, params } = await server('replace');
     mkdirSync(join(root, 'in'), { recursive: true });
@@ -80,8 +94,8 @@ describe('datasource.write.sftp', () => {
     // Act
     await runScript(
       datasourceWriteSftp,
-      { ...params, remotePath: '/in' },
-      { secrets, files: [{ name: 'a.csv', content: 'new' }] },
+      { ...params, remotePath: '/in', overwrite: true },
+      { ...local(secrets), files: [{ name: 'a.csv', content: 'new' }] },
     );
 
     // Assess
@@ -96,7 +110,7 @@ describe('datasource.write.sftp', () => {
     await runScript(
       datasourceWriteSftp,
       { ...params, remotePath: 'out', temporaryUploadExtension: false },
-      { secrets, files: [{ name: 'x.csv', content: 'X' }] },
+      { ...local(secrets), files: [{ name: 'x.csv', content: 'X' }] },
     );
 
     // Assess
@@ -113,7 +127,7 @@ describe('datasource.write.sftp', () => {
     const out = await runScript(
       datasourceWriteSftp,
       { ...params, remotePath: 'in' },
-      { secrets, files: [{ name: 'accounts.csv', content }] },
+      { ...local(secrets), files: [{ name: 'accounts.csv', content }] },
     );
 
     // Assess
@@ -131,7 +145,7 @@ describe('datasource.write.sftp', () => {
     const run = runScript(
       datasourceWriteSftp,
       { ...params, remotePath: 'in', maxAttempts: 2 },
-      { secrets, files: [{ name: 'a.csv', content: Buffer.alloc(1_000_000, 65) }] },
+      { ...local(secrets), files: [{ name: 'a.csv', content: Buffer.alloc(1_000_000, 65) }] },
     );
 
     // Assess
@@ -147,7 +161,7 @@ describe('datasource.write.sftp', () => {
     const run = runScript(
       datasourceWriteSftp,
       { ...params, hostKeyFingerprint: 'SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU' },
-      { secrets, files: [{ name: 'a.csv', content: 'A' }] },
+      { ...local(secrets), files: [{ name: 'a.csv', content: 'A' }] },
     );
 
     // Assess
@@ -170,10 +184,10 @@ describe('datasource.write.sftp', () => {
     const pinned = await runScript(
       datasourceWriteSftp,
       { ...params, hostKeyFingerprint: hex.replace(/(..)(?!$)/g, '$1:') },
-      { secrets, files: [{ name: 'p.csv', content: 'P' }] },
+      { ...local(secrets), files: [{ name: 'p.csv', content: 'P' }] },
     );
     const unpinned = await runScript(datasourceWriteSftp, params, {
-      secrets,
+      ...local(secrets),
       files: [{ name: 'u.csv', content: 'U' }],
     });
 
@@ -198,7 +212,7 @@ describe('datasource.write.sftp', () => {
       datasourceWriteSftp,
       { ...rest, privateKey: '${secret:KEY}', passphrase: '${secret:PASS}' },
       {
-        secrets: { KEY: Buffer.from(keys.private).toString('base64'), PASS: 'kp-secret' },
+        ...local({ KEY: Buffer.from(keys.private).toString('base64'), PASS: 'kp-secret' }),
         files: [{ name: 'k.csv', content: 'K' }],
       },
     );
@@ -214,7 +228,7 @@ describe('datasource.write.sftp', () => {
     // Act / Assess
     await expect(
       runScript(datasourceWriteSftp, params, {
-        secrets: { SFTP_PW: 'wrong-password' },
+        ...local({ SFTP_PW: 'wrong-password' }),
         files: [{ name: 'a', content: 'A' }],
       }),
     ).rejects.toMatchObject({ code: 'IDX_SFTP_AUTH', transient: false });
@@ -231,7 +245,7 @@ describe('datasource.write.sftp', () => {
       const run = runScript(
         datasourceWriteSftp,
         { ...params, remotePath: 'in' },
-        { secrets, files: [{ name, content: 'X' }] },
+        { ...local(secrets), files: [{ name, content: 'X' }] },
       );
 
       // Assess

@@ -69,7 +69,7 @@ describe('dataflowAccess', () => {
       { stepId: 's0', bucket: 'in', prefix: 'drop/acc_', read: true, write: false, remove: true },
       { stepId: 's0', bucket: 'in', prefix: 'drop/done/', read: false, write: true, remove: false },
       { stepId: 's1', bucket: 'in2', prefix: '', read: true, write: false, remove: true },
-      { stepId: 's2', bucket: 'out', prefix: 'exports/', read: false, write: true, remove: false },
+      { stepId: 's2', bucket: 'out', prefix: 'exports/', read: true, write: true, remove: false },
     ]);
     expect(unresolved).toEqual([
       {

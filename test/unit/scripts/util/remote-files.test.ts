@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { ScriptContext, StepOutput } from '../../../../lib/core/script.ts';
-import { type ReadOptions, readRemoteFiles, uploadRemoteFile } from '../../../../lib/scripts/util/remote-files.ts';
+import { type ReadOptions, readRemoteFiles, remoteWriterHook } from '../../../../lib/scripts/util/remote-files.ts';
 import { offlineServices, testJob } from '../../../../lib/testing/harness.ts';
 import { MemorySource, MemoryTarget, memoryFile, memoryInput } from '../../../support/memory-files.ts';
 
@@ -30,6 +30,7 @@ function memoryOutput(): StepOutput & { files: Map<string, string> } {
     drop: no,
     flush: async () => undefined,
     delivered: () => undefined,
+    deliveredRecords: () => undefined,
     remaining: Number.POSITIVE_INFINITY,
     createFile(name) {
       let text = '';
@@ -98,22 +99,25 @@ describe('readRemoteFiles', () => {
   });
 });
 
-describe('uploadRemoteFile', () => {
-  it('uploads a staged file under the folder and returns its path', async () => {
+describe('remoteWriterHook', () => {
+  it('uploads a staged file under the folder and reports where it went and the size the target holds', async () => {
     // Prepare
     const target = new MemoryTarget();
-
-    // Act
-    const path = await uploadRemoteFile(
+    const delivered: [string, number][] = [];
+    const out = { ...memoryOutput(), delivered: (name: string, size: number) => void delivered.push([name, size]) };
+    const hook = remoteWriterHook(
       target,
-      memoryInput('a.csv', 'hello'),
-      { root: '/in', temporaryUploadExtension: true, maxAttempts: 3, timeout: 5, retryDelayMs: 1 },
+      { root: '/in', temporaryUploadExtension: true, overwrite: true, maxAttempts: 3, timeout: 5, retryDelayMs: 1 },
       context(),
       { io: 'IDX_SFTP_IO' },
+      (path) => `memory:${path}`,
     );
 
+    // Act
+    await hook(memoryInput('a.csv', 'hello'), out);
+
     // Assess
-    expect(path).toBe('/in/a.csv');
+    expect(delivered).toEqual([['memory:/in/a.csv', 5]]);
     expect(target.texts()).toEqual([['/in/a.csv', 'hello']]);
   });
 
@@ -121,15 +125,16 @@ describe('uploadRemoteFile', () => {
     // Prepare
     const target = new MemoryTarget();
     target.failAll = true;
-
-    // Act
-    const run = uploadRemoteFile(
+    const hook = remoteWriterHook(
       target,
-      memoryInput('a.csv', 'hello'),
-      { root: '/in', temporaryUploadExtension: false, maxAttempts: 2, timeout: 5, retryDelayMs: 1 },
+      { root: '/in', temporaryUploadExtension: false, overwrite: true, maxAttempts: 2, timeout: 5, retryDelayMs: 1 },
       context({ stepId: 'to partner' }),
       { io: 'IDX_SFTP_IO' },
+      (path) => path,
     );
+
+    // Act
+    const run = hook(memoryInput('a.csv', 'hello'), memoryOutput());
 
     // Assess
     await expect(run).rejects.toMatchObject({ code: 'IDX_SFTP_IO', location: { stepId: 'to partner' } });
