@@ -26,6 +26,15 @@ export interface StepSummary extends StepCounters {
   readonly updateTime: string;
 }
 
+/** One failed attempt of a job (a job that failed on a transient cause runs again, as the same job). */
+export interface AttemptSummary {
+  readonly attempt: number;
+  readonly startTime: string;
+  readonly endTime: string;
+  /** How the attempt failed: error name, code and message (masked like the trace). */
+  readonly error: Record<string, unknown>;
+}
+
 /** A job record (IdentitySync JobStatus fields plus per-step counters). */
 export interface JobRecord {
   readonly id: string;
@@ -39,7 +48,10 @@ export interface JobRecord {
   endTime?: string;
   totalRecords: number;
   processedRecords: number;
+  /** The current (or last) attempt: 1, then one more each time a transient failure runs the job again. */
   readonly attemptNumber: number;
+  /** Every attempt that failed, oldest first; the job's last attempt is here too when the job failed. */
+  attempts?: AttemptSummary[];
   trace: string[];
   steps: Record<string, StepSummary>;
   readonly test: boolean;
@@ -97,6 +109,30 @@ export class JobStore {
     );
   }
 
+  /**
+   * Records a failed attempt of a job that runs again: appends it to `attempts`, sets `attemptNumber` to the
+   * next attempt and appends trace lines; the job stays `running`.
+   */
+  async recordAttempt(id: string, attempt: AttemptSummary, next: number, trace: readonly string[]): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { id },
+        UpdateExpression:
+          'SET attemptNumber = :next, attempts = list_append(if_not_exists(attempts, :empty), :attempt), #trace = list_append(if_not_exists(#trace, :empty), :lines), updateTime = :now',
+        ExpressionAttributeNames: { '#trace': 'trace' },
+        ExpressionAttributeValues: {
+          ':next': next,
+          ':attempt': [attempt],
+          ':lines': [...trace],
+          ':empty': [],
+          ':now': attempt.endTime,
+        },
+        ConditionExpression: 'attribute_exists(id)',
+      }),
+    );
+  }
+
   /** Appends trace lines (work done outside a step, such as deferred clean-up). */
   async appendTrace(id: string, lines: readonly string[]): Promise<void> {
     if (lines.length === 0) return;
@@ -125,6 +161,8 @@ export class JobStore {
       totalRecords?: number;
       processedRecords?: number;
       error?: Record<string, unknown>;
+      /** The job's last attempt, appended to `attempts` (a job that failed). */
+      attempt?: AttemptSummary;
       trace?: readonly string[];
       onlyIf?: JobState;
     },
@@ -150,6 +188,10 @@ export class JobStore {
       expr += ', #error = :error';
       names['#error'] = 'error';
       values[':error'] = update.error;
+    }
+    if (update.attempt !== undefined) {
+      expr += ', attempts = list_append(if_not_exists(attempts, :empty), :attempt)';
+      values[':attempt'] = [update.attempt];
     }
     if (update.onlyIf !== undefined) values[':expected'] = update.onlyIf;
     try {

@@ -64,7 +64,7 @@ function record(status: JobRecord['status'], more: Partial<JobRecord> = {}): Job
 const RELEASE = {
   TableName: 'state-t',
   Key: { pk: 'alpha', sk: 'state' },
-  UpdateExpression: 'REMOVE lockJobId, lockExpires, lockTakenAt',
+  UpdateExpression: 'REMOVE lockJobId, lockExpires, lockTakenAt, lockPid, lockHost, lockExecution',
   ConditionExpression: 'lockJobId = :job',
   ExpressionAttributeValues: { ':job': 'job-1' },
 };
