@@ -12,6 +12,7 @@ import { jobsDeployedCommand, testDeployedCommand } from './deployed.ts';
 import { gigyaCommand } from './gigya.ts';
 import { jobsCommand } from './jobs.ts';
 import { runCommand, sampleCommand, startCommand } from './run.ts';
+import { unlockCommand } from './unlock.ts';
 
 type Command = (args: string[]) => number | Promise<number>;
 
@@ -44,6 +45,10 @@ export const COMMANDS: Record<string, { run: Command; help: string }> = {
   jobs: {
     run: (args) => (args.includes('--deployed') ? jobsDeployedCommand(args) : jobsCommand(args)),
     help: 'jobs [--dataflow ID] [--json] [--deployed] | jobs show <jobId>   job records (local, or the deployed jobs table)',
+  },
+  unlock: {
+    run: unlockCommand,
+    help: 'unlock <file|id>                    release a local run lock whose run has ended (refused while it runs)',
   },
   test: {
     run: (args) => (args.includes('--deployed') ? testDeployedCommand(args) : runCommand([...args, '--test'])),

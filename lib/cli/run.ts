@@ -40,6 +40,9 @@ export function progressPrinter(
       case 'retry':
         write(`↻ ${e.state}: retrying after ${e.error}`);
         break;
+      case 'attempt':
+        write(`↻ job failed on ${e.error}: attempt ${e.attempt} in ${e.waitMs} ms, resuming from what is staged`);
+        break;
       case 'job-finished':
         break;
     }
@@ -79,6 +82,10 @@ export function jobSummary(
       if (s.rejectedLocation)
         lines.push(`  ${s.stepId}: ${s.recordsRejected} rejected records at ${s.rejectedLocation}`);
   }
+  for (const a of job.attempts ?? [])
+    lines.push(
+      `attempt ${a.attempt} failed at ${a.endTime}: ${String(a.error.code ?? a.error.name)}: ${String(a.error.message ?? '')}`,
+    );
   if (job.error) lines.push(`failed: ${String(job.error.code ?? job.error.name)}: ${String(job.error.message ?? '')}`);
   return lines.join('\n');
 }
@@ -134,12 +141,28 @@ export async function runFile(
   stats = false,
 ): Promise<LocalRunResult> {
   const dataflow = loadValid(file);
-  const result = await runLocal(dataflow, {
-    services: env.services,
-    registry: defaultRegistry(),
-    input,
-    onEvent: progressPrinter(),
-  });
+  // Ctrl-C or SIGTERM ends the job as killed and releases its lock; a second one leaves at once.
+  const stop = new AbortController();
+  const interrupt = () => {
+    if (stop.signal.aborted) process.exit(130);
+    process.stderr.write('stopping: the job ends as killed and its run lock is released (again to leave now)\n');
+    stop.abort();
+  };
+  process.on('SIGINT', interrupt);
+  process.on('SIGTERM', interrupt);
+  let result: LocalRunResult;
+  try {
+    result = await runLocal(dataflow, {
+      services: env.services,
+      registry: defaultRegistry(),
+      input,
+      onEvent: progressPrinter(),
+      signal: stop.signal,
+    });
+  } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
+  }
   if (json)
     process.stdout.write(
       `${JSON.stringify(result.job ?? { id: result.jobId, status: result.status, error: result.error }, null, 2)}\n`,

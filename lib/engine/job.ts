@@ -97,6 +97,12 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/** The local process holding a run lock, when it runs on this machine and is alive. */
+export function liveLockProcess(held: DataflowState): number | undefined {
+  if (held.lockPid === undefined || held.lockHost !== hostname()) return undefined;
+  return processAlive(held.lockPid) ? held.lockPid : undefined;
+}
+
 /**
  * Why the holder of a run lock is known to be gone, or undefined when it may still be running: its job record
  * says the job ended (a run whose end did not release the lock), or it is a local process on this machine that

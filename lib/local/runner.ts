@@ -6,7 +6,7 @@ import './polyfills.ts';
 import { randomBytes } from 'node:crypto';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { type AslDefinition, type CompileOptions, compile, JOB_STATES, taskStateNames } from '../compiler/compile.ts';
-import type { ExecutionInput } from '../core/events.ts';
+import type { ExecutionInput, FailOutcome } from '../core/events.ts';
 import type { StepCounters, StepResult } from '../core/refs.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
 import type { Services } from '../core/services.ts';
@@ -24,7 +24,8 @@ export type RunEvent =
   | { readonly kind: 'step-progress'; readonly stepId: string; readonly counters: StepCounters }
   | { readonly kind: 'step-finished'; readonly result: StepResult }
   | { readonly kind: 'retry'; readonly state: string; readonly error: string }
-  | { readonly kind: 'attempt'; readonly attempt: number; readonly waitSeconds: number; readonly error: string }
+  /** The job failed on a transient cause and runs again as `attempt` after `waitMs` (the local backoff). */
+  | { readonly kind: 'attempt'; readonly attempt: number; readonly waitMs: number; readonly error: string }
   | { readonly kind: 'job-finished'; readonly status: string };
 
 /** Options of {@link runLocal}. */
@@ -117,16 +118,16 @@ export async function runLocal(dataflow: Dataflow, options: LocalRunOptions): Pr
     }
     if (payload.action === 'start') emit({ kind: 'job-started', jobId });
     if (payload.action === 'fail') {
-      const outcome = result as { retry?: boolean; waitSeconds?: number; job?: { attempt: number }; error?: object };
-      if (outcome.retry && outcome.job)
+      const outcome = result as FailOutcome;
+      if (outcome.retry) {
+        const error = outcome.error as { code?: unknown; name?: unknown };
         emit({
           kind: 'attempt',
           attempt: outcome.job.attempt,
-          waitSeconds: outcome.waitSeconds ?? 0,
-          error: String(
-            (outcome.error as { code?: unknown; name?: unknown }).code ?? (outcome.error as { name?: unknown }).name,
-          ),
+          waitMs: options.attemptBackoffMs ?? 1000,
+          error: String(error.code ?? error.name),
         });
+      }
     }
     if (payload.action === 'step') {
       const { chain, ...head } = result as StepResult;

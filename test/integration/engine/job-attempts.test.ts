@@ -80,7 +80,7 @@ describe('a job that fails on a transient cause', () => {
       expect.objectContaining({ attempt: 1, error: expect.objectContaining({ name: 'Lambda.Unknown' }) }),
     ]);
     expect(events.filter((e) => e.kind === 'attempt')).toEqual([
-      { kind: 'attempt', attempt: 2, waitSeconds: 60, error: 'Lambda.Unknown' },
+      { kind: 'attempt', attempt: 2, waitMs: 10, error: 'Lambda.Unknown' },
     ]);
     // The first slice ran once; the killed slice ran again from the first slice's position, not from the start.
     const started = events.filter((e) => e.kind === 'step-started' && e.stepId === 'gen');
