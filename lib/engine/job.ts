@@ -44,7 +44,7 @@ export function parseInput(input: unknown): ExecutionInput {
   if (input === null || input === undefined) return {};
   if (typeof input !== 'object' || Array.isArray(input)) {
     throw new IdxError('IDX_INPUT', 'the execution input must be a JSON object', {
-      expected: '{"test"?, "limit"?, "fullExtract"?, "logLevel"?, "scheduleId"?}',
+      expected: '{"test"?, "limit"?, "fullExtract"?, "logLevel"?, "scheduleId"?, "maxAttempts"?}',
       received: showValue(input),
     });
   }
