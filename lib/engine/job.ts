@@ -21,7 +21,7 @@ import type {
 import { jobPrefix } from '../core/keys.ts';
 import type { StepResult } from '../core/refs.ts';
 import type { JobContext, LogLevel } from '../core/script.ts';
-import type { Redactor } from '../core/secrets.ts';
+import { redactValues } from '../core/secrets.ts';
 import type { Services } from '../core/services.ts';
 import { type AttemptSummary, type JobRecord, type JobState, JobStore } from '../stores/jobs.ts';
 import { type DataflowState, DataflowStateStore, type LockHolder } from '../stores/state.ts';
@@ -171,10 +171,16 @@ export async function startJob(event: StartEvent, services: Services, echo = tru
   const fullExtract = input.fullExtract === true;
   const logLevel: LogLevel = input.logLevel ?? 'info';
   const state = new DataflowStateStore(services.dynamo, services.config.tables.state);
-  await takeRunLock(state, new JobStore(services.dynamo, services.config.tables.jobs), event.dataflow.id, jobId, {
-    ttlMs: services.config.lockTtlMs,
-    holder: lockHolder(event.execution),
-  });
+  await takeRunLock(
+    state,
+    new JobStore(services.dynamo, services.config.tables.jobs, services.secrets.redactor),
+    event.dataflow.id,
+    jobId,
+    {
+      ttlMs: services.config.lockTtlMs,
+      holder: lockHolder(event.execution),
+    },
+  );
   try {
     const current = await state.get(event.dataflow.id);
     const schedule = event.dataflow.schedules.find((s) => s.id === input.scheduleId || s.name === input.scheduleId);
@@ -220,7 +226,7 @@ export async function startJob(event: StartEvent, services: Services, echo = tru
       stage: { bucket: services.config.stageBucket, prefix: jobPrefix(job.dataflowId, jobId) },
       expiresAt: Math.floor(Date.now() / 1000) + JOB_RETENTION_S,
     };
-    await new JobStore(services.dynamo, services.config.tables.jobs).create(record);
+    await new JobStore(services.dynamo, services.config.tables.jobs, services.secrets.redactor).create(record);
     return job;
   } catch (error) {
     await state.releaseLock(event.dataflow.id, jobId);
@@ -281,7 +287,7 @@ export async function completeJob(
   }
   log.info(`job succeeded: ${totals.totalRecords} records read, ${totals.processedRecords} processed`);
   if (!job.test) await state.recordSuccess(job.dataflowId, job.id, watermark, endTime);
-  await new JobStore(services.dynamo, services.config.tables.jobs).finish(job.id, {
+  await new JobStore(services.dynamo, services.config.tables.jobs, services.secrets.redactor).finish(job.id, {
     status: 'succeeded',
     endTime,
     ...totals,
@@ -342,28 +348,6 @@ export function backoffSeconds(policy: AttemptPolicy, attempt: number): number {
   return Math.min(3_600, Math.round(policy.backoffSeconds * 2 ** Math.max(0, attempt - 1)));
 }
 
-/** Masks every secret value in every string of a JSON value (job records, errors), at any depth. */
-export function maskSecrets<T>(value: T, redactor: Redactor): T {
-  // Iterative, so a deeply nested error object cannot exhaust the stack.
-  const root = { v: value as unknown };
-  const pending: [Record<string | number, unknown>, string | number][] = [[root as never, 'v']];
-  while (pending.length > 0) {
-    const [holder, key] = pending.pop() as [Record<string | number, unknown>, string | number];
-    const v = holder[key];
-    if (typeof v === 'string') holder[key] = redactor.redact(v);
-    else if (Array.isArray(v)) {
-      const copy = [...v];
-      holder[key] = copy;
-      for (let i = 0; i < copy.length; i++) pending.push([copy as never, i]);
-    } else if (v !== null && typeof v === 'object') {
-      const copy: Record<string, unknown> = { ...(v as Record<string, unknown>) };
-      holder[key] = copy;
-      for (const k of Object.keys(copy)) pending.push([copy, k]);
-    }
-  }
-  return root.v as T;
-}
-
 /** Who holds a run lock: this process, for a local run; the execution, deployed (a Lambda's pid means nothing). */
 function lockHolder(event: { readonly Id?: string }): LockHolder {
   const execution = event.Id;
@@ -380,8 +364,8 @@ function lockHolder(event: { readonly Id?: string }): LockHolder {
  */
 export async function failJob(event: FailEvent, services: Services, echo = true): Promise<FailOutcome> {
   const redactor = services.secrets.redactor;
-  const error = maskSecrets(parseCause(event.error), redactor);
-  const jobs = new JobStore(services.dynamo, services.config.tables.jobs);
+  const error = redactValues(parseCause(event.error), redactor);
+  const jobs = new JobStore(services.dynamo, services.config.tables.jobs, services.secrets.redactor);
   const endTime = new Date().toISOString();
   const message = `${String(error.code ?? error.name)}: ${String(error.message ?? '')}`;
   const { job } = event;

@@ -11,6 +11,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { StepCounters } from '../core/refs.ts';
+import { type Redactor, redactValues } from '../core/secrets.ts';
 
 /** IdentitySync job status values. */
 export type JobState = 'running' | 'succeeded' | 'failed' | 'killed';
@@ -71,16 +72,24 @@ export interface JobRecord {
 /** Most trace lines a job record keeps (DynamoDB items are limited to 400 KB). */
 export const MAX_TRACE_LINES = 1000;
 
-/** Reads and writes job records. */
+/**
+ * Reads and writes job records. Given the job's redactor, every value it writes, in every field, passes the same
+ * secret masking as the trace.
+ */
 export class JobStore {
+  readonly #mask: <T>(value: T) => T;
+
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly table: string,
-  ) {}
+    redactor?: Pick<Redactor, 'redact'>,
+  ) {
+    this.#mask = redactor ? (value) => redactValues(value, redactor) : (value) => value;
+  }
 
   /** Writes a new job record (or replaces the record of a retried start of the same execution). */
   async create(job: JobRecord): Promise<void> {
-    await this.db.send(new PutCommand({ TableName: this.table, Item: job }));
+    await this.db.send(new PutCommand({ TableName: this.table, Item: this.#mask(job) }));
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
@@ -103,7 +112,12 @@ export class JobStore {
         UpdateExpression:
           'SET #steps.#step = :summary, #trace = list_append(if_not_exists(#trace, :empty), :lines), updateTime = :now',
         ExpressionAttributeNames: { '#steps': 'steps', '#step': summary.stepId, '#trace': 'trace' },
-        ExpressionAttributeValues: { ':summary': summary, ':lines': lines, ':empty': [], ':now': summary.updateTime },
+        ExpressionAttributeValues: this.#mask({
+          ':summary': summary,
+          ':lines': lines,
+          ':empty': [],
+          ':now': summary.updateTime,
+        }),
         ConditionExpression: 'attribute_exists(id)',
       }),
     );
@@ -121,13 +135,13 @@ export class JobStore {
         UpdateExpression:
           'SET attemptNumber = :next, attempts = list_append(if_not_exists(attempts, :empty), :attempt), #trace = list_append(if_not_exists(#trace, :empty), :lines), updateTime = :now',
         ExpressionAttributeNames: { '#trace': 'trace' },
-        ExpressionAttributeValues: {
+        ExpressionAttributeValues: this.#mask({
           ':next': next,
           ':attempt': [attempt],
           ':lines': [...trace],
           ':empty': [],
           ':now': attempt.endTime,
-        },
+        }),
         ConditionExpression: 'attribute_exists(id)',
       }),
     );
@@ -142,7 +156,7 @@ export class JobStore {
         Key: { id },
         UpdateExpression: 'SET #trace = list_append(if_not_exists(#trace, :empty), :lines), updateTime = :now',
         ExpressionAttributeNames: { '#trace': 'trace' },
-        ExpressionAttributeValues: { ':lines': [...lines], ':empty': [], ':now': new Date().toISOString() },
+        ExpressionAttributeValues: this.#mask({ ':lines': [...lines], ':empty': [], ':now': new Date().toISOString() }),
         ConditionExpression: 'attribute_exists(id)',
       }),
     );
@@ -201,7 +215,7 @@ export class JobStore {
           Key: { id },
           UpdateExpression: expr,
           ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
+          ExpressionAttributeValues: this.#mask(values),
           ...(update.onlyIf === undefined ? {} : { ConditionExpression: '#status = :expected' }),
         }),
       );

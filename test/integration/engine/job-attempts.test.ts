@@ -230,6 +230,26 @@ describe('the job record of a failed job', () => {
     };
 
     // Act
+    await new JobStore(services.dynamo, local.env.config.tables.jobs, services.secrets.redactor).recordStep(
+      job.id,
+      {
+        stepId: 'upload',
+        type: 'datasource.write.sftp',
+        recordsIn: 0,
+        recordsOut: 0,
+        recordsRejected: 0,
+        recordsDropped: 0,
+        bytesIn: 0,
+        bytesOut: 0,
+        filesIn: 0,
+        filesOut: 1,
+        invocations: 1,
+        durationMs: 1,
+        files: [{ name: `sftp://${secretHost}/out.csv`, size: 1 }],
+        updateTime: job.startTime,
+      },
+      [],
+    );
     await handle(
       {
         action: 'fail',
@@ -249,6 +269,7 @@ describe('the job record of a failed job', () => {
     const record = await new JobStore(services.dynamo, local.env.config.tables.jobs).get(job.id);
     const text = JSON.stringify(record);
     expect(record?.error).toMatchObject({ code: 'IDX_SFTP_AUTH', message: 'login to *** refused' });
+    expect(record?.steps.upload?.files).toEqual([{ name: 'sftp://***/out.csv', size: 1 }]);
     expect(text).not.toContain(secretHost);
     expect(text).not.toContain('b3BlbnNzaC1rZXktdjEAAAAA');
   });
