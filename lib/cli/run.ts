@@ -86,7 +86,10 @@ export function jobSummary(
     lines.push(
       `attempt ${a.attempt} failed at ${a.endTime}: ${String(a.error.code ?? a.error.name)}: ${String(a.error.message ?? '')}`,
     );
-  if (job.error) lines.push(`failed: ${String(job.error.code ?? job.error.name)}: ${String(job.error.message ?? '')}`);
+  if (job.error)
+    lines.push(
+      `${job.status === 'killed' ? 'killed' : 'failed'}: ${String(job.error.code ?? job.error.name)}: ${String(job.error.message ?? '')}`,
+    );
   return lines.join('\n');
 }
 
