@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startLocalEnvironment } from '../../../lib/local/environment.ts';
 import { JobStore } from '../../../lib/stores/jobs.ts';
 import { type DataflowState, DataflowStateStore, type LockHolder } from '../../../lib/stores/state.ts';
+import { runningJobRecord } from '../../support/jobs.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'idx-unlock-'));
 afterAll(() => rmSync(home, { recursive: true, force: true }));
@@ -33,23 +34,7 @@ async function withState<T>(use: (state: DataflowStateStore, jobs: JobStore) => 
 
 async function lockAs(dataflowId: string, jobId: string, holder: LockHolder): Promise<void> {
   await withState(async (state, jobs) => {
-    const now = new Date().toISOString();
-    await jobs.create({
-      id: jobId,
-      dataflowId,
-      status: 'running',
-      createTime: now,
-      updateTime: now,
-      startTime: now,
-      totalRecords: 0,
-      processedRecords: 0,
-      attemptNumber: 1,
-      trace: [],
-      steps: {},
-      test: false,
-      fullExtract: false,
-      logLevel: 'info',
-    });
+    await jobs.create(runningJobRecord(jobId, dataflowId));
     await state.acquireLock(dataflowId, jobId, Date.now(), 6 * 3_600_000, holder);
   });
 }

@@ -8,6 +8,7 @@ import { handle } from '../../../lib/engine/handler.ts';
 import { type RunEvent, runLocal } from '../../../lib/local/runner.ts';
 import { JobStore } from '../../../lib/stores/jobs.ts';
 import { DataflowStateStore } from '../../../lib/stores/state.ts';
+import { runningJobRecord } from '../../support/jobs.ts';
 import { useLocalEnvironment } from '../../support/local.ts';
 import { testRegistry } from '../../support/scripts.ts';
 
@@ -282,23 +283,7 @@ describe('the run lock', () => {
     const gone = spawnSync(process.execPath, ['-e', '0']).pid;
     const state = new DataflowStateStore(services.dynamo, local.env.config.tables.state);
     const jobs = new JobStore(services.dynamo, local.env.config.tables.jobs);
-    const now = new Date().toISOString();
-    await jobs.create({
-      id: 'dead-run',
-      dataflowId: 'stale-lock',
-      status: 'running',
-      createTime: now,
-      updateTime: now,
-      startTime: now,
-      totalRecords: 0,
-      processedRecords: 0,
-      attemptNumber: 1,
-      trace: [],
-      steps: {},
-      test: false,
-      fullExtract: false,
-      logLevel: 'info',
-    });
+    await jobs.create(runningJobRecord('dead-run', 'stale-lock'));
     await state.acquireLock('stale-lock', 'dead-run', Date.now(), 3_600_000, { pid: gone, host: hostname() });
 
     // Act
