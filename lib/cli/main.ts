@@ -18,6 +18,7 @@ import { GIGYA_FLAGS, gigyaCommand } from './gigya.ts';
 import { type CommandHelp, type Flags, renderCommandHelp, wantsHelp } from './help.ts';
 import { JOBS_FLAGS, jobsCommand } from './jobs.ts';
 import { RUN_FLAGS, runCommand, SAMPLE_FLAGS, sampleCommand, startCommand } from './run.ts';
+import { unlockCommand } from './unlock.ts';
 
 type Command = (args: string[]) => number | Promise<number>;
 
@@ -106,6 +107,15 @@ export const COMMANDS: Record<string, CommandHelp & { readonly brief: string; re
       'Lists job records, newest first, or shows one with its per-step counters, files and trace: local jobs, or ' +
       "with --deployed the deployed stack's jobs table. Works while a local run is active.",
     flags: { ...JOBS_FLAGS, ...JOBS_DEPLOYED_FLAGS },
+  },
+  unlock: {
+    brief: 'release a local run lock whose run has ended',
+    run: unlockCommand,
+    usage: ['unlock <file|id>'],
+    summary:
+      'Releases the local run lock of a dataflow whose run has ended (a crash, kill -9) and ends the job that held it ' +
+      'as killed; refused with IDX_RUN_LOCKED while the process holding it runs.',
+    flags: {},
   },
   test: {
     brief: 'a test run (10 records), locally or deployed',

@@ -127,6 +127,9 @@ export function progressPrinter(
       case 'retry':
         out.line(`↻ ${e.state}: retrying after ${e.error}`);
         break;
+      case 'attempt':
+        out.line(`↻ job failed on ${e.error}: attempt ${e.attempt} in ${e.waitMs} ms, resuming from what is staged`);
+        break;
       case 'job-finished':
         break;
     }
@@ -265,13 +268,29 @@ export async function runFile(
   invocationBudgetMs?: number,
 ): Promise<LocalRunResult> {
   const dataflow = loadValid(file);
-  const result = await runLocal(dataflow, {
-    services: env.services,
-    registry: defaultRegistry(),
-    input,
-    onEvent: progressPrinter(),
-    ...(invocationBudgetMs === undefined ? {} : { invocationBudgetMs }),
-  });
+  // Ctrl-C or SIGTERM ends the job as killed and releases its lock; a second one leaves at once.
+  const stop = new AbortController();
+  const interrupt = () => {
+    if (stop.signal.aborted) process.exit(130);
+    process.stderr.write('stopping: the job ends as killed and its run lock is released (again to leave now)\n');
+    stop.abort();
+  };
+  process.on('SIGINT', interrupt);
+  process.on('SIGTERM', interrupt);
+  let result: LocalRunResult;
+  try {
+    result = await runLocal(dataflow, {
+      services: env.services,
+      registry: defaultRegistry(),
+      input,
+      onEvent: progressPrinter(),
+      signal: stop.signal,
+      ...(invocationBudgetMs === undefined ? {} : { invocationBudgetMs }),
+    });
+  } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
+  }
   if (json)
     process.stdout.write(
       `${JSON.stringify(result.job ?? { id: result.jobId, status: result.status, error: result.error }, null, 2)}\n`,

@@ -11,7 +11,7 @@ import { bytes, table } from './format.ts';
 /** How a run ended, when there may be no job record to say it. */
 export interface RunOutcome {
   readonly jobId: string;
-  readonly status: 'succeeded' | 'failed';
+  readonly status: 'succeeded' | 'failed' | 'killed';
   readonly error?: { readonly Error?: string; readonly Cause?: string };
 }
 
@@ -94,7 +94,14 @@ export function jobSummary(job: JobRecord | undefined, result: RunOutcome, state
       if (s.rejectedLocation)
         lines.push(`rejected:      ${s.recordsRejected} records at ${s.rejectedLocation} [${s.stepId}]`);
   }
-  if (job.error) lines.push(`failed: ${String(job.error.code ?? job.error.name)}: ${String(job.error.message ?? '')}`);
+  for (const a of job.attempts ?? [])
+    lines.push(
+      `attempt ${a.attempt} failed at ${a.endTime}: ${String(a.error.code ?? a.error.name)}: ${String(a.error.message ?? '')}`,
+    );
+  if (job.error)
+    lines.push(
+      `${job.status === 'killed' ? 'killed' : 'failed'}: ${String(job.error.code ?? job.error.name)}: ${String(job.error.message ?? '')}`,
+    );
   if (state)
     lines.push(
       `last successful run: ${when(state.lastSuccessfulRun, state.lastJobId)}; last successful test run: ${when(state.lastSuccessfulTestRun, state.lastTestJobId)}`,

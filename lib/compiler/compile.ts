@@ -4,14 +4,18 @@
  *
  * Shape: `Job: prepare` (state skeleton) → `Job: start` (lock, delta window, job record) → the steps, level by
  * level (steps whose predecessors all ran; several independent steps of a level run in one Parallel state) →
- * `Job: complete` → success. Any failure is caught into `Job: record failure` → Fail. Every Task loops
- * (Init → Task → Choice → Task) until its result says `done`, in Parallel branches too: any step may need several
- * invocations. Results live at `$.r.<key>.value` (or
- * `$.r.<group>.<key>.value` after a Parallel); only references and counters travel in the state.
+ * `Job: complete` → success. Any failure is caught into `Job: record failure`, which decides whether the job runs
+ * again: a transient failure of a non-test job with attempts left goes through `Job: backoff` (Wait) and
+ * `Job: next attempt` back to the first level, where each level's `Resume:` Choice skips the steps whose results
+ * are already in `$.r` and sends a looping step that stopped mid-way straight back to its Task, from its last
+ * result; anything else ends in `Job: failed`. Every Task loops (Init → Task → Choice → Task) until its result
+ * says `done`, in Parallel branches too: any step may need several invocations. Results live at `$.r.<key>.value` (or `$.r.<group>.<key>.value` after a Parallel); only references and
+ * counters travel in the state.
  */
 
 import { retryableErrorNames } from '../core/error-codes.ts';
 import { IdxError } from '../core/errors.ts';
+import type { AttemptPolicy } from '../core/events.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
 import { streamsFilesInto } from '../core/script.ts';
 import { type Edge, incomingOf, levelsOf } from '../dataflow/graph.ts';
@@ -45,7 +49,15 @@ export interface CompileOptions {
   readonly fuse?: boolean;
   /** Whole-execution timeout. @default 86400 (24 h) */
   readonly timeoutSeconds?: number;
+  /**
+   * How a job that failed on a transient cause runs again (an execution's input `maxAttempts` overrides the
+   * number). @default {@link DEFAULT_ATTEMPT_POLICY}
+   */
+  readonly attempts?: Partial<AttemptPolicy>;
 }
+
+/** Three attempts, one minute before the second and two before the third, as IdentitySync retries failed jobs. */
+export const DEFAULT_ATTEMPT_POLICY: AttemptPolicy = { maxAttempts: 3, backoffSeconds: 60 };
 
 /** The placeholder substituted with the step function's ARN at deploy time. */
 export const FUNCTION_ARN_PLACEHOLDER = '${StepFunctionArn}';
@@ -76,14 +88,19 @@ const RETRY = [
   },
 ];
 
-const S = {
+/** The names of the job's own states (the local runner shortens the backoff by name). */
+export const JOB_STATES = {
   prepare: 'Job: prepare',
   start: 'Job: start',
   complete: 'Job: complete',
   succeeded: 'Job: succeeded',
   fail: 'Job: record failure',
+  retry: 'Job: retry?',
+  backoff: 'Job: backoff',
+  nextAttempt: 'Job: next attempt',
   failed: 'Job: failed',
 } as const;
+const S = JOB_STATES;
 
 const CATCH = [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: S.fail }];
 
@@ -124,6 +141,8 @@ interface StateContext {
   readonly incoming: Map<string, Edge[]>;
   /** Where each step's result object is in the state after it ran. */
   readonly location: Map<string, string>;
+  /** The Task state of each looping step, by step key: where a retried job resumes a step that stopped mid-way. */
+  readonly loopTask: Map<string, string>;
 }
 
 /** Compiles a dataflow; throws `IDX_COMPILE_INVALID` listing the problems when the dataflow is not valid. */
@@ -135,6 +154,7 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
     names: new Names(),
     incoming: tasks.incoming,
     location: new Map(),
+    loopTask: new Map(),
   };
   const levels = levelsOf(tasks.units);
   locateResults(levels, tasks.plans, ctx.location);
@@ -142,7 +162,7 @@ export function compile(dataflow: Dataflow, registry: ScriptRegistry, options: C
   const states: Record<string, AslState> = {};
   let next = afterJobStates(dataflow, registry, tasks.keyOf, ctx, states, S.complete);
   next = levelStates(levels, tasks.plans, ctx, states, next);
-  jobStates(dataflow, ctx, states, next);
+  jobStates(dataflow, ctx, states, next, { ...DEFAULT_ATTEMPT_POLICY, ...options.attempts });
   return {
     Comment: `identity-sync dataflow "${dataflow.name}" (${dataflow.id})`,
     StartAt: S.prepare,
@@ -294,6 +314,7 @@ function stepStates(
   const init = ctx.names.take(`Init: ${step.id}`, key);
   const more = ctx.names.take(`More: ${step.id}`, key);
   target[init] = { Type: 'Pass', Result: { value: { iteration: 0 } }, ResultPath: at, Next: taskName };
+  ctx.loopTask.set(key, taskName);
   target[taskName] = {
     ...invoke(ctx.fn, { ...payload, 'previous.$': `${at}.value` }),
     ResultPath: at,
@@ -361,7 +382,10 @@ function levelStates(
     const group = (levels[li] as string[]).map((id) => plans.get(id) as StepPlan);
     if (group.length === 1) {
       const plan = group[0] as StepPlan;
-      next = stepStates(plan, ctx, states, `$.r.${plan.key}`, next, false);
+      const after = next;
+      const first = stepStates(plan, ctx, states, `$.r.${plan.key}`, next, false);
+      next = ctx.names.take(`Resume: ${plan.step.id}`, plan.key);
+      states[next] = resumeChoice(`$.r.${plan.key}.value.done`, after, ctx.loopTask.get(plan.key), first);
       continue;
     }
     const gkey = `g${li}`;
@@ -382,16 +406,49 @@ function levelStates(
       Catch: CATCH,
       Next: next,
     };
-    next = name;
+    // A Parallel that failed keeps none of its branches' results, so a retried job runs the whole level again.
+    const guard = ctx.names.take(`Resume: ${group.map((p) => p.step.id).join(', ')}`, gkey);
+    states[guard] = {
+      Type: 'Choice',
+      Choices: [{ Variable: `$.r.${gkey}`, IsPresent: true, Next: next }],
+      Default: name,
+    };
+    next = guard;
   }
   return next;
+}
+
+/**
+ * The Choice in front of a level of one Task: straight on to `after` when an earlier attempt of the job finished
+ * the Task (`done` true), back into a looping Task from its last result when an earlier attempt stopped it
+ * mid-way (`done` false), otherwise into the Task's first state. On a job's first attempt nothing is in `$.r`.
+ */
+function resumeChoice(done: string, after: string, loopTask: string | undefined, first: string): AslState {
+  const when = (value: boolean, next: string) => ({
+    And: [
+      { Variable: done, IsPresent: true },
+      { Variable: done, BooleanEquals: value },
+    ],
+    Next: next,
+  });
+  return {
+    Type: 'Choice',
+    Choices: [when(true, after), ...(loopTask === undefined ? [] : [when(false, loopTask)])],
+    Default: first,
+  };
 }
 
 /**
  * The job's own states: prepare (the state skeleton), start (lock, delta window, job record) before `first`,
  * complete and succeed after the steps, and the failure path every Catch leads to.
  */
-function jobStates(dataflow: Dataflow, ctx: StateContext, states: Record<string, AslState>, first: string): void {
+function jobStates(
+  dataflow: Dataflow,
+  ctx: StateContext,
+  states: Record<string, AslState>,
+  first: string,
+  attempts: AttemptPolicy,
+): void {
   states[S.prepare] = {
     Type: 'Pass',
     Parameters: { 'input.$': '$', job: { value: null }, r: {} },
@@ -434,10 +491,24 @@ function jobStates(dataflow: Dataflow, ctx: StateContext, states: Record<string,
       'input.$': '$.input',
       'execution.$': '$$.Execution',
       'error.$': '$.error',
+      retry: attempts,
     }),
     ResultPath: '$.failure',
     Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.failureRecording', Next: S.failed }],
-    Next: S.failed,
+    Next: S.retry,
+  };
+  // The failure action decided (see failJob): a retried job keeps its id, window, lock and staged results.
+  states[S.retry] = {
+    Type: 'Choice',
+    Choices: [{ Variable: '$.failure.value.retry', BooleanEquals: true, Next: S.backoff }],
+    Default: S.failed,
+  };
+  states[S.backoff] = { Type: 'Wait', SecondsPath: '$.failure.value.waitSeconds', Next: S.nextAttempt };
+  states[S.nextAttempt] = {
+    Type: 'Pass',
+    InputPath: '$.failure.value.job',
+    ResultPath: '$.job.value',
+    Next: first,
   };
   states[S.failed] = { Type: 'Fail', ErrorPath: '$.error.Error', CausePath: '$.error.Cause' };
 }

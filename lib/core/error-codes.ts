@@ -413,7 +413,7 @@ export const ERROR_CODES = {
     transience: 'permanent',
     seen: ['step'],
     action:
-      'Start the execution with `{}` or with the fields `test`, `limit`, `fullExtract`, `logLevel`, `scheduleId` of the types named under “expected”.',
+      'Start the execution with `{}` or with the fields `test`, `limit`, `fullExtract`, `logLevel`, `scheduleId`, `maxAttempts` of the types named under “expected”.',
   },
   IDX_INTERNAL: {
     summary: 'An unexpected error that carries no code of its own.',
@@ -596,7 +596,7 @@ export const ERROR_CODES = {
     transience: 'permanent',
     seen: ['step'],
     action:
-      'Wait for the running job to end (`idx jobs`); a lock left by a crashed run expires after its time to live (6 hours by default).',
+      'Wait for the running job to end (`idx jobs`). A lock whose run is gone (its job ended, or its local process died) is taken over by the next run; locally, `idx unlock <dataflow>` releases any other lock whose run has ended; deployed, the lock is released when the execution ends, and otherwise expires after its time to live (6 hours by default).',
   },
   IDX_S3_ACCESS_DENIED: {
     summary: 'S3 refused access to a bucket or object.',

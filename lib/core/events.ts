@@ -15,6 +15,19 @@ export interface ExecutionInput {
   /** A test run: 10 records, never moves the watermark. */
   readonly test?: boolean;
   readonly attempt?: number;
+  /**
+   * Most attempts of a job that fails on a transient cause, the first included (1: never run again); overrides
+   * the state machine's own setting.
+   */
+  readonly maxAttempts?: number;
+}
+
+/** How a job that failed on a transient cause is run again, as the compiler writes it into the failure state. */
+export interface AttemptPolicy {
+  /** Most attempts, the first included. */
+  readonly maxAttempts: number;
+  /** The pause before the second attempt; it doubles before each further one. */
+  readonly backoffSeconds: number;
 }
 
 /** The schedule facts job start needs for a first run's window. */
@@ -92,7 +105,22 @@ export interface FailEvent {
   readonly execution: { readonly Name?: string; readonly Id?: string; readonly StartTime?: string };
   /** The Catch output: `{Error, Cause}`. */
   readonly error: { readonly Error?: string; readonly Cause?: string };
+  /** Whether and how a transient failure is run again; absent: never (a state machine without the retry path). */
+  readonly retry?: AttemptPolicy;
 }
+
+/** What the failure action decided: the job ended failed, or it runs again after `waitSeconds`. */
+export type FailOutcome =
+  | { readonly status: 'failed'; readonly retry: false; readonly error: Record<string, unknown> }
+  | {
+      readonly status: 'retrying';
+      readonly retry: true;
+      readonly error: Record<string, unknown>;
+      /** The pause before the next attempt (the backoff state's `SecondsPath`). */
+      readonly waitSeconds: number;
+      /** The job context of the next attempt: the same job, window and lock, `attempt` one more. */
+      readonly job: JobContext;
+    };
 
 /** Any action the step function handles. */
 export type EngineEvent = StartEvent | StepEvent | AfterEvent | CompleteEvent | FailEvent;

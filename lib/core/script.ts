@@ -94,6 +94,8 @@ export interface JobContext {
   /** The delta window for delta readers: changes after `from` (exclusive) up to `to`. No `from`: everything. */
   readonly delta?: { readonly from?: string; readonly to: string };
   readonly attempt: number;
+  /** ISO time the current attempt started, when it is not the first (the first starts at `startTime`). */
+  readonly attemptStart?: string;
   /** The site's API key when the dataflow names one (for `${apiKey}`). */
   readonly apiKey?: string;
 }

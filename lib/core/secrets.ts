@@ -40,3 +40,25 @@ export class Redactor {
     return out;
   }
 }
+
+/** Masks every secret value in every string of a JSON value (job records, errors), at any depth. */
+export function redactValues<T>(value: T, redactor: Pick<Redactor, 'redact'>): T {
+  // Iterative, so a deeply nested error object cannot exhaust the stack.
+  const root = { v: value as unknown };
+  const pending: [Record<string | number, unknown>, string | number][] = [[root as never, 'v']];
+  while (pending.length > 0) {
+    const [holder, key] = pending.pop() as [Record<string | number, unknown>, string | number];
+    const v = holder[key];
+    if (typeof v === 'string') holder[key] = redactor.redact(v);
+    else if (Array.isArray(v)) {
+      const copy = [...v];
+      holder[key] = copy;
+      for (let i = 0; i < copy.length; i++) pending.push([copy as never, i]);
+    } else if (v !== null && typeof v === 'object') {
+      const copy: Record<string, unknown> = { ...(v as Record<string, unknown>) };
+      holder[key] = copy;
+      for (const k of Object.keys(copy)) pending.push([copy, k]);
+    }
+  }
+  return root.v as T;
+}

@@ -203,6 +203,11 @@ export function notificationMessage(notice: ExecutionStatusNotice, job: JobRecor
     `Schedule: ${job.schedulingId ?? 'none (started by hand)'}`,
     `Status: ${job.status} (execution ${notice.detail.status})`,
     `Attempt: ${job.attemptNumber}`,
+    // A job that failed on a transient cause ran again: each failed attempt, so the message tells the whole story.
+    ...(job.attempts ?? []).map(
+      (a) =>
+        `Attempt ${a.attempt} failed at ${a.endTime}: ${String(a.error.code ?? a.error.name ?? 'Error')}: ${String(a.error.message ?? '')}`,
+    ),
     `Started: ${job.startTime}`,
     `Ended: ${job.endTime ?? ''}`,
     `Records: ${job.totalRecords} read, ${job.processedRecords} processed`,

@@ -1,17 +1,30 @@
 /**
  * The job lifecycle around the steps: start (run lock, delta window, job record), complete (totals, watermark,
- * unlock) and fail (error, unlock). The watermark moves only when a non-test, non-limited run succeeds, to the
- * time the run started minus an overlap, because search results lag writes.
+ * unlock) and fail (error; then either another attempt, keeping the lock, or the end, releasing it). The
+ * watermark moves only when a non-test, non-limited run succeeds, to the time the run started minus an overlap,
+ * because search results lag writes.
  */
+
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { ERROR_CODES, isIdxErrorCode, TRANSIENT_ERROR_NAME } from '../core/error-codes.ts';
 import { IdxError, showValue } from '../core/errors.ts';
-import type { CompleteEvent, ExecutionInput, FailEvent, ScheduleSummary, StartEvent } from '../core/events.ts';
+import type {
+  AttemptPolicy,
+  CompleteEvent,
+  ExecutionInput,
+  FailEvent,
+  FailOutcome,
+  ScheduleSummary,
+  StartEvent,
+} from '../core/events.ts';
 import { jobPrefix } from '../core/keys.ts';
 import type { StepResult } from '../core/refs.ts';
 import type { JobContext, LogLevel } from '../core/script.ts';
+import { redactValues } from '../core/secrets.ts';
 import type { Services } from '../core/services.ts';
-import { type DeltaBasis, type JobRecord, type JobState, JobStore } from '../stores/jobs.ts';
-import { DataflowStateStore } from '../stores/state.ts';
+import { type AttemptSummary, type DeltaBasis, type JobRecord, type JobState, JobStore } from '../stores/jobs.ts';
+import { type DataflowState, DataflowStateStore, type LockHolder } from '../stores/state.ts';
 import { TraceLogger } from './logger.ts';
 
 /** Records a test run processes (the console's "Run Test"). */
@@ -31,7 +44,7 @@ export function parseInput(input: unknown): ExecutionInput {
   if (input === null || input === undefined) return {};
   if (typeof input !== 'object' || Array.isArray(input)) {
     throw new IdxError('IDX_INPUT', 'the execution input must be a JSON object', {
-      expected: '{"test"?, "limit"?, "fullExtract"?, "logLevel"?, "scheduleId"?}',
+      expected: '{"test"?, "limit"?, "fullExtract"?, "logLevel"?, "scheduleId"?, "maxAttempts"?}',
       received: showValue(input),
     });
   }
@@ -53,6 +66,8 @@ export function parseInput(input: unknown): ExecutionInput {
   if (i.scheduleId !== undefined && typeof i.scheduleId !== 'string') throw bad('scheduleId', 'a string');
   if (i.attempt !== undefined && (!Number.isInteger(i.attempt) || (i.attempt as number) < 1))
     throw bad('attempt', 'a positive integer');
+  if (i.maxAttempts !== undefined && (!Number.isInteger(i.maxAttempts) || (i.maxAttempts as number) < 1))
+    throw bad('maxAttempts', 'a positive integer (1: a failed job is not run again)');
   return i as ExecutionInput;
 }
 
@@ -71,6 +86,80 @@ export function firstRunFrom(start: Date, schedule: ScheduleSummary | undefined)
   return new Date(start.getTime() - n * (PERIOD_MS[schedule.frequencyType] ?? 86_400_000));
 }
 
+/** True when a process with this id runs on this machine (signal 0 checks without signalling). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, under another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The local process holding a run lock, when it runs on this machine and is alive. */
+export function liveLockProcess(held: DataflowState): number | undefined {
+  if (held.lockPid === undefined || held.lockHost !== hostname()) return undefined;
+  return processAlive(held.lockPid) ? held.lockPid : undefined;
+}
+
+/**
+ * Why the holder of a run lock is known to be gone, or undefined when it may still be running: its job record
+ * says the job ended (a run whose end did not release the lock), or it is a local process on this machine that
+ * no longer exists (a run killed with `kill -9`, or a crash). A holder on another machine, or an execution whose
+ * record still says `running`, is not judged here: its lock expires after its time to live.
+ */
+export async function lockHolderGone(held: DataflowState, jobs: JobStore): Promise<string | undefined> {
+  if (held.lockJobId === undefined) return undefined;
+  const record = await jobs.get(held.lockJobId);
+  if (record && record.status !== 'running') return `its job ended ${record.status}`;
+  if (held.lockPid !== undefined && held.lockHost === hostname() && !processAlive(held.lockPid))
+    return `its process ${held.lockPid} on ${held.lockHost} is gone`;
+  return undefined;
+}
+
+/**
+ * Takes the run lock of a dataflow for a job. A lock held by another job whose holder is gone (see
+ * {@link lockHolderGone}) is taken over, and that job's record, if still `running`, ends as `killed`; a live
+ * holder's lock answers `IDX_RUN_LOCKED`.
+ */
+export async function takeRunLock(
+  state: DataflowStateStore,
+  jobs: JobStore,
+  dataflowId: string,
+  jobId: string,
+  options: { readonly ttlMs: number; readonly holder: LockHolder },
+): Promise<{ readonly tookOver?: { readonly jobId: string; readonly why: string } }> {
+  try {
+    await state.acquireLock(dataflowId, jobId, Date.now(), options.ttlMs, options.holder);
+    return {};
+  } catch (error) {
+    if (!(error instanceof IdxError) || error.code !== 'IDX_RUN_LOCKED') throw error;
+    const held = await state.get(dataflowId);
+    const why = await lockHolderGone(held, jobs);
+    if (why === undefined || held.lockJobId === undefined) throw error;
+    await state.acquireLock(dataflowId, jobId, Date.now(), options.ttlMs, options.holder, held.lockJobId);
+    await endAbandonedJob(jobs, held.lockJobId, `run lock taken over by job ${jobId}: ${why}`);
+    return { tookOver: { jobId: held.lockJobId, why } };
+  }
+}
+
+/** Ends the record of a job whose run is gone as `killed`, if it still says `running`. */
+export async function endAbandonedJob(jobs: JobStore, jobId: string, why: string): Promise<boolean> {
+  const endTime = new Date().toISOString();
+  return jobs.finish(jobId, {
+    status: 'killed',
+    endTime,
+    error: {
+      name: 'States.Aborted',
+      code: 'IDX_EXECUTION_ABORTED',
+      message: `the run ended without finishing: ${why}`,
+    },
+    trace: [`${endTime} ERROR job killed: ${why}`],
+    onlyIf: 'running',
+  });
+}
+
 /** Starts a job: takes the run lock, computes the delta window, writes the running job record. */
 export async function startJob(event: StartEvent, services: Services, echo = true): Promise<JobContext> {
   const input = parseInput(event.input);
@@ -82,7 +171,16 @@ export async function startJob(event: StartEvent, services: Services, echo = tru
   const fullExtract = input.fullExtract === true;
   const logLevel: LogLevel = input.logLevel ?? 'info';
   const state = new DataflowStateStore(services.dynamo, services.config.tables.state);
-  await state.acquireLock(event.dataflow.id, jobId, Date.now(), services.config.lockTtlMs);
+  await takeRunLock(
+    state,
+    new JobStore(services.dynamo, services.config.tables.jobs, services.secrets.redactor),
+    event.dataflow.id,
+    jobId,
+    {
+      ttlMs: services.config.lockTtlMs,
+      holder: lockHolder(event.execution),
+    },
+  );
   try {
     const current = await state.get(event.dataflow.id);
     // A manual run names no schedule; it must not take the period of a schedule that has no id either.
@@ -142,7 +240,7 @@ export async function startJob(event: StartEvent, services: Services, echo = tru
       stage: { bucket: services.config.stageBucket, prefix: jobPrefix(job.dataflowId, jobId) },
       expiresAt: Math.floor(Date.now() / 1000) + JOB_RETENTION_S,
     };
-    await new JobStore(services.dynamo, services.config.tables.jobs).create(record);
+    await new JobStore(services.dynamo, services.config.tables.jobs, services.secrets.redactor).create(record);
     return job;
   } catch (error) {
     await state.releaseLock(event.dataflow.id, jobId);
@@ -231,7 +329,7 @@ export async function completeJob(
   log.info(`job succeeded: ${totals.totalRecords} records read, ${totals.processedRecords} processed`);
   if (job.test) await state.recordTestSuccess(job.dataflowId, job.id, endTime);
   else await state.recordSuccess(job.dataflowId, job.id, watermark, endTime);
-  await new JobStore(services.dynamo, services.config.tables.jobs).finish(job.id, {
+  await new JobStore(services.dynamo, services.config.tables.jobs, services.secrets.redactor).finish(job.id, {
     status: 'succeeded',
     endTime,
     ...totals,
@@ -257,25 +355,63 @@ export function parseCause(error: FailEvent['error']): Record<string, unknown> {
   return { name: error.Error ?? 'Error', ...(cause ?? { message: error.Cause ?? 'unknown failure' }) };
 }
 
-/** Records a failed job and releases the lock it held. The watermark does not move. */
-export async function failJob(
-  event: FailEvent,
-  services: Services,
-  echo = true,
-): Promise<{ status: 'failed'; error: Record<string, unknown> }> {
-  const error = parseCause(event.error);
-  const jobs = new JobStore(services.dynamo, services.config.tables.jobs);
+/**
+ * Error names of failures that may pass when the job runs again: the engine's transient errors once the Task's
+ * own retries are spent, a Task that reached Lambda's timeout, and Lambda's own failures (a crashed or killed
+ * runtime is `Lambda.Unknown`).
+ */
+const TRANSIENT_FAILURE_NAMES = new Set([
+  TRANSIENT_ERROR_NAME,
+  'States.Timeout',
+  'Lambda.Unknown',
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+]);
+
+/**
+ * True when a job that failed with `error` (as {@link parseCause} reads it) may succeed if run again: a coded
+ * error by its catalogue entry (or, for codes that are either, by what it says of itself); an uncoded one by its
+ * name, `States.TaskFailed` included (a function that died without a coded answer).
+ */
+export function isTransientFailure(error: Readonly<Record<string, unknown>>): boolean {
+  if (isIdxErrorCode(error.code)) {
+    const transience = ERROR_CODES[error.code].transience;
+    return transience === 'transient' || (transience === 'either' && error.transient === true);
+  }
+  if (error.code !== undefined) return error.transient === true;
+  const name = String(error.name ?? '');
+  return TRANSIENT_FAILURE_NAMES.has(name) || name === 'States.TaskFailed';
+}
+
+/** The pause before attempt `attempt + 1`: the policy's backoff, doubled for each attempt already run again. */
+export function backoffSeconds(policy: AttemptPolicy, attempt: number): number {
+  return Math.min(3_600, Math.round(policy.backoffSeconds * 2 ** Math.max(0, attempt - 1)));
+}
+
+/** Who holds a run lock: this process, for a local run; the execution, deployed (a Lambda's pid means nothing). */
+function lockHolder(event: { readonly Id?: string }): LockHolder {
+  const execution = event.Id;
+  if (process.env.AWS_LAMBDA_FUNCTION_NAME) return execution ? { execution } : {};
+  return { pid: process.pid, host: hostname(), ...(execution ? { execution } : {}) };
+}
+
+/**
+ * Records a failed attempt of a job and decides whether the job runs again: a transient failure of a job that
+ * is not a test run, with attempts left (the execution input's `maxAttempts`, else the state machine's policy),
+ * runs again after a backoff, as the same job (id, delta window, run lock and staged results kept) with `attempt`
+ * one more; anything else ends the job as failed and releases the lock. The watermark does not move either way.
+ * Every field written passes the secret masking the trace passes.
+ */
+export async function failJob(event: FailEvent, services: Services, echo = true): Promise<FailOutcome> {
+  const redactor = services.secrets.redactor;
+  const error = redactValues(parseCause(event.error), redactor);
+  const jobs = new JobStore(services.dynamo, services.config.tables.jobs, services.secrets.redactor);
   const endTime = new Date().toISOString();
-  const message = `job failed: ${String(error.code ?? error.name)}: ${String(error.message ?? '')}`;
-  if (event.job) {
-    const log = new TraceLogger({ jobId: event.job.id, level: 'error', redactor: services.secrets.redactor, echo });
-    log.error(message);
-    await jobs.finish(event.job.id, { status: 'failed', endTime, error, trace: log.trace });
-    await new DataflowStateStore(services.dynamo, services.config.tables.state).releaseLock(
-      event.job.dataflowId,
-      event.job.id,
-    );
-  } else {
+  const message = `${String(error.code ?? error.name)}: ${String(error.message ?? '')}`;
+  const { job } = event;
+  if (!job) {
     // The job never started (bad input, lock held): keep a record so the failure is visible in `idx jobs`.
     await jobs.create(
       unstartedJobRecord({
@@ -286,11 +422,47 @@ export async function failJob(
         endTime,
         status: 'failed',
         error,
-        trace: [services.secrets.redactor.redact(`${endTime} ERROR ${message}`)],
+        trace: [redactor.redact(`${endTime} ERROR job failed: ${message}`)],
       }),
     );
+    return { status: 'failed', retry: false, error };
   }
-  return { status: 'failed', error };
+  const log = new TraceLogger({ jobId: job.id, level: 'error', redactor, echo });
+  const attempt: AttemptSummary = {
+    attempt: job.attempt,
+    startTime: job.attemptStart ?? job.startTime,
+    endTime,
+    error,
+  };
+  const maxAttempts = event.input?.maxAttempts ?? event.retry?.maxAttempts ?? 1;
+  const transient = isTransientFailure(error);
+  const state = new DataflowStateStore(services.dynamo, services.config.tables.state);
+  if (event.retry && transient && !job.test && job.attempt < maxAttempts) {
+    const waitSeconds = backoffSeconds(event.retry, job.attempt);
+    const next: JobContext = {
+      ...job,
+      attempt: job.attempt + 1,
+      attemptStart: new Date(Date.parse(endTime) + waitSeconds * 1000).toISOString(),
+    };
+    log.error(
+      `attempt ${job.attempt} of ${maxAttempts} failed: ${message}; attempt ${next.attempt} starts in ${waitSeconds} s, resuming from what is staged`,
+    );
+    // The same job runs on: its lock is renewed, so a long backoff never lets another run in.
+    await state.acquireLock(job.dataflowId, job.id, Date.now(), services.config.lockTtlMs, lockHolder(event.execution));
+    await jobs.recordAttempt(job.id, attempt, next.attempt, log.trace);
+    return { status: 'retrying', retry: true, error, waitSeconds, job: next };
+  }
+  const why = job.test
+    ? 'test runs are not run again'
+    : !transient
+      ? 'the cause is permanent'
+      : job.attempt >= maxAttempts
+        ? `no attempts left (${maxAttempts})`
+        : 'the state machine has no retry path';
+  log.error(`job failed on attempt ${job.attempt}: ${message} (not run again: ${why})`);
+  await jobs.finish(job.id, { status: 'failed', endTime, error, attempt, trace: log.trace });
+  await state.releaseLock(job.dataflowId, job.id);
+  return { status: 'failed', retry: false, error };
 }
 
 /**

@@ -652,7 +652,11 @@ async function recordSummary(m: Member, result: StepResult, ctx: FinishContext):
       : {}),
     updateTime: new Date().toISOString(),
   };
-  await new JobStore(services.dynamo, services.config.tables.jobs).recordStep(job.id, summary, m.log.trace);
+  await new JobStore(services.dynamo, services.config.tables.jobs, services.secrets.redactor).recordStep(
+    job.id,
+    summary,
+    m.log.trace,
+  );
 }
 
 /**

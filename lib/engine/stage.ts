@@ -43,6 +43,9 @@ class ObjectUpload {
     });
     const counted = new PassThrough({ highWaterMark: 1 << 20 });
     this.body.pipe(counted);
+    // A failed step destroys its unfinished uploads' bodies (see abort); pipe() does not carry the error on, and an
+    // error event nobody listens to would crash the process: the upload is stopped with it instead.
+    this.body.on('error', (error) => counted.destroy(error));
     const upload = new Upload({
       client: s3,
       params: { Bucket: bucket, Key: key, Body: counted, ...(metadata ? { Metadata: metadata } : {}) },

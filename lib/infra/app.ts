@@ -17,6 +17,10 @@
  * - `identity-sync:secrets`: the secret names created in Secrets Manager; when set, a dataflow needing another
  *   one fails the synth
  * Values given with `-c key=value` are JSON text (`-c 'identity-sync:skipDataflows=["sample-s3-csv"]'`).
+ * - `identity-sync:maxAttempts`: attempts of a job that fails on a transient cause, the first included (default 3;
+ *   1: never run again); an execution's input `maxAttempts` overrides it
+ * - `identity-sync:retryBackoffSeconds`: the pause before a job's second attempt, doubling before each further
+ *   one (default 60)
  */
 import { Annotations, type App, Duration } from 'aws-cdk-lib';
 import { IdxError, showValue } from '../core/errors.ts';
@@ -57,6 +61,16 @@ export function propsFromContext(get: (key: string) => unknown): Omit<IdentitySy
     return typeof v === 'string' && v !== '' ? v : undefined;
   };
   const days = get(`${KEY}:stageExpirationDays`);
+  const whole = (k: string, min: number): number | undefined => {
+    const v = get(`${KEY}:${k}`);
+    if (v === undefined) return undefined;
+    const n = typeof v === 'string' ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < min)
+      throw new Error(`${KEY}:${k} must be a whole number of at least ${min}`);
+    return n;
+  };
+  const maxAttempts = whole('maxAttempts', 1);
+  const backoffSeconds = whole('retryBackoffSeconds', 0);
   const functions = get(`${KEY}:functions`);
   const parsedFunctions =
     typeof functions === 'string' ? (JSON.parse(functions) as unknown) : (functions as unknown | undefined);
@@ -76,6 +90,14 @@ export function propsFromContext(get: (key: string) => unknown): Omit<IdentitySy
     ...(days === undefined ? {} : { stageExpiration: Duration.days(Number(days)) }),
     ...(defaults ? { functionDefaults: defaults } : {}),
     ...(Object.keys(settings).length ? { functionSettings: settings } : {}),
+    ...(maxAttempts === undefined && backoffSeconds === undefined
+      ? {}
+      : {
+          attempts: {
+            ...(maxAttempts === undefined ? {} : { maxAttempts }),
+            ...(backoffSeconds === undefined ? {} : { backoffSeconds }),
+          },
+        }),
   };
 }
 

@@ -11,6 +11,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { DefinitionBody, LogLevel, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { compile } from '../compiler/compile.ts';
+import type { AttemptPolicy } from '../core/events.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
 import type { Dataflow } from '../dataflow/types.ts';
 import { acknowledge } from './nag.ts';
@@ -34,6 +35,8 @@ export interface DataflowStateMachineProps {
    * @default true
    */
   readonly includeExecutionData?: boolean;
+  /** How a job that failed on a transient cause runs again. @default the compiler's DEFAULT_ATTEMPT_POLICY */
+  readonly attempts?: Partial<AttemptPolicy>;
 }
 
 /** The state machine of one dataflow, with logging and X-Ray tracing. */
@@ -42,7 +45,10 @@ export class DataflowStateMachine extends Construct {
 
   constructor(scope: Construct, id: string, props: DataflowStateMachineProps) {
     super(scope, id);
-    const definition = compile(props.dataflow, props.registry, { functionArn: props.stepFunction.functionArn });
+    const definition = compile(props.dataflow, props.registry, {
+      functionArn: props.stepFunction.functionArn,
+      ...(props.attempts ? { attempts: props.attempts } : {}),
+    });
     const logGroup = new LogGroup(this, 'Logs', {
       // The vended-logs prefix keeps CloudWatch's resource policy for Step Functions from growing per state machine.
       logGroupName: `/aws/vendedlogs/states/${props.stateMachineName}`,

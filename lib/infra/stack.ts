@@ -6,6 +6,7 @@
 import { CfnOutput, type Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import type { AttemptPolicy } from '../core/events.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
 import type { Dataflow } from '../dataflow/types.ts';
 import { defaultRegistry } from '../scripts/index.ts';
@@ -57,6 +58,11 @@ export interface IdentitySyncStackProps extends StackProps {
    * @default no overrides
    */
   readonly functionSettings?: Readonly<Record<string, StepFunctionSettings>>;
+  /**
+   * How a job that failed on a transient cause runs again, for every dataflow.
+   * @default 3 attempts, 60 s before the second, doubling (see DEFAULT_ATTEMPT_POLICY)
+   */
+  readonly attempts?: Partial<AttemptPolicy>;
   /**
    * What happens to the tables and the stage bucket when the stack is deleted.
    * @default RemovalPolicy.RETAIN
@@ -126,6 +132,7 @@ export class IdentitySyncStack extends Stack {
         stepFunction: stepFunction.function,
         stateMachineName: stateMachineName(dataflow.id, prefix),
         logRetention,
+        ...(props.attempts ? { attempts: props.attempts } : {}),
       });
       const schedules = new DataflowSchedules(group, 'Schedules', {
         dataflow,

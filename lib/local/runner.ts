@@ -5,15 +5,17 @@
 import './polyfills.ts';
 import { randomBytes } from 'node:crypto';
 import { StateMachine } from 'aws-local-stepfunctions';
-import { type AslDefinition, compile, taskStateNames } from '../compiler/compile.ts';
-import type { ExecutionInput } from '../core/events.ts';
+import { type AslDefinition, type CompileOptions, compile, JOB_STATES, taskStateNames } from '../compiler/compile.ts';
+import type { ExecutionInput, FailOutcome } from '../core/events.ts';
 import type { StepCounters, StepResult } from '../core/refs.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
 import type { Services } from '../core/services.ts';
 import { formatDate } from '../dataflow/placeholders.ts';
 import type { Dataflow } from '../dataflow/types.ts';
 import { handle } from '../engine/handler.ts';
+import { endAbandonedJob } from '../engine/job.ts';
 import { type JobRecord, JobStore } from '../stores/jobs.ts';
+import { DataflowStateStore } from '../stores/state.ts';
 
 /** Progress of a local run, for the CLI's live display. */
 export type RunEvent =
@@ -22,6 +24,8 @@ export type RunEvent =
   | { readonly kind: 'step-progress'; readonly stepId: string; readonly counters: StepCounters }
   | { readonly kind: 'step-finished'; readonly result: StepResult }
   | { readonly kind: 'retry'; readonly state: string; readonly error: string }
+  /** The job failed on a transient cause and runs again as `attempt` after `waitMs` (the local backoff). */
+  | { readonly kind: 'attempt'; readonly attempt: number; readonly waitMs: number; readonly error: string }
   | { readonly kind: 'job-finished'; readonly status: string };
 
 /** Options of {@link runLocal}. */
@@ -43,12 +47,33 @@ export interface LocalRunOptions {
   readonly echo?: boolean;
   /** How often a running step reports its counters (`step-progress`). @default 2000 ms */
   readonly progressIntervalMs?: number;
+  /** How a job that failed on a transient cause runs again (the compiler's policy). */
+  readonly attempts?: CompileOptions['attempts'];
+  /** The pause before a job's next attempt, instead of the deployed backoff (minutes). @default 1000 ms */
+  readonly attemptBackoffMs?: number;
+  /**
+   * Stops the run (Ctrl-C, SIGTERM): the execution is aborted, its job ends as `killed` and its run lock is
+   * released. A step already running is not interrupted; what it writes after the abort is not recorded.
+   */
+  readonly signal?: AbortSignal;
+  /** Injected faults, for tests of what survives a crash. */
+  readonly faults?: LocalFaults;
+}
+
+/** Faults the local runner injects, as Lambda would see them. */
+export interface LocalFaults {
+  /**
+   * The step invocations (1-based, counted over the whole execution) whose function dies after doing its work
+   * but before answering, as a Lambda killed mid-slice does: what the slice staged or delivered stays, its
+   * result is lost, and the Task fails with `Lambda.Unknown`.
+   */
+  readonly crashStepInvocations?: readonly number[];
 }
 
 /** The outcome of a local run. */
 export interface LocalRunResult {
   readonly jobId: string;
-  readonly status: 'succeeded' | 'failed';
+  readonly status: 'succeeded' | 'failed' | 'killed';
   /** The job record as stored in the jobs table. */
   readonly job: JobRecord | undefined;
   readonly definition: AslDefinition;
@@ -65,12 +90,15 @@ export function newJobId(now = new Date()): string {
 export async function runLocal(dataflow: Dataflow, options: LocalRunOptions): Promise<LocalRunResult> {
   const definition = compile(dataflow, options.registry, {
     functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:identity-sync-step',
+    ...(options.attempts ? { attempts: options.attempts } : {}),
   });
   const jobId = options.jobId ?? newJobId();
   const budget = options.invocationBudgetMs ?? 810_000;
   const emit = options.onEvent ?? (() => undefined);
+  let stepInvocations = 0;
   const invoke = async (input: { Payload: Record<string, unknown> }) => {
     const payload = input.Payload;
+    const crash = payload.action === 'step' && options.faults?.crashStepInvocations?.includes(++stepInvocations);
     if (payload.action === 'step') {
       const steps = [payload.step, ...((payload.fused as unknown[] | undefined) ?? [])] as {
         id: string;
@@ -86,7 +114,27 @@ export async function runLocal(dataflow: Dataflow, options: LocalRunOptions): Pr
       onProgress: (stepId, counters) => emit({ kind: 'step-progress', stepId, counters }),
       progressIntervalMs: options.progressIntervalMs ?? 2000,
     });
+    if (crash) {
+      // What Lambda reports when the runtime dies before it answers (killed, out of memory, a crash).
+      const error = new Error(
+        JSON.stringify({ errorType: 'Runtime.ExitError', errorMessage: 'Runtime exited with error: signal: killed' }),
+      );
+      error.name = 'Lambda.Unknown';
+      throw error;
+    }
     if (payload.action === 'start') emit({ kind: 'job-started', jobId });
+    if (payload.action === 'fail') {
+      const outcome = result as FailOutcome;
+      if (outcome.retry) {
+        const error = outcome.error as { code?: unknown; name?: unknown };
+        emit({
+          kind: 'attempt',
+          attempt: outcome.job.attempt,
+          waitMs: options.attemptBackoffMs ?? 1000,
+          error: String(error.code ?? error.name),
+        });
+      }
+    }
     if (payload.action === 'step') {
       const { chain, ...head } = result as StepResult;
       for (const r of [head, ...(chain ?? [])]) emit({ kind: 'step-finished', result: r as StepResult });
@@ -101,6 +149,7 @@ export async function runLocal(dataflow: Dataflow, options: LocalRunOptions): Pr
       overrides: {
         taskResourceLocalHandlers: Object.fromEntries(tasks.map((t) => [t, invoke])),
         retryIntervalOverrides: Object.fromEntries(tasks.map((t) => [t, options.retryIntervalMs ?? 200])),
+        waitTimeOverrides: { [JOB_STATES.backoff]: options.attemptBackoffMs ?? 1000 },
       },
       context: {
         Execution: { Name: jobId, Id: `arn:aws:states:us-east-1:000000000000:execution:${dataflow.id}:${jobId}` },
@@ -116,17 +165,32 @@ export async function runLocal(dataflow: Dataflow, options: LocalRunOptions): Pr
       if (e.type === 'StateRetried') emit({ kind: 'retry', state, error: lastError.get(state) ?? '' });
     }
   })().catch(() => undefined);
-  let status: 'succeeded' | 'failed' = 'succeeded';
+  const abort = () => execution.abort();
+  if (options.signal?.aborted) abort();
+  options.signal?.addEventListener('abort', abort, { once: true });
+  let status: LocalRunResult['status'] = 'succeeded';
   let error: LocalRunResult['error'];
   try {
     await execution.result;
   } catch (e) {
-    status = 'failed';
+    status = options.signal?.aborted ? 'killed' : 'failed';
     const cause = (e as { cause?: { name?: string; message?: string } }).cause;
     error = { Error: cause?.name ?? (e as Error).name, Cause: cause?.message ?? (e as Error).message };
+  } finally {
+    options.signal?.removeEventListener('abort', abort);
   }
   await watch;
+  const jobs = new JobStore(options.services.dynamo, options.services.config.tables.jobs);
+  if (status === 'killed') {
+    // The execution stopped between states: no failure state ran, so the job is ended and unlocked here, as the
+    // deployed finalizer does for an aborted execution.
+    await endAbandonedJob(jobs, jobId, 'the run was interrupted');
+    await new DataflowStateStore(options.services.dynamo, options.services.config.tables.state).releaseLock(
+      dataflow.id,
+      jobId,
+    );
+  }
   emit({ kind: 'job-finished', status });
-  const job = await new JobStore(options.services.dynamo, options.services.config.tables.jobs).get(jobId);
+  const job = await jobs.get(jobId);
   return { jobId, status, job, definition, ...(error ? { error } : {}) };
 }

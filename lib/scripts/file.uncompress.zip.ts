@@ -58,7 +58,11 @@ export const fileUncompressZip = defineScript({
           await pipeline(file.open(), createWriteStream(local));
           zip = await yauzl.openPromise(local, { lazyEntries: true, autoClose: false, strictFileNames: true });
           let count = 0;
-          for (let entry = await nextEntry(zip); entry; entry = await nextEntry(zip)) {
+          for (;;) {
+            // An entry yauzl refuses (an unsafe name) fails while it is read, before it has a name of its own.
+            entryName = '';
+            const entry = await nextEntry(zip);
+            if (!entry) break;
             entryName = entry.fileName;
             if (entry.fileName.endsWith('/')) continue;
             if (entry.isEncrypted()) throw new Error('the entry is encrypted');

@@ -11,6 +11,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { SkippedFile, StepCounters } from '../core/refs.ts';
+import { type Redactor, redactValues } from '../core/secrets.ts';
 
 /**
  * Where a job's delta window starts: the watermark of the last successful run; the dataflow file's `lastRuntime`
@@ -35,6 +36,15 @@ export interface StepSummary extends StepCounters {
   readonly updateTime: string;
 }
 
+/** One failed attempt of a job (a job that failed on a transient cause runs again, as the same job). */
+export interface AttemptSummary {
+  readonly attempt: number;
+  readonly startTime: string;
+  readonly endTime: string;
+  /** How the attempt failed: error name, code and message (masked like the trace). */
+  readonly error: Record<string, unknown>;
+}
+
 /** A job record (IdentitySync JobStatus fields plus per-step counters). */
 export interface JobRecord {
   readonly id: string;
@@ -48,7 +58,10 @@ export interface JobRecord {
   endTime?: string;
   totalRecords: number;
   processedRecords: number;
+  /** The current (or last) attempt: 1, then one more each time a transient failure runs the job again. */
   readonly attemptNumber: number;
+  /** Every attempt that failed, oldest first; the job's last attempt is here too when the job failed. */
+  attempts?: AttemptSummary[];
   trace: string[];
   steps: Record<string, StepSummary>;
   readonly test: boolean;
@@ -70,16 +83,24 @@ export interface JobRecord {
 /** Most trace lines a job record keeps (DynamoDB items are limited to 400 KB). */
 export const MAX_TRACE_LINES = 1000;
 
-/** Reads and writes job records. */
+/**
+ * Reads and writes job records. Given the job's redactor, every value it writes, in every field, passes the same
+ * secret masking as the trace.
+ */
 export class JobStore {
+  readonly #mask: <T>(value: T) => T;
+
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly table: string,
-  ) {}
+    redactor?: Pick<Redactor, 'redact'>,
+  ) {
+    this.#mask = redactor ? (value) => redactValues(value, redactor) : (value) => value;
+  }
 
   /** Writes a new job record (or replaces the record of a retried start of the same execution). */
   async create(job: JobRecord): Promise<void> {
-    await this.db.send(new PutCommand({ TableName: this.table, Item: job }));
+    await this.db.send(new PutCommand({ TableName: this.table, Item: this.#mask(job) }));
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
@@ -102,7 +123,36 @@ export class JobStore {
         UpdateExpression:
           'SET #steps.#step = :summary, #trace = list_append(if_not_exists(#trace, :empty), :lines), updateTime = :now',
         ExpressionAttributeNames: { '#steps': 'steps', '#step': summary.stepId, '#trace': 'trace' },
-        ExpressionAttributeValues: { ':summary': summary, ':lines': lines, ':empty': [], ':now': summary.updateTime },
+        ExpressionAttributeValues: this.#mask({
+          ':summary': summary,
+          ':lines': lines,
+          ':empty': [],
+          ':now': summary.updateTime,
+        }),
+        ConditionExpression: 'attribute_exists(id)',
+      }),
+    );
+  }
+
+  /**
+   * Records a failed attempt of a job that runs again: appends it to `attempts`, sets `attemptNumber` to the
+   * next attempt and appends trace lines; the job stays `running`.
+   */
+  async recordAttempt(id: string, attempt: AttemptSummary, next: number, trace: readonly string[]): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { id },
+        UpdateExpression:
+          'SET attemptNumber = :next, attempts = list_append(if_not_exists(attempts, :empty), :attempt), #trace = list_append(if_not_exists(#trace, :empty), :lines), updateTime = :now',
+        ExpressionAttributeNames: { '#trace': 'trace' },
+        ExpressionAttributeValues: this.#mask({
+          ':next': next,
+          ':attempt': [attempt],
+          ':lines': [...trace],
+          ':empty': [],
+          ':now': attempt.endTime,
+        }),
         ConditionExpression: 'attribute_exists(id)',
       }),
     );
@@ -117,7 +167,7 @@ export class JobStore {
         Key: { id },
         UpdateExpression: 'SET #trace = list_append(if_not_exists(#trace, :empty), :lines), updateTime = :now',
         ExpressionAttributeNames: { '#trace': 'trace' },
-        ExpressionAttributeValues: { ':lines': [...lines], ':empty': [], ':now': new Date().toISOString() },
+        ExpressionAttributeValues: this.#mask({ ':lines': [...lines], ':empty': [], ':now': new Date().toISOString() }),
         ConditionExpression: 'attribute_exists(id)',
       }),
     );
@@ -136,6 +186,8 @@ export class JobStore {
       totalRecords?: number;
       processedRecords?: number;
       error?: Record<string, unknown>;
+      /** The job's last attempt, appended to `attempts` (a job that failed). */
+      attempt?: AttemptSummary;
       trace?: readonly string[];
       onlyIf?: JobState;
     },
@@ -162,6 +214,10 @@ export class JobStore {
       names['#error'] = 'error';
       values[':error'] = update.error;
     }
+    if (update.attempt !== undefined) {
+      expr += ', attempts = list_append(if_not_exists(attempts, :empty), :attempt)';
+      values[':attempt'] = [update.attempt];
+    }
     if (update.onlyIf !== undefined) values[':expected'] = update.onlyIf;
     try {
       await this.db.send(
@@ -170,7 +226,7 @@ export class JobStore {
           Key: { id },
           UpdateExpression: expr,
           ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
+          ExpressionAttributeValues: this.#mask(values),
           ...(update.onlyIf === undefined ? {} : { ConditionExpression: '#status = :expected' }),
         }),
       );

@@ -20,6 +20,20 @@ export interface DataflowState {
   readonly lockJobId?: string;
   /** Epoch ms after which the lock may be taken over. */
   readonly lockExpires?: number;
+  /** ISO time the lock was taken (or last renewed). */
+  readonly lockTakenAt?: string;
+  /** The local process holding the lock (a local run), so a lock whose process is gone can be taken over. */
+  readonly lockPid?: number;
+  readonly lockHost?: string;
+  /** The execution holding the lock (its ARN). */
+  readonly lockExecution?: string;
+}
+
+/** Who takes a run lock: a local process (pid and host), an execution, or both. */
+export interface LockHolder {
+  readonly pid?: number;
+  readonly host?: string;
+  readonly execution?: string;
 }
 
 const SK = 'state';
@@ -43,20 +57,43 @@ export class DataflowStateStore {
    * Takes the run lock with a conditional write: free, expired (a crashed run) or already ours (a retried
    * start). Otherwise fails fast with `IDX_RUN_LOCKED` naming the job that holds it.
    */
-  async acquireLock(dataflowId: string, jobId: string, nowMs: number, ttlMs: number): Promise<void> {
+  async acquireLock(
+    dataflowId: string,
+    jobId: string,
+    nowMs: number,
+    ttlMs: number,
+    holder: LockHolder = {},
+    /** The job id of a lock whose holder is known to be gone: taken over whatever its expiry. */
+    takeOver?: string,
+  ): Promise<void> {
+    const set = ['lockJobId = :job', 'lockExpires = :exp', 'lockTakenAt = :now'];
+    const values: Record<string, unknown> = {
+      ':job': jobId,
+      ':exp': nowMs + ttlMs,
+      ':nowMs': nowMs,
+      ':now': new Date(nowMs).toISOString(),
+    };
+    const remove: string[] = [];
+    for (const [field, value] of [
+      ['lockPid', holder.pid],
+      ['lockHost', holder.host],
+      ['lockExecution', holder.execution],
+    ] as const) {
+      if (value === undefined) remove.push(field);
+      else {
+        set.push(`${field} = :${field}`);
+        values[`:${field}`] = value;
+      }
+    }
+    if (takeOver !== undefined) values[':gone'] = takeOver;
     try {
       await this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: dataflowId, sk: SK },
-          UpdateExpression: 'SET lockJobId = :job, lockExpires = :exp, lockTakenAt = :now',
-          ConditionExpression: 'attribute_not_exists(lockJobId) OR lockExpires < :nowMs OR lockJobId = :job',
-          ExpressionAttributeValues: {
-            ':job': jobId,
-            ':exp': nowMs + ttlMs,
-            ':nowMs': nowMs,
-            ':now': new Date(nowMs).toISOString(),
-          },
+          UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+          ConditionExpression: `attribute_not_exists(lockJobId) OR lockExpires < :nowMs OR lockJobId = :job${takeOver === undefined ? '' : ' OR lockJobId = :gone'}`,
+          ExpressionAttributeValues: values,
         }),
       );
     } catch (error) {
@@ -86,7 +123,7 @@ export class DataflowStateStore {
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: dataflowId, sk: SK },
-          UpdateExpression: 'REMOVE lockJobId, lockExpires, lockTakenAt',
+          UpdateExpression: 'REMOVE lockJobId, lockExpires, lockTakenAt, lockPid, lockHost, lockExecution',
           ConditionExpression: 'lockJobId = :job',
           ExpressionAttributeValues: { ':job': jobId },
         }),

@@ -195,6 +195,23 @@ describe('the CDK app', () => {
       propsFromContext((k) => (k === 'identity-sync:functions' ? { beta: { memory: 1 } } : undefined)),
     ).toThrow(/memory is unknown/);
   });
+
+  it('reads how failed jobs run again from the context', () => {
+    // Prepare
+    const context: Record<string, unknown> = {
+      'identity-sync:maxAttempts': '5',
+      'identity-sync:retryBackoffSeconds': 30,
+    };
+
+    // Act
+    const props = propsFromContext((k) => context[k]);
+
+    // Assess
+    expect(props).toEqual({ attempts: { maxAttempts: 5, backoffSeconds: 30 } });
+    expect(() => propsFromContext((k) => (k === 'identity-sync:maxAttempts' ? 0 : undefined))).toThrow(
+      /maxAttempts must be a whole number of at least 1/,
+    );
+  });
 });
 
 describe('the Lambda bundles (real esbuild bundling)', () => {

@@ -42,16 +42,18 @@ describe('compile', () => {
     // Assess
     expect(asl.StartAt).toBe('Job: prepare');
     expect(asl.States['Job: prepare']?.Next).toBe('Job: start');
-    expect(asl.States['Job: start']?.Next).toBe('Init: read');
+    expect(asl.States['Job: start']?.Next).toBe('Resume: read');
+    expect(asl.States['Resume: read']?.Default).toBe('Init: read');
     expect(asl.States['Init: read']).toMatchObject({ Type: 'Pass', ResultPath: '$.r.s0', Next: 'Step: read' });
     expect(asl.States['Step: read']?.Next).toBe('More: read');
     expect(asl.States['More: read']).toMatchObject({
       Type: 'Choice',
       Choices: [{ Variable: '$.r.s0.value.done', BooleanEquals: false, Next: 'Step: read' }],
-      Default: 'Init: rename',
+      Default: 'Resume: rename',
     });
+    expect(asl.States['Resume: rename']?.Default).toBe('Init: rename');
     expect(asl.States['Step: rename']?.Next).toBe('More: rename');
-    expect(asl.States['More: rename']).toMatchObject({ Default: 'Init: remove' });
+    expect(asl.States['More: rename']).toMatchObject({ Default: 'Resume: remove' });
     expect(asl.States['More: remove']).toMatchObject({ Default: 'Job: complete' });
     expect(asl.States['Job: complete']?.Next).toBe('Job: succeeded');
     expect(aslVerdict(asl)).toEqual({ isValid: true, errors: [] });
@@ -98,8 +100,55 @@ describe('compile', () => {
       }),
     ]);
     expect(task.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Job: record failure' }]);
-    expect(asl.States['Job: record failure']?.Next).toBe('Job: failed');
+    expect(asl.States['Job: record failure']?.Next).toBe('Job: retry?');
+    expect(asl.States['Job: retry?']?.Default).toBe('Job: failed');
     expect(asl.States['Job: failed']).toMatchObject({ Type: 'Fail' });
+  });
+
+  it('runs a job that failed on a transient cause again, after a backoff, from the steps it had not finished', () => {
+    // Act
+    const asl = compile(linear, registry, { fuse: false, attempts: { maxAttempts: 5 } });
+
+    // Assess
+    expect(payload(asl.States['Job: record failure'] as AslState).retry).toEqual({
+      maxAttempts: 5,
+      backoffSeconds: 60,
+    });
+    expect(asl.States['Job: retry?']).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.failure.value.retry', BooleanEquals: true, Next: 'Job: backoff' }],
+      Default: 'Job: failed',
+    });
+    expect(asl.States['Job: backoff']).toEqual({
+      Type: 'Wait',
+      SecondsPath: '$.failure.value.waitSeconds',
+      Next: 'Job: next attempt',
+    });
+    expect(asl.States['Job: next attempt']).toMatchObject({
+      Type: 'Pass',
+      InputPath: '$.failure.value.job',
+      ResultPath: '$.job.value',
+      Next: 'Resume: read',
+    });
+    const done = (value: boolean, at: string, next: string) => ({
+      And: [
+        { Variable: `${at}.value.done`, IsPresent: true },
+        { Variable: `${at}.value.done`, BooleanEquals: value },
+      ],
+      Next: next,
+    });
+    // A looping step that stopped mid-way goes straight back to its Task, which reads its last result.
+    expect(asl.States['Resume: read']).toEqual({
+      Type: 'Choice',
+      Choices: [done(true, '$.r.s0', 'Resume: rename'), done(false, '$.r.s0', 'Step: read')],
+      Default: 'Init: read',
+    });
+    expect(asl.States['Resume: remove']).toEqual({
+      Type: 'Choice',
+      Choices: [done(true, '$.r.s2', 'Job: complete'), done(false, '$.r.s2', 'Step: remove')],
+      Default: 'Init: remove',
+    });
+    expect(aslVerdict(asl)).toEqual({ isValid: true, errors: [] });
   });
 
   it('runs the branches of a split in a Parallel state and gives a fan-in step every predecessor’s output', () => {
@@ -124,7 +173,7 @@ describe('compile', () => {
       Type: 'Parallel',
       ResultSelector: { 's1.$': '$[0]', 's2.$': '$[1]' },
       ResultPath: '$.r.g1',
-      Next: 'Init: join',
+      Next: 'Resume: join',
     });
     const branches = par.Branches as { StartAt: string; States: Record<string, AslState> }[];
     expect(branches.map((b) => b.StartAt)).toEqual(['Init: a', 'Init: b']);

@@ -64,7 +64,7 @@ function record(status: JobRecord['status'], more: Partial<JobRecord> = {}): Job
 const RELEASE = {
   TableName: 'state-t',
   Key: { pk: 'alpha', sk: 'state' },
-  UpdateExpression: 'REMOVE lockJobId, lockExpires, lockTakenAt',
+  UpdateExpression: 'REMOVE lockJobId, lockExpires, lockTakenAt, lockPid, lockHost, lockExecution',
   ConditionExpression: 'lockJobId = :job',
   ExpressionAttributeValues: { ':job': 'job-1' },
 };
@@ -218,6 +218,36 @@ describe('finalizeExecution', () => {
           scheduleId: { DataType: 'String', StringValue: 'nightly' },
         },
       },
+    ]);
+  });
+
+  it('lists every failed attempt of a job that ran again in the notification', async () => {
+    // Prepare
+    const attempts = [
+      {
+        attempt: 1,
+        startTime: '2026-01-02T03:00:00.000Z',
+        endTime: '2026-01-02T03:10:00.000Z',
+        error: { name: 'Lambda.Unknown', message: 'Runtime exited' },
+      },
+      {
+        attempt: 2,
+        startTime: '2026-01-02T03:11:00.000Z',
+        endTime: '2026-01-02T03:20:00.000Z',
+        error: { code: 'IDX_SFTP_IO', message: 'connection reset' },
+      },
+    ];
+    ddbMock.on(GetCommand).resolves({ Item: record('succeeded', { attemptNumber: 3, attempts }) });
+
+    // Act
+    await finalizeExecution(notice('SUCCEEDED'), { dynamo, sns, tables: TABLES });
+
+    // Assess
+    const lines = String(publishes()[0]?.Message).split('\n');
+    expect(lines.slice(lines.indexOf('Attempt: 3'), lines.indexOf('Attempt: 3') + 3)).toEqual([
+      'Attempt: 3',
+      'Attempt 1 failed at 2026-01-02T03:10:00.000Z: Lambda.Unknown: Runtime exited',
+      'Attempt 2 failed at 2026-01-02T03:20:00.000Z: IDX_SFTP_IO: connection reset',
     ]);
   });
 
