@@ -1,14 +1,15 @@
 /**
  * Loads the dataflows a deployment is made of: every `*.json` in a folder, validated exactly as `idx validate`
- * does, so a bad dataflow stops `cdk synth` with the same coded messages naming file, step and parameter.
+ * does (compiled size included), so a bad dataflow stops `cdk synth` with the same coded messages naming file,
+ * step and parameter.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { validateDeployableFile } from '../compiler/deployable.ts';
 import { IdxError } from '../core/errors.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
 import { formatProblem, type Problem } from '../dataflow/problems.ts';
 import type { Dataflow } from '../dataflow/types.ts';
-import { validateFile } from '../dataflow/validate.ts';
 
 /** The valid dataflows of a folder and the warnings found in them. */
 export interface LoadedDataflows {
@@ -32,7 +33,7 @@ export function loadDataflowDir(dir: string, registry: ScriptRegistry): LoadedDa
   const errors: Problem[] = [];
   const byId = new Map<string, string>();
   for (const file of files) {
-    const result = validateFile(file, registry);
+    const result = validateDeployableFile(file, registry);
     for (const p of result.problems) (p.severity === 'error' ? errors : warnings).push(p);
     if (!result.valid || !result.dataflow) continue;
     const other = byId.get(result.dataflow.id);
