@@ -359,6 +359,20 @@ function checkStrings(s: Step, path: string, registry: ScriptRegistry, add: AddP
       }
       continue;
     }
+    if (PRIVATE_KEY_BLOCK.test(leaf.value)) {
+      // Pasted where a public key or other text belongs: deploying it would put the key in the compiled
+      // definition in clear. The credential branch above has already handled credential params.
+      add({
+        code: 'IDX_CREDENTIAL_PLAINTEXT',
+        stepId: s.id,
+        path: at,
+        message: `"${leaf.path}" holds a private key block; a private key is a secret, and this param does not take one`,
+        expected: 'no private key material (for PGP, the recipient’s public key)',
+        // Never echo the value: it is a secret.
+        received: `a private key block in a string of ${leaf.value.length} characters`,
+      });
+      continue;
+    }
     if (leaf.spec?.verbatim) continue;
     for (const p of placeholdersIn(leaf.value)) {
       if (isProblem(p)) {
@@ -367,6 +381,9 @@ function checkStrings(s: Step, path: string, registry: ScriptRegistry, add: AddP
     }
   }
 }
+
+/** The armor line of a private key: PGP, PEM (RSA, EC, PKCS#8, encrypted) or OpenSSH. */
+const PRIVATE_KEY_BLOCK = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/;
 
 const FREQUENCIES = ['once', 'minute', 'hour', 'day', 'week', 'month'];
 const LOG_LEVELS = ['error', 'info', 'debug'];

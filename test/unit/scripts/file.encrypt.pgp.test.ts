@@ -58,7 +58,16 @@ describe('file.encrypt.pgp', () => {
 
   it('fails naming the param when the public key is not a key, and refuses a signing key written in clear', async () => {
     // Act / Assess
+    // The param check refuses text that is no armored key; openpgp refuses a block it cannot read as a key.
     await expect(runScript(fileEncryptPgp, { publicKey: 'not a key' }, { files: [] })).rejects.toMatchObject({
+      code: 'IDX_PARAM_VALUE',
+      location: { param: 'publicKey' },
+    });
+    const truncated = gpg
+      .publicKey('receiver@example.com')
+      .replace(/\n=[^\n]*\n/, '\n')
+      .replace(/(\n[A-Za-z0-9+/]{20})[^\n]*\n-----END/, '$1\n-----END');
+    await expect(runScript(fileEncryptPgp, { publicKey: truncated }, { files: [] })).rejects.toMatchObject({
       code: 'IDX_PGP_KEY',
       location: { param: 'publicKey' },
     });
