@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { startLocalEnvironment } from '../local/environment.ts';
 import { type JobRecord, JobStore } from '../stores/jobs.ts';
 import { EXIT, usage } from './dataflow-commands.ts';
-import { table } from './format.ts';
+import { forTerminal, table } from './format.ts';
 import { jobSummary } from './run.ts';
 
 /** Prints job records as JSON or as a table (local and deployed listings alike). */
@@ -12,19 +12,21 @@ export function printJobs(jobs: readonly JobRecord[], json: boolean): void {
   else if (jobs.length === 0) process.stdout.write('no jobs yet\n');
   else {
     process.stdout.write(
-      `${table(
-        ['job', 'dataflow', 'status', 'start', 'end', 'records', 'processed', 'attempt', 'test'],
-        jobs.map((j) => [
-          j.id,
-          j.dataflowId,
-          j.status,
-          j.startTime,
-          j.endTime ?? '',
-          j.totalRecords,
-          j.processedRecords,
-          j.attemptNumber,
-          j.test ? 'yes' : '',
-        ]),
+      `${forTerminal(
+        table(
+          ['job', 'dataflow', 'status', 'start', 'end', 'records', 'processed', 'attempt', 'test'],
+          jobs.map((j) => [
+            j.id,
+            j.dataflowId,
+            j.status,
+            j.startTime,
+            j.endTime ?? '',
+            j.totalRecords,
+            j.processedRecords,
+            j.attemptNumber,
+            j.test ? 'yes' : '',
+          ]),
+        ),
       )}\n`,
     );
   }
@@ -51,7 +53,7 @@ export async function jobsCommand(args: string[]): Promise<number> {
       if (values.json) process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
       else
         process.stdout.write(
-          `${jobSummary(job, { jobId: job.id, status: job.status === 'succeeded' ? 'succeeded' : 'failed' })}\n\ntrace:\n${job.trace.join('\n')}\n`,
+          `${forTerminal(`${jobSummary(job, { jobId: job.id, status: job.status === 'succeeded' ? 'succeeded' : 'failed' })}\n\ntrace:\n${job.trace.join('\n')}`)}\n`,
         );
       return EXIT.ok;
     }

@@ -9,6 +9,7 @@ import {
   validateCommand,
 } from './dataflow-commands.ts';
 import { jobsDeployedCommand, testDeployedCommand } from './deployed.ts';
+import { forTerminal } from './format.ts';
 import { gigyaCommand } from './gigya.ts';
 import { jobsCommand } from './jobs.ts';
 import { runCommand, sampleCommand, startCommand } from './run.ts';
@@ -72,7 +73,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(args);
   } catch (error) {
-    process.stderr.write(`${describeError(error)}\n`);
+    process.stderr.write(`${forTerminal(describeError(error))}\n`);
     if (error instanceof IdxError && (error.code === 'IDX_USAGE' || error.code === 'IDX_DATAFLOW_INVALID'))
       return EXIT.invalid;
     if (

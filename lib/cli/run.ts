@@ -10,11 +10,11 @@ import { defaultRegistry } from '../scripts/index.ts';
 import type { JobRecord } from '../stores/jobs.ts';
 import { DataflowStateStore } from '../stores/state.ts';
 import { EXIT, loadValid, usage } from './dataflow-commands.ts';
-import { bytes, table } from './format.ts';
+import { bytes, forTerminal, table } from './format.ts';
 
 /** Prints run events as progress lines on stderr (stdout stays clean for `--json`). */
 export function progressPrinter(
-  write: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+  write: (line: string) => void = (l) => process.stderr.write(`${forTerminal(l)}\n`),
 ): (e: RunEvent) => void {
   return (e) => {
     switch (e.kind) {
@@ -144,7 +144,7 @@ export async function runFile(
     process.stdout.write(
       `${JSON.stringify(result.job ?? { id: result.jobId, status: result.status, error: result.error }, null, 2)}\n`,
     );
-  else process.stdout.write(`${jobSummary(result.job, result)}\n`);
+  else process.stdout.write(`${forTerminal(jobSummary(result.job, result))}\n`);
   if (stats) process.stderr.write(`${statsLine(result.job)}\n`);
   return result;
 }
