@@ -79,4 +79,19 @@ describe('file.encrypt.pgp', () => {
       ),
     ).rejects.toMatchObject({ location: { param: 'signingKey' } });
   });
+
+  it('refuses at validation a private key relabelled as public, and accepts two public keys as two blocks', () => {
+    // Prepare
+    gpg.generate('second@example.com');
+    const relabelled = gpg.privateKey('receiver@example.com').replace(/PRIVATE KEY BLOCK/g, 'PUBLIC KEY BLOCK');
+    const two = `${gpg.publicKey('receiver@example.com')}\n${gpg.publicKey('second@example.com')}`;
+    const check = fileEncryptPgp.check as NonNullable<typeof fileEncryptPgp.check>;
+    // Act
+    const refused = check({ publicKey: relabelled, armor: false });
+    const accepted = check({ publicKey: two, armor: false });
+    // Assess
+    expect(refused).toMatchObject([{ code: 'IDX_CREDENTIAL_PLAINTEXT', path: 'publicKey' }]);
+    expect(JSON.stringify(refused)).not.toContain(relabelled.split('\n')[3]);
+    expect(accepted).toEqual([]);
+  });
 });
