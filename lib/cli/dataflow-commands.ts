@@ -3,13 +3,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { compile } from '../compiler/compile.ts';
+import { validateDeployableFile } from '../compiler/deployable.ts';
 import { errorCodesMarkdown } from '../core/error-codes.ts';
 import { IdxError } from '../core/errors.ts';
 import { loadDataflowFile } from '../dataflow/load.ts';
 import { toMermaid } from '../dataflow/mermaid.ts';
 import { formatProblem, type Problem } from '../dataflow/problems.ts';
 import type { Dataflow } from '../dataflow/types.ts';
-import { validateFile } from '../dataflow/validate.ts';
 import { defaultRegistry } from '../scripts/index.ts';
 import { dataflowJsonSchema, scriptsMarkdown } from '../scripts/schema.ts';
 import { table } from './format.ts';
@@ -60,7 +60,7 @@ export function dataflowIdOf(arg: string): string {
 
 /** Loads and validates one dataflow; prints problems and throws an invalid-dataflow error when it has errors. */
 export function loadValid(file: string): Dataflow {
-  const result = validateFile(file, defaultRegistry());
+  const result = validateDeployableFile(file, defaultRegistry());
   for (const p of result.problems) process.stderr.write(`${formatProblem(p)}\n`);
   if (!result.valid || !result.dataflow) {
     throw new IdxError(
@@ -87,7 +87,7 @@ export function validateCommand(args: string[]): number {
   const all: Problem[] = [];
   let invalid = 0;
   for (const file of positionals) {
-    const r = validateFile(file, registry);
+    const r = validateDeployableFile(file, registry);
     all.push(...r.problems);
     if (!r.valid) invalid++;
     if (!values.json) {

@@ -1,4 +1,5 @@
-/** Plain-text rendering for the CLI: aligned tables and byte sizes. */
+/** Plain-text rendering for the CLI: aligned tables, byte sizes, and text made safe for a terminal. */
+import { printable } from '../core/errors.ts';
 
 /** Renders rows as an aligned table; numeric columns are right-aligned. */
 export function table(headers: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
@@ -26,4 +27,12 @@ export function bytes(n: number): string {
     u++;
   }
   return `${v.toFixed(1)} ${units[u]}`;
+}
+
+/**
+ * Multi-line text for a terminal: within each line, control characters (ANSI escapes, carriage returns, …) that a
+ * step id, file name or value may carry are shown escaped, so they cannot move the cursor or recolour the screen.
+ */
+export function forTerminal(text: string): string {
+  return text.split('\n').map(printable).join('\n');
 }

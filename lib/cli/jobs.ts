@@ -4,7 +4,7 @@ import { IdxError } from '../core/errors.ts';
 import { type JobRecord, JobStore } from '../stores/jobs.ts';
 import { DataflowStateStore } from '../stores/state.ts';
 import { dataflowIdOf, EXIT, usage } from './dataflow-commands.ts';
-import { table } from './format.ts';
+import { forTerminal, table } from './format.ts';
 import type { Flags } from './help.ts';
 import { commandEnvironment } from './run.ts';
 import { jobSummary } from './summary.ts';
@@ -15,19 +15,21 @@ export function printJobs(jobs: readonly JobRecord[], json: boolean): void {
   else if (jobs.length === 0) process.stdout.write('no jobs yet\n');
   else {
     process.stdout.write(
-      `${table(
-        ['job', 'dataflow', 'status', 'start', 'end', 'records', 'processed', 'attempt', 'test'],
-        jobs.map((j) => [
-          j.id,
-          j.dataflowId,
-          j.status,
-          j.startTime,
-          j.endTime ?? '',
-          j.totalRecords,
-          j.processedRecords,
-          j.attemptNumber,
-          j.test ? 'yes' : '',
-        ]),
+      `${forTerminal(
+        table(
+          ['job', 'dataflow', 'status', 'start', 'end', 'records', 'processed', 'attempt', 'test'],
+          jobs.map((j) => [
+            j.id,
+            j.dataflowId,
+            j.status,
+            j.startTime,
+            j.endTime ?? '',
+            j.totalRecords,
+            j.processedRecords,
+            j.attemptNumber,
+            j.test ? 'yes' : '',
+          ]),
+        ),
       )}\n`,
     );
   }
@@ -63,7 +65,7 @@ export async function jobsCommand(args: string[]): Promise<number> {
       else {
         const state = await new DataflowStateStore(env.services.dynamo, env.config.tables.state).get(job.dataflowId);
         process.stdout.write(
-          `${jobSummary(job, { jobId: job.id, status: job.status === 'succeeded' ? 'succeeded' : 'failed' }, state)}\n\ntrace:\n${job.trace.join('\n')}\n`,
+          `${forTerminal(`${jobSummary(job, { jobId: job.id, status: job.status === 'succeeded' ? 'succeeded' : 'failed' }, state)}\n\ntrace:\n${job.trace.join('\n')}`)}\n`,
         );
       }
       return EXIT.ok;

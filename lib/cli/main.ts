@@ -14,6 +14,7 @@ import {
   validateCommand,
 } from './dataflow-commands.ts';
 import { JOBS_DEPLOYED_FLAGS, jobsDeployedCommand, TEST_DEPLOYED_FLAGS, testDeployedCommand } from './deployed.ts';
+import { forTerminal } from './format.ts';
 import { GIGYA_FLAGS, gigyaCommand } from './gigya.ts';
 import { type CommandHelp, type Flags, renderCommandHelp, wantsHelp } from './help.ts';
 import { JOBS_FLAGS, jobsCommand } from './jobs.ts';
@@ -190,7 +191,7 @@ export async function main(argv: string[]): Promise<number> {
     return await command.run(args);
   } catch (error) {
     const { code, line } = failure(error, name);
-    process.stderr.write(`${line}\n`);
+    process.stderr.write(`${forTerminal(line)}\n`);
     return code;
   }
 }

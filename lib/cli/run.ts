@@ -15,7 +15,7 @@ import { defaultRegistry } from '../scripts/index.ts';
 import type { JobRecord } from '../stores/jobs.ts';
 import { DataflowStateStore } from '../stores/state.ts';
 import { dataflowFileOf, EXIT, loadValid, usage } from './dataflow-commands.ts';
-import { bytes } from './format.ts';
+import { bytes, forTerminal } from './format.ts';
 import type { Flags } from './help.ts';
 import { jobSummary } from './summary.ts';
 
@@ -37,13 +37,13 @@ function stderrSink(): ProgressSink {
   return {
     line(text) {
       clear();
-      process.stderr.write(`${text}\n`);
+      process.stderr.write(`${forTerminal(text)}\n`);
     },
     ...(tty
       ? {
           live(text: string) {
             clear();
-            process.stderr.write(text.slice(0, Math.max(20, (process.stderr.columns ?? 100) - 1)));
+            process.stderr.write(forTerminal(text).slice(0, Math.max(20, (process.stderr.columns ?? 100) - 1)));
             shown = true;
           },
         }
@@ -297,7 +297,7 @@ export async function runFile(
     );
   else {
     const state = await new DataflowStateStore(env.services.dynamo, env.config.tables.state).get(dataflow.id);
-    process.stdout.write(`${jobSummary(result.job, result, state)}\n`);
+    process.stdout.write(`${forTerminal(jobSummary(result.job, result, state))}\n`);
   }
   if (stats) process.stderr.write(`${statsLine(result.job)}\n`);
   return result;

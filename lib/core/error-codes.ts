@@ -77,6 +77,14 @@ export const ERROR_CODES = {
     seen: ['command'],
     action: 'Fix the problems printed above the message; `idx validate <file>` lists them again.',
   },
+  IDX_DATAFLOW_LIMIT: {
+    summary:
+      'A dataflow is larger than what deploys: compiled definition over 1 MB, id too long for a DynamoDB key, or params nested too deep.',
+    transience: 'permanent',
+    seen: ['validation', 'command'],
+    action:
+      'Shrink what the message names (under the limit given as “expected”): shorten the id or the long values, flatten the params, or split the dataflow in two.',
+  },
   IDX_DATAFLOW_SHAPE: {
     summary: 'The dataflow object itself is malformed: no name, or a top-level field of the wrong type.',
     transience: 'permanent',
@@ -204,6 +212,12 @@ export const ERROR_CODES = {
     transience: 'permanent',
     seen: ['step'],
     action: 'Check that the file is the delimited text expected and that its line breaks are not missing.',
+  },
+  IDX_EDGE_DUPLICATE: {
+    summary: 'A step lists the same step twice in `next` or `error`, which would send it every record twice.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Keep each id once in the list; to process records twice, add a second step.',
   },
   IDX_EDGE_ERROR_PATH: {
     summary: 'A step lists `error` steps but has no record-level error path to send them.',
@@ -502,6 +516,13 @@ export const ERROR_CODES = {
     transience: 'permanent',
     seen: ['record'],
     action: 'Check the record’s `lookupFields`, or set `mismatchBehavior` to `process` or `skip`.',
+  },
+  IDX_NAME_RESERVED: {
+    summary:
+      'A step id or a param name is one JavaScript objects reserve (`__proto__`, `constructor`, `toString`, …), which would not survive as a key.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action: 'Rename the step or the key (for example `constructor` → `constructor_step`), and the edges that name it.',
   },
   IDX_NETWORK: {
     summary: 'A network failure (connection reset, refused or timed out) that no connector coded.',

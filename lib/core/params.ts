@@ -93,12 +93,30 @@ export type ParamsOf<P extends ParamsSchema> = {
 
 /** One problem found in params. */
 export interface ParamProblem {
-  readonly code: 'IDX_PARAM_UNKNOWN' | 'IDX_PARAM_TYPE' | 'IDX_PARAM_MISSING' | 'IDX_PARAM_VALUE';
+  readonly code: 'IDX_PARAM_UNKNOWN' | 'IDX_PARAM_TYPE' | 'IDX_PARAM_MISSING' | 'IDX_PARAM_VALUE' | 'IDX_NAME_RESERVED';
   /** Dotted path below `params`, e.g. `fields[2].sourceField`. */
   readonly path: string;
   readonly message: string;
   readonly expected: string;
   readonly received: string;
+}
+
+/**
+ * The spec of one param, looked up as the schema's own property: a param named `constructor` or `toString`
+ * must not find `Object.prototype`'s members and pass as known.
+ */
+export function ownSpec(schema: ParamsSchema, name: string): ParamSpec | undefined {
+  return Object.hasOwn(schema, name) ? schema[name] : undefined;
+}
+
+/** A key that an object literal or an assignment turns into a prototype change instead of a property. */
+export const PROTO_KEY = '__proto__';
+
+/** Sets an own property, even one named `__proto__` (which plain assignment would take as a prototype). */
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === PROTO_KEY)
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 }
 
 function describeSpec(spec: ParamSpec): string {
@@ -192,9 +210,18 @@ export function checkObject(
   additionalProperties = false,
 ): void {
   for (const [key, item] of Object.entries(value)) {
-    const spec = schema[key];
+    const spec = ownSpec(schema, key);
     if (!spec) {
-      if (!additionalProperties) {
+      if (key === PROTO_KEY) {
+        // Even where free-form keys are allowed: every later copy of the params would drop it or misread it.
+        problems.push({
+          code: 'IDX_NAME_RESERVED',
+          path: join(path, key),
+          message: `parameter name "${key}" is reserved by JavaScript objects and would be lost`,
+          expected: 'another key',
+          received: JSON.stringify(key),
+        });
+      } else if (!additionalProperties) {
         const known = Object.keys(schema);
         problems.push({
           code: 'IDX_PARAM_UNKNOWN',
@@ -211,7 +238,8 @@ export function checkObject(
     checkValue(spec, item, join(path, key), problems);
   }
   for (const [key, spec] of Object.entries(schema)) {
-    if (spec.required && (value[key] === undefined || value[key] === null)) {
+    const given = Object.hasOwn(value, key) ? value[key] : undefined;
+    if (spec.required && (given === undefined || given === null)) {
       problems.push({
         code: 'IDX_PARAM_MISSING',
         path: join(path, key),
@@ -230,10 +258,10 @@ export function applyDefaults(
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const input = value ?? {};
-  for (const [key, item] of Object.entries(input)) if (item !== null) out[key] = item;
+  for (const [key, item] of Object.entries(input)) if (item !== null) setOwn(out, key, item);
   for (const [key, spec] of Object.entries(schema)) {
-    if (out[key] === undefined && spec.default !== undefined) out[key] = structuredClone(spec.default);
-    const current = out[key];
+    if (!Object.hasOwn(out, key) && spec.default !== undefined) out[key] = structuredClone(spec.default);
+    const current = Object.hasOwn(out, key) ? out[key] : undefined;
     if (spec.type === 'object' && current && typeof current === 'object' && !Array.isArray(current)) {
       out[key] = applyDefaults(spec.properties, current as Record<string, unknown>);
     } else if (spec.type === 'array' && spec.items.type === 'object' && Array.isArray(current)) {
@@ -254,24 +282,26 @@ export function* stringLeaves(
   value: Record<string, unknown>,
   path = '',
 ): Generator<{ path: string; spec: StringSpec | undefined; value: string }> {
-  for (const [key, item] of Object.entries(value)) {
-    yield* leaves(schema[key], item, join(path, key));
-  }
-}
-
-function* leaves(
-  spec: ParamSpec | undefined,
-  value: unknown,
-  path: string,
-): Generator<{ path: string; spec: StringSpec | undefined; value: string }> {
-  if (typeof value === 'string') {
-    yield { path, spec: spec?.type === 'string' ? spec : undefined, value };
-  } else if (Array.isArray(value)) {
-    const items = spec?.type === 'array' ? spec.items : undefined;
-    for (let i = 0; i < value.length; i++) yield* leaves(items, value[i], join(path, i));
-  } else if (value && typeof value === 'object') {
-    const props = spec?.type === 'object' ? spec.properties : {};
-    for (const [k, v] of Object.entries(value)) yield* leaves(props[k], v, join(path, k));
+  // Iterative, in document order: params nested thousands deep must not exhaust the call stack.
+  const todo: { spec: ParamSpec | undefined; value: unknown; path: string }[] = [];
+  const pushEntries = (props: ParamsSchema, obj: object, at: string) => {
+    const entries = Object.entries(obj);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [k, v] = entries[i] as [string, unknown];
+      todo.push({ spec: ownSpec(props, k), value: v, path: join(at, k) });
+    }
+  };
+  pushEntries(schema, value, path);
+  while (todo.length > 0) {
+    const { spec, value: v, path: at } = todo.pop() as (typeof todo)[number];
+    if (typeof v === 'string') {
+      yield { path: at, spec: spec?.type === 'string' ? spec : undefined, value: v };
+    } else if (Array.isArray(v)) {
+      const items = spec?.type === 'array' ? spec.items : undefined;
+      for (let i = v.length - 1; i >= 0; i--) todo.push({ spec: items, value: v[i], path: join(at, i) });
+    } else if (v && typeof v === 'object') {
+      pushEntries(spec?.type === 'object' ? spec.properties : {}, v, at);
+    }
   }
 }
 

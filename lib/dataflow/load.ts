@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { type IdxErrorCode, showValue } from '../core/errors.ts';
+import { MAX_DATAFLOW_ID_BYTES, MAX_NESTING_DEPTH, tooDeepAt } from './limits.ts';
 import type { Problem } from './problems.ts';
 import type { Dataflow, Schedule, Step } from './types.ts';
 
@@ -98,6 +99,20 @@ export function readDataflow(json: unknown, options: { file?: string; id?: strin
     at('$', 'IDX_DATAFLOW_SHAPE', 'a dataflow must be a JSON object', 'an object with name and steps', json);
     return { problems };
   }
+  const deep = tooDeepAt(json, '$');
+  if (deep !== undefined) {
+    // Refused before anything reads it: every later reader of params walks them.
+    problems.push({
+      code: 'IDX_DATAFLOW_LIMIT',
+      severity: 'error',
+      ...(file ? { file } : {}),
+      path: deep,
+      message: `the dataflow nests objects and arrays more than ${MAX_NESTING_DEPTH} levels deep`,
+      expected: `at most ${MAX_NESTING_DEPTH} levels of nesting`,
+      received: `level ${MAX_NESTING_DEPTH + 1} at ${deep}`,
+    });
+    return { problems };
+  }
   const obj = json as Record<string, unknown>;
   if (typeof obj.name !== 'string' || obj.name.trim() === '') {
     at('$.name', 'IDX_DATAFLOW_SHAPE', 'the dataflow needs a name', 'a non-empty string', obj.name);
@@ -107,6 +122,14 @@ export function readDataflow(json: unknown, options: { file?: string; id?: strin
   }
   if (obj.id !== undefined && (typeof obj.id !== 'string' || obj.id === '')) {
     at('$.id', 'IDX_DATAFLOW_SHAPE', 'id must be a non-empty string', 'a string', obj.id);
+  } else if (typeof obj.id === 'string' && Buffer.byteLength(obj.id) > MAX_DATAFLOW_ID_BYTES) {
+    at(
+      '$.id',
+      'IDX_DATAFLOW_LIMIT',
+      `the dataflow id is ${Buffer.byteLength(obj.id)} bytes long; it is a DynamoDB partition key, which holds at most ${MAX_DATAFLOW_ID_BYTES}`,
+      `an id of at most ${MAX_DATAFLOW_ID_BYTES} bytes (UTF-8)`,
+      obj.id,
+    );
   }
   if (
     obj.lastRuntime !== undefined &&

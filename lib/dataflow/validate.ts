@@ -7,9 +7,10 @@ import { checkObject, type ParamProblem, stringLeaves } from '../core/params.ts'
 import type { ScriptRegistry } from '../core/registry.ts';
 import { CREDENTIAL_PARAMS, IDENTITYSYNC_TYPES } from './catalog.ts';
 import { cyclesOf, edgesOf, entriesOf, unreachableFrom } from './graph.ts';
+import { MAX_DEFINITION_BYTES, MAX_NESTING_DEPTH, paramTextBytes, tooDeepAt } from './limits.ts';
 import { loadDataflowFile, parseDataflow } from './load.ts';
 import { isBlankTemplateValue, isProblem, isSecretReference, placeholdersIn } from './placeholders.ts';
-import { hasErrors, type Problem } from './problems.ts';
+import { boundProblem, hasErrors, type Problem } from './problems.ts';
 import type { Dataflow, Step } from './types.ts';
 
 /** The console's mask for stored secrets. */
@@ -40,7 +41,11 @@ export function validateText(
 
 function finish(dataflow: Dataflow | undefined, problems: Problem[], registry: ScriptRegistry): ValidationResult {
   if (dataflow) problems.push(...validateDataflow(dataflow, registry));
-  return { ...(dataflow ? { dataflow } : {}), problems, valid: dataflow !== undefined && !hasErrors(problems) };
+  return {
+    ...(dataflow ? { dataflow } : {}),
+    problems: problems.map(boundProblem),
+    valid: dataflow !== undefined && !hasErrors(problems),
+  };
 }
 
 /** Adds a problem of the dataflow being checked (an error unless it says otherwise). */
@@ -62,14 +67,16 @@ export function validateDataflow(dataflow: Dataflow, registry: ScriptRegistry): 
   const problems: Problem[] = [];
   const file = dataflow.file;
   const indexOf = new Map<Step, number>(dataflow.steps.map((s, i) => [s, i]));
-  const add: AddProblem = (p) => problems.push({ severity: 'error', ...(file ? { file } : {}), ...p });
+  const add: AddProblem = (p) => problems.push(boundProblem({ severity: 'error', ...(file ? { file } : {}), ...p }));
   const stepPath = (s: Step) => `$.steps[${indexOf.get(s)}]`;
   const seen = checkStepIds(dataflow.steps, stepPath, add);
   const check: Check = { dataflow, registry, add, stepPath, seen };
   for (const s of dataflow.steps) {
+    if (!checkStepDepth(s, check)) continue;
     checkStep(s, check);
     checkStrings(s, stepPath(s), registry, add);
   }
+  checkDefinitionSize(check);
   checkEdgeTargets(check);
   checkEdgeKinds(check);
   checkGraphShape(check);
@@ -77,10 +84,26 @@ export function validateDataflow(dataflow: Dataflow, registry: ScriptRegistry): 
   return problems;
 }
 
-/** Step ids must be unique; returns the first step with each id. */
+/**
+ * Names every plain object has through its prototype (`__proto__`, `constructor`, `toString`, …): a step with
+ * one of them as its id would be misread or lost wherever steps are looked up or counted by id.
+ */
+const RESERVED_NAMES = new Set(Object.getOwnPropertyNames(Object.prototype));
+
+/** Step ids must be unique and not reserved; returns the first step with each id. */
 function checkStepIds(steps: readonly Step[], stepPath: (s: Step) => string, add: AddProblem): Map<string, Step> {
   const seen = new Map<string, Step>();
   for (const s of steps) {
+    if (RESERVED_NAMES.has(s.id)) {
+      add({
+        code: 'IDX_NAME_RESERVED',
+        stepId: s.id,
+        path: `${stepPath(s)}.id`,
+        message: `step id "${s.id}" is a name every JavaScript object has, so the step would be lost from job records`,
+        expected: 'an id that is not a member of every object (__proto__, constructor, toString, valueOf, …)',
+        received: showValue(s.id),
+      });
+    }
     if (seen.has(s.id)) {
       add({
         code: 'IDX_STEP_DUPLICATE_ID',
@@ -88,11 +111,46 @@ function checkStepIds(steps: readonly Step[], stepPath: (s: Step) => string, add
         path: `${stepPath(s)}.id`,
         message: `step id "${s.id}" is used by more than one step`,
         expected: 'a unique step id',
-        received: JSON.stringify(s.id),
+        received: showValue(s.id),
       });
     } else seen.set(s.id, s);
   }
   return seen;
+}
+
+/**
+ * A step's params must not nest deeper than the limit (a dataflow read from a file was checked whole when it
+ * was loaded; one built in memory is checked here). False when they do: nothing else of the step is read.
+ */
+function checkStepDepth(s: Step, { add, stepPath }: Check): boolean {
+  // The dataflow object is level 1, its steps array 2, a step 3, its params 4.
+  const deep = tooDeepAt(s.params, `${stepPath(s)}.params`, 4);
+  if (deep === undefined) return true;
+  add({
+    code: 'IDX_DATAFLOW_LIMIT',
+    stepId: s.id,
+    path: deep,
+    message: `the params of step "${s.id}" nest objects and arrays more than ${MAX_NESTING_DEPTH} levels deep`,
+    expected: `at most ${MAX_NESTING_DEPTH} levels of nesting`,
+    received: `level ${MAX_NESTING_DEPTH + 1} at ${deep}`,
+  });
+  return false;
+}
+
+/**
+ * The compiled definition holds every step's params, so params longer than Step Functions' definition limit
+ * can never deploy. (The compiled size itself is checked by the compiler's validation, which sees the states.)
+ */
+function checkDefinitionSize({ dataflow, add }: Check): void {
+  const bytes = paramTextBytes(dataflow.steps);
+  if (bytes <= MAX_DEFINITION_BYTES) return;
+  add({
+    code: 'IDX_DATAFLOW_LIMIT',
+    path: '$.steps',
+    message: `the steps' params hold ${bytes} bytes of text, more than a Step Functions definition (which holds them all) may be`,
+    expected: `at most ${MAX_DEFINITION_BYTES} bytes (1 MB) for the whole compiled definition`,
+    received: `${bytes} bytes of params`,
+  });
 }
 
 /** A step's type must be a script of the registry, and its params must fit the script's. */
@@ -110,7 +168,7 @@ function checkStep(s: Step, { registry, add, stepPath }: Check): void {
       expected: implemented
         ? 'a script type listed by `idx scripts`'
         : 'an implemented script type (see `idx scripts`)',
-      received: JSON.stringify(s.type),
+      received: showValue(s.type),
     });
     return;
   }
@@ -140,20 +198,32 @@ function checkStep(s: Step, { registry, add, stepPath }: Check): void {
   }
 }
 
-/** Every id in `next` and `error` must name a step. */
+/** Every id in `next` and `error` must name a step, once. */
 function checkEdgeTargets({ dataflow, add, stepPath }: Check): void {
   const ids = new Set(dataflow.steps.map((s) => s.id));
   for (const s of dataflow.steps) {
     for (const via of ['next', 'error'] as const) {
       s[via].forEach((to, i) => {
+        const first = s[via].indexOf(to);
+        if (first < i) {
+          add({
+            code: 'IDX_EDGE_DUPLICATE',
+            stepId: s.id,
+            path: `${stepPath(s)}.${via}[${i}]`,
+            message: `${via} lists step "${to}" twice, which would send it every record twice`,
+            expected: 'each step id once',
+            received: `${showValue(to)} at ${via}[${first}] and ${via}[${i}]`,
+          });
+          return;
+        }
         if (ids.has(to)) return;
         add({
           code: 'IDX_EDGE_MISSING_STEP',
           stepId: s.id,
           path: `${stepPath(s)}.${via}[${i}]`,
           message: `${via} names step "${to}", which does not exist`,
-          expected: `one of ${[...ids].map((x) => JSON.stringify(x)).join(', ')}`,
-          received: JSON.stringify(to),
+          expected: `one of ${[...ids].map((x) => showValue(x)).join(', ')}`,
+          received: showValue(to),
         });
       });
     }
@@ -289,6 +359,20 @@ function checkStrings(s: Step, path: string, registry: ScriptRegistry, add: AddP
       }
       continue;
     }
+    if (PRIVATE_KEY_BLOCK.test(leaf.value)) {
+      // Pasted where a public key or other text belongs: deploying it would put the key in the compiled
+      // definition in clear. The credential branch above has already handled credential params.
+      add({
+        code: 'IDX_CREDENTIAL_PLAINTEXT',
+        stepId: s.id,
+        path: at,
+        message: `"${leaf.path}" holds a private key block; a private key is a secret, and this param does not take one`,
+        expected: 'no private key material (for PGP, the recipient’s public key)',
+        // Never echo the value: it is a secret.
+        received: `a private key block in a string of ${leaf.value.length} characters`,
+      });
+      continue;
+    }
     if (leaf.spec?.verbatim) continue;
     for (const p of placeholdersIn(leaf.value)) {
       if (isProblem(p)) {
@@ -298,17 +382,48 @@ function checkStrings(s: Step, path: string, registry: ScriptRegistry, add: AddP
   }
 }
 
+/** The armor line of a private key: PGP, PEM (RSA, EC, PKCS#8, encrypted) or OpenSSH. */
+const PRIVATE_KEY_BLOCK = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/;
+
 const FREQUENCIES = ['once', 'minute', 'hour', 'day', 'week', 'month'];
 const LOG_LEVELS = ['error', 'info', 'debug'];
 const EMAILS = /^\s*[^\s@,]+@[^\s@,]+\s*(,\s*[^\s@,]+@[^\s@,]+\s*)*$/;
 
-/** Parses a scheduling time: `yyyy-MM-dd HH:mm:ss` (UTC) or ISO-8601. */
+/** `yyyy-MM-dd`, then optionally `HH:mm`, `:ss`, a fraction and a zone (`Z`, `+02:00`, `-0500`). */
+const SCHEDULE_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(?:\s*(Z|[+-]\d{2}:?\d{2}))?$/i;
+
+/**
+ * Parses a scheduling time: `yyyy-MM-dd HH:mm:ss` (UTC) or ISO-8601 (UTC unless it names a zone). Impossible
+ * dates and times (month 13, 30 February, 25:61) are refused, not rolled over into another day.
+ */
 export function parseScheduleTime(value: string): Date | undefined {
-  const plain = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?$/.exec(value.trim());
-  const ms = plain
-    ? Date.UTC(+plain[1]!, +plain[2]! - 1, +plain[3]!, +plain[4]!, +plain[5]!, +(plain[6] ?? 0))
-    : Date.parse(value);
-  return Number.isNaN(ms) ? undefined : new Date(ms);
+  const m = SCHEDULE_TIME.exec(value.trim());
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((x) => Number(x ?? 0)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second, Number(`0.${m[7] ?? 0}`) * 1000);
+  const date = new Date(ms);
+  // Date.UTC rolls over out-of-range parts; a time that does not read back unchanged did not exist.
+  const exists =
+    date.getUTCFullYear() === year &&
+    date.getUTCMonth() === month - 1 &&
+    date.getUTCDate() === day &&
+    date.getUTCHours() === hour &&
+    date.getUTCMinutes() === minute &&
+    date.getUTCSeconds() === second;
+  if (!exists) return undefined;
+  const zone = m[8]?.toUpperCase();
+  if (zone === undefined || zone === 'Z') return date;
+  const [, sign, zh, zm] = /^([+-])(\d{2}):?(\d{2})$/.exec(zone) as unknown as [string, string, string, string];
+  if (Number(zh) > 23 || Number(zm) > 59) return undefined;
+  return new Date(ms - (sign === '-' ? -1 : 1) * (Number(zh) * 60 + Number(zm)) * 60_000);
 }
 
 /** Checks the scheduling objects of a dataflow. */
@@ -340,7 +455,12 @@ export function validateSchedules(dataflow: Dataflow): Problem[] {
     }
     if (s.nextJobStartTime !== undefined && s.nextJobStartTime !== null) {
       if (typeof s.nextJobStartTime !== 'string' || !parseScheduleTime(s.nextJobStartTime)) {
-        add('nextJobStartTime', 'is not a time', '"yyyy-MM-dd HH:mm:ss" (UTC) or ISO-8601', s.nextJobStartTime);
+        add(
+          'nextJobStartTime',
+          'is not a time that exists',
+          '"yyyy-MM-dd HH:mm:ss" (UTC) or ISO-8601, with a real date and time',
+          s.nextJobStartTime,
+        );
       }
     }
     if (s.logLevel !== undefined && !LOG_LEVELS.includes(s.logLevel as string)) {

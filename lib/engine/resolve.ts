@@ -4,7 +4,7 @@
  */
 
 import { IdxError } from '../core/errors.ts';
-import { applyDefaults, type ParamSpec, type ParamsSchema } from '../core/params.ts';
+import { applyDefaults, ownSpec, type ParamSpec, type ParamsSchema } from '../core/params.ts';
 import type { JobContext } from '../core/script.ts';
 import type { SecretResolver } from '../core/secrets.ts';
 import { CREDENTIAL_PARAMS } from '../dataflow/catalog.ts';
@@ -66,14 +66,14 @@ export async function resolveParams(
     if (value && typeof value === 'object') {
       const props = spec?.type === 'object' ? spec.properties : {};
       const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value)) out[k] = await visit(props[k], v, k, `${path}.${k}`);
+      for (const [k, v] of Object.entries(value)) out[k] = await visit(ownSpec(props, k), v, k, `${path}.${k}`);
       return out;
     }
     return value;
   };
   const withDefaults = applyDefaults(schema, raw as Record<string, unknown>);
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(withDefaults)) out[k] = await visit(schema[k], v, k, k);
+  for (const [k, v] of Object.entries(withDefaults)) out[k] = await visit(ownSpec(schema, k), v, k, k);
   return out;
 }
 

@@ -1,9 +1,11 @@
 /**
  * Loads the dataflows a deployment is made of: every `*.json` in a folder, validated exactly as `idx validate`
- * does, so a bad dataflow stops `cdk synth` with the same coded messages naming file, step and parameter.
+ * does (compiled size included), so a bad dataflow stops `cdk synth` with the same coded messages naming file,
+ * step and parameter.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { definitionSizeProblems } from '../compiler/deployable.ts';
 import { IdxError } from '../core/errors.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
 import { formatProblem, type Problem } from '../dataflow/problems.ts';
@@ -58,6 +60,8 @@ export function loadDataflowDir(dir: string, registry: ScriptRegistry, settings:
   for (const file of files) {
     const result = validateDeployed(file, registry, settings.params);
     for (const p of [...result.overrideProblems, ...result.problems])
+      (p.severity === 'error' ? errors : warnings).push(p);
+    for (const p of result.valid && result.dataflow ? definitionSizeProblems(result.dataflow, registry) : [])
       (p.severity === 'error' ? errors : warnings).push(p);
     if (!result.valid || !result.dataflow) continue;
     const other = byId.get(result.dataflow.id);

@@ -1,5 +1,5 @@
 import { defineScript } from '../core/script.ts';
-import { checkReaderParams, folderReaderParams, sftpConnectionParams } from './util/file-transfer.ts';
+import { checkReaderParams, checkSftpParams, folderReaderParams, sftpConnectionParams } from './util/file-transfer.ts';
 import { readFolder } from './util/remote-files.ts';
 import { sftpFolder } from './util/sftp-folder.ts';
 
@@ -16,6 +16,6 @@ export const datasourceReadSftp = defineScript({
   continues: true,
   defers: true,
   params: { ...sftpConnectionParams, ...folderReaderParams },
-  check: (params) => checkReaderParams(params),
+  check: (params) => [...checkReaderParams(params), ...checkSftpParams(params)],
   create: (params, ctx) => readFolder(sftpFolder(params, ctx), params, ctx),
 });

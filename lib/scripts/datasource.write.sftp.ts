@@ -1,5 +1,5 @@
 import { defineScript } from '../core/script.ts';
-import { folderWriterParams, sftpConnectionParams } from './util/file-transfer.ts';
+import { checkSftpParams, folderWriterParams, sftpConnectionParams } from './util/file-transfer.ts';
 import { writeFolder } from './util/remote-files.ts';
 import { sftpFolder } from './util/sftp-folder.ts';
 
@@ -17,5 +17,6 @@ export const datasourceWriteSftp = defineScript({
   produces: 'nothing',
   delivers: 'files',
   params: { ...sftpConnectionParams, ...folderWriterParams },
+  check: (params) => checkSftpParams(params),
   create: (params, ctx) => writeFolder(sftpFolder(params, ctx), params, ctx),
 });

@@ -2,7 +2,7 @@ import * as openpgp from 'openpgp';
 import { IdxError } from '../core/errors.ts';
 import { defineScript } from '../core/script.ts';
 import { copyToFile } from './util/io.ts';
-import { fromWeb, readPrivateKey, readPublicKeys, toWeb } from './util/pgp.ts';
+import { checkArmoredPublicKeys, fromWeb, readPrivateKey, readPublicKeys, toWeb } from './util/pgp.ts';
 
 /** `file.encrypt.pgp`: OpenPGP-encrypts every file. */
 export const fileEncryptPgp = defineScript({
@@ -39,6 +39,7 @@ export const fileEncryptPgp = defineScript({
       description: 'Write ASCII-armored text (`.asc`) instead of binary (`.pgp`).',
     },
   },
+  check: (params) => checkArmoredPublicKeys(params.publicKey, 'publicKey'),
   async create(params, ctx) {
     const encryptionKeys = await readPublicKeys(params.publicKey, ctx.stepId, 'publicKey');
     const signingKeys =

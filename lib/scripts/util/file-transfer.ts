@@ -5,6 +5,7 @@
 
 import { fileNameMatcher } from '../../connectors/transfer.ts';
 import { hasPlaceholder, type Reach } from '../../core/access.ts';
+import { showValue } from '../../core/errors.ts';
 import type { ScriptCheckProblem } from '../../core/script.ts';
 
 /** Selection, memory and post-read params of every file reader. */
@@ -268,4 +269,23 @@ export function s3RoleReaches(
 export function s3GrantFolder(path: string): string {
   const p = path.replace(/^\/+/, '');
   return p === '' || p.endsWith('/') ? p : `${p}/`;
+}
+
+/** `SHA256:` and 43 base64 characters (how `ssh-keygen -lf` prints it), or 64 hex digits, colons allowed. */
+const HOST_KEY_FINGERPRINT = /^(?:SHA256:[A-Za-z0-9+/]{43}=?|(?:SHA256:)?(?:[0-9a-f]{2}:?){31}[0-9a-f]{2})$/i;
+
+/** Checks of SFTP connection params that the schema cannot express. */
+export function checkSftpParams(params: { hostKeyFingerprint?: string }): ScriptCheckProblem[] {
+  const fingerprint = params.hostKeyFingerprint?.trim();
+  // Empty means "not pinned"; a placeholder is only known when the job runs.
+  if (!fingerprint || hasPlaceholder(fingerprint) || HOST_KEY_FINGERPRINT.test(fingerprint)) return [];
+  return [
+    {
+      code: 'IDX_PARAM_VALUE',
+      path: 'hostKeyFingerprint',
+      message: 'hostKeyFingerprint is not a SHA-256 host key fingerprint, so no server could ever match it',
+      expected: 'SHA256: and 43 base64 characters, as `ssh-keygen -lf` prints it, or 64 hex digits',
+      received: showValue(params.hostKeyFingerprint),
+    },
+  ];
 }

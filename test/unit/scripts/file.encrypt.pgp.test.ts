@@ -58,7 +58,16 @@ describe('file.encrypt.pgp', () => {
 
   it('fails naming the param when the public key is not a key, and refuses a signing key written in clear', async () => {
     // Act / Assess
+    // The param check refuses text that is no armored key; openpgp refuses a block it cannot read as a key.
     await expect(runScript(fileEncryptPgp, { publicKey: 'not a key' }, { files: [] })).rejects.toMatchObject({
+      code: 'IDX_PARAM_VALUE',
+      location: { param: 'publicKey' },
+    });
+    const truncated = gpg
+      .publicKey('receiver@example.com')
+      .replace(/\n=[^\n]*\n/, '\n')
+      .replace(/(\n[A-Za-z0-9+/]{20})[^\n]*\n-----END/, '$1\n-----END');
+    await expect(runScript(fileEncryptPgp, { publicKey: truncated }, { files: [] })).rejects.toMatchObject({
       code: 'IDX_PGP_KEY',
       location: { param: 'publicKey' },
     });
@@ -69,5 +78,20 @@ describe('file.encrypt.pgp', () => {
         { files: [] },
       ),
     ).rejects.toMatchObject({ location: { param: 'signingKey' } });
+  });
+
+  it('refuses at validation a private key relabelled as public, and accepts two public keys as two blocks', () => {
+    // Prepare
+    gpg.generate('second@example.com');
+    const relabelled = gpg.privateKey('receiver@example.com').replace(/PRIVATE KEY BLOCK/g, 'PUBLIC KEY BLOCK');
+    const two = `${gpg.publicKey('receiver@example.com')}\n${gpg.publicKey('second@example.com')}`;
+    const check = fileEncryptPgp.check as NonNullable<typeof fileEncryptPgp.check>;
+    // Act
+    const refused = check({ publicKey: relabelled, armor: false });
+    const accepted = check({ publicKey: two, armor: false });
+    // Assess
+    expect(refused).toMatchObject([{ code: 'IDX_CREDENTIAL_PLAINTEXT', path: 'publicKey' }]);
+    expect(JSON.stringify(refused)).not.toContain(relabelled.split('\n')[3]);
+    expect(accepted).toEqual([]);
   });
 });
