@@ -217,11 +217,12 @@ describe('a job of any size', () => {
       expect(sliced.run.status, JSON.stringify(sliced.run.error)).toBe('succeeded');
       for (const s of [normal.snapshot, sliced.snapshot]) {
         expect(s.rewritten).toEqual({});
-        for (const [name, f] of Object.entries(s.sftp)) if (name.endsWith('.gz')) expect(f.gzipValid, name).toBe(true);
+        for (const [name, f] of Object.entries({ ...s.sftp, ...s.s3 }))
+          if (name.endsWith('.gz')) expect(f.gzipValid, name).toBe(true);
       }
       expect(outline(sliced.snapshot)).toEqual(outline(normal.snapshot));
       expect(sliced.snapshot).toEqual(normal.snapshot);
     },
-    180_000,
+    600_000,
   );
 });

@@ -107,6 +107,11 @@ export function gunzipTests(path: string): boolean {
   return spawnSync('gunzip', ['-t', path]).status === 0;
 }
 
+/** Whether the real `gunzip -t` accepts these bytes (read from its standard input). */
+export function gunzipTestsBytes(bytes: Buffer): boolean {
+  return spawnSync('gunzip', ['-t'], { input: bytes }).status === 0;
+}
+
 function decode(name: string, bytes: Buffer): unknown[] {
   const plain = name.endsWith('.gz') ? gunzipSync(bytes) : bytes;
   const base = name.replace(/\.gz$/, '');
@@ -180,7 +185,10 @@ export async function snapshotTargets(world: SizeWorld): Promise<TargetSnapshot>
         const bytes = Buffer.from(
           await (body.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
         );
-        objects[normaliseName(`${bucket}/${key}`)] = { records: decode(key, bytes) };
+        objects[normaliseName(`${bucket}/${key}`)] = {
+          records: decode(key, bytes),
+          ...(key.endsWith('.gz') ? { gzipValid: gunzipTestsBytes(bytes) } : {}),
+        };
       }
       token = page.NextContinuationToken;
     } while (token);
