@@ -197,7 +197,10 @@ export async function snapshotTargets(world: SizeWorld): Promise<TargetSnapshot>
   const accounts = [...world.emu.store.accounts.values()]
     .map((a) => {
       const minted = !world.seededUids.has(a.UID);
-      return JSON.stringify(stripTimes(minted ? { ...a, UID: '<new>' } : a));
+      // An account a run created has a UID and creation time of that run's own.
+      return JSON.stringify(
+        stripTimes(minted ? { ...a, UID: '<new>', created: '<now>', createdTimestamp: '<now>' } : a),
+      );
     })
     .sort();
   const writes: Record<string, number> = {};
