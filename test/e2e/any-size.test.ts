@@ -223,6 +223,6 @@ describe('a job of any size', () => {
       expect(outline(sliced.snapshot)).toEqual(outline(normal.snapshot));
       expect(sliced.snapshot).toEqual(normal.snapshot);
     },
-    600_000,
+    900_000,
   );
 });
