@@ -15,9 +15,9 @@
  * 2-core machine (V8's young generation, JSON.parse's working memory and the generator's own garbage), where an
  * input kept in memory, even as text, would add more than its size.
  */
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runChild } from '../../support/child.ts';
 import type { LargeJsonCase } from '../../support/large-json.ts';
 
 const MB = 1024 * 1024;
@@ -29,11 +29,8 @@ const LIMIT = 150 * MB;
 const CASE = fileURLToPath(new URL('../../support/large-json.ts', import.meta.url));
 
 /** Runs one case in a fresh Node.js process. */
-function runCase(layout: 'array' | 'lines', megabytes: number): LargeJsonCase {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', CASE, layout, String(megabytes)], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 20,
-  });
+async function runCase(layout: 'array' | 'lines', megabytes: number): Promise<LargeJsonCase> {
+  const r = await runChild(process.execPath, ['--import', 'tsx', CASE, layout, String(megabytes)]);
   if (r.status !== 0) throw new Error(`the ${layout} case failed (${r.status}): ${r.stderr.slice(-3000)}`);
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as LargeJsonCase;
 }
@@ -45,9 +42,9 @@ describe('file.parse.json on large input', () => {
   ] as const;
 
   for (const c of cases) {
-    it(`streams ${c.what} with resident memory growing less than 150 MB`, { timeout: 600_000 }, () => {
+    it(`streams ${c.what} with resident memory growing less than 150 MB`, { timeout: 600_000 }, async () => {
       // Act
-      const out = runCase(c.layout, c.megabytes);
+      const out = await runCase(c.layout, c.megabytes);
 
       // Assess
       console.log(
