@@ -4,7 +4,6 @@
  * context and output folder in the environment, no AWS credentials, no network), with every deployed
  * definition valid too. The real esbuild bundling is covered once in app.test.ts; it is skipped here.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -13,6 +12,7 @@ import { compile } from '../../lib/compiler/compile.ts';
 import { validateFile } from '../../lib/dataflow/validate.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 import { aslVerdict } from '../support/asl.ts';
+import { runChild } from '../support/child.ts';
 import { render } from '../support/infra.ts';
 
 const ROOT = resolve(__dirname, '../..');
@@ -35,7 +35,7 @@ describe('the shipped dataflows', () => {
     expect(aslVerdict(asl)).toEqual({ isValid: true, errors: [] });
   });
 
-  it('synthesize offline with the CDK app, every deployed definition passing asl-validator', () => {
+  it('synthesize offline with the CDK app, every deployed definition passing asl-validator', async () => {
     // Prepare
     const out = mkdtempSync(join(tmpdir(), 'idx-cdkout-'));
     const env: NodeJS.ProcessEnv = {
@@ -48,11 +48,10 @@ describe('the shipped dataflows', () => {
 
     try {
       // Act
-      const r = spawnSync(process.execPath, ['--import', 'tsx', 'bin/app.ts'], {
+      const r = await runChild(process.execPath, ['--import', 'tsx', 'bin/app.ts'], {
         cwd: ROOT,
-        encoding: 'utf8',
         env,
-        timeout: 240_000,
+        timeoutMs: 240_000,
       });
 
       // Assess
