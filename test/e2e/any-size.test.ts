@@ -12,8 +12,10 @@
  * file.compress.lzo), 16 (BlueKai), 17/18/19 (Azure) and 21 (datasource.read.gigya.comment) use script types
  * this build does not implement (`IDX_STEP_TYPE_NOT_IMPLEMENTED`), so they cannot be run at all.
  *
- * Until the engine continues every step (not only readers), the 1 ms run fails its comparison: formatters and
- * writers then run once per reader slice and overwrite one another's files.
+ * Until the engine continues every step (not only readers), the 1 ms run of a dataflow whose reader shares its
+ * Task with the formatter (eloqua-outbound, 01) fails its comparison: the formatter and writer then run once per
+ * reader slice and each slice's file replaces the previous one (1,000 rows delivered of 20,000). The Gigya-writing
+ * cases (eloqua-inbound, 04, 20) are bound by the emulator's round trips: 2 × 20,000 calls a case.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
