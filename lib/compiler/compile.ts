@@ -199,6 +199,29 @@ function planTasks(dataflow: Dataflow, registry: ScriptRegistry, fuse: boolean):
   const byId = new Map(dataflow.steps.map((step) => [step.id, step]));
   /** The step a step hands its output to in memory, if it can. */
   const fusedNext = (step: Step): Step | undefined => {
+    const to = fusedNextRaw(step);
+    const target = to && registry.get(to.type);
+    // A Task whose first member reads files continues one whole file at a time, so a record step that calls out
+    // per record (a writer, a lookup: no lanes, as it is not a pure transform) would have to finish a whole file
+    // within one invocation. It gets the records staged instead, and continues batch by batch.
+    if (target && target.consumes === 'records' && target.lanes === undefined && readsWholeFiles(step))
+      return undefined;
+    return to;
+  };
+  /** Whether the Task `step` runs in begins with a step that consumes files (walking back through fusion). */
+  const readsWholeFiles = (step: Step): boolean => {
+    for (let at: Step | undefined = step, hops = 0; at && hops <= dataflow.steps.length; hops++) {
+      if (registry.get(at.type)?.consumes === 'files') return true;
+      const before = incoming.get(at.id);
+      if (before?.length !== 1 || before[0]?.via === 'error') return false;
+      const prev = byId.get(before[0]?.from as string);
+      if (!prev || prev.next.length !== 1 || fusedNextRaw(prev) !== at) return false;
+      at = prev;
+    }
+    return false;
+  };
+  /** The fusion rule without the whole-file check (used to walk back a chain). */
+  const fusedNextRaw = (step: Step): Step | undefined => {
     if (!fuse || step.next.length !== 1) return undefined;
     const to = byId.get(step.next[0] as string);
     const from = registry.get(step.type);

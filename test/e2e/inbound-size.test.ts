@@ -64,8 +64,8 @@ function writesPerUid(world: SizeWorld): Map<string, number> {
 
 describe('a large inbound file', () => {
   it('updates each account of a large file exactly once over at least 5 writer invocations, then counts as imported', async () => {
-    // Prepare: 100,000 rows with IDX_SIZE_PROOF=1 (see any-size.test.ts), 10,000 in every test run
-    const ROWS = process.env.IDX_SIZE_PROOF === '1' ? 100_000 : 10_000;
+    // Prepare: 100,000 rows with IDX_SIZE_PROOF=1 (see any-size.test.ts), 6,000 in every test run
+    const ROWS = process.env.IDX_SIZE_PROOF === '1' ? 100_000 : 6_000;
     const world = await startSizeWorld(ROWS);
     try {
       const uids = dropFile(world, ROWS);
