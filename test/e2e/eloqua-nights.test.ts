@@ -1,3 +1,5 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateFile } from '../../lib/dataflow/validate.ts';
 import { runLocal } from '../../lib/local/runner.ts';
@@ -99,6 +101,11 @@ describe('eloqua-outbound over three nights', () => {
 
 describe('two runs of one dataflow started together', () => {
   it('lets one run and fails the other fast with IDX_RUN_LOCKED', async () => {
+    // Prepare: the nights above may have delivered a file named for this same second, which a writer now refuses
+    // to replace; this test is about the lock, so it starts from an empty target folder.
+    rmSync(join(world.root, 'to-eloqua'), { recursive: true, force: true });
+    mkdirSync(join(world.root, 'to-eloqua'), { recursive: true });
+
     // Act
     const [a, b] = await Promise.all([
       runLocal(outbound(), { services: world.env.services, registry }),
