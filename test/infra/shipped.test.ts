@@ -20,6 +20,10 @@ const shipped = readdirSync(join(ROOT, 'dataflows'))
   .filter((f) => f.endsWith('.json'))
   .sort();
 
+/** What a deployment sets for the shipped Eloqua flows (README: identity-sync:params). */
+const ELOQUA_SFTP = { host: 'sftp.example.com', username: 'gigya', password: '${secret:ELOQUA_SFTP_PASSWORD}' };
+const DEPLOYMENT_PARAMS = { 'eloqua-outbound': { '*': ELOQUA_SFTP }, 'eloqua-inbound': { '*': ELOQUA_SFTP } };
+
 describe('the shipped dataflows', () => {
   it.each(shipped)('%s compiles to a state machine that passes asl-validator', (file) => {
     // Prepare
@@ -41,7 +45,8 @@ describe('the shipped dataflows', () => {
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
-      CDK_CONTEXT_JSON: JSON.stringify({ 'aws:cdk:bundling-stacks': [] }),
+      // The shipped Eloqua flows leave their SFTP host and login to the deployment (local mode's embedded server).
+      CDK_CONTEXT_JSON: JSON.stringify({ 'aws:cdk:bundling-stacks': [], 'identity-sync:params': DEPLOYMENT_PARAMS }),
       CDK_OUTDIR: out,
       AWS_EC2_METADATA_DISABLED: 'true',
     };
