@@ -215,7 +215,7 @@ function planTasks(dataflow: Dataflow, registry: ScriptRegistry, fuse: boolean):
       const before = incoming.get(at.id);
       if (before?.length !== 1 || before[0]?.via === 'error') return false;
       const prev = byId.get(before[0]?.from as string);
-      if (!prev || prev.next.length !== 1 || fusedNextRaw(prev) !== at) return false;
+      if (!prev || fusedNextRaw(prev) !== at) return false;
       at = prev;
     }
     return false;

@@ -133,3 +133,13 @@ export function zeroCounters(): StepCounters {
 export function emptyRecords(): RecordsRef {
   return { kind: 'records', parts: [], count: 0 };
 }
+
+/** The sum of two invocations' counters (what a writer delivered only when either counted it). */
+export function addCounters(a: StepCounters, b: StepCounters): StepCounters {
+  const out = zeroCounters();
+  for (const k of Object.keys(out) as (keyof StepCounters)[]) out[k] = (a[k] ?? 0) + (b[k] ?? 0);
+  // What a writer delivered is present only for writers; it adds up over invocations like the rest.
+  for (const k of ['recordsDelivered', 'bytesDelivered'] as const)
+    if (a[k] !== undefined || b[k] !== undefined) out[k] = (a[k] ?? 0) + (b[k] ?? 0);
+  return out;
+}

@@ -8,6 +8,7 @@ import { IdxError, locateError } from '../core/errors.ts';
 import type { AfterEvent, StepEvent, StepSpec } from '../core/events.ts';
 import { jobPrefix } from '../core/keys.ts';
 import {
+  addCounters,
   type FileRef,
   filePieces,
   type OutputRef,
@@ -60,15 +61,6 @@ function stepLogger(job: JobContext, stepId: string, services: Services, options
     redactor: services.secrets.redactor,
     echo: options.echo ?? true,
   });
-}
-
-function addCounters(a: StepCounters, b: StepCounters): StepCounters {
-  const out = zeroCounters();
-  for (const k of Object.keys(out) as (keyof StepCounters)[]) out[k] = (a[k] ?? 0) + (b[k] ?? 0);
-  // What a writer delivered is present only for writers; it adds up over invocations like the rest.
-  for (const k of ['recordsDelivered', 'bytesDelivered'] as const)
-    if (a[k] !== undefined || b[k] !== undefined) out[k] = (a[k] ?? 0) + (b[k] ?? 0);
-  return out;
 }
 
 /**

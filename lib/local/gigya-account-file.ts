@@ -323,6 +323,18 @@ export class AccountFile {
     return run.count;
   }
 
+  /** Forgets every account of the in-memory index (the log on disk is left as it is). */
+  #clearIndex(): void {
+    this.#n = 0;
+    this.#live = 0;
+    this.#runs = [];
+    this.#resize(0);
+    this.#byUid.slots = new Int32Array(1024);
+    this.#byUid.used = 0;
+    this.#liteByEmail.slots = new Int32Array(1024);
+    this.#liteByEmail.used = 0;
+  }
+
   /** Removes every account (the log starts again empty). */
   clear(): void {
     this.#pending = [];
@@ -332,14 +344,7 @@ export class AccountFile {
     this.#flushed = 0;
     this.#checkpointed = 0;
     if (this.#indexFile) rmSync(this.#indexFile, { force: true });
-    this.#n = 0;
-    this.#live = 0;
-    this.#runs = [];
-    this.#resize(0);
-    this.#byUid.slots = new Int32Array(1024);
-    this.#byUid.used = 0;
-    this.#liteByEmail.slots = new Int32Array(1024);
-    this.#liteByEmail.used = 0;
+    this.#clearIndex();
     this.#order = undefined;
     this.#movedCount = 0;
     this.#verdicts.clear();
@@ -834,14 +839,7 @@ export class AccountFile {
       return header.covered;
     } catch {
       // An unreadable index is rebuilt from the log.
-      this.#n = 0;
-      this.#live = 0;
-      this.#runs = [];
-      this.#resize(0);
-      this.#byUid.slots = new Int32Array(1024);
-      this.#byUid.used = 0;
-      this.#liteByEmail.slots = new Int32Array(1024);
-      this.#liteByEmail.used = 0;
+      this.#clearIndex();
       return 0;
     } finally {
       closeSync(fd);

@@ -8,7 +8,7 @@ import { Readable, Writable } from 'node:stream';
 import { IdxError } from '../core/errors.ts';
 import type { ParamsSchema } from '../core/params.ts';
 import { checkObject, type ParamProblem } from '../core/params.ts';
-import type { StepCounters } from '../core/refs.ts';
+import { addCounters, type StepCounters } from '../core/refs.ts';
 import type {
   AnyScriptDefinition,
   DataRecord,
@@ -321,13 +321,7 @@ export async function runScriptSliced<S extends ParamsSchema>(
       if (earlier) earlier.content = Buffer.concat([earlier.content, f.content]);
       else files.push({ ...f });
     }
-    counters = counters ? sumCounters(counters, out.counters) : out.counters;
+    counters = counters ? addCounters(counters, out.counters) : out.counters;
   }
   return { records, rejected, files, counters: counters as StepCounters, trace, invocations: pieces.length };
-}
-
-function sumCounters(a: StepCounters, b: StepCounters): StepCounters {
-  const out = { ...a };
-  for (const k of Object.keys(out) as (keyof StepCounters)[]) out[k] = (a[k] ?? 0) + (b[k] ?? 0);
-  return out;
 }
