@@ -4,7 +4,7 @@
  *
  * Shape: `Job: prepare` (state skeleton) → `Job: start` (lock, delta window, job record) → the steps, level by
  * level (steps whose predecessors all ran; several independent steps of a level run in one Parallel state) →
- * `Job: complete` → success. Any failure is caught into `Job: record failure`, which decides whether the job runs
+ * (when a step defers work until success: `Job: check delivery` → its `After:` states) → `Job: complete` → success. Any failure is caught into `Job: record failure`, which decides whether the job runs
  * again: a transient failure of a non-test job with attempts left goes through `Job: backoff` (Wait) and
  * `Job: next attempt` back to the first level, where each level's `Resume:` Choice skips the steps whose results
  * are already in `$.r` and sends a looping step that stopped mid-way straight back to its Task, from its last
@@ -92,6 +92,7 @@ const RETRY = [
 export const JOB_STATES = {
   prepare: 'Job: prepare',
   start: 'Job: start',
+  check: 'Job: check delivery',
   complete: 'Job: complete',
   succeeded: 'Job: succeeded',
   fail: 'Job: record failure',
@@ -360,7 +361,7 @@ function stepStates(
 
 /**
  * The states of the work steps defer until the job succeeded (deleting the files a reader read), which run after
- * the last level, before `next`; returns the name of the first.
+ * the last level, before `next`, behind `Job: check delivery`; returns the name of the first.
  */
 function afterJobStates(
   dataflow: Dataflow,
@@ -387,7 +388,15 @@ function afterJobStates(
     };
     next = name;
   }
-  return next;
+  if (deferring.length === 0) return next;
+  // A writer's shortfall must fail the job before any deferred work deletes or moves what was read.
+  states[S.check] = {
+    ...invoke(ctx.fn, { action: 'check', 'job.$': '$.job.value', 'results.$': '$.r' }),
+    ResultPath: null,
+    Catch: CATCH,
+    Next: next,
+  };
+  return S.check;
 }
 
 /**

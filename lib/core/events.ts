@@ -87,6 +87,17 @@ export interface AfterEvent {
   readonly result: StepResult;
 }
 
+/**
+ * Checks, before any work deferred until the job succeeded runs (deleting or moving the files a reader read),
+ * that every writer delivered what it received: a shortfall fails the job with its sources still in place.
+ */
+export interface CheckEvent {
+  readonly action: 'check';
+  readonly job: JobContext;
+  /** Every step result, possibly nested by parallel group. */
+  readonly results: Readonly<Record<string, unknown>>;
+}
+
 /** Completes a job successfully. */
 export interface CompleteEvent {
   readonly action: 'complete';
@@ -123,4 +134,4 @@ export type FailOutcome =
     };
 
 /** Any action the step function handles. */
-export type EngineEvent = StartEvent | StepEvent | AfterEvent | CompleteEvent | FailEvent;
+export type EngineEvent = StartEvent | StepEvent | CheckEvent | AfterEvent | CompleteEvent | FailEvent;

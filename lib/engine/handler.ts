@@ -6,7 +6,7 @@ import { IdxError, TRANSIENT_ERROR_NAME } from '../core/errors.ts';
 import type { EngineEvent } from '../core/events.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
 import type { Services } from '../core/services.ts';
-import { completeJob, failJob, startJob } from './job.ts';
+import { checkDelivery, collectResults, completeJob, failJob, startJob } from './job.ts';
 import { type RunStepOptions, runAfterJob, runStep } from './runner.ts';
 
 /**
@@ -48,6 +48,9 @@ export async function handle(
         return await startJob(event, services, options.echo ?? true);
       case 'step':
         return await runStep(event, services, registry, options);
+      case 'check':
+        checkDelivery(collectResults(event.results));
+        return { ok: true };
       case 'after':
         return await runAfterJob(event, services, registry, options);
       case 'complete':
@@ -56,7 +59,7 @@ export async function handle(
         return await failJob(event, services, options.echo ?? true);
       default:
         throw new IdxError('IDX_EVENT', 'the step function received an event with an unknown action', {
-          expected: 'start, step, complete or fail',
+          expected: 'start, step, check, after, complete or fail',
           received: String((event as { action?: unknown }).action),
         });
     }

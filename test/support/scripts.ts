@@ -93,7 +93,29 @@ export const testFail = defineScript({
   },
 });
 
+/** A record writer that reports one record fewer delivered than it received (a target that lost one). */
+export const testShortfall = defineScript({
+  type: 'test.shortfall',
+  summary: 'Delivers all records but one (tests only).',
+  consumes: 'records',
+  produces: 'nothing',
+  delivers: 'records',
+  params: {},
+  create() {
+    return {
+      records(batch, out) {
+        out.deliveredRecords(Math.max(0, batch.length - 1));
+      },
+    };
+  },
+});
+
 /** The default registry plus the test scripts. */
 export function testRegistry(): ScriptRegistry {
-  return defaultRegistry().clone().register(testGenerate).register(testRejectEvery).register(testFail);
+  return defaultRegistry()
+    .clone()
+    .register(testGenerate)
+    .register(testRejectEvery)
+    .register(testFail)
+    .register(testShortfall);
 }

@@ -55,6 +55,22 @@ describe('work deferred until the job succeeds', () => {
     expect(await keys('fails')).toEqual(['in/a.csv']);
   });
 
+  it('keeps the source file when a writer delivered fewer records than it received', async () => {
+    // Prepare
+    await seed('short');
+
+    // Act
+    const result = await runLocal(flow('short', { type: 'test.shortfall' }), {
+      services: local.env.services,
+      registry,
+    });
+
+    // Assess
+    expect(result.status).toBe('failed');
+    expect(result.job?.error).toMatchObject({ code: 'IDX_DELIVERY_SHORTFALL' });
+    expect(await keys('short')).toEqual(['in/a.csv']);
+  });
+
   it('deletes the source file once every step succeeded, in a state after the last step', async () => {
     // Prepare
     await seed('succeeds');
@@ -66,6 +82,7 @@ describe('work deferred until the job succeeds', () => {
     // Assess
     expect(result.status).toBe('succeeded');
     expect(await keys('succeeds')).toEqual([]);
+    expect(result.definition.States['Job: check delivery']).toMatchObject({ Next: 'After: read' });
     expect(result.definition.States['After: read']).toMatchObject({ Next: 'Job: complete', ResultPath: null });
     expect(result.job?.trace.join('\n')).toContain('deleted in/a.csv after the job succeeded');
   });
