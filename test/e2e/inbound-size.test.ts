@@ -97,7 +97,7 @@ describe('a large inbound file', () => {
     } finally {
       await world.close();
     }
-  }, 1_800_000);
+  }, 3_600_000);
 
   it('does not count the file as imported when the job fails midway, so the next run imports it again', async () => {
     // Prepare
