@@ -4,6 +4,7 @@
  * the script; the script only transforms. A fused run of steps (StepEvent.fused) passes records from one script
  * to the next in memory and stages only the last step's output, each step still counted and logged on its own.
  */
+import { setMaxListeners } from 'node:events';
 import { IdxError, locateError } from '../core/errors.ts';
 import type { AfterEvent, StepEvent, StepSpec } from '../core/events.ts';
 import { jobPrefix } from '../core/keys.ts';
@@ -16,7 +17,6 @@ import {
   type StepContinuation,
   type StepCounters,
   type StepResult,
-  zeroCounters,
 } from '../core/refs.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
 import type { AnyScriptDefinition, DataRecord, InputFile, JobContext, ReadResult } from '../core/script.ts';
@@ -154,6 +154,9 @@ export async function runStep(
   const invocation = invocationOf(event);
   const { job } = invocation;
   const controller = new AbortController();
+  // Every concurrent call of the step (a Gigya writer keeps maxConnections requests in flight, each with its own
+  // timeout signal joined to this one) listens on it: more than Node's default of 10 is expected, not a leak.
+  setMaxListeners(0, controller.signal);
   const members = await openMembers(invocation, services, registry, options, controller.signal);
   const head = members[0] as Member;
   let ran: Ran;
