@@ -90,6 +90,13 @@ export function jobSummary(job: JobRecord | undefined, result: RunOutcome, state
       for (const f of s.files ?? []) lines.push(`files made:    ${f.name} (${bytes(f.size)}) [${s.stepId}]`);
     for (const s of steps.filter((s) => roleOf(s) === 'writer'))
       for (const f of s.files ?? []) lines.push(`files written: ${f.name} (${bytes(f.size)}) [${s.stepId}]`);
+    // A parser that the job's limit stopped skips the files after it: they are listed too.
+    for (const s of steps.filter((s) => roleOf(s) !== 'file reader'))
+      for (const f of s.skipped ?? []) lines.push(`files skipped: ${f.name}: ${f.reason} [${s.stepId}]`);
+    for (const s of steps.filter((s) => s.limitReached))
+      lines.push(
+        `limit:         ${job.limit} records handed on, the rest of the input not read (not counted, not lost) [${s.stepId}]`,
+      );
     for (const s of steps)
       if (s.rejectedLocation)
         lines.push(`rejected:      ${s.recordsRejected} records at ${s.rejectedLocation} [${s.stepId}]`);

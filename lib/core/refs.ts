@@ -89,6 +89,11 @@ export interface StepResult {
   readonly files?: readonly { readonly name: string; readonly size: number }[];
   /** Files a reader selected but did not read, and why (see StepOutput.skipped). */
   readonly skipped?: readonly SkippedFile[];
+  /**
+   * The step is a source that handed on the job's limit of records (see entersRecords) and left the rest of its
+   * input unread: records it did not read are in no counter, and this says why.
+   */
+  readonly limitReached?: true;
 }
 
 /** A file a reader selected but did not read. */

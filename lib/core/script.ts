@@ -74,7 +74,11 @@ export interface StepOutput {
    * step's `recordsDelivered`, which the job checks against the records received minus those rejected and dropped.
    */
   deliveredRecords(count: number): void;
-  /** How many more records a reader may emit (the job's limit, 10 for test runs); Infinity when unlimited. */
+  /**
+   * How many more records a source may hand on, emitted or rejected (the job's limit, 10 for test runs); Infinity
+   * when unlimited or for a step that is not a source (see {@link entersRecords}). A reader or parser that sees 0
+   * stops reading: what it emits beyond is discarded by the engine, but reading on would read what no one needs.
+   */
   readonly remaining: number;
 }
 
@@ -87,7 +91,7 @@ export interface JobContext {
   /** ISO-8601 UTC; `${now}` renders this instant so every step of a job agrees. */
   readonly startTime: string;
   readonly test: boolean;
-  /** Maximum records the readers emit (10 for test runs). */
+  /** Maximum records each source hands on (10 for test runs): see {@link entersRecords}. */
   readonly limit?: number;
   readonly fullExtract: boolean;
   readonly logLevel: LogLevel;
@@ -285,6 +289,17 @@ export function streamsFilesInto(from: AnyScriptDefinition, to: AnyScriptDefinit
   // A formatter continues at record granularity, so its file reaches `to` in pieces, one per invocation: only a
   // transform whose outputs concatenate into a valid whole can take them (gzip yes; PGP, zip no).
   return from.consumes === 'files' || to.concatenates === true;
+}
+
+/**
+ * Whether records enter the dataflow at this script: it makes records out of something that is not records, a
+ * reader of records (Gigya) or a parser of the files a file reader fetched. The job's limit (10 for a test run)
+ * bounds the records each such step hands on, emitted or rejected, whatever the source; the steps after it see no
+ * more. It is decided by what the script consumes and produces, not by its type, so a future reader or parser is
+ * bounded as well.
+ */
+export function entersRecords(definition: Pick<AnyScriptDefinition, 'consumes' | 'produces'>): boolean {
+  return definition.produces === 'records' && definition.consumes !== 'records';
 }
 
 /** Declares a script type with params typed from its schema. */

@@ -95,8 +95,15 @@ export class ScriptDriver {
     }
   }
 
-  /** Processes one file. */
+  /**
+   * Processes one file; a parser that already handed on the job's limit of records does not open it (it comes
+   * streamed from a step before, which lets the rest pass).
+   */
   async file(file: InputFile): Promise<void> {
+    if (this.out.remaining <= 0) {
+      this.out.skipped(file.name, "not read: the job's record limit was reached before it");
+      return;
+    }
     this.counters.filesIn++;
     this.counters.bytesIn += file.size;
     await this.#at(async () => {
@@ -141,14 +148,27 @@ export class ScriptDriver {
   }
 }
 
-/** Feeds a driver its inputs (without finishing it); returns what `read` returned. */
-export async function feed(driver: ScriptDriver, inputs: DriveInputs): Promise<ReadResult | undefined> {
+/**
+ * Feeds a driver its inputs (without finishing it); returns what `read` returned. `enough` says when the rest of
+ * the input is not needed (the job's record limit was reached in this run of steps): the input is left unread.
+ */
+export async function feed(
+  driver: ScriptDriver,
+  inputs: DriveInputs,
+  enough: () => boolean = () => false,
+): Promise<ReadResult | undefined> {
   switch (driver.definition.consumes) {
     case 'records':
-      for await (const batch of inputs.records ?? []) await driver.push(batch);
+      for await (const batch of inputs.records ?? []) {
+        if (enough()) break;
+        await driver.push(batch);
+      }
       return undefined;
     case 'files':
-      for await (const file of inputs.files ?? []) await driver.file(file);
+      for await (const file of inputs.files ?? []) {
+        if (enough()) break;
+        await driver.file(file);
+      }
       return undefined;
     case 'nothing':
       return driver.read();

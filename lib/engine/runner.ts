@@ -19,7 +19,14 @@ import {
   type StepResult,
 } from '../core/refs.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
-import type { AnyScriptDefinition, DataRecord, InputFile, JobContext, ReadResult } from '../core/script.ts';
+import {
+  type AnyScriptDefinition,
+  type DataRecord,
+  entersRecords,
+  type InputFile,
+  type JobContext,
+  type ReadResult,
+} from '../core/script.ts';
 import type { LaneSettings, Services } from '../core/services.ts';
 import { JobStore, type StepSummary } from '../stores/jobs.ts';
 import { buildChain, createInstance, type LinkStart, type LinkWiring } from './chain.ts';
@@ -268,17 +275,24 @@ function stageMember(
   };
 }
 
-/** Where a member's script writes and what it continues from: a reader under the job's limit emits what is left. */
+/**
+ * Records of the job's limit a member may still hand on: what its earlier invocations left of it when records
+ * enter the dataflow at the member (a reader, a parser: see entersRecords), else no bound.
+ */
+function limitLeft(m: Pick<MemberStage, 'definition' | 'previous'>, job: JobContext): number {
+  if (job.limit === undefined || !entersRecords(m.definition)) return Number.POSITIVE_INFINITY;
+  const before = m.previous?.counters;
+  return job.limit - (before ? before.recordsOut + before.recordsRejected : 0);
+}
+
+/** Where a member's script writes and what it continues from: a source under the job's limit hands on what is left. */
 function memberWiring(m: MemberStage, job: JobContext, options: RunStepOptions, head: boolean): LinkWiring {
   return {
     log: m.log,
     ...(m.recordSink ? { records: m.recordSink } : {}),
     rejected: m.rejectedSink,
     ...(m.fileSink ? { files: m.fileSink } : {}),
-    limit:
-      m.definition.consumes === 'nothing' && job.limit !== undefined
-        ? job.limit - (m.previous?.counters.recordsOut ?? 0)
-        : Number.POSITIVE_INFINITY,
+    limit: limitLeft(m, job),
     debug: job.logLevel === 'debug',
     continuation: scriptState(m.definition, m.previous?.continuation, head),
     invocation: m.previous?.iteration ?? 0,
@@ -344,18 +358,24 @@ async function runMembers(
 ): Promise<Ran> {
   const head = members[0] as Member;
   const span = laneSpan(members);
+  // A limited job takes a few records from each source: lanes would cut the input into chunks that each run up to
+  // the limit on their own, so the members of a source under the limit run on this thread, in order.
+  const bounded = job.limit !== undefined && members.some((m) => entersRecords(m.definition));
   // Lanes stop only between staged parts: a position inside a part continues on this thread.
   const lanes =
     span &&
+    !bounded &&
     inputs.cursor.position.records === 0 &&
     laneRun(members.slice(span.from, span.to), inputs.refs, services.config.lanes);
+  // Once a source in the run handed on the job's limit, the rest of the input is not read and the step is done.
+  const enough = () => bounded && members.some((m) => m.out.remaining <= 0);
   const final = (read: ReadResult | undefined) =>
-    head.definition.consumes === 'nothing' ? read?.continuation === undefined : inputs.cursor.exhausted;
+    enough() || (head.definition.consumes === 'nothing' ? read?.continuation === undefined : inputs.cursor.exhausted);
   let read: ReadResult | undefined;
   let states: unknown[];
   if (span && lanes) states = await runLaned(members, span, lanes, inputs, job, invocation.iteration === 0, final);
   else {
-    read = await feed(head.driver, inputs);
+    read = await feed(head.driver, inputs, enough);
     states = await finishInOrder(members, final(read));
   }
   // A member fed by a file transformer counted each file when it began, before its size was known.
@@ -523,16 +543,13 @@ interface FinishContext {
 
 /**
  * Closes every member's sinks, records its summary in the job and builds its result; the first member's result
- * carries the others' in `chain`. The step is done unless its reader handed back a continuation below the limit.
+ * carries the others' in `chain`. The step is done once its input is (see runMembers: a reader that has no more, the
+ * input read to its end, or a source in the run that handed on the job's limit).
  */
 async function finishMembers(members: readonly Member[], ran: Ran, ctx: FinishContext): Promise<StepResult> {
-  const { job } = ctx;
   const { read, cursor, states } = ran;
   const head = members[0] as Member;
-  const total = (m: Member) => (m.previous ? addCounters(m.previous.counters, m.counters) : m.counters);
-  const reachedLimit =
-    head.definition.consumes === 'nothing' && job.limit !== undefined && total(head).recordsOut >= job.limit;
-  const done = ran.final || reachedLimit;
+  const done = ran.final;
   const position = (state: unknown): StepContinuation => ({
     ...cursor.position,
     ...(state === undefined ? {} : { script: state }),
@@ -581,8 +598,12 @@ async function finishMember(
   }
   counters.durationMs = Date.now() - ctx.started;
   counters.invocations = 1;
-  if (m.out.overLimit > 0)
-    m.log.info(`limit reached: ${m.out.overLimit} records beyond the job limit were not passed on`);
+  const limitReached = m.out.remaining <= 0;
+  if (limitReached) {
+    m.log.info(
+      `job limit of ${ctx.job.limit} records reached: the rest of the step's input was not read${m.out.overLimit > 0 ? ` (${m.out.overLimit} record(s) already made beyond it were not passed on)` : ''}`,
+    );
+  }
   const total = m.previous ? addCounters(m.previous.counters, counters) : counters;
   const fileList = joinedList(
     m.previous?.files ?? [],
@@ -608,6 +629,7 @@ async function finishMember(
     ...(deferredList.length ? { deferred: deferredList } : {}),
     ...(fileList.length ? { files: fileList } : {}),
     ...(skipped.length ? { skipped } : {}),
+    ...(limitReached ? { limitReached: true as const } : {}),
   };
   m.log.info(
     `step ${ctx.done ? 'finished' : 'paused for continuation'}: ${total.recordsIn} records in, ${total.recordsOut} out, ${total.recordsRejected} rejected, ${total.recordsDropped} dropped${
@@ -640,6 +662,7 @@ async function recordSummary(m: Member, result: StepResult, ctx: FinishContext):
     ...result.counters,
     ...(result.files ? { files: result.files } : {}),
     ...(result.skipped ? { skipped: result.skipped } : {}),
+    ...(result.limitReached ? { limitReached: true as const } : {}),
     ...(result.rejected.count > 0
       ? {
           rejectedLocation: `s3://${services.config.stageBucket}/${jobPrefix(job.dataflowId, job.id)}${m.spec.key}/`,

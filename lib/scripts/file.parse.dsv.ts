@@ -1,7 +1,14 @@
 import { type DataRecord, defineScript } from '../core/script.ts';
 import { cachedFunction } from './util/compiled.ts';
 import { checkDsvSyntax, type DsvCell, DsvParser, inferCell } from './util/dsv.ts';
-import { CHARSET_NAMES, decodeText, isKnownCharset, keepsLineFeeds, unescapeControl } from './util/io.ts';
+import {
+  CHARSET_NAMES,
+  decodeText,
+  isKnownCharset,
+  keepsLineFeeds,
+  RecordLimitReached,
+  unescapeControl,
+} from './util/io.ts';
 
 /**
  * Compiles the record of a header into one object literal with the names written in: building a record becomes
@@ -165,10 +172,16 @@ export const fileParseDsv = defineScript({
         let emitted = 0;
         let rejected = 0;
         let unflushed = 0;
+        /** The line at which the job's record limit stopped the file (see StepOutput.remaining). */
+        let stoppedAt: number | undefined;
         const parser = new DsvParser(
           syntax,
           {
             row(cells: DsvCell[], line: number, start: number, end: number) {
+              if (!expectHeader && out.remaining <= 0) {
+                stoppedAt = line;
+                throw new RecordLimitReached();
+              }
               if (expectHeader) {
                 expectHeader = false;
                 names = params.columns ?? cells.map((c) => c ?? '');
@@ -224,6 +237,10 @@ export const fileParseDsv = defineScript({
               unflushed++;
             },
             malformed(problem) {
+              if (out.remaining <= 0) {
+                stoppedAt = problem.line;
+                throw new RecordLimitReached();
+              }
               rejected++;
               out.reject(
                 { _raw: problem.raw },
@@ -238,17 +255,23 @@ export const fileParseDsv = defineScript({
           },
           { unquotedEmpty, firstLine: file.firstLine ?? 1 },
         );
-        for await (const text of decodeText(file.open(), params.fileCharset, `file ${file.name}`)) {
-          for (let at = 0; at < text.length; at += SLICE_CHARS) {
-            parser.push(at === 0 && text.length <= SLICE_CHARS ? text : text.slice(at, at + SLICE_CHARS));
-            if (unflushed >= FLUSH_EVERY) {
-              unflushed = 0;
-              await out.flush();
+        try {
+          for await (const text of decodeText(file.open(), params.fileCharset, `file ${file.name}`)) {
+            for (let at = 0; at < text.length; at += SLICE_CHARS) {
+              parser.push(at === 0 && text.length <= SLICE_CHARS ? text : text.slice(at, at + SLICE_CHARS));
+              if (unflushed >= FLUSH_EVERY) {
+                unflushed = 0;
+                await out.flush();
+              }
             }
           }
+          parser.end();
+        } catch (error) {
+          if (!(error instanceof RecordLimitReached)) throw error;
         }
-        parser.end();
-        ctx.log.info(`${file.name}: ${emitted} record(s) read, ${rejected} row(s) rejected`);
+        ctx.log.info(
+          `${file.name}: ${emitted} record(s) read, ${rejected} row(s) rejected${stoppedAt === undefined ? '' : `; the job's record limit stopped reading at line ${stoppedAt}`}`,
+        );
       },
     };
   },

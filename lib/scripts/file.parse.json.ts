@@ -1,6 +1,6 @@
 import { IdxError } from '../core/errors.ts';
 import { type DataRecord, defineScript, type StepOutput } from '../core/script.ts';
-import { decodeText } from './util/io.ts';
+import { decodeText, RecordLimitReached } from './util/io.ts';
 import { type JsonLayout, JsonScanError, JsonValueScanner } from './util/json-scan.ts';
 
 /** Records emitted between two waits for the stage (backpressure). */
@@ -103,7 +103,13 @@ export const fileParseJson = defineScript({
         let emitted = 0;
         let rejected = 0;
         let unflushed = 0;
+        // Past the job's record limit the file is read no further (see RecordLimitReached).
+        const room = () => {
+          if (out.remaining <= 0) throw new RecordLimitReached();
+        };
+        let limited = false;
         const take = async (value: unknown, where: Record<string, unknown>, label: string) => {
+          room();
           if (!isRecord(value)) {
             rejected++;
             out.reject(
@@ -137,6 +143,7 @@ export const fileParseJson = defineScript({
               try {
                 value = JSON.parse(text);
               } catch (error) {
+                room();
                 rejected++;
                 out.reject(
                   { _raw: text.slice(0, MAX_RAW) },
@@ -186,6 +193,7 @@ export const fileParseJson = defineScript({
             else if (
               first !== '' &&
               !(await readLines(file.name, text, take, (record, error) => {
+                room();
                 rejected++;
                 out.reject(record, error);
               }))
@@ -193,10 +201,15 @@ export const fileParseJson = defineScript({
               await scanned({ kind: 'values' }, 'value');
             }
           }
+        } catch (error) {
+          if (!(error instanceof RecordLimitReached)) throw error;
+          limited = true;
         } finally {
           await text.close();
         }
-        ctx.log.info(`${file.name}: ${emitted} record(s) read, ${rejected} rejected`);
+        ctx.log.info(
+          `${file.name}: ${emitted} record(s) read, ${rejected} rejected${limited ? "; the job's record limit stopped reading" : ''}`,
+        );
       },
     };
   },

@@ -33,6 +33,8 @@ export interface StepSummary extends StepCounters {
   readonly skipped?: readonly SkippedFile[];
   /** S3 location of the step's rejected records (`s3://bucket/prefix`), when it rejected any. */
   readonly rejectedLocation?: string;
+  /** The step handed on the job's limit of records and read no further (see StepResult.limitReached). */
+  readonly limitReached?: true;
   readonly updateTime: string;
 }
 

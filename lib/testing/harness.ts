@@ -8,16 +8,17 @@ import { Readable, Writable } from 'node:stream';
 import { IdxError } from '../core/errors.ts';
 import type { ParamsSchema } from '../core/params.ts';
 import { checkObject, type ParamProblem } from '../core/params.ts';
-import { addCounters, type StepCounters } from '../core/refs.ts';
-import type {
-  AnyScriptDefinition,
-  DataRecord,
-  InputFile,
-  JobContext,
-  ReadResult,
-  ScriptDefinition,
-  ScriptInstance,
-  StepLogger,
+import { addCounters, type SkippedFile, type StepCounters } from '../core/refs.ts';
+import {
+  type AnyScriptDefinition,
+  type DataRecord,
+  entersRecords,
+  type InputFile,
+  type JobContext,
+  type ReadResult,
+  type ScriptDefinition,
+  type ScriptInstance,
+  type StepLogger,
 } from '../core/script.ts';
 import type { Services } from '../core/services.ts';
 import { buildChain, type ChainLink, createInstance } from '../engine/chain.ts';
@@ -58,6 +59,8 @@ export interface HarnessOutput {
   readonly rejected: DataRecord[];
   readonly files: { name: string; content: Buffer }[];
   readonly counters: StepCounters;
+  /** Files the script selected or was handed but did not read, and why (see StepOutput.skipped). */
+  readonly skipped: readonly SkippedFile[];
   /** What a reader's `read` returned, or what `end` kept when the invocation was not the last. */
   readonly continuation?: unknown;
   readonly trace: string[];
@@ -251,7 +254,7 @@ export async function runScript<S extends ParamsSchema>(
       ...(def.produces === 'records' ? { records } : {}),
       rejected,
       ...(def.produces === 'files' ? { files: memoryFiles(files, pending, counters) } : {}),
-      limit: def.consumes === 'nothing' && job.limit !== undefined ? job.limit : Number.POSITIVE_INFINITY,
+      limit: entersRecords(def) && job.limit !== undefined ? job.limit : Number.POSITIVE_INFINITY,
       debug: job.logLevel === 'debug',
       continuation: input.continuation,
     }),
@@ -273,6 +276,7 @@ export async function runScript<S extends ParamsSchema>(
     rejected: rejected.records(),
     files,
     counters: driver.counters,
+    skipped: driver.out.skippedFiles,
     ...(result?.continuation === undefined ? {} : { continuation: result.continuation }),
     ...(kept === undefined ? {} : { continuation: kept }),
     trace: log.trace,
@@ -302,6 +306,7 @@ export async function runScriptSliced<S extends ParamsSchema>(
   const rejected: DataRecord[] = [];
   const files: { name: string; content: Buffer }[] = [];
   const trace: string[] = [];
+  const skipped: SkippedFile[] = [];
   let counters: StepCounters | undefined;
   let continuation = input.continuation;
   for (const [i, piece] of pieces.entries()) {
@@ -316,6 +321,7 @@ export async function runScriptSliced<S extends ParamsSchema>(
     records.push(...out.records);
     rejected.push(...out.rejected);
     trace.push(...out.trace);
+    skipped.push(...out.skipped);
     for (const f of out.files) {
       const earlier = files.find((g) => g.name === f.name);
       if (earlier) earlier.content = Buffer.concat([earlier.content, f.content]);
@@ -323,5 +329,13 @@ export async function runScriptSliced<S extends ParamsSchema>(
     }
     counters = counters ? addCounters(counters, out.counters) : out.counters;
   }
-  return { records, rejected, files, counters: counters as StepCounters, trace, invocations: pieces.length };
+  return {
+    records,
+    rejected,
+    files,
+    counters: counters as StepCounters,
+    skipped,
+    trace,
+    invocations: pieces.length,
+  };
 }
