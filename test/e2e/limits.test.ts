@@ -303,3 +303,49 @@ describe('limits on a JSON Lines flow over SFTP (gzip, then the parser fused aft
     }
   });
 });
+
+describe('a limit reached in a later invocation of a Gigya reader', () => {
+  let world: SizeWorld;
+  beforeAll(async () => {
+    world = await startSizeWorld(50);
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  const definition = {
+    id: 'gigya-pages',
+    name: 'Gigya accounts, three a page, to SFTP',
+    steps: [
+      {
+        id: 'accounts',
+        type: 'datasource.read.gigya.account',
+        params: { select: 'UID', batchSize: 3 },
+        next: ['format'],
+      },
+      { id: 'format', type: 'file.format.dsv', params: { fileName: 'out_${jobId}.csv' }, next: ['write'] },
+      { id: 'write', type: 'datasource.write.sftp', params: { host: '', username: '', remotePath: 'out' } },
+    ],
+  };
+
+  it('hands on exactly 7 accounts with a limit of 7 and a 1 ms budget, the third invocation taking the one account left', async () => {
+    // Prepare
+    const dataflow = load(definition);
+
+    // Act
+    const { result } = await run(world, dataflow, {
+      name: 'limit 7, 1 ms budget',
+      input: { limit: 7, fullExtract: true },
+      budgetMs: 1,
+    });
+
+    // Assess
+    const files = [...takeSftpFiles(world, 'out').values()];
+    expect(files).toHaveLength(1);
+    const rows = parse(files[0] ?? '', { columns: true }) as { UID: string }[];
+    expect(rows).toHaveLength(7);
+    expect(new Set(rows.map((r) => r.UID)).size).toBe(7);
+    expect(result.job?.steps.accounts).toMatchObject({ recordsOut: 7, invocations: 3, limitReached: true });
+    expect(result.job?.totalRecords).toBe(7);
+  });
+});
