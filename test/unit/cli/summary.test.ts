@@ -3,7 +3,7 @@ import { dataflowFileOf } from '../../../lib/cli/dataflow-commands.ts';
 import { inputFrom } from '../../../lib/cli/run.ts';
 import { deltaLine, jobSummary } from '../../../lib/cli/summary.ts';
 import type { Schedule } from '../../../lib/dataflow/types.ts';
-import type { JobRecord } from '../../../lib/stores/jobs.ts';
+import type { JobRecord, StepSummary } from '../../../lib/stores/jobs.ts';
 
 const job: JobRecord = {
   id: 'job-2',
@@ -107,6 +107,40 @@ describe('jobSummary', () => {
     );
     expect(lines.at(-1)).toBe(
       'last successful run: 2026-01-02T04:00:09.000Z (job job-2); last successful test run: 2026-01-01T12:00:00.000Z (job test-1)',
+    );
+  });
+
+  it('says which source the limit of a test run stopped and which files it left unread', () => {
+    // Prepare
+    const dsv = job.steps.dsv as StepSummary;
+    const test: JobRecord = {
+      ...job,
+      test: true,
+      limit: 10,
+      totalRecords: 10,
+      processedRecords: 10,
+      steps: {
+        dsv: {
+          ...dsv,
+          recordsOut: 10,
+          recordsRejected: 0,
+          filesIn: 1,
+          limitReached: true,
+          skipped: [{ name: 'eloqua_export_3.csv', reason: "not read: the job's record limit was reached before it" }],
+        },
+      },
+    };
+
+    // Act
+    const lines = jobSummary(test, { jobId: job.id, status: 'succeeded' }).split('\n');
+
+    // Assess
+    expect(lines[0]).toBe('job job-2 succeeded in 9.0 s — 10 records read, 10 processed (test run)');
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        "files skipped: eloqua_export_3.csv: not read: the job's record limit was reached before it [dsv]",
+        'limit:         reached at 10 records; the rest of the input was left unread (not counted, not lost) [dsv]',
+      ]),
     );
   });
 
