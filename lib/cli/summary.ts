@@ -95,7 +95,7 @@ export function jobSummary(job: JobRecord | undefined, result: RunOutcome, state
       for (const f of s.skipped ?? []) lines.push(`files skipped: ${f.name}: ${f.reason} [${s.stepId}]`);
     for (const s of steps.filter((s) => s.limitReached))
       lines.push(
-        `limit:         reached at ${job.limit} records; the rest of the input was left unread (not counted, not lost) [${s.stepId}]`,
+        `limit:         reached at ${job.limit} records; whatever followed them was not read (not counted, not lost) [${s.stepId}]`,
       );
     for (const s of steps)
       if (s.rejectedLocation)

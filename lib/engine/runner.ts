@@ -601,7 +601,7 @@ async function finishMember(
   const limitReached = m.out.remaining <= 0;
   if (limitReached) {
     m.log.info(
-      `job limit of ${ctx.job.limit} records reached: the rest of the step's input was not read${m.out.overLimit > 0 ? ` (${m.out.overLimit} record(s) already made beyond it were not passed on)` : ''}`,
+      `job limit of ${ctx.job.limit} records reached: whatever followed them in the step's input was not read${m.out.overLimit > 0 ? ` (${m.out.overLimit} record(s) already made beyond it were not passed on)` : ''}`,
     );
   }
   const total = m.previous ? addCounters(m.previous.counters, counters) : counters;

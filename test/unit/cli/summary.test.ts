@@ -139,7 +139,7 @@ describe('jobSummary', () => {
     expect(lines).toEqual(
       expect.arrayContaining([
         "files skipped: eloqua_export_3.csv: not read: the job's record limit was reached before it [dsv]",
-        'limit:         reached at 10 records; the rest of the input was left unread (not counted, not lost) [dsv]',
+        'limit:         reached at 10 records; whatever followed them was not read (not counted, not lost) [dsv]',
       ]),
     );
   });
