@@ -31,7 +31,10 @@ export class FileForward implements FileSink {
   /** Where the files go: the next step's driver, or the lanes that run the rest of the fused run. */
   consume: (file: InputFile) => Promise<void>;
   files = 0;
+  /** Bytes of the files the consumer read to their end. */
   bytes = 0;
+  /** Bytes written into the files so far, finished or not (progress while the step runs). */
+  written = 0;
   #queue: Promise<void> = Promise.resolve();
   #failure: unknown;
 
@@ -41,11 +44,13 @@ export class FileForward implements FileSink {
 
   create(name: string): Writable {
     let size = 0;
+    const forward = this;
     const stream = new Transform({
       // A little buffering is enough to keep both sides busy; the writer waits for the reader beyond it.
       highWaterMark: 256 * 1024,
       transform(chunk: Buffer, _encoding, callback) {
         size += chunk.length;
+        forward.written += chunk.length;
         callback(null, chunk);
       },
     });
