@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { ENV } from '../core/env.ts';
 import { IdxError } from '../core/errors.ts';
 import type { ExecutionInput } from '../core/events.ts';
-import type { StepResult } from '../core/refs.ts';
+import type { StepCounters, StepResult } from '../core/refs.ts';
 import type { Dataflow } from '../dataflow/types.ts';
 import { count, progressText } from '../engine/progress.ts';
 import { scheduleInput } from '../infra/schedule-expressions.ts';
@@ -59,7 +59,7 @@ const PROGRESS_LINE_MS = 10_000;
  * Prints run events as progress: a line per step started and finished, and while a step runs its records so far,
  * their rate, a reader's pages and the share of its source's total, and the files and bytes of file steps, as one
  * live line on a terminal or as a line every {@link PROGRESS_LINE_MS} otherwise. Of steps running together (one
- * Task), the first one still running (the source) speaks for all.
+ * Task), the first one still running (the source) speaks for all, adding the bytes the others wrote so far.
  */
 export function progressPrinter(
   sink: ProgressSink | ((line: string) => void) = stderrSink(),
@@ -70,6 +70,15 @@ export function progressPrinter(
   const lastLine = new Map<string, number>();
   const lastText = new Map<string, string>();
   const finished = new Set<string>();
+  const latest = new Map<string, StepCounters>();
+  /** The bytes the other running steps (of the lead's Task) wrote so far: a formatter's file growing. */
+  const written = (lead: string) =>
+    [...started.keys()]
+      .filter((id) => id !== lead && !finished.has(id))
+      .map((id) => [id, latest.get(id)] as const)
+      .filter(([, c]) => (c?.bytesOut ?? 0) > 0)
+      .map(([id, c]) => `; ${id}: ${bytes(c?.bytesOut ?? 0)} out`)
+      .join('');
   return (e) => {
     switch (e.kind) {
       case 'job-started':
@@ -82,14 +91,16 @@ export function progressPrinter(
         break;
       case 'step-progress': {
         const c = e.counters;
+        latest.set(e.stepId, c);
         if (c.recordsIn + c.recordsOut + c.filesIn + c.filesOut + (c.pages ?? 0) === 0) break;
         const lead = [...started.keys()].find((id) => !finished.has(id));
         if (lead !== undefined && lead !== e.stepId) break;
         // The Task's time over all its invocations when the engine says it; else since this invocation started.
         const seconds = (e.elapsedMs ?? now() - (started.get(e.stepId) ?? now())) / 1000;
-        const key = progressText({ ...c }, 0);
+        const others = written(e.stepId);
+        const key = `${progressText({ ...c }, 0)}${others}`;
         if (lastText.get(e.stepId) === key) break;
-        const text = `  … ${e.stepId}: ${progressText(c, seconds)}`;
+        const text = `  … ${e.stepId}: ${progressText(c, seconds)}${others}`;
         if (out.live) out.live(text);
         else {
           if (now() - (lastLine.get(e.stepId) ?? Number.NEGATIVE_INFINITY) < PROGRESS_LINE_MS) break;

@@ -94,7 +94,8 @@ export function jobSummary(job: JobRecord | undefined, result: RunOutcome, state
         steps.map((s) => {
           const sides = stepSides(s);
           return [
-            `${s.stepId}${s.running ? ' (running)' : ''}`,
+            // Counters a step wrote while it ran are its last known ones once the job ended without it finishing.
+            `${s.stepId}${s.running ? (job.status === 'running' ? ' (running)' : ' (unfinished)') : ''}`,
             s.type,
             sides.in,
             sides.out,

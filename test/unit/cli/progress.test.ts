@@ -112,6 +112,35 @@ describe('progressPrinter', () => {
     // Assess
     expect(live).toEqual(['  … parse: 503 records out, 252/s, 3 rejected, 1 file(s) 2.0 KB in, 2 s so far']);
   });
+  it("adds to the lead's line the bytes the file steps of its Task wrote so far", () => {
+    // Prepare
+    const live: string[] = [];
+    const print = progressPrinter({ line: () => undefined, live: (l) => live.push(l) }, () => 0);
+    print({ kind: 'step-started', stepId: 'account', type: 'datasource.read.gigya.account', iteration: 0 });
+    print({ kind: 'step-started', stepId: 'dsv', type: 'file.format.dsv', iteration: 0 });
+
+    // Act
+    for (const [out, size] of [
+      [1_000, 0],
+      [2_000, 90_000],
+    ] as const) {
+      print({ kind: 'step-progress', stepId: 'account', counters: counters({ recordsOut: out }), elapsedMs: 1_000 });
+      print({
+        kind: 'step-progress',
+        stepId: 'dsv',
+        counters: counters({ recordsIn: out, filesOut: 1, bytesOut: size }),
+        elapsedMs: 1_000,
+      });
+    }
+    print({ kind: 'step-progress', stepId: 'account', counters: counters({ recordsOut: 2_000 }), elapsedMs: 1_000 });
+
+    // Assess
+    expect(live).toEqual([
+      '  … account: 1,000 records out, 1,000/s, 1 s so far',
+      '  … account: 2,000 records out, 2,000/s, 1 s so far',
+      '  … account: 2,000 records out, 2,000/s, 1 s so far; dsv: 87.9 KB out',
+    ]);
+  });
 });
 
 describe('finishedLine', () => {

@@ -145,6 +145,21 @@ describe('jobSummary', () => {
     expect(lines.some((l) => l.startsWith('dsv (running)  file.parse.dsv'))).toBe(true);
   });
 
+  it('marks a step whose job ended while it ran as unfinished, not running', () => {
+    // Prepare
+    const failed: JobRecord = {
+      ...job,
+      status: 'failed',
+      steps: { dsv: { ...(job.steps.dsv as StepSummary), running: true } },
+    };
+
+    // Act
+    const lines = jobSummary(failed, { jobId: job.id, status: 'failed' }).split('\n');
+
+    // Assess
+    expect(lines.some((l) => l.startsWith('dsv (unfinished)  file.parse.dsv'))).toBe(true);
+  });
+
   it('names every reason a delta window starts where it does, and marks a test run', () => {
     // Act
     const lines = [
