@@ -41,19 +41,18 @@ export function progressText(c: StepCounters, seconds: number): string {
   const expected = reading ? c.expected : undefined;
   if (expected !== undefined && expected > 0) {
     const share = Math.min(100, Math.floor((records / expected) * 100));
-    parts.push(`${count(records)} of ${count(expected)} records out (${share}%)`);
+    parts.push(`${count(records)} of ${count(expected)} records (${share}%)`);
   } else if (records > 0 || c.pages !== undefined) parts.push(`${count(records)} records ${reading ? 'out' : 'in'}`);
   if (c.pages !== undefined) parts.push(`${count(c.pages)} page${c.pages === 1 ? '' : 's'}`);
   const rate = seconds > 0 ? records / seconds : 0;
-  if (records > 0 && seconds > 0) parts.push(`${count(rate)}/s`);
+  parts.push(records > 0 && seconds > 0 ? `${count(rate)}/s after ${duration(seconds)}` : `after ${duration(seconds)}`);
+  if (expected !== undefined && rate > 0 && records < expected)
+    parts.push(`~${duration((expected - records) / rate)} left`);
   if (c.recordsRejected > 0) parts.push(`${count(c.recordsRejected)} rejected`);
   if (c.filesIn || c.bytesIn) parts.push(`${c.filesIn} file(s) ${bytes(c.bytesIn)} in`);
   if (c.filesOut || c.bytesOut) {
     if (c.bytesDelivered !== undefined) parts.push(`${c.filesOut} file(s) ${bytes(c.bytesDelivered)} delivered`);
     else parts.push(`${c.filesOut} file(s) ${bytes(c.bytesOut)} out`);
   }
-  parts.push(`${duration(seconds)} so far`);
-  if (expected !== undefined && rate > 0 && records < expected)
-    parts.push(`about ${duration((expected - records) / rate)} left`);
   return parts.join(', ');
 }

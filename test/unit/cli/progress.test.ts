@@ -40,8 +40,8 @@ describe('progressPrinter', () => {
     // Assess
     expect(lines).toEqual([
       '▶ account (datasource.read.gigya.account)',
-      '  … account: 8,000 records out, 2,000/s, 4 s so far',
-      '  … account: 28,000 records out, 2,000/s, 14 s so far',
+      '  … account: 8,000 records out, 2,000/s after 4 s',
+      '  … account: 28,000 records out, 2,000/s after 14 s',
     ]);
   });
 
@@ -67,8 +67,8 @@ describe('progressPrinter', () => {
 
     // Assess
     expect(live).toEqual([
-      '  … account: 50,000 of 200,000 records out (25%), 50 pages, 2,500/s, 20 s so far, about 60 s left',
-      '  … account: 150,000 of 200,000 records out (75%), 150 pages, 50/s, 50 min 0 s so far, about 16 min 40 s left',
+      '  … account: 50,000 of 200,000 records (25%), 50 pages, 2,500/s after 20 s, ~60 s left',
+      '  … account: 150,000 of 200,000 records (75%), 150 pages, 50/s after 50 min 0 s, ~16 min 40 s left',
     ]);
   });
 
@@ -90,7 +90,7 @@ describe('progressPrinter', () => {
     });
 
     // Assess
-    expect(live).toEqual(['  … account: 40,000 records out, 40 pages, 1,000/s, 40 s so far']);
+    expect(live).toEqual(['  … account: 40,000 records out, 40 pages, 1,000/s after 40 s']);
   });
 
   it('shows files and bytes of a file step while it runs, and speaks for the Task with its first running step', () => {
@@ -110,7 +110,7 @@ describe('progressPrinter', () => {
     });
 
     // Assess
-    expect(live).toEqual(['  … parse: 503 records out, 252/s, 3 rejected, 1 file(s) 2.0 KB in, 2 s so far']);
+    expect(live).toEqual(['  … parse: 503 records out, 252/s after 2 s, 3 rejected, 1 file(s) 2.0 KB in']);
   });
   it("adds to the lead's line the bytes the file steps of its Task wrote so far", () => {
     // Prepare
@@ -136,9 +136,9 @@ describe('progressPrinter', () => {
 
     // Assess
     expect(live).toEqual([
-      '  … account: 1,000 records out, 1,000/s, 1 s so far',
-      '  … account: 2,000 records out, 2,000/s, 1 s so far',
-      '  … account: 2,000 records out, 2,000/s, 1 s so far; dsv: 87.9 KB out',
+      '  … account: 1,000 records out, 1,000/s after 1 s',
+      '  … account: 2,000 records out, 2,000/s after 1 s',
+      '  … account: 2,000 records out, 2,000/s after 1 s; dsv: 87.9 KB out',
     ]);
   });
 });
