@@ -4,7 +4,7 @@
  * far; and the progress a continuing reader reports counts every invocation, not only the current one.
  */
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { StepCounters } from '../../../lib/core/refs.ts';
 import { validateText } from '../../../lib/dataflow/validate.ts';
 import { generateAccounts } from '../../../lib/local/gigya-accounts.ts';
@@ -118,6 +118,45 @@ describe('progress of a running job', () => {
     expect(job).toMatchObject({ totalRecords: ACCOUNTS, processedRecords: ACCOUNTS });
     expect(job.steps.account).toMatchObject({ recordsOut: ACCOUNTS, pages: ACCOUNTS / PAGE, expected: ACCOUNTS });
     for (const step of Object.values(job.steps)) expect(step.running).toBeUndefined();
+  });
+
+  it('logs a progress line as the step function does deployed, in the log but not in the job trace', async () => {
+    // Prepare
+    const { services } = local.env;
+    const gigya = emu as GigyaEmulator;
+    await services.s3.send(new CreateBucketCommand({ Bucket: BUCKET })).catch(() => undefined);
+    gigya.faults.latency('accounts.search', 50);
+    const written: string[] = [];
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+
+    // Act
+    let result: Awaited<ReturnType<typeof runLocal>>;
+    try {
+      result = await runLocal(exportFlow('progress-logged'), {
+        services,
+        registry: defaultRegistry(),
+        input: { fullExtract: true },
+        echo: true,
+        recordProgressMs: 100,
+      });
+    } finally {
+      stdout.mockRestore();
+      gigya.faults.clear();
+    }
+
+    // Assess
+    expect(result.status, JSON.stringify(result.error)).toBe('succeeded');
+    const progress = written
+      .flatMap((w) => w.split('\n'))
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { stepId?: string; message: string })
+      .filter((l) => l.stepId === 'account' && l.message.startsWith('progress: '));
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.at(-1)?.message).toMatch(/^progress: [\d,]+ of 3,000 records \(\d+%\), \d+ pages?, /);
+    expect(result.job?.trace.some((l) => l.includes('progress: ') && l.includes(' of 3,000 records'))).toBe(false);
   });
 
   it('counts files and bytes in and out of file steps, and gives each step of a Task its own time', async () => {
