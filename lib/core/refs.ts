@@ -63,6 +63,10 @@ export interface StepCounters {
   recordsDelivered?: number;
   /** What a file writer (`delivers: 'files'`) reported its target holds, in bytes; absent for other steps. */
   bytesDelivered?: number;
+  /** Pages a reader read so far, over all invocations (as it reported them: see StepOutput.progress). */
+  pages?: number;
+  /** Records a reader's source holds for the job, where the source says (Gigya's `totalCount`). */
+  expected?: number;
 }
 
 /** What a step invocation returns to the state machine. */
@@ -146,5 +150,10 @@ export function addCounters(a: StepCounters, b: StepCounters): StepCounters {
   // What a writer delivered is present only for writers; it adds up over invocations like the rest.
   for (const k of ['recordsDelivered', 'bytesDelivered'] as const)
     if (a[k] !== undefined || b[k] !== undefined) out[k] = (a[k] ?? 0) + (b[k] ?? 0);
+  // A reader reports where it stands over all its invocations: the latest report holds, it does not add up.
+  for (const k of ['pages', 'expected'] as const) {
+    const latest = b[k] ?? a[k];
+    if (latest !== undefined) out[k] = latest;
+  }
   return out;
 }

@@ -80,6 +80,21 @@ export interface StepOutput {
    * stops reading: what it emits beyond is discarded by the engine, but reading on would read what no one needs.
    */
   readonly remaining: number;
+  /**
+   * A reader reports how far it is in its source: the pages (API calls, files) read so far over all invocations
+   * of the step, and the records the source holds for this job when the source says so (Gigya's `totalCount`).
+   * The engine shows them in the live progress and the job record; records and bytes it counts itself. Optional:
+   * outputs that show no progress ignore it.
+   */
+  progress?(report: ReadProgress): void;
+}
+
+/** How far a reader is in its source (see StepOutput.progress). */
+export interface ReadProgress {
+  /** Pages read so far, over all invocations of the step. */
+  readonly pages?: number;
+  /** Records the source holds for this job, when it knows (the whole match, before any job limit). */
+  readonly total?: number;
 }
 
 /** The job a step runs in: identity, timing and the delta window. */

@@ -35,7 +35,10 @@ export class FileForward implements FileSink {
   /** Where the files go: the next step's driver, or the lanes that run the rest of the fused run. */
   consume: (file: InputFile) => Promise<void>;
   files = 0;
+  /** Bytes of the files the consumer read to their end. */
   bytes = 0;
+  /** Bytes written into the files so far, finished or not (progress while the step runs). */
+  written = 0;
   #queue: Promise<void> = Promise.resolve();
   #failure: unknown;
 
@@ -45,14 +48,19 @@ export class FileForward implements FileSink {
 
   create(name: string): Writable {
     let size = 0;
+    const forward = this;
     /** The consumer returned: what the writer still writes is not read. */
     let gone = false;
     // A little buffering is enough to keep both sides busy; the writer waits for the reader beyond it.
     const reading = new PassThrough({ highWaterMark: 256 * 1024 });
+    // The writer's failure reaches the reader through destroy(); a consumer that never opened the file (it failed
+    // first) has no listener, and the writer already reports that error.
+    reading.on('error', () => {});
     const writing = new Writable({
       highWaterMark: 256 * 1024,
       write(chunk: Buffer, _encoding, callback) {
         size += chunk.length;
+        forward.written += chunk.length;
         if (gone || reading.destroyed || reading.write(chunk)) {
           callback();
           return;

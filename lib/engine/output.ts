@@ -6,7 +6,7 @@
 import type { Writable } from 'node:stream';
 import { IdxError } from '../core/errors.ts';
 import type { SkippedFile, StepCounters } from '../core/refs.ts';
-import type { DataRecord, Kind, RecordError, StepLogger, StepOutput } from '../core/script.ts';
+import type { DataRecord, Kind, ReadProgress, RecordError, StepLogger, StepOutput } from '../core/script.ts';
 
 /** Receives NDJSON text in coalesced chunks. */
 export interface RecordSink {
@@ -177,6 +177,15 @@ export class EngineOutput implements StepOutput {
   /** Adds to the records a writer's target accepted (see StepOutput.deliveredRecords). */
   deliveredRecords(count: number): void {
     this.#opts.counters.recordsDelivered = (this.#opts.counters.recordsDelivered ?? 0) + count;
+  }
+
+  progress(report: ReadProgress): void {
+    // Counters travel in the state and the job record: only plain non-negative whole numbers go there.
+    const whole = (n: number | undefined) => (n !== undefined && Number.isSafeInteger(n) && n >= 0 ? n : undefined);
+    const pages = whole(report.pages);
+    const total = whole(report.total);
+    if (pages !== undefined) this.#opts.counters.pages = pages;
+    if (total !== undefined) this.#opts.counters.expected = total;
   }
 
   drop(_record: DataRecord): void {

@@ -233,6 +233,8 @@ export interface SearchContinuation {
   /** Records emitted by this step so far, over all invocations. */
   readonly emitted: number;
   readonly pages: number;
+  /** The first page's `totalCount`, so later invocations still report the total. */
+  readonly total?: number;
 }
 
 /**
@@ -255,6 +257,7 @@ export async function readWithCursor(args: {
   let cursorId = state?.cursorId;
   let emitted = state?.emitted ?? 0;
   let pages = state?.pages ?? 0;
+  let total = state?.total;
   const limit = args.limit ?? Number.POSITIVE_INFINITY;
   let slowest = 0;
   const firstPage = pages;
@@ -266,7 +269,14 @@ export async function readWithCursor(args: {
     }
     if (pages > firstPage && cursorId && Date.now() + Math.max(2 * slowest, 1000) >= ctx.deadline) {
       ctx.log.info(`${method}: time budget reached after ${emitted} records in ${pages} pages; continuing`);
-      return { continuation: { cursorId, emitted, pages } satisfies SearchContinuation };
+      return {
+        continuation: {
+          cursorId,
+          emitted,
+          pages,
+          ...(total === undefined ? {} : { total }),
+        } satisfies SearchContinuation,
+      };
     }
     const started = Date.now();
     const page = cursorId
@@ -277,7 +287,11 @@ export async function readWithCursor(args: {
           ...(args.params ? { params: args.params } : {}),
         });
     pages++;
-    if (pages === 1 && page.totalCount !== undefined) ctx.log.info(`${method}: ${page.totalCount} matching`);
+    if (pages === 1 && page.totalCount !== undefined) {
+      ctx.log.info(`${method}: ${page.totalCount} matching`);
+      total = page.totalCount;
+    }
+    out.progress?.({ pages, ...(total === undefined ? {} : { total }) });
     for (const r of page.results) {
       if (out.remaining <= 0 || emitted >= limit) break;
       out.emit(args.transform ? args.transform(r) : r);

@@ -66,8 +66,9 @@ const job: JobRecord = {
       recordsDropped: 0,
       filesIn: 1,
       bytesIn: 300,
-      filesOut: 0,
+      filesOut: 1,
       bytesOut: 0,
+      bytesDelivered: 300,
       durationMs: 30,
       invocations: 1,
       files: [{ name: 'sftp://idx@embedded/errors/e.csv', size: 300 }],
@@ -142,6 +143,55 @@ describe('jobSummary', () => {
         'limit:         reached at 10 records; whatever followed them was not read (not counted, not lost) [dsv]',
       ]),
     );
+  });
+
+  it('shows each side of a step in what it handles, records or files and bytes, and its own time', () => {
+    // Act
+    const lines = jobSummary(job, { jobId: job.id, status: 'succeeded' }).split('\n');
+
+    // Assess
+    const table = lines.slice(lines.findIndex((l) => l.startsWith('step ')));
+    expect(table.slice(0, 4)).toEqual([
+      'step            type                              in            out  rejected  dropped  invocations  own ms',
+      'sftp            datasource.read.sftp               -  1 file 2.0 KB         0        0            1      40',
+      'dsv             file.parse.dsv         1 file 2.0 KB             23         1        0            1      12',
+      'errors to sftp  datasource.write.sftp   1 file 300 B   1 file 300 B         0        0            1      30',
+    ]);
+  });
+
+  it('shows a running job with its counts so far and marks the steps still running', () => {
+    // Prepare
+    const running: JobRecord = {
+      ...job,
+      status: 'running',
+      endTime: undefined,
+      updateTime: '2026-01-02T04:00:05.000Z',
+      totalRecords: 200_000,
+      processedRecords: 52_000,
+      steps: { dsv: { ...(job.steps.dsv as StepSummary), running: true } },
+    };
+
+    // Act
+    const lines = jobSummary(running, { jobId: job.id, status: 'failed' }).split('\n');
+
+    // Assess
+    expect(lines[0]).toBe('job job-2 running, for 5.0 s — 52000 of 200000 records so far');
+    expect(lines.some((l) => l.startsWith('dsv (running)  file.parse.dsv'))).toBe(true);
+  });
+
+  it('marks a step whose job ended while it ran as unfinished, not running', () => {
+    // Prepare
+    const failed: JobRecord = {
+      ...job,
+      status: 'failed',
+      steps: { dsv: { ...(job.steps.dsv as StepSummary), running: true } },
+    };
+
+    // Act
+    const lines = jobSummary(failed, { jobId: job.id, status: 'failed' }).split('\n');
+
+    // Assess
+    expect(lines.some((l) => l.startsWith('dsv (unfinished)  file.parse.dsv'))).toBe(true);
   });
 
   it('names every reason a delta window starts where it does, and marks a test run', () => {
