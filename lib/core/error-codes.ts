@@ -582,7 +582,8 @@ export const ERROR_CODES = {
     action: 'Store the armored key (and its passphrase) as secrets and reference them with `${secret:NAME}`.',
   },
   IDX_PGP_UNSUPPORTED: {
-    summary: 'A PGP key or message uses an algorithm or feature identity-sync does not implement (named in the message).',
+    summary:
+      'A PGP key or message uses an algorithm or feature identity-sync does not implement (named in the message).',
     transience: 'permanent',
     seen: ['step'],
     action:

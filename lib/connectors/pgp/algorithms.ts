@@ -79,7 +79,10 @@ const CIPHER_NAMES: Record<number, string> = {
 export function cipher(id: number, usedFor: string): Cipher {
   const found = CIPHERS[id];
   if (found) return found;
-  throw unsupported(`the symmetric cipher of ${usedFor}`, `${CIPHER_NAMES[id] ?? 'unknown'} (symmetric algorithm ${id})`);
+  throw unsupported(
+    `the symmetric cipher of ${usedFor}`,
+    `${CIPHER_NAMES[id] ?? 'unknown'} (symmetric algorithm ${id})`,
+  );
 }
 
 /** Hash algorithm ids with their node:crypto names. */

@@ -48,7 +48,10 @@ function integrityError(): IdxError {
   return new IdxError(
     'IDX_PGP_FAILED',
     'the integrity check (modification detection code) of the encrypted data fails: the file was changed, cut or damaged',
-    { expected: 'a matching SHA-1 modification detection code at the end of the encrypted data', details: { check: 'mdc' } },
+    {
+      expected: 'a matching SHA-1 modification detection code at the end of the encrypted data',
+      details: { check: 'mdc' },
+    },
   );
 }
 
@@ -108,10 +111,21 @@ function hexId(id: Buffer): string {
 }
 
 /** Finds the session key: a PKESK for one of our key ids, or a hidden recipient (id 0) any key opens. */
-function sessionKey(pkesks: readonly EncryptedSessionKey[], keys: readonly PgpKey[], passwordOnly: boolean): SessionKey {
+function sessionKey(
+  pkesks: readonly EncryptedSessionKey[],
+  keys: readonly PgpKey[],
+  passwordOnly: boolean,
+): SessionKey {
   if (pkesks.length === 0) {
-    if (passwordOnly) throw unsupported('the encrypted data', 'a message encrypted with a password (SKESK packet) rather than to a key');
-    throw failed('the file holds no session key for a public key', 'a public-key encrypted session key before the encrypted data');
+    if (passwordOnly)
+      throw unsupported(
+        'the encrypted data',
+        'a message encrypted with a password (SKESK packet) rather than to a key',
+      );
+    throw failed(
+      'the file holds no session key for a public key',
+      'a public-key encrypted session key before the encrypted data',
+    );
   }
   let lastError: unknown;
   for (const pkesk of pkesks) {
@@ -197,12 +211,18 @@ class Verification {
       const key = verifiers.find((k) => issuer && k.keyId.equals(issuer));
       if (!key) continue;
       if (signature.type !== SignatureType.Binary) {
-        throw unsupported('checking the signature', `signature type 0x${signature.type.toString(16).padStart(2, '0')} (only binary signatures are checked)`);
+        throw unsupported(
+          'checking the signature',
+          `signature type 0x${signature.type.toString(16).padStart(2, '0')} (only binary signatures are checked)`,
+        );
       }
       const hash = this.#hashes.get(signature.hashAlgorithm);
       if (!hash) throw failed('a signature has no one-pass signature packet announcing its hash before the data');
       const digest = hash.copy().update(signatureTrailer(signature.hashedPart)).digest();
-      if (!digest.subarray(0, 2).equals(signature.digestStart) || !verifyDigest(key, signature.hashAlgorithm, digest, signature.mpis)) {
+      if (
+        !digest.subarray(0, 2).equals(signature.digestStart) ||
+        !verifyDigest(key, signature.hashAlgorithm, digest, signature.mpis)
+      ) {
         throw new IdxError('IDX_PGP_FAILED', `the signature by key ${hexId(key.keyId)} does not match the data`, {
           expected: 'a valid signature by verificationKey',
           details: { check: 'signature' },
@@ -241,7 +261,11 @@ async function* plaintextPackets(
     if (!header) return;
     switch (header.tag) {
       case Tag.CompressedData: {
-        if (state.compressed || state.literal) throw unsupported('the encrypted data', 'a compressed data packet inside compressed data or after the literal data');
+        if (state.compressed || state.literal)
+          throw unsupported(
+            'the encrypted data',
+            'a compressed data packet inside compressed data or after the literal data',
+          );
         state.compressed = true;
         const body = new ByteReader(packetBody(reader, header));
         const algorithm = await body.readByte();
@@ -251,7 +275,10 @@ async function* plaintextPackets(
           state.report.compression = algorithm === CompressionAlgorithm.Zip ? 'zip' : 'zlib';
           inner = inflate(remainingBytes(body), algorithm);
         } else if (algorithm === CompressionAlgorithm.Bzip2) {
-          throw unsupported('the compression', 'BZip2 (compression algorithm 3); encrypt with ZIP or ZLIB (gpg --compress-algo zlib)');
+          throw unsupported(
+            'the compression',
+            'BZip2 (compression algorithm 3); encrypt with ZIP or ZLIB (gpg --compress-algo zlib)',
+          );
         } else throw unsupported('the compression', `compression algorithm ${algorithm}`);
         yield* plaintextPackets(new ByteReader(inner), state);
         break;
@@ -270,7 +297,8 @@ async function* plaintextPackets(
         break;
       }
       case Tag.LiteralData: {
-        if (state.literal) throw failed('the encrypted data holds more than one literal data packet', 'one literal data packet');
+        if (state.literal)
+          throw failed('the encrypted data holds more than one literal data packet', 'one literal data packet');
         state.literal = true;
         const body = new ByteReader(packetBody(reader, header));
         await body.readExact(1, 'the literal data header');
@@ -288,7 +316,10 @@ async function* plaintextPackets(
         await skipPacketBody(reader, header);
         break;
       default:
-        throw failed(`the encrypted data holds an unexpected packet (tag ${header.tag})`, 'compressed, literal or signature packets');
+        throw failed(
+          `the encrypted data holds an unexpected packet (tag ${header.tag})`,
+          'compressed, literal or signature packets',
+        );
     }
   }
 }
@@ -325,12 +356,14 @@ export async function* decryptStream(
           });
         }
       }
-      if (!(await reader.atEnd())) throw failed('the file holds data after the encrypted data', 'one encrypted message');
+      if (!(await reader.atEnd()))
+        throw failed('the file holds data after the encrypted data', 'one encrypted message');
       return;
     }
     switch (header.tag) {
       case Tag.PublicKeyEncryptedSessionKey:
-        if (pkesks.length >= MAX_RECIPIENTS) throw failed(`the file has more than ${MAX_RECIPIENTS} session key packets`);
+        if (pkesks.length >= MAX_RECIPIENTS)
+          throw failed(`the file has more than ${MAX_RECIPIENTS} session key packets`);
         pkesks.push(readPkesk(await readPacketBody(reader, header, MAX_SMALL_PACKET, 'a session key packet')));
         break;
       case Tag.SymmetricKeyEncryptedSessionKey:
@@ -352,9 +385,15 @@ export async function* decryptStream(
       case Tag.CompressedData:
       case Tag.OnePassSignature:
       case Tag.Signature:
-        throw failed(`the file is not encrypted: it starts with a packet of tag ${header.tag}`, 'an OpenPGP encrypted message');
+        throw failed(
+          `the file is not encrypted: it starts with a packet of tag ${header.tag}`,
+          'an OpenPGP encrypted message',
+        );
       default:
-        throw failed(`the file holds an unexpected packet (tag ${header.tag}) before the encrypted data`, 'an OpenPGP encrypted message');
+        throw failed(
+          `the file holds an unexpected packet (tag ${header.tag}) before the encrypted data`,
+          'an OpenPGP encrypted message',
+        );
     }
   }
 }

@@ -52,7 +52,10 @@ async function* plaintextPackets(source: AsyncIterable<Uint8Array>, options: Enc
   const signer = options.signer;
   const hash = signer ? createHash(hashName(SIGNATURE_HASH, 'the signature')) : undefined;
   if (signer) {
-    yield packet(Tag.OnePassSignature, onePassSignature(SignatureType.Binary, SIGNATURE_HASH, signer.algorithm, signer.keyId));
+    yield packet(
+      Tag.OnePassSignature,
+      onePassSignature(SignatureType.Binary, SIGNATURE_HASH, signer.algorithm, signer.keyId),
+    );
   }
   yield* streamedPacket(Tag.LiteralData, literalBody(source, options.fileName, seconds, hash));
   if (signer && hash) {
@@ -65,7 +68,13 @@ async function* plaintextPackets(source: AsyncIterable<Uint8Array>, options: Enc
     const unhashed = Buffer.concat([Buffer.from([9, SubpacketType.Issuer]), signer.keyId]);
     yield packet(
       Tag.Signature,
-      Buffer.concat([signed, uint16(unhashed.length), unhashed, digest.subarray(0, 2), signDigest(signer, SIGNATURE_HASH, digest)]),
+      Buffer.concat([
+        signed,
+        uint16(unhashed.length),
+        unhashed,
+        digest.subarray(0, 2),
+        signDigest(signer, SIGNATURE_HASH, digest),
+      ]),
     );
   }
 }

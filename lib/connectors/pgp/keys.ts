@@ -187,7 +187,9 @@ function readSecretNumbers(material: KeyMaterial, clear: Buffer, checkSize: numb
   const numbers = clear.subarray(0, clear.length - checkSize);
   const expected = clear.subarray(clear.length - checkSize);
   const actual =
-    check === 'sha1' ? createHash('sha1').update(numbers).digest() : uint16(numbers.reduce((s, b) => (s + b) & 0xffff, 0));
+    check === 'sha1'
+      ? createHash('sha1').update(numbers).digest()
+      : uint16(numbers.reduce((s, b) => (s + b) & 0xffff, 0));
   if (clear.length < checkSize || !actual.equals(expected)) {
     throw new IdxError('IDX_PGP_KEY', 'the secret key does not unlock: the passphrase is wrong or the key is damaged', {
       expected: 'the passphrase the key was protected with',
@@ -271,7 +273,9 @@ export function readCertificates(text: string, kind: 'public' | 'private'): Cert
     for (const p of parsePackets(block.data, `the ${block.type}`)) {
       if (p.tag === Tag.PublicKey || p.tag === Tag.SecretKey) {
         if ((p.tag === Tag.SecretKey) !== (kind === 'private')) {
-          throw keyError(`a ${p.tag === Tag.SecretKey ? 'secret' : 'public'} key packet was found in the ${block.type}`);
+          throw keyError(
+            `a ${p.tag === Tag.SecretKey ? 'secret' : 'public'} key packet was found in the ${block.type}`,
+          );
         }
         current = { primary: readKeyPacket(p.tag, p.body), subkeys: [], userIds: [] };
         target = current.primary;
@@ -313,7 +317,10 @@ export function unlock(cert: Certificate, passphrase: string): void {
     } catch (error) {
       if (error instanceof IdxError) throw error;
       // A wrong passphrase can also make the cipher or the number parser fail: report it the same way.
-      throw new IdxError('IDX_PGP_KEY', 'the secret key does not unlock: the passphrase is wrong or the key is damaged');
+      throw new IdxError(
+        'IDX_PGP_KEY',
+        'the secret key does not unlock: the passphrase is wrong or the key is damaged',
+      );
     }
   }
 }
@@ -357,7 +364,8 @@ export function signingKey(cert: Certificate, now = Date.now() / 1000): PgpKey {
   const candidates = [...cert.subkeys, cert.primary].filter((k) => usable(k, now) && flagged(k) && !k.stub);
   candidates.sort((a, b) => b.created - a.created);
   const supported = candidates.find(
-    (k) => (k.material.kind === 'rsa' && k.algorithm !== PublicKeyAlgorithm.RsaEncrypt) || k.material.kind === 'ed25519',
+    (k) =>
+      (k.material.kind === 'rsa' && k.algorithm !== PublicKeyAlgorithm.RsaEncrypt) || k.material.kind === 'ed25519',
   );
   if (supported) return supported;
   const first = candidates[0];

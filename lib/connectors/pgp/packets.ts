@@ -64,7 +64,9 @@ export async function readPacketHeader(reader: ByteReader): Promise<PacketHeader
   const first = await reader.readByte();
   if (first === undefined) return undefined;
   if ((first & 0x80) === 0) {
-    throw packetError(`byte 0x${first.toString(16).padStart(2, '0')} at offset ${reader.consumed - 1} is no packet header`);
+    throw packetError(
+      `byte 0x${first.toString(16).padStart(2, '0')} at offset ${reader.consumed - 1} is no packet header`,
+    );
   }
   if (first & 0x40) {
     const tag = first & 0x3f;
@@ -95,7 +97,8 @@ export async function* packetBody(reader: ByteReader, header: PacketHeader): Asy
     let left = length.bytes;
     while (left > 0) {
       const piece = await reader.readSome(Math.min(left, PIECE));
-      if (piece === undefined) throw truncated(`the body of a packet (tag ${header.tag})`, length.bytes, length.bytes - left);
+      if (piece === undefined)
+        throw truncated(`the body of a packet (tag ${header.tag})`, length.bytes, length.bytes - left);
       left -= piece.length;
       yield piece;
     }
@@ -107,7 +110,12 @@ export async function* packetBody(reader: ByteReader, header: PacketHeader): Asy
 }
 
 /** Reads a whole packet body into memory, refusing one longer than `max` bytes (key material, signatures). */
-export async function readPacketBody(reader: ByteReader, header: PacketHeader, max: number, what: string): Promise<Buffer> {
+export async function readPacketBody(
+  reader: ByteReader,
+  header: PacketHeader,
+  max: number,
+  what: string,
+): Promise<Buffer> {
   const parts: Buffer[] = [];
   let size = 0;
   for await (const piece of packetBody(reader, header)) {

@@ -51,7 +51,6 @@ function modInverse(a: bigint, m: bigint): bigint {
 
 type Rsa = Extract<KeyMaterial, { kind: 'rsa' }>;
 type Cv25519 = Extract<KeyMaterial, { kind: 'cv25519' }>;
-type Ed25519 = Extract<KeyMaterial, { kind: 'ed25519' }>;
 
 function rsaPublic(m: Rsa): KeyObject {
   return createPublicKey({ key: { kty: 'RSA', n: b64url(m.n), e: b64url(m.e) }, format: 'jwk' });
@@ -190,7 +189,10 @@ export function decryptSessionKey(key: PgpKey, fields: Buffer): SessionKey {
     if (error instanceof IdxError && error.code !== 'IDX_PGP_FAILED') throw error;
     throw failedSessionKey();
   }
-  throw unsupported('decrypting a session key', key.material.kind === 'unsupported' ? key.material.name : publicKeyName(key.algorithm));
+  throw unsupported(
+    'decrypting a session key',
+    key.material.kind === 'unsupported' ? key.material.name : publicKeyName(key.algorithm),
+  );
 }
 
 /** ASN.1 DigestInfo prefixes of EMSA-PKCS1-v1_5 (RFC 8017 §9.2), by OpenPGP hash id. */
@@ -239,8 +241,14 @@ export function verifyDigest(key: PgpKey, hashAlgorithm: number, digest: Buffer,
   if (m.kind === 'ed25519') {
     const [r, s] = mpis;
     if (!r || !s || r.length > 32 || s.length > 32) return false;
-    const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(m.point.subarray(1)) }, format: 'jwk' });
+    const publicKey = createPublicKey({
+      key: { kty: 'OKP', crv: 'Ed25519', x: b64url(m.point.subarray(1)) },
+      format: 'jwk',
+    });
     return verify(null, digest, publicKey, Buffer.concat([leftPad(r, 32), leftPad(s, 32)]));
   }
-  throw unsupported('checking a signature', key.material.kind === 'unsupported' ? key.material.name : publicKeyName(key.algorithm));
+  throw unsupported(
+    'checking a signature',
+    key.material.kind === 'unsupported' ? key.material.name : publicKeyName(key.algorithm),
+  );
 }

@@ -5,7 +5,12 @@ import type { BufferReader } from './bytes.ts';
 
 /** A parsed S2K specifier. */
 export type S2k =
-  | { readonly type: 'simple' | 'salted' | 'iterated'; readonly hash: number; readonly salt: Buffer; readonly count: number }
+  | {
+      readonly type: 'simple' | 'salted' | 'iterated';
+      readonly hash: number;
+      readonly salt: Buffer;
+      readonly count: number;
+    }
   /** A GnuPG stub: the secret part is not in the key (exported with --export-secret-subkeys, or on a card). */
   | { readonly type: 'gnu-dummy' };
 

@@ -125,6 +125,11 @@ export function hashedPart(
 }
 
 /** A one-pass signature packet body (RFC 4880 §5.4), announcing the signature that follows the data. */
-export function onePassSignature(type: number, hashAlgorithm: number, publicKeyAlgorithm: number, keyId: Buffer): Buffer {
+export function onePassSignature(
+  type: number,
+  hashAlgorithm: number,
+  publicKeyAlgorithm: number,
+  keyId: Buffer,
+): Buffer {
   return Buffer.concat([Buffer.from([3, type, hashAlgorithm, publicKeyAlgorithm]), keyId, Buffer.from([1])]);
 }
