@@ -1,0 +1,224 @@
+/**
+ * The OpenPGP implementation against the real GnuPG (`gpg`, in a temporary GNUPGHOME): what we encrypt gpg
+ * decrypts, what gpg encrypts we decrypt, and what we refuse we refuse with a code.
+ */
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decryptStream } from '../../../lib/connectors/pgp/decrypt.ts';
+import { encryptStream } from '../../../lib/connectors/pgp/encrypt.ts';
+import { allKeys, encryptionKey, readCertificates, signingKey, unlock } from '../../../lib/connectors/pgp/keys.ts';
+import { copyToFile } from '../../../lib/scripts/util/io.ts';
+import { GnuPgHome } from '../../support/gnupg.ts';
+
+/** Yields `data` in pieces of an odd size, so every parser meets structures split across chunks. */
+async function* pieces(data: Buffer, size = 1009): AsyncGenerator<Buffer> {
+  for (let at = 0; at < data.length; at += size) yield data.subarray(at, at + size);
+}
+
+async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of stream) parts.push(part);
+  return Buffer.concat(parts);
+}
+
+function encryptFor(publicKeys: string, data: Buffer, armor = false): Promise<Buffer> {
+  const recipients = readCertificates(publicKeys, 'public').map((c) => encryptionKey(c));
+  return collect(encryptStream(pieces(data), { recipients, fileName: 'accounts.csv', date: new Date(), armor }));
+}
+
+function unlockedKeys(privateKey: string, passphrase: string) {
+  const certificates = readCertificates(privateKey, 'private');
+  for (const certificate of certificates) unlock(certificate, passphrase);
+  return certificates.flatMap(allKeys);
+}
+
+function decryptWith(privateKey: string, passphrase: string, message: Buffer): Promise<Buffer> {
+  return collect(decryptStream(pieces(message), { keys: unlockedKeys(privateKey, passphrase) }));
+}
+
+const CSV = Buffer.from(`UID,MAIL\n${'u1,zoë@example.com 🚀\n'.repeat(40_000)}`);
+const PASS = 'correct horse';
+
+describe('OpenPGP interoperability with GnuPG', () => {
+  let gpg: GnuPgHome;
+  let other: GnuPgHome;
+  beforeAll(() => {
+    gpg = new GnuPgHome();
+    other = new GnuPgHome();
+    gpg.generateRsa('rsa2048@example.com', 2048, PASS);
+    gpg.generateRsa('rsa3072@example.com', 3072, PASS);
+    gpg.generate('cv25519@example.com', PASS);
+    other.generate('second@example.com', PASS);
+  }, 240_000);
+  afterAll(() => {
+    gpg?.dispose();
+    other?.dispose();
+  });
+
+  /** gpg's decryption of a message in `home`, with the keys' passphrase. */
+  function gpgDecrypt(home: GnuPgHome, message: Buffer, name: string): Buffer {
+    writeFileSync(join(home.home, name), message);
+    return home.run(['--decrypt', join(home.home, name)], undefined, PASS);
+  }
+
+  function gpgEncrypt(email: string, data: Buffer, extra: string[] = []): Buffer {
+    return gpg.run(['--encrypt', '--trust-model', 'always', '--recipient', email, ...extra, '--output', '-'], data);
+  }
+
+  it('encrypts to RSA-2048, RSA-3072 and cv25519 keys so that gpg decrypts byte for byte, binary and armored', async () => {
+    for (const email of ['rsa2048@example.com', 'rsa3072@example.com', 'cv25519@example.com']) {
+      // Prepare
+      const publicKey = gpg.publicKey(email);
+
+      // Act
+      const binary = await encryptFor(publicKey, CSV);
+      const armored = await encryptFor(publicKey, CSV, true);
+
+      // Assess
+      expect(binary.includes(Buffer.from('zoë@example.com'))).toBe(false);
+      expect(gpgDecrypt(gpg, binary, `${email}.pgp`).equals(CSV)).toBe(true);
+      expect(armored.toString('latin1')).toMatch(/^-----BEGIN PGP MESSAGE-----\n/);
+      expect(gpgDecrypt(gpg, armored, `${email}.asc`).equals(CSV)).toBe(true);
+    }
+  });
+
+  it('encrypts one message for two recipients with one session key packet each, and each decrypts it alone', async () => {
+    // Prepare: two homes, each holding only its own secret key.
+    const keys = `${gpg.publicKey('rsa2048@example.com')}\n${other.publicKey('second@example.com')}`;
+
+    // Act
+    const message = await encryptFor(keys, CSV);
+    const packets = other.run(['--list-packets'], message, PASS).toString();
+
+    // Assess
+    expect(packets.match(/:pubkey enc packet:/g)).toHaveLength(2);
+    expect(gpgDecrypt(gpg, message, 'both-a.pgp').equals(CSV)).toBe(true);
+    expect(gpgDecrypt(other, message, 'both-b.pgp').equals(CSV)).toBe(true);
+  });
+
+  it('decrypts gpg’s default, ZIP, ZLIB, uncompressed and armored messages with passphrase-protected keys', async () => {
+    for (const email of ['rsa2048@example.com', 'rsa3072@example.com', 'cv25519@example.com']) {
+      // Prepare
+      const privateKey = gpg.privateKey(email, PASS);
+      const messages = [
+        gpgEncrypt(email, CSV),
+        gpgEncrypt(email, CSV, ['--compress-algo', 'zip']),
+        gpgEncrypt(email, CSV, ['--compress-algo', 'zlib']),
+        gpgEncrypt(email, CSV, ['--compress-algo', 'none']),
+        gpgEncrypt(email, CSV, ['--armor', '--cipher-algo', 'AES128']),
+      ];
+
+      // Act
+      const decrypted = await Promise.all(messages.map((m) => decryptWith(privateKey, PASS, m)));
+
+      // Assess
+      expect(decrypted.map((d) => d.equals(CSV))).toEqual([true, true, true, true, true]);
+    }
+  });
+
+  it('refuses gpg’s --rfc2440 output, the old CFB encryption without integrity check, with IDX_PGP_UNSUPPORTED', async () => {
+    // Prepare
+    const old = gpgEncrypt('cv25519@example.com', CSV, ['--rfc2440']);
+
+    // Act
+    const result = decryptWith(gpg.privateKey('cv25519@example.com', PASS), PASS, old);
+
+    // Assess
+    await expect(result).rejects.toMatchObject({
+      code: 'IDX_PGP_UNSUPPORTED',
+      message: expect.stringContaining('without a modification detection code'),
+    });
+  });
+
+  it('refuses BZip2-compressed data with IDX_PGP_UNSUPPORTED naming BZip2', async () => {
+    // Prepare
+    const bzip2 = gpgEncrypt('cv25519@example.com', CSV, ['--compress-algo', 'bzip2']);
+
+    // Act
+    const result = decryptWith(gpg.privateKey('cv25519@example.com', PASS), PASS, bzip2);
+
+    // Assess
+    await expect(result).rejects.toMatchObject({
+      code: 'IDX_PGP_UNSUPPORTED',
+      message: expect.stringContaining('BZip2'),
+    });
+  });
+
+  it('fails a tampered ciphertext with IDX_PGP_FAILED at its integrity check and leaves the output unfinished', async () => {
+    // Prepare: uncompressed, so the change decrypts to changed data that only the MDC catches.
+    const tampered = gpgEncrypt('rsa2048@example.com', CSV, ['--compress-algo', 'none']);
+    tampered[tampered.length - 1000]! ^= 0x01;
+    let written = 0;
+    let finished = false;
+    const target = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        written += chunk.length;
+        callback();
+      },
+      final(callback) {
+        finished = true;
+        callback();
+      },
+    });
+    const keys = unlockedKeys(gpg.privateKey('rsa2048@example.com', PASS), PASS);
+
+    // Act
+    const result = copyToFile(decryptStream(pieces(tampered), { keys }), target);
+
+    // Assess: data streamed before the check failed, and the file was destroyed, never finished.
+    await expect(result).rejects.toMatchObject({ code: 'IDX_PGP_FAILED', details: { check: 'mdc' } });
+    expect(written).toBeGreaterThan(CSV.length / 2);
+    expect(finished).toBe(false);
+    expect(target.destroyed).toBe(true);
+  });
+
+  it('signs with RSA so that gpg reports a good signature, and checks gpg’s RSA signature', async () => {
+    // Prepare
+    const signer = readCertificates(gpg.privateKey('rsa3072@example.com', PASS), 'private')[0]!;
+    unlock(signer, PASS);
+    const recipients = readCertificates(gpg.publicKey('rsa2048@example.com'), 'public').map((c) => encryptionKey(c));
+    const signedByGpg = gpg.run(
+      [
+        '--sign',
+        '--local-user',
+        'rsa3072@example.com',
+        ...['--encrypt', '--trust-model', 'always'],
+        '--recipient',
+        'rsa2048@example.com',
+        '--output',
+        '-',
+      ],
+      CSV,
+      PASS,
+    );
+    const verifiers = readCertificates(gpg.publicKey('rsa3072@example.com'), 'public').flatMap(allKeys);
+    const keys = unlockedKeys(gpg.privateKey('rsa2048@example.com', PASS), PASS);
+
+    // Act
+    const ours = await collect(
+      encryptStream(pieces(CSV), {
+        recipients,
+        signer: signingKey(signer),
+        fileName: 'x',
+        date: new Date(),
+        armor: false,
+      }),
+    );
+    writeFileSync(join(gpg.home, 'signed.pgp'), ours);
+    const status = gpg
+      .run(
+        ['--status-fd', '1', '--decrypt', '--output', join(gpg.home, 'signed.out'), join(gpg.home, 'signed.pgp')],
+        undefined,
+        PASS,
+      )
+      .toString();
+    const theirs = await collect(decryptStream(pieces(signedByGpg), { keys, verifiers }));
+
+    // Assess
+    expect(status).toMatch(/\[GNUPG:\] GOODSIG [0-9A-F]+ Test <rsa3072@example.com>/);
+    expect(createHash('sha256').update(theirs).digest('hex')).toBe(createHash('sha256').update(CSV).digest('hex'));
+  });
+});
