@@ -121,7 +121,8 @@ export async function* dearmor(source: AsyncIterable<Uint8Array>, type: string):
         if (preamble > MAX_PREAMBLE) throw armorError('no BEGIN line within the first 64 KiB');
         const begin = /^-----BEGIN PGP ([A-Z0-9 ,/]+)-----$/.exec(line);
         if (begin) {
-          if (begin[1] !== type) throw armorError(`expected a ${type} block`, `a ${begin[1]} block`);
+          if (begin[1] !== type)
+            throw armorError(`expected a ${type} block, found a ${begin[1]} block`, `a ${begin[1]} block`);
           state = 'headers';
           preamble = 0;
         }
