@@ -16,7 +16,8 @@ export const fileDecryptPgp = defineScript({
   summary: 'Decrypts PGP-encrypted files (binary or armored) with a private key; `x.csv.pgp` becomes `x.csv`.',
   description:
     'Reads what GnuPG and other OpenPGP tools write. The `.pgp`, `.gpg` or `.asc` suffix is removed from the ' +
-    'name. With verificationKey the file must carry a valid signature by that key, otherwise the step fails. ' +
+    'name. With verificationKey the file must carry a valid signature by that key, otherwise the step fails; ' +
+    'without it, signatures are not checked. See docs/pgp.md for the algorithms read and those refused. ' +
     'Streaming: decrypted data flows on while the file is read, and the integrity check (and signature check) ' +
     'at the end of the file fails the step when it does not hold, so a tampered file never completes.',
   consumes: 'files',

@@ -11,7 +11,7 @@ export const fileEncryptPgp = defineScript({
   description:
     'Standard OpenPGP (RFC 4880 / 9580) messages that GnuPG and other PGP tools decrypt: AES-256 with an ' +
     'integrity check, for each key in publicKey. With signingKey the content is also signed, so the receiver ' +
-    'can check who sent it. Streaming: memory does not grow with the file size.',
+    'can check who sent it. Streaming: memory does not grow with the file size. See docs/pgp.md.',
   consumes: 'files',
   produces: 'files',
   readsOnce: true,

@@ -63,6 +63,9 @@ const CIPHERS: Record<number, Cipher> = {
   7: { id: 7, name: 'AES-128', keySize: 16, blockSize: 16, cfb: 'aes-128-cfb' },
   8: { id: 8, name: 'AES-192', keySize: 24, blockSize: 16, cfb: 'aes-192-cfb' },
   9: { id: 9, name: 'AES-256', keySize: 32, blockSize: 16, cfb: 'aes-256-cfb' },
+  11: { id: 11, name: 'Camellia-128', keySize: 16, blockSize: 16, cfb: 'camellia-128-cfb' },
+  12: { id: 12, name: 'Camellia-192', keySize: 24, blockSize: 16, cfb: 'camellia-192-cfb' },
+  13: { id: 13, name: 'Camellia-256', keySize: 32, blockSize: 16, cfb: 'camellia-256-cfb' },
 };
 
 const CIPHER_NAMES: Record<number, string> = {
@@ -70,9 +73,6 @@ const CIPHER_NAMES: Record<number, string> = {
   3: 'CAST5',
   4: 'Blowfish',
   10: 'Twofish',
-  11: 'Camellia-128',
-  12: 'Camellia-192',
-  13: 'Camellia-256',
 };
 
 /** The cipher of an id, or IDX_PGP_UNSUPPORTED naming it. */
