@@ -83,8 +83,9 @@ async function* binary(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer
       };
     },
   };
-  // A packet header has its top bit set; armor starts with text.
-  if (((head[0] as number) & 0x80) !== 0) {
+  // A packet header has its top bit set; armor starts with text (perhaps after a UTF-8 byte order mark).
+  const bom = head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf;
+  if (((head[0] as number) & 0x80) !== 0 && !bom) {
     for await (const chunk of rest) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   } else {
     yield* dearmor(rest, 'MESSAGE');

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileDecryptPgp } from '../../../lib/scripts/file.decrypt.pgp.ts';
-import { runScript } from '../../../lib/testing/harness.ts';
+import { runScript, runScriptSliced } from '../../../lib/testing/harness.ts';
 import { GnuPgHome } from '../../support/gnupg.ts';
 
 describe('file.decrypt.pgp', () => {
@@ -95,5 +95,43 @@ describe('file.decrypt.pgp', () => {
     const wrong = runScript(fileDecryptPgp, params, { files: [], secrets: { ...secrets, PGP_PASS: 'wrong horse' } });
     await expect(wrong).rejects.toMatchObject({ code: 'IDX_PGP_KEY', location: { param: 'privateKey' } });
     await expect(wrong).rejects.not.toMatchObject({ message: expect.stringContaining('wrong horse') });
+  });
+
+  it('decrypts with a tiny invocation budget, one file per invocation, to the same files as in one run', async () => {
+    // Prepare
+    const encrypt = (data: string) =>
+      gpg.run(['--encrypt', '--recipient', 'importer@example.com', '--trust-model', 'always', '--output', '-'], data);
+    const files = [
+      { name: 'a.csv.gpg', content: encrypt(`UID\n${'a\n'.repeat(10_000)}`) },
+      { name: 'b.csv.gpg', content: encrypt(`UID\n${'b\n'.repeat(10_000)}`) },
+    ];
+
+    // Act
+    const whole = await runScript(fileDecryptPgp, params, { files, secrets });
+    const sliced = await runScriptSliced(fileDecryptPgp, params, { files, secrets });
+
+    // Assess
+    expect(sliced.files.map((f) => [f.name, f.content.toString()])).toEqual(
+      whole.files.map((f) => [f.name, f.content.toString()]),
+    );
+    expect(whole.files.map((f) => f.name)).toEqual(['a.csv', 'b.csv']);
+  });
+
+  it('refuses the old encryption without integrity check (gpg --rfc2440) with IDX_PGP_UNSUPPORTED naming the file', async () => {
+    // Prepare
+    const old = gpg.run(
+      ['--encrypt', '--rfc2440', '--recipient', 'importer@example.com', '--trust-model', 'always', '--output', '-'],
+      'old,style\n',
+    );
+
+    // Act
+    const result = runScript(fileDecryptPgp, params, { files: [{ name: 'old.pgp', content: old }], secrets });
+
+    // Assess
+    await expect(result).rejects.toMatchObject({
+      code: 'IDX_PGP_UNSUPPORTED',
+      message: expect.stringContaining('old.pgp'),
+      location: { stepId: 'file.decrypt.pgp' },
+    });
   });
 });
