@@ -1,4 +1,5 @@
 /** OpenPGP algorithm identifiers (RFC 9580 §9) and what node:crypto calls them. */
+import { getCiphers } from 'node:crypto';
 import { IdxError } from '../../core/errors.ts';
 
 /** The error for an algorithm or feature this implementation does not handle, naming what was found. */
@@ -59,7 +60,10 @@ export interface Cipher {
 export const SymmetricAlgorithm = { TripleDes: 2, Cast5: 3, Aes128: 7, Aes192: 8, Aes256: 9 } as const;
 
 const CIPHERS: Record<number, Cipher> = {
+  1: { id: 1, name: 'IDEA', keySize: 16, blockSize: 8, cfb: 'idea-cfb' },
   2: { id: 2, name: 'TripleDES', keySize: 24, blockSize: 8, cfb: 'des-ede3-cfb' },
+  3: { id: 3, name: 'CAST5', keySize: 16, blockSize: 8, cfb: 'cast5-cfb' },
+  4: { id: 4, name: 'Blowfish', keySize: 16, blockSize: 8, cfb: 'bf-cfb' },
   7: { id: 7, name: 'AES-128', keySize: 16, blockSize: 16, cfb: 'aes-128-cfb' },
   8: { id: 8, name: 'AES-192', keySize: 24, blockSize: 16, cfb: 'aes-192-cfb' },
   9: { id: 9, name: 'AES-256', keySize: 32, blockSize: 16, cfb: 'aes-256-cfb' },
@@ -68,21 +72,32 @@ const CIPHERS: Record<number, Cipher> = {
   13: { id: 13, name: 'Camellia-256', keySize: 32, blockSize: 16, cfb: 'camellia-256-cfb' },
 };
 
-const CIPHER_NAMES: Record<number, string> = {
-  1: 'IDEA',
-  3: 'CAST5',
-  4: 'Blowfish',
-  10: 'Twofish',
-};
+const CIPHER_NAMES: Record<number, string> = { 10: 'Twofish' };
 
-/** The cipher of an id, or IDX_PGP_UNSUPPORTED naming it. */
+/** The ciphers this Node.js offers; CAST5, Blowfish and IDEA only with OpenSSL's legacy provider. */
+let available: ReadonlySet<string> | undefined;
+
+/**
+ * The cipher of an id, or IDX_PGP_UNSUPPORTED naming it. CAST5 (GnuPG 1.x's default), Blowfish and IDEA are in
+ * OpenSSL's legacy provider, which Node.js loads with `--openssl-legacy-provider`; without it they are refused
+ * with that hint.
+ */
 export function cipher(id: number, usedFor: string): Cipher {
   const found = CIPHERS[id];
-  if (found) return found;
-  throw unsupported(
-    `the symmetric cipher of ${usedFor}`,
-    `${CIPHER_NAMES[id] ?? 'unknown'} (symmetric algorithm ${id})`,
-  );
+  if (!found) {
+    throw unsupported(
+      `the symmetric cipher of ${usedFor}`,
+      `${CIPHER_NAMES[id] ?? 'unknown'} (symmetric algorithm ${id})`,
+    );
+  }
+  available ??= new Set(getCiphers());
+  if (!available.has(found.cfb)) {
+    throw unsupported(
+      `the symmetric cipher of ${usedFor}`,
+      `${found.name} (symmetric algorithm ${id}), which Node.js offers only with OpenSSL's legacy provider (NODE_OPTIONS=--openssl-legacy-provider)`,
+    );
+  }
+  return found;
 }
 
 /** Hash algorithm ids with their node:crypto names. */

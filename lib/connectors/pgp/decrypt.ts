@@ -332,6 +332,19 @@ export async function* decryptStream(
   report: DecryptReport = { signatures: 0, verified: 0 },
 ): AsyncGenerator<Buffer> {
   const reader = new ByteReader(binary(source));
+  try {
+    yield* readMessage(reader, options, report);
+  } finally {
+    // Stopped early (the consumer failed, or the message did): the source is closed, not left open.
+    await reader.close();
+  }
+}
+
+async function* readMessage(
+  reader: ByteReader,
+  options: DecryptOptions,
+  report: DecryptReport,
+): AsyncGenerator<Buffer> {
   const pkesks: EncryptedSessionKey[] = [];
   let passwordOnly = false;
   for (;;) {

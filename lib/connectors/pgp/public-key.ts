@@ -157,6 +157,16 @@ export function encryptSessionKey(recipient: PgpKey, session: SessionKey): Buffe
 /** Decrypts the session key of a PKESK body (after its version, key id and algorithm) with a secret key. */
 export function decryptSessionKey(key: PgpKey, fields: Buffer): SessionKey {
   const m = key.material;
+  if (key.stub) {
+    throw new IdxError(
+      'IDX_PGP_KEY',
+      `the secret part of key ${key.keyId.toString('hex').toUpperCase()} is not in the private key`,
+      {
+        expected: 'a private key exported with its secret subkeys (gpg --export-secret-keys)',
+        received: 'a GnuPG stub without secret material',
+      },
+    );
+  }
   const reader = new BufferReader(fields, 'a public-key encrypted session key packet');
   try {
     if (m.kind === 'rsa' && m.secret) {

@@ -12,6 +12,7 @@ import { encryptStream } from '../../../lib/connectors/pgp/encrypt.ts';
 import { allKeys, encryptionKey, readCertificates, signingKey, unlock } from '../../../lib/connectors/pgp/keys.ts';
 import { copyToFile } from '../../../lib/scripts/util/io.ts';
 import { GnuPgHome } from '../../support/gnupg.ts';
+import { runNode } from '../../support/node-process.ts';
 
 /** Yields `data` in pieces of an odd size, so every parser meets structures split across chunks. */
 async function* pieces(data: Buffer, size = 1009): AsyncGenerator<Buffer> {
@@ -220,5 +221,29 @@ describe('OpenPGP interoperability with GnuPG', () => {
     // Assess
     expect(status).toMatch(/\[GNUPG:\] GOODSIG [0-9A-F]+ Test <rsa3072@example.com>/);
     expect(createHash('sha256').update(theirs).digest('hex')).toBe(createHash('sha256').update(CSV).digest('hex'));
+  });
+
+  it('decrypts gpg’s CAST5 messages with OpenSSL’s legacy provider, and without it refuses them naming CAST5', async () => {
+    // Prepare
+    const cast5 = gpgEncrypt('cv25519@example.com', CSV, ['--cipher-algo', 'CAST5']);
+    const privateKey = gpg.privateKey('cv25519@example.com', PASS);
+    writeFileSync(join(gpg.home, 'cast5.pgp'), cast5);
+    writeFileSync(join(gpg.home, 'cast5-key.asc'), privateKey);
+    const child = join(__dirname, '../../support/pgp-decrypt.ts');
+    const args = [child, join(gpg.home, 'cast5-key.asc'), PASS, join(gpg.home, 'cast5.pgp')];
+
+    // Act
+    const legacy = await runNode(['--openssl-legacy-provider', '--import', 'tsx', ...args]);
+    const plain = await runNode(['--import', 'tsx', ...args]);
+
+    // Assess
+    expect(JSON.parse(legacy.stdout)).toEqual({
+      sha256: createHash('sha256').update(CSV).digest('hex'),
+      bytes: CSV.length,
+    });
+    expect(JSON.parse(plain.stdout)).toMatchObject({
+      code: 'IDX_PGP_UNSUPPORTED',
+      message: expect.stringMatching(/CAST5.*legacy provider/),
+    });
   });
 });
