@@ -11,23 +11,16 @@ import { decryptStream } from '../../../lib/connectors/pgp/decrypt.ts';
 import { encryptStream } from '../../../lib/connectors/pgp/encrypt.ts';
 import { allKeys, encryptionKey, readCertificates, signingKey, unlock } from '../../../lib/connectors/pgp/keys.ts';
 import { copyToFile } from '../../../lib/scripts/util/io.ts';
+import { collect, pieces } from '../../support/byte-streams.ts';
 import { GnuPgHome } from '../../support/gnupg.ts';
 import { runNode } from '../../support/node-process.ts';
 
-/** Yields `data` in pieces of an odd size, so every parser meets structures split across chunks. */
-async function* pieces(data: Buffer, size = 1009): AsyncGenerator<Buffer> {
-  for (let at = 0; at < data.length; at += size) yield data.subarray(at, at + size);
-}
-
-async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const part of stream) parts.push(part);
-  return Buffer.concat(parts);
-}
+/** An odd piece size, so every parser meets structures split across chunks. */
+const ODD = 1009;
 
 function encryptFor(publicKeys: string, data: Buffer, armor = false): Promise<Buffer> {
   const recipients = readCertificates(publicKeys, 'public').map((c) => encryptionKey(c));
-  return collect(encryptStream(pieces(data), { recipients, fileName: 'accounts.csv', date: new Date(), armor }));
+  return collect(encryptStream(pieces(data, ODD), { recipients, fileName: 'accounts.csv', date: new Date(), armor }));
 }
 
 function unlockedKeys(privateKey: string, passphrase: string) {
@@ -37,7 +30,7 @@ function unlockedKeys(privateKey: string, passphrase: string) {
 }
 
 function decryptWith(privateKey: string, passphrase: string, message: Buffer): Promise<Buffer> {
-  return collect(decryptStream(pieces(message), { keys: unlockedKeys(privateKey, passphrase) }));
+  return collect(decryptStream(pieces(message, ODD), { keys: unlockedKeys(privateKey, passphrase) }));
 }
 
 const CSV = Buffer.from(`UID,MAIL\n${'u1,zoë@example.com 🚀\n'.repeat(40_000)}`);
@@ -167,7 +160,7 @@ describe('OpenPGP interoperability with GnuPG', () => {
     const keys = unlockedKeys(gpg.privateKey('rsa2048@example.com', PASS), PASS);
 
     // Act
-    const result = copyToFile(decryptStream(pieces(tampered), { keys }), target);
+    const result = copyToFile(decryptStream(pieces(tampered, ODD), { keys }), target);
 
     // Assess: data streamed before the check failed, and the file was destroyed, never finished.
     await expect(result).rejects.toMatchObject({ code: 'IDX_PGP_FAILED', details: { check: 'mdc' } });
@@ -200,7 +193,7 @@ describe('OpenPGP interoperability with GnuPG', () => {
 
     // Act
     const ours = await collect(
-      encryptStream(pieces(CSV), {
+      encryptStream(pieces(CSV, ODD), {
         recipients,
         signer: signingKey(signer),
         fileName: 'x',
@@ -216,7 +209,7 @@ describe('OpenPGP interoperability with GnuPG', () => {
         PASS,
       )
       .toString();
-    const theirs = await collect(decryptStream(pieces(signedByGpg), { keys, verifiers }));
+    const theirs = await collect(decryptStream(pieces(signedByGpg, ODD), { keys, verifiers }));
 
     // Assess
     expect(status).toMatch(/\[GNUPG:\] GOODSIG [0-9A-F]+ Test <rsa3072@example.com>/);

@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { armor, Crc24, dearmor, dearmorBlocks } from '../../../../lib/connectors/pgp/armor.ts';
-
-async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const part of stream) parts.push(part);
-  return Buffer.concat(parts);
-}
-
-async function* pieces(data: Buffer, size: number): AsyncGenerator<Buffer> {
-  for (let at = 0; at < data.length; at += size) yield data.subarray(at, at + size);
-}
+import { collect, pieces } from '../../../support/byte-streams.ts';
 
 describe('Crc24', () => {
   it('gives the CRC-24/OpenPGP check value for "123456789"', () => {

@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ByteReader } from '../../../../lib/connectors/pgp/bytes.ts';
 import { packet, packetBody, readPacketHeader, streamedPacket } from '../../../../lib/connectors/pgp/packets.ts';
-
-async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const part of stream) parts.push(part);
-  return Buffer.concat(parts);
-}
-
-async function* pieces(data: Buffer, size: number): AsyncGenerator<Buffer> {
-  for (let at = 0; at < data.length; at += size) yield data.subarray(at, at + size);
-}
+import { collect, pieces } from '../../../support/byte-streams.ts';
 
 describe('packet framing', () => {
   it('writes streamed bodies with partial lengths and reads them back, at every boundary', async () => {
