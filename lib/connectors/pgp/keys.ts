@@ -339,7 +339,9 @@ function label(cert: Certificate): string {
  * IDX_PGP_UNSUPPORTED, naming the algorithm.
  */
 export function encryptionKey(cert: Certificate, now = Date.now() / 1000): PgpKey {
-  const flagged = (k: PgpKey) => (k.flags === undefined ? !k.primary : (k.flags & 0x0c) !== 0);
+  if (!usable(cert.primary, now)) throw keyError(`${label(cert)} is expired or revoked`);
+  // Without key flags (keys older than RFC 4880's flags) any key of an encryption algorithm may encrypt.
+  const flagged = (k: PgpKey) => k.flags === undefined || (k.flags & 0x0c) !== 0;
   const encrypts = (k: PgpKey) =>
     k.algorithm === PublicKeyAlgorithm.RsaEncryptSign ||
     k.algorithm === PublicKeyAlgorithm.RsaEncrypt ||
@@ -347,8 +349,10 @@ export function encryptionKey(cert: Certificate, now = Date.now() / 1000): PgpKe
     k.algorithm === PublicKeyAlgorithm.Elgamal ||
     k.algorithm === PublicKeyAlgorithm.X25519 ||
     k.algorithm === PublicKeyAlgorithm.X448;
-  const candidates = [...cert.subkeys, cert.primary].filter((k) => usable(k, now) && flagged(k) && encrypts(k));
-  candidates.sort((a, b) => b.created - a.created);
+  // Subkeys first, newest first, as GnuPG chooses; the primary key only when no subkey encrypts.
+  const subkeys = cert.subkeys.filter((k) => usable(k, now) && flagged(k) && encrypts(k));
+  subkeys.sort((a, b) => b.created - a.created);
+  const candidates = [...subkeys, ...(flagged(cert.primary) && encrypts(cert.primary) ? [cert.primary] : [])];
   const supported = candidates.find((k) => k.material.kind === 'rsa' || k.material.kind === 'cv25519');
   if (supported) return supported;
   const first = candidates[0];
@@ -360,6 +364,7 @@ export function encryptionKey(cert: Certificate, now = Date.now() / 1000): PgpKe
 
 /** The key this certificate signs with: the newest valid signing subkey, or the primary key. */
 export function signingKey(cert: Certificate, now = Date.now() / 1000): PgpKey {
+  if (!usable(cert.primary, now)) throw keyError(`${label(cert)} is expired or revoked`);
   const flagged = (k: PgpKey) => (k.flags === undefined ? k.primary : (k.flags & 0x02) !== 0);
   const candidates = [...cert.subkeys, cert.primary].filter((k) => usable(k, now) && flagged(k) && !k.stub);
   candidates.sort((a, b) => b.created - a.created);

@@ -239,4 +239,52 @@ describe('OpenPGP interoperability with GnuPG', () => {
       message: expect.stringMatching(/CAST5.*legacy provider/),
     });
   });
+
+  it('refuses a NIST P-256 recipient with IDX_PGP_UNSUPPORTED naming the curve, and an expired key with IDX_PGP_KEY', () => {
+    // Prepare
+    other.run(['--quick-generate-key', 'Test <p256@example.com>', 'nistp256', 'sign,cert', 'never'], undefined, PASS);
+    other.run(['--quick-add-key', other.fingerprint('p256@example.com'), 'nistp256', 'encr', 'never'], undefined, PASS);
+    // Made in 2020 to expire a day later.
+    other.run(
+      [
+        '--faked-system-time',
+        '20200101T000000',
+        '--quick-generate-key',
+        'Test <old@example.com>',
+        'futuredefault',
+        'default',
+        '1d',
+      ],
+      undefined,
+      PASS,
+    );
+    const [p256] = readCertificates(other.publicKey('p256@example.com'), 'public');
+    const [expired] = readCertificates(other.publicKey('old@example.com'), 'public');
+
+    // Act / Assess
+    expect(() => encryptionKey(p256!)).toThrow(
+      expect.objectContaining({ code: 'IDX_PGP_UNSUPPORTED', message: expect.stringContaining('NIST P-256') }),
+    );
+    expect(() => encryptionKey(expired!)).toThrow(
+      expect.objectContaining({ code: 'IDX_PGP_KEY', message: expect.stringContaining('expired') }),
+    );
+  });
+
+  it('refuses a file encrypted for another key with IDX_PGP_FAILED naming both key ids', async () => {
+    // Prepare
+    const forOther = other.run(
+      ['--encrypt', '--trust-model', 'always', '--recipient', 'second@example.com', '--output', '-'],
+      CSV,
+    );
+
+    // Act
+    const result = decryptWith(gpg.privateKey('cv25519@example.com', PASS), PASS, forOther);
+
+    // Assess
+    await expect(result).rejects.toMatchObject({
+      code: 'IDX_PGP_FAILED',
+      message: expect.stringContaining('not encrypted for the private key'),
+      received: expect.stringMatching(/key id [0-9A-F]{16}/),
+    });
+  });
 });
