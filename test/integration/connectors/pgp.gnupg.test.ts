@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decryptStream } from '../../../lib/connectors/pgp/decrypt.ts';
 import { encryptStream } from '../../../lib/connectors/pgp/encrypt.ts';
 import { allKeys, encryptionKey, readCertificates, signingKey, unlock } from '../../../lib/connectors/pgp/keys.ts';
+import { IdxError } from '../../../lib/core/errors.ts';
 import { copyToFile } from '../../../lib/scripts/util/io.ts';
 import { collect, pieces } from '../../support/byte-streams.ts';
 import { GnuPgHome } from '../../support/gnupg.ts';
@@ -286,5 +287,48 @@ describe('OpenPGP interoperability with GnuPG', () => {
       message: expect.stringContaining('not encrypted for the private key'),
       received: expect.stringMatching(/key id [0-9A-F]{16}/),
     });
+  });
+
+  it('answers every cut or changed message with a coded error, never another exception or changed data', async () => {
+    // Prepare: small messages, compressed and not, binary and armored; a seeded generator picks the damage.
+    const data = Buffer.from('UID,MAIL\nu1,a@b.c\n'.repeat(50));
+    const messages = [
+      gpgEncrypt('cv25519@example.com', data),
+      gpgEncrypt('rsa2048@example.com', data, ['--compress-algo', 'none']),
+      gpgEncrypt('cv25519@example.com', data, ['--armor']),
+    ];
+    const keys = [
+      ...unlockedKeys(gpg.privateKey('cv25519@example.com', PASS), PASS),
+      ...unlockedKeys(gpg.privateKey('rsa2048@example.com', PASS), PASS),
+    ];
+    let seed = 17;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const outcomes = new Map<string, number>();
+
+    // Act
+    for (let round = 0; round < 300; round++) {
+      const original = messages[round % messages.length]!;
+      const damaged = Buffer.from(original);
+      if (round % 4 === 0) damaged.fill(0, random(damaged.length));
+      else damaged[random(damaged.length)]! ^= 1 + random(255);
+      const cut = round % 4 === 0 ? damaged.subarray(0, random(damaged.length)) : damaged;
+      let outcome: string;
+      try {
+        const out = await collect(decryptStream(pieces(cut, 97), { keys }));
+        outcome = out.equals(data) ? 'same data' : 'CHANGED DATA';
+      } catch (error) {
+        outcome =
+          error instanceof IdxError ? error.code : `uncoded ${(error as Error).name}: ${(error as Error).message}`;
+      }
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    }
+
+    // Assess: armor lines and headers may absorb a change (data unchanged); nothing else gets through.
+    const allowed = new Set(['IDX_PGP_FAILED', 'IDX_PGP_UNSUPPORTED', 'IDX_PGP_KEY', 'same data']);
+    expect([...outcomes.keys()].filter((o) => !allowed.has(o))).toEqual([]);
+    expect(outcomes.get('IDX_PGP_FAILED')).toBeGreaterThan(200);
   });
 });
