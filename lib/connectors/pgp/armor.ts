@@ -22,8 +22,10 @@ const CRC24_TABLE = (() => {
 
 /** The running CRC-24 of the armor checksum. */
 export class Crc24 {
+  /** The CRC so far. */
   value = CRC24_INIT;
 
+  /** Adds bytes to the CRC. */
   update(data: Uint8Array): this {
     let crc = this.value;
     for (const byte of data) crc = ((crc << 8) ^ (CRC24_TABLE[((crc >> 16) ^ byte) & 0xff] as number)) & 0xffffff;

@@ -83,6 +83,7 @@ export function truncated(what: string, expected: number, got: number): IdxError
 
 /** Reads bytes of an in-memory buffer in order, raising a coded error when it is too short. */
 export class BufferReader {
+  /** The offset of the next byte. */
   pos = 0;
 
   constructor(
@@ -91,10 +92,12 @@ export class BufferReader {
     readonly what: string,
   ) {}
 
+  /** Bytes not read yet. */
   get remaining(): number {
     return this.buf.length - this.pos;
   }
 
+  /** The next byte. */
   byte(): number {
     const b = this.buf[this.pos];
     if (b === undefined) throw truncated(this.what, this.pos + 1, this.buf.length);
@@ -102,6 +105,7 @@ export class BufferReader {
     return b;
   }
 
+  /** The next `n` bytes (a view, not a copy). */
   bytes(n: number): Buffer {
     if (this.pos + n > this.buf.length) throw truncated(this.what, this.pos + n, this.buf.length);
     const out = this.buf.subarray(this.pos, this.pos + n);
@@ -109,10 +113,12 @@ export class BufferReader {
     return out;
   }
 
+  /** A 2-byte big-endian number. */
   uint16(): number {
     return this.bytes(2).readUInt16BE(0);
   }
 
+  /** A 4-byte big-endian number. */
   uint32(): number {
     return this.bytes(4).readUInt32BE(0);
   }
@@ -123,6 +129,7 @@ export class BufferReader {
     return this.bytes((bits + 7) >> 3);
   }
 
+  /** Every byte not read yet. */
   rest(): Buffer {
     return this.bytes(this.remaining);
   }

@@ -199,6 +199,7 @@ class Verification {
     this.#hashes.set(hashAlgorithm, createHash(hashName(hashAlgorithm, 'the signature')));
   }
 
+  /** Hashes a piece of the literal data. */
   update(data: Buffer): void {
     for (const hash of this.#hashes.values()) hash.update(data);
   }
