@@ -170,7 +170,7 @@ describe('OpenPGP interoperability with GnuPG', () => {
     expect(target.destroyed).toBe(true);
   });
 
-  it('signs with RSA so that gpg reports a good signature, and checks gpg’s RSA signature', async () => {
+  it('signs with RSA so that gpg reports a good signature, and checks gpg’s RSA signature against the sender’s key only', async () => {
     // Prepare
     const signer = readCertificates(gpg.privateKey('rsa3072@example.com', PASS), 'private')[0]!;
     unlock(signer, PASS);
@@ -211,10 +211,17 @@ describe('OpenPGP interoperability with GnuPG', () => {
       )
       .toString();
     const theirs = await collect(decryptStream(pieces(signedByGpg, ODD), { keys, verifiers }));
+    const strangers = readCertificates(gpg.publicKey('cv25519@example.com'), 'public').flatMap(allKeys);
+    const byStranger = collect(decryptStream(pieces(signedByGpg, ODD), { keys, verifiers: strangers }));
 
     // Assess
     expect(status).toMatch(/\[GNUPG:\] GOODSIG [0-9A-F]+ Test <rsa3072@example.com>/);
     expect(createHash('sha256').update(theirs).digest('hex')).toBe(createHash('sha256').update(CSV).digest('hex'));
+    await expect(byStranger).rejects.toMatchObject({
+      code: 'IDX_PGP_FAILED',
+      message: expect.stringContaining('not signed by verificationKey'),
+      received: '1 signature(s) by other keys',
+    });
   });
 
   it('decrypts gpg’s CAST5 messages with OpenSSL’s legacy provider, and without it refuses them naming CAST5', async () => {
