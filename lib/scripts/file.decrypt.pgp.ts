@@ -1,4 +1,4 @@
-import { decryptStream } from '../connectors/pgp/decrypt.ts';
+import { type DecryptReport, decryptStream } from '../connectors/pgp/decrypt.ts';
 import { allKeys } from '../connectors/pgp/keys.ts';
 import { defineScript } from '../core/script.ts';
 import { copyToFile } from './util/io.ts';
@@ -52,8 +52,15 @@ export const fileDecryptPgp = defineScript({
           // The decrypted data is written to the step's staged output as it comes; the integrity and signature
           // checks at the end of the message throw before the file is finished, which discards it and fails the
           // step, so the next step never sees data that did not pass them.
-          const decrypted = decryptStream(file.open(), { keys, ...(verifiers ? { verifiers } : {}) });
+          const report: DecryptReport = { signatures: 0, verified: 0 };
+          const decrypted = decryptStream(file.open(), { keys, ...(verifiers ? { verifiers } : {}) }, report);
           await copyToFile(decrypted, out.createFile(name));
+          // Unchecked signatures are said, so nobody takes a signed file for a verified one.
+          if (!verifiers && report.signatures > 0) {
+            ctx.log.info(
+              `${file.name} carries ${report.signatures} signature(s), not checked: the step has no verificationKey`,
+            );
+          }
         } catch (error) {
           throw fileError(error, 'decrypt', file.name, ctx.stepId);
         }

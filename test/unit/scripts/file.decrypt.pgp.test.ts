@@ -41,7 +41,7 @@ describe('file.decrypt.pgp', () => {
     expect(out.files.every((f) => f.content.equals(csv))).toBe(true);
   });
 
-  it('checks the sender signature with verificationKey and refuses an unsigned file', async () => {
+  it('checks the sender signature with verificationKey, refuses an unsigned file, and says when a signature goes unchecked', async () => {
     // Prepare
     const signed = gpg.run(
       [
@@ -66,9 +66,12 @@ describe('file.decrypt.pgp', () => {
 
     // Act
     const out = await runScript(fileDecryptPgp, verifying, { files: [{ name: 's.pgp', content: signed }], secrets });
+    const unchecked = await runScript(fileDecryptPgp, params, { files: [{ name: 's.pgp', content: signed }], secrets });
 
     // Assess
     expect(out.files[0]!.content.toString()).toBe('signed data');
+    expect(JSON.stringify(unchecked.trace)).toContain('s.pgp carries 1 signature(s), not checked');
+    expect(JSON.stringify(out.trace)).not.toContain('not checked');
     await expect(
       runScript(fileDecryptPgp, verifying, { files: [{ name: 'u.pgp', content: unsigned }], secrets }),
     ).rejects.toMatchObject({
