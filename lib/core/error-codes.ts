@@ -581,6 +581,14 @@ export const ERROR_CODES = {
     seen: ['step'],
     action: 'Store the armored key (and its passphrase) as secrets and reference them with `${secret:NAME}`.',
   },
+  IDX_PGP_UNSUPPORTED: {
+    summary:
+      'A PGP key or message uses an algorithm or feature identity-sync does not implement (named in the message).',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Use what docs/pgp.md lists as supported: RSA or Curve25519 keys (v4), AES with an integrity check, ZIP/ZLIB or no compression (e.g. GnuPG defaults).',
+  },
   IDX_PLACEHOLDER_PATTERN: {
     summary: 'A placeholder has a pattern or offset it does not take.',
     transience: 'permanent',
