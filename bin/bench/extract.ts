@@ -6,9 +6,11 @@
  * `IDX_GIGYA_ENDPOINT`. Prints the job's wall time, the pages read, the searches/s achieved and the ratio to the
  * rate-limit bound (pages ÷ 20 s: the time the limit alone would need).
  *
- * Each case is a number of accounts and a number of `partitions` for the reader: 1 is today's single cursor and
- * leaves the param out; other values set it, for a reader that reads partitions in parallel. Environment:
- * `IDX_BENCH_EXTRACT_ACCOUNTS` (default 200000) and `IDX_BENCH_EXTRACT_PARTITIONS` (a comma list, default 1).
+ * Each case is a number of accounts and a number of `partitions` for the reader: 0 leaves the param out (the
+ * reader chooses from its count), 1 is the single cursor, other values set it. By default two cases run side by
+ * side: 1,000,000 accounts partitioned as the reader chooses, and 200,000 with one cursor. Environment:
+ * `IDX_BENCH_EXTRACT_ACCOUNTS` and `IDX_BENCH_EXTRACT_PARTITIONS` (a comma list) replace them with one count of
+ * accounts read with each number of partitions.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -19,7 +21,7 @@ import { join } from 'node:path';
 /** One export to measure. */
 export interface ExtractCase {
   readonly accounts: number;
-  /** Partitions of the reader; 1 is the single cursor. */
+  /** Partitions of the reader; 1 is the single cursor, 0 the reader's own choice. */
   readonly partitions: number;
 }
 
@@ -63,7 +65,7 @@ export function exportDataflow(partitions: number): Record<string, unknown> {
         params: {
           select: 'UID,profile.email,profile.firstName,profile.lastName,data.subscribed',
           where: 'profile.email IS NOT NULL',
-          ...(partitions === 1 ? {} : { partitions }),
+          ...(partitions === 0 ? {} : { partitions }),
         },
         next: ['rename'],
       },
@@ -193,8 +195,8 @@ export async function measure(c: ExtractCase, site: ExtractSite = SITE): Promise
 function list(name: string, raw: string | undefined, fallback: number[]): number[] {
   if (raw === undefined || raw.trim() === '') return fallback;
   const out = raw.split(',').map((x) => Number(x.trim()));
-  if (out.some((n) => !Number.isInteger(n) || n <= 0)) {
-    throw new Error(`${name}: expected whole numbers such as 1,4,8; got "${raw}"`);
+  if (out.some((n) => !Number.isInteger(n) || n < 0)) {
+    throw new Error(`${name}: expected whole numbers such as 0,1,8; got "${raw}"`);
   }
   return out;
 }
@@ -204,13 +206,20 @@ export async function run(
   options: { cases?: readonly ExtractCase[]; site?: ExtractSite } = {},
 ): Promise<ExtractFigures[]> {
   const site = options.site ?? SITE;
-  const [accounts] = list('IDX_BENCH_EXTRACT_ACCOUNTS', process.env.IDX_BENCH_EXTRACT_ACCOUNTS, [200_000]);
+  const custom =
+    process.env.IDX_BENCH_EXTRACT_ACCOUNTS !== undefined || process.env.IDX_BENCH_EXTRACT_PARTITIONS !== undefined;
+  const [accounts] = list('IDX_BENCH_EXTRACT_ACCOUNTS', process.env.IDX_BENCH_EXTRACT_ACCOUNTS, [1_000_000]);
   const cases =
     options.cases ??
-    list('IDX_BENCH_EXTRACT_PARTITIONS', process.env.IDX_BENCH_EXTRACT_PARTITIONS, [1]).map((partitions) => ({
-      accounts: accounts as number,
-      partitions,
-    }));
+    (custom
+      ? list('IDX_BENCH_EXTRACT_PARTITIONS', process.env.IDX_BENCH_EXTRACT_PARTITIONS, [0]).map((partitions) => ({
+          accounts: accounts as number,
+          partitions,
+        }))
+      : [
+          { accounts: 1_000_000, partitions: 0 },
+          { accounts: 200_000, partitions: 1 },
+        ]);
   process.stdout.write(
     `\n## Full export from Gigya: emulator with ${site.latencyMs} ms per accounts.search and at most ` +
       `${site.searchesPerSecond} searches/s → rename → CSV → SFTP\n\n` +
@@ -222,7 +231,7 @@ export async function run(
     const f = await measure(c, site);
     rows.push(f);
     process.stdout.write(
-      `| ${f.accounts} | ${f.partitions} | ${f.seedSeconds.toFixed(1)} | ${f.records} | ${f.seconds.toFixed(1)} | ` +
+      `| ${f.accounts} | ${f.partitions === 0 ? 'default' : f.partitions} | ${f.seedSeconds.toFixed(1)} | ${f.records} | ${f.seconds.toFixed(1)} | ` +
         `${f.pages} | ${f.searchesPerSecond.toFixed(2)} | ${f.throttled} | ${f.boundSeconds.toFixed(1)} | ` +
         `${f.ratio.toFixed(2)} | ${f.peakRssMb.toFixed(0)} |\n`,
     );
