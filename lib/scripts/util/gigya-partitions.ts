@@ -38,6 +38,11 @@ export const MAX_PARTITIONS = 1000;
 export const PAGES_PER_PARTITION = 10;
 /** Without a `partitions` param, exports of fewer pages than this read one cursor. */
 export const AUTO_MIN_PAGES = 20;
+/**
+ * Without a `partitions` param, partitions are at least this many pages; smaller exports get more partitions than
+ * {@link PAGES_PER_PARTITION} gives, up to one per cursor in flight, since one cursor reads one page per round trip.
+ */
+export const MIN_PAGES_PER_PARTITION = 2;
 /** A partition whose first page counts more than this many times the target is cut again. */
 export const SPLIT_FACTOR = 3;
 
@@ -49,7 +54,8 @@ export const GIGYA_PARTITIONS_PARAM = {
   description:
     'An identity-sync addition (IdentitySync has no such param): the number of disjoint ranges of the ordering ' +
     'field the read is cut into, each read by its own cursor, many at once within `maxCallsPerSecond`. Default: ' +
-    'chosen from a count of the matching records (about 10 pages a partition; one cursor below 20 pages). `1`: ' +
+    'chosen from a count of the matching records: about 10 pages a partition, and as many partitions as cursors ' +
+    'in flight (two per call of `maxCallsPerSecond`) while each keeps 2 pages or more; one cursor below 20 pages. `1`: ' +
     'a single cursor. The records and their order are the same whatever the number: ranges in order, then each ' +
     "cursor's order. A job limit (test runs) or `limit` reads one cursor.",
 } as const;
@@ -162,19 +168,29 @@ export async function planPartitions(args: {
   readonly ctx: ScriptContext;
   /** The `partitions` param; undefined: chosen from the count. */
   readonly partitions: number | undefined;
+  /** Partitions read at once. */
+  readonly concurrency: number;
 }): Promise<{ plan?: PartitionPlan; probes: number }> {
   const { client, q, ctx } = args;
   const probe = (order: 'ASC' | 'DESC', extra: string[]) =>
     client.searchPage(q.method, {
       query: `SELECT ${q.field} FROM ${q.from}${where([...q.conditions, ...extra])} ORDER BY ${q.field} ${order} LIMIT 1`,
     });
-  // Records without the field sort apart (last, in the emulator); the probes look at those with it.
-  const notNull = q.nulls ? [`${q.field} IS NOT NULL`] : [];
+  // Records without the field sort apart (last, in the emulator); the probes look at those with it, through a
+  // range condition (a search index serves it from the field's order) rather than IS NOT NULL.
+  const notNull = q.nulls ? [`${q.field} >= ${literal(0, q.format)}`] : [];
   const newest = await probe('DESC', notNull);
   let probes = 1;
   const withField = newest.totalCount ?? newest.results.length;
   const pages = Math.ceil(withField / q.pageSize);
-  const wanted = args.partitions ?? (pages < AUTO_MIN_PAGES ? 1 : Math.ceil(pages / PAGES_PER_PARTITION));
+  const wanted =
+    args.partitions ??
+    (pages < AUTO_MIN_PAGES
+      ? 1
+      : Math.max(
+          Math.ceil(pages / PAGES_PER_PARTITION),
+          Math.min(args.concurrency, Math.floor(pages / MIN_PAGES_PER_PARTITION)),
+        ));
   const n = Math.min(MAX_PARTITIONS, wanted);
   if (withField === 0 || n <= 1) {
     ctx.log.info(`${q.method}: ${withField} matching; one cursor`);

@@ -437,7 +437,7 @@ export async function createSearchReader(
     async read(out) {
       let current = state as PartitionedContinuation | undefined;
       if (current === undefined) {
-        const planned = await planPartitions({ client, q, ctx, partitions: params.partitions });
+        const planned = await planPartitions({ client, q, ctx, partitions: params.partitions, concurrency });
         if (!planned.plan) return single(out);
         current = { plan: planned.plan, head: 0, emitted: 0, pages: planned.probes };
       }
