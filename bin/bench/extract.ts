@@ -15,7 +15,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** One export to measure. */
@@ -49,6 +49,9 @@ export interface ExtractFigures extends ExtractCase {
   /** Wall time ÷ bound. */
   readonly ratio: number;
   readonly peakRssMb: number;
+  /** CPU seconds of the emulator (the site) and of idx run: on a busy machine they, not the site, may bound the run. */
+  readonly siteCpuSeconds: number;
+  readonly runCpuSeconds: number;
 }
 
 const SITE: ExtractSite = { latencyMs: 1000, searchesPerSecond: 20 };
@@ -172,6 +175,8 @@ export async function measure(c: ExtractCase, site: ExtractSite = SITE): Promise
     const pages = Number(/(\d+) OK/.exec(calls)?.[1] ?? 0);
     const throttled = Number(/(\d+) × 403048/.exec(calls)?.[1] ?? 0);
     const rss = /peak RSS ([\d.]+) (MB|GB|KB)/.exec(run.stderr);
+    const runCpu = Number(/CPU ([\d.]+) s/.exec(run.stderr)?.[1] ?? Number.NaN);
+    const siteCpu = Number(/cpu: ([\d.]+) s/.exec(served)?.[1] ?? Number.NaN);
     const boundSeconds = pages / site.searchesPerSecond;
     return {
       ...c,
@@ -184,6 +189,8 @@ export async function measure(c: ExtractCase, site: ExtractSite = SITE): Promise
       boundSeconds,
       ratio: seconds / boundSeconds,
       peakRssMb: rss ? Number(rss[1]) * (rss[2] === 'GB' ? 1024 : rss[2] === 'KB' ? 1 / 1024 : 1) : Number.NaN,
+      siteCpuSeconds: siteCpu,
+      runCpuSeconds: runCpu,
     };
   } finally {
     serve?.child.kill('SIGTERM');
@@ -223,8 +230,8 @@ export async function run(
   process.stdout.write(
     `\n## Full export from Gigya: emulator with ${site.latencyMs} ms per accounts.search and at most ` +
       `${site.searchesPerSecond} searches/s → rename → CSV → SFTP\n\n` +
-      '| accounts | partitions | seed s | records | seconds | pages | searches/s | 403048 | bound s | × bound | peak RSS MB |\n' +
-      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
+      '| accounts | partitions | seed s | records | seconds | pages | searches/s | 403048 | bound s | × bound | peak RSS MB | site CPU s | run CPU s |\n' +
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
   );
   const rows: ExtractFigures[] = [];
   for (const c of cases) {
@@ -233,11 +240,14 @@ export async function run(
     process.stdout.write(
       `| ${f.accounts} | ${f.partitions === 0 ? 'default' : f.partitions} | ${f.seedSeconds.toFixed(1)} | ${f.records} | ${f.seconds.toFixed(1)} | ` +
         `${f.pages} | ${f.searchesPerSecond.toFixed(2)} | ${f.throttled} | ${f.boundSeconds.toFixed(1)} | ` +
-        `${f.ratio.toFixed(2)} | ${f.peakRssMb.toFixed(0)} |\n`,
+        `${f.ratio.toFixed(2)} | ${f.peakRssMb.toFixed(0)} | ${f.siteCpuSeconds.toFixed(0)} | ${f.runCpuSeconds.toFixed(0)} |\n`,
     );
   }
   process.stdout.write(
-    `\nbound: pages ÷ ${site.searchesPerSecond}/s, the time the rate limit alone allows; seed s: idx gigya seed\n`,
+    `\nbound: pages ÷ ${site.searchesPerSecond}/s, the time the rate limit alone allows; seed s: idx gigya seed; ` +
+      `site CPU s: the emulator's CPU time, run CPU s: idx run's (both share this machine, load ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')})\n`,
   );
   return rows;
 }
