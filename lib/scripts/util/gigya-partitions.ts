@@ -267,6 +267,9 @@ export async function readPartitioned(args: {
     `SELECT ${q.select} FROM ${q.from}${where([...q.conditions, partitionCondition(plan, i)])} ` +
     `ORDER BY ${q.field} LIMIT ${q.pageSize}`;
   const near = () => Date.now() + Math.max(2 * slowest, 1000) >= ctx.deadline;
+  // A partition starts only if it can be read to the end before the deadline at the slowest pace seen, twice over:
+  // at the deadline the partitions read ahead are then mostly emitted already, rather than dropped and read again.
+  const late = () => Date.now() + 2 * slowest * Math.ceil(plan.target / q.pageSize) >= ctx.deadline;
   // The partitions from the head on, in order; index 0 is the head.
   const parts: Part[] = [];
   let headIndex = args.state.head;
@@ -362,7 +365,8 @@ export async function readPartitioned(args: {
       const i = index();
       if (opened && count > SPLIT_FACTOR * plan.target && i < plan.bounds.length - 1) {
         const sub = equalRanges(plan.bounds[i] as number, plan.bounds[i + 1] as number, Math.ceil(count / plan.target));
-        if (sub.length > 2) {
+        // Cuts stop at twice the most a plan makes: the plan travels in the state machine's state.
+        if (sub.length > 2 && total() + sub.length - 2 <= 2 * MAX_PARTITIONS) {
           part.state = 'done';
           const k = parts.indexOf(part);
           // The head is replaced by the turn loop; another partition at once, so its subranges start reading.
@@ -399,7 +403,7 @@ export async function readPartitioned(args: {
       // The head always reads: the turn waits for it.
       if (k > 0 && reading >= args.concurrency) break;
       // Past the deadline only the head starts: it must emit a page in every invocation.
-      if (k > 0 && (stopping || near())) break;
+      if (k > 0 && (stopping || near() || late())) break;
       part.state = 'reading';
       reading++;
       part.finished = read(part).then(
