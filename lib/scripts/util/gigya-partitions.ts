@@ -138,7 +138,12 @@ export function equalRanges(lo: number, hi: number, n: number): number[] {
 }
 
 /** The value of the field in a probe's only result, as epoch ms. */
-function probedValue(q: PartitionedQuery, page: GigyaSearchPage, ctx: ScriptContext, which: string): number {
+function probedValue(
+  q: PartitionedQuery,
+  page: GigyaSearchPage,
+  ctx: ScriptContext,
+  which: 'newest' | 'oldest',
+): number {
   const first = page.results[0];
   const raw = first === undefined ? undefined : getPath(first, q.field);
   const ms =
@@ -155,7 +160,8 @@ function probedValue(q: PartitionedQuery, page: GigyaSearchPage, ctx: ScriptCont
       },
     );
   }
-  return Math.trunc(ms);
+  // Ranges are whole milliseconds: round outwards so that a fractional value stays inside them.
+  return which === 'newest' ? Math.ceil(ms) : Math.floor(ms);
 }
 
 /**
@@ -204,6 +210,11 @@ export async function planPartitions(args: {
     lo = probedValue(q, oldest, ctx, 'oldest') - 1;
   }
   const bounds = equalRanges(lo, hi, n);
+  if (bounds.length < 3) {
+    // One range (or none, if the site's newest value came before its oldest) is the single cursor's read.
+    ctx.log.info(`${q.method}: ${withField} matching within one millisecond; one cursor`);
+    return { probes };
+  }
   const plan: PartitionPlan = {
     field: q.field,
     format: q.format,
