@@ -168,6 +168,41 @@ describe('partitioned account reads', () => {
     expect(sliced.states.length).toBeGreaterThanOrEqual(ACCOUNTS / 100);
   });
 
+  it('drops the ranges read ahead that are unfinished at the deadline and reads them again in the next invocation', async () => {
+    // Prepare: searches slow enough that a 1.5 s budget ends with several ranges part-read.
+    const params = { select: 'UID', batchSize: 100, partitions: 12 };
+    const whole = await runScript(datasourceReadGigyaAccount, params, { services: services(), job: FULL });
+    harness.emu.faults.latency('accounts.search', 150);
+    try {
+      // Act
+      const records: DataRecord[] = [];
+      const states: PartitionedContinuation[] = [];
+      let continuation: unknown;
+      let trace: string[] = [];
+      do {
+        const out = await runScript(datasourceReadGigyaAccount, params, {
+          services: services(),
+          job: FULL,
+          deadline: Date.now() + 1500,
+          ...(continuation === undefined ? {} : { continuation }),
+        });
+        records.push(...out.records);
+        continuation = out.continuation;
+        trace = out.trace;
+        if (continuation) states.push(continuation as PartitionedContinuation);
+      } while (continuation !== undefined && states.length < 200);
+
+      // Assess
+      expect(uids(records)).toEqual(uids(whole.records));
+      expect(states.length).toBeGreaterThan(1);
+      // Ranges were read ahead and dropped: more searches in all than one invocation needs.
+      const searches = (t: string[]) => Number(/ in (\d+) searches over /.exec(t.join('\n'))?.[1]);
+      expect(searches(trace)).toBeGreaterThan(searches(whole.trace));
+    } finally {
+      harness.emu.faults.latency('accounts.search', 0);
+    }
+  });
+
   it('slows every partition on a 403048 storm and loses nothing', async () => {
     // Prepare
     const params = {
