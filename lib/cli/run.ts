@@ -274,7 +274,9 @@ export function statsLine(job: JobRecord | undefined): string {
   const seconds = (Date.parse(job.endTime) - Date.parse(job.startTime)) / 1000;
   const bytesIn = Object.values(job.steps ?? {}).reduce((n, s) => n + s.bytesIn, 0);
   const rate = seconds > 0 ? Math.round(job.totalRecords / seconds) : 0;
-  return `stats: ${job.totalRecords} records in ${seconds.toFixed(2)} s = ${rate} records/s, ${bytes(seconds > 0 ? bytesIn / seconds : 0)}/s of input, peak RSS ${bytes(peak)}`;
+  const usage = process.resourceUsage();
+  const cpu = (usage.userCPUTime + usage.systemCPUTime) / 1e6;
+  return `stats: ${job.totalRecords} records in ${seconds.toFixed(2)} s = ${rate} records/s, ${bytes(seconds > 0 ? bytesIn / seconds : 0)}/s of input, peak RSS ${bytes(peak)}, CPU ${cpu.toFixed(1)} s`;
 }
 
 /** Runs a dataflow file in a started environment and prints progress and the summary. */

@@ -349,6 +349,14 @@ export const ERROR_CODES = {
     seen: ['record'],
     action: 'Look the UID up before this step (datasource.lookup.gigya.account or uidmap.lookup).',
   },
+  IDX_GIGYA_PARTITION_FIELD: {
+    summary:
+      'A partitioned Gigya read has no field to cut into ranges: a Data Store reader without `deltaField`, or a probed value of the field that is not a time.',
+    transience: 'permanent',
+    seen: ['validation', 'step'],
+    action:
+      'Give the step a `deltaField` holding a time (epoch ms, or ISO-8601 for the audit log), or leave `partitions` out to read one cursor.',
+  },
   IDX_GIGYA_RESPONSE: {
     summary: 'Gigya answered with something other than its JSON envelope.',
     transience: 'either',

@@ -4,6 +4,7 @@
  * resolution, output and driving code as a staged step, so a test of a script built from the JSON a dataflow
  * author writes exercises what production runs.
  */
+import { setMaxListeners } from 'node:events';
 import { Readable, Writable } from 'node:stream';
 import { IdxError } from '../core/errors.ts';
 import type { ParamsSchema } from '../core/params.ts';
@@ -247,7 +248,7 @@ export async function runScript<S extends ParamsSchema>(
     job,
     services,
     deadline: input.deadline ?? Date.now() + 3_600_000,
-    signal: new AbortController().signal,
+    signal: unlimitedSignal(),
     resolve: paramsResolver(job, services.secrets),
     wire: ({ counters }) => ({
       log,
@@ -338,4 +339,11 @@ export async function runScriptSliced<S extends ParamsSchema>(
     trace,
     invocations: pieces.length,
   };
+}
+
+/** A signal that takes as many listeners as a script has calls in flight, as the runner's does. */
+function unlimitedSignal(): AbortSignal {
+  const { signal } = new AbortController();
+  setMaxListeners(0, signal);
+  return signal;
 }

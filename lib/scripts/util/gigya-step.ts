@@ -21,6 +21,12 @@ import { IdxError } from '../../core/errors.ts';
 import type { ParamsOf } from '../../core/params.ts';
 import type { DataRecord, ReadResult, ScriptContext, ScriptInstance, StepOutput } from '../../core/script.ts';
 import { isBlankTemplateValue, renderPlaceholders } from '../../dataflow/placeholders.ts';
+import {
+  type PartitionedContinuation,
+  type PartitionedQuery,
+  planPartitions,
+  readPartitioned,
+} from './gigya-partitions.ts';
 
 /**
  * The credentials the local emulator accepts by default. Steps that leave `apiKey` / `userKey` / `secret` empty
@@ -385,7 +391,7 @@ export interface SearchReaderSpec {
  * {@link readWithCursor}. The window is left out on a full extract.
  */
 export async function createSearchReader(
-  params: GigyaConnectionParams & { batchSize: number; limit?: number },
+  params: GigyaConnectionParams & { batchSize: number; limit?: number; partitions?: number },
   ctx: ScriptContext,
   spec: SearchReaderSpec,
   fullExtract: boolean = ctx.job.fullExtract,
@@ -393,7 +399,8 @@ export async function createSearchReader(
   const conditions: string[] = spec.where ? [`(${spec.where})`] : [];
   const bound = (iso: string) =>
     spec.deltaFormat === 'iso' ? queryLiteral(new Date(iso).toISOString()) : String(Date.parse(iso));
-  if (spec.deltaField && !fullExtract && ctx.job.delta) {
+  const windowed = spec.deltaField !== undefined && !fullExtract && ctx.job.delta !== undefined;
+  if (spec.deltaField && windowed && ctx.job.delta) {
     if (ctx.job.delta.from !== undefined) conditions.push(`${spec.deltaField} > ${bound(ctx.job.delta.from)}`);
     conditions.push(`${spec.deltaField} <= ${bound(ctx.job.delta.to)}`);
   }
@@ -401,22 +408,63 @@ export async function createSearchReader(
     1,
     Math.min(params.batchSize, params.limit ?? params.batchSize, ctx.job.limit ?? params.batchSize),
   );
+  const select = normalizeSelect(spec.select) || '*';
   const query =
-    `SELECT ${normalizeSelect(spec.select) || '*'} FROM ${spec.from}` +
+    `SELECT ${select} FROM ${spec.from}` +
     (conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '') +
     (spec.orderBy ? ` ORDER BY ${spec.orderBy}` : '') +
     ` LIMIT ${pageSize}`;
-  const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: 1 });
+  const state = ctx.continuation as SearchContinuation | PartitionedContinuation | undefined;
+  // Ranges of the ordering field keep the single cursor's order; a record limit needs no more than one cursor.
+  const partitionable =
+    spec.orderBy !== undefined &&
+    params.partitions !== 1 &&
+    params.limit === undefined &&
+    ctx.job.limit === undefined &&
+    (state === undefined || 'plan' in state);
+  const concurrency = partitionedConcurrency(params.maxCallsPerSecond);
+  const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: partitionable ? concurrency : 1 });
+  const single = (out: StepOutput) =>
+    readWithCursor({
+      client,
+      method: spec.method,
+      query,
+      ctx,
+      out,
+      ...(params.limit === undefined ? {} : { limit: params.limit }),
+    });
+  if (!partitionable || spec.orderBy === undefined) return { read: single, close };
+  const q: PartitionedQuery = {
+    method: spec.method,
+    select,
+    from: spec.from,
+    conditions,
+    field: spec.orderBy,
+    format: spec.deltaFormat,
+    ...(windowed && spec.deltaField === spec.orderBy && ctx.job.delta?.from !== undefined
+      ? { after: Date.parse(ctx.job.delta.from) }
+      : {}),
+    nulls: !(windowed && spec.deltaField === spec.orderBy),
+    pageSize,
+  };
   return {
-    read: (out) =>
-      readWithCursor({
-        client,
-        method: spec.method,
-        query,
-        ctx,
-        out,
-        ...(params.limit === undefined ? {} : { limit: params.limit }),
-      }),
+    async read(out) {
+      let current = state as PartitionedContinuation | undefined;
+      if (current === undefined) {
+        const planned = await planPartitions({ client, q, ctx, partitions: params.partitions, concurrency });
+        if (!planned.plan) return single(out);
+        current = { plan: planned.plan, head: 0, emitted: 0, pages: planned.probes };
+      }
+      return readPartitioned({ client, q, ctx, out, state: current, concurrency });
+    },
     close,
   };
+}
+
+/**
+ * Partitions a reader keeps in flight: two per call it may start each second, so that a search taking up to 2 s
+ * still leaves no second of the budget unused (at most 64).
+ */
+export function partitionedConcurrency(callsPerSecond: number): number {
+  return Math.max(2, Math.min(64, Math.ceil(2 * callsPerSecond)));
 }
