@@ -686,6 +686,12 @@ export const ERROR_CODES = {
     seen: ['validation', 'step', 'record'],
     action: 'Encode the script in base64, and define `function process(record, ctx, logger, next, error)` in it.',
   },
+  IDX_SCRIPT_MEMORY: {
+    summary: 'A record.evaluate script ran out of the memory its sandbox allows while processing a record.',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Keep less in the script’s variables and shared variables (or build smaller values), or raise `memoryMb`.',
+  },
   IDX_SCRIPT_REJECTED: {
     summary: 'A record.evaluate script rejected the record by calling `error()`.',
     transience: 'permanent',

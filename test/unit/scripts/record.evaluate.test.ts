@@ -228,7 +228,7 @@ describe('record.evaluate', () => {
         code: 'IDX_SCRIPT_INVALID',
         stepId: '04. loginIds',
         path: '$.steps[1].params.script',
-        message: expect.stringContaining('the script does not compile: Unexpected end of input'),
+        message: expect.stringContaining('the script does not compile: Unexpected token (line 3)'),
       }),
     );
   });
