@@ -10,6 +10,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   pipeline: async () => (await import('./pipeline.ts')).run(),
   scripts: async () => (await import('./scripts.ts')).run({ alsoAt: sizes(process.env.IDX_BENCH_ALSO_AT) }),
   extract: async () => (await import('./extract.ts')).run(),
+  escapes: async () => (await import('./escapes.ts')).run(),
 };
 
 /** Record counts from a comma-separated list such as `3000000,5000000`. */

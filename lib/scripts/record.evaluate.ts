@@ -33,7 +33,7 @@ export const recordEvaluate = defineScript({
     'script itself start afresh in each invocation of a long step); `ctx.jobId`, `ctx.stepId`, `ctx.dataflowId` and `ctx.test` are ' +
     'there to read. `next` exists for compatibility and does nothing. The script runs in QuickJS, a JavaScript ' +
     'engine compiled to WebAssembly that shares no object with the host: no `require`, `process`, `import()`, ' +
-    'timers, network or file system; records enter and leave it as JSON; promises never settle, so process() ' +
+    'timers, network or file system; records enter and leave it as JSON; promise callbacks run after each batch, so process() ' +
     'must return synchronously. Its memory is capped (`memoryMb`, a record that runs out fails with ' +
     '`IDX_SCRIPT_MEMORY`) and so is its recursion depth (about 700 calls). Validation parses the script and checks ' +
     'that it defines process; it never runs it. With notifyLastRecord, process is called once more with `null` after the ' +
@@ -73,8 +73,9 @@ export const recordEvaluate = defineScript({
       minimum: 8,
       maximum: 1024,
       description:
-        'Most memory the script may hold, in MiB (its variables, shared variables and the batch of records it is ' +
-        'given). A record whose processing runs out of it is rejected with IDX_SCRIPT_MEMORY.',
+        'Most memory the script may hold, in MiB (its variables, shared variables, typed arrays and the batch of ' +
+        'records it is given); the engine’s own 16 MiB come on top. A record whose processing runs out of it is ' +
+        'rejected with IDX_SCRIPT_MEMORY.',
     },
   },
   check(params) {

@@ -4,10 +4,10 @@
  * constructors or errors) exists on the other side to be reached, by any constructor walk or hook.
  *
  * The boundary is what crosses it: records go in and out as JSON text; the only host function the guest can call
- * is the log sink, which reads strings and returns nothing; the guest's promises never run (no job queue is ever
- * drained) and it has no module loader, so `import()` cannot load anything. Every call into the guest runs under
- * a deadline the engine's interrupt handler enforces (an interrupt cannot be caught by the script), with a memory
- * limit per runtime and a stack limit small enough that the engine stops a deep recursion before the host's own
+ * is the log sink, which reads strings and returns nothing; it has no module loader, so `import()` rejects with an
+ * error of the guest's own. Every call into the guest runs under
+ * a deadline the engine's interrupt handler enforces (an interrupt cannot be caught by the script), in a
+ * WebAssembly memory of its own that cannot grow beyond a limit, and with a stack limit small enough that the engine stops a deep recursion before the host's own
  * stack does.
  *
  * Validation never runs a script: {@link compileProblem} parses it with acorn and checks its shape.
@@ -15,7 +15,9 @@
 import variant from '@jitl/quickjs-singlefile-mjs-release-sync';
 import { type Node as AcornNode, parse } from 'acorn';
 import {
+  type CustomizeVariantOptions,
   newQuickJSWASMModuleFromVariant,
+  newVariant,
   type QuickJSContext,
   type QuickJSHandle,
   type QuickJSRuntime,
@@ -68,6 +70,9 @@ export const DEFAULT_MEMORY_MB = 64;
  * already 40 % deep, 128 KiB held at 55 %. A recursion deeper than ~700 plain calls is a coded error.
  */
 const STACK_BYTES = 128 * 1024;
+
+/** Promise callbacks run after one call into the guest at most. */
+const MAX_JOBS = 10_000;
 
 const LEVELS = new Set(['debug', 'info', 'warn', 'error']);
 
@@ -187,12 +192,33 @@ const BOOTSTRAP = `(function (hostLog, infoJson) {
 type ApiName = 'bind' | 'begin' | 'take' | 'where' | 'skip' | 'step' | 'last' | 'saveShared' | 'loadShared';
 const API: readonly ApiName[] = ['bind', 'begin', 'take', 'where', 'skip', 'step', 'last', 'saveShared', 'loadShared'];
 
-let engine: Promise<QuickJSWASMModule> | undefined;
+/** A WebAssembly.Memory, as the engine's variant options type it. */
+type ImportedMemory = Exclude<NonNullable<CustomizeVariantOptions['wasmMemory']>, () => unknown>;
 
-/** The QuickJS WebAssembly module, instantiated once per process (its wasm is embedded in the JavaScript). */
-function quickjs(): Promise<QuickJSWASMModule> {
-  engine ??= newQuickJSWASMModuleFromVariant(variant);
-  return engine;
+/** The WebAssembly.Memory constructor (Node's global; the project's TypeScript libs declare only its types). */
+const WasmMemory = (
+  globalThis as unknown as {
+    WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => ImportedMemory };
+  }
+).WebAssembly.Memory;
+
+/** WebAssembly pages of 64 KiB. */
+const PAGE = 64 * 1024;
+/** What the engine's build needs before the script allocates anything (its INITIAL_MEMORY): data, stack, heap. */
+const ENGINE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A QuickJS WebAssembly instance of its own for one sandbox, in a memory that cannot grow beyond the engine's
+ * own bytes plus `memoryBytes`. The runtime's allocation limit stops most allocations with a catchable "out of
+ * memory"; the memory's maximum is the hard bound, for the buffers of typed arrays the runtime does not count,
+ * and a sandbox's memory goes with it instead of staying with the process.
+ */
+function quickjs(memoryBytes: number): Promise<QuickJSWASMModule> {
+  const wasmMemory = new WasmMemory({
+    initial: ENGINE_BYTES / PAGE,
+    maximum: Math.ceil((ENGINE_BYTES + memoryBytes) / PAGE),
+  });
+  return newQuickJSWASMModuleFromVariant(newVariant(variant, { wasmMemory }));
 }
 
 /** Why a call into the guest ended without a result. */
@@ -225,7 +251,7 @@ export class Sandbox {
   static async open(source: string, options: SandboxOptions): Promise<Sandbox> {
     const problem = compileProblem(source);
     if (problem) throw problem;
-    const sandbox = new Sandbox(await quickjs(), options);
+    const sandbox = new Sandbox(await quickjs(options.memoryBytes), options);
     try {
       sandbox.#install(source, options);
     } catch (error) {
@@ -266,6 +292,7 @@ export class Sandbox {
     const loaded = this.#call(() => vm.evalCode(source, options.filename));
     if (!loaded.ok) throw this.#loadProblem('the script failed while loading', loaded.failure);
     loaded.value.dispose();
+    this.#settle();
     const found = this.#call(() => vm.evalCode('typeof process === "function" ? process : undefined', 'lookup'));
     if (!found.ok) throw this.#loadProblem('the script failed while loading', found.failure);
     const isFunction = vm.typeof(found.value) === 'function';
@@ -396,6 +423,7 @@ export class Sandbox {
     // record that is interrupted has run for at least the limit on its own.
     while (outcomes.length < batch.length) {
       const stepped = this.#value('step', this.#timeoutMs);
+      this.#settle();
       outcomes.push(...this.#take());
       if (stepped.ok) {
         if (stepped.value === true) break;
@@ -412,6 +440,18 @@ export class Sandbox {
       outcomes.push(this.#failed(stepped.failure, 'process()'));
     }
     return outcomes.slice(0, batch.length);
+  }
+
+  /**
+   * Runs the promise callbacks the script queued, as a `node:vm` context did after each evaluation: at most
+   * MAX_JOBS, under one time limit, so a chain of promises that never ends costs time, never a hang. Their errors
+   * stay in the guest, as an unhandled rejection would.
+   */
+  #settle(): void {
+    this.#call(() => {
+      const r = this.#runtime.executePendingJobs(MAX_JOBS);
+      return r.error ? { error: r.error } : { value: this.#vm.undefined };
+    }, this.#timeoutMs);
   }
 
   #failed(failure: Failure, what: string): Outcome {
@@ -446,6 +486,7 @@ export class Sandbox {
   /** Calls process(null) once more (notifyLastRecord); returns its outcome. */
   last(): Outcome {
     const r = this.#value('last');
+    this.#settle();
     const taken = this.#take();
     if (!r.ok) {
       const failed = this.#failed(r.failure, 'process(null)');
@@ -513,8 +554,7 @@ interface Tree extends AcornNode {
 
 /**
  * Parses a script without running it (acorn, the latest ECMAScript, as a classic script as IdentitySync runs it)
- * and checks its shape: it must define a function `process` at its top level, and must not use `import()`,
- * which no script can use. Returns the problem, or undefined.
+ * and checks its shape: it must define a function `process` at its top level. Returns the problem, or undefined.
  */
 export function compileProblem(source: string): ScriptProblem | undefined {
   let program: Tree;
@@ -525,33 +565,8 @@ export function compileProblem(source: string): ScriptProblem | undefined {
     const message = (error as Error).message.replace(/ \(\d+:\d+\)$/, '');
     return new ScriptProblem(`${message}${loc ? ` (line ${loc.line})` : ''}`, loc?.line);
   }
-  const imported = findImport(program);
-  if (imported !== undefined) {
-    return new ScriptProblem(`import() is not available in record.evaluate scripts (line ${imported})`, imported);
-  }
   if (!definesProcess(program)) {
     return new ScriptProblem('the script defines no function process(record, ctx, logger, next, error)');
-  }
-  return undefined;
-}
-
-/** The line of the first `import(…)` in the tree; iterative, so a deeply nested script cannot overflow the stack. */
-function findImport(program: Tree): number | undefined {
-  const stack: unknown[] = [program];
-  while (stack.length) {
-    const node = stack.pop();
-    if (Array.isArray(node)) {
-      for (const n of node) stack.push(n);
-      continue;
-    }
-    if (node === null || typeof node !== 'object' || typeof (node as Tree).type !== 'string') continue;
-    const tree = node as Tree;
-    if (tree.type === 'ImportExpression') return tree.loc?.start.line;
-    for (const key of Object.keys(tree)) {
-      if (key === 'loc') continue;
-      const child = tree[key];
-      if (child !== null && typeof child === 'object') stack.push(child);
-    }
   }
   return undefined;
 }
