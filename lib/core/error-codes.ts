@@ -349,6 +349,13 @@ export const ERROR_CODES = {
     seen: ['record'],
     action: 'Look the UID up before this step (datasource.lookup.gigya.account or uidmap.lookup).',
   },
+  IDX_GIGYA_PRIVATE_KEY: {
+    summary: 'The Gigya `privateKey` for signed bearer tokens is not an RSA private key that can be read.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Give the secret behind `privateKey` the application’s RSA private key in PEM (PKCS#1 or PKCS#8), whole, with its BEGIN and END lines.',
+  },
   IDX_GIGYA_RESPONSE: {
     summary: 'Gigya answered with something other than its JSON envelope.',
     transience: 'either',
@@ -742,6 +749,13 @@ export const ERROR_CODES = {
     seen: ['step'],
     action:
       'Transient failures (dropped connections) are retried; for a permanent one, check the path, the folder’s permissions and free space on the server.',
+  },
+  IDX_SFTP_PRIVATE_KEY: {
+    summary: 'The SFTP `privateKey` cannot be read, or `passphrase` does not decrypt it.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Give the secret behind `privateKey` a whole private key (OpenSSH, PEM or PuTTY, as text or base64) and the secret behind `passphrase` its passphrase.',
   },
   IDX_STAGE_CORRUPT: {
     summary: 'A staged record between two steps is not JSON.',
