@@ -65,7 +65,7 @@ export async function run(): Promise<void> {
     '',
     '## record.evaluate escapes: the former node:vm sandbox vs QuickJS',
     '',
-    '| attack | node:vm, validation | node:vm, one record | QuickJS, validation | QuickJS, one record |',
+    '| escape | node:vm, validation | node:vm, one record | QuickJS, validation | QuickJS, one record |',
     '| --- | --- | --- | --- | --- |',
   ];
   for (const [i, attack] of ESCAPES.entries()) {

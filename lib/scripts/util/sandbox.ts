@@ -71,6 +71,10 @@ export const DEFAULT_MEMORY_MB = 64;
  */
 const STACK_BYTES = 128 * 1024;
 
+/** Longest log message and log data (as JSON) a script can hand the trace, in characters; the rest is cut. */
+export const LOG_MESSAGE_MOST = 8 * 1024;
+export const LOG_DATA_MOST = 64 * 1024;
+
 /** Promise callbacks run after one call into the guest at most. */
 const MAX_JOBS = 10_000;
 
@@ -80,6 +84,8 @@ const LEVELS = new Set(['debug', 'info', 'warn', 'error']);
 // user's script can replace them, and hands the host a table of entry points.
 const BOOTSTRAP = `(function (hostLog, infoJson) {
   'use strict';
+  const MESSAGE_MOST = ${LOG_MESSAGE_MOST};
+  const DATA_MOST = ${LOG_DATA_MOST};
   const stringify = JSON.stringify;
   const parse = JSON.parse;
   const now = Date.now;
@@ -115,7 +121,10 @@ const BOOTSTRAP = `(function (hostLog, infoJson) {
     if (v === undefined) return undefined;
     try { return stringify(v); } catch (e) { return '"[unserializable]"'; }
   };
-  const line = (level) => function (message, data) { hostLog(level, toString(message), text(data)); };
+  const stringSlice = String.prototype.slice;
+  // Log lines are cut to a bounded size before they cross: the trace keeps 100 lines, not 100 times the heap.
+  const cut = (s, most) => s !== undefined && s.length > most ? apply(stringSlice, s, [0, most]) + '… (' + (s.length - most) + ' more characters)' : s;
+  const line = (level) => function (message, data) { hostLog(level, cut(toString(message), MESSAGE_MOST), cut(text(data), DATA_MOST)); };
   const logger = freeze({ debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') });
   const consoleObject = freeze({ log: line('info'), info: line('info'), debug: line('debug'), warn: line('warn'), error: line('error'), trace: line('debug') });
   define(globalThis, 'console', { value: consoleObject, writable: true, configurable: true });

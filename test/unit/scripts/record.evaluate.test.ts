@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { validateText } from '../../../lib/dataflow/validate.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
 import { recordEvaluate } from '../../../lib/scripts/record.evaluate.ts';
+import { LOG_DATA_MOST, LOG_MESSAGE_MOST } from '../../../lib/scripts/util/sandbox.ts';
 import { runScript } from '../../../lib/testing/harness.ts';
 import { fixtureFiles } from '../../support/dataflows.ts';
 
@@ -203,6 +204,23 @@ describe('record.evaluate', () => {
           'available in record.evaluate scripts',
       },
     ]);
+  });
+
+  it('cuts a huge log message and huge log data to a bounded size before they reach the trace', async () => {
+    // Prepare
+    const source = `function process(r, ctx, logger) {
+      logger.info('m'.repeat(1000000), { blob: 'd'.repeat(1000000) });
+      return r;
+    }`;
+
+    // Act
+    const out = await run(source, [{ i: 1 }]);
+
+    // Assess
+    const line = out.trace.find((l) => l.includes('mmmm')) ?? '';
+    expect(line).toContain(`… (${1_000_000 - LOG_MESSAGE_MOST} more characters)`);
+    expect(line.length).toBeLessThan(LOG_MESSAGE_MOST + LOG_DATA_MOST + 1000);
+    expect(out.records).toEqual([{ i: 1 }]);
   });
 
   it('ignores a promise the script leaves rejected instead of crashing the process', async () => {
