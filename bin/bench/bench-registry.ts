@@ -5,6 +5,8 @@ import { fileCompressGzip } from '../../lib/scripts/file.compress.gzip.ts';
 import { fileFormatDsv } from '../../lib/scripts/file.format.dsv.ts';
 import { fileParseDsv } from '../../lib/scripts/file.parse.dsv.ts';
 import { fileUncompressGzip } from '../../lib/scripts/file.uncompress.gzip.ts';
+import { recordEvaluate } from '../../lib/scripts/record.evaluate.ts';
+import { vmRecordEvaluate } from './vm-record-evaluate.ts';
 
 /** Definitions by type. */
 export const benchDefinitions = [
@@ -14,4 +16,6 @@ export const benchDefinitions = [
   fileFormatDsv,
   fileParseDsv,
   fileUncompressGzip,
+  recordEvaluate,
+  vmRecordEvaluate,
 ] as const;

@@ -7,6 +7,7 @@
  * The local emulator (lib/local/gigya-emulator.ts) speaks the same protocol over HTTP, so the code path here is
  * the one that runs against a real tenant.
  */
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
@@ -322,6 +323,8 @@ export class GigyaClient {
   /** Set after a 301001 answer names the site's real data centre. */
   #redirectedDomain: string | undefined;
   readonly stats: GigyaClientStats = { calls: 0, retries: 0, backoffMs: 0 };
+  /** The RSA key bearer tokens are signed with, read once. */
+  #signingKey: KeyObject | undefined;
 
   constructor(options: GigyaClientOptions) {
     if (!options.apiKey) {
@@ -332,6 +335,7 @@ export class GigyaClient {
       });
     }
     this.#o = options;
+    if (this.auth === 'bearer') this.#signingKey = readSigningKey(options.privateKey);
     this.#budget = new CallBudget({
       maxConcurrency: options.maxConcurrency ?? 10,
       ...(options.callsPerSecond === undefined ? {} : { callsPerSecond: options.callsPerSecond }),
@@ -499,7 +503,7 @@ export class GigyaClient {
           body = signParams(url, form, this.#o.secret ?? '');
           break;
         case 'bearer':
-          headers.authorization = `Bearer ${bearerToken(this.#o.userKey ?? '', this.#o.privateKey ?? '')}`;
+          headers.authorization = `Bearer ${bearerToken(this.#o.userKey ?? '', this.#signingKey ?? readSigningKey(this.#o.privateKey))}`;
           body = form;
           break;
         default:
@@ -550,6 +554,30 @@ function encodeParam(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'object') return JSON.stringify(value);
   return String(value);
+}
+
+/**
+ * The RSA private key of bearer mode, read before any request: a key that cannot be read is a credential error
+ * of its own, permanent, never a network failure retried. The key itself is never echoed.
+ */
+function readSigningKey(pem: string | undefined): KeyObject {
+  let key: KeyObject | undefined;
+  let reason = 'no key';
+  if (pem?.trim()) {
+    try {
+      key = createPrivateKey(pem);
+      reason = `a ${key.asymmetricKeyType ?? 'non-RSA'} key`;
+    } catch (error) {
+      reason = `text that is not a private key (${(error as { code?: string }).code ?? 'unreadable'})`;
+    }
+  }
+  if (key?.asymmetricKeyType === 'rsa') return key;
+  throw new IdxError('IDX_GIGYA_PRIVATE_KEY', 'the Gigya privateKey is not an RSA private key that can be read', {
+    param: 'privateKey',
+    expected: 'an RSA private key in PEM (PKCS#1 or PKCS#8)',
+    received: reason,
+    transient: false,
+  });
 }
 
 function networkError(method: string, error: unknown): IdxError {

@@ -357,6 +357,13 @@ export const ERROR_CODES = {
     action:
       'Give the step a `deltaField` holding a time (epoch ms, or ISO-8601 for the audit log), or leave `partitions` out to read one cursor.',
   },
+  IDX_GIGYA_PRIVATE_KEY: {
+    summary: 'The Gigya `privateKey` for signed bearer tokens is not an RSA private key that can be read.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Give the secret behind `privateKey` the application’s RSA private key in PEM (PKCS#1 or PKCS#8), whole, with its BEGIN and END lines.',
+  },
   IDX_GIGYA_RESPONSE: {
     summary: 'Gigya answered with something other than its JSON envelope.',
     transience: 'either',
@@ -702,6 +709,12 @@ export const ERROR_CODES = {
     seen: ['validation', 'step', 'record'],
     action: 'Encode the script in base64, and define `function process(record, ctx, logger, next, error)` in it.',
   },
+  IDX_SCRIPT_MEMORY: {
+    summary: 'A record.evaluate script ran out of the memory its sandbox allows while processing a record.',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Keep less in the script’s variables and shared variables (or build smaller values), or raise `memoryMb`.',
+  },
   IDX_SCRIPT_REJECTED: {
     summary: 'A record.evaluate script rejected the record by calling `error()`.',
     transience: 'permanent',
@@ -752,6 +765,13 @@ export const ERROR_CODES = {
     seen: ['step'],
     action:
       'Transient failures (dropped connections) are retried; for a permanent one, check the path, the folder’s permissions and free space on the server.',
+  },
+  IDX_SFTP_PRIVATE_KEY: {
+    summary: 'The SFTP `privateKey` cannot be read, or `passphrase` does not decrypt it.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Give the secret behind `privateKey` a whole private key (OpenSSH, PEM or PuTTY, as text or base64) and the secret behind `passphrase` its passphrase.',
   },
   IDX_STAGE_CORRUPT: {
     summary: 'A staged record between two steps is not JSON.',
