@@ -5,8 +5,9 @@
  *
  * - consecutive record steps are fused: records pass from one script to the next in memory (as in a fused Task);
  * - a file transformer before a parser streams its files into it, and a formatter streams its file into a
- *   transformer after it that reads each file once (gzip), as in a fused Task; with lanes, that transformer runs
- *   on the main thread, fed as the lanes write the file back;
+ *   transformer after it that reads each file once (gzip), as in a fused Task; with lanes, gzip runs in the lanes
+ *   (each compresses its chunk's fragment into a gzip member), another such transformer on the main thread, fed as
+ *   the lanes write the file back;
  * - the first step reads a local NDJSON file (records) or local files; the last writes NDJSON or files.
  *
  * Only the transport differs from a deployed run; every script runs its own code.
@@ -236,6 +237,17 @@ export async function runChain(steps: readonly ChainStep[], io: ChainIo): Promis
     // A phase: one step, then every record step after it (fused in memory).
     let to = from + 1;
     while (to < steps.length && (defs[to] as AnyScriptDefinition).consumes === 'records') to++;
+    // With lanes, a trailing file transform that takes each fragment on its own (gzip) runs in the lanes too, as
+    // in a fused Task.
+    const withPieces = to === steps.length - 1 && (io.lanes ?? 1) > 1 && io.laneWorker && defs[to]?.lanes?.pieces;
+    if (withPieces) {
+      const resolved = await resolveSteps(defs.slice(from), steps.slice(from), from);
+      const plan = planLanes(
+        defs.slice(from),
+        resolved.map((s) => s.params),
+      );
+      if (typeof plan !== 'string') to++;
+    }
     const last = defs[to - 1] as AnyScriptDefinition;
     // A trailing file transformer that reads each file once (gzip) is fed while the files are written, in this
     // thread, as in a fused Task.

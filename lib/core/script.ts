@@ -287,6 +287,13 @@ export interface LaneSupport<P> {
    * (for example when the columns come from the first record or the file is split by size).
    */
   readonly fragments?: (params: P) => { readonly head: P; readonly body: P; readonly emptyFile: boolean } | undefined;
+  /**
+   * A file transform whose output for a file is valid as the concatenation of its outputs for consecutive pieces
+   * of that file (gzip: each piece becomes a gzip member), keeping nothing from one piece to the next. After a
+   * formatter that writes fragments, it runs in the lanes too, each lane transforming the fragment of its chunk,
+   * so the transform's CPU is spread over the lanes instead of held on one thread.
+   */
+  readonly pieces?: boolean;
 }
 
 /** A definition whose params type is erased, as the registry stores it. */

@@ -526,14 +526,16 @@ interface LaneSpan {
 
 /**
  * Lanes take the run from its first member, or from the parser that file transformers (gunzip) feed, to its last
- * member, or to the formatter whose files go on to file transformers (gzip) on this thread.
+ * member, or to the formatter whose files go on to file transformers on this thread. A transform that takes each
+ * piece of a file on its own (gzip) stays in the lanes: compressing is the costliest part of an export, and each
+ * lane gzips its fragment into a member of the one file.
  */
 function laneSpan(members: readonly Member[]): LaneSpan | undefined {
   const transforms = (m: Member | undefined) => m?.definition.consumes === 'files' && m.definition.produces === 'files';
   const from = members.findIndex((m) => !transforms(m));
   if (from < 0) return undefined;
   let to = members.length;
-  while (to > from + 1 && transforms(members[to - 1])) to--;
+  while (to > from + 1 && transforms(members[to - 1]) && !members[to - 1]?.definition.lanes?.pieces) to--;
   return { from, to };
 }
 
@@ -576,6 +578,11 @@ async function runLaned(
   const after = await finishInOrder(members.slice(to), final(undefined));
   laned.forEach((m, i) => {
     Object.assign(m.counters, totals[i]);
+    // A formatter whose files a transform took in the lanes: its files and bytes are what the lanes counted.
+    if (m.forward && i < laned.length - 1) {
+      m.forward.files = totals[i]?.filesOut ?? 0;
+      m.forward.bytes = totals[i]?.bytesOut ?? 0;
+    }
   });
   return [...before, ...laned.map(() => undefined), ...after];
 }

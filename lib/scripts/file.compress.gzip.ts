@@ -16,6 +16,8 @@ export const fileCompressGzip = defineScript({
   readsOnce: true,
   // Concatenated gzip members are one valid gzip file, so a file compressed in pieces is still one gzip file.
   concatenates: true,
+  // For the same reason each lane gzips its chunk's fragment into a member of its own (see LaneSupport.pieces).
+  lanes: { pieces: true },
   params: {
     compressionLevel: {
       type: 'integer',

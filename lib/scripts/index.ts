@@ -18,7 +18,6 @@ import { datasourceWriteGigyaDs } from './datasource.write.gigya.ds.ts';
 import { datasourceWriteGigyaGeneric } from './datasource.write.gigya.generic.ts';
 import { datasourceWriteSftp } from './datasource.write.sftp.ts';
 import { fieldArrayExtract } from './field.array.extract.ts';
-import { fileCompressGzip } from './file.compress.gzip.ts';
 import { fileCompressZip } from './file.compress.zip.ts';
 import { fileDecryptPgp } from './file.decrypt.pgp.ts';
 import { fileEmpty } from './file.empty.ts';
@@ -50,7 +49,6 @@ export const definitions = [
   datasourceWriteGigyaGeneric,
   datasourceWriteSftp,
   fieldArrayExtract,
-  fileCompressGzip,
   fileCompressZip,
   fileDecryptPgp,
   fileEmpty,

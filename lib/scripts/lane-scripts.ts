@@ -14,6 +14,7 @@ import { fieldRemove } from './field.remove.ts';
 import { fieldRename } from './field.rename.ts';
 import { fieldReplace } from './field.replace.ts';
 import { fieldSelect } from './field.select.ts';
+import { fileCompressGzip } from './file.compress.gzip.ts';
 import { fileFormatDsv } from './file.format.dsv.ts';
 import { fileParseDsv } from './file.parse.dsv.ts';
 
@@ -30,6 +31,7 @@ export const laneDefinitions = [
   fieldRename,
   fieldReplace,
   fieldSelect,
+  fileCompressGzip,
   fileFormatDsv,
   fileParseDsv,
 ] as const;

@@ -42,6 +42,29 @@ export async function createDrivers(
   logs: (index: number) => StepLogger,
   services: Services = NO_SERVICES,
 ): Promise<ScriptDriver[]> {
+  return (await createRun(definitions, steps, params, job, sinks, logs, services)).drivers;
+}
+
+/** A run of drivers whose files may stream from one into the next (a formatter into gzip). */
+export interface DriverRun {
+  readonly drivers: ScriptDriver[];
+  /**
+   * Ends each driver in order, waiting until the next one has read the files it wrote, and counts those files'
+   * bytes as the writer's `bytesOut` (a file streamed on is not staged, so no sink counts it).
+   */
+  finish(): Promise<void>;
+}
+
+/** Like {@link createDrivers}, with the files a driver writes streamed into the next one when it reads files. */
+export async function createRun(
+  definitions: readonly AnyScriptDefinition[],
+  steps: readonly LaneStep[],
+  params: readonly Record<string, unknown>[],
+  job: JobContext,
+  sinks: RunSinks,
+  logs: (index: number) => StepLogger,
+  services: Services = NO_SERVICES,
+): Promise<DriverRun> {
   const chain = await buildChain(
     steps.map((step, i) => ({
       id: step.id,
@@ -64,7 +87,17 @@ export async function createDrivers(
       },
     },
   );
-  return chain.map((link) => link.driver);
+  return {
+    drivers: chain.map((link) => link.driver),
+    async finish() {
+      for (const link of chain) {
+        await link.driver.finish();
+        if (!link.forward) continue;
+        await link.forward.settle();
+        link.driver.counters.bytesOut += link.forward.bytes;
+      }
+    },
+  };
 }
 
 /** The sink of a step's rejected records. */

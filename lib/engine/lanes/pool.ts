@@ -21,7 +21,7 @@ import { IdxError } from '../../core/errors.ts';
 import { type StepCounters, zeroCounters } from '../../core/refs.ts';
 import type { AnyScriptDefinition, InputFile, JobContext, StepLogger } from '../../core/script.ts';
 import { endWritable, writeChunk } from '../../scripts/util/io.ts';
-import { addInto, createDrivers, type RunSinks, rejectedOf } from './drivers.ts';
+import { addInto, createRun, type RunSinks, rejectedOf } from './drivers.ts';
 import { MemoryFiles, MemoryRecords } from './output-memory.ts';
 import type { LanePlan, LaneStep } from './plan.ts';
 import {
@@ -226,23 +226,34 @@ export class Lanes {
 
   #headFiles: Promise<{ name: string; data: Buffer }[]> | undefined;
 
-  /** What starts each output file: the last step run with its head params and no records. */
+  /** Bytes of the heads that the formatter wrote (before the transforms after it), for its counters. */
+  #headBytes = 0;
+
+  /**
+   * What starts each output file: the formatter run with its head params and no records, through the transforms
+   * after it (a header gzipped into a member of its own).
+   */
   #heads(): Promise<{ name: string; data: Buffer }[]> {
     this.#headFiles ??= (async () => {
       const { plan, definitions, steps, job } = this.#o;
       if (!plan.head) return [];
-      const i = steps.length - 1;
+      const at = plan.formatter ?? steps.length - 1;
       const files = new MemoryFiles();
-      const [driver] = await createDrivers(
-        [definitions[i] as AnyScriptDefinition],
-        [steps[i] as LaneStep],
-        [plan.head],
+      const run = await createRun(
+        definitions.slice(at),
+        steps.slice(at),
+        steps.slice(at).map((s, i) => (i === 0 ? (plan.head as Record<string, unknown>) : s.params)),
         job,
         { rejected: new MemoryRecords(), files },
-        () => new LaneLogger(i, []),
+        (i) => new LaneLogger(at + i, []),
       );
-      await driver?.finish();
-      await driver?.instance.close?.();
+      try {
+        await run.finish();
+      } finally {
+        for (const d of run.drivers) await d.instance.close?.();
+      }
+      const formatter = run.drivers[0];
+      if (formatter && at < steps.length - 1) this.#headBytes = formatter.counters.bytesOut;
       return files
         .take()
         .map((f) => ({ name: f.name, data: Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength) }));
@@ -356,6 +367,19 @@ export class Lanes {
     if (this.#files.size === 0 && this.#o.plan.emptyFile && first && final)
       for (const head of await this.#heads()) await writeChunk(await this.#file(head.name), Buffer.alloc(0));
     for (const w of this.#files.values()) await endWritable(w);
+    const at = this.#o.plan.formatter;
+    if (at !== undefined) {
+      // Each chunk went through the formatter and the transforms after it as a file of its own; the step wrote
+      // (and the transforms read) each file once, its head included.
+      const files = this.#files.size;
+      const formatter = totals[at] as StepCounters;
+      formatter.filesOut = files;
+      if (first && files > 0) formatter.bytesOut += this.#headBytes;
+      for (const c of totals.slice(at + 1)) {
+        c.filesIn = files;
+        c.filesOut = files;
+      }
+    }
     return totals;
   }
 

@@ -9,7 +9,7 @@ import { type StepCounters, zeroCounters } from '../../core/refs.ts';
 import type { AnyScriptDefinition, InputFile } from '../../core/script.ts';
 import type { ScriptDriver } from '../drive.ts';
 import { ndjsonBatches } from '../ndjson.ts';
-import { addInto, createDrivers } from './drivers.ts';
+import { addInto, createRun } from './drivers.ts';
 import { MemoryFiles, MemoryRecords } from './output-memory.ts';
 import { planLanes } from './plan.ts';
 import {
@@ -28,7 +28,7 @@ import { countLines } from './split.ts';
 /** The steps a lane runs, as planned, and the params each runs with. */
 interface LaneRun {
   readonly definitions: readonly AnyScriptDefinition[];
-  /** The last step's params replaced by its body params when it writes fragments of a file. */
+  /** The formatter's params replaced by its body params when it writes fragments of a file. */
   readonly params: readonly Record<string, unknown>[];
   readonly last: AnyScriptDefinition;
 }
@@ -44,10 +44,11 @@ function laneRun(init: LaneInit, definitionOf: (type: string) => AnyScriptDefini
   const plan = planLanes(definitions, params);
   if (typeof plan === 'string') throw new IdxError('IDX_LANE_PLAN', `these steps cannot run in lanes: ${plan}`);
   const last = definitions[definitions.length - 1] as AnyScriptDefinition;
-  const fragments = last.lanes?.fragments?.(params[params.length - 1] as never);
+  const at = plan.formatter ?? definitions.length - 1;
+  const fragments = (definitions[at] as AnyScriptDefinition).lanes?.fragments?.(params[at] as never);
   return {
     definitions,
-    params: fragments ? [...params.slice(0, -1), fragments.body as Record<string, unknown>] : params,
+    params: fragments ? params.map((p, i) => (i === at ? (fragments.body as Record<string, unknown>) : p)) : params,
     last,
   };
 }
@@ -141,7 +142,7 @@ export function serveLane(
       ...(last.produces === 'files' ? { files: new MemoryFiles() } : {}),
       logs: [],
     };
-    const drivers = await createDrivers(
+    const chain = await createRun(
       definitions,
       init.steps,
       params,
@@ -149,9 +150,10 @@ export function serveLane(
       sinks,
       (i) => new LaneLogger(i, sinks.logs),
     );
+    const { drivers } = chain;
     try {
       await feedChunk(drivers[0] as ScriptDriver, task, chunkOpener(task, shared, stream));
-      for (const d of drivers) await d.finish();
+      await chain.finish();
     } finally {
       for (const d of drivers) await d.instance.close?.();
     }

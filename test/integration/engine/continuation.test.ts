@@ -15,6 +15,7 @@ import { fileUncompressGzip } from '../../../lib/scripts/file.uncompress.gzip.ts
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
 import { runScript } from '../../../lib/testing/harness.ts';
 import { accountLines } from '../../support/accounts.ts';
+import { gunzipWithBinary, gzipMembers } from '../../support/gzip-files.ts';
 import { useLocalEnvironment } from '../../support/local.ts';
 
 const local = useLocalEnvironment();
@@ -177,6 +178,41 @@ describe('runStep across invocations', () => {
     expect(sliced.counters.filesIn).toBe(3);
     expect(await recordsText(services, sliced.out)).toBe(await recordsText(services, whole.out));
     expect(sliced.out.kind === 'records' && sliced.out.count).toBe(1500);
+  });
+
+  it('gzips in the lanes a file that gunzip reads back byte for byte as the single-thread CSV, whole and across a 1 ms budget', async () => {
+    // Prepare
+    const base = local.env.services;
+    const lanes: Services = {
+      ...base,
+      config: { ...base.config, lanes: { count: 2, worker: WORKER, minRecords: 1000, minBytes: 1 << 20 } },
+    };
+    const input = await stagedAccounts(base, 'stage/slices/lanes-gz-input/');
+    const fixed = { ...csv, params: { ...csv.params, writeHeader: true } };
+    const gzip = { id: 'gzip', type: 'file.compress.gzip', params: {} };
+    const specs = [rename, fixed, gzip];
+    const gz = async (r: StepResult) =>
+      content(base, (r.chain?.[1]?.out.kind === 'files' ? r.chain[1].out.files[0] : undefined) as FileRef);
+
+    // Act
+    const one = await loop(single(base), stepEvent('lanes-gz-one', specs, [input]), 60_000);
+    const whole = await loop(lanes, stepEvent('lanes-gz-whole', specs, [input]), 60_000);
+    const sliced = await loop(lanes, stepEvent('lanes-gz-sliced', specs, [input]), 1);
+
+    // Assess
+    const plain = gunzipWithBinary(await gz(one));
+    expect(plain.toString().split('\n').filter(Boolean)).toHaveLength(6001);
+    expect(gunzipWithBinary(await gz(whole)).equals(plain)).toBe(true);
+    expect(gunzipWithBinary(await gz(sliced)).equals(plain)).toBe(true);
+    expect(sliced.counters.invocations).toBe(3);
+    // One member per invocation on one thread; in lanes, the header's member, then one per chunk.
+    expect(gzipMembers(await gz(one))).toBe(1);
+    expect(gzipMembers(await gz(whole))).toBeGreaterThanOrEqual(3);
+    expect(gzipMembers(await gz(sliced))).toBeGreaterThanOrEqual(4);
+    expect(whole.chain?.[1]?.counters).toMatchObject({ filesIn: 1, bytesIn: plain.length, filesOut: 1 });
+    expect(whole.chain?.[0]?.counters).toMatchObject({ filesOut: 1, bytesOut: plain.length });
+    // gzip took the file's piece of each invocation, as on one thread.
+    expect(sliced.chain?.[1]?.counters).toMatchObject({ filesIn: 3, bytesIn: plain.length, filesOut: 1 });
   });
 
   it('continues a laned formatter between staged parts, with the header only in the first piece', async () => {

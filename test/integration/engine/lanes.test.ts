@@ -330,6 +330,11 @@ describe('planLanes', () => {
     const sniffed = await plan([{ type: 'file.parse.dsv', params: { fileCharset: 'auto-detect' } }]);
     const cp1252 = await plan([{ type: 'file.parse.dsv', params: { fileCharset: 'cp1252' } }]);
     const ok = await plan(exportSteps);
+    const gzipped = await plan([...exportSteps, { type: 'file.compress.gzip', params: {} }]);
+    const gzipAfterRecords = await plan([
+      { type: 'field.remove', params: { fields: ['a'] } },
+      { type: 'file.compress.gzip', params: {} },
+    ]);
 
     // Assess
     expect(stateful).toBe('record.evaluate keeps state between records');
@@ -338,5 +343,8 @@ describe('planLanes', () => {
     expect(sniffed).toBe('file.parse.dsv cannot cut its files with these params');
     expect(cp1252).toMatchObject({ input: { kind: 'files' } });
     expect(ok).toMatchObject({ input: { kind: 'records' }, emptyFile: false });
+    expect(ok).not.toHaveProperty('formatter');
+    expect(gzipped).toMatchObject({ input: { kind: 'records' }, formatter: exportSteps.length - 1 });
+    expect(gzipAfterRecords).toBe('file.compress.gzip follows records, not a formatter');
   });
 });
