@@ -1,0 +1,105 @@
+import { randomBytes } from 'node:crypto';
+import { HeadObjectCommand, type S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
+import { IdxError } from '../../../lib/core/errors.ts';
+import { openStagedFile, StagedFileSink } from '../../../lib/engine/stage.ts';
+import { writeChunk } from '../../../lib/scripts/util/io.ts';
+import { useLocalEnvironment } from '../../support/local.ts';
+
+const local = useLocalEnvironment();
+
+/** Writes `content` into a staged file in pieces of `piece` bytes; returns the staged reference. */
+async function stage(s3: S3Client, prefix: string, content: Buffer, piece = 100_000) {
+  const bucket = local.env.services.config.stageBucket;
+  const sink = new StagedFileSink(s3, bucket, prefix);
+  const w = sink.create('data.bin');
+  for (let at = 0; at < content.length; at += piece) await writeChunk(w, content.subarray(at, at + piece));
+  w.end();
+  return (await sink.close()).files[0];
+}
+
+async function read(s3: S3Client, file: { name: string; key: string; size: number }): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of openStagedFile(s3, local.env.services.config.stageBucket, file)) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe('StagedFileSink', () => {
+  it('stages a small file in one request and a large one in parts, each read back byte for byte', async () => {
+    // Prepare
+    const { s3, config } = local.env.services;
+    const small = randomBytes(70_000);
+    const large = randomBytes(12 * 1024 * 1024 + 123);
+
+    const sent: string[] = [];
+    s3.middlewareStack.add(
+      (next, context) => async (args) => {
+        sent.push(context.commandName ?? '');
+        return next(args);
+      },
+      { step: 'initialize', name: 'countRequests' },
+    );
+
+    // Act
+    const smallRef = await stage(s3, 'stage/up/small/', small);
+    const smallSent = sent.splice(0);
+    const largeRef = await stage(s3, 'stage/up/large/', large, 333_333).finally(() =>
+      s3.middlewareStack.remove('countRequests'),
+    );
+    const head = await s3.send(new HeadObjectCommand({ Bucket: config.stageBucket, Key: largeRef?.key }));
+
+    // Assess
+    expect(smallRef?.size).toBe(small.length);
+    expect(largeRef?.size).toBe(large.length);
+    expect((await read(s3, smallRef as never)).equals(small)).toBe(true);
+    expect((await read(s3, largeRef as never)).equals(large)).toBe(true);
+    expect(smallSent).toEqual(['PutObjectCommand']);
+    // Parts of 5 MiB, S3's smallest: three for 12 MiB.
+    expect(sent).toEqual([
+      'CreateMultipartUploadCommand',
+      'UploadPartCommand',
+      'UploadPartCommand',
+      'UploadPartCommand',
+      'CompleteMultipartUploadCommand',
+    ]);
+    expect(head.Metadata?.['idx-name']).toBe('data.bin');
+  });
+
+  it('fails with a coded transient error, stops the writer and aborts the upload when a part cannot be sent', async () => {
+    // Prepare
+    const { s3 } = local.env.services;
+    const sent: string[] = [];
+    s3.middlewareStack.add(
+      (next, context) => async (args) => {
+        sent.push(context.commandName ?? '');
+        if (context.commandName === UploadPartCommand.name && (args.input as { PartNumber?: number }).PartNumber === 2)
+          throw Object.assign(new Error('We encountered an internal error'), {
+            name: 'InternalError',
+            $metadata: { httpStatusCode: 500 },
+          });
+        return next(args);
+      },
+      { step: 'initialize', name: 'failSecondPart' },
+    );
+
+    // Act
+    const sink = new StagedFileSink(s3, local.env.services.config.stageBucket, 'stage/up/failing/');
+    const w = sink.create('data.bin');
+    const content = randomBytes(16 * 1024 * 1024);
+    const writing = (async () => {
+      for (let at = 0; at < content.length; at += 100_000) await writeChunk(w, content.subarray(at, at + 100_000));
+    })().catch((e: unknown) => e);
+    const failure = await sink
+      .close()
+      .catch((e: unknown) => e)
+      .finally(() => s3.middlewareStack.remove('failSecondPart'));
+
+    // Assess
+    expect(failure).toBeInstanceOf(IdxError);
+    expect((failure as IdxError).code).toBe('IDX_STAGE_IO');
+    expect((failure as IdxError).transient).toBe(true);
+    // The writer stops with the same error instead of waiting for room.
+    expect(await writing).toBe(failure);
+    expect(sent).toContain('AbortMultipartUploadCommand');
+  });
+});
