@@ -599,6 +599,14 @@ export const ERROR_CODES = {
     seen: ['validation'],
     action: 'Fix the expression (JavaScript syntax; backslashes are doubled inside JSON strings).',
   },
+  IDX_REGEX_UNSUPPORTED: {
+    summary:
+      'A regular expression param uses a construct the linear-time engine (RE2) cannot run: a backreference, a lookahead or lookbehind, an atomic group or a possessive quantifier.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action:
+      'Rewrite the expression without the construct named in the message (e.g. match more and cut with a second rule); patterns run in linear time so that no file name or value can stall a job.',
+  },
   IDX_REGISTRY_DUPLICATE: {
     summary: 'Two scripts were registered under one type.',
     transience: 'permanent',

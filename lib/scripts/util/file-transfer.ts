@@ -3,9 +3,9 @@
  * default and meaning everywhere, and the checks they need.
  */
 
-import { fileNameMatcher } from '../../connectors/transfer.ts';
 import { hasPlaceholder, type Reach } from '../../core/access.ts';
 import { showValue } from '../../core/errors.ts';
+import { regexProblem } from '../../core/regex.ts';
 import type { ScriptCheckProblem } from '../../core/script.ts';
 
 /** Selection, memory and post-read params of every file reader. */
@@ -79,15 +79,14 @@ export function checkReaderParams(params: {
 }): ScriptCheckProblem[] {
   const problems: ScriptCheckProblem[] = [];
   if (params.fileNameRegex !== undefined) {
-    try {
-      fileNameMatcher(params.fileNameRegex);
-    } catch (error) {
+    const problem = regexProblem(`^(?:${params.fileNameRegex})$`);
+    if (problem) {
       problems.push({
-        code: 'IDX_REGEX_INVALID',
+        code: problem.code,
         path: 'fileNameRegex',
-        message: `fileNameRegex is not a valid regular expression: ${(error as Error).message}`,
-        expected: 'a regular expression',
-        received: JSON.stringify(params.fileNameRegex),
+        message: `fileNameRegex cannot be used: ${problem.message}`,
+        expected: 'a regular expression RE2 runs: no backreferences, lookaround or possessive quantifiers',
+        received: showValue(params.fileNameRegex, 200),
       });
     }
   }
