@@ -63,6 +63,8 @@ export interface StepCounters {
   recordsDelivered?: number;
   /** What a file writer (`delivers: 'files'`) reported its target holds, in bytes; absent for other steps. */
   bytesDelivered?: number;
+  /** Invalid byte sequences a reader replaced with U+FFFD (its params asked it to); absent when there were none. */
+  charactersReplaced?: number;
 }
 
 /** What a step invocation returns to the state machine. */
@@ -139,7 +141,7 @@ export function addCounters(a: StepCounters, b: StepCounters): StepCounters {
   const out = zeroCounters();
   for (const k of Object.keys(out) as (keyof StepCounters)[]) out[k] = (a[k] ?? 0) + (b[k] ?? 0);
   // What a writer delivered is present only for writers; it adds up over invocations like the rest.
-  for (const k of ['recordsDelivered', 'bytesDelivered'] as const)
+  for (const k of ['recordsDelivered', 'bytesDelivered', 'charactersReplaced'] as const)
     if (a[k] !== undefined || b[k] !== undefined) out[k] = (a[k] ?? 0) + (b[k] ?? 0);
   return out;
 }

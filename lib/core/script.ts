@@ -74,6 +74,12 @@ export interface StepOutput {
    * step's `recordsDelivered`, which the job checks against the records received minus those rejected and dropped.
    */
   deliveredRecords(count: number): void;
+  /**
+   * A reader reports `count` byte sequences that were not valid in their charset and that it kept as U+FFFD
+   * because its params say so; they add up to the step's `charactersReplaced`. Optional: outputs that keep no
+   * counters ignore it.
+   */
+  replacedCharacters?(count: number): void;
   /** How many more records a reader may emit (the job's limit, 10 for test runs); Infinity when unlimited. */
   readonly remaining: number;
 }

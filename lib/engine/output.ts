@@ -166,6 +166,11 @@ export class EngineOutput implements StepOutput {
     this.#opts.counters.recordsDelivered = (this.#opts.counters.recordsDelivered ?? 0) + count;
   }
 
+  /** Adds to the invalid byte sequences a reader replaced (see StepOutput.replacedCharacters). */
+  replacedCharacters(count: number): void {
+    this.#opts.counters.charactersReplaced = (this.#opts.counters.charactersReplaced ?? 0) + count;
+  }
+
   drop(_record: DataRecord): void {
     this.#opts.counters.recordsDropped++;
   }
