@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark of the project in one run, each printing its own table. Pass names to run a
  * subset: `npm run bench -- pipeline`. `extract` reads its sizes from `IDX_BENCH_EXTRACT_ACCOUNTS` and
- * `IDX_BENCH_EXTRACT_PARTITIONS` (see bin/bench/extract.ts). `IDX_BENCH_ALSO_AT=3000000` also runs the scripts suite at that many records
+ * `IDX_BENCH_EXTRACT_PARTITIONS` (see bin/bench/extract.ts); `limits` its sizes from `IDX_BENCH_LIMITS_SIZES`. `IDX_BENCH_ALSO_AT=3000000` also runs the scripts suite at that many records
  * (identity-sync only), to show that its peak memory does not follow the input.
  */
 import '../../lib/local/polyfills.ts';
@@ -10,6 +10,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   pipeline: async () => (await import('./pipeline.ts')).run(),
   scripts: async () => (await import('./scripts.ts')).run({ alsoAt: sizes(process.env.IDX_BENCH_ALSO_AT) }),
   extract: async () => (await import('./extract.ts')).run(),
+  limits: async () => (await import('./limits.ts')).run(),
 };
 
 /** Record counts from a comma-separated list such as `3000000,5000000`. */

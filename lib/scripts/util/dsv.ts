@@ -85,6 +85,9 @@ enum Skip {
   Escaped,
 }
 
+/** An incomplete row longer than this is kept as pieces until it ends, not as one growing text. */
+const LONG_ROW = 65_536;
+
 /** The default of {@link DsvParserOptions.maxRowChars}. */
 export const DEFAULT_MAX_ROW_CHARS = 64 * 1024 * 1024;
 /** The default of {@link DsvParserOptions.maxColumns}. */
@@ -104,6 +107,12 @@ export class DsvParser {
   #maxCols: number;
   readonly #sink: DsvRowSink;
   #skip: Skip = Skip.None;
+  /** The pieces of a long row not complete yet (see {@link pushPending}). */
+  #pending: string[] | undefined;
+  #pendingLength = 0;
+  #pendingState: Skip = Skip.CellStart;
+  /** Line breaks inside the pieces kept. */
+  #pendingLines = 0;
   /** The line the row being skipped starts on. */
   #skipLine = 0;
   #buf = '';
@@ -158,6 +167,10 @@ export class DsvParser {
       text = this.#skipRow(text);
       if (!text) return;
     }
+    if (this.#pending) {
+      this.#pushPending(text);
+      return;
+    }
     const had = this.#buf.length;
     this.#buf = had ? this.#buf + text : text;
     if (!this.#nl) {
@@ -166,6 +179,7 @@ export class DsvParser {
       const cr = text.indexOf('\r');
       if (lf === -1 && cr === -1) {
         if (this.#buf.length > this.#maxRow) this.#tooLong(this.#buf, 0, Skip.Line);
+        else if (this.#buf.length > LONG_ROW) this.#startPending(this.#buf, Skip.Line);
         return;
       }
     }
@@ -175,6 +189,10 @@ export class DsvParser {
 
   /** Ends the input: the last row may lack its line break; an unclosed quote is reported. */
   end(): void {
+    if (this.#pending) {
+      this.#buf = this.#pending.join('');
+      this.#pending = undefined;
+    }
     if (this.#skip === Skip.None) this.#parse(true);
     else if (this.#skip === Skip.Quoted || this.#skip === Skip.Escaped) {
       // What followed the over-long row was skipped with it: said, not silent.
@@ -220,42 +238,56 @@ export class DsvParser {
 
   /** Skips the text of an over-long row; returns what follows its end ('' while it goes on). */
   #skipRow(text: string): string {
+    const { end, state } = this.#rowEnd(text, this.#skip, true);
+    if (end === -1) {
+      this.#skip = state;
+      return '';
+    }
+    this.#skip = Skip.None;
+    return text.slice(end);
+  }
+
+  /**
+   * Follows a row through `text` from `from` (where the row stood at the end of the text before): returns the
+   * position just after the line break that ends it, or -1 with the state to go on from. `skipping` counts the
+   * lines passed and lets the first line break seen decide the file's, when none is known yet.
+   */
+  #rowEnd(text: string, from: Skip, skipping: boolean): { end: number; state: Skip; lines: number } {
     const nlCode = this.#nlCode;
     const nl = this.#nl;
-    let state = this.#skip;
+    let state = from;
     if (state === Skip.Line || !nl) {
       // Any line break ends it: the first one seen also decides the file's line break, if none is known yet.
       const lf = text.indexOf('\n');
       const cr = nl === '\n' ? -1 : text.indexOf('\r');
       let at = lf === -1 ? cr : cr === -1 ? lf : Math.min(lf, cr);
-      if (at === -1) return '';
-      if (!nl) {
+      if (at === -1) return { end: -1, state, lines: 0 };
+      if (!nl && skipping) {
         this.#nl = text[at] === '\r' && text[at + 1] !== '\n' ? '\r' : '\n';
         this.#nlCode = this.#nl.charCodeAt(0);
         if (this.#nl === '\n') at = text.indexOf('\n', at);
-        if (at === -1) return '';
+        if (at === -1) return { end: -1, state, lines: 0 };
       }
-      this.#skip = Skip.None;
-      this.#line++;
-      return text.slice(at + 1);
+      if (skipping) this.#line++;
+      return { end: at + 1, state: Skip.None, lines: 0 };
     }
     const q = this.#q;
     const e = this.#e;
     const doubled = this.#doubled;
     const sepCode = this.#sep.charCodeAt(0);
     const n = text.length;
-    let i = 0;
-    for (; i < n; i++) {
+    let lines = 0;
+    for (let i = 0; i < n; i++) {
       const c = text.charCodeAt(i);
       if (state === Skip.Quoted) {
         if (c === q) state = doubled ? Skip.QuoteInQuoted : Skip.Unquoted;
         else if (!doubled && c === e) state = Skip.Escaped;
-        else if (c === nlCode) this.#line++;
+        else if (c === nlCode) lines++;
         continue;
       }
       if (state === Skip.Escaped) {
         state = Skip.Quoted;
-        if (c === nlCode) this.#line++;
+        if (c === nlCode) lines++;
         continue;
       }
       if (state === Skip.QuoteInQuoted && c === q) {
@@ -264,9 +296,8 @@ export class DsvParser {
       }
       // At a cell start, or in an unquoted cell, or just after a closing quote.
       if (c === nlCode) {
-        this.#skip = Skip.None;
-        this.#line++;
-        return text.slice(i + 1);
+        if (skipping) this.#line += lines + 1;
+        return { end: i + 1, state: Skip.None, lines };
       }
       if (c === sepCode && this.#sepLen === 1) state = Skip.CellStart;
       else if (c === sepCode && text.startsWith(this.#sep, i)) {
@@ -274,8 +305,62 @@ export class DsvParser {
         i += this.#sepLen - 1;
       } else state = state === Skip.CellStart && c === q ? Skip.Quoted : Skip.Unquoted;
     }
-    this.#skip = state;
-    return '';
+    if (skipping) this.#line += lines;
+    return { end: -1, state, lines };
+  }
+
+  /**
+   * Keeps the text of a long incomplete row as the pieces it came in, following it to its end with
+   * {@link rowEnd}: the row is joined once, when complete (neither copied nor rescanned as it grows), and
+   * dropped as soon as it passes the row limit.
+   */
+  #pushPending(text: string): void {
+    const parts = this.#pending!;
+    const { end, state, lines } = this.#rowEnd(text, this.#pendingState, false);
+    if (end === -1) {
+      parts.push(text);
+      this.#pendingLength += text.length;
+      this.#pendingState = state;
+      this.#pendingLines += lines;
+      if (this.#pendingLength > this.#maxRow) {
+        this.#pending = undefined;
+        let head = '';
+        for (const part of parts) {
+          head += part.slice(0, MAX_RAW_CHARS - head.length);
+          if (head.length >= MAX_RAW_CHARS) break;
+        }
+        this.#sink.malformed({
+          code: 'IDX_DSV_ROW_TOO_LONG',
+          message: `the row is longer than ${this.#maxRow} characters (the step's maxLineLength); it is skipped`,
+          line: this.#line,
+          raw: head,
+        });
+        this.#skip = state === Skip.None ? Skip.CellStart : state;
+        this.#skipLine = this.#line;
+        // The line breaks inside the pieces dropped are passed.
+        this.#line += this.#pendingLines;
+      }
+      return;
+    }
+    this.#pending = undefined;
+    parts.push(text.slice(0, end));
+    this.#buf = parts.join('');
+    this.#minParse = 0;
+    this.#parse(false);
+    if (end < text.length) this.push(text.slice(end));
+  }
+
+  /** Starts keeping a long incomplete row in pieces; false when `rest` already holds its end. */
+  #startPending(rest: string, state: Skip): boolean {
+    const found = this.#rowEnd(rest, state, false);
+    if (found.end !== -1) return false;
+    this.#pending = [rest];
+    this.#pendingLength = rest.length;
+    this.#pendingState = found.state;
+    this.#pendingLines = found.lines;
+    this.#buf = '';
+    this.#minParse = 0;
+    return true;
   }
 
   #detectNewline(s: string): boolean {
@@ -308,9 +393,10 @@ export class DsvParser {
           this.#tooLong(stop.rest, 0, Skip.CellStart);
           return;
         }
+        if (!final && stop.rest.length > LONG_ROW && this.#startPending(stop.rest, Skip.CellStart)) return;
         this.#buf = stop.rest;
         // Scanned again once doubled (linear time), but never kept beyond the row limit.
-        this.#minParse = stop.rest.length > 65_536 ? Math.min(stop.rest.length * 2, this.#maxRow + 1) : 0;
+        this.#minParse = stop.rest.length > LONG_ROW ? Math.min(stop.rest.length * 2, this.#maxRow + 1) : 0;
         return;
       }
       // An opening quote that never closes: reject the line it opened on and read on from the next line.
@@ -527,16 +613,19 @@ export class DsvParser {
     let value = '';
     let k = at + 1;
     if (this.#doubled) {
+      // The closing quote is found first and the value cut once: building it piece by piece at each doubled
+      // quote would leave a value of many megabytes as a chain of millions of pieces.
+      let doubledQuotes = false;
       for (;;) {
         const close = s.indexOf(quote, k);
         if (close === -1) return { value: '', end: INCOMPLETE, unclosed: true };
         if (close + 1 >= s.length && !final) return { value: '', end: INCOMPLETE, unclosed: false };
         if (s.charCodeAt(close + 1) === q) {
-          value += s.slice(k, close + 1);
+          doubledQuotes = true;
           k = close + 2;
           continue;
         }
-        value += s.slice(k, close);
+        value = doubledQuotes ? undouble(s, at + 1, close, quote) : s.slice(at + 1, close);
         return { value, end: close + 1, unclosed: false };
       }
     }
@@ -563,6 +652,34 @@ export class DsvParser {
       return { value, end: close + 1, unclosed: false };
     }
   }
+}
+
+/**
+ * The text of `s` between `from` and `to` with every doubled `quote` written once. Pieces are joined a few
+ * dozen kilobytes at a time: `replaceAll` over a value of megabytes with millions of quotes takes seconds and
+ * several times the value's size in memory; this takes one pass and about the value's size.
+ */
+function undouble(s: string, from: number, to: number, quote: string): string {
+  const pair = quote + quote;
+  const joined: string[] = [];
+  let pieces: string[] = [];
+  let length = 0;
+  let k = from;
+  for (;;) {
+    const at = s.indexOf(pair, k);
+    const end = at === -1 || at >= to ? to : at + 1;
+    pieces.push(s.slice(k, end));
+    length += end - k;
+    if (length > 65_536) {
+      joined.push(pieces.join(''));
+      pieces = [];
+      length = 0;
+    }
+    if (end === to) break;
+    k = at + 2;
+  }
+  joined.push(pieces.join(''));
+  return joined.length === 1 ? (joined[0] as string) : joined.join('');
 }
 
 /** Occurrences of `needle` in `s` between `from` and `to` (exclusive). */

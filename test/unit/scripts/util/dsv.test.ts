@@ -330,4 +330,30 @@ describe('DsvParser limits', () => {
     expect(plain.rows).toEqual([{ cells: ['0', '1', '2'], line: 1, columns: 1000 }]);
     expect(quoted.rows).toEqual([{ cells: ['0', '1', '2'], line: 1, columns: 1000 }]);
   });
+
+  it.each([1000, 65_537, 300_000])(
+    'reads a row of 200,000 characters kept in pieces of %i, quotes and line breaks inside, and the rows around it',
+    (size) => {
+      // Prepare
+      const value = `${'ab""c'.repeat(20_000)}\n${'x'.repeat(100_000)}`;
+      const text = `a,b\n1,"${value}"\n2,two\n`;
+
+      // Act
+      const small = run(text, size, 150_000);
+      const large = run(text, size, 1_000_000);
+
+      // Assess
+      expect(large.problems).toEqual([]);
+      expect(large.rows).toEqual([
+        { cells: ['a', 'b'], line: 1 },
+        { cells: ['1', value.replaceAll('""', '"')], line: 2 },
+        { cells: ['2', 'two'], line: 4 },
+      ]);
+      expect(small.rows).toEqual([
+        { cells: ['a', 'b'], line: 1 },
+        { cells: ['2', 'two'], line: 4 },
+      ]);
+      expect(small.problems).toEqual([{ code: 'IDX_DSV_ROW_TOO_LONG', line: 2, raw: '1,"ab' }]);
+    },
+  );
 });
