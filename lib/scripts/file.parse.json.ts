@@ -290,6 +290,16 @@ export const fileParseJson = defineScript({
   },
 });
 
+/** The first {@link MAX_RAW} characters of `parts` then `last`, without joining them all. */
+function headOf(parts: readonly string[], last: string): string {
+  let head = '';
+  for (const part of [...parts, last]) {
+    head += part.slice(0, MAX_RAW - head.length);
+    if (head.length >= MAX_RAW) break;
+  }
+  return head;
+}
+
 /**
  * Reads JSON Lines. Returns false, before anything is emitted, when the first line is not JSON on its own (the
  * file is then pretty-printed JSON, read another way, from the text kept); settles the text once a line is read.
@@ -343,7 +353,7 @@ async function readLines(
     while (nl !== -1) {
       if (head !== undefined) skipped();
       else if (length + nl - start > maxLine) {
-        head = (parts.join('') + chunk.slice(start, start + MAX_RAW)).slice(0, MAX_RAW);
+        head = headOf(parts, chunk.slice(start, start + MAX_RAW));
         skipped();
       } else {
         const text = parts.length ? parts.join('') + chunk.slice(start, nl) : chunk.slice(start, nl);
@@ -359,7 +369,7 @@ async function readLines(
     length += chunk.length - start;
     if (length > maxLine) {
       // Too long to keep: its start is kept for the error path, the rest is skipped up to its line break.
-      head = parts.join('').slice(0, MAX_RAW);
+      head = headOf(parts, '');
       parts = [];
       length = 0;
       if (!seen) source.settle();
