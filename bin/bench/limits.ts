@@ -149,7 +149,7 @@ export async function run(): Promise<void> {
           peakRssMb: result.maxRssKb / 1024,
           out: counters?.recordsOut ?? 0,
           rejected: counters?.recordsRejected ?? 0,
-          outcome: (counters?.recordsRejected ?? 0) > 0 ? 'long record rejected, file read on' : 'read',
+          outcome: (counters?.recordsRejected ?? 0) > 0 ? 'rejected, file read on' : 'read',
         });
         rmSync(path, { force: true });
       }
