@@ -18,11 +18,11 @@ const BUCKET = 'corpus';
 const local = useLocalEnvironment();
 const cases = await malformedFiles();
 
-/** The dataflow that reads one case's file and delivers what it can. */
-function dataflowOf(c: MalformedFile) {
+/** The dataflow that reads one case's file and delivers what it can, under `out/<id>/` and `rejected/<id>/`. */
+function dataflowOf(c: MalformedFile, id = c.name) {
   const parseNext = c.uncompress ? ['uncompress'] : ['parse'];
   return {
-    id: c.name,
+    id,
     name: `malformed file ${c.name}`,
     steps: [
       {
@@ -44,7 +44,7 @@ function dataflowOf(c: MalformedFile) {
       {
         id: 'write',
         type: 'datasource.write.amazon.s3',
-        params: { bucketName: BUCKET, objectKeyPrefix: `out/${c.name}/` },
+        params: { bucketName: BUCKET, objectKeyPrefix: `out/${id}/` },
       },
       {
         id: 'format rejected',
@@ -55,7 +55,7 @@ function dataflowOf(c: MalformedFile) {
       {
         id: 'write rejected',
         type: 'datasource.write.amazon.s3',
-        params: { bucketName: BUCKET, objectKeyPrefix: `rejected/${c.name}/` },
+        params: { bucketName: BUCKET, objectKeyPrefix: `rejected/${id}/` },
       },
     ],
   };
@@ -118,6 +118,27 @@ describe('the malformed-file corpus through whole dataflows', () => {
           Array(c.rejected ?? 1).fill(c.code),
         );
       }
+    },
+    60_000,
+  );
+
+  it.each(cases.filter((c) => c.outcome === 'record').map((c) => [c.name, c] as const))(
+    'delivers and rejects the same records of %s with a 1 ms invocation budget',
+    async (_name, c) => {
+      // Prepare
+      const { services } = local.env;
+      const id = `${c.name}-budget`;
+      const { dataflow } = validateText(JSON.stringify(dataflowOf(c, id)), defaultRegistry());
+
+      // Act
+      const result = await runLocal(dataflow!, { services, registry: defaultRegistry(), invocationBudgetMs: 1 });
+
+      // Assess: the same as the normal run of the case, which ran before.
+      expect(result.status, JSON.stringify(result.job?.error)).toBe('succeeded');
+      expect(await recordsUnder(`out/${id}/`)).toEqual(await recordsUnder(`out/${c.name}/`));
+      const codes = (records: Record<string, unknown>[]) =>
+        records.map((r) => [(r._errorDetails as { code?: string }).code, r._raw]);
+      expect(codes(await recordsUnder(`rejected/${id}/`))).toEqual(codes(await recordsUnder(`rejected/${c.name}/`)));
     },
     60_000,
   );
