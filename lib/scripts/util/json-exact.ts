@@ -47,6 +47,13 @@ function normalize(text: string): string {
   return digits === '' ? '0' : `${digits}e${exp}`;
 }
 
+/** True when the quote at `at` is escaped: preceded by an odd number of backslashes. */
+function escaped(text: string, at: number): boolean {
+  let n = 0;
+  while (text.charCodeAt(at - 1 - n) === 92) n++;
+  return n % 2 === 1;
+}
+
 /** True when the double nearest to a JSON number's text, written back, is not the same number. */
 export function isInexact(text: string): boolean {
   const n = Number(text);
@@ -62,19 +69,19 @@ export function isInexact(text: string): boolean {
  */
 export function parseExact(text: string, options: { maxDepth: number; numbers: 'string' | 'reject' }): unknown {
   const numbers = CANDIDATE.test(text);
-  if (!numbers && text.length <= options.maxDepth) return JSON.parse(text);
+  // Each level takes two characters at least (`[` and `]`): a shorter text cannot nest too deep.
+  if (!numbers && text.length <= 2 * options.maxDepth) return JSON.parse(text);
   const inexact: [number, number][] = [];
   let depth = 0;
   const n = text.length;
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
     if (c === 34) {
-      // A string: to its closing quote, escapes skipped.
-      for (i++; i < n; i++) {
-        const d = text.charCodeAt(i);
-        if (d === 92) i++;
-        else if (d === 34) break;
-      }
+      // A string: to its closing quote (one not escaped by an odd run of backslashes), found natively.
+      let close = text.indexOf('"', i + 1);
+      while (close !== -1 && escaped(text, close)) close = text.indexOf('"', close + 1);
+      if (close === -1) break;
+      i = close;
     } else if (c === 123 || c === 91) {
       if (++depth > options.maxDepth) throw new JsonDepthError(options.maxDepth);
     } else if (c === 125 || c === 93) depth--;
