@@ -178,8 +178,8 @@ export const fileParseDsv = defineScript({
       enum: ['reject', 'replace'],
       default: 'reject',
       description:
-        'What bytes that are not valid in the character set (UTF-8 only: every byte is valid in the single-byte ' +
-        'sets) do: "reject" sends their row to the error path as IDX_CHARSET_INVALID (in `_raw` they show as ' +
+        'What bytes that are not valid in the character set (invalid UTF-8, lone surrogates in UTF-16; every ' +
+        'byte is valid in the single-byte sets) do: "reject" sends their row to the error path as IDX_CHARSET_INVALID (in `_raw` they show as ' +
         'U+FFFD); "replace" keeps the row with U+FFFD in their place, and a warning in the trace counts them.',
     },
     emptyValue: {

@@ -251,6 +251,20 @@ class Utf8Validity {
   }
 }
 
+/** Occurrences of one character in a text. */
+function countChar(text: string, c: string): number {
+  let n = 0;
+  for (let at = text.indexOf(c); at !== -1; at = text.indexOf(c, at + 1)) n++;
+  return n;
+}
+
+/** UTF-16 code units equal to `unit` (read as little-endian) at even offsets of the stream, in `bytes` from `offset`. */
+function utf16Units(bytes: Uint8Array, offset: number, unit: number): number {
+  let n = 0;
+  for (let i = offset % 2; i + 1 < bytes.length; i += 2) if ((bytes[i]! | (bytes[i + 1]! << 8)) === unit) n++;
+  return n;
+}
+
 /** U+FFFD the bytes EF BF BD of a valid piece stand for (as opposed to those that replaced invalid bytes). */
 function realReplacementChars(bytes: Uint8Array): number {
   let n = 0;
@@ -297,12 +311,20 @@ export async function* decodeText(
   let head: Buffer[] = [];
   let headBytes = 0;
   /** Decodes `bytes` in pieces of at most {@link DECODE_BYTES}. */
+  /** Bytes decoded so far (UTF-16 code units start at even offsets). */
+  let offset = 0;
   function* pieces(active: TextDecoder, bytes: Buffer): Generator<string> {
     if (!validity && active.encoding === 'utf-8') validity = new Utf8Validity();
+    const utf16 = active.encoding === 'utf-16le' ? 0xfffd : active.encoding === 'utf-16be' ? 0xfdff : 0;
     for (let at = 0; at < bytes.length; at += DECODE_BYTES) {
       const piece = bytes.subarray(at, at + DECODE_BYTES);
       let text = active.decode(piece, { stream: true });
       if (validity && !validity.valid(piece)) text = invalidIn(text, piece);
+      // UTF-16: a lone surrogate decodes to U+FFFD; one more U+FFFD than the file writes means invalid units.
+      else if (utf16 && text.includes('\uFFFD') && countChar(text, '\uFFFD') > utf16Units(piece, offset, utf16)) {
+        text = invalidIn(text, new Uint8Array(0));
+      }
+      offset += piece.length;
       if (text) yield text;
     }
   }
@@ -326,8 +348,9 @@ export async function* decodeText(
     yield* pieces(decoder, joined);
   }
   let rest = decoder.decode();
-  // A file that ends inside a multi-byte sequence.
+  // A file that ends inside a multi-byte sequence (UTF-8), or on half a code unit or a lone surrogate (UTF-16).
   if (validity && !validity.end()) rest = invalidIn(rest, new Uint8Array(0));
+  else if (!validity && rest.includes('\uFFFD')) rest = invalidIn(rest, new Uint8Array(0));
   if (rest) yield rest;
 }
 

@@ -310,4 +310,23 @@ describe('file.parse.dsv', () => {
       _errorDetails: { code: 'IDX_DSV_COLUMNS', received: '100000 columns' },
     });
   });
+
+  it('rejects a UTF-16 row holding a lone surrogate, and keeps a U+FFFD the file really writes', async () => {
+    // Prepare
+    const le = (text: string) => Buffer.from(text, 'utf16le');
+    const lone = Buffer.concat([le('id,name\n1,a'), Buffer.from([0x00, 0xd8]), le('b\n2,ok\n')]);
+    const real = le('id,name\n1,\uFFFD\n');
+
+    // Act
+    const out = await parse({ fileCharset: 'UTF-16LE' }, lone);
+    const kept = await parse({ fileCharset: 'UTF-16LE' }, real);
+
+    // Assess
+    expect(out.records).toEqual([{ id: '2', name: 'ok' }]);
+    expect(out.rejected[0]).toMatchObject({
+      _raw: '1,a\uFFFDb',
+      _errorDetails: { code: 'IDX_CHARSET_INVALID', line: 2 },
+    });
+    expect(kept.records).toEqual([{ id: '1', name: '\uFFFD' }]);
+  });
 });
