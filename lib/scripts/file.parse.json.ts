@@ -357,6 +357,8 @@ async function readLines(
         skipped();
       } else {
         const text = parts.length ? parts.join('') + chunk.slice(start, nl) : chunk.slice(start, nl);
+        // The pieces can go while the joined line is parsed.
+        parts = [];
         if (!(await one(text))) return false;
       }
       parts = [];
@@ -379,5 +381,8 @@ async function readLines(
     skipped();
     return true;
   }
-  return !parts.length || (await one(parts.join('')));
+  if (!parts.length) return true;
+  const last = parts.join('');
+  parts = [];
+  return one(last);
 }

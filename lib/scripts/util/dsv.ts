@@ -345,6 +345,8 @@ export class DsvParser {
     this.#pending = undefined;
     parts.push(text.slice(0, end));
     this.#buf = parts.join('');
+    // The pieces can go while the joined row is parsed.
+    parts.length = 0;
     this.#minParse = 0;
     this.#parse(false);
     if (end < text.length) this.push(text.slice(end));
