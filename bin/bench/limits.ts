@@ -6,7 +6,7 @@
  * records and rejected records to local NDJSON files as the engine stages them; the table shows wall time, time
  * per MB (flat when the work is linear), peak RSS of the child, and the records out and rejected.
  *
- * `IDX_BENCH_LIMITS_SIZES=2,4,8` picks other sizes (MB).
+ * `IDX_BENCH_LIMITS_SIZES=2,4,8` picks other sizes (MB); `IDX_BENCH_LIMITS_HEAP_MB=256` runs the children with that V8 heap cap.
  */
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
