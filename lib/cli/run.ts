@@ -154,6 +154,7 @@ export function commandEnvironment(options: Pick<LocalEnvironmentOptions, 'extra
 export interface RunFlags {
   readonly limit?: string;
   readonly test?: boolean;
+  readonly 'dry-run'?: boolean;
   readonly 'full-extract'?: boolean;
   readonly 'log-level'?: string;
   readonly schedule?: string;
@@ -217,6 +218,7 @@ export function inputFrom(flags: RunFlags, dataflow?: Pick<Dataflow, 'id' | 'sch
   return {
     ...scheduled,
     ...(flags.test ? { test: true } : {}),
+    ...(flags['dry-run'] ? { dryRun: true } : {}),
     ...(limit === undefined ? {} : { limit }),
     ...(flags['full-extract'] ? { fullExtract: true } : {}),
     ...(flags['log-level'] ? { logLevel: flags['log-level'] as ExecutionInput['logLevel'] } : {}),
@@ -227,6 +229,10 @@ export function inputFrom(flags: RunFlags, dataflow?: Pick<Dataflow, 'id' | 'sch
 export const RUN_FLAGS = {
   limit: { type: 'string', value: 'N', description: 'read at most N records from the sources; the watermark stays' },
   test: { type: 'boolean', description: 'a test run: 10 records, the watermark stays' },
+  'dry-run': {
+    type: 'boolean',
+    description: 'read and transform as usual, write nothing anywhere; each writer reports what it would write',
+  },
   'full-extract': { type: 'boolean', description: 'read everything, ignoring the delta watermark' },
   'log-level': { type: 'string', value: 'L', description: 'trace detail: error, info (default) or debug' },
   schedule: {
@@ -354,7 +360,7 @@ export async function startCommand(args: string[]): Promise<number> {
     for (const line of Object.values(env.info)) process.stderr.write(`${line}\n`);
     const state = await new DataflowStateStore(env.services.dynamo, env.config.tables.state).get(dataflow.id);
     const input = inputFrom(values, dataflow);
-    const initial = state.watermark === undefined && !input.test && input.limit === undefined;
+    const initial = state.watermark === undefined && !input.test && !input.dryRun && input.limit === undefined;
     if (initial) process.stderr.write(`first run of ${dataflow.id}: initial load of every account (full extract)\n`);
     const result = await runFile(
       env,

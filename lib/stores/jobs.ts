@@ -10,7 +10,7 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { SkippedFile, StepCounters } from '../core/refs.ts';
+import type { SkippedFile, StepCounters, WouldWrite } from '../core/refs.ts';
 import { type Redactor, redactValues } from '../core/secrets.ts';
 
 /**
@@ -33,6 +33,8 @@ export interface StepSummary extends StepCounters {
   readonly skipped?: readonly SkippedFile[];
   /** S3 location of the step's rejected records (`s3://bucket/prefix`), when it rejected any. */
   readonly rejectedLocation?: string;
+  /** A writer in a dry run: what it would have written instead. */
+  readonly wouldWrite?: WouldWrite;
   readonly updateTime: string;
 }
 
@@ -65,6 +67,8 @@ export interface JobRecord {
   trace: string[];
   steps: Record<string, StepSummary>;
   readonly test: boolean;
+  /** A dry run: no writer wrote anything; each writer's step says what it would have written (`wouldWrite`). */
+  readonly dryRun?: boolean;
   readonly limit?: number;
   readonly fullExtract: boolean;
   readonly logLevel: string;
