@@ -370,7 +370,7 @@ export async function startCommand(args: string[]): Promise<number> {
       values.stats === true,
       invocationBudget(values),
     );
-    if (!values.json && result.status === 'succeeded') {
+    if (!values.json && result.status === 'succeeded' && input.dryRun !== true) {
       const uploads = Object.values(result.job?.steps ?? {})
         .filter((s) => s.type === 'datasource.write.sftp')
         .flatMap((s) => s.files ?? []);

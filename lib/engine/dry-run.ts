@@ -5,6 +5,7 @@
  * writers themselves only describe their side effects (`ScriptDefinition.dryRun`); none reimplements dry runs.
  */
 import type { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import type { WouldWrite, WouldWriteFile } from '../core/refs.ts';
 import type {
   AnyScriptDefinition,
@@ -81,11 +82,13 @@ function maskCredentials(value: unknown): unknown {
 }
 
 /**
- * The first lines of a text file (at most {@link SAMPLE_LINES}, read from its first {@link SAMPLE_BYTES}); undefined
- * for a binary one (compressed, encrypted), whose bytes say nothing to a reader.
+ * The first lines of a text file (at most {@link SAMPLE_LINES}, read from its first {@link SAMPLE_BYTES}, after
+ * gunzip for a `.gz` file); undefined for other binary files (zip, encrypted), whose bytes say nothing to a reader.
  */
 async function sampleOf(file: InputFile): Promise<string[] | undefined> {
-  const stream: Readable = file.open();
+  const raw: Readable = file.open();
+  const gzip = /\.gz$/i.test(file.name);
+  const stream: Readable = gzip ? raw.pipe(createGunzip()) : raw;
   const chunks: Buffer[] = [];
   let size = 0;
   try {
@@ -95,8 +98,12 @@ async function sampleOf(file: InputFile): Promise<string[] | undefined> {
       size += b.length;
       if (size >= SAMPLE_BYTES) break;
     }
+  } catch {
+    // Not what its name says (a .gz that is not gzip): no sample, the report still names the file.
+    return undefined;
   } finally {
     stream.destroy();
+    raw.destroy();
   }
   const head = Buffer.concat(chunks).subarray(0, SAMPLE_BYTES);
   if (head.includes(0)) return undefined;

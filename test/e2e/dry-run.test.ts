@@ -7,8 +7,9 @@
  * names aside), with the same sizes and first rows.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { CopyObjectCommand } from '@aws-sdk/client-s3';
+import { basename, dirname, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { CopyObjectCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { jobPrefix } from '../../lib/core/keys.ts';
 import type { WouldWrite } from '../../lib/core/refs.ts';
@@ -129,6 +130,26 @@ function withoutJobs(state: WorldState, world: SizeWorld, dataflowId: string, jo
   };
 }
 
+/** The text of the file the real run delivered to the target a dry run named (time-stamped names aside). */
+async function deliveredText(world: SizeWorld, target: string, stable: (t: string) => string): Promise<string> {
+  const m = /^(sftp|s3):\/\/([^/]+)\/(.*)$/.exec(target);
+  if (!m) throw new Error(`unexpected target ${target}`);
+  const [, scheme, host, path] = m as unknown as [string, string, string, string];
+  let bytes: Buffer;
+  if (scheme === 'sftp') {
+    const found = readdirSync(join(world.sftpRoot, dirname(path))).find(
+      (n) => stable(join(dirname(path), n)) === stable(path),
+    );
+    bytes = readFileSync(join(world.sftpRoot, dirname(path), found ?? basename(path)));
+  } else {
+    const listed = await world.env.services.s3.send(new ListObjectsV2Command({ Bucket: host, Prefix: dirname(path) }));
+    const key = (listed.Contents ?? []).map((o) => o.Key ?? '').find((k) => stable(k) === stable(path)) ?? path;
+    const got = await world.env.services.s3.send(new GetObjectCommand({ Bucket: host, Key: key }));
+    bytes = Buffer.from(await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+  }
+  return (path.endsWith('.gz') ? gunzipSync(bytes) : bytes).toString('utf8');
+}
+
 const shipped = readdirSync('dataflows')
   .filter((f) => f.endsWith('.json'))
   .map((f) => f.replace(/\.json$/, ''))
@@ -209,13 +230,10 @@ describe('a dry run', () => {
             report.files.map((f) => [stable(f.target), f.size]),
             w.stepId,
           ).toEqual((w.files ?? []).map((f) => [stable(f.name), f.size]));
-          // Each sample is the first lines of the file the real run delivered.
-          for (const f of report.files.filter((f) => f.sample && f.target.startsWith('sftp://'))) {
-            const path = Object.keys(delivered.sftp).find(
-              (p) => stable(p) === stable(f.target.replace(/^sftp:\/\/[^/]+\//, '')),
-            );
-            expect(path, f.target).toBeDefined();
-            const lines = readFileSync(join(world.sftpRoot, path as string), 'utf8').split('\n');
+          // Each sample is the first lines of the file the real run delivered (gunzipped).
+          for (const f of report.files) {
+            expect(f.sample, f.target).toBeDefined();
+            const lines = (await deliveredText(world, f.target, stable)).split('\n');
             expect(f.sample, f.target).toEqual(lines.slice(0, f.sample?.length));
           }
         }
