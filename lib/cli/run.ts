@@ -116,9 +116,14 @@ export function progressPrinter(
           c.filesIn ? `${c.filesIn} file(s) ${bytes(c.bytesIn)} in` : '',
           c.filesOut ? `${c.filesOut} file(s) ${bytes(c.bytesOut)} out` : '',
         ].filter(Boolean);
+        const would = e.result.wouldWrite;
         const files = e.result.files?.length
           ? `: ${e.result.files.map((f) => `${f.name} (${bytes(f.size)})`).join(', ')}`
-          : '';
+          : would?.files.length
+            ? `, would write ${would.files.map((f) => `${f.target} (${bytes(f.size)})`).join(', ')}`
+            : would
+              ? `, would write ${would.records} record(s) in ${would.calls} call(s)`
+              : '';
         out.line(
           `✓ ${e.result.stepId}: ${c.recordsIn} in, ${c.recordsOut} out, ${c.recordsRejected} rejected${c.recordsDropped ? `, ${c.recordsDropped} dropped` : ''}${fileCounts.length ? `, ${fileCounts.join(', ')}` : ''}${files}${c.invocations > 1 ? `, ${c.invocations} invocations` : ''}${e.result.done ? '' : ' (continues)'}`,
         );
