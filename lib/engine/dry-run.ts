@@ -26,8 +26,9 @@ export const SAMPLE_LINES = 4;
 /** Most characters read from a file for its sample, and kept of one sampled line. */
 const SAMPLE_BYTES = 4096;
 const SAMPLE_LINE_CHARS = 300;
-/** Files a report lists one by one (a DynamoDB item holds at most 400 KB). */
+/** Files a report lists one by one, and those of them it samples (a DynamoDB item holds at most 400 KB). */
 const MAX_FILES = 100;
+const SAMPLED_FILES = 10;
 /** What a masked value reads as. */
 const MASK = '***';
 
@@ -61,7 +62,9 @@ export function mergeWouldWrite(a: WouldWrite | undefined, b: WouldWrite | undef
     records: a.records + b.records,
     calls: a.calls + b.calls,
     bytes: a.bytes + b.bytes,
-    files: [...a.files, ...b.files].slice(0, MAX_FILES),
+    files: [...a.files, ...b.files]
+      .slice(0, MAX_FILES)
+      .map(({ sample, ...f }, i) => (i < SAMPLED_FILES && sample ? { ...f, sample } : f)),
     sampleCalls: [...a.sampleCalls, ...b.sampleCalls].slice(0, SAMPLE_CALLS),
   };
 }
@@ -158,7 +161,7 @@ function standIn(writer: AnyScriptDefinition, params: Record<string, unknown>, c
       reports.set(instance, report);
     },
     async file(file) {
-      const sample = await sampleOf(file);
+      const sample = report.files.length < SAMPLED_FILES ? await sampleOf(file) : undefined;
       const entry: WouldWriteFile = {
         name: file.name,
         target: redactor.redact(describe?.target?.(params, file.name, ctx) ?? file.name),
