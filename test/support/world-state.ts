@@ -4,11 +4,11 @@
  * accounts, Data Store objects and the write calls it received, and every item of every DynamoDB table.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import { GetObjectCommand, ListBucketsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import type { SizeWorld } from './targets.ts';
+import { type SizeWorld, walk } from './targets.ts';
 
 /** Gigya methods that change data. */
 const WRITING_METHODS =
@@ -31,19 +31,6 @@ export interface WorldState {
 }
 
 const digest = (bytes: Buffer) => `${bytes.length} ${createHash('sha256').update(bytes).digest('hex')}`;
-
-function walk(root: string): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(root);
-  } catch {
-    return [];
-  }
-  return names.flatMap((n) => {
-    const path = join(root, n);
-    return statSync(path).isDirectory() ? walk(path) : [path];
-  });
-}
 
 /** Takes the state of every service of a world. */
 export async function worldState(world: SizeWorld): Promise<WorldState> {

@@ -215,6 +215,18 @@ describe('inputFrom', () => {
     expect(plain).toEqual({ scheduleId: 'nightly', fullExtract: false, logLevel: 'info' });
   });
 
+  it('asks for a dry run with --dry-run, as a schedule or a test run too', () => {
+    // Act
+    const dry = inputFrom({ 'dry-run': true });
+    const dryTest = inputFrom({ 'dry-run': true, test: true });
+    const dryScheduled = inputFrom({ 'dry-run': true, schedule: 'nightly' }, { id: 'd', schedules });
+
+    // Assess
+    expect(dry).toEqual({ dryRun: true });
+    expect(dryTest).toEqual({ test: true, dryRun: true });
+    expect(dryScheduled).toEqual({ scheduleId: 'nightly', fullExtract: false, logLevel: 'info', dryRun: true });
+  });
+
   it('refuses a schedule the dataflow does not have, listing those it has', () => {
     // Act / Assess
     expect(() => inputFrom({ schedule: 'weekly' }, { id: 'd', schedules })).toThrow(
