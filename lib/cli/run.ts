@@ -365,7 +365,7 @@ export async function startCommand(args: string[]): Promise<number> {
     for (const line of Object.values(env.info)) process.stderr.write(`${line}\n`);
     const state = await new DataflowStateStore(env.services.dynamo, env.config.tables.state).get(dataflow.id);
     const input = inputFrom(values, dataflow);
-    const initial = state.watermark === undefined && !input.test && !input.dryRun && input.limit === undefined;
+    const initial = state.watermark === undefined && !input.test && input.limit === undefined;
     if (initial) process.stderr.write(`first run of ${dataflow.id}: initial load of every account (full extract)\n`);
     const result = await runFile(
       env,
