@@ -87,7 +87,13 @@ export const datasourceWriteAmazonS3 = defineScript({
         },
       ]),
   },
-  dryRun: { target: (params, name, ctx) => s3Target(params, name, ctx.stepId).where },
+  dryRun: {
+    target(params, name, ctx) {
+      // A dry run fails on a lone access key as the upload would.
+      checkKeyPair(params, ctx.stepId);
+      return s3Target(params, name, ctx.stepId).where;
+    },
+  },
   create(params, ctx) {
     checkKeyPair(params, ctx.stepId);
     const client = s3ClientFor(ctx.services, params);

@@ -145,6 +145,22 @@ describe('a file writer in a dry run', () => {
   });
 });
 
+describe('a writer whose params the real run would refuse', () => {
+  it('fails the dry run with the same coded error', async () => {
+    // Prepare
+    const params = { bucketName: 'dry-writers', accessKey: '${secret:AK}' };
+    const services = createServices(env.config, new LocalSecretResolver({ env: {}, values: { AK: 'AKIA123456' } }));
+
+    // Act
+    const dry = write(datasourceWriteAmazonS3 as never, params, { files: FILES }, services, true);
+    const real = write(datasourceWriteAmazonS3 as never, params, { files: FILES }, services, false);
+
+    // Assess
+    await expect(dry).rejects.toMatchObject({ code: 'IDX_S3_CREDENTIALS', location: { param: 'secretKey' } });
+    await expect(real).rejects.toMatchObject({ code: 'IDX_S3_CREDENTIALS', location: { param: 'secretKey' } });
+  });
+});
+
 describe('a record writer in a dry run', () => {
   const uids = () => [...gigya.emu.store.accounts.values()].map((a) => a.UID).sort();
   const writes = () =>
