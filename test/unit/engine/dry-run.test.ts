@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { WouldWrite } from '../../../lib/core/refs.ts';
 import { defineScript } from '../../../lib/core/script.ts';
 import { dryRunDefinition, mergeWouldWrite } from '../../../lib/engine/dry-run.ts';
+import { defaultRegistry } from '../../../lib/scripts/index.ts';
 import { runScript } from '../../../lib/testing/harness.ts';
 
 /** A file writer that fails if it is ever started: a dry run must run its stand-in instead. */
@@ -66,6 +67,22 @@ describe('dryRunDefinition', () => {
       { name: 'b.bin', target: 'mem://out/b.bin', size: 4 },
     ]);
     expect(out.counters.bytesDelivered).toBeUndefined();
+  });
+});
+
+describe('the script registry', () => {
+  it('has every writer describe its side effects for dry runs: file targets or record calls', () => {
+    // Act
+    const writers = defaultRegistry()
+      .list()
+      .filter((d) => d.delivers !== undefined);
+    const undescribed = writers
+      .filter((d) => (d.delivers === 'files' ? !d.dryRun?.target : !d.dryRun?.call))
+      .map((d) => d.type);
+
+    // Assess
+    expect(writers.length).toBeGreaterThanOrEqual(7);
+    expect(undescribed).toEqual([]);
   });
 });
 
