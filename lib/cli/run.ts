@@ -112,15 +112,7 @@ export function progressPrinter(
       }
       case 'step-finished':
         finished.add(e.result.stepId);
-        {
-          const would = e.result.wouldWrite;
-          const what = would?.files.length
-            ? `, would write ${would.files.map((f) => `${f.target} (${bytes(f.size)})`).join(', ')}`
-            : would
-              ? `, would write ${would.records} record(s) in ${would.calls} call(s)`
-              : '';
-          out.line(`${finishedLine(e.result)}${what}`);
-        }
+        out.line(finishedLine(e.result));
         break;
       case 'retry':
         out.line(`↻ ${e.state}: retrying after ${e.error}`);
@@ -154,7 +146,14 @@ export function finishedLine(result: StepResult): string {
     `${(c.durationMs / 1000).toFixed(1)} s`,
     c.invocations > 1 ? `${c.invocations} invocations` : '',
   ].filter(Boolean);
-  const files = result.files?.length ? `: ${result.files.map((f) => `${f.name} (${bytes(f.size)})`).join(', ')}` : '';
+  const would = result.wouldWrite;
+  const files = result.files?.length
+    ? `: ${result.files.map((f) => `${f.name} (${bytes(f.size)})`).join(', ')}`
+    : would?.files.length
+      ? `, would write ${would.files.map((f) => `${f.target} (${bytes(f.size)})`).join(', ')}`
+      : would
+        ? `, would write ${would.records} record(s) in ${would.calls} call(s)`
+        : '';
   return `✓ ${result.stepId}: ${parts.join(', ')}${files}${result.done ? '' : ' (continues)'}`;
 }
 

@@ -205,12 +205,12 @@ describe('finishedLine', () => {
     // Prepare
     const lines: string[] = [];
     const print = progressPrinter((l) => lines.push(l));
-    const finished = (stepId: string, c: Partial<StepCounters>, wouldWrite: Record<string, unknown>) =>
+    const finished = (stepId: string, type: string, c: Partial<StepCounters>, wouldWrite: Record<string, unknown>) =>
       print({
         kind: 'step-finished',
         result: {
           stepId,
-          type: 't',
+          type,
           out: { kind: 'nothing' },
           rejected: { kind: 'records', parts: [], count: 0 },
           counters: counters(c),
@@ -223,15 +223,21 @@ describe('finishedLine', () => {
     // Act
     finished(
       'sftp',
+      'datasource.write.sftp',
       { filesIn: 1, bytesIn: 2048 },
       { bytes: 2048, files: [{ name: 'a.csv', target: 'sftp://u@h:22/out/a.csv', size: 2048 }] },
     );
-    finished('gigya', { recordsIn: 3, recordsOut: 2, recordsRejected: 1 }, { records: 2, calls: 2 });
+    finished(
+      'gigya',
+      'datasource.write.gigya.account',
+      { recordsIn: 3, recordsOut: 2, recordsRejected: 1 },
+      { records: 2, calls: 2 },
+    );
 
     // Assess
     expect(lines).toEqual([
-      '✓ sftp: 0 in, 0 out, 0 rejected, 1 file(s) 2.0 KB in, would write sftp://u@h:22/out/a.csv (2.0 KB)',
-      '✓ gigya: 3 in, 2 out, 1 rejected, would write 2 record(s) in 2 call(s)',
+      '✓ sftp: 1 file 2.0 KB in, 0 files 0 B delivered, 0 rejected, 0.0 s, would write sftp://u@h:22/out/a.csv (2.0 KB)',
+      '✓ gigya: 3 records in, 2 records out, 1 rejected, 0.0 s, would write 2 record(s) in 2 call(s)',
     ]);
   });
 });
