@@ -6,6 +6,8 @@ import { fileFormatDsv } from '../../lib/scripts/file.format.dsv.ts';
 import { fileParseDsv } from '../../lib/scripts/file.parse.dsv.ts';
 import { fileParseJson } from '../../lib/scripts/file.parse.json.ts';
 import { fileUncompressGzip } from '../../lib/scripts/file.uncompress.gzip.ts';
+import { recordEvaluate } from '../../lib/scripts/record.evaluate.ts';
+import { vmRecordEvaluate } from './vm-record-evaluate.ts';
 
 /** Definitions by type. */
 export const benchDefinitions = [
@@ -16,4 +18,6 @@ export const benchDefinitions = [
   fileParseDsv,
   fileParseJson,
   fileUncompressGzip,
+  recordEvaluate,
+  vmRecordEvaluate,
 ] as const;

@@ -6,20 +6,22 @@
  * `IDX_GIGYA_ENDPOINT`. Prints the job's wall time, the pages read, the searches/s achieved and the ratio to the
  * rate-limit bound (pages ÷ 20 s: the time the limit alone would need).
  *
- * Each case is a number of accounts and a number of `partitions` for the reader: 1 is today's single cursor and
- * leaves the param out; other values set it, for a reader that reads partitions in parallel. Environment:
- * `IDX_BENCH_EXTRACT_ACCOUNTS` (default 200000) and `IDX_BENCH_EXTRACT_PARTITIONS` (a comma list, default 1).
+ * Each case is a number of accounts and a number of `partitions` for the reader: 0 leaves the param out (the
+ * reader chooses from its count), 1 is the single cursor, other values set it. By default two cases run side by
+ * side: 1,000,000 accounts partitioned as the reader chooses, and 200,000 with one cursor. Environment:
+ * `IDX_BENCH_EXTRACT_ACCOUNTS` and `IDX_BENCH_EXTRACT_PARTITIONS` (a comma list) replace them with one count of
+ * accounts read with each number of partitions.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** One export to measure. */
 export interface ExtractCase {
   readonly accounts: number;
-  /** Partitions of the reader; 1 is the single cursor. */
+  /** Partitions of the reader; 1 is the single cursor, 0 the reader's own choice. */
   readonly partitions: number;
 }
 
@@ -47,6 +49,9 @@ export interface ExtractFigures extends ExtractCase {
   /** Wall time ÷ bound. */
   readonly ratio: number;
   readonly peakRssMb: number;
+  /** CPU seconds of the emulator (the site) and of idx run: on a busy machine they, not the site, may bound the run. */
+  readonly siteCpuSeconds: number;
+  readonly runCpuSeconds: number;
 }
 
 const SITE: ExtractSite = { latencyMs: 1000, searchesPerSecond: 20 };
@@ -63,7 +68,7 @@ export function exportDataflow(partitions: number): Record<string, unknown> {
         params: {
           select: 'UID,profile.email,profile.firstName,profile.lastName,data.subscribed',
           where: 'profile.email IS NOT NULL',
-          ...(partitions === 1 ? {} : { partitions }),
+          ...(partitions === 0 ? {} : { partitions }),
         },
         next: ['rename'],
       },
@@ -170,6 +175,8 @@ export async function measure(c: ExtractCase, site: ExtractSite = SITE): Promise
     const pages = Number(/(\d+) OK/.exec(calls)?.[1] ?? 0);
     const throttled = Number(/(\d+) × 403048/.exec(calls)?.[1] ?? 0);
     const rss = /peak RSS ([\d.]+) (MB|GB|KB)/.exec(run.stderr);
+    const runCpu = Number(/CPU ([\d.]+) s/.exec(run.stderr)?.[1] ?? Number.NaN);
+    const siteCpu = Number(/cpu: ([\d.]+) s/.exec(served)?.[1] ?? Number.NaN);
     const boundSeconds = pages / site.searchesPerSecond;
     return {
       ...c,
@@ -182,6 +189,8 @@ export async function measure(c: ExtractCase, site: ExtractSite = SITE): Promise
       boundSeconds,
       ratio: seconds / boundSeconds,
       peakRssMb: rss ? Number(rss[1]) * (rss[2] === 'GB' ? 1024 : rss[2] === 'KB' ? 1 / 1024 : 1) : Number.NaN,
+      siteCpuSeconds: siteCpu,
+      runCpuSeconds: runCpu,
     };
   } finally {
     serve?.child.kill('SIGTERM');
@@ -193,8 +202,8 @@ export async function measure(c: ExtractCase, site: ExtractSite = SITE): Promise
 function list(name: string, raw: string | undefined, fallback: number[]): number[] {
   if (raw === undefined || raw.trim() === '') return fallback;
   const out = raw.split(',').map((x) => Number(x.trim()));
-  if (out.some((n) => !Number.isInteger(n) || n <= 0)) {
-    throw new Error(`${name}: expected whole numbers such as 1,4,8; got "${raw}"`);
+  if (out.some((n) => !Number.isInteger(n) || n < 0)) {
+    throw new Error(`${name}: expected whole numbers such as 0,1,8; got "${raw}"`);
   }
   return out;
 }
@@ -204,31 +213,41 @@ export async function run(
   options: { cases?: readonly ExtractCase[]; site?: ExtractSite } = {},
 ): Promise<ExtractFigures[]> {
   const site = options.site ?? SITE;
-  const [accounts] = list('IDX_BENCH_EXTRACT_ACCOUNTS', process.env.IDX_BENCH_EXTRACT_ACCOUNTS, [200_000]);
+  const custom =
+    process.env.IDX_BENCH_EXTRACT_ACCOUNTS !== undefined || process.env.IDX_BENCH_EXTRACT_PARTITIONS !== undefined;
+  const [accounts] = list('IDX_BENCH_EXTRACT_ACCOUNTS', process.env.IDX_BENCH_EXTRACT_ACCOUNTS, [1_000_000]);
   const cases =
     options.cases ??
-    list('IDX_BENCH_EXTRACT_PARTITIONS', process.env.IDX_BENCH_EXTRACT_PARTITIONS, [1]).map((partitions) => ({
-      accounts: accounts as number,
-      partitions,
-    }));
+    (custom
+      ? list('IDX_BENCH_EXTRACT_PARTITIONS', process.env.IDX_BENCH_EXTRACT_PARTITIONS, [0]).map((partitions) => ({
+          accounts: accounts as number,
+          partitions,
+        }))
+      : [
+          { accounts: 1_000_000, partitions: 0 },
+          { accounts: 200_000, partitions: 1 },
+        ]);
   process.stdout.write(
     `\n## Full export from Gigya: emulator with ${site.latencyMs} ms per accounts.search and at most ` +
       `${site.searchesPerSecond} searches/s → rename → CSV → SFTP\n\n` +
-      '| accounts | partitions | seed s | records | seconds | pages | searches/s | 403048 | bound s | × bound | peak RSS MB |\n' +
-      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
+      '| accounts | partitions | seed s | records | seconds | pages | searches/s | 403048 | bound s | × bound | peak RSS MB | site CPU s | run CPU s |\n' +
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
   );
   const rows: ExtractFigures[] = [];
   for (const c of cases) {
     const f = await measure(c, site);
     rows.push(f);
     process.stdout.write(
-      `| ${f.accounts} | ${f.partitions} | ${f.seedSeconds.toFixed(1)} | ${f.records} | ${f.seconds.toFixed(1)} | ` +
+      `| ${f.accounts} | ${f.partitions === 0 ? 'default' : f.partitions} | ${f.seedSeconds.toFixed(1)} | ${f.records} | ${f.seconds.toFixed(1)} | ` +
         `${f.pages} | ${f.searchesPerSecond.toFixed(2)} | ${f.throttled} | ${f.boundSeconds.toFixed(1)} | ` +
-        `${f.ratio.toFixed(2)} | ${f.peakRssMb.toFixed(0)} |\n`,
+        `${f.ratio.toFixed(2)} | ${f.peakRssMb.toFixed(0)} | ${f.siteCpuSeconds.toFixed(0)} | ${f.runCpuSeconds.toFixed(0)} |\n`,
     );
   }
   process.stdout.write(
-    `\nbound: pages ÷ ${site.searchesPerSecond}/s, the time the rate limit alone allows; seed s: idx gigya seed\n`,
+    `\nbound: pages ÷ ${site.searchesPerSecond}/s, the time the rate limit alone allows; seed s: idx gigya seed; ` +
+      `site CPU s: the emulator's CPU time, run CPU s: idx run's (both share this machine, load ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')})\n`,
   );
   return rows;
 }

@@ -35,7 +35,7 @@ const ROOT = join(HERE, '..', '..');
 /** One measured run. */
 export interface Figures {
   readonly tool: string;
-  readonly pipeline: 'a' | 'b';
+  readonly pipeline: 'a' | 'b' | 'c';
   readonly records: number;
   readonly seconds: number;
   readonly recordsPerSecond: number;
@@ -180,6 +180,83 @@ export const EXPORT_STEPS: ChainStep[] = [
   { type: 'file.compress.gzip', params: {} },
 ];
 
+/** The record.evaluate script of pipeline (c): a few derived fields, a filter and a shared counter. */
+export const EVALUATE_SCRIPT = `function process(record, ctx) {
+  var p = record.profile || {};
+  if (!record.isVerified) return null;
+  record.C_FullName = p.firstName + ' ' + p.lastName;
+  record.C_EmailDomain = String(p.email).split('@')[1];
+  record.C_Age = 2026 - p.birthYear;
+  ctx.setSharedVariable('kept', (ctx.getSharedVariable('kept') || 0) + 1);
+  return record;
+}`;
+
+/** Pipeline (c): staged NDJSON → record.evaluate → staged NDJSON, in the sandbox of `type`. */
+export const evaluateSteps = (type: 'record.evaluate' | 'record.evaluate.vm'): ChainStep[] => [
+  { type, params: { script: Buffer.from(EVALUATE_SCRIPT).toString('base64') } },
+];
+
+/** Records of pipeline (c): `IDX_BENCH_EVALUATE_RECORDS`, else 100k (an interpreter is slower than V8's JIT). */
+function evaluateRecords(): number {
+  const n = Number(process.env.IDX_BENCH_EVALUATE_RECORDS ?? 100_000);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`IDX_BENCH_EVALUATE_RECORDS: expected a record count, got ${n}`);
+  return n;
+}
+
+/**
+ * Pipeline (c) in both sandboxes, taking turns: record.evaluate in QuickJS (lib/scripts/util/sandbox.ts) and in
+ * the former node:vm sandbox (bin/bench/vm-sandbox.ts), the same script, records and pipeline around it.
+ */
+export async function runEvaluate(child?: string): Promise<Figures[]> {
+  const records = evaluateRecords();
+  const dir = mkdtempSync(join(tmpdir(), 'idx-bench-evaluate-'));
+  try {
+    const code = child ?? (await bundle(join(dir, 'bundle'))).child;
+    const input = { ndjson: join(dir, 'a.ndjson'), csv: join(dir, 'a.csv'), csvGz: join(dir, 'a.csv.gz') };
+    process.stdout.write(
+      `\n## record.evaluate, QuickJS vs node:vm: ${records} generated accounts (preparing input…)\n`,
+    );
+    await writeAccounts(records, input);
+    const bytes = statSync(input.ndjson).size;
+    const outDir = join(dir, 'out');
+    const runs = bestOf({
+      [EVALUATE_TOOLS.quickjs]: () => ours(code, evaluateSteps('record.evaluate'), { records: input.ndjson, outDir }),
+      [EVALUATE_TOOLS.vm]: () => ours(code, evaluateSteps('record.evaluate.vm'), { records: input.ndjson, outDir }),
+    });
+    const rows = Object.entries(runs).map(([name, m]) => figures(name, 'c', records, bytes, m));
+    printEvaluate(rows);
+    return rows;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const EVALUATE_TOOLS = {
+  quickjs: 'identity-sync, record.evaluate in QuickJS (WebAssembly)',
+  vm: 'identity-sync, record.evaluate in node:vm (former, not a boundary)',
+} as const;
+
+function printEvaluate(rows: readonly Figures[]): void {
+  const out = [
+    '',
+    '| pipeline | sandbox | records | seconds | records/s | MB/s (NDJSON in) | peak RSS MB | CPU s |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map(
+      (r) =>
+        `| (c) NDJSON → record.evaluate → NDJSON | ${r.tool} | ${r.records} | ${r.seconds.toFixed(2)} | ${r.recordsPerSecond} | ${r.mbPerSecond.toFixed(1)} | ${r.peakRssMb.toFixed(0)} | ${r.cpuSeconds.toFixed(2)} |`,
+    ),
+  ];
+  const quick = rows.find((r) => r.tool === EVALUATE_TOOLS.quickjs);
+  const vm = rows.find((r) => r.tool === EVALUATE_TOOLS.vm);
+  if (quick && vm) {
+    out.push(
+      '',
+      `QuickJS: ${(quick.recordsPerSecond / vm.recordsPerSecond).toFixed(2)}× the node:vm throughput, ${(quick.cpuSeconds / vm.cpuSeconds).toFixed(2)}× its CPU time, peak RSS ${quick.peakRssMb.toFixed(0)} MB vs ${vm.peakRssMb.toFixed(0)} MB (fastest of ${REPEAT} runs each, in turns, as an esbuild bundle)`,
+    );
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
 /** Pipeline (b) as a dataflow author writes it. */
 export const IMPORT_STEPS: ChainStep[] = [
   { type: 'file.uncompress.gzip', params: {} },
@@ -192,7 +269,7 @@ function gunzippedSize(path: string): number {
   return Number(r.stdout.trim());
 }
 
-function figures(tool: string, pipeline: 'a' | 'b', records: number, csvBytes: number, m: Cost): Figures {
+function figures(tool: string, pipeline: 'a' | 'b' | 'c', records: number, csvBytes: number, m: Cost): Figures {
   return {
     tool,
     pipeline,
@@ -217,6 +294,7 @@ export async function run(options: { records?: number; alsoAt?: readonly number[
   const rows: Figures[] = [];
   try {
     const code = await bundle(join(dir, 'bundle'));
+    rows.push(...(await runEvaluate(code.child)));
     process.stdout.write(`\n## scripts vs Miller 6: ${records} generated accounts (preparing input…)\n`);
     const sizes = [...new Set([small, ...(options.alsoAt ?? []), records])].sort((x, y) => x - y);
     for (const n of sizes) {
@@ -286,6 +364,7 @@ function print(rows: Figures[], records: number): void {
   const label = {
     a: '(a) NDJSON → rename → evaluate → dsv → gzip',
     b: '(b) csv.gz → gunzip → parse dsv → rename → NDJSON',
+    c: '(c) NDJSON → record.evaluate → NDJSON',
   };
   const out: string[] = [
     '',
@@ -293,6 +372,7 @@ function print(rows: Figures[], records: number): void {
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of rows) {
+    if (r.pipeline === 'c') continue;
     out.push(
       `| ${label[r.pipeline]} | ${r.tool} | ${r.records} | ${r.seconds.toFixed(2)} | ${r.recordsPerSecond} | ${r.mbPerSecond.toFixed(1)} | ${r.peakRssMb.toFixed(0)} | ${r.cpuSeconds.toFixed(2)} |`,
     );

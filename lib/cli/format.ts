@@ -1,10 +1,18 @@
 /** Plain-text rendering for the CLI: aligned tables, byte sizes, and text made safe for a terminal. */
 import { printable } from '../core/errors.ts';
 
-/** Renders rows as an aligned table; numeric columns are right-aligned. */
-export function table(headers: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
+export { bytes } from '../engine/progress.ts';
+
+/** Renders rows as an aligned table; numeric columns, and those `right` names by index, are right-aligned. */
+export function table(
+  headers: readonly string[],
+  rows: readonly (readonly (string | number)[])[],
+  right: readonly number[] = [],
+): string {
   const cells = [headers, ...rows.map((r) => r.map((c) => String(c)))];
-  const numeric = headers.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === 'number'));
+  const numeric = headers.map(
+    (_, i) => right.includes(i) || (rows.length > 0 && rows.every((r) => typeof r[i] === 'number')),
+  );
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   return cells
     .map((r) =>
@@ -14,19 +22,6 @@ export function table(headers: readonly string[], rows: readonly (readonly (stri
         .trimEnd(),
     )
     .join('\n');
-}
-
-/** 1536 → "1.5 KB". */
-export function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(1)} ${units[u]}`;
 }
 
 /**

@@ -138,6 +138,9 @@ export async function gigyaCommand(args: string[]): Promise<number> {
           .join(', ');
         process.stdout.write(`calls: ${name} ${total} (${detail})\n`);
       }
+      // What serving cost the machine, so a benchmark can tell a slow site from a busy machine.
+      const usage = process.resourceUsage();
+      process.stdout.write(`cpu: ${((usage.userCPUTime + usage.systemCPUTime) / 1e6).toFixed(1)} s\n`);
       return 0;
     }
     default:

@@ -4,8 +4,9 @@ import { parseArgs } from 'node:util';
 import { ENV } from '../core/env.ts';
 import { IdxError } from '../core/errors.ts';
 import type { ExecutionInput } from '../core/events.ts';
-import type { StepCounters } from '../core/refs.ts';
+import type { StepCounters, StepResult } from '../core/refs.ts';
 import type { Dataflow } from '../dataflow/types.ts';
+import { count, progressText } from '../engine/progress.ts';
 import { scheduleInput } from '../infra/schedule-expressions.ts';
 import { type LocalEnvironment, type LocalEnvironmentOptions, startLocalEnvironment } from '../local/environment.ts';
 import { defaultExtras } from '../local/extras.ts';
@@ -17,7 +18,7 @@ import { DataflowStateStore } from '../stores/state.ts';
 import { dataflowFileOf, EXIT, loadValid, usage } from './dataflow-commands.ts';
 import { bytes, forTerminal } from './format.ts';
 import type { Flags } from './help.ts';
-import { jobSummary } from './summary.ts';
+import { jobSummary, stepSides } from './summary.ts';
 
 /** Where progress goes: lines, and on a terminal one live line rewritten in place. */
 export interface ProgressSink {
@@ -54,22 +55,11 @@ function stderrSink(): ProgressSink {
 /** Between two progress lines of one step when they are not rewritten in place (logs). */
 const PROGRESS_LINE_MS = 10_000;
 
-const count = (n: number) => n.toLocaleString('en-US');
-
-/** What a step has done so far: records (out for readers, in for the rest) and, for file steps, files and bytes. */
-function progressText(c: StepCounters, seconds: number): string {
-  const records = c.recordsIn > 0 ? c.recordsIn : c.recordsOut;
-  const parts = [`${count(records)} records${c.recordsIn > 0 ? ' in' : ' out'}`];
-  if (seconds > 0 && records > 0) parts.push(`${count(Math.round(records / seconds))}/s`);
-  if (c.filesIn || c.bytesIn) parts.push(`${c.filesIn} file(s) ${bytes(c.bytesIn)} in`);
-  if (c.filesOut || c.bytesOut) parts.push(`${c.filesOut} file(s) ${bytes(c.bytesOut)} out`);
-  return `${parts.join(', ')} after ${seconds.toFixed(0)} s`;
-}
-
 /**
- * Prints run events as progress: a line per step started and finished, and while a step runs its records so far
- * and their rate, as one live line on a terminal or as a line every {@link PROGRESS_LINE_MS} otherwise. Of steps
- * running together (one Task), the first speaks for all.
+ * Prints run events as progress: a line per step started and finished, and while a step runs its records so far,
+ * their rate, a reader's pages and the share of its source's total, and the files and bytes of file steps, as one
+ * live line on a terminal or as a line every {@link PROGRESS_LINE_MS} otherwise. Of steps running together (one
+ * Task), the first one still running (the source) speaks for all, adding the bytes the others wrote so far.
  */
 export function progressPrinter(
   sink: ProgressSink | ((line: string) => void) = stderrSink(),
@@ -80,6 +70,15 @@ export function progressPrinter(
   const lastLine = new Map<string, number>();
   const lastText = new Map<string, string>();
   const finished = new Set<string>();
+  const latest = new Map<string, StepCounters>();
+  /** The bytes the other running steps (of the lead's Task) wrote so far: a formatter's file growing. */
+  const written = (lead: string) =>
+    [...started.keys()]
+      .filter((id) => id !== lead && !finished.has(id))
+      .map((id) => [id, latest.get(id)] as const)
+      .filter(([, c]) => (c?.bytesOut ?? 0) > 0)
+      .map(([id, c]) => `; ${id}: ${bytes(c?.bytesOut ?? 0)} out`)
+      .join('');
   return (e) => {
     switch (e.kind) {
       case 'job-started':
@@ -92,14 +91,16 @@ export function progressPrinter(
         break;
       case 'step-progress': {
         const c = e.counters;
-        if (c.recordsIn + c.recordsOut + c.filesIn + c.filesOut === 0) break;
-        // Steps sharing a Task report together; the first one still running (the source) speaks for them.
+        latest.set(e.stepId, c);
+        if (c.recordsIn + c.recordsOut + c.filesIn + c.filesOut + (c.pages ?? 0) === 0) break;
         const lead = [...started.keys()].find((id) => !finished.has(id));
         if (lead !== undefined && lead !== e.stepId) break;
-        const seconds = (now() - (started.get(e.stepId) ?? now())) / 1000;
-        const text = `  … ${e.stepId}: ${progressText(c, seconds)}`;
-        const key = progressText({ ...c }, 0);
+        // The Task's time over all its invocations when the engine says it; else since this invocation started.
+        const seconds = (e.elapsedMs ?? now() - (started.get(e.stepId) ?? now())) / 1000;
+        const others = written(e.stepId);
+        const key = `${progressText({ ...c }, 0)}${others}`;
         if (lastText.get(e.stepId) === key) break;
+        const text = `  … ${e.stepId}: ${progressText(c, seconds)}${others}`;
         if (out.live) out.live(text);
         else {
           if (now() - (lastLine.get(e.stepId) ?? Number.NEGATIVE_INFINITY) < PROGRESS_LINE_MS) break;
@@ -109,21 +110,10 @@ export function progressPrinter(
         lastText.set(e.stepId, key);
         break;
       }
-      case 'step-finished': {
+      case 'step-finished':
         finished.add(e.result.stepId);
-        const c = e.result.counters;
-        const fileCounts = [
-          c.filesIn ? `${c.filesIn} file(s) ${bytes(c.bytesIn)} in` : '',
-          c.filesOut ? `${c.filesOut} file(s) ${bytes(c.bytesOut)} out` : '',
-        ].filter(Boolean);
-        const files = e.result.files?.length
-          ? `: ${e.result.files.map((f) => `${f.name} (${bytes(f.size)})`).join(', ')}`
-          : '';
-        out.line(
-          `✓ ${e.result.stepId}: ${c.recordsIn} in, ${c.recordsOut} out, ${c.recordsRejected} rejected${c.recordsDropped ? `, ${c.recordsDropped} dropped` : ''}${fileCounts.length ? `, ${fileCounts.join(', ')}` : ''}${files}${c.invocations > 1 ? `, ${c.invocations} invocations` : ''}${e.result.done ? '' : ' (continues)'}`,
-        );
+        out.line(finishedLine(e.result));
         break;
-      }
       case 'retry':
         out.line(`↻ ${e.state}: retrying after ${e.error}`);
         break;
@@ -134,6 +124,42 @@ export function progressPrinter(
         break;
     }
   };
+}
+
+/**
+ * The line of a step that finished (or paused for its next invocation): what it took in and gave out, each side
+ * in what it handles (records, or files and bytes), rejects, its files, its own time and its invocations.
+ */
+export function finishedLine(result: StepResult): string {
+  const c = result.counters;
+  const sides = stepSides({ type: result.type, ...c });
+  // A count is records; files say so themselves; a side a step does not have ("-") is left out.
+  const side = (text: string, verb: string) =>
+    text === '-' ? '' : `${/^\d+$/.test(text) ? `${count(Number(text))} records` : text} ${verb}`;
+  const inText = side(sides.in, 'in');
+  const outText = side(sides.out, isWriter(result) ? 'delivered' : 'out');
+  const parts = [
+    inText,
+    outText,
+    `${c.recordsRejected} rejected`,
+    c.recordsDropped ? `${c.recordsDropped} dropped` : '',
+    `${(c.durationMs / 1000).toFixed(1)} s`,
+    c.invocations > 1 ? `${c.invocations} invocations` : '',
+  ].filter(Boolean);
+  const would = result.wouldWrite;
+  const files = result.files?.length
+    ? `: ${result.files.map((f) => `${f.name} (${bytes(f.size)})`).join(', ')}`
+    : would?.files.length
+      ? `, would write ${would.files.map((f) => `${f.target} (${bytes(f.size)})`).join(', ')}`
+      : would
+        ? `, would write ${would.records} record(s) in ${would.calls} call(s)`
+        : '';
+  return `✓ ${result.stepId}: ${parts.join(', ')}${files}${result.done ? '' : ' (continues)'}`;
+}
+
+/** Whether a step delivers files to a target: what it gives out is what the target holds. */
+function isWriter(result: StepResult): boolean {
+  return defaultRegistry().get(result.type)?.delivers === 'files';
 }
 
 /**
@@ -154,6 +180,7 @@ export function commandEnvironment(options: Pick<LocalEnvironmentOptions, 'extra
 export interface RunFlags {
   readonly limit?: string;
   readonly test?: boolean;
+  readonly 'dry-run'?: boolean;
   readonly 'full-extract'?: boolean;
   readonly 'log-level'?: string;
   readonly schedule?: string;
@@ -217,6 +244,7 @@ export function inputFrom(flags: RunFlags, dataflow?: Pick<Dataflow, 'id' | 'sch
   return {
     ...scheduled,
     ...(flags.test ? { test: true } : {}),
+    ...(flags['dry-run'] ? { dryRun: true } : {}),
     ...(limit === undefined ? {} : { limit }),
     ...(flags['full-extract'] ? { fullExtract: true } : {}),
     ...(flags['log-level'] ? { logLevel: flags['log-level'] as ExecutionInput['logLevel'] } : {}),
@@ -227,6 +255,10 @@ export function inputFrom(flags: RunFlags, dataflow?: Pick<Dataflow, 'id' | 'sch
 export const RUN_FLAGS = {
   limit: { type: 'string', value: 'N', description: 'read at most N records from the sources; the watermark stays' },
   test: { type: 'boolean', description: 'a test run: 10 records, the watermark stays' },
+  'dry-run': {
+    type: 'boolean',
+    description: 'read and transform as usual, write nothing anywhere; each writer reports what it would write',
+  },
   'full-extract': { type: 'boolean', description: 'read everything, ignoring the delta watermark' },
   'log-level': { type: 'string', value: 'L', description: 'trace detail: error, info (default) or debug' },
   schedule: {
@@ -255,7 +287,9 @@ export function statsLine(job: JobRecord | undefined): string {
   const seconds = (Date.parse(job.endTime) - Date.parse(job.startTime)) / 1000;
   const bytesIn = Object.values(job.steps ?? {}).reduce((n, s) => n + s.bytesIn, 0);
   const rate = seconds > 0 ? Math.round(job.totalRecords / seconds) : 0;
-  return `stats: ${job.totalRecords} records in ${seconds.toFixed(2)} s = ${rate} records/s, ${bytes(seconds > 0 ? bytesIn / seconds : 0)}/s of input, peak RSS ${bytes(peak)}`;
+  const usage = process.resourceUsage();
+  const cpu = (usage.userCPUTime + usage.systemCPUTime) / 1e6;
+  return `stats: ${job.totalRecords} records in ${seconds.toFixed(2)} s = ${rate} records/s, ${bytes(seconds > 0 ? bytesIn / seconds : 0)}/s of input, peak RSS ${bytes(peak)}, CPU ${cpu.toFixed(1)} s`;
 }
 
 /** Runs a dataflow file in a started environment and prints progress and the summary. */
@@ -364,7 +398,7 @@ export async function startCommand(args: string[]): Promise<number> {
       values.stats === true,
       invocationBudget(values),
     );
-    if (!values.json && result.status === 'succeeded') {
+    if (!values.json && result.status === 'succeeded' && input.dryRun !== true) {
       const uploads = Object.values(result.job?.steps ?? {})
         .filter((s) => s.type === 'datasource.write.sftp')
         .flatMap((s) => s.files ?? []);

@@ -3,7 +3,7 @@
  * with these functions and the local emulator verifies with the very same ones, so a signature bug shows up as a
  * failing contract test rather than as a difference between the fake and the real service.
  */
-import { createHmac, createSign, createVerify, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSign, createVerify, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * Percent-encodes like OAuth 1.0 / the official SDKs: RFC 3986 unreserved characters stay, spaces become `%20`
@@ -73,12 +73,12 @@ function base64url(data: Buffer | string): string {
  * An RS256 JWT for `Authorization: Bearer` (apis.md §A.2 mode 4): header `kid` = the user (application) key,
  * claims `iat` (seconds) and `jti` (the nonce).
  */
-export function bearerToken(userKey: string, privateKeyPem: string, now: number = Date.now()): string {
+export function bearerToken(userKey: string, privateKey: KeyObject | string, now: number = Date.now()): string {
   const header = base64url(JSON.stringify({ alg: 'RS256', typ: 'JWT', kid: userKey }));
   const claims = base64url(JSON.stringify({ iat: Math.floor(now / 1000), jti: makeNonce() }));
   const signer = createSign('RSA-SHA256');
   signer.update(`${header}.${claims}`);
-  return `${header}.${claims}.${base64url(signer.sign(privateKeyPem))}`;
+  return `${header}.${claims}.${base64url(signer.sign(privateKey))}`;
 }
 
 /** The decoded parts of a bearer token whose signature checks out against `publicKeyPem`; undefined otherwise. */

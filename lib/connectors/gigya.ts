@@ -7,6 +7,7 @@
  * The local emulator (lib/local/gigya-emulator.ts) speaks the same protocol over HTTP, so the code path here is
  * the one that runs against a real tenant.
  */
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
@@ -49,6 +50,9 @@ export const RETRYABLE_ERROR_CODES: ReadonlySet<number> = new Set([403048, 50000
 export const CONFIGURATION_ERROR_CODES: ReadonlySet<number> = new Set([
   301001, 400093, 403002, 403003, 403004, 403006, 403007,
 ]);
+
+/** The site's calls-per-second ceiling was exceeded. */
+const RATE_LIMITED = 403048;
 
 /** Informational codes the SDKs treat as success (account pending registration / verification). */
 const SUCCESS_CODES: ReadonlySet<number> = new Set([0, 206001, 206002]);
@@ -132,6 +136,10 @@ export class CallBudget {
   readonly #waiting: (() => void)[] = [];
   /** When the next call may start (epoch ms). */
   #nextStart = 0;
+  /** Until when every caller waits after a throttled call (epoch ms; see {@link pause}). */
+  #pausedUntil = 0;
+  /** Calls whose start a {@link pause} held back. */
+  #held = 0;
 
   constructor(options: { maxConcurrency?: number; callsPerSecond?: number } = {}) {
     this.maxConcurrency = Math.max(1, options.maxConcurrency ?? 10);
@@ -143,8 +151,27 @@ export class CallBudget {
     return this.#active;
   }
 
-  /** Waits for a slot and for the rate; returns the function that frees the slot. */
-  async acquire(signal?: AbortSignal): Promise<() => void> {
+  /** How many calls a {@link pause} held back so far. */
+  get held(): number {
+    return this.#held;
+  }
+
+  /**
+   * Holds every caller of this budget back for `ms`: the site said it is over its ceiling (403048), and a ceiling
+   * is the site's, not one caller's, so all the calls sharing it back off together rather than each trying again
+   * on its own and tripping the ceiling again.
+   */
+  pause(ms: number): void {
+    const until = Date.now() + Math.max(0, ms);
+    if (until > this.#pausedUntil) this.#pausedUntil = until;
+    if (until > this.#nextStart) this.#nextStart = until;
+  }
+
+  /**
+   * Waits for a slot and for the rate; returns the function that frees the slot. `onHeld` is called when a
+   * {@link pause} delays this call.
+   */
+  async acquire(signal?: AbortSignal, onHeld?: () => void): Promise<() => void> {
     if (this.#active >= this.maxConcurrency) {
       await new Promise<void>((resolve, reject) => {
         const wake = () => {
@@ -170,10 +197,15 @@ export class CallBudget {
       if (next) next();
       else this.#active--;
     };
-    if (Number.isFinite(this.callsPerSecond) && this.callsPerSecond > 0) {
-      const now = Date.now();
-      const start = Math.max(now, this.#nextStart);
-      this.#nextStart = start + 1000 / this.callsPerSecond;
+    const now = Date.now();
+    if (this.#pausedUntil > now) {
+      this.#held++;
+      onHeld?.();
+    }
+    const spaced = Number.isFinite(this.callsPerSecond) && this.callsPerSecond > 0;
+    if (spaced || this.#pausedUntil > now) {
+      const start = Math.max(now, this.#nextStart, this.#pausedUntil);
+      this.#nextStart = spaced ? start + 1000 / this.callsPerSecond : start;
       if (start > now) {
         try {
           await sleep(start - now, undefined, signal ? { signal } : {});
@@ -269,6 +301,8 @@ export interface GigyaClientOptions {
 export interface CallOptions {
   /** Retry transient errors. @default true */
   readonly retry?: boolean;
+  /** Called each time a throttling pause of the budgets ({@link CallBudget.pause}) holds this call back. */
+  readonly onHeld?: () => void;
 }
 
 /** Counters of what a client did, for logs and tests. */
@@ -289,6 +323,8 @@ export class GigyaClient {
   /** Set after a 301001 answer names the site's real data centre. */
   #redirectedDomain: string | undefined;
   readonly stats: GigyaClientStats = { calls: 0, retries: 0, backoffMs: 0 };
+  /** The RSA key bearer tokens are signed with, read once. */
+  #signingKey: KeyObject | undefined;
 
   constructor(options: GigyaClientOptions) {
     if (!options.apiKey) {
@@ -299,6 +335,7 @@ export class GigyaClient {
       });
     }
     this.#o = options;
+    if (this.auth === 'bearer') this.#signingKey = readSigningKey(options.privateKey);
     this.#budget = new CallBudget({
       maxConcurrency: options.maxConcurrency ?? 10,
       ...(options.callsPerSecond === undefined ? {} : { callsPerSecond: options.callsPerSecond }),
@@ -342,7 +379,7 @@ export class GigyaClient {
       let response: GigyaResponse | undefined;
       let failure: IdxError | undefined;
       try {
-        response = await this.#send(method, params);
+        response = await this.#send(method, params, options.onHeld);
       } catch (error) {
         if (this.#o.signal?.aborted) throw error;
         failure = error instanceof IdxError ? error : networkError(method, error);
@@ -376,6 +413,11 @@ export class GigyaClient {
       if (!retryable || attempt >= maxAttempts || Date.now() - started + delay > maxTotal) {
         throw error;
       }
+      if (error instanceof GigyaError && error.errorCode === RATE_LIMITED) {
+        // The ceiling is the site's: every call sharing these budgets waits too, not only this one.
+        this.#budget.pause(delay);
+        this.#shared?.pause(delay);
+      }
       this.stats.retries++;
       this.stats.backoffMs += delay;
       const details =
@@ -388,7 +430,13 @@ export class GigyaClient {
   /** One search page: either `query` (optionally opening a cursor) or `cursorId`, never both. */
   async searchPage(
     method: string,
-    request: { query?: string; cursorId?: string; openCursor?: boolean; params?: Record<string, unknown> },
+    request: {
+      query?: string;
+      cursorId?: string;
+      openCursor?: boolean;
+      params?: Record<string, unknown>;
+      onHeld?: () => void;
+    },
   ): Promise<GigyaSearchPage> {
     const params: Record<string, unknown> = { ...(request.params ?? {}) };
     if (request.cursorId) params.cursorId = request.cursorId;
@@ -396,7 +444,7 @@ export class GigyaClient {
       params.query = request.query;
       if (request.openCursor) params.openCursor = true;
     }
-    const r = await this.call(method, params);
+    const r = await this.call(method, params, request.onHeld ? { onHeld: request.onHeld } : {});
     return {
       results: Array.isArray(r.results) ? (r.results as Record<string, unknown>[]) : [],
       ...(typeof r.nextCursorId === 'string' && r.nextCursorId ? { nextCursorId: r.nextCursorId } : {}),
@@ -419,11 +467,18 @@ export class GigyaClient {
     }
   }
 
-  async #send(method: string, params: Readonly<Record<string, unknown>>): Promise<GigyaResponse> {
-    const releaseOwn = await this.#budget.acquire(this.#o.signal);
+  async #send(method: string, params: Readonly<Record<string, unknown>>, onHeld?: () => void): Promise<GigyaResponse> {
+    // Counted once per call, whichever of the two budgets held it back.
+    let heldOnce = false;
+    const held = () => {
+      if (heldOnce) return;
+      heldOnce = true;
+      onHeld?.();
+    };
+    const releaseOwn = await this.#budget.acquire(this.#o.signal, held);
     let releaseShared: (() => void) | undefined;
     try {
-      releaseShared = await this.#shared?.acquire(this.#o.signal);
+      releaseShared = await this.#shared?.acquire(this.#o.signal, held);
     } catch (error) {
       releaseOwn();
       throw error;
@@ -448,7 +503,7 @@ export class GigyaClient {
           body = signParams(url, form, this.#o.secret ?? '');
           break;
         case 'bearer':
-          headers.authorization = `Bearer ${bearerToken(this.#o.userKey ?? '', this.#o.privateKey ?? '')}`;
+          headers.authorization = `Bearer ${bearerToken(this.#o.userKey ?? '', this.#signingKey ?? readSigningKey(this.#o.privateKey))}`;
           body = form;
           break;
         default:
@@ -499,6 +554,30 @@ function encodeParam(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'object') return JSON.stringify(value);
   return String(value);
+}
+
+/**
+ * The RSA private key of bearer mode, read before any request: a key that cannot be read is a credential error
+ * of its own, permanent, never a network failure retried. The key itself is never echoed.
+ */
+function readSigningKey(pem: string | undefined): KeyObject {
+  let key: KeyObject | undefined;
+  let reason = 'no key';
+  if (pem?.trim()) {
+    try {
+      key = createPrivateKey(pem);
+      reason = `a ${key.asymmetricKeyType ?? 'non-RSA'} key`;
+    } catch (error) {
+      reason = `text that is not a private key (${(error as { code?: string }).code ?? 'unreadable'})`;
+    }
+  }
+  if (key?.asymmetricKeyType === 'rsa') return key;
+  throw new IdxError('IDX_GIGYA_PRIVATE_KEY', 'the Gigya privateKey is not an RSA private key that can be read', {
+    param: 'privateKey',
+    expected: 'an RSA private key in PEM (PKCS#1 or PKCS#8)',
+    received: reason,
+    transient: false,
+  });
 }
 
 function networkError(method: string, error: unknown): IdxError {

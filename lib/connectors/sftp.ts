@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import ssh2 from 'ssh2';
 import SftpClient from 'ssh2-sftp-client';
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
@@ -96,6 +97,7 @@ export class SftpConnection {
 
   async #connect(): Promise<SftpClient> {
     const e = this.#endpoint;
+    if (e.privateKey) checkPrivateKey(e.privateKey, e.passphrase, e.host, e.port);
     // The library prints unexpected closes to the console by default; here they only mark the connection lost.
     const onLost = () => {
       if (this.#client === client) this.#lost = true;
@@ -279,4 +281,30 @@ export class SftpFileTarget extends ConnectedFolder<SftpConnection> implements F
     const client = await this.connection.client();
     if (!(await client.exists(path))) await client.mkdir(path, true);
   }
+}
+
+/**
+ * Refuses a private key that cannot be read, or a passphrase that does not decrypt it, before connecting: a
+ * credential error of its own, never retried, never a transfer error. ssh2's reasons name the problem, not the
+ * key, so they can be shown.
+ */
+function checkPrivateKey(privateKey: string, passphrase: string | undefined, host: string, port: number): void {
+  const parsed = ssh2.utils.parseKey(privateKey, passphrase);
+  if (!(parsed instanceof Error)) return;
+  const reason = parsed.message;
+  const aboutPassphrase = /passphrase/i.test(reason);
+  throw new IdxError(
+    'IDX_SFTP_PRIVATE_KEY',
+    aboutPassphrase
+      ? `the private key for ${host}:${port} cannot be decrypted: ${reason}`
+      : `the private key for ${host}:${port} cannot be read: ${reason}`,
+    {
+      param: aboutPassphrase ? 'passphrase' : 'privateKey',
+      expected: aboutPassphrase
+        ? 'the passphrase of the private key'
+        : 'a private key in OpenSSH, PEM (RSA, ECDSA, Ed25519) or PuTTY format, as text or base64',
+      received: reason,
+      transient: false,
+    },
+  );
 }

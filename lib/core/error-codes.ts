@@ -370,6 +370,21 @@ export const ERROR_CODES = {
     seen: ['record'],
     action: 'Look the UID up before this step (datasource.lookup.gigya.account or uidmap.lookup).',
   },
+  IDX_GIGYA_PARTITION_FIELD: {
+    summary:
+      'A partitioned Gigya read has no field to cut into ranges: a Data Store reader without `deltaField`, or a probed value of the field that is not a time.',
+    transience: 'permanent',
+    seen: ['validation', 'step'],
+    action:
+      'Give the step a `deltaField` holding a time (epoch ms, or ISO-8601 for the audit log), or leave `partitions` out to read one cursor.',
+  },
+  IDX_GIGYA_PRIVATE_KEY: {
+    summary: 'The Gigya `privateKey` for signed bearer tokens is not an RSA private key that can be read.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Give the secret behind `privateKey` the application’s RSA private key in PEM (PKCS#1 or PKCS#8), whole, with its BEGIN and END lines.',
+  },
   IDX_GIGYA_RESPONSE: {
     summary: 'Gigya answered with something other than its JSON envelope.',
     transience: 'either',
@@ -623,6 +638,14 @@ export const ERROR_CODES = {
     seen: ['step'],
     action: 'Store the armored key (and its passphrase) as secrets and reference them with `${secret:NAME}`.',
   },
+  IDX_PGP_UNSUPPORTED: {
+    summary:
+      'A PGP key or message uses an algorithm or feature identity-sync does not implement (named in the message).',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Use what docs/pgp.md lists as supported: RSA or Curve25519 keys (v4), AES with an integrity check, ZIP/ZLIB or no compression (e.g. GnuPG defaults).',
+  },
   IDX_PLACEHOLDER_PATTERN: {
     summary: 'A placeholder has a pattern or offset it does not take.',
     transience: 'permanent',
@@ -736,6 +759,12 @@ export const ERROR_CODES = {
     seen: ['validation', 'step', 'record'],
     action: 'Encode the script in base64, and define `function process(record, ctx, logger, next, error)` in it.',
   },
+  IDX_SCRIPT_MEMORY: {
+    summary: 'A record.evaluate script ran out of the memory its sandbox allows while processing a record.',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Keep less in the script’s variables and shared variables (or build smaller values), or raise `memoryMb`.',
+  },
   IDX_SCRIPT_REJECTED: {
     summary: 'A record.evaluate script rejected the record by calling `error()`.',
     transience: 'permanent',
@@ -786,6 +815,13 @@ export const ERROR_CODES = {
     seen: ['step'],
     action:
       'Transient failures (dropped connections) are retried; for a permanent one, check the path, the folder’s permissions and free space on the server.',
+  },
+  IDX_SFTP_PRIVATE_KEY: {
+    summary: 'The SFTP `privateKey` cannot be read, or `passphrase` does not decrypt it.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Give the secret behind `privateKey` a whole private key (OpenSSH, PEM or PuTTY, as text or base64) and the secret behind `passphrase` its passphrase.',
   },
   IDX_STAGE_CORRUPT: {
     summary: 'A staged record between two steps is not JSON.',

@@ -80,8 +80,27 @@ export interface StepOutput {
    * counters ignore it.
    */
   replacedCharacters?(count: number): void;
-  /** How many more records a reader may emit (the job's limit, 10 for test runs); Infinity when unlimited. */
+  /**
+   * How many more records a source may hand on, emitted or rejected (the job's limit, 10 for test runs); Infinity
+   * when unlimited or for a step that is not a source (see {@link entersRecords}). A reader or parser that sees 0
+   * stops reading: what it emits beyond is discarded by the engine, but reading on would read what no one needs.
+   */
   readonly remaining: number;
+  /**
+   * A reader reports how far it is in its source: the pages (API calls, files) read so far over all invocations
+   * of the step, and the records the source holds for this job when the source says so (Gigya's `totalCount`).
+   * The engine shows them in the live progress and the job record; records and bytes it counts itself. Optional:
+   * outputs that show no progress ignore it.
+   */
+  progress?(report: ReadProgress): void;
+}
+
+/** How far a reader is in its source (see StepOutput.progress). */
+export interface ReadProgress {
+  /** Pages read so far, over all invocations of the step. */
+  readonly pages?: number;
+  /** Records the source holds for this job, when it knows (the whole match, before any job limit). */
+  readonly total?: number;
 }
 
 /** The job a step runs in: identity, timing and the delta window. */
@@ -93,7 +112,12 @@ export interface JobContext {
   /** ISO-8601 UTC; `${now}` renders this instant so every step of a job agrees. */
   readonly startTime: string;
   readonly test: boolean;
-  /** Maximum records the readers emit (10 for test runs). */
+  /**
+   * A dry run: the engine runs every writer (`delivers`) as a report of what it would write (see
+   * {@link DryRunSupport}), and nothing that changes a target or the dataflow's state happens.
+   */
+  readonly dryRun?: boolean;
+  /** Maximum records each source hands on (10 for test runs): see {@link entersRecords}. */
   readonly limit?: number;
   readonly fullExtract: boolean;
   readonly logLevel: LogLevel;
@@ -205,6 +229,12 @@ export interface ScriptDefinition<S extends ParamsSchema = ParamsSchema> {
    * and the job fails when that is less than what the step received (`IDX_DELIVERY_SHORTFALL`).
    */
   readonly delivers?: 'files' | 'records';
+  /**
+   * What the script would do at its target, for dry runs: the engine then runs, instead of the script, a report
+   * of the files or records it receives, naming each file's target or each record's call from these descriptions
+   * (pure functions of the params and the input: nothing is connected to, nothing written).
+   */
+  readonly dryRun?: DryRunSupport<ParamsOf<S>>;
   /** The script defers work until the job succeeded (`read` returns `deferred`, `afterJob` does it). */
   readonly defers?: boolean;
   /**
@@ -243,6 +273,26 @@ export interface ScriptDefinition<S extends ParamsSchema = ParamsSchema> {
    * but the secrets its params name and what the engine's services reach for every step.
    */
   readonly reaches?: ScriptReaches<ParamsOf<S>>;
+}
+
+/** A call a record writer would make for one record in a dry run: the method and its params. */
+export interface WouldCall {
+  /** The API method (`accounts.setAccountInfo`, `ds.store`) or store operation (`uidmap.put`). */
+  readonly method: string;
+  readonly params: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * How a writer describes its side effects for a dry run. Only descriptions: the script's `create` is not called.
+ */
+export interface DryRunSupport<P> {
+  /** A file writer: where a file of this logical name would be delivered, as `delivered` would name it. */
+  readonly target?: (params: P, fileName: string, ctx: ScriptContext) => string;
+  /**
+   * A record writer: the call one record would cause; `undefined` when the record would pass on without a call
+   * (a UID-map entry without a key); a {@link RecordError} when the script would reject it without calling.
+   */
+  readonly call?: (params: P, record: DataRecord) => WouldCall | RecordError | undefined;
 }
 
 /** The delimiter-separated dialect of a file a parser can have cut into chunks (see lib/engine/lanes/split.ts). */
@@ -291,6 +341,17 @@ export function streamsFilesInto(from: AnyScriptDefinition, to: AnyScriptDefinit
   // A formatter continues at record granularity, so its file reaches `to` in pieces, one per invocation: only a
   // transform whose outputs concatenate into a valid whole can take them (gzip yes; PGP, zip no).
   return from.consumes === 'files' || to.concatenates === true;
+}
+
+/**
+ * Whether records enter the dataflow at this script: it makes records out of something that is not records, a
+ * reader of records (Gigya) or a parser of the files a file reader fetched. The job's limit (10 for a test run)
+ * bounds the records each such step hands on, emitted or rejected, whatever the source; the steps after it see no
+ * more. It is decided by what the script consumes and produces, not by its type, so a future reader or parser is
+ * bounded as well.
+ */
+export function entersRecords(definition: Pick<AnyScriptDefinition, 'consumes' | 'produces'>): boolean {
+  return definition.produces === 'records' && definition.consumes !== 'records';
 }
 
 /** Declares a script type with params typed from its schema. */

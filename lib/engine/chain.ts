@@ -14,7 +14,8 @@ import type {
   StepLogger,
 } from '../core/script.ts';
 import type { Services } from '../core/services.ts';
-import { ScriptDriver } from './drive.ts';
+import { ScriptDriver, StepClock } from './drive.ts';
+import { dryRunDefinition } from './dry-run.ts';
 import { FileForward } from './forward.ts';
 import { EngineOutput, type FileSink, type RecordSink } from './output.ts';
 
@@ -99,9 +100,10 @@ export async function createInstance(
  */
 export async function buildChain(steps: readonly ChainStep[], options: ChainOptions): Promise<ChainLink[]> {
   const links: ChainLink[] = [];
+  const clock = new StepClock();
   try {
     for (let i = steps.length - 1; i >= 0; i--)
-      links.unshift(await buildLink(i, steps[i] as ChainStep, links[0], options));
+      links.unshift(await buildLink(i, steps[i] as ChainStep, links[0], options, clock));
   } catch (error) {
     for (const link of links) await link.driver.instance.close?.();
     throw error;
@@ -115,12 +117,14 @@ async function buildLink(
   step: ChainStep,
   next: ChainLink | undefined,
   options: ChainOptions,
+  clock: StepClock,
 ): Promise<ChainLink> {
-  const { definition } = step;
+  // A dry run starts a writer's stand-in in its place: same input, same output, nothing written.
+  const definition = options.job.dryRun === true ? dryRunDefinition(step.definition) : step.definition;
   const params = options.resolve ? await options.resolve(step) : step.params;
   const forward =
     definition.produces === 'files' && next?.driver.definition.consumes === 'files'
-      ? new FileForward((file) => next.driver.file(file))
+      ? new FileForward((file) => next.driver.file(file, false))
       : undefined;
   const counters = zeroCounters();
   const wiring = options.wire({
@@ -155,7 +159,7 @@ async function buildLink(
     signal: options.signal,
   });
   try {
-    const driver = new ScriptDriver(definition, instance, out, counters, step.id, wiring.onProgress);
+    const driver = new ScriptDriver(definition, instance, out, counters, step.id, wiring.onProgress, clock, index);
     return { driver, params, ...(forward ? { forward } : {}) };
   } catch (error) {
     // A script without the hook for what it consumes is refused, and what it opened is released.

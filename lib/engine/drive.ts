@@ -33,6 +33,63 @@ async function shareTheLoop(): Promise<void> {
   turnStarted = performance.now();
 }
 
+/**
+ * The time of each member of a chain, its own: a member's call (a batch, a file, a read) that hands records on
+ * to the next member waits while that one works, so the clock charges every moment to the innermost member at
+ * work. The head of a chain also gets what no member was doing (opening and reading its staged input) from
+ * {@link StepClock.ownMs}'s caller, so the members' times add up to the Task's.
+ */
+export class StepClock {
+  readonly #own: number[] = [];
+  readonly #active: number[] = [];
+  #mark = performance.now();
+
+  constructor(private readonly now: () => number = () => performance.now()) {
+    this.#mark = this.now();
+  }
+
+  /** Charges the time since the last mark to the innermost active member. */
+  #charge(): void {
+    const t = this.now();
+    let inner = -1;
+    for (let i = this.#active.length - 1; i >= 0; i--)
+      if ((this.#active[i] ?? 0) > 0) {
+        inner = i;
+        break;
+      }
+    if (inner >= 0) this.#own[inner] = (this.#own[inner] ?? 0) + (t - this.#mark);
+    this.#mark = t;
+  }
+
+  /** Member `index` starts a call. */
+  enter(index: number): void {
+    this.#charge();
+    this.#active[index] = (this.#active[index] ?? 0) + 1;
+  }
+
+  /** Member `index` ends a call. */
+  exit(index: number): void {
+    this.#charge();
+    this.#active[index] = Math.max(0, (this.#active[index] ?? 0) - 1);
+  }
+
+  /** Milliseconds charged to member `index` so far (whole ms). */
+  ownMs(index: number): number {
+    this.#charge();
+    return Math.round(this.#own[index] ?? 0);
+  }
+
+  /** Runs `work` as a call of member `index`. */
+  async time<T>(index: number, work: () => Promise<T>): Promise<T> {
+    this.enter(index);
+    try {
+      return await work();
+    } finally {
+      this.exit(index);
+    }
+  }
+}
+
 /** A step's inputs, already opened. */
 export interface DriveInputs {
   readonly records?: AsyncIterable<DataRecord[]>;
@@ -53,6 +110,9 @@ export class ScriptDriver {
     readonly counters: StepCounters,
     readonly stepId: string,
     private readonly onProgress?: (counters: StepCounters) => void,
+    /** The chain's clock and this member's place in it. */
+    readonly clock: StepClock = new StepClock(),
+    readonly index = 0,
   ) {
     const hook = { records: 'records', files: 'file', nothing: 'read' }[definition.consumes] as
       | 'records'
@@ -84,32 +144,49 @@ export class ScriptDriver {
   /** Processes one batch of records. */
   async push(batch: DataRecord[]): Promise<void> {
     await shareTheLoop();
-    this.counters.recordsIn += batch.length;
-    await this.#at(async () => {
-      await this.instance.records?.(batch, this.out);
+    await this.clock.time(this.index, async () => {
+      this.counters.recordsIn += batch.length;
+      await this.#at(async () => {
+        await this.instance.records?.(batch, this.out);
+      });
+      await this.out.flush();
     });
-    await this.out.flush();
     if (this.onProgress && this.counters.recordsIn >= this.#nextProgress) {
       this.#nextProgress += 100_000;
       this.onProgress(this.counters);
     }
   }
 
-  /** Processes one file. */
-  async file(file: InputFile): Promise<void> {
-    this.counters.filesIn++;
-    this.counters.bytesIn += file.size;
-    await this.#at(async () => {
-      await this.instance.file?.(file, this.out);
-    });
-    await this.out.flush();
+  /**
+   * Processes one file; a parser that already handed on the job's limit of records does not open it (it comes
+   * streamed from a step before, which lets the rest pass). A file streamed from the member before, as that one
+   * writes it (`timed: false`), is read while that member works: its time stays with the writer, not charged to both
+   * or to the reader alone.
+   */
+  async file(file: InputFile, timed = true): Promise<void> {
+    if (this.out.remaining <= 0) {
+      this.out.skipped(file.name, "not read: the job's record limit was reached before it");
+      return;
+    }
+    const work = async () => {
+      this.counters.filesIn++;
+      this.counters.bytesIn += file.size;
+      await this.#at(async () => {
+        await this.instance.file?.(file, this.out);
+      });
+      await this.out.flush();
+    };
+    if (timed) await this.clock.time(this.index, work);
+    else await work();
   }
 
   /** Runs a source. */
   async read(): Promise<ReadResult | undefined> {
-    const result = (await this.#at(async () => this.instance.read?.(this.out))) ?? undefined;
-    await this.out.flush();
-    return result;
+    return this.clock.time(this.index, async () => {
+      const result = (await this.#at(async () => this.instance.read?.(this.out))) ?? undefined;
+      await this.out.flush();
+      return result;
+    });
   }
 
   /**
@@ -118,8 +195,11 @@ export class ScriptDriver {
    */
   async finish(options: EndOptions = { final: true }): Promise<unknown> {
     const { definition, counters, stepId } = this;
-    const ended = await this.#at(async () => this.instance.end?.(this.out, options));
-    await this.out.flush();
+    const ended = await this.clock.time(this.index, async () => {
+      const result = await this.#at(async () => this.instance.end?.(this.out, options));
+      await this.out.flush();
+      return result;
+    });
     if (definition.consumes === 'records' && definition.produces === 'records' && !definition.expands) {
       const accounted = counters.recordsOut + counters.recordsRejected + counters.recordsDropped;
       if (accounted !== counters.recordsIn) {
@@ -141,14 +221,27 @@ export class ScriptDriver {
   }
 }
 
-/** Feeds a driver its inputs (without finishing it); returns what `read` returned. */
-export async function feed(driver: ScriptDriver, inputs: DriveInputs): Promise<ReadResult | undefined> {
+/**
+ * Feeds a driver its inputs (without finishing it); returns what `read` returned. `enough` says when the rest of
+ * the input is not needed (the job's record limit was reached in this run of steps): the input is left unread.
+ */
+export async function feed(
+  driver: ScriptDriver,
+  inputs: DriveInputs,
+  enough: () => boolean = () => false,
+): Promise<ReadResult | undefined> {
   switch (driver.definition.consumes) {
     case 'records':
-      for await (const batch of inputs.records ?? []) await driver.push(batch);
+      for await (const batch of inputs.records ?? []) {
+        if (enough()) break;
+        await driver.push(batch);
+      }
       return undefined;
     case 'files':
-      for await (const file of inputs.files ?? []) await driver.file(file);
+      for await (const file of inputs.files ?? []) {
+        if (enough()) break;
+        await driver.file(file);
+      }
       return undefined;
     case 'nothing':
       return driver.read();

@@ -47,7 +47,15 @@ export class TraceLogger implements StepLogger {
     this.#log('error', message, data);
   }
 
-  #log(level: 'error' | 'warn' | 'info' | 'debug', message: string, data?: Record<string, unknown>): void {
+  /**
+   * An info line for the log only, not kept in the trace: periodic progress of a long step, which would fill the
+   * job record's trace (an hour-long export logs hundreds) while the job record keeps the counts themselves.
+   */
+  logOnly(message: string, data?: Record<string, unknown>): void {
+    this.#log('info', message, data, false);
+  }
+
+  #log(level: 'error' | 'warn' | 'info' | 'debug', message: string, data?: Record<string, unknown>, keep = true): void {
     const time = new Date().toISOString();
     const redact = (s: string) => (this.#o.redactor ? this.#o.redactor.redact(s) : s);
     const dataText = data === undefined ? '' : ` ${safeJson(data)}`;
@@ -62,6 +70,7 @@ export class TraceLogger implements StepLogger {
       };
       process.stdout.write(`${redact(safeJson(line))}\n`);
     }
+    if (!keep) return;
     if ((RANK[level] ?? 3) <= (RANK[this.#o.level] ?? 2) || (level === 'warn' && this.#o.level !== 'error')) {
       if (this.trace.length < (this.#o.maxTrace ?? 500)) {
         const step = this.#o.stepId === undefined ? '' : ` [${this.#o.stepId}]`;

@@ -6,7 +6,7 @@
 import type { Writable } from 'node:stream';
 import { IdxError } from '../core/errors.ts';
 import type { SkippedFile, StepCounters } from '../core/refs.ts';
-import type { DataRecord, Kind, RecordError, StepLogger, StepOutput } from '../core/script.ts';
+import type { DataRecord, Kind, ReadProgress, RecordError, StepLogger, StepOutput } from '../core/script.ts';
 
 /** Receives NDJSON text in coalesced chunks. */
 export interface RecordSink {
@@ -35,7 +35,10 @@ export interface EngineOutputOptions {
   readonly forward?: (batch: DataRecord[]) => Promise<void>;
   readonly rejected: RecordSink;
   readonly files?: FileSink;
-  /** Records this step may still emit (readers under a job limit); Infinity otherwise. */
+  /**
+   * Records this step may still hand on, emitted or rejected (a source under the job's limit, see entersRecords);
+   * Infinity otherwise.
+   */
   readonly limit: number;
   readonly counters: StepCounters;
   readonly log: StepLogger;
@@ -81,7 +84,8 @@ export class EngineOutput implements StepOutput {
   readonly #opts: EngineOutputOptions;
   readonly #records: Coalescer | undefined;
   readonly #rejected: Coalescer;
-  #emitted = 0;
+  /** Records handed on under the limit, emitted or rejected. */
+  #taken = 0;
   #debugEmitted = 0;
   #debugRejected = 0;
   #overLimit = 0;
@@ -94,10 +98,13 @@ export class EngineOutput implements StepOutput {
   }
 
   get remaining(): number {
-    return Math.max(0, this.#opts.limit - this.#emitted);
+    return Math.max(0, this.#opts.limit - this.#taken);
   }
 
-  /** Records emitted past the limit and discarded (readers that overshoot a test run's 10 records). */
+  /**
+   * Records a source made past the limit and discarded (a Gigya page or a parsed slice that overshoots a test run's
+   * 10 records); neither emitted nor rejected, so they are in no counter of this step or any later one.
+   */
   get overLimit(): number {
     return this.#overLimit;
   }
@@ -112,11 +119,11 @@ export class EngineOutput implements StepOutput {
         },
       );
     }
-    if (this.#emitted >= this.#opts.limit) {
+    if (this.#taken >= this.#opts.limit) {
       this.#overLimit++;
       return;
     }
-    this.#emitted++;
+    this.#taken++;
     this.#opts.counters.recordsOut++;
     if (this.#opts.debug && this.#debugEmitted < DEBUG_SAMPLE) {
       this.#debugEmitted++;
@@ -127,6 +134,12 @@ export class EngineOutput implements StepOutput {
   }
 
   reject(record: DataRecord, error: RecordError): void {
+    // A rejected row left the source too (down the error path, often into an error file): it counts as taken.
+    if (this.#taken >= this.#opts.limit) {
+      this.#overLimit++;
+      return;
+    }
+    this.#taken++;
     this.#opts.counters.recordsRejected++;
     const details = { ...error, stepId: this.#opts.stepId };
     if (this.#opts.debug && this.#debugRejected < DEBUG_SAMPLE) {
@@ -169,6 +182,15 @@ export class EngineOutput implements StepOutput {
   /** Adds to the invalid byte sequences a reader replaced (see StepOutput.replacedCharacters). */
   replacedCharacters(count: number): void {
     this.#opts.counters.charactersReplaced = (this.#opts.counters.charactersReplaced ?? 0) + count;
+  }
+
+  progress(report: ReadProgress): void {
+    // Counters travel in the state and the job record: only plain non-negative whole numbers go there.
+    const whole = (n: number | undefined) => (n !== undefined && Number.isSafeInteger(n) && n >= 0 ? n : undefined);
+    const pages = whole(report.pages);
+    const total = whole(report.total);
+    if (pages !== undefined) this.#opts.counters.pages = pages;
+    if (total !== undefined) this.#opts.counters.expected = total;
   }
 
   drop(_record: DataRecord): void {

@@ -19,11 +19,19 @@ import {
   type StepResult,
 } from '../core/refs.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
-import type { AnyScriptDefinition, DataRecord, InputFile, JobContext, ReadResult } from '../core/script.ts';
+import {
+  type AnyScriptDefinition,
+  type DataRecord,
+  entersRecords,
+  type InputFile,
+  type JobContext,
+  type ReadResult,
+} from '../core/script.ts';
 import type { LaneSettings, Services } from '../core/services.ts';
 import { JobStore, type StepSummary } from '../stores/jobs.ts';
 import { buildChain, createInstance, type LinkStart, type LinkWiring } from './chain.ts';
 import { type DriveInputs, feed, type ScriptDriver } from './drive.ts';
+import { mergeWouldWrite, wouldWriteOf } from './dry-run.ts';
 import type { FileForward } from './forward.ts';
 import type { LanePlan } from './lanes/plan.ts';
 import { planLanes } from './lanes/plan.ts';
@@ -31,6 +39,7 @@ import { Lanes } from './lanes/pool.ts';
 import { TraceLogger } from './logger.ts';
 import type { EngineOutput } from './output.ts';
 import { InputCursor, START } from './position.ts';
+import { progressText } from './progress.ts';
 import { paramsResolver, resolveParams } from './resolve.ts';
 import { StagedFileSink, StagedRecordSink } from './stage.ts';
 
@@ -43,14 +52,25 @@ export interface RunStepOptions {
   readonly deadline: number;
   /** Write JSON log lines to stdout. @default true */
   readonly echo?: boolean;
-  /** Called on progress of long steps (every 100,000 records, and every `progressIntervalMs`). */
-  readonly onProgress?: (stepId: string, counters: StepCounters) => void;
+  /**
+   * Called on progress of long steps (every 100,000 records, and every `progressIntervalMs`) with the step's
+   * counters over all its invocations so far and, from the periodic report, the time its Task ran so far.
+   */
+  readonly onProgress?: (stepId: string, counters: StepCounters, elapsedMs?: number) => void;
   /**
    * Also report every step's counters at this interval while it runs: readers count no records in, and a slow
    * source reaches 100,000 records late. @default no periodic report
    */
   readonly progressIntervalMs?: number;
+  /**
+   * How often a running step writes its counters so far to the job record (moving the job's `processedRecords`
+   * and `totalRecords`) and logs a progress line: at most this often, never per record. @default 10000
+   */
+  readonly recordProgressMs?: number;
 }
+
+/** Default of {@link RunStepOptions.recordProgressMs}. */
+export const RECORD_PROGRESS_MS = 10_000;
 
 /** The trace logger of one step of a job, masking the job's secrets. */
 function stepLogger(job: JobContext, stepId: string, services: Services, options: RunStepOptions): TraceLogger {
@@ -141,6 +161,15 @@ interface Ran {
   readonly cursor: InputCursor;
   /** What each member's `end` kept for the next invocation. */
   readonly states: readonly unknown[];
+  /** The members that ran in lanes, and how long the lanes took. */
+  readonly laned?: LanedTime;
+}
+
+/** Members `from` up to (not including) `to` ran in lanes for `ms`: their time is the lanes' time, shared. */
+interface LanedTime {
+  readonly from: number;
+  readonly to: number;
+  readonly ms: number;
 }
 
 /** Runs one invocation of a step, or of a fused run of steps. */
@@ -159,14 +188,8 @@ export async function runStep(
   setMaxListeners(0, controller.signal);
   const members = await openMembers(invocation, services, registry, options, controller.signal);
   const head = members[0] as Member;
-  let ran: Ran;
-  const ticker =
-    options.onProgress && options.progressIntervalMs
-      ? setInterval(() => {
-          for (const m of members) options.onProgress?.(m.spec.id, { ...m.counters });
-        }, options.progressIntervalMs)
-      : undefined;
-  ticker?.unref();
+  let ran: Ran | undefined;
+  const progress = new ProgressTicker(members, options, services, job, started, () => ran?.laned);
   try {
     ran = await runMembers(members, openInputs(event, services, head, options.deadline), job, services, invocation);
   } catch (error) {
@@ -174,10 +197,111 @@ export async function runStep(
     abortMembers(members, error);
     throw locateError(error, { stepId: head.spec.id, dataflowId: job.dataflowId });
   } finally {
-    clearInterval(ticker);
+    // A progress write still under way lands before the step's final summary, never after it.
+    await progress.stop();
     for (const m of members) await m.driver.instance.close?.();
   }
   return finishMembers(members, ran, { services, job, iteration: invocation.iteration, started });
+}
+
+/**
+ * Each member's own time in this invocation: what the chain's clock charged to it (see StepClock); members that
+ * ran in lanes share the time the lanes took; the head gets the rest of the Task's time (opening and reading its
+ * input, staging), so the members' times add up to the Task's.
+ */
+function ownTimes(members: readonly Member[], started: number, laned: LanedTime | undefined): number[] {
+  const wall = Date.now() - started;
+  const times = members.map((m, i) =>
+    laned && i >= laned.from && i < laned.to ? laned.ms : m.driver.clock.ownMs(m.driver.index),
+  );
+  if (!laned || laned.from > 0) {
+    const others = times.slice(1).reduce((n, t) => n + t, 0);
+    times[0] = Math.max(0, wall - others);
+  }
+  return times;
+}
+
+/**
+ * The periodic progress of a running invocation: every `progressIntervalMs` each member's counters so far go to
+ * `onProgress` (the CLI's live line), and every `recordProgressMs` to the job record and the log (deployed, the
+ * step function's CloudWatch lines), one write at a time.
+ */
+class ProgressTicker {
+  readonly #timer: NodeJS.Timeout;
+  #lastRecord: number;
+  #pending: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly members: readonly Member[],
+    private readonly options: RunStepOptions,
+    private readonly services: Services,
+    private readonly job: JobContext,
+    private readonly started: number,
+    private readonly laned: () => LanedTime | undefined,
+  ) {
+    this.#lastRecord = started;
+    const recordMs = options.recordProgressMs ?? RECORD_PROGRESS_MS;
+    const every = Math.min(options.onProgress ? (options.progressIntervalMs ?? recordMs) : recordMs, recordMs);
+    this.#timer = setInterval(() => this.#tick(recordMs), Math.max(1, every));
+    this.#timer.unref();
+  }
+
+  /** Each member's counters over all its invocations so far, with the bytes its files hold so far. */
+  #snapshot(): { counters: StepCounters[]; elapsedMs: number } {
+    const times = ownTimes(this.members, this.started, this.laned());
+    const counters = this.members.map((m, i) => {
+      const c: StepCounters = { ...m.counters, durationMs: times[i] ?? 0, invocations: 1 };
+      if (m.fileSink) {
+        c.filesOut = m.fileSink.count;
+        c.bytesOut = m.fileSink.bytesSoFar;
+      } else if (m.forward) {
+        c.filesOut = m.forward.files;
+        c.bytesOut = m.forward.written;
+      }
+      // A file streamed in from the member before is counted when it begins, before its size is known.
+      const feeder = this.members[i - 1]?.forward;
+      if (feeder) c.bytesIn += feeder.written;
+      return m.previous ? addCounters(m.previous.counters, c) : c;
+    });
+    return { counters, elapsedMs: counters.reduce((n, c) => n + c.durationMs, 0) };
+  }
+
+  #tick(recordMs: number): void {
+    const { counters, elapsedMs } = this.#snapshot();
+    if (this.options.onProgress && this.options.progressIntervalMs)
+      this.members.forEach((m, i) => {
+        this.options.onProgress?.(m.spec.id, counters[i] as StepCounters, elapsedMs);
+      });
+    if (Date.now() - this.#lastRecord < recordMs) return;
+    this.#lastRecord = Date.now();
+    const now = new Date().toISOString();
+    this.members.forEach((m, i) => {
+      m.log.logOnly(`progress: ${progressText(counters[i] as StepCounters, elapsedMs / 1000)}`);
+    });
+    const summaries = this.members.map(
+      (m, i): StepSummary => ({
+        stepId: m.spec.id,
+        type: m.spec.type,
+        ...(counters[i] as StepCounters),
+        running: true,
+        updateTime: now,
+      }),
+    );
+    const store = new JobStore(this.services.dynamo, this.services.config.tables.jobs, this.services.secrets.redactor);
+    this.#pending = this.#pending
+      .then(() => store.recordProgress(this.job.id, summaries))
+      .then(
+        () => undefined,
+        // Progress is a view: a failed write waits for the next one and never fails the step.
+        (error: unknown) => this.members[0]?.log.logOnly(`progress not recorded: ${(error as Error).message}`),
+      );
+  }
+
+  /** Stops the ticks and waits for a write under way. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#pending;
+  }
 }
 
 /** What the event says about this invocation. */
@@ -268,23 +392,30 @@ function stageMember(
   };
 }
 
-/** Where a member's script writes and what it continues from: a reader under the job's limit emits what is left. */
+/**
+ * Records of the job's limit a member may still hand on: what its earlier invocations left of it when records
+ * enter the dataflow at the member (a reader, a parser: see entersRecords), else no bound.
+ */
+function limitLeft(m: Pick<MemberStage, 'definition' | 'previous'>, job: JobContext): number {
+  if (job.limit === undefined || !entersRecords(m.definition)) return Number.POSITIVE_INFINITY;
+  const before = m.previous?.counters;
+  return job.limit - (before ? before.recordsOut + before.recordsRejected : 0);
+}
+
+/** Where a member's script writes and what it continues from: a source under the job's limit hands on what is left. */
 function memberWiring(m: MemberStage, job: JobContext, options: RunStepOptions, head: boolean): LinkWiring {
   return {
     log: m.log,
     ...(m.recordSink ? { records: m.recordSink } : {}),
     rejected: m.rejectedSink,
     ...(m.fileSink ? { files: m.fileSink } : {}),
-    limit:
-      m.definition.consumes === 'nothing' && job.limit !== undefined
-        ? job.limit - (m.previous?.counters.recordsOut ?? 0)
-        : Number.POSITIVE_INFINITY,
+    limit: limitLeft(m, job),
     debug: job.logLevel === 'debug',
     continuation: scriptState(m.definition, m.previous?.continuation, head),
     invocation: m.previous?.iteration ?? 0,
     onProgress: (c) => {
       m.log.info(`progress: ${c.recordsIn} records in, ${c.recordsOut} out, ${c.recordsRejected} rejected`);
-      options.onProgress?.(m.spec.id, c);
+      options.onProgress?.(m.spec.id, m.previous ? addCounters(m.previous.counters, c) : { ...c });
     },
   };
 }
@@ -344,25 +475,35 @@ async function runMembers(
 ): Promise<Ran> {
   const head = members[0] as Member;
   const span = laneSpan(members);
+  // A limited job takes a few records from each source: lanes would cut the input into chunks that each run up to
+  // the limit on their own, so the members of a source under the limit run on this thread, in order.
+  const bounded = job.limit !== undefined && members.some((m) => entersRecords(m.definition));
   // Lanes stop only between staged parts: a position inside a part continues on this thread.
   const lanes =
     span &&
+    !bounded &&
     inputs.cursor.position.records === 0 &&
     laneRun(members.slice(span.from, span.to), inputs.refs, services.config.lanes);
+  // Once a source in the run handed on the job's limit, the rest of the input is not read and the step is done.
+  const enough = () => bounded && members.some((m) => m.out.remaining <= 0);
   const final = (read: ReadResult | undefined) =>
-    head.definition.consumes === 'nothing' ? read?.continuation === undefined : inputs.cursor.exhausted;
+    enough() || (head.definition.consumes === 'nothing' ? read?.continuation === undefined : inputs.cursor.exhausted);
   let read: ReadResult | undefined;
   let states: unknown[];
-  if (span && lanes) states = await runLaned(members, span, lanes, inputs, job, invocation.iteration === 0, final);
-  else {
-    read = await feed(head.driver, inputs);
+  let laned: LanedTime | undefined;
+  if (span && lanes) {
+    const t0 = Date.now();
+    states = await runLaned(members, span, lanes, inputs, job, invocation.iteration === 0, final);
+    laned = { ...span, ms: Date.now() - t0 };
+  } else {
+    read = await feed(head.driver, inputs, enough);
     states = await finishInOrder(members, final(read));
   }
   // A member fed by a file transformer counted each file when it began, before its size was known.
   members.forEach((m, i) => {
     if (m.forward) (members[i + 1] as Member).counters.bytesIn += m.forward.bytes;
   });
-  return { read, final: final(read), cursor: inputs.cursor, states };
+  return { read, final: final(read), cursor: inputs.cursor, states, ...(laned ? { laned } : {}) };
 }
 
 /**
@@ -523,16 +664,13 @@ interface FinishContext {
 
 /**
  * Closes every member's sinks, records its summary in the job and builds its result; the first member's result
- * carries the others' in `chain`. The step is done unless its reader handed back a continuation below the limit.
+ * carries the others' in `chain`. The step is done once its input is (see runMembers: a reader that has no more, the
+ * input read to its end, or a source in the run that handed on the job's limit).
  */
 async function finishMembers(members: readonly Member[], ran: Ran, ctx: FinishContext): Promise<StepResult> {
-  const { job } = ctx;
   const { read, cursor, states } = ran;
   const head = members[0] as Member;
-  const total = (m: Member) => (m.previous ? addCounters(m.previous.counters, m.counters) : m.counters);
-  const reachedLimit =
-    head.definition.consumes === 'nothing' && job.limit !== undefined && total(head).recordsOut >= job.limit;
-  const done = ran.final || reachedLimit;
+  const done = ran.final;
   const position = (state: unknown): StepContinuation => ({
     ...cursor.position,
     ...(state === undefined ? {} : { script: state }),
@@ -541,11 +679,13 @@ async function finishMembers(members: readonly Member[], ran: Ran, ctx: FinishCo
     if (i > 0) return states[i];
     return head.definition.consumes === 'nothing' ? read?.continuation : position(states[0]);
   };
+  const times = ownTimes(members, ctx.started, ran.laned);
   const results: StepResult[] = [];
   for (const [i, m] of members.entries())
     results.push(
       await finishMember(m, {
         ...ctx,
+        ownMs: times[i] ?? 0,
         done,
         continuation: continuationOf(i),
         deferred: m === head ? read?.deferred : undefined,
@@ -558,7 +698,12 @@ async function finishMembers(members: readonly Member[], ran: Ran, ctx: FinishCo
 /** Closes a member's sinks, records its summary in the job and builds its result. */
 async function finishMember(
   m: Member,
-  ctx: FinishContext & { readonly done: boolean; readonly continuation: unknown; readonly deferred: unknown },
+  ctx: FinishContext & {
+    readonly ownMs: number;
+    readonly done: boolean;
+    readonly continuation: unknown;
+    readonly deferred: unknown;
+  },
 ): Promise<StepResult> {
   const deferredList = [...(m.previous?.deferred ?? []), ...(ctx.deferred === undefined ? [] : [ctx.deferred])];
   const [outRef, rejectedRef, filesRef] = await Promise.all([
@@ -579,10 +724,14 @@ async function finishMember(
     counters.filesOut = m.forward.files;
     counters.bytesOut = m.forward.bytes;
   }
-  counters.durationMs = Date.now() - ctx.started;
+  counters.durationMs = ctx.ownMs;
   counters.invocations = 1;
-  if (m.out.overLimit > 0)
-    m.log.info(`limit reached: ${m.out.overLimit} records beyond the job limit were not passed on`);
+  const limitReached = m.out.remaining <= 0;
+  if (limitReached) {
+    m.log.info(
+      `job limit of ${ctx.job.limit} records reached: whatever followed them in the step's input was not read${m.out.overLimit > 0 ? ` (${m.out.overLimit} record(s) already made beyond it were not passed on)` : ''}`,
+    );
+  }
   const total = m.previous ? addCounters(m.previous.counters, counters) : counters;
   const fileList = joinedList(
     m.previous?.files ?? [],
@@ -596,6 +745,7 @@ async function finishMember(
     total.bytesOut = out.files.reduce((n, f) => n + f.size, 0);
   }
   const skipped = [...(m.previous?.skipped ?? []), ...m.out.skippedFiles];
+  const wouldWrite = mergeWouldWrite(m.previous?.wouldWrite, wouldWriteOf(m.driver.instance));
   const result: StepResult = {
     stepId: m.spec.id,
     type: m.spec.type,
@@ -608,6 +758,8 @@ async function finishMember(
     ...(deferredList.length ? { deferred: deferredList } : {}),
     ...(fileList.length ? { files: fileList } : {}),
     ...(skipped.length ? { skipped } : {}),
+    ...(limitReached ? { limitReached: true as const } : {}),
+    ...(wouldWrite ? { wouldWrite } : {}),
   };
   m.log.info(
     `step ${ctx.done ? 'finished' : 'paused for continuation'}: ${total.recordsIn} records in, ${total.recordsOut} out, ${total.recordsRejected} rejected, ${total.recordsDropped} dropped${
@@ -640,6 +792,8 @@ async function recordSummary(m: Member, result: StepResult, ctx: FinishContext):
     ...result.counters,
     ...(result.files ? { files: result.files } : {}),
     ...(result.skipped ? { skipped: result.skipped } : {}),
+    ...(result.limitReached ? { limitReached: true as const } : {}),
+    ...(result.wouldWrite ? { wouldWrite: result.wouldWrite } : {}),
     ...(result.rejected.count > 0
       ? {
           rejectedLocation: `s3://${services.config.stageBucket}/${jobPrefix(job.dataflowId, job.id)}${m.spec.key}/`,
@@ -667,7 +821,8 @@ export async function runAfterJob(
 ): Promise<{ ok: boolean; error?: string }> {
   const { job, step, result } = event;
   const deferred = result.deferred ?? [];
-  if (deferred.length === 0) return { ok: true };
+  // A dry run defers nothing (its stand-ins and readers change nothing); should a result carry work, it is not done.
+  if (deferred.length === 0 || job.dryRun === true) return { ok: true };
   const definition = registry.require(step.type);
   const log = stepLogger(job, step.id, services, options);
   const controller = new AbortController();

@@ -130,6 +130,7 @@ export class StagedFileSink implements FileSink {
   readonly #prefix: string;
   readonly #files: Promise<FileRef>[] = [];
   readonly #bodies: PassThrough[] = [];
+  readonly #uploads: ObjectUpload[] = [];
   #n = 0;
 
   constructor(s3: S3Client, bucket: string, prefix: string) {
@@ -143,7 +144,18 @@ export class StagedFileSink implements FileSink {
     const upload = new ObjectUpload(this.#s3, this.#bucket, key, { 'idx-name': encodeURIComponent(name) });
     this.#files.push(settled(upload.done.then((size) => ({ name, key, size }))));
     this.#bodies.push(upload.body);
+    this.#uploads.push(upload);
     return upload.body;
+  }
+
+  /** Files created so far. */
+  get count(): number {
+    return this.#n;
+  }
+
+  /** Bytes written into the files so far, for progress while the step runs. */
+  get bytesSoFar(): number {
+    return this.#uploads.reduce((n, u) => n + u.bytes, 0);
   }
 
   /** Stops the unfinished files of a failed step. */

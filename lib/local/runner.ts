@@ -21,7 +21,13 @@ import { DataflowStateStore } from '../stores/state.ts';
 export type RunEvent =
   | { readonly kind: 'job-started'; readonly jobId: string }
   | { readonly kind: 'step-started'; readonly stepId: string; readonly type: string; readonly iteration: number }
-  | { readonly kind: 'step-progress'; readonly stepId: string; readonly counters: StepCounters }
+  /** A running step's counters over all its invocations so far; `elapsedMs`: how long its Task ran so far. */
+  | {
+      readonly kind: 'step-progress';
+      readonly stepId: string;
+      readonly counters: StepCounters;
+      readonly elapsedMs?: number;
+    }
   | { readonly kind: 'step-finished'; readonly result: StepResult }
   | { readonly kind: 'retry'; readonly state: string; readonly error: string }
   /** The job failed on a transient cause and runs again as `attempt` after `waitMs` (the local backoff). */
@@ -47,6 +53,8 @@ export interface LocalRunOptions {
   readonly echo?: boolean;
   /** How often a running step reports its counters (`step-progress`). @default 2000 ms */
   readonly progressIntervalMs?: number;
+  /** How often a running step writes its counters so far to the job record. @default 10000 ms, as deployed */
+  readonly recordProgressMs?: number;
   /** How a job that failed on a transient cause runs again (the compiler's policy). */
   readonly attempts?: CompileOptions['attempts'];
   /** The pause before a job's next attempt, instead of the deployed backoff (minutes). @default 1000 ms */
@@ -111,8 +119,10 @@ export async function runLocal(dataflow: Dataflow, options: LocalRunOptions): Pr
     const result = await handle(payload as never, options.services, options.registry, {
       deadline: Date.now() + budget,
       echo: options.echo ?? false,
-      onProgress: (stepId, counters) => emit({ kind: 'step-progress', stepId, counters }),
+      onProgress: (stepId, counters, elapsedMs) =>
+        emit({ kind: 'step-progress', stepId, counters, ...(elapsedMs === undefined ? {} : { elapsedMs }) }),
       progressIntervalMs: options.progressIntervalMs ?? 2000,
+      ...(options.recordProgressMs === undefined ? {} : { recordProgressMs: options.recordProgressMs }),
     });
     if (crash) {
       // What Lambda reports when the runtime dies before it answers (killed, out of memory, a crash).

@@ -1,6 +1,7 @@
 import { IdxError } from '../core/errors.ts';
 import { defineScript, type ScriptCheckProblem } from '../core/script.ts';
 import { isProblem, placeholdersIn } from '../dataflow/placeholders.ts';
+import { GIGYA_PARTITIONS_PARAM } from './util/gigya-partitions.ts';
 import {
   createSearchReader,
   GIGYA_CONNECTION_PARAMS,
@@ -100,6 +101,7 @@ export const datasourceReadGigyaAccount = defineScript({
       description: 'At most this many accounts (besides the job limit, e.g. 10 in test runs).',
     },
     batchSize: GIGYA_PAGE_SIZE_PARAM,
+    partitions: GIGYA_PARTITIONS_PARAM,
     ...GIGYA_CONNECTION_PARAMS,
   },
   reaches: GIGYA_REACHES,

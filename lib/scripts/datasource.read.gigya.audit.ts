@@ -1,5 +1,6 @@
 import { defineScript } from '../core/script.ts';
 import { checkWherePlaceholders } from './datasource.read.gigya.account.ts';
+import { GIGYA_PARTITIONS_PARAM } from './util/gigya-partitions.ts';
 import {
   createSearchReader,
   GIGYA_CONNECTION_PARAMS,
@@ -40,6 +41,7 @@ export const datasourceReadGigyaAudit = defineScript({
     },
     limit: { type: 'integer', minimum: 1, description: 'At most this many entries (besides the job limit).' },
     batchSize: GIGYA_PAGE_SIZE_PARAM,
+    partitions: GIGYA_PARTITIONS_PARAM,
     ...GIGYA_CONNECTION_PARAMS,
   },
   reaches: GIGYA_REACHES,

@@ -1,5 +1,6 @@
 import { defineScript } from '../core/script.ts';
 import { checkWherePlaceholders } from './datasource.read.gigya.account.ts';
+import { GIGYA_PARTITIONS_PARAM } from './util/gigya-partitions.ts';
 import {
   createSearchReader,
   GIGYA_CONNECTION_PARAMS,
@@ -46,11 +47,22 @@ export const datasourceReadGigyaDs = defineScript({
     },
     limit: { type: 'integer', minimum: 1, description: 'At most this many objects (besides the job limit).' },
     batchSize: GIGYA_PAGE_SIZE_PARAM,
+    partitions: GIGYA_PARTITIONS_PARAM,
     ...GIGYA_CONNECTION_PARAMS,
   },
   reaches: GIGYA_REACHES,
   check(params) {
-    return checkWherePlaceholders(params.where);
+    const problems = checkWherePlaceholders(params.where);
+    if ((params.partitions ?? 1) > 1 && !params.deltaField) {
+      problems.push({
+        code: 'IDX_GIGYA_PARTITION_FIELD',
+        path: 'partitions',
+        message: 'partitions are ranges of deltaField, and this step has none',
+        expected: 'a deltaField (e.g. lastUpdated), or partitions left out',
+        received: `partitions ${params.partitions}`,
+      });
+    }
+    return problems;
   },
   async create(params, ctx) {
     return createSearchReader(params, ctx, {

@@ -1,8 +1,8 @@
-import * as openpgp from 'openpgp';
-import { IdxError } from '../core/errors.ts';
+import { encryptStream } from '../connectors/pgp/encrypt.ts';
+import { encryptionKey, signingKey } from '../connectors/pgp/keys.ts';
 import { defineScript } from '../core/script.ts';
 import { copyToFile } from './util/io.ts';
-import { checkArmoredPublicKeys, fromWeb, readPrivateKey, readPublicKeys, toWeb } from './util/pgp.ts';
+import { checkArmoredPublicKeys, fileError, readPrivateKey, readPublicKeys, selectKey } from './util/pgp.ts';
 
 /** `file.encrypt.pgp`: OpenPGP-encrypts every file. */
 export const fileEncryptPgp = defineScript({
@@ -11,7 +11,7 @@ export const fileEncryptPgp = defineScript({
   description:
     'Standard OpenPGP (RFC 4880 / 9580) messages that GnuPG and other PGP tools decrypt: AES-256 with an ' +
     'integrity check, for each key in publicKey. With signingKey the content is also signed, so the receiver ' +
-    'can check who sent it. Streaming: memory does not grow with the file size.',
+    'can check who sent it. Streaming: memory does not grow with the file size. See docs/pgp.md.',
   consumes: 'files',
   produces: 'files',
   readsOnce: true,
@@ -41,37 +41,30 @@ export const fileEncryptPgp = defineScript({
   },
   check: (params) => checkArmoredPublicKeys(params.publicKey, 'publicKey'),
   async create(params, ctx) {
-    const encryptionKeys = await readPublicKeys(params.publicKey, ctx.stepId, 'publicKey');
-    const signingKeys =
+    // One session key packet per recipient certificate, for its current encryption key.
+    const recipients = readPublicKeys(params.publicKey, ctx.stepId, 'publicKey').map((certificate) =>
+      selectKey(() => encryptionKey(certificate), ctx.stepId, 'publicKey'),
+    );
+    const signingCertificate =
       params.signingKey === undefined
         ? undefined
-        : await readPrivateKey(params.signingKey, params.signingKeyPassphrase, ctx.stepId, 'signingKey');
+        : readPrivateKey(params.signingKey, params.signingKeyPassphrase, ctx.stepId, 'signingKey')[0];
+    const signer = signingCertificate && selectKey(() => signingKey(signingCertificate), ctx.stepId, 'signingKey');
     const suffix = params.armor ? '.asc' : '.pgp';
     return {
       async file(file, out) {
         const name = `${file.name}${suffix}`;
         try {
-          const message = await openpgp.createMessage({
-            binary: toWeb(file.open()),
-            filename: file.name.slice(file.name.lastIndexOf('/') + 1),
+          const encrypted = encryptStream(file.open(), {
+            recipients,
+            ...(signer ? { signer } : {}),
+            fileName: file.name.slice(file.name.lastIndexOf('/') + 1),
             date: new Date(ctx.job.startTime),
+            armor: params.armor,
           });
-          const common = {
-            message,
-            encryptionKeys,
-            ...(signingKeys ? { signingKeys } : {}),
-            config: { preferredSymmetricAlgorithm: openpgp.enums.symmetric.aes256 },
-          };
-          const encrypted = params.armor
-            ? await openpgp.encrypt({ ...common, format: 'armored' })
-            : await openpgp.encrypt({ ...common, format: 'binary' });
-          await copyToFile(fromWeb(encrypted as ReadableStream<Uint8Array>), out.createFile(name));
+          await copyToFile(encrypted, out.createFile(name));
         } catch (error) {
-          if (error instanceof IdxError) throw error;
-          throw new IdxError('IDX_PGP_FAILED', `cannot encrypt ${file.name}: ${(error as Error).message}`, {
-            stepId: ctx.stepId,
-            cause: error,
-          });
+          throw fileError(error, 'encrypt', file.name, ctx.stepId);
         }
       },
     };

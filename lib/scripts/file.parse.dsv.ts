@@ -9,7 +9,15 @@ import {
   DsvParser,
   inferCell,
 } from './util/dsv.ts';
-import { CHARSET_NAMES, decodeText, INVALID_MARK, isKnownCharset, keepsLineFeeds, unescapeControl } from './util/io.ts';
+import {
+  CHARSET_NAMES,
+  decodeText,
+  INVALID_MARK,
+  isKnownCharset,
+  keepsLineFeeds,
+  RecordLimitReached,
+  unescapeControl,
+} from './util/io.ts';
 
 /**
  * The names a header becomes under `duplicateHeaders`, or undefined when it has no repeated name. `rename` keeps
@@ -251,10 +259,16 @@ export const fileParseDsv = defineScript({
         let emitted = 0;
         let rejected = 0;
         let unflushed = 0;
+        /** The line at which the job's record limit stopped the file (see StepOutput.remaining). */
+        let stoppedAt: number | undefined;
         const parser = new DsvParser(
           syntax,
           {
             row(cells: DsvCell[], line: number, start: number, end: number, columns?: number) {
+              if (!expectHeader && out.remaining <= 0) {
+                stoppedAt = line;
+                throw new RecordLimitReached();
+              }
               if (invalid && cells.some((c) => typeof c === 'string' && c.includes(INVALID_MARK))) {
                 if (expectHeader) {
                   throw new IdxError(
@@ -367,6 +381,10 @@ export const fileParseDsv = defineScript({
                   received: showRaw(problem.raw),
                 });
               }
+              if (out.remaining <= 0) {
+                stoppedAt = problem.line;
+                throw new RecordLimitReached();
+              }
               rejected++;
               out.reject(
                 { _raw: shown(problem.raw) },
@@ -387,23 +405,29 @@ export const fileParseDsv = defineScript({
             invalid += n;
           },
         });
-        for await (const text of decoded) {
-          for (let at = 0; at < text.length; at += SLICE_CHARS) {
-            parser.push(at === 0 && text.length <= SLICE_CHARS ? text : text.slice(at, at + SLICE_CHARS));
-            if (unflushed >= FLUSH_EVERY) {
-              unflushed = 0;
-              await out.flush();
+        try {
+          for await (const text of decoded) {
+            for (let at = 0; at < text.length; at += SLICE_CHARS) {
+              parser.push(at === 0 && text.length <= SLICE_CHARS ? text : text.slice(at, at + SLICE_CHARS));
+              if (unflushed >= FLUSH_EVERY) {
+                unflushed = 0;
+                await out.flush();
+              }
             }
           }
+          parser.end();
+        } catch (error) {
+          if (!(error instanceof RecordLimitReached)) throw error;
         }
-        parser.end();
         if (invalid && !marking) {
           ctx.log.warn(
             `${file.name}: ${invalid} invalid byte sequence(s) in ${params.fileCharset} replaced with U+FFFD`,
           );
           out.replacedCharacters?.(invalid);
         }
-        ctx.log.info(`${file.name}: ${emitted} record(s) read, ${rejected} row(s) rejected`);
+        ctx.log.info(
+          `${file.name}: ${emitted} record(s) read, ${rejected} row(s) rejected${stoppedAt === undefined ? '' : `; the job's record limit stopped reading at line ${stoppedAt}`}`,
+        );
       },
     };
   },

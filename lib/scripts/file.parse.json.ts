@@ -1,6 +1,6 @@
 import { IdxError } from '../core/errors.ts';
 import { type DataRecord, defineScript } from '../core/script.ts';
-import { decodeText, INVALID_MARK } from './util/io.ts';
+import { decodeText, INVALID_MARK, RecordLimitReached } from './util/io.ts';
 import { InexactNumberError, JsonDepthError, parseExact } from './util/json-exact.ts';
 import { type JsonLayout, JsonScanError, JsonValueScanner } from './util/json-scan.ts';
 
@@ -153,6 +153,11 @@ export const fileParseJson = defineScript({
         let unflushed = 0;
         /** Invalid byte sequences found so far (texts are checked for their marks only once there are some). */
         let invalid = 0;
+        // Past the job's record limit the file is read no further (see RecordLimitReached).
+        const room = () => {
+          if (out.remaining <= 0) throw new RecordLimitReached();
+        };
+        let limited = false;
         /**
          * Parses one value's text, or rejects it with the reason (`where` and `label` name it): invalid bytes,
          * nesting too deep, an inexact number with exactNumbers "reject", or a syntax error when `syntax` has a
@@ -168,6 +173,7 @@ export const fileParseJson = defineScript({
             code: 'IDX_CHARSET_INVALID' | 'IDX_JSON_DEPTH' | 'IDX_JSON_NUMBER' | 'IDX_JSON_LINE' | 'IDX_JSON_VALUE',
             message: string,
           ) => {
+            room();
             rejected++;
             out.reject(
               { _raw: shown(text.slice(0, MAX_RAW)) },
@@ -187,6 +193,7 @@ export const fileParseJson = defineScript({
           }
         };
         const tooLong = (head: string, where: Record<string, unknown>, label: string) => {
+          room();
           rejected++;
           out.reject(
             { _raw: shown(head.slice(0, MAX_RAW)) },
@@ -199,6 +206,7 @@ export const fileParseJson = defineScript({
           );
         };
         const take = async (value: unknown, where: Record<string, unknown>, label: string) => {
+          room();
           if (!isRecord(value)) {
             rejected++;
             out.reject(
@@ -277,6 +285,9 @@ export const fileParseJson = defineScript({
               await scanned({ kind: 'values' }, 'value');
             }
           }
+        } catch (error) {
+          if (!(error instanceof RecordLimitReached)) throw error;
+          limited = true;
         } finally {
           await text.close();
         }
@@ -284,7 +295,9 @@ export const fileParseJson = defineScript({
           ctx.log.warn(`${file.name}: ${invalid} invalid byte sequence(s) in UTF-8 replaced with U+FFFD`);
           out.replacedCharacters?.(invalid);
         }
-        ctx.log.info(`${file.name}: ${emitted} record(s) read, ${rejected} rejected`);
+        ctx.log.info(
+          `${file.name}: ${emitted} record(s) read, ${rejected} rejected${limited ? "; the job's record limit stopped reading" : ''}`,
+        );
       },
     };
   },

@@ -1,7 +1,7 @@
 import { TextDecoder } from 'node:util';
 import { IdxError } from '../core/errors.ts';
 import { type DataRecord, defineScript, type ScriptCheckProblem, type StepOutput } from '../core/script.ts';
-import { compileProblem, type Outcome, Sandbox, ScriptProblem } from './util/sandbox.ts';
+import { compileProblem, DEFAULT_MEMORY_MB, type Outcome, Sandbox, ScriptProblem } from './util/sandbox.ts';
 
 /** Script log lines written to the job trace per step; more are counted, so a per-record log cannot flood it. */
 const MAX_LOG_LINES = 100;
@@ -31,9 +31,12 @@ export const recordEvaluate = defineScript({
     '100 lines; the rest are counted). `ctx.getSharedVariable(name)` / `ctx.setSharedVariable(name, value)` share ' +
     'values between records of one step run, across its invocations when the values are JSON (variables of the ' +
     'script itself start afresh in each invocation of a long step); `ctx.jobId`, `ctx.stepId`, `ctx.dataflowId` and `ctx.test` are ' +
-    'there to read. `next` exists for compatibility and does nothing. The script runs in an isolated JavaScript ' +
-    'context: no `require`, `process`, `import()`, timers, network, file system, `eval` or `Function(...)`; ' +
-    'records enter and leave it as JSON. With notifyLastRecord, process is called once more with `null` after the ' +
+    'there to read. `next` exists for compatibility and does nothing. The script runs in QuickJS, a JavaScript ' +
+    'engine compiled to WebAssembly that shares no object with the host: no `require`, `process`, `import()`, ' +
+    'timers, network or file system; records enter and leave it as JSON; promise callbacks run after each batch, so process() ' +
+    'must return synchronously. Its memory is capped (`memoryMb`, a record that runs out fails with ' +
+    '`IDX_SCRIPT_MEMORY`) and so is its recursion depth (about 700 calls). Validation parses the script and checks ' +
+    'that it defines process; it never runs it. With notifyLastRecord, process is called once more with `null` after the ' +
     'last record; a record it returns is passed on (so this step may emit one more record than it received).',
   consumes: 'records',
   produces: 'records',
@@ -64,6 +67,16 @@ export const recordEvaluate = defineScript({
       maximum: 600_000,
       description: 'Longest time process may spend on one record, in milliseconds; the record is then rejected.',
     },
+    memoryMb: {
+      type: 'integer',
+      default: DEFAULT_MEMORY_MB,
+      minimum: 8,
+      maximum: 1024,
+      description:
+        'Most memory the script may hold, in MiB (its variables, shared variables, typed arrays and the batch of ' +
+        'records it is given); the engine’s own 16 MiB come on top. A record whose processing runs out of it is ' +
+        'rejected with IDX_SCRIPT_MEMORY.',
+    },
   },
   check(params) {
     const problems: ScriptCheckProblem[] = [];
@@ -80,37 +93,30 @@ export const recordEvaluate = defineScript({
         },
       ];
     }
-    const compiled = compileProblem(source, 'script');
+    // Parsed, never run: validating a dataflow must not execute what it carries.
+    const compiled = compileProblem(source);
     if (compiled) {
       problems.push({
         code: 'IDX_SCRIPT_INVALID',
         path: 'script',
-        message: `the script does not compile: ${compiled.message}`,
+        message: compiled.message.startsWith('the script')
+          ? compiled.message
+          : `the script does not compile: ${compiled.message}`,
         expected: 'JavaScript defining function process(record, ctx, logger, next, error)',
         received: `a script of ${source.split('\n').length} lines`,
-      });
-      return problems;
-    }
-    try {
-      new Sandbox(source, { filename: 'script', timeoutMs: params.timeoutMs ?? 5000, log: () => undefined, info: {} });
-    } catch (error) {
-      problems.push({
-        code: 'IDX_SCRIPT_INVALID',
-        path: 'script',
-        message: (error as Error).message,
-        expected: 'JavaScript defining function process(record, ctx, logger, next, error)',
       });
     }
     return problems;
   },
-  create(params, ctx) {
+  async create(params, ctx) {
     let logged = 0;
     let suppressed = 0;
     let sandbox: Sandbox;
     try {
-      sandbox = new Sandbox(decodeScript(params.script), {
+      sandbox = await Sandbox.open(decodeScript(params.script), {
         filename: 'script',
         timeoutMs: params.timeoutMs,
+        memoryBytes: params.memoryMb * 1024 * 1024,
         info: { jobId: ctx.job.id, dataflowId: ctx.job.dataflowId, stepId: ctx.stepId, test: ctx.job.test },
         log(level, message, json) {
           if (logged >= MAX_LOG_LINES) {
@@ -177,6 +183,9 @@ export const recordEvaluate = defineScript({
         }
         if (suppressed) ctx.log.warn(`${suppressed} more log line(s) from the script were not written to the trace`);
         return undefined;
+      },
+      close() {
+        sandbox.dispose();
       },
     };
   },

@@ -10,7 +10,7 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { SkippedFile, StepCounters } from '../core/refs.ts';
+import type { SkippedFile, StepCounters, WouldWrite } from '../core/refs.ts';
 import { type Redactor, redactValues } from '../core/secrets.ts';
 
 /**
@@ -33,6 +33,12 @@ export interface StepSummary extends StepCounters {
   readonly skipped?: readonly SkippedFile[];
   /** S3 location of the step's rejected records (`s3://bucket/prefix`), when it rejected any. */
   readonly rejectedLocation?: string;
+  /** The step handed on the job's limit of records and read no further (see StepResult.limitReached). */
+  readonly limitReached?: true;
+  /** The counters are a running step's so far (see JobStore.recordProgress); absent once it finished. */
+  readonly running?: boolean;
+  /** A writer in a dry run: what it would have written instead. */
+  readonly wouldWrite?: WouldWrite;
   readonly updateTime: string;
 }
 
@@ -65,6 +71,8 @@ export interface JobRecord {
   trace: string[];
   steps: Record<string, StepSummary>;
   readonly test: boolean;
+  /** A dry run: no writer wrote anything; each writer's step says what it would have written (`wouldWrite`). */
+  readonly dryRun?: boolean;
   readonly limit?: number;
   readonly fullExtract: boolean;
   readonly logLevel: string;
@@ -78,6 +86,27 @@ export interface JobRecord {
   readonly stage?: { readonly bucket: string; readonly prefix: string };
   /** Epoch seconds after which DynamoDB may expire the record. */
   readonly expiresAt?: number;
+}
+
+/**
+ * A running job's totals, from its steps' counters so far: `totalRecords` the records its sources will produce (as
+ * far as they announced it: Gigya's `totalCount`, else what they produced so far; at most the job's limit),
+ * `processedRecords` those they produced that no step rejected. The sources are the steps that made records
+ * without consuming any (readers, and parsers of the files readers fetched). Once the job ends, its totals are
+ * what the sources produced (see totalsOf).
+ */
+export function progressTotals(
+  steps: readonly StepCounters[],
+  limit?: number,
+): { totalRecords: number; processedRecords: number } {
+  const sources = steps.filter((s) => s.recordsIn === 0);
+  const read = sources.reduce((n, s) => n + s.recordsOut + s.recordsRejected, 0);
+  const announced = sources.reduce((n, s) => n + Math.max(s.recordsOut + s.recordsRejected, s.expected ?? 0), 0);
+  const rejected = steps.reduce((n, s) => n + s.recordsRejected, 0);
+  return {
+    totalRecords: limit === undefined ? announced : Math.min(announced, Math.max(limit, read)),
+    processedRecords: Math.max(0, read - rejected),
+  };
 }
 
 /** Most trace lines a job record keeps (DynamoDB items are limited to 400 KB). */
@@ -132,6 +161,46 @@ export class JobStore {
         ConditionExpression: 'attribute_exists(id)',
       }),
     );
+  }
+
+  /**
+   * Records the progress of running steps: their counters so far (marked `running`) and the job's totals moved
+   * with them, as IdentitySync's job status moves `processedRecords` during a run. Written only while the job is
+   * `running`, so a job that ended meanwhile keeps its final record; resolves `false` then.
+   */
+  async recordProgress(id: string, steps: readonly StepSummary[]): Promise<boolean> {
+    const job = await this.get(id);
+    if (job?.status !== 'running' || steps.length === 0) return false;
+    const merged = { ...job.steps, ...Object.fromEntries(steps.map((s) => [s.stepId, s])) };
+    const totals = progressTotals(Object.values(merged), job.limit);
+    const names: Record<string, string> = { '#steps': 'steps', '#status': 'status' };
+    const values: Record<string, unknown> = {
+      ':total': totals.totalRecords,
+      ':processed': totals.processedRecords,
+      ':now': new Date().toISOString(),
+      ':running': 'running',
+    };
+    const sets = steps.map((s, i) => {
+      names[`#s${i}`] = s.stepId;
+      values[`:s${i}`] = s;
+      return `#steps.#s${i} = :s${i}`;
+    });
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { id },
+          UpdateExpression: `SET ${sets.join(', ')}, totalRecords = :total, processedRecords = :processed, updateTime = :now`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: this.#mask(values),
+          ConditionExpression: '#status = :running',
+        }),
+      );
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+    return true;
   }
 
   /**

@@ -4,24 +4,27 @@
  * resolution, output and driving code as a staged step, so a test of a script built from the JSON a dataflow
  * author writes exercises what production runs.
  */
+import { setMaxListeners } from 'node:events';
 import { Readable, Writable } from 'node:stream';
 import { IdxError } from '../core/errors.ts';
 import type { ParamsSchema } from '../core/params.ts';
 import { checkObject, type ParamProblem } from '../core/params.ts';
-import { addCounters, type StepCounters } from '../core/refs.ts';
-import type {
-  AnyScriptDefinition,
-  DataRecord,
-  InputFile,
-  JobContext,
-  ReadResult,
-  ScriptDefinition,
-  ScriptInstance,
-  StepLogger,
+import { addCounters, type SkippedFile, type StepCounters, type WouldWrite } from '../core/refs.ts';
+import {
+  type AnyScriptDefinition,
+  type DataRecord,
+  entersRecords,
+  type InputFile,
+  type JobContext,
+  type ReadResult,
+  type ScriptDefinition,
+  type ScriptInstance,
+  type StepLogger,
 } from '../core/script.ts';
 import type { Services } from '../core/services.ts';
 import { buildChain, type ChainLink, createInstance } from '../engine/chain.ts';
 import { feed } from '../engine/drive.ts';
+import { wouldWriteOf } from '../engine/dry-run.ts';
 import { openOnce } from '../engine/forward.ts';
 import { TraceLogger } from '../engine/logger.ts';
 import type { FileSink, RecordSink } from '../engine/output.ts';
@@ -58,9 +61,13 @@ export interface HarnessOutput {
   readonly rejected: DataRecord[];
   readonly files: { name: string; content: Buffer }[];
   readonly counters: StepCounters;
+  /** Files the script selected or was handed but did not read, and why (see StepOutput.skipped). */
+  readonly skipped: readonly SkippedFile[];
   /** What a reader's `read` returned, or what `end` kept when the invocation was not the last. */
   readonly continuation?: unknown;
   readonly trace: string[];
+  /** A writer in a dry run (`job.dryRun`): what it would have written. */
+  readonly wouldWrite?: WouldWrite;
 }
 
 /** What {@link runScriptSliced} produced: the files joined across invocations, as the engine joins them. */
@@ -244,14 +251,14 @@ export async function runScript<S extends ParamsSchema>(
     job,
     services,
     deadline: input.deadline ?? Date.now() + 3_600_000,
-    signal: new AbortController().signal,
+    signal: unlimitedSignal(),
     resolve: paramsResolver(job, services.secrets),
     wire: ({ counters }) => ({
       log,
       ...(def.produces === 'records' ? { records } : {}),
       rejected,
       ...(def.produces === 'files' ? { files: memoryFiles(files, pending, counters) } : {}),
-      limit: def.consumes === 'nothing' && job.limit !== undefined ? job.limit : Number.POSITIVE_INFINITY,
+      limit: entersRecords(def) && job.limit !== undefined ? job.limit : Number.POSITIVE_INFINITY,
       debug: job.logLevel === 'debug',
       continuation: input.continuation,
     }),
@@ -268,14 +275,17 @@ export async function runScript<S extends ParamsSchema>(
   } finally {
     await driver.instance.close?.();
   }
+  const wouldWrite = wouldWriteOf(driver.instance);
   return {
     records: records.records(),
     rejected: rejected.records(),
     files,
     counters: driver.counters,
+    skipped: driver.out.skippedFiles,
     ...(result?.continuation === undefined ? {} : { continuation: result.continuation }),
     ...(kept === undefined ? {} : { continuation: kept }),
     trace: log.trace,
+    ...(wouldWrite ? { wouldWrite } : {}),
   };
 }
 
@@ -302,6 +312,7 @@ export async function runScriptSliced<S extends ParamsSchema>(
   const rejected: DataRecord[] = [];
   const files: { name: string; content: Buffer }[] = [];
   const trace: string[] = [];
+  const skipped: SkippedFile[] = [];
   let counters: StepCounters | undefined;
   let continuation = input.continuation;
   for (const [i, piece] of pieces.entries()) {
@@ -316,6 +327,7 @@ export async function runScriptSliced<S extends ParamsSchema>(
     records.push(...out.records);
     rejected.push(...out.rejected);
     trace.push(...out.trace);
+    skipped.push(...out.skipped);
     for (const f of out.files) {
       const earlier = files.find((g) => g.name === f.name);
       if (earlier) earlier.content = Buffer.concat([earlier.content, f.content]);
@@ -323,5 +335,20 @@ export async function runScriptSliced<S extends ParamsSchema>(
     }
     counters = counters ? addCounters(counters, out.counters) : out.counters;
   }
-  return { records, rejected, files, counters: counters as StepCounters, trace, invocations: pieces.length };
+  return {
+    records,
+    rejected,
+    files,
+    counters: counters as StepCounters,
+    skipped,
+    trace,
+    invocations: pieces.length,
+  };
+}
+
+/** A signal that takes as many listeners as a script has calls in flight, as the runner's does. */
+function unlimitedSignal(): AbortSignal {
+  const { signal } = new AbortController();
+  setMaxListeners(0, signal);
+  return signal;
 }

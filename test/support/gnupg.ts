@@ -52,6 +52,20 @@ export class GnuPgHome {
     this.run(['--quick-generate-key', `Test <${email}>`, 'futuredefault', 'default', 'never'], undefined, passphrase);
   }
 
+  /** Generates an RSA key of `bits` for `email`: a certifying and signing primary key and an encryption subkey. */
+  generateRsa(email: string, bits: number, passphrase = ''): void {
+    this.run(['--quick-generate-key', `Test <${email}>`, `rsa${bits}`, 'sign,cert', 'never'], undefined, passphrase);
+    this.run(['--quick-add-key', this.fingerprint(email), `rsa${bits}`, 'encr', 'never'], undefined, passphrase);
+  }
+
+  /** The fingerprint of the primary key of `email`. */
+  fingerprint(email: string): string {
+    const listing = this.run(['--with-colons', '--list-keys', email]).toString();
+    const fpr = /^fpr:+([0-9A-F]{40}):/m.exec(listing);
+    if (!fpr?.[1]) throw new Error(`gpg lists no key for ${email}`);
+    return fpr[1];
+  }
+
   publicKey(email: string): string {
     return this.run(['--armor', '--export', email]).toString();
   }

@@ -13,6 +13,7 @@ import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, ListBucketsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { parse } from 'csv-parse/sync';
+import { afterAll, beforeAll } from 'vitest';
 import { type LocalEnvironment, startLocalEnvironment } from '../../lib/local/environment.ts';
 import { generateAccounts } from '../../lib/local/gigya-accounts.ts';
 import { type GigyaEmulator, startGigyaEmulator } from '../../lib/local/gigya-emulator.ts';
@@ -62,6 +63,18 @@ export async function startSizeWorld(accounts: number): Promise<SizeWorld> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A fresh world for the tests of one `describe` (see {@link startSizeWorld}), closed after them. */
+export function useSizeWorld(accounts: number): { readonly world: SizeWorld } {
+  const holder = {} as { world: SizeWorld };
+  beforeAll(async () => {
+    holder.world = await startSizeWorld(accounts);
+  });
+  afterAll(async () => {
+    await holder.world?.close();
+  });
+  return holder;
 }
 
 /** What one delivered file holds. */
@@ -135,7 +148,8 @@ function decode(name: string, bytes: Buffer): unknown[] {
   return text.split('\n').filter((l) => l !== '');
 }
 
-function walk(root: string): string[] {
+/** Every file below a folder (none when it does not exist). */
+export function walk(root: string): string[] {
   let names: string[];
   try {
     names = readdirSync(root);

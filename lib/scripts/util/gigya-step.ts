@@ -21,6 +21,12 @@ import { IdxError } from '../../core/errors.ts';
 import type { ParamsOf } from '../../core/params.ts';
 import type { DataRecord, ReadResult, ScriptContext, ScriptInstance, StepOutput } from '../../core/script.ts';
 import { isBlankTemplateValue, renderPlaceholders } from '../../dataflow/placeholders.ts';
+import {
+  type PartitionedContinuation,
+  type PartitionedQuery,
+  planPartitions,
+  readPartitioned,
+} from './gigya-partitions.ts';
 
 /**
  * The credentials the local emulator accepts by default. Steps that leave `apiKey` / `userKey` / `secret` empty
@@ -233,6 +239,8 @@ export interface SearchContinuation {
   /** Records emitted by this step so far, over all invocations. */
   readonly emitted: number;
   readonly pages: number;
+  /** The first page's `totalCount`, so later invocations still report the total. */
+  readonly total?: number;
 }
 
 /**
@@ -255,6 +263,7 @@ export async function readWithCursor(args: {
   let cursorId = state?.cursorId;
   let emitted = state?.emitted ?? 0;
   let pages = state?.pages ?? 0;
+  let total = state?.total;
   const limit = args.limit ?? Number.POSITIVE_INFINITY;
   let slowest = 0;
   const firstPage = pages;
@@ -266,7 +275,14 @@ export async function readWithCursor(args: {
     }
     if (pages > firstPage && cursorId && Date.now() + Math.max(2 * slowest, 1000) >= ctx.deadline) {
       ctx.log.info(`${method}: time budget reached after ${emitted} records in ${pages} pages; continuing`);
-      return { continuation: { cursorId, emitted, pages } satisfies SearchContinuation };
+      return {
+        continuation: {
+          cursorId,
+          emitted,
+          pages,
+          ...(total === undefined ? {} : { total }),
+        } satisfies SearchContinuation,
+      };
     }
     const started = Date.now();
     const page = cursorId
@@ -277,7 +293,11 @@ export async function readWithCursor(args: {
           ...(args.params ? { params: args.params } : {}),
         });
     pages++;
-    if (pages === 1 && page.totalCount !== undefined) ctx.log.info(`${method}: ${page.totalCount} matching`);
+    if (pages === 1 && page.totalCount !== undefined) {
+      ctx.log.info(`${method}: ${page.totalCount} matching`);
+      total = page.totalCount;
+    }
+    out.progress?.({ pages, ...(total === undefined ? {} : { total }) });
     for (const r of page.results) {
       if (out.remaining <= 0 || emitted >= limit) break;
       out.emit(args.transform ? args.transform(r) : r);
@@ -371,7 +391,7 @@ export interface SearchReaderSpec {
  * {@link readWithCursor}. The window is left out on a full extract.
  */
 export async function createSearchReader(
-  params: GigyaConnectionParams & { batchSize: number; limit?: number },
+  params: GigyaConnectionParams & { batchSize: number; limit?: number; partitions?: number },
   ctx: ScriptContext,
   spec: SearchReaderSpec,
   fullExtract: boolean = ctx.job.fullExtract,
@@ -379,7 +399,8 @@ export async function createSearchReader(
   const conditions: string[] = spec.where ? [`(${spec.where})`] : [];
   const bound = (iso: string) =>
     spec.deltaFormat === 'iso' ? queryLiteral(new Date(iso).toISOString()) : String(Date.parse(iso));
-  if (spec.deltaField && !fullExtract && ctx.job.delta) {
+  const windowed = spec.deltaField !== undefined && !fullExtract && ctx.job.delta !== undefined;
+  if (spec.deltaField && windowed && ctx.job.delta) {
     if (ctx.job.delta.from !== undefined) conditions.push(`${spec.deltaField} > ${bound(ctx.job.delta.from)}`);
     conditions.push(`${spec.deltaField} <= ${bound(ctx.job.delta.to)}`);
   }
@@ -387,22 +408,63 @@ export async function createSearchReader(
     1,
     Math.min(params.batchSize, params.limit ?? params.batchSize, ctx.job.limit ?? params.batchSize),
   );
+  const select = normalizeSelect(spec.select) || '*';
   const query =
-    `SELECT ${normalizeSelect(spec.select) || '*'} FROM ${spec.from}` +
+    `SELECT ${select} FROM ${spec.from}` +
     (conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '') +
     (spec.orderBy ? ` ORDER BY ${spec.orderBy}` : '') +
     ` LIMIT ${pageSize}`;
-  const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: 1 });
+  const state = ctx.continuation as SearchContinuation | PartitionedContinuation | undefined;
+  // Ranges of the ordering field keep the single cursor's order; a record limit needs no more than one cursor.
+  const partitionable =
+    spec.orderBy !== undefined &&
+    params.partitions !== 1 &&
+    params.limit === undefined &&
+    ctx.job.limit === undefined &&
+    (state === undefined || 'plan' in state);
+  const concurrency = partitionedConcurrency(params.maxCallsPerSecond);
+  const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: partitionable ? concurrency : 1 });
+  const single = (out: StepOutput) =>
+    readWithCursor({
+      client,
+      method: spec.method,
+      query,
+      ctx,
+      out,
+      ...(params.limit === undefined ? {} : { limit: params.limit }),
+    });
+  if (!partitionable || spec.orderBy === undefined) return { read: single, close };
+  const q: PartitionedQuery = {
+    method: spec.method,
+    select,
+    from: spec.from,
+    conditions,
+    field: spec.orderBy,
+    format: spec.deltaFormat,
+    ...(windowed && spec.deltaField === spec.orderBy && ctx.job.delta?.from !== undefined
+      ? { after: Date.parse(ctx.job.delta.from) }
+      : {}),
+    nulls: !(windowed && spec.deltaField === spec.orderBy),
+    pageSize,
+  };
   return {
-    read: (out) =>
-      readWithCursor({
-        client,
-        method: spec.method,
-        query,
-        ctx,
-        out,
-        ...(params.limit === undefined ? {} : { limit: params.limit }),
-      }),
+    async read(out) {
+      let current = state as PartitionedContinuation | undefined;
+      if (current === undefined) {
+        const planned = await planPartitions({ client, q, ctx, partitions: params.partitions, concurrency });
+        if (!planned.plan) return single(out);
+        current = { plan: planned.plan, head: 0, emitted: 0, pages: planned.probes };
+      }
+      return readPartitioned({ client, q, ctx, out, state: current, concurrency });
+    },
     close,
   };
+}
+
+/**
+ * Partitions a reader keeps in flight: two per call it may start each second, so that a search taking up to 2 s
+ * still leaves no second of the budget unused (at most 64).
+ */
+export function partitionedConcurrency(callsPerSecond: number): number {
+  return Math.max(2, Math.min(64, Math.ceil(2 * callsPerSecond)));
 }

@@ -361,3 +361,14 @@ export function unescapeControl(text: string): string {
     c === 't' ? '\t' : c === 'n' ? '\n' : c === 'r' ? '\r' : '\\',
   );
 }
+
+/**
+ * Thrown inside a parser when the job's record limit is reached (StepOutput.remaining is 0): the parser catches it
+ * and stops reading, closing the file, so what the limit leaves unread is neither downloaded nor parsed.
+ */
+export class RecordLimitReached extends Error {
+  constructor() {
+    super("the job's record limit is reached");
+    this.name = 'RecordLimitReached';
+  }
+}

@@ -1,51 +1,43 @@
-/** Helpers shared by the PGP scripts: reading keys into typed errors, and bridging Node and web streams. */
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import * as openpgp from 'openpgp';
+/** Helpers shared by the PGP scripts: reading keys into typed errors that name the step and param. */
+import { type Certificate, isLocked, readCertificates, unlock } from '../../connectors/pgp/keys.ts';
 import { IdxError, showValue } from '../../core/errors.ts';
 import type { ScriptCheckProblem } from '../../core/script.ts';
 
-/** A Node stream as the web stream openpgp streams from. */
-export function toWeb(stream: Readable): ReadableStream<Uint8Array> {
-  return Readable.toWeb(stream) as unknown as ReadableStream<Uint8Array>;
-}
-
-/** openpgp's output stream as a Node stream. */
-export function fromWeb(stream: ReadableStream<Uint8Array> | ReadableStream<string>): Readable {
-  return Readable.fromWeb(stream as unknown as WebReadableStream);
-}
-
+/** A key error located at the step and param; an unsupported algorithm keeps its own code. */
 function keyError(stepId: string, param: string, what: string, error: unknown): IdxError {
-  return new IdxError('IDX_PGP_KEY', `${param} is not ${what}: ${(error as Error).message}`, {
+  const code = error instanceof IdxError && error.code === 'IDX_PGP_UNSUPPORTED' ? error.code : 'IDX_PGP_KEY';
+  return new IdxError(code, `${param} is not ${what}: ${(error as Error).message}`, {
     stepId,
     param,
     expected: what,
+    ...(error instanceof IdxError && error.received !== undefined ? { received: error.received } : {}),
+    cause: error,
   });
 }
 
 /** Reads one or more armored public keys (several keys mean several recipients). */
-export async function readPublicKeys(armored: string, stepId: string, param: string): Promise<openpgp.Key[]> {
+export function readPublicKeys(armored: string, stepId: string, param: string): Certificate[] {
   try {
-    return await openpgp.readKeys({ armoredKeys: armored });
+    return readCertificates(armored, 'public');
   } catch (error) {
     throw keyError(stepId, param, 'an armored PGP public key (-----BEGIN PGP PUBLIC KEY BLOCK-----)', error);
   }
 }
 
 /** Reads an armored private key and unlocks it with the passphrase when it is protected. */
-export async function readPrivateKey(
+export function readPrivateKey(
   armored: string,
   passphrase: string | undefined,
   stepId: string,
   param: string,
-): Promise<openpgp.PrivateKey> {
-  let key: openpgp.PrivateKey;
+): Certificate[] {
+  let certificates: Certificate[];
   try {
-    key = await openpgp.readPrivateKey({ armoredKey: armored });
+    certificates = readCertificates(armored, 'private');
   } catch (error) {
     throw keyError(stepId, param, 'an armored PGP private key (-----BEGIN PGP PRIVATE KEY BLOCK-----)', error);
   }
-  if (key.isDecrypted()) return key;
+  if (!certificates.some(isLocked)) return certificates;
   if (!passphrase) {
     throw new IdxError('IDX_PGP_KEY', `${param} is protected by a passphrase and none is given`, {
       stepId,
@@ -55,10 +47,28 @@ export async function readPrivateKey(
     });
   }
   try {
-    return await openpgp.decryptKey({ privateKey: key, passphrase });
+    for (const certificate of certificates) unlock(certificate, passphrase);
   } catch (error) {
     // The message never includes the passphrase.
-    throw new IdxError('IDX_PGP_KEY', `${param} cannot be unlocked: ${(error as Error).message}`, { stepId, param });
+    const code = error instanceof IdxError && error.code === 'IDX_PGP_UNSUPPORTED' ? error.code : 'IDX_PGP_KEY';
+    throw new IdxError(code, `${param} cannot be unlocked: ${(error as Error).message}`, { stepId, param });
+  }
+  return certificates;
+}
+
+/** Runs a key selection (encryption or signing key), locating its error at the param. */
+export function selectKey<T>(select: () => T, stepId: string, param: string): T {
+  try {
+    return select();
+  } catch (error) {
+    if (!(error instanceof IdxError)) throw error;
+    throw new IdxError(error.code, `${param}: ${error.message}`, {
+      stepId,
+      param,
+      ...(error.expected === undefined ? {} : { expected: error.expected }),
+      ...(error.received === undefined ? {} : { received: error.received }),
+      cause: error,
+    });
   }
 }
 
@@ -72,7 +82,7 @@ function firstPacketTag(bytes: Buffer): number | undefined {
 }
 
 /**
- * Checks, without running openpgp (validation stays synchronous and side-effect free), that a param holds one
+ * Checks, without reading the key material (validation stays synchronous and side-effect free), that a param holds one
  * or more armored PGP public keys: every PUBLIC KEY BLOCK decodes and starts with a public-key packet. A value
  * with a placeholder is only known at run time; a private key anywhere in it is reported by the dataflow's
  * credential check, which never echoes it.
@@ -110,4 +120,16 @@ export function checkArmoredPublicKeys(value: string | undefined, param: string)
     if (tag !== 6) return problem(`key block ${n + 1} does not start with a public-key packet`);
   }
   return [];
+}
+
+/** An error while a file is encrypted or decrypted, naming the file and step; coded errors keep their code. */
+export function fileError(error: unknown, action: 'encrypt' | 'decrypt', fileName: string, stepId: string): IdxError {
+  const coded = error instanceof IdxError ? error : undefined;
+  return new IdxError(coded?.code ?? 'IDX_PGP_FAILED', `cannot ${action} ${fileName}: ${(error as Error).message}`, {
+    stepId,
+    ...(coded?.expected === undefined ? {} : { expected: coded.expected }),
+    ...(coded?.received === undefined ? {} : { received: coded.received }),
+    ...(coded?.details === undefined ? {} : { details: coded.details }),
+    cause: error,
+  });
 }

@@ -83,8 +83,9 @@ async function atStep<T>(ctx: ScriptContext, work: () => Promise<T>): Promise<T>
 
 /**
  * The generic file reader: lists, selects, downloads into the stage (resuming after a dropped connection),
- * remembers what it imported and defers the post-read action. Test runs and limited runs read only the first
- * selected file and change nothing on the server or in the dataflow's state.
+ * remembers what it imported and defers the post-read action. A test run reads the newest matching file, whatever
+ * the processed-files memory says; a limited run the first selected one; neither changes anything on the server
+ * or in the processed-files memory. Dry runs read every file a real run would and change nothing either.
  */
 export function readRemoteFiles(
   source: FileSource,
@@ -112,7 +113,12 @@ export function readRemoteFiles(
       ctx.services.config.tables.state,
       ctx.services.config.tables.jobs,
     );
-    if (options.skipProcessedFiles && !job.fullExtract && files.length > 0) {
+    // A test run samples what the source holds now, whether or not a scheduled import already took it: it reads
+    // the newest matching file and, like a limited run, marks, moves and deletes nothing.
+    if (job.test && files.length > 0) {
+      files = sortFiles(files, 'time', 'DESC');
+      log.info('test run: reading the newest matching file, whatever the processed-files memory says');
+    } else if (options.skipProcessedFiles && !job.fullExtract && files.length > 0) {
       const done = await store.processedMarks(job.dataflowId, source.id, files, job.id);
       if (done.size > 0) log.info(`${done.size} matching file(s) already imported by an earlier run, skipped`);
       for (const f of files) {
@@ -122,12 +128,19 @@ export function readRemoteFiles(
       }
       files = files.filter((f) => !done.has(f.path));
     }
+    // The records of a file are counted only by the parser, in a later Task: a test or limited run stages one file,
+    // the parser stops at the limit within it (see entersRecords), and no other file is fetched in case.
     if (!consumes && files.length > 1) {
       log.info(
-        `${job.test ? 'test' : 'limited'} run: reading only the first of ${files.length} selected files, changing nothing on the server`,
+        `${job.test ? 'test' : 'limited'} run: reading only the ${job.test ? 'newest' : 'first'} of ${files.length} selected files, changing nothing on the server`,
       );
       for (const f of files.slice(1))
-        out.skipped?.(f.name, `${job.test ? 'a test run' : 'a limited run'} reads only the first selected file`);
+        out.skipped?.(
+          f.name,
+          job.test
+            ? 'a test run reads only the newest matching file'
+            : 'a limited run reads only the first selected file',
+        );
       files = files.slice(0, 1);
     }
     log.info(
@@ -146,10 +159,12 @@ export function readRemoteFiles(
       read.push(file);
     }
 
-    if (consumes && read.length > 0 && options.skipProcessedFiles)
+    // A dry run reads what the real run would read, but leaves the files and the processed-file memory as they are.
+    const keeps = consumes && job.dryRun !== true;
+    if (keeps && read.length > 0 && options.skipProcessedFiles)
       await store.mark(job.dataflowId, source.id, read, job.id);
     // Deleting or moving waits until the whole job succeeded: a later step that fails must find the file again.
-    const deferred = consumes && read.length > 0 && options.afterRead !== 'leave' ? read : undefined;
+    const deferred = keeps && read.length > 0 && options.afterRead !== 'leave' ? read : undefined;
     if (deferred)
       log.info(
         `${deferred.length} file(s) will be ${options.afterRead === 'delete' ? 'deleted' : 'moved'} once the job succeeds`,
@@ -287,6 +302,15 @@ export function readFolder(
       ? moveFolder(root, params.moveToPath, ctx.stepId)
       : undefined;
   return readerInstance(folder.source(root, moveTo), params, ctx, folder.io, () => folder.close());
+}
+
+/**
+ * Where a folder writer delivers a file of this name on the account `accountId` (`sftp://user@host:port`), as it
+ * reports it: a name that could leave `remotePath` is refused, as the upload refuses it.
+ */
+export function folderTarget(accountId: string, remotePath: string, name: string, stepId: string): string {
+  const root = normalizeRoot(remotePath, { param: 'remotePath', stepId });
+  return `${accountId}/${joinRemote(root, name, { stepId, param: 'file name' }).replace(/^\//, '')}`;
 }
 
 /** The instance of a folder writer (`datasource.write.sftp`, `datasource.write.ftp`): uploads into `remotePath`. */

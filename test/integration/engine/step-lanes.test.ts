@@ -234,6 +234,31 @@ describe('runStep in lanes', () => {
     expect(keys.some((k) => k?.includes('/s1/') && k.includes('/files/'))).toBe(false);
     expect(laned.job?.trace.join('\n')).toContain('running in 2 parallel lanes');
   });
+
+  it("keeps a test run to 10 records where the run would go in lanes: a source under the job's limit runs on one thread", async () => {
+    // Prepare
+    const base = local.env.services;
+    const rows = ['id,name', ...Array.from({ length: 5000 }, (_, i) => `${i},Name ${i}`)];
+    const sink = new StagedFileSink(base.s3, base.config.stageBucket, 'stage/lanes/limited-files/');
+    sink.create('in.csv.gz').end(gzipSync(`${rows.join('\n')}\n`));
+    const input = await sink.close();
+    const two: Services = {
+      ...base,
+      config: { ...base.config, lanes: { count: 2, worker: WORKER, minRecords: 1000, minBytes: 1 } },
+    };
+    const e = importEvent('import-limited', input);
+
+    // Act
+    const { chain, read, job } = await runEvent(two, { ...e, job: { ...e.job, test: true, limit: 10 } });
+
+    // Assess
+    const out = chain[2]?.out;
+    const records = await read(out?.kind === 'records' ? out.parts.map((p) => p.key) : []);
+    expect(records.trim().split('\n')).toHaveLength(10);
+    expect(chain.map((r) => r.counters.recordsOut)).toEqual([0, 10, 10]);
+    expect(chain[1]).toMatchObject({ done: true, limitReached: true });
+    expect(job?.trace.join('\n')).not.toContain('parallel lanes');
+  });
 });
 
 describe('runStep fusing gunzip into file.parse.json', () => {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
@@ -223,27 +223,33 @@ describe('datasource.read.sftp', () => {
     expect(readdirSync(deleting.path)).toEqual([]);
   });
 
-  it('reads one file and leaves the server and the memory alone in a test run', async () => {
+  it('reads the newest file in a test run, whatever the processed-files memory says, and marks, moves or deletes nothing', async () => {
     // Prepare
-    const { remotePath, path } = folder({ 'a.csv': ['A', 2_000_000_000], 'b.csv': ['B', 2_000_000_100] });
+    const { remotePath, path } = folder({ 'a.csv': ['A', 2_000_000_100], 'b.csv': ['B', 2_000_000_000] });
     const params = { ...local, remotePath, afterRead: 'delete' };
+    const testJob = (id: string) => ({ id, dataflowId: 'df-testrun', test: true, limit: 10 });
 
     // Act
-    const test = await runScript(datasourceReadSftp, params, {
-      services: env.services,
-      job: { id: 'test-run', dataflowId: 'df-testrun', test: true, limit: 10 },
-    });
-    const left = readdirSync(path).sort();
-    const real = await runScript(datasourceReadSftp, params, {
-      services: env.services,
-      job: { id: 'real', dataflowId: 'df-testrun' },
-    });
+    const first = await runScript(datasourceReadSftp, params, { services: env.services, job: testJob('test-1') });
+    const real = await runScript(
+      datasourceReadSftp,
+      { ...params, afterRead: 'leave' },
+      { services: env.services, job: { id: 'real', dataflowId: 'df-testrun' } },
+    );
+    const second = await runScript(datasourceReadSftp, params, { services: env.services, job: testJob('test-2') });
+    const next = await runScript(
+      datasourceReadSftp,
+      { ...params, afterRead: 'leave' },
+      { services: env.services, job: { id: 'real-2', dataflowId: 'df-testrun' } },
+    );
 
     // Assess
-    expect(names(test)).toEqual(['a.csv']);
-    expect(left).toEqual(['a.csv', 'b.csv']);
-    expect(names(real)).toEqual(['a.csv', 'b.csv']);
-    expect(existsSync(join(path, 'a.csv'))).toBe(false);
+    expect(names(first)).toEqual(['a.csv']);
+    expect(first.skipped).toEqual([{ name: 'b.csv', reason: 'a test run reads only the newest matching file' }]);
+    expect(names(real)).toEqual(['b.csv', 'a.csv']);
+    expect(names(second)).toEqual(['a.csv']);
+    expect(names(next)).toEqual([]);
+    expect(readdirSync(path).sort()).toEqual(['a.csv', 'b.csv']);
   });
 
   it('resumes a download where a cut connection stopped', async () => {

@@ -221,6 +221,42 @@ describe('datasource.write.sftp', () => {
     expect(tree(root)).toEqual({ 'k.csv': 'K' });
   });
 
+  it.each([
+    ['a wrong passphrase', 'kp-wrong', undefined, 'passphrase'],
+    ['no passphrase for an encrypted key', undefined, undefined, 'passphrase'],
+    ['a garbage privateKey', undefined, 'not a private key', 'privateKey'],
+    [
+      'a truncated OpenSSH key',
+      undefined,
+      '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA==\n-----END OPENSSH PRIVATE KEY-----\n',
+      'privateKey',
+    ],
+  ])(
+    'refuses %s with a permanent credential code, not a transfer error, and writes nothing',
+    async (_what, passphrase, garbage, param) => {
+      // Prepare
+      const keys = generateSshKeyPair({ passphrase: 'kp-secret', cipher: 'aes256-ctr', rounds: 4 });
+      const { root, params } = await server(`badkey-${param}-${passphrase ?? 'none'}-${garbage ? 'g' : 'k'}`, {
+        users: [{ username: 'ops', publicKey: keys.public }],
+      });
+      const { password: _, ...rest } = params;
+      const secretValues = { KEY: garbage ?? keys.private, ...(passphrase ? { PASS: passphrase } : {}) };
+
+      // Act
+      const run = runScript(
+        datasourceWriteSftp,
+        { ...rest, privateKey: '${secret:KEY}', ...(passphrase ? { passphrase: '${secret:PASS}' } : {}) },
+        { ...local(secretValues), files: [{ name: 'k.csv', content: 'K' }] },
+      );
+
+      // Assess
+      const error = await run.catch((e: Error) => e);
+      expect(error).toMatchObject({ code: 'IDX_SFTP_PRIVATE_KEY', transient: false, location: { param } });
+      expect((error as Error).message).not.toContain(keys.private.split('\n')[1]);
+      expect(tree(root)).toEqual({});
+    },
+  );
+
   it('fails with a permanent coded error on a wrong password', async () => {
     // Prepare
     const { params } = await server('badpw');

@@ -3,7 +3,7 @@ import { dataflowFileOf } from '../../../lib/cli/dataflow-commands.ts';
 import { inputFrom } from '../../../lib/cli/run.ts';
 import { deltaLine, jobSummary } from '../../../lib/cli/summary.ts';
 import type { Schedule } from '../../../lib/dataflow/types.ts';
-import type { JobRecord } from '../../../lib/stores/jobs.ts';
+import type { JobRecord, StepSummary } from '../../../lib/stores/jobs.ts';
 
 const job: JobRecord = {
   id: 'job-2',
@@ -66,8 +66,9 @@ const job: JobRecord = {
       recordsDropped: 0,
       filesIn: 1,
       bytesIn: 300,
-      filesOut: 0,
+      filesOut: 1,
       bytesOut: 0,
+      bytesDelivered: 300,
       durationMs: 30,
       invocations: 1,
       files: [{ name: 'sftp://idx@embedded/errors/e.csv', size: 300 }],
@@ -110,6 +111,89 @@ describe('jobSummary', () => {
     );
   });
 
+  it('says which source the limit of a test run stopped and which files it left unread', () => {
+    // Prepare
+    const dsv = job.steps.dsv as StepSummary;
+    const test: JobRecord = {
+      ...job,
+      test: true,
+      limit: 10,
+      totalRecords: 10,
+      processedRecords: 10,
+      steps: {
+        dsv: {
+          ...dsv,
+          recordsOut: 10,
+          recordsRejected: 0,
+          filesIn: 1,
+          limitReached: true,
+          skipped: [{ name: 'eloqua_export_3.csv', reason: "not read: the job's record limit was reached before it" }],
+        },
+      },
+    };
+
+    // Act
+    const lines = jobSummary(test, { jobId: job.id, status: 'succeeded' }).split('\n');
+
+    // Assess
+    expect(lines[0]).toBe('job job-2 succeeded in 9.0 s — 10 records read, 10 processed (test run)');
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        "files skipped: eloqua_export_3.csv: not read: the job's record limit was reached before it [dsv]",
+        'limit:         reached at 10 records; whatever followed them was not read (not counted, not lost) [dsv]',
+      ]),
+    );
+  });
+
+  it('shows each side of a step in what it handles, records or files and bytes, and its own time', () => {
+    // Act
+    const lines = jobSummary(job, { jobId: job.id, status: 'succeeded' }).split('\n');
+
+    // Assess
+    const table = lines.slice(lines.findIndex((l) => l.startsWith('step ')));
+    expect(table.slice(0, 4)).toEqual([
+      'step            type                              in            out  rejected  dropped  invocations  own ms',
+      'sftp            datasource.read.sftp               -  1 file 2.0 KB         0        0            1      40',
+      'dsv             file.parse.dsv         1 file 2.0 KB             23         1        0            1      12',
+      'errors to sftp  datasource.write.sftp   1 file 300 B   1 file 300 B         0        0            1      30',
+    ]);
+  });
+
+  it('shows a running job with its counts so far and marks the steps still running', () => {
+    // Prepare
+    const running: JobRecord = {
+      ...job,
+      status: 'running',
+      endTime: undefined,
+      updateTime: '2026-01-02T04:00:05.000Z',
+      totalRecords: 200_000,
+      processedRecords: 52_000,
+      steps: { dsv: { ...(job.steps.dsv as StepSummary), running: true } },
+    };
+
+    // Act
+    const lines = jobSummary(running, { jobId: job.id, status: 'failed' }).split('\n');
+
+    // Assess
+    expect(lines[0]).toBe('job job-2 running, for 5.0 s — 52000 of 200000 records so far');
+    expect(lines.some((l) => l.startsWith('dsv (running)  file.parse.dsv'))).toBe(true);
+  });
+
+  it('marks a step whose job ended while it ran as unfinished, not running', () => {
+    // Prepare
+    const failed: JobRecord = {
+      ...job,
+      status: 'failed',
+      steps: { dsv: { ...(job.steps.dsv as StepSummary), running: true } },
+    };
+
+    // Act
+    const lines = jobSummary(failed, { jobId: job.id, status: 'failed' }).split('\n');
+
+    // Assess
+    expect(lines.some((l) => l.startsWith('dsv (unfinished)  file.parse.dsv'))).toBe(true);
+  });
+
   it('names every reason a delta window starts where it does, and marks a test run', () => {
     // Act
     const lines = [
@@ -125,6 +209,58 @@ describe('jobSummary', () => {
       expect.stringMatching(/\(first run, no watermark yet: one period of the schedule back, schedule nightly\)$/),
       expect.stringMatching(/\(the dataflow's lastRuntime \(no successful run recorded yet\)\)$/),
       'delta window: none, full extract (every record); a test run never moves the watermark',
+    ]);
+  });
+
+  it('lists what each writer of a dry run would have written: targets with their first rows, calls with params', () => {
+    // Prepare
+    const counters = { ...job.steps.dsv, rejectedLocation: undefined } as NonNullable<JobRecord['steps'][string]>;
+    const dry: JobRecord = {
+      ...job,
+      dryRun: true,
+      steps: {
+        sftp: {
+          ...counters,
+          stepId: 'sftp',
+          type: 'datasource.write.sftp',
+          wouldWrite: {
+            records: 0,
+            calls: 0,
+            bytes: 2048,
+            files: [
+              { name: 'a.csv', target: 'sftp://u@h:22/out/a.csv', size: 2048, sample: ['email', 'a@example.com'] },
+            ],
+            sampleCalls: [],
+          },
+        },
+        gigya: {
+          ...counters,
+          stepId: 'gigya',
+          type: 'datasource.write.gigya.account',
+          wouldWrite: {
+            records: 21,
+            calls: 21,
+            bytes: 1300,
+            files: [],
+            sampleCalls: [{ method: 'accounts.setAccountInfo', params: { UID: 'u1', data: { subscribed: true } } }],
+          },
+        },
+      },
+    };
+
+    // Act
+    const lines = jobSummary(dry, { jobId: dry.id, status: 'succeeded' }).split('\n');
+
+    // Assess
+    expect(lines[0]).toBe('job job-2 succeeded in 9.0 s — 24 records read, 21 processed (dry run: nothing written)');
+    expect(lines[1]).toMatch(/; a dry run never moves the watermark$/);
+    expect(lines.slice(lines.indexOf('would write:   1 file(s), 2.0 KB [sftp]'))).toEqual([
+      'would write:   1 file(s), 2.0 KB [sftp]',
+      '  sftp://u@h:22/out/a.csv (2.0 KB)',
+      '    email',
+      '    a@example.com',
+      'would write:   21 record(s) in 21 call(s) to accounts.setAccountInfo, 1.3 KB [gigya]',
+      '  accounts.setAccountInfo {"UID":"u1","data":{"subscribed":true}}',
     ]);
   });
 
@@ -161,6 +297,18 @@ describe('inputFrom', () => {
     expect(byName).toEqual({ scheduleId: 'q1', fullExtract: true, limit: 100, logLevel: 'debug' });
     expect(byId).toEqual({ scheduleId: 'q1', fullExtract: true, limit: 7, logLevel: 'info' });
     expect(plain).toEqual({ scheduleId: 'nightly', fullExtract: false, logLevel: 'info' });
+  });
+
+  it('asks for a dry run with --dry-run, as a schedule or a test run too', () => {
+    // Act
+    const dry = inputFrom({ 'dry-run': true });
+    const dryTest = inputFrom({ 'dry-run': true, test: true });
+    const dryScheduled = inputFrom({ 'dry-run': true, schedule: 'nightly' }, { id: 'd', schedules });
+
+    // Assess
+    expect(dry).toEqual({ dryRun: true });
+    expect(dryTest).toEqual({ test: true, dryRun: true });
+    expect(dryScheduled).toEqual({ scheduleId: 'nightly', fullExtract: false, logLevel: 'info', dryRun: true });
   });
 
   it('refuses a schedule the dataflow does not have, listing those it has', () => {

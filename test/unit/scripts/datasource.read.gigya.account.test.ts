@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { generateAccounts } from '../../../lib/local/gigya-accounts.ts';
 import { datasourceReadGigyaAccount } from '../../../lib/scripts/datasource.read.gigya.account.ts';
@@ -185,6 +186,37 @@ describe('datasource.read.gigya.account', () => {
     await expect(
       runScript(datasourceReadGigyaAccount, { select: 'UID' }, { services: emulatorServices(harness.emu, {}, false) }),
     ).rejects.toMatchObject({ code: 'IDX_GIGYA_CREDENTIALS', location: { param: 'apiKey' } });
+  });
+
+  it.each([
+    ['text that is not a key', 'not a key at all'],
+    ['a PEM block with a broken body', '-----BEGIN PRIVATE KEY-----\nAAAAbroken\n-----END PRIVATE KEY-----\n'],
+    ['an Ed25519 key, not RSA', generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' })],
+  ])('refuses %s as privateKey with a credential code, before any request and without retrying', async (_what, key) => {
+    // Prepare
+    const { emu } = harness;
+    const sent = () => [...emu.calls.values()].reduce((a, b) => a + b, 0);
+    const before = sent();
+    const params = { select: 'UID', apiKey: emu.apiKey, userKey: emu.userKey, privateKey: '${secret:GIGYA_RSA}' };
+
+    // Act
+    const run = runScript(datasourceReadGigyaAccount, params, {
+      services: emulatorServices(emu, { GIGYA_RSA: String(key) }),
+    });
+
+    // Assess
+    const error = await run.catch((e: Error) => e);
+    expect(error).toMatchObject({
+      code: 'IDX_GIGYA_PRIVATE_KEY',
+      transient: false,
+      location: { param: 'privateKey' },
+    });
+    const body =
+      String(key)
+        .split('\n')
+        .find((l) => l !== '' && !l.startsWith('-----')) ?? String(key);
+    expect(JSON.stringify({ ...error, message: (error as Error).message })).not.toContain(body);
+    expect(sent()).toBe(before);
   });
 
   it('reports unknown placeholders and secrets in where, and an empty select, when validated', () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileDecryptPgp } from '../../../lib/scripts/file.decrypt.pgp.ts';
-import { runScript } from '../../../lib/testing/harness.ts';
+import { runScript, runScriptSliced } from '../../../lib/testing/harness.ts';
 import { GnuPgHome } from '../../support/gnupg.ts';
 
 describe('file.decrypt.pgp', () => {
@@ -41,7 +41,7 @@ describe('file.decrypt.pgp', () => {
     expect(out.files.every((f) => f.content.equals(csv))).toBe(true);
   });
 
-  it('checks the sender signature with verificationKey and refuses an unsigned file', async () => {
+  it('checks the sender signature with verificationKey, refuses an unsigned file, and says when a signature goes unchecked', async () => {
     // Prepare
     const signed = gpg.run(
       [
@@ -66,9 +66,12 @@ describe('file.decrypt.pgp', () => {
 
     // Act
     const out = await runScript(fileDecryptPgp, verifying, { files: [{ name: 's.pgp', content: signed }], secrets });
+    const unchecked = await runScript(fileDecryptPgp, params, { files: [{ name: 's.pgp', content: signed }], secrets });
 
     // Assess
     expect(out.files[0]!.content.toString()).toBe('signed data');
+    expect(JSON.stringify(unchecked.trace)).toContain('s.pgp carries 1 signature(s), not checked');
+    expect(JSON.stringify(out.trace)).not.toContain('not checked');
     await expect(
       runScript(fileDecryptPgp, verifying, { files: [{ name: 'u.pgp', content: unsigned }], secrets }),
     ).rejects.toMatchObject({
@@ -95,5 +98,43 @@ describe('file.decrypt.pgp', () => {
     const wrong = runScript(fileDecryptPgp, params, { files: [], secrets: { ...secrets, PGP_PASS: 'wrong horse' } });
     await expect(wrong).rejects.toMatchObject({ code: 'IDX_PGP_KEY', location: { param: 'privateKey' } });
     await expect(wrong).rejects.not.toMatchObject({ message: expect.stringContaining('wrong horse') });
+  });
+
+  it('decrypts with a tiny invocation budget, one file per invocation, to the same files as in one run', async () => {
+    // Prepare
+    const encrypt = (data: string) =>
+      gpg.run(['--encrypt', '--recipient', 'importer@example.com', '--trust-model', 'always', '--output', '-'], data);
+    const files = [
+      { name: 'a.csv.gpg', content: encrypt(`UID\n${'a\n'.repeat(10_000)}`) },
+      { name: 'b.csv.gpg', content: encrypt(`UID\n${'b\n'.repeat(10_000)}`) },
+    ];
+
+    // Act
+    const whole = await runScript(fileDecryptPgp, params, { files, secrets });
+    const sliced = await runScriptSliced(fileDecryptPgp, params, { files, secrets });
+
+    // Assess
+    expect(sliced.files.map((f) => [f.name, f.content.toString()])).toEqual(
+      whole.files.map((f) => [f.name, f.content.toString()]),
+    );
+    expect(whole.files.map((f) => f.name)).toEqual(['a.csv', 'b.csv']);
+  });
+
+  it('refuses the old encryption without integrity check (gpg --rfc2440) with IDX_PGP_UNSUPPORTED naming the file', async () => {
+    // Prepare
+    const old = gpg.run(
+      ['--encrypt', '--rfc2440', '--recipient', 'importer@example.com', '--trust-model', 'always', '--output', '-'],
+      'old,style\n',
+    );
+
+    // Act
+    const result = runScript(fileDecryptPgp, params, { files: [{ name: 'old.pgp', content: old }], secrets });
+
+    // Assess
+    await expect(result).rejects.toMatchObject({
+      code: 'IDX_PGP_UNSUPPORTED',
+      message: expect.stringContaining('old.pgp'),
+      location: { stepId: 'file.decrypt.pgp' },
+    });
   });
 });

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileEncryptPgp } from '../../../lib/scripts/file.encrypt.pgp.ts';
-import { runScript } from '../../../lib/testing/harness.ts';
+import { runScript, runScriptSliced } from '../../../lib/testing/harness.ts';
 import { GnuPgHome } from '../../support/gnupg.ts';
 
 describe('file.encrypt.pgp', () => {
@@ -93,5 +93,25 @@ describe('file.encrypt.pgp', () => {
     expect(refused).toMatchObject([{ code: 'IDX_CREDENTIAL_PLAINTEXT', path: 'publicKey' }]);
     expect(JSON.stringify(refused)).not.toContain(relabelled.split('\n')[3]);
     expect(accepted).toEqual([]);
+  });
+
+  it('encrypts with a tiny invocation budget, one file per invocation, to files gpg decrypts as in one run', async () => {
+    // Prepare
+    const files = [
+      { name: 'a.csv', content: `UID\n${'a\n'.repeat(10_000)}` },
+      { name: 'b.csv', content: `UID\n${'b\n'.repeat(10_000)}` },
+    ];
+    const params = { publicKey: gpg.publicKey('receiver@example.com') };
+
+    // Act
+    const sliced = await runScriptSliced(fileEncryptPgp, params, { files });
+    const decrypted = sliced.files.map((f) => {
+      writeFileSync(join(gpg.home, `sliced-${f.name}`), f.content);
+      return gpg.run(['--decrypt', join(gpg.home, `sliced-${f.name}`)]).toString();
+    });
+
+    // Assess: the session keys are random, so the files are compared once decrypted.
+    expect(sliced.files.map((f) => f.name)).toEqual(['a.csv.pgp', 'b.csv.pgp']);
+    expect(decrypted).toEqual(files.map((f) => f.content));
   });
 });

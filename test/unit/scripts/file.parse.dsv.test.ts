@@ -194,6 +194,32 @@ describe('file.parse.dsv', () => {
     expect(out.records).toEqual([{ UID: 'u1', 'profile.email': 'a@b.c' }]);
   });
 
+  it("stops reading at the job's record limit, counts a rejected row against it, and opens no further file", async () => {
+    // Prepare
+    const big = ['a,b', '1,2', '3', ...Array.from({ length: 10_000 }, (_, i) => `${i},x`)].join('\n');
+    const files = [
+      { name: 'one.csv', content: big },
+      { name: 'two.csv', content: 'a,b\n5,6\n' },
+    ];
+
+    // Act
+    const out = await runScript(fileParseDsv, {}, { files, job: { test: true, limit: 3 } });
+
+    // Assess
+    expect(out.records).toEqual([
+      { a: '1', b: '2' },
+      { a: '0', b: 'x' },
+    ]);
+    expect(out.rejected.map((r) => r._raw)).toEqual(['3']);
+    expect(out.counters).toMatchObject({ filesIn: 1, recordsOut: 2, recordsRejected: 1 });
+    expect(out.skipped).toEqual([
+      { name: 'two.csv', reason: "not read: the job's record limit was reached before it" },
+    ]);
+    expect(out.trace.join('\n')).toContain(
+      "one.csv: 2 record(s) read, 1 row(s) rejected; the job's record limit stopped reading at line 5",
+    );
+  });
+
   it('refuses an unknown character set and a missing header without columns at validation', async () => {
     // Act / Assess
     await expect(parse({ fileCharset: 'EBCDIC' }, 'a\n1\n')).rejects.toMatchObject({

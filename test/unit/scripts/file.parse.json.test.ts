@@ -210,4 +210,29 @@ describe('file.parse.json', () => {
     expect(replacing.records).toEqual([{ id: 1 }, { n: 'a\uFFFD' }, { id: 3 }]);
     expect(replacing.counters.charactersReplaced).toBe(1);
   });
+
+  it("stops reading JSON Lines and arrays at the job's record limit, without taking the unread rest for invalid JSON", async () => {
+    // Prepare
+    const lines = Array.from({ length: 5000 }, (_, i) => JSON.stringify({ i })).join('\n');
+    const array = `[${Array.from({ length: 5000 }, (_, i) => JSON.stringify({ i })).join(',')}]`;
+
+    // Act
+    const fromLines = await runScript(
+      fileParseJson,
+      {},
+      { files: [{ name: 'a.jsonl', content: lines }], job: { limit: 2 } },
+    );
+    const fromArray = await runScript(
+      fileParseJson,
+      {},
+      { files: [{ name: 'a.json', content: array }], job: { limit: 2 } },
+    );
+
+    // Assess
+    for (const out of [fromLines, fromArray]) {
+      expect(out.records).toEqual([{ i: 0 }, { i: 1 }]);
+      expect(out.counters).toMatchObject({ recordsOut: 2, recordsRejected: 0 });
+      expect(out.trace.join('\n')).toContain("2 record(s) read, 0 rejected; the job's record limit stopped reading");
+    }
+  });
 });

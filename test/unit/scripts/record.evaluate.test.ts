@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { validateText } from '../../../lib/dataflow/validate.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
 import { recordEvaluate } from '../../../lib/scripts/record.evaluate.ts';
+import { LOG_DATA_MOST, LOG_MESSAGE_MOST } from '../../../lib/scripts/util/sandbox.ts';
 import { runScript } from '../../../lib/testing/harness.ts';
 import { fixtureFiles } from '../../support/dataflows.ts';
 
@@ -179,16 +180,47 @@ describe('record.evaluate', () => {
     for (const r of out.rejected) expect((r._errorDetails as { code: string }).code).toBe('IDX_SCRIPT_ERROR');
   });
 
-  it('refuses a script that uses import() at validation, since Node would answer it with a host error', async () => {
+  it('answers import() inside the sandbox with an error of its own, whose constructors make no code', async () => {
     // Prepare
-    const source =
-      'function process(r) { import(/* hidden */ "node:fs").catch((e) => e.constructor.constructor("return process")()); return r; }';
+    const source = `function process(r, ctx) {
+      if (r === null) return { seen: ctx.getSharedVariable('seen') };
+      import(/* hidden */ "node:fs").catch(function (e) {
+        var made;
+        try { made = e.constructor.constructor("return process")(); } catch (x) { made = String(x); }
+        ctx.setSharedVariable('seen', String(e) + ' / ' + made);
+      });
+      return r;
+    }`;
 
-    // Act / Assess
-    await expect(run(source, [{ i: 1 }])).rejects.toMatchObject({
-      code: 'IDX_SCRIPT_INVALID',
-      message: expect.stringContaining('import() is not available in record.evaluate scripts (line 1)'),
-    });
+    // Act
+    const out = await run(source, [{ i: 1 }], { notifyLastRecord: true });
+
+    // Assess
+    expect(out.records).toEqual([
+      { i: 1 },
+      {
+        seen:
+          "ReferenceError: could not load module 'node:fs' / EvalError: code generation from strings is not " +
+          'available in record.evaluate scripts',
+      },
+    ]);
+  });
+
+  it('cuts a huge log message and huge log data to a bounded size before they reach the trace', async () => {
+    // Prepare
+    const source = `function process(r, ctx, logger) {
+      logger.info('m'.repeat(1000000), { blob: 'd'.repeat(1000000) });
+      return r;
+    }`;
+
+    // Act
+    const out = await run(source, [{ i: 1 }]);
+
+    // Assess
+    const line = out.trace.find((l) => l.includes('mmmm')) ?? '';
+    expect(line).toContain(`… (${1_000_000 - LOG_MESSAGE_MOST} more characters)`);
+    expect(line.length).toBeLessThan(LOG_MESSAGE_MOST + LOG_DATA_MOST + 1000);
+    expect(out.records).toEqual([{ i: 1 }]);
   });
 
   it('ignores a promise the script leaves rejected instead of crashing the process', async () => {
@@ -228,7 +260,7 @@ describe('record.evaluate', () => {
         code: 'IDX_SCRIPT_INVALID',
         stepId: '04. loginIds',
         path: '$.steps[1].params.script',
-        message: expect.stringContaining('the script does not compile: Unexpected end of input'),
+        message: expect.stringContaining('the script does not compile: Unexpected token (line 3)'),
       }),
     );
   });
