@@ -40,12 +40,16 @@ export function azureFailure(error: unknown, action: string, where: string): Idx
   const azureCode = azureErrorCode(error);
   const message = ((error as Error).message ?? String(error)).split('\n')[0];
   if (status === 403 || status === 401) {
-    return new IdxError('IDX_AZURE_AUTH', `${action} ${where}: Azure refused the credentials (${azureCode ?? status})`, {
-      expected: 'an account key or SAS that this account accepts for the operation',
-      received: `HTTP ${status} ${azureCode ?? ''}`.trim(),
-      transient: false,
-      cause: error,
-    });
+    return new IdxError(
+      'IDX_AZURE_AUTH',
+      `${action} ${where}: Azure refused the credentials (${azureCode ?? status})`,
+      {
+        expected: 'an account key or SAS that this account accepts for the operation',
+        received: `HTTP ${status} ${azureCode ?? ''}`.trim(),
+        transient: false,
+        cause: error,
+      },
+    );
   }
   return new IdxError('IDX_AZURE_IO', `${action} ${where} failed: ${azureCode ? `${azureCode}: ` : ''}${message}`, {
     transient: isTransientAzureError(error),
@@ -83,7 +87,12 @@ export class AzureBlobFileSource implements FileSource {
   async list(): Promise<RemoteFile[]> {
     const { files, folders } = await this.#list(this.#prefix);
     // `blobPrefix: "in"` with a virtual folder "in/" and no blob "in…" means the folder.
-    if (files.length === 0 && this.#prefix !== '' && !this.#prefix.endsWith('/') && folders.includes(`${this.#prefix}/`)) {
+    if (
+      files.length === 0 &&
+      this.#prefix !== '' &&
+      !this.#prefix.endsWith('/') &&
+      folders.includes(`${this.#prefix}/`)
+    ) {
       this.#prefix = `${this.#prefix}/`;
       return (await this.#list(this.#prefix)).files;
     }

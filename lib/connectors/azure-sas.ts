@@ -43,10 +43,17 @@ function unreachable(error: unknown, where: string): IdxError {
   if (error instanceof IdxError) return error;
   const cause = (error as { cause?: { code?: string } }).cause;
   const timedOut = (error as Error).name === 'TimeoutError';
-  return new IdxError('IDX_AZURE_SAS', `${where} could not be reached: ${timedOut ? 'no answer in time' : (error as Error).message}`, {
-    transient: timedOut || (cause?.code !== undefined && NETWORK_ERROR_CODES.has(cause.code)) || cause?.code === 'UND_ERR_SOCKET',
-    cause: error,
-  });
+  return new IdxError(
+    'IDX_AZURE_SAS',
+    `${where} could not be reached: ${timedOut ? 'no answer in time' : (error as Error).message}`,
+    {
+      transient:
+        timedOut ||
+        (cause?.code !== undefined && NETWORK_ERROR_CODES.has(cause.code)) ||
+        cause?.code === 'UND_ERR_SOCKET',
+      cause: error,
+    },
+  );
 }
 
 /** The token endpoint of a `loginUrl`: itself when it ends in `/token`, else its Entra ID v1 token path. */
@@ -123,7 +130,12 @@ const SAS_KEYS = ['sasUrl', 'sasUri', 'url', 'uri', 'sas'] as const;
  * token. The answer may be the URL as text, as a JSON string, or in a JSON object under one of {@link SAS_KEYS}.
  * A container SAS (`sr=c`) gets the blob name appended to its path. Returns the blob's SAS URL.
  */
-export async function requestSasUrl(serviceUrl: string, blobName: string, token: string, timeoutMs: number): Promise<URL> {
+export async function requestSasUrl(
+  serviceUrl: string,
+  blobName: string,
+  token: string,
+  timeoutMs: number,
+): Promise<URL> {
   const url = `${serviceUrl}${blobName.split('/').map(encodeURIComponent).join('/')}`;
   const where = `the SAS service ${serviceUrl}`;
   let response: Response;

@@ -27,7 +27,8 @@ export const ENV = {
   },
   azureBlobEndpoint: {
     name: 'IDX_AZURE_BLOB_ENDPOINT',
-    meaning: 'local mode: an Azure Blob endpoint (path-style, e.g. http://127.0.0.1:10000) to use instead of starting Azurite',
+    meaning:
+      'local mode: an Azure Blob endpoint (path-style, e.g. http://127.0.0.1:10000) to use instead of starting Azurite',
   },
   stageBucket: { name: 'IDX_STAGE_BUCKET', meaning: 'the bucket where steps stage records and files' },
   jobsTable: { name: 'IDX_JOBS_TABLE', meaning: 'deployed: the job status table' },

@@ -64,7 +64,8 @@ export const ERROR_CODES = {
     summary: 'The token endpoint refused the client credentials, or the SAS service refused the token.',
     transience: 'permanent',
     seen: ['step'],
-    action: 'Check `clientId` and the secret behind `clientSecret`, and that the SAS service accepts tokens for `authenticationUrl`.',
+    action:
+      'Check `clientId` and the secret behind `clientSecret`, and that the SAS service accepts tokens for `authenticationUrl`.',
   },
   IDX_CHARSET_UNKNOWN: {
     summary: 'A file is to be decoded with a character set that is not supported.',

@@ -40,13 +40,17 @@ export const datasourceWriteAzureBlob = defineScript({
     const folder = keyFolder(params.blobPrefix, { param: 'blobPrefix', stepId: ctx.stepId });
     const root = folder === '' ? '.' : folder.slice(0, -1);
     return {
-      file: blobWriterHook(ctx, { overwrite: params.overwrite, maxAttempts: params.maxAttempts, contentType: params.contentType }, async (file) => {
-        const name = joinRemote(root, file.name, { stepId: ctx.stepId, param: 'file name' });
-        return {
-          blob: container.getBlockBlobClient(name),
-          where: `azure://${params.accountName}/${params.container}/${name}`,
-        };
-      }),
+      file: blobWriterHook(
+        ctx,
+        { overwrite: params.overwrite, maxAttempts: params.maxAttempts, contentType: params.contentType },
+        async (file) => {
+          const name = joinRemote(root, file.name, { stepId: ctx.stepId, param: 'file name' });
+          return {
+            blob: container.getBlockBlobClient(name),
+            where: `azure://${params.accountName}/${params.container}/${name}`,
+          };
+        },
+      ),
     };
   },
 });

@@ -12,7 +12,8 @@ const TOKEN_MARGIN_MS = 5 * 60_000;
 /** `datasource.write.azure.sas`: uploads every incoming file to the blob a SAS service signs for it. */
 export const datasourceWriteAzureSas = defineScript({
   type: 'datasource.write.azure.sas',
-  summary: 'Uploads every incoming file to Azure Blob storage through a SAS URL obtained with OAuth client credentials.',
+  summary:
+    'Uploads every incoming file to Azure Blob storage through a SAS URL obtained with OAuth client credentials.',
   description:
     'Gets a bearer token from loginUrl with the OAuth 2.0 client-credentials grant (clientId, clientSecret, and ' +
     'authenticationUrl as the resource), then for each file asks the SAS service at authenticationUrl + blobUri + ' +
@@ -50,8 +51,7 @@ export const datasourceWriteAzureSas = defineScript({
     blobUri: {
       type: 'string',
       default: '',
-      description:
-        'Path of the SAS service under authenticationUrl that the file name is appended to (or a full URL).',
+      description: 'Path of the SAS service under authenticationUrl that the file name is appended to (or a full URL).',
       examples: ['/api/sasstorage/create/'],
     },
     timeout: {

@@ -44,16 +44,24 @@ export function containerFor(
   stepId: string,
 ): ContainerClient {
   const refuse = (param: string, expected: string, received: string) =>
-    new IdxError('IDX_PARAM_VALUE', `${param} is not a valid Azure ${param === 'container' ? 'container' : 'account'} name`, {
-      stepId,
-      param,
-      expected,
-      received,
-    });
+    new IdxError(
+      'IDX_PARAM_VALUE',
+      `${param} is not a valid Azure ${param === 'container' ? 'container' : 'account'} name`,
+      {
+        stepId,
+        param,
+        expected,
+        received,
+      },
+    );
   if (!ACCOUNT_NAME.test(params.accountName))
     throw refuse('accountName', '3 to 24 lower-case letters and digits', JSON.stringify(params.accountName));
   if (!CONTAINER_NAME.test(params.container))
-    throw refuse('container', '3 to 63 lower-case letters, digits and single hyphens', JSON.stringify(params.container));
+    throw refuse(
+      'container',
+      '3 to 63 lower-case letters, digits and single hyphens',
+      JSON.stringify(params.container),
+    );
   let credential: StorageSharedKeyCredential;
   try {
     if (!/^[A-Za-z0-9+/]+={0,2}$/.test(params.accountKey.trim())) throw new Error('not base64');

@@ -4,7 +4,13 @@
  */
 import { Transform } from 'node:stream';
 import type { BlockBlobClient } from '@azure/storage-blob';
-import { azureFailure, blobSize, isBlobTaken, isTransientAzureError, uploadBlockBlob } from '../../connectors/azure-blob.ts';
+import {
+  azureFailure,
+  blobSize,
+  isBlobTaken,
+  isTransientAzureError,
+  uploadBlockBlob,
+} from '../../connectors/azure-blob.ts';
 import { withRetry } from '../../connectors/retry.ts';
 import { targetExists } from '../../connectors/transfer.ts';
 import { IdxError, locateError } from '../../core/errors.ts';
