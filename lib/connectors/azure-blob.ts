@@ -163,7 +163,8 @@ export class AzureBlobFileSource implements FileSource {
   }
 
   isTransient(error: unknown): boolean {
-    return isTransientAzureError(error instanceof IdxError && !error.transient ? error.cause : error);
+    // A coded error knows its transience (set from the Azure failure it wraps); anything else is judged here.
+    return isTransientAzureError(error);
   }
 }
 

@@ -14,8 +14,10 @@ import {
 } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { BlobServiceClient, type ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AnyScriptDefinition, StepOutput } from '../../../lib/core/script.ts';
 import type { Services } from '../../../lib/core/services.ts';
 import { LocalSecretResolver } from '../../../lib/engine/secrets.ts';
 import { createServices } from '../../../lib/engine/services.ts';
@@ -24,7 +26,7 @@ import { type LocalEnvironment, startLocalEnvironment } from '../../../lib/local
 import { datasourceReadAzureBlob } from '../../../lib/scripts/datasource.read.azure.blob.ts';
 import { datasourceWriteAzureBlob } from '../../../lib/scripts/datasource.write.azure.blob.ts';
 import { datasourceWriteAzureSas } from '../../../lib/scripts/datasource.write.azure.sas.ts';
-import { runScript } from '../../../lib/testing/harness.ts';
+import { runScript, startScript, testJob } from '../../../lib/testing/harness.ts';
 
 let env: LocalEnvironment;
 let dir: string;
@@ -195,6 +197,27 @@ describe('datasource.read.azure.blob', () => {
     expect(sliced).toEqual(whole.files.map((f) => ({ name: f.name, content: f.content.toString() })));
   });
 
+  it('resumes a download cut mid-blob and stages the whole blob once', async () => {
+    // Prepare: 3 MiB; the first connection that carries 1 MiB towards the step is cut.
+    const content = Buffer.alloc(3 * 1024 * 1024);
+    for (let i = 0; i < content.length; i += 4) content.writeUInt32BE(i, i);
+    const container = await containerWith({});
+    await containerClient(container).getBlockBlobClient('big.bin').uploadData(content);
+    const proxy = await cuttingProxy(1024 * 1024, { direction: 'down', times: 1 });
+
+    // Act
+    const out = await runScript(
+      datasourceReadAzureBlob,
+      { ...ACCOUNT, container },
+      { services: servicesThrough(proxy.url), job: { id: 'j-cut', dataflowId: 'df-cut' } },
+    ).finally(() => proxy.close());
+
+    // Assess
+    expect(proxy.cuts).toBe(1);
+    expect(out.files).toHaveLength(1);
+    expect(out.files[0]?.content.equals(content)).toBe(true);
+  });
+
   it('fails with IDX_AZURE_AUTH, naming no key, when the account key is wrong', async () => {
     // Prepare
     const container = await containerWith({ 'a.csv': 'A' });
@@ -215,8 +238,14 @@ describe('datasource.read.azure.blob', () => {
   });
 });
 
-/** A TCP proxy to Azurite that cuts every connection once it has carried `limit` bytes towards the server. */
-async function cuttingProxy(limit: number): Promise<{ url: string; cuts: number; close(): Promise<void> }> {
+/**
+ * A TCP proxy to Azurite that cuts a connection once it has carried `limit` bytes in one direction (towards
+ * Azurite for uploads, towards the client for downloads), for its first `times` connections that get that far.
+ */
+async function cuttingProxy(
+  limit: number,
+  options: { direction?: 'up' | 'down'; times?: number } = {},
+): Promise<{ url: string; cuts: number; close(): Promise<void> }> {
   const target = new URL(env.config.endpoints.azureBlob ?? '');
   const sockets = new Set<Socket>();
   const state = { cuts: 0 };
@@ -224,20 +253,24 @@ async function cuttingProxy(limit: number): Promise<{ url: string; cuts: number;
     const upstream = connect(Number(target.port), '127.0.0.1');
     sockets.add(client);
     sockets.add(upstream);
-    let sent = 0;
-    client.on('data', (chunk: Buffer) => {
-      sent += chunk.length;
-      if (sent > limit) {
+    let carried = 0;
+    const [from, to] = options.direction === 'down' ? [upstream, client] : [client, upstream];
+    from.on('data', (chunk: Buffer) => {
+      carried += chunk.length;
+      if (carried > limit && state.cuts < (options.times ?? Number.POSITIVE_INFINITY)) {
         state.cuts++;
         client.destroy();
         upstream.destroy();
         return;
       }
-      upstream.write(chunk);
+      to.write(chunk);
     });
-    upstream.pipe(client);
+    // The other direction passes untouched.
+    to.on('data', (chunk: Buffer) => from.write(chunk));
     client.on('error', () => upstream.destroy());
     upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return {
@@ -251,6 +284,14 @@ async function cuttingProxy(limit: number): Promise<{ url: string; cuts: number;
         server.close(() => r());
       }),
   };
+}
+
+/** Services that reach Azurite through `url` (a proxy). */
+function servicesThrough(url: string): Services {
+  return createServices(
+    { ...env.config, endpoints: { ...env.config.endpoints, azureBlob: url } },
+    new LocalSecretResolver({ env: {}, values: { AZ_KEY: AZURITE_KEY } }),
+  );
 }
 
 describe('datasource.write.azure.blob', () => {
@@ -280,10 +321,7 @@ describe('datasource.write.azure.blob', () => {
     // Prepare: 20 MiB, three blocks; the proxy cuts after 10 MiB have gone towards Azurite.
     const container = await containerWith({});
     const proxy = await cuttingProxy(10 * 1024 * 1024);
-    const cut = createServices(
-      { ...env.config, endpoints: { ...env.config.endpoints, azureBlob: proxy.url } },
-      new LocalSecretResolver({ env: {}, values: { AZ_KEY: AZURITE_KEY } }),
-    );
+    const cut = servicesThrough(proxy.url);
     const content = Buffer.alloc(20 * 1024 * 1024, 'x');
 
     // Act
@@ -299,6 +337,34 @@ describe('datasource.write.azure.blob', () => {
     expect(proxy.cuts).toBeGreaterThan(0);
     expect(error).toMatchObject({ code: 'IDX_AZURE_IO', location: { stepId: expect.any(String) } });
     expect(await blobs(container)).toEqual({});
+  });
+
+  it('does not replace a blob another job put under the name while the upload ran', async () => {
+    // Prepare: the blob is free when the writer checks, and taken by the time the upload commits.
+    const container = await containerWith({});
+    const competing = containerClient(container).getBlockBlobClient('race.csv');
+    const instance = await startScript(
+      datasourceWriteAzureBlob as unknown as AnyScriptDefinition,
+      { ...ACCOUNT, container },
+      {
+        job: testJob({ id: 'j-race' }),
+        stepId: 'deliver',
+        log: { debug() {}, info() {}, warn() {}, error() {} },
+        services,
+      },
+    );
+    const body = async function* () {
+      await competing.upload('other job', 9);
+      yield Buffer.from('mine');
+    };
+    const out = { delivered: () => undefined } as unknown as StepOutput;
+
+    // Act
+    const run = instance.file?.({ name: 'race.csv', size: 4, open: () => Readable.from(body()) }, out);
+
+    // Assess
+    await expect(run).rejects.toMatchObject({ code: 'IDX_TARGET_EXISTS', location: { stepId: 'deliver' } });
+    expect(await blobs(container)).toEqual({ 'race.csv': 'other job' });
   });
 
   it('refuses a file name that climbs out of the prefix folder', async () => {
@@ -345,7 +411,7 @@ describe('datasource.write.azure.sas', () => {
     blobUri: '/api/sasstorage/create/',
   });
 
-  it('gets one token, a SAS URL per file, and uploads each file to the signed blob', async () => {
+  it('gets a token and a SAS URL per file, and uploads each file to the signed blob', async () => {
     // Prepare
     const names = [`sas-${Date.now()}-a.csv`, `sas-${Date.now()}-b.csv`];
 
