@@ -56,6 +56,32 @@ function dataflowOf(file: string, replace: (text: string) => string) {
   return dataflow!;
 }
 
+/** The toolkit lite import reading and writing container `name` (its {{placeholders}} filled in as the toolkit does). */
+function liteImport(name: string) {
+  return dataflowOf('19-toolkit-azure-import-lite-account.json', (text) =>
+    text
+      .replaceAll('{{dataflowName}}', 'lite import')
+      .replaceAll('{{accountName}}', AZURITE_ACCOUNT)
+      .replaceAll('{{accountKey}}', '${secret:AZ_KEY}')
+      .replaceAll('{{container}}', name)
+      .replaceAll('{{readFileNameRegex}}', '.*\\\\.csv')
+      .replaceAll('{{blobPrefix}}', 'import/'),
+  );
+}
+
+/** The rows of the result files a lite import wrote into a container, by kind (Success, Error). */
+async function resultRows(name: string): Promise<Record<string, Record<string, string>[]>> {
+  const out: Record<string, Record<string, string>[]> = {};
+  for await (const b of container(name).listBlobsFlat()) {
+    const kind = /^(Success|Error)_importLiteAccount_\d{14}\.csv$/.exec(b.name)?.[1];
+    if (!kind) continue;
+    const text = (await container(name).getBlobClient(b.name).downloadToBuffer()).toString('utf8');
+    // The template's file: backslash-escaped quotes, the Gigya response of each import in _response.
+    out[kind] = [...(out[kind] ?? []), ...(parse(text, { columns: true, escape: '\\' }) as Record<string, string>[])];
+  }
+  return out;
+}
+
 describe('the Azure dataflows run locally', () => {
   it('the toolkit lite account import reads a CSV from Azure, imports every row and writes the success file back', async () => {
     // Prepare
@@ -64,15 +90,7 @@ describe('the Azure dataflows run locally', () => {
     const rows = Array.from({ length: 12 }, (_, i) => [`lite${i}@example.com`, `First${i}`, `Last${i}`]);
     const csv = ['email,profile.firstName,profile.lastName', ...rows.map((r) => r.join(','))].join('\n');
     await imports.getBlockBlobClient('import/lite.csv').upload(`${csv}\n`, Buffer.byteLength(`${csv}\n`));
-    const df = dataflowOf('19-toolkit-azure-import-lite-account.json', (text) =>
-      text
-        .replaceAll('{{dataflowName}}', 'lite import')
-        .replaceAll('{{accountName}}', AZURITE_ACCOUNT)
-        .replaceAll('{{accountKey}}', '${secret:AZ_KEY}')
-        .replaceAll('{{container}}', 'toolkit-imports')
-        .replaceAll('{{readFileNameRegex}}', '.*\\\\.csv')
-        .replaceAll('{{blobPrefix}}', 'import/'),
-    );
+    const df = liteImport('toolkit-imports');
 
     // Act
     const result = await runLocal(df, { services: local.env.services, registry: defaultRegistry() });
@@ -86,13 +104,9 @@ describe('the Azure dataflows run locally', () => {
     for (const [email, first, last] of rows) {
       expect(lite.find((a) => a.profile?.email === email)?.profile).toMatchObject({ firstName: first, lastName: last });
     }
-    const written: string[] = [];
-    for await (const b of imports.listBlobsFlat()) written.push(b.name);
-    const success = written.find((n) => /^Success_importLiteAccount_\d{14}\.csv$/.test(n));
-    expect(written.filter((n) => n.startsWith('Error_'))).toEqual([]);
-    const text = (await imports.getBlobClient(success ?? '').downloadToBuffer()).toString('utf8');
-    // The template's file: backslash-escaped quotes, the Gigya response of each import in _response.
-    const delivered = parse(text, { columns: true, escape: '\\' }) as Record<string, string>[];
+    const results = await resultRows('toolkit-imports');
+    expect(results.Error).toBeUndefined();
+    const delivered = results.Success ?? [];
     expect(delivered.map((r) => r.email).sort()).toEqual(rows.map((r) => r[0]).sort());
     for (const r of delivered) {
       const uid = (JSON.parse(r._response ?? '{}') as { UID?: string }).UID;
@@ -134,5 +148,40 @@ describe('the Azure dataflows run locally', () => {
     expect(Object.keys(delivered[0] ?? {})).toEqual(expect.arrayContaining(['UID', 'gender']));
     expect(Object.keys(delivered[0] ?? {})).not.toContain('profile');
     expect(result.job?.steps.azure?.files?.[0]?.name).toMatch(/sas-uploads\/testAzure\d{14}\.csv$/);
+  });
+
+  it('the toolkit lite import with a 1 ms invocation budget reads, imports and writes what a normal run does', async () => {
+    // Prepare: three CSV files in each of two containers; one run per container.
+    const files = [0, 1, 2].map((f) =>
+      ['email,profile.firstName', ...[0, 1, 2, 3].map((i) => `budget${f}-${i}@example.com,F${f}${i}`)].join('\n'),
+    );
+    for (const name of ['budget-normal', 'budget-tiny']) {
+      await container(name).create();
+      for (const [i, csv] of files.entries()) {
+        await container(name).getBlockBlobClient(`import/part${i}.csv`).upload(csv, Buffer.byteLength(csv));
+      }
+    }
+
+    // Act
+    const normal = await runLocal(liteImport('budget-normal'), {
+      services: local.env.services,
+      registry: defaultRegistry(),
+    });
+    const tiny = await runLocal(liteImport('budget-tiny'), {
+      services: local.env.services,
+      registry: defaultRegistry(),
+      invocationBudgetMs: 1,
+    });
+
+    // Assess
+    expect(normal.status, JSON.stringify(normal.error)).toBe('succeeded');
+    expect(tiny.status, JSON.stringify(tiny.error)).toBe('succeeded');
+    const keyOf = (r: Record<string, string>) =>
+      `${r.email} ${(JSON.parse(r._response ?? '{}') as { UID?: string }).UID}`;
+    const normalRows = ((await resultRows('budget-normal')).Success ?? []).map(keyOf).sort();
+    const tinyRows = ((await resultRows('budget-tiny')).Success ?? []).map(keyOf).sort();
+    expect(normalRows).toHaveLength(12);
+    expect(tinyRows).toEqual(normalRows);
+    expect(tiny.job?.steps['01. Read azure.blob']?.invocations).toBeGreaterThan(1);
   });
 });
