@@ -1,7 +1,7 @@
 import { AzureBlobFileSource } from '../connectors/azure-blob.ts';
 import { keyFolder, prefixFolder } from '../connectors/s3.ts';
 import { defineScript } from '../core/script.ts';
-import { azureBlobAccessParams, containerFor } from './util/azure-access.ts';
+import { azureBlobAccessParams, checkAzureNames, containerFor } from './util/azure-access.ts';
 import { checkReaderParams, fileReaderParams, transferRetryParams } from './util/file-transfer.ts';
 import { readerInstance } from './util/remote-files.ts';
 
@@ -39,7 +39,7 @@ export const datasourceReadAzureBlob = defineScript({
       description: 'Seconds without a byte after which a download counts as dropped (and resumes).',
     },
   },
-  check: (params) => checkReaderParams(params),
+  check: (params) => [...checkReaderParams(params), ...checkAzureNames(params)],
   create(params, ctx) {
     const container = containerFor(ctx.services.config, params, ctx.stepId);
     let moveTo: string | undefined;

@@ -1,7 +1,7 @@
 import { joinRemote } from '../connectors/remote-path.ts';
 import { keyFolder } from '../connectors/s3.ts';
 import { defineScript } from '../core/script.ts';
-import { azureBlobAccessParams, containerFor } from './util/azure-access.ts';
+import { azureBlobAccessParams, checkAzureNames, containerFor } from './util/azure-access.ts';
 import { blobWriterHook } from './util/azure-upload.ts';
 import { OVERWRITE_PARAM, transferRetryParams } from './util/file-transfer.ts';
 
@@ -35,6 +35,7 @@ export const datasourceWriteAzureBlob = defineScript({
     overwrite: OVERWRITE_PARAM,
     ...transferRetryParams,
   },
+  check: (params) => checkAzureNames(params),
   create(params, ctx) {
     const container = containerFor(ctx.services.config, params, ctx.stepId);
     const folder = keyFolder(params.blobPrefix, { param: 'blobPrefix', stepId: ctx.stepId });

@@ -4,8 +4,10 @@
  * `<endpoint>/<account>`).
  */
 import { BlobServiceClient, type ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
-import { IdxError } from '../../core/errors.ts';
+import { hasPlaceholder } from '../../core/access.ts';
+import { IdxError, showValue } from '../../core/errors.ts';
 import type { ParamsOf } from '../../core/params.ts';
+import type { ScriptCheckProblem } from '../../core/script.ts';
 import type { RuntimeConfig } from '../../core/services.ts';
 
 /** The account params of `datasource.read.azure.blob` and `datasource.write.azure.blob`. */
@@ -36,6 +38,29 @@ export const azureBlobAccessParams = {
 const CONTAINER_NAME = /^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$/;
 /** Azure's account naming rule: 3–24 lower-case letters and digits. */
 const ACCOUNT_NAME = /^[a-z0-9]{3,24}$/;
+
+/**
+ * Checks the account and container names a dataflow writes literally, so a name Azure would refuse fails
+ * validation rather than the job. Values known only at run time (`${…}`) or left as template blanks (`{{…}}`) wait.
+ */
+export function checkAzureNames(params: { accountName?: string; container?: string }): ScriptCheckProblem[] {
+  const problems: ScriptCheckProblem[] = [];
+  const rules = [
+    ['accountName', params.accountName, ACCOUNT_NAME, '3 to 24 lower-case letters and digits'],
+    ['container', params.container, CONTAINER_NAME, '3 to 63 lower-case letters, digits and single hyphens'],
+  ] as const;
+  for (const [path, value, rule, expected] of rules) {
+    if (value === undefined || hasPlaceholder(value) || /^\{\{.*\}\}$/.test(value.trim()) || rule.test(value)) continue;
+    problems.push({
+      code: 'IDX_PARAM_VALUE',
+      path,
+      message: `${path} is not a name Azure accepts, so every request would fail`,
+      expected,
+      received: showValue(value),
+    });
+  }
+  return problems;
+}
 
 /** The container a step reaches, checked before any request (bad names are refused with the param named). */
 export function containerFor(
