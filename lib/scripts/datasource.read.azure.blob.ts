@@ -11,7 +11,7 @@ export const datasourceReadAzureBlob = defineScript({
   summary: 'Reads the blobs of an Azure container whose names start with blobPrefix and match a regex.',
   description:
     'Lists the blobs directly under blobPrefix (not in deeper virtual folders), keeps those whose name (the part ' +
-    'after the prefix folder) matches fileNameRegex, sorts them, skips those already imported, and streams each ' +
+    'after the prefix folder) matches fileNameRegex (an empty regex, as the SAP toolkit writes a blank one, matches every name), sorts them, skips those already imported, and streams each ' +
     'into the stage; a dropped connection resumes with a range request on the same ETag. Authenticates with the ' +
     "account's shared key. A blob name that could leave the folder is refused with IDX_REMOTE_PATH_UNSAFE.",
   consumes: 'nothing',
@@ -53,6 +53,8 @@ export const datasourceReadAzureBlob = defineScript({
       prefix: params.blobPrefix,
       ...(moveTo === undefined ? {} : { moveTo }),
     });
-    return readerInstance(source, params, ctx, 'IDX_AZURE_IO');
+    // The SAP toolkit fills a blank fileNameRegex with "", which IdentitySync reads as "no filter".
+    const options = params.fileNameRegex === '' ? { ...params, fileNameRegex: '.*' } : params;
+    return readerInstance(source, options, ctx, 'IDX_AZURE_IO');
   },
 });

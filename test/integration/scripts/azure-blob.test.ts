@@ -103,6 +103,21 @@ describe('datasource.read.azure.blob', () => {
     ]);
   });
 
+  it('reads every blob when fileNameRegex is empty, as the SAP toolkit writes a blank one', async () => {
+    // Prepare
+    const container = await containerWith({ 'a.csv': 'A', 'b.txt': 'B' });
+
+    // Act
+    const out = await runScript(
+      datasourceReadAzureBlob,
+      { ...ACCOUNT, container, fileNameRegex: '', sortBy: 'name' },
+      { services, job: { id: 'j-blank', dataflowId: 'df-blank' } },
+    );
+
+    // Assess
+    expect(out.files.map((f) => f.name)).toEqual(['a.csv', 'b.txt']);
+  });
+
   it('sorts by name descending and reads a prefix written without "/" as the folder', async () => {
     // Prepare
     const container = await containerWith({ 'in/a.csv': 'A', 'in/c.csv': 'C', 'in/b.csv': 'B' });
