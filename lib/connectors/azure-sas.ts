@@ -2,7 +2,7 @@
  * The two HTTP exchanges before a `datasource.write.azure.sas` upload: an OAuth 2.0 client-credentials token
  * from the login endpoint, then, with that bearer token, a SAS URL for one blob from the SAS service. Responses
  * are untrusted: bodies are capped, waits are bounded, and anything unusable is a coded error that names the
- * endpoint but never a secret or a token.
+ * endpoint but never a secret or a token (the step adds which of its params the endpoint came from).
  */
 import { IdxError } from '../core/errors.ts';
 import { NETWORK_ERROR_CODES } from './transfer.ts';
@@ -106,7 +106,6 @@ export async function requestToken(request: TokenRequest): Promise<BearerToken> 
   if (response.status === 400 || response.status === 401 || response.status === 403) {
     const reason = typeof body?.error === 'string' ? body.error.slice(0, 100) : `HTTP ${response.status}`;
     throw new IdxError('IDX_AZURE_SAS_AUTH', `${where} refused the client credentials (${reason})`, {
-      param: 'clientSecret',
       expected: 'a clientId and clientSecret the login endpoint accepts',
       received: `HTTP ${response.status} ${reason}`,
     });
@@ -151,7 +150,6 @@ export async function requestSasUrl(
   const text = (await cappedText(response, where)).trim();
   if (response.status === 401 || response.status === 403) {
     throw new IdxError('IDX_AZURE_SAS_AUTH', `${where} refused the bearer token (HTTP ${response.status})`, {
-      param: 'authenticationUrl',
       expected: 'a token whose audience (authenticationUrl) the SAS service accepts',
       received: `HTTP ${response.status}`,
     });
@@ -159,7 +157,6 @@ export async function requestSasUrl(
   if (!response.ok) {
     throw new IdxError('IDX_AZURE_SAS', `${where} gave no SAS URL for ${blobName} (HTTP ${response.status})`, {
       transient: response.status === 429 || response.status >= 500,
-      param: 'blobUri',
       expected: 'HTTP 200 with a SAS URL',
       received: `HTTP ${response.status}`,
     });
@@ -184,7 +181,6 @@ export async function requestSasUrl(
   }
   if (!sas || !/^https?:$/.test(sas.protocol) || !sas.searchParams.has('sig')) {
     throw new IdxError('IDX_AZURE_SAS', `${where} answered without a usable SAS URL for ${blobName}`, {
-      param: 'blobUri',
       expected: `an http(s) URL with a signed query (sig=…), as text or JSON under ${SAS_KEYS.join(', ')}`,
       // The body may hold a signature: say only what shape it had.
       received: `${text.length} characters${sas ? ' of a URL without sig' : ' that are not a URL'}`,

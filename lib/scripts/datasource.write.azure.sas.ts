@@ -1,7 +1,7 @@
 import { AnonymousCredential, BlockBlobClient } from '@azure/storage-blob';
 import { type BearerToken, requestSasUrl, requestToken, withoutSignature } from '../connectors/azure-sas.ts';
 import { checkRelativeName } from '../connectors/remote-path.ts';
-import { IdxError } from '../core/errors.ts';
+import { IdxError, locateError } from '../core/errors.ts';
 import { defineScript } from '../core/script.ts';
 import { blobWriterHook } from './util/azure-upload.ts';
 import { OVERWRITE_PARAM, transferRetryParams } from './util/file-transfer.ts';
@@ -94,6 +94,9 @@ export const datasourceWriteAzureSas = defineScript({
           clientSecret: params.clientSecret,
           resource: authenticationUrl,
           timeoutMs,
+        }).catch((error: unknown) => {
+          const refused = error instanceof IdxError && error.code === 'IDX_AZURE_SAS_AUTH';
+          throw locateError(error, { stepId: ctx.stepId, param: refused ? 'clientSecret' : 'loginUrl' });
         });
       }
       return token.token;
@@ -101,7 +104,11 @@ export const datasourceWriteAzureSas = defineScript({
     return {
       file: blobWriterHook(ctx, { overwrite: params.overwrite, maxAttempts: params.maxAttempts }, async (file) => {
         const name = checkRelativeName(file.name, { stepId: ctx.stepId, param: 'file name' }).join('/');
-        const sas = await requestSasUrl(serviceUrl, name, await bearer(), timeoutMs);
+        const token = await bearer();
+        const sas = await requestSasUrl(serviceUrl, name, token, timeoutMs).catch((error: unknown) => {
+          const refused = error instanceof IdxError && error.code === 'IDX_AZURE_SAS_AUTH';
+          throw locateError(error, { stepId: ctx.stepId, param: refused ? 'authenticationUrl' : 'blobUri' });
+        });
         return {
           blob: new BlockBlobClient(sas.toString(), new AnonymousCredential(), { retryOptions: { maxTries: 1 } }),
           where: withoutSignature(sas),

@@ -146,7 +146,7 @@ describe('requestSasUrl', () => {
     // Assess
     expect(errors).toMatchObject([
       { code: 'IDX_AZURE_SAS', message: expect.stringContaining('more than') },
-      { code: 'IDX_AZURE_SAS', location: { param: 'blobUri' } },
+      { code: 'IDX_AZURE_SAS', message: expect.stringContaining('without a usable SAS URL') },
       { code: 'IDX_AZURE_SAS_AUTH', transient: false },
     ]);
   });
