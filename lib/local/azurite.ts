@@ -66,6 +66,10 @@ export async function startAzurite(options: { location?: string } = {}): Promise
   delete env.AZURITE_ACCOUNTS;
   const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   const exited = new Promise<void>((res) => child.once('exit', () => res()));
+  // A process that ends without closing (an uncaught error, process.exit) must not leave the emulator running.
+  const orphanGuard = () => child.kill('SIGTERM');
+  process.once('exit', orphanGuard);
+  child.once('exit', () => process.off('exit', orphanGuard));
   const url = await new Promise<string>((res, rej) => {
     let output = '';
     const timer = setTimeout(
