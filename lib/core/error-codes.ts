@@ -40,6 +40,33 @@ export const ERROR_CODES = {
     action:
       'A script broke the counting contract (it neither emitted, rejected nor dropped some record). Report it with the step type and the counters in the message.',
   },
+  IDX_AZURE_AUTH: {
+    summary: 'Azure Blob storage refused the account key or SAS (HTTP 401/403), or accountKey is not a key.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Check `accountName` and the secret behind `accountKey` (the base64 key of that storage account).',
+  },
+  IDX_AZURE_IO: {
+    summary: 'An Azure Blob storage request failed.',
+    transience: 'either',
+    seen: ['step'],
+    action:
+      'Throttling, 5xx and dropped connections are retried; for others, read the Azure error code in the message (e.g. ContainerNotFound).',
+  },
+  IDX_AZURE_SAS: {
+    summary: 'The token endpoint or the SAS service of `datasource.write.azure.sas` gave no usable answer.',
+    transience: 'either',
+    seen: ['step'],
+    action:
+      'Check `loginUrl`, `authenticationUrl` and `blobUri`; the SAS service must answer a GET of <authenticationUrl><blobUri><file name> with a SAS URL (text or JSON). 429 and 5xx are retried.',
+  },
+  IDX_AZURE_SAS_AUTH: {
+    summary: 'The token endpoint refused the client credentials, or the SAS service refused the token.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Check `clientId` and the secret behind `clientSecret`, and that the SAS service accepts tokens for `authenticationUrl`.',
+  },
   IDX_CHARSET_INVALID: {
     summary: 'A row or line holds bytes that are not valid in the character set the reader was given.',
     transience: 'permanent',

@@ -24,6 +24,7 @@ const GENERATED_DOC = join('docs', 'errors.md');
  * `IDX_SECRET_NAME` and `IDX_SECRET_GIGYA_SECRET` examples of it in the docs).
  */
 const ENVIRONMENT_VARIABLES = new Set([
+  'IDX_AZURE_BLOB_ENDPOINT',
   'IDX_BENCH_ALSO_AT',
   'IDX_BENCH_EVALUATE_RECORDS',
   'IDX_BENCH_EXTRACT_ACCOUNTS',
