@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import { type BlockBlobClient, type ContainerClient, RestError } from '@azure/storage-blob';
 import { IdxError } from '../core/errors.ts';
 import { checkRelativeName } from './remote-path.ts';
-import { prefixFolder } from './s3.ts';
+import { listPrefix, prefixFolder } from './s3.ts';
 import { type FileSource, NETWORK_ERROR_CODES, type RemoteFile } from './transfer.ts';
 
 /** The HTTP status of an Azure failure, when it has one. */
@@ -85,17 +85,9 @@ export class AzureBlobFileSource implements FileSource {
   }
 
   async list(): Promise<RemoteFile[]> {
-    const { files, folders } = await this.#list(this.#prefix);
     // `blobPrefix: "in"` with a virtual folder "in/" and no blob "in…" means the folder.
-    if (
-      files.length === 0 &&
-      this.#prefix !== '' &&
-      !this.#prefix.endsWith('/') &&
-      folders.includes(`${this.#prefix}/`)
-    ) {
-      this.#prefix = `${this.#prefix}/`;
-      return (await this.#list(this.#prefix)).files;
-    }
+    const { files, prefix } = await listPrefix(this.#prefix, (p) => this.#list(p));
+    this.#prefix = prefix;
     return files;
   }
 
