@@ -4,6 +4,7 @@ import { fieldRename } from '../../lib/scripts/field.rename.ts';
 import { fileCompressGzip } from '../../lib/scripts/file.compress.gzip.ts';
 import { fileFormatDsv } from '../../lib/scripts/file.format.dsv.ts';
 import { fileParseDsv } from '../../lib/scripts/file.parse.dsv.ts';
+import { fileParseJson } from '../../lib/scripts/file.parse.json.ts';
 import { fileUncompressGzip } from '../../lib/scripts/file.uncompress.gzip.ts';
 import { recordEvaluate } from '../../lib/scripts/record.evaluate.ts';
 import { vmRecordEvaluate } from './vm-record-evaluate.ts';
@@ -15,6 +16,7 @@ export const benchDefinitions = [
   fileCompressGzip,
   fileFormatDsv,
   fileParseDsv,
+  fileParseJson,
   fileUncompressGzip,
   recordEvaluate,
   vmRecordEvaluate,

@@ -23,6 +23,8 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { BUNDLING } from '../../lib/infra/bundling.ts';
+import { copyRe2Wasm } from '../../lib/infra/lane-worker-build.ts';
 import { RENAMES, writeAccounts } from './accounts.ts';
 import type { ChainStep } from './local-chain.ts';
 
@@ -117,11 +119,11 @@ async function bundle(dir: string): Promise<{ child: string; lane: string }> {
     target: 'node20',
     outdir: dir,
     outExtension: { '.js': '.mjs' },
-    banner: {
-      js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
-    },
+    // As the handlers are bundled: CommonJS dependencies (re2-wasm, ssh2) need `require` and `__dirname`.
+    banner: { js: BUNDLING.banner ?? '' },
     logLevel: 'warning',
   });
+  copyRe2Wasm(dir);
   return { child: join(dir, 'child.mjs'), lane: join(dir, 'lane.mjs') };
 }
 

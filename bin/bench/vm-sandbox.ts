@@ -16,19 +16,9 @@
  */
 import vm from 'node:vm';
 
-/** What became of one record. */
-export type Outcome =
-  | { readonly kind: 'record'; readonly record: Record<string, unknown> }
-  | { readonly kind: 'drop' }
-  | { readonly kind: 'reject'; readonly record: Record<string, unknown> | undefined; readonly message: string }
-  | { readonly kind: 'fail'; readonly message: string; readonly code: string };
+import type { Outcome, SandboxLog } from '../../lib/scripts/util/sandbox.ts';
 
-/** Where the script's log lines go. */
-export type SandboxLog = (
-  level: 'debug' | 'info' | 'warn' | 'error',
-  message: string,
-  json: string | undefined,
-) => void;
+export type { Outcome, SandboxLog };
 
 /** Options of {@link Sandbox}. */
 export interface SandboxOptions {

@@ -64,6 +64,8 @@ export interface DeployedTestOptions extends DeploymentNames {
   readonly dataflowId: string;
   /** @default a new {@link testJobId} */
   readonly jobId?: string;
+  /** A dry test run (`{"test": true, "dryRun": true}`): 10 records read, nothing written. */
+  readonly dryRun?: boolean;
   /** Pause between DescribeExecution calls. @default 2000 */
   readonly pollMs?: number;
   /** Give up waiting (the execution goes on). @default 30 minutes */
@@ -92,7 +94,11 @@ export async function runDeployedTest(
   const stateMachineArn = await findStateMachineArn(clients.sfn, stateMachineName(options.dataflowId, prefix));
   const jobId = options.jobId ?? testJobId();
   const started = await clients.sfn.send(
-    new StartExecutionCommand({ stateMachineArn, name: jobId, input: JSON.stringify({ test: true }) }),
+    new StartExecutionCommand({
+      stateMachineArn,
+      name: jobId,
+      input: JSON.stringify({ test: true, ...(options.dryRun ? { dryRun: true } : {}) }),
+    }),
   );
   const executionArn = started.executionArn as string;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
@@ -212,6 +218,10 @@ export const DEPLOYED_FLAGS = {
 export const TEST_DEPLOYED_FLAGS = {
   ...DEPLOYED_FLAGS,
   timeout: { type: 'string', value: 'S', description: 'deployed: stop waiting after S seconds (default 1800)' },
+  'dry-run': {
+    type: 'boolean',
+    description: 'a dry test run: nothing is written, each writer reports what it would write',
+  },
 } as const satisfies Flags;
 
 /** Flags of `idx jobs --deployed`. */
@@ -232,7 +242,7 @@ export async function testDeployedCommand(args: string[], clients?: DeployedClie
   if (!target) throw usage('idx test <dataflow file or id> --deployed [--prefix P] [--region R] [--json]');
   const dataflowId = dataflowIdOf(target);
   const c = clients ?? deployedClients(values.region);
-  process.stderr.write(`starting a test run (10 records) of ${dataflowId}\n`);
+  process.stderr.write(`starting a ${values['dry-run'] ? 'dry ' : ''}test run (10 records) of ${dataflowId}\n`);
   let last = '';
   const result = await asDeployed(() =>
     runDeployedTest(c, {
@@ -240,6 +250,7 @@ export async function testDeployedCommand(args: string[], clients?: DeployedClie
       ...(values.prefix ? { prefix: values.prefix } : {}),
       ...(values['jobs-table'] ? { jobsTable: values['jobs-table'] } : {}),
       ...(values.timeout ? { timeoutMs: Number(values.timeout) * 1000 } : {}),
+      ...(values['dry-run'] ? { dryRun: true } : {}),
       onStatus: (s) => {
         if (s !== last) process.stderr.write(`execution ${s.toLowerCase()}\n`);
         last = s;

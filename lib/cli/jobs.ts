@@ -17,7 +17,7 @@ export function printJobs(jobs: readonly JobRecord[], json: boolean): void {
     process.stdout.write(
       `${forTerminal(
         table(
-          ['job', 'dataflow', 'status', 'start', 'end', 'records', 'processed', 'attempt', 'test'],
+          ['job', 'dataflow', 'status', 'start', 'end', 'records', 'processed', 'attempt', 'test', 'dry'],
           jobs.map((j) => [
             j.id,
             j.dataflowId,
@@ -28,6 +28,7 @@ export function printJobs(jobs: readonly JobRecord[], json: boolean): void {
             j.processedRecords,
             j.attemptNumber,
             j.test ? 'yes' : '',
+            j.dryRun ? 'yes' : '',
           ]),
         ),
       )}\n`,

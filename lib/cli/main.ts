@@ -121,10 +121,14 @@ export const COMMANDS: Record<string, CommandHelp & { readonly brief: string; re
   test: {
     brief: 'a test run (10 records), locally or deployed',
     run: (args) => (args.includes('--deployed') ? testDeployedCommand(args) : runCommand([...args, '--test'])),
-    usage: ['test <file|id> [options]', 'test <file|id> --deployed [--prefix P] [--region R] [--timeout S] [--json]'],
+    usage: [
+      'test <file|id> [options]',
+      'test <file|id> --deployed [--dry-run] [--prefix P] [--region R] [--timeout S] [--json]',
+    ],
     summary:
       'A test run (10 records; the watermark stays), locally, or with --deployed of the deployed state machine ' +
-      '(the same as starting an execution with {"test": true}).',
+      '(the same as starting an execution with {"test": true}). With --dry-run nothing is written anywhere and ' +
+      'each writer reports what it would have written ({"test": true, "dryRun": true}).',
     flags: { ...LOCAL_TEST_FLAGS, ...TEST_DEPLOYED_FLAGS },
   },
 };

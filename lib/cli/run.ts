@@ -146,7 +146,14 @@ export function finishedLine(result: StepResult): string {
     `${(c.durationMs / 1000).toFixed(1)} s`,
     c.invocations > 1 ? `${c.invocations} invocations` : '',
   ].filter(Boolean);
-  const files = result.files?.length ? `: ${result.files.map((f) => `${f.name} (${bytes(f.size)})`).join(', ')}` : '';
+  const would = result.wouldWrite;
+  const files = result.files?.length
+    ? `: ${result.files.map((f) => `${f.name} (${bytes(f.size)})`).join(', ')}`
+    : would?.files.length
+      ? `, would write ${would.files.map((f) => `${f.target} (${bytes(f.size)})`).join(', ')}`
+      : would
+        ? `, would write ${would.records} record(s) in ${would.calls} call(s)`
+        : '';
   return `✓ ${result.stepId}: ${parts.join(', ')}${files}${result.done ? '' : ' (continues)'}`;
 }
 
@@ -173,6 +180,7 @@ export function commandEnvironment(options: Pick<LocalEnvironmentOptions, 'extra
 export interface RunFlags {
   readonly limit?: string;
   readonly test?: boolean;
+  readonly 'dry-run'?: boolean;
   readonly 'full-extract'?: boolean;
   readonly 'log-level'?: string;
   readonly schedule?: string;
@@ -236,6 +244,7 @@ export function inputFrom(flags: RunFlags, dataflow?: Pick<Dataflow, 'id' | 'sch
   return {
     ...scheduled,
     ...(flags.test ? { test: true } : {}),
+    ...(flags['dry-run'] ? { dryRun: true } : {}),
     ...(limit === undefined ? {} : { limit }),
     ...(flags['full-extract'] ? { fullExtract: true } : {}),
     ...(flags['log-level'] ? { logLevel: flags['log-level'] as ExecutionInput['logLevel'] } : {}),
@@ -246,6 +255,10 @@ export function inputFrom(flags: RunFlags, dataflow?: Pick<Dataflow, 'id' | 'sch
 export const RUN_FLAGS = {
   limit: { type: 'string', value: 'N', description: 'read at most N records from the sources; the watermark stays' },
   test: { type: 'boolean', description: 'a test run: 10 records, the watermark stays' },
+  'dry-run': {
+    type: 'boolean',
+    description: 'read and transform as usual, write nothing anywhere; each writer reports what it would write',
+  },
   'full-extract': { type: 'boolean', description: 'read everything, ignoring the delta watermark' },
   'log-level': { type: 'string', value: 'L', description: 'trace detail: error, info (default) or debug' },
   schedule: {
@@ -385,7 +398,7 @@ export async function startCommand(args: string[]): Promise<number> {
       values.stats === true,
       invocationBudget(values),
     );
-    if (!values.json && result.status === 'succeeded') {
+    if (!values.json && result.status === 'succeeded' && input.dryRun !== true) {
       const uploads = Object.values(result.job?.steps ?? {})
         .filter((s) => s.type === 'datasource.write.sftp')
         .flatMap((s) => s.files ?? []);

@@ -30,7 +30,12 @@ const BASIS: Record<DeltaBasis, string> = {
  * never started (it has no window).
  */
 export function deltaLine(job: JobRecord): string | undefined {
-  const test = job.test ? '; a test run never moves the watermark' : '';
+  const test =
+    job.dryRun === true
+      ? '; a dry run never moves the watermark'
+      : job.test
+        ? '; a test run never moves the watermark'
+        : '';
   if (job.fullExtract) return `delta window: none, full extract (every record)${test}`;
   if (!job.delta) return undefined;
   const from = job.delta.from ? `changes after ${job.delta.from}` : 'every change';
@@ -68,6 +73,34 @@ export function stepSides(step: { readonly type: string } & StepCounters): { in:
   return { in: side(d?.consumes, step.recordsIn, step.filesIn, step.bytesIn), out };
 }
 
+/** Longest call sample a summary line shows. */
+const CALL_CHARS = 160;
+
+/**
+ * What each writer of a dry run would have written: per writer its records, calls and bytes, each file's target
+ * with its first rows, and the first calls with their params.
+ */
+export function wouldWriteLines(steps: readonly StepSummary[]): string[] {
+  const lines: string[] = [];
+  for (const s of steps) {
+    const w = s.wouldWrite;
+    if (!w) continue;
+    const what = w.files.length
+      ? `${w.files.length} file(s), ${bytes(w.bytes)}`
+      : `${w.records} record(s) in ${w.calls} call(s)${w.sampleCalls[0] ? ` to ${w.sampleCalls[0].method}` : ''}, ${bytes(w.bytes)}`;
+    lines.push(`would write:   ${what} [${s.stepId}]`);
+    for (const f of w.files) {
+      lines.push(`  ${f.target} (${bytes(f.size)})`);
+      for (const row of f.sample ?? []) lines.push(`    ${row}`);
+    }
+    for (const c of w.sampleCalls) {
+      const params = JSON.stringify(c.params);
+      lines.push(`  ${c.method} ${params.length > CALL_CHARS ? `${params.slice(0, CALL_CHARS)}…` : params}`);
+    }
+  }
+  return lines;
+}
+
 function when(time: string | undefined, jobId: string | undefined): string {
   return time ? `${time}${jobId ? ` (job ${jobId})` : ''}` : 'never';
 }
@@ -82,7 +115,7 @@ export function jobSummary(job: JobRecord | undefined, result: RunOutcome, state
       ? `${job.processedRecords} of ${job.totalRecords} records so far`
       : `${job.totalRecords} records read, ${job.processedRecords} processed`;
   const lines = [
-    `job ${job.id} ${job.status}${job.status === 'running' ? ', for' : ' in'} ${(ms / 1000).toFixed(1)} s — ${counts}${job.test ? ' (test run)' : ''}${job.limit !== undefined && !job.test ? ` (limit ${job.limit})` : ''}`,
+    `job ${job.id} ${job.status}${job.status === 'running' ? ', for' : ' in'} ${(ms / 1000).toFixed(1)} s — ${counts}${job.dryRun === true ? ' (dry run: nothing written)' : ''}${job.test ? ' (test run)' : ''}${job.limit !== undefined && !job.test ? ` (limit ${job.limit})` : ''}`,
   ];
   const window = deltaLine(job);
   if (window) lines.push(window);
@@ -124,6 +157,7 @@ export function jobSummary(job: JobRecord | undefined, result: RunOutcome, state
       lines.push(
         `limit:         reached at ${job.limit} records; whatever followed them was not read (not counted, not lost) [${s.stepId}]`,
       );
+    lines.push(...wouldWriteLines(steps));
     for (const s of steps)
       if (s.rejectedLocation)
         lines.push(`rejected:      ${s.recordsRejected} records at ${s.rejectedLocation} [${s.stepId}]`);

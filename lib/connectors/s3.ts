@@ -64,6 +64,23 @@ export function prefixFolder(prefix: string): string {
 }
 
 /**
+ * Lists what a prefix selects. A prefix without a trailing slash that selects no file but names a folder (`in`
+ * with a folder `in/`) means that folder, as a user who wrote a folder name expects: the listing and the prefix to
+ * keep using are then the folder's.
+ */
+export async function listPrefix(
+  prefix: string,
+  list: (prefix: string) => Promise<{ files: RemoteFile[]; folders: string[] }>,
+): Promise<{ files: RemoteFile[]; prefix: string }> {
+  const { files, folders } = await list(prefix);
+  if (files.length === 0 && prefix !== '' && !prefix.endsWith('/') && folders.includes(`${prefix}/`)) {
+    const folder = `${prefix}/`;
+    return { files: (await list(folder)).files, prefix: folder };
+  }
+  return { files, prefix };
+}
+
+/**
  * The key folder of a writer (and of `moveToPath`): a folder path with a trailing `/`, or `''` for the bucket
  * root. `.`/`..` segments are refused.
  */
@@ -98,17 +115,9 @@ export class S3FileSource implements FileSource {
   }
 
   async list(): Promise<RemoteFile[]> {
-    const { files, folders } = await this.#list(this.#prefix);
     // `objectKeyPrefix: "in"` with a folder "in/" and no key "in…" means the folder.
-    if (
-      files.length === 0 &&
-      this.#prefix !== '' &&
-      !this.#prefix.endsWith('/') &&
-      folders.includes(`${this.#prefix}/`)
-    ) {
-      this.#prefix = `${this.#prefix}/`;
-      return (await this.#list(this.#prefix)).files;
-    }
+    const { files, prefix } = await listPrefix(this.#prefix, (p) => this.#list(p));
+    this.#prefix = prefix;
     return files;
   }
 

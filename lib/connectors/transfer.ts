@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { type Readable, Transform, type Writable } from 'node:stream';
 import { IdxError, type IdxErrorCode } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
+import { LinearRegex } from '../core/regex.ts';
 import { parentOf } from './remote-path.ts';
 import { withRetry } from './retry.ts';
 
@@ -127,9 +128,12 @@ export interface TransferOptions {
   readonly signal?: AbortSignal;
 }
 
-/** Compiles a `fileNameRegex` as a full match, as IdentitySync's (Java) regexes are. */
-export function fileNameMatcher(regex: string): RegExp {
-  return new RegExp(`^(?:${regex})$`);
+/**
+ * Compiles a `fileNameRegex` as a full match, as IdentitySync's (Java) regexes are, in the linear-time engine: a
+ * file name on a server is input, and must not be able to stall the listing with a backtracking pattern.
+ */
+export function fileNameMatcher(regex: string): LinearRegex {
+  return new LinearRegex(`^(?:${regex})$`);
 }
 
 /** Orders files by time (then name) or by name, ascending or descending. */

@@ -25,6 +25,11 @@ export const ENV = {
     name: 'IDX_GIGYA_ENDPOINT',
     meaning: 'local mode: a Gigya base URL to call instead of starting the emulator',
   },
+  azureBlobEndpoint: {
+    name: 'IDX_AZURE_BLOB_ENDPOINT',
+    meaning:
+      'local mode: an Azure Blob endpoint (path-style, e.g. http://127.0.0.1:10000) to use instead of starting Azurite',
+  },
   stageBucket: { name: 'IDX_STAGE_BUCKET', meaning: 'the bucket where steps stage records and files' },
   jobsTable: { name: 'IDX_JOBS_TABLE', meaning: 'deployed: the job status table' },
   stateTable: { name: 'IDX_STATE_TABLE', meaning: 'deployed: the dataflow state table (watermark, run lock, marks)' },

@@ -40,6 +40,40 @@ export const ERROR_CODES = {
     action:
       'A script broke the counting contract (it neither emitted, rejected nor dropped some record). Report it with the step type and the counters in the message.',
   },
+  IDX_AZURE_AUTH: {
+    summary: 'Azure Blob storage refused the account key or SAS (HTTP 401/403), or accountKey is not a key.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Check `accountName` and the secret behind `accountKey` (the base64 key of that storage account).',
+  },
+  IDX_AZURE_IO: {
+    summary: 'An Azure Blob storage request failed.',
+    transience: 'either',
+    seen: ['step'],
+    action:
+      'Throttling, 5xx and dropped connections are retried; for others, read the Azure error code in the message (e.g. ContainerNotFound).',
+  },
+  IDX_AZURE_SAS: {
+    summary: 'The token endpoint or the SAS service of `datasource.write.azure.sas` gave no usable answer.',
+    transience: 'either',
+    seen: ['step'],
+    action:
+      'Check `loginUrl`, `authenticationUrl` and `blobUri`; the SAS service must answer a GET of <authenticationUrl><blobUri><file name> with a SAS URL (text or JSON). 429 and 5xx are retried.',
+  },
+  IDX_AZURE_SAS_AUTH: {
+    summary: 'The token endpoint refused the client credentials, or the SAS service refused the token.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Check `clientId` and the secret behind `clientSecret`, and that the SAS service accepts tokens for `authenticationUrl`.',
+  },
+  IDX_CHARSET_INVALID: {
+    summary: 'A row or line holds bytes that are not valid in the character set the reader was given.',
+    transience: 'permanent',
+    seen: ['record', 'step'],
+    action:
+      'Check the step’s `fileCharset` against the file (the rejected record shows the bytes as U+FFFD in `_raw`); to keep such rows with U+FFFD in place of the bytes, set `invalidCharacters: "replace"` (the trace then counts them). In a header row it fails the step.',
+  },
   IDX_CHARSET_UNKNOWN: {
     summary: 'A file is to be decoded with a character set that is not supported.',
     transience: 'permanent',
@@ -201,6 +235,19 @@ export const ERROR_CODES = {
     seen: ['record'],
     action: 'Fix the row in the source file, or check the column separator and quote character the step is given.',
   },
+  IDX_DSV_HEADER_DUPLICATE: {
+    summary: 'The header row of a delimited file names a column more than once.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Fix the header at the source, or set the step’s `duplicateHeaders` to "rename" (email, email_2), "first" or "last" to say which column a repeated name stands for.',
+  },
+  IDX_DSV_HEADER_TOO_WIDE: {
+    summary: 'The header row of a delimited file has more than 16,384 columns.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Check that the file is the delimited text expected, and its column separator and line breaks.',
+  },
   IDX_DSV_QUOTE: {
     summary: 'A delimited row has a quoted value that is never closed, or text after a closing quote.',
     transience: 'permanent',
@@ -208,10 +255,11 @@ export const ERROR_CODES = {
     action: 'Fix the quoting in the source file (the rejected record keeps the raw row in `_raw`).',
   },
   IDX_DSV_ROW_TOO_LONG: {
-    summary: 'A delimited file has a line longer than the parser accepts.',
+    summary: 'A row of a delimited file is longer than the step’s `maxLineLength` (64 Mi characters by default).',
     transience: 'permanent',
-    seen: ['step'],
-    action: 'Check that the file is the delimited text expected and that its line breaks are not missing.',
+    seen: ['record', 'step'],
+    action:
+      'The row went to the error path with its first 10,000 characters and the file was read on; check that the file’s line breaks are not missing, or raise `maxLineLength`. A header row that long fails the step.',
   },
   IDX_EDGE_DUPLICATE: {
     summary: 'A step lists the same step twice in `next` or `error`, which would send it every record twice.',
@@ -463,11 +511,24 @@ export const ERROR_CODES = {
     action:
       'Fix the file at the source; for an array wrapped in an object, set `wrapField` to the property that holds it.',
   },
+  IDX_JSON_DEPTH: {
+    summary: 'A JSON record is nested deeper than the step’s `maxDepth` (1,000 by default).',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Check the source of the record; raise `maxDepth` if such nesting is expected.',
+  },
   IDX_JSON_LINE: {
     summary: 'A line of a JSON Lines file is not valid JSON.',
     transience: 'permanent',
     seen: ['record'],
     action: 'Fix the line in the source file (its line number is in `_errorDetails.line`).',
+  },
+  IDX_JSON_NUMBER: {
+    summary:
+      'A JSON number cannot be represented exactly as a double (more digits than 2^53 holds, or beyond its range) and the step’s `exactNumbers` is "reject".',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Set `exactNumbers: "string"` to keep such numbers exactly, as text, or fix the source.',
   },
   IDX_JSON_NOT_OBJECT: {
     summary: 'A JSON value that should become a record is not an object.',
@@ -481,6 +542,14 @@ export const ERROR_CODES = {
     transience: 'permanent',
     seen: ['validation'],
     action: 'Fix the JSON syntax at the position the message gives.',
+  },
+  IDX_JSON_TOO_LONG: {
+    summary:
+      'A JSON Lines line or array element is longer than the step’s `maxLineLength` (64 Mi characters by default).',
+    transience: 'permanent',
+    seen: ['record'],
+    action:
+      'The line went to the error path with its first 10,000 characters and the file was read on; check the source, or raise `maxLineLength`.',
   },
   IDX_JSON_VALUE: {
     summary: 'An element of a JSON array cannot be read as a record.',
@@ -621,6 +690,14 @@ export const ERROR_CODES = {
     transience: 'permanent',
     seen: ['validation'],
     action: 'Fix the expression (JavaScript syntax; backslashes are doubled inside JSON strings).',
+  },
+  IDX_REGEX_UNSUPPORTED: {
+    summary:
+      'A regular expression param uses a construct the linear-time engine (RE2) cannot run: a backreference, a lookahead or lookbehind, an atomic group or a possessive quantifier.',
+    transience: 'permanent',
+    seen: ['validation'],
+    action:
+      'Rewrite the expression without the construct named in the message (e.g. match more and cut with a second rule); patterns run in linear time so that no file name or value can stall a job.',
   },
   IDX_REGISTRY_DUPLICATE: {
     summary: 'Two scripts were registered under one type.',
@@ -849,11 +926,26 @@ export const ERROR_CODES = {
     seen: ['command'],
     action: 'Run it as the usage line in the message shows (`idx help` lists the commands).',
   },
+  IDX_UNCOMPRESS_LIMIT: {
+    summary:
+      'A compressed file expands beyond the step’s `maxOutputSize`, or by more than its `maxRatio` (a compression bomb).',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Check the archive’s source; if the size is expected, raise `maxOutputSize` or `maxRatio`. Nothing from the file was passed on.',
+  },
   IDX_ZIP_CORRUPT: {
     summary: 'A zip file, or an entry in it, cannot be extracted.',
     transience: 'permanent',
     seen: ['step'],
     action: 'Check that the source delivers complete zip files (a truncated upload fails the same way).',
+  },
+  IDX_ZIP_CRC: {
+    summary: 'A zip entry’s content does not match its CRC-32: the archive is corrupt.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Get the archive again from its source (`unzip -t` shows the same error); nothing from the entry was passed on.',
   },
   IDX_ZIP_FAILED: {
     summary: 'Writing a zip file failed.',

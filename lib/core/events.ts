@@ -14,6 +14,11 @@ export interface ExecutionInput {
   readonly logLevel?: 'error' | 'info' | 'debug';
   /** A test run: 10 records, never moves the watermark. */
   readonly test?: boolean;
+  /**
+   * A dry run: every reader and transform runs, no writer writes anything anywhere; each writer reports what it
+   * would have done instead (see WouldWrite). Never moves the watermark, never counts as a successful run.
+   */
+  readonly dryRun?: boolean;
   readonly attempt?: number;
   /**
    * Most attempts of a job that fails on a transient cause, the first included (1: never run again); overrides

@@ -63,6 +63,8 @@ export interface StepCounters {
   recordsDelivered?: number;
   /** What a file writer (`delivers: 'files'`) reported its target holds, in bytes; absent for other steps. */
   bytesDelivered?: number;
+  /** Invalid byte sequences a reader replaced with U+FFFD (its params asked it to); absent when there were none. */
+  charactersReplaced?: number;
   /** Pages a reader read so far, over all invocations (as it reported them: see StepOutput.progress). */
   pages?: number;
   /** Records a reader's source holds for the job, where the source says (Gigya's `totalCount`). */
@@ -98,6 +100,34 @@ export interface StepResult {
    * input unread: records it did not read are in no counter, and this says why.
    */
   readonly limitReached?: true;
+  /** A writer in a dry run: what it would have written, over all its invocations so far. */
+  readonly wouldWrite?: WouldWrite;
+}
+
+/** One file a file writer would have delivered in a dry run. */
+export interface WouldWriteFile {
+  /** The logical file name it received. */
+  readonly name: string;
+  /** Where it would have gone (`sftp://user@host/folder/name`, `s3://bucket/key`). */
+  readonly target: string;
+  readonly size: number;
+  /** Its first lines (a header and a few rows; secrets masked), when it is text. */
+  readonly sample?: readonly string[];
+}
+
+/**
+ * What a writer would have done in a dry run: the records or files it received, and for record writers the calls
+ * they would have caused (a sample of them), for file writers each file's target and a sample of its rows.
+ */
+export interface WouldWrite {
+  /** Records it would have written (record writers), calls it would have made among them. */
+  readonly records: number;
+  readonly calls: number;
+  /** Bytes it would have sent: the files' sizes, or the calls' params as JSON. */
+  readonly bytes: number;
+  readonly files: readonly WouldWriteFile[];
+  /** The first calls, with their params (secrets masked). */
+  readonly sampleCalls: readonly { readonly method: string; readonly params: Record<string, unknown> }[];
 }
 
 /** A file a reader selected but did not read. */
@@ -148,7 +178,7 @@ export function addCounters(a: StepCounters, b: StepCounters): StepCounters {
   const out = zeroCounters();
   for (const k of Object.keys(out) as (keyof StepCounters)[]) out[k] = (a[k] ?? 0) + (b[k] ?? 0);
   // What a writer delivered is present only for writers; it adds up over invocations like the rest.
-  for (const k of ['recordsDelivered', 'bytesDelivered'] as const)
+  for (const k of ['recordsDelivered', 'bytesDelivered', 'charactersReplaced'] as const)
     if (a[k] !== undefined || b[k] !== undefined) out[k] = (a[k] ?? 0) + (b[k] ?? 0);
   // A reader reports where it stands over all its invocations: the latest report holds, it does not add up.
   for (const k of ['pages', 'expected'] as const) {

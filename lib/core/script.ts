@@ -75,6 +75,12 @@ export interface StepOutput {
    */
   deliveredRecords(count: number): void;
   /**
+   * A reader reports `count` byte sequences that were not valid in their charset and that it kept as U+FFFD
+   * because its params say so; they add up to the step's `charactersReplaced`. Optional: outputs that keep no
+   * counters ignore it.
+   */
+  replacedCharacters?(count: number): void;
+  /**
    * How many more records a source may hand on, emitted or rejected (the job's limit, 10 for test runs); Infinity
    * when unlimited or for a step that is not a source (see {@link entersRecords}). A reader or parser that sees 0
    * stops reading: what it emits beyond is discarded by the engine, but reading on would read what no one needs.
@@ -106,6 +112,11 @@ export interface JobContext {
   /** ISO-8601 UTC; `${now}` renders this instant so every step of a job agrees. */
   readonly startTime: string;
   readonly test: boolean;
+  /**
+   * A dry run: the engine runs every writer (`delivers`) as a report of what it would write (see
+   * {@link DryRunSupport}), and nothing that changes a target or the dataflow's state happens.
+   */
+  readonly dryRun?: boolean;
   /** Maximum records each source hands on (10 for test runs): see {@link entersRecords}. */
   readonly limit?: number;
   readonly fullExtract: boolean;
@@ -218,6 +229,12 @@ export interface ScriptDefinition<S extends ParamsSchema = ParamsSchema> {
    * and the job fails when that is less than what the step received (`IDX_DELIVERY_SHORTFALL`).
    */
   readonly delivers?: 'files' | 'records';
+  /**
+   * What the script would do at its target, for dry runs: the engine then runs, instead of the script, a report
+   * of the files or records it receives, naming each file's target or each record's call from these descriptions
+   * (pure functions of the params and the input: nothing is connected to, nothing written).
+   */
+  readonly dryRun?: DryRunSupport<ParamsOf<S>>;
   /** The script defers work until the job succeeded (`read` returns `deferred`, `afterJob` does it). */
   readonly defers?: boolean;
   /**
@@ -256,6 +273,26 @@ export interface ScriptDefinition<S extends ParamsSchema = ParamsSchema> {
    * but the secrets its params name and what the engine's services reach for every step.
    */
   readonly reaches?: ScriptReaches<ParamsOf<S>>;
+}
+
+/** A call a record writer would make for one record in a dry run: the method and its params. */
+export interface WouldCall {
+  /** The API method (`accounts.setAccountInfo`, `ds.store`) or store operation (`uidmap.put`). */
+  readonly method: string;
+  readonly params: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * How a writer describes its side effects for a dry run. Only descriptions: the script's `create` is not called.
+ */
+export interface DryRunSupport<P> {
+  /** A file writer: where a file of this logical name would be delivered, as `delivered` would name it. */
+  readonly target?: (params: P, fileName: string, ctx: ScriptContext) => string;
+  /**
+   * A record writer: the call one record would cause; `undefined` when the record would pass on without a call
+   * (a UID-map entry without a key); a {@link RecordError} when the script would reject it without calling.
+   */
+  readonly call?: (params: P, record: DataRecord) => WouldCall | RecordError | undefined;
 }
 
 /** The delimiter-separated dialect of a file a parser can have cut into chunks (see lib/engine/lanes/split.ts). */

@@ -25,6 +25,10 @@ export interface RuntimeConfig {
     readonly gigya?: string;
     /** Default SFTP server for steps whose `host` is empty (the embedded SFTP server). */
     readonly sftp?: SftpAddress;
+    /** Blob service base URL with path-style accounts (`<url>/<account>`), replacing `https://<account>.blob.core.windows.net` (Azurite). */
+    readonly azureBlob?: string;
+    /** Base URL of the local OAuth token and SAS service that `datasource.write.azure.sas` uses when its URLs are empty. */
+    readonly azureSas?: string;
   };
   /** Credentials for the local stand-ins; absent when deployed (the execution role is used). */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };

@@ -15,6 +15,7 @@ import type {
 } from '../core/script.ts';
 import type { Services } from '../core/services.ts';
 import { ScriptDriver, StepClock } from './drive.ts';
+import { dryRunDefinition } from './dry-run.ts';
 import { FileForward } from './forward.ts';
 import { EngineOutput, type FileSink, type RecordSink } from './output.ts';
 
@@ -118,7 +119,8 @@ async function buildLink(
   options: ChainOptions,
   clock: StepClock,
 ): Promise<ChainLink> {
-  const { definition } = step;
+  // A dry run starts a writer's stand-in in its place: same input, same output, nothing written.
+  const definition = options.job.dryRun === true ? dryRunDefinition(step.definition) : step.definition;
   const params = options.resolve ? await options.resolve(step) : step.params;
   const forward =
     definition.produces === 'files' && next?.driver.definition.consumes === 'files'

@@ -185,8 +185,8 @@ export async function finalizeExecution(
 }
 
 /** The email subject: at most 100 printable ASCII characters, as SNS requires. */
-export function notificationSubject(dataflowName: string, job: Pick<JobRecord, 'status' | 'test'>): string {
-  const text = `identity-sync: ${dataflowName} ${job.test ? 'test run ' : ''}${job.status}`;
+export function notificationSubject(dataflowName: string, job: Pick<JobRecord, 'status' | 'test' | 'dryRun'>): string {
+  const text = `identity-sync: ${dataflowName} ${job.dryRun === true ? 'dry run ' : ''}${job.test ? 'test run ' : ''}${job.status}`;
   // SNS takes printable ASCII only in subjects.
   const ascii = text.replace(/[^\x20-\x7E]/g, '?');
   return ascii.length <= 100 ? ascii : `${ascii.slice(0, 97)}...`;
@@ -199,7 +199,7 @@ export function notificationMessage(notice: ExecutionStatusNotice, job: JobRecor
   const error = job.error as { code?: unknown; name?: unknown; message?: unknown; stepId?: unknown } | undefined;
   const lines = [
     `Dataflow: ${notice.dataflowName} (${notice.dataflowId})`,
-    `Job: ${job.id}${job.test ? ' (test run)' : ''}`,
+    `Job: ${job.id}${job.dryRun === true ? ' (dry run: nothing written)' : ''}${job.test ? ' (test run)' : ''}`,
     `Schedule: ${job.schedulingId ?? 'none (started by hand)'}`,
     `Status: ${job.status} (execution ${notice.detail.status})`,
     `Attempt: ${job.attemptNumber}`,

@@ -44,7 +44,7 @@ export function parseInput(input: unknown): ExecutionInput {
   if (input === null || input === undefined) return {};
   if (typeof input !== 'object' || Array.isArray(input)) {
     throw new IdxError('IDX_INPUT', 'the execution input must be a JSON object', {
-      expected: '{"test"?, "limit"?, "fullExtract"?, "logLevel"?, "scheduleId"?, "maxAttempts"?}',
+      expected: '{"test"?, "dryRun"?, "limit"?, "fullExtract"?, "logLevel"?, "scheduleId"?, "maxAttempts"?}',
       received: showValue(input),
     });
   }
@@ -56,6 +56,7 @@ export function parseInput(input: unknown): ExecutionInput {
       received: showValue(i[field]),
     });
   if (i.test !== undefined && typeof i.test !== 'boolean') throw bad('test', 'true or false');
+  if (i.dryRun !== undefined && typeof i.dryRun !== 'boolean') throw bad('dryRun', 'true or false');
   if (i.fullExtract !== undefined && typeof i.fullExtract !== 'boolean') throw bad('fullExtract', 'true or false');
   if (i.limit !== undefined && i.limit !== null && (!Number.isInteger(i.limit) || (i.limit as number) < 1)) {
     throw bad('limit', 'a positive integer or null');
@@ -160,27 +161,32 @@ export async function endAbandonedJob(jobs: JobStore, jobId: string, why: string
   });
 }
 
-/** Starts a job: takes the run lock, computes the delta window, writes the running job record. */
+/**
+ * Starts a job: takes the run lock, computes the delta window, writes the running job record. A dry run takes no
+ * lock: it changes nothing a real run of the dataflow depends on, so it neither waits for one nor keeps one waiting.
+ */
 export async function startJob(event: StartEvent, services: Services, echo = true): Promise<JobContext> {
   const input = parseInput(event.input);
   const jobId = event.execution.Name ?? randomUUID();
   const start = event.execution.StartTime ? new Date(event.execution.StartTime) : new Date();
   const startTime = start.toISOString();
   const test = input.test === true;
+  const dryRun = input.dryRun === true;
   const limit = test ? TEST_RUN_LIMIT : (input.limit ?? undefined);
   const fullExtract = input.fullExtract === true;
   const logLevel: LogLevel = input.logLevel ?? 'info';
   const state = new DataflowStateStore(services.dynamo, services.config.tables.state);
-  await takeRunLock(
-    state,
-    new JobStore(services.dynamo, services.config.tables.jobs, services.secrets.redactor),
-    event.dataflow.id,
-    jobId,
-    {
-      ttlMs: services.config.lockTtlMs,
-      holder: lockHolder(event.execution),
-    },
-  );
+  if (!dryRun)
+    await takeRunLock(
+      state,
+      new JobStore(services.dynamo, services.config.tables.jobs, services.secrets.redactor),
+      event.dataflow.id,
+      jobId,
+      {
+        ttlMs: services.config.lockTtlMs,
+        holder: lockHolder(event.execution),
+      },
+    );
   try {
     const current = await state.get(event.dataflow.id);
     // A manual run names no schedule; it must not take the period of a schedule that has no id either.
@@ -205,6 +211,7 @@ export async function startJob(event: StartEvent, services: Services, echo = tru
       ...(input.scheduleId === undefined ? {} : { scheduleId: input.scheduleId }),
       startTime,
       test,
+      ...(dryRun ? { dryRun } : {}),
       ...(limit === undefined ? {} : { limit }),
       fullExtract,
       logLevel,
@@ -214,7 +221,7 @@ export async function startJob(event: StartEvent, services: Services, echo = tru
     };
     const log = new TraceLogger({ jobId, level: logLevel, redactor: services.secrets.redactor, echo });
     log.info(
-      `job started${test ? ' (test run, 10 records)' : ''}${fullExtract ? ', full extract' : `, changes after ${from} (${deltaBasis})`}${limit && !test ? `, limit ${limit}` : ''}`,
+      `job started${dryRun ? ' (dry run: nothing is written)' : ''}${test ? ' (test run, 10 records)' : ''}${fullExtract ? ', full extract' : `, changes after ${from} (${deltaBasis})`}${limit && !test ? `, limit ${limit}` : ''}`,
     );
     const now = new Date().toISOString();
     const record: JobRecord = {
@@ -232,6 +239,7 @@ export async function startJob(event: StartEvent, services: Services, echo = tru
       trace: log.trace,
       steps: {},
       test,
+      ...(dryRun ? { dryRun } : {}),
       ...(limit === undefined ? {} : { limit }),
       fullExtract,
       logLevel,
@@ -243,7 +251,7 @@ export async function startJob(event: StartEvent, services: Services, echo = tru
     await new JobStore(services.dynamo, services.config.tables.jobs, services.secrets.redactor).create(record);
     return job;
   } catch (error) {
-    await state.releaseLock(event.dataflow.id, jobId);
+    if (!dryRun) await state.releaseLock(event.dataflow.id, jobId);
     throw error;
   }
 }
@@ -304,7 +312,10 @@ export function checkDelivery(results: readonly StepResult[]): void {
   }
 }
 
-/** Completes a job: totals, watermark (non-test, non-limited runs only), unlock. */
+/**
+ * Completes a job: totals, watermark (non-test, non-limited runs only), unlock. A dry run changes nothing in the
+ * dataflow's state: no watermark, no last successful (test) run, no lock to release.
+ */
 export async function completeJob(
   event: CompleteEvent,
   services: Services,
@@ -318,7 +329,9 @@ export async function completeJob(
   const log = new TraceLogger({ jobId: job.id, level: job.logLevel, redactor: services.secrets.redactor, echo });
   const state = new DataflowStateStore(services.dynamo, services.config.tables.state);
   let watermark: string | undefined;
-  if (!job.test && job.limit === undefined) {
+  if (job.dryRun === true) {
+    log.info('watermark not moved (dry run); a dry run never counts as a successful run');
+  } else if (!job.test && job.limit === undefined) {
     watermark = new Date(new Date(job.startTime).getTime() - services.config.watermarkOverlapMs).toISOString();
     log.info(
       `watermark moves to ${watermark} (job start minus ${Math.round(services.config.watermarkOverlapMs / 1000)} s overlap)`,
@@ -327,7 +340,9 @@ export async function completeJob(
     log.info(`watermark not moved (${job.test ? 'test run' : `limited run, limit ${job.limit}`})`);
   }
   log.info(`job succeeded: ${totals.totalRecords} records read, ${totals.processedRecords} processed`);
-  if (job.test) await state.recordTestSuccess(job.dataflowId, job.id, endTime);
+  // A dry run is neither the dataflow's last successful run nor its last successful test run.
+  if (job.dryRun === true) log.debug('dry run: the dataflow state is left as it was');
+  else if (job.test) await state.recordTestSuccess(job.dataflowId, job.id, endTime);
   else await state.recordSuccess(job.dataflowId, job.id, watermark, endTime);
   await new JobStore(services.dynamo, services.config.tables.jobs, services.secrets.redactor).finish(job.id, {
     status: 'succeeded',
@@ -335,7 +350,7 @@ export async function completeJob(
     ...totals,
     trace: log.trace,
   });
-  await state.releaseLock(job.dataflowId, job.id);
+  if (job.dryRun !== true) await state.releaseLock(job.dataflowId, job.id);
   return { status: 'succeeded', ...totals };
 }
 
@@ -437,7 +452,7 @@ export async function failJob(event: FailEvent, services: Services, echo = true)
   const maxAttempts = event.input?.maxAttempts ?? event.retry?.maxAttempts ?? 1;
   const transient = isTransientFailure(error);
   const state = new DataflowStateStore(services.dynamo, services.config.tables.state);
-  if (event.retry && transient && !job.test && job.attempt < maxAttempts) {
+  if (event.retry && transient && !job.test && job.dryRun !== true && job.attempt < maxAttempts) {
     const waitSeconds = backoffSeconds(event.retry, job.attempt);
     const next: JobContext = {
       ...job,
@@ -454,14 +469,16 @@ export async function failJob(event: FailEvent, services: Services, echo = true)
   }
   const why = job.test
     ? 'test runs are not run again'
-    : !transient
-      ? 'the cause is permanent'
-      : job.attempt >= maxAttempts
-        ? `no attempts left (${maxAttempts})`
-        : 'the state machine has no retry path';
+    : job.dryRun === true
+      ? 'dry runs are not run again'
+      : !transient
+        ? 'the cause is permanent'
+        : job.attempt >= maxAttempts
+          ? `no attempts left (${maxAttempts})`
+          : 'the state machine has no retry path';
   log.error(`job failed on attempt ${job.attempt}: ${message} (not run again: ${why})`);
   await jobs.finish(job.id, { status: 'failed', endTime, error, attempt, trace: log.trace });
-  await state.releaseLock(job.dataflowId, job.id);
+  if (job.dryRun !== true) await state.releaseLock(job.dataflowId, job.id);
   return { status: 'failed', retry: false, error };
 }
 
@@ -495,6 +512,7 @@ export function unstartedJobRecord(job: {
     trace: job.trace,
     steps: {},
     test: job.input?.test === true,
+    ...(job.input?.dryRun === true ? { dryRun: true } : {}),
     fullExtract: job.input?.fullExtract === true,
     logLevel: job.input?.logLevel ?? 'info',
     ...(job.error === undefined ? {} : { error: job.error }),

@@ -179,6 +179,11 @@ export class EngineOutput implements StepOutput {
     this.#opts.counters.recordsDelivered = (this.#opts.counters.recordsDelivered ?? 0) + count;
   }
 
+  /** Adds to the invalid byte sequences a reader replaced (see StepOutput.replacedCharacters). */
+  replacedCharacters(count: number): void {
+    this.#opts.counters.charactersReplaced = (this.#opts.counters.charactersReplaced ?? 0) + count;
+  }
+
   progress(report: ReadProgress): void {
     // Counters travel in the state and the job record: only plain non-negative whole numbers go there.
     const whole = (n: number | undefined) => (n !== undefined && Number.isSafeInteger(n) && n >= 0 ? n : undefined);

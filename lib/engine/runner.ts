@@ -31,6 +31,7 @@ import type { LaneSettings, Services } from '../core/services.ts';
 import { JobStore, type StepSummary } from '../stores/jobs.ts';
 import { buildChain, createInstance, type LinkStart, type LinkWiring } from './chain.ts';
 import { type DriveInputs, feed, type ScriptDriver } from './drive.ts';
+import { mergeWouldWrite, wouldWriteOf } from './dry-run.ts';
 import type { FileForward } from './forward.ts';
 import type { LanePlan } from './lanes/plan.ts';
 import { planLanes } from './lanes/plan.ts';
@@ -751,6 +752,7 @@ async function finishMember(
     total.bytesOut = out.files.reduce((n, f) => n + f.size, 0);
   }
   const skipped = [...(m.previous?.skipped ?? []), ...m.out.skippedFiles];
+  const wouldWrite = mergeWouldWrite(m.previous?.wouldWrite, wouldWriteOf(m.driver.instance));
   const result: StepResult = {
     stepId: m.spec.id,
     type: m.spec.type,
@@ -764,6 +766,7 @@ async function finishMember(
     ...(fileList.length ? { files: fileList } : {}),
     ...(skipped.length ? { skipped } : {}),
     ...(limitReached ? { limitReached: true as const } : {}),
+    ...(wouldWrite ? { wouldWrite } : {}),
   };
   m.log.info(
     `step ${ctx.done ? 'finished' : 'paused for continuation'}: ${total.recordsIn} records in, ${total.recordsOut} out, ${total.recordsRejected} rejected, ${total.recordsDropped} dropped${
@@ -797,6 +800,7 @@ async function recordSummary(m: Member, result: StepResult, ctx: FinishContext):
     ...(result.files ? { files: result.files } : {}),
     ...(result.skipped ? { skipped: result.skipped } : {}),
     ...(result.limitReached ? { limitReached: true as const } : {}),
+    ...(result.wouldWrite ? { wouldWrite: result.wouldWrite } : {}),
     ...(result.rejected.count > 0
       ? {
           rejectedLocation: `s3://${services.config.stageBucket}/${jobPrefix(job.dataflowId, job.id)}${m.spec.key}/`,
@@ -824,7 +828,8 @@ export async function runAfterJob(
 ): Promise<{ ok: boolean; error?: string }> {
   const { job, step, result } = event;
   const deferred = result.deferred ?? [];
-  if (deferred.length === 0) return { ok: true };
+  // A dry run defers nothing (its stand-ins and readers change nothing); should a result carry work, it is not done.
+  if (deferred.length === 0 || job.dryRun === true) return { ok: true };
   const definition = registry.require(step.type);
   const log = stepLogger(job, step.id, services, options);
   const controller = new AbortController();

@@ -15,6 +15,17 @@ import {
 import { claimTarget } from './util/remote-files.ts';
 import { checkKeyPair, s3ClientFor } from './util/s3-access.ts';
 
+/** The key and `s3://` location a file of this name goes to; a name that could leave the key folder is refused. */
+function s3Target(
+  params: { readonly bucketName: string; readonly objectKeyPrefix: string },
+  name: string,
+  stepId: string,
+): { readonly key: string; readonly where: string } {
+  const folder = keyFolder(params.objectKeyPrefix, { param: 'objectKeyPrefix', stepId });
+  const key = joinRemote(folder === '' ? '.' : folder.slice(0, -1), name, { stepId, param: 'file name' });
+  return { key, where: `s3://${params.bucketName}/${key}` };
+}
+
 /** `datasource.write.amazon.s3`: puts every incoming file into a bucket folder. */
 export const datasourceWriteAmazonS3 = defineScript({
   type: 'datasource.write.amazon.s3',
@@ -76,11 +87,18 @@ export const datasourceWriteAmazonS3 = defineScript({
         },
       ]),
   },
+  dryRun: {
+    target(params, name, ctx) {
+      // A dry run fails on a lone access key as the upload would.
+      checkKeyPair(params, ctx.stepId);
+      return s3Target(params, name, ctx.stepId).where;
+    },
+  },
   create(params, ctx) {
     checkKeyPair(params, ctx.stepId);
     const client = s3ClientFor(ctx.services, params);
-    const folder = keyFolder(params.objectKeyPrefix, { param: 'objectKeyPrefix', stepId: ctx.stepId });
-    const root = folder === '' ? '.' : folder.slice(0, -1);
+    // Checked before the first file arrives, as a step's params are.
+    keyFolder(params.objectKeyPrefix, { param: 'objectKeyPrefix', stepId: ctx.stepId });
     let ordinal = 0;
     /** Runs an S3 request with the step's retries; a failure becomes a coded error naming the object. */
     const retried = <T>(action: string, where: string, work: () => Promise<T>): Promise<T> =>
@@ -99,8 +117,7 @@ export const datasourceWriteAmazonS3 = defineScript({
       });
     return {
       async file(file, out) {
-        const key = joinRemote(root, file.name, { stepId: ctx.stepId, param: 'file name' });
-        const where = `s3://${params.bucketName}/${key}`;
+        const { key, where } = s3Target(params, file.name, ctx.stepId);
         const { replace } = await claimTarget(
           ctx,
           where,

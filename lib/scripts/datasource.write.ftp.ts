@@ -1,7 +1,7 @@
 import { defineScript } from '../core/script.ts';
 import { folderWriterParams, ftpConnectionParams } from './util/file-transfer.ts';
-import { ftpFolder } from './util/ftp-folder.ts';
-import { writeFolder } from './util/remote-files.ts';
+import { ftpAccountId, ftpFolder } from './util/ftp-folder.ts';
+import { folderTarget, writeFolder } from './util/remote-files.ts';
 
 /** `datasource.write.ftp`: uploads every incoming file to an FTP(S) folder. */
 export const datasourceWriteFtp = defineScript({
@@ -15,5 +15,7 @@ export const datasourceWriteFtp = defineScript({
   produces: 'nothing',
   delivers: 'files',
   params: { ...ftpConnectionParams, ...folderWriterParams },
+  // A relative remotePath is named as written: the login folder it starts from is known only once connected.
+  dryRun: { target: (params, name, ctx) => folderTarget(ftpAccountId(params), params.remotePath, name, ctx.stepId) },
   create: (params, ctx) => writeFolder(ftpFolder(params), params, ctx),
 });

@@ -1,4 +1,4 @@
-import { type DataRecord, defineScript } from '../core/script.ts';
+import { type DataRecord, defineScript, type RecordError } from '../core/script.ts';
 import {
   GIGYA_CONNECTION_PARAMS,
   GIGYA_REACHES,
@@ -45,6 +45,21 @@ function accountParams(record: DataRecord, ignored: Set<string>): Record<string,
 }
 
 /**
+ * The setAccountInfo call of a record, or why it cannot have one. Fields that are not account fields are left
+ * out and added to `ignored`.
+ */
+function setAccountInfoOf(
+  record: DataRecord,
+  muteWebhooks: boolean,
+  ignored: Set<string>,
+): ({ readonly UID: string } & Record<string, unknown>) | RecordError {
+  const uid = record.UID;
+  if (typeof uid !== 'string' || uid === '')
+    return { message: 'the record has no UID, so no account can be updated', code: 'IDX_GIGYA_NO_UID' };
+  return { UID: uid, ...accountParams(record, ignored), ...(muteWebhooks ? { muteWebhooks: true } : {}) };
+}
+
+/**
  * `datasource.write.gigya.account`: updates existing accounts with `accounts.setAccountInfo`, one call per
  * record keyed by its `UID`.
  */
@@ -80,6 +95,12 @@ export const datasourceWriteGigyaAccount = defineScript({
     maxCallsPerSecond: { ...GIGYA_CONNECTION_PARAMS.maxCallsPerSecond, default: 50 },
   },
   reaches: GIGYA_REACHES,
+  dryRun: {
+    call(params, record) {
+      const call = setAccountInfoOf(record, params.muteWebhooks, new Set());
+      return 'UID' in call ? { method: 'accounts.setAccountInfo', params: call } : call;
+    },
+  },
   async create(params, ctx) {
     const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: params.maxConnections });
     const ignored = new Set<string>();
@@ -87,16 +108,10 @@ export const datasourceWriteGigyaAccount = defineScript({
     return {
       async records(batch, out) {
         const outcomes = await mapConcurrent(batch, params.maxConnections, async (record) => {
-          const uid = record.UID;
-          if (typeof uid !== 'string' || uid === '') {
-            return { message: 'the record has no UID, so no account can be updated', code: 'IDX_GIGYA_NO_UID' };
-          }
+          const call = setAccountInfoOf(record, params.muteWebhooks, ignored);
+          if (!('UID' in call)) return call;
           try {
-            await client.call('accounts.setAccountInfo', {
-              UID: uid,
-              ...accountParams(record, ignored),
-              ...(params.muteWebhooks ? { muteWebhooks: true } : {}),
-            });
+            await client.call('accounts.setAccountInfo', call);
             return undefined;
           } catch (error) {
             const details = recordErrorOf(error);

@@ -12,6 +12,36 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** The params that name where a record is stored. */
+interface StoreParams {
+  readonly type: string;
+  readonly oid: string;
+  readonly uidField: string;
+  readonly updateBehavior: string;
+}
+
+/** The ds.store params of a record (`oid: 'auto'` when it has no object id). */
+function storeParams(params: StoreParams, record: DataRecord): Record<string, unknown> {
+  const oid = getPath(record, params.oid);
+  const uid = getPath(record, params.uidField);
+  let data: Record<string, unknown>;
+  if (isObject(record.data)) data = record.data;
+  else {
+    data = {};
+    for (const [k, v] of Object.entries(record)) {
+      if (k === params.oid || k === params.uidField || k.startsWith('_')) continue;
+      data[k] = v;
+    }
+  }
+  return {
+    type: params.type,
+    oid: oid === undefined || oid === null || oid === '' ? 'auto' : String(oid),
+    ...(uid === undefined || uid === null || uid === '' ? {} : { UID: String(uid) }),
+    data,
+    updateBehavior: params.updateBehavior,
+  };
+}
+
 /** `datasource.write.gigya.ds`: stores each record as a Data Store object with `ds.store`. */
 export const datasourceWriteGigyaDs = defineScript({
   type: 'datasource.write.gigya.ds',
@@ -48,30 +78,14 @@ export const datasourceWriteGigyaDs = defineScript({
     maxCallsPerSecond: { ...GIGYA_CONNECTION_PARAMS.maxCallsPerSecond, default: 50 },
   },
   reaches: GIGYA_REACHES,
+  dryRun: { call: (params, record) => ({ method: 'ds.store', params: storeParams(params, record) }) },
   async create(params, ctx) {
     const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: params.maxConnections });
     const store = async (record: DataRecord) => {
-      const oid = getPath(record, params.oid);
-      const uid = getPath(record, params.uidField);
-      let data: Record<string, unknown>;
-      if (isObject(record.data)) data = record.data;
-      else {
-        data = {};
-        for (const [k, v] of Object.entries(record)) {
-          if (k === params.oid || k === params.uidField || k.startsWith('_')) continue;
-          data[k] = v;
-        }
-      }
-      const id = oid === undefined || oid === null || oid === '' ? 'auto' : String(oid);
+      const call = storeParams(params, record);
       try {
-        const r = await client.call('ds.store', {
-          type: params.type,
-          oid: id,
-          ...(uid === undefined || uid === null || uid === '' ? {} : { UID: String(uid) }),
-          data,
-          updateBehavior: params.updateBehavior,
-        });
-        if (id === 'auto' && typeof r.oid === 'string') setPath(record, params.oid, r.oid);
+        const r = await client.call('ds.store', call);
+        if (call.oid === 'auto' && typeof r.oid === 'string') setPath(record, params.oid, r.oid);
         return undefined;
       } catch (error) {
         const details = recordErrorOf(error);

@@ -9,6 +9,25 @@ import {
 } from './util/gigya-step.ts';
 import { getPath } from './util/paths.ts';
 
+/** One parameter of the call: its name and where its value comes from. */
+interface ApiParam {
+  readonly paramName: string;
+  readonly sourceField?: string | undefined;
+  readonly value?: string | undefined;
+}
+
+/** The params of a record's call: each from its record field when present there, else its constant. */
+function callParams(apiParams: readonly ApiParam[], record: DataRecord): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const p of apiParams) {
+    let v: unknown;
+    if (p.sourceField) v = getPath(record, p.sourceField);
+    if (v === undefined && p.value !== undefined && p.value !== '') v = p.value;
+    if (v !== undefined) out[p.paramName] = v;
+  }
+  return out;
+}
+
 /** `datasource.write.gigya.generic`: calls any Gigya REST method once per record. */
 export const datasourceWriteGigyaGeneric = defineScript({
   type: 'datasource.write.gigya.generic',
@@ -57,23 +76,14 @@ export const datasourceWriteGigyaGeneric = defineScript({
     maxCallsPerSecond: { ...GIGYA_CONNECTION_PARAMS.maxCallsPerSecond, default: 50 },
   },
   reaches: GIGYA_REACHES,
+  dryRun: { call: (params, record) => ({ method: params.apiMethod, params: callParams(params.apiParams, record) }) },
   async create(params, ctx) {
     const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: params.maxConnections });
-    const callParams = (record: DataRecord): Record<string, unknown> => {
-      const out: Record<string, unknown> = {};
-      for (const p of params.apiParams) {
-        let v: unknown;
-        if (p.sourceField) v = getPath(record, p.sourceField);
-        if (v === undefined && p.value !== undefined && p.value !== '') v = p.value;
-        if (v !== undefined) out[p.paramName] = v;
-      }
-      return out;
-    };
     return {
       async records(batch, out) {
         const outcomes = await mapConcurrent(batch, params.maxConnections, async (record) => {
           try {
-            const response = await client.call(params.apiMethod, callParams(record));
+            const response = await client.call(params.apiMethod, callParams(params.apiParams, record));
             return { response };
           } catch (error) {
             const failure = recordErrorOf(error);

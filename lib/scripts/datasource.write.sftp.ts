@@ -1,7 +1,7 @@
 import { defineScript } from '../core/script.ts';
 import { checkSftpParams, folderWriterParams, sftpConnectionParams } from './util/file-transfer.ts';
-import { writeFolder } from './util/remote-files.ts';
-import { sftpFolder } from './util/sftp-folder.ts';
+import { folderTarget, writeFolder } from './util/remote-files.ts';
+import { sftpAccountId, sftpFolder } from './util/sftp-folder.ts';
 
 /** `datasource.write.sftp`: uploads every incoming file to an SFTP folder. */
 export const datasourceWriteSftp = defineScript({
@@ -18,5 +18,8 @@ export const datasourceWriteSftp = defineScript({
   delivers: 'files',
   params: { ...sftpConnectionParams, ...folderWriterParams },
   check: (params) => checkSftpParams(params),
+  dryRun: {
+    target: (params, name, ctx) => folderTarget(sftpAccountId(params, ctx), params.remotePath, name, ctx.stepId),
+  },
   create: (params, ctx) => writeFolder(sftpFolder(params, ctx), params, ctx),
 });

@@ -1,7 +1,8 @@
-import { IdxError } from '../core/errors.ts';
+import { IdxError, showValue } from '../core/errors.ts';
+import { regexProblem } from '../core/regex.ts';
 import { defineScript, type ScriptCheckProblem } from '../core/script.ts';
 import { cachedValue } from './util/compiled.ts';
-import { type CompiledExpression, compileExpression, createJexl } from './util/jexl.ts';
+import { type CompiledExpression, compileExpression, createJexl, literalRegexes } from './util/jexl.ts';
 import { deletePath, getPath, hasPath, setPath } from './util/paths.ts';
 
 /** `field.evaluate`: computes fields from JEXL expressions. */
@@ -62,6 +63,19 @@ export const fieldEvaluate = defineScript({
           message: `the expression for "${f.field}" does not compile: ${(error as Error).message}`,
           expected: 'a JEXL expression',
           received: JSON.stringify(f.expression),
+        });
+        return;
+      }
+      // Patterns written in the expression are compiled now; one read from a record is checked when it is used.
+      for (const { pattern, where } of literalRegexes(jexl, f.expression)) {
+        const problem = regexProblem(pattern);
+        if (!problem) continue;
+        problems.push({
+          code: problem.code,
+          path: `fields[${i}].expression`,
+          message: `the regular expression of ${where} in the expression for "${f.field}" cannot be used: ${problem.message}`,
+          expected: 'a regular expression RE2 runs: no backreferences, lookaround or possessive quantifiers',
+          received: showValue(pattern, 200),
         });
       }
     });

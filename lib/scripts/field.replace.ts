@@ -1,3 +1,5 @@
+import { showValue } from '../core/errors.ts';
+import { LinearRegex, regexProblem } from '../core/regex.ts';
 import { defineScript, type ScriptCheckProblem } from '../core/script.ts';
 import { getPath, hasPath, setPath } from './util/paths.ts';
 
@@ -55,31 +57,19 @@ interface Rule {
 }
 
 /**
- * Compiles with the `u` flag (so `\p{L}` and astral characters work) and falls back to plain mode for patterns
- * written for Java, which allows identity escapes such as `\-` that unicode mode refuses.
+ * Compiles a rule in the linear-time engine (RE2, in unicode mode, so `\p{L}` and astral characters work and the
+ * Java identity escapes such as `\-` are accepted): no value can make a pattern backtrack for minutes.
  */
-function makeRegex(source: string): RegExp {
-  try {
-    return new RegExp(source, 'gu');
-  } catch {
-    return new RegExp(source, 'g');
-  }
-}
-
 function compile(regex: string, replacement: string): (text: string) => string {
-  const re = makeRegex(regex);
+  const re = new LinearRegex(regex);
   const plain = !/[$\\]/.test(replacement);
   return (text) =>
-    text.replace(re, (...args: unknown[]) => {
-      const match = args[0] as string;
+    re.replace(text, (match, groups) => {
       // A zero-length match is not replaced: an empty alternative such as "(||)" would otherwise put the
       // replacement between every two characters.
       if (match === '') return '';
       if (plain) return replacement;
-      const last = args[args.length - 1];
-      const named = typeof last === 'object' && last !== null ? (last as Record<string, string>) : undefined;
-      const groupCount = args.length - (named ? 4 : 3);
-      return expand(replacement, match, args.slice(1, 1 + groupCount) as (string | undefined)[], named);
+      return expand(replacement, match, groups.numbered as (string | undefined)[], groups.named);
     });
 }
 
@@ -105,7 +95,9 @@ export const fieldReplace = defineScript({
     'Every match is replaced (not only the first). Rules run in the order listed. Only text values change: ' +
     'numbers, booleans and null are left alone; with "*" the values inside nested objects and arrays are ' +
     'included. The regular expression is JavaScript syntax (the usual Java syntax works: classes, groups, ' +
-    '\\x escapes, \\p{…} with the u flag). A zero-length match is not replaced, so a stray empty alternative ' +
+    '\\x escapes, \\p{…}). Patterns run in a linear-time engine (RE2), so no value can make one backtrack for ' +
+    'long; backreferences, lookahead and lookbehind, atomic groups and possessive quantifiers are therefore ' +
+    'refused at validation with IDX_REGEX_UNSUPPORTED. A zero-length match is not replaced, so a stray empty alternative ' +
     'such as `(||)` in a published template does not insert the replacement between every two characters.',
   consumes: 'records',
   produces: 'records',
@@ -137,15 +129,14 @@ export const fieldReplace = defineScript({
   check(params) {
     const problems: ScriptCheckProblem[] = [];
     params.fields.forEach((f, i) => {
-      try {
-        makeRegex(f.regex);
-      } catch (error) {
+      const problem = regexProblem(f.regex);
+      if (problem) {
         problems.push({
-          code: 'IDX_REGEX_INVALID',
+          code: problem.code,
           path: `fields[${i}].regex`,
-          message: `the regular expression for "${f.field}" does not compile: ${(error as Error).message}`,
-          expected: 'a valid regular expression',
-          received: JSON.stringify(f.regex),
+          message: `the regular expression for "${f.field}" cannot be used: ${problem.message}`,
+          expected: 'a regular expression RE2 runs: no backreferences, lookaround or possessive quantifiers',
+          received: showValue(f.regex, 200),
         });
       }
     });

@@ -1,14 +1,65 @@
+import { IdxError } from '../core/errors.ts';
 import { type DataRecord, defineScript } from '../core/script.ts';
 import { cachedFunction } from './util/compiled.ts';
-import { checkDsvSyntax, type DsvCell, DsvParser, inferCell } from './util/dsv.ts';
+import {
+  checkDsvSyntax,
+  DEFAULT_MAX_COLUMNS,
+  DEFAULT_MAX_ROW_CHARS,
+  type DsvCell,
+  DsvParser,
+  inferCell,
+} from './util/dsv.ts';
 import {
   CHARSET_NAMES,
   decodeText,
+  INVALID_MARK,
   isKnownCharset,
   keepsLineFeeds,
   RecordLimitReached,
   unescapeControl,
 } from './util/io.ts';
+
+/**
+ * The names a header becomes under `duplicateHeaders`, or undefined when it has no repeated name. `rename` keeps
+ * the first of each name and numbers the others (`email`, `email_2`, …, skipping names the header already has);
+ * `first` and `last` give the repeated columns no name (their cells are left out), except the one kept.
+ */
+export function resolveHeader(
+  names: readonly string[],
+  mode: 'error' | 'rename' | 'first' | 'last',
+): { names: (string | undefined)[]; repeated: string[] } | undefined {
+  const seen = new Map<string, number[]>();
+  names.forEach((n, i) => {
+    const at = seen.get(n);
+    if (at) at.push(i);
+    else seen.set(n, [i]);
+  });
+  const repeated = [...seen].filter(([, at]) => at.length > 1).map(([n]) => n);
+  if (!repeated.length) return undefined;
+  const out: (string | undefined)[] = [...names];
+  if (mode === 'error') return { names: out, repeated };
+  const taken = new Set(names);
+  for (const name of repeated) {
+    const at = seen.get(name)!;
+    if (mode === 'rename') {
+      let k = 2;
+      for (const i of at.slice(1)) {
+        while (taken.has(`${name}_${k}`)) k++;
+        out[i] = `${name}_${k}`;
+        taken.add(out[i]!);
+      }
+    } else {
+      const keep = mode === 'first' ? at[0] : at[at.length - 1];
+      for (const i of at) if (i !== keep) out[i] = undefined;
+    }
+  }
+  return { names: out, repeated };
+}
+
+/** Text for the error path: a character that stood for invalid bytes is written as U+FFFD. */
+function shown(text: string): string {
+  return text.includes(INVALID_MARK) ? text.replaceAll(INVALID_MARK, '\uFFFD') : text;
+}
 
 /**
  * Compiles the record of a header into one object literal with the names written in: building a record becomes
@@ -27,6 +78,11 @@ function compileRecord(
     ['v'],
     body,
   )(v);
+}
+
+/** A bounded excerpt of raw text for an error message. */
+function showRaw(text: string): string {
+  return JSON.stringify(shown(text.slice(0, 200)));
 }
 
 /** Records emitted between two waits for the stage (backpressure), about one engine batch. */
@@ -107,6 +163,33 @@ export const fileParseDsv = defineScript({
       default: false,
       description: 'Add the source file name to every record, in the field `_fileName`.',
     },
+    maxLineLength: {
+      type: 'integer',
+      default: DEFAULT_MAX_ROW_CHARS,
+      minimum: 1,
+      description:
+        'Longest row, in characters (64 Mi by default). A longer row is not kept in memory: it goes to the error ' +
+        'path as IDX_DSV_ROW_TOO_LONG with its first 10,000 characters in `_raw`, and the file is read on from ' +
+        'the row after it (a header row that long fails the step). Time stays linear in the file size.',
+    },
+    duplicateHeaders: {
+      type: 'string',
+      enum: ['error', 'rename', 'first', 'last'],
+      default: 'error',
+      description:
+        'What a header naming one column twice (`email,email`) does: "error" fails the step with ' +
+        'IDX_DSV_HEADER_DUPLICATE, nothing read from the file; "rename" keeps the first and numbers the others ' +
+        '(`email`, `email_2`); "first" or "last" keeps that column\'s value and leaves the others out.',
+    },
+    invalidCharacters: {
+      type: 'string',
+      enum: ['reject', 'replace'],
+      default: 'reject',
+      description:
+        'What bytes that are not valid in the character set (invalid UTF-8, lone surrogates in UTF-16; every ' +
+        'byte is valid in the single-byte sets) do: "reject" sends their row to the error path as IDX_CHARSET_INVALID (in `_raw` they show as ' +
+        'U+FFFD); "replace" keeps the row with U+FFFD in their place, and a warning in the trace counts them.',
+    },
     emptyValue: {
       type: 'string',
       enum: ['emptyString', 'omit', 'null'],
@@ -161,12 +244,16 @@ export const fileParseDsv = defineScript({
     };
     const unquotedEmpty = params.emptyValue === 'omit' ? undefined : params.emptyValue === 'null' ? null : '';
     const infer = params.inferTypes;
+    const marking = params.invalidCharacters !== 'replace';
     return {
       async file(file, out) {
-        let names: string[] | undefined = params.hasHeader ? undefined : params.columns;
-        // Empty cells left out ("omit") change a record's shape, so only the other modes use the compiled record.
-        const compiled = params.emptyValue !== 'omit';
-        let make = names && compiled ? compileRecord(names, infer) : undefined;
+        let names: (string | undefined)[] | undefined = params.hasHeader ? undefined : params.columns;
+        // Empty cells left out ("omit") and columns without a name change a record's shape, so only the other
+        // cases use the compiled record.
+        let compiled = params.emptyValue !== 'omit';
+        let make = names && compiled ? compileRecord(names as string[], infer) : undefined;
+        /** Invalid bytes found so far in the file (rows are checked for their marks only once there are some). */
+        let invalid = 0;
         const fileName = params.addFilename ? file.name : undefined;
         let expectHeader = params.hasHeader;
         let emitted = 0;
@@ -177,40 +264,90 @@ export const fileParseDsv = defineScript({
         const parser = new DsvParser(
           syntax,
           {
-            row(cells: DsvCell[], line: number, start: number, end: number) {
+            row(cells: DsvCell[], line: number, start: number, end: number, columns?: number) {
               if (!expectHeader && out.remaining <= 0) {
                 stoppedAt = line;
                 throw new RecordLimitReached();
               }
-              if (expectHeader) {
-                expectHeader = false;
-                names = params.columns ?? cells.map((c) => c ?? '');
-                if (compiled) make = compileRecord(names, infer);
-                const dup = names.filter((n, i) => names!.indexOf(n) !== i);
-                if (dup.length) {
-                  ctx.log.warn(
-                    `${file.name}: repeated column names ${JSON.stringify([...new Set(dup)])}; the last one wins`,
+              if (invalid && cells.some((c) => typeof c === 'string' && c.includes(INVALID_MARK))) {
+                if (expectHeader) {
+                  throw new IdxError(
+                    'IDX_CHARSET_INVALID',
+                    `${file.name}: the header row holds bytes that are not valid ${params.fileCharset}`,
+                    {
+                      stepId: ctx.stepId,
+                      param: 'fileCharset',
+                      expected: `text in ${params.fileCharset}`,
+                      received: showRaw(parser.raw(start, end)),
+                    },
                   );
                 }
+                rejected++;
+                out.reject(
+                  { _raw: shown(parser.raw(start, end)) },
+                  {
+                    code: 'IDX_CHARSET_INVALID',
+                    message: `${file.name} line ${line}: bytes that are not valid ${params.fileCharset}`,
+                    fileName: file.name,
+                    line,
+                    expected: `text in ${params.fileCharset}`,
+                    received: 'invalid bytes (shown as U+FFFD in _raw)',
+                  },
+                );
+                return;
+              }
+              if (expectHeader) {
+                expectHeader = false;
+                if (columns !== undefined) {
+                  throw new IdxError(
+                    'IDX_DSV_HEADER_TOO_WIDE',
+                    `${file.name}: the header row has ${columns} columns, more than ${DEFAULT_MAX_COLUMNS}`,
+                    {
+                      stepId: ctx.stepId,
+                      expected: `at most ${DEFAULT_MAX_COLUMNS} columns`,
+                      received: `${columns} columns`,
+                    },
+                  );
+                }
+                const header = params.columns ?? cells.map((c) => c ?? '');
+                const resolved = resolveHeader(header, params.duplicateHeaders);
+                if (resolved && params.duplicateHeaders === 'error') {
+                  throw new IdxError(
+                    'IDX_DSV_HEADER_DUPLICATE',
+                    `${file.name}: the header names ${resolved.repeated.map((n) => JSON.stringify(n)).join(', ')} more than once`,
+                    {
+                      stepId: ctx.stepId,
+                      param: 'duplicateHeaders',
+                      expected: 'each column named once, or duplicateHeaders "rename", "first" or "last"',
+                      received: showRaw(resolved.repeated.join(', ')),
+                    },
+                  );
+                }
+                names = resolved ? resolved.names : header;
+                if (resolved && params.duplicateHeaders !== 'rename') compiled = false;
+                if (compiled) make = compileRecord(names as string[], infer);
+                parser.maxColumns = names.length;
                 return;
               }
               const cols = names!;
-              if (cells.length !== cols.length) {
+              const count = columns ?? cells.length;
+              if (count !== cols.length) {
                 rejected++;
                 const known: DataRecord = {};
                 for (let c = 0; c < Math.min(cells.length, cols.length); c++) {
-                  const name = cols[c]!;
-                  if (name !== '__proto__' && name !== '_raw' && cells[c] !== undefined) known[name] = cells[c];
+                  const name = cols[c];
+                  if (name === undefined || name === '__proto__' || name === '_raw' || cells[c] === undefined) continue;
+                  known[name] = cells[c];
                 }
                 out.reject(
-                  { ...known, _raw: parser.raw(start, end) },
+                  { ...known, _raw: shown(parser.raw(start, end)) },
                   {
                     code: 'IDX_DSV_COLUMNS',
-                    message: `${file.name} line ${line}: ${cells.length} column(s) where the header has ${cols.length}`,
+                    message: `${file.name} line ${line}: ${count} column(s) where the header has ${cols.length}`,
                     fileName: file.name,
                     line,
                     expected: `${cols.length} columns`,
-                    received: `${cells.length} columns`,
+                    received: `${count} columns`,
                   },
                 );
                 return;
@@ -224,8 +361,8 @@ export const fileParseDsv = defineScript({
               const record: DataRecord = {};
               for (let c = 0; c < cols.length; c++) {
                 const v = cells[c];
-                if (v === undefined) continue;
-                const name = cols[c]!;
+                const name = cols[c];
+                if (v === undefined || name === undefined) continue;
                 const value = infer && typeof v === 'string' && v !== '' ? inferCell(v) : v;
                 if (name === '__proto__')
                   Object.defineProperty(record, name, { value, enumerable: true, writable: true, configurable: true });
@@ -237,13 +374,20 @@ export const fileParseDsv = defineScript({
               unflushed++;
             },
             malformed(problem) {
+              if (expectHeader) {
+                // Without its header nothing in the file can be named.
+                throw new IdxError(problem.code, `${file.name}: the header row cannot be read: ${problem.message}`, {
+                  stepId: ctx.stepId,
+                  received: showRaw(problem.raw),
+                });
+              }
               if (out.remaining <= 0) {
                 stoppedAt = problem.line;
                 throw new RecordLimitReached();
               }
               rejected++;
               out.reject(
-                { _raw: problem.raw },
+                { _raw: shown(problem.raw) },
                 {
                   code: problem.code,
                   message: `${file.name} line ${problem.line}: ${problem.message}`,
@@ -253,10 +397,16 @@ export const fileParseDsv = defineScript({
               );
             },
           },
-          { unquotedEmpty, firstLine: file.firstLine ?? 1 },
+          { unquotedEmpty, firstLine: file.firstLine ?? 1, maxRowChars: params.maxLineLength },
         );
+        const decoded = decodeText(file.open(), params.fileCharset, `file ${file.name}`, {
+          invalid: marking ? 'mark' : 'replace',
+          onInvalid: (n) => {
+            invalid += n;
+          },
+        });
         try {
-          for await (const text of decodeText(file.open(), params.fileCharset, `file ${file.name}`)) {
+          for await (const text of decoded) {
             for (let at = 0; at < text.length; at += SLICE_CHARS) {
               parser.push(at === 0 && text.length <= SLICE_CHARS ? text : text.slice(at, at + SLICE_CHARS));
               if (unflushed >= FLUSH_EVERY) {
@@ -268,6 +418,12 @@ export const fileParseDsv = defineScript({
           parser.end();
         } catch (error) {
           if (!(error instanceof RecordLimitReached)) throw error;
+        }
+        if (invalid && !marking) {
+          ctx.log.warn(
+            `${file.name}: ${invalid} invalid byte sequence(s) in ${params.fileCharset} replaced with U+FFFD`,
+          );
+          out.replacedCharacters?.(invalid);
         }
         ctx.log.info(
           `${file.name}: ${emitted} record(s) read, ${rejected} row(s) rejected${stoppedAt === undefined ? '' : `; the job's record limit stopped reading at line ${stoppedAt}`}`,

@@ -1,7 +1,16 @@
 import { IdxError } from '../core/errors.ts';
-import { type DataRecord, defineScript, type StepOutput } from '../core/script.ts';
-import { decodeText, RecordLimitReached } from './util/io.ts';
+import { type DataRecord, defineScript } from '../core/script.ts';
+import { decodeText, INVALID_MARK, RecordLimitReached } from './util/io.ts';
+import { InexactNumberError, JsonDepthError, parseExact } from './util/json-exact.ts';
 import { type JsonLayout, JsonScanError, JsonValueScanner } from './util/json-scan.ts';
+
+/** The default of the `maxLineLength` param. */
+const DEFAULT_MAX_LINE = 64 * 1024 * 1024;
+
+/** Text for the error path: a character that stood for invalid bytes is written as U+FFFD. */
+function shown(text: string): string {
+  return text.includes(INVALID_MARK) ? text.replaceAll(INVALID_MARK, '\uFFFD') : text;
+}
 
 /** Records emitted between two waits for the stage (backpressure). */
 const FLUSH_EVERY = 2000;
@@ -96,18 +105,106 @@ export const fileParseJson = defineScript({
       description: 'Read the array under this top-level property instead of a top-level array.',
       examples: ['accounts'],
     },
+    maxLineLength: {
+      type: 'integer',
+      default: DEFAULT_MAX_LINE,
+      minimum: 1,
+      description:
+        'Longest JSON Lines line or array element, in characters (64 Mi by default). A longer one is not kept in ' +
+        'memory: it goes to the error path as IDX_JSON_TOO_LONG with its first 10,000 characters in `_raw`, and ' +
+        'the file is read on. Time stays linear in the file size.',
+    },
+    maxDepth: {
+      type: 'integer',
+      default: 1000,
+      minimum: 1,
+      maximum: 4000,
+      description:
+        'Deepest nesting of objects and arrays in one record. A deeper record goes to the error path as ' +
+        'IDX_JSON_DEPTH (records are written and walked recursively by later steps, which a record nested ' +
+        '100,000 deep would overflow).',
+    },
+    exactNumbers: {
+      type: 'string',
+      enum: ['string', 'reject'],
+      default: 'string',
+      description:
+        'What a number that a double cannot hold exactly becomes (`12345678901234567890`, `1e400`, ' +
+        '`1.0000000000000001`): "string" keeps it as written, as a string (`"12345678901234567890"`); "reject" ' +
+        'sends its record to the error path as IDX_JSON_NUMBER. Other numbers are numbers.',
+    },
+    invalidCharacters: {
+      type: 'string',
+      enum: ['reject', 'replace'],
+      default: 'reject',
+      description:
+        'What bytes that are not valid UTF-8 do: "reject" sends their line or element to the error path as ' +
+        'IDX_CHARSET_INVALID (in `_raw` they show as U+FFFD); "replace" keeps it with U+FFFD in their place, and ' +
+        'a warning in the trace counts them.',
+    },
   },
   create(params, ctx) {
+    const marking = params.invalidCharacters !== 'replace';
+    const exact = { maxDepth: params.maxDepth, numbers: params.exactNumbers };
     return {
       async file(file, out) {
         let emitted = 0;
         let rejected = 0;
         let unflushed = 0;
+        /** Invalid byte sequences found so far (texts are checked for their marks only once there are some). */
+        let invalid = 0;
         // Past the job's record limit the file is read no further (see RecordLimitReached).
         const room = () => {
           if (out.remaining <= 0) throw new RecordLimitReached();
         };
         let limited = false;
+        /**
+         * Parses one value's text, or rejects it with the reason (`where` and `label` name it): invalid bytes,
+         * nesting too deep, an inexact number with exactNumbers "reject", or a syntax error when `syntax` has a
+         * code for it; a syntax error without one is thrown (JSON Lines may still be pretty-printed JSON).
+         */
+        const parse = (
+          text: string,
+          where: Record<string, unknown>,
+          label: string,
+          syntax: 'IDX_JSON_LINE' | 'IDX_JSON_VALUE' | undefined,
+        ): { value: unknown } | undefined => {
+          const refuse = (
+            code: 'IDX_CHARSET_INVALID' | 'IDX_JSON_DEPTH' | 'IDX_JSON_NUMBER' | 'IDX_JSON_LINE' | 'IDX_JSON_VALUE',
+            message: string,
+          ) => {
+            room();
+            rejected++;
+            out.reject(
+              { _raw: shown(text.slice(0, MAX_RAW)) },
+              { code, message: `${file.name} ${label}: ${message}`, fileName: file.name, ...where },
+            );
+            return undefined;
+          };
+          if (invalid && text.includes(INVALID_MARK))
+            return refuse('IDX_CHARSET_INVALID', 'bytes that are not valid UTF-8');
+          try {
+            return { value: parseExact(text, exact) };
+          } catch (error) {
+            if (error instanceof JsonDepthError) return refuse('IDX_JSON_DEPTH', error.message);
+            if (error instanceof InexactNumberError) return refuse('IDX_JSON_NUMBER', error.message);
+            if (!syntax) throw error;
+            return refuse(syntax, (error as Error).message);
+          }
+        };
+        const tooLong = (head: string, where: Record<string, unknown>, label: string) => {
+          room();
+          rejected++;
+          out.reject(
+            { _raw: shown(head.slice(0, MAX_RAW)) },
+            {
+              code: 'IDX_JSON_TOO_LONG',
+              message: `${file.name} ${label}: longer than ${params.maxLineLength} characters (the step's maxLineLength)`,
+              fileName: file.name,
+              ...where,
+            },
+          );
+        };
         const take = async (value: unknown, where: Record<string, unknown>, label: string) => {
           room();
           if (!isRecord(value)) {
@@ -132,31 +229,25 @@ export const fileParseJson = defineScript({
           }
         };
         // The file is opened once (a gunzip before may stream it in): its head is kept until the layout is known.
-        const text = new ReplayableText(decodeText(file.open(), 'utf-8', file.name));
+        const text = new ReplayableText(
+          decodeText(file.open(), 'utf-8', file.name, {
+            invalid: marking ? 'mark' : 'replace',
+            onInvalid: (n) => {
+              invalid += n;
+            },
+          }),
+        );
         // Arrays and pretty-printed files: values are cut out by the scanner and parsed one by one.
         const scanned = async (layout: JsonLayout, label: string) => {
           const values: [string, number][] = [];
-          const scanner = new JsonValueScanner(layout, (text, index) => values.push([text, index]));
+          const scanner = new JsonValueScanner(layout, (text, index) => values.push([text, index]), {
+            maxValueChars: params.maxLineLength,
+            onTooLong: (head, index) => tooLong(head, { index }, `${label} ${index}`),
+          });
           const drain = async () => {
             for (const [text, index] of values) {
-              let value: unknown;
-              try {
-                value = JSON.parse(text);
-              } catch (error) {
-                room();
-                rejected++;
-                out.reject(
-                  { _raw: text.slice(0, MAX_RAW) },
-                  {
-                    code: 'IDX_JSON_VALUE',
-                    message: `${file.name} ${label} ${index}: ${(error as Error).message}`,
-                    fileName: file.name,
-                    index,
-                  },
-                );
-                continue;
-              }
-              await take(value, { index }, `${label} ${index}`);
+              const parsed = parse(text, { index }, `${label} ${index}`, 'IDX_JSON_VALUE');
+              if (parsed) await take(parsed.value, { index }, `${label} ${index}`);
             }
             values.length = 0;
           };
@@ -190,14 +281,7 @@ export const fileParseJson = defineScript({
           } else {
             const first = await text.firstChar();
             if (first === '[') await scanned({ kind: 'array' }, 'element');
-            else if (
-              first !== '' &&
-              !(await readLines(file.name, text, take, (record, error) => {
-                room();
-                rejected++;
-                out.reject(record, error);
-              }))
-            ) {
+            else if (first !== '' && !(await readLines(text, params.maxLineLength, parse, take, tooLong))) {
               await scanned({ kind: 'values' }, 'value');
             }
           }
@@ -207,6 +291,10 @@ export const fileParseJson = defineScript({
         } finally {
           await text.close();
         }
+        if (invalid && !marking) {
+          ctx.log.warn(`${file.name}: ${invalid} invalid byte sequence(s) in UTF-8 replaced with U+FFFD`);
+          out.replacedCharacters?.(invalid);
+        }
         ctx.log.info(
           `${file.name}: ${emitted} record(s) read, ${rejected} rejected${limited ? "; the job's record limit stopped reading" : ''}`,
         );
@@ -215,54 +303,99 @@ export const fileParseJson = defineScript({
   },
 });
 
+/** The first {@link MAX_RAW} characters of `parts` then `last`, without joining them all. */
+function headOf(parts: readonly string[], last: string): string {
+  let head = '';
+  for (const part of [...parts, last]) {
+    head += part.slice(0, MAX_RAW - head.length);
+    if (head.length >= MAX_RAW) break;
+  }
+  return head;
+}
+
 /**
  * Reads JSON Lines. Returns false, before anything is emitted, when the first line is not JSON on its own (the
  * file is then pretty-printed JSON, read another way, from the text kept); settles the text once a line is read.
+ * A line is gathered from its pieces once, when its end arrives (linear time); a line longer than `maxLine` is not
+ * kept but rejected, and the file read on after it.
  */
 async function readLines(
-  fileName: string,
   source: ReplayableText,
+  maxLine: number,
+  parse: (
+    text: string,
+    where: Record<string, unknown>,
+    label: string,
+    syntax: 'IDX_JSON_LINE' | undefined,
+  ) => { value: unknown } | undefined,
   take: (value: unknown, where: Record<string, unknown>, label: string) => Promise<void>,
-  reject: StepOutput['reject'],
+  tooLong: (head: string, where: Record<string, unknown>, label: string) => void,
 ): Promise<boolean> {
-  let rest = '';
+  let parts: string[] = [];
+  let length = 0;
+  /** The start of a line too long to keep, while the rest of it is skipped. */
+  let head: string | undefined;
   let line = 0;
   let seen = false;
   const one = async (text: string): Promise<boolean> => {
     line++;
     const trimmed = text.endsWith('\r') ? text.slice(0, -1) : text;
     if (trimmed.trim() === '') return true;
-    let value: unknown;
+    let parsed: { value: unknown } | undefined;
     try {
-      value = JSON.parse(trimmed);
-    } catch (error) {
-      if (!seen) return false;
-      reject(
-        { _raw: trimmed.slice(0, MAX_RAW) },
-        {
-          code: 'IDX_JSON_LINE',
-          message: `${fileName} line ${line}: ${(error as Error).message}`,
-          fileName,
-          line,
-        },
-      );
-      return true;
+      parsed = parse(trimmed, { line }, `line ${line}`, seen ? 'IDX_JSON_LINE' : undefined);
+    } catch {
+      // The first line is not JSON on its own: the file is read as pretty-printed JSON instead.
+      return false;
     }
     if (!seen) source.settle();
     seen = true;
-    await take(value, { line }, `line ${line}`);
+    if (parsed) await take(parsed.value, { line }, `line ${line}`);
     return true;
   };
+  const skipped = () => {
+    line++;
+    if (!seen) source.settle();
+    seen = true;
+    tooLong(head ?? '', { line }, `line ${line}`);
+    head = undefined;
+  };
   for await (const chunk of source.read()) {
-    const text = rest + chunk;
     let start = 0;
-    let nl = text.indexOf('\n');
+    let nl = chunk.indexOf('\n');
     while (nl !== -1) {
-      if (!(await one(text.slice(start, nl)))) return false;
+      if (head !== undefined) skipped();
+      else if (length + nl - start > maxLine) {
+        head = headOf(parts, chunk.slice(start, start + MAX_RAW));
+        skipped();
+      } else {
+        const text = parts.length ? parts.join('') + chunk.slice(start, nl) : chunk.slice(start, nl);
+        // The pieces can go while the joined line is parsed.
+        parts = [];
+        if (!(await one(text))) return false;
+      }
+      parts = [];
+      length = 0;
       start = nl + 1;
-      nl = text.indexOf('\n', start);
+      nl = chunk.indexOf('\n', start);
     }
-    rest = text.slice(start);
+    if (head !== undefined || start >= chunk.length) continue;
+    parts.push(start === 0 ? chunk : chunk.slice(start));
+    length += chunk.length - start;
+    if (length > maxLine) {
+      // Too long to keep: its start is kept for the error path, the rest is skipped up to its line break.
+      head = headOf(parts, '');
+      parts = [];
+      length = 0;
+      if (!seen) source.settle();
+    }
   }
-  return !rest || (await one(rest));
+  if (head !== undefined) {
+    skipped();
+    return true;
+  }
+  if (!parts.length) return true;
+  const last = parts.join('');
+  parts = [];
+  return one(last);
 }

@@ -6,12 +6,15 @@
 import { ScriptRegistry } from '../core/registry.ts';
 import { datasourceLookupGigyaAccount } from './datasource.lookup.gigya.account.ts';
 import { datasourceReadAmazonS3 } from './datasource.read.amazon.s3.ts';
+import { datasourceReadAzureBlob } from './datasource.read.azure.blob.ts';
 import { datasourceReadFtp } from './datasource.read.ftp.ts';
 import { datasourceReadGigyaAccount } from './datasource.read.gigya.account.ts';
 import { datasourceReadGigyaAudit } from './datasource.read.gigya.audit.ts';
 import { datasourceReadGigyaDs } from './datasource.read.gigya.ds.ts';
 import { datasourceReadSftp } from './datasource.read.sftp.ts';
 import { datasourceWriteAmazonS3 } from './datasource.write.amazon.s3.ts';
+import { datasourceWriteAzureBlob } from './datasource.write.azure.blob.ts';
+import { datasourceWriteAzureSas } from './datasource.write.azure.sas.ts';
 import { datasourceWriteFtp } from './datasource.write.ftp.ts';
 import { datasourceWriteGigyaAccount } from './datasource.write.gigya.account.ts';
 import { datasourceWriteGigyaDs } from './datasource.write.gigya.ds.ts';
@@ -37,12 +40,15 @@ export const definitions = [
   ...laneDefinitions,
   datasourceLookupGigyaAccount,
   datasourceReadAmazonS3,
+  datasourceReadAzureBlob,
   datasourceReadFtp,
   datasourceReadGigyaAccount,
   datasourceReadGigyaAudit,
   datasourceReadGigyaDs,
   datasourceReadSftp,
   datasourceWriteAmazonS3,
+  datasourceWriteAzureBlob,
+  datasourceWriteAzureSas,
   datasourceWriteFtp,
   datasourceWriteGigyaAccount,
   datasourceWriteGigyaDs,

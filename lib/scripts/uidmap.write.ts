@@ -1,6 +1,29 @@
-import { defineScript } from '../core/script.ts';
+import { type DataRecord, defineScript } from '../core/script.ts';
 import { UidMapStore } from '../stores/uidmap.ts';
 import { getPath } from './util/paths.ts';
+
+/** The params that say which fields of a record map to which UID. */
+interface MapParams {
+  readonly keyField: string;
+  readonly uidField: string;
+  readonly isCaseSensitive: boolean;
+}
+
+/** The UID-map entry of a record, or undefined when it has no key or no UID. */
+function entryOf(params: MapParams, record: DataRecord): { key: string; uid: string } | undefined {
+  const key = getPath(record, params.keyField);
+  const uid = getPath(record, params.uidField);
+  if (
+    (typeof key === 'string' || typeof key === 'number') &&
+    String(key).trim() !== '' &&
+    typeof uid === 'string' &&
+    uid !== ''
+  ) {
+    const k = String(key).trim();
+    return { key: params.isCaseSensitive ? k : k.toLowerCase(), uid };
+  }
+  return undefined;
+}
 
 /** `uidmap.write`: remembers key → UID for every passing record. */
 export const uidmapWrite = defineScript({
@@ -34,6 +57,12 @@ export const uidmapWrite = defineScript({
         'Compare keys as written; when false (the default), keys are stored lower-cased so emails match in any case.',
     },
   },
+  dryRun: {
+    call(params, record) {
+      const entry = entryOf(params, record);
+      return entry && { method: 'uidmap.put', params: { namespace: params.namespace, key: entry.key, UID: entry.uid } };
+    },
+  },
   create(params, ctx) {
     const store = new UidMapStore(ctx.services.dynamo, ctx.services.config.tables.uidMap);
     let missing = 0;
@@ -41,17 +70,9 @@ export const uidmapWrite = defineScript({
       async records(batch, out) {
         const entries: { key: string; uid: string }[] = [];
         for (const record of batch) {
-          const key = getPath(record, params.keyField);
-          const uid = getPath(record, params.uidField);
-          if (
-            (typeof key === 'string' || typeof key === 'number') &&
-            String(key).trim() !== '' &&
-            typeof uid === 'string' &&
-            uid !== ''
-          ) {
-            const k = String(key).trim();
-            entries.push({ key: params.isCaseSensitive ? k : k.toLowerCase(), uid });
-          } else missing++;
+          const entry = entryOf(params, record);
+          if (entry) entries.push(entry);
+          else missing++;
         }
         // Store before passing records on: a record downstream always has its mapping.
         await store.put(params.namespace, entries);

@@ -10,7 +10,7 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { SkippedFile, StepCounters } from '../core/refs.ts';
+import type { SkippedFile, StepCounters, WouldWrite } from '../core/refs.ts';
 import { type Redactor, redactValues } from '../core/secrets.ts';
 
 /**
@@ -37,6 +37,8 @@ export interface StepSummary extends StepCounters {
   readonly limitReached?: true;
   /** The counters are a running step's so far (see JobStore.recordProgress); absent once it finished. */
   readonly running?: boolean;
+  /** A writer in a dry run: what it would have written instead. */
+  readonly wouldWrite?: WouldWrite;
   readonly updateTime: string;
 }
 
@@ -69,6 +71,8 @@ export interface JobRecord {
   trace: string[];
   steps: Record<string, StepSummary>;
   readonly test: boolean;
+  /** A dry run: no writer wrote anything; each writer's step says what it would have written (`wouldWrite`). */
+  readonly dryRun?: boolean;
   readonly limit?: number;
   readonly fullExtract: boolean;
   readonly logLevel: string;

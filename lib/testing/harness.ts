@@ -9,7 +9,7 @@ import { Readable, Writable } from 'node:stream';
 import { IdxError } from '../core/errors.ts';
 import type { ParamsSchema } from '../core/params.ts';
 import { checkObject, type ParamProblem } from '../core/params.ts';
-import { addCounters, type SkippedFile, type StepCounters } from '../core/refs.ts';
+import { addCounters, type SkippedFile, type StepCounters, type WouldWrite } from '../core/refs.ts';
 import {
   type AnyScriptDefinition,
   type DataRecord,
@@ -24,6 +24,7 @@ import {
 import type { Services } from '../core/services.ts';
 import { buildChain, type ChainLink, createInstance } from '../engine/chain.ts';
 import { feed } from '../engine/drive.ts';
+import { wouldWriteOf } from '../engine/dry-run.ts';
 import { openOnce } from '../engine/forward.ts';
 import { TraceLogger } from '../engine/logger.ts';
 import type { FileSink, RecordSink } from '../engine/output.ts';
@@ -65,6 +66,8 @@ export interface HarnessOutput {
   /** What a reader's `read` returned, or what `end` kept when the invocation was not the last. */
   readonly continuation?: unknown;
   readonly trace: string[];
+  /** A writer in a dry run (`job.dryRun`): what it would have written. */
+  readonly wouldWrite?: WouldWrite;
 }
 
 /** What {@link runScriptSliced} produced: the files joined across invocations, as the engine joins them. */
@@ -272,6 +275,7 @@ export async function runScript<S extends ParamsSchema>(
   } finally {
     await driver.instance.close?.();
   }
+  const wouldWrite = wouldWriteOf(driver.instance);
   return {
     records: records.records(),
     rejected: rejected.records(),
@@ -281,6 +285,7 @@ export async function runScript<S extends ParamsSchema>(
     ...(result?.continuation === undefined ? {} : { continuation: result.continuation }),
     ...(kept === undefined ? {} : { continuation: kept }),
     trace: log.trace,
+    ...(wouldWrite ? { wouldWrite } : {}),
   };
 }
 

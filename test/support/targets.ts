@@ -148,7 +148,8 @@ function decode(name: string, bytes: Buffer): unknown[] {
   return text.split('\n').filter((l) => l !== '');
 }
 
-function walk(root: string): string[] {
+/** Every file below a folder (none when it does not exist). */
+export function walk(root: string): string[] {
   let names: string[];
   try {
     names = readdirSync(root);

@@ -9,7 +9,6 @@
  * unquoted cell is kept as text, as spreadsheets do. Rows end with LF or CRLF; a file whose first line break is a
  * lone CR uses CR. Blank lines are skipped.
  */
-import { IdxError } from '../../core/errors.ts';
 import type { ScriptCheckProblem } from '../../core/script.ts';
 import { unescapeControl } from './io.ts';
 
@@ -25,7 +24,7 @@ export type DsvCell = string | null | undefined;
 
 /** A row the parser could not read. */
 export interface DsvProblem {
-  readonly code: 'IDX_DSV_QUOTE';
+  readonly code: 'IDX_DSV_QUOTE' | 'IDX_DSV_ROW_TOO_LONG';
   readonly message: string;
   /** The line the row starts on (1-based). */
   readonly line: number;
@@ -35,8 +34,11 @@ export interface DsvProblem {
 
 /** Receives what the parser reads. */
 export interface DsvRowSink {
-  /** A row; `start` and `end` locate its text for {@link DsvParser.raw} during this call. */
-  row(cells: DsvCell[], line: number, start: number, end: number): void;
+  /**
+   * A row; `start` and `end` locate its text for {@link DsvParser.raw} during this call. A row with more cells
+   * than `maxColumns` brings only the first `maxColumns + 1` of them, and its real count in `columns`.
+   */
+  row(cells: DsvCell[], line: number, start: number, end: number, columns?: number): void;
   malformed(problem: DsvProblem): void;
 }
 
@@ -45,10 +47,17 @@ export interface DsvParserOptions {
   /** What an unquoted empty cell becomes (a quoted `""` is always the empty string). @default '' */
   readonly unquotedEmpty?: '' | null | undefined;
   /**
-   * Longest row, in characters, kept while looking for its end; longer means an opening quote that is never
-   * closed, and the row is rejected. @default 64 Mi characters
+   * Longest row, in characters, kept while looking for its end. A longer row is reported as malformed
+   * (`IDX_DSV_ROW_TOO_LONG`, with its first {@link MAX_RAW_CHARS} characters) and skipped up to its end without
+   * being kept, so memory stays bounded and time linear whatever the file. @default 64 Mi characters
    */
   readonly maxRowChars?: number;
+  /**
+   * Cells split out of one row at most: a row with more brings `maxColumns + 1` cells and its real count, so a
+   * line of millions of one-character cells never becomes millions of strings. May be changed with
+   * {@link DsvParser.maxColumns} once the header is known. @default 16384 (the column limit of spreadsheets)
+   */
+  readonly maxColumns?: number;
   /** The line number of the first line of the text (a chunk of a larger file starts further on). @default 1 */
   readonly firstLine?: number;
 }
@@ -57,6 +66,32 @@ export interface DsvParserOptions {
 export const MAX_RAW_CHARS = 10_000;
 
 const INCOMPLETE = -1;
+
+/** Where a skipped over-long row stands (see {@link DsvParser.push}). */
+enum Skip {
+  /** Not skipping. */
+  None,
+  /** Skipping to the next line break, whatever the quotes (an opening quote that was never closed). */
+  Line,
+  /** At the start of a cell of a skipped row. */
+  CellStart,
+  /** Inside an unquoted cell of a skipped row. */
+  Unquoted,
+  /** Inside a quoted cell of a skipped row. */
+  Quoted,
+  /** After a quote inside a quoted cell: a second quote keeps the cell open, anything else closes it. */
+  QuoteInQuoted,
+  /** After an escape character inside a quoted cell. */
+  Escaped,
+}
+
+/** An incomplete row longer than this is kept as pieces until it ends, not as one growing text. */
+const LONG_ROW = 65_536;
+
+/** The default of {@link DsvParserOptions.maxRowChars}. */
+export const DEFAULT_MAX_ROW_CHARS = 64 * 1024 * 1024;
+/** The default of {@link DsvParserOptions.maxColumns}. */
+export const DEFAULT_MAX_COLUMNS = 16_384;
 
 /** A streaming DSV parser. */
 export class DsvParser {
@@ -69,7 +104,17 @@ export class DsvParser {
   readonly #doubled: boolean;
   readonly #empty: '' | null | undefined;
   readonly #maxRow: number;
+  #maxCols: number;
   readonly #sink: DsvRowSink;
+  #skip: Skip = Skip.None;
+  /** The pieces of a long row not complete yet (see {@link pushPending}). */
+  #pending: string[] | undefined;
+  #pendingLength = 0;
+  #pendingState: Skip = Skip.CellStart;
+  /** Line breaks inside the pieces kept. */
+  #pendingLines = 0;
+  /** The line the row being skipped starts on. */
+  #skipLine = 0;
   #buf = '';
   #line = 1;
   #nl = '';
@@ -88,7 +133,8 @@ export class DsvParser {
     this.#e = this.#escape ? this.#escape.charCodeAt(0) : -2;
     this.#doubled = this.#escape === this.#quote;
     this.#empty = 'unquotedEmpty' in options ? options.unquotedEmpty : '';
-    this.#maxRow = options.maxRowChars ?? 64 * 1024 * 1024;
+    this.#maxRow = options.maxRowChars ?? DEFAULT_MAX_ROW_CHARS;
+    this.#maxCols = options.maxColumns ?? DEFAULT_MAX_COLUMNS;
     this.#line = options.firstLine ?? 1;
     this.#sink = sink;
   }
@@ -105,18 +151,218 @@ export class DsvParser {
     return this.#line;
   }
 
-  /** Feeds text; complete rows are reported before it returns. */
+  /** Cells split out of a row at most from now on (the header's count, once it is read). */
+  set maxColumns(value: number) {
+    this.#maxCols = value;
+  }
+
+  /**
+   * Feeds text; complete rows are reported before it returns. Text is kept only while a row is incomplete and no
+   * longer than the row limit; each character is looked at a bounded number of times (a row is scanned again
+   * only once its text has doubled), so time is linear in the input.
+   */
   push(text: string): void {
     if (!text) return;
-    this.#buf = this.#buf ? this.#buf + text : text;
+    if (this.#skip !== Skip.None) {
+      text = this.#skipRow(text);
+      if (!text) return;
+    }
+    if (this.#pending) {
+      this.#pushPending(text);
+      return;
+    }
+    const had = this.#buf.length;
+    this.#buf = had ? this.#buf + text : text;
+    if (!this.#nl) {
+      // No line break seen yet: only the new text can hold the first one.
+      const lf = text.indexOf('\n');
+      const cr = text.indexOf('\r');
+      if (lf === -1 && cr === -1) {
+        if (this.#buf.length > this.#maxRow) this.#tooLong(this.#buf, 0, Skip.Line);
+        else if (this.#buf.length > LONG_ROW) this.#startPending(this.#buf, Skip.Line);
+        return;
+      }
+    }
     if (this.#buf.length < this.#minParse) return;
     this.#parse(false);
   }
 
   /** Ends the input: the last row may lack its line break; an unclosed quote is reported. */
   end(): void {
-    this.#parse(true);
+    if (this.#pending) {
+      this.#buf = this.#pending.join('');
+      this.#pending = undefined;
+    }
+    if (this.#skip === Skip.None) this.#parse(true);
+    else if (this.#skip === Skip.Quoted || this.#skip === Skip.Escaped) {
+      // What followed the over-long row was skipped with it: said, not silent.
+      this.#sink.malformed({
+        code: 'IDX_DSV_QUOTE',
+        message: `the quoted value of the over-long row on line ${this.#skipLine} is never closed: lines ${this.#skipLine} to ${this.#line} were skipped with it`,
+        line: this.#skipLine,
+        raw: '',
+      });
+    }
+    this.#skip = Skip.None;
     this.#buf = '';
+  }
+
+  /**
+   * Reports the row starting at `rowStart` of `s` as too long, then skips it: to its end (quotes followed) or,
+   * with `mode` Line, to the next line break; the text after its end is parsed on.
+   */
+  #tooLong(s: string, rowStart: number, mode: Skip): void {
+    this.#sink.malformed({
+      code: 'IDX_DSV_ROW_TOO_LONG',
+      message: `the row is longer than ${this.#maxRow} characters (the step's maxLineLength); it is skipped`,
+      line: this.#line,
+      raw: s.slice(rowStart, rowStart + MAX_RAW_CHARS),
+    });
+    this.#buf = '';
+    this.#minParse = 0;
+    this.#skip = mode;
+    this.#skipLine = this.#line;
+    const rest = this.#skipRow(rowStart === 0 ? s : s.slice(rowStart));
+    if (rest) this.push(rest);
+  }
+
+  /** Reports a complete row longer than the limit (all its text arrived at once). */
+  #rowTooLong(s: string, rowStart: number, line: number): void {
+    this.#sink.malformed({
+      code: 'IDX_DSV_ROW_TOO_LONG',
+      message: `the row is longer than ${this.#maxRow} characters (the step's maxLineLength)`,
+      line,
+      raw: s.slice(rowStart, rowStart + MAX_RAW_CHARS),
+    });
+  }
+
+  /** Skips the text of an over-long row; returns what follows its end ('' while it goes on). */
+  #skipRow(text: string): string {
+    const { end, state } = this.#rowEnd(text, this.#skip, true);
+    if (end === -1) {
+      this.#skip = state;
+      return '';
+    }
+    this.#skip = Skip.None;
+    return text.slice(end);
+  }
+
+  /**
+   * Follows a row through `text` from `from` (where the row stood at the end of the text before): returns the
+   * position just after the line break that ends it, or -1 with the state to go on from. `skipping` counts the
+   * lines passed and lets the first line break seen decide the file's, when none is known yet.
+   */
+  #rowEnd(text: string, from: Skip, skipping: boolean): { end: number; state: Skip; lines: number } {
+    const nlCode = this.#nlCode;
+    const nl = this.#nl;
+    let state = from;
+    if (state === Skip.Line || !nl) {
+      // Any line break ends it: the first one seen also decides the file's line break, if none is known yet.
+      const lf = text.indexOf('\n');
+      const cr = nl === '\n' ? -1 : text.indexOf('\r');
+      let at = lf === -1 ? cr : cr === -1 ? lf : Math.min(lf, cr);
+      if (at === -1) return { end: -1, state, lines: 0 };
+      if (!nl && skipping) {
+        this.#nl = text[at] === '\r' && text[at + 1] !== '\n' ? '\r' : '\n';
+        this.#nlCode = this.#nl.charCodeAt(0);
+        if (this.#nl === '\n') at = text.indexOf('\n', at);
+        if (at === -1) return { end: -1, state, lines: 0 };
+      }
+      if (skipping) this.#line++;
+      return { end: at + 1, state: Skip.None, lines: 0 };
+    }
+    const q = this.#q;
+    const e = this.#e;
+    const doubled = this.#doubled;
+    const sepCode = this.#sep.charCodeAt(0);
+    const n = text.length;
+    let lines = 0;
+    for (let i = 0; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (state === Skip.Quoted) {
+        if (c === q) state = doubled ? Skip.QuoteInQuoted : Skip.Unquoted;
+        else if (!doubled && c === e) state = Skip.Escaped;
+        else if (c === nlCode) lines++;
+        continue;
+      }
+      if (state === Skip.Escaped) {
+        state = Skip.Quoted;
+        if (c === nlCode) lines++;
+        continue;
+      }
+      if (state === Skip.QuoteInQuoted && c === q) {
+        state = Skip.Quoted;
+        continue;
+      }
+      // At a cell start, or in an unquoted cell, or just after a closing quote.
+      if (c === nlCode) {
+        if (skipping) this.#line += lines + 1;
+        return { end: i + 1, state: Skip.None, lines };
+      }
+      if (c === sepCode && this.#sepLen === 1) state = Skip.CellStart;
+      else if (c === sepCode && text.startsWith(this.#sep, i)) {
+        state = Skip.CellStart;
+        i += this.#sepLen - 1;
+      } else state = state === Skip.CellStart && c === q ? Skip.Quoted : Skip.Unquoted;
+    }
+    if (skipping) this.#line += lines;
+    return { end: -1, state, lines };
+  }
+
+  /**
+   * Keeps the text of a long incomplete row as the pieces it came in, following it to its end with
+   * {@link rowEnd}: the row is joined once, when complete (neither copied nor rescanned as it grows), and
+   * dropped as soon as it passes the row limit.
+   */
+  #pushPending(text: string): void {
+    const parts = this.#pending!;
+    const { end, state, lines } = this.#rowEnd(text, this.#pendingState, false);
+    if (end === -1) {
+      parts.push(text);
+      this.#pendingLength += text.length;
+      this.#pendingState = state;
+      this.#pendingLines += lines;
+      if (this.#pendingLength > this.#maxRow) {
+        this.#pending = undefined;
+        let head = '';
+        for (const part of parts) {
+          head += part.slice(0, MAX_RAW_CHARS - head.length);
+          if (head.length >= MAX_RAW_CHARS) break;
+        }
+        this.#sink.malformed({
+          code: 'IDX_DSV_ROW_TOO_LONG',
+          message: `the row is longer than ${this.#maxRow} characters (the step's maxLineLength); it is skipped`,
+          line: this.#line,
+          raw: head,
+        });
+        this.#skip = state === Skip.None ? Skip.CellStart : state;
+        this.#skipLine = this.#line;
+        // The line breaks inside the pieces dropped are passed.
+        this.#line += this.#pendingLines;
+      }
+      return;
+    }
+    this.#pending = undefined;
+    parts.push(text.slice(0, end));
+    this.#buf = parts.join('');
+    // The pieces can go while the joined row is parsed.
+    parts.length = 0;
+    this.#minParse = 0;
+    this.#parse(false);
+    if (end < text.length) this.push(text.slice(end));
+  }
+
+  /** Starts keeping a long incomplete row in pieces; false when `rest` already holds its end. */
+  #startPending(rest: string, state: Skip): boolean {
+    const found = this.#rowEnd(rest, state, false);
+    if (found.end !== -1) return false;
+    this.#pending = [rest];
+    this.#pendingLength = rest.length;
+    this.#pendingState = found.state;
+    this.#pendingLines = found.lines;
+    this.#buf = '';
+    this.#minParse = 0;
+    return true;
   }
 
   #detectNewline(s: string): boolean {
@@ -144,8 +390,15 @@ export class DsvParser {
     for (;;) {
       const stop = this.#scan(s, final);
       if (stop.kind === 'done') {
+        if (!final && stop.rest.length > this.#maxRow) {
+          // Skipped to its real end, quotes followed: a quoted value may hold line breaks.
+          this.#tooLong(stop.rest, 0, Skip.CellStart);
+          return;
+        }
+        if (!final && stop.rest.length > LONG_ROW && this.#startPending(stop.rest, Skip.CellStart)) return;
         this.#buf = stop.rest;
-        this.#minParse = stop.rest.length > 65_536 ? stop.rest.length * 2 : 0;
+        // Scanned again once doubled (linear time), but never kept beyond the row limit.
+        this.#minParse = stop.rest.length > LONG_ROW ? Math.min(stop.rest.length * 2, this.#maxRow + 1) : 0;
         return;
       }
       // An opening quote that never closes: reject the line it opened on and read on from the next line.
@@ -155,7 +408,12 @@ export class DsvParser {
       if (nlAt === -1) {
         if (!final && s.length <= this.#maxRow) {
           this.#buf = s;
-          this.#minParse = s.length * 2;
+          this.#minParse = Math.min(s.length * 2, this.#maxRow + 1);
+          return;
+        }
+        if (!final) {
+          // Longer than a row may be, with no line break since the quote: skipped up to the next line break.
+          this.#tooLong(s, 0, Skip.Line);
           return;
         }
         this.#sink.malformed({
@@ -164,12 +422,6 @@ export class DsvParser {
           line: this.#line,
           raw: s.slice(0, MAX_RAW_CHARS),
         });
-        if (!final) {
-          throw new IdxError('IDX_DSV_ROW_TOO_LONG', `a line is longer than ${this.#maxRow} characters`, {
-            expected: 'rows separated by line breaks',
-            received: `${s.length} characters without a line break`,
-          });
-        }
         this.#buf = '';
         return;
       }
@@ -220,15 +472,26 @@ export class DsvParser {
         i = lineEnd + 1;
         line++;
         if (textEnd === rowStart) continue;
-        const cells: DsvCell[] = s.slice(rowStart, textEnd).split(sep);
+        if (textEnd - rowStart > this.#maxRow) {
+          this.#rowTooLong(s, rowStart, rowLine);
+          continue;
+        }
+        const cells: DsvCell[] = s.slice(rowStart, textEnd).split(sep, this.#maxCols + 1);
         if (empty !== '') {
           for (let c = 0; c < cells.length; c++) if (cells[c] === '') cells[c] = empty;
+        }
+        if (cells.length > this.#maxCols) {
+          sink.row(cells, rowLine, rowStart, textEnd, count(s, sep, rowStart, textEnd) + 1);
+          continue;
         }
         sink.row(cells, rowLine, rowStart, textEnd);
         continue;
       }
       // A quote on this line: read cell by cell.
       const cells: DsvCell[] = [];
+      /** Cells beyond `maxColumns + 1`, counted but not kept. */
+      let extra = 0;
+      const maxCols = this.#maxCols;
       let j = i;
       let status = 0; // 0 reading, 1 row complete, 2 malformed, INCOMPLETE
       let problem = '';
@@ -248,7 +511,8 @@ export class DsvParser {
             status = INCOMPLETE;
             break;
           }
-          cells.push(cell.value);
+          if (cells.length <= maxCols) cells.push(cell.value);
+          else extra++;
           j = cell.end;
           if (j >= n) {
             if (!final) {
@@ -274,7 +538,7 @@ export class DsvParser {
             status = INCOMPLETE;
           } else {
             status = 2;
-            problem = `unexpected text after the closing quote of column ${cells.length}`;
+            problem = `unexpected text after the closing quote of column ${cells.length + extra}`;
           }
         } else {
           if (nlAt !== -1 && nlAt < j) nlAt = s.indexOf(nl, j);
@@ -285,13 +549,15 @@ export class DsvParser {
           const end = nlAt === -1 ? n : nlAt;
           const sepAt = s.indexOf(sep, j);
           if (sepAt !== -1 && sepAt < end) {
-            cells.push(sepAt === j ? empty : s.slice(j, sepAt));
+            if (cells.length <= maxCols) cells.push(sepAt === j ? empty : s.slice(j, sepAt));
+            else extra++;
             j = sepAt + sepLen;
             continue;
           }
           let textEnd = end;
           if (nlCode === 10 && textEnd > j && s.charCodeAt(textEnd - 1) === 13) textEnd--;
-          cells.push(textEnd === j ? empty : s.slice(j, textEnd));
+          if (cells.length <= maxCols) cells.push(textEnd === j ? empty : s.slice(j, textEnd));
+          else extra++;
           rowEnd = end + 1;
           status = 1;
         }
@@ -330,7 +596,12 @@ export class DsvParser {
       }
       line = rowLine + count(s, nl, rowStart, Math.min(rowEnd, n));
       i = rowEnd;
-      sink.row(cells, rowLine, rowStart, rowEnd);
+      if (rowEnd - rowStart > this.#maxRow) {
+        this.#rowTooLong(s, rowStart, rowLine);
+        continue;
+      }
+      if (cells.length > maxCols) sink.row(cells, rowLine, rowStart, rowEnd, cells.length + extra);
+      else sink.row(cells, rowLine, rowStart, rowEnd);
     }
     this.#line = line;
     this.#text = '';
@@ -344,16 +615,19 @@ export class DsvParser {
     let value = '';
     let k = at + 1;
     if (this.#doubled) {
+      // The closing quote is found first and the value cut once: building it piece by piece at each doubled
+      // quote would leave a value of many megabytes as a chain of millions of pieces.
+      let doubledQuotes = false;
       for (;;) {
         const close = s.indexOf(quote, k);
         if (close === -1) return { value: '', end: INCOMPLETE, unclosed: true };
         if (close + 1 >= s.length && !final) return { value: '', end: INCOMPLETE, unclosed: false };
         if (s.charCodeAt(close + 1) === q) {
-          value += s.slice(k, close + 1);
+          doubledQuotes = true;
           k = close + 2;
           continue;
         }
-        value += s.slice(k, close);
+        value = doubledQuotes ? undouble(s, at + 1, close, quote) : s.slice(at + 1, close);
         return { value, end: close + 1, unclosed: false };
       }
     }
@@ -380,6 +654,34 @@ export class DsvParser {
       return { value, end: close + 1, unclosed: false };
     }
   }
+}
+
+/**
+ * The text of `s` between `from` and `to` with every doubled `quote` written once. Pieces are joined a few
+ * dozen kilobytes at a time: `replaceAll` over a value of megabytes with millions of quotes takes seconds and
+ * several times the value's size in memory; this takes one pass and about the value's size.
+ */
+function undouble(s: string, from: number, to: number, quote: string): string {
+  const pair = quote + quote;
+  const joined: string[] = [];
+  let pieces: string[] = [];
+  let length = 0;
+  let k = from;
+  for (;;) {
+    const at = s.indexOf(pair, k);
+    const end = at === -1 || at >= to ? to : at + 1;
+    pieces.push(s.slice(k, end));
+    length += end - k;
+    if (length > 65_536) {
+      joined.push(pieces.join(''));
+      pieces = [];
+      length = 0;
+    }
+    if (end === to) break;
+    k = at + 2;
+  }
+  joined.push(pieces.join(''));
+  return joined.length === 1 ? (joined[0] as string) : joined.join('');
 }
 
 /** Occurrences of `needle` in `s` between `from` and `to` (exclusive). */

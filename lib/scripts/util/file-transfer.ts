@@ -3,9 +3,9 @@
  * default and meaning everywhere, and the checks they need.
  */
 
-import { fileNameMatcher } from '../../connectors/transfer.ts';
 import { hasPlaceholder, type Reach } from '../../core/access.ts';
 import { showValue } from '../../core/errors.ts';
+import { regexProblem } from '../../core/regex.ts';
 import type { ScriptCheckProblem } from '../../core/script.ts';
 
 /** Selection, memory and post-read params of every file reader. */
@@ -37,7 +37,8 @@ export const fileReaderParams = {
       'Remember imported files (path, size, modification time) in the dataflow state and skip them on later runs, ' +
       'so a scheduled import never imports a file twice; a file replaced with a new size or time is read again. ' +
       'A file read by a job that then failed counts as not imported. A schedule with fullExtract reads every ' +
-      'matching file again. Test and limited runs neither skip by nor update this memory.',
+      'matching file again. Test and limited runs neither skip by nor update this memory; a dry run skips by it, as ' +
+      'the run it stands for would, but does not update it.',
   },
   afterRead: {
     type: 'string',
@@ -46,7 +47,7 @@ export const fileReaderParams = {
     description:
       'What happens to a file on the server once this step has staged it: leave it, delete it, or move it into ' +
       'moveToPath. Applied when the reading step has finished (not when the whole job has): prefer move over ' +
-      'delete if a later step may fail. Test and limited runs always leave files where they are.',
+      'delete if a later step may fail. Test, limited and dry runs always leave files where they are.',
   },
   moveToPath: {
     type: 'string',
@@ -79,15 +80,14 @@ export function checkReaderParams(params: {
 }): ScriptCheckProblem[] {
   const problems: ScriptCheckProblem[] = [];
   if (params.fileNameRegex !== undefined) {
-    try {
-      fileNameMatcher(params.fileNameRegex);
-    } catch (error) {
+    const problem = regexProblem(`^(?:${params.fileNameRegex})$`);
+    if (problem) {
       problems.push({
-        code: 'IDX_REGEX_INVALID',
+        code: problem.code,
         path: 'fileNameRegex',
-        message: `fileNameRegex is not a valid regular expression: ${(error as Error).message}`,
-        expected: 'a regular expression',
-        received: JSON.stringify(params.fileNameRegex),
+        message: `fileNameRegex cannot be used: ${problem.message}`,
+        expected: 'a regular expression RE2 runs: no backreferences, lookaround or possessive quantifiers',
+        received: showValue(params.fileNameRegex, 200),
       });
     }
   }

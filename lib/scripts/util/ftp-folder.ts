@@ -20,6 +20,11 @@ export function ftpEndpoint(params: FtpParams): FtpEndpoint {
   };
 }
 
+/** The account a step's params name, as its readers and writers name it (`ftp://user@host:port`), unconnected. */
+export function ftpAccountId(params: FtpParams): string {
+  return new FtpConnection(ftpEndpoint(params)).id;
+}
+
 /** The FTP account a step's params name, opened lazily on first use. */
 export function ftpFolder(params: FtpParams): RemoteFolder {
   const connection = new FtpConnection(ftpEndpoint(params));

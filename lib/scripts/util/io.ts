@@ -2,6 +2,7 @@
  * Stream helpers shared by the file scripts: writing with backpressure, coalescing many small strings into a
  * few large writes, finishing an output file, and reading a byte stream as decoded text.
  */
+import { isUtf8 } from 'node:buffer';
 import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { TextDecoder } from 'node:util';
@@ -177,14 +178,124 @@ export function sniffCharset(head: Uint8Array): string {
 }
 
 /**
+ * What stands in the decoded text for a byte sequence that is not valid in its charset, when {@link DecodeOptions}
+ * asks for marks: a lone low surrogate, which no valid input decodes to, so a reader can find it and reject the
+ * record that holds it, where U+FFFD could also be a character the file really holds.
+ */
+export const INVALID_MARK = '\uDFFF';
+
+/** How {@link decodeText} treats bytes that are not valid in the charset (UTF-8: overlong, truncated, stray). */
+export interface DecodeOptions {
+  /**
+   * `mark`: each invalid sequence becomes {@link INVALID_MARK}; `replace`: it becomes U+FFFD, as text decoders
+   * do. @default 'replace'
+   */
+  readonly invalid?: 'mark' | 'replace';
+  /** Called with the number of invalid sequences found in each piece that holds any. */
+  readonly onInvalid?: (count: number) => void;
+}
+
+/** Bytes a UTF-8 sequence takes by its lead byte (0 for a continuation or invalid byte). */
+function sequenceLength(lead: number): number {
+  if (lead < 0x80) return 1;
+  if (lead >= 0xc2 && lead <= 0xdf) return 2;
+  if (lead >= 0xe0 && lead <= 0xef) return 3;
+  if (lead >= 0xf0 && lead <= 0xf4) return 4;
+  return 0;
+}
+
+/**
+ * Tells whether pieces of a UTF-8 stream are valid, a sequence cut between two pieces included, with Node's
+ * native check (fast enough to run on every piece).
+ */
+class Utf8Validity {
+  /** The start of a sequence cut at the end of the last piece. */
+  #carry: number[] = [];
+  #need = 0;
+
+  /** True when `bytes`, after what came before, holds no invalid sequence. */
+  valid(bytes: Uint8Array): boolean {
+    let from = 0;
+    let ok = true;
+    if (this.#need > 0) {
+      const take = Math.min(this.#need - this.#carry.length, bytes.length);
+      for (let i = 0; i < take; i++) this.#carry.push(bytes[i]!);
+      from = take;
+      if (this.#carry.length < this.#need) return true;
+      ok = isUtf8(Uint8Array.from(this.#carry));
+      this.#carry = [];
+      this.#need = 0;
+    }
+    // A sequence cut at the end is kept for the next piece.
+    let end = bytes.length;
+    for (let back = 1; back <= 3 && end - back >= from; back++) {
+      const b = bytes[end - back]!;
+      if ((b & 0xc0) === 0x80) continue;
+      const len = sequenceLength(b);
+      if (len > back) {
+        this.#need = len;
+        this.#carry = Array.from(bytes.subarray(end - back));
+        end -= back;
+      }
+      break;
+    }
+    return isUtf8(bytes.subarray(from, end)) && ok;
+  }
+
+  /** True when the stream did not end inside a sequence. */
+  end(): boolean {
+    const ok = this.#need === 0;
+    this.#carry = [];
+    this.#need = 0;
+    return ok;
+  }
+}
+
+/** Occurrences of one character in a text. */
+function countChar(text: string, c: string): number {
+  let n = 0;
+  for (let at = text.indexOf(c); at !== -1; at = text.indexOf(c, at + 1)) n++;
+  return n;
+}
+
+/** UTF-16 code units equal to `unit` (read as little-endian) at even offsets of the stream, in `bytes` from `offset`. */
+function utf16Units(bytes: Uint8Array, offset: number, unit: number): number {
+  let n = 0;
+  for (let i = offset % 2; i + 1 < bytes.length; i += 2) if ((bytes[i]! | (bytes[i + 1]! << 8)) === unit) n++;
+  return n;
+}
+
+/** U+FFFD the bytes EF BF BD of a valid piece stand for (as opposed to those that replaced invalid bytes). */
+function realReplacementChars(bytes: Uint8Array): number {
+  let n = 0;
+  for (let at = bytes.indexOf(0xef); at !== -1 && at + 2 < bytes.length; at = bytes.indexOf(0xef, at + 1)) {
+    if (bytes[at + 1] === 0xbf && bytes[at + 2] === 0xbd) n++;
+  }
+  return n;
+}
+
+/**
  * Reads a byte stream as text chunks in the given charset (`auto-detect` sniffs the first 64 KB). A leading
- * byte-order mark is dropped. Chunks are yielded as they arrive, so memory stays flat.
+ * byte-order mark is dropped. Chunks are yielded as they arrive, so memory stays flat. In UTF-8, bytes that are
+ * not valid are never silent: `options` says whether they are marked (for the reader to reject their record) or
+ * replaced with U+FFFD, and counts them.
  */
 export async function* decodeText(
   stream: Readable | AsyncIterable<Buffer | string>,
   charset = 'utf-8',
   where = 'the file',
+  options: DecodeOptions = {},
 ): AsyncGenerator<string> {
+  let validity: Utf8Validity | undefined;
+  /** Fixes up a piece that held invalid bytes: marks or counts them. */
+  const invalidIn = (text: string, bytes: Uint8Array): string => {
+    const real = realReplacementChars(bytes);
+    let found = 0;
+    for (let at = text.indexOf('\uFFFD'); at !== -1; at = text.indexOf('\uFFFD', at + 1)) found++;
+    options.onInvalid?.(Math.max(1, found - real));
+    // A U+FFFD written in the file and an invalid sequence in one piece cannot be told apart: both are marked.
+    return options.invalid === 'mark' ? text.replaceAll('\uFFFD', INVALID_MARK) : text;
+  };
   const wanted = charset.toLowerCase();
   let decoder: TextDecoder | undefined;
   if (wanted !== 'auto-detect' && wanted !== 'auto') {
@@ -200,9 +311,20 @@ export async function* decodeText(
   let head: Buffer[] = [];
   let headBytes = 0;
   /** Decodes `bytes` in pieces of at most {@link DECODE_BYTES}. */
+  /** Bytes decoded so far (UTF-16 code units start at even offsets). */
+  let offset = 0;
   function* pieces(active: TextDecoder, bytes: Buffer): Generator<string> {
+    if (!validity && active.encoding === 'utf-8') validity = new Utf8Validity();
+    const utf16 = active.encoding === 'utf-16le' ? 0xfffd : active.encoding === 'utf-16be' ? 0xfdff : 0;
     for (let at = 0; at < bytes.length; at += DECODE_BYTES) {
-      const text = active.decode(bytes.subarray(at, at + DECODE_BYTES), { stream: true });
+      const piece = bytes.subarray(at, at + DECODE_BYTES);
+      let text = active.decode(piece, { stream: true });
+      if (validity && !validity.valid(piece)) text = invalidIn(text, piece);
+      // UTF-16: a lone surrogate decodes to U+FFFD; one more U+FFFD than the file writes means invalid units.
+      else if (utf16 && text.includes('\uFFFD') && countChar(text, '\uFFFD') > utf16Units(piece, offset, utf16)) {
+        text = invalidIn(text, new Uint8Array(0));
+      }
+      offset += piece.length;
       if (text) yield text;
     }
   }
@@ -225,7 +347,10 @@ export async function* decodeText(
     decoder = new TextDecoder(sniffCharset(joined));
     yield* pieces(decoder, joined);
   }
-  const rest = decoder.decode();
+  let rest = decoder.decode();
+  // A file that ends inside a multi-byte sequence (UTF-8), or on half a code unit or a lone surrogate (UTF-16).
+  if (validity && !validity.end()) rest = invalidIn(rest, new Uint8Array(0));
+  else if (!validity && rest.includes('\uFFFD')) rest = invalidIn(rest, new Uint8Array(0));
   if (rest) yield rest;
 }
 

@@ -15,6 +15,7 @@
  * IdentitySync templates use.
  */
 import jexlPackage from 'jexl';
+import { cachedRegex } from '../../core/regex.ts';
 import type { DataRecord } from '../../core/script.ts';
 import { getPath } from './paths.ts';
 
@@ -39,7 +40,8 @@ function size(value: unknown): number {
 function matches(left: unknown, right: unknown): boolean {
   // biome-ignore lint/suspicious/noDoubleEquals: membership uses JEXL's loose equality.
   if (Array.isArray(right)) return right.some((r) => r == left);
-  if (typeof right === 'string' && typeof left === 'string') return new RegExp(`^(?:${right})$`).test(left);
+  // The pattern may come from the record: it runs in the linear-time engine, compiled once per pattern.
+  if (typeof right === 'string' && typeof left === 'string') return cachedRegex(`^(?:${right})$`).test(left);
   return false;
 }
 
@@ -86,8 +88,12 @@ export function createJexl(): Jexl {
     split: (v, sep = ',') => (typeof v === 'string' ? v.split(String(sep)) : v),
     join: (v, sep = ',') => (Array.isArray(v) ? v.join(String(sep)) : v),
     substring: (v, start: number, end?: number) => (typeof v === 'string' ? v.substring(start, end) : v),
-    replace: (v, pattern: string, replacement = '') =>
-      typeof v === 'string' ? v.replace(new RegExp(String(pattern), 'g'), String(replacement)) : v,
+    replace: (v, pattern: string, replacement = '') => {
+      if (typeof v !== 'string') return v;
+      const text = String(replacement);
+      // `$&`, `$1`… as String.prototype.replace expands them, the match found by the linear-time engine.
+      return cachedRegex(String(pattern)).replace(v, (match, groups) => expandSimple(text, match, groups.numbered));
+    },
     default: (v, fallback) => (v === undefined || v === null || v === '' ? fallback : v),
   });
   return jexl;
@@ -241,6 +247,50 @@ function roots(ast: Ast, into: Set<string[]>): void {
       else for (const v of Object.values(value)) roots(v as Ast, into);
     }
   }
+}
+
+/** Expands `$$`, `$&` and `$1`…`$99` in a replacement, as `String.prototype.replace` does. */
+function expandSimple(template: string, match: string, groups: readonly (string | undefined)[]): string {
+  if (!template.includes('$')) return template;
+  return template.replace(/\$(\$|&|\d\d?)/g, (all, what: string) => {
+    if (what === '$') return '$';
+    if (what === '&') return match;
+    let n = Number(what);
+    if (n > groups.length && what.length === 2) {
+      n = Number(what[0]);
+      return n >= 1 && n <= groups.length ? (groups[n - 1] ?? '') + what[1] : all;
+    }
+    return n >= 1 && n <= groups.length ? (groups[n - 1] ?? '') : all;
+  });
+}
+
+/**
+ * The regular expressions written as literals in an expression: the right side of `=~` / `!~` (matched whole)
+ * and the pattern of the `replace` transform, each with the operator or transform it belongs to, so validation
+ * can compile them before any record is read.
+ */
+export function literalRegexes(jexl: Jexl, text: string): { pattern: string; where: string }[] {
+  const found: { pattern: string; where: string }[] = [];
+  const stack: unknown[] = [jexl.compile(text)._getAst()];
+  while (stack.length) {
+    const node = stack.pop();
+    if (!node || typeof node !== 'object') continue;
+    const n = node as { type?: string; operator?: string; right?: unknown; name?: string; args?: unknown[] };
+    const literal = (v: unknown) =>
+      v && typeof v === 'object' && (v as { type?: string }).type === 'Literal'
+        ? (v as { value: unknown }).value
+        : undefined;
+    if (n.type === 'BinaryExpression' && (n.operator === '=~' || n.operator === '!~')) {
+      const value = literal(n.right);
+      if (typeof value === 'string') found.push({ pattern: `^(?:${value})$`, where: n.operator });
+    }
+    if (n.type === 'Transform' && n.name === 'replace') {
+      const value = literal(n.args?.[0]);
+      if (typeof value === 'string') found.push({ pattern: value, where: '|replace' });
+    }
+    for (const child of Object.values(node)) if (child && typeof child === 'object') stack.push(child);
+  }
+  return found;
 }
 
 /** A compiled expression. */

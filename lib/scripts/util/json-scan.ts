@@ -63,9 +63,25 @@ export class JsonValueScanner {
   /** The phase to return to after a value (array elements or top-level values). */
   #after = Phase.ArrayAfterValue;
 
-  constructor(layout: JsonLayout, onValue: (text: string, index: number) => void) {
+  readonly #maxValue: number;
+  readonly #onTooLong: ((head: string, index: number) => void) | undefined;
+  /** True while the value being read is longer than allowed: it is scanned to its end but not kept. */
+  #skipping = false;
+  #head = '';
+
+  /**
+   * `options.maxValueChars` bounds the text of one handed-over value: a longer one is not kept, its first
+   * 10,000 characters go to `options.onTooLong` once its end is found, and the scan goes on after it.
+   */
+  constructor(
+    layout: JsonLayout,
+    onValue: (text: string, index: number) => void,
+    options: { maxValueChars?: number; onTooLong?: (head: string, index: number) => void } = {},
+  ) {
     this.#layout = layout;
     this.#onValue = onValue;
+    this.#maxValue = options.maxValueChars ?? Number.POSITIVE_INFINITY;
+    this.#onTooLong = options.onTooLong;
   }
 
   /** Whether the document had the expected container (false for an empty text). */
@@ -76,8 +92,12 @@ export class JsonValueScanner {
   push(text: string): void {
     this.#buf += text;
     this.#scan(false);
-    // Keep only the value being read; everything before it is done with.
-    const keep = this.#reading() ? this.#start : this.#pos;
+    if (this.#phase === Phase.Value && !this.#skipping && this.#pos - this.#start > this.#maxValue) {
+      this.#skipping = true;
+      this.#head = this.#buf.slice(this.#start, this.#start + 10_000);
+    }
+    // Keep only the value being read (of one too long to keep, a tail long enough to see an escaped quote).
+    const keep = this.#reading() ? (this.#skipping ? Math.max(this.#start, this.#pos - 1024) : this.#start) : this.#pos;
     if (keep > 0) {
       this.#buf = this.#buf.slice(keep);
       this.#dropped += keep;
@@ -178,7 +198,15 @@ export class JsonValueScanner {
       if (phase === Phase.Value || phase === Phase.ObjectSkip) {
         if (!this.#scanValue(final)) return;
         if (this.#start === this.#pos) this.#fail('a value was expected');
-        if (phase === Phase.Value) this.#onValue(s.slice(this.#start, this.#pos), this.#index++);
+        if (phase === Phase.Value && this.#skipping) {
+          this.#skipping = false;
+          this.#onTooLong?.(this.#head, this.#index++);
+          this.#head = '';
+        } else if (phase === Phase.Value) {
+          if (this.#pos - this.#start > this.#maxValue && this.#onTooLong) {
+            this.#onTooLong(s.slice(this.#start, this.#start + 10_000), this.#index++);
+          } else this.#onValue(s.slice(this.#start, this.#pos), this.#index++);
+        }
         this.#phase = this.#after;
         continue;
       }

@@ -85,7 +85,7 @@ async function atStep<T>(ctx: ScriptContext, work: () => Promise<T>): Promise<T>
  * The generic file reader: lists, selects, downloads into the stage (resuming after a dropped connection),
  * remembers what it imported and defers the post-read action. A test run reads the newest matching file, whatever
  * the processed-files memory says; a limited run the first selected one; neither changes anything on the server
- * or in the processed-files memory.
+ * or in the processed-files memory. Dry runs read every file a real run would and change nothing either.
  */
 export function readRemoteFiles(
   source: FileSource,
@@ -159,10 +159,12 @@ export function readRemoteFiles(
       read.push(file);
     }
 
-    if (consumes && read.length > 0 && options.skipProcessedFiles)
+    // A dry run reads what the real run would read, but leaves the files and the processed-file memory as they are.
+    const keeps = consumes && job.dryRun !== true;
+    if (keeps && read.length > 0 && options.skipProcessedFiles)
       await store.mark(job.dataflowId, source.id, read, job.id);
     // Deleting or moving waits until the whole job succeeded: a later step that fails must find the file again.
-    const deferred = consumes && read.length > 0 && options.afterRead !== 'leave' ? read : undefined;
+    const deferred = keeps && read.length > 0 && options.afterRead !== 'leave' ? read : undefined;
     if (deferred)
       log.info(
         `${deferred.length} file(s) will be ${options.afterRead === 'delete' ? 'deleted' : 'moved'} once the job succeeds`,
@@ -300,6 +302,15 @@ export function readFolder(
       ? moveFolder(root, params.moveToPath, ctx.stepId)
       : undefined;
   return readerInstance(folder.source(root, moveTo), params, ctx, folder.io, () => folder.close());
+}
+
+/**
+ * Where a folder writer delivers a file of this name on the account `accountId` (`sftp://user@host:port`), as it
+ * reports it: a name that could leave `remotePath` is refused, as the upload refuses it.
+ */
+export function folderTarget(accountId: string, remotePath: string, name: string, stepId: string): string {
+  const root = normalizeRoot(remotePath, { param: 'remotePath', stepId });
+  return `${accountId}/${joinRemote(root, name, { stepId, param: 'file name' }).replace(/^\//, '')}`;
 }
 
 /** The instance of a folder writer (`datasource.write.sftp`, `datasource.write.ftp`): uploads into `remotePath`. */

@@ -75,6 +75,11 @@ function credentials(params: SftpParams): { password?: string; privateKey?: stri
   };
 }
 
+/** The account a step's params name, as its readers and writers name it (`sftp://user@host:port`), unconnected. */
+export function sftpAccountId(params: SftpParams, ctx: ScriptContext): string {
+  return new SftpConnection(resolveSftpEndpoint(params, ctx.services.config, ctx.stepId), ctx.log).id;
+}
+
 /** The SFTP account a step's params name, opened lazily on first use. */
 export function sftpFolder(params: SftpParams, ctx: ScriptContext): RemoteFolder {
   const connection = new SftpConnection(resolveSftpEndpoint(params, ctx.services.config, ctx.stepId), ctx.log);

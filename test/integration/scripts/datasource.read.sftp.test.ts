@@ -43,6 +43,40 @@ afterAll(async () => {
 });
 
 describe('datasource.read.sftp', () => {
+  it('lists a server file named to make a backtracking fileNameRegex explode in linear time', async () => {
+    // Prepare: with a backtracking engine, (a+)+$ against this name takes seconds, doubling per character.
+    const hostile = `${'a'.repeat(27)}!`;
+    const { remotePath } = folder({ [hostile]: ['H', 2_000_000_000], aaa: ['A', 2_000_000_100] });
+
+    // Act
+    const started = process.hrtime.bigint();
+    const out = await runScript(
+      datasourceReadSftp,
+      { ...local, remotePath, fileNameRegex: '(a+)+$' },
+      { services: env.services, job: { id: 'j-redos', dataflowId: 'df-redos' } },
+    );
+    const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
+
+    // Assess
+    expect(names(out)).toEqual(['aaa']);
+    expect(elapsedMs).toBeLessThan(1000);
+  });
+
+  it('refuses a fileNameRegex with a backreference at validation, naming the construct', async () => {
+    // Act / Assess
+    await expect(
+      runScript(
+        datasourceReadSftp,
+        { ...local, remotePath: 'in', fileNameRegex: '(a)\\1' },
+        { services: env.services },
+      ),
+    ).rejects.toMatchObject({
+      code: 'IDX_REGEX_UNSUPPORTED',
+      message: expect.stringContaining('a backreference'),
+      location: { param: 'fileNameRegex' },
+    });
+  });
+
   it('picks the files whose whole name matches the regex, oldest first by default', async () => {
     // Prepare
     const { remotePath } = folder({

@@ -1,5 +1,5 @@
 /**
- * 200 MB through the SFTP and FTP readers and writers, with the process's resident memory sampled during each
+ * 200 MB through the SFTP, FTP and Azure Blob (Azurite) readers and writers, with the process's resident memory sampled during each
  * transfer: streaming means the growth stays far below the file size, whatever the size.
  */
 import { createHash } from 'node:crypto';
@@ -13,10 +13,13 @@ import type { AnyScriptDefinition, InputFile, StepLogger, StepOutput } from '../
 import type { Services } from '../../../lib/core/services.ts';
 import { LocalSecretResolver } from '../../../lib/engine/secrets.ts';
 import { createServices } from '../../../lib/engine/services.ts';
+import { AZURITE_ACCOUNT, AZURITE_KEY, type Azurite, startAzurite } from '../../../lib/local/azurite.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../../../lib/local/environment.ts';
 import { type SftpServer, startSftpServer } from '../../../lib/local/sftp-server.ts';
+import { datasourceReadAzureBlob } from '../../../lib/scripts/datasource.read.azure.blob.ts';
 import { datasourceReadFtp } from '../../../lib/scripts/datasource.read.ftp.ts';
 import { datasourceReadSftp } from '../../../lib/scripts/datasource.read.sftp.ts';
+import { datasourceWriteAzureBlob } from '../../../lib/scripts/datasource.write.azure.blob.ts';
 import { datasourceWriteFtp } from '../../../lib/scripts/datasource.write.ftp.ts';
 import { datasourceWriteSftp } from '../../../lib/scripts/datasource.write.sftp.ts';
 import { startScript, testJob } from '../../../lib/testing/harness.ts';
@@ -31,6 +34,7 @@ let env: LocalEnvironment;
 let services: Services;
 let sftp: SftpServer;
 let ftp: TestFtpServer;
+let azurite: Azurite;
 
 /** One random megabyte that the generated content cycles through. */
 const BASE = createHash('sha512').update('seed').digest();
@@ -137,7 +141,13 @@ let expected: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'idx-large-'));
   env = await startLocalEnvironment({ dir: join(dir, 'env'), ephemeral: true, env: {} });
-  services = createServices(env.config, new LocalSecretResolver({ env: {}, values: { PW: 'pw-123456' } }));
+  // Azurite keeps its blobs on disk here, so 200 MB do not sit in its memory.
+  azurite = await startAzurite({ location: join(dir, 'azurite') });
+  await azurite.client().getContainerClient('large').create();
+  services = createServices(
+    { ...env.config, endpoints: { ...env.config.endpoints, azureBlob: azurite.url } },
+    new LocalSecretResolver({ env: {}, values: { PW: 'pw-123456', AZ_KEY: AZURITE_KEY } }),
+  );
   sftp = await startSftpServer({
     root: join(dir, 'sftp'),
     hostKeyPath: join(dir, 'key'),
@@ -155,6 +165,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await sftp?.close();
   await ftp?.close();
+  await azurite?.close();
   await env?.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -220,6 +231,48 @@ describe('file transfers of 200 MB', () => {
 
     // Assess
     console.log(`FTP download of ${SIZE} bytes: peak RSS growth ${(growth / 1048576).toFixed(1)} MB`);
+    expect(await hashes.get('big.bin')).toBe(expected);
+    expect(growth).toBeLessThan(LIMIT);
+  });
+
+  it('upload to Azure Blob with resident memory growing less than 64 MB', { timeout: 180_000 }, async () => {
+    // Prepare
+    const params = {
+      accountName: AZURITE_ACCOUNT,
+      accountKey: '${secret:AZ_KEY}',
+      container: 'large',
+      blobPrefix: 'in',
+    };
+    const stop = sampleRss();
+
+    // Act
+    await runStreaming(datasourceWriteAzureBlob as unknown as AnyScriptDefinition, params, { files: [file] });
+    const growth = stop();
+
+    // Assess
+    console.log(`Azure Blob upload of ${SIZE} bytes: peak RSS growth ${(growth / 1048576).toFixed(1)} MB`);
+    const blob = await azurite.client().getContainerClient('large').getBlobClient('in/big.bin').download();
+    expect(await sha256(blob.readableStreamBody as Readable)).toBe(expected);
+    expect(growth).toBeLessThan(LIMIT);
+  });
+
+  it('download from Azure Blob with resident memory growing less than 64 MB', { timeout: 180_000 }, async () => {
+    // Prepare: the blob the upload above delivered.
+    const params = {
+      accountName: AZURITE_ACCOUNT,
+      accountKey: '${secret:AZ_KEY}',
+      container: 'large',
+      blobPrefix: 'in/',
+    };
+    const hashes = new Map<string, Promise<string>>();
+    const stop = sampleRss();
+
+    // Act
+    await runStreaming(datasourceReadAzureBlob as unknown as AnyScriptDefinition, params, { hashes });
+    const growth = stop();
+
+    // Assess
+    console.log(`Azure Blob download of ${SIZE} bytes: peak RSS growth ${(growth / 1048576).toFixed(1)} MB`);
     expect(await hashes.get('big.bin')).toBe(expected);
     expect(growth).toBeLessThan(LIMIT);
   });

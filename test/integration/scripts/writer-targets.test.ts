@@ -2,20 +2,24 @@
  * The delivery policy every file writer follows, on real servers on loopback (the ssh2 SFTP server, ftp-srv,
  * s3rver): no two files of one job under one name, no silent replacement of another job's file unless
  * `overwrite: true`, a retried upload replaces its own file, and a target that holds less than was sent fails.
+ * Azure Blob runs on Azurite, as a child process.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnyScriptDefinition, ScriptDefinition } from '../../../lib/core/script.ts';
 import type { Services } from '../../../lib/core/services.ts';
 import { LocalSecretResolver } from '../../../lib/engine/secrets.ts';
 import { createServices } from '../../../lib/engine/services.ts';
+import { AZURITE_ACCOUNT, AZURITE_KEY, type Azurite, startAzurite } from '../../../lib/local/azurite.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../../../lib/local/environment.ts';
 import { type SftpServer, startSftpServer } from '../../../lib/local/sftp-server.ts';
 import { datasourceWriteAmazonS3 } from '../../../lib/scripts/datasource.write.amazon.s3.ts';
+import { datasourceWriteAzureBlob } from '../../../lib/scripts/datasource.write.azure.blob.ts';
 import { datasourceWriteFtp } from '../../../lib/scripts/datasource.write.ftp.ts';
 import { datasourceWriteSftp } from '../../../lib/scripts/datasource.write.sftp.ts';
 import { type HarnessInput, runScript } from '../../../lib/testing/harness.ts';
@@ -25,6 +29,7 @@ let env: LocalEnvironment;
 let dir: string;
 const servers: (SftpServer | TestFtpServer)[] = [];
 let serverN = 0;
+let azurite: Azurite | undefined;
 
 /** A writer's target as a test sees it: the params that reach it, and its files by name. */
 interface Target {
@@ -113,6 +118,38 @@ const protocols: Protocol[] = [
       };
     },
   },
+  {
+    name: 'Azure Blob',
+    definition: datasourceWriteAzureBlob as unknown as AnyScriptDefinition,
+    async start() {
+      azurite ??= await startAzurite();
+      const url = azurite.url;
+      const name = `targets-${++serverN}`;
+      const container = new BlobServiceClient(
+        `${url}/${AZURITE_ACCOUNT}`,
+        new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
+      ).getContainerClient(name);
+      await container.create();
+      return {
+        params: { accountName: AZURITE_ACCOUNT, accountKey: '${secret:AZ_KEY}', container: name, blobPrefix: 'out/' },
+        read: async (file) => {
+          try {
+            return (await container.getBlobClient(`out/${file}`).downloadToBuffer()).toString('utf8');
+          } catch {
+            return undefined;
+          }
+        },
+        put: async (file, content) => {
+          await container.getBlockBlobClient(`out/${file}`).upload(content, Buffer.byteLength(content));
+        },
+        services: () =>
+          createServices(
+            { ...env.config, endpoints: { ...env.config.endpoints, azureBlob: url } },
+            new LocalSecretResolver({ env: {}, values: { AZ_KEY: AZURITE_KEY } }),
+          ),
+      };
+    },
+  },
 ];
 
 /** Runs a protocol's writer over files, as step `stepId` of job `jobId`. */
@@ -141,6 +178,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const s of servers) await s.close();
+  await azurite?.close();
   await env?.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -220,28 +258,31 @@ describe.each(protocols)('the $name writer', (protocol) => {
   });
 });
 
-describe.each(protocols.filter((p) => p.name !== 'S3'))('the $name writer on a target that loses data', (protocol) => {
-  it('fails with IDX_DELIVERY_SHORTFALL when the file holds fewer bytes after the rename than were sent', async () => {
-    // Prepare
-    const target = await protocol.start({ truncateRenamedBy: 2 });
+describe.each(protocols.filter((p) => p.name !== 'S3' && p.name !== 'Azure Blob'))(
+  'the $name writer on a target that loses data',
+  (protocol) => {
+    it('fails with IDX_DELIVERY_SHORTFALL when the file holds fewer bytes after the rename than were sent', async () => {
+      // Prepare
+      const target = await protocol.start({ truncateRenamedBy: 2 });
 
-    // Act
-    const run = write(protocol, target, [{ name: 'a.csv', content: 'MAIL\na@b.c\n' }], { jobId: randomUUID() });
+      // Act
+      const run = write(protocol, target, [{ name: 'a.csv', content: 'MAIL\na@b.c\n' }], { jobId: randomUUID() });
 
-    // Assess
-    await expect(run).rejects.toMatchObject({
-      code: 'IDX_DELIVERY_SHORTFALL',
-      location: { stepId: 'deliver' },
-      expected: '11 bytes',
-      received: '9 bytes',
+      // Assess
+      await expect(run).rejects.toMatchObject({
+        code: 'IDX_DELIVERY_SHORTFALL',
+        location: { stepId: 'deliver' },
+        expected: '11 bytes',
+        received: '9 bytes',
+      });
     });
-  });
-});
+  },
+);
 
 describe('the S3 writer on a connection that loses data', () => {
   it('fails with IDX_DELIVERY_SHORTFALL when the object holds fewer bytes than were sent', async () => {
     // Prepare: the client drops the last two bytes of every object it puts, on the way to the real server.
-    const target = await protocols[2]?.start();
+    const target = await protocols.find((p) => p.name === 'S3')?.start();
     if (!target) throw new Error('no S3 protocol');
     const lossy = (client: S3Client) => {
       client.middlewareStack.add(

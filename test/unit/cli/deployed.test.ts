@@ -152,6 +152,33 @@ describe('idx test --deployed', () => {
     expect(sfnMock.commandCalls(StartExecutionCommand)[0]?.args[0].input.name).toMatch(/^test-\d{14}-[0-9a-f]{6}$/);
   });
 
+  it('starts a dry test run with --dry-run and prints what each writer would have written', async () => {
+    // Prepare
+    const out: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((s) => out.push(String(s)) > 0);
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    sfnMock
+      .on(DescribeExecutionCommand)
+      .resolves({ executionArn: EXEC, status: 'SUCCEEDED', stateMachineArn: SM, startDate: new Date() });
+    const wouldWrite = { records: 10, calls: 10, bytes: 420, files: [], sampleCalls: [] };
+    const write = {
+      ...job.steps,
+      w: { stepId: 'w', type: 'uidmap.write', wouldWrite },
+    } as unknown as JobRecord['steps'];
+    ddbMock.on(GetCommand).resolves({ Item: { ...job, dryRun: true, steps: write } });
+
+    // Act
+    const code = await testDeployedCommand(['alpha', '--deployed', '--dry-run'], clients);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(sfnMock.commandCalls(StartExecutionCommand)[0]?.args[0].input).toMatchObject({
+      input: '{"test":true,"dryRun":true}',
+    });
+    expect(out.join('')).toContain('processed (dry run: nothing written) (test run)');
+    expect(out.join('')).toContain('would write:   10 record(s) in 10 call(s), 420 B [w]');
+  });
+
   it('exits 1 when the execution failed', async () => {
     // Prepare
     vi.spyOn(process.stdout, 'write').mockImplementation(() => true);

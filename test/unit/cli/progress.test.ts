@@ -200,4 +200,44 @@ describe('finishedLine', () => {
     // Assess
     expect(line).toBe('✓ write: 24 records in, 21 records out, 3 rejected, 0.0 s');
   });
+
+  it("ends a dry run's writer with what it would have written", () => {
+    // Prepare
+    const lines: string[] = [];
+    const print = progressPrinter((l) => lines.push(l));
+    const finished = (stepId: string, type: string, c: Partial<StepCounters>, wouldWrite: Record<string, unknown>) =>
+      print({
+        kind: 'step-finished',
+        result: {
+          stepId,
+          type,
+          out: { kind: 'nothing' },
+          rejected: { kind: 'records', parts: [], count: 0 },
+          counters: counters(c),
+          done: true,
+          iteration: 1,
+          wouldWrite: { records: 0, calls: 0, bytes: 0, files: [], sampleCalls: [], ...wouldWrite },
+        },
+      });
+
+    // Act
+    finished(
+      'sftp',
+      'datasource.write.sftp',
+      { filesIn: 1, bytesIn: 2048 },
+      { bytes: 2048, files: [{ name: 'a.csv', target: 'sftp://u@h:22/out/a.csv', size: 2048 }] },
+    );
+    finished(
+      'gigya',
+      'datasource.write.gigya.account',
+      { recordsIn: 3, recordsOut: 2, recordsRejected: 1 },
+      { records: 2, calls: 2 },
+    );
+
+    // Assess
+    expect(lines).toEqual([
+      '✓ sftp: 1 file 2.0 KB in, 0 files 0 B delivered, 0 rejected, 0.0 s, would write sftp://u@h:22/out/a.csv (2.0 KB)',
+      '✓ gigya: 3 records in, 2 records out, 1 rejected, 0.0 s, would write 2 record(s) in 2 call(s)',
+    ]);
+  });
 });

@@ -212,6 +212,58 @@ describe('jobSummary', () => {
     ]);
   });
 
+  it('lists what each writer of a dry run would have written: targets with their first rows, calls with params', () => {
+    // Prepare
+    const counters = { ...job.steps.dsv, rejectedLocation: undefined } as NonNullable<JobRecord['steps'][string]>;
+    const dry: JobRecord = {
+      ...job,
+      dryRun: true,
+      steps: {
+        sftp: {
+          ...counters,
+          stepId: 'sftp',
+          type: 'datasource.write.sftp',
+          wouldWrite: {
+            records: 0,
+            calls: 0,
+            bytes: 2048,
+            files: [
+              { name: 'a.csv', target: 'sftp://u@h:22/out/a.csv', size: 2048, sample: ['email', 'a@example.com'] },
+            ],
+            sampleCalls: [],
+          },
+        },
+        gigya: {
+          ...counters,
+          stepId: 'gigya',
+          type: 'datasource.write.gigya.account',
+          wouldWrite: {
+            records: 21,
+            calls: 21,
+            bytes: 1300,
+            files: [],
+            sampleCalls: [{ method: 'accounts.setAccountInfo', params: { UID: 'u1', data: { subscribed: true } } }],
+          },
+        },
+      },
+    };
+
+    // Act
+    const lines = jobSummary(dry, { jobId: dry.id, status: 'succeeded' }).split('\n');
+
+    // Assess
+    expect(lines[0]).toBe('job job-2 succeeded in 9.0 s — 24 records read, 21 processed (dry run: nothing written)');
+    expect(lines[1]).toMatch(/; a dry run never moves the watermark$/);
+    expect(lines.slice(lines.indexOf('would write:   1 file(s), 2.0 KB [sftp]'))).toEqual([
+      'would write:   1 file(s), 2.0 KB [sftp]',
+      '  sftp://u@h:22/out/a.csv (2.0 KB)',
+      '    email',
+      '    a@example.com',
+      'would write:   21 record(s) in 21 call(s) to accounts.setAccountInfo, 1.3 KB [gigya]',
+      '  accounts.setAccountInfo {"UID":"u1","data":{"subscribed":true}}',
+    ]);
+  });
+
   it('leaves the window out for a job that never started', () => {
     // Act
     const line = deltaLine({ ...job, delta: undefined, deltaBasis: undefined } as unknown as JobRecord);
@@ -245,6 +297,18 @@ describe('inputFrom', () => {
     expect(byName).toEqual({ scheduleId: 'q1', fullExtract: true, limit: 100, logLevel: 'debug' });
     expect(byId).toEqual({ scheduleId: 'q1', fullExtract: true, limit: 7, logLevel: 'info' });
     expect(plain).toEqual({ scheduleId: 'nightly', fullExtract: false, logLevel: 'info' });
+  });
+
+  it('asks for a dry run with --dry-run, as a schedule or a test run too', () => {
+    // Act
+    const dry = inputFrom({ 'dry-run': true });
+    const dryTest = inputFrom({ 'dry-run': true, test: true });
+    const dryScheduled = inputFrom({ 'dry-run': true, schedule: 'nightly' }, { id: 'd', schedules });
+
+    // Assess
+    expect(dry).toEqual({ dryRun: true });
+    expect(dryTest).toEqual({ test: true, dryRun: true });
+    expect(dryScheduled).toEqual({ scheduleId: 'nightly', fullExtract: false, logLevel: 'info', dryRun: true });
   });
 
   it('refuses a schedule the dataflow does not have, listing those it has', () => {

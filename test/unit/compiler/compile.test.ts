@@ -396,6 +396,39 @@ describe('compile', () => {
     expect(() => compile(broken, registry)).toThrow(expect.objectContaining({ code: 'IDX_COMPILE_INVALID' }));
   });
 
+  it('hands the whole execution input to job start, and the job it starts (a dry run too) to every later Task', () => {
+    // Prepare
+    const split = load({
+      id: 'split',
+      name: 'Split',
+      steps: [
+        { id: 'read', type: 'test.generate', params: { count: 3 }, next: ['a', 'b'] },
+        { id: 'a', ...rename() },
+        { id: 'b', type: 'field.remove', params: { fields: ['x'] } },
+      ],
+    });
+    const tasks = (states: Record<string, AslState>): [string, AslState][] =>
+      Object.entries(states).flatMap(([name, state]) =>
+        state.Type === 'Parallel'
+          ? (state.Branches as { States: Record<string, AslState> }[]).flatMap((b) => tasks(b.States))
+          : state.Type === 'Task'
+            ? [[name, state] as [string, AslState]]
+            : [],
+      );
+
+    // Act
+    const asl = compile(split, registry);
+
+    // Assess
+    expect(asl.States['Job: prepare']?.Parameters).toMatchObject({ 'input.$': '$' });
+    expect(payload(asl.States['Job: start'] as AslState)).toMatchObject({ 'input.$': '$.input' });
+    expect(asl.States['Job: start']).toMatchObject({ ResultPath: '$.job' });
+    const later = tasks(asl.States).filter(([name]) => name !== 'Job: start');
+    expect(later.length).toBeGreaterThan(3);
+    for (const [name, task] of later) expect(payload(task)['job.$'], name).toBe('$.job.value');
+    expect(aslVerdict(asl)).toEqual({ isValid: true, errors: [] });
+  });
+
   it('hands the schedules to job start for the first run’s window', () => {
     // Prepare
     const df = load({

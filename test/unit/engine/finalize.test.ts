@@ -347,4 +347,12 @@ describe('notificationSubject', () => {
     expect(subject).toHaveLength(100);
     expect(subject).toMatch(/^identity-sync: Donn\?es x+\.\.\.$/);
   });
+
+  it('says when the job was a dry run', () => {
+    // Act
+    const subject = notificationSubject('Eloqua inbound', { status: 'succeeded', test: false, dryRun: true });
+
+    // Assess
+    expect(subject).toBe('identity-sync: Eloqua inbound dry run succeeded');
+  });
 });

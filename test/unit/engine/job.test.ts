@@ -53,6 +53,16 @@ describe('parseInput', () => {
     );
     expect(() => parseInput([1])).toThrow(expect.objectContaining({ code: 'IDX_INPUT' }));
   });
+
+  it('accepts dryRun as true or false only', () => {
+    // Act / Assess
+    expect(parseInput({ dryRun: true, test: true })).toEqual({ dryRun: true, test: true });
+    expect(parseInput({ dryRun: false })).toEqual({ dryRun: false });
+    for (const dryRun of ['true', 1, null])
+      expect(() => parseInput({ dryRun })).toThrow(
+        expect.objectContaining({ code: 'IDX_INPUT', location: { param: 'dryRun' }, expected: 'true or false' }),
+      );
+  });
 });
 
 describe('totalsOf', () => {

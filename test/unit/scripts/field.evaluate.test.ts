@@ -114,7 +114,7 @@ describe('field.evaluate', () => {
         pattern: '(',
         _errorDetails: {
           code: 'IDX_EXPRESSION_FAILED',
-          message: 'n: Invalid regular expression: /(/g: Unterminated group',
+          message: 'n: Invalid regular expression: /(/gu: missing ): (',
           field: 'n',
           stepId: 'field.evaluate',
         },
@@ -151,5 +151,51 @@ describe('field.evaluate', () => {
         path: '$.steps[1].params.fields[0].expression',
       }),
     );
+  });
+
+  it('refuses a lookahead written in an =~ pattern at validation, naming the construct', () => {
+    // Prepare
+    const dataflow = {
+      id: 'df',
+      name: 'df',
+      steps: [
+        { id: 'in', type: 'file.parse.dsv', params: {}, next: ['match'], error: [] },
+        {
+          id: 'match',
+          type: 'field.evaluate',
+          params: { language: 'jexl', fields: [{ field: 'x', expression: "email =~ '(?=.*@).*' ? 1 : 0" }] },
+          next: [],
+          error: [],
+        },
+      ],
+    };
+
+    // Act
+    const { problems } = validateText(JSON.stringify(dataflow), defaultRegistry());
+
+    // Assess
+    expect(problems).toContainEqual(
+      expect.objectContaining({
+        code: 'IDX_REGEX_UNSUPPORTED',
+        stepId: 'match',
+        path: '$.steps[1].params.fields[0].expression',
+        message: expect.stringContaining('a lookahead'),
+      }),
+    );
+  });
+
+  it('matches a hostile value against a backtracking =~ pattern in linear time', async () => {
+    // Prepare
+    const params = { fields: [{ field: 'm', expression: "name =~ '(a+)+b'" }] };
+    const records = [{ name: `${'a'.repeat(30)}!` }];
+
+    // Act
+    const started = process.hrtime.bigint();
+    const out = await runScript(fieldEvaluate, params, { records });
+    const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
+
+    // Assess: with JavaScript's engine this value takes about a minute.
+    expect(out.records).toEqual([{ name: `${'a'.repeat(30)}!`, m: false }]);
+    expect(elapsedMs).toBeLessThan(1000);
   });
 });

@@ -51,3 +51,36 @@ describe('field.replace', () => {
     });
   });
 });
+
+describe('field.replace regular expressions', () => {
+  it('refuses a backreference at validation with a code naming the construct', async () => {
+    // Act / Assess
+    await expect(
+      runScript(fieldReplace, { fields: [{ field: 'name', regex: '(a)\\1' }] }, { records: [] }),
+    ).rejects.toMatchObject({
+      code: 'IDX_REGEX_UNSUPPORTED',
+      message: expect.stringContaining('a backreference'),
+      location: { param: 'fields[0].regex' },
+    });
+  });
+
+  it('runs a catastrophically backtracking pattern over a hostile value in linear time', async () => {
+    // Prepare
+    const records = [{ name: `${'a'.repeat(30)}!` }];
+
+    // Act
+    const started = process.hrtime.bigint();
+    const out = await runScript(
+      fieldReplace,
+      { fields: [{ field: 'name', regex: '(a+)+$', replacement: 'x' }] },
+      {
+        records,
+      },
+    );
+    const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
+
+    // Assess: with JavaScript's engine this value takes tens of seconds.
+    expect(out.records).toEqual([{ name: `${'a'.repeat(30)}!` }]);
+    expect(elapsedMs).toBeLessThan(1000);
+  });
+});

@@ -229,4 +229,130 @@ describe('file.parse.dsv', () => {
     await expect(parse({ hasHeader: false }, 'a\n1\n')).rejects.toMatchObject({ code: 'IDX_PARAM_MISSING' });
     await expect(parse({ columnSeparator: '"' }, 'a\n1\n')).rejects.toMatchObject({ code: 'IDX_PARAM_VALUE' });
   });
+
+  it('fails the file on a repeated column name unless duplicateHeaders says how to read it', async () => {
+    // Prepare
+    const csv = 'id,email,email,name,email_2\n1,a@x,b@x,Ann,c@x\n';
+
+    // Act
+    const failed = parse({}, csv);
+    const renamed = await parse({ duplicateHeaders: 'rename' }, csv);
+    const first = await parse({ duplicateHeaders: 'first' }, csv);
+    const last = await parse({ duplicateHeaders: 'last' }, csv);
+
+    // Assess
+    await expect(failed).rejects.toMatchObject({
+      code: 'IDX_DSV_HEADER_DUPLICATE',
+      message: expect.stringContaining('"email"'),
+      location: { param: 'duplicateHeaders' },
+    });
+    expect(renamed.records).toEqual([{ id: '1', email: 'a@x', email_3: 'b@x', name: 'Ann', email_2: 'c@x' }]);
+    expect(first.records).toEqual([{ id: '1', email: 'a@x', name: 'Ann', email_2: 'c@x' }]);
+    expect(last.records).toEqual([{ id: '1', email: 'b@x', name: 'Ann', email_2: 'c@x' }]);
+  });
+
+  it('rejects a row holding bytes that are not valid UTF-8, and reads on', async () => {
+    // Prepare: an overlong encoding, a stray continuation byte and a sequence cut by the end of the file.
+    const csv = Buffer.concat([
+      Buffer.from('id,name\n1,Zoë\n2,a'),
+      Buffer.from([0xc0, 0xaf]),
+      Buffer.from('b\n4,c'),
+      Buffer.from([0x80]),
+      Buffer.from('\n5,e'),
+      Buffer.from([0xe2, 0x82]),
+    ]);
+
+    // Act
+    const out = await parse({}, csv);
+    const real = await parse({}, 'id,name\n3,\uFFFD real\n');
+
+    // Assess
+    expect(out.records).toEqual([{ id: '1', name: 'Zoë' }]);
+    expect(real.records).toEqual([{ id: '3', name: '\uFFFD real' }]);
+    expect(out.rejected.map((r) => [r._raw, (r._errorDetails as { code: string; line: number }).code])).toEqual([
+      ['2,a\uFFFD\uFFFDb', 'IDX_CHARSET_INVALID'],
+      ['4,c\uFFFD', 'IDX_CHARSET_INVALID'],
+      ['5,e\uFFFD', 'IDX_CHARSET_INVALID'],
+    ]);
+    expect(out.counters).toMatchObject({ recordsOut: 1, recordsRejected: 3 });
+  });
+
+  it('keeps such rows with U+FFFD when invalidCharacters is "replace", with a warning and a counter', async () => {
+    // Prepare
+    const csv = Buffer.concat([Buffer.from('id,name\n1,a'), Buffer.from([0xff]), Buffer.from('b\n')]);
+
+    // Act
+    const out = await parse({ invalidCharacters: 'replace' }, csv);
+
+    // Assess
+    expect(out.records).toEqual([{ id: '1', name: 'a\uFFFDb' }]);
+    expect(out.counters.charactersReplaced).toBe(1);
+    expect(out.trace.join('\n')).toMatch(/1 invalid byte sequence\(s\) in UTF-8 replaced with U\+FFFD/);
+  });
+
+  it('rejects a row longer than maxLineLength with its start in _raw, and reads on', async () => {
+    // Prepare
+    const csv = `id,name\n1,a\n2,${'x'.repeat(5000)}\n3,c\n`;
+
+    // Act
+    const out = await parse({ maxLineLength: 1000 }, csv);
+
+    // Assess
+    expect(out.records).toEqual([
+      { id: '1', name: 'a' },
+      { id: '3', name: 'c' },
+    ]);
+    expect(out.rejected).toHaveLength(1);
+    expect(out.rejected[0]).toMatchObject({
+      _raw: expect.stringMatching(/^2,x{998}/),
+      _errorDetails: { code: 'IDX_DSV_ROW_TOO_LONG', line: 3 },
+    });
+  });
+
+  it('fails the file when its header row is longer than maxLineLength or wider than 16,384 columns', async () => {
+    // Act / Assess
+    await expect(parse({ maxLineLength: 100 }, `${'h'.repeat(500)}\n1\n`)).rejects.toMatchObject({
+      code: 'IDX_DSV_ROW_TOO_LONG',
+    });
+    await expect(
+      parse({}, `${Array.from({ length: 20_000 }, (_, i) => `c${i}`).join(',')}\n1\n`),
+    ).rejects.toMatchObject({
+      code: 'IDX_DSV_HEADER_TOO_WIDE',
+    });
+  });
+
+  it('rejects a row of far more cells than the header without splitting them all', async () => {
+    // Prepare
+    const csv = `a,b\n${Array.from({ length: 100_000 }, () => '1').join(',')}\n2,3\n`;
+
+    // Act
+    const out = await parse({}, csv);
+
+    // Assess
+    expect(out.records).toEqual([{ a: '2', b: '3' }]);
+    expect(out.rejected[0]).toMatchObject({
+      a: '1',
+      b: '1',
+      _errorDetails: { code: 'IDX_DSV_COLUMNS', received: '100000 columns' },
+    });
+  });
+
+  it('rejects a UTF-16 row holding a lone surrogate, and keeps a U+FFFD the file really writes', async () => {
+    // Prepare
+    const le = (text: string) => Buffer.from(text, 'utf16le');
+    const lone = Buffer.concat([le('id,name\n1,a'), Buffer.from([0x00, 0xd8]), le('b\n2,ok\n')]);
+    const real = le('id,name\n1,\uFFFD\n');
+
+    // Act
+    const out = await parse({ fileCharset: 'UTF-16LE' }, lone);
+    const kept = await parse({ fileCharset: 'UTF-16LE' }, real);
+
+    // Assess
+    expect(out.records).toEqual([{ id: '2', name: 'ok' }]);
+    expect(out.rejected[0]).toMatchObject({
+      _raw: '1,a\uFFFDb',
+      _errorDetails: { code: 'IDX_CHARSET_INVALID', line: 2 },
+    });
+    expect(kept.records).toEqual([{ id: '1', name: '\uFFFD' }]);
+  });
 });

@@ -115,6 +115,102 @@ describe('file.parse.json', () => {
     expect(out.rejected).toEqual([]);
   });
 
+  it('keeps numbers a double cannot hold exactly as their digits, as strings, in lines and arrays', async () => {
+    // Prepare
+    const files = [
+      {
+        name: 'a.jsonl',
+        content: '{"id":12345678901234567890,"big":1e400,"tiny":1e-400,"ok":0.1,"max":9007199254740992}\n',
+      },
+      { name: 'b.json', content: '[{"id":-9007199254740993,"f":1.0000000000000001,"s":"12345678901234567890"}]' },
+    ];
+
+    // Act
+    const out = await parse({}, files);
+
+    // Assess
+    expect(out.records).toEqual([
+      { id: '12345678901234567890', big: '1e400', tiny: '1e-400', ok: 0.1, max: 9007199254740992 },
+      { id: '-9007199254740993', f: '1.0000000000000001', s: '12345678901234567890' },
+    ]);
+  });
+
+  it('rejects a record with such a number when exactNumbers is "reject"', async () => {
+    // Act
+    const out = await parse({ exactNumbers: 'reject' }, [
+      { name: 'a.jsonl', content: '{"id":1}\n{"id":12345678901234567890}\n{"id":3}\n' },
+    ]);
+
+    // Assess
+    expect(out.records).toEqual([{ id: 1 }, { id: 3 }]);
+    expect(out.rejected[0]).toMatchObject({ _errorDetails: { code: 'IDX_JSON_NUMBER', line: 2 } });
+  });
+
+  it('rejects a line nested deeper than maxDepth without a stack overflow, and reads on', async () => {
+    // Prepare
+    const deep = `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`;
+    const files = [
+      { name: 'a.jsonl', content: `{"id":1}\n${deep}\n{"id":3}\n` },
+      { name: 'b.json', content: `[{"id":4},${deep},{"id":5}]` },
+    ];
+
+    // Act
+    const out = await parse({}, files);
+
+    // Assess
+    expect(out.records).toEqual([{ id: 1 }, { id: 3 }, { id: 4 }, { id: 5 }]);
+    expect(out.rejected.map((r) => (r._errorDetails as { code: string }).code)).toEqual([
+      'IDX_JSON_DEPTH',
+      'IDX_JSON_DEPTH',
+    ]);
+  });
+
+  it('rejects a line or element longer than maxLineLength with its start in _raw, and reads on', async () => {
+    // Prepare
+    const long = `{"v":"${'x'.repeat(5000)}"}`;
+    const files = [
+      { name: 'a.jsonl', content: `${long}\n{"id":2}\n${long}\n{"id":4}\n${long}` },
+      { name: 'b.json', content: `[{"id":5},${long},{"id":7}]` },
+    ];
+
+    // Act
+    const out = await parse({ maxLineLength: 1000 }, files);
+
+    // Assess
+    expect(out.records).toEqual([{ id: 2 }, { id: 4 }, { id: 5 }, { id: 7 }]);
+    expect(
+      out.rejected.map((r) => [(r._errorDetails as { code: string }).code, (r._raw as string).slice(0, 8)]),
+    ).toEqual([
+      ['IDX_JSON_TOO_LONG', '{"v":"xx'],
+      ['IDX_JSON_TOO_LONG', '{"v":"xx'],
+      ['IDX_JSON_TOO_LONG', '{"v":"xx'],
+      ['IDX_JSON_TOO_LONG', '{"v":"xx'],
+    ]);
+    expect(out.counters).toMatchObject({ recordsOut: 4, recordsRejected: 4 });
+  });
+
+  it('rejects a line holding bytes that are not valid UTF-8, or keeps it with U+FFFD and a counter when asked', async () => {
+    // Prepare
+    const content = Buffer.concat([
+      Buffer.from('{"id":1}\n{"n":"a'),
+      Buffer.from([0xff]),
+      Buffer.from('"}\n{"id":3}\n'),
+    ]);
+
+    // Act
+    const rejecting = await parse({}, [{ name: 'a.jsonl', content }]);
+    const replacing = await parse({ invalidCharacters: 'replace' }, [{ name: 'a.jsonl', content }]);
+
+    // Assess
+    expect(rejecting.records).toEqual([{ id: 1 }, { id: 3 }]);
+    expect(rejecting.rejected[0]).toMatchObject({
+      _raw: '{"n":"a\uFFFD"}',
+      _errorDetails: { code: 'IDX_CHARSET_INVALID', line: 2 },
+    });
+    expect(replacing.records).toEqual([{ id: 1 }, { n: 'a\uFFFD' }, { id: 3 }]);
+    expect(replacing.counters.charactersReplaced).toBe(1);
+  });
+
   it("stops reading JSON Lines and arrays at the job's record limit, without taking the unread rest for invalid JSON", async () => {
     // Prepare
     const lines = Array.from({ length: 5000 }, (_, i) => JSON.stringify({ i })).join('\n');

@@ -50,4 +50,34 @@ describe('file.uncompress.gzip', () => {
       message: expect.stringContaining('cut.gz'),
     });
   });
+
+  it('stops a compression bomb with IDX_UNCOMPRESS_LIMIT once it expands past maxRatio', async () => {
+    // Prepare: 120 gzip members of 1 MB of zeros each, about 1 KB apiece (a ratio of about 1000).
+    const member = gzipSync(Buffer.alloc(1024 * 1024));
+    const bomb = Buffer.concat(Array.from({ length: 120 }, () => member));
+
+    // Act
+    const run = runScript(fileUncompressGzip, {}, { files: [{ name: 'bomb.csv.gz', content: bomb }] });
+
+    // Assess
+    await expect(run).rejects.toMatchObject({
+      code: 'IDX_UNCOMPRESS_LIMIT',
+      message: expect.stringContaining('maxRatio'),
+    });
+  });
+
+  it('stops a file that expands beyond maxOutputSize', async () => {
+    // Act
+    const run = runScript(
+      fileUncompressGzip,
+      { maxOutputSize: 0.5 },
+      { files: [{ name: 'a.csv.gz', content: gzipSync(Buffer.alloc(1024 * 1024, 'x')) }] },
+    );
+
+    // Assess
+    await expect(run).rejects.toMatchObject({
+      code: 'IDX_UNCOMPRESS_LIMIT',
+      message: expect.stringContaining('maxOutputSize'),
+    });
+  });
 });

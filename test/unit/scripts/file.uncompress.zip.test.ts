@@ -57,4 +57,36 @@ describe('file.uncompress.zip', () => {
       message: expect.stringContaining('fake.zip'),
     });
   });
+
+  it('fails with IDX_ZIP_CRC and passes nothing on when a stored entry has a flipped byte', async () => {
+    // Prepare: a STORED (uncompressed) entry, so the flipped byte reaches the content unnoticed by inflate.
+    const zip = new yazl.ZipFile();
+    zip.addBuffer(Buffer.from('id,email\n1,a@example.com\n'), 'accounts.csv', { compress: false });
+    zip.end();
+    const chunks: Buffer[] = [];
+    for await (const c of zip.outputStream as Readable) chunks.push(c as Buffer);
+    const archive = Buffer.concat(chunks);
+    const at = archive.indexOf('a@example.com');
+    archive[at] = 'b'.charCodeAt(0);
+
+    // Act
+    const run = runScript(fileUncompressZip, {}, { files: [{ name: 'bad.zip', content: archive }] });
+
+    // Assess
+    await expect(run).rejects.toMatchObject({ code: 'IDX_ZIP_CRC', message: expect.stringContaining('accounts.csv') });
+  });
+
+  it('fails with IDX_UNCOMPRESS_LIMIT before reading an entry larger than maxOutputSize', async () => {
+    // Prepare
+    const files = [{ name: 'a.zip', content: await zipOf({ 'big.csv': 'x'.repeat(20_000) }) }];
+
+    // Act
+    const run = runScript(fileUncompressZip, { maxOutputSize: 0.01 }, { files });
+
+    // Assess
+    await expect(run).rejects.toMatchObject({
+      code: 'IDX_UNCOMPRESS_LIMIT',
+      message: expect.stringContaining('big.csv'),
+    });
+  });
 });

@@ -245,3 +245,115 @@ describe('DSV corpus', () => {
     ]);
   });
 });
+
+describe('DsvParser limits', () => {
+  /** Feeds `text` in pieces of `size` characters to a parser with the given row limit; collects rows and problems. */
+  function run(text: string, size: number, maxRowChars: number, maxColumns?: number) {
+    const rows: { cells: DsvCell[]; line: number; columns?: number }[] = [];
+    const problems: { code: string; line: number; raw: string }[] = [];
+    const parser = new DsvParser(
+      { separator: ',', quote: '"', escape: '"' },
+      {
+        row(cells, line, _start, _end, columns) {
+          rows.push(columns === undefined ? { cells, line } : { cells: cells.slice(0, 3), line, columns });
+        },
+        malformed(problem) {
+          problems.push({ code: problem.code, line: problem.line, raw: problem.raw.slice(0, 5) });
+        },
+      },
+      { maxRowChars, ...(maxColumns === undefined ? {} : { maxColumns }) },
+    );
+    for (let at = 0; at < text.length; at += size) parser.push(text.slice(at, at + size));
+    parser.end();
+    return { rows, problems };
+  }
+
+  it.each([1, 7, 64, 100_000])(
+    'rejects a row longer than the limit and reads on from the row after it, in pieces of %i characters',
+    (size) => {
+      // Prepare: the long row holds a quoted value with line breaks, which must not end it early.
+      const long = `2,"${'x'.repeat(300)}\n${'y'.repeat(300)}"`;
+      const text = `a,b\n1,one\n${long}\n3,three\n`;
+
+      // Act
+      const { rows, problems } = run(text, size, 100);
+
+      // Assess
+      expect(rows).toEqual([
+        { cells: ['a', 'b'], line: 1 },
+        { cells: ['1', 'one'], line: 2 },
+        { cells: ['3', 'three'], line: 5 },
+      ]);
+      expect(problems).toEqual([{ code: 'IDX_DSV_ROW_TOO_LONG', line: 3, raw: '2,"xx' }]);
+    },
+  );
+
+  it.each([3, 1000])('rejects a text with no line break at all once it passes the limit (pieces of %i)', (size) => {
+    // Act
+    const { rows, problems } = run('z'.repeat(5000), size, 100);
+
+    // Assess
+    expect(rows).toEqual([]);
+    expect(problems).toEqual([{ code: 'IDX_DSV_ROW_TOO_LONG', line: 1, raw: 'zzzzz' }]);
+  });
+
+  it('says so when an over-long row opens a quote that never closes, rather than failing the file', () => {
+    // Act
+    const { rows, problems } = run(`a\n"${'q'.repeat(500)}\nb\n`, 50, 100);
+
+    // Assess
+    expect(rows).toEqual([{ cells: ['a'], line: 1 }]);
+    expect(problems.map((p) => [p.code, p.line])).toEqual([
+      ['IDX_DSV_ROW_TOO_LONG', 2],
+      ['IDX_DSV_QUOTE', 2],
+    ]);
+  });
+
+  it('skips an unclosed quote longer than the limit on a line of its own to the next line break', () => {
+    // Act: the whole text at once, the quote's line break in the same piece.
+    const { rows, problems } = run(`a\n"${'q'.repeat(500)}\nb\n`, 100_000, 100);
+
+    // Assess
+    expect(rows).toEqual([
+      { cells: ['a'], line: 1 },
+      { cells: ['b'], line: 3 },
+    ]);
+    expect(problems.map((p) => p.code)).toEqual(['IDX_DSV_QUOTE']);
+  });
+
+  it('splits no more than maxColumns + 1 cells out of a row, and reports its real count', () => {
+    // Act
+    const plain = run(`${Array.from({ length: 1000 }, (_, i) => i).join(',')}\n`, 100_000, 100_000, 2);
+    const quoted = run(`${Array.from({ length: 1000 }, (_, i) => `"${i}"`).join(',')}\n`, 100_000, 100_000, 2);
+
+    // Assess
+    expect(plain.rows).toEqual([{ cells: ['0', '1', '2'], line: 1, columns: 1000 }]);
+    expect(quoted.rows).toEqual([{ cells: ['0', '1', '2'], line: 1, columns: 1000 }]);
+  });
+
+  it.each([1000, 65_537, 300_000])(
+    'reads a row of 200,000 characters kept in pieces of %i, quotes and line breaks inside, and the rows around it',
+    (size) => {
+      // Prepare
+      const value = `${'ab""c'.repeat(20_000)}\n${'x'.repeat(100_000)}`;
+      const text = `a,b\n1,"${value}"\n2,two\n`;
+
+      // Act
+      const small = run(text, size, 150_000);
+      const large = run(text, size, 1_000_000);
+
+      // Assess
+      expect(large.problems).toEqual([]);
+      expect(large.rows).toEqual([
+        { cells: ['a', 'b'], line: 1 },
+        { cells: ['1', value.replaceAll('""', '"')], line: 2 },
+        { cells: ['2', 'two'], line: 4 },
+      ]);
+      expect(small.rows).toEqual([
+        { cells: ['a', 'b'], line: 1 },
+        { cells: ['2', 'two'], line: 4 },
+      ]);
+      expect(small.problems).toEqual([{ code: 'IDX_DSV_ROW_TOO_LONG', line: 2, raw: '1,"ab' }]);
+    },
+  );
+});
