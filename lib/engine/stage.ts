@@ -271,7 +271,14 @@ export function openStaged(s3: S3Client, bucket: string, key: string): Readable 
     (res) => {
       const body = res.Body as Readable | undefined;
       if (!body) return out.end();
+      if (out.destroyed) return body.destroy();
       body.on('error', (e) => out.destroy(s3Error(e, 'read', key)));
+      // A reader that stops early (a step at its deadline, a parser at the job's limit) destroys `out`: pipe()
+      // would only unpipe the body and leave its connection open and paused, one per stopped read, until the
+      // client's connection pool runs dry and every later request waits forever.
+      out.once('close', () => {
+        if (!body.readableEnded) body.destroy();
+      });
       body.pipe(out);
     },
     (error: unknown) => out.destroy(s3Error(error, 'read', key)),

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { HeadObjectCommand, type S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
+import { Agent } from 'node:http';
+import { HeadObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { IdxError } from '../../../lib/core/errors.ts';
 import { openStagedFile, StagedFileSink } from '../../../lib/engine/stage.ts';
@@ -102,4 +103,28 @@ describe('StagedFileSink', () => {
     expect(await writing).toBe(failure);
     expect(sent).toContain('AbortMultipartUploadCommand');
   });
+
+  it('lets go of the connection of a read that stopped early, so later reads never wait for a free one', async () => {
+    // Prepare: a client with two connections, fewer than the reads that stop early
+    const { config } = local.env.services;
+    const s3 = new S3Client({
+      region: config.region,
+      endpoint: config.endpoints.s3,
+      forcePathStyle: true,
+      ...(config.credentials ? { credentials: config.credentials } : {}),
+      requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets: 2 }) },
+    });
+    const content = randomBytes(8 * 1024 * 1024);
+    const ref = await stage(s3, 'stage/early/', content, 1024 * 1024);
+
+    // Act: six reads that take one chunk and stop, as a step at its deadline does, then one whole read
+    for (let i = 0; i < 6; i++) {
+      for await (const _ of openStagedFile(s3, config.stageBucket, ref as never)) break;
+    }
+    const whole = await read(s3, ref as never);
+
+    // Assess
+    expect(whole.equals(content)).toBe(true);
+    s3.destroy();
+  }, 60_000);
 });
