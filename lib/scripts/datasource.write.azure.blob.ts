@@ -5,6 +5,18 @@ import { azureBlobAccessParams, checkAzureNames, containerFor } from './util/azu
 import { blobWriterHook } from './util/azure-upload.ts';
 import { OVERWRITE_PARAM, transferRetryParams } from './util/file-transfer.ts';
 
+/** The blob name a file of this name gets under `blobPrefix`, and where it is shown to be (`azure://…`). */
+function blobTarget(
+  params: { accountName: string; container: string; blobPrefix: string },
+  fileName: string,
+  stepId: string,
+): { name: string; where: string } {
+  const folder = keyFolder(params.blobPrefix, { param: 'blobPrefix', stepId });
+  const root = folder === '' ? '.' : folder.slice(0, -1);
+  const name = joinRemote(root, fileName, { stepId, param: 'file name' });
+  return { name, where: `azure://${params.accountName}/${params.container}/${name}` };
+}
+
 /** `datasource.write.azure.blob`: puts every incoming file into a container as a block blob. */
 export const datasourceWriteAzureBlob = defineScript({
   type: 'datasource.write.azure.blob',
@@ -36,20 +48,18 @@ export const datasourceWriteAzureBlob = defineScript({
     ...transferRetryParams,
   },
   check: (params) => checkAzureNames(params),
+  dryRun: {
+    target: (params, name, ctx) => blobTarget(params, name, ctx.stepId).where,
+  },
   create(params, ctx) {
     const container = containerFor(ctx.services.config, params, ctx.stepId);
-    const folder = keyFolder(params.blobPrefix, { param: 'blobPrefix', stepId: ctx.stepId });
-    const root = folder === '' ? '.' : folder.slice(0, -1);
     return {
       file: blobWriterHook(
         ctx,
         { overwrite: params.overwrite, maxAttempts: params.maxAttempts, contentType: params.contentType },
         async (file) => {
-          const name = joinRemote(root, file.name, { stepId: ctx.stepId, param: 'file name' });
-          return {
-            blob: container.getBlockBlobClient(name),
-            where: `azure://${params.accountName}/${params.container}/${name}`,
-          };
+          const { name, where } = blobTarget(params, file.name, ctx.stepId);
+          return { blob: container.getBlockBlobClient(name), where };
         },
       ),
     };

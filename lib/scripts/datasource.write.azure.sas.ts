@@ -2,12 +2,42 @@ import { AnonymousCredential, BlockBlobClient } from '@azure/storage-blob';
 import { type BearerToken, requestSasUrl, requestToken, withoutSignature } from '../connectors/azure-sas.ts';
 import { checkRelativeName } from '../connectors/remote-path.ts';
 import { IdxError, locateError } from '../core/errors.ts';
-import { defineScript } from '../core/script.ts';
+import { defineScript, type ScriptContext } from '../core/script.ts';
 import { blobWriterHook } from './util/azure-upload.ts';
 import { OVERWRITE_PARAM, transferRetryParams } from './util/file-transfer.ts';
 
 /** A token is renewed this long before it expires, so an upload never starts with one about to lapse. */
 const TOKEN_MARGIN_MS = 5 * 60_000;
+
+/**
+ * The token endpoint, the resource and the SAS service a step talks to: its params, or locally the embedded SAS
+ * service when they are empty.
+ */
+function sasEndpoints(
+  params: { loginUrl: string; authenticationUrl: string; blobUri: string },
+  ctx: ScriptContext,
+): { loginUrl: string; authenticationUrl: string; serviceUrl: string } {
+  const config = ctx.services.config;
+  const local = config.local ? config.endpoints.azureSas : undefined;
+  const pick = (param: 'loginUrl' | 'authenticationUrl', fallback: string | undefined): string => {
+    const given = params[param].trim();
+    if (given) return given;
+    if (fallback) return fallback;
+    throw new IdxError('IDX_PARAM_MISSING', `${param} is empty and no local SAS service is running`, {
+      stepId: ctx.stepId,
+      param,
+      expected: 'an https URL',
+      received: 'nothing',
+    });
+  };
+  const loginUrl = pick('loginUrl', local && `${local}/local-tenant`);
+  const authenticationUrl = pick('authenticationUrl', local).replace(/\/+$/, '');
+  const blobUri = params.blobUri.trim();
+  const serviceUrl = /^https?:\/\//.test(blobUri)
+    ? blobUri
+    : `${authenticationUrl}${blobUri === '' || blobUri.startsWith('/') ? '' : '/'}${blobUri}`;
+  return { loginUrl, authenticationUrl, serviceUrl };
+}
 
 /** `datasource.write.azure.sas`: uploads every incoming file to the blob a SAS service signs for it. */
 export const datasourceWriteAzureSas = defineScript({
@@ -64,26 +94,13 @@ export const datasourceWriteAzureSas = defineScript({
     overwrite: OVERWRITE_PARAM,
     ...transferRetryParams,
   },
+  dryRun: {
+    // The SAS service names the blob only when asked, which a dry run does not do: the target is the file's name
+    // at the service that would sign it.
+    target: (params, name, ctx) => `${sasEndpoints(params, ctx).serviceUrl} → ${name}`,
+  },
   create(params, ctx) {
-    const config = ctx.services.config;
-    const local = config.local ? config.endpoints.azureSas : undefined;
-    const pick = (param: 'loginUrl' | 'authenticationUrl', fallback: string | undefined): string => {
-      const given = params[param].trim();
-      if (given) return given;
-      if (fallback) return fallback;
-      throw new IdxError('IDX_PARAM_MISSING', `${param} is empty and no local SAS service is running`, {
-        stepId: ctx.stepId,
-        param,
-        expected: 'an https URL',
-        received: 'nothing',
-      });
-    };
-    const loginUrl = pick('loginUrl', local && `${local}/local-tenant`);
-    const authenticationUrl = pick('authenticationUrl', local).replace(/\/+$/, '');
-    const blobUri = params.blobUri.trim();
-    const serviceUrl = /^https?:\/\//.test(blobUri)
-      ? blobUri
-      : `${authenticationUrl}${blobUri === '' || blobUri.startsWith('/') ? '' : '/'}${blobUri}`;
+    const { loginUrl, authenticationUrl, serviceUrl } = sasEndpoints(params, ctx);
     const timeoutMs = params.timeout * 1000;
     let token: BearerToken | undefined;
     const bearer = async (): Promise<string> => {
