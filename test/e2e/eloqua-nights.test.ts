@@ -11,6 +11,12 @@ const world = useEloquaWorld(300);
 const registry = defaultRegistry();
 const outbound = () => validateFile('dataflows/eloqua-outbound.json', registry).dataflow!;
 
+/**
+ * Waits for the next wall-clock second. Each run delivers `gigya_to_eloqua_${now}.csv`, named to the second of
+ * its start, and a writer refuses to replace another job's file: two runs in one second would collide by design.
+ */
+const nextSecond = () => new Promise((resolve) => setTimeout(resolve, 1001 - (Date.now() % 1000)));
+
 describe('eloqua-outbound over three nights', () => {
   it('exports every change exactly once it is safe to, and never moves the watermark past an unexported change', async () => {
     // Prepare
@@ -38,6 +44,7 @@ describe('eloqua-outbound over three nights', () => {
       return rows;
     };
     const night = async (expectStatus: 'succeeded' | 'failed') => {
+      await nextSecond();
       const result = await runLocal(outbound(), {
         services: world.env.services,
         registry,
@@ -70,8 +77,13 @@ describe('eloqua-outbound over three nights', () => {
     change(uids.slice(0, 40));
     change(uids.slice(0, 10));
     const before = (await state.get('eloqua-outbound')).watermark;
+    await nextSecond();
     const test = await runLocal(outbound(), { services: world.env.services, registry, input: { test: true } });
-    expect(test.job).toMatchObject({ status: 'succeeded', test: true, totalRecords: 10 });
+    expect(test.job, JSON.stringify(test.job?.error)).toMatchObject({
+      status: 'succeeded',
+      test: true,
+      totalRecords: 10,
+    });
     expect((await state.get('eloqua-outbound')).watermark).toBe(before);
     newCsvRows();
 
