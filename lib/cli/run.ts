@@ -346,9 +346,10 @@ export async function runCommand(args: string[]): Promise<number> {
   const arg = positionals[0];
   if (!arg) throw usage('idx run <file|id> [options] (idx run --help lists them)');
   const file = dataflowFileOf(arg);
-  const input = inputFrom(values, loadValid(file));
+  const dataflow = loadValid(file);
+  const input = inputFrom(values, dataflow);
   const budget = invocationBudget(values);
-  const env = await commandEnvironment({ extras: defaultExtras() });
+  const env = await commandEnvironment({ extras: defaultExtras(dataflow) });
   try {
     const result = await runFile(env, file, input, values.json === true, values.stats === true, budget);
     return result.status === 'succeeded' ? EXIT.ok : EXIT.failed;
@@ -383,7 +384,7 @@ export const MAIN_DATAFLOW = 'dataflows/eloqua-outbound.json';
 export async function startCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: RUN_FLAGS });
   const dataflow = loadValid(MAIN_DATAFLOW);
-  const env = await commandEnvironment({ extras: defaultExtras() });
+  const env = await commandEnvironment({ extras: defaultExtras(dataflow) });
   try {
     for (const line of Object.values(env.info)) process.stderr.write(`${line}\n`);
     const state = await new DataflowStateStore(env.services.dynamo, env.config.tables.state).get(dataflow.id);

@@ -2,12 +2,18 @@
  * The stand-ins local mode starts besides DynamoDB and S3. Each returns endpoint overrides that steps use when
  * their own endpoint params are empty.
  */
+import type { Dataflow } from '../dataflow/types.ts';
 import { azuriteExtra } from './azurite.ts';
 import type { LocalExtra } from './environment.ts';
 import { gigyaExtra } from './gigya-extra.ts';
 import { sftpExtra } from './sftp-server.ts';
 
-/** Every extra stand-in of local mode. */
-export function defaultExtras(): LocalExtra[] {
-  return [gigyaExtra(), sftpExtra(), azuriteExtra()];
+/**
+ * The extra stand-ins of local mode a run needs: the Gigya emulator and the SFTP server always (the shipped
+ * dataflows and the CLI's Gigya commands use them), Azurite only for a dataflow with an Azure step, since it is a
+ * child process that takes about a second to start. Without a dataflow, every one.
+ */
+export function defaultExtras(dataflow?: Dataflow): LocalExtra[] {
+  const azure = !dataflow || dataflow.steps.some((s) => s.type.includes('.azure.'));
+  return [gigyaExtra(), sftpExtra(), ...(azure ? [azuriteExtra()] : [])];
 }

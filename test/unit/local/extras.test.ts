@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import type { Dataflow } from '../../../lib/dataflow/types.ts';
+import { defaultExtras } from '../../../lib/local/extras.ts';
+
+/** A dataflow of the given step types, one after the other. */
+function flow(...types: string[]): Dataflow {
+  return {
+    id: 'extras',
+    name: 'Extras',
+    steps: types.map((type, i) => ({
+      id: `s${i}`,
+      type,
+      params: {},
+      ...(i + 1 < types.length ? { next: [`s${i + 1}`] } : {}),
+    })),
+  } as unknown as Dataflow;
+}
+
+/** What the chosen stand-ins provide, flattened. */
+const provided = (dataflow?: Dataflow) => defaultExtras(dataflow).flatMap((e) => [...(e.provides ?? [])]);
+
+describe('defaultExtras', () => {
+  it('starts Azurite only for a dataflow with an Azure step, and for a command without a dataflow', () => {
+    // Act
+    const sftp = provided(flow('datasource.read.gigya.account', 'file.format.dsv', 'datasource.write.sftp'));
+    const azure = provided(flow('datasource.read.gigya.account', 'file.format.dsv', 'datasource.write.azure.blob'));
+    const none = provided();
+
+    // Assess
+    expect(sftp).toEqual(['gigya', 'sftp']);
+    expect(azure).toEqual(['gigya', 'sftp', 'azureBlob', 'azureSas']);
+    expect(none).toEqual(azure);
+  });
+});
