@@ -5,7 +5,7 @@
  * fetched once into `node_modules/.cache`. Fails loudly, saying how to provide one, when none can be had.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAMBDA_RUNTIME } from '../../lib/infra/bundling.ts';
 
@@ -37,19 +37,27 @@ export function lambdaNode(): string {
   const dir = join(ROOT, 'node_modules', '.cache', 'identity-sync', `node-${major}`);
   const binary = join(dir, 'package', 'bin', 'node');
   if (existsSync(binary)) return binary;
+  // Test files run in parallel workers, and more than one may need the binary at once: each fetches into a folder
+  // of its own and renames it into place; a worker that finds the place taken uses what the other one put there.
+  const work = `${dir}.${process.pid}-${Date.now()}`;
   try {
     if (!pkg) throw new Error(`no build for ${process.platform}-${process.arch} on the npm registry`);
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
-    execFileSync('npm', ['pack', pkg, '--pack-destination', dir, '--silent'], { stdio: 'pipe', timeout: 300_000 });
-    const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'));
+    mkdirSync(work, { recursive: true });
+    execFileSync('npm', ['pack', pkg, '--pack-destination', work, '--silent'], { stdio: 'pipe', timeout: 300_000 });
+    const tarball = readdirSync(work).find((f) => f.endsWith('.tgz'));
     if (!tarball) throw new Error(`npm pack ${pkg} gave no tarball`);
-    execFileSync('tar', ['xzf', tarball], { cwd: dir, stdio: 'pipe' });
-    rmSync(join(dir, tarball));
+    execFileSync('tar', ['xzf', tarball], { cwd: work, stdio: 'pipe' });
+    rmSync(join(work, tarball));
+    try {
+      renameSync(work, dir);
+    } catch (error) {
+      if (!existsSync(binary)) throw error;
+      rmSync(work, { recursive: true, force: true });
+    }
     if (majorOf(binary) !== major) throw new Error(`${pkg} is not Node.js ${major}`);
     return binary;
   } catch (error) {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
     throw new Error(
       `Node.js ${major}, the Lambda runtime, is needed to run the lane tests as deployed functions run them, and ` +
         `could not be fetched (${pkg ?? 'no package'}): ${(error as Error).message.split('\n')[0]}. Set ` +
