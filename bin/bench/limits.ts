@@ -13,12 +13,9 @@ import { once } from 'node:events';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
-import { BUNDLING } from '../../lib/infra/bundling.ts';
-import { copyRe2Wasm } from '../../lib/infra/lane-worker-build.ts';
 import type { ChainStep } from './local-chain.ts';
+import { bundle } from './scripts.ts';
 
-const HERE = new URL('.', import.meta.url).pathname;
 const MB = 1024 * 1024;
 
 /** The peak RSS every row must stay under. */
@@ -72,24 +69,6 @@ async function writeCase(path: string, c: Case, mb: number): Promise<void> {
   await once(out, 'finish');
 }
 
-/** Bundles the chain child process. */
-async function bundle(dir: string): Promise<string> {
-  await build({
-    entryPoints: { child: join(HERE, 'scripts-child.ts') },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    outdir: dir,
-    outExtension: { '.js': '.mjs' },
-    // As the handlers are bundled: CommonJS dependencies (re2-wasm, ssh2) need `require` and `__dirname`.
-    banner: { js: BUNDLING.banner ?? '' },
-    logLevel: 'warning',
-  });
-  copyRe2Wasm(dir);
-  return join(dir, 'child.mjs');
-}
-
 interface Row {
   readonly name: string;
   readonly mb: number;
@@ -112,7 +91,7 @@ export async function run(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'idx-bench-limits-'));
   const rows: Row[] = [];
   try {
-    const child = await bundle(dir);
+    const { child } = await bundle(dir);
     for (const c of CASES) {
       for (const mb of sizes) {
         const path = join(dir, c.file);

@@ -107,7 +107,7 @@ function timed(command: string[], options: { cwd?: string } = {}): Cost & { stdo
 }
 
 /** Bundles the child process and the lane worker that deployed step functions carry, as a Lambda handler is bundled. */
-async function bundle(dir: string): Promise<{ child: string; lane: string }> {
+export async function bundle(dir: string): Promise<{ child: string; lane: string }> {
   await build({
     entryPoints: {
       child: join(HERE, 'scripts-child.ts'),

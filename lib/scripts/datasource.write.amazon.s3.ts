@@ -12,7 +12,7 @@ import {
   s3RoleReaches,
   transferRetryParams,
 } from './util/file-transfer.ts';
-import { claimTarget } from './util/remote-files.ts';
+import { claimTarget, writerRequests } from './util/remote-files.ts';
 import { checkKeyPair, s3ClientFor } from './util/s3-access.ts';
 
 /** The key and `s3://` location a file of this name goes to; a name that could leave the key folder is refused. */
@@ -101,20 +101,11 @@ export const datasourceWriteAmazonS3 = defineScript({
     keyFolder(params.objectKeyPrefix, { param: 'objectKeyPrefix', stepId: ctx.stepId });
     let ordinal = 0;
     /** Runs an S3 request with the step's retries; a failure becomes a coded error naming the object. */
-    const retried = <T>(action: string, where: string, work: () => Promise<T>): Promise<T> =>
-      withRetry(work, {
-        attempts: params.maxAttempts,
-        isTransient: isTransientS3Error,
-        signal: ctx.signal,
-        onRetry: (error, attempt, delay) =>
-          ctx.log.warn(
-            `${action} ${where} failed (attempt ${attempt} of ${params.maxAttempts}), retrying in ${delay} ms: ${(error as Error).message}`,
-          ),
-      }).catch((error: unknown) => {
-        throw locateError(error instanceof IdxError ? error : s3Failure(error, action, where), {
-          stepId: ctx.stepId,
-        });
-      });
+    const retried = writerRequests(ctx, {
+      attempts: params.maxAttempts,
+      isTransient: isTransientS3Error,
+      failure: (error, action, where) => (error instanceof IdxError ? error : s3Failure(error, action, where)),
+    });
     return {
       async file(file, out) {
         const { key, where } = s3Target(params, file.name, ctx.stepId);

@@ -11,11 +11,10 @@ import {
   isTransientAzureError,
   uploadBlockBlob,
 } from '../../connectors/azure-blob.ts';
-import { withRetry } from '../../connectors/retry.ts';
 import { targetExists } from '../../connectors/transfer.ts';
 import { IdxError, locateError } from '../../core/errors.ts';
 import type { InputFile, ScriptContext, StepOutput } from '../../core/script.ts';
-import { claimTarget } from './remote-files.ts';
+import { claimTarget, writerRequests } from './remote-files.ts';
 
 /** Where one file goes: the blob client and its name for messages and the job record. */
 export interface BlobTarget {
@@ -41,19 +40,12 @@ export function blobWriterHook(
 ): (file: InputFile, out: StepOutput) => Promise<void> {
   let ordinal = 0;
   /** Runs a request with the step's retries; a failure becomes a coded error naming the blob. */
-  const retried = <T>(action: string, where: string, work: () => Promise<T>): Promise<T> =>
-    withRetry(work, {
-      attempts: options.maxAttempts,
-      isTransient: isTransientAzureError,
-      signal: ctx.signal,
-      ...(options.retryDelayMs === undefined ? {} : { baseDelayMs: options.retryDelayMs }),
-      onRetry: (error, attempt, delay) =>
-        ctx.log.warn(
-          `${action} ${where} failed (attempt ${attempt} of ${options.maxAttempts}), retrying in ${delay} ms: ${(error as Error).message}`,
-        ),
-    }).catch((error: unknown) => {
-      throw locateError(azureFailure(error, action, where), { stepId: ctx.stepId });
-    });
+  const retried = writerRequests(ctx, {
+    attempts: options.maxAttempts,
+    isTransient: isTransientAzureError,
+    failure: azureFailure,
+    ...(options.retryDelayMs === undefined ? {} : { retryDelayMs: options.retryDelayMs }),
+  });
   return async (file, out) => {
     // Getting the target may ask a SAS service, whose transient failures are retried like an upload's.
     const { blob, where } = await retried('preparing the upload of', file.name, () => targetOf(file));

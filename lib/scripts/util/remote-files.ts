@@ -7,6 +7,7 @@
  * implementation ({@link readFolder}, {@link writeFolder}) over a {@link RemoteFolder}.
  */
 import { checkRelativeName, joinRemote, moveFolder, normalizeRoot } from '../../connectors/remote-path.ts';
+import { withRetry } from '../../connectors/retry.ts';
 import {
   downloadFile,
   type FileSource,
@@ -19,7 +20,7 @@ import {
   targetExists,
   uploadFile,
 } from '../../connectors/transfer.ts';
-import { type IdxErrorCode, locateError } from '../../core/errors.ts';
+import { type IdxError, type IdxErrorCode, locateError } from '../../core/errors.ts';
 import type { ParamsOf } from '../../core/params.ts';
 import type { InputFile, ScriptContext, ScriptInstance, StepOutput } from '../../core/script.ts';
 import { ProcessedFileStore } from '../../stores/processed-files.ts';
@@ -197,6 +198,35 @@ export async function finishRemoteFiles(
       ctx.log.info(`${options.afterRead === 'delete' ? 'deleted' : 'moved'} ${file.path} after the job succeeded`);
     }
   });
+}
+
+/**
+ * How an object-store writer runs a request: transient failures are retried up to `attempts`, each retry logged,
+ * and the last failure becomes the coded error `failure` makes of it (naming the action and the target), located
+ * at the step.
+ */
+export function writerRequests(
+  ctx: ScriptContext,
+  options: {
+    readonly attempts: number;
+    readonly isTransient: (error: unknown) => boolean;
+    readonly failure: (error: unknown, action: string, where: string) => IdxError;
+    readonly retryDelayMs?: number;
+  },
+): <T>(action: string, where: string, work: () => Promise<T>) => Promise<T> {
+  return (action, where, work) =>
+    withRetry(work, {
+      attempts: options.attempts,
+      isTransient: options.isTransient,
+      signal: ctx.signal,
+      ...(options.retryDelayMs === undefined ? {} : { baseDelayMs: options.retryDelayMs }),
+      onRetry: (error, attempt, delay) =>
+        ctx.log.warn(
+          `${action} ${where} failed (attempt ${attempt} of ${options.attempts}), retrying in ${delay} ms: ${(error as Error).message}`,
+        ),
+    }).catch((error: unknown) => {
+      throw locateError(options.failure(error, action, where), { stepId: ctx.stepId });
+    });
 }
 
 /**
