@@ -30,12 +30,12 @@ import { FIXTURES_DIR } from '../support/dataflows.ts';
 import { type SizeWorld, snapshotTargets, startSizeWorld, type TargetSnapshot } from '../support/targets.ts';
 
 /**
- * Records per case. `npm test` runs 1,500 (every step still needs many invocations at a 1 ms budget); the proof at
+ * Records per case. `npm test` runs 600 (every step still needs many invocations at a 1 ms budget); the proof at
  * the size the issue asks for is `IDX_SIZE_PROOF=1 npx vitest run test/e2e/any-size.test.ts test/e2e/inbound-size.test.ts`
  * (20,000 records here, 100,000 rows inbound), too long for every test run on two cores.
  */
 const PROOF = process.env.IDX_SIZE_PROOF === '1';
-const RECORDS = PROOF ? 20_000 : 1_500;
+const RECORDS = PROOF ? 20_000 : 600;
 const registry = defaultRegistry();
 
 /**
