@@ -373,7 +373,7 @@ export function renderWhere(where: string | undefined, ctx: ScriptContext, timeF
 
 /** What a paged search reader reads. */
 export interface SearchReaderSpec {
-  readonly method: 'accounts.search' | 'ds.search' | 'audit.search';
+  readonly method: 'accounts.search' | 'ds.search' | 'audit.search' | 'comments.search';
   readonly select: string;
   readonly from: string;
   /** The rendered where clause ('' for none). */
