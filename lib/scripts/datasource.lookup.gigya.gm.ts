@@ -1,10 +1,10 @@
-import { type DataRecord, defineScript, type RecordError } from '../core/script.ts';
+import { type DataRecord, defineScript } from '../core/script.ts';
 import {
+  callPerRecord,
   GIGYA_CONNECTION_PARAMS,
   GIGYA_REACHES,
   gigyaClientFor,
-  mapConcurrent,
-  recordErrorOf,
+  type RecordCall,
 } from './util/gigya-step.ts';
 
 /** A comma list of challenge ids as the API takes it: trimmed, without empty items. */
@@ -73,31 +73,31 @@ export const datasourceLookupGigyaGm = defineScript({
     const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: params.maxConcurrency });
     const include = challengeList(params.includeChallenges) || '*';
     const exclude = challengeList(params.excludeChallenges);
-    const statusOf = async (record: DataRecord): Promise<unknown[] | RecordError> => {
+    const statusOf = async (record: DataRecord): Promise<RecordCall<unknown[]>> => {
       const uid = record.UID;
-      if (typeof uid !== 'string' || uid === '')
-        return { message: 'the record has no UID, so no Game Mechanics status can be read', code: 'IDX_GIGYA_NO_UID' };
-      try {
-        const r = await client.call('gm.getChallengeStatus', {
-          UID: uid,
-          includeChallenges: include,
-          ...(exclude ? { excludeChallenges: exclude } : {}),
-          ...(params.details === 'basic' ? {} : { details: params.details }),
-        });
-        return Array.isArray(r.challenges) ? (r.challenges as unknown[]) : [];
-      } catch (error) {
-        const details = recordErrorOf(error);
-        if (!details) throw error;
-        return details;
+      if (typeof uid !== 'string' || uid === '') {
+        return {
+          failure: {
+            message: 'the record has no UID, so no Game Mechanics status can be read',
+            code: 'IDX_GIGYA_NO_UID',
+          },
+        };
       }
+      const r = await client.call('gm.getChallengeStatus', {
+        UID: uid,
+        includeChallenges: include,
+        ...(exclude ? { excludeChallenges: exclude } : {}),
+        ...(params.details === 'basic' ? {} : { details: params.details }),
+      });
+      return { value: Array.isArray(r.challenges) ? (r.challenges as unknown[]) : [] };
     };
     return {
       async records(batch, out) {
-        const outcomes = await mapConcurrent(batch, params.maxConcurrency, statusOf);
+        const outcomes = await callPerRecord(batch, params.maxConcurrency, statusOf);
         outcomes.forEach((outcome, i) => {
           const record = batch[i] as DataRecord;
-          if (Array.isArray(outcome)) out.emit({ ...record, achievements: outcome });
-          else out.reject(record, outcome);
+          if ('failure' in outcome) out.reject(record, outcome.failure);
+          else out.emit({ ...record, achievements: outcome.value });
         });
       },
       close,
