@@ -68,6 +68,12 @@ function mappingEmits(out: StepOutput, map: (r: DataRecord) => DataRecord): Step
   });
 }
 
+/** The epoch-ms fields of each record kind a delta can key on (extras.md §2.2). */
+const DELTA_FIELDS = {
+  streams: ['timestamp', 'createDate', 'lastCommentTimestamp'],
+  comments: ['timestamp', 'threadTimestamp'],
+} as const;
+
 /**
  * `datasource.read.gigya.comment`: reads Comments streams (StreamInfo) or comments with a cursor, by default only
  * those created within the job's delta window.
@@ -127,10 +133,11 @@ export const datasourceReadGigyaComment = defineScript({
     deltaField: {
       type: 'string',
       default: 'timestamp',
+      enum: ['timestamp', 'createDate', 'lastCommentTimestamp', 'threadTimestamp'],
       description:
         'The epoch-ms field the delta window applies to; results are ordered by it. `timestamp` is the creation ' +
-        'time of a stream or comment; `lastCommentTimestamp` reads the streams commented on since the last run.',
-      examples: ['timestamp', 'lastCommentTimestamp'],
+        'time of a stream or comment; for streams also `createDate` or `lastCommentTimestamp` (the streams ' +
+        'commented on since the last run), for comments `threadTimestamp`.',
     },
     fullExtract: {
       type: 'boolean',
@@ -147,7 +154,20 @@ export const datasourceReadGigyaComment = defineScript({
   },
   reaches: GIGYA_REACHES,
   check(params) {
-    return checkWherePlaceholders(params.where);
+    const problems = checkWherePlaceholders(params.where);
+    // Validation sees the params as written: defaults are not filled in yet.
+    const deltaField = (params.deltaField as string | undefined) ?? 'timestamp';
+    const fields: readonly string[] = DELTA_FIELDS[params.from];
+    if (!fields.includes(deltaField)) {
+      problems.push({
+        code: 'IDX_PARAM_VALUE',
+        path: 'deltaField',
+        message: `${params.from} records have no ${deltaField}, so the delta window would match none`,
+        expected: `one of ${fields.join(', ')}`,
+        received: JSON.stringify(deltaField),
+      });
+    }
+    return problems;
   },
   async create(params, ctx) {
     const reader = await createSearchReader(

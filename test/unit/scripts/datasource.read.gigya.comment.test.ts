@@ -143,16 +143,25 @@ describe('datasource.read.gigya.comment', () => {
     await expect(failed).rejects.toMatchObject({ code: 'IDX_GIGYA_API', message: expect.stringContaining('400006') });
   });
 
-  it('refuses a from other than streams or comments, and a secret in where, at validation', () => {
+  it('refuses a secret in where and a deltaField the records of from do not have, at validation', () => {
     // Prepare
     const { check } = datasourceReadGigyaComment;
 
     // Act
-    const problems = check?.({ where: 'sender.UID = "${secret:X}"' } as never) ?? [];
+    const secret = check?.({ from: 'comments', where: 'sender.UID = "${secret:X}"' } as never) ?? [];
+    const field = check?.({ from: 'comments', deltaField: 'lastCommentTimestamp' } as never) ?? [];
+    const fine = check?.({ from: 'streams', deltaField: 'lastCommentTimestamp' } as never) ?? [];
 
     // Assess
-    expect(datasourceReadGigyaComment.params.from.enum).toEqual(['streams', 'comments']);
-    expect(problems.map((p) => p.code)).toEqual(['IDX_GIGYA_WHERE_SECRET']);
+    expect(secret.map((p) => p.code)).toEqual(['IDX_GIGYA_WHERE_SECRET']);
+    expect(field).toEqual([
+      expect.objectContaining({
+        code: 'IDX_PARAM_VALUE',
+        path: 'deltaField',
+        expected: 'one of timestamp, threadTimestamp',
+      }),
+    ]);
+    expect(fine).toEqual([]);
   });
 });
 
