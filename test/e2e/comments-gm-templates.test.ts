@@ -19,7 +19,7 @@ import { LOCAL_GIGYA_CREDENTIALS } from '../../lib/scripts/util/gigya-step.ts';
 import { FIXTURES_DIR } from '../support/dataflows.ts';
 import { type SizeWorld, snapshotTargets, startSizeWorld, type TargetSnapshot } from '../support/targets.ts';
 
-const ACCOUNTS = 40;
+const ACCOUNTS = 25;
 const registry = defaultRegistry();
 const GM = '05-game-mechanics-split-fanin-sftp.json';
 const STREAMS = '21-comments-export-streams-gzip-sftp.json';
@@ -160,5 +160,27 @@ describe('public dataflow 21, comment streams to gzipped JSON on SFTP', () => {
     expect(normal.run.job?.steps['Read comments']?.invocations ?? 0).toBe(1);
     expect(sliced.run.job?.steps['Read comments']?.invocations ?? 0).toBeGreaterThan(1);
     expect(sliced.snapshot).toEqual(normal.snapshot);
+  });
+
+  it('reads no stream on the next run, whose delta starts where the first run left off, and writes no file', async () => {
+    // Prepare
+    const dataflow = streamsDataflow();
+    const world = await startSizeWorld(ACCOUNTS);
+
+    try {
+      // Act
+      const first = await runLocal(dataflow, { services: world.env.services, registry, jobId: 'e2e-streams-1' });
+      const second = await runLocal(dataflow, { services: world.env.services, registry, jobId: 'e2e-streams-2' });
+
+      // Assess
+      expect(first.status, JSON.stringify(first.error)).toBe('succeeded');
+      expect(second.status, JSON.stringify(second.error)).toBe('succeeded');
+      expect(second.job?.delta?.from).toBeDefined();
+      expect(Date.parse(second.job?.delta?.from ?? '')).toBeGreaterThan(Date.parse('2020-04-29T23:58:52.034Z'));
+      expect(second.job?.steps['Read comments']?.recordsOut ?? 0).toBe(0);
+      expect(Object.keys((await snapshotTargets(world)).sftp)).toHaveLength(1);
+    } finally {
+      await world.close();
+    }
   });
 });
