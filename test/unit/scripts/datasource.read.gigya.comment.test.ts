@@ -75,6 +75,23 @@ describe('datasource.read.gigya.comment', () => {
     expect(out.records.map((r) => r.ID)).toEqual(expected.map((c) => c.ID));
   });
 
+  it('reads no more than the job limit of a test run', async () => {
+    // Act
+    const out = await runScript(
+      datasourceReadGigyaComment,
+      { from: 'comments' },
+      { services: services(), job: { fullExtract: true, limit: 10 } },
+    );
+
+    // Assess
+    expect(out.records.map((r) => r.ID)).toEqual(
+      sampleComments()
+        .sort(byTime)
+        .slice(0, 10)
+        .map((c) => c.ID),
+    );
+  });
+
   it('nests field names with dots unless keepFieldNamesWithDotAsIs is set', async () => {
     // Prepare
     const params = { from: 'comments', where: 'categoryID = "reviews" AND parentID IS NULL', limit: 5 };
