@@ -90,8 +90,9 @@ export const datasourceReadGigyaComment = defineScript({
     'budget a continuation the next invocation resumes. Decisions where IdentitySync is not documented: the API ' +
     'is taken to be a search over two collections with the accounts.search language and cursors (no public ' +
     'document names it; the public Comments API is per stream and cannot list streams); the delta applies to ' +
-    '`timestamp`, the creation time both record kinds carry, because IdentitySync readers read changes since ' +
-    'the last successful run and a comment keeps its `timestamp`; `${now-1d}`-style times in `where` render as ' +
+    '`timestamp`, the creation time both record kinds carry, as IdentitySync readers read what is new since ' +
+    'the last successful run and neither kind documents a last-updated time (so a comment edited or moderated ' +
+    'after it was exported is not read again by a delta run); `${now-1d}`-style times in `where` render as ' +
     'epoch ms in any run (the rule tying them to fullExtract is documented for the account reader only). ' +
     'Records are StreamInfo objects (`streamID`, `categoryID`, `streamTitle`, `createDate`, `commentCount`, …) or ' +
     'Comment objects (`ID`, `streamId`, `threadID`, `parentID`, `commentText`, `sender.UID`, `timestamp`, …).',
