@@ -1,6 +1,6 @@
 import type { DataRecord, StepOutput } from '../core/script.ts';
 import { defineScript } from '../core/script.ts';
-import { checkWherePlaceholders } from './datasource.read.gigya.account.ts';
+import { checkWherePlaceholders, datasourceReadGigyaAccount } from './datasource.read.gigya.account.ts';
 import { GIGYA_PARTITIONS_PARAM } from './util/gigya-partitions.ts';
 import {
   createSearchReader,
@@ -140,11 +140,7 @@ export const datasourceReadGigyaComment = defineScript({
         'time of a stream or comment; for streams also `createDate` or `lastCommentTimestamp` (the streams ' +
         'commented on since the last run), for comments `threadTimestamp`.',
     },
-    fullExtract: {
-      type: 'boolean',
-      default: false,
-      description: "Read everything that matches `where`, ignoring the delta window (as the schedule's fullExtract).",
-    },
+    fullExtract: datasourceReadGigyaAccount.params.fullExtract,
     limit: {
       type: 'integer',
       minimum: 1,
