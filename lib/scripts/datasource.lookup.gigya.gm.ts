@@ -1,3 +1,4 @@
+import { IdxError } from '../core/errors.ts';
 import { type DataRecord, defineScript } from '../core/script.ts';
 import {
   callPerRecord,
@@ -6,6 +7,9 @@ import {
   gigyaClientFor,
   type RecordCall,
 } from './util/gigya-step.ts';
+
+/** The members of every Gigya answer (apis.md §A.3), left out when saying what an answer held. */
+const ENVELOPE = new Set(['callId', 'errorCode', 'errorMessage', 'apiVersion', 'statusCode', 'statusReason', 'time']);
 
 /** A comma list of challenge ids as the API takes it: trimmed, without empty items. */
 function challengeList(value: string): string {
@@ -35,7 +39,8 @@ export const datasourceLookupGigyaGm = defineScript({
     '"the status since the last successful execution"; gm.getChallengeStatus takes no time, so the current ' +
     'status of every chosen challenge is read, and "since the last run" comes from the reader before it, which ' +
     'reads the accounts changed since then. The elements are what the site returns: their field names are not ' +
-    'documented publicly, and the Gigya emulator uses the ones listed above.',
+    'documented publicly, and the Gigya emulator uses the ones listed above; an answer without a `challenges` ' +
+    'array fails the step (IDX_GIGYA_RESPONSE) rather than giving every account an empty list.',
   consumes: 'records',
   produces: 'records',
   params: {
@@ -89,7 +94,21 @@ export const datasourceLookupGigyaGm = defineScript({
         ...(exclude ? { excludeChallenges: exclude } : {}),
         ...(params.details === 'basic' ? {} : { details: params.details }),
       });
-      return { value: Array.isArray(r.challenges) ? (r.challenges as unknown[]) : [] };
+      if (!Array.isArray(r.challenges)) {
+        // The member's name is not documented publicly: an answer without it fails the step rather than giving
+        // every account an empty list.
+        throw new IdxError('IDX_GIGYA_RESPONSE', 'Gigya gm.getChallengeStatus answered without a challenges array', {
+          stepId: ctx.stepId,
+          expected: 'a response with challenges: [...]',
+          received: `members ${
+            Object.keys(r)
+              .filter((k) => !ENVELOPE.has(k))
+              .join(', ') || 'none besides the envelope'
+          }`,
+          details: { method: 'gm.getChallengeStatus', callId: r.callId },
+        });
+      }
+      return { value: r.challenges as unknown[] };
     };
     return {
       async records(batch, out) {

@@ -1,6 +1,9 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { generateAccounts } from '../../../lib/local/gigya-accounts.ts';
 import { sampleChallengeStatus } from '../../../lib/local/gigya-comments.ts';
+import type { GigyaEmulator } from '../../../lib/local/gigya-emulator.ts';
 import { datasourceLookupGigyaGm } from '../../../lib/scripts/datasource.lookup.gigya.gm.ts';
 import { runScript, runScriptSliced } from '../../../lib/testing/harness.ts';
 import { emulatorServices, useGigyaEmulator } from '../../support/gigya.ts';
@@ -91,6 +94,32 @@ describe('datasource.lookup.gigya.gm', () => {
     expect(retried.records).toHaveLength(3);
     await expect(failed).rejects.toMatchObject({ code: 'IDX_GIGYA_API', message: expect.stringContaining('403007') });
     harness.emu.faults.clear();
+  });
+
+  it('fails the step, rather than giving empty lists, when a site answers without a challenges array', async () => {
+    // Prepare
+    const site = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ callId: 'c1', errorCode: 0, statusCode: 200, challengeStatus: [] }));
+    });
+    await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
+
+    try {
+      // Act
+      const run = runScript(datasourceLookupGigyaGm, fast, {
+        records: [{ UID: 'u1' }],
+        services: emulatorServices({ url } as GigyaEmulator),
+      });
+
+      // Assess
+      await expect(run).rejects.toMatchObject({
+        code: 'IDX_GIGYA_RESPONSE',
+        received: 'members challengeStatus',
+      });
+    } finally {
+      await new Promise((resolve) => site.close(resolve));
+    }
   });
 
   it('gives the same records when every batch runs in an invocation of its own', async () => {
