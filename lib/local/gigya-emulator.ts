@@ -15,6 +15,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { verifyBearerToken, verifySignature } from '../connectors/gigya-signer.ts';
 import { LOCAL_GIGYA_CREDENTIALS } from '../scripts/util/gigya-step.ts';
+import { commentsMethods, gameMechanicsMethods } from './gigya-comments.ts';
 import { matches, parseQuery, project, type Query, QueryError, sortDocuments } from './gigya-query.ts';
 import { type AuditEntry, GigyaStore, StoreError } from './gigya-store.ts';
 
@@ -484,6 +485,8 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
           false,
         );
       }),
+    ...commentsMethods({ runSearch, searchDocuments }),
+    ...gameMechanicsMethods(store),
   };
 
   // ---- HTTP ---------------------------------------------------------------------------------------------

@@ -1,11 +1,5 @@
 import { type DataRecord, defineScript } from '../core/script.ts';
-import {
-  GIGYA_CONNECTION_PARAMS,
-  GIGYA_REACHES,
-  gigyaClientFor,
-  mapConcurrent,
-  recordErrorOf,
-} from './util/gigya-step.ts';
+import { callPerRecord, GIGYA_CONNECTION_PARAMS, GIGYA_REACHES, gigyaClientFor } from './util/gigya-step.ts';
 import { getPath, setPath } from './util/paths.ts';
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -83,26 +77,20 @@ export const datasourceWriteGigyaDs = defineScript({
     const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: params.maxConnections });
     const store = async (record: DataRecord) => {
       const call = storeParams(params, record);
-      try {
-        const r = await client.call('ds.store', call);
-        if (call.oid === 'auto' && typeof r.oid === 'string') setPath(record, params.oid, r.oid);
-        return undefined;
-      } catch (error) {
-        const details = recordErrorOf(error);
-        if (!details) throw error;
-        return details;
-      }
+      const r = await client.call('ds.store', call);
+      if (call.oid === 'auto' && typeof r.oid === 'string') setPath(record, params.oid, r.oid);
+      return { value: undefined };
     };
     return {
       async records(batch, out) {
-        const outcomes = await mapConcurrent(batch, params.maxConnections, store);
-        outcomes.forEach((failure, i) => {
+        const outcomes = await callPerRecord(batch, params.maxConnections, store);
+        outcomes.forEach((outcome, i) => {
           const record = batch[i] as DataRecord;
-          if (failure) out.reject(record, failure);
+          if ('failure' in outcome) out.reject(record, outcome.failure);
           else out.emit(record);
         });
         // Gigya answered every call without an error code for these: what the job counts as delivered.
-        out.deliveredRecords(outcomes.filter((failure) => !failure).length);
+        out.deliveredRecords(outcomes.filter((outcome) => !('failure' in outcome)).length);
       },
       close,
     };

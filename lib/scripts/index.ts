@@ -5,11 +5,13 @@
 
 import { ScriptRegistry } from '../core/registry.ts';
 import { datasourceLookupGigyaAccount } from './datasource.lookup.gigya.account.ts';
+import { datasourceLookupGigyaGm } from './datasource.lookup.gigya.gm.ts';
 import { datasourceReadAmazonS3 } from './datasource.read.amazon.s3.ts';
 import { datasourceReadAzureBlob } from './datasource.read.azure.blob.ts';
 import { datasourceReadFtp } from './datasource.read.ftp.ts';
 import { datasourceReadGigyaAccount } from './datasource.read.gigya.account.ts';
 import { datasourceReadGigyaAudit } from './datasource.read.gigya.audit.ts';
+import { datasourceReadGigyaComment } from './datasource.read.gigya.comment.ts';
 import { datasourceReadGigyaDs } from './datasource.read.gigya.ds.ts';
 import { datasourceReadSftp } from './datasource.read.sftp.ts';
 import { datasourceWriteAmazonS3 } from './datasource.write.amazon.s3.ts';
@@ -39,11 +41,13 @@ import { uidmapWrite } from './uidmap.write.ts';
 export const definitions = [
   ...laneDefinitions,
   datasourceLookupGigyaAccount,
+  datasourceLookupGigyaGm,
   datasourceReadAmazonS3,
   datasourceReadAzureBlob,
   datasourceReadFtp,
   datasourceReadGigyaAccount,
   datasourceReadGigyaAudit,
+  datasourceReadGigyaComment,
   datasourceReadGigyaDs,
   datasourceReadSftp,
   datasourceWriteAmazonS3,

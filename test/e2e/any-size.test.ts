@@ -7,10 +7,12 @@
  * Which public dataflows run: those that validate with the script types this build implements and whose sources
  * and targets the embedded services serve. 01 (Gigya → gzip CSV → SFTP), 03 (Gigya → JSON + .ok → SFTP, split
  * and fan-in), 04 (SFTP CSV → Gigya setAccountInfo) and 20 (SFTP JSON → importLiteAccount) run. The others do
- * not: 02 (file.format.aam), 05 (datasource.lookup.gigya.gm), 06/07 (Mailchimp), 08 (Salesforce), 09 (Marketing
- * Cloud), 10/11 (Silverpop), 12 (Marketo), 13 (Campaign Monitor), 14 (Constant Contact), 15 (file.format.krux,
- * file.compress.lzo), 16 (BlueKai), 17/18/19 (Azure) and 21 (datasource.read.gigya.comment) use script types
- * this build does not implement (`IDX_STEP_TYPE_NOT_IMPLEMENTED`), so they cannot be run at all.
+ * not: 02 (file.format.aam), 06/07 (Mailchimp), 08 (Salesforce), 09 (Marketing Cloud), 10/11 (Silverpop), 12
+ * (Marketo), 13 (Campaign Monitor), 14 (Constant Contact), 15 (file.format.krux, file.compress.lzo), 16 (BlueKai)
+ * and 17/18/19 (Azure) use script types this build does not implement (`IDX_STEP_TYPE_NOT_IMPLEMENTED`), so they
+ * cannot be run at all. 05 (Game Mechanics) and 21 (comment streams) run in comments-gm-templates.test.ts, with
+ * the same 1 ms comparison, at their own sizes: 05 makes one gm.getChallengeStatus call per account within the
+ * default 20 calls/s (75 s a run at 1,500 accounts), and 21 reads the emulator's fixed sample of comment streams.
  *
  * Until the engine continues every step (not only readers), the 1 ms run of a dataflow whose reader shares its
  * Task with the formatter (eloqua-outbound, 01) fails its comparison: the formatter and writer then run once per

@@ -188,7 +188,7 @@ export function malformedDataflows(): MalformedCase[] {
     step(f, 'gzip').type = 'file.compress.rar';
   });
   edit('step-type-not-implemented', ['IDX_STEP_TYPE_NOT_IMPLEMENTED'], (f) => {
-    step(f, 'account').type = 'datasource.read.gigya.comment';
+    step(f, 'account').type = 'datasource.read.marketo';
   });
   for (const reserved of ['__proto__', 'constructor', 'toString', 'valueOf', 'hasOwnProperty']) {
     edit(`step-id-${reserved}`, ['IDX_NAME_RESERVED'], (f) => renameStep(f, 'gzip', reserved));

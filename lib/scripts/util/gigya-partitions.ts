@@ -1,9 +1,9 @@
 /**
- * Partitioned reading of a Gigya search (`accounts.search`, `ds.search`, `audit.search`): the query space is cut
- * into disjoint ranges of the field the results are ordered by, which together cover it exactly once, and each
- * range is read by its own cursor, many at once, within the site's calls-per-second budget. One cursor reads one
- * page per round trip, so it runs at 1 ÷ latency pages per second whatever the budget; with as many cursors in
- * flight as the budget allows per round trip, the budget is what bounds the export.
+ * Partitioned reading of a Gigya search (`accounts.search`, `ds.search`, `audit.search`, `comments.search`): the
+ * query space is cut into disjoint ranges of the field the results are ordered by, which together cover it exactly
+ * once, and each range is read by its own cursor, many at once, within the site's calls-per-second budget. One
+ * cursor reads one page per round trip, so it runs at 1 ÷ latency pages per second whatever the budget; with as
+ * many cursors in flight as the budget allows per round trip, the budget is what bounds the export.
  *
  * Plan (the first invocation): one search without a cursor, `ORDER BY <field> DESC LIMIT 1`, gives the number of
  * matching records (`totalCount`) and the newest value, which becomes the fixed upper bound of the export; a second

@@ -19,7 +19,14 @@ import {
 import type { Reach, ScriptReaches } from '../../core/access.ts';
 import { IdxError } from '../../core/errors.ts';
 import type { ParamsOf } from '../../core/params.ts';
-import type { DataRecord, ReadResult, ScriptContext, ScriptInstance, StepOutput } from '../../core/script.ts';
+import type {
+  DataRecord,
+  ReadResult,
+  RecordError,
+  ScriptContext,
+  ScriptInstance,
+  StepOutput,
+} from '../../core/script.ts';
 import { isBlankTemplateValue, renderPlaceholders } from '../../dataflow/placeholders.ts';
 import {
   type PartitionedContinuation,
@@ -332,6 +339,30 @@ export function recordErrorOf(error: unknown): (Record<string, unknown> & { mess
   };
 }
 
+/** What one record's call came to: a value for the record, or why the record is rejected. */
+export type RecordCall<T> = { readonly value: T } | { readonly failure: RecordError };
+
+/**
+ * Makes one call per record, at most `concurrency` in flight, outcomes in record order. A Gigya error that
+ * concerns only its record (see {@link recordErrorOf}) becomes that record's failure; any other error fails the
+ * batch, and so the step.
+ */
+export async function callPerRecord<T>(
+  records: readonly DataRecord[],
+  concurrency: number,
+  call: (record: DataRecord) => Promise<RecordCall<T>>,
+): Promise<RecordCall<T>[]> {
+  return mapConcurrent(records, concurrency, async (record) => {
+    try {
+      return await call(record);
+    } catch (error) {
+      const failure = recordErrorOf(error);
+      if (!failure) throw error;
+      return { failure };
+    }
+  });
+}
+
 /** Runs `fn` over items with at most `concurrency` in flight; results keep the input order. */
 export async function mapConcurrent<T, R>(
   items: readonly T[],
@@ -373,7 +404,7 @@ export function renderWhere(where: string | undefined, ctx: ScriptContext, timeF
 
 /** What a paged search reader reads. */
 export interface SearchReaderSpec {
-  readonly method: 'accounts.search' | 'ds.search' | 'audit.search';
+  readonly method: 'accounts.search' | 'ds.search' | 'audit.search' | 'comments.search';
   readonly select: string;
   readonly from: string;
   /** The rendered where clause ('' for none). */
