@@ -15,6 +15,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { verifyBearerToken, verifySignature } from '../connectors/gigya-signer.ts';
 import { LOCAL_GIGYA_CREDENTIALS } from '../scripts/util/gigya-step.ts';
+import { canonicalParamNames, IMPORT_MESSAGES, importFullAccountHandler } from './gigya-import.ts';
 import { matches, parseQuery, project, type Query, QueryError, sortDocuments } from './gigya-query.ts';
 import { type AuditEntry, GigyaStore, StoreError } from './gigya-store.ts';
 
@@ -125,6 +126,7 @@ const MESSAGES: Record<number, string> = {
   413003: 'Object too large',
   500001: 'General Server Error',
   504001: 'Timeout',
+  ...IMPORT_MESSAGES,
 };
 
 const REASONS: Record<number, string> = {
@@ -139,8 +141,20 @@ const REASONS: Record<number, string> = {
   504: 'Gateway Timeout',
 };
 
-/** Parameters decoded as JSON (objects travel as JSON strings in the form). */
-const JSON_PARAMS = new Set(['profile', 'data', 'subscriptions', 'preferences', 'communications']);
+/**
+ * Parameters decoded as JSON (objects travel as JSON strings in the form). `internal` and `customIdentifiers` are
+ * setAccountInfo params of SAP's reference that importFullAccount does not take (the SAP toolkit writes them in a
+ * second call, extras.md §1.6).
+ */
+const JSON_PARAMS = new Set([
+  'profile',
+  'data',
+  'subscriptions',
+  'preferences',
+  'communications',
+  'internal',
+  'customIdentifiers',
+]);
 
 /** A Gigya error answered by a handler. */
 class ApiError extends Error {
@@ -418,6 +432,14 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
         if (v !== undefined) patch[k] = v;
       }
       if (params.lang !== undefined) patch.lang = params.lang;
+      if (params.addresses !== undefined) {
+        // [verify] the shape of `addresses` (the SAP toolkit writes it here): any JSON, replaced as a whole.
+        try {
+          patch.addresses = JSON.parse(params.addresses);
+        } catch {
+          throw new ApiError(400006, 'addresses is not valid JSON');
+        }
+      }
       store.setAccount(uid, patch, now());
       return {};
     },
@@ -430,6 +452,7 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
       }
       return { UID: store.importLite(email, patch, now()) };
     },
+    'accounts.importFullAccount': importFullAccountHandler(store, now),
     'accounts.deleteAccount': (params) => {
       store.deleteAccount(need(params, 'UID'));
       return {};
@@ -587,7 +610,7 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
       if (overLimit(method)) throw new ApiError(403048, 'Api rate limit exceeded');
       const fault = takeFailure(method);
       if (fault) throw new ApiError(fault.errorCode, fault.errorMessage ?? 'injected fault');
-      body = await handler(params, callId);
+      body = await handler(canonicalParamNames(params), callId);
     } catch (error) {
       if (error instanceof ApiError) {
         errorCode = error.errorCode;
