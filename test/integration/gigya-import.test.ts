@@ -78,7 +78,7 @@ describe('the emulator accounts.importFullAccount', () => {
 
   it('answers 400006 for an unknown importPolicy, a malformed phone number and an unreadable time', async () => {
     // Prepare
-    const bad = [
+    const bad: Record<string, string>[] = [
       { uid: 'bad1', importPolicy: 'merge' },
       { uid: 'bad2', phoneNumber: '0612' },
       { uid: 'bad3', registered: 'yesterday' },
@@ -90,7 +90,7 @@ describe('the emulator accounts.importFullAccount', () => {
 
     // Assess
     expect(answers.map((a) => a.errorCode)).toEqual([400006, 400006, 400006, 400006]);
-    expect(bad.map((p) => harness.emu.store.accounts.has(p.uid))).toEqual([false, false, false, false]);
+    expect(bad.map((p) => harness.emu.store.accounts.has(p.uid ?? ''))).toEqual([false, false, false, false]);
   });
 
   it('keeps internal, customIdentifiers and addresses that setAccountInfo writes, keyed by a lower-case uid', async () => {
