@@ -102,7 +102,7 @@ export const GIGYA_CONNECTION_PARAMS = {
     minimum: 0,
     maximum: 20,
     default: 7,
-    description: 'Retries of a call after a transient error (403048, 500001, 504001, 409030, network).',
+    description: 'Retries of a call after a transient error (403048, 500001, 503001, 504001, 409030, network).',
   },
   retryBaseDelayMs: {
     type: 'integer',

@@ -162,9 +162,9 @@ describe('datasource.write.gigya.importaccount', () => {
     ]);
   });
 
-  it('retries a transient error and imports the account once; a credential error fails the step', async () => {
+  it('retries a transient error (503001, too many calls for one UID) and imports the account once; a credential error fails the step', async () => {
     // Prepare
-    harness.emu.faults.failNext('accounts.importFullAccount', 500001, 1);
+    harness.emu.faults.failNext('accounts.importFullAccount', 503001, 1);
     const before = harness.emu.answers.get('accounts.importFullAccount')?.get(0) ?? 0;
 
     // Act
