@@ -1,7 +1,7 @@
 /**
- * The public dataflows that use Azure, run locally through the compiled state machine: the SAP toolkit's lite
- * account import (Azure Blob → Gigya → result files on Azure Blob) with its {{placeholders}} filled in as the
- * toolkit fills them, and "Azure - SAS" (Gigya → CSV → a blob signed by the SAS service) with its blank
+ * The public dataflows that use Azure, run locally through the compiled state machine: the SAP toolkit's lite and
+ * full account imports (Azure Blob → Gigya → result files on Azure Blob) with their {{placeholders}} filled in as
+ * the toolkit fills them, and "Azure - SAS" (Gigya → CSV → a blob signed by the SAS service) with its blank
  * credentials pointed at the local token and SAS service. Azurite stands in for Azure Blob storage.
  */
 import { readFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
+import type { Dataflow } from '../../lib/dataflow/types.ts';
 import { validateText } from '../../lib/dataflow/validate.ts';
 import {
   AZURITE_ACCOUNT,
@@ -67,6 +68,17 @@ function toolkitImport(file: string, name: string) {
       .replaceAll('{{readFileNameRegex}}', '.*\\\\.csv')
       .replaceAll('{{blobPrefix}}', 'import/'),
   );
+}
+
+/** Runs a dataflow on the file's services (with a tiny invocation budget when given); it must succeed. */
+async function runSucceeding(df: Dataflow, invocationBudgetMs?: number) {
+  const result = await runLocal(df, {
+    services: local.env.services,
+    registry: defaultRegistry(),
+    ...(invocationBudgetMs === undefined ? {} : { invocationBudgetMs }),
+  });
+  expect(result.status, JSON.stringify(result.error)).toBe('succeeded');
+  return result;
 }
 
 /** The toolkit lite account import reading and writing container `name`. */
@@ -239,19 +251,10 @@ describe('the Azure dataflows run locally', () => {
     }
 
     // Act
-    const normal = await runLocal(liteImport('budget-normal'), {
-      services: local.env.services,
-      registry: defaultRegistry(),
-    });
-    const tiny = await runLocal(liteImport('budget-tiny'), {
-      services: local.env.services,
-      registry: defaultRegistry(),
-      invocationBudgetMs: 1,
-    });
+    await runSucceeding(liteImport('budget-normal'));
+    const tiny = await runSucceeding(liteImport('budget-tiny'), 1);
 
     // Assess
-    expect(normal.status, JSON.stringify(normal.error)).toBe('succeeded');
-    expect(tiny.status, JSON.stringify(tiny.error)).toBe('succeeded');
     const keyOf = (r: Record<string, string>) =>
       `${r.email} ${(JSON.parse(r._response ?? '{}') as { UID?: string }).UID}`;
     const normalRows = ((await resultRows('budget-normal')).Success ?? []).map(keyOf).sort();
@@ -269,13 +272,9 @@ describe('the Azure dataflows run locally', () => {
     await imports.getBlockBlobClient('import/accounts.csv').upload(csv, Buffer.byteLength(csv));
 
     // Act
-    const result = await runLocal(fullImport('full-import'), {
-      services: local.env.services,
-      registry: defaultRegistry(),
-    });
+    const result = await runSucceeding(fullImport('full-import'));
 
     // Assess
-    expect(result.status, JSON.stringify(result.error)).toBe('succeeded');
     const { accounts, success, errors } = await fullImportOutcome('full-import', 'f');
     const written = (tier: string, crm: string, city: string) => ({
       internal: { tier },
@@ -339,20 +338,11 @@ describe('the Azure dataflows run locally', () => {
     const imports = () => (emu as GigyaEmulator).calls.get('accounts.importFullAccount') ?? 0;
 
     // Act
-    const normal = await runLocal(fullImport('full-normal'), {
-      services: local.env.services,
-      registry: defaultRegistry(),
-    });
+    await runSucceeding(fullImport('full-normal'));
     const before = imports();
-    const tiny = await runLocal(fullImport('full-tiny'), {
-      services: local.env.services,
-      registry: defaultRegistry(),
-      invocationBudgetMs: 1,
-    });
+    const tiny = await runSucceeding(fullImport('full-tiny'), 1);
 
     // Assess
-    expect(normal.status, JSON.stringify(normal.error)).toBe('succeeded');
-    expect(tiny.status, JSON.stringify(tiny.error)).toBe('succeeded');
     expect(imports() - before).toBe(6);
     expect(tiny.job?.steps['10. gigya.importaccount']?.invocations).toBeGreaterThan(1);
     const expected = await fullImportOutcome('full-normal', 'n');

@@ -122,7 +122,7 @@ describe('datasource.write.gigya.importaccount', () => {
     );
 
     // Assess
-    const uid = (out.records[0]?._response as { UID: string }).UID;
+    const uid = (out.records[0]?._response as { UID: string } | undefined)?.UID ?? '';
     expect(uid).toMatch(/^[0-9a-f]{32}$/);
     expect(account(uid)?.profile).toEqual({ firstName: 'Made' });
     expect(out.rejected[0]?._errorDetails).toMatchObject({ errorCode: 400002 });
@@ -157,6 +157,7 @@ describe('datasource.write.gigya.importaccount', () => {
       identityConflicts: [{ provider: 'facebook', providerUID: 'fb-1' }],
     });
     expect(account('id-i')?.identities).toEqual([]);
+    expect(connect.records[0]).toMatchObject({ uid: 'id-c' });
     expect(account('id-c')?.identities).toEqual([
       { provider: 'facebook', providerUID: 'fb-1', isLoginIdentity: false },
     ]);
