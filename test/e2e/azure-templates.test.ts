@@ -276,41 +276,48 @@ describe('the Azure dataflows run locally', () => {
 
     // Assess
     const { accounts, success, errors } = await fullImportOutcome('full-import', 'f');
-    const written = (tier: string, crm: string, city: string) => ({
+    // What an account of a row holds: its profile and loginIDs, its subscription flag, and the three fields
+    // setAccountInfo wrote after the import.
+    const expected = (
+      uid: string,
+      profile: Record<string, string>,
+      loginIDs: Record<string, unknown>,
+      isSubscribed: boolean,
+      [tier, crm, city]: string[],
+    ) => ({
+      uid,
+      profile,
+      loginIDs: { unverifiedEmails: [], username: null, ...loginIDs },
+      subscriptions: { newsletter: { commercial: { email: { isSubscribed } } } },
       internal: { tier },
       customIdentifiers: { crm },
       addresses: [{ city }],
       hasFullAccount: true,
     });
+    const person = (firstName: string) => ({ firstName, lastName: 'Person' });
     expect(accounts).toEqual({
-      Updated1: {
-        uid: 'P-exist1',
-        profile: { firstName: 'Updated1', lastName: 'Known', city: 'Paris' },
-        loginIDs: { emails: ['P-e1@example.com'], unverifiedEmails: [], username: null },
-        subscriptions: { newsletter: { commercial: { email: { isSubscribed: true } } } },
-        ...written('gold', 'C1', 'Lyon'),
-      },
-      Updated2: {
-        uid: 'P-exist2',
-        profile: { firstName: 'Updated2', lastName: 'Known' },
-        loginIDs: { emails: ['P-e2@example.com'], unverifiedEmails: [], username: 'user-P-2' },
-        subscriptions: { newsletter: { commercial: { email: { isSubscribed: false } } } },
-        ...written('silver', 'C2', 'Nice'),
-      },
-      New1: {
-        uid: 'generated',
-        profile: { firstName: 'New1', lastName: 'Person' },
-        loginIDs: { emails: ['P-n1@example.com'], unverifiedEmails: [], username: null },
-        subscriptions: { newsletter: { commercial: { email: { isSubscribed: true } } } },
-        ...written('bronze', 'C3', 'Lille'),
-      },
-      New2: {
-        uid: 'generated',
-        profile: { firstName: 'New2', lastName: 'Person' },
-        loginIDs: { emails: ['P-n2@example.com'], unverifiedEmails: ['P-n2b@example.com'], username: null },
-        subscriptions: { newsletter: { commercial: { email: { isSubscribed: false } } } },
-        ...written('bronze', 'C4', 'Metz'),
-      },
+      Updated1: expected(
+        'P-exist1',
+        { firstName: 'Updated1', lastName: 'Known', city: 'Paris' },
+        { emails: ['P-e1@example.com'] },
+        true,
+        ['gold', 'C1', 'Lyon'],
+      ),
+      Updated2: expected(
+        'P-exist2',
+        { firstName: 'Updated2', lastName: 'Known' },
+        { emails: ['P-e2@example.com'], username: 'user-P-2' },
+        false,
+        ['silver', 'C2', 'Nice'],
+      ),
+      New1: expected('generated', person('New1'), { emails: ['P-n1@example.com'] }, true, ['bronze', 'C3', 'Lille']),
+      New2: expected(
+        'generated',
+        person('New2'),
+        { emails: ['P-n2@example.com'], unverifiedEmails: ['P-n2b@example.com'] },
+        false,
+        ['bronze', 'C4', 'Metz'],
+      ),
     });
     expect(success).toEqual(
       ['New1', 'New2', 'Updated1', 'Updated2'].map((name) => ({ name, ofRow: true, errorCode: 0 })),
