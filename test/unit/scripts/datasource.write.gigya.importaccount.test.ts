@@ -220,4 +220,27 @@ describe('datasource.write.gigya.importaccount', () => {
     expect(sliced.counters).toMatchObject({ recordsIn: 7, recordsOut: 6, recordsRejected: 1, recordsDelivered: 6 });
     for (let i = 0; i < 7; i++) expect(account(`s${i}`)?.profile).toEqual(i === 3 ? undefined : { firstName: `F${i}` });
   });
+
+  it('imports nothing in a dry run and reports the call of each record, its password masked', async () => {
+    // Prepare
+    const records = [{ uid: 'dry1', 'profile.firstName': 'Dry', password: { compoundHashedPassword: 'h4sh' } }];
+    const calls = harness.emu.calls.get('accounts.importFullAccount') ?? 0;
+
+    // Act
+    const out = await runScript(
+      datasourceWriteGigyaImportaccount,
+      { importPolicy: 'upsert' },
+      { records, services: services(), job: { dryRun: true } },
+    );
+
+    // Assess
+    expect(harness.emu.calls.get('accounts.importFullAccount') ?? 0).toBe(calls);
+    expect(account('dry1')).toBeUndefined();
+    expect(out.wouldWrite?.sampleCalls).toEqual([
+      {
+        method: 'accounts.importFullAccount',
+        params: { uid: 'dry1', profile: { firstName: 'Dry' }, password: '***', importPolicy: 'upsert' },
+      },
+    ]);
+  });
 });
