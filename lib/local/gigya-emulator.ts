@@ -2,10 +2,9 @@
  * The Gigya emulator: an HTTP server on 127.0.0.1 that answers the REST methods an ETL uses the way apis.md §C.1
  * describes — accounts.search / ds.search / audit.search with the query subset and cursors, getAccountInfo,
  * setAccountInfo, importLiteAccount, importFullAccount (gigya-import.ts, from extras.md §1), deleteAccount, ds.store,
- * ds.get — with the real envelope (HTTP 200 and the
- * error in the body), the real authentication checks (user key + secret, signatures verified with the client's
- * own signer, RSA bearer tokens), and fault injection: scripted errors per method, latency, and a per-second
- * ceiling that answers 403048.
+ * ds.get — with the real envelope (HTTP 200 and the error in the body), the real authentication checks (user key +
+ * secret, signatures verified with the client's own signer, RSA bearer tokens), and fault injection: scripted
+ * errors per method, latency, and a per-second ceiling that answers 403048.
  *
  * Local mode starts it with the credentials in {@link LOCAL_GIGYA_CREDENTIALS} and keeps its state under
  * `.idx/gigya/`; tests start it on an ephemeral port with state of their own (accounts in a temporary file that
