@@ -602,6 +602,8 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
     if (held) await held.promise;
 
     let body: Record<string, unknown>;
+    // The params as the method reads them (`uid` as `UID`), once authentication has checked them as sent.
+    let named = params;
     let errorCode = 0;
     try {
       const handler = handlers[method];
@@ -610,7 +612,8 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
       if (overLimit(method)) throw new ApiError(403048, 'Api rate limit exceeded');
       const fault = takeFailure(method);
       if (fault) throw new ApiError(fault.errorCode, fault.errorMessage ?? 'injected fault');
-      body = await handler(canonicalParamNames(params), callId);
+      named = canonicalParamNames(params);
+      body = await handler(named, callId);
     } catch (error) {
       if (error instanceof ApiError) {
         errorCode = error.errorCode;
@@ -645,7 +648,7 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
         apikey: params.apiKey ?? '',
         errCode: errorCode,
         ...(errorCode === 0 ? {} : { errMessage: envelope.errorMessage }),
-        ...(params.UID ? { uid: params.UID } : typeof body.UID === 'string' ? { uid: body.UID } : {}),
+        ...(named.UID ? { uid: named.UID } : typeof body.UID === 'string' ? { uid: body.UID } : {}),
       });
     }
     const byCode = answers.get(method) ?? new Map<number, number>();

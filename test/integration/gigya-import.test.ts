@@ -93,7 +93,7 @@ describe('the emulator accounts.importFullAccount', () => {
     expect(bad.map((p) => harness.emu.store.accounts.has(p.uid ?? ''))).toEqual([false, false, false, false]);
   });
 
-  it('keeps internal, customIdentifiers and addresses that setAccountInfo writes, keyed by a lower-case uid', async () => {
+  it('keeps internal, customIdentifiers and addresses that setAccountInfo writes, keyed and audited by a lower-case uid', async () => {
     // Prepare
     await post('accounts.importFullAccount', { uid: 'later1' });
 
@@ -107,6 +107,7 @@ describe('the emulator accounts.importFullAccount', () => {
 
     // Assess
     expect(answer.errorCode).toBe(0);
+    expect(harness.emu.store.audit.at(-1)).toMatchObject({ endpoint: 'accounts.setAccountInfo', uid: 'later1' });
     expect(harness.emu.store.accounts.get('later1')).toMatchObject({
       internal: { tier: 'gold' },
       customIdentifiers: { crm: 'C-1' },
