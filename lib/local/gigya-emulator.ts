@@ -15,7 +15,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { verifyBearerToken, verifySignature } from '../connectors/gigya-signer.ts';
 import { LOCAL_GIGYA_CREDENTIALS } from '../scripts/util/gigya-step.ts';
-import { canonicalParamNames, IMPORT_MESSAGES, importFullAccountHandler } from './gigya-import.ts';
+import { canonicalParamNames, IMPORT_MESSAGES, importFullAccountHandler, searchable } from './gigya-import.ts';
 import { matches, parseQuery, project, type Query, QueryError, sortDocuments } from './gigya-query.ts';
 import { type AuditEntry, GigyaStore, StoreError } from './gigya-store.ts';
 
@@ -298,7 +298,7 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
       ...(q.where ? { where: q.where } : {}),
       orderBy: q.orderBy,
     });
-    return { size: records.length, docAt: (i) => store.readAccount(records[i] as number), owned: true };
+    return { size: records.length, docAt: (i) => searchable(store.readAccount(records[i] as number)), owned: true };
   }
 
   /** A search over documents held in memory (Data Store objects, the audit log). */

@@ -38,6 +38,16 @@ export const IMPORT_MESSAGES: Readonly<Record<number, string>> = {
   503001: 'Service unavailable for this operation',
 };
 
+/**
+ * An account as accounts.search returns it: without the password hash an import stored (SAP's User Import Guide:
+ * search does not return passwords, extras.md §1.5).
+ */
+export function searchable(account: GigyaAccount | undefined): GigyaAccount | undefined {
+  if (account?.password === undefined) return account;
+  const { password: _, ...rest } = account;
+  return rest as GigyaAccount;
+}
+
 /** Parameter names Gigya matches whatever their case, by their lower-cased form. */
 const CANONICAL_NAMES: ReadonlyMap<string, string> = new Map(
   ['UID', 'loginIDs'].map((name) => [name.toLowerCase(), name] as const),

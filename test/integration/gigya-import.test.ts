@@ -114,4 +114,18 @@ describe('the emulator accounts.importFullAccount', () => {
       addresses: [{ city: 'Lyon' }],
     });
   });
+
+  it('keeps an imported password hash out of what accounts.search returns', async () => {
+    // Prepare
+    const password = JSON.stringify({ hashedPassword: 'aGFzaA==', hashSettings: { algorithm: 'sha256' } });
+    await post('accounts.importFullAccount', { uid: 'pw1', password });
+
+    // Act
+    const found = await post('accounts.search', { query: 'SELECT * FROM accounts WHERE UID = "pw1"' });
+
+    // Assess
+    expect(found.results).toEqual([expect.objectContaining({ UID: 'pw1' })]);
+    expect((found.results as Record<string, unknown>[])[0]).not.toHaveProperty('password');
+    expect(harness.emu.store.accounts.get('pw1')?.password).toMatchObject({ hashedPassword: 'aGFzaA==' });
+  });
 });
