@@ -38,10 +38,11 @@ export interface GigyaSearchPage {
 }
 
 /**
- * Error codes worth retrying (apis.md §A.4): rate limit, general server error, search timeout, concurrent update.
- * Everything else is permanent for the call that got it.
+ * Error codes worth retrying (apis.md §A.4): rate limit, general server error, search timeout, concurrent update,
+ * and 503001, which importFullAccount answers to more than 5 calls for one UID within a minute (extras.md §1.4) and
+ * which the backoff outlasts. Everything else is permanent for the call that got it.
  */
-export const RETRYABLE_ERROR_CODES: ReadonlySet<number> = new Set([403048, 500001, 504001, 409030]);
+export const RETRYABLE_ERROR_CODES: ReadonlySet<number> = new Set([403048, 500001, 503001, 504001, 409030]);
 
 /**
  * Codes that say the step's configuration is wrong (key, secret, permission, data centre), so no other record

@@ -1,10 +1,10 @@
 /**
  * The Gigya emulator: an HTTP server on 127.0.0.1 that answers the REST methods an ETL uses the way apis.md §C.1
  * describes — accounts.search / ds.search / audit.search with the query subset and cursors, getAccountInfo,
- * setAccountInfo, importLiteAccount, deleteAccount, ds.store, ds.get — with the real envelope (HTTP 200 and the
- * error in the body), the real authentication checks (user key + secret, signatures verified with the client's
- * own signer, RSA bearer tokens), and fault injection: scripted errors per method, latency, and a per-second
- * ceiling that answers 403048.
+ * setAccountInfo, importLiteAccount, importFullAccount (gigya-import.ts, from extras.md §1), deleteAccount, ds.store,
+ * ds.get — with the real envelope (HTTP 200 and the error in the body), the real authentication checks (user key +
+ * secret, signatures verified with the client's own signer, RSA bearer tokens), and fault injection: scripted
+ * errors per method, latency, and a per-second ceiling that answers 403048.
  *
  * Local mode starts it with the credentials in {@link LOCAL_GIGYA_CREDENTIALS} and keeps its state under
  * `.idx/gigya/`; tests start it on an ephemeral port with state of their own (accounts in a temporary file that
@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { verifyBearerToken, verifySignature } from '../connectors/gigya-signer.ts';
 import { LOCAL_GIGYA_CREDENTIALS } from '../scripts/util/gigya-step.ts';
 import { commentsMethods, gameMechanicsMethods } from './gigya-comments.ts';
+import { canonicalParamNames, IMPORT_MESSAGES, importFullAccountHandler, searchable } from './gigya-import.ts';
 import { matches, parseQuery, project, type Query, QueryError, sortDocuments } from './gigya-query.ts';
 import { type AuditEntry, GigyaStore, StoreError } from './gigya-store.ts';
 
@@ -126,6 +127,7 @@ const MESSAGES: Record<number, string> = {
   413003: 'Object too large',
   500001: 'General Server Error',
   504001: 'Timeout',
+  ...IMPORT_MESSAGES,
 };
 
 const REASONS: Record<number, string> = {
@@ -140,8 +142,20 @@ const REASONS: Record<number, string> = {
   504: 'Gateway Timeout',
 };
 
-/** Parameters decoded as JSON (objects travel as JSON strings in the form). */
-const JSON_PARAMS = new Set(['profile', 'data', 'subscriptions', 'preferences', 'communications']);
+/**
+ * Parameters decoded as JSON (objects travel as JSON strings in the form). `internal` and `customIdentifiers` are
+ * setAccountInfo params of SAP's reference that importFullAccount does not take (the SAP toolkit writes them in a
+ * second call, extras.md §1.6).
+ */
+const JSON_PARAMS = new Set([
+  'profile',
+  'data',
+  'subscriptions',
+  'preferences',
+  'communications',
+  'internal',
+  'customIdentifiers',
+]);
 
 /** A Gigya error answered by a handler. */
 class ApiError extends Error {
@@ -285,7 +299,7 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
       ...(q.where ? { where: q.where } : {}),
       orderBy: q.orderBy,
     });
-    return { size: records.length, docAt: (i) => store.readAccount(records[i] as number), owned: true };
+    return { size: records.length, docAt: (i) => searchable(store.readAccount(records[i] as number)), owned: true };
   }
 
   /** A search over documents held in memory (Data Store objects, the audit log). */
@@ -419,6 +433,14 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
         if (v !== undefined) patch[k] = v;
       }
       if (params.lang !== undefined) patch.lang = params.lang;
+      if (params.addresses !== undefined) {
+        // [verify] the shape of `addresses` (the SAP toolkit writes it here): any JSON, replaced as a whole.
+        try {
+          patch.addresses = JSON.parse(params.addresses);
+        } catch {
+          throw new ApiError(400006, 'addresses is not valid JSON');
+        }
+      }
       store.setAccount(uid, patch, now());
       return {};
     },
@@ -431,6 +453,7 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
       }
       return { UID: store.importLite(email, patch, now()) };
     },
+    'accounts.importFullAccount': importFullAccountHandler(store, now),
     'accounts.deleteAccount': (params) => {
       store.deleteAccount(need(params, 'UID'));
       return {};
@@ -582,6 +605,8 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
     if (held) await held.promise;
 
     let body: Record<string, unknown>;
+    // The params as the method reads them (`uid` as `UID`), once authentication has checked them as sent.
+    let named = params;
     let errorCode = 0;
     try {
       const handler = handlers[method];
@@ -590,7 +615,8 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
       if (overLimit(method)) throw new ApiError(403048, 'Api rate limit exceeded');
       const fault = takeFailure(method);
       if (fault) throw new ApiError(fault.errorCode, fault.errorMessage ?? 'injected fault');
-      body = await handler(params, callId);
+      named = canonicalParamNames(params);
+      body = await handler(named, callId);
     } catch (error) {
       if (error instanceof ApiError) {
         errorCode = error.errorCode;
@@ -625,7 +651,7 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
         apikey: params.apiKey ?? '',
         errCode: errorCode,
         ...(errorCode === 0 ? {} : { errMessage: envelope.errorMessage }),
-        ...(params.UID ? { uid: params.UID } : typeof body.UID === 'string' ? { uid: body.UID } : {}),
+        ...(named.UID ? { uid: named.UID } : typeof body.UID === 'string' ? { uid: body.UID } : {}),
       });
     }
     const byCode = answers.get(method) ?? new Map<number, number>();

@@ -381,7 +381,7 @@ export class GigyaStore {
     if (errors.length) throw new StoreError(400009, 'Validation error', errors);
 
     const stamp = iso(now);
-    for (const section of ['profile', 'data', 'communications'] as const) {
+    for (const section of ['profile', 'data', 'communications', 'internal', 'customIdentifiers'] as const) {
       const p = patch[section];
       if (!isObject(p)) continue;
       const cur = isObject(a[section]) ? (a[section] as Record<string, unknown>) : {};
@@ -419,6 +419,7 @@ export class GigyaStore {
       if (typeof v === 'boolean') a[flag] = v;
     }
     if (typeof patch.lang === 'string') a.lang = patch.lang;
+    if (patch.addresses !== undefined) a.addresses = structuredClone(patch.addresses);
     this.#touch(a, now);
   }
 

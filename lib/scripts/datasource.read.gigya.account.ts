@@ -21,6 +21,24 @@ const DELTA_FIELDS = [
   'registeredTimestamp',
 ] as const;
 
+/** A consent statement id: dotted segments of letters, digits, `_` and `-` (`terms.tos`, `privacy.marketing`). */
+const CONSENT_ID = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
+
+/**
+ * The query parts of `consent`: a condition per consent id that it is granted, and the consent objects added to
+ * `select` unless it already brings them (`*`, `preferences`, or the consent's own path).
+ */
+export function consentQuery(select: string, consent: readonly string[]): { select: string; where: string } {
+  const fields = normalizeSelect(select);
+  const paths = fields === '' ? [] : fields.split(', ');
+  const covered = (path: string) => paths.some((p) => p === '*' || path === p || path.startsWith(`${p}.`));
+  const added = consent.map((id) => `preferences.${id}`).filter((p) => !covered(p));
+  return {
+    select: [...paths, ...added].join(', '),
+    where: consent.map((id) => `preferences.${id}.isConsentGranted = true`).join(' AND '),
+  };
+}
+
 /** A time placeholder (`${now}`, `${now-1h}`, `${unix}`): allowed in `where` only with fullExtract. */
 const TIME_PLACEHOLDER = /\$\{(?:now|unix)(?:[-+:][^}]*)?\}/;
 
@@ -95,6 +113,17 @@ export const datasourceReadGigyaAccount = defineScript({
       default: false,
       description: "Read everything that matches `where`, ignoring the delta window (as the schedule's fullExtract).",
     },
+    consent: {
+      type: 'array',
+      default: [],
+      items: { type: 'string', description: 'A consent statement id, e.g. `privacy.marketing`.' },
+      description:
+        'For sites with consent management: read only accounts that granted every one of these consent statements ' +
+        '(`preferences.<id>.isConsentGranted = true` is added to the query), with those consent objects in each ' +
+        'record (added to `select` unless it brings them). The reference records the param but not its shape: ' +
+        'a list of consent ids is our reading of it.',
+      examples: [['privacy.marketing']],
+    },
     limit: {
       type: 'integer',
       minimum: 1,
@@ -116,6 +145,16 @@ export const datasourceReadGigyaAccount = defineScript({
         received: JSON.stringify(params.select),
       });
     }
+    (params.consent ?? []).forEach((id, i) => {
+      if (CONSENT_ID.test(id)) return;
+      problems.push({
+        code: 'IDX_PARAM_VALUE',
+        path: `consent[${i}]`,
+        message: 'a consent id names a consent statement and becomes part of the query',
+        expected: 'dotted segments of letters, digits, _ and - (e.g. privacy.marketing)',
+        received: JSON.stringify(id),
+      });
+    });
     return problems;
   },
   async create(params, ctx) {
@@ -129,14 +168,16 @@ export const datasourceReadGigyaAccount = defineScript({
         received: rawWhere,
       });
     }
+    const where = renderWhere(rawWhere, ctx, 'epochMillis');
+    const consent = consentQuery(params.select, params.consent);
     return createSearchReader(
       params,
       ctx,
       {
         method: 'accounts.search',
-        select: params.select,
+        select: consent.select,
         from: params.from,
-        where: renderWhere(rawWhere, ctx, 'epochMillis'),
+        where: where && consent.where ? `(${where}) AND ${consent.where}` : where || consent.where,
         deltaField: params.deltaField,
         deltaFormat: 'epochMillis',
         orderBy: params.deltaField,

@@ -4,9 +4,9 @@ import {
   GIGYA_REACHES,
   gigyaClientFor,
   mapConcurrent,
+  nestedCallParams,
   recordErrorOf,
 } from './util/gigya-step.ts';
-import { setPath } from './util/paths.ts';
 
 /** Record fields sent to setAccountInfo (apis.md §A.6); everything else is left out. */
 const WRITABLE = new Set([
@@ -24,24 +24,11 @@ const WRITABLE = new Set([
 
 /** The setAccountInfo params of a record: writable fields, with flat dotted keys (`profile.email`) nested. */
 function accountParams(record: DataRecord, ignored: Set<string>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(record)) {
-    if (key === 'UID' || key.startsWith('_')) continue;
-    const head = key.split('.')[0] as string;
-    if (!WRITABLE.has(head)) {
-      ignored.add(key);
-      continue;
-    }
-    if (key.includes('.')) setPath(out, key, value);
-    else if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-      // A copy: flat keys merged in later must not change the record that continues downstream.
-      out[key] = {
-        ...(structuredClone(value) as Record<string, unknown>),
-        ...((out[key] as object | undefined) ?? {}),
-      };
-    } else out[key] = value;
-  }
-  return out;
+  return nestedCallParams(record, (key, head) => {
+    if (key === 'UID') return false;
+    if (!WRITABLE.has(head)) ignored.add(key);
+    return WRITABLE.has(head);
+  });
 }
 
 /**

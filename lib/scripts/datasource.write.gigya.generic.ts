@@ -1,12 +1,5 @@
-import { GigyaError } from '../connectors/gigya.ts';
 import { type DataRecord, defineScript } from '../core/script.ts';
-import {
-  GIGYA_CONNECTION_PARAMS,
-  GIGYA_REACHES,
-  gigyaClientFor,
-  mapConcurrent,
-  recordErrorOf,
-} from './util/gigya-step.ts';
+import { createRecordCaller, GIGYA_CONNECTION_PARAMS, GIGYA_REACHES } from './util/gigya-step.ts';
 import { getPath } from './util/paths.ts';
 
 /** One parameter of the call: its name and where its value comes from. */
@@ -77,30 +70,9 @@ export const datasourceWriteGigyaGeneric = defineScript({
   },
   reaches: GIGYA_REACHES,
   dryRun: { call: (params, record) => ({ method: params.apiMethod, params: callParams(params.apiParams, record) }) },
-  async create(params, ctx) {
-    const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: params.maxConnections });
-    return {
-      async records(batch, out) {
-        const outcomes = await mapConcurrent(batch, params.maxConnections, async (record) => {
-          try {
-            const response = await client.call(params.apiMethod, callParams(params.apiParams, record));
-            return { response };
-          } catch (error) {
-            const failure = recordErrorOf(error);
-            if (!failure) throw error;
-            return { failure, response: error instanceof GigyaError ? error.response : {} };
-          }
-        });
-        outcomes.forEach((o, i) => {
-          const record = batch[i] as DataRecord;
-          if (params.addResponse) record._response = o.response;
-          if ('failure' in o && o.failure) out.reject(record, o.failure);
-          else out.emit(record);
-        });
-        // Gigya answered every call without an error code for these: what the job counts as delivered.
-        out.deliveredRecords(outcomes.filter((o) => !('failure' in o && o.failure)).length);
-      },
-      close,
-    };
-  },
+  create: (params, ctx) =>
+    createRecordCaller(params, ctx, (record) => ({
+      method: params.apiMethod,
+      params: callParams(params.apiParams, record),
+    })),
 });

@@ -21,6 +21,7 @@ import { datasourceWriteFtp } from './datasource.write.ftp.ts';
 import { datasourceWriteGigyaAccount } from './datasource.write.gigya.account.ts';
 import { datasourceWriteGigyaDs } from './datasource.write.gigya.ds.ts';
 import { datasourceWriteGigyaGeneric } from './datasource.write.gigya.generic.ts';
+import { datasourceWriteGigyaImportaccount } from './datasource.write.gigya.importaccount.ts';
 import { datasourceWriteSftp } from './datasource.write.sftp.ts';
 import { fieldArrayExtract } from './field.array.extract.ts';
 import { fileCompressZip } from './file.compress.zip.ts';
@@ -57,6 +58,7 @@ export const definitions = [
   datasourceWriteGigyaAccount,
   datasourceWriteGigyaDs,
   datasourceWriteGigyaGeneric,
+  datasourceWriteGigyaImportaccount,
   datasourceWriteSftp,
   fieldArrayExtract,
   fileCompressZip,

@@ -1,7 +1,7 @@
 /**
- * The public dataflows that use Azure, run locally through the compiled state machine: the SAP toolkit's lite
- * account import (Azure Blob → Gigya → result files on Azure Blob) with its {{placeholders}} filled in as the
- * toolkit fills them, and "Azure - SAS" (Gigya → CSV → a blob signed by the SAS service) with its blank
+ * The public dataflows that use Azure, run locally through the compiled state machine: the SAP toolkit's lite and
+ * full account imports (Azure Blob → Gigya → result files on Azure Blob) with their {{placeholders}} filled in as
+ * the toolkit fills them, and "Azure - SAS" (Gigya → CSV → a blob signed by the SAS service) with its blank
  * credentials pointed at the local token and SAS service. Azurite stands in for Azure Blob storage.
  */
 import { readFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
+import type { Dataflow } from '../../lib/dataflow/types.ts';
 import { validateText } from '../../lib/dataflow/validate.ts';
 import {
   AZURITE_ACCOUNT,
@@ -56,11 +57,11 @@ function dataflowOf(file: string, replace: (text: string) => string) {
   return dataflow!;
 }
 
-/** The toolkit lite import reading and writing container `name` (its {{placeholders}} filled in as the toolkit does). */
-function liteImport(name: string) {
-  return dataflowOf('19-toolkit-azure-import-lite-account.json', (text) =>
+/** A toolkit import template reading and writing container `name` (its {{placeholders}} filled in as the toolkit does). */
+function toolkitImport(file: string, name: string) {
+  return dataflowOf(file, (text) =>
     text
-      .replaceAll('{{dataflowName}}', 'lite import')
+      .replaceAll('{{dataflowName}}', 'toolkit import')
       .replaceAll('{{accountName}}', AZURITE_ACCOUNT)
       .replaceAll('{{accountKey}}', '${secret:AZ_KEY}')
       .replaceAll('{{container}}', name)
@@ -69,17 +70,104 @@ function liteImport(name: string) {
   );
 }
 
-/** The rows of the result files a lite import wrote into a container, by kind (Success, Error). */
-async function resultRows(name: string): Promise<Record<string, Record<string, string>[]>> {
+/** Runs a dataflow on the file's services (with a tiny invocation budget when given); it must succeed. */
+async function runSucceeding(df: Dataflow, invocationBudgetMs?: number) {
+  const result = await runLocal(df, {
+    services: local.env.services,
+    registry: defaultRegistry(),
+    ...(invocationBudgetMs === undefined ? {} : { invocationBudgetMs }),
+  });
+  expect(result.status, JSON.stringify(result.error)).toBe('succeeded');
+  return result;
+}
+
+/** The toolkit lite account import reading and writing container `name`. */
+const liteImport = (name: string) => toolkitImport('19-toolkit-azure-import-lite-account.json', name);
+
+/** The rows of the result files an import (`importLiteAccount`, …) wrote into a container, by kind (Success, Error). */
+async function resultRows(
+  name: string,
+  method = 'importLiteAccount',
+): Promise<Record<string, Record<string, string>[]>> {
   const out: Record<string, Record<string, string>[]> = {};
   for await (const b of container(name).listBlobsFlat()) {
-    const kind = /^(Success|Error)_importLiteAccount_\d{14}\.csv$/.exec(b.name)?.[1];
+    const kind = new RegExp(`^(Success|Error)_${method}_\\d{14}\\.csv$`).exec(b.name)?.[1];
     if (!kind) continue;
     const text = (await container(name).getBlobClient(b.name).downloadToBuffer()).toString('utf8');
     // The template's file: backslash-escaped quotes, the Gigya response of each import in _response.
     out[kind] = [...(out[kind] ?? []), ...(parse(text, { columns: true, escape: '\\' }) as Record<string, string>[])];
   }
   return out;
+}
+
+/** The toolkit full account import reading and writing container `name`. */
+const fullImport = (name: string) => toolkitImport('18-toolkit-azure-import-full-account.json', name);
+
+/** Columns of the full import's CSV: dotted headers, as the toolkit's export writes them. */
+const FULL_HEADER =
+  'uid,loginIds.emails,loginIds.unverifiedEmails,loginIds.username,profile.firstName,profile.lastName,' +
+  'subscriptions.newsletter.commercial.isSubscribed,internal.tier,customIdentifiers.crm,addresses.0.city';
+
+/**
+ * Seeds the accounts a full import of `p` finds (two to update, one holding a login email a new row asks for)
+ * and returns its CSV: two updates, two new accounts, a UID Gigya does not know, a login email taken by another
+ * account and a subscription flag that is not a boolean.
+ */
+function fullImportInput(p: string): string {
+  (emu as GigyaEmulator).seed([
+    {
+      UID: `${p}-exist1`,
+      profile: { firstName: 'Old1', city: 'Paris' },
+      loginIDs: { emails: [`${p}-e1@example.com`] },
+    },
+    { UID: `${p}-exist2`, profile: { firstName: 'Old2' }, loginIDs: { emails: [`${p}-e2@example.com`] } },
+    { UID: `${p}-other`, loginIDs: { emails: [`${p}-taken@example.com`], unverifiedEmails: [] } },
+  ]);
+  const rows = [
+    `${p}-exist1,${p}-e1@example.com,,,Updated1,Known,TRUE,gold,C1,Lyon`,
+    `${p}-exist2,${p}-e2@example.com,,user-${p}-2,Updated2,Known,FALSE,silver,C2,Nice`,
+    `,${p}-n1@example.com,,,New1,Person,TRUE,bronze,C3,Lille`,
+    `,${p}-n2@example.com,${p}-n2b@example.com,,New2,Person,false,bronze,C4,Metz`,
+    `${p}-ghost,${p}-ghost@example.com,,,Ghost,Missing,TRUE,x,C5,Brest`,
+    `,${p}-taken@example.com,,,Dup,Login,TRUE,x,C6,Caen`,
+    `,${p}-bad@example.com,,,Bad,Bool,maybe,x,C7,Pau`,
+  ];
+  return `${[FULL_HEADER, ...rows].join('\n')}\n`;
+}
+
+/**
+ * What a full import of `p` did, record by record, with `p` taken out so that two runs compare: the accounts of its
+ * rows as Gigya holds them (by first name), and its result files' rows (success: first name and whether the UID is
+ * that of its account; error: first name and code).
+ */
+async function fullImportOutcome(name: string, p: string) {
+  const strip = (v: unknown) => JSON.parse(JSON.stringify(v).replaceAll(`${p}-`, 'P-'));
+  const accounts: Record<string, unknown> = {};
+  for (const a of (emu as GigyaEmulator).store.accounts.values()) {
+    const emails = (a.loginIDs as { emails?: string[] } | undefined)?.emails ?? [];
+    if (!emails.some((e) => e.startsWith(`${p}-`)) || a.UID === `${p}-other`) continue;
+    const { profile, loginIDs, subscriptions, internal, customIdentifiers, addresses, hasFullAccount } = a;
+    const uid = a.UID.startsWith(`${p}-`) ? a.UID : /^[0-9a-f]{32}$/.test(a.UID) ? 'generated' : a.UID;
+    accounts[(profile as { firstName: string }).firstName] = strip({
+      uid,
+      ...{ profile, loginIDs, subscriptions, internal, customIdentifiers, addresses, hasFullAccount },
+    });
+  }
+  const rows = await resultRows(name, 'importFullAccount');
+  const success = (rows.Success ?? []).map((r) => {
+    const profile = JSON.parse(r.profile ?? '{}') as { firstName: string };
+    // _response is the reply of the last writer, setAccountInfo; uid the account importaccount wrote.
+    const response = JSON.parse(r._response ?? '{}') as { errorCode?: number };
+    const account = (emu as GigyaEmulator).store.accounts.get(r.uid ?? '');
+    const ofRow = (account?.profile as { firstName?: string } | undefined)?.firstName === profile.firstName;
+    return { name: profile.firstName, ofRow, errorCode: response.errorCode };
+  });
+  const errors = (rows.Error ?? []).map((r) => ({
+    name: (JSON.parse(r.profile ?? '{}') as { firstName: string }).firstName,
+    code: (JSON.parse(r._errorDetails ?? '{}') as { code: unknown }).code,
+  }));
+  const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
+  return { accounts, success: success.sort(byName), errors: errors.sort(byName) };
 }
 
 describe('the Azure dataflows run locally', () => {
@@ -163,19 +251,10 @@ describe('the Azure dataflows run locally', () => {
     }
 
     // Act
-    const normal = await runLocal(liteImport('budget-normal'), {
-      services: local.env.services,
-      registry: defaultRegistry(),
-    });
-    const tiny = await runLocal(liteImport('budget-tiny'), {
-      services: local.env.services,
-      registry: defaultRegistry(),
-      invocationBudgetMs: 1,
-    });
+    await runSucceeding(liteImport('budget-normal'));
+    const tiny = await runSucceeding(liteImport('budget-tiny'), 1);
 
     // Assess
-    expect(normal.status, JSON.stringify(normal.error)).toBe('succeeded');
-    expect(tiny.status, JSON.stringify(tiny.error)).toBe('succeeded');
     const keyOf = (r: Record<string, string>) =>
       `${r.email} ${(JSON.parse(r._response ?? '{}') as { UID?: string }).UID}`;
     const normalRows = ((await resultRows('budget-normal')).Success ?? []).map(keyOf).sort();
@@ -183,5 +262,98 @@ describe('the Azure dataflows run locally', () => {
     expect(normalRows).toHaveLength(12);
     expect(tinyRows).toEqual(normalRows);
     expect(tiny.job?.steps['01. Read azure.blob']?.invocations).toBeGreaterThan(1);
+  });
+
+  it('the toolkit full account import creates and updates accounts, writes what importaccount refuses with setAccountInfo and routes misses and rejects to the error file', async () => {
+    // Prepare
+    const imports = container('full-import');
+    await imports.create();
+    const csv = fullImportInput('f');
+    await imports.getBlockBlobClient('import/accounts.csv').upload(csv, Buffer.byteLength(csv));
+
+    // Act
+    const result = await runSucceeding(fullImport('full-import'));
+
+    // Assess
+    const { accounts, success, errors } = await fullImportOutcome('full-import', 'f');
+    // What an account of a row holds: its profile and loginIDs, its subscription flag, and the three fields
+    // setAccountInfo wrote after the import.
+    const expected = (
+      uid: string,
+      profile: Record<string, string>,
+      loginIDs: Record<string, unknown>,
+      isSubscribed: boolean,
+      [tier, crm, city]: string[],
+    ) => ({
+      uid,
+      profile,
+      loginIDs: { unverifiedEmails: [], username: null, ...loginIDs },
+      subscriptions: { newsletter: { commercial: { email: { isSubscribed } } } },
+      internal: { tier },
+      customIdentifiers: { crm },
+      addresses: [{ city }],
+      hasFullAccount: true,
+    });
+    const person = (firstName: string) => ({ firstName, lastName: 'Person' });
+    expect(accounts).toEqual({
+      Updated1: expected(
+        'P-exist1',
+        { firstName: 'Updated1', lastName: 'Known', city: 'Paris' },
+        { emails: ['P-e1@example.com'] },
+        true,
+        ['gold', 'C1', 'Lyon'],
+      ),
+      Updated2: expected(
+        'P-exist2',
+        { firstName: 'Updated2', lastName: 'Known' },
+        { emails: ['P-e2@example.com'], username: 'user-P-2' },
+        false,
+        ['silver', 'C2', 'Nice'],
+      ),
+      New1: expected('generated', person('New1'), { emails: ['P-n1@example.com'] }, true, ['bronze', 'C3', 'Lille']),
+      New2: expected(
+        'generated',
+        person('New2'),
+        { emails: ['P-n2@example.com'], unverifiedEmails: ['P-n2b@example.com'] },
+        false,
+        ['bronze', 'C4', 'Metz'],
+      ),
+    });
+    expect(success).toEqual(
+      ['New1', 'New2', 'Updated1', 'Updated2'].map((name) => ({ name, ofRow: true, errorCode: 0 })),
+    );
+    expect(errors).toEqual([
+      { name: 'Bad', code: 400009 },
+      { name: 'Dup', code: 403043 },
+      { name: 'Ghost', code: 'IDX_LOOKUP_NO_MATCH' },
+    ]);
+    const steps = result.job?.steps ?? {};
+    expect(steps['10. gigya.importaccount']).toMatchObject({ recordsIn: 6, recordsOut: 4, recordsRejected: 2 });
+    expect(steps['13. setAccountInfo']).toMatchObject({ recordsIn: 4, recordsOut: 4, recordsRejected: 0 });
+  });
+
+  it('the toolkit full account import with a 1 ms invocation budget has the outcome of a normal run', async () => {
+    // Prepare
+    for (const [name, p] of [
+      ['full-normal', 'n'],
+      ['full-tiny', 't'],
+    ] as const) {
+      await container(name).create();
+      const csv = fullImportInput(p);
+      await container(name).getBlockBlobClient('import/accounts.csv').upload(csv, Buffer.byteLength(csv));
+    }
+    const imports = () => (emu as GigyaEmulator).calls.get('accounts.importFullAccount') ?? 0;
+
+    // Act
+    await runSucceeding(fullImport('full-normal'));
+    const before = imports();
+    const tiny = await runSucceeding(fullImport('full-tiny'), 1);
+
+    // Assess
+    expect(imports() - before).toBe(6);
+    expect(tiny.job?.steps['10. gigya.importaccount']?.invocations).toBeGreaterThan(1);
+    const expected = await fullImportOutcome('full-normal', 'n');
+    expect(Object.keys(expected.accounts)).toHaveLength(4);
+    expect(await fullImportOutcome('full-tiny', 't')).toEqual(expected);
   });
 });

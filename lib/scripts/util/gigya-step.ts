@@ -34,6 +34,7 @@ import {
   planPartitions,
   readPartitioned,
 } from './gigya-partitions.ts';
+import { setPath } from './paths.ts';
 
 /**
  * The credentials the local emulator accepts by default. Steps that leave `apiKey` / `userKey` / `secret` empty
@@ -108,7 +109,7 @@ export const GIGYA_CONNECTION_PARAMS = {
     minimum: 0,
     maximum: 20,
     default: 7,
-    description: 'Retries of a call after a transient error (403048, 500001, 504001, 409030, network).',
+    description: 'Retries of a call after a transient error (403048, 500001, 503001, 504001, 409030, network).',
   },
   retryBaseDelayMs: {
     type: 'integer',
@@ -361,6 +362,74 @@ export async function callPerRecord<T>(
       return { failure };
     }
   });
+}
+
+/**
+ * The params of a call built from a record's fields: every top-level field `include` accepts (never the
+ * engine's `_`-prefixed fields), with flat dotted keys (`profile.email`, a CSV header) nested into their objects.
+ * Objects are copied, so the record that continues downstream stays as it was.
+ */
+export function nestedCallParams(
+  record: DataRecord,
+  include: (key: string, head: string) => boolean = () => true,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(record)) {
+    if (key.startsWith('_') || !include(key, key.split('.')[0] as string)) continue;
+    if (key.includes('.')) setPath(out, key, value);
+    else if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      // Flat keys merged in later (in either order) must not change the record that continues downstream.
+      out[key] = {
+        ...(structuredClone(value) as Record<string, unknown>),
+        ...((out[key] as object | undefined) ?? {}),
+      };
+    } else out[key] = value;
+  }
+  return out;
+}
+
+/** The params of a writer that makes one Gigya call per record. */
+export type RecordCallerParams = GigyaConnectionParams & {
+  readonly maxConnections: number;
+  readonly addResponse: boolean;
+};
+
+/**
+ * A writer that makes one call per record, `maxConnections` at a time: an answer without an error code passes the
+ * record on, a record-level Gigya error sends it down the error path with `_errorDetails` (the Gigya code, message,
+ * details, callId, validationErrors), anything else fails the step (see {@link recordErrorOf}). With
+ * `addResponse` the reply (or the error's body) is added to the record as `_response`. A batch is whole before the
+ * engine checks the invocation's deadline, so a continuing step never calls twice for one record.
+ */
+export async function createRecordCaller(
+  params: RecordCallerParams,
+  ctx: ScriptContext,
+  callOf: (record: DataRecord) => { readonly method: string; readonly params: Record<string, unknown> },
+): Promise<ScriptInstance> {
+  const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: params.maxConnections });
+  return {
+    async records(batch, out) {
+      const outcomes = await mapConcurrent(batch, params.maxConnections, async (record) => {
+        const call = callOf(record);
+        try {
+          return { response: await client.call(call.method, call.params) };
+        } catch (error) {
+          const failure = recordErrorOf(error);
+          if (!failure) throw error;
+          return { failure, response: error instanceof GigyaError ? error.response : {} };
+        }
+      });
+      outcomes.forEach((o, i) => {
+        const record = batch[i] as DataRecord;
+        if (params.addResponse) record._response = o.response;
+        if ('failure' in o && o.failure) out.reject(record, o.failure);
+        else out.emit(record);
+      });
+      // Gigya answered every call without an error code for these: what the job counts as delivered.
+      out.deliveredRecords(outcomes.filter((o) => !('failure' in o && o.failure)).length);
+    },
+    close,
+  };
 }
 
 /** Runs `fn` over items with at most `concurrency` in flight; results keep the input order. */

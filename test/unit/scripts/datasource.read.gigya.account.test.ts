@@ -219,6 +219,44 @@ describe('datasource.read.gigya.account', () => {
     expect(sent()).toBe(before);
   });
 
+  it('reads only the accounts that granted every consent of consent, with those consent objects', async () => {
+    // Prepare
+    const params = { select: 'UID, profile.email', where: 'profile.country = "FR"', consent: ['privacy.marketing'] };
+
+    // Act
+    const out = await runScript(datasourceReadGigyaAccount, params, {
+      services: services(),
+      job: { fullExtract: true },
+    });
+
+    // Assess
+    const query =
+      'SELECT UID, profile.email, preferences.privacy.marketing FROM accounts WHERE ((profile.country = "FR") AND ' +
+      'preferences.privacy.marketing.isConsentGranted = true) ORDER BY lastUpdatedTimestamp';
+    expect(out.trace.some((l) => l.includes(query))).toBe(true);
+    const expected = [...harness.emu.store.accounts.values()].filter(
+      (a) =>
+        (a.profile as { country: string }).country === 'FR' &&
+        (a.preferences as { privacy: { marketing: { isConsentGranted: boolean } } }).privacy.marketing.isConsentGranted,
+    );
+    expect(expected.length).toBeGreaterThan(0);
+    expect(out.records.map((r) => r.UID).sort()).toEqual(expected.map((a) => a.UID).sort());
+    expect(out.records[0]?.preferences).toEqual({
+      privacy: { marketing: expect.objectContaining({ isConsentGranted: true }) },
+    });
+  });
+
+  it('refuses a consent id that is not a dotted name when validated', () => {
+    // Act
+    const problems = datasourceReadGigyaAccount.check?.({
+      select: 'UID',
+      consent: ['terms.tos', 'x" OR 1=1'],
+    } as never);
+
+    // Assess
+    expect(problems).toEqual([expect.objectContaining({ code: 'IDX_PARAM_VALUE', path: 'consent[1]' })]);
+  });
+
   it('reports unknown placeholders and secrets in where, and an empty select, when validated', () => {
     // Act
     const problems = datasourceReadGigyaAccount.check?.({

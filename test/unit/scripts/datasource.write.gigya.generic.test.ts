@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { startGigyaEmulator } from '../../../lib/local/gigya-emulator.ts';
 import { datasourceWriteGigyaGeneric } from '../../../lib/scripts/datasource.write.gigya.generic.ts';
 import { runScript } from '../../../lib/testing/harness.ts';
 import { emulatorClient, emulatorServices, useGigyaEmulator } from '../../support/gigya.ts';
@@ -74,5 +75,37 @@ describe('datasource.write.gigya.generic', () => {
     expect(out.rejected).toHaveLength(1);
     expect(out.rejected[0]?._errorDetails).toMatchObject({ errorCode: 403005, errorMessage: 'Unauthorized user' });
     expect(out.rejected[0]?._response).toMatchObject({ errorCode: 403005, statusCode: 403 });
+  });
+
+  it('calls another site with the apiKey, userKey and secret of its params', async () => {
+    // Prepare: a site of its own, with credentials other than the local emulator's.
+    const other = await startGigyaEmulator({
+      apiKey: '3_otherSite',
+      userKey: 'otherUser',
+      secret: Buffer.from('other site secret').toString('base64'),
+      accounts: [{ UID: 'o1' }],
+    });
+    onTestFinished(() => other.close());
+    const secrets = { OTHER_USER: other.userKey, OTHER_SECRET: other.secret };
+    const params = {
+      apiMethod: 'accounts.setAccountInfo',
+      apiParams: [
+        { paramName: 'UID', sourceField: 'uid' },
+        { paramName: 'data', value: '{"copied":true}' },
+      ],
+      apiKey: '3_otherSite',
+      userKey: '${secret:OTHER_USER}',
+      secret: '${secret:OTHER_SECRET}',
+    };
+
+    // Act
+    const out = await runScript(datasourceWriteGigyaGeneric, params, {
+      records: [{ uid: 'o1' }],
+      services: emulatorServices(other, secrets),
+    });
+
+    // Assess
+    expect(out.counters.recordsOut).toBe(1);
+    expect(other.store.accounts.get('o1')?.data).toEqual({ copied: true });
   });
 });
