@@ -15,6 +15,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { verifyBearerToken, verifySignature } from '../connectors/gigya-signer.ts';
 import { LOCAL_GIGYA_CREDENTIALS } from '../scripts/util/gigya-step.ts';
+import { GIGYA_MESSAGES, gigyaEnvelope, newCallId } from './gigya-envelope.ts';
 import { matches, parseQuery, project, type Query, QueryError, sortDocuments } from './gigya-query.ts';
 import { type AuditEntry, GigyaStore, StoreError } from './gigya-store.ts';
 
@@ -106,39 +107,6 @@ export interface GigyaEmulator {
   close(): Promise<void>;
 }
 
-const MESSAGES: Record<number, string> = {
-  0: 'OK',
-  301001: 'Invalid data center',
-  400001: 'Invalid request format',
-  400002: 'Missing required parameter',
-  400006: 'Invalid parameter value',
-  400009: 'Validation error',
-  400093: 'Invalid ApiKey parameter',
-  403002: 'Request has expired',
-  403003: 'Invalid request signature',
-  403004: 'Duplicate nonce',
-  403005: 'Unauthorized user',
-  403007: 'Permission denied',
-  403048: 'Api rate limit exceeded',
-  404000: 'Not found',
-  409030: 'Concurrent updates not allowed',
-  413003: 'Object too large',
-  500001: 'General Server Error',
-  504001: 'Timeout',
-};
-
-const REASONS: Record<number, string> = {
-  200: 'OK',
-  301: 'Moved Permanently',
-  400: 'Bad Request',
-  403: 'Forbidden',
-  404: 'Not Found',
-  409: 'Conflict',
-  413: 'Request Entity Too Large',
-  500: 'Internal Server Error',
-  504: 'Gateway Timeout',
-};
-
 /** Parameters decoded as JSON (objects travel as JSON strings in the form). */
 const JSON_PARAMS = new Set(['profile', 'data', 'subscriptions', 'preferences', 'communications']);
 
@@ -149,7 +117,7 @@ class ApiError extends Error {
     readonly details?: string,
     readonly extra: Record<string, unknown> = {},
   ) {
-    super(details ?? MESSAGES[errorCode] ?? 'error');
+    super(details ?? GIGYA_MESSAGES[errorCode] ?? 'error');
   }
 }
 
@@ -556,7 +524,7 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const callId = randomBytes(16).toString('hex');
+    const callId = newCallId();
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of req) {
@@ -603,17 +571,8 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
         body = { errorDetails: error instanceof Error ? error.message : String(error) };
       }
     }
-    const statusCode = errorCode === 0 ? 200 : Math.floor(errorCode / 1000);
-    const envelope = {
-      callId,
-      errorCode,
-      ...(errorCode === 0 ? {} : { errorMessage: MESSAGES[errorCode] ?? 'Error' }),
-      ...body,
-      apiVersion: 2,
-      statusCode,
-      statusReason: REASONS[statusCode] ?? 'Error',
-      time: new Date(now()).toISOString(),
-    };
+    const envelope = gigyaEnvelope(callId, errorCode, body, new Date(now()));
+    const statusCode = envelope.statusCode;
     if (method !== 'audit.search' && handlers[method]) {
       store.addAudit({
         '@timestamp': envelope.time,
