@@ -29,8 +29,11 @@ export interface IdxData {
   dataflows(): Promise<readonly DataflowRow[]>;
   /** Every scheduling. */
   schedulings(): Promise<readonly SchedulingRow[]>;
-  /** Job status records, newest first (an implementation may keep to the newest ones; it says how many). */
-  jobs(): Promise<readonly JobStatusRow[]>;
+  /**
+   * Job status records, newest first (an implementation may keep to the newest ones; it says how many). With a
+   * `dataflowId`, only that dataflow's are needed (the query filters the rows again, so more may come back).
+   */
+  jobs(filter?: { readonly dataflowId?: string }): Promise<readonly JobStatusRow[]>;
   /**
    * Creates a scheduling (IdentitySync's scheduling JSON); a `once` scheduling starting now runs the dataflow at
    * once, with the scheduling's `limit`, `fullExtract` and `logLevel`. Resolves with the scheduling as stored.

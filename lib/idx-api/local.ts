@@ -173,8 +173,10 @@ export class LocalIdxData implements IdxData {
     return [...fromFiles, ...created];
   }
 
-  async jobs(): Promise<JobStatusRow[]> {
-    return (await this.#jobs.list({ limit: MAX_JOB_ROWS })).map((j) => ({ ...j }));
+  async jobs(filter: { readonly dataflowId?: string } = {}): Promise<JobStatusRow[]> {
+    // One dataflow's jobs come from the jobs table's byDataflow index rather than a scan of every job.
+    const options = filter.dataflowId === undefined ? {} : { dataflowId: filter.dataflowId };
+    return (await this.#jobs.list({ ...options, limit: MAX_JOB_ROWS })).map((j) => ({ ...j }));
   }
 
   async createScheduling(data: Record<string, unknown>): Promise<SchedulingRow> {

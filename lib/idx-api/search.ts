@@ -6,7 +6,15 @@
  * evaluated or turned into a regular expression, and every limit below is explicit.
  */
 import { randomBytes } from 'node:crypto';
-import { matches, parseQuery, project, type Query, QueryError, sortDocuments } from '../local/gigya-query.ts';
+import {
+  type Expr,
+  matches,
+  parseQuery,
+  project,
+  type Query,
+  QueryError,
+  sortDocuments,
+} from '../local/gigya-query.ts';
 import { IdxApiError, type IdxData } from './data.ts';
 
 /** Longest query accepted, in characters. */
@@ -67,6 +75,21 @@ export function parseIdxQuery(text: string): Query {
   return query;
 }
 
+/**
+ * The dataflow a WHERE clause keeps to, when it says so for every row it matches: `dataflowId = '…'` alone or
+ * as a term of a top-level AND (the reference's `SELECT * FROM idx_job_status WHERE dataflowId='…'`).
+ */
+export function jobFilterOf(where: Expr | undefined): { dataflowId?: string } {
+  if (!where) return {};
+  if (where.kind === 'cmp' && where.field === 'dataflowId' && where.op === '=' && typeof where.value === 'string')
+    return { dataflowId: where.value };
+  if (where.kind === 'and') {
+    const left = jobFilterOf(where.left);
+    return left.dataflowId === undefined ? jobFilterOf(where.right) : left;
+  }
+  return {};
+}
+
 /** The search engine of one API: tables from {@link IdxData}, and the cursors it opened. */
 export class IdxSearch {
   readonly #cursors = new Map<string, Cursor>();
@@ -111,7 +134,7 @@ export class IdxSearch {
         : table === 'scheduling'
           ? await this.data.schedulings()
           : table === 'idx_job_status'
-            ? await this.data.jobs()
+            ? await this.data.jobs(jobFilterOf(q.where))
             : [];
     const matched = all.filter((r) => matches(r, q.where));
     return sortDocuments(matched, q.orderBy, (r) => String(r.id ?? ''));
