@@ -184,6 +184,9 @@ export class LocalIdxData implements IdxData {
     if (typeof dataflowId !== 'string' || dataflowId === '')
       throw new IdxApiError(400002, 'data.dataflowId is required');
     const { file, dataflow } = this.#file(dataflowId);
+    // Only a dataflow that validates runs, as `idx run` insists; the file may have been edited since it was written.
+    const invalid = validateDataflow(dataflow, this.#o.registry).filter((p) => p.severity === 'error');
+    if (invalid.length) throw validationError(`dataflow ${dataflowId} is not valid`, invalid);
     const t = new Date();
     // A client's id is a placeholder ("Will be generated upon creation"): the server names the scheduling.
     const { id: _ignored, ...fields } = data;
@@ -192,10 +195,8 @@ export class LocalIdxData implements IdxData {
       name: typeof data.name === 'string' && data.name !== '' ? data.name : `api-${t.toISOString()}`,
       id: randomBytes(16).toString('hex'),
     } as Schedule & Record<string, unknown> & { readonly id: string };
-    const check = readDataflow({ id: 'scheduling', name: 'scheduling', steps: [], schedules: [schedule] });
-    const problems = [...check.problems, ...(check.dataflow ? validateSchedules(check.dataflow) : [])].filter(
-      (p) => p.severity === 'error' && p.path.startsWith('$.schedules'),
-    );
+    // Checked alone, so the problems' paths name it (`$.schedules[0]`), not its place in the file.
+    const problems = validateSchedules({ ...dataflow, schedules: [schedule] }).filter((p) => p.severity === 'error');
     if (problems.length) throw validationError('the scheduling is not valid', problems);
     if (schedule.frequencyType !== 'once') {
       // A recurring schedule is part of the dataflow file, which is what deploys it; local mode runs no timer.

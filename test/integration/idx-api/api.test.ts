@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { signParams } from '../../../lib/connectors/gigya-signer.ts';
 import type { IdxData } from '../../../lib/idx-api/data.ts';
+import { MAX_REQUEST_BYTES } from '../../../lib/idx-api/handler.ts';
 import { MAX_QUERY_LENGTH, MAX_SEARCH_LIMIT } from '../../../lib/idx-api/search.ts';
 import { LOCAL_GIGYA_CREDENTIALS } from '../../../lib/scripts/util/gigya-step.ts';
 import { JobStore } from '../../../lib/stores/jobs.ts';
@@ -106,6 +107,48 @@ describe('the IDX REST API', () => {
       jobId: created.jobId,
       schedulingStatus: 'ready',
     });
+  });
+
+  it('adds a recurring scheduling to the dataflow file, and refuses an invalid one or an unknown dataflow', async () => {
+    // Prepare
+    const hourly = {
+      dataflowId: 'sample-s3-csv',
+      name: 'every six hours',
+      frequencyType: 'hour',
+      frequencyInterval: 6,
+      nextJobStartTime: '2026-01-01 00:00:00',
+      id: 'Will be generated upon creation',
+    };
+
+    // Act
+    const created = await api.call('idx.createScheduling', { data: JSON.stringify(hourly) });
+    const listed = await search("SELECT id, name FROM scheduling WHERE dataflowId='sample-s3-csv'");
+    const file = JSON.parse(readFileSync(join(api.dir, 'sample-s3-csv.json'), 'utf8')) as { schedules: unknown[] };
+    const yearly = await api.call('idx.createScheduling', {
+      data: JSON.stringify({ ...hourly, name: 'yearly', frequencyType: 'year' }),
+    });
+    const unknown = await api.call('idx.createScheduling', {
+      data: JSON.stringify({ dataflowId: 'nope', frequencyType: 'once' }),
+    });
+    const missing = await api.call('idx.createScheduling', { data: JSON.stringify({ frequencyType: 'once' }) });
+    const notJson = await api.call('idx.createScheduling', { data: '{"dataflowId":' });
+
+    // Assess
+    expect(created).toMatchObject({ errorCode: 0, id: expect.stringMatching(/^[0-9a-f]{32}$/) });
+    expect(created).not.toHaveProperty('jobId');
+    expect(listed.result).toEqual(expect.arrayContaining([{ id: created.id, name: 'every six hours' }]));
+    expect(file.schedules).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ id: created.id, frequencyType: 'hour', frequencyInterval: 6 }),
+      ]),
+    );
+    expect(yearly).toMatchObject({
+      errorCode: 400009,
+      validationErrors: [expect.objectContaining({ fieldName: '$.schedules[0].frequencyType' })],
+    });
+    expect(unknown).toMatchObject({ errorCode: 404000 });
+    expect(missing).toMatchObject({ errorCode: 400002 });
+    expect(notJson).toMatchObject({ errorCode: 400006 });
   });
 
   it('pages with openCursor and cursorId: LIMIT rows a page, every row once, and a retried cursor repeats its page', async () => {
@@ -277,6 +320,22 @@ describe('the IDX REST API', () => {
       [...codes].every((c) => c === 0 || c === 400006),
       [...codes].join(),
     ).toBe(true);
+  });
+
+  it('answers a body over 2 MB with 413001 and a JSON body that is no object with 400001', async () => {
+    // Act
+    const big = await postForm(`${api.url}/idx.search`, { query: 'x'.repeat(MAX_REQUEST_BYTES + 1) });
+    const array = (await (
+      await fetch(`${api.url}/idx.search`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '[1, 2]',
+      })
+    ).json()) as Answer;
+
+    // Assess
+    expect(big).toMatchObject({ errorCode: 413001 });
+    expect(array).toMatchObject({ errorCode: 400001 });
   });
 
   it('answers an unknown method with 404000, and leaves paths outside /idx.* to the server', async () => {
