@@ -153,8 +153,11 @@ export function idxApiHandler(options: IdxApiOptions): RequestHandler {
       if (!Number.isFinite(ts)) throw new IdxApiError(403002, 'timestamp is missing');
       if (Math.abs(now() - ts) > MAX_CLOCK_SKEW_MS)
         throw new IdxApiError(403002, 'the request timestamp is too far from the server clock');
-      if (!verifySignature(`http://${host}${url.pathname}`, params, credentials.secret))
-        throw new IdxApiError(403003, 'signature mismatch');
+      // The client signs the URL it called: https:// through a TLS proxy in front of this server, http:// locally.
+      const signed = ['https', 'http'].some((scheme) =>
+        verifySignature(`${scheme}://${host}${url.pathname}`, params, credentials.secret),
+      );
+      if (!signed) throw new IdxApiError(403003, 'signature mismatch');
       const nonce = params.nonce ?? '';
       if (nonce === '') throw new IdxApiError(403003, 'nonce is missing');
       if (nonces.has(nonce)) throw new IdxApiError(403004, 'the nonce was used before');

@@ -209,19 +209,31 @@ describe('the IDX REST API', () => {
     expect(JSON.stringify(answer)).not.toMatch(/\bat .*\.ts|Error:/);
   });
 
-  it('accepts a signed request and refuses one signed with another secret', async () => {
+  it('accepts a signed request (over http or https) and refuses a replayed, a stale or a wrongly signed one', async () => {
     // Prepare
     const url = `${api.url}/idx.search`;
     const base = { apiKey: LOCAL_GIGYA_CREDENTIALS.apiKey, userKey: LOCAL_GIGYA_CREDENTIALS.userKey };
     const query = { query: 'SELECT count(*) FROM scheduling' };
 
+    const signed = signParams(url, { ...base, ...query }, LOCAL_GIGYA_CREDENTIALS.secret);
+    const viaTls = signParams(url.replace('http:', 'https:'), { ...base, ...query }, LOCAL_GIGYA_CREDENTIALS.secret);
+
     // Act
-    const good = await postForm(url, signParams(url, { ...base, ...query }, LOCAL_GIGYA_CREDENTIALS.secret));
+    const good = await postForm(url, signed);
+    const replayed = await postForm(url, signed);
+    const proxied = await postForm(url, viaTls);
     const bad = await postForm(url, signParams(url, { ...base, ...query }, 'b3RoZXIgc2VjcmV0'));
+    const stale = await postForm(
+      url,
+      signParams(url, { ...base, ...query }, LOCAL_GIGYA_CREDENTIALS.secret, Date.now() - 10 * 60_000),
+    );
 
     // Assess
     expect(good).toMatchObject({ errorCode: 0 });
+    expect(replayed).toMatchObject({ errorCode: 403004 });
+    expect(proxied).toMatchObject({ errorCode: 0 });
     expect(bad).toMatchObject({ errorCode: 403003 });
+    expect(stale).toMatchObject({ errorCode: 403002 });
   });
 
   it('answers with the HTTP status of the error when asked with httpStatusCodes=true', async () => {
