@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { signParams } from '../../../lib/connectors/gigya-signer.ts';
@@ -348,6 +348,20 @@ describe('the IDX REST API', () => {
     // Assess
     expect(big).toMatchObject({ errorCode: 413001 });
     expect(array).toMatchObject({ errorCode: 400001 });
+  });
+
+  it('answers a dataflow nested 100,000 levels deep with 400009, not a server error', async () => {
+    // Prepare
+    const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+    const data = `{"name":"deep","steps":[{"id":"a","type":"field.remove","params":{"fields":${deep}}}]}`;
+    const before = readdirSync(api.dir).sort();
+
+    // Act
+    const answer = await api.call('idx.createDataflow', { data });
+
+    // Assess
+    expect(answer).toMatchObject({ errorCode: 400009 });
+    expect(readdirSync(api.dir).sort()).toEqual(before);
   });
 
   it('answers an unknown method with 404000, and leaves paths outside /idx.* to the server', async () => {
