@@ -1,6 +1,7 @@
 /** The `idx` command line: dispatches to one function per command; errors print as readable lines. */
 import { readFileSync } from 'node:fs';
 import { describeError, IdxError } from '../core/errors.ts';
+import { API_FLAGS, apiCommand } from './api.ts';
 import {
   COMPILE_FLAGS,
   compileCommand,
@@ -108,6 +109,15 @@ export const COMMANDS: Record<string, CommandHelp & { readonly brief: string; re
       'Lists job records, newest first, or shows one with its per-step counters, files and trace: local jobs, or ' +
       "with --deployed the deployed stack's jobs table. Works while a local run is active.",
     flags: { ...JOBS_FLAGS, ...JOBS_DEPLOYED_FLAGS },
+  },
+  api: {
+    brief: 'the IDX REST API on 127.0.0.1 (idx.search, idx.createScheduling, …)',
+    run: apiCommand,
+    usage: ['api [--port N]'],
+    summary:
+      'Serves the IDX REST API (/idx.<method>, Gigya envelope and credentials) on 127.0.0.1 over dataflows/ and the ' +
+      'embedded services, printing its URL, until Ctrl-C. See docs/idx-api.md.',
+    flags: API_FLAGS,
   },
   unlock: {
     brief: 'release a local run lock whose run has ended',

@@ -19,6 +19,7 @@ import type {
   StartEvent,
 } from '../core/events.ts';
 import { jobPrefix } from '../core/keys.ts';
+import { jobMetrics } from '../core/metrics.ts';
 import type { StepResult } from '../core/refs.ts';
 import type { JobContext, LogLevel } from '../core/script.ts';
 import { redactValues } from '../core/secrets.ts';
@@ -351,6 +352,14 @@ export async function completeJob(
     trace: log.trace,
   });
   if (job.dryRun !== true) await state.releaseLock(job.dataflowId, job.id);
+  log.metrics(
+    jobMetrics(job, {
+      read: totals.totalRecords,
+      processed: totals.processedRecords,
+      rejected: results.reduce((n, r) => n + r.counters.recordsRejected, 0),
+      durationMs: Math.max(0, Date.parse(endTime) - Date.parse(job.startTime)),
+    }),
+  );
   return { status: 'succeeded', ...totals };
 }
 

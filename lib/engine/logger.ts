@@ -2,6 +2,7 @@
  * Step and job logging. Every line is redacted of secret values, written as one JSON object to stdout (when
  * echo is on, as CloudWatch wants it) and, when its level passes the job's logLevel, kept for the job trace.
  */
+import type { EmfRecord } from '../core/metrics.ts';
 import type { LogLevel, StepLogger } from '../core/script.ts';
 import type { Redactor } from '../core/secrets.ts';
 
@@ -53,6 +54,16 @@ export class TraceLogger implements StepLogger {
    */
   logOnly(message: string, data?: Record<string, unknown>): void {
     this.#log('info', message, data, false);
+  }
+
+  /**
+   * Writes a CloudWatch embedded-metric-format record (lib/core/metrics.ts) as its own log line, when lines are
+   * echoed (deployed); it is never kept in the trace.
+   */
+  metrics(record: EmfRecord): void {
+    if (!(this.#o.echo ?? true)) return;
+    const line = safeJson(record);
+    process.stdout.write(`${this.#o.redactor ? this.#o.redactor.redact(line) : line}\n`);
   }
 
   #log(level: 'error' | 'warn' | 'info' | 'debug', message: string, data?: Record<string, unknown>, keep = true): void {

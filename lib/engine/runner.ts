@@ -8,6 +8,7 @@ import { setMaxListeners } from 'node:events';
 import { IdxError, locateError } from '../core/errors.ts';
 import type { AfterEvent, StepEvent, StepSpec } from '../core/events.ts';
 import { jobPrefix } from '../core/keys.ts';
+import { stepMetrics } from '../core/metrics.ts';
 import {
   addCounters,
   type FileRef,
@@ -774,6 +775,8 @@ async function finishMember(
     } in ${counters.durationMs} ms`,
   );
   await recordSummary(m, result, ctx);
+  // The step's totals over all its invocations, once, when it is done.
+  if (ctx.done) m.log.metrics(stepMetrics(ctx.job, { stepId: m.spec.id, type: m.spec.type, ...total }));
   return result;
 }
 

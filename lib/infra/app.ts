@@ -21,6 +21,8 @@
  *   1: never run again); an execution's input `maxAttempts` overrides it
  * - `identity-sync:retryBackoffSeconds`: the pause before a job's second attempt, doubling before each further
  *   one (default 60)
+ * - `identity-sync:rejectedRecordsAlarmPercent`: a dataflow's alarm goes off when a job rejects more than this share
+ *   of the records it read, in percent (default 5)
  */
 import { Annotations, type App, Duration } from 'aws-cdk-lib';
 import { IdxError, showValue } from '../core/errors.ts';
@@ -70,6 +72,10 @@ export function propsFromContext(get: (key: string) => unknown): Omit<IdentitySy
     return n;
   };
   const maxAttempts = whole('maxAttempts', 1);
+  const rejectedValue = get(`${KEY}:rejectedRecordsAlarmPercent`);
+  const rejectedPercent = rejectedValue === undefined ? undefined : Number(rejectedValue);
+  if (rejectedPercent !== undefined && !(rejectedPercent >= 0 && rejectedPercent <= 100))
+    throw new Error(`${KEY}:rejectedRecordsAlarmPercent must be a number from 0 to 100`);
   const backoffSeconds = whole('retryBackoffSeconds', 0);
   const functions = get(`${KEY}:functions`);
   const parsedFunctions =
@@ -89,6 +95,7 @@ export function propsFromContext(get: (key: string) => unknown): Omit<IdentitySy
     ...(str('secretPrefix') ? { secretPrefix: str('secretPrefix') } : {}),
     ...(days === undefined ? {} : { stageExpiration: Duration.days(Number(days)) }),
     ...(defaults ? { functionDefaults: defaults } : {}),
+    ...(rejectedPercent === undefined ? {} : { rejectedRecordsAlarmPercent: rejectedPercent }),
     ...(Object.keys(settings).length ? { functionSettings: settings } : {}),
     ...(maxAttempts === undefined && backoffSeconds === undefined
       ? {}

@@ -5,6 +5,7 @@
 import { ArnFormat, Stack } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Grant, type IGrantable, type IRole } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { S3Access } from './access.ts';
 
@@ -84,4 +85,12 @@ export function grantS3Access(role: IRole, access: readonly S3Access[]): void {
       });
     }
   }
+}
+
+/**
+ * What a publisher to an SNS topic encrypted with `key` needs of the key (SNS encrypts on the caller's behalf):
+ * a data key and decrypting it, on that key only.
+ */
+export function grantKeyUse(key: IKey, grantee: IGrantable): void {
+  Grant.addToPrincipal({ grantee, actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resourceArns: [key.keyArn] });
 }

@@ -8,7 +8,7 @@ import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import { Rule, RuleTargetInput, type RuleTargetInputProperties } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Grant, type IRole, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Alias } from 'aws-cdk-lib/aws-kms';
+import { Alias, type IKey } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -18,6 +18,7 @@ import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { ENV } from '../core/env.ts';
 import type { Dataflow, Schedule } from '../dataflow/types.ts';
+import type { AlarmTopicKey } from './alarm-key.ts';
 import { BUNDLING, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, LAMBDA_RUNTIME_REASON, LAMBDA_TRACING } from './bundling.ts';
 import { grantTableItems } from './grants.ts';
 import { acknowledge } from './nag.ts';
@@ -110,6 +111,12 @@ export interface DataflowNotificationsProps {
   readonly dataflow: Dataflow;
   readonly stateMachine: IStateMachine;
   readonly notifier: NotifyFunction;
+  /**
+   * The key of the failure topic; the notification handler is granted its use. CloudWatch alarms can publish only
+   * to a topic whose key lets them (see lib/infra/alarm-key.ts).
+   * @default the AWS managed key for SNS (`alias/aws/sns`)
+   */
+  readonly failureTopicKey?: AlarmTopicKey;
 }
 
 /** Who gets email for which schedules: address → schedule ids. */
@@ -139,10 +146,15 @@ export class DataflowNotifications extends Construct {
     const { dataflow, notifier } = props;
     // The AWS managed key for SNS: encrypted at rest without a key to administer.
     const key = Alias.fromAliasName(this, 'SnsKey', 'alias/aws/sns');
-    const topic = (name: string, outcome: string, field: 'successEmailNotification' | 'failureEmailNotification') => {
+    const topic = (
+      name: string,
+      outcome: string,
+      field: 'successEmailNotification' | 'failureEmailNotification',
+      masterKey: IKey,
+    ) => {
       const t = new Topic(this, name, {
         displayName: `identity-sync ${outcome}: ${dataflow.name}`.slice(0, 100),
-        masterKey: key,
+        masterKey,
         enforceSSL: true,
       });
       for (const [email, scheduleIds] of emailRecipients(dataflow.schedules, field)) {
@@ -155,8 +167,9 @@ export class DataflowNotifications extends Construct {
       notifier.grantPublish(t);
       return t;
     };
-    this.successTopic = topic('SuccessTopic', 'succeeded', 'successEmailNotification');
-    this.failureTopic = topic('FailureTopic', 'failed', 'failureEmailNotification');
+    this.successTopic = topic('SuccessTopic', 'succeeded', 'successEmailNotification', key);
+    this.failureTopic = topic('FailureTopic', 'failed', 'failureEmailNotification', props.failureTopicKey?.key ?? key);
+    props.failureTopicKey?.grantPublish(notifier.role);
     this.rule = new Rule(this, 'ExecutionEnded', {
       description: `identity-sync: finalize and notify when an execution of dataflow ${dataflow.id} ends`.slice(0, 512),
       eventPattern: {

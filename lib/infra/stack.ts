@@ -10,6 +10,8 @@ import type { AttemptPolicy } from '../core/events.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
 import type { Dataflow } from '../dataflow/types.ts';
 import { defaultRegistry } from '../scripts/index.ts';
+import { AlarmTopicKey } from './alarm-key.ts';
+import { DataflowAlarms } from './alarms.ts';
 import { DataflowStateMachine } from './dataflow-state-machine.ts';
 import { DEFAULT_NAME_PREFIX, dataflowConstructId, stateMachineName } from './names.ts';
 import { DataflowNotifications, NotifyFunction } from './notifications.ts';
@@ -69,6 +71,12 @@ export interface IdentitySyncStackProps extends StackProps {
    */
   readonly dataRemovalPolicy?: RemovalPolicy;
   /**
+   * Each dataflow's alarm on rejected records goes off when a job rejects more than this share of the records it
+   * read, in percent (0–100). Its alarms on failed and timed-out executions have no setting.
+   * @default 5
+   */
+  readonly rejectedRecordsAlarmPercent?: number;
+  /**
    * The time schedules are checked against (a `once` schedule in the past gets a warning).
    * @default new Date()
    */
@@ -82,6 +90,7 @@ export interface DeployedDataflow {
   readonly stateMachine: DataflowStateMachine;
   readonly schedules: DataflowSchedules;
   readonly notifications: DataflowNotifications;
+  readonly alarms: DataflowAlarms;
 }
 
 /** Every dataflow of a deployment, with the shared resources they use. */
@@ -112,6 +121,7 @@ export class IdentitySyncStack extends Stack {
     });
     this.tables = new Tables(this, 'Tables', { namePrefix: prefix, removalPolicy });
     this.notifier = new NotifyFunction(this, 'Notify', { tables: this.tables, logRetention });
+    const alarmKey = new AlarmTopicKey(this, 'AlarmKey');
 
     const deployed = new Map<string, DeployedDataflow>();
     for (const dataflow of props.dataflows) {
@@ -143,8 +153,17 @@ export class IdentitySyncStack extends Stack {
         dataflow,
         stateMachine: stateMachine.stateMachine,
         notifier: this.notifier,
+        failureTopicKey: alarmKey,
       });
-      deployed.set(dataflow.id, { dataflow, stepFunction, stateMachine, schedules, notifications });
+      const alarms = new DataflowAlarms(group, 'Alarms', {
+        dataflowId: dataflow.id,
+        stateMachine: stateMachine.stateMachine,
+        topic: notifications.failureTopic,
+        ...(props.rejectedRecordsAlarmPercent === undefined
+          ? {}
+          : { rejectedPercent: props.rejectedRecordsAlarmPercent }),
+      });
+      deployed.set(dataflow.id, { dataflow, stepFunction, stateMachine, schedules, notifications, alarms });
     }
     this.deployed = deployed;
 

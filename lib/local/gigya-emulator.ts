@@ -16,7 +16,8 @@ import type { AddressInfo } from 'node:net';
 import { verifyBearerToken, verifySignature } from '../connectors/gigya-signer.ts';
 import { LOCAL_GIGYA_CREDENTIALS } from '../scripts/util/gigya-step.ts';
 import { commentsMethods, gameMechanicsMethods } from './gigya-comments.ts';
-import { canonicalParamNames, IMPORT_MESSAGES, importFullAccountHandler, searchable } from './gigya-import.ts';
+import { GIGYA_MESSAGES, gigyaEnvelope, newCallId } from './gigya-envelope.ts';
+import { canonicalParamNames, importFullAccountHandler, searchable } from './gigya-import.ts';
 import { matches, parseQuery, project, type Query, QueryError, sortDocuments } from './gigya-query.ts';
 import { type AuditEntry, GigyaStore, StoreError } from './gigya-store.ts';
 
@@ -108,40 +109,6 @@ export interface GigyaEmulator {
   close(): Promise<void>;
 }
 
-const MESSAGES: Record<number, string> = {
-  0: 'OK',
-  301001: 'Invalid data center',
-  400001: 'Invalid request format',
-  400002: 'Missing required parameter',
-  400006: 'Invalid parameter value',
-  400009: 'Validation error',
-  400093: 'Invalid ApiKey parameter',
-  403002: 'Request has expired',
-  403003: 'Invalid request signature',
-  403004: 'Duplicate nonce',
-  403005: 'Unauthorized user',
-  403007: 'Permission denied',
-  403048: 'Api rate limit exceeded',
-  404000: 'Not found',
-  409030: 'Concurrent updates not allowed',
-  413003: 'Object too large',
-  500001: 'General Server Error',
-  504001: 'Timeout',
-  ...IMPORT_MESSAGES,
-};
-
-const REASONS: Record<number, string> = {
-  200: 'OK',
-  301: 'Moved Permanently',
-  400: 'Bad Request',
-  403: 'Forbidden',
-  404: 'Not Found',
-  409: 'Conflict',
-  413: 'Request Entity Too Large',
-  500: 'Internal Server Error',
-  504: 'Gateway Timeout',
-};
-
 /**
  * Parameters decoded as JSON (objects travel as JSON strings in the form). `internal` and `customIdentifiers` are
  * setAccountInfo params of SAP's reference that importFullAccount does not take (the SAP toolkit writes them in a
@@ -164,7 +131,7 @@ class ApiError extends Error {
     readonly details?: string,
     readonly extra: Record<string, unknown> = {},
   ) {
-    super(details ?? MESSAGES[errorCode] ?? 'error');
+    super(details ?? GIGYA_MESSAGES[errorCode] ?? 'error');
   }
 }
 
@@ -582,7 +549,7 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const callId = randomBytes(16).toString('hex');
+    const callId = newCallId();
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of req) {
@@ -632,17 +599,8 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
         body = { errorDetails: error instanceof Error ? error.message : String(error) };
       }
     }
-    const statusCode = errorCode === 0 ? 200 : Math.floor(errorCode / 1000);
-    const envelope = {
-      callId,
-      errorCode,
-      ...(errorCode === 0 ? {} : { errorMessage: MESSAGES[errorCode] ?? 'Error' }),
-      ...body,
-      apiVersion: 2,
-      statusCode,
-      statusReason: REASONS[statusCode] ?? 'Error',
-      time: new Date(now()).toISOString(),
-    };
+    const envelope = gigyaEnvelope(callId, errorCode, body, new Date(now()));
+    const statusCode = envelope.statusCode;
     if (method !== 'audit.search' && handlers[method]) {
       store.addAudit({
         '@timestamp': envelope.time,

@@ -30,14 +30,6 @@
 import { parseQuery } from './gigya-query.ts';
 import { type GigyaAccount, type GigyaStore, mergeDeleting, newUid, StoreError } from './gigya-store.ts';
 
-/** The messages of the codes only this method answers, for the emulator's envelope. */
-export const IMPORT_MESSAGES: Readonly<Record<number, string>> = {
-  400003: 'Unique identifier exists',
-  403043: 'Login identifier exists',
-  409001: 'Identity exists',
-  503001: 'Service unavailable for this operation',
-};
-
 /**
  * An account as accounts.search returns it: without the password hash an import stored (SAP's User Import Guide:
  * search does not return passwords, extras.md §1.5).

@@ -44,6 +44,26 @@ export interface Query {
   readonly limit?: number;
 }
 
+/**
+ * What a dialect of the language allows besides the common subset. The accounts namespaces take double quotes
+ * only and `regex()`; IdentitySync's `idx.search` quotes strings with single quotes (its documented examples) and
+ * gets no `regex()`, so a query from the network never builds a regular expression.
+ */
+export interface QueryDialect {
+  /** Single-quoted string literals are accepted too. @default false */
+  readonly singleQuotes?: boolean;
+  /** `field = regex("…")` is accepted. @default true */
+  readonly regex?: boolean;
+  /**
+   * Deepest nesting of parentheses and NOT, so a hostile query is a {@link QueryError} rather than a stack
+   * overflow. @default {@link MAX_QUERY_DEPTH}
+   */
+  readonly maxDepth?: number;
+}
+
+/** The deepest nesting of parentheses and NOT a query may have, by default. */
+export const MAX_QUERY_DEPTH = 32;
+
 /** A query the emulator does not understand (the real service answers 400006). */
 export class QueryError extends Error {
   constructor(message: string) {
@@ -120,7 +140,22 @@ const CLAUSES = ['SELECT', 'FROM', 'WHERE', 'FILTER', 'GROUP', 'ORDER', 'START',
 
 class Parser {
   #i = 0;
-  constructor(private readonly tokens: Token[]) {}
+  #depth = 0;
+  constructor(
+    private readonly tokens: Token[],
+    private readonly dialect: QueryDialect = {},
+  ) {}
+
+  /** Runs `inner` one nesting level deeper, refusing past the dialect's depth. */
+  nested<T>(inner: () => T): T {
+    if (++this.#depth > (this.dialect.maxDepth ?? MAX_QUERY_DEPTH))
+      throw new QueryError(`the query nests deeper than ${this.dialect.maxDepth ?? MAX_QUERY_DEPTH} levels`);
+    try {
+      return inner();
+    } finally {
+      this.#depth--;
+    }
+  }
 
   peek(offset = 0): Token | undefined {
     return this.tokens[this.#i + offset];
@@ -158,7 +193,8 @@ class Parser {
     const t = this.next();
     if (t.t === 'number') return t.v;
     if (t.t === 'string') {
-      if (t.single) throw new QueryError(`string literals take double quotes (position ${t.pos})`);
+      if (t.single && !this.dialect.singleQuotes)
+        throw new QueryError(`string literals take double quotes (position ${t.pos})`);
       return t.v;
     }
     if (t.t === 'word') {
@@ -195,7 +231,7 @@ class Parser {
   not(): Expr {
     if (this.isWord('NOT')) {
       this.next();
-      return { kind: 'not', expr: this.not() };
+      return { kind: 'not', expr: this.nested(() => this.not()) };
     }
     return this.primary();
   }
@@ -203,7 +239,7 @@ class Parser {
     const t = this.peek();
     if (t?.t === 'punct' && t.v === '(') {
       this.next();
-      const e = this.expr();
+      const e = this.nested(() => this.expr());
       this.expectPunct(')');
       return e;
     }
@@ -212,6 +248,7 @@ class Parser {
     if (n?.t === 'op') {
       this.next();
       if (this.isWord('REGEX') && isOpen(this.peek(1))) {
+        if (this.dialect.regex === false) throw new QueryError(`regex() is not supported here (position ${n.pos})`);
         this.next();
         this.expectPunct('(');
         const p = this.next();
@@ -268,8 +305,8 @@ function isKeyword(word: string): boolean {
 }
 
 /** Parses a query; throws {@link QueryError} on anything outside the subset or out of clause order. */
-export function parseQuery(text: string): Query {
-  const p = new Parser(tokenize(text));
+export function parseQuery(text: string, dialect: QueryDialect = {}): Query {
+  const p = new Parser(tokenize(text), dialect);
   p.expectWord('SELECT');
   let select: Query['select'];
   if (p.peek()?.t === 'punct' && (p.peek() as { v: string }).v === '*') {

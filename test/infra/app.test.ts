@@ -212,6 +212,17 @@ describe('the CDK app', () => {
       /maxAttempts must be a whole number of at least 1/,
     );
   });
+
+  it('reads the rejected-records share of the alarms from the context, from 0 to 100', () => {
+    // Act
+    const props = propsFromContext((k) => (k === 'identity-sync:rejectedRecordsAlarmPercent' ? '2.5' : undefined));
+
+    // Assess
+    expect(props).toEqual({ rejectedRecordsAlarmPercent: 2.5 });
+    expect(() =>
+      propsFromContext((k) => (k === 'identity-sync:rejectedRecordsAlarmPercent' ? 'lots' : undefined)),
+    ).toThrow(/rejectedRecordsAlarmPercent must be a number from 0 to 100/);
+  });
 });
 
 describe('the Lambda bundles (real esbuild bundling)', () => {

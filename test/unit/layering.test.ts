@@ -1,7 +1,7 @@
 /**
  * The layering of the sources, checked on the import graph (every relative import, type-only ones included):
  *
- *   bin, lambdas, cli, testing → local, infra → compiler, engine → scripts, dataflow → connectors, stores → core
+ *   bin, lambdas, cli, testing → idx-api → local, infra → compiler, engine → scripts, dataflow → connectors, stores → core
  *
  * A folder imports only from layers below its own, never from a sibling of its layer except where named below,
  * never from outside the sources (test/), and folders never import each other in a cycle.
@@ -17,6 +17,8 @@ const ROOT = resolve(__dirname, '../..');
 const LAYERS: readonly (readonly string[])[] = [
   // testing: the harness tests and benchmarks run scripts with; nothing in the runtime imports it.
   ['bin', 'lambdas', 'cli', 'testing'],
+  // idx-api: the IDX REST API, served by the CLI (and the console) over the local environment.
+  ['idx-api'],
   ['local', 'infra'],
   ['compiler', 'engine'],
   ['scripts', 'dataflow'],

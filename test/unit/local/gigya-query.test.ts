@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { matches, parseQuery, project, QueryError, sortDocuments } from '../../../lib/local/gigya-query.ts';
+import {
+  MAX_QUERY_DEPTH,
+  matches,
+  parseQuery,
+  project,
+  QueryError,
+  sortDocuments,
+} from '../../../lib/local/gigya-query.ts';
 
 const ANNA = {
   UID: 'a',
@@ -101,5 +108,35 @@ describe('the emulator search language', () => {
       data: { subscribed: true, tags: ['gold', 'vip'] },
       mail: 'Anna@Example.com',
     });
+  });
+
+  it('refuses nesting deeper than its limit with a QueryError rather than a stack overflow', () => {
+    // Prepare
+    const deep = (n: number) => `SELECT * FROM accounts WHERE ${'('.repeat(n)}a = 1${')'.repeat(n)}`;
+    const nots = (n: number) => `SELECT * FROM accounts WHERE ${'NOT '.repeat(n)}a = 1`;
+
+    // Act / Assess
+    expect(parseQuery(deep(MAX_QUERY_DEPTH)).where).toBeDefined();
+    expect(() => parseQuery(deep(MAX_QUERY_DEPTH + 1))).toThrow(/nests deeper than/);
+    expect(() => parseQuery(nots(100_000))).toThrow(QueryError);
+    expect(() => parseQuery(deep(3), { maxDepth: 2 })).toThrow(QueryError);
+  });
+
+  it("takes single quotes and refuses regex() in IdentitySync's dialect", () => {
+    // Prepare
+    const dialect = { singleQuotes: true, regex: false };
+
+    // Act
+    const q = parseQuery('select * from idx_job_status where dataflowId=\'a\' or name = "b"', dialect);
+
+    // Assess
+    expect(q.where).toEqual({
+      kind: 'or',
+      left: { kind: 'cmp', field: 'dataflowId', op: '=', value: 'a' },
+      right: { kind: 'cmp', field: 'name', op: '=', value: 'b' },
+    });
+    expect(() => parseQuery('SELECT * FROM t WHERE a = regex("(a+)+$")', dialect)).toThrow(
+      /regex\(\) is not supported/,
+    );
   });
 });
