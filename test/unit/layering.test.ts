@@ -1,7 +1,7 @@
 /**
  * The layering of the sources, checked on the import graph (every relative import, type-only ones included):
  *
- *   bin, lambdas, cli, testing → local, infra → compiler, engine → scripts, dataflow → connectors, stores → core
+ *   bin, lambdas, cli, testing → local, infra, console → compiler, engine → scripts, dataflow → connectors, stores → core
  *
  * A folder imports only from layers below its own, never from a sibling of its layer except where named below,
  * never from outside the sources (test/), and folders never import each other in a cycle.
@@ -17,7 +17,8 @@ const ROOT = resolve(__dirname, '../..');
 const LAYERS: readonly (readonly string[])[] = [
   // testing: the harness tests and benchmarks run scripts with; nothing in the runtime imports it.
   ['bin', 'lambdas', 'cli', 'testing'],
-  ['local', 'infra'],
+  // console: the web console's server and pages, over a backend interface (lib/cli has the local one).
+  ['local', 'infra', 'console'],
   ['compiler', 'engine'],
   ['scripts', 'dataflow'],
   ['connectors', 'stores'],
@@ -32,6 +33,8 @@ const SIDEWAYS: ReadonlySet<string> = new Set([
   'bin → testing',
   // The dataflow model sits beside the scripts: a script renders placeholders and lists the catalogue with it.
   'scripts → dataflow',
+  // The console shows a schedule's next run as the deployed schedule computes it.
+  'console → infra',
 ]);
 
 /**
