@@ -382,7 +382,7 @@ export class LocalConsoleBackend implements ConsoleBackend {
     return { bucket: m[1] as string, prefix: m[2] as string };
   }
 
-  /** The keys of a step's rejected-record parts, in order. */
+  /** The keys of a step's rejected-record parts, in order (invocation, then part). */
   async #rejectedKeys(bucket: string, prefix: string): Promise<string[]> {
     const keys: string[] = [];
     let token: string | undefined;
@@ -390,7 +390,10 @@ export class LocalConsoleBackend implements ConsoleBackend {
       const out = await this.#env.services.s3.send(
         new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
       );
-      for (const o of out.Contents ?? []) if (o.Key?.endsWith('.ndjson')) keys.push(o.Key);
+      // The step's folder also stages its output; rejected records are the parts of each invocation's
+      // `rejected/` folder (see the engine's runner).
+      for (const o of out.Contents ?? [])
+        if (o.Key && /^i\d+\/rejected\/part-\d+\.ndjson$/.test(o.Key.slice(prefix.length))) keys.push(o.Key);
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
     return keys.sort();

@@ -1,0 +1,183 @@
+/**
+ * The web console in real headless Chromium on the embedded services: an operator sees the shipped dataflows,
+ * runs a test of eloqua-outbound and watches it succeed with per-step counters, opens a rejected record of an
+ * inbound run, duplicates a dataflow, and creates one from a template, fixing a validation error in the editor.
+ * The screenshots the README shows are taken here (docs/console/).
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, startTestConsole } from '../support/console.ts';
+import { useEloquaWorld } from '../support/eloqua.ts';
+
+const SCREENSHOTS = new URL('../../docs/console/', import.meta.url).pathname;
+const world = useEloquaWorld(30);
+let console: Awaited<ReturnType<typeof startTestConsole>>;
+let browser: Awaited<ReturnType<typeof launchChromium>>;
+let page: Page;
+
+beforeAll(async () => {
+  console = await startTestConsole(world.env);
+  browser = await launchChromium();
+  page = await browser.context.newPage();
+  mkdirSync(SCREENSHOTS, { recursive: true });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await console?.close();
+});
+
+const shot = (name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+
+/** Presses Run Test on a dataflow's page and waits on the job page (which refreshes itself) for its end. */
+async function runTest(dataflowId: string): Promise<string> {
+  await page.goto(`${console.server.url}dataflows/${dataflowId}`);
+  await page.getByRole('button', { name: 'Run Test' }).click();
+  await page.waitForURL(/\/jobs\/local-/);
+  await page.locator('.facts .status-succeeded, .facts .status-failed').waitFor({ timeout: 30_000 });
+  return decodeURIComponent(new URL(page.url()).pathname.split('/')[2] ?? '');
+}
+
+describe('the web console in Chromium', () => {
+  it('lists the shipped dataflows with their outline, schedules and validation', async () => {
+    // Act
+    await page.goto(console.server.url);
+
+    // Assess
+    const rows = page.locator('table.dataflows tbody tr');
+    expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-dataflow')))).toEqual([
+      'eloqua-inbound',
+      'eloqua-outbound',
+      'sample-s3-csv',
+    ]);
+    const outbound = page.locator('tr[data-dataflow="eloqua-outbound"]');
+    expect(await outbound.locator('.outline').innerText()).toBe(
+      'account > rename > remember UIDs > remove > dsv > sftp',
+    );
+    expect(await outbound.innerText()).toContain('nightly: every 1 day');
+    expect(await outbound.locator('.badge.on', { hasText: 'valid' }).count()).toBe(1);
+  });
+
+  it('runs a test of eloqua-outbound and shows the job succeeded with per-step counters', async () => {
+    // Act
+    const jobId = await runTest('eloqua-outbound');
+
+    // Assess
+    expect(await page.locator('.facts .status').innerText()).toBe('succeeded');
+    const counters = async (step: string) =>
+      (await page.locator(`tr[data-step="${step}"] td.n`).allInnerTexts()).slice(0, 3).map(Number);
+    expect(await counters('account')).toEqual([0, 10, 0]);
+    expect(await counters('rename')).toEqual([10, 10, 0]);
+    expect(await counters('remember UIDs')).toEqual([10, 10, 0]);
+    expect(await page.locator('tr[data-step="sftp"] .file').innerText()).toMatch(/gigya_to_eloqua_.*\.csv \(\d/);
+    expect(await page.locator('pre.trace').innerText()).toContain('job started (test run, 10 records)');
+    await shot('job');
+    await page.goto(console.server.url);
+    expect(
+      await page.locator('tr[data-dataflow="eloqua-outbound"] a', { hasText: /^\d{4}-/ }).getAttribute('href'),
+    ).toBe(`/jobs/${jobId}`);
+  });
+
+  it('opens a rejected record of an inbound test run and downloads them all', async () => {
+    // Prepare: an Eloqua export with a contact nobody knows and a malformed row.
+    const [exported] = [...world.csvs('to-eloqua').values()];
+    const known = exported?.[0] as Record<string, string>;
+    mkdirSync(join(world.root, 'from-eloqua'), { recursive: true });
+    writeFileSync(
+      join(world.root, 'from-eloqua', 'eloqua_export_1.csv'),
+      [
+        'C_EmailAddress,C_Gigya_UID1,C_FirstName,C_LastName,isSubscribed',
+        `${known.C_EmailAddress},${known.C_Gigya_UID1},A,B,true`,
+        'stranger@example.com,,S,One,true',
+        'broken@example.com,uid-of-broken,B,Smith, Jr,true',
+        '',
+      ].join('\r\n'),
+    );
+
+    // Act
+    const jobId = await runTest('eloqua-inbound');
+    await page.locator('tr[data-step="dsv"] a', { hasText: 'view' }).click();
+    await page.locator('details.record summary').first().click();
+
+    // Assess
+    const record = page.locator('details.record[open] pre');
+    expect(JSON.parse(await record.innerText())).toMatchObject({ _errorDetails: { code: expect.any(String) } });
+    expect(await page.locator('details.record').count()).toBe(1);
+    await shot('rejected');
+    const download = await page.request.get(`${console.server.url}jobs/${jobId}/rejected/dsv/download`);
+    expect(download.headers()['content-type']).toContain('application/x-ndjson');
+    expect((await download.text()).trim().split('\n')).toHaveLength(1);
+  });
+
+  it('shows the graph with its error edges, the masked params and the JSON of a dataflow', async () => {
+    // Act
+    await page.goto(`${console.server.url}dataflows/eloqua-inbound`);
+
+    // Assess
+    expect(await page.locator('svg.graph g.node').count()).toBe(10);
+    expect(await page.locator('svg.graph path.edge-error').count()).toBe(4);
+    expect(await page.locator('.step[data-step="sftp"] .params').innerText()).toContain('from-eloqua');
+    expect(await page.locator('pre.json').innerText()).toContain('"id": "eloqua-inbound"');
+    await shot('dataflow');
+  });
+
+  it('duplicates a dataflow with its schedules disabled', async () => {
+    // Act
+    await page.goto(`${console.server.url}dataflows/eloqua-outbound`);
+    await page.getByRole('button', { name: 'Duplicate' }).click();
+    await page.waitForURL(/\/dataflows\/eloqua-outbound-copy$/);
+
+    // Assess
+    expect(await page.locator('h1').innerText()).toMatch(/\(copy\)$/);
+    expect(await page.locator('tr[data-schedule="nightly"] .badge').innerText()).toBe('disabled');
+    expect(existsSync(join(console.dir, 'eloqua-outbound-copy.json'))).toBe(true);
+  });
+
+  it('creates a dataflow from a template and saves it once the editor shows its validation error fixed', async () => {
+    // Prepare
+    await page.goto(`${console.server.url}new`);
+    await page.locator('select[name="template"]').selectOption('eloqua|outbound');
+    await page.locator('input[name="id"]').fill('nightly-export');
+    await page.locator('input[name="name"]').fill('Nightly export');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.waitForURL(/\/dataflows\/nightly-export\/edit$/);
+    await page.locator('#validity.valid').waitFor();
+    const text = await page.locator('textarea[name="text"]').inputValue();
+
+    // Act: a typo in a step type, seen by the live validation; then the fix, and Save.
+    await page.locator('textarea[name="text"]').fill(text.replace('"field.rename"', '"field.renam"'));
+    await page.locator('#validity.invalid').waitFor();
+    const problem = await page.locator('#problems li.problem-error').first().innerText();
+    await shot('editor');
+    await page.locator('textarea[name="text"]').fill(text);
+    await page.locator('#validity.valid').waitFor();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.waitForURL(/\/dataflows\/nightly-export$/);
+
+    // Assess
+    expect(problem).toContain('field.renam');
+    const saved = JSON.parse(readFileSync(join(console.dir, 'nightly-export.json'), 'utf8'));
+    expect(saved).toMatchObject({
+      $schema: '../schema/dataflow.schema.json',
+      id: 'nightly-export',
+      name: 'Nightly export',
+    });
+    expect(await page.locator('h1').innerText()).toBe('Nightly export');
+  });
+
+  it('filters the jobs by dataflow and status', async () => {
+    // Act
+    await page.goto(`${console.server.url}jobs?dataflow=eloqua-outbound`);
+    const outbound = await page.locator('table.jobs tbody tr').count();
+    await shot('jobs');
+    await page.goto(`${console.server.url}jobs?status=failed`);
+
+    // Assess
+    expect(outbound).toBe(1);
+    expect(await page.locator('table.jobs').count()).toBe(0);
+    await page.goto(console.server.url);
+    await shot('dataflows');
+  });
+});
