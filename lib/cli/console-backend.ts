@@ -243,8 +243,9 @@ export class LocalConsoleBackend implements ConsoleBackend {
     this.#runs.set(jobId, run);
     done.finally(() => this.#runs.delete(jobId)).catch(() => undefined);
     const ended = await Promise.race([begun.then(() => undefined), done]);
-    if (ended !== undefined && ended.job === undefined) {
-      // The run ended before its job began: the job-start state refused it (another run holds the lock).
+    if (ended !== undefined) {
+      // The run ended before its job began: the job-start state refused it (another run holds the lock). Its
+      // job record says so too, as a failed job, like a refused start deployed.
       throw startRefusal(ended, dataflowId);
     }
     return { jobId };
@@ -445,6 +446,12 @@ function writeAtomically(file: string, text: string): void {
 
 /** The error of a run refused before its job began, with the code the job-start state gave. */
 function startRefusal(result: LocalRunResult, dataflowId: string): IdxError {
+  const recorded = result.job?.error as { code?: unknown; message?: unknown } | undefined;
+  if (recorded && isIdxErrorCode(recorded.code))
+    return new IdxError(recorded.code, `the run of "${dataflowId}" did not start: ${String(recorded.message ?? '')}`, {
+      dataflowId,
+      details: { jobId: result.jobId },
+    });
   const cause = result.error?.Cause ?? '';
   let parsed: { code?: unknown; errorMessage?: unknown; message?: unknown } = {};
   try {

@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, startTestConsole } from '../support/console.ts';
 import { useEloquaWorld } from '../support/eloqua.ts';
@@ -28,6 +28,9 @@ afterAll(async () => {
   await browser?.close();
   await console?.close();
 });
+
+/** What an element shows (its text content; a missing element fails the wait). */
+const text = async (locator: Locator) => (await locator.textContent()) ?? '';
 
 const shot = (name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 
@@ -53,10 +56,8 @@ describe('the web console in Chromium', () => {
       'sample-s3-csv',
     ]);
     const outbound = page.locator('tr[data-dataflow="eloqua-outbound"]');
-    expect(await outbound.locator('.outline').innerText()).toBe(
-      'account > rename > remember UIDs > remove > dsv > sftp',
-    );
-    expect(await outbound.innerText()).toContain('nightly: every 1 day');
+    expect(await text(outbound.locator('.outline'))).toBe('account > rename > remember UIDs > remove > dsv > sftp');
+    expect(await text(outbound)).toContain('nightly: every 1 day');
     expect(await outbound.locator('.badge.on', { hasText: 'valid' }).count()).toBe(1);
   });
 
@@ -65,14 +66,14 @@ describe('the web console in Chromium', () => {
     const jobId = await runTest('eloqua-outbound');
 
     // Assess
-    expect(await page.locator('.facts .status').innerText()).toBe('succeeded');
+    expect(await text(page.locator('.facts .status'))).toBe('succeeded');
     const counters = async (step: string) =>
-      (await page.locator(`tr[data-step="${step}"] td.n`).allInnerTexts()).slice(0, 3).map(Number);
+      (await page.locator(`tr[data-step="${step}"] td.n`).allTextContents()).slice(0, 3).map(Number);
     expect(await counters('account')).toEqual([0, 10, 0]);
     expect(await counters('rename')).toEqual([10, 10, 0]);
     expect(await counters('remember UIDs')).toEqual([10, 10, 0]);
-    expect(await page.locator('tr[data-step="sftp"] .file').innerText()).toMatch(/gigya_to_eloqua_.*\.csv \(\d/);
-    expect(await page.locator('pre.trace').innerText()).toContain('job started (test run, 10 records)');
+    expect(await text(page.locator('tr[data-step="sftp"] .file'))).toMatch(/gigya_to_eloqua_.*\.csv \(\d/);
+    expect(await text(page.locator('pre.trace'))).toContain('job started (test run, 10 records)');
     await shot('job');
     await page.goto(console.server.url);
     expect(
@@ -103,7 +104,7 @@ describe('the web console in Chromium', () => {
 
     // Assess
     const record = page.locator('details.record[open] pre');
-    expect(JSON.parse(await record.innerText())).toMatchObject({ _errorDetails: { code: expect.any(String) } });
+    expect(JSON.parse(await text(record))).toMatchObject({ _errorDetails: { code: expect.any(String) } });
     expect(await page.locator('details.record').count()).toBe(1);
     await shot('rejected');
     const download = await page.request.get(`${console.server.url}jobs/${jobId}/rejected/dsv/download`);
@@ -118,8 +119,8 @@ describe('the web console in Chromium', () => {
     // Assess
     expect(await page.locator('svg.graph g.node').count()).toBe(10);
     expect(await page.locator('svg.graph path.edge-error').count()).toBe(4);
-    expect(await page.locator('.step[data-step="sftp"] .params').innerText()).toContain('from-eloqua');
-    expect(await page.locator('pre.json').innerText()).toContain('"id": "eloqua-inbound"');
+    expect(await text(page.locator('.step[data-step="sftp"] .params'))).toContain('from-eloqua');
+    expect(await text(page.locator('pre.json'))).toContain('"id": "eloqua-inbound"');
     await shot('dataflow');
   });
 
@@ -130,8 +131,8 @@ describe('the web console in Chromium', () => {
     await page.waitForURL(/\/dataflows\/eloqua-outbound-copy$/);
 
     // Assess
-    expect(await page.locator('h1').innerText()).toMatch(/\(copy\)$/);
-    expect(await page.locator('tr[data-schedule="nightly"] .badge').innerText()).toBe('disabled');
+    expect(await text(page.locator('h1'))).toMatch(/\(copy\)$/);
+    expect(await text(page.locator('tr[data-schedule="nightly"] .badge'))).toBe('disabled');
     expect(existsSync(join(console.dir, 'eloqua-outbound-copy.json'))).toBe(true);
   });
 
@@ -144,14 +145,14 @@ describe('the web console in Chromium', () => {
     await page.getByRole('button', { name: 'Create' }).click();
     await page.waitForURL(/\/dataflows\/nightly-export\/edit$/);
     await page.locator('#validity.valid').waitFor();
-    const text = await page.locator('textarea[name="text"]').inputValue();
+    const original = await page.locator('textarea[name="text"]').inputValue();
 
     // Act: a typo in a step type, seen by the live validation; then the fix, and Save.
-    await page.locator('textarea[name="text"]').fill(text.replace('"field.rename"', '"field.renam"'));
+    await page.locator('textarea[name="text"]').fill(original.replace('"field.rename"', '"field.renam"'));
     await page.locator('#validity.invalid').waitFor();
-    const problem = await page.locator('#problems li.problem-error').first().innerText();
+    const problem = await text(page.locator('#problems li.problem-error').first());
     await shot('editor');
-    await page.locator('textarea[name="text"]').fill(text);
+    await page.locator('textarea[name="text"]').fill(original);
     await page.locator('#validity.valid').waitFor();
     await page.getByRole('button', { name: 'Save' }).click();
     await page.waitForURL(/\/dataflows\/nightly-export$/);
@@ -164,7 +165,7 @@ describe('the web console in Chromium', () => {
       id: 'nightly-export',
       name: 'Nightly export',
     });
-    expect(await page.locator('h1').innerText()).toBe('Nightly export');
+    expect(await text(page.locator('h1'))).toBe('Nightly export');
   });
 
   it('filters the jobs by dataflow and status', async () => {
