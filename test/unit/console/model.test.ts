@@ -1,16 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { graphSvg } from '../../../lib/console/graph-svg.ts';
 import { maskedDataflowJson, maskSecrets, nextRunOf } from '../../../lib/console/model.ts';
-import type { Schedule, Step } from '../../../lib/dataflow/types.ts';
+import type { Schedule } from '../../../lib/dataflow/types.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
-
-const step = (id: string, type: string, next: string[] = [], error: string[] = []): Step => ({
-  id,
-  type,
-  params: {},
-  next,
-  error,
-});
+import { graphStep } from '../../support/dataflows.ts';
 
 describe('maskSecrets', () => {
   it('masks credential values at any depth and keeps secret references and empty values readable', () => {
@@ -83,10 +76,10 @@ describe('graphSvg', () => {
   it('draws one box per step, error edges dashed apart from next edges, and escapes every text', () => {
     // Prepare
     const steps = [
-      step('read', 'datasource.read.sftp', ['<parse>']),
-      step('<parse>', 'file.parse.dsv', ['write'], ['errors']),
-      step('write', 'datasource.write.gigya.account'),
-      step('errors', 'file.format.json'),
+      graphStep('read', 'datasource.read.sftp', ['<parse>']),
+      graphStep('<parse>', 'file.parse.dsv', ['write'], ['errors']),
+      graphStep('write', 'datasource.write.gigya.account'),
+      graphStep('errors', 'file.format.json'),
     ];
 
     // Act
@@ -102,7 +95,7 @@ describe('graphSvg', () => {
 
   it('still draws a graph with a cycle and edges to missing steps, leaving out what cannot be drawn', () => {
     // Act
-    const svg = graphSvg([step('a', 'field.add', ['b']), step('b', 'field.add', ['a', 'ghost'])]);
+    const svg = graphSvg([graphStep('a', 'field.add', ['b']), graphStep('b', 'field.add', ['a', 'ghost'])]);
 
     // Assess
     expect(svg.match(/<g class="node"/g)).toHaveLength(2);

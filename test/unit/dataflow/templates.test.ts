@@ -1,16 +1,8 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { copyDataflow, directionOf, integrationOf, listTemplates, outlineOf } from '../../../lib/dataflow/templates.ts';
-import type { Step } from '../../../lib/dataflow/types.ts';
 import { PROJECT_DATAFLOWS } from '../../support/console.ts';
-
-const step = (id: string, type: string, next: string[] = [], error: string[] = []): Step => ({
-  id,
-  type,
-  params: {},
-  next,
-  error,
-});
+import { graphStep } from '../../support/dataflows.ts';
 
 describe('the templates', () => {
   it('are the shipped dataflows, named by integration and direction', () => {
@@ -28,12 +20,12 @@ describe('the templates', () => {
   it('read the direction from the steps and the integration from the id or the first reader', () => {
     // Prepare
     const outbound = [
-      step('account', 'datasource.read.gigya.account', ['sftp']),
-      step('sftp', 'datasource.write.sftp'),
+      graphStep('account', 'datasource.read.gigya.account', ['sftp']),
+      graphStep('sftp', 'datasource.write.sftp'),
     ];
     const inbound = [
-      step('sftp', 'datasource.read.sftp', ['account']),
-      step('account', 'datasource.write.gigya.account'),
+      graphStep('sftp', 'datasource.read.sftp', ['account']),
+      graphStep('account', 'datasource.write.gigya.account'),
     ];
 
     // Act
@@ -53,10 +45,10 @@ describe('the templates', () => {
     // Act
     const outline = outlineOf({
       steps: [
-        step('write', 'datasource.write.sftp'),
-        step('read', 'datasource.read.sftp', ['parse']),
-        step('parse', 'file.parse.dsv', ['write'], ['errors']),
-        step('errors', 'file.format.json'),
+        graphStep('write', 'datasource.write.sftp'),
+        graphStep('read', 'datasource.read.sftp', ['parse']),
+        graphStep('parse', 'file.parse.dsv', ['write'], ['errors']),
+        graphStep('errors', 'file.format.json'),
       ],
     });
 
