@@ -13,12 +13,12 @@ import { useEloquaWorld } from '../support/eloqua.ts';
 
 const SCREENSHOTS = new URL('../../docs/console/', import.meta.url).pathname;
 const world = useEloquaWorld(30);
-let console: Awaited<ReturnType<typeof startTestConsole>>;
+let app: Awaited<ReturnType<typeof startTestConsole>>;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
 let page: Page;
 
 beforeAll(async () => {
-  console = await startTestConsole(world.env);
+  app = await startTestConsole(world.env);
   browser = await launchChromium();
   page = await browser.context.newPage();
   mkdirSync(SCREENSHOTS, { recursive: true });
@@ -26,7 +26,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await console?.close();
+  await app?.close();
 });
 
 /** What an element shows (its text content; a missing element fails the wait). */
@@ -36,7 +36,7 @@ const shot = (name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name
 
 /** Presses Run Test on a dataflow's page and waits on the job page (which refreshes itself) for its end. */
 async function runTest(dataflowId: string): Promise<string> {
-  await page.goto(`${console.server.url}dataflows/${dataflowId}`);
+  await page.goto(`${app.server.url}dataflows/${dataflowId}`);
   await page.getByRole('button', { name: 'Run Test' }).click();
   await page.waitForURL(/\/jobs\/local-/);
   await page.locator('.facts .status-succeeded, .facts .status-failed').waitFor({ timeout: 30_000 });
@@ -46,7 +46,7 @@ async function runTest(dataflowId: string): Promise<string> {
 describe('the web console in Chromium', () => {
   it('lists the shipped dataflows with their outline, schedules and validation', async () => {
     // Act
-    await page.goto(console.server.url);
+    await page.goto(app.server.url);
 
     // Assess
     const rows = page.locator('table.dataflows tbody tr');
@@ -75,7 +75,7 @@ describe('the web console in Chromium', () => {
     expect(await text(page.locator('tr[data-step="sftp"] .file'))).toMatch(/gigya_to_eloqua_.*\.csv \(\d/);
     expect(await text(page.locator('pre.trace'))).toContain('job started (test run, 10 records)');
     await shot('job');
-    await page.goto(console.server.url);
+    await page.goto(app.server.url);
     expect(
       await page.locator('tr[data-dataflow="eloqua-outbound"] a', { hasText: /^\d{4}-/ }).getAttribute('href'),
     ).toBe(`/jobs/${jobId}`);
@@ -107,14 +107,45 @@ describe('the web console in Chromium', () => {
     expect(JSON.parse(await text(record))).toMatchObject({ _errorDetails: { code: expect.any(String) } });
     expect(await page.locator('details.record').count()).toBe(1);
     await shot('rejected');
-    const download = await page.request.get(`${console.server.url}jobs/${jobId}/rejected/dsv/download`);
+    const download = await page.request.get(`${app.server.url}jobs/${jobId}/rejected/dsv/download`);
     expect(download.headers()['content-type']).toContain('application/x-ndjson');
     expect((await download.text()).trim().split('\n')).toHaveLength(1);
   });
 
+  it('runs now with fullExtract and a limit, runs dry, and disables and enables a schedule', async () => {
+    // Act
+    await page.goto(`${app.server.url}dataflows/eloqua-outbound`);
+    await page.locator('form.run input[name="fullExtract"]').check();
+    await page.locator('form.run input[name="limit"]').fill('3');
+    await page.getByRole('button', { name: 'Run now' }).click();
+    await page.waitForURL(/\/jobs\/local-/);
+    await page.locator('.facts .status-succeeded').waitFor({ timeout: 30_000 });
+    const limited = await text(page.locator('.facts'));
+    await page.goto(`${app.server.url}dataflows/eloqua-outbound`);
+    await page.getByRole('button', { name: 'Dry run' }).click();
+    await page.waitForURL(/\/jobs\/local-/);
+    await page.locator('.facts .status-succeeded').waitFor({ timeout: 30_000 });
+    const dry = await text(page.locator('.facts'));
+    const wouldWrite = await text(page.locator('tr[data-step="sftp"]'));
+    await page.goto(`${app.server.url}dataflows/eloqua-outbound`);
+    await page.getByRole('button', { name: 'Disable' }).click();
+    await page.getByRole('button', { name: 'Enable' }).waitFor();
+    const disabled = await text(page.locator('tr[data-schedule="nightly"] .badge'));
+    await page.getByRole('button', { name: 'Enable' }).click();
+    await page.getByRole('button', { name: 'Disable' }).waitFor();
+
+    // Assess
+    expect(limited).toContain('limit 3, full extract');
+    expect(limited).toContain('3 in, 3 out, 0 rejected');
+    expect(dry).toContain('dry run');
+    expect(wouldWrite).toMatch(/would write .*gigya_to_eloqua_/);
+    expect(disabled).toBe('disabled');
+    expect(await text(page.locator('tr[data-schedule="nightly"] .badge'))).toBe('enabled');
+  });
+
   it('shows the graph with its error edges, the masked params and the JSON of a dataflow', async () => {
     // Act
-    await page.goto(`${console.server.url}dataflows/eloqua-inbound`);
+    await page.goto(`${app.server.url}dataflows/eloqua-inbound`);
 
     // Assess
     expect(await page.locator('svg.graph g.node').count()).toBe(10);
@@ -126,19 +157,19 @@ describe('the web console in Chromium', () => {
 
   it('duplicates a dataflow with its schedules disabled', async () => {
     // Act
-    await page.goto(`${console.server.url}dataflows/eloqua-outbound`);
+    await page.goto(`${app.server.url}dataflows/eloqua-outbound`);
     await page.getByRole('button', { name: 'Duplicate' }).click();
     await page.waitForURL(/\/dataflows\/eloqua-outbound-copy$/);
 
     // Assess
     expect(await text(page.locator('h1'))).toMatch(/\(copy\)$/);
     expect(await text(page.locator('tr[data-schedule="nightly"] .badge'))).toBe('disabled');
-    expect(existsSync(join(console.dir, 'eloqua-outbound-copy.json'))).toBe(true);
+    expect(existsSync(join(app.dir, 'eloqua-outbound-copy.json'))).toBe(true);
   });
 
   it('creates a dataflow from a template and saves it once the editor shows its validation error fixed', async () => {
     // Prepare
-    await page.goto(`${console.server.url}new`);
+    await page.goto(`${app.server.url}new`);
     await page.locator('select[name="template"]').selectOption('eloqua|outbound');
     await page.locator('input[name="id"]').fill('nightly-export');
     await page.locator('input[name="name"]').fill('Nightly export');
@@ -159,7 +190,7 @@ describe('the web console in Chromium', () => {
 
     // Assess
     expect(problem).toContain('field.renam');
-    const saved = JSON.parse(readFileSync(join(console.dir, 'nightly-export.json'), 'utf8'));
+    const saved = JSON.parse(readFileSync(join(app.dir, 'nightly-export.json'), 'utf8'));
     expect(saved).toMatchObject({
       $schema: '../schema/dataflow.schema.json',
       id: 'nightly-export',
@@ -170,15 +201,15 @@ describe('the web console in Chromium', () => {
 
   it('filters the jobs by dataflow and status', async () => {
     // Act
-    await page.goto(`${console.server.url}jobs?dataflow=eloqua-outbound`);
+    await page.goto(`${app.server.url}jobs?dataflow=eloqua-outbound`);
     const outbound = await page.locator('table.jobs tbody tr').count();
     await shot('jobs');
-    await page.goto(`${console.server.url}jobs?status=failed`);
+    await page.goto(`${app.server.url}jobs?status=failed`);
 
     // Assess
-    expect(outbound).toBe(1);
+    expect(outbound).toBe(3);
     expect(await page.locator('table.jobs').count()).toBe(0);
-    await page.goto(console.server.url);
+    await page.goto(app.server.url);
     await shot('dataflows');
   });
 });

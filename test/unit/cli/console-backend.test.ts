@@ -11,14 +11,14 @@ import { startTestConsole } from '../../support/console.ts';
 import { useEloquaWorld } from '../../support/eloqua.ts';
 
 const world = useEloquaWorld(30);
-let console: Awaited<ReturnType<typeof startTestConsole>>;
+let app: Awaited<ReturnType<typeof startTestConsole>>;
 let backend: LocalConsoleBackend;
 
 beforeAll(async () => {
-  console = await startTestConsole(world.env);
-  backend = console.backend;
+  app = await startTestConsole(world.env);
+  backend = app.backend;
 });
-afterAll(() => console?.close());
+afterAll(() => app?.close());
 
 /** Waits until a job is no longer running. */
 async function ended(jobId: string): Promise<string> {
@@ -30,13 +30,13 @@ async function ended(jobId: string): Promise<string> {
   throw new Error(`job ${jobId} did not end`);
 }
 
-const fileOf = (id: string) => join(console.dir, `${id}.json`);
+const fileOf = (id: string) => join(app.dir, `${id}.json`);
 const read = (id: string) => JSON.parse(readFileSync(fileOf(id), 'utf8')) as Record<string, unknown>;
 
 describe('LocalConsoleBackend', () => {
   it('lists the dataflow files with outline, schedules, next run and validation problems', async () => {
     // Prepare
-    writeFileSync(join(console.dir, 'broken.json'), '{"id":"broken","name":"B","steps":[{"id":"a","type":"nope"}]}');
+    writeFileSync(join(app.dir, 'broken.json'), '{"id":"broken","name":"B","steps":[{"id":"a","type":"nope"}]}');
 
     // Act
     const list = await backend.listDataflows();
@@ -75,7 +75,7 @@ describe('LocalConsoleBackend', () => {
 
   it('stops a job it started: the job ends killed and the run lock is released', async () => {
     // Prepare: every step invocation stops at once, so the run is still going when Stop comes.
-    const slow = new LocalConsoleBackend(world.env, { dir: console.dir, invocationBudgetMs: 1 });
+    const slow = new LocalConsoleBackend(world.env, { dir: app.dir, invocationBudgetMs: 1 });
     const { jobId } = await slow.startRun('eloqua-outbound', { limit: 5 });
 
     // Act

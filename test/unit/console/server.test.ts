@@ -51,7 +51,7 @@ const backend: ConsoleBackend = new Proxy({} as ConsoleBackend, {
   },
 });
 
-let console: ConsoleServer;
+let app: ConsoleServer;
 const mounted: RequestHandler = async (req, res) => {
   if (!req.url?.startsWith('/idx.')) return false;
   res.end('mounted');
@@ -59,9 +59,9 @@ const mounted: RequestHandler = async (req, res) => {
 };
 
 beforeAll(async () => {
-  console = await startConsoleServer({ backend, handlers: [mounted], log: () => undefined });
+  app = await startConsoleServer({ backend, handlers: [mounted], log: () => undefined });
 });
-afterAll(() => console.close());
+afterAll(() => app.close());
 
 /** One raw request (no client normalises the path or adds headers behind the test's back). */
 function send(
@@ -70,22 +70,19 @@ function send(
   options: { headers?: Record<string, string>; body?: string } = {},
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(
-      { host: '127.0.0.1', port: console.port, method, path, headers: options.headers ?? {} },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (d: string) => {
-          body += d;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      },
-    );
+    const req = request({ host: '127.0.0.1', port: app.port, method, path, headers: options.headers ?? {} }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => {
+        body += d;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
     req.on('error', reject);
     req.end(options.body);
   });
 }
 
-const origin = () => `http://127.0.0.1:${console.port}`;
+const origin = () => `http://127.0.0.1:${app.port}`;
 const json = (body: unknown) => ({
   headers: { origin: origin(), 'content-type': 'application/json' },
   body: JSON.stringify(body),
