@@ -68,6 +68,8 @@ export function sendError(res: ServerResponse, error: unknown, log: (line: strin
     error instanceof IdxError && error.code === 'IDX_HTTP_METHOD' && typeof error.details?.allow === 'string'
       ? { allow: error.details.allow }
       : {};
+  // A body too large may still be arriving: the connection ends with the answer instead of reading it.
+  if (error instanceof IdxError && error.code === 'IDX_HTTP_BODY_TOO_LARGE') headers.connection = 'close';
   if (res.headersSent) {
     res.destroy();
     return;
@@ -126,7 +128,7 @@ export async function readJsonBody(req: IncomingMessage, maxBytes = MAX_BODY_BYT
       received,
     });
   if (Number.isFinite(declared) && declared > maxBytes) {
-    req.resume();
+    req.pause();
     throw tooLarge(`${declared} bytes`);
   }
   const chunks: Buffer[] = [];
@@ -134,7 +136,8 @@ export async function readJsonBody(req: IncomingMessage, maxBytes = MAX_BODY_BYT
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
     if (size > maxBytes) {
-      req.destroy();
+      // Read no further: the answer closes the connection (see sendError), so the rest is never received.
+      req.pause();
       throw tooLarge(`more than ${maxBytes} bytes`);
     }
     chunks.push(chunk as Buffer);

@@ -142,6 +142,10 @@ describe('the console server', () => {
       body: '{}',
     });
     const large = await send('POST', '/api/validate', json({ text: 'x'.repeat(3 * 1024 * 1024) }));
+    const chunked = await send('POST', '/api/validate', {
+      headers: { origin: origin(), 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+      body: JSON.stringify({ text: 'y'.repeat(3 * 1024 * 1024) }),
+    });
     const broken = await send('POST', '/api/validate', { ...json({}), body: '{"text":' });
     const array = await send('POST', '/api/validate', json([1]));
     const mistyped = await send('POST', '/api/validate', json({ text: 5 }));
@@ -150,6 +154,7 @@ describe('the console server', () => {
     // Assess
     expect([text.status, codeOf(text.body)]).toEqual([415, 'IDX_HTTP_CONTENT_TYPE']);
     expect([large.status, codeOf(large.body)]).toEqual([413, 'IDX_HTTP_BODY_TOO_LARGE']);
+    expect([chunked.status, codeOf(chunked.body)]).toEqual([413, 'IDX_HTTP_BODY_TOO_LARGE']);
     expect([broken.status, codeOf(broken.body)]).toEqual([400, 'IDX_HTTP_BAD_REQUEST']);
     expect([array.status, codeOf(array.body)]).toEqual([400, 'IDX_HTTP_BAD_REQUEST']);
     expect(JSON.parse(mistyped.body).error).toMatchObject({
@@ -253,5 +258,36 @@ describe('the console server', () => {
     // Assess
     expect(JSON.parse(res.body).error).toMatchObject({ code: 'IDX_HTTP_BAD_REQUEST', param: 'id' });
     expect(calls.some((c) => c.method === 'createDataflow')).toBe(false);
+  });
+});
+
+describe('the console server of a deployed backend', () => {
+  it('says dataflows change through the repository and refuses to create or edit them', async () => {
+    // Prepare
+    const deployed = new Proxy(backend, { get: (t, name) => (name === 'editable' ? false : Reflect.get(t, name)) });
+    const server = await startConsoleServer({ backend: deployed, log: () => undefined });
+    const ask = (method: string, path: string, body?: unknown) =>
+      fetch(`${server.url}${path.slice(1)}`, {
+        method,
+        ...(body === undefined
+          ? {}
+          : {
+              headers: { origin: server.url.slice(0, -1), 'content-type': 'application/json' },
+              body: JSON.stringify(body),
+            }),
+      });
+
+    // Act
+    const home = await (await ask('GET', '/')).text();
+    const duplicate = await ask('POST', '/api/dataflows/flow/duplicate', {});
+    const editor = await ask('GET', '/dataflows/flow/edit');
+    await server.close();
+
+    // Assess
+    expect(home).toContain('cdk deploy');
+    expect(home).not.toContain('href="/new"');
+    expect(duplicate.status).toBe(404);
+    expect(((await duplicate.json()) as { error: { code: string } }).error.code).toBe('IDX_HTTP_NOT_FOUND');
+    expect(editor.status).toBe(404);
   });
 });
