@@ -5,7 +5,7 @@
  * as `idx validate`; nothing a dataflow holds is ever executed to validate it.
  */
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -25,14 +25,7 @@ import { isIdxErrorCode } from '../core/error-codes.ts';
 import { IdxError } from '../core/errors.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
 import { hasErrors, type Problem } from '../dataflow/problems.ts';
-import {
-  copyDataflow,
-  type DataflowTemplate,
-  dataflowText,
-  listTemplates,
-  outlineOf,
-  SCHEMA_REFERENCE,
-} from '../dataflow/templates.ts';
+import { copyDataflow, type DataflowTemplate, dataflowText, listTemplates, outlineOf } from '../dataflow/templates.ts';
 import type { Dataflow } from '../dataflow/types.ts';
 import { validateText } from '../dataflow/validate.ts';
 import { openStaged } from '../engine/stage.ts';
@@ -46,6 +39,17 @@ import { inputFrom } from './run.ts';
 
 /** The dataflows `idx init` and the console copy: the ones shipped with identity-sync. */
 export const SHIPPED_DATAFLOWS = new URL('../../dataflows/', import.meta.url).pathname;
+
+/** The JSON Schema of dataflow files shipped with identity-sync. */
+export const SHIPPED_SCHEMA = new URL('../../schema/dataflow.schema.json', import.meta.url).pathname;
+
+/**
+ * The `$schema` of a new dataflow file in `folder`: the shipped schema, relative to the folder
+ * (`../schema/dataflow.schema.json` for `dataflows/` of the project), so editors find it wherever the file is.
+ */
+export function schemaReference(folder: string): string {
+  return relative(resolve(folder), SHIPPED_SCHEMA).split('\\').join('/');
+}
 
 /** Options of {@link LocalConsoleBackend}. */
 export interface LocalConsoleBackendOptions {
@@ -327,7 +331,7 @@ export class LocalConsoleBackend implements ConsoleBackend {
     const json = copyDataflow(source, {
       id: request.id,
       ...(request.name ? { name: request.name } : {}),
-      schema: SCHEMA_REFERENCE,
+      schema: schemaReference(this.#dir),
     });
     writeAtomically(file, dataflowText(json));
     return { id: request.id };

@@ -1,19 +1,16 @@
 /** `idx init`: a new dataflow file from a template (integration × direction), ready to validate and edit. */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { validateDeployableFile } from '../compiler/deployable.ts';
 import { IdxError } from '../core/errors.ts';
 import { formatProblem } from '../dataflow/problems.ts';
 import { copyDataflow, dataflowText, listTemplates, NEW_ID } from '../dataflow/templates.ts';
 import { defaultRegistry } from '../scripts/index.ts';
-import { noTemplate, SHIPPED_DATAFLOWS } from './console-backend.ts';
+import { noTemplate, SHIPPED_DATAFLOWS, schemaReference } from './console-backend.ts';
 import { DATAFLOWS_DIR, EXIT, usage } from './dataflow-commands.ts';
 import { table } from './format.ts';
 import type { Flags } from './help.ts';
-
-/** The JSON Schema of dataflow files shipped with identity-sync. */
-export const SHIPPED_SCHEMA = new URL('../../schema/dataflow.schema.json', import.meta.url).pathname;
 
 /** Flags of `idx init`. */
 export const INIT_FLAGS = {
@@ -60,9 +57,7 @@ export function initCommand(args: string[], templatesDir = SHIPPED_DATAFLOWS): n
       expected: 'a file name that is not taken (--out FILE)',
       received: JSON.stringify(out),
     });
-  const schema = relative(dirname(resolve(out)), SHIPPED_SCHEMA)
-    .split('\\')
-    .join('/');
+  const schema = schemaReference(dirname(out));
   const source = JSON.parse(readFileSync(template.file, 'utf8')) as Record<string, unknown>;
   const json = copyDataflow(source, { id, ...(values.name ? { name: values.name } : {}), schema });
   mkdirSync(dirname(out), { recursive: true });

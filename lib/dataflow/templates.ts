@@ -101,9 +101,6 @@ export function listTemplates(dir: string): DataflowTemplate[] {
 /** The ids `idx init` and the console's Create accept: they name a file, so nothing that could leave its folder. */
 export const NEW_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
-/** Where a dataflow file made by `idx init` points its `$schema`, from the dataflows folder. */
-export const SCHEMA_REFERENCE = '../schema/dataflow.schema.json';
-
 /**
  * A new dataflow object from a template: the shipped JSON with the new id and name, a `$schema` line first (so
  * editors complete and check it), and every schedule disabled, since a copy must not start running on its

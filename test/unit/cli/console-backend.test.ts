@@ -3,9 +3,9 @@
  * what the pages read, the runs they start and stop, and the dataflow files they write.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalConsoleBackend } from '../../../lib/cli/console-backend.ts';
+import { LocalConsoleBackend, SHIPPED_SCHEMA } from '../../../lib/cli/console-backend.ts';
 import { DataflowStateStore } from '../../../lib/stores/state.ts';
 import { startTestConsole } from '../../support/console.ts';
 import { useEloquaWorld } from '../../support/eloqua.ts';
@@ -162,7 +162,9 @@ describe('LocalConsoleBackend', () => {
 
     // Assess
     expect(created.id).toBe('my-inbound');
-    expect(read('my-inbound')).toMatchObject({ $schema: '../schema/dataflow.schema.json', id: 'my-inbound' });
+    const json = read('my-inbound');
+    expect(json.id).toBe('my-inbound');
+    expect(resolve(app.dir, String(json.$schema))).toBe(SHIPPED_SCHEMA);
     expect((await backend.getDataflow('my-inbound')).valid).toBe(true);
     await expect(
       backend.createDataflow({ integration: 'eloqua', direction: 'inbound', id: 'my-inbound' }),
