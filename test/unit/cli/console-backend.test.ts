@@ -73,15 +73,17 @@ describe('LocalConsoleBackend', () => {
     expect(await backend.listJobs({ status: 'failed', limit: 10 })).toEqual([]);
   });
 
-  it('stops a job it started: the job ends killed and the run lock is released', async () => {
+  it('shows a running job on the Dataflows page and stops it: the job ends killed and the run lock is released', async () => {
     // Prepare: every step invocation stops at once, so the run is still going when Stop comes.
     const slow = new LocalConsoleBackend(world.env, { dir: app.dir, invocationBudgetMs: 1 });
     const { jobId } = await slow.startRun('eloqua-outbound', { limit: 5 });
 
     // Act
+    const running = (await backend.listDataflows()).find((d) => d.id === 'eloqua-outbound')?.running;
     await slow.stopJob(jobId);
 
     // Assess
+    expect(running).toMatchObject({ id: jobId, status: 'running' });
     const job = await backend.getJob(jobId);
     expect(job.status).toBe('killed');
     const state = await new DataflowStateStore(world.env.services.dynamo, world.env.config.tables.state).get(
