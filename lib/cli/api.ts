@@ -7,8 +7,9 @@ import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { IdxError } from '../core/errors.ts';
 import type { SecretResolver } from '../core/secrets.ts';
-import { type IdxApiCredentials, idxApiHandler } from '../idx-api/handler.ts';
+import { type IdxApiCredentials, idxApiHandler, type RequestHandler } from '../idx-api/handler.ts';
 import { LocalIdxData } from '../idx-api/local.ts';
+import type { LocalEnvironment } from '../local/environment.ts';
 import { defaultExtras } from '../local/extras.ts';
 import { defaultRegistry } from '../scripts/index.ts';
 import { LOCAL_GIGYA_CREDENTIALS } from '../scripts/util/gigya-step.ts';
@@ -46,20 +47,32 @@ export async function apiCredentials(secrets: SecretResolver): Promise<IdxApiCre
   return Object.fromEntries(entries) as unknown as IdxApiCredentials;
 }
 
+/**
+ * The IDX API over a local environment and a folder of dataflow files: the handler `idx api` serves and `idx
+ * console` mounts, its data (to close when the server stops) and the credentials it checks.
+ */
+export async function localIdxApi(
+  env: LocalEnvironment,
+  dir: string,
+): Promise<{ readonly data: LocalIdxData; readonly handler: RequestHandler; readonly credentials: IdxApiCredentials }> {
+  const credentials = await apiCredentials(env.services.secrets);
+  const data = new LocalIdxData({ env, registry: defaultRegistry(), dir });
+  const handler = idxApiHandler({
+    data,
+    credentials,
+    onUnexpected: (error) => process.stderr.write(`idx api: unexpected ${String((error as Error)?.name)}\n`),
+  });
+  return { data, handler, credentials };
+}
+
 /** `idx api [--port N]` */
 export async function apiCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: API_FLAGS });
   const port = values.port === undefined ? 0 : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw usage('idx api [--port N] (N from 0 to 65535)');
   const env = await commandEnvironment({ extras: defaultExtras() });
-  const data = new LocalIdxData({ env, registry: defaultRegistry(), dir: DATAFLOWS_DIR });
+  const { data, handler, credentials } = await localIdxApi(env, DATAFLOWS_DIR);
   try {
-    const credentials = await apiCredentials(env.services.secrets);
-    const handler = idxApiHandler({
-      data,
-      credentials,
-      onUnexpected: (error) => process.stderr.write(`idx api: unexpected ${String((error as Error)?.name)}\n`),
-    });
     const server = createServer((req, res) => {
       handler(req, res)
         .then((answered) => {

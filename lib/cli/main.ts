@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describeError, IdxError } from '../core/errors.ts';
 import { API_FLAGS, apiCommand } from './api.ts';
+import { CONSOLE_FLAGS, consoleCommand } from './console.ts';
 import {
   COMPILE_FLAGS,
   compileCommand,
@@ -18,6 +19,7 @@ import { JOBS_DEPLOYED_FLAGS, jobsDeployedCommand, TEST_DEPLOYED_FLAGS, testDepl
 import { forTerminal } from './format.ts';
 import { GIGYA_FLAGS, gigyaCommand } from './gigya.ts';
 import { type CommandHelp, type Flags, renderCommandHelp, wantsHelp } from './help.ts';
+import { INIT_FLAGS, initCommand } from './init.ts';
 import { JOBS_FLAGS, jobsCommand } from './jobs.ts';
 import { RUN_FLAGS, runCommand, SAMPLE_FLAGS, sampleCommand, startCommand } from './run.ts';
 import { unlockCommand } from './unlock.ts';
@@ -36,6 +38,15 @@ export const COMMANDS: Record<string, CommandHelp & { readonly brief: string; re
     summary:
       'Checks dataflow files: every problem with its code, file, step, JSON path, expected and received. Exit 0 valid, 2 invalid.',
     flags: VALIDATE_FLAGS,
+  },
+  init: {
+    brief: 'create a dataflow file from a template',
+    run: (args) => initCommand(args),
+    usage: ['init <id> --integration NAME --direction outbound|inbound|file [--name TEXT] [--out FILE]', 'init --list'],
+    summary:
+      'Writes a new dataflow file from a template (integration × direction, built from the shipped dataflows) with a ' +
+      '$schema line for editors, schedules disabled, and validates it. Exit 0 valid, 2 invalid.',
+    flags: INIT_FLAGS,
   },
   compile: {
     brief: 'print the Step Functions (ASL) definition',
@@ -118,6 +129,16 @@ export const COMMANDS: Record<string, CommandHelp & { readonly brief: string; re
       'Serves the IDX REST API (/idx.<method>, Gigya envelope and credentials) on 127.0.0.1 over dataflows/ and the ' +
       'embedded services, printing its URL, until Ctrl-C. See docs/idx-api.md.',
     flags: API_FLAGS,
+  },
+  console: {
+    brief: 'the web console on 127.0.0.1 (local services)',
+    run: consoleCommand,
+    usage: ['console [--port N] [--dir DIR]'],
+    summary:
+      'Serves the web console on 127.0.0.1 over the local embedded services and prints its URL: dataflows, their ' +
+      'graph and schedules, Run Test / Run now / Dry run / Stop, jobs with per-step counters and rejected records, ' +
+      'and creating and editing dataflows with live validation.',
+    flags: CONSOLE_FLAGS,
   },
   unlock: {
     brief: 'release a local run lock whose run has ended',

@@ -16,9 +16,10 @@ export type Transience = 'transient' | 'permanent' | 'either';
  * Where a code shows up: `validation` a problem in a dataflow (`idx validate`, `cdk synth`); `step` a failed
  * step, and so a failed job once retries are spent; `record` one rejected record, sent down the step's `error`
  * path with the code in `_errorDetails.code` while the job goes on; `job` the error recorded on a job whose
- * execution ended without finishing it; `command` a stopped `idx` command or `cdk synth`.
+ * execution ended without finishing it; `command` a stopped `idx` command or `cdk synth`; `request` an HTTP request
+ * the console refused (answered as JSON with the code, never a stack trace).
  */
-export type ErrorSurface = 'validation' | 'step' | 'record' | 'job' | 'command';
+export type ErrorSurface = 'validation' | 'step' | 'record' | 'job' | 'command' | 'request';
 
 /** One catalogued code. */
 export interface ErrorCodeEntry {
@@ -105,6 +106,13 @@ export const ERROR_CODES = {
     seen: ['validation'],
     action: 'Give each file in `dataflows/` its own `id`: the id names the state machine and its state.',
   },
+  IDX_DATAFLOW_EXISTS: {
+    summary:
+      'A dataflow to create (`idx init`, the console’s Duplicate or Create) has an id or file that is already taken.',
+    transience: 'permanent',
+    seen: ['command', 'request'],
+    action: 'Choose another id (`--id`), or remove the existing file first if it is meant to be replaced.',
+  },
   IDX_DATAFLOW_INVALID: {
     summary: 'A command was given a dataflow file that has errors or cannot be read as a dataflow.',
     transience: 'permanent',
@@ -118,6 +126,12 @@ export const ERROR_CODES = {
     seen: ['validation', 'command'],
     action:
       'Shrink what the message names (under the limit given as “expected”): shorten the id or the long values, flatten the params, or split the dataflow in two.',
+  },
+  IDX_DATAFLOW_NOT_FOUND: {
+    summary: 'The console was asked for a dataflow id that no file in its dataflows folder has.',
+    transience: 'permanent',
+    seen: ['request'],
+    action: 'Open the Dataflows page and pick the dataflow from there (ids are case-sensitive).',
   },
   IDX_DATAFLOW_SHAPE: {
     summary: 'The dataflow object itself is malformed: no name, or a top-level field of the wrong type.',
@@ -485,6 +499,44 @@ export const ERROR_CODES = {
     seen: ['step'],
     action: 'Read the cause in the message; run the job again, and report it if it repeats.',
   },
+  IDX_HTTP_BAD_REQUEST: {
+    summary:
+      'A console request is malformed: a body that is not JSON, a missing or mistyped field, or an id that is not one.',
+    transience: 'permanent',
+    seen: ['request'],
+    action: 'Send the fields the message names, with the types it expects (the console’s own pages always do).',
+  },
+  IDX_HTTP_BODY_TOO_LARGE: {
+    summary: 'A console request body is larger than the console accepts.',
+    transience: 'permanent',
+    seen: ['request'],
+    action: 'Keep dataflow files under the limit the message names; a dataflow that size cannot deploy either.',
+  },
+  IDX_HTTP_CONTENT_TYPE: {
+    summary: 'A state-changing console request did not declare its body as `application/json`.',
+    transience: 'permanent',
+    seen: ['request'],
+    action: 'Send the body as JSON with `Content-Type: application/json`.',
+  },
+  IDX_HTTP_FORBIDDEN: {
+    summary:
+      'A state-changing console request came from another origin, or from a page that did not say where it came from (a CSRF guard).',
+    transience: 'permanent',
+    seen: ['request'],
+    action: 'Use the console’s own pages; a script must send an `Origin` header equal to the console’s URL.',
+  },
+  IDX_HTTP_METHOD: {
+    summary: 'A console address was requested with a method it does not answer.',
+    transience: 'permanent',
+    seen: ['request'],
+    action: 'Pages are read with GET; actions are POST. The `Allow` header of the answer lists the methods.',
+  },
+  IDX_HTTP_NOT_FOUND: {
+    summary: 'The console has no page or action at the requested address.',
+    transience: 'permanent',
+    seen: ['request'],
+    action: 'Start from the console’s home page (the URL `idx console` prints).',
+  },
   IDX_INPUT: {
     summary: 'The execution input is not a JSON object, or one of its fields has the wrong type.',
     transience: 'permanent',
@@ -503,6 +555,13 @@ export const ERROR_CODES = {
     transience: 'permanent',
     seen: ['command'],
     action: 'List the jobs with `idx jobs` (add `--deployed` for the deployed table) and copy the id from there.',
+  },
+  IDX_JOB_NOT_RUNNING: {
+    summary: 'Stop was asked for a job that is not running in this console (it ended, or another process runs it).',
+    transience: 'permanent',
+    seen: ['request'],
+    action:
+      'Reload the job: it may have ended meanwhile. A run started by `idx run` is stopped with Ctrl-C in its terminal.',
   },
   IDX_JSON_INVALID: {
     summary: 'A file to parse is not valid JSON.',
@@ -907,6 +966,12 @@ export const ERROR_CODES = {
     action:
       'Nothing was replaced. Move or remove the file on the target, make the names unique (e.g. `${now}` in fileName), or set `overwrite: true` on the writer to replace files of the same name.',
   },
+  IDX_TEMPLATE_NOT_FOUND: {
+    summary: 'No shipped dataflow is a template of the integration and direction asked for.',
+    transience: 'permanent',
+    seen: ['command', 'request'],
+    action: 'Pick one of the templates the message lists (`idx init --list` prints them).',
+  },
   IDX_UIDMAP_NO_MATCH: {
     summary: 'The UID map has no UID for the record’s key (or the record has no key).',
     transience: 'permanent',
@@ -1007,7 +1072,7 @@ export function errorCodesMarkdown(): string {
     '- **Shows up**: `validation` a problem in a dataflow (`idx validate`, `cdk synth`); `step` a failed step, and so',
     '  a failed job once retries are spent; `record` one rejected record, sent down the step’s `error` path while the',
     '  job goes on; `job` the error of a job whose execution ended without finishing it; `command` a stopped `idx`',
-    '  command or `cdk synth`.',
+    '  command or `cdk synth`; `request` an HTTP request the console refused (a JSON answer with the code).',
     '',
     '| code | transient? | shows up | summary |',
     '| --- | --- | --- | --- |',

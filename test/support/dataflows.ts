@@ -1,6 +1,7 @@
 /** Dataflow builders for tests: a valid base to mutate, and the public fixtures folder. */
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { Step } from '../../lib/dataflow/types.ts';
 
 /**
  * The public IdentitySync dataflows beside the project (read in place, never copied): the nearest
@@ -39,4 +40,9 @@ export function baseDataflow(): { id: string; name: string; steps: Record<string
       { id: 'remove', type: 'field.remove', params: { fields: ['profile'] } },
     ],
   };
+}
+
+/** A step of a dataflow in memory: no params, the given `next` and `error` edges. */
+export function graphStep(id: string, type: string, next: string[] = [], error: string[] = []): Step {
+  return { id, type, params: {}, next, error };
 }

@@ -1,7 +1,7 @@
 /**
  * The layering of the sources, checked on the import graph (every relative import, type-only ones included):
  *
- *   bin, lambdas, cli, testing → idx-api → local, infra → compiler, engine → scripts, dataflow → connectors, stores → core
+ *   bin, lambdas, cli, testing → idx-api → local, infra, console → compiler, engine → scripts, dataflow → connectors, stores → core
  *
  * A folder imports only from layers below its own, never from a sibling of its layer except where named below,
  * never from outside the sources (test/), and folders never import each other in a cycle.
@@ -19,7 +19,8 @@ const LAYERS: readonly (readonly string[])[] = [
   ['bin', 'lambdas', 'cli', 'testing'],
   // idx-api: the IDX REST API, served by the CLI (and the console) over the local environment.
   ['idx-api'],
-  ['local', 'infra'],
+  // console: the web console's server and pages, over a backend interface (lib/cli has the local one).
+  ['local', 'infra', 'console'],
   ['compiler', 'engine'],
   ['scripts', 'dataflow'],
   ['connectors', 'stores'],
@@ -34,6 +35,8 @@ const SIDEWAYS: ReadonlySet<string> = new Set([
   'bin → testing',
   // The dataflow model sits beside the scripts: a script renders placeholders and lists the catalogue with it.
   'scripts → dataflow',
+  // The console shows a schedule's next run as the deployed schedule computes it.
+  'console → infra',
 ]);
 
 /**
