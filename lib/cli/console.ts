@@ -45,7 +45,7 @@ export async function consoleCommand(args: string[]): Promise<number> {
     const server = await startConsoleServer({ backend, port, handlers: [idx.handler] });
     for (const line of Object.values(env.info)) process.stderr.write(`${line}\n`);
     process.stdout.write(`identity-sync console: ${server.url} (Ctrl-C stops it)\n`);
-    process.stdout.write(`IDX API at ${server.url}/idx.<method> (apiKey ${idx.credentials.apiKey})\n`);
+    process.stdout.write(`IDX API at ${server.url}idx.<method> (apiKey ${idx.credentials.apiKey})\n`);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
