@@ -652,6 +652,14 @@ export const ERROR_CODES = {
     seen: ['validation', 'step'],
     action: 'Use one of the values described under “expected”.',
   },
+  IDX_PARTITION_PLAN: {
+    summary:
+      "A partitioned reader's Map state got a plan it cannot read (no partitions, more than 256, or out of order), or a partition that did not finish with staged records.",
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      "Set the step's `partitions` to at most 256, or to 1 for a single cursor; a partition that did not finish is a bug to report with the job trace.",
+  },
   IDX_PGP_FAILED: {
     summary: 'Encrypting or decrypting a file with PGP failed.',
     transience: 'permanent',

@@ -25,6 +25,7 @@ import {
   entersRecords,
   type InputFile,
   type JobContext,
+  type PartitionItem,
   type ReadResult,
 } from '../core/script.ts';
 import type { LaneSettings, Services } from '../core/services.ts';
@@ -139,6 +140,8 @@ interface Invocation {
   readonly iteration: number;
   /** Member `i`'s result from the previous invocation, when the step continues. */
   previous(i: number): StepResult | undefined;
+  /** The partition it reads, in an iteration of a partitioned reader's Map state. */
+  readonly partition?: PartitionItem;
 }
 
 /** The opened inputs of an invocation. */
@@ -312,6 +315,7 @@ function invocationOf(event: StepEvent): Invocation {
     specs: [event.step, ...(event.fused ?? [])],
     iteration: headPrevious?.iteration ?? 0,
     previous: (i) => (i === 0 ? headPrevious : headPrevious?.chain?.[i - 1]),
+    ...(event.partition ? { partition: event.partition } : {}),
   };
 }
 
@@ -338,6 +342,7 @@ async function openMembers(
       services,
       deadline: options.deadline,
       signal,
+      ...(invocation.partition ? { partition: invocation.partition } : {}),
       resolve: paramsResolver(job, services.secrets),
       wire: (link) => {
         const stage = stageMember(invocation, link, services, options);
@@ -376,7 +381,9 @@ function stageMember(
   const { definition } = step;
   const bucket = services.config.stageBucket;
   const previous = invocation.previous(index);
-  const base = `${jobPrefix(job.dataflowId, job.id)}${spec.key}/i${String(iteration).padStart(4, '0')}/`;
+  // A partition of a Map state stages under its own prefix, so that partitions read at once never share a key.
+  const partition = invocation.partition ? `p${String(invocation.partition.index).padStart(4, '0')}/` : '';
+  const base = `${jobPrefix(job.dataflowId, job.id)}${spec.key}/${partition}i${String(iteration).padStart(4, '0')}/`;
   const staged = definition.produces === 'records' && !next;
   const recordSink = staged ? new StagedRecordSink(services.s3, bucket, `${base}out/`) : undefined;
   const fileSink =

@@ -145,7 +145,9 @@ export async function runLocal(dataflow: Dataflow, options: LocalRunOptions): Pr
         });
       }
     }
-    if (payload.action === 'step') {
+    // A partition's result is a part of its step's: the join's is the step's.
+    if (payload.action === 'join') emit({ kind: 'step-finished', result: result as StepResult });
+    if (payload.action === 'step' && payload.partition === undefined) {
       const { chain, ...head } = result as StepResult;
       for (const r of [head, ...(chain ?? [])]) emit({ kind: 'step-finished', result: r as StepResult });
     }

@@ -119,6 +119,37 @@ export function partitionCondition(plan: PartitionPlan, i: number): string {
   return `${plan.field} > ${literal(lo, plan.format)} AND ${plan.field} <= ${literal(hi, plan.format)}`;
 }
 
+/** The range of one partition of a Map state's plan: `field > lo AND field <= hi`, or the records without it. */
+export type PartitionRange = { readonly lo: number; readonly hi: number } | { readonly nulls: true };
+
+/** The ranges of a plan, in order, as the items of a Map state. */
+export function partitionRanges(plan: PartitionPlan): PartitionRange[] {
+  const out: PartitionRange[] = [];
+  for (let i = 0; i < plan.bounds.length - 1; i++)
+    out.push({ lo: plan.bounds[i] as number, hi: plan.bounds[i + 1] as number });
+  if (plan.nulls) out.push({ nulls: true });
+  return out;
+}
+
+/**
+ * The condition of one range of a Map state's plan, for a query on `field`; throws `IDX_PARTITION_PLAN` when the
+ * item is not a range this module made (the state is ours, but nothing from it becomes query text unchecked).
+ */
+export function rangeCondition(range: unknown, field: string, format: 'epochMillis' | 'iso'): string {
+  const r = range as Partial<{ lo: unknown; hi: unknown; nulls: unknown }> | null;
+  if (r && r.nulls === true) return `${field} IS NULL`;
+  if (r && Number.isSafeInteger(r.lo) && Number.isSafeInteger(r.hi) && (r.lo as number) < (r.hi as number)) {
+    const lo = r.lo as number;
+    const hi = r.hi as number;
+    return `${field} > ${literal(lo, format)} AND ${field} <= ${literal(hi, format)}`;
+  }
+  throw new IdxError('IDX_PARTITION_PLAN', `a partition of ${field} is not a range this reader planned`, {
+    param: 'partitions',
+    expected: '{lo, hi} (integers, lo < hi) or {nulls: true}',
+    received: JSON.stringify(range) ?? 'nothing',
+  });
+}
+
 /** The number of partitions of a plan. */
 export function partitionCount(plan: PartitionPlan): number {
   return plan.bounds.length - 1 + (plan.nulls ? 1 : 0);
@@ -176,6 +207,8 @@ export async function planPartitions(args: {
   readonly partitions: number | undefined;
   /** Partitions read at once. */
   readonly concurrency: number;
+  /** The most partitions the plan may have. @default {@link MAX_PARTITIONS} */
+  readonly max?: number;
 }): Promise<{ plan?: PartitionPlan; probes: number }> {
   const { client, q, ctx } = args;
   const probe = (order: 'ASC' | 'DESC', extra: string[]) =>
@@ -197,7 +230,7 @@ export async function planPartitions(args: {
           Math.ceil(pages / PAGES_PER_PARTITION),
           Math.min(args.concurrency, Math.floor(pages / MIN_PAGES_PER_PARTITION)),
         ));
-  const n = Math.min(MAX_PARTITIONS, wanted);
+  const n = Math.min(args.max ?? MAX_PARTITIONS, wanted);
   if (withField === 0 || n <= 1) {
     ctx.log.info(`${q.method}: ${withField} matching; one cursor`);
     return { probes };

@@ -19,12 +19,21 @@ import {
 import type { Reach, ScriptReaches } from '../../core/access.ts';
 import { IdxError } from '../../core/errors.ts';
 import type { ParamsOf } from '../../core/params.ts';
-import type { DataRecord, ReadResult, ScriptContext, ScriptInstance, StepOutput } from '../../core/script.ts';
+import {
+  type DataRecord,
+  MAX_MAP_PARTITIONS,
+  type ReadResult,
+  type ScriptContext,
+  type ScriptInstance,
+  type StepOutput,
+} from '../../core/script.ts';
 import { isBlankTemplateValue, renderPlaceholders } from '../../dataflow/placeholders.ts';
 import {
   type PartitionedContinuation,
   type PartitionedQuery,
+  partitionRanges,
   planPartitions,
+  rangeCondition,
   readPartitioned,
 } from './gigya-partitions.ts';
 
@@ -423,17 +432,30 @@ export async function createSearchReader(
     ctx.job.limit === undefined &&
     (state === undefined || 'plan' in state);
   const concurrency = partitionedConcurrency(params.maxCallsPerSecond);
-  const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: partitionable ? concurrency : 1 });
-  const single = (out: StepOutput) =>
+  // An iteration of a Map state reads one partition with one cursor; the Map runs the partitions side by side.
+  const inMap = ctx.partition !== undefined;
+  const { client, close } = await gigyaClientFor(params, ctx, {
+    maxConcurrency: partitionable && !inMap ? concurrency : 1,
+  });
+  const single = (out: StepOutput, where = query) =>
     readWithCursor({
       client,
       method: spec.method,
-      query,
+      query: where,
       ctx,
       out,
       ...(params.limit === undefined ? {} : { limit: params.limit }),
     });
-  if (!partitionable || spec.orderBy === undefined) return { read: single, close };
+  if (ctx.partition !== undefined && ctx.partition.range !== undefined && spec.orderBy !== undefined) {
+    const range = rangeCondition(ctx.partition.range, spec.orderBy, spec.deltaFormat);
+    const ranged =
+      `SELECT ${select} FROM ${spec.from} WHERE ${[...conditions, range].join(' AND ')} ` +
+      `ORDER BY ${spec.orderBy} LIMIT ${pageSize}`;
+    return { read: (out) => single(out, ranged), close };
+  }
+  if (!partitionable || spec.orderBy === undefined || inMap) {
+    return { read: (out) => single(out), partitions: async () => [{ index: 0 }], close };
+  }
   const q: PartitionedQuery = {
     method: spec.method,
     select,
@@ -448,6 +470,19 @@ export async function createSearchReader(
     pageSize,
   };
   return {
+    async partitions() {
+      const planned = await planPartitions({
+        client,
+        q,
+        ctx,
+        partitions: params.partitions,
+        concurrency,
+        max: MAX_MAP_PARTITIONS,
+      });
+      if (!planned.plan) return [{ index: 0 }];
+      return partitionRanges(planned.plan).map((range, index) => ({ index, range }));
+    },
+    // Outside a Map state (a script run on its own), the partitions share this one invocation.
     async read(out) {
       let current = state as PartitionedContinuation | undefined;
       if (current === undefined) {
@@ -459,6 +494,17 @@ export async function createSearchReader(
     },
     close,
   };
+}
+
+/**
+ * Whether a search reader with these params (as written, without defaults) is compiled into a Map state of
+ * partitions, and how many it reads at once: as many as a partitioned read keeps cursors in flight. `partitions:
+ * 1` and a step `limit` read one cursor, in the single Task loop.
+ */
+export function searchPartitioned(params: Readonly<Record<string, unknown>>): { maxConcurrency: number } | undefined {
+  if (params.partitions === 1 || params.limit !== undefined) return undefined;
+  const rate = typeof params.maxCallsPerSecond === 'number' ? params.maxCallsPerSecond : 20;
+  return { maxConcurrency: partitionedConcurrency(rate) };
 }
 
 /**
