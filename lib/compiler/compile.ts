@@ -321,7 +321,9 @@ function stepStates(
   next: string | undefined,
   inBranch: boolean,
 ): string {
-  if (plan.maxConcurrency !== undefined) return mapStates(plan, plan.maxConcurrency, ctx, target, at, next, inBranch);
+  // A reader is the dataflow's one entry, alone on the first level, so a Map is never in a Parallel branch.
+  if (plan.maxConcurrency !== undefined && next !== undefined && !inBranch)
+    return mapStates(plan, plan.maxConcurrency, ctx, target, at, next);
   const { step, key } = plan;
   const inputs: Record<string, string> = {};
   (ctx.incoming.get(step.id) ?? []).forEach((e, i) => {
@@ -380,19 +382,17 @@ function mapStates(
   ctx: StateContext,
   target: Record<string, AslState>,
   at: string,
-  next: string | undefined,
-  inBranch: boolean,
+  next: string,
 ): string {
   const { step, key } = plan;
   const spec = { id: step.id, type: step.type, key, params: step.params };
   const planName = ctx.names.take(`Plan: ${step.id}`, key);
   const mapName = ctx.names.take(`Map: ${step.id}`, key);
   const joinName = ctx.names.take(`Join: ${step.id}`, key);
-  const catchIt = inBranch ? {} : { Catch: CATCH };
   target[planName] = {
     ...invoke(ctx.fn, { action: 'partitions', 'job.$': '$.job.value', step: spec }),
     ResultPath: at,
-    ...catchIt,
+    Catch: CATCH,
     Next: mapName,
   };
   // One iteration: the step's own loop over its partition; it hands on only what the join needs.
@@ -441,21 +441,16 @@ function mapStates(
     MaxConcurrency: maxConcurrency,
     ItemProcessor: { ProcessorConfig: { Mode: 'INLINE' }, StartAt: init, States: iteration },
     ResultPath: at,
-    ...catchIt,
+    Catch: CATCH,
     Next: joinName,
   };
   // No loop Task to resume into: a retried job that stopped before the join plans and reads the partitions again
   // (their staged keys are deterministic, so they are overwritten).
-  let after = next;
-  if (inBranch) {
-    after = ctx.names.take(`Done: ${step.id}`, key);
-    target[after] = { Type: 'Pass', OutputPath: at, End: true };
-  }
   target[joinName] = {
     ...invoke(ctx.fn, { action: 'join', 'job.$': '$.job.value', step: spec, 'results.$': at }),
     ResultPath: at,
-    ...catchIt,
-    Next: after,
+    Catch: CATCH,
+    Next: next,
   };
   return planName;
 }

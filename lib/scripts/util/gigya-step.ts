@@ -275,6 +275,11 @@ export async function readWithCursor(args: {
   let total = state?.total;
   const limit = args.limit ?? Number.POSITIVE_INFINITY;
   let slowest = 0;
+  // Calls of this invocation that a throttling pause of the job's budget held back (a 403048 anywhere in the job).
+  let held = 0;
+  const onHeld = () => {
+    held++;
+  };
   const firstPage = pages;
   if (cursorId === undefined) ctx.log.info(`${method}: ${args.query}`);
   for (;;) {
@@ -295,10 +300,11 @@ export async function readWithCursor(args: {
     }
     const started = Date.now();
     const page = cursorId
-      ? await client.searchPage(method, { cursorId, ...(args.params ? { params: args.params } : {}) })
+      ? await client.searchPage(method, { cursorId, onHeld, ...(args.params ? { params: args.params } : {}) })
       : await client.searchPage(method, {
           query: args.query,
           openCursor: true,
+          onHeld,
           ...(args.params ? { params: args.params } : {}),
         });
     pages++;
@@ -315,7 +321,9 @@ export async function readWithCursor(args: {
     await out.flush();
     slowest = Math.max(slowest, Date.now() - started);
     if (!page.nextCursorId) {
-      ctx.log.info(`${method}: read ${emitted} records in ${pages} pages`);
+      ctx.log.info(
+        `${method}: read ${emitted} records in ${pages} pages${held ? `; ${held} calls held by a throttling pause` : ''}`,
+      );
       return {};
     }
     cursorId = page.nextCursorId;
