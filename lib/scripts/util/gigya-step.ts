@@ -280,6 +280,7 @@ export async function readWithCursor(args: {
   const onHeld = () => {
     held++;
   };
+  const retriesBefore = client.stats.retries;
   const firstPage = pages;
   if (cursorId === undefined) ctx.log.info(`${method}: ${args.query}`);
   for (;;) {
@@ -321,8 +322,10 @@ export async function readWithCursor(args: {
     await out.flush();
     slowest = Math.max(slowest, Date.now() - started);
     if (!page.nextCursorId) {
+      const retried = client.stats.retries - retriesBefore;
       ctx.log.info(
-        `${method}: read ${emitted} records in ${pages} pages${held ? `; ${held} calls held by a throttling pause` : ''}`,
+        `${method}: read ${emitted} records in ${pages} pages` +
+          (held || retried ? `; ${held} calls held by a throttling pause, ${retried} retried` : ''),
       );
       return {};
     }
