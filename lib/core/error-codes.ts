@@ -377,6 +377,14 @@ export const ERROR_CODES = {
     action:
       'Read Gigya’s error code and message in the details (quote the callId to SAP support). Throttling and server errors (403048, 500001, 504001, 409030) are retried; others need the request, the credentials or the site’s settings fixed.',
   },
+  IDX_GIGYA_BUDGET: {
+    summary:
+      "The calls-per-second budget that a Map state's partitions share in the state table stayed contended: every attempt to take a slot met another taker's write.",
+    transience: 'transient',
+    seen: ['step'],
+    action:
+      'Nothing: the step is retried. If it persists, lower the partitions read at once (a lower maxCallsPerSecond) or check the state table for throttling.',
+  },
   IDX_GIGYA_CREDENTIALS: {
     summary: 'The Gigya credentials of a step are incomplete.',
     transience: 'permanent',

@@ -4,7 +4,9 @@
  * each exported at most once, the next delta run reading the rest.
  */
 import { CreateBucketCommand, GetObjectCommand } from '@aws-sdk/client-s3';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
+import type { GigyaBudgetMode } from '../../lib/core/services.ts';
 import { validateText } from '../../lib/dataflow/validate.ts';
 import { type GigyaEmulator, startGigyaEmulator } from '../../lib/local/gigya-emulator.ts';
 import { runLocal } from '../../lib/local/runner.ts';
@@ -48,12 +50,20 @@ function exportFlow(id: string, reader: Record<string, unknown>) {
   return dataflow!;
 }
 
-/** Runs a dataflow and returns its job and the UIDs of the file it wrote, in file order. */
-async function exportUids(id: string, reader: Record<string, unknown>, fullExtract = true) {
+/**
+ * Runs a dataflow and returns its job and the UIDs of the file it wrote, in file order. `budget`: where the
+ * partitions share their calls per second (the local default: this process).
+ */
+async function exportUids(
+  id: string,
+  reader: Record<string, unknown>,
+  fullExtract = true,
+  budget: GigyaBudgetMode = 'process',
+) {
   const { services } = local.env;
   await services.s3.send(new CreateBucketCommand({ Bucket: BUCKET })).catch(() => undefined);
   const run = await runLocal(exportFlow(id, reader), {
-    services,
+    services: { ...services, config: { ...services.config, gigyaBudget: budget } },
     registry: defaultRegistry(),
     input: { fullExtract },
   });
@@ -94,6 +104,27 @@ describe('partitions of a Map state', () => {
     const counts = lines.map((l) => /; (\d+) calls held by a throttling pause, (\d+) retried/.exec(l));
     for (const c of counts) expect(Number(c?.[2])).toBeGreaterThan(0);
     expect(counts.reduce((n, c) => n + Number(c?.[1]), 0)).toBeGreaterThan(0);
+  });
+
+  it('share one calls-per-second budget through the state table, as concurrent Lambdas do, with the same file', async () => {
+    // Act
+    const inProcess = await exportUids('budget', { partitions: 4, maxCallsPerSecond: 20 });
+    const inTable = await exportUids('budget', { partitions: 4, maxCallsPerSecond: 20 }, true, 'table');
+
+    // Assess
+    expect(inTable.uids).toEqual(inProcess.uids);
+    expect(inTable.uids).toHaveLength(ACCOUNTS);
+    const { services } = local.env;
+    const items = await services.dynamo.send(
+      new QueryCommand({
+        TableName: services.config.tables.state,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :budget)',
+        ExpressionAttributeValues: { ':pk': 'budget', ':budget': 'budget#' },
+      }),
+    );
+    // One item for the site, its schedule moved on by every search of the partitions.
+    expect(items.Items).toHaveLength(1);
+    expect(items.Items?.[0]?.next).toBeGreaterThan(0);
   });
 
   it('export an account that changes during the export at most once, and the next delta run reads what they left', async () => {

@@ -28,6 +28,7 @@ import {
   type StepOutput,
 } from '../../core/script.ts';
 import { isBlankTemplateValue, renderPlaceholders } from '../../dataflow/placeholders.ts';
+import { tableBudgetFor } from './gigya-budget.ts';
 import {
   type PartitionedContinuation,
   type PartitionedQuery,
@@ -205,10 +206,14 @@ export async function gigyaClientFor(
   for (const v of [secret, privateKey, userKey]) if (v) ctx.services.secrets.redactor.add(v);
   const auth: GigyaAuthMode = privateKey !== undefined ? 'bearer' : params.signRequests ? 'signature' : 'secret';
   const target = endpoint ?? params.dataCenter;
-  const shared = sharedCallBudget(`${ctx.job.id}|${target}|${apiKey}`, {
-    maxConcurrency: Number.MAX_SAFE_INTEGER,
-    callsPerSecond: params.maxCallsPerSecond,
-  });
+  // The partitions of a Map state in concurrent Lambdas share the budget through the state table (deployed).
+  const table = tableBudgetFor(ctx, { target, apiKey: apiKey as string }, params.maxCallsPerSecond);
+  const shared = table
+    ? { budget: table, release: () => undefined }
+    : sharedCallBudget(`${ctx.job.id}|${target}|${apiKey}`, {
+        maxConcurrency: Number.MAX_SAFE_INTEGER,
+        callsPerSecond: params.maxCallsPerSecond,
+      });
   const client = new GigyaClient({
     apiKey: apiKey as string,
     ...(userKey === undefined ? {} : { userKey }),
