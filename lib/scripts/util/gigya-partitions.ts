@@ -29,7 +29,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { GigyaClient, GigyaSearchPage } from '../../connectors/gigya.ts';
 import { IdxError } from '../../core/errors.ts';
-import type { DataRecord, ReadResult, ScriptContext, StepOutput } from '../../core/script.ts';
+import {
+  type DataRecord,
+  MAX_MAP_PARTITIONS,
+  type ReadResult,
+  type ScriptContext,
+  type StepOutput,
+} from '../../core/script.ts';
 import { getPath } from './paths.ts';
 
 /** At most this many partitions (the plan travels in the state machine's state, 256 KB at most). */
@@ -50,14 +56,16 @@ export const SPLIT_FACTOR = 3;
 export const GIGYA_PARTITIONS_PARAM = {
   type: 'integer',
   minimum: 1,
-  maximum: MAX_PARTITIONS,
+  maximum: MAX_MAP_PARTITIONS,
   description:
     'An identity-sync addition (IdentitySync has no such param): the number of disjoint ranges of the ordering ' +
-    'field the read is cut into, each read by its own cursor, many at once within `maxCallsPerSecond`. Default: ' +
-    'chosen from a count of the matching records: about 10 pages a partition, and as many partitions as cursors ' +
-    'in flight (two per call of `maxCallsPerSecond`) while each keeps 2 pages or more; one cursor below 20 pages. `1`: ' +
-    'a single cursor. The records and their order are the same whatever the number: ranges in order, then each ' +
-    "cursor's order. A job limit (test runs) or `limit` reads one cursor.",
+    'field the read is cut into, each read by its own cursor in an iteration of a Map state (its own Lambda ' +
+    'invocations, continuing on their own), many at once within `maxCallsPerSecond`, which they all share. ' +
+    'Default: chosen from a count of the matching records: about 10 pages a partition, and as many partitions as ' +
+    'cursors in flight (two per call of `maxCallsPerSecond`, the Map\'s MaxConcurrency) while each keeps 2 pages or ' +
+    'more; one cursor below 20 pages; at most 256 in a Map. `1`: a single cursor, in one Task loop. The records and ' +
+    "their order are the same whatever the number: ranges in order, then each cursor's order. A job limit (test " +
+    'runs) or `limit` reads one cursor.',
 } as const;
 
 /** The ranges of a partitioned read. */
