@@ -55,6 +55,9 @@ export interface ExtractFigures extends ExtractCase {
   readonly runCpuSeconds: number;
   /** The machine's load average (1 minute) when the export ended: the machine is shared. */
   readonly load: number;
+  /** The reader's invocations, and their durations summed (the Lambda time a deployed reader is billed for). */
+  readonly readerInvocations: number;
+  readonly readerSeconds: number;
 }
 
 const SITE: ExtractSite = { latencyMs: 1000, searchesPerSecond: 20 };
@@ -175,7 +178,13 @@ export async function measure(c: ExtractCase, site: ExtractSite = SITE): Promise
     const { stdout: served } = await finished(server, 'idx gigya serve');
     serve = undefined;
 
-    const job = JSON.parse(run.stdout) as { startTime: string; endTime: string; totalRecords: number };
+    const job = JSON.parse(run.stdout) as {
+      startTime: string;
+      endTime: string;
+      totalRecords: number;
+      steps?: Record<string, { durationMs?: number; invocations?: number }>;
+    };
+    const reader = job.steps?.account;
     const seconds = (Date.parse(job.endTime) - Date.parse(job.startTime)) / 1000;
     const calls = /calls: accounts\.search \d+ \(([^)]*)\)/.exec(served)?.[1] ?? '';
     const pages = Number(/(\d+) OK/.exec(calls)?.[1] ?? 0);
@@ -198,6 +207,8 @@ export async function measure(c: ExtractCase, site: ExtractSite = SITE): Promise
       siteCpuSeconds: siteCpu,
       runCpuSeconds: runCpu,
       load: loadavg()[0] ?? Number.NaN,
+      readerInvocations: reader?.invocations ?? Number.NaN,
+      readerSeconds: (reader?.durationMs ?? Number.NaN) / 1000,
     };
   } finally {
     serve?.child.kill('SIGTERM');
@@ -237,8 +248,8 @@ export async function run(
   process.stdout.write(
     `\n## Full export from Gigya: emulator with ${site.latencyMs} ms per accounts.search and at most ` +
       `${site.searchesPerSecond} searches/s → rename → CSV → SFTP\n\n` +
-      '| accounts | partitions | seed s | records | seconds | pages | searches/s | 403048 | bound s | × bound | peak RSS MB | site CPU s | run CPU s | load |\n' +
-      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
+      '| accounts | partitions | seed s | records | seconds | pages | searches/s | 403048 | bound s | × bound | peak RSS MB | site CPU s | run CPU s | load | reader invocations | reader s |\n' +
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
   );
   const rows: ExtractFigures[] = [];
   for (const c of cases) {
@@ -248,7 +259,7 @@ export async function run(
       `| ${f.accounts} | ${f.partitions === 0 ? 'default' : f.partitions} | ${f.seedSeconds.toFixed(1)} | ${f.records} | ${f.seconds.toFixed(1)} | ` +
         `${f.pages} | ${f.searchesPerSecond.toFixed(2)} | ${f.throttled} | ${f.boundSeconds.toFixed(1)} | ` +
         `${f.ratio.toFixed(2)} | ${f.peakRssMb.toFixed(0)} | ${f.siteCpuSeconds.toFixed(0)} | ${f.runCpuSeconds.toFixed(0)} | ` +
-        `${f.load.toFixed(1)} |\n`,
+        `${f.load.toFixed(1)} | ${f.readerInvocations} | ${f.readerSeconds.toFixed(0)} |\n`,
     );
   }
   process.stdout.write(
