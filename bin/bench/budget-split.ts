@@ -5,7 +5,7 @@
  * 20/s all share, in memory, (b) the one budget all share through a DynamoDB item (lib/stores/call-budget.ts, on
  * the embedded DynamoDB: what the partitions of a Map state in concurrent Lambdas use), or (c) a budget of its own,
  * 20/s ÷ inFlight. Prints wall time, searches and the ratio to the bound (searches ÷ 20/s). Run with
- * `npm run bench -- budget`.
+ * `npm run bench -- budget`; `IDX_BENCH_BUDGET_ACCOUNTS` sets another number of accounts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -57,7 +57,7 @@ async function readAll(
 
 /** Runs both budgets over the same ranges and prints a table. */
 export async function run(): Promise<void> {
-  const accounts = 100_000;
+  const accounts = Number(process.env.IDX_BENCH_BUDGET_ACCOUNTS ?? 100_000);
   const dir = mkdtempSync(join(tmpdir(), 'idx-bench-budget-'));
   const env = await startLocalEnvironment({ dir, ephemeral: true, env: {} });
   const emu = await startGigyaEmulator({

@@ -12,10 +12,7 @@ import type { ScriptRegistry } from '../core/registry.ts';
 import { MAX_MAP_PARTITIONS, type PartitionItem } from '../core/script.ts';
 import type { Services } from '../core/services.ts';
 import { JobStore } from '../stores/jobs.ts';
-import { createInstance } from './chain.ts';
-import { TraceLogger } from './logger.ts';
-import { resolveParams } from './resolve.ts';
-import type { RunStepOptions } from './runner.ts';
+import { type RunStepOptions, stepLogger, withStepInstance } from './runner.ts';
 
 /** Plans a partitioned reader's read: the items of its Map state, in output order. */
 export async function planStepPartitions(
@@ -25,33 +22,13 @@ export async function planStepPartitions(
   options: RunStepOptions,
 ): Promise<PartitionPlanResult> {
   const { job, step } = event;
-  const definition = registry.require(step.type);
-  const log = new TraceLogger({
-    jobId: job.id,
-    stepId: step.id,
-    level: job.logLevel,
-    redactor: services.secrets.redactor,
-    echo: options.echo ?? true,
-  });
-  const controller = new AbortController();
+  const log = stepLogger(job, step.id, services, options);
   let items: readonly PartitionItem[] = [{ index: 0 }];
   try {
-    const params = await resolveParams(definition.params, step.params, job, services.secrets, step.id);
-    const instance = await createInstance(definition, params, {
-      job,
-      stepId: step.id,
-      log,
-      services,
-      deadline: options.deadline,
-      signal: controller.signal,
-    });
-    try {
-      if (instance.partitions) items = await instance.partitions();
-    } finally {
-      await instance.close?.();
-    }
+    items = await withStepInstance({ job, step, services, registry, options, log }, async (instance) =>
+      instance.partitions ? instance.partitions() : items,
+    );
   } catch (error) {
-    controller.abort();
     throw locateError(error, { stepId: step.id, dataflowId: job.dataflowId });
   } finally {
     await new JobStore(services.dynamo, services.config.tables.jobs, services.secrets.redactor).appendTrace(

@@ -27,6 +27,7 @@ import {
   type JobContext,
   type PartitionItem,
   type ReadResult,
+  type ScriptInstance,
 } from '../core/script.ts';
 import type { LaneSettings, Services } from '../core/services.ts';
 import { JobStore, type StepSummary } from '../stores/jobs.ts';
@@ -74,7 +75,7 @@ export interface RunStepOptions {
 export const RECORD_PROGRESS_MS = 10_000;
 
 /** The trace logger of one step of a job, masking the job's secrets. */
-function stepLogger(job: JobContext, stepId: string, services: Services, options: RunStepOptions): TraceLogger {
+export function stepLogger(job: JobContext, stepId: string, services: Services, options: RunStepOptions): TraceLogger {
   return new TraceLogger({
     jobId: job.id,
     stepId,
@@ -823,6 +824,39 @@ async function recordSummary(m: Member, result: StepResult, ctx: FinishContext):
 }
 
 /**
+ * Starts a step's script outside the step runner (work before or after its invocations: planning partitions,
+ * deferred work), hands it to `use`, and closes it.
+ */
+export async function withStepInstance<T>(
+  args: {
+    readonly job: JobContext;
+    readonly step: StepSpec;
+    readonly services: Services;
+    readonly registry: ScriptRegistry;
+    readonly options: RunStepOptions;
+    readonly log: TraceLogger;
+  },
+  use: (instance: ScriptInstance) => Promise<T>,
+): Promise<T> {
+  const { job, step, services, options, log } = args;
+  const definition = args.registry.require(step.type);
+  const params = await resolveParams(definition.params, step.params, job, services.secrets, step.id);
+  const instance = await createInstance(definition, params, {
+    job,
+    stepId: step.id,
+    log,
+    services,
+    deadline: options.deadline,
+    signal: new AbortController().signal,
+  });
+  try {
+    return await use(instance);
+  } finally {
+    await instance.close?.();
+  }
+}
+
+/**
  * Runs a step's deferred work after the whole job succeeded. A failure here is logged in the job trace as an
  * error but does not fail the job: the data is delivered and the watermark may move; what is left undone (a file
  * not deleted) is safe to repeat, and the processed-file memory keeps it from being imported twice.
@@ -837,25 +871,12 @@ export async function runAfterJob(
   const deferred = result.deferred ?? [];
   // A dry run defers nothing (its stand-ins and readers change nothing); should a result carry work, it is not done.
   if (deferred.length === 0 || job.dryRun === true) return { ok: true };
-  const definition = registry.require(step.type);
   const log = stepLogger(job, step.id, services, options);
-  const controller = new AbortController();
   let outcome: { ok: boolean; error?: string } = { ok: true };
   try {
-    const params = await resolveParams(definition.params, step.params, job, services.secrets, step.id);
-    const instance = await createInstance(definition, params, {
-      job,
-      stepId: step.id,
-      log,
-      services,
-      deadline: options.deadline,
-      signal: controller.signal,
-    });
-    try {
-      await instance.afterJob?.(deferred);
-    } finally {
-      await instance.close?.();
-    }
+    await withStepInstance({ job, step, services, registry, options, log }, (instance) =>
+      instance.afterJob ? instance.afterJob(deferred) : Promise.resolve(),
+    );
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     log.error(`work deferred until the job succeeded did not complete: ${message}`);
