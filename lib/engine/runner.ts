@@ -193,7 +193,10 @@ export async function runStep(
   const members = await openMembers(invocation, services, registry, options, controller.signal);
   const head = members[0] as Member;
   let ran: Ran | undefined;
-  const progress = new ProgressTicker(members, options, services, job, started, () => ran?.laned);
+  // A partition's counters are a part of its step's: the job record shows the step once the join adds them up.
+  const progress = invocation.partition
+    ? undefined
+    : new ProgressTicker(members, options, services, job, started, () => ran?.laned);
   try {
     ran = await runMembers(members, openInputs(event, services, head, options.deadline), job, services, invocation);
   } catch (error) {
@@ -202,10 +205,16 @@ export async function runStep(
     throw locateError(error, { stepId: head.spec.id, dataflowId: job.dataflowId });
   } finally {
     // A progress write still under way lands before the step's final summary, never after it.
-    await progress.stop();
+    await progress?.stop();
     for (const m of members) await m.driver.instance.close?.();
   }
-  return finishMembers(members, ran, { services, job, iteration: invocation.iteration, started });
+  return finishMembers(members, ran, {
+    services,
+    job,
+    iteration: invocation.iteration,
+    started,
+    ...(invocation.partition ? { partition: true } : {}),
+  });
 }
 
 /**
@@ -675,6 +684,8 @@ interface FinishContext {
   readonly job: JobContext;
   readonly iteration: number;
   readonly started: number;
+  /** A partition of a Map state: its counters are a part of its step's, which the join records. */
+  readonly partition?: boolean;
 }
 
 /**
@@ -801,6 +812,13 @@ function joinedList(
 /** Records a member's counters, files and rejected records' location in the job. */
 async function recordSummary(m: Member, result: StepResult, ctx: FinishContext): Promise<void> {
   const { services, job } = ctx;
+  if (ctx.partition) {
+    await new JobStore(services.dynamo, services.config.tables.jobs, services.secrets.redactor).appendTrace(
+      job.id,
+      m.log.trace,
+    );
+    return;
+  }
   const summary: StepSummary = {
     stepId: m.spec.id,
     type: m.spec.type,

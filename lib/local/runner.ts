@@ -119,8 +119,11 @@ export async function runLocal(dataflow: Dataflow, options: LocalRunOptions): Pr
     const result = await handle(payload as never, options.services, options.registry, {
       deadline: Date.now() + budget,
       echo: options.echo ?? false,
-      onProgress: (stepId, counters, elapsedMs) =>
-        emit({ kind: 'step-progress', stepId, counters, ...(elapsedMs === undefined ? {} : { elapsedMs }) }),
+      // A partition's counters are a part of its step's; the join's result reports the step.
+      onProgress: (stepId, counters, elapsedMs) => {
+        if (payload.partition === undefined)
+          emit({ kind: 'step-progress', stepId, counters, ...(elapsedMs === undefined ? {} : { elapsedMs }) });
+      },
       progressIntervalMs: options.progressIntervalMs ?? 2000,
       ...(options.recordProgressMs === undefined ? {} : { recordProgressMs: options.recordProgressMs }),
     });
