@@ -62,7 +62,7 @@ export const GIGYA_PARTITIONS_PARAM = {
     'field the read is cut into, each read by its own cursor in an iteration of a Map state (its own Lambda ' +
     'invocations, continuing on their own), many at once within `maxCallsPerSecond`, which they all share. ' +
     'Default: chosen from a count of the matching records: about 10 pages a partition, and as many partitions as ' +
-    "cursors in flight (two per call of `maxCallsPerSecond`, the Map's MaxConcurrency) while each keeps 2 pages or " +
+    "cursors in flight (two per call of `maxCallsPerSecond`, at most 40: the Map's MaxConcurrency) while each keeps 2 pages or " +
     'more; one cursor below 20 pages; at most 256 in a Map. `1`: a single cursor, in one Task loop. The records and ' +
     "their order are the same whatever the number: ranges in order, then each cursor's order. A job limit (test " +
     'runs) or `limit` reads one cursor.',

@@ -513,14 +513,20 @@ export async function createSearchReader(
 }
 
 /**
+ * Iterations an inline Map state runs at once at most (AWS Step Functions developer guide, "Using Map state in
+ * Inline mode": "the Map state supports up to 40 concurrent iterations").
+ */
+export const MAX_INLINE_MAP_CONCURRENCY = 40;
+
+/**
  * Whether a search reader with these params (as written, without defaults) is compiled into a Map state of
- * partitions, and how many it reads at once: as many as a partitioned read keeps cursors in flight. `partitions:
- * 1` and a step `limit` read one cursor, in the single Task loop.
+ * partitions, and how many it reads at once: as many as a partitioned read keeps cursors in flight, up to what an
+ * inline Map runs at once. `partitions: 1` and a step `limit` read one cursor, in the single Task loop.
  */
 export function searchPartitioned(params: Readonly<Record<string, unknown>>): { maxConcurrency: number } | undefined {
   if (params.partitions === 1 || params.limit !== undefined) return undefined;
   const rate = typeof params.maxCallsPerSecond === 'number' ? params.maxCallsPerSecond : 20;
-  return { maxConcurrency: partitionedConcurrency(rate) };
+  return { maxConcurrency: Math.min(MAX_INLINE_MAP_CONCURRENCY, partitionedConcurrency(rate)) };
 }
 
 /**

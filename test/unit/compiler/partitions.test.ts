@@ -75,6 +75,14 @@ describe('compile: partitioned Gigya readers', () => {
     expect(aslVerdict(asl)).toEqual({ isValid: true, errors: [] });
   });
 
+  it('runs at most 40 partitions at once, what an inline Map runs', () => {
+    // Act
+    const asl = compile(exportFlow({ maxCallsPerSecond: 50 }), registry);
+
+    // Assess
+    expect(asl.States['Map: account']).toMatchObject({ Type: 'Map', MaxConcurrency: 40 });
+  });
+
   it('keeps the single-cursor Task loop, fused with what follows, for partitions: 1 and for a limit', () => {
     // Act
     const single = compile(exportFlow({ partitions: 1 }), registry);
