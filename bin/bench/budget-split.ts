@@ -2,12 +2,21 @@
  * One budget shared by every partition of a read, or a fixed split of it per partition: which one reads closer to
  * the rate-limit bound. Reads 100,000 accounts of an emulator (1 s per search, 20 searches/s) in `partitions` ranges of
  * lastUpdatedTimestamp with `inFlight` cursors at once, each cursor's calls going through (a) the one budget of
- * 20/s all share, or (b) a budget of its own, 20/s ÷ inFlight. Prints wall time, searches and the ratio to the
- * bound (searches ÷ 20/s). Run with `npm run bench -- budget`.
+ * 20/s all share, in memory, (b) the one budget all share through a DynamoDB item (lib/stores/call-budget.ts, on
+ * the embedded DynamoDB: what the partitions of a Map state in concurrent Lambdas use), or (c) a budget of its own,
+ * 20/s ÷ inFlight. Prints wall time, searches and the ratio to the bound (searches ÷ 20/s). Run with
+ * `npm run bench -- budget`; `IDX_BENCH_BUDGET_ACCOUNTS` sets another number of accounts.
  */
-import { CallBudget, GigyaClient } from '../../lib/connectors/gigya.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CallBudget, GigyaClient, type SharedBudget } from '../../lib/connectors/gigya.ts';
+import type { Logger } from '../../lib/core/logger.ts';
+import { startLocalEnvironment } from '../../lib/local/environment.ts';
 import { startGigyaEmulator } from '../../lib/local/gigya-emulator.ts';
+import { TableCallBudget } from '../../lib/scripts/util/gigya-budget.ts';
 import { LOCAL_GIGYA_CREDENTIALS } from '../../lib/scripts/util/gigya-step.ts';
+import { CallBudgetStore } from '../../lib/stores/call-budget.ts';
 
 const RATE = 20;
 const LATENCY_MS = 1000;
@@ -17,7 +26,7 @@ async function readAll(
   url: string,
   ranges: readonly [number, number][],
   inFlight: number,
-  budgetFor: (k: number) => CallBudget,
+  budgetFor: (k: number) => SharedBudget,
 ): Promise<{ seconds: number; searches: number; records: number }> {
   const started = Date.now();
   let searches = 0;
@@ -48,7 +57,9 @@ async function readAll(
 
 /** Runs both budgets over the same ranges and prints a table. */
 export async function run(): Promise<void> {
-  const accounts = 100_000;
+  const accounts = Number(process.env.IDX_BENCH_BUDGET_ACCOUNTS ?? 100_000);
+  const dir = mkdtempSync(join(tmpdir(), 'idx-bench-budget-'));
+  const env = await startLocalEnvironment({ dir, ephemeral: true, env: {} });
   const emu = await startGigyaEmulator({
     apiKey: LOCAL_GIGYA_CREDENTIALS.apiKey,
     userKey: LOCAL_GIGYA_CREDENTIALS.userKey,
@@ -68,23 +79,37 @@ export async function run(): Promise<void> {
     emu.faults.rateLimit('accounts.search', RATE);
     process.stdout.write(
       `\n## One budget or a fixed split: ${accounts} accounts, ${partitions} ranges, ${inFlight} cursors in flight, ` +
-        `${LATENCY_MS} ms per search, ${RATE}/s\n\n| budget | seconds | searches | 403048 | × bound |\n| --- | ---: | ---: | ---: | ---: |\n`,
+        `${LATENCY_MS} ms per search, ${RATE}/s\n\n| budget | seconds | searches | 403048 | × bound | load |\n| --- | ---: | ---: | ---: | ---: | ---: |\n`,
     );
-    for (const kind of ['shared', 'split'] as const) {
+    const store = new CallBudgetStore(env.services.dynamo, env.config.tables.state);
+    const quiet = () => undefined;
+    const log: Logger = { debug: quiet, info: quiet, warn: quiet, error: quiet };
+    for (const kind of ['shared', 'table', 'split'] as const) {
       const before = emu.answers.get('accounts.search')?.get(403048) ?? 0;
       const shared = new CallBudget({ maxConcurrency: Number.MAX_SAFE_INTEGER, callsPerSecond: RATE });
+      const table = new TableCallBudget(store, { dataflowId: 'bench', name: 'site' }, RATE, log);
       const own = Array.from(
         { length: inFlight },
         () => new CallBudget({ maxConcurrency: Number.MAX_SAFE_INTEGER, callsPerSecond: RATE / inFlight }),
       );
-      const r = await readAll(emu.url, ranges, inFlight, (k) => (kind === 'shared' ? shared : (own[k] as CallBudget)));
+      const r = await readAll(emu.url, ranges, inFlight, (k) =>
+        kind === 'shared' ? shared : kind === 'table' ? table : (own[k] as CallBudget),
+      );
       const throttled = (emu.answers.get('accounts.search')?.get(403048) ?? 0) - before;
       if (r.records !== accounts) throw new Error(`${kind}: read ${r.records} of ${accounts}`);
+      const label =
+        kind === 'shared'
+          ? `one of ${RATE}/s in memory`
+          : kind === 'table'
+            ? `one of ${RATE}/s in DynamoDB`
+            : `${RATE / inFlight}/s per cursor`;
       process.stdout.write(
-        `| ${kind === 'shared' ? `one of ${RATE}/s` : `${RATE / inFlight}/s per cursor`} | ${r.seconds.toFixed(1)} | ${r.searches} | ${throttled} | ${(r.seconds / (r.searches / RATE)).toFixed(2)} |\n`,
+        `| ${label} | ${r.seconds.toFixed(1)} | ${r.searches} | ${throttled} | ${(r.seconds / (r.searches / RATE)).toFixed(2)} | ${(loadavg()[0] ?? 0).toFixed(1)} |\n`,
       );
     }
   } finally {
     await emu.close();
+    await env.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }

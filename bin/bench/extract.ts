@@ -10,7 +10,8 @@
  * reader chooses from its count), 1 is the single cursor, other values set it. By default two cases run side by
  * side: 1,000,000 accounts partitioned as the reader chooses, and 200,000 with one cursor. Environment:
  * `IDX_BENCH_EXTRACT_ACCOUNTS` and `IDX_BENCH_EXTRACT_PARTITIONS` (a comma list) replace them with one count of
- * accounts read with each number of partitions.
+ * accounts read with each number of partitions. `IDX_GIGYA_BUDGET=table` makes the partitions of the Map share their
+ * budget through the state table (embedded DynamoDB), as deployed, instead of this process's memory.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -52,6 +53,11 @@ export interface ExtractFigures extends ExtractCase {
   /** CPU seconds of the emulator (the site) and of idx run: on a busy machine they, not the site, may bound the run. */
   readonly siteCpuSeconds: number;
   readonly runCpuSeconds: number;
+  /** The machine's load average (1 minute) when the export ended: the machine is shared. */
+  readonly load: number;
+  /** The reader's invocations, and their durations summed (the Lambda time a deployed reader is billed for). */
+  readonly readerInvocations: number;
+  readonly readerSeconds: number;
 }
 
 const SITE: ExtractSite = { latencyMs: 1000, searchesPerSecond: 20 };
@@ -162,14 +168,23 @@ export async function measure(c: ExtractCase, site: ExtractSite = SITE): Promise
     const endpoint = /IDX_GIGYA_ENDPOINT=(\S+)/.exec(server.out.stdout)?.[1] as string;
 
     const run = await finished(
-      idx(home, ['run', flow, '--full-extract', '--json', '--stats'], { IDX_GIGYA_ENDPOINT: endpoint }),
+      idx(home, ['run', flow, '--full-extract', '--json', '--stats'], {
+        IDX_GIGYA_ENDPOINT: endpoint,
+        ...(process.env.IDX_GIGYA_BUDGET ? { IDX_GIGYA_BUDGET: process.env.IDX_GIGYA_BUDGET } : {}),
+      }),
       'idx run',
     );
     server.child.kill('SIGTERM');
     const { stdout: served } = await finished(server, 'idx gigya serve');
     serve = undefined;
 
-    const job = JSON.parse(run.stdout) as { startTime: string; endTime: string; totalRecords: number };
+    const job = JSON.parse(run.stdout) as {
+      startTime: string;
+      endTime: string;
+      totalRecords: number;
+      steps?: Record<string, { durationMs?: number; invocations?: number }>;
+    };
+    const reader = job.steps?.account;
     const seconds = (Date.parse(job.endTime) - Date.parse(job.startTime)) / 1000;
     const calls = /calls: accounts\.search \d+ \(([^)]*)\)/.exec(served)?.[1] ?? '';
     const pages = Number(/(\d+) OK/.exec(calls)?.[1] ?? 0);
@@ -191,6 +206,9 @@ export async function measure(c: ExtractCase, site: ExtractSite = SITE): Promise
       peakRssMb: rss ? Number(rss[1]) * (rss[2] === 'GB' ? 1024 : rss[2] === 'KB' ? 1 / 1024 : 1) : Number.NaN,
       siteCpuSeconds: siteCpu,
       runCpuSeconds: runCpu,
+      load: loadavg()[0] ?? Number.NaN,
+      readerInvocations: reader?.invocations ?? Number.NaN,
+      readerSeconds: (reader?.durationMs ?? Number.NaN) / 1000,
     };
   } finally {
     serve?.child.kill('SIGTERM');
@@ -230,8 +248,8 @@ export async function run(
   process.stdout.write(
     `\n## Full export from Gigya: emulator with ${site.latencyMs} ms per accounts.search and at most ` +
       `${site.searchesPerSecond} searches/s → rename → CSV → SFTP\n\n` +
-      '| accounts | partitions | seed s | records | seconds | pages | searches/s | 403048 | bound s | × bound | peak RSS MB | site CPU s | run CPU s |\n' +
-      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
+      '| accounts | partitions | seed s | records | seconds | pages | searches/s | 403048 | bound s | × bound | peak RSS MB | site CPU s | run CPU s | load | reader invocations | reader s |\n' +
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
   );
   const rows: ExtractFigures[] = [];
   for (const c of cases) {
@@ -240,7 +258,8 @@ export async function run(
     process.stdout.write(
       `| ${f.accounts} | ${f.partitions === 0 ? 'default' : f.partitions} | ${f.seedSeconds.toFixed(1)} | ${f.records} | ${f.seconds.toFixed(1)} | ` +
         `${f.pages} | ${f.searchesPerSecond.toFixed(2)} | ${f.throttled} | ${f.boundSeconds.toFixed(1)} | ` +
-        `${f.ratio.toFixed(2)} | ${f.peakRssMb.toFixed(0)} | ${f.siteCpuSeconds.toFixed(0)} | ${f.runCpuSeconds.toFixed(0)} |\n`,
+        `${f.ratio.toFixed(2)} | ${f.peakRssMb.toFixed(0)} | ${f.siteCpuSeconds.toFixed(0)} | ${f.runCpuSeconds.toFixed(0)} | ` +
+        `${f.load.toFixed(1)} | ${f.readerInvocations} | ${f.readerSeconds.toFixed(0)} |\n`,
     );
   }
   process.stdout.write(

@@ -122,6 +122,8 @@ interface StepPlan {
   readonly key: string;
   /** Steps fused after this one (records handed on in memory). */
   readonly then: readonly { readonly step: Step; readonly key: string }[];
+  /** A partitioned reader: its partitions are the iterations of a Map state, at most this many at once. */
+  readonly maxConcurrency?: number;
 }
 
 /** The Tasks of a dataflow and the graph they form. */
@@ -228,6 +230,8 @@ function planTasks(dataflow: Dataflow, registry: ScriptRegistry, fuse: boolean):
     const from = registry.get(step.type);
     const target = to && registry.get(to.type);
     if (!to || !from || !target || incoming.get(to.id)?.length !== 1) return undefined;
+    // A partitioned reader's partitions each stage their records: what follows reads them in partition order.
+    if (from.partitioned?.(step.params) !== undefined) return undefined;
     const records = from.produces === 'records' && target.consumes === 'records';
     return records || streamsFilesInto(from, target) ? to : undefined;
   };
@@ -241,10 +245,12 @@ function planTasks(dataflow: Dataflow, registry: ScriptRegistry, fuse: boolean):
     if (fusedInto.has(step.id)) continue;
     const then: { step: Step; key: string }[] = [];
     for (let to = fusedNext(step); to; to = fusedNext(to)) then.push({ step: to, key: keyOf.get(to.id) as string });
+    const partitioned = registry.get(step.type)?.partitioned?.(step.params);
     plans.set(step.id, {
       step,
       key: keyOf.get(step.id) as string,
       then,
+      ...(partitioned ? { maxConcurrency: partitioned.maxConcurrency } : {}),
     });
   }
   return { plans, units: taskGraph(plans), keyOf, incoming };
@@ -315,6 +321,9 @@ function stepStates(
   next: string | undefined,
   inBranch: boolean,
 ): string {
+  // A reader is the dataflow's one entry, alone on the first level, so a Map is never in a Parallel branch.
+  if (plan.maxConcurrency !== undefined && next !== undefined && !inBranch)
+    return mapStates(plan, plan.maxConcurrency, ctx, target, at, next);
   const { step, key } = plan;
   const inputs: Record<string, string> = {};
   (ctx.incoming.get(step.id) ?? []).forEach((e, i) => {
@@ -357,6 +366,93 @@ function stepStates(
     ...(after === undefined ? {} : { Default: after }),
   };
   return init;
+}
+
+/**
+ * The states of a partitioned reader, added to `target`; returns the name of the first. `Plan:` asks the step
+ * function for the partitions (JSON items, in output order); `Map:` reads each in an iteration of its own, at most
+ * `maxConcurrency` at once, each looping (Init → Task → More → Task) until its result says `done` and staging its
+ * records under its own partition's keys; `Join:` makes the step's one result of theirs, in partition order, at
+ * `at` as for any step. The plan's and the iterations' results pass through `at` too, so the state keeps no more
+ * than the joined result.
+ */
+function mapStates(
+  plan: StepPlan,
+  maxConcurrency: number,
+  ctx: StateContext,
+  target: Record<string, AslState>,
+  at: string,
+  next: string,
+): string {
+  const { step, key } = plan;
+  const spec = { id: step.id, type: step.type, key, params: step.params };
+  const planName = ctx.names.take(`Plan: ${step.id}`, key);
+  const mapName = ctx.names.take(`Map: ${step.id}`, key);
+  const joinName = ctx.names.take(`Join: ${step.id}`, key);
+  target[planName] = {
+    ...invoke(ctx.fn, { action: 'partitions', 'job.$': '$.job.value', step: spec }),
+    ResultPath: at,
+    Catch: CATCH,
+    Next: mapName,
+  };
+  // One iteration: the step's own loop over its partition; it hands on only what the join needs.
+  const init = ctx.names.take(`Init: ${step.id} (partition)`, key);
+  const task = ctx.names.take(`Step: ${step.id} (partition)`, key);
+  const more = ctx.names.take(`More: ${step.id} (partition)`, key);
+  const done = ctx.names.take(`Done: ${step.id} (partition)`, key);
+  const result = `${at}.value`;
+  const iteration: Record<string, AslState> = {
+    [init]: { Type: 'Pass', Result: { value: { iteration: 0 } }, ResultPath: at, Next: task },
+    [task]: {
+      ...invoke(ctx.fn, {
+        action: 'step',
+        'job.$': '$.job.value',
+        step: spec,
+        inputs: {},
+        'partition.$': '$.partition',
+        'previous.$': result,
+      }),
+      ResultPath: at,
+      Next: more,
+    },
+    [more]: {
+      Type: 'Choice',
+      Choices: [{ Variable: `${result}.done`, BooleanEquals: false, Next: task }],
+      Default: done,
+    },
+    [done]: {
+      Type: 'Pass',
+      Parameters: {
+        'stepId.$': `${result}.stepId`,
+        'type.$': `${result}.type`,
+        'out.$': `${result}.out`,
+        'rejected.$': `${result}.rejected`,
+        'counters.$': `${result}.counters`,
+        'done.$': `${result}.done`,
+        'iteration.$': `${result}.iteration`,
+      },
+      End: true,
+    },
+  };
+  target[mapName] = {
+    Type: 'Map',
+    ItemsPath: `${result}.items`,
+    ItemSelector: { 'job.$': '$.job', 'partition.$': '$$.Map.Item.Value', r: {} },
+    MaxConcurrency: maxConcurrency,
+    ItemProcessor: { ProcessorConfig: { Mode: 'INLINE' }, StartAt: init, States: iteration },
+    ResultPath: at,
+    Catch: CATCH,
+    Next: joinName,
+  };
+  // No loop Task to resume into: a retried job that stopped before the join plans and reads the partitions again
+  // (their staged keys are deterministic, so they are overwritten).
+  target[joinName] = {
+    ...invoke(ctx.fn, { action: 'join', 'job.$': '$.job.value', step: spec, 'results.$': at }),
+    ResultPath: at,
+    Catch: CATCH,
+    Next: next,
+  };
+  return planName;
 }
 
 /**
@@ -553,6 +649,7 @@ export function taskStateNames(definition: { States: Record<string, AslState> })
     if (state.Type === 'Parallel') {
       for (const b of state.Branches as { States: Record<string, AslState> }[]) out.push(...taskStateNames(b));
     }
+    if (state.Type === 'Map') out.push(...taskStateNames(state.ItemProcessor as { States: Record<string, AslState> }));
   }
   return out;
 }

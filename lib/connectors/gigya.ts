@@ -127,10 +127,22 @@ export function methodUrl(method: string, target: { dataCenter?: string; endpoin
 }
 
 /**
+ * What a client needs of a budget it shares with other clients: a slot before each call (waiting for it), and a
+ * pause of every caller after a throttling answer. {@link CallBudget} keeps one in this process's memory; a
+ * budget kept elsewhere (a table that concurrent Lambdas share) implements the same two methods.
+ */
+export interface SharedBudget {
+  /** Waits until a call may start; returns the function that frees its slot. `onHeld`: a pause delayed it. */
+  acquire(signal?: AbortSignal, onHeld?: () => void): Promise<() => void>;
+  /** Holds every caller back for `ms`. */
+  pause(ms: number): void;
+}
+
+/**
  * A budget of concurrent calls and calls per second. Calls start evenly spaced (1 / rate apart) rather than in
  * bursts, so a client kept under the tenant's per-second ceiling does not trip it in a sliding window.
  */
-export class CallBudget {
+export class CallBudget implements SharedBudget {
   readonly maxConcurrency: number;
   readonly callsPerSecond: number;
   #active = 0;
@@ -284,7 +296,7 @@ export interface GigyaClientOptions {
    * A budget shared with other clients (e.g. the job's calls per second on one site, see
    * {@link sharedCallBudget}); honoured in addition to this client's own two limits below.
    */
-  readonly budget?: CallBudget;
+  readonly budget?: SharedBudget;
   /** Calls in flight at once from this client. @default 10 */
   readonly maxConcurrency?: number;
   /** Calls per second from this client. @default unlimited */
@@ -319,7 +331,7 @@ export class GigyaClient {
   /** This client's own limits. */
   readonly #budget: CallBudget;
   /** A budget shared with other clients (the job's calls per second), acquired after the own one. */
-  readonly #shared: CallBudget | undefined;
+  readonly #shared: SharedBudget | undefined;
   readonly #fetch: typeof fetch;
   /** Set after a 301001 answer names the site's real data centre. */
   #redirectedDomain: string | undefined;

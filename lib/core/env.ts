@@ -56,6 +56,12 @@ export const ENV = {
     meaning:
       'local runs: the time budget of every step invocation in ms (as `idx run --invocation-budget`); default 13.5 min',
   },
+  gigyaBudget: {
+    name: 'IDX_GIGYA_BUDGET',
+    meaning:
+      "where the partitions of a Gigya read in a Map state share the job's calls per second: table (the state table, " +
+      'across Lambdas; deployed default) or process (this process’s memory; local default)',
+  },
   lanes: { name: 'IDX_LANES', meaning: 'parallel lanes of a large step: a number, or auto (one per core); default 1' },
   laneWorker: { name: 'IDX_LANE_WORKER', meaning: 'the lane worker module; default bin/lane-worker.js' },
   lanesMinRecords: {

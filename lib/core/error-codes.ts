@@ -391,6 +391,14 @@ export const ERROR_CODES = {
     action:
       'Read Gigya’s error code and message in the details (quote the callId to SAP support). Throttling and server errors (403048, 500001, 504001, 409030) are retried; others need the request, the credentials or the site’s settings fixed.',
   },
+  IDX_GIGYA_BUDGET: {
+    summary:
+      "The calls-per-second budget that a Map state's partitions share in the state table stayed contended: every attempt to take a slot met another taker's write.",
+    transience: 'transient',
+    seen: ['step'],
+    action:
+      'Nothing: the step is retried. If it persists, lower the partitions read at once (a lower maxCallsPerSecond) or check the state table for throttling.',
+  },
   IDX_GIGYA_CREDENTIALS: {
     summary: 'The Gigya credentials of a step are incomplete.',
     transience: 'permanent',
@@ -710,6 +718,14 @@ export const ERROR_CODES = {
     transience: 'permanent',
     seen: ['validation', 'step'],
     action: 'Use one of the values described under “expected”.',
+  },
+  IDX_PARTITION_PLAN: {
+    summary:
+      "A partitioned reader's Map state got a plan it cannot read (no partitions, more than 256, or out of order), or a partition that did not finish with staged records.",
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      "Set the step's `partitions` to at most 256, or to 1 for a single cursor; a partition that did not finish is a bug to report with the job trace.",
   },
   IDX_PGP_FAILED: {
     summary: 'Encrypting or decrypting a file with PGP failed.',

@@ -4,7 +4,7 @@
  */
 
 import type { OutputRef, StepResult } from './refs.ts';
-import type { JobContext } from './script.ts';
+import type { JobContext, PartitionItem } from './script.ts';
 
 /** Execution input: what EventBridge schedules, the console or `idx run` start an execution with. */
 export interface ExecutionInput {
@@ -81,6 +81,33 @@ export interface StepEvent {
   readonly inputs: Readonly<Record<string, OutputRef>>;
   /** The result of the previous invocation when a continuable step loops. */
   readonly previous?: StepResult | { readonly iteration: 0 };
+  /** The partition this invocation reads, in an iteration of a partitioned reader's Map state. */
+  readonly partition?: PartitionItem;
+}
+
+/** Plans a partitioned reader's read: returns {@link PartitionPlanResult}, whose items a Map state iterates. */
+export interface PartitionsEvent {
+  readonly action: 'partitions';
+  readonly job: JobContext;
+  readonly step: StepSpec;
+}
+
+/** What planning a partitioned read returns. */
+export interface PartitionPlanResult {
+  /** The partitions in output order; one item without a range when the read stays one cursor. */
+  readonly items: readonly PartitionItem[];
+}
+
+/**
+ * Joins the results of a partitioned reader's Map iterations into the step's one result: the staged parts in
+ * partition order, then each partition's own order, and the counters summed.
+ */
+export interface JoinEvent {
+  readonly action: 'join';
+  readonly job: JobContext;
+  readonly step: StepSpec;
+  /** Each iteration's last result, in partition order (the Map state's output). */
+  readonly results: readonly StepResult[];
 }
 
 /** Runs a step's deferred work once every step succeeded. */
@@ -139,4 +166,12 @@ export type FailOutcome =
     };
 
 /** Any action the step function handles. */
-export type EngineEvent = StartEvent | StepEvent | CheckEvent | AfterEvent | CompleteEvent | FailEvent;
+export type EngineEvent =
+  | StartEvent
+  | StepEvent
+  | PartitionsEvent
+  | JoinEvent
+  | CheckEvent
+  | AfterEvent
+  | CompleteEvent
+  | FailEvent;

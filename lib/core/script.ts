@@ -153,6 +153,27 @@ export interface ScriptContext {
   readonly invocation?: number;
   /** Aborted when the step must stop (timeout or shutdown). */
   readonly signal: AbortSignal;
+  /**
+   * The partition this invocation reads, when the step runs as an iteration of a Map state (see
+   * {@link ScriptDefinition.partitioned}): one of the items the script's `partitions` returned.
+   */
+  readonly partition?: PartitionItem;
+}
+
+/**
+ * The most partitions a Map state iterates: the iterations' results come back to the state machine as one array,
+ * and a state holds at most 256 KB (each result, with its staged part keys and counters, takes about 600 bytes).
+ */
+export const MAX_MAP_PARTITIONS = 256;
+
+/**
+ * One partition of a reader's read, as its `partitions` hook plans it: JSON that travels in the state machine's
+ * state as the item of one Map iteration. `index` is its place in the output order.
+ */
+export interface PartitionItem {
+  readonly index: number;
+  /** What the script needs to read this partition alone (a range condition); JSON. */
+  readonly range?: unknown;
 }
 
 /** What the engine tells `end`. */
@@ -197,6 +218,13 @@ export interface ScriptInstance {
    * invocation. Work that must not happen if the job fails (deleting the source files) belongs here.
    */
   afterJob?(deferred: readonly unknown[]): Promise<void>;
+  /**
+   * A partitioned reader (see {@link ScriptDefinition.partitioned}) plans its read: the disjoint partitions that
+   * together cover it exactly once, in output order. Each is then read by the script in an invocation of its own
+   * with `ScriptContext.partition` set, continuing on its own; their outputs are read in this order. One item
+   * without a range: the read stays one cursor.
+   */
+  partitions?(): Promise<readonly PartitionItem[]>;
   close?(): void | Promise<void>;
 }
 
@@ -249,6 +277,12 @@ export interface ScriptDefinition<S extends ParamsSchema = ParamsSchema> {
    * the engine keeps.
    */
   readonly continues?: boolean;
+  /**
+   * A reader whose read, with these params, is cut into partitions read in parallel: the compiler gives the step a
+   * Map state whose iterations are the partitions its `partitions` hook plans, at most `maxConcurrency` at once.
+   * Returns undefined when these params read one cursor. Gets the params as written (no defaults applied).
+   */
+  readonly partitioned?: (params: Readonly<Record<string, unknown>>) => { readonly maxConcurrency: number } | undefined;
   /**
    * The files this script writes, when its input arrives in several invocations, are valid as the concatenation of
    * what each invocation wrote (gzip: concatenated members are one valid gzip file). Only such a file transform is

@@ -40,6 +40,20 @@ export interface RuntimeConfig {
   readonly lockTtlMs: number;
   /** Parallel lanes for large steps that allow them; absent: every step runs on one thread. */
   readonly lanes?: LaneSettings;
+  /**
+   * Where the partitions of a Gigya read in a Map state share the job's calls-per-second budget: `table`, an item
+   * of the state table that concurrent Lambdas share (deployed), or `process`, this process's memory, exact and
+   * free when one process runs every partition (local). @default table deployed, process locally
+   */
+  readonly gigyaBudget?: GigyaBudgetMode;
+}
+
+/** See {@link RuntimeConfig.gigyaBudget}. */
+export type GigyaBudgetMode = 'table' | 'process';
+
+/** Reads a {@link GigyaBudgetMode} setting; anything else gives the default. */
+export function gigyaBudgetMode(value: string | undefined, fallback: GigyaBudgetMode): GigyaBudgetMode {
+  return value === 'table' || value === 'process' ? value : fallback;
 }
 
 /**

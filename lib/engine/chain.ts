@@ -9,6 +9,7 @@ import type {
   AnyScriptDefinition,
   DataRecord,
   JobContext,
+  PartitionItem,
   ScriptContext,
   ScriptInstance,
   StepLogger,
@@ -64,6 +65,8 @@ export interface ChainOptions {
   readonly services: Services;
   readonly deadline: number;
   readonly signal: AbortSignal;
+  /** The partition the first member reads, in an iteration of a partitioned reader's Map state. */
+  readonly partition?: PartitionItem;
   /**
    * Turns a member's params as written into what its script gets (see paramsResolver); absent when they come
    * resolved already, as in a lane, which must not render placeholders or look secrets up a second time.
@@ -157,6 +160,7 @@ async function buildLink(
     ...(wiring.invocation === undefined ? {} : { invocation: wiring.invocation }),
     deadline: options.deadline,
     signal: options.signal,
+    ...(index === 0 && options.partition ? { partition: options.partition } : {}),
   });
   try {
     const driver = new ScriptDriver(definition, instance, out, counters, step.id, wiring.onProgress, clock, index);

@@ -7,6 +7,7 @@ import type { EngineEvent } from '../core/events.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
 import type { Services } from '../core/services.ts';
 import { checkDelivery, collectResults, completeJob, failJob, startJob } from './job.ts';
+import { joinPartitions, planStepPartitions } from './partitions.ts';
 import { type RunStepOptions, runAfterJob, runStep } from './runner.ts';
 
 /**
@@ -48,6 +49,10 @@ export async function handle(
         return await startJob(event, services, options.echo ?? true);
       case 'step':
         return await runStep(event, services, registry, options);
+      case 'partitions':
+        return await planStepPartitions(event, services, registry, options);
+      case 'join':
+        return await joinPartitions(event, services);
       case 'check':
         checkDelivery(collectResults(event.results));
         return { ok: true };
@@ -59,7 +64,7 @@ export async function handle(
         return await failJob(event, services, options.echo ?? true);
       default:
         throw new IdxError('IDX_EVENT', 'the step function received an event with an unknown action', {
-          expected: 'start, step, check, after, complete or fail',
+          expected: 'start, step, partitions, join, check, after, complete or fail',
           received: String((event as { action?: unknown }).action),
         });
     }

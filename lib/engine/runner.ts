@@ -26,7 +26,9 @@ import {
   entersRecords,
   type InputFile,
   type JobContext,
+  type PartitionItem,
   type ReadResult,
+  type ScriptInstance,
 } from '../core/script.ts';
 import type { LaneSettings, Services } from '../core/services.ts';
 import { JobStore, type StepSummary } from '../stores/jobs.ts';
@@ -74,7 +76,7 @@ export interface RunStepOptions {
 export const RECORD_PROGRESS_MS = 10_000;
 
 /** The trace logger of one step of a job, masking the job's secrets. */
-function stepLogger(job: JobContext, stepId: string, services: Services, options: RunStepOptions): TraceLogger {
+export function stepLogger(job: JobContext, stepId: string, services: Services, options: RunStepOptions): TraceLogger {
   return new TraceLogger({
     jobId: job.id,
     stepId,
@@ -140,6 +142,8 @@ interface Invocation {
   readonly iteration: number;
   /** Member `i`'s result from the previous invocation, when the step continues. */
   previous(i: number): StepResult | undefined;
+  /** The partition it reads, in an iteration of a partitioned reader's Map state. */
+  readonly partition?: PartitionItem;
 }
 
 /** The opened inputs of an invocation. */
@@ -190,7 +194,10 @@ export async function runStep(
   const members = await openMembers(invocation, services, registry, options, controller.signal);
   const head = members[0] as Member;
   let ran: Ran | undefined;
-  const progress = new ProgressTicker(members, options, services, job, started, () => ran?.laned);
+  // A partition's counters are a part of its step's: the job record shows the step once the join adds them up.
+  const progress = invocation.partition
+    ? undefined
+    : new ProgressTicker(members, options, services, job, started, () => ran?.laned);
   try {
     ran = await runMembers(members, openInputs(event, services, head, options.deadline), job, services, invocation);
   } catch (error) {
@@ -199,10 +206,16 @@ export async function runStep(
     throw locateError(error, { stepId: head.spec.id, dataflowId: job.dataflowId });
   } finally {
     // A progress write still under way lands before the step's final summary, never after it.
-    await progress.stop();
+    await progress?.stop();
     for (const m of members) await m.driver.instance.close?.();
   }
-  return finishMembers(members, ran, { services, job, iteration: invocation.iteration, started });
+  return finishMembers(members, ran, {
+    services,
+    job,
+    iteration: invocation.iteration,
+    started,
+    ...(invocation.partition ? { partition: true } : {}),
+  });
 }
 
 /**
@@ -313,6 +326,7 @@ function invocationOf(event: StepEvent): Invocation {
     specs: [event.step, ...(event.fused ?? [])],
     iteration: headPrevious?.iteration ?? 0,
     previous: (i) => (i === 0 ? headPrevious : headPrevious?.chain?.[i - 1]),
+    ...(event.partition ? { partition: event.partition } : {}),
   };
 }
 
@@ -339,6 +353,7 @@ async function openMembers(
       services,
       deadline: options.deadline,
       signal,
+      ...(invocation.partition ? { partition: invocation.partition } : {}),
       resolve: paramsResolver(job, services.secrets),
       wire: (link) => {
         const stage = stageMember(invocation, link, services, options);
@@ -377,7 +392,9 @@ function stageMember(
   const { definition } = step;
   const bucket = services.config.stageBucket;
   const previous = invocation.previous(index);
-  const base = `${jobPrefix(job.dataflowId, job.id)}${spec.key}/i${String(iteration).padStart(4, '0')}/`;
+  // A partition of a Map state stages under its own prefix, so that partitions read at once never share a key.
+  const partition = invocation.partition ? `p${String(invocation.partition.index).padStart(4, '0')}/` : '';
+  const base = `${jobPrefix(job.dataflowId, job.id)}${spec.key}/${partition}i${String(iteration).padStart(4, '0')}/`;
   const staged = definition.produces === 'records' && !next;
   const recordSink = staged ? new StagedRecordSink(services.s3, bucket, `${base}out/`) : undefined;
   const fileSink =
@@ -668,6 +685,8 @@ interface FinishContext {
   readonly job: JobContext;
   readonly iteration: number;
   readonly started: number;
+  /** A partition of a Map state: its counters are a part of its step's, which the join records. */
+  readonly partition?: boolean;
 }
 
 /**
@@ -796,6 +815,13 @@ function joinedList(
 /** Records a member's counters, files and rejected records' location in the job. */
 async function recordSummary(m: Member, result: StepResult, ctx: FinishContext): Promise<void> {
   const { services, job } = ctx;
+  if (ctx.partition) {
+    await new JobStore(services.dynamo, services.config.tables.jobs, services.secrets.redactor).appendTrace(
+      job.id,
+      m.log.trace,
+    );
+    return;
+  }
   const summary: StepSummary = {
     stepId: m.spec.id,
     type: m.spec.type,
@@ -819,6 +845,39 @@ async function recordSummary(m: Member, result: StepResult, ctx: FinishContext):
 }
 
 /**
+ * Starts a step's script outside the step runner (work before or after its invocations: planning partitions,
+ * deferred work), hands it to `use`, and closes it.
+ */
+export async function withStepInstance<T>(
+  args: {
+    readonly job: JobContext;
+    readonly step: StepSpec;
+    readonly services: Services;
+    readonly registry: ScriptRegistry;
+    readonly options: RunStepOptions;
+    readonly log: TraceLogger;
+  },
+  use: (instance: ScriptInstance) => Promise<T>,
+): Promise<T> {
+  const { job, step, services, options, log } = args;
+  const definition = args.registry.require(step.type);
+  const params = await resolveParams(definition.params, step.params, job, services.secrets, step.id);
+  const instance = await createInstance(definition, params, {
+    job,
+    stepId: step.id,
+    log,
+    services,
+    deadline: options.deadline,
+    signal: new AbortController().signal,
+  });
+  try {
+    return await use(instance);
+  } finally {
+    await instance.close?.();
+  }
+}
+
+/**
  * Runs a step's deferred work after the whole job succeeded. A failure here is logged in the job trace as an
  * error but does not fail the job: the data is delivered and the watermark may move; what is left undone (a file
  * not deleted) is safe to repeat, and the processed-file memory keeps it from being imported twice.
@@ -833,25 +892,12 @@ export async function runAfterJob(
   const deferred = result.deferred ?? [];
   // A dry run defers nothing (its stand-ins and readers change nothing); should a result carry work, it is not done.
   if (deferred.length === 0 || job.dryRun === true) return { ok: true };
-  const definition = registry.require(step.type);
   const log = stepLogger(job, step.id, services, options);
-  const controller = new AbortController();
   let outcome: { ok: boolean; error?: string } = { ok: true };
   try {
-    const params = await resolveParams(definition.params, step.params, job, services.secrets, step.id);
-    const instance = await createInstance(definition, params, {
-      job,
-      stepId: step.id,
-      log,
-      services,
-      deadline: options.deadline,
-      signal: controller.signal,
-    });
-    try {
-      await instance.afterJob?.(deferred);
-    } finally {
-      await instance.close?.();
-    }
+    await withStepInstance({ job, step, services, registry, options, log }, (instance) =>
+      instance.afterJob ? instance.afterJob(deferred) : Promise.resolve(),
+    );
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     log.error(`work deferred until the job succeeded did not complete: ${message}`);

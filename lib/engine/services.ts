@@ -4,7 +4,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ENV } from '../core/env.ts';
 import type { SecretResolver } from '../core/secrets.ts';
-import type { LaneSettings, RuntimeConfig, Services } from '../core/services.ts';
+import { gigyaBudgetMode, type LaneSettings, type RuntimeConfig, type Services } from '../core/services.ts';
 import { laneSettings } from './lanes/settings.ts';
 
 /** Builds an S3 client honouring the endpoint override (path-style for local servers). */
@@ -59,6 +59,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): RuntimeConf
     local: false,
     watermarkOverlapMs: Number(env[ENV.watermarkOverlapMs.name] ?? 5 * 60_000),
     lockTtlMs: Number(env[ENV.lockTtlMs.name] ?? 6 * 3_600_000),
+    gigyaBudget: gigyaBudgetMode(env[ENV.gigyaBudget.name], 'table'),
     ...lanesOf(env),
   };
 }

@@ -1,6 +1,7 @@
 /**
  * The DynamoDB tables (shapes as in lib/local/environment.ts): jobs (IdentitySync job status, kept 90 days by
- * TTL on `expiresAt`), dataflow state (watermark, run lock, processed-file marks: never expire, so no TTL) and
+ * TTL on `expiresAt`), dataflow state (watermark, run lock, processed-file marks, and the calls-per-second budget the
+ * ranges of a partitioned Gigya read share, one item per site: never expire, so no TTL) and
  * the UID map (external key ↔ UID, kept as long as the integration lives: no TTL). On-demand billing and
  * point-in-time recovery on all three.
  */

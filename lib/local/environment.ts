@@ -13,7 +13,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
 import { ENV } from '../core/env.ts';
-import type { RuntimeConfig, Services } from '../core/services.ts';
+import { gigyaBudgetMode, type RuntimeConfig, type Services } from '../core/services.ts';
 import { LocalSecretResolver } from '../engine/secrets.ts';
 import { createServices, lanesOf, makeS3Client } from '../engine/services.ts';
 import { claimServices } from './shared.ts';
@@ -206,6 +206,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
       local: true,
       watermarkOverlapMs: options.watermarkOverlapMs ?? Number(env[ENV.watermarkOverlapMs.name] ?? 5 * 60_000),
       lockTtlMs: options.lockTtlMs ?? Number(env[ENV.lockTtlMs.name] ?? 6 * 3_600_000),
+      gigyaBudget: gigyaBudgetMode(env[ENV.gigyaBudget.name], 'process'),
       ...lanesOf(env),
     };
     await ensureResources(config);

@@ -119,8 +119,11 @@ export async function runLocal(dataflow: Dataflow, options: LocalRunOptions): Pr
     const result = await handle(payload as never, options.services, options.registry, {
       deadline: Date.now() + budget,
       echo: options.echo ?? false,
-      onProgress: (stepId, counters, elapsedMs) =>
-        emit({ kind: 'step-progress', stepId, counters, ...(elapsedMs === undefined ? {} : { elapsedMs }) }),
+      // A partition's counters are a part of its step's; the join's result reports the step.
+      onProgress: (stepId, counters, elapsedMs) => {
+        if (payload.partition === undefined)
+          emit({ kind: 'step-progress', stepId, counters, ...(elapsedMs === undefined ? {} : { elapsedMs }) });
+      },
       progressIntervalMs: options.progressIntervalMs ?? 2000,
       ...(options.recordProgressMs === undefined ? {} : { recordProgressMs: options.recordProgressMs }),
     });
@@ -145,7 +148,9 @@ export async function runLocal(dataflow: Dataflow, options: LocalRunOptions): Pr
         });
       }
     }
-    if (payload.action === 'step') {
+    // A partition's result is a part of its step's: the join's is the step's.
+    if (payload.action === 'join') emit({ kind: 'step-finished', result: result as StepResult });
+    if (payload.action === 'step' && payload.partition === undefined) {
       const { chain, ...head } = result as StepResult;
       for (const r of [head, ...(chain ?? [])]) emit({ kind: 'step-finished', result: r as StepResult });
     }

@@ -9,6 +9,7 @@ import {
   GIGYA_REACHES,
   normalizeSelect,
   renderWhere,
+  searchPartitioned,
 } from './util/gigya-step.ts';
 
 /** Timestamp fields a delta may key on (identitysync-spec.md §3). */
@@ -134,6 +135,7 @@ export const datasourceReadGigyaAccount = defineScript({
     ...GIGYA_CONNECTION_PARAMS,
   },
   reaches: GIGYA_REACHES,
+  partitioned: searchPartitioned,
   check(params) {
     const problems = checkWherePlaceholders(params.where);
     if (normalizeSelect(params.select) === '') {

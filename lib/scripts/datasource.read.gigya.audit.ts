@@ -7,6 +7,7 @@ import {
   GIGYA_PAGE_SIZE_PARAM,
   GIGYA_REACHES,
   renderWhere,
+  searchPartitioned,
 } from './util/gigya-step.ts';
 
 /** `datasource.read.gigya.audit`: reads the site's audit log with `audit.search` (cursor paging). */
@@ -45,6 +46,7 @@ export const datasourceReadGigyaAudit = defineScript({
     ...GIGYA_CONNECTION_PARAMS,
   },
   reaches: GIGYA_REACHES,
+  partitioned: searchPartitioned,
   check(params) {
     return checkWherePlaceholders(params.where);
   },

@@ -7,6 +7,7 @@ import {
   GIGYA_PAGE_SIZE_PARAM,
   GIGYA_REACHES,
   renderWhere,
+  searchPartitioned,
 } from './util/gigya-step.ts';
 
 /** `datasource.read.gigya.ds`: reads Data Store objects of one type with `ds.search` (cursor paging). */
@@ -51,6 +52,7 @@ export const datasourceReadGigyaDs = defineScript({
     ...GIGYA_CONNECTION_PARAMS,
   },
   reaches: GIGYA_REACHES,
+  partitioned: (params) => (params.deltaField ? searchPartitioned(params) : undefined),
   check(params) {
     const problems = checkWherePlaceholders(params.where);
     if ((params.partitions ?? 1) > 1 && !params.deltaField) {

@@ -139,12 +139,7 @@ export class JobStore {
 
   /** Records one step's counters and appends its trace lines. */
   async recordStep(id: string, summary: StepSummary, trace: readonly string[]): Promise<void> {
-    const job = await this.get(id);
-    const room = Math.max(0, MAX_TRACE_LINES - (job?.trace.length ?? 0));
-    const lines =
-      trace.length > room
-        ? [...trace.slice(0, room - 1), `… ${trace.length - room + 1} more trace lines not kept`].slice(0, room)
-        : [...trace];
+    const lines = await this.#fitting(id, trace);
     await this.db.send(
       new UpdateCommand({
         TableName: this.table,
@@ -161,6 +156,15 @@ export class JobStore {
         ConditionExpression: 'attribute_exists(id)',
       }),
     );
+  }
+
+  /** The lines of `trace` the job's trace still has room for, the last saying how many more were not kept. */
+  async #fitting(id: string, trace: readonly string[]): Promise<string[]> {
+    const job = await this.get(id);
+    const room = Math.max(0, MAX_TRACE_LINES - (job?.trace.length ?? 0));
+    return trace.length > room
+      ? [...trace.slice(0, room - 1), `… ${trace.length - room + 1} more trace lines not kept`].slice(0, room)
+      : [...trace];
   }
 
   /**
@@ -228,8 +232,10 @@ export class JobStore {
   }
 
   /** Appends trace lines (work done outside a step, such as deferred clean-up). */
-  async appendTrace(id: string, lines: readonly string[]): Promise<void> {
-    if (lines.length === 0) return;
+  async appendTrace(id: string, trace: readonly string[]): Promise<void> {
+    if (trace.length === 0) return;
+    // Many invocations append (the partitions of a Map state): the trace keeps its limit whoever writes.
+    const lines = await this.#fitting(id, trace);
     await this.db.send(
       new UpdateCommand({
         TableName: this.table,

@@ -1,9 +1,10 @@
 /**
  * A partitioned export is the single cursor's export: the same 50,000 accounts exported through the compiled state
- * machine on the embedded services, with one cursor, with the partitions the reader chooses, and with seven
- * partitions under a 1 ms invocation budget, give byte-identical CSV files.
+ * machine on the embedded services, with one cursor (a Task loop), with the partitions the reader chooses (a Map
+ * state, one iteration per partition), and with seven partitions under a 1 ms invocation budget (each iteration
+ * looping one page per invocation), give byte-identical CSV files.
  */
-import { CreateBucketCommand, GetObjectCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { validateText } from '../../lib/dataflow/validate.ts';
 import { type GigyaEmulator, startGigyaEmulator } from '../../lib/local/gigya-emulator.ts';
@@ -91,8 +92,26 @@ describe('partitioned export of 50,000 accounts', () => {
     expect(file.split('\n').filter(Boolean)).toHaveLength(ACCOUNTS + 1);
     expect(await exported('chosen')).toBe(file);
     expect(await exported('sliced')).toBe(file);
-    expect(chosen.job?.steps.account).toMatchObject({ recordsOut: ACCOUNTS, invocations: 1 });
+    const joined = (trace: readonly string[] = []) =>
+      Number(/ (\d+) partition\(s\) joined in order/.exec(trace.join('\n'))?.[1]);
+    // The default: about 10 pages a partition, one invocation each.
+    expect(joined(chosen.job?.trace)).toBeGreaterThan(20);
+    expect(chosen.job?.steps.account).toMatchObject({
+      recordsOut: ACCOUNTS,
+      invocations: joined(chosen.job?.trace),
+    });
+    expect(single.definition.States['Map: account']).toBeUndefined();
+    expect(chosen.definition.States['Map: account']).toMatchObject({ Type: 'Map' });
+    // Seven ranges and the accounts without the field; each range went on from its own cursor, invocation after
+    // invocation, staging each invocation's records under its own partition's keys.
+    expect(joined(sliced.job?.trace)).toBe(8);
     expect(sliced.job?.steps.account?.invocations).toBeGreaterThan(50);
+    const staged = await services.s3.send(
+      new ListObjectsV2Command({ Bucket: services.config.stageBucket, Prefix: `stage/sliced/${sliced.jobId}/s0/` }),
+    );
+    const keys = (staged.Contents ?? []).map((o) => o.Key as string);
+    for (const p of ['p0000', 'p0001', 'p0002', 'p0003', 'p0004', 'p0005', 'p0006'])
+      expect(keys.some((k) => k.includes(`/s0/${p}/i0001/out/`))).toBe(true);
     expect((emu as GigyaEmulator).calls.get('accounts.search')).toBeGreaterThan(0);
   });
 });

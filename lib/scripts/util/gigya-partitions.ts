@@ -29,7 +29,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { GigyaClient, GigyaSearchPage } from '../../connectors/gigya.ts';
 import { IdxError } from '../../core/errors.ts';
-import type { DataRecord, ReadResult, ScriptContext, StepOutput } from '../../core/script.ts';
+import {
+  type DataRecord,
+  MAX_MAP_PARTITIONS,
+  type ReadResult,
+  type ScriptContext,
+  type StepOutput,
+} from '../../core/script.ts';
 import { getPath } from './paths.ts';
 
 /** At most this many partitions (the plan travels in the state machine's state, 256 KB at most). */
@@ -50,14 +56,16 @@ export const SPLIT_FACTOR = 3;
 export const GIGYA_PARTITIONS_PARAM = {
   type: 'integer',
   minimum: 1,
-  maximum: MAX_PARTITIONS,
+  maximum: MAX_MAP_PARTITIONS,
   description:
     'An identity-sync addition (IdentitySync has no such param): the number of disjoint ranges of the ordering ' +
-    'field the read is cut into, each read by its own cursor, many at once within `maxCallsPerSecond`. Default: ' +
-    'chosen from a count of the matching records: about 10 pages a partition, and as many partitions as cursors ' +
-    'in flight (two per call of `maxCallsPerSecond`) while each keeps 2 pages or more; one cursor below 20 pages. `1`: ' +
-    'a single cursor. The records and their order are the same whatever the number: ranges in order, then each ' +
-    "cursor's order. A job limit (test runs) or `limit` reads one cursor.",
+    'field the read is cut into, each read by its own cursor in an iteration of a Map state (its own Lambda ' +
+    'invocations, continuing on their own), many at once within `maxCallsPerSecond`, which they all share. ' +
+    'Default: chosen from a count of the matching records: about 10 pages a partition, and as many partitions as ' +
+    "cursors in flight (two per call of `maxCallsPerSecond`, at most 40: the Map's MaxConcurrency) while each keeps 2 pages or " +
+    'more; one cursor below 20 pages; at most 256 in a Map. `1`: a single cursor, in one Task loop. The records and ' +
+    "their order are the same whatever the number: ranges in order, then each cursor's order. A job limit (test " +
+    'runs) or `limit` reads one cursor.',
 } as const;
 
 /** The ranges of a partitioned read. */
@@ -119,6 +127,37 @@ export function partitionCondition(plan: PartitionPlan, i: number): string {
   return `${plan.field} > ${literal(lo, plan.format)} AND ${plan.field} <= ${literal(hi, plan.format)}`;
 }
 
+/** The range of one partition of a Map state's plan: `field > lo AND field <= hi`, or the records without it. */
+export type PartitionRange = { readonly lo: number; readonly hi: number } | { readonly nulls: true };
+
+/** The ranges of a plan, in order, as the items of a Map state. */
+export function partitionRanges(plan: PartitionPlan): PartitionRange[] {
+  const out: PartitionRange[] = [];
+  for (let i = 0; i < plan.bounds.length - 1; i++)
+    out.push({ lo: plan.bounds[i] as number, hi: plan.bounds[i + 1] as number });
+  if (plan.nulls) out.push({ nulls: true });
+  return out;
+}
+
+/**
+ * The condition of one range of a Map state's plan, for a query on `field`; throws `IDX_PARTITION_PLAN` when the
+ * item is not a range this module made (the state is ours, but nothing from it becomes query text unchecked).
+ */
+export function rangeCondition(range: unknown, field: string, format: 'epochMillis' | 'iso'): string {
+  const r = range as Partial<{ lo: unknown; hi: unknown; nulls: unknown }> | null;
+  if (r && r.nulls === true) return `${field} IS NULL`;
+  if (r && Number.isSafeInteger(r.lo) && Number.isSafeInteger(r.hi) && (r.lo as number) < (r.hi as number)) {
+    const lo = r.lo as number;
+    const hi = r.hi as number;
+    return `${field} > ${literal(lo, format)} AND ${field} <= ${literal(hi, format)}`;
+  }
+  throw new IdxError('IDX_PARTITION_PLAN', `a partition of ${field} is not a range this reader planned`, {
+    param: 'partitions',
+    expected: '{lo, hi} (integers, lo < hi) or {nulls: true}',
+    received: JSON.stringify(range) ?? 'nothing',
+  });
+}
+
 /** The number of partitions of a plan. */
 export function partitionCount(plan: PartitionPlan): number {
   return plan.bounds.length - 1 + (plan.nulls ? 1 : 0);
@@ -176,6 +215,8 @@ export async function planPartitions(args: {
   readonly partitions: number | undefined;
   /** Partitions read at once. */
   readonly concurrency: number;
+  /** The most partitions the plan may have. @default {@link MAX_PARTITIONS} */
+  readonly max?: number;
 }): Promise<{ plan?: PartitionPlan; probes: number }> {
   const { client, q, ctx } = args;
   const probe = (order: 'ASC' | 'DESC', extra: string[]) =>
@@ -197,7 +238,7 @@ export async function planPartitions(args: {
           Math.ceil(pages / PAGES_PER_PARTITION),
           Math.min(args.concurrency, Math.floor(pages / MIN_PAGES_PER_PARTITION)),
         ));
-  const n = Math.min(MAX_PARTITIONS, wanted);
+  const n = Math.min(args.max ?? MAX_PARTITIONS, wanted);
   if (withField === 0 || n <= 1) {
     ctx.log.info(`${q.method}: ${withField} matching; one cursor`);
     return { probes };

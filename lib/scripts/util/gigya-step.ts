@@ -19,19 +19,23 @@ import {
 import type { Reach, ScriptReaches } from '../../core/access.ts';
 import { IdxError } from '../../core/errors.ts';
 import type { ParamsOf } from '../../core/params.ts';
-import type {
-  DataRecord,
-  ReadResult,
-  RecordError,
-  ScriptContext,
-  ScriptInstance,
-  StepOutput,
+import {
+  type DataRecord,
+  MAX_MAP_PARTITIONS,
+  type ReadResult,
+  type RecordError,
+  type ScriptContext,
+  type ScriptInstance,
+  type StepOutput,
 } from '../../core/script.ts';
 import { isBlankTemplateValue, renderPlaceholders } from '../../dataflow/placeholders.ts';
+import { tableBudgetFor } from './gigya-budget.ts';
 import {
   type PartitionedContinuation,
   type PartitionedQuery,
+  partitionRanges,
   planPartitions,
+  rangeCondition,
   readPartitioned,
 } from './gigya-partitions.ts';
 import { setPath } from './paths.ts';
@@ -204,10 +208,14 @@ export async function gigyaClientFor(
   for (const v of [secret, privateKey, userKey]) if (v) ctx.services.secrets.redactor.add(v);
   const auth: GigyaAuthMode = privateKey !== undefined ? 'bearer' : params.signRequests ? 'signature' : 'secret';
   const target = endpoint ?? params.dataCenter;
-  const shared = sharedCallBudget(`${ctx.job.id}|${target}|${apiKey}`, {
-    maxConcurrency: Number.MAX_SAFE_INTEGER,
-    callsPerSecond: params.maxCallsPerSecond,
-  });
+  // The partitions of a Map state in concurrent Lambdas share the budget through the state table (deployed).
+  const table = tableBudgetFor(ctx, { target, apiKey: apiKey as string }, params.maxCallsPerSecond);
+  const shared = table
+    ? { budget: table, release: () => undefined }
+    : sharedCallBudget(`${ctx.job.id}|${target}|${apiKey}`, {
+        maxConcurrency: Number.MAX_SAFE_INTEGER,
+        callsPerSecond: params.maxCallsPerSecond,
+      });
   const client = new GigyaClient({
     apiKey: apiKey as string,
     ...(userKey === undefined ? {} : { userKey }),
@@ -274,6 +282,12 @@ export async function readWithCursor(args: {
   let total = state?.total;
   const limit = args.limit ?? Number.POSITIVE_INFINITY;
   let slowest = 0;
+  // Calls of this invocation that a throttling pause of the job's budget held back (a 403048 anywhere in the job).
+  let held = 0;
+  const onHeld = () => {
+    held++;
+  };
+  const retriesBefore = client.stats.retries;
   const firstPage = pages;
   if (cursorId === undefined) ctx.log.info(`${method}: ${args.query}`);
   for (;;) {
@@ -294,10 +308,11 @@ export async function readWithCursor(args: {
     }
     const started = Date.now();
     const page = cursorId
-      ? await client.searchPage(method, { cursorId, ...(args.params ? { params: args.params } : {}) })
+      ? await client.searchPage(method, { cursorId, onHeld, ...(args.params ? { params: args.params } : {}) })
       : await client.searchPage(method, {
           query: args.query,
           openCursor: true,
+          onHeld,
           ...(args.params ? { params: args.params } : {}),
         });
     pages++;
@@ -314,7 +329,11 @@ export async function readWithCursor(args: {
     await out.flush();
     slowest = Math.max(slowest, Date.now() - started);
     if (!page.nextCursorId) {
-      ctx.log.info(`${method}: read ${emitted} records in ${pages} pages`);
+      const retried = client.stats.retries - retriesBefore;
+      ctx.log.info(
+        `${method}: read ${emitted} records in ${pages} pages` +
+          (held || retried ? `; ${held} calls held by a throttling pause, ${retried} retried` : ''),
+      );
       return {};
     }
     cursorId = page.nextCursorId;
@@ -523,17 +542,30 @@ export async function createSearchReader(
     ctx.job.limit === undefined &&
     (state === undefined || 'plan' in state);
   const concurrency = partitionedConcurrency(params.maxCallsPerSecond);
-  const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: partitionable ? concurrency : 1 });
-  const single = (out: StepOutput) =>
+  // An iteration of a Map state reads one partition with one cursor; the Map runs the partitions side by side.
+  const inMap = ctx.partition !== undefined;
+  const { client, close } = await gigyaClientFor(params, ctx, {
+    maxConcurrency: partitionable && !inMap ? concurrency : 1,
+  });
+  const single = (out: StepOutput, where = query) =>
     readWithCursor({
       client,
       method: spec.method,
-      query,
+      query: where,
       ctx,
       out,
       ...(params.limit === undefined ? {} : { limit: params.limit }),
     });
-  if (!partitionable || spec.orderBy === undefined) return { read: single, close };
+  if (ctx.partition !== undefined && ctx.partition.range !== undefined && spec.orderBy !== undefined) {
+    const range = rangeCondition(ctx.partition.range, spec.orderBy, spec.deltaFormat);
+    const ranged =
+      `SELECT ${select} FROM ${spec.from} WHERE ${[...conditions, range].join(' AND ')} ` +
+      `ORDER BY ${spec.orderBy} LIMIT ${pageSize}`;
+    return { read: (out) => single(out, ranged), close };
+  }
+  if (!partitionable || spec.orderBy === undefined || inMap) {
+    return { read: (out) => single(out), partitions: async () => [{ index: 0 }], close };
+  }
   const q: PartitionedQuery = {
     method: spec.method,
     select,
@@ -548,6 +580,19 @@ export async function createSearchReader(
     pageSize,
   };
   return {
+    async partitions() {
+      const planned = await planPartitions({
+        client,
+        q,
+        ctx,
+        partitions: params.partitions,
+        concurrency,
+        max: MAX_MAP_PARTITIONS,
+      });
+      if (!planned.plan) return [{ index: 0 }];
+      return partitionRanges(planned.plan).map((range, index) => ({ index, range }));
+    },
+    // Outside a Map state (a script run on its own), the partitions share this one invocation.
     async read(out) {
       let current = state as PartitionedContinuation | undefined;
       if (current === undefined) {
@@ -559,6 +604,23 @@ export async function createSearchReader(
     },
     close,
   };
+}
+
+/**
+ * Iterations an inline Map state runs at once at most (AWS Step Functions developer guide, "Using Map state in
+ * Inline mode": "the Map state supports up to 40 concurrent iterations").
+ */
+export const MAX_INLINE_MAP_CONCURRENCY = 40;
+
+/**
+ * Whether a search reader with these params (as written, without defaults) is compiled into a Map state of
+ * partitions, and how many it reads at once: as many as a partitioned read keeps cursors in flight, up to what an
+ * inline Map runs at once. `partitions: 1` and a step `limit` read one cursor, in the single Task loop.
+ */
+export function searchPartitioned(params: Readonly<Record<string, unknown>>): { maxConcurrency: number } | undefined {
+  if (params.partitions === 1 || params.limit !== undefined) return undefined;
+  const rate = typeof params.maxCallsPerSecond === 'number' ? params.maxCallsPerSecond : 20;
+  return { maxConcurrency: Math.min(MAX_INLINE_MAP_CONCURRENCY, partitionedConcurrency(rate)) };
 }
 
 /**
