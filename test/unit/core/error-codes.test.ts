@@ -24,6 +24,10 @@ const GENERATED_DOC = join('docs', 'errors.md');
  * `IDX_SECRET_NAME` and `IDX_SECRET_GIGYA_SECRET` examples of it in the docs).
  */
 const ENVIRONMENT_VARIABLES = new Set([
+  // The local secrets holding the IDX REST API's credentials, and their environment form (docs/idx-api.md).
+  'IDX_API_KEY',
+  'IDX_API_SECRET',
+  'IDX_API_USER_KEY',
   'IDX_AZURE_BLOB_ENDPOINT',
   'IDX_BENCH_ALSO_AT',
   'IDX_BENCH_BUDGET_ACCOUNTS',
@@ -53,6 +57,9 @@ const ENVIRONMENT_VARIABLES = new Set([
   'IDX_S3_ENDPOINT',
   'IDX_SECRET_',
   'IDX_SECRET_GIGYA_SECRET',
+  'IDX_SECRET_IDX_API_KEY',
+  'IDX_SECRET_IDX_API_SECRET',
+  'IDX_SECRET_IDX_API_USER_KEY',
   'IDX_SECRET_NAME',
   'IDX_SECRET_PREFIX',
   'IDX_STAGE_BUCKET',
