@@ -120,6 +120,8 @@ export interface EloquaEmulator {
   readonly faults: EloquaFaults;
   /** Moves the instance to another pod: `/id` answers a new base; the old one answers 401. */
   movePod(): void;
+  /** Deletes every contact (a fresh instance for the next case of a test). */
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -864,6 +866,10 @@ export async function startEloquaEmulator(options: EloquaEmulatorOptions = {}): 
     },
     movePod() {
       pod++;
+    },
+    reset() {
+      contacts.clear();
+      indexes.clear();
     },
     close: () =>
       new Promise<void>((resolve) => {
