@@ -62,14 +62,30 @@ function partOf(record: DataRecord, params: Params): Part {
   return SUBSCRIBED.has(v) ? 'subscribed' : UNSUBSCRIBED.has(v) ? 'unsubscribed' : 'unchanged';
 }
 
-/** Why the writer refuses a record before sending it, if it does. */
+/** An address with no chance at Eloqua: not `something@something` (Eloqua's own, stricter rule is not published). */
+const NOT_AN_EMAIL = /^(?![^\s@]+@[^\s@]+$)/;
+
+/**
+ * Why the writer refuses a record before sending it, if it does: no identifier, or an email address that is not
+ * one at all (what Eloqua alone refuses comes back from its sync, with its message).
+ */
 function refusal(record: DataRecord, params: Params): RecordError | undefined {
   const id = params.fields.find((f) => columnOf(f.targetField) === columnOf(params.identifierField));
-  if (id && cell(getPath(record, id.sourceField)).trim() !== '') return undefined;
-  return {
-    code: 'IDX_ELOQUA_REJECTED',
-    message: `the record has no ${id?.sourceField ?? params.identifierField}, which identifies contacts in Eloqua (${params.identifierField})`,
-  };
+  if (!id || cell(getPath(record, id.sourceField)).trim() === '') {
+    return {
+      code: 'IDX_ELOQUA_REJECTED',
+      message: `the record has no ${id?.sourceField ?? params.identifierField}, which identifies contacts in Eloqua (${params.identifierField})`,
+    };
+  }
+  const email = params.fields.find((f) => columnOf(f.targetField) === 'C_EmailAddress');
+  const address = email ? cell(getPath(record, email.sourceField)).trim() : '';
+  if (address !== '' && NOT_AN_EMAIL.test(address)) {
+    return {
+      code: 'IDX_ELOQUA_REJECTED',
+      message: `${email?.sourceField} is not an email address: ${JSON.stringify(address.slice(0, 100))}`,
+    };
+  }
+  return undefined;
 }
 
 /**
@@ -86,7 +102,7 @@ export const datasourceWriteEloqua = defineScript({
     'contact field) with `identifierFieldName` on `identifierField` (the Gigya UID field, so a contact whose email ' +
     'changes stays matched) and `updateRule`; its rows are uploaded in POSTs of at most `uploadSize` rows and ' +
     '31 MB (Eloqua refuses 32 MB) and synced once (`isSyncTriggeredOnImport` false), then the sync is polled ' +
-    'until it ends. Rows Eloqua rejects (its sync rejects, matched by `recordIndex`) go down the error path with ' +
+    'until it ends. A record without the identifier or whose email address is not `name@domain` is rejected without being sent. Rows Eloqua rejects (its sync rejects, matched by `recordIndex`) go down the error path with ' +
     "Eloqua's status code and message (`_errorDetails.eloquaCode`, `message`); the others continue on the success " +
     'path. With `subscriptionField`, a group is imported as up to three definitions, by the value of that field, ' +
     'two of which set the global subscription with a `setStatus` sync action on `{{GlobalSubscribe}}` (Eloqua ' +

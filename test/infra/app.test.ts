@@ -55,7 +55,14 @@ const CDK_CONTEXT = (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as
 
 /** The SFTP logins of the shipped Eloqua dataflows, as a deployment sets them in cdk.json. */
 const ELOQUA_SFTP = { host: 'sftp.example.com', username: 'gigya', password: '${secret:ELOQUA_SFTP_PASSWORD}' };
-const ELOQUA_PARAMS = { 'eloqua-outbound': { '*': ELOQUA_SFTP }, 'eloqua-inbound': { '*': ELOQUA_SFTP } };
+/** The Bulk API flows: the Eloqua login on their Eloqua step, the SFTP login on the error files' writer. */
+const ELOQUA_BULK = { eloqua: { company: 'ExampleCo', username: 'gigya', password: '${secret:ELOQUA_PASSWORD}' } };
+const ELOQUA_PARAMS = {
+  'eloqua-outbound': { '*': ELOQUA_SFTP },
+  'eloqua-inbound': { '*': ELOQUA_SFTP },
+  'eloqua-bulk-outbound': { ...ELOQUA_BULK, 'errors to sftp': ELOQUA_SFTP },
+  'eloqua-bulk-inbound': { ...ELOQUA_BULK, 'errors to sftp': ELOQUA_SFTP },
+};
 
 describe('the CDK app', () => {
   it('deploys every dataflow of the dataflows/ folder but the local sample as a state machine, with no cdk-nag finding left', () => {
@@ -82,7 +89,7 @@ describe('the CDK app', () => {
     expect(new AwsSolutionsChecks(app).validateScope(app).violations).toEqual([]);
   });
 
-  it('fails `cdk synth` of the shipped Eloqua dataflows while their SFTP hosts and logins are empty, naming every one', async () => {
+  it('fails `cdk synth` of the shipped Eloqua dataflows while their SFTP hosts and logins and Eloqua companies are empty, naming every one', async () => {
     // Act
     const r = await synthApp(CDK_CONTEXT, mkdtempSync(join(tmpdir(), 'idx-cdkout-')));
 
@@ -91,6 +98,12 @@ describe('the CDK app', () => {
     expect(r.stderr).toContain('IDX_DEPLOY_INVALID');
     const empty = r.stderr.split('\n').filter((l) => l.includes('IDX_DEPLOY_PARAM_EMPTY'));
     expect(empty.map((l) => /\[(.*)\]$/.exec(l)?.[1])).toEqual([
+      'dataflows/eloqua-bulk-inbound.json › step "eloqua" › $.steps[0].params.company',
+      'dataflows/eloqua-bulk-inbound.json › step "errors to sftp" › $.steps[8].params.host',
+      'dataflows/eloqua-bulk-inbound.json › step "errors to sftp" › $.steps[8].params.username',
+      'dataflows/eloqua-bulk-outbound.json › step "eloqua" › $.steps[4].params.company',
+      'dataflows/eloqua-bulk-outbound.json › step "errors to sftp" › $.steps[7].params.host',
+      'dataflows/eloqua-bulk-outbound.json › step "errors to sftp" › $.steps[7].params.username',
       'dataflows/eloqua-inbound.json › step "sftp" › $.steps[0].params.host',
       'dataflows/eloqua-inbound.json › step "sftp" › $.steps[0].params.username',
       'dataflows/eloqua-inbound.json › step "errors to sftp" › $.steps[9].params.host',

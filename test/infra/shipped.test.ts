@@ -22,7 +22,14 @@ const shipped = readdirSync(join(ROOT, 'dataflows'))
 
 /** What a deployment sets for the shipped Eloqua flows (README: identity-sync:params). */
 const ELOQUA_SFTP = { host: 'sftp.example.com', username: 'gigya', password: '${secret:ELOQUA_SFTP_PASSWORD}' };
-const DEPLOYMENT_PARAMS = { 'eloqua-outbound': { '*': ELOQUA_SFTP }, 'eloqua-inbound': { '*': ELOQUA_SFTP } };
+/** The Bulk API flows: the Eloqua login on their Eloqua step, the SFTP login on the error files' writer. */
+const ELOQUA_BULK = { eloqua: { company: 'ExampleCo', username: 'gigya', password: '${secret:ELOQUA_PASSWORD}' } };
+const DEPLOYMENT_PARAMS = {
+  'eloqua-outbound': { '*': ELOQUA_SFTP },
+  'eloqua-inbound': { '*': ELOQUA_SFTP },
+  'eloqua-bulk-outbound': { ...ELOQUA_BULK, 'errors to sftp': ELOQUA_SFTP },
+  'eloqua-bulk-inbound': { ...ELOQUA_BULK, 'errors to sftp': ELOQUA_SFTP },
+};
 
 describe('the shipped dataflows', () => {
   it.each(shipped)('%s compiles to a state machine that passes asl-validator', (file) => {
