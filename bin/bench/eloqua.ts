@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEloquaEmulator } from '../../lib/local/eloqua-emulator.ts';
+import { peakRssMbOf } from './pipeline.ts';
 
 const LATENCY_MS = 150;
 
@@ -69,9 +70,13 @@ async function measure(records: number): Promise<Figures> {
     if (seeded.status !== 0) throw new Error(`seeding failed: ${seeded.stderr}`);
     // The run calls the emulator, which answers from this process: it runs as a child this process does not block on.
     const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, ['bin/idx.js', 'run', file, '--json', '--stats'], {
-        env: { ...process.env, IDX_HOME: home, IDX_ELOQUA_ENDPOINT: emu.url },
-      });
+      const child = spawn(
+        process.execPath,
+        ['--max-old-space-size=192', 'bin/idx.js', 'run', file, '--json', '--stats'],
+        {
+          env: { ...process.env, IDX_HOME: home, IDX_ELOQUA_ENDPOINT: emu.url },
+        },
+      );
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => {
@@ -85,8 +90,7 @@ async function measure(records: number): Promise<Figures> {
     if (run.status !== 0) throw new Error(`run failed: ${run.stderr.slice(-2000)}`);
     const job = JSON.parse(run.stdout) as { startTime: string; endTime: string; totalRecords: number };
     const seconds = (Date.parse(job.endTime) - Date.parse(job.startTime)) / 1000;
-    const rss = /peak RSS ([\d.]+) (MB|GB|KB)/.exec(run.stderr);
-    const peak = rss ? Number(rss[1]) * (rss[2] === 'GB' ? 1024 : rss[2] === 'KB' ? 1 / 1024 : 1) : Number.NaN;
+    const peak = peakRssMbOf(run.stderr);
     return {
       records: job.totalRecords,
       seconds,

@@ -19,7 +19,8 @@
  */
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { backoffDelay } from './retry.ts';
+import { cappedBody } from './http-body.ts';
+import { backoffDelay, sleep } from './retry.ts';
 import { NETWORK_ERROR_CODES } from './transfer.ts';
 
 /** Eloqua's documented hard limit of one data POST: larger bodies get a 404 (bulk limits page). */
@@ -103,21 +104,6 @@ interface ListPage<T> {
 
 /** A response that asks for another attempt. */
 const RETRY_STATUS = new Set([429, 500, 502, 503, 504]);
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /** What Eloqua said in an error body: its failures (400), or its message, bounded. */
 function eloquaSays(text: string): string {
@@ -227,23 +213,9 @@ export class EloquaClient {
     return this.#bulk;
   }
 
-  /** Reads a response body of bounded size. */
+  /** Reads a response body of bounded size (an error or token answer; more is cut off). */
   async #smallText(response: Response): Promise<string> {
-    const reader = response.body?.getReader();
-    if (!reader) return '';
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
-      if (total > MAX_SMALL_RESPONSE) {
-        await reader.cancel();
-        break;
-      }
-      chunks.push(value);
-    }
-    return Buffer.concat(chunks).toString('utf8');
+    return (await cappedBody(response, MAX_SMALL_RESPONSE)).text;
   }
 
   /** One fetch, retried on 429, 5xx and dropped connections with backoff; returns the last response. */

@@ -1,5 +1,4 @@
 import { ELOQUA_MAX_PAGE } from '../connectors/eloqua.ts';
-import { IdxError } from '../core/errors.ts';
 import { defineScript } from '../core/script.ts';
 import {
   checkEloquaFields,
@@ -7,8 +6,8 @@ import {
   ELOQUA_CONNECTION_PARAMS,
   ELOQUA_FIELDS_PARAM,
   eloquaClientFor,
-  pollingOf,
   statementOf,
+  syncToEnd,
 } from './util/eloqua-step.ts';
 import { setPath } from './util/paths.ts';
 
@@ -127,23 +126,7 @@ export const datasourceReadEloqua = defineScript({
           });
           ctx.log.info(`Eloqua export ${exportUri}${filter ? ` with filter ${filter}` : ' of every contact'}`);
           const sync = await client.sync(exportUri);
-          const done = await client.waitForSync(sync.uri, pollingOf(params));
-          if (done.status === 'error') {
-            const logs = await client.logs(sync.uri).catch(() => []);
-            const said = logs
-              .filter((l) => l.severity === 'error')
-              .map((l) => `${l.statusCode ?? ''} ${l.message ?? ''}`.trim())
-              .join('; ');
-            throw new IdxError(
-              'IDX_ELOQUA_SYNC',
-              `Eloqua's export sync ${sync.uri} ended with status error: ${said || 'no message'}`,
-              {
-                stepId: ctx.stepId,
-                expected: 'a sync that ends in success',
-                received: `status error${said ? `: ${said}` : ''}`,
-              },
-            );
-          }
+          await syncToEnd(client, sync.uri, params, ctx, 'export');
           state = { syncUri: sync.uri, offset: 0, pages: 0 };
         }
         let { offset, pages } = state;

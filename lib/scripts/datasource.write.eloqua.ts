@@ -1,6 +1,5 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ELOQUA_MAX_POST_BYTES, ELOQUA_MAX_POSTS_PER_SYNC, type EloquaClient } from '../connectors/eloqua.ts';
-import { IdxError } from '../core/errors.ts';
 import { jobPrefix, safeSegment } from '../core/keys.ts';
 import {
   type DataRecord,
@@ -15,8 +14,8 @@ import {
   ELOQUA_CONNECTION_PARAMS,
   ELOQUA_FIELDS_PARAM,
   eloquaClientFor,
-  pollingOf,
   statementOf,
+  syncToEnd,
 } from './util/eloqua-step.ts';
 import { getPath } from './util/paths.ts';
 
@@ -285,24 +284,7 @@ async function importGroup(
   }
   for (const { part, uri } of marker.syncs) {
     const indices = parts.get(part) ?? [];
-    const done = await client.waitForSync(uri, pollingOf(params));
-    if (done.status === 'error') {
-      const logs = await client.logs(uri).catch(() => []);
-      const said = logs
-        .filter((l) => l.severity === 'error' || l.severity === 'warning')
-        .map((l) => `${l.statusCode ?? ''} ${l.message ?? ''}`.trim())
-        .join('; ');
-      throw new IdxError(
-        'IDX_ELOQUA_SYNC',
-        `Eloqua's import sync ${uri} ended with status error: ${said || 'no message'}`,
-        {
-          stepId: ctx.stepId,
-          expected: 'a sync that ends in success or warning',
-          received: `status error${said ? `: ${said}` : ''}`,
-          details: { syncUri: uri, logs },
-        },
-      );
-    }
+    const done = await syncToEnd(client, uri, params, ctx, 'import');
     if (done.status === 'warning') {
       for await (const page of client.rejects(uri)) {
         for (const reject of page) {

@@ -8,7 +8,7 @@ import { validateFile } from '../../lib/dataflow/validate.ts';
 import { runLocal } from '../../lib/local/runner.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 import { DataflowStateStore } from '../../lib/stores/state.ts';
-import { useEloquaWorld } from '../support/eloqua.ts';
+import { runNight, useEloquaWorld } from '../support/eloqua.ts';
 
 const world = useEloquaWorld(300);
 const registry = defaultRegistry();
@@ -42,14 +42,7 @@ describe('eloqua-bulk-outbound over three nights', () => {
     };
     const uids = [...world.emu.store.accounts.keys()];
     const night = async (expectStatus: 'succeeded' | 'failed') => {
-      const result = await runLocal(outbound(), {
-        services: world.env.services,
-        registry,
-        // A night expected to fail gets one attempt: what a failed job leaves is under test here, not its retries.
-        input: { scheduleId: 'nightly', ...(expectStatus === 'failed' ? { maxAttempts: 1 } : {}) },
-        retryIntervalMs: 5,
-      });
-      expect(result.status, JSON.stringify(result.job?.error)).toBe(expectStatus);
+      const result = await runNight(world, outbound(), expectStatus);
       const start = Date.parse(result.job!.startTime);
       if (expectStatus === 'succeeded') {
         // Every account changed before this run started and not yet imported is in Eloqua as it is now.

@@ -12,6 +12,7 @@ import { buildApp, propsFromContext } from '../../lib/infra/app.ts';
 import { loadDataflowDir } from '../../lib/infra/load.ts';
 import { stateMachineName } from '../../lib/infra/names.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
+import { ELOQUA_DEPLOYMENT_PARAMS } from '../support/infra.ts';
 import { ALPHA, BETA } from './dataflows.ts';
 
 const ROOT = resolve(__dirname, '../..');
@@ -53,22 +54,11 @@ function tempDir(files: Record<string, unknown>): string {
 const CDK_CONTEXT = (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> })
   .context;
 
-/** The SFTP logins of the shipped Eloqua dataflows, as a deployment sets them in cdk.json. */
-const ELOQUA_SFTP = { host: 'sftp.example.com', username: 'gigya', password: '${secret:ELOQUA_SFTP_PASSWORD}' };
-/** The Bulk API flows: the Eloqua login on their Eloqua step, the SFTP login on the error files' writer. */
-const ELOQUA_BULK = { eloqua: { company: 'ExampleCo', username: 'gigya', password: '${secret:ELOQUA_PASSWORD}' } };
-const ELOQUA_PARAMS = {
-  'eloqua-outbound': { '*': ELOQUA_SFTP },
-  'eloqua-inbound': { '*': ELOQUA_SFTP },
-  'eloqua-bulk-outbound': { ...ELOQUA_BULK, 'errors to sftp': ELOQUA_SFTP },
-  'eloqua-bulk-inbound': { ...ELOQUA_BULK, 'errors to sftp': ELOQUA_SFTP },
-};
-
 describe('the CDK app', () => {
   it('deploys every dataflow of the dataflows/ folder but the local sample as a state machine, with no cdk-nag finding left', () => {
     // Prepare
     const app = new App({
-      context: { ...CDK_CONTEXT, 'identity-sync:params': ELOQUA_PARAMS, 'aws:cdk:bundling-stacks': [] },
+      context: { ...CDK_CONTEXT, 'identity-sync:params': ELOQUA_DEPLOYMENT_PARAMS, 'aws:cdk:bundling-stacks': [] },
     });
     const files = readdirSync(join(ROOT, 'dataflows')).filter((f) => f.endsWith('.json'));
 
@@ -81,7 +71,7 @@ describe('the CDK app', () => {
     );
     const ids = loadDataflowDir(join(ROOT, 'dataflows'), defaultRegistry(), {
       skip: ['sample-s3-csv'],
-      params: ELOQUA_PARAMS,
+      params: ELOQUA_DEPLOYMENT_PARAMS,
     }).dataflows.map((d) => d.id);
     expect(ids).toHaveLength(files.length - 1);
     expect(ids).not.toContain('sample-s3-csv');
@@ -120,7 +110,9 @@ describe('the CDK app', () => {
     const wrong = { 'eloqua-inbound': { sftp: { port: 'twenty-two' } }, 'eloqua-outbound': { ftp: { host: 'x' } } };
 
     // Act
-    const stack = buildApp(new App({ context: { ...context, 'identity-sync:params': JSON.stringify(ELOQUA_PARAMS) } }));
+    const stack = buildApp(
+      new App({ context: { ...context, 'identity-sync:params': JSON.stringify(ELOQUA_DEPLOYMENT_PARAMS) } }),
+    );
     const refused = () => buildApp(new App({ context: { ...context, 'identity-sync:params': wrong } }));
 
     // Assess

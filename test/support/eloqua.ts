@@ -8,7 +8,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import type { Dataflow } from '../../lib/dataflow/types.ts';
 import {
   type EloquaEmulator,
   type EloquaEmulatorOptions,
@@ -17,7 +18,9 @@ import {
 import { type LocalEnvironment, startLocalEnvironment } from '../../lib/local/environment.ts';
 import { generateAccounts } from '../../lib/local/gigya-accounts.ts';
 import { type GigyaEmulator, startGigyaEmulator } from '../../lib/local/gigya-emulator.ts';
+import { type LocalRunResult, runLocal } from '../../lib/local/runner.ts';
 import { type SftpServer, startSftpServer } from '../../lib/local/sftp-server.ts';
+import { defaultRegistry } from '../../lib/scripts/index.ts';
 
 /** The running stand-ins of one test file. */
 export interface EloquaWorld {
@@ -97,4 +100,23 @@ export function useEloquaWorld(accounts: number, eloqua: EloquaEmulatorOptions =
     rmSync(dir, { recursive: true, force: true });
   });
   return world;
+}
+
+/**
+ * Runs a dataflow as its nightly schedule does and checks that it ended as expected. A night expected to fail gets
+ * one attempt: what a failed job leaves is under test in the nights tests, not its retries.
+ */
+export async function runNight(
+  world: EloquaWorld,
+  dataflow: Dataflow,
+  expectStatus: 'succeeded' | 'failed',
+): Promise<LocalRunResult> {
+  const result = await runLocal(dataflow, {
+    services: world.env.services,
+    registry: defaultRegistry(),
+    input: { scheduleId: 'nightly', ...(expectStatus === 'failed' ? { maxAttempts: 1 } : {}) },
+    retryIntervalMs: 5,
+  });
+  expect(result.status, JSON.stringify(result.job?.error)).toBe(expectStatus);
+  return result;
 }

@@ -3,7 +3,7 @@
  * configured base URL), the field mapping param, and the glue from those params to the connector, with local
  * mode's policy: an empty `company` in local mode means the Eloqua emulator, with its own login.
  */
-import { EloquaClient } from '../../connectors/eloqua.ts';
+import { EloquaClient, type EloquaSync } from '../../connectors/eloqua.ts';
 import { IdxError } from '../../core/errors.ts';
 import type { ParamsOf } from '../../core/params.ts';
 import type { ScriptCheckProblem, ScriptContext } from '../../core/script.ts';
@@ -188,6 +188,36 @@ export function eloquaClientFor(params: EloquaConnection, ctx: ScriptContext): E
 }
 
 /** How long a sync is polled: from 200 ms, doubling to 10 s, for at most the step's syncTimeoutMinutes. */
-export function pollingOf(params: EloquaConnection): { firstPollMs: number; maxPollMs: number; timeoutMs: number } {
+function pollingOf(params: EloquaConnection): { firstPollMs: number; maxPollMs: number; timeoutMs: number } {
   return { firstPollMs: 200, maxPollMs: 10_000, timeoutMs: params.syncTimeoutMinutes * 60_000 };
+}
+
+/**
+ * Starts a sync of a definition and waits for it to end; one that ends in `error` fails the step with
+ * `IDX_ELOQUA_SYNC` and the error and warning lines of Eloqua's sync log.
+ */
+export async function syncToEnd(
+  client: EloquaClient,
+  syncUri: string,
+  params: EloquaConnection,
+  ctx: ScriptContext,
+  what: 'import' | 'export',
+): Promise<EloquaSync> {
+  const done = await client.waitForSync(syncUri, pollingOf(params));
+  if (done.status !== 'error') return done;
+  const logs = await client.logs(syncUri).catch(() => []);
+  const said = logs
+    .filter((l) => l.severity === 'error' || l.severity === 'warning')
+    .map((l) => `${l.statusCode ?? ''} ${l.message ?? ''}`.trim())
+    .join('; ');
+  throw new IdxError(
+    'IDX_ELOQUA_SYNC',
+    `Eloqua's ${what} sync ${syncUri} ended with status error: ${said || 'no message'}`,
+    {
+      stepId: ctx.stepId,
+      expected: `a sync that ends in success${what === 'import' ? ' or warning' : ''}`,
+      received: `status error${said ? `: ${said}` : ''}`,
+      details: { syncUri, logs },
+    },
+  );
 }
