@@ -154,23 +154,27 @@ export const datasourceWriteEloqua = defineScript({
     },
   },
   check(params) {
+    // Validation checks params as written: defaults are not applied yet.
+    const identifierField = params.identifierField ?? 'C_Gigya_UID1';
+    const batchSize = params.batchSize ?? 5000;
+    const uploadSize = params.uploadSize ?? 5000;
     const problems = checkEloquaFields(params.fields, 'targetField');
-    if (!params.fields.some((f) => columnOf(f.targetField) === columnOf(params.identifierField))) {
+    if (!params.fields.some((f) => columnOf(f.targetField) === columnOf(identifierField))) {
       problems.push({
         code: 'IDX_PARAM_VALUE',
         path: 'identifierField',
         message: 'identifierField is not one of the targetFields of fields',
         expected: params.fields.map((f) => f.targetField).join(', '),
-        received: JSON.stringify(params.identifierField),
+        received: JSON.stringify(identifierField),
       });
     }
-    if (Math.ceil(params.batchSize / params.uploadSize) > ELOQUA_MAX_POSTS_PER_SYNC) {
+    if (Math.ceil(batchSize / uploadSize) > ELOQUA_MAX_POSTS_PER_SYNC) {
       problems.push({
         code: 'IDX_PARAM_VALUE',
         path: 'uploadSize',
         message: `batchSize / uploadSize needs more than Eloqua's ${ELOQUA_MAX_POSTS_PER_SYNC} data POSTs per sync`,
-        expected: `uploadSize ≥ ${Math.ceil(params.batchSize / ELOQUA_MAX_POSTS_PER_SYNC)}`,
-        received: String(params.uploadSize),
+        expected: `uploadSize ≥ ${Math.ceil(batchSize / ELOQUA_MAX_POSTS_PER_SYNC)}`,
+        received: String(uploadSize),
       });
     }
     return problems;
