@@ -5,8 +5,10 @@
  *
  * What it follows, from Oracle's public documentation (apis.md §B):
  * - Auth: HTTP Basic with `<company>\<user>:<password>`, or OAuth2 bearer tokens obtained from
- *   `<login>/auth/oauth2/token` with the `refresh_token` grant (client id and secret as Basic credentials of the
- *   token request). Oracle recommends OAuth2; both are offered because an IdentitySync integration user usually
+ *   `<login>/auth/oauth2/token` with the `refresh_token` grant, or the `password` grant (resource owner password
+ *   credentials) when no refresh token is given; client id and secret are the Basic credentials of the token
+ *   request. Not confirmed: whether Eloqua invalidates a refresh token once it has been used (it answers a new one,
+ *   which a job cannot store in its read-only secret); the password grant avoids the question. Oracle recommends OAuth2; both are offered because an IdentitySync integration user usually
  *   has a password and no AppCloud app. A 401 with OAuth2 refreshes the access token once and repeats the
  *   request; a 401 with Basic discovers the base URL again once (Oracle: "a pod can change").
  * - Base URL: `GET <login>/id` answers `urls.base`; the Bulk API is `<base>/api/bulk/2.0`. A configured base URL
@@ -41,7 +43,13 @@ export type EloquaAuth =
       readonly kind: 'oauth2';
       readonly clientId: string;
       readonly clientSecret: string;
-      readonly refreshToken: string;
+      /**
+       * How access tokens are obtained: with a refresh token (`refresh_token` grant), or with the user's login
+       * (`password` grant, Oracle's resource owner password credentials flow; username as `<company>\<user>`).
+       */
+      readonly grant:
+        | { readonly refreshToken: string; readonly redirectUri?: string }
+        | { readonly company: string; readonly username: string; readonly password: string };
     };
 
 /** Options of {@link EloquaClient}. */
@@ -151,7 +159,7 @@ export class EloquaClient {
     return `Bearer ${this.#token}`;
   }
 
-  /** A new access token from the refresh token (`POST <login>/auth/oauth2/token`). */
+  /** A new access token (`POST <login>/auth/oauth2/token`). */
   async #refresh(): Promise<string> {
     const auth = this.#options.auth;
     if (auth.kind !== 'oauth2') throw new Error('refresh without OAuth2');
@@ -163,12 +171,26 @@ export class EloquaClient {
         'content-type': 'application/json',
         accept: 'application/json',
       },
-      body: JSON.stringify({ grant_type: 'refresh_token', refresh_token: auth.refreshToken, scope: 'full' }),
+      body: JSON.stringify(
+        'refreshToken' in auth.grant
+          ? {
+              grant_type: 'refresh_token',
+              refresh_token: auth.grant.refreshToken,
+              scope: 'full',
+              ...(auth.grant.redirectUri ? { redirect_uri: auth.grant.redirectUri } : {}),
+            }
+          : {
+              grant_type: 'password',
+              scope: 'full',
+              username: `${auth.grant.company}\\${auth.grant.username}`,
+              password: auth.grant.password,
+            },
+      ),
     }));
     const text = await this.#smallText(response);
     if (response.status === 400 || response.status === 401 || response.status === 403) {
-      throw new IdxError('IDX_ELOQUA_AUTH', `Eloqua's token endpoint ${url} refused the refresh token`, {
-        expected: 'a clientId, clientSecret and refreshToken Eloqua accepts',
+      throw new IdxError('IDX_ELOQUA_AUTH', `Eloqua's token endpoint ${url} refused the grant`, {
+        expected: 'a clientId and clientSecret, and a refreshToken or login, that Eloqua accepts',
         received: `HTTP ${response.status} ${eloquaSays(text).slice(0, 100)}`,
       });
     }

@@ -44,7 +44,11 @@ export const ELOQUA_CONNECTION_PARAMS = {
     type: 'string',
     secret: true,
     description:
-      'OAuth2: a refresh token of the integration user, as ${secret:NAME}; access tokens are obtained from it.',
+      'OAuth2: a refresh token of the integration user, as ${secret:NAME}; access tokens are obtained from it. Without it, the password grant with company, username and password.',
+  },
+  redirectUri: {
+    type: 'string',
+    description: "OAuth2: the app's redirect URI, sent with the refresh-token grant when given.",
   },
   loginUrl: {
     type: 'string',
@@ -163,14 +167,20 @@ export function eloquaClientFor(params: EloquaConnection, ctx: ScriptContext): E
   };
   if (params.clientId?.trim()) {
     if (!params.clientSecret) throw missing('clientSecret', 'the OAuth2 client secret, as ${secret:NAME}');
-    if (!params.refreshToken) throw missing('refreshToken', 'an OAuth2 refresh token, as ${secret:NAME}');
+    if (!params.refreshToken && (!params.username.trim() || !params.password))
+      throw missing(
+        'refreshToken',
+        'an OAuth2 refresh token as ${secret:NAME}, or username and password for the password grant',
+      );
     return new EloquaClient({
       ...base,
       auth: {
         kind: 'oauth2',
         clientId: params.clientId.trim(),
         clientSecret: params.clientSecret,
-        refreshToken: params.refreshToken,
+        grant: params.refreshToken
+          ? { refreshToken: params.refreshToken, ...(params.redirectUri ? { redirectUri: params.redirectUri } : {}) }
+          : { company: params.company.trim(), username: params.username.trim(), password: params.password as string },
       },
     });
   }

@@ -41,7 +41,7 @@ const oauth = () =>
       kind: 'oauth2',
       clientId: LOCAL_ELOQUA.clientId,
       clientSecret: LOCAL_ELOQUA.clientSecret,
-      refreshToken: LOCAL_ELOQUA.refreshToken,
+      grant: { refreshToken: LOCAL_ELOQUA.refreshToken },
     },
     loginUrl: emu.url,
     log: quiet,
@@ -99,7 +99,7 @@ describe('EloquaClient', () => {
         kind: 'oauth2',
         clientId: LOCAL_ELOQUA.clientId,
         clientSecret: LOCAL_ELOQUA.clientSecret,
-        refreshToken: 'revoked',
+        grant: { refreshToken: 'revoked' },
       },
       loginUrl: emu.url,
       log: quiet,
@@ -111,6 +111,27 @@ describe('EloquaClient', () => {
     // Assess
     expect(error).toBeInstanceOf(IdxError);
     expect((error as IdxError).code).toBe('IDX_ELOQUA_AUTH');
+  });
+
+  it('obtains tokens with the password grant when it has no refresh token', async () => {
+    // Prepare
+    const client = new EloquaClient({
+      auth: {
+        kind: 'oauth2',
+        clientId: LOCAL_ELOQUA.clientId,
+        clientSecret: LOCAL_ELOQUA.clientSecret,
+        grant: { company: LOCAL_ELOQUA.company, username: LOCAL_ELOQUA.username, password: LOCAL_ELOQUA.password },
+      },
+      loginUrl: emu.url,
+      log: quiet,
+    });
+
+    // Act
+    const uri = await client.createImport(definition('password grant'));
+
+    // Assess
+    expect(uri).toMatch(/^\/contacts\/imports\/\d+$/);
+    expect(client.refreshes).toBe(1);
   });
 
   it('refuses a wrong password with IDX_ELOQUA_AUTH, never retried', async () => {
