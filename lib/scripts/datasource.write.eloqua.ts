@@ -1,4 +1,4 @@
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ELOQUA_MAX_POST_BYTES, ELOQUA_MAX_POSTS_PER_SYNC, type EloquaClient } from '../connectors/eloqua.ts';
 import { jobPrefix, safeSegment } from '../core/keys.ts';
 import {
@@ -29,7 +29,7 @@ const UNSUBSCRIBED = new Set(['false', '0', 'no', 'unsubscribed']);
 /** Which import a record goes to: one per global subscription status it sets, or none. */
 type Part = 'subscribed' | 'unsubscribed' | 'unchanged';
 
-/** The syncs of one group of records, kept in the stage so a retried invocation resumes them. */
+/** The syncs of one group of records started so far, kept in the stage so a retried invocation resumes them. */
 interface GroupMarker {
   readonly syncs: readonly { readonly part: Part; readonly uri: string; readonly rows: number }[];
 }
@@ -227,15 +227,28 @@ function markerKey(ctx: ScriptContext, group: number): string {
   return `${jobPrefix(ctx.job.dataflowId, ctx.job.id)}${safeSegment(ctx.stepId)}/eloqua-syncs/${ctx.invocation ?? 0}-${group}.json`;
 }
 
+/**
+ * The syncs a failed earlier run of this invocation recorded for a group, if any. Listed first rather than read
+ * and caught: deployed, a missing key read with the stage's prefix-bound list grant may answer 403, not 404.
+ */
 async function readMarker(ctx: ScriptContext, key: string): Promise<GroupMarker | undefined> {
-  try {
-    const got = await ctx.services.s3.send(new GetObjectCommand({ Bucket: ctx.services.config.stageBucket, Key: key }));
-    return JSON.parse(await (got.Body as { transformToString(): Promise<string> }).transformToString()) as GroupMarker;
-  } catch (error) {
-    const name = (error as { name?: string }).name;
-    if (name === 'NoSuchKey' || name === 'NotFound') return undefined;
-    throw error;
-  }
+  const bucket = ctx.services.config.stageBucket;
+  const listed = await ctx.services.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }));
+  if (!listed.Contents?.some((o) => o.Key === key)) return undefined;
+  const got = await ctx.services.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return JSON.parse(await (got.Body as { transformToString(): Promise<string> }).transformToString()) as GroupMarker;
+}
+
+/** Records the syncs of a group started so far. */
+async function writeMarker(ctx: ScriptContext, key: string, marker: GroupMarker): Promise<void> {
+  await ctx.services.s3.send(
+    new PutObjectCommand({
+      Bucket: ctx.services.config.stageBucket,
+      Key: key,
+      Body: JSON.stringify(marker),
+      ContentType: 'application/json',
+    }),
+  );
 }
 
 /**
@@ -254,37 +267,32 @@ async function importGroup(
   records.forEach((r, i) => {
     if (outcomes[i]) return;
     const part = partOf(r, params);
-    parts.set(part, [...(parts.get(part) ?? []), i]);
+    const list = parts.get(part);
+    if (list) list.push(i);
+    else parts.set(part, [i]);
   });
   if (parts.size === 0) return outcomes;
   const key = markerKey(ctx, group);
-  let marker = await readMarker(ctx, key);
-  if (marker) {
+  const found = await readMarker(ctx, key);
+  if (found) {
     ctx.log.info(
-      `resuming the Eloqua syncs of group ${group} (${marker.syncs.map((s) => s.uri).join(', ')}): not importing again`,
+      `resuming the Eloqua syncs of group ${group} (${found.syncs.map((s) => s.uri).join(', ')}): not importing again`,
     );
-  } else {
-    const syncs: { part: Part; uri: string; rows: number }[] = [];
-    for (const [part, indices] of parts) {
-      const uri = await client.createImport(definitionOf(params, ctx, group, part));
-      await uploadRows(
-        client,
-        uri,
-        params,
-        indices.map((i) => records[i] as DataRecord),
-      );
-      const sync = await client.sync(uri);
-      syncs.push({ part, uri: sync.uri, rows: indices.length });
-    }
-    marker = { syncs };
-    await ctx.services.s3.send(
-      new PutObjectCommand({
-        Bucket: ctx.services.config.stageBucket,
-        Key: key,
-        Body: JSON.stringify(marker),
-        ContentType: 'application/json',
-      }),
+  }
+  // Each sync is recorded as soon as it is started, so a failure after it never imports its rows again.
+  let marker: GroupMarker = found ?? { syncs: [] };
+  for (const [part, indices] of parts) {
+    if (marker.syncs.some((s) => s.part === part)) continue;
+    const uri = await client.createImport(definitionOf(params, ctx, group, part));
+    await uploadRows(
+      client,
+      uri,
+      params,
+      indices.map((i) => records[i] as DataRecord),
     );
+    const sync = await client.sync(uri);
+    marker = { syncs: [...marker.syncs, { part, uri: sync.uri, rows: indices.length }] };
+    await writeMarker(ctx, key, marker);
   }
   for (const { part, uri } of marker.syncs) {
     const indices = parts.get(part) ?? [];
