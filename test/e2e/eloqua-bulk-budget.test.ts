@@ -2,7 +2,8 @@
  * The Eloqua Bulk API steps at any budget and under faults, on the Eloqua emulator: a 1 ms invocation budget gives
  * the same contacts, rejects and exported rows as a normal run; a sync that fails server-side fails the job with
  * Eloqua's message; a run that fails while polling a sync is run again and resumes that sync instead of importing
- * the rows again; a 429 on a data upload is waited out.
+ * the rows again, as does a run whose function dies after importing and before it answers; a 429 on a data upload
+ * is waited out.
  */
 import { describe, expect, it } from 'vitest';
 import { readDataflow } from '../../lib/dataflow/load.ts';
@@ -178,5 +179,36 @@ describe('the Eloqua Bulk API writer under faults', () => {
     };
     expect(counts(result)).toEqual(counts(clean));
     expect(counts(result)[0]).toBe(LIMIT);
+  }, 60_000);
+
+  it('imports each group once when the function dies after importing, before it answers', async () => {
+    // Prepare
+    const flow = outbound({ batchSize: 100 });
+    const input = { fullExtract: true, limit: LIMIT };
+    const count = (from: number) => world.eloqua.calls.slice(from).filter((c) => c === 'POST /contacts/imports').length;
+    world.eloqua.faults.clear();
+    world.eloqua.reset();
+    let from = world.eloqua.calls.length;
+    const clean = await runLocal(flow, { services: world.env.services, registry, input });
+    const definitions = count(from);
+    const expected = contacts();
+    world.eloqua.reset();
+    from = world.eloqua.calls.length;
+
+    // Act: the first step invocation (the Task that reads, maps and imports) dies before it answers.
+    const crashed = await runLocal(flow, {
+      services: world.env.services,
+      registry,
+      input,
+      retryIntervalMs: 5,
+      faults: { crashStepInvocations: [1] },
+    });
+
+    // Assess
+    expect(clean.status, JSON.stringify(clean.job?.error)).toBe('succeeded');
+    expect(crashed.status, JSON.stringify(crashed.job?.error)).toBe('succeeded');
+    expect(count(from)).toBe(definitions);
+    expect(crashed.job?.trace.join('\n')).toContain('resuming the Eloqua syncs of group 0');
+    expect(contacts()).toEqual(expected);
   }, 60_000);
 });
