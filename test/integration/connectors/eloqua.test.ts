@@ -238,3 +238,56 @@ describe('EloquaClient', () => {
     expect(pages[0]?.items[0]).toEqual({ email: 'page0@example.com', subscribed: 'True' });
   });
 });
+
+describe('the Eloqua emulator', () => {
+  it('answers a data POST over its size limit with 404 and the 501st POST before a sync with 400, as Eloqua does', async () => {
+    // Prepare
+    const small = await startEloquaEmulator({ maxPostBytes: 1000 });
+    const client = new EloquaClient({
+      auth: {
+        kind: 'basic',
+        company: LOCAL_ELOQUA.company,
+        username: LOCAL_ELOQUA.username,
+        password: LOCAL_ELOQUA.password,
+      },
+      loginUrl: small.url,
+      log: quiet,
+    });
+    try {
+      const uri = await client.createImport(definition('limits'));
+      const row = JSON.stringify([{ uid: 'u', email: 'u@example.com' }]);
+
+      // Act
+      const big = (await client.upload(uri, `[${'{"uid":"x"},'.repeat(100)}{}]`).catch((e: unknown) => e)) as IdxError;
+      for (let i = 0; i < 500; i++) await client.upload(uri, row);
+      const tooMany = (await client.upload(uri, row).catch((e: unknown) => e)) as IdxError;
+
+      // Assess
+      expect(big.details).toMatchObject({ status: 404 });
+      expect(tooMany.details).toMatchObject({ status: 400 });
+      expect(tooMany.message).toContain('At most 500 data files per sync');
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('syncs each data POST on its own when isSyncTriggeredOnImport is left to its default, and reads CSV', async () => {
+    // Prepare
+    const client = basic();
+    const uri = await client.createImport({ ...definition('triggered'), isSyncTriggeredOnImport: undefined });
+
+    // Act
+    const sync = await client.call<{ uri: string; status: string }>(
+      'POST',
+      `${uri}/data`,
+      'uid,email\r\ncsv-1,"csv.one@example.com"\r\n',
+      'text/csv',
+    );
+    const done = await client.waitForSync(sync.uri, poll);
+
+    // Assess
+    expect(sync.status).toBe('pending');
+    expect(done.status).toBe('success');
+    expect(emu.find('C_Gigya_UID1', 'csv-1')?.fields.C_EmailAddress).toBe('csv.one@example.com');
+  });
+});
