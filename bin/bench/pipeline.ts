@@ -26,6 +26,12 @@ export interface PipelineFigures {
   readonly peakRssMb: number;
 }
 
+/** The peak RSS in MB that `idx run --stats` printed on stderr, NaN when it printed none. */
+export function peakRssMbOf(stderr: string): number {
+  const rss = /peak RSS ([\d.]+) (MB|GB|KB)/.exec(stderr);
+  return rss ? Number(rss[1]) * (rss[2] === 'GB' ? 1024 : rss[2] === 'KB' ? 1 / 1024 : 1) : Number.NaN;
+}
+
 /** Seeds N sample accounts and runs the sample dataflow in a child process; returns its figures. */
 export function measure(records: number): PipelineFigures {
   const home = mkdtempSync(join(tmpdir(), 'idx-bench-'));
@@ -42,8 +48,7 @@ export function measure(records: number): PipelineFigures {
     };
     const seconds = (Date.parse(job.endTime) - Date.parse(job.startTime)) / 1000;
     const csvBytes = Object.values(job.steps).find((s) => s.type === 'file.parse.dsv')?.bytesIn ?? 0;
-    const rss = /peak RSS ([\d.]+) (MB|GB|KB)/.exec(run.stderr);
-    const peak = rss ? Number(rss[1]) * (rss[2] === 'GB' ? 1024 : rss[2] === 'KB' ? 1 / 1024 : 1) : Number.NaN;
+    const peak = peakRssMbOf(run.stderr);
     return {
       records: job.totalRecords,
       seconds,

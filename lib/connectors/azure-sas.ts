@@ -5,6 +5,7 @@
  * endpoint but never a secret or a token (the step adds which of its params the endpoint came from).
  */
 import { IdxError } from '../core/errors.ts';
+import { cappedBody } from './http-body.ts';
 import { NETWORK_ERROR_CODES } from './transfer.ts';
 
 /** The largest token or SAS response read; a bigger one is refused rather than buffered. */
@@ -16,26 +17,16 @@ export interface BearerToken {
   readonly expiresAt: number;
 }
 
-/** Reads at most {@link MAX_SAS_RESPONSE_BYTES} of a response body. */
+/** Reads at most {@link MAX_SAS_RESPONSE_BYTES} of a response body; a bigger one is refused. */
 async function cappedText(response: Response, where: string): Promise<string> {
-  const reader = response.body?.getReader();
-  if (!reader) return '';
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > MAX_SAS_RESPONSE_BYTES) {
-      await reader.cancel();
-      throw new IdxError('IDX_AZURE_SAS', `${where} answered with more than ${MAX_SAS_RESPONSE_BYTES} bytes`, {
-        expected: `a response of at most ${MAX_SAS_RESPONSE_BYTES} bytes`,
-        received: `more than ${MAX_SAS_RESPONSE_BYTES} bytes`,
-      });
-    }
-    chunks.push(value);
+  const { text, truncated } = await cappedBody(response, MAX_SAS_RESPONSE_BYTES);
+  if (truncated) {
+    throw new IdxError('IDX_AZURE_SAS', `${where} answered with more than ${MAX_SAS_RESPONSE_BYTES} bytes`, {
+      expected: `a response of at most ${MAX_SAS_RESPONSE_BYTES} bytes`,
+      received: `more than ${MAX_SAS_RESPONSE_BYTES} bytes`,
+    });
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return text;
 }
 
 /** A request that could not reach the endpoint, or timed out: worth another attempt. */

@@ -30,6 +30,10 @@ export const ENV = {
     meaning:
       'local mode: an Azure Blob endpoint (path-style, e.g. http://127.0.0.1:10000) to use instead of starting Azurite',
   },
+  eloquaEndpoint: {
+    name: 'IDX_ELOQUA_ENDPOINT',
+    meaning: 'local mode: an Eloqua login origin (serving /id) to use instead of starting the Eloqua emulator',
+  },
   stageBucket: { name: 'IDX_STAGE_BUCKET', meaning: 'the bucket where steps stage records and files' },
   jobsTable: { name: 'IDX_JOBS_TABLE', meaning: 'deployed: the job status table' },
   stateTable: { name: 'IDX_STATE_TABLE', meaning: 'deployed: the dataflow state table (watermark, run lock, marks)' },

@@ -299,6 +299,33 @@ export const ERROR_CODES = {
     seen: ['validation'],
     action: 'Correct the id (ids are compared verbatim, spaces and case included) or add the step.',
   },
+  IDX_ELOQUA_API: {
+    summary: "An Eloqua Bulk API request failed; the message carries Eloqua's status and its failures or message.",
+    transience: 'either',
+    seen: ['step'],
+    action:
+      "Throttling (429), 5xx and dropped connections are retried with backoff; for a 400, read Eloqua's failures (field, value, constraint) in the message and fix the step's `fields` or `filter`.",
+  },
+  IDX_ELOQUA_AUTH: {
+    summary: 'Eloqua refused the credentials (HTTP 401/403) after a token refresh or a new base-URL discovery.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Check `company`, `username` and the secret behind `password` (Basic), or `clientId`, `clientSecret` and `refreshToken` (OAuth2); the user needs the API permissions of the Bulk API.',
+  },
+  IDX_ELOQUA_REJECTED: {
+    summary: "Eloqua rejected a row of an import sync; the message is Eloqua's, `eloquaCode` its status code.",
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Fix the contact data (an invalid or missing email address, a missing identifier) and run again.',
+  },
+  IDX_ELOQUA_SYNC: {
+    summary: 'An Eloqua sync ended with status error, or did not end within `syncTimeoutMinutes`.',
+    transience: 'either',
+    seen: ['step'],
+    action:
+      "Read Eloqua's sync log messages in the error; a sync that did not end in time is retried (the next attempt resumes it, it does not import again).",
+  },
   IDX_EVENT: {
     summary: 'The step function received an event with an unknown action.',
     transience: 'permanent',

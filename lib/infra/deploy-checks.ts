@@ -40,6 +40,11 @@ const LOCAL_ONLY_BLANKS: readonly {
     why: 'empty means the embedded SFTP server of local mode, which a deployed run does not have',
   },
   { type: /^datasource\.(read|write)\.ftp$/, params: ['host'], why: 'an FTP step needs its server' },
+  {
+    type: /^datasource\.(read|write)\.eloqua$/,
+    params: ['company'],
+    why: 'empty means the Eloqua emulator of local mode, which a deployed run does not have',
+  },
   { type: /^datasource\.(read|write)\.amazon\.s3$/, params: ['bucketName'], why: 'an S3 step needs its bucket' },
 ];
 

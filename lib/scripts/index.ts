@@ -8,6 +8,7 @@ import { datasourceLookupGigyaAccount } from './datasource.lookup.gigya.account.
 import { datasourceLookupGigyaGm } from './datasource.lookup.gigya.gm.ts';
 import { datasourceReadAmazonS3 } from './datasource.read.amazon.s3.ts';
 import { datasourceReadAzureBlob } from './datasource.read.azure.blob.ts';
+import { datasourceReadEloqua } from './datasource.read.eloqua.ts';
 import { datasourceReadFtp } from './datasource.read.ftp.ts';
 import { datasourceReadGigyaAccount } from './datasource.read.gigya.account.ts';
 import { datasourceReadGigyaAudit } from './datasource.read.gigya.audit.ts';
@@ -17,6 +18,7 @@ import { datasourceReadSftp } from './datasource.read.sftp.ts';
 import { datasourceWriteAmazonS3 } from './datasource.write.amazon.s3.ts';
 import { datasourceWriteAzureBlob } from './datasource.write.azure.blob.ts';
 import { datasourceWriteAzureSas } from './datasource.write.azure.sas.ts';
+import { datasourceWriteEloqua } from './datasource.write.eloqua.ts';
 import { datasourceWriteFtp } from './datasource.write.ftp.ts';
 import { datasourceWriteGigyaAccount } from './datasource.write.gigya.account.ts';
 import { datasourceWriteGigyaDs } from './datasource.write.gigya.ds.ts';
@@ -45,6 +47,7 @@ export const definitions = [
   datasourceLookupGigyaGm,
   datasourceReadAmazonS3,
   datasourceReadAzureBlob,
+  datasourceReadEloqua,
   datasourceReadFtp,
   datasourceReadGigyaAccount,
   datasourceReadGigyaAudit,
@@ -54,6 +57,7 @@ export const definitions = [
   datasourceWriteAmazonS3,
   datasourceWriteAzureBlob,
   datasourceWriteAzureSas,
+  datasourceWriteEloqua,
   datasourceWriteFtp,
   datasourceWriteGigyaAccount,
   datasourceWriteGigyaDs,

@@ -56,6 +56,24 @@ const SEEDS: Record<
     },
   },
   'eloqua-outbound': { seed: async () => undefined, input: { fullExtract: true } },
+  'eloqua-bulk-outbound': {
+    // An address the writer refuses before sending it, so that the error files' writer has something to write.
+    seed: async (w) =>
+      w.emu.store.setAccount([...w.seededUids][0]!, { profile: { email: 'not an email' } }, Date.now()),
+    input: { fullExtract: true },
+  },
+  'eloqua-bulk-inbound': {
+    seed: async (w) => {
+      // Contacts with their UID, then strangers the UID map cannot place: more than one page of the reader, so that
+      // it continues with a 1 ms budget, and few reach the Gigya writer.
+      for (const [i, uid] of [...w.seededUids].slice(0, INBOUND_ROWS - 10).entries())
+        w.eloqua.put({ C_EmailAddress: `c${i}@example.com`, C_Gigya_UID1: uid });
+      for (let i = 0; i < 5_000; i++)
+        w.eloqua.put({ C_EmailAddress: `stranger${i}@example.com` }, { isSubscribed: false });
+    },
+    input: { fullExtract: true },
+    accounts: INBOUND_ROWS,
+  },
   'eloqua-inbound': {
     seed: async (w) => {
       // Contacts with their UID, then ten the UID map cannot place, then one row too many cells long.

@@ -5,7 +5,7 @@ import { validateFile } from '../../lib/dataflow/validate.ts';
 import { runLocal } from '../../lib/local/runner.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 import { DataflowStateStore } from '../../lib/stores/state.ts';
-import { useEloquaWorld } from '../support/eloqua.ts';
+import { runNight, useEloquaWorld } from '../support/eloqua.ts';
 
 const world = useEloquaWorld(300);
 const registry = defaultRegistry();
@@ -45,14 +45,7 @@ describe('eloqua-outbound over three nights', () => {
     };
     const night = async (expectStatus: 'succeeded' | 'failed') => {
       await nextSecond();
-      const result = await runLocal(outbound(), {
-        services: world.env.services,
-        registry,
-        // A night expected to fail gets one attempt: what a failed job leaves is under test here, not its retries.
-        input: { scheduleId: 'nightly', ...(expectStatus === 'failed' ? { maxAttempts: 1 } : {}) },
-        retryIntervalMs: 5,
-      });
-      expect(result.status, JSON.stringify(result.job?.error)).toBe(expectStatus);
+      const result = await runNight(world, outbound(), expectStatus);
       const start = Date.parse(result.job!.startTime);
       if (expectStatus === 'succeeded') {
         const rows = newCsvRows();

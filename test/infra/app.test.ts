@@ -12,6 +12,7 @@ import { buildApp, propsFromContext } from '../../lib/infra/app.ts';
 import { loadDataflowDir } from '../../lib/infra/load.ts';
 import { stateMachineName } from '../../lib/infra/names.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
+import { ELOQUA_DEPLOYMENT_PARAMS } from '../support/infra.ts';
 import { ALPHA, BETA } from './dataflows.ts';
 
 const ROOT = resolve(__dirname, '../..');
@@ -53,15 +54,11 @@ function tempDir(files: Record<string, unknown>): string {
 const CDK_CONTEXT = (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> })
   .context;
 
-/** The SFTP logins of the shipped Eloqua dataflows, as a deployment sets them in cdk.json. */
-const ELOQUA_SFTP = { host: 'sftp.example.com', username: 'gigya', password: '${secret:ELOQUA_SFTP_PASSWORD}' };
-const ELOQUA_PARAMS = { 'eloqua-outbound': { '*': ELOQUA_SFTP }, 'eloqua-inbound': { '*': ELOQUA_SFTP } };
-
 describe('the CDK app', () => {
   it('deploys every dataflow of the dataflows/ folder but the local sample as a state machine, with no cdk-nag finding left', () => {
     // Prepare
     const app = new App({
-      context: { ...CDK_CONTEXT, 'identity-sync:params': ELOQUA_PARAMS, 'aws:cdk:bundling-stacks': [] },
+      context: { ...CDK_CONTEXT, 'identity-sync:params': ELOQUA_DEPLOYMENT_PARAMS, 'aws:cdk:bundling-stacks': [] },
     });
     const files = readdirSync(join(ROOT, 'dataflows')).filter((f) => f.endsWith('.json'));
 
@@ -74,7 +71,7 @@ describe('the CDK app', () => {
     );
     const ids = loadDataflowDir(join(ROOT, 'dataflows'), defaultRegistry(), {
       skip: ['sample-s3-csv'],
-      params: ELOQUA_PARAMS,
+      params: ELOQUA_DEPLOYMENT_PARAMS,
     }).dataflows.map((d) => d.id);
     expect(ids).toHaveLength(files.length - 1);
     expect(ids).not.toContain('sample-s3-csv');
@@ -82,7 +79,7 @@ describe('the CDK app', () => {
     expect(new AwsSolutionsChecks(app).validateScope(app).violations).toEqual([]);
   });
 
-  it('fails `cdk synth` of the shipped Eloqua dataflows while their SFTP hosts and logins are empty, naming every one', async () => {
+  it('fails `cdk synth` of the shipped Eloqua dataflows while their SFTP hosts and logins and Eloqua companies are empty, naming every one', async () => {
     // Act
     const r = await synthApp(CDK_CONTEXT, mkdtempSync(join(tmpdir(), 'idx-cdkout-')));
 
@@ -91,6 +88,12 @@ describe('the CDK app', () => {
     expect(r.stderr).toContain('IDX_DEPLOY_INVALID');
     const empty = r.stderr.split('\n').filter((l) => l.includes('IDX_DEPLOY_PARAM_EMPTY'));
     expect(empty.map((l) => /\[(.*)\]$/.exec(l)?.[1])).toEqual([
+      'dataflows/eloqua-bulk-inbound.json › step "eloqua" › $.steps[0].params.company',
+      'dataflows/eloqua-bulk-inbound.json › step "errors to sftp" › $.steps[8].params.host',
+      'dataflows/eloqua-bulk-inbound.json › step "errors to sftp" › $.steps[8].params.username',
+      'dataflows/eloqua-bulk-outbound.json › step "eloqua" › $.steps[4].params.company',
+      'dataflows/eloqua-bulk-outbound.json › step "errors to sftp" › $.steps[7].params.host',
+      'dataflows/eloqua-bulk-outbound.json › step "errors to sftp" › $.steps[7].params.username',
       'dataflows/eloqua-inbound.json › step "sftp" › $.steps[0].params.host',
       'dataflows/eloqua-inbound.json › step "sftp" › $.steps[0].params.username',
       'dataflows/eloqua-inbound.json › step "errors to sftp" › $.steps[9].params.host',
@@ -107,7 +110,9 @@ describe('the CDK app', () => {
     const wrong = { 'eloqua-inbound': { sftp: { port: 'twenty-two' } }, 'eloqua-outbound': { ftp: { host: 'x' } } };
 
     // Act
-    const stack = buildApp(new App({ context: { ...context, 'identity-sync:params': JSON.stringify(ELOQUA_PARAMS) } }));
+    const stack = buildApp(
+      new App({ context: { ...context, 'identity-sync:params': JSON.stringify(ELOQUA_DEPLOYMENT_PARAMS) } }),
+    );
     const refused = () => buildApp(new App({ context: { ...context, 'identity-sync:params': wrong } }));
 
     // Assess

@@ -13,16 +13,12 @@ import { validateFile } from '../../lib/dataflow/validate.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 import { aslVerdict } from '../support/asl.ts';
 import { runChild } from '../support/child.ts';
-import { render } from '../support/infra.ts';
+import { ELOQUA_DEPLOYMENT_PARAMS, render } from '../support/infra.ts';
 
 const ROOT = resolve(__dirname, '../..');
 const shipped = readdirSync(join(ROOT, 'dataflows'))
   .filter((f) => f.endsWith('.json'))
   .sort();
-
-/** What a deployment sets for the shipped Eloqua flows (README: identity-sync:params). */
-const ELOQUA_SFTP = { host: 'sftp.example.com', username: 'gigya', password: '${secret:ELOQUA_SFTP_PASSWORD}' };
-const DEPLOYMENT_PARAMS = { 'eloqua-outbound': { '*': ELOQUA_SFTP }, 'eloqua-inbound': { '*': ELOQUA_SFTP } };
 
 describe('the shipped dataflows', () => {
   it.each(shipped)('%s compiles to a state machine that passes asl-validator', (file) => {
@@ -46,7 +42,10 @@ describe('the shipped dataflows', () => {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       // The shipped Eloqua flows leave their SFTP host and login to the deployment (local mode's embedded server).
-      CDK_CONTEXT_JSON: JSON.stringify({ 'aws:cdk:bundling-stacks': [], 'identity-sync:params': DEPLOYMENT_PARAMS }),
+      CDK_CONTEXT_JSON: JSON.stringify({
+        'aws:cdk:bundling-stacks': [],
+        'identity-sync:params': ELOQUA_DEPLOYMENT_PARAMS,
+      }),
       CDK_OUTDIR: out,
       AWS_EC2_METADATA_DISABLED: 'true',
     };

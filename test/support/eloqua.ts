@@ -1,22 +1,33 @@
 /**
  * An ephemeral local environment for the Eloqua dataflows with stand-ins the test controls: a Gigya emulator
- * it can change accounts in, and an SFTP server it can stop and start again on the same port (a night when the
- * partner's server is down).
+ * it can change accounts in, an SFTP server it can stop and start again on the same port (a night when the
+ * partner's server is down), and an Eloqua emulator (the Bulk API route) it can read contacts from and inject
+ * faults into.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import type { Dataflow } from '../../lib/dataflow/types.ts';
+import {
+  type EloquaEmulator,
+  type EloquaEmulatorOptions,
+  startEloquaEmulator,
+} from '../../lib/local/eloqua-emulator.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../../lib/local/environment.ts';
 import { generateAccounts } from '../../lib/local/gigya-accounts.ts';
 import { type GigyaEmulator, startGigyaEmulator } from '../../lib/local/gigya-emulator.ts';
+import { type LocalRunResult, runLocal } from '../../lib/local/runner.ts';
 import { type SftpServer, startSftpServer } from '../../lib/local/sftp-server.ts';
+import { defaultRegistry } from '../../lib/scripts/index.ts';
 
 /** The running stand-ins of one test file. */
 export interface EloquaWorld {
   env: LocalEnvironment;
   emu: GigyaEmulator;
+  /** The Eloqua emulator the Bulk API steps reach (an empty `company`). */
+  eloqua: EloquaEmulator;
   sftp: SftpServer | undefined;
   /** The folder the SFTP server serves. */
   root: string;
@@ -27,7 +38,7 @@ export interface EloquaWorld {
 }
 
 /** Starts the world before the file's tests (with `accounts` generated accounts changed within the last hour). */
-export function useEloquaWorld(accounts: number): EloquaWorld {
+export function useEloquaWorld(accounts: number, eloqua: EloquaEmulatorOptions = {}): EloquaWorld {
   const world = {} as EloquaWorld;
   let dir = '';
   let port = 0;
@@ -35,6 +46,7 @@ export function useEloquaWorld(accounts: number): EloquaWorld {
     dir = mkdtempSync(join(tmpdir(), 'idx-eloqua-'));
     world.root = join(dir, 'sftp');
     world.emu = await startGigyaEmulator();
+    world.eloqua = await startEloquaEmulator(eloqua);
     world.emu.seed(generateAccounts({ count: accounts, seed: 7, updatedWithinMs: 3_600_000 }));
     const hostKeyPath = join(dir, 'host_key');
     world.startSftp = async () => {
@@ -55,6 +67,7 @@ export function useEloquaWorld(accounts: number): EloquaWorld {
         async () => ({
           endpoints: {
             gigya: world.emu.url,
+            eloqua: world.eloqua.url,
             sftp: { host: sftp.host, port: sftp.port, hostKeyFingerprint: sftp.hostKeyFingerprint },
           },
           close: async () => undefined,
@@ -83,7 +96,27 @@ export function useEloquaWorld(accounts: number): EloquaWorld {
     await world.env?.close();
     await world.stopSftp?.();
     await world.emu?.close();
+    await world.eloqua?.close();
     rmSync(dir, { recursive: true, force: true });
   });
   return world;
+}
+
+/**
+ * Runs a dataflow as its nightly schedule does and checks that it ended as expected. A night expected to fail gets
+ * one attempt: what a failed job leaves is under test in the nights tests, not its retries.
+ */
+export async function runNight(
+  world: EloquaWorld,
+  dataflow: Dataflow,
+  expectStatus: 'succeeded' | 'failed',
+): Promise<LocalRunResult> {
+  const result = await runLocal(dataflow, {
+    services: world.env.services,
+    registry: defaultRegistry(),
+    input: { scheduleId: 'nightly', ...(expectStatus === 'failed' ? { maxAttempts: 1 } : {}) },
+    retryIntervalMs: 5,
+  });
+  expect(result.status, JSON.stringify(result.job?.error)).toBe(expectStatus);
+  return result;
 }

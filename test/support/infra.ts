@@ -64,3 +64,16 @@ export function statementsOfRole(template: Template, roleLogicalId: string): Rec
   }
   return out;
 }
+
+/** The SFTP login of the shipped Eloqua dataflows' SFTP steps, as a deployment sets it in cdk.json. */
+const ELOQUA_SFTP = { host: 'sftp.example.com', username: 'gigya', password: '${secret:ELOQUA_SFTP_PASSWORD}' };
+/** The Bulk API flows' Eloqua login, on their Eloqua step. */
+const ELOQUA_BULK = { eloqua: { company: 'ExampleCo', username: 'gigya', password: '${secret:ELOQUA_PASSWORD}' } };
+
+/** What a deployment sets for the shipped Eloqua dataflows (README: identity-sync:params). */
+export const ELOQUA_DEPLOYMENT_PARAMS = {
+  'eloqua-outbound': { '*': ELOQUA_SFTP },
+  'eloqua-inbound': { '*': ELOQUA_SFTP },
+  'eloqua-bulk-outbound': { ...ELOQUA_BULK, 'errors to sftp': ELOQUA_SFTP },
+  'eloqua-bulk-inbound': { ...ELOQUA_BULK, 'errors to sftp': ELOQUA_SFTP },
+};

@@ -14,6 +14,7 @@ import { GetObjectCommand, ListBucketsCommand, ListObjectsV2Command } from '@aws
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll } from 'vitest';
+import { type EloquaEmulator, startEloquaEmulator } from '../../lib/local/eloqua-emulator.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../../lib/local/environment.ts';
 import { generateAccounts } from '../../lib/local/gigya-accounts.ts';
 import { type GigyaEmulator, startGigyaEmulator } from '../../lib/local/gigya-emulator.ts';
@@ -26,6 +27,8 @@ export const WORLD_EPOCH = Date.parse('2026-11-01T00:00:00Z');
 export interface SizeWorld {
   readonly env: LocalEnvironment;
   readonly emu: GigyaEmulator;
+  /** The Eloqua emulator the Bulk API steps reach. */
+  readonly eloqua: EloquaEmulator;
   /** The folder the embedded SFTP server serves. */
   readonly sftpRoot: string;
   /** UIDs the world was seeded with (accounts created by a run are told apart from them). */
@@ -37,6 +40,7 @@ export interface SizeWorld {
 export async function startSizeWorld(accounts: number): Promise<SizeWorld> {
   const dir = mkdtempSync(join(tmpdir(), 'idx-size-'));
   let emu: GigyaEmulator | undefined;
+  let eloqua: EloquaEmulator | undefined;
   const env = await startLocalEnvironment({
     dir,
     ephemeral: true,
@@ -50,12 +54,18 @@ export async function startSizeWorld(accounts: number): Promise<SizeWorld> {
         return { endpoints: { gigya: started.url }, close: () => started.close() };
       },
       sftpExtra(),
+      async () => {
+        const started = await startEloquaEmulator();
+        eloqua = started;
+        return { endpoints: { eloqua: started.url }, close: () => started.close() };
+      },
     ],
   });
   const started = emu as unknown as GigyaEmulator;
   return {
     env,
     emu: started,
+    eloqua: eloqua as unknown as EloquaEmulator,
     sftpRoot: join(dir, 'sftp'),
     seededUids: new Set(started.store.accounts.keys()),
     close: async () => {

@@ -29,6 +29,16 @@ describe('defaultExtras', () => {
     // Assess
     expect(sftp).toEqual(['gigya', 'sftp']);
     expect(azure).toEqual(['gigya', 'sftp', 'azureBlob', 'azureSas']);
-    expect(none).toEqual(azure);
+    expect(none).toEqual(['gigya', 'sftp', 'azureBlob', 'azureSas', 'eloqua']);
+  });
+
+  it('starts the Eloqua emulator only for a dataflow with an Eloqua step', () => {
+    // Act
+    const outbound = provided(flow('datasource.read.gigya.account', 'datasource.write.eloqua'));
+    const inbound = provided(flow('datasource.read.eloqua', 'datasource.write.gigya.account'));
+
+    // Assess
+    expect(outbound).toEqual(['gigya', 'sftp', 'eloqua']);
+    expect(inbound).toEqual(['gigya', 'sftp', 'eloqua']);
   });
 });
