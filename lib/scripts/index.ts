@@ -21,6 +21,7 @@ import { datasourceWriteGigyaDs } from './datasource.write.gigya.ds.ts';
 import { datasourceWriteGigyaGeneric } from './datasource.write.gigya.generic.ts';
 import { datasourceWriteSftp } from './datasource.write.sftp.ts';
 import { fieldArrayExtract } from './field.array.extract.ts';
+import { fileCompressLzo } from './file.compress.lzo.ts';
 import { fileCompressZip } from './file.compress.zip.ts';
 import { fileDecryptPgp } from './file.decrypt.pgp.ts';
 import { fileEmpty } from './file.empty.ts';
@@ -29,6 +30,7 @@ import { fileFormatCount } from './file.format.count.ts';
 import { fileFormatJson } from './file.format.json.ts';
 import { fileParseJson } from './file.parse.json.ts';
 import { fileUncompressGzip } from './file.uncompress.gzip.ts';
+import { fileUncompressLzo } from './file.uncompress.lzo.ts';
 import { fileUncompressZip } from './file.uncompress.zip.ts';
 import { laneDefinitions } from './lane-scripts.ts';
 import { recordEvaluate } from './record.evaluate.ts';
@@ -55,6 +57,7 @@ export const definitions = [
   datasourceWriteGigyaGeneric,
   datasourceWriteSftp,
   fieldArrayExtract,
+  fileCompressLzo,
   fileCompressZip,
   fileDecryptPgp,
   fileEmpty,
@@ -63,6 +66,7 @@ export const definitions = [
   fileFormatJson,
   fileParseJson,
   fileUncompressGzip,
+  fileUncompressLzo,
   fileUncompressZip,
   recordEvaluate,
   uidmapLookup,

@@ -42,3 +42,61 @@ export function uncompressLimitError(
     { stepId, expected: 'a file within maxOutputSize and maxRatio', received: what },
   );
 }
+
+/**
+ * Checks the bytes a decompressor gives out against the limits as they come, so a bomb stops early: pipe the
+ * compressed bytes through `counted` and the output through `limited`. When a limit is passed, `limited` throws
+ * and `error` keeps the error, which is what counts even when the pipeline ends with another (a stream closed
+ * early by it).
+ */
+export class ExpansionLimit {
+  /** The limit error, once a limit was passed. */
+  error: IdxError | undefined;
+  #compressed = 0;
+
+  constructor(
+    readonly limits: { readonly maxOutputSize: number; readonly maxRatio: number },
+    readonly fileName: string,
+    readonly stepId: string,
+  ) {}
+
+  /** Counts the compressed bytes that pass (a pipeline stage). */
+  readonly counted = (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> => this.#count(source);
+
+  /** Passes the decompressed bytes on, failing as soon as they exceed a limit (a pipeline stage). */
+  readonly limited = (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> => this.#limit(source);
+
+  async *#count(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const chunk of source) {
+      this.#compressed += chunk.length;
+      yield chunk;
+    }
+  }
+
+  async *#limit(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    const maxBytes = this.limits.maxOutputSize * MB;
+    let bytes = 0;
+    for await (const chunk of source) {
+      bytes += chunk.length;
+      if (bytes > maxBytes) {
+        this.error = uncompressLimitError(
+          this.fileName,
+          undefined,
+          `more than maxOutputSize (${this.limits.maxOutputSize} MB)`,
+          this.stepId,
+        );
+        throw this.error;
+      }
+      if (bytes > 100 * MB && bytes > this.limits.maxRatio * this.#compressed) {
+        this.error = uncompressLimitError(
+          this.fileName,
+          undefined,
+          `${this.#compressed} bytes that expand to more than ${bytes}, more than maxRatio (${this.limits.maxRatio})`,
+          this.stepId,
+        );
+        throw this.error;
+      }
+      yield chunk;
+    }
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * LZO1X block compression and decompression, written from the public description of the LZO1X instruction
+ * stream (the opcode table below: which bits of each instruction byte say the match length, the distance and
+ * how many literals follow). No LZO or lzop source was used; both are GPL. The compressor is a greedy one-pass
+ * LZ77 with a hash of four bytes, as fast compressors of this family are; its output is plain LZO1X that any
+ * LZO1X decompressor (lzop's, Hadoop's) reads. The decompressor reads every LZO1X instruction, including those
+ * only the slower compressors (`lzop -9`, LZO1X-999) write, and checks every read and write against the block's
+ * bounds, so corrupt input is an error, never a read past the data or an endless loop.
+ *
+ * The instruction stream, state being the number of literals the previous instruction copied (4: four or more):
+ * - first byte > 17: copy (byte − 17) literals; state = that number, or 4 when it is 4 or more;
+ * - `0000LLLL` with state 0: copy 3 + L literals (L = 0: 18 + the extended length), then state 4;
+ * - `0000DDSS H` with state 1–3: a 2-byte match at distance (H << 2) + D + 1;
+ * - `0000DDSS H` with state 4: a 3-byte match at distance (H << 2) + D + 2049;
+ * - `01LDDDSS H`, `1LLDDDSS H`: a match of 3–8 bytes (length (byte >> 5) + 1) at distance (H << 3) + D + 1;
+ * - `001LLLLL` + LE16: a match of 2 + L bytes (L = 0: 33 + the extended length) at distance (LE16 >> 2) + 1;
+ * - `0001HLLL` + LE16: a match of 2 + L bytes (L = 0: 9 + the extended length) at distance
+ *   16384 + (H << 14) + (LE16 >> 2); distance 16384 ends the stream (`11 00 00`).
+ * The two S bits of a match (the low bits of its second-to-last byte) say how many literals (0–3) follow it
+ * without an instruction of their own. An extended length is a run of zero bytes (255 each) and a final
+ * non-zero byte added to it.
+ */
+
+/** The farthest back a match may reach (the `0001` form: 16384 + 16384 + 16383). */
+export const LZO1X_MAX_DISTANCE = 0xbfff;
+
+/** Bytes the compressor's output may need beyond the input, for input that does not compress. */
+export function lzo1xBound(size: number): number {
+  return size + (size >> 4) + 64 + 3;
+}
+
+/** Corrupt LZO1X data: `reason` says what did not fit. */
+export class LzoDataError extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'LzoDataError';
+  }
+}
+
+const HASH_BITS = 14;
+/** Extended lengths, match lengths and distances beyond which an instruction cannot be written shorter. */
+const MIN_MATCH = 4;
+
+/** A table of positions by hash, kept by a caller that compresses many blocks to reuse its memory. */
+export function lzo1xTable(): Int32Array {
+  return new Int32Array(1 << HASH_BITS);
+}
+
+/** Writes an extended length (zero bytes worth 255 each, then the rest, 1–255). */
+function putExtended(out: Uint8Array, op: number, rest: number): number {
+  let o = op;
+  let r = rest;
+  while (r > 255) {
+    out[o++] = 0;
+    r -= 255;
+  }
+  out[o++] = r;
+  return o;
+}
+
+/**
+ * Compresses one block into an LZO1X stream (ending with its end marker). Blocks are independent: nothing of
+ * one is referred to by the next, as lzop frames them. The result may be longer than the input when the input
+ * does not compress; a container then stores the block as it is.
+ */
+export function lzo1xCompress(src: Uint8Array, table: Int32Array = lzo1xTable()): Buffer {
+  const n = src.length;
+  const out = Buffer.allocUnsafe(lzo1xBound(n));
+  table.fill(-1);
+  let op = 0;
+  /** Where the S bits of the last match are, to count up to 3 literals that follow it; -1 before any match. */
+  let sAt = -1;
+  let anchor = 0;
+  let ip = 0;
+  const last = n - MIN_MATCH;
+
+  const literals = (from: number, to: number) => {
+    const t = to - from;
+    if (t === 0) return;
+    if (op === 0 && t <= 238) out[op++] = 17 + t;
+    else if (t <= 3 && sAt >= 0) out[sAt] = (out[sAt] as number) | t;
+    else if (t <= 18) out[op++] = t - 3;
+    else {
+      out[op++] = 0;
+      op = putExtended(out, op, t - 18);
+    }
+    if (t > 32) {
+      out.set(src.subarray(from, to), op);
+      op += t;
+    } else for (let i = from; i < to; i++) out[op++] = src[i] as number;
+  };
+
+  while (ip <= last) {
+    const seq =
+      (src[ip] as number) |
+      ((src[ip + 1] as number) << 8) |
+      ((src[ip + 2] as number) << 16) |
+      ((src[ip + 3] as number) << 24);
+    const h = Math.imul(seq, 0x9e3779b1) >>> (32 - HASH_BITS);
+    const cand = table[h] as number;
+    table[h] = ip;
+    const dist = ip - cand;
+    if (
+      cand < 0 ||
+      dist > LZO1X_MAX_DISTANCE ||
+      src[cand] !== src[ip] ||
+      src[cand + 1] !== src[ip + 1] ||
+      src[cand + 2] !== src[ip + 2] ||
+      src[cand + 3] !== src[ip + 3]
+    ) {
+      // Long stretches without a match are skipped faster, as they are unlikely to start matching again soon.
+      ip += 1 + ((ip - anchor) >> 5);
+      continue;
+    }
+    let len = MIN_MATCH;
+    while (ip + len < n && src[cand + len] === src[ip + len]) len++;
+    literals(anchor, ip);
+    const d = dist - 1;
+    if (len <= 8 && dist <= 2048) {
+      sAt = op;
+      out[op++] = len <= 4 ? 0x40 | ((len - 3) << 5) | ((d & 7) << 2) : 0x80 | ((len - 5) << 5) | ((d & 7) << 2);
+      out[op++] = d >> 3;
+    } else if (dist <= 16384) {
+      if (len <= 33) out[op++] = 0x20 | (len - 2);
+      else {
+        out[op++] = 0x20;
+        op = putExtended(out, op, len - 33);
+      }
+      sAt = op;
+      out[op++] = (d << 2) & 0xff;
+      out[op++] = d >> 6;
+    } else {
+      const far = dist - 16384;
+      const high = (far >> 14) << 3;
+      if (len <= 9) out[op++] = 0x10 | high | (len - 2);
+      else {
+        out[op++] = 0x10 | high;
+        op = putExtended(out, op, len - 9);
+      }
+      sAt = op;
+      out[op++] = ((far & 0x3fff) << 2) & 0xff;
+      out[op++] = (far & 0x3fff) >> 6;
+    }
+    ip += len;
+    anchor = ip;
+  }
+  literals(anchor, n);
+  out[op++] = 0x11;
+  out[op++] = 0;
+  out[op++] = 0;
+  return out.subarray(0, op);
+}
+
+/**
+ * Decompresses one LZO1X block whose uncompressed size is `size` (lzop and Hadoop record it in the block's
+ * header). Throws {@link LzoDataError} when the data reads or writes outside the block, refers back before its
+ * start, ends without its end marker, or does not fill exactly `size` bytes.
+ */
+export function lzo1xDecompress(src: Uint8Array, size: number): Buffer {
+  const n = src.length;
+  const dst = Buffer.allocUnsafe(size);
+  let ip = 0;
+  let op = 0;
+  let state = 0;
+
+  const need = (k: number) => {
+    if (ip + k > n) throw new LzoDataError(`the compressed data ends early (at byte ${n} of the block)`);
+  };
+  const copyLiterals = (t: number) => {
+    need(t);
+    if (op + t > size) throw new LzoDataError(`literals run past the block's ${size} bytes`);
+    // A native copy costs more than a loop for the few bytes most instructions carry.
+    if (t > 32) {
+      dst.set(src.subarray(ip, ip + t), op);
+      ip += t;
+      op += t;
+    } else for (let i = 0; i < t; i++) dst[op++] = src[ip++] as number;
+  };
+  const extended = (base: number) => {
+    let len = base;
+    for (;;) {
+      need(1);
+      const b = src[ip++] as number;
+      if (b !== 0) return len + b;
+      len += 255;
+      if (len > size) throw new LzoDataError(`a length runs past the block's ${size} bytes`);
+    }
+  };
+
+  need(1);
+  if ((src[0] as number) > 17) {
+    const t = (src[ip++] as number) - 17;
+    copyLiterals(t);
+    state = Math.min(t, 4);
+  }
+  for (;;) {
+    need(1);
+    const t = src[ip++] as number;
+    let len: number;
+    let dist: number;
+    let s: number;
+    if (t < 16) {
+      if (state === 0) {
+        copyLiterals(t === 0 ? extended(15) + 3 : t + 3);
+        state = 4;
+        continue;
+      }
+      need(1);
+      const h = src[ip++] as number;
+      len = state < 4 ? 2 : 3;
+      dist = (h << 2) + (t >> 2) + (state < 4 ? 1 : 2049);
+      s = t & 3;
+    } else if (t >= 64) {
+      need(1);
+      len = (t >> 5) + 1;
+      dist = ((src[ip++] as number) << 3) + ((t >> 2) & 7) + 1;
+      s = t & 3;
+    } else {
+      const small = t >= 32;
+      const l = small ? t & 31 : t & 7;
+      len = l ? l + 2 : extended(small ? 31 : 7) + 2;
+      need(2);
+      const v = (src[ip] as number) | ((src[ip + 1] as number) << 8);
+      ip += 2;
+      s = v & 3;
+      if (small) dist = (v >> 2) + 1;
+      else {
+        dist = 16384 + ((t & 8) << 11) + (v >> 2);
+        if (dist === 16384) {
+          if (op !== size) throw new LzoDataError(`the data ends after ${op} of the block's ${size} bytes`);
+          if (ip !== n) throw new LzoDataError(`${n - ip} byte(s) follow the end of the compressed data`);
+          return dst;
+        }
+      }
+    }
+    if (dist > op) throw new LzoDataError(`a match refers ${dist} bytes back, at byte ${op} of the block`);
+    if (op + len > size) throw new LzoDataError(`a match runs past the block's ${size} bytes`);
+    if (len > 32 && dist >= len) dst.copyWithin(op, op - dist, op - dist + len);
+    else for (let i = 0; i < len; i++) dst[op + i] = dst[op + i - dist] as number;
+    op += len;
+    if (s) copyLiterals(s);
+    state = s;
+  }
+}

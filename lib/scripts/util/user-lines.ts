@@ -1,0 +1,137 @@
+/**
+ * What the audience formats (Krux, Adobe Audience Manager) share: one line per user, a user ID and the user's
+ * attributes, written into one file across the step's invocations; and how a record's fields become attributes.
+ */
+import type { DataRecord, RecordError, ScriptContext, ScriptInstance, StepOutput } from '../../core/script.ts';
+import { CoalescingWriter } from './io.ts';
+import { getPath } from './paths.ts';
+
+/** What a user-lines formatter keeps from one invocation of its step to the next. */
+interface UserLinesState {
+  /** The file was started by an earlier invocation (this one continues it under the same name). */
+  readonly started: boolean;
+  readonly written: number;
+  readonly changed: number;
+}
+
+/** A line of a record, or why it is not written. */
+export type UserLine =
+  | { readonly line: string; readonly changed: number }
+  | { readonly error: RecordError }
+  | { readonly empty: string };
+
+/**
+ * The instance of a formatter that writes each record as one line of one file: `line` makes the line (with the
+ * number of values it had to change to fit the format, counted in the trace), or the error that rejects the
+ * record, or why the record has nothing to write (it is then dropped, counted). The file is created on the first
+ * line, or at the end when `createEmptyFile` is set and no line came.
+ */
+export function userLinesInstance(
+  ctx: ScriptContext,
+  options: {
+    readonly fileName: string;
+    readonly createEmptyFile: boolean;
+    readonly line: (record: DataRecord) => UserLine;
+    /** What a changed value is, for the trace. */
+    readonly changes: string;
+  },
+): ScriptInstance {
+  const kept = ctx.continuation as UserLinesState | undefined;
+  let started = kept?.started ?? false;
+  let written = kept?.written ?? 0;
+  let changed = kept?.changed ?? 0;
+  let file: CoalescingWriter | undefined;
+  const open = (out: StepOutput) => {
+    file ??= new CoalescingWriter(out.createFile(options.fileName));
+    started = true;
+    return file;
+  };
+  let dropped = 0;
+  return {
+    async records(batch, out) {
+      for (const record of batch) {
+        const made = options.line(record);
+        if ('error' in made) {
+          out.reject(record, made.error);
+          continue;
+        }
+        if ('empty' in made) {
+          if (dropped++ < 5) ctx.log.info(`a record is not written: ${made.empty}`);
+          out.drop(record);
+          continue;
+        }
+        changed += made.changed;
+        written++;
+        const w = open(out);
+        if (w.add(made.line)) await w.spill();
+      }
+    },
+    async end(out, { final }) {
+      if (final && !started && options.createEmptyFile) open(out);
+      if (file) await file.end();
+      file = undefined;
+      if (!final) {
+        const state: UserLinesState = { started, written, changed };
+        return { continuation: state };
+      }
+      if (changed) ctx.log.warn(`${changed} ${options.changes}`);
+      if (dropped) ctx.log.info(`${dropped} record(s) with nothing to write were dropped in the last invocation`);
+      ctx.log.info(`${written} record(s) written to ${started ? options.fileName : 'no file'}`);
+      return undefined;
+    },
+    close() {
+      file?.target.destroy();
+    },
+  };
+}
+
+/**
+ * The attributes of a record, every field but the user ID: a nested object's fields under their dotted path
+ * (`profile.city`), an array's elements as several values of one attribute (objects in it by the dotted paths of
+ * their fields), in the order the fields come; null, missing and empty values are left out.
+ */
+export function userAttributes(record: DataRecord, idField: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const collect = (name: string, value: unknown) => {
+    if (value === null || value === undefined) return;
+    if (Array.isArray(value)) {
+      for (const v of value) collect(name, v);
+      return;
+    }
+    if (typeof value === 'object') {
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) collect(name ? `${name}.${k}` : k, v);
+      return;
+    }
+    const text = String(value);
+    if (text === '') return;
+    const values = out.get(name);
+    if (values) values.push(text);
+    else out.set(name, [text]);
+  };
+  for (const [key, value] of Object.entries(record)) if (key !== idField) collect(key, value);
+  return out;
+}
+
+/** The user ID of a record as text, or why there is none (missing, empty, or not a single value). */
+export function userId(record: DataRecord, idField: string): string | RecordError {
+  const value = idField in record ? record[idField] : getPath(record, idField);
+  if (value === undefined || value === null || value === '') {
+    return { code: 'IDX_FORMAT_USER_ID', message: `the record has no user ID in field "${idField}"`, field: idField };
+  }
+  if (typeof value === 'object') {
+    return {
+      code: 'IDX_FORMAT_USER_ID',
+      message: `field "${idField}" holds ${Array.isArray(value) ? 'an array' : 'an object'}, not a user ID`,
+      field: idField,
+    };
+  }
+  return String(value);
+}
+
+/** Replaces every character of `forbidden` (a global regex) in `text` with a space, counting the replacements. */
+export function fitText(text: string, forbidden: RegExp): { text: string; changed: boolean } {
+  forbidden.lastIndex = 0;
+  if (!forbidden.test(text)) return { text, changed: false };
+  forbidden.lastIndex = 0;
+  return { text: text.replace(forbidden, ' '), changed: true };
+}
