@@ -130,7 +130,8 @@ describe('LZO interoperability with lzop', () => {
     // Act / Assess
     await expect(read(lzo.subarray(0, lzo.length - 3))).rejects.toMatchObject({ code: 'IDX_LZO_CORRUPT' });
     await expect(read(lzo.subarray(0, 30_000))).rejects.toMatchObject({ code: 'IDX_LZO_CORRUPT' });
-    await expect(read(flipped)).rejects.toMatchObject({ code: expect.stringMatching(/^IDX_LZO_(CHECKSUM|CORRUPT)$/) });
+    const damaged = await read(flipped).catch((error: { code: string }) => error.code);
+    expect(['IDX_LZO_CHECKSUM', 'IDX_LZO_CORRUPT']).toContain(damaged);
     await expect(read(header)).rejects.toMatchObject({ code: 'IDX_LZO_CHECKSUM' });
     await expect(read(Buffer.concat([lzo, Buffer.from('junk')]))).rejects.toMatchObject({ code: 'IDX_LZO_CORRUPT' });
     await expect(read(Buffer.from('UID,MAIL\n'))).rejects.toMatchObject({ code: 'IDX_LZO_CORRUPT' });
