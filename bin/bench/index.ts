@@ -4,7 +4,8 @@
  * `IDX_BENCH_EXTRACT_PARTITIONS` (see bin/bench/extract.ts); `limits` its sizes from `IDX_BENCH_LIMITS_SIZES`. `IDX_BENCH_ALSO_AT=3000000` also runs the scripts suite at that many records
  * (identity-sync only), to show that its peak memory does not follow the input. The scripts suite also measures
  * record.evaluate in QuickJS against the former node:vm sandbox, over `IDX_BENCH_EVALUATE_RECORDS` records (100k).
- * `escapes` runs the known node:vm escapes (lib/testing/escapes.ts) against both sandboxes.
+ * `escapes` runs the known node:vm escapes (lib/testing/escapes.ts) against both sandboxes. `lzo` compares our LZO
+ * codec with `lzop` over a CSV of `IDX_BENCH_LZO_MB` megabytes (64).
  */
 import '../../lib/local/polyfills.ts';
 
@@ -15,6 +16,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   limits: async () => (await import('./limits.ts')).run(),
   budget: async () => (await import('./budget-split.ts')).run(),
   escapes: async () => (await import('./escapes.ts')).run(),
+  lzo: async () => (await import('./lzo.ts')).run(),
 };
 
 /** Record counts from a comma-separated list such as `3000000,5000000`. */

@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import yazl from 'yazl';
 import type { IdxErrorCode } from '../../lib/core/errors.ts';
+import { lzopCompress } from './lzop.ts';
 
 /** One malformed file. */
 export interface MalformedFile {
@@ -18,7 +19,7 @@ export interface MalformedFile {
   readonly fileName: string;
   readonly content: Buffer;
   /** The steps between the reader and the parser, and the parser. */
-  readonly uncompress?: 'file.uncompress.zip' | 'file.uncompress.gzip';
+  readonly uncompress?: 'file.uncompress.zip' | 'file.uncompress.gzip' | 'file.uncompress.lzo';
   readonly uncompressParams?: Record<string, unknown>;
   readonly parser: 'file.parse.dsv' | 'file.parse.json';
   readonly params?: Record<string, unknown>;
@@ -71,6 +72,10 @@ export async function malformedFiles(): Promise<MalformedFile[]> {
   const gz = gzipSync(Buffer.from(csv));
   const gzBadCrc = Buffer.from(gz);
   gzBadCrc[gzBadCrc.length - 6] = (gzBadCrc[gzBadCrc.length - 6] ?? 0) ^ 0xff;
+  // lzop's own files (the reference writer), with its default Adler-32 of each block's data.
+  const lzo = lzopCompress(Buffer.from(csv));
+  const lzoBadSum = Buffer.from(lzo);
+  lzoBadSum[lzoBadSum.length - 6] = (lzoBadSum[lzoBadSum.length - 6] ?? 0) ^ 0xff;
   const dsv = (
     name: string,
     content: Buffer | string,
@@ -115,6 +120,18 @@ export async function malformedFiles(): Promise<MalformedFile[]> {
       fileName: `${name}.zip`,
       content,
       uncompress: 'file.uncompress.zip',
+      parser: 'file.parse.dsv',
+      outcome: 'step',
+      code,
+      delivered: 0,
+      ...(uncompressParams ? { uncompressParams } : {}),
+    }) satisfies MalformedFile;
+  const lzop = (name: string, content: Buffer, code: IdxErrorCode, uncompressParams?: Record<string, unknown>) =>
+    ({
+      name,
+      fileName: `${name}.csv.lzo`,
+      content,
+      uncompress: 'file.uncompress.lzo',
       parser: 'file.parse.dsv',
       outcome: 'step',
       code,
@@ -228,6 +245,13 @@ export async function malformedFiles(): Promise<MalformedFile[]> {
     gzip('gzip-not-gzip', Buffer.from(csv), 'IDX_GZIP_CORRUPT'),
     gzip('gzip-bad-crc', gzBadCrc, 'IDX_GZIP_CORRUPT'),
     gzip('gzip-beyond-output-limit', gzipSync(Buffer.from(`id\n${'1\n'.repeat(400_000)}`)), 'IDX_UNCOMPRESS_LIMIT', {
+      maxOutputSize: 0.5,
+    }),
+    // LZO (lzop files).
+    lzop('lzo-truncated', lzo.subarray(0, lzo.length - 6), 'IDX_LZO_CORRUPT'),
+    lzop('lzo-not-lzo', gz, 'IDX_LZO_CORRUPT'),
+    lzop('lzo-bad-checksum', lzoBadSum, 'IDX_LZO_CHECKSUM'),
+    lzop('lzo-beyond-output-limit', lzopCompress(Buffer.from(`id\n${'1\n'.repeat(400_000)}`)), 'IDX_UNCOMPRESS_LIMIT', {
       maxOutputSize: 0.5,
     }),
   ];

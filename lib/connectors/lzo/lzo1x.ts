@@ -59,6 +59,31 @@ function putExtended(out: Uint8Array, op: number, rest: number): number {
 }
 
 /**
+ * Writes the literals `src[from..to)` before the next match (or the end) at `op`, returning the new end: in the
+ * stream's first byte when they open it, in the S bits of the last match (at `sAt`) when there are 1 to 3,
+ * otherwise as a run instruction. A plain function of its arguments, so the compressor's loop keeps its
+ * variables in registers.
+ */
+function putLiterals(out: Uint8Array, op: number, sAt: number, src: Uint8Array, from: number, to: number): number {
+  const t = to - from;
+  if (t === 0) return op;
+  let o = op;
+  if (o === 0 && t <= 238) out[o++] = 17 + t;
+  else if (t <= 3 && sAt >= 0) out[sAt] = (out[sAt] as number) | t;
+  else if (t <= 18) out[o++] = t - 3;
+  else {
+    out[o++] = 0;
+    o = putExtended(out, o, t - 18);
+  }
+  if (t > 32) {
+    out.set(src.subarray(from, to), o);
+    return o + t;
+  }
+  for (let i = from; i < to; i++) out[o++] = src[i] as number;
+  return o;
+}
+
+/**
  * Compresses one block into an LZO1X stream (ending with its end marker). Blocks are independent: nothing of
  * one is referred to by the next, as lzop frames them. The result may be longer than the input when the input
  * does not compress; a container then stores the block as it is.
@@ -73,22 +98,6 @@ export function lzo1xCompress(src: Uint8Array, table: Int32Array = lzo1xTable())
   let anchor = 0;
   let ip = 0;
   const last = n - MIN_MATCH;
-
-  const literals = (from: number, to: number) => {
-    const t = to - from;
-    if (t === 0) return;
-    if (op === 0 && t <= 238) out[op++] = 17 + t;
-    else if (t <= 3 && sAt >= 0) out[sAt] = (out[sAt] as number) | t;
-    else if (t <= 18) out[op++] = t - 3;
-    else {
-      out[op++] = 0;
-      op = putExtended(out, op, t - 18);
-    }
-    if (t > 32) {
-      out.set(src.subarray(from, to), op);
-      op += t;
-    } else for (let i = from; i < to; i++) out[op++] = src[i] as number;
-  };
 
   while (ip <= last) {
     const seq =
@@ -114,7 +123,7 @@ export function lzo1xCompress(src: Uint8Array, table: Int32Array = lzo1xTable())
     }
     let len = MIN_MATCH;
     while (ip + len < n && src[cand + len] === src[ip + len]) len++;
-    literals(anchor, ip);
+    op = putLiterals(out, op, sAt, src, anchor, ip);
     const d = dist - 1;
     if (len <= 8 && dist <= 2048) {
       sAt = op;
@@ -144,7 +153,7 @@ export function lzo1xCompress(src: Uint8Array, table: Int32Array = lzo1xTable())
     ip += len;
     anchor = ip;
   }
-  literals(anchor, n);
+  op = putLiterals(out, op, sAt, src, anchor, n);
   out[op++] = 0x11;
   out[op++] = 0;
   out[op++] = 0;
@@ -157,75 +166,92 @@ export function lzo1xCompress(src: Uint8Array, table: Int32Array = lzo1xTable())
  * start, ends without its end marker, or does not fill exactly `size` bytes.
  */
 export function lzo1xDecompress(src: Uint8Array, size: number): Buffer {
+  // One loop with no closures: variables a closure writes live in a heap context, which costs on every access.
   const n = src.length;
   const dst = Buffer.allocUnsafe(size);
+  const early = () => new LzoDataError(`the compressed data ends early (at byte ${n} of the block)`);
+  const past = (what: string) => new LzoDataError(`${what} past the block's ${size} bytes`);
   let ip = 0;
   let op = 0;
   let state = 0;
+  /** Literals to copy after the instruction just read (a run, or the 0–3 that follow a match). */
+  let t = 0;
 
-  const need = (k: number) => {
-    if (ip + k > n) throw new LzoDataError(`the compressed data ends early (at byte ${n} of the block)`);
-  };
-  const copyLiterals = (t: number) => {
-    need(t);
-    if (op + t > size) throw new LzoDataError(`literals run past the block's ${size} bytes`);
-    // A native copy costs more than a loop for the few bytes most instructions carry.
-    if (t > 32) {
-      dst.set(src.subarray(ip, ip + t), op);
-      ip += t;
-      op += t;
-    } else for (let i = 0; i < t; i++) dst[op++] = src[ip++] as number;
-  };
-  const extended = (base: number) => {
-    let len = base;
-    for (;;) {
-      need(1);
-      const b = src[ip++] as number;
-      if (b !== 0) return len + b;
-      len += 255;
-      if (len > size) throw new LzoDataError(`a length runs past the block's ${size} bytes`);
-    }
-  };
-
-  need(1);
+  if (n === 0) throw early();
   if ((src[0] as number) > 17) {
-    const t = (src[ip++] as number) - 17;
-    copyLiterals(t);
+    t = (src[ip++] as number) - 17;
     state = Math.min(t, 4);
   }
   for (;;) {
-    need(1);
-    const t = src[ip++] as number;
+    if (t > 0) {
+      if (ip + t > n) throw early();
+      if (op + t > size) throw past('literals run');
+      // A native copy costs more than a loop for the few bytes most instructions carry.
+      if (t > 32) {
+        dst.set(src.subarray(ip, ip + t), op);
+        ip += t;
+        op += t;
+      } else for (let i = 0; i < t; i++) dst[op++] = src[ip++] as number;
+      t = 0;
+    }
+    if (ip >= n) throw early();
+    const c = src[ip++] as number;
     let len: number;
     let dist: number;
-    let s: number;
-    if (t < 16) {
+    if (c < 16) {
       if (state === 0) {
-        copyLiterals(t === 0 ? extended(15) + 3 : t + 3);
+        // A run of literals: 3 + the low bits, or 18 + an extended length.
+        let run = c + 3;
+        if (c === 0) {
+          run = 18;
+          for (;;) {
+            if (ip >= n) throw early();
+            const b = src[ip++] as number;
+            if (b !== 0) {
+              run += b;
+              break;
+            }
+            run += 255;
+            if (run > size) throw past('a length runs');
+          }
+        }
+        t = run;
         state = 4;
         continue;
       }
-      need(1);
+      if (ip >= n) throw early();
       const h = src[ip++] as number;
       len = state < 4 ? 2 : 3;
-      dist = (h << 2) + (t >> 2) + (state < 4 ? 1 : 2049);
-      s = t & 3;
-    } else if (t >= 64) {
-      need(1);
-      len = (t >> 5) + 1;
-      dist = ((src[ip++] as number) << 3) + ((t >> 2) & 7) + 1;
-      s = t & 3;
+      dist = (h << 2) + (c >> 2) + (state < 4 ? 1 : 2049);
+      t = c & 3;
+    } else if (c >= 64) {
+      if (ip >= n) throw early();
+      len = (c >> 5) + 1;
+      dist = ((src[ip++] as number) << 3) + ((c >> 2) & 7) + 1;
+      t = c & 3;
     } else {
-      const small = t >= 32;
-      const l = small ? t & 31 : t & 7;
-      len = l ? l + 2 : extended(small ? 31 : 7) + 2;
-      need(2);
+      const small = c >= 32;
+      len = (small ? c & 31 : c & 7) + 2;
+      if (len === 2) {
+        len = small ? 33 : 9;
+        for (;;) {
+          if (ip >= n) throw early();
+          const b = src[ip++] as number;
+          if (b !== 0) {
+            len += b;
+            break;
+          }
+          len += 255;
+          if (len > size) throw past('a length runs');
+        }
+      }
+      if (ip + 2 > n) throw early();
       const v = (src[ip] as number) | ((src[ip + 1] as number) << 8);
       ip += 2;
-      s = v & 3;
+      t = v & 3;
       if (small) dist = (v >> 2) + 1;
       else {
-        dist = 16384 + ((t & 8) << 11) + (v >> 2);
+        dist = 16384 + ((c & 8) << 11) + (v >> 2);
         if (dist === 16384) {
           if (op !== size) throw new LzoDataError(`the data ends after ${op} of the block's ${size} bytes`);
           if (ip !== n) throw new LzoDataError(`${n - ip} byte(s) follow the end of the compressed data`);
@@ -234,11 +260,14 @@ export function lzo1xDecompress(src: Uint8Array, size: number): Buffer {
       }
     }
     if (dist > op) throw new LzoDataError(`a match refers ${dist} bytes back, at byte ${op} of the block`);
-    if (op + len > size) throw new LzoDataError(`a match runs past the block's ${size} bytes`);
-    if (len > 32 && dist >= len) dst.copyWithin(op, op - dist, op - dist + len);
-    else for (let i = 0; i < len; i++) dst[op + i] = dst[op + i - dist] as number;
-    op += len;
-    if (s) copyLiterals(s);
-    state = s;
+    if (op + len > size) throw past('a match runs');
+    if (len > 32 && dist >= len) {
+      dst.copyWithin(op, op - dist, op - dist + len);
+      op += len;
+    } else {
+      let from = op - dist;
+      for (let i = 0; i < len; i++) dst[op++] = dst[from++] as number;
+    }
+    state = t;
   }
 }

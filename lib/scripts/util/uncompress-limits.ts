@@ -1,5 +1,5 @@
 /**
- * The limits of the uncompressing scripts (gzip, zip): how large a file may expand, and by how much relative to
+ * The limits of the uncompressing scripts (gzip, zip, LZO): how large a file may expand, and by how much relative to
  * its compressed size, so that a compression bomb fails the step with a coded error instead of filling the stage
  * or the Lambda's disk.
  */
@@ -8,7 +8,7 @@ import { IdxError } from '../../core/errors.ts';
 /** Bytes in a megabyte, as the size params count them. */
 export const MB = 1024 * 1024;
 
-/** Params shared by file.uncompress.gzip and file.uncompress.zip. */
+/** Params shared by file.uncompress.gzip, file.uncompress.zip and file.uncompress.lzo. */
 export const uncompressLimitParams = {
   maxOutputSize: {
     type: 'number',
