@@ -1,6 +1,6 @@
 import { IdxError } from '../core/errors.ts';
 import { defineScript } from '../core/script.ts';
-import { fitText, type UserLine, userAttributes, userId, userLinesInstance } from './util/user-lines.ts';
+import { type UserLineFormat, userLine, userLinesFragments, userLinesInstance } from './util/user-lines.ts';
 
 /**
  * Characters that may not stand inside a quoted trait key or value: the quote itself, tabs and line breaks
@@ -82,14 +82,7 @@ export const fileFormatAam = defineScript({
       description: 'Write the file (0 bytes) even when no record arrives; AAM marks empty files invalid.',
     },
   },
-  lanes: {
-    // Each line stands alone and the file has nothing written once (no header): fragments join into the file.
-    fragments: (params) => ({
-      head: { ...params, createEmptyFile: true },
-      body: { ...params, createEmptyFile: false },
-      emptyFile: params.createEmptyFile,
-    }),
-  },
+  lanes: { fragments: userLinesFragments },
   create(params, ctx) {
     for (const [param, value] of [
       ['dpid', params.dpid],
@@ -105,36 +98,20 @@ export const fileFormatAam = defineScript({
       }
     }
     const fileName = params.fileName ?? aamFileName(params.dpid, params.targetDpid, ctx.job.startTime, params.fileType);
-    const line = (record: Record<string, unknown>): UserLine => {
-      const id = userId(record, params.userIdField);
-      if (typeof id !== 'string') return { error: id };
-      if (AAM_ID_FORBIDDEN.test(id)) {
-        return {
-          error: {
-            code: 'IDX_FORMAT_USER_ID',
-            message: `the user ID in "${params.userIdField}" holds ":", "%3A", a tab or a line break, which AAM refuses`,
-            field: params.userIdField,
-          },
-        };
-      }
-      let changed = 0;
-      const traits: string[] = [];
-      for (const [name, values] of userAttributes(record, params.userIdField)) {
-        const key = fitText(name, AAM_SPECIAL);
-        if (key.changed) changed++;
-        for (const value of values) {
-          const fit = fitText(value, AAM_SPECIAL);
-          if (fit.changed) changed++;
-          traits.push(`"${key.text}"="${fit.text}"`);
-        }
-      }
-      if (traits.length === 0) return { empty: 'it has no trait' };
-      return { line: `${id}\t${traits.join(',')}\n`, changed };
+    const format: UserLineFormat = {
+      idField: params.userIdField,
+      idForbidden: AAM_ID_FORBIDDEN,
+      idRefused: '":", "%3A", a tab or a line break, which AAM refuses',
+      special: AAM_SPECIAL,
+      line: (id, attributes) => {
+        const traits = attributes.flatMap(([key, values]) => values.map((value) => `"${key}"="${value}"`));
+        return traits.length ? `${id}\t${traits.join(',')}\n` : { empty: 'it has no trait' };
+      },
     };
     return userLinesInstance(ctx, {
       fileName,
       createEmptyFile: params.createEmptyFile,
-      line,
+      line: (record) => userLine(record, format),
       changes: 'trait key(s) or value(s) held a quote, comma, tab or line break, each replaced by a space',
     });
   },

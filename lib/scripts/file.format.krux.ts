@@ -1,5 +1,5 @@
 import { defineScript } from '../core/script.ts';
-import { fitText, type UserLine, userAttributes, userId, userLinesInstance } from './util/user-lines.ts';
+import { type UserLineFormat, userLine, userLinesFragments, userLinesInstance } from './util/user-lines.ts';
 
 /** Characters with a meaning in a Krux line, and line breaks: a value holding one has it replaced by a space. */
 const KRUX_SPECIAL = /[\^;:,\t\r\n]/g;
@@ -49,55 +49,28 @@ export const fileFormatKrux = defineScript({
       examples: ['id', 'UID'],
     },
   },
-  lanes: {
-    // Each line stands alone and the file has nothing written once (no header): fragments join into the file.
-    fragments: (params) => ({
-      head: { ...params, createEmptyFile: true },
-      body: { ...params, createEmptyFile: false },
-      emptyFile: params.createEmptyFile,
-    }),
-  },
+  lanes: { fragments: userLinesFragments },
   create(params, ctx) {
-    const line = (record: Record<string, unknown>): UserLine => {
-      const id = userId(record, params.idField);
-      if (typeof id !== 'string') return { error: id };
-      if (KRUX_ID_FORBIDDEN.test(id)) {
-        return {
-          error: {
-            code: 'IDX_FORMAT_USER_ID',
-            message: `the user ID in "${params.idField}" holds a caret, tab or line break, which a Krux line cannot carry`,
-            field: params.idField,
-          },
-        };
-      }
-      let changed = 0;
-      const pairs: string[] = [];
-      for (const [name, values] of userAttributes(record, params.idField)) {
-        const key = fitText(name, KRUX_SPECIAL);
-        if (key.changed) changed++;
-        const texts: string[] = [];
-        for (const value of values) {
-          if (value.length > MAX_VALUE) {
-            return {
-              error: {
-                code: 'IDX_FORMAT_VALUE',
-                message: `attribute "${name}" has a value of ${value.length} characters; Krux accepts under 255`,
-                field: name,
-              },
-            };
-          }
-          const fit = fitText(value, KRUX_SPECIAL);
-          if (fit.changed) changed++;
-          texts.push(fit.text);
-        }
-        pairs.push(`${key.text}:${texts.join(',')}`);
-      }
-      return { line: `${id}^${pairs.join(';')}\n`, changed };
+    const format: UserLineFormat = {
+      idField: params.idField,
+      idForbidden: KRUX_ID_FORBIDDEN,
+      idRefused: 'a caret, tab or line break, which a Krux line cannot carry',
+      special: KRUX_SPECIAL,
+      checkValue: (name, value) =>
+        value.length > MAX_VALUE
+          ? {
+              code: 'IDX_FORMAT_VALUE',
+              message: `attribute "${name}" has a value of ${value.length} characters; Krux accepts under 255`,
+              field: name,
+            }
+          : undefined,
+      line: (id, attributes) =>
+        `${id}^${attributes.map(([name, values]) => `${name}:${values.join(',')}`).join(';')}\n`,
     };
     return userLinesInstance(ctx, {
       fileName: params.fileName,
       createEmptyFile: params.createEmptyFile,
-      line,
+      line: (record) => userLine(record, format),
       changes: 'attribute name(s) or value(s) held ^ ; : , or a line break, each replaced by a space',
     });
   },

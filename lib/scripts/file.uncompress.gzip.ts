@@ -1,9 +1,7 @@
-import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { IdxError } from '../core/errors.ts';
 import { defineScript } from '../core/script.ts';
-import { copyToFile } from './util/io.ts';
-import { ExpansionLimit, uncompressLimitParams } from './util/uncompress-limits.ts';
+import { uncompressInto, uncompressLimitParams } from './util/uncompress-limits.ts';
 
 /** The name of a file once its gzip layer is removed. */
 export function gunzippedName(name: string): string {
@@ -29,18 +27,9 @@ export const fileUncompressGzip = defineScript({
     return {
       async file(file, out) {
         const name = gunzippedName(file.name);
-        const limit = new ExpansionLimit(params, file.name, ctx.stepId);
         try {
-          const target = out.createFile(name);
-          await pipeline(
-            file.open(),
-            limit.counted,
-            createGunzip({ chunkSize: 256 * 1024 }),
-            limit.limited,
-            (source: AsyncIterable<Buffer>) => copyToFile(source, target),
-          );
+          await uncompressInto(file, out.createFile(name), params, ctx.stepId, createGunzip({ chunkSize: 256 * 1024 }));
         } catch (error) {
-          if (limit.error) throw limit.error;
           if (error instanceof IdxError) throw error;
           const e = error as NodeJS.ErrnoException;
           throw new IdxError('IDX_GZIP_CORRUPT', `${file.name} is not a readable gzip file: ${e.message}`, {

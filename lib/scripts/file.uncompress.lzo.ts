@@ -1,9 +1,7 @@
-import { pipeline } from 'node:stream/promises';
 import { lzopDecompress } from '../connectors/lzo/lzop.ts';
 import { IdxError } from '../core/errors.ts';
 import { defineScript } from '../core/script.ts';
-import { copyToFile } from './util/io.ts';
-import { ExpansionLimit, uncompressLimitParams } from './util/uncompress-limits.ts';
+import { uncompressInto, uncompressLimitParams } from './util/uncompress-limits.ts';
 
 /** The codes of the lzop reader, whose errors get the file's name and the step. */
 const LZO_CODES: ReadonlySet<string> = new Set(['IDX_LZO_CORRUPT', 'IDX_LZO_CHECKSUM', 'IDX_LZO_UNSUPPORTED']);
@@ -44,18 +42,9 @@ export const fileUncompressLzo = defineScript({
           return;
         }
         const name = unlzopName(file.name);
-        const limit = new ExpansionLimit(params, file.name, ctx.stepId);
         try {
-          const target = out.createFile(name);
-          await pipeline(
-            file.open(),
-            limit.counted,
-            (source: AsyncIterable<Buffer>) => lzopDecompress(source),
-            limit.limited,
-            (source: AsyncIterable<Buffer>) => copyToFile(source, target),
-          );
+          await uncompressInto(file, out.createFile(name), params, ctx.stepId, (source) => lzopDecompress(source));
         } catch (error) {
-          if (limit.error) throw limit.error;
           if (error instanceof IdxError && LZO_CODES.has(error.code)) {
             throw new IdxError(error.code, `${file.name}: ${error.message}`, {
               stepId: ctx.stepId,

@@ -114,43 +114,24 @@ export async function malformedFiles(): Promise<MalformedFile[]> {
     rejected,
     ...(params ? { params } : {}),
   });
-  const zip = (name: string, content: Buffer, code: IdxErrorCode, uncompressParams?: Record<string, unknown>) =>
-    ({
-      name,
-      fileName: `${name}.zip`,
-      content,
-      uncompress: 'file.uncompress.zip',
-      parser: 'file.parse.dsv',
-      outcome: 'step',
-      code,
-      delivered: 0,
-      ...(uncompressParams ? { uncompressParams } : {}),
-    }) satisfies MalformedFile;
-  const lzop = (name: string, content: Buffer, code: IdxErrorCode, uncompressParams?: Record<string, unknown>) =>
-    ({
-      name,
-      fileName: `${name}.csv.lzo`,
-      content,
-      uncompress: 'file.uncompress.lzo',
-      parser: 'file.parse.dsv',
-      outcome: 'step',
-      code,
-      delivered: 0,
-      ...(uncompressParams ? { uncompressParams } : {}),
-    }) satisfies MalformedFile;
-  const gzip = (name: string, content: Buffer, code: IdxErrorCode, uncompressParams?: Record<string, unknown>) =>
-    ({
-      name,
-      fileName: `${name}.csv.gz`,
-      content,
-      uncompress: 'file.uncompress.gzip',
-      parser: 'file.parse.dsv',
-      outcome: 'step',
-      code,
-      delivered: 0,
-      ...(uncompressParams ? { uncompressParams } : {}),
-    }) satisfies MalformedFile;
-
+  /** A compressed file read by `uncompress` then parsed as CSV, which must fail the step with `code`. */
+  const packed =
+    (uncompress: NonNullable<MalformedFile['uncompress']>, suffix: string) =>
+    (name: string, content: Buffer, code: IdxErrorCode, uncompressParams?: Record<string, unknown>) =>
+      ({
+        name,
+        fileName: `${name}${suffix}`,
+        content,
+        uncompress,
+        parser: 'file.parse.dsv',
+        outcome: 'step',
+        code,
+        delivered: 0,
+        ...(uncompressParams ? { uncompressParams } : {}),
+      }) satisfies MalformedFile;
+  const zip = packed('file.uncompress.zip', '.zip');
+  const gzip = packed('file.uncompress.gzip', '.csv.gz');
+  const lzop = packed('file.uncompress.lzo', '.csv.lzo');
   return [
     // Delimited files: headers.
     dsv('dsv-duplicate-header', 'email,email\na@x,b@x\n', 'step', 'IDX_DSV_HEADER_DUPLICATE', 0),

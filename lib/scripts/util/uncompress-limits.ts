@@ -3,7 +3,11 @@
  * its compressed size, so that a compression bomb fails the step with a coded error instead of filling the stage
  * or the Lambda's disk.
  */
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { IdxError } from '../../core/errors.ts';
+import type { InputFile } from '../../core/script.ts';
+import { copyToFile } from './io.ts';
 
 /** Bytes in a megabyte, as the size params count them. */
 export const MB = 1024 * 1024;
@@ -49,7 +53,7 @@ export function uncompressLimitError(
  * and `error` keeps the error, which is what counts even when the pipeline ends with another (a stream closed
  * early by it).
  */
-export class ExpansionLimit {
+class ExpansionLimit {
   /** The limit error, once a limit was passed. */
   error: IdxError | undefined;
   #compressed = 0;
@@ -98,5 +102,29 @@ export class ExpansionLimit {
       }
       yield chunk;
     }
+  }
+}
+
+/**
+ * Decompresses `file` into `target` through `decompress` (a transform stream or a function of the compressed
+ * bytes), with the limits of `limits`: a limit passed fails with IDX_UNCOMPRESS_LIMIT, whatever error the pipeline
+ * ends with; any other failure is thrown as it came, for the caller to name.
+ */
+export async function uncompressInto(
+  file: InputFile,
+  target: Writable,
+  limits: { readonly maxOutputSize: number; readonly maxRatio: number },
+  stepId: string,
+  decompress: NodeJS.ReadWriteStream | ((source: AsyncIterable<Buffer>) => AsyncIterable<Buffer>),
+): Promise<void> {
+  const limit = new ExpansionLimit(limits, file.name, stepId);
+  try {
+    // pipeline takes either form of `decompress`; its typings only take one at a time.
+    const middle = decompress as (source: AsyncIterable<Buffer>) => AsyncIterable<Buffer>;
+    await pipeline(file.open(), limit.counted, middle, limit.limited, (source: AsyncIterable<Buffer>) =>
+      copyToFile(source, target),
+    );
+  } catch (error) {
+    throw limit.error ?? error;
   }
 }

@@ -90,7 +90,7 @@ export function userLinesInstance(
  * (`profile.city`), an array's elements as several values of one attribute (objects in it by the dotted paths of
  * their fields), in the order the fields come; null, missing and empty values are left out.
  */
-export function userAttributes(record: DataRecord, idField: string): Map<string, string[]> {
+function userAttributes(record: DataRecord, idField: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
   const collect = (name: string, value: unknown) => {
     if (value === null || value === undefined) return;
@@ -113,7 +113,7 @@ export function userAttributes(record: DataRecord, idField: string): Map<string,
 }
 
 /** The user ID of a record as text, or why there is none (missing, empty, or not a single value). */
-export function userId(record: DataRecord, idField: string): string | RecordError {
+function userId(record: DataRecord, idField: string): string | RecordError {
   const value = idField in record ? record[idField] : getPath(record, idField);
   if (value === undefined || value === null || value === '') {
     return { code: 'IDX_FORMAT_USER_ID', message: `the record has no user ID in field "${idField}"`, field: idField };
@@ -129,9 +129,73 @@ export function userId(record: DataRecord, idField: string): string | RecordErro
 }
 
 /** Replaces every character of `forbidden` (a global regex) in `text` with a space, counting the replacements. */
-export function fitText(text: string, forbidden: RegExp): { text: string; changed: boolean } {
+function fitText(text: string, forbidden: RegExp): { text: string; changed: boolean } {
   forbidden.lastIndex = 0;
   if (!forbidden.test(text)) return { text, changed: false };
   forbidden.lastIndex = 0;
   return { text: text.replace(forbidden, ' '), changed: true };
+}
+
+/**
+ * How a user-lines formatter writes fragments in lanes (its `lanes.fragments`): each line stands alone and the
+ * file has nothing written once (no header), so fragments formatted apart join into the file.
+ */
+export function userLinesFragments<P extends { readonly createEmptyFile: boolean }>(
+  params: P,
+): { readonly head: P; readonly body: P; readonly emptyFile: boolean } {
+  return {
+    head: { ...params, createEmptyFile: true },
+    body: { ...params, createEmptyFile: false },
+    emptyFile: params.createEmptyFile,
+  };
+}
+
+/** What differs between the user-lines formats. */
+export interface UserLineFormat {
+  readonly idField: string;
+  /** Characters (or sequences) a user ID may not hold. */
+  readonly idForbidden: RegExp;
+  /** What the format refuses in a user ID, for the error. */
+  readonly idRefused: string;
+  /** Characters replaced by a space in attribute names and values (a global regex). */
+  readonly special: RegExp;
+  /** Checks a value before it is fitted; an error rejects the record. */
+  readonly checkValue?: (name: string, value: string) => RecordError | undefined;
+  /** The line of a user, from the ID and the fitted attributes; or why the user has nothing to write. */
+  readonly line: (
+    id: string,
+    attributes: readonly (readonly [string, readonly string[]])[],
+  ) => string | { empty: string };
+}
+
+/** The line of a record in a user-lines format (see {@link userLinesInstance}). */
+export function userLine(record: DataRecord, format: UserLineFormat): UserLine {
+  const id = userId(record, format.idField);
+  if (typeof id !== 'string') return { error: id };
+  if (format.idForbidden.test(id)) {
+    return {
+      error: {
+        code: 'IDX_FORMAT_USER_ID',
+        message: `the user ID in "${format.idField}" holds ${format.idRefused}`,
+        field: format.idField,
+      },
+    };
+  }
+  let changed = 0;
+  const attributes: [string, string[]][] = [];
+  for (const [name, values] of userAttributes(record, format.idField)) {
+    const key = fitText(name, format.special);
+    if (key.changed) changed++;
+    const texts: string[] = [];
+    for (const value of values) {
+      const error = format.checkValue?.(name, value);
+      if (error) return { error };
+      const fit = fitText(value, format.special);
+      if (fit.changed) changed++;
+      texts.push(fit.text);
+    }
+    attributes.push([key.text, texts]);
+  }
+  const line = format.line(id, attributes);
+  return typeof line === 'string' ? { line, changed } : line;
 }
