@@ -21,7 +21,7 @@ export const fileFormatKrux = defineScript({
     'elements as the values of one attribute (objects in it by their fields’ dotted paths), null and empty ' +
     'values left out. The specification does not say how to escape its separators, so `^ ; : ,`, tabs and line ' +
     'breaks inside names and values are replaced by a space (counted in the job trace). Rejected with ' +
-    'IDX_FORMAT_USER_ID: a record without a user ID, or whose ID holds a caret or line break; with ' +
+    'IDX_FORMAT_USER_ID: a record without a user ID, or whose ID holds a caret, tab or line break; with ' +
     'IDX_FORMAT_VALUE: a value of 255 characters or more, which the import refuses. A user with no attribute is ' +
     'written as `<id>^`: Krux replaces a user’s attributes with each line, so the line clears them. Streaming: ' +
     'memory does not grow with the number of records. Compress with file.compress.lzo (createIndexFile) for the ' +
