@@ -18,8 +18,8 @@ export const fileFormatKrux = defineScript({
     '(`User1234^gender:male;interest:fishing,boating`); UTF-8, no header row (the import specification shows ' +
     'none). The user ID is the idField (`id`, which the IdentitySync Krux template renames UID to); every other ' +
     'field is an attribute: a nested object’s fields under their dotted path (`profile.city`), an array’s ' +
-    'elements as the values of one attribute (objects in it by their fields’ dotted paths), null and empty ' +
-    'values left out. The specification does not say how to escape its separators, so `^ ; : ,`, tabs and line ' +
+    'elements as the values of one attribute (objects in it by their fields’ dotted paths, so that of a list of ' +
+    'likes none of name, category or id is dropped or guessed), null and empty values left out. The specification does not say how to escape its separators, so `^ ; : ,`, tabs and line ' +
     'breaks inside names and values are replaced by a space (counted in the job trace). Rejected with ' +
     'IDX_FORMAT_USER_ID: a record without a user ID, or whose ID holds a caret, tab or line break; with ' +
     'IDX_FORMAT_VALUE: a value of 255 characters or more, which the import refuses. A user with no attribute is ' +
