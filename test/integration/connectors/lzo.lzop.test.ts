@@ -78,6 +78,18 @@ describe('LZO interoperability with lzop', () => {
     expect(lzo.length).toBe(38 + 'noise.bin'.length + 12 * offsets.length + noise.length + 4);
   });
 
+  it('gives the published test vector for stored blocks: 1,080,000 bytes as sample.txt, 5 blocks at known offsets', async () => {
+    // Act
+    const { lzo, offsets } = await ours(randomBytes(1_080_000), 'sample.txt');
+
+    // Assess
+    expect(offsets).toEqual([48, 262_204, 524_360, 786_516, 1_048_672]);
+    expect(lzo.length).toBe(1_080_112);
+    expect(lzoIndex(offsets).toString('hex')).toBe(
+      ['30', '4003c', '80048', 'c0054', '100060'].map((h) => h.padStart(16, '0')).join(''),
+    );
+  });
+
   it('writes an empty input as a header and the end marker, which lzop accepts', async () => {
     // Act
     const { lzo, offsets } = await ours(Buffer.alloc(0), 'empty.csv');
