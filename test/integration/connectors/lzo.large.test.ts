@@ -42,8 +42,10 @@ describe('LZO streaming', () => {
     expect(large.blocks).toBe(LARGE * 4);
     expect(large.compressedBytes).toBeLessThan(large.bytesIn / 2);
     expect(small.outHash).toBe(small.inHash);
-    // More data may not cost more than a few 256 KiB blocks and allocator slack.
-    expect(large.peakRss - small.peakRss).toBeLessThan(8 * 1024 * 1024);
+    // More data may not cost more than the collector's timing: runs of one size peak 10 MiB apart from one run to
+    // the next (80, 300 and 1,000 MB measured 108, 114 and 112 MiB); a codec holding 3 % of what passes would
+    // exceed this at the proof's size, and one holding its blocks would exceed it many times over.
+    expect(large.peakRss - small.peakRss).toBeLessThan(24 * 1024 * 1024);
     console.info(
       `LZO streaming peak RSS: ${SMALL} MB → ${(small.peakRss / 2 ** 20).toFixed(0)} MiB, ${LARGE} MB → ${(large.peakRss / 2 ** 20).toFixed(0)} MiB`,
     );
