@@ -178,6 +178,27 @@ describe('the audience dataflows run locally', () => {
     }
   });
 
+  it('"Krux Dataflow" with no account to export still delivers its file, as createEmptyFile asks: an empty .lzo and index', async () => {
+    // Prepare
+    const df = dataflowOf('15-krux-lzo-s3.json', {
+      account: { where: 'UID = "nobody"' },
+      s3: { bucketName: BUCKET, accessKey: '', secretKey: '', objectKeyPrefix: 'krux/empty/' },
+    });
+
+    // Act
+    const result = await runLocal(df, {
+      services: local.env.services,
+      registry: defaultRegistry(),
+      input: { fullExtract: true },
+    });
+
+    // Assess
+    expect(result.status, JSON.stringify(result.error)).toBe('succeeded');
+    const lzo = await s3Object('krux/empty/Gigya_Krux_M6.csv.lzo');
+    expect(lzopDecompress(lzo).length).toBe(0);
+    expect((await s3Object('krux/empty/Gigya_Krux_M6.csv.lzo.index')).length).toBe(0);
+  });
+
   it('both run with a 1 ms invocation budget to the same targets as a normal run', async () => {
     // Prepare
     const folder = join(local.env.dir, 'sftp', 'aam-tiny');
