@@ -6,35 +6,28 @@
  */
 import { createHash } from 'node:crypto';
 import { lzopCompress, lzopDecompress } from '../../lib/connectors/lzo/lzop.ts';
+import { counting, generatedText } from './byte-streams.ts';
 
 const total = Number(process.argv[2]) * 1024 * 1024;
 const inHash = createHash('sha256');
 let compressedBytes = 0;
 let blocks = 0;
 
-/** Generated rows, 64 KiB at a time, each chunk different so the compressor finds matches but no long repeats. */
-async function* generated(): AsyncGenerator<Buffer> {
-  const chunk = Buffer.alloc(64 * 1024);
-  for (let sent = 0, n = 0; sent < total; sent += chunk.length, n++) {
-    chunk.fill(`uid-${(n * 2_654_435_761) >>> 0},user${n}@example.com,First${n % 997}\n`);
-    const part = Buffer.from(chunk.subarray(0, Math.min(chunk.length, total - sent)));
-    inHash.update(part);
-    yield part;
-  }
-}
-
-/** Counts the compressed bytes on their way to decompression. */
-async function* counted(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  for await (const part of source) {
-    compressedBytes += part.length;
-    yield part;
-  }
-}
-
-const compressed = lzopCompress(generated(), { name: 'big.csv', mtime: new Date(), onBlock: () => blocks++ });
+const compressed = lzopCompress(
+  generatedText(
+    total,
+    (n) => `uid-${(n * 2_654_435_761) >>> 0},user${n}@example.com,First${n % 997}\n`,
+    (part) => inHash.update(part),
+  ),
+  { name: 'big.csv', mtime: new Date(), onBlock: () => blocks++ },
+);
 const outHash = createHash('sha256');
 let bytesOut = 0;
-for await (const part of lzopDecompress(counted(compressed))) {
+for await (const part of lzopDecompress(
+  counting(compressed, (n) => {
+    compressedBytes += n;
+  }),
+)) {
   outHash.update(part);
   bytesOut += part.length;
 }
