@@ -60,6 +60,7 @@ function timedChild(args: string[]): number | undefined {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
+/** Runs the benchmark and prints its table. */
 export async function run(): Promise<void> {
   const size = Number(process.env.IDX_BENCH_LZO_MB ?? 64) * MB;
   const dir = mkdtempSync(join(tmpdir(), 'idx-bench-lzo-'));

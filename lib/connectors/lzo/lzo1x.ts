@@ -37,8 +37,9 @@ export class LzoDataError extends Error {
   }
 }
 
+/** Bits of the hash of four bytes: a table of 16,384 positions (64 KiB), small enough to stay in cache. */
 const HASH_BITS = 14;
-/** Extended lengths, match lengths and distances beyond which an instruction cannot be written shorter. */
+/** The shortest match the compressor looks for: the four bytes it hashes (shorter ones rarely save a byte). */
 const MIN_MATCH = 4;
 
 /** A table of positions by hash, kept by a caller that compresses many blocks to reuse its memory. */
