@@ -11,6 +11,9 @@ const AAM_SPECIAL = /["\t\r\n,]/g;
 /** Adobe: a DPUUID must not contain `:` (nor its URL encoding); tabs and line breaks would break the line. */
 const AAM_ID_FORBIDDEN = /[:\t\r\n]|%3a/i;
 
+/** Bytes in one MB as `maxFileSize` counts them. */
+const MB = 1024 * 1024;
+
 /** The AAM inbound file name: `ftp_dpm_<DPID>[_<DPID_TARGET_DATA_OWNER>]_<UTC seconds>.<sync|overwrite>`. */
 export function aamFileName(dpid: string, target: string | undefined, startTime: string, type: string): string {
   const seconds = Math.floor(Date.parse(startTime) / 1000);
@@ -36,7 +39,8 @@ export const fileFormatAam = defineScript({
     'record without a user ID or whose ID holds `:` (or `%3A`), a tab or a line break, which AAM refuses. A ' +
     'record with no trait is dropped (a line without traits is invalid), counted. AAM skips an empty file as ' +
     'invalid, hence no file without records unless createEmptyFile. AAM reads files up to 5 GB uncompressed ' +
-    '(1 GB is optimal). Streaming: memory does not grow with the number of records.',
+    '(1 GB is optimal): maxFileSize splits the output into numbered files. Streaming: memory does not grow with ' +
+    'the number of records.',
   consumes: 'records',
   produces: 'files',
   params: {
@@ -81,8 +85,21 @@ export const fileFormatAam = defineScript({
       default: false,
       description: 'Write the file (0 bytes) even when no record arrives; AAM marks empty files invalid.',
     },
+    maxFileSize: {
+      type: 'number',
+      minimum: 0.001,
+      description:
+        'Largest size of one file in MB (1,048,576 bytes, before compression); a line that would pass it starts ' +
+        'the next file. AAM reads files of up to 5 GB uncompressed, 1 GB being optimal. When set, every file ' +
+        'gets AAM’s split number after its name: `ftp_dpm_478_1366545717.sync.1`, `.sync.2`, … (a gzip step ' +
+        'after it then gives AAM’s `….sync.1.gz`). Default: one file, whatever its size.',
+      examples: [1024],
+    },
   },
-  lanes: { fragments: userLinesFragments },
+  lanes: {
+    // Lines formatted apart join into one file; a size limit needs them counted in order, in one place.
+    fragments: (params) => (params.maxFileSize === undefined ? userLinesFragments(params) : undefined),
+  },
   create(params, ctx) {
     for (const [param, value] of [
       ['dpid', params.dpid],
@@ -113,6 +130,9 @@ export const fileFormatAam = defineScript({
       createEmptyFile: params.createEmptyFile,
       line: (record) => userLine(record, format),
       changes: 'trait key(s) or value(s) held a quote, comma, tab or line break, each replaced by a space',
+      ...(params.maxFileSize === undefined
+        ? {}
+        : { split: { maxBytes: Math.floor(params.maxFileSize * MB), partName: (n: number) => `${fileName}.${n}` } }),
     });
   },
 });

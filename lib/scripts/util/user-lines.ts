@@ -8,8 +8,10 @@ import { getPath } from './paths.ts';
 
 /** What a user-lines formatter keeps from one invocation of its step to the next. */
 interface UserLinesState {
-  /** The file was started by an earlier invocation (this one continues it under the same name). */
-  readonly started: boolean;
+  /** Files started so far; the last one is continued under its name by the next invocation. */
+  readonly parts: number;
+  /** Bytes in the last file started (for the size limit). */
+  readonly bytes: number;
   readonly written: number;
   readonly changed: number;
 }
@@ -24,7 +26,8 @@ export type UserLine =
  * The instance of a formatter that writes each record as one line of one file: `line` makes the line (with the
  * number of values it had to change to fit the format, counted in the trace), or the error that rejects the
  * record, or why the record has nothing to write (it is then dropped, counted). The file is created on the first
- * line, or at the end when `createEmptyFile` is set and no line came.
+ * line, or at the end when `createEmptyFile` is set and no line came. With `split`, a line that would take a file
+ * past `maxBytes` starts the next one (a file always holds at least one line), each named by `partName`.
  */
 export function userLinesInstance(
   ctx: ScriptContext,
@@ -34,16 +37,24 @@ export function userLinesInstance(
     readonly line: (record: DataRecord) => UserLine;
     /** What a changed value is, for the trace. */
     readonly changes: string;
+    readonly split?: { readonly maxBytes: number; readonly partName: (n: number) => string };
   },
 ): ScriptInstance {
   const kept = ctx.continuation as UserLinesState | undefined;
-  let started = kept?.started ?? false;
+  let parts = kept?.parts ?? 0;
+  let bytes = kept?.bytes ?? 0;
   let written = kept?.written ?? 0;
   let changed = kept?.changed ?? 0;
+  const { split } = options;
+  const name = (n: number) => (split ? split.partName(n) : options.fileName);
   let file: CoalescingWriter | undefined;
-  const open = (out: StepOutput) => {
-    file ??= new CoalescingWriter(out.createFile(options.fileName));
-    started = true;
+  /** Opens the next file, or (`fresh` false) the piece of this invocation of the file started before. */
+  const open = (out: StepOutput, fresh: boolean) => {
+    if (fresh) {
+      parts++;
+      bytes = 0;
+    }
+    file = new CoalescingWriter(out.createFile(name(parts)));
     return file;
   };
   let dropped = 0;
@@ -62,21 +73,25 @@ export function userLinesInstance(
         }
         changed += made.changed;
         written++;
-        const w = open(out);
+        const size = split ? Buffer.byteLength(made.line) : 0;
+        const full = split !== undefined && parts > 0 && bytes > 0 && bytes + size > split.maxBytes;
+        if (full) await file?.end();
+        const w = full ? open(out, true) : (file ?? open(out, parts === 0));
+        bytes += size;
         if (w.add(made.line)) await w.spill();
       }
     },
     async end(out, { final }) {
-      if (final && !started && options.createEmptyFile) open(out);
+      if (final && parts === 0 && options.createEmptyFile) open(out, true);
       if (file) await file.end();
       file = undefined;
       if (!final) {
-        const state: UserLinesState = { started, written, changed };
+        const state: UserLinesState = { parts, bytes, written, changed };
         return { continuation: state };
       }
       if (changed) ctx.log.warn(`${changed} ${options.changes}`);
       if (dropped) ctx.log.info(`${dropped} record(s) with nothing to write were dropped in the last invocation`);
-      ctx.log.info(`${written} record(s) written to ${started ? options.fileName : 'no file'}`);
+      ctx.log.info(`${written} record(s) written to ${parts === 1 ? name(1) : `${parts} files`}`);
       return undefined;
     },
     close() {

@@ -100,3 +100,33 @@ describe('file.format.aam', () => {
     expect(text(sliced)).toEqual(text(whole));
   });
 });
+
+describe('file.format.aam with maxFileSize', () => {
+  const records = Array.from({ length: 3_000 }, (_, i) => ({ UID: `u${i}`, age: 20 + (i % 50), city: 'Lyon' }));
+  const params = { dpid: '478', maxFileSize: 0.02 };
+
+  it('splits into files of at most maxFileSize, each named with AAM’s split number', async () => {
+    // Act
+    const out = await runScript(fileFormatAam, params, { records });
+
+    // Assess
+    expect(out.files.length).toBeGreaterThan(3);
+    expect(out.files.map((f) => f.name)).toEqual(out.files.map((_, i) => `ftp_dpm_478_${START}.sync.${i + 1}`));
+    expect(out.files.every((f) => f.content.length <= 0.02 * 1024 * 1024)).toBe(true);
+    const lines = Buffer.concat(out.files.map((f) => f.content))
+      .toString('utf8')
+      .split('\n')
+      .filter(Boolean);
+    expect(lines.map((l) => l.split('\t')[0])).toEqual(records.map((r) => r.UID));
+  });
+
+  it('splits at the same lines across invocations of a 1 ms budget as in one', async () => {
+    // Act
+    const whole = await runScript(fileFormatAam, params, { records });
+    const sliced = await runScriptSliced(fileFormatAam, params, { records, slice: 170 });
+
+    // Assess
+    expect(sliced.invocations).toBe(18);
+    expect(text(sliced)).toEqual(text(whole));
+  });
+});
