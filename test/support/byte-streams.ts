@@ -37,3 +37,17 @@ export async function* counting(source: AsyncIterable<Buffer>, count: (bytes: nu
     yield part;
   }
 }
+
+/**
+ * What a streaming child process prints when done: how much went in and came out, the hashes of both, and the
+ * process's peak RSS, as one JSON line on stdout.
+ */
+export function printStreamRun(run: {
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly inHash: string;
+  readonly outHash: string;
+  readonly [other: string]: unknown;
+}): void {
+  process.stdout.write(`${JSON.stringify({ ...run, peakRss: process.resourceUsage().maxRSS * 1024 })}\n`);
+}

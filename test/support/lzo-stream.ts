@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { lzopCompress, lzopDecompress } from '../../lib/connectors/lzo/lzop.ts';
-import { counting, generatedText } from './byte-streams.ts';
+import { counting, generatedText, printStreamRun } from './byte-streams.ts';
 
 const total = Number(process.argv[2]) * 1024 * 1024;
 const inHash = createHash('sha256');
@@ -31,14 +31,11 @@ for await (const part of lzopDecompress(
   outHash.update(part);
   bytesOut += part.length;
 }
-process.stdout.write(
-  `${JSON.stringify({
-    bytesIn: total,
-    bytesOut,
-    compressedBytes,
-    blocks,
-    inHash: inHash.digest('hex'),
-    outHash: outHash.digest('hex'),
-    peakRss: process.resourceUsage().maxRSS * 1024,
-  })}\n`,
-);
+printStreamRun({
+  bytesIn: total,
+  bytesOut,
+  compressedBytes,
+  blocks,
+  inHash: inHash.digest('hex'),
+  outHash: outHash.digest('hex'),
+});

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { decryptStream } from '../../lib/connectors/pgp/decrypt.ts';
 import { encryptStream } from '../../lib/connectors/pgp/encrypt.ts';
 import { allKeys, encryptionKey, readCertificates, unlock } from '../../lib/connectors/pgp/keys.ts';
-import { counting, generatedText } from './byte-streams.ts';
+import { counting, generatedText, printStreamRun } from './byte-streams.ts';
 
 const [megabytes, publicFile, privateFile, passphrase] = process.argv.slice(2);
 const total = Number(megabytes) * 1024 * 1024;
@@ -38,13 +38,10 @@ for await (const part of decryptStream(
   outHash.update(part);
   bytesOut += part.length;
 }
-process.stdout.write(
-  `${JSON.stringify({
-    bytesIn: total,
-    bytesOut,
-    encryptedBytes,
-    inHash: inHash.digest('hex'),
-    outHash: outHash.digest('hex'),
-    peakRss: process.resourceUsage().maxRSS * 1024,
-  })}\n`,
-);
+printStreamRun({
+  bytesIn: total,
+  bytesOut,
+  encryptedBytes,
+  inHash: inHash.digest('hex'),
+  outHash: outHash.digest('hex'),
+});
