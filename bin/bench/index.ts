@@ -5,7 +5,8 @@
  * (identity-sync only), to show that its peak memory does not follow the input. The scripts suite also measures
  * record.evaluate in QuickJS against the former node:vm sandbox, over `IDX_BENCH_EVALUATE_RECORDS` records (100k).
  * `escapes` runs the known node:vm escapes (lib/testing/escapes.ts) against both sandboxes. `eloqua` imports
- * 100,000 contacts through the Eloqua Bulk writer against the emulator (see bin/bench/eloqua.ts).
+ * 100,000 contacts through the Eloqua Bulk writer against the emulator (see bin/bench/eloqua.ts). `lzo` compares
+ * our LZO codec with `lzop` over a CSV of `IDX_BENCH_LZO_MB` megabytes (64).
  */
 import '../../lib/local/polyfills.ts';
 
@@ -17,6 +18,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   budget: async () => (await import('./budget-split.ts')).run(),
   escapes: async () => (await import('./escapes.ts')).run(),
   eloqua: async () => (await import('./eloqua.ts')).run(),
+  lzo: async () => (await import('./lzo.ts')).run(),
 };
 
 /** Record counts from a comma-separated list such as `3000000,5000000`. */

@@ -384,6 +384,21 @@ export const ERROR_CODES = {
     seen: ['validation'],
     action: 'Check the path and the file’s permissions.',
   },
+  IDX_FORMAT_USER_ID: {
+    summary:
+      'A record to write as an audience file line (Krux, Adobe Audience Manager) has no user ID, or one the format cannot carry.',
+    transience: 'permanent',
+    seen: ['record'],
+    action:
+      'Give every record the ID field the step names (idField / userIdField), e.g. by renaming UID to it; the message says which character the format refuses.',
+  },
+  IDX_FORMAT_VALUE: {
+    summary: 'A record holds a value the audience file format refuses (a Krux value of 255 characters or more).',
+    transience: 'permanent',
+    seen: ['record'],
+    action:
+      'Shorten or remove the field named in `_errorDetails.field` before the formatter (field.evaluate, field.remove).',
+  },
   IDX_FTP_AUTH: {
     summary: 'The FTP server refused the login.',
     transience: 'permanent',
@@ -694,6 +709,34 @@ export const ERROR_CODES = {
     transience: 'permanent',
     seen: ['record'],
     action: 'Check the record’s `lookupFields`, or set `mismatchBehavior` to `process` or `skip`.',
+  },
+  IDX_LZO_CHECKSUM: {
+    summary:
+      'A checksum in an lzop (.lzo) file does not match its header, data or compressed bytes: the file is corrupt.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Get the file again from its source (`lzop -t` reports the same error); nothing from the corrupt block was passed on.',
+  },
+  IDX_LZO_CORRUPT: {
+    summary:
+      'A file to uncompress is not readable lzop (.lzo) data: not lzop, truncated, or a block that does not decompress.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Check that the source delivers complete .lzo files as lzop or Hadoop write them (a truncated upload fails the same way); the message gives the byte offset.',
+  },
+  IDX_LZO_FAILED: {
+    summary: 'Compressing a file with LZO failed.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Read the cause in the message; run the job again, and report it if it repeats.',
+  },
+  IDX_LZO_UNSUPPORTED: {
+    summary: 'An lzop file uses a compression method other than LZO1X, an lzop filter, or several volumes.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Have the file written with plain `lzop` (levels -1 to -9) or Hadoop’s LzopCodec.',
   },
   IDX_NAME_RESERVED: {
     summary:

@@ -1,22 +1,7 @@
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { IdxError } from '../core/errors.ts';
 import { defineScript } from '../core/script.ts';
-import { copyToFile } from './util/io.ts';
-import { MB, uncompressLimitError, uncompressLimitParams } from './util/uncompress-limits.ts';
-
-/** Counts the bytes that pass. */
-function counter(): Transform & { bytes: number } {
-  const t = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      t.bytes += chunk.length;
-      cb(null, chunk);
-    },
-  }) as Transform & { bytes: number };
-  t.bytes = 0;
-  return t;
-}
+import { uncompressInto, uncompressLimitParams } from './util/uncompress-limits.ts';
 
 /** The name of a file once its gzip layer is removed. */
 export function gunzippedName(name: string): string {
@@ -42,47 +27,9 @@ export const fileUncompressGzip = defineScript({
     return {
       async file(file, out) {
         const name = gunzippedName(file.name);
-        /** A limit passed: the pipeline may end with another error (a stream closed early), this one counts. */
-        let limit: IdxError | undefined;
         try {
-          const target = out.createFile(name);
-          const compressed = counter();
-          const maxBytes = params.maxOutputSize * MB;
-          /** Checks the bytes out against the limits as they come, so a bomb stops early. */
-          async function* limited(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-            let bytes = 0;
-            for await (const chunk of source) {
-              bytes += chunk.length;
-              if (bytes > maxBytes) {
-                limit = uncompressLimitError(
-                  file.name,
-                  undefined,
-                  `more than maxOutputSize (${params.maxOutputSize} MB)`,
-                  ctx.stepId,
-                );
-                throw limit;
-              }
-              if (bytes > 100 * MB && bytes > params.maxRatio * compressed.bytes) {
-                limit = uncompressLimitError(
-                  file.name,
-                  undefined,
-                  `${compressed.bytes} bytes that expand to more than ${bytes}, more than maxRatio (${params.maxRatio})`,
-                  ctx.stepId,
-                );
-                throw limit;
-              }
-              yield chunk;
-            }
-          }
-          await pipeline(
-            file.open(),
-            compressed,
-            createGunzip({ chunkSize: 256 * 1024 }),
-            limited,
-            (source: AsyncIterable<Buffer>) => copyToFile(source, target),
-          );
+          await uncompressInto(file, out.createFile(name), params, ctx.stepId, createGunzip({ chunkSize: 256 * 1024 }));
         } catch (error) {
-          if (limit) throw limit;
           if (error instanceof IdxError) throw error;
           const e = error as NodeJS.ErrnoException;
           throw new IdxError('IDX_GZIP_CORRUPT', `${file.name} is not a readable gzip file: ${e.message}`, {

@@ -26,6 +26,7 @@ import { datasourceWriteGigyaGeneric } from './datasource.write.gigya.generic.ts
 import { datasourceWriteGigyaImportaccount } from './datasource.write.gigya.importaccount.ts';
 import { datasourceWriteSftp } from './datasource.write.sftp.ts';
 import { fieldArrayExtract } from './field.array.extract.ts';
+import { fileCompressLzo } from './file.compress.lzo.ts';
 import { fileCompressZip } from './file.compress.zip.ts';
 import { fileDecryptPgp } from './file.decrypt.pgp.ts';
 import { fileEmpty } from './file.empty.ts';
@@ -34,6 +35,7 @@ import { fileFormatCount } from './file.format.count.ts';
 import { fileFormatJson } from './file.format.json.ts';
 import { fileParseJson } from './file.parse.json.ts';
 import { fileUncompressGzip } from './file.uncompress.gzip.ts';
+import { fileUncompressLzo } from './file.uncompress.lzo.ts';
 import { fileUncompressZip } from './file.uncompress.zip.ts';
 import { laneDefinitions } from './lane-scripts.ts';
 import { recordEvaluate } from './record.evaluate.ts';
@@ -65,6 +67,7 @@ export const definitions = [
   datasourceWriteGigyaImportaccount,
   datasourceWriteSftp,
   fieldArrayExtract,
+  fileCompressLzo,
   fileCompressZip,
   fileDecryptPgp,
   fileEmpty,
@@ -73,6 +76,7 @@ export const definitions = [
   fileFormatJson,
   fileParseJson,
   fileUncompressGzip,
+  fileUncompressLzo,
   fileUncompressZip,
   recordEvaluate,
   uidmapLookup,

@@ -15,7 +15,9 @@ import { fieldRename } from './field.rename.ts';
 import { fieldReplace } from './field.replace.ts';
 import { fieldSelect } from './field.select.ts';
 import { fileCompressGzip } from './file.compress.gzip.ts';
+import { fileFormatAam } from './file.format.aam.ts';
 import { fileFormatDsv } from './file.format.dsv.ts';
+import { fileFormatKrux } from './file.format.krux.ts';
 import { fileParseDsv } from './file.parse.dsv.ts';
 
 /** Definitions of the scripts that can run in lanes. */
@@ -32,6 +34,8 @@ export const laneDefinitions = [
   fieldReplace,
   fieldSelect,
   fileCompressGzip,
+  fileFormatAam,
   fileFormatDsv,
+  fileFormatKrux,
   fileParseDsv,
 ] as const;

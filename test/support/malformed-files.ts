@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import yazl from 'yazl';
 import type { IdxErrorCode } from '../../lib/core/errors.ts';
+import { lzopCompress } from './lzop.ts';
 
 /** One malformed file. */
 export interface MalformedFile {
@@ -18,7 +19,7 @@ export interface MalformedFile {
   readonly fileName: string;
   readonly content: Buffer;
   /** The steps between the reader and the parser, and the parser. */
-  readonly uncompress?: 'file.uncompress.zip' | 'file.uncompress.gzip';
+  readonly uncompress?: 'file.uncompress.zip' | 'file.uncompress.gzip' | 'file.uncompress.lzo';
   readonly uncompressParams?: Record<string, unknown>;
   readonly parser: 'file.parse.dsv' | 'file.parse.json';
   readonly params?: Record<string, unknown>;
@@ -71,6 +72,10 @@ export async function malformedFiles(): Promise<MalformedFile[]> {
   const gz = gzipSync(Buffer.from(csv));
   const gzBadCrc = Buffer.from(gz);
   gzBadCrc[gzBadCrc.length - 6] = (gzBadCrc[gzBadCrc.length - 6] ?? 0) ^ 0xff;
+  // lzop's own files (the reference writer), with its default Adler-32 of each block's data.
+  const lzo = lzopCompress(Buffer.from(csv));
+  const lzoBadSum = Buffer.from(lzo);
+  lzoBadSum[lzoBadSum.length - 6] = (lzoBadSum[lzoBadSum.length - 6] ?? 0) ^ 0xff;
   const dsv = (
     name: string,
     content: Buffer | string,
@@ -109,31 +114,24 @@ export async function malformedFiles(): Promise<MalformedFile[]> {
     rejected,
     ...(params ? { params } : {}),
   });
-  const zip = (name: string, content: Buffer, code: IdxErrorCode, uncompressParams?: Record<string, unknown>) =>
-    ({
-      name,
-      fileName: `${name}.zip`,
-      content,
-      uncompress: 'file.uncompress.zip',
-      parser: 'file.parse.dsv',
-      outcome: 'step',
-      code,
-      delivered: 0,
-      ...(uncompressParams ? { uncompressParams } : {}),
-    }) satisfies MalformedFile;
-  const gzip = (name: string, content: Buffer, code: IdxErrorCode, uncompressParams?: Record<string, unknown>) =>
-    ({
-      name,
-      fileName: `${name}.csv.gz`,
-      content,
-      uncompress: 'file.uncompress.gzip',
-      parser: 'file.parse.dsv',
-      outcome: 'step',
-      code,
-      delivered: 0,
-      ...(uncompressParams ? { uncompressParams } : {}),
-    }) satisfies MalformedFile;
-
+  /** A compressed file read by `uncompress` then parsed as CSV, which must fail the step with `code`. */
+  const packed =
+    (uncompress: NonNullable<MalformedFile['uncompress']>, suffix: string) =>
+    (name: string, content: Buffer, code: IdxErrorCode, uncompressParams?: Record<string, unknown>) =>
+      ({
+        name,
+        fileName: `${name}${suffix}`,
+        content,
+        uncompress,
+        parser: 'file.parse.dsv',
+        outcome: 'step',
+        code,
+        delivered: 0,
+        ...(uncompressParams ? { uncompressParams } : {}),
+      }) satisfies MalformedFile;
+  const zip = packed('file.uncompress.zip', '.zip');
+  const gzip = packed('file.uncompress.gzip', '.csv.gz');
+  const lzop = packed('file.uncompress.lzo', '.csv.lzo');
   return [
     // Delimited files: headers.
     dsv('dsv-duplicate-header', 'email,email\na@x,b@x\n', 'step', 'IDX_DSV_HEADER_DUPLICATE', 0),
@@ -228,6 +226,13 @@ export async function malformedFiles(): Promise<MalformedFile[]> {
     gzip('gzip-not-gzip', Buffer.from(csv), 'IDX_GZIP_CORRUPT'),
     gzip('gzip-bad-crc', gzBadCrc, 'IDX_GZIP_CORRUPT'),
     gzip('gzip-beyond-output-limit', gzipSync(Buffer.from(`id\n${'1\n'.repeat(400_000)}`)), 'IDX_UNCOMPRESS_LIMIT', {
+      maxOutputSize: 0.5,
+    }),
+    // LZO (lzop files).
+    lzop('lzo-truncated', lzo.subarray(0, lzo.length - 6), 'IDX_LZO_CORRUPT'),
+    lzop('lzo-not-lzo', gz, 'IDX_LZO_CORRUPT'),
+    lzop('lzo-bad-checksum', lzoBadSum, 'IDX_LZO_CHECKSUM'),
+    lzop('lzo-beyond-output-limit', lzopCompress(Buffer.from(`id\n${'1\n'.repeat(400_000)}`)), 'IDX_UNCOMPRESS_LIMIT', {
       maxOutputSize: 0.5,
     }),
   ];

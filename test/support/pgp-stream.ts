@@ -9,48 +9,39 @@ import { readFileSync } from 'node:fs';
 import { decryptStream } from '../../lib/connectors/pgp/decrypt.ts';
 import { encryptStream } from '../../lib/connectors/pgp/encrypt.ts';
 import { allKeys, encryptionKey, readCertificates, unlock } from '../../lib/connectors/pgp/keys.ts';
+import { counting, generatedText, printStreamRun } from './byte-streams.ts';
 
 const [megabytes, publicFile, privateFile, passphrase] = process.argv.slice(2);
 const total = Number(megabytes) * 1024 * 1024;
 const inHash = createHash('sha256');
 let encryptedBytes = 0;
 
-/** Generated data, 64 KiB at a time, each chunk different so nothing repeats the previous one. */
-async function* generated(): AsyncGenerator<Buffer> {
-  const chunk = Buffer.alloc(64 * 1024);
-  for (let sent = 0, n = 0; sent < total; sent += chunk.length, n++) {
-    chunk.fill(`row ${n},user${n}@example.com\n`);
-    const part = Buffer.from(chunk.subarray(0, Math.min(chunk.length, total - sent)));
-    inHash.update(part);
-    yield part;
-  }
-}
-
-/** Counts the encrypted bytes on their way to decryption. */
-async function* counted(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  for await (const part of source) {
-    encryptedBytes += part.length;
-    yield part;
-  }
-}
-
 const recipients = readCertificates(readFileSync(publicFile as string, 'utf8'), 'public').map((c) => encryptionKey(c));
 const certificates = readCertificates(readFileSync(privateFile as string, 'utf8'), 'private');
 for (const certificate of certificates) unlock(certificate, passphrase as string);
-const encrypted = encryptStream(generated(), { recipients, fileName: 'big.csv', date: new Date(), armor: false });
+const encrypted = encryptStream(
+  generatedText(
+    total,
+    (n) => `row ${n},user${n}@example.com\n`,
+    (part) => inHash.update(part),
+  ),
+  { recipients, fileName: 'big.csv', date: new Date(), armor: false },
+);
 const outHash = createHash('sha256');
 let bytesOut = 0;
-for await (const part of decryptStream(counted(encrypted), { keys: certificates.flatMap(allKeys) })) {
+for await (const part of decryptStream(
+  counting(encrypted, (n) => {
+    encryptedBytes += n;
+  }),
+  { keys: certificates.flatMap(allKeys) },
+)) {
   outHash.update(part);
   bytesOut += part.length;
 }
-process.stdout.write(
-  `${JSON.stringify({
-    bytesIn: total,
-    bytesOut,
-    encryptedBytes,
-    inHash: inHash.digest('hex'),
-    outHash: outHash.digest('hex'),
-    peakRss: process.resourceUsage().maxRSS * 1024,
-  })}\n`,
-);
+printStreamRun({
+  bytesIn: total,
+  bytesOut,
+  encryptedBytes,
+  inHash: inHash.digest('hex'),
+  outHash: outHash.digest('hex'),
+});

@@ -10,11 +10,17 @@ export class ByteReader {
   #chunk: Buffer = Buffer.alloc(0);
   #pos = 0;
   #ended = false;
+  readonly #truncated: (what: string, expected: number, got: number) => Error;
   /** Bytes consumed so far (for messages that say where a problem is). */
   consumed = 0;
 
-  constructor(source: AsyncIterable<Uint8Array>) {
+  /** `onTruncated` makes the error of a stream that ends inside a structure (by default a PGP one). */
+  constructor(
+    source: AsyncIterable<Uint8Array>,
+    onTruncated: (what: string, expected: number, got: number) => Error = truncated,
+  ) {
     this.#source = source[Symbol.asyncIterator]();
+    this.#truncated = onTruncated;
   }
 
   /** Makes bytes available; false at the end of the stream. */
@@ -60,7 +66,7 @@ export class ByteReader {
     let got = 0;
     while (got < n) {
       const part = await this.readSome(n - got);
-      if (part === undefined) throw truncated(what, n, got);
+      if (part === undefined) throw this.#truncated(what, n, got);
       parts.push(part);
       got += part.length;
     }

@@ -263,6 +263,36 @@ describe('runStep in lanes', () => {
     expect(chain[1]).toMatchObject({ done: true, limitReached: true });
     expect(job?.trace.join('\n')).not.toContain('parallel lanes');
   });
+
+  it.each([
+    ['file.format.krux', { fileName: 'k.csv', idField: 'UID' }],
+    ['file.format.aam', { dpid: '478' }],
+  ])('writes the same %s file from two lanes as from one thread, with the same counters', async (type, params) => {
+    // Prepare: 6,000 accounts, some names holding quotes and commas that the formats replace.
+    const { one, two, input } = await stagedAccounts(`stage/lanes/${type}-input/`);
+    const run = async (services: Services, jobId: string) => {
+      const base = event(jobId, input);
+      const e: StepEvent = {
+        ...base,
+        step: { ...base.step, params: { fields: [{ sourceField: 'profile.lastName', targetField: 'LastName' }] } },
+        fused: [{ id: 'audience', type, key: 's2', params }],
+      };
+      const { chain, read, counters, job } = await runEvent(services, e);
+      const file = chain[1]?.out.kind === 'files' ? chain[1].out.files[0] : undefined;
+      return { file: file ? await read([file.key]) : undefined, name: file?.name, counters, job };
+    };
+
+    // Act
+    const single = await run(one, `${type}-one`);
+    const laned = await run(two, `${type}-two`);
+
+    // Assess
+    expect(laned.name).toBe(single.name);
+    expect(laned.file).toBe(single.file);
+    expect(single.file?.split('\n').filter(Boolean)).toHaveLength(6000);
+    expect(laned.counters).toEqual(single.counters);
+    expect(laned.job?.trace.join('\n')).toContain('running in 2 parallel lanes');
+  });
 });
 
 describe('runStep fusing gunzip into file.parse.json', () => {
