@@ -76,6 +76,11 @@ export interface LocalFaults {
    * result is lost, and the Task fails with `Lambda.Unknown`.
    */
   readonly crashStepInvocations?: readonly number[];
+  /**
+   * Counts for {@link crashStepInvocations} only the invocations that run this step (alone or fused with
+   * others), so a fault can target one step whatever states the compiler puts before it.
+   */
+  readonly crashCountsOnlyStep?: string;
 }
 
 /** The outcome of a local run. */
@@ -106,12 +111,14 @@ export async function runLocal(dataflow: Dataflow, options: LocalRunOptions): Pr
   let stepInvocations = 0;
   const invoke = async (input: { Payload: Record<string, unknown> }) => {
     const payload = input.Payload;
-    const crash = payload.action === 'step' && options.faults?.crashStepInvocations?.includes(++stepInvocations);
+    const steps =
+      payload.action === 'step'
+        ? ([payload.step, ...((payload.fused as unknown[] | undefined) ?? [])] as { id: string; type: string }[])
+        : [];
+    const only = options.faults?.crashCountsOnlyStep;
+    const counted = payload.action === 'step' && (only === undefined || steps.some((s) => s.id === only));
+    const crash = counted && options.faults?.crashStepInvocations?.includes(++stepInvocations);
     if (payload.action === 'step') {
-      const steps = [payload.step, ...((payload.fused as unknown[] | undefined) ?? [])] as {
-        id: string;
-        type: string;
-      }[];
       const previous = payload.previous as { iteration?: number } | undefined;
       for (const step of steps)
         emit({ kind: 'step-started', stepId: step.id, type: step.type, iteration: previous?.iteration ?? 0 });

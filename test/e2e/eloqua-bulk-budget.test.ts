@@ -195,13 +195,13 @@ describe('the Eloqua Bulk API writer under faults', () => {
     world.eloqua.reset();
     from = world.eloqua.calls.length;
 
-    // Act: the first step invocation (the Task that reads, maps and imports) dies before it answers.
+    // Act: the first invocation of the Task that maps and imports dies before it answers.
     const crashed = await runLocal(flow, {
       services: world.env.services,
       registry,
       input,
       retryIntervalMs: 5,
-      faults: { crashStepInvocations: [1] },
+      faults: { crashStepInvocations: [1], crashCountsOnlyStep: 'eloqua' },
     });
 
     // Assess
