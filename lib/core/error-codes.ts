@@ -41,6 +41,40 @@ export const ERROR_CODES = {
     action:
       'A script broke the counting contract (it neither emitted, rejected nor dropped some record). Report it with the step type and the counters in the message.',
   },
+  IDX_ACOUSTIC_AUTH: {
+    summary: 'Acoustic Campaign refused the OAuth refresh-token grant, or a renewed access token.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Check `clientId`, the secrets behind `clientSecret` and `refreshToken`, and `podNumber`; an org admin can issue a new refresh token (Settings › Application account access).',
+  },
+  IDX_ACOUSTIC_FAULT: {
+    summary: 'The Acoustic Campaign XML API answered a call with a Fault (SUCCESS false); the message is Acoustic’s.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Read Acoustic’s FaultString and errorid in the message: usually a wrong `listId`, column or file name.',
+  },
+  IDX_ACOUSTIC_JOB_FAILED: {
+    summary:
+      'An Acoustic data job (ImportList, ExportList) ended in ERROR or CANCELED; the message is Acoustic’s job description.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Read the job description in the message, fix the database or the mapping, and run the job again.',
+  },
+  IDX_ACOUSTIC_REJECTED: {
+    summary:
+      'Acoustic Campaign refused one row of an import; `_errorDetails.message` is Acoustic’s reason from the error file.',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Fix the record (a bad email address, an empty sync field) and send it again.',
+  },
+  IDX_ACOUSTIC_UNAVAILABLE: {
+    summary:
+      'The Acoustic Campaign XML API kept answering 429 or 5xx, or the connection kept failing, after every attempt.',
+    transience: 'transient',
+    seen: ['step'],
+    action: 'Wait and run again; Acoustic allows 10 concurrent requests per org, so check for other clients.',
+  },
   IDX_AZURE_AUTH: {
     summary: 'Azure Blob storage refused the account key or SAS (HTTP 401/403), or accountKey is not a key.',
     transience: 'permanent',

@@ -29,6 +29,8 @@ export interface RuntimeConfig {
     readonly azureBlob?: string;
     /** Base URL of the local OAuth token and SAS service that `datasource.write.azure.sas` uses when its URLs are empty. */
     readonly azureSas?: string;
+    /** Local mode: the origin of the Acoustic Campaign emulator (token endpoint and XML API). */
+    readonly acoustic?: string;
   };
   /** Credentials for the local stand-ins; absent when deployed (the execution role is used). */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };

@@ -3,6 +3,7 @@
  * their own endpoint params are empty.
  */
 import type { Dataflow } from '../dataflow/types.ts';
+import { acousticExtra } from './acoustic-emulator.ts';
 import { azuriteExtra } from './azurite.ts';
 import type { LocalExtra } from './environment.ts';
 import { gigyaExtra } from './gigya-extra.ts';
@@ -11,9 +12,11 @@ import { sftpExtra } from './sftp-server.ts';
 /**
  * The extra stand-ins of local mode a run needs: the Gigya emulator and the SFTP server always (the shipped
  * dataflows and the CLI's Gigya commands use them), Azurite only for a dataflow with an Azure step, since it is a
- * child process that takes about a second to start. Without a dataflow, every one.
+ * child process that takes about a second to start, and the Acoustic emulator only for one with a Silverpop step.
+ * Without a dataflow, every one.
  */
 export function defaultExtras(dataflow?: Dataflow): LocalExtra[] {
   const azure = !dataflow || dataflow.steps.some((s) => s.type.includes('.azure.'));
-  return [gigyaExtra(), sftpExtra(), ...(azure ? [azuriteExtra()] : [])];
+  const acoustic = !dataflow || dataflow.steps.some((s) => s.type.endsWith('.silverpop'));
+  return [gigyaExtra(), sftpExtra(), ...(azure ? [azuriteExtra()] : []), ...(acoustic ? [acousticExtra()] : [])];
 }

@@ -14,6 +14,7 @@ import { datasourceReadGigyaAudit } from './datasource.read.gigya.audit.ts';
 import { datasourceReadGigyaComment } from './datasource.read.gigya.comment.ts';
 import { datasourceReadGigyaDs } from './datasource.read.gigya.ds.ts';
 import { datasourceReadSftp } from './datasource.read.sftp.ts';
+import { datasourceReadSilverpop } from './datasource.read.silverpop.ts';
 import { datasourceWriteAmazonS3 } from './datasource.write.amazon.s3.ts';
 import { datasourceWriteAzureBlob } from './datasource.write.azure.blob.ts';
 import { datasourceWriteAzureSas } from './datasource.write.azure.sas.ts';
@@ -23,6 +24,7 @@ import { datasourceWriteGigyaDs } from './datasource.write.gigya.ds.ts';
 import { datasourceWriteGigyaGeneric } from './datasource.write.gigya.generic.ts';
 import { datasourceWriteGigyaImportaccount } from './datasource.write.gigya.importaccount.ts';
 import { datasourceWriteSftp } from './datasource.write.sftp.ts';
+import { datasourceWriteSilverpop } from './datasource.write.silverpop.ts';
 import { fieldArrayExtract } from './field.array.extract.ts';
 import { fileCompressZip } from './file.compress.zip.ts';
 import { fileDecryptPgp } from './file.decrypt.pgp.ts';
@@ -51,6 +53,7 @@ export const definitions = [
   datasourceReadGigyaComment,
   datasourceReadGigyaDs,
   datasourceReadSftp,
+  datasourceReadSilverpop,
   datasourceWriteAmazonS3,
   datasourceWriteAzureBlob,
   datasourceWriteAzureSas,
@@ -60,6 +63,7 @@ export const definitions = [
   datasourceWriteGigyaGeneric,
   datasourceWriteGigyaImportaccount,
   datasourceWriteSftp,
+  datasourceWriteSilverpop,
   fieldArrayExtract,
   fileCompressZip,
   fileDecryptPgp,

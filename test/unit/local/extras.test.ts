@@ -29,6 +29,14 @@ describe('defaultExtras', () => {
     // Assess
     expect(sftp).toEqual(['gigya', 'sftp']);
     expect(azure).toEqual(['gigya', 'sftp', 'azureBlob', 'azureSas']);
-    expect(none).toEqual(azure);
+    expect(none).toEqual([...azure, 'acoustic']);
+  });
+
+  it('starts the Acoustic emulator only for a dataflow with a Silverpop step', () => {
+    // Act
+    const silverpop = provided(flow('datasource.read.silverpop', 'datasource.write.gigya.account'));
+
+    // Assess
+    expect(silverpop).toEqual(['gigya', 'sftp', 'acoustic']);
   });
 });
