@@ -694,6 +694,43 @@ export const ERROR_CODES = {
     seen: ['record'],
     action: 'Check the record’s `lookupFields`, or set `mismatchBehavior` to `process` or `skip`.',
   },
+  IDX_MARKETO_AUTH: {
+    summary: 'Marketo refused the client credentials, or a renewed access token (601/602).',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Check `baseUrl` (https://<munchkin id>.mktorest.com), `clientId` and the secret behind `clientSecret` of the LaunchPoint custom service.',
+  },
+  IDX_MARKETO_ERROR: {
+    summary:
+      'Marketo answered a call with `success: false` and a code that another attempt cannot fix; the message is Marketo’s.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Read Marketo’s code and message: 603 access denied, 607 daily quota reached, 1006 a field that does not exist, …',
+  },
+  IDX_MARKETO_JOB_FAILED: {
+    summary: 'A Marketo bulk lead import batch ended Failed; the message is Marketo’s.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Read Marketo’s message, fix the columns (REST API field names) or the lookup field, and run the job again.',
+  },
+  IDX_MARKETO_REJECTED: {
+    summary:
+      'Marketo refused one lead of a bulk import; `_errorDetails.message` is Marketo’s reason from the failures file.',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Fix the record (a value of the wrong type, a missing lookup field) and send it again.',
+  },
+  IDX_MARKETO_UNAVAILABLE: {
+    summary:
+      'Marketo kept answering 5xx or a transient code (604, 606, 608, 611, 615, 713, 1016), or the connection kept failing, after every attempt.',
+    transience: 'transient',
+    seen: ['step'],
+    action:
+      'Wait and run again; check other clients of the subscription (100 calls per 20 s, 10 at once, 2 imports at a time).',
+  },
   IDX_NAME_RESERVED: {
     summary:
       'A step id or a param name is one JavaScript objects reserve (`__proto__`, `constructor`, `toString`, …), which would not survive as a key.',

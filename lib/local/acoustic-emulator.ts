@@ -38,7 +38,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { xmlElement, xmlElements, xmlText } from '../connectors/acoustic.ts';
-import { csvRows } from '../scripts/util/csv-rows.ts';
+import { csvLine, csvRows } from '../scripts/util/csv-rows.ts';
 import type { LocalExtra } from './environment.ts';
 
 /** A database (list) of the emulated org. */
@@ -137,11 +137,6 @@ function parseAcousticDate(text: string): Date | undefined {
   return new Date(Date.UTC(Number(m[3]), Number(m[1]) - 1, Number(m[2]), Number(m[4]), Number(m[5]), Number(m[6])));
 }
 
-/** A CSV cell, quoted when it must be. */
-function csvCell(value: string): string {
-  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
-}
-
 const ok = (inner: string) => `<Envelope><Body><RESULT><SUCCESS>TRUE</SUCCESS>${inner}</RESULT></Body></Envelope>`;
 const fault = (message: string, errorId: number) =>
   `<Envelope><Body><RESULT><SUCCESS>false</SUCCESS></RESULT><Fault><Request/><FaultCode/><FaultString>${xmlText(message)}</FaultString><detail><error><errorid>${errorId}</errorid><module/><class>SP.API</class><method/></error></detail></Fault></Body></Envelope>`;
@@ -223,7 +218,7 @@ export async function startAcousticEmulator(options: AcousticEmulatorOptions): P
       if (hasHeaders && row.line === 1) continue;
       rows++;
       if (row.problem) {
-        refused.push(`${row.line},${csvCell(row.problem.message)}`);
+        refused.push(csvLine([String(row.line), row.problem.message]));
         continue;
       }
       const fields: Record<string, string> = {};
@@ -240,7 +235,7 @@ export async function startAcousticEmulator(options: AcousticEmulatorOptions): P
             : refusals.get(key);
       if (reason) {
         if (reason.startsWith('Invalid email')) badAddresses++;
-        refused.push(`${row.line},${csvCell(reason)}`);
+        refused.push(csvLine([String(row.line), reason]));
         continue;
       }
       if (failing) continue;
@@ -291,11 +286,11 @@ export async function startAcousticEmulator(options: AcousticEmulatorOptions): P
     if (bad) return fault(`Invalid date ${bad.text}: expected MM/dd/yyyy HH:mm:ss.`, 51);
     const [start, end] = dates.map((d) => d.date?.getTime());
     const wanted = columns.length ? columns : db.columns;
-    const lines = [wanted.map(csvCell).join(',')];
+    const lines = [csvLine(wanted)];
     for (const c of (contacts.get(listId) as Map<string, AcousticContact>).values()) {
       const at = Math.floor(c.lastModified.getTime() / 1000) * 1000;
       if ((start !== undefined && at < start) || (end !== undefined && at > end)) continue;
-      lines.push(wanted.map((w) => csvCell(c.fields[w] ?? '')).join(','));
+      lines.push(csvLine(wanted.map((w) => c.fields[w] ?? '')));
     }
     const file = `${listId} - ${randomBytes(4).toString('hex')}.CSV`;
     await writeFile(join(options.root, 'download', file), `${lines.join('\r\n')}\r\n`);

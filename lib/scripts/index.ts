@@ -23,6 +23,7 @@ import { datasourceWriteGigyaAccount } from './datasource.write.gigya.account.ts
 import { datasourceWriteGigyaDs } from './datasource.write.gigya.ds.ts';
 import { datasourceWriteGigyaGeneric } from './datasource.write.gigya.generic.ts';
 import { datasourceWriteGigyaImportaccount } from './datasource.write.gigya.importaccount.ts';
+import { datasourceWriteMarketo } from './datasource.write.marketo.ts';
 import { datasourceWriteSftp } from './datasource.write.sftp.ts';
 import { datasourceWriteSilverpop } from './datasource.write.silverpop.ts';
 import { fieldArrayExtract } from './field.array.extract.ts';
@@ -62,6 +63,7 @@ export const definitions = [
   datasourceWriteGigyaDs,
   datasourceWriteGigyaGeneric,
   datasourceWriteGigyaImportaccount,
+  datasourceWriteMarketo,
   datasourceWriteSftp,
   datasourceWriteSilverpop,
   fieldArrayExtract,

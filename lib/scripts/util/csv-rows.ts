@@ -4,7 +4,7 @@
  * no dataflow params choose the dialect. Memory holds one chunk's rows at most.
  */
 import type { Readable } from 'node:stream';
-import { type DsvCell, DsvParser, type DsvProblem } from './dsv.ts';
+import { type DsvCell, DsvFormatter, DsvParser, type DsvProblem } from './dsv.ts';
 import { decodeText } from './io.ts';
 
 /** A row of a CSV stream. */
@@ -39,4 +39,11 @@ export async function* csvRows(
   }
   parser.end();
   yield* ready;
+}
+
+const FORMATTER = new DsvFormatter({ separator: ',', quote: '"', escape: '"', quoteAll: false });
+
+/** One CSV line (no line break) of text cells, quoted where they must be (an empty cell as `""`). */
+export function csvLine(cells: readonly string[]): string {
+  return cells.map((c) => FORMATTER.cell(c)).join(',');
 }

@@ -8,11 +8,9 @@ import { SftpConnection } from '../../connectors/sftp.ts';
 import { IdxError } from '../../core/errors.ts';
 import type { ParamsOf } from '../../core/params.ts';
 import type { ScriptContext } from '../../core/script.ts';
+import { UNSET } from './elided.ts';
 import { sftpConnectionParams } from './file-transfer.ts';
 import { resolveSftpEndpoint } from './sftp-folder.ts';
-
-/** A template's elided value (`...`) or an empty one: the param is not set. */
-export const UNSET = /^\s*\.*\s*$/;
 
 /** The params of both Silverpop steps. */
 export const silverpopParams = {

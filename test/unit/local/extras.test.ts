@@ -29,14 +29,16 @@ describe('defaultExtras', () => {
     // Assess
     expect(sftp).toEqual(['gigya', 'sftp']);
     expect(azure).toEqual(['gigya', 'sftp', 'azureBlob', 'azureSas']);
-    expect(none).toEqual([...azure, 'acoustic']);
+    expect(none).toEqual([...azure, 'acoustic', 'marketo']);
   });
 
-  it('starts the Acoustic emulator only for a dataflow with a Silverpop step', () => {
+  it('starts the Acoustic and Marketo emulators only for a dataflow with a step of theirs', () => {
     // Act
     const silverpop = provided(flow('datasource.read.silverpop', 'datasource.write.gigya.account'));
+    const marketo = provided(flow('datasource.read.gigya.account', 'datasource.write.marketo'));
 
     // Assess
     expect(silverpop).toEqual(['gigya', 'sftp', 'acoustic']);
+    expect(marketo).toEqual(['gigya', 'sftp', 'marketo']);
   });
 });
