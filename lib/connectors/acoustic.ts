@@ -14,7 +14,8 @@
  */
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { backoffDelay, withRetry } from './retry.ts';
+import { backoffDelay } from './retry.ts';
+import { TransientError, withTransientRetry } from './transient.ts';
 
 /** The XML API host of each Acoustic pod (the `podNumber` of IdentitySync's Silverpop steps). */
 export const ACOUSTIC_POD_HOSTS: Readonly<Record<string, string>> = {
@@ -86,9 +87,6 @@ export function xmlElements(xml: string, name: string): string[] {
 export function xmlElement(xml: string, name: string): string | undefined {
   return xmlElements(xml, name)[0];
 }
-
-/** A failure another attempt may not meet (429, 5xx, a dropped connection). */
-class Transient extends Error {}
 
 /** A client of one Acoustic org; it keeps its access token until shortly before it expires. */
 export class AcousticClient {
@@ -262,40 +260,30 @@ export class AcousticClient {
 
   /** One HTTP exchange; 429, 5xx and dropped connections are retried with backoff. */
   async #send(url: string, init: RequestInit): Promise<{ status: number; text: string }> {
-    try {
-      return await withRetry(
-        async () => {
-          let response: Response;
-          try {
-            response = await fetch(url, { ...init, ...(this.#o.signal ? { signal: this.#o.signal } : {}) });
-          } catch (error) {
-            throw new Transient(`the connection to Acoustic failed: ${(error as Error).message}`);
-          }
-          const text = await response.text();
-          if (response.status === 429 || response.status >= 500) {
-            throw new Transient(
-              `Acoustic answered HTTP ${response.status}: ${faultOf(text)?.message ?? text.slice(0, 200)}`,
-            );
-          }
-          return { status: response.status, text };
-        },
-        {
-          attempts: this.#o.attempts ?? 5,
-          baseDelayMs: this.#o.baseDelayMs ?? 1000,
-          isTransient: (e) => e instanceof Transient,
-          onRetry: (e, attempt, delay) =>
-            this.#o.log?.info(`${(e as Error).message}; attempt ${attempt + 1} in ${delay} ms`),
-          ...(this.#o.signal ? { signal: this.#o.signal } : {}),
-        },
-      );
-    } catch (error) {
-      if (error instanceof Transient)
-        throw new IdxError('IDX_ACOUSTIC_UNAVAILABLE', error.message, {
-          expected: 'an answer from the Acoustic XML API',
-          received: error.message,
-        });
-      throw error;
-    }
+    return withTransientRetry(
+      async () => {
+        let response: Response;
+        try {
+          response = await fetch(url, { ...init, ...(this.#o.signal ? { signal: this.#o.signal } : {}) });
+        } catch (error) {
+          throw new TransientError(`the connection to Acoustic failed: ${(error as Error).message}`);
+        }
+        const text = await response.text();
+        if (response.status === 429 || response.status >= 500)
+          throw new TransientError(
+            `Acoustic answered HTTP ${response.status}: ${faultOf(text)?.message ?? text.slice(0, 200)}`,
+          );
+        return { status: response.status, text };
+      },
+      {
+        attempts: this.#o.attempts ?? 5,
+        baseDelayMs: this.#o.baseDelayMs ?? 1000,
+        code: 'IDX_ACOUSTIC_UNAVAILABLE',
+        what: 'the Acoustic XML API',
+        ...(this.#o.log ? { log: this.#o.log } : {}),
+        ...(this.#o.signal ? { signal: this.#o.signal } : {}),
+      },
+    );
   }
 }
 

@@ -16,7 +16,7 @@
  */
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { withRetry } from './retry.ts';
+import { TransientError, withTransientRetry } from './transient.ts';
 
 /** Marketo's limit on one bulk import file. */
 export const MARKETO_MAX_IMPORT_BYTES = 10 * 1024 * 1024;
@@ -49,16 +49,6 @@ export interface MarketoBatch {
   readonly numOfRowsFailed?: number;
   readonly numOfRowsWithWarning?: number;
   readonly message?: string;
-}
-
-/** A failure another attempt may not meet; `waitMs` overrides the backoff. */
-class Transient extends Error {
-  constructor(
-    message: string,
-    readonly waitMs?: number,
-  ) {
-    super(message);
-  }
 }
 
 /** A Marketo answer with `success: false`. */
@@ -164,14 +154,14 @@ export class MarketoClient {
         headers: { authorization: `Bearer ${token}` },
       });
       const text = await response.text();
-      if (response.status >= 500) throw new Transient(`Marketo answered HTTP ${response.status}`);
+      if (response.status >= 500) throw new TransientError(`Marketo answered HTTP ${response.status}`);
       const envelope = text.trimStart().startsWith('{') ? (JSON.parse(text) as Envelope) : undefined;
       const error = envelope?.success === false ? envelope.errors?.[0] : undefined;
       if (error) {
         const code = String(error.code ?? '');
         const message = String(error.message ?? '');
         if (TRANSIENT_CODES.has(code))
-          throw new Transient(
+          throw new TransientError(
             `Marketo answered ${code} ${message}`,
             code === '606' ? (this.#o.rateLimitWaitMs ?? 20_000) : undefined,
           );
@@ -195,7 +185,7 @@ export class MarketoClient {
     });
     const response = await this.#fetch(`${this.#o.baseUrl}/identity/oauth/token?${query}`, { method: 'GET' });
     const text = await response.text();
-    if (response.status >= 500) throw new Transient(`Marketo's identity service answered HTTP ${response.status}`);
+    if (response.status >= 500) throw new TransientError(`Marketo's identity service answered HTTP ${response.status}`);
     let parsed: { access_token?: unknown; expires_in?: unknown; error_description?: unknown } = {};
     try {
       parsed = JSON.parse(text) as typeof parsed;
@@ -220,39 +210,19 @@ export class MarketoClient {
     try {
       return await fetch(url, { ...init, ...(this.#o.signal ? { signal: this.#o.signal } : {}) });
     } catch (error) {
-      throw new Transient(`the connection to Marketo failed: ${(error as Error).message}`);
+      throw new TransientError(`the connection to Marketo failed: ${(error as Error).message}`);
     }
   }
 
-  async #retrying<T>(work: () => Promise<T>): Promise<T> {
-    let wait: number | undefined;
-    try {
-      return await withRetry(
-        async () => {
-          if (wait !== undefined) await new Promise((r) => setTimeout(r, wait));
-          wait = undefined;
-          return await work();
-        },
-        {
-          attempts: this.#o.attempts ?? 5,
-          baseDelayMs: this.#o.baseDelayMs ?? 1000,
-          isTransient: (e) => e instanceof Transient,
-          onRetry: (e, attempt, delay) => {
-            // Marketo's rate window is fixed: wait it out instead of the (shorter) backoff.
-            if (e instanceof Transient && e.waitMs !== undefined) wait = Math.max(0, e.waitMs - delay);
-            this.#o.log?.info(`${(e as Error).message}; attempt ${attempt + 1}`);
-          },
-          ...(this.#o.signal ? { signal: this.#o.signal } : {}),
-        },
-      );
-    } catch (error) {
-      if (error instanceof Transient)
-        throw new IdxError('IDX_MARKETO_UNAVAILABLE', error.message, {
-          expected: 'an answer from the Marketo API',
-          received: error.message,
-        });
-      throw error;
-    }
+  #retrying<T>(work: () => Promise<T>): Promise<T> {
+    return withTransientRetry(work, {
+      attempts: this.#o.attempts ?? 5,
+      baseDelayMs: this.#o.baseDelayMs ?? 1000,
+      code: 'IDX_MARKETO_UNAVAILABLE',
+      what: 'the Marketo API',
+      ...(this.#o.log ? { log: this.#o.log } : {}),
+      ...(this.#o.signal ? { signal: this.#o.signal } : {}),
+    });
   }
 }
 
