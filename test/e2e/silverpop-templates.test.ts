@@ -81,7 +81,8 @@ function localised(file: string, replace: Record<string, Record<string, unknown>
 /** Pages of 5 accounts, so a 1 ms budget cuts the outbound flow between batches. */
 const outbound = (extra: Record<string, Record<string, unknown>> = {}) =>
   localised(OUTBOUND_FILE, { silverpop: ACOUSTIC_PARAMS, account: { batchSize: 5 }, ...extra });
-const inbound = () => localised(INBOUND_FILE, { silverpop: ACOUSTIC_PARAMS });
+const inbound = (extra: Record<string, unknown> = {}) =>
+  localised(INBOUND_FILE, { silverpop: { ...ACOUSTIC_PARAMS, ...extra } });
 
 async function run(dataflow: ReturnType<typeof outbound>, options: { budgetMs?: number; fullExtract?: boolean } = {}) {
   return runLocal(dataflow, {
@@ -284,5 +285,15 @@ describe('dataflow 10 (Silverpop inbound) run locally', () => {
     expect(first.job?.steps.silverpop?.recordsOut).toBe(chosen.length);
     expect(second.job?.steps.silverpop?.recordsOut).toBe(1);
     expect(subscribedInGigya(uidOf(changed))).toBe('true');
+  });
+
+  it('fails with Acoustic’s fault when the database does not exist', async () => {
+    // Act
+    const result = await run(inbound({ listId: '999' }));
+
+    // Assess
+    expect(result.status).toBe('failed');
+    expect(JSON.stringify(result.error)).toContain('IDX_ACOUSTIC_FAULT');
+    expect(JSON.stringify(result.error)).toContain('List 999 not found.');
   });
 });
