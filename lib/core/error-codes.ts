@@ -41,6 +41,40 @@ export const ERROR_CODES = {
     action:
       'A script broke the counting contract (it neither emitted, rejected nor dropped some record). Report it with the step type and the counters in the message.',
   },
+  IDX_ACOUSTIC_AUTH: {
+    summary: 'Acoustic Campaign refused the OAuth refresh-token grant, or a renewed access token.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Check `clientId`, the secrets behind `clientSecret` and `refreshToken`, and `podNumber`; an org admin can issue a new refresh token (Settings › Application account access).',
+  },
+  IDX_ACOUSTIC_FAULT: {
+    summary: 'The Acoustic Campaign XML API answered a call with a Fault (SUCCESS false); the message is Acoustic’s.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Read Acoustic’s FaultString and errorid in the message: usually a wrong `listId`, column or file name.',
+  },
+  IDX_ACOUSTIC_JOB_FAILED: {
+    summary:
+      'An Acoustic data job (ImportList, ExportList) ended in ERROR or CANCELED; the message is Acoustic’s job description.',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Read the job description in the message, fix the database or the mapping, and run the job again.',
+  },
+  IDX_ACOUSTIC_REJECTED: {
+    summary:
+      'Acoustic Campaign refused one row of an import; `_errorDetails.message` is Acoustic’s reason from the error file.',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Fix the record (a bad email address, an empty sync field) and send it again.',
+  },
+  IDX_ACOUSTIC_UNAVAILABLE: {
+    summary:
+      'The Acoustic Campaign XML API kept answering 429 or 5xx, or the connection kept failing, after every attempt.',
+    transience: 'transient',
+    seen: ['step'],
+    action: 'Wait and run again; Acoustic allows 10 concurrent requests per org, so check for other clients.',
+  },
   IDX_AZURE_AUTH: {
     summary: 'Azure Blob storage refused the account key or SAS (HTTP 401/403), or accountKey is not a key.',
     transience: 'permanent',
@@ -737,6 +771,43 @@ export const ERROR_CODES = {
     transience: 'permanent',
     seen: ['step'],
     action: 'Have the file written with plain `lzop` (levels -1 to -9) or Hadoop’s LzopCodec.',
+  },
+  IDX_MARKETO_AUTH: {
+    summary: 'Marketo refused the client credentials, or a renewed access token (601/602).',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Check `baseUrl` (https://<munchkin id>.mktorest.com), `clientId` and the secret behind `clientSecret` of the LaunchPoint custom service.',
+  },
+  IDX_MARKETO_ERROR: {
+    summary:
+      'Marketo answered a call with `success: false` and a code that another attempt cannot fix; the message is Marketo’s.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Read Marketo’s code and message (603 access denied, 607 daily quota reached, 1006 a field that does not exist) and fix that cause.',
+  },
+  IDX_MARKETO_JOB_FAILED: {
+    summary: 'A Marketo bulk lead import batch ended Failed; the message is Marketo’s.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Read Marketo’s message, fix the columns (REST API field names) or the lookup field, and run the job again.',
+  },
+  IDX_MARKETO_REJECTED: {
+    summary:
+      'Marketo refused one lead of a bulk import; `_errorDetails.message` is Marketo’s reason from the failures file.',
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Fix the record (a value of the wrong type, a missing lookup field) and send it again.',
+  },
+  IDX_MARKETO_UNAVAILABLE: {
+    summary:
+      'Marketo kept answering 5xx or a transient code (604, 606, 608, 611, 615, 713, 1016), or the connection kept failing, after every attempt.',
+    transience: 'transient',
+    seen: ['step'],
+    action:
+      'Wait and run again; check other clients of the subscription (100 calls per 20 s, 10 at once, 2 imports at a time).',
   },
   IDX_NAME_RESERVED: {
     summary:

@@ -31,6 +31,10 @@ export interface RuntimeConfig {
     readonly azureSas?: string;
     /** Local mode: the login origin of the Eloqua emulator (`/id`, `/auth/oauth2/token`). */
     readonly eloqua?: string;
+    /** Local mode: the origin of the Acoustic Campaign emulator (token endpoint and XML API). */
+    readonly acoustic?: string;
+    /** Local mode: the origin of the Marketo emulator (identity and bulk APIs). */
+    readonly marketo?: string;
   };
   /** Credentials for the local stand-ins; absent when deployed (the execution role is used). */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };

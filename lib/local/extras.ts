@@ -3,19 +3,27 @@
  * their own endpoint params are empty.
  */
 import type { Dataflow } from '../dataflow/types.ts';
+import { acousticExtra } from './acoustic-emulator.ts';
 import { azuriteExtra } from './azurite.ts';
 import { eloquaExtra } from './eloqua-extra.ts';
 import type { LocalExtra } from './environment.ts';
 import { gigyaExtra } from './gigya-extra.ts';
+import { marketoExtra } from './marketo-emulator.ts';
 import { sftpExtra } from './sftp-server.ts';
 
 /**
  * The extra stand-ins of local mode a run needs: the Gigya emulator and the SFTP server always (the shipped
- * dataflows and the CLI's Gigya commands use them), Azurite only for a dataflow with an Azure step, since it is a
- * child process that takes about a second to start, and the Eloqua emulator only for one with an Eloqua step. Without a dataflow, every one.
+ * dataflows and the CLI's Gigya commands use them); each other one only for a dataflow with a step it serves, since
+ * Azurite is a child process that takes about a second to start and every emulator holds a port and state. Without
+ * a dataflow, every one.
  */
 export function defaultExtras(dataflow?: Dataflow): LocalExtra[] {
-  const azure = !dataflow || dataflow.steps.some((s) => s.type.includes('.azure.'));
-  const eloqua = !dataflow || dataflow.steps.some((s) => s.type.endsWith('.eloqua'));
-  return [gigyaExtra(), sftpExtra(), ...(azure ? [azuriteExtra()] : []), ...(eloqua ? [eloquaExtra()] : [])];
+  const needs = (test: (type: string) => boolean) => !dataflow || dataflow.steps.some((s) => test(s.type));
+  const optional: [boolean, () => LocalExtra][] = [
+    [needs((t) => t.includes('.azure.')), azuriteExtra],
+    [needs((t) => t.endsWith('.eloqua')), eloquaExtra],
+    [needs((t) => t.endsWith('.silverpop')), acousticExtra],
+    [needs((t) => t === 'datasource.write.marketo'), marketoExtra],
+  ];
+  return [gigyaExtra(), sftpExtra(), ...optional.filter(([needed]) => needed).map(([, extra]) => extra())];
 }

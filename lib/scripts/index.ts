@@ -15,6 +15,7 @@ import { datasourceReadGigyaAudit } from './datasource.read.gigya.audit.ts';
 import { datasourceReadGigyaComment } from './datasource.read.gigya.comment.ts';
 import { datasourceReadGigyaDs } from './datasource.read.gigya.ds.ts';
 import { datasourceReadSftp } from './datasource.read.sftp.ts';
+import { datasourceReadSilverpop } from './datasource.read.silverpop.ts';
 import { datasourceWriteAmazonS3 } from './datasource.write.amazon.s3.ts';
 import { datasourceWriteAzureBlob } from './datasource.write.azure.blob.ts';
 import { datasourceWriteAzureSas } from './datasource.write.azure.sas.ts';
@@ -24,7 +25,9 @@ import { datasourceWriteGigyaAccount } from './datasource.write.gigya.account.ts
 import { datasourceWriteGigyaDs } from './datasource.write.gigya.ds.ts';
 import { datasourceWriteGigyaGeneric } from './datasource.write.gigya.generic.ts';
 import { datasourceWriteGigyaImportaccount } from './datasource.write.gigya.importaccount.ts';
+import { datasourceWriteMarketo } from './datasource.write.marketo.ts';
 import { datasourceWriteSftp } from './datasource.write.sftp.ts';
+import { datasourceWriteSilverpop } from './datasource.write.silverpop.ts';
 import { fieldArrayExtract } from './field.array.extract.ts';
 import { fileCompressLzo } from './file.compress.lzo.ts';
 import { fileCompressZip } from './file.compress.zip.ts';
@@ -56,6 +59,7 @@ export const definitions = [
   datasourceReadGigyaComment,
   datasourceReadGigyaDs,
   datasourceReadSftp,
+  datasourceReadSilverpop,
   datasourceWriteAmazonS3,
   datasourceWriteAzureBlob,
   datasourceWriteAzureSas,
@@ -65,7 +69,9 @@ export const definitions = [
   datasourceWriteGigyaDs,
   datasourceWriteGigyaGeneric,
   datasourceWriteGigyaImportaccount,
+  datasourceWriteMarketo,
   datasourceWriteSftp,
+  datasourceWriteSilverpop,
   fieldArrayExtract,
   fileCompressLzo,
   fileCompressZip,

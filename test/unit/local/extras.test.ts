@@ -29,7 +29,7 @@ describe('defaultExtras', () => {
     // Assess
     expect(sftp).toEqual(['gigya', 'sftp']);
     expect(azure).toEqual(['gigya', 'sftp', 'azureBlob', 'azureSas']);
-    expect(none).toEqual(['gigya', 'sftp', 'azureBlob', 'azureSas', 'eloqua']);
+    expect(none).toEqual([...azure, 'eloqua', 'acoustic', 'marketo']);
   });
 
   it('starts the Eloqua emulator only for a dataflow with an Eloqua step', () => {
@@ -40,5 +40,15 @@ describe('defaultExtras', () => {
     // Assess
     expect(outbound).toEqual(['gigya', 'sftp', 'eloqua']);
     expect(inbound).toEqual(['gigya', 'sftp', 'eloqua']);
+  });
+
+  it('starts the Acoustic and Marketo emulators only for a dataflow with a step of theirs', () => {
+    // Act
+    const silverpop = provided(flow('datasource.read.silverpop', 'datasource.write.gigya.account'));
+    const marketo = provided(flow('datasource.read.gigya.account', 'datasource.write.marketo'));
+
+    // Assess
+    expect(silverpop).toEqual(['gigya', 'sftp', 'acoustic']);
+    expect(marketo).toEqual(['gigya', 'sftp', 'marketo']);
   });
 });
