@@ -660,6 +660,29 @@ export const ERROR_CODES = {
     seen: ['record'],
     action: 'Check the record’s `lookupFields`, or set `mismatchBehavior` to `process` or `skip`.',
   },
+  IDX_MAILCHIMP_API: {
+    summary:
+      'The Mailchimp Marketing API refused a call or could not be reached; the message carries its title and detail.',
+    transience: 'either',
+    seen: ['step'],
+    action:
+      "Read Mailchimp's title and detail in the message (e.g. Resource Not Found: check `listId`). 429, 5xx and dropped connections were retried with backoff (`maxAttempts`).",
+  },
+  IDX_MAILCHIMP_AUTH: {
+    summary: 'Mailchimp refused the API key (401 API Key Invalid) or its data center (403).',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Check the secret behind `apiKey` and that `apiUrl` names the data center the key ends with (or leave `<dc>` in it).',
+  },
+  IDX_MAILCHIMP_REJECTED: {
+    summary:
+      'Mailchimp refused one member of a batch subscribe call, or the record cannot be a member (no address, an unknown newsletter value).',
+    transience: 'permanent',
+    seen: ['record'],
+    action:
+      "Read `_errorDetails.message` (Mailchimp's reason, with its `mailchimpCode`) and fix the address or merge fields at the source.",
+  },
   IDX_NAME_RESERVED: {
     summary:
       'A step id or a param name is one JavaScript objects reserve (`__proto__`, `constructor`, `toString`, …), which would not survive as a key.',

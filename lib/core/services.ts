@@ -29,6 +29,8 @@ export interface RuntimeConfig {
     readonly azureBlob?: string;
     /** Base URL of the local OAuth token and SAS service that `datasource.write.azure.sas` uses when its URLs are empty. */
     readonly azureSas?: string;
+    /** Local mode: the Mailchimp emulator's API root (`<origin>/3.0`), used when a Mailchimp step's `apiUrl` is a template. */
+    readonly mailchimp?: string;
   };
   /** Credentials for the local stand-ins; absent when deployed (the execution role is used). */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };

@@ -6,14 +6,17 @@ import type { Dataflow } from '../dataflow/types.ts';
 import { azuriteExtra } from './azurite.ts';
 import type { LocalExtra } from './environment.ts';
 import { gigyaExtra } from './gigya-extra.ts';
+import { mailchimpExtra } from './mailchimp-emulator.ts';
 import { sftpExtra } from './sftp-server.ts';
 
 /**
  * The extra stand-ins of local mode a run needs: the Gigya emulator and the SFTP server always (the shipped
  * dataflows and the CLI's Gigya commands use them), Azurite only for a dataflow with an Azure step, since it is a
- * child process that takes about a second to start. Without a dataflow, every one.
+ * child process that takes about a second to start, and a marketing platform's emulator only for a dataflow with a
+ * step of that platform. Without a dataflow, every one.
  */
 export function defaultExtras(dataflow?: Dataflow): LocalExtra[] {
   const azure = !dataflow || dataflow.steps.some((s) => s.type.includes('.azure.'));
-  return [gigyaExtra(), sftpExtra(), ...(azure ? [azuriteExtra()] : [])];
+  const mailchimp = !dataflow || dataflow.steps.some((s) => s.type.endsWith('.mailchimp'));
+  return [gigyaExtra(), sftpExtra(), ...(azure ? [azuriteExtra()] : []), ...(mailchimp ? [mailchimpExtra()] : [])];
 }

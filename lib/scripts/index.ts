@@ -13,6 +13,7 @@ import { datasourceReadGigyaAccount } from './datasource.read.gigya.account.ts';
 import { datasourceReadGigyaAudit } from './datasource.read.gigya.audit.ts';
 import { datasourceReadGigyaComment } from './datasource.read.gigya.comment.ts';
 import { datasourceReadGigyaDs } from './datasource.read.gigya.ds.ts';
+import { datasourceReadMailchimp } from './datasource.read.mailchimp.ts';
 import { datasourceReadSftp } from './datasource.read.sftp.ts';
 import { datasourceWriteAmazonS3 } from './datasource.write.amazon.s3.ts';
 import { datasourceWriteAzureBlob } from './datasource.write.azure.blob.ts';
@@ -22,6 +23,7 @@ import { datasourceWriteGigyaAccount } from './datasource.write.gigya.account.ts
 import { datasourceWriteGigyaDs } from './datasource.write.gigya.ds.ts';
 import { datasourceWriteGigyaGeneric } from './datasource.write.gigya.generic.ts';
 import { datasourceWriteGigyaImportaccount } from './datasource.write.gigya.importaccount.ts';
+import { datasourceWriteMailchimp } from './datasource.write.mailchimp.ts';
 import { datasourceWriteSftp } from './datasource.write.sftp.ts';
 import { fieldArrayExtract } from './field.array.extract.ts';
 import { fileCompressZip } from './file.compress.zip.ts';
@@ -50,6 +52,7 @@ export const definitions = [
   datasourceReadGigyaAudit,
   datasourceReadGigyaComment,
   datasourceReadGigyaDs,
+  datasourceReadMailchimp,
   datasourceReadSftp,
   datasourceWriteAmazonS3,
   datasourceWriteAzureBlob,
@@ -58,6 +61,7 @@ export const definitions = [
   datasourceWriteGigyaAccount,
   datasourceWriteGigyaDs,
   datasourceWriteGigyaGeneric,
+  datasourceWriteMailchimp,
   datasourceWriteGigyaImportaccount,
   datasourceWriteSftp,
   fieldArrayExtract,

@@ -29,6 +29,16 @@ describe('defaultExtras', () => {
     // Assess
     expect(sftp).toEqual(['gigya', 'sftp']);
     expect(azure).toEqual(['gigya', 'sftp', 'azureBlob', 'azureSas']);
-    expect(none).toEqual(azure);
+    expect(none).toEqual([...azure, 'mailchimp']);
+  });
+
+  it('starts the Mailchimp emulator only for a dataflow with a Mailchimp step', () => {
+    // Act
+    const inbound = provided(flow('datasource.read.mailchimp', 'datasource.write.gigya.account'));
+    const outbound = provided(flow('datasource.read.gigya.account', 'datasource.write.mailchimp'));
+
+    // Assess
+    expect(inbound).toEqual(['gigya', 'sftp', 'mailchimp']);
+    expect(outbound).toEqual(inbound);
   });
 });
