@@ -12,8 +12,7 @@
  *   exponential backoff (a `Retry-After` in seconds is honoured when it is longer, within the cap).
  */
 import { IdxError } from '../core/errors.ts';
-import { backoffDelay } from './retry.ts';
-import { NETWORK_ERROR_CODES } from './transfer.ts';
+import { type RestRetryOptions, restCall } from './rest-call.ts';
 
 /** Mailchimp's largest page of list members. */
 export const MAILCHIMP_MAX_PAGE = 1000;
@@ -26,21 +25,10 @@ const AUTH = 'IDX_MAILCHIMP_AUTH';
 const API = 'IDX_MAILCHIMP_API';
 
 /** Options of {@link MailchimpClient}. */
-export interface MailchimpClientOptions {
+export interface MailchimpClientOptions extends RestRetryOptions {
   /** `https://<dc>.api.mailchimp.com/3.0` or, locally, the emulator's base URL. */
   readonly baseUrl: string;
   readonly apiKey: string;
-  /** Attempts of one call answered 429, 5xx or cut off, the first included. @default 5 */
-  readonly attempts?: number;
-  /** @default 1000 */
-  readonly baseDelayMs?: number;
-  /** @default 30000 */
-  readonly maxDelayMs?: number;
-  /** Timeout of one attempt; Mailchimp ends calls after 120 s. @default 120000 */
-  readonly timeoutMs?: number;
-  readonly signal?: AbortSignal;
-  /** Called before each wait for another attempt (for the job trace). */
-  readonly onRetry?: (what: string, attempt: number, delayMs: number) => void;
 }
 
 /** A list member as the members endpoint gives it (only the fields the client asks for). */
@@ -110,36 +98,6 @@ export function dataCenterOf(apiKey: string): string | undefined {
   return dc?.toLowerCase();
 }
 
-function isNetworkFailure(error: unknown): boolean {
-  const cause = (error as { cause?: { code?: string } }).cause;
-  return (
-    (error as Error).name === 'TimeoutError' ||
-    (cause?.code !== undefined && NETWORK_ERROR_CODES.has(cause.code)) ||
-    cause?.code === 'UND_ERR_SOCKET'
-  );
-}
-
-async function cappedText(response: Response): Promise<string> {
-  const reader = response.body?.getReader();
-  if (!reader) return '';
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > MAX_RESPONSE_BYTES) {
-      await reader.cancel();
-      throw new IdxError(API, `Mailchimp answered with more than ${MAX_RESPONSE_BYTES} bytes`, {
-        expected: `an answer of at most ${MAX_RESPONSE_BYTES} bytes`,
-        received: `more than ${MAX_RESPONSE_BYTES} bytes`,
-      });
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 /** A client of one Mailchimp account. */
 export class MailchimpClient {
   readonly #options: MailchimpClientOptions;
@@ -152,63 +110,53 @@ export class MailchimpClient {
     this.#base = options.baseUrl.replace(/\/+$/, '');
   }
 
-  /** Sends one call until it is not transient or the attempts run out; returns the parsed JSON answer. */
+  /** Sends one call (retried on 429, 5xx and dropped connections); returns the parsed JSON answer. */
   async #call(method: string, path: string, body?: unknown): Promise<unknown> {
     const o = this.#options;
-    const attempts = o.attempts ?? 5;
-    const url = `${this.#base}${path}`;
-    const headers = {
-      authorization: `Basic ${Buffer.from(`identity-sync:${o.apiKey}`).toString('base64')}`,
-      accept: 'application/json',
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    };
-    const payload = body === undefined ? undefined : JSON.stringify(body);
     const where = `${method} ${path.replace(/\?.*$/, '')}`;
-    for (let attempt = 1; ; attempt++) {
-      let response: Response | undefined;
-      let failure: unknown;
-      try {
-        response = await fetch(url, {
-          method,
-          headers,
-          ...(payload === undefined ? {} : { body: payload }),
-          redirect: 'error',
-          signal: AbortSignal.any([AbortSignal.timeout(o.timeoutMs ?? 120_000), ...(o.signal ? [o.signal] : [])]),
-        });
-      } catch (error) {
-        failure = error;
-      }
-      const transient = response ? response.status === 429 || response.status >= 500 : isNetworkFailure(failure);
-      if (response && (!transient || attempt >= attempts || o.signal?.aborted)) {
-        const text = await cappedText(response);
-        if (response.ok) return text ? JSON.parse(text) : {};
-        const said = mailchimpSays(text);
-        throw new IdxError(
-          response.status === 401 || response.status === 403 ? AUTH : API,
-          `Mailchimp answered HTTP ${response.status}${said.title ? ` ${said.title}` : ''} to ${where}: ${said.detail}`,
-          {
-            transient,
-            expected: `a 2xx answer to ${where}`,
-            received: `HTTP ${response.status}${said.title ? ` ${said.title}` : ''}`,
-            details: { status: response.status, ...(said.title ? { title: said.title } : {}) },
-          },
-        );
-      }
-      if (!response && (!transient || attempt >= attempts || o.signal?.aborted)) {
-        throw new IdxError(API, `Mailchimp at ${this.#base} could not be reached: ${(failure as Error).message}`, {
-          transient: true,
-          cause: failure,
-        });
-      }
-      let delay = backoffDelay(attempt, o.baseDelayMs ?? 1000, o.maxDelayMs ?? 30_000);
-      const retryAfter = Number(response?.headers.get('retry-after'));
-      if (Number.isFinite(retryAfter) && retryAfter > 0)
-        delay = Math.max(delay, Math.min(retryAfter * 1000, o.maxDelayMs ?? 30_000));
-      await response?.body?.cancel().catch(() => undefined);
-      this.retries++;
-      o.onRetry?.(response ? `HTTP ${response.status}` : 'a dropped connection', attempt, delay);
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
+    const { body: answer } = await restCall(
+      {
+        method,
+        url: `${this.#base}${path}`,
+        headers: { authorization: `Basic ${Buffer.from(`identity-sync:${o.apiKey}`).toString('base64')}` },
+        ...(body === undefined ? {} : { body }),
+        maxBytes: MAX_RESPONSE_BYTES,
+      },
+      {
+        ...o,
+        onRetry: (what, attempt, delay) => {
+          this.retries++;
+          o.onRetry?.(what, attempt, delay);
+        },
+      },
+      {
+        refused: (status, text, transient) => {
+          const said = mailchimpSays(text);
+          const title = said.title ? ` ${said.title}` : '';
+          return new IdxError(
+            status === 401 || status === 403 ? AUTH : API,
+            `Mailchimp answered HTTP ${status}${title} to ${where}: ${said.detail}`,
+            {
+              transient,
+              expected: `a 2xx JSON answer to ${where}`,
+              received: `HTTP ${status}${title}`,
+              details: { status, ...(said.title ? { title: said.title } : {}) },
+            },
+          );
+        },
+        unreachable: (error) =>
+          new IdxError(API, `Mailchimp at ${this.#base} could not be reached: ${(error as Error).message}`, {
+            transient: true,
+            cause: error,
+          }),
+        tooLarge: (max) =>
+          new IdxError(API, `Mailchimp answered ${where} with more than ${max} bytes`, {
+            expected: `an answer of at most ${max} bytes`,
+            received: `more than ${max} bytes`,
+          }),
+      },
+    );
+    return answer;
   }
 
   /** One page of the list's members ordered by `last_changed`, oldest first. */

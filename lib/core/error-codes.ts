@@ -68,6 +68,20 @@ export const ERROR_CODES = {
     action:
       'Check `clientId` and the secret behind `clientSecret`, and that the SAS service accepts tokens for `authenticationUrl`.',
   },
+  IDX_CAMPAIGN_MONITOR_API: {
+    summary:
+      'The Campaign Monitor API refused a call or could not be reached; the message carries its Code and Message.',
+    transience: 'either',
+    seen: ['step'],
+    action:
+      "Read Campaign Monitor's Code and Message (e.g. 101 Invalid ListID: check `listId`). 429, 5xx and dropped connections were retried with backoff (`maxAttempts`).",
+  },
+  IDX_CAMPAIGN_MONITOR_AUTH: {
+    summary: 'Campaign Monitor refused the API key (401, Code 50 or 100).',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Check the secret behind `apiKey` (Account settings → API keys in Campaign Monitor).',
+  },
   IDX_CHARSET_INVALID: {
     summary: 'A row or line holds bytes that are not valid in the character set the reader was given.',
     transience: 'permanent',

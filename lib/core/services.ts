@@ -31,6 +31,8 @@ export interface RuntimeConfig {
     readonly azureSas?: string;
     /** Local mode: the Mailchimp emulator's API root (`<origin>/3.0`), used when a Mailchimp step's `apiUrl` is a template. */
     readonly mailchimp?: string;
+    /** Local mode: the Campaign Monitor emulator's API root (`<origin>/api/v3.3`), used when `apiUrl` is empty. */
+    readonly campaignMonitor?: string;
   };
   /** Credentials for the local stand-ins; absent when deployed (the execution role is used). */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };

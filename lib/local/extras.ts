@@ -4,6 +4,7 @@
  */
 import type { Dataflow } from '../dataflow/types.ts';
 import { azuriteExtra } from './azurite.ts';
+import { campaignMonitorExtra } from './campaign-monitor-emulator.ts';
 import type { LocalExtra } from './environment.ts';
 import { gigyaExtra } from './gigya-extra.ts';
 import { mailchimpExtra } from './mailchimp-emulator.ts';
@@ -18,5 +19,12 @@ import { sftpExtra } from './sftp-server.ts';
 export function defaultExtras(dataflow?: Dataflow): LocalExtra[] {
   const azure = !dataflow || dataflow.steps.some((s) => s.type.includes('.azure.'));
   const mailchimp = !dataflow || dataflow.steps.some((s) => s.type.endsWith('.mailchimp'));
-  return [gigyaExtra(), sftpExtra(), ...(azure ? [azuriteExtra()] : []), ...(mailchimp ? [mailchimpExtra()] : [])];
+  const campaignMonitor = !dataflow || dataflow.steps.some((s) => s.type.endsWith('.campaignmonitor'));
+  return [
+    gigyaExtra(),
+    sftpExtra(),
+    ...(azure ? [azuriteExtra()] : []),
+    ...(mailchimp ? [mailchimpExtra()] : []),
+    ...(campaignMonitor ? [campaignMonitorExtra()] : []),
+  ];
 }

@@ -8,6 +8,7 @@ import { datasourceLookupGigyaAccount } from './datasource.lookup.gigya.account.
 import { datasourceLookupGigyaGm } from './datasource.lookup.gigya.gm.ts';
 import { datasourceReadAmazonS3 } from './datasource.read.amazon.s3.ts';
 import { datasourceReadAzureBlob } from './datasource.read.azure.blob.ts';
+import { datasourceReadCampaignmonitor } from './datasource.read.campaignmonitor.ts';
 import { datasourceReadFtp } from './datasource.read.ftp.ts';
 import { datasourceReadGigyaAccount } from './datasource.read.gigya.account.ts';
 import { datasourceReadGigyaAudit } from './datasource.read.gigya.audit.ts';
@@ -47,6 +48,7 @@ export const definitions = [
   datasourceLookupGigyaGm,
   datasourceReadAmazonS3,
   datasourceReadAzureBlob,
+  datasourceReadCampaignmonitor,
   datasourceReadFtp,
   datasourceReadGigyaAccount,
   datasourceReadGigyaAudit,

@@ -29,7 +29,7 @@ describe('defaultExtras', () => {
     // Assess
     expect(sftp).toEqual(['gigya', 'sftp']);
     expect(azure).toEqual(['gigya', 'sftp', 'azureBlob', 'azureSas']);
-    expect(none).toEqual([...azure, 'mailchimp']);
+    expect(none).toEqual([...azure, 'mailchimp', 'campaignMonitor']);
   });
 
   it('starts the Mailchimp emulator only for a dataflow with a Mailchimp step', () => {
@@ -40,5 +40,13 @@ describe('defaultExtras', () => {
     // Assess
     expect(inbound).toEqual(['gigya', 'sftp', 'mailchimp']);
     expect(outbound).toEqual(inbound);
+  });
+
+  it('starts the Campaign Monitor emulator only for a dataflow with a Campaign Monitor step', () => {
+    // Act
+    const inbound = provided(flow('datasource.read.campaignmonitor', 'datasource.write.gigya.account'));
+
+    // Assess
+    expect(inbound).toEqual(['gigya', 'sftp', 'campaignMonitor']);
   });
 });
