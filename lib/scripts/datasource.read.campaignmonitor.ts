@@ -2,19 +2,12 @@ import { CampaignMonitorClient, CM_MAX_PAGE, CM_STATES, type CmSubscriber } from
 import { IdxError } from '../core/errors.ts';
 import { type DataRecord, defineScript } from '../core/script.ts';
 import { setPath } from './util/paths.ts';
+import { PLATFORM_MAX_ATTEMPTS_PARAM, readByChangeKey } from './util/platform-read.ts';
 
 /** A template's elided value (`...`) or an empty one. */
 const UNSET = /^\s*\.*\s*$/;
 /** Campaign Monitor's API root. */
 const CREATESEND = 'https://api.createsend.com/api/v3.3';
-
-/** Where a read stands between invocations: the state date reached and how many subscribers at it were read. */
-interface CmContinuation {
-  readonly cursor?: string;
-  readonly atCursor: number;
-  readonly pages: number;
-  readonly emitted: number;
-}
 
 /** An ISO time as Campaign Monitor's `date` filter takes it, `YYYY-MM-DD HH:MM:SS`. */
 function createsendDate(iso: string): string {
@@ -81,14 +74,7 @@ export const datasourceReadCampaignmonitor = defineScript({
       default: CM_MAX_PAGE,
       description: 'Subscribers per call (Campaign Monitor allows 10 to 1000).',
     },
-    maxAttempts: {
-      type: 'integer',
-      minimum: 1,
-      maximum: 10,
-      default: 5,
-      description:
-        'Attempts of one call answered 429, 5xx or cut off, with exponential backoff (1 s doubling, 30 s at most).',
-    },
+    maxAttempts: PLATFORM_MAX_ATTEMPTS_PARAM,
   },
   create(params, ctx) {
     const missing = (param: string, expected: string) =>
@@ -110,52 +96,26 @@ export const datasourceReadCampaignmonitor = defineScript({
     });
     const from = ctx.job.fullExtract ? undefined : ctx.job.delta?.from;
     return {
-      async read(out) {
-        const state = (ctx.continuation as CmContinuation | undefined) ?? { atCursor: 0, pages: 0, emitted: 0 };
-        let { cursor, atCursor, pages, emitted } = state;
-        const first = pages;
-        let slowest = 0;
-        for (;;) {
-          if (out.remaining <= 0) return {};
-          if (pages > first && Date.now() + Math.max(2 * slowest, 1000) >= ctx.deadline) {
-            ctx.log.info(`Campaign Monitor: time budget reached after ${emitted} subscribers; continuing`);
+      read: (out) =>
+        readByChangeKey(ctx, out, {
+          platform: 'Campaign Monitor',
+          errorCode: 'IDX_CAMPAIGN_MONITOR_API',
+          page: async ({ cursor, atCursor }) => {
+            // From the cursor, the subscribers already read at it come first: skip whole pages, then the rest.
+            const since = cursor ?? (from === undefined ? undefined : createsendDate(from));
+            const page = await client.subscribers(params.listId, params.status, {
+              page: 1 + Math.floor(atCursor / params.pageSize),
+              pageSize: params.pageSize,
+              ...(since === undefined ? {} : { date: since }),
+            });
             return {
-              continuation: {
-                ...(cursor === undefined ? {} : { cursor }),
-                atCursor,
-                pages,
-                emitted,
-              } satisfies CmContinuation,
+              items: page.Results.slice(atCursor % params.pageSize),
+              more: page.Results.length >= params.pageSize && page.PageNumber < page.NumberOfPages,
             };
-          }
-          const started = Date.now();
-          const skip = cursor === undefined ? 0 : atCursor % params.pageSize;
-          const since = cursor ?? (from === undefined ? undefined : createsendDate(from));
-          const page = await client.subscribers(params.listId, params.status, {
-            page: cursor === undefined ? 1 : 1 + Math.floor(atCursor / params.pageSize),
-            pageSize: params.pageSize,
-            ...(since === undefined ? {} : { date: since }),
-          });
-          pages++;
-          slowest = Math.max(slowest, Date.now() - started);
-          out.progress?.({ pages });
-          for (const s of page.Results.slice(skip)) {
-            if (out.remaining <= 0) break;
-            out.emit(subscriberRecord(s, params.status, params.targetField));
-            emitted++;
-            if (s.Date === cursor) atCursor++;
-            else {
-              cursor = s.Date;
-              atCursor = 1;
-            }
-          }
-          await out.flush();
-          if (page.Results.length < params.pageSize || page.PageNumber >= page.NumberOfPages) {
-            ctx.log.info(`Campaign Monitor: read ${emitted} ${params.status} subscribers in ${pages} pages`);
-            return {};
-          }
-        }
-      },
+          },
+          changed: (s) => s.Date,
+          record: (s) => subscriberRecord(s, params.status, params.targetField),
+        }),
     };
   },
 });

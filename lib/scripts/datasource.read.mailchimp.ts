@@ -1,17 +1,7 @@
 import { MAILCHIMP_MAX_PAGE, type MailchimpMember } from '../connectors/mailchimp.ts';
-import { IdxError } from '../core/errors.ts';
 import { defineScript } from '../core/script.ts';
 import { MAILCHIMP_CONNECTION_PARAMS, mailchimpClientFor } from './util/mailchimp-step.ts';
-
-/** Where a read stands between invocations: the `last_changed` reached and how many members at it were read. */
-interface MailchimpContinuation {
-  /** The greatest `last_changed` read so far. */
-  readonly cursor?: string;
-  /** Members read whose `last_changed` is the cursor (skipped with `offset` on the next call). */
-  readonly atCursor: number;
-  readonly pages: number;
-  readonly emitted: number;
-}
+import { readByChangeKey } from './util/platform-read.ts';
 
 /** `datasource.read.mailchimp`: reads the members of a Mailchimp audience, by default those changed in the delta window. */
 export const datasourceReadMailchimp = defineScript({
@@ -46,66 +36,24 @@ export const datasourceReadMailchimp = defineScript({
     const client = mailchimpClientFor(params, ctx);
     const window = ctx.job.fullExtract ? undefined : ctx.job.delta;
     return {
-      async read(out) {
-        const state = (ctx.continuation as MailchimpContinuation | undefined) ?? { atCursor: 0, pages: 0, emitted: 0 };
-        let { cursor, atCursor, pages, emitted } = state;
-        const first = pages;
-        let slowest = 0;
-        for (;;) {
-          if (out.remaining <= 0) return {};
-          if (pages > first && Date.now() + Math.max(2 * slowest, 1000) >= ctx.deadline) {
-            ctx.log.info(`Mailchimp: time budget reached after ${emitted} members in ${pages} pages; continuing`);
-            return {
-              continuation: {
-                ...(cursor === undefined ? {} : { cursor }),
-                atCursor,
-                pages,
-                emitted,
-              } satisfies MailchimpContinuation,
-            };
-          }
-          const started = Date.now();
-          const since = cursor ?? window?.from;
-          const page = await client.members(params.listId, {
-            count: params.pageSize,
-            offset: cursor === undefined ? 0 : atCursor,
-            ...(since === undefined ? {} : { sinceLastChanged: since }),
-            ...(window ? { beforeLastChanged: window.to } : {}),
-            ...(params.status ? { status: params.status } : {}),
-          });
-          pages++;
-          slowest = Math.max(slowest, Date.now() - started);
-          out.progress?.({ pages });
-          for (const member of page.members) {
-            if (out.remaining <= 0) break;
-            const { _links: _, ...record } = member as MailchimpMember & { _links?: unknown };
-            out.emit(record);
-            emitted++;
-            const changed = member.last_changed;
-            if (changed !== undefined) {
-              if (changed === cursor) atCursor++;
-              else {
-                cursor = changed;
-                atCursor = 1;
-              }
-            }
-          }
-          await out.flush();
-          if (cursor === undefined && page.members.length)
-            throw new IdxError(
-              'IDX_MAILCHIMP_API',
-              'Mailchimp gave members without last_changed, so the read cannot page on',
-              {
-                expected: 'members with last_changed',
-                received: JSON.stringify(page.members[0]).slice(0, 200),
-              },
-            );
-          if (page.members.length < params.pageSize) {
-            ctx.log.info(`Mailchimp: read ${emitted} members of list ${params.listId} in ${pages} pages`);
-            return {};
-          }
-        }
-      },
+      read: (out) =>
+        readByChangeKey(ctx, out, {
+          platform: 'Mailchimp',
+          errorCode: 'IDX_MAILCHIMP_API',
+          page: async ({ cursor, atCursor }) => {
+            const since = cursor ?? window?.from;
+            const page = await client.members(params.listId, {
+              count: params.pageSize,
+              offset: atCursor,
+              ...(since === undefined ? {} : { sinceLastChanged: since }),
+              ...(window ? { beforeLastChanged: window.to } : {}),
+              ...(params.status ? { status: params.status } : {}),
+            });
+            return { items: page.members, more: page.members.length >= params.pageSize };
+          },
+          changed: (member) => member.last_changed,
+          record: ({ _links: _, ...member }: MailchimpMember & { _links?: unknown }) => member,
+        }),
     };
   },
 });

@@ -6,6 +6,7 @@
 import { dataCenterOf, MailchimpClient } from '../../connectors/mailchimp.ts';
 import { IdxError } from '../../core/errors.ts';
 import type { ScriptContext } from '../../core/script.ts';
+import { PLATFORM_MAX_ATTEMPTS_PARAM } from './platform-read.ts';
 
 /** A template's elided value (`...`), an empty one, or the published `https://<dc>.api.mailchimp.com/3.0/`. */
 const UNSET = /^\s*\.*\s*$/;
@@ -30,14 +31,7 @@ export const MAILCHIMP_CONNECTION_PARAMS = {
     default: '',
     description: 'The audience (list) id.',
   },
-  maxAttempts: {
-    type: 'integer',
-    minimum: 1,
-    maximum: 10,
-    default: 5,
-    description:
-      'Attempts of one call answered 429 (more than 10 simultaneous connections), 5xx or cut off, with exponential backoff (1 s doubling, 30 s at most).',
-  },
+  maxAttempts: PLATFORM_MAX_ATTEMPTS_PARAM,
 } as const;
 
 /** The connection params as a step gets them. */
