@@ -9,7 +9,7 @@
  * - Retries: 429, 5xx and dropped connections, with exponential backoff (lib/connectors/rest-call.ts).
  */
 import { IdxError } from '../core/errors.ts';
-import { type RestRetryOptions, restCall } from './rest-call.ts';
+import { platformFailures, type RestRetryOptions, restCall } from './rest-call.ts';
 
 /** Campaign Monitor's largest page of subscribers. */
 export const CM_MAX_PAGE = 1000;
@@ -93,32 +93,21 @@ export class CampaignMonitorClient {
         maxBytes: MAX_RESPONSE_BYTES,
       },
       o,
-      {
-        refused: (status, text, transient) => {
+      platformFailures({
+        platform: 'Campaign Monitor',
+        base: this.#base,
+        where,
+        authCode: CM_AUTH,
+        authStatuses: [401],
+        apiCode: CM_API,
+        says: (text) => {
           const said = campaignMonitorSays(text);
-          const code = said.code === undefined ? '' : ` Code ${said.code}`;
-          return new IdxError(
-            status === 401 ? CM_AUTH : CM_API,
-            `Campaign Monitor answered HTTP ${status}${code} to ${where}: ${said.message}`,
-            {
-              transient,
-              expected: `a 2xx JSON answer to ${where}`,
-              received: `HTTP ${status}${code}`,
-              details: { status, ...(said.code === undefined ? {} : { code: said.code }) },
-            },
-          );
+          return {
+            message: said.message,
+            ...(said.code === undefined ? {} : { label: `Code ${said.code}`, details: { code: said.code } }),
+          };
         },
-        unreachable: (error) =>
-          new IdxError(CM_API, `Campaign Monitor at ${this.#base} could not be reached: ${(error as Error).message}`, {
-            transient: true,
-            cause: error,
-          }),
-        tooLarge: (max) =>
-          new IdxError(CM_API, `Campaign Monitor answered ${where} with more than ${max} bytes`, {
-            expected: `an answer of at most ${max} bytes`,
-            received: `more than ${max} bytes`,
-          }),
-      },
+      }),
     );
     const page = body as Partial<CmPage>;
     if (!Array.isArray(page.Results) || typeof page.NumberOfPages !== 'number') {

@@ -12,7 +12,7 @@
  *   exponential backoff (a `Retry-After` in seconds is honoured when it is longer, within the cap).
  */
 import { IdxError } from '../core/errors.ts';
-import { type RestRetryOptions, restCall } from './rest-call.ts';
+import { platformFailures, type RestRetryOptions, restCall } from './rest-call.ts';
 
 /** Mailchimp's largest page of list members. */
 export const MAILCHIMP_MAX_PAGE = 1000;
@@ -129,32 +129,21 @@ export class MailchimpClient {
           o.onRetry?.(what, attempt, delay);
         },
       },
-      {
-        refused: (status, text, transient) => {
+      platformFailures({
+        platform: 'Mailchimp',
+        base: this.#base,
+        where,
+        authCode: AUTH,
+        authStatuses: [401, 403],
+        apiCode: API,
+        says: (text) => {
           const said = mailchimpSays(text);
-          const title = said.title ? ` ${said.title}` : '';
-          return new IdxError(
-            status === 401 || status === 403 ? AUTH : API,
-            `Mailchimp answered HTTP ${status}${title} to ${where}: ${said.detail}`,
-            {
-              transient,
-              expected: `a 2xx JSON answer to ${where}`,
-              received: `HTTP ${status}${title}`,
-              details: { status, ...(said.title ? { title: said.title } : {}) },
-            },
-          );
+          return {
+            message: said.detail,
+            ...(said.title ? { label: said.title, details: { title: said.title } } : {}),
+          };
         },
-        unreachable: (error) =>
-          new IdxError(API, `Mailchimp at ${this.#base} could not be reached: ${(error as Error).message}`, {
-            transient: true,
-            cause: error,
-          }),
-        tooLarge: (max) =>
-          new IdxError(API, `Mailchimp answered ${where} with more than ${max} bytes`, {
-            expected: `an answer of at most ${max} bytes`,
-            received: `more than ${max} bytes`,
-          }),
-      },
+      }),
     );
     return answer;
   }

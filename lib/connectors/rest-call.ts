@@ -4,7 +4,8 @@
  * longer, within the cap). It knows no platform: the caller turns a refusal or an unreachable server into its own
  * coded error, so the platform clients share one retry loop.
  */
-import type { IdxError } from '../core/errors.ts';
+import type { IdxErrorCode } from '../core/error-codes.ts';
+import { IdxError } from '../core/errors.ts';
 import { backoffDelay } from './retry.ts';
 import { NETWORK_ERROR_CODES } from './transfer.ts';
 
@@ -31,6 +32,63 @@ export interface RestFailures {
   readonly unreachable: (error: unknown) => IdxError;
   /** The answer was larger than `maxBytes`. */
   readonly tooLarge: (maxBytes: number) => IdxError;
+}
+
+/** What a platform says in an error body: a short label (its code or title) and its message. */
+export interface PlatformSays {
+  /** The platform's code or title, shown after the HTTP status (`Code 101`, `API Key Invalid`). */
+  readonly label?: string;
+  readonly message: string;
+  /** Kept in the error's details. */
+  readonly details?: Record<string, unknown>;
+}
+
+/** How a platform client names its failures. */
+export interface PlatformErrors {
+  readonly platform: string;
+  /** Where the client calls (the API root), for an unreachable server. */
+  readonly base: string;
+  /** The call, `METHOD path`. */
+  readonly where: string;
+  /** The code of a refused credential, and which statuses mean that. */
+  readonly authCode: IdxErrorCode;
+  readonly authStatuses: readonly number[];
+  /** The code of every other failure. */
+  readonly apiCode: IdxErrorCode;
+  readonly says: (text: string) => PlatformSays;
+}
+
+/**
+ * The coded errors of a platform call: a refusal carries the platform's label and message (and, for a refused
+ * credential, the auth code), an unreachable server or an oversized answer the API code.
+ */
+export function platformFailures(spec: PlatformErrors): RestFailures {
+  return {
+    refused: (status, text, transient) => {
+      const said = spec.says(text);
+      const label = said.label ? ` ${said.label}` : '';
+      return new IdxError(
+        spec.authStatuses.includes(status) ? spec.authCode : spec.apiCode,
+        `${spec.platform} answered HTTP ${status}${label} to ${spec.where}: ${said.message}`,
+        {
+          transient,
+          expected: `a 2xx JSON answer to ${spec.where}`,
+          received: `HTTP ${status}${label}`,
+          details: { status, ...said.details },
+        },
+      );
+    },
+    unreachable: (error) =>
+      new IdxError(spec.apiCode, `${spec.platform} at ${spec.base} could not be reached: ${(error as Error).message}`, {
+        transient: true,
+        cause: error,
+      }),
+    tooLarge: (max) =>
+      new IdxError(spec.apiCode, `${spec.platform} answered ${spec.where} with more than ${max} bytes`, {
+        expected: `an answer of at most ${max} bytes`,
+        received: `more than ${max} bytes`,
+      }),
+  };
 }
 
 /** A call: method, URL, headers and a JSON body. */

@@ -3,11 +3,10 @@
  * Campaign Monitor and Gigya emulators: its elided key becomes a ${secret:…} reference and its elided list id the
  * emulated list's, nothing else changes. The tests check what reached Gigya account by account.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Dataflow } from '../../lib/dataflow/types.ts';
-import { validateFile, validateText } from '../../lib/dataflow/validate.ts';
+import { validateFile } from '../../lib/dataflow/validate.ts';
 import {
   type CampaignMonitorEmulator,
   createsendDate,
@@ -18,9 +17,9 @@ import {
 import { generateAccounts } from '../../lib/local/gigya-accounts.ts';
 import { type GigyaEmulator, startGigyaEmulator } from '../../lib/local/gigya-emulator.ts';
 import type { GigyaAccount } from '../../lib/local/gigya-store.ts';
-import { runLocal } from '../../lib/local/runner.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 import { FIXTURES_DIR } from '../support/dataflows.ts';
+import { localisedFixture, runFixture } from '../support/fixture-runs.ts';
 import { useLocalEnvironment } from '../support/local.ts';
 import { rejectedRecords } from '../support/rejected.ts';
 
@@ -70,28 +69,11 @@ const local = useLocalEnvironment({
 });
 
 /** Dataflow 13 with the emulated key and list (and further params of its reader), validated with no error. */
-function dataflow(extra: Record<string, unknown> = {}): Dataflow {
-  const flow = JSON.parse(readFileSync(join(FIXTURES_DIR, FILE), 'utf8')) as {
-    steps: { id: string; params: Record<string, unknown> }[];
-  };
-  Object.assign(flow.steps.find((s) => s.id === 'campaignmonitor')?.params ?? {}, {
-    apiKey: '${secret:CM_KEY}',
-    listId: LIST,
-    ...extra,
-  });
-  const { dataflow, valid, problems } = validateText(JSON.stringify(flow), defaultRegistry(), { file: FILE });
-  expect(valid, JSON.stringify(problems.filter((p) => p.severity === 'error'))).toBe(true);
-  return dataflow as Dataflow;
-}
+const dataflow = (extra: Record<string, unknown> = {}) =>
+  localisedFixture(FILE, { campaignmonitor: { apiKey: '${secret:CM_KEY}', listId: LIST, ...extra } });
 
-async function run(df: Dataflow, options: { budget?: number; fullExtract?: boolean } = {}) {
-  return runLocal(df, {
-    services: local.env.services,
-    registry: defaultRegistry(),
-    input: { fullExtract: options.fullExtract ?? true },
-    ...(options.budget === undefined ? {} : { invocationBudgetMs: options.budget }),
-  });
-}
+const run = (df: Dataflow, options: { budget?: number; fullExtract?: boolean } = {}) =>
+  runFixture(local.env.services, df, options);
 
 function resetList(subscribers: EmulatedSubscriber[]) {
   const list = (cm as CampaignMonitorEmulator).subscribers(LIST);

@@ -4,11 +4,10 @@
  * list id the emulated list's; `apiUrl` stays `https://<dc>.api.mailchimp.com/3.0/`, which local mode points at
  * the emulator. Each test checks the resulting state record by record.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Dataflow } from '../../lib/dataflow/types.ts';
-import { validateFile, validateText } from '../../lib/dataflow/validate.ts';
+import { validateFile } from '../../lib/dataflow/validate.ts';
 import { generateAccounts } from '../../lib/local/gigya-accounts.ts';
 import { type GigyaEmulator, startGigyaEmulator } from '../../lib/local/gigya-emulator.ts';
 import type { GigyaAccount } from '../../lib/local/gigya-store.ts';
@@ -19,9 +18,9 @@ import {
   mailchimpTime,
   startMailchimpEmulator,
 } from '../../lib/local/mailchimp-emulator.ts';
-import { runLocal } from '../../lib/local/runner.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 import { FIXTURES_DIR } from '../support/dataflows.ts';
+import { localisedFixture, runFixture } from '../support/fixture-runs.ts';
 import { useLocalEnvironment } from '../support/local.ts';
 import { rejectedRecords } from '../support/rejected.ts';
 
@@ -64,36 +63,16 @@ const local = useLocalEnvironment({
   ],
 });
 
-/** A public dataflow with some params of its steps replaced (by step id), validated with no error. */
-function localised(file: string, replace: Record<string, Record<string, unknown>>): Dataflow {
-  const flow = JSON.parse(readFileSync(join(FIXTURES_DIR, file), 'utf8')) as {
-    steps: { id: string; params?: Record<string, unknown> }[];
-  };
-  for (const [stepId, params] of Object.entries(replace)) {
-    const step = flow.steps.find((s) => s.id === stepId);
-    if (step) step.params = { ...(step.params ?? {}), ...params };
-  }
-  const { dataflow, valid, problems } = validateText(JSON.stringify(flow), defaultRegistry(), { file });
-  expect(valid, JSON.stringify(problems.filter((p) => p.severity === 'error'))).toBe(true);
-  return dataflow as Dataflow;
-}
-
 const outbound = (extra: Record<string, Record<string, unknown>> = {}) =>
-  localised(OUTBOUND, {
+  localisedFixture(OUTBOUND, {
     mailchimp: { apiKey: '${secret:MC_KEY}', listId: LIST, ...(extra.mailchimp ?? {}) },
     ...(extra.account ? { account: extra.account } : {}),
   });
 const inbound = (extra: Record<string, unknown> = {}) =>
-  localised(INBOUND, { mailchimp: { apiKey: '${secret:MC_KEY}', listId: LIST, ...extra } });
+  localisedFixture(INBOUND, { mailchimp: { apiKey: '${secret:MC_KEY}', listId: LIST, ...extra } });
 
-async function run(dataflow: Dataflow, options: { budget?: number; fullExtract?: boolean } = {}) {
-  return runLocal(dataflow, {
-    services: local.env.services,
-    registry: defaultRegistry(),
-    input: { fullExtract: options.fullExtract ?? true },
-    ...(options.budget === undefined ? {} : { invocationBudgetMs: options.budget }),
-  });
-}
+const run = (dataflow: Dataflow, options: { budget?: number; fullExtract?: boolean } = {}) =>
+  runFixture(local.env.services, dataflow, options);
 
 /** Clears the list and puts the given members on it. */
 function resetList(members: Omit<EmulatedMember, 'id'>[] = []) {
