@@ -20,7 +20,7 @@ import {
 } from '../../lib/local/mailchimp-emulator.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 import { FIXTURES_DIR } from '../support/dataflows.ts';
-import { localisedFixture, runFixture } from '../support/fixture-runs.ts';
+import { localisedFixture, runFixture, runNormalThenTiny } from '../support/fixture-runs.ts';
 import { useLocalEnvironment } from '../support/local.ts';
 import { rejectedRecords } from '../support/rejected.ts';
 
@@ -163,26 +163,22 @@ describe('dataflow 07 (Mailchimp outbound) run locally', () => {
   it('with a 1 ms invocation budget leaves the list in the state a normal run leaves it', async () => {
     // Prepare: pages of 3 accounts and calls of 2 members, so the budget cuts between calls.
     const small = { account: { batchSize: 3 }, mailchimp: { batchSize: 2 } };
-    resetList();
-    const sentBefore = (mailchimp as MailchimpEmulator).sent;
-    const normal = await run(outbound(small));
-    const normalState = listState();
-    const normalSent = (mailchimp as MailchimpEmulator).sent;
-    resetList();
+    const emu = mailchimp as MailchimpEmulator;
+    const sentBefore = emu.sent;
 
     // Act
-    const tiny = await run(outbound(small), { budget: 1 });
+    const { tiny, normalState, tinyState } = await runNormalThenTiny(local.env.services, outbound(small), {
+      reset: () => resetList(),
+      state: listState,
+    });
 
     // Assess
-    expect(normal.status, JSON.stringify(normal.error)).toBe('succeeded');
-    expect(tiny.status, JSON.stringify(tiny.error)).toBe('succeeded');
     expect(tiny.job?.steps.mailchimp?.invocations).toBeGreaterThan(1);
-    expect(listState()).toEqual(normalState);
+    expect(tinyState).toEqual(normalState);
     expect(Object.keys(normalState)).toHaveLength(ACCOUNTS.length - 2);
-    expect(normalSent - sentBefore).toBe(ACCOUNTS.length);
     expect(tiny.job?.steps.mailchimp).toMatchObject({ recordsOut: ACCOUNTS.length - 2, recordsRejected: 2 });
-    // No member was sent twice: each run sent every record once.
-    expect((mailchimp as MailchimpEmulator).sent - normalSent).toBe(ACCOUNTS.length);
+    // No member was sent twice: each of the two runs sent every record once.
+    expect(emu.sent - sentBefore).toBe(2 * ACCOUNTS.length);
   });
 
   it('waits out a 429 with its Retry-After and then writes every member', async () => {
@@ -313,19 +309,16 @@ describe('dataflow 06 (Mailchimp inbound) run locally', () => {
   it('with a 1 ms invocation budget and pages of 2 brings the same subscriptions to Gigya', async () => {
     // Prepare
     resetList([...MEMBERS, STRANGER]);
-    clearFlags();
-    const normal = await run(inbound({ pageSize: 2 }));
-    const normalFlags = flags();
-    clearFlags();
 
     // Act
-    const tiny = await run(inbound({ pageSize: 2 }), { budget: 1 });
+    const { tiny, normalState, tinyState } = await runNormalThenTiny(local.env.services, inbound({ pageSize: 2 }), {
+      reset: clearFlags,
+      state: flags,
+    });
 
     // Assess
-    expect(normal.status, JSON.stringify(normal.error)).toBe('succeeded');
-    expect(tiny.status, JSON.stringify(tiny.error)).toBe('succeeded');
     expect(tiny.job?.steps.mailchimp?.invocations).toBeGreaterThan(1);
     expect(tiny.job?.steps.mailchimp?.recordsOut).toBe(MEMBERS.length + 1);
-    expect(flags()).toEqual(normalFlags);
+    expect(tinyState).toEqual(normalState);
   });
 });

@@ -36,3 +36,23 @@ export function runFixture(
     ...(options.budget === undefined ? {} : { invocationBudgetMs: options.budget }),
   });
 }
+
+/**
+ * Runs a dataflow normally, resets the targets, then runs it with a 1 ms invocation budget; both must succeed.
+ * Returns both runs and the state each left (read by `state` after each run).
+ */
+export async function runNormalThenTiny<S>(
+  services: Services,
+  dataflow: Dataflow,
+  targets: { readonly reset: () => void; readonly state: () => S },
+): Promise<{ normal: LocalRunResult; tiny: LocalRunResult; normalState: S; tinyState: S }> {
+  targets.reset();
+  const normal = await runFixture(services, dataflow);
+  const normalState = targets.state();
+  targets.reset();
+  const tiny = await runFixture(services, dataflow, { budget: 1 });
+  const tinyState = targets.state();
+  expect(normal.status, JSON.stringify(normal.error)).toBe('succeeded');
+  expect(tiny.status, JSON.stringify(tiny.error)).toBe('succeeded');
+  return { normal, tiny, normalState, tinyState };
+}
