@@ -102,6 +102,20 @@ export const ERROR_CODES = {
     action:
       'Check `clientId` and the secret behind `clientSecret`, and that the SAS service accepts tokens for `authenticationUrl`.',
   },
+  IDX_CAMPAIGN_MONITOR_API: {
+    summary:
+      'The Campaign Monitor API refused a call or could not be reached; the message carries its Code and Message.',
+    transience: 'either',
+    seen: ['step'],
+    action:
+      "Read Campaign Monitor's Code and Message (e.g. 101 Invalid ListID: check `listId`). 429, 5xx and dropped connections were retried with backoff (`maxAttempts`).",
+  },
+  IDX_CAMPAIGN_MONITOR_AUTH: {
+    summary: 'Campaign Monitor refused the API key (401, Code 50 or 100).',
+    transience: 'permanent',
+    seen: ['step'],
+    action: 'Check the secret behind `apiKey` (Account settings → API keys in Campaign Monitor).',
+  },
   IDX_CHARSET_INVALID: {
     summary: 'A row or line holds bytes that are not valid in the character set the reader was given.',
     transience: 'permanent',
@@ -771,6 +785,29 @@ export const ERROR_CODES = {
     transience: 'permanent',
     seen: ['step'],
     action: 'Have the file written with plain `lzop` (levels -1 to -9) or Hadoop’s LzopCodec.',
+  },
+  IDX_MAILCHIMP_API: {
+    summary:
+      'The Mailchimp Marketing API refused a call or could not be reached; the message carries its title and detail.',
+    transience: 'either',
+    seen: ['step'],
+    action:
+      "Read Mailchimp's title and detail in the message (e.g. Resource Not Found: check `listId`). 429, 5xx and dropped connections were retried with backoff (`maxAttempts`).",
+  },
+  IDX_MAILCHIMP_AUTH: {
+    summary: 'Mailchimp refused the API key (401 API Key Invalid) or its data center (403).',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Check the secret behind `apiKey` and that `apiUrl` names the data center the key ends with (or leave `<dc>` in it).',
+  },
+  IDX_MAILCHIMP_REJECTED: {
+    summary:
+      'Mailchimp refused one member of a batch subscribe call, or the record cannot be a member (no address, an unknown newsletter value).',
+    transience: 'permanent',
+    seen: ['record'],
+    action:
+      "Read `_errorDetails.message` (Mailchimp's reason, with its `mailchimpCode`) and fix the address or merge fields at the source.",
   },
   IDX_MARKETO_AUTH: {
     summary: 'Marketo refused the client credentials, or a renewed access token (601/602).',

@@ -35,6 +35,10 @@ export interface RuntimeConfig {
     readonly acoustic?: string;
     /** Local mode: the origin of the Marketo emulator (identity and bulk APIs). */
     readonly marketo?: string;
+    /** Local mode: the Mailchimp emulator's API root (`<origin>/3.0`), used when a Mailchimp step's `apiUrl` is a template. */
+    readonly mailchimp?: string;
+    /** Local mode: the Campaign Monitor emulator's API root (`<origin>/api/v3.3`), used when `apiUrl` is empty. */
+    readonly campaignMonitor?: string;
   };
   /** Credentials for the local stand-ins; absent when deployed (the execution role is used). */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };

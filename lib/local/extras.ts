@@ -5,9 +5,11 @@
 import type { Dataflow } from '../dataflow/types.ts';
 import { acousticExtra } from './acoustic-emulator.ts';
 import { azuriteExtra } from './azurite.ts';
+import { campaignMonitorExtra } from './campaign-monitor-emulator.ts';
 import { eloquaExtra } from './eloqua-extra.ts';
 import type { LocalExtra } from './environment.ts';
 import { gigyaExtra } from './gigya-extra.ts';
+import { mailchimpExtra } from './mailchimp-emulator.ts';
 import { marketoExtra } from './marketo-emulator.ts';
 import { sftpExtra } from './sftp-server.ts';
 
@@ -24,6 +26,8 @@ export function defaultExtras(dataflow?: Dataflow): LocalExtra[] {
     [needs((t) => t.endsWith('.eloqua')), eloquaExtra],
     [needs((t) => t.endsWith('.silverpop')), acousticExtra],
     [needs((t) => t === 'datasource.write.marketo'), marketoExtra],
+    [needs((t) => t.endsWith('.mailchimp')), mailchimpExtra],
+    [needs((t) => t.endsWith('.campaignmonitor')), campaignMonitorExtra],
   ];
   return [gigyaExtra(), sftpExtra(), ...optional.filter(([needed]) => needed).map(([, extra]) => extra())];
 }

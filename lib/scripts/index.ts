@@ -8,12 +8,14 @@ import { datasourceLookupGigyaAccount } from './datasource.lookup.gigya.account.
 import { datasourceLookupGigyaGm } from './datasource.lookup.gigya.gm.ts';
 import { datasourceReadAmazonS3 } from './datasource.read.amazon.s3.ts';
 import { datasourceReadAzureBlob } from './datasource.read.azure.blob.ts';
+import { datasourceReadCampaignmonitor } from './datasource.read.campaignmonitor.ts';
 import { datasourceReadEloqua } from './datasource.read.eloqua.ts';
 import { datasourceReadFtp } from './datasource.read.ftp.ts';
 import { datasourceReadGigyaAccount } from './datasource.read.gigya.account.ts';
 import { datasourceReadGigyaAudit } from './datasource.read.gigya.audit.ts';
 import { datasourceReadGigyaComment } from './datasource.read.gigya.comment.ts';
 import { datasourceReadGigyaDs } from './datasource.read.gigya.ds.ts';
+import { datasourceReadMailchimp } from './datasource.read.mailchimp.ts';
 import { datasourceReadSftp } from './datasource.read.sftp.ts';
 import { datasourceReadSilverpop } from './datasource.read.silverpop.ts';
 import { datasourceWriteAmazonS3 } from './datasource.write.amazon.s3.ts';
@@ -25,6 +27,7 @@ import { datasourceWriteGigyaAccount } from './datasource.write.gigya.account.ts
 import { datasourceWriteGigyaDs } from './datasource.write.gigya.ds.ts';
 import { datasourceWriteGigyaGeneric } from './datasource.write.gigya.generic.ts';
 import { datasourceWriteGigyaImportaccount } from './datasource.write.gigya.importaccount.ts';
+import { datasourceWriteMailchimp } from './datasource.write.mailchimp.ts';
 import { datasourceWriteMarketo } from './datasource.write.marketo.ts';
 import { datasourceWriteSftp } from './datasource.write.sftp.ts';
 import { datasourceWriteSilverpop } from './datasource.write.silverpop.ts';
@@ -52,12 +55,14 @@ export const definitions = [
   datasourceLookupGigyaGm,
   datasourceReadAmazonS3,
   datasourceReadAzureBlob,
+  datasourceReadCampaignmonitor,
   datasourceReadEloqua,
   datasourceReadFtp,
   datasourceReadGigyaAccount,
   datasourceReadGigyaAudit,
   datasourceReadGigyaComment,
   datasourceReadGigyaDs,
+  datasourceReadMailchimp,
   datasourceReadSftp,
   datasourceReadSilverpop,
   datasourceWriteAmazonS3,
@@ -68,6 +73,7 @@ export const definitions = [
   datasourceWriteGigyaAccount,
   datasourceWriteGigyaDs,
   datasourceWriteGigyaGeneric,
+  datasourceWriteMailchimp,
   datasourceWriteGigyaImportaccount,
   datasourceWriteMarketo,
   datasourceWriteSftp,

@@ -1,5 +1,7 @@
 /** The records a job's steps rejected, read back from the stage where the job record says they are. */
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { Services } from '../../lib/core/services.ts';
+import type { LocalRunResult } from '../../lib/local/runner.ts';
 
 /** A job record's steps, as far as rejected records go. */
 interface JobSteps {
@@ -26,4 +28,11 @@ export async function rejectedRecords(
     }
   }
   return out;
+}
+
+/** The rejected records of a local run's first step whose type names a writer (`datasource.write.…`). */
+export async function writerRejects(services: Services, result: LocalRunResult): Promise<Record<string, unknown>[]> {
+  const steps = Object.entries(result.job?.steps ?? {});
+  const writer = steps.find(([, s]) => s?.rejectedLocation && /\.write\./.test(s.type))?.[0];
+  return writer === undefined ? [] : rejectedRecords(services.s3, result.job, writer);
 }

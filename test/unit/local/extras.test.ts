@@ -29,7 +29,7 @@ describe('defaultExtras', () => {
     // Assess
     expect(sftp).toEqual(['gigya', 'sftp']);
     expect(azure).toEqual(['gigya', 'sftp', 'azureBlob', 'azureSas']);
-    expect(none).toEqual([...azure, 'eloqua', 'acoustic', 'marketo']);
+    expect(none).toEqual([...azure, 'eloqua', 'acoustic', 'marketo', 'mailchimp', 'campaignMonitor']);
   });
 
   it('starts the Eloqua emulator only for a dataflow with an Eloqua step', () => {
@@ -50,5 +50,23 @@ describe('defaultExtras', () => {
     // Assess
     expect(silverpop).toEqual(['gigya', 'sftp', 'acoustic']);
     expect(marketo).toEqual(['gigya', 'sftp', 'marketo']);
+  });
+
+  it('starts the Mailchimp emulator only for a dataflow with a Mailchimp step', () => {
+    // Act
+    const inbound = provided(flow('datasource.read.mailchimp', 'datasource.write.gigya.account'));
+    const outbound = provided(flow('datasource.read.gigya.account', 'datasource.write.mailchimp'));
+
+    // Assess
+    expect(inbound).toEqual(['gigya', 'sftp', 'mailchimp']);
+    expect(outbound).toEqual(inbound);
+  });
+
+  it('starts the Campaign Monitor emulator only for a dataflow with a Campaign Monitor step', () => {
+    // Act
+    const inbound = provided(flow('datasource.read.campaignmonitor', 'datasource.write.gigya.account'));
+
+    // Assess
+    expect(inbound).toEqual(['gigya', 'sftp', 'campaignMonitor']);
   });
 });
