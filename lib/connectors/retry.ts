@@ -26,7 +26,8 @@ export function backoffDelay(attempt: number, baseDelayMs = 1000, maxDelayMs = 3
   return Math.round(exp * (0.75 + 0.25 * random()));
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Waits `ms`, or rejects with the signal's reason when it is aborted first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const timer = setTimeout(() => {

@@ -29,6 +29,10 @@ export interface RuntimeConfig {
     readonly azureBlob?: string;
     /** Base URL of the local OAuth token and SAS service that `datasource.write.azure.sas` uses when its URLs are empty. */
     readonly azureSas?: string;
+    /** Local mode: the origin of the Salesforce emulator (SOAP login, OAuth token, Bulk API 2.0). */
+    readonly salesforce?: string;
+    /** Local mode: the origin of the Marketing Cloud emulator (auth and REST hosts in one). */
+    readonly marketingCloud?: string;
   };
   /** Credentials for the local stand-ins; absent when deployed (the execution role is used). */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };

@@ -15,10 +15,12 @@ import { datasourceReadSftp } from './datasource.read.sftp.ts';
 import { datasourceWriteAmazonS3 } from './datasource.write.amazon.s3.ts';
 import { datasourceWriteAzureBlob } from './datasource.write.azure.blob.ts';
 import { datasourceWriteAzureSas } from './datasource.write.azure.sas.ts';
+import { datasourceWriteExacttarget } from './datasource.write.exacttarget.ts';
 import { datasourceWriteFtp } from './datasource.write.ftp.ts';
 import { datasourceWriteGigyaAccount } from './datasource.write.gigya.account.ts';
 import { datasourceWriteGigyaDs } from './datasource.write.gigya.ds.ts';
 import { datasourceWriteGigyaGeneric } from './datasource.write.gigya.generic.ts';
+import { datasourceWriteSalesforce } from './datasource.write.salesforce.ts';
 import { datasourceWriteSftp } from './datasource.write.sftp.ts';
 import { fieldArrayExtract } from './field.array.extract.ts';
 import { fileCompressZip } from './file.compress.zip.ts';
@@ -49,10 +51,12 @@ export const definitions = [
   datasourceWriteAmazonS3,
   datasourceWriteAzureBlob,
   datasourceWriteAzureSas,
+  datasourceWriteExacttarget,
   datasourceWriteFtp,
   datasourceWriteGigyaAccount,
   datasourceWriteGigyaDs,
   datasourceWriteGigyaGeneric,
+  datasourceWriteSalesforce,
   datasourceWriteSftp,
   fieldArrayExtract,
   fileCompressZip,
