@@ -76,6 +76,8 @@ const local = useLocalEnvironment({
     },
     async () => {
       salesforce = await startSalesforceEmulator({
+        // A closed job is in progress at the first poll, so each group costs one 200 ms wait.
+        pollsToComplete: 0,
         objects: [
           {
             name: 'Account',
@@ -269,6 +271,52 @@ describe('dataflow 08 (Salesforce) run locally', () => {
     expect(emu.calls.filter((c) => c === 'POST /jobs/ingest')).toHaveLength(2);
     expect(emu.calls.filter((c) => /^PUT .*\/batches$/.test(c))).toHaveLength(2);
     expect(emu.jobs.filter((j) => j.state === 'JobComplete')).toHaveLength(1);
+    expect(Object.keys(accountsByUid())).toHaveLength(ACCOUNTS.length - 2);
+  });
+
+  it('resumes the ingest job by id when the invocation that started it dies, uploading no record twice', async () => {
+    // Prepare
+    const emu = salesforce as SalesforceEmulator;
+    emu.clear();
+
+    // Act: the first step invocation does its work, then dies before it answers.
+    const result = await runLocal(salesforceFlow(), {
+      services: local.env.services,
+      registry: defaultRegistry(),
+      input: { fullExtract: true },
+      faults: { crashStepInvocations: [1] },
+    });
+
+    // Assess
+    expect(result.status, JSON.stringify(result.error)).toBe('succeeded');
+    expect(emu.jobs).toHaveLength(1);
+    expect(emu.calls.filter((c) => /^PUT .*\/batches$/.test(c))).toHaveLength(1);
+    expect(emu.calls.filter((c) => /^GET \/jobs\/ingest\/[^/]+\/successfulResults\/$/.test(c))).toHaveLength(2);
+    expect(Object.keys(accountsByUid())).toHaveLength(ACCOUNTS.length - 2);
+  });
+
+  it('aborts a job left open by a failed close and sends its group once in a new job', async () => {
+    // Prepare: the close fails once, with no attempt left in the invocation, so the step is retried.
+    const emu = salesforce as SalesforceEmulator;
+    emu.clear();
+    emu.fault({
+      method: 'PATCH',
+      path: /^\/jobs\/ingest\//,
+      status: 503,
+      body: [{ errorCode: 'SERVER_UNAVAILABLE', message: 'try later' }],
+    });
+
+    // Act
+    const result = await run(
+      salesforceFlow({
+        salesforce: { ...salesforceFlow().steps.find((s) => s.id === 'salesforce')?.params, maxAttempts: 1 },
+      }),
+    );
+
+    // Assess
+    expect(result.status, JSON.stringify(result.error)).toBe('succeeded');
+    expect(emu.jobs.map((j) => j.state)).toEqual(['Aborted', 'JobComplete']);
+    expect(emu.jobs.reduce((n, j) => n + j.rows, 0)).toBe(ACCOUNTS.length);
     expect(Object.keys(accountsByUid())).toHaveLength(ACCOUNTS.length - 2);
   });
 
