@@ -11,8 +11,8 @@ import { NETWORK_ERROR_CODES } from './transfer.ts';
 /** HTTP statuses every platform documents as "try again later". */
 export const TRANSIENT_STATUS: ReadonlySet<number> = new Set([429, 500, 502, 503, 504]);
 
-/** Options of {@link fetchRetrying}. */
-export interface HttpRetryOptions {
+/** How hard a client tries one request: what its callers may tune. */
+export interface RetryTuning {
   /** Attempts in total, the first included. @default 5 */
   readonly attempts?: number;
   /** @default 1000 */
@@ -22,6 +22,21 @@ export interface HttpRetryOptions {
   /** Timeout of one attempt. @default 120000 */
   readonly timeoutMs?: number;
   readonly signal?: AbortSignal;
+}
+
+/** The tuning fields of a client's options, and no others. */
+export function tuningOf(o: RetryTuning): RetryTuning {
+  return {
+    ...(o.attempts === undefined ? {} : { attempts: o.attempts }),
+    ...(o.baseDelayMs === undefined ? {} : { baseDelayMs: o.baseDelayMs }),
+    ...(o.maxDelayMs === undefined ? {} : { maxDelayMs: o.maxDelayMs }),
+    ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
+    ...(o.signal ? { signal: o.signal } : {}),
+  };
+}
+
+/** Options of {@link fetchRetrying}. */
+export interface HttpRetryOptions extends RetryTuning {
   readonly log?: Logger;
   /** The platform's name, for log lines. */
   readonly platform: string;

@@ -14,13 +14,13 @@
  */
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { fetchRetrying, type HttpRetryOptions, TRANSIENT_STATUS } from './http-retry.ts';
+import { fetchRetrying, type HttpRetryOptions, type RetryTuning, TRANSIENT_STATUS, tuningOf } from './http-retry.ts';
 
 /** Marketing Cloud's limit of one rowset call's body. */
 export const MARKETING_CLOUD_MAX_ROWSET_BYTES = 5 * 1024 * 1024;
 
 /** Options of {@link MarketingCloudClient}. */
-export interface MarketingCloudClientOptions {
+export interface MarketingCloudClientOptions extends RetryTuning {
   /** The package's Authentication Base URI (`https://<subdomain>.auth.marketingcloudapis.com`). */
   readonly authBaseUrl: string;
   readonly clientId: string;
@@ -28,15 +28,6 @@ export interface MarketingCloudClientOptions {
   /** The MID of the business unit to act in; absent: the package's own. */
   readonly accountId?: string;
   readonly log: Logger;
-  /** @default 5 */
-  readonly attempts?: number;
-  /** @default 1000 */
-  readonly baseDelayMs?: number;
-  /** @default 30000 */
-  readonly maxDelayMs?: number;
-  /** @default 120000 */
-  readonly timeoutMs?: number;
-  readonly signal?: AbortSignal;
 }
 
 /** One row of a rowset call: the primary key columns, and the other columns. */
@@ -89,15 +80,10 @@ export class MarketingCloudClient {
   }
 
   #retry(): HttpRetryOptions {
-    const o = this.#options;
     return {
+      ...tuningOf(this.#options),
       platform: 'Marketing Cloud',
-      log: o.log,
-      ...(o.attempts === undefined ? {} : { attempts: o.attempts }),
-      ...(o.baseDelayMs === undefined ? {} : { baseDelayMs: o.baseDelayMs }),
-      ...(o.maxDelayMs === undefined ? {} : { maxDelayMs: o.maxDelayMs }),
-      ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
-      ...(o.signal ? { signal: o.signal } : {}),
+      log: this.#options.log,
       onRetry: () => {
         this.retries++;
       },

@@ -16,7 +16,7 @@
 import { parse } from 'csv-parse/sync';
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { fetchRetrying, type HttpRetryOptions, TRANSIENT_STATUS } from './http-retry.ts';
+import { fetchRetrying, type HttpRetryOptions, type RetryTuning, TRANSIENT_STATUS, tuningOf } from './http-retry.ts';
 import { sleep } from './retry.ts';
 
 /** The API version of Bulk calls: the last one that still offers SOAP `login()` (it is gone from v65.0). */
@@ -48,20 +48,11 @@ export type SalesforceAuth =
     };
 
 /** Options of {@link SalesforceClient}. */
-export interface SalesforceClientOptions {
+export interface SalesforceClientOptions extends RetryTuning {
   readonly auth: SalesforceAuth;
   readonly log: Logger;
   /** @default {@link SALESFORCE_API_VERSION} */
   readonly apiVersion?: string;
-  /** Attempts of one request, the first included. @default 5 */
-  readonly attempts?: number;
-  /** @default 1000 */
-  readonly baseDelayMs?: number;
-  /** @default 30000 */
-  readonly maxDelayMs?: number;
-  /** @default 120000 */
-  readonly timeoutMs?: number;
-  readonly signal?: AbortSignal;
 }
 
 /** An ingest job as Salesforce describes it (the fields this project reads). */
@@ -136,15 +127,10 @@ export class SalesforceClient {
   }
 
   #retry(): HttpRetryOptions {
-    const o = this.#options;
     return {
+      ...tuningOf(this.#options),
       platform: 'Salesforce',
-      log: o.log,
-      ...(o.attempts === undefined ? {} : { attempts: o.attempts }),
-      ...(o.baseDelayMs === undefined ? {} : { baseDelayMs: o.baseDelayMs }),
-      ...(o.maxDelayMs === undefined ? {} : { maxDelayMs: o.maxDelayMs }),
-      ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
-      ...(o.signal ? { signal: o.signal } : {}),
+      log: this.#options.log,
       // The concurrent-request and API-quota limits answer 403 REQUEST_LIMIT_EXCEEDED: wait and try again.
       isTransient: async (status, body) =>
         status === 403 && salesforceSays(await body()).code === 'REQUEST_LIMIT_EXCEEDED',

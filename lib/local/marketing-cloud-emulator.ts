@@ -28,9 +28,16 @@
  * with a given message, and latency on every call.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { LocalExtra } from './environment.ts';
+import {
+  emulatorExtra,
+  HttpError,
+  readBody,
+  type ScriptedFault,
+  sendJson,
+  serveLoopback,
+  takeFault,
+} from './http-emulator.ts';
 
 /** A column of an emulated data extension. */
 export interface EmulatedColumn {
@@ -58,15 +65,7 @@ export interface MarketingCloudEmulatorOptions {
 }
 
 /** A scripted answer to the next calls matching a method and path. */
-export interface MarketingCloudFault {
-  readonly method?: string;
-  readonly path: RegExp;
-  readonly status: number;
-  readonly body?: unknown;
-  readonly headers?: Readonly<Record<string, string>>;
-  /** @default 1 */
-  times?: number;
-}
+export type MarketingCloudFault = ScriptedFault;
 
 /** A running emulator. */
 export interface MarketingCloudEmulator {
@@ -106,21 +105,6 @@ export const LOCAL_DATA_EXTENSIONS: readonly EmulatedDataExtension[] = [
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const MAX_BODY = 5 * 1024 * 1024;
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: unknown,
-  ) {
-    super(`HTTP ${status}`);
-  }
-}
-
-async function bodyOf(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 /** Starts the emulator on 127.0.0.1 on a free port. */
 export async function startMarketingCloudEmulator(
@@ -243,51 +227,35 @@ export async function startMarketingCloudEmulator(
     return { status: 200, body: rows };
   };
 
-  const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-    res.writeHead(status, { 'content-type': 'application/json', ...headers });
-    res.end(JSON.stringify(body));
-  };
-
-  const server = createServer((req, res) => {
-    void (async () => {
-      const method = req.method ?? 'GET';
-      const path = new URL(req.url ?? '/', 'http://x').pathname;
-      const body = await bodyOf(req);
-      if (options.latencyMs) await new Promise((r) => setTimeout(r, options.latencyMs));
-      calls.push({ call: `${method} ${path}` });
-      const fault = faults.find((f) => (f.method ?? method) === method && f.path.test(path));
-      if (fault) {
-        fault.times = (fault.times ?? 1) - 1;
-        if (fault.times <= 0) faults.splice(faults.indexOf(fault), 1);
-        return send(res, fault.status, fault.body ?? {}, { ...fault.headers });
-      }
-      try {
-        const answer = handle(method, path, body, req.headers.authorization);
-        return send(res, answer.status, answer.body);
-      } catch (error) {
-        if (error instanceof HttpError) return send(res, error.status, error.body);
-        return send(res, 500, { message: (error as Error).message, errorcode: 0, documentation: '' });
-      }
-    })();
+  const server = await serveLoopback(async (req, res) => {
+    const method = req.method ?? 'GET';
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const body = await readBody(req);
+    if (options.latencyMs) await new Promise((r) => setTimeout(r, options.latencyMs));
+    calls.push({ call: `${method} ${path}` });
+    const fault = takeFault(faults, method, path);
+    if (fault) return sendJson(res, fault.status, fault.body ?? {}, { ...fault.headers });
+    try {
+      const answer = handle(method, path, body, req.headers.authorization);
+      return sendJson(res, answer.status, answer.body);
+    } catch (error) {
+      if (error instanceof HttpError) return sendJson(res, error.status, error.body);
+      return sendJson(res, 500, { message: (error as Error).message, errorcode: 0, documentation: '' });
+    }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = server.url;
   return {
     url,
     rows: (key) => tables.get(key.toLowerCase()) ?? new Map(),
     calls,
     fault: (f) => {
-      faults.push({ ...f, times: f.times ?? 1 });
+      faults.push({ ...f });
     },
     expireTokens: () => tokens.clear(),
     refuseRow: (pk, message) => {
       refusals.set(pk, message);
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => server.close(),
   };
 }
 
@@ -296,13 +264,9 @@ export async function startMarketingCloudEmulator(
  * empty use it, with the package {@link LOCAL_MARKETING_CLOUD} and the data extensions {@link LOCAL_DATA_EXTENSIONS}.
  */
 export function marketingCloudExtra(options: MarketingCloudEmulatorOptions = {}): LocalExtra {
-  const start: LocalExtra = async () => {
-    const emu = await startMarketingCloudEmulator(options);
-    return {
-      endpoints: { marketingCloud: emu.url },
-      close: () => emu.close(),
-      info: { marketingCloud: `${emu.url} (Marketing Cloud emulator, package ${LOCAL_MARKETING_CLOUD.clientId})` },
-    };
-  };
-  return Object.assign(start, { provides: ['marketingCloud'] as const });
+  return emulatorExtra(
+    'marketingCloud',
+    () => startMarketingCloudEmulator(options),
+    (url) => `${url} (Marketing Cloud emulator, package ${LOCAL_MARKETING_CLOUD.clientId})`,
+  );
 }

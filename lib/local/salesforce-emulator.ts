@@ -47,11 +47,11 @@
  * a given reason, and latency on every call.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { parse } from 'csv-parse/sync';
 import { csvLine } from '../connectors/csv-cells.ts';
 import type { LocalExtra } from './environment.ts';
+import { emulatorExtra, HttpError, readBody, type ScriptedFault, serveLoopback, takeFault } from './http-emulator.ts';
 
 /** An sObject type of the emulated org. */
 export interface EmulatedObjectSpec {
@@ -102,17 +102,8 @@ export interface EmulatedSObject {
   readonly fields: Record<string, string | null>;
 }
 
-/** A scripted answer to the next calls matching a method and path. */
-export interface SalesforceFault {
-  readonly method?: string;
-  /** Matched against the path after `/services/data/v<version>` (or the login path). */
-  readonly path: RegExp;
-  readonly status: number;
-  readonly body?: unknown;
-  readonly headers?: Readonly<Record<string, string>>;
-  /** How many calls get it. @default 1 */
-  times?: number;
-}
+/** A scripted answer; its path is matched against the path after `/services/data/v<version>` (or the login path). */
+export type SalesforceFault = ScriptedFault;
 
 /** A running emulator. */
 export interface SalesforceEmulator {
@@ -175,22 +166,7 @@ interface Job {
   readonly createdDate: string;
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: unknown,
-  ) {
-    super(`HTTP ${status}`);
-  }
-}
-
 const refuse = (status: number, errorCode: string, message: string) => new HttpError(status, [{ errorCode, message }]);
-
-async function bodyOf(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 function soapText(body: string, name: string): string | undefined {
   const m = new RegExp(`<(?:[A-Za-z0-9]+:)?${name}>([^<]*)</`).exec(body);
@@ -506,53 +482,44 @@ export async function startSalesforceEmulator(options: SalesforceEmulatorOptions
     res.end(text);
   };
 
-  const server = createServer((req, res) => {
-    void (async () => {
-      const method = req.method ?? 'GET';
-      const full = new URL(req.url ?? '/', 'http://x').pathname;
-      const body = await bodyOf(req);
-      if (options.latencyMs) await new Promise((r) => setTimeout(r, options.latencyMs));
-      const data = /^\/services\/data\/v(\d+\.\d)(\/.*)$/.exec(full);
-      const path = data?.[2] ?? full;
-      calls.push(`${method} ${path}`);
-      const fault = faults.find((f) => (f.method ?? method) === method && f.path.test(path));
-      if (fault) {
-        fault.times = (fault.times ?? 1) - 1;
-        if (fault.times <= 0) faults.splice(faults.indexOf(fault), 1);
-        return send(res, fault.status, 'application/json', JSON.stringify(fault.body ?? []), { ...fault.headers });
+  const server = await serveLoopback(async (req, res) => {
+    const method = req.method ?? 'GET';
+    const full = new URL(req.url ?? '/', 'http://x').pathname;
+    const body = (await readBody(req)).toString('utf8');
+    if (options.latencyMs) await new Promise((r) => setTimeout(r, options.latencyMs));
+    const data = /^\/services\/data\/v(\d+\.\d)(\/.*)$/.exec(full);
+    const path = data?.[2] ?? full;
+    calls.push(`${method} ${path}`);
+    const fault = takeFault(faults, method, path);
+    if (fault)
+      return send(res, fault.status, 'application/json', JSON.stringify(fault.body ?? []), { ...fault.headers });
+    try {
+      if (method === 'POST' && /^\/services\/Soap\/u\//.test(full)) {
+        const answer = login(body, full);
+        return send(res, answer.status, answer.type, answer.text);
       }
-      try {
-        if (method === 'POST' && /^\/services\/Soap\/u\//.test(full)) {
-          const answer = login(body, full);
-          return send(res, answer.status, answer.type, answer.text);
-        }
-        if (method === 'POST' && full === '/services/oauth2/token') {
-          const answer = token(body);
-          return send(res, answer.status, 'application/json', JSON.stringify(answer.body));
-        }
-        if (!data) throw refuse(404, 'NOT_FOUND', 'The requested resource does not exist');
-        const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-        if (!bearer || !sessions.has(bearer)) throw refuse(401, 'INVALID_SESSION_ID', 'Session expired or invalid');
-        const answer = api(method, path, body);
-        if (answer.csv !== undefined) return send(res, answer.status, 'text/csv', answer.csv);
-        if (answer.body === undefined) {
-          res.writeHead(answer.status);
-          return res.end();
-        }
+      if (method === 'POST' && full === '/services/oauth2/token') {
+        const answer = token(body);
         return send(res, answer.status, 'application/json', JSON.stringify(answer.body));
-      } catch (error) {
-        if (error instanceof HttpError) return send(res, error.status, 'application/json', JSON.stringify(error.body));
-        return send(
-          res,
-          500,
-          'application/json',
-          JSON.stringify([{ errorCode: 'UNKNOWN_EXCEPTION', message: (error as Error).message }]),
-        );
       }
-    })();
+      if (!data) throw refuse(404, 'NOT_FOUND', 'The requested resource does not exist');
+      const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+      if (!bearer || !sessions.has(bearer)) throw refuse(401, 'INVALID_SESSION_ID', 'Session expired or invalid');
+      const answer = api(method, path, body);
+      if (answer.csv !== undefined) return send(res, answer.status, 'text/csv', answer.csv);
+      if (answer.body === undefined) {
+        res.writeHead(answer.status);
+        res.end();
+        return;
+      }
+      return send(res, answer.status, 'application/json', JSON.stringify(answer.body));
+    } catch (error) {
+      if (error instanceof HttpError) return send(res, error.status, 'application/json', JSON.stringify(error.body));
+      const message = (error as Error).message;
+      return send(res, 500, 'application/json', JSON.stringify([{ errorCode: 'UNKNOWN_EXCEPTION', message }]));
+    }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = server.url;
   return {
     url,
     records: (object) => table(object),
@@ -562,7 +529,7 @@ export async function startSalesforceEmulator(options: SalesforceEmulatorOptions
       return jobList.map((j) => ({ id: j.id, state: j.state, rows: j.processed }));
     },
     fault: (f) => {
-      faults.push({ ...f, times: f.times ?? 1 });
+      faults.push({ ...f });
     },
     expireSessions: () => sessions.clear(),
     failNextJob: (message) => {
@@ -584,11 +551,7 @@ export async function startSalesforceEmulator(options: SalesforceEmulatorOptions
       calls.length = 0;
       refusals.clear();
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => server.close(),
   };
 }
 
@@ -597,13 +560,9 @@ export async function startSalesforceEmulator(options: SalesforceEmulatorOptions
  * services). Salesforce steps whose `authEndpoint` is a shared login host use it, with {@link LOCAL_SALESFORCE}.
  */
 export function salesforceExtra(options: SalesforceEmulatorOptions = {}): LocalExtra {
-  const start: LocalExtra = async () => {
-    const emu = await startSalesforceEmulator(options);
-    return {
-      endpoints: { salesforce: emu.url },
-      close: () => emu.close(),
-      info: { salesforce: `${emu.url} (Salesforce emulator, user ${LOCAL_SALESFORCE.username})` },
-    };
-  };
-  return Object.assign(start, { provides: ['salesforce'] as const });
+  return emulatorExtra(
+    'salesforce',
+    () => startSalesforceEmulator(options),
+    (url) => `${url} (Salesforce emulator, user ${LOCAL_SALESFORCE.username})`,
+  );
 }

@@ -3,27 +3,12 @@ import {
   MarketingCloudClient,
   type RowsetRow,
 } from '../connectors/marketing-cloud.ts';
-import { IdxError } from '../core/errors.ts';
 import { type DataRecord, defineScript, type RecordError, type ScriptContext } from '../core/script.ts';
 import { getPath } from './util/paths.ts';
+import { cellText, isUnset, paramMissing, settle } from './util/record-writer.ts';
 
 /** Leaves room below Marketing Cloud's 5 MB per rowset call for the array's punctuation. */
 const MAX_CALL_BYTES = MARKETING_CLOUD_MAX_ROWSET_BYTES - 64 * 1024;
-
-/** A template's elided value (`...`) or an empty one: the param is not set yet. */
-const UNSET = /^\s*\.*\s*$/;
-
-/**
- * A record's value as a data extension column takes it: text; objects and arrays as JSON; none for a missing or
- * null value or an empty object (what a rename leaves of a parent whose fields it moved out, as the published
- * template's `profile`), so no column is sent for it.
- */
-function cell(value: unknown): string | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0) return undefined;
-  if (typeof value === 'object') return JSON.stringify(value);
-  return String(value);
-}
 
 /** The primary key column names of the `primaryKeys` param (comma-separated, as IdentitySync writes them). */
 function keyNames(primaryKeys: string): string[] {
@@ -139,16 +124,7 @@ export const datasourceWriteExacttarget = defineScript({
         const send = async () => {
           if (!rows.length) return;
           const outcomes = await upsert(client, params.dataExtension, rows);
-          let delivered = 0;
-          held.forEach((record, i) => {
-            const failure = outcomes[i];
-            if (failure) out.reject(record, failure);
-            else {
-              delivered++;
-              out.emit(record);
-            }
-          });
-          out.deliveredRecords(delivered);
+          settle(out, held, outcomes);
           rows = [];
           held = [];
           bytes = 2;
@@ -177,7 +153,7 @@ type Params = Parameters<(typeof datasourceWriteExacttarget)['create']>[0];
 function rowOf(record: DataRecord, keys: readonly string[]): RowsetRow | RecordError {
   const row = { keys: {} as Record<string, string>, values: {} as Record<string, string> };
   for (const k of keys) {
-    const v = cell(getPath(record, k));
+    const v = cellText(getPath(record, k));
     if (v === undefined || v.trim() === '') {
       return {
         code: 'IDX_MARKETING_CLOUD_REJECTED',
@@ -188,7 +164,7 @@ function rowOf(record: DataRecord, keys: readonly string[]): RowsetRow | RecordE
   }
   for (const [k, value] of Object.entries(record)) {
     if (k.startsWith('_') || keys.includes(k)) continue;
-    const v = cell(value);
+    const v = cellText(value);
     if (v !== undefined) row.values[k] = v;
   }
   return row;
@@ -225,15 +201,14 @@ async function upsert(
 function marketingCloudClientFor(params: Params, ctx: ScriptContext): MarketingCloudClient {
   const common = { log: ctx.log, attempts: params.maxAttempts, signal: ctx.signal };
   const config = ctx.services.config;
-  const local = config.local && UNSET.test(params.authBaseUrl) ? config.endpoints.marketingCloud : undefined;
-  const missing = (param: string, expected: string) =>
-    new IdxError('IDX_PARAM_MISSING', `${param} is not set`, { stepId: ctx.stepId, param, expected, received: '""' });
-  if (UNSET.test(params.authBaseUrl) && !local)
+  const local = config.local && isUnset(params.authBaseUrl) ? config.endpoints.marketingCloud : undefined;
+  const missing = (param: string, expected: string) => paramMissing(ctx.stepId, param, expected);
+  if (isUnset(params.authBaseUrl) && !local)
     throw missing(
       'authBaseUrl',
       'the Authentication Base URI of the installed package, https://<subdomain>.auth.marketingcloudapis.com',
     );
-  if (UNSET.test(params.clientId)) throw missing('clientId', 'the client id of the installed package');
+  if (isUnset(params.clientId)) throw missing('clientId', 'the client id of the installed package');
   if (!params.clientSecret) throw missing('clientSecret', 'the client secret, as ${secret:NAME}');
   const given = params.authBaseUrl.trim();
   const authBaseUrl = local ?? (/^https?:\/\//.test(given) ? given : `https://${given}.auth.marketingcloudapis.com`);

@@ -16,6 +16,7 @@ import {
   type StepOutput,
 } from '../core/script.ts';
 import { getPath } from './util/paths.ts';
+import { cellText, isUnset, paramMissing, settle } from './util/record-writer.ts';
 
 /** The standard objects IdentitySync's `objectType` names in lower case, by their API names. */
 const STANDARD_OBJECTS: Readonly<Record<string, string>> = { account: 'Account', contact: 'Contact', lead: 'Lead' };
@@ -23,21 +24,9 @@ const STANDARD_OBJECTS: Readonly<Record<string, string>> = { account: 'Account',
 /** The login hosts every org shares; local mode sends them to the emulator (a My Domain host is left alone). */
 const SHARED_LOGIN_HOSTS = new Set(['login.salesforce.com', 'test.salesforce.com']);
 
-/** A template's elided value (`...`) or an empty one: the param is not set yet. */
-const UNSET = /^\s*\.*\s*$/;
-
 /** The job of one group of records, kept in the stage so a retried invocation resumes it instead of uploading again. */
 interface GroupMarker {
   readonly jobId: string;
-}
-
-/** A record's value as a CSV cell: text; objects and arrays as JSON; empty (the field is left as it is) for none. */
-function cell(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  // An empty object is what a rename leaves of a parent whose fields it moved out: no column for it.
-  if (typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0) return '';
-  if (typeof value === 'object') return JSON.stringify(value);
-  return String(value);
 }
 
 /**
@@ -143,7 +132,7 @@ export const datasourceWriteSalesforce = defineScript({
     },
   },
   check(params) {
-    if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(params.primaryId) && !UNSET.test(params.primaryId)) {
+    if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(params.primaryId) && !isUnset(params.primaryId)) {
       return [
         {
           code: 'IDX_PARAM_VALUE',
@@ -185,16 +174,7 @@ export const datasourceWriteSalesforce = defineScript({
         const records = pending.splice(0, params.batchSize);
         pendingBytes = 0;
         const outcomes = await writeGroup(client, params, ctx, records, group++);
-        let delivered = 0;
-        records.forEach((record, i) => {
-          const failure = outcomes[i];
-          if (failure) out.reject(record, failure);
-          else {
-            delivered++;
-            out.emit(record);
-          }
-        });
-        out.deliveredRecords(delivered);
+        settle(out, records, outcomes);
       }
     };
     return {
@@ -236,13 +216,13 @@ function objectName(objectType: string): string {
 
 /** Where the external id's value is read from: `lookupId` when set (an elided `...` is not), else `primaryId`. */
 function sourceOf(params: Params): string {
-  return UNSET.test(params.lookupId) ? params.primaryId : params.lookupId.trim();
+  return isUnset(params.lookupId) ? params.primaryId : params.lookupId.trim();
 }
 
 /** The value of the external id of a record. */
 function externalIdOf(record: DataRecord, params: Params): string {
   const source = sourceOf(params);
-  return cell(getPath(record, source)).trim();
+  return (cellText(getPath(record, source)) ?? '').trim();
 }
 
 /** The row of a record: its top-level fields (not `_`-prefixed, not `lookupId`), with the external id column filled. */
@@ -250,7 +230,7 @@ function rowOf(record: DataRecord, params: Params): Record<string, string> {
   const row: Record<string, string> = {};
   const source = sourceOf(params);
   // The lookupId field only feeds primaryId: Salesforce has no field of that name.
-  for (const [k, v] of Object.entries(record)) if (!k.startsWith('_') && k !== source) row[k] = cell(v);
+  for (const [k, v] of Object.entries(record)) if (!k.startsWith('_') && k !== source) row[k] = cellText(v) ?? '';
   row[params.primaryId] = externalIdOf(record, params);
   return row;
 }
@@ -269,8 +249,7 @@ function refusal(record: DataRecord, params: Params): RecordError | undefined {
  * version in the login URL that is not a number (`xx.0`) becomes the one this project uses.
  */
 export function salesforceClientFor(params: Params, ctx: ScriptContext): SalesforceClient {
-  const missing = (param: string, expected: string) =>
-    new IdxError('IDX_PARAM_MISSING', `${param} is not set`, { stepId: ctx.stepId, param, expected, received: '""' });
+  const missing = (param: string, expected: string) => paramMissing(ctx.stepId, param, expected);
   let endpoint: URL;
   try {
     endpoint = new URL(params.authEndpoint.trim());
@@ -287,9 +266,9 @@ export function salesforceClientFor(params: Params, ctx: ScriptContext): Salesfo
   const path = endpoint.pathname.replace(/\/Soap\/u\/[^/]*/, (m) =>
     /\/Soap\/u\/\d+\.\d$/.test(m) ? m : `/Soap/u/${SALESFORCE_API_VERSION}`,
   );
-  const username = UNSET.test(params.username) ? '' : params.username.trim();
+  const username = isUnset(params.username) ? '' : params.username.trim();
   let auth: SalesforceAuth;
-  if (!UNSET.test(params.clientId)) {
+  if (!isUnset(params.clientId)) {
     if (!params.clientSecret) throw missing('clientSecret', 'the connected app’s consumer secret, as ${secret:NAME}');
     auth = {
       kind: 'oauth2',
