@@ -5,7 +5,7 @@ import {
 } from '../connectors/marketing-cloud.ts';
 import { type DataRecord, defineScript, type RecordError, type ScriptContext } from '../core/script.ts';
 import { getPath } from './util/paths.ts';
-import { cellText, isUnset, paramMissing, settle } from './util/record-writer.ts';
+import { cellText, isUnset, MAX_ATTEMPTS_PARAM, paramMissing, settle } from './util/record-writer.ts';
 
 /** Leaves room below Marketing Cloud's 5 MB per rowset call for the array's punctuation. */
 const MAX_CALL_BYTES = MARKETING_CLOUD_MAX_ROWSET_BYTES - 64 * 1024;
@@ -79,14 +79,7 @@ export const datasourceWriteExacttarget = defineScript({
       default: 50,
       description: 'Rows per rowset call (Marketing Cloud recommends at most 50; every call also stays under 5 MB).',
     },
-    maxAttempts: {
-      type: 'integer',
-      minimum: 1,
-      maximum: 10,
-      default: 5,
-      description:
-        'Attempts of one call answered 429, 5xx or cut off, with exponential backoff (1 s doubling, 30 s at most).',
-    },
+    maxAttempts: MAX_ATTEMPTS_PARAM,
   },
   check(params) {
     if (keyNames(params.primaryKeys).length === 0) {

@@ -16,7 +16,7 @@ import {
   type StepOutput,
 } from '../core/script.ts';
 import { getPath } from './util/paths.ts';
-import { cellText, isUnset, paramMissing, settle } from './util/record-writer.ts';
+import { cellText, isUnset, MAX_ATTEMPTS_PARAM, paramMissing, settle } from './util/record-writer.ts';
 
 /** The standard objects IdentitySync's `objectType` names in lower case, by their API names. */
 const STANDARD_OBJECTS: Readonly<Record<string, string>> = { account: 'Account', contact: 'Contact', lead: 'Lead' };
@@ -115,14 +115,7 @@ export const datasourceWriteSalesforce = defineScript({
       description:
         'Records per ingest job; they are held in memory until their job ends (about 1 KB each). Salesforce processes a job in internal batches of 10,000.',
     },
-    maxAttempts: {
-      type: 'integer',
-      minimum: 1,
-      maximum: 10,
-      default: 5,
-      description:
-        'Attempts of one request answered 429, 5xx, 403 REQUEST_LIMIT_EXCEEDED or cut off, with exponential backoff (1 s doubling, 30 s at most).',
-    },
+    maxAttempts: MAX_ATTEMPTS_PARAM,
     jobTimeoutMinutes: {
       type: 'integer',
       minimum: 1,

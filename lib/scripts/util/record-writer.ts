@@ -47,3 +47,13 @@ export function settle(
   });
   out.deliveredRecords(delivered);
 }
+
+/** The `maxAttempts` param of a platform writer: attempts of one request before its failure is reported. */
+export const MAX_ATTEMPTS_PARAM = {
+  type: 'integer',
+  minimum: 1,
+  maximum: 10,
+  default: 5,
+  description:
+    'Attempts of one request answered 429, 5xx or cut off (for Salesforce also 403 REQUEST_LIMIT_EXCEEDED), with exponential backoff (1 s doubling, 30 s at most).',
+} as const;
