@@ -43,7 +43,7 @@ export const datasourceWriteSalesforce = defineScript({
     'once, closed (UploadComplete) and polled until it ends; then its `successfulResults` and `failedResults` are ' +
     "matched to the records by the rows' content. Accepted records continue on the success path; failed rows go " +
     "down the error path with Salesforce's `sf__Error` (`_errorDetails.salesforceCode`, `message`). The columns " +
-    "are the records' top-level fields (fields starting with `_` are left out), named by field API name; a value " +
+    "are the records' top-level fields (fields starting with `_`, and fields no record of the job has a value for, left out), named by field API name; a value " +
     "that is empty or missing leaves the Salesforce field as it is, and `#N/A` clears it (Salesforce's CSV rule). " +
     'A record without a `primaryId` value (or `lookupId`, when set) is rejected without being sent. ' +
     'Login: with the published params (`username`, `password`, `token`, `authEndpoint`), SOAP `login()` on the ' +
@@ -223,7 +223,12 @@ function rowOf(record: DataRecord, params: Params): Record<string, string> {
   const row: Record<string, string> = {};
   const source = sourceOf(params);
   // The lookupId field only feeds primaryId: Salesforce has no field of that name.
-  for (const [k, v] of Object.entries(record)) if (!k.startsWith('_') && k !== source) row[k] = cellText(v) ?? '';
+  for (const [k, v] of Object.entries(record)) {
+    if (k.startsWith('_') || k === source) continue;
+    // No value (null, an empty object) makes no column of its own: other rows of the job may still have one.
+    const text = cellText(v);
+    if (text !== undefined) row[k] = text;
+  }
   row[params.primaryId] = externalIdOf(record, params);
   return row;
 }
