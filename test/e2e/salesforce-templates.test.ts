@@ -112,10 +112,10 @@ function localised(file: string, replace: Record<string, Record<string, unknown>
 }
 
 /**
- * Pages of 5 accounts for the runs that compare budgets, so 24 accounts arrive in several batches and a 1 ms
+ * Pages of 12 accounts for the runs that compare budgets, so 24 accounts arrive in several batches and a 1 ms
  * budget cuts the writer between them (the default page, 1000, would bring them in one).
  */
-const SMALL_PAGES = { account: { batchSize: 5 } };
+const SMALL_PAGES = { account: { batchSize: 12 } };
 
 /** Dataflow 08 with the emulated org's user and its External ID field; authEndpoint stays test.salesforce.com. */
 function salesforceFlow(extra: Record<string, Record<string, unknown>> = {}) {
