@@ -75,6 +75,8 @@ export interface MarketingCloudEmulator {
   /** Calls received, in order (`METHOD path`), and the number of rows of each rowset call. */
   readonly calls: { readonly call: string; readonly rows?: number }[];
   fault(fault: MarketingCloudFault): void;
+  /** Forgets the faults not yet used up. */
+  clearFaults(): void;
   /** Every token issued so far stops working. */
   expireTokens(): void;
   /** A row whose primary key values joined with `|` are this is refused with this message. */
@@ -250,6 +252,9 @@ export async function startMarketingCloudEmulator(
     calls,
     fault: (f) => {
       faults.push({ ...f });
+    },
+    clearFaults: () => {
+      faults.length = 0;
     },
     expireTokens: () => tokens.clear(),
     refuseRow: (pk, message) => {

@@ -138,12 +138,14 @@ function marketingCloudFlow(extra: Record<string, Record<string, unknown>> = {})
   });
 }
 
-async function run(dataflow: ReturnType<typeof salesforceFlow>, invocationBudgetMs?: number) {
+async function run(dataflow: ReturnType<typeof salesforceFlow>, invocationBudgetMs?: number, oneAttempt = false) {
   return runLocal(dataflow, {
     services: local.env.services,
     registry: defaultRegistry(),
     input: { fullExtract: true },
     ...(invocationBudgetMs === undefined ? {} : { invocationBudgetMs }),
+    // A job that fails is not run again: the test is about its first failure.
+    ...(oneAttempt ? { attempts: { maxAttempts: 1 } } : {}),
   });
 }
 
@@ -374,6 +376,30 @@ describe('dataflow 09 (Marketing Cloud) run locally', () => {
     const rejects = await rejectedOf(result, 'GUID');
     expect(rejects.get(uidOf(BAD_EMAIL))).toMatch(/not a valid email address/);
     expect(rejects.get(uidOf(refused))).toBe('The value for column [FNAME] is blocked.');
+  });
+
+  it('fails the job with IDX_MARKETING_CLOUD_API and Marketing Cloud’s message when the server keeps failing', async () => {
+    // Prepare: every rowset call fails, in every attempt of the job.
+    const emu = marketingCloud as MarketingCloudEmulator;
+    emu.fault({
+      path: /rowset$/,
+      status: 500,
+      body: { message: 'An error occurred while saving rows', errorcode: 10000, documentation: '' },
+      times: 100,
+    });
+
+    // Act
+    const result = await run(
+      marketingCloudFlow({ exacttarget: { ...marketingCloudFlow().steps[2]?.params, maxAttempts: 1 } }),
+      undefined,
+      true,
+    );
+    emu.clearFaults();
+
+    // Assess
+    expect(result.status).toBe('failed');
+    expect(JSON.stringify(result.error)).toContain('IDX_MARKETING_CLOUD_API');
+    expect(JSON.stringify(result.error)).toContain('An error occurred while saving rows');
   });
 
   it('gets a new token once when it expires, waits out a 429 with Retry-After, and with a 1 ms budget leaves the same rows', async () => {
