@@ -18,6 +18,9 @@ import {
 import { getPath } from './util/paths.ts';
 import { cellText, isUnset, MAX_ATTEMPTS_PARAM, paramMissing, settle } from './util/record-writer.ts';
 
+/** The records of one group, as JSON: half of what one upload may hold (see `records`). */
+const GROUP_BYTES = SALESFORCE_MAX_UPLOAD_BYTES / 2;
+
 /** The standard objects IdentitySync's `objectType` names in lower case, by their API names. */
 const STANDARD_OBJECTS: Readonly<Record<string, string>> = { account: 'Account', contact: 'Contact', lead: 'Lead' };
 
@@ -154,34 +157,32 @@ export const datasourceWriteSalesforce = defineScript({
   },
   create(params, ctx) {
     const client = salesforceClientFor(params, ctx);
-    const pending: DataRecord[] = [];
+    let pending: DataRecord[] = [];
     let pendingBytes = 0;
     let group = 0;
-    /** Writes the groups held: full ones, and with `all` the last too. */
-    const flush = async (out: StepOutput, all: boolean) => {
-      while (
-        pending.length >= params.batchSize ||
-        pendingBytes >= SALESFORCE_MAX_UPLOAD_BYTES / 2 ||
-        (all && pending.length)
-      ) {
-        const records = pending.splice(0, params.batchSize);
-        pendingBytes = 0;
-        const outcomes = await writeGroup(client, params, ctx, records, group++);
-        settle(out, records, outcomes);
-      }
+    /** Writes the records held as one group, with one ingest job. */
+    const flush = async (out: StepOutput) => {
+      if (!pending.length) return;
+      const records = pending;
+      pending = [];
+      pendingBytes = 0;
+      settle(out, records, await writeGroup(client, params, ctx, records, group++));
     };
     return {
       async records(batch, out) {
         for (const record of batch) {
+          // The record's JSON bounds its CSV row to within twice its size (quotes doubled at worst), so a group
+          // under half of what one upload may hold fits one upload.
+          const size = Buffer.byteLength(JSON.stringify(record));
+          if (pending.length >= params.batchSize || (pending.length && pendingBytes + size > GROUP_BYTES))
+            await flush(out);
           pending.push(record);
-          // A rough size, so a group of very wide records stays well under what one upload may hold.
-          pendingBytes += JSON.stringify(record).length;
+          pendingBytes += size;
         }
-        await flush(out, false);
       },
       // Every group is settled in the invocation its records came in: records cannot wait in a continuation.
       async end(out) {
-        await flush(out, true);
+        await flush(out);
       },
     };
   },

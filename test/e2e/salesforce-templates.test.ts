@@ -241,6 +241,24 @@ describe('dataflow 08 (Salesforce) run locally', () => {
     expect(emu.jobs.reduce((n, j) => n + j.rows, 0)).toBe(ACCOUNTS.length);
   });
 
+  it('writes groups of batchSize records as one ingest job each, leaving the state one job leaves', async () => {
+    // Prepare
+    const emu = salesforce as SalesforceEmulator;
+    emu.clear();
+    await run(salesforceFlow());
+    const oneJob = accountsByUid();
+    emu.clear();
+    const params = salesforceFlow().steps.find((s) => s.id === 'salesforce')?.params;
+
+    // Act
+    const result = await run(salesforceFlow({ salesforce: { ...params, batchSize: 10 } }));
+
+    // Assess
+    expect(result.status, JSON.stringify(result.error)).toBe('succeeded');
+    expect(emu.jobs.map((j) => j.rows)).toEqual([10, 10, 4]);
+    expect(accountsByUid()).toEqual(oneJob);
+  });
+
   it('logs in again once when the session expires, and waits out 429 and REQUEST_LIMIT_EXCEEDED', async () => {
     // Prepare
     const emu = salesforce as SalesforceEmulator;
