@@ -266,6 +266,8 @@ export function salesforceClientFor(params: Params, ctx: ScriptContext): Salesfo
     /\/Soap\/u\/\d+\.\d$/.test(m) ? m : `/Soap/u/${SALESFORCE_API_VERSION}`,
   );
   const username = isUnset(params.username) ? '' : params.username.trim();
+  // No token (an org that trusts the caller's IP range) is an empty one, as is a template's elided `....`.
+  const securityToken = isUnset(params.token) ? '' : (params.token ?? '');
   let auth: SalesforceAuth;
   if (!isUnset(params.clientId)) {
     if (!params.clientSecret) throw missing('clientSecret', 'the connected app’s consumer secret, as ${secret:NAME}');
@@ -274,7 +276,7 @@ export function salesforceClientFor(params: Params, ctx: ScriptContext): Salesfo
       tokenUrl: `${origin}/services/oauth2/token`,
       clientId: params.clientId.trim(),
       clientSecret: params.clientSecret,
-      ...(username ? { username, password: params.password ?? '', securityToken: params.token ?? '' } : {}),
+      ...(username ? { username, password: params.password ?? '', securityToken } : {}),
     };
   } else {
     if (!username) throw missing('username', 'the Salesforce user');
@@ -284,7 +286,7 @@ export function salesforceClientFor(params: Params, ctx: ScriptContext): Salesfo
       loginUrl: `${origin}${path}`,
       username,
       password: params.password,
-      securityToken: params.token ?? '',
+      securityToken,
     };
   }
   return new SalesforceClient({ auth, log: ctx.log, attempts: params.maxAttempts, signal: ctx.signal });
