@@ -225,6 +225,7 @@ export class SalesforceClient {
     path: string,
     body?: string,
     contentType = 'application/json',
+    accept = 'application/json',
   ): Promise<{ status: number; text: string }> {
     let again = true;
     for (;;) {
@@ -235,7 +236,7 @@ export class SalesforceClient {
         method,
         headers: {
           authorization: `Bearer ${session.token}`,
-          accept: method === 'GET' && path.includes('Results') ? 'text/csv' : 'application/json',
+          accept,
           ...(body === undefined ? {} : { 'content-type': contentType }),
         },
         ...(body === undefined ? {} : { body }),
@@ -337,7 +338,8 @@ export class SalesforceClient {
 
   /** One result set of an ended job, as rows keyed by column (`sf__Id`, `sf__Created`, `sf__Error`, the job's). */
   async results(jobId: string, set: SalesforceResultSet): Promise<Record<string, string>[]> {
-    const { text } = await this.request('GET', `/jobs/ingest/${encodeURIComponent(jobId)}/${set}/`);
+    const path = `/jobs/ingest/${encodeURIComponent(jobId)}/${set}/`;
+    const { text } = await this.request('GET', path, undefined, undefined, 'text/csv');
     if (text.trim() === '') return [];
     return parse(text, { columns: true, relax_column_count: false, skip_empty_lines: true }) as Record<
       string,
