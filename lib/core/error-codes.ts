@@ -809,6 +809,27 @@ export const ERROR_CODES = {
     action:
       "Read `_errorDetails.message` (Mailchimp's reason, with its `mailchimpCode`) and fix the address or merge fields at the source.",
   },
+  IDX_MARKETING_CLOUD_API: {
+    summary:
+      "A Marketing Cloud REST request failed; the message carries the HTTP status and Marketing Cloud's message and errorcode.",
+    transience: 'either',
+    seen: ['step'],
+    action:
+      'Throttling (429, errorcode 50100/50200), 5xx and dropped connections are retried with backoff; otherwise check `dataExtension` (the external key) and that the installed package may write data extensions.',
+  },
+  IDX_MARKETING_CLOUD_AUTH: {
+    summary: 'The Marketing Cloud token endpoint refused the client credentials, or the API refused a fresh token.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Check `authBaseUrl` (the Authentication Base URI of the installed package), `clientId`, the secret behind `clientSecret`, and the package’s data extension scopes.',
+  },
+  IDX_MARKETING_CLOUD_REJECTED: {
+    summary: "Marketing Cloud refused a data extension row; the message is Marketing Cloud's.",
+    transience: 'permanent',
+    seen: ['record'],
+    action: 'Fix the row (a missing primary key, a value of the wrong type or length) and run again.',
+  },
   IDX_MARKETO_AUTH: {
     summary: 'Marketo refused the client credentials, or a renewed access token (601/602).',
     transience: 'permanent',
@@ -1002,6 +1023,36 @@ export const ERROR_CODES = {
     transience: 'permanent',
     seen: ['step'],
     action: 'Set the step’s `region` to the bucket’s region.',
+  },
+  IDX_SALESFORCE_API: {
+    summary:
+      "A Salesforce REST or Bulk API 2.0 request failed; the message carries the HTTP status and Salesforce's errorCode and message.",
+    transience: 'either',
+    seen: ['step'],
+    action:
+      'Throttling (429, 403 REQUEST_LIMIT_EXCEEDED), 5xx and dropped connections are retried with backoff; otherwise read the errorCode (an unknown object or field, an external id field that is not one) and fix `objectType` or `primaryId`.',
+  },
+  IDX_SALESFORCE_AUTH: {
+    summary: 'Salesforce refused the login (SOAP fault or OAuth error), or refused a fresh session.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Check `authEndpoint`, `username`, and the secrets behind `password` and `token` (the security token is appended to the password), or `clientId`/`clientSecret`; the user needs the "API Enabled" permission.',
+  },
+  IDX_SALESFORCE_JOB: {
+    summary:
+      "A Salesforce Bulk API 2.0 ingest job ended Failed or Aborted, or did not end within `jobTimeoutMinutes`; the message is Salesforce's errorMessage.",
+    transience: 'either',
+    seen: ['step'],
+    action:
+      "Read Salesforce's errorMessage (an unknown column, a locked row, a batch retried past its cap); a job that did not end in time is retried, and the retry resumes it by id instead of uploading again.",
+  },
+  IDX_SALESFORCE_REJECTED: {
+    summary: "Salesforce refused a row of an ingest job; the message is Salesforce's `sf__Error` (`CODE:message`).",
+    transience: 'permanent',
+    seen: ['record'],
+    action:
+      'Fix the record (a missing required field, an invalid email, a value too long, a duplicate external id) and run again.',
   },
   IDX_SCHEDULE_FIELD: {
     summary: 'A scheduling object has a field with an invalid value.',

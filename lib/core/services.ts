@@ -39,6 +39,10 @@ export interface RuntimeConfig {
     readonly mailchimp?: string;
     /** Local mode: the Campaign Monitor emulator's API root (`<origin>/api/v3.3`), used when `apiUrl` is empty. */
     readonly campaignMonitor?: string;
+    /** Local mode: the origin of the Salesforce emulator (SOAP login, OAuth token, Bulk API 2.0). */
+    readonly salesforce?: string;
+    /** Local mode: the origin of the Marketing Cloud emulator (auth and REST hosts in one). */
+    readonly marketingCloud?: string;
   };
   /** Credentials for the local stand-ins; absent when deployed (the execution role is used). */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };

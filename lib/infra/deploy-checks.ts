@@ -46,6 +46,16 @@ const LOCAL_ONLY_BLANKS: readonly {
     why: 'empty means the Eloqua emulator of local mode, which a deployed run does not have',
   },
   { type: /^datasource\.(read|write)\.amazon\.s3$/, params: ['bucketName'], why: 'an S3 step needs its bucket' },
+  {
+    type: /^datasource\.write\.exacttarget$/,
+    params: ['authBaseUrl', 'clientId'],
+    why: 'Marketing Cloud has no shared auth host: empty means the Marketing Cloud emulator of local mode; set the installed package’s Authentication Base URI and client id',
+  },
+  {
+    type: /^datasource\.write\.salesforce$/,
+    params: ['primaryId'],
+    why: 'the upsert needs the External ID field it is keyed on',
+  },
 ];
 
 /**

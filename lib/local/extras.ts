@@ -10,7 +10,9 @@ import { eloquaExtra } from './eloqua-extra.ts';
 import type { LocalExtra } from './environment.ts';
 import { gigyaExtra } from './gigya-extra.ts';
 import { mailchimpExtra } from './mailchimp-emulator.ts';
+import { marketingCloudExtra } from './marketing-cloud-emulator.ts';
 import { marketoExtra } from './marketo-emulator.ts';
+import { salesforceExtra } from './salesforce-emulator.ts';
 import { sftpExtra } from './sftp-server.ts';
 
 /**
@@ -28,6 +30,8 @@ export function defaultExtras(dataflow?: Dataflow): LocalExtra[] {
     [needs((t) => t === 'datasource.write.marketo'), marketoExtra],
     [needs((t) => t.endsWith('.mailchimp')), mailchimpExtra],
     [needs((t) => t.endsWith('.campaignmonitor')), campaignMonitorExtra],
+    [needs((t) => t === 'datasource.write.salesforce'), salesforceExtra],
+    [needs((t) => t === 'datasource.write.exacttarget'), marketingCloudExtra],
   ];
   return [gigyaExtra(), sftpExtra(), ...optional.filter(([needed]) => needed).map(([, extra]) => extra())];
 }

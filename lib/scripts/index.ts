@@ -22,6 +22,7 @@ import { datasourceWriteAmazonS3 } from './datasource.write.amazon.s3.ts';
 import { datasourceWriteAzureBlob } from './datasource.write.azure.blob.ts';
 import { datasourceWriteAzureSas } from './datasource.write.azure.sas.ts';
 import { datasourceWriteEloqua } from './datasource.write.eloqua.ts';
+import { datasourceWriteExacttarget } from './datasource.write.exacttarget.ts';
 import { datasourceWriteFtp } from './datasource.write.ftp.ts';
 import { datasourceWriteGigyaAccount } from './datasource.write.gigya.account.ts';
 import { datasourceWriteGigyaDs } from './datasource.write.gigya.ds.ts';
@@ -29,6 +30,7 @@ import { datasourceWriteGigyaGeneric } from './datasource.write.gigya.generic.ts
 import { datasourceWriteGigyaImportaccount } from './datasource.write.gigya.importaccount.ts';
 import { datasourceWriteMailchimp } from './datasource.write.mailchimp.ts';
 import { datasourceWriteMarketo } from './datasource.write.marketo.ts';
+import { datasourceWriteSalesforce } from './datasource.write.salesforce.ts';
 import { datasourceWriteSftp } from './datasource.write.sftp.ts';
 import { datasourceWriteSilverpop } from './datasource.write.silverpop.ts';
 import { fieldArrayExtract } from './field.array.extract.ts';
@@ -69,13 +71,15 @@ export const definitions = [
   datasourceWriteAzureBlob,
   datasourceWriteAzureSas,
   datasourceWriteEloqua,
+  datasourceWriteExacttarget,
   datasourceWriteFtp,
   datasourceWriteGigyaAccount,
   datasourceWriteGigyaDs,
   datasourceWriteGigyaGeneric,
-  datasourceWriteMailchimp,
   datasourceWriteGigyaImportaccount,
+  datasourceWriteMailchimp,
   datasourceWriteMarketo,
+  datasourceWriteSalesforce,
   datasourceWriteSftp,
   datasourceWriteSilverpop,
   fieldArrayExtract,

@@ -29,7 +29,16 @@ describe('defaultExtras', () => {
     // Assess
     expect(sftp).toEqual(['gigya', 'sftp']);
     expect(azure).toEqual(['gigya', 'sftp', 'azureBlob', 'azureSas']);
-    expect(none).toEqual([...azure, 'eloqua', 'acoustic', 'marketo', 'mailchimp', 'campaignMonitor']);
+    expect(none).toEqual([
+      ...azure,
+      'eloqua',
+      'acoustic',
+      'marketo',
+      'mailchimp',
+      'campaignMonitor',
+      'salesforce',
+      'marketingCloud',
+    ]);
   });
 
   it('starts the Eloqua emulator only for a dataflow with an Eloqua step', () => {
@@ -68,5 +77,15 @@ describe('defaultExtras', () => {
 
     // Assess
     expect(inbound).toEqual(['gigya', 'sftp', 'campaignMonitor']);
+  });
+
+  it('starts the Salesforce and Marketing Cloud emulators only for a dataflow with a step of theirs', () => {
+    // Act
+    const salesforce = provided(flow('datasource.read.gigya.account', 'datasource.write.salesforce'));
+    const marketingCloud = provided(flow('datasource.read.gigya.account', 'datasource.write.exacttarget'));
+
+    // Assess
+    expect(salesforce).toEqual(['gigya', 'sftp', 'salesforce']);
+    expect(marketingCloud).toEqual(['gigya', 'sftp', 'marketingCloud']);
   });
 });

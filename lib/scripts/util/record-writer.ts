@@ -1,0 +1,59 @@
+/**
+ * What the writers of records to a platform's API share (Salesforce, Marketing Cloud): how a record's value
+ * becomes a cell, how a template's elided param is told apart, the coded error of a param that is not set, and
+ * how the outcome of a batch sends each record on or down the error path and counts what was delivered.
+ */
+import { IdxError } from '../../core/errors.ts';
+import type { DataRecord, RecordError, StepOutput } from '../../core/script.ts';
+
+/** A template's elided value (`...`) or an empty one: the param is not set yet. */
+export function isUnset(value: string | undefined): boolean {
+  return value === undefined || /^\s*\.*\s*$/.test(value);
+}
+
+/**
+ * A record's value as a platform's text cell: text; objects and arrays as JSON. Undefined (no cell) for a
+ * missing or null value, and for an empty object, which is what a rename leaves of a parent whose fields it moved
+ * out (the published templates' `profile`).
+ */
+export function cellText(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'object') {
+    if (!Array.isArray(value) && Object.keys(value).length === 0) return undefined;
+    return JSON.stringify(value);
+  }
+  return String(value);
+}
+
+/** The error of a param a step needs and does not have. */
+export function paramMissing(stepId: string, param: string, expected: string): IdxError {
+  return new IdxError('IDX_PARAM_MISSING', `${param} is not set`, { stepId, param, expected, received: '""' });
+}
+
+/** Sends each record on, or down the error path with its failure, and reports those delivered. */
+export function settle(
+  out: StepOutput,
+  records: readonly DataRecord[],
+  outcomes: readonly (RecordError | undefined)[],
+): void {
+  let delivered = 0;
+  records.forEach((record, i) => {
+    const failure = outcomes[i];
+    if (failure) out.reject(record, failure);
+    else {
+      delivered++;
+      out.emit(record);
+    }
+  });
+  out.deliveredRecords(delivered);
+}
+
+/** The `maxAttempts` param of a platform writer: attempts of one request before its failure is reported. */
+export const MAX_ATTEMPTS_PARAM = {
+  type: 'integer',
+  minimum: 1,
+  maximum: 10,
+  default: 5,
+  description:
+    'Attempts of one request answered 429, 5xx or cut off (for Salesforce also 403 REQUEST_LIMIT_EXCEEDED), with exponential backoff (1 s doubling, 30 s at most).',
+} as const;
