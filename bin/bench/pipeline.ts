@@ -1,17 +1,40 @@
 /**
  * Benchmark of `idx run` on the sample dataflow (S3 CSV → parse → rename → remove → format → gzip → S3) on the
  * embedded services: records/s, MB/s of input and peak RSS at several sizes, each in a fresh child process
- * and a fresh local state folder, so the figures are the CLI's own.
+ * and a fresh local state folder, started as bin/idx.js starts itself (its environment and Node.js flags), so the
+ * figures are the CLI's own.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+/** How the CLI starts: the environment and Node.js flags on the `#!/usr/bin/env -S …` line of bin/idx.js. */
+export function launcher(source = readFileSync('bin/idx.js', 'utf8')): {
+  env: Record<string, string>;
+  flags: string[];
+} {
+  const line = source.split('\n', 1)[0] ?? '';
+  const words = line
+    .replace(/^#!\/usr\/bin\/env -S\s+/, '')
+    .split(/\s+/)
+    .filter(Boolean);
+  const env: Record<string, string> = {};
+  const flags: string[] = [];
+  for (const w of words) {
+    const assignment = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(w);
+    if (assignment) env[assignment[1] as string] = assignment[2] as string;
+    else if (w.startsWith('--')) flags.push(w);
+  }
+  return { env, flags };
+}
+
+/** Runs the CLI as its launcher line starts it (same environment and flags), with `node` the running one. */
 function idx(home: string, args: string[]): { stdout: string; stderr: string; status: number | null } {
-  const r = spawnSync(process.execPath, ['--max-old-space-size=192', 'bin/idx.js', ...args], {
+  const { env, flags } = launcher();
+  const r = spawnSync(process.execPath, [...flags, 'bin/idx.js', ...args], {
     encoding: 'utf8',
-    env: { ...process.env, IDX_HOME: home },
+    env: { ...process.env, ...env, IDX_HOME: home },
     maxBuffer: 64 * 1024 * 1024,
   });
   return { stdout: r.stdout, stderr: r.stderr, status: r.status };

@@ -5,15 +5,17 @@
  * dropped connections are transient `IDX_AZURE_IO`.
  */
 import type { Readable } from 'node:stream';
-import { type BlockBlobClient, type ContainerClient, RestError } from '@azure/storage-blob';
+// Types only: the SDK is loaded by whoever makes the clients, when a step reaches Azure (see azure-access.ts).
+import type { BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { IdxError } from '../core/errors.ts';
 import { checkRelativeName } from './remote-path.ts';
 import { listPrefix, prefixFolder } from './s3.ts';
 import { type FileSource, NETWORK_ERROR_CODES, type RemoteFile } from './transfer.ts';
 
-/** The HTTP status of an Azure failure, when it has one. */
+/** The HTTP status of an Azure failure, when it has one (the SDK's RestError carries it as `statusCode`). */
 function statusOf(error: unknown): number | undefined {
-  return error instanceof RestError ? error.statusCode : (error as { statusCode?: number }).statusCode;
+  const status = (error as { statusCode?: unknown } | undefined)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
 }
 
 /** True for failures worth another attempt: throttling, timeouts, 5xx, dropped connections. */

@@ -11,12 +11,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import {
-  BlobSASPermissions,
-  BlobServiceClient,
-  generateBlobSASQueryParameters,
-  StorageSharedKeyCredential,
-} from '@azure/storage-blob';
+// Types only: the SDK is loaded when Azurite starts, so a run without Azure steps never loads it.
+import type { BlobServiceClient } from '@azure/storage-blob';
 import { ENV } from '../core/env.ts';
 import type { LocalExtra } from './environment.ts';
 
@@ -42,6 +38,7 @@ const START_TIMEOUT_MS = 60_000;
  * Telemetry is off (closed network) and the API version check is skipped (the SDK may be newer than the emulator).
  */
 export async function startAzurite(options: { location?: string } = {}): Promise<Azurite> {
+  const sdk = await import('@azure/storage-blob');
   const main = createRequire(import.meta.url).resolve('azurite/dist/src/blob/main.js');
   const args = [
     main,
@@ -99,7 +96,10 @@ export async function startAzurite(options: { location?: string } = {}): Promise
   return {
     url,
     client: () =>
-      new BlobServiceClient(`${url}/${AZURITE_ACCOUNT}`, new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY)),
+      new sdk.BlobServiceClient(
+        `${url}/${AZURITE_ACCOUNT}`,
+        new sdk.StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
+      ),
     async close() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
@@ -152,6 +152,8 @@ async function readBody(req: IncomingMessage): Promise<string | undefined> {
  * container {@link LOCAL_SAS_CONTAINER} of Azurite's well-known account.
  */
 export async function startLocalSasService(blobEndpoint: string): Promise<LocalSasService> {
+  const { BlobSASPermissions, BlobServiceClient, generateBlobSASQueryParameters, StorageSharedKeyCredential } =
+    await import('@azure/storage-blob');
   const credential = new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY);
   const account = new BlobServiceClient(`${blobEndpoint.replace(/\/+$/, '')}/${AZURITE_ACCOUNT}`, credential);
   await account.getContainerClient(LOCAL_SAS_CONTAINER).createIfNotExists();

@@ -40,8 +40,8 @@ export const datasourceReadAzureBlob = defineScript({
     },
   },
   check: (params) => [...checkReaderParams(params), ...checkAzureNames(params)],
-  create(params, ctx) {
-    const container = containerFor(ctx.services.config, params, ctx.stepId);
+  async create(params, ctx) {
+    const container = await containerFor(ctx.services.config, params, ctx.stepId);
     let moveTo: string | undefined;
     if (params.afterRead === 'move' && params.moveToPath !== undefined) {
       // Refuse a bad folder before anything is read; relative folders are inside the prefix's folder.

@@ -51,8 +51,8 @@ export const datasourceWriteAzureBlob = defineScript({
   dryRun: {
     target: (params, name, ctx) => blobTarget(params, name, ctx.stepId).where,
   },
-  create(params, ctx) {
-    const container = containerFor(ctx.services.config, params, ctx.stepId);
+  async create(params, ctx) {
+    const container = await containerFor(ctx.services.config, params, ctx.stepId);
     return {
       file: blobWriterHook(
         ctx,

@@ -1,8 +1,8 @@
-import { AnonymousCredential, BlockBlobClient } from '@azure/storage-blob';
 import { type BearerToken, requestSasUrl, requestToken, withoutSignature } from '../connectors/azure-sas.ts';
 import { checkRelativeName } from '../connectors/remote-path.ts';
 import { IdxError, locateError } from '../core/errors.ts';
 import { defineScript, type ScriptContext } from '../core/script.ts';
+import { azureSdk } from './util/azure-access.ts';
 import { blobWriterHook } from './util/azure-upload.ts';
 import { OVERWRITE_PARAM, transferRetryParams } from './util/file-transfer.ts';
 
@@ -126,6 +126,7 @@ export const datasourceWriteAzureSas = defineScript({
           const refused = error instanceof IdxError && error.code === 'IDX_AZURE_SAS_AUTH';
           throw locateError(error, { stepId: ctx.stepId, param: refused ? 'authenticationUrl' : 'blobUri' });
         });
+        const { AnonymousCredential, BlockBlobClient } = await azureSdk();
         return {
           blob: new BlockBlobClient(sas.toString(), new AnonymousCredential(), { retryOptions: { maxTries: 1 } }),
           where: withoutSignature(sas),

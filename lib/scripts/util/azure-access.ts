@@ -3,7 +3,7 @@
  * `https://<account>.blob.core.windows.net`, or in local mode on the embedded Azurite (path-style
  * `<endpoint>/<account>`).
  */
-import { BlobServiceClient, type ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
+import type { ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { hasPlaceholder } from '../../core/access.ts';
 import { IdxError, showValue } from '../../core/errors.ts';
 import type { ParamsOf } from '../../core/params.ts';
@@ -62,12 +62,21 @@ export function checkAzureNames(params: { accountName?: string; container?: stri
   return problems;
 }
 
+/**
+ * The Azure SDK, loaded when a step first reaches Azure: loaded with every script it would add about 20 MB to the
+ * resident memory of each run, including the many that never use it (`npm run bench -- pipeline`).
+ */
+export function azureSdk(): Promise<typeof import('@azure/storage-blob')> {
+  return import('@azure/storage-blob');
+}
+
 /** The container a step reaches, checked before any request (bad names are refused with the param named). */
-export function containerFor(
+export async function containerFor(
   config: RuntimeConfig,
   params: ParamsOf<typeof azureBlobAccessParams>,
   stepId: string,
-): ContainerClient {
+): Promise<ContainerClient> {
+  const { BlobServiceClient, StorageSharedKeyCredential } = await azureSdk();
   const refuse = (param: string, expected: string, received: string) =>
     new IdxError(
       'IDX_PARAM_VALUE',
