@@ -72,6 +72,18 @@ export const IDENTITYSYNC_TYPES: ReadonlySet<string> = new Set([
   'datasource.write.bluekai',
 ]);
 
+/**
+ * IdentitySync components whose service no longer exists, with why: validation names the reason instead of
+ * promising the component for later. Oracle discontinued its advertising business, BlueKai DMP included, on
+ * 30 September 2024.
+ */
+export const RETIRED_TYPES: ReadonlyMap<string, string> = new Map([
+  [
+    'datasource.write.bluekai',
+    'Oracle discontinued its advertising business, BlueKai DMP included, on 30 September 2024, so there is no service left to write to',
+  ],
+]);
+
 /** Param names that hold credentials wherever they appear (reference: identitysync-spec.md §2). */
 export const CREDENTIAL_PARAMS: ReadonlySet<string> = new Set([
   'password',

@@ -5,7 +5,7 @@
 import { showValue } from '../core/errors.ts';
 import { checkObject, type ParamProblem, stringLeaves } from '../core/params.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
-import { CREDENTIAL_PARAMS, IDENTITYSYNC_TYPES } from './catalog.ts';
+import { CREDENTIAL_PARAMS, IDENTITYSYNC_TYPES, RETIRED_TYPES } from './catalog.ts';
 import { cyclesOf, edgesOf, entriesOf, unreachableFrom } from './graph.ts';
 import { MAX_DEFINITION_BYTES, MAX_NESTING_DEPTH, paramTextBytes, tooDeepAt } from './limits.ts';
 import { loadDataflowFile, parseDataflow } from './load.ts';
@@ -164,7 +164,9 @@ function checkStep(s: Step, { registry, add, stepPath }: Check): void {
       path: `${stepPath(s)}.type`,
       message: implemented
         ? `step type "${s.type}" is not a known component`
-        : `step type "${s.type}" is an IdentitySync component that identity-sync does not implement yet`,
+        : RETIRED_TYPES.has(s.type)
+          ? `step type "${s.type}" is an IdentitySync component that identity-sync does not implement: ${RETIRED_TYPES.get(s.type)}`
+          : `step type "${s.type}" is an IdentitySync component that identity-sync does not implement yet`,
       expected: implemented
         ? 'a script type listed by `idx scripts`'
         : 'an implemented script type (see `idx scripts`)',

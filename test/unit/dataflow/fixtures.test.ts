@@ -15,6 +15,20 @@ describe('public IdentitySync dataflows', () => {
     expect(files).toHaveLength(21);
   });
 
+  it('validate with no error but for the Constant Contact writer not built yet and the retired BlueKai service', () => {
+    // Act
+    const failing = files
+      .map((file) => ({ file: basename(file), result: validateFile(file, defaultRegistry()) }))
+      .filter(({ result }) => result.problems.some((p) => p.severity === 'error'));
+    const bluekai = failing
+      .find(({ file }) => file.startsWith('16-'))
+      ?.result.problems.find((p) => p.code === 'IDX_STEP_TYPE_NOT_IMPLEMENTED');
+
+    // Assess
+    expect(failing.map(({ file }) => file)).toEqual(['14-constant-contact-outbound.json', '16-bluekai-flatten.json']);
+    expect(bluekai?.message).toContain('Oracle discontinued its advertising business');
+  });
+
   it.each(files.map((f) => [basename(f), f]))(
     '%s loads unchanged and its only errors are types not implemented yet',
     (_name, file) => {
