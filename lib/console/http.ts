@@ -93,6 +93,44 @@ export function checkHost(req: IncomingMessage, port: number): void {
   }
 }
 
+/** How a console checks where a request comes from. */
+export interface RequestOrigin {
+  /** Refuses a request whose Host does not name the console. */
+  checkHost(req: IncomingMessage): void;
+  /** Refuses a state-changing request that does not come from the console's own pages. */
+  checkSameOrigin(req: IncomingMessage): void;
+}
+
+/**
+ * The checks of the deployed console, behind an IAM-authenticated function URL. AWS routes a request to the
+ * function by its Host, so there is no rebinding to refuse: the Host only has to be present. A state-changing
+ * request must still come from the console's own pages (the signing proxy an operator runs signs whatever
+ * reaches it, so CSRF matters): its `Origin` is `https://<Host>` or one of `origins` (the proxy's own address,
+ * e.g. `http://localhost:8080`), or the browser says `Sec-Fetch-Site: same-origin`, which a page cannot forge.
+ */
+export function hostedOrigin(origins: readonly string[] = []): RequestOrigin {
+  const hostOf = (req: IncomingMessage) => String(req.headers.host ?? '');
+  return {
+    checkHost(req) {
+      const host = hostOf(req);
+      if (host === '' || host.length > 255 || !/^[A-Za-z0-9.:[\]-]+$/.test(host))
+        throw new IdxError('IDX_HTTP_FORBIDDEN', 'the request names no host the console can answer for', {
+          expected: 'the Host of the console’s function URL',
+          received: JSON.stringify(host.slice(0, 200)),
+        });
+    },
+    checkSameOrigin(req) {
+      const origin = req.headers.origin;
+      const own = new Set([`https://${hostOf(req)}`, ...origins]);
+      if (req.headers['sec-fetch-site'] === 'same-origin' || (origin !== undefined && own.has(origin))) return;
+      throw new IdxError('IDX_HTTP_FORBIDDEN', 'a state-changing request must come from the console’s own pages', {
+        expected: `Origin ${[...own].join(' or ')}, or Sec-Fetch-Site same-origin`,
+        received: origin === undefined ? 'no Origin' : JSON.stringify(origin.slice(0, 200)),
+      });
+    },
+  };
+}
+
 /**
  * Refuses a state-changing request that does not come from the console's own pages: its `Origin` must be the
  * console's; without one, the browser's `Sec-Fetch-Site` must say `same-origin`. A request with neither (curl)

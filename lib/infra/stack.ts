@@ -147,6 +147,7 @@ export class IdentitySyncStack extends Stack {
       const schedules = new DataflowSchedules(group, 'Schedules', {
         dataflow,
         stateMachine: stateMachine.stateMachine,
+        namePrefix: prefix,
         ...(props.now ? { now: props.now } : {}),
       });
       const notifications = new DataflowNotifications(group, 'Notifications', {
