@@ -1,10 +1,11 @@
 /**
  * The deployed console's handler: a Lambda function URL (IAM-authenticated) calls it with each request. It builds
- * the console once per container (lib/cli/console-function.ts) and hands it the event. The deployed dataflows and
+ * the console once per container (lib/deployed/console-function.ts) and hands it the event. The deployed dataflows and
  * the console's static assets are bundled beside this file (see lib/infra/console.ts).
  */
-import { consoleFunctionFromEnvironment } from '../lib/cli/console-function.ts';
+
 import type { FunctionUrlEvent, FunctionUrlResult } from '../lib/console/lambda.ts';
+import { consoleFunctionFromEnvironment } from '../lib/deployed/console-function.ts';
 
 let serve: Promise<(event: FunctionUrlEvent) => Promise<FunctionUrlResult>> | undefined;
 

@@ -9,6 +9,7 @@ import { join, relative, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { definitionSizeProblems, validateDeployableFile } from '../compiler/deployable.ts';
 import type { ConsoleBackend, CreateRequest, RunRequest, TextValidation } from '../console/backend.ts';
+import { runInput } from '../console/model.ts';
 import { type DataflowEntry, StoreConsoleBackend } from '../console/store-backend.ts';
 import { isIdxErrorCode } from '../core/error-codes.ts';
 import { IdxError } from '../core/errors.ts';
@@ -21,7 +22,6 @@ import { type LocalRunResult, newJobId, runLocal } from '../local/runner.ts';
 import { defaultRegistry } from '../scripts/index.ts';
 import { JobStore } from '../stores/jobs.ts';
 import { DataflowStateStore } from '../stores/state.ts';
-import { inputFrom } from './run.ts';
 
 /** The dataflows `idx init` and the console copy: the ones shipped with identity-sync. */
 export const SHIPPED_DATAFLOWS = new URL('../../dataflows/', import.meta.url).pathname;
@@ -120,13 +120,7 @@ export class LocalConsoleBackend extends StoreConsoleBackend implements ConsoleB
         file: entry.file,
         dataflowId,
       });
-    // The execution input exactly as `idx run` / `idx test` build it from their flags.
-    const input = inputFrom({
-      ...(request.test ? { test: true } : {}),
-      ...(request.dryRun ? { 'dry-run': true } : {}),
-      ...(request.fullExtract ? { 'full-extract': true } : {}),
-      ...(request.limit === undefined ? {} : { limit: String(request.limit) }),
-    });
+    const input = runInput(request);
     const jobId = newJobId();
     const stop = new AbortController();
     let started: () => void = () => undefined;

@@ -2,7 +2,7 @@
  * The part of a console backend that reads the stores: the Dataflows and Dataflow pages from a list of dataflow
  * entries and the dataflow state table, the Jobs and Job pages from the jobs table, rejected records from the
  * stage bucket. The local backend (lib/cli/console-backend.ts) lists the files of a folder; the deployed one
- * (lib/cli/deployed-console.ts) the dataflows the stack deployed. What runs and changes dataflows is theirs.
+ * (lib/deployed/console-backend.ts) the dataflows the stack deployed. What runs and changes dataflows is theirs.
  */
 import { relative } from 'node:path';
 import { createInterface } from 'node:readline';

@@ -13,26 +13,25 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { type SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ConsoleBackend, CreateRequest, RunRequest, TextValidation } from '../console/backend.ts';
+import { runInput } from '../console/model.ts';
 import { type DataflowEntry, StoreConsoleBackend } from '../console/store-backend.ts';
 import { IdxError } from '../core/errors.ts';
 import type { ExecutionInput } from '../core/events.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
 import { readDataflow } from '../dataflow/load.ts';
+import { formatDate } from '../dataflow/placeholders.ts';
 import { hasErrors } from '../dataflow/problems.ts';
 import type { DataflowTemplate } from '../dataflow/templates.ts';
 import type { Dataflow } from '../dataflow/types.ts';
 import { validateDataflow } from '../dataflow/validate.ts';
 import { IdxApiError, type IdxData, type JobStatusRow, type SchedulingRow } from '../idx-api/data.ts';
-import { MAX_JOB_ROWS } from '../idx-api/local.ts';
 import { checkedScheduling, dataflowRow, schedulingInput, schedulingRows } from '../idx-api/rows.ts';
 import { DEFAULT_NAME_PREFIX, scheduleRuleName, stateMachineName } from '../infra/names.ts';
 import { schedulePlan } from '../infra/schedule-expressions.ts';
-import { newJobId } from '../local/runner.ts';
 import { defaultRegistry } from '../scripts/index.ts';
 import { JobStore } from '../stores/jobs.ts';
 import { DataflowStateStore } from '../stores/state.ts';
-import { deployedError } from './deployed.ts';
-import { inputFrom } from './run.ts';
+import { deployedError } from './errors.ts';
 
 /** A dataflow as the stack deployed it: the file it came from and its JSON. */
 export interface DeployedDataflowFile {
@@ -63,6 +62,9 @@ export interface DeployedConsoleOptions {
   /** @default setTimeout */
   readonly sleep?: (ms: number) => Promise<void>;
 }
+
+/** Job status records `idx.search` sees: the newest ones. */
+export const DEPLOYED_JOB_ROWS = 10_000;
 
 /** Jobs a filtered Jobs page reads at most from the deployed table (the newest of them are filtered). */
 export const DEPLOYED_FILTERED_JOBS = 5000;
@@ -110,7 +112,7 @@ class DeployedStack {
 
   /** Starts an execution named after a new job; resolves once the job record exists (or the wait is over). */
   async start(dataflowId: string, input: ExecutionInput): Promise<string> {
-    const jobId = newJobId().replace(/^local-/, 'console-');
+    const jobId = `console-${formatDate(new Date(), 'yyyyMMddHHmmss')}-${randomBytes(3).toString('hex')}`;
     const stateMachineArn = `${this.#o.stateMachineArnPrefix}${stateMachineName(dataflowId, this.#prefix)}`;
     await aws(() =>
       this.#o.clients.sfn.send(
@@ -222,14 +224,7 @@ export class DeployedConsoleBackend extends StoreConsoleBackend implements Conso
 
   async startRun(dataflowId: string, request: RunRequest): Promise<{ jobId: string }> {
     this.#stack.runnable(this.find(dataflowId));
-    // The execution input exactly as `idx run` / `idx test` build it from their flags.
-    const input = inputFrom({
-      ...(request.test ? { test: true } : {}),
-      ...(request.dryRun ? { 'dry-run': true } : {}),
-      ...(request.fullExtract ? { 'full-extract': true } : {}),
-      ...(request.limit === undefined ? {} : { limit: String(request.limit) }),
-    });
-    return { jobId: await this.#stack.start(dataflowId, input) };
+    return { jobId: await this.#stack.start(dataflowId, runInput(request)) };
   }
 
   stopJob(jobId: string): Promise<void> {
@@ -291,7 +286,7 @@ export class DeployedIdxData implements IdxData {
 
   async jobs(filter: { readonly dataflowId?: string } = {}): Promise<JobStatusRow[]> {
     const options = filter.dataflowId === undefined ? {} : { dataflowId: filter.dataflowId };
-    return (await aws(() => this.#stack.jobs.list({ ...options, limit: MAX_JOB_ROWS }))).map((j) => ({ ...j }));
+    return (await aws(() => this.#stack.jobs.list({ ...options, limit: DEPLOYED_JOB_ROWS }))).map((j) => ({ ...j }));
   }
 
   /**

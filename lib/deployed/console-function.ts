@@ -17,13 +17,13 @@ import { consoleFunction, type FunctionUrlEvent, type FunctionUrlResult } from '
 import { ENV } from '../core/env.ts';
 import { describeError, IdxError } from '../core/errors.ts';
 import { type IdxApiCredentials, idxApiHandler } from '../idx-api/handler.ts';
-import { deployedError } from './deployed.ts';
 import {
   DeployedConsoleBackend,
   type DeployedConsoleOptions,
   type DeployedDataflowFile,
   DeployedIdxData,
-} from './deployed-console.ts';
+} from './console-backend.ts';
+import { deployedError } from './errors.ts';
 
 /** Options of {@link deployedConsoleFunction}. */
 export interface DeployedConsoleFunctionOptions extends DeployedConsoleOptions {
