@@ -25,6 +25,7 @@ import { dataflowPrefix } from '../core/keys.ts';
 import type { Dataflow } from '../dataflow/types.ts';
 import { BUNDLING, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, LAMBDA_RUNTIME_REASON, LAMBDA_TRACING } from './bundling.ts';
 import { grantExecutions, grantRuleToggle, grantStageRead, grantTableRead } from './grants.ts';
+import { re2WasmPath } from './lane-worker-build.ts';
 import { acknowledge } from './nag.ts';
 import { DEFAULT_NAME_PREFIX, scheduleRuleName, stateMachineName } from './names.ts';
 import { schedulePlan } from './schedule-expressions.ts';
@@ -160,6 +161,8 @@ export class ConsoleFunction extends Construct {
           afterBundling: (inputDir: string, outputDir: string) => [
             `cp -r "${join(inputDir, 'lib/console/static')}" "${join(outputDir, 'static')}"`,
             `cp "${dataflowsFile}" "${join(outputDir, 'dataflows.json')}"`,
+            // Validation compiles dataflow regexes in RE2 (re2-wasm reads re2.wasm beside the bundle).
+            `cp "${re2WasmPath()}" "${join(outputDir, 're2.wasm')}"`,
           ],
         },
       },
