@@ -14,26 +14,27 @@ export const MAX_BODY_BYTES = 2 * 1024 * 1024;
 export const MAX_ID_BYTES = 1024;
 
 /** The HTTP status of each request error code. */
-const STATUS: Partial<Record<IdxErrorCode, number>> = {
-  IDX_HTTP_BAD_REQUEST: 400,
-  IDX_HTTP_FORBIDDEN: 403,
-  IDX_HTTP_NOT_FOUND: 404,
-  IDX_HTTP_METHOD: 405,
-  IDX_HTTP_BODY_TOO_LARGE: 413,
-  IDX_HTTP_CONTENT_TYPE: 415,
-  IDX_DATAFLOW_NOT_FOUND: 404,
-  IDX_JOB_NOT_FOUND: 404,
-  IDX_SCHEDULE_NOT_FOUND: 404,
-  IDX_TEMPLATE_NOT_FOUND: 404,
-  IDX_DATAFLOW_EXISTS: 409,
-  IDX_RUN_LOCKED: 409,
-  IDX_JOB_NOT_RUNNING: 409,
-  IDX_DATAFLOW_INVALID: 422,
-};
+// A map rather than an object literal: its keys are error codes, not environment variables (see the ENV test).
+const STATUS: ReadonlyMap<IdxErrorCode, number> = new Map<IdxErrorCode, number>([
+  ['IDX_HTTP_BAD_REQUEST', 400],
+  ['IDX_HTTP_FORBIDDEN', 403],
+  ['IDX_HTTP_NOT_FOUND', 404],
+  ['IDX_HTTP_METHOD', 405],
+  ['IDX_HTTP_BODY_TOO_LARGE', 413],
+  ['IDX_HTTP_CONTENT_TYPE', 415],
+  ['IDX_DATAFLOW_NOT_FOUND', 404],
+  ['IDX_JOB_NOT_FOUND', 404],
+  ['IDX_SCHEDULE_NOT_FOUND', 404],
+  ['IDX_TEMPLATE_NOT_FOUND', 404],
+  ['IDX_DATAFLOW_EXISTS', 409],
+  ['IDX_RUN_LOCKED', 409],
+  ['IDX_JOB_NOT_RUNNING', 409],
+  ['IDX_DATAFLOW_INVALID', 422],
+]);
 
 /** The status an error answers with: its code's, 400 for other coded errors, 500 for uncoded ones. */
 export function statusOf(error: unknown): number {
-  if (error instanceof IdxError) return STATUS[error.code] ?? 400;
+  if (error instanceof IdxError) return STATUS.get(error.code) ?? 400;
   return 500;
 }
 

@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { scheduleRuleName } from '../../lib/infra/names.ts';
-import type { IdentitySyncStack } from '../../lib/infra/stack.ts';
-import { render, resourcesOf, statementsOfRole, synthStack } from '../support/infra.ts';
+import { logicalIdOf as logicalId, render, resourcesOf, statementsOfRole, synthStack } from '../support/infra.ts';
 import { alpha, beta } from './dataflows.ts';
 
 const { stack, template } = synthStack([alpha(), beta()]);
-
-/** The logical id of the resource under a construct path of the stack. */
-function logicalId(of: IdentitySyncStack, path: string): string {
-  const found = of.node.findAll().find((c) => c.node.path === `Test/${path}`);
-  if (!found) throw new Error(`no construct at ${path}`);
-  const child = (found.node.defaultChild ?? found) as unknown as { logicalId: string };
-  return of.resolve(child.logicalId) as string;
-}
 
 /** Every statement of the console's role, rendered with `<LogicalId>` for references. */
 function consoleStatements(): { Action: string | string[]; Resource: unknown; Condition?: unknown }[] {
