@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DisableRuleCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +14,7 @@ import type { FunctionUrlEvent, FunctionUrlResult } from '../../lib/console/lamb
 import type { DeployedDataflowFile } from '../../lib/deployed/console-backend.ts';
 import { deployedConsoleFunction } from '../../lib/deployed/console-function.ts';
 import { scheduleRuleName, stateMachineName } from '../../lib/infra/names.ts';
-import { JobStore } from '../../lib/stores/jobs.ts';
+import { type JobRecord, JobStore } from '../../lib/stores/jobs.ts';
 import { PROJECT_DATAFLOWS } from '../support/console.ts';
 import { runningJobRecord } from '../support/jobs.ts';
 import { useLocalEnvironment } from '../support/local.ts';
@@ -203,6 +204,37 @@ describe('the deployed console function', () => {
     expect(eventsMock.commandCalls(DisableRuleCommand).map((c) => c.args[0].input.Name)).toEqual([
       scheduleRuleName('eloqua-outbound', 'nightly'),
     ]);
+  });
+
+  it("shows a step's rejected records from the stage bucket and downloads them", async () => {
+    // Prepare
+    const { env } = holder;
+    const prefix = 'stage/eloqua-outbound/console-job-3/s1/';
+    const lines = [1, 2, 3].map((n) => JSON.stringify({ UID: `u${n}`, _errorDetails: { code: 'IDX_TEST' } }));
+    await env.services.s3.send(
+      new PutObjectCommand({
+        Bucket: env.config.stageBucket,
+        Key: `${prefix}i0000/rejected/part-00000.ndjson`,
+        Body: `${lines.join('\n')}\n`,
+      }),
+    );
+    await jobs.create({
+      ...runningJobRecord('console-job-3', 'eloqua-outbound'),
+      status: 'failed',
+      steps: {
+        rename: { rejectedLocation: `s3://${env.config.stageBucket}/${prefix}` } as JobRecord['steps'][string],
+      },
+    });
+
+    // Act
+    const page = await handle(event('GET', '/jobs/console-job-3/rejected/rename'));
+    const download = await handle(event('GET', '/jobs/console-job-3/rejected/rename/download'));
+
+    // Assess
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('u3');
+    expect(download.statusCode).toBe(200);
+    expect(download.body.trim().split('\n')).toEqual(lines);
   });
 
   it('refuses editing with the documented error, from the console and from the IDX API', async () => {
