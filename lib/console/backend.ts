@@ -1,7 +1,7 @@
 /**
  * What the console reads and does, behind one interface: the pages and routes know only {@link ConsoleBackend},
- * so the same console serves the local embedded services (lib/cli/console-backend.ts) and, later, a deployed
- * stack. Every method either answers or throws an `IdxError` with a code from the catalogue.
+ * so the same console serves the local embedded services (lib/cli/console-backend.ts) and a deployed stack
+ * (lib/deployed/console-backend.ts). Every method either answers or throws an `IdxError` with a code from the catalogue.
  */
 import type { Problem } from '../dataflow/problems.ts';
 import type { DataflowTemplate, TemplateDirection } from '../dataflow/templates.ts';

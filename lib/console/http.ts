@@ -14,26 +14,27 @@ export const MAX_BODY_BYTES = 2 * 1024 * 1024;
 export const MAX_ID_BYTES = 1024;
 
 /** The HTTP status of each request error code. */
-const STATUS: Partial<Record<IdxErrorCode, number>> = {
-  IDX_HTTP_BAD_REQUEST: 400,
-  IDX_HTTP_FORBIDDEN: 403,
-  IDX_HTTP_NOT_FOUND: 404,
-  IDX_HTTP_METHOD: 405,
-  IDX_HTTP_BODY_TOO_LARGE: 413,
-  IDX_HTTP_CONTENT_TYPE: 415,
-  IDX_DATAFLOW_NOT_FOUND: 404,
-  IDX_JOB_NOT_FOUND: 404,
-  IDX_SCHEDULE_NOT_FOUND: 404,
-  IDX_TEMPLATE_NOT_FOUND: 404,
-  IDX_DATAFLOW_EXISTS: 409,
-  IDX_RUN_LOCKED: 409,
-  IDX_JOB_NOT_RUNNING: 409,
-  IDX_DATAFLOW_INVALID: 422,
-};
+// A map rather than an object literal: its keys are error codes, not environment variables (see the ENV test).
+const STATUS: ReadonlyMap<IdxErrorCode, number> = new Map<IdxErrorCode, number>([
+  ['IDX_HTTP_BAD_REQUEST', 400],
+  ['IDX_HTTP_FORBIDDEN', 403],
+  ['IDX_HTTP_NOT_FOUND', 404],
+  ['IDX_HTTP_METHOD', 405],
+  ['IDX_HTTP_BODY_TOO_LARGE', 413],
+  ['IDX_HTTP_CONTENT_TYPE', 415],
+  ['IDX_DATAFLOW_NOT_FOUND', 404],
+  ['IDX_JOB_NOT_FOUND', 404],
+  ['IDX_SCHEDULE_NOT_FOUND', 404],
+  ['IDX_TEMPLATE_NOT_FOUND', 404],
+  ['IDX_DATAFLOW_EXISTS', 409],
+  ['IDX_RUN_LOCKED', 409],
+  ['IDX_JOB_NOT_RUNNING', 409],
+  ['IDX_DATAFLOW_INVALID', 422],
+]);
 
 /** The status an error answers with: its code's, 400 for other coded errors, 500 for uncoded ones. */
 export function statusOf(error: unknown): number {
-  if (error instanceof IdxError) return STATUS[error.code] ?? 400;
+  if (error instanceof IdxError) return STATUS.get(error.code) ?? 400;
   return 500;
 }
 
@@ -91,6 +92,44 @@ export function checkHost(req: IncomingMessage, port: number): void {
       received: JSON.stringify(host.slice(0, 200)),
     });
   }
+}
+
+/** How a console checks where a request comes from. */
+export interface RequestOrigin {
+  /** Refuses a request whose Host does not name the console. */
+  checkHost(req: IncomingMessage): void;
+  /** Refuses a state-changing request that does not come from the console's own pages. */
+  checkSameOrigin(req: IncomingMessage): void;
+}
+
+/**
+ * The checks of the deployed console, behind an IAM-authenticated function URL. AWS routes a request to the
+ * function by its Host, so there is no rebinding to refuse: the Host only has to be present. A state-changing
+ * request must still come from the console's own pages (the signing proxy an operator runs signs whatever
+ * reaches it, so CSRF matters): its `Origin` is `https://<Host>` or one of `origins` (the proxy's own address,
+ * e.g. `http://localhost:8080`), or the browser says `Sec-Fetch-Site: same-origin`, which a page cannot forge.
+ */
+export function hostedOrigin(origins: readonly string[] = []): RequestOrigin {
+  const hostOf = (req: IncomingMessage) => String(req.headers.host ?? '');
+  return {
+    checkHost(req) {
+      const host = hostOf(req);
+      if (host === '' || host.length > 255 || !/^[A-Za-z0-9.:[\]-]+$/.test(host))
+        throw new IdxError('IDX_HTTP_FORBIDDEN', 'the request names no host the console can answer for', {
+          expected: 'the Host of the console’s function URL',
+          received: JSON.stringify(host.slice(0, 200)),
+        });
+    },
+    checkSameOrigin(req) {
+      const origin = req.headers.origin;
+      const own = new Set([`https://${hostOf(req)}`, ...origins]);
+      if (req.headers['sec-fetch-site'] === 'same-origin' || (origin !== undefined && own.has(origin))) return;
+      throw new IdxError('IDX_HTTP_FORBIDDEN', 'a state-changing request must come from the console’s own pages', {
+        expected: `Origin ${[...own].join(' or ')}, or Sec-Fetch-Site same-origin`,
+        received: origin === undefined ? 'no Origin' : JSON.stringify(origin.slice(0, 200)),
+      });
+    },
+  };
 }
 
 /**

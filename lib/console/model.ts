@@ -2,6 +2,7 @@
  * What the console derives from dataflows, schedules and job records for display: masked params, the next run of
  * a schedule, a job's totals and duration. Pure functions, shared by every backend.
  */
+import type { ExecutionInput } from '../core/events.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
 import { CREDENTIAL_PARAMS } from '../dataflow/catalog.ts';
 import { isSecretReference } from '../dataflow/placeholders.ts';
@@ -9,7 +10,7 @@ import type { Dataflow, Schedule, Step } from '../dataflow/types.ts';
 import { MASKED_SECRET } from '../dataflow/validate.ts';
 import { nextOccurrence, scheduleStart } from '../infra/schedule-expressions.ts';
 import type { JobRecord } from '../stores/jobs.ts';
-import type { ScheduleView } from './backend.ts';
+import type { RunRequest, ScheduleView } from './backend.ts';
 
 /**
  * A copy of a value with every credential masked as IdentitySync's console masks it (`********`): the values of
@@ -120,4 +121,14 @@ export function jobRecords(job: JobRecord): { in: number; out: number; rejected:
 export function jobDurationMs(job: JobRecord, now = Date.now()): number {
   const end = job.endTime ? Date.parse(job.endTime) : now;
   return Math.max(0, end - Date.parse(job.startTime));
+}
+
+/** The execution input of a run started from the console, as `idx run` / `idx test` build it from their flags. */
+export function runInput(request: RunRequest): ExecutionInput {
+  return {
+    ...(request.test ? { test: true } : {}),
+    ...(request.dryRun ? { dryRun: true } : {}),
+    ...(request.limit === undefined ? {} : { limit: request.limit }),
+    ...(request.fullExtract ? { fullExtract: true } : {}),
+  };
 }

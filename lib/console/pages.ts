@@ -163,15 +163,15 @@ ${editable ? `<a class="button" href="/dataflows/${segment(d.id)}/edit">Edit JSO
     ? `<table class="schedules"><thead><tr><th>Schedule</th><th>Frequency</th><th>fullExtract</th><th>limit</th><th>Next run</th><th>State</th><th></th></tr></thead><tbody>${d.schedules
         .map(
           (s) =>
-            `<tr data-schedule="${e(s.name)}"><td>${e(s.name)}</td><td>${s.frequencyType === 'once' ? 'once' : `every ${s.frequencyInterval ?? 1} ${e(s.frequencyType)}`}</td><td>${s.fullExtract ? 'yes' : 'no'}</td><td>${s.limit ?? ''}</td><td>${time(s.nextRun)}</td><td><span class="badge ${s.enabled ? 'on' : 'off'}">${s.enabled ? 'enabled' : 'disabled'}</span></td><td>${
-              editable
-                ? button('schedule', s.enabled ? 'Disable' : 'Enable', {
-                    ...id,
-                    schedule: s.id ?? s.name,
-                    enabled: s.enabled ? 'false' : 'true',
-                  })
-                : ''
-            }</td></tr>`,
+            `<tr data-schedule="${e(s.name)}"><td>${e(s.name)}</td><td>${s.frequencyType === 'once' ? 'once' : `every ${s.frequencyInterval ?? 1} ${e(s.frequencyType)}`}</td><td>${s.fullExtract ? 'yes' : 'no'}</td><td>${s.limit ?? ''}</td><td>${time(s.nextRun)}</td><td><span class="badge ${s.enabled ? 'on' : 'off'}">${s.enabled ? 'enabled' : 'disabled'}</span></td><td>${button(
+              'schedule',
+              s.enabled ? 'Disable' : 'Enable',
+              {
+                ...id,
+                schedule: s.id ?? s.name,
+                enabled: s.enabled ? 'false' : 'true',
+              },
+            )}</td></tr>`,
         )
         .join('')}</tbody></table>`
     : '<p class="muted">No schedules.</p>';

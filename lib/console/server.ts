@@ -23,6 +23,7 @@ import {
   idParam,
   methodNotAllowed,
   notFound,
+  type RequestOrigin,
   readJsonBody,
   sendError,
   sendJson,
@@ -149,9 +150,24 @@ function editingRefused(): IdxError {
   });
 }
 
-/** Starts the console on 127.0.0.1. */
-export async function startConsoleServer(options: ConsoleServerOptions): Promise<ConsoleServer> {
-  const { backend } = options;
+/** Options of {@link consoleHandler}. */
+export interface ConsoleHandlerOptions {
+  readonly backend: ConsoleBackend;
+  readonly origin: RequestOrigin;
+  /** Handlers tried before the console's own routes (the IDX REST API). */
+  readonly handlers?: readonly RequestHandler[];
+  /** Where unexpected errors are logged. @default stderr */
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * The console as one request handler: node:http calls it on 127.0.0.1 ({@link startConsoleServer}), and the
+ * deployed function calls it with each function-URL event adapted to a request (lib/console/lambda.ts).
+ */
+export function consoleHandler(
+  options: ConsoleHandlerOptions,
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const { backend, origin } = options;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const assets = new Map(
     Object.entries(ASSETS).map(([path, a]) => [
@@ -159,8 +175,6 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
       { type: a.type, body: readFileSync(new URL(`./static/${a.file}`, import.meta.url)) },
     ]),
   );
-  let port = 0;
-
   const page = async (res: ServerResponse, render: () => Promise<string>) => sendHtml(res, 200, await render());
 
   /** The console's routes; `parts` are the raw path segments. */
@@ -184,7 +198,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
     if (head === 'api') {
       if (method === 'GET') return api(res, parts.slice(1), url);
       if (method !== 'POST') throw methodNotAllowed(method, ['GET', 'POST']);
-      checkSameOrigin(req, port);
+      origin.checkSameOrigin(req);
       const body = await readJsonBody(req);
       return action(res, parts.slice(1), body);
     }
@@ -308,7 +322,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
       case 'run':
         return sendJson(res, 202, await backend.startRun(id, runRequestOf(body)));
       case 'schedules': {
-        if (!backend.editable) throw editingRefused();
+        // Deployed too: the backend enables or disables the deployed schedule itself.
         const schedule = field(body, 'schedule', 'string', true) as string;
         checkId(schedule, 'schedule name');
         await backend.setScheduleEnabled(id, schedule, field(body, 'enabled', 'boolean', true) as boolean);
@@ -327,10 +341,10 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
     }
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let url: URL | undefined;
     try {
-      checkHost(req, port);
+      origin.checkHost(req);
       for (const handler of options.handlers ?? []) if (await handler(req, res)) return;
       const raw = req.url ?? '/';
       // Only origin-form targets: an absolute URL or `*` names no page here.
@@ -339,7 +353,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
       // would resolve it away, so a traversal attempt is answered as such rather than as another page.
       const rawPath = raw.split('?')[0] ?? '';
       if (/(^|\/)(\.|%2e){1,2}(\/|$)/i.test(rawPath) || /\\|%5c|%00/i.test(rawPath)) throw notFound(rawPath);
-      url = new URL(raw, `http://127.0.0.1:${port}`);
+      url = new URL(raw, 'http://console.invalid');
       await route(req, res, url);
     } catch (error) {
       const isPage = url !== undefined && !url.pathname.startsWith('/api/') && (req.method ?? 'GET') === 'GET';
@@ -354,8 +368,20 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
       }
       sendError(res, error, log);
     }
-  }
+  };
+}
 
+/** Starts the console on 127.0.0.1. */
+export async function startConsoleServer(options: ConsoleServerOptions): Promise<ConsoleServer> {
+  const { backend } = options;
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  let port = 0;
+  const handle = consoleHandler({
+    backend,
+    log,
+    ...(options.handlers ? { handlers: options.handlers } : {}),
+    origin: { checkHost: (req) => checkHost(req, port), checkSameOrigin: (req) => checkSameOrigin(req, port) },
+  });
   const server = createServer((req, res) => {
     handle(req, res).catch((error) => sendError(res, error, log));
   });

@@ -76,4 +76,22 @@ export const ENV = {
     name: 'IDX_LANES_MIN_BYTES',
     meaning: 'bytes of files from which a parser runs in lanes; default 16 MiB',
   },
+  namePrefix: {
+    name: 'IDX_NAME_PREFIX',
+    meaning:
+      "deployed console: the name prefix of the stack's resources (state machines, rules); default identity-sync",
+  },
+  stateMachineArnPrefix: {
+    name: 'IDX_STATE_MACHINE_ARN_PREFIX',
+    meaning: "deployed console: the ARN of the stack's state machines up to their name (…:stateMachine:)",
+  },
+  idxApiSecret: {
+    name: 'IDX_API_SECRET_ARN',
+    meaning: 'deployed console: the Secrets Manager secret holding the IDX API credentials {apiKey, userKey, secret}',
+  },
+  consoleOrigins: {
+    name: 'IDX_CONSOLE_ORIGINS',
+    meaning:
+      'deployed console: comma-separated origins besides its own allowed to post actions (a signing proxy, e.g. http://localhost:8080)',
+  },
 } as const satisfies Record<string, EnvVar>;

@@ -13,10 +13,8 @@ import { definitionSizeProblems } from '../compiler/deployable.ts';
 import type { ExecutionInput } from '../core/events.ts';
 import type { ScriptRegistry } from '../core/registry.ts';
 import { readDataflow } from '../dataflow/load.ts';
-import type { Problem } from '../dataflow/problems.ts';
-import type { Dataflow, Schedule } from '../dataflow/types.ts';
-import { validateDataflow, validateSchedules } from '../dataflow/validate.ts';
-import { scheduleIdOf } from '../infra/schedule-expressions.ts';
+import type { Dataflow } from '../dataflow/types.ts';
+import { validateDataflow } from '../dataflow/validate.ts';
 import type { LocalEnvironment } from '../local/environment.ts';
 import { type LocalRunResult, newJobId, runLocal } from '../local/runner.ts';
 import { JobStore } from '../stores/jobs.ts';
@@ -29,6 +27,7 @@ import {
   type JobStatusRow,
   type SchedulingRow,
 } from './data.ts';
+import { checkedScheduling, dataflowRow, schedulingInput, schedulingRows, validationError } from './rows.ts';
 
 /** Job status records the search sees: the newest ones. */
 export const MAX_JOB_ROWS = 10_000;
@@ -58,22 +57,6 @@ interface DataflowFile {
   readonly dataflow: Dataflow;
   readonly createTime: string;
   readonly updateTime: string;
-}
-
-/** The problems of a dataflow as Gigya's `validationErrors` (apis.md §A.3), with our code and step. */
-function validationError(message: string, problems: readonly Problem[]): IdxApiError {
-  const errors = problems.filter((p) => p.severity === 'error');
-  return new IdxApiError(400009, `${message}: ${errors.length} problem(s)`, {
-    validationErrors: errors.map((p) => ({
-      errorCode: 400009,
-      message: [p.message, p.expected && `expected ${p.expected}`, p.received && `received ${p.received}`]
-        .filter(Boolean)
-        .join('; '),
-      fieldName: p.path,
-      code: p.code,
-      ...(p.stepId === undefined ? {} : { stepId: p.stepId }),
-    })),
-  });
 }
 
 /** JSON text with object keys sorted, so two objects compare by content. */
@@ -139,33 +122,18 @@ export class LocalIdxData implements IdxData {
 
   async dataflows(): Promise<DataflowRow[]> {
     const rows: DataflowRow[] = [];
-    for (const f of this.#files()) {
-      const { schedules: _schedules, $schema: _schema, ...fields } = f.raw;
-      const state = await this.#state.get(f.dataflow.id);
-      const lastRuntime = state.lastSuccessfulRun ?? f.dataflow.lastRuntime;
-      rows.push({
-        ...fields,
-        id: f.dataflow.id,
-        status: 'published',
-        version: typeof f.raw.version === 'number' ? f.raw.version : 1,
-        createTime: f.createTime,
-        updateTime: f.updateTime,
-        ...(lastRuntime === undefined ? {} : { lastRuntime }),
-      });
-    }
+    for (const f of this.#files())
+      rows.push(
+        dataflowRow(f.raw, f.dataflow, await this.#state.get(f.dataflow.id), {
+          createTime: f.createTime,
+          updateTime: f.updateTime,
+        }),
+      );
     return rows;
   }
 
   async schedulings(): Promise<SchedulingRow[]> {
-    const fromFiles = this.#files().flatMap((f) =>
-      f.dataflow.schedules.map((s) => ({
-        ...s,
-        id: scheduleIdOf(s),
-        dataflowId: f.dataflow.id,
-        schedulingStatus: 'ready',
-        updateTime: f.updateTime,
-      })),
-    );
+    const fromFiles = this.#files().flatMap((f) => schedulingRows(f.dataflow, f.updateTime));
     const created = this.#created.map((s) => ({
       ...(s as SchedulingRow),
       schedulingStatus: this.#running.has(String(s.jobId)) ? 'busy' : 'ready',
@@ -185,19 +153,8 @@ export class LocalIdxData implements IdxData {
       throw new IdxApiError(400002, 'data.dataflowId is required');
     const { file, dataflow } = this.#file(dataflowId);
     // Only a dataflow that validates runs, as `idx run` insists; the file may have been edited since it was written.
-    const invalid = validateDataflow(dataflow, this.#o.registry).filter((p) => p.severity === 'error');
-    if (invalid.length) throw validationError(`dataflow ${dataflowId} is not valid`, invalid);
     const t = new Date();
-    // A client's id is a placeholder ("Will be generated upon creation"): the server names the scheduling.
-    const { id: _ignored, ...fields } = data;
-    const schedule = {
-      ...fields,
-      name: typeof data.name === 'string' && data.name !== '' ? data.name : `api-${t.toISOString()}`,
-      id: randomBytes(16).toString('hex'),
-    } as Schedule & Record<string, unknown> & { readonly id: string };
-    // Checked alone, so the problems' paths name it (`$.schedules[0]`), not its place in the file.
-    const problems = validateSchedules({ ...dataflow, schedules: [schedule] }).filter((p) => p.severity === 'error');
-    if (problems.length) throw validationError('the scheduling is not valid', problems);
+    const schedule = checkedScheduling(dataflow, data, this.#o.registry, randomBytes(16).toString('hex'), t);
     if (schedule.frequencyType !== 'once') {
       // A recurring schedule is part of the dataflow file, which is what deploys it; local mode runs no timer.
       this.#writeDataflow(file, { ...this.#rawOf(file), schedules: [...dataflow.schedules, schedule] }, dataflowId);
@@ -209,12 +166,7 @@ export class LocalIdxData implements IdxData {
     if (this.#created.length > MAX_API_SCHEDULINGS) this.#created.shift();
     const start = schedule.nextJobStartTime === undefined ? t : new Date(`${String(schedule.nextJobStartTime)}`);
     const wait = Number.isNaN(start.getTime()) ? 0 : Math.max(0, start.getTime() - t.getTime());
-    const input: ExecutionInput = {
-      scheduleId: schedule.id,
-      fullExtract: schedule.fullExtract === true,
-      ...(typeof schedule.limit === 'number' ? { limit: schedule.limit } : {}),
-      logLevel: schedule.logLevel ?? 'info',
-    };
+    const input = schedulingInput(schedule);
     if (wait === 0) this.#run(dataflow, input, jobId);
     else {
       // A `once` scheduling in the future runs then, while this server runs; setTimeout's ceiling is ~24.8 days.

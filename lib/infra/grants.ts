@@ -7,6 +7,8 @@ import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Grant, type IGrantable, type IRole } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import type { IConstruct } from 'constructs';
 import type { S3Access } from './access.ts';
 
 /** Object actions a staged job needs: write parts and files, read them back, overwrite on retry. */
@@ -20,6 +22,69 @@ export function grantStagePrefix(bucket: IBucket, grantee: IGrantable, prefix: s
     actions: ['s3:ListBucket'],
     resourceArns: [bucket.bucketArn],
     conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } },
+  });
+}
+
+/** Read and list objects under each of `prefixes` of a bucket, and nothing else (no writes, no deletes). */
+export function grantStageRead(bucket: IBucket, grantee: IGrantable, prefixes: readonly string[]): void {
+  if (prefixes.length === 0) return;
+  Grant.addToPrincipal({
+    grantee,
+    actions: ['s3:GetObject'],
+    resourceArns: prefixes.map((p) => bucket.arnForObjects(`${p}*`)),
+  });
+  Grant.addToPrincipal({
+    grantee,
+    actions: ['s3:ListBucket'],
+    resourceArns: [bucket.bucketArn],
+    conditions: { StringLike: { 's3:prefix': prefixes.map((p) => `${p}*`) } },
+  });
+}
+
+/** Reading a table and its indexes: items by key, queries and scans; nothing that writes. */
+export function grantTableRead(table: ITable, grantee: IGrantable): void {
+  Grant.addToPrincipal({
+    grantee,
+    actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Scan'],
+    resourceArns: [table.tableArn, `${table.tableArn}/index/*`],
+  });
+}
+
+/** Starting executions of the state machines, and stopping theirs, and nothing else of Step Functions. */
+export function grantExecutions(
+  stateMachines: readonly { readonly stateMachine: IStateMachine; readonly name: string }[],
+  grantee: IGrantable,
+): void {
+  if (stateMachines.length === 0) return;
+  Grant.addToPrincipal({
+    grantee,
+    actions: ['states:StartExecution'],
+    resourceArns: stateMachines.map((m) => m.stateMachine.stateMachineArn),
+  });
+  const stack = Stack.of(grantee as unknown as IConstruct);
+  Grant.addToPrincipal({
+    grantee,
+    actions: ['states:StopExecution'],
+    // An execution's ARN is its machine's with `execution` for `stateMachine` and `:<name>` after it.
+    resourceArns: stateMachines.map((m) =>
+      stack.formatArn({
+        service: 'states',
+        resource: 'execution',
+        resourceName: `${m.name}:*`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      }),
+    ),
+  });
+}
+
+/** Enabling and disabling the named EventBridge rules (on the default bus), and no other rule. */
+export function grantRuleToggle(ruleNames: readonly string[], grantee: IGrantable): void {
+  if (ruleNames.length === 0) return;
+  const stack = Stack.of(grantee as unknown as IConstruct);
+  Grant.addToPrincipal({
+    grantee,
+    actions: ['events:EnableRule', 'events:DisableRule'],
+    resourceArns: ruleNames.map((name) => stack.formatArn({ service: 'events', resource: 'rule', resourceName: name })),
   });
 }
 

@@ -18,8 +18,12 @@ export const LANE_WORKER_FILE = 'lane-worker.mjs';
  * directory of the code that loads it: once bundled, the handler's own) into a bundle's directory.
  */
 export function copyRe2Wasm(outDir: string): void {
-  const wasm = createRequire(import.meta.url).resolve('re2-wasm/build/wasm/re2.wasm');
-  copyFileSync(wasm, join(outDir, 're2.wasm'));
+  copyFileSync(re2WasmPath(), join(outDir, 're2.wasm'));
+}
+
+/** Where the RE2 WebAssembly module is in node_modules. */
+export function re2WasmPath(): string {
+  return createRequire(import.meta.url).resolve('re2-wasm/build/wasm/re2.wasm');
 }
 
 /** Writes the bundled lane worker into `outDir`, with the RE2 module beside it; returns its path. */

@@ -19,11 +19,38 @@ function shortHash(value: string): string {
  * makes the name too long, is cut down and suffixed with a hash of the original id, so two ids never share a name.
  */
 export function stateMachineName(dataflowId: string, prefix = DEFAULT_NAME_PREFIX): string {
-  const safe = dataflowId.replace(/[^A-Za-z0-9_-]+/g, '-');
-  const plain = `${prefix}-${safe}`;
-  if (safe === dataflowId && plain.length <= STATE_MACHINE_NAME_MAX) return plain;
-  const hash = shortHash(dataflowId);
-  return `${plain.slice(0, STATE_MACHINE_NAME_MAX - hash.length - 1)}-${hash}`;
+  return boundedName(prefix, [dataflowId], STATE_MACHINE_NAME_MAX);
+}
+
+/**
+ * `<prefix>-<parts joined by ->`, with characters a name cannot hold replaced by `-`; when that changed a part or
+ * the name is longer than `max`, it is cut down and suffixed with a hash of the parts, so two sets of parts
+ * never share a name.
+ */
+function boundedName(prefix: string, parts: readonly string[], max: number): string {
+  const safe = parts.map((p) => p.replace(/[^A-Za-z0-9_-]+/g, '-'));
+  const plain = `${prefix}-${safe.join('-')}`;
+  if (safe.every((p, i) => p === parts[i]) && plain.length <= max) return plain;
+  const hash = shortHash(parts.join('\n'));
+  return `${plain.slice(0, max - hash.length - 1)}-${hash}`;
+}
+
+/** EventBridge rule names: 1–64 characters. */
+const RULE_NAME_MAX = 64;
+
+/**
+ * The name of the EventBridge rule of a dataflow's schedule: `<prefix>-<dataflow id>-<schedule name>`, bounded as
+ * {@link stateMachineName} is; a schedule that needs several rules (every n months) has `-2`, `-3`, … after the
+ * first. The console enables and disables a schedule by these names, and its role may touch only them.
+ */
+export function scheduleRuleName(
+  dataflowId: string,
+  scheduleName: string,
+  index = 0,
+  prefix = DEFAULT_NAME_PREFIX,
+): string {
+  const suffix = index === 0 ? '' : `-${index + 1}`;
+  return `${boundedName(prefix, [dataflowId, scheduleName], RULE_NAME_MAX - 4)}${suffix}`;
 }
 
 /** The jobs table name: `<prefix>-jobs` (named, so `idx jobs --deployed` finds it). */

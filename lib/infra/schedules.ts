@@ -14,12 +14,18 @@ import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from '
 import { Construct } from 'constructs';
 import type { Dataflow } from '../dataflow/types.ts';
 import { acknowledge } from './nag.ts';
+import { DEFAULT_NAME_PREFIX, scheduleRuleName } from './names.ts';
 import { scheduleInput, schedulePlan, scheduleStart } from './schedule-expressions.ts';
 
 /** Props of {@link DataflowSchedules}. */
 export interface DataflowSchedulesProps {
   readonly dataflow: Dataflow;
   readonly stateMachine: IStateMachine;
+  /**
+   * The prefix of the rules' names (see `scheduleRuleName`), so the console finds a schedule's rules by name.
+   * @default 'identity-sync'
+   */
+  readonly namePrefix?: string;
   /**
    * Deploy time, to warn about `once` schedules already in the past (their rule never fires).
    * @default new Date()
@@ -93,6 +99,7 @@ export class DataflowSchedules extends Construct {
       }
       plan.expressions.forEach((expression, i) => {
         const rule = new Rule(this, i === 0 ? `Schedule-${name}` : `Schedule-${name}-${i + 1}`, {
+          ruleName: scheduleRuleName(dataflow.id, schedule.name, i, props.namePrefix ?? DEFAULT_NAME_PREFIX),
           description,
           schedule: EventSchedule.expression(expression),
           enabled,

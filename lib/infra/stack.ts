@@ -12,6 +12,7 @@ import type { Dataflow } from '../dataflow/types.ts';
 import { defaultRegistry } from '../scripts/index.ts';
 import { AlarmTopicKey } from './alarm-key.ts';
 import { DataflowAlarms } from './alarms.ts';
+import { ConsoleFunction } from './console.ts';
 import { DataflowStateMachine } from './dataflow-state-machine.ts';
 import { DEFAULT_NAME_PREFIX, dataflowConstructId, stateMachineName } from './names.ts';
 import { DataflowNotifications, NotifyFunction } from './notifications.ts';
@@ -77,6 +78,17 @@ export interface IdentitySyncStackProps extends StackProps {
    */
   readonly rejectedRecordsAlarmPercent?: number;
   /**
+   * Whether the stack deploys the web console and the IDX REST API (an IAM-authenticated function URL; see
+   * docs/console.md).
+   * @default true
+   */
+  readonly console?: boolean;
+  /**
+   * Origins besides the console's own from which its actions may be posted (the signing proxy operators use).
+   * @default ['http://localhost:8080']
+   */
+  readonly consoleAllowedOrigins?: readonly string[];
+  /**
    * The time schedules are checked against (a `once` schedule in the past gets a warning).
    * @default new Date()
    */
@@ -100,6 +112,8 @@ export class IdentitySyncStack extends Stack {
   readonly notifier: NotifyFunction;
   /** By dataflow id. */
   readonly deployed: ReadonlyMap<string, DeployedDataflow>;
+  /** The web console and the IDX REST API, unless `console` is false. */
+  readonly console?: ConsoleFunction;
 
   constructor(scope: Construct, id: string, props: IdentitySyncStackProps) {
     super(scope, id, {
@@ -147,6 +161,7 @@ export class IdentitySyncStack extends Stack {
       const schedules = new DataflowSchedules(group, 'Schedules', {
         dataflow,
         stateMachine: stateMachine.stateMachine,
+        namePrefix: prefix,
         ...(props.now ? { now: props.now } : {}),
       });
       const notifications = new DataflowNotifications(group, 'Notifications', {
@@ -166,6 +181,19 @@ export class IdentitySyncStack extends Stack {
       deployed.set(dataflow.id, { dataflow, stepFunction, stateMachine, schedules, notifications, alarms });
     }
     this.deployed = deployed;
+    if (props.console !== false)
+      this.console = new ConsoleFunction(this, 'Console', {
+        dataflows: [...deployed.values()].map((d) => ({
+          dataflow: d.dataflow,
+          stateMachine: d.stateMachine.stateMachine,
+        })),
+        tables: this.tables,
+        stageBucket: this.stage.bucket,
+        namePrefix: prefix,
+        logRetention,
+        ...(props.consoleAllowedOrigins ? { allowedOrigins: props.consoleAllowedOrigins } : {}),
+        ...(props.now ? { now: props.now } : {}),
+      });
 
     new CfnOutput(this, 'JobsTableName', { value: this.tables.jobs.tableName, description: 'The jobs table' });
     new CfnOutput(this, 'StageBucketName', { value: this.stage.bucket.bucketName, description: 'The stage bucket' });

@@ -1,19 +1,10 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { METRICS_NAMESPACE } from '../../lib/core/metrics.ts';
-import type { IdentitySyncStack } from '../../lib/infra/stack.ts';
-import { render, resourcesOf, statementsOfRole, synthStack } from '../support/infra.ts';
+import { logicalIdOf as logicalId, render, resourcesOf, statementsOfRole, synthStack } from '../support/infra.ts';
 import { alpha, beta } from './dataflows.ts';
 
 const { stack, template } = synthStack([alpha(), beta()]);
-
-/** The logical id of the resource under a construct path of a stack. */
-function logicalId(of: IdentitySyncStack, path: string): string {
-  const found = of.node.findAll().find((c) => c.node.path === `Test/${path}`);
-  if (!found) throw new Error(`no construct at ${path}`);
-  const child = (found.node.defaultChild ?? found) as unknown as { logicalId: string };
-  return of.resolve(child.logicalId) as string;
-}
 
 /** The alarm at `Dataflow-<id>/Alarms/<name>`. */
 function alarm(id: string, name: string, template_ = template, of = stack): Record<string, unknown> {

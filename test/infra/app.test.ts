@@ -234,28 +234,46 @@ describe('the Lambda bundles (real esbuild bundling)', () => {
   let out: string;
   let synth: Awaited<ReturnType<typeof synthApp>>;
   /** Asset folders by the handler they hold. */
-  const assets: Record<'step' | 'notify', string> = { step: '', notify: '' };
+  const assets: Record<'step' | 'notify' | 'console', string> = { step: '', notify: '', console: '' };
 
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'idx-cdkout-'));
     synth = await synthApp({ 'identity-sync:dataflowsDir': tempDir({ 'alpha.json': ALPHA, 'beta.json': BETA }) }, out);
     for (const dir of readdirSync(out).filter((d) => d.startsWith('asset.'))) {
       const map = readFileSync(join(out, dir, 'index.mjs.map'), 'utf8');
-      assets[map.includes('lambdas/notify.ts') ? 'notify' : 'step'] = join(out, dir);
+      assets[map.includes('lambdas/notify.ts') ? 'notify' : map.includes('lambdas/console.ts') ? 'console' : 'step'] =
+        join(out, dir);
     }
   }, 240_000);
 
   it('synthesizes with esbuild from node_modules, bundling the step handler once for every dataflow', () => {
-    // Assess
+    // Assess: the step handler, the notification handler and the console.
     expect(synth.code, synth.stderr).toBe(0);
-    expect(readdirSync(out).filter((d) => d.startsWith('asset.'))).toHaveLength(2);
+    expect(readdirSync(out).filter((d) => d.startsWith('asset.'))).toHaveLength(3);
     const template = JSON.parse(readFileSync(join(out, 'IdentitySync.template.json'), 'utf8')) as {
       Resources: Record<string, { Type: string; Properties: { Code?: { S3Key?: string } } }>;
     };
     const keys = Object.values(template.Resources)
       .filter((r) => r.Type === 'AWS::Lambda::Function')
       .map((r) => r.Properties.Code?.S3Key);
-    expect(new Set(keys).size).toBe(2);
+    expect(new Set(keys).size).toBe(3);
+  });
+
+  it("bundles the console with its static assets and the deployed dataflows, and none of local mode's servers", () => {
+    // Prepare
+    const sources = (JSON.parse(readFileSync(join(assets.console, 'index.mjs.map'), 'utf8')) as { sources: string[] })
+      .sources;
+    const dataflows = JSON.parse(readFileSync(join(assets.console, 'dataflows.json'), 'utf8')) as {
+      json: { id: string };
+    }[];
+
+    // Assess
+    expect(existsSync(join(assets.console, 'static', 'console.css'))).toBe(true);
+    expect(existsSync(join(assets.console, 'static', 'console.js'))).toBe(true);
+    expect(dataflows.map((d) => d.json.id).sort()).toEqual(['alpha', 'beta']);
+    for (const local of ['/lib/local/runner', '/dynalite/', '/s3rver/', '/aws-local-stepfunctions/']) {
+      expect(sources.filter((s) => s.includes(local))).toEqual([]);
+    }
   });
 
   it('keeps local-only dependencies out of the step bundle and stays small', () => {
@@ -284,7 +302,7 @@ describe('the Lambda bundles (real esbuild bundling)', () => {
     };
 
     // Act
-    const results = [assets.step, assets.notify].map((dir) =>
+    const results = [assets.step, assets.notify, assets.console].map((dir) =>
       spawnSync(
         process.execPath,
         [

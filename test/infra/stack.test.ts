@@ -49,7 +49,7 @@ function definitions(): Map<string, Record<string, unknown>> {
 }
 
 describe('IdentitySyncStack', () => {
-  it('creates the shared resources once and a step function, state machine and two topics per dataflow', () => {
+  it('creates the shared resources (the console among them) once and a step function, state machine and two topics per dataflow', () => {
     // Assess
     const counts: Record<string, number> = {};
     for (const r of Object.values(template.toJSON().Resources as Record<string, { Type: string }>)) {
@@ -59,11 +59,13 @@ describe('IdentitySyncStack', () => {
       'AWS::S3::Bucket': 2,
       'AWS::S3::BucketPolicy': 2,
       'AWS::DynamoDB::Table': 3,
-      'AWS::Lambda::Function': 4,
+      'AWS::Lambda::Function': 5,
       'AWS::Lambda::Permission': 3,
-      'AWS::Logs::LogGroup': 7,
-      'AWS::IAM::Role': 9,
-      'AWS::IAM::Policy': 9,
+      'AWS::Lambda::Url': 1,
+      'AWS::Logs::LogGroup': 8,
+      'AWS::IAM::Role': 10,
+      'AWS::IAM::Policy': 10,
+      'AWS::SecretsManager::Secret': 1,
       'AWS::StepFunctions::StateMachine': 3,
       'AWS::Events::Rule': 8,
       'AWS::SNS::Topic': 6,

@@ -77,3 +77,11 @@ export const ELOQUA_DEPLOYMENT_PARAMS = {
   'eloqua-bulk-outbound': { ...ELOQUA_BULK, 'errors to sftp': ELOQUA_SFTP },
   'eloqua-bulk-inbound': { ...ELOQUA_BULK, 'errors to sftp': ELOQUA_SFTP },
 };
+
+/** The logical id of the resource under a construct path of a stack synthesized as `Test` (see synthStack). */
+export function logicalIdOf(of: IdentitySyncStack, path: string): string {
+  const found = of.node.findAll().find((c) => c.node.path === `Test/${path}`);
+  if (!found) throw new Error(`no construct at ${path}`);
+  const child = (found.node.defaultChild ?? found) as unknown as { logicalId: string };
+  return of.resolve(child.logicalId) as string;
+}

@@ -1,7 +1,7 @@
 /**
  * The layering of the sources, checked on the import graph (every relative import, type-only ones included):
  *
- *   bin, lambdas, cli, testing → idx-api → local, infra, console → compiler, engine → scripts, dataflow → connectors, stores → core
+ *   bin, lambdas, cli, testing → deployed → idx-api → local, infra, console → compiler, engine → scripts, dataflow → connectors, stores → core
  *
  * A folder imports only from layers below its own, never from a sibling of its layer except where named below,
  * never from outside the sources (test/), and folders never import each other in a cycle.
@@ -17,6 +17,8 @@ const ROOT = resolve(__dirname, '../..');
 const LAYERS: readonly (readonly string[])[] = [
   // testing: the harness tests and benchmarks run scripts with; nothing in the runtime imports it.
   ['bin', 'lambdas', 'cli', 'testing'],
+  // deployed: the console and the IDX API over a deployed stack (the console function's wiring, AWS errors).
+  ['deployed'],
   // idx-api: the IDX REST API, served by the CLI (and the console) over the local environment.
   ['idx-api'],
   // console: the web console's server and pages, over a backend interface (lib/cli has the local one).

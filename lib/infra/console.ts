@@ -1,0 +1,233 @@
+/**
+ * The deployed console and IDX REST API: one function (lambdas/console.ts) behind a Lambda function URL with
+ * `AuthType.AWS_IAM`, so every request is SigV4-signed by an IAM principal allowed `lambda:InvokeFunctionUrl` on it
+ * (no anonymous access; docs/console.md says how an operator signs in). The console's static assets and the
+ * deployed dataflows are bundled with the function, which serves them itself (no bucket, no CloudFront).
+ *
+ * The function's role reads the jobs and state tables and the deployed dataflows' stage prefixes, starts and
+ * stops executions of the dataflows' state machines only, enables and disables the stack's schedule rules only,
+ * and reads the IDX API credentials' secret only.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { ArnFormat, type CfnElement, CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { type IRole, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { FunctionUrlAuthType, type IFunction } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { ENV } from '../core/env.ts';
+import { dataflowPrefix } from '../core/keys.ts';
+import type { Dataflow } from '../dataflow/types.ts';
+import { BUNDLING, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, LAMBDA_RUNTIME_REASON, LAMBDA_TRACING } from './bundling.ts';
+import { grantExecutions, grantRuleToggle, grantStageRead, grantTableRead } from './grants.ts';
+import { re2WasmPath } from './lane-worker-build.ts';
+import { acknowledge } from './nag.ts';
+import { DEFAULT_NAME_PREFIX, scheduleRuleName, stateMachineName } from './names.ts';
+import { schedulePlan } from './schedule-expressions.ts';
+import type { Tables } from './tables.ts';
+
+/** Where the console's handler is, from the project root. */
+export const CONSOLE_ENTRY = 'lambdas/console.ts';
+
+/** A deployed dataflow as the console sees it: the dataflow and its state machine. */
+export interface ConsoleDataflow {
+  readonly dataflow: Dataflow;
+  readonly stateMachine: IStateMachine;
+}
+
+/** Props of {@link ConsoleFunction}. */
+export interface ConsoleFunctionProps {
+  /** The deployed dataflows with their state machines. */
+  readonly dataflows: readonly ConsoleDataflow[];
+  readonly tables: Tables;
+  readonly stageBucket: IBucket;
+  /**
+   * The prefix the stack names its state machines and schedule rules with.
+   * @default 'identity-sync'
+   */
+  readonly namePrefix?: string;
+  /**
+   * The secret holding the IDX API credentials, a JSON object `{"apiKey", "userKey", "secret"}`.
+   * @default a new secret with a generated `secret`, `apiKey` "identity-sync" and `userKey` "idx-api" (set the
+   * `apiKey` your IDX clients send after the first deployment)
+   */
+  readonly idxApiSecret?: ISecret;
+  /**
+   * Origins besides the function URL's own from which the console's actions may be posted: the address of the
+   * signing proxy operators open the console through.
+   * @default ['http://localhost:8080'] (the proxy command docs/console.md gives)
+   */
+  readonly allowedOrigins?: readonly string[];
+  /**
+   * How long the function's logs are kept.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
+  /**
+   * The time schedules are planned against (which schedules are EventBridge rules), as the stack's schedules.
+   * @default new Date()
+   */
+  readonly now?: Date;
+}
+
+/** A dataflow's JSON as IdentitySync has it: its kept fields, then the ones the model reads. */
+function dataflowJson(d: Dataflow): Record<string, unknown> {
+  return {
+    ...d.extra,
+    id: d.id,
+    name: d.name,
+    ...(d.description === undefined ? {} : { description: d.description }),
+    ...(d.apiKey === undefined ? {} : { apiKey: d.apiKey }),
+    ...(d.lastRuntime === undefined ? {} : { lastRuntime: d.lastRuntime }),
+    steps: d.steps,
+    schedules: d.schedules,
+  };
+}
+
+/** The console's function, its IAM-authenticated URL and its role. */
+export class ConsoleFunction extends Construct {
+  readonly function: IFunction;
+  readonly role: IRole;
+  readonly secret: ISecret;
+  /** The function URL (`https://<id>.lambda-url.<region>.on.aws/`). */
+  readonly url: string;
+
+  constructor(scope: Construct, id: string, props: ConsoleFunctionProps) {
+    super(scope, id);
+    const prefix = props.namePrefix ?? DEFAULT_NAME_PREFIX;
+    const now = props.now ?? new Date();
+    const logGroup = new LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: 'identity-sync console and IDX API: reads jobs and state, starts and stops runs, toggles schedules',
+    });
+    logGroup.grantWrite(role);
+    this.role = role;
+    this.secret =
+      props.idxApiSecret ??
+      new Secret(this, 'IdxApiCredentials', {
+        description: 'identity-sync: the credentials IDX API clients present (apiKey, userKey, secret)',
+        generateSecretString: {
+          secretStringTemplate: JSON.stringify({ apiKey: 'identity-sync', userKey: 'idx-api' }),
+          generateStringKey: 'secret',
+          excludePunctuation: true,
+          passwordLength: 40,
+        },
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+    if (!props.idxApiSecret)
+      acknowledge(
+        this.secret,
+        'The IDX API credentials are shared with its clients, which are configured by hand; rotating them is an operator decision.',
+        ['AwsSolutions-SMG4'],
+      );
+
+    // What the stack deploys, bundled beside the handler: written at synth, copied in by the bundling hook.
+    const folder = mkdtempSync(join(tmpdir(), 'idx-console-bundle-'));
+    const dataflowsFile = join(folder, 'dataflows.json');
+    writeFileSync(
+      dataflowsFile,
+      JSON.stringify(
+        props.dataflows.map(({ dataflow }) => ({
+          file: dataflow.file ? relative(process.cwd(), dataflow.file) : `dataflows/${dataflow.id}.json`,
+          json: dataflowJson(dataflow),
+        })),
+      ),
+    );
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: CONSOLE_ENTRY,
+      handler: 'handler',
+      runtime: LAMBDA_RUNTIME,
+      architecture: LAMBDA_ARCHITECTURE,
+      tracing: LAMBDA_TRACING,
+      memorySize: 512,
+      timeout: Duration.seconds(30),
+      role,
+      logGroup,
+      description: 'identity-sync: the web console and the IDX REST API of the deployed dataflows',
+      bundling: {
+        ...BUNDLING,
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (inputDir: string, outputDir: string) => [
+            `cp -r "${join(inputDir, 'lib/console/static')}" "${join(outputDir, 'static')}"`,
+            `cp "${dataflowsFile}" "${join(outputDir, 'dataflows.json')}"`,
+            // Validation compiles dataflow regexes in RE2 (re2-wasm reads re2.wasm beside the bundle).
+            `cp "${re2WasmPath()}" "${join(outputDir, 're2.wasm')}"`,
+          ],
+        },
+      },
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        [ENV.jobsTable.name]: props.tables.jobs.tableName,
+        [ENV.stateTable.name]: props.tables.state.tableName,
+        [ENV.namePrefix.name]: prefix,
+        [ENV.stateMachineArnPrefix.name]: Stack.of(this).formatArn({
+          service: 'states',
+          resource: 'stateMachine',
+          resourceName: '',
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+        [ENV.idxApiSecret.name]: this.secret.secretArn,
+        [ENV.consoleOrigins.name]: (props.allowedOrigins ?? ['http://localhost:8080']).join(','),
+      },
+    });
+    const functionUrl = this.function.addFunctionUrl({ authType: FunctionUrlAuthType.AWS_IAM });
+    this.url = functionUrl.url;
+
+    grantTableRead(props.tables.jobs, role);
+    grantTableRead(props.tables.state, role);
+    grantStageRead(
+      props.stageBucket,
+      role,
+      props.dataflows.map(({ dataflow }) => dataflowPrefix(dataflow.id)),
+    );
+    grantExecutions(
+      props.dataflows.map(({ dataflow, stateMachine }) => ({
+        stateMachine,
+        name: stateMachineName(dataflow.id, prefix),
+      })),
+      role,
+    );
+    const rules = props.dataflows.flatMap(({ dataflow }) =>
+      dataflow.schedules.flatMap((schedule) => {
+        const plan = schedulePlan(schedule, now);
+        return plan.kind === 'rules'
+          ? plan.expressions.map((_, i) => scheduleRuleName(dataflow.id, schedule.name, i, prefix))
+          : [];
+      }),
+    );
+    grantRuleToggle(rules, role);
+    this.secret.grantRead(role);
+
+    acknowledge(role, 'X-Ray trace segments have no resource-level permissions.', ['AwsSolutions-IAM5[Resource::*]']);
+    const stack = Stack.of(this);
+    const arnOf = (c: Construct) => `<${stack.getLogicalId(c.node.defaultChild as CfnElement)}.Arn>`;
+    acknowledge(
+      role,
+      'Each wildcard is a scope, not a service: the tables’ indexes (the jobs of a dataflow), the deployed dataflows’ stage prefixes (their rejected records), and the executions of their state machines (an execution ARN ends with its job id).',
+      [
+        `AwsSolutions-IAM5[Resource::${arnOf(props.tables.jobs as unknown as Construct)}/index/*]`,
+        `AwsSolutions-IAM5[Resource::${arnOf(props.tables.state as unknown as Construct)}/index/*]`,
+        ...props.dataflows.flatMap(({ dataflow }) => [
+          `AwsSolutions-IAM5[Resource::${arnOf(props.stageBucket as unknown as Construct)}/${dataflowPrefix(dataflow.id)}*]`,
+          `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${stateMachineName(dataflow.id, prefix)}:*]`,
+        ]),
+      ],
+    );
+    acknowledge(this.function, LAMBDA_RUNTIME_REASON, ['AwsSolutions-L1']);
+    new CfnOutput(this, 'Url', {
+      value: functionUrl.url,
+      description: 'The console and the IDX REST API (IAM-authenticated: sign requests with SigV4, service lambda)',
+    });
+  }
+}

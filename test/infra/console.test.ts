@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { scheduleRuleName } from '../../lib/infra/names.ts';
+import { logicalIdOf as logicalId, render, resourcesOf, statementsOfRole, synthStack } from '../support/infra.ts';
+import { alpha, beta } from './dataflows.ts';
+
+const { stack, template } = synthStack([alpha(), beta()]);
+
+/** Every statement of the console's role, rendered with `<LogicalId>` for references. */
+function consoleStatements(): { Action: string | string[]; Resource: unknown; Condition?: unknown }[] {
+  return render(statementsOfRole(template, logicalId(stack, 'Console/Role'))) as never;
+}
+
+const actionsOf = (s: { Action: string | string[] }) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+const resourcesOfStatement = (s: { Resource: unknown }) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]);
+
+describe('the deployed console', () => {
+  it('is served by one function behind a function URL that only IAM-signed requests reach', () => {
+    // Prepare
+    const fn = logicalId(stack, 'Console/Function');
+
+    // Act
+    const urls = Object.values(resourcesOf(template, 'AWS::Lambda::Url'));
+    const permissions = Object.values(resourcesOf(template, 'AWS::Lambda::Permission'));
+
+    // Assess
+    expect(urls).toHaveLength(1);
+    expect(urls[0]?.Properties).toMatchObject({
+      AuthType: 'AWS_IAM',
+      TargetFunctionArn: { 'Fn::GetAtt': [fn, 'Arn'] },
+    });
+    // No one is let in without signing: no permission to invoke it, or its URL, for everyone.
+    const open = permissions.filter(
+      (p) =>
+        ['lambda:InvokeFunctionUrl', 'lambda:InvokeFunction'].includes(String(p.Properties.Action)) &&
+        p.Properties.Principal === '*',
+    );
+    expect(open).toEqual([]);
+    expect(permissions.filter((p) => JSON.stringify(p.Properties.FunctionName).includes(fn))).toEqual([]);
+  });
+
+  it('reads the IDX API credentials from a Secrets Manager secret, and names its tables and state machines', () => {
+    // Prepare
+    const fn = resourcesOf(template, 'AWS::Lambda::Function')[logicalId(stack, 'Console/Function')];
+
+    // Act
+    const env = render(
+      ((fn?.Properties.Environment ?? {}) as { Variables: Record<string, unknown> }).Variables,
+    ) as Record<string, string>;
+
+    // Assess
+    expect(env.IDX_API_SECRET_ARN).toBe(`<${logicalId(stack, 'Console/IdxApiCredentials')}>`);
+    expect(env.IDX_JOBS_TABLE).toBe(`<${logicalId(stack, 'Tables/Jobs')}>`);
+    expect(env.IDX_STATE_TABLE).toBe(`<${logicalId(stack, 'Tables/State')}>`);
+    expect(env.IDX_STATE_MACHINE_ARN_PREFIX).toBe(
+      'arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:',
+    );
+    expect(env.IDX_NAME_PREFIX).toBe('identity-sync');
+  });
+
+  it("lets its role read the tables and the dataflows' stage prefixes, and write neither", () => {
+    // Act
+    const statements = consoleStatements();
+    const actions = statements.flatMap(actionsOf);
+
+    // Assess
+    expect(actions.filter((a) => a.startsWith('dynamodb:')).sort()).toEqual(
+      [
+        'dynamodb:GetItem',
+        'dynamodb:GetItem',
+        'dynamodb:Query',
+        'dynamodb:Query',
+        'dynamodb:Scan',
+        'dynamodb:Scan',
+      ].sort(),
+    );
+    expect(actions.filter((a) => a.startsWith('s3:')).sort()).toEqual(['s3:GetObject', 's3:ListBucket']);
+    const bucket = `<${logicalId(stack, 'Stage/Bucket')}.Arn>`;
+    const get = statements.find((s) => actionsOf(s).includes('s3:GetObject'));
+    expect(get && resourcesOfStatement(get)).toEqual([`${bucket}/stage/alpha/*`, `${bucket}/stage/beta/*`]);
+  });
+
+  it("lets its role start and stop executions of the dataflows' state machines only", () => {
+    // Act
+    const statements = consoleStatements();
+    const start = statements.filter((s) => actionsOf(s).includes('states:StartExecution'));
+    const stop = statements.filter((s) => actionsOf(s).includes('states:StopExecution'));
+
+    // Assess
+    expect(start.flatMap(resourcesOfStatement)).toEqual([
+      `<${logicalId(stack, 'Dataflow-alpha/Machine/StateMachine')}>`,
+      `<${logicalId(stack, 'Dataflow-beta/Machine/StateMachine')}>`,
+    ]);
+    expect(stop.flatMap(resourcesOfStatement)).toEqual([
+      'arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:identity-sync-alpha:*',
+      'arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:identity-sync-beta:*',
+    ]);
+    expect(
+      statements
+        .flatMap(actionsOf)
+        .filter((a) => a.startsWith('states:'))
+        .sort(),
+    ).toEqual(['states:StartExecution', 'states:StopExecution']);
+  });
+
+  it("lets its role enable and disable the stack's schedule rules only, which carry the names it uses", () => {
+    // Prepare
+    const rules = Object.values(resourcesOf(template, 'AWS::Events::Rule'))
+      .map((r) => r.Properties.Name)
+      .filter((n): n is string => typeof n === 'string');
+
+    // Act
+    const toggle = consoleStatements().filter((s) => actionsOf(s).includes('events:DisableRule'));
+
+    // Assess
+    expect(rules).toContain(scheduleRuleName('alpha', 'nightly'));
+    const granted = toggle.flatMap(resourcesOfStatement) as string[];
+    expect(granted.length).toBeGreaterThan(0);
+    for (const arn of granted) {
+      const name = arn.replace('arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:rule/', '');
+      expect(rules).toContain(name);
+    }
+    expect(toggle.flatMap(actionsOf).sort()).toEqual(['events:DisableRule', 'events:EnableRule']);
+  });
+
+  it('can be left out of a stack', () => {
+    // Act
+    const without = synthStack([alpha()], { console: false });
+
+    // Assess
+    expect(Object.keys(resourcesOf(without.template, 'AWS::Lambda::Url'))).toEqual([]);
+  });
+});

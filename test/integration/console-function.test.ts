@@ -1,0 +1,278 @@
+/**
+ * The deployed console's function, invoked as a Lambda function URL invokes it (payload format 2.0 events), over
+ * the deployed backend wired to dynalite and s3rver on loopback. Step Functions and EventBridge have no local
+ * server that answers StartExecution, StopExecution or EnableRule/DisableRule, so those clients are mocked.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DisableRuleCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { FunctionUrlEvent, FunctionUrlResult } from '../../lib/console/lambda.ts';
+import type { DeployedDataflowFile } from '../../lib/deployed/console-backend.ts';
+import { deployedConsoleFunction } from '../../lib/deployed/console-function.ts';
+import { scheduleRuleName, stateMachineName } from '../../lib/infra/names.ts';
+import { type JobRecord, JobStore } from '../../lib/stores/jobs.ts';
+import { PROJECT_DATAFLOWS } from '../support/console.ts';
+import { runningJobRecord } from '../support/jobs.ts';
+import { useLocalEnvironment } from '../support/local.ts';
+
+const HOST = 'abc123.lambda-url.eu-west-1.on.aws';
+const ARN_PREFIX = 'arn:aws:states:eu-west-1:111122223333:stateMachine:';
+const CREDENTIALS = { apiKey: 'site-key', userKey: 'console-user', secret: 'c2VjcmV0LXZhbHVl' };
+
+/** A function-URL event for a request to the console. */
+function event(
+  method: string,
+  path: string,
+  options: { query?: string; body?: string; headers?: Record<string, string> } = {},
+): FunctionUrlEvent {
+  return {
+    rawPath: path,
+    ...(options.query ? { rawQueryString: options.query } : {}),
+    headers: { host: HOST, ...options.headers },
+    ...(options.body === undefined ? {} : { body: options.body, isBase64Encoded: false }),
+    requestContext: { http: { method } },
+  };
+}
+
+/** A POST of the console's pages: JSON, from the console's own origin. */
+function action(path: string, body: Record<string, unknown>): FunctionUrlEvent {
+  return event('POST', path, {
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json', origin: `https://${HOST}` },
+  });
+}
+
+/** The shipped dataflows as the stack bundles them. */
+function shippedDataflows(): DeployedDataflowFile[] {
+  return readdirSync(PROJECT_DATAFLOWS)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => ({
+      file: `dataflows/${f}`,
+      json: JSON.parse(readFileSync(join(PROJECT_DATAFLOWS, f), 'utf8')) as Record<string, unknown>,
+    }));
+}
+
+const json = (r: FunctionUrlResult) => JSON.parse(r.body) as Record<string, unknown>;
+
+describe('the deployed console function', () => {
+  const holder = useLocalEnvironment();
+  const sfn = new SFNClient({ region: 'eu-west-1' });
+  const events = new EventBridgeClient({ region: 'eu-west-1' });
+  const sfnMock = mockClient(sfn);
+  const eventsMock = mockClient(events);
+  let handle: (e: FunctionUrlEvent) => Promise<FunctionUrlResult>;
+  let jobs: JobStore;
+
+  beforeAll(async () => {
+    const { env } = holder;
+    jobs = new JobStore(env.services.dynamo, env.config.tables.jobs);
+    handle = deployedConsoleFunction({
+      dataflows: shippedDataflows(),
+      clients: { dynamo: env.services.dynamo, s3: env.services.s3, sfn, events },
+      tables: { jobs: env.config.tables.jobs, state: env.config.tables.state },
+      stateMachineArnPrefix: ARN_PREFIX,
+      credentials: CREDENTIALS,
+      jobWaitMs: 0,
+      log: () => undefined,
+    });
+    await jobs.create({
+      ...runningJobRecord('console-job-1', 'eloqua-outbound'),
+      status: 'succeeded',
+      endTime: new Date().toISOString(),
+      totalRecords: 3,
+      processedRecords: 3,
+    });
+  });
+
+  it('answers the Dataflows page with the deployed dataflows and says they change through cdk deploy', async () => {
+    // Act
+    const page = await handle(event('GET', '/'));
+
+    // Assess
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expect(page.isBase64Encoded).toBe(false);
+    expect(page.body).toContain('eloqua-outbound');
+    expect(page.body).toContain('eloqua-inbound');
+    expect(page.body).toContain('cdk deploy');
+    expect(page.body).not.toContain('href="/new"');
+  });
+
+  it('serves its own stylesheet', async () => {
+    // Act
+    const css = await handle(event('GET', '/assets/console.css'));
+
+    // Assess
+    expect(css.statusCode).toBe(200);
+    expect(css.headers['content-type']).toMatch(/^text\/css/);
+    expect(css.body.length).toBeGreaterThan(100);
+  });
+
+  it("answers a job's page from the jobs table", async () => {
+    // Act
+    const page = await handle(event('GET', '/jobs/console-job-1'));
+    const missing = await handle(event('GET', '/api/jobs/no-such-job'));
+
+    // Assess
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('console-job-1');
+    expect(page.body).toContain('succeeded');
+    expect(missing.statusCode).toBe(404);
+    expect(json(missing)).toMatchObject({ error: { code: 'IDX_JOB_NOT_FOUND' } });
+  });
+
+  it('answers idx.search over the jobs table with the configured credentials, and refuses other ones', async () => {
+    // Prepare
+    const query = "SELECT * FROM idx_job_status WHERE dataflowId='eloqua-outbound' ORDER BY updateTime DESC LIMIT 5";
+    const form = (secret: string) =>
+      new URLSearchParams({ apiKey: CREDENTIALS.apiKey, userKey: CREDENTIALS.userKey, secret, query }).toString();
+
+    // Act
+    const found = await handle(
+      event('POST', '/idx.search', {
+        body: form(CREDENTIALS.secret),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      }),
+    );
+    const refused = await handle(
+      event('POST', '/idx.search', {
+        body: form('wrong'),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      }),
+    );
+
+    // Assess
+    expect(json(found)).toMatchObject({ errorCode: 0, statusCode: 200 });
+    expect((json(found).result as { id: string }[]).map((r) => r.id)).toContain('console-job-1');
+    expect(json(refused)).toMatchObject({ errorCode: 403003 });
+  });
+
+  it('starts a Run Test as an execution named after its job, with the input idx test --deployed sends', async () => {
+    // Prepare
+    sfnMock.reset();
+    sfnMock.on(StartExecutionCommand).resolves({ executionArn: 'arn:x', startDate: new Date() });
+
+    // Act
+    const started = await handle(action('/api/dataflows/eloqua-outbound/run', { test: true }));
+
+    // Assess
+    expect(started.statusCode).toBe(202);
+    const { jobId } = json(started) as { jobId: string };
+    const calls = sfnMock.commandCalls(StartExecutionCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.args[0].input).toEqual({
+      stateMachineArn: `${ARN_PREFIX}${stateMachineName('eloqua-outbound')}`,
+      name: jobId,
+      input: JSON.stringify({ test: true }),
+    });
+  });
+
+  it('stops a running job by stopping its execution', async () => {
+    // Prepare
+    sfnMock.reset();
+    sfnMock.on(StopExecutionCommand).resolves({ stopDate: new Date() });
+    await jobs.create(runningJobRecord('console-job-2', 'eloqua-outbound'));
+
+    // Act
+    const stopped = await handle(action('/api/jobs/console-job-2/stop', {}));
+    const ended = await handle(action('/api/jobs/console-job-1/stop', {}));
+
+    // Assess
+    expect(stopped.statusCode).toBe(200);
+    expect(sfnMock.commandCalls(StopExecutionCommand)[0]?.args[0].input.executionArn).toBe(
+      `arn:aws:states:eu-west-1:111122223333:execution:${stateMachineName('eloqua-outbound')}:console-job-2`,
+    );
+    expect(json(ended)).toMatchObject({ error: { code: 'IDX_JOB_NOT_RUNNING' } });
+  });
+
+  it('disables a schedule by disabling its EventBridge rule, named as the stack names it', async () => {
+    // Prepare
+    eventsMock.reset();
+    eventsMock.on(DisableRuleCommand).resolves({});
+
+    // Act
+    const done = await handle(
+      action('/api/dataflows/eloqua-outbound/schedules', { schedule: 'nightly', enabled: false }),
+    );
+
+    // Assess
+    expect(done.statusCode).toBe(200);
+    expect(eventsMock.commandCalls(DisableRuleCommand).map((c) => c.args[0].input.Name)).toEqual([
+      scheduleRuleName('eloqua-outbound', 'nightly'),
+    ]);
+  });
+
+  it("shows a step's rejected records from the stage bucket and downloads them", async () => {
+    // Prepare
+    const { env } = holder;
+    const prefix = 'stage/eloqua-outbound/console-job-3/s1/';
+    const lines = [1, 2, 3].map((n) => JSON.stringify({ UID: `u${n}`, _errorDetails: { code: 'IDX_TEST' } }));
+    await env.services.s3.send(
+      new PutObjectCommand({
+        Bucket: env.config.stageBucket,
+        Key: `${prefix}i0000/rejected/part-00000.ndjson`,
+        Body: `${lines.join('\n')}\n`,
+      }),
+    );
+    await jobs.create({
+      ...runningJobRecord('console-job-3', 'eloqua-outbound'),
+      status: 'failed',
+      steps: {
+        rename: { rejectedLocation: `s3://${env.config.stageBucket}/${prefix}` } as JobRecord['steps'][string],
+      },
+    });
+
+    // Act
+    const page = await handle(event('GET', '/jobs/console-job-3/rejected/rename'));
+    const download = await handle(event('GET', '/jobs/console-job-3/rejected/rename/download'));
+
+    // Assess
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('u3');
+    expect(download.statusCode).toBe(200);
+    expect(download.body.trim().split('\n')).toEqual(lines);
+  });
+
+  it('refuses editing with the documented error, from the console and from the IDX API', async () => {
+    // Act
+    const save = await handle(action('/api/dataflows/eloqua-outbound/save', { text: '{}' }));
+    const duplicate = await handle(action('/api/dataflows/eloqua-outbound/duplicate', {}));
+    const editor = await handle(event('GET', '/dataflows/eloqua-outbound/edit'));
+    const setDataflow = await handle(
+      event('POST', '/idx.setDataflow', {
+        body: JSON.stringify({ ...CREDENTIALS, data: { id: 'eloqua-outbound', name: 'changed' } }),
+        headers: { 'content-type': 'application/json' },
+      }),
+    );
+
+    // Assess
+    for (const refused of [save, duplicate]) {
+      expect(refused.statusCode).toBe(404);
+      expect(json(refused)).toMatchObject({
+        error: { code: 'IDX_HTTP_NOT_FOUND', message: 'dataflows change through the repository and `cdk deploy` here' },
+      });
+    }
+    expect(editor.statusCode).toBe(404);
+    expect(editor.body).toContain('cdk deploy');
+    expect(json(setDataflow)).toMatchObject({ errorCode: 403007 });
+    expect(String(json(setDataflow).errorDetails)).toContain('cdk deploy');
+  });
+
+  it('refuses an action posted from another origin', async () => {
+    // Act
+    const refused = await handle(
+      event('POST', '/api/dataflows/eloqua-outbound/run', {
+        body: '{"test":true}',
+        headers: { 'content-type': 'application/json', origin: 'https://evil.example' },
+      }),
+    );
+
+    // Assess
+    expect(refused.statusCode).toBe(403);
+    expect(json(refused)).toMatchObject({ error: { code: 'IDX_HTTP_FORBIDDEN' } });
+  });
+});
