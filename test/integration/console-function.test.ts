@@ -210,7 +210,7 @@ describe('the deployed console function', () => {
     // Prepare
     const { env } = holder;
     const prefix = 'stage/eloqua-outbound/console-job-3/s1/';
-    const lines = [1, 2, 3].map((n) => JSON.stringify({ UID: `u${n}`, _errorDetails: { code: 'IDX_TEST' } }));
+    const lines = [1, 2, 3].map((n) => JSON.stringify({ UID: `u${n}`, _errorDetails: { code: 'IDX_DSV_COLUMNS' } }));
     await env.services.s3.send(
       new PutObjectCommand({
         Bucket: env.config.stageBucket,

@@ -69,6 +69,11 @@ const ENVIRONMENT_VARIABLES = new Set([
   'IDX_STATE_TABLE',
   'IDX_UIDMAP_TABLE',
   'IDX_WATERMARK_OVERLAP_MS',
+  // The deployed console function's environment (lib/core/env.ts).
+  'IDX_API_SECRET_ARN',
+  'IDX_CONSOLE_ORIGINS',
+  'IDX_NAME_PREFIX',
+  'IDX_STATE_MACHINE_ARN_PREFIX',
 ]);
 
 /** Every file under `dir` (relative to the project root) whose name ends with one of `extensions`. */
