@@ -14,8 +14,8 @@
  */
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
+import { TransientError, withTransientRetry } from './http.ts';
 import { backoffDelay } from './retry.ts';
-import { TransientError, withTransientRetry } from './transient.ts';
 
 /** The XML API host of each Acoustic pod (the `podNumber` of IdentitySync's Silverpop steps). */
 export const ACOUSTIC_POD_HOSTS: Readonly<Record<string, string>> = {

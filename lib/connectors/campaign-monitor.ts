@@ -9,7 +9,7 @@
  * - Retries: 429, 5xx and dropped connections, with exponential backoff (lib/connectors/rest-call.ts).
  */
 import { IdxError } from '../core/errors.ts';
-import { platformFailures, type RestRetryOptions, restCall } from './rest-call.ts';
+import { platformFailures, type RestRetryOptions, restCall } from './http.ts';
 
 /** Campaign Monitor's largest page of subscribers. */
 export const CM_MAX_PAGE = 1000;

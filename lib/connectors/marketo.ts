@@ -16,7 +16,7 @@
  */
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { TransientError, withTransientRetry } from './transient.ts';
+import { TransientError, withTransientRetry } from './http.ts';
 
 /** Marketo's limit on one bulk import file. */
 export const MARKETO_MAX_IMPORT_BYTES = 10 * 1024 * 1024;

@@ -16,7 +16,7 @@
 import { parse } from 'csv-parse/sync';
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { fetchRetrying, type HttpRetryOptions, type RetryTuning, TRANSIENT_STATUS, tuningOf } from './http-retry.ts';
+import { fetchRetrying, type HttpRetryOptions, type RetryTuning, TRANSIENT_STATUS, tuningOf } from './http.ts';
 import { sleep } from './retry.ts';
 
 /** The API version of Bulk calls: the last one that still offers SOAP `login()` (it is gone from v65.0). */
@@ -141,19 +141,14 @@ export class SalesforceClient {
   }
 
   async #fetch(url: string, init: () => RequestInit): Promise<{ response: Response; text: string }> {
-    let got: Awaited<ReturnType<typeof fetchRetrying>>;
-    try {
-      got = await fetchRetrying(url, init, this.#retry());
-    } catch (error) {
-      throw new IdxError(
-        'IDX_SALESFORCE_API',
-        `Salesforce at ${url} could not be reached: ${(error as Error).message}`,
-        {
+    const got = await fetchRetrying(url, init, {
+      ...this.#retry(),
+      unreachable: (error) =>
+        new IdxError('IDX_SALESFORCE_API', `Salesforce at ${url} could not be reached: ${(error as Error).message}`, {
           transient: true,
           cause: error,
-        },
-      );
-    }
+        }),
+    });
     // Every answer is small (a login, a job's info, an error) or bounded by the group the writer uploaded (results).
     const text = got.text ?? (await got.response.text());
     return { response: got.response, text };
