@@ -21,7 +21,15 @@
  */
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { cappedBody, fetchRetrying, isNetworkFailure, type RetryTuning, TRANSIENT_STATUS, tuningOf } from './http.ts';
+import {
+  cappedBody,
+  fetchRetrying,
+  isNetworkFailure,
+  type RetryTuning,
+  TRANSIENT_STATUS,
+  tuningOf,
+  unreachableError,
+} from './http.ts';
 import { sleep } from './retry.ts';
 
 /** Eloqua's documented hard limit of one data POST: larger bodies get a 404 (bulk limits page). */
@@ -237,11 +245,7 @@ export class EloquaClient {
       onRetry: () => {
         this.retries++;
       },
-      unreachable: (failure) =>
-        new IdxError('IDX_ELOQUA_API', `Eloqua at ${url} could not be reached: ${(failure as Error).message}`, {
-          transient: isNetworkFailure(failure),
-          cause: failure,
-        }),
+      unreachable: unreachableError('IDX_ELOQUA_API', 'Eloqua', url, isNetworkFailure),
     });
     return response;
   }

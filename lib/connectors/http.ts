@@ -167,6 +167,34 @@ export async function fetchRetrying(
   }
 }
 
+/**
+ * A platform's error for a request that got no answer (for {@link HttpRetryOptions.unreachable}):
+ * `<platform> at <where> could not be reached: <why>`, with the failure as its cause. `transient` says whether
+ * another run may succeed. @default true
+ */
+export function unreachableError(
+  code: IdxErrorCode,
+  platform: string,
+  where: string,
+  transient: (failure: unknown) => boolean = () => true,
+): (failure: unknown) => IdxError {
+  return (failure) =>
+    new IdxError(code, `${platform} at ${where} could not be reached: ${(failure as Error).message}`, {
+      transient: transient(failure),
+      cause: failure,
+    });
+}
+
+/** {@link fetchRetrying}, with the last answer's whole body read (for answers known to be small or bounded). */
+export async function fetchText(
+  url: string,
+  init: () => RequestInit,
+  options: HttpRetryOptions,
+): Promise<{ response: Response; text: string }> {
+  const got = await fetchRetrying(url, init, options);
+  return { response: got.response, text: got.text ?? (await got.response.text()) };
+}
+
 /** How a platform words the failures of a {@link restCall} as coded errors. */
 export interface RestFailures {
   /** The answer was not 2xx (after the retries, for a transient one). */
@@ -221,11 +249,7 @@ export function platformFailures(spec: PlatformErrors): RestFailures {
         },
       );
     },
-    unreachable: (error) =>
-      new IdxError(spec.apiCode, `${spec.platform} at ${spec.base} could not be reached: ${(error as Error).message}`, {
-        transient: true,
-        cause: error,
-      }),
+    unreachable: unreachableError(spec.apiCode, spec.platform, spec.base),
     tooLarge: (max) =>
       new IdxError(spec.apiCode, `${spec.platform} answered ${spec.where} with more than ${max} bytes`, {
         expected: `an answer of at most ${max} bytes`,

@@ -14,7 +14,14 @@
  */
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { fetchRetrying, type HttpRetryOptions, type RetryTuning, TRANSIENT_STATUS, tuningOf } from './http.ts';
+import {
+  fetchText,
+  type HttpRetryOptions,
+  type RetryTuning,
+  TRANSIENT_STATUS,
+  tuningOf,
+  unreachableError,
+} from './http.ts';
 
 /** Marketing Cloud's limit of one rowset call's body. */
 export const MARKETING_CLOUD_MAX_ROWSET_BYTES = 5 * 1024 * 1024;
@@ -91,16 +98,10 @@ export class MarketingCloudClient {
   }
 
   async #fetch(url: string, init: () => RequestInit): Promise<{ response: Response; text: string }> {
-    const got = await fetchRetrying(url, init, {
+    return fetchText(url, init, {
       ...this.#retry(),
-      unreachable: (error) =>
-        new IdxError(
-          'IDX_MARKETING_CLOUD_API',
-          `Marketing Cloud at ${url} could not be reached: ${(error as Error).message}`,
-          { transient: true, cause: error },
-        ),
+      unreachable: unreachableError('IDX_MARKETING_CLOUD_API', 'Marketing Cloud', url),
     });
-    return { response: got.response, text: got.text ?? (await got.response.text()) };
   }
 
   /** A token from the v2 token endpoint, kept until a minute before it expires. */

@@ -16,7 +16,14 @@
 import { parse } from 'csv-parse/sync';
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { fetchRetrying, type HttpRetryOptions, type RetryTuning, TRANSIENT_STATUS, tuningOf } from './http.ts';
+import {
+  fetchText,
+  type HttpRetryOptions,
+  type RetryTuning,
+  TRANSIENT_STATUS,
+  tuningOf,
+  unreachableError,
+} from './http.ts';
 import { sleep } from './retry.ts';
 
 /** The API version of Bulk calls: the last one that still offers SOAP `login()` (it is gone from v65.0). */
@@ -141,17 +148,11 @@ export class SalesforceClient {
   }
 
   async #fetch(url: string, init: () => RequestInit): Promise<{ response: Response; text: string }> {
-    const got = await fetchRetrying(url, init, {
-      ...this.#retry(),
-      unreachable: (error) =>
-        new IdxError('IDX_SALESFORCE_API', `Salesforce at ${url} could not be reached: ${(error as Error).message}`, {
-          transient: true,
-          cause: error,
-        }),
-    });
     // Every answer is small (a login, a job's info, an error) or bounded by the group the writer uploaded (results).
-    const text = got.text ?? (await got.response.text());
-    return { response: got.response, text };
+    return fetchText(url, init, {
+      ...this.#retry(),
+      unreachable: unreachableError('IDX_SALESFORCE_API', 'Salesforce', url),
+    });
   }
 
   /** Logs in and keeps the session. */
