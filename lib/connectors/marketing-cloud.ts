@@ -14,14 +14,7 @@
  */
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import {
-  fetchText,
-  type HttpRetryOptions,
-  type RetryTuning,
-  TRANSIENT_STATUS,
-  tuningOf,
-  unreachableError,
-} from './http.ts';
+import { fetchText, type RetryTuning, TRANSIENT_STATUS, tuningOf, unreachableError } from './http.ts';
 
 /** Marketing Cloud's limit of one rowset call's body. */
 export const MARKETING_CLOUD_MAX_ROWSET_BYTES = 5 * 1024 * 1024;
@@ -86,20 +79,15 @@ export class MarketingCloudClient {
     this.#options = options;
   }
 
-  #retry(): HttpRetryOptions {
-    return {
+  /** One request with the shared retries; the last answer's whole body read. */
+  async #fetch(url: string, init: () => RequestInit): Promise<{ response: Response; text: string }> {
+    return fetchText(url, init, {
       ...tuningOf(this.#options),
       platform: 'Marketing Cloud',
       log: this.#options.log,
       onRetry: () => {
         this.retries++;
       },
-    };
-  }
-
-  async #fetch(url: string, init: () => RequestInit): Promise<{ response: Response; text: string }> {
-    return fetchText(url, init, {
-      ...this.#retry(),
       unreachable: unreachableError('IDX_MARKETING_CLOUD_API', 'Marketing Cloud', url),
     });
   }

@@ -16,14 +16,7 @@
 import { parse } from 'csv-parse/sync';
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import {
-  fetchText,
-  type HttpRetryOptions,
-  type RetryTuning,
-  TRANSIENT_STATUS,
-  tuningOf,
-  unreachableError,
-} from './http.ts';
+import { fetchText, type RetryTuning, TRANSIENT_STATUS, tuningOf, unreachableError } from './http.ts';
 import { sleep } from './retry.ts';
 
 /** The API version of Bulk calls: the last one that still offers SOAP `login()` (it is gone from v65.0). */
@@ -133,8 +126,10 @@ export class SalesforceClient {
     return this.#options.apiVersion ?? SALESFORCE_API_VERSION;
   }
 
-  #retry(): HttpRetryOptions {
-    return {
+  /** One request with the shared retries; the last answer's whole body read. */
+  async #fetch(url: string, init: () => RequestInit): Promise<{ response: Response; text: string }> {
+    // Every answer is small (a login, a job's info, an error) or bounded by the group the writer uploaded (results).
+    return fetchText(url, init, {
       ...tuningOf(this.#options),
       platform: 'Salesforce',
       log: this.#options.log,
@@ -144,13 +139,6 @@ export class SalesforceClient {
       onRetry: () => {
         this.retries++;
       },
-    };
-  }
-
-  async #fetch(url: string, init: () => RequestInit): Promise<{ response: Response; text: string }> {
-    // Every answer is small (a login, a job's info, an error) or bounded by the group the writer uploaded (results).
-    return fetchText(url, init, {
-      ...this.#retry(),
       unreachable: unreachableError('IDX_SALESFORCE_API', 'Salesforce', url),
     });
   }
