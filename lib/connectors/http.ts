@@ -326,6 +326,24 @@ export class TransientError extends Error {
   }
 }
 
+/**
+ * One fetch for work run by {@link withTransientRetry}: a failure before any answer (a dropped connection, an
+ * abort) becomes a {@link TransientError} saying `the connection to <platform> failed`; an abort still ends the
+ * retries, which stop once the signal is aborted.
+ */
+export async function fetchOrTransient(
+  url: string,
+  init: RequestInit,
+  platform: string,
+  signal?: AbortSignal,
+): Promise<Response> {
+  try {
+    return await fetch(url, { ...init, ...(signal ? { signal } : {}) });
+  } catch (error) {
+    throw new TransientError(`the connection to ${platform} failed: ${(error as Error).message}`);
+  }
+}
+
 /** Options of {@link withTransientRetry}. */
 export interface TransientRetryOptions {
   readonly attempts: number;
