@@ -20,7 +20,7 @@ import type { GigyaAccount } from '../../lib/local/gigya-store.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 import { FIXTURES_DIR } from '../support/dataflows.ts';
 import { localisedFixture, runFixture, runNormalThenTiny } from '../support/fixture-runs.ts';
-import { emulatorExtra, useLocalEnvironment } from '../support/local.ts';
+import { keptEmulatorExtra, useLocalEnvironment } from '../support/local.ts';
 import { writerRejects } from '../support/rejected.ts';
 
 const FILE = '13-campaign-monitor-inbound.json';
@@ -55,14 +55,14 @@ const local = useLocalEnvironment({
   secrets: { CM_KEY: LOCAL_CAMPAIGN_MONITOR.apiKey, CM_OTHER_KEY: 'revoked-createsend-key' },
   watermarkOverlapMs: 0,
   extras: [
-    emulatorExtra(
+    keptEmulatorExtra(
       () => startGigyaEmulator({ accounts: ACCOUNTS }),
       (emu) => ({ gigya: emu.url }),
       (emu) => {
         gigya = emu;
       },
     ),
-    emulatorExtra(
+    keptEmulatorExtra(
       () => startCampaignMonitorEmulator(),
       (emu) => ({ campaignMonitor: `${emu.url}/api/v3.3` }),
       (emu) => {

@@ -21,7 +21,7 @@ import {
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 import { FIXTURES_DIR } from '../support/dataflows.ts';
 import { localisedFixture, runFixture, runNormalThenTiny } from '../support/fixture-runs.ts';
-import { emulatorExtra, useLocalEnvironment } from '../support/local.ts';
+import { keptEmulatorExtra, useLocalEnvironment } from '../support/local.ts';
 import { writerRejects } from '../support/rejected.ts';
 
 const INBOUND = '06-mailchimp-inbound.json';
@@ -50,14 +50,14 @@ const local = useLocalEnvironment({
   secrets: { MC_KEY: LOCAL_MAILCHIMP.apiKey, MC_OTHER_KEY: 'revoked0key-us1' },
   watermarkOverlapMs: 0,
   extras: [
-    emulatorExtra(
+    keptEmulatorExtra(
       () => startGigyaEmulator({ accounts: ACCOUNTS }),
       (emu) => ({ gigya: emu.url }),
       (emu) => {
         gigya = emu;
       },
     ),
-    emulatorExtra(
+    keptEmulatorExtra(
       () => startMailchimpEmulator(),
       (emu) => ({ mailchimp: `${emu.url}/3.0` }),
       (emu) => {

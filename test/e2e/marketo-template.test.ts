@@ -14,7 +14,7 @@ import { LOCAL_MARKETO, type MarketoEmulator, startMarketoEmulator } from '../..
 import { runLocal } from '../../lib/local/runner.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 import { FIXTURES_DIR } from '../support/dataflows.ts';
-import { emulatorExtra, useLocalEnvironment } from '../support/local.ts';
+import { keptEmulatorExtra, useLocalEnvironment } from '../support/local.ts';
 import { rejectedRecords } from '../support/rejected.ts';
 
 const FILE = '12-marketo-outbound.json';
@@ -32,11 +32,11 @@ let marketo: MarketoEmulator | undefined;
 const local = useLocalEnvironment({
   secrets: { MKTO_SECRET: LOCAL_MARKETO.clientSecret },
   extras: [
-    emulatorExtra(
+    keptEmulatorExtra(
       () => startGigyaEmulator({ accounts: ACCOUNTS }),
       (emu) => ({ gigya: emu.url }),
     ),
-    emulatorExtra(
+    keptEmulatorExtra(
       () => startMarketoEmulator(),
       (emu) => ({ marketo: emu.url }),
       (emu) => {

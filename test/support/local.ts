@@ -28,9 +28,10 @@ export function useLocalEnvironment(options: LocalEnvironmentOptions = {}): { re
 
 /**
  * A stand-in for {@link useLocalEnvironment}'s `extras`: starts an emulator, points `endpoints(emu)` at it, closes
- * it with the environment, and hands the running emulator to `keep` so the test can look inside it.
+ * it with the environment, and hands the running emulator to `keep` so the test can look inside it (what the
+ * stand-ins of lib/local, built for `idx run`, do not give back).
  */
-export function emulatorExtra<E extends { readonly url: string; close(): Promise<void> }>(
+export function keptEmulatorExtra<E extends { readonly url: string; close(): Promise<void> }>(
   start: () => Promise<E>,
   endpoints: (emu: E) => Partial<RuntimeConfig['endpoints']>,
   keep: (emu: E) => void = () => undefined,
