@@ -9,11 +9,15 @@
  * the last answer, or an unreachable server, into its own coded error (an error factory such as
  * {@link platformFailures}), so every platform keeps its codes and messages.
  *
- * Three entry points, from the lowest to the highest level:
- * - {@link fetchRetrying}: the retried fetch; gives back the last response.
- * - {@link restCall}: a JSON call on top of it; gives back the parsed 2xx body or throws the platform's error.
+ * Entry points, from the lowest to the highest level:
+ * - {@link fetchRetrying}: the retried fetch; gives back the last response ({@link fetchText}: with its body).
+ *   Salesforce, Marketing Cloud and Eloqua, whose answers need platform-specific reading.
+ * - {@link restCall}: a JSON call on top of it; gives back the parsed 2xx body or throws the platform's error
+ *   ({@link platformFailures}). Mailchimp and Campaign Monitor.
  * - {@link withTransientRetry}: for clients whose transient answers are only known after parsing (a rate limit
- *   in a 200's body): the work throws {@link TransientError} and is run again.
+ *   in a 200's body): the work throws {@link TransientError} ({@link fetchOrTransient} for a dropped connection)
+ *   and is run again. Acoustic and Marketo.
+ * - {@link cappedBody}: a body read up to a bound (Eloqua, Azure SAS).
  */
 import type { IdxErrorCode } from '../core/error-codes.ts';
 import { IdxError } from '../core/errors.ts';
