@@ -14,8 +14,8 @@
  */
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
+import { fetchOrTransient, TransientError, withTransientRetry } from './http.ts';
 import { backoffDelay } from './retry.ts';
-import { TransientError, withTransientRetry } from './transient.ts';
 
 /** The XML API host of each Acoustic pod (the `podNumber` of IdentitySync's Silverpop steps). */
 export const ACOUSTIC_POD_HOSTS: Readonly<Record<string, string>> = {
@@ -262,12 +262,7 @@ export class AcousticClient {
   async #send(url: string, init: RequestInit): Promise<{ status: number; text: string }> {
     return withTransientRetry(
       async () => {
-        let response: Response;
-        try {
-          response = await fetch(url, { ...init, ...(this.#o.signal ? { signal: this.#o.signal } : {}) });
-        } catch (error) {
-          throw new TransientError(`the connection to Acoustic failed: ${(error as Error).message}`);
-        }
+        const response = await fetchOrTransient(url, init, 'Acoustic', this.#o.signal);
         const text = await response.text();
         if (response.status === 429 || response.status >= 500)
           throw new TransientError(

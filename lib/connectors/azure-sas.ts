@@ -5,7 +5,7 @@
  * endpoint but never a secret or a token (the step adds which of its params the endpoint came from).
  */
 import { IdxError } from '../core/errors.ts';
-import { cappedBody } from './http-body.ts';
+import { cappedBody } from './http.ts';
 import { NETWORK_ERROR_CODES } from './transfer.ts';
 
 /** The largest token or SAS response read; a bigger one is refused rather than buffered. */

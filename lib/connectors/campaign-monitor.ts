@@ -6,10 +6,10 @@
  * - Auth: HTTP Basic with the API key as user name and any password. API keys do not expire (there is no token to
  *   refresh); a 401 (`Code` 50 or 100) is a permanent {@link CM_AUTH} error.
  * - Errors: `{Code, Message}`; both are kept in the coded error.
- * - Retries: 429, 5xx and dropped connections, with exponential backoff (lib/connectors/rest-call.ts).
+ * - Retries: 429, 5xx and dropped connections, with exponential backoff (`restCall`, lib/connectors/http.ts).
  */
 import { IdxError } from '../core/errors.ts';
-import { platformFailures, type RestRetryOptions, restCall } from './rest-call.ts';
+import { platformFailures, type RestRetryOptions, restCall } from './http.ts';
 
 /** Campaign Monitor's largest page of subscribers. */
 export const CM_MAX_PAGE = 1000;

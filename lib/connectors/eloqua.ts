@@ -21,9 +21,16 @@
  */
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { cappedBody } from './http-body.ts';
-import { backoffDelay, sleep } from './retry.ts';
-import { NETWORK_ERROR_CODES } from './transfer.ts';
+import {
+  cappedBody,
+  fetchRetrying,
+  isNetworkFailure,
+  type RetryTuning,
+  TRANSIENT_STATUS,
+  tuningOf,
+  unreachableError,
+} from './http.ts';
+import { sleep } from './retry.ts';
 
 /** Eloqua's documented hard limit of one data POST: larger bodies get a 404 (bulk limits page). */
 export const ELOQUA_MAX_POST_BYTES = 32 * 1024 * 1024;
@@ -53,22 +60,13 @@ export type EloquaAuth =
     };
 
 /** Options of {@link EloquaClient}. */
-export interface EloquaClientOptions {
+export interface EloquaClientOptions extends RetryTuning {
   readonly auth: EloquaAuth;
   /** The login origin (`https://login.eloqua.com`), for `/id` and the token endpoint. */
   readonly loginUrl: string;
   /** A configured base URL (`https://secure.p03.eloqua.com`); absent: discovered with `/id`. */
   readonly baseUrl?: string;
   readonly log: Logger;
-  /** Attempts of one request, the first included. @default 5 */
-  readonly attempts?: number;
-  /** @default 1000 */
-  readonly baseDelayMs?: number;
-  /** @default 30000 */
-  readonly maxDelayMs?: number;
-  /** Timeout of one request. @default 120000 */
-  readonly timeoutMs?: number;
-  readonly signal?: AbortSignal;
 }
 
 /** A sync as Eloqua answers it. */
@@ -111,8 +109,6 @@ interface ListPage<T> {
 }
 
 /** A response that asks for another attempt. */
-const RETRY_STATUS = new Set([429, 500, 502, 503, 504]);
-
 /** What Eloqua said in an error body: its failures (400), or its message, bounded. */
 function eloquaSays(text: string): string {
   try {
@@ -202,7 +198,7 @@ export class EloquaClient {
     }
     if (!response.ok || typeof token !== 'string' || token === '') {
       throw new IdxError('IDX_ELOQUA_API', `Eloqua's token endpoint ${url} gave no access token`, {
-        transient: RETRY_STATUS.has(response.status),
+        transient: TRANSIENT_STATUS.has(response.status),
         expected: 'HTTP 200 with a JSON access_token',
         received: `HTTP ${response.status}`,
       });
@@ -225,7 +221,7 @@ export class EloquaClient {
     }
     if (!response.ok || typeof base !== 'string' || !/^https?:\/\//.test(base)) {
       throw new IdxError('IDX_ELOQUA_API', `Eloqua's ${url} did not give the instance's base URL`, {
-        transient: RETRY_STATUS.has(response.status),
+        transient: TRANSIENT_STATUS.has(response.status),
         expected: 'HTTP 200 with urls.base',
         received: `HTTP ${response.status} ${eloquaSays(text).slice(0, 200)}`,
       });
@@ -242,41 +238,16 @@ export class EloquaClient {
 
   /** One fetch, retried on 429, 5xx and dropped connections with backoff; returns the last response. */
   async #fetchRetrying(url: string, init: () => RequestInit): Promise<Response> {
-    const attempts = this.#options.attempts ?? 5;
-    for (let attempt = 1; ; attempt++) {
-      let response: Response | undefined;
-      let failure: unknown;
-      try {
-        response = await fetch(url, {
-          ...init(),
-          redirect: 'error',
-          signal: AbortSignal.any([
-            AbortSignal.timeout(this.#options.timeoutMs ?? 120_000),
-            ...(this.#options.signal ? [this.#options.signal] : []),
-          ]),
-        });
-      } catch (error) {
-        failure = error;
-      }
-      const transient = response ? RETRY_STATUS.has(response.status) : isNetworkFailure(failure);
-      if (!transient || attempt >= attempts || this.#options.signal?.aborted) {
-        if (response) return response;
-        throw new IdxError('IDX_ELOQUA_API', `Eloqua at ${url} could not be reached: ${(failure as Error).message}`, {
-          transient: isNetworkFailure(failure),
-          cause: failure,
-        });
-      }
-      let delay = backoffDelay(attempt, this.#options.baseDelayMs ?? 1000, this.#options.maxDelayMs ?? 30_000);
-      const retryAfter = Number(response?.headers.get('retry-after'));
-      if (Number.isFinite(retryAfter) && retryAfter > 0)
-        delay = Math.max(delay, Math.min(retryAfter * 1000, this.#options.maxDelayMs ?? 30_000));
-      await response?.body?.cancel().catch(() => undefined);
-      this.retries++;
-      this.#options.log.info(
-        `Eloqua answered ${response ? `HTTP ${response.status}` : 'with a dropped connection'} to ${init().method ?? 'GET'} ${url}; attempt ${attempt + 1} of ${attempts} in ${delay} ms`,
-      );
-      await sleep(delay, this.#options.signal);
-    }
+    const { response } = await fetchRetrying(url, init, {
+      ...tuningOf(this.#options),
+      platform: 'Eloqua',
+      log: this.#options.log,
+      onRetry: () => {
+        this.retries++;
+      },
+      unreachable: unreachableError('IDX_ELOQUA_API', 'Eloqua', url, isNetworkFailure),
+    });
+    return response;
   }
 
   /**
@@ -338,7 +309,7 @@ export class EloquaClient {
         'IDX_ELOQUA_API',
         `Eloqua answered HTTP ${response.status} to ${method} ${path}: ${eloquaSays(text)}`,
         {
-          transient: RETRY_STATUS.has(response.status),
+          transient: TRANSIENT_STATUS.has(response.status),
           expected: `a 2xx answer to ${method} ${path}`,
           received: `HTTP ${response.status}`,
           details: { status: response.status, eloqua: eloquaSays(text) },
@@ -435,15 +406,4 @@ export class EloquaClient {
       ...(typeof page.totalResults === 'number' ? { totalResults: page.totalResults } : {}),
     };
   }
-}
-
-/** A failure before any answer that another attempt may not meet: a dropped or refused connection, a timeout. */
-function isNetworkFailure(error: unknown): boolean {
-  if (error === undefined) return false;
-  const cause = (error as { cause?: { code?: string } }).cause;
-  return (
-    (error as Error).name === 'TimeoutError' ||
-    (cause?.code !== undefined && NETWORK_ERROR_CODES.has(cause.code)) ||
-    cause?.code === 'UND_ERR_SOCKET'
-  );
 }

@@ -12,7 +12,7 @@
  *   exponential backoff (a `Retry-After` in seconds is honoured when it is longer, within the cap).
  */
 import { IdxError } from '../core/errors.ts';
-import { platformFailures, type RestRetryOptions, restCall } from './rest-call.ts';
+import { platformFailures, type RestRetryOptions, restCall } from './http.ts';
 
 /** Mailchimp's largest page of list members. */
 export const MAILCHIMP_MAX_PAGE = 1000;

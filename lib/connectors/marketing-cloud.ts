@@ -14,7 +14,7 @@
  */
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { fetchRetrying, type HttpRetryOptions, type RetryTuning, TRANSIENT_STATUS, tuningOf } from './http-retry.ts';
+import { fetchText, type RetryTuning, TRANSIENT_STATUS, tuningOf, unreachableError } from './http.ts';
 
 /** Marketing Cloud's limit of one rowset call's body. */
 export const MARKETING_CLOUD_MAX_ROWSET_BYTES = 5 * 1024 * 1024;
@@ -79,28 +79,17 @@ export class MarketingCloudClient {
     this.#options = options;
   }
 
-  #retry(): HttpRetryOptions {
-    return {
+  /** One request with the shared retries; the last answer's whole body read. */
+  async #fetch(url: string, init: () => RequestInit): Promise<{ response: Response; text: string }> {
+    return fetchText(url, init, {
       ...tuningOf(this.#options),
       platform: 'Marketing Cloud',
       log: this.#options.log,
       onRetry: () => {
         this.retries++;
       },
-    };
-  }
-
-  async #fetch(url: string, init: () => RequestInit): Promise<{ response: Response; text: string }> {
-    try {
-      const got = await fetchRetrying(url, init, this.#retry());
-      return { response: got.response, text: got.text ?? (await got.response.text()) };
-    } catch (error) {
-      throw new IdxError(
-        'IDX_MARKETING_CLOUD_API',
-        `Marketing Cloud at ${url} could not be reached: ${(error as Error).message}`,
-        { transient: true, cause: error },
-      );
-    }
+      unreachable: unreachableError('IDX_MARKETING_CLOUD_API', 'Marketing Cloud', url),
+    });
   }
 
   /** A token from the v2 token endpoint, kept until a minute before it expires. */

@@ -16,7 +16,7 @@
  */
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { TransientError, withTransientRetry } from './transient.ts';
+import { fetchOrTransient, TransientError, withTransientRetry } from './http.ts';
 
 /** Marketo's limit on one bulk import file. */
 export const MARKETO_MAX_IMPORT_BYTES = 10 * 1024 * 1024;
@@ -206,12 +206,8 @@ export class MarketoClient {
     return this.#token.value;
   }
 
-  async #fetch(url: string, init: RequestInit): Promise<Response> {
-    try {
-      return await fetch(url, { ...init, ...(this.#o.signal ? { signal: this.#o.signal } : {}) });
-    } catch (error) {
-      throw new TransientError(`the connection to Marketo failed: ${(error as Error).message}`);
-    }
+  #fetch(url: string, init: RequestInit): Promise<Response> {
+    return fetchOrTransient(url, init, 'Marketo', this.#o.signal);
   }
 
   #retrying<T>(work: () => Promise<T>): Promise<T> {

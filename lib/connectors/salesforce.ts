@@ -16,7 +16,7 @@
 import { parse } from 'csv-parse/sync';
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { fetchRetrying, type HttpRetryOptions, type RetryTuning, TRANSIENT_STATUS, tuningOf } from './http-retry.ts';
+import { fetchText, type RetryTuning, TRANSIENT_STATUS, tuningOf, unreachableError } from './http.ts';
 import { sleep } from './retry.ts';
 
 /** The API version of Bulk calls: the last one that still offers SOAP `login()` (it is gone from v65.0). */
@@ -126,8 +126,10 @@ export class SalesforceClient {
     return this.#options.apiVersion ?? SALESFORCE_API_VERSION;
   }
 
-  #retry(): HttpRetryOptions {
-    return {
+  /** One request with the shared retries; the last answer's whole body read. */
+  async #fetch(url: string, init: () => RequestInit): Promise<{ response: Response; text: string }> {
+    // Every answer is small (a login, a job's info, an error) or bounded by the group the writer uploaded (results).
+    return fetchText(url, init, {
       ...tuningOf(this.#options),
       platform: 'Salesforce',
       log: this.#options.log,
@@ -137,26 +139,8 @@ export class SalesforceClient {
       onRetry: () => {
         this.retries++;
       },
-    };
-  }
-
-  async #fetch(url: string, init: () => RequestInit): Promise<{ response: Response; text: string }> {
-    let got: Awaited<ReturnType<typeof fetchRetrying>>;
-    try {
-      got = await fetchRetrying(url, init, this.#retry());
-    } catch (error) {
-      throw new IdxError(
-        'IDX_SALESFORCE_API',
-        `Salesforce at ${url} could not be reached: ${(error as Error).message}`,
-        {
-          transient: true,
-          cause: error,
-        },
-      );
-    }
-    // Every answer is small (a login, a job's info, an error) or bounded by the group the writer uploaded (results).
-    const text = got.text ?? (await got.response.text());
-    return { response: got.response, text };
+      unreachable: unreachableError('IDX_SALESFORCE_API', 'Salesforce', url),
+    });
   }
 
   /** Logs in and keeps the session. */

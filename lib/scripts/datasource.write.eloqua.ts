@@ -1,6 +1,4 @@
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ELOQUA_MAX_POST_BYTES, ELOQUA_MAX_POSTS_PER_SYNC, type EloquaClient } from '../connectors/eloqua.ts';
-import { jobPrefix, safeSegment } from '../core/keys.ts';
 import {
   type DataRecord,
   defineScript,
@@ -18,6 +16,7 @@ import {
   syncToEnd,
 } from './util/eloqua-step.ts';
 import { getPath } from './util/paths.ts';
+import { groupMarkerKey, readGroupMarker, settle, writeGroupMarker } from './util/record-writer.ts';
 
 /** Leaves room below Eloqua's 32 MB per data POST for the JSON array's punctuation. */
 const MAX_POST_BYTES = ELOQUA_MAX_POST_BYTES - 1024 * 1024;
@@ -194,17 +193,7 @@ export const datasourceWriteEloqua = defineScript({
     const flush = async (out: StepOutput, all: boolean) => {
       while (pending.length >= params.batchSize || (all && pending.length)) {
         const records = pending.splice(0, params.batchSize);
-        const outcomes = await importGroup(client, params, ctx, records, group++);
-        let delivered = 0;
-        records.forEach((record, i) => {
-          const failure = outcomes[i];
-          if (failure) out.reject(record, failure);
-          else {
-            delivered++;
-            out.emit(record);
-          }
-        });
-        out.deliveredRecords(delivered);
+        settle(out, records, await importGroup(client, params, ctx, records, group++));
       }
     };
     return {
@@ -221,35 +210,6 @@ export const datasourceWriteEloqua = defineScript({
 });
 
 type WriterParams = Parameters<(typeof datasourceWriteEloqua)['create']>[0];
-
-/** Where the syncs of a group are recorded: the job's stage, by step, invocation and group. */
-function markerKey(ctx: ScriptContext, group: number): string {
-  return `${jobPrefix(ctx.job.dataflowId, ctx.job.id)}${safeSegment(ctx.stepId)}/eloqua-syncs/${ctx.invocation ?? 0}-${group}.json`;
-}
-
-/**
- * The syncs a failed earlier run of this invocation recorded for a group, if any. Listed first rather than read
- * and caught: deployed, a missing key read with the stage's prefix-bound list grant may answer 403, not 404.
- */
-async function readMarker(ctx: ScriptContext, key: string): Promise<GroupMarker | undefined> {
-  const bucket = ctx.services.config.stageBucket;
-  const listed = await ctx.services.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }));
-  if (!listed.Contents?.some((o) => o.Key === key)) return undefined;
-  const got = await ctx.services.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  return JSON.parse(await (got.Body as { transformToString(): Promise<string> }).transformToString()) as GroupMarker;
-}
-
-/** Records the syncs of a group started so far. */
-async function writeMarker(ctx: ScriptContext, key: string, marker: GroupMarker): Promise<void> {
-  await ctx.services.s3.send(
-    new PutObjectCommand({
-      Bucket: ctx.services.config.stageBucket,
-      Key: key,
-      Body: JSON.stringify(marker),
-      ContentType: 'application/json',
-    }),
-  );
-}
 
 /**
  * Imports one group of records and returns, per record, why Eloqua rejected it (or undefined when it was
@@ -272,8 +232,8 @@ async function importGroup(
     else parts.set(part, [i]);
   });
   if (parts.size === 0) return outcomes;
-  const key = markerKey(ctx, group);
-  const found = await readMarker(ctx, key);
+  const key = groupMarkerKey(ctx, 'eloqua-syncs', group);
+  const found = await readGroupMarker<GroupMarker>(ctx, key);
   if (found) {
     ctx.log.info(
       `resuming the Eloqua syncs of group ${group} (${found.syncs.map((s) => s.uri).join(', ')}): not importing again`,
@@ -292,7 +252,7 @@ async function importGroup(
     );
     const sync = await client.sync(uri);
     marker = { syncs: [...marker.syncs, { part, uri: sync.uri, rows: indices.length }] };
-    await writeMarker(ctx, key, marker);
+    await writeGroupMarker(ctx, key, marker);
   }
   for (const { part, uri } of marker.syncs) {
     const indices = parts.get(part) ?? [];

@@ -1,4 +1,3 @@
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { csvLine } from '../connectors/csv-cells.ts';
 import {
   SALESFORCE_API_VERSION,
@@ -7,7 +6,6 @@ import {
   SalesforceClient,
 } from '../connectors/salesforce.ts';
 import { IdxError } from '../core/errors.ts';
-import { jobPrefix, safeSegment } from '../core/keys.ts';
 import {
   type DataRecord,
   defineScript,
@@ -16,7 +14,16 @@ import {
   type StepOutput,
 } from '../core/script.ts';
 import { getPath } from './util/paths.ts';
-import { cellText, isUnset, MAX_ATTEMPTS_PARAM, paramMissing, settle } from './util/record-writer.ts';
+import {
+  cellText,
+  groupMarkerKey,
+  isUnset,
+  MAX_ATTEMPTS_PARAM,
+  paramMissing,
+  readGroupMarker,
+  settle,
+  writeGroupMarker,
+} from './util/record-writer.ts';
 
 /** The records of one group, as JSON: half of what one upload may hold (see `records`). */
 const GROUP_BYTES = SALESFORCE_MAX_UPLOAD_BYTES / 2;
@@ -292,33 +299,6 @@ export function salesforceClientFor(params: Params, ctx: ScriptContext): Salesfo
   return new SalesforceClient({ auth, log: ctx.log, attempts: params.maxAttempts, signal: ctx.signal });
 }
 
-/** Where the job of a group is recorded: the job's stage, by step, invocation and group. */
-function markerKey(ctx: ScriptContext, group: number): string {
-  return `${jobPrefix(ctx.job.dataflowId, ctx.job.id)}${safeSegment(ctx.stepId)}/salesforce-jobs/${ctx.invocation ?? 0}-${group}.json`;
-}
-
-async function readMarker(ctx: ScriptContext, key: string): Promise<GroupMarker | undefined> {
-  try {
-    const got = await ctx.services.s3.send(new GetObjectCommand({ Bucket: ctx.services.config.stageBucket, Key: key }));
-    return JSON.parse(await (got.Body as { transformToString(): Promise<string> }).transformToString()) as GroupMarker;
-  } catch (error) {
-    const name = (error as { name?: string }).name;
-    if (name === 'NoSuchKey' || name === 'NotFound') return undefined;
-    throw error;
-  }
-}
-
-async function writeMarker(ctx: ScriptContext, key: string, marker: GroupMarker): Promise<void> {
-  await ctx.services.s3.send(
-    new PutObjectCommand({
-      Bucket: ctx.services.config.stageBucket,
-      Key: key,
-      Body: JSON.stringify(marker),
-      ContentType: 'application/json',
-    }),
-  );
-}
-
 /**
  * Writes one group with one ingest job and returns, per record, why Salesforce failed it (undefined: accepted).
  * A group whose job an earlier run of this invocation recorded is resumed rather than sent again.
@@ -336,8 +316,8 @@ async function writeGroup(
   const rows = sent.map((i) => rowOf(records[i] as DataRecord, params));
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
   const lines = rows.map((r) => csvLine(columns.map((c) => r[c] ?? '')));
-  const key = markerKey(ctx, group);
-  const marker = await readMarker(ctx, key);
+  const key = groupMarkerKey(ctx, 'salesforce-jobs', group);
+  const marker = await readGroupMarker<GroupMarker>(ctx, key);
   let jobId = marker?.jobId;
   if (jobId) {
     const job = await client.getJob(jobId);
@@ -351,7 +331,7 @@ async function writeGroup(
   if (!jobId) {
     const job = await client.createUpsertJob(objectName(params.objectType), params.primaryId);
     jobId = job.id;
-    await writeMarker(ctx, key, { jobId });
+    await writeGroupMarker(ctx, key, { jobId });
     await client.upload(jobId, `${csvLine(columns)}\n${lines.join('\n')}\n`);
     await client.close(jobId);
   }

@@ -20,7 +20,7 @@ import type { GigyaAccount } from '../../lib/local/gigya-store.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 import { FIXTURES_DIR } from '../support/dataflows.ts';
 import { localisedFixture, runFixture, runNormalThenTiny } from '../support/fixture-runs.ts';
-import { useLocalEnvironment } from '../support/local.ts';
+import { keptEmulatorExtra, useLocalEnvironment } from '../support/local.ts';
 import { writerRejects } from '../support/rejected.ts';
 
 const FILE = '13-campaign-monitor-inbound.json';
@@ -55,16 +55,20 @@ const local = useLocalEnvironment({
   secrets: { CM_KEY: LOCAL_CAMPAIGN_MONITOR.apiKey, CM_OTHER_KEY: 'revoked-createsend-key' },
   watermarkOverlapMs: 0,
   extras: [
-    async () => {
-      gigya = await startGigyaEmulator({ accounts: ACCOUNTS });
-      const emu = gigya;
-      return { endpoints: { gigya: emu.url }, close: () => emu.close() };
-    },
-    async () => {
-      cm = await startCampaignMonitorEmulator();
-      const emu = cm;
-      return { endpoints: { campaignMonitor: `${emu.url}/api/v3.3` }, close: () => emu.close() };
-    },
+    keptEmulatorExtra(
+      () => startGigyaEmulator({ accounts: ACCOUNTS }),
+      (emu) => ({ gigya: emu.url }),
+      (emu) => {
+        gigya = emu;
+      },
+    ),
+    keptEmulatorExtra(
+      () => startCampaignMonitorEmulator(),
+      (emu) => ({ campaignMonitor: `${emu.url}/api/v3.3` }),
+      (emu) => {
+        cm = emu;
+      },
+    ),
   ],
 });
 

@@ -21,7 +21,7 @@ import {
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 import { FIXTURES_DIR } from '../support/dataflows.ts';
 import { localisedFixture, runFixture, runNormalThenTiny } from '../support/fixture-runs.ts';
-import { useLocalEnvironment } from '../support/local.ts';
+import { keptEmulatorExtra, useLocalEnvironment } from '../support/local.ts';
 import { writerRejects } from '../support/rejected.ts';
 
 const INBOUND = '06-mailchimp-inbound.json';
@@ -50,16 +50,20 @@ const local = useLocalEnvironment({
   secrets: { MC_KEY: LOCAL_MAILCHIMP.apiKey, MC_OTHER_KEY: 'revoked0key-us1' },
   watermarkOverlapMs: 0,
   extras: [
-    async () => {
-      gigya = await startGigyaEmulator({ accounts: ACCOUNTS });
-      const emu = gigya;
-      return { endpoints: { gigya: emu.url }, close: () => emu.close() };
-    },
-    async () => {
-      mailchimp = await startMailchimpEmulator();
-      const emu = mailchimp;
-      return { endpoints: { mailchimp: `${emu.url}/3.0` }, close: () => emu.close() };
-    },
+    keptEmulatorExtra(
+      () => startGigyaEmulator({ accounts: ACCOUNTS }),
+      (emu) => ({ gigya: emu.url }),
+      (emu) => {
+        gigya = emu;
+      },
+    ),
+    keptEmulatorExtra(
+      () => startMailchimpEmulator(),
+      (emu) => ({ mailchimp: `${emu.url}/3.0` }),
+      (emu) => {
+        mailchimp = emu;
+      },
+    ),
   ],
 });
 

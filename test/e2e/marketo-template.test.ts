@@ -14,7 +14,7 @@ import { LOCAL_MARKETO, type MarketoEmulator, startMarketoEmulator } from '../..
 import { runLocal } from '../../lib/local/runner.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 import { FIXTURES_DIR } from '../support/dataflows.ts';
-import { useLocalEnvironment } from '../support/local.ts';
+import { keptEmulatorExtra, useLocalEnvironment } from '../support/local.ts';
 import { rejectedRecords } from '../support/rejected.ts';
 
 const FILE = '12-marketo-outbound.json';
@@ -32,15 +32,17 @@ let marketo: MarketoEmulator | undefined;
 const local = useLocalEnvironment({
   secrets: { MKTO_SECRET: LOCAL_MARKETO.clientSecret },
   extras: [
-    async () => {
-      const gigya = await startGigyaEmulator({ accounts: ACCOUNTS });
-      return { endpoints: { gigya: gigya.url }, close: () => gigya.close() };
-    },
-    async () => {
-      marketo = await startMarketoEmulator();
-      const emu = marketo;
-      return { endpoints: { marketo: emu.url }, close: () => emu.close() };
-    },
+    keptEmulatorExtra(
+      () => startGigyaEmulator({ accounts: ACCOUNTS }),
+      (emu) => ({ gigya: emu.url }),
+    ),
+    keptEmulatorExtra(
+      () => startMarketoEmulator(),
+      (emu) => ({ marketo: emu.url }),
+      (emu) => {
+        marketo = emu;
+      },
+    ),
   ],
 });
 

@@ -6,7 +6,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { validateFile, validateText } from '../../lib/dataflow/validate.ts';
 import { generateAccounts } from '../../lib/local/gigya-accounts.ts';
@@ -26,6 +25,7 @@ import {
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 import { FIXTURES_DIR } from '../support/dataflows.ts';
 import { useLocalEnvironment } from '../support/local.ts';
+import { writerRejects } from '../support/rejected.ts';
 
 const SALESFORCE_FILE = '08-salesforce-outbound.json';
 const MARKETING_CLOUD_FILE = '09-sfmc-exacttarget-outbound.json';
@@ -299,12 +299,12 @@ describe('dataflow 08 (Salesforce) run locally', () => {
     const emu = salesforce as SalesforceEmulator;
     emu.clear();
 
-    // Act: the first step invocation does its work, then dies before it answers.
+    // Act: the first invocation of the Task that writes does its work, then dies before it answers.
     const result = await runLocal(salesforceFlow(), {
       services: local.env.services,
       registry: defaultRegistry(),
       input: { fullExtract: true },
-      faults: { crashStepInvocations: [1] },
+      faults: { crashStepInvocations: [1], crashCountsOnlyStep: 'salesforce' },
     });
 
     // Assess
@@ -456,28 +456,7 @@ async function rejectedOf(
   keyField = 'ZZ00_rtl_id__c',
 ): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (const r of await rejectedRecords(result))
+  for (const r of await writerRejects(local.env.services, result))
     out.set(String(r[keyField]), String((r._errorDetails as { message: string }).message));
-  return out;
-}
-
-/** The records a run's writer step rejected, read from the stage where the job record says they are. */
-async function rejectedRecords(result: Awaited<ReturnType<typeof run>>): Promise<Record<string, unknown>[]> {
-  const steps = Object.values(result.job?.steps ?? {});
-  const location = steps.find((s) => s?.rejectedLocation && /write/.test(s.type))?.rejectedLocation;
-  if (!location) return [];
-  const [, bucket, prefix] = /^s3:\/\/([^/]+)\/(.*)$/.exec(location) ?? [];
-  const s3 = local.env.services.s3;
-  const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
-  const out: Record<string, unknown>[] = [];
-  for (const o of listed.Contents ?? []) {
-    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key }));
-    const text = await (got.Body as { transformToString(): Promise<string> }).transformToString();
-    for (const line of text.split('\n')) {
-      // The prefix also holds what the step handed on; rejected records carry _errorDetails.
-      const record = line.trim() ? (JSON.parse(line) as Record<string, unknown>) : undefined;
-      if (record?._errorDetails) out.push(record);
-    }
-  }
   return out;
 }

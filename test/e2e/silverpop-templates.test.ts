@@ -17,7 +17,7 @@ import { runLocal } from '../../lib/local/runner.ts';
 import { sftpExtra } from '../../lib/local/sftp-server.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 import { FIXTURES_DIR } from '../support/dataflows.ts';
-import { useLocalEnvironment } from '../support/local.ts';
+import { keptEmulatorExtra, useLocalEnvironment } from '../support/local.ts';
 import { rejectedRecords } from '../support/rejected.ts';
 
 const INBOUND_FILE = '10-silverpop-inbound.json';
@@ -41,11 +41,13 @@ let gigya: GigyaEmulator | undefined;
 const local = useLocalEnvironment({
   secrets: { AC_SECRET: LOCAL_ACOUSTIC.clientSecret, AC_REFRESH: LOCAL_ACOUSTIC.refreshToken },
   extras: [
-    async () => {
-      gigya = await startGigyaEmulator({ accounts: ACCOUNTS });
-      const emu = gigya;
-      return { endpoints: { gigya: emu.url }, close: () => emu.close() };
-    },
+    keptEmulatorExtra(
+      () => startGigyaEmulator({ accounts: ACCOUNTS }),
+      (emu) => ({ gigya: emu.url }),
+      (emu) => {
+        gigya = emu;
+      },
+    ),
     sftpExtra(),
     async ({ dir }) => {
       acoustic = await startAcousticEmulator({ root: join(dir, 'sftp') });

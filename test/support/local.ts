@@ -3,9 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
+import type { RuntimeConfig } from '../../lib/core/services.ts';
 import {
   type LocalEnvironment,
   type LocalEnvironmentOptions,
+  type LocalExtra,
   startLocalEnvironment,
 } from '../../lib/local/environment.ts';
 
@@ -22,4 +24,21 @@ export function useLocalEnvironment(options: LocalEnvironmentOptions = {}): { re
     rmSync(dir, { recursive: true, force: true });
   });
   return holder;
+}
+
+/**
+ * A stand-in for {@link useLocalEnvironment}'s `extras`: starts an emulator, points `endpoints(emu)` at it, closes
+ * it with the environment, and hands the running emulator to `keep` so the test can look inside it (what the
+ * stand-ins of lib/local, built for `idx run`, do not give back).
+ */
+export function keptEmulatorExtra<E extends { readonly url: string; close(): Promise<void> }>(
+  start: () => Promise<E>,
+  endpoints: (emu: E) => Partial<RuntimeConfig['endpoints']>,
+  keep: (emu: E) => void = () => undefined,
+): LocalExtra {
+  return async () => {
+    const emu = await start();
+    keep(emu);
+    return { endpoints: endpoints(emu), close: () => emu.close() };
+  };
 }

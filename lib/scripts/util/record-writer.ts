@@ -1,10 +1,14 @@
 /**
  * What the writers of records to a platform's API share (Salesforce, Marketing Cloud): how a record's value
  * becomes a cell, how a template's elided param is told apart, the coded error of a param that is not set, and
- * how the outcome of a batch sends each record on or down the error path and counts what was delivered.
+ * how the outcome of a batch sends each record on or down the error path and counts what was delivered, and where
+ * a writer records what it started for a group (a Salesforce job, Eloqua syncs) so that a run of the same invocation
+ * after a crash resumes it rather than sending the group twice.
  */
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { IdxError } from '../../core/errors.ts';
-import type { DataRecord, RecordError, StepOutput } from '../../core/script.ts';
+import { jobPrefix, safeSegment } from '../../core/keys.ts';
+import type { DataRecord, RecordError, ScriptContext, StepOutput } from '../../core/script.ts';
 
 /** A template's elided value (`...`) or an empty one: the param is not set yet. */
 export function isUnset(value: string | undefined): boolean {
@@ -57,3 +61,36 @@ export const MAX_ATTEMPTS_PARAM = {
   description:
     'Attempts of one request answered 429, 5xx or cut off (for Salesforce also 403 REQUEST_LIMIT_EXCEEDED), with exponential backoff (1 s doubling, 30 s at most).',
 } as const;
+
+/**
+ * Where a writer records what it started for a group of records: the job's stage, by step, `folder` (one a
+ * platform), invocation and group.
+ */
+export function groupMarkerKey(ctx: ScriptContext, folder: string, group: number): string {
+  return `${jobPrefix(ctx.job.dataflowId, ctx.job.id)}${safeSegment(ctx.stepId)}/${folder}/${ctx.invocation ?? 0}-${group}.json`;
+}
+
+/**
+ * What a failed earlier run of this invocation recorded for a group under `key`, if anything. Listed first rather
+ * than read and caught: deployed, a missing key read with the stage's prefix-bound list grant may answer 403, not
+ * 404.
+ */
+export async function readGroupMarker<T>(ctx: ScriptContext, key: string): Promise<T | undefined> {
+  const bucket = ctx.services.config.stageBucket;
+  const listed = await ctx.services.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }));
+  if (!listed.Contents?.some((o) => o.Key === key)) return undefined;
+  const got = await ctx.services.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return JSON.parse(await (got.Body as { transformToString(): Promise<string> }).transformToString()) as T;
+}
+
+/** Records what was started for a group so far (see {@link readGroupMarker}). */
+export async function writeGroupMarker(ctx: ScriptContext, key: string, marker: unknown): Promise<void> {
+  await ctx.services.s3.send(
+    new PutObjectCommand({
+      Bucket: ctx.services.config.stageBucket,
+      Key: key,
+      Body: JSON.stringify(marker),
+      ContentType: 'application/json',
+    }),
+  );
+}
