@@ -12,7 +12,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // Integration tests start real servers on loopback; two workers keep the 2-core machine responsive.
-    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    // Integration tests start real servers on loopback and spend much of their time waiting on them (emulated
+    // latency, child processes): three workers keep both cores busy without starving the machine.
+    poolOptions: { forks: { maxForks: 3, minForks: 1 } },
   },
 });

@@ -52,6 +52,8 @@ describe('the web console in Chromium', () => {
     // Assess
     const rows = page.locator('table.dataflows tbody tr');
     expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-dataflow')))).toEqual([
+      'eloqua-bulk-inbound',
+      'eloqua-bulk-outbound',
       'eloqua-inbound',
       'eloqua-outbound',
       'sample-s3-csv',

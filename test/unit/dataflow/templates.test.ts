@@ -14,6 +14,8 @@ describe('the templates', () => {
       'amazon-s3 file sample-s3-csv',
       'eloqua inbound eloqua-inbound',
       'eloqua outbound eloqua-outbound',
+      'eloqua-bulk inbound eloqua-bulk-inbound',
+      'eloqua-bulk outbound eloqua-bulk-outbound',
     ]);
   });
 
