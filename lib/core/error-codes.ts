@@ -135,6 +135,37 @@ export const ERROR_CODES = {
     seen: ['command'],
     action: 'Fix the problems listed in the message (`idx validate <file>` shows each with its step and path).',
   },
+  IDX_CONSTANTCONTACT_ACTIVITY: {
+    summary:
+      "A Constant Contact bulk import activity ended failed, cancelled or timed out; the message carries Constant Contact's activity errors.",
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      "Read Constant Contact's message (e.g. a list that was deleted, an account over its contact limit), fix the cause and run the job again.",
+  },
+  IDX_CONSTANTCONTACT_API: {
+    summary:
+      'The Constant Contact V3 API refused a call or could not be reached; the message carries its error_key and error_message.',
+    transience: 'either',
+    seen: ['step'],
+    action:
+      "Read Constant Contact's error (e.g. list.not_found: check `listId`). 429, 5xx and dropped connections were retried with backoff (`maxAttempts`).",
+  },
+  IDX_CONSTANTCONTACT_AUTH: {
+    summary:
+      'Constant Contact refused the access token (401): it is expired (V3 access tokens live 24 hours) or revoked.',
+    transience: 'permanent',
+    seen: ['step'],
+    action:
+      'Renew the access token with the refresh token in the client application that holds it (Constant Contact’s OAuth2 token endpoint) and update the secret behind `accessToken`.',
+  },
+  IDX_CONSTANTCONTACT_REJECTED: {
+    summary:
+      'Constant Contact refused one contact of an import activity, or the record cannot be a contact (no address, a newsletter value that is not a boolean).',
+    transience: 'permanent',
+    seen: ['record'],
+    action: "Read `_errorDetails.message` (Constant Contact's reason) and fix the address or fields at the source.",
+  },
   IDX_CREDENTIAL_PLAINTEXT: {
     summary: 'A credential param holds a plaintext value.',
     transience: 'permanent',

@@ -37,6 +37,8 @@ export interface RuntimeConfig {
     readonly marketo?: string;
     /** Local mode: the Mailchimp emulator's API root (`<origin>/3.0`), used when a Mailchimp step's `apiUrl` is a template. */
     readonly mailchimp?: string;
+    /** Local mode: the Constant Contact emulator's API root (`<origin>/v3`), used when `apiUrl` is empty. */
+    readonly constantContact?: string;
     /** Local mode: the Campaign Monitor emulator's API root (`<origin>/api/v3.3`), used when `apiUrl` is empty. */
     readonly campaignMonitor?: string;
     /** Local mode: the origin of the Salesforce emulator (SOAP login, OAuth token, Bulk API 2.0). */

@@ -6,6 +6,7 @@ import type { Dataflow } from '../dataflow/types.ts';
 import { acousticExtra } from './acoustic-emulator.ts';
 import { azuriteExtra } from './azurite.ts';
 import { campaignMonitorExtra } from './campaign-monitor-emulator.ts';
+import { constantContactExtra } from './constant-contact-emulator.ts';
 import { eloquaExtra } from './eloqua-extra.ts';
 import type { LocalExtra } from './environment.ts';
 import { gigyaExtra } from './gigya-extra.ts';
@@ -30,6 +31,7 @@ export function defaultExtras(dataflow?: Dataflow): LocalExtra[] {
     [needs((t) => t === 'datasource.write.marketo'), marketoExtra],
     [needs((t) => t.endsWith('.mailchimp')), mailchimpExtra],
     [needs((t) => t.endsWith('.campaignmonitor')), campaignMonitorExtra],
+    [needs((t) => t === 'datasource.write.constantcontact'), constantContactExtra],
     [needs((t) => t === 'datasource.write.salesforce'), salesforceExtra],
     [needs((t) => t === 'datasource.write.exacttarget'), marketingCloudExtra],
   ];

@@ -21,6 +21,7 @@ import { datasourceReadSilverpop } from './datasource.read.silverpop.ts';
 import { datasourceWriteAmazonS3 } from './datasource.write.amazon.s3.ts';
 import { datasourceWriteAzureBlob } from './datasource.write.azure.blob.ts';
 import { datasourceWriteAzureSas } from './datasource.write.azure.sas.ts';
+import { datasourceWriteConstantcontact } from './datasource.write.constantcontact.ts';
 import { datasourceWriteEloqua } from './datasource.write.eloqua.ts';
 import { datasourceWriteExacttarget } from './datasource.write.exacttarget.ts';
 import { datasourceWriteFtp } from './datasource.write.ftp.ts';
@@ -77,6 +78,7 @@ export const definitions = [
   datasourceWriteGigyaDs,
   datasourceWriteGigyaGeneric,
   datasourceWriteGigyaImportaccount,
+  datasourceWriteConstantcontact,
   datasourceWriteMailchimp,
   datasourceWriteMarketo,
   datasourceWriteSalesforce,
