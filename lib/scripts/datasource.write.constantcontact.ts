@@ -110,7 +110,7 @@ export const datasourceWriteConstantcontact = defineScript({
   description:
     'The published params (`apiKey`, `accessToken`, `listId`) are those of the V2 API, whose keys can no longer be created; they are mapped onto the V3 API: `accessToken` is a V3 OAuth2 access token sent as a bearer (V3 access tokens live 24 hours and are renewed by the client application holding the refresh token, so an expired one fails the step with IDX_CONSTANTCONTACT_AUTH rather than being refreshed here), `apiKey` is the V3 application’s API key (client id), which V3 calls do not carry, and `listId` is the V3 list id (a UUID; V2 numeric ids map to it with `/contact_lists/list_id_xrefs`). ' +
     'Each record becomes one contact: its address from `emailField`; every other top-level field (not `_`-prefixed; missing, null and empty objects left out) under its name in V3 form (lower case, other characters as `_`: `Custom Field 1` → `custom_field_1`, `First Name` → `first_name`), as a contact property when V3 has one of that name, else as the custom field `cf:<name>`, which must exist in the account. ' +
-    'The `newsletterField` decides list membership: true-like values import the contact onto the list; false-like, missing and empty ones do not send the record (the JSON import can only add list memberships, and removing one needs the contact id, which the import does not give), so it passes on without being counted as delivered; anything else is rejected. ' +
+    'The `newsletterField` decides list membership: true-like values import the contact onto the list; false-like, missing and empty ones do not send the record (the JSON import can only add list memberships, and removing one needs the contact id, which the import does not give), so it is dropped (counted in the step’s dropped records, not sent on); anything else is rejected. ' +
     'Contacts are imported `batchSize` at a time (Constant Contact allows 40,000 and 4 MB a payload); the activity is polled until it ends, and each contact named in its `activity_errors` is rejected with that message. An activity that ends failed, cancelled or timed out fails the step with IDX_CONSTANTCONTACT_ACTIVITY and Constant Contact’s message. The activity id of each group is recorded in the job’s stage before it is polled, so an invocation run again after a failure resumes polling it instead of importing the contacts again. 429, 5xx and dropped connections are retried with backoff.',
   consumes: 'records',
   produces: 'records',
@@ -290,8 +290,8 @@ async function importGroup(
       if (hit) outcomes[hit.at] = { code: REJECTED, message: e.message, activityId: marker.activityId };
     }
   }
-  // Records that were not sent pass on (nothing to deliver); the rest are settled as imported or rejected.
-  for (const record of passing) out.emit(record);
+  // Records not subscribed are dropped, counted; the rest are settled as imported or rejected.
+  for (const record of passing) out.drop(record);
   const settled = records.map((r, at) => ({ r, at })).filter(({ r }) => !passing.has(r));
   settle(
     out,

@@ -15,7 +15,7 @@ describe('public IdentitySync dataflows', () => {
     expect(files).toHaveLength(21);
   });
 
-  it('validate with no error but for the Constant Contact writer not built yet and the retired BlueKai service', () => {
+  it('validate with no error but for the retired BlueKai service', () => {
     // Act
     const failing = files
       .map((file) => ({ file: basename(file), result: validateFile(file, defaultRegistry()) }))
@@ -25,7 +25,7 @@ describe('public IdentitySync dataflows', () => {
       ?.result.problems.find((p) => p.code === 'IDX_STEP_TYPE_NOT_IMPLEMENTED');
 
     // Assess
-    expect(failing.map(({ file }) => file)).toEqual(['14-constant-contact-outbound.json', '16-bluekai-flatten.json']);
+    expect(failing.map(({ file }) => file)).toEqual(['16-bluekai-flatten.json']);
     expect(bluekai?.message).toContain('Oracle discontinued its advertising business');
   });
 

@@ -36,6 +36,7 @@ describe('defaultExtras', () => {
       'marketo',
       'mailchimp',
       'campaignMonitor',
+      'constantContact',
       'salesforce',
       'marketingCloud',
     ]);
@@ -77,6 +78,16 @@ describe('defaultExtras', () => {
 
     // Assess
     expect(inbound).toEqual(['gigya', 'sftp', 'campaignMonitor']);
+  });
+
+  it('starts the Constant Contact emulator only for a dataflow with a Constant Contact step', () => {
+    // Act
+    const outbound = provided(flow('datasource.read.gigya.account', 'datasource.write.constantcontact'));
+    const other = provided(flow('datasource.read.gigya.account', 'datasource.write.mailchimp'));
+
+    // Assess
+    expect(outbound).toEqual(['gigya', 'sftp', 'constantContact']);
+    expect(other).not.toContain('constantContact');
   });
 
   it('starts the Salesforce and Marketing Cloud emulators only for a dataflow with a step of theirs', () => {
