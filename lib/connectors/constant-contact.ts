@@ -17,6 +17,26 @@ import { platformFailures, type RestRetryOptions, restCall } from './http.ts';
 export const CC_MAX_IMPORT = 40_000;
 /** The largest JSON import payload Constant Contact accepts. */
 export const CC_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024;
+/** V3 contact properties a JSON import takes by name (every other key is a custom field, `cf:<name>`). */
+export const CC_CONTACT_PROPERTIES: ReadonlySet<string> = new Set([
+  'first_name',
+  'last_name',
+  'job_title',
+  'company_name',
+  'phone',
+  'home_phone',
+  'work_phone',
+  'mobile_phone',
+  'birthday_month',
+  'birthday_day',
+  'anniversary',
+  'street',
+  'street2',
+  'city',
+  'state',
+  'zip',
+  'country',
+]);
 /** The largest answer read; an activity status with its errors fits. */
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 

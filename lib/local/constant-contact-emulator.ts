@@ -26,6 +26,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { CC_CONTACT_PROPERTIES, CC_MAX_IMPORT, CC_MAX_PAYLOAD_BYTES } from '../connectors/constant-contact.ts';
 import type { LocalExtra } from './environment.ts';
 
 /** A contact of the emulated account. */
@@ -85,28 +86,9 @@ export const LOCAL_CONSTANT_CONTACT = {
   listId: '0f3a1c1e-0000-4000-8000-1d0c0a1c0001',
 } as const;
 
-const STANDARD = new Set([
-  'first_name',
-  'last_name',
-  'job_title',
-  'company_name',
-  'phone',
-  'home_phone',
-  'work_phone',
-  'mobile_phone',
-  'birthday_month',
-  'birthday_day',
-  'anniversary',
-  'street',
-  'street2',
-  'city',
-  'state',
-  'zip',
-  'country',
-]);
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-const MAX_BODY = 4 * 1024 * 1024;
-const MAX_CONTACTS = 40_000;
+const MAX_BODY = CC_MAX_PAYLOAD_BYTES;
+const MAX_CONTACTS = CC_MAX_IMPORT;
 
 class Refusal extends Error {
   constructor(
@@ -212,7 +194,7 @@ export async function startConstantContactEmulator(
       for (const [key, value] of Object.entries(raw)) {
         if (key === 'email') continue;
         if (key.startsWith('cf:') && customFields.has(key.slice(3))) custom[key.slice(3)] = String(value);
-        else if (STANDARD.has(key)) properties[key] = String(value);
+        else if (CC_CONTACT_PROPERTIES.has(key)) properties[key] = String(value);
         else
           refusedField ??= key.startsWith('cf:')
             ? `The custom field ${key.slice(3)} does not exist.`

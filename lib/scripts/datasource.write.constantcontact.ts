@@ -1,4 +1,5 @@
 import {
+  CC_CONTACT_PROPERTIES,
   CC_FINAL_STATES,
   CC_MAX_IMPORT,
   CC_MAX_PAYLOAD_BYTES,
@@ -17,6 +18,7 @@ import { getPath } from './util/paths.ts';
 import { PLATFORM_MAX_ATTEMPTS_PARAM } from './util/platform-read.ts';
 import {
   cellText,
+  groupedRecords,
   groupMarkerKey,
   isUnset,
   paramMissing,
@@ -27,26 +29,6 @@ import {
 
 const REJECTED = 'IDX_CONSTANTCONTACT_REJECTED';
 const V3_ROOT = 'https://api.cc.email/v3';
-/** V3 contact properties a JSON import takes by name; every other field is a custom field (`cf:<name>`). */
-const STANDARD = new Set([
-  'first_name',
-  'last_name',
-  'job_title',
-  'company_name',
-  'phone',
-  'home_phone',
-  'work_phone',
-  'mobile_phone',
-  'birthday_month',
-  'birthday_day',
-  'anniversary',
-  'street',
-  'street2',
-  'city',
-  'state',
-  'zip',
-  'country',
-]);
 
 /** The import activity of one group of records, kept in the stage so a retried invocation resumes it. */
 interface GroupMarker {
@@ -93,7 +75,7 @@ export function contactOf(
     const text = cellText(value);
     const name = v3Name(key);
     if (text === undefined || name === '') continue;
-    contact[STANDARD.has(name) ? name : `cf:${name}`] = text;
+    contact[CC_CONTACT_PROPERTIES.has(name) ? name : `cf:${name}`] = text;
   }
   return { contact: contact as ImportContact };
 }
@@ -198,24 +180,10 @@ export const datasourceWriteConstantcontact = defineScript({
           `Constant Contact answered ${what}; attempt ${attempt + 1} of ${params.maxAttempts} in ${delay} ms`,
         ),
     });
-    const pending: DataRecord[] = [];
-    let group = 0;
-    const flush = async (out: StepOutput, all: boolean) => {
-      while (pending.length >= params.batchSize || (all && pending.length)) {
-        const records = pending.splice(0, params.batchSize);
-        await importGroup(client, params, ctx, records, group++, out);
-      }
-    };
-    return {
-      async records(batch, out) {
-        pending.push(...batch);
-        await flush(out, false);
-      },
-      // Every group is settled in the invocation its records came in: records cannot wait in a continuation.
-      async end(out) {
-        await flush(out, true);
-      },
-    };
+    return groupedRecords(
+      params.batchSize,
+      (records, group, out): Promise<void> => importGroup(client, params, ctx, records, group, out),
+    );
   },
 });
 

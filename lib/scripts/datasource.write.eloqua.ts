@@ -1,11 +1,5 @@
 import { ELOQUA_MAX_POST_BYTES, ELOQUA_MAX_POSTS_PER_SYNC, type EloquaClient } from '../connectors/eloqua.ts';
-import {
-  type DataRecord,
-  defineScript,
-  type RecordError,
-  type ScriptContext,
-  type StepOutput,
-} from '../core/script.ts';
+import { type DataRecord, defineScript, type RecordError, type ScriptContext } from '../core/script.ts';
 import {
   checkEloquaFields,
   columnOf,
@@ -16,7 +10,7 @@ import {
   syncToEnd,
 } from './util/eloqua-step.ts';
 import { getPath } from './util/paths.ts';
-import { groupMarkerKey, readGroupMarker, settle, writeGroupMarker } from './util/record-writer.ts';
+import { groupedRecords, groupMarkerKey, readGroupMarker, settle, writeGroupMarker } from './util/record-writer.ts';
 
 /** Leaves room below Eloqua's 32 MB per data POST for the JSON array's punctuation. */
 const MAX_POST_BYTES = ELOQUA_MAX_POST_BYTES - 1024 * 1024;
@@ -187,25 +181,11 @@ export const datasourceWriteEloqua = defineScript({
   },
   create(params, ctx) {
     const client = eloquaClientFor(params, ctx);
-    const pending: DataRecord[] = [];
-    let group = 0;
-    /** Imports the groups of `batchSize` held, and with `all` the last, smaller one too. */
-    const flush = async (out: StepOutput, all: boolean) => {
-      while (pending.length >= params.batchSize || (all && pending.length)) {
-        const records = pending.splice(0, params.batchSize);
-        settle(out, records, await importGroup(client, params, ctx, records, group++));
-      }
-    };
-    return {
-      async records(batch, out) {
-        pending.push(...batch);
-        await flush(out, false);
-      },
-      // Every group is settled in the invocation its records came in: records cannot wait in a continuation.
-      async end(out) {
-        await flush(out, true);
-      },
-    };
+    return groupedRecords(
+      params.batchSize,
+      async (records, group, out): Promise<void> =>
+        settle(out, records, await importGroup(client, params, ctx, records, group)),
+    );
   },
 });
 

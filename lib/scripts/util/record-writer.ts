@@ -8,7 +8,7 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { IdxError } from '../../core/errors.ts';
 import { jobPrefix, safeSegment } from '../../core/keys.ts';
-import type { DataRecord, RecordError, ScriptContext, StepOutput } from '../../core/script.ts';
+import type { DataRecord, RecordError, ScriptContext, ScriptInstance, StepOutput } from '../../core/script.ts';
 
 /** A template's elided value (`...`) or an empty one: the param is not set yet. */
 export function isUnset(value: string | undefined): boolean {
@@ -93,4 +93,29 @@ export async function writeGroupMarker(ctx: ScriptContext, key: string, marker: 
       ContentType: 'application/json',
     }),
   );
+}
+
+/**
+ * The `records` and `end` hooks of a writer that sends records in groups of `size`: `send` gets each full group,
+ * numbered from 0 within the invocation (what {@link groupMarkerKey} takes), and `end` sends the last, smaller one.
+ * Every group is settled in the invocation its records came in: records cannot wait in a continuation.
+ */
+export function groupedRecords(
+  size: number,
+  send: (records: DataRecord[], group: number, out: StepOutput) => Promise<void>,
+): Pick<ScriptInstance, 'records' | 'end'> {
+  const pending: DataRecord[] = [];
+  let group = 0;
+  const flush = async (out: StepOutput, all: boolean) => {
+    while (pending.length >= size || (all && pending.length)) await send(pending.splice(0, size), group++, out);
+  };
+  return {
+    async records(batch, out) {
+      pending.push(...batch);
+      await flush(out, false);
+    },
+    async end(out) {
+      await flush(out, true);
+    },
+  };
 }
