@@ -97,8 +97,6 @@ export function constantContactSays(text: string): { key?: string; message: stri
 export class ConstantContactClient {
   readonly #options: ConstantContactClientOptions;
   readonly #base: string;
-  /** Calls answered 429, 5xx or cut off and tried again. */
-  retries = 0;
 
   constructor(options: ConstantContactClientOptions) {
     this.#options = options;
@@ -116,13 +114,7 @@ export class ConstantContactClient {
         ...(body === undefined ? {} : { body }),
         maxBytes: MAX_RESPONSE_BYTES,
       },
-      {
-        ...o,
-        onRetry: (what, attempt, delay) => {
-          this.retries++;
-          o.onRetry?.(what, attempt, delay);
-        },
-      },
+      o,
       platformFailures({
         platform: 'Constant Contact',
         base: this.#base,

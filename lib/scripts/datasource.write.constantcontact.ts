@@ -250,11 +250,13 @@ async function importGroup(
       );
     }
     for (const e of activity.activity_errors) {
-      const byEmail = e.email
-        ? sending.find((s) => s.contact.email.toLowerCase() === e.email?.toLowerCase())
-        : undefined;
+      // The line number names the contact when its address agrees (an address may come twice); else the address.
       const byLine = e.line_number ? sending[e.line_number - 1] : undefined;
-      const hit = byEmail ?? byLine;
+      const same = (a: string | undefined, b: string | undefined) => a?.toLowerCase() === b?.toLowerCase();
+      const hit =
+        byLine && (!e.email || same(byLine.contact.email, e.email))
+          ? byLine
+          : sending.find((s) => e.email && same(s.contact.email, e.email));
       if (hit) outcomes[hit.at] = { code: REJECTED, message: e.message, activityId: marker.activityId };
     }
   }
