@@ -180,6 +180,7 @@ describe('dataflow 14 (Constant Contact outbound) run locally', () => {
     // Prepare
     resetContacts();
     const sentBefore = emu().sent;
+    const before = emu().calls.length;
     emu().fault({ method: 'GET', path: /^\/v3\/activities\//, status: 503, message: 'Service unavailable.' });
 
     // Act
@@ -188,6 +189,7 @@ describe('dataflow 14 (Constant Contact outbound) run locally', () => {
     // Assess
     expect(result.status, JSON.stringify(result.error)).toBe('succeeded');
     expect(emu().sent - sentBefore).toBe(SUBSCRIBED.length);
+    expect(emu().calls.slice(before).filter((c) => c.startsWith('POST'))).toHaveLength(1);
     expect(Object.keys(contactState())).toHaveLength(IMPORTED.length);
   });
 
