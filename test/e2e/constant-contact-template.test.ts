@@ -189,7 +189,11 @@ describe('dataflow 14 (Constant Contact outbound) run locally', () => {
     // Assess
     expect(result.status, JSON.stringify(result.error)).toBe('succeeded');
     expect(emu().sent - sentBefore).toBe(SUBSCRIBED.length);
-    expect(emu().calls.slice(before).filter((c) => c.startsWith('POST'))).toHaveLength(1);
+    expect(
+      emu()
+        .calls.slice(before)
+        .filter((c) => c.startsWith('POST')),
+    ).toHaveLength(1);
     expect(Object.keys(contactState())).toHaveLength(IMPORTED.length);
   });
 
@@ -210,6 +214,30 @@ describe('dataflow 14 (Constant Contact outbound) run locally', () => {
         .filter((c) => c.startsWith('POST')),
     ).toHaveLength(2);
     expect(Object.keys(contactState())).toHaveLength(IMPORTED.length);
+  });
+
+  it('fails the job with IDX_CONSTANTCONTACT_API and Constant Contact’s error when the server keeps failing', async () => {
+    // Prepare
+    resetContacts();
+    emu().fault({
+      method: 'POST',
+      path: /contacts_json_import$/,
+      status: 503,
+      errorKey: 'service_unavailable',
+      message: 'The service is down for maintenance.',
+      times: 1000,
+    });
+
+    // Act
+    const result = await run(outbound({ constantcontact: { maxAttempts: 1 } }));
+
+    // Assess
+    expect(result.status).toBe('failed');
+    expect(result.error?.Cause).toContain('IDX_CONSTANTCONTACT_API');
+    expect(result.error?.Cause).toContain('HTTP 503 service_unavailable');
+    expect(result.error?.Cause).toContain('The service is down for maintenance.');
+    expect(Object.keys(contactState())).toEqual([emailOf(EXISTING).toLowerCase()]);
+    emu().clearFaults();
   });
 
   it('fails the job with IDX_CONSTANTCONTACT_ACTIVITY and Constant Contact’s message when the activity fails', async () => {
