@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -116,6 +117,7 @@ export async function consoleFunctionFromEnvironment(
       s3: new S3Client({ maxAttempts: 5 }),
       sfn: new SFNClient({ maxAttempts: 5 }),
       events: new EventBridgeClient({ maxAttempts: 5 }),
+      scheduler: new SchedulerClient({ maxAttempts: 5 }),
     },
     tables: { jobs: need(env, ENV.jobsTable.name), state: need(env, ENV.stateTable.name) },
     stateMachineArnPrefix: need(env, ENV.stateMachineArnPrefix.name),

@@ -5,8 +5,8 @@
  * deployed dataflows are bundled with the function, which serves them itself (no bucket, no CloudFront).
  *
  * The function's role reads the jobs and state tables and the deployed dataflows' stage prefixes, starts and
- * stops executions of the dataflows' state machines only, enables and disables the stack's schedule rules only,
- * and reads the IDX API credentials' secret only.
+ * stops executions of the dataflows' state machines only, enables and disables the stack's schedule rules and
+ * Scheduler schedules only (passing the schedules' execution roles to Scheduler only), and reads the IDX API credentials' secret only.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,7 +24,7 @@ import { ENV } from '../core/env.ts';
 import { dataflowPrefix } from '../core/keys.ts';
 import type { Dataflow } from '../dataflow/types.ts';
 import { BUNDLING, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, LAMBDA_RUNTIME_REASON, LAMBDA_TRACING } from './bundling.ts';
-import { grantExecutions, grantRuleToggle, grantStageRead, grantTableRead } from './grants.ts';
+import { grantExecutions, grantRuleToggle, grantScheduleUpdate, grantStageRead, grantTableRead } from './grants.ts';
 import { re2WasmPath } from './lane-worker-build.ts';
 import { acknowledge } from './nag.ts';
 import { DEFAULT_NAME_PREFIX, scheduleRuleName, stateMachineName } from './names.ts';
@@ -34,10 +34,12 @@ import type { Tables } from './tables.ts';
 /** Where the console's handler is, from the project root. */
 export const CONSOLE_ENTRY = 'lambdas/console.ts';
 
-/** A deployed dataflow as the console sees it: the dataflow and its state machine. */
+/** A deployed dataflow as the console sees it: the dataflow, its state machine and its schedules' role. */
 export interface ConsoleDataflow {
   readonly dataflow: Dataflow;
   readonly stateMachine: IStateMachine;
+  /** The execution role of the dataflow's EventBridge Scheduler schedules, if it has any (`DataflowSchedules`). */
+  readonly schedulerRole?: IRole;
 }
 
 /** Props of {@link ConsoleFunction}. */
@@ -207,6 +209,16 @@ export class ConsoleFunction extends Construct {
       }),
     );
     grantRuleToggle(rules, role);
+    const schedulers = props.dataflows.flatMap(({ dataflow }) =>
+      dataflow.schedules
+        .filter((schedule) => schedulePlan(schedule, now).kind === 'scheduler')
+        .map((schedule) => scheduleRuleName(dataflow.id, schedule.name, 0, prefix)),
+    );
+    grantScheduleUpdate(
+      schedulers,
+      props.dataflows.flatMap(({ schedulerRole }) => (schedulerRole ? [schedulerRole] : [])),
+      role,
+    );
     this.secret.grantRead(role);
 
     acknowledge(role, 'X-Ray trace segments have no resource-level permissions.', ['AwsSolutions-IAM5[Resource::*]']);

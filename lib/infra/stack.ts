@@ -186,6 +186,7 @@ export class IdentitySyncStack extends Stack {
         dataflows: [...deployed.values()].map((d) => ({
           dataflow: d.dataflow,
           stateMachine: d.stateMachine.stateMachine,
+          ...(d.schedules.schedulerRole ? { schedulerRole: d.schedules.schedulerRole } : {}),
         })),
         tables: this.tables,
         stageBucket: this.stage.bucket,

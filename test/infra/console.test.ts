@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { scheduleRuleName } from '../../lib/infra/names.ts';
 import { logicalIdOf as logicalId, render, resourcesOf, statementsOfRole, synthStack } from '../support/infra.ts';
-import { alpha, beta } from './dataflows.ts';
+import { alpha, beta, delta } from './dataflows.ts';
 
 const { stack, template } = synthStack([alpha(), beta()]);
 
@@ -120,6 +120,46 @@ describe('the deployed console', () => {
       expect(rules).toContain(name);
     }
     expect(toggle.flatMap(actionsOf).sort()).toEqual(['events:DisableRule', 'events:EnableRule']);
+  });
+
+  it("lets its role read and update the stack's Scheduler schedules only, passing their execution role to Scheduler only", () => {
+    // Prepare
+    const withScheduler = synthStack([delta()]);
+    const t = withScheduler.template;
+    const schedules = Object.values(resourcesOf(t, 'AWS::Scheduler::Schedule')).map((r) => r.Properties);
+    const executionRole = logicalId(withScheduler.stack, 'Dataflow-delta/Schedules/SchedulerRole');
+
+    // Act
+    const statements = render(statementsOfRole(t, logicalId(withScheduler.stack, 'Console/Role'))) as {
+      Action: string | string[];
+      Resource: unknown;
+      Condition?: unknown;
+    }[];
+    const update = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('scheduler:')));
+    const pass = statements.filter((s) => actionsOf(s).includes('iam:PassRole'));
+
+    // Assess
+    const name = scheduleRuleName('delta', 'every third day');
+    expect(schedules.map((s) => s.Name)).toEqual([name]);
+    expect(render(schedules[0]?.Target)).toMatchObject({ RoleArn: `<${executionRole}.Arn>` });
+    expect(update).toEqual([
+      expect.objectContaining({
+        Action: ['scheduler:GetSchedule', 'scheduler:UpdateSchedule'],
+        Resource: `arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/default/${name}`,
+      }),
+    ]);
+    expect(pass).toEqual([
+      expect.objectContaining({
+        Action: 'iam:PassRole',
+        Resource: `<${executionRole}.Arn>`,
+        Condition: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+      }),
+    ]);
+    expect(
+      consoleStatements()
+        .flatMap(actionsOf)
+        .filter((a) => /^(scheduler|iam):/.test(a)),
+    ).toEqual([]);
   });
 
   it('can be left out of a stack', () => {
