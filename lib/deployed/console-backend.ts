@@ -181,7 +181,7 @@ class DeployedStack {
 
   /**
    * Scheduler has no enable/disable call: UpdateSchedule replaces the whole schedule, so the definition read by
-   * GetSchedule goes back unchanged but for its State (fields UpdateSchedule does not take are left out).
+   * GetSchedule goes back unchanged but for its State.
    */
   async #setSchedulerState(Name: string, enabled: boolean): Promise<void> {
     const scheduler = this.#o.clients.scheduler;
@@ -191,24 +191,17 @@ class DeployedStack {
         expected: 'a schedule with ScheduleExpression, FlexibleTimeWindow and Target',
         received: JSON.stringify(Object.keys(current).filter((k) => k !== '$metadata')),
       });
+    // What GetSchedule tells about the schedule rather than defines it stays out.
+    const { $metadata, Arn, CreationDate, LastModificationDate, State, ...definition } = current;
     await aws(() =>
       scheduler.send(
         new UpdateScheduleCommand({
+          ...definition,
           Name,
           GroupName: current.GroupName ?? 'default',
           ScheduleExpression: current.ScheduleExpression,
           FlexibleTimeWindow: current.FlexibleTimeWindow,
           Target: current.Target,
-          ...(current.Description === undefined ? {} : { Description: current.Description }),
-          ...(current.StartDate === undefined ? {} : { StartDate: current.StartDate }),
-          ...(current.EndDate === undefined ? {} : { EndDate: current.EndDate }),
-          ...(current.ScheduleExpressionTimezone === undefined
-            ? {}
-            : { ScheduleExpressionTimezone: current.ScheduleExpressionTimezone }),
-          ...(current.KmsKeyArn === undefined ? {} : { KmsKeyArn: current.KmsKeyArn }),
-          ...(current.ActionAfterCompletion === undefined
-            ? {}
-            : { ActionAfterCompletion: current.ActionAfterCompletion }),
           State: enabled ? 'ENABLED' : 'DISABLED',
         }),
       ),

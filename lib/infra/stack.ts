@@ -190,6 +190,7 @@ export class IdentitySyncStack extends Stack {
         })),
         tables: this.tables,
         stageBucket: this.stage.bucket,
+        ...(this.stage.accessLogsBucket ? { accessLogsBucket: this.stage.accessLogsBucket } : {}),
         namePrefix: prefix,
         logRetention,
         ...(props.consoleAllowedOrigins ? { allowedOrigins: props.consoleAllowedOrigins } : {}),

@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DisableRuleCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetScheduleCommand, SchedulerClient, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
 import { SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -15,6 +15,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { FunctionUrlEvent, FunctionUrlResult } from '../../lib/console/lambda.ts';
 import type { DeployedDataflowFile } from '../../lib/deployed/console-backend.ts';
 import { deployedConsoleFunction } from '../../lib/deployed/console-function.ts';
+import { CONSOLE_STATIC } from '../../lib/infra/console.ts';
 import { scheduleRuleName, stateMachineName } from '../../lib/infra/names.ts';
 import { type JobRecord, JobStore } from '../../lib/stores/jobs.ts';
 import { PROJECT_DATAFLOWS } from '../support/console.ts';
@@ -24,6 +25,8 @@ import { useLocalEnvironment } from '../support/local.ts';
 const HOST = 'abc123.lambda-url.eu-west-1.on.aws';
 const ARN_PREFIX = 'arn:aws:states:eu-west-1:111122223333:stateMachine:';
 const CREDENTIALS = { apiKey: 'site-key', userKey: 'console-user', secret: 'c2VjcmV0LXZhbHVl' };
+/** The bucket the stack deploys the console's static files to, as its BucketDeployment fills it. */
+const ASSETS_BUCKET = 'console-assets';
 
 /** A function-URL event for a request to the console. */
 function event(
@@ -87,7 +90,13 @@ describe('the deployed console function', () => {
   beforeAll(async () => {
     const { env } = holder;
     jobs = new JobStore(env.services.dynamo, env.config.tables.jobs);
+    await env.services.s3.send(new CreateBucketCommand({ Bucket: ASSETS_BUCKET }));
+    for (const file of readdirSync(CONSOLE_STATIC))
+      await env.services.s3.send(
+        new PutObjectCommand({ Bucket: ASSETS_BUCKET, Key: file, Body: readFileSync(join(CONSOLE_STATIC, file)) }),
+      );
     handle = deployedConsoleFunction({
+      assetsBucket: ASSETS_BUCKET,
       dataflows: shippedDataflows(),
       clients: { dynamo: env.services.dynamo, s3: env.services.s3, sfn, events, scheduler },
       tables: { jobs: env.config.tables.jobs, state: env.config.tables.state },
@@ -119,14 +128,40 @@ describe('the deployed console function', () => {
     expect(page.body).not.toContain('href="/new"');
   });
 
-  it('serves its own stylesheet', async () => {
+  it('serves its stylesheet and script from the assets bucket, byte for byte', async () => {
     // Act
     const css = await handle(event('GET', '/assets/console.css'));
+    const js = await handle(event('GET', '/assets/console.js'));
 
     // Assess
     expect(css.statusCode).toBe(200);
     expect(css.headers['content-type']).toMatch(/^text\/css/);
-    expect(css.body.length).toBeGreaterThan(100);
+    expect(css.body).toBe(readFileSync(join(CONSOLE_STATIC, 'console.css'), 'utf8'));
+    expect(js.statusCode).toBe(200);
+    expect(js.body).toBe(readFileSync(join(CONSOLE_STATIC, 'console.js'), 'utf8'));
+  });
+
+  it('answers a coded error, and no stack trace, when an asset is missing from its bucket', async () => {
+    // Prepare
+    const { env } = holder;
+    await env.services.s3.send(new CreateBucketCommand({ Bucket: 'console-assets-empty' }));
+    const empty = deployedConsoleFunction({
+      assetsBucket: 'console-assets-empty',
+      dataflows: [],
+      clients: { dynamo: env.services.dynamo, s3: env.services.s3, sfn, events, scheduler },
+      tables: { jobs: env.config.tables.jobs, state: env.config.tables.state },
+      stateMachineArnPrefix: ARN_PREFIX,
+      credentials: CREDENTIALS,
+      log: () => undefined,
+    });
+
+    // Act
+    const css = await empty(event('GET', '/assets/console.css'));
+
+    // Assess
+    expect(css.statusCode).toBeGreaterThanOrEqual(400);
+    expect(css.body).toMatch(/IDX_DEPLOYED_/);
+    expect(css.body).not.toMatch(/\n\s+at /);
   });
 
   it("answers a job's page from the jobs table", async () => {
