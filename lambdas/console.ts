@@ -1,7 +1,7 @@
 /**
  * The deployed console's handler: a Lambda function URL (IAM-authenticated) calls it with each request. It builds
- * the console once per container (lib/deployed/console-function.ts) and hands it the event. The deployed dataflows and
- * the console's static assets are bundled beside this file (see lib/infra/console.ts).
+ * the console once per container (lib/deployed/console-function.ts) and hands it the event. The deployed dataflows are
+ * bundled beside this file; the console's static files are read from their bucket (see lib/infra/console.ts).
  */
 
 import type { FunctionUrlEvent, FunctionUrlResult } from '../lib/console/lambda.ts';

@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { IdxError } from '../core/errors.ts';
 import type { ConsoleBackend } from './backend.ts';
 import { errorBody, type RequestOrigin } from './http.ts';
-import { consoleHandler, type RequestHandler } from './server.ts';
+import { type ConsoleAssetReader, consoleHandler, type RequestHandler } from './server.ts';
 
 /** The largest answer body a function URL returns, less room for headers and base64 (6 MB payload limit). */
 export const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
@@ -147,6 +147,8 @@ export interface ConsoleFunctionOptions {
   readonly origin: RequestOrigin;
   /** Where unexpected errors are logged. @default stderr */
   readonly log?: (line: string) => void;
+  /** Where the static files are read from. @default the files of lib/console/static */
+  readonly assets?: ConsoleAssetReader;
 }
 
 /** The console as a function-URL handler: event in, answer out. */

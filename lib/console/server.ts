@@ -7,7 +7,7 @@
  * and bounded, a POST needs the console's own Origin and a JSON body within the limit. Answers to refused
  * requests are coded JSON (or, for a page, an HTML page with the code), never a stack trace.
  */
-import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { IdxError } from '../core/errors.ts';
@@ -74,6 +74,15 @@ const ASSETS: Record<string, { type: string; file: string }> = {
   '/assets/console.css': { type: 'text/css; charset=utf-8', file: 'console.css' },
   '/assets/console.js': { type: 'text/javascript; charset=utf-8', file: 'console.js' },
 };
+
+/**
+ * Reads one of the console's static files by its name in lib/console/static (`console.css`): the local console
+ * reads that folder, the deployed one its assets bucket (lib/deployed/console-function.ts).
+ */
+export type ConsoleAssetReader = (file: string) => Promise<Uint8Array>;
+
+/** Reads the static files beside this module (lib/console/static). */
+const readLocalAsset: ConsoleAssetReader = (file) => readFile(new URL(`./static/${file}`, import.meta.url));
 
 /** Only the console's own scripts, styles and images; no framing. */
 const CSP =
@@ -158,6 +167,11 @@ export interface ConsoleHandlerOptions {
   readonly handlers?: readonly RequestHandler[];
   /** Where unexpected errors are logged. @default stderr */
   readonly log?: (line: string) => void;
+  /**
+   * Where the static files are read from, each once (a failed read is tried again on the next request).
+   * @default the files of lib/console/static
+   */
+  readonly assets?: ConsoleAssetReader;
 }
 
 /**
@@ -169,12 +183,18 @@ export function consoleHandler(
 ): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const { backend, origin } = options;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const assets = new Map(
-    Object.entries(ASSETS).map(([path, a]) => [
-      path,
-      { type: a.type, body: readFileSync(new URL(`./static/${a.file}`, import.meta.url)) },
-    ]),
-  );
+  const readAsset = options.assets ?? readLocalAsset;
+  const assetBodies = new Map<string, Promise<Uint8Array>>();
+  /** An asset's bytes, read once and kept (they change only with a deployment, which starts new instances). */
+  const assetBody = (file: string): Promise<Uint8Array> => {
+    let body = assetBodies.get(file);
+    if (!body) {
+      body = readAsset(file);
+      assetBodies.set(file, body);
+      body.catch(() => assetBodies.delete(file));
+    }
+    return body;
+  };
   const page = async (res: ServerResponse, render: () => Promise<string>) => sendHtml(res, 200, await render());
 
   /** The console's routes; `parts` are the raw path segments. */
@@ -183,16 +203,17 @@ export function consoleHandler(
     const parts = url.pathname.split('/').slice(1);
     const [head, a, b, c, d] = parts;
     const n = parts.length;
-    const asset = assets.get(url.pathname);
+    const asset = Object.hasOwn(ASSETS, url.pathname) ? ASSETS[url.pathname] : undefined;
     if (asset) {
       if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(method, ['GET']);
+      const body = await assetBody(asset.file);
       res.writeHead(200, {
         'content-type': asset.type,
-        'content-length': asset.body.length,
+        'content-length': body.length,
         'x-content-type-options': 'nosniff',
         'cache-control': 'no-cache',
       });
-      res.end(method === 'HEAD' ? undefined : asset.body);
+      res.end(method === 'HEAD' ? undefined : body);
       return;
     }
     if (head === 'api') {

@@ -89,6 +89,10 @@ export const ENV = {
     name: 'IDX_API_SECRET_ARN',
     meaning: 'deployed console: the Secrets Manager secret holding the IDX API credentials {apiKey, userKey, secret}',
   },
+  consoleAssetsBucket: {
+    name: 'IDX_CONSOLE_ASSETS_BUCKET',
+    meaning: "deployed console: the private S3 bucket holding the console's static files (lib/console/static)",
+  },
   consoleOrigins: {
     name: 'IDX_CONSOLE_ORIGINS',
     meaning:

@@ -2,7 +2,7 @@
  * The console and the IDX REST API over a deployed stack: dataflows are the ones the stack deployed (bundled with
  * the console's function as JSON), jobs and state are the stack's tables, runs are Step Functions executions of
  * the dataflows' state machines (named after the job, the input built as `idx test --deployed` / `idx run` build
- * it), a schedule is enabled or disabled through its EventBridge rules, and rejected records are read from the
+ * it), a schedule is enabled or disabled through its EventBridge rules or its EventBridge Scheduler schedule, and rejected records are read from the
  * stage bucket. Dataflows are not edited here: they change through the repository and `cdk deploy`.
  *
  * Every AWS failure becomes one coded error (see `deployedError`).
@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { DisableRuleCommand, EnableRuleCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { GetScheduleCommand, type SchedulerClient, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
 import { type SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ConsoleBackend, CreateRequest, RunRequest, TextValidation } from '../console/backend.ts';
@@ -45,6 +46,7 @@ export interface DeployedConsoleClients {
   readonly s3: S3Client;
   readonly sfn: SFNClient;
   readonly events: EventBridgeClient;
+  readonly scheduler: SchedulerClient;
 }
 
 /** Options of {@link DeployedConsoleBackend} and {@link DeployedIdxData}. */
@@ -139,7 +141,11 @@ class DeployedStack {
     );
   }
 
-  /** Enables or disables every EventBridge rule of a schedule. */
+  /**
+   * Enables or disables a schedule: every EventBridge rule of it, or its EventBridge Scheduler schedule. A run at
+   * deployment (a `once` schedule without a start time) has nothing to toggle: it started when the stack was
+   * deployed and never runs again, so it answers a coded error.
+   */
   async setScheduleEnabled(entry: DataflowEntry, name: string, enabled: boolean): Promise<void> {
     const dataflow = this.runnable(entry);
     const schedule = dataflow.schedules.find((s) => s.id === name || s.name === name);
@@ -151,22 +157,55 @@ class DeployedStack {
         received: JSON.stringify(name),
       });
     const plan = schedulePlan(schedule, new Date());
-    if (plan.kind !== 'rules')
+    if (plan.kind === 'at-deploy')
       throw new IdxError(
         'IDX_HTTP_NOT_FOUND',
-        `schedule "${schedule.name}" is not an EventBridge rule; it changes through the repository and \`cdk deploy\``,
+        `schedule "${schedule.name}" ran once at deployment and has nothing to enable or disable; it changes through the repository and \`cdk deploy\``,
         {
           dataflowId: dataflow.id,
-          expected: 'a schedule deployed as EventBridge rules (a cron rhythm)',
-          received: plan.kind === 'scheduler' ? 'an EventBridge Scheduler schedule' : 'a run at deployment',
+          expected: 'a recurring schedule, or a "once" schedule with a nextJobStartTime',
+          received: 'a run at deployment',
         },
       );
+    if (plan.kind === 'scheduler') {
+      await this.#setSchedulerState(scheduleRuleName(dataflow.id, schedule.name, 0, this.#prefix), enabled);
+      return;
+    }
     for (let i = 0; i < plan.expressions.length; i++) {
       const Name = scheduleRuleName(dataflow.id, schedule.name, i, this.#prefix);
       await aws(() =>
         this.#o.clients.events.send(enabled ? new EnableRuleCommand({ Name }) : new DisableRuleCommand({ Name })),
       );
     }
+  }
+
+  /**
+   * Scheduler has no enable/disable call: UpdateSchedule replaces the whole schedule, so the definition read by
+   * GetSchedule goes back unchanged but for its State.
+   */
+  async #setSchedulerState(Name: string, enabled: boolean): Promise<void> {
+    const scheduler = this.#o.clients.scheduler;
+    const current = await aws(() => scheduler.send(new GetScheduleCommand({ Name, GroupName: 'default' })));
+    if (!current.ScheduleExpression || !current.Target || !current.FlexibleTimeWindow)
+      throw new IdxError('IDX_DEPLOYED_NOT_FOUND', `EventBridge Scheduler schedule "${Name}" has no definition`, {
+        expected: 'a schedule with ScheduleExpression, FlexibleTimeWindow and Target',
+        received: JSON.stringify(Object.keys(current).filter((k) => k !== '$metadata')),
+      });
+    // What GetSchedule tells about the schedule rather than defines it stays out.
+    const { $metadata, Arn, CreationDate, LastModificationDate, State, ...definition } = current;
+    await aws(() =>
+      scheduler.send(
+        new UpdateScheduleCommand({
+          ...definition,
+          Name,
+          GroupName: current.GroupName ?? 'default',
+          ScheduleExpression: current.ScheduleExpression,
+          FlexibleTimeWindow: current.FlexibleTimeWindow,
+          Target: current.Target,
+          State: enabled ? 'ENABLED' : 'DISABLED',
+        }),
+      ),
+    );
   }
 }
 

@@ -2,18 +2,20 @@
  * The deployed console's function: the console and the IDX REST API over a deployed stack, behind a function URL
  * (lib/console/lambda.ts). {@link deployedConsoleFunction} wires them from clients and names; the Lambda handler
  * (lambdas/console.ts) calls {@link consoleFunctionFromEnvironment}, which reads the names the stack set in the
- * function's environment, the IDX API credentials from their Secrets Manager secret, and the deployed dataflows
- * bundled beside the handler.
+ * function's environment, the IDX API credentials from their Secrets Manager secret, the deployed dataflows
+ * bundled beside the handler, and the console's static files from the assets bucket the stack deployed them to.
  */
 import { readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { hostedOrigin } from '../console/http.ts';
 import { consoleFunction, type FunctionUrlEvent, type FunctionUrlResult } from '../console/lambda.ts';
+import type { ConsoleAssetReader } from '../console/server.ts';
 import { ENV } from '../core/env.ts';
 import { describeError, IdxError } from '../core/errors.ts';
 import { type IdxApiCredentials, idxApiHandler } from '../idx-api/handler.ts';
@@ -33,6 +35,24 @@ export interface DeployedConsoleFunctionOptions extends DeployedConsoleOptions {
   readonly origins?: readonly string[];
   /** Where unexpected errors are logged. @default stderr */
   readonly log?: (line: string) => void;
+  /**
+   * The bucket the stack deployed the console's static files to (each under its file name), read with the S3
+   * client. @default the files of lib/console/static beside the code
+   */
+  readonly assetsBucket?: string;
+}
+
+/** Reads the console's static files from their bucket; a failure is a coded error (the page answers it). */
+function bucketAssets(s3: S3Client, Bucket: string): ConsoleAssetReader {
+  return async (Key) => {
+    try {
+      const object = await s3.send(new GetObjectCommand({ Bucket, Key }));
+      if (!object.Body) throw new Error(`s3://${Bucket}/${Key} has no body`);
+      return await object.Body.transformToByteArray();
+    } catch (error) {
+      throw deployedError(error);
+    }
+  };
 }
 
 /** The console and the IDX REST API over a deployed stack, as a function-URL handler. */
@@ -50,6 +70,7 @@ export function deployedConsoleFunction(
     handlers: [api],
     origin: hostedOrigin(options.origins ?? []),
     log,
+    ...(options.assetsBucket ? { assets: bucketAssets(options.clients.s3, options.assetsBucket) } : {}),
   });
 }
 
@@ -116,11 +137,13 @@ export async function consoleFunctionFromEnvironment(
       s3: new S3Client({ maxAttempts: 5 }),
       sfn: new SFNClient({ maxAttempts: 5 }),
       events: new EventBridgeClient({ maxAttempts: 5 }),
+      scheduler: new SchedulerClient({ maxAttempts: 5 }),
     },
     tables: { jobs: need(env, ENV.jobsTable.name), state: need(env, ENV.stateTable.name) },
     stateMachineArnPrefix: need(env, ENV.stateMachineArnPrefix.name),
     ...(env[ENV.namePrefix.name] ? { prefix: env[ENV.namePrefix.name] as string } : {}),
     credentials,
     origins,
+    assetsBucket: need(env, ENV.consoleAssetsBucket.name),
   });
 }

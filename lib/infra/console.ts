@@ -1,22 +1,25 @@
 /**
  * The deployed console and IDX REST API: one function (lambdas/console.ts) behind a Lambda function URL with
  * `AuthType.AWS_IAM`, so every request is SigV4-signed by an IAM principal allowed `lambda:InvokeFunctionUrl` on it
- * (no anonymous access; docs/console.md says how an operator signs in). The console's static assets and the
- * deployed dataflows are bundled with the function, which serves them itself (no bucket, no CloudFront).
+ * (no anonymous access; docs/console.md says how an operator signs in). The deployed dataflows are bundled with
+ * the function; the console's static files are deployed to a private, encrypted, TLS-only bucket, which the
+ * function reads (each file by name, once per instance) and serves under the same URL (no CloudFront).
  *
  * The function's role reads the jobs and state tables and the deployed dataflows' stage prefixes, starts and
- * stops executions of the dataflows' state machines only, enables and disables the stack's schedule rules only,
- * and reads the IDX API credentials' secret only.
+ * stops executions of the dataflows' state machines only, enables and disables the stack's schedule rules and
+ * Scheduler schedules only (passing the schedules' execution roles to Scheduler only), and reads the static files
+ * by name and the IDX API credentials' secret only.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { ArnFormat, type CfnElement, CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import { type IRole, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Grant, type IRole, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { FunctionUrlAuthType, type IFunction } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import { BlockPublicAccess, Bucket, BucketEncryption, type IBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import { BucketDeployment, Source } from 'aws-cdk-lib/aws-s3-deployment';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
@@ -24,7 +27,7 @@ import { ENV } from '../core/env.ts';
 import { dataflowPrefix } from '../core/keys.ts';
 import type { Dataflow } from '../dataflow/types.ts';
 import { BUNDLING, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, LAMBDA_RUNTIME_REASON, LAMBDA_TRACING } from './bundling.ts';
-import { grantExecutions, grantRuleToggle, grantStageRead, grantTableRead } from './grants.ts';
+import { grantExecutions, grantRuleToggle, grantScheduleUpdate, grantStageRead, grantTableRead } from './grants.ts';
 import { re2WasmPath } from './lane-worker-build.ts';
 import { acknowledge } from './nag.ts';
 import { DEFAULT_NAME_PREFIX, scheduleRuleName, stateMachineName } from './names.ts';
@@ -34,10 +37,15 @@ import type { Tables } from './tables.ts';
 /** Where the console's handler is, from the project root. */
 export const CONSOLE_ENTRY = 'lambdas/console.ts';
 
-/** A deployed dataflow as the console sees it: the dataflow and its state machine. */
+/** The console's static files (stylesheet, script), from the project root: deployed to the assets bucket. */
+export const CONSOLE_STATIC = 'lib/console/static';
+
+/** A deployed dataflow as the console sees it: the dataflow, its state machine and its schedules' role. */
 export interface ConsoleDataflow {
   readonly dataflow: Dataflow;
   readonly stateMachine: IStateMachine;
+  /** The execution role of the dataflow's EventBridge Scheduler schedules, if it has any (`DataflowSchedules`). */
+  readonly schedulerRole?: IRole;
 }
 
 /** Props of {@link ConsoleFunction}. */
@@ -63,6 +71,11 @@ export interface ConsoleFunctionProps {
    * @default ['http://localhost:8080'] (the proxy command docs/console.md gives)
    */
   readonly allowedOrigins?: readonly string[];
+  /**
+   * The bucket the assets bucket writes its server access logs to (under `console-assets/`).
+   * @default none (the finding is acknowledged: the bucket holds only the console's published static files)
+   */
+  readonly accessLogsBucket?: IBucket;
   /**
    * How long the function's logs are kept.
    * @default RetentionDays.ONE_MONTH
@@ -94,11 +107,16 @@ export class ConsoleFunction extends Construct {
   readonly function: IFunction;
   readonly role: IRole;
   readonly secret: ISecret;
+  /** The private bucket the console's static files are deployed to, read by the function only. */
+  readonly assetsBucket: IBucket;
   /** The function URL (`https://<id>.lambda-url.<region>.on.aws/`). */
   readonly url: string;
 
   constructor(scope: Construct, id: string, props: ConsoleFunctionProps) {
     super(scope, id);
+    // Log delivery to the access log bucket through its policy, not the legacy ACL (ACLs are off), as the stage
+    // bucket does.
+    this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
     const prefix = props.namePrefix ?? DEFAULT_NAME_PREFIX;
     const now = props.now ?? new Date();
     const logGroup = new LogGroup(this, 'Logs', {
@@ -130,6 +148,47 @@ export class ConsoleFunction extends Construct {
         ['AwsSolutions-SMG4'],
       );
 
+    // The static files live in a private bucket the function alone reads (the pages link them under the same
+    // IAM-authenticated URL, so nothing is ever served anonymously; no CloudFront to secure besides).
+    const assets = new Bucket(this, 'Assets', {
+      encryption: BucketEncryption.S3_MANAGED,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      ...(props.accessLogsBucket
+        ? { serverAccessLogsBucket: props.accessLogsBucket, serverAccessLogsPrefix: 'console-assets/' }
+        : {}),
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    if (!props.accessLogsBucket)
+      acknowledge(assets, "The bucket holds only the console's published static files; the stack has no log bucket.", [
+        'AwsSolutions-S1',
+      ]);
+    this.assetsBucket = assets;
+    new BucketDeployment(this, 'AssetsDeployment', {
+      sources: [Source.asset(CONSOLE_STATIC)],
+      destinationBucket: assets,
+      // A file removed from lib/console/static is removed from the bucket too.
+      prune: true,
+      memoryLimit: 256,
+    });
+    // Its handler is one function per stack (and memory size), shared by every BucketDeployment.
+    const copier = Stack.of(this).node.children.find((c) => c.node.id.startsWith('Custom::CDKBucketDeployment'));
+    if (copier)
+      acknowledge(
+        copier,
+        "CDK's BucketDeployment handler copies the asset from the CDK assets bucket into the assets bucket only: its actions are CDK's grants on those two buckets, its runtime and basic execution policy are CDK's.",
+        [
+          'AwsSolutions-L1',
+          'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+          ...['s3:GetObject*', 's3:GetBucket*', 's3:List*', 's3:DeleteObject*', 's3:Abort*'].map(
+            (a) => `AwsSolutions-IAM5[Action::${a}]`,
+          ),
+          'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]',
+          `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(assets.node.defaultChild as CfnElement)}.Arn>/*]`,
+        ],
+      );
+
     // What the stack deploys, bundled beside the handler: written at synth, copied in by the bundling hook.
     const folder = mkdtempSync(join(tmpdir(), 'idx-console-bundle-'));
     const dataflowsFile = join(folder, 'dataflows.json');
@@ -158,8 +217,7 @@ export class ConsoleFunction extends Construct {
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],
-          afterBundling: (inputDir: string, outputDir: string) => [
-            `cp -r "${join(inputDir, 'lib/console/static')}" "${join(outputDir, 'static')}"`,
+          afterBundling: (_inputDir: string, outputDir: string) => [
             `cp "${dataflowsFile}" "${join(outputDir, 'dataflows.json')}"`,
             // Validation compiles dataflow regexes in RE2 (re2-wasm reads re2.wasm beside the bundle).
             `cp "${re2WasmPath()}" "${join(outputDir, 're2.wasm')}"`,
@@ -178,6 +236,7 @@ export class ConsoleFunction extends Construct {
           arnFormat: ArnFormat.COLON_RESOURCE_NAME,
         }),
         [ENV.idxApiSecret.name]: this.secret.secretArn,
+        [ENV.consoleAssetsBucket.name]: assets.bucketName,
         [ENV.consoleOrigins.name]: (props.allowedOrigins ?? ['http://localhost:8080']).join(','),
       },
     });
@@ -207,7 +266,23 @@ export class ConsoleFunction extends Construct {
       }),
     );
     grantRuleToggle(rules, role);
+    const schedulers = props.dataflows.flatMap(({ dataflow }) =>
+      dataflow.schedules
+        .filter((schedule) => schedulePlan(schedule, now).kind === 'scheduler')
+        .map((schedule) => scheduleRuleName(dataflow.id, schedule.name, 0, prefix)),
+    );
+    grantScheduleUpdate(
+      schedulers,
+      props.dataflows.flatMap(({ schedulerRole }) => (schedulerRole ? [schedulerRole] : [])),
+      role,
+    );
     this.secret.grantRead(role);
+    // Each static file by name: no wildcard, no listing, nothing else of the bucket.
+    Grant.addToPrincipal({
+      grantee: role,
+      actions: ['s3:GetObject'],
+      resourceArns: readdirSync(CONSOLE_STATIC).map((file) => assets.arnForObjects(file)),
+    });
 
     acknowledge(role, 'X-Ray trace segments have no resource-level permissions.', ['AwsSolutions-IAM5[Resource::*]']);
     const stack = Stack.of(this);

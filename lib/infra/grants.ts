@@ -89,6 +89,33 @@ export function grantRuleToggle(ruleNames: readonly string[], grantee: IGrantabl
 }
 
 /**
+ * Reading and updating the named EventBridge Scheduler schedules of the default group (an update sends the whole
+ * schedule back, its execution role included), and passing `roles` (their execution roles) to Scheduler only.
+ */
+export function grantScheduleUpdate(
+  scheduleNames: readonly string[],
+  roles: readonly IRole[],
+  grantee: IGrantable,
+): void {
+  if (scheduleNames.length === 0) return;
+  const stack = Stack.of(grantee as unknown as IConstruct);
+  Grant.addToPrincipal({
+    grantee,
+    actions: ['scheduler:GetSchedule', 'scheduler:UpdateSchedule'],
+    resourceArns: scheduleNames.map((name) =>
+      stack.formatArn({ service: 'scheduler', resource: 'schedule', resourceName: `default/${name}` }),
+    ),
+  });
+  if (roles.length === 0) return;
+  Grant.addToPrincipal({
+    grantee,
+    actions: ['iam:PassRole'],
+    resourceArns: roles.map((r) => r.roleArn),
+    conditions: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+  });
+}
+
+/**
  * Item actions on a table; with `leadingKeys`, only on items whose partition key is one of them (the state
  * table's partition key is the dataflow id, so a dataflow reaches only its own state and file marks).
  */

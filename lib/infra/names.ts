@@ -41,7 +41,8 @@ const RULE_NAME_MAX = 64;
 /**
  * The name of the EventBridge rule of a dataflow's schedule: `<prefix>-<dataflow id>-<schedule name>`, bounded as
  * {@link stateMachineName} is; a schedule that needs several rules (every n months) has `-2`, `-3`, … after the
- * first. The console enables and disables a schedule by these names, and its role may touch only them.
+ * first. A schedule deployed as an EventBridge Scheduler schedule has the first name too (Scheduler's names have
+ * the same bounds). The console enables and disables a schedule by these names, and its role may touch only them.
  */
 export function scheduleRuleName(
   dataflowId: string,

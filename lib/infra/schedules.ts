@@ -6,7 +6,7 @@
 import { Annotations, Stack } from 'aws-cdk-lib';
 import { Schedule as EventSchedule, Rule, RuleTargetInput } from 'aws-cdk-lib/aws-events';
 import { SfnStateMachine } from 'aws-cdk-lib/aws-events-targets';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { type IRole, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { ScheduleExpression, Schedule as SchedulerSchedule, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
 import { StepFunctionsStartExecution } from 'aws-cdk-lib/aws-scheduler-targets';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
@@ -43,6 +43,11 @@ export class DataflowSchedules extends Construct {
   readonly rules: ReadonlyMap<string, Rule>;
   /** The EventBridge Scheduler schedules by schedule name. */
   readonly schedulers: ReadonlyMap<string, SchedulerSchedule>;
+  /**
+   * The role EventBridge Scheduler assumes to start this dataflow's executions, when it has Scheduler schedules:
+   * whoever updates one of them passes this role back (the console's role may pass it and no other).
+   */
+  readonly schedulerRole?: IRole;
 
   constructor(scope: Construct, id: string, props: DataflowSchedulesProps) {
     super(scope, id);
@@ -50,6 +55,8 @@ export class DataflowSchedules extends Construct {
     const now = props.now ?? new Date();
     const rules = new Map<string, Rule>();
     const schedulers = new Map<string, SchedulerSchedule>();
+    const prefix = props.namePrefix ?? DEFAULT_NAME_PREFIX;
+    let schedulerRole: Role | undefined;
     for (const schedule of dataflow.schedules) {
       const name = schedule.name.replace(/\//g, '_');
       const plan = schedulePlan(schedule, now);
@@ -83,15 +90,19 @@ export class DataflowSchedules extends Construct {
         );
       }
       if (plan.kind === 'scheduler') {
+        schedulerRole ??= schedulerExecutionRole(this, dataflow.id);
         schedulers.set(
           schedule.name,
           new SchedulerSchedule(this, `Scheduler-${name}`, {
+            // Named as the rules are, so the console finds it (and its role may touch only these names).
+            scheduleName: scheduleRuleName(dataflow.id, schedule.name, 0, prefix),
             description: description.slice(0, 512),
             schedule: ScheduleExpression.expression(plan.expression),
             start: plan.start,
             enabled,
             target: new StepFunctionsStartExecution(props.stateMachine, {
               input: ScheduleTargetInput.fromObject(input),
+              role: schedulerRole,
             }),
           }),
         );
@@ -99,7 +110,7 @@ export class DataflowSchedules extends Construct {
       }
       plan.expressions.forEach((expression, i) => {
         const rule = new Rule(this, i === 0 ? `Schedule-${name}` : `Schedule-${name}-${i + 1}`, {
-          ruleName: scheduleRuleName(dataflow.id, schedule.name, i, props.namePrefix ?? DEFAULT_NAME_PREFIX),
+          ruleName: scheduleRuleName(dataflow.id, schedule.name, i, prefix),
           description,
           schedule: EventSchedule.expression(expression),
           enabled,
@@ -110,7 +121,32 @@ export class DataflowSchedules extends Construct {
     }
     this.rules = rules;
     this.schedulers = schedulers;
+    if (schedulerRole) this.schedulerRole = schedulerRole;
   }
+}
+
+/**
+ * The execution role of a dataflow's Scheduler schedules (the target adds `states:StartExecution` on its state
+ * machine). Assumable by EventBridge Scheduler for this account's default schedule group only, as CDK's own
+ * target role is; made here rather than by the target so the console's `iam:PassRole` can name it.
+ */
+function schedulerExecutionRole(scope: Construct, dataflowId: string): Role {
+  const stack = Stack.of(scope);
+  return new Role(scope, 'SchedulerRole', {
+    description: `identity-sync: EventBridge Scheduler starts the executions of dataflow ${dataflowId}`.slice(0, 1000),
+    assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
+      conditions: {
+        StringEquals: {
+          'aws:SourceAccount': stack.account,
+          'aws:SourceArn': stack.formatArn({
+            service: 'scheduler',
+            resource: 'schedule-group',
+            resourceName: 'default',
+          }),
+        },
+      },
+    }),
+  });
 }
 
 /**

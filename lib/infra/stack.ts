@@ -186,9 +186,11 @@ export class IdentitySyncStack extends Stack {
         dataflows: [...deployed.values()].map((d) => ({
           dataflow: d.dataflow,
           stateMachine: d.stateMachine.stateMachine,
+          ...(d.schedules.schedulerRole ? { schedulerRole: d.schedules.schedulerRole } : {}),
         })),
         tables: this.tables,
         stageBucket: this.stage.bucket,
+        ...(this.stage.accessLogsBucket ? { accessLogsBucket: this.stage.accessLogsBucket } : {}),
         namePrefix: prefix,
         logRetention,
         ...(props.consoleAllowedOrigins ? { allowedOrigins: props.consoleAllowedOrigins } : {}),

@@ -235,11 +235,14 @@ describe('the Lambda bundles (real esbuild bundling)', () => {
   let synth: Awaited<ReturnType<typeof synthApp>>;
   /** Asset folders by the handler they hold. */
   const assets: Record<'step' | 'notify' | 'console', string> = { step: '', notify: '', console: '' };
+  /** The asset folders esbuild wrote (the others are the console's static files and CDK's BucketDeployment). */
+  let bundles: string[];
 
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'idx-cdkout-'));
     synth = await synthApp({ 'identity-sync:dataflowsDir': tempDir({ 'alpha.json': ALPHA, 'beta.json': BETA }) }, out);
-    for (const dir of readdirSync(out).filter((d) => d.startsWith('asset.'))) {
+    bundles = readdirSync(out).filter((d) => d.startsWith('asset.') && existsSync(join(out, d, 'index.mjs.map')));
+    for (const dir of bundles) {
       const map = readFileSync(join(out, dir, 'index.mjs.map'), 'utf8');
       assets[map.includes('lambdas/notify.ts') ? 'notify' : map.includes('lambdas/console.ts') ? 'console' : 'step'] =
         join(out, dir);
@@ -249,17 +252,17 @@ describe('the Lambda bundles (real esbuild bundling)', () => {
   it('synthesizes with esbuild from node_modules, bundling the step handler once for every dataflow', () => {
     // Assess: the step handler, the notification handler and the console.
     expect(synth.code, synth.stderr).toBe(0);
-    expect(readdirSync(out).filter((d) => d.startsWith('asset.'))).toHaveLength(3);
+    expect(bundles).toHaveLength(3);
     const template = JSON.parse(readFileSync(join(out, 'IdentitySync.template.json'), 'utf8')) as {
-      Resources: Record<string, { Type: string; Properties: { Code?: { S3Key?: string } } }>;
+      Resources: Record<string, { Type: string; Properties: { Runtime?: string; Code?: { S3Key?: string } } }>;
     };
     const keys = Object.values(template.Resources)
-      .filter((r) => r.Type === 'AWS::Lambda::Function')
+      .filter((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Runtime?.startsWith('nodejs'))
       .map((r) => r.Properties.Code?.S3Key);
     expect(new Set(keys).size).toBe(3);
   });
 
-  it("bundles the console with its static assets and the deployed dataflows, and none of local mode's servers", () => {
+  it("bundles the console with the deployed dataflows, and none of local mode's servers nor its static files (deployed to their bucket)", () => {
     // Prepare
     const sources = (JSON.parse(readFileSync(join(assets.console, 'index.mjs.map'), 'utf8')) as { sources: string[] })
       .sources;
@@ -268,8 +271,9 @@ describe('the Lambda bundles (real esbuild bundling)', () => {
     }[];
 
     // Assess
-    expect(existsSync(join(assets.console, 'static', 'console.css'))).toBe(true);
-    expect(existsSync(join(assets.console, 'static', 'console.js'))).toBe(true);
+    expect(existsSync(join(assets.console, 'static'))).toBe(false);
+    const statics = readdirSync(out).filter((d) => d.startsWith('asset.') && existsSync(join(out, d, 'console.css')));
+    expect(statics.map((d) => readdirSync(join(out, d)).sort())).toEqual([['console.css', 'console.js']]);
     expect(dataflows.map((d) => d.json.id).sort()).toEqual(['alpha', 'beta']);
     for (const local of ['/lib/local/runner', '/dynalite/', '/s3rver/', '/aws-local-stepfunctions/']) {
       expect(sources.filter((s) => s.includes(local))).toEqual([]);

@@ -1,7 +1,9 @@
+import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { CONSOLE_STATIC } from '../../lib/infra/console.ts';
 import { scheduleRuleName } from '../../lib/infra/names.ts';
 import { logicalIdOf as logicalId, render, resourcesOf, statementsOfRole, synthStack } from '../support/infra.ts';
-import { alpha, beta } from './dataflows.ts';
+import { alpha, beta, delta } from './dataflows.ts';
 
 const { stack, template } = synthStack([alpha(), beta()]);
 
@@ -73,9 +75,16 @@ describe('the deployed console', () => {
         'dynamodb:Scan',
       ].sort(),
     );
-    expect(actions.filter((a) => a.startsWith('s3:')).sort()).toEqual(['s3:GetObject', 's3:ListBucket']);
+    // The second GetObject reads the console's static files (see below).
+    expect(actions.filter((a) => a.startsWith('s3:')).sort()).toEqual([
+      's3:GetObject',
+      's3:GetObject',
+      's3:ListBucket',
+    ]);
     const bucket = `<${logicalId(stack, 'Stage/Bucket')}.Arn>`;
-    const get = statements.find((s) => actionsOf(s).includes('s3:GetObject'));
+    const get = statements.find(
+      (s) => actionsOf(s).includes('s3:GetObject') && JSON.stringify(s.Resource).includes(bucket),
+    );
     expect(get && resourcesOfStatement(get)).toEqual([`${bucket}/stage/alpha/*`, `${bucket}/stage/beta/*`]);
   });
 
@@ -120,6 +129,102 @@ describe('the deployed console', () => {
       expect(rules).toContain(name);
     }
     expect(toggle.flatMap(actionsOf).sort()).toEqual(['events:DisableRule', 'events:EnableRule']);
+  });
+
+  it("lets its role read and update the stack's Scheduler schedules only, passing their execution role to Scheduler only", () => {
+    // Prepare
+    const withScheduler = synthStack([delta()]);
+    const t = withScheduler.template;
+    const schedules = Object.values(resourcesOf(t, 'AWS::Scheduler::Schedule')).map((r) => r.Properties);
+    const executionRole = logicalId(withScheduler.stack, 'Dataflow-delta/Schedules/SchedulerRole');
+
+    // Act
+    const statements = render(statementsOfRole(t, logicalId(withScheduler.stack, 'Console/Role'))) as {
+      Action: string | string[];
+      Resource: unknown;
+      Condition?: unknown;
+    }[];
+    const update = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('scheduler:')));
+    const pass = statements.filter((s) => actionsOf(s).includes('iam:PassRole'));
+
+    // Assess
+    const name = scheduleRuleName('delta', 'every third day');
+    expect(schedules.map((s) => s.Name)).toEqual([name]);
+    expect(render(schedules[0]?.Target)).toMatchObject({ RoleArn: `<${executionRole}.Arn>` });
+    expect(update).toEqual([
+      expect.objectContaining({
+        Action: ['scheduler:GetSchedule', 'scheduler:UpdateSchedule'],
+        Resource: `arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/default/${name}`,
+      }),
+    ]);
+    expect(pass).toEqual([
+      expect.objectContaining({
+        Action: 'iam:PassRole',
+        Resource: `<${executionRole}.Arn>`,
+        Condition: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+      }),
+    ]);
+    expect(
+      consoleStatements()
+        .flatMap(actionsOf)
+        .filter((a) => /^(scheduler|iam):/.test(a)),
+    ).toEqual([]);
+  });
+
+  it('deploys its static files to a private, encrypted, TLS-only bucket that its role reads file by file', () => {
+    // Prepare
+    const bucket = logicalId(stack, 'Console/Assets');
+    const files = readdirSync(CONSOLE_STATIC).sort();
+
+    // Act
+    const props = resourcesOf(template, 'AWS::S3::Bucket')[bucket]?.Properties;
+    const policy = Object.values(resourcesOf(template, 'AWS::S3::BucketPolicy')).find(
+      (p) => JSON.stringify(p.Properties.Bucket) === JSON.stringify({ Ref: bucket }),
+    );
+    const deployments = Object.values(resourcesOf(template, 'Custom::CDKBucketDeployment')).map((d) =>
+      render(d.Properties),
+    );
+    const reads = consoleStatements().filter((s) =>
+      (resourcesOfStatement(s) as string[]).some((r) => String(r).startsWith(`<${bucket}.Arn>`)),
+    );
+    const fn = resourcesOf(template, 'AWS::Lambda::Function')[logicalId(stack, 'Console/Function')];
+    const env = render(((fn?.Properties.Environment ?? {}) as { Variables: unknown }).Variables) as Record<
+      string,
+      string
+    >;
+
+    // Assess
+    expect(props).toMatchObject({
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+    });
+    const statements = (
+      (policy?.Properties.PolicyDocument ?? { Statement: [] }) as { Statement: Record<string, unknown>[] }
+    ).Statement;
+    expect(statements).toEqual([
+      expect.objectContaining({
+        Effect: 'Deny',
+        Action: 's3:*',
+        Principal: { AWS: '*' },
+        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+      }),
+    ]);
+    expect(deployments).toEqual([expect.objectContaining({ DestinationBucketName: `<${bucket}>`, Prune: true })]);
+    expect(reads).toEqual([
+      expect.objectContaining({
+        Action: 's3:GetObject',
+        Resource: files.map((f) => `<${bucket}.Arn>/${f}`),
+      }),
+    ]);
+    expect(env.IDX_CONSOLE_ASSETS_BUCKET).toBe(`<${bucket}>`);
   });
 
   it('can be left out of a stack', () => {

@@ -1,18 +1,21 @@
 /**
  * The deployed console's function, invoked as a Lambda function URL invokes it (payload format 2.0 events), over
  * the deployed backend wired to dynalite and s3rver on loopback. Step Functions and EventBridge have no local
- * server that answers StartExecution, StopExecution or EnableRule/DisableRule, so those clients are mocked.
+ * server that answers StartExecution, StopExecution or EnableRule/DisableRule, nor does EventBridge Scheduler
+ * (GetSchedule/UpdateSchedule), so those clients are mocked.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DisableRuleCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetScheduleCommand, SchedulerClient, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
 import { SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FunctionUrlEvent, FunctionUrlResult } from '../../lib/console/lambda.ts';
 import type { DeployedDataflowFile } from '../../lib/deployed/console-backend.ts';
 import { deployedConsoleFunction } from '../../lib/deployed/console-function.ts';
+import { CONSOLE_STATIC } from '../../lib/infra/console.ts';
 import { scheduleRuleName, stateMachineName } from '../../lib/infra/names.ts';
 import { type JobRecord, JobStore } from '../../lib/stores/jobs.ts';
 import { PROJECT_DATAFLOWS } from '../support/console.ts';
@@ -22,6 +25,8 @@ import { useLocalEnvironment } from '../support/local.ts';
 const HOST = 'abc123.lambda-url.eu-west-1.on.aws';
 const ARN_PREFIX = 'arn:aws:states:eu-west-1:111122223333:stateMachine:';
 const CREDENTIALS = { apiKey: 'site-key', userKey: 'console-user', secret: 'c2VjcmV0LXZhbHVl' };
+/** The bucket the stack deploys the console's static files to, as its BucketDeployment fills it. */
+const ASSETS_BUCKET = 'console-assets';
 
 /** A function-URL event for a request to the console. */
 function event(
@@ -46,14 +51,27 @@ function action(path: string, body: Record<string, unknown>): FunctionUrlEvent {
   });
 }
 
-/** The shipped dataflows as the stack bundles them. */
+/** A schedule the stack deploys as an EventBridge Scheduler schedule (a 3-day rate no cron keeps). */
+const EVERY_THIRD_DAY = {
+  name: 'every third day',
+  frequencyType: 'day',
+  frequencyInterval: 3,
+  nextJobStartTime: '2025-12-01 05:00:00',
+};
+
+/** A `once` schedule without a start time: the stack runs it at deployment. */
+const FIRST_LOAD = { name: 'first load', frequencyType: 'once', fullExtract: true };
+
+/** The shipped dataflows as the stack bundles them, eloqua-outbound with a Scheduler schedule and a run at deployment. */
 function shippedDataflows(): DeployedDataflowFile[] {
   return readdirSync(PROJECT_DATAFLOWS)
     .filter((f) => f.endsWith('.json'))
-    .map((f) => ({
-      file: `dataflows/${f}`,
-      json: JSON.parse(readFileSync(join(PROJECT_DATAFLOWS, f), 'utf8')) as Record<string, unknown>,
-    }));
+    .map((f) => {
+      const json = JSON.parse(readFileSync(join(PROJECT_DATAFLOWS, f), 'utf8')) as Record<string, unknown>;
+      if (json.id === 'eloqua-outbound')
+        json.schedules = [...(json.schedules as unknown[]), EVERY_THIRD_DAY, FIRST_LOAD];
+      return { file: `dataflows/${f}`, json };
+    });
 }
 
 const json = (r: FunctionUrlResult) => JSON.parse(r.body) as Record<string, unknown>;
@@ -64,15 +82,23 @@ describe('the deployed console function', () => {
   const events = new EventBridgeClient({ region: 'eu-west-1' });
   const sfnMock = mockClient(sfn);
   const eventsMock = mockClient(events);
+  const scheduler = new SchedulerClient({ region: 'eu-west-1' });
+  const schedulerMock = mockClient(scheduler);
   let handle: (e: FunctionUrlEvent) => Promise<FunctionUrlResult>;
   let jobs: JobStore;
 
   beforeAll(async () => {
     const { env } = holder;
     jobs = new JobStore(env.services.dynamo, env.config.tables.jobs);
+    await env.services.s3.send(new CreateBucketCommand({ Bucket: ASSETS_BUCKET }));
+    for (const file of readdirSync(CONSOLE_STATIC))
+      await env.services.s3.send(
+        new PutObjectCommand({ Bucket: ASSETS_BUCKET, Key: file, Body: readFileSync(join(CONSOLE_STATIC, file)) }),
+      );
     handle = deployedConsoleFunction({
+      assetsBucket: ASSETS_BUCKET,
       dataflows: shippedDataflows(),
-      clients: { dynamo: env.services.dynamo, s3: env.services.s3, sfn, events },
+      clients: { dynamo: env.services.dynamo, s3: env.services.s3, sfn, events, scheduler },
       tables: { jobs: env.config.tables.jobs, state: env.config.tables.state },
       stateMachineArnPrefix: ARN_PREFIX,
       credentials: CREDENTIALS,
@@ -102,14 +128,40 @@ describe('the deployed console function', () => {
     expect(page.body).not.toContain('href="/new"');
   });
 
-  it('serves its own stylesheet', async () => {
+  it('serves its stylesheet and script from the assets bucket, byte for byte', async () => {
     // Act
     const css = await handle(event('GET', '/assets/console.css'));
+    const js = await handle(event('GET', '/assets/console.js'));
 
     // Assess
     expect(css.statusCode).toBe(200);
     expect(css.headers['content-type']).toMatch(/^text\/css/);
-    expect(css.body.length).toBeGreaterThan(100);
+    expect(css.body).toBe(readFileSync(join(CONSOLE_STATIC, 'console.css'), 'utf8'));
+    expect(js.statusCode).toBe(200);
+    expect(js.body).toBe(readFileSync(join(CONSOLE_STATIC, 'console.js'), 'utf8'));
+  });
+
+  it('answers a coded error, and no stack trace, when an asset is missing from its bucket', async () => {
+    // Prepare
+    const { env } = holder;
+    await env.services.s3.send(new CreateBucketCommand({ Bucket: 'console-assets-empty' }));
+    const empty = deployedConsoleFunction({
+      assetsBucket: 'console-assets-empty',
+      dataflows: [],
+      clients: { dynamo: env.services.dynamo, s3: env.services.s3, sfn, events, scheduler },
+      tables: { jobs: env.config.tables.jobs, state: env.config.tables.state },
+      stateMachineArnPrefix: ARN_PREFIX,
+      credentials: CREDENTIALS,
+      log: () => undefined,
+    });
+
+    // Act
+    const css = await empty(event('GET', '/assets/console.css'));
+
+    // Assess
+    expect(css.statusCode).toBeGreaterThanOrEqual(400);
+    expect(css.body).toContain('IDX_DEPLOYED_AWS');
+    expect(css.body).not.toMatch(/\n\s+at /);
   });
 
   it("answers a job's page from the jobs table", async () => {
@@ -204,6 +256,80 @@ describe('the deployed console function', () => {
     expect(eventsMock.commandCalls(DisableRuleCommand).map((c) => c.args[0].input.Name)).toEqual([
       scheduleRuleName('eloqua-outbound', 'nightly'),
     ]);
+  });
+
+  it('disables a Scheduler schedule by updating it with its whole definition and the new state', async () => {
+    // Prepare
+    schedulerMock.reset();
+    const name = scheduleRuleName('eloqua-outbound', 'every third day');
+    const definition = {
+      Name: name,
+      GroupName: 'default',
+      Arn: `arn:aws:scheduler:eu-west-1:111122223333:schedule/default/${name}`,
+      ScheduleExpression: 'rate(3 days)',
+      StartDate: new Date('2026-01-03T05:00:00.000Z'),
+      Description: 'identity-sync: every 3 day(s)',
+      FlexibleTimeWindow: { Mode: 'OFF' as const },
+      State: 'ENABLED' as const,
+      Target: {
+        Arn: `${ARN_PREFIX}${stateMachineName('eloqua-outbound')}`,
+        RoleArn: 'arn:aws:iam::111122223333:role/scheduler-role',
+        Input: '{"scheduleId":"every third day"}',
+      },
+      CreationDate: new Date('2026-01-01T00:00:00.000Z'),
+    };
+    schedulerMock.on(GetScheduleCommand).resolves(definition);
+    schedulerMock.on(UpdateScheduleCommand).resolves({ ScheduleArn: definition.Arn });
+
+    // Act
+    const done = await handle(
+      action('/api/dataflows/eloqua-outbound/schedules', { schedule: 'every third day', enabled: false }),
+    );
+
+    // Assess
+    expect(done.statusCode).toBe(200);
+    expect(schedulerMock.commandCalls(GetScheduleCommand)[0]?.args[0].input).toEqual({
+      Name: name,
+      GroupName: 'default',
+    });
+    expect(schedulerMock.commandCalls(UpdateScheduleCommand).map((c) => c.args[0].input)).toEqual([
+      {
+        Name: name,
+        GroupName: 'default',
+        ScheduleExpression: 'rate(3 days)',
+        StartDate: definition.StartDate,
+        Description: definition.Description,
+        FlexibleTimeWindow: { Mode: 'OFF' },
+        Target: definition.Target,
+        State: 'DISABLED',
+      },
+    ]);
+  });
+
+  it('answers a coded error when Scheduler refuses the update, and leaves a run at deployment alone', async () => {
+    // Prepare
+    schedulerMock.reset();
+    schedulerMock.on(GetScheduleCommand).rejects(
+      Object.assign(new Error('User is not authorized to perform: iam:PassRole'), {
+        name: 'AccessDeniedException',
+        $metadata: { httpStatusCode: 403 },
+      }),
+    );
+
+    // Act
+    const refused = await handle(
+      action('/api/dataflows/eloqua-outbound/schedules', { schedule: 'every third day', enabled: true }),
+    );
+    const once = await handle(
+      action('/api/dataflows/eloqua-outbound/schedules', { schedule: 'first load', enabled: false }),
+    );
+
+    // Assess
+    expect(refused.statusCode).toBeGreaterThanOrEqual(400);
+    expect(json(refused)).toMatchObject({ error: { code: expect.stringMatching(/^IDX_/) } });
+    expect(schedulerMock.commandCalls(UpdateScheduleCommand)).toEqual([]);
+    expect(json(once)).toMatchObject({ error: { code: 'IDX_HTTP_NOT_FOUND' } });
+    expect(JSON.stringify(json(once))).toContain('ran once at deployment');
   });
 
   it("shows a step's rejected records from the stage bucket and downloads them", async () => {

@@ -71,6 +71,7 @@ const ENVIRONMENT_VARIABLES = new Set([
   'IDX_WATERMARK_OVERLAP_MS',
   // The deployed console function's environment (lib/core/env.ts).
   'IDX_API_SECRET_ARN',
+  'IDX_CONSOLE_ASSETS_BUCKET',
   'IDX_CONSOLE_ORIGINS',
   'IDX_NAME_PREFIX',
   'IDX_STATE_MACHINE_ARN_PREFIX',
