@@ -1,11 +1,10 @@
 import { type DataRecord, defineScript, type RecordError } from '../core/script.ts';
 import {
+  callPerRecord,
   GIGYA_CONNECTION_PARAMS,
   GIGYA_REACHES,
   gigyaClientFor,
-  mapConcurrent,
   nestedCallParams,
-  recordErrorOf,
 } from './util/gigya-step.ts';
 
 /** Record fields sent to setAccountInfo (apis.md §A.6); everything else is left out. */
@@ -94,25 +93,19 @@ export const datasourceWriteGigyaAccount = defineScript({
     let warned = false;
     return {
       async records(batch, out) {
-        const outcomes = await mapConcurrent(batch, params.maxConnections, async (record) => {
+        const outcomes = await callPerRecord(batch, params.maxConnections, async (record) => {
           const call = setAccountInfoOf(record, params.muteWebhooks, ignored);
-          if (!('UID' in call)) return call;
-          try {
-            await client.call('accounts.setAccountInfo', call);
-            return undefined;
-          } catch (error) {
-            const details = recordErrorOf(error);
-            if (!details) throw error;
-            return details;
-          }
+          if (!('UID' in call)) return { failure: call };
+          await client.call('accounts.setAccountInfo', call);
+          return { value: undefined };
         });
-        outcomes.forEach((failure, i) => {
+        outcomes.forEach((o, i) => {
           const record = batch[i] as DataRecord;
-          if (failure) out.reject(record, failure);
+          if ('failure' in o) out.reject(record, o.failure);
           else out.emit(record);
         });
         // Gigya answered every call without an error code for these: what the job counts as delivered.
-        out.deliveredRecords(outcomes.filter((failure) => !failure).length);
+        out.deliveredRecords(outcomes.filter((o) => 'value' in o).length);
         if (!warned && ignored.size) {
           warned = true;
           ctx.log.warn(

@@ -359,13 +359,18 @@ export function recordErrorOf(error: unknown): (Record<string, unknown> & { mess
   };
 }
 
-/** What one record's call came to: a value for the record, or why the record is rejected. */
-export type RecordCall<T> = { readonly value: T } | { readonly failure: RecordError };
+/**
+ * What one record's call came to: a value for the record, or why the record is rejected (with, when Gigya
+ * answered with an error, that answer's body).
+ */
+export type RecordCall<T> =
+  | { readonly value: T }
+  | { readonly failure: RecordError; readonly response?: Readonly<Record<string, unknown>> };
 
 /**
  * Makes one call per record, at most `concurrency` in flight, outcomes in record order. A Gigya error that
- * concerns only its record (see {@link recordErrorOf}) becomes that record's failure; any other error fails the
- * batch, and so the step.
+ * concerns only its record (see {@link recordErrorOf}) becomes that record's failure, with Gigya's answer; any
+ * other error fails the batch, and so the step.
  */
 export async function callPerRecord<T>(
   records: readonly DataRecord[],
@@ -378,7 +383,7 @@ export async function callPerRecord<T>(
     } catch (error) {
       const failure = recordErrorOf(error);
       if (!failure) throw error;
-      return { failure };
+      return error instanceof GigyaError ? { failure, response: error.response } : { failure };
     }
   });
 }
@@ -428,24 +433,18 @@ export async function createRecordCaller(
   const { client, close } = await gigyaClientFor(params, ctx, { maxConcurrency: params.maxConnections });
   return {
     async records(batch, out) {
-      const outcomes = await mapConcurrent(batch, params.maxConnections, async (record) => {
+      const outcomes = await callPerRecord(batch, params.maxConnections, async (record) => {
         const call = callOf(record);
-        try {
-          return { response: await client.call(call.method, call.params) };
-        } catch (error) {
-          const failure = recordErrorOf(error);
-          if (!failure) throw error;
-          return { failure, response: error instanceof GigyaError ? error.response : {} };
-        }
+        return { value: await client.call(call.method, call.params) };
       });
       outcomes.forEach((o, i) => {
         const record = batch[i] as DataRecord;
-        if (params.addResponse) record._response = o.response;
-        if ('failure' in o && o.failure) out.reject(record, o.failure);
+        if (params.addResponse) record._response = 'value' in o ? o.value : (o.response ?? {});
+        if ('failure' in o) out.reject(record, o.failure);
         else out.emit(record);
       });
       // Gigya answered every call without an error code for these: what the job counts as delivered.
-      out.deliveredRecords(outcomes.filter((o) => !('failure' in o && o.failure)).length);
+      out.deliveredRecords(outcomes.filter((o) => 'value' in o).length);
     },
     close,
   };
