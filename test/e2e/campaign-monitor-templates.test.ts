@@ -15,12 +15,12 @@ import {
   startCampaignMonitorEmulator,
 } from '../../lib/local/campaign-monitor-emulator.ts';
 import { generateAccounts } from '../../lib/local/gigya-accounts.ts';
-import { type GigyaEmulator, startGigyaEmulator } from '../../lib/local/gigya-emulator.ts';
+import type { GigyaEmulator } from '../../lib/local/gigya-emulator.ts';
 import type { GigyaAccount } from '../../lib/local/gigya-store.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 import { FIXTURES_DIR } from '../support/dataflows.ts';
 import { localisedFixture, runFixture, runNormalThenTiny } from '../support/fixture-runs.ts';
-import { keptEmulatorExtra, useLocalEnvironment } from '../support/local.ts';
+import { keptEmulatorExtra, keptGigyaExtra, useLocalEnvironment } from '../support/local.ts';
 import { writerRejects } from '../support/rejected.ts';
 
 const FILE = '13-campaign-monitor-inbound.json';
@@ -55,13 +55,9 @@ const local = useLocalEnvironment({
   secrets: { CM_KEY: LOCAL_CAMPAIGN_MONITOR.apiKey, CM_OTHER_KEY: 'revoked-createsend-key' },
   watermarkOverlapMs: 0,
   extras: [
-    keptEmulatorExtra(
-      () => startGigyaEmulator({ accounts: ACCOUNTS }),
-      (emu) => ({ gigya: emu.url }),
-      (emu) => {
-        gigya = emu;
-      },
-    ),
+    keptGigyaExtra(ACCOUNTS, (emu) => {
+      gigya = emu;
+    }),
     keptEmulatorExtra(
       () => startCampaignMonitorEmulator(),
       (emu) => ({ campaignMonitor: `${emu.url}/api/v3.3` }),

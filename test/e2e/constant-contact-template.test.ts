@@ -13,12 +13,11 @@ import {
   startConstantContactEmulator,
 } from '../../lib/local/constant-contact-emulator.ts';
 import { generateAccounts } from '../../lib/local/gigya-accounts.ts';
-import { startGigyaEmulator } from '../../lib/local/gigya-emulator.ts';
 import type { GigyaAccount } from '../../lib/local/gigya-store.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 import { FIXTURES_DIR } from '../support/dataflows.ts';
 import { localisedFixture, runFixture, runNormalThenTiny } from '../support/fixture-runs.ts';
-import { keptEmulatorExtra, useLocalEnvironment } from '../support/local.ts';
+import { keptEmulatorExtra, keptGigyaExtra, useLocalEnvironment } from '../support/local.ts';
 import { writerRejects } from '../support/rejected.ts';
 
 const OUTBOUND = '14-constant-contact-outbound.json';
@@ -47,10 +46,7 @@ const local = useLocalEnvironment({
   secrets: { CC_TOKEN: LOCAL_CONSTANT_CONTACT.accessToken, CC_EXPIRED: 'expired0token', CC_KEY: 'app-key' },
   watermarkOverlapMs: 0,
   extras: [
-    keptEmulatorExtra(
-      () => startGigyaEmulator({ accounts: ACCOUNTS }),
-      (emu) => ({ gigya: emu.url }),
-    ),
+    keptGigyaExtra(ACCOUNTS),
     keptEmulatorExtra(
       () => startConstantContactEmulator(),
       (emu) => ({ constantContact: `${emu.url}/v3` }),

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { Dataflow } from '../../lib/dataflow/types.ts';
 import { validateFile } from '../../lib/dataflow/validate.ts';
 import { generateAccounts } from '../../lib/local/gigya-accounts.ts';
-import { type GigyaEmulator, startGigyaEmulator } from '../../lib/local/gigya-emulator.ts';
+import type { GigyaEmulator } from '../../lib/local/gigya-emulator.ts';
 import type { GigyaAccount } from '../../lib/local/gigya-store.ts';
 import {
   type EmulatedMember,
@@ -21,7 +21,7 @@ import {
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 import { FIXTURES_DIR } from '../support/dataflows.ts';
 import { localisedFixture, runFixture, runNormalThenTiny } from '../support/fixture-runs.ts';
-import { keptEmulatorExtra, useLocalEnvironment } from '../support/local.ts';
+import { keptEmulatorExtra, keptGigyaExtra, useLocalEnvironment } from '../support/local.ts';
 import { writerRejects } from '../support/rejected.ts';
 
 const INBOUND = '06-mailchimp-inbound.json';
@@ -50,13 +50,9 @@ const local = useLocalEnvironment({
   secrets: { MC_KEY: LOCAL_MAILCHIMP.apiKey, MC_OTHER_KEY: 'revoked0key-us1' },
   watermarkOverlapMs: 0,
   extras: [
-    keptEmulatorExtra(
-      () => startGigyaEmulator({ accounts: ACCOUNTS }),
-      (emu) => ({ gigya: emu.url }),
-      (emu) => {
-        gigya = emu;
-      },
-    ),
+    keptGigyaExtra(ACCOUNTS, (emu) => {
+      gigya = emu;
+    }),
     keptEmulatorExtra(
       () => startMailchimpEmulator(),
       (emu) => ({ mailchimp: `${emu.url}/3.0` }),

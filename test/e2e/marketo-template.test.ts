@@ -8,13 +8,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateFile, validateText } from '../../lib/dataflow/validate.ts';
 import { generateAccounts } from '../../lib/local/gigya-accounts.ts';
-import { startGigyaEmulator } from '../../lib/local/gigya-emulator.ts';
 import type { GigyaAccount } from '../../lib/local/gigya-store.ts';
 import { LOCAL_MARKETO, type MarketoEmulator, startMarketoEmulator } from '../../lib/local/marketo-emulator.ts';
 import { runLocal } from '../../lib/local/runner.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 import { FIXTURES_DIR } from '../support/dataflows.ts';
-import { keptEmulatorExtra, useLocalEnvironment } from '../support/local.ts';
+import { keptEmulatorExtra, keptGigyaExtra, useLocalEnvironment } from '../support/local.ts';
 import { rejectedRecords } from '../support/rejected.ts';
 
 const FILE = '12-marketo-outbound.json';
@@ -32,10 +31,7 @@ let marketo: MarketoEmulator | undefined;
 const local = useLocalEnvironment({
   secrets: { MKTO_SECRET: LOCAL_MARKETO.clientSecret },
   extras: [
-    keptEmulatorExtra(
-      () => startGigyaEmulator({ accounts: ACCOUNTS }),
-      (emu) => ({ gigya: emu.url }),
-    ),
+    keptGigyaExtra(ACCOUNTS),
     keptEmulatorExtra(
       () => startMarketoEmulator(),
       (emu) => ({ marketo: emu.url }),

@@ -11,13 +11,13 @@ import { describe, expect, it } from 'vitest';
 import { validateFile, validateText } from '../../lib/dataflow/validate.ts';
 import { type AcousticEmulator, LOCAL_ACOUSTIC, startAcousticEmulator } from '../../lib/local/acoustic-emulator.ts';
 import { generateAccounts } from '../../lib/local/gigya-accounts.ts';
-import { type GigyaEmulator, startGigyaEmulator } from '../../lib/local/gigya-emulator.ts';
+import type { GigyaEmulator } from '../../lib/local/gigya-emulator.ts';
 import type { GigyaAccount } from '../../lib/local/gigya-store.ts';
 import { runLocal } from '../../lib/local/runner.ts';
 import { sftpExtra } from '../../lib/local/sftp-server.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
 import { FIXTURES_DIR } from '../support/dataflows.ts';
-import { keptEmulatorExtra, useLocalEnvironment } from '../support/local.ts';
+import { keptGigyaExtra, useLocalEnvironment } from '../support/local.ts';
 import { rejectedRecords } from '../support/rejected.ts';
 
 const INBOUND_FILE = '10-silverpop-inbound.json';
@@ -41,13 +41,9 @@ let gigya: GigyaEmulator | undefined;
 const local = useLocalEnvironment({
   secrets: { AC_SECRET: LOCAL_ACOUSTIC.clientSecret, AC_REFRESH: LOCAL_ACOUSTIC.refreshToken },
   extras: [
-    keptEmulatorExtra(
-      () => startGigyaEmulator({ accounts: ACCOUNTS }),
-      (emu) => ({ gigya: emu.url }),
-      (emu) => {
-        gigya = emu;
-      },
-    ),
+    keptGigyaExtra(ACCOUNTS, (emu) => {
+      gigya = emu;
+    }),
     sftpExtra(),
     async ({ dir }) => {
       acoustic = await startAcousticEmulator({ root: join(dir, 'sftp') });

@@ -10,6 +10,8 @@ import {
   type LocalExtra,
   startLocalEnvironment,
 } from '../../lib/local/environment.ts';
+import { type GigyaEmulator, startGigyaEmulator } from '../../lib/local/gigya-emulator.ts';
+import type { GigyaAccount } from '../../lib/local/gigya-store.ts';
 
 /** Starts the environment before the file's tests and stops it (and removes its folder) after them. */
 export function useLocalEnvironment(options: LocalEnvironmentOptions = {}): { readonly env: LocalEnvironment } {
@@ -41,4 +43,16 @@ export function keptEmulatorExtra<E extends { readonly url: string; close(): Pro
     keep(emu);
     return { endpoints: endpoints(emu), close: () => emu.close() };
   };
+}
+
+/** {@link keptEmulatorExtra} for a Gigya emulator holding `accounts`, as the platform tests start it. */
+export function keptGigyaExtra(
+  accounts: readonly GigyaAccount[],
+  keep: (emu: GigyaEmulator) => void = () => undefined,
+): LocalExtra {
+  return keptEmulatorExtra(
+    () => startGigyaEmulator({ accounts }),
+    (emu) => ({ gigya: emu.url }),
+    keep,
+  );
 }
