@@ -2,9 +2,12 @@
  * The web console in real headless Chromium on the embedded services: an operator sees the shipped dataflows,
  * runs a test of eloqua-outbound and watches it succeed with per-step counters, opens a rejected record of an
  * inbound run, duplicates a dataflow, and creates one from a template, fixing a validation error in the editor.
- * The screenshots the README shows are taken here (docs/console/).
+ * The screenshots the README shows are taken here: into docs/console/ with `IDX_UPDATE_SCREENSHOTS=1`, otherwise
+ * into a temporary folder, so that a test run leaves the committed images (which differ in every run: job ids,
+ * times) as they are.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +15,10 @@ import { SHIPPED_SCHEMA } from '../../lib/cli/console-backend.ts';
 import { launchChromium, startTestConsole } from '../support/console.ts';
 import { useEloquaWorld } from '../support/eloqua.ts';
 
-const SCREENSHOTS = new URL('../../docs/console/', import.meta.url).pathname;
+const UPDATE_SCREENSHOTS = process.env.IDX_UPDATE_SCREENSHOTS === '1';
+const SCREENSHOTS = UPDATE_SCREENSHOTS
+  ? new URL('../../docs/console/', import.meta.url).pathname
+  : mkdtempSync(join(tmpdir(), 'idx-console-shots-'));
 const world = useEloquaWorld(30);
 let app: Awaited<ReturnType<typeof startTestConsole>>;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
@@ -28,6 +34,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await app?.close();
+  if (!UPDATE_SCREENSHOTS) rmSync(SCREENSHOTS, { recursive: true, force: true });
 });
 
 /** What an element shows (its text content; a missing element fails the wait). */
