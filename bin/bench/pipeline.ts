@@ -29,12 +29,21 @@ export function launcher(source = readFileSync('bin/idx.js', 'utf8')): {
   return { env, flags };
 }
 
-/** Runs the CLI as its launcher line starts it (same environment and flags), with `node` the running one. */
-function idx(home: string, args: string[]): { stdout: string; stderr: string; status: number | null } {
+/**
+ * The Node.js arguments and environment that start `idx <args>` as its launcher line does (same environment and
+ * flags), for a benchmark that spawns `process.execPath` with them: its figures are then the CLI's own.
+ */
+export function cliProcess(args: readonly string[]): { args: string[]; env: NodeJS.ProcessEnv } {
   const { env, flags } = launcher();
-  const r = spawnSync(process.execPath, [...flags, 'bin/idx.js', ...args], {
+  return { args: [...flags, 'bin/idx.js', ...args], env: { ...process.env, ...env } };
+}
+
+/** Runs the CLI as its launcher line starts it, with `node` the running one. */
+function idx(home: string, args: string[]): { stdout: string; stderr: string; status: number | null } {
+  const cli = cliProcess(args);
+  const r = spawnSync(process.execPath, cli.args, {
     encoding: 'utf8',
-    env: { ...process.env, ...env, IDX_HOME: home },
+    env: { ...cli.env, IDX_HOME: home },
     maxBuffer: 64 * 1024 * 1024,
   });
   return { stdout: r.stdout, stderr: r.stderr, status: r.status };
