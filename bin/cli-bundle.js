@@ -14,7 +14,16 @@
 // Never a half-written one: each build writes a folder of its own, `sources.json` last, then points `current.json`
 // at it with an atomic rename; processes starting at once may each build, and each sees a complete bundle.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -99,7 +108,9 @@ export async function buildBundle(root = PROJECT_ROOT, cacheDir = cacheDirOf(roo
   const esbuild = await import('esbuild');
   mkdirSync(cacheDir, { recursive: true });
   const name = `build-${Date.now().toString(36)}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  const dir = join(cacheDir, name);
+  // Node loads the bundle from its real path: the source map's relative paths must start there, not at a
+  // symlinked node_modules, or mapped stacks would name another checkout's files.
+  const dir = join(realpathSync(cacheDir), name);
   const notice = setTimeout(() => process.stderr.write('idx: building the CLI from its sources…\n'), NOTICE_AFTER_MS);
   notice.unref();
   try {
