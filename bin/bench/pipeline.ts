@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** How the CLI starts: the environment and Node.js flags on the `#!/usr/bin/env -S …` line of bin/idx.js. */
@@ -56,6 +56,8 @@ export interface PipelineFigures {
   readonly recordsPerSecond: number;
   readonly mbPerSecond: number;
   readonly peakRssMb: number;
+  /** CPU seconds of the run (user + system, every thread), as `idx run --stats` prints them. */
+  readonly cpuSeconds: number;
 }
 
 /** The peak RSS in MB that `idx run --stats` printed on stderr, NaN when it printed none. */
@@ -87,6 +89,7 @@ export function measure(records: number): PipelineFigures {
       recordsPerSecond: Math.round(job.totalRecords / seconds),
       mbPerSecond: csvBytes / 1024 / 1024 / seconds,
       peakRssMb: peak,
+      cpuSeconds: Number(/CPU ([\d.]+) s/.exec(run.stderr)?.[1] ?? Number.NaN),
     };
   } finally {
     rmSync(home, { recursive: true, force: true });
@@ -99,13 +102,14 @@ export async function run(options: { sizes?: readonly number[] } = {}): Promise<
   const rows: PipelineFigures[] = [];
   process.stdout.write('\n## idx run: sample dataflow on embedded services (S3 CSV → … → gzip → S3)\n\n');
   process.stdout.write(
-    '| records | seconds | records/s | MB/s (CSV in) | peak RSS MB |\n| ---: | ---: | ---: | ---: | ---: |\n',
+    '| records | seconds | CPU s | records/s | MB/s (CSV in) | peak RSS MB | load |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
   );
   for (const n of sizes) {
     const f = measure(n);
     rows.push(f);
     process.stdout.write(
-      `| ${f.records} | ${f.seconds.toFixed(1)} | ${f.recordsPerSecond} | ${f.mbPerSecond.toFixed(1)} | ${f.peakRssMb.toFixed(0)} |\n`,
+      `| ${f.records} | ${f.seconds.toFixed(1)} | ${f.cpuSeconds.toFixed(1)} | ${f.recordsPerSecond} | ${f.mbPerSecond.toFixed(1)} | ` +
+        `${f.peakRssMb.toFixed(0)} | ${(loadavg()[0] ?? Number.NaN).toFixed(1)} |\n`,
     );
   }
   const growth = rows.length > 1 ? (rows[rows.length - 1]?.peakRssMb ?? 0) - (rows[0]?.peakRssMb ?? 0) : 0;
