@@ -172,13 +172,25 @@ export async function bundledEntry(entry, root = PROJECT_ROOT, cacheDir = cacheD
   return join(dir, `${entry}.mjs`);
 }
 
-/** Runs an entry: from the bundle, or from the sources through tsx when `IDX_FROM_SOURCES=1`. */
+/**
+ * Runs an entry: from the bundle, or from the sources through tsx when `IDX_FROM_SOURCES=1` or when the bundle
+ * cannot be built (a read-only node_modules, an install without esbuild), which one line on stderr says.
+ */
 export async function runEntry(entry) {
-  if (process.env[FROM_SOURCES_ENV] === '1') {
-    const { register } = await import('tsx/esm/api');
-    register();
-    await import(pathToFileURL(join(PROJECT_ROOT, ENTRIES[entry])).href);
+  let bundled;
+  if (process.env[FROM_SOURCES_ENV] !== '1') {
+    try {
+      bundled = await bundledEntry(entry);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message.split('\n', 1)[0] : String(error);
+      process.stderr.write(`idx: cannot build the CLI bundle (${reason}); running from the sources\n`);
+    }
+  }
+  if (bundled) {
+    await import(pathToFileURL(bundled).href);
     return;
   }
-  await import(pathToFileURL(await bundledEntry(entry)).href);
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(pathToFileURL(join(PROJECT_ROOT, ENTRIES[entry])).href);
 }
