@@ -103,6 +103,9 @@ function sourceUrlPlugin(esbuild) {
   };
 }
 
+/** Builds of this process under way: they share one esbuild service. */
+let buildsRunning = 0;
+
 /** Builds the bundle into a new folder, points `current.json` at it; returns the folder. */
 export async function buildBundle(root = PROJECT_ROOT, cacheDir = cacheDirOf(root)) {
   const esbuild = await import('esbuild');
@@ -113,6 +116,7 @@ export async function buildBundle(root = PROJECT_ROOT, cacheDir = cacheDirOf(roo
   const dir = join(realpathSync(cacheDir), name);
   const notice = setTimeout(() => process.stderr.write('idx: building the CLI from its sources…\n'), NOTICE_AFTER_MS);
   notice.unref();
+  buildsRunning++;
   try {
     const result = await esbuild.build({
       absWorkingDir: root,
@@ -149,8 +153,9 @@ export async function buildBundle(root = PROJECT_ROOT, cacheDir = cacheDirOf(roo
     throw error;
   } finally {
     clearTimeout(notice);
-    // The esbuild service is a child process: stopping it lets the command's process exit when its work is done.
-    await esbuild.stop?.();
+    // The esbuild service is a child process shared by the builds of this process: stopping it once the last one
+    // ends lets the command's process exit when its work is done (stopping it earlier would strand the others).
+    if (--buildsRunning === 0) await esbuild.stop?.();
   }
   removeOldBuilds(cacheDir, name);
   return dir;

@@ -3,7 +3,7 @@
  * rebuilds it, an untouched one does not, a half-built folder is never used, and `import.meta.url` keeps naming
  * the source file. The staleness rule is tested on a small project of its own in a temporary folder.
  */
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -110,6 +110,21 @@ describe('the CLI bundle', () => {
     expect(fromUnpointed).toBeUndefined();
     expect(rebuilt).not.toContain('build-half');
     expect(((await import(pathToFileURL(rebuilt).href)) as { text: string }).text).toBe('import.meta.url');
+  });
+
+  it('built by several processes at once, is always a complete one', async () => {
+    // Prepare
+    const shared = join(root, 'shared-cache');
+
+    // Act
+    const dirs = await Promise.all([1, 2, 3].map(() => buildBundle(root, shared)));
+    const current = freshBundle(root, shared);
+
+    // Assess
+    expect(new Set(dirs).size).toBe(3);
+    expect(dirs.map((d) => realpathSync(d))).toContain(current && realpathSync(current));
+    for (const dir of dirs)
+      expect(readdirSync(dir).sort()).toEqual(expect.arrayContaining(['idx.mjs', 'sources.json']));
   });
 
   it('is bypassed for the TypeScript sources when the variable lib/core/env.ts names is 1', async () => {
