@@ -117,6 +117,7 @@ export async function buildBundle(root = PROJECT_ROOT, cacheDir = cacheDirOf(roo
   const notice = setTimeout(() => process.stderr.write('idx: building the CLI from its sources…\n'), NOTICE_AFTER_MS);
   notice.unref();
   buildsRunning++;
+  const started = Date.now();
   try {
     const result = await esbuild.build({
       absWorkingDir: root,
@@ -135,14 +136,18 @@ export async function buildBundle(root = PROJECT_ROOT, cacheDir = cacheDirOf(roo
       logLevel: 'error',
       plugins: [sourceUrlPlugin(esbuild)],
     });
+    const finished = Date.now();
     const files = [
       ...Object.keys(result.metafile.inputs).map((f) => relative(root, resolve(root, f))),
       relative(root, fileURLToPath(import.meta.url)),
       'tsconfig.json',
     ];
+    // A file changed while esbuild ran may be in the bundle as it was before: recorded as unknown, so that the
+    // next start rebuilds.
     const sources = [...new Set(files)].sort().flatMap((f) => {
       const s = stamp(join(root, f));
-      return s ? [[f, s.size, s.mtimeMs]] : [];
+      if (!s) return [];
+      return [s.mtimeMs >= started && s.mtimeMs <= finished ? [f, -1, -1] : [f, s.size, s.mtimeMs]];
     });
     writeFileSync(join(dir, 'sources.json'), `${JSON.stringify(sources)}\n`);
     const pointer = join(cacheDir, `current.json.${name}`);
