@@ -134,7 +134,12 @@ class ObjectUpload {
     /** The spooled bytes and what `part` holds after them, as one buffer; the spool is removed. */
     const unspool = async (s: NonNullable<typeof spool>): Promise<Buffer> => {
       const whole = Buffer.allocUnsafeSlow(s.bytes + used);
-      await s.file.read(whole, 0, s.bytes, 0);
+      // A read may return less than asked for: read on until the spooled bytes are all in.
+      for (let at = 0; at < s.bytes; ) {
+        const { bytesRead } = await s.file.read(whole, at, s.bytes - at, at);
+        if (bytesRead === 0) throw new Error(`spool file ${s.path} ended after ${at} of ${s.bytes} bytes`);
+        at += bytesRead;
+      }
       part.copy(whole, s.bytes, 0, used);
       spool = undefined;
       await s.file.close();
