@@ -1,6 +1,6 @@
-// Worker module of a parallel lane when running from the TypeScript sources (the CLI, tests): registers tsx's
-// loader in the worker thread, then serves the lane (lib/engine/lanes/worker-entry.ts).
-import { register } from 'tsx/esm/api';
+// Worker module of a parallel lane when running from the project (the CLI, tests): serves the lane
+// (lib/engine/lanes/worker-entry.ts) from the CLI's bundle, built when missing or stale (bin/cli-bundle.js), or
+// from the sources through tsx when `IDX_FROM_SOURCES=1`.
+import { runEntry } from './cli-bundle.js';
 
-register();
-await import('../lib/engine/lanes/worker-entry.ts');
+await runEntry('lane-worker');

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEloquaEmulator } from '../../lib/local/eloqua-emulator.ts';
-import { peakRssMbOf } from './pipeline.ts';
+import { cliProcess, peakRssMbOf } from './pipeline.ts';
 
 const LATENCY_MS = 150;
 
@@ -70,13 +70,10 @@ async function measure(records: number): Promise<Figures> {
     if (seeded.status !== 0) throw new Error(`seeding failed: ${seeded.stderr}`);
     // The run calls the emulator, which answers from this process: it runs as a child this process does not block on.
     const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(
-        process.execPath,
-        ['--max-old-space-size=192', 'bin/idx.js', 'run', file, '--json', '--stats'],
-        {
-          env: { ...process.env, IDX_HOME: home, IDX_ELOQUA_ENDPOINT: emu.url },
-        },
-      );
+      const cli = cliProcess(['run', file, '--json', '--stats']);
+      const child = spawn(process.execPath, cli.args, {
+        env: { ...cli.env, IDX_HOME: home, IDX_ELOQUA_ENDPOINT: emu.url },
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => {

@@ -18,6 +18,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cliProcess, peakRssMbOf } from './pipeline.ts';
 
 /** One export to measure. */
 export interface ExtractCase {
@@ -113,14 +114,15 @@ export function exportDataflow(partitions: number): Record<string, unknown> {
   };
 }
 
-/** Starts `idx <args>` as the CLI runs (192 MB heap) with a state folder; stdout and stderr are collected. */
+/** Starts `idx <args>` as its launcher line starts it, with a state folder; stdout and stderr are collected. */
 function idx(
   home: string,
   args: string[],
   env: Record<string, string> = {},
 ): { child: ChildProcess; out: { stdout: string; stderr: string } } {
-  const child = spawn(process.execPath, ['--max-old-space-size=192', 'bin/idx.js', ...args], {
-    env: { ...process.env, IDX_HOME: home, ...env },
+  const cli = cliProcess(args);
+  const child = spawn(process.execPath, cli.args, {
+    env: { ...cli.env, IDX_HOME: home, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const out = { stdout: '', stderr: '' };
@@ -189,7 +191,6 @@ export async function measure(c: ExtractCase, site: ExtractSite = SITE): Promise
     const calls = /calls: accounts\.search \d+ \(([^)]*)\)/.exec(served)?.[1] ?? '';
     const pages = Number(/(\d+) OK/.exec(calls)?.[1] ?? 0);
     const throttled = Number(/(\d+) × 403048/.exec(calls)?.[1] ?? 0);
-    const rss = /peak RSS ([\d.]+) (MB|GB|KB)/.exec(run.stderr);
     const runCpu = Number(/CPU ([\d.]+) s/.exec(run.stderr)?.[1] ?? Number.NaN);
     const siteCpu = Number(/cpu: ([\d.]+) s/.exec(served)?.[1] ?? Number.NaN);
     const boundSeconds = pages / site.searchesPerSecond;
@@ -203,7 +204,7 @@ export async function measure(c: ExtractCase, site: ExtractSite = SITE): Promise
       searchesPerSecond: pages / seconds,
       boundSeconds,
       ratio: seconds / boundSeconds,
-      peakRssMb: rss ? Number(rss[1]) * (rss[2] === 'GB' ? 1024 : rss[2] === 'KB' ? 1 / 1024 : 1) : Number.NaN,
+      peakRssMb: peakRssMbOf(run.stderr),
       siteCpuSeconds: siteCpu,
       runCpuSeconds: runCpu,
       load: loadavg()[0] ?? Number.NaN,

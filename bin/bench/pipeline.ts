@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** How the CLI starts: the environment and Node.js flags on the `#!/usr/bin/env -S …` line of bin/idx.js. */
@@ -29,12 +29,21 @@ export function launcher(source = readFileSync('bin/idx.js', 'utf8')): {
   return { env, flags };
 }
 
-/** Runs the CLI as its launcher line starts it (same environment and flags), with `node` the running one. */
-function idx(home: string, args: string[]): { stdout: string; stderr: string; status: number | null } {
+/**
+ * The Node.js arguments and environment that start `idx <args>` as its launcher line does (same environment and
+ * flags), for a benchmark that spawns `process.execPath` with them: its figures are then the CLI's own.
+ */
+export function cliProcess(args: readonly string[]): { args: string[]; env: NodeJS.ProcessEnv } {
   const { env, flags } = launcher();
-  const r = spawnSync(process.execPath, [...flags, 'bin/idx.js', ...args], {
+  return { args: [...flags, 'bin/idx.js', ...args], env: { ...process.env, ...env } };
+}
+
+/** Runs the CLI as its launcher line starts it, with `node` the running one. */
+function idx(home: string, args: string[]): { stdout: string; stderr: string; status: number | null } {
+  const cli = cliProcess(args);
+  const r = spawnSync(process.execPath, cli.args, {
     encoding: 'utf8',
-    env: { ...process.env, ...env, IDX_HOME: home },
+    env: { ...cli.env, IDX_HOME: home },
     maxBuffer: 64 * 1024 * 1024,
   });
   return { stdout: r.stdout, stderr: r.stderr, status: r.status };
@@ -47,6 +56,8 @@ export interface PipelineFigures {
   readonly recordsPerSecond: number;
   readonly mbPerSecond: number;
   readonly peakRssMb: number;
+  /** CPU seconds of the run (user + system, every thread), as `idx run --stats` prints them. */
+  readonly cpuSeconds: number;
 }
 
 /** The peak RSS in MB that `idx run --stats` printed on stderr, NaN when it printed none. */
@@ -78,6 +89,7 @@ export function measure(records: number): PipelineFigures {
       recordsPerSecond: Math.round(job.totalRecords / seconds),
       mbPerSecond: csvBytes / 1024 / 1024 / seconds,
       peakRssMb: peak,
+      cpuSeconds: Number(/CPU ([\d.]+) s/.exec(run.stderr)?.[1] ?? Number.NaN),
     };
   } finally {
     rmSync(home, { recursive: true, force: true });
@@ -90,13 +102,14 @@ export async function run(options: { sizes?: readonly number[] } = {}): Promise<
   const rows: PipelineFigures[] = [];
   process.stdout.write('\n## idx run: sample dataflow on embedded services (S3 CSV → … → gzip → S3)\n\n');
   process.stdout.write(
-    '| records | seconds | records/s | MB/s (CSV in) | peak RSS MB |\n| ---: | ---: | ---: | ---: | ---: |\n',
+    '| records | seconds | CPU s | records/s | MB/s (CSV in) | peak RSS MB | load |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
   );
   for (const n of sizes) {
     const f = measure(n);
     rows.push(f);
     process.stdout.write(
-      `| ${f.records} | ${f.seconds.toFixed(1)} | ${f.recordsPerSecond} | ${f.mbPerSecond.toFixed(1)} | ${f.peakRssMb.toFixed(0)} |\n`,
+      `| ${f.records} | ${f.seconds.toFixed(1)} | ${f.cpuSeconds.toFixed(1)} | ${f.recordsPerSecond} | ${f.mbPerSecond.toFixed(1)} | ` +
+        `${f.peakRssMb.toFixed(0)} | ${(loadavg()[0] ?? Number.NaN).toFixed(1)} |\n`,
     );
   }
   const growth = rows.length > 1 ? (rows[rows.length - 1]?.peakRssMb ?? 0) - (rows[0]?.peakRssMb ?? 0) : 0;

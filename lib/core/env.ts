@@ -67,6 +67,12 @@ export const ENV = {
       'across Lambdas; deployed default) or process (this process’s memory; local default)',
   },
   lanes: { name: 'IDX_LANES', meaning: 'parallel lanes of a large step: a number, or auto (one per core); default 1' },
+  fromSources: {
+    name: 'IDX_FROM_SOURCES',
+    meaning:
+      'the CLI: 1 runs it (and its lane workers) from the TypeScript sources through tsx instead of its bundle ' +
+      '(bin/cli-bundle.js, rebuilt when a source changes); slower to start, about 60 MB more resident memory',
+  },
   laneWorker: { name: 'IDX_LANE_WORKER', meaning: 'the lane worker module; default bin/lane-worker.js' },
   lanesMinRecords: {
     name: 'IDX_LANES_MIN_RECORDS',

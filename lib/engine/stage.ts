@@ -2,6 +2,10 @@
  * The S3 stage: records as NDJSON parts and files under their logical names, written under the job's prefix
  * with deterministic keys, so a retried step overwrites what it wrote before instead of duplicating it.
  */
+import { randomUUID } from 'node:crypto';
+import { type FileHandle, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough, Readable, type Writable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -43,8 +47,16 @@ function s3Error(error: unknown, action: string, key: string): IdxError {
 const PART_BYTES = 5 * 1024 * 1024;
 /** Parts of one object uploading at once while the next one fills. */
 const PARTS_IN_FLIGHT = 2;
-/** First size of the buffer a part fills; it doubles up to {@link PART_BYTES}, so a small object stays small. */
+/** First size of the buffer a part fills; it doubles up to {@link SMALL_BYTES}, so a small object stays small. */
 const FIRST_BUFFER = 64 * 1024;
+/**
+ * What an object's first part holds in memory: beyond it, until the part is full, the part goes to a spool file
+ * ({@link PART_BYTES} at most, in the temporary folder: /tmp in Lambda) in writes of this size. Many uploads fill
+ * at once where a Map's ranges run in one process (40 Gigya ranges of 1.5 MB each locally, each holding up to a
+ * 2 MB doubled buffer: 80 MB of a 1,000,000-account export); with the spool each holds 256 KiB. A divisor of
+ * {@link PART_BYTES}, so the spool fills a part exactly.
+ */
+const SMALL_BYTES = 256 * 1024;
 
 /**
  * A streaming upload of one object; resolves with the byte count when S3 has it. The written bytes are copied at
@@ -55,7 +67,7 @@ const FIRST_BUFFER = 64 * 1024;
  * the stage held 50 MB of them, the peak of a local run.
  */
 class ObjectUpload {
-  readonly body = new PassThrough({ highWaterMark: 1 << 20 });
+  readonly body = new PassThrough({ highWaterMark: SMALL_BYTES });
   bytes = 0;
   readonly done: Promise<number>;
 
@@ -74,6 +86,8 @@ class ObjectUpload {
     const free: Buffer[] = [];
     let part: Buffer = Buffer.allocUnsafeSlow(FIRST_BUFFER);
     let used = 0;
+    /** The first part beyond {@link SMALL_BYTES}: `bytes` of it are in the file, the rest in `part`. */
+    let spool: { file: FileHandle; path: string; bytes: number } | undefined;
     let uploadId: string | undefined;
     const done: CompletedPart[] = [];
     const inFlight = new Set<Promise<void>>();
@@ -107,30 +121,61 @@ class ObjectUpload {
       part = free.pop() ?? Buffer.allocUnsafeSlow(PART_BYTES);
       used = 0;
     };
+    /** Moves the full small buffer into the spool file, opened on first use. */
+    const spill = async (): Promise<void> => {
+      if (!spool) {
+        const path = join(tmpdir(), `idx-stage-${process.pid}-${randomUUID()}.part`);
+        spool = { file: await open(path, 'w+'), path, bytes: 0 };
+      }
+      await spool.file.write(part, 0, used, spool.bytes);
+      spool.bytes += used;
+      used = 0;
+    };
+    /** The spooled bytes and what `part` holds after them, as one buffer; the spool is removed. */
+    const unspool = async (s: NonNullable<typeof spool>): Promise<Buffer> => {
+      const whole = Buffer.allocUnsafeSlow(s.bytes + used);
+      // A read may return less than asked for: read on until the spooled bytes are all in.
+      for (let at = 0; at < s.bytes; ) {
+        const { bytesRead } = await s.file.read(whole, at, s.bytes - at, at);
+        if (bytesRead === 0) throw new Error(`spool file ${s.path} ended after ${at} of ${s.bytes} bytes`);
+        at += bytesRead;
+      }
+      part.copy(whole, s.bytes, 0, used);
+      spool = undefined;
+      await s.file.close();
+      await rm(s.path, { force: true });
+      return whole;
+    };
     try {
       // The body is not destroyed when the loop stops on a failure: it gets the coded error instead.
       for await (const chunk of this.body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
         this.bytes += chunk.length;
         let at = 0;
         while (at < chunk.length) {
-          if (used === part.length && part.length < PART_BYTES) {
-            const grown = Buffer.allocUnsafeSlow(Math.min(PART_BYTES, part.length * 2));
+          if (used === part.length && part.length < SMALL_BYTES) {
+            const grown = Buffer.allocUnsafeSlow(Math.min(SMALL_BYTES, part.length * 2));
             part.copy(grown, 0, 0, used);
             part = grown;
-          }
+          } else if (used === part.length && part.length < PART_BYTES) await spill();
           const n = Math.min(chunk.length - at, part.length - used);
           chunk.copy(part, used, at, at + n);
           used += n;
           at += n;
+          if (spool && spool.bytes + used === PART_BYTES) {
+            // The first part is full: sent from one buffer, then parts fill buffers of their full size.
+            part = await unspool(spool);
+            used = PART_BYTES;
+          }
           if (used === PART_BYTES) await flush();
         }
       }
       if (uploadId === undefined) {
+        const whole = spool ? await unspool(spool) : part.subarray(0, used);
         await s3.send(
           new PutObjectCommand({
             Bucket: bucket,
             Key: key,
-            Body: part.subarray(0, used),
+            Body: whole,
             ...(metadata ? { Metadata: metadata } : {}),
           }),
         );
@@ -155,6 +200,12 @@ class ObjectUpload {
           .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
           .catch(() => undefined);
       throw error;
+    } finally {
+      const left = spool as { file: FileHandle; path: string } | undefined;
+      if (left) {
+        await left.file.close().catch(() => undefined);
+        await rm(left.path, { force: true });
+      }
     }
   }
 }

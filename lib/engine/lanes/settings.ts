@@ -12,8 +12,9 @@ import type { LaneSettings } from '../../core/services.ts';
  * is missing (a bundle deployed without it).
  *
  * Off unless asked for: a deployed step function is given its count from its memory size (infra), where the
- * bundled worker starts in milliseconds. Run from the sources, each lane first compiles the TypeScript it loads,
- * which costs more than it saves on inputs of a few hundred thousand records.
+ * bundled worker starts in milliseconds. Locally the worker is the CLI's bundled one (bin/lane-worker.js); run from
+ * the sources (`IDX_FROM_SOURCES=1`), each lane first compiles the TypeScript it loads, which costs more than it
+ * saves on inputs of a few hundred thousand records.
  */
 export function laneSettings(env: NodeJS.ProcessEnv = process.env): LaneSettings | undefined {
   const wanted = env[ENV.lanes.name] ?? '1';

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { Agent } from 'node:http';
-import { HeadObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
-import { describe, expect, it } from 'vitest';
+import { tmpdir } from 'node:os';
+import { HeadObjectCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
+import { describe, expect, it, vi } from 'vitest';
 import { IdxError } from '../../../lib/core/errors.ts';
 import { openStagedFile, StagedFileSink } from '../../../lib/engine/stage.ts';
 import { writeChunk } from '../../../lib/scripts/util/io.ts';
@@ -64,6 +66,56 @@ describe('StagedFileSink', () => {
       'CompleteMultipartUploadCommand',
     ]);
     expect(head.Metadata?.['idx-name']).toBe('data.bin');
+  });
+
+  it('stages objects around the sizes where its first part goes to a spool file, byte for byte, leaving no spool behind', async () => {
+    // Prepare: 256 KiB are held in memory, the rest of a 5 MiB first part is spooled.
+    const { s3 } = local.env.services;
+    const KiB = 1024;
+    const sizes = [256 * KiB, 256 * KiB + 1, 3 * 1024 * KiB + 7, 5 * 1024 * KiB, 5 * 1024 * KiB + 1, 11 * 1024 * KiB];
+    const contents = sizes.map((n) => randomBytes(n));
+    const spools = () => readdirSync(tmpdir()).filter((f) => f.startsWith(`idx-stage-${process.pid}-`));
+
+    // Act
+    const refs = [];
+    for (const [i, content] of contents.entries()) refs.push(await stage(s3, `stage/spool/${i}/`, content, 77_777));
+
+    // Assess
+    for (const [i, content] of contents.entries()) {
+      expect(refs[i]?.size).toBe(content.length);
+      expect((await read(s3, refs[i] as never)).equals(content)).toBe(true);
+    }
+    expect(spools()).toEqual([]);
+  });
+
+  it('spools the first part beyond 256 KiB to a file, and removes it when S3 refuses the object', async () => {
+    // Prepare
+    const { s3 } = local.env.services;
+    s3.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === PutObjectCommand.name)
+          throw Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
+        return next(args);
+      },
+      { step: 'initialize', name: 'refusePut' },
+    );
+
+    const spools = () => readdirSync(tmpdir()).filter((f) => f.startsWith(`idx-stage-${process.pid}-`));
+    const sink = new StagedFileSink(s3, local.env.services.config.stageBucket, 'stage/spool-refused/');
+    const w = sink.create('data.bin');
+
+    // Act
+    await writeChunk(w, randomBytes(1024 * 1024));
+    await vi.waitFor(() => expect(spools()).toHaveLength(1));
+    w.end();
+    const failure = await sink
+      .close()
+      .catch((e: unknown) => e)
+      .finally(() => s3.middlewareStack.remove('refusePut'));
+
+    // Assess
+    expect((failure as IdxError).code).toBe('IDX_STAGE_IO');
+    expect(spools()).toEqual([]);
   });
 
   it('fails with a coded transient error, stops the writer and aborts the upload when a part cannot be sent', async () => {
