@@ -71,8 +71,8 @@ export async function copyToFile(source: AsyncIterable<Uint8Array | string>, tar
  * Coalesces strings into chunks of about {@link CHUNK_CHARS} bytes before writing them, so a formatter can append
  * one row at a time without paying one stream write (and, downstream, one zlib call) per row. Each text is encoded
  * into the chunk's buffer as it comes: adding it to one long string instead cost a chain of partial strings that
- * the write then had to flatten, measure and encode, three passes over every byte (a tenth of a laned export's
- * main thread).
+ * the write then had to flatten, measure and encode, three passes over every byte (8 % of the one-lane export's
+ * main thread in a profile of the benchmark's pipeline (a); the run's CPU time moved within its noise).
  */
 export class CoalescingWriter {
   #buf: Buffer | undefined;
