@@ -9,8 +9,9 @@
  * Our pipeline runs as an esbuild bundle (as a Lambda handler is deployed) in a fresh child process, timed from
  * start to exit, with the trailing gzip step fused after the formatter as the engine fuses it, fed while the CSV is
  * written (Miller's gzip is a second process). It runs with one lane (the record work and gzip on the main thread,
- * deflate in Node's thread pool) and with one lane per core (lib/engine/lanes/: worker threads parse, transform,
- * format and gzip chunks of the input, each chunk's CSV a gzip member of its own; the main thread moves bytes).
+ * deflate in Node's thread pool) and with one lane per core (lib/engine/lanes/: the main thread and worker threads
+ * parse, transform, format and gzip chunks of the input, each chunk's CSV a gzip member of its own; the main thread
+ * also moves the bytes).
  *
  * Peak RSS and CPU time (user + system, every thread and process) come from GNU time for both tools; CPU time shows
  * the work done even when other load on a shared machine slows the wall clock. Each figure is the fastest of three

@@ -1,52 +1,12 @@
 /** Streaming NDJSON: batches of parsed records from a byte stream, without holding the stream in memory. */
-import { isAscii, transcode } from 'node:buffer';
 import { IdxError } from '../core/errors.ts';
 import type { DataRecord } from '../core/script.ts';
-import { DECODE_BYTES } from '../scripts/util/io.ts';
+import { DECODE_BYTES, LineDecoder } from '../scripts/util/io.ts';
 
 /** Records per batch handed to a script. */
 export const BATCH_SIZE = 1000;
 
 const NL = 0x0a;
-
-const QUESTION_MARK = 0x3f;
-
-/** Occurrences of `?` in `bytes`. */
-function questionMarks(bytes: Uint8Array): number {
-  let n = 0;
-  for (let at = bytes.indexOf(QUESTION_MARK); at !== -1; at = bytes.indexOf(QUESTION_MARK, at + 1)) n++;
-  return n;
-}
-
-/**
- * Decodes whole lines of UTF-8, to the same text as `toString('utf8')`, faster when the text allows it. V8 decodes
- * UTF-8 one byte at a time in two passes, about 25 instructions a byte, a sixth of a laned export's work. Text
- * that is all ASCII is copied as it is; text whose characters all lie in Latin-1 (Western European names) is
- * converted by ICU into one byte a character, about 19 instructions a byte with the checks below, and copied. ICU
- * writes `?` for a character Latin-1 lacks and drops a byte-order mark, so its result is kept only when it holds
- * as many `?` as the input and encodes back to as many bytes; otherwise the text is decoded as UTF-8, and so is
- * the rest of the stream (text beyond Latin-1 would pay twice).
- */
-export class LineDecoder {
-  #latin1 = true;
-
-  /** The text of `bytes`, which hold whole UTF-8 characters (they end on a line break). */
-  decode(bytes: Buffer): string {
-    if (isAscii(bytes)) return bytes.toString('latin1');
-    if (this.#latin1) {
-      try {
-        const converted = transcode(bytes, 'utf8', 'latin1');
-        const text = converted.toString('latin1');
-        if (Buffer.byteLength(text, 'utf8') === bytes.length && questionMarks(converted) === questionMarks(bytes))
-          return text;
-      } catch {
-        // Without ICU (a Node.js built with small or no ICU), or input ICU refuses: decoded as UTF-8 below.
-      }
-      this.#latin1 = false;
-    }
-    return bytes.toString('utf8');
-  }
-}
 
 /**
  * Parses NDJSON from a stream of bytes into batches of records. Lines are found in the bytes (a newline byte

@@ -372,7 +372,12 @@ export const fileFormatDsv = defineScript({
             row = rowFor(flat(columns), dialect);
             known = new Set(columns);
           } else if (!explicit) noteUnknown(record, written);
-          await write(row(record), out);
+          if (part && !maxBytes) {
+            // The common case without an await per row: the file is open and has no size limit.
+            part.rows++;
+            written++;
+            if (part.writer.add(row(record))) await part.writer.spill();
+          } else await write(row(record), out);
         }
       },
       async end(out, { final }) {

@@ -1,13 +1,13 @@
 /**
- * Parallel lanes: a fused run of steps whose scripts allow it (see {@link LaneSupport}) runs on several worker
- * threads at once. The main thread cuts the input into chunks on record boundaries (NDJSON lines, or rows of a
+ * Parallel lanes: a fused run of steps whose scripts allow it (see {@link LaneSupport}) runs on several threads
+ * at once, the main thread and worker threads. The main thread cuts the input into chunks on record boundaries (NDJSON lines, or rows of a
  * delimiter-separated file with its header repeated before each chunk), hands each chunk to a lane, and writes
  * the lanes' outputs (records as NDJSON, rejected records, file fragments) back in input order. Every chunk runs
  * through fresh instances of the same scripts with the same resolved params, so each lane does exactly what one
  * thread would do with that part of the input; only bytes cross between threads.
  *
- * Parsing, transforming and serializing happen in the lanes; the main thread only moves bytes, so a step's
- * throughput grows with the cores the machine (or the Lambda function's memory size) gives it.
+ * Parsing, transforming and serializing happen in the lanes, one of which is the main thread between moving bytes,
+ * so a step's throughput grows with the cores the machine (or the Lambda function's memory size) gives it.
  *
  * This file is the main thread's side, the pool of lanes. The rest of the folder: plan.ts (which runs can go in
  * lanes), protocol.ts (the messages between the threads), worker.ts (the lane's side) and worker-entry.ts (the
@@ -16,7 +16,7 @@
  * a step goes in lanes).
  */
 import type { Writable } from 'node:stream';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import { IdxError } from '../../core/errors.ts';
 import { type StepCounters, zeroCounters } from '../../core/refs.ts';
 import type { AnyScriptDefinition, InputFile, JobContext, StepLogger } from '../../core/script.ts';
@@ -37,12 +37,16 @@ import {
 } from './protocol.ts';
 import { SharedSlots } from './shared-slots.ts';
 import { countLines, dsvChunks, ndjsonChunks } from './split.ts';
+import { serveLane } from './worker.ts';
 
 /** Options of {@link Lanes}. */
 export interface LanesOptions {
   /** The worker module: it calls serveLane (worker.ts) with `parentPort`, `workerData` and its registry. */
   readonly worker: string | URL;
-  /** Lanes to start (worker threads). */
+  /**
+   * Lanes, the main thread included: `count - 1` worker threads, and the main thread runs chunks too between
+   * cutting the input and writing the outputs back (see {@link Lanes}).
+   */
   readonly count: number;
   readonly steps: readonly LaneStep[];
   readonly definitions: readonly AnyScriptDefinition[];
@@ -82,8 +86,14 @@ const PROGRESS_BYTES = 64 * 1024 * 1024;
 /** Distinct lane warnings kept per step. */
 const MAX_LANE_LOGS = 50;
 
+/** Where the main thread posts a lane's messages: a worker thread, or the port of the lane in the main thread. */
+interface LaneEndpoint {
+  postMessage(message: MainMessage, transfer?: readonly ArrayBuffer[]): void;
+  terminate(): Promise<unknown>;
+}
+
 interface LaneState {
-  readonly worker: Worker;
+  readonly worker: LaneEndpoint;
   pending: number;
   readonly finished: Promise<StepCounters[]>;
 }
@@ -119,7 +129,11 @@ export class Lanes {
     // the end of the line it reached.
     this.#slots = new SharedSlots(PER_LANE * count + 1, 2 * (options.chunkBytes ?? LANE_CHUNK));
     const init: LaneInit = { steps: options.steps, job: options.job, shared: this.#slots.memory };
-    for (let i = 0; i < count; i++) {
+    // The main thread is one of the lanes. It only cuts chunks and writes outputs back, which leaves it idle most
+    // of the time; a worker in its place cost a V8 heap of its own (its collections, its code compiled again,
+    // tens of MB of memory) on a core the main thread then competes for. Workers come first, so that a chunk goes
+    // to the main thread only when every worker has as much work as it.
+    for (let i = 1; i < count; i++) {
       const worker = new Worker(options.worker, {
         workerData: init,
         resourceLimits: {
@@ -127,41 +141,60 @@ export class Lanes {
           maxYoungGenerationSizeMb: options.resourceLimits?.maxYoungGenerationSizeMb ?? 16,
         },
       });
-      let resolveFinished: (c: StepCounters[]) => void = () => undefined;
-      let rejectFinished: (e: Error) => void = () => undefined;
-      const finished = new Promise<StepCounters[]>((resolve, reject) => {
-        resolveFinished = resolve;
-        rejectFinished = reject;
-      });
-      finished.catch(() => undefined);
-      const lane: LaneState = { worker, pending: 0, finished };
-      const fail = (error: Error) => {
-        this.#failure ??= error;
-        rejectFinished(error);
-        this.#poke();
-      };
-      worker.on('message', (m: LaneMessage) => {
-        if (m.kind === 'output') {
-          lane.pending--;
-          const offset = this.#inSlot.get(m.index);
-          if (offset !== undefined) {
-            this.#inSlot.delete(m.index);
-            this.#slots.release(offset);
-          }
-          this.#done.set(m.index, m);
-          this.#drain();
-        } else if (m.kind === 'consumed') {
-          this.#inFlightBytes -= m.bytes;
-          this.#poke();
-        } else if (m.kind === 'failed') fail(revive(m.error));
-        else if (m.kind === 'finished') resolveFinished(m.counters);
-      });
-      worker.on('error', fail);
+      const lane = this.#lane(worker, (listener) => worker.on('message', listener));
+      worker.on('error', lane.fail);
       worker.on('exit', (code) => {
-        if (code !== 0) fail(new IdxError('IDX_LANE_EXIT', `a lane stopped with exit code ${code}`));
+        if (code !== 0) lane.fail(new IdxError('IDX_LANE_EXIT', `a lane stopped with exit code ${code}`));
       });
-      this.#lanes.push(lane);
     }
+    const { port1, port2 } = new MessageChannel();
+    const byType = new Map(options.steps.map((s, i) => [s.type, options.definitions[i]]));
+    serveLane(port2, init, (type) => byType.get(type));
+    this.#lane(
+      {
+        postMessage: (message, transfer) => port1.postMessage(message, transfer),
+        terminate: async () => port1.close(),
+      },
+      (listener) => port1.on('message', listener),
+    );
+  }
+
+  /** Adds a lane that `endpoint` reaches and whose messages `listen` hands over; returns how to fail it. */
+  #lane(
+    endpoint: LaneEndpoint,
+    listen: (listener: (m: LaneMessage) => void) => void,
+  ): { readonly fail: (error: Error) => void } {
+    let resolveFinished: (c: StepCounters[]) => void = () => undefined;
+    let rejectFinished: (e: Error) => void = () => undefined;
+    const finished = new Promise<StepCounters[]>((resolve, reject) => {
+      resolveFinished = resolve;
+      rejectFinished = reject;
+    });
+    finished.catch(() => undefined);
+    const lane: LaneState = { worker: endpoint, pending: 0, finished };
+    const fail = (error: Error) => {
+      this.#failure ??= error;
+      rejectFinished(error);
+      this.#poke();
+    };
+    listen((m: LaneMessage) => {
+      if (m.kind === 'output') {
+        lane.pending--;
+        const offset = this.#inSlot.get(m.index);
+        if (offset !== undefined) {
+          this.#inSlot.delete(m.index);
+          this.#slots.release(offset);
+        }
+        this.#done.set(m.index, m);
+        this.#drain();
+      } else if (m.kind === 'consumed') {
+        this.#inFlightBytes -= m.bytes;
+        this.#poke();
+      } else if (m.kind === 'failed') fail(revive(m.error));
+      else if (m.kind === 'finished') resolveFinished(m.counters);
+    });
+    this.#lanes.push(lane);
+    return { fail };
   }
 
   #poke(): void {

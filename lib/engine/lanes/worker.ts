@@ -1,6 +1,7 @@
 /**
- * The lane's side: a worker thread that runs every chunk it is given through fresh instances of the planned steps
- * and posts the outputs back (see pool.ts for the main thread's side).
+ * The lane's side: a worker thread, or the main thread's own lane behind a MessageChannel, that runs every chunk
+ * it is given through fresh instances of the planned steps and posts the outputs back (see pool.ts for the main
+ * thread's side).
  */
 import { PassThrough, Readable } from 'node:stream';
 import type { MessagePort } from 'node:worker_threads';

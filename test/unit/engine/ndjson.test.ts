@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { IdxError } from '../../../lib/core/errors.ts';
 import type { DataRecord } from '../../../lib/core/script.ts';
-import { LineDecoder, ndjsonBatches } from '../../../lib/engine/ndjson.ts';
+import { ndjsonBatches } from '../../../lib/engine/ndjson.ts';
+import { LineDecoder } from '../../../lib/scripts/util/io.ts';
 
 /** The bytes of `text`, arriving in pieces of `size` bytes (cutting UTF-8 characters anywhere). */
 async function* pieces(text: string, size: number): AsyncGenerator<Buffer> {
