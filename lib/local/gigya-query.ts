@@ -634,6 +634,66 @@ export function rangeOf(where: Expr | undefined, field: string): FieldRange {
   return { ...(low ? { low } : {}), ...(high ? { high } : {}), ...(residual ? { residual } : {}) };
 }
 
+/** Whether every document of a kind has a value other than null at a path (`always`), none has any (`never`), or either. */
+export type PathPresence = 'always' | 'never' | 'sometimes';
+
+/**
+ * What every document of a kind holds, as a search index knows it without reading the documents: the presence of
+ * each path. A leaf holds a scalar or an array of scalars (nothing lies below it); an object node is present in
+ * every document; a key not listed is in no document.
+ */
+export interface DocumentShape {
+  readonly [key: string]: PathPresence | DocumentShape;
+}
+
+/** The presence of a path (as {@link valuesAt} walks it) in the documents a shape describes. */
+export function presenceIn(shape: DocumentShape, path: string): PathPresence {
+  let node: PathPresence | DocumentShape = shape;
+  for (const part of path.split('.')) {
+    // Below a leaf there is nothing: a scalar, or an array of scalars, has no keys.
+    if (typeof node === 'string' || !Object.hasOwn(node, part)) return 'never';
+    node = node[part] as PathPresence | DocumentShape;
+  }
+  return typeof node === 'string' ? node : 'always';
+}
+
+/**
+ * What {@link matches} answers for every document of a shape, when the shape alone decides it (as a search index
+ * answers `IS NULL` from what it holds, without reading documents); undefined when it depends on the document.
+ */
+export function decideByShape(expr: Expr, shape: DocumentShape): boolean | undefined {
+  switch (expr.kind) {
+    case 'and': {
+      const left = decideByShape(expr.left, shape);
+      if (left === false) return false;
+      const right = decideByShape(expr.right, shape);
+      if (right === false) return false;
+      return left === true && right === true ? true : undefined;
+    }
+    case 'or': {
+      const left = decideByShape(expr.left, shape);
+      if (left === true) return true;
+      const right = decideByShape(expr.right, shape);
+      if (right === true) return true;
+      return left === false && right === false ? false : undefined;
+    }
+    case 'not': {
+      const inner = decideByShape(expr.expr, shape);
+      return inner === undefined ? undefined : !inner;
+    }
+    case 'null': {
+      const presence = presenceIn(shape, expr.field);
+      if (presence === 'sometimes') return undefined;
+      return (presence === 'always') === expr.negated;
+    }
+    default: {
+      // A comparison with no value at all: only `!=` matches (an index "must not" clause matches absent fields).
+      if (presenceIn(shape, expr.field) !== 'never') return undefined;
+      return expr.kind === 'cmp' && expr.op === '!=';
+    }
+  }
+}
+
 /** A text that is the same for two expressions exactly when they ask the same (regexes by their source). */
 export function exprKey(expr: Expr): string {
   return JSON.stringify(expr, (_k, v: unknown) => (v instanceof RegExp ? `/${v.source}/${v.flags}` : v));
