@@ -399,20 +399,22 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** Every value a path reaches, walking through arrays; absent paths give none. */
 export function valuesAt(obj: unknown, path: string): unknown[] {
   const out: unknown[] = [];
-  const walk = (cur: unknown, parts: string[], i: number) => {
-    if (Array.isArray(cur)) {
-      for (const el of cur) walk(el, parts, i);
-      return;
-    }
-    if (i === parts.length) {
-      if (cur !== undefined) out.push(cur);
-      return;
-    }
-    if (!isObject(cur)) return;
-    walk(cur[parts[i] as string], parts, i + 1);
-  };
-  walk(obj, path.split('.'), 0);
+  collectValues(obj, path.split('.'), 0, out);
   return out;
+}
+
+/** {@link valuesAt}'s walk: a module-level function rather than a closure made per call (it runs per document). */
+function collectValues(cur: unknown, parts: readonly string[], i: number, out: unknown[]): void {
+  if (Array.isArray(cur)) {
+    for (const el of cur) collectValues(el, parts, i, out);
+    return;
+  }
+  if (i === parts.length) {
+    if (cur !== undefined) out.push(cur);
+    return;
+  }
+  if (!isObject(cur)) return;
+  collectValues(cur[parts[i] as string], parts, i + 1, out);
 }
 
 const DATE_LIKE = /^\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+)?Z?/;
@@ -546,13 +548,55 @@ function mergeInto(target: Record<string, unknown>, source: Record<string, unkno
   }
 }
 
+function identity<T>(v: T): T {
+  return v;
+}
+
+/**
+ * Copies the value at a path of plain objects (no array on the way) into `out` under the same nesting, as
+ * `mergeInto(out, pick(...))` would; false when an array lies on the way (the caller picks then). Builds no
+ * intermediate objects: a page of search results projects a thousand documents.
+ */
+function copyPath(
+  out: Record<string, unknown>,
+  doc: Record<string, unknown>,
+  parts: readonly string[],
+  copy: <T>(v: T) => T,
+): boolean {
+  let src: unknown = doc;
+  for (const key of parts) {
+    if (Array.isArray(src)) return false;
+    if (!isObject(src) || !(key in src)) return true;
+    src = src[key];
+  }
+  const v = copy(src);
+  if (v === undefined) return true;
+  let target = out;
+  const last = parts.length - 1;
+  for (let k = 0; k < last; k++) {
+    const key = parts[k] as string;
+    const cur = target[key];
+    if (isObject(cur)) target = cur;
+    else {
+      const fresh: Record<string, unknown> = {};
+      target[key] = fresh;
+      target = fresh;
+    }
+  }
+  const key = parts[last] as string;
+  const cur = target[key];
+  if (isObject(cur) && isObject(v)) mergeInto(cur, v);
+  else target[key] = v;
+  return true;
+}
+
 /**
  * Projects a document onto a SELECT list: nested paths keep their nesting, aliases become top-level keys. The
  * result shares nothing with `doc`, unless `owned` says the caller hands `doc` over (a copy read for this answer
  * only), when copying again would be wasted.
  */
 export function project(doc: Record<string, unknown>, select: Query['select'], owned = false): Record<string, unknown> {
-  const copy = owned ? <T>(v: T): T => v : structuredClone;
+  const copy: <T>(v: T) => T = owned ? identity : structuredClone;
   if (select === '*' || select === 'count') return copy(doc);
   const out: Record<string, unknown> = {};
   for (const item of select) {
@@ -561,7 +605,9 @@ export function project(doc: Record<string, unknown>, select: Query['select'], o
       if (vals.length) out[item.alias] = copy(vals.length === 1 ? vals[0] : vals);
       continue;
     }
-    const picked = pick(doc, item.path.split('.'), 0, copy);
+    const parts = item.path.split('.');
+    if (copyPath(out, doc, parts, copy)) continue;
+    const picked = pick(doc, parts, 0, copy);
     if (isObject(picked)) mergeInto(out, picked);
   }
   return out;
