@@ -548,6 +548,29 @@ function mergeInto(target: Record<string, unknown>, source: Record<string, unkno
   }
 }
 
+/**
+ * The object at the first `depth` keys of a path in `root`, made (replacing what is not an object) where missing:
+ * where a write or a projection puts a nested value.
+ */
+export function objectAt(
+  root: Record<string, unknown>,
+  parts: readonly string[],
+  depth = parts.length,
+): Record<string, unknown> {
+  let cur = root;
+  for (let k = 0; k < depth; k++) {
+    const key = parts[k] as string;
+    const next = cur[key];
+    if (isObject(next)) cur = next;
+    else {
+      const created: Record<string, unknown> = {};
+      cur[key] = created;
+      cur = created;
+    }
+  }
+  return cur;
+}
+
 function identity<T>(v: T): T {
   return v;
 }
@@ -571,18 +594,8 @@ function copyPath(
   }
   const v = copy(src);
   if (v === undefined) return true;
-  let target = out;
   const last = parts.length - 1;
-  for (let k = 0; k < last; k++) {
-    const key = parts[k] as string;
-    const cur = target[key];
-    if (isObject(cur)) target = cur;
-    else {
-      const fresh: Record<string, unknown> = {};
-      target[key] = fresh;
-      target = fresh;
-    }
-  }
+  const target = objectAt(out, parts, last);
   const key = parts[last] as string;
   const cur = target[key];
   if (isObject(cur) && isObject(v)) mergeInto(cur, v);
