@@ -9,14 +9,15 @@
  * versions wrote) is a valid log.
  *
  * In memory there is only an index of fixed-size entries per account, in typed arrays outside the JavaScript heap
- * (about 40 bytes an account): where the account is (byte offset and length in the log, or its number in a
- * generated run), its `lastUpdatedTimestamp`, whether it is live and lite, and hashes of its UID and (lite
- * accounts) email, which open-addressing tables map back to the account. Searches over `lastUpdatedTimestamp`
- * ranges read a sorted order of the index, so several cursors over disjoint time ranges cost what they return;
- * any other condition is checked on the account itself, and the verdicts are remembered per condition until the
- * account changes; on a generated account that has not changed, a condition the generator's shape decides
- * (`GENERATED_SHAPE`: `profile.email IS NOT NULL` holds for each) is answered without building it. On close, and whenever the log has grown by {@link CHECKPOINT_BYTES}, the index is written next
- * to the log (`accounts.index`), so a restart reads the index and replays only the log written after it.
+ * (about 40 bytes an account): where the account is (byte offset and length in the log, or its number in a generated
+ * run), its `lastUpdatedTimestamp`, whether it is live and lite, and hashes of its UID and (lite accounts) email,
+ * which open-addressing tables map back to the account. Searches over `lastUpdatedTimestamp` ranges read a sorted
+ * order of the index, so several cursors over disjoint time ranges cost what they return; any other condition is
+ * checked on the account itself, and the verdicts are remembered per condition until the account changes; on a
+ * generated account that has not changed, a condition the generator's shape decides (`GENERATED_SHAPE`:
+ * `profile.email IS NOT NULL` holds for each) is answered without building it. On close, and whenever the log has
+ * grown by {@link CHECKPOINT_BYTES}, the index is written next to the log (`accounts.index`), so a restart reads the
+ * index and replays only the log written after it.
  */
 import {
   closeSync,

@@ -4,7 +4,10 @@
  * setAccountInfo, importLiteAccount, importFullAccount (gigya-import.ts, from extras.md §1), deleteAccount, ds.store,
  * ds.get — with the real envelope (HTTP 200 and the error in the body), the real authentication checks (user key +
  * secret, signatures verified with the client's own signer, RSA bearer tokens), and fault injection: scripted
- * errors per method, latency, and a per-second ceiling that answers 403048.
+ * errors per method, latency, and a per-second ceiling that answers 403048. The faults are ours, not documented
+ * behaviour: latency is the least time from a call's arrival to its answer (the work runs meanwhile, as on a real
+ * server, so a long search costs its latency, not latency plus work); the ceiling counts calls in a sliding second
+ * as they arrive (apis.md names 403048 but no window: [verify] how a real site counts).
  *
  * Local mode starts it with the credentials in {@link LOCAL_GIGYA_CREDENTIALS} and keeps its state under
  * `.idx/gigya/`; tests start it on an ephemeral port with state of their own (accounts in a temporary file that

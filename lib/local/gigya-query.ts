@@ -693,7 +693,10 @@ export function rangeOf(where: Expr | undefined, field: string): FieldRange {
   return { ...(low ? { low } : {}), ...(high ? { high } : {}), ...(residual ? { residual } : {}) };
 }
 
-/** Whether every document of a kind has a value other than null at a path (`always`), none has any (`never`), or either. */
+/**
+ * Whether every document of a kind has a value other than null at a path (`always`), none has any (`never`), or
+ * either (`sometimes`).
+ */
 export type PathPresence = 'always' | 'never' | 'sometimes';
 
 /**

@@ -25,7 +25,7 @@ export interface BudgetSlot {
   readonly start: number;
   /** A throttling pause held this call back. */
   readonly held: boolean;
-  /** The pauses of the key's job so far, when the key names a job and it had some (see {@link CallBudgetStore.pause}). */
+  /** The pauses of the key's job so far, when the key names a job that had some ({@link CallBudgetStore.pause}). */
   readonly slowdowns?: number;
 }
 

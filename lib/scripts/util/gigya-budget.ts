@@ -2,8 +2,8 @@
  * The calls-per-second budget that the partitions of a Gigya read in a Map state share when they run in
  * concurrent Lambdas: each call takes its slot from the state table (lib/stores/call-budget.ts) and waits for it,
  * and a 403048 pauses every partition through the same item and slows the pace of all of them by a step (counted
- * in the item for the job). Used only by a partition of a Map state whose runtime
- * keeps budgets in the table (deployed); one process running every partition shares an in-memory budget instead.
+ * in the item for the job). Used only by a partition of a Map state whose runtime keeps budgets in the table
+ * (deployed); one process running every partition shares an in-memory budget instead.
  */
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';

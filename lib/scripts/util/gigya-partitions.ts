@@ -7,11 +7,11 @@
  *
  * Plan (the first invocation): one search without a cursor, `ORDER BY <field> DESC LIMIT 1`, gives the number of
  * matching records (`totalCount`) and the newest value, which becomes the fixed upper bound of the export; a second
- * one, ascending and sent at the same time, the oldest value when the job's window has no lower bound. The span between is cut into ranges
- * of equal width, about {@link PAGES_PER_PARTITION} pages each by the count; a range whose first page reports
- * more than {@link SPLIT_FACTOR} times that is cut again before anything of it is emitted (skewed timestamps, a
- * bulk import). A full extract ends with a range of the records without the field (`IS NULL`), which the single
- * cursor also returns, last.
+ * one, ascending and sent at the same time, the oldest value when the job's window has no lower bound. The span
+ * between is cut into ranges of equal width, about {@link PAGES_PER_PARTITION} pages each by the count; a range
+ * whose first page reports more than {@link SPLIT_FACTOR} times that is cut again before anything of it is emitted
+ * (skewed timestamps, a bulk import). A full extract ends with a range of the records without the field (`IS NULL`),
+ * which the single cursor also returns, last.
  *
  * Order: ranges in order, then each cursor's order, which is the single cursor's `ORDER BY <field>`: the file is
  * the same whatever the number of partitions. Only the head range emits; the ranges after it that are already
