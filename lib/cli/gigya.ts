@@ -35,7 +35,11 @@ export const GIGYA_FLAGS = {
   append: { type: 'boolean', description: 'seed: keep the accounts already there' },
   dir: { type: 'string', value: 'DIR', description: 'the state folder (default $IDX_HOME or .idx)' },
   port: { type: 'string', value: 'N', description: 'serve: the port to listen on (default any free port)' },
-  latency: { type: 'string', value: 'MS', description: 'serve: milliseconds added before each answer (default 0)' },
+  latency: {
+    type: 'string',
+    value: 'MS',
+    description: 'serve: least milliseconds from the arrival of a call to its answer (default 0)',
+  },
   'rate-limit': {
     type: 'string',
     value: 'N',

@@ -9,13 +9,15 @@
  * versions wrote) is a valid log.
  *
  * In memory there is only an index of fixed-size entries per account, in typed arrays outside the JavaScript heap
- * (about 40 bytes an account): where the account is (byte offset and length in the log, or its number in a
- * generated run), its `lastUpdatedTimestamp`, whether it is live and lite, and hashes of its UID and (lite
- * accounts) email, which open-addressing tables map back to the account. Searches over `lastUpdatedTimestamp`
- * ranges read a sorted order of the index, so several cursors over disjoint time ranges cost what they return;
- * any other condition is checked on the account itself, and the verdicts are remembered per condition until the
- * account changes. On close, and whenever the log has grown by {@link CHECKPOINT_BYTES}, the index is written next
- * to the log (`accounts.index`), so a restart reads the index and replays only the log written after it.
+ * (about 40 bytes an account): where the account is (byte offset and length in the log, or its number in a generated
+ * run), its `lastUpdatedTimestamp`, whether it is live and lite, and hashes of its UID and (lite accounts) email,
+ * which open-addressing tables map back to the account. Searches over `lastUpdatedTimestamp` ranges read a sorted
+ * order of the index, so several cursors over disjoint time ranges cost what they return; any other condition is
+ * checked on the account itself, and the verdicts are remembered per condition until the account changes; on a
+ * generated account that has not changed, a condition the generator's shape decides (`GENERATED_SHAPE`:
+ * `profile.email IS NOT NULL` holds for each) is answered without building it. On close, and whenever the log has
+ * grown by {@link CHECKPOINT_BYTES}, the index is written next to the log (`accounts.index`), so a restart reads the
+ * index and replays only the log written after it.
  */
 import {
   closeSync,
@@ -33,8 +35,17 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IdxError, showValue } from '../core/errors.ts';
-import { DEFAULT_UPDATED_WITHIN_MS, generateAccount, generatedKey } from './gigya-accounts.ts';
-import { type Expr, exprKey, matches, project, type Query, rangeOf, sortDocuments } from './gigya-query.ts';
+import { DEFAULT_UPDATED_WITHIN_MS, GENERATED_SHAPE, generateAccount, generatedKey } from './gigya-accounts.ts';
+import {
+  decideByShape,
+  type Expr,
+  exprKey,
+  matches,
+  project,
+  type Query,
+  rangeOf,
+  sortDocuments,
+} from './gigya-query.ts';
 
 /** A stored account: the shape getAccountInfo returns (plus everything search can see). */
 export type GigyaAccount = Record<string, unknown> & { UID: string };
@@ -398,6 +409,9 @@ export class AccountFile {
     const residual = range.residual;
     const residualKey = residual && exprKey(residual);
     if (residualKey) this.#useVerdicts(residualKey);
+    // What the residual answers for every generated account that has not changed since, when the generator's
+    // shape decides it: those accounts are then not built at all.
+    const generated = residual && decideByShape(residual, GENERATED_SHAPE);
     const accept = (r: number): boolean => {
       if (!typeOk(r)) return false;
       const t = this.#ts[r] as number;
@@ -408,7 +422,9 @@ export class AccountFile {
       }
       if (lo && (t < lo.value || (t === lo.value && !lo.inclusive))) return false;
       if (hi && (t > hi.value || (t === hi.value && !hi.inclusive))) return false;
-      return !residual || this.#test(r, residual, residualKey as string);
+      if (!residual) return true;
+      if (generated !== undefined && (this.#flags[r] as number) & GENERATED) return generated;
+      return this.#test(r, residual, residualKey as string);
     };
     // A promise only when it is time to let other requests run: one per record would cost more than the check.
     const consider = (r: number): Promise<void> | undefined => {

@@ -4,7 +4,10 @@
  * setAccountInfo, importLiteAccount, importFullAccount (gigya-import.ts, from extras.md §1), deleteAccount, ds.store,
  * ds.get — with the real envelope (HTTP 200 and the error in the body), the real authentication checks (user key +
  * secret, signatures verified with the client's own signer, RSA bearer tokens), and fault injection: scripted
- * errors per method, latency, and a per-second ceiling that answers 403048.
+ * errors per method, latency, and a per-second ceiling that answers 403048. The faults are ours, not documented
+ * behaviour: latency is the least time from a call's arrival to its answer (the work runs meanwhile, as on a real
+ * server, so a long search costs its latency, not latency plus work); the ceiling counts calls in a sliding second
+ * as they arrive (apis.md names 403048 but no window: [verify] how a real site counts).
  *
  * Local mode starts it with the credentials in {@link LOCAL_GIGYA_CREDENTIALS} and keeps its state under
  * `.idx/gigya/`; tests start it on an ephemeral port with state of their own (accounts in a temporary file that
@@ -71,7 +74,10 @@ interface Failure {
 export interface GigyaFaults {
   /** The next `times` calls of `method` fail with `errorCode`. */
   failNext(method: string, errorCode: number, times?: number, errorMessage?: string): void;
-  /** Every call of `method` waits `ms` before it is answered. */
+  /**
+   * Every call of `method` takes at least `ms` from its arrival to its answer: the work starts when the call
+   * arrives, and the answer leaves at the later of arrival + `ms` and the work's end.
+   */
   latency(method: string, ms: number): void;
   /**
    * Calls of `method` wait, unanswered, until the returned function is called (or the faults are cleared): a run
@@ -566,8 +572,20 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
     for (const [k, v] of u.searchParams) params[k] = v;
     for (const [k, v] of new URLSearchParams(Buffer.concat(chunks).toString('utf8'))) params[k] = v;
     calls.set(method, (calls.get(method) ?? 0) + 1);
-    const delay = latencies.get(method) ?? latencies.get('*');
-    if (delay) await new Promise((r) => setTimeout(r, delay));
+    // The latency is the least time an answer takes, counted from arrival: the work runs meanwhile, as a real
+    // server's does, and the answer leaves at the later of the two.
+    const arrived = Date.now();
+    const delay = latencies.get(method) ?? latencies.get('*') ?? 0;
+    const handler = handlers[method];
+    // Checked as the call arrives: the rate limit counts calls when they come, not when they are answered.
+    let refused: unknown;
+    try {
+      if (!handler) throw new ApiError(404000, `unknown method ${JSON.stringify(method)}`);
+      authenticate(req, `http://${req.headers.host}${u.pathname}`, params);
+      if (overLimit(method)) throw new ApiError(403048, 'Api rate limit exceeded');
+    } catch (error) {
+      refused = error;
+    }
     const held = holds.get(method) ?? holds.get('*');
     if (held) await held.promise;
 
@@ -576,10 +594,8 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
     let named = params;
     let errorCode = 0;
     try {
-      const handler = handlers[method];
-      if (!handler) throw new ApiError(404000, `unknown method ${JSON.stringify(method)}`);
-      authenticate(req, `http://${req.headers.host}${u.pathname}`, params);
-      if (overLimit(method)) throw new ApiError(403048, 'Api rate limit exceeded');
+      if (refused !== undefined || !handler) throw refused;
+      // Scripted failures are taken once a held call goes on, so a test can script them while calls are held.
       const fault = takeFailure(method);
       if (fault) throw new ApiError(fault.errorCode, fault.errorMessage ?? 'injected fault');
       named = canonicalParamNames(params);
@@ -599,6 +615,8 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
         body = { errorDetails: error instanceof Error ? error.message : String(error) };
       }
     }
+    const early = arrived + delay - Date.now();
+    if (early > 0) await new Promise((r) => setTimeout(r, early));
     const envelope = gigyaEnvelope(callId, errorCode, body, new Date(now()));
     const statusCode = envelope.statusCode;
     if (method !== 'audit.search' && handlers[method]) {

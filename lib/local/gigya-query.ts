@@ -399,20 +399,22 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** Every value a path reaches, walking through arrays; absent paths give none. */
 export function valuesAt(obj: unknown, path: string): unknown[] {
   const out: unknown[] = [];
-  const walk = (cur: unknown, parts: string[], i: number) => {
-    if (Array.isArray(cur)) {
-      for (const el of cur) walk(el, parts, i);
-      return;
-    }
-    if (i === parts.length) {
-      if (cur !== undefined) out.push(cur);
-      return;
-    }
-    if (!isObject(cur)) return;
-    walk(cur[parts[i] as string], parts, i + 1);
-  };
-  walk(obj, path.split('.'), 0);
+  collectValues(obj, path.split('.'), 0, out);
   return out;
+}
+
+/** {@link valuesAt}'s walk: a module-level function rather than a closure made per call (it runs per document). */
+function collectValues(cur: unknown, parts: readonly string[], i: number, out: unknown[]): void {
+  if (Array.isArray(cur)) {
+    for (const el of cur) collectValues(el, parts, i, out);
+    return;
+  }
+  if (i === parts.length) {
+    if (cur !== undefined) out.push(cur);
+    return;
+  }
+  if (!isObject(cur)) return;
+  collectValues(cur[parts[i] as string], parts, i + 1, out);
 }
 
 const DATE_LIKE = /^\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+)?Z?/;
@@ -547,12 +549,67 @@ function mergeInto(target: Record<string, unknown>, source: Record<string, unkno
 }
 
 /**
+ * The object at the first `depth` keys of a path in `root`, made (replacing what is not an object) where missing:
+ * where a write or a projection puts a nested value.
+ */
+export function objectAt(
+  root: Record<string, unknown>,
+  parts: readonly string[],
+  depth = parts.length,
+): Record<string, unknown> {
+  let cur = root;
+  for (let k = 0; k < depth; k++) {
+    const key = parts[k] as string;
+    const next = cur[key];
+    if (isObject(next)) cur = next;
+    else {
+      const created: Record<string, unknown> = {};
+      cur[key] = created;
+      cur = created;
+    }
+  }
+  return cur;
+}
+
+function identity<T>(v: T): T {
+  return v;
+}
+
+/**
+ * Copies the value at a path of plain objects (no array on the way) into `out` under the same nesting, as
+ * `mergeInto(out, pick(...))` would; false when an array lies on the way (the caller picks then). Builds no
+ * intermediate objects: a page of search results projects a thousand documents.
+ */
+function copyPath(
+  out: Record<string, unknown>,
+  doc: Record<string, unknown>,
+  parts: readonly string[],
+  copy: <T>(v: T) => T,
+): boolean {
+  let src: unknown = doc;
+  for (const key of parts) {
+    if (Array.isArray(src)) return false;
+    if (!isObject(src) || !(key in src)) return true;
+    src = src[key];
+  }
+  const v = copy(src);
+  if (v === undefined) return true;
+  const last = parts.length - 1;
+  const target = objectAt(out, parts, last);
+  const key = parts[last] as string;
+  const cur = target[key];
+  if (isObject(cur) && isObject(v)) mergeInto(cur, v);
+  else target[key] = v;
+  return true;
+}
+
+/**
  * Projects a document onto a SELECT list: nested paths keep their nesting, aliases become top-level keys. The
  * result shares nothing with `doc`, unless `owned` says the caller hands `doc` over (a copy read for this answer
  * only), when copying again would be wasted.
  */
 export function project(doc: Record<string, unknown>, select: Query['select'], owned = false): Record<string, unknown> {
-  const copy = owned ? <T>(v: T): T => v : structuredClone;
+  const copy: <T>(v: T) => T = owned ? identity : structuredClone;
   if (select === '*' || select === 'count') return copy(doc);
   const out: Record<string, unknown> = {};
   for (const item of select) {
@@ -561,7 +618,9 @@ export function project(doc: Record<string, unknown>, select: Query['select'], o
       if (vals.length) out[item.alias] = copy(vals.length === 1 ? vals[0] : vals);
       continue;
     }
-    const picked = pick(doc, item.path.split('.'), 0, copy);
+    const parts = item.path.split('.');
+    if (copyPath(out, doc, parts, copy)) continue;
+    const picked = pick(doc, parts, 0, copy);
     if (isObject(picked)) mergeInto(out, picked);
   }
   return out;
@@ -632,6 +691,69 @@ export function rangeOf(where: Expr | undefined, field: string): FieldRange {
     undefined,
   );
   return { ...(low ? { low } : {}), ...(high ? { high } : {}), ...(residual ? { residual } : {}) };
+}
+
+/**
+ * Whether every document of a kind has a value other than null at a path (`always`), none has any (`never`), or
+ * either (`sometimes`).
+ */
+export type PathPresence = 'always' | 'never' | 'sometimes';
+
+/**
+ * What every document of a kind holds, as a search index knows it without reading the documents: the presence of
+ * each path. A leaf holds a scalar or an array of scalars (nothing lies below it); an object node is present in
+ * every document; a key not listed is in no document.
+ */
+export interface DocumentShape {
+  readonly [key: string]: PathPresence | DocumentShape;
+}
+
+/** The presence of a path (as {@link valuesAt} walks it) in the documents a shape describes. */
+export function presenceIn(shape: DocumentShape, path: string): PathPresence {
+  let node: PathPresence | DocumentShape = shape;
+  for (const part of path.split('.')) {
+    // Below a leaf there is nothing: a scalar, or an array of scalars, has no keys.
+    if (typeof node === 'string' || !Object.hasOwn(node, part)) return 'never';
+    node = node[part] as PathPresence | DocumentShape;
+  }
+  return typeof node === 'string' ? node : 'always';
+}
+
+/**
+ * What {@link matches} answers for every document of a shape, when the shape alone decides it (as a search index
+ * answers `IS NULL` from what it holds, without reading documents); undefined when it depends on the document.
+ */
+export function decideByShape(expr: Expr, shape: DocumentShape): boolean | undefined {
+  switch (expr.kind) {
+    case 'and': {
+      const left = decideByShape(expr.left, shape);
+      if (left === false) return false;
+      const right = decideByShape(expr.right, shape);
+      if (right === false) return false;
+      return left === true && right === true ? true : undefined;
+    }
+    case 'or': {
+      const left = decideByShape(expr.left, shape);
+      if (left === true) return true;
+      const right = decideByShape(expr.right, shape);
+      if (right === true) return true;
+      return left === false && right === false ? false : undefined;
+    }
+    case 'not': {
+      const inner = decideByShape(expr.expr, shape);
+      return inner === undefined ? undefined : !inner;
+    }
+    case 'null': {
+      const presence = presenceIn(shape, expr.field);
+      if (presence === 'sometimes') return undefined;
+      return (presence === 'always') === expr.negated;
+    }
+    default: {
+      // A comparison with no value at all: only `!=` matches (an index "must not" clause matches absent fields).
+      if (presenceIn(shape, expr.field) !== 'never') return undefined;
+      return expr.kind === 'cmp' && expr.op === '!=';
+    }
+  }
 }
 
 /** A text that is the same for two expressions exactly when they ask the same (regexes by their source). */

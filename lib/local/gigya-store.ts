@@ -14,6 +14,7 @@ import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync 
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { AccountFile, type AccountSelection, type GigyaAccount } from './gigya-account-file.ts';
+import { objectAt } from './gigya-query.ts';
 
 export type { GigyaAccount } from './gigya-account-file.ts';
 
@@ -408,7 +409,7 @@ export class GigyaStore {
     if (isObject(prefs)) {
       const cur = isObject(a.preferences) ? (a.preferences as Record<string, unknown>) : {};
       for (const [path, consent] of consentNodes(prefs, '')) {
-        const node = ensurePath(cur, path);
+        const node = objectAt(cur, path.split('.').filter(Boolean));
         mergeDeleting(node, consent);
         node.lastConsentModified = stamp;
       }
@@ -636,18 +637,4 @@ function mergeSamePath(nodes: [string, Record<string, unknown>][]): [string, Rec
   const map = new Map<string, Record<string, unknown>>();
   for (const [p, v] of nodes) map.set(p, { ...(map.get(p) ?? {}), ...v });
   return [...map];
-}
-
-function ensurePath(root: Record<string, unknown>, path: string): Record<string, unknown> {
-  let cur = root;
-  for (const part of path.split('.').filter(Boolean)) {
-    const next = cur[part];
-    if (isObject(next)) cur = next;
-    else {
-      const created: Record<string, unknown> = {};
-      cur[part] = created;
-      cur = created;
-    }
-  }
-  return cur;
 }

@@ -8,7 +8,9 @@
  *
  * The item is the dataflow's (partition key the dataflow id, sort key `budget#<site>`), so a step function reaches
  * it through its existing grant on its own state items; runs of one dataflow never overlap (the run lock), so one
- * item per site serves every run, and a run finds a past `next` and starts afresh.
+ * item per site serves every run, and a run finds a past `next` and starts afresh. The item also counts the
+ * throttling pauses of the job that last paused it (`slowJob`, `slowdowns`), so that every taker of that job
+ * slows its pace by a step for each (lib/connectors/gigya.ts `pacedRate`).
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -23,6 +25,8 @@ export interface BudgetSlot {
   readonly start: number;
   /** A throttling pause held this call back. */
   readonly held: boolean;
+  /** The pauses of the key's job so far, when the key names a job that had some ({@link CallBudgetStore.pause}). */
+  readonly slowdowns?: number;
 }
 
 /** A budget's item in the state table. */
@@ -31,6 +35,22 @@ export interface BudgetKey {
   readonly dataflowId: string;
   /** What the budget is of (the site), without secrets; it becomes part of the sort key. */
   readonly name: string;
+  /** The job taking slots: its pauses are counted for it alone (the item outlives the job). */
+  readonly jobId?: string;
+}
+
+/** What the item holds. */
+interface BudgetItem {
+  readonly next: number;
+  readonly pausedUntil?: number;
+  readonly slowJob?: string;
+  readonly slowdowns?: number;
+}
+
+/** The pauses of the key's job an item counts, when it counts some. */
+function slowdownsOf(key: BudgetKey, item: BudgetItem | undefined): { slowdowns?: number } {
+  if (key.jobId === undefined || item?.slowJob !== key.jobId || !item.slowdowns) return {};
+  return { slowdowns: item.slowdowns };
 }
 
 /** Slots and pauses of calls-per-second budgets in the dataflow state table. */
@@ -64,15 +84,15 @@ export class CallBudgetStore {
             ReturnValues: 'ALL_NEW',
           }),
         );
-        const item = out.Attributes as { next: number; pausedUntil?: number };
+        const item = out.Attributes as BudgetItem;
         const start = item.next - intervalMs;
-        return { start, held: (item.pausedUntil ?? 0) > t };
+        return { start, held: (item.pausedUntil ?? 0) > t, ...slowdownsOf(key, item) };
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
       }
       try {
         // Idle (or new): the call starts now, and the schedule from it.
-        await this.db.send(
+        const out = await this.db.send(
           new UpdateCommand({
             TableName: this.table,
             Key: this.#key(key),
@@ -80,9 +100,10 @@ export class CallBudgetStore {
             ConditionExpression: 'attribute_not_exists(#next) OR #next < :now',
             ExpressionAttributeNames: { '#next': 'next' },
             ExpressionAttributeValues: { ':after': t + intervalMs, ':now': t },
+            ReturnValues: 'ALL_NEW',
           }),
         );
-        return { start: t, held: false };
+        return { start: t, held: false, ...slowdownsOf(key, out.Attributes as BudgetItem | undefined) };
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
       }
@@ -98,8 +119,52 @@ export class CallBudgetStore {
     );
   }
 
-  /** Holds every taker of the budget back until `until` (epoch ms): no slot starts before it. */
+  /**
+   * Holds every taker of the budget back until `until` (epoch ms): no slot starts before it. With a job in the key,
+   * also counts the pause for that job (`slowdowns`, reset when another job pauses), which {@link take} hands to
+   * every taker of the job: the rate they pace at slows by a step for each.
+   */
   async pause(key: BudgetKey, until: number): Promise<void> {
+    await this.#hold(key, until);
+    if (key.jobId !== undefined) await this.#countSlowdown(key, key.jobId);
+  }
+
+  async #countSlowdown(key: BudgetKey, jobId: string): Promise<void> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await this.db.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: this.#key(key),
+            UpdateExpression: 'ADD slowdowns :one',
+            ConditionExpression: 'slowJob = :job',
+            ExpressionAttributeValues: { ':one': 1, ':job': jobId },
+          }),
+        );
+        return;
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+      try {
+        // The first pause of this job: the count of an earlier job's pauses starts again.
+        await this.db.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: this.#key(key),
+            UpdateExpression: 'SET slowdowns = :one, slowJob = :job',
+            ConditionExpression: 'attribute_not_exists(slowJob) OR slowJob <> :job',
+            ExpressionAttributeValues: { ':one': 1, ':job': jobId },
+          }),
+        );
+        return;
+      } catch (error) {
+        // Another taker of the job counted its first pause meanwhile: add to it.
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+    }
+  }
+
+  async #hold(key: BudgetKey, until: number): Promise<void> {
     try {
       await this.db.send(
         new UpdateCommand({

@@ -86,7 +86,7 @@ describe('partitions of a Map state', () => {
       while ((emu().calls.get('accounts.search') ?? 0) < searchesBefore + n) await new Promise((r) => setTimeout(r, 5));
     };
     const exporting = exportUids('stormy', reader);
-    // Two probes plan the partitions (the second is sent once the first is answered), then one search from each.
+    // Two probes plan the partitions (sent at once), then one search from each.
     await searches(2);
     const release = emu().faults.hold('accounts.search');
     await searches(2 + 7);

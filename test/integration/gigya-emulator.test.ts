@@ -406,6 +406,30 @@ describe('the Gigya emulator', () => {
       expect(codes).toEqual([500001, 500001, 0]);
     });
 
+    it('does the work of a call as it arrives and answers once its latency has passed', async () => {
+      // Prepare: a search slowed by 400 ms; accounts added while it waits for its answer.
+      const emu = await startGigyaEmulator({ accounts: generateAccounts({ count: 20, seed: 3, now: NOW }) });
+      try {
+        emu.faults.latency('accounts.search', 400);
+        const client = emulatorClient(emu, { retry: { maxAttempts: 1 } });
+
+        // Act
+        const counting = client.call('accounts.search', { query: 'SELECT count(*) FROM accounts' });
+        while ((emu.calls.get('accounts.search') ?? 0) === 0) await new Promise((r) => setTimeout(r, 5));
+        const answeredBefore = emu.answers.get('accounts.search')?.size ?? 0;
+        emu.seed({ count: 5, seed: 1000 });
+        const counted = await counting;
+        const recounted = await client.call('accounts.search', { query: 'SELECT count(*) FROM accounts' });
+
+        // Assess: the count is the one at arrival; the answer had not left when the accounts came.
+        expect(answeredBefore).toBe(0);
+        expect(counted.totalCount).toBe(20);
+        expect(recounted.totalCount).toBe(25);
+      } finally {
+        await emu.close();
+      }
+    });
+
     it('answers 403048 above the per-second ceiling', async () => {
       // Prepare
       const client = emulatorClient(harness.emu, { retry: { maxAttempts: 1 } });

@@ -1,12 +1,13 @@
 /**
  * The calls-per-second budget that the partitions of a Gigya read in a Map state share when they run in
  * concurrent Lambdas: each call takes its slot from the state table (lib/stores/call-budget.ts) and waits for it,
- * and a 403048 pauses every partition through the same item. Used only by a partition of a Map state whose runtime
- * keeps budgets in the table (deployed); one process running every partition shares an in-memory budget instead.
+ * and a 403048 pauses every partition through the same item and slows the pace of all of them by a step (counted
+ * in the item for the job). Used only by a partition of a Map state whose runtime keeps budgets in the table
+ * (deployed); one process running every partition shares an in-memory budget instead.
  */
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { SharedBudget } from '../../connectors/gigya.ts';
+import { pacedRate, type SharedBudget } from '../../connectors/gigya.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { ScriptContext } from '../../core/script.ts';
 import { type BudgetKey, CallBudgetStore } from '../../stores/call-budget.ts';
@@ -15,18 +16,21 @@ import { type BudgetKey, CallBudgetStore } from '../../stores/call-budget.ts';
 export class TableCallBudget implements SharedBudget {
   readonly #store: CallBudgetStore;
   readonly #key: BudgetKey;
-  readonly #intervalMs: number;
+  readonly #callsPerSecond: number;
+  /** The job's pauses as the table last said, and this budget's own since then: the pace slows by a step each. */
+  #slowdowns = 0;
   readonly #log: Logger;
 
   constructor(store: CallBudgetStore, key: BudgetKey, callsPerSecond: number, log: Logger) {
     this.#store = store;
     this.#key = key;
-    this.#intervalMs = 1000 / callsPerSecond;
+    this.#callsPerSecond = callsPerSecond;
     this.#log = log;
   }
 
   async acquire(signal?: AbortSignal, onHeld?: () => void): Promise<() => void> {
-    const slot = await this.#store.take(this.#key, this.#intervalMs);
+    const slot = await this.#store.take(this.#key, 1000 / pacedRate(this.#callsPerSecond, this.#slowdowns));
+    if (slot.slowdowns !== undefined && slot.slowdowns > this.#slowdowns) this.#slowdowns = slot.slowdowns;
     if (slot.held) onHeld?.();
     const wait = slot.start - Date.now();
     if (wait > 0) await sleep(wait, undefined, signal ? { signal } : {});
@@ -35,6 +39,7 @@ export class TableCallBudget implements SharedBudget {
   }
 
   pause(ms: number): void {
+    this.#slowdowns++;
     // The caller retries after its own backoff anyway; the pause is what holds the other partitions back.
     this.#store.pause(this.#key, Date.now() + ms).catch((error: unknown) => {
       this.#log.warn(`the shared call budget was not paused: ${(error as Error).message}`);
@@ -57,7 +62,7 @@ export function tableBudgetFor(
   const name = createHash('sha256').update(`${site.target}|${site.apiKey}`).digest('hex').slice(0, 24);
   return new TableCallBudget(
     new CallBudgetStore(ctx.services.dynamo, config.tables.state),
-    { dataflowId: ctx.job.dataflowId, name },
+    { dataflowId: ctx.job.dataflowId, name, jobId: ctx.job.id },
     callsPerSecond,
     ctx.log,
   );

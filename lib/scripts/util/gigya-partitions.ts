@@ -7,11 +7,11 @@
  *
  * Plan (the first invocation): one search without a cursor, `ORDER BY <field> DESC LIMIT 1`, gives the number of
  * matching records (`totalCount`) and the newest value, which becomes the fixed upper bound of the export; a second
- * one, ascending, the oldest value when the job's window has no lower bound. The span between is cut into ranges
- * of equal width, about {@link PAGES_PER_PARTITION} pages each by the count; a range whose first page reports
- * more than {@link SPLIT_FACTOR} times that is cut again before anything of it is emitted (skewed timestamps, a
- * bulk import). A full extract ends with a range of the records without the field (`IS NULL`), which the single
- * cursor also returns, last.
+ * one, ascending and sent at the same time, the oldest value when the job's window has no lower bound. The span
+ * between is cut into ranges of equal width, about {@link PAGES_PER_PARTITION} pages each by the count; a range
+ * whose first page reports more than {@link SPLIT_FACTOR} times that is cut again before anything of it is emitted
+ * (skewed timestamps, a bulk import). A full extract ends with a range of the records without the field (`IS NULL`),
+ * which the single cursor also returns, last.
  *
  * Order: ranges in order, then each cursor's order, which is the single cursor's `ORDER BY <field>`: the file is
  * the same whatever the number of partitions. Only the head range emits; the ranges after it that are already
@@ -226,8 +226,13 @@ export async function planPartitions(args: {
   // Records without the field sort apart (last, in the emulator); the probes look at those with it, through a
   // range condition (a search index serves it from the field's order) rather than IS NOT NULL.
   const notNull = q.nulls ? [`${q.field} >= ${literal(0, q.format)}`] : [];
+  // Without a window start the oldest value is needed too: both probes are sent at once, as they are independent
+  // (one round trip rather than two, at the price of a wasted probe when the count then says one cursor).
+  const oldestProbe = q.after === undefined ? probe('ASC', notNull) : undefined;
+  // Marked handled now: when the newest's probe fails first, the oldest's failure must not go unhandled.
+  oldestProbe?.catch(() => undefined);
   const newest = await probe('DESC', notNull);
-  let probes = 1;
+  const probes = oldestProbe ? 2 : 1;
   const withField = newest.totalCount ?? newest.results.length;
   const pages = Math.ceil(withField / q.pageSize);
   const wanted =
@@ -240,16 +245,13 @@ export async function planPartitions(args: {
         ));
   const n = Math.min(args.max ?? MAX_PARTITIONS, wanted);
   if (withField === 0 || n <= 1) {
+    // Not needed after all; waited for so that no call of this read outlives it, and its failure is no one's.
+    await oldestProbe?.catch(() => undefined);
     ctx.log.info(`${q.method}: ${withField} matching; one cursor`);
     return { probes };
   }
   const hi = probedValue(q, newest, ctx, 'newest');
-  let lo = q.after;
-  if (lo === undefined) {
-    const oldest = await probe('ASC', notNull);
-    probes++;
-    lo = probedValue(q, oldest, ctx, 'oldest') - 1;
-  }
+  const lo = oldestProbe ? probedValue(q, await oldestProbe, ctx, 'oldest') - 1 : (q.after as number);
   const bounds = equalRanges(lo, hi, n);
   if (bounds.length < 3) {
     // One range (or none, if the site's newest value came before its oldest) is the single cursor's read.

@@ -14,6 +14,9 @@ import {
   type GigyaAuthMode,
   GigyaClient,
   GigyaError,
+  MAX_SLOWDOWNS,
+  PACE_MARGIN,
+  SLOWDOWN_STEP,
   sharedCallBudget,
 } from '../../connectors/gigya.ts';
 import type { Reach, ScriptReaches } from '../../core/access.ts';
@@ -106,7 +109,11 @@ export const GIGYA_CONNECTION_PARAMS = {
     default: 20,
     description:
       'Calls per second this job makes to the site, shared by its Gigya steps (the first step to start sets it). ' +
-      "Keep it under the site's fair-use ceiling; throttled calls (403048) are retried with backoff anyway.",
+      "Keep it at or under the site's fair-use ceiling; throttled calls (403048) are retried with backoff anyway. " +
+      `Calls start evenly spaced at ${100 * (1 - PACE_MARGIN)} % of it (a margin for calls that reach the site ` +
+      `unevenly); each 403048 pauses every call sharing the budget for the retry's backoff and slows the pace by a ` +
+      `further ${100 * SLOWDOWN_STEP} % of it for the rest of the job, ${MAX_SLOWDOWNS} steps at most ` +
+      `(${100 * (1 - PACE_MARGIN - MAX_SLOWDOWNS * SLOWDOWN_STEP)} %).`,
   },
   maxRetries: {
     type: 'integer',

@@ -75,4 +75,27 @@ describe('CallBudgetStore', () => {
     expect(fresh).toEqual({ start: now, held: false });
     expect(other).toEqual({ start: now, held: false });
   });
+
+  it("counts a job's pauses for every taker of that job, and starts the count again for the next job", async () => {
+    // Prepare
+    const job1 = { dataflowId: 'df-slow', name: 'site-a', jobId: 'job-1' };
+    const job2 = { ...job1, jobId: 'job-2' };
+    const before = await store.take(job1, 10);
+
+    // Act
+    await Promise.all([store.pause(job1, Date.now() + 20), store.pause(job1, Date.now() + 20)]);
+    await store.pause(job1, Date.now() + 20);
+    const slowed = await store.take(job1, 10);
+    const anonymous = await store.take({ dataflowId: 'df-slow', name: 'site-a' }, 10);
+    const nextJob = await store.take(job2, 10);
+    await store.pause(job2, Date.now() + 20);
+    const nextJobSlowed = await store.take(job2, 10);
+
+    // Assess
+    expect(before.slowdowns).toBeUndefined();
+    expect(slowed.slowdowns).toBe(3);
+    expect(anonymous.slowdowns).toBeUndefined();
+    expect(nextJob.slowdowns).toBeUndefined();
+    expect(nextJobSlowed.slowdowns).toBe(1);
+  });
 });

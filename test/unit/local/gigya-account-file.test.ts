@@ -3,8 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AccountFile, type AccountSelection, type GigyaAccount } from '../../../lib/local/gigya-account-file.ts';
-import { generateAccount, generatedKey, iso } from '../../../lib/local/gigya-accounts.ts';
-import { matches, parseQuery, sortDocuments } from '../../../lib/local/gigya-query.ts';
+import { GENERATED_SHAPE, generateAccount, generatedKey, iso } from '../../../lib/local/gigya-accounts.ts';
+import {
+  type DocumentShape,
+  decideByShape,
+  matches,
+  parseQuery,
+  presenceIn,
+  sortDocuments,
+  valuesAt,
+} from '../../../lib/local/gigya-query.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'idx-account-file-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -81,6 +89,129 @@ describe('generated accounts', () => {
 
     // Assess
     expect(ours).toEqual(instants.map((ms) => new Date(ms).toISOString()));
+  });
+});
+
+/** Every path of a shape, leaves and object nodes alike. */
+function shapePaths(shape: DocumentShape, prefix = ''): string[] {
+  return Object.entries(shape).flatMap(([k, v]) => {
+    const path = prefix + k;
+    return typeof v === 'string' ? [path] : [path, ...shapePaths(v, `${path}.`)];
+  });
+}
+
+/** Every path to a value in an account (through objects; arrays and scalars end a path). */
+function accountPaths(doc: Record<string, unknown>, prefix = ''): string[] {
+  return Object.entries(doc).flatMap(([k, v]) =>
+    typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? [prefix + k, ...accountPaths(v as Record<string, unknown>, `${prefix + k}.`)]
+      : [prefix + k],
+  );
+}
+
+/** Conditions on paths every generated account has, none has, and some have, alone and combined. */
+const SHAPE_CONDITIONS = [
+  'profile.email IS NOT NULL',
+  'profile.email IS NULL',
+  'profile IS NOT NULL',
+  'loginIDs.unverifiedEmails IS NULL',
+  'subscriptions.newsletter.email.tags = "x"',
+  'data.nothing != 3',
+  'data.nothing IN (1, 2)',
+  'profile.email.domain IS NOT NULL',
+  'data.nothing CONTAINS "a"',
+  'verified IS NOT NULL',
+  'NOT (profile.email IS NULL) AND verified IS NULL',
+  'profile.email IS NULL OR emails.verified IS NOT NULL',
+  'profile.email IS NOT NULL OR emails.verified IS NOT NULL',
+  'data.nothing = 1 AND profile.gender = "f"',
+  'NOT (data.nothing = 1) AND NOT (profile.firstName IS NULL)',
+];
+
+describe('the shape of generated accounts', () => {
+  it('says which paths every generated account has a value at, which none has, and lists every path they have', () => {
+    // Prepare
+    const accounts = [1, 2, 77].flatMap((seed) =>
+      Array.from({ length: 700 }, (_, i) => generateAccount(i, seed, NOW + seed, 86_400_000 * seed)),
+    );
+
+    // Act
+    const wrong: string[] = [];
+    for (const path of shapePaths(GENERATED_SHAPE)) {
+      const present = accounts.map((a) => valuesAt(a, path).some((v) => v !== null));
+      const seen = present.every(Boolean) ? 'always' : present.some(Boolean) ? 'sometimes' : 'never';
+      if (seen !== presenceIn(GENERATED_SHAPE, path)) wrong.push(`${path}: ${seen}`);
+    }
+    const unlisted = new Set(
+      accounts.flatMap((a) => accountPaths(a)).filter((path) => !shapePaths(GENERATED_SHAPE).includes(path)),
+    );
+
+    // Assess
+    expect(wrong).toEqual([]);
+    expect([...unlisted]).toEqual([]);
+  });
+
+  it('decides a condition for every generated account only where each of them gives that answer', () => {
+    // Prepare
+    const accounts = Array.from({ length: 2000 }, (_, i) => generateAccount(i, 5, NOW));
+
+    // Act
+    const verdicts = SHAPE_CONDITIONS.map((condition) => {
+      const where = parseQuery(`SELECT * FROM accounts WHERE ${condition}`).where;
+      const decided = where && decideByShape(where, GENERATED_SHAPE);
+      const answers = new Set(accounts.map((a) => matches(a, where)));
+      return { condition, decided, answers: [...answers].sort() };
+    });
+
+    // Assess
+    for (const v of verdicts) {
+      if (v.decided !== undefined) expect(v, v.condition).toMatchObject({ answers: [v.decided] });
+    }
+    // Only conditions that read a path some accounts have and others not are left to the accounts.
+    expect(verdicts.filter((v) => v.decided === undefined).map((v) => v.condition)).toEqual([
+      'verified IS NOT NULL',
+      'NOT (profile.email IS NULL) AND verified IS NULL',
+      'profile.email IS NULL OR emails.verified IS NOT NULL',
+    ]);
+  });
+
+  it('gives the same search answers as building each account, before and after some of them change', async () => {
+    // Prepare
+    const file = AccountFile.open();
+    const model = new Model();
+    file.generate({ count: 3000, seed: 4, now: NOW, updatedWithinMs: 1000 });
+    for (let i = 0; i < 3000; i++) model.put(generateAccount(i, 4, NOW, 1000));
+    const selections = SHAPE_CONDITIONS.flatMap((condition) => [
+      selection(
+        `SELECT * FROM accounts WHERE (${condition}) AND lastUpdatedTimestamp >= 0 ORDER BY lastUpdatedTimestamp`,
+      ),
+      selection(`SELECT * FROM accounts WHERE ${condition}`),
+    ]);
+    const mismatches = async () => {
+      const out: string[] = [];
+      for (const sel of selections) {
+        if (JSON.stringify(await uidsOf(file, sel)) !== JSON.stringify(model.select(sel))) {
+          out.push(JSON.stringify(sel.where));
+        }
+      }
+      return out;
+    };
+    const before = await mismatches();
+
+    // Act: accounts that no longer have the generator's shape (an email removed, a field added).
+    for (const i of [3, 700, 2998]) {
+      const a = generateAccount(i, 4, NOW, 1000);
+      const changed = { ...a, profile: { firstName: 'Ann' }, data: { nothing: 1 }, lastUpdatedTimestamp: NOW - 5 };
+      file.put(changed);
+      model.put(changed);
+    }
+    const after = await mismatches();
+
+    // Assess
+    expect(before).toEqual([]);
+    expect(after).toEqual([]);
+    const emailless = selection('SELECT * FROM accounts WHERE profile.email IS NULL');
+    expect(await uidsOf(file, emailless)).toHaveLength(3);
   });
 });
 

@@ -110,6 +110,22 @@ describe('the emulator search language', () => {
     });
   });
 
+  it('merges overlapping paths in select order, and keeps nulls, without sharing what it was not handed', () => {
+    // Prepare
+    const doc = { profile: { email: 'a@b.c', name: { first: 'A' } }, n: null, s: 'text' };
+
+    // Act
+    const subtreeFirst = project(doc, parseQuery('SELECT profile, profile.name.first, n FROM accounts').select);
+    const pathFirst = project(doc, parseQuery('SELECT profile.name.first, profile.email, s.x FROM accounts').select);
+    const scalarThenPath = project({ a: 1, b: { a: { c: 2 } } }, parseQuery('SELECT a, b.a.c FROM accounts').select);
+
+    // Assess
+    expect(subtreeFirst).toEqual({ profile: { email: 'a@b.c', name: { first: 'A' } }, n: null });
+    expect(subtreeFirst.profile).not.toBe(doc.profile);
+    expect(pathFirst).toEqual({ profile: { name: { first: 'A' }, email: 'a@b.c' } });
+    expect(scalarThenPath).toEqual({ a: 1, b: { a: { c: 2 } } });
+  });
+
   it('refuses nesting deeper than its limit with a QueryError rather than a stack overflow', () => {
     // Prepare
     const deep = (n: number) => `SELECT * FROM accounts WHERE ${'('.repeat(n)}a = 1${')'.repeat(n)}`;
