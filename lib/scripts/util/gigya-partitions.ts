@@ -8,7 +8,8 @@
  * Plan (the first invocation): one search without a cursor, `ORDER BY <field> DESC LIMIT 1`, gives the number of
  * matching records (`totalCount`) and the newest value, which becomes the fixed upper bound of the export; a second
  * one, ascending and sent at the same time, the oldest value when the job's window has no lower bound. The span
- * between is cut into ranges of equal width, about {@link PAGES_PER_PARTITION} pages each by the count; a range
+ * between is cut into ranges of equal width, about {@link PAGES_PER_PARTITION} pages each by the count (the last
+ * ones halved when they outnumber the cursors in flight: {@link taperRanges}); a range
  * whose first page reports more than {@link SPLIT_FACTOR} times that is cut again before anything of it is emitted
  * (skewed timestamps, a bulk import). A full extract ends with a range of the records without the field (`IS NULL`),
  * which the single cursor also returns, last.
@@ -63,7 +64,8 @@ export const GIGYA_PARTITIONS_PARAM = {
     'invocations, continuing on their own), many at once within `maxCallsPerSecond`, which they all share. ' +
     'Default: chosen from a count of the matching records: about 10 pages a partition, and as many partitions as ' +
     "cursors in flight (two per call of `maxCallsPerSecond`, at most 40: the Map's MaxConcurrency) while each keeps 2 pages or " +
-    'more; one cursor below 20 pages; at most 256 in a Map. `1`: a single cursor, in one Task loop. The records and ' +
+    'more, the last ones halved when there are more partitions than cursors in flight; one cursor below 20 pages; ' +
+    'at most 256 in a Map. `1`: a single cursor, in one Task loop. The records and ' +
     "their order are the same whatever the number: ranges in order, then each cursor's order. A job limit (test " +
     'runs) or `limit` reads one cursor.',
 } as const;
@@ -176,6 +178,28 @@ export function equalRanges(lo: number, hi: number, n: number): number[] {
   return bounds.filter((b, i) => i === 0 || b > (bounds[i - 1] as number));
 }
 
+/**
+ * Ranges whose ends taper: the last ranges of a plan that has more ranges than cursors in flight are cut in two.
+ * A Map starts its ranges in order, `concurrency` at once, so once the last range has started the ranges still in
+ * flight dwindle, and with fewer cursors than calls per round trip the budget goes unused; a range keeps its cursor
+ * to its end. Halving the last `concurrency ÷ 2` ranges halves that drain, at the price of one more short last page
+ * for each. Plans with no more ranges than cursors in flight, or with ranges too small to halve, stay as they are.
+ */
+export function taperRanges(bounds: readonly number[], concurrency: number, max: number): number[] {
+  const n = bounds.length - 1;
+  const k = Math.min(Math.ceil(concurrency / 2), n - concurrency, max - n);
+  if (k <= 0) return [...bounds];
+  const out = bounds.slice(0, n - k + 1);
+  for (let i = n - k; i < n; i++) {
+    const lo = bounds[i] as number;
+    const hi = bounds[i + 1] as number;
+    const mid = lo + Math.floor((hi - lo) / 2);
+    if (mid > lo) out.push(mid);
+    out.push(hi);
+  }
+  return out;
+}
+
 /** The value of the field in a probe's only result, as epoch ms. */
 function probedValue(
   q: PartitionedQuery,
@@ -243,7 +267,9 @@ export async function planPartitions(args: {
           Math.ceil(pages / PAGES_PER_PARTITION),
           Math.min(args.concurrency, Math.floor(pages / MIN_PAGES_PER_PARTITION)),
         ));
-  const n = Math.min(args.max ?? MAX_PARTITIONS, wanted);
+  // The range of the records without the field counts towards the most partitions too.
+  const most = (args.max ?? MAX_PARTITIONS) - (q.nulls ? 1 : 0);
+  const n = Math.min(most, wanted);
   if (withField === 0 || n <= 1) {
     // Not needed after all; waited for so that no call of this read outlives it, and its failure is no one's.
     await oldestProbe?.catch(() => undefined);
@@ -252,7 +278,12 @@ export async function planPartitions(args: {
   }
   const hi = probedValue(q, newest, ctx, 'newest');
   const lo = oldestProbe ? probedValue(q, await oldestProbe, ctx, 'oldest') - 1 : (q.after as number);
-  const bounds = equalRanges(lo, hi, n);
+  const equal = equalRanges(lo, hi, n);
+  // Tapered only when the plan is the reader's own choice, and its ranges hold enough pages to halve.
+  const bounds =
+    args.partitions === undefined && pages >= 2 * MIN_PAGES_PER_PARTITION * n
+      ? taperRanges(equal, args.concurrency, most)
+      : equal;
   if (bounds.length < 3) {
     // One range (or none, if the site's newest value came before its oldest) is the single cursor's read.
     ctx.log.info(`${q.method}: ${withField} matching within one millisecond; one cursor`);

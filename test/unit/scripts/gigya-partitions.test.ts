@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { DataRecord } from '../../../lib/core/script.ts';
+import type { GigyaClient } from '../../../lib/connectors/gigya.ts';
+import type { DataRecord, ScriptContext } from '../../../lib/core/script.ts';
 import { generateAccounts } from '../../../lib/local/gigya-accounts.ts';
 import { datasourceReadGigyaAccount } from '../../../lib/scripts/datasource.read.gigya.account.ts';
 import { datasourceReadGigyaAudit } from '../../../lib/scripts/datasource.read.gigya.audit.ts';
@@ -8,6 +9,8 @@ import {
   equalRanges,
   type PartitionedContinuation,
   partitionCount,
+  planPartitions,
+  taperRanges,
 } from '../../../lib/scripts/util/gigya-partitions.ts';
 import { runScript } from '../../../lib/testing/harness.ts';
 import { emulatorServices, useGigyaEmulator } from '../../support/gigya.ts';
@@ -56,6 +59,97 @@ describe('equalRanges', () => {
 
     // Assess
     expect(bounds).toEqual([10, 11, 12]);
+  });
+});
+
+describe('taperRanges', () => {
+  it('halves the last ranges of a plan with more ranges than cursors in flight', () => {
+    // Prepare: 10 ranges of 100, 4 cursors in flight.
+    const bounds = equalRanges(0, 1000, 10);
+
+    // Act
+    const tapered = taperRanges(bounds, 4, 256);
+
+    // Assess: the last two ranges (4 ÷ 2) are cut in two, the rest kept, end to end.
+    expect(tapered).toEqual([0, 100, 200, 300, 400, 500, 600, 700, 800, 850, 900, 950, 1000]);
+  });
+
+  it('keeps a plan with no more ranges than cursors in flight, or at the most ranges allowed', () => {
+    // Prepare
+    const bounds = equalRanges(0, 1000, 10);
+
+    // Act
+    const fewer = taperRanges(bounds, 10, 256);
+    const full = taperRanges(bounds, 4, 10);
+    const room = taperRanges(bounds, 4, 11);
+
+    // Assess
+    expect(fewer).toEqual(bounds);
+    expect(full).toEqual(bounds);
+    expect(room).toHaveLength(bounds.length + 1);
+  });
+});
+
+describe('planPartitions', () => {
+  /** A site whose searches match `total` records with the field between `oldest` and `newest`. */
+  const site = (total: number, oldest: number, newest: number) =>
+    ({
+      searchPage: async (_method: string, request: { query?: string }) => ({
+        results: [{ lastUpdatedTimestamp: request.query?.includes(' DESC ') ? newest : oldest }],
+        totalCount: total,
+      }),
+    }) as unknown as GigyaClient;
+  const ctx = { stepId: 'account', log: { info: () => undefined } } as unknown as ScriptContext;
+  const query = {
+    method: 'accounts.search',
+    select: 'UID',
+    from: 'accounts',
+    conditions: [],
+    field: 'lastUpdatedTimestamp',
+    format: 'epochMillis',
+    nulls: true,
+    pageSize: 1000,
+  } as const;
+
+  it('never plans more partitions than a Map takes, the range of records without the field included', async () => {
+    // Act: 10,000,000 matching records would be 1,000 ranges of 10 pages.
+    const planned = await planPartitions({
+      client: site(10_000_000, 1_000_000, 9_000_000_000),
+      q: query,
+      ctx,
+      partitions: undefined,
+      concurrency: 40,
+      max: 256,
+    });
+
+    // Assess
+    expect(planned.plan && partitionCount(planned.plan)).toBe(256);
+  });
+
+  it('tapers the ranges it chooses itself, and keeps the number a dataflow sets', async () => {
+    // Act: 1,000,000 records, 100 ranges of 10 pages, 40 cursors in flight.
+    const chosen = await planPartitions({
+      client: site(1_000_000, 1_000_000, 2_000_000),
+      q: query,
+      ctx,
+      partitions: undefined,
+      concurrency: 40,
+      max: 256,
+    });
+    const set = await planPartitions({
+      client: site(1_000_000, 1_000_000, 2_000_000),
+      q: query,
+      ctx,
+      partitions: 100,
+      concurrency: 40,
+      max: 256,
+    });
+
+    // Assess: the last 20 of the 100 ranges are halved; the null range follows either way.
+    expect(chosen.plan && partitionCount(chosen.plan)).toBe(121);
+    expect(set.plan && partitionCount(set.plan)).toBe(101);
+    const widths = (chosen.plan?.bounds ?? []).slice(1).map((b, i) => b - (chosen.plan?.bounds[i] as number));
+    expect(Math.max(...widths.slice(-40))).toBeLessThan(Math.min(...widths.slice(0, 80)));
   });
 });
 
