@@ -2,7 +2,8 @@
  * A partitioned export is the single cursor's export: the same 50,000 accounts exported through the compiled state
  * machine on the embedded services, with one cursor (a Task loop), with the partitions the reader chooses (a Map
  * state, one iteration per partition), and with seven partitions under a 1 ms invocation budget (each iteration
- * looping one page per invocation), give byte-identical CSV files.
+ * looping one page per invocation), give byte-identical CSV files; so does a plan whose last ranges the reader
+ * halved, as it does when its ranges outnumber the cursors in flight.
  */
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
@@ -29,7 +30,7 @@ const local = useLocalEnvironment({
 });
 
 /** Reader → rename → CSV → S3, with the reader's `partitions` as given (undefined: left out). */
-function exportFlow(id: string, partitions: number | undefined) {
+function exportFlow(id: string, partitions: number | undefined, maxCallsPerSecond?: number) {
   const json = {
     id,
     name: 'Export accounts to S3',
@@ -40,6 +41,7 @@ function exportFlow(id: string, partitions: number | undefined) {
         params: {
           select: 'UID,profile.email,profile.firstName,data.subscribed',
           ...(partitions === undefined ? {} : { partitions }),
+          ...(maxCallsPerSecond === undefined ? {} : { maxCallsPerSecond }),
         },
         next: ['rename'],
       },
@@ -69,12 +71,12 @@ async function exported(id: string): Promise<string> {
 }
 
 describe('partitioned export of 50,000 accounts', () => {
-  it('writes the same file as the single cursor, with the default partitions and with seven under a 1 ms budget', async () => {
+  it('writes the same file as the single cursor, with the default partitions, with seven under a 1 ms budget and with halved last ranges', async () => {
     // Prepare
     const { services } = local.env;
     await services.s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    const run = (id: string, partitions: number | undefined, invocationBudgetMs?: number) =>
-      runLocal(exportFlow(id, partitions), {
+    const run = (id: string, partitions: number | undefined, invocationBudgetMs?: number, maxCallsPerSecond?: number) =>
+      runLocal(exportFlow(id, partitions, maxCallsPerSecond), {
         services,
         registry: defaultRegistry(),
         input: { fullExtract: true },
@@ -85,13 +87,16 @@ describe('partitioned export of 50,000 accounts', () => {
     const single = await run('single', 1);
     const chosen = await run('chosen', undefined);
     const sliced = await run('sliced', 7, 1);
+    // 2 calls/s keep 4 cursors in flight, fewer than the 5 ranges the count asks for: the last one is halved.
+    const tapered = await run('tapered', undefined, undefined, 2);
 
     // Assess
-    for (const r of [single, chosen, sliced]) expect(r.status, JSON.stringify(r.error)).toBe('succeeded');
+    for (const r of [single, chosen, sliced, tapered]) expect(r.status, JSON.stringify(r.error)).toBe('succeeded');
     const file = await exported('single');
     expect(file.split('\n').filter(Boolean)).toHaveLength(ACCOUNTS + 1);
     expect(await exported('chosen')).toBe(file);
     expect(await exported('sliced')).toBe(file);
+    expect(await exported('tapered')).toBe(file);
     const joined = (trace: readonly string[] = []) =>
       Number(/ (\d+) partition\(s\) joined in order/.exec(trace.join('\n'))?.[1]);
     // The default: about 10 pages a partition, one invocation each.
@@ -100,6 +105,8 @@ describe('partitioned export of 50,000 accounts', () => {
       recordsOut: ACCOUNTS,
       invocations: joined(chosen.job?.trace),
     });
+    // Five ranges of the count, the last one cut in two, and the accounts without the field.
+    expect(joined(tapered.job?.trace)).toBe(7);
     expect(single.definition.States['Map: account']).toBeUndefined();
     expect(chosen.definition.States['Map: account']).toMatchObject({ Type: 'Map' });
     // Seven ranges and the accounts without the field; each range went on from its own cursor, invocation after
