@@ -10,6 +10,10 @@ export declare const FROM_SOURCES_ENV: string;
 export declare function cacheDirOf(root?: string): string;
 /** The current build folder when it is complete and every file it was built from is unchanged, else undefined. */
 export declare function freshBundle(root?: string, cacheDir?: string): string | undefined;
+/** Whether a live process runs from a build folder (its `in-use` marker files name their pids). */
+export declare function inUse(dir: string): boolean;
+/** Marks a build folder as used by this process until it exits (the main thread only). */
+export declare function markInUse(dir: string): void;
 /** Builds the bundle into a new folder, points `current.json` at it; returns the folder. */
 export declare function buildBundle(root?: string, cacheDir?: string): Promise<string>;
 /** The path of an entry's bundled module, built first when missing or stale. */

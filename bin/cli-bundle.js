@@ -26,6 +26,7 @@ import {
 } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { isMainThread } from 'node:worker_threads';
 
 /** The project folder (the one holding bin/). */
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -37,8 +38,12 @@ export const ENTRIES = { idx: 'bin/idx.ts', 'lane-worker': 'lib/engine/lanes/wor
 export const FROM_SOURCES_ENV = 'IDX_FROM_SOURCES';
 
 /** Build folders other than the current one are removed once older than this: a process just started may still be
- * about to import the one it read from `current.json`. */
+ * about to import the one it read from `current.json`. A folder a live process runs from is kept whatever its age
+ * (see {@link markInUse}): it loads chunks and starts lane workers from it long after its start. */
 const OLD_BUILD_MS = 60 * 60 * 1000;
+
+/** The folder of a build that holds one empty file per process running from it, named by its pid. */
+const IN_USE = 'in-use';
 
 /** After this long a build says on stderr what is happening (stdout is left to the command's output). */
 const NOTICE_AFTER_MS = 1000;
@@ -166,19 +171,62 @@ export async function buildBundle(root = PROJECT_ROOT, cacheDir = cacheDirOf(roo
   return dir;
 }
 
-/** Removes build folders (and pointer files left by a crash) other than `keep` that are older than an hour. */
+/** Whether a process with this pid runs (one of another user answers EPERM: it runs too). */
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error?.code === 'EPERM';
+  }
+}
+
+/** Whether a live process runs from a build folder. */
+export function inUse(dir) {
+  let pids;
+  try {
+    pids = readdirSync(join(dir, IN_USE));
+  } catch {
+    return false;
+  }
+  return pids.some((name) => /^\d+$/.test(name) && Number(name) !== 0 && alive(Number(name)));
+}
+
+/**
+ * Marks a build folder as used by this process until it exits, so that no other process removes it while this one
+ * may still load from it. Only the main thread marks: a lane worker's exit must not unmark its process.
+ */
+export function markInUse(dir) {
+  if (!isMainThread) return;
+  const marker = join(dir, IN_USE, String(process.pid));
+  try {
+    mkdirSync(join(dir, IN_USE), { recursive: true });
+    writeFileSync(marker, '');
+  } catch {
+    // A read-only cache: no other process can remove the folder either.
+    return;
+  }
+  process.once('exit', () => rmSync(marker, { force: true }));
+}
+
+/**
+ * Removes build folders (and pointer files left by a crash) other than `keep` that are older than an hour and that
+ * no live process runs from.
+ */
 function removeOldBuilds(cacheDir, keep) {
   for (const entry of readdirSync(cacheDir)) {
     if (!entry.startsWith('build-') && !entry.startsWith('current.json.')) continue;
     if (entry === keep) continue;
-    const s = stamp(join(cacheDir, entry));
-    if (s && Date.now() - s.mtimeMs > OLD_BUILD_MS) rmSync(join(cacheDir, entry), { recursive: true, force: true });
+    const path = join(cacheDir, entry);
+    const s = stamp(path);
+    if (s && Date.now() - s.mtimeMs > OLD_BUILD_MS && !inUse(path)) rmSync(path, { recursive: true, force: true });
   }
 }
 
 /** The path of an entry's bundled module, built first when missing or stale. */
 export async function bundledEntry(entry, root = PROJECT_ROOT, cacheDir = cacheDirOf(root)) {
   const dir = freshBundle(root, cacheDir) ?? (await buildBundle(root, cacheDir));
+  markInUse(dir);
   return join(dir, `${entry}.mjs`);
 }
 

@@ -3,7 +3,17 @@
  * rebuilds it, an untouched one does not, a half-built folder is never used, and `import.meta.url` keeps naming
  * the source file. The staleness rule is tested on a small project of its own in a temporary folder.
  */
-import { mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,6 +24,8 @@ import {
   cacheDirOf,
   FROM_SOURCES_ENV,
   freshBundle,
+  inUse,
+  markInUse,
   PROJECT_ROOT,
 } from '../../../bin/cli-bundle.js';
 import { ENV } from '../../../lib/core/env.ts';
@@ -125,6 +137,27 @@ describe('the CLI bundle', () => {
     expect(dirs.map((d) => realpathSync(d))).toContain(current && realpathSync(current));
     for (const dir of dirs)
       expect(readdirSync(dir).sort()).toEqual(expect.arrayContaining(['idx.mjs', 'sources.json']));
+  });
+
+  it('removes a build older than an hour that no live process runs from, and keeps one a live process runs from', async () => {
+    // Prepare: two old builds, one marked by this (live) process, one by a process that has ended.
+    const used = await buildBundle(root, cache);
+    markInUse(used);
+    const left = await buildBundle(root, cache);
+    const ended = spawnSync(process.execPath, ['-e', '0']).pid as number;
+    mkdirSync(join(left, 'in-use'), { recursive: true });
+    writeFileSync(join(left, 'in-use', String(ended)), '');
+    const hoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
+    for (const dir of [used, left]) utimesSync(dir, hoursAgo, hoursAgo);
+
+    // Act: the next build tidies the cache.
+    const next = await buildBundle(root, cache);
+
+    // Assess
+    expect(inUse(used)).toBe(true);
+    expect(existsSync(used)).toBe(true);
+    expect(existsSync(left)).toBe(false);
+    expect(existsSync(next)).toBe(true);
   });
 
   it('is bypassed for the TypeScript sources when the variable lib/core/env.ts names is 1', async () => {
