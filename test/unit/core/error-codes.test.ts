@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { ENV } from '../../../lib/core/env.ts';
 import {
   ERROR_CODES,
   errorCodesMarkdown,
@@ -75,6 +76,12 @@ const ENVIRONMENT_VARIABLES = new Set([
   'IDX_CONSOLE_ORIGINS',
   'IDX_NAME_PREFIX',
   'IDX_STATE_MACHINE_ARN_PREFIX',
+  // Tests only: the browser test replaces the README's screenshots.
+  'IDX_UPDATE_SCREENSHOTS',
+  // Every variable lib/core/env.ts documents (IDX_GIGYA_BUDGET also names the error of a bad value of it).
+  ...Object.values(ENV)
+    .map((variable) => variable.name)
+    .filter((name) => !isIdxErrorCode(name)),
 ]);
 
 /** Every file under `dir` (relative to the project root) whose name ends with one of `extensions`. */
