@@ -312,6 +312,12 @@ export const fileFormatDsv = defineScript({
     });
 
     /** Writes one row, starting a new part when `maxFileSize` says so. */
+    /** Adds a row to an open part; true when a chunk is due and `part.writer.spill()` should be awaited. */
+    const append = (to: NonNullable<typeof part>, line: string): boolean => {
+      to.rows++;
+      written++;
+      return to.writer.add(line);
+    };
     const write = async (line: string, out: StepOutput) => {
       if (!part && pending) {
         part = reopen(out, pending);
@@ -326,9 +332,7 @@ export const fileFormatDsv = defineScript({
         }
         part.bytes += bytes;
       }
-      part.rows++;
-      written++;
-      if (part.writer.add(line)) await part.writer.spill();
+      if (append(part, line)) await part.writer.spill();
     };
     // The first record's own keys are read as flat names, even when they hold dots.
     const flat = (names: readonly string[]) => names.map((c) => (c.includes('.') || c.startsWith("'") ? `'${c}'` : c));
@@ -374,9 +378,7 @@ export const fileFormatDsv = defineScript({
           } else if (!explicit) noteUnknown(record, written);
           if (part && !maxBytes) {
             // The common case without an await per row: the file is open and has no size limit.
-            part.rows++;
-            written++;
-            if (part.writer.add(row(record))) await part.writer.spill();
+            if (append(part, row(record))) await part.writer.spill();
           } else await write(row(record), out);
         }
       },
