@@ -18,7 +18,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cliProcess, peakRssMbOf } from './pipeline.ts';
+import { cliProcess, cpuSecondsOf, peakRssMbOf } from './pipeline.ts';
 
 /** One export to measure. */
 export interface ExtractCase {
@@ -191,7 +191,7 @@ export async function measure(c: ExtractCase, site: ExtractSite = SITE): Promise
     const calls = /calls: accounts\.search \d+ \(([^)]*)\)/.exec(served)?.[1] ?? '';
     const pages = Number(/(\d+) OK/.exec(calls)?.[1] ?? 0);
     const throttled = Number(/(\d+) × 403048/.exec(calls)?.[1] ?? 0);
-    const runCpu = Number(/CPU ([\d.]+) s/.exec(run.stderr)?.[1] ?? Number.NaN);
+    const runCpu = cpuSecondsOf(run.stderr);
     const siteCpu = Number(/cpu: ([\d.]+) s/.exec(served)?.[1] ?? Number.NaN);
     const boundSeconds = pages / site.searchesPerSecond;
     return {

@@ -60,6 +60,11 @@ export interface PipelineFigures {
   readonly cpuSeconds: number;
 }
 
+/** The CPU seconds (user + system, every thread) that `idx run --stats` printed on stderr, NaN when none. */
+export function cpuSecondsOf(stderr: string): number {
+  return Number(/CPU ([\d.]+) s/.exec(stderr)?.[1] ?? Number.NaN);
+}
+
 /** The peak RSS in MB that `idx run --stats` printed on stderr, NaN when it printed none. */
 export function peakRssMbOf(stderr: string): number {
   const rss = /peak RSS ([\d.]+) (MB|GB|KB)/.exec(stderr);
@@ -89,7 +94,7 @@ export function measure(records: number): PipelineFigures {
       recordsPerSecond: Math.round(job.totalRecords / seconds),
       mbPerSecond: csvBytes / 1024 / 1024 / seconds,
       peakRssMb: peak,
-      cpuSeconds: Number(/CPU ([\d.]+) s/.exec(run.stderr)?.[1] ?? Number.NaN),
+      cpuSeconds: cpuSecondsOf(run.stderr),
     };
   } finally {
     rmSync(home, { recursive: true, force: true });
