@@ -20,7 +20,7 @@ import { validateText } from '../dataflow/validate.ts';
 import type { LocalEnvironment } from '../local/environment.ts';
 import { type LocalRunResult, newJobId, runLocal } from '../local/runner.ts';
 import { defaultRegistry } from '../scripts/index.ts';
-import { JobStore } from '../stores/jobs.ts';
+import { DEFAULT_JOB_READ_LIMIT, JobStore } from '../stores/jobs.ts';
 import { DataflowStateStore } from '../stores/state.ts';
 
 /** The dataflows `idx init` and the console copy: the ones shipped with identity-sync. */
@@ -62,8 +62,7 @@ export class LocalConsoleBackend extends StoreConsoleBackend implements ConsoleB
   readonly #dir: string;
   readonly #templatesDir: string;
   protected readonly registry: ScriptRegistry;
-  // A local table is small: a filtered Jobs page reads all of it.
-  protected readonly filteredJobsLimit = Number.MAX_SAFE_INTEGER;
+  protected readonly filteredJobsLimit = DEFAULT_JOB_READ_LIMIT;
   readonly #budget: number | undefined;
   readonly #runs = new Map<string, ActiveRun>();
 

@@ -20,10 +20,10 @@ import { IdxError } from '../core/errors.ts';
 import { formatDate } from '../dataflow/placeholders.ts';
 import { deployedError } from '../deployed/errors.ts';
 import { DEFAULT_NAME_PREFIX, jobsTableName, stateMachineName } from '../infra/names.ts';
-import { type JobRecord, JobStore } from '../stores/jobs.ts';
+import { type JobListOptions, type JobPage, type JobRecord, JobStore } from '../stores/jobs.ts';
 import { dataflowIdOf, EXIT, usage } from './dataflow-commands.ts';
 import type { Flags } from './help.ts';
-import { noJob, printJobs } from './jobs.ts';
+import { JOBS_LIST_FLAGS, jobListOptions, noJob, printJobs, reindexed } from './jobs.ts';
 import { jobSummary } from './summary.ts';
 
 /** The clients the deployed commands use (tests pass mocked ones). */
@@ -129,15 +129,18 @@ export async function runDeployedTest(
   }
 }
 
-/** Job records of a deployment, newest first. */
+/** The jobs table of a deployment. */
+function deployedJobs(dynamo: DynamoDBDocumentClient, names: DeploymentNames): JobStore {
+  return new JobStore(dynamo, names.jobsTable ?? jobsTableName(names.prefix ?? DEFAULT_NAME_PREFIX));
+}
+
+/** A page of the job records of a deployment, newest first. */
 export function listDeployedJobs(
   dynamo: DynamoDBDocumentClient,
-  options: DeploymentNames & { readonly dataflowId?: string; readonly limit?: number },
-): Promise<JobRecord[]> {
-  return new JobStore(dynamo, options.jobsTable ?? jobsTableName(options.prefix ?? DEFAULT_NAME_PREFIX)).list({
-    ...(options.dataflowId ? { dataflowId: options.dataflowId } : {}),
-    ...(options.limit === undefined ? {} : { limit: options.limit }),
-  });
+  options: DeploymentNames & JobListOptions,
+): Promise<JobPage> {
+  const { prefix: _prefix, jobsTable: _jobsTable, ...list } = options;
+  return deployedJobs(dynamo, options).list(list);
 }
 
 /** Real clients for a region (or the SDK's default region). */
@@ -184,11 +187,7 @@ export const TEST_DEPLOYED_FLAGS = {
 } as const satisfies Flags;
 
 /** Flags of `idx jobs --deployed`. */
-export const JOBS_DEPLOYED_FLAGS = {
-  ...DEPLOYED_FLAGS,
-  dataflow: { type: 'string', value: 'ID', description: 'only the jobs of this dataflow (an id, or a dataflow file)' },
-  limit: { type: 'string', value: 'N', description: 'at most N jobs, newest first (default 50)' },
-} as const satisfies Flags;
+export const JOBS_DEPLOYED_FLAGS = { ...DEPLOYED_FLAGS, ...JOBS_LIST_FLAGS } as const satisfies Flags;
 
 /** `idx test <dataflow file|id> --deployed [--prefix P] [--jobs-table T] [--region R] [--json]` */
 export async function testDeployedCommand(args: string[], clients?: DeployedClients): Promise<number> {
@@ -258,12 +257,11 @@ export async function jobsDeployedCommand(args: string[], clients?: DeployedClie
     );
     return EXIT.ok;
   }
-  const limit = values.limit === undefined ? 50 : Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 1) throw usage('--limit takes a positive whole number');
-  const dataflowId = values.dataflow ? dataflowIdOf(values.dataflow) : undefined;
-  const jobs = await asDeployed(() =>
-    listDeployedJobs(c.dynamo, { ...names, ...(dataflowId ? { dataflowId } : {}), limit }),
-  );
-  printJobs(jobs, values.json === true);
+  if (positionals[0] === 'reindex') {
+    process.stdout.write(reindexed(await asDeployed(() => deployedJobs(c.dynamo, names).backfillListKeys())));
+    return EXIT.ok;
+  }
+  const options = jobListOptions(values);
+  printJobs(await asDeployed(() => listDeployedJobs(c.dynamo, { ...names, ...options })), values.json === true);
   return EXIT.ok;
 }

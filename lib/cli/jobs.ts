@@ -1,7 +1,10 @@
-/** `idx jobs [--dataflow ID] [--json]` and `idx jobs show <jobId> [--json]` on the local jobs table. */
+/**
+ * `idx jobs [--dataflow ID] [--limit N] [--cursor C] [--json]`, `idx jobs show <jobId> [--json]` and `idx jobs reindex`
+ * on the local jobs table.
+ */
 import { parseArgs } from 'node:util';
 import { IdxError } from '../core/errors.ts';
-import { type JobRecord, JobStore } from '../stores/jobs.ts';
+import { DEFAULT_JOB_PAGE, type JobListOptions, type JobPage, JobStore, MAX_JOB_PAGE } from '../stores/jobs.ts';
 import { DataflowStateStore } from '../stores/state.ts';
 import { dataflowIdOf, EXIT, usage } from './dataflow-commands.ts';
 import { forTerminal, table } from './format.ts';
@@ -9,8 +12,12 @@ import type { Flags } from './help.ts';
 import { commandEnvironment } from './run.ts';
 import { jobSummary } from './summary.ts';
 
-/** Prints job records as JSON or as a table (local and deployed listings alike). */
-export function printJobs(jobs: readonly JobRecord[], json: boolean): void {
+/**
+ * Prints a page of job records as JSON or as a table (local and deployed listings alike); the cursor of the older
+ * page, when there is one, goes to stderr, so the JSON on stdout stays the list of jobs.
+ */
+export function printJobs({ jobs, cursor }: JobPage, json: boolean): void {
+  if (cursor) process.stderr.write(`older jobs: add --cursor ${cursor}\n`);
   if (json) process.stdout.write(`${JSON.stringify(jobs, null, 2)}\n`);
   else if (jobs.length === 0) process.stdout.write('no jobs yet\n');
   else {
@@ -44,12 +51,47 @@ export function noJob(id: string): IdxError {
   });
 }
 
+/** The listing flags `idx jobs` takes locally and with `--deployed`. */
+export const JOBS_LIST_FLAGS = {
+  dataflow: { type: 'string', value: 'ID', description: 'only the jobs of this dataflow (an id, or a dataflow file)' },
+  limit: {
+    type: 'string',
+    value: 'N',
+    description: `at most N jobs, newest first (default 50, at most ${MAX_JOB_PAGE})`,
+  },
+  cursor: {
+    type: 'string',
+    value: 'C',
+    description: 'the older jobs after a listing that printed `older jobs: add --cursor C`',
+  },
+} as const satisfies Flags;
+
 /** Flags of `idx jobs` on the local jobs table. */
 export const JOBS_FLAGS = {
-  dataflow: { type: 'string', value: 'ID', description: 'only the jobs of this dataflow (an id, or a dataflow file)' },
-  limit: { type: 'string', value: 'N', description: 'at most N jobs, newest first (default 50)' },
+  ...JOBS_LIST_FLAGS,
   json: { type: 'boolean', description: 'print the job records as JSON' },
 } as const satisfies Flags;
+
+/** The JobStore.list options of the listing flags, or a usage error for a bad `--limit`. */
+export function jobListOptions(values: {
+  dataflow?: string | undefined;
+  limit?: string | undefined;
+  cursor?: string | undefined;
+}): JobListOptions {
+  const limit = values.limit === undefined ? DEFAULT_JOB_PAGE : Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_JOB_PAGE)
+    throw usage(`--limit takes a whole number from 1 to ${MAX_JOB_PAGE}`);
+  return {
+    ...(values.dataflow ? { dataflowId: dataflowIdOf(values.dataflow) } : {}),
+    limit,
+    ...(values.cursor === undefined ? {} : { cursor: values.cursor }),
+  };
+}
+
+/** What `idx jobs reindex` prints. */
+export function reindexed(count: number): string {
+  return `${count} job record(s) from before the byStart index now list in \`idx jobs\` and the console\n`;
+}
 
 /** Lists local jobs or shows one. */
 export async function jobsCommand(args: string[]): Promise<number> {
@@ -71,11 +113,11 @@ export async function jobsCommand(args: string[]): Promise<number> {
       }
       return EXIT.ok;
     }
-    const jobs = await store.list({
-      ...(values.dataflow ? { dataflowId: dataflowIdOf(values.dataflow) } : {}),
-      limit: Number(values.limit ?? 50),
-    });
-    printJobs(jobs, values.json === true);
+    if (positionals[0] === 'reindex') {
+      process.stdout.write(reindexed(await store.backfillListKeys()));
+      return EXIT.ok;
+    }
+    printJobs(await store.list(jobListOptions(values)), values.json === true);
     return EXIT.ok;
   } finally {
     await env.close();

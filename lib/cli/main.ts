@@ -115,10 +115,16 @@ export const COMMANDS: Record<string, CommandHelp & { readonly brief: string; re
   jobs: {
     brief: 'job records (local, or the deployed jobs table)',
     run: (args) => (args.includes('--deployed') ? jobsDeployedCommand(args) : jobsCommand(args)),
-    usage: ['jobs [--dataflow ID] [--limit N] [--json] [--deployed]', 'jobs show <jobId> [--json] [--deployed]'],
+    usage: [
+      'jobs [--dataflow ID] [--limit N] [--cursor C] [--json] [--deployed]',
+      'jobs show <jobId> [--json] [--deployed]',
+      'jobs reindex [--deployed]',
+    ],
     summary:
-      'Lists job records, newest first, or shows one with its per-step counters, files and trace: local jobs, or ' +
-      "with --deployed the deployed stack's jobs table. Works while a local run is active.",
+      'Lists job records, newest first, a page at a time (a listing with older jobs prints the --cursor of the next ' +
+      'page), or shows one with its per-step counters, files and trace: local jobs, or ' +
+      "with --deployed the deployed stack's jobs table. Works while a local run is active. `jobs reindex` lists the " +
+      'records written before the all-jobs index existed (once, after upgrading).',
     flags: { ...JOBS_FLAGS, ...JOBS_DEPLOYED_FLAGS },
   },
   api: {

@@ -6,7 +6,7 @@
 import type { Problem } from '../dataflow/problems.ts';
 import type { DataflowTemplate, TemplateDirection } from '../dataflow/templates.ts';
 import type { Dataflow, Schedule } from '../dataflow/types.ts';
-import type { JobRecord, JobState } from '../stores/jobs.ts';
+import type { JobPage, JobRecord, JobState } from '../stores/jobs.ts';
 
 /** A schedule as the Dataflows page shows it. */
 export interface ScheduleView {
@@ -64,6 +64,8 @@ export interface JobFilter {
   readonly to?: string;
   /** At most this many jobs, newest first. */
   readonly limit: number;
+  /** Where the page starts: the cursor of the page before (see JobStore.list). */
+  readonly cursor?: string;
 }
 
 /** How a run started from the console runs. */
@@ -108,7 +110,8 @@ export interface ConsoleBackend {
   readonly editable: boolean;
   listDataflows(): Promise<DataflowOverview[]>;
   getDataflow(id: string): Promise<DataflowDetail>;
-  listJobs(filter: JobFilter): Promise<JobRecord[]>;
+  /** A page of jobs, newest first, with the cursor of the older page when there is one. */
+  listJobs(filter: JobFilter): Promise<JobPage>;
   getJob(id: string): Promise<JobRecord>;
   /** Starts a run and resolves once its job record exists. */
   startRun(dataflowId: string, request: RunRequest): Promise<{ jobId: string }>;

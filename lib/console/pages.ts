@@ -6,7 +6,7 @@
  */
 import type { Problem } from '../dataflow/problems.ts';
 import type { DataflowTemplate } from '../dataflow/templates.ts';
-import type { JobRecord, StepSummary } from '../stores/jobs.ts';
+import type { JobPage, JobRecord, StepSummary } from '../stores/jobs.ts';
 import type { DataflowDetail, DataflowOverview, JobFilter, RejectedRecords } from './backend.ts';
 import { graphSvg } from './graph-svg.ts';
 import { escapeHtml as e, segment } from './html.ts';
@@ -200,9 +200,9 @@ ${problemList(d.problems)}
   return layout(d.name || d.id, body, { live: d.running !== undefined, editable });
 }
 
-/** The Jobs page with its filter form. */
+/** The Jobs page with its filter form, and a link to the older jobs when there are more. */
 export function jobsPage(
-  jobs: readonly JobRecord[],
+  { jobs, cursor }: JobPage,
   filter: JobFilter,
   dataflowIds: readonly string[],
   editable: boolean,
@@ -216,7 +216,22 @@ export function jobsPage(
 <label>From (UTC) <input type="datetime-local" name="from" value="${e(filter.from?.slice(0, 16) ?? '')}"></label>
 <label>To (UTC) <input type="datetime-local" name="to" value="${e(filter.to?.slice(0, 16) ?? '')}"></label>
 <button type="submit">Filter</button></form>`;
-  return layout('Jobs', `${form}${jobsTable(jobs, now)}`, { live: jobs.some((j) => j.status === 'running'), editable });
+  const older = cursor ? `<p class="older"><a href="/jobs?${olderQuery(filter, cursor)}">Older jobs</a></p>` : '';
+  return layout('Jobs', `${form}${jobsTable(jobs, now)}${older}`, {
+    live: jobs.some((j) => j.status === 'running'),
+    editable,
+  });
+}
+
+/** The query of the older page: the same filter, and the cursor this page ended with. */
+function olderQuery(filter: JobFilter, cursor: string): string {
+  const query = new URLSearchParams();
+  if (filter.dataflowId) query.set('dataflow', filter.dataflowId);
+  if (filter.status) query.set('status', filter.status);
+  if (filter.from) query.set('from', filter.from);
+  if (filter.to) query.set('to', filter.to);
+  query.set('cursor', cursor);
+  return e(query.toString());
 }
 
 function stepRow(jobId: string, s: StepSummary): string {

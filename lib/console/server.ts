@@ -67,8 +67,10 @@ export interface ConsoleServer {
 
 /** Rejected records a page shows at once; the download has them all. */
 export const REJECTED_PAGE_RECORDS = 100;
-/** Jobs the Jobs page lists at most. */
+/** Jobs the Jobs page lists at most; older ones are on the page its "Older jobs" link opens. */
 export const JOBS_PAGE_LIMIT = 200;
+/** The header of `GET /api/jobs` that holds the cursor of the older page (`/api/jobs?cursor=…`). */
+export const OLDER_CURSOR_HEADER = 'x-idx-older-cursor';
 
 const ASSETS: Record<string, { type: string; file: string }> = {
   '/assets/console.css': { type: 'text/css; charset=utf-8', file: 'console.css' },
@@ -127,12 +129,15 @@ export function jobFilterOf(query: URLSearchParams): JobFilter {
     });
   const from = timeParam(query.get('from'), 'from');
   const to = timeParam(query.get('to'), 'to');
+  // The cursor is checked where it is used (JobStore.list), which answers a foreign one with a coded error.
+  const cursor = query.get('cursor') || undefined;
   return {
     ...(dataflow ? { dataflowId: dataflow } : {}),
     ...(status ? { status: status as JobState } : {}),
     ...(from ? { from } : {}),
     ...(to ? { to } : {}),
     limit: JOBS_PAGE_LIMIT,
+    ...(cursor ? { cursor } : {}),
   };
 }
 
@@ -291,8 +296,11 @@ export function consoleHandler(
     if (what === 'dataflows' && a === undefined) return sendJson(res, 200, await backend.listDataflows());
     if (what === 'dataflows' && a !== undefined)
       return sendJson(res, 200, await backend.getDataflow(idParam(a, 'dataflow id')));
-    if (what === 'jobs' && a === undefined)
-      return sendJson(res, 200, await backend.listJobs(jobFilterOf(url.searchParams)));
+    if (what === 'jobs' && a === undefined) {
+      // The body stays the list of jobs; the older page's cursor travels in a header.
+      const listed = await backend.listJobs(jobFilterOf(url.searchParams));
+      return sendJson(res, 200, listed.jobs, listed.cursor ? { [OLDER_CURSOR_HEADER]: listed.cursor } : {});
+    }
     if (what === 'jobs' && a !== undefined) return sendJson(res, 200, await backend.getJob(idParam(a, 'job id')));
     if (what === 'templates' && a === undefined) return sendJson(res, 200, await backend.listTemplates());
     throw notFound(url.pathname);

@@ -14,7 +14,7 @@ import type { Problem } from '../dataflow/problems.ts';
 import { outlineOf } from '../dataflow/templates.ts';
 import type { Dataflow } from '../dataflow/types.ts';
 import { openStaged } from '../engine/stage.ts';
-import type { JobRecord, JobStore } from '../stores/jobs.ts';
+import type { JobPage, JobRecord, JobStore } from '../stores/jobs.ts';
 import type { DataflowStateStore } from '../stores/state.ts';
 import type { DataflowDetail, DataflowOverview, JobFilter, RejectedRecords } from './backend.ts';
 import { maskedDataflow, maskedDataflowJson, scheduleView } from './model.ts';
@@ -40,7 +40,7 @@ export abstract class StoreConsoleBackend {
   protected abstract get state(): DataflowStateStore;
   /** The client of the stage bucket, where rejected records are. */
   protected abstract get s3(): S3Client;
-  /** Jobs read at most when the Jobs page filters by status or time (the filter applies to those). */
+  /** Jobs read at most for a page of the Jobs list filtered by status (the page may then hold fewer). */
   protected abstract readonly filteredJobsLimit: number;
   /** The dataflows, each validated. */
   protected abstract entries(): DataflowEntry[];
@@ -114,21 +114,13 @@ export abstract class StoreConsoleBackend {
       ...overview,
       ...(entry.dataflow ? { dataflow: maskedDataflow(entry.dataflow, this.registry) } : {}),
       maskedJson: JSON.stringify(maskedDataflowJson(json, this.registry), null, 2),
-      recentJobs: await this.jobs.list({ dataflowId: id, limit: RECENT_JOBS }),
+      recentJobs: (await this.jobs.list({ dataflowId: id, limit: RECENT_JOBS })).jobs,
     };
   }
 
-  async listJobs(filter: JobFilter): Promise<JobRecord[]> {
-    const jobs = await this.jobs.list({
-      ...(filter.dataflowId ? { dataflowId: filter.dataflowId } : {}),
-      // A status or time filter may drop many: read up to the backend's bound of jobs and filter those.
-      limit: filter.status || filter.from || filter.to ? this.filteredJobsLimit : filter.limit,
-    });
-    return jobs
-      .filter((j) => !filter.status || j.status === filter.status)
-      .filter((j) => !filter.from || j.startTime >= (filter.from as string))
-      .filter((j) => !filter.to || j.startTime < (filter.to as string))
-      .slice(0, filter.limit);
+  async listJobs(filter: JobFilter): Promise<JobPage> {
+    // Dataflow and time bound the index Query itself; a status filter reads at most the backend's bound of jobs.
+    return this.jobs.list({ ...filter, readLimit: this.filteredJobsLimit });
   }
 
   async getJob(id: string): Promise<JobRecord> {

@@ -679,6 +679,13 @@ export const ERROR_CODES = {
     seen: ['step'],
     action: 'Report it with the message and the job’s trace.',
   },
+  IDX_JOB_CURSOR_INVALID: {
+    summary:
+      'The cursor given to a job listing (`idx jobs --cursor`, the Jobs page’s older link, `/api/jobs?cursor=`) is not one a listing handed out.',
+    transience: 'permanent',
+    seen: ['command', 'request'],
+    action: 'Start again from the newest jobs (no cursor) and follow the cursor each page gives, unchanged.',
+  },
   IDX_JOB_NOT_FOUND: {
     summary: 'No job has the id given to `idx jobs show`.',
     transience: 'permanent',

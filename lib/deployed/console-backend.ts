@@ -68,7 +68,7 @@ export interface DeployedConsoleOptions {
 /** Job status records `idx.search` sees: the newest ones. */
 export const DEPLOYED_JOB_ROWS = 10_000;
 
-/** Jobs a filtered Jobs page reads at most from the deployed table (the newest of them are filtered). */
+/** Jobs a status-filtered page of the Jobs list reads at most from the deployed table. */
 export const DEPLOYED_FILTERED_JOBS = 5000;
 
 /** The deployed stack as the console and the IDX API use it: its dataflows, tables and state machines. */
@@ -325,7 +325,8 @@ export class DeployedIdxData implements IdxData {
 
   async jobs(filter: { readonly dataflowId?: string } = {}): Promise<JobStatusRow[]> {
     const options = filter.dataflowId === undefined ? {} : { dataflowId: filter.dataflowId };
-    return (await aws(() => this.#stack.jobs.list({ ...options, limit: DEPLOYED_JOB_ROWS }))).map((j) => ({ ...j }));
+    const page = await aws(() => this.#stack.jobs.list({ ...options, limit: DEPLOYED_JOB_ROWS }));
+    return page.jobs.map((j) => ({ ...j }));
   }
 
   /**

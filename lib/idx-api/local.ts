@@ -142,9 +142,9 @@ export class LocalIdxData implements IdxData {
   }
 
   async jobs(filter: { readonly dataflowId?: string } = {}): Promise<JobStatusRow[]> {
-    // One dataflow's jobs come from the jobs table's byDataflow index rather than a scan of every job.
+    // The newest jobs, by a Query of the jobs table's byDataflow or byStart index rather than a scan of every job.
     const options = filter.dataflowId === undefined ? {} : { dataflowId: filter.dataflowId };
-    return (await this.#jobs.list({ ...options, limit: MAX_JOB_ROWS })).map((j) => ({ ...j }));
+    return (await this.#jobs.list({ ...options, limit: MAX_JOB_ROWS })).jobs.map((j) => ({ ...j }));
   }
 
   async createScheduling(data: Record<string, unknown>): Promise<SchedulingRow> {

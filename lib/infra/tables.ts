@@ -8,10 +8,8 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, type ITable, ProjectionType, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
+import { JOB_INDEXES } from '../stores/jobs.ts';
 import { DEFAULT_NAME_PREFIX, jobsTableName } from './names.ts';
-
-/** The index of the jobs table that lists a dataflow's jobs by start time (see lib/stores/jobs.ts). */
-export const JOBS_BY_DATAFLOW_INDEX = 'byDataflow';
 
 /** Props of {@link Tables}. */
 export interface TablesProps {
@@ -47,12 +45,16 @@ export class Tables extends Construct {
       partitionKey: { name: 'id', type: AttributeType.STRING },
       timeToLiveAttribute: 'expiresAt',
     });
-    jobs.addGlobalSecondaryIndex({
-      indexName: JOBS_BY_DATAFLOW_INDEX,
-      partitionKey: { name: 'dataflowId', type: AttributeType.STRING },
-      sortKey: { name: 'startTime', type: AttributeType.STRING },
-      projectionType: ProjectionType.ALL,
-    });
+    // byDataflow lists one dataflow's jobs, byStart every job (its partition key is one constant: see
+    // JOB_LIST_KEY); both newest first by a Query, so no listing scans the table (see lib/stores/jobs.ts).
+    // CloudFormation adds one index per update, so a stack deployed before byStart existed takes it in one.
+    for (const index of Object.values(JOB_INDEXES))
+      jobs.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: { name: index.partitionKey, type: AttributeType.STRING },
+        sortKey: { name: index.sortKey, type: AttributeType.STRING },
+        projectionType: ProjectionType.ALL,
+      });
     this.jobs = jobs;
     this.state = new Table(this, 'State', {
       ...common,

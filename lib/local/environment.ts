@@ -16,6 +16,7 @@ import { ENV } from '../core/env.ts';
 import { gigyaBudgetMode, type RuntimeConfig, type Services } from '../core/services.ts';
 import { LocalSecretResolver } from '../engine/secrets.ts';
 import { createServices, lanesOf, makeS3Client } from '../engine/services.ts';
+import { jobsTableInput, upgradeJobsTable } from './jobs-table.ts';
 import { claimServices } from './shared.ts';
 
 /** Credentials the local servers accept. */
@@ -82,8 +83,15 @@ function listen(server: {
   });
 }
 
-/** Creates the tables and the bucket if they do not exist (idempotent). */
-export async function ensureResources(config: RuntimeConfig): Promise<void> {
+/**
+ * Creates the tables and the bucket if they do not exist (idempotent), and gives a jobs table kept from an earlier
+ * version the indexes it lacks (see lib/local/jobs-table.ts): `rebuild` on the dynalite this process started,
+ * `in-place` on a DynamoDB the environment points at, `none` on services another process started (and upgraded).
+ */
+export async function ensureResources(
+  config: RuntimeConfig,
+  jobsUpgrade: 'rebuild' | 'in-place' | 'none' = 'in-place',
+): Promise<void> {
   const ddb = new DynamoDBClient({
     region: config.region,
     ...(config.endpoints.dynamodb ? { endpoint: config.endpoints.dynamodb } : {}),
@@ -96,26 +104,8 @@ export async function ensureResources(config: RuntimeConfig): Promise<void> {
       if (!(error instanceof ResourceInUseException) && (error as Error).name !== 'ResourceInUseException') throw error;
     }
   };
-  await create({
-    TableName: config.tables.jobs,
-    BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [
-      { AttributeName: 'id', AttributeType: 'S' },
-      { AttributeName: 'dataflowId', AttributeType: 'S' },
-      { AttributeName: 'startTime', AttributeType: 'S' },
-    ],
-    KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-    GlobalSecondaryIndexes: [
-      {
-        IndexName: 'byDataflow',
-        KeySchema: [
-          { AttributeName: 'dataflowId', KeyType: 'HASH' },
-          { AttributeName: 'startTime', KeyType: 'RANGE' },
-        ],
-        Projection: { ProjectionType: 'ALL' },
-      },
-    ],
-  });
+  await create(jobsTableInput(config.tables.jobs));
+  if (jobsUpgrade !== 'none') await upgradeJobsTable(ddb, config.tables.jobs, jobsUpgrade === 'rebuild');
   await create({
     TableName: config.tables.state,
     BillingMode: 'PAY_PER_REQUEST',
@@ -163,8 +153,11 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
   if (shared) Object.assign(info, shared.info);
   let dynamodbEndpoint = env[ENV.dynamodbEndpoint.name] ?? shared?.endpoints.dynamodb;
   let s3Endpoint = env[ENV.s3Endpoint.name] ?? shared?.endpoints.s3;
+  // Whether this process started the dynalite (and so may rebuild its jobs table).
+  let started = false;
   try {
     if (!dynamodbEndpoint) {
+      started = true;
       if (!ephemeral) mkdirSync(join(dir, 'dynamodb'), { recursive: true });
       const server = dynalite({
         createTableMs: 0,
@@ -209,7 +202,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
       gigyaBudget: gigyaBudgetMode(env[ENV.gigyaBudget.name], 'process'),
       ...lanesOf(env),
     };
-    await ensureResources(config);
+    await ensureResources(config, started ? 'rebuild' : shared ? 'none' : 'in-place');
     if (claim?.kind === 'owner') claim.publish({ endpoints, info });
     const services = createServices(
       config,

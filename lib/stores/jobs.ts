@@ -10,6 +10,7 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { IdxError } from '../core/errors.ts';
 import type { SkippedFile, StepCounters, WouldWrite } from '../core/refs.ts';
 import { type Redactor, redactValues } from '../core/secrets.ts';
 
@@ -129,12 +130,13 @@ export class JobStore {
 
   /** Writes a new job record (or replaces the record of a retried start of the same execution). */
   async create(job: JobRecord): Promise<void> {
-    await this.db.send(new PutCommand({ TableName: this.table, Item: this.#mask(job) }));
+    // The list keys put the record in the `byStart` index (see JOB_INDEXES); they are not masked, as they are ours.
+    await this.db.send(new PutCommand({ TableName: this.table, Item: { ...this.#mask(job), ...listKeysOf(job) } }));
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
     const out = await this.db.send(new GetCommand({ TableName: this.table, Key: { id }, ConsistentRead: true }));
-    return out.Item as JobRecord | undefined;
+    return out.Item === undefined ? undefined : recordOf(out.Item);
   }
 
   /** Records one step's counters and appends its trace lines. */
@@ -312,29 +314,248 @@ export class JobStore {
     return true;
   }
 
-  /** Jobs, newest first; by dataflow through the `byDataflow` index when a dataflow is given. */
-  async list(options: { dataflowId?: string; limit?: number } = {}): Promise<JobRecord[]> {
-    const limit = options.limit ?? 50;
-    if (options.dataflowId) {
+  /**
+   * One page of jobs, newest first (ties by id), and the cursor of the next (older) page when there may be one.
+   * Always a Query, never a Scan: through `byDataflow` with a dataflow, through `byStart` without. `from` and
+   * `to` bound the start time as key conditions; `status` is a filter, so at most `readLimit` jobs are read
+   * per call, and a page may hold fewer than `limit` jobs and still have a cursor.
+   */
+  async list(options: JobListOptions = {}): Promise<JobPage> {
+    const limit = Math.min(Math.max(1, Math.trunc(options.limit ?? DEFAULT_JOB_PAGE)), MAX_JOB_PAGE);
+    const filtered = options.status !== undefined;
+    const readLimit = Math.min(Math.max(1, Math.trunc(options.readLimit ?? DEFAULT_JOB_READ_LIMIT)), MAX_JOB_PAGE);
+    const query = jobQuery(options);
+    if (query === undefined) return { jobs: [] };
+    const jobs: JobRecord[] = [];
+    let read = 0;
+    let start = query.start;
+    do {
       const out = await this.db.send(
         new QueryCommand({
           TableName: this.table,
-          IndexName: 'byDataflow',
-          KeyConditionExpression: 'dataflowId = :d',
-          ExpressionAttributeValues: { ':d': options.dataflowId },
+          IndexName: query.index.name,
+          KeyConditionExpression: query.condition,
+          ...(filtered ? { FilterExpression: '#status = :status' } : {}),
+          ExpressionAttributeNames: query.names,
+          ExpressionAttributeValues: query.values,
           ScanIndexForward: false,
-          Limit: limit,
+          // One more job than the page, so a full page knows whether an older one exists.
+          Limit: filtered ? readLimit - read : limit + 1 - jobs.length,
+          ...(start === undefined ? {} : { ExclusiveStartKey: start }),
         }),
       );
-      return (out.Items ?? []) as JobRecord[];
+      read += out.ScannedCount ?? out.Items?.length ?? 0;
+      for (const item of out.Items ?? []) {
+        const job = recordOf(item);
+        // byDataflow's BETWEEN includes its upper bound; `to` does not.
+        if (options.to === undefined || job.startTime < options.to) jobs.push(job);
+      }
+      start = out.LastEvaluatedKey;
+    } while (start !== undefined && jobs.length <= limit && (!filtered || read < readLimit));
+    if (jobs.length > limit) {
+      const page = jobs.slice(0, limit);
+      return { jobs: page, cursor: encodeCursor(page[page.length - 1] as JobRecord) };
     }
-    const items: JobRecord[] = [];
+    return { jobs, ...(start === undefined ? {} : { cursor: encodeCursor(positionOfKey(start)) }) };
+  }
+
+  /**
+   * Gives the records written before the `byStart` index existed their list keys, so every job lists (a one-off
+   * after upgrading: `idx jobs reindex`). Reads the table page by page (a Scan: this is the one place that
+   * scans) and updates only records that lack the keys and still exist; resolves how many it updated.
+   */
+  async backfillListKeys(): Promise<number> {
+    let updated = 0;
     let start: Record<string, unknown> | undefined;
     do {
-      const out = await this.db.send(new ScanCommand({ TableName: this.table, ExclusiveStartKey: start }));
-      items.push(...((out.Items ?? []) as JobRecord[]));
+      const out = await this.db.send(
+        new ScanCommand({
+          TableName: this.table,
+          FilterExpression: 'attribute_not_exists(listKey) AND attribute_exists(startTime)',
+          ProjectionExpression: 'id, startTime',
+          ...(start === undefined ? {} : { ExclusiveStartKey: start }),
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        const { id, startTime } = item as { id: string; startTime: string };
+        const keys = listKeysOf({ id, startTime });
+        try {
+          await this.db.send(
+            new UpdateCommand({
+              TableName: this.table,
+              Key: { id },
+              UpdateExpression: 'SET listKey = :k, startKey = :s',
+              ExpressionAttributeValues: { ':k': keys.listKey, ':s': keys.startKey },
+              // A record that expired or was deleted meanwhile is not brought back as a stub.
+              ConditionExpression: 'attribute_exists(id)',
+            }),
+          );
+          updated++;
+        } catch (error) {
+          if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+        }
+      }
       start = out.LastEvaluatedKey;
-    } while (start);
-    return items.sort((a, b) => b.startTime.localeCompare(a.startTime)).slice(0, limit);
+    } while (start !== undefined);
+    return updated;
   }
+}
+
+/** Options of {@link JobStore.list}. */
+export interface JobListOptions {
+  /** Only this dataflow's jobs (the `byDataflow` index). */
+  readonly dataflowId?: string;
+  /** Only jobs with this status. */
+  readonly status?: JobState;
+  /** Jobs started at or after this ISO time (`toISOString()` form). */
+  readonly from?: string;
+  /** Jobs started before this ISO time (`toISOString()` form). */
+  readonly to?: string;
+  /** Jobs on the page, at most {@link MAX_JOB_PAGE}. @default 50 */
+  readonly limit?: number;
+  /** Where the page starts: the cursor an earlier page of the listing gave. */
+  readonly cursor?: string;
+  /** Jobs read at most for the page when `status` filters them. @default 1000 */
+  readonly readLimit?: number;
+}
+
+/** A page of jobs, newest first. */
+export interface JobPage {
+  readonly jobs: JobRecord[];
+  /** The cursor of the next, older page; absent when the listing has no more jobs. */
+  readonly cursor?: string;
+}
+
+/** Jobs a page holds when the caller does not say. */
+export const DEFAULT_JOB_PAGE = 50;
+
+/** Most jobs one page holds (and most a status-filtered page reads). */
+export const MAX_JOB_PAGE = 10_000;
+
+/** Jobs a status-filtered page reads at most when the caller does not say. */
+export const DEFAULT_JOB_READ_LIMIT = 1000;
+
+/**
+ * The `byStart` index's partition key value, the same on every job record. One constant partition rather than
+ * time buckets (a month per partition): a listing is then one Query whatever the period, and a cursor a plain
+ * position, while a partition takes 1000 writes a second, far beyond the job starts and updates of any
+ * deployment (a few per dataflow per run). Buckets would only pay off at thousands of job starts a second.
+ */
+export const JOB_LIST_KEY = 'job';
+
+/**
+ * The secondary indexes of the jobs table: the CDK construct (lib/infra/tables.ts) and the local table creation
+ * (lib/local/environment.ts) build them from here. Both project every attribute, as the listings show the whole
+ * record. `startKey` is `<startTime>#<id>`, so jobs that started in one millisecond still have one order.
+ */
+export const JOB_INDEXES = {
+  byDataflow: { name: 'byDataflow', partitionKey: 'dataflowId', sortKey: 'startTime' },
+  byStart: { name: 'byStart', partitionKey: 'listKey', sortKey: 'startKey' },
+} as const;
+
+/** The attributes that put a job record in the `byStart` index; the job writer always sets them. */
+export function listKeysOf(job: Pick<JobRecord, 'id' | 'startTime'>): { listKey: string; startKey: string } {
+  return { listKey: JOB_LIST_KEY, startKey: `${job.startTime}#${job.id}` };
+}
+
+/** A stored item as a job record: without the index keys, which are the store's business. */
+function recordOf(item: Record<string, unknown>): JobRecord {
+  const { listKey: _listKey, startKey: _startKey, ...job } = item;
+  return job as unknown as JobRecord;
+}
+
+/** A position in a listing: the start time and id of the last job a page had. */
+interface Position {
+  readonly startTime: string;
+  readonly id: string;
+}
+
+/** Longest cursor accepted, in characters (a position is an ISO time and a job id of at most 1 KB). */
+const MAX_CURSOR_CHARS = 2048;
+
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$/;
+
+function encodeCursor(p: Position): string {
+  return Buffer.from(JSON.stringify({ t: p.startTime, i: p.id })).toString('base64url');
+}
+
+/** The position a cursor names, or IDX_JOB_CURSOR_INVALID: a cursor comes back from outside and is checked. */
+export function decodeCursor(cursor: string): Position {
+  const bad = (why: string) =>
+    new IdxError('IDX_JOB_CURSOR_INVALID', `the job listing's cursor ${why}`, {
+      param: 'cursor',
+      expected: 'the cursor an earlier page of the listing gave, unchanged',
+      received: JSON.stringify(cursor.slice(0, 60)),
+    });
+  if (cursor.length === 0 || cursor.length > MAX_CURSOR_CHARS || !/^[A-Za-z0-9_-]+$/.test(cursor))
+    throw bad('is not a cursor of at most 2048 base64url characters');
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw bad('does not decode');
+  }
+  const { t, i } = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  if (typeof t !== 'string' || !ISO_TIME.test(t) || Number.isNaN(Date.parse(t))) throw bad('has no start time');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  if (typeof i !== 'string' || i === '' || i.length > 1024 || /[\u0000-\u001f\u007f]/.test(i))
+    throw bad('has no job id');
+  return { startTime: t, id: i };
+}
+
+/** The position of a Query's LastEvaluatedKey (either index's: both hold `id`, one `startTime`, one `startKey`). */
+function positionOfKey(key: Record<string, unknown>): Position {
+  const id = String(key.id);
+  const startTime = typeof key.startTime === 'string' ? key.startTime : String(key.startKey).slice(0, -(id.length + 1));
+  return { startTime, id };
+}
+
+/** The Query of a listing: index, key condition and where it starts; undefined when nothing can match. */
+function jobQuery(options: JobListOptions):
+  | {
+      index: (typeof JOB_INDEXES)[keyof typeof JOB_INDEXES];
+      condition: string;
+      names: Record<string, string>;
+      values: Record<string, unknown>;
+      start?: Record<string, unknown>;
+    }
+  | undefined {
+  const position = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+  const byDataflow = options.dataflowId !== undefined;
+  const index = byDataflow ? JOB_INDEXES.byDataflow : JOB_INDEXES.byStart;
+  const names: Record<string, string> = { '#pk': index.partitionKey };
+  const values: Record<string, unknown> = { ':pk': byDataflow ? options.dataflowId : JOB_LIST_KEY };
+  if (options.status !== undefined) {
+    names['#status'] = 'status';
+    values[':status'] = options.status;
+  }
+  // The index's sort key of a position; `<time>#<id>` sorts after every key of an earlier time and before every
+  // key of a later one, so the time bounds compare with either index's keys alike.
+  const sortKeyOf = (p: Position) => (byDataflow ? p.startTime : listKeysOf(p).startKey);
+  const { from, to } = options;
+  if (from !== undefined && to !== undefined && from >= to) return undefined;
+  let start: Record<string, unknown> | undefined;
+  if (position !== undefined) {
+    const key = sortKeyOf(position);
+    // DynamoDB refuses a start key outside the key condition: a cursor past the range ends the listing, and one
+    // before it (newer than `to`) starts at the range's top, as every job of the range is older.
+    if (from !== undefined && key < from) return undefined;
+    if (to === undefined || key < to)
+      start = byDataflow
+        ? { dataflowId: options.dataflowId, startTime: position.startTime, id: position.id }
+        : { listKey: JOB_LIST_KEY, startKey: key, id: position.id };
+  }
+  let range = '';
+  if (from !== undefined && to !== undefined) {
+    range = ' AND #sk BETWEEN :from AND :to';
+    Object.assign(values, { ':from': from, ':to': to });
+  } else if (from !== undefined) {
+    range = ' AND #sk >= :from';
+    values[':from'] = from;
+  } else if (to !== undefined) {
+    range = ' AND #sk < :to';
+    values[':to'] = to;
+  }
+  if (range !== '') names['#sk'] = index.sortKey;
+  return { index, condition: `#pk = :pk${range}`, names, values, ...(start === undefined ? {} : { start }) };
 }

@@ -119,7 +119,7 @@ describe('a job that fails on a transient cause', () => {
     expect(job?.attemptNumber).toBe(2);
     expect(job?.trace.join('\n')).toMatch(/attempt 1 of 3 failed: Lambda\.Unknown: .*attempt 2 starts in 60 s/);
     const records = await new JobStore(services.dynamo, local.env.config.tables.jobs).list({ dataflowId: 'same-job' });
-    expect(records.map((r) => r.id)).toEqual([result.jobId]);
+    expect(records.jobs.map((r) => r.id)).toEqual([result.jobId]);
     expect(job?.delta?.to).toBe(job?.startTime);
     expect((await lockOf('same-job')).lockJobId).toBeUndefined();
   });
