@@ -27,7 +27,14 @@ import { ENV } from '../core/env.ts';
 import { dataflowPrefix } from '../core/keys.ts';
 import type { Dataflow } from '../dataflow/types.ts';
 import { BUNDLING, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, LAMBDA_RUNTIME_REASON, LAMBDA_TRACING } from './bundling.ts';
-import { grantExecutions, grantRuleToggle, grantScheduleUpdate, grantStageRead, grantTableRead } from './grants.ts';
+import {
+  grantExecutions,
+  grantJobsRead,
+  grantRuleToggle,
+  grantScheduleUpdate,
+  grantStageRead,
+  grantTableRead,
+} from './grants.ts';
 import { re2WasmPath } from './lane-worker-build.ts';
 import { acknowledge } from './nag.ts';
 import { DEFAULT_NAME_PREFIX, scheduleRuleName, stateMachineName } from './names.ts';
@@ -243,7 +250,7 @@ export class ConsoleFunction extends Construct {
     const functionUrl = this.function.addFunctionUrl({ authType: FunctionUrlAuthType.AWS_IAM });
     this.url = functionUrl.url;
 
-    grantTableRead(props.tables.jobs, role);
+    grantJobsRead(props.tables.jobs, role);
     grantTableRead(props.tables.state, role);
     grantStageRead(
       props.stageBucket,
@@ -289,9 +296,8 @@ export class ConsoleFunction extends Construct {
     const arnOf = (c: Construct) => `<${stack.getLogicalId(c.node.defaultChild as CfnElement)}.Arn>`;
     acknowledge(
       role,
-      'Each wildcard is a scope, not a service: the tables’ indexes (the jobs of a dataflow), the deployed dataflows’ stage prefixes (their rejected records), and the executions of their state machines (an execution ARN ends with its job id).',
+      'Each wildcard is a scope, not a service: the state table’s indexes, the deployed dataflows’ stage prefixes (their rejected records), and the executions of their state machines (an execution ARN ends with its job id).',
       [
-        `AwsSolutions-IAM5[Resource::${arnOf(props.tables.jobs as unknown as Construct)}/index/*]`,
         `AwsSolutions-IAM5[Resource::${arnOf(props.tables.state as unknown as Construct)}/index/*]`,
         ...props.dataflows.flatMap(({ dataflow }) => [
           `AwsSolutions-IAM5[Resource::${arnOf(props.stageBucket as unknown as Construct)}/${dataflowPrefix(dataflow.id)}*]`,

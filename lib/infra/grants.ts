@@ -9,6 +9,7 @@ import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { IConstruct } from 'constructs';
+import { JOB_INDEXES } from '../stores/jobs.ts';
 import type { S3Access } from './access.ts';
 
 /** Object actions a staged job needs: write parts and files, read them back, overwrite on retry. */
@@ -38,6 +39,19 @@ export function grantStageRead(bucket: IBucket, grantee: IGrantable, prefixes: r
     actions: ['s3:ListBucket'],
     resourceArns: [bucket.bucketArn],
     conditions: { StringLike: { 's3:prefix': prefixes.map((p) => `${p}*`) } },
+  });
+}
+
+/**
+ * Reading the jobs table as the listings do: a record by id, and Queries of its named indexes (JOB_INDEXES), newest
+ * first. No Scan: no listing reads the whole table (`idx jobs reindex`, the one-off that scans, runs as the operator).
+ */
+export function grantJobsRead(table: ITable, grantee: IGrantable): void {
+  Grant.addToPrincipal({ grantee, actions: ['dynamodb:GetItem'], resourceArns: [table.tableArn] });
+  Grant.addToPrincipal({
+    grantee,
+    actions: ['dynamodb:Query'],
+    resourceArns: Object.values(JOB_INDEXES).map((i) => `${table.tableArn}/index/${i.name}`),
   });
 }
 

@@ -275,7 +275,7 @@ describe('IdentitySyncStack', () => {
     });
   });
 
-  it('bills the tables on demand with point-in-time recovery, and expires job records by TTL', () => {
+  it('bills the tables on demand with point-in-time recovery, expires job records by TTL and lists them by two indexes', () => {
     // Assess
     template.allResourcesProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
@@ -292,6 +292,16 @@ describe('IdentitySyncStack', () => {
             { AttributeName: 'dataflowId', KeyType: 'HASH' },
             { AttributeName: 'startTime', KeyType: 'RANGE' },
           ],
+          Projection: { ProjectionType: 'ALL' },
+        }),
+        // Every job, newest first: one constant partition, sorted by start time and id.
+        Match.objectLike({
+          IndexName: 'byStart',
+          KeySchema: [
+            { AttributeName: 'listKey', KeyType: 'HASH' },
+            { AttributeName: 'startKey', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
         }),
       ],
     });

@@ -69,8 +69,10 @@ describe('LocalConsoleBackend', () => {
     const job = await backend.getJob(jobId);
     for (const s of Object.values(job.steps))
       if (s.recordsIn > 0) expect(s.recordsIn).toBe(s.recordsOut + s.recordsRejected);
-    expect(await backend.listJobs({ dataflowId: 'eloqua-outbound', status: 'succeeded', limit: 10 })).toHaveLength(1);
-    expect(await backend.listJobs({ status: 'failed', limit: 10 })).toEqual([]);
+    expect(
+      (await backend.listJobs({ dataflowId: 'eloqua-outbound', status: 'succeeded', limit: 10 })).jobs,
+    ).toHaveLength(1);
+    expect(await backend.listJobs({ status: 'failed', limit: 10 })).toEqual({ jobs: [] });
   });
 
   it('shows a running job on the Dataflows page and stops it: the job ends killed and the run lock is released', async () => {

@@ -5,7 +5,7 @@ import {
   SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -14,6 +14,7 @@ import {
   runDeployedTest,
   testDeployedCommand,
 } from '../../../lib/cli/deployed.ts';
+import type { IdxError } from '../../../lib/core/errors.ts';
 import type { JobRecord } from '../../../lib/stores/jobs.ts';
 
 const SM = 'arn:aws:states:eu-west-1:123456789012:stateMachine:identity-sync-alpha';
@@ -214,13 +215,73 @@ describe('idx jobs --deployed', () => {
       {
         TableName: 'identity-sync-jobs',
         IndexName: 'byDataflow',
-        KeyConditionExpression: 'dataflowId = :d',
-        ExpressionAttributeValues: { ':d': 'alpha' },
+        KeyConditionExpression: '#pk = :pk',
+        ExpressionAttributeNames: { '#pk': 'dataflowId' },
+        ExpressionAttributeValues: { ':pk': 'alpha' },
         ScanIndexForward: false,
-        Limit: 5,
+        // One more than the page: whether an older page exists.
+        Limit: 6,
       },
     ]);
     expect(out.join('')).toMatch(/test-1\s+alpha\s+succeeded/);
+  });
+
+  it("lists every dataflow's jobs from the byStart index, never by a scan, and prints the cursor of the older page", async () => {
+    // Prepare
+    const older = { ...job, id: 'test-0', startTime: '2025-12-31T00:00:00.000Z' };
+    ddbMock.on(QueryCommand).resolves({ Items: [job, older] });
+    const out: string[] = [];
+    const err: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((s) => out.push(String(s)) > 0);
+    vi.spyOn(process.stderr, 'write').mockImplementation((s) => err.push(String(s)) > 0);
+
+    // Act
+    const code = await jobsDeployedCommand(['--deployed', '--limit', '1', '--json'], clients);
+    const next = /--cursor (\S+)/.exec(err.join(''))?.[1] as string;
+    await jobsDeployedCommand(['--deployed', '--limit', '1', '--cursor', next], clients);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(JSON.parse(out[0] as string)).toEqual([job]);
+    const inputs = ddbMock.commandCalls(QueryCommand).map((c) => c.args[0].input);
+    expect(inputs[0]).toMatchObject({ IndexName: 'byStart', ExpressionAttributeValues: { ':pk': 'job' }, Limit: 2 });
+    expect(inputs[1]?.ExclusiveStartKey).toEqual({
+      listKey: 'job',
+      startKey: `${job.startTime}#${job.id}`,
+      id: job.id,
+    });
+    expect(ddbMock.commandCalls(ScanCommand)).toEqual([]);
+  });
+
+  it('refuses a --cursor no listing printed, and a --limit out of range, with coded errors', async () => {
+    // Act
+    const cursor = await jobsDeployedCommand(['--deployed', '--cursor', 'x'.repeat(3000)], clients).catch((e) => e);
+    const limit = await jobsDeployedCommand(['--deployed', '--limit', '0'], clients).catch((e) => e);
+
+    // Assess
+    expect((cursor as IdxError).code).toBe('IDX_JOB_CURSOR_INVALID');
+    expect((limit as IdxError).code).toBe('IDX_USAGE');
+    expect(ddbMock.commandCalls(QueryCommand)).toEqual([]);
+  });
+
+  it('gives the records from before the byStart index their list keys with reindex', async () => {
+    // Prepare
+    ddbMock.on(ScanCommand).resolves({ Items: [{ id: 'old-1', startTime: '2025-01-01T00:00:00.000Z' }] });
+    ddbMock.on(UpdateCommand).resolves({});
+    const out: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((s) => out.push(String(s)) > 0);
+
+    // Act
+    const code = await jobsDeployedCommand(['reindex', '--deployed', '--prefix', 'idx-prod'], clients);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(ddbMock.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
+      TableName: 'idx-prod-jobs',
+      Key: { id: 'old-1' },
+      ExpressionAttributeValues: { ':k': 'job', ':s': '2025-01-01T00:00:00.000Z#old-1' },
+    });
+    expect(out.join('')).toMatch(/^1 job record/);
   });
 
   it('reads the jobs table named by the prefix', async () => {
@@ -231,7 +292,7 @@ describe('idx jobs --deployed', () => {
     const jobs = await listDeployedJobs(clients.dynamo, { prefix: 'idx-prod', dataflowId: 'alpha' });
 
     // Assess
-    expect(jobs).toEqual([]);
+    expect(jobs).toEqual({ jobs: [] });
     expect(ddbMock.commandCalls(QueryCommand)[0]?.args[0].input.TableName).toBe('idx-prod-jobs');
   });
 });

@@ -5,7 +5,7 @@
  */
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConsoleBackend } from '../../../lib/console/backend.ts';
+import type { ConsoleBackend, JobFilter } from '../../../lib/console/backend.ts';
 import { type ConsoleServer, type RequestHandler, startConsoleServer } from '../../../lib/console/server.ts';
 import { IdxError } from '../../../lib/core/errors.ts';
 import type { JobRecord } from '../../../lib/stores/jobs.ts';
@@ -43,7 +43,13 @@ const backend: ConsoleBackend = new Proxy({} as ConsoleBackend, {
         if (args[0] !== 'job-1') throw new IdxError('IDX_JOB_NOT_FOUND', `no job ${String(args[0])}`);
         return JOB;
       }
-      if (name === 'listDataflows' || name === 'listJobs' || name === 'listTemplates') return [];
+      if (name === 'listJobs') {
+        // Dataflow `paged` has older jobs than the page shows; a cursor `bad` is one no listing gave.
+        const filter = args[0] as JobFilter;
+        if (filter.cursor === 'bad') throw new IdxError('IDX_JOB_CURSOR_INVALID', 'the cursor is not one');
+        return filter.dataflowId === 'paged' ? { jobs: [JOB], cursor: 'older-1' } : { jobs: [] };
+      }
+      if (name === 'listDataflows' || name === 'listTemplates') return [];
       if (name === 'startRun') return { jobId: 'job-2' };
       if (name === 'validateText') return { valid: true, problems: [] };
       return {};
@@ -245,6 +251,27 @@ describe('the console server', () => {
       method: 'listJobs',
       args: [{ dataflowId: 'flow', status: 'failed', from: '2026-01-01T00:00:00.000Z', limit: 200 }],
     });
+  });
+
+  it('links the Jobs page to the older jobs with the same filter, and hands the cursor on to the backend', async () => {
+    // Act
+    const first = await send('GET', '/jobs?dataflow=paged&status=succeeded');
+    const older = await send('GET', '/jobs?dataflow=paged&status=succeeded&cursor=older-1');
+    const api = await send('GET', '/api/jobs?dataflow=paged');
+    const last = await send('GET', '/jobs?dataflow=flow');
+    const bad = await send('GET', '/api/jobs?cursor=bad');
+
+    // Assess
+    expect(first.body).toContain(
+      '<a href="/jobs?dataflow=paged&amp;status=succeeded&amp;cursor=older-1">Older jobs</a>',
+    );
+    expect(older.status).toBe(200);
+    expect(calls.find((c) => c.method === 'listJobs' && (c.args[0] as JobFilter).cursor === 'older-1')?.args).toEqual([
+      { dataflowId: 'paged', status: 'succeeded', limit: 200, cursor: 'older-1' },
+    ]);
+    expect([JSON.parse(api.body), api.headers['x-idx-older-cursor']]).toEqual([[JOB], 'older-1']);
+    expect(last.body).not.toContain('Older jobs');
+    expect([bad.status, codeOf(bad.body)]).toEqual([400, 'IDX_JOB_CURSOR_INVALID']);
   });
 
   it('accepts only ids a file can be named after for a new dataflow', async () => {
