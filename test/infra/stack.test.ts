@@ -276,6 +276,17 @@ describe('IdentitySyncStack', () => {
   });
 
   it('bills the tables on demand with point-in-time recovery, expires job records by TTL and lists them by two indexes', () => {
+    // Prepare
+    const index = (name: string, partition: string, sort: string) =>
+      Match.objectLike({
+        IndexName: name,
+        KeySchema: [
+          { AttributeName: partition, KeyType: 'HASH' },
+          { AttributeName: sort, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      });
+
     // Assess
     template.allResourcesProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
@@ -286,23 +297,9 @@ describe('IdentitySyncStack', () => {
       KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
       GlobalSecondaryIndexes: [
-        Match.objectLike({
-          IndexName: 'byDataflow',
-          KeySchema: [
-            { AttributeName: 'dataflowId', KeyType: 'HASH' },
-            { AttributeName: 'startTime', KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        }),
+        index('byDataflow', 'dataflowId', 'startTime'),
         // Every job, newest first: one constant partition, sorted by start time and id.
-        Match.objectLike({
-          IndexName: 'byStart',
-          KeySchema: [
-            { AttributeName: 'listKey', KeyType: 'HASH' },
-            { AttributeName: 'startKey', KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        }),
+        index('byStart', 'listKey', 'startKey'),
       ],
     });
     template.hasResourceProperties('AWS::DynamoDB::Table', {

@@ -10,7 +10,7 @@ import { CreateTableCommand, DeleteTableCommand } from '@aws-sdk/client-dynamodb
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalEnvironment } from '../../../lib/local/environment.ts';
-import { runningJobRecord } from '../../support/jobs.ts';
+import { legacyJobsTableInput, runningJobRecord } from '../../support/jobs.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'idx-jobs-pages-'));
 const env = { ...process.env, NO_COLOR: '1', IDX_HOME: home };
@@ -32,28 +32,7 @@ beforeAll(async () => {
   const local = await startLocalEnvironment({ dir: home, env: {} });
   const table = local.config.tables.jobs;
   await local.services.dynamo.send(new DeleteTableCommand({ TableName: table }));
-  await local.services.dynamo.send(
-    new CreateTableCommand({
-      TableName: table,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: 'id', AttributeType: 'S' },
-        { AttributeName: 'dataflowId', AttributeType: 'S' },
-        { AttributeName: 'startTime', AttributeType: 'S' },
-      ],
-      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: 'byDataflow',
-          KeySchema: [
-            { AttributeName: 'dataflowId', KeyType: 'HASH' },
-            { AttributeName: 'startTime', KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ],
-    }),
-  );
+  await local.services.dynamo.send(new CreateTableCommand(legacyJobsTableInput(table)));
   for (const job of OLD) await local.services.dynamo.send(new PutCommand({ TableName: table, Item: job }));
   await local.close();
 });

@@ -8,7 +8,7 @@ import { IdxError } from '../../../lib/core/errors.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../../../lib/local/environment.ts';
 import { jobsTableInput, upgradeJobsTable } from '../../../lib/local/jobs-table.ts';
 import { type JobListOptions, type JobPage, type JobRecord, JobStore } from '../../../lib/stores/jobs.ts';
-import { runningJobRecord } from '../../support/jobs.ts';
+import { legacyJobsTableInput, runningJobRecord } from '../../support/jobs.ts';
 
 let env: LocalEnvironment;
 let dir: string;
@@ -205,28 +205,7 @@ describe('upgradeJobsTable', () => {
   it('rebuilds a local jobs table without the byStart index with every record listed', async () => {
     // Prepare
     const table = 'old-jobs';
-    await ddb.send(
-      new CreateTableCommand({
-        TableName: table,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: 'id', AttributeType: 'S' },
-          { AttributeName: 'dataflowId', AttributeType: 'S' },
-          { AttributeName: 'startTime', AttributeType: 'S' },
-        ],
-        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-        GlobalSecondaryIndexes: [
-          {
-            IndexName: 'byDataflow',
-            KeySchema: [
-              { AttributeName: 'dataflowId', KeyType: 'HASH' },
-              { AttributeName: 'startTime', KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'ALL' },
-          },
-        ],
-      }),
-    );
+    await ddb.send(new CreateTableCommand(legacyJobsTableInput(table)));
     for (const job of JOBS.slice(0, 7)) await env.services.dynamo.send(new PutCommand({ TableName: table, Item: job }));
 
     // Act
