@@ -699,6 +699,13 @@ export const ERROR_CODES = {
     action:
       'Reload the job: it may have ended meanwhile. A run started by `idx run` is stopped with Ctrl-C in its terminal.',
   },
+  IDX_JOB_READ_THROTTLED: {
+    summary:
+      'DynamoDB kept handing back the job records of a listing page unread (BatchGetItem’s unprocessed keys), as it does while the jobs table is throttled.',
+    transience: 'transient',
+    seen: ['command', 'request'],
+    action: 'List again in a moment; if it persists, look at the jobs table’s throttling metrics in CloudWatch.',
+  },
   IDX_JSON_INVALID: {
     summary: 'A file to parse is not valid JSON.',
     transience: 'permanent',

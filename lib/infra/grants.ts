@@ -43,11 +43,16 @@ export function grantStageRead(bucket: IBucket, grantee: IGrantable, prefixes: r
 }
 
 /**
- * Reading the jobs table as the listings do: a record by id, and Queries of its named indexes (JOB_INDEXES), newest
- * first. No Scan: no listing reads the whole table (`idx jobs reindex`, the one-off that scans, runs as the operator).
+ * Reading the jobs table as the listings do: records by id (one, or a page's by BatchGetItem), and Queries of its
+ * named indexes (JOB_INDEXES), newest first. No Scan: no listing reads the whole table (`idx jobs reindex`, the
+ * one-off that scans, runs as the operator).
  */
 export function grantJobsRead(table: ITable, grantee: IGrantable): void {
-  Grant.addToPrincipal({ grantee, actions: ['dynamodb:GetItem'], resourceArns: [table.tableArn] });
+  Grant.addToPrincipal({
+    grantee,
+    actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
+    resourceArns: [table.tableArn],
+  });
   Grant.addToPrincipal({
     grantee,
     actions: ['dynamodb:Query'],

@@ -40,19 +40,45 @@ function indexInput(index: (typeof JOB_INDEXES)[keyof typeof JOB_INDEXES]) {
       { AttributeName: index.partitionKey, KeyType: 'HASH' as const },
       { AttributeName: index.sortKey, KeyType: 'RANGE' as const },
     ],
-    Projection: { ProjectionType: 'ALL' as const },
+    Projection:
+      index.projection === 'ALL'
+        ? { ProjectionType: 'ALL' as const }
+        : { ProjectionType: 'INCLUDE' as const, NonKeyAttributes: [index.projection] },
   };
 }
 
-/** Whether a table exists (and, when it does, its index names). */
-async function describe(ddb: DynamoDBClient, name: string): Promise<readonly string[] | undefined> {
+/** Whether a table exists (and, when it does, its index names and status). */
+async function describe(
+  ddb: DynamoDBClient,
+  name: string,
+): Promise<{ indexes: readonly string[]; status: string } | undefined> {
   try {
     const out = await ddb.send(new DescribeTableCommand({ TableName: name }));
-    return (out.Table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName ?? '');
+    return {
+      indexes: (out.Table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName ?? ''),
+      status: out.Table?.TableStatus ?? '',
+    };
   } catch (error) {
     if ((error as Error).name === 'ResourceNotFoundException') return undefined;
     throw error;
   }
+}
+
+/** Checks a table's state this often while waiting for it, at most this many times (10 s in all). */
+const WAIT_MS = 20;
+const WAIT_TRIES = 500;
+
+/**
+ * Waits until a table is gone or ACTIVE: dynalite deletes and creates tables a moment after it answers (a timer
+ * even at 0 ms), and refuses to create a table whose namesake is still being deleted.
+ */
+export async function settleTable(ddb: DynamoDBClient, name: string, want: 'gone' | 'active'): Promise<void> {
+  for (let i = 0; i < WAIT_TRIES; i++) {
+    const table = await describe(ddb, name);
+    if (want === 'gone' ? table === undefined : table?.status === 'ACTIVE') return;
+    await new Promise((r) => setTimeout(r, WAIT_MS));
+  }
+  throw new Error(`the local table ${name} is not ${want} after ${(WAIT_MS * WAIT_TRIES) / 1000} s`);
 }
 
 /** Copies every item of `from` into `to`, page by page, adding the list keys a job record lacks. */
@@ -81,7 +107,7 @@ async function copyItems(ddb: DynamoDBClient, from: string, to: string): Promise
  */
 export async function upgradeJobsTable(ddb: DynamoDBClient, name: string, rebuild: boolean): Promise<void> {
   const copy = `${name}-upgrade`;
-  const indexes = await describe(ddb, name);
+  const indexes = (await describe(ddb, name))?.indexes;
   const missing = Object.values(JOB_INDEXES).filter((i) => indexes !== undefined && !indexes.includes(i.name));
   if (missing.length > 0 && !rebuild) {
     await ddb.send(
@@ -103,12 +129,16 @@ export async function upgradeJobsTable(ddb: DynamoDBClient, name: string, rebuil
           KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
         }),
       );
+    await settleTable(ddb, copy, 'active');
     await copyItems(ddb, name, copy);
     await ddb.send(new DeleteTableCommand({ TableName: name }));
+    await settleTable(ddb, name, 'gone');
     await ddb.send(new CreateTableCommand(jobsTableInput(name)));
+    await settleTable(ddb, name, 'active');
   }
   if (rebuild && (await describe(ddb, copy)) !== undefined) {
     await copyItems(ddb, copy, name);
     await ddb.send(new DeleteTableCommand({ TableName: copy }));
+    await settleTable(ddb, copy, 'gone');
   }
 }

@@ -3,6 +3,7 @@
  * rejected records are. Steps update their own entry as they finish, so a running job shows progress.
  */
 import {
+  BatchGetCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -326,7 +327,8 @@ export class JobStore {
     const readLimit = Math.min(Math.max(1, Math.trunc(options.readLimit ?? DEFAULT_JOB_READ_LIMIT)), MAX_JOB_PAGE);
     const query = jobQuery(options);
     if (query === undefined) return { jobs: [] };
-    const jobs: JobRecord[] = [];
+    // The index's items: whole records from byDataflow, keys and status from byStart (see JOB_INDEXES).
+    const found: Record<string, unknown>[] = [];
     let read = 0;
     let start = query.start;
     do {
@@ -340,23 +342,49 @@ export class JobStore {
           ExpressionAttributeValues: query.values,
           ScanIndexForward: false,
           // One more job than the page, so a full page knows whether an older one exists.
-          Limit: filtered ? readLimit - read : limit + 1 - jobs.length,
+          Limit: filtered ? readLimit - read : limit + 1 - found.length,
           ...(start === undefined ? {} : { ExclusiveStartKey: start }),
         }),
       );
       read += out.ScannedCount ?? out.Items?.length ?? 0;
-      for (const item of out.Items ?? []) {
-        const job = recordOf(item);
-        // byDataflow's BETWEEN includes its upper bound; `to` does not.
-        if (options.to === undefined || job.startTime < options.to) jobs.push(job);
-      }
+      // byDataflow's BETWEEN includes its upper bound; `to` does not.
+      for (const item of out.Items ?? [])
+        if (options.to === undefined || positionOfKey(item).startTime < options.to) found.push(item);
       start = out.LastEvaluatedKey;
-    } while (start !== undefined && jobs.length <= limit && (!filtered || read < readLimit));
-    if (jobs.length > limit) {
-      const page = jobs.slice(0, limit);
-      return { jobs: page, cursor: encodeCursor(page[page.length - 1] as JobRecord) };
+    } while (start !== undefined && found.length <= limit && (!filtered || read < readLimit));
+    const last = found.length > limit ? found[limit - 1] : start;
+    const page = found.slice(0, limit);
+    const jobs = query.index.projection === 'ALL' ? page.map(recordOf) : await this.#records(page);
+    return { jobs, ...(last === undefined ? {} : { cursor: encodeCursor(positionOfKey(last)) }) };
+  }
+
+  /**
+   * The whole records of index items, in their order, read by BatchGetItem (100 keys a call). Keys DynamoDB hands
+   * back unprocessed (a response holds at most 16 MB; throttling) are asked again, at once while calls bring
+   * records and after a growing pause while they bring none, at most {@link MAX_UNPROCESSED_ROUNDS} times in a
+   * row. A record that expired since the index listed it is left out.
+   */
+  async #records(items: readonly Record<string, unknown>[]): Promise<JobRecord[]> {
+    const byId = new Map<string, JobRecord>();
+    for (let i = 0; i < items.length; i += 100) {
+      let keys: Record<string, unknown>[] | undefined = items.slice(i, i + 100).map((item) => ({ id: item.id }));
+      for (let idle = 0; keys !== undefined && keys.length > 0; ) {
+        const out = await this.db.send(new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys } } }));
+        const got = out.Responses?.[this.table] ?? [];
+        for (const item of got) byId.set(String(item.id), recordOf(item));
+        keys = out.UnprocessedKeys?.[this.table]?.Keys as Record<string, unknown>[] | undefined;
+        idle = got.length > 0 ? 0 : idle + 1;
+        if (keys === undefined || keys.length === 0 || idle === 0) continue;
+        if (idle > MAX_UNPROCESSED_ROUNDS)
+          throw new IdxError('IDX_JOB_READ_THROTTLED', `the jobs table ${this.table} returned no records to read`, {
+            expected: 'BatchGetItem to return the job records of the page',
+            received: `${keys.length} key(s) unprocessed ${MAX_UNPROCESSED_ROUNDS + 1} times in a row`,
+            transient: true,
+          });
+        await new Promise((r) => setTimeout(r, 50 * 2 ** idle));
+      }
     }
-    return { jobs, ...(start === undefined ? {} : { cursor: encodeCursor(positionOfKey(start)) }) };
+    return items.flatMap((item) => byId.get(String(item.id)) ?? []);
   }
 
   /**
@@ -445,13 +473,21 @@ export const JOB_LIST_KEY = 'job';
 
 /**
  * The secondary indexes of the jobs table: the CDK construct (lib/infra/tables.ts) and the local table creation
- * (lib/local/environment.ts) build them from here. Both project every attribute, as the listings show the whole
- * record. `startKey` is `<startTime>#<id>`, so jobs that started in one millisecond still have one order.
+ * (lib/local/jobs-table.ts) build them from here. `byDataflow` projects every attribute (as it always did:
+ * a projection changes only by dropping and adding the index). `byStart` projects its keys and `status` only
+ * (`projection: 'status'`), and a listing reads the page's records by BatchGetItem: every job record sits in its
+ * one partition, and a job's record is updated many times while it runs (steps, progress every 10 s, trace)
+ * at up to 400 KB each; an index holding the whole record would be written with each update, at its size, all
+ * in one partition, while one holding keys and status is written when a job starts, ends or expires.
+ * `startKey` is `<startTime>#<id>`, so jobs that started in one millisecond still have one order.
  */
 export const JOB_INDEXES = {
-  byDataflow: { name: 'byDataflow', partitionKey: 'dataflowId', sortKey: 'startTime' },
-  byStart: { name: 'byStart', partitionKey: 'listKey', sortKey: 'startKey' },
+  byDataflow: { name: 'byDataflow', partitionKey: 'dataflowId', sortKey: 'startTime', projection: 'ALL' },
+  byStart: { name: 'byStart', partitionKey: 'listKey', sortKey: 'startKey', projection: 'status' },
 } as const;
+
+/** Rounds in a row BatchGetItem may hand every key of a listing page back unprocessed before the listing fails. */
+const MAX_UNPROCESSED_ROUNDS = 5;
 
 /** The attributes that put a job record in the `byStart` index; the job writer always sets them. */
 export function listKeysOf(job: Pick<JobRecord, 'id' | 'startTime'>): { listKey: string; startKey: string } {

@@ -66,7 +66,14 @@ describe('the deployed console', () => {
 
     // Assess
     expect(actions.filter((a) => a.startsWith('dynamodb:')).sort()).toEqual(
-      ['dynamodb:GetItem', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Query', 'dynamodb:Scan'].sort(),
+      [
+        'dynamodb:BatchGetItem',
+        'dynamodb:GetItem',
+        'dynamodb:GetItem',
+        'dynamodb:Query',
+        'dynamodb:Query',
+        'dynamodb:Scan',
+      ].sort(),
     );
     // The second GetObject reads the console's static files (see below).
     expect(actions.filter((a) => a.startsWith('s3:')).sort()).toEqual([
@@ -81,14 +88,14 @@ describe('the deployed console', () => {
     expect(get && resourcesOfStatement(get)).toEqual([`${bucket}/stage/alpha/*`, `${bucket}/stage/beta/*`]);
   });
 
-  it("lets its role read a job by id and query the jobs table's two indexes by name, and never scan it", () => {
+  it("lets its role read jobs by id and query the jobs table's two indexes by name, and never scan it", () => {
     // Act
     const jobs = `<${logicalId(stack, 'Tables/Jobs')}.Arn>`;
     const onJobs = consoleStatements().filter((s) => JSON.stringify(s.Resource).includes(jobs));
 
     // Assess
     expect(onJobs.map((s) => [actionsOf(s), resourcesOfStatement(s)])).toEqual([
-      [['dynamodb:GetItem'], [jobs]],
+      [['dynamodb:GetItem', 'dynamodb:BatchGetItem'], [jobs]],
       [['dynamodb:Query'], [`${jobs}/index/byDataflow`, `${jobs}/index/byStart`]],
     ]);
   });

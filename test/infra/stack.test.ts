@@ -277,14 +277,14 @@ describe('IdentitySyncStack', () => {
 
   it('bills the tables on demand with point-in-time recovery, expires job records by TTL and lists them by two indexes', () => {
     // Prepare
-    const index = (name: string, partition: string, sort: string) =>
+    const index = (name: string, partition: string, sort: string, projection: Record<string, unknown>) =>
       Match.objectLike({
         IndexName: name,
         KeySchema: [
           { AttributeName: partition, KeyType: 'HASH' },
           { AttributeName: sort, KeyType: 'RANGE' },
         ],
-        Projection: { ProjectionType: 'ALL' },
+        Projection: projection,
       });
 
     // Assess
@@ -297,9 +297,9 @@ describe('IdentitySyncStack', () => {
       KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
       GlobalSecondaryIndexes: [
-        index('byDataflow', 'dataflowId', 'startTime'),
-        // Every job, newest first: one constant partition, sorted by start time and id.
-        index('byStart', 'listKey', 'startKey'),
+        index('byDataflow', 'dataflowId', 'startTime', { ProjectionType: 'ALL' }),
+        // Every job, newest first: one constant partition, sorted by start time and id, holding keys and status.
+        index('byStart', 'listKey', 'startKey', { ProjectionType: 'INCLUDE', NonKeyAttributes: ['status'] }),
       ],
     });
     template.hasResourceProperties('AWS::DynamoDB::Table', {

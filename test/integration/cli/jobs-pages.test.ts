@@ -6,10 +6,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand, DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalEnvironment } from '../../../lib/local/environment.ts';
+import { settleTable } from '../../../lib/local/jobs-table.ts';
 import { legacyJobsTableInput, runningJobRecord } from '../../support/jobs.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'idx-jobs-pages-'));
@@ -32,8 +33,16 @@ beforeAll(async () => {
   const local = await startLocalEnvironment({ dir: home, env: {} });
   const table = local.config.tables.jobs;
   await local.services.dynamo.send(new DeleteTableCommand({ TableName: table }));
+  const ddb = new DynamoDBClient({
+    region: local.config.region,
+    endpoint: local.config.endpoints.dynamodb as string,
+    credentials: local.config.credentials as never,
+  });
+  await settleTable(ddb, table, 'gone');
   await local.services.dynamo.send(new CreateTableCommand(legacyJobsTableInput(table)));
+  await settleTable(ddb, table, 'active');
   for (const job of OLD) await local.services.dynamo.send(new PutCommand({ TableName: table, Item: job }));
+  ddb.destroy();
   await local.close();
 });
 

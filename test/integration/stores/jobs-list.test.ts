@@ -1,12 +1,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  type CreateTableCommandInput,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ListTablesCommand,
+} from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdxError } from '../../../lib/core/errors.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../../../lib/local/environment.ts';
-import { jobsTableInput, upgradeJobsTable } from '../../../lib/local/jobs-table.ts';
+import { jobsTableInput, settleTable, upgradeJobsTable } from '../../../lib/local/jobs-table.ts';
 import { type JobListOptions, type JobPage, type JobRecord, JobStore } from '../../../lib/stores/jobs.ts';
 import { legacyJobsTableInput, runningJobRecord } from '../../support/jobs.ts';
 
@@ -34,6 +40,12 @@ function jobAt(id: string, dataflowId: string, minutes: number, status: JobRecor
     status,
     startTime: new Date(Date.UTC(2026, 0, 1) + minutes * 60_000).toISOString(),
   };
+}
+
+/** Creates a table and waits until it takes items. */
+async function createTable(input: CreateTableCommandInput): Promise<void> {
+  await ddb.send(new CreateTableCommand(input));
+  await settleTable(ddb, input.TableName as string, 'active');
 }
 
 /** Every page of a listing, following its cursors. */
@@ -77,7 +89,7 @@ afterAll(async () => {
 });
 
 describe('JobStore.list', () => {
-  it('lists every job newest first in pages whose cursors join them into the full list, by Query only', async () => {
+  it('lists every job newest first in pages whose cursors join them into the full list, never by a Scan', async () => {
     // Prepare
     sent.length = 0;
     const store = new JobStore(counting(), env.config.tables.jobs);
@@ -89,8 +101,9 @@ describe('JobStore.list', () => {
     expect(pages.map((p) => p.jobs.length)).toEqual([10, 10, 10, 10, 5]);
     expect(pages.flatMap((p) => p.jobs.map((j) => j.id))).toEqual([...JOBS].sort(newestFirst).map((j) => j.id));
     expect(pages.at(-1)?.cursor).toBeUndefined();
-    expect(new Set(sent)).toEqual(new Set(['QueryCommand']));
-    expect(pages[0]?.jobs[0]).not.toHaveProperty('listKey');
+    // byStart holds keys and status: each page's records come by BatchGetItem.
+    expect(new Set(sent)).toEqual(new Set(['QueryCommand', 'BatchGetCommand']));
+    expect(pages[0]?.jobs[0]).toEqual(JOBS.find((j) => j.id === pages[0]?.jobs[0]?.id));
   });
 
   it("pages one dataflow's jobs through its index alike", async () => {
@@ -180,7 +193,7 @@ describe('JobStore.backfillListKeys', () => {
   it('lists the records written before the index existed once it gave them their keys', async () => {
     // Prepare
     const table = 'backfill-jobs';
-    await ddb.send(new CreateTableCommand(jobsTableInput(table)));
+    await createTable(jobsTableInput(table));
     const store = new JobStore(env.services.dynamo, table);
     const old = jobAt('old-1', 'df-old', 1);
     await env.services.dynamo.send(new PutCommand({ TableName: table, Item: old }));
@@ -205,7 +218,7 @@ describe('upgradeJobsTable', () => {
   it('rebuilds a local jobs table without the byStart index with every record listed', async () => {
     // Prepare
     const table = 'old-jobs';
-    await ddb.send(new CreateTableCommand(legacyJobsTableInput(table)));
+    await createTable(legacyJobsTableInput(table));
     for (const job of JOBS.slice(0, 7)) await env.services.dynamo.send(new PutCommand({ TableName: table, Item: job }));
 
     // Act
@@ -222,15 +235,13 @@ describe('upgradeJobsTable', () => {
   it('finishes an upgrade that stopped after the table was dropped, from the copy', async () => {
     // Prepare
     const table = 'half-jobs';
-    await ddb.send(new CreateTableCommand(jobsTableInput(table)));
-    await ddb.send(
-      new CreateTableCommand({
-        TableName: `${table}-upgrade`,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-      }),
-    );
+    await createTable(jobsTableInput(table));
+    await createTable({
+      TableName: `${table}-upgrade`,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+    });
     const copied = JOBS.slice(10, 13);
     for (const job of copied)
       await env.services.dynamo.send(new PutCommand({ TableName: `${table}-upgrade`, Item: job }));

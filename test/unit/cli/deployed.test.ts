@@ -5,7 +5,14 @@ import {
   SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import { DynamoDBDocumentClient, GetCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -229,7 +236,9 @@ describe('idx jobs --deployed', () => {
   it("lists every dataflow's jobs from the byStart index, never by a scan, and prints the cursor of the older page", async () => {
     // Prepare
     const older = { ...job, id: 'test-0', startTime: '2025-12-31T00:00:00.000Z' };
-    ddbMock.on(QueryCommand).resolves({ Items: [job, older] });
+    const keys = (j: JobRecord) => ({ id: j.id, listKey: 'job', startKey: `${j.startTime}#${j.id}`, status: j.status });
+    ddbMock.on(QueryCommand).resolves({ Items: [keys(job), keys(older)] });
+    ddbMock.on(BatchGetCommand).resolves({ Responses: { 'identity-sync-jobs': [job] } });
     const out: string[] = [];
     const err: string[] = [];
     vi.spyOn(process.stdout, 'write').mockImplementation((s) => out.push(String(s)) > 0);
@@ -250,7 +259,37 @@ describe('idx jobs --deployed', () => {
       startKey: `${job.startTime}#${job.id}`,
       id: job.id,
     });
+    expect(ddbMock.commandCalls(BatchGetCommand)[0]?.args[0].input.RequestItems).toEqual({
+      'identity-sync-jobs': { Keys: [{ id: 'test-1' }] },
+    });
     expect(ddbMock.commandCalls(ScanCommand)).toEqual([]);
+  });
+
+  it('asks again for the records BatchGetItem handed back unprocessed, and gives up with a coded error when none come', async () => {
+    // Prepare: the first call reads one record of two; then the table is throttled for good.
+    const second = { ...job, id: 'test-2', startTime: '2026-01-03T00:00:00.000Z' };
+    const key = (j: JobRecord) => ({ id: j.id, listKey: 'job', startKey: `${j.startTime}#${j.id}` });
+    ddbMock.on(QueryCommand).resolves({ Items: [key(second), key(job)] });
+    ddbMock
+      .on(BatchGetCommand)
+      .resolvesOnce({
+        Responses: { 'identity-sync-jobs': [job] },
+        UnprocessedKeys: { 'identity-sync-jobs': { Keys: [{ id: 'test-2' }] } },
+      })
+      .resolvesOnce({ Responses: { 'identity-sync-jobs': [second] } })
+      .resolves({ Responses: {}, UnprocessedKeys: { 'identity-sync-jobs': { Keys: [{ id: 'test-2' }] } } });
+    vi.useFakeTimers();
+
+    // Act
+    const page = await listDeployedJobs(clients.dynamo, {});
+    const failed = listDeployedJobs(clients.dynamo, {}).catch((e: unknown) => e);
+    await vi.runAllTimersAsync();
+    const error = await failed;
+    vi.useRealTimers();
+
+    // Assess
+    expect(page.jobs.map((j) => j.id)).toEqual(['test-2', 'test-1']);
+    expect((error as IdxError).code).toBe('IDX_JOB_READ_THROTTLED');
   });
 
   it('refuses a --cursor no listing printed, and a --limit out of range, with coded errors', async () => {
