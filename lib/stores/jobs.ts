@@ -466,8 +466,10 @@ export const DEFAULT_JOB_READ_LIMIT = 1000;
 /**
  * The `byStart` index's partition key value, the same on every job record. One constant partition rather than
  * time buckets (a month per partition): a listing is then one Query whatever the period, and a cursor a plain
- * position, while a partition takes 1000 writes a second, far beyond the job starts and updates of any
- * deployment (a few per dataflow per run). Buckets would only pay off at thousands of job starts a second.
+ * position, with no walk back through empty months. A partition takes 1000 writes a second; the index holds
+ * keys and status only (see JOB_INDEXES), so it is written when a job starts, changes status and expires — a few
+ * small writes per run, far below that for any number of dataflows. Buckets would only pay off at hundreds of
+ * job starts a second, which a scheduler of nightly and hourly syncs never comes near.
  */
 export const JOB_LIST_KEY = 'job';
 
