@@ -30,6 +30,8 @@ const STATUS: ReadonlyMap<IdxErrorCode, number> = new Map<IdxErrorCode, number>(
   ['IDX_RUN_LOCKED', 409],
   ['IDX_JOB_NOT_RUNNING', 409],
   ['IDX_DATAFLOW_INVALID', 422],
+  // DynamoDB throttled the jobs table: the same request may succeed in a moment.
+  ['IDX_JOB_READ_THROTTLED', 503],
 ]);
 
 /** The status an error answers with: its code's, 400 for other coded errors, 500 for uncoded ones. */
