@@ -275,7 +275,7 @@ describe('IdentitySyncStack', () => {
     });
   });
 
-  it('bills the tables on demand with point-in-time recovery, and expires job records by TTL', () => {
+  it('bills the tables on demand with point-in-time recovery, and expires job records and IDX API nonces by TTL', () => {
     // Assess
     template.allResourcesProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
@@ -300,7 +300,8 @@ describe('IdentitySyncStack', () => {
         { AttributeName: 'pk', KeyType: 'HASH' },
         { AttributeName: 'sk', KeyType: 'RANGE' },
       ],
-      TimeToLiveSpecification: Match.absent(),
+      // Only the IDX API's nonces carry the attribute (lib/stores/nonces.ts).
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
     });
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
