@@ -1213,9 +1213,10 @@ export const ERROR_CODES = {
       'Throttling and 5xx are retried; otherwise check the function’s access to the stage bucket and that the object has not expired.',
   },
   IDX_STATE_IO: {
-    summary: 'Reading or writing the processed-file marks in DynamoDB failed.',
+    summary:
+      'Reading or writing the dataflow state table in DynamoDB failed (processed-file marks, delivery target claims, the IDX API’s nonces).',
     transience: 'either',
-    seen: ['step'],
+    seen: ['step', 'request'],
     action: 'Throttling and 5xx are retried; otherwise check the function’s access to the dataflow state table.',
   },
   IDX_STEP_DUPLICATE_ID: {

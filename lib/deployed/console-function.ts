@@ -19,6 +19,7 @@ import type { ConsoleAssetReader } from '../console/server.ts';
 import { ENV } from '../core/env.ts';
 import { describeError, IdxError } from '../core/errors.ts';
 import { type IdxApiCredentials, idxApiHandler } from '../idx-api/handler.ts';
+import { TableNonces } from '../stores/nonces.ts';
 import {
   DeployedConsoleBackend,
   type DeployedConsoleOptions,
@@ -63,6 +64,8 @@ export function deployedConsoleFunction(
   const api = idxApiHandler({
     data: new DeployedIdxData(options),
     credentials: options.credentials,
+    // The function's containers share one record of nonces, so a signed request replayed to another is refused.
+    nonces: new TableNonces(options.clients.dynamo, options.tables.state),
     onUnexpected: (error) => log(`idx api: ${describeError(error)}`),
   });
   return consoleFunction({

@@ -12,6 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { verifySignature } from '../connectors/gigya-signer.ts';
 import { gigyaEnvelope, newCallId, statusOf } from '../local/gigya-envelope.ts';
+import { MAX_NONCE_LENGTH, MemoryNonces, type NonceClaims } from '../stores/nonces.ts';
 import { IdxApiError, type IdxData } from './data.ts';
 import { IdxSearch } from './search.ts';
 
@@ -33,6 +34,11 @@ export interface IdxApiOptions {
   readonly credentials: IdxApiCredentials;
   /** @default Date.now */
   readonly now?: () => number;
+  /**
+   * Where the nonces of signed requests are recorded, so each is answered once: a deployed function's containers
+   * share the state table (TableNonces, lib/stores/nonces.ts). @default this process's memory
+   */
+  readonly nonces?: NonceClaims;
   /** Told of every error answered as 500001 (an unexpected one), for the server's log; never sent to the caller. */
   readonly onUnexpected?: (error: unknown) => void;
 }
@@ -107,7 +113,7 @@ export function idxApiHandler(options: IdxApiOptions): RequestHandler {
   const now = options.now ?? Date.now;
   const { data, credentials } = options;
   const search = new IdxSearch(data, now);
-  const nonces = new Map<string, number>();
+  const nonces = options.nonces ?? new MemoryNonces(now);
 
   const writer = () => {
     if (!data.writer)
@@ -141,7 +147,7 @@ export function idxApiHandler(options: IdxApiOptions): RequestHandler {
     },
   };
 
-  function authenticate(params: Params, url: URL, host: string): void {
+  async function authenticate(params: Params, url: URL, host: string): Promise<void> {
     const apiKey = need(params, 'apiKey');
     if (!sameText(apiKey, credentials.apiKey)) throw new IdxApiError(400093, 'the apiKey is not this site');
     if (params.userKey === undefined || params.userKey === '')
@@ -160,9 +166,11 @@ export function idxApiHandler(options: IdxApiOptions): RequestHandler {
       if (!signed) throw new IdxApiError(403003, 'signature mismatch');
       const nonce = params.nonce ?? '';
       if (nonce === '') throw new IdxApiError(403003, 'nonce is missing');
-      if (nonces.has(nonce)) throw new IdxApiError(403004, 'the nonce was used before');
-      nonces.set(nonce, now());
-      if (nonces.size > 10_000) for (const [n, at] of nonces) if (now() - at > 2 * MAX_CLOCK_SKEW_MS) nonces.delete(n);
+      if (nonce.length > MAX_NONCE_LENGTH)
+        throw new IdxApiError(400006, `the nonce is longer than ${MAX_NONCE_LENGTH} characters`);
+      // Remembered until the timestamp leaves the window, from then on the timestamp check refuses a replay.
+      if (!(await nonces.claim(nonce, ts + MAX_CLOCK_SKEW_MS)))
+        throw new IdxApiError(403004, 'the nonce was used before');
       return;
     }
     if (params.secret === undefined || params.secret === '')
@@ -188,7 +196,7 @@ export function idxApiHandler(options: IdxApiOptions): RequestHandler {
       params = await readParams(req, url);
       const run = Object.hasOwn(methods, method) ? methods[method] : undefined;
       if (!run) throw new IdxApiError(404000, `unknown method ${JSON.stringify(method.slice(0, 100))}`);
-      authenticate(params, url, host);
+      await authenticate(params, url, host);
       body = await run(params);
     } catch (error) {
       if (error instanceof IdxApiError) {

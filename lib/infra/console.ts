@@ -26,6 +26,7 @@ import { Construct } from 'constructs';
 import { ENV } from '../core/env.ts';
 import { dataflowPrefix } from '../core/keys.ts';
 import type { Dataflow } from '../dataflow/types.ts';
+import { NONCES_KEY } from '../stores/nonces.ts';
 import { BUNDLING, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, LAMBDA_RUNTIME_REASON, LAMBDA_TRACING } from './bundling.ts';
 import {
   grantExecutions,
@@ -33,6 +34,7 @@ import {
   grantRuleToggle,
   grantScheduleUpdate,
   grantStageRead,
+  grantTableItems,
   grantTableRead,
 } from './grants.ts';
 import { re2WasmPath } from './lane-worker-build.ts';
@@ -252,6 +254,8 @@ export class ConsoleFunction extends Construct {
 
     grantJobsRead(props.tables.jobs, role);
     grantTableRead(props.tables.state, role);
+    // The IDX API's nonces (lib/stores/nonces.ts): conditional puts in their one partition, nothing else written.
+    grantTableItems(props.tables.state, role, ['PutItem'], [NONCES_KEY]);
     grantStageRead(
       props.stageBucket,
       role,

@@ -1,7 +1,8 @@
 /**
  * The DynamoDB tables (shapes as in lib/local/environment.ts): jobs (IdentitySync job status, kept 90 days by
  * TTL on `expiresAt`), dataflow state (watermark, run lock, processed-file marks, and the calls-per-second budget the
- * ranges of a partitioned Gigya read share, one item per site: never expire, so no TTL) and
+ * ranges of a partitioned Gigya read share, one item per site: these never expire; the IDX API's nonces, which
+ * do, by TTL on `expiresAt`) and
  * the UID map (external key ↔ UID, kept as long as the integration lives: no TTL). On-demand billing and
  * point-in-time recovery on all three.
  */
@@ -62,6 +63,8 @@ export class Tables extends Construct {
       ...common,
       partitionKey: { name: 'pk', type: AttributeType.STRING },
       sortKey: { name: 'sk', type: AttributeType.STRING },
+      // Only the IDX API's nonces carry `expiresAt` (lib/stores/nonces.ts); every other item lacks it and stays.
+      timeToLiveAttribute: 'expiresAt',
     });
     this.uidMap = new Table(this, 'UidMap', {
       ...common,

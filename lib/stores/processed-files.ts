@@ -9,7 +9,7 @@
  * also ignored, so a retried step re-reads what its failed attempt read.
  */
 import { BatchGetCommand, BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { IdxError } from '../core/errors.ts';
+import { stateIoError } from './io-error.ts';
 import { JobStore } from './jobs.ts';
 
 /** What identifies one version of a remote file. */
@@ -39,21 +39,6 @@ const BATCH = 100;
 /** BatchWriteItem takes at most 25 items. */
 const WRITE_BATCH = 25;
 
-function storeError(error: unknown, action: string): IdxError {
-  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-  const status = e.$metadata?.httpStatusCode ?? 0;
-  const transient =
-    status >= 500 || /Throttl|ProvisionedThroughput|RequestLimit|ECONN|ETIMEDOUT|socket/i.test(String(e.name));
-  return new IdxError(
-    'IDX_STATE_IO',
-    `cannot ${action} processed-file marks: ${e.name ?? 'error'} ${(error as Error).message ?? ''}`.trim(),
-    {
-      transient,
-      cause: error,
-    },
-  );
-}
-
 /** Reads and writes processed-file marks. */
 export class ProcessedFileStore {
   readonly #jobStatus = new Map<string, Promise<string | undefined>>();
@@ -74,11 +59,12 @@ export class ProcessedFileStore {
         .map((p) => ({ pk: dataflowId, sk: processedFileKey(source, p) }));
       for (let round = 0; keys && keys.length > 0; round++) {
         if (round > 0) await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** round)));
-        if (round > 8) throw storeError(new Error('unprocessed keys remain after retries'), 'read');
+        if (round > 8)
+          throw stateIoError(new Error('unprocessed keys remain after retries'), 'read processed-file marks');
         const out = await this.db
           .send(new BatchGetCommand({ RequestItems: { [this.stateTable]: { Keys: keys, ConsistentRead: true } } }))
           .catch((error: unknown) => {
-            throw storeError(error, 'read');
+            throw stateIoError(error, 'read processed-file marks');
           });
         for (const item of out.Responses?.[this.stateTable] ?? []) {
           const mark = item as ProcessedFile;
@@ -150,12 +136,13 @@ export class ProcessedFileStore {
         .slice(i, i + WRITE_BATCH)
         .map((Item) => ({ PutRequest: { Item } }));
       for (let round = 0; requests && requests.length > 0; round++) {
-        if (round > 8) throw storeError(new Error('unprocessed writes remain after retries'), 'write');
+        if (round > 8)
+          throw stateIoError(new Error('unprocessed writes remain after retries'), 'write processed-file marks');
         if (round > 0) await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** round)));
         const out = await this.db
           .send(new BatchWriteCommand({ RequestItems: { [this.stateTable]: requests as never } }))
           .catch((error: unknown) => {
-            throw storeError(error, 'write');
+            throw stateIoError(error, 'write processed-file marks');
           });
         requests = out.UnprocessedItems?.[this.stateTable] as Record<string, unknown>[] | undefined;
       }
@@ -170,7 +157,7 @@ export class ProcessedFileStore {
         .get(jobId)
         .then((job) => job?.status)
         .catch((error: unknown) => {
-          throw storeError(error, 'check the job of');
+          throw stateIoError(error, 'check the job of processed-file marks');
         });
       this.#jobStatus.set(jobId, p);
     }

@@ -13,6 +13,7 @@
  */
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { IdxError } from '../core/errors.ts';
+import { stateIoError } from './io-error.ts';
 
 /** Who delivers a file. */
 export interface Producer {
@@ -55,12 +56,13 @@ export class TargetClaimStore {
       );
       return 'claimed';
     } catch (error) {
-      if ((error as Error).name !== 'ConditionalCheckFailedException') throw storeError(error);
+      if ((error as Error).name !== 'ConditionalCheckFailedException')
+        throw stateIoError(error, 'claim a delivery target');
     }
     const existing = await this.db
       .send(new GetCommand({ TableName: this.stateTable, Key: key, ConsistentRead: true }))
       .catch((error: unknown) => {
-        throw storeError(error);
+        throw stateIoError(error, 'claim a delivery target');
       });
     const first = existing.Item?.producer as Producer | undefined;
     if (first?.id === producer.id) return 'retried';
@@ -74,17 +76,4 @@ export class TargetClaimStore {
       },
     );
   }
-}
-
-function storeError(error: unknown): IdxError {
-  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-  const status = e.$metadata?.httpStatusCode ?? 0;
-  return new IdxError(
-    'IDX_STATE_IO',
-    `cannot claim a delivery target: ${e.name ?? 'error'} ${(error as Error).message}`,
-    {
-      transient: status >= 500 || /Throttl|ProvisionedThroughput|RequestLimit/i.test(String(e.name)),
-      cause: error,
-    },
-  );
 }

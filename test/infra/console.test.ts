@@ -59,7 +59,7 @@ describe('the deployed console', () => {
     expect(env.IDX_NAME_PREFIX).toBe('identity-sync');
   });
 
-  it("lets its role read the tables and the dataflows' stage prefixes, and write neither", () => {
+  it("lets its role read the tables and the dataflows' stage prefixes, and write only the IDX API's nonces", () => {
     // Act
     const statements = consoleStatements();
     const actions = statements.flatMap(actionsOf);
@@ -70,6 +70,7 @@ describe('the deployed console', () => {
         'dynamodb:BatchGetItem',
         'dynamodb:GetItem',
         'dynamodb:GetItem',
+        'dynamodb:PutItem',
         'dynamodb:Query',
         'dynamodb:Query',
         'dynamodb:Scan',
@@ -98,6 +99,23 @@ describe('the deployed console', () => {
       [['dynamodb:GetItem', 'dynamodb:BatchGetItem'], [jobs]],
       [['dynamodb:Query'], [`${jobs}/index/byDataflow`, `${jobs}/index/byStart`]],
     ]);
+  });
+
+  it("lets its role put items only in the state table's partition of IDX API nonces, which expire by TTL", () => {
+    // Act
+    const puts = consoleStatements().filter((s) => actionsOf(s).includes('dynamodb:PutItem'));
+    const state = resourcesOf(template, 'AWS::DynamoDB::Table')[logicalId(stack, 'Tables/State')];
+
+    // Assess
+    expect(puts).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'dynamodb:PutItem',
+        Resource: `<${logicalId(stack, 'Tables/State')}.Arn>`,
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['idx-nonces'] } },
+      },
+    ]);
+    expect(state?.Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
   });
 
   it("lets its role start and stop executions of the dataflows' state machines only", () => {

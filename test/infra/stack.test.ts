@@ -275,7 +275,7 @@ describe('IdentitySyncStack', () => {
     });
   });
 
-  it('bills the tables on demand with point-in-time recovery, expires job records by TTL and lists them by two indexes', () => {
+  it('bills the tables on demand with point-in-time recovery, expires job records and IDX API nonces by TTL and lists jobs by two indexes', () => {
     // Prepare
     const index = (name: string, partition: string, sort: string, projection: Record<string, unknown>) =>
       Match.objectLike({
@@ -307,7 +307,8 @@ describe('IdentitySyncStack', () => {
         { AttributeName: 'pk', KeyType: 'HASH' },
         { AttributeName: 'sk', KeyType: 'RANGE' },
       ],
-      TimeToLiveSpecification: Match.absent(),
+      // Only the IDX API's nonces carry the attribute (lib/stores/nonces.ts).
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
     });
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],

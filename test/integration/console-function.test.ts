@@ -12,6 +12,7 @@ import { GetScheduleCommand, SchedulerClient, UpdateScheduleCommand } from '@aws
 import { SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { signParams } from '../../lib/connectors/gigya-signer.ts';
 import type { FunctionUrlEvent, FunctionUrlResult } from '../../lib/console/lambda.ts';
 import type { DeployedDataflowFile } from '../../lib/deployed/console-backend.ts';
 import { deployedConsoleFunction } from '../../lib/deployed/console-function.ts';
@@ -201,6 +202,40 @@ describe('the deployed console function', () => {
     expect(json(found)).toMatchObject({ errorCode: 0, statusCode: 200 });
     expect((json(found).result as { id: string }[]).map((r) => r.id)).toContain('console-job-1');
     expect(json(refused)).toMatchObject({ errorCode: 403003 });
+  });
+
+  it('answers a signed idx.search once: the same request replayed to another container is refused', async () => {
+    // Prepare: a second container of the function, sharing the tables with the first.
+    const { env } = holder;
+    const other = deployedConsoleFunction({
+      dataflows: shippedDataflows(),
+      clients: { dynamo: env.services.dynamo, s3: env.services.s3, sfn, events, scheduler },
+      tables: { jobs: env.config.tables.jobs, state: env.config.tables.state },
+      stateMachineArnPrefix: ARN_PREFIX,
+      credentials: CREDENTIALS,
+      jobWaitMs: 0,
+      log: () => undefined,
+    });
+    const signed = signParams(
+      `https://${HOST}/idx.search`,
+      { apiKey: CREDENTIALS.apiKey, userKey: CREDENTIALS.userKey, query: 'SELECT count(*) FROM scheduling' },
+      CREDENTIALS.secret,
+    );
+    const request = () =>
+      event('POST', '/idx.search', {
+        body: new URLSearchParams(signed).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+
+    // Act
+    const first = await handle(request());
+    const elsewhere = await other(request());
+    const here = await handle(request());
+
+    // Assess
+    expect(json(first)).toMatchObject({ errorCode: 0 });
+    expect(json(elsewhere)).toMatchObject({ errorCode: 403004 });
+    expect(json(here)).toMatchObject({ errorCode: 403004 });
   });
 
   it('starts a Run Test as an execution named after its job, with the input idx test --deployed sends', async () => {

@@ -77,8 +77,12 @@ export interface LanesOptions {
  * heap stays the same across that range.
  */
 const LANE_CHUNK = 512 * 1024;
-/** Chunks handed to one lane and not yet returned before the main thread waits. */
-const PER_LANE = 2;
+/**
+ * Chunks handed to one lane and not yet returned before the main thread waits: the two a lane runs at once (see
+ * RUNS_AT_ONCE in worker.ts) and one ready for when either ends, so a lane never waits for the main thread to cut
+ * its next chunk.
+ */
+const PER_LANE = 3;
 /** Bytes of a streamed rest sent and not yet read by its lane before the main thread waits. */
 const IN_FLIGHT_BYTES = 4 << 20;
 /** Input between two progress lines. */

@@ -209,7 +209,7 @@ describe('the IDX REST API', () => {
     expect(JSON.stringify(answer)).not.toMatch(/\bat .*\.ts|Error:/);
   });
 
-  it('accepts a signed request (over http or https) and refuses a replayed, a stale or a wrongly signed one', async () => {
+  it('accepts a signed request (over http or https) and refuses a replayed, a stale, a wrongly signed one or an overlong nonce', async () => {
     // Prepare
     const url = `${api.url}/idx.search`;
     const base = { apiKey: LOCAL_GIGYA_CREDENTIALS.apiKey, userKey: LOCAL_GIGYA_CREDENTIALS.userKey };
@@ -227,6 +227,10 @@ describe('the IDX REST API', () => {
       url,
       signParams(url, { ...base, ...query }, LOCAL_GIGYA_CREDENTIALS.secret, Date.now() - 10 * 60_000),
     );
+    const longNonce = await postForm(
+      url,
+      signParams(url, { ...base, ...query }, LOCAL_GIGYA_CREDENTIALS.secret, Date.now(), 'n'.repeat(257)),
+    );
 
     // Assess
     expect(good).toMatchObject({ errorCode: 0 });
@@ -234,6 +238,7 @@ describe('the IDX REST API', () => {
     expect(proxied).toMatchObject({ errorCode: 0 });
     expect(bad).toMatchObject({ errorCode: 403003 });
     expect(stale).toMatchObject({ errorCode: 403002 });
+    expect(longNonce).toMatchObject({ errorCode: 400006 });
   });
 
   it('answers with the HTTP status of the error when asked with httpStatusCodes=true', async () => {

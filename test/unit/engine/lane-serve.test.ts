@@ -1,0 +1,115 @@
+import { MessageChannel } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import type { StepCounters } from '../../../lib/core/refs.ts';
+import { type AnyScriptDefinition, defineScript, type JobContext } from '../../../lib/core/script.ts';
+import type { LaneMessage, MainMessage, TaskOutput } from '../../../lib/engine/lanes/protocol.ts';
+import { serveLane } from '../../../lib/engine/lanes/worker.ts';
+
+const JOB: JobContext = {
+  id: 'job-1',
+  dataflowId: 'lane-serve',
+  startTime: '2026-01-02T03:04:05.000Z',
+  test: false,
+  fullExtract: false,
+  logLevel: 'info',
+  attempt: 1,
+};
+
+/** Chunks whose first record says `hold` wait for {@link release} before they are emitted, as a chunk waits for gzip. */
+function holdingScript(): { definition: AnyScriptDefinition; release: () => void; started: number[] } {
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const started: number[] = [];
+  const definition = defineScript({
+    type: 'test.hold',
+    summary: 'Emits its records; a batch that starts with a record saying `hold` waits first.',
+    consumes: 'records',
+    produces: 'records',
+    params: {},
+    lanes: { records: true },
+    create: () => ({
+      async records(batch, out) {
+        started.push(Number(batch[0]?.n));
+        if (batch[0]?.hold) await held;
+        for (const record of batch) out.emit(record);
+      },
+    }),
+  }) as unknown as AnyScriptDefinition;
+  return { definition, release: () => release(), started };
+}
+
+/** A chunk of NDJSON records for the lane, in a buffer of its own. */
+function task(index: number, lines: readonly object[]): MainMessage {
+  const data = new Uint8Array(Buffer.from(lines.map((l) => `${JSON.stringify(l)}\n`).join('')));
+  return { kind: 'task', index, data, streamed: false, firstLine: 1 + index * 10 };
+}
+
+describe('serveLane', () => {
+  it('runs the next chunk while one waits, and posts each output under its own index', async () => {
+    // Prepare
+    const { definition, release, started } = holdingScript();
+    const { port1, port2 } = new MessageChannel();
+    const outputs: TaskOutput[] = [];
+    let finished: StepCounters[] | undefined;
+    const done = new Promise<void>((resolve) => {
+      port1.on('message', (m: LaneMessage) => {
+        if (m.kind === 'output') outputs.push(m);
+        if (m.kind === 'finished') {
+          finished = m.counters;
+          resolve();
+        }
+      });
+    });
+    serveLane(port2, { steps: [{ id: 'hold', type: 'test.hold', params: {} }], job: JOB }, () => definition);
+
+    // Act
+    port1.postMessage(task(0, [{ n: 0, hold: true }, { n: 1 }]));
+    port1.postMessage(task(1, [{ n: 2 }, { n: 3 }]));
+    port1.postMessage({ kind: 'finish' } satisfies MainMessage);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const beforeRelease = outputs.map((o) => o.index);
+    release();
+    await done;
+    port1.close();
+
+    // Assess
+    expect(started).toEqual([0, 2]);
+    expect(beforeRelease).toEqual([1]);
+    expect(outputs.map((o) => o.index)).toEqual([1, 0]);
+    expect(outputs.map((o) => Buffer.from(o.records ?? new Uint8Array()).toString())).toEqual([
+      '{"n":2}\n{"n":3}\n',
+      '{"n":0,"hold":true}\n{"n":1}\n',
+    ]);
+    expect(finished?.[0]?.recordsIn).toBe(4);
+    expect(finished?.[0]?.recordsOut).toBe(4);
+  });
+
+  it('finishes only after every chunk it was given is done', async () => {
+    // Prepare
+    const { definition, release } = holdingScript();
+    const { port1, port2 } = new MessageChannel();
+    const kinds: string[] = [];
+    const done = new Promise<void>((resolve) => {
+      port1.on('message', (m: LaneMessage) => {
+        kinds.push(m.kind);
+        if (m.kind === 'finished') resolve();
+      });
+    });
+    serveLane(port2, { steps: [{ id: 'hold', type: 'test.hold', params: {} }], job: JOB }, () => definition);
+
+    // Act
+    for (let i = 0; i < 4; i++) port1.postMessage(task(i, [{ n: i * 2, hold: i === 0 }]));
+    port1.postMessage({ kind: 'finish' } satisfies MainMessage);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const beforeRelease = [...kinds];
+    release();
+    await done;
+    port1.close();
+
+    // Assess
+    expect(beforeRelease).toEqual(['output', 'output', 'output']);
+    expect(kinds).toEqual(['output', 'output', 'output', 'output', 'finished']);
+  });
+});
