@@ -1,7 +1,8 @@
 /**
  * The partitions of a Map state under stress, through the compiled state machine on the embedded services: a
  * 403048 storm slows every partition and loses nothing, and accounts that change while the partitions are read are
- * each exported at most once, the next delta run reading the rest.
+ * each exported at most once, the next delta run reading the rest; and on a site whose ceiling is half the default
+ * rate, the shared budget finds the site's pace and few calls are refused, with one cursor or many.
  */
 import { CreateBucketCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
@@ -160,5 +161,47 @@ describe('partitions of a Map state', () => {
     } finally {
       emu().faults.latency('accounts.search', 0);
     }
+  });
+});
+
+describe('partitions of a Map state on a site with half the default ceiling', () => {
+  /** Exports the accounts in pages of 20 under a ceiling of 10 searches/s; the searches made and refused. */
+  async function underCeiling(id: string, reader: Record<string, unknown>, budget: GigyaBudgetMode = 'process') {
+    const answers = () => emu().answers.get('accounts.search') ?? new Map<number, number>();
+    const searchesBefore = emu().calls.get('accounts.search') ?? 0;
+    const refusedBefore = answers().get(403048) ?? 0;
+    emu().faults.rateLimit('accounts.search', 10);
+    try {
+      const exported = await exportUids(id, { batchSize: 10, ...reader }, true, budget);
+      return {
+        ...exported,
+        searches: (emu().calls.get('accounts.search') ?? 0) - searchesBefore,
+        refused: (answers().get(403048) ?? 0) - refusedBefore,
+      };
+    } finally {
+      emu().faults.rateLimit('accounts.search', undefined);
+    }
+  }
+
+  it('export every account once with one cursor at the default rate, few searches refused', async () => {
+    // Act
+    const single = await underCeiling('ceiling-single', { partitions: 1 });
+
+    // Assess
+    expect(single.uids).toHaveLength(ACCOUNTS);
+    expect(new Set(single.uids).size).toBe(ACCOUNTS);
+    console.log('single', single.searches, single.refused);
+  });
+
+  it('export every account once with partitions sharing the budget in memory and in the table, few searches refused', async () => {
+    // Act
+    const inProcess = await underCeiling('ceiling-map', { partitions: 4 });
+    const inTable = await underCeiling('ceiling-map', { partitions: 4 }, 'table');
+
+    // Assess
+    expect(inProcess.uids).toHaveLength(ACCOUNTS);
+    expect(new Set(inProcess.uids).size).toBe(ACCOUNTS);
+    expect(inTable.uids).toEqual(inProcess.uids);
+    console.log('map', inProcess.searches, inProcess.refused, 'table', inTable.searches, inTable.refused);
   });
 });
