@@ -72,7 +72,7 @@ function slotOf(key: BudgetKey, item: BudgetItem | undefined, start: number, hel
   return cut === undefined ? { start, held } : { start, held, cut };
 }
 
-/** Slots and pauses of calls-per-second budgets in the dataflow state table. */
+/** Slots, pauses and cuts of the pace of calls-per-second budgets in the dataflow state table. */
 export class CallBudgetStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
@@ -153,10 +153,6 @@ export class CallBudgetStore {
     );
   }
 
-  /** Holds every taker of the budget back until `until` (epoch ms): no slot starts before it. */
-  async pause(key: BudgetKey, until: number): Promise<void> {
-    await this.#hold(key, until);
-  }
 
   /**
    * Cuts the pace of the key's job: `decide` gets the job's last cut (`seen` first, the one the caller knows of,
@@ -215,7 +211,8 @@ export class CallBudgetStore {
     );
   }
 
-  async #hold(key: BudgetKey, until: number): Promise<void> {
+  /** Holds every taker of the budget back until `until` (epoch ms): no slot starts before it. */
+  async pause(key: BudgetKey, until: number): Promise<void> {
     try {
       await this.db.send(
         new UpdateCommand({

@@ -76,6 +76,19 @@ describe('CallBudgetStore', () => {
     expect(other).toEqual({ start: now, held: false });
   });
 
+  it('moves the schedule on by a stretch, so the takers after a slowed taker start at its new pace', async () => {
+    // Prepare: a budget in use, its next slot 5 s after the first.
+    const key = { dataflowId: 'df-stretch', name: 'site-a' };
+    const first = await store.take(key, 5_000);
+
+    // Act
+    await store.stretch(key, 3_000);
+    const second = await store.take(key, 8_000);
+
+    // Assess
+    expect(second.start - first.start).toBe(8_000);
+  });
+
   it("hands a job's cut of the pace to every taker of that job, and none to the next job", async () => {
     // Prepare
     const job1 = { dataflowId: 'df-slow', name: 'site-a', jobId: 'job-1' };
