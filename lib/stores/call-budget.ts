@@ -153,7 +153,6 @@ export class CallBudgetStore {
     );
   }
 
-
   /**
    * Cuts the pace of the key's job: `decide` gets the job's last cut (`seen` first, the one the caller knows of,
    * then the item's whenever another taker cut meanwhile) and returns the new cut, or undefined when the last one
