@@ -162,4 +162,22 @@ describe('CallBudget', () => {
     expect(budget.cuts).toBe(3);
     expect(budget.pace).toBeCloseTo(before * PACE_CUT ** 3);
   });
+
+  it('holds a call that was already waiting for its slot when a pause began, and counts it as held', async () => {
+    // Prepare: the first call starts at once, the second waits a pace for its slot.
+    const budget = new CallBudget({ callsPerSecond: 20 });
+    const first = await budget.acquire();
+    const waiting = budget.acquire();
+
+    // Act
+    budget.pause(200, Date.now());
+    const second = await waiting;
+
+    // Assess
+    expect(budget.held).toBe(1);
+    expect(budget.cuts).toBe(1);
+    first();
+    second();
+    expect(budget.active).toBe(0);
+  });
 });
