@@ -87,7 +87,12 @@ export async function run(): Promise<void> {
     for (const kind of ['shared', 'table', 'split'] as const) {
       const before = emu.answers.get('accounts.search')?.get(403048) ?? 0;
       const shared = new CallBudget({ maxConcurrency: Number.MAX_SAFE_INTEGER, callsPerSecond: RATE });
-      const table = new TableCallBudget(store, { dataflowId: 'bench', name: 'site' }, RATE, log);
+      const table = new TableCallBudget(
+        store,
+        { dataflowId: 'bench', name: 'site', jobId: `bench-${Date.now()}` },
+        RATE,
+        log,
+      );
       const own = Array.from(
         { length: inFlight },
         () => new CallBudget({ maxConcurrency: Number.MAX_SAFE_INTEGER, callsPerSecond: RATE / inFlight }),

@@ -134,8 +134,12 @@ export function methodUrl(method: string, target: { dataCenter?: string; endpoin
 export interface SharedBudget {
   /** Waits until a call may start; returns the function that frees its slot. `onHeld`: a pause delayed it. */
   acquire(signal?: AbortSignal, onHeld?: () => void): Promise<() => void>;
-  /** Holds every caller back for `ms`, and slows the rate by a step ({@link pacedRate}) for the rest of the job. */
-  pause(ms: number): void;
+  /**
+   * Holds every caller back for `ms` after a 403048, and cuts the pace ({@link cutPace}) unless the refused call
+   * asked for its slot (`askedAt`, epoch ms; now when left out) before the budget's last cut: a call paced at the
+   * old rate says nothing about the new one, so the calls in flight when the site first refused make one cut.
+   */
+  pause(ms: number, askedAt?: number): void;
 }
 
 /**
@@ -145,27 +149,111 @@ export interface SharedBudget {
  * its one-second window. 2.5 % gives each call 25 ms of slack at 20/s. Measured (`npm run bench -- extract`,
  * 1,000,000 accounts, 20/s ceiling, 1 s per search, loaded 2-core machine): pacing at exactly the ceiling drew
  * 79 to 96 answers of 403048, at 97.5 % of it 50, at 95 % 41; the rest come in bursts when a process stalls, which
- * {@link SLOWDOWN_STEP} answers.
+ * the cuts ({@link PACE_CUT}) answer.
  */
 export const PACE_MARGIN = 0.025;
 /**
- * Each 403048 a budget's calls get slows it by this fraction of its configured rate for the rest of the job (on
- * top of the pause: see {@link CallBudget.pause}): a site that refuses at the paced rate is telling the client its
- * calls reach it less evenly than the margin allows.
+ * A 403048 cuts the pace to this fraction of the pace the refused call was sent at. Why 3/4: a multiplicative cut
+ * finds a ceiling far below the configured rate in a few refusals (20/s paced at 19.5 reaches a site's 10/s, the
+ * ceiling of sites licensed for up to 5M contacts, apis.md §A.9, in three: 14.6, 11, 8.2), where halving would
+ * overshoot to half the ceiling and a gentler cut would draw a refusal more for each step; and a cut at a ceiling
+ * equal to the configured rate (a refusal from a stalled process) costs a quarter of the pace for about two
+ * seconds ({@link PACE_HOLD_MS}, {@link PACE_HALF_LIFE_MS}), some 7 calls at 20/s.
  */
-export const SLOWDOWN_STEP = 0.01;
-/** The most steps a budget slows by: it never drops below 87.5 % of the configured rate (with the margin). */
-export const MAX_SLOWDOWNS = 10;
+export const PACE_CUT = 0.75;
+/**
+ * The pace never falls below this many calls per second, nor below {@link PACE_FLOOR_FRACTION} of the configured
+ * rate (nor rises above the paced configured rate): a site refusing one call a second is not throttling on rate,
+ * and the retries and their cap decide what becomes of its calls.
+ */
+export const PACE_FLOOR = 1;
+/**
+ * The pace never falls below this fraction of the configured rate: 1/20, so that the smallest ceiling of apis.md
+ * §A.9 (5 consent searches/s) stays within reach of the writers' 50/s, while a few bunched refusals cannot
+ * collapse the pace to a crawl.
+ */
+export const PACE_FLOOR_FRACTION = 0.05;
+/**
+ * For this long after a cut the pace holds at the cut: the answers that arrive meanwhile are of calls sent before
+ * the cut or held by its pause (the first retry's backoff, 0.5 to 1 s at the default base), and the site counts
+ * calls in a sliding second that still holds the calls sent at the old pace.
+ */
+export const PACE_HOLD_MS = 1_000;
+/**
+ * After the hold, each quiet second halves the gap between the pace and the pace the site last refused: the
+ * site's window is one second, so each window without a refusal is evidence for the next half. The pace returns
+ * within 5 % of the refused pace in about 5 s and never passes it by this rule alone, so on a site with a ceiling
+ * below the configured rate it settles just under the ceiling (a pace over it by δ calls/s meets one call too many
+ * about every 1/δ s, so refusals grow rarer as the refused pace nears the ceiling), and on a site whose ceiling is
+ * the configured rate a scattered refusal costs little.
+ */
+export const PACE_HALF_LIFE_MS = 1_000;
+/**
+ * After this long without a refusal, the pace also climbs past the refused pace ({@link PACE_PROBE}): a refusal
+ * from a stalled process, or a ceiling shared with another job that has ended, leaves the refused pace below what
+ * the site allows now, and ten quiet seconds are some ten times the window of the site's count.
+ */
+export const PACE_PROBE_AFTER_MS = 10_000;
+/**
+ * The climb past the refused pace, in fractions of the configured rate per second: 1 % (0.2/s each second at
+ * 20/s), so a pace held back by a stale refusal regains the configured rate within seconds of the probe starting
+ * when the gap is small, while a site whose ceiling is just above the pace refuses at most about once per
+ * {@link PACE_PROBE_AFTER_MS}.
+ */
+export const PACE_PROBE = 0.01;
 
-/** The calls per second a budget of `callsPerSecond` starts calls at after `slowdowns` answers of 403048. */
-export function pacedRate(callsPerSecond: number, slowdowns = 0): number {
-  return callsPerSecond * (1 - PACE_MARGIN - SLOWDOWN_STEP * Math.min(Math.max(0, slowdowns), MAX_SLOWDOWNS));
+/** The last cut of a budget's pace, which the pace climbs back from: all that a budget needs to know of its pace. */
+export interface PaceCut {
+  /** When the cut was made (epoch ms): calls that asked for a slot before it do not cut again. */
+  readonly at: number;
+  /** The pace right after the cut (calls per second). */
+  readonly from: number;
+  /** The pace the refused call was sent at, which the pace climbs back towards. */
+  readonly to: number;
+}
+
+/** The lowest pace of a budget of `callsPerSecond` ({@link PACE_FLOOR}, {@link PACE_FLOOR_FRACTION}). */
+export function paceFloor(callsPerSecond: number): number {
+  return Math.min(callsPerSecond * (1 - PACE_MARGIN), Math.max(PACE_FLOOR, callsPerSecond * PACE_FLOOR_FRACTION));
+}
+
+/**
+ * The calls per second a budget of `callsPerSecond` starts calls at, `now`, after its last `cut` (none: the
+ * configured rate less {@link PACE_MARGIN}): held at the cut for {@link PACE_HOLD_MS}, then climbing back towards
+ * the refused pace ({@link PACE_HALF_LIFE_MS}) and, after {@link PACE_PROBE_AFTER_MS} without a cut, past it
+ * ({@link PACE_PROBE}); never above the paced configured rate nor below {@link paceFloor}.
+ */
+export function pacedRate(callsPerSecond: number, cut?: PaceCut, now: number = Date.now()): number {
+  const top = callsPerSecond * (1 - PACE_MARGIN);
+  if (cut === undefined || !Number.isFinite(callsPerSecond)) return top;
+  const quiet = Math.max(0, now - cut.at);
+  const climbed =
+    cut.to -
+    (cut.to - cut.from) * 2 ** (-Math.max(0, quiet - PACE_HOLD_MS) / PACE_HALF_LIFE_MS) +
+    (callsPerSecond * PACE_PROBE * Math.max(0, quiet - PACE_PROBE_AFTER_MS)) / 1000;
+  return Math.min(top, Math.max(paceFloor(callsPerSecond), climbed));
+}
+
+/**
+ * The cut a 403048 makes, `now`, to a budget of `callsPerSecond` whose last cut was `last`, for a call that asked
+ * for its slot at `askedAt`; undefined when that call asked before `last` was made (it was paced at the old rate:
+ * the cut that answered its fellows answers it too).
+ */
+export function cutPace(
+  callsPerSecond: number,
+  last: PaceCut | undefined,
+  askedAt: number,
+  now: number = Date.now(),
+): PaceCut | undefined {
+  if (!Number.isFinite(callsPerSecond) || (last !== undefined && askedAt < last.at)) return undefined;
+  const refused = pacedRate(callsPerSecond, last, Math.min(askedAt, now));
+  return { at: now, from: Math.max(paceFloor(callsPerSecond), refused * PACE_CUT), to: refused };
 }
 
 /**
  * A budget of concurrent calls and calls per second. Calls start evenly spaced (1 / rate apart) rather than in
  * bursts, so a client kept under the tenant's per-second ceiling does not trip it in a sliding window; the rate
- * is {@link pacedRate}: a margin below the configured one, and a step lower after each 403048.
+ * is {@link pacedRate}: a margin below the configured one, cut on a 403048 and climbing back while the site is quiet.
  */
 export class CallBudget implements SharedBudget {
   readonly maxConcurrency: number;
@@ -178,8 +266,9 @@ export class CallBudget implements SharedBudget {
   #pausedUntil = 0;
   /** Calls whose start a {@link pause} held back. */
   #held = 0;
-  /** Pauses so far: each slows the rate by a step ({@link pacedRate}). */
-  #slowdowns = 0;
+  /** The last cut of the pace ({@link cutPace}), and how many there were. */
+  #cut: PaceCut | undefined;
+  #cuts = 0;
 
   constructor(options: { maxConcurrency?: number; callsPerSecond?: number } = {}) {
     this.maxConcurrency = Math.max(1, options.maxConcurrency ?? 10);
@@ -196,19 +285,30 @@ export class CallBudget implements SharedBudget {
     return this.#held;
   }
 
-  /** How many steps the rate slowed by so far (one per {@link pause}, at most {@link MAX_SLOWDOWNS}). */
-  get slowdowns(): number {
-    return Math.min(this.#slowdowns, MAX_SLOWDOWNS);
+  /** How many times a 403048 cut the pace so far (refusals of calls paced before a cut count with it). */
+  get cuts(): number {
+    return this.#cuts;
+  }
+
+  /** The calls per second calls start at now ({@link pacedRate}). */
+  get pace(): number {
+    return pacedRate(this.callsPerSecond, this.#cut);
   }
 
   /**
-   * Holds every caller of this budget back for `ms`, and slows its rate by a step for the rest of its life: the
-   * site said it is over its ceiling (403048), and a ceiling is the site's, not one caller's, so all the calls
-   * sharing it back off together rather than each trying again on its own and tripping the ceiling again.
+   * Holds every caller of this budget back for `ms`, and cuts its pace unless the refused call asked for its slot
+   * before the last cut (see {@link SharedBudget.pause}): the site said it is over its ceiling (403048), and a
+   * ceiling is the site's, not one caller's, so all the calls sharing it back off together rather than each trying
+   * again on its own and tripping the ceiling again.
    */
-  pause(ms: number): void {
-    this.#slowdowns++;
-    const until = Date.now() + Math.max(0, ms);
+  pause(ms: number, askedAt?: number): void {
+    const now = Date.now();
+    const cut = cutPace(this.callsPerSecond, this.#cut, askedAt ?? now, now);
+    if (cut) {
+      this.#cut = cut;
+      this.#cuts++;
+    }
+    const until = now + Math.max(0, ms);
     if (until > this.#pausedUntil) this.#pausedUntil = until;
     if (until > this.#nextStart) this.#nextStart = until;
   }
@@ -243,23 +343,28 @@ export class CallBudget implements SharedBudget {
       if (next) next();
       else this.#active--;
     };
-    const now = Date.now();
-    if (this.#pausedUntil > now) {
-      this.#held++;
-      onHeld?.();
-    }
     const spaced = Number.isFinite(this.callsPerSecond) && this.callsPerSecond > 0;
-    if (spaced || this.#pausedUntil > now) {
-      const start = Math.max(now, this.#nextStart, this.#pausedUntil);
-      this.#nextStart = spaced ? start + 1000 / pacedRate(this.callsPerSecond, this.#slowdowns) : start;
-      if (start > now) {
-        try {
-          await sleep(start - now, undefined, signal ? { signal } : {});
-        } catch (error) {
-          release();
-          throw error;
-        }
+    let counted = false;
+    for (;;) {
+      const now = Date.now();
+      if (this.#pausedUntil > now && !counted) {
+        counted = true;
+        this.#held++;
+        onHeld?.();
       }
+      if (!spaced && this.#pausedUntil <= now) break;
+      const start = Math.max(now, this.#nextStart, this.#pausedUntil);
+      this.#nextStart = spaced ? start + 1000 / pacedRate(this.callsPerSecond, this.#cut, start) : start;
+      if (start <= now) break;
+      try {
+        await sleep(start - now, undefined, signal ? { signal } : {});
+      } catch (error) {
+        release();
+        throw error;
+      }
+      // A pause that began while this call waited for its slot holds it too: its slot was given at the old pace,
+      // into the second the site has just refused; it takes a new one after the pause.
+      if (this.#pausedUntil <= start) break;
     }
     return release;
   }
@@ -424,8 +529,9 @@ export class GigyaClient {
     for (let attempt = 1; ; attempt++) {
       let response: GigyaResponse | undefined;
       let failure: IdxError | undefined;
+      const slot = { askedAt: Date.now() };
       try {
-        response = await this.#send(method, params, options.onHeld);
+        response = await this.#send(method, params, slot, options.onHeld);
       } catch (error) {
         if (this.#o.signal?.aborted) throw error;
         failure = error instanceof IdxError ? error : networkError(method, error);
@@ -460,9 +566,10 @@ export class GigyaClient {
         throw error;
       }
       if (error instanceof GigyaError && error.errorCode === RATE_LIMITED) {
-        // The ceiling is the site's: every call sharing these budgets waits too, not only this one.
-        this.#budget.pause(delay);
-        this.#shared?.pause(delay);
+        // The ceiling is the site's: every call sharing these budgets waits too, not only this one, and the pace
+        // of all of them is cut (once for the calls that were already paced when the site first refused).
+        this.#budget.pause(delay, slot.askedAt);
+        this.#shared?.pause(delay, slot.askedAt);
       }
       this.stats.retries++;
       this.stats.backoffMs += delay;
@@ -513,7 +620,13 @@ export class GigyaClient {
     }
   }
 
-  async #send(method: string, params: Readonly<Record<string, unknown>>, onHeld?: () => void): Promise<GigyaResponse> {
+  /** Sends one attempt; `slot.askedAt` becomes the time it asked the shared budget for its slot. */
+  async #send(
+    method: string,
+    params: Readonly<Record<string, unknown>>,
+    slot: { askedAt: number },
+    onHeld?: () => void,
+  ): Promise<GigyaResponse> {
     // Counted once per call, whichever of the two budgets held it back.
     let heldOnce = false;
     const held = () => {
@@ -523,6 +636,8 @@ export class GigyaClient {
     };
     const releaseOwn = await this.#budget.acquire(this.#o.signal, held);
     let releaseShared: (() => void) | undefined;
+    // The slot of the shared budget is taken now, at the pace of now: what a 403048 to this call speaks of.
+    slot.askedAt = Date.now();
     try {
       releaseShared = await this.#shared?.acquire(this.#o.signal, held);
     } catch (error) {

@@ -8,16 +8,25 @@
  *
  * The item is the dataflow's (partition key the dataflow id, sort key `budget#<site>`), so a step function reaches
  * it through its existing grant on its own state items; runs of one dataflow never overlap (the run lock), so one
- * item per site serves every run, and a run finds a past `next` and starts afresh. The item also counts the
- * throttling pauses of the job that last paused it (`slowJob`, `slowdowns`), so that every taker of that job
- * slows its pace by a step for each (lib/connectors/gigya.ts `pacedRate`).
+ * item per site serves every run, and a run finds a past `next` and starts afresh. The item also holds the last
+ * cut of the pace of the job that made it (`paceJob`, and `paceAt`, `paceFrom`, `paceTo`: three numbers), which every
+ * slot of that job hands to its taker, so that every taker paces at the rate the cut and the quiet time since give
+ * (lib/connectors/gigya.ts `pacedRate`); a cut is one conditional write on the cut its writer saw, so cuts from
+ * concurrent takers apply one after another and a refusal that an earlier cut already answered makes none.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { IdxError } from '../core/errors.ts';
 
 /** Attempts at a slot before giving up (each failed attempt means another taker moved the item meanwhile). */
 const MAX_ATTEMPTS = 20;
+
+/** A cut of a budget's pace: when, the pace after it and the pace refused (calls per second). */
+export interface BudgetCut {
+  readonly at: number;
+  readonly from: number;
+  readonly to: number;
+}
 
 /** What taking a slot gives. */
 export interface BudgetSlot {
@@ -25,8 +34,8 @@ export interface BudgetSlot {
   readonly start: number;
   /** A throttling pause held this call back. */
   readonly held: boolean;
-  /** The pauses of the key's job so far, when the key names a job that had some ({@link CallBudgetStore.pause}). */
-  readonly slowdowns?: number;
+  /** The last cut of the pace by the key's job, when the key names a job that made one ({@link CallBudgetStore.cut}). */
+  readonly cut?: BudgetCut;
 }
 
 /** A budget's item in the state table. */
@@ -35,25 +44,35 @@ export interface BudgetKey {
   readonly dataflowId: string;
   /** What the budget is of (the site), without secrets; it becomes part of the sort key. */
   readonly name: string;
-  /** The job taking slots: its pauses are counted for it alone (the item outlives the job). */
+  /** The job taking slots: its cuts are its alone (the item outlives the job). */
   readonly jobId?: string;
 }
 
 /** What the item holds. */
 interface BudgetItem {
-  readonly next: number;
+  readonly next?: number;
   readonly pausedUntil?: number;
-  readonly slowJob?: string;
-  readonly slowdowns?: number;
+  readonly paceJob?: string;
+  readonly paceAt?: number;
+  readonly paceFrom?: number;
+  readonly paceTo?: number;
 }
 
-/** The pauses of the key's job an item counts, when it counts some. */
-function slowdownsOf(key: BudgetKey, item: BudgetItem | undefined): { slowdowns?: number } {
-  if (key.jobId === undefined || item?.slowJob !== key.jobId || !item.slowdowns) return {};
-  return { slowdowns: item.slowdowns };
+/** The cut of the key's job an item holds, when it holds one. */
+function cutOf(key: BudgetKey, item: BudgetItem | undefined): BudgetCut | undefined {
+  if (key.jobId === undefined || item?.paceJob !== key.jobId) return undefined;
+  const { paceAt, paceFrom, paceTo } = item;
+  if (paceAt === undefined || paceFrom === undefined || paceTo === undefined) return undefined;
+  return { at: paceAt, from: paceFrom, to: paceTo };
 }
 
-/** Slots and pauses of calls-per-second budgets in the dataflow state table. */
+/** The slot an item gives, with the cut of the key's job when it holds one. */
+function slotOf(key: BudgetKey, item: BudgetItem | undefined, start: number, held: boolean): BudgetSlot {
+  const cut = cutOf(key, item);
+  return cut === undefined ? { start, held } : { start, held, cut };
+}
+
+/** Slots, pauses and cuts of the pace of calls-per-second budgets in the dataflow state table. */
 export class CallBudgetStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
@@ -85,8 +104,7 @@ export class CallBudgetStore {
           }),
         );
         const item = out.Attributes as BudgetItem;
-        const start = item.next - intervalMs;
-        return { start, held: (item.pausedUntil ?? 0) > t, ...slowdownsOf(key, item) };
+        return slotOf(key, item, (item.next ?? t + intervalMs) - intervalMs, (item.pausedUntil ?? 0) > t);
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
       }
@@ -103,7 +121,7 @@ export class CallBudgetStore {
             ReturnValues: 'ALL_NEW',
           }),
         );
-        return { start: t, held: false, ...slowdownsOf(key, out.Attributes as BudgetItem | undefined) };
+        return slotOf(key, out.Attributes as BudgetItem | undefined, t, false);
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
       }
@@ -120,51 +138,80 @@ export class CallBudgetStore {
   }
 
   /**
-   * Holds every taker of the budget back until `until` (epoch ms): no slot starts before it. With a job in the key,
-   * also counts the pause for that job (`slowdowns`, reset when another job pauses), which {@link take} hands to
-   * every taker of the job: the rate they pace at slows by a step for each.
+   * Moves the budget's schedule on by `ms` more: a taker whose slot was spaced by a pace that a cut has since
+   * slowed adds the difference, so the takers after it start at the new pace.
    */
-  async pause(key: BudgetKey, until: number): Promise<void> {
-    await this.#hold(key, until);
-    if (key.jobId !== undefined) await this.#countSlowdown(key, key.jobId);
+  async stretch(key: BudgetKey, ms: number): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: this.#key(key),
+        UpdateExpression: 'ADD #next :ms',
+        ExpressionAttributeNames: { '#next': 'next' },
+        ExpressionAttributeValues: { ':ms': ms },
+      }),
+    );
   }
 
-  async #countSlowdown(key: BudgetKey, jobId: string): Promise<void> {
-    for (let attempt = 0; attempt < 2; attempt++) {
+  /**
+   * Cuts the pace of the key's job: `decide` gets the job's last cut (`seen` first, the one the caller knows of,
+   * then the item's whenever another taker cut meanwhile) and returns the new cut, or undefined when the last one
+   * already answers the caller's refusal. The write is conditional on the cut it was decided on, so concurrent
+   * cuts apply one after another, each on the one before. Returns the job's cut once written or left.
+   */
+  async cut(
+    key: BudgetKey & { readonly jobId: string },
+    seen: BudgetCut | undefined,
+    decide: (last: BudgetCut | undefined) => BudgetCut | undefined,
+  ): Promise<BudgetCut | undefined> {
+    let last = seen;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const next = decide(last);
+      if (next === undefined) return last;
       try {
         await this.db.send(
           new UpdateCommand({
             TableName: this.table,
             Key: this.#key(key),
-            UpdateExpression: 'ADD slowdowns :one',
-            ConditionExpression: 'slowJob = :job',
-            ExpressionAttributeValues: { ':one': 1, ':job': jobId },
+            // The counters of the rule before this one are dropped, so the item keeps only what is read.
+            UpdateExpression:
+              'SET paceJob = :job, paceAt = :at, paceFrom = :from, paceTo = :to REMOVE slowJob, slowdowns',
+            ConditionExpression:
+              last === undefined
+                ? 'attribute_not_exists(paceJob) OR paceJob <> :job'
+                : 'paceJob = :job AND paceAt = :seen',
+            ExpressionAttributeValues: {
+              ':job': key.jobId,
+              ':at': next.at,
+              ':from': next.from,
+              ':to': next.to,
+              ...(last === undefined ? {} : { ':seen': last.at }),
+            },
           }),
         );
-        return;
+        return next;
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
       }
-      try {
-        // The first pause of this job: the count of an earlier job's pauses starts again.
-        await this.db.send(
-          new UpdateCommand({
-            TableName: this.table,
-            Key: this.#key(key),
-            UpdateExpression: 'SET slowdowns = :one, slowJob = :job',
-            ConditionExpression: 'attribute_not_exists(slowJob) OR slowJob <> :job',
-            ExpressionAttributeValues: { ':one': 1, ':job': jobId },
-          }),
-        );
-        return;
-      } catch (error) {
-        // Another taker of the job counted its first pause meanwhile: add to it.
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      }
+      // Another taker of the job cut meanwhile: decide again on its cut.
+      const out = await this.db.send(
+        new GetCommand({ TableName: this.table, Key: this.#key(key), ConsistentRead: true }),
+      );
+      last = cutOf(key, out.Item as BudgetItem | undefined);
     }
+    throw new IdxError(
+      'IDX_GIGYA_BUDGET',
+      `the pace of the call budget ${key.name} stayed contended for ${MAX_ATTEMPTS} attempts`,
+      {
+        dataflowId: key.dataflowId,
+        expected: 'a cut of the shared pace within 20 conditional writes',
+        received: `${MAX_ATTEMPTS} writes each preceded by another taker's cut`,
+      },
+    );
   }
 
-  async #hold(key: BudgetKey, until: number): Promise<void> {
+  /** Holds every taker of the budget back until `until` (epoch ms): no slot starts before it. */
+  async pause(key: BudgetKey, until: number): Promise<void> {
     try {
       await this.db.send(
         new UpdateCommand({

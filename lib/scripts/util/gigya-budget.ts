@@ -1,36 +1,55 @@
 /**
  * The calls-per-second budget that the partitions of a Gigya read in a Map state share when they run in
  * concurrent Lambdas: each call takes its slot from the state table (lib/stores/call-budget.ts) and waits for it,
- * and a 403048 pauses every partition through the same item and slows the pace of all of them by a step (counted
- * in the item for the job). Used only by a partition of a Map state whose runtime keeps budgets in the table
- * (deployed); one process running every partition shares an in-memory budget instead.
+ * and a 403048 pauses every partition through the same item and cuts the pace of all of them (the job's last cut
+ * is in the item, and each slot hands it to its taker, who paces by it as `pacedRate` says). Used only by a
+ * partition of a Map state whose runtime keeps budgets in the table (deployed); one process running every
+ * partition shares an in-memory budget instead, which follows the same rule.
  */
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pacedRate, type SharedBudget } from '../../connectors/gigya.ts';
+import { cutPace, type PaceCut, pacedRate, type SharedBudget } from '../../connectors/gigya.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { ScriptContext } from '../../core/script.ts';
 import { type BudgetKey, CallBudgetStore } from '../../stores/call-budget.ts';
 
-/** A {@link SharedBudget} whose slots and pauses are in the dataflow state table. */
+/** A {@link SharedBudget} whose slots, pauses and pace are in the dataflow state table. */
 export class TableCallBudget implements SharedBudget {
   readonly #store: CallBudgetStore;
-  readonly #key: BudgetKey;
+  readonly #key: BudgetKey & { readonly jobId: string };
   readonly #callsPerSecond: number;
-  /** The job's pauses as the table last said, and this budget's own since then: the pace slows by a step each. */
-  #slowdowns = 0;
+  /** The job's last cut of the pace as the table last said, or this budget's own since then. */
+  #cut: PaceCut | undefined;
   readonly #log: Logger;
 
-  constructor(store: CallBudgetStore, key: BudgetKey, callsPerSecond: number, log: Logger) {
+  constructor(
+    store: CallBudgetStore,
+    key: BudgetKey & { readonly jobId: string },
+    callsPerSecond: number,
+    log: Logger,
+  ) {
     this.#store = store;
     this.#key = key;
     this.#callsPerSecond = callsPerSecond;
     this.#log = log;
   }
 
+  /** The job's last cut of the pace that this budget knows of. */
+  get cut(): PaceCut | undefined {
+    return this.#cut;
+  }
+
   async acquire(signal?: AbortSignal, onHeld?: () => void): Promise<() => void> {
-    const slot = await this.#store.take(this.#key, 1000 / pacedRate(this.#callsPerSecond, this.#slowdowns));
-    if (slot.slowdowns !== undefined && slot.slowdowns > this.#slowdowns) this.#slowdowns = slot.slowdowns;
+    const known = this.#cut;
+    const interval = 1000 / pacedRate(this.#callsPerSecond, known);
+    const slot = await this.#store.take(this.#key, interval);
+    this.#learn(slot.cut);
+    if (this.#cut !== known) {
+      // The slot handed a cut this budget had not seen: it spaced the next slot at the old pace, so it adds the
+      // difference, and the takers after it start at the new one.
+      const extra = 1000 / pacedRate(this.#callsPerSecond, this.#cut, slot.start) - interval;
+      if (extra > 0) await this.#store.stretch(this.#key, extra);
+    }
     if (slot.held) onHeld?.();
     const wait = slot.start - Date.now();
     if (wait > 0) await sleep(wait, undefined, signal ? { signal } : {});
@@ -38,12 +57,32 @@ export class TableCallBudget implements SharedBudget {
     return () => undefined;
   }
 
-  pause(ms: number): void {
-    this.#slowdowns++;
+  pause(ms: number, askedAt?: number): void {
+    const now = Date.now();
+    const asked = askedAt ?? now;
+    const before = this.#cut;
+    // This Lambda paces by its own cut at once; the table's write decides it for every taker of the job. A call
+    // that asked before a cut this Lambda knows of makes none (the pause still holds everyone).
+    const local = cutPace(this.#callsPerSecond, before, asked, now);
+    if (local) this.#cut = local;
     // The caller retries after its own backoff anyway; the pause is what holds the other partitions back.
-    this.#store.pause(this.#key, Date.now() + ms).catch((error: unknown) => {
-      this.#log.warn(`the shared call budget was not paused: ${(error as Error).message}`);
-    });
+    this.#store
+      .pause(this.#key, now + ms)
+      .then(async () => {
+        if (!local) return;
+        const cut = await this.#store.cut(this.#key, before, (last) => cutPace(this.#callsPerSecond, last, asked, now));
+        // The table's cut is the job's: it replaces this Lambda's own guess, unless a newer one came meanwhile.
+        if (this.#cut === local) this.#cut = cut;
+        else this.#learn(cut);
+      })
+      .catch((error: unknown) => {
+        this.#log.warn(`the shared call budget was not paused: ${(error as Error).message}`);
+      });
+  }
+
+  /** Takes a cut of the job's pace that is newer than the one this budget knows of. */
+  #learn(cut: PaceCut | undefined): void {
+    if (cut !== undefined && (this.#cut === undefined || cut.at > this.#cut.at)) this.#cut = cut;
   }
 }
 

