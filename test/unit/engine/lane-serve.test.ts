@@ -15,8 +15,15 @@ const JOB: JobContext = {
   attempt: 1,
 };
 
-/** Chunks whose first record says `hold` wait for {@link release} before they are emitted, as a chunk waits for gzip. */
-function holdingScript(): { definition: AnyScriptDefinition; release: () => void; started: number[] } {
+/**
+ * A chunk whose first record says `hold` waits for {@link release}: at its end, as a chunk waits for its gzip
+ * members, or in its records.
+ */
+function holdingScript(at: 'records' | 'end' = 'end'): {
+  definition: AnyScriptDefinition;
+  release: () => void;
+  started: number[];
+} {
   let release: () => void = () => undefined;
   const held = new Promise<void>((resolve) => {
     release = resolve;
@@ -24,18 +31,26 @@ function holdingScript(): { definition: AnyScriptDefinition; release: () => void
   const started: number[] = [];
   const definition = defineScript({
     type: 'test.hold',
-    summary: 'Emits its records; a batch that starts with a record saying `hold` waits first.',
+    summary: 'Emits its records; a chunk that starts with a record saying `hold` waits at its end.',
     consumes: 'records',
     produces: 'records',
     params: {},
     lanes: { records: true },
-    create: () => ({
-      async records(batch, out) {
-        started.push(Number(batch[0]?.n));
-        if (batch[0]?.hold) await held;
-        for (const record of batch) out.emit(record);
-      },
-    }),
+    create: () => {
+      let holds = false;
+      return {
+        async records(batch, out) {
+          started.push(Number(batch[0]?.n));
+          holds ||= batch[0]?.hold === true;
+          if (holds && at === 'records') await held;
+          for (const record of batch) out.emit(record);
+        },
+        // The wait comes after the records, where a chunk waits for its gzip members.
+        async end() {
+          if (holds && at === 'end') await held;
+        },
+      };
+    },
   }) as unknown as AnyScriptDefinition;
   return { definition, release: () => release(), started };
 }
@@ -111,5 +126,34 @@ describe('serveLane', () => {
     // Assess
     expect(beforeRelease).toEqual(['output', 'output', 'output']);
     expect(kinds).toEqual(['output', 'output', 'output', 'output', 'finished']);
+  });
+
+  it("starts a chunk's records only once the chunk before is through its own", async () => {
+    // Prepare
+    const { definition, release, started } = holdingScript('records');
+    const { port1, port2 } = new MessageChannel();
+    const outputs: number[] = [];
+    const done = new Promise<void>((resolve) => {
+      port1.on('message', (m: LaneMessage) => {
+        if (m.kind === 'output') outputs.push(m.index);
+        if (m.kind === 'finished') resolve();
+      });
+    });
+    serveLane(port2, { steps: [{ id: 'hold', type: 'test.hold', params: {} }], job: JOB }, () => definition);
+
+    // Act
+    port1.postMessage(task(0, [{ n: 0, hold: true }]));
+    port1.postMessage(task(1, [{ n: 2 }]));
+    port1.postMessage({ kind: 'finish' } satisfies MainMessage);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const beforeRelease = [...started];
+    release();
+    await done;
+    port1.close();
+
+    // Assess
+    expect(beforeRelease).toEqual([0]);
+    expect(started).toEqual([0, 2]);
+    expect(outputs).toEqual([0, 1]);
   });
 });
