@@ -12,6 +12,9 @@
  * `IDX_BENCH_EXTRACT_ACCOUNTS` and `IDX_BENCH_EXTRACT_PARTITIONS` (a comma list) replace them with one count of
  * accounts read with each number of partitions. `IDX_GIGYA_BUDGET=table` makes the partitions of the Map share their
  * budget through the state table (embedded DynamoDB), as deployed, instead of this process's memory.
+ * `IDX_BENCH_EXTRACT_SITE_LIMIT` sets the site's searches per second (20); the dataflow keeps the default
+ * `maxCallsPerSecond` (20), so a lower limit shows the budget finding a ceiling below it (10/s: sites licensed for up
+ * to 5M contacts, apis.md §A.9), and the bound is pages ÷ that limit.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -231,7 +234,11 @@ function list(name: string, raw: string | undefined, fallback: number[]): number
 export async function run(
   options: { cases?: readonly ExtractCase[]; site?: ExtractSite } = {},
 ): Promise<ExtractFigures[]> {
-  const site = options.site ?? SITE;
+  const limit = list('IDX_BENCH_EXTRACT_SITE_LIMIT', process.env.IDX_BENCH_EXTRACT_SITE_LIMIT, [
+    SITE.searchesPerSecond,
+  ])[0] as number;
+  if (limit <= 0) throw new Error(`IDX_BENCH_EXTRACT_SITE_LIMIT: expected searches per second above 0, got ${limit}`);
+  const site = options.site ?? { ...SITE, searchesPerSecond: limit };
   const custom =
     process.env.IDX_BENCH_EXTRACT_ACCOUNTS !== undefined || process.env.IDX_BENCH_EXTRACT_PARTITIONS !== undefined;
   const [accounts] = list('IDX_BENCH_EXTRACT_ACCOUNTS', process.env.IDX_BENCH_EXTRACT_ACCOUNTS, [1_000_000]);

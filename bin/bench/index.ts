@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark of the project in one run, each printing its own table. Pass names to run a
  * subset: `npm run bench -- pipeline`. `extract` reads its sizes from `IDX_BENCH_EXTRACT_ACCOUNTS` and
- * `IDX_BENCH_EXTRACT_PARTITIONS` (see bin/bench/extract.ts); `limits` its sizes from `IDX_BENCH_LIMITS_SIZES`. `IDX_BENCH_ALSO_AT=3000000` also runs the scripts suite at that many records
+ * `IDX_BENCH_EXTRACT_PARTITIONS`, its site's ceiling from `IDX_BENCH_EXTRACT_SITE_LIMIT` (see bin/bench/extract.ts); `limits` its sizes from `IDX_BENCH_LIMITS_SIZES`. `IDX_BENCH_ALSO_AT=3000000` also runs the scripts suite at that many records
  * (identity-sync only), to show that its peak memory does not follow the input. The scripts suite also measures
  * record.evaluate in QuickJS against the former node:vm sandbox, over `IDX_BENCH_EVALUATE_RECORDS` records (100k).
  * `escapes` runs the known node:vm escapes (lib/testing/escapes.ts) against both sandboxes. `eloqua` imports

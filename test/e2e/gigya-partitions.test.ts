@@ -6,7 +6,7 @@
  * halved, as it does when its ranges outnumber the cursors in flight.
  */
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { validateText } from '../../lib/dataflow/validate.ts';
 import { type GigyaEmulator, startGigyaEmulator } from '../../lib/local/gigya-emulator.ts';
 import { runLocal } from '../../lib/local/runner.ts';
@@ -70,55 +70,85 @@ async function exported(id: string): Promise<string> {
   return body.Body!.transformToString('utf8');
 }
 
-describe('partitioned export of 50,000 accounts', () => {
-  it('writes the same file as the single cursor, with the default partitions, with seven under a 1 ms budget and with halved last ranges', async () => {
-    // Prepare
-    const { services } = local.env;
-    await services.s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    const run = (id: string, partitions: number | undefined, invocationBudgetMs?: number, maxCallsPerSecond?: number) =>
-      runLocal(exportFlow(id, partitions, maxCallsPerSecond), {
-        services,
-        registry: defaultRegistry(),
-        input: { fullExtract: true },
-        ...(invocationBudgetMs === undefined ? {} : { invocationBudgetMs }),
-      });
+/** A finished local run. */
+type Run = Awaited<ReturnType<typeof runLocal>>;
 
+/** How many partitions the job's Join put together, from its trace. */
+const joined = (trace: readonly string[] = []) =>
+  Number(/ (\d+) partition\(s\) joined in order/.exec(trace.join('\n'))?.[1]);
+
+// One export per test, each compared with the single cursor's file, so that no test holds several exports of
+// 50,000 accounts within one test's time limit.
+describe('partitioned export of 50,000 accounts', () => {
+  let single: Run;
+  let file: string;
+  const run = (id: string, partitions: number | undefined, invocationBudgetMs?: number, maxCallsPerSecond?: number) =>
+    runLocal(exportFlow(id, partitions, maxCallsPerSecond), {
+      services: local.env.services,
+      registry: defaultRegistry(),
+      input: { fullExtract: true },
+      ...(invocationBudgetMs === undefined ? {} : { invocationBudgetMs }),
+    });
+
+  beforeAll(async () => {
+    await local.env.services.s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    single = await run('single', 1);
+    expect(single.status, JSON.stringify(single.error)).toBe('succeeded');
+    file = await exported('single');
+  });
+
+  it('reads every account once with the single cursor, in a Task loop without a Map', () => {
+    // Assess
+    expect(file.split('\n').filter(Boolean)).toHaveLength(ACCOUNTS + 1);
+    expect(single.definition.States['Map: account']).toBeUndefined();
+    expect((emu as GigyaEmulator).calls.get('accounts.search')).toBeGreaterThan(0);
+  });
+
+  it('writes the same file with the partitions the reader chooses, each read in one invocation', async () => {
     // Act
-    const single = await run('single', 1);
     const chosen = await run('chosen', undefined);
-    const sliced = await run('sliced', 7, 1);
-    // 2 calls/s keep 4 cursors in flight, fewer than the 5 ranges the count asks for: the last one is halved.
-    const tapered = await run('tapered', undefined, undefined, 2);
 
     // Assess
-    for (const r of [single, chosen, sliced, tapered]) expect(r.status, JSON.stringify(r.error)).toBe('succeeded');
-    const file = await exported('single');
-    expect(file.split('\n').filter(Boolean)).toHaveLength(ACCOUNTS + 1);
+    expect(chosen.status, JSON.stringify(chosen.error)).toBe('succeeded');
     expect(await exported('chosen')).toBe(file);
-    expect(await exported('sliced')).toBe(file);
-    expect(await exported('tapered')).toBe(file);
-    const joined = (trace: readonly string[] = []) =>
-      Number(/ (\d+) partition\(s\) joined in order/.exec(trace.join('\n'))?.[1]);
+    expect(chosen.definition.States['Map: account']).toMatchObject({ Type: 'Map' });
     // The default: about 10 pages a partition, one invocation each.
     expect(joined(chosen.job?.trace)).toBeGreaterThan(20);
     expect(chosen.job?.steps.account).toMatchObject({
       recordsOut: ACCOUNTS,
       invocations: joined(chosen.job?.trace),
     });
-    // Five ranges of the count, the last one cut in two, and the accounts without the field.
-    expect(joined(tapered.job?.trace)).toBe(7);
-    expect(single.definition.States['Map: account']).toBeUndefined();
-    expect(chosen.definition.States['Map: account']).toMatchObject({ Type: 'Map' });
+  });
+
+  it('writes the same file with seven partitions, each going on from its own cursor under a 1 ms budget', async () => {
+    // Act
+    const sliced = await run('sliced', 7, 1);
+
+    // Assess
+    expect(sliced.status, JSON.stringify(sliced.error)).toBe('succeeded');
+    expect(await exported('sliced')).toBe(file);
     // Seven ranges and the accounts without the field; each range went on from its own cursor, invocation after
     // invocation, staging each invocation's records under its own partition's keys.
     expect(joined(sliced.job?.trace)).toBe(8);
     expect(sliced.job?.steps.account?.invocations).toBeGreaterThan(50);
+    const { services } = local.env;
     const staged = await services.s3.send(
       new ListObjectsV2Command({ Bucket: services.config.stageBucket, Prefix: `stage/sliced/${sliced.jobId}/s0/` }),
     );
     const keys = (staged.Contents ?? []).map((o) => o.Key as string);
     for (const p of ['p0000', 'p0001', 'p0002', 'p0003', 'p0004', 'p0005', 'p0006'])
       expect(keys.some((k) => k.includes(`/s0/${p}/i0001/out/`))).toBe(true);
-    expect((emu as GigyaEmulator).calls.get('accounts.search')).toBeGreaterThan(0);
   });
+
+  it('writes the same file when the reader halves its last range', async () => {
+    // Act: 2 calls/s keep 4 cursors in flight, fewer than the 5 ranges the count asks for: the last one is halved.
+    const tapered = await run('tapered', undefined, undefined, 2);
+
+    // Assess
+    expect(tapered.status, JSON.stringify(tapered.error)).toBe('succeeded');
+    expect(await exported('tapered')).toBe(file);
+    // Five ranges of the count, the last one cut in two, and the accounts without the field.
+    expect(joined(tapered.job?.trace)).toBe(7);
+    // About 60 searches at 2 a second: half a minute alone, more on a loaded machine.
+  }, 120_000);
 });
