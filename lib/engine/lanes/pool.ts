@@ -61,7 +61,7 @@ export interface LanesOptions {
    * @default the step's only invocation
    */
   readonly slice?: { readonly first: boolean; readonly final: boolean };
-  /** Bytes of input per chunk. @default 512 KiB */
+  /** Bytes of input per chunk. @default 1 MiB of staged records, 512 KiB of a file ({@link LANE_CHUNK}) */
   readonly chunkBytes?: number;
   /**
    * Heap limits of each lane. A chunk's records live briefly, so a small young generation is enough; a smaller
@@ -71,12 +71,14 @@ export interface LanesOptions {
 }
 
 /**
- * Bytes of input per chunk. Measured on a million generated accounts through rename, evaluate and a CSV (the
- * benchmark's pipeline (a), two lanes): chunks of 192 KiB cost about a third more CPU than chunks of 384 KiB to
- * 1 MiB, nearly all of it in the lanes' garbage collection, with 256 KiB at the edge between the two; the per-lane
- * heap stays the same across that range.
+ * Bytes of input per chunk, by the kind of input. Measured on a million generated accounts through rename,
+ * evaluate and a CSV (the benchmark's pipeline (a), two lanes): chunks of 192 KiB cost about a third more CPU than
+ * chunks of 384 KiB to 1 MiB, nearly all of it in the lanes' garbage collection, with 256 KiB at the edge between the
+ * two. Once a lane ran two chunks at once, 1 MiB of staged records cost 5 to 10 % less CPU than 512 KiB (each chunk
+ * has fresh scripts and a gzip member of its own: half as many of them), for 2 to 10 MB more peak RSS, and 2 MiB
+ * no less than 1 MiB; files keep 512 KiB, where 1 MiB held 15 MB more in the import (pipeline (b)) for no clear gain.
  */
-const LANE_CHUNK = 512 * 1024;
+const LANE_CHUNK = { records: 1024 * 1024, files: 512 * 1024 } as const;
 /**
  * Chunks handed to one lane and not yet returned before the main thread waits: the two a lane runs at once (see
  * RUNS_AT_ONCE in worker.ts) and one ready for when either ends, so a lane never waits for the main thread to cut
@@ -123,6 +125,8 @@ export class Lanes {
   #doneBytes = 0;
   #nextProgress = PROGRESS_BYTES;
   readonly #slots: SharedSlots;
+  /** Bytes of input per chunk (see {@link LANE_CHUNK}). */
+  readonly #chunkBytes: number;
   /** The slot offset of each task whose chunk sits in shared memory, until its lane is done with it. */
   readonly #inSlot = new Map<number, number>();
 
@@ -131,7 +135,8 @@ export class Lanes {
     const count = Math.max(1, options.count);
     // Every lane's tasks, plus the chunk cut while they all wait; twice the chunk size, as a chunk may run on to
     // the end of the line it reached.
-    this.#slots = new SharedSlots(PER_LANE * count + 1, 2 * (options.chunkBytes ?? LANE_CHUNK));
+    this.#chunkBytes = options.chunkBytes ?? LANE_CHUNK[options.plan.input.kind];
+    this.#slots = new SharedSlots(PER_LANE * count + 1, 2 * this.#chunkBytes);
     const init: LaneInit = { steps: options.steps, job: options.job, shared: this.#slots.memory };
     // The main thread is one of the lanes. It only cuts chunks and writes outputs back, which leaves it idle most
     // of the time; a worker in its place cost a V8 heap of its own (its collections, its code compiled again,
@@ -337,7 +342,7 @@ export class Lanes {
 
   /** Runs the steps over staged NDJSON records. */
   async records(stream: AsyncIterable<Buffer | string>): Promise<void> {
-    for await (const chunk of ndjsonChunks(stream, this.#o.chunkBytes ?? LANE_CHUNK, this.#slots.memoryFor))
+    for await (const chunk of ndjsonChunks(stream, this.#chunkBytes, this.#slots.memoryFor))
       await this.#dispatch({ data: chunk.data, streamed: false, firstLine: chunk.firstLine });
   }
 
@@ -355,7 +360,7 @@ export class Lanes {
       (h) => {
         header = h;
       },
-      this.#o.chunkBytes ?? LANE_CHUNK,
+      this.#chunkBytes,
       undefined,
       this.#slots.memoryFor,
     )) {
