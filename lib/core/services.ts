@@ -109,4 +109,6 @@ export interface LaneSettings {
   readonly minRecords: number;
   /** Bytes of files a parser reads before it goes in lanes. */
   readonly minBytes: number;
+  /** Bytes of input per chunk handed to a lane. @default by the kind of input (see LANE_CHUNK, lanes/pool.ts) */
+  readonly chunkBytes?: number;
 }

@@ -670,6 +670,7 @@ async function runInLanes(
     },
     logs: members.map((m) => m.log),
     slice,
+    ...(run.chunkBytes === undefined ? {} : { chunkBytes: run.chunkBytes }),
   });
   try {
     await input(lanes);

@@ -86,6 +86,20 @@ describe('the deployed console function', () => {
   const scheduler = new SchedulerClient({ region: 'eu-west-1' });
   const schedulerMock = mockClient(scheduler);
   let handle: (e: FunctionUrlEvent) => Promise<FunctionUrlResult>;
+  /** A container of the function over the local environment's tables and buckets (AWS starts several). */
+  const container = (options: { assetsBucket?: string; dataflows?: DeployedDataflowFile[] } = {}) => {
+    const { env } = holder;
+    return deployedConsoleFunction({
+      assetsBucket: options.assetsBucket ?? ASSETS_BUCKET,
+      dataflows: options.dataflows ?? shippedDataflows(),
+      clients: { dynamo: env.services.dynamo, s3: env.services.s3, sfn, events, scheduler },
+      tables: { jobs: env.config.tables.jobs, state: env.config.tables.state },
+      stateMachineArnPrefix: ARN_PREFIX,
+      credentials: CREDENTIALS,
+      jobWaitMs: 0,
+      log: () => undefined,
+    });
+  };
   let jobs: JobStore;
 
   beforeAll(async () => {
@@ -96,16 +110,7 @@ describe('the deployed console function', () => {
       await env.services.s3.send(
         new PutObjectCommand({ Bucket: ASSETS_BUCKET, Key: file, Body: readFileSync(join(CONSOLE_STATIC, file)) }),
       );
-    handle = deployedConsoleFunction({
-      assetsBucket: ASSETS_BUCKET,
-      dataflows: shippedDataflows(),
-      clients: { dynamo: env.services.dynamo, s3: env.services.s3, sfn, events, scheduler },
-      tables: { jobs: env.config.tables.jobs, state: env.config.tables.state },
-      stateMachineArnPrefix: ARN_PREFIX,
-      credentials: CREDENTIALS,
-      jobWaitMs: 0,
-      log: () => undefined,
-    });
+    handle = container();
     await jobs.create({
       ...runningJobRecord('console-job-1', 'eloqua-outbound'),
       status: 'succeeded',
@@ -146,15 +151,7 @@ describe('the deployed console function', () => {
     // Prepare
     const { env } = holder;
     await env.services.s3.send(new CreateBucketCommand({ Bucket: 'console-assets-empty' }));
-    const empty = deployedConsoleFunction({
-      assetsBucket: 'console-assets-empty',
-      dataflows: [],
-      clients: { dynamo: env.services.dynamo, s3: env.services.s3, sfn, events, scheduler },
-      tables: { jobs: env.config.tables.jobs, state: env.config.tables.state },
-      stateMachineArnPrefix: ARN_PREFIX,
-      credentials: CREDENTIALS,
-      log: () => undefined,
-    });
+    const empty = container({ assetsBucket: 'console-assets-empty', dataflows: [] });
 
     // Act
     const css = await empty(event('GET', '/assets/console.css'));
@@ -206,16 +203,7 @@ describe('the deployed console function', () => {
 
   it('answers a signed idx.search once: the same request replayed to another container is refused', async () => {
     // Prepare: a second container of the function, sharing the tables with the first.
-    const { env } = holder;
-    const other = deployedConsoleFunction({
-      dataflows: shippedDataflows(),
-      clients: { dynamo: env.services.dynamo, s3: env.services.s3, sfn, events, scheduler },
-      tables: { jobs: env.config.tables.jobs, state: env.config.tables.state },
-      stateMachineArnPrefix: ARN_PREFIX,
-      credentials: CREDENTIALS,
-      jobWaitMs: 0,
-      log: () => undefined,
-    });
+    const other = container();
     const signed = signParams(
       `https://${HOST}/idx.search`,
       { apiKey: CREDENTIALS.apiKey, userKey: CREDENTIALS.userKey, query: 'SELECT count(*) FROM scheduling' },

@@ -181,11 +181,14 @@ describe('runStep across invocations', () => {
   });
 
   it('gzips in the lanes a file that gunzip reads back byte for byte as the single-thread CSV, whole and across a 1 ms budget', async () => {
-    // Prepare
+    // Prepare: chunks of 256 KiB, so that the 6,000 accounts make several.
     const base = local.env.services;
     const lanes: Services = {
       ...base,
-      config: { ...base.config, lanes: { count: 2, worker: WORKER, minRecords: 1000, minBytes: 1 << 20 } },
+      config: {
+        ...base.config,
+        lanes: { count: 2, worker: WORKER, minRecords: 1000, minBytes: 1 << 20, chunkBytes: 256 * 1024 },
+      },
     };
     const input = await stagedAccounts(base, 'stage/slices/lanes-gz-input/');
     const fixed = { ...csv, params: { ...csv.params, writeHeader: true } };

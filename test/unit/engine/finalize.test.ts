@@ -290,6 +290,9 @@ describe('finalizeExecution', () => {
           logLevel: 'info',
           error: { code: 'IDX_RUN_LOCKED', name: 'IdxError', message: 'already running' },
           expiresAt: expect.any(Number),
+          // The keys of the byStart index, so the job appears in job lists like any other.
+          listKey: 'job',
+          startKey: '2026-01-02T03:00:00.000Z#job-1',
         },
       },
     ]);
