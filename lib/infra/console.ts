@@ -5,7 +5,8 @@
  * the function; the console's static files are deployed to a private, encrypted, TLS-only bucket, which the
  * function reads (each file by name, once per instance) and serves under the same URL (no CloudFront).
  *
- * The function's role reads the jobs and state tables and the deployed dataflows' stage prefixes, starts and
+ * The function's role reads the jobs table (by id and through its two indexes) and the state table (by key; it
+ * writes only the IDX API's nonces there) and the deployed dataflows' stage prefixes, starts and
  * stops executions of the dataflows' state machines only, enables and disables the stack's schedule rules and
  * Scheduler schedules only (passing the schedules' execution roles to Scheduler only), and reads the static files
  * by name and the IDX API credentials' secret only.
@@ -35,7 +36,6 @@ import {
   grantScheduleUpdate,
   grantStageRead,
   grantTableItems,
-  grantTableRead,
 } from './grants.ts';
 import { re2WasmPath } from './lane-worker-build.ts';
 import { acknowledge } from './nag.ts';
@@ -253,7 +253,8 @@ export class ConsoleFunction extends Construct {
     this.url = functionUrl.url;
 
     grantJobsRead(props.tables.jobs, role);
-    grantTableRead(props.tables.state, role);
+    // The dataflows' watermarks and run locks, read by key: nothing of the state table is queried or scanned.
+    grantTableItems(props.tables.state, role, ['GetItem']);
     // The IDX API's nonces (lib/stores/nonces.ts): conditional puts in their one partition, nothing else written.
     grantTableItems(props.tables.state, role, ['PutItem'], [NONCES_KEY]);
     grantStageRead(
@@ -300,9 +301,8 @@ export class ConsoleFunction extends Construct {
     const arnOf = (c: Construct) => `<${stack.getLogicalId(c.node.defaultChild as CfnElement)}.Arn>`;
     acknowledge(
       role,
-      'Each wildcard is a scope, not a service: the state table’s indexes, the deployed dataflows’ stage prefixes (their rejected records), and the executions of their state machines (an execution ARN ends with its job id).',
+      'Each wildcard is a scope, not a service: the deployed dataflows’ stage prefixes (their rejected records), and the executions of their state machines (an execution ARN ends with its job id).',
       [
-        `AwsSolutions-IAM5[Resource::${arnOf(props.tables.state as unknown as Construct)}/index/*]`,
         ...props.dataflows.flatMap(({ dataflow }) => [
           `AwsSolutions-IAM5[Resource::${arnOf(props.stageBucket as unknown as Construct)}/${dataflowPrefix(dataflow.id)}*]`,
           `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${stateMachineName(dataflow.id, prefix)}:*]`,

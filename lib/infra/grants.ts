@@ -60,15 +60,6 @@ export function grantJobsRead(table: ITable, grantee: IGrantable): void {
   });
 }
 
-/** Reading a table and its indexes: items by key, queries and scans; nothing that writes. */
-export function grantTableRead(table: ITable, grantee: IGrantable): void {
-  Grant.addToPrincipal({
-    grantee,
-    actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Scan'],
-    resourceArns: [table.tableArn, `${table.tableArn}/index/*`],
-  });
-}
-
 /** Starting executions of the state machines, and stopping theirs, and nothing else of Step Functions. */
 export function grantExecutions(
   stateMachines: readonly { readonly stateMachine: IStateMachine; readonly name: string }[],

@@ -72,8 +72,6 @@ describe('the deployed console', () => {
         'dynamodb:GetItem',
         'dynamodb:PutItem',
         'dynamodb:Query',
-        'dynamodb:Query',
-        'dynamodb:Scan',
       ].sort(),
     );
     // The second GetObject reads the console's static files (see below).
@@ -99,6 +97,16 @@ describe('the deployed console', () => {
       [['dynamodb:GetItem', 'dynamodb:BatchGetItem'], [jobs]],
       [['dynamodb:Query'], [`${jobs}/index/byDataflow`, `${jobs}/index/byStart`]],
     ]);
+  });
+
+  it('lets its role read the state table by key only, never query or scan it', () => {
+    // Act
+    const state = `<${logicalId(stack, 'Tables/State')}.Arn>`;
+    const onState = consoleStatements().filter((s) => JSON.stringify(s.Resource).includes(state));
+
+    // Assess
+    expect(onState.map((s) => actionsOf(s))).toEqual([['dynamodb:GetItem'], ['dynamodb:PutItem']]);
+    expect(onState.flatMap(resourcesOfStatement)).toEqual([state, state]);
   });
 
   it("lets its role put items only in the state table's partition of IDX API nonces, which expire by TTL", () => {
