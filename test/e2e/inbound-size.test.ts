@@ -38,7 +38,12 @@ function inboundFlow(): Dataflow {
           params: { fields: [{ sourceField: 'row', targetField: 'data.importRow' }] },
           next: ['account'],
         },
-        { id: 'account', type: 'datasource.write.gigya.account', params: { maxConnections: 10 } },
+        // The emulator has no call ceiling here: at the default 50 calls/s these tests waited on the pace alone.
+        {
+          id: 'account',
+          type: 'datasource.write.gigya.account',
+          params: { maxConnections: 10, maxCallsPerSecond: 500 },
+        },
       ],
     },
     registry,
