@@ -3,7 +3,6 @@
  * rejected records are. Steps update their own entry as they finish, so a running job shows progress.
  */
 import {
-  BatchGetCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -14,6 +13,7 @@ import {
 import { IdxError } from '../core/errors.ts';
 import type { SkippedFile, StepCounters, WouldWrite } from '../core/refs.ts';
 import { type Redactor, redactValues } from '../core/secrets.ts';
+import { batchGetItems } from './batch-get.ts';
 
 /**
  * Where a job's delta window starts: the watermark of the last successful run; the dataflow file's `lastRuntime`
@@ -366,24 +366,24 @@ export class JobStore {
    */
   async #records(items: readonly Record<string, unknown>[]): Promise<JobRecord[]> {
     const byId = new Map<string, JobRecord>();
-    for (let i = 0; i < items.length; i += 100) {
-      let keys: Record<string, unknown>[] | undefined = items.slice(i, i + 100).map((item) => ({ id: item.id }));
-      for (let idle = 0; keys !== undefined && keys.length > 0; ) {
-        const out = await this.db.send(new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys } } }));
-        const got = out.Responses?.[this.table] ?? [];
-        for (const item of got) byId.set(String(item.id), recordOf(item));
-        keys = out.UnprocessedKeys?.[this.table]?.Keys as Record<string, unknown>[] | undefined;
-        idle = got.length > 0 ? 0 : idle + 1;
-        if (keys === undefined || keys.length === 0 || idle === 0) continue;
-        if (idle > MAX_UNPROCESSED_ROUNDS)
-          throw new IdxError('IDX_JOB_READ_THROTTLED', `the jobs table ${this.table} returned no records to read`, {
-            expected: 'BatchGetItem to return the job records of the page',
-            received: `${keys.length} key(s) unprocessed ${MAX_UNPROCESSED_ROUNDS + 1} times in a row`,
-            transient: true,
-          });
-        await new Promise((r) => setTimeout(r, 50 * 2 ** idle));
-      }
-    }
+    await batchGetItems(
+      this.db,
+      this.table,
+      items.map((item) => ({ id: item.id })),
+      {
+        before: async ({ idle, pending }) => {
+          if (idle === 0) return;
+          if (idle > MAX_UNPROCESSED_ROUNDS)
+            throw new IdxError('IDX_JOB_READ_THROTTLED', `the jobs table ${this.table} returned no records to read`, {
+              expected: 'BatchGetItem to return the job records of the page',
+              received: `${pending} key(s) unprocessed ${MAX_UNPROCESSED_ROUNDS + 1} times in a row`,
+              transient: true,
+            });
+          await new Promise((r) => setTimeout(r, 50 * 2 ** idle));
+        },
+        onItem: (item) => byId.set(String(item.id), recordOf(item)),
+      },
+    );
     return items.flatMap((item) => byId.get(String(item.id)) ?? []);
   }
 

@@ -8,7 +8,9 @@
  * job's marks are ignored, which gives the same result as marking on success. A mark by the current job is
  * also ignored, so a retried step re-reads what its failed attempt read.
  */
-import { BatchGetCommand, BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { IdxError } from '../core/errors.ts';
+import { batchGetItems } from './batch-get.ts';
 import { stateIoError } from './io-error.ts';
 import { JobStore } from './jobs.ts';
 
@@ -34,8 +36,6 @@ export function processedFileKey(source: string, path: string): string {
   return `file#${source}#${path}`;
 }
 
-/** BatchGetItem takes at most 100 keys. */
-const BATCH = 100;
 /** BatchWriteItem takes at most 25 items. */
 const WRITE_BATCH = 25;
 
@@ -52,26 +52,22 @@ export class ProcessedFileStore {
   /** The marks of the given paths that exist (by path). */
   async marks(dataflowId: string, source: string, paths: readonly string[]): Promise<Map<string, ProcessedFile>> {
     const found = new Map<string, ProcessedFile>();
-    const unique = [...new Set(paths)];
-    for (let i = 0; i < unique.length; i += BATCH) {
-      let keys: Record<string, unknown>[] | undefined = unique
-        .slice(i, i + BATCH)
-        .map((p) => ({ pk: dataflowId, sk: processedFileKey(source, p) }));
-      for (let round = 0; keys && keys.length > 0; round++) {
-        if (round > 0) await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** round)));
-        if (round > 8)
-          throw stateIoError(new Error('unprocessed keys remain after retries'), 'read processed-file marks');
-        const out = await this.db
-          .send(new BatchGetCommand({ RequestItems: { [this.stateTable]: { Keys: keys, ConsistentRead: true } } }))
-          .catch((error: unknown) => {
-            throw stateIoError(error, 'read processed-file marks');
-          });
-        for (const item of out.Responses?.[this.stateTable] ?? []) {
-          const mark = item as ProcessedFile;
+    const keys = [...new Set(paths)].map((p) => ({ pk: dataflowId, sk: processedFileKey(source, p) }));
+    try {
+      await batchGetItems(this.db, this.stateTable, keys, {
+        consistentRead: true,
+        before: async ({ round }) => {
+          if (round > 0) await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** round)));
+          if (round > 8)
+            throw stateIoError(new Error('unprocessed keys remain after retries'), 'read processed-file marks');
+        },
+        onItem: (item) => {
+          const mark = item as unknown as ProcessedFile;
           found.set(mark.path, mark);
-        }
-        keys = out.UnprocessedKeys?.[this.stateTable]?.Keys as Record<string, unknown>[] | undefined;
-      }
+        },
+      });
+    } catch (error) {
+      throw error instanceof IdxError ? error : stateIoError(error, 'read processed-file marks');
     }
     return found;
   }

@@ -4,12 +4,12 @@
  * BatchGetItem; unprocessed items are retried with backoff, and a batch that still does not go through fails
  * with a transient error (the step is retried as a whole, which is safe: writes are idempotent).
  */
-import { BatchGetCommand, BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { IdxError } from '../core/errors.ts';
+import { batchGetItems } from './batch-get.ts';
 
-/** DynamoDB's limits per batch request. */
+/** DynamoDB's limit per BatchWriteItem request (reads: BATCH_GET_KEYS, batch-get.ts). */
 export const WRITE_BATCH = 25;
-export const READ_BATCH = 100;
 
 /** Options of the retry of unprocessed items. */
 export interface UidMapRetry {
@@ -78,31 +78,25 @@ export class UidMapStore {
   /** Looks keys up; the result maps each found key to its UID. */
   async get(namespace: string, keys: readonly string[]): Promise<Map<string, string>> {
     const found = new Map<string, string>();
-    const unique = [...new Set(keys)];
-    for (let i = 0; i < unique.length; i += READ_BATCH) {
-      let pending: Record<string, unknown>[] = unique
-        .slice(i, i + READ_BATCH)
-        .map((k) => ({ pk: UidMapStore.pk(namespace, k) }));
-      for (let attempt = 0; pending.length > 0; attempt++) {
-        if (attempt >= this.#attempts) {
+    const pks = [...new Set(keys)].map((k) => ({ pk: UidMapStore.pk(namespace, k) }));
+    await batchGetItems(this.db, this.table, pks, {
+      consistentRead: true,
+      before: async ({ round, pending }) => {
+        if (round >= this.#attempts) {
           throw new IdxError(
             'IDX_UIDMAP_THROTTLED',
-            `${pending.length} UID lookups were still unprocessed after ${this.#attempts} attempts`,
+            `${pending} UID lookups were still unprocessed after ${this.#attempts} attempts`,
             {
               transient: true,
               expected: 'DynamoDB to answer the batch',
-              received: `${pending.length} unprocessed keys`,
+              received: `${pending} unprocessed keys`,
             },
           );
         }
-        if (attempt > 0) await this.#backoff(attempt);
-        const out = await this.db.send(
-          new BatchGetCommand({ RequestItems: { [this.table]: { Keys: pending, ConsistentRead: true } } }),
-        );
-        for (const item of out.Responses?.[this.table] ?? []) found.set(String(item.key), String(item.uid));
-        pending = (out.UnprocessedKeys?.[this.table]?.Keys ?? []) as Record<string, unknown>[];
-      }
-    }
+        if (round > 0) await this.#backoff(round);
+      },
+      onItem: (item) => found.set(String(item.key), String(item.uid)),
+    });
     return found;
   }
 }
