@@ -61,33 +61,48 @@ function task(index: number, lines: readonly object[]): MainMessage {
   return { kind: 'task', index, data, streamed: false, firstLine: 1 + index * 10 };
 }
 
+/**
+ * A lane served on a MessageChannel with `definition` as its one step: what it posts, in order, and a promise of
+ * its `finished` message.
+ */
+function servedLane(definition: AnyScriptDefinition): {
+  post: (m: MainMessage) => void;
+  messages: LaneMessage[];
+  finished: Promise<StepCounters[]>;
+  close: () => void;
+} {
+  const { port1, port2 } = new MessageChannel();
+  const messages: LaneMessage[] = [];
+  const finished = new Promise<StepCounters[]>((resolve) => {
+    port1.on('message', (m: LaneMessage) => {
+      messages.push(m);
+      if (m.kind === 'finished') resolve(m.counters);
+    });
+  });
+  serveLane(port2, { steps: [{ id: 'hold', type: 'test.hold', params: {} }], job: JOB }, () => definition);
+  return { post: (m) => port1.postMessage(m), messages, finished, close: () => port1.close() };
+}
+
+/** The outputs among a lane's messages. */
+const outputsOf = (messages: readonly LaneMessage[]) =>
+  messages.flatMap((m) => (m.kind === 'output' ? [m as TaskOutput] : []));
+
 describe('serveLane', () => {
   it('runs the next chunk while one waits, and posts each output under its own index', async () => {
     // Prepare
     const { definition, release, started } = holdingScript();
-    const { port1, port2 } = new MessageChannel();
-    const outputs: TaskOutput[] = [];
-    let finished: StepCounters[] | undefined;
-    const done = new Promise<void>((resolve) => {
-      port1.on('message', (m: LaneMessage) => {
-        if (m.kind === 'output') outputs.push(m);
-        if (m.kind === 'finished') {
-          finished = m.counters;
-          resolve();
-        }
-      });
-    });
-    serveLane(port2, { steps: [{ id: 'hold', type: 'test.hold', params: {} }], job: JOB }, () => definition);
+    const lane = servedLane(definition);
 
     // Act
-    port1.postMessage(task(0, [{ n: 0, hold: true }, { n: 1 }]));
-    port1.postMessage(task(1, [{ n: 2 }, { n: 3 }]));
-    port1.postMessage({ kind: 'finish' } satisfies MainMessage);
+    lane.post(task(0, [{ n: 0, hold: true }, { n: 1 }]));
+    lane.post(task(1, [{ n: 2 }, { n: 3 }]));
+    lane.post({ kind: 'finish' });
     await new Promise((resolve) => setTimeout(resolve, 50));
-    const beforeRelease = outputs.map((o) => o.index);
+    const beforeRelease = outputsOf(lane.messages).map((o) => o.index);
     release();
-    await done;
-    port1.close();
+    const finished = await lane.finished;
+    lane.close();
+    const outputs = outputsOf(lane.messages);
 
     // Assess
     expect(started).toEqual([0, 2]);
@@ -97,31 +112,24 @@ describe('serveLane', () => {
       '{"n":2}\n{"n":3}\n',
       '{"n":0,"hold":true}\n{"n":1}\n',
     ]);
-    expect(finished?.[0]?.recordsIn).toBe(4);
-    expect(finished?.[0]?.recordsOut).toBe(4);
+    expect(finished[0]?.recordsIn).toBe(4);
+    expect(finished[0]?.recordsOut).toBe(4);
   });
 
   it('finishes only after every chunk it was given is done', async () => {
     // Prepare
     const { definition, release } = holdingScript();
-    const { port1, port2 } = new MessageChannel();
-    const kinds: string[] = [];
-    const done = new Promise<void>((resolve) => {
-      port1.on('message', (m: LaneMessage) => {
-        kinds.push(m.kind);
-        if (m.kind === 'finished') resolve();
-      });
-    });
-    serveLane(port2, { steps: [{ id: 'hold', type: 'test.hold', params: {} }], job: JOB }, () => definition);
+    const lane = servedLane(definition);
 
     // Act
-    for (let i = 0; i < 4; i++) port1.postMessage(task(i, [{ n: i * 2, hold: i === 0 }]));
-    port1.postMessage({ kind: 'finish' } satisfies MainMessage);
+    for (let i = 0; i < 4; i++) lane.post(task(i, [{ n: i * 2, hold: i === 0 }]));
+    lane.post({ kind: 'finish' });
     await new Promise((resolve) => setTimeout(resolve, 50));
-    const beforeRelease = [...kinds];
+    const beforeRelease = lane.messages.map((m) => m.kind);
     release();
-    await done;
-    port1.close();
+    await lane.finished;
+    lane.close();
+    const kinds = lane.messages.map((m) => m.kind);
 
     // Assess
     expect(beforeRelease).toEqual(['output', 'output', 'output']);
@@ -131,25 +139,18 @@ describe('serveLane', () => {
   it("starts a chunk's records only once the chunk before is through its own", async () => {
     // Prepare
     const { definition, release, started } = holdingScript('records');
-    const { port1, port2 } = new MessageChannel();
-    const outputs: number[] = [];
-    const done = new Promise<void>((resolve) => {
-      port1.on('message', (m: LaneMessage) => {
-        if (m.kind === 'output') outputs.push(m.index);
-        if (m.kind === 'finished') resolve();
-      });
-    });
-    serveLane(port2, { steps: [{ id: 'hold', type: 'test.hold', params: {} }], job: JOB }, () => definition);
+    const lane = servedLane(definition);
 
     // Act
-    port1.postMessage(task(0, [{ n: 0, hold: true }]));
-    port1.postMessage(task(1, [{ n: 2 }]));
-    port1.postMessage({ kind: 'finish' } satisfies MainMessage);
+    lane.post(task(0, [{ n: 0, hold: true }]));
+    lane.post(task(1, [{ n: 2 }]));
+    lane.post({ kind: 'finish' });
     await new Promise((resolve) => setTimeout(resolve, 50));
     const beforeRelease = [...started];
     release();
-    await done;
-    port1.close();
+    await lane.finished;
+    lane.close();
+    const outputs = outputsOf(lane.messages).map((o) => o.index);
 
     // Assess
     expect(beforeRelease).toEqual([0]);
