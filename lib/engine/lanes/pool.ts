@@ -68,6 +68,11 @@ export interface LanesOptions {
    * one than the default costs collections, a larger one memory. @default 64 MB old generation, 16 MB young
    */
   readonly resourceLimits?: { readonly maxOldGenerationSizeMb?: number; readonly maxYoungGenerationSizeMb?: number };
+  /**
+   * Whether byte kernels take the chunks they reproduce exactly (kernel.ts); off, every chunk runs through the
+   * scripts, as a comparison. @default true
+   */
+  readonly kernels?: boolean;
 }
 
 /**
@@ -137,7 +142,12 @@ export class Lanes {
     // the end of the line it reached.
     this.#chunkBytes = options.chunkBytes ?? LANE_CHUNK[options.plan.input.kind];
     this.#slots = new SharedSlots(PER_LANE * count + 1, 2 * this.#chunkBytes);
-    const init: LaneInit = { steps: options.steps, job: options.job, shared: this.#slots.memory };
+    const init: LaneInit = {
+      steps: options.steps,
+      job: options.job,
+      shared: this.#slots.memory,
+      kernels: options.kernels ?? true,
+    };
     // The main thread is one of the lanes. It only cuts chunks and writes outputs back, which leaves it idle most
     // of the time; a worker in its place cost a V8 heap of its own (its collections, its code compiled again,
     // tens of MB of memory) on a core the main thread then competes for. Workers come first, so that a chunk goes

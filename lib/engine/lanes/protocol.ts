@@ -14,6 +14,8 @@ export interface LaneInit {
   readonly job: JobContext;
   /** The memory whose slots carry input chunks (see SharedSlots). */
   readonly shared?: SharedArrayBuffer;
+  /** Whether a byte kernel may take the chunks it reproduces exactly (see kernel.ts). @default true */
+  readonly kernels?: boolean;
 }
 
 /** A chunk of input for a lane. */

@@ -11,6 +11,7 @@ import type { AnyScriptDefinition, InputFile } from '../../core/script.ts';
 import type { ScriptDriver } from '../drive.ts';
 import { ndjsonBatches } from '../ndjson.ts';
 import { addInto, createRun } from './drivers.ts';
+import { type ChunkKernel, compileKernel, type KernelOutput } from './kernel.ts';
 import { MemoryFiles, MemoryRecords } from './output-memory.ts';
 import { planLanes } from './plan.ts';
 import {
@@ -101,6 +102,60 @@ async function feedChunk(head: ScriptDriver, task: TaskMessage, open: () => Read
   }
 }
 
+/** A task's chunk in one piece, the header row first for a file (a kernel reads it so). */
+function chunkBytes(task: TaskMessage, shared: Buffer | undefined): Buffer {
+  const data = task.slot ? shared?.subarray(task.slot.offset, task.slot.offset + task.slot.length) : task.data;
+  const parts = [task.file?.header, data]
+    .filter((p): p is Uint8Array => p !== undefined)
+    .map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+  return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+}
+
+/**
+ * Writes what a kernel made of a chunk into the chunk's sinks, running the steps after the ones it stands for
+ * (gzip after a formatter) over its file as scripts; returns every step's counters for the chunk.
+ */
+async function kernelOutput(
+  made: KernelOutput,
+  kernel: ChunkKernel,
+  run: LaneRun,
+  init: LaneInit,
+  sinks: ChunkSinks,
+): Promise<StepCounters[]> {
+  const counters = made.counters.map((c) => ({ ...c }));
+  if (made.records) await sinks.records?.write(made.records.data, made.records.count);
+  if (!made.file) return counters;
+  if (kernel.steps === run.definitions.length) {
+    const w = sinks.files?.create(made.file.name);
+    if (w) await new Promise<void>((resolve, reject) => w.end(made.file?.data, () => resolve()).on('error', reject));
+    return counters;
+  }
+  // The steps after the kernel's take its file as they take a formatter's (see createRun): streamed on, its bytes
+  // counted as the writer's bytesOut.
+  const from = kernel.steps;
+  const tail = await createRun(
+    run.definitions.slice(from),
+    init.steps.slice(from),
+    run.params.slice(from),
+    init.job,
+    { ...sinks, rejected: sinks.rejected.slice(from) },
+    (i) => new LaneLogger(i + from, sinks.logs),
+  );
+  const data = Buffer.from(made.file.data.buffer, made.file.data.byteOffset, made.file.data.byteLength);
+  try {
+    await (tail.drivers[0] as ScriptDriver).file({
+      name: made.file.name,
+      size: data.byteLength,
+      open: () => Readable.from([data]),
+    });
+    await tail.finish();
+  } finally {
+    for (const d of tail.drivers) await d.instance.close?.();
+  }
+  (counters[from - 1] as StepCounters).bytesOut += data.byteLength;
+  return [...counters, ...tail.drivers.map((d) => d.counters)];
+}
+
 /** Where a task's steps write, in the lane's memory. */
 interface ChunkSinks {
   readonly records?: MemoryRecords;
@@ -140,7 +195,10 @@ export function serveLane(
   init: LaneInit,
   definitionOf: (type: string) => AnyScriptDefinition | undefined,
 ): void {
-  const { definitions, params, last } = laneRun(init, definitionOf);
+  const lane = laneRun(init, definitionOf);
+  const { definitions, params, last } = lane;
+  const kernel =
+    init.kernels === false ? undefined : compileKernel({ definitions, steps: init.steps, params, job: init.job });
   const totals = init.steps.map(() => zeroCounters());
   const shared = init.shared ? Buffer.from(init.shared) : undefined;
   const streams = new Map<number, PassThrough>();
@@ -184,6 +242,29 @@ export function serveLane(
     };
     try {
       await before;
+      if (kernel && !stream) {
+        let made: KernelOutput | undefined;
+        try {
+          made = kernel.run({
+            bytes: chunkBytes(task, shared),
+            firstLine: task.firstLine,
+            ...(task.file ? { file: { name: task.file.name, size: task.file.size } } : {}),
+          });
+        } catch (error) {
+          through();
+          throw error;
+        }
+        if (made) {
+          // The kernel is through the chunk's records: the next chunk may start while gzip runs on this one's file.
+          through();
+          const counters = await kernelOutput(made, kernel, lane, init, sinks);
+          counters.forEach((c, i) => {
+            addInto(totals[i] as StepCounters, c);
+          });
+          postOutput(port, task.index, sinks);
+          return;
+        }
+      }
       let chain: Awaited<ReturnType<typeof createRun>>;
       try {
         chain = await createRun(definitions, init.steps, params, init.job, sinks, (i) => new LaneLogger(i, sinks.logs));

@@ -1,0 +1,71 @@
+/**
+ * Byte kernels: a run of laned steps compiled into one function from a chunk's input bytes to its output bytes,
+ * for the plain records that make up most chunks. The scripts build a record object per row and text per value;
+ * a kernel copies the bytes of each value from where it is read to where it is written, so a chunk costs a few
+ * passes over its bytes instead of a heap of short-lived objects (the scripts' record work was about three
+ * quarters of a laned export's CPU time).
+ *
+ * A kernel is an optimization only: it declines a chunk (returns undefined) as soon as anything in it is outside
+ * what it reproduces byte for byte (an escape, a number it cannot copy as written, a row the parser would
+ * reject, a record whose shape the compiled steps did not foresee), and the chunk then runs through the scripts
+ * as before. The output of a chunk it takes, and every step's counters, are those the scripts give for it.
+ */
+import type { StepCounters } from '../../core/refs.ts';
+import type { AnyScriptDefinition, JobContext } from '../../core/script.ts';
+import { KERNEL_COMPILERS } from './kernels/index.ts';
+import type { LaneStep } from './plan.ts';
+
+/** A chunk as a kernel reads it. */
+export interface KernelInput {
+  /** The chunk's bytes: NDJSON lines of staged records, or for files the header row followed by whole rows. */
+  readonly bytes: Uint8Array;
+  /** Number of the chunk's first line in its input (after the header row for files), for nothing but errors. */
+  readonly firstLine: number;
+  /** For files: the file's name and size, as the parser's input file gives them. */
+  readonly file?: { readonly name: string; readonly size: number };
+}
+
+/** What a kernel made of a chunk: what the steps it stands for would have written. */
+export interface KernelOutput {
+  /** NDJSON of the records the last step it stands for emits (when that step produces records). */
+  readonly records?: { readonly data: Uint8Array; readonly count: number };
+  /** The file that step writes (when it produces files): a formatter's fragment of the file. */
+  readonly file?: { readonly name: string; readonly data: Uint8Array };
+  /**
+   * Each step's counters, in order, as its driver holds them after the chunk: the same as the scripts give for
+   * the chunk, `durationMs` aside.
+   */
+  readonly counters: readonly StepCounters[];
+}
+
+/** A compiled run of steps, from the first step of a laned run. */
+export interface ChunkKernel {
+  /** How many of the run's steps, from the first, the kernel stands for (the rest run as scripts after it). */
+  readonly steps: number;
+  /** The chunk's output, or undefined when the chunk holds anything the kernel does not reproduce exactly. */
+  run(input: KernelInput): KernelOutput | undefined;
+}
+
+/** What a kernel compiler is given: a laned run's steps, as the lane runs them (formatter params as the body's). */
+export interface KernelRun {
+  readonly definitions: readonly AnyScriptDefinition[];
+  readonly steps: readonly LaneStep[];
+  /** The params each step runs with in the lane (a formatter's are its body params: no header, no BOM). */
+  readonly params: readonly Record<string, unknown>[];
+  readonly job: JobContext;
+}
+
+/** Compiles a kernel for a run, or says it cannot (undefined): params outside what it reproduces exactly. */
+export type KernelCompiler = (run: KernelRun) => ChunkKernel | undefined;
+
+/** The first kernel that compiles for the run, if any. */
+export function compileKernel(
+  run: KernelRun,
+  compilers: readonly KernelCompiler[] = KERNEL_COMPILERS,
+): ChunkKernel | undefined {
+  for (const compile of compilers) {
+    const kernel = compile(run);
+    if (kernel) return kernel;
+  }
+  return undefined;
+}

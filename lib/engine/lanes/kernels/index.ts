@@ -1,0 +1,4 @@
+/** Every byte kernel compiler, tried in order (see ../kernel.ts). */
+import type { KernelCompiler } from '../kernel.ts';
+
+export const KERNEL_COMPILERS: readonly KernelCompiler[] = [];
