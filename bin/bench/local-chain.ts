@@ -22,7 +22,8 @@ import { Redactor, type SecretResolver } from '../../lib/core/secrets.ts';
 import type { ScriptDriver } from '../../lib/engine/drive.ts';
 import { FileForward } from '../../lib/engine/forward.ts';
 import { createDrivers } from '../../lib/engine/lanes/drivers.ts';
-import { type LaneStep, planLanes } from '../../lib/engine/lanes/plan.ts';
+import { compileKernel } from '../../lib/engine/lanes/kernel.ts';
+import { type LaneStep, laneParams, planLanes } from '../../lib/engine/lanes/plan.ts';
 import { Lanes } from '../../lib/engine/lanes/pool.ts';
 import { TraceLogger } from '../../lib/engine/logger.ts';
 import { ndjsonBatches } from '../../lib/engine/ndjson.ts';
@@ -49,6 +50,11 @@ export interface ChainIo {
   readonly lanes?: number;
   /** Path of the compiled lane worker module (lanes/worker-entry.ts, as deployed), needed with more than one lane. */
   readonly laneWorker?: string;
+  /**
+   * Byte kernels (lib/engine/lanes/kernel.ts) take the chunks they reproduce; with one lane, a run a kernel takes
+   * goes in the main thread's lane, as the engine runs it. @default true
+   */
+  readonly kernels?: boolean;
 }
 
 /** Per-step figures. */
@@ -184,6 +190,21 @@ class InThreadConsumer {
   }
 }
 
+/**
+ * The plan of a run in lanes, as the engine decides it (runner.ts): parallel lanes when asked for, else the main
+ * thread's own lane when a byte kernel takes the run; undefined for the scripts on this thread.
+ */
+function lanePlan(definitions: readonly AnyScriptDefinition[], steps: readonly LaneStep[], io: ChainIo) {
+  const parallel = (io.lanes ?? 1) > 1 && io.laneWorker;
+  if (!parallel && io.kernels === false) return undefined;
+  const params = steps.map((s) => s.params);
+  const plan = planLanes(definitions, params);
+  if (typeof plan === 'string') return undefined;
+  if (parallel) return plan;
+  const kernel = compileKernel({ definitions, steps, params: laneParams(definitions, params, plan), job: JOB });
+  return kernel ? plan : undefined;
+}
+
 /** A local file as a step input. */
 function localFile(path: string): InputFile {
   return {
@@ -239,14 +260,10 @@ export async function runChain(steps: readonly ChainStep[], io: ChainIo): Promis
     while (to < steps.length && (defs[to] as AnyScriptDefinition).consumes === 'records') to++;
     // With lanes, a trailing file transform that takes each fragment on its own (gzip) runs in the lanes too, as
     // in a fused Task.
-    const withPieces = to === steps.length - 1 && (io.lanes ?? 1) > 1 && io.laneWorker && defs[to]?.lanes?.pieces;
+    const withPieces = to === steps.length - 1 && defs[to]?.lanes?.pieces;
     if (withPieces) {
       const resolved = await resolveSteps(defs.slice(from), steps.slice(from), from);
-      const plan = planLanes(
-        defs.slice(from),
-        resolved.map((s) => s.params),
-      );
-      if (typeof plan !== 'string') to++;
+      if (lanePlan(defs.slice(from), resolved, io)) to++;
     }
     const last = defs[to - 1] as AnyScriptDefinition;
     // A trailing file transformer that reads each file once (gzip) is fed while the files are written, in this
@@ -271,18 +288,13 @@ export async function runChain(steps: readonly ChainStep[], io: ChainIo): Promis
     }
     const files = streamed?.files ?? folder;
     const sinks = { ...(records ? { records } : {}), rejected, ...(files ? { files } : {}) };
-    const plan =
-      (io.lanes ?? 1) > 1 && io.laneWorker
-        ? planLanes(
-            phaseDefs,
-            phaseSteps.map((s) => s.params),
-          )
-        : 'one lane';
+    const plan = lanePlan(phaseDefs, phaseSteps, io);
     const head = phaseDefs[0] as AnyScriptDefinition;
-    if (typeof plan !== 'string') {
+    if (plan) {
       const lanes = new Lanes({
-        worker: io.laneWorker as string,
+        worker: io.laneWorker ?? '',
         count: io.lanes ?? 1,
+        kernels: io.kernels !== false,
         steps: phaseSteps,
         definitions: phaseDefs,
         plan,

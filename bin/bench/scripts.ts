@@ -144,14 +144,24 @@ function ours(child: string, steps: ChainStep[], io: Record<string, unknown>): C
 }
 
 /**
- * Lane counts measured: one (everything on the main thread) and one per core (the main thread then only moves
- * bytes). On a one-core machine only the first.
+ * Lane counts measured: one (the main thread's lane, with a byte kernel where one takes the run, else the scripts
+ * on the main thread) and one per core (the main thread then mostly moves bytes). On a one-core machine only the
+ * first.
  */
 const LANES = [...new Set([1, Math.min(4, availableParallelism())])];
 
 /** The tool column of our rows. */
-function tool(lanes: number): string {
-  return lanes === 1 ? 'identity-sync, 1 lane' : `identity-sync, ${lanes} lanes`;
+function tool(lanes: number, kernels = true): string {
+  return `identity-sync, ${lanes === 1 ? '1 lane' : `${lanes} lanes`}${kernels ? '' : ', kernels off'}`;
+}
+
+/**
+ * The configurations measured at a size: each lane count with kernels, and, next to Miller, without them (every
+ * record through the scripts), which shows what the kernels bring.
+ */
+function configurations(withMiller: boolean): { lanes: number; kernels: boolean }[] {
+  const on = LANES.map((lanes) => ({ lanes, kernels: true }));
+  return withMiller ? [...on, ...LANES.map((lanes) => ({ lanes, kernels: false }))] : on;
 }
 
 const renameStep: ChainStep = {
@@ -310,16 +320,19 @@ export async function run(options: { records?: number; alsoAt?: readonly number[
       const outB = join(dir, `b-${n}`);
       const withMiller = n === records;
       const renames = RENAMES.flat().join(',');
-      const laneIo = (lanes: number) => (lanes > 1 ? { lanes, laneWorker: code.lane } : {});
+      const laneIo = (lanes: number, kernels: boolean) => ({
+        ...(lanes > 1 ? { lanes, laneWorker: code.lane } : {}),
+        kernels,
+      });
 
       // (a) export
       const exportRuns: Record<string, Measure> = {};
-      for (const lanes of LANES) {
-        exportRuns[tool(lanes)] = () =>
+      for (const { lanes, kernels } of configurations(withMiller)) {
+        exportRuns[tool(lanes, kernels)] = () =>
           ours(code.child, EXPORT_STEPS, {
             records: input.ndjson,
             outDir: outA,
-            ...laneIo(lanes),
+            ...laneIo(lanes, kernels),
           });
       }
       if (withMiller) {
@@ -336,9 +349,9 @@ export async function run(options: { records?: number; alsoAt?: readonly number[
 
       // (b) import
       const importRuns: Record<string, Measure> = {};
-      for (const lanes of LANES) {
-        importRuns[tool(lanes)] = () =>
-          ours(code.child, IMPORT_STEPS, { files: [input.csvGz], outDir: outB, ...laneIo(lanes) });
+      for (const { lanes, kernels } of configurations(withMiller)) {
+        importRuns[tool(lanes, kernels)] = () =>
+          ours(code.child, IMPORT_STEPS, { files: [input.csvGz], outDir: outB, ...laneIo(lanes, kernels) });
       }
       if (withMiller) {
         importRuns['Miller 6'] = () =>
@@ -386,13 +399,14 @@ function print(rows: Figures[], records: number): void {
     const them = rows.find((r) => r.tool === 'Miller 6' && r.pipeline === p);
     if (!them) continue;
     const target = p === 'a' ? 2 : 2.2;
-    for (const lanes of LANES) {
-      const us = rows.find((r) => r.tool === tool(lanes) && r.pipeline === p && r.records === records);
-      const others = rows.filter((r) => r.tool === tool(lanes) && r.pipeline === p && r.records !== records);
+    for (const { lanes, kernels } of configurations(true)) {
+      const name = tool(lanes, kernels);
+      const us = rows.find((r) => r.tool === name && r.pipeline === p && r.records === records);
+      const others = rows.filter((r) => r.tool === name && r.pipeline === p && r.records !== records);
       if (!us) continue;
       const ratio = us.recordsPerSecond / them.recordsPerSecond;
       out.push(
-        `${label[p]}, ${tool(lanes)}: ${ratio.toFixed(2)}× Miller's throughput (target ≥ ${target}×), Miller takes ${(them.cpuSeconds / us.cpuSeconds).toFixed(2)}× our CPU time, peak RSS ${us.peakRssMb.toFixed(0)} MB vs ${them.peakRssMb.toFixed(0)} MB` +
+        `${label[p]}, ${name}: ${ratio.toFixed(2)}× Miller's throughput (target ≥ ${target}×), Miller takes ${(them.cpuSeconds / us.cpuSeconds).toFixed(2)}× our CPU time, peak RSS ${us.peakRssMb.toFixed(0)} MB vs ${them.peakRssMb.toFixed(0)} MB` +
           others.map((r) => `; at ${r.records} records: ${r.peakRssMb.toFixed(0)} MB`).join(''),
       );
     }

@@ -73,6 +73,12 @@ export const ENV = {
       'the CLI: 1 runs it (and its lane workers) from the TypeScript sources through tsx instead of its bundle ' +
       '(bin/cli-bundle.js, rebuilt when a source changes); slower to start, about 60 MB more resident memory',
   },
+  kernels: {
+    name: 'IDX_KERNELS',
+    meaning:
+      'byte kernels for the plain chunks of a large step that runs in lanes (or, with lanes off, in the main ' +
+      "thread's own lane): 1 (default) or 0, every chunk through the scripts (a comparison)",
+  },
   laneWorker: { name: 'IDX_LANE_WORKER', meaning: 'the lane worker module; default bin/lane-worker.js' },
   lanesMinRecords: {
     name: 'IDX_LANES_MIN_RECORDS',

@@ -54,7 +54,10 @@ export interface RuntimeConfig {
   readonly watermarkOverlapMs: number;
   /** How long a run lock holds before another run may take it over (crashed runs). */
   readonly lockTtlMs: number;
-  /** Parallel lanes for large steps that allow them; absent: every step runs on one thread. */
+  /**
+   * Lanes for large steps that allow them: parallel ones, or (count 1) the main thread's own lane for a run a byte
+   * kernel takes; absent: every step runs through its scripts on one thread.
+   */
   readonly lanes?: LaneSettings;
   /**
    * Where the partitions of a Gigya read in a Map state share the job's calls-per-second budget: `table`, an item
@@ -111,4 +114,9 @@ export interface LaneSettings {
   readonly minBytes: number;
   /** Bytes of input per chunk handed to a lane. @default by the kind of input (see LANE_CHUNK, lanes/pool.ts) */
   readonly chunkBytes?: number;
+  /**
+   * Whether byte kernels (lanes/kernel.ts) take the chunks they reproduce exactly. With a count of 1, a step goes in
+   * a lane (the main thread's own) only when a kernel takes its run. @default true
+   */
+  readonly kernels?: boolean;
 }

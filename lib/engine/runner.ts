@@ -36,8 +36,9 @@ import { buildChain, createInstance, type LinkStart, type LinkWiring } from './c
 import { type DriveInputs, feed, type ScriptDriver } from './drive.ts';
 import { mergeWouldWrite, wouldWriteOf } from './dry-run.ts';
 import type { FileForward } from './forward.ts';
+import { compileKernel } from './lanes/kernel.ts';
 import type { LanePlan } from './lanes/plan.ts';
-import { planLanes } from './lanes/plan.ts';
+import { laneParams, planLanes } from './lanes/plan.ts';
 import { Lanes } from './lanes/pool.ts';
 import { TraceLogger } from './logger.ts';
 import type { EngineOutput } from './output.ts';
@@ -501,7 +502,7 @@ async function runMembers(
     span &&
     !bounded &&
     inputs.cursor.position.records === 0 &&
-    laneRun(members.slice(span.from, span.to), inputs.refs, services.config.lanes);
+    laneRun(members.slice(span.from, span.to), inputs.refs, services.config.lanes, job);
   // Once a source in the run handed on the job's limit, the rest of the input is not read and the step is done.
   const enough = () => bounded && members.some((m) => m.out.remaining <= 0);
   const final = (read: ReadResult | undefined) =>
@@ -572,7 +573,9 @@ async function runLaned(
   final: (read: ReadResult | undefined) => boolean,
 ): Promise<unknown[]> {
   const laned = members.slice(from, to);
-  (laned[0] as Member).log.info(`running in ${lanes.count} parallel lanes`);
+  (laned[0] as Member).log.info(
+    lanes.count > 1 ? `running in ${lanes.count} parallel lanes` : 'running in one lane through a byte kernel',
+  );
   let before: unknown[] = [];
   // The lanes end their files when the input is done; whether it is the last input is known only then.
   const slice = {
@@ -624,12 +627,14 @@ interface LaneRun extends LaneSettings {
 
 /**
  * Whether this invocation runs in lanes: lanes are on, the members allow it (see planLanes), and the input is
- * large enough for the threads to pay off.
+ * large enough for the threads to pay off. With one lane (the main thread's), only when a byte kernel takes the
+ * run: the lane then replaces the scripts' record work by the kernel's, where alone it would only add the cutting.
  */
 function laneRun(
   members: readonly Member[],
   inputs: readonly OutputRef[],
   settings: LaneSettings | undefined,
+  job: JobContext,
 ): LaneRun | undefined {
   if (!settings) return undefined;
   const records = inputs.reduce((n, r) => n + (r.kind === 'records' ? r.count : 0), 0);
@@ -642,6 +647,19 @@ function laneRun(
   if (typeof plan === 'string') {
     members[0]?.log.debug(`one lane: ${plan}`);
     return undefined;
+  }
+  if (settings.count <= 1) {
+    const definitions = members.map((m) => m.definition);
+    const params = members.map((m) => m.params);
+    const kernel =
+      settings.kernels !== false &&
+      compileKernel({
+        definitions,
+        steps: members.map((m) => ({ id: m.spec.id, type: m.spec.type, params: m.params })),
+        params: laneParams(definitions, params, plan),
+        job,
+      });
+    if (!kernel) return undefined;
   }
   return { ...settings, plan };
 }
@@ -671,6 +689,7 @@ async function runInLanes(
     logs: members.map((m) => m.log),
     slice,
     ...(run.chunkBytes === undefined ? {} : { chunkBytes: run.chunkBytes }),
+    kernels: run.kernels !== false,
   });
   try {
     await input(lanes);

@@ -77,3 +77,17 @@ export function planLanes(
   }
   return `${last.type} does not stage records or format a file`;
 }
+
+/**
+ * The params each step of a planned run runs with in a lane: those given, except a formatter that writes
+ * fragments, which runs with its body params (nothing that a file has once: no header, no byte-order mark).
+ */
+export function laneParams(
+  definitions: readonly AnyScriptDefinition[],
+  params: readonly Record<string, unknown>[],
+  plan: LanePlan,
+): Record<string, unknown>[] {
+  const at = plan.formatter ?? definitions.length - 1;
+  const fragments = definitions[at]?.lanes?.fragments?.(params[at] as never);
+  return params.map((p, i) => (i === at && fragments ? (fragments.body as Record<string, unknown>) : p));
+}

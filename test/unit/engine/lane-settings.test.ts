@@ -3,14 +3,16 @@ import { describe, expect, it } from 'vitest';
 import { laneSettings } from '../../../lib/engine/lanes/settings.ts';
 
 describe('laneSettings', () => {
-  it('keeps lanes off unless IDX_LANES asks for more than one', () => {
+  it('gives no parallel lanes unless IDX_LANES asks for more than one, only the main thread lane for kernels', () => {
     // Act
     const unset = laneSettings({});
     const one = laneSettings({ IDX_LANES: '1' });
+    const noKernels = laneSettings({ IDX_LANES: '1', IDX_KERNELS: '0' });
 
     // Assess
-    expect(unset).toBeUndefined();
-    expect(one).toBeUndefined();
+    expect(unset).toEqual({ count: 1, worker: '', minRecords: 50_000, minBytes: 16 * 1024 * 1024, kernels: true });
+    expect(one).toEqual(unset);
+    expect(noKernels).toBeUndefined();
   });
 
   it('reads the count, the thresholds and the worker bundled next to the sources', () => {
@@ -22,13 +24,13 @@ describe('laneSettings', () => {
     expect(settings?.worker).toMatch(/bin\/lane-worker\.js$/);
   });
 
-  it('gives one lane per core for auto, and none where the worker module is missing', () => {
+  it('gives one lane per core for auto, and only the main thread lane where the worker module is missing', () => {
     // Act
     const auto = laneSettings({ IDX_LANES: 'auto' });
     const missing = laneSettings({ IDX_LANES: '2', IDX_LANE_WORKER: '/nowhere/lane-worker.mjs' });
 
     // Assess
-    expect(auto?.count).toBe(availableParallelism() > 1 ? Math.min(4, availableParallelism()) : undefined);
-    expect(missing).toBeUndefined();
+    expect(auto?.count).toBe(Math.min(4, availableParallelism()));
+    expect(missing).toMatchObject({ count: 1, worker: '' });
   });
 });
