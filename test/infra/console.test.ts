@@ -66,13 +66,7 @@ describe('the deployed console', () => {
 
     // Assess
     expect(actions.filter((a) => a.startsWith('dynamodb:')).sort()).toEqual(
-      [
-        'dynamodb:BatchGetItem',
-        'dynamodb:GetItem',
-        'dynamodb:GetItem',
-        'dynamodb:PutItem',
-        'dynamodb:Query',
-      ].sort(),
+      ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'].sort(),
     );
     // The second GetObject reads the console's static files (see below).
     expect(actions.filter((a) => a.startsWith('s3:')).sort()).toEqual([
