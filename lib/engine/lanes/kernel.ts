@@ -33,7 +33,8 @@ export interface KernelOutput {
   readonly file?: { readonly name: string; readonly data: Uint8Array };
   /**
    * Each step's counters, in order, as its driver holds them after the chunk: the same as the scripts give for
-   * the chunk, `durationMs` aside.
+   * the chunk, `durationMs` aside (a formatter's driver counts records in and out; the file it writes is counted by
+   * the sink or the step that takes it).
    */
   readonly counters: readonly StepCounters[];
 }

@@ -11,7 +11,8 @@ import type { AnyScriptDefinition, InputFile } from '../../core/script.ts';
 import type { ScriptDriver } from '../drive.ts';
 import { ndjsonBatches } from '../ndjson.ts';
 import { addInto, createRun } from './drivers.ts';
-import { type ChunkKernel, compileKernel, type KernelOutput } from './kernel.ts';
+import { type ChunkKernel, compileKernel, type KernelCompiler, type KernelOutput } from './kernel.ts';
+import { KERNEL_COMPILERS } from './kernels/index.ts';
 import { MemoryFiles, MemoryRecords } from './output-memory.ts';
 import { planLanes } from './plan.ts';
 import {
@@ -143,11 +144,8 @@ async function kernelOutput(
   );
   const data = Buffer.from(made.file.data.buffer, made.file.data.byteOffset, made.file.data.byteLength);
   try {
-    await (tail.drivers[0] as ScriptDriver).file({
-      name: made.file.name,
-      size: data.byteLength,
-      open: () => Readable.from([data]),
-    });
+    // Size 0, as a file streamed on from a formatter is given (FileForward): its bytes are counted once written.
+    await (tail.drivers[0] as ScriptDriver).file({ name: made.file.name, size: 0, open: () => Readable.from([data]) });
     await tail.finish();
   } finally {
     for (const d of tail.drivers) await d.instance.close?.();
@@ -187,18 +185,22 @@ function postOutput(port: MessagePort, index: number, sinks: ChunkSinks): void {
 }
 
 /**
- * Serves one lane on `port`: runs every chunk it is given through fresh instances of the steps and posts the
- * outputs back. `definitionOf` finds a script by type (a worker loads only the registry it is given).
+ * Serves one lane on `port`: runs every chunk it is given through fresh instances of the steps, or the byte kernel
+ * the first of `compilers` compiles for them where it takes the chunk, and posts the outputs back. `definitionOf`
+ * finds a script by type (a worker loads only the registry it is given).
  */
 export function serveLane(
   port: MessagePort,
   init: LaneInit,
   definitionOf: (type: string) => AnyScriptDefinition | undefined,
+  compilers: readonly KernelCompiler[] = KERNEL_COMPILERS,
 ): void {
   const lane = laneRun(init, definitionOf);
   const { definitions, params, last } = lane;
   const kernel =
-    init.kernels === false ? undefined : compileKernel({ definitions, steps: init.steps, params, job: init.job });
+    init.kernels === false
+      ? undefined
+      : compileKernel({ definitions, steps: init.steps, params, job: init.job }, compilers);
   const totals = init.steps.map(() => zeroCounters());
   const shared = init.shared ? Buffer.from(init.shared) : undefined;
   const streams = new Map<number, PassThrough>();
