@@ -693,7 +693,11 @@ async function runInLanes(
   });
   try {
     await input(lanes);
-    return await lanes.finish();
+    const totals = await lanes.finish();
+    const { written, kernel } = lanes.chunks;
+    if (kernel > 0)
+      last.log.info(`${kernel} of ${written} chunk(s) went through a byte kernel, the rest through the scripts`);
+    return totals;
   } finally {
     await lanes.close();
   }

@@ -115,6 +115,8 @@ export class Lanes {
   readonly #lanes: LaneState[] = [];
   #next = 0;
   #written = 0;
+  /** Chunks whose output a byte kernel made. */
+  #kernelChunks = 0;
   readonly #done = new Map<number, TaskOutput>();
   readonly #files = new Map<string, Writable>();
   #writing: Promise<void> = Promise.resolve();
@@ -251,6 +253,7 @@ export class Lanes {
 
   async #write(out: TaskOutput): Promise<void> {
     const { sinks } = this.#o;
+    if (out.kernel) this.#kernelChunks++;
     if (out.records && sinks.records) await sinks.records.write(out.records, out.recordCount);
     for (const r of out.rejected) await rejectedOf(sinks, r.step).write(r.data, r.count);
     for (const f of out.files) await writeChunk(await this.#file(f.name), f.data);
@@ -433,6 +436,11 @@ export class Lanes {
       }
     }
     return totals;
+  }
+
+  /** Chunks written so far, and how many of them a byte kernel made (the others went through the scripts). */
+  get chunks(): { readonly written: number; readonly kernel: number } {
+    return { written: this.#written, kernel: this.#kernelChunks };
   }
 
   /** Stops the lanes (always call, also after a failure). */

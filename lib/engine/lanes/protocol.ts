@@ -55,6 +55,8 @@ export interface TaskOutput {
   readonly rejected: { readonly step: number; readonly data: Uint8Array; readonly count: number }[];
   readonly files: { readonly name: string; readonly data: Uint8Array }[];
   readonly logs: LaneLog[];
+  /** A byte kernel made the output (see kernel.ts), not the scripts. */
+  readonly kernel?: boolean;
 }
 
 /** An error as it crosses from a lane: a coded error's own JSON view, or the message of any other error. */

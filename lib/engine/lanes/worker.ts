@@ -163,10 +163,11 @@ interface ChunkSinks {
 }
 
 /** Posts a task's output to the main thread, its buffers transferred. */
-function postOutput(port: MessagePort, index: number, sinks: ChunkSinks): void {
+function postOutput(port: MessagePort, index: number, sinks: ChunkSinks, kernel = false): void {
   const recordBytes = sinks.records?.bytes();
   const output: TaskOutput = {
     index,
+    ...(kernel ? { kernel } : {}),
     ...(recordBytes ? { records: recordBytes } : {}),
     recordCount: sinks.records?.count ?? 0,
     rejected: sinks.rejected.flatMap((r, step) => {
@@ -263,7 +264,7 @@ export function serveLane(
           counters.forEach((c, i) => {
             addInto(totals[i] as StepCounters, c);
           });
-          postOutput(port, task.index, sinks);
+          postOutput(port, task.index, sinks, true);
           return;
         }
       }

@@ -128,6 +128,8 @@ describe('serveLane with a byte kernel', () => {
 
     // Assess
     expect(taken).toBe(2);
+    expect(kernels.outputs.map((o) => o.kernel ?? false)).toEqual([true, false, true]);
+    expect(scripts.outputs.map((o) => o.kernel ?? false)).toEqual([false, false, false]);
     expect(texts(kernels.outputs)).toEqual(texts(scripts.outputs));
     expect(texts(kernels.outputs)).toEqual([
       'out.csv.gz:x,y\np,q\n',
