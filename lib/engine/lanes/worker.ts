@@ -14,7 +14,7 @@ import { addInto, createRun } from './drivers.ts';
 import { type ChunkKernel, compileKernel, type KernelCompiler, type KernelOutput } from './kernel.ts';
 import { KERNEL_COMPILERS } from './kernels/index.ts';
 import { MemoryFiles, MemoryRecords } from './output-memory.ts';
-import { planLanes } from './plan.ts';
+import { laneParams, planLanes } from './plan.ts';
 import {
   type LaneInit,
   type LaneLog,
@@ -57,13 +57,10 @@ function laneRun(init: LaneInit, definitionOf: (type: string) => AnyScriptDefini
   const params = init.steps.map((s) => s.params);
   const plan = planLanes(definitions, params);
   if (typeof plan === 'string') throw new IdxError('IDX_LANE_PLAN', `these steps cannot run in lanes: ${plan}`);
-  const last = definitions[definitions.length - 1] as AnyScriptDefinition;
-  const at = plan.formatter ?? definitions.length - 1;
-  const fragments = (definitions[at] as AnyScriptDefinition).lanes?.fragments?.(params[at] as never);
   return {
     definitions,
-    params: fragments ? params.map((p, i) => (i === at ? (fragments.body as Record<string, unknown>) : p)) : params,
-    last,
+    params: laneParams(definitions, params, plan),
+    last: definitions[definitions.length - 1] as AnyScriptDefinition,
   };
 }
 
