@@ -49,6 +49,8 @@ export interface ChainIo {
   readonly lanes?: number;
   /** Path of the compiled lane worker module (lanes/worker-entry.ts, as deployed), needed with more than one lane. */
   readonly laneWorker?: string;
+  /** Whether byte kernels take the chunks they reproduce (see lib/engine/lanes/kernel.ts); off for comparison. @default true */
+  readonly kernels?: boolean;
 }
 
 /** Per-step figures. */
@@ -289,6 +291,7 @@ export async function runChain(steps: readonly ChainStep[], io: ChainIo): Promis
         job: JOB,
         sinks,
         logs: phaseSteps.map((s) => quietLog(s.id)),
+        ...(io.kernels === false ? { kernels: false } : {}),
       });
       try {
         if (head.consumes === 'records') {

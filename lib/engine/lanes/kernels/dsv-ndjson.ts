@@ -73,10 +73,11 @@ const CR = 13;
 
 /** A row's NDJSON: `literals[0]`, the cell of column `slots[0]`, `literals[1]`, … the last literal (with `\n`). */
 interface Template {
-  readonly literals: readonly Uint8Array[];
+  /** The literals end to end; literal `s` is `literals[at[s]]` up to `literals[at[s + 1]]`. */
+  readonly literals: Uint8Array;
+  readonly at: Int32Array;
   readonly slots: Int32Array;
-  /** Bytes of all literals, and the most slots any one column fills (for the room a row may take). */
-  readonly literalBytes: number;
+  /** The most slots any one column fills (for the room a row may take). */
   readonly maxRepeat: number;
   /** Cells per row. */
   readonly width: number;
@@ -94,6 +95,28 @@ interface Dialect {
   readonly empty: 'string' | 'null' | 'omit';
   /** Rows of this many bytes or more (line break included) are declined. */
   readonly rowLimit: number;
+  /** The class of each byte outside quotes (see {@link classesOf}). */
+  readonly classes: Uint8Array;
+}
+
+/** Byte classes of the scanner, outside quotes. */
+const PLAIN = 0;
+const SEPARATOR = 1;
+const LINE_FEED = 2;
+const CARRIAGE_RETURN = 3;
+const QUOTE = 4;
+/** A byte JSON.stringify escapes (`"`, `\`, control characters). */
+const ESCAPED_BYTE = 5;
+
+/** One table lookup per byte instead of a comparison with each special byte. */
+function classesOf(sep: number, quote: number): Uint8Array {
+  const classes = new Uint8Array(256);
+  for (let b = 0; b < 128; b++) if (ESCAPES[b]) classes[b] = ESCAPED_BYTE;
+  classes[sep] = SEPARATOR;
+  classes[LF] = LINE_FEED;
+  classes[CR] = CARRIAGE_RETURN;
+  classes[quote] = QUOTE;
+  return classes;
 }
 
 /** `\` + what JSON.stringify writes for each ASCII byte that it escapes (from JSON.stringify itself). */
@@ -103,7 +126,6 @@ const ESCAPES: (Uint8Array | undefined)[] = Array.from({ length: 128 }, (_, b) =
 });
 /** 1 for a byte JSON.stringify escapes. */
 const ESCAPED = Uint8Array.from({ length: 256 }, (_, b) => (b < 128 && ESCAPES[b] ? 1 : 0));
-const NULL = new Uint8Array(Buffer.from('null'));
 
 /** The kernel, with {@link prepare} for those who want a header's template ready before they run a chunk. */
 export interface DsvNdjsonKernel extends ChunkKernel {
@@ -140,6 +162,7 @@ export function compileDsvNdjson(run: KernelRun): DsvNdjsonKernel | undefined {
     doubled: quote === esc,
     empty: parse.emptyValue === 'omit' ? 'omit' : parse.emptyValue === 'null' ? 'null' : 'string',
     rowLimit: Math.min(maxRow, WHOLE_ROW_BYTES),
+    classes: classesOf(sep, quote),
   };
   const fileNamed = Boolean(parse.addFilename);
   const templates = new Map<string, Template | null>();
@@ -212,6 +235,12 @@ export function compileDsvNdjson(run: KernelRun): DsvNdjsonKernel | undefined {
   };
 }
 
+/** How a cell is written: copied as it is, copied with JSON escapes, also undoing quote escapes, or `null`. */
+const COPY = 0;
+const ESCAPE = 1;
+const UNDO = 2;
+const NULL_CELL = 3;
+
 /**
  * Cuts the rows of `src` from `from` into cells and writes each row's template into `out` (grown when needed).
  * Returns the memory written, the bytes written and the rows, or undefined when a row is not one the kernel reads.
@@ -223,12 +252,14 @@ function writeRows(
   dialect: Dialect,
   initial: Buffer,
 ): { buffer: Buffer; length: number; rows: number } | undefined {
-  const { sep, quote: q, escape: e, doubled, empty, rowLimit } = dialect;
-  const { literals, slots, width, literalBytes, maxRepeat } = template;
+  const { quote: q, escape: e, doubled, rowLimit, classes } = dialect;
+  const omit = dialect.empty === 'omit';
+  const emptyKind = dialect.empty === 'null' ? NULL_CELL : COPY;
+  const { literals, at, slots, width, maxRepeat } = template;
+  const slotCount = slots.length;
   const n = src.length;
   const starts = new Int32Array(width);
   const ends = new Int32Array(width);
-  /** 0 unquoted, 1 quoted, 2 quoted with doubled quotes or escapes to undo. */
   const kinds = new Uint8Array(width);
   let out = initial;
   let o = 0;
@@ -241,7 +272,7 @@ function writeRows(
       i++;
       continue;
     }
-    if (src[i] === CR && src[i + 1] === LF) {
+    if (src[i] === CR && i + 1 < n && src[i + 1] === LF) {
       i += 2;
       continue;
     }
@@ -251,13 +282,13 @@ function writeRows(
       if (k >= width) return undefined;
       if (i < n && src[i] === q) {
         let j = i + 1;
-        let undo = 0;
+        let kind = COPY;
         let close = -1;
         while (j < n) {
-          const b = src[j];
+          const b = src[j] as number;
           if (b === q) {
-            if (doubled && src[j + 1] === q) {
-              undo = 2;
+            if (doubled && j + 1 < n && src[j + 1] === q) {
+              kind = UNDO;
               j += 2;
               continue;
             }
@@ -267,107 +298,125 @@ function writeRows(
           if (!doubled && b === e) {
             if (j + 1 >= n) return undefined;
             const next = src[j + 1];
-            undo = 2;
+            kind = UNDO;
             j += next === q || next === e ? 2 : 1;
             continue;
           }
+          if (kind === COPY && ESCAPED[b] === 1) kind = ESCAPE;
           j++;
         }
         if (close === -1) return undefined;
         starts[k] = i + 1;
         ends[k] = close;
-        kinds[k] = undo || 1;
+        kinds[k] = kind;
         k++;
         i = close + 1;
         if (i >= n) rowEnd = n;
         else {
-          const b = src[i];
-          if (b === sep) i++;
-          else if (b === LF) rowEnd = i + 1;
-          else if (b === CR && src[i + 1] === LF) rowEnd = i + 2;
+          const c = classes[src[i] as number];
+          if (c === SEPARATOR) i++;
+          else if (c === LINE_FEED) rowEnd = i + 1;
+          else if (c === CARRIAGE_RETURN && i + 1 < n && src[i + 1] === LF) rowEnd = i + 2;
           else return undefined;
         }
         continue;
       }
       let j = i;
-      let cellEnd = -1;
+      let kind = COPY;
+      let c = PLAIN;
       while (j < n) {
-        const b = src[j];
-        if (b === sep) {
-          cellEnd = j;
-          break;
-        }
-        if (b === LF) {
-          cellEnd = j;
-          rowEnd = j + 1;
-          break;
-        }
-        if (b === CR) {
-          if (src[j + 1] !== LF) return undefined;
-          cellEnd = j;
-          rowEnd = j + 2;
-          break;
-        }
-        if (b === q) return undefined;
-        j++;
+        c = classes[src[j] as number] as number;
+        if (c === PLAIN) j++;
+        else if (c === ESCAPED_BYTE) {
+          kind = ESCAPE;
+          j++;
+        } else break;
       }
-      if (cellEnd === -1) {
-        cellEnd = n;
-        rowEnd = n;
+      if (j === i) {
+        if (omit) return undefined;
+        kind = emptyKind;
       }
-      if (cellEnd === i && empty === 'omit') return undefined;
       starts[k] = i;
-      ends[k] = cellEnd;
-      kinds[k] = 0;
+      ends[k] = j;
+      kinds[k] = kind;
       k++;
-      i = cellEnd === j && src[j] === sep ? j + 1 : rowEnd;
+      if (j >= n) rowEnd = n;
+      else if (c === SEPARATOR) i = j + 1;
+      else if (c === LINE_FEED) rowEnd = j + 1;
+      else if (c === CARRIAGE_RETURN && j + 1 < n && src[j + 1] === LF) rowEnd = j + 2;
+      // A quote inside an unquoted cell, or a CR that does not end the line.
+      else return undefined;
     }
     if (k !== width || rowEnd - rowStart >= rowLimit) return undefined;
     i = rowEnd;
     // Room for the row: literals, quotes or null for each slot, and each cell's bytes escaped (at most 6 each).
-    const room = literalBytes + 4 * slots.length + 6 * (rowEnd - rowStart) * maxRepeat;
+    const room = literals.length + 4 * slotCount + 6 * (rowEnd - rowStart) * maxRepeat;
     if (o + room > out.length) {
       const grown = Buffer.allocUnsafeSlow(Math.max(out.length * 2, o + room));
       out.copy(grown, 0, 0, o);
       out = grown;
     }
-    for (let s = 0; s < slots.length; s++) {
-      const lit = literals[s] as Uint8Array;
-      for (let x = 0; x < lit.length; x++) out[o++] = lit[x] as number;
-      const c = slots[s] as number;
-      const start = starts[c] as number;
-      const end = ends[c] as number;
-      const kind = kinds[c];
-      if (kind === 0 && start === end && empty === 'null') {
-        for (let x = 0; x < 4; x++) out[o++] = NULL[x] as number;
-        continue;
+    let l = 0;
+    for (let s = 0; s < slotCount; s++) {
+      const litEnd = at[s + 1] as number;
+      while (l < litEnd) out[o++] = literals[l++] as number;
+      const cell = slots[s] as number;
+      const start = starts[cell] as number;
+      const end = ends[cell] as number;
+      const kind = kinds[cell];
+      if (kind === COPY) {
+        out[o++] = 34;
+        for (let p = start; p < end; p++) out[o++] = src[p] as number;
+        out[o++] = 34;
+      } else if (kind === NULL_CELL) {
+        out[o++] = 110; // null
+        out[o++] = 117;
+        out[o++] = 108;
+        out[o++] = 108;
+      } else {
+        out[o++] = 34;
+        o = escapeCell(src, start, end, kind === UNDO, dialect, out, o);
+        out[o++] = 34;
       }
-      out[o++] = 34;
-      for (let p = start; p < end; p++) {
-        let b = src[p] as number;
-        if (kind === 2) {
-          // Only the pairs the scan passed are left: a doubled quote, or the escape before a quote or itself.
-          if (doubled ? b === q : b === e) {
-            const next = src[p + 1] as number;
-            if (doubled || next === q || next === e) {
-              b = next;
-              p++;
-            }
-          }
-        }
-        if (ESCAPED[b] === 0) out[o++] = b;
-        else {
-          const esc = ESCAPES[b] as Uint8Array;
-          for (let x = 0; x < esc.length; x++) out[o++] = esc[x] as number;
-        }
-      }
-      out[o++] = 34;
     }
-    const last = literals[slots.length] as Uint8Array;
-    for (let x = 0; x < last.length; x++) out[o++] = last[x] as number;
+    const litEnd = literals.length;
+    while (l < litEnd) out[o++] = literals[l++] as number;
     rows++;
   }
   return { buffer: out, length: o, rows };
+}
+
+/**
+ * Writes the bytes of a cell JSON-escaped into `out` at `o`; with `undo`, a doubled quote or the escape before a
+ * quote or itself (the only pairs the scan let through) first becomes the character it stands for. Returns the
+ * end of what it wrote.
+ */
+function escapeCell(
+  src: Uint8Array,
+  start: number,
+  end: number,
+  undo: boolean,
+  dialect: Dialect,
+  out: Buffer,
+  o: number,
+): number {
+  const { quote: q, escape: e, doubled } = dialect;
+  for (let p = start; p < end; p++) {
+    let b = src[p] as number;
+    if (undo && (doubled ? b === q : b === e) && p + 1 < end) {
+      const next = src[p + 1] as number;
+      if (doubled || next === q || next === e) {
+        b = next;
+        p++;
+      }
+    }
+    if (ESCAPED[b] === 0) out[o++] = b;
+    else {
+      const esc = ESCAPES[b] as Uint8Array;
+      for (let x = 0; x < esc.length; x++) out[o++] = esc[x] as number;
+    }
+  }
+  return o;
 }
 
 /** The marker of a probe cell: private-use characters, which JSON.stringify writes as they are. */
@@ -500,13 +549,17 @@ async function deriveTemplate(
   if (!same(counters(2, file.size), first.counters)) return undefined;
   if (!same(counters(expected.length, file.size + 1), second.counters)) return undefined;
 
-  const encoded = literals.map((l) => new Uint8Array(Buffer.from(l, 'utf8')));
+  const encoded = literals.map((l) => Buffer.from(l, 'utf8'));
+  const offsets = new Int32Array(encoded.length + 1);
+  encoded.forEach((l, i) => {
+    offsets[i + 1] = (offsets[i] as number) + l.length;
+  });
   const repeats = new Map<number, number>();
   for (const s of slots) repeats.set(s, (repeats.get(s) ?? 0) + 1);
   return {
-    literals: encoded,
+    literals: new Uint8Array(Buffer.concat(encoded)),
+    at: offsets,
     slots: Int32Array.from(slots),
-    literalBytes: encoded.reduce((sum, l) => sum + l.length, 0),
     maxRepeat: Math.max(1, ...repeats.values()),
     width,
     counters,
