@@ -4,14 +4,12 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createGunzip, gunzipSync, gzipSync } from 'node:zlib';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { RENAMES, writeAccounts } from '../../../bin/bench/accounts.ts';
 import type { StepEvent } from '../../../lib/core/events.ts';
-import type { OutputRef, StepCounters, StepResult } from '../../../lib/core/refs.ts';
+import type { OutputRef, StepCounters } from '../../../lib/core/refs.ts';
 import type { AnyScriptDefinition, JobContext } from '../../../lib/core/script.ts';
 import type { Services } from '../../../lib/core/services.ts';
-import { handle } from '../../../lib/engine/handler.ts';
 import { MemoryRecords } from '../../../lib/engine/lanes/output-memory.ts';
 import { type LaneStep, planLanes } from '../../../lib/engine/lanes/plan.ts';
 import { Lanes } from '../../../lib/engine/lanes/pool.ts';
@@ -20,6 +18,7 @@ import { LocalSecretResolver } from '../../../lib/engine/secrets.ts';
 import { readStagedText, StagedFileSink } from '../../../lib/engine/stage.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
 import { useLocalEnvironment } from '../../support/local.ts';
+import { loopStep } from '../../support/step-loop.ts';
 
 const local = useLocalEnvironment();
 const registry = defaultRegistry();
@@ -125,32 +124,17 @@ async function importRun(services: Services, jobId: string, input: OutputRef, bu
     ],
     inputs: { i0: input },
   };
-  await services.dynamo.send(
-    new PutCommand({
-      TableName: services.config.tables.jobs,
-      Item: { id: jobId, dataflowId: 'import', startTime: e.job.startTime, steps: {}, trace: [] },
-    }),
-  );
-  let previous: StepResult | { iteration: 0 } = { iteration: 0 };
-  for (;;) {
-    const result = (await handle({ ...e, previous }, services, registry, {
-      deadline: Date.now() + budgetMs,
-      echo: false,
-    })) as StepResult;
-    if (result.done) {
-      const chain = [result, ...(result.chain ?? [])];
-      const read = async (keys: readonly string[]) =>
-        (await Promise.all(keys.map((k) => readStagedText(services.s3, services.config.stageBucket, k)))).join('');
-      const out = chain[2]?.out;
-      return {
-        records: await read(out?.kind === 'records' ? out.parts.map((p) => p.key) : []),
-        rejected: await read(chain[1]?.rejected.parts.map((p) => p.key) ?? []),
-        counters: counts(chain.map((r) => r.counters)),
-        invocations: result.counters.invocations,
-      };
-    }
-    previous = result;
-  }
+  const result = await loopStep(services, registry, e, budgetMs);
+  const chain = [result, ...(result.chain ?? [])];
+  const read = async (keys: readonly string[]) =>
+    (await Promise.all(keys.map((k) => readStagedText(services.s3, services.config.stageBucket, k)))).join('');
+  const out = chain[2]?.out;
+  return {
+    records: await read(out?.kind === 'records' ? out.parts.map((p) => p.key) : []),
+    rejected: await read(chain[1]?.rejected.parts.map((p) => p.key) ?? []),
+    counters: counts(chain.map((r) => r.counters)),
+    invocations: result.counters.invocations,
+  };
 }
 
 describe('the import kernel in lanes', () => {

@@ -286,12 +286,7 @@ const FLAWS: readonly Flaw[] = [
   'none',
   'none',
   'none',
-  'short row',
-  'long row',
-  'unclosed quote at the end',
-  'text after a closing quote',
-  'invalid UTF-8',
-  'over-long row',
+  ...REJECTED,
   'quote inside an unquoted cell',
   'lone CR line end',
 ];
