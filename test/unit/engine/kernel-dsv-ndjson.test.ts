@@ -191,9 +191,16 @@ const REJECTED: ReadonlySet<Flaw> = new Set([
 ]);
 
 /** A chunk: the header, then rows of hostile values (blank lines between, LF or CRLF ends), with one flaw. */
-function chunk(header: string, width: number, d: Dialect, next: () => number, flaw: Flaw, omit: boolean): Buffer {
+function chunk(
+  header: string,
+  width: number,
+  d: Dialect,
+  next: () => number,
+  flaw: Flaw,
+  omit: boolean,
+  count = 1 + Math.floor(next() * 12),
+): Buffer {
   const rows: Buffer[] = [Buffer.from(header)];
-  const count = 1 + Math.floor(next() * 12);
   const flawAt = Math.floor(next() * count);
   for (let r = 0; r < count; r++) {
     const cells = Array.from({ length: width }, () => writeCell(value(next), d, next, omit || next() < 0.5));
@@ -350,26 +357,30 @@ describe('the DSV → NDJSON import kernel', () => {
     expect(made).toBeUndefined();
   });
 
-  it('takes a chunk larger than its first output memory, with a byte-order mark before the header', async () => {
-    // Prepare
-    const run = await laneRun({}, [[['profile.email', 'C_Email']]]);
-    const kernel = compileDsvNdjson(run);
-    const rows = Array.from({ length: 5000 }, (_, i) => `uid${i},"Name ${i}, ""Q""",user${i}@example.com\r\n`);
-    const bytes = Buffer.from(`\ufeffUID,name,profile.email\r\n${rows.join('')}`);
-    const input: KernelInput = { bytes, firstLine: 2, file: { name: 'big.csv', size: bytes.length } };
+  it.each(DIALECTS.map((d) => [d.name, d] as const))(
+    'takes a chunk of hostile rows larger than its first output memory and than a parser slice (%s), with a byte-order mark before the header',
+    async (_name, d) => {
+      // Prepare: 20,000 rows, more than two of the slices of 128 Ki characters the parser reads at once.
+      const run = await laneRun(paramsOf(d), [[['profile.email', 'C_Email']]]);
+      const kernel = compileDsvNdjson(run);
+      const bytes = Buffer.concat([
+        Buffer.from('\ufeff'),
+        chunk(['UID', 'name', 'profile.email'].join(d.sep) + '\r\n', 3, d, seededRandom(7), 'none', false, 20_000),
+      ]);
+      const input: KernelInput = { bytes, firstLine: 2, file: { name: 'big.csv', size: bytes.length } };
 
-    // Act
-    const reference = await scripts(run, input);
-    const taken = kernel ? await kernelOf(kernel, input) : undefined;
+      // Act
+      const reference = await scripts(run, input);
+      const taken = kernel ? await kernelOf(kernel, input) : undefined;
 
-    // Assess
-    expect(taken?.count).toBe(5000);
-    expect(taken?.records).toBe(reference.records);
-    expect(taken?.counters).toEqual(reference.counters);
-    expect(reference.records.split('\n')[1]).toBe(
-      '{"UID":"uid1","name":"Name 1, \\"Q\\"","C_Email":"user1@example.com"}',
-    );
-  });
+      // Assess
+      expect(bytes.toString('utf8').length).toBeGreaterThan(2 * 128 * 1024);
+      expect(reference.rejected).toBe(0);
+      expect(taken?.count).toBe(20_000);
+      expect(taken?.records).toBe(reference.records);
+      expect(taken?.counters).toEqual(reference.counters);
+    },
+  );
 
   it('declines the chunk that meets a new header, and takes the next once the template is derived', async () => {
     // Prepare
