@@ -275,6 +275,12 @@ const LAYOUTS: readonly Layout[] = [
     parse: { duplicateHeaders: 'rename' },
   },
   {
+    name: 'names given in columns, the header row read and ignored, a rename through a text field',
+    header: ['h1', 'h2', 'h3'],
+    renames: [[['b', 'a.nested']]],
+    parse: { columns: ['a', 'b', 'c'] },
+  },
+  {
     name: 'repeated names, the first kept',
     header: ['a', 'b', 'a'],
     renames: [],
