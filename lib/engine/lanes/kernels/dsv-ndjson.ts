@@ -4,9 +4,10 @@
  *
  * The records of file.parse.dsv are flat and their shape is decided by the header alone (every value is text, or
  * null for an empty cell when asked): the NDJSON line of a row is a template, literal bytes with one slot per cell
- * written. The template is not written by hand: the first time a header is met (per file name, since
- * `addFilename` writes it), the real scripts run over probe rows whose cells are distinct markers, and where each
- * marker lands in their output gives the template. It is used only once a second run of the scripts over other
+ * written. The template is not written by hand: the first time a header is met (with `addFilename`, a header in a
+ * file of that name, which the records carry), the real scripts run over probe rows whose cells are distinct markers
+ * (private-use characters; a header or file name that holds any of U+E000–U+E1FF gets no template), and where
+ * each marker lands in their output gives the template. It is used only once a second run of the scripts over other
  * probes (quoted markers, unquoted and quoted empty cells, and with `emptyValue: "null"` each column empty on its
  * own) gives exactly what the template renders, with the counters it predicts. That derivation runs in the
  * background, so the chunk that meets a new header, and any chunk that comes while it runs, goes through the scripts.
@@ -71,7 +72,7 @@ const MAX_HEADERS = 32;
 const LF = 10;
 const CR = 13;
 
-/** A row's NDJSON: `literals[0]`, the cell of column `slots[0]`, `literals[1]`, … the last literal (with `\n`). */
+/** A row's NDJSON: literal 0, the cell of column `slots[0]`, literal 1, … the last literal (with `\n`). */
 interface Template {
   /** The literals end to end; literal `s` is `literals[at[s]]` up to `literals[at[s + 1]]`. */
   readonly literals: Uint8Array;
