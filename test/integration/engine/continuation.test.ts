@@ -4,12 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import type { StepEvent, StepSpec } from '../../../lib/core/events.ts';
 import type { FileRef, OutputRef, RecordsRef, StepResult } from '../../../lib/core/refs.ts';
 import type { Services } from '../../../lib/core/services.ts';
-import { handle } from '../../../lib/engine/handler.ts';
 import { openStagedFile, StagedFileSink, StagedRecordSink } from '../../../lib/engine/stage.ts';
 import { fileUncompressGzip } from '../../../lib/scripts/file.uncompress.gzip.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
@@ -17,6 +15,7 @@ import { runScript } from '../../../lib/testing/harness.ts';
 import { accountLines } from '../../support/accounts.ts';
 import { gunzipWithBinary, gzipMembers } from '../../support/gzip-files.ts';
 import { useLocalEnvironment } from '../../support/local.ts';
+import { loopStep } from '../../support/step-loop.ts';
 
 const local = useLocalEnvironment();
 const registry = defaultRegistry();
@@ -54,22 +53,8 @@ function stepEvent(jobId: string, specs: readonly Omit<StepSpec, 'key'>[], input
 }
 
 /** Runs a step as the Task's loop does, each invocation with `budgetMs`, until it is done. */
-async function loop(services: Services, e: StepEvent, budgetMs: number): Promise<StepResult> {
-  await services.dynamo.send(
-    new PutCommand({
-      TableName: services.config.tables.jobs,
-      Item: { id: e.job.id, dataflowId: 'slices', startTime: e.job.startTime, steps: {}, trace: [] },
-    }),
-  );
-  let previous: StepResult | { iteration: 0 } = { iteration: 0 };
-  for (;;) {
-    const result = (await handle({ ...e, previous }, services, registry, {
-      deadline: Date.now() + budgetMs,
-      echo: false,
-    })) as StepResult;
-    if (result.done) return result;
-    previous = result;
-  }
+function loop(services: Services, e: StepEvent, budgetMs: number): Promise<StepResult> {
+  return loopStep(services, registry, e, budgetMs);
 }
 
 /** The whole content of a staged file, its parts in order. */

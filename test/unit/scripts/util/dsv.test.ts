@@ -5,6 +5,7 @@ import { fileFormatDsv } from '../../../../lib/scripts/file.format.dsv.ts';
 import { fileParseDsv } from '../../../../lib/scripts/file.parse.dsv.ts';
 import { type DsvCell, DsvParser } from '../../../../lib/scripts/util/dsv.ts';
 import { runScript } from '../../../../lib/testing/harness.ts';
+import { seededRandom } from '../../../support/random.ts';
 
 /** Values that break naive CSV code. */
 const NASTY = [
@@ -83,15 +84,6 @@ const DIALECTS: Dialect[] = [
   },
 ];
 
-/** A deterministic generator, so a failure reproduces. */
-function random(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s * 1103515245 + 12345) >>> 0;
-    return s / 4294967296;
-  };
-}
-
 /** The corpus records: every nasty value in every column position, with empty and missing values. */
 function corpusRecords(): DataRecord[] {
   const records: DataRecord[] = [{ id: 'r0', v: 'first', w: 'has every column', x: '' }];
@@ -101,7 +93,7 @@ function corpusRecords(): DataRecord[] {
     if (i % 4 === 1) delete record.w;
     records.push(record);
   });
-  const next = random(7);
+  const next = seededRandom(7);
   const alphabet = ['a', 'Z', ' ', ',', ';', '|', '\t', '"', "'", '\\', '\n', '\r', 'é', '🚀', 'ש', '\uFEFF'];
   for (let i = 0; i < 200; i++) {
     const cell = () => {
@@ -211,7 +203,7 @@ describe('DSV corpus', () => {
     // Prepare
     const text = `a,b\n"x,""y""\r\nz",1\r\n\n"${'q'.repeat(200_000)}",2\nplain,"3"\n"last","no break"`;
     const whole = parseInPieces(text, () => text.length);
-    const next = random(11);
+    const next = seededRandom(11);
 
     // Act
     const ones = parseInPieces(text, () => 1);

@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type JsonLayout, JsonValueScanner } from '../../../../lib/scripts/util/json-scan.ts';
-
-function random(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s * 1103515245 + 12345) >>> 0;
-    return s / 4294967296;
-  };
-}
+import { seededRandom } from '../../../support/random.ts';
 
 function scan(layout: JsonLayout, text: string, piece: () => number): unknown[] {
   const values: unknown[] = [];
@@ -24,7 +17,7 @@ function scan(layout: JsonLayout, text: string, piece: () => number): unknown[] 
 describe('JSON value scanner', () => {
   it('cuts the same values as JSON.parse sees, whatever the chunking, for random documents', () => {
     // Prepare
-    const next = random(3);
+    const next = seededRandom(3);
     const atoms = ['a', '\\', '"', '{', '}', '[', ']', ',', ':', ' ', 'é', '🚀', '\n'];
     const text = () =>
       Array.from({ length: Math.floor(next() * 6) }, () => atoms[Math.floor(next() * atoms.length)]).join('');
