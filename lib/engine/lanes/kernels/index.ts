@@ -1,4 +1,5 @@
 /** Every byte kernel compiler, tried in order (see ../kernel.ts). */
 import type { KernelCompiler } from '../kernel.ts';
+import { ndjsonDsvKernel } from './ndjson-dsv.ts';
 
-export const KERNEL_COMPILERS: readonly KernelCompiler[] = [];
+export const KERNEL_COMPILERS: readonly KernelCompiler[] = [ndjsonDsvKernel];
