@@ -48,6 +48,8 @@ import { planLanes } from '../plan.ts';
 
 /** Shapes of records probed per lane before the kernel declines chunks with new ones. */
 const MAX_SHAPES = 256;
+/** Slots of the table of recently met shapes (a power of two). */
+const RECENT_SHAPES = 64;
 /** Nesting of skipped values followed at most; deeper ones decline the chunk. */
 const MAX_DEPTH = 512;
 
@@ -163,21 +165,6 @@ const STRING_OFFSETS = [0, 100_000] as const;
 
 /** One piece of a column's text: a literal, or the value at a node. */
 type Piece = { readonly text: string } | { readonly node: number; readonly number: boolean };
-
-/** A column of a shape's row. */
-type Column =
-  | { readonly kind: 'const'; readonly bytes: Buffer }
-  | { readonly kind: 'value'; readonly node: number }
-  | { readonly kind: 'concat'; readonly pieces: readonly (Buffer | number)[] };
-
-/** What a shape's rows are made of. */
-interface ShapePlan {
-  readonly columns: readonly Column[];
-  /** Bytes a row takes at most beyond twice its line's length per value it copies. */
-  readonly fixedBytes: number;
-  /** Values (or concatenations) the row copies from its line. */
-  readonly copies: number;
-}
 
 const SILENT: StepLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -507,6 +494,16 @@ for (const c of '"\\/bfnrtu') ESCAPES[c.charCodeAt(0)] = 1;
 const HEX = new Uint8Array(256);
 for (const c of '0123456789abcdefABCDEF') HEX[c.charCodeAt(0)] = 1;
 
+/** Bytes that end the scan of a string: a quote, a backslash, a control character. */
+const STRING_STOP = new Uint8Array(256);
+for (let c = 0; c < 0x20; c++) STRING_STOP[c] = 1;
+STRING_STOP[QUOTE] = 1;
+STRING_STOP[BACKSLASH] = 1;
+/** And of a key: those, and the dot and single quote of a flat key. */
+const KEY_STOP = new Uint8Array(STRING_STOP);
+KEY_STOP[0x2e] = 1;
+KEY_STOP[0x27] = 1;
+
 const isDigit = (c: number | undefined) => c !== undefined && c >= 0x30 && c <= 0x39;
 
 /**
@@ -567,43 +564,153 @@ function unitAt(b: Uint8Array, j: number): number {
   return 0x10000;
 }
 
+/** ASCII characters isBlank holds blank. */
+const ASCII_BLANK = new Uint8Array(ASCII_LIMIT);
+for (let c = 0; c < ASCII_LIMIT; c++) ASCII_BLANK[c] = isBlank(c) ? 1 : 0;
+
+/**
+ * Writes the UTF-8 text `src[s, e)` at `out[o]` as the formatter's cell of that text (DsvFormatter.cell): as it is,
+ * unless the dialect quotes every value, or the text is empty, holds a character that forces quotes (`special`),
+ * or has a blank (isBlank, over the first and last UTF-16 unit) at either end. Returns where the cell ends.
+ */
+function writeCell(
+  out: Buffer,
+  o: number,
+  src: Buffer,
+  s: number,
+  e: number,
+  special: Uint8Array,
+  quote: number,
+  escapeByte: number,
+  quoteAll: boolean,
+): number {
+  const start = o;
+  if (!quoteAll && s < e) {
+    // Copied as it is while nothing forces quotes; written again quoted otherwise.
+    let j = s;
+    for (; j < e; j++) {
+      const x = src[j] as number;
+      if (special[x]) break;
+      out[o++] = x;
+    }
+    if (j === e) {
+      const first = src[s] as number;
+      let blank = first < ASCII_LIMIT ? ASCII_BLANK[first] === 1 : isBlank(unitAt(src, s));
+      if (!blank) {
+        let last = e - 1;
+        const end = src[last] as number;
+        if (end < ASCII_LIMIT) blank = ASCII_BLANK[end] === 1;
+        else {
+          while (last > s && ((src[last] as number) & 0xc0) === 0x80) last--;
+          blank = isBlank(unitAt(src, last));
+        }
+      }
+      if (!blank) return o;
+    }
+  }
+  o = start;
+  out[o++] = quote;
+  if (quote === escapeByte) {
+    for (let j = s; j < e; j++) {
+      const x = src[j] as number;
+      if (x === quote) out[o++] = quote;
+      out[o++] = x;
+    }
+  } else {
+    for (let j = s; j < e; j++) {
+      const x = src[j] as number;
+      if (x === quote || x === escapeByte) out[o++] = escapeByte;
+      out[o++] = x;
+    }
+  }
+  out[o++] = quote;
+  return o;
+}
+
+/** How a column of a shape's row is made. */
+enum Make {
+  Const = 0,
+  Value = 1,
+  Concat = 2,
+}
+
+/** A shape's columns, as the row writer reads them. */
+interface RowPlan {
+  readonly make: Uint8Array;
+  readonly node: Int32Array;
+  readonly bytes: readonly Buffer[];
+  readonly pieces: readonly (readonly (Buffer | number)[])[];
+  readonly fixedBytes: number;
+  readonly copies: number;
+}
+
 /** The kernel of a compiled run. */
 class NdjsonDsvKernel implements ChunkKernel {
   readonly steps: number;
   readonly #compiled: Compiled;
   readonly #prober: Prober;
-  readonly #nodes: readonly PathNode[];
-  /** Each node's children by key hash: open addressing, `#slots` wide from `#base[node]`. */
+  /** Every node's key, one after the other, and where each starts and how long it is. */
+  readonly #keys: Buffer;
+  readonly #keyAt: Int32Array;
+  readonly #keyLength: Int32Array;
+  /** Each node's children by key hash: open addressing, `#mask[node] + 1` slots from `#base[node]`. */
   readonly #base: Int32Array;
   readonly #mask: Int32Array;
   readonly #slotHash: Int32Array;
   readonly #slotNode: Int32Array;
+  /**
+   * The child expected first in a node's object, and the one expected after each child: records of one stream
+   * mostly list their keys in one order, so a key is mostly compared with one candidate and not hashed.
+   */
+  readonly #first: Int32Array;
+  readonly #next: Int32Array;
   readonly #leaf: Uint8Array;
-  /** Per record: what each node holds, and where its value's bytes are. */
+  /** Per record: what each node holds (four to a word, for comparing shapes), and where its value's bytes are. */
   readonly #kinds: Uint8Array;
+  readonly #words: Uint32Array;
+  /** Recently met shapes: their kinds' words, `#words.length` per slot, and their plans. */
+  readonly #recentWords: Uint32Array;
+  readonly #recentPlans: (RowPlan | undefined)[] = new Array(RECENT_SHAPES).fill(undefined);
   readonly #starts: Int32Array;
   readonly #ends: Int32Array;
   /** The node's string had escapes: its decoded bytes are in `#decoded`. */
   readonly #escaped: Uint8Array;
   #decoded = Buffer.allocUnsafeSlow(4096);
   #decodedAt = 0;
-  readonly #shapes = new Map<string, ShapePlan | null>();
-  #lastKinds: Uint8Array;
-  #lastPlan: ShapePlan | undefined;
+  readonly #shapes = new Map<string, RowPlan | null>();
   #out = Buffer.allocUnsafeSlow(1 << 20);
   #o = 0;
   #joined = Buffer.allocUnsafeSlow(4096);
   readonly #special = new Uint8Array(256);
   readonly #stack = new Uint8Array(MAX_DEPTH);
+  readonly #separator: number;
+  readonly #quote: number;
+  readonly #escape: number;
+  readonly #quoteAll: boolean;
+  readonly #lineEnd: Buffer;
 
   constructor(run: KernelRun, compiled: Compiled) {
     this.#compiled = compiled;
     this.#prober = new Prober(run, compiled);
     this.steps = compiled.formatter + 1;
+    this.#separator = compiled.separator;
+    this.#quote = compiled.quote;
+    this.#escape = compiled.escape;
+    this.#quoteAll = compiled.quoteAll;
+    this.#lineEnd = compiled.lineEnd;
     const nodes = compiled.tree.nodes;
-    this.#nodes = nodes;
-    this.#base = new Int32Array(nodes.length);
-    this.#mask = new Int32Array(nodes.length);
+    const count = nodes.length;
+    this.#keys = Buffer.concat(nodes.map((n) => n.keyBytes));
+    this.#keyAt = new Int32Array(count);
+    this.#keyLength = new Int32Array(count);
+    let at = 0;
+    for (const n of nodes) {
+      this.#keyAt[n.index] = at;
+      this.#keyLength[n.index] = n.keyBytes.length;
+      at += n.keyBytes.length;
+    }
+    this.#base = new Int32Array(count);
+    this.#mask = new Int32Array(count);
     let total = 0;
     for (const n of nodes) {
       let size = 4;
@@ -615,48 +722,56 @@ class NdjsonDsvKernel implements ChunkKernel {
     this.#slotHash = new Int32Array(total);
     this.#slotNode = new Int32Array(total).fill(-1);
     for (const n of nodes) {
+      const base = this.#base[n.index] as number;
+      const mask = this.#mask[n.index] as number;
       for (const c of n.children) {
         const h = hashKey(c.keyBytes);
-        let slot = h & (this.#mask[n.index] as number);
-        while ((this.#slotNode[(this.#base[n.index] as number) + slot] as number) >= 0)
-          slot = (slot + 1) & (this.#mask[n.index] as number);
-        this.#slotHash[(this.#base[n.index] as number) + slot] = h;
-        this.#slotNode[(this.#base[n.index] as number) + slot] = c.index;
+        let slot = h & mask;
+        while ((this.#slotNode[base + slot] as number) >= 0) slot = (slot + 1) & mask;
+        this.#slotHash[base + slot] = h;
+        this.#slotNode[base + slot] = c.index;
       }
     }
+    this.#first = new Int32Array(count).fill(-1);
+    this.#next = new Int32Array(count).fill(-1);
     this.#leaf = new Uint8Array(nodes.map((n) => (n.children.length === 0 ? 1 : 0)));
-    this.#kinds = new Uint8Array(nodes.length);
-    this.#lastKinds = new Uint8Array(nodes.length);
-    this.#starts = new Int32Array(nodes.length);
-    this.#ends = new Int32Array(nodes.length);
-    this.#escaped = new Uint8Array(nodes.length);
+    const words = Math.ceil(count / 4);
+    this.#words = new Uint32Array(words);
+    this.#kinds = new Uint8Array(this.#words.buffer);
+    this.#recentWords = new Uint32Array(words * RECENT_SHAPES);
+    this.#starts = new Int32Array(count);
+    this.#ends = new Int32Array(count);
+    this.#escaped = new Uint8Array(count);
     for (const c of [compiled.quote, compiled.escape, 0x0d, 0x0a, compiled.separator]) this.#special[c] = 1;
   }
 
   run(input: KernelInput): KernelOutput | undefined {
-    const b = input.bytes;
-    const n = b.length;
-    if (n === 0 || b[n - 1] !== NL || !isUtf8(b)) return undefined;
-    const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    const bytes = input.bytes;
+    const n = bytes.length;
+    if (n === 0 || bytes[n - 1] !== NL || !isUtf8(bytes)) return undefined;
+    const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const kinds = this.#kinds;
+    const words = this.#words;
     this.#o = 0;
     let records = 0;
     let s = 0;
     while (s < n) {
-      const nl = text.indexOf(NL, s);
-      if (nl === s) {
+      if (b[s] === NL) {
         s++;
         continue;
       }
-      kinds.fill(0);
+      for (let w = 0; w < words.length; w++) words[w] = 0;
       kinds[0] = Kind.Object;
       this.#decodedAt = 0;
-      if (b[s] !== LBRACE || this.#object(text, s, 0, true) !== nl) return undefined;
+      if (b[s] !== LBRACE) return undefined;
+      const end = this.#object(b, s, 0, true);
+      // The object is the whole line: a line break right after it (the chunk ends with one).
+      if (end < 0 || b[end] !== NL) return undefined;
       const plan = this.#plan();
       if (!plan) return undefined;
-      this.#row(text, plan, nl - s);
+      this.#row(b, plan, end - s);
       records++;
-      s = nl + 1;
+      s = end + 1;
     }
     const name = this.#prober.fileName;
     if (records === 0 || name === undefined) return undefined;
@@ -667,20 +782,31 @@ class NdjsonDsvKernel implements ChunkKernel {
     return { file: { name, data }, counters };
   }
 
-  /** The plan of the record's shape (the one before's when it is the same); undefined when declined. */
-  #plan(): ShapePlan | undefined {
-    const kinds = this.#kinds;
-    const last = this.#lastKinds;
-    if (this.#lastPlan) {
+  /**
+   * The plan of the record's shape; undefined when declined. Records of a stream alternate between a few shapes
+   * (a field that is true in one record and false in the next is two shapes), so the shapes met are found again
+   * through a small table indexed by a hash of the record's kinds, without building their key.
+   */
+  #plan(): RowPlan | undefined {
+    const words = this.#words;
+    const count = words.length;
+    let h = 0;
+    for (let i = 0; i < count; i++) h = (Math.imul(h, 0x9e3779b1) + (words[i] as number)) | 0;
+    const slot = (h >>> 23) & (RECENT_SHAPES - 1);
+    const recent = this.#recentWords;
+    const at = slot * count;
+    const cached = this.#recentPlans[slot];
+    if (cached) {
       let same = true;
-      for (let i = 0; i < kinds.length; i++) {
-        if (kinds[i] !== last[i]) {
+      for (let i = 0; i < count; i++) {
+        if (words[i] !== recent[at + i]) {
           same = false;
           break;
         }
       }
-      if (same) return this.#lastPlan;
+      if (same) return cached;
     }
+    const kinds = this.#kinds.subarray(0, this.#compiled.tree.nodes.length);
     const key = kinds.join('');
     let plan = this.#shapes.get(key);
     if (plan === undefined) {
@@ -689,13 +815,13 @@ class NdjsonDsvKernel implements ChunkKernel {
       this.#shapes.set(key, plan);
     }
     if (!plan) return undefined;
-    last.set(kinds);
-    this.#lastPlan = plan;
+    recent.set(words, at);
+    this.#recentPlans[slot] = plan;
     return plan;
   }
 
   /** Derives the plan of a shape from two probes through the scripts. */
-  #probe(kinds: Uint8Array): ShapePlan | undefined {
+  #probe(kinds: Uint8Array): RowPlan | undefined {
     const columns = this.#prober.columns;
     const templates: (Piece[] | null)[][] = [];
     for (const probe of [0, 1] as const) {
@@ -718,25 +844,62 @@ class NdjsonDsvKernel implements ChunkKernel {
     }
     if (JSON.stringify(templates[0]) !== JSON.stringify(templates[1])) return undefined;
     const formatter = this.#compiled.cell;
-    let fixedBytes = this.#compiled.lineEnd.length;
+    const make = new Uint8Array(columns);
+    const node = new Int32Array(columns);
+    const bytes: Buffer[] = [];
+    const pieces: (Buffer | number)[][] = [];
+    let fixedBytes = this.#lineEnd.length;
     let copies = 0;
-    const planned = (templates[0] as (Piece[] | null)[]).map((t): Column => {
+    (templates[0] as (Piece[] | null)[]).forEach((t, k) => {
       fixedBytes += 3;
-      if (t === null) return { kind: 'const', bytes: Buffer.alloc(0) };
+      bytes.push(Buffer.alloc(0));
+      pieces.push([]);
+      if (t === null) return;
       if (t.every((p) => 'text' in p)) {
-        const bytes = Buffer.from(formatter.cell(t.map((p) => (p as { text: string }).text).join('')));
-        fixedBytes += bytes.length;
-        return { kind: 'const', bytes };
+        const cell = Buffer.from(formatter.cell(t.map((p) => (p as { text: string }).text).join('')));
+        fixedBytes += cell.length;
+        bytes[k] = cell;
+        return;
       }
-      const pieces = t.map((p) => ('text' in p ? Buffer.from(p.text) : p.node));
-      for (const p of pieces) {
+      const parts = t.map((p) => ('text' in p ? Buffer.from(p.text) : p.node));
+      for (const p of parts) {
         if (typeof p === 'number') copies++;
         else fixedBytes += 2 * p.length;
       }
-      if (pieces.length === 1) return { kind: 'value', node: pieces[0] as number };
-      return { kind: 'concat', pieces };
+      if (parts.length === 1) {
+        make[k] = Make.Value;
+        node[k] = parts[0] as number;
+      } else {
+        make[k] = Make.Concat;
+        pieces[k] = parts;
+      }
     });
-    return { columns: planned, fixedBytes, copies };
+    return { make, node, bytes, pieces, fixedBytes, copies };
+  }
+
+  /** The child of `node` whose key is `b[ks, ke)`, or -1. */
+  #child(b: Buffer, ks: number, ke: number, node: number): number {
+    let h = 0;
+    for (let j = ks; j < ke; j++) h = (Math.imul(h, 31) + (b[j] as number)) | 0;
+    const base = this.#base[node] as number;
+    const mask = this.#mask[node] as number;
+    let slot = h & mask;
+    for (;;) {
+      const found = this.#slotNode[base + slot] as number;
+      if (found < 0) return -1;
+      if (this.#slotHash[base + slot] === h && this.#keyIs(b, ks, ke, found)) return found;
+      slot = (slot + 1) & mask;
+    }
+  }
+
+  /** True when `b[ks, ke)` is the key of `node`. */
+  #keyIs(b: Buffer, ks: number, ke: number, node: number): boolean {
+    const length = this.#keyLength[node] as number;
+    if (length !== ke - ks) return false;
+    const keys = this.#keys;
+    const at = this.#keyAt[node] as number;
+    for (let k = 0; k < length; k++) if (keys[at + k] !== b[ks + k]) return false;
+    return true;
   }
 
   /**
@@ -746,47 +909,39 @@ class NdjsonDsvKernel implements ChunkKernel {
   #object(b: Buffer, i: number, node: number, top: boolean): number {
     i++;
     if (b[i] === RBRACE) return i + 1;
-    const base = this.#base[node] as number;
-    const mask = this.#mask[node] as number;
+    const kinds = this.#kinds;
+    const next = this.#next;
+    let expected = this.#first[node] as number;
+    let previous = -1;
     for (;;) {
       if (b[i] !== QUOTE) return -1;
       i++;
       const ks = i;
-      let h = 0;
       let flat = false;
       for (;;) {
         const c = b[i] as number;
+        if (!KEY_STOP[c]) {
+          i++;
+          continue;
+        }
         if (c === QUOTE) break;
         // Escaped keys are not compared; control characters (the line break among them) end the scan.
-        if (c === BACKSLASH || !(c >= 0x20)) return -1;
-        if (c === 0x2e || c === 0x27) flat = true;
-        h = (Math.imul(h, 31) + c) | 0;
+        if (c === BACKSLASH || c < 0x20) return -1;
+        flat = true;
         i++;
       }
       const ke = i;
       i++;
       if (b[i] !== COLON) return -1;
       i++;
-      let child = -1;
-      let slot = h & mask;
-      for (;;) {
-        const found = this.#slotNode[base + slot] as number;
-        if (found < 0) break;
-        if (this.#slotHash[base + slot] === h) {
-          const key = (this.#nodes[found] as PathNode).keyBytes;
-          if (key.length === ke - ks) {
-            let k = 0;
-            while (k < key.length && key[k] === b[ks + k]) k++;
-            if (k === key.length) {
-              child = found;
-              break;
-            }
-          }
-        }
-        slot = (slot + 1) & mask;
-      }
+      const child = expected >= 0 && this.#keyIs(b, ks, ke, expected) ? expected : this.#child(b, ks, ke, node);
       if (child >= 0) {
-        if (this.#kinds[child] !== Kind.Absent) return -1;
+        if (kinds[child] !== Kind.Absent) return -1;
+        // The order of the keys is learnt for the next record.
+        if (previous < 0) this.#first[node] = child;
+        else next[previous] = child;
+        previous = child;
+        expected = next[child] as number;
         i = this.#value(b, i, child);
       } else {
         // A top-level key with a dot or a quote would be matched as a flat key by the scripts' paths.
@@ -814,14 +969,15 @@ class NdjsonDsvKernel implements ChunkKernel {
       let escaped = false;
       for (;;) {
         const x = b[j] as number;
-        if (x === QUOTE) break;
-        if (x === BACKSLASH) {
-          escaped = true;
-          j += 2;
+        if (!STRING_STOP[x]) {
+          j++;
           continue;
         }
-        if (!(x >= 0x20)) return -1;
-        j++;
+        if (x === QUOTE) break;
+        // An escape is checked by skipString below; a control character (the line break among them) ends the scan.
+        if (x !== BACKSLASH || !((b[j + 1] as number) >= 0x20)) return -1;
+        escaped = true;
+        j += 2;
       }
       kinds[node] = Kind.String;
       if (!escaped) {
@@ -951,85 +1107,48 @@ class NdjsonDsvKernel implements ChunkKernel {
   }
 
   /** Writes the row of the record just read. */
-  #row(b: Buffer, plan: ShapePlan, lineBytes: number): void {
+  #row(b: Buffer, plan: RowPlan, lineBytes: number): void {
     this.#room(plan.copies * 2 * lineBytes + plan.fixedBytes);
-    const { separator } = this.#compiled;
-    const columns = plan.columns;
-    for (let k = 0; k < columns.length; k++) {
-      if (k > 0) this.#out[this.#o++] = separator;
-      const column = columns[k] as Column;
-      if (column.kind === 'value') {
-        const node = column.node;
-        this.#cell(this.#escaped[node] ? this.#decoded : b, this.#starts[node] as number, this.#ends[node] as number);
-      } else if (column.kind === 'const') {
-        column.bytes.copy(this.#out, this.#o);
-        this.#o += column.bytes.length;
+    const out = this.#out;
+    let o = this.#o;
+    const separator = this.#separator;
+    const special = this.#special;
+    const quote = this.#quote;
+    const escapeByte = this.#escape;
+    const quoteAll = this.#quoteAll;
+    const { make, node: nodes } = plan;
+    const escaped = this.#escaped;
+    const starts = this.#starts;
+    const ends = this.#ends;
+    for (let k = 0; k < make.length; k++) {
+      if (k > 0) out[o++] = separator;
+      const how = make[k];
+      if (how === Make.Value) {
+        const node = nodes[k] as number;
+        const src = escaped[node] ? this.#decoded : b;
+        o = writeCell(out, o, src, starts[node] as number, ends[node] as number, special, quote, escapeByte, quoteAll);
+      } else if (how === Make.Const) {
+        const bytes = plan.bytes[k] as Buffer;
+        for (let j = 0; j < bytes.length; j++) out[o++] = bytes[j] as number;
       } else {
+        const pieces = plan.pieces[k] as (Buffer | number)[];
         let length = 0;
-        for (const p of column.pieces)
-          length += typeof p === 'number' ? (this.#ends[p] as number) - (this.#starts[p] as number) : p.length;
+        for (const p of pieces)
+          length += typeof p === 'number' ? (ends[p] as number) - (starts[p] as number) : p.length;
         if (this.#joined.length < length) this.#joined = Buffer.allocUnsafeSlow(2 * length);
         const joined = this.#joined;
         let j = 0;
-        for (const p of column.pieces) {
-          if (typeof p === 'number') {
-            const src = this.#escaped[p] ? this.#decoded : b;
-            src.copy(joined, j, this.#starts[p], this.#ends[p]);
-            j += (this.#ends[p] as number) - (this.#starts[p] as number);
-          } else {
-            p.copy(joined, j);
-            j += p.length;
-          }
+        for (const p of pieces) {
+          const src = typeof p === 'number' ? (escaped[p] ? this.#decoded : b) : p;
+          const from = typeof p === 'number' ? (starts[p] as number) : 0;
+          const to = typeof p === 'number' ? (ends[p] as number) : p.length;
+          for (let x = from; x < to; x++) joined[j++] = src[x] as number;
         }
-        this.#cell(joined, 0, j);
+        o = writeCell(out, o, joined, 0, j, special, quote, escapeByte, quoteAll);
       }
     }
-    this.#compiled.lineEnd.copy(this.#out, this.#o);
-    this.#o += this.#compiled.lineEnd.length;
-  }
-
-  /** Writes the UTF-8 text `src[s, e)` as the formatter's cell (DsvFormatter.cell) of that text. */
-  #cell(src: Uint8Array, s: number, e: number): void {
-    const out = this.#out;
-    let o = this.#o;
-    const { quote, escape: escapeByte, quoteAll } = this.#compiled;
-    if (!quoteAll && s < e) {
-      let plain = true;
-      const special = this.#special;
-      for (let j = s; j < e; j++) {
-        if (special[src[j] as number]) {
-          plain = false;
-          break;
-        }
-      }
-      if (plain) {
-        // Blanks at either end are quoted (isBlank over the first and last UTF-16 unit).
-        let last = e - 1;
-        while (last > s && ((src[last] as number) & 0xc0) === 0x80) last--;
-        if (isBlank(unitAt(src, s)) || isBlank(unitAt(src, last))) plain = false;
-      }
-      if (plain) {
-        if (e - s > 32) out.set(src.subarray(s, e), o);
-        else for (let j = s; j < e; j++) out[o + j - s] = src[j] as number;
-        this.#o = o + (e - s);
-        return;
-      }
-    }
-    out[o++] = quote;
-    if (quote === escapeByte) {
-      for (let j = s; j < e; j++) {
-        const x = src[j] as number;
-        if (x === quote) out[o++] = quote;
-        out[o++] = x;
-      }
-    } else {
-      for (let j = s; j < e; j++) {
-        const x = src[j] as number;
-        if (x === quote || x === escapeByte) out[o++] = escapeByte;
-        out[o++] = x;
-      }
-    }
-    out[o++] = quote;
+    const lineEnd = this.#lineEnd;
+    for (let j = 0; j < lineEnd.length; j++) out[o++] = lineEnd[j] as number;
     this.#o = o;
   }
 }
