@@ -499,6 +499,9 @@ const STRING_STOP = new Uint8Array(256);
 for (let c = 0; c < 0x20; c++) STRING_STOP[c] = 1;
 STRING_STOP[QUOTE] = 1;
 STRING_STOP[BACKSLASH] = 1;
+/** What the scan of a string finds in #scan: a stop, or a character that forces quotes in a cell. */
+const SCAN_STOP = 1;
+const SCAN_SPECIAL = 2;
 /** And of a key: those, and the dot and single quote of a flat key. */
 const KEY_STOP = new Uint8Array(STRING_STOP);
 KEY_STOP[0x2e] = 1;
@@ -675,6 +678,12 @@ class NdjsonDsvKernel implements ChunkKernel {
   readonly #ends: Int32Array;
   /** The node's string had escapes: its decoded bytes are in `#decoded`. */
   readonly #escaped: Uint8Array;
+  /** The node's value holds none of the characters that force quotes (it may still be quoted for blanks). */
+  readonly #plain: Uint8Array;
+  /** Per byte of a string being read: 0 to go on, SCAN_SPECIAL for a character that forces quotes, else a stop. */
+  readonly #scan = new Uint8Array(256);
+  /** 1 when no character of a number's text forces quotes. */
+  readonly #plainNumbers: number;
   #decoded = Buffer.allocUnsafeSlow(4096);
   #decodedAt = 0;
   readonly #shapes = new Map<string, RowPlan | null>();
@@ -743,6 +752,9 @@ class NdjsonDsvKernel implements ChunkKernel {
     this.#ends = new Int32Array(count);
     this.#escaped = new Uint8Array(count);
     for (const c of [compiled.quote, compiled.escape, 0x0d, 0x0a, compiled.separator]) this.#special[c] = 1;
+    this.#plain = new Uint8Array(count);
+    for (let c = 0; c < 256; c++) this.#scan[c] = STRING_STOP[c] ? SCAN_STOP : this.#special[c] ? SCAN_SPECIAL : 0;
+    this.#plainNumbers = [...'-0123456789'].some((c) => this.#special[c.charCodeAt(0)]) ? 0 : 1;
   }
 
   run(input: KernelInput): KernelOutput | undefined {
@@ -792,7 +804,10 @@ class NdjsonDsvKernel implements ChunkKernel {
     const count = words.length;
     let h = 0;
     for (let i = 0; i < count; i++) h = (Math.imul(h, 0x9e3779b1) + (words[i] as number)) | 0;
-    const slot = (h >>> 23) & (RECENT_SHAPES - 1);
+    // Mixed, so that a difference in the last word reaches the top bits the slot is taken from.
+    h = Math.imul(h ^ (h >>> 15), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    const slot = (h ^ (h >>> 16)) & (RECENT_SHAPES - 1);
     const recent = this.#recentWords;
     const at = slot * count;
     const cached = this.#recentPlans[slot];
@@ -913,28 +928,45 @@ class NdjsonDsvKernel implements ChunkKernel {
     const next = this.#next;
     let expected = this.#first[node] as number;
     let previous = -1;
+    const keys = this.#keys;
+    const keyAt = this.#keyAt;
+    const keyLength = this.#keyLength;
     for (;;) {
       if (b[i] !== QUOTE) return -1;
       i++;
       const ks = i;
-      let flat = false;
-      for (;;) {
-        const c = b[i] as number;
-        if (!KEY_STOP[c]) {
-          i++;
-          continue;
+      let child = -1;
+      // The key expected here, compared first: its bytes hold no quote, backslash, control character or dot, so
+      // equal bytes followed by a quote are the whole key.
+      if (expected >= 0) {
+        const at = keyAt[expected] as number;
+        const length = keyLength[expected] as number;
+        let k = 0;
+        while (k < length && keys[at + k] === b[i + k]) k++;
+        if (k === length && b[i + k] === QUOTE) {
+          child = expected;
+          i += k;
         }
-        if (c === QUOTE) break;
-        // Escaped keys are not compared; control characters (the line break among them) end the scan.
-        if (c === BACKSLASH || c < 0x20) return -1;
-        flat = true;
-        i++;
       }
-      const ke = i;
+      let flat = false;
+      if (child < 0) {
+        for (;;) {
+          const c = b[i] as number;
+          if (!KEY_STOP[c]) {
+            i++;
+            continue;
+          }
+          if (c === QUOTE) break;
+          // Escaped keys are not compared; control characters (the line break among them) end the scan.
+          if (c === BACKSLASH || c < 0x20) return -1;
+          flat = true;
+          i++;
+        }
+        child = this.#child(b, ks, i, node);
+      }
       i++;
       if (b[i] !== COLON) return -1;
       i++;
-      const child = expected >= 0 && this.#keyIs(b, ks, ke, expected) ? expected : this.#child(b, ks, ke, node);
       if (child >= 0) {
         if (kinds[child] !== Kind.Absent) return -1;
         // The order of the keys is learnt for the next record.
@@ -967,9 +999,17 @@ class NdjsonDsvKernel implements ChunkKernel {
       const s = i + 1;
       let j = s;
       let escaped = false;
+      let plain = 1;
+      const scan = this.#scan;
       for (;;) {
         const x = b[j] as number;
-        if (!STRING_STOP[x]) {
+        const t = scan[x];
+        if (t === 0) {
+          j++;
+          continue;
+        }
+        if (t === SCAN_SPECIAL) {
+          plain = 0;
           j++;
           continue;
         }
@@ -982,6 +1022,7 @@ class NdjsonDsvKernel implements ChunkKernel {
       kinds[node] = Kind.String;
       if (!escaped) {
         this.#escaped[node] = 0;
+        this.#plain[node] = plain;
         this.#starts[node] = s;
         this.#ends[node] = j;
         return j + 1;
@@ -1023,6 +1064,7 @@ class NdjsonDsvKernel implements ChunkKernel {
     if (after === 0x2e || after === 0x65 || after === 0x45 || isDigit(after)) return -1;
     kinds[node] = Kind.Number;
     this.#escaped[node] = 0;
+    this.#plain[node] = this.#plainNumbers;
     this.#starts[node] = i;
     this.#ends[node] = j;
     return j;
@@ -1041,6 +1083,7 @@ class NdjsonDsvKernel implements ChunkKernel {
     const start = this.#decodedAt;
     this.#decodedAt += this.#decoded.write(value, start);
     this.#escaped[node] = 1;
+    this.#plain[node] = 0;
     this.#starts[node] = start;
     this.#ends[node] = this.#decodedAt;
     return end;
@@ -1118,6 +1161,7 @@ class NdjsonDsvKernel implements ChunkKernel {
     const quoteAll = this.#quoteAll;
     const { make, node: nodes } = plan;
     const escaped = this.#escaped;
+    const plain = this.#plain;
     const starts = this.#starts;
     const ends = this.#ends;
     for (let k = 0; k < make.length; k++) {
@@ -1125,8 +1169,19 @@ class NdjsonDsvKernel implements ChunkKernel {
       const how = make[k];
       if (how === Make.Value) {
         const node = nodes[k] as number;
+        const s = starts[node] as number;
+        const e = ends[node] as number;
+        // A value without characters that force quotes is copied as it is, unless blank at an end.
+        if (plain[node] && !quoteAll && s < e) {
+          const first = b[s] as number;
+          const end = b[e - 1] as number;
+          if (first < ASCII_LIMIT && end < ASCII_LIMIT && !ASCII_BLANK[first] && !ASCII_BLANK[end]) {
+            for (let j = s; j < e; j++) out[o++] = b[j] as number;
+            continue;
+          }
+        }
         const src = escaped[node] ? this.#decoded : b;
-        o = writeCell(out, o, src, starts[node] as number, ends[node] as number, special, quote, escapeByte, quoteAll);
+        o = writeCell(out, o, src, s, e, special, quote, escapeByte, quoteAll);
       } else if (how === Make.Const) {
         const bytes = plan.bytes[k] as Buffer;
         for (let j = 0; j < bytes.length; j++) out[o++] = bytes[j] as number;
