@@ -143,11 +143,8 @@ async function kernelOutput(
   );
   const data = Buffer.from(made.file.data.buffer, made.file.data.byteOffset, made.file.data.byteLength);
   try {
-    await (tail.drivers[0] as ScriptDriver).file({
-      name: made.file.name,
-      size: data.byteLength,
-      open: () => Readable.from([data]),
-    });
+    // Size 0, as a file streamed on from a formatter is given (FileForward): its bytes are counted once written.
+    await (tail.drivers[0] as ScriptDriver).file({ name: made.file.name, size: 0, open: () => Readable.from([data]) });
     await tail.finish();
   } finally {
     for (const d of tail.drivers) await d.instance.close?.();
