@@ -56,7 +56,11 @@ async function laneRun(steps: readonly Step[]): Promise<LaneRun> {
   if (typeof plan === 'string') throw new Error(plan);
   const at = plan.formatter ?? definitions.length - 1;
   const body = (definitions[at] as AnyScriptDefinition).lanes?.fragments?.(params[at] as never)?.body;
-  return { definitions, steps: resolved, params: params.map((p, i) => (i === at ? (body as Record<string, unknown>) : p)) };
+  return {
+    definitions,
+    steps: resolved,
+    params: params.map((p, i) => (i === at ? (body as Record<string, unknown>) : p)),
+  };
 }
 
 /** What the scripts make of a chunk: the file's bytes and each step's counters, or the error they raise. */
@@ -124,6 +128,10 @@ const HOSTILE_STRINGS = [
   'sep\u2028line',
   'ünïcödé 中文',
   "o'neil",
+  '\uFEFFbom',
+  'bom\uFEFF',
+  '\u3000ideographic\u3000',
+  '\u0085nel',
 ];
 
 /** A JSON value as text, and whether the kernel must decline a chunk holding it at a place the output reads. */
@@ -218,7 +226,13 @@ function record(r: () => number, i: number): { line: string; take: boolean } {
   entries.push(['profile', { text: object(profile), take: true }]);
   entries.push([
     'data',
-    { text: object([['subscribed', field(referenced)], ['tier', field(referenced)]]), take: true },
+    {
+      text: object([
+        ['subscribed', field(referenced)],
+        ['tier', field(referenced)],
+      ]),
+      take: true,
+    },
   ]);
   entries.push(['created', field(referenced)]);
   entries.push(['tags', field(anyValue, 0.5)]);
@@ -340,7 +354,8 @@ describe('ndjsonDsvKernel', () => {
 
     // Act
     const results: { take: boolean; took: boolean }[] = [];
-    for (const c of chunks) results.push({ take: c.take, took: (await compare(kernel as ChunkKernel, run, c.bytes)) !== undefined });
+    for (const c of chunks)
+      results.push({ take: c.take, took: (await compare(kernel as ChunkKernel, run, c.bytes)) !== undefined });
 
     // Assess
     expect(kernel?.steps).toBe(4);
