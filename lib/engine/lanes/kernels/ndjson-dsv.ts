@@ -40,6 +40,7 @@ import { Writable } from 'node:stream';
 import { type StepCounters, zeroCounters } from '../../../core/refs.ts';
 import type { AnyScriptDefinition, DataRecord, ScriptContext, StepLogger, StepOutput } from '../../../core/script.ts';
 import type { Services } from '../../../core/services.ts';
+import { cachedFunction } from '../../../scripts/util/compiled.ts';
 import { DsvFormatter, isBlank } from '../../../scripts/util/dsv.ts';
 import { unescapeControl } from '../../../scripts/util/io.ts';
 import { compileExpression, createJexl } from '../../../scripts/util/jexl.ts';
@@ -645,7 +646,12 @@ interface RowPlan {
   readonly pieces: readonly (readonly (Buffer | number)[])[];
   readonly fixedBytes: number;
   readonly copies: number;
+  /** Writes the row at `out[o]` (see {@link rowWriter}); returns where it ends. */
+  readonly write: RowWriter;
 }
+
+/** A shape's row writer: the row of the record just read, from its line `b` (and `decoded`) at `out[o]`. */
+type RowWriter = (out: Buffer, o: number, b: Buffer, decoded: Buffer) => number;
 
 /** The kernel of a compiled run. */
 class NdjsonDsvKernel implements ChunkKernel {
@@ -898,7 +904,7 @@ class NdjsonDsvKernel implements ChunkKernel {
         pieces[k] = parts;
       }
     });
-    return { make, node, bytes, pieces, fixedBytes, copies };
+    return { make, node, bytes, pieces, fixedBytes, copies, write: this.#rowWriter(make, node, bytes, pieces) };
   }
 
   /** The child of `node` whose key is `b[ks, ke)`, or -1. */
@@ -937,6 +943,8 @@ class NdjsonDsvKernel implements ChunkKernel {
     const next = this.#next;
     let expected = this.#first[node] as number;
     let previous = -1;
+    const scan = this.#scan;
+    const escaped = this.#escaped;
     const keys = this.#keys;
     const keyAt = this.#keyAt;
     const keyLength = this.#keyLength;
@@ -983,7 +991,28 @@ class NdjsonDsvKernel implements ChunkKernel {
         else next[previous] = child;
         previous = child;
         expected = next[child] as number;
-        i = this.#value(b, i, child);
+        if (b[i] === QUOTE) {
+          // A string without escapes, the most common value, read here; anything else in #value.
+          const start = i + 1;
+          let j = start;
+          let plain = 1;
+          for (;;) {
+            const t = scan[b[j] as number];
+            if (t === 0) j++;
+            else if (t === SCAN_SPECIAL) {
+              plain = 0;
+              j++;
+            } else break;
+          }
+          if (b[j] === QUOTE) {
+            kinds[child] = Kind.String;
+            escaped[child] = 0;
+            this.#plain[child] = plain;
+            this.#starts[child] = start;
+            this.#ends[child] = j;
+            i = j + 1;
+          } else i = this.#value(b, i, child);
+        } else i = this.#value(b, i, child);
       } else {
         // A top-level key with a dot or a quote would be matched as a flat key by the scripts' paths.
         if (top && flat) return -1;
@@ -1161,59 +1190,78 @@ class NdjsonDsvKernel implements ChunkKernel {
   /** Writes the row of the record just read. */
   #row(b: Buffer, plan: RowPlan, lineBytes: number): void {
     this.#room(plan.copies * 2 * lineBytes + plan.fixedBytes);
-    const out = this.#out;
-    let o = this.#o;
-    const separator = this.#separator;
+    this.#o = plan.write(this.#out, this.#o, b, this.#decoded);
+  }
+
+  /**
+   * Compiles the row writer of a shape: one function with the shape's columns written in (node numbers and
+   * bytes, nothing from the dataflow's text), so a row costs no dispatch per column. A value without characters
+   * that force quotes (`#plain`) and without blanks at its ends is copied as it is; any other goes through
+   * writeCell, a concatenation through #concat.
+   */
+  #rowWriter(
+    make: Uint8Array,
+    nodes: Int32Array,
+    bytes: readonly Buffer[],
+    pieces: readonly (readonly (Buffer | number)[])[],
+  ): RowWriter {
+    const lines: string[] = ['let s = 0, e = 0;'];
+    const put = (data: Uint8Array) => {
+      for (const x of data) lines.push(`out[o++] = ${x};`);
+    };
+    for (let k = 0; k < make.length; k++) {
+      if (k > 0) lines.push(`out[o++] = ${this.#separator};`);
+      const n = nodes[k] as number;
+      if (make[k] === Make.Value) {
+        lines.push(`s = starts[${n}]; e = ends[${n}];`);
+        const cell = `o = cell(out, o, escaped[${n}] === 1 ? decoded : b, s, e);`;
+        if (this.#quoteAll) lines.push(cell);
+        else
+          lines.push(
+            `if (plain[${n}] === 1 && s < e && b[s] < ${ASCII_LIMIT} && b[e - 1] < ${ASCII_LIMIT} && blank[b[s]] === 0 && blank[b[e - 1]] === 0) { for (let j = s; j < e; j++) out[o++] = b[j]; }`,
+            `else ${cell}`,
+          );
+      } else if (make[k] === Make.Concat) lines.push(`o = concat(out, o, b, ${k});`);
+      else put(bytes[k] as Buffer);
+    }
+    put(this.#lineEnd);
+    lines.push('return o;');
+    const factory = cachedFunction<(...deps: unknown[]) => RowWriter>(
+      ['starts', 'ends', 'plain', 'escaped', 'blank', 'cell', 'concat'],
+      `return function row(out, o, b, decoded) {\n${lines.join('\n')}\n};`,
+    );
+    const { quote, escape: escapeByte, quoteAll } = this.#compiled;
     const special = this.#special;
-    const quote = this.#quote;
-    const escapeByte = this.#escape;
-    const quoteAll = this.#quoteAll;
-    const { make, node: nodes } = plan;
+    return factory(
+      this.#starts,
+      this.#ends,
+      this.#plain,
+      this.#escaped,
+      ASCII_BLANK,
+      (out: Buffer, o: number, src: Buffer, s: number, e: number) =>
+        writeCell(out, o, src, s, e, special, quote, escapeByte, quoteAll),
+      (out: Buffer, o: number, b: Buffer, k: number) => this.#concat(out, o, b, pieces[k] as (Buffer | number)[]),
+    );
+  }
+
+  /** Writes the cell of a concatenation of `pieces` (literal bytes, or the values of nodes). */
+  #concat(out: Buffer, o: number, b: Buffer, pieces: readonly (Buffer | number)[]): number {
     const escaped = this.#escaped;
-    const plain = this.#plain;
     const starts = this.#starts;
     const ends = this.#ends;
-    for (let k = 0; k < make.length; k++) {
-      if (k > 0) out[o++] = separator;
-      const how = make[k];
-      if (how === Make.Value) {
-        const node = nodes[k] as number;
-        const s = starts[node] as number;
-        const e = ends[node] as number;
-        // A value without characters that force quotes is copied as it is, unless blank at an end.
-        if (plain[node] && !quoteAll && s < e) {
-          const first = b[s] as number;
-          const end = b[e - 1] as number;
-          if (first < ASCII_LIMIT && end < ASCII_LIMIT && !ASCII_BLANK[first] && !ASCII_BLANK[end]) {
-            for (let j = s; j < e; j++) out[o++] = b[j] as number;
-            continue;
-          }
-        }
-        const src = escaped[node] ? this.#decoded : b;
-        o = writeCell(out, o, src, s, e, special, quote, escapeByte, quoteAll);
-      } else if (how === Make.Const) {
-        const bytes = plan.bytes[k] as Buffer;
-        for (let j = 0; j < bytes.length; j++) out[o++] = bytes[j] as number;
-      } else {
-        const pieces = plan.pieces[k] as (Buffer | number)[];
-        let length = 0;
-        for (const p of pieces)
-          length += typeof p === 'number' ? (ends[p] as number) - (starts[p] as number) : p.length;
-        if (this.#joined.length < length) this.#joined = Buffer.allocUnsafeSlow(2 * length);
-        const joined = this.#joined;
-        let j = 0;
-        for (const p of pieces) {
-          const src = typeof p === 'number' ? (escaped[p] ? this.#decoded : b) : p;
-          const from = typeof p === 'number' ? (starts[p] as number) : 0;
-          const to = typeof p === 'number' ? (ends[p] as number) : p.length;
-          for (let x = from; x < to; x++) joined[j++] = src[x] as number;
-        }
-        o = writeCell(out, o, joined, 0, j, special, quote, escapeByte, quoteAll);
-      }
+    let length = 0;
+    for (const p of pieces) length += typeof p === 'number' ? (ends[p] as number) - (starts[p] as number) : p.length;
+    if (this.#joined.length < length) this.#joined = Buffer.allocUnsafeSlow(2 * length);
+    const joined = this.#joined;
+    let j = 0;
+    for (const p of pieces) {
+      const src = typeof p === 'number' ? (escaped[p] ? this.#decoded : b) : p;
+      const from = typeof p === 'number' ? (starts[p] as number) : 0;
+      const to = typeof p === 'number' ? (ends[p] as number) : p.length;
+      for (let x = from; x < to; x++) joined[j++] = src[x] as number;
     }
-    const lineEnd = this.#lineEnd;
-    for (let j = 0; j < lineEnd.length; j++) out[o++] = lineEnd[j] as number;
-    this.#o = o;
+    const { quote, escape: escapeByte, quoteAll } = this.#compiled;
+    return writeCell(out, o, joined, 0, j, this.#special, quote, escapeByte, quoteAll);
   }
 }
 
