@@ -328,6 +328,8 @@ const DIALECTS: Record<string, unknown>[] = [
   { columnSeparator: '\\t', quoteFields: false, escapeCharacter: '\\' },
   { columnSeparator: '|', quoteFields: false, lineEnd: '\\r\\n' },
   { columnSeparator: ',', quoteFields: true, escapeCharacter: '\\', lineEnd: '\r\n' },
+  { quoteCharacter: "'", escapeCharacter: '\\', quoteFields: false },
+  { columnSeparator: '-', quoteFields: false },
 ];
 
 /** Runs the kernel on a chunk and the scripts on the same chunk; returns what the kernel made of it. */
@@ -362,6 +364,29 @@ describe('ndjsonDsvKernel', () => {
     expect(results.filter((x) => x.take).length).toBeGreaterThan(15);
     expect(results.filter((x) => !x.take).length).toBeGreaterThan(5);
     expect(results.map((x) => x.took)).toEqual(results.map((x) => x.take));
+  });
+
+  it('writes the rows the scripts write through chained renames and nested targets', async () => {
+    // Prepare: renames that touch each other's paths run one at a time in field.rename.
+    const steps = exportSteps({ columnSeparator: ';' });
+    (steps[0] as Step).params.fields = [
+      { sourceField: 'profile.firstName', targetField: 'C_FirstName' },
+      { sourceField: 'profile.lastName', targetField: 'contact.last' },
+      { sourceField: 'contact.last', targetField: 'C_LastName' },
+      { sourceField: 'profile.email', targetField: 'contact.mail.address' },
+    ];
+    ((steps[3] as Step).params.columns as string[]).push('contact.mail.address');
+    const run = await laneRun(steps);
+    const kernel = ndjsonDsvKernel({ ...run, job: JOB }) as ChunkKernel;
+    const r = random(0xc4a1);
+    const chunks = Array.from({ length: 20 }, () => chunk(r, 1 + Math.floor(r() * 25), true));
+
+    // Act
+    const taken: boolean[] = [];
+    for (const c of chunks) taken.push((await compare(kernel, run, c.bytes)) !== undefined);
+
+    // Assess
+    expect(taken).toEqual(chunks.map(() => true));
   });
 
   it('declines a chunk that does not end with a line break, has no record, or is not UTF-8', async () => {
