@@ -389,6 +389,27 @@ describe('ndjsonDsvKernel', () => {
     expect(taken).toEqual(chunks.map(() => true));
   });
 
+  it("takes a chunk with a byte changed only where its rows are still the scripts' rows", async () => {
+    // Prepare: plain chunks, each with one byte replaced by a character that matters to JSON or CSV.
+    const run = await laneRun(exportSteps({ quoteFields: false }));
+    const kernel = ndjsonDsvKernel({ ...run, job: JOB }) as ChunkKernel;
+    const r = random(0xb17e);
+    const bytes = [...'{}[]",:\\ \n\r\t0-9.eEtfnu\u0000'].map((c) => c.charCodeAt(0)).concat([0x80, 0xc3, 0xff]);
+    const mutated = Array.from({ length: 150 }, () => {
+      const c = Buffer.from(chunk(r, 1 + Math.floor(r() * 4), true).bytes);
+      c[Math.floor(r() * (c.length - 1))] = pick(r, bytes);
+      return c;
+    });
+
+    // Act
+    let taken = 0;
+    for (const c of mutated) if ((await compare(kernel, run, c)) !== undefined) taken++;
+
+    // Assess: some mutations leave valid records (a letter in a value), most do not.
+    expect(taken).toBeGreaterThan(0);
+    expect(taken).toBeLessThan(mutated.length);
+  });
+
   it('declines a chunk that does not end with a line break, has no record, or is not UTF-8', async () => {
     // Prepare
     const run = await laneRun(exportSteps({}));
