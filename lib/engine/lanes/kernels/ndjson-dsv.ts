@@ -803,8 +803,9 @@ class NdjsonDsvKernel implements ChunkKernel {
     }
     const name = this.#prober.fileName;
     if (records === 0 || name === undefined) return undefined;
-    const data = new Uint8Array(this.#o);
-    data.set(this.#out.subarray(0, this.#o));
+    // The chunk's own memory (not zeroed first: every byte is copied over), handed on while the next chunk is read.
+    const data = Buffer.allocUnsafeSlow(this.#o);
+    this.#out.copy(data, 0, 0, this.#o);
     const counters: StepCounters[] = [];
     for (let i = 0; i < this.steps; i++) counters.push({ ...zeroCounters(), recordsIn: records, recordsOut: records });
     return { file: { name, data }, counters };
