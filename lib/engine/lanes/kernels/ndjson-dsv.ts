@@ -1246,24 +1246,43 @@ class NdjsonDsvKernel implements ChunkKernel {
     );
   }
 
-  /** Writes the cell of a concatenation of `pieces` (literal bytes, or the values of nodes). */
+  /**
+   * Writes the cell of a concatenation of `pieces` (literal bytes, or the values of nodes): copied straight to the
+   * output, and written again through writeCell when a piece holds a character that forces quotes or the text is
+   * empty or blank at an end.
+   */
   #concat(out: Buffer, o: number, b: Buffer, pieces: readonly (Buffer | number)[]): number {
     const escaped = this.#escaped;
+    const plainValues = this.#plain;
+    const special = this.#special;
     const starts = this.#starts;
     const ends = this.#ends;
-    let length = 0;
-    for (const p of pieces) length += typeof p === 'number' ? (ends[p] as number) - (starts[p] as number) : p.length;
-    if (this.#joined.length < length) this.#joined = Buffer.allocUnsafeSlow(2 * length);
-    const joined = this.#joined;
-    let j = 0;
+    const start = o;
+    let plain = !this.#quoteAll;
     for (const p of pieces) {
-      const src = typeof p === 'number' ? (escaped[p] ? this.#decoded : b) : p;
-      const from = typeof p === 'number' ? (starts[p] as number) : 0;
-      const to = typeof p === 'number' ? (ends[p] as number) : p.length;
-      for (let x = from; x < to; x++) joined[j++] = src[x] as number;
+      if (typeof p === 'number') {
+        const src = escaped[p] ? this.#decoded : b;
+        const to = ends[p] as number;
+        if (plainValues[p] !== 1) plain = false;
+        for (let x = starts[p] as number; x < to; x++) out[o++] = src[x] as number;
+      } else {
+        for (let x = 0; x < p.length; x++) {
+          const c = p[x] as number;
+          if (special[c]) plain = false;
+          out[o++] = c;
+        }
+      }
     }
+    if (plain && o > start) {
+      const first = out[start] as number;
+      const last = out[o - 1] as number;
+      if (first < ASCII_LIMIT && last < ASCII_LIMIT && !ASCII_BLANK[first] && !ASCII_BLANK[last]) return o;
+    }
+    const length = o - start;
+    if (this.#joined.length < length) this.#joined = Buffer.allocUnsafeSlow(2 * length);
+    out.copy(this.#joined, 0, start, o);
     const { quote, escape: escapeByte, quoteAll } = this.#compiled;
-    return writeCell(out, o, joined, 0, j, this.#special, quote, escapeByte, quoteAll);
+    return writeCell(out, start, this.#joined, 0, length, special, quote, escapeByte, quoteAll);
   }
 }
 
