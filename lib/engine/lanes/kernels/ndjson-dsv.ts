@@ -663,6 +663,13 @@ class NdjsonDsvKernel implements ChunkKernel {
   readonly #keys: Buffer;
   readonly #keyAt: Int32Array;
   readonly #keyLength: Int32Array;
+  /** Each node's key followed by its closing quote as little-endian 32-bit words, the last one masked. */
+  readonly #keyWords: Int32Array;
+  readonly #keyWordAt: Int32Array;
+  readonly #keyWordCount: Int32Array;
+  readonly #lastMask: Int32Array;
+  /** The chunk being read, for reading four bytes at a time. */
+  #view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   /** Each node's children by key hash: open addressing, `#mask[node] + 1` slots from `#base[node]`. */
   readonly #base: Int32Array;
   readonly #mask: Int32Array;
@@ -725,6 +732,21 @@ class NdjsonDsvKernel implements ChunkKernel {
       this.#keyLength[n.index] = n.keyBytes.length;
       at += n.keyBytes.length;
     }
+    this.#keyWordAt = new Int32Array(count);
+    this.#keyWordCount = new Int32Array(count);
+    this.#lastMask = new Int32Array(count);
+    const keyWords: number[] = [];
+    for (const n of nodes) {
+      const quoted = Buffer.concat([n.keyBytes, Buffer.from('"')]);
+      const padded = Buffer.alloc(Math.ceil(quoted.length / 4) * 4);
+      quoted.copy(padded);
+      this.#keyWordAt[n.index] = keyWords.length;
+      this.#keyWordCount[n.index] = padded.length / 4;
+      const tail = quoted.length % 4;
+      this.#lastMask[n.index] = tail === 0 ? -1 : (1 << (8 * tail)) - 1;
+      for (let w = 0; w < padded.length; w += 4) keyWords.push(padded.readInt32LE(w));
+    }
+    this.#keyWords = Int32Array.from(keyWords);
     this.#base = new Int32Array(count);
     this.#mask = new Int32Array(count);
     let total = 0;
@@ -778,6 +800,7 @@ class NdjsonDsvKernel implements ChunkKernel {
     const n = bytes.length;
     if (n === 0 || bytes[n - 1] !== NL || !isUtf8(bytes)) return undefined;
     const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const kinds = this.#kinds;
     const words = this.#words;
     this.#o = 0;
@@ -948,6 +971,12 @@ class NdjsonDsvKernel implements ChunkKernel {
     const scan = this.#scan;
     const escaped = this.#escaped;
     const keys = this.#keys;
+    const view = this.#view;
+    const end = view.byteLength;
+    const words = this.#keyWords;
+    const keyWordAt = this.#keyWordAt;
+    const keyWordCount = this.#keyWordCount;
+    const lastMask = this.#lastMask;
     const keyAt = this.#keyAt;
     const keyLength = this.#keyLength;
     for (;;) {
@@ -958,13 +987,25 @@ class NdjsonDsvKernel implements ChunkKernel {
       // The key expected here, compared first: its bytes hold no quote, backslash, control character or dot, so
       // equal bytes followed by a quote are the whole key.
       if (expected >= 0) {
-        const at = keyAt[expected] as number;
-        const length = keyLength[expected] as number;
-        let k = 0;
-        while (k < length && keys[at + k] === b[i + k]) k++;
-        if (k === length && b[i + k] === QUOTE) {
-          child = expected;
-          i += k;
+        // Four bytes at a time: the key and its closing quote as little-endian words, the last one masked.
+        const at = keyWordAt[expected] as number;
+        const count = keyWordCount[expected] as number;
+        if (i + 4 * count <= end) {
+          let k = 0;
+          while (k < count - 1 && view.getInt32(i + 4 * k, true) === words[at + k]) k++;
+          if (k === count - 1 && (view.getInt32(i + 4 * k, true) & (lastMask[expected] as number)) === words[at + k]) {
+            child = expected;
+            i += keyLength[expected] as number;
+          }
+        } else {
+          const start = keyAt[expected] as number;
+          const length = keyLength[expected] as number;
+          let k = 0;
+          while (k < length && keys[start + k] === b[i + k]) k++;
+          if (k === length && b[i + k] === QUOTE) {
+            child = expected;
+            i += k;
+          }
         }
       }
       let flat = false;
