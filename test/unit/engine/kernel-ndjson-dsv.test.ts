@@ -132,6 +132,13 @@ const HOSTILE_STRINGS = [
   'bom\uFEFF',
   '\u3000ideographic\u3000',
   '\u0085nel',
+  // Long enough to be read four bytes at a time, with the character that forces quotes in each position of a word.
+  'New York, NY',
+  'abc,defghijk',
+  'ab;cdefghijk',
+  'abcd|efghijk',
+  "abcdefg'hijk",
+  'abcdefghij-k',
 ];
 
 /** A JSON value as text, and whether the kernel must decline a chunk holding it at a place the output reads. */
