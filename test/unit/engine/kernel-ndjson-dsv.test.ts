@@ -152,6 +152,7 @@ const escapedValue: Gen = (r) =>
     { text: '"caf\\u00e9"', take: true },
     { text: '"\\ud83d\\ude00 x"', take: true },
     { text: '"\\/slash\\b\\f"', take: true },
+    { text: '"\\u2028lead and trail\\u2000"', take: true },
     { text: '"lone \\ud800"', take: false },
   ]);
 const scalarValue: Gen = (r) =>

@@ -27,6 +27,10 @@
  *   output reads as a value must not lead further (a column `profile` beside `profile.email`: its value would be
  *   the object as JSON).
  *
+ * A string with escapes on the tree is decoded by JSON.parse of that value alone, which gives the text JSON.parse of
+ * the whole line gives there; when that text is well-formed UTF-16, its UTF-8 bytes are what the scripts write, and
+ * the formatter's tests (ASCII characters, the first and last UTF-16 unit) read the same from them.
+ *
  * Declined chunks (the whole chunk runs through the scripts): invalid UTF-8; a chunk that does not end with a line
  * break, or holds no record; a line that is not exactly one JSON object (whitespace outside strings, trailing
  * text, a syntax error); at a top level key, a dot or a single quote (flat keys the paths would also match);
