@@ -46,8 +46,9 @@ function restOf(
   let compiled = 0;
   const slow = (record: DataRecord, ...values: unknown[]): DataRecord => {
     const out = without(record, removed);
+    // Targets are flat keys without dots (see compileBatched), which setPath writes as they are.
     targets.forEach((t, i) => {
-      setPath(out, `'${t}'`, values[i]);
+      setPath(out, t, values[i]);
     });
     return out;
   };

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
+import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { IdxError } from '../../../lib/core/errors.ts';
 import type { StepCounters } from '../../../lib/core/refs.ts';
@@ -59,8 +60,11 @@ class FilesSink implements FileSink {
       },
     });
   }
+  bytes(): Record<string, Buffer> {
+    return Object.fromEntries([...this.files].map(([name, parts]) => [name, Buffer.concat(parts)]));
+  }
   text(): Record<string, string> {
-    return Object.fromEntries([...this.files].map(([name, parts]) => [name, Buffer.concat(parts).toString()]));
+    return Object.fromEntries(Object.entries(this.bytes()).map(([name, data]) => [name, data.toString()]));
   }
 }
 
@@ -68,6 +72,8 @@ interface RunOutput {
   readonly records: string;
   readonly rejected: string;
   readonly files: Record<string, string>;
+  /** The files' bytes, for binary ones. */
+  readonly bytes: Record<string, Buffer>;
   readonly counters: StepCounters[];
 }
 
@@ -116,6 +122,7 @@ async function runInOne(steps: readonly Step[], input: Input): Promise<RunOutput
     records: records.text,
     rejected: rejected.text,
     files: files.text(),
+    bytes: files.bytes(),
     counters: drivers.map((d) => d.counters),
   };
 }
@@ -127,6 +134,7 @@ async function runInLanes(
   count = 2,
   chunkBytes = 2048,
   worker: string | URL = WORKER,
+  kernels = true,
 ): Promise<RunOutput> {
   const { definitions, resolved } = await prepare(steps);
   const plan = planLanes(
@@ -148,12 +156,13 @@ async function runInLanes(
     sinks: { records, rejected, files },
     logs: resolved.map(() => ({ debug() {}, info() {}, warn: (m: string) => warnings.push(m), error() {} })),
     chunkBytes,
+    kernels,
   });
   try {
     if ('ndjson' in input) await lanes.records(Readable.from([Buffer.from(input.ndjson)]));
     else await lanes.file(fileOf(input.file));
     const counters = await lanes.finish();
-    return { records: records.text, rejected: rejected.text, files: files.text(), counters };
+    return { records: records.text, rejected: rejected.text, files: files.text(), bytes: files.bytes(), counters };
   } finally {
     await lanes.close();
   }
@@ -203,6 +212,42 @@ describe('Lanes', () => {
     expect(counts(two.counters)).toEqual(counts(one.counters));
     expect(two.counters[2]?.recordsRejected).toBe(Math.ceil(3000 / 13));
     expect(two.files['export_20260102.csv']?.split('\n')[0]).toBe('UID,FirstName,LastName,FullName,created');
+  });
+
+  it('gzips the same export with byte kernels as without: rename, a concatenation, a CSV and gzip', async () => {
+    // Prepare: a few records without a last name, whose chunks the kernel leaves to the scripts.
+    const ndjson = accountLines(4000)
+      .split('\n')
+      .map((line, i) => (i % 700 === 7 ? line.replace(/,"lastName":"[^"]*"/, '') : line))
+      .join('\n');
+    const steps: Step[] = [
+      exportSteps[0] as Step,
+      exportSteps[1] as Step,
+      {
+        type: 'file.format.dsv',
+        params: {
+          fileName: 'export.csv',
+          columns: ['UID', 'FirstName', 'LastName', 'created', 'FullName'],
+          quoteFields: false,
+        },
+      },
+      { type: 'file.compress.gzip', params: {} },
+    ];
+    const gz = (out: RunOutput) => out.bytes['export.csv.gz'] ?? Buffer.alloc(0);
+
+    // Act
+    const on = await runInLanes(steps, { ndjson }, 2, 16 * 1024, WORKER, true);
+    const off = await runInLanes(steps, { ndjson }, 2, 16 * 1024, WORKER, false);
+
+    // Assess
+    const csv = gunzipSync(gz(on)).toString();
+    expect(gz(on).equals(gz(off))).toBe(true);
+    expect(csv).toBe(gunzipSync(gz(off)).toString());
+    expect(csv.split('\n')[0]).toBe('UID,FirstName,LastName,created,FullName');
+    expect(csv.split('\n').filter(Boolean)).toHaveLength(4001);
+    expect(csv).toContain('uid-11,"Zoë, ""Z""",Last 11,');
+    expect(counts(on.counters)).toEqual(counts(off.counters));
+    expect(on.counters[2]).toMatchObject({ recordsIn: 4000, recordsOut: 4000 });
   });
 
   it('parses a CSV in chunks to the same records, and rejects bad rows with the same line numbers', async () => {

@@ -74,6 +74,19 @@ describe('field.rename', () => {
     ]);
   });
 
+  it('writes the same keys for records of more key lists than it compiles copies for', async () => {
+    // Prepare
+    const params = { fields: [{ sourceField: 'data.subscribed', targetField: 'C_Subscribed' }] };
+    const records = Array.from({ length: 80 }, (_, i) => ({ [`k${i}`]: i, data: { subscribed: i % 2 === 0 } }));
+
+    // Act
+    const out = await runScript(fieldRename, params, { records });
+
+    // Assess
+    expect(out.records.map((r) => Object.keys(r))).toEqual(records.map((_, i) => [`k${i}`, 'data', 'C_Subscribed']));
+    expect(out.records[79]).toEqual({ k79: 79, data: {}, C_Subscribed: false });
+  });
+
   it('leaves a record unchanged when the source field is absent', async () => {
     // Prepare
     const params = { fields: [{ sourceField: 'profile.likes', targetField: 'LIKES' }] };
