@@ -152,8 +152,7 @@ export class Lanes {
     };
     // The main thread is one of the lanes. It only cuts chunks and writes outputs back, which leaves it idle most
     // of the time; a worker in its place cost a V8 heap of its own (its collections, its code compiled again,
-    // tens of MB of memory) on a core the main thread then competes for. Workers come first, so that a chunk goes
-    // to the main thread only when every worker has as much work as it.
+    // tens of MB of memory) on a core the main thread then competes for. Workers come first (see #dispatch).
     for (let i = 1; i < count; i++) {
       const worker = new Worker(options.worker, {
         workerData: init,
@@ -333,8 +332,14 @@ export class Lanes {
     await this.#waitFor(
       () => this.#lanes.some((l) => l.pending < PER_LANE) && this.#next - this.#written < limit + this.#lanes.length,
     );
-    let lane = this.#lanes[0] as LaneState;
-    for (const l of this.#lanes) if (l.pending < lane.pending) lane = l;
+    // The worker with the fewest chunks, while one has room; the main thread's own lane (the last) only when every
+    // worker is full. The main thread also cuts the input and writes the outputs back: given its share of the chunks
+    // as soon as it had as few as a worker, it kept the workers waiting for their next chunk. With byte kernels, the
+    // benchmark's laned import took 10 to 20 % less wall time so, and its export no more.
+    let worker: LaneState | undefined;
+    for (const l of this.#lanes.slice(0, -1))
+      if (l.pending < PER_LANE && l.pending < (worker?.pending ?? PER_LANE)) worker = l;
+    const lane = worker ?? (this.#lanes[this.#lanes.length - 1] as LaneState);
     const index = this.#next++;
     this.#sizes.set(index, task.data?.byteLength ?? 0);
     lane.pending++;
