@@ -8,10 +8,11 @@
  *
  * Our pipeline runs as an esbuild bundle (as a Lambda handler is deployed) in a fresh child process, timed from
  * start to exit, with the trailing gzip step fused after the formatter as the engine fuses it, fed while the CSV is
- * written (Miller's gzip is a second process). It runs with one lane (the record work and gzip on the main thread,
- * deflate in Node's thread pool) and with one lane per core (lib/engine/lanes/: the main thread and worker threads
- * parse, transform, format and gzip chunks of the input, each chunk's CSV a gzip member of its own; the main thread
- * also moves the bytes).
+ * written (Miller's gzip is a second process). It runs with one lane (the main thread: through a byte kernel in its
+ * own lane where one takes the run, lib/engine/lanes/kernel.ts, else the scripts; deflate in Node's thread pool)
+ * and with one lane per core (lib/engine/lanes/: the main thread and worker threads parse, transform, format and
+ * gzip chunks of the input, each chunk's CSV a gzip member of its own; the main thread also moves the bytes). Next to
+ * Miller, both also run with kernels off (every chunk through the scripts), which shows what the kernels bring.
  *
  * Peak RSS and CPU time (user + system, every thread and process) come from GNU time for both tools; CPU time shows
  * the work done even when other load on a shared machine slows the wall clock. Each figure is the fastest of three
@@ -393,7 +394,7 @@ function print(rows: Figures[], records: number): void {
   }
   out.push(
     '',
-    `(fastest of ${REPEAT} runs taken in turns with the other tools, highest RSS and least CPU time (user + system, every thread and process) of the ${REPEAT}; identity-sync runs as an esbuild bundle with --max-old-space-size=${OLD_SPACE_MB}; gzip in (a) is fused after the CSV formatter as the engine fuses it: with one lane on the main thread, with deflate in Node's thread pool; with more than one lane, the lanes do the record work and gzip each chunk into a member of the file)`,
+    `(fastest of ${REPEAT} runs taken in turns with the other tools, highest RSS and least CPU time (user + system, every thread and process) of the ${REPEAT}; identity-sync runs as an esbuild bundle with --max-old-space-size=${OLD_SPACE_MB}; gzip in (a) is fused after the CSV formatter as the engine fuses it: with one lane on the main thread, with deflate in Node's thread pool; with more than one lane, the lanes do the record work and gzip each chunk into a member of the file; with kernels, a byte kernel takes the plain chunks' record work, in the main thread's own lane when there is one lane)`,
   );
   for (const p of ['a', 'b'] as const) {
     const them = rows.find((r) => r.tool === 'Miller 6' && r.pipeline === p);
