@@ -11,18 +11,11 @@ import type { LaneStep } from '../../../lib/engine/lanes/plan.ts';
 import { resolveParams } from '../../../lib/engine/resolve.ts';
 import { LocalSecretResolver } from '../../../lib/engine/secrets.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
+import { jobContext } from '../../support/job.ts';
 import { seededRandom } from '../../support/random.ts';
 
 const registry = defaultRegistry();
-const JOB: JobContext = {
-  id: 'job-1',
-  dataflowId: 'kernel',
-  startTime: '2026-01-02T03:04:05.000Z',
-  test: false,
-  fullExtract: false,
-  logLevel: 'info',
-  attempt: 1,
-};
+const JOB: JobContext = jobContext({ dataflowId: 'kernel' });
 
 type Rename = readonly [string, string];
 

@@ -11,17 +11,10 @@ import { ndjsonBatches } from '../../../lib/engine/ndjson.ts';
 import { resolveParams } from '../../../lib/engine/resolve.ts';
 import { LocalSecretResolver } from '../../../lib/engine/secrets.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
+import { jobContext } from '../../support/job.ts';
 
 const registry = defaultRegistry();
-const JOB: JobContext = {
-  id: 'job-1',
-  dataflowId: 'kernel',
-  startTime: '2026-01-02T03:04:05.000Z',
-  test: false,
-  fullExtract: false,
-  logLevel: 'info',
-  attempt: 1,
-};
+const JOB: JobContext = jobContext({ dataflowId: 'kernel' });
 const SILENT = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** A step as a dataflow author writes it. */

@@ -11,16 +11,9 @@ import { serveLane } from '../../../lib/engine/lanes/worker.ts';
 import { resolveParams } from '../../../lib/engine/resolve.ts';
 import { fileCompressGzip } from '../../../lib/scripts/file.compress.gzip.ts';
 import { fileFormatDsv } from '../../../lib/scripts/file.format.dsv.ts';
+import { jobContext } from '../../support/job.ts';
 
-const JOB: JobContext = {
-  id: 'job-1',
-  dataflowId: 'lane-kernel',
-  startTime: '2026-01-02T03:04:05.000Z',
-  test: false,
-  fullExtract: false,
-  logLevel: 'info',
-  attempt: 1,
-};
+const JOB: JobContext = jobContext({ dataflowId: 'lane-kernel' });
 
 const DEFINITIONS = [fileFormatDsv, fileCompressGzip] as unknown as AnyScriptDefinition[];
 
