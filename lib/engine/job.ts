@@ -24,7 +24,14 @@ import type { StepResult } from '../core/refs.ts';
 import type { JobContext, LogLevel } from '../core/script.ts';
 import { redactValues } from '../core/secrets.ts';
 import type { Services } from '../core/services.ts';
-import { type AttemptSummary, type DeltaBasis, type JobRecord, type JobState, JobStore } from '../stores/jobs.ts';
+import {
+  type AttemptSummary,
+  type DeltaBasis,
+  type JobRecord,
+  type JobState,
+  JobStore,
+  progressTotals,
+} from '../stores/jobs.ts';
 import { type DataflowState, DataflowStateStore, type LockHolder } from '../stores/state.ts';
 import { TraceLogger } from './logger.ts';
 
@@ -486,7 +493,11 @@ export async function failJob(event: FailEvent, services: Services, echo = true)
           ? `no attempts left (${maxAttempts})`
           : 'the state machine has no retry path';
   log.error(`job failed on attempt ${job.attempt}: ${message} (not run again: ${why})`);
-  await jobs.finish(job.id, { status: 'failed', endTime, error, attempt, trace: log.trace });
+  // The totals of a job that failed are what its sources had read when it stopped, from the steps it recorded (a
+  // step's summary does not move them; only a succeeded job's finalization and running progress do).
+  const recorded = await jobs.get(job.id);
+  const totals = recorded ? progressTotals(Object.values(recorded.steps), job.limit) : {};
+  await jobs.finish(job.id, { status: 'failed', endTime, error, attempt, trace: log.trace, ...totals });
   if (job.dryRun !== true) await state.releaseLock(job.dataflowId, job.id);
   return { status: 'failed', retry: false, error };
 }

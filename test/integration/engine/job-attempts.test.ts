@@ -195,6 +195,22 @@ describe('a job that fails on a permanent cause', () => {
 });
 
 describe('the job record of a failed job', () => {
+  it('keeps the records its sources read before a later step failed, as its totals', async () => {
+    // Prepare: the reader's records are staged (it feeds two branches), then one branch fails for good.
+    const df = flow('fails-after-reading', [
+      { id: 'gen', type: 'test.generate', params: { count: 2500, perInvocation: 1000 }, next: ['broken', 'names'] },
+      { id: 'names', type: 'field.select', params: { fields: ['UID'] } },
+      { id: 'broken', type: 'test.fail', params: { transientTimes: 0 } },
+    ]);
+
+    // Act
+    const result = await runLocal(df, { services: local.env.services, registry, attemptBackoffMs: 10 });
+
+    // Assess
+    expect(result.job?.steps.gen).toMatchObject({ recordsOut: 2500, invocations: 3 });
+    expect(result.job).toMatchObject({ status: 'failed', totalRecords: 2500, processedRecords: 2500 });
+  });
+
   it('masks secret values in every field, the error included', async () => {
     // Prepare
     const { services } = local.env;
