@@ -8,6 +8,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { IdxError } from '../../core/errors.ts';
 import { type StepCounters, zeroCounters } from '../../core/refs.ts';
 import type { AnyScriptDefinition, InputFile } from '../../core/script.ts';
+import { endWritable, writeChunk } from '../../scripts/util/io.ts';
 import type { ScriptDriver } from '../drive.ts';
 import { ndjsonBatches } from '../ndjson.ts';
 import { addInto, createRun } from './drivers.ts';
@@ -64,14 +65,18 @@ function laneRun(init: LaneInit, definitionOf: (type: string) => AnyScriptDefini
   };
 }
 
+/** A task's input as it came: the header row repeated before a file's chunk, then the chunk (in a slot or its own). */
+function chunkParts(task: TaskMessage, shared: Buffer | undefined): Buffer[] {
+  const data = task.slot ? shared?.subarray(task.slot.offset, task.slot.offset + task.slot.length) : task.data;
+  return [task.file?.header, data]
+    .filter((p): p is Uint8Array => p !== undefined)
+    .map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+}
+
 /** Opens a task's input: the header repeated before the chunk, the chunk, and the streamed rest if any. */
 function chunkOpener(task: TaskMessage, shared: Buffer | undefined, stream: PassThrough | undefined): () => Readable {
-  const header = task.file?.header;
-  const data = task.slot ? shared?.subarray(task.slot.offset, task.slot.offset + task.slot.length) : task.data;
   return () => {
-    const first = [header, data]
-      .filter((p): p is Uint8Array => p !== undefined)
-      .map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+    const first = chunkParts(task, shared);
     if (!stream) return Readable.from(first);
     const rest = stream;
     return Readable.from(
@@ -102,10 +107,7 @@ async function feedChunk(head: ScriptDriver, task: TaskMessage, open: () => Read
 
 /** A task's chunk in one piece, the header row first for a file (a kernel reads it so). */
 function chunkBytes(task: TaskMessage, shared: Buffer | undefined): Buffer {
-  const data = task.slot ? shared?.subarray(task.slot.offset, task.slot.offset + task.slot.length) : task.data;
-  const parts = [task.file?.header, data]
-    .filter((p): p is Uint8Array => p !== undefined)
-    .map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+  const parts = chunkParts(task, shared);
   return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
 }
 
@@ -125,7 +127,10 @@ async function kernelOutput(
   if (!made.file) return counters;
   if (kernel.steps === run.definitions.length) {
     const w = sinks.files?.create(made.file.name);
-    if (w) await new Promise<void>((resolve, reject) => w.end(made.file?.data, () => resolve()).on('error', reject));
+    if (w) {
+      await writeChunk(w, made.file.data);
+      await endWritable(w);
+    }
     return counters;
   }
   // The steps after the kernel's take its file as they take a formatter's (see createRun): streamed on, its bytes
