@@ -22,8 +22,8 @@ import { Redactor, type SecretResolver } from '../../lib/core/secrets.ts';
 import type { ScriptDriver } from '../../lib/engine/drive.ts';
 import { FileForward } from '../../lib/engine/forward.ts';
 import { createDrivers } from '../../lib/engine/lanes/drivers.ts';
-import { compileKernel } from '../../lib/engine/lanes/kernel.ts';
-import { type LaneStep, laneParams, planLanes } from '../../lib/engine/lanes/plan.ts';
+import { kernelTakes } from '../../lib/engine/lanes/kernel.ts';
+import { type LaneStep, planLanes } from '../../lib/engine/lanes/plan.ts';
 import { Lanes } from '../../lib/engine/lanes/pool.ts';
 import { TraceLogger } from '../../lib/engine/logger.ts';
 import { ndjsonBatches } from '../../lib/engine/ndjson.ts';
@@ -197,12 +197,12 @@ class InThreadConsumer {
 function lanePlan(definitions: readonly AnyScriptDefinition[], steps: readonly LaneStep[], io: ChainIo) {
   const parallel = (io.lanes ?? 1) > 1 && io.laneWorker;
   if (!parallel && io.kernels === false) return undefined;
-  const params = steps.map((s) => s.params);
-  const plan = planLanes(definitions, params);
+  const plan = planLanes(
+    definitions,
+    steps.map((s) => s.params),
+  );
   if (typeof plan === 'string') return undefined;
-  if (parallel) return plan;
-  const kernel = compileKernel({ definitions, steps, params: laneParams(definitions, params, plan), job: JOB });
-  return kernel ? plan : undefined;
+  return parallel || kernelTakes(definitions, steps, plan, JOB) ? plan : undefined;
 }
 
 /** A local file as a step input. */

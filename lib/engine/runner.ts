@@ -36,9 +36,9 @@ import { buildChain, createInstance, type LinkStart, type LinkWiring } from './c
 import { type DriveInputs, feed, type ScriptDriver } from './drive.ts';
 import { mergeWouldWrite, wouldWriteOf } from './dry-run.ts';
 import type { FileForward } from './forward.ts';
-import { compileKernel } from './lanes/kernel.ts';
+import { kernelTakes } from './lanes/kernel.ts';
 import type { LanePlan } from './lanes/plan.ts';
-import { laneParams, planLanes } from './lanes/plan.ts';
+import { planLanes } from './lanes/plan.ts';
 import { Lanes } from './lanes/pool.ts';
 import { TraceLogger } from './logger.ts';
 import type { EngineOutput } from './output.ts';
@@ -649,17 +649,17 @@ function laneRun(
     return undefined;
   }
   if (settings.count <= 1) {
-    const definitions = members.map((m) => m.definition);
-    const params = members.map((m) => m.params);
-    const kernel =
-      settings.kernels !== false &&
-      compileKernel({
-        definitions,
-        steps: members.map((m) => ({ id: m.spec.id, type: m.spec.type, params: m.params })),
-        params: laneParams(definitions, params, plan),
+    const steps = members.map((m) => ({ id: m.spec.id, type: m.spec.type, params: m.params }));
+    if (
+      settings.kernels === false ||
+      !kernelTakes(
+        members.map((m) => m.definition),
+        steps,
+        plan,
         job,
-      });
-    if (!kernel) return undefined;
+      )
+    )
+      return undefined;
   }
   return { ...settings, plan };
 }
@@ -696,7 +696,9 @@ async function runInLanes(
     const totals = await lanes.finish();
     const { written, kernel } = lanes.chunks;
     if (kernel > 0)
-      last.log.info(`${kernel} of ${written} chunk(s) went through a byte kernel, the rest through the scripts`);
+      (members[0] as Member).log.info(
+        `${kernel} of ${written} chunk(s) went through a byte kernel, the rest through the scripts`,
+      );
     return totals;
   } finally {
     await lanes.close();

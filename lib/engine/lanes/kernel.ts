@@ -13,7 +13,7 @@
 import type { StepCounters } from '../../core/refs.ts';
 import type { AnyScriptDefinition, JobContext } from '../../core/script.ts';
 import { KERNEL_COMPILERS } from './kernels/index.ts';
-import type { LaneStep } from './plan.ts';
+import { type LanePlan, type LaneStep, laneParams } from './plan.ts';
 
 /** A chunk as a kernel reads it. */
 export interface KernelInput {
@@ -69,4 +69,22 @@ export function compileKernel(
     if (kernel) return kernel;
   }
   return undefined;
+}
+
+/**
+ * Whether a kernel compiles for a planned run, given its steps' own params: the question the runner (and the
+ * benchmark, as the runner does) asks before it gives a run the main thread's lane alone.
+ */
+export function kernelTakes(
+  definitions: readonly AnyScriptDefinition[],
+  steps: readonly LaneStep[],
+  plan: LanePlan,
+  job: JobContext,
+): boolean {
+  const params = laneParams(
+    definitions,
+    steps.map((s) => s.params),
+    plan,
+  );
+  return compileKernel({ definitions, steps, params, job }) !== undefined;
 }
