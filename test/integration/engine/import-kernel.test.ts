@@ -17,7 +17,7 @@ import { resolveParams } from '../../../lib/engine/resolve.ts';
 import { LocalSecretResolver } from '../../../lib/engine/secrets.ts';
 import { readStagedText, StagedFileSink } from '../../../lib/engine/stage.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
-import { jobContext } from '../../support/job.ts';
+import { testJob } from '../../../lib/testing/harness.ts';
 import { useLocalEnvironment } from '../../support/local.ts';
 import { loopStep } from '../../support/step-loop.ts';
 
@@ -28,7 +28,7 @@ const WORKER = fileURLToPath(new URL('../../../bin/lane-worker.js', import.meta.
 /** The benchmark's import (pipeline (b)): gunzip, parse the CSV, rename ten dotted columns. */
 const PARSE = { columnSeparator: ',', fileCharset: 'UTF-8', inferTypes: false };
 const RENAME = { fields: RENAMES.map(([sourceField, targetField]) => ({ sourceField, targetField })) };
-const JOB: JobContext = jobContext({ id: 'import-kernel', dataflowId: 'import', fullExtract: true });
+const JOB: JobContext = testJob({ id: 'import-kernel', dataflowId: 'import', fullExtract: true });
 
 /**
  * Generated accounts as the benchmark writes them (the CSV of `count` accounts), and the same with three rows the

@@ -11,11 +11,11 @@ import type { LaneStep } from '../../../lib/engine/lanes/plan.ts';
 import { resolveParams } from '../../../lib/engine/resolve.ts';
 import { LocalSecretResolver } from '../../../lib/engine/secrets.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
-import { jobContext } from '../../support/job.ts';
+import { testJob } from '../../../lib/testing/harness.ts';
 import { seededRandom } from '../../support/random.ts';
 
 const registry = defaultRegistry();
-const JOB: JobContext = jobContext({ dataflowId: 'kernel' });
+const JOB: JobContext = testJob({ id: 'job-1', dataflowId: 'kernel' });
 
 type Rename = readonly [string, string];
 

@@ -11,10 +11,10 @@ import { ndjsonBatches } from '../../../lib/engine/ndjson.ts';
 import { resolveParams } from '../../../lib/engine/resolve.ts';
 import { LocalSecretResolver } from '../../../lib/engine/secrets.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
-import { jobContext } from '../../support/job.ts';
+import { testJob } from '../../../lib/testing/harness.ts';
 
 const registry = defaultRegistry();
-const JOB: JobContext = jobContext({ dataflowId: 'kernel' });
+const JOB: JobContext = testJob({ id: 'job-1', dataflowId: 'kernel' });
 const SILENT = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** A step as a dataflow author writes it. */

@@ -11,9 +11,9 @@ import { serveLane } from '../../../lib/engine/lanes/worker.ts';
 import { resolveParams } from '../../../lib/engine/resolve.ts';
 import { fileCompressGzip } from '../../../lib/scripts/file.compress.gzip.ts';
 import { fileFormatDsv } from '../../../lib/scripts/file.format.dsv.ts';
-import { jobContext } from '../../support/job.ts';
+import { testJob } from '../../../lib/testing/harness.ts';
 
-const JOB: JobContext = jobContext({ dataflowId: 'lane-kernel' });
+const JOB: JobContext = testJob({ id: 'job-1', dataflowId: 'lane-kernel' });
 
 const DEFINITIONS = [fileFormatDsv, fileCompressGzip] as unknown as AnyScriptDefinition[];
 

@@ -4,9 +4,9 @@ import type { StepCounters } from '../../../lib/core/refs.ts';
 import { type AnyScriptDefinition, defineScript, type JobContext } from '../../../lib/core/script.ts';
 import type { LaneMessage, MainMessage, TaskOutput } from '../../../lib/engine/lanes/protocol.ts';
 import { serveLane } from '../../../lib/engine/lanes/worker.ts';
-import { jobContext } from '../../support/job.ts';
+import { testJob } from '../../../lib/testing/harness.ts';
 
-const JOB: JobContext = jobContext({ dataflowId: 'lane-serve' });
+const JOB: JobContext = testJob({ id: 'job-1', dataflowId: 'lane-serve' });
 
 /**
  * A chunk whose first record says `hold` waits for {@link release}: at its end, as a chunk waits for its gzip
