@@ -12,7 +12,7 @@ import type { FileSink, RecordSink } from '../output.ts';
 import type { LaneStep } from './plan.ts';
 
 /** The scripts in lanes transform records only; a script that asks for a service is a bug in its lane support. */
-const NO_SERVICES = new Proxy({} as Services, {
+export const NO_SERVICES = new Proxy({} as Services, {
   get(_target, key) {
     throw new IdxError('IDX_LANE_SERVICES', `a script running in a lane asked for services.${String(key)}`, {
       expected: 'scripts whose lane support transforms records only',

@@ -49,11 +49,11 @@ import { isUtf8 } from 'node:buffer';
 import { Writable } from 'node:stream';
 import { type StepCounters, zeroCounters } from '../../../core/refs.ts';
 import type { AnyScriptDefinition, DataRecord, ScriptContext, StepLogger, StepOutput } from '../../../core/script.ts';
-import type { Services } from '../../../core/services.ts';
 import { cachedFunction } from '../../../scripts/util/compiled.ts';
 import { DsvFormatter, isBlank } from '../../../scripts/util/dsv.ts';
 import { unescapeControl } from '../../../scripts/util/io.ts';
 import { compileExpression, createJexl } from '../../../scripts/util/jexl.ts';
+import { NO_SERVICES } from '../drivers.ts';
 import type { ChunkKernel, KernelCompiler, KernelInput, KernelOutput, KernelRun } from '../kernel.ts';
 import { planLanes } from '../plan.ts';
 
@@ -178,13 +178,6 @@ const STRING_OFFSETS = [0, 100_000] as const;
 type Piece = { readonly text: string } | { readonly node: number; readonly number: boolean };
 
 const SILENT: StepLogger = { debug() {}, info() {}, warn() {}, error() {} };
-
-/** The scripts running in a probe ask for no service; if one does, the probe fails and the shape is declined. */
-const NO_SERVICES = new Proxy({} as Services, {
-  get(_target, key) {
-    throw new Error(`a script asked for services.${String(key)} in a probe`);
-  },
-});
 
 /** A step output that keeps what a step emits, rejects and writes, synchronously. */
 class ProbeOutput {
