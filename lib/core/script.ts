@@ -365,7 +365,23 @@ export interface LaneSupport<P> {
    * so the transform's CPU is spread over the lanes instead of held on one thread.
    */
   readonly pieces?: boolean;
+  /**
+   * With `pieces`: the transform of one piece already whole in memory, as a single synchronous call that gives
+   * exactly the name and bytes `file` writes for it. A worker lane applies it to the file a byte kernel made of its
+   * chunk (lib/engine/lanes/kernel.ts), skipping a stream and fresh script instances per chunk and keeping the work
+   * on the lane's own thread. Undefined when these params do not allow it.
+   */
+  readonly piece?: (params: P) => PieceTransform | undefined;
 }
+
+/** A file held whole in memory, as a lane's byte kernel makes it. */
+export interface MemoryFile {
+  readonly name: string;
+  readonly data: Uint8Array;
+}
+
+/** See {@link LaneSupport.piece}. */
+export type PieceTransform = (file: MemoryFile) => MemoryFile;
 
 /** A definition whose params type is erased, as the registry stores it. */
 export type AnyScriptDefinition = ScriptDefinition<ParamsSchema>;

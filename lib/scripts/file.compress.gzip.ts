@@ -1,8 +1,17 @@
 import { pipeline } from 'node:stream/promises';
-import { constants, createGzip } from 'node:zlib';
+import { constants, createGzip, gzipSync, type ZlibOptions } from 'node:zlib';
 import { IdxError } from '../core/errors.ts';
 import { defineScript } from '../core/script.ts';
 import { copyToFile } from './util/io.ts';
+
+/**
+ * zlib's options for a level. The stream and the one-call form share them, so both write the same bytes: deflate's
+ * output depends on its input, level, window and memory level, not on how the input is handed in (no flush before
+ * the end) nor on the size of the output buffers.
+ */
+function gzipOptions(level: number): ZlibOptions {
+  return { level, memLevel: constants.Z_DEFAULT_MEMLEVEL, chunkSize: 64 * 1024 };
+}
 
 /** `file.compress.gzip`: gzips every file. */
 export const fileCompressGzip = defineScript({
@@ -17,7 +26,13 @@ export const fileCompressGzip = defineScript({
   // Concatenated gzip members are one valid gzip file, so a file compressed in pieces is still one gzip file.
   concatenates: true,
   // For the same reason each lane gzips its chunk's fragment into a member of its own (see LaneSupport.pieces).
-  lanes: { pieces: true },
+  lanes: {
+    pieces: true,
+    piece: (params) => {
+      const options = gzipOptions(params.compressionLevel);
+      return (file) => ({ name: `${file.name}.gz`, data: gzipSync(file.data, options) });
+    },
+  },
   params: {
     compressionLevel: {
       type: 'integer',
@@ -35,11 +50,7 @@ export const fileCompressGzip = defineScript({
           const target = out.createFile(name);
           await pipeline(
             file.open(),
-            createGzip({
-              level: params.compressionLevel,
-              chunkSize: 64 * 1024,
-              memLevel: constants.Z_DEFAULT_MEMLEVEL,
-            }),
+            createGzip(gzipOptions(params.compressionLevel)),
             (source: AsyncIterable<Buffer>) => copyToFile(source, target),
           );
         } catch (error) {

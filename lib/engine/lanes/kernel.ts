@@ -11,7 +11,7 @@
  * as before. The output of a chunk it takes, and every step's counters, are those the scripts give for it.
  */
 import type { StepCounters } from '../../core/refs.ts';
-import type { AnyScriptDefinition, JobContext } from '../../core/script.ts';
+import type { AnyScriptDefinition, JobContext, MemoryFile, PieceTransform } from '../../core/script.ts';
 import { KERNEL_COMPILERS } from './kernels/index.ts';
 import { type LanePlan, type LaneStep, laneParams } from './plan.ts';
 
@@ -30,7 +30,7 @@ export interface KernelOutput {
   /** NDJSON of the records the last step it stands for emits (when that step produces records). */
   readonly records?: { readonly data: Uint8Array; readonly count: number };
   /** The file that step writes (when it produces files): a formatter's fragment of the file. */
-  readonly file?: { readonly name: string; readonly data: Uint8Array };
+  readonly file?: MemoryFile;
   /**
    * Each step's counters, in order, as its driver holds them after the chunk: the same as the scripts give for
    * the chunk, `durationMs` aside (a formatter's driver counts records in and out; the file it writes is counted by
@@ -87,4 +87,24 @@ export function kernelTakes(
     plan,
   );
   return compileKernel({ definitions, steps, params, job }) !== undefined;
+}
+
+/**
+ * The steps a kernel leaves to run after it (`definitions` and `params` from its `steps` on), as one call over the
+ * file it made, when every one of them offers such a call for its params (LaneSupport.piece); undefined when one
+ * does not, or when none is left.
+ */
+export function pieceTail(
+  definitions: readonly AnyScriptDefinition[],
+  params: readonly Record<string, unknown>[],
+  from: number,
+): PieceTransform | undefined {
+  const calls: PieceTransform[] = [];
+  for (let i = from; i < definitions.length; i++) {
+    const call = definitions[i]?.lanes?.piece?.(params[i] as never);
+    if (!call) return undefined;
+    calls.push(call);
+  }
+  if (calls.length === 0) return undefined;
+  return (file) => calls.reduce((made, call) => call(made), file);
 }

@@ -149,6 +149,8 @@ export class Lanes {
       job: options.job,
       shared: this.#slots.memory,
       kernels: options.kernels ?? true,
+      // With workers, every lane's thread is busy with its chunks (see LaneInit.inlinePieces).
+      inlinePieces: count > 1,
     };
     // The main thread is one of the lanes. It only cuts chunks and writes outputs back, which leaves it idle most
     // of the time; a worker in its place cost a V8 heap of its own (its collections, its code compiled again,

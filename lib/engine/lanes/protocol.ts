@@ -16,6 +16,13 @@ export interface LaneInit {
   readonly shared?: SharedArrayBuffer;
   /** Whether a byte kernel may take the chunks it reproduces exactly (see kernel.ts). @default true */
   readonly kernels?: boolean;
+  /**
+   * Whether the steps after a kernel transform the file it made in one call on the lane's own thread, where they
+   * offer one (LaneSupport.piece), instead of running as scripts. Where lanes already keep every core busy, zlib
+   * on Node's thread pool only competes with them, and a stream and fresh script instances per chunk cost more than
+   * the call; the main thread's lane alone wants the thread pool's second core instead. @default false
+   */
+  readonly inlinePieces?: boolean;
 }
 
 /** A chunk of input for a lane. */

@@ -7,12 +7,12 @@ import { PassThrough, Readable } from 'node:stream';
 import type { MessagePort } from 'node:worker_threads';
 import { IdxError } from '../../core/errors.ts';
 import { type StepCounters, zeroCounters } from '../../core/refs.ts';
-import type { AnyScriptDefinition, InputFile } from '../../core/script.ts';
+import type { AnyScriptDefinition, InputFile, PieceTransform } from '../../core/script.ts';
 import { endWritable, writeChunk } from '../../scripts/util/io.ts';
 import type { ScriptDriver } from '../drive.ts';
 import { ndjsonBatches } from '../ndjson.ts';
 import { addInto, createRun } from './drivers.ts';
-import { type ChunkKernel, compileKernel, type KernelCompiler, type KernelOutput } from './kernel.ts';
+import { type ChunkKernel, compileKernel, type KernelCompiler, type KernelOutput, pieceTail } from './kernel.ts';
 import { KERNEL_COMPILERS } from './kernels/index.ts';
 import { MemoryFiles, MemoryRecords } from './output-memory.ts';
 import { laneParams, planLanes } from './plan.ts';
@@ -113,7 +113,8 @@ function chunkBytes(task: TaskMessage, shared: Buffer | undefined): Buffer {
 
 /**
  * Writes what a kernel made of a chunk into the chunk's sinks, running the steps after the ones it stands for
- * (gzip after a formatter) over its file as scripts; returns every step's counters for the chunk.
+ * (gzip after a formatter) over its file: as one call on this thread when `pieces` is given (see
+ * LaneSupport.piece), else as scripts; returns every step's counters for the chunk.
  */
 async function kernelOutput(
   made: KernelOutput,
@@ -121,21 +122,28 @@ async function kernelOutput(
   run: LaneRun,
   init: LaneInit,
   sinks: ChunkSinks,
+  pieces: PieceTransform | undefined,
 ): Promise<StepCounters[]> {
   const counters = made.counters.map((c) => ({ ...c }));
   if (made.records) await sinks.records?.write(made.records.data, made.records.count);
   if (!made.file) return counters;
-  if (kernel.steps === run.definitions.length) {
-    const w = sinks.files?.create(made.file.name);
-    if (w) {
-      await writeChunk(w, made.file.data);
+  const from = kernel.steps;
+  if (from === run.definitions.length || pieces) {
+    const file = from === run.definitions.length ? made.file : pieces?.(made.file);
+    const w = file && sinks.files?.create(file.name);
+    if (w && file) {
+      await writeChunk(w, file.data);
       await endWritable(w);
     }
-    return counters;
+    if (from === run.definitions.length) return counters;
+    // As the scripts count it: the kernel's file as its formatter's bytesOut, and each step after it reading one
+    // file of size 0, as a file streamed on from a formatter is given (FileForward); the files they write are
+    // counted where the lanes' outputs are put together.
+    (counters[from - 1] as StepCounters).bytesOut += made.file.data.byteLength;
+    return [...counters, ...run.definitions.slice(from).map(() => ({ ...zeroCounters(), filesIn: 1 }))];
   }
   // The steps after the kernel's take its file as they take a formatter's (see createRun): streamed on, its bytes
   // counted as the writer's bytesOut.
-  const from = kernel.steps;
   const tail = await createRun(
     run.definitions.slice(from),
     init.steps.slice(from),
@@ -204,6 +212,7 @@ export function serveLane(
     init.kernels === false
       ? undefined
       : compileKernel({ definitions, steps: init.steps, params, job: init.job }, compilers);
+  const pieces = kernel && init.inlinePieces === true ? pieceTail(definitions, params, kernel.steps) : undefined;
   const totals = init.steps.map(() => zeroCounters());
   const shared = init.shared ? Buffer.from(init.shared) : undefined;
   const streams = new Map<number, PassThrough>();
@@ -262,7 +271,7 @@ export function serveLane(
         if (made) {
           // The kernel is through the chunk's records: the next chunk may start while gzip runs on this one's file.
           through();
-          const counters = await kernelOutput(made, kernel, lane, init, sinks);
+          const counters = await kernelOutput(made, kernel, lane, init, sinks, pieces);
           counters.forEach((c, i) => {
             addInto(totals[i] as StepCounters, c);
           });

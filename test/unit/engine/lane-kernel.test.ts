@@ -57,11 +57,16 @@ const plainRows: KernelCompiler = (run) => {
   };
 };
 
-/** Serves a lane over `compilers`, posts `chunks` as tasks, and gives back its outputs and counters. */
+/**
+ * Serves a lane over `compilers`, posts `chunks` as tasks, and gives back its outputs and counters; `definitions`
+ * stand for the steps' scripts (DEFINITIONS by default), `inlinePieces` as the pool sets it with workers.
+ */
 async function serve(
   compilers: readonly KernelCompiler[],
   chunks: readonly (readonly object[])[],
+  options: { definitions?: readonly AnyScriptDefinition[]; inlinePieces?: boolean } = {},
 ): Promise<{ outputs: TaskOutput[]; counters: StepCounters[] }> {
+  const definitions = options.definitions ?? DEFINITIONS;
   const { port1, port2 } = new MessageChannel();
   const outputs: TaskOutput[] = [];
   const finished = new Promise<StepCounters[]>((resolve, reject) => {
@@ -71,7 +76,12 @@ async function serve(
       else if (m.kind === 'failed') reject(new Error(m.error.message));
     });
   });
-  serveLane(port2, { steps: await steps(), job: JOB }, (type) => DEFINITIONS.find((d) => d.type === type), compilers);
+  serveLane(
+    port2,
+    { steps: await steps(), job: JOB, ...(options.inlinePieces ? { inlinePieces: true } : {}) },
+    (type) => definitions.find((d) => d.type === type),
+    compilers,
+  );
   chunks.forEach((lines, index) => {
     const data = new Uint8Array(Buffer.from(lines.map((l) => `${JSON.stringify(l)}\n`).join('')));
     port1.postMessage({ kind: 'task', index, data, streamed: false, firstLine: 1 } satisfies MainMessage);
@@ -130,6 +140,49 @@ describe('serveLane with a byte kernel', () => {
       'out.csv.gz:k,l\n',
     ]);
     expect(untimed(kernels.counters)).toEqual(untimed(scripts.counters));
+  });
+
+  it("gzips a kernel's file in one call on the lane's thread when told to, to the bytes the script writes", async () => {
+    // Prepare
+    const chunks = [
+      Array.from({ length: 3000 }, (_, i) => ({ a: `x${'k'.repeat(i % 40)}`, b: 'y' })),
+      [{ a: 'needs, quotes', b: 'z' }],
+      [{ a: 'k', b: 'l' }],
+    ];
+    let calls = 0;
+    const gzipPiece = fileCompressGzip.lanes?.piece;
+    if (!gzipPiece) throw new Error('file.compress.gzip offers no piece transform');
+    const counted = {
+      ...fileCompressGzip,
+      lanes: {
+        ...fileCompressGzip.lanes,
+        piece: (params: Parameters<typeof gzipPiece>[0]) => {
+          const call = gzipPiece(params);
+          return (
+            call &&
+            ((file: Parameters<typeof call>[0]) => {
+              calls++;
+              return call(file);
+            })
+          );
+        },
+      },
+    } as unknown as AnyScriptDefinition;
+    const definitions = [DEFINITIONS[0] as AnyScriptDefinition, counted];
+
+    // Act
+    const scripts = await serve([plainRows], chunks, { definitions });
+    const notTold = calls;
+    const inline = await serve([plainRows], chunks, { definitions, inlinePieces: true });
+
+    // Assess
+    expect(notTold).toBe(0);
+    expect(calls).toBe(2);
+    expect(inline.outputs.map((o) => o.kernel ?? false)).toEqual([true, false, true]);
+    const raw = (outputs: readonly TaskOutput[]) =>
+      outputs.map((o) => o.files.map((f) => [f.name, Buffer.from(f.data)]));
+    expect(raw(inline.outputs)).toEqual(raw(scripts.outputs));
+    expect(untimed(inline.counters)).toEqual(untimed(scripts.counters));
   });
 
   it('fails the lane with the error of a kernel that throws', async () => {

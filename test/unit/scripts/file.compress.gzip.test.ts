@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { fileCompressGzip } from '../../../lib/scripts/file.compress.gzip.ts';
@@ -41,5 +42,31 @@ describe('file.compress.gzip', () => {
     await expect(runScript(fileCompressGzip, { compressionLevel: 12 }, { files: [] })).rejects.toMatchObject({
       code: 'IDX_PARAM_VALUE',
     });
+  });
+
+  it('gives, in one call over a piece in memory, the name and bytes the script writes for it, at every level', async () => {
+    // Prepare: empty, one byte, incompressible bytes over several of the stream's output buffers, and long text.
+    const contents = [
+      Buffer.alloc(0),
+      Buffer.from('x'),
+      randomBytes(200_000),
+      Buffer.from(Array.from({ length: 60_000 }, (_, i) => `u${i},n${i % 997},${'y'.repeat(i % 31)}\n`).join('')),
+    ];
+    const piece = fileCompressGzip.lanes?.piece;
+
+    for (let level = 1; level <= 9; level++) {
+      const call = piece?.({ compressionLevel: level });
+      const files = contents.map((content, i) => ({ name: `f${i}.csv`, content }));
+
+      // Act
+      const streamed = await runScript(fileCompressGzip, { compressionLevel: level }, { files });
+      const called = files.map((f) => call?.({ name: f.name, data: f.content }));
+
+      // Assess
+      expect(called.map((f) => f?.name)).toEqual(streamed.files.map((f) => f.name));
+      called.forEach((f, i) => {
+        expect(Buffer.from(f?.data ?? []).equals(streamed.files[i]!.content), `level ${level}, file ${i}`).toBe(true);
+      });
+    }
   });
 });
