@@ -11,10 +11,9 @@
  * Scheduler schedules only (passing the schedules' execution roles to Scheduler only), and reads the static files
  * by name and the IDX API credentials' secret only.
  */
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { ArnFormat, type CfnElement, CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, type CfnElement, CfnOutput, Duration, RemovalPolicy, Stack, Stage } from 'aws-cdk-lib';
 import { Grant, type IRole, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { FunctionUrlAuthType, type IFunction } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -198,8 +197,10 @@ export class ConsoleFunction extends Construct {
         ],
       );
 
-    // What the stack deploys, bundled beside the handler: written at synth, copied in by the bundling hook.
-    const folder = mkdtempSync(join(tmpdir(), 'idx-console-bundle-'));
+    // What the stack deploys, bundled beside the handler: written at synth into the cloud assembly's folder (which
+    // goes with it, where a temporary folder of its own was left behind by every synth), copied in by the hook.
+    const folder = join(Stage.of(this)?.outdir ?? '.', `idx-console-${this.node.addr}`);
+    mkdirSync(folder, { recursive: true });
     const dataflowsFile = join(folder, 'dataflows.json');
     writeFileSync(
       dataflowsFile,
