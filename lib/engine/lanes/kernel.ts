@@ -43,8 +43,17 @@ export interface KernelOutput {
 export interface ChunkKernel {
   /** How many of the run's steps, from the first, the kernel stands for (the rest run as scripts after it). */
   readonly steps: number;
-  /** The chunk's output, or undefined when the chunk holds anything the kernel does not reproduce exactly. */
+  /**
+   * The chunk's output, or undefined when the chunk holds anything the kernel does not reproduce exactly. It does
+   * not throw for any input; one that throws has a bug, and the lane (worker.ts) warns once and runs that chunk and
+   * its later ones through the scripts.
+   */
   run(input: KernelInput): KernelOutput | undefined;
+  /**
+   * Readies the kernel for a chunk before `run` (derives from the scripts what a new file header needs); the lane
+   * awaits it, so no chunk goes through the scripts only because a derivation was still on its way. Never rejects.
+   */
+  prepare?(input: KernelInput): Promise<unknown>;
 }
 
 /** What a kernel compiler is given: a laned run's steps, as the lane runs them (formatter params as the body's). */

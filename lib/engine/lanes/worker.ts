@@ -213,6 +213,8 @@ export function serveLane(
       ? undefined
       : compileKernel({ definitions, steps: init.steps, params, job: init.job }, compilers);
   const pieces = kernel && init.inlinePieces === true ? pieceTail(definitions, params, kernel.steps) : undefined;
+  /** The kernel threw: the lane no longer gives it chunks. */
+  let broken = false;
   const totals = init.steps.map(() => zeroCounters());
   const shared = init.shared ? Buffer.from(init.shared) : undefined;
   const streams = new Map<number, PassThrough>();
@@ -256,17 +258,27 @@ export function serveLane(
     };
     try {
       await before;
-      if (kernel && !stream) {
+      if (kernel && !broken && !stream) {
         let made: KernelOutput | undefined;
         try {
-          made = kernel.run({
+          const input = {
             bytes: chunkBytes(task, shared),
             firstLine: task.firstLine,
             ...(task.file ? { file: { name: task.file.name, size: task.file.size } } : {}),
-          });
+          };
+          if (kernel.prepare) await kernel.prepare(input);
+          made = kernel.run(input);
         } catch (error) {
-          through();
-          throw error;
+          // A kernel only declines; one that throws has a bug. The scripts give this chunk and the lane's next ones
+          // what they always give, and the trace says so once.
+          broken = true;
+          sinks.logs.push({
+            step: 0,
+            level: 'warn',
+            message:
+              `the byte kernel failed on the chunk from line ${task.firstLine} (${(error as Error).message}); ` +
+              'this lane runs it and every later chunk through the scripts',
+          });
         }
         if (made) {
           // The kernel is through the chunk's records: the next chunk may start while gzip runs on this one's file.

@@ -185,19 +185,41 @@ describe('serveLane with a byte kernel', () => {
     expect(untimed(inline.counters)).toEqual(untimed(scripts.counters));
   });
 
-  it('fails the lane with the error of a kernel that throws', async () => {
-    // Prepare
-    const broken: KernelCompiler = () => ({
-      steps: 1,
-      run() {
-        throw new Error('kernel bug');
-      },
-    });
+  it('runs the chunks through the scripts once the kernel throws, and warns once', async () => {
+    // Prepare: a kernel that takes the first chunk and throws on the second.
+    let calls = 0;
+    const flaky: KernelCompiler = (run) => {
+      const kernel = plainRows(run);
+      return (
+        kernel && {
+          steps: kernel.steps,
+          run(input) {
+            calls++;
+            if (calls === 2) throw new Error('kernel bug');
+            return kernel.run(input);
+          },
+        }
+      );
+    };
+    const chunks = [[{ a: 'x', b: 'y' }], [{ a: 'p', b: 'q' }], [{ a: 'k', b: 'l' }]];
 
     // Act
-    const served = serve([broken], [[{ a: 'x', b: 'y' }], [{ a: 'p', b: 'q' }]]);
+    const scripts = await serve([], chunks);
+    const served = await serve([flaky], chunks);
 
     // Assess
-    await expect(served).rejects.toThrow('kernel bug');
+    expect(calls).toBe(2);
+    expect(served.outputs.map((o) => o.kernel ?? false)).toEqual([true, false, false]);
+    expect(texts(served.outputs)).toEqual(texts(scripts.outputs));
+    expect(untimed(served.counters)).toEqual(untimed(scripts.counters));
+    expect(served.outputs.flatMap((o) => o.logs)).toEqual([
+      {
+        step: 0,
+        level: 'warn',
+        message:
+          'the byte kernel failed on the chunk from line 1 (kernel bug); this lane runs it and every later chunk ' +
+          'through the scripts',
+      },
+    ]);
   });
 });

@@ -9,8 +9,9 @@
  * (private-use characters; a header or file name that holds any of U+E000–U+E1FF gets no template), and where
  * each marker lands in their output gives the template. It is used only once a second run of the scripts over other
  * probes (quoted markers, unquoted and quoted empty cells, and with `emptyValue: "null"` each column empty on its
- * own) gives exactly what the template renders, with the counters it predicts. That derivation runs in the
- * background, so the chunk that meets a new header, and any chunk that comes while it runs, goes through the scripts.
+ * own) gives exactly what the template renders, with the counters it predicts. The lane awaits that derivation
+ * (`prepare`) before it runs the chunk that meets a new header; `run` alone declines a chunk whose header has none
+ * yet, and starts one.
  *
  * At run time a byte scanner cuts the rows into cells the way the parser reads them (cells quoted or not, doubled
  * quotes or the escape character, separators and line breaks inside quotes, LF and CRLF row ends, blank lines
@@ -128,9 +129,9 @@ const ESCAPES: (Uint8Array | undefined)[] = Array.from({ length: 128 }, (_, b) =
 /** 1 for a byte JSON.stringify escapes. */
 const ESCAPED = Uint8Array.from({ length: 256 }, (_, b) => (b < 128 && ESCAPES[b] ? 1 : 0));
 
-/** The kernel, with {@link prepare} for those who want a header's template ready before they run a chunk. */
+/** The kernel, whose {@link ChunkKernel.prepare} derives the template of the input's header (once). */
 export interface DsvNdjsonKernel extends ChunkKernel {
-  /** Derives the template of the input's header (once); true when chunks with that header can be taken. */
+  /** True when chunks with the input's header can be taken. */
   prepare(input: KernelInput): Promise<boolean>;
 }
 

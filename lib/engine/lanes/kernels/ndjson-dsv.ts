@@ -800,15 +800,6 @@ class NdjsonDsvKernel implements ChunkKernel {
   }
 
   run(input: KernelInput): KernelOutput | undefined {
-    try {
-      return this.#run(input);
-    } catch {
-      // Not expected from any input: a kernel declines what it does not take, it never fails the step.
-      return undefined;
-    }
-  }
-
-  #run(input: KernelInput): KernelOutput | undefined {
     const bytes = input.bytes;
     const n = bytes.length;
     if (n === 0 || bytes[n - 1] !== NL || !isUtf8(bytes)) return undefined;
