@@ -10,6 +10,7 @@ import type { FileRef, OutputRef, RecordsRef, StepResult } from '../../../lib/co
 import type { Services } from '../../../lib/core/services.ts';
 import { openStagedFile, StagedFileSink, StagedRecordSink } from '../../../lib/engine/stage.ts';
 import { fileUncompressGzip } from '../../../lib/scripts/file.uncompress.gzip.ts';
+import { JobStore } from '../../../lib/stores/jobs.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
 import { runScript } from '../../../lib/testing/harness.ts';
 import { accountLines } from '../../support/accounts.ts';
@@ -94,6 +95,14 @@ async function stagedAccounts(services: Services, prefix: string): Promise<Recor
 }
 
 const single = (s: Services): Services => ({ ...s, config: { ...s.config, lanes: undefined } });
+
+/** The chunks a byte kernel took over every invocation of a job's step, from the job's trace. */
+async function kernelChunks(services: Services, jobId: string): Promise<number> {
+  const job = await new JobStore(services.dynamo, services.config.tables.jobs).get(jobId);
+  return (job?.trace ?? [])
+    .map((line) => Number(/(\d+) of \d+ chunk\(s\) went through a byte kernel/.exec(line)?.[1] ?? 0))
+    .reduce((a, b) => a + b, 0);
+}
 
 describe('runStep across invocations', () => {
   it('continues a record step at record granularity and stages the same records as one invocation', async () => {
@@ -193,6 +202,9 @@ describe('runStep across invocations', () => {
     expect(gunzipWithBinary(await gz(whole)).equals(plain)).toBe(true);
     expect(gunzipWithBinary(await gz(sliced)).equals(plain)).toBe(true);
     expect(sliced.counters.invocations).toBe(3);
+    // The export kernel took chunks, and the worker lane gzipped its files in one call (LaneSupport.piece).
+    expect(await kernelChunks(base, 'lanes-gz-whole')).toBeGreaterThan(0);
+    expect(await kernelChunks(base, 'lanes-gz-sliced')).toBeGreaterThan(0);
     // One member per invocation on one thread; in lanes, the header's member, then one per chunk.
     expect(gzipMembers(await gz(one))).toBe(1);
     expect(gzipMembers(await gz(whole))).toBeGreaterThanOrEqual(3);
