@@ -128,14 +128,15 @@ async function kernelOutput(
   if (made.records) await sinks.records?.write(made.records.data, made.records.count);
   if (!made.file) return counters;
   const from = kernel.steps;
-  if (from === run.definitions.length || pieces) {
-    const file = from === run.definitions.length ? made.file : pieces?.(made.file);
-    const w = file && sinks.files?.create(file.name);
-    if (w && file) {
+  const alone = from === run.definitions.length;
+  if (alone || pieces) {
+    const file = alone || !pieces ? made.file : pieces(made.file);
+    const w = sinks.files?.create(file.name);
+    if (w) {
       await writeChunk(w, file.data);
       await endWritable(w);
     }
-    if (from === run.definitions.length) return counters;
+    if (alone) return counters;
     // As the scripts count it: the kernel's file as its formatter's bytesOut, and each step after it reading one
     // file of size 0, as a file streamed on from a formatter is given (FileForward); the files they write are
     // counted where the lanes' outputs are put together.
