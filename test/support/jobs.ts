@@ -1,6 +1,6 @@
 /**
- * Job records as a run leaves them, for tests of what happens to a job another run left behind, and the jobs table
- * as earlier versions created it.
+ * Job records as a run leaves them, for tests of what happens to a job another run left behind, the jobs table
+ * as earlier versions created it, and what a job's trace says.
  */
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import type { JobRecord } from '../../lib/stores/jobs.ts';
@@ -48,4 +48,17 @@ export function runningJobRecord(id: string, dataflowId: string): JobRecord {
     fullExtract: false,
     logLevel: 'info',
   };
+}
+
+/**
+ * The chunks a byte kernel took, as a job's trace says it (`N of M chunk(s) went through a byte kernel`), summed
+ * over the trace's lines: one such line per invocation of a laned step.
+ */
+export function kernelChunks(trace: readonly string[]): number {
+  let taken = 0;
+  for (const line of trace) {
+    const m = /(\d+) of \d+ chunk\(s\) went through a byte kernel/.exec(line);
+    taken += Number(m?.[1] ?? 0);
+  }
+  return taken;
 }

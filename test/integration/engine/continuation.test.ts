@@ -10,11 +10,12 @@ import type { FileRef, OutputRef, RecordsRef, StepResult } from '../../../lib/co
 import type { Services } from '../../../lib/core/services.ts';
 import { openStagedFile, StagedFileSink, StagedRecordSink } from '../../../lib/engine/stage.ts';
 import { fileUncompressGzip } from '../../../lib/scripts/file.uncompress.gzip.ts';
-import { JobStore } from '../../../lib/stores/jobs.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
+import { JobStore } from '../../../lib/stores/jobs.ts';
 import { runScript } from '../../../lib/testing/harness.ts';
 import { accountLines } from '../../support/accounts.ts';
 import { gunzipWithBinary, gzipMembers } from '../../support/gzip-files.ts';
+import { kernelChunks } from '../../support/jobs.ts';
 import { useLocalEnvironment } from '../../support/local.ts';
 import { loopStep } from '../../support/step-loop.ts';
 
@@ -97,11 +98,9 @@ async function stagedAccounts(services: Services, prefix: string): Promise<Recor
 const single = (s: Services): Services => ({ ...s, config: { ...s.config, lanes: undefined } });
 
 /** The chunks a byte kernel took over every invocation of a job's step, from the job's trace. */
-async function kernelChunks(services: Services, jobId: string): Promise<number> {
+async function kernelChunksOf(services: Services, jobId: string): Promise<number> {
   const job = await new JobStore(services.dynamo, services.config.tables.jobs).get(jobId);
-  return (job?.trace ?? [])
-    .map((line) => Number(/(\d+) of \d+ chunk\(s\) went through a byte kernel/.exec(line)?.[1] ?? 0))
-    .reduce((a, b) => a + b, 0);
+  return kernelChunks(job?.trace ?? []);
 }
 
 describe('runStep across invocations', () => {
@@ -203,8 +202,8 @@ describe('runStep across invocations', () => {
     expect(gunzipWithBinary(await gz(sliced)).equals(plain)).toBe(true);
     expect(sliced.counters.invocations).toBe(3);
     // The export kernel took chunks, and the worker lane gzipped its files in one call (LaneSupport.piece).
-    expect(await kernelChunks(base, 'lanes-gz-whole')).toBeGreaterThan(0);
-    expect(await kernelChunks(base, 'lanes-gz-sliced')).toBeGreaterThan(0);
+    expect(await kernelChunksOf(base, 'lanes-gz-whole')).toBeGreaterThan(0);
+    expect(await kernelChunksOf(base, 'lanes-gz-sliced')).toBeGreaterThan(0);
     // One member per invocation on one thread; in lanes, the header's member, then one per chunk.
     expect(gzipMembers(await gz(one))).toBe(1);
     expect(gzipMembers(await gz(whole))).toBeGreaterThanOrEqual(3);

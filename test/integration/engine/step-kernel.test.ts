@@ -9,6 +9,7 @@ import { handle } from '../../../lib/engine/handler.ts';
 import { openStaged, StagedFileSink, StagedRecordSink } from '../../../lib/engine/stage.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
 import { JobStore } from '../../../lib/stores/jobs.ts';
+import { kernelChunks } from '../../support/jobs.ts';
 import { useLocalEnvironment } from '../../support/local.ts';
 
 const local = useLocalEnvironment();
@@ -95,12 +96,9 @@ async function runWith(
     read,
     counters: chain.map(({ counters: { durationMs: _d, ...c } }) => c),
     trace: (job?.trace ?? []).join('\n'),
+    lines: job?.trace ?? [],
   };
 }
-
-/** The chunks a run's trace says went through a kernel. */
-const kernelChunks = (trace: string) =>
-  Number(/(\d+) of \d+ chunk\(s\) went through a byte kernel/.exec(trace)?.[1] ?? 0);
 
 const EXPORT: StepSpec[] = [
   {
@@ -175,9 +173,9 @@ describe('runStep through byte kernels', () => {
       expect(withoutGzBytes(runs[way]?.counters ?? []), way).toEqual(withoutGzBytes(scripts.counters));
     }
     expect(runs.kernel?.trace).toContain('running in one lane through a byte kernel');
-    expect(kernelChunks(runs.kernel?.trace ?? '')).toBeGreaterThan(10);
-    expect(kernelChunks(runs.laned?.trace ?? '')).toBeGreaterThan(10);
-    expect(kernelChunks(runs['laned, kernels off']?.trace ?? '')).toBe(0);
+    expect(kernelChunks(runs.kernel?.lines ?? [])).toBeGreaterThan(10);
+    expect(kernelChunks(runs.laned?.lines ?? [])).toBeGreaterThan(10);
+    expect(kernelChunks(runs['laned, kernels off']?.lines ?? [])).toBe(0);
     expect(scripts.trace).not.toContain('lane');
   });
 
@@ -210,8 +208,8 @@ describe('runStep through byte kernels', () => {
       expect(runs[way]?.records, way).toBe(scripts.records);
       expect(runs[way]?.counters, way).toEqual(scripts.counters);
     }
-    expect(kernelChunks(runs.kernel?.trace ?? '')).toBeGreaterThan(10);
-    expect(kernelChunks(runs.laned?.trace ?? '')).toBeGreaterThan(10);
-    expect(kernelChunks(runs['laned, kernels off']?.trace ?? '')).toBe(0);
+    expect(kernelChunks(runs.kernel?.lines ?? [])).toBeGreaterThan(10);
+    expect(kernelChunks(runs.laned?.lines ?? [])).toBeGreaterThan(10);
+    expect(kernelChunks(runs['laned, kernels off']?.lines ?? [])).toBe(0);
   });
 });
