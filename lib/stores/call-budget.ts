@@ -88,8 +88,13 @@ export class CallBudgetStore {
    * is the caller's once this returns; it waits until `start` itself.
    */
   async take(key: BudgetKey, intervalMs: number, now: number = Date.now()): Promise<BudgetSlot> {
+    // Every attempt asks from the same `now`. A failed idle write means another taker just set the schedule to its
+    // own now plus an interval; asking from a fresh clock reading instead could find that schedule already behind
+    // (round trips slower than the interval, as on a loaded event loop), and takers would then race for the idle
+    // write again and again, one winner a round, until one gave up. From a fixed `now`, the next attempt takes the
+    // slot after the winner's. That slot may lie a round trip in the past; the caller starts at once, and slots stay
+    // one interval apart.
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const t = attempt === 0 ? now : Date.now();
       try {
         // In use: the schedule runs ahead of now, and the slot is the one it reaches.
         const out = await this.db.send(
@@ -99,12 +104,12 @@ export class CallBudgetStore {
             UpdateExpression: 'ADD #next :interval',
             ConditionExpression: '#next >= :now',
             ExpressionAttributeNames: { '#next': 'next' },
-            ExpressionAttributeValues: { ':interval': intervalMs, ':now': t },
+            ExpressionAttributeValues: { ':interval': intervalMs, ':now': now },
             ReturnValues: 'ALL_NEW',
           }),
         );
         const item = out.Attributes as BudgetItem;
-        return slotOf(key, item, (item.next ?? t + intervalMs) - intervalMs, (item.pausedUntil ?? 0) > t);
+        return slotOf(key, item, (item.next ?? now + intervalMs) - intervalMs, (item.pausedUntil ?? 0) > now);
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
       }
@@ -117,11 +122,11 @@ export class CallBudgetStore {
             UpdateExpression: 'SET #next = :after',
             ConditionExpression: 'attribute_not_exists(#next) OR #next < :now',
             ExpressionAttributeNames: { '#next': 'next' },
-            ExpressionAttributeValues: { ':after': t + intervalMs, ':now': t },
+            ExpressionAttributeValues: { ':after': now + intervalMs, ':now': now },
             ReturnValues: 'ALL_NEW',
           }),
         );
-        return slotOf(key, out.Attributes as BudgetItem | undefined, t, false);
+        return slotOf(key, out.Attributes as BudgetItem | undefined, now, false);
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
       }

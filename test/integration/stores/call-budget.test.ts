@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalEnvironment, startLocalEnvironment } from '../../../lib/local/environment.ts';
 import { CallBudgetStore } from '../../../lib/stores/call-budget.ts';
@@ -43,6 +45,49 @@ describe('CallBudgetStore', () => {
       expect((all[i] as number) - (all[i - 1] as number)).toBeGreaterThanOrEqual(interval);
     // In any second of the schedule, at most 50 starts.
     for (const from of all) expect(all.filter((t) => t >= from && t < from + 1000).length).toBeLessThanOrEqual(50);
+  });
+
+  it('takes the slot after the winner of an idle write even when round trips are slower than the interval', async () => {
+    // Prepare: an idle budget; before each of this taker's idle writes, another taker wins one at the clock of
+    // that moment, and the answer then comes three intervals late (a loaded event loop). Asked from a fresh clock
+    // reading on every attempt, the winner's schedule would already lie behind, and this taker would lose the
+    // idle write on every one of its attempts.
+    const key = { dataflowId: 'df-slow-trips', name: 'site-a' };
+    const interval = 5;
+    const dynamo = env.services.dynamo;
+    const winners: number[] = [];
+    const slow = {
+      send: async (command: UpdateCommand) => {
+        if (command.input.UpdateExpression === 'SET #next = :after') {
+          const won = Date.now();
+          winners.push(won);
+          await dynamo.send(
+            new UpdateCommand({
+              TableName: env.config.tables.state,
+              Key: { pk: key.dataflowId, sk: `budget#${key.name}` },
+              UpdateExpression: 'SET #next = :after',
+              ExpressionAttributeNames: { '#next': 'next' },
+              ExpressionAttributeValues: { ':after': won + interval },
+            }),
+          );
+          try {
+            return await dynamo.send(command);
+          } finally {
+            await sleep(3 * interval);
+          }
+        }
+        return dynamo.send(command);
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const taker = new CallBudgetStore(slow, env.config.tables.state);
+    await store.take(key, interval, 1_000);
+
+    // Act
+    const slot = await taker.take(key, interval);
+
+    // Assess: one idle write lost, then the slot right after the winner's.
+    expect(winners).toHaveLength(1);
+    expect(slot).toEqual({ start: (winners[0] as number) + interval, held: false });
   });
 
   it('holds every taker back until a pause ends, and says the pause held them', async () => {
