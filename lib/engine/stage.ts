@@ -3,7 +3,7 @@
  * with deterministic keys, so a retried step overwrites what it wrote before instead of duplicating it.
  */
 import { randomUUID } from 'node:crypto';
-import { type FileHandle, open, rm } from 'node:fs/promises';
+import { type FileHandle, open, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable, type Writable } from 'node:stream';
@@ -57,6 +57,57 @@ const FIRST_BUFFER = 64 * 1024;
  * {@link PART_BYTES}, so the spool fills a part exactly.
  */
 const SMALL_BYTES = 256 * 1024;
+
+/** What a spool file is named: `idx-stage-<pid>-<uuid>.part`, in the temporary folder. */
+const SPOOL_NAME = /^idx-stage-(\d+)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.part$/;
+/** The sweep of spool files left behind, run once per thread before its first spool ({@link sweepSpools}). */
+let swept: Promise<unknown> | undefined;
+
+/** Whether a process of that id runs (one of another user still counts). */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the spool files of uploads whose process died in the middle: a Lambda invocation that times out is
+ * killed, its `finally` never runs, and /tmp (512 MB by default) stays with the next invocation of that execution
+ * environment. A file was left behind when its process no longer runs, or when it names this process's id but was
+ * last written before this process started (a runtime restarted under the same id, as Lambda's often is). Files of
+ * other running processes, and of this one's threads, are theirs.
+ * @returns the names removed.
+ */
+export async function sweepSpools(dir: string = tmpdir()): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    // No temporary folder to read: nothing was spooled there either.
+    return [];
+  }
+  // A second of slack: file times and the process's start come from clocks of different resolutions.
+  const started = Date.now() - process.uptime() * 1000 - 1000;
+  const removed: string[] = [];
+  for (const name of names) {
+    const pid = Number(SPOOL_NAME.exec(name)?.[1] ?? Number.NaN);
+    if (!Number.isSafeInteger(pid)) continue;
+    const path = join(dir, name);
+    if (pid === process.pid) {
+      const written = await stat(path).then(
+        (s) => s.mtimeMs,
+        () => Number.POSITIVE_INFINITY,
+      );
+      if (written >= started) continue;
+    } else if (running(pid)) continue;
+    await rm(path, { force: true });
+    removed.push(name);
+  }
+  return removed;
+}
 
 /**
  * A streaming upload of one object; resolves with the byte count when S3 has it. The written bytes are copied at
@@ -124,6 +175,9 @@ class ObjectUpload {
     /** Moves the full small buffer into the spool file, opened on first use. */
     const spill = async (): Promise<void> => {
       if (!spool) {
+        // Before this thread's first spool, what dead processes left goes; a sweep that fails costs only space.
+        swept ??= sweepSpools().catch(() => undefined);
+        await swept;
         const path = join(tmpdir(), `idx-stage-${process.pid}-${randomUUID()}.part`);
         spool = { file: await open(path, 'w+'), path, bytes: 0 };
       }

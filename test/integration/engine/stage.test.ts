@@ -1,7 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { HeadObjectCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it, vi } from 'vitest';
 import { IdxError } from '../../../lib/core/errors.ts';
@@ -116,6 +118,42 @@ describe('StagedFileSink', () => {
     // Assess
     expect((failure as IdxError).code).toBe('IDX_STAGE_IO');
     expect(spools()).toEqual([]);
+  });
+
+  it('removes before its first spool the spool files of processes that died mid-upload, and keeps the others', async () => {
+    // Prepare: files as a killed invocation leaves them, beside files of running processes and one not a spool.
+    const { s3, config } = local.env.services;
+    const dead = spawnSync(process.execPath, ['-e', '']).pid as number;
+    const spool = (pid: number) => `idx-stage-${pid}-${randomUUID()}.part`;
+    const names = {
+      ofDeadProcess: spool(dead),
+      ofEarlierProcessUnderThisId: spool(process.pid),
+      ofThisProcess: spool(process.pid),
+      ofRunningProcess: spool(process.ppid),
+      notASpool: 'idx-stage-notes.part',
+    };
+    for (const name of Object.values(names)) writeFileSync(join(tmpdir(), name), 'x'.repeat(1000));
+    const anHourAgo = new Date(Date.now() - 3_600_000);
+    utimesSync(join(tmpdir(), names.ofEarlierProcessUnderThisId), anHourAgo, anHourAgo);
+    // A fresh module, as in a new process: its sweep has not run yet.
+    vi.resetModules();
+    const fresh = await import('../../../lib/engine/stage.ts');
+    const content = randomBytes(1024 * 1024);
+
+    // Act
+    const sink = new fresh.StagedFileSink(s3, config.stageBucket, 'stage/sweep/');
+    const w = sink.create('data.bin');
+    await writeChunk(w, content);
+    w.end();
+    const ref = (await sink.close()).files[0];
+
+    // Assess
+    expect(
+      readdirSync(tmpdir())
+        .filter((f) => f.startsWith('idx-stage-'))
+        .sort(),
+    ).toEqual([names.ofThisProcess, names.ofRunningProcess, names.notASpool].sort());
+    expect((await read(s3, ref as never)).equals(content)).toBe(true);
   });
 
   it('fails with a coded transient error, stops the writer and aborts the upload when a part cannot be sent', async () => {
