@@ -6,7 +6,9 @@
  * record.evaluate in QuickJS against the former node:vm sandbox, over `IDX_BENCH_EVALUATE_RECORDS` records (100k).
  * `escapes` runs the known node:vm escapes (lib/testing/escapes.ts) against both sandboxes. `eloqua` imports
  * 100,000 contacts through the Eloqua Bulk writer against the emulator (see bin/bench/eloqua.ts). `lzo` compares
- * our LZO codec with `lzop` over a CSV of `IDX_BENCH_LZO_MB` megabytes (64).
+ * our LZO codec with `lzop` over a CSV of `IDX_BENCH_LZO_MB` megabytes (64). `sftp` uploads and downloads a file of
+ * `IDX_BENCH_SFTP_MB` megabytes (32) through the embedded server answering after `IDX_BENCH_SFTP_DELAYS` ms (0,5,20),
+ * with many requests in flight and with the library's streams side by side (see bin/bench/sftp.ts).
  */
 import '../../lib/local/polyfills.ts';
 
@@ -19,6 +21,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   escapes: async () => (await import('./escapes.ts')).run(),
   eloqua: async () => (await import('./eloqua.ts')).run(),
   lzo: async () => (await import('./lzo.ts')).run(),
+  sftp: async () => (await import('./sftp.ts')).run(),
 };
 
 /** Record counts from a comma-separated list such as `3000000,5000000`. */

@@ -1,17 +1,19 @@
 /**
  * An SFTP client (ssh2-sftp-client over ssh2): one lazily opened connection, dropped and reopened after a
- * failure; host key pinning checked before any credential or byte is sent; reads and writes as streams.
+ * failure; host key pinning checked before any credential or byte is sent; reads and writes as streams, with many
+ * requests in flight (./sftp-pipelined.ts).
  * {@link SftpFileSource} and {@link SftpFileTarget} plug it into the generic transfers of ./transfer.ts. Which
  * server a step reaches (local mode's embedded one included) is decided in lib/scripts/util/sftp-folder.ts.
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import ssh2 from 'ssh2';
+import ssh2, { type SFTPWrapper } from 'ssh2';
 import SftpClient from 'ssh2-sftp-client';
 import { IdxError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { SftpAddress } from '../core/services.ts';
 import { joinRemote } from './remote-path.ts';
+import { pipelinedReadStream, pipelinedUpload } from './sftp-pipelined.ts';
 import { ConnectedFolder, type FileSource, type FileTarget, NETWORK_ERROR_CODES, type RemoteFile } from './transfer.ts';
 
 /**
@@ -163,6 +165,14 @@ export class SftpConnection {
     return client;
   }
 
+  /** The open connection's SFTP session itself, for transfers with many requests in flight (sftp-pipelined.ts). */
+  async session(): Promise<SFTPWrapper> {
+    const c = await this.client();
+    const sftp = (c as unknown as { sftp?: SFTPWrapper }).sftp;
+    if (!sftp) throw Object.assign(new Error('no SFTP session on the connection'), { code: 'ERR_NOT_CONNECTED' });
+    return sftp;
+  }
+
   /** True when the SFTP server supports replacing renames (OpenSSH's posix-rename extension). */
   async hasPosixRename(): Promise<boolean> {
     const c = await this.client();
@@ -222,8 +232,7 @@ export class SftpFileSource extends ConnectedFolder<SftpConnection> implements F
   }
 
   async open(file: RemoteFile, start: number): Promise<Readable> {
-    const client = await this.connection.client();
-    return client.createReadStream(file.path, { start, highWaterMark: 256 * 1024 }) as unknown as Readable;
+    return pipelinedReadStream(await this.connection.session(), file.path, start);
   }
 
   async remove(file: RemoteFile): Promise<void> {
@@ -253,9 +262,8 @@ async function renameReplacing(c: SftpConnection, from: string, to: string): Pro
 /** An SFTP folder as a {@link FileTarget}. */
 export class SftpFileTarget extends ConnectedFolder<SftpConnection> implements FileTarget {
   async upload(path: string, body: Readable): Promise<void> {
-    const client = await this.connection.client();
     // Flags "w": create or truncate, so a stale temporary file from a crashed run is overwritten.
-    await client.put(body, path, { writeStreamOptions: { flags: 'w', mode: 0o644 } });
+    await pipelinedUpload(await this.connection.session(), path, body, 0o644);
   }
 
   async rename(from: string, to: string, replace: boolean): Promise<void> {

@@ -46,7 +46,24 @@ export interface SftpServerOptions {
     readonly times?: number;
     /** Drop this many bytes from the end of every file renamed on the server: a target that loses data. */
     readonly truncateRenamedBy?: number;
+    /**
+     * Answer each READ and WRITE this many milliseconds after it arrived, as a server across a network would: a
+     * client that waits for each answer before its next request moves one request per round trip.
+     */
+    readonly answerDelayMs?: number;
+    /** Answer a READ with at most this many bytes, fewer than asked for (SFTP allows short reads). */
+    readonly maxReadBytes?: number;
   };
+}
+
+/** What the embedded server saw of the requests of its file transfers. */
+export interface SftpTraffic {
+  /** The most READ requests that were waiting for their answer at once. */
+  readonly peakReadsInFlight: number;
+  /** The most WRITE requests that were waiting for their answer at once. */
+  readonly peakWritesInFlight: number;
+  /** Files open now through a handle (a client that stopped reading must still close its handle). */
+  readonly openFiles: number;
 }
 
 /** A running embedded SFTP server; its host key is always known. */
@@ -55,6 +72,8 @@ export interface SftpServer extends Required<Omit<SftpAddress, 'label'>> {
   readonly cuts: number;
   /** Authentication requests received so far (a client that refused the host key sends none). */
   readonly authAttempts: number;
+  /** What the file transfers of every connection so far looked like. */
+  readonly traffic: SftpTraffic;
   close(): Promise<void>;
 }
 
@@ -168,7 +187,20 @@ function serve(
   root: string,
   onBytes: (n: number) => boolean,
   faults: SftpServerOptions['faults'] = {},
+  traffic: { reads: number; writes: number; peakReadsInFlight: number; peakWritesInFlight: number; openFiles: number },
 ): void {
+  /** Runs `answer` once the request is `answerDelayMs` old, counting it in flight until then. */
+  const inFlight = (kind: 'reads' | 'writes', work: Promise<unknown>, answer: () => void): void => {
+    traffic[kind]++;
+    if (kind === 'reads') traffic.peakReadsInFlight = Math.max(traffic.peakReadsInFlight, traffic.reads);
+    else traffic.peakWritesInFlight = Math.max(traffic.peakWritesInFlight, traffic.writes);
+    const delay = faults.answerDelayMs ?? 0;
+    const due = delay > 0 ? new Promise((r) => setTimeout(r, delay)) : undefined;
+    void Promise.allSettled(due ? [work, due] : [work]).then(() => {
+      traffic[kind]--;
+      answer();
+    });
+  };
   const handles = new Map<number, Handle>();
   let next = 1;
 
@@ -202,29 +234,37 @@ function serve(
   sftp.on('OPEN', (reqid, filename, flags) => {
     Promise.resolve()
       .then(() => fsp.open(real(filename), openFlags(flags), 0o644))
-      .then((fd) => sftp.handle(reqid, newHandle({ kind: 'file', fd })), fail(reqid));
+      .then((fd) => {
+        traffic.openFiles++;
+        sftp.handle(reqid, newHandle({ kind: 'file', fd }));
+      }, fail(reqid));
   });
   sftp.on('READ', (reqid, handle, offset, length) => {
     const h = handleOf(handle);
     if (h?.kind !== 'file') return sftp.status(reqid, STATUS_CODE.FAILURE);
-    const buf = Buffer.alloc(Math.min(length, 256 * 1024));
-    h.fd.read(buf, 0, buf.length, offset).then(({ bytesRead }) => {
-      if (bytesRead === 0) return sftp.status(reqid, STATUS_CODE.EOF);
-      if (!onBytes(bytesRead)) return;
-      sftp.data(reqid, buf.subarray(0, bytesRead));
-    }, fail(reqid));
+    const buf = Buffer.alloc(Math.min(length, 256 * 1024, faults.maxReadBytes ?? Number.POSITIVE_INFINITY));
+    const work = h.fd.read(buf, 0, buf.length, offset);
+    inFlight('reads', work, () =>
+      work.then(({ bytesRead }) => {
+        if (bytesRead === 0) return sftp.status(reqid, STATUS_CODE.EOF);
+        if (!onBytes(bytesRead)) return;
+        sftp.data(reqid, buf.subarray(0, bytesRead));
+      }, fail(reqid)),
+    );
   });
   sftp.on('WRITE', (reqid, handle, offset, data) => {
     const h = handleOf(handle);
     if (h?.kind !== 'file') return sftp.status(reqid, STATUS_CODE.FAILURE);
     if (!onBytes(data.length)) return;
-    h.fd.write(data, 0, data.length, offset).then(() => sftp.status(reqid, STATUS_CODE.OK), fail(reqid));
+    const work = h.fd.write(data, 0, data.length, offset);
+    inFlight('writes', work, () => work.then(() => sftp.status(reqid, STATUS_CODE.OK), fail(reqid)));
   });
   sftp.on('CLOSE', (reqid, handle) => {
     const h = handleOf(handle);
     if (!h) return sftp.status(reqid, STATUS_CODE.FAILURE);
     handles.delete(handle.readUInt32BE(0));
     if (h.kind === 'dir') return sftp.status(reqid, STATUS_CODE.OK);
+    traffic.openFiles--;
     h.fd.close().then(() => sftp.status(reqid, STATUS_CODE.OK), fail(reqid));
   });
   sftp.on('FSTAT', (reqid, handle) => {
@@ -300,7 +340,11 @@ function serve(
     sftp.name(reqid, [{ filename: v, longname: v, attrs: {} as never }]);
   });
   sftp.on('close', () => {
-    for (const h of handles.values()) if (h.kind === 'file') void h.fd.close().catch(() => undefined);
+    for (const h of handles.values()) {
+      if (h.kind !== 'file') continue;
+      traffic.openFiles--;
+      void h.fd.close().catch(() => undefined);
+    }
     handles.clear();
   });
 }
@@ -315,6 +359,7 @@ export async function startSftpServer(options: SftpServerOptions): Promise<SftpS
   const connections = new Set<Connection>();
   let cuts = 0;
   let authAttempts = 0;
+  const traffic = { reads: 0, writes: 0, peakReadsInFlight: 0, peakWritesInFlight: 0, openFiles: 0 };
   const server = new Server({ hostKeys: [key] }, (client) => {
     connections.add(client);
     noDelay((client as unknown as { _sock?: { setNoDelay?: (on: boolean) => unknown } })._sock);
@@ -346,7 +391,7 @@ export async function startSftpServer(options: SftpServerOptions): Promise<SftpS
         session.on('sftp', (acceptSftp) => {
           const sftp = acceptSftp();
           sftp.on('error', () => undefined);
-          serve(sftp, root, onBytes, options.faults);
+          serve(sftp, root, onBytes, options.faults, traffic);
         });
       });
     });
@@ -368,6 +413,10 @@ export async function startSftpServer(options: SftpServerOptions): Promise<SftpS
     },
     get authAttempts() {
       return authAttempts;
+    },
+    get traffic() {
+      const { peakReadsInFlight, peakWritesInFlight, openFiles } = traffic;
+      return { peakReadsInFlight, peakWritesInFlight, openFiles };
     },
     close: () =>
       new Promise<void>((res) => {
