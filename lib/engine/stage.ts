@@ -63,6 +63,13 @@ const SPOOL_NAME = /^idx-stage-(\d+)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 /** The sweep of spool files left behind, run once per thread before its first spool ({@link sweepSpools}). */
 let swept: Promise<unknown> | undefined;
 
+/**
+ * How long a spool file of a process that does not run here must have gone unwritten before it is removed: a
+ * process in another PID namespace sharing the folder (a container) looks dead from here, while its upload still
+ * writes its spool every 256 KiB.
+ */
+const SPOOL_QUIET_MS = 60_000;
+
 /** Whether a process of that id runs (one of another user still counts). */
 function running(pid: number): boolean {
   try {
@@ -76,9 +83,9 @@ function running(pid: number): boolean {
 /**
  * Removes the spool files of uploads whose process died in the middle: a Lambda invocation that times out is
  * killed, its `finally` never runs, and /tmp (512 MB by default) stays with the next invocation of that execution
- * environment. A file was left behind when its process no longer runs, or when it names this process's id but was
- * last written before this process started (a runtime restarted under the same id, as Lambda's often is). Files of
- * other running processes, and of this one's threads, are theirs.
+ * environment. A file was left behind when its process no longer runs and it went unwritten for a minute, or when
+ * it names this process's id but was last written before this process started (a runtime restarted under the same
+ * id, as Lambda's often is). Files of other running processes, and of this one's threads, are theirs.
  * @returns the names removed.
  */
 export async function sweepSpools(dir: string = tmpdir()): Promise<string[]> {
@@ -91,18 +98,19 @@ export async function sweepSpools(dir: string = tmpdir()): Promise<string[]> {
   }
   // A second of slack: file times and the process's start come from clocks of different resolutions.
   const started = Date.now() - process.uptime() * 1000 - 1000;
+  const quiet = Date.now() - SPOOL_QUIET_MS;
   const removed: string[] = [];
   for (const name of names) {
     const pid = Number(SPOOL_NAME.exec(name)?.[1] ?? Number.NaN);
     if (!Number.isSafeInteger(pid)) continue;
     const path = join(dir, name);
+    const written = await stat(path).then(
+      (s) => s.mtimeMs,
+      () => Number.POSITIVE_INFINITY,
+    );
     if (pid === process.pid) {
-      const written = await stat(path).then(
-        (s) => s.mtimeMs,
-        () => Number.POSITIVE_INFINITY,
-      );
       if (written >= started) continue;
-    } else if (running(pid)) continue;
+    } else if (running(pid) || written >= quiet) continue;
     await rm(path, { force: true });
     removed.push(name);
   }

@@ -121,12 +121,14 @@ describe('StagedFileSink', () => {
   });
 
   it('removes before its first spool the spool files of processes that died mid-upload, and keeps the others', async () => {
-    // Prepare: files as a killed invocation leaves them, beside files of running processes and one not a spool.
+    // Prepare: files as a killed invocation leaves them, beside files of running processes, one of a process that
+    // looks dead from here but wrote it just now (another PID namespace), and one not a spool.
     const { s3, config } = local.env.services;
     const dead = spawnSync(process.execPath, ['-e', '']).pid as number;
     const spool = (pid: number) => `idx-stage-${pid}-${randomUUID()}.part`;
     const names = {
       ofDeadProcess: spool(dead),
+      ofDeadProcessJustWritten: spool(dead),
       ofEarlierProcessUnderThisId: spool(process.pid),
       ofThisProcess: spool(process.pid),
       ofRunningProcess: spool(process.ppid),
@@ -134,7 +136,8 @@ describe('StagedFileSink', () => {
     };
     for (const name of Object.values(names)) writeFileSync(join(tmpdir(), name), 'x'.repeat(1000));
     const anHourAgo = new Date(Date.now() - 3_600_000);
-    utimesSync(join(tmpdir(), names.ofEarlierProcessUnderThisId), anHourAgo, anHourAgo);
+    for (const old of [names.ofDeadProcess, names.ofEarlierProcessUnderThisId])
+      utimesSync(join(tmpdir(), old), anHourAgo, anHourAgo);
     // A fresh module, as in a new process: its sweep has not run yet.
     vi.resetModules();
     const fresh = await import('../../../lib/engine/stage.ts');
@@ -152,7 +155,7 @@ describe('StagedFileSink', () => {
       readdirSync(tmpdir())
         .filter((f) => f.startsWith('idx-stage-'))
         .sort(),
-    ).toEqual([names.ofThisProcess, names.ofRunningProcess, names.notASpool].sort());
+    ).toEqual([names.ofDeadProcessJustWritten, names.ofThisProcess, names.ofRunningProcess, names.notASpool].sort());
     expect((await read(s3, ref as never)).equals(content)).toBe(true);
   });
 
