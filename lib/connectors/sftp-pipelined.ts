@@ -81,11 +81,12 @@ async function readRange(sftp: SFTPWrapper, handle: Buffer, position: number, le
 async function* readFrom(sftp: SFTPWrapper, path: string, start: number): AsyncGenerator<Buffer> {
   const handle = await openHandle(sftp, path, 'r');
   const bytes = requestBytes(sftp, 'read');
+  const most = depth(bytes);
   const ranges: Promise<Buffer>[] = [];
   let next = start;
   try {
     for (;;) {
-      while (ranges.length < depth(bytes)) {
+      while (ranges.length < most) {
         const range = readRange(sftp, handle, next, bytes);
         // Awaited in its turn below; until then a failure must not count as unhandled.
         range.catch(() => undefined);
@@ -126,6 +127,7 @@ export async function pipelinedUpload(
 ): Promise<number> {
   const handle = await openHandle(sftp, path, 'w', mode);
   const bytes = requestBytes(sftp, 'write');
+  const most = depth(bytes);
   const pending = new Set<Promise<void>>();
   let failure: { error: unknown } | undefined;
   let position = 0;
@@ -154,7 +156,7 @@ export async function pipelinedUpload(
         const data = chunk.subarray(at, at + bytes);
         write(data, position);
         position += data.length;
-        while (pending.size >= depth(bytes) && failure === undefined) await Promise.race(pending);
+        while (pending.size >= most && failure === undefined) await Promise.race(pending);
       }
       if (failure) throw failure.error;
     }

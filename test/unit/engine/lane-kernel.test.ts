@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { type StepCounters, zeroCounters } from '../../../lib/core/refs.ts';
 import type { AnyScriptDefinition, JobContext } from '../../../lib/core/script.ts';
 import { Redactor } from '../../../lib/core/secrets.ts';
-import type { KernelCompiler } from '../../../lib/engine/lanes/kernel.ts';
+import type { KernelCompiler, KernelOutput } from '../../../lib/engine/lanes/kernel.ts';
 import type { LaneStep } from '../../../lib/engine/lanes/plan.ts';
 import type { LaneMessage, MainMessage, TaskOutput } from '../../../lib/engine/lanes/protocol.ts';
 import { serveLane } from '../../../lib/engine/lanes/worker.ts';
@@ -97,6 +97,14 @@ const texts = (outputs: readonly TaskOutput[]) =>
   outputs.map((o) => o.files.map((f) => `${f.name}:${gunzipSync(f.data).toString()}`).join('|'));
 
 /** Counters without the time, which differs from run to run. */
+/** {@link plainRows}, each chunk's run going through `around`, which calls `run` for the kernel's output. */
+const plainRowsAround =
+  (around: (run: () => KernelOutput | undefined) => KernelOutput | undefined): KernelCompiler =>
+  (plan) => {
+    const kernel = plainRows(plan);
+    return kernel && { steps: kernel.steps, run: (input) => around(() => kernel.run(input)) };
+  };
+
 const untimed = (counters: readonly StepCounters[]) => counters.map(({ durationMs: _, ...rest }) => rest);
 
 describe('serveLane with a byte kernel', () => {
@@ -111,19 +119,11 @@ describe('serveLane with a byte kernel', () => {
       [{ a: 'k', b: 'l' }],
     ];
     let taken = 0;
-    const counting: KernelCompiler = (run) => {
-      const kernel = plainRows(run);
-      return (
-        kernel && {
-          steps: kernel.steps,
-          run(input) {
-            const out = kernel.run(input);
-            if (out) taken++;
-            return out;
-          },
-        }
-      );
-    };
+    const counting = plainRowsAround((run) => {
+      const out = run();
+      if (out) taken++;
+      return out;
+    });
 
     // Act
     const scripts = await serve([], chunks);
@@ -188,19 +188,11 @@ describe('serveLane with a byte kernel', () => {
   it('runs the chunks through the scripts once the kernel throws, and warns once', async () => {
     // Prepare: a kernel that takes the first chunk and throws on the second.
     let calls = 0;
-    const flaky: KernelCompiler = (run) => {
-      const kernel = plainRows(run);
-      return (
-        kernel && {
-          steps: kernel.steps,
-          run(input) {
-            calls++;
-            if (calls === 2) throw new Error('kernel bug');
-            return kernel.run(input);
-          },
-        }
-      );
-    };
+    const flaky = plainRowsAround((run) => {
+      calls++;
+      if (calls === 2) throw new Error('kernel bug');
+      return run();
+    });
     const chunks = [[{ a: 'x', b: 'y' }], [{ a: 'p', b: 'q' }], [{ a: 'k', b: 'l' }]];
 
     // Act
