@@ -3,7 +3,11 @@
 /** The project folder (the one holding bin/). */
 export declare const PROJECT_ROOT: string;
 /** The bundle's entry points: output name → source file, relative to the project folder. */
-export declare const ENTRIES: { readonly idx: string; readonly 'lane-worker': string };
+export declare const ENTRIES: {
+  readonly idx: string;
+  readonly 'lane-worker': string;
+  readonly 'service-thread': string;
+};
 /** Set to 1 to run the CLI from the sources through tsx. */
 export declare const FROM_SOURCES_ENV: string;
 /** The cache folder of a project's bundles. */

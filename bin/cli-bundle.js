@@ -32,7 +32,11 @@ import { isMainThread } from 'node:worker_threads';
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** The bundle's entry points: output name → source file, relative to the project folder. */
-export const ENTRIES = { idx: 'bin/idx.ts', 'lane-worker': 'lib/engine/lanes/worker-entry.ts' };
+export const ENTRIES = {
+  idx: 'bin/idx.ts',
+  'lane-worker': 'lib/engine/lanes/worker-entry.ts',
+  'service-thread': 'lib/local/service-thread-entry.ts',
+};
 
 /** Set to 1 to run the CLI from the sources through tsx, as it ran before the bundle (lib/core/env.ts). */
 export const FROM_SOURCES_ENV = 'IDX_FROM_SOURCES';

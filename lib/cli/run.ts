@@ -9,7 +9,7 @@ import type { Dataflow } from '../dataflow/types.ts';
 import { count, progressText } from '../engine/progress.ts';
 import { scheduleInput } from '../infra/schedule-expressions.ts';
 import { type LocalEnvironment, type LocalEnvironmentOptions, startLocalEnvironment } from '../local/environment.ts';
-import { defaultExtras } from '../local/extras.ts';
+import { defaultExtras, wantsServiceThread } from '../local/extras.ts';
 import { type LocalRunResult, type RunEvent, runLocal } from '../local/runner.ts';
 import { SAMPLE, seedSample } from '../local/sample.ts';
 import { defaultRegistry } from '../scripts/index.ts';
@@ -166,7 +166,9 @@ function isWriter(result: StepResult): boolean {
  * The local environment of a command. Its state folder's services may be shared with other idx processes (a
  * second terminal); closing says so when it waits for them.
  */
-export function commandEnvironment(options: Pick<LocalEnvironmentOptions, 'extras'> = {}): Promise<LocalEnvironment> {
+export function commandEnvironment(
+  options: Pick<LocalEnvironmentOptions, 'extras' | 'thread'> = {},
+): Promise<LocalEnvironment> {
   return startLocalEnvironment({
     ...options,
     onWait: (pids) =>
@@ -349,7 +351,7 @@ export async function runCommand(args: string[]): Promise<number> {
   const dataflow = loadValid(file);
   const input = inputFrom(values, dataflow);
   const budget = invocationBudget(values);
-  const env = await commandEnvironment({ extras: defaultExtras(dataflow) });
+  const env = await commandEnvironment({ extras: defaultExtras(dataflow), thread: wantsServiceThread(dataflow) });
   try {
     const result = await runFile(env, file, input, values.json === true, values.stats === true, budget);
     return result.status === 'succeeded' ? EXIT.ok : EXIT.failed;
@@ -384,7 +386,7 @@ export const MAIN_DATAFLOW = 'dataflows/eloqua-outbound.json';
 export async function startCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: RUN_FLAGS });
   const dataflow = loadValid(MAIN_DATAFLOW);
-  const env = await commandEnvironment({ extras: defaultExtras(dataflow) });
+  const env = await commandEnvironment({ extras: defaultExtras(dataflow), thread: wantsServiceThread(dataflow) });
   try {
     for (const line of Object.values(env.info)) process.stderr.write(`${line}\n`);
     const state = await new DataflowStateStore(env.services.dynamo, env.config.tables.state).get(dataflow.id);

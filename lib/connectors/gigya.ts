@@ -146,16 +146,20 @@ export interface SharedBudget {
  * Calls start this fraction below the configured rate: a site counts calls as they reach it, and calls started
  * exactly 1 / rate apart reach it a little unevenly (either side's event loop, the network), so at a rate equal to
  * the site's ceiling a call that arrives late and the one a second after it, on time, make one call too many in
- * its one-second window. 2.5 % gives each call 25 ms of slack at 20/s. Measured (`npm run bench -- extract`,
- * 1,000,000 accounts, 20/s ceiling, 1 s per search, loaded 2-core machine): pacing at exactly the ceiling drew
- * 79 to 96 answers of 403048, at 97.5 % of it 50, at 95 % 41; the rest come in bursts when a process stalls, which
- * the cuts ({@link PACE_CUT}) answer.
+ * its one-second window. At 5 % below 20/s, 21 calls span 1,053 ms, so a window holds one too many only when a call
+ * reaches the site more than 50 ms late; at 2.5 % below, 26 ms. Why 5 %: each refusal costs the whole job about a
+ * second of calls (the pause of every partition and the cut, {@link PACE_CUT}), more than the 2.5 % of pace given
+ * up. Measured (`npm run bench -- extract`, 1,000,000 accounts, 20/s ceiling, 1 s per search, 2-core machine, the
+ * embedded servers in their own thread): at 97.5 % of the ceiling 1 and 4 refusals (65.0 and 68.5 s; each refusal
+ * of a traced run came from one call that reached the site 26 to 42 ms late), at 95 % 0, 0, 0 and 1 (64.8 to 66.0 s).
+ * With those servers on the main thread, at 95 %, a refusal still came from calls bunched after a stall, which the
+ * cuts answer.
  */
-export const PACE_MARGIN = 0.025;
+export const PACE_MARGIN = 0.05;
 /**
  * A 403048 cuts the pace to this fraction of the pace the refused call was sent at. Why 3/4: a multiplicative cut
- * finds a ceiling far below the configured rate in a few refusals (20/s paced at 19.5 reaches a site's 10/s, the
- * ceiling of sites licensed for up to 5M contacts, apis.md §A.9, in three: 14.6, 11, 8.2), where halving would
+ * finds a ceiling far below the configured rate in a few refusals (20/s paced at 19 reaches a site's 10/s, the
+ * ceiling of sites licensed for up to 5M contacts, apis.md §A.9, in three: 14.25, 10.7, 8), where halving would
  * overshoot to half the ceiling and a gentler cut would draw a refusal more for each step; and a cut at a ceiling
  * equal to the configured rate (a refusal from a stalled process) costs a quarter of the pace for about two
  * seconds ({@link PACE_HOLD_MS}, {@link PACE_HALF_LIFE_MS}), some 7 calls at 20/s.

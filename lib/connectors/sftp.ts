@@ -5,7 +5,6 @@
  * {@link SftpFileSource} and {@link SftpFileTarget} plug it into the generic transfers of ./transfer.ts. Which
  * server a step reaches (local mode's embedded one included) is decided in lib/scripts/util/sftp-folder.ts.
  */
-import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import ssh2, { type SFTPWrapper } from 'ssh2';
 import SftpClient from 'ssh2-sftp-client';
@@ -14,16 +13,8 @@ import type { Logger } from '../core/logger.ts';
 import type { SftpAddress } from '../core/services.ts';
 import { joinRemote } from './remote-path.ts';
 import { pipelinedReadStream, pipelinedUpload } from './sftp-pipelined.ts';
+import { noDelay, sshFingerprint } from './ssh-basics.ts';
 import { ConnectedFolder, type FileSource, type FileTarget, NETWORK_ERROR_CODES, type RemoteFile } from './transfer.ts';
-
-/**
- * Turns off Nagle's algorithm on an SSH socket. Without ssh2's optional native add-on (never present in Lambda)
- * a packet leaves in several small writes; with Nagle on, each waits for the peer's delayed ACK, about 40 ms per
- * packet, which made 20 MB take a minute instead of a second.
- */
-export function noDelay(socket: { setNoDelay?: (on: boolean) => unknown } | undefined): void {
-  socket?.setNoDelay?.(true);
-}
 
 /** Cipher preference of SFTP connections: hardware-accelerated AES first, chacha20-poly1305 only as a fallback. */
 export const SFTP_CIPHERS = [
@@ -46,11 +37,6 @@ export interface SftpEndpoint extends SftpAddress {
   readonly timeoutMs: number;
   /** Names the server in {@link SftpConnection.id} instead of host:port (a server whose port is not stable). */
   readonly label?: string;
-}
-
-/** The OpenSSH-style fingerprint of a host key blob: `SHA256:<base64 without padding>`. */
-export function sshFingerprint(publicKeyBlob: Buffer): string {
-  return `SHA256:${createHash('sha256').update(publicKeyBlob).digest('base64').replace(/=+$/, '')}`;
 }
 
 /** Normalizes a pinned fingerprint written as `SHA256:b64`, bare base64, or hex with or without colons. */

@@ -11,12 +11,12 @@ import { join, resolve } from 'node:path';
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import dynalite from 'dynalite';
-import S3rver from 's3rver';
 import { ENV } from '../core/env.ts';
 import { gigyaBudgetMode, type RuntimeConfig, type Services } from '../core/services.ts';
 import { LocalSecretResolver } from '../engine/secrets.ts';
 import { createServices, lanesOf, makeS3Client } from '../engine/services.ts';
 import { jobsTableInput, upgradeJobsTable } from './jobs-table.ts';
+import { ServiceThread, startServiceHere } from './service-thread.ts';
 import { claimServices } from './shared.ts';
 
 /** Credentials the local servers accept. */
@@ -46,13 +46,25 @@ export interface LocalEnvironmentOptions {
    * lib/local/shared.ts), with their pids.
    */
   readonly onWait?: (pids: readonly number[]) => void;
+  /**
+   * Run the embedded S3 and the stand-ins that can (the SFTP server) in a worker thread of their own
+   * (service-thread.ts), so that serving them does not hold the steps' calls and transforms back: `true` with the
+   * project's module (bin/service-thread.js; in this thread when it is missing), or the module to run.
+   * @default false: in this thread, where tests can inject faults into them
+   */
+  readonly thread?: boolean | string;
 }
 
 /**
  * A stand-in started with the local environment. `provides` names the endpoints it sets, so a process using
  * another process's services (lib/local/shared.ts) starts only the stand-ins that one does not run.
  */
-export type LocalExtra = ((context: { dir: string; ephemeral: boolean }) => Promise<{
+export type LocalExtra = ((context: {
+  dir: string;
+  ephemeral: boolean;
+  /** The service thread to start in, when the environment runs one ({@link LocalEnvironmentOptions.thread}). */
+  thread?: ServiceThread;
+}) => Promise<{
   readonly endpoints: Partial<RuntimeConfig['endpoints']>;
   readonly close: () => Promise<void>;
   /** Facts to show the user (e.g. the SFTP folder). */
@@ -155,6 +167,10 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
   let s3Endpoint = env[ENV.s3Endpoint.name] ?? shared?.endpoints.s3;
   // Whether this process started the dynalite (and so may rebuild its jobs table).
   let started = false;
+  // Opened here, started with the first service that runs in it (none when every service is shared or pointed at).
+  const thread = options.thread
+    ? ServiceThread.open(...(typeof options.thread === 'string' ? [options.thread] : []))
+    : undefined;
   try {
     if (!dynamodbEndpoint) {
       started = true;
@@ -172,10 +188,10 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
     if (!s3Endpoint) {
       const directory = ephemeral ? join(dir, `s3-${process.pid}-${Date.now()}`) : join(dir, 's3');
       mkdirSync(directory, { recursive: true });
-      const s3rver = new S3rver({ port: 0, address: '127.0.0.1', directory, silent: true, resetOnClose: ephemeral });
-      const address = (await s3rver.run()) as AddressInfo;
-      s3Endpoint = `http://127.0.0.1:${address.port}`;
-      closers.push(() => s3rver.close());
+      const init = { directory, resetOnClose: ephemeral };
+      const s3 = thread ? await thread.start('s3', init) : await startServiceHere('s3', init);
+      s3Endpoint = `http://127.0.0.1:${s3.facts.port}`;
+      closers.push(() => s3.close());
     }
     let endpoints: RuntimeConfig['endpoints'] = {
       ...shared?.endpoints,
@@ -185,7 +201,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
     };
     for (const extra of options.extras ?? []) {
       if (shared && extra.provides?.every((k) => shared.endpoints[k] !== undefined)) continue;
-      const started = await extra({ dir, ephemeral });
+      const started = await extra({ dir, ephemeral, ...(thread ? { thread } : {}) });
       closers.push(started.close);
       endpoints = { ...endpoints, ...started.endpoints };
       Object.assign(info, started.info ?? {});

@@ -9,9 +9,8 @@ import { constants, existsSync, promises as fsp, mkdirSync, readFileSync, realpa
 import type { AddressInfo } from 'node:net';
 import { dirname, join, posix, resolve, sep } from 'node:path';
 import ssh2, { type AuthContext, type Connection, type ParsedKey, type SFTPWrapper } from 'ssh2';
-import { noDelay, sshFingerprint } from '../connectors/sftp.ts';
+import { LOCAL_SFTP_PASSWORD, LOCAL_SFTP_USERNAME, noDelay, sshFingerprint } from '../connectors/ssh-basics.ts';
 import type { SftpAddress } from '../core/services.ts';
-import { LOCAL_SFTP_PASSWORD, LOCAL_SFTP_USERNAME } from '../scripts/util/sftp-folder.ts';
 import type { LocalExtra } from './environment.ts';
 
 // ssh2 is CommonJS: take its members from the default export.
@@ -437,27 +436,32 @@ export const EMBEDDED_SFTP_LABEL = 'embedded';
  * host key kept in `<dir>/sftp-host-key`, the local login. Steps with an empty host use it.
  */
 export function sftpExtra(options: { port?: number; users?: readonly SftpUser[] } = {}): LocalExtra {
-  const start: LocalExtra = async ({ dir }) => {
+  const start: LocalExtra = async ({ dir, thread }) => {
     const root = join(dir, 'sftp');
-    const server = await startSftpServer({
+    const init = {
       root,
       hostKeyPath: join(dir, 'sftp-host-key'),
       ...(options.port === undefined ? {} : { port: options.port }),
-      ...(options.users ? { users: options.users } : {}),
-    });
+    };
+    // Other users than the local login are for tests, which run the server here; the thread serves the local login.
+    const server =
+      thread && !options.users
+        ? await thread.start('sftp', init)
+        : await startSftpServer({ ...init, ...(options.users ? { users: options.users } : {}) });
+    const { host, port, hostKeyFingerprint } = 'facts' in server ? server.facts : server;
     return {
       endpoints: {
         sftp: {
-          host: server.host,
-          port: server.port,
-          hostKeyFingerprint: server.hostKeyFingerprint,
+          host,
+          port,
+          hostKeyFingerprint,
           // The port changes every run; processed-file marks and file names must not.
           label: EMBEDDED_SFTP_LABEL,
         },
       },
       close: () => server.close(),
       info: {
-        sftp: `sftp://${LOCAL_SFTP_USERNAME}@${server.host}:${server.port} (password ${LOCAL_SFTP_PASSWORD}) serving ${root}`,
+        sftp: `sftp://${LOCAL_SFTP_USERNAME}@${host}:${port} (password ${LOCAL_SFTP_PASSWORD}) serving ${root}`,
       },
     };
   };

@@ -11,8 +11,11 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = resolve(__dirname, '../..');
 
-/** Packages loaded on first use only. */
-const LAZY: readonly string[] = ['@azure/storage-blob'];
+/**
+ * Packages loaded on first use only: the Azure SDK, and s3rver, whose modules hold some 10 MB of heap that a process
+ * serving S3 from its service thread (lib/local/service-thread.ts) must not carry on its main thread.
+ */
+const LAZY: readonly string[] = ['@azure/storage-blob', 's3rver'];
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

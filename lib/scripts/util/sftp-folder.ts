@@ -4,17 +4,13 @@
  * {@link RemoteFolder} for the shared folder reader and writer.
  */
 import { SftpConnection, type SftpEndpoint, SftpFileSource, SftpFileTarget } from '../../connectors/sftp.ts';
+import { LOCAL_SFTP_PASSWORD, LOCAL_SFTP_USERNAME } from '../../connectors/ssh-basics.ts';
 import { IdxError } from '../../core/errors.ts';
 import type { ParamsOf } from '../../core/params.ts';
 import type { ScriptContext } from '../../core/script.ts';
 import type { RuntimeConfig } from '../../core/services.ts';
 import type { sftpConnectionParams } from './file-transfer.ts';
 import type { RemoteFolder } from './remote-files.ts';
-
-/** The login of the embedded SFTP server, used by steps whose host is empty in local mode. */
-export const LOCAL_SFTP_USERNAME = 'idx';
-/** The password of {@link LOCAL_SFTP_USERNAME} (a local stand-in, not a secret). */
-export const LOCAL_SFTP_PASSWORD = 'idx';
 
 /** The connection params of the SFTP steps, as resolved. */
 export type SftpParams = ParamsOf<typeof sftpConnectionParams>;

@@ -46,6 +46,7 @@ function write(file: string, text: string): string {
 write('lib/where.ts', 'export const where: string = import.meta.url;\nexport const text = "import.meta.url";\n');
 write('bin/idx.ts', "export { text, where } from '../lib/where.ts';\n");
 write('lib/engine/lanes/worker-entry.ts', 'export const lane = 1;\n');
+write('lib/local/service-thread-entry.ts', 'export const served = 1;\n');
 
 describe('the CLI bundle', () => {
   it('is built once and reused while no source changes', async () => {

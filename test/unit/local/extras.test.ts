@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Dataflow } from '../../../lib/dataflow/types.ts';
-import { defaultExtras } from '../../../lib/local/extras.ts';
+import { defaultExtras, wantsServiceThread } from '../../../lib/local/extras.ts';
 
 /** A dataflow of the given step types, one after the other. */
 function flow(...types: string[]): Dataflow {
@@ -98,5 +98,17 @@ describe('defaultExtras', () => {
     // Assess
     expect(salesforce).toEqual(['gigya', 'sftp', 'salesforce']);
     expect(marketingCloud).toEqual(['gigya', 'sftp', 'marketingCloud']);
+  });
+});
+
+describe('wantsServiceThread', () => {
+  it('serves the embedded servers from their thread for a dataflow that calls Gigya, and only then', () => {
+    // Act
+    const reads = wantsServiceThread(flow('datasource.read.gigya.account', 'file.format.dsv', 'datasource.write.sftp'));
+    const writes = wantsServiceThread(flow('datasource.read.sftp', 'file.parse.dsv', 'datasource.write.gigya.account'));
+    const files = wantsServiceThread(flow('datasource.read.amazon.s3', 'file.parse.dsv', 'datasource.write.sftp'));
+
+    // Assess
+    expect([reads, writes, files]).toEqual([true, true, false]);
   });
 });
