@@ -42,9 +42,9 @@ export function defaultExtras(dataflow?: Dataflow): LocalExtra[] {
  * Whether a run of `dataflow` serves its embedded S3 and SFTP from the service thread (service-thread.ts) rather
  * than from its main thread: when a step calls Gigya, whose calls are paced to the site's rate limit. There, a main
  * thread busy serving S3 holds calls back, and the calls that leave late reach the site bunched into one second,
- * which the site refuses (403048) and the whole job pauses for; with the servers beside it, an export of 1,000,000
- * accounts drew none (`npm run bench -- extract`). Elsewhere the main thread is busy with the records themselves,
- * the thread gains a few percent, and its heap (some 40 MB of resident memory at the peak of
+ * which the site refuses (403048) and the whole job pauses for; and the servers' work waits for the steps' and
+ * theirs for it (README, "The service thread", has the measured export). Elsewhere the main thread is busy with the
+ * records themselves, the thread gains a few percent, and its heap (some 40 MB of resident memory at the peak of
  * `npm run bench -- pipeline`) would take that benchmark past its 200 MB.
  */
 export function wantsServiceThread(dataflow: Dataflow): boolean {

@@ -2,10 +2,11 @@
  * A worker thread that runs embedded stand-ins (S3, SFTP) beside the steps of `idx run` instead of on its main
  * thread. Why: in process, every byte a step stages or delivers crosses the main thread twice, once as the
  * client's and once as the server's, and the server's share of the buffers drives the main thread's garbage
- * collection too. Measured on the extraction benchmark (`npm run bench -- extract`, 1,000,000 accounts, 2 cores):
- * with S3 served from another thread, the step after the reader took 3.5 s instead of 4.6 to 5.6, the SFTP
- * delivery 2.1 s instead of 2.5 to 3.1, and the reader's calls reached the site more evenly (a main thread busy
- * serving S3 holds calls back, and calls that leave late reach the site bunched).
+ * collection too. Measured on the export of `npm run bench -- extract` (1,000,000 accounts, 2 cores): with the
+ * servers in this thread, all that follows the reader took 5.9 to 6.5 s instead of 7.8 to 9.3 s, and the reader's
+ * calls reached the site more evenly (a main thread busy serving S3 holds calls back, and calls that leave late reach
+ * the site bunched, one too many for its second). README, "The service thread", has the figures and the memory it
+ * costs.
  *
  * The thread holds one V8 heap of its own whatever it serves. Its module (bin/service-thread.js) calls
  * {@link serveServiceThread}; the main thread talks to it through {@link ServiceThread}.
