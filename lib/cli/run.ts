@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ENV } from '../core/env.ts';
-import { IdxError } from '../core/errors.ts';
+import { describeError, IdxError } from '../core/errors.ts';
 import type { ExecutionInput } from '../core/events.ts';
 import type { StepCounters, StepResult } from '../core/refs.ts';
 import type { Dataflow } from '../dataflow/types.ts';
@@ -171,6 +171,7 @@ export function commandEnvironment(
 ): Promise<LocalEnvironment> {
   return startLocalEnvironment({
     ...options,
+    onThreadEnded: (error) => process.stderr.write(`${describeError(error)}\n`),
     onWait: (pids) =>
       process.stderr.write(
         `waiting for ${pids.length} other idx process(es) (pid ${pids.join(', ')}) still using the local services\n`,

@@ -785,11 +785,12 @@ export const ERROR_CODES = {
     action: 'Wait for the other `idx` process to end, or point `IDX_HOME` at another state folder.',
   },
   IDX_LOCAL_SERVICE: {
-    summary: 'An embedded stand-in of local mode (S3, SFTP) did not start in its service thread.',
+    summary:
+      'An embedded stand-in of local mode (S3, SFTP) did not start in its service thread, or that thread ended while its servers ran.',
     transience: 'permanent',
     seen: ['command'],
     action:
-      'Read the reason in the message (a port in use, a state folder that cannot be written); fix it, or point `IDX_S3_ENDPOINT` at a running S3.',
+      'Read the reason in the message (a port in use, a state folder that cannot be written, a thread out of memory); fix it and run again, or point `IDX_S3_ENDPOINT` at a running S3.',
   },
   IDX_LOOKUP_MATCH: {
     summary: 'An account matches the record, and the step is set to reject matches.',

@@ -12,6 +12,7 @@ import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import dynalite from 'dynalite';
 import { ENV } from '../core/env.ts';
+import type { IdxError } from '../core/errors.ts';
 import { gigyaBudgetMode, type RuntimeConfig, type Services } from '../core/services.ts';
 import { LocalSecretResolver } from '../engine/secrets.ts';
 import { createServices, lanesOf, makeS3Client } from '../engine/services.ts';
@@ -53,6 +54,11 @@ export interface LocalEnvironmentOptions {
    * @default false: in this thread, where tests can inject faults into them
    */
   readonly thread?: boolean | string;
+  /**
+   * Called when the service thread ends while its servers run (IDX_LOCAL_SERVICE): every call to them fails from
+   * then on.
+   */
+  readonly onThreadEnded?: (error: IdxError) => void;
 }
 
 /**
@@ -169,7 +175,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
   let started = false;
   // Opened here, started with the first service that runs in it (none when every service is shared or pointed at).
   const thread = options.thread
-    ? ServiceThread.open(...(typeof options.thread === 'string' ? [options.thread] : []))
+    ? ServiceThread.open(typeof options.thread === 'string' ? options.thread : undefined, options.onThreadEnded)
     : undefined;
   try {
     if (!dynamodbEndpoint) {

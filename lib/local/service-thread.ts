@@ -122,9 +122,11 @@ export class ServiceThread {
   #open = 0;
   /** Why the running thread ended, once it did. */
   #ended: Error | undefined;
+  readonly #onEnded: ((error: IdxError) => void) | undefined;
 
-  private constructor(module: string) {
+  private constructor(module: string, onEnded?: (error: IdxError) => void) {
     this.#module = module;
+    this.#onEnded = onEnded;
   }
 
   /** The id of the running thread (worker_threads' `threadId`); undefined while no service runs in it. */
@@ -132,9 +134,13 @@ export class ServiceThread {
     return this.#worker?.threadId;
   }
 
-  /** A service thread running `module`, or undefined when the module is not there (a bundle shipped without it). */
-  static open(module: string = SERVICE_THREAD_MODULE): ServiceThread | undefined {
-    return existsSync(module) ? new ServiceThread(module) : undefined;
+  /**
+   * A service thread running `module`, or undefined when the module is not there (a bundle shipped without it).
+   * `onEnded` hears of a thread that ends while its services run (out of memory, a crash): from then on every call
+   * to them fails, and without it the user would see only refused connections.
+   */
+  static open(module: string = SERVICE_THREAD_MODULE, onEnded?: (error: IdxError) => void): ServiceThread | undefined {
+    return existsSync(module) ? new ServiceThread(module, onEnded) : undefined;
   }
 
   /** Starts a service of `kind` in the thread; resolves once it listens. */
@@ -166,7 +172,8 @@ export class ServiceThread {
         if (closed) return;
         closed = true;
         try {
-          await this.#ask({ op: 'close', id });
+          // A thread that ended took its servers with it: nothing is left to close.
+          if (!this.#ended) await this.#ask({ op: 'close', id });
         } finally {
           await this.#closed();
         }
@@ -191,8 +198,16 @@ export class ServiceThread {
       else waiting.reject(new Error(answer.message));
     });
     const end = (error: Error) => {
-      if (this.#worker !== worker) return;
-      this.#ended ??= error;
+      if (this.#worker !== worker || this.#ended) return;
+      this.#ended = error;
+      if (this.#open > 0)
+        this.#onEnded?.(
+          new IdxError('IDX_LOCAL_SERVICE', `the embedded servers' thread ended: ${error.message}`, {
+            expected: 'the service thread running until its services close',
+            received: error.message,
+            details: { services: this.#open },
+          }),
+        );
       for (const [id, waiting] of this.#pending) {
         this.#settled(id);
         waiting.reject(this.#ended);

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,6 +75,34 @@ describe('ServiceThread', () => {
     expect(failure).toBeInstanceOf(IdxError);
     expect((failure as IdxError).code).toBe('IDX_LOCAL_SERVICE');
     expect((failure as IdxError).message).toContain('EADDRINUSE');
+    expect(thread.threadId).toBeUndefined();
+  });
+
+  it('says so with IDX_LOCAL_SERVICE when the thread ends while its services run, and closes them quietly', async () => {
+    // Prepare: a thread module that starts a service, then dies (as one out of memory does).
+    const dir = folder();
+    const module = join(dir, 'dies.mjs');
+    writeFileSync(
+      module,
+      `import { parentPort } from 'node:worker_threads';
+parentPort.on('message', (m) => {
+  if (m.op !== 'start') return;
+  parentPort.postMessage({ id: m.id, ok: true, facts: { port: 1 } });
+  setTimeout(() => process.exit(3), 50);
+});
+`,
+    );
+    const heard: IdxError[] = [];
+    const thread = ServiceThread.open(module, (error) => heard.push(error)) as ServiceThread;
+
+    // Act
+    const s3 = await thread.start('s3', { directory: dir, resetOnClose: false });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await s3.close();
+
+    // Assess
+    expect(heard.map((e) => e.code)).toEqual(['IDX_LOCAL_SERVICE']);
+    expect(heard[0]?.message).toContain('exit code 3');
     expect(thread.threadId).toBeUndefined();
   });
 
