@@ -39,6 +39,11 @@ export interface SftpEndpoint extends SftpAddress {
   readonly label?: string;
 }
 
+/** The SFTP session ssh2-sftp-client keeps on a connected client (not part of its typed API); none before it connects. */
+function sessionOf(client: SftpClient): SFTPWrapper | undefined {
+  return (client as unknown as { sftp?: SFTPWrapper }).sftp;
+}
+
 /** Normalizes a pinned fingerprint written as `SHA256:b64`, bare base64, or hex with or without colons. */
 export function normalizeFingerprint(value: string): string {
   const v = value.trim().replace(/^SHA256:/i, '');
@@ -153,18 +158,15 @@ export class SftpConnection {
 
   /** The open connection's SFTP session itself, for transfers with many requests in flight (sftp-pipelined.ts). */
   async session(): Promise<SFTPWrapper> {
-    const c = await this.client();
-    const sftp = (c as unknown as { sftp?: SFTPWrapper }).sftp;
+    const sftp = sessionOf(await this.client());
     if (!sftp) throw Object.assign(new Error('no SFTP session on the connection'), { code: 'ERR_NOT_CONNECTED' });
     return sftp;
   }
 
   /** True when the SFTP server supports replacing renames (OpenSSH's posix-rename extension). */
   async hasPosixRename(): Promise<boolean> {
-    const c = await this.client();
-    const wrapper = (c as unknown as { sftp?: { _extensions?: Record<string, string> } }).sftp;
-    const ext = wrapper?._extensions ?? {};
-    return 'posix-rename@openssh.com' in ext;
+    const ext = (sessionOf(await this.client()) as { _extensions?: Record<string, string> } | undefined)?._extensions;
+    return 'posix-rename@openssh.com' in (ext ?? {});
   }
 
   /** Drops the connection (after a failure); the next call connects afresh. */

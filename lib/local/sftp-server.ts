@@ -65,6 +65,9 @@ export interface SftpTraffic {
   readonly openFiles: number;
 }
 
+/** The server's running counts behind {@link SftpTraffic}: with the reads and writes in flight now. */
+type TrafficCounters = { -readonly [K in keyof SftpTraffic]: number } & { reads: number; writes: number };
+
 /** A running embedded SFTP server; its host key is always known. */
 export interface SftpServer extends Required<Omit<SftpAddress, 'label'>> {
   /** Connections cut by fault injection so far. */
@@ -186,7 +189,7 @@ function serve(
   root: string,
   onBytes: (n: number) => boolean,
   faults: SftpServerOptions['faults'] = {},
-  traffic: { reads: number; writes: number; peakReadsInFlight: number; peakWritesInFlight: number; openFiles: number },
+  traffic: TrafficCounters,
 ): void {
   /** Runs `answer` once the request is `answerDelayMs` old, counting it in flight until then. */
   const inFlight = (kind: 'reads' | 'writes', work: Promise<unknown>, answer: () => void): void => {
@@ -358,7 +361,7 @@ export async function startSftpServer(options: SftpServerOptions): Promise<SftpS
   const connections = new Set<Connection>();
   let cuts = 0;
   let authAttempts = 0;
-  const traffic = { reads: 0, writes: 0, peakReadsInFlight: 0, peakWritesInFlight: 0, openFiles: 0 };
+  const traffic: TrafficCounters = { reads: 0, writes: 0, peakReadsInFlight: 0, peakWritesInFlight: 0, openFiles: 0 };
   const server = new Server({ hostKeys: [key] }, (client) => {
     connections.add(client);
     noDelay((client as unknown as { _sock?: { setNoDelay?: (on: boolean) => unknown } })._sock);
