@@ -20,12 +20,16 @@ export function validDataflow(json: Record<string, unknown>, registry: ScriptReg
   return loaded.dataflow;
 }
 
-/** Synthesizes a stack. Bundling is skipped (one test bundles for real): assets point at the sources. */
+/**
+ * Synthesizes a stack. Bundling is skipped (one test bundles for real): assets point at the sources. CDK's built-in
+ * CloudFormation validation is off: it takes about 3 s of CPU per synth, and the CDK app's tests
+ * (test/infra/app.test.ts) run it on the deployed app and check its report.
+ */
 export function synthStack(
   dataflows: readonly Dataflow[],
   props: Omit<IdentitySyncStackProps, 'dataflows'> = {},
 ): { app: App; stack: IdentitySyncStack; template: Template } {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
   const stack = new IdentitySyncStack(app, 'Test', { dataflows, now: new Date('2026-01-01T00:00:00Z'), ...props });
   return { app, stack, template: Template.fromStack(stack) };
 }
