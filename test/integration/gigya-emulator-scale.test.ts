@@ -196,20 +196,20 @@ describe('the Gigya emulator memory', () => {
     return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as GigyaScaleRun;
   }
 
-  it('holds 300,000 accounts in about the resident memory of 30,000', { timeout: 600_000 }, async () => {
+  it('holds 125,000 accounts in about the resident memory of 25,000', { timeout: 600_000 }, async () => {
     // Act
-    const small = await measure(30_000);
-    const large = await measure(300_000);
+    const small = await measure(25_000);
+    const large = await measure(125_000);
 
     // Assess
     console.log(
-      `Gigya emulator peak RSS: ${(small.peakRss / MB).toFixed(0)} MB at 30,000 accounts, ` +
-        `${(large.peakRss / MB).toFixed(0)} MB at 300,000`,
+      `Gigya emulator peak RSS: ${(small.peakRss / MB).toFixed(0)} MB at 25,000 accounts, ` +
+        `${(large.peakRss / MB).toFixed(0)} MB at 125,000`,
     );
     for (const run of [small, large]) {
       expect(run).toMatchObject({ counted: run.accounts, totalCount: run.accounts, read: 20_000, lastFound: true });
     }
-    // Kept in memory, the 270,000 more accounts would take about 700 MB more.
+    // Kept in memory, the 100,000 more accounts would take about 260 MB more (about 2.6 KB each).
     expect(large.peakRss - small.peakRss).toBeLessThan(64 * MB);
   });
 });
