@@ -13,7 +13,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     // Integration tests start real servers on loopback and spend much of their time waiting on them (emulated
-    // latency, child processes): three workers keep both cores busy without starving the machine.
-    poolOptions: { forks: { maxForks: 3, minForks: 1 } },
+    // latency, paced calls, child processes): four workers keep both cores busy through those waits (the whole
+    // suite, with four, took 555 s on two cores).
+    poolOptions: { forks: { maxForks: 4, minForks: 1 } },
   },
 });
