@@ -1,8 +1,8 @@
 /**
- * Jobs of any size: every dataflow in `dataflows/` and every runnable public dataflow runs over 20,000 records
- * twice, each time into a fresh world: once with the default invocation budget (every step finishes in one
- * invocation) and once with a 1 ms budget (every step that can continue does so after each batch). Every target
- * must come out identical record for record.
+ * Jobs of any size: every dataflow in `dataflows/` and every runnable public dataflow runs over the same records
+ * ({@link RECORDS}) twice, each time into a fresh world: once with the default invocation budget (every step
+ * finishes in one invocation) and once with a 1 ms budget (every step that can continue does so after each batch).
+ * Every target must come out identical record for record.
  *
  * Which public dataflows run: those that validate with the script types this build implements and whose sources
  * and targets the embedded services serve. 01 (Gigya → gzip CSV → SFTP), 03 (Gigya → JSON + .ok → SFTP, split
@@ -14,10 +14,8 @@
  * the same 1 ms comparison, at their own sizes: 05 makes one gm.getChallengeStatus call per account within the
  * default 20 calls/s (75 s a run at 1,500 accounts), and 21 reads the emulator's fixed sample of comment streams.
  *
- * Until the engine continues every step (not only readers), the 1 ms run of a dataflow whose reader shares its
- * Task with the formatter (eloqua-outbound, 01) fails its comparison: the formatter and writer then run once per
- * reader slice and each slice's file replaces the previous one (1,000 rows delivered of 20,000). The Gigya-writing
- * cases (eloqua-inbound, 04, 20) are bound by the emulator's round trips: 2 × 20,000 calls a case.
+ * The Gigya-writing cases (eloqua-inbound, 04, 20) are bound by the emulator's round trips: one call per record,
+ * in each of the two runs.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -55,8 +53,8 @@ const LOCAL_OVERRIDES: Record<string, readonly string[]> = {
 };
 
 /**
- * The pace of the Gigya writers in these runs. Their default (50 calls/s, paced at 95 % of it) would spend about
- * 13 s of each run of 600 writes waiting for slots, twice per case; the emulator of this world has no ceiling, and a
+ * The pace of the Gigya writers in these runs. At their default (50 calls/s, paced at 95 % of it) each run of
+ * 2,500 writes would wait about 53 s for its slots, twice per case; the emulator of this world has no ceiling, and a
  * case is about continuations, not pacing (test/e2e/gigya-map.test.ts and the budget's tests cover that).
  */
 const WRITER_PACE = 500;
