@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -449,6 +450,40 @@ describe('the Gigya emulator', () => {
       // Assess
       expect(codes.filter((c) => c === 0)).toHaveLength(3);
       expect(codes.filter((c) => c === 403048)).toHaveLength(2);
+    });
+
+    it('counts a call against the ceiling from when its request came, not from when its body was read', async () => {
+      // Prepare: at most one call a second; the first call's head is sent, its body only 1.2 s later.
+      harness.emu.faults.rateLimit('accounts.getAccountInfo', 1);
+      const body = new URLSearchParams({ ...creds(), UID: uids()[0] as string }).toString();
+      const url = new URL(`${harness.emu.url}/accounts.getAccountInfo`);
+      const slow = request(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
+      });
+      const answered = new Promise<Record<string, unknown>>((resolve, reject) => {
+        slow.on('response', (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>));
+        });
+        slow.on('error', reject);
+      });
+      slow.flushHeaders();
+      await new Promise((r) => setTimeout(r, 1200));
+
+      // Act: its body, then two more calls at once.
+      slow.end(body);
+      const first = await answered;
+      const next = await Promise.all([
+        post('accounts.getAccountInfo', { ...creds(), UID: uids()[0] as string }),
+        post('accounts.getAccountInfo', { ...creds(), UID: uids()[0] as string }),
+      ]);
+      harness.emu.faults.clear();
+
+      // Assess: the first call counts in the second it came in, over by the time the next ones come.
+      expect(first.errorCode).toBe(0);
+      expect(next.map((r) => r.body.errorCode).sort()).toEqual([0, 403048]);
     });
   });
 });
