@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { verifyBearerToken, verifySignature } from '../connectors/gigya-signer.ts';
 import { LOCAL_GIGYA_CREDENTIALS } from '../scripts/util/gigya-step.ts';
 import { commentsMethods, gameMechanicsMethods } from './gigya-comments.ts';
@@ -355,7 +356,7 @@ export async function startGigyaEmulator(options: GigyaEmulatorOptions = {}): Pr
   ): Promise<Record<string, unknown>[]> {
     const results: Record<string, unknown>[] = [];
     for (let i = from; i < to; i++) {
-      if (i > from && (i - from) % SLICE === 0) await new Promise((r) => setImmediate(r));
+      if (i > from && (i - from) % SLICE === 0) await nextTurn();
       const doc = found.docAt(i);
       // Deleted since the search: the real service never returns deleted accounts.
       if (doc) results.push(project(doc, select, found.owned));
