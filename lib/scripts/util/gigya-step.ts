@@ -22,6 +22,7 @@ import {
   PACE_MARGIN,
   PACE_PROBE,
   PACE_PROBE_AFTER_MS,
+  REFUSAL_PAUSE_MS,
   sharedCallBudget,
 } from '../../connectors/gigya.ts';
 import type { Reach, ScriptReaches } from '../../core/access.ts';
@@ -116,8 +117,9 @@ export const GIGYA_CONNECTION_PARAMS = {
       'Calls per second this job makes to the site at most, shared by its Gigya steps (the first step to start ' +
       "sets it). The budget finds the site's real ceiling below it: calls start evenly spaced at " +
       `${100 * (1 - PACE_MARGIN)} % of it (a margin for calls that reach the site unevenly); a 403048 pauses every ` +
-      `call sharing the budget for the retry's backoff and cuts the pace to ${100 * PACE_CUT} % of the pace the ` +
-      'refused call was sent at (the calls already paced when the site first refused make one cut), never below ' +
+      `call sharing the budget for ${REFUSAL_PAUSE_MS} ms (at most the retry's backoff) and cuts the pace to ` +
+      `${100 * PACE_CUT} % of the pace the refused call was sent at (the calls already paced when the site first ` +
+      'refused make one cut), never below ' +
       `${PACE_FLOOR}/s nor ${100 * PACE_FLOOR_FRACTION} % of it; after ${PACE_HOLD_MS / 1000} s the pace climbs ` +
       `back towards the refused pace, halving the gap each ${PACE_HALF_LIFE_MS / 1000} s without a 403048, and ` +
       `after ${PACE_PROBE_AFTER_MS / 1000} s without one past it by ${100 * PACE_PROBE} % of it a second, never ` +

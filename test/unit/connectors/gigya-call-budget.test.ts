@@ -12,6 +12,7 @@ import {
   type PaceCut,
   pacedRate,
   paceFloor,
+  REFUSAL_PAUSE_MS,
 } from '../../../lib/connectors/gigya.ts';
 
 /**
@@ -121,8 +122,8 @@ describe('cutPace', () => {
   });
 
   it('settles a 20/s budget just under a site ceiling of 10/s, with few refusals that mostly come together', () => {
-    // Act: 60 s, calls answered after 300 ms (six in flight at 20/s), each refusal pausing all for 750 ms.
-    const run = simulate({ ceiling: 10, callsPerSecond: 20, latencyMs: 300, pauseMs: 750, seconds: 60 });
+    // Act: 60 s, calls answered after 300 ms (six in flight at 20/s), each refusal pausing all as the client does.
+    const run = simulate({ ceiling: 10, callsPerSecond: 20, latencyMs: 300, pauseMs: REFUSAL_PAUSE_MS, seconds: 60 });
 
     // Assess
     expect(run.refused).toBeLessThan(run.calls / 20);
@@ -133,11 +134,30 @@ describe('cutPace', () => {
 
   it('keeps a budget whose rate is the ceiling at its pace', () => {
     // Act
-    const run = simulate({ ceiling: 20, callsPerSecond: 20, latencyMs: 300, pauseMs: 750, seconds: 60 });
+    const run = simulate({ ceiling: 20, callsPerSecond: 20, latencyMs: 300, pauseMs: REFUSAL_PAUSE_MS, seconds: 60 });
 
     // Assess
     expect(run.refused).toBe(0);
     expect(run.lastHalfAccepted / 30).toBeCloseTo(20 * (1 - PACE_MARGIN), 0);
+  });
+
+  it("passes more calls, with no more refusals, when a refusal pauses every call briefly than for a retry's backoff", () => {
+    // Prepare: 20/s against the lower ceilings of apis.md §A.9, answered after 0.3 s and after 1 s; 750 ms is the
+    // mean backoff of a first retry at the default base, which every caller once waited.
+    const cases = [5, 10, 15].flatMap((ceiling) => [300, 1000].map((latencyMs) => ({ ceiling, latencyMs })));
+
+    // Act
+    const runs = cases.map((c) => {
+      const o = { ...c, callsPerSecond: 20, seconds: 60 };
+      return { ...c, brief: simulate({ ...o, pauseMs: REFUSAL_PAUSE_MS }), long: simulate({ ...o, pauseMs: 750 }) };
+    });
+
+    // Assess
+    for (const { ceiling, latencyMs, brief, long } of runs) {
+      const label = `${ceiling}/s, answered after ${latencyMs} ms`;
+      expect(brief.calls - brief.refused, label).toBeGreaterThan(long.calls - long.refused);
+      expect(brief.refused, label).toBeLessThanOrEqual(long.refused);
+    }
   });
 });
 
