@@ -4,7 +4,6 @@
  */
 import './polyfills.ts';
 import { randomBytes } from 'node:crypto';
-import { StateMachine } from 'aws-local-stepfunctions';
 import { type AslDefinition, type CompileOptions, compile, JOB_STATES, taskStateNames } from '../compiler/compile.ts';
 import type { ExecutionInput, FailOutcome } from '../core/events.ts';
 import type { StepCounters, StepResult } from '../core/refs.ts';
@@ -164,6 +163,9 @@ export async function runLocal(dataflow: Dataflow, options: LocalRunOptions): Pr
     return { Payload: result };
   };
   const tasks = taskStateNames(definition);
+  // Loaded here, not with the module: only a run needs it, and loading it took a tenth of every CLI command's start
+  // (`idx --version`: 0.84 s of wall time, 1.12 CPU s, before; 0.76 to 0.80 s, 0.98 to 1.04 CPU s, after).
+  const { StateMachine } = await import('aws-local-stepfunctions');
   const machine = new StateMachine(definition as never, { validationOptions: { checkArn: true, checkPaths: true } });
   const execution = machine.run(
     (options.input ?? {}) as never,
