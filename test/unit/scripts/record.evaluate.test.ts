@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { validateText } from '../../../lib/dataflow/validate.ts';
 import { defaultRegistry } from '../../../lib/scripts/index.ts';
 import { recordEvaluate } from '../../../lib/scripts/record.evaluate.ts';
-import { LOG_DATA_MOST, LOG_MESSAGE_MOST } from '../../../lib/scripts/util/sandbox.ts';
+import { LOG_DATA_MOST, LOG_MESSAGE_MOST, Sandbox } from '../../../lib/scripts/util/sandbox.ts';
 import { runScript } from '../../../lib/testing/harness.ts';
 import { fixtureFiles } from '../../support/dataflows.ts';
 
@@ -143,6 +143,35 @@ describe('record.evaluate', () => {
         },
       },
     ]);
+  });
+
+  it('starts its sandbox however slowly time passes, the time limit being the script’s alone', async () => {
+    // Prepare: a clock that moves a second each time it is read, as a process starved of CPU sees time pass. The
+    // sandbox's own bootstrap used to run under twice the script's limit, and failed the step as the script's fault.
+    const real = Date.now.bind(Date);
+    let moved = 0;
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => {
+      moved += 1000;
+      return real() + moved;
+    });
+    let opened: Sandbox | undefined;
+    try {
+      // Act
+      opened = await Sandbox.open('function process(record) { return record; }', {
+        filename: 'script',
+        timeoutMs: 10,
+        memoryBytes: 16 * 1024 * 1024,
+        info: {},
+        log: () => undefined,
+      });
+    } finally {
+      clock.mockRestore();
+      opened?.dispose();
+    }
+
+    // Assess
+    expect(opened).toBeInstanceOf(Sandbox);
+    expect(moved).toBeGreaterThan(0);
   });
 
   it.each([
