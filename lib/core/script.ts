@@ -329,7 +329,7 @@ export interface DryRunSupport<P> {
   readonly call?: (params: P, record: DataRecord) => WouldCall | RecordError | undefined;
 }
 
-/** The delimiter-separated dialect of a file a parser can have cut into chunks (see lib/engine/lanes/split.ts). */
+/** The delimiter-separated dialect of a file a parser can have cut into chunks (see lib/scripts/util/split.ts). */
 export interface SplitSyntax {
   readonly separator: string;
   readonly quote: string;

@@ -1,8 +1,10 @@
+import { Readable } from 'node:stream';
 import { SftpFileSource } from '../connectors/sftp.ts';
 import { IdxError } from '../core/errors.ts';
 import { type DataRecord, defineScript } from '../core/script.ts';
 import { csvRows } from './util/csv-rows.ts';
 import { acousticClientFor, acousticSftp, silverpopParams } from './util/silverpop.ts';
+import { dsvChunks } from './util/split.ts';
 
 /** Where a read stands between invocations. */
 interface ReadState {
@@ -14,7 +16,23 @@ interface ReadState {
   readonly rows: number;
   /** GetJobStatus calls made so far. */
   readonly polls: number;
+  /**
+   * Where the next invocation reads on: the start of the piece of the file (split.ts cuts it on row boundaries,
+   * about 1 MiB each) that holds the next row, and how many of that piece's rows were handed on. Without it (a
+   * state written before pieces were kept), the file is read from its start and `rows` rows are skipped.
+   */
+  readonly at?: ReadAt;
 }
+
+/** A place in the exported file: a row boundary, the line it starts on, and rows after it already handed on. */
+interface ReadAt {
+  readonly offset: number;
+  readonly line: number;
+  readonly skip: number;
+}
+
+/** The dialect of Acoustic's export files (RFC 4180), for cutting them into pieces. */
+const EXPORT_SYNTAX = { separator: ',', quote: '"', escape: '"' } as const;
 
 /** An ISO instant as Acoustic's `MM/dd/yyyy HH:mm:ss` (UTC). */
 export function acousticDate(iso: string): string {
@@ -41,9 +59,11 @@ export const datasourceReadSilverpop = defineScript({
     'the job has a delta window, DATE_START and DATE_END (`MM/dd/yyyy HH:mm:ss`, sent in UTC; Acoustic documents ' +
     'no time zone, so the org should run in UTC or the window be widened by its offset) bound the contacts’ last ' +
     'modified date; the start is the previous run’s start, so a contact changed in that second is read twice, ' +
-    'never missed. Continues past the invocation budget: the job id, whether it completed and the rows handed on ' +
-    'are kept, and a later invocation polls on or reads on from there (reading the file again from its start and ' +
-    'skipping the rows already handed on). The exported file is left in `/download` (Acoustic purges it).',
+    'never missed. Continues past the invocation budget: the job id, whether it completed and where the reading ' +
+    'stands are kept, and a later invocation polls on or reads on from there (from the start of the piece of about ' +
+    '1 MiB, cut on a row boundary, that holds the next row, skipping that piece’s rows already handed on; a file ' +
+    'whose quotes cannot be followed from the bytes is read on from where that began). The exported file is left ' +
+    'in `/download` (Acoustic purges it).',
   consumes: 'nothing',
   produces: 'records',
   continues: true,
@@ -101,40 +121,69 @@ export const datasourceReadSilverpop = defineScript({
         }
         const source = new SftpFileSource(connection, '/download');
         const name = state.filePath.replace(/^.*\//, '');
-        const stream = await source.open({ name, path: `/download/${name}`, size: 0, modifiedAt: 0 }, 0);
-        let header: readonly string[] | undefined;
-        let handed = 0;
-        try {
-          for await (const row of csvRows(stream, name)) {
-            if (!header) {
-              header = row.cells;
-              if (header.join(',') !== columns.join(','))
-                throw new IdxError('IDX_ACOUSTIC_FAULT', `the export file ${name} has other columns than asked`, {
-                  stepId: ctx.stepId,
-                  param: 'columns',
-                  expected: columns.join(','),
-                  received: header.join(','),
-                });
-              continue;
-            }
-            if (handed++ < state.rows) continue;
-            if (out.remaining <= 0) return undefined;
-            if (row.problem)
-              out.reject(
-                { _raw: row.problem.raw },
-                { code: row.problem.code, message: row.problem.message, line: row.line },
-              );
-            else {
-              const record: DataRecord = {};
-              header.forEach((c, i) => {
-                record[c] = row.cells[i] ?? '';
-              });
-              out.emit(record);
-            }
-            await out.flush();
-            // At least one row per invocation, so a tiny budget still moves on.
-            if (late()) return { continuation: { ...state, rows: handed } };
+        const from = state.at;
+        const stream = await source.open(
+          { name, path: `/download/${name}`, size: 0, modifiedAt: 0 },
+          from?.offset ?? 0,
+        );
+        // The header is checked once, at the file's start; a later invocation starts on a row boundary after it.
+        let header: Buffer | undefined;
+        const checkHeader = async (bytes: Buffer): Promise<void> => {
+          for await (const row of csvRows(Readable.from([bytes]), name)) {
+            if (row.cells.join(',') === columns.join(',')) return;
+            throw new IdxError('IDX_ACOUSTIC_FAULT', `the export file ${name} has other columns than asked`, {
+              stepId: ctx.stepId,
+              param: 'columns',
+              expected: columns.join(','),
+              received: row.cells.join(','),
+            });
           }
+        };
+        let offset = from?.offset ?? 0;
+        let skip = from ? from.skip : state.rows;
+        let handed = state.rows;
+        try {
+          for await (const item of dsvChunks(stream, { ...EXPORT_SYNTAX, header: from === undefined }, (bytes) => {
+            header = bytes;
+          })) {
+            if (header) {
+              await checkHeader(header);
+              offset += header.length;
+              header = undefined;
+            }
+            // A piece of whole rows, or the rest of a file whose quotes could not be followed from the bytes.
+            const at = offset;
+            const line = item.kind === 'chunk' ? item.chunk.firstLine : item.rest.firstLine;
+            const data = item.kind === 'chunk' ? Readable.from([item.chunk.data]) : item.rest.data;
+            if (item.kind === 'chunk') offset += item.chunk.data.length;
+            let inPiece = 0;
+            for await (const row of csvRows(data, name, line)) {
+              inPiece++;
+              if (skip > 0) {
+                skip--;
+                continue;
+              }
+              if (out.remaining <= 0) return undefined;
+              if (row.problem)
+                out.reject(
+                  { _raw: row.problem.raw },
+                  { code: row.problem.code, message: row.problem.message, line: row.line },
+                );
+              else {
+                const record: DataRecord = {};
+                columns.forEach((c, i) => {
+                  record[c] = row.cells[i] ?? '';
+                });
+                out.emit(record);
+              }
+              handed++;
+              await out.flush();
+              // At least one row per invocation, so a tiny budget still moves on.
+              if (late()) return { continuation: { ...state, rows: handed, at: { offset: at, line, skip: inPiece } } };
+            }
+          }
+          // A file of its header alone comes as no piece.
+          if (header) await checkHeader(header);
         } finally {
           // A read stopped early leaves requests in flight, which fail once the connection closes: nobody waits for them.
           stream.on('error', () => {});

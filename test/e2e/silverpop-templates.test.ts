@@ -5,8 +5,9 @@
  * which in local mode means the embedded SFTP server. Each test checks the platform's state (or, inbound, the Gigya
  * accounts) record by record.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { validateFile, validateText } from '../../lib/dataflow/validate.ts';
 import { type AcousticEmulator, LOCAL_ACOUSTIC, startAcousticEmulator } from '../../lib/local/acoustic-emulator.ts';
@@ -15,7 +16,10 @@ import type { GigyaEmulator } from '../../lib/local/gigya-emulator.ts';
 import type { GigyaAccount } from '../../lib/local/gigya-store.ts';
 import { runLocal } from '../../lib/local/runner.ts';
 import { sftpExtra } from '../../lib/local/sftp-server.ts';
+import { datasourceReadSilverpop } from '../../lib/scripts/datasource.read.silverpop.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
+import { dsvChunks } from '../../lib/scripts/util/split.ts';
+import { runScript } from '../../lib/testing/harness.ts';
 import { FIXTURES_DIR } from '../support/dataflows.ts';
 import { keptGigyaExtra, useLocalEnvironment } from '../support/local.ts';
 import { rejectedRecords } from '../support/rejected.ts';
@@ -38,6 +42,8 @@ profileOf(BAD_EMAIL).email = 'not-an-address';
 
 let acoustic: AcousticEmulator | undefined;
 let gigya: GigyaEmulator | undefined;
+/** The folder the embedded SFTP server serves, where Acoustic's export files land. */
+let sftpRoot = '';
 const local = useLocalEnvironment({
   secrets: { AC_SECRET: LOCAL_ACOUSTIC.clientSecret, AC_REFRESH: LOCAL_ACOUSTIC.refreshToken },
   extras: [
@@ -46,7 +52,8 @@ const local = useLocalEnvironment({
     }),
     sftpExtra(),
     async ({ dir }) => {
-      acoustic = await startAcousticEmulator({ root: join(dir, 'sftp') });
+      sftpRoot = join(dir, 'sftp');
+      acoustic = await startAcousticEmulator({ root: sftpRoot });
       const emu = acoustic;
       return { endpoints: { acoustic: emu.url }, close: () => emu.close() };
     },
@@ -293,5 +300,119 @@ describe('dataflow 10 (Silverpop inbound) run locally', () => {
     expect(result.status).toBe('failed');
     expect(JSON.stringify(result.error)).toContain('IDX_ACOUSTIC_FAULT');
     expect(JSON.stringify(result.error)).toContain('List 999 not found.');
+  });
+});
+
+describe('datasource.read.silverpop across invocations', () => {
+  /** The reader's params as dataflow 10 has them, the SFTP elided (the embedded server). */
+  const params = {
+    ...ACOUSTIC_PARAMS,
+    podNumber: 5,
+    host: '...',
+    username: '...',
+    password: '...',
+    columns: 'GigyaUid,EMAIL,Subscribed',
+  };
+  const job = { fullExtract: true } as const;
+  type State = { filePath: string; rows: number; at?: { offset: number; line: number; skip: number } };
+
+  /** Enough contacts for an export file of two pieces of about 1 MiB and more (split.ts). */
+  function seedMany(emu: AcousticEmulator): void {
+    emu.clear();
+    for (let i = 0; i < 24_000; i++)
+      emu.insert(
+        LIST_ID,
+        {
+          EMAIL: `contact-${i}@example.com`,
+          GigyaUid: `uid-${String(i).padStart(6, '0')}-${'u'.repeat(24)}`,
+          Subscribed: i % 3 ? 'Yes' : 'No',
+        },
+        new Date('2020-01-01T00:00:00Z'),
+      );
+  }
+
+  /** Invocations cut as soon as they may (the export, its poll, then one row each) until one row is handed on. */
+  async function stateAfterFirstRow(): Promise<State> {
+    let continuation: unknown;
+    for (let invocation = 0; invocation < 10; invocation++) {
+      const out = await runScript(datasourceReadSilverpop, params, {
+        services: local.env.services,
+        job,
+        deadline: Date.now(),
+        ...(continuation === undefined ? {} : { continuation }),
+      });
+      continuation = out.continuation;
+      if ((continuation as State | undefined)?.rows) return continuation as State;
+    }
+    throw new Error(`no row was handed on in 10 invocations: ${JSON.stringify(continuation)}`);
+  }
+
+  /** The export's pieces as split.ts cuts them: where each starts, and its rows (no value holds a line break). */
+  async function piecesOf(file: string): Promise<{ offset: number; line: number; rows: number }[]> {
+    let offset = 0;
+    const pieces: { offset: number; line: number; rows: number }[] = [];
+    const syntax = { separator: ',', quote: '"', escape: '"', header: true };
+    for await (const item of dsvChunks(Readable.from([readFileSync(file)]), syntax, (header) => {
+      offset += header.length;
+    })) {
+      if (item.kind !== 'chunk') throw new Error('the export was not cut into pieces');
+      const rows = item.chunk.data
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '').length;
+      pieces.push({ offset, line: item.chunk.firstLine, rows });
+      offset += item.chunk.data.length;
+    }
+    return pieces;
+  }
+
+  it('reads on from the piece that holds the next row, whatever the bytes before it', async () => {
+    // Prepare: the records of one invocation, then a reading stopped within the second piece of the same export.
+    const emu = acoustic as AcousticEmulator;
+    seedMany(emu);
+    const whole = await runScript(datasourceReadSilverpop, params, { services: local.env.services, job });
+    const first = await stateAfterFirstRow();
+    const file = join(sftpRoot, 'download', first.filePath.replace(/^.*\//, ''));
+    const pieces = await piecesOf(file);
+    const second = pieces[1] as (typeof pieces)[number];
+    const before = (pieces[0] as (typeof pieces)[number]).rows;
+    const stopped: State = { ...first, rows: before + 7, at: { offset: second.offset, line: second.line, skip: 7 } };
+    // What comes before the second piece is overwritten with blanks and no line break: a reader that read it again,
+    // to skip the rows already handed on, would find neither the header nor those rows.
+    const bytes = readFileSync(file);
+    bytes.fill(0x20, 0, second.offset);
+    writeFileSync(file, bytes);
+
+    // Act
+    const rest = await runScript(datasourceReadSilverpop, params, {
+      services: local.env.services,
+      job,
+      continuation: stopped,
+    });
+
+    // Assess
+    expect(pieces.length).toBeGreaterThan(1);
+    expect(first.at).toMatchObject({ offset: (pieces[0] as (typeof pieces)[number]).offset, skip: 1 });
+    expect(whole.records).toHaveLength(24_000);
+    expect(rest.continuation).toBeUndefined();
+    expect(rest.records).toEqual(whole.records.slice(before + 7));
+  });
+
+  it('reads on from a state that names no piece by skipping the rows handed on from the file’s start', async () => {
+    // Prepare: a state as the reader wrote it before it kept pieces.
+    const emu = acoustic as AcousticEmulator;
+    seedMany(emu);
+    const whole = await runScript(datasourceReadSilverpop, params, { services: local.env.services, job });
+    const { at: _, ...first } = await stateAfterFirstRow();
+
+    // Act
+    const rest = await runScript(datasourceReadSilverpop, params, {
+      services: local.env.services,
+      job,
+      continuation: { ...first, rows: 20_000 },
+    });
+
+    // Assess
+    expect(rest.records).toEqual(whole.records.slice(20_000));
   });
 });

@@ -3,7 +3,7 @@
  * thread before it starts the lanes, each lane before it serves, so a lane never runs steps the plan refuses.
  */
 import type { AnyScriptDefinition, SplitSyntax } from '../../core/script.ts';
-import { splittable } from './split.ts';
+import { splittable } from '../../scripts/util/split.ts';
 
 /** One step of a laned run, with its params already resolved (secrets and placeholders rendered once). */
 export interface LaneStep {

@@ -11,8 +11,8 @@
  *
  * This file is the main thread's side, the pool of lanes. The rest of the folder: plan.ts (which runs can go in
  * lanes), protocol.ts (the messages between the threads), worker.ts (the lane's side) and worker-entry.ts (the
- * module a lane loads), drivers.ts (the scripts a lane runs), split.ts and shared-slots.ts (input cut into chunks
- * in memory shared with the lanes), output-memory.ts (where a lane collects a chunk's output), settings.ts (when
+ * module a lane loads), drivers.ts (the scripts a lane runs), shared-slots.ts (input cut into chunks, by
+ * lib/scripts/util/split.ts, in memory shared with the lanes), output-memory.ts (where a lane collects a chunk's output), settings.ts (when
  * a step goes in lanes).
  */
 import type { Writable } from 'node:stream';
@@ -21,6 +21,7 @@ import { IdxError } from '../../core/errors.ts';
 import { type StepCounters, zeroCounters } from '../../core/refs.ts';
 import type { AnyScriptDefinition, InputFile, JobContext, StepLogger } from '../../core/script.ts';
 import { endWritable, writeChunk } from '../../scripts/util/io.ts';
+import { countLines, dsvChunks, ndjsonChunks } from '../../scripts/util/split.ts';
 import { addInto, createRun, type RunSinks, rejectedOf } from './drivers.ts';
 import { MemoryFiles, MemoryRecords } from './output-memory.ts';
 import type { LanePlan, LaneStep } from './plan.ts';
@@ -36,7 +37,6 @@ import {
   type TaskOutput,
 } from './protocol.ts';
 import { SharedSlots } from './shared-slots.ts';
-import { countLines, dsvChunks, ndjsonChunks } from './split.ts';
 import { serveLane } from './worker.ts';
 
 /** Options of {@link Lanes}. */

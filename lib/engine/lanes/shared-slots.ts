@@ -1,5 +1,5 @@
 /** The block of memory the main thread shares with its lanes to hand them input chunks. */
-import type { ChunkMemory } from './split.ts';
+import type { ChunkMemory } from '../../scripts/util/split.ts';
 
 /**
  * Memory shared with the lanes, in slots that input chunks are copied into and that are reused once a lane is

@@ -9,6 +9,7 @@ import { IdxError } from '../../core/errors.ts';
 import { type StepCounters, zeroCounters } from '../../core/refs.ts';
 import type { AnyScriptDefinition, InputFile, PieceTransform } from '../../core/script.ts';
 import { endWritable, writeChunk } from '../../scripts/util/io.ts';
+import { countLines } from '../../scripts/util/split.ts';
 import type { ScriptDriver } from '../drive.ts';
 import { ndjsonBatches } from '../ndjson.ts';
 import { addInto, createRun } from './drivers.ts';
@@ -27,7 +28,6 @@ import {
   type TaskMessage,
   type TaskOutput,
 } from './protocol.ts';
-import { countLines } from './split.ts';
 
 /**
  * Tasks a lane runs at once. A chunk's last stretch is waiting: for its gzip members, which zlib deflates on

@@ -16,10 +16,14 @@ export interface CsvRow {
   readonly problem?: DsvProblem;
 }
 
-/** Yields the rows of a CSV stream, malformed ones with their problem; blank lines are skipped. */
+/**
+ * Yields the rows of a CSV stream, malformed ones with their problem; blank lines are skipped. `firstLine` is the
+ * line the stream starts on, for a piece of a larger file (split.ts cuts them on row boundaries).
+ */
 export async function* csvRows(
   stream: Readable | AsyncIterable<Buffer | string>,
   where: string,
+  firstLine = 1,
 ): AsyncGenerator<CsvRow> {
   let ready: CsvRow[] = [];
   const parser = new DsvParser(
@@ -28,6 +32,7 @@ export async function* csvRows(
       row: (cells: DsvCell[], line: number) => ready.push({ cells: cells.map((c) => c ?? ''), line }),
       malformed: (problem) => ready.push({ cells: [], line: problem.line, problem }),
     },
+    { firstLine },
   );
   for await (const text of decodeText(stream, 'utf-8', where)) {
     parser.push(text);

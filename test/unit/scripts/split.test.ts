@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SplitSyntax } from '../../../lib/core/script.ts';
-import { countLines, dsvChunks, ndjsonChunks, type SplitItem } from '../../../lib/engine/lanes/split.ts';
 import { type DsvCell, DsvParser } from '../../../lib/scripts/util/dsv.ts';
+import { countLines, dsvChunks, ndjsonChunks, type SplitItem } from '../../../lib/scripts/util/split.ts';
 
 /** The bytes of `text`, arriving in pieces of `size` bytes (cutting UTF-8 characters anywhere). */
 async function* pieces(text: string, size: number): AsyncGenerator<Buffer> {
