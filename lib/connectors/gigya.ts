@@ -149,8 +149,8 @@ export interface SharedBudget {
  * its one-second window. At 5 % below 20/s, 21 calls span 1,053 ms, so a window holds one too many only when a call
  * reaches the site more than 50 ms late; at 2.5 % below, 26 ms. Why 5 %: each refusal costs the whole job some 12
  * calls of the cut ({@link PACE_CUT}) and two of the pause ({@link REFUSAL_PAUSE_MS}), and the runs at 97.5 % drew
- * more refusals than the 2.5 % of pace given up would pay for. Measured (`npm run bench -- extract`, 1,000,000 accounts, 20/s ceiling, 1 s per search, 2-core machine, the
- * embedded servers in their own thread): at 97.5 % of the ceiling 1 and 4 refusals (65.0 and 68.5 s; each refusal
+ * more refusals than the 2.5 % of pace given up would pay for. Measured (`npm run bench -- extract`, 1,000,000
+ * accounts, 20/s ceiling, 1 s per search, 2-core machine, the embedded servers in their own thread): at 97.5 % of the ceiling 1 and 4 refusals (65.0 and 68.5 s; each refusal
  * of a traced run came from one call that reached the site 26 to 42 ms late), at 95 % 0, 0, 0 and 1 (64.8 to 66.0 s).
  * With those servers on the main thread, at 95 %, a refusal still came from calls bunched after a stall, which the
  * cuts answer.

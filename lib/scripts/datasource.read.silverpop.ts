@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { SftpFileSource } from '../connectors/sftp.ts';
 import { IdxError } from '../core/errors.ts';
 import { type DataRecord, defineScript } from '../core/script.ts';
-import { csvRows } from './util/csv-rows.ts';
+import { CSV_SYNTAX, csvRows } from './util/csv-rows.ts';
 import { acousticClientFor, acousticSftp, silverpopParams } from './util/silverpop.ts';
 import { dsvChunks } from './util/split.ts';
 
@@ -30,9 +30,6 @@ interface ReadAt {
   readonly line: number;
   readonly skip: number;
 }
-
-/** The dialect of Acoustic's export files (RFC 4180), for cutting them into pieces. */
-const EXPORT_SYNTAX = { separator: ',', quote: '"', escape: '"' } as const;
 
 /** An ISO instant as Acoustic's `MM/dd/yyyy HH:mm:ss` (UTC). */
 export function acousticDate(iso: string): string {
@@ -143,7 +140,7 @@ export const datasourceReadSilverpop = defineScript({
         let skip = from ? from.skip : state.rows;
         let handed = state.rows;
         try {
-          for await (const item of dsvChunks(stream, { ...EXPORT_SYNTAX, header: from === undefined }, (bytes) => {
+          for await (const item of dsvChunks(stream, { ...CSV_SYNTAX, header: from === undefined }, (bytes) => {
             header = bytes;
           })) {
             if (header) {

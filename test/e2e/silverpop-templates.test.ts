@@ -18,6 +18,7 @@ import { runLocal } from '../../lib/local/runner.ts';
 import { sftpExtra } from '../../lib/local/sftp-server.ts';
 import { datasourceReadSilverpop } from '../../lib/scripts/datasource.read.silverpop.ts';
 import { defaultRegistry } from '../../lib/scripts/index.ts';
+import { CSV_SYNTAX } from '../../lib/scripts/util/csv-rows.ts';
 import { dsvChunks } from '../../lib/scripts/util/split.ts';
 import { runScript } from '../../lib/testing/harness.ts';
 import { FIXTURES_DIR } from '../support/dataflows.ts';
@@ -351,7 +352,7 @@ describe('datasource.read.silverpop across invocations', () => {
   async function piecesOf(file: string): Promise<{ offset: number; line: number; rows: number }[]> {
     let offset = 0;
     const pieces: { offset: number; line: number; rows: number }[] = [];
-    const syntax = { separator: ',', quote: '"', escape: '"', header: true };
+    const syntax = { ...CSV_SYNTAX, header: true };
     for await (const item of dsvChunks(Readable.from([readFileSync(file)]), syntax, (header) => {
       offset += header.length;
     })) {

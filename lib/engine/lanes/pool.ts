@@ -12,8 +12,8 @@
  * This file is the main thread's side, the pool of lanes. The rest of the folder: plan.ts (which runs can go in
  * lanes), protocol.ts (the messages between the threads), worker.ts (the lane's side) and worker-entry.ts (the
  * module a lane loads), drivers.ts (the scripts a lane runs), shared-slots.ts (input cut into chunks, by
- * lib/scripts/util/split.ts, in memory shared with the lanes), output-memory.ts (where a lane collects a chunk's output), settings.ts (when
- * a step goes in lanes).
+ * lib/scripts/util/split.ts, in memory shared with the lanes), output-memory.ts (where a lane collects a chunk's
+ * output), settings.ts (when a step goes in lanes).
  */
 import type { Writable } from 'node:stream';
 import { MessageChannel, Worker } from 'node:worker_threads';

@@ -16,6 +16,9 @@ export interface CsvRow {
   readonly problem?: DsvProblem;
 }
 
+/** The dialect of the files this module reads and writes: comma-separated, quoted with `"`, doubled to escape. */
+export const CSV_SYNTAX = { separator: ',', quote: '"', escape: '"' } as const;
+
 /**
  * Yields the rows of a CSV stream, malformed ones with their problem; blank lines are skipped. `firstLine` is the
  * line the stream starts on, for a piece of a larger file (split.ts cuts them on row boundaries).
@@ -27,7 +30,7 @@ export async function* csvRows(
 ): AsyncGenerator<CsvRow> {
   let ready: CsvRow[] = [];
   const parser = new DsvParser(
-    { separator: ',', quote: '"', escape: '"' },
+    CSV_SYNTAX,
     {
       row: (cells: DsvCell[], line: number) => ready.push({ cells: cells.map((c) => c ?? ''), line }),
       malformed: (problem) => ready.push({ cells: [], line: problem.line, problem }),
@@ -46,7 +49,7 @@ export async function* csvRows(
   yield* ready;
 }
 
-const FORMATTER = new DsvFormatter({ separator: ',', quote: '"', escape: '"', quoteAll: false });
+const FORMATTER = new DsvFormatter({ ...CSV_SYNTAX, quoteAll: false });
 
 /** One CSV line (no line break) of text cells, quoted where they must be (an empty cell as `""`). */
 export function csvLine(cells: readonly string[]): string {
